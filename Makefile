@@ -1,0 +1,47 @@
+# Makefile for splitdb (PGXS)
+#
+# make            build the extension
+# make install    install it into the PostgreSQL that pg_config names
+# make test       every suite on a throwaway cluster (see test/run)
+# make demo       the pet resort demo on a throwaway cluster (see test/demo/run)
+
+MODULE_big = splitdb
+OBJS = \
+	src/catalog.o \
+	src/deparse.o \
+	src/dot.o \
+	src/ownership.o \
+	src/plan.o \
+	src/remote.o \
+	src/service.o \
+	src/splitdb.o
+
+EXTENSION = splitdb
+DATA = sql/splitdb--0.1.sql
+PGFILEDESC = "splitdb - split a monolith database into per-service databases"
+
+REGRESS = service assign plan plan_dot privileges
+REGRESS_OPTS = --dbname=splitdb_regression
+
+ISOLATION = assign_race drop_race
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CPPFLAGS = -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL = $(libpq)
+
+EXTRA_CLEAN = test/isolation/output_iso results regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: test demo bench
+
+test:
+	test/run
+
+demo:
+	test/demo/run

@@ -1,0 +1,51 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.h
+ *	  Reading and writing splitdb's own catalog tables.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/catalog.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_CATALOG_H
+#define SPLITDB_CATALOG_H
+
+/* one row of splitdb.service */
+typedef struct SplitdbService
+{
+	char	   *service;		/* service name */
+	char	   *dbname;			/* sibling database */
+	char	   *server;			/* postgres_fdw server reaching it */
+	bool		server_created; /* splitdb made the server */
+	bool		database_created;	/* splitdb made the database */
+	char	   *mapping_role;	/* role of the user mapping splitdb made, or
+								 * NULL */
+} SplitdbService;
+
+/* how splitdb_catalog_get_service locks the row it returns */
+typedef enum SplitdbRowLock
+{
+	SPLITDB_LOCK_NONE,
+	SPLITDB_LOCK_SHARE,
+	SPLITDB_LOCK_UPDATE
+} SplitdbRowLock;
+
+extern SplitdbService *splitdb_catalog_get_service(const char *service,
+												   SplitdbRowLock lock,
+												   bool missing_ok);
+extern void splitdb_catalog_insert_service(const SplitdbService *svc);
+extern void splitdb_catalog_delete_service(const char *service);
+extern SplitdbService *splitdb_catalog_service_of_server(const char *server);
+extern int64 splitdb_catalog_count_owned(const char *service);
+extern char *splitdb_catalog_owner_of(Oid relid);
+extern Oid	splitdb_catalog_partition_root_of(Oid relid);
+extern bool splitdb_catalog_insert_owned(Oid relid, const char *service,
+										 Oid partition_root);
+extern int	splitdb_catalog_delete_owned(Oid relid, const char *service);
+extern void splitdb_require_superuser(const char *function);
+extern void splitdb_error_unknown_service(const char *service);
+
+#endif							/* SPLITDB_CATALOG_H */

@@ -1,0 +1,405 @@
+/*-------------------------------------------------------------------------
+ *
+ * remote.c
+ *	  Connections from splitdb to other databases over libpq.
+ *
+ * Every statement splitdb sends to another database goes through this file,
+ * and only this file calls libpq.  Connections are opened with the
+ * interruptible libpqsrv_* helpers, so a cancel or a SIGTERM ends any wait.
+ * Connection parameters come from a postgres_fdw foreign server and the user
+ * mapping of the current user, exactly the pair postgres_fdw itself would use,
+ * so what splitdb reaches is what the shim will reach later.
+ *
+ * Invariants:
+ * - A connection returned here is owned by the caller, who must give it to
+ *   splitdb_remote_disconnect() on every path, errors included.
+ * - Messages never contain a password: connection failures show libpq's own
+ *   message, which never includes one, and never the connection options.
+ * - Remote errors are relayed with the remote SQLSTATE, message, detail and
+ *   hint, plus a context line naming the service and the statement.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/remote.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "commands/dbcommands.h"
+#include "foreign/foreign.h"
+#include "libpq/libpq-be-fe-helpers.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/syscache.h"
+#include "utils/varlena.h"
+
+#include "compat.h"
+#include "remote.h"
+#include "splitdb.h"
+
+/* the foreign-data wrapper a sibling's server must use */
+#define POSTGRES_FDW_NAME	"postgres_fdw"
+
+/* room for the options splitdb adds to those of the server and mapping */
+#define EXTRA_CONN_OPTIONS	4
+
+static bool is_libpq_option(const char *keyword);
+static int	append_options(List *options, const char **keywords,
+						   const char **values, int n);
+static PGconn *connect_with(const char **keywords, const char **values,
+							const char *target, const char *hint);
+static void report_remote_error(PGresult *res, PGconn *conn,
+								const char *sql, const char *service);
+
+/*
+ * is_libpq_option
+ *		True when keyword is a connection option libpq understands.
+ *
+ * Servers and user mappings also carry postgres_fdw's own options
+ * (fetch_size, updatable, ...), which libpq would reject.
+ */
+static bool
+is_libpq_option(const char *keyword)
+{
+	static PQconninfoOption *defaults = NULL;
+	PQconninfoOption *opt;
+
+	if (defaults == NULL)
+	{
+		defaults = PQconndefaults();
+		if (defaults == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory"),
+					 errdetail("Could not get libpq's default connection options.")));
+	}
+
+	/* splitdb sets these itself */
+	if (strcmp(keyword, "fallback_application_name") == 0 ||
+		strcmp(keyword, "client_encoding") == 0 ||
+		strcmp(keyword, "replication") == 0)
+		return false;
+
+	for (opt = defaults; opt->keyword != NULL; opt++)
+	{
+		/* debug options ("D" flag) are not for users to set */
+		if (strcmp(opt->keyword, keyword) == 0)
+			return strchr(opt->dispchar, 'D') == NULL;
+	}
+	return false;
+}
+
+/*
+ * append_options
+ *		Copy the libpq options of a DefElem list into keywords[]/values[].
+ *
+ * n: number of entries already filled.  Returns the new count.  The arrays
+ * must have room for every element of options.
+ */
+static int
+append_options(List *options, const char **keywords, const char **values,
+			   int n)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (!is_libpq_option(d->defname))
+			continue;
+		keywords[n] = d->defname;
+		values[n] = defGetString(d);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * connect_with
+ *		Open a connection and check that it is usable.
+ *
+ * keywords/values: NULL-terminated libpq options
+ * target:          how to name the target in a failure message
+ * hint:            what to tell the user when the connection fails
+ *
+ * On failure raises ERROR with SQLSTATE 08001 and libpq's message (which never
+ * contains a password) as detail.  Returns the open connection, which the
+ * caller owns.
+ */
+static PGconn *
+connect_with(const char **keywords, const char **values, const char *target,
+			 const char *hint)
+{
+	PGconn	   *conn;
+
+	conn = libpqsrv_connect_params(keywords, values, false,
+								   SPLITDB_WAIT_EVENT_REMOTE);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = conn ? pchomp(PQerrorMessage(conn)) : pstrdup("out of memory");
+
+		libpqsrv_disconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to %s", target),
+				 errdetail_internal("%s", msg),
+				 errhint("%s", hint)));
+	}
+	return conn;
+}
+
+/*
+ * splitdb_remote_connect_server
+ *		Connect to the database a postgres_fdw foreign server points at.
+ *
+ * servername: the foreign server
+ * service:    the service it belongs to, for messages only (may be NULL)
+ *
+ * Uses the server's options and the current user's user mapping (or the
+ * PUBLIC one), like postgres_fdw.  Raises ERROR when the server does not
+ * exist, is not a postgres_fdw server, has no user mapping for the current
+ * user, or cannot be reached.  Returns a connection the caller owns.
+ */
+PGconn *
+splitdb_remote_connect_server(const char *servername, const char *service)
+{
+	ForeignServer *server;
+	ForeignDataWrapper *fdw;
+	UserMapping *mapping;
+	const char **keywords;
+	const char **values;
+	int			n = 0;
+	int			size;
+	char		timeout[16];
+	char	   *target;
+	char	   *hint;
+
+	server = GetForeignServerByName(servername, true);
+	if (server == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("server \"%s\" does not exist", servername),
+				 errhint("Create it with CREATE SERVER ... FOREIGN DATA WRAPPER postgres_fdw.")));
+
+	fdw = GetForeignDataWrapper(server->fdwid);
+	if (strcmp(fdw->fdwname, POSTGRES_FDW_NAME) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" is not a postgres_fdw server", servername),
+				 errdetail("It uses foreign-data wrapper \"%s\".", fdw->fdwname),
+				 errhint("Sibling databases are reached through postgres_fdw servers.")));
+
+	/* GetUserMapping raises a plain error; look first to give a hint */
+	if (!OidIsValid(GetSysCacheOid2(USERMAPPINGUSERSERVER,
+									Anum_pg_user_mapping_oid,
+									ObjectIdGetDatum(GetUserId()),
+									ObjectIdGetDatum(server->serverid))) &&
+		!OidIsValid(GetSysCacheOid2(USERMAPPINGUSERSERVER,
+									Anum_pg_user_mapping_oid,
+									ObjectIdGetDatum(InvalidOid),
+									ObjectIdGetDatum(server->serverid))))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("user mapping not found for user \"%s\", server \"%s\"",
+						GetUserNameFromId(GetUserId(), false), servername),
+				 errhint("Create one with CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (user '...', password '...').",
+						 quote_identifier(servername))));
+	mapping = GetUserMapping(GetUserId(), server->serverid);
+
+	size = list_length(server->options) + list_length(mapping->options) +
+		EXTRA_CONN_OPTIONS + 1;
+	keywords = palloc0(size * sizeof(char *));
+	values = palloc0(size * sizeof(char *));
+
+	n = append_options(server->options, keywords, values, n);
+	n = append_options(mapping->options, keywords, values, n);
+
+	keywords[n] = "fallback_application_name";
+	values[n++] = SPLITDB_APPLICATION_NAME;
+	keywords[n] = "client_encoding";
+	values[n++] = GetDatabaseEncodingName();
+	if (splitdb_connect_timeout > 0)
+	{
+		/* put first, so a connect_timeout of the server's own wins */
+		memmove(keywords + 1, keywords, n * sizeof(char *));
+		memmove(values + 1, values, n * sizeof(char *));
+		snprintf(timeout, sizeof(timeout), "%d", splitdb_connect_timeout);
+		keywords[0] = "connect_timeout";
+		values[0] = timeout;
+		n++;
+	}
+	keywords[n] = NULL;
+	values[n] = NULL;
+
+	target = service ?
+		psprintf("server \"%s\" of service \"%s\"", servername, service) :
+		psprintf("server \"%s\"", servername);
+	hint = psprintf("Check that the sibling is running and that the options of server \"%s\" and of its user mapping for the current user are right.",
+					servername);
+
+	return connect_with(keywords, values, target, hint);
+}
+
+/*
+ * splitdb_remote_connect_local
+ *		Connect to a database of this cluster as the current user.
+ *
+ * dbname: the database to connect to
+ *
+ * Goes through the first Unix socket directory of this server, or through
+ * localhost when the server listens on no socket.  Used to run statements
+ * that cannot run inside a transaction block, such as CREATE DATABASE.
+ * Returns a connection the caller owns; raises ERROR when it cannot connect.
+ */
+PGconn *
+splitdb_remote_connect_local(const char *dbname)
+{
+	const char *keywords[8];
+	const char *values[8];
+	char		port[16];
+	char	   *target;
+	int			n = 0;
+
+	snprintf(port, sizeof(port), "%d", PostPortNumber);
+
+	keywords[n] = "host";
+	values[n++] = splitdb_remote_local_host();
+	keywords[n] = "port";
+	values[n++] = port;
+	keywords[n] = "dbname";
+	values[n++] = dbname;
+	keywords[n] = "user";
+	values[n++] = GetUserNameFromId(GetUserId(), false);
+	keywords[n] = "fallback_application_name";
+	values[n++] = SPLITDB_APPLICATION_NAME;
+	keywords[n] = "client_encoding";
+	values[n++] = GetDatabaseEncodingName();
+	keywords[n] = NULL;
+	values[n] = NULL;
+
+	target = psprintf("database \"%s\" on this server", dbname);
+	return connect_with(keywords, values, target,
+						"splitdb connects to this server through its first Unix socket directory; pg_hba.conf must let the current user in without a password, or create the database yourself and pass create_database => false.");
+}
+
+/*
+ * splitdb_remote_local_host
+ *		The host to use for a connection to this very server.
+ *
+ * The first entry of unix_socket_directories, or "localhost" when the server
+ * listens on no Unix socket.  Returns a palloc'd string.
+ */
+char *
+splitdb_remote_local_host(void)
+{
+	const char *dirs = GetConfigOption("unix_socket_directories", false, false);
+	char	   *copy;
+	List	   *elems;
+
+	if (dirs == NULL || dirs[0] == '\0')
+		return pstrdup("localhost");
+
+	copy = pstrdup(dirs);
+	if (!SplitDirectoriesString(copy, ',', &elems) || elems == NIL)
+		return pstrdup("localhost");
+	return pstrdup((char *) linitial(elems));
+}
+
+/*
+ * report_remote_error
+ *		Raise ERROR for a failed remote statement, keeping what the remote said.
+ *
+ * Frees res.  The SQLSTATE, message, detail and hint are the remote's; a
+ * context line names the service and the statement.
+ */
+static void
+report_remote_error(PGresult *res, PGconn *conn, const char *sql,
+					const char *service)
+{
+	char	   *sqlstate = NULL;
+	char	   *primary = NULL;
+	char	   *detail = NULL;
+	char	   *hint = NULL;
+	int			code = ERRCODE_CONNECTION_FAILURE;
+	char	   *where;
+
+	if (res != NULL)
+	{
+		char	   *s;
+
+		if ((s = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
+			sqlstate = pstrdup(s);
+		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) != NULL)
+			primary = pstrdup(s);
+		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL)) != NULL)
+			detail = pstrdup(s);
+		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT)) != NULL)
+			hint = pstrdup(s);
+		PQclear(res);
+	}
+	if (sqlstate != NULL && strlen(sqlstate) == 5)
+		code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+							 sqlstate[3], sqlstate[4]);
+	if (primary == NULL)
+		primary = pchomp(PQerrorMessage(conn));
+
+	/* errcontext() is a comma expression: keep it out of ?: */
+	where = service ?
+		psprintf("remote statement on service \"%s\"", service) :
+		pstrdup("remote statement");
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg_internal("%s", primary),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0,
+			 errcontext("%s: %s", where, sql)));
+}
+
+/*
+ * splitdb_remote_exec
+ *		Run one statement, with parameters, and return its result.
+ *
+ * conn:    an open connection; not consumed
+ * sql:     the statement, with $1..$n placeholders; identifiers quoted
+ * nparams: number of entries in values[]
+ * values:  text form of each parameter; a NULL entry means SQL NULL
+ * service: names the service in the error context (may be NULL)
+ *
+ * The wait is interruptible.  A remote error is relayed with its SQLSTATE.
+ * Returns a PGresult of status PGRES_TUPLES_OK or PGRES_COMMAND_OK, which the
+ * caller owns and must PQclear().
+ */
+PGresult *
+splitdb_remote_exec(PGconn *conn, const char *sql, int nparams,
+					const char *const *values, const char *service)
+{
+	PGresult   *res;
+
+	res = libpqsrv_exec_params(conn, sql, nparams, NULL, values, NULL, NULL, 0,
+							   SPLITDB_WAIT_EVENT_REMOTE);
+	if (res == NULL ||
+		(PQresultStatus(res) != PGRES_TUPLES_OK &&
+		 PQresultStatus(res) != PGRES_COMMAND_OK))
+		report_remote_error(res, conn, sql, service);
+	return res;
+}
+
+/*
+ * splitdb_remote_disconnect
+ *		Close a connection; NULL is accepted and ignored.
+ */
+void
+splitdb_remote_disconnect(PGconn *conn)
+{
+	if (conn != NULL)
+		libpqsrv_disconnect(conn);
+}

@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ *
+ * remote.h
+ *	  Connections from splitdb to other databases over libpq.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/remote.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_REMOTE_H
+#define SPLITDB_REMOTE_H
+
+#include "libpq-fe.h"
+
+extern PGconn *splitdb_remote_connect_server(const char *servername,
+											 const char *service);
+extern PGconn *splitdb_remote_connect_local(const char *dbname);
+extern PGresult *splitdb_remote_exec(PGconn *conn, const char *sql,
+									 int nparams, const char *const *values,
+									 const char *service);
+extern void splitdb_remote_disconnect(PGconn *conn);
+extern char *splitdb_remote_local_host(void);
+
+#endif							/* SPLITDB_REMOTE_H */

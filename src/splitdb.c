@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * splitdb.c
+ *	  Module entry point: the magic block and splitdb's settings.
+ *
+ * Nothing else lives here.  The SQL-callable functions are in the files of
+ * their concern (service.c, ownership.c, plan.c, dot.c); this file only
+ * defines the GUCs those files read.  The library may be loaded on demand by
+ * the first splitdb call or at server start through shared_preload_libraries;
+ * both paths run _PG_init once per process.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/splitdb.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "compat.h"
+#include "splitdb.h"
+
+PG_MODULE_MAGIC;
+
+/* seconds to wait for a sibling to answer a connection attempt */
+int			splitdb_connect_timeout = 10;
+
+PGDLLEXPORT void _PG_init(void);
+
+/*
+ * _PG_init
+ *		Define splitdb's settings.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("splitdb.connect_timeout",
+							"Seconds to wait when connecting to a sibling database.",
+							"Used when the foreign server sets no connect_timeout of its own. "
+							"Zero waits indefinitely.",
+							&splitdb_connect_timeout,
+							10,
+							0,
+							3600,
+							PGC_USERSET,
+							GUC_UNIT_S,
+							NULL,
+							NULL,
+							NULL);
+
+	MarkGUCPrefixReserved("splitdb");
+}

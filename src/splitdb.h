@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ *
+ * splitdb.h
+ *	  Names and limits shared by every splitdb module.
+ *
+ * Only constants and the GUC variables live here; each module declares its
+ * own functions in a header of its own.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/splitdb.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_H
+#define SPLITDB_H
+
+/* schema of splitdb's own catalog tables */
+#define SPLITDB_SCHEMA				"splitdb"
+
+/* prefix of the foreign servers splitdb creates for services on this cluster */
+#define SPLITDB_SERVER_PREFIX		"splitdb_"
+
+/* application_name of every connection splitdb opens */
+#define SPLITDB_APPLICATION_NAME	"splitdb"
+
+/* GUCs (splitdb.c) */
+extern int	splitdb_connect_timeout;
+
+#endif							/* SPLITDB_H */
