@@ -114,7 +114,8 @@ CREATE FUNCTION splitdb_plan(service name)
 RETURNS TABLE (step integer, action text, object text, detail text)
 AS 'MODULE_PATHNAME', 'splitdb_plan'
 LANGUAGE C STRICT STABLE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET datestyle = 'ISO, YMD';
 COMMENT ON FUNCTION splitdb_plan(name) IS
 'dry run: the steps a migration of the service would take, with warnings and blockers';
 

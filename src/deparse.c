@@ -63,13 +63,25 @@ splitdb_deparse_create_user_mapping(const char *server, const char *role)
 }
 
 /*
+ * splitdb_deparse_drop_user_mapping
+ *		DROP USER MAPPING of a role, or of PUBLIC when role is NULL.
+ */
+char *
+splitdb_deparse_drop_user_mapping(const char *server, const char *role)
+{
+	return psprintf("DROP USER MAPPING FOR %s SERVER %s",
+					role ? quote_identifier(role) : "PUBLIC",
+					quote_identifier(server));
+}
+
+/*
  * splitdb_deparse_drop_server
- *		DROP SERVER, with the user mappings that depend on it.
+ *		DROP SERVER; it fails if anything still depends on the server.
  */
 char *
 splitdb_deparse_drop_server(const char *server)
 {
-	return psprintf("DROP SERVER %s CASCADE", quote_identifier(server));
+	return psprintf("DROP SERVER %s", quote_identifier(server));
 }
 
 /*

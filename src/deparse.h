@@ -18,6 +18,8 @@ extern char *splitdb_deparse_create_server(const char *server,
 										   const char *dbname);
 extern char *splitdb_deparse_create_user_mapping(const char *server,
 												 const char *role);
+extern char *splitdb_deparse_drop_user_mapping(const char *server,
+											   const char *role);
 extern char *splitdb_deparse_drop_server(const char *server);
 extern char *splitdb_deparse_create_database(const char *dbname);
 extern char *splitdb_deparse_drop_database(const char *dbname);

@@ -228,11 +228,16 @@ append_header(StringInfo buf, const char *service)
 	appendStringInfo(&title, "foreign keys of service %s", service);
 
 	appendStringInfoString(buf, "digraph splitdb {\n");
-	appendStringInfoString(buf, "\tgraph [rankdir = \"LR\", fontname = \"Helvetica\", labelloc = \"t\", label = ");
+	appendStringInfoString(buf,
+						   "\tgraph [rankdir = \"LR\", fontname = \"Helvetica\","
+						   " labelloc = \"t\", label = ");
 	append_dot_string(buf, title.data);
 	appendStringInfoString(buf, "];\n");
-	appendStringInfoString(buf, "\tnode [shape = \"box\", fontname = \"Helvetica\", style = \"filled\", fillcolor = \"white\"];\n");
-	appendStringInfoString(buf, "\tedge [fontname = \"Helvetica\", fontsize = \"10\"];\n");
+	appendStringInfoString(buf,
+						   "\tnode [shape = \"box\", fontname = \"Helvetica\","
+						   " style = \"filled\", fillcolor = \"white\"];\n");
+	appendStringInfoString(buf,
+						   "\tedge [fontname = \"Helvetica\", fontsize = \"10\"];\n");
 
 	pfree(title.data);
 }
@@ -276,7 +281,9 @@ open_cluster(StringInfo buf, const char *service, const char *dbname,
 	appendStringInfoString(buf, ";\n");
 
 	if (requested)
-		appendStringInfoString(buf, "\t\tstyle = \"rounded,filled\";\n\t\tfillcolor = \"lightblue\";\n");
+		appendStringInfoString(buf,
+							   "\t\tstyle = \"rounded,filled\";\n"
+							   "\t\tfillcolor = \"lightblue\";\n");
 	else if (service != NULL)
 		appendStringInfoString(buf, "\t\tstyle = \"rounded\";\n");
 	else
@@ -297,7 +304,8 @@ close_cluster(StringInfo buf, bool empty)
 	{
 		appendStringInfoString(buf, "\t\t");
 		append_dot_string(buf, EMPTY_NOTE_ID);
-		appendStringInfoString(buf, " [shape = \"note\", label = \"no tables assigned\"];\n");
+		appendStringInfoString(buf,
+							   " [shape = \"note\", label = \"no tables assigned\"];\n");
 	}
 	appendStringInfoString(buf, "\t}\n");
 }
@@ -392,7 +400,9 @@ append_edges(StringInfo buf, Name service)
 		{
 			/* append_dot_string turns the newline into DOT's line break */
 			append_dot_string(buf, psprintf("%s\n(cross-service)", conname));
-			appendStringInfoString(buf, ", color = \"red\", fontcolor = \"red\", style = \"bold\"");
+			appendStringInfoString(buf,
+								   ", color = \"red\", fontcolor = \"red\","
+								   " style = \"bold\"");
 		}
 		else
 			append_dot_string(buf, conname);

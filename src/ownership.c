@@ -97,6 +97,9 @@ rel_name(Oid relid)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid),
 				 errhint("It may have been dropped while the call ran; try again.")));
+	/* temporary schemas are numbered per backend: name them by their alias */
+	if (isAnyTempNamespace(get_rel_namespace(relid)))
+		return quote_qualified_identifier("pg_temp", relname);
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  relname);
 }

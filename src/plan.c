@@ -39,6 +39,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/nodeFuncs.h"
 #include "rewrite/rewriteHandler.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -130,8 +131,8 @@ static const char *const sql_types =
 "      (SELECT format_type(r.rngsubtype, NULL) FROM pg_range r WHERE r.rngtypid = t.oid))"
 "   END,"
 "   'used by ' || u.tables,"
-"   (SELECT 'also used by tables that stay (' || string_agg(DISTINCT a.attrelid::regclass::text, ', ')"
-"           || '), which keep the source''s copy'"
+"   (SELECT 'also used by relations that stay (' || string_agg(DISTINCT a.attrelid::regclass::text, ', ')"
+"           || '); the source keeps its own copy'"
 "      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
 "     WHERE a.atttypid IN (t.oid, t.typarray) AND NOT a.attisdropped AND a.attnum > 0"
 "       AND c.relkind IN ('r', 'p', 'f', 'm')"
@@ -204,7 +205,7 @@ static const char *const sql_tables =
 "   CASE WHEN NOT c.relispartition THEN"
 "     (SELECT 'inherits from ' || string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno)"
 "        FROM pg_inherits i WHERE i.inhrelid = c.oid) END,"
-"   (SELECT format('%s columns', count(*))"
+"   (SELECT format('%s column%s', count(*), CASE WHEN count(*) = 1 THEN '' ELSE 's' END)"
 "           || CASE WHEN count(*) FILTER (WHERE a.attidentity <> '') > 0"
 "                   THEN format(', %s identity', count(*) FILTER (WHERE a.attidentity <> '')) ELSE '' END"
 "           || CASE WHEN count(*) FILTER (WHERE a.attgenerated <> '') > 0"
@@ -358,7 +359,7 @@ static const char *const sql_checks =
 "   quote_ident(p.polname), p.polrelid::regclass,"
 "   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'"
 "                 WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,"
-"   (SELECT string_agg(CASE WHEN r.oid = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END, ', ' ORDER BY 1)"
+"   (SELECT string_agg(CASE WHEN u.role = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END, ', ' ORDER BY 1)"
 "      FROM unnest(p.polroles) u(role) LEFT JOIN pg_roles r ON r.oid = u.role))"
 "  FROM pg_policy p JOIN owned o ON o.relid = p.polrelid"
 /* row-level security enabled on owned tables */
@@ -469,6 +470,78 @@ action_from_name(const char *name)
 }
 
 /*
+ * SQL of the tables each service owns: the rows of splitdb.owned_table and
+ * every partition of an owned partitioned table, attached before or after
+ * the assignment.
+ */
+static const char *const sql_owner =
+"SELECT o.relid::oid, o.service FROM splitdb.owned_table o"
+" UNION"
+" SELECT t.relid::oid, o.service FROM splitdb.owned_table o,"
+"        LATERAL pg_partition_tree(o.relid) t"
+" ORDER BY 1";
+
+/* the parameters of every plan query */
+typedef struct PlanParams
+{
+	Datum		values[4];		/* service, owned oid[], all oid[], name[] */
+	List	   *owned;			/* the service's tables, as a List of OIDs */
+} PlanParams;
+
+static const Oid plan_param_types[4] = {NAMEOID, OIDARRAYOID, OIDARRAYOID,
+NAMEARRAYOID};
+
+/*
+ * plan_params
+ *		Read who owns what once, for all the plan queries.
+ */
+static PlanParams *
+plan_params(const char *service)
+{
+	PlanParams *params = palloc0(sizeof(PlanParams));
+	Datum	   *owned;
+	Datum	   *all;
+	Datum	   *services;
+	int			nowned = 0;
+	uint64		n;
+
+	if (SPI_execute(sql_owner, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read splitdb.owned_table");
+	n = SPI_processed;
+	owned = palloc((n + 1) * sizeof(Datum));
+	all = palloc((n + 1) * sizeof(Datum));
+	services = palloc((n + 1) * sizeof(Datum));
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		char	   *owner;
+
+		all[i] = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
+		owner = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+		services[i] = DirectFunctionCall1(namein, CStringGetDatum(owner));
+		if (strcmp(owner, service) == 0)
+		{
+			owned[nowned++] = all[i];
+			params->owned = lappend_oid(params->owned, DatumGetObjectId(all[i]));
+		}
+	}
+
+	params->values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
+	params->values[1] = PointerGetDatum(construct_array(owned, nowned, OIDOID,
+														sizeof(Oid), true,
+														TYPALIGN_INT));
+	params->values[2] = PointerGetDatum(construct_array(all, (int) n, OIDOID,
+														sizeof(Oid), true,
+														TYPALIGN_INT));
+	params->values[3] = PointerGetDatum(construct_array(services, (int) n,
+														NAMEOID, NAMEDATALEN,
+														false, TYPALIGN_CHAR));
+	return params;
+}
+
+/*
  * run_query
  *		Run one of the plan queries and append its (action, object, detail)
  *		rows to steps[].
@@ -476,14 +549,11 @@ action_from_name(const char *name)
  * The caller is connected to SPI; the strings live in its SPI context.
  */
 static void
-run_query(const char *sql, const char *service, List **steps)
+run_query(const char *sql, PlanParams *params, List **steps)
 {
-	Oid			types[1] = {NAMEOID};
-	Datum		values[1];
-
-	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
-	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the catalog for the plan of service \"%s\"", service);
+	if (SPI_execute_with_args(sql, 4, (Oid *) plan_param_types, params->values,
+							  NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the catalog for a plan");
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -543,48 +613,18 @@ find_unservable(Node *node, UnservableContext *cxt)
 }
 
 /*
- * owned_oids
- *		The OIDs of the tables a service owns, partitions included.
- */
-static List *
-owned_oids(const char *service)
-{
-	Oid			types[1] = {NAMEOID};
-	Datum		values[1];
-	List	   *result = NIL;
-
-	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
-	if (SPI_execute_with_args("WITH " SPLITDB_OWNED_CTE " SELECT relid FROM owned",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the tables of service \"%s\"", service);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-
-		result = lappend_oid(result,
-							 DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-															SPI_tuptable->tupdesc,
-															1, &isnull)));
-	}
-	return result;
-}
-
-/*
  * add_view_steps
  *		repoint_view, warning or blocker for each view over owned tables.
  */
 static void
-add_view_steps(const char *service, List **steps)
+add_view_steps(PlanParams *params, List **steps)
 {
-	Oid			types[1] = {NAMEOID};
-	Datum		values[1];
-	List	   *owned = owned_oids(service);
 	SPITupleTable *tuptable;
 	uint64		n;
 
-	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
-	if (SPI_execute_with_args(sql_views, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the views of service \"%s\"", service);
+	if (SPI_execute_with_args(sql_views, 4, (Oid *) plan_param_types,
+							  params->values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the views over a service's tables");
 	tuptable = SPI_tuptable;
 	n = SPI_processed;
 
@@ -604,7 +644,7 @@ add_view_steps(const char *service, List **steps)
 		UnservableContext cxt;
 		Relation	rel;
 
-		cxt.owned = owned;
+		cxt.owned = params->owned;
 		initStringInfo(&cxt.reasons);
 		rel = table_open(view, AccessShareLock);
 		(void) find_unservable((Node *) get_view_query(rel), &cxt);
@@ -653,17 +693,18 @@ splitdb_plan_build(const char *service)
 {
 	List	   *steps[SPLITDB_PLAN_NACTIONS] = {0};
 	List	   *result = NIL;
+	PlanParams *params = plan_params(service);
 
-	run_query(sql_types, service, steps);
-	run_query(sql_sequences, service, steps);
-	run_query(sql_tables, service, steps);
-	run_query(sql_copy, service, steps);
-	run_query(sql_indexes, service, steps);
-	run_query(sql_foreign_keys, service, steps);
-	add_view_steps(service, steps);
-	run_query(sql_checks, service, steps);
+	run_query(sql_types, params, steps);
+	run_query(sql_sequences, params, steps);
+	run_query(sql_tables, params, steps);
+	run_query(sql_copy, params, steps);
+	run_query(sql_indexes, params, steps);
+	run_query(sql_foreign_keys, params, steps);
+	add_view_steps(params, steps);
+	run_query(sql_checks, params, steps);
 
-	if (splitdb_catalog_count_owned(service) == 0)
+	if (params->owned == NIL)
 		add_step(steps, SPLITDB_PLAN_WARNING, pstrdup(service),
 				 psprintf("service %s owns no tables; assign some with splitdb_assign()",
 						  quote_identifier(service)));

@@ -44,25 +44,14 @@ extern List *splitdb_plan_build(const char *service);
 extern const char *splitdb_plan_action_name(SplitdbPlanAction action);
 
 /*
- * SQL of the set of tables a service owns: the rows of splitdb.owned_table
- * and every partition of an owned partitioned table, attached before or
- * after the assignment.  $1 is the service name.
+ * The plan queries take $1 = the service name, $2 = the OIDs of the tables it
+ * owns, $3/$4 = every owned table of every service with its service.  The
+ * sets are computed once (splitdb_plan_build) and passed as arrays, which the
+ * planner estimates well, instead of being recomputed in every query.
  */
 #define SPLITDB_OWNED_CTE \
-	"owned AS (" \
-	"  SELECT o.relid::pg_catalog.oid AS relid FROM splitdb.owned_table o" \
-	"   WHERE o.service = $1" \
-	"  UNION" \
-	"  SELECT t.relid::pg_catalog.oid FROM splitdb.owned_table o," \
-	"         LATERAL pg_catalog.pg_partition_tree(o.relid) t" \
-	"   WHERE o.service = $1)"
-
-/* SQL of the owner of every owned table, partitions included */
+	"owned AS (SELECT u.relid FROM unnest($2::oid[]) u(relid))"
 #define SPLITDB_OWNER_CTE \
-	"owner AS (" \
-	"  SELECT o.relid::pg_catalog.oid AS relid, o.service FROM splitdb.owned_table o" \
-	"  UNION" \
-	"  SELECT t.relid::pg_catalog.oid, o.service FROM splitdb.owned_table o," \
-	"         LATERAL pg_catalog.pg_partition_tree(o.relid) t)"
+	"owner AS (SELECT w.relid, w.service FROM unnest($3::oid[], $4::name[]) w(relid, service))"
 
 #endif							/* SPLITDB_PLAN_H */

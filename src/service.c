@@ -56,6 +56,7 @@ static void add_local_service(SplitdbService *svc, const char *dbname,
 static void run_utility(const char *sql);
 static void run_on_local(const char *sql);
 static int64 count_foreign_tables(const char *server);
+static void drop_user_mappings(const char *server);
 
 /*
  * arg_name
@@ -355,6 +356,35 @@ count_foreign_tables(const char *server)
 }
 
 /*
+ * drop_user_mappings
+ *		Drop every user mapping of a server splitdb made, one by one, so the
+ *		server can then go without CASCADE.
+ */
+static void
+drop_user_mappings(const char *server)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	List	   *roles = NIL;
+	ListCell   *lc;
+
+	values[0] = CStringGetTextDatum(server);
+	if (SPI_execute_with_args("SELECT CASE WHEN m.umuser = 0 THEN NULL ELSE r.rolname END"
+							  " FROM pg_catalog.pg_user_mapping m"
+							  " JOIN pg_catalog.pg_foreign_server s ON s.oid = m.umserver"
+							  " LEFT JOIN pg_catalog.pg_roles r ON r.oid = m.umuser"
+							  " WHERE s.srvname = $1::pg_catalog.name",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user mappings of server \"%s\"", server);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		roles = lappend(roles, SPI_getvalue(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 1));
+
+	foreach(lc, roles)
+		run_utility(splitdb_deparse_drop_user_mapping(server, (char *) lfirst(lc)));
+}
+
+/*
  * splitdb_drop_service
  *		SQL: splitdb_drop_service(service name) RETURNS void
  *
@@ -396,16 +426,18 @@ splitdb_drop_service(PG_FUNCTION_ARGS)
 					 errmsg("cannot drop service \"%s\" because foreign tables use its server \"%s\"",
 							service, svc->server),
 					 errhint("Drop those foreign tables first.")));
+		drop_user_mappings(svc->server);
 		run_utility(splitdb_deparse_drop_server(svc->server));
 	}
 
 	splitdb_catalog_delete_service(service);
-	SPI_finish();
 
+	/* before SPI_finish(), which frees svc */
 	if (svc->database_created)
 		ereport(NOTICE,
 				(errmsg("database \"%s\" of service \"%s\" was kept", svc->dbname, service),
 				 errhint("Drop it with DROP DATABASE when it is no longer needed.")));
 
+	SPI_finish();
 	PG_RETURN_VOID();
 }

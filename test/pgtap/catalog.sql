@@ -1,0 +1,248 @@
+-- test/pgtap/catalog.sql
+-- The shape of splitdb's catalog and SQL API: schema, tables, columns, keys,
+-- functions, privileges, settings, comments and extension membership.
+--
+-- Everything runs in one transaction that is rolled back, extension included.
+
+BEGIN;
+SET LOCAL client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS splitdb CASCADE;
+-- the library defines the settings; load it even without shared_preload_libraries
+LOAD 'splitdb';
+
+SELECT plan(65);
+
+-- ===== the extension
+SELECT has_extension('splitdb', 'extension splitdb is installed');
+SELECT has_extension('postgres_fdw', 'postgres_fdw came with it (requires)');
+SELECT results_eq(
+	$$SELECT extnamespace::regnamespace::text, extrelocatable, extversion COLLATE "default"
+		FROM pg_extension WHERE extname = 'splitdb'$$,
+	$$VALUES ('public', false, '0.1')$$,
+	'splitdb lives in schema public (its schema in this test), not relocatable, version 0.1');
+
+-- ===== schema and tables
+SELECT has_schema('splitdb', 'schema splitdb exists');
+SELECT tables_are('splitdb', ARRAY['service', 'owned_table'],
+				  'schema splitdb holds exactly the two catalog tables');
+SELECT is_empty(
+	$$SELECT c.relname FROM pg_class c
+	   WHERE c.relnamespace = 'public'::regnamespace
+		 AND c.relname LIKE 'splitdb%'
+		 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')$$,
+	'no splitdb table, view or sequence landed in schema public');
+
+-- splitdb.service
+SELECT columns_are('splitdb', 'service',
+	ARRAY['service', 'dbname', 'server', 'server_created', 'database_created',
+		  'mapping_role', 'created_at'],
+	'splitdb.service has exactly the expected columns');
+SELECT col_type_is('splitdb', 'service', 'service', 'name', 'service.service is name');
+SELECT col_type_is('splitdb', 'service', 'dbname', 'text', 'service.dbname is text');
+SELECT col_type_is('splitdb', 'service', 'server', 'name', 'service.server is name');
+SELECT col_type_is('splitdb', 'service', 'server_created', 'boolean', 'service.server_created is boolean');
+SELECT col_type_is('splitdb', 'service', 'database_created', 'boolean', 'service.database_created is boolean');
+SELECT col_type_is('splitdb', 'service', 'mapping_role', 'name', 'service.mapping_role is name');
+SELECT col_type_is('splitdb', 'service', 'created_at', 'timestamp with time zone', 'service.created_at is timestamptz');
+SELECT col_is_pk('splitdb', 'service', 'service', 'service.service is the primary key');
+SELECT col_is_unique('splitdb', 'service', ARRAY['server'], 'a server serves one service at most');
+SELECT results_eq(
+	$$SELECT attname::text COLLATE "default" FROM pg_attribute
+	   WHERE attrelid = 'splitdb.service'::regclass AND attnum > 0
+		 AND NOT attisdropped AND attnotnull ORDER BY attnum$$,
+	ARRAY['service', 'dbname', 'server', 'server_created', 'database_created', 'created_at'],
+	'every column of splitdb.service but mapping_role is NOT NULL');
+SELECT col_default_is('splitdb', 'service', 'created_at', 'now()', 'service.created_at defaults to now()');
+
+-- splitdb.owned_table
+SELECT columns_are('splitdb', 'owned_table',
+	ARRAY['relid', 'service', 'partition_root', 'assigned_at'],
+	'splitdb.owned_table has exactly the expected columns');
+SELECT col_type_is('splitdb', 'owned_table', 'relid', 'regclass', 'owned_table.relid is regclass');
+SELECT col_type_is('splitdb', 'owned_table', 'service', 'name', 'owned_table.service is name');
+SELECT col_type_is('splitdb', 'owned_table', 'partition_root', 'regclass', 'owned_table.partition_root is regclass');
+SELECT col_type_is('splitdb', 'owned_table', 'assigned_at', 'timestamp with time zone', 'owned_table.assigned_at is timestamptz');
+SELECT col_is_pk('splitdb', 'owned_table', 'relid', 'owned_table.relid is the primary key: one owner per table');
+SELECT fk_ok('splitdb', 'owned_table', 'service', 'splitdb', 'service', 'service',
+			 'owned_table.service references service.service');
+SELECT results_eq(
+	$$SELECT attname::text COLLATE "default" FROM pg_attribute
+	   WHERE attrelid = 'splitdb.owned_table'::regclass AND attnum > 0
+		 AND NOT attisdropped AND attnotnull ORDER BY attnum$$,
+	ARRAY['relid', 'service', 'assigned_at'],
+	'every column of splitdb.owned_table but partition_root is NOT NULL');
+SELECT col_default_is('splitdb', 'owned_table', 'assigned_at', 'now()', 'owned_table.assigned_at defaults to now()');
+SELECT has_index('splitdb', 'owned_table', 'owned_table_service_idx', ARRAY['service'],
+				 'owned_table is indexed by service');
+
+-- comments on the catalog
+SELECT is_empty(
+	$$SELECT c.relname FROM pg_class c
+	   WHERE c.relnamespace = 'splitdb'::regnamespace AND c.relkind = 'r'
+		 AND obj_description(c.oid, 'pg_class') IS NULL$$,
+	'every catalog table has a comment');
+SELECT is_empty(
+	$$SELECT a.attrelid::regclass::text || '.' || a.attname FROM pg_attribute a
+	   JOIN pg_class c ON c.oid = a.attrelid
+	   WHERE c.relnamespace = 'splitdb'::regnamespace AND c.relkind = 'r'
+		 AND a.attnum > 0 AND NOT a.attisdropped
+		 AND a.attname NOT IN ('created_at', 'assigned_at')
+		 AND col_description(a.attrelid, a.attnum) IS NULL$$,
+	'every catalog column (timestamps aside) has a comment');
+SELECT isnt(obj_description('splitdb'::regnamespace, 'pg_namespace'), NULL,
+			'schema splitdb has a comment');
+
+-- ===== extension membership and pg_dump registration
+SELECT set_eq(
+	$$SELECT c.oid::regclass::text FROM pg_depend d
+		JOIN pg_class c ON c.oid = d.objid
+	   WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+		 AND d.refclassid = 'pg_extension'::regclass
+		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')$$,
+	ARRAY['splitdb.service', 'splitdb.owned_table'],
+	'the extension owns exactly the two catalog tables');
+SELECT results_eq(
+	$$SELECT c::regclass::text, cond COLLATE "default"
+		FROM pg_extension e,
+			 unnest(e.extconfig, e.extcondition) AS u(c, cond)
+	   WHERE e.extname = 'splitdb' ORDER BY 1$$,
+	$$VALUES ('splitdb.owned_table', ''), ('splitdb.service', '')$$,
+	'both catalog tables are registered with pg_extension_config_dump, all rows');
+SELECT set_eq(
+	$$SELECT d.objid::regnamespace::text FROM pg_depend d
+	   WHERE d.classid = 'pg_namespace'::regclass AND d.deptype = 'e'
+		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')$$,
+	ARRAY['splitdb'],
+	'schema splitdb belongs to the extension');
+SELECT results_eq(
+	$$SELECT t.evtevent::text COLLATE "default", t.evtfoid::regprocedure::text, t.evtenabled::text
+		FROM pg_event_trigger t
+		JOIN pg_depend d ON d.classid = 'pg_event_trigger'::regclass
+						AND d.objid = t.oid AND d.deptype = 'e'
+	   WHERE t.evtname = 'splitdb_forget_dropped_tables'
+		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')$$,
+	$$VALUES ('sql_drop', 'splitdb.forget_dropped_tables()', 'O')$$,
+	'event trigger splitdb_forget_dropped_tables: sql_drop, enabled, part of the extension');
+
+-- ===== functions
+SELECT set_eq(
+	$$SELECT p.oid::regprocedure::text FROM pg_depend d
+		JOIN pg_proc p ON p.oid = d.objid
+	   WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')$$,
+	ARRAY['splitdb_add_service(name,text,name,boolean)',
+		  'splitdb_drop_service(name)',
+		  'splitdb_assign(name,regclass[])',
+		  'splitdb_unassign(name,regclass[])',
+		  'splitdb_plan(name)',
+		  'splitdb_plan_dot(name)',
+		  'splitdb.forget_dropped_tables()'],
+	'the extension has exactly these functions: six in its schema, the event trigger''s in splitdb');
+SELECT is_empty(
+	$$SELECT proname FROM pg_proc
+	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
+	'no splitdb_ function sits in schema splitdb');
+SELECT functions_are('splitdb', ARRAY['forget_dropped_tables'],
+					 'schema splitdb holds only the event trigger function');
+
+SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',
+						'splitdb_add_service returns void');
+SELECT function_returns('public', 'splitdb_drop_service', ARRAY['name'], 'void',
+						'splitdb_drop_service returns void');
+SELECT function_returns('public', 'splitdb_assign', ARRAY['name', 'regclass[]'], 'integer',
+						'splitdb_assign returns integer');
+SELECT function_returns('public', 'splitdb_unassign', ARRAY['name', 'regclass[]'], 'integer',
+						'splitdb_unassign returns integer');
+SELECT function_returns('public', 'splitdb_plan', ARRAY['name'], 'setof record',
+						'splitdb_plan returns a set');
+SELECT function_returns('public', 'splitdb_plan_dot', ARRAY['name'], 'text',
+						'splitdb_plan_dot returns text');
+SELECT results_eq(
+	$$SELECT pg_get_function_arguments('splitdb_add_service(name,text,name,boolean)'::regprocedure)$$,
+	$$VALUES ('service name, dbname text DEFAULT NULL::text, server name DEFAULT NULL::name, create_database boolean DEFAULT true')$$,
+	'splitdb_add_service: argument names and defaults');
+SELECT results_eq(
+	$$SELECT pg_get_function_result('splitdb_plan(name)'::regprocedure)$$,
+	$$VALUES ('TABLE(step integer, action text, object text, detail text)')$$,
+	'splitdb_plan returns TABLE(step, action, object, detail)');
+SELECT results_eq(
+	$$SELECT p.proname::text COLLATE "default", p.provariadic::regtype::text
+		FROM pg_proc p WHERE p.proname IN ('splitdb_assign', 'splitdb_unassign')
+	   ORDER BY 1$$,
+	$$VALUES ('splitdb_assign', 'regclass'), ('splitdb_unassign', 'regclass')$$,
+	'assign and unassign take VARIADIC regclass');
+SELECT results_eq(
+	$$SELECT p.proname::text COLLATE "default", p.provolatile::text, p.proisstrict, p.proparallel::text, p.prosecdef
+		FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+		 AND p.proname LIKE 'splitdb\_%' ORDER BY 1$$,
+	$$VALUES ('splitdb_add_service', 'v', false, 'u', false),
+			 ('splitdb_assign', 'v', true, 'u', false),
+			 ('splitdb_drop_service', 'v', true, 'u', false),
+			 ('splitdb_plan', 's', true, 'u', false),
+			 ('splitdb_plan_dot', 's', true, 'u', false),
+			 ('splitdb_unassign', 'v', true, 'u', false)$$,
+	'volatility, strictness, parallel safety; no function is SECURITY DEFINER');
+
+-- every function of the extension: a comment and a pinned search_path
+SELECT is_empty(
+	$$SELECT p.oid::regprocedure::text FROM pg_depend d
+		JOIN pg_proc p ON p.oid = d.objid
+	   WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')
+		 AND obj_description(p.oid, 'pg_proc') IS NULL$$,
+	'every splitdb function has a comment');
+SELECT is_empty(
+	$$SELECT p.oid::regprocedure::text FROM pg_depend d
+		JOIN pg_proc p ON p.oid = d.objid
+	   WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')
+		 AND (p.proconfig IS NULL
+			  OR NOT p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'])$$,
+	'every splitdb function runs with search_path = pg_catalog, pg_temp');
+
+-- ===== privileges
+SELECT function_privs_are('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'],
+						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_add_service');
+SELECT function_privs_are('public', 'splitdb_drop_service', ARRAY['name'],
+						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_drop_service');
+SELECT function_privs_are('public', 'splitdb_assign', ARRAY['name', 'regclass[]'],
+						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_assign');
+SELECT function_privs_are('public', 'splitdb_unassign', ARRAY['name', 'regclass[]'],
+						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_unassign');
+SELECT function_privs_are('public', 'splitdb_plan', ARRAY['name'],
+						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_plan');
+SELECT function_privs_are('public', 'splitdb_plan_dot', ARRAY['name'],
+						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_plan_dot');
+SELECT function_privs_are('splitdb', 'forget_dropped_tables', ARRAY[]::name[],
+						  'public', ARRAY[]::text[], 'PUBLIC may not execute the event trigger function');
+SELECT results_eq(
+	$$SELECT p.proname::text COLLATE "default", a.grantee = 0 AS to_public, a.privilege_type::text
+		FROM pg_proc p, aclexplode(p.proacl) a
+	   WHERE p.oid = 'splitdb.forget_dropped_tables()'::regprocedure
+		 AND a.grantee <> p.proowner$$,
+	$$SELECT NULL::text, NULL::boolean, NULL::text WHERE false$$,
+	'nobody but its owner holds a privilege on the event trigger function');
+SELECT schema_privs_are('splitdb', 'public', ARRAY['USAGE'], 'PUBLIC may use schema splitdb');
+SELECT table_privs_are('splitdb', 'service', 'public', ARRAY['SELECT'],
+					   'PUBLIC may read splitdb.service, not write it');
+SELECT table_privs_are('splitdb', 'owned_table', 'public', ARRAY['SELECT'],
+					   'PUBLIC may read splitdb.owned_table, not write it');
+
+-- ===== the catalog starts empty
+SELECT is_empty('SELECT * FROM splitdb.service', 'splitdb.service starts empty');
+SELECT is_empty('SELECT * FROM splitdb.owned_table', 'splitdb.owned_table starts empty');
+
+-- ===== settings
+SELECT results_eq(
+	$$SELECT name, setting, unit, context, vartype, min_val, max_val, boot_val
+		FROM pg_settings WHERE name LIKE 'splitdb.%' ORDER BY 1$$,
+	$$VALUES ('splitdb.connect_timeout', '10', 's', 'user', 'integer', '0', '3600', '10')$$,
+	'splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10');
+SELECT throws_ok(
+	$$SET LOCAL splitdb.no_such_setting = 1$$,
+	'42602', 'invalid configuration parameter name "splitdb.no_such_setting"',
+	'the splitdb. prefix is reserved');
+
+SELECT * FROM finish();
+ROLLBACK;
