@@ -38,10 +38,13 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: test demo bench
+.PHONY: test demo samples
 
 test:
 	test/run
+
+samples:
+	test/samples/run
 
 demo:
 	test/demo/run
