@@ -35,6 +35,8 @@ CREATE DOMAIN booking.open_status AS booking.status CHECK (VALUE <> 'cancelled')
 CREATE DOMAIN booking.nights AS int NOT NULL CHECK (VALUE > 0);
 CREATE TYPE booking.amount AS (value numeric(12,2), currency char(3));
 CREATE TYPE booking.stay AS RANGE (subtype = date);
+-- a collation of our own, used by a column and by an index
+CREATE COLLATION booking."Nö case" (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 
 -- tables that stay
 CREATE TABLE crm.customer (
@@ -95,8 +97,10 @@ CREATE TABLE booking.reservation_addon (
 -- one column carrying two keys to different tables
 CREATE TABLE booking.review (
 	id serial PRIMARY KEY,
-	target_id int REFERENCES crm.customer REFERENCES crm.pet
+	target_id int REFERENCES crm.customer REFERENCES crm.pet,
+	note text COLLATE booking."Nö case"
 );
+CREATE INDEX review_note_idx ON booking.review (note COLLATE booking."Nö case");
 CREATE TABLE booking."Notiz Ä" (
 	id int PRIMARY KEY,
 	"ResId" bigint REFERENCES booking.reservation

@@ -146,6 +146,33 @@ static const char *const sql_types =
 " ORDER BY u.depth DESC, 2";
 
 /*
+ * Collations of owned columns and indexes that are not built in: they must
+ * exist in the sibling before the types and tables that use them, so they
+ * are listed first among the create_type steps.
+ */
+static const char *const sql_collations =
+"WITH " SPLITDB_OWNED_CTE ","
+" uses AS ("
+"  SELECT a.attrelid AS rel, a.attcollation AS coll"
+"    FROM pg_attribute a JOIN owned o ON o.relid = a.attrelid"
+"   WHERE a.attnum > 0 AND NOT a.attisdropped"
+"  UNION"
+"  SELECT i.indrelid, u.coll"
+"    FROM pg_index i JOIN owned o ON o.relid = i.indrelid,"
+"         unnest(i.indcollation::oid[]) u(coll))"
+" SELECT 'create_type', c.oid::regcollation::text,"
+"  format('collation (provider %s%s); used by %s',"
+"   CASE c.collprovider WHEN 'i' THEN 'icu' WHEN 'c' THEN 'libc' ELSE 'default' END,"
+"   CASE WHEN NOT c.collisdeterministic THEN ', nondeterministic' ELSE '' END,"
+"   string_agg(DISTINCT u.rel::regclass::text, ', '))"
+" FROM uses u JOIN pg_collation c ON c.oid = u.coll"
+" WHERE c.oid >= 16384"
+"   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_collation'::regclass"
+"                    AND d.objid = c.oid AND d.deptype = 'e')"
+" GROUP BY c.oid, c.collprovider, c.collisdeterministic"
+" ORDER BY 2";
+
+/*
  * Sequences: serial and identity sequences of owned columns, and sequences
  * that owned columns' defaults call.  A sequence that also feeds a table
  * that stays gets a warning.
@@ -695,6 +722,7 @@ splitdb_plan_build(const char *service)
 	List	   *result = NIL;
 	PlanParams *params = plan_params(service);
 
+	run_query(sql_collations, params, steps);
 	run_query(sql_types, params, steps);
 	run_query(sql_sequences, params, steps);
 	run_query(sql_tables, params, steps);
