@@ -46,6 +46,18 @@ SELECT svc_unchanged();
 -- fails: the database is missing and may not be created
 SELECT splitdb_add_service('svc_nodb', create_database => false);
 SELECT svc_unchanged(), count(*) FROM pg_database WHERE datname = 'svc_nodb';
+-- fails: a database cannot be created inside a transaction block, where a
+-- ROLLBACK could not take it back
+BEGIN;
+SELECT splitdb_add_service('svc_inblock');
+ROLLBACK;
+SELECT svc_unchanged(), count(*) FROM pg_database WHERE datname = 'svc_inblock';
+-- an existing database is fine there, and a ROLLBACK takes it all back
+BEGIN;
+SELECT splitdb_add_service('svc_inblock', dbname => 'svc billing DB');
+SELECT service, dbname FROM svc WHERE service = 'svc_inblock';
+ROLLBACK;
+SELECT svc_unchanged();
 -- fails: the source database itself
 SELECT splitdb_add_service('svc_self', dbname => current_database());
 SELECT svc_unchanged();

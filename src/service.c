@@ -29,6 +29,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -245,6 +246,17 @@ add_local_service(SplitdbService *svc, const char *dbname,
 				(errcode(ERRCODE_UNDEFINED_DATABASE),
 				 errmsg("database \"%s\" does not exist", dbname),
 				 errhint("Create it, or call splitdb_add_service() with create_database => true.")));
+
+	/*
+	 * CREATE DATABASE commits on its own connection; inside a transaction
+	 * block a later ROLLBACK would leave it behind without its service.
+	 */
+	if (!db_exists && IsTransactionBlock())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("splitdb_add_service() cannot create database \"%s\" inside a transaction block",
+						dbname),
+				 errhint("Call it on its own, or create the database first and pass create_database => false.")));
 
 	/* transactional part first: it rolls back if anything below fails */
 	run_utility(splitdb_deparse_create_server(server, splitdb_remote_local_host(),
