@@ -67,6 +67,11 @@ SELECT splitdb_assign('asg_b', 'v_plain');
 SELECT splitdb_assign('asg_b', 'mv_plain');
 SELECT splitdb_assign('asg_b', 'seq_plain');
 SELECT splitdb_assign('asg_b', 'ft_plain');
+-- fails: a partitioned table with a foreign partition
+CREATE TABLE mixed (id int) PARTITION BY LIST (id);
+CREATE FOREIGN TABLE mixed_far PARTITION OF mixed FOR VALUES IN (1) SERVER splitdb_asg_b;
+SELECT splitdb_assign('asg_b', 'mixed');
+DROP TABLE mixed;
 -- fails: a temporary table
 CREATE TEMP TABLE tmp_plain (id int);
 SELECT splitdb_assign('asg_b', 'tmp_plain');

@@ -228,6 +228,13 @@ splitdb_assign(PG_FUNCTION_ARGS)
 			/* inheritance children (not partitions) are not ours to take */
 			if (member != relid && !get_rel_relispartition(member))
 				continue;
+			if (get_rel_relkind(member) == RELKIND_FOREIGN_TABLE)
+				ereport(ERROR,
+						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						 errmsg("cannot assign partitioned table \"%s\" because its partition \"%s\" is a foreign table",
+								rel_name(relid), rel_name(member)),
+						 errdetail("The rows of a foreign partition live in another database already."),
+						 errhint("Detach the foreign partition first.")));
 
 			owner = splitdb_catalog_owner_of(member);
 			if (owner != NULL && strcmp(owner, service) != 0)
