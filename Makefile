@@ -14,13 +14,14 @@ OBJS = \
 	src/plan.o \
 	src/remote.o \
 	src/service.o \
-	src/splitdb.o
+	src/splitdb.o \
+	src/verify.o
 
 EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_dot privileges
+REGRESS = service assign plan plan_dot verify privileges
 REGRESS_OPTS = --dbname=splitdb_regression
 
 ISOLATION = assign_race drop_race

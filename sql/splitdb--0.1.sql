@@ -128,8 +128,26 @@ COMMENT ON FUNCTION splitdb_plan_dot(name) IS
 'the foreign-key graph of the service''s tables and their neighbours, as Graphviz DOT';
 
 /*
+ * Verification
+ */
+CREATE FUNCTION splitdb_verify(service name)
+RETURNS TABLE (table_name text, source_rows bigint, target_rows bigint,
+			   source_checksum text, target_checksum text, ok boolean)
+AS 'MODULE_PATHNAME', 'splitdb_verify'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+SET datestyle = 'ISO, YMD'
+SET intervalstyle = 'postgres'
+SET timezone = 'UTC'
+SET extra_float_digits = 3
+SET bytea_output = 'hex';
+COMMENT ON FUNCTION splitdb_verify(name) IS
+'row counts and order-independent checksums of each owned table, in the source and in the sibling';
+
+/*
  * Privileges: every function is callable by anyone; the functions that change
- * the catalog check for superuser themselves, so a refusal carries a hint.
+ * the catalog or read table data check for superuser themselves, so a
+ * refusal carries a hint.
  */
 REVOKE ALL ON FUNCTION splitdb_add_service(name, text, name, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb_drop_service(name) FROM PUBLIC;
@@ -137,9 +155,11 @@ REVOKE ALL ON FUNCTION splitdb_assign(name, regclass[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb_unassign(name, regclass[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb_plan(name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb_plan_dot(name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb_verify(name) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION splitdb_add_service(name, text, name, boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION splitdb_drop_service(name) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION splitdb_assign(name, regclass[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION splitdb_unassign(name, regclass[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION splitdb_plan(name) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION splitdb_plan_dot(name) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION splitdb_verify(name) TO PUBLIC;

@@ -88,7 +88,7 @@ splitdb_require_superuser(const char *function)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for function %s", function),
-				 errdetail("Only superusers can change splitdb's services and table ownership."),
+				 errdetail("splitdb's functions that change services and ownership, or read table data, are reserved to superusers."),
 				 errhint("Ask a superuser to run %s().", function)));
 }
 

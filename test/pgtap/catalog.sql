@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS splitdb CASCADE;
 -- the library defines the settings; load it even without shared_preload_libraries
 LOAD 'splitdb';
 
-SELECT plan(65);
+SELECT plan(67);
 
 -- ===== the extension
 SELECT has_extension('splitdb', 'extension splitdb is installed');
@@ -137,8 +137,9 @@ SELECT set_eq(
 		  'splitdb_unassign(name,regclass[])',
 		  'splitdb_plan(name)',
 		  'splitdb_plan_dot(name)',
+		  'splitdb_verify(name)',
 		  'splitdb.forget_dropped_tables()'],
-	'the extension has exactly these functions: six in its schema, the event trigger''s in splitdb');
+	'the extension has exactly these functions: seven in its schema, the event trigger''s in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -181,7 +182,8 @@ SELECT results_eq(
 			 ('splitdb_drop_service', 'v', true, 'u', false),
 			 ('splitdb_plan', 's', true, 'u', false),
 			 ('splitdb_plan_dot', 's', true, 'u', false),
-			 ('splitdb_unassign', 'v', true, 'u', false)$$,
+			 ('splitdb_unassign', 'v', true, 'u', false),
+			 ('splitdb_verify', 'v', true, 'u', false)$$,
 	'volatility, strictness, parallel safety; no function is SECURITY DEFINER');
 
 -- every function of the extension: a comment and a pinned search_path
@@ -214,6 +216,12 @@ SELECT function_privs_are('public', 'splitdb_plan', ARRAY['name'],
 						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_plan');
 SELECT function_privs_are('public', 'splitdb_plan_dot', ARRAY['name'],
 						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_plan_dot');
+SELECT function_privs_are('public', 'splitdb_verify', ARRAY['name'],
+						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_verify (it checks for superuser itself)');
+SELECT results_eq(
+	$$SELECT pg_get_function_result('splitdb_verify(name)'::regprocedure)$$,
+	$$VALUES ('TABLE(table_name text, source_rows bigint, target_rows bigint, source_checksum text, target_checksum text, ok boolean)')$$,
+	'splitdb_verify returns the columns of the contract');
 SELECT function_privs_are('splitdb', 'forget_dropped_tables', ARRAY[]::name[],
 						  'public', ARRAY[]::text[], 'PUBLIC may not execute the event trigger function');
 SELECT results_eq(

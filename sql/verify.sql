@@ -1,0 +1,88 @@
+--
+-- verify: splitdb_verify() compares row counts and checksums of the source
+-- and the sibling
+--
+CREATE EXTENSION splitdb CASCADE;
+SELECT current_database() AS source_db \gset
+SELECT splitdb_add_service('ver_svc');
+
+-- tables with values whose text form depends on settings, a partitioned
+-- table, an empty table, and a table with a dropped column
+CREATE TABLE ver_plain (id int PRIMARY KEY, name text, at timestamptz,
+						f float8, b bytea, span interval, d date);
+CREATE TABLE "Vér Part" (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE "Vér Part 1" PARTITION OF "Vér Part" FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE "Vér Part 2" PARTITION OF "Vér Part" FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE ver_empty (id int PRIMARY KEY);
+CREATE TABLE ver_dropped (id int PRIMARY KEY, gone text, kept text);
+ALTER TABLE ver_dropped DROP COLUMN gone;
+INSERT INTO ver_plain
+	SELECT g, 'row ' || g, '2026-01-01 10:00+02'::timestamptz + g * interval '1 hour',
+		   g / 3.0, decode(md5(g::text), 'hex'), g * interval '90 minutes',
+		   '2026-01-01'::date + g
+	  FROM generate_series(1, 500) g;
+INSERT INTO "Vér Part" SELECT g, '2025-06-01'::date + g FROM generate_series(1, 300) g;
+INSERT INTO ver_dropped SELECT g, 'k' || g FROM generate_series(1, 10) g;
+SELECT splitdb_assign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped');
+
+-- ===== nothing in the sibling yet: every table is reported missing
+SELECT table_name, source_rows, target_rows, target_checksum, ok
+  FROM splitdb_verify('ver_svc') ORDER BY 1;
+
+-- ===== the sibling gets the same rows, with other session settings, other
+-- column orders, and no dropped column
+\c ver_svc
+SET datestyle = 'German, DMY';
+SET timezone = 'America/New_York';
+SET extra_float_digits = 0;
+SET bytea_output = 'escape';
+CREATE TABLE ver_plain (d date, span interval, b bytea, f float8, at timestamptz,
+						name text, id int PRIMARY KEY);
+CREATE TABLE "Vér Part" (at date, id int, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE "Vér Part 1" PARTITION OF "Vér Part" FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE "Vér Part 2" PARTITION OF "Vér Part" FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE ver_empty (id int PRIMARY KEY);
+CREATE TABLE ver_dropped (id int PRIMARY KEY, kept text);
+INSERT INTO ver_plain (id, name, at, f, b, span, d)
+	SELECT g, 'row ' || g, '2026-01-01 10:00+02'::timestamptz + g * interval '1 hour',
+		   g / 3.0, decode(md5(g::text), 'hex'), g * interval '90 minutes',
+		   '2026-01-01'::date + g
+	  FROM generate_series(500, 1, -1) g;
+INSERT INTO "Vér Part" (id, at) SELECT g, '2025-06-01'::date + g FROM generate_series(1, 300) g;
+INSERT INTO ver_dropped SELECT g, 'k' || g FROM generate_series(1, 10) g;
+\c :source_db
+
+SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
+  FROM splitdb_verify('ver_svc') ORDER BY 1;
+
+-- ===== differences: one value changed (same count), one row missing
+\c ver_svc
+UPDATE ver_plain SET name = 'changed' WHERE id = 250;
+DELETE FROM "Vér Part 2" WHERE id = 300;
+\c :source_db
+SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
+  FROM splitdb_verify('ver_svc') ORDER BY 1;
+
+-- ===== refusals
+-- fails: unknown service
+SELECT * FROM splitdb_verify('no_such_service');
+-- fails: not a superuser
+CREATE ROLE splitdb_ver_app;
+SET ROLE splitdb_ver_app;
+SELECT * FROM splitdb_verify('ver_svc');
+RESET ROLE;
+DROP ROLE splitdb_ver_app;
+-- fails: the sibling cannot be reached; the remote error is relayed
+ALTER SERVER splitdb_ver_svc OPTIONS (SET dbname 'ver_no_such_db');
+\set VERBOSITY terse
+SELECT * FROM splitdb_verify('ver_svc');
+\set VERBOSITY default
+ALTER SERVER splitdb_ver_svc OPTIONS (SET dbname 'ver_svc');
+
+-- clean up
+SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped');
+SELECT splitdb_drop_service('ver_svc');
+DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped;
+DROP EXTENSION splitdb;
+DROP EXTENSION postgres_fdw;
+DROP DATABASE ver_svc;

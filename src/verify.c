@@ -1,0 +1,244 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.c
+ *	  Row counts and order-independent checksums on both sides of a split:
+ *	  splitdb_verify().
+ *
+ * For every owned table that holds rows (plain tables and leaf partitions),
+ * the same query runs in the source and in the sibling:
+ *
+ *	 SELECT count(*), sum(hashtextextended(ROW(c1, c2, ...)::text, 0)::numeric)
+ *	   FROM ONLY schema.table
+ *
+ * The sum of per-row hashes does not depend on the order in which rows are
+ * read, so the two sides can be compared without sorting.  Columns are named
+ * explicitly, in the source's attribute order, so dropped columns and a
+ * different physical order in the sibling do not matter; generated columns
+ * are included, since they must agree too.
+ *
+ * Invariants:
+ * - Both sides render values under the same settings (DateStyle, IntervalStyle,
+ *   TimeZone, extra_float_digits, bytea_output): the SQL function fixes them
+ *   for the local side, and the remote session gets the same ones before the
+ *   first query.
+ * - Nothing is written on either side.  A table missing in the sibling is
+ *   reported (target NULL, ok false), not raised.
+ * - One connection per call, closed on every path.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/verify.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "catalog.h"
+#include "compat.h"
+#include "remote.h"
+#include "splitdb.h"
+#include "verify.h"
+
+PG_FUNCTION_INFO_V1(splitdb_verify);
+
+/*
+ * Settings under which both sides print values; the SQL function sets the
+ * same ones locally (sql/splitdb--0.1.sql).
+ */
+static const char *const remote_settings =
+"SELECT pg_catalog.set_config('datestyle', 'ISO, YMD', false),"
+" pg_catalog.set_config('intervalstyle', 'postgres', false),"
+" pg_catalog.set_config('timezone', 'UTC', false),"
+" pg_catalog.set_config('extra_float_digits', '3', false),"
+" pg_catalog.set_config('bytea_output', 'hex', false)";
+
+/* one table to verify */
+typedef struct VerifyTable
+{
+	char	   *name;			/* schema-qualified, quoted */
+	char	   *columns;		/* quoted column list, in attribute order */
+} VerifyTable;
+
+/*
+ * tables_to_verify
+ *		The service's tables that hold rows, with their columns.
+ *
+ * The caller is connected to SPI; the result lives in the caller's context
+ * (allocated before SPI_finish() by the caller's choice of context).
+ */
+static List *
+tables_to_verify(const char *service, MemoryContext cxt)
+{
+	Oid			types[1] = {NAMEOID};
+	Datum		values[1];
+	List	   *result = NIL;
+
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
+	if (SPI_execute_with_args(
+							  "WITH owned AS ("
+							  "  SELECT o.relid::oid AS relid FROM splitdb.owned_table o WHERE o.service = $1"
+							  "  UNION"
+							  "  SELECT t.relid::oid FROM splitdb.owned_table o,"
+							  "         LATERAL pg_partition_tree(o.relid) t WHERE o.service = $1)"
+							  " SELECT format('%I.%I', n.nspname, c.relname),"
+							  "        (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)"
+							  "           FROM pg_attribute a"
+							  "          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)"
+							  "   FROM owned o JOIN pg_class c ON c.oid = o.relid"
+							  "   JOIN pg_namespace n ON n.oid = c.relnamespace"
+							  "  WHERE c.relkind = 'r'"
+							  "  ORDER BY 1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the tables of service \"%s\"", service);
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		VerifyTable *t = palloc(sizeof(VerifyTable));
+
+		t->name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		t->columns = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		result = lappend(result, t);
+		MemoryContextSwitchTo(old);
+	}
+	return result;
+}
+
+/*
+ * checksum_query
+ *		The count-and-checksum query for one table.  The table and column
+ *		names come quoted from tables_to_verify().
+ */
+static char *
+checksum_query(const VerifyTable *t)
+{
+	return psprintf("SELECT pg_catalog.count(*),"
+					" pg_catalog.sum(pg_catalog.hashtextextended(ROW(%s)::pg_catalog.text, 0)::pg_catalog.numeric)::pg_catalog.text"
+					" FROM ONLY %s",
+					t->columns, t->name);
+}
+
+/*
+ * local_checksum
+ *		Run the checksum query in the source.
+ *
+ * rows, checksum: set to the count and the checksum ("0" for no rows); the
+ * checksum is allocated in cxt.
+ */
+static void
+local_checksum(const char *sql, MemoryContext cxt, int64 *rows, char **checksum)
+{
+	bool		isnull;
+	char	   *sum;
+
+	SPI_connect();
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not run checksum query: %s", sql);
+	*rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+	sum = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	*checksum = MemoryContextStrdup(cxt, sum ? sum : "0");
+	SPI_finish();
+}
+
+/*
+ * splitdb_verify
+ *		SQL: splitdb_verify(service name)
+ *		RETURNS TABLE(table_name text, source_rows bigint, target_rows bigint,
+ *		              source_checksum text, target_checksum text, ok bool)
+ *
+ * Compares each owned table that holds rows with the table of the same name
+ * in the sibling.  A table the sibling lacks has NULL target columns and is
+ * not ok.
+ */
+Datum
+splitdb_verify(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *service = pstrdup(NameStr(*PG_GETARG_NAME(0)));
+	MemoryContext cxt = CurrentMemoryContext;
+	SplitdbService *svc;
+	char	   *server;
+	List	   *tables;
+	PGconn	   *volatile conn = NULL;
+
+	splitdb_require_superuser("splitdb_verify");
+	InitMaterializedSRF(fcinfo, 0);
+
+	SPI_connect();
+	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, false);
+	server = MemoryContextStrdup(cxt, svc->server);
+	tables = tables_to_verify(service, cxt);
+	SPI_finish();
+
+	PG_TRY();
+	{
+		ListCell   *lc;
+
+		conn = splitdb_remote_connect_server(server, service);
+		PQclear(splitdb_remote_exec(conn, remote_settings, 0, NULL, service));
+
+		foreach(lc, tables)
+		{
+			VerifyTable *t = (VerifyTable *) lfirst(lc);
+			char	   *sql = checksum_query(t);
+			Datum		values[6];
+			bool		nulls[6] = {false, false, false, false, false, false};
+			const char *param[1];
+			PGresult   *res;
+			bool		present;
+			int64		source_rows;
+			char	   *source_sum;
+
+			/* source side */
+			local_checksum(sql, cxt, &source_rows, &source_sum);
+			values[0] = CStringGetTextDatum(t->name);
+			values[1] = Int64GetDatum(source_rows);
+			values[3] = CStringGetTextDatum(source_sum);
+
+			/* sibling side: report a missing table instead of failing */
+			param[0] = t->name;
+			res = splitdb_remote_exec(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+									  1, param, service);
+			present = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+			PQclear(res);
+
+			if (present)
+			{
+				int64		target_rows;
+				const char *target_sum;
+
+				res = splitdb_remote_exec(conn, sql, 0, NULL, service);
+				target_rows = pg_strtoint64(PQgetvalue(res, 0, 0));
+				target_sum = PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1);
+				values[2] = Int64GetDatum(target_rows);
+				values[4] = CStringGetTextDatum(target_sum);
+				values[5] = BoolGetDatum(source_rows == target_rows &&
+										 strcmp(source_sum, target_sum) == 0);
+				PQclear(res);
+			}
+			else
+			{
+				nulls[2] = nulls[4] = true;
+				values[5] = BoolGetDatum(false);
+			}
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	PG_FINALLY();
+	{
+		splitdb_remote_disconnect(conn);
+	}
+	PG_END_TRY();
+
+	return (Datum) 0;
+}
