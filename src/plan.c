@@ -700,7 +700,7 @@ add_view_steps(PlanParams *params, List **steps)
 							  matview ? ", then refreshed through it" : ""));
 			if (staying != NULL)
 				add_step(steps, SPLITDB_PLAN_WARNING, name,
-						 psprintf("%s %s joins %s, which moves, with %s, which does not; after the cutover the join runs in the source and reads the moved rows through the shim",
+						 psprintf("%s %s reads tables that move (%s) and tables that stay (%s); after the cutover the join runs in the source and reads the moved rows through the shim",
 								  kind, name, moving, staying));
 		}
 	}
