@@ -22,7 +22,9 @@ DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
 REGRESS = service assign plan plan_dot verify privileges
-REGRESS_OPTS = --dbname=splitdb_regression
+# pg_regress databases; PGXS passes them with --dbname
+CONTRIB_TESTDB = splitdb_regression
+ISOLATION_TESTDB = splitdb_isolation
 
 ISOLATION = assign_race drop_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso

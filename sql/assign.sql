@@ -106,6 +106,17 @@ ALTER TABLE measure ATTACH PARTITION measure_2027 FOR VALUES FROM ('2027-01-01')
 SELECT object FROM splitdb_plan('asg_b') WHERE action = 'copy_data' ORDER BY 1;
 -- fails: it cannot go to another service on its own
 SELECT splitdb_assign('asg_a', 'measure_2027');
+-- a table owned by itself and attached later keeps its own service
+CREATE TABLE measure_2028 (id int, at date, PRIMARY KEY (id, at));
+SELECT splitdb_assign('asg_a', 'measure_2028');
+ALTER TABLE measure ATTACH PARTITION measure_2028 FOR VALUES FROM ('2028-01-01') TO ('2029-01-01');
+SELECT service, object FROM (SELECT 'asg_a' AS service, object FROM splitdb_plan('asg_a') WHERE action = 'copy_data'
+							 UNION ALL
+							 SELECT 'asg_b', object FROM splitdb_plan('asg_b') WHERE action = 'copy_data') s
+ WHERE object LIKE '%measure_202%' ORDER BY 1, 2;
+ALTER TABLE measure DETACH PARTITION measure_2028;
+SELECT splitdb_unassign('asg_a', 'measure_2028');
+DROP TABLE measure_2028;
 
 -- ===== dropping an owned table forgets its ownership
 DROP TABLE plain CASCADE;

@@ -8,6 +8,7 @@ SELECT splitdb_assign('priv_svc', 'priv_t');
 
 CREATE ROLE splitdb_priv_app LOGIN;
 GRANT SELECT ON priv_t TO splitdb_priv_app;
+GRANT CREATE ON SCHEMA public TO splitdb_priv_app;
 SET ROLE splitdb_priv_app;
 \set VERBOSITY default
 
@@ -26,6 +27,18 @@ SELECT step, action, object FROM splitdb_plan('priv_svc') ORDER BY step;
 SELECT splitdb_plan_dot('priv_svc') LIKE 'digraph%' AS is_dot;
 SELECT service, dbname, server FROM splitdb.service;
 SELECT relid, service FROM splitdb.owned_table;
+-- a role that is no superuser can still create and drop its own tables:
+-- the event trigger that forgets dropped tables runs with its owner's rights
+CREATE TABLE priv_own (id int);
+DROP TABLE priv_own;
+RESET ROLE;
+
+-- an owned table dropped by its owner, who is no superuser, loses its row
+CREATE TABLE priv_app_t (id int PRIMARY KEY);
+ALTER TABLE priv_app_t OWNER TO splitdb_priv_app;
+SELECT splitdb_assign('priv_svc', 'priv_app_t');
+SET ROLE splitdb_priv_app;
+DROP TABLE priv_app_t;
 RESET ROLE;
 
 -- nothing changed
@@ -36,6 +49,7 @@ SELECT relid, service FROM splitdb.owned_table;
 SELECT splitdb_unassign('priv_svc', 'priv_t');
 SELECT splitdb_drop_service('priv_svc');
 DROP TABLE priv_t;
+REVOKE CREATE ON SCHEMA public FROM splitdb_priv_app;
 DROP ROLE splitdb_priv_app;
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;

@@ -156,7 +156,9 @@ SELECT count(*) FROM pg_database WHERE datname = 'svc billing DB';
 -- an external server stays when its service goes
 SELECT splitdb_drop_service('svc_external');
 SELECT srvname FROM pg_foreign_server WHERE srvname = 'svc_ext';
--- a database splitdb created is kept, with a notice
+-- a database splitdb created is kept, with a notice; a server someone
+-- dropped by hand does not stand in the way
+DROP SERVER splitdb_svc_reservation CASCADE;
 SELECT splitdb_drop_service('svc_reservation');
 SELECT splitdb_drop_service('Résa "Ünit" 2');
 SELECT * FROM svc ORDER BY service;

@@ -50,6 +50,7 @@ GRANT SELECT ON splitdb.service, splitdb.owned_table TO PUBLIC;
 CREATE FUNCTION splitdb.forget_dropped_tables()
 RETURNS event_trigger
 LANGUAGE plpgsql
+SECURITY DEFINER	-- any role's DROP fires it; only the owner may write the catalog
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

@@ -499,13 +499,15 @@ action_from_name(const char *name)
 /*
  * SQL of the tables each service owns: the rows of splitdb.owned_table and
  * every partition of an owned partitioned table, attached before or after
- * the assignment.
+ * the assignment.  A table's own row wins over ownership through its
+ * partition root, as in splitdb_plan_dot().
  */
 static const char *const sql_owner =
 "SELECT o.relid::oid, o.service FROM splitdb.owned_table o"
 " UNION"
 " SELECT t.relid::oid, o.service FROM splitdb.owned_table o,"
 "        LATERAL pg_partition_tree(o.relid) t"
+"  WHERE NOT EXISTS (SELECT FROM splitdb.owned_table x WHERE x.relid = t.relid)"
 " ORDER BY 1";
 
 /* the parameters of every plan query */

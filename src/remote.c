@@ -56,6 +56,7 @@ static int	append_options(List *options, const char **keywords,
 						   const char **values, int n);
 static PGconn *connect_with(const char **keywords, const char **values,
 							const char *target, const char *hint);
+static void setup_session(PGconn *conn);
 static void report_remote_error(PGresult *res, PGconn *conn,
 								const char *sql, const char *service);
 
@@ -154,7 +155,42 @@ connect_with(const char **keywords, const char **values, const char *target,
 				 errdetail_internal("%s", msg),
 				 errhint("%s", hint)));
 	}
+	setup_session(conn);
 	return conn;
+}
+
+/*
+ * setup_session
+ *		Give a new session the fixed settings splitdb relies on: catalog
+ *		names resolve in pg_catalog only, and values cross the wire in one
+ *		unambiguous form whatever the sibling's defaults are.
+ *
+ * On failure the connection is closed and ERROR raised.
+ */
+static void
+setup_session(PGconn *conn)
+{
+	PGresult   *res;
+
+	res = libpqsrv_exec(conn,
+						"SELECT pg_catalog.set_config('search_path', 'pg_catalog', false),"
+						" pg_catalog.set_config('timezone', 'UTC', false),"
+						" pg_catalog.set_config('datestyle', 'ISO, YMD', false),"
+						" pg_catalog.set_config('intervalstyle', 'postgres', false),"
+						" pg_catalog.set_config('extra_float_digits', '3', false)",
+						SPLITDB_WAIT_EVENT_REMOTE);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		char	   *msg = pchomp(PQerrorMessage(conn));
+
+		PQclear(res);
+		libpqsrv_disconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not set up a session on a sibling"),
+				 errdetail_internal("%s", msg)));
+	}
+	PQclear(res);
 }
 
 /*
@@ -288,7 +324,7 @@ splitdb_remote_connect_local(const char *dbname)
 
 	target = psprintf("database \"%s\" on this server", dbname);
 	return connect_with(keywords, values, target,
-						"splitdb connects to this server through its first Unix socket directory; pg_hba.conf must let the current user in without a password, or create the database yourself and pass create_database => false.");
+						"splitdb connects to this server through its first Unix socket directory, as the current user and without a password; allow that in pg_hba.conf, or create a server with a user mapping that has a password and pass server => '...'.");
 }
 
 /*

@@ -438,8 +438,12 @@ splitdb_drop_service(PG_FUNCTION_ARGS)
 					 errmsg("cannot drop service \"%s\" because foreign tables use its server \"%s\"",
 							service, svc->server),
 					 errhint("Drop those foreign tables first.")));
-		drop_user_mappings(svc->server);
-		run_utility(splitdb_deparse_drop_server(svc->server));
+		/* someone may have dropped it by hand; then there is nothing to do */
+		if (GetForeignServerByName(svc->server, true) != NULL)
+		{
+			drop_user_mappings(svc->server);
+			run_utility(splitdb_deparse_drop_server(svc->server));
+		}
 	}
 
 	splitdb_catalog_delete_service(service);

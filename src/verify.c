@@ -88,7 +88,8 @@ tables_to_verify(const char *service, MemoryContext cxt)
 							  "  SELECT o.relid::oid AS relid FROM splitdb.owned_table o WHERE o.service = $1"
 							  "  UNION"
 							  "  SELECT t.relid::oid FROM splitdb.owned_table o,"
-							  "         LATERAL pg_partition_tree(o.relid) t WHERE o.service = $1)"
+							  "         LATERAL pg_partition_tree(o.relid) t WHERE o.service = $1"
+							  "     AND NOT EXISTS (SELECT FROM splitdb.owned_table x WHERE x.relid = t.relid))"
 							  " SELECT format('%I.%I', n.nspname, c.relname),"
 							  "        (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)"
 							  "           FROM pg_attribute a"
@@ -217,14 +218,19 @@ splitdb_verify(PG_FUNCTION_ARGS)
 				int64		target_rows;
 				const char *target_sum;
 
+				char	   *count;
+
+				/* copy out and clear first: nothing below may leak res */
 				res = splitdb_remote_exec(conn, sql, 0, NULL, service);
-				target_rows = pg_strtoint64(PQgetvalue(res, 0, 0));
-				target_sum = PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1);
+				count = pstrdup(PQgetvalue(res, 0, 0));
+				target_sum = pstrdup(PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1));
+				PQclear(res);
+
+				target_rows = pg_strtoint64(count);
 				values[2] = Int64GetDatum(target_rows);
 				values[4] = CStringGetTextDatum(target_sum);
 				values[5] = BoolGetDatum(source_rows == target_rows &&
 										 strcmp(source_sum, target_sum) == 0);
-				PQclear(res);
 			}
 			else
 			{

@@ -67,7 +67,7 @@ splitdb_install_packages()
 		splitdb_note "packages: check skipped (SPLITDB_SKIP_INSTALL=1)"
 		return 0
 	fi
-	for pkg in postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap \
+	for pkg in build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap \
 		pgtap libipc-run-perl graphviz; do
 		if ! dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null |
 			grep -q '^install ok installed$'; then
