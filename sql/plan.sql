@@ -35,6 +35,7 @@ CREATE DOMAIN booking.open_status AS booking.status CHECK (VALUE <> 'cancelled')
 CREATE DOMAIN booking.nights AS int NOT NULL CHECK (VALUE > 0);
 CREATE TYPE booking.amount AS (value numeric(12,2), currency char(3));
 CREATE TYPE booking.stay AS RANGE (subtype = date);
+CREATE TYPE booking.slot AS RANGE (subtype = int4, multirange_type_name = booking.slots);
 -- a collation of our own, used by a column and by an index
 CREATE COLLATION booking."Nö case" (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 
@@ -129,6 +130,15 @@ CREATE TABLE booking.keyed (
 	n int DEFAULT nextval('crm.shared_no')
 );
 CREATE TABLE booking.audit (seq_no serial, at timestamptz, note text);
+-- a multirange column, a unique key with INCLUDE columns, and an index left
+-- invalid by a failed CREATE INDEX CONCURRENTLY
+CREATE TABLE booking.tagged (tag text NOT NULL, extra int, slots booking.slots);
+CREATE UNIQUE INDEX tagged_tag_key ON booking.tagged (tag) INCLUDE (extra);
+INSERT INTO booking.tagged VALUES ('a', 1), ('b', 1);
+CREATE UNIQUE INDEX CONCURRENTLY tagged_extra_key ON booking.tagged (extra);
+-- a table that moves and is later attached to a partitioned table that stays
+CREATE TABLE crm.hist (at date NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE booking.hist_2025 (at date NOT NULL);
 -- inheritance: both tables move; and a parent that moves without its child
 CREATE TABLE booking.extra (id int PRIMARY KEY);
 CREATE TABLE booking.extra_more () INHERITS (booking.extra);
@@ -187,7 +197,9 @@ SELECT splitdb_assign('pl_res', 'booking.reservation', 'booking.reservation_addo
 					  'booking.review', 'booking."Notiz Ä"', 'booking.visit',
 					  'booking.log', 'booking.keyed', 'booking.audit',
 					  'booking.extra', 'booking.extra_more', 'booking.base_note',
-					  'booking.snapshot');
+					  'booking.snapshot', 'booking.tagged', 'booking.hist_2025');
+ALTER TABLE crm.hist ATTACH PARTITION booking.hist_2025
+	FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
 SELECT * FROM plan('pl_res');
 
 -- every foreign key with exactly one end in the service is a convert_reference
@@ -210,7 +222,7 @@ SELECT splitdb_unassign('pl_res', 'booking.reservation', 'booking.reservation_ad
 						'booking.review', 'booking."Notiz Ä"', 'booking.visit',
 						'booking.log', 'booking.keyed', 'booking.audit',
 						'booking.extra', 'booking.extra_more', 'booking.base_note',
-						'booking.snapshot');
+						'booking.snapshot', 'booking.tagged', 'booking.hist_2025');
 SELECT splitdb_unassign('pl_bill', 'billing.addon');
 SELECT splitdb_drop_service('pl_res');
 SELECT splitdb_drop_service('pl_bill');

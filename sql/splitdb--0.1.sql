@@ -141,7 +141,8 @@ SET datestyle = 'ISO, YMD'
 SET intervalstyle = 'postgres'
 SET timezone = 'UTC'
 SET extra_float_digits = 3
-SET bytea_output = 'hex';
+SET bytea_output = 'hex'
+SET lc_monetary = 'C';
 COMMENT ON FUNCTION splitdb_verify(name) IS
 'row counts and order-independent checksums of each owned table, in the source and in the sibling';
 

@@ -16,6 +16,8 @@ CREATE TABLE "Vér Part 2" PARTITION OF "Vér Part" FOR VALUES FROM ('2026-01-01
 CREATE TABLE ver_empty (id int PRIMARY KEY);
 CREATE TABLE ver_dropped (id int PRIMARY KEY, gone text, kept text);
 ALTER TABLE ver_dropped DROP COLUMN gone;
+CREATE TABLE ver_nocols ();
+INSERT INTO ver_nocols DEFAULT VALUES;
 INSERT INTO ver_plain
 	SELECT g, 'row ' || g, '2026-01-01 10:00+02'::timestamptz + g * interval '1 hour',
 		   g / 3.0, decode(md5(g::text), 'hex'), g * interval '90 minutes',
@@ -23,7 +25,7 @@ INSERT INTO ver_plain
 	  FROM generate_series(1, 500) g;
 INSERT INTO "Vér Part" SELECT g, '2025-06-01'::date + g FROM generate_series(1, 300) g;
 INSERT INTO ver_dropped SELECT g, 'k' || g FROM generate_series(1, 10) g;
-SELECT splitdb_assign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped');
+SELECT splitdb_assign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped', 'ver_nocols');
 
 -- ===== nothing in the sibling yet: every table is reported missing
 SELECT table_name, source_rows, target_rows, target_checksum, ok
@@ -43,6 +45,8 @@ CREATE TABLE "Vér Part 1" PARTITION OF "Vér Part" FOR VALUES FROM ('2025-01-01
 CREATE TABLE "Vér Part 2" PARTITION OF "Vér Part" FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 CREATE TABLE ver_empty (id int PRIMARY KEY);
 CREATE TABLE ver_dropped (id int PRIMARY KEY, kept text);
+CREATE TABLE ver_nocols ();
+INSERT INTO ver_nocols DEFAULT VALUES;
 INSERT INTO ver_plain (id, name, at, f, b, span, d)
 	SELECT g, 'row ' || g, '2026-01-01 10:00+02'::timestamptz + g * interval '1 hour',
 		   g / 3.0, decode(md5(g::text), 'hex'), g * interval '90 minutes',
@@ -80,9 +84,9 @@ SELECT * FROM splitdb_verify('ver_svc');
 ALTER SERVER splitdb_ver_svc OPTIONS (SET dbname 'ver_svc');
 
 -- clean up
-SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped');
+SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped', 'ver_nocols');
 SELECT splitdb_drop_service('ver_svc');
-DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped;
+DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped, ver_nocols;
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;
 DROP DATABASE ver_svc;

@@ -192,8 +192,16 @@ splitdb_catalog_insert_service(const SplitdbService *svc)
 
 	run("INSERT INTO splitdb.service"
 		" (service, dbname, server, server_created, database_created, mapping_role)"
-		" VALUES ($1, $2, $3, $4, $5, $6)",
+		" VALUES ($1, $2, $3, $4, $5, $6)"
+		" ON CONFLICT (service) DO NOTHING",
 		6, types, values, nulls, SPI_OK_INSERT);
+
+	/* a concurrent call registered the same name and committed first */
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("service \"%s\" already exists", svc->service),
+				 errhint("Choose another name, or drop it first with splitdb_drop_service().")));
 }
 
 /*

@@ -3,9 +3,12 @@
  * compat.h
  *	  The one place where splitdb looks at the PostgreSQL version.
  *
- * splitdb targets PostgreSQL 15 and keeps 14 to 17 within reach.  Every
- * difference between those versions that the code meets is hidden behind a
- * macro here, so no other file carries an #if PG_VERSION_NUM.
+ * splitdb targets PostgreSQL 15.  It uses APIs that first appeared there
+ * (InitMaterializedSRF, pg_strtoint64, MarkGUCPrefixReserved, the
+ * interruptible libpqsrv_* helpers of 15.20) and the catalog column
+ * pg_constraint.confdelsetcols, so 15 is the floor.  Every difference with
+ * later versions that the code meets is hidden behind a macro here, so no
+ * other file carries an #if PG_VERSION_NUM.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -17,16 +20,8 @@
 #ifndef SPLITDB_COMPAT_H
 #define SPLITDB_COMPAT_H
 
-#if PG_VERSION_NUM < 140000
-#error "splitdb requires PostgreSQL 14 or later"
-#endif
-
-/*
- * MarkGUCPrefixReserved() appeared in PostgreSQL 15; 14 had the older
- * EmitWarningsOnPlaceholders(), which does the same for our purpose.
- */
 #if PG_VERSION_NUM < 150000
-#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#error "splitdb requires PostgreSQL 15 or later"
 #endif
 
 /*

@@ -81,10 +81,10 @@ static const char *const action_names[SPLITDB_PLAN_NACTIONS] = {
 
 /* a unique index on NOT NULL columns, usable as a key when there is no PK */
 #define SQL_UNIQUE_KEY(rel) \
-	"(SELECT " SQL_COLNAMES("ui.indrelid", "ui.indkey::int2[]") \
-	"   FROM pg_index ui WHERE ui.indrelid = " rel " AND ui.indisunique" \
+	"(SELECT " SQL_COLNAMES("ui.indrelid", "(ui.indkey::int2[])[0:ui.indnkeyatts - 1]") \
+	"   FROM pg_index ui WHERE ui.indrelid = " rel " AND ui.indisunique AND ui.indisvalid" \
 	"    AND ui.indpred IS NULL AND ui.indexprs IS NULL" \
-	"    AND NOT EXISTS (SELECT FROM unnest(ui.indkey::int2[]) k(attnum)" \
+	"    AND NOT EXISTS (SELECT FROM unnest((ui.indkey::int2[])[0:ui.indnkeyatts - 1]) k(attnum)" \
 	"                     JOIN pg_attribute a ON a.attrelid = ui.indrelid AND a.attnum = k.attnum" \
 	"                    WHERE NOT a.attnotnull)" \
 	"  ORDER BY ui.indnatts, ui.indexrelid LIMIT 1)"
@@ -109,7 +109,8 @@ static const char *const sql_types =
 "     UNION ALL SELECT t.typbasetype WHERE t.typtype = 'd'"
 "     UNION ALL SELECT a.atttypid FROM pg_attribute a"
 "                WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped"
-"     UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid) x(typid)"
+"     UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid"
+"     UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid) x(typid)"
 "   WHERE w.depth < 32),"
 " used AS (SELECT typid, max(depth) AS depth,"
 "                 string_agg(DISTINCT relid::regclass::text, ', ') AS tables"
@@ -123,7 +124,7 @@ static const char *const sql_types =
 "    WHEN 'd' THEN format('domain over %s', format_type(t.typbasetype, t.typtypmod))"
 "      || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END"
 "      || coalesce(' ' || (SELECT string_agg(pg_get_constraintdef(c.oid), ' ' ORDER BY c.conname)"
-"                            FROM pg_constraint c WHERE c.contypid = t.oid), '')"
+"                            FROM pg_constraint c WHERE c.contypid = t.oid AND c.contype = 'c'), '')"
 "    WHEN 'c' THEN format('composite type (%s)',"
 "      (SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)"
 "         FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped))"
@@ -275,7 +276,7 @@ static const char *const sql_indexes =
 " FROM pg_index i JOIN owned o ON o.relid = i.indrelid"
 " LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid"
 "                            AND con.contype IN ('u', 'x')"
-" WHERE NOT i.indisprimary"
+" WHERE NOT i.indisprimary AND i.indisvalid"
 "   AND NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)"
 " ORDER BY i.indrelid::regclass::text, 2";
 
@@ -386,7 +387,8 @@ static const char *const sql_checks =
 "   quote_ident(p.polname), p.polrelid::regclass,"
 "   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'"
 "                 WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,"
-"   (SELECT string_agg(CASE WHEN u.role = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END, ', ' ORDER BY 1)"
+"   (SELECT string_agg(CASE WHEN u.role = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END, ', '"
+"                      ORDER BY u.role = 0 DESC, r.rolname)"
 "      FROM unnest(p.polroles) u(role) LEFT JOIN pg_roles r ON r.oid = u.role))"
 "  FROM pg_policy p JOIN owned o ON o.relid = p.polrelid"
 /* row-level security enabled on owned tables */
@@ -430,6 +432,22 @@ static const char *const sql_checks =
 "  FROM pg_class c JOIN owned o ON o.relid = c.oid"
 " WHERE NOT c.relispartition"
 "   AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p')"
+/* an owned table attached as a partition of a table of another database */
+" UNION ALL"
+" SELECT 'blocker', c.oid::regclass::text,"
+"  format('table %s is a partition of %s, which %s; a partition cannot live in another database than its parent; detach it, or assign the partitioned table instead',"
+"   c.oid::regclass, i.inhparent::regclass,"
+"   coalesce('belongs to service ' || quote_ident(po.service), 'stays in the source'))"
+"  FROM pg_class c JOIN owned o ON o.relid = c.oid"
+"  JOIN pg_inherits i ON i.inhrelid = c.oid"
+"  LEFT JOIN owner po ON po.relid = i.inhparent"
+" WHERE c.relispartition AND i.inhparent NOT IN (SELECT relid FROM owned)"
+/* invalid indexes, left by a failed CREATE INDEX CONCURRENTLY */
+" UNION ALL"
+" SELECT 'warning', i.indexrelid::regclass::text,"
+"  format('index %s on %s is invalid (a CREATE INDEX CONCURRENTLY failed); it is not created in the sibling; drop or rebuild it',"
+"   i.indexrelid::regclass, i.indrelid::regclass)"
+"  FROM pg_index i JOIN owned o ON o.relid = i.indrelid WHERE NOT i.indisvalid"
 /* inheritance (not partitioning) across the boundary */
 " UNION ALL"
 " SELECT CASE WHEN po.service IS NOT DISTINCT FROM co.service THEN 'warning' ELSE 'blocker' END,"

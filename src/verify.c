@@ -59,7 +59,8 @@ static const char *const remote_settings =
 " pg_catalog.set_config('intervalstyle', 'postgres', false),"
 " pg_catalog.set_config('timezone', 'UTC', false),"
 " pg_catalog.set_config('extra_float_digits', '3', false),"
-" pg_catalog.set_config('bytea_output', 'hex', false)";
+" pg_catalog.set_config('bytea_output', 'hex', false),"
+" pg_catalog.set_config('lc_monetary', 'C', false)";
 
 /* one table to verify */
 typedef struct VerifyTable
@@ -91,7 +92,7 @@ tables_to_verify(const char *service, MemoryContext cxt)
 							  "         LATERAL pg_partition_tree(o.relid) t WHERE o.service = $1"
 							  "     AND NOT EXISTS (SELECT FROM splitdb.owned_table x WHERE x.relid = t.relid))"
 							  " SELECT format('%I.%I', n.nspname, c.relname),"
-							  "        (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)"
+							  "        (SELECT coalesce(string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), '')"
 							  "           FROM pg_attribute a"
 							  "          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)"
 							  "   FROM owned o JOIN pg_class c ON c.oid = o.relid"
