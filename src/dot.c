@@ -55,14 +55,9 @@
 /*
  * The part shared by the node and the edge query.
  *
- * owned_tree:  every relation some service owns (level 0), with the
- *              partitions below each owned partitioned table (level > 0),
- *              attached later or not.  NB: pg_partition_tree() returns no
- *              row at all for a table that is neither partitioned nor a
- *              partition, hence the owned rows themselves come separately.
- * table_owner: the service of each of those relations; the relation's own
- *              ownership row (level 0) wins over one inherited from an
- *              ancestor
+ * table_owner: every relation some service owns, with its service and the
+ *              partitioned table it is owned through, if any
+ *              (SPLITDB_OWNED_RELATION_SQL in catalog.h)
  * fk_edge:     the foreign keys with at least one end owned by $1.
  *              conparentid = 0 keeps the constraint a user declared and drops
  *              the clones PostgreSQL makes on partitions (on both the
@@ -70,18 +65,7 @@
  *              on a partition itself has conparentid = 0 and is kept.
  */
 #define GRAPH_CTE \
-	"WITH owned_tree AS (" \
-	"  SELECT o.service, o.relid::pg_catalog.oid AS relid, 0 AS level" \
-	"    FROM splitdb.owned_table o" \
-	"  UNION ALL" \
-	"  SELECT o.service, t.relid::pg_catalog.oid, t.level" \
-	"    FROM splitdb.owned_table o," \
-	"         LATERAL pg_catalog.pg_partition_tree(o.relid) t" \
-	"   WHERE t.level > 0" \
-	"), table_owner AS (" \
-	"  SELECT DISTINCT ON (relid) relid, service" \
-	"    FROM owned_tree" \
-	"   ORDER BY relid, level, service" \
+	"WITH table_owner AS (" SPLITDB_OWNED_RELATION_SQL \
 	"), fk_edge AS (" \
 	"  SELECT c.conrelid, c.confrelid, c.conname," \
 	"         oc.service AS child_service, op.service AS parent_service" \
@@ -103,8 +87,7 @@
 static const char *const node_query =
 GRAPH_CTE
 ", graph_node AS ("
-"  SELECT relid FROM owned_tree WHERE service = $1"
-"   GROUP BY relid HAVING pg_catalog.max(level) = 0"
+"  SELECT relid FROM table_owner WHERE service = $1 AND partition_root IS NULL"
 "  UNION SELECT conrelid FROM fk_edge"
 "  UNION SELECT confrelid FROM fk_edge"
 ") "

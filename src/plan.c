@@ -514,19 +514,9 @@ action_from_name(const char *name)
 	return SPLITDB_PLAN_BLOCKER;	/* keep compiler quiet */
 }
 
-/*
- * SQL of the tables each service owns: the rows of splitdb.owned_table and
- * every partition of an owned partitioned table, attached before or after
- * the assignment.  A table's own row wins over ownership through its
- * partition root, as in splitdb_plan_dot().
- */
+/* the tables each service owns (catalog.h) */
 static const char *const sql_owner =
-"SELECT o.relid::oid, o.service FROM splitdb.owned_table o"
-" UNION"
-" SELECT t.relid::oid, o.service FROM splitdb.owned_table o,"
-"        LATERAL pg_partition_tree(o.relid) t"
-"  WHERE NOT EXISTS (SELECT FROM splitdb.owned_table x WHERE x.relid = t.relid)"
-" ORDER BY 1";
+"SELECT r.relid, r.service FROM (" SPLITDB_OWNED_RELATION_SQL ") r ORDER BY 1";
 
 /* the parameters of every plan query */
 typedef struct PlanParams

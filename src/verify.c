@@ -18,9 +18,9 @@
  *
  * Invariants:
  * - Both sides render values under the same settings (DateStyle, IntervalStyle,
- *   TimeZone, extra_float_digits, bytea_output): the SQL function fixes them
- *   for the local side, and the remote session gets the same ones before the
- *   first query.
+ *   TimeZone, extra_float_digits, bytea_output, lc_monetary): the SQL
+ *   function fixes them for the local side; the remote session has the
+ *   first four from remote.c's session setup and gets the rest here.
  * - Nothing is written on either side.  A table missing in the sibling is
  *   reported (target NULL, ok false), not raised.
  * - One connection per call, closed on every path.
@@ -51,15 +51,13 @@
 PG_FUNCTION_INFO_V1(splitdb_verify);
 
 /*
- * Settings under which both sides print values; the SQL function sets the
- * same ones locally (sql/splitdb--0.1.sql).
+ * Output settings the remote session needs beyond the ones every splitdb
+ * session gets (remote.c: datestyle, intervalstyle, timezone,
+ * extra_float_digits).  The SQL function sets all of them locally
+ * (sql/splitdb--0.1.sql).
  */
 static const char *const remote_settings =
-"SELECT pg_catalog.set_config('datestyle', 'ISO, YMD', false),"
-" pg_catalog.set_config('intervalstyle', 'postgres', false),"
-" pg_catalog.set_config('timezone', 'UTC', false),"
-" pg_catalog.set_config('extra_float_digits', '3', false),"
-" pg_catalog.set_config('bytea_output', 'hex', false),"
+"SELECT pg_catalog.set_config('bytea_output', 'hex', false),"
 " pg_catalog.set_config('lc_monetary', 'C', false)";
 
 /* one table to verify */
@@ -86,11 +84,8 @@ tables_to_verify(const char *service, MemoryContext cxt)
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
 	if (SPI_execute_with_args(
 							  "WITH owned AS ("
-							  "  SELECT o.relid::oid AS relid FROM splitdb.owned_table o WHERE o.service = $1"
-							  "  UNION"
-							  "  SELECT t.relid::oid FROM splitdb.owned_table o,"
-							  "         LATERAL pg_partition_tree(o.relid) t WHERE o.service = $1"
-							  "     AND NOT EXISTS (SELECT FROM splitdb.owned_table x WHERE x.relid = t.relid))"
+							  "  SELECT r.relid FROM (" SPLITDB_OWNED_RELATION_SQL ") r"
+							  "   WHERE r.service = $1)"
 							  " SELECT format('%I.%I', n.nspname, c.relname),"
 							  "        (SELECT coalesce(string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), '')"
 							  "           FROM pg_attribute a"
