@@ -8,14 +8,21 @@
 MODULE_big = splitdb
 OBJS = \
 	src/catalog.o \
+	src/copy.o \
+	src/cutover.o \
+	src/ddl.o \
 	src/deparse.o \
 	src/dot.o \
+	src/job.o \
+	src/launcher.o \
 	src/ownership.o \
 	src/plan.o \
 	src/remote.o \
 	src/service.o \
+	src/shim.o \
 	src/splitdb.o \
-	src/verify.o
+	src/verify.o \
+	src/worker.o
 
 EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql

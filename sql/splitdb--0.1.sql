@@ -37,11 +37,119 @@ COMMENT ON COLUMN splitdb.owned_table.relid IS 'the owned table';
 COMMENT ON COLUMN splitdb.owned_table.service IS 'the service that owns it';
 COMMENT ON COLUMN splitdb.owned_table.partition_root IS 'the partitioned table it was assigned through, NULL when assigned by itself';
 
+/*
+ * Migration jobs.  A job is one service's migration; its worker moves it
+ * through the states of the contract, one transaction per step, and records
+ * every step here.  The worker writes these rows; users read them through
+ * splitdb_status and splitdb_table_status.
+ */
+CREATE TABLE splitdb.job (
+	job_id          bigint PRIMARY KEY,
+	service         name NOT NULL REFERENCES splitdb.service (service),
+	mode            text NOT NULL CHECK (mode IN ('offline', 'online')),
+	state           text NOT NULL CHECK (state IN ('queued', 'preparing', 'copying', 'indexing',
+	                                               'catching_up', 'verifying', 'cutting_over', 'done',
+	                                               'failed', 'cancelled', 'rolled_back', 'finalized')),
+	phase           text NOT NULL CHECK (phase IN ('queued', 'preparing', 'copying', 'indexing',
+	                                               'catching_up', 'verifying', 'cutting_over', 'done')),
+	current_table   text,
+	started_by      oid NOT NULL,
+	runs            integer NOT NULL DEFAULT 1,
+	started_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	copy_started_at timestamptz,
+	copy_rows_start bigint,
+	finished_at     timestamptz,
+	last_error      text,
+	last_sqlstate   text,
+	worker_pid      integer
+);
+CREATE SEQUENCE splitdb.job_id_seq OWNED BY splitdb.job.job_id;
+/* one job per service that is not over (cancelled and rolled-back jobs are) */
+CREATE UNIQUE INDEX job_one_per_service ON splitdb.job (service)
+	WHERE state NOT IN ('cancelled', 'rolled_back');
+COMMENT ON TABLE splitdb.job IS 'migration jobs: one per service migration, written by its background worker';
+COMMENT ON COLUMN splitdb.job.state IS 'job state: queued, preparing, copying, indexing, catching_up, verifying, cutting_over, done, failed, cancelled, rolled_back, finalized';
+COMMENT ON COLUMN splitdb.job.phase IS 'the step the job is in, or was in when it stopped; a resumed job continues from it';
+COMMENT ON COLUMN splitdb.job.started_by IS 'role the worker runs as: the caller of splitdb_migrate';
+COMMENT ON COLUMN splitdb.job.runs IS 'how many workers have run the job (1 + resumptions)';
+COMMENT ON COLUMN splitdb.job.copy_started_at IS 'when the current run started copying, for the copy rate';
+COMMENT ON COLUMN splitdb.job.copy_rows_start IS 'rows already copied when the current run started copying';
+
+CREATE TABLE splitdb.job_table (
+	job_id          bigint NOT NULL REFERENCES splitdb.job (job_id) ON DELETE CASCADE,
+	relid           oid NOT NULL,
+	table_name      text NOT NULL,
+	relkind         "char" NOT NULL,
+	partition_root  oid,
+	phase           text NOT NULL DEFAULT 'pending'
+	                CHECK (phase IN ('pending', 'created', 'copying', 'copied', 'indexed',
+	                                 'verified', 'cut_over')),
+	key_columns     text,
+	copy_format     text,
+	rows_total      bigint,
+	rows_copied     bigint NOT NULL DEFAULT 0,
+	bytes_copied    bigint NOT NULL DEFAULT 0,
+	last_key        text[],
+	source_rows     bigint,
+	target_rows     bigint,
+	source_checksum text,
+	target_checksum text,
+	verified        boolean,
+	error           text,
+	updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (job_id, relid)
+);
+COMMENT ON TABLE splitdb.job_table IS 'per-table progress of a job: phase, copy checkpoint, verification';
+COMMENT ON COLUMN splitdb.job_table.relid IS 'the source table; after cutover it is the archived original';
+COMMENT ON COLUMN splitdb.job_table.table_name IS 'schema-qualified, quoted name in the source before cutover and in the sibling';
+COMMENT ON COLUMN splitdb.job_table.phase IS 'pending, created, copying, copied, indexed, verified, cut_over';
+COMMENT ON COLUMN splitdb.job_table.key_columns IS 'quoted columns the copy is ordered and checkpointed by; NULL: copied in one pass';
+COMMENT ON COLUMN splitdb.job_table.copy_format IS 'binary, or text when a column type cannot cross databases in binary';
+COMMENT ON COLUMN splitdb.job_table.last_key IS 'checkpoint: the key of the last row copied, in text form';
+
+/*
+ * Foreign keys that cross databases once a service moves: left out of the
+ * sibling, dropped in the source at cutover, and kept here with their full
+ * definition.
+ */
+CREATE TABLE splitdb.reference (
+	job_id              bigint NOT NULL REFERENCES splitdb.job (job_id) ON DELETE CASCADE,
+	constraint_name     name NOT NULL,
+	child_relid         oid NOT NULL,
+	child_table         text NOT NULL,
+	child_service       name,
+	child_columns       name[] NOT NULL,
+	parent_relid        oid NOT NULL,
+	parent_table        text NOT NULL,
+	parent_service      name,
+	parent_columns      name[] NOT NULL,
+	match_type          text NOT NULL,
+	on_delete           text NOT NULL,
+	on_update           text NOT NULL,
+	delete_set_columns  name[],
+	is_deferrable       boolean NOT NULL,
+	initially_deferred  boolean NOT NULL,
+	definition          text NOT NULL,
+	dropped_at          timestamptz,
+	PRIMARY KEY (job_id, child_relid, constraint_name)
+);
+COMMENT ON TABLE splitdb.reference IS 'foreign keys whose two ends end up in different databases, with their full definition';
+COMMENT ON COLUMN splitdb.reference.child_service IS 'service the referencing table belongs to; NULL when it stays in the source';
+COMMENT ON COLUMN splitdb.reference.parent_service IS 'service the referenced table belongs to; NULL when it stays in the source';
+COMMENT ON COLUMN splitdb.reference.definition IS 'pg_get_constraintdef() of the original constraint, names schema-qualified';
+COMMENT ON COLUMN splitdb.reference.dropped_at IS 'when cutover dropped the constraint in the source';
+
 SELECT pg_catalog.pg_extension_config_dump('splitdb.service', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.owned_table', '');
+SELECT pg_catalog.pg_extension_config_dump('splitdb.job', '');
+SELECT pg_catalog.pg_extension_config_dump('splitdb.job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('splitdb.job_table', '');
+SELECT pg_catalog.pg_extension_config_dump('splitdb.reference', '');
 
 GRANT USAGE ON SCHEMA splitdb TO PUBLIC;
-GRANT SELECT ON splitdb.service, splitdb.owned_table TO PUBLIC;
+GRANT SELECT ON splitdb.service, splitdb.owned_table, splitdb.job, splitdb.job_table,
+	splitdb.reference TO PUBLIC;
 
 /*
  * A dropped table leaves no ownership row behind, so the catalog never holds
@@ -165,3 +273,111 @@ GRANT EXECUTE ON FUNCTION splitdb_unassign(name, regclass[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION splitdb_plan(name) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION splitdb_plan_dot(name) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION splitdb_verify(name) TO PUBLIC;
+
+/*
+ * Migration
+ */
+CREATE FUNCTION splitdb_migrate(service name, mode text DEFAULT 'offline',
+								wait boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'splitdb_migrate'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb_migrate(name, text, boolean) IS
+'starts (or resumes) the migration of a service in a background worker; returns the job id';
+
+CREATE FUNCTION splitdb_remote_nextval(service name, sequence text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'splitdb_remote_nextval'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb_remote_nextval(name, text) IS
+'the next value of a sequence in a service''s sibling: the default of a shim''s serial and identity columns';
+
+/*
+ * Progress.  A job whose worker is gone (killed, or the server restarted)
+ * reads as failed, whatever its row says.
+ */
+CREATE VIEW splitdb_status AS
+SELECT s.service,
+	   j.job_id,
+	   CASE WHEN d.dead THEN 'failed' ELSE j.state END AS state,
+	   j.phase,
+	   j.current_table,
+	   t.tables_done,
+	   t.tables_total,
+	   t.rows_copied,
+	   t.rows_total,
+	   t.bytes_copied,
+	   r.rows_per_sec,
+	   CASE WHEN j.state = 'copying' AND NOT d.dead AND r.rows_per_sec > 0
+			THEN pg_catalog.make_interval(secs => GREATEST(t.rows_total - t.rows_copied, 0)
+												  / r.rows_per_sec::double precision)
+	   END AS eta,
+	   j.started_at,
+	   j.updated_at,
+	   j.finished_at,
+	   CASE WHEN d.dead
+			THEN COALESCE(j.last_error,
+				 pg_catalog.format('the worker (pid %s) ended without recording a result: it was killed or the server restarted; call splitdb_migrate(%L) to resume',
+								   j.worker_pid, s.service))
+			ELSE j.last_error END AS last_error,
+	   CASE WHEN j.state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
+							 'verifying', 'cutting_over') AND NOT d.dead
+			THEN j.worker_pid END AS worker_pid
+  FROM splitdb.service s
+  LEFT JOIN LATERAL (SELECT * FROM splitdb.job j WHERE j.service = s.service
+					  ORDER BY j.job_id DESC LIMIT 1) j ON true
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.count(*) FILTER (WHERE jt.relkind = 'r'
+		   AND jt.phase IN ('copied', 'indexed', 'verified', 'cut_over')) AS tables_done,
+		   pg_catalog.count(*) FILTER (WHERE jt.relkind = 'r') AS tables_total,
+		   pg_catalog.sum(jt.rows_copied)::bigint AS rows_copied,
+		   pg_catalog.sum(jt.rows_total)::bigint AS rows_total,
+		   pg_catalog.sum(jt.bytes_copied)::bigint AS bytes_copied
+	  FROM splitdb.job_table jt WHERE jt.job_id = j.job_id) t ON true
+  CROSS JOIN LATERAL (
+	SELECT j.state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
+					   'verifying', 'cutting_over')
+		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a
+							WHERE a.pid = j.worker_pid AND a.backend_type = 'splitdb worker') AS dead) d
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.round((t.rows_copied - j.copy_rows_start)
+			 / NULLIF(EXTRACT(epoch FROM
+				 (SELECT pg_catalog.max(jt.updated_at) FROM splitdb.job_table jt
+				   WHERE jt.job_id = j.job_id AND jt.rows_copied > 0) - j.copy_started_at), 0::numeric))::bigint
+		   AS rows_per_sec) r ON j.copy_started_at IS NOT NULL;
+COMMENT ON VIEW splitdb_status IS 'one row per service: its last migration job, with progress, rate, ETA and errors';
+
+CREATE VIEW splitdb_table_status AS
+SELECT o.service,
+	   COALESCE(jt.table_name, o.relid::pg_catalog.regclass::pg_catalog.text) AS table_name,
+	   j.job_id,
+	   COALESCE(jt.phase, 'not started') AS phase,
+	   jt.rows_copied,
+	   jt.rows_total,
+	   jt.bytes_copied,
+	   jt.key_columns,
+	   jt.copy_format,
+	   jt.source_rows,
+	   jt.target_rows,
+	   jt.source_rows = jt.target_rows AS counts_match,
+	   jt.source_checksum = jt.target_checksum AS checksums_match,
+	   jt.verified,
+	   jt.error,
+	   jt.updated_at
+  FROM (SELECT ot.relid::pg_catalog.oid AS relid, ot.service FROM splitdb.owned_table ot
+		UNION ALL
+		SELECT p.relid::pg_catalog.oid, ot.service
+		  FROM splitdb.owned_table ot, LATERAL pg_catalog.pg_partition_tree(ot.relid) p
+		 WHERE ot.partition_root IS NULL AND p.level > 0
+		   AND NOT EXISTS (SELECT FROM splitdb.owned_table x WHERE x.relid = p.relid)) o
+  LEFT JOIN LATERAL (SELECT * FROM splitdb.job j WHERE j.service = o.service
+					  ORDER BY j.job_id DESC LIMIT 1) j ON true
+  LEFT JOIN splitdb.job_table jt ON jt.job_id = j.job_id AND jt.relid = o.relid;
+COMMENT ON VIEW splitdb_table_status IS 'one row per owned table: phase of its service''s last job, rows copied, verification';
+
+REVOKE ALL ON FUNCTION splitdb_migrate(name, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION splitdb_migrate(name, text, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION splitdb_remote_nextval(name, text) TO PUBLIC;
+GRANT SELECT ON splitdb_status, splitdb_table_status TO PUBLIC;

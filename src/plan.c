@@ -99,22 +99,7 @@ static const char *const action_names[SPLITDB_PLAN_NACTIONS] = {
  */
 static const char *const sql_types =
 "WITH RECURSIVE " SPLITDB_OWNED_CTE ","
-" walk(typid, depth, relid) AS ("
-"  SELECT a.atttypid, 0, a.attrelid FROM pg_attribute a JOIN owned o ON o.relid = a.attrelid"
-"   WHERE a.attnum > 0 AND NOT a.attisdropped"
-"  UNION"
-"  SELECT x.typid, w.depth + 1, w.relid FROM walk w JOIN pg_type t ON t.oid = w.typid"
-"   CROSS JOIN LATERAL ("
-"     SELECT t.typelem WHERE t.typelem <> 0 AND t.typlen = -1"
-"     UNION ALL SELECT t.typbasetype WHERE t.typtype = 'd'"
-"     UNION ALL SELECT a.atttypid FROM pg_attribute a"
-"                WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped"
-"     UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid"
-"     UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid) x(typid)"
-"   WHERE w.depth < 32),"
-" used AS (SELECT typid, max(depth) AS depth,"
-"                 string_agg(DISTINCT relid::regclass::text, ', ') AS tables"
-"            FROM walk GROUP BY typid)"
+SPLITDB_TYPE_WALK_CTE
 " SELECT 'create_type', t.oid::regtype::text,"
 "  concat_ws('; ',"
 "   CASE t.typtype"
@@ -139,11 +124,7 @@ static const char *const sql_types =
 "       AND c.relkind IN ('r', 'p', 'f', 'm')"
 "       AND a.attrelid NOT IN (SELECT relid FROM owned)))"
 " FROM used u JOIN pg_type t ON t.oid = u.typid"
-" WHERE t.typtype IN ('e', 'd', 'c', 'r')"
-"   AND t.oid >= 16384"
-"   AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')"
-"   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass"
-"                    AND d.objid = t.oid AND d.deptype = 'e')"
+" WHERE " SPLITDB_USER_TYPE("t")
 " ORDER BY u.depth DESC, 2";
 
 /*

@@ -54,4 +54,36 @@ extern const char *splitdb_plan_action_name(SplitdbPlanAction action);
 #define SPLITDB_OWNER_CTE \
 	"owner AS (SELECT w.relid, w.service FROM unnest($3::oid[], $4::name[]) w(relid, service))"
 
+
+/*
+ * The types the owned tables' columns need, walked through arrays, domains,
+ * composite types and ranges: CTEs walk(typid, depth, relid) and
+ * used(typid, depth, tables), deepest dependency with the highest depth.
+ * Needs the owned CTE before it.
+ */
+#define SPLITDB_TYPE_WALK_CTE \
+	" walk(typid, depth, relid) AS (" \
+	"  SELECT a.atttypid, 0, a.attrelid FROM pg_attribute a JOIN owned o ON o.relid = a.attrelid" \
+	"   WHERE a.attnum > 0 AND NOT a.attisdropped" \
+	"  UNION" \
+	"  SELECT x.typid, w.depth + 1, w.relid FROM walk w JOIN pg_type t ON t.oid = w.typid" \
+	"   CROSS JOIN LATERAL (" \
+	"     SELECT t.typelem WHERE t.typelem <> 0 AND t.typlen = -1" \
+	"     UNION ALL SELECT t.typbasetype WHERE t.typtype = 'd'" \
+	"     UNION ALL SELECT a.atttypid FROM pg_attribute a" \
+	"                WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped" \
+	"     UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid" \
+	"     UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid) x(typid)" \
+	"   WHERE w.depth < 32)," \
+	" used AS (SELECT typid, max(depth) AS depth," \
+	"                 string_agg(DISTINCT relid::regclass::text, ', ') AS tables" \
+	"            FROM walk GROUP BY typid)"
+
+/* t is a type splitdb must create in the sibling: made by a user, not by an extension */
+#define SPLITDB_USER_TYPE(t) \
+	"(" t ".typtype IN ('e', 'd', 'c', 'r') AND " t ".oid >= 16384" \
+	" AND (" t ".typtype <> 'c' OR (SELECT c.relkind FROM pg_class c WHERE c.oid = " t ".typrelid) = 'c')" \
+	" AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass" \
+	"                  AND d.objid = " t ".oid AND d.deptype = 'e'))"
+
 #endif							/* SPLITDB_PLAN_H */

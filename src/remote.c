@@ -57,6 +57,7 @@ static int	append_options(List *options, const char **keywords,
 static PGconn *connect_with(const char **keywords, const char **values,
 							const char *target, const char *hint);
 static void setup_session(PGconn *conn);
+static void notice_processor(void *arg, const char *message);
 static void report_remote_error(PGresult *res, PGconn *conn,
 								const char *sql, const char *service);
 
@@ -155,8 +156,20 @@ connect_with(const char **keywords, const char **values, const char *target,
 				 errdetail_internal("%s", msg),
 				 errhint("%s", hint)));
 	}
+	PQsetNoticeProcessor(conn, notice_processor, NULL);
 	setup_session(conn);
 	return conn;
+}
+
+/*
+ * notice_processor
+ *		Remote notices ("schema ... already exists, skipping") go to the
+ *		server log at DEBUG1 instead of the worker's stderr.
+ */
+static void
+notice_processor(void *arg, const char *message)
+{
+	elog(DEBUG1, "splitdb: remote notice: %s", message);
 }
 
 /*
@@ -427,6 +440,79 @@ splitdb_remote_exec(PGconn *conn, const char *sql, int nparams,
 		 PQresultStatus(res) != PGRES_COMMAND_OK))
 		report_remote_error(res, conn, sql, service);
 	return res;
+}
+
+/*
+ * splitdb_remote_copy_begin
+ *		Start a COPY ... FROM STDIN in the sibling.
+ *
+ * conn:    an open connection with no command in progress
+ * sql:     the COPY statement; identifiers quoted
+ * service: names the service in the error context
+ *
+ * Afterwards the caller sends data with splitdb_remote_copy_send() and ends
+ * with splitdb_remote_copy_end().  On an error the caller should close the
+ * connection, which makes the sibling roll the COPY back.
+ */
+void
+splitdb_remote_copy_begin(PGconn *conn, const char *sql, const char *service)
+{
+	PGresult   *res;
+
+	if (!PQsendQuery(conn, sql))
+		report_remote_error(NULL, conn, sql, service);
+	res = libpqsrv_get_result(conn, SPLITDB_WAIT_EVENT_REMOTE);
+	if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN)
+	{
+		/* drain what follows the error, keep the first result's fields */
+		PGresult   *next;
+
+		while ((next = libpqsrv_get_result(conn, SPLITDB_WAIT_EVENT_REMOTE)) != NULL)
+			PQclear(next);
+		report_remote_error(res, conn, sql, service);
+	}
+	PQclear(res);
+}
+
+/*
+ * splitdb_remote_copy_send
+ *		Send len bytes of COPY data.
+ *
+ * Blocks while libpq's send buffer is full; checks for interrupts first.
+ */
+void
+splitdb_remote_copy_send(PGconn *conn, const char *data, int len,
+						 const char *service)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (PQputCopyData(conn, data, len) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not send data to the sibling of service \"%s\"", service),
+				 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+}
+
+/*
+ * splitdb_remote_copy_end
+ *		Finish the COPY and wait for the sibling to accept it.
+ *
+ * sql: the COPY statement, for the error context.  A rejected COPY is
+ * relayed with the sibling's SQLSTATE.
+ */
+void
+splitdb_remote_copy_end(PGconn *conn, const char *sql, const char *service)
+{
+	PGresult   *res;
+
+	if (PQputCopyEnd(conn, NULL) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not finish sending data to the sibling of service \"%s\"", service),
+				 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+	res = libpqsrv_get_result_last(conn, SPLITDB_WAIT_EVENT_REMOTE);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		report_remote_error(res, conn, sql, service);
+	PQclear(res);
 }
 
 /*

@@ -21,6 +21,12 @@ extern PGconn *splitdb_remote_connect_local(const char *dbname);
 extern PGresult *splitdb_remote_exec(PGconn *conn, const char *sql,
 									 int nparams, const char *const *values,
 									 const char *service);
+extern void splitdb_remote_copy_begin(PGconn *conn, const char *sql,
+									  const char *service);
+extern void splitdb_remote_copy_send(PGconn *conn, const char *data, int len,
+									 const char *service);
+extern void splitdb_remote_copy_end(PGconn *conn, const char *sql,
+									const char *service);
 extern void splitdb_remote_disconnect(PGconn *conn);
 extern char *splitdb_remote_local_host(void);
 

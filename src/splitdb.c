@@ -4,8 +4,9 @@
  *	  Module entry point: the magic block and splitdb's settings.
  *
  * Nothing else lives here.  The SQL-callable functions are in the files of
- * their concern (service.c, ownership.c, plan.c, dot.c); this file only
- * defines the GUCs those files read.  The library may be loaded on demand by
+ * their concern (service.c, ownership.c, plan.c, dot.c, job.c, ...); this
+ * file only defines the GUCs those files read and, when preloaded,
+ * registers the launcher that resumes interrupted jobs (launcher.c).  The library may be loaded on demand by
  * the first splitdb call or at server start through shared_preload_libraries;
  * both paths run _PG_init once per process.
  *
@@ -18,16 +19,23 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "launcher.h"
 #include "splitdb.h"
 
 PG_MODULE_MAGIC;
 
 /* seconds to wait for a sibling to answer a connection attempt */
 int			splitdb_connect_timeout = 10;
+
+/* rows per copy batch, each one a checkpoint */
+int			splitdb_batch_rows = 100000;
 
 PGDLLEXPORT void _PG_init(void);
 
@@ -52,5 +60,22 @@ _PG_init(void)
 							NULL,
 							NULL);
 
+	DefineCustomIntVariable("splitdb.batch_rows",
+							"Rows per copy batch of a migration; each batch is a checkpoint.",
+							"A job resumes after the last batch it finished. Read by each job when it starts.",
+							&splitdb_batch_rows,
+							100000,
+							1,
+							INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL,
+							NULL,
+							NULL);
+
 	MarkGUCPrefixReserved("splitdb");
+
+	/* preloaded: resume jobs that a restart interrupted */
+	if (process_shared_preload_libraries_in_progress)
+		splitdb_launcher_register();
 }

@@ -27,5 +27,6 @@
 
 /* GUCs (splitdb.c) */
 extern int	splitdb_connect_timeout;
+extern int	splitdb_batch_rows;
 
 #endif							/* SPLITDB_H */

@@ -60,12 +60,6 @@ static const char *const remote_settings =
 "SELECT pg_catalog.set_config('bytea_output', 'hex', false),"
 " pg_catalog.set_config('lc_monetary', 'C', false)";
 
-/* one table to verify */
-typedef struct VerifyTable
-{
-	char	   *name;			/* schema-qualified, quoted */
-	char	   *columns;		/* quoted column list, in attribute order */
-} VerifyTable;
 
 /*
  * tables_to_verify
@@ -74,8 +68,8 @@ typedef struct VerifyTable
  * The caller is connected to SPI; the result lives in the caller's context
  * (allocated before SPI_finish() by the caller's choice of context).
  */
-static List *
-tables_to_verify(const char *service, MemoryContext cxt)
+List *
+splitdb_verify_tables(const char *service, MemoryContext cxt)
 {
 	Oid			types[1] = {NAMEOID};
 	Datum		values[1];
@@ -85,25 +79,32 @@ tables_to_verify(const char *service, MemoryContext cxt)
 	if (SPI_execute_with_args(
 							  "WITH owned AS ("
 							  "  SELECT r.relid FROM (" SPLITDB_OWNED_RELATION_SQL ") r"
-							  "   WHERE r.service = $1)"
+							  "   WHERE r.service = $1),"
+							  " moved AS ("
+							  "  SELECT t.relid, t.table_name FROM splitdb.job j"
+							  "    JOIN splitdb.job_table t ON t.job_id = j.job_id"
+							  "   WHERE j.service = $1 AND j.state NOT IN ('cancelled', 'rolled_back'))"
 							  " SELECT format('%I.%I', n.nspname, c.relname),"
+							  "        coalesce(m.table_name, format('%I.%I', n.nspname, c.relname)),"
 							  "        (SELECT coalesce(string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), '')"
 							  "           FROM pg_attribute a"
 							  "          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)"
 							  "   FROM owned o JOIN pg_class c ON c.oid = o.relid"
 							  "   JOIN pg_namespace n ON n.oid = c.relnamespace"
+							  "   LEFT JOIN moved m ON m.relid = c.oid"
 							  "  WHERE c.relkind = 'r'"
-							  "  ORDER BY 1",
+							  "  ORDER BY 2",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the tables of service \"%s\"", service);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
-		VerifyTable *t = palloc(sizeof(VerifyTable));
+		SplitdbVerifyTable *t = palloc(sizeof(SplitdbVerifyTable));
 
-		t->name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		t->columns = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		t->source_name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		t->target_name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		t->columns = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
 		result = lappend(result, t);
 		MemoryContextSwitchTo(old);
 	}
@@ -116,12 +117,12 @@ tables_to_verify(const char *service, MemoryContext cxt)
  *		names come quoted from tables_to_verify().
  */
 static char *
-checksum_query(const VerifyTable *t)
+checksum_query(const char *columns, const char *name)
 {
 	return psprintf("SELECT pg_catalog.count(*),"
 					" pg_catalog.sum(pg_catalog.hashtextextended(ROW(%s)::pg_catalog.text, 0)::pg_catalog.numeric)::pg_catalog.text"
 					" FROM ONLY %s",
-					t->columns, t->name);
+					columns, name);
 }
 
 /*
@@ -145,6 +146,56 @@ local_checksum(const char *sql, MemoryContext cxt, int64 *rows, char **checksum)
 	sum = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	*checksum = MemoryContextStrdup(cxt, sum ? sum : "0");
 	SPI_finish();
+}
+
+/*
+ * splitdb_verify_prepare_remote
+ *		Give a sibling session the output settings checksums need.
+ */
+void
+splitdb_verify_prepare_remote(PGconn *conn, const char *service)
+{
+	PQclear(splitdb_remote_exec(conn, remote_settings, 0, NULL, service));
+}
+
+/*
+ * splitdb_verify_table
+ *		Count and checksum one table in the source and in the sibling.
+ *
+ * conn: a sibling session prepared by splitdb_verify_prepare_remote()
+ * r:    out: both sides' counts and checksums; a table the sibling lacks is
+ *       reported with present = false rather than raised
+ *
+ * The local session must have the settings splitdb_verify() sets.  The
+ * results are allocated in CurrentMemoryContext.
+ */
+void
+splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
+					 const char *service, SplitdbVerifyResult *r)
+{
+	const char *param[1];
+	PGresult   *res;
+
+	memset(r, 0, sizeof(*r));
+	local_checksum(checksum_query(t->columns, t->source_name),
+				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
+
+	param[0] = t->target_name;
+	res = splitdb_remote_exec(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+							  1, param, service);
+	r->present = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!r->present)
+		return;
+
+	/* copy out and clear first: nothing below may leak res */
+	res = splitdb_remote_exec(conn, checksum_query(t->columns, t->target_name),
+							  0, NULL, service);
+	r->target_rows = pg_strtoint64(PQgetvalue(res, 0, 0));
+	r->target_checksum = pstrdup(PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1));
+	PQclear(res);
+	r->ok = r->source_rows == r->target_rows &&
+		strcmp(r->source_checksum, r->target_checksum) == 0;
 }
 
 /*
@@ -174,7 +225,7 @@ splitdb_verify(PG_FUNCTION_ARGS)
 	SPI_connect();
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, false);
 	server = MemoryContextStrdup(cxt, svc->server);
-	tables = tables_to_verify(service, cxt);
+	tables = splitdb_verify_tables(service, cxt);
 	SPI_finish();
 
 	PG_TRY();
@@ -182,57 +233,27 @@ splitdb_verify(PG_FUNCTION_ARGS)
 		ListCell   *lc;
 
 		conn = splitdb_remote_connect_server(server, service);
-		PQclear(splitdb_remote_exec(conn, remote_settings, 0, NULL, service));
+		splitdb_verify_prepare_remote(conn, service);
 
 		foreach(lc, tables)
 		{
-			VerifyTable *t = (VerifyTable *) lfirst(lc);
-			char	   *sql = checksum_query(t);
+			SplitdbVerifyTable *t = (SplitdbVerifyTable *) lfirst(lc);
+			SplitdbVerifyResult r;
 			Datum		values[6];
 			bool		nulls[6] = {false, false, false, false, false, false};
-			const char *param[1];
-			PGresult   *res;
-			bool		present;
-			int64		source_rows;
-			char	   *source_sum;
 
-			/* source side */
-			local_checksum(sql, cxt, &source_rows, &source_sum);
-			values[0] = CStringGetTextDatum(t->name);
-			values[1] = Int64GetDatum(source_rows);
-			values[3] = CStringGetTextDatum(source_sum);
-
-			/* sibling side: report a missing table instead of failing */
-			param[0] = t->name;
-			res = splitdb_remote_exec(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
-									  1, param, service);
-			present = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-			PQclear(res);
-
-			if (present)
+			splitdb_verify_table(conn, t, service, &r);
+			values[0] = CStringGetTextDatum(t->target_name);
+			values[1] = Int64GetDatum(r.source_rows);
+			values[3] = CStringGetTextDatum(r.source_checksum);
+			if (r.present)
 			{
-				int64		target_rows;
-				const char *target_sum;
-
-				char	   *count;
-
-				/* copy out and clear first: nothing below may leak res */
-				res = splitdb_remote_exec(conn, sql, 0, NULL, service);
-				count = pstrdup(PQgetvalue(res, 0, 0));
-				target_sum = pstrdup(PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1));
-				PQclear(res);
-
-				target_rows = pg_strtoint64(count);
-				values[2] = Int64GetDatum(target_rows);
-				values[4] = CStringGetTextDatum(target_sum);
-				values[5] = BoolGetDatum(source_rows == target_rows &&
-										 strcmp(source_sum, target_sum) == 0);
+				values[2] = Int64GetDatum(r.target_rows);
+				values[4] = CStringGetTextDatum(r.target_checksum);
 			}
 			else
-			{
 				nulls[2] = nulls[4] = true;
-				values[5] = BoolGetDatum(false);
-			}
+			values[5] = BoolGetDatum(r.ok);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}

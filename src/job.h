@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ *
+ * job.h
+ *	  Migration jobs: starting them, and what their worker is told.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/job.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_JOB_H
+#define SPLITDB_JOB_H
+
+#include "postmaster/bgworker.h"
+
+/* what a job's worker is started with, in bgw_extra */
+typedef struct SplitdbWorkerArgs
+{
+	Oid			dboid;			/* the source database */
+	Oid			roleoid;		/* the role the worker runs as */
+	int64		job_id;
+	bool		resume;			/* continue an existing job */
+	char		mode[16];		/* offline */
+	char		service[NAMEDATALEN];
+} SplitdbWorkerArgs;
+
+StaticAssertDecl(sizeof(SplitdbWorkerArgs) <= BGW_EXTRALEN,
+				 "SplitdbWorkerArgs must fit in bgw_extra");
+
+/* bgw_type of job workers, as pg_stat_activity.backend_type shows it */
+#define SPLITDB_WORKER_TYPE		"splitdb worker"
+
+/* SQL: true when pid is a live splitdb worker */
+#define SPLITDB_WORKER_ALIVE(pid) \
+	"EXISTS (SELECT FROM pg_catalog.pg_stat_activity a" \
+	" WHERE a.pid = " pid " AND a.backend_type = '" SPLITDB_WORKER_TYPE "')"
+
+/* SQL: the job states in which a worker is at work */
+#define SPLITDB_RUNNING_STATES \
+	"('queued', 'preparing', 'copying', 'indexing', 'catching_up', 'verifying', 'cutting_over')"
+
+extern BackgroundWorkerHandle *splitdb_job_start_worker(const SplitdbWorkerArgs *args,
+														bool must);
+
+#endif							/* SPLITDB_JOB_H */

@@ -1,0 +1,213 @@
+/*-------------------------------------------------------------------------
+ *
+ * launcher.c
+ *	  Resuming interrupted jobs after a server restart.
+ *
+ * With splitdb in shared_preload_libraries, a launcher starts once the
+ * server accepts connections.  It lists the databases and, one at a time,
+ * starts a short-lived resumer in each.  A resumer that finds splitdb
+ * installed marks every job that was running when the server stopped as
+ * failed ("the server restarted"), then starts a worker that resumes it as
+ * the role that started it.  Without preloading nothing of this runs: the
+ * jobs read as failed and the next splitdb_migrate() resumes them.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/launcher.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+#include "compat.h"
+#include "job.h"
+#include "launcher.h"
+#include "splitdb.h"
+
+PGDLLEXPORT void splitdb_launcher_main(Datum main_arg);
+PGDLLEXPORT void splitdb_resumer_main(Datum main_arg);
+
+/*
+ * splitdb_launcher_register
+ *		Register the launcher; called from _PG_init while the server loads
+ *		shared_preload_libraries.
+ */
+void
+splitdb_launcher_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "splitdb");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "splitdb_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "splitdb launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "splitdb launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * databases
+ *		The databases that accept connections, as a List of OIDs.
+ */
+static List *
+databases(void)
+{
+	List	   *result = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (db->datallowconn && !db->datistemplate)
+			result = lappend_oid(result, db->oid);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return result;
+}
+
+/*
+ * splitdb_launcher_main
+ *		Start a resumer in each database, one after the other, then exit.
+ */
+void
+splitdb_launcher_main(Datum main_arg)
+{
+	ListCell   *lc;
+	List	   *dbs;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	dbs = databases();
+	foreach(lc, dbs)
+	{
+		BackgroundWorker worker;
+		BackgroundWorkerHandle *handle;
+		Oid			dboid = lfirst_oid(lc);
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = BGW_NEVER_RESTART;
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "splitdb");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "splitdb_resumer_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "splitdb resumer");
+		snprintf(worker.bgw_type, BGW_MAXLEN, "splitdb resumer");
+		worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+		worker.bgw_notify_pid = MyProcPid;
+
+		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		{
+			ereport(LOG,
+					(errmsg("splitdb: no background worker slot free to look for interrupted jobs in database %u", dboid),
+					 errhint("Raise max_worker_processes; interrupted jobs resume with the next splitdb_migrate().")));
+			break;
+		}
+		if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED)
+			proc_exit(1);
+	}
+	proc_exit(0);
+}
+
+/*
+ * splitdb_resumer_main
+ *		In one database: fail and resume the jobs a restart interrupted.
+ */
+void
+splitdb_resumer_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	List	   *jobs = NIL;
+	ListCell   *lc;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	/* splitdb installed, at a version with jobs */
+	if (OidIsValid(get_extension_oid("splitdb", true)) &&
+		OidIsValid(get_namespace_oid("splitdb", true)) &&
+		OidIsValid(get_relname_relid("job", get_namespace_oid("splitdb", true))))
+	{
+		SPI_connect();
+		if (SPI_execute("UPDATE splitdb.job SET state = 'failed',"
+						" last_error = 'the server restarted while the job was running',"
+						" last_sqlstate = '57P01', worker_pid = NULL,"
+						" updated_at = pg_catalog.clock_timestamp()"
+						" WHERE state IN " SPLITDB_RUNNING_STATES
+						" RETURNING job_id, service, started_by, mode",
+						false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "could not mark interrupted splitdb jobs");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			SplitdbWorkerArgs *args = palloc0(sizeof(SplitdbWorkerArgs));
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			args->dboid = dboid;
+			args->job_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			strlcpy(args->service, SPI_getvalue(tup, desc, 2), sizeof(args->service));
+			args->roleoid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+			strlcpy(args->mode, SPI_getvalue(tup, desc, 4), sizeof(args->mode));
+			args->resume = true;
+			jobs = lappend(jobs, args);
+		}
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	/* the failures are committed: now resume */
+	foreach(lc, jobs)
+	{
+		SplitdbWorkerArgs *args = (SplitdbWorkerArgs *) lfirst(lc);
+
+		if (splitdb_job_start_worker(args, false) == NULL)
+			ereport(LOG,
+					(errmsg("splitdb: no background worker slot free to resume job " INT64_FORMAT " of service \"%s\"",
+							args->job_id, args->service),
+					 errhint("Call splitdb_migrate('%s') to resume it.", args->service)));
+		else
+			ereport(LOG,
+					(errmsg("splitdb: resuming job " INT64_FORMAT " of service \"%s\" after a restart",
+							args->job_id, args->service)));
+	}
+	proc_exit(0);
+}
