@@ -326,3 +326,29 @@ splitdb_catalog_delete_owned(Oid relid, const char *service)
 		2, types, values, NULL, SPI_OK_DELETE);
 	return (int) SPI_processed;
 }
+
+/*
+ * splitdb_catalog_require_no_job
+ *		Refuse a change to a service that has a migration job, running or
+ *		done (cancelled and rolled-back jobs do not count).
+ *
+ * what: the refused action, for the message ("drop", "assign tables to")
+ */
+void
+splitdb_catalog_require_no_job(const char *service, const char *what)
+{
+	Oid			types[1] = {NAMEOID};
+	Datum		values[1];
+
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
+	run("SELECT job_id, state FROM splitdb.job"
+		" WHERE service = $1 AND state NOT IN ('cancelled', 'rolled_back')"
+		" ORDER BY job_id DESC LIMIT 1",
+		1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot %s service \"%s\" because it has a migration job", what, service),
+				 errdetail("Job %s is %s.", get_text(0, 1), get_text(0, 2)),
+				 errhint("A service's tables are fixed once its migration has started; see splitdb_status.")));
+}

@@ -64,6 +64,7 @@ extern Oid	splitdb_catalog_partition_root_of(Oid relid);
 extern bool splitdb_catalog_insert_owned(Oid relid, const char *service,
 										 Oid partition_root);
 extern int	splitdb_catalog_delete_owned(Oid relid, const char *service);
+extern void splitdb_catalog_require_no_job(const char *service, const char *what);
 extern void splitdb_require_superuser(const char *function);
 extern void splitdb_error_unknown_service(const char *service);
 

@@ -207,6 +207,7 @@ splitdb_assign(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	(void) splitdb_catalog_get_service(service, SPLITDB_LOCK_SHARE, false);
+	splitdb_catalog_require_no_job(service, "assign tables to");
 
 	/* check everything before writing anything */
 	foreach(lc, tables)
@@ -301,6 +302,7 @@ splitdb_unassign(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	(void) splitdb_catalog_get_service(service, SPLITDB_LOCK_SHARE, false);
+	splitdb_catalog_require_no_job(service, "unassign tables from");
 
 	foreach(lc, tables)
 	{

@@ -417,6 +417,7 @@ splitdb_drop_service(PG_FUNCTION_ARGS)
 
 	/* FOR UPDATE: an assign running now either finishes first or sees us */
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_UPDATE, false);
+	splitdb_catalog_require_no_job(service, "drop");
 
 	owned = splitdb_catalog_count_owned(service);
 	if (owned > 0)
