@@ -69,6 +69,16 @@ CREATE SEQUENCE splitdb.job_id_seq OWNED BY splitdb.job.job_id;
 CREATE UNIQUE INDEX job_one_per_service ON splitdb.job (service)
 	WHERE state NOT IN ('cancelled', 'rolled_back');
 COMMENT ON TABLE splitdb.job IS 'migration jobs: one per service migration, written by its background worker';
+COMMENT ON COLUMN splitdb.job.job_id IS 'job id, as splitdb_migrate returns it';
+COMMENT ON COLUMN splitdb.job.service IS 'the service being migrated';
+COMMENT ON COLUMN splitdb.job.mode IS 'offline (writes wait for the whole job) or online';
+COMMENT ON COLUMN splitdb.job.current_table IS 'what the worker works on now: a table, or an index or constraint while indexing';
+COMMENT ON COLUMN splitdb.job.started_at IS 'when the job was first started';
+COMMENT ON COLUMN splitdb.job.updated_at IS 'last progress: every batch, every step';
+COMMENT ON COLUMN splitdb.job.finished_at IS 'when the job ended (done or failed)';
+COMMENT ON COLUMN splitdb.job.last_error IS 'why the job failed, NULL while it runs or once done';
+COMMENT ON COLUMN splitdb.job.last_sqlstate IS 'SQLSTATE of last_error';
+COMMENT ON COLUMN splitdb.job.worker_pid IS 'process id of the worker that runs or last ran the job';
 COMMENT ON COLUMN splitdb.job.state IS 'job state: queued, preparing, copying, indexing, catching_up, verifying, cutting_over, done, failed, cancelled, rolled_back, finalized';
 COMMENT ON COLUMN splitdb.job.phase IS 'the step the job is in, or was in when it stopped; a resumed job continues from it';
 COMMENT ON COLUMN splitdb.job.started_by IS 'role the worker runs as: the caller of splitdb_migrate';
@@ -101,6 +111,19 @@ CREATE TABLE splitdb.job_table (
 	PRIMARY KEY (job_id, relid)
 );
 COMMENT ON TABLE splitdb.job_table IS 'per-table progress of a job: phase, copy checkpoint, verification';
+COMMENT ON COLUMN splitdb.job_table.job_id IS 'the job';
+COMMENT ON COLUMN splitdb.job_table.relkind IS 'r for a table that holds rows, p for a partitioned table';
+COMMENT ON COLUMN splitdb.job_table.partition_root IS 'the partitioned table it moves with, NULL when owned by itself';
+COMMENT ON COLUMN splitdb.job_table.rows_total IS 'rows in the source when the job prepared (writes are blocked since)';
+COMMENT ON COLUMN splitdb.job_table.rows_copied IS 'rows in the sibling at the last checkpoint';
+COMMENT ON COLUMN splitdb.job_table.bytes_copied IS 'COPY data sent to the sibling';
+COMMENT ON COLUMN splitdb.job_table.source_rows IS 'verification: rows in the source';
+COMMENT ON COLUMN splitdb.job_table.target_rows IS 'verification: rows in the sibling';
+COMMENT ON COLUMN splitdb.job_table.source_checksum IS 'verification: order-independent checksum in the source';
+COMMENT ON COLUMN splitdb.job_table.target_checksum IS 'verification: order-independent checksum in the sibling';
+COMMENT ON COLUMN splitdb.job_table.verified IS 'verification: counts and checksums agree';
+COMMENT ON COLUMN splitdb.job_table.error IS 'why verification failed';
+COMMENT ON COLUMN splitdb.job_table.updated_at IS 'last change of this row';
 COMMENT ON COLUMN splitdb.job_table.relid IS 'the source table; after cutover it is the archived original';
 COMMENT ON COLUMN splitdb.job_table.table_name IS 'schema-qualified, quoted name in the source before cutover and in the sibling';
 COMMENT ON COLUMN splitdb.job_table.phase IS 'pending, created, copying, copied, indexed, verified, cut_over';
@@ -135,6 +158,20 @@ CREATE TABLE splitdb.reference (
 	PRIMARY KEY (job_id, child_relid, constraint_name)
 );
 COMMENT ON TABLE splitdb.reference IS 'foreign keys whose two ends end up in different databases, with their full definition';
+COMMENT ON COLUMN splitdb.reference.job_id IS 'the job whose migration made the key cross databases';
+COMMENT ON COLUMN splitdb.reference.constraint_name IS 'name of the original constraint';
+COMMENT ON COLUMN splitdb.reference.child_relid IS 'the referencing table (after cutover, the archived original if it moved)';
+COMMENT ON COLUMN splitdb.reference.child_table IS 'the referencing table, schema-qualified, as named before cutover';
+COMMENT ON COLUMN splitdb.reference.child_columns IS 'the referencing columns, in key order';
+COMMENT ON COLUMN splitdb.reference.parent_relid IS 'the referenced table (after cutover, the archived original if it moved)';
+COMMENT ON COLUMN splitdb.reference.parent_table IS 'the referenced table, schema-qualified, as named before cutover';
+COMMENT ON COLUMN splitdb.reference.parent_columns IS 'the referenced columns, in key order';
+COMMENT ON COLUMN splitdb.reference.match_type IS 'SIMPLE, FULL or PARTIAL';
+COMMENT ON COLUMN splitdb.reference.on_delete IS 'ON DELETE action: NO ACTION, RESTRICT, CASCADE, SET NULL, SET DEFAULT';
+COMMENT ON COLUMN splitdb.reference.on_update IS 'ON UPDATE action';
+COMMENT ON COLUMN splitdb.reference.delete_set_columns IS 'the column list of ON DELETE SET NULL/SET DEFAULT, NULL for all';
+COMMENT ON COLUMN splitdb.reference.is_deferrable IS 'DEFERRABLE';
+COMMENT ON COLUMN splitdb.reference.initially_deferred IS 'INITIALLY DEFERRED';
 COMMENT ON COLUMN splitdb.reference.child_service IS 'service the referencing table belongs to; NULL when it stays in the source';
 COMMENT ON COLUMN splitdb.reference.parent_service IS 'service the referenced table belongs to; NULL when it stays in the source';
 COMMENT ON COLUMN splitdb.reference.definition IS 'pg_get_constraintdef() of the original constraint, names schema-qualified';

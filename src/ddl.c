@@ -9,9 +9,14 @@
  * pg_dump relies on, so the sibling's tables come out as pg_dump would show
  * the originals.  They run in two stages: before the data (schemas,
  * extensions, collations, types, functions, sequences, tables with their
- * columns, CHECK constraints and primary keys, partitions, comments, owners,
- * grants) and after it (secondary indexes, unique and exclusion constraints,
- * foreign keys among the service's tables, triggers, policies).
+ * columns, CHECK constraints and primary keys, partitions, column settings,
+ * comments, owners, grants) and after it (secondary indexes, unique and
+ * exclusion constraints, index attachments, replica identity and CLUSTER ON,
+ * extended statistics, foreign keys among the service's tables, triggers,
+ * policies, the comments on these).  The test of this file is an oracle:
+ * `pg_dump --schema-only -t` of each table gives the same text in the sibling
+ * as in the source, but for the cross-service foreign keys
+ * (test/t/003_schema_oracle.pl).
  *
  * Invariants:
  * - The queries run with search_path = pg_catalog, pg_temp (the worker's
@@ -21,8 +26,12 @@
  *   quote_literal (%L).
  * - Foreign keys with an end outside the service are never produced here:
  *   they become cross-service references (cutover.c).
- * - Each statement carries a guard, a remote query that is true when the
- *   object already exists, so a resumed job skips what an earlier run made.
+ * - A statement that creates an object carries a guard, a remote query
+ *   that is true when the object already exists, so a resumed job skips what
+ *   an earlier run made; the others (ALTER ... SET, COMMENT, GRANT, REVOKE)
+ *   give the same result when they run twice.
+ * - Each statement is one SQL command: the sibling runs it through the
+ *   extended protocol, which refuses several commands in one string.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -89,6 +98,12 @@
 	"  UNION SELECT t.tgfoid FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid WHERE NOT t.tgisinternal" \
 	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_policy p ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid" \
 	"    JOIN owned o ON o.relid = p.polrelid WHERE d.refclassid = 'pg_proc'::regclass)"
+
+/* p is a function splitdb must create in the sibling: made by a user, not by an extension */
+#define SQL_USER_FUNCTION(p) \
+	"(" p ".oid >= 16384 AND " p ".prokind IN ('f', 'p')" \
+	" AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass" \
+	"                  AND d.objid = " p ".oid AND d.deptype = 'e'))"
 
 /*
  * Each query returns rows of (kind, name, schema, guard, arg1, arg2, sql), in
@@ -172,9 +187,7 @@ static const char *const sql_functions =
 "WITH " DDL_OWNED_CTE "," SQL_USED_FUNCTIONS
 " SELECT 'function', p.oid::regprocedure::text, n.nspname, NULL, NULL, NULL, pg_get_functiondef(p.oid)"
 " FROM fns f JOIN pg_proc p ON p.oid = f.fn JOIN pg_namespace n ON n.oid = p.pronamespace"
-" WHERE p.oid >= 16384 AND p.prokind IN ('f', 'p')"
-"   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass"
-"                    AND d.objid = p.oid AND d.deptype = 'e')"
+" WHERE " SQL_USER_FUNCTION("p")
 " ORDER BY 2";
 
 /* sequences the owned columns own or call, except identity sequences (made with their table) */
@@ -263,9 +276,44 @@ static const char *const sql_sequence_values =
 " FROM allseqs s JOIN pg_sequence q ON q.seqrelid = s.seq"
 " ORDER BY 2";
 
-/* comments on tables, columns, types and sequences */
+/*
+ * What CREATE TABLE cannot say about a column: its statistics target, a
+ * storage or compression other than its type's, attribute options.
+ *
+ * NB: this server keeps a version of each column among its attribute
+ * options (pg_attver=N).  The server sets it and ignores a value given by
+ * ALTER TABLE; like pg_dump, we leave it out.
+ */
+static const char *const sql_column_settings =
+"WITH " DDL_OWNED_CTE ","
+" cols AS ("
+"  SELECT c.oid AS relid, a.attname, a.attstattarget, a.attstorage, t.typstorage, a.attcompression,"
+"         (SELECT array_agg(x.opt ORDER BY x.n) FROM unnest(a.attoptions) WITH ORDINALITY x(opt, n)"
+"           WHERE split_part(x.opt, '=', 1) <> 'pg_attver') AS attoptions"
+"    FROM owned o JOIN pg_class c ON c.oid = o.relid"
+"    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+"    JOIN pg_type t ON t.oid = a.atttypid)"
+" SELECT 'column settings', format('%s.%I', a.relid::regclass, a.attname), NULL, NULL, NULL, NULL,"
+"  format('ALTER TABLE ONLY %s %s', a.relid::regclass, concat_ws(', ',"
+"   CASE WHEN a.attstattarget >= 0"
+"        THEN format('ALTER COLUMN %I SET STATISTICS %s', a.attname, a.attstattarget) END,"
+"   CASE WHEN a.attstorage <> a.typstorage"
+"        THEN format('ALTER COLUMN %I SET STORAGE %s', a.attname,"
+"                    CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'"
+"                                      WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END) END,"
+"   CASE WHEN a.attcompression <> ''"
+"        THEN format('ALTER COLUMN %I SET COMPRESSION %s', a.attname,"
+"                    CASE a.attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END) END,"
+"   CASE WHEN a.attoptions IS NOT NULL"
+"        THEN format('ALTER COLUMN %I SET (%s)', a.attname, array_to_string(a.attoptions, ', ')) END))"
+" FROM cols a"
+" WHERE a.attstattarget >= 0 OR a.attstorage <> a.typstorage OR a.attcompression <> ''"
+"    OR a.attoptions IS NOT NULL"
+" ORDER BY 2";
+
+/* comments on tables, columns, types, sequences and functions */
 static const char *const sql_comments =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SQL_USED_FUNCTIONS
 " SELECT 'comment', c.oid::regclass::text, NULL, NULL, NULL, NULL,"
 "  CASE WHEN d.objsubid = 0"
 "   THEN format('COMMENT ON TABLE %s IS %L', c.oid::regclass, d.description)"
@@ -284,11 +332,18 @@ static const char *const sql_comments =
 " FROM used u JOIN pg_type t ON t.oid = u.typid"
 " JOIN pg_description d ON d.classoid = 'pg_type'::regclass AND d.objoid = t.oid"
 " WHERE " SPLITDB_USER_TYPE("t")
+" UNION ALL"
+" SELECT 'comment', p.oid::regprocedure::text, NULL, NULL, NULL, NULL,"
+"  format('COMMENT ON %s %s IS %L', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,"
+"         p.oid::regprocedure, d.description)"
+" FROM fns f JOIN pg_proc p ON p.oid = f.fn"
+" JOIN pg_description d ON d.classoid = 'pg_proc'::regclass AND d.objoid = p.oid"
+" WHERE " SQL_USER_FUNCTION("p")
 " ORDER BY 2, 7";
 
-/* owners, where the role exists in the sibling's cluster */
+/* owners of tables, sequences, types and functions, where the role exists in the sibling's cluster */
 static const char *const sql_owners =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SQL_USED_FUNCTIONS
 " SELECT 'owner', c.oid::regclass::text, NULL, 'norole', r.rolname::text, NULL,"
 "  format('ALTER TABLE %s OWNER TO %I', c.oid::regclass, r.rolname)"
 " FROM owned o JOIN pg_class c ON c.oid = o.relid JOIN pg_roles r ON r.oid = c.relowner"
@@ -303,20 +358,54 @@ static const char *const sql_owners =
 "  format('ALTER %s %s OWNER TO %I', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype, r.rolname)"
 " FROM used u JOIN pg_type t ON t.oid = u.typid JOIN pg_roles r ON r.oid = t.typowner"
 " WHERE " SPLITDB_USER_TYPE("t")
+" UNION ALL"
+" SELECT 'owner', p.oid::regprocedure::text, NULL, 'norole', r.rolname::text, NULL,"
+"  format('ALTER %s %s OWNER TO %I', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,"
+"         p.oid::regprocedure, r.rolname)"
+" FROM fns f JOIN pg_proc p ON p.oid = f.fn JOIN pg_roles r ON r.oid = p.proowner"
+" WHERE " SQL_USER_FUNCTION("p")
 " ORDER BY 2";
 
-/* grants on tables, columns and sequences to roles that exist in the sibling's cluster */
+/*
+ * Privileges, as the ACLs of the originals say, on tables, sequences,
+ * columns, functions and types: grants to roles that exist in the sibling's
+ * cluster (or to PUBLIC), and revokes of what the defaults give but the ACL
+ * no longer has (the owner's own privileges, PUBLIC's EXECUTE on a
+ * function, PUBLIC's USAGE on a type).
+ *
+ * XXX: every grant is made by the migrating role, so its grantor is the
+ * owner; a privilege that another role granted (with a grant option) shows
+ * the owner as grantor in the sibling.
+ */
 static const char *const sql_grants =
-"WITH " DDL_OWNED_CTE "," SQL_USED_SEQUENCES ","
-" rels AS (SELECT relid FROM owned UNION SELECT seq FROM seqs)"
-" SELECT 'grant', c.oid::regclass::text, NULL, 'norole', coalesce(r.rolname::text, 'public'), NULL,"
-"  format('GRANT %s ON %s %s TO %s%s', a.privilege_type,"
-"         CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, c.oid::regclass,"
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SQL_USED_FUNCTIONS ","
+" objs AS ("
+"  SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS keyword,"
+"         c.oid::regclass::text AS name, c.relacl AS acl, c.relowner AS owner,"
+"         CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\" AS objtype"
+"    FROM pg_class c WHERE c.oid IN (SELECT relid FROM owned UNION SELECT seq FROM seqs)"
+"  UNION ALL"
+"  SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,"
+"         p.oid::regprocedure::text, p.proacl, p.proowner, 'f'"
+"    FROM pg_proc p WHERE p.oid IN (SELECT fn FROM fns) AND " SQL_USER_FUNCTION("p")
+"  UNION ALL"
+"  SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype::text, t.typacl, t.typowner, 'T'"
+"    FROM pg_type t WHERE t.oid IN (SELECT typid FROM used) AND " SPLITDB_USER_TYPE("t") ")"
+" SELECT 'grant', o.name, NULL, 'norole', coalesce(r.rolname::text, 'public'), NULL,"
+"  format('GRANT %s ON %s %s TO %s%s', a.privilege_type, o.keyword, o.name,"
 "         CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"
 "         CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)"
-" FROM rels x JOIN pg_class c ON c.oid = x.relid, aclexplode(c.relacl) a"
-" LEFT JOIN pg_roles r ON r.oid = a.grantee"
-" WHERE a.grantee <> c.relowner"
+" FROM objs o, aclexplode(o.acl) a LEFT JOIN pg_roles r ON r.oid = a.grantee"
+" WHERE a.grantee <> o.owner"
+" UNION ALL"
+" SELECT 'revoke', o.name, NULL, 'norole', coalesce(r.rolname::text, 'public'), NULL,"
+"  format('REVOKE %s ON %s %s FROM %s', string_agg(d.privilege_type, ', ' ORDER BY d.privilege_type),"
+"         o.keyword, o.name, CASE WHEN d.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END)"
+" FROM objs o, aclexplode(acldefault(o.objtype, o.owner)) d LEFT JOIN pg_roles r ON r.oid = d.grantee"
+" WHERE o.acl IS NOT NULL"
+"   AND NOT EXISTS (SELECT FROM aclexplode(o.acl) a"
+"                    WHERE a.grantee = d.grantee AND a.privilege_type = d.privilege_type)"
+" GROUP BY o.keyword, o.name, d.grantee, r.rolname"
 " UNION ALL"
 " SELECT 'grant', format('%s.%I', c.oid::regclass, at.attname), NULL, 'norole',"
 "  coalesce(r.rolname::text, 'public'), NULL,"
@@ -366,6 +455,50 @@ static const char *const sql_index_attach =
 " WHERE NOT i.indisprimary"
 " ORDER BY " SQL_DEPTH("i.indrelid") " DESC, 2";
 
+/*
+ * Settings that need the indexes: statistics targets of index columns, the
+ * replica identity, the index a table is clustered on.
+ */
+static const char *const sql_index_settings =
+"WITH " DDL_OWNED_CTE
+" SELECT 'index settings', i.indexrelid::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('ALTER INDEX %s %s', i.indexrelid::regclass,"
+"         string_agg(format('ALTER COLUMN %s SET STATISTICS %s', a.attnum, a.attstattarget), ', '"
+"                    ORDER BY a.attnum))"
+" FROM pg_index i JOIN owned o ON o.relid = i.indrelid"
+" JOIN pg_attribute a ON a.attrelid = i.indexrelid AND a.attstattarget >= 0"
+" GROUP BY i.indexrelid"
+" UNION ALL"
+" SELECT 'replica identity', c.oid::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('ALTER TABLE ONLY %s REPLICA IDENTITY %s', c.oid::regclass,"
+"         CASE c.relreplident WHEN 'f' THEN 'FULL' WHEN 'n' THEN 'NOTHING'"
+"          ELSE (SELECT format('USING INDEX %I', ic.relname)"
+"                  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid"
+"                 WHERE i.indrelid = c.oid AND i.indisreplident) END)"
+" FROM owned o JOIN pg_class c ON c.oid = o.relid"
+" WHERE c.relreplident IN ('f', 'n', 'i')"
+" UNION ALL"
+" SELECT 'cluster', i.indrelid::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('ALTER TABLE ONLY %s CLUSTER ON %I', i.indrelid::regclass, ic.relname)"
+" FROM pg_index i JOIN owned o ON o.relid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid"
+" WHERE i.indisclustered"
+" ORDER BY 1, 2";
+
+/* extended statistics, with their statistics targets */
+static const char *const sql_statistics =
+"WITH " DDL_OWNED_CTE
+" SELECT 'statistics', format('%I.%I', n.nspname, s.stxname), n.nspname, 'statistics',"
+"  quote_ident(n.nspname), s.stxname::text, pg_get_statisticsobjdef(s.oid)"
+" FROM pg_statistic_ext s JOIN owned o ON o.relid = s.stxrelid"
+" JOIN pg_namespace n ON n.oid = s.stxnamespace"
+" UNION ALL"
+" SELECT 'statistics target', format('%I.%I', n.nspname, s.stxname), NULL, NULL, NULL, NULL,"
+"  format('ALTER STATISTICS %I.%I SET STATISTICS %s', n.nspname, s.stxname, s.stxstattarget)"
+" FROM pg_statistic_ext s JOIN owned o ON o.relid = s.stxrelid"
+" JOIN pg_namespace n ON n.oid = s.stxnamespace"
+" WHERE s.stxstattarget >= 0"
+" ORDER BY 2, 1";
+
 /* foreign keys whose two ends both move to this sibling */
 static const char *const sql_foreign_keys =
 "WITH " DDL_OWNED_CTE
@@ -378,7 +511,10 @@ static const char *const sql_foreign_keys =
 " WHERE k.contype = 'f' AND k.conparentid = 0 AND k.confrelid IN (SELECT relid FROM owned)"
 " ORDER BY 2";
 
-/* user triggers, with their enabled state */
+/*
+ * User triggers, then their enabled state: a partition's clone of its
+ * parent's trigger comes with the parent's, but its state is its own.
+ */
 static const char *const sql_triggers =
 "WITH " DDL_OWNED_CTE
 " SELECT 'trigger', format('%s.%I', t.tgrelid::regclass, t.tgname), NULL, 'trigger',"
@@ -391,15 +527,15 @@ static const char *const sql_triggers =
 "         CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA'"
 "                          ELSE 'ENABLE ALWAYS' END, t.tgname)"
 " FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
-" WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND t.tgenabled <> 'O'"
-" ORDER BY 1 DESC, 2";
+" WHERE NOT t.tgisinternal AND t.tgenabled <> 'O'"
+" ORDER BY 1, 2";
 
 /* row-level security and policies */
 static const char *const sql_policies =
 "WITH " DDL_OWNED_CTE
 " SELECT 'row security', c.oid::regclass::text, NULL, NULL, NULL, NULL,"
-"  format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', c.oid::regclass)"
-"  || CASE WHEN c.relforcerowsecurity THEN format('; ALTER TABLE %s FORCE ROW LEVEL SECURITY', c.oid::regclass) ELSE '' END"
+"  format('ALTER TABLE ONLY %s ENABLE ROW LEVEL SECURITY%s', c.oid::regclass,"
+"         CASE WHEN c.relforcerowsecurity THEN ', FORCE ROW LEVEL SECURITY' ELSE '' END)"
 " FROM owned o JOIN pg_class c ON c.oid = o.relid WHERE c.relrowsecurity"
 " UNION ALL"
 " SELECT 'policy', format('%s.%I', p.polrelid::regclass, p.polname), NULL, 'policy',"
@@ -415,7 +551,7 @@ static const char *const sql_policies =
 " FROM pg_policy p JOIN owned o ON o.relid = p.polrelid"
 " ORDER BY 1 DESC, 2";
 
-/* comments on indexes and constraints, which exist only now */
+/* comments on indexes, constraints, statistics, triggers and policies, which exist only now */
 static const char *const sql_late_comments =
 "WITH " DDL_OWNED_CTE
 " SELECT 'comment', format('%s.%I', k.conrelid::regclass, k.conname), NULL, NULL, NULL, NULL,"
@@ -429,17 +565,35 @@ static const char *const sql_late_comments =
 " FROM pg_index i JOIN owned o ON o.relid = i.indrelid"
 " JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = i.indexrelid"
 " WHERE NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)"
+" UNION ALL"
+" SELECT 'comment', format('%I.%I', n.nspname, s.stxname), NULL, NULL, NULL, NULL,"
+"  format('COMMENT ON STATISTICS %I.%I IS %L', n.nspname, s.stxname, d.description)"
+" FROM pg_statistic_ext s JOIN owned o ON o.relid = s.stxrelid"
+" JOIN pg_namespace n ON n.oid = s.stxnamespace"
+" JOIN pg_description d ON d.classoid = 'pg_statistic_ext'::regclass AND d.objoid = s.oid"
+" UNION ALL"
+" SELECT 'comment', format('%s.%I', t.tgrelid::regclass, t.tgname), NULL, NULL, NULL, NULL,"
+"  format('COMMENT ON TRIGGER %I ON %s IS %L', t.tgname, t.tgrelid::regclass, d.description)"
+" FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
+" JOIN pg_description d ON d.classoid = 'pg_trigger'::regclass AND d.objoid = t.oid"
+" WHERE NOT t.tgisinternal"
+" UNION ALL"
+" SELECT 'comment', format('%s.%I', p.polrelid::regclass, p.polname), NULL, NULL, NULL, NULL,"
+"  format('COMMENT ON POLICY %I ON %s IS %L', p.polname, p.polrelid::regclass, d.description)"
+" FROM pg_policy p JOIN owned o ON o.relid = p.polrelid"
+" JOIN pg_description d ON d.classoid = 'pg_policy'::regclass AND d.objoid = p.oid"
 " ORDER BY 2";
 
 /* the queries of each stage, in the order their statements run */
 static const char *const *const before_data[] = {
 	&sql_extensions, &sql_collations, &sql_types, &sql_functions, &sql_sequences,
-	&sql_tables, &sql_owned_by, &sql_attach, &sql_sequence_values,
-	&sql_comments, &sql_owners, &sql_grants
+	&sql_tables, &sql_owned_by, &sql_attach, &sql_column_settings,
+	&sql_sequence_values, &sql_comments, &sql_owners, &sql_grants
 };
 static const char *const *const after_data[] = {
-	&sql_indexes, &sql_constraints, &sql_index_attach, &sql_foreign_keys,
-	&sql_triggers, &sql_policies, &sql_late_comments
+	&sql_indexes, &sql_constraints, &sql_index_attach, &sql_index_settings,
+	&sql_statistics, &sql_foreign_keys, &sql_triggers, &sql_policies,
+	&sql_late_comments
 };
 
 /*
@@ -469,6 +623,9 @@ guard_sql(const char *guard)
 	if (strcmp(guard, "trigger") == 0)
 		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger t"
 			" WHERE t.tgrelid = pg_catalog.to_regclass($1) AND t.tgname = $2)";
+	if (strcmp(guard, "statistics") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_statistic_ext s"
+			" WHERE s.stxnamespace = pg_catalog.to_regnamespace($1) AND s.stxname = $2)";
 	if (strcmp(guard, "policy") == 0)
 		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_policy p"
 			" WHERE p.polrelid = pg_catalog.to_regclass($1) AND p.polname = $2)";

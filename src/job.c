@@ -469,6 +469,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	args.roleoid = GetUserId();
 	args.job_id = job_id;
 	args.resume = resume;
+	args.batch_rows = splitdb_batch_rows;
 	strlcpy(args.mode, mode, sizeof(args.mode));
 	strlcpy(args.service, service, sizeof(args.service));
 

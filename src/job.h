@@ -22,6 +22,7 @@ typedef struct SplitdbWorkerArgs
 	Oid			roleoid;		/* the role the worker runs as */
 	int64		job_id;
 	bool		resume;			/* continue an existing job */
+	int32		batch_rows;		/* splitdb.batch_rows of the caller */
 	char		mode[16];		/* offline */
 	char		service[NAMEDATALEN];
 } SplitdbWorkerArgs;

@@ -187,6 +187,7 @@ splitdb_resumer_main(Datum main_arg)
 			args->roleoid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
 			strlcpy(args->mode, SPI_getvalue(tup, desc, 4), sizeof(args->mode));
 			args->resume = true;
+			args->batch_rows = splitdb_batch_rows;
 			jobs = lappend(jobs, args);
 		}
 		SPI_finish();

@@ -62,7 +62,7 @@ _PG_init(void)
 
 	DefineCustomIntVariable("splitdb.batch_rows",
 							"Rows per copy batch of a migration; each batch is a checkpoint.",
-							"A job resumes after the last batch it finished. Read by each job when it starts.",
+							"A job resumes after the last batch it finished. A job takes the value of the session that calls splitdb_migrate().",
 							&splitdb_batch_rows,
 							100000,
 							1,

@@ -44,6 +44,7 @@
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "tcop/tcopprot.h"
 #include "utils/backend_status.h"
 #include "utils/array.h"
@@ -87,6 +88,7 @@ typedef struct Job
 	List	   *tables;			/* JobTable, by name */
 	List	   *relids;			/* every relation, partitions included */
 	PGconn	   *conn;			/* the sibling */
+	int64		batch_rows;		/* rows per copy batch */
 } Job;
 
 /* the job's memory, which lives across its transactions */
@@ -263,6 +265,7 @@ load_job(const SplitdbWorkerArgs *args)
 	old = MemoryContextSwitchTo(job_cxt);
 	job = palloc0(sizeof(Job));
 	job->job_id = args->job_id;
+	job->batch_rows = args->batch_rows > 0 ? args->batch_rows : splitdb_batch_rows;
 	job->service = pstrdup(args->service);
 	job->server = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	job->phase = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
@@ -435,7 +438,7 @@ copy_table(Job *job, JobTable *t)
 		int64		bytes;
 
 		begin_tx(psprintf("copying %s", t->name));
-		rows = splitdb_copy_batch(job->conn, t->src, &last_key, splitdb_batch_rows,
+		rows = splitdb_copy_batch(job->conn, t->src, &last_key, job->batch_rows,
 								  &bytes, job->service);
 		if (rows > 0)
 		{
@@ -715,7 +718,8 @@ record_failure(int64 job_id, int sqlerrcode, const char *message)
 
 /*
  * on_worker_exit
- *		before_shmem_exit callback: a worker terminated in the middle of a job
+ *		before_shmem_exit callback, on every way out: releases the session
+ *		locks, and a worker terminated in the middle of a job
  *		(pg_terminate_backend, shutdown) records why before it goes.
  */
 static void
@@ -723,16 +727,23 @@ on_worker_exit(int code, Datum arg)
 {
 	int64		job_id = running_job_id;
 
-	if (job_id == 0)
-		return;
 	running_job_id = 0;
 	if (running_conn != NULL)
 	{
 		splitdb_remote_disconnect(running_conn);
 		running_conn = NULL;
 	}
-
 	AbortOutOfAnyTransaction();
+
+	/*
+	 * Session locks outlive transactions and, unlike advisory locks, are not
+	 * released when a process exits: release the write block here, on every
+	 * way out.
+	 */
+	LockReleaseAll(DEFAULT_LOCKMETHOD, true);
+
+	if (job_id == 0)
+		return;
 	PG_TRY();
 	{
 		record_failure(job_id, ERRCODE_ADMIN_SHUTDOWN,

@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS splitdb CASCADE;
 -- the library defines the settings; load it even without shared_preload_libraries
 LOAD 'splitdb';
 
-SELECT plan(67);
+SELECT plan(78);
 
 -- ===== the extension
 SELECT has_extension('splitdb', 'extension splitdb is installed');
@@ -24,14 +24,31 @@ SELECT results_eq(
 
 -- ===== schema and tables
 SELECT has_schema('splitdb', 'schema splitdb exists');
-SELECT tables_are('splitdb', ARRAY['service', 'owned_table'],
-				  'schema splitdb holds exactly the two catalog tables');
+SELECT tables_are('splitdb', ARRAY['service', 'owned_table', 'job', 'job_table', 'reference'],
+				  'schema splitdb holds exactly the five catalog tables');
 SELECT is_empty(
 	$$SELECT c.relname FROM pg_class c
 	   WHERE c.relnamespace = 'public'::regnamespace
 		 AND c.relname LIKE 'splitdb%'
-		 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')$$,
-	'no splitdb table, view or sequence landed in schema public');
+		 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+		 AND c.relname NOT IN ('splitdb_status', 'splitdb_table_status')$$,
+	'no splitdb table, view or sequence but the two status views landed in schema public');
+SELECT has_view('public', 'splitdb_status', 'view splitdb_status is in the extension''s schema');
+SELECT has_view('public', 'splitdb_table_status', 'view splitdb_table_status is in the extension''s schema');
+SELECT columns_are('public', 'splitdb_status',
+	ARRAY['service', 'job_id', 'state', 'phase', 'current_table', 'tables_done', 'tables_total',
+		  'rows_copied', 'rows_total', 'bytes_copied', 'rows_per_sec', 'eta', 'started_at',
+		  'updated_at', 'finished_at', 'last_error', 'worker_pid'],
+	'splitdb_status has the columns of the contract');
+SELECT table_privs_are('public', 'splitdb_status', 'public', ARRAY['SELECT'], 'PUBLIC may read splitdb_status');
+SELECT table_privs_are('public', 'splitdb_table_status', 'public', ARRAY['SELECT'], 'PUBLIC may read splitdb_table_status');
+SELECT results_eq(
+	$$SELECT pg_get_expr(c.conbin, c.conrelid) COLLATE "default" FROM pg_constraint c
+	   WHERE c.conrelid = 'splitdb.job'::regclass AND c.contype = 'c'
+		 AND pg_get_expr(c.conbin, c.conrelid) LIKE '%state%'$$,
+	$$VALUES ('(state = ANY (ARRAY[''queued''::text, ''preparing''::text, ''copying''::text, ''indexing''::text, ''catching_up''::text, ''verifying''::text, ''cutting_over''::text, ''done''::text, ''failed''::text, ''cancelled''::text, ''rolled_back''::text, ''finalized''::text]))')$$,
+	'splitdb.job.state takes exactly the states of the contract');
+SELECT index_is_unique('splitdb', 'job', 'job_one_per_service', 'one job per service that is not cancelled or rolled back');
 
 -- splitdb.service
 SELECT columns_are('splitdb', 'service',
@@ -100,15 +117,17 @@ SELECT set_eq(
 	   WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
 		 AND d.refclassid = 'pg_extension'::regclass
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')$$,
-	ARRAY['splitdb.service', 'splitdb.owned_table'],
-	'the extension owns exactly the two catalog tables');
+	ARRAY['splitdb.service', 'splitdb.owned_table', 'splitdb.job', 'splitdb.job_id_seq',
+		  'splitdb.job_table', 'splitdb.reference', 'splitdb_status', 'splitdb_table_status'],
+	'the extension owns exactly the five catalog tables, the job id sequence and the two views');
 SELECT results_eq(
 	$$SELECT c::regclass::text, cond COLLATE "default"
 		FROM pg_extension e,
 			 unnest(e.extconfig, e.extcondition) AS u(c, cond)
 	   WHERE e.extname = 'splitdb' ORDER BY 1$$,
-	$$VALUES ('splitdb.owned_table', ''), ('splitdb.service', '')$$,
-	'both catalog tables are registered with pg_extension_config_dump, all rows');
+	$$VALUES ('splitdb.job', ''), ('splitdb.job_id_seq', ''), ('splitdb.job_table', ''),
+			 ('splitdb.owned_table', ''), ('splitdb.reference', ''), ('splitdb.service', '')$$,
+	'every catalog table and the job id sequence are registered with pg_extension_config_dump, all rows');
 SELECT set_eq(
 	$$SELECT d.objid::regnamespace::text FROM pg_depend d
 	   WHERE d.classid = 'pg_namespace'::regclass AND d.deptype = 'e'
@@ -138,8 +157,10 @@ SELECT set_eq(
 		  'splitdb_plan(name)',
 		  'splitdb_plan_dot(name)',
 		  'splitdb_verify(name)',
+		  'splitdb_migrate(name,text,boolean)',
+		  'splitdb_remote_nextval(name,text)',
 		  'splitdb.forget_dropped_tables()'],
-	'the extension has exactly these functions: seven in its schema, the event trigger''s in splitdb');
+	'the extension has exactly these functions: nine in its schema, the event trigger''s in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -180,8 +201,10 @@ SELECT results_eq(
 	$$VALUES ('splitdb_add_service', 'v', false, 'u', false),
 			 ('splitdb_assign', 'v', true, 'u', false),
 			 ('splitdb_drop_service', 'v', true, 'u', false),
+			 ('splitdb_migrate', 'v', true, 'u', false),
 			 ('splitdb_plan', 's', true, 'u', false),
 			 ('splitdb_plan_dot', 's', true, 'u', false),
+			 ('splitdb_remote_nextval', 'v', true, 'u', false),
 			 ('splitdb_unassign', 'v', true, 'u', false),
 			 ('splitdb_verify', 'v', true, 'u', false)$$,
 	'volatility, strictness, parallel safety; no function is SECURITY DEFINER');
@@ -222,6 +245,16 @@ SELECT results_eq(
 	$$SELECT pg_get_function_result('splitdb_verify(name)'::regprocedure)$$,
 	$$VALUES ('TABLE(table_name text, source_rows bigint, target_rows bigint, source_checksum text, target_checksum text, ok boolean)')$$,
 	'splitdb_verify returns the columns of the contract');
+SELECT function_privs_are('public', 'splitdb_migrate', ARRAY['name', 'text', 'boolean'],
+						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_migrate (it checks for superuser itself)');
+SELECT function_privs_are('public', 'splitdb_remote_nextval', ARRAY['name', 'text'],
+						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_remote_nextval (shim defaults call it)');
+SELECT results_eq(
+	$$SELECT pg_get_function_arguments('splitdb_migrate(name,text,boolean)'::regprocedure)$$,
+	$$VALUES ('service name, mode text DEFAULT ''offline''::text, wait boolean DEFAULT false')$$,
+	'splitdb_migrate: argument names and defaults (offline until online mode exists)');
+SELECT function_returns('public', 'splitdb_migrate', ARRAY['name', 'text', 'boolean'], 'bigint',
+						'splitdb_migrate returns the job id');
 SELECT function_privs_are('splitdb', 'forget_dropped_tables', ARRAY[]::name[],
 						  'public', ARRAY[]::text[], 'PUBLIC may not execute the event trigger function');
 SELECT results_eq(
@@ -245,8 +278,9 @@ SELECT is_empty('SELECT * FROM splitdb.owned_table', 'splitdb.owned_table starts
 SELECT results_eq(
 	$$SELECT name, setting, unit, context, vartype, min_val, max_val, boot_val
 		FROM pg_settings WHERE name LIKE 'splitdb.%' ORDER BY 1$$,
-	$$VALUES ('splitdb.connect_timeout', '10', 's', 'user', 'integer', '0', '3600', '10')$$,
-	'splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10');
+	$$VALUES ('splitdb.batch_rows', '100000', NULL, 'superuser', 'integer', '1', '2147483647', '100000'),
+			 ('splitdb.connect_timeout', '10', 's', 'user', 'integer', '0', '3600', '10')$$,
+	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10');
 SELECT throws_ok(
 	$$SET LOCAL splitdb.no_such_setting = 1$$,
 	'42602', 'invalid configuration parameter name "splitdb.no_such_setting"',

@@ -1,0 +1,196 @@
+--
+-- splitdb_migrate: the whole job, offline mode, on a sibling database of
+-- this cluster.  Checked here:
+-- - every refusal (online mode, a bad mode, an unknown service, a service
+--   with no tables, a plan with blockers, a table already in the sibling,
+--   a second migration), each leaving splitdb.job empty or unchanged;
+-- - the job's rows and the status views once it is done;
+-- - the sibling's tables, rows, sequences and constraints;
+-- - the source after cutover: originals in splitdb_archive, shims under the
+--   old names, a view re-pointed, cross-service foreign keys recorded and
+--   dropped;
+-- - reads and writes through the shims, RETURNING, and identity and serial
+--   values drawn from the sibling, never colliding with rows inserted there;
+-- - names with quotes, spaces, mixed case and non-ASCII letters.
+--
+CREATE EXTENSION splitdb CASCADE;
+SET client_min_messages = warning;
+
+CREATE TYPE room_kind AS ENUM ('single', 'double', 'suite');
+CREATE DOMAIN positive_int AS integer CHECK (VALUE > 0);
+
+CREATE TABLE guest (
+	guest_id serial PRIMARY KEY,
+	name     text NOT NULL
+);
+
+CREATE TABLE "Booking" (
+	id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	guest_id   integer NOT NULL REFERENCES guest,
+	kind       room_kind NOT NULL DEFAULT 'single',
+	nights     positive_int,
+	price      numeric(10,2) CHECK (price >= 0),
+	total      numeric GENERATED ALWAYS AS (price * nights) STORED,
+	note       text COLLATE "C",
+	booked_at  timestamptz NOT NULL DEFAULT '2026-01-01 00:00:00+00'
+);
+CREATE INDEX booking_guest_idx ON "Booking" (guest_id);
+CREATE INDEX booking_long_idx ON "Booking" (nights) WHERE nights > 7;
+COMMENT ON TABLE "Booking" IS 'room bookings';
+
+CREATE TABLE "Zimmer ""Extra"" Größe" (
+	"Extra-ID" serial PRIMARY KEY,
+	booking_id bigint NOT NULL REFERENCES "Booking" ON DELETE CASCADE,
+	"Was"      text NOT NULL UNIQUE
+);
+
+-- stays in the source, but refers to a table that moves
+CREATE TABLE invoice (
+	invoice_id integer PRIMARY KEY,
+	booking_id bigint REFERENCES "Booking"
+);
+
+CREATE VIEW long_stays AS
+	SELECT b.id, g.name, b.nights FROM "Booking" b JOIN guest g USING (guest_id)
+	 WHERE b.nights > 7;
+
+INSERT INTO guest (name) SELECT 'guest ' || g FROM generate_series(1, 5) g;
+INSERT INTO "Booking" (guest_id, kind, nights, price, note)
+	SELECT 1 + g % 5, (ARRAY['single', 'double', 'suite'])[1 + g % 3]::room_kind,
+		   1 + g % 10, g * 10, E'line\tone\nline two ' || g
+	  FROM generate_series(1, 250) g;
+INSERT INTO "Zimmer ""Extra"" Größe" (booking_id, "Was")
+	SELECT g, 'extra ' || g FROM generate_series(1, 30) g;
+INSERT INTO invoice VALUES (1, 10), (2, 20);
+
+SELECT splitdb_add_service('mig_svc');
+
+-- a service that owns nothing is refused, and nothing is written
+SELECT splitdb_migrate('mig_svc');
+SELECT count(*) AS jobs FROM splitdb.job;
+
+SELECT splitdb_assign('mig_svc', '"Booking"', '"Zimmer ""Extra"" Größe"');
+SELECT service, job_id, state, tables_total FROM splitdb_status WHERE service = 'mig_svc';
+SELECT table_name, job_id, phase FROM splitdb_table_status WHERE service = 'mig_svc' ORDER BY 1;
+
+-- modes: online does not exist yet, anything else is a typo
+SELECT splitdb_migrate('mig_svc', mode => 'online');
+SELECT splitdb_migrate('mig_svc', mode => 'fast');
+SELECT splitdb_migrate('no_such_service');
+SELECT count(*) AS jobs FROM splitdb.job;
+
+-- a blocker in the plan stops it before anything starts
+CREATE RULE booking_audit AS ON DELETE TO "Booking" DO ALSO NOTHING;
+SELECT splitdb_migrate('mig_svc');
+DROP RULE booking_audit ON "Booking";
+SELECT count(*) AS jobs FROM splitdb.job;
+
+-- a table that is already in the sibling, with rows or without
+\c mig_svc
+CREATE TABLE "Booking" (id bigint);
+INSERT INTO "Booking" VALUES (1);
+\c splitdb_regression
+SET client_min_messages = warning;
+SELECT splitdb_migrate('mig_svc');
+\c mig_svc
+TRUNCATE "Booking";
+\c splitdb_regression
+SET client_min_messages = warning;
+SELECT splitdb_migrate('mig_svc');
+\c mig_svc
+DROP TABLE "Booking";
+\c splitdb_regression
+SET client_min_messages = warning;
+SELECT count(*) AS jobs FROM splitdb.job;
+
+-- the job, small batches so the copy takes several checkpoints
+SET splitdb.batch_rows = 40;
+SELECT splitdb_migrate('mig_svc', wait => true) > 0 AS started;
+
+SELECT service, state, phase, current_table, tables_done, tables_total,
+	   rows_copied, rows_total, bytes_copied > 0 AS bytes, eta, last_error,
+	   worker_pid, finished_at IS NOT NULL AS finished
+  FROM splitdb_status WHERE service = 'mig_svc';
+SELECT table_name, phase, rows_copied, rows_total, key_columns, copy_format,
+	   source_rows, target_rows, counts_match, checksums_match, verified, error
+  FROM splitdb_table_status WHERE service = 'mig_svc' ORDER BY table_name;
+SELECT state, phase, runs, last_error, last_sqlstate FROM splitdb.job;
+-- 40 rows a batch: the last checkpoint of the big table is its last key
+SELECT table_name, last_key FROM splitdb.job_table ORDER BY 1;
+
+-- the cross-service foreign keys, recorded with their definition
+SELECT constraint_name, child_table, child_service, child_columns, parent_table,
+	   parent_service, parent_columns, match_type, on_delete, on_update,
+	   is_deferrable, definition, dropped_at IS NOT NULL AS dropped
+  FROM splitdb.reference ORDER BY child_table, constraint_name;
+
+-- the source: originals archived, shims under the old names, keys dropped
+SELECT c.relname, c.relkind, n.nspname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relname IN ('Booking', 'Zimmer "Extra" Größe', 'Booking_id_seq',
+					 'Zimmer "Extra" Größe_Extra-ID_seq')
+ ORDER BY 1, 3;
+SELECT conname FROM pg_constraint WHERE conrelid = 'invoice'::regclass ORDER BY 1;
+\d "Booking"
+\d "Zimmer ""Extra"" Größe"
+
+-- the sibling: same rows, same constraints, sequences where the source stood
+\c mig_svc
+SELECT count(*), sum(id), min(note), max(total) FROM "Booking";
+SELECT count(*), max("Extra-ID") FROM "Zimmer ""Extra"" Größe";
+SELECT conrelid::regclass, conname, pg_get_constraintdef(oid)
+  FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2;
+SELECT indexrelid::regclass, pg_get_indexdef(indexrelid)
+  FROM pg_index WHERE indrelid IN ('"Booking"'::regclass, '"Zimmer ""Extra"" Größe"'::regclass)
+ ORDER BY 1;
+SELECT last_value, is_called FROM "Booking_id_seq";
+SELECT last_value, is_called FROM "Zimmer ""Extra"" Größe_Extra-ID_seq";
+SELECT format_type(atttypid, atttypmod), attname FROM pg_attribute
+ WHERE attrelid = '"Booking"'::regclass AND attnum > 0 ORDER BY attnum;
+-- a row written directly in the sibling takes the next values there
+INSERT INTO "Booking" (guest_id, nights, price) VALUES (3, 2, 50) RETURNING id, total;
+INSERT INTO "Zimmer ""Extra"" Größe" (booking_id, "Was") VALUES (251, 'direct')
+	RETURNING "Extra-ID";
+\c splitdb_regression
+SET client_min_messages = warning;
+
+-- through the shims: reads, the re-pointed view, writes with RETURNING
+SELECT count(*), sum(id) FROM "Booking";
+SELECT * FROM long_stays ORDER BY id LIMIT 3;
+SELECT pg_get_viewdef('long_stays'::regclass) LIKE '%"Booking"%' AS view_uses_shim,
+	   EXISTS (SELECT FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+				WHERE r.ev_class = 'long_stays'::regclass
+				  AND d.refobjid = 'splitdb_archive."Booking"'::regclass) AS view_uses_archive;
+INSERT INTO "Booking" (guest_id, nights, price, note) VALUES (2, 3, 70, 'via shim')
+	RETURNING id, kind, total, note;
+INSERT INTO "Zimmer ""Extra"" Größe" (booking_id, "Was") VALUES (252, 'via shim')
+	RETURNING *;
+-- an identity column that is GENERATED ALWAYS takes no value, as before
+INSERT INTO "Booking" (id, guest_id, nights, price) VALUES (9999, 1, 1, 1);
+UPDATE "Booking" SET price = 80 WHERE note = 'via shim' RETURNING id, price, total;
+DELETE FROM "Zimmer ""Extra"" Größe" WHERE "Was" = 'via shim' RETURNING "Extra-ID";
+SELECT id, guest_id, nights, price, total, note FROM "Booking" WHERE id > 250 ORDER BY id;
+
+-- the archive still holds the originals, untouched
+SELECT count(*), sum(id) FROM splitdb_archive."Booking";
+SELECT table_name, source_rows, target_rows, ok FROM splitdb_verify('mig_svc') ORDER BY 1;
+
+-- migrated is migrated; the service's tables are fixed now
+SELECT splitdb_migrate('mig_svc');
+SELECT splitdb_assign('mig_svc', 'invoice');
+SELECT splitdb_unassign('mig_svc', '"Booking"');
+SELECT splitdb_drop_service('mig_svc');
+SELECT count(*) AS jobs, min(state) AS state FROM splitdb.job;
+
+-- clean up: the shims use the service's server
+DROP VIEW long_stays;
+DROP TABLE invoice, guest;
+DROP FOREIGN TABLE "Booking", "Zimmer ""Extra"" Größe";
+DROP SCHEMA splitdb_archive CASCADE;
+DELETE FROM splitdb.job;
+SELECT splitdb_drop_service('mig_svc');
+DROP DATABASE mig_svc WITH (FORCE);
+DROP TYPE room_kind;
+DROP DOMAIN positive_int;
+DROP EXTENSION splitdb;
+DROP EXTENSION postgres_fdw;
