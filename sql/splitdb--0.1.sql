@@ -59,6 +59,7 @@ CREATE TABLE splitdb.job (
 	updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	copy_started_at timestamptz,
 	copy_rows_start bigint,
+	copy_finished_at timestamptz,
 	finished_at     timestamptz,
 	last_error      text,
 	last_sqlstate   text,
@@ -85,6 +86,7 @@ COMMENT ON COLUMN splitdb.job.started_by IS 'role the worker runs as: the caller
 COMMENT ON COLUMN splitdb.job.runs IS 'how many workers have run the job (1 + resumptions)';
 COMMENT ON COLUMN splitdb.job.copy_started_at IS 'when the current run started copying, for the copy rate';
 COMMENT ON COLUMN splitdb.job.copy_rows_start IS 'rows already copied when the current run started copying';
+COMMENT ON COLUMN splitdb.job.copy_finished_at IS 'when the current run finished copying';
 
 CREATE TABLE splitdb.job_table (
 	job_id          bigint NOT NULL REFERENCES splitdb.job (job_id) ON DELETE CASCADE,
@@ -380,10 +382,8 @@ SELECT s.service,
 							WHERE a.pid = j.worker_pid AND a.backend_type = 'splitdb worker') AS dead) d
   LEFT JOIN LATERAL (
 	SELECT pg_catalog.round((t.rows_copied - j.copy_rows_start)
-			 / NULLIF(EXTRACT(epoch FROM
-				 (SELECT pg_catalog.max(jt.updated_at) FROM splitdb.job_table jt
-				   WHERE jt.job_id = j.job_id AND jt.rows_copied > 0) - j.copy_started_at), 0::numeric))::bigint
-		   AS rows_per_sec) r ON j.copy_started_at IS NOT NULL;
+			 / NULLIF(EXTRACT(epoch FROM COALESCE(j.copy_finished_at, j.updated_at) - j.copy_started_at),
+					  0::numeric))::bigint AS rows_per_sec) r ON j.copy_started_at IS NOT NULL;
 COMMENT ON VIEW splitdb_status IS 'one row per service: its last migration job, with progress, rate, ETA and errors';
 
 CREATE VIEW splitdb_table_status AS

@@ -238,7 +238,7 @@ claim_job(const SplitdbWorkerArgs *args)
 
 		run_sql("UPDATE splitdb.job SET state = 'queued', worker_pid = $2::integer, runs = runs + 1,"
 				" last_error = NULL, last_sqlstate = NULL, finished_at = NULL,"
-				" copy_started_at = NULL, updated_at = pg_catalog.clock_timestamp()"
+				" copy_started_at = NULL, copy_finished_at = NULL, updated_at = pg_catalog.clock_timestamp()"
 				" WHERE job_id = $1::bigint", 2, p);
 	}
 	end_tx();
@@ -503,6 +503,8 @@ step_copy(Job *job)
 	}
 
 	begin_tx("copied");
+	run_sql("UPDATE splitdb.job SET copy_finished_at = pg_catalog.clock_timestamp()"
+			" WHERE job_id = $1::bigint", 1, params);
 	foreach(lc, job->tables)
 	{
 		JobTable   *t = (JobTable *) lfirst(lc);
