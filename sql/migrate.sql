@@ -103,6 +103,37 @@ DROP TABLE "Booking";
 SET client_min_messages = warning;
 SELECT count(*) AS jobs FROM splitdb.job;
 
+-- an unreachable sibling: refused with libpq's message, never the password
+CREATE TEMP TABLE saved_server AS
+	SELECT srvoptions FROM pg_foreign_server WHERE srvname = 'splitdb_mig_svc';
+ALTER SERVER splitdb_mig_svc OPTIONS (SET host '/nonexistent');
+ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_mig_svc OPTIONS (ADD password 'Secret-pw-1');
+DO $$
+DECLARE
+	st text;
+	msg text;
+	det text;
+	hint text;
+BEGIN
+	PERFORM splitdb_migrate('mig_svc');
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+							det = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+	RAISE WARNING 'SQLSTATE %: %', st, msg;
+	RAISE WARNING 'the detail is libpq''s: %; it shows the password: %',
+		det LIKE '%/nonexistent/.s.PGSQL.%', det LIKE '%Secret-pw-1%' OR hint LIKE '%Secret-pw-1%';
+	RAISE WARNING 'hint: %', hint;
+END
+$$;
+DO $$
+BEGIN
+	EXECUTE format('ALTER SERVER splitdb_mig_svc OPTIONS (SET host %L)',
+				   (SELECT substr(o, 6) FROM saved_server, unnest(srvoptions) o WHERE o LIKE 'host=%'));
+END
+$$;
+ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_mig_svc OPTIONS (DROP password);
+SELECT count(*) AS jobs FROM splitdb.job;
+
 -- the job, small batches so the copy takes several checkpoints
 SET splitdb.batch_rows = 40;
 SELECT splitdb_migrate('mig_svc', wait => true) > 0 AS started;
