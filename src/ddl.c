@@ -99,7 +99,7 @@
 	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_policy p ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid" \
 	"    JOIN owned o ON o.relid = p.polrelid WHERE d.refclassid = 'pg_proc'::regclass)"
 
-/* p is a function splitdb must create in the sibling: made by a user, not by an extension */
+/* p is a function splitdb must create in the sibling: a user's, not an extension's */
 #define SQL_USER_FUNCTION(p) \
 	"(" p ".oid >= 16384 AND " p ".prokind IN ('f', 'p')" \
 	" AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass" \
@@ -341,7 +341,10 @@ static const char *const sql_comments =
 " WHERE " SQL_USER_FUNCTION("p")
 " ORDER BY 2, 7";
 
-/* owners of tables, sequences, types and functions, where the role exists in the sibling's cluster */
+/*
+ * Owners of tables, sequences, types and functions, where the role exists in
+ * the sibling's cluster.
+ */
 static const char *const sql_owners =
 "WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SQL_USED_FUNCTIONS
 " SELECT 'owner', c.oid::regclass::text, NULL, 'norole', r.rolname::text, NULL,"
@@ -551,7 +554,10 @@ static const char *const sql_policies =
 " FROM pg_policy p JOIN owned o ON o.relid = p.polrelid"
 " ORDER BY 1 DESC, 2";
 
-/* comments on indexes, constraints, statistics, triggers and policies, which exist only now */
+/*
+ * Comments on indexes, constraints, extended statistics, triggers and
+ * policies, which exist only now.
+ */
 static const char *const sql_late_comments =
 "WITH " DDL_OWNED_CTE
 " SELECT 'comment', format('%s.%I', k.conrelid::regclass, k.conname), NULL, NULL, NULL, NULL,"
