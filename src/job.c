@@ -51,8 +51,6 @@
 
 PG_FUNCTION_INFO_V1(splitdb_migrate);
 
-/* first key of the advisory lock that serializes splitdb_migrate per service */
-#define MIGRATE_LOCK_KEY	0x73706c74	/* "splt" */
 
 /* the last job of a service, as splitdb_migrate sees it */
 typedef struct JobRow
@@ -299,8 +297,18 @@ wait_for_claim(BackgroundWorkerHandle *handle, const char *service, int64 job_id
 		if (status == BGWH_STOPPED)
 		{
 			job = read_last_job(service);
-			if (job.found && job.job_id == job_id)
+			if (job.found && job.job_id == job_id && job.worker_pid == pid)
 				return job;
+
+			/* it found another worker on the job (one the launcher started) */
+			if (job.found && job.job_id == job_id && strcmp(job.state, "failed") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("a migration of service \"%s\" is already running", service),
+						 errdetail("Job " INT64_FORMAT " is %s, in worker process %d.",
+								   job.job_id, job.state, job.worker_pid),
+						 errhint("Watch it in splitdb_status; call splitdb_migrate('%s') again if it fails.",
+								 service)));
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("the worker of service \"%s\" exited before it started the job", service),
@@ -427,7 +435,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	/* one caller at a time per service, until this transaction ends */
 	{
 		Oid			types[2] = {INT4OID, TEXTOID};
-		Datum		values[2] = {Int32GetDatum(MIGRATE_LOCK_KEY), CStringGetTextDatum(service)};
+		Datum		values[2] = {Int32GetDatum(SPLITDB_MIGRATE_LOCK_KEY), CStringGetTextDatum(service)};
 
 		if (SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
 								  2, types, values, NULL, false, 0) != SPI_OK_SELECT)

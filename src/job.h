@@ -30,6 +30,14 @@ typedef struct SplitdbWorkerArgs
 StaticAssertDecl(sizeof(SplitdbWorkerArgs) <= BGW_EXTRALEN,
 				 "SplitdbWorkerArgs must fit in bgw_extra");
 
+/*
+ * First key of the advisory locks: with the service's name hashed, the lock
+ * that serializes splitdb_migrate() calls; with a job id, the session lock
+ * the job's one worker holds while it runs.
+ */
+#define SPLITDB_MIGRATE_LOCK_KEY	0x73706c74	/* "splt" */
+#define SPLITDB_JOB_LOCK_KEY		0x73706c75
+
 /* bgw_type of job workers, as pg_stat_activity.backend_type shows it */
 #define SPLITDB_WORKER_TYPE		"splitdb worker"
 

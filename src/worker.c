@@ -96,6 +96,9 @@ static MemoryContext job_cxt = NULL;
 
 /* set while a job runs, for the exit callback */
 static int64 running_job_id = 0;
+
+/* this worker took the job (and may record its failure) */
+static bool job_claimed = false;
 static PGconn *running_conn = NULL;
 
 /*
@@ -206,14 +209,40 @@ set_table_phase(Job *job, JobTable *t, const char *phase)
  * claim_job
  *		Write the job's row (a new job) or take it over (a resumed one), with
  *		this worker's pid, and commit, which is what splitdb_migrate waits
- *		for.
+ *		for.  Returns false, having written nothing, when another worker
+ *		runs the job.
  */
-static void
+static bool
 claim_job(const SplitdbWorkerArgs *args)
 {
 	const char *params[5];
+	bool		isnull;
 
 	begin_tx("claiming the job");
+
+	/*
+	 * One worker per job: a session lock on the job id, held until exit.  A
+	 * second worker (say, splitdb_migrate() racing the launcher's resumer)
+	 * leaves the job alone.
+	 */
+	{
+		Oid			types[2] = {INT4OID, INT4OID};
+		Datum		values[2] = {Int32GetDatum(SPLITDB_JOB_LOCK_KEY),
+		Int32GetDatum((int32) args->job_id)};
+
+		if (SPI_execute_with_args("SELECT pg_catalog.pg_try_advisory_lock($1, $2)",
+								  2, types, values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock job " INT64_FORMAT, args->job_id);
+		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		{
+			end_tx();
+			ereport(LOG,
+					(errmsg("splitdb: job " INT64_FORMAT " of service \"%s\" is run by another worker; this one exits",
+							args->job_id, args->service)));
+			return false;
+		}
+	}
+
 	params[0] = int64_text(args->job_id);
 	params[1] = args->service;
 	params[2] = args->mode;
@@ -242,6 +271,7 @@ claim_job(const SplitdbWorkerArgs *args)
 				" WHERE job_id = $1::bigint", 2, p);
 	}
 	end_tx();
+	return true;
 }
 
 /*
@@ -670,7 +700,9 @@ run_job(const SplitdbWorkerArgs *args)
 {
 	Job		   *job;
 
-	claim_job(args);
+	if (!claim_job(args))
+		return;
+	job_claimed = true;
 	running_job_id = args->job_id;
 	job = load_job(args);
 	block_writes(job);
@@ -823,7 +855,8 @@ splitdb_worker_main(Datum main_arg)
 		RESUME_INTERRUPTS();
 
 		running_job_id = 0;
-		record_failure(args.job_id, edata->sqlerrcode, message);
+		if (job_claimed)
+			record_failure(args.job_id, edata->sqlerrcode, message);
 		proc_exit(1);
 	}
 	PG_END_TRY();
