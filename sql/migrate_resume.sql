@@ -3,8 +3,9 @@
 -- every row the copy writes, so verification fails.  Checked here:
 -- - splitdb_migrate(wait => true) raises the job's error, which names the
 --   table that differs and both sides' counts and checksums;
--- - the job is left failed, in phase copying, and the differing table is
---   sent back to be copied again (phase created, nothing copied);
+-- - the job is left failed, in phase copying, and the service's tables are
+--   sent back to be copied again (phase created, nothing copied): foreign
+--   keys among them exist in the sibling now, so they are emptied together;
 -- - calling splitdb_migrate again resumes the same job (runs counts up),
 --   empties the sibling's table before copying it again, and fails the
 --   same way while the cause is there;

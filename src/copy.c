@@ -487,12 +487,16 @@ splitdb_copy_resume_point(PGconn *conn, SplitdbCopySource *src,
 	/* the highest key, ordered as the batches are */
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
+	/*
+	 * The output columns get names of their own and ORDER BY qualifies the
+	 * key: an unqualified name would sort by the text output column.
+	 */
 	for (int k = 0; k < src->nkeys; k++)
-		appendStringInfo(&sql, "%s%s::pg_catalog.text", k > 0 ? ", " : "",
-						 src->key_names[k]);
-	appendStringInfo(&sql, " FROM ONLY %s ORDER BY ", src->name);
+		appendStringInfo(&sql, "%ss.%s::pg_catalog.text AS k%d", k > 0 ? ", " : "",
+						 src->key_names[k], k);
+	appendStringInfo(&sql, " FROM ONLY %s s ORDER BY ", src->name);
 	for (int k = 0; k < src->nkeys; k++)
-		appendStringInfo(&sql, "%s%s DESC", k > 0 ? ", " : "", src->key_names[k]);
+		appendStringInfo(&sql, "%ss.%s DESC", k > 0 ? ", " : "", src->key_names[k]);
 	appendStringInfoString(&sql, " LIMIT 1");
 
 	res = splitdb_remote_exec(conn, sql.data, 0, NULL, service);
@@ -518,11 +522,15 @@ splitdb_copy_resume_point(PGconn *conn, SplitdbCopySource *src,
 
 /*
  * splitdb_copy_truncate
- *		Empty the sibling's copy of a table, to copy it again from the start.
+ *		Empty the sibling's copies of tables, to copy them again from the
+ *		start.
+ *
+ * names: quoted, schema-qualified table names, comma-separated; tables that
+ * reference one another must be emptied in one call.
  */
 void
-splitdb_copy_truncate(PGconn *conn, SplitdbCopySource *src, const char *service)
+splitdb_copy_truncate(PGconn *conn, const char *names, const char *service)
 {
-	PQclear(splitdb_remote_exec(conn, psprintf("TRUNCATE ONLY %s", src->name),
+	PQclear(splitdb_remote_exec(conn, psprintf("TRUNCATE ONLY %s", names),
 								0, NULL, service));
 }

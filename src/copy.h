@@ -39,7 +39,7 @@ extern int64 splitdb_copy_batch(PGconn *conn, SplitdbCopySource *src,
 								int64 *bytes, const char *service);
 extern int64 splitdb_copy_resume_point(PGconn *conn, SplitdbCopySource *src,
 									   char ***last_key, const char *service);
-extern void splitdb_copy_truncate(PGconn *conn, SplitdbCopySource *src,
+extern void splitdb_copy_truncate(PGconn *conn, const char *names,
 								  const char *service);
 
 #endif							/* SPLITDB_COPY_H */

@@ -8,7 +8,8 @@
  * starts a short-lived resumer in each.  A resumer that finds splitdb
  * installed marks every job that was running when the server stopped as
  * failed ("the server restarted"), then starts a worker that resumes it as
- * the role that started it.  Without preloading nothing of this runs: the
+ * the role that started it.  Jobs whose worker was terminated (SQLSTATE
+ * 57P01: a clean shutdown, or pg_terminate_backend) are resumed as well.  Without preloading nothing of this runs: the
  * jobs read as failed and the next splitdb_migrate() resumes them.
  *
  * Copyright (c) 2026, splitdb developers
@@ -171,6 +172,7 @@ splitdb_resumer_main(Datum main_arg)
 						" last_sqlstate = '57P01', worker_pid = NULL,"
 						" updated_at = pg_catalog.clock_timestamp()"
 						" WHERE state IN " SPLITDB_RUNNING_STATES
+						"    OR (state = 'failed' AND last_sqlstate = '57P01')"
 						" RETURNING job_id, service, started_by, mode",
 						false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not mark interrupted splitdb jobs");

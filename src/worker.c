@@ -438,9 +438,9 @@ copy_table(Job *job, JobTable *t)
 		t->src = splitdb_copy_source(t->relid);
 		MemoryContextSwitchTo(old);
 	}
-	if (strcmp(t->phase, "created") == 0 || t->src->nkeys == 0)
-		splitdb_copy_truncate(job->conn, t->src, job->service);
-	else
+	if (strcmp(t->phase, "copying") == 0 && t->src->nkeys == 0)
+		splitdb_copy_truncate(job->conn, t->src->name, job->service);
+	else if (strcmp(t->phase, "copying") == 0)
 		rows_copied = splitdb_copy_resume_point(job->conn, t->src, &last_key,
 												job->service);
 	params[0] = int64_text(job->job_id);
@@ -517,6 +517,27 @@ step_copy(Job *job)
 
 	begin_tx("copying");
 	set_state(job, "copying");
+
+	/*
+	 * Tables whose copy has not reached a checkpoint start from empty: a
+	 * batch the sibling committed before a crash is removed.  They are
+	 * emptied together, since foreign keys among them may exist already
+	 * (tables sent back by verification).
+	 */
+	{
+		StringInfoData names;
+
+		initStringInfo(&names);
+		foreach(lc, job->tables)
+		{
+			JobTable   *t = (JobTable *) lfirst(lc);
+
+			if (t->relkind == 'r' && strcmp(t->phase, "created") == 0)
+				appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "", t->name);
+		}
+		if (names.len > 0)
+			splitdb_copy_truncate(job->conn, names.data, job->service);
+	}
 	run_sql("UPDATE splitdb.job SET copy_started_at = pg_catalog.clock_timestamp(),"
 			" copy_rows_start = (SELECT coalesce(sum(t.rows_copied), 0) FROM splitdb.job_table t"
 			"                     WHERE t.job_id = $1::bigint)"
@@ -650,8 +671,13 @@ step_verify(Job *job)
 		const char *params[1] = {int64_text(job->job_id)};
 
 		begin_tx("sending tables back to be copied");
+		/*
+		 * Every table goes back, not only those that differ: the sibling's
+		 * foreign keys among them exist now, and only emptying them all
+		 * together is allowed.
+		 */
 		run_sql("UPDATE splitdb.job_table SET phase = 'created', rows_copied = 0, bytes_copied = 0,"
-				" last_key = NULL WHERE job_id = $1::bigint AND verified IS NOT TRUE AND relkind = 'r'",
+				" last_key = NULL WHERE job_id = $1::bigint AND relkind = 'r'",
 				1, params);
 		run_sql("UPDATE splitdb.job SET phase = 'copying' WHERE job_id = $1::bigint", 1, params);
 		end_tx();
@@ -659,8 +685,8 @@ step_verify(Job *job)
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("verification failed for %d table%s of service \"%s\": %s",
 						nbad, nbad == 1 ? "" : "s", job->service, bad.data),
-				 errhint("The next splitdb_migrate('%s') copies %s again.", job->service,
-						 nbad == 1 ? "that table" : "those tables")));
+				 errhint("Find what changed the rows; the next splitdb_migrate('%s') copies the service's tables again.",
+						 job->service)));
 	}
 }
 
@@ -719,7 +745,9 @@ run_job(const SplitdbWorkerArgs *args)
 		step_copy(job);
 	if (strcmp(job->phase, "copying") == 0 || strcmp(job->phase, "indexing") == 0)
 		step_index(job);
-	if (strcmp(job->phase, "indexing") == 0 || strcmp(job->phase, "verifying") == 0)
+	/* a resumed cutover verifies again: writes went on while the job was stopped */
+	if (strcmp(job->phase, "indexing") == 0 || strcmp(job->phase, "verifying") == 0 ||
+		(args->resume && strcmp(job->phase, "cutting_over") == 0))
 		step_verify(job);
 	if (strcmp(job->phase, "verifying") == 0 || strcmp(job->phase, "cutting_over") == 0)
 		step_cutover(job);
