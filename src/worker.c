@@ -456,8 +456,13 @@ copy_table(Job *job, JobTable *t)
 		MemoryContext old = MemoryContextSwitchTo(job_cxt);
 
 		if (last_key != NULL)
+		{
+			char	  **kept = palloc(sizeof(char *) * t->src->nkeys);
+
 			for (int k = 0; k < t->src->nkeys; k++)
-				last_key[k] = pstrdup(last_key[k]);
+				kept[k] = pstrdup(last_key[k]);
+			last_key = kept;
+		}
 		MemoryContextSwitchTo(old);
 	}
 	end_tx();
@@ -484,6 +489,9 @@ copy_table(Job *job, JobTable *t)
 			MemoryContextSwitchTo(old);
 			last_key = kept;
 
+			/* this transaction's memory: the strings of the first one are gone */
+			params[0] = int64_text(job->job_id);
+			params[1] = psprintf("%u", t->relid);
 			params[2] = int64_text(rows);
 			params[3] = int64_text(bytes);
 			params[4] = key_text(last_key, t->src->nkeys);
