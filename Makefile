@@ -4,6 +4,7 @@
 # make install    install it into the PostgreSQL that pg_config names
 # make test       every suite on a throwaway cluster (see test/run)
 # make demo       the pet resort demo on a throwaway cluster (see test/demo/run)
+# make bench      the migration benchmark (see test/bench/migrate, docs/benchmarks.md)
 
 MODULE_big = splitdb
 OBJS = \
@@ -48,7 +49,7 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: test demo samples
+.PHONY: test demo samples bench
 
 test:
 	test/run
@@ -58,3 +59,6 @@ samples:
 
 demo:
 	test/demo/run
+
+bench:
+	test/bench/migrate
