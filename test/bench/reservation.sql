@@ -2,7 +2,7 @@
 --
 -- A reservation table: bigint key, uuid, text, timestamptz, numeric and
 -- jsonb, with three indexes (the primary key, a unique uuid, a timestamp).
--- About 175 bytes a row on disk.  Read with psql; variables:
+-- About 170 bytes a row on disk.  Read with psql; variables:
 --
 --   rows     rows to generate (only read when load is true)
 --   load     true: fill the table, then vacuum, freeze and analyze it
