@@ -179,6 +179,40 @@ COMMENT ON COLUMN splitdb.reference.parent_service IS 'service the referenced ta
 COMMENT ON COLUMN splitdb.reference.definition IS 'pg_get_constraintdef() of the original constraint, names schema-qualified';
 COMMENT ON COLUMN splitdb.reference.dropped_at IS 'when cutover dropped the constraint in the source';
 
+/*
+ * Every relation each service owns: the rows of splitdb.owned_table, plus
+ * every partition attached later under an owned partitioned table, a
+ * table's own row winning.  The one definition the plan, the graph,
+ * verification, the jobs and splitdb_table_status share.
+ */
+CREATE VIEW splitdb.owned_relation AS
+SELECT o.relid::pg_catalog.oid AS relid, o.service,
+	   o.partition_root::pg_catalog.oid AS partition_root
+  FROM splitdb.owned_table o
+UNION ALL
+SELECT t.relid::pg_catalog.oid, o.service, o.relid::pg_catalog.oid
+  FROM splitdb.owned_table o, LATERAL pg_catalog.pg_partition_tree(o.relid) t
+ WHERE o.partition_root IS NULL AND t.level > 0
+   AND NOT EXISTS (SELECT FROM splitdb.owned_table x WHERE x.relid = t.relid);
+COMMENT ON VIEW splitdb.owned_relation IS 'every relation each service owns, partitions attached later included';
+
+/*
+ * A job whose worker is gone: its row says it runs, but no splitdb worker
+ * has its pid (killed, or the server restarted).  splitdb_status and
+ * splitdb_migrate read such a job as failed.
+ */
+CREATE FUNCTION splitdb.job_worker_gone(state text, worker_pid integer)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
+					 'verifying', 'cutting_over')
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a
+					    WHERE a.pid = worker_pid AND a.backend_type = 'splitdb worker')
+$$;
+COMMENT ON FUNCTION splitdb.job_worker_gone(text, integer) IS 'true when a job''s row says it runs but its worker is gone';
+
 SELECT pg_catalog.pg_extension_config_dump('splitdb.service', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.owned_table', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.job', '');
@@ -188,7 +222,7 @@ SELECT pg_catalog.pg_extension_config_dump('splitdb.reference', '');
 
 GRANT USAGE ON SCHEMA splitdb TO PUBLIC;
 GRANT SELECT ON splitdb.service, splitdb.owned_table, splitdb.job, splitdb.job_table,
-	splitdb.reference TO PUBLIC;
+	splitdb.reference, splitdb.owned_relation TO PUBLIC;
 
 /*
  * A dropped table leaves no ownership row behind, so the catalog never holds
@@ -375,11 +409,7 @@ SELECT s.service,
 		   pg_catalog.sum(jt.rows_total)::bigint AS rows_total,
 		   pg_catalog.sum(jt.bytes_copied)::bigint AS bytes_copied
 	  FROM splitdb.job_table jt WHERE jt.job_id = j.job_id) t ON true
-  CROSS JOIN LATERAL (
-	SELECT j.state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
-					   'verifying', 'cutting_over')
-		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a
-							WHERE a.pid = j.worker_pid AND a.backend_type = 'splitdb worker') AS dead) d
+  CROSS JOIN LATERAL (SELECT COALESCE(splitdb.job_worker_gone(j.state, j.worker_pid), false) AS dead) d
   LEFT JOIN LATERAL (
 	SELECT pg_catalog.round((t.rows_copied - j.copy_rows_start)
 			 / NULLIF(EXTRACT(epoch FROM COALESCE(j.copy_finished_at, j.updated_at) - j.copy_started_at),
@@ -403,12 +433,7 @@ SELECT o.service,
 	   jt.verified,
 	   jt.error,
 	   jt.updated_at
-  FROM (SELECT ot.relid::pg_catalog.oid AS relid, ot.service FROM splitdb.owned_table ot
-		UNION ALL
-		SELECT p.relid::pg_catalog.oid, ot.service
-		  FROM splitdb.owned_table ot, LATERAL pg_catalog.pg_partition_tree(ot.relid) p
-		 WHERE ot.partition_root IS NULL AND p.level > 0
-		   AND NOT EXISTS (SELECT FROM splitdb.owned_table x WHERE x.relid = p.relid)) o
+  FROM splitdb.owned_relation o
   LEFT JOIN LATERAL (SELECT * FROM splitdb.job j WHERE j.service = o.service
 					  ORDER BY j.job_id DESC LIMIT 1) j ON true
   LEFT JOIN splitdb.job_table jt ON jt.job_id = j.job_id AND jt.relid = o.relid;

@@ -35,22 +35,13 @@ typedef enum SplitdbRowLock
 
 /*
  * SQL of every relation each service owns, the one definition that the plan,
- * the graph and verification share.  Columns: relid (oid), service (name),
- * partition_root (oid; NULL for a table owned by itself).  It holds the rows
- * of splitdb.owned_table, plus every partition attached later under an owned
- * partitioned table.  A table's own row wins over ownership through a root.
- * Use it as a subquery; names are qualified, so any search_path works.
+ * the graph, verification and the jobs share: the view splitdb.owned_relation
+ * (sql/splitdb--0.1.sql).  Columns: relid (oid), service (name),
+ * partition_root (oid; NULL for a table owned by itself).  Use it as a
+ * subquery; names are qualified, so any search_path works.
  */
 #define SPLITDB_OWNED_RELATION_SQL \
-	"SELECT o.relid::pg_catalog.oid AS relid, o.service," \
-	"       o.partition_root::pg_catalog.oid AS partition_root" \
-	"  FROM splitdb.owned_table o" \
-	" UNION ALL" \
-	" SELECT t.relid::pg_catalog.oid, o.service, o.relid::pg_catalog.oid" \
-	"  FROM splitdb.owned_table o," \
-	"       LATERAL pg_catalog.pg_partition_tree(o.relid) t" \
-	" WHERE o.partition_root IS NULL AND t.level > 0" \
-	"   AND NOT EXISTS (SELECT FROM splitdb.owned_table x WHERE x.relid = t.relid)"
+	"SELECT relid, service, partition_root FROM splitdb.owned_relation"
 
 extern SplitdbService *splitdb_catalog_get_service(const char *service,
 												   SplitdbRowLock lock,

@@ -376,9 +376,11 @@ static const char *const sql_owners =
  * no longer has (the owner's own privileges, PUBLIC's EXECUTE on a
  * function, PUBLIC's USAGE on a type).
  *
- * XXX: every grant is made by the migrating role, so its grantor is the
- * owner; a privilege that another role granted (with a grant option) shows
- * the owner as grantor in the sibling.
+ * Limitation (docs/operations.md): every grant is made by the migrating
+ * role, so its grantor is the owner; a privilege that another role granted
+ * through a grant option shows the owner as grantor in the sibling.
+ * PostgreSQL 15 accepts GRANTED BY only for the current user, and a SET
+ * ROLE around the grant would break one command per statement.
  */
 static const char *const sql_grants =
 "WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SQL_USED_FUNCTIONS ","

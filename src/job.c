@@ -77,8 +77,7 @@ read_last_job(const char *service)
 {
 	static const char *sql =
 		"SELECT j.job_id,"
-		"       CASE WHEN j.state IN " SPLITDB_RUNNING_STATES
-		"             AND NOT " SPLITDB_WORKER_ALIVE("j.worker_pid") " THEN 'failed'"
+		"       CASE WHEN splitdb.job_worker_gone(j.state, j.worker_pid) THEN 'failed'"
 		"            ELSE j.state END,"
 		"       j.phase, coalesce(j.worker_pid, 0), j.last_error, j.last_sqlstate"
 		"  FROM splitdb.job j WHERE j.service = $1"
@@ -228,6 +227,28 @@ check_sibling(const char *service, const char *server, bool new_job)
 }
 
 /*
+ * splitdb_bgworker_init
+ *		Describe one of splitdb's background workers: connected to a
+ *		database, started once recovery is done, never restarted.
+ *
+ * function: the entry point in this library; name and type: as
+ * pg_stat_activity and the server log show them.
+ */
+void
+splitdb_bgworker_init(BackgroundWorker *worker, const char *function,
+					  const char *name, const char *type)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "splitdb");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
+}
+
+/*
  * splitdb_job_start_worker
  *		Register a dynamic background worker for a job.
  *
@@ -240,15 +261,9 @@ splitdb_job_start_worker(const SplitdbWorkerArgs *args, bool must)
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "splitdb");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "splitdb_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "splitdb worker for service %s", args->service);
-	snprintf(worker.bgw_type, BGW_MAXLEN, SPLITDB_WORKER_TYPE);
-	worker.bgw_main_arg = (Datum) 0;
+	splitdb_bgworker_init(&worker, "splitdb_worker_main",
+						  psprintf("splitdb worker for service %s", args->service),
+						  SPLITDB_WORKER_TYPE);
 	memcpy(worker.bgw_extra, args, sizeof(SplitdbWorkerArgs));
 	worker.bgw_notify_pid = MyProcPid;
 

@@ -41,15 +41,8 @@ StaticAssertDecl(sizeof(SplitdbWorkerArgs) <= BGW_EXTRALEN,
 /* bgw_type of job workers, as pg_stat_activity.backend_type shows it */
 #define SPLITDB_WORKER_TYPE		"splitdb worker"
 
-/* SQL: true when pid is a live splitdb worker */
-#define SPLITDB_WORKER_ALIVE(pid) \
-	"EXISTS (SELECT FROM pg_catalog.pg_stat_activity a" \
-	" WHERE a.pid = " pid " AND a.backend_type = '" SPLITDB_WORKER_TYPE "')"
-
-/* SQL: the job states in which a worker is at work */
-#define SPLITDB_RUNNING_STATES \
-	"('queued', 'preparing', 'copying', 'indexing', 'catching_up', 'verifying', 'cutting_over')"
-
+extern void splitdb_bgworker_init(BackgroundWorker *worker, const char *function,
+								  const char *name, const char *type);
 extern BackgroundWorkerHandle *splitdb_job_start_worker(const SplitdbWorkerArgs *args,
 														bool must);
 

@@ -58,14 +58,8 @@ splitdb_launcher_register(void)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "splitdb");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "splitdb_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "splitdb launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "splitdb launcher");
+	splitdb_bgworker_init(&worker, "splitdb_launcher_main", "splitdb launcher",
+						  "splitdb launcher");
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -120,14 +114,8 @@ splitdb_launcher_main(Datum main_arg)
 		BackgroundWorkerHandle *handle;
 		Oid			dboid = lfirst_oid(lc);
 
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		worker.bgw_restart_time = BGW_NEVER_RESTART;
-		snprintf(worker.bgw_library_name, BGW_MAXLEN, "splitdb");
-		snprintf(worker.bgw_function_name, BGW_MAXLEN, "splitdb_resumer_main");
-		snprintf(worker.bgw_name, BGW_MAXLEN, "splitdb resumer");
-		snprintf(worker.bgw_type, BGW_MAXLEN, "splitdb resumer");
+		splitdb_bgworker_init(&worker, "splitdb_resumer_main", "splitdb resumer",
+							  "splitdb resumer");
 		worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 		worker.bgw_notify_pid = MyProcPid;
 
@@ -171,7 +159,7 @@ splitdb_resumer_main(Datum main_arg)
 						" last_error = 'the server restarted while the job was running',"
 						" last_sqlstate = '57P01', worker_pid = NULL,"
 						" updated_at = pg_catalog.clock_timestamp()"
-						" WHERE state IN " SPLITDB_RUNNING_STATES
+						" WHERE splitdb.job_worker_gone(state, worker_pid)"
 						"    OR (state = 'failed' AND last_sqlstate = '57P01')"
 						" RETURNING job_id, service, started_by, mode",
 						false, 0) != SPI_OK_UPDATE_RETURNING)

@@ -843,6 +843,8 @@ pin_settings(void)
 	SetConfigOption("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("bytea_output", "hex", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("lc_monetary", "C", PGC_SUSET, PGC_S_SESSION);
+	/* the count and checksum scans gain nothing from JIT; it costs memory */
+	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("application_name", SPLITDB_WORKER_TYPE, PGC_USERSET, PGC_S_SESSION);
 	CommitTransactionCommand();
 }

@@ -118,8 +118,9 @@ SELECT set_eq(
 		 AND d.refclassid = 'pg_extension'::regclass
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')$$,
 	ARRAY['splitdb.service', 'splitdb.owned_table', 'splitdb.job', 'splitdb.job_id_seq',
-		  'splitdb.job_table', 'splitdb.reference', 'splitdb_status', 'splitdb_table_status'],
-	'the extension owns exactly the five catalog tables, the job id sequence and the two views');
+		  'splitdb.job_table', 'splitdb.reference', 'splitdb.owned_relation',
+		  'splitdb_status', 'splitdb_table_status'],
+	'the extension owns exactly the five catalog tables, the job id sequence and three views');
 SELECT results_eq(
 	$$SELECT c::regclass::text, cond COLLATE "default"
 		FROM pg_extension e,
@@ -159,14 +160,15 @@ SELECT set_eq(
 		  'splitdb_verify(name)',
 		  'splitdb_migrate(name,text,boolean)',
 		  'splitdb_remote_nextval(name,text)',
-		  'splitdb.forget_dropped_tables()'],
-	'the extension has exactly these functions: nine in its schema, the event trigger''s in splitdb');
+		  'splitdb.forget_dropped_tables()',
+		  'splitdb.job_worker_gone(text,integer)'],
+	'the extension has exactly these functions: nine in its schema, two helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
 	'no splitdb_ function sits in schema splitdb');
-SELECT functions_are('splitdb', ARRAY['forget_dropped_tables'],
-					 'schema splitdb holds only the event trigger function');
+SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'],
+					 'schema splitdb holds only the event trigger function and job_worker_gone');
 
 SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',
 						'splitdb_add_service returns void');
