@@ -16,8 +16,12 @@ OBJS = \
 	src/dot.o \
 	src/job.o \
 	src/launcher.o \
+	src/orphan.o \
 	src/ownership.o \
 	src/plan.o \
+	src/reference.o \
+	src/refcheck.o \
+	src/refstats.o \
 	src/remote.o \
 	src/service.o \
 	src/shim.o \

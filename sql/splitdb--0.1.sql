@@ -157,6 +157,8 @@ CREATE TABLE splitdb.reference (
 	initially_deferred  boolean NOT NULL,
 	definition          text NOT NULL,
 	dropped_at          timestamptz,
+	reference_id        bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+	mode                text NOT NULL DEFAULT 'strict' CHECK (mode IN ('strict', 'off')),
 	PRIMARY KEY (job_id, child_relid, constraint_name)
 );
 COMMENT ON TABLE splitdb.reference IS 'foreign keys whose two ends end up in different databases, with their full definition';
@@ -178,6 +180,53 @@ COMMENT ON COLUMN splitdb.reference.child_service IS 'service the referencing ta
 COMMENT ON COLUMN splitdb.reference.parent_service IS 'service the referenced table belongs to; NULL when it stays in the source';
 COMMENT ON COLUMN splitdb.reference.definition IS 'pg_get_constraintdef() of the original constraint, names schema-qualified';
 COMMENT ON COLUMN splitdb.reference.dropped_at IS 'when cutover dropped the constraint in the source';
+COMMENT ON COLUMN splitdb.reference.reference_id IS 'the reference''s number, as splitdb_references shows it and the trigger rows in every database name it';
+COMMENT ON COLUMN splitdb.reference.mode IS 'strict: enforced by triggers on both sides; off: triggers disabled (check with splitdb_orphans)';
+
+/*
+ * How this database enforces its ends of cross-service references: one row
+ * per (reference, side) whose triggers live here.  In the source the
+ * relation is a table that stays or the shim of a moved one; in a sibling it
+ * is the moved table.  The trigger functions accept a trigger only when its
+ * arguments name a row here for its own relation, so a trigger made by hand
+ * cannot make splitdb run other statements.  Written by splitdb at cutover.
+ */
+CREATE TABLE splitdb.reference_end (
+	reference_id        bigint NOT NULL,
+	side                "char" NOT NULL CHECK (side IN ('c', 'p')),
+	relid               regclass NOT NULL,
+	constraint_name     name NOT NULL,
+	here                text NOT NULL,
+	own_table           text NOT NULL,
+	own_server          name,
+	own_columns         name[] NOT NULL,
+	own_types           text[] NOT NULL,
+	other_location      text NOT NULL,
+	other_server        name,
+	other_table         text NOT NULL,
+	other_columns       name[] NOT NULL,
+	other_types         text[] NOT NULL,
+	other_database      text NOT NULL,
+	match_full          boolean NOT NULL,
+	on_delete           "char" NOT NULL,
+	on_update           "char" NOT NULL,
+	set_columns         name[],
+	is_deferrable       boolean NOT NULL,
+	initially_deferred  boolean NOT NULL,
+	PRIMARY KEY (reference_id, side)
+);
+COMMENT ON TABLE splitdb.reference_end IS 'the ends of cross-service references that this database enforces, written by splitdb at cutover';
+COMMENT ON COLUMN splitdb.reference_end.side IS 'c: the referencing (child) end, p: the referenced (parent) end';
+COMMENT ON COLUMN splitdb.reference_end.relid IS 'the relation the triggers are on: a table, or in the source the shim of a moved table';
+COMMENT ON COLUMN splitdb.reference_end.here IS 'where this database is: source, or the service whose sibling it is';
+COMMENT ON COLUMN splitdb.reference_end.own_table IS 'this end''s table, schema-qualified, in the database that holds its rows';
+COMMENT ON COLUMN splitdb.reference_end.own_server IS 'when relid is a shim: the server of the database holding its rows';
+COMMENT ON COLUMN splitdb.reference_end.other_location IS 'where the other end is: source, or its service';
+COMMENT ON COLUMN splitdb.reference_end.other_server IS 'the postgres_fdw server that reaches the other end, NULL when it is a table here';
+COMMENT ON COLUMN splitdb.reference_end.other_database IS 'name of the other end''s database, for messages';
+COMMENT ON COLUMN splitdb.reference_end.on_delete IS 'ON DELETE action as in pg_constraint.confdeltype: a, r, c, n, d';
+COMMENT ON COLUMN splitdb.reference_end.on_update IS 'ON UPDATE action as in pg_constraint.confupdtype';
+COMMENT ON COLUMN splitdb.reference_end.set_columns IS 'the referencing columns ON DELETE SET NULL/SET DEFAULT sets, NULL for all';
 
 /*
  * Every relation each service owns: the rows of splitdb.owned_table, plus
@@ -219,6 +268,7 @@ SELECT pg_catalog.pg_extension_config_dump('splitdb.job', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.job_table', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.reference', '');
+SELECT pg_catalog.pg_extension_config_dump('splitdb.reference_end', '');
 
 GRANT USAGE ON SCHEMA splitdb TO PUBLIC;
 GRANT SELECT ON splitdb.service, splitdb.owned_table, splitdb.job, splitdb.job_table,
@@ -443,3 +493,323 @@ REVOKE ALL ON FUNCTION splitdb_migrate(name, text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION splitdb_migrate(name, text, boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION splitdb_remote_nextval(name, text) TO PUBLIC;
 GRANT SELECT ON splitdb_status, splitdb_table_status TO PUBLIC;
+
+/*
+ * Cross-service references.  Cutover turns each foreign key that now crosses
+ * databases into triggers on both ends, in every database that holds an end
+ * (splitdb.reference_end says how), with PostgreSQL's foreign-key semantics.
+ */
+/*
+ * Where each end of each enforced reference is: "source", or the service
+ * whose job has moved it (cutting over or done); with the servers and
+ * databases that reach it, and the key columns' types.
+ */
+CREATE VIEW splitdb.reference_placement AS
+WITH loc AS (
+	SELECT s.service, s.server, s.dbname,
+		   EXISTS (SELECT FROM splitdb.job j WHERE j.service = s.service
+					  AND j.state IN ('cutting_over', 'done')) AS moved
+	  FROM splitdb.service s)
+SELECT r.*,
+	   CASE WHEN cl.moved THEN r.child_service::pg_catalog.text ELSE 'source' END AS child_location,
+	   CASE WHEN pl.moved THEN r.parent_service::pg_catalog.text ELSE 'source' END AS parent_location,
+	   CASE WHEN cl.moved THEN cl.dbname ELSE pg_catalog.current_database()::pg_catalog.text END AS child_database,
+	   CASE WHEN pl.moved THEN pl.dbname ELSE pg_catalog.current_database()::pg_catalog.text END AS parent_database,
+	   CASE WHEN cl.moved THEN cl.server END AS child_server,
+	   CASE WHEN pl.moved THEN pl.server END AS parent_server,
+	   (SELECT pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY k.ord)
+		  FROM pg_catalog.unnest(r.child_columns) WITH ORDINALITY k(col, ord)
+		  JOIN pg_catalog.pg_attribute a ON a.attrelid = r.child_relid AND a.attname = k.col) AS child_types,
+	   (SELECT pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY k.ord)
+		  FROM pg_catalog.unnest(r.parent_columns) WITH ORDINALITY k(col, ord)
+		  JOIN pg_catalog.pg_attribute a ON a.attrelid = r.parent_relid AND a.attname = k.col) AS parent_types
+  FROM splitdb.reference r
+  LEFT JOIN loc cl ON cl.service = r.child_service
+  LEFT JOIN loc pl ON pl.service = r.parent_service
+ WHERE r.dropped_at IS NOT NULL;
+COMMENT ON VIEW splitdb.reference_placement IS 'where both ends of each enforced reference are, and how to reach them';
+
+CREATE FUNCTION splitdb.reference_row()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'splitdb_reference_row'
+LANGUAGE C STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION splitdb.reference_row() IS 'row trigger of a cross-service reference: queues the keys to check or the action to apply';
+
+CREATE FUNCTION splitdb.reference_flush()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'splitdb_reference_flush'
+LANGUAGE C STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION splitdb.reference_flush() IS 'statement trigger of a cross-service reference: checks the queued keys, one remote statement per referenced table; refuses TRUNCATE of a referenced table';
+
+CREATE FUNCTION splitdb.reference_counters(OUT datid oid, OUT reference_id bigint, OUT side "char",
+	OUT checks bigint, OUT violations bigint, OUT round_trips bigint, OUT time_ms double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'splitdb_reference_counters'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION splitdb.reference_counters() IS 'enforcement counters of every database of this cluster since the server started (needs splitdb in shared_preload_libraries)';
+
+REVOKE ALL ON FUNCTION splitdb.reference_row() FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb.reference_flush() FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb.reference_counters() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION splitdb.reference_counters() TO PUBLIC;
+
+CREATE VIEW splitdb_references AS
+SELECT r.reference_id,
+	   r.constraint_name,
+	   r.child_table,
+	   COALESCE(r.child_service::pg_catalog.text, 'source') AS child_location,
+	   r.child_columns,
+	   r.parent_table,
+	   COALESCE(r.parent_service::pg_catalog.text, 'source') AS parent_location,
+	   r.parent_columns,
+	   r.match_type,
+	   r.on_delete,
+	   r.on_update,
+	   r.delete_set_columns,
+	   r.is_deferrable,
+	   r.initially_deferred,
+	   r.mode,
+	   r.dropped_at IS NOT NULL AS enforced,
+	   c.checks,
+	   c.violations,
+	   c.round_trips,
+	   c.time_ms
+  FROM splitdb.reference r
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.sum(k.checks)::bigint AS checks,
+		   pg_catalog.sum(k.violations)::bigint AS violations,
+		   pg_catalog.sum(k.round_trips)::bigint AS round_trips,
+		   pg_catalog.round(pg_catalog.sum(k.time_ms)::numeric, 3) AS time_ms
+	  FROM splitdb.reference_counters() k
+	 WHERE k.reference_id = r.reference_id
+	   AND k.datid IN (SELECT d.oid FROM pg_catalog.pg_database d
+						WHERE d.datname = pg_catalog.current_database()
+						   OR d.datname IN (SELECT s.dbname FROM splitdb.service s
+											 WHERE s.service IN (r.child_service, r.parent_service)))) c ON true;
+COMMENT ON VIEW splitdb_references IS 'every cross-service reference: both ends, columns, actions, mode, and the checks made on this cluster';
+
+CREATE FUNCTION splitdb_orphans(service name)
+RETURNS TABLE (reference_id bigint, constraint_name name, child_table text,
+			   parent_table text, child_key text)
+AS 'MODULE_PATHNAME', 'splitdb_orphans'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb_orphans(name) IS
+'rows whose cross-service reference points at nothing: for each reference with an end in the service, each distinct key of the referencing table that the referenced table lacks';
+
+CREATE FUNCTION splitdb_reference_mode(reference_id bigint, mode text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'splitdb_reference_mode'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb_reference_mode(bigint, text) IS
+'strict enforces the reference on both sides; off disables its triggers in every database (for a bulk backfill; run splitdb_orphans after); returns the previous mode';
+
+REVOKE ALL ON FUNCTION splitdb_orphans(name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb_reference_mode(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION splitdb_orphans(name) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION splitdb_reference_mode(bigint, text) TO PUBLIC;
+GRANT SELECT ON splitdb_references TO PUBLIC;
+GRANT SELECT ON splitdb.reference_end TO PUBLIC;
+
+/*
+ * Installing reference ends: the same functions run in the source and in
+ * every sibling (splitdb is installed there at cutover), called by splitdb
+ * with the ends as one jsonb parameter.
+ */
+CREATE FUNCTION splitdb.drop_reference_ends(reference_ids bigint[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t record;
+BEGIN
+	FOR t IN
+		SELECT tg.tgrelid::regclass AS rel, tg.tgname
+		  FROM pg_trigger tg
+		 WHERE tg.tgfoid IN ('splitdb.reference_row()'::regprocedure,
+							 'splitdb.reference_flush()'::regprocedure)
+		   AND tg.tgnargs = 2 AND tg.tgparentid = 0
+		   AND split_part(encode(tg.tgargs, 'escape'), '\000', 1) ~ '^[0-9]+$'
+		   AND split_part(encode(tg.tgargs, 'escape'), '\000', 1)::bigint = ANY (reference_ids)
+	LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+	END LOOP;
+	DELETE FROM splitdb.reference_end WHERE reference_id = ANY (reference_ids);
+	-- statement triggers of relations that no longer hold an end
+	FOR t IN
+		SELECT tg.tgrelid::regclass AS rel, tg.tgname
+		  FROM pg_trigger tg
+		 WHERE tg.tgfoid = 'splitdb.reference_flush()'::regprocedure
+		   AND tg.tgnargs = 0 AND tg.tgname = 'splitdb_reference_flush'
+		   AND NOT EXISTS (SELECT FROM splitdb.reference_end e
+							WHERE e.relid = tg.tgrelid
+							   OR e.relid IN (SELECT a FROM pg_partition_ancestors(tg.tgrelid) a))
+	LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION splitdb.drop_reference_ends(bigint[]) IS 'removes the triggers and rows of reference ends in this database';
+
+CREATE FUNCTION splitdb.install_reference_ends(ends jsonb)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	j jsonb;
+	e splitdb.reference_end;
+	kind "char";
+	alter_cmd text;
+	deferral text;
+	deferred_events text[];
+	plain_events text[];
+	names text[];
+	n text;
+	p regclass;
+	installed integer := 0;
+BEGIN
+	PERFORM splitdb.drop_reference_ends(
+		ARRAY(SELECT (x->>'reference_id')::bigint FROM jsonb_array_elements(ends) x));
+	FOR j IN SELECT x FROM jsonb_array_elements(ends) x
+	LOOP
+		e := jsonb_populate_record(NULL::splitdb.reference_end,
+								   j || jsonb_build_object('relid', (j->>'own_table')::regclass::oid));
+		INSERT INTO splitdb.reference_end SELECT e.*;
+		SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = e.relid;
+		alter_cmd := CASE WHEN kind = 'f' THEN 'ALTER FOREIGN TABLE' ELSE 'ALTER TABLE' END;
+		deferral := CASE WHEN e.initially_deferred THEN 'DEFERRABLE INITIALLY DEFERRED'
+						 ELSE 'DEFERRABLE INITIALLY IMMEDIATE' END;
+
+		-- the events, and which of them PostgreSQL itself may defer
+		IF e.side = 'c' THEN
+			plain_events := ARRAY['INSERT', 'UPDATE'];
+		ELSE
+			plain_events := ARRAY['DELETE', 'UPDATE'];
+		END IF;
+		deferred_events := '{}';
+		IF e.is_deferrable AND kind <> 'f' THEN
+			IF e.side = 'c' THEN
+				deferred_events := plain_events;
+			ELSE
+				deferred_events := ARRAY(SELECT ev FROM unnest(plain_events) ev
+										  WHERE (ev = 'DELETE' AND e.on_delete = 'a')
+											 OR (ev = 'UPDATE' AND e.on_update = 'a'));
+			END IF;
+			plain_events := ARRAY(SELECT ev FROM unnest(plain_events) ev
+								   WHERE ev <> ALL (deferred_events));
+		END IF;
+
+		names := '{}';
+		IF cardinality(deferred_events) > 0 THEN
+			EXECUTE format('CREATE CONSTRAINT TRIGGER %I AFTER %s ON %s %s FOR EACH ROW'
+						   ' EXECUTE FUNCTION splitdb.reference_row(%L, %L)',
+						   e.constraint_name, array_to_string(deferred_events, ' OR '),
+						   e.relid, deferral, e.reference_id, e.side);
+			names := names || e.constraint_name::text;
+		END IF;
+		IF cardinality(plain_events) > 0 THEN
+			n := format('splitdb_ref_%s_%s', e.reference_id, e.side);
+			EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW'
+						   ' EXECUTE FUNCTION splitdb.reference_row(%L, %L)',
+						   n, array_to_string(plain_events, ' OR '), e.relid,
+						   e.reference_id, e.side);
+			names := names || n;
+		END IF;
+		IF e.side = 'p' AND kind <> 'f' THEN
+			n := format('splitdb_ref_%s_truncate', e.reference_id);
+			EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %s FOR EACH STATEMENT'
+						   ' EXECUTE FUNCTION splitdb.reference_flush(%L, %L)',
+						   n, e.relid, e.reference_id, e.side);
+			names := names || n;
+		END IF;
+
+		-- one statement trigger per relation checks what its statements queued
+		FOR p IN SELECT e.relid UNION
+				 SELECT t.relid FROM pg_partition_tree(e.relid) t WHERE t.relid <> e.relid
+		LOOP
+			IF NOT EXISTS (SELECT FROM pg_trigger tg WHERE tg.tgrelid = p
+							  AND tg.tgname = 'splitdb_reference_flush') THEN
+				EXECUTE format('CREATE TRIGGER splitdb_reference_flush AFTER INSERT OR UPDATE OR DELETE'
+							   ' ON %s FOR EACH STATEMENT EXECUTE FUNCTION splitdb.reference_flush()', p);
+			END IF;
+		END LOOP;
+
+		IF j->>'mode' = 'off' THEN
+			FOREACH n IN ARRAY names LOOP
+				EXECUTE format('%s %s DISABLE TRIGGER %I', alter_cmd, e.relid, n);
+			END LOOP;
+		END IF;
+		installed := installed + 1;
+	END LOOP;
+	RETURN installed;
+END
+$$;
+COMMENT ON FUNCTION splitdb.install_reference_ends(jsonb) IS 'creates the triggers and rows of reference ends in this database, replacing earlier ones';
+
+/*
+ * A server or user mapping that a reference needs in this database.  The
+ * options arrive as parameters; an error never shows the statement, which
+ * could hold a password.
+ */
+CREATE FUNCTION splitdb.ensure_server(server name, options text[], origin text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	current text;
+	wanted text := '-c splitdb.origin=' || origin;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_foreign_server s WHERE s.srvname = server) THEN
+		EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (%s)', server,
+					   (SELECT string_agg(format('%I %L', split_part(o, '=', 1),
+												 substr(o, strpos(o, '=') + 1)), ', ')
+						  FROM unnest(options || ('options=' || wanted)) o));
+		RETURN;
+	END IF;
+	SELECT substr(o, 9) INTO current
+	  FROM pg_foreign_server s, unnest(s.srvoptions) o
+	 WHERE s.srvname = server AND o LIKE 'options=%';
+	IF current IS NULL THEN
+		EXECUTE format('ALTER SERVER %I OPTIONS (ADD options %L)', server, wanted);
+	ELSIF current NOT LIKE '%splitdb.origin=%' THEN
+		EXECUTE format('ALTER SERVER %I OPTIONS (SET options %L)', server, current || ' ' || wanted);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION splitdb.ensure_server(name, text[], text) IS 'creates a postgres_fdw server for reference checks, or marks an existing one with splitdb.origin';
+
+CREATE FUNCTION splitdb.ensure_user_mapping(role name, server name, options text[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF EXISTS (SELECT FROM pg_user_mappings m WHERE m.srvname = server
+				  AND m.usename = role) THEN
+		RETURN;
+	END IF;
+	BEGIN
+		EXECUTE format('CREATE USER MAPPING FOR %I SERVER %I%s', role, server,
+					   CASE WHEN cardinality(options) > 0 THEN
+						 ' OPTIONS (' || (SELECT string_agg(format('%I %L', split_part(o, '=', 1),
+																   substr(o, strpos(o, '=') + 1)), ', ')
+											FROM unnest(options) o) || ')'
+					   ELSE '' END);
+	EXCEPTION WHEN OTHERS THEN
+		RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+			MESSAGE = format('could not create the user mapping for role %I on server %I', role, server),
+			DETAIL = SQLERRM,
+			HINT = 'Create it yourself; splitdb uses an existing one.';
+	END;
+END
+$$;
+COMMENT ON FUNCTION splitdb.ensure_user_mapping(name, name, text[]) IS 'creates the user mapping a reference check needs, unless one exists';
+
+REVOKE ALL ON FUNCTION splitdb.drop_reference_ends(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb.install_reference_ends(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb.ensure_server(name, text[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb.ensure_user_mapping(name, name, text[]) FROM PUBLIC;

@@ -43,6 +43,16 @@ typedef enum SplitdbRowLock
 #define SPLITDB_OWNED_RELATION_SQL \
 	"SELECT relid, service, partition_root FROM splitdb.owned_relation"
 
+/*
+ * SQL condition: trigger alias t is not one of splitdb's own (the triggers
+ * that enforce cross-service references, which never move with a table).
+ */
+#define SPLITDB_NOT_OWN_TRIGGER(t) \
+	"NOT EXISTS (SELECT FROM pg_catalog.pg_depend xd" \
+	" WHERE xd.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND xd.objid = " t ".tgfoid" \
+	"   AND xd.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass" \
+	"   AND xd.refobjid = (SELECT xe.oid FROM pg_catalog.pg_extension xe WHERE xe.extname = 'splitdb'))"
+
 extern SplitdbService *splitdb_catalog_get_service(const char *service,
 												   SplitdbRowLock lock,
 												   bool missing_ok);

@@ -13,12 +13,15 @@
  *	   splitdb.reference with their full definition);
  *	3. move the originals, with their indexes and owned sequences, to schema
  *	   splitdb_archive;
- *	4. create the shims under the old names and re-point the views to them;
+ *	4. create the shims under the old names and re-point the views to them,
+ *	   and install the triggers that enforce the cross-service references
+ *	   (reference.c) in the source and in the siblings;
  *	5. set the sibling's sequences past the source's values.
  *
  * If anything fails the transaction rolls back and the source is exactly as
- * before; only step 5 touched the sibling, and advancing a sequence further
- * is harmless.
+ * before.  Steps 4 and 5 touch siblings: the reference triggers there are
+ * installed again by a resumed cutover, and advancing a sequence further is
+ * harmless.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -37,6 +40,7 @@
 #include "catalog.h"
 #include "compat.h"
 #include "cutover.h"
+#include "reference.h"
 #include "remote.h"
 #include "splitdb.h"
 
@@ -286,6 +290,9 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 		run_utility((char *) lfirst(lc));
 	foreach(lc, views)
 		run_utility(((ViewDef *) lfirst(lc))->sql);
+
+	/* the cross-service references, enforced on both sides from now on */
+	splitdb_reference_install(service, NIL, conn);
 
 	/* 5. the sibling's sequences past the source's values */
 	foreach(lc, seqs)

@@ -48,6 +48,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "catalog.h"
 #include "compat.h"
 #include "ddl.h"
 #include "plan.h"
@@ -96,6 +97,7 @@
 	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_index i ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid" \
 	"    JOIN owned o ON o.relid = i.indrelid WHERE d.refclassid = 'pg_proc'::regclass" \
 	"  UNION SELECT t.tgfoid FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid WHERE NOT t.tgisinternal" \
+	"    AND " SPLITDB_NOT_OWN_TRIGGER("t") \
 	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_policy p ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid" \
 	"    JOIN owned o ON o.relid = p.polrelid WHERE d.refclassid = 'pg_proc'::regclass)"
 
@@ -528,14 +530,14 @@ static const char *const sql_triggers =
 " SELECT 'trigger', format('%s.%I', t.tgrelid::regclass, t.tgname), NULL, 'trigger',"
 "  t.tgrelid::regclass::text, t.tgname::text, pg_get_triggerdef(t.oid)"
 " FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
-" WHERE NOT t.tgisinternal AND t.tgparentid = 0"
+" WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND " SPLITDB_NOT_OWN_TRIGGER("t")
 " UNION ALL"
 " SELECT 'trigger state', format('%s.%I', t.tgrelid::regclass, t.tgname), NULL, NULL, NULL, NULL,"
 "  format('ALTER TABLE %s %s TRIGGER %I', t.tgrelid::regclass,"
 "         CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA'"
 "                          ELSE 'ENABLE ALWAYS' END, t.tgname)"
 " FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
-" WHERE NOT t.tgisinternal AND t.tgenabled <> 'O'"
+" WHERE NOT t.tgisinternal AND t.tgenabled <> 'O' AND " SPLITDB_NOT_OWN_TRIGGER("t")
 " ORDER BY 1, 2";
 
 /* row-level security and policies */

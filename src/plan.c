@@ -392,7 +392,7 @@ static const char *const sql_checks =
 "  format('trigger %s on %s calls %s; it moves with the table and fires in the sibling, so the function is created there too',"
 "   quote_ident(t.tgname), t.tgrelid::regclass, t.tgfoid::regprocedure)"
 "  FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
-" WHERE NOT t.tgisinternal AND t.tgparentid = 0"
+" WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND " SPLITDB_NOT_OWN_TRIGGER("t")
 /* publications */
 " UNION ALL"
 " SELECT 'warning', c.oid::regclass::text,"

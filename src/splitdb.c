@@ -27,6 +27,7 @@
 
 #include "compat.h"
 #include "launcher.h"
+#include "refcheck.h"
 #include "splitdb.h"
 
 PG_MODULE_MAGIC;
@@ -73,9 +74,25 @@ _PG_init(void)
 							NULL,
 							NULL);
 
+	DefineCustomStringVariable("splitdb.origin",
+							   "Where the writes of this session come from, for cross-service references.",
+							   "Set by the servers splitdb creates: \"source\" on the connections of the source's shims and "
+							   "reference checks, the service's name on those of a sibling. The database a write comes from "
+							   "enforces the references it concerns, so the receiving end does not check them again.",
+							   &splitdb_origin,
+							   "",
+							   PGC_SUSET,
+							   GUC_NOT_IN_SAMPLE,
+							   NULL,
+							   NULL,
+							   NULL);
+
 	MarkGUCPrefixReserved("splitdb");
 
-	/* preloaded: resume jobs that a restart interrupted */
+	/* preloaded: resume jobs that a restart interrupted, count reference checks */
 	if (process_shared_preload_libraries_in_progress)
+	{
 		splitdb_launcher_register();
+		splitdb_refstats_init();
+	}
 }

@@ -28,5 +28,6 @@
 /* GUCs (splitdb.c) */
 extern int	splitdb_connect_timeout;
 extern int	splitdb_batch_rows;
+extern char *splitdb_origin;
 
 #endif							/* SPLITDB_H */

@@ -1,0 +1,1435 @@
+/*-------------------------------------------------------------------------
+ *
+ * refcheck.c
+ *	  Cross-service reference triggers: foreign-key semantics across
+ *	  databases.
+ *
+ * A foreign key whose two ends now live in different databases is enforced
+ * by triggers on both ends, in every database that holds an end.  Each
+ * database describes its ends in splitdb.reference_end; a trigger's
+ * arguments are (reference id, side) and must name a row for the trigger's
+ * own relation.
+ *
+ * Row triggers only queue: the referencing ("child") end queues the new key
+ * of an inserted or updated row, the referenced ("parent") end queues the
+ * old key of a deleted row and the old and new keys of an updated one.
+ * Duplicate keys are queued once.  The queue is worked off by the statement
+ * trigger splitdb.reference_flush() at the end of every statement, and at
+ * commit for deferred references, with one statement per reference: the
+ * keys travel as arrays and one remote round trip checks, locks or acts on
+ * all of them.  A deferrable reference has constraint triggers on tables,
+ * so PostgreSQL itself fires its events at commit (or at SET CONSTRAINTS
+ * ... IMMEDIATE); shims are foreign tables, which cannot have constraint
+ * triggers, so their deferred keys wait for commit in a queue of their own.
+ *
+ * The semantics are PostgreSQL's (ri_triggers.c):
+ * - child: MATCH SIMPLE skips a key with a NULL column, MATCH FULL skips an
+ *   all-NULL key and refuses a mixed one; the referenced row is locked FOR
+ *   KEY SHARE in its database until commit.  A key that is missing is
+ *   reported only if a row still carries it here, so a row deleted or
+ *   changed again before a deferred check is not reported.
+ * - parent: NO ACTION and RESTRICT refuse to remove a key that is still
+ *   referenced (NO ACTION not when a row with the same key exists again by
+ *   the time of the check); CASCADE, SET NULL and SET DEFAULT act in the
+ *   other database (SET DEFAULT then checks that the default is present).
+ * - violations raise SQLSTATE 23503 with PostgreSQL's messages; the detail
+ *   names the other end's table and database.
+ *
+ * The statements run as the owner of the trigger's relation, like built-in
+ * foreign keys.  In the other database they run through postgres_fdw's
+ * connection for the owner's user mapping, so they share the remote
+ * transaction of any shim used in the same transaction, commit and roll back
+ * with the local one (savepoints included), and see what that transaction
+ * wrote there.
+ *
+ * Writes that a database receives from another one's enforcement or shims
+ * carry splitdb.origin, set by the server option splitdb gives the servers
+ * it makes.  The database where the write was issued enforces the
+ * reference, so the receiving end skips: a sibling skips every reference for
+ * writes that come from the source (the source has triggers on the shims),
+ * and any database skips the references whose other end is the origin.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/refcheck.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "common/hashfn.h"
+#include "access/xact.h"
+#include "catalog/partition.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/typcache.h"
+
+#include "compat.h"
+#include "refcheck.h"
+#include "remote.h"
+#include "splitdb.h"
+
+PG_FUNCTION_INFO_V1(splitdb_reference_row);
+PG_FUNCTION_INFO_V1(splitdb_reference_flush);
+
+/* postgres_fdw's connection cache (connection.c), found at run time */
+typedef PGconn *(*GetConnectionFn) (UserMapping *user, bool will_prep_stmt,
+									void **state);
+
+/* what a queued key asks for */
+typedef enum PendingKind
+{
+	PENDING_CHECK,				/* child: the key must exist in the parent */
+	PENDING_DELETE,				/* parent: a row with this key was deleted */
+	PENDING_UPDATE				/* parent: a row's key changed from old to new */
+} PendingKind;
+
+typedef struct PendingKey
+{
+	char	   *ident;			/* kind and old key, serialized: the dedup key */
+	PendingKind kind;
+	char	  **old;			/* key values in text form, never NULL */
+	char	  **new;			/* PENDING_UPDATE: the new key, NULLs allowed */
+} PendingKey;
+
+/* a queue of keys, without duplicates */
+typedef struct PendingSet
+{
+	List	   *keys;
+	HTAB	   *seen;			/* ident -> present */
+} PendingSet;
+
+/* one trigger's reference end, read from splitdb.reference_end */
+typedef struct RefDef
+{
+	Oid			tgoid;			/* the trigger */
+	Oid			relid;			/* its relation (a partition for a clone) */
+	bool		valid;			/* false once the relation changed */
+	int64		reference_id;
+	char		side;			/* 'c' child, 'p' parent */
+	char	   *conname;
+	char	   *here;
+	char	   *own_table;
+	Oid			own_server;		/* InvalidOid: own_table is a table here */
+	char	   *other_location;
+	Oid			other_server;	/* InvalidOid: other_table is a table here */
+	char	   *other_table;
+	char	   *other_database;
+	Oid			owner;			/* enforcement runs as this role */
+	int			nkeys;
+	char	  **own_cols;
+	char	  **own_types;
+	char	  **other_cols;
+	char	  **other_types;
+	AttrNumber *attnums;		/* own columns in the trigger's relation */
+	Oid		   *typoutput;
+	TypeCacheEntry **typcache;	/* parent side: equality of the key */
+	bool		match_full;
+	char		on_delete;
+	char		on_update;
+	int			nset;			/* ON DELETE SET NULL/DEFAULT columns, 0: all */
+	char	  **set_cols;
+	bool		commit_queue;	/* a shim end of an INITIALLY DEFERRED reference */
+	PendingSet	now;			/* checked at the end of the statement */
+	PendingSet	at_commit;		/* checked at commit */
+	SplitdbRefCounter *counter;
+	struct RefDef *next;
+} RefDef;
+
+/* lookup entry: trigger oid -> definition */
+typedef struct RefDefEntry
+{
+	Oid			tgoid;
+	RefDef	   *def;
+} RefDefEntry;
+
+static HTAB *def_hash = NULL;
+static RefDef *all_defs = NULL;
+static MemoryContext def_cxt = NULL;
+static MemoryContext pending_cxt = NULL;
+static bool callbacks_registered = false;
+static bool fdw_callbacks_first = false;
+static GetConnectionFn fdw_get_connection = NULL;
+
+/* set by the server option of splitdb's servers: where a write comes from */
+char	   *splitdb_origin = NULL;
+
+static void register_callbacks(void);
+static void xact_callback(XactEvent event, void *arg);
+static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							 SubTransactionId parentSubid, void *arg);
+static void relcache_callback(Datum arg, Oid relid);
+static RefDef *get_def(TriggerData *td);
+static RefDef *load_def(TriggerData *td, int64 reference_id, char side);
+static bool origin_skips(RefDef *def);
+static void queue_child(RefDef *def, TriggerData *td);
+static void queue_parent(RefDef *def, TriggerData *td);
+static void add_pending(RefDef *def, PendingKind kind, char **old, char **new);
+static bool flush_all(bool at_commit);
+static void flush_set(RefDef *def, List *keys);
+static void check_child_keys(RefDef *def, List *keys);
+static void apply_parent_action(RefDef *def, List *keys, char action,
+								bool is_update);
+
+/* ----------------------------------------------------------------
+ * SQL fragments
+ * ---------------------------------------------------------------- */
+
+/*
+ * splitdb_refcheck_keys_from
+ *		"ROWS FROM (unnest($1::text[]), ...) WITH ORDINALITY AS k(v1, ..., i)",
+ *		with n1..nn from $n+1..$2n after v1..vn when with_new.
+ */
+char *
+splitdb_refcheck_keys_from(int nkeys, bool with_new)
+{
+	StringInfoData buf;
+	int			nparams = with_new ? 2 * nkeys : nkeys;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "ROWS FROM (");
+	for (int i = 1; i <= nparams; i++)
+		appendStringInfo(&buf, "%spg_catalog.unnest($%d::pg_catalog.text[])", i > 1 ? ", " : "", i);
+	appendStringInfoString(&buf, ") WITH ORDINALITY AS k(");
+	for (int i = 1; i <= nkeys; i++)
+		appendStringInfo(&buf, "v%d, ", i);
+	if (with_new)
+		for (int i = 1; i <= nkeys; i++)
+			appendStringInfo(&buf, "n%d, ", i);
+	appendStringInfoString(&buf, "i)");
+	return buf.data;
+}
+
+/*
+ * splitdb_refcheck_key_match
+ *		"alias.c1 = k.v1::type1 AND ...": the key columns of a table equal
+ *		to the queued key, each value cast to the column's own type.
+ */
+char *
+splitdb_refcheck_key_match(const char *alias, char **cols, char **types,
+						   int nkeys)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < nkeys; i++)
+		appendStringInfo(&buf, "%s%s.%s = k.v%d::%s", i > 0 ? " AND " : "",
+						 alias, quote_identifier(cols[i]), i + 1, types[i]);
+	return buf.data;
+}
+
+/* ----------------------------------------------------------------
+ * Definitions
+ * ---------------------------------------------------------------- */
+
+/*
+ * text_array
+ *		The elements of a text[] or name[] column of an SPI row as C strings;
+ *		NULL and *n = 0 for SQL NULL.
+ */
+static char **
+text_array(HeapTuple tuple, TupleDesc desc, int col, int *n)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **result;
+
+	*n = 0;
+	if (isnull)
+		return NULL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, n);
+	result = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		result[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	return result;
+}
+
+/* a text column of an SPI row, NULL for SQL NULL */
+static char *
+text_value(HeapTuple tuple, TupleDesc desc, int col)
+{
+	return SPI_getvalue(tuple, desc, col);
+}
+
+/*
+ * relation_is_or_under
+ *		True when relid is target, or a partition somewhere below it.
+ */
+static bool
+relation_is_or_under(Oid relid, Oid target)
+{
+	List	   *ancestors;
+
+	if (relid == target)
+		return true;
+	if (!get_rel_relispartition(relid))
+		return false;
+	ancestors = get_partition_ancestors(relid);
+	return list_member_oid(ancestors, target);
+}
+
+/*
+ * load_def
+ *		Read the reference end a trigger names and check that it belongs to
+ *		the trigger's relation.
+ *
+ * Returns a definition allocated in def_cxt.  Raises ERROR when the row is
+ * missing or is for another relation: such a trigger was not made by
+ * splitdb.
+ */
+static RefDef *
+load_def(TriggerData *td, int64 reference_id, char side)
+{
+	Relation	rel = td->tg_relation;
+	Oid			types[2] = {INT8OID, CHAROID};
+	Datum		values[2] = {Int64GetDatum(reference_id), CharGetDatum(side)};
+	RefDef	   *def;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	MemoryContext old;
+	int			n;
+	char	   *s;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT e.relid::pg_catalog.oid, e.constraint_name::pg_catalog.text, e.here,"
+							  "  e.own_table, e.own_server::pg_catalog.text, e.own_columns::pg_catalog.text[],"
+							  "  e.own_types, e.other_location, e.other_server::pg_catalog.text, e.other_table,"
+							  "  e.other_columns::pg_catalog.text[], e.other_types, e.other_database,"
+							  "  e.match_full, e.on_delete::pg_catalog.text, e.on_update::pg_catalog.text,"
+							  "  e.set_columns::pg_catalog.text[], e.initially_deferred, c.relowner"
+							  " FROM splitdb.reference_end e JOIN pg_catalog.pg_class c ON c.oid = e.relid"
+							  " WHERE e.reference_id = $1 AND e.side = $2",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read splitdb.reference_end");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("trigger \"%s\" on table \"%s\" names no cross-service reference",
+						td->tg_trigger->tgname, RelationGetRelationName(rel)),
+				 errdetail("splitdb.reference_end has no row for reference " INT64_FORMAT ", side \"%c\".",
+						   reference_id, side),
+				 errhint("Only splitdb creates triggers that call splitdb.reference_row(); drop this one.")));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	{
+		bool		isnull;
+		Oid			endrel = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+
+		if (!relation_is_or_under(RelationGetRelid(rel), endrel))
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+					 errmsg("trigger \"%s\" on table \"%s\" names a cross-service reference of another table",
+							td->tg_trigger->tgname, RelationGetRelationName(rel)),
+					 errhint("Only splitdb creates triggers that call splitdb.reference_row(); drop this one.")));
+	}
+
+	old = MemoryContextSwitchTo(def_cxt);
+	def = palloc0(sizeof(RefDef));
+	def->tgoid = td->tg_trigger->tgoid;
+	def->relid = RelationGetRelid(rel);
+	def->valid = true;
+	def->reference_id = reference_id;
+	def->side = side;
+	def->conname = text_value(tup, desc, 2);
+	def->here = text_value(tup, desc, 3);
+	def->own_table = text_value(tup, desc, 4);
+	s = text_value(tup, desc, 5);
+	def->own_server = s ? get_foreign_server_oid(s, false) : InvalidOid;
+	def->own_cols = text_array(tup, desc, 6, &def->nkeys);
+	def->own_types = text_array(tup, desc, 7, &n);
+	def->other_location = text_value(tup, desc, 8);
+	s = text_value(tup, desc, 9);
+	def->other_server = s ? get_foreign_server_oid(s, false) : InvalidOid;
+	def->other_table = text_value(tup, desc, 10);
+	def->other_cols = text_array(tup, desc, 11, &n);
+	def->other_types = text_array(tup, desc, 12, &n);
+	def->other_database = text_value(tup, desc, 13);
+	{
+		bool		isnull;
+
+		def->match_full = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull));
+		def->on_delete = text_value(tup, desc, 15)[0];
+		def->on_update = text_value(tup, desc, 16)[0];
+		def->set_cols = text_array(tup, desc, 17, &def->nset);
+		def->commit_queue = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull)) &&
+			rel->rd_rel->relkind == RELKIND_FOREIGN_TABLE;
+		def->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 19, &isnull));
+	}
+
+	def->attnums = palloc(sizeof(AttrNumber) * def->nkeys);
+	def->typoutput = palloc(sizeof(Oid) * def->nkeys);
+	def->typcache = palloc(sizeof(TypeCacheEntry *) * def->nkeys);
+	for (int i = 0; i < def->nkeys; i++)
+	{
+		Form_pg_attribute att;
+		bool		varlena;
+
+		def->attnums[i] = get_attnum(def->relid, def->own_cols[i]);
+		if (def->attnums[i] == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of cross-service reference \"%s\" does not exist in table \"%s\"",
+							def->own_cols[i], def->conname, RelationGetRelationName(rel)),
+					 errhint("A column of a cross-service reference was dropped or renamed; set the reference's mode to off with splitdb_reference_mode().")));
+		att = TupleDescAttr(RelationGetDescr(rel), def->attnums[i] - 1);
+		getTypeOutputInfo(att->atttypid, &def->typoutput[i], &varlena);
+		def->typcache[i] = lookup_type_cache(att->atttypid, TYPECACHE_EQ_OPR_FINFO);
+	}
+	def->counter = splitdb_refstats_get(reference_id, side);
+	MemoryContextSwitchTo(old);
+
+	SPI_finish();
+	return def;
+}
+
+/* a reference id from a trigger argument: digits only */
+static bool
+parse_id(const char *s, int64 *id)
+{
+	char	   *end;
+
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	*id = strtoi64(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+/*
+ * get_def
+ *		The definition of the firing trigger, from the cache or the catalog.
+ */
+static RefDef *
+get_def(TriggerData *td)
+{
+	Trigger    *tg = td->tg_trigger;
+	RefDefEntry *entry;
+	bool		found;
+	int64		reference_id;
+	char		side;
+
+	register_callbacks();
+	entry = hash_search(def_hash, &tg->tgoid, HASH_FIND, &found);
+	if (found && entry->def->valid)
+		return entry->def;
+
+	if (tg->tgnargs != 2 ||
+		!parse_id(tg->tgargs[0], &reference_id) ||
+		(strcmp(tg->tgargs[1], "c") != 0 && strcmp(tg->tgargs[1], "p") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("trigger \"%s\" on table \"%s\" has invalid arguments",
+						tg->tgname, RelationGetRelationName(td->tg_relation)),
+				 errhint("Only splitdb creates triggers that call its reference functions; drop this one.")));
+	side = tg->tgargs[1][0];
+
+	{
+		RefDef	   *def = load_def(td, reference_id, side);
+
+		def->next = all_defs;
+		all_defs = def;
+		entry = hash_search(def_hash, &tg->tgoid, HASH_ENTER, &found);
+		entry->def = def;
+		return def;
+	}
+}
+
+/*
+ * relcache_callback
+ *		A relation changed (its triggers among others): forget the
+ *		definitions of its triggers.  Queued keys stay with the old
+ *		definition until they are checked.
+ */
+static void
+relcache_callback(Datum arg, Oid relid)
+{
+	for (RefDef *def = all_defs; def != NULL; def = def->next)
+	{
+		if (!def->valid || (OidIsValid(relid) && def->relid != relid))
+			continue;
+		def->valid = false;
+		if (def_hash != NULL)
+			hash_search(def_hash, &def->tgoid, HASH_REMOVE, NULL);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Transactions
+ * ---------------------------------------------------------------- */
+
+/*
+ * register_callbacks
+ *		Once per backend: the definition cache, its invalidation, and the
+ *		transaction callback that checks deferred keys at commit.
+ */
+static void
+register_callbacks(void)
+{
+	HASHCTL		ctl;
+
+	if (callbacks_registered)
+		return;
+	def_cxt = AllocSetContextCreate(TopMemoryContext, "splitdb references",
+									ALLOCSET_SMALL_SIZES);
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(RefDefEntry);
+	ctl.hcxt = def_cxt;
+	def_hash = hash_create("splitdb reference triggers", 64, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
+	callbacks_registered = true;
+}
+
+/*
+ * fdw_connection
+ *		postgres_fdw's connection to a server for the current user (the
+ *		owner, during enforcement), in the remote transaction that mirrors
+ *		this one.
+ *
+ * postgres_fdw registers its transaction callback with its first
+ * connection; splitdb's must run before it at commit, while the remote
+ * transactions are still open, so it is registered again after that.
+ */
+static PGconn *
+fdw_connection(Oid serverid)
+{
+	UserMapping *mapping;
+	PGconn	   *conn;
+
+	if (fdw_get_connection == NULL)
+		fdw_get_connection = (GetConnectionFn)
+			load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
+	mapping = GetUserMapping(GetUserId(), serverid);
+	conn = fdw_get_connection(mapping, false, NULL);
+	if (!fdw_callbacks_first)
+	{
+		UnregisterXactCallback(xact_callback, NULL);
+		RegisterXactCallback(xact_callback, NULL);
+		fdw_callbacks_first = true;
+	}
+	return conn;
+}
+
+/*
+ * reset_pending
+ *		Forget every queued key (the memory goes with the transaction) and
+ *		the definitions that were replaced.
+ */
+static void
+reset_pending(void)
+{
+	RefDef	  **link = &all_defs;
+
+	pending_cxt = NULL;
+	while (*link != NULL)
+	{
+		RefDef	   *def = *link;
+
+		memset(&def->now, 0, sizeof(PendingSet));
+		memset(&def->at_commit, 0, sizeof(PendingSet));
+		if (!def->valid)
+		{
+			*link = def->next;
+			continue;			/* its few bytes stay in def_cxt */
+		}
+		link = &def->next;
+	}
+}
+
+/*
+ * xact_callback
+ *		At commit, check what is still queued (deferred references, and keys
+ *		of statements that fired no statement trigger); an error here aborts
+ *		the commit.  At the end of a transaction, drop the queues.
+ */
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (pending_cxt != NULL)
+			{
+				bool		pushed = false;
+
+				if (!ActiveSnapshotSet())
+				{
+					PushActiveSnapshot(GetTransactionSnapshot());
+					pushed = true;
+				}
+				while (flush_all(true))
+					;
+				if (pushed)
+					PopActiveSnapshot();
+			}
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			reset_pending();
+			break;
+	}
+}
+
+/*
+ * subxact_callback
+ *		A subtransaction that aborts takes its statements' queued keys with
+ *		it: statement-time keys only come from statements that have not
+ *		ended, which are inside it.  Commit-time keys stay; their check
+ *		looks again at the rows, which the rollback restored.
+ */
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	for (RefDef *def = all_defs; def != NULL; def = def->next)
+		memset(&def->now, 0, sizeof(PendingSet));
+}
+
+/* ----------------------------------------------------------------
+ * Queueing
+ * ---------------------------------------------------------------- */
+
+/*
+ * origin_skips
+ *		True when the write comes from the database that enforces this
+ *		reference for it (see the file header).
+ */
+static bool
+origin_skips(RefDef *def)
+{
+	if (splitdb_origin == NULL || splitdb_origin[0] == '\0')
+		return false;
+	if (strcmp(splitdb_origin, "source") == 0 && strcmp(def->here, "source") != 0)
+		return true;
+	return strcmp(splitdb_origin, def->other_location) == 0;
+}
+
+/*
+ * key_texts
+ *		The key of a row in text form.  Returns the number of NULL columns;
+ *		texts[i] is NULL for those.
+ */
+static int
+key_texts(RefDef *def, TupleTableSlot *slot, char **texts)
+{
+	int			nnull = 0;
+
+	for (int i = 0; i < def->nkeys; i++)
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, def->attnums[i], &isnull);
+
+		if (isnull)
+		{
+			texts[i] = NULL;
+			nnull++;
+		}
+		else
+			texts[i] = OidOutputFunctionCall(def->typoutput[i], d);
+	}
+	return nnull;
+}
+
+/*
+ * keys_equal
+ *		Whether an update left the key as it was.  The referencing side
+ *		compares images, as PostgreSQL does; the referenced side uses the
+ *		type's equality, so 1.0 -> 1.00 is no change.
+ */
+static bool
+keys_equal(RefDef *def, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+{
+	for (int i = 0; i < def->nkeys; i++)
+	{
+		bool		oldnull,
+					newnull;
+		Datum		o = slot_getattr(oldslot, def->attnums[i], &oldnull);
+		Datum		n = slot_getattr(newslot, def->attnums[i], &newnull);
+		Form_pg_attribute att = TupleDescAttr(oldslot->tts_tupleDescriptor,
+											  def->attnums[i] - 1);
+
+		if (oldnull || newnull)
+		{
+			if (oldnull != newnull)
+				return false;
+			continue;
+		}
+		if (def->side == 'p' && OidIsValid(def->typcache[i]->eq_opr_finfo.fn_oid))
+		{
+			if (!DatumGetBool(FunctionCall2Coll(&def->typcache[i]->eq_opr_finfo,
+												att->attcollation, o, n)))
+				return false;
+		}
+		else if (!datum_image_eq(o, n, att->attbyval, att->attlen))
+			return false;
+	}
+	return true;
+}
+
+/* the violation PostgreSQL reports for a MATCH FULL key with some NULLs */
+static void
+report_match_full(RefDef *def, Relation rel)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
+					RelationGetRelationName(rel), def->conname),
+			 errdetail("MATCH FULL does not allow mixing of null and nonnull key values."),
+			 errhint("Set every column of the key, or none.")));
+}
+
+/*
+ * queue_child
+ *		An inserted row, or an updated one whose key changed: queue its key
+ *		for the check in the parent's database.
+ */
+static void
+queue_child(RefDef *def, TriggerData *td)
+{
+	TupleTableSlot *slot;
+	char	  **texts;
+	int			nnull;
+
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		return;
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		slot = td->tg_newslot;
+		if (keys_equal(def, td->tg_trigslot, slot))
+			return;
+	}
+	else
+		slot = td->tg_trigslot;
+
+	texts = palloc(sizeof(char *) * def->nkeys);
+	nnull = key_texts(def, slot, texts);
+	if (nnull == def->nkeys)
+		return;
+	if (nnull > 0)
+	{
+		if (def->match_full)
+			report_match_full(def, td->tg_relation);
+		return;					/* MATCH SIMPLE */
+	}
+	add_pending(def, PENDING_CHECK, texts, NULL);
+}
+
+/*
+ * queue_parent
+ *		A deleted row, or an updated one whose key changed: queue the old key
+ *		(and the new one) for the reference's action.
+ */
+static void
+queue_parent(RefDef *def, TriggerData *td)
+{
+	char	  **old;
+	char	  **new = NULL;
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		return;
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
+		keys_equal(def, td->tg_trigslot, td->tg_newslot))
+		return;
+
+	old = palloc(sizeof(char *) * def->nkeys);
+	if (key_texts(def, td->tg_trigslot, old) > 0)
+		return;					/* a key with a NULL is referenced by no row */
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		new = palloc(sizeof(char *) * def->nkeys);
+		key_texts(def, td->tg_newslot, new);
+		add_pending(def, PENDING_UPDATE, old, new);
+	}
+	else
+		add_pending(def, PENDING_DELETE, old, NULL);
+}
+
+/* dynahash over C strings */
+static uint32
+ident_hash(const void *key, Size keysize)
+{
+	const char *s = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+ident_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+/*
+ * add_pending
+ *		Queue a key once.  old and new are copied into the transaction's
+ *		queue memory.
+ */
+static void
+add_pending(RefDef *def, PendingKind kind, char **old, char **new)
+{
+	PendingSet *set = &def->now;
+	StringInfoData ident;
+	MemoryContext oldcxt;
+	PendingKey *pk;
+	bool		found;
+
+	/*
+	 * A shim cannot have constraint triggers: its deferred checks wait here.
+	 * Only NO ACTION checks are deferred; actions never are.
+	 */
+	if (def->commit_queue &&
+		(kind == PENDING_CHECK ||
+		 (kind == PENDING_DELETE && def->on_delete == 'a') ||
+		 (kind == PENDING_UPDATE && def->on_update == 'a')))
+		set = &def->at_commit;
+
+	if (pending_cxt == NULL)
+		pending_cxt = AllocSetContextCreate(TopTransactionContext,
+											"splitdb queued keys",
+											ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(pending_cxt);
+
+	/* the remote transaction must exist before commit, see fdw_connection */
+	if (!fdw_callbacks_first &&
+		(OidIsValid(def->other_server) || OidIsValid(def->own_server)))
+	{
+		Oid			save_userid;
+		int			save_sec;
+
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(def->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		fdw_connection(OidIsValid(def->other_server) ? def->other_server : def->own_server);
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+
+	if (set->seen == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(char *);
+		ctl.hash = ident_hash;
+		ctl.match = ident_match;
+		ctl.hcxt = pending_cxt;
+		set->seen = hash_create("splitdb queued keys", 256, &ctl,
+								HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+
+	initStringInfo(&ident);
+	appendStringInfoChar(&ident, "CDU"[kind]);
+	for (int i = 0; i < def->nkeys; i++)
+		appendStringInfo(&ident, "%zu:%s", strlen(old[i]), old[i]);
+	hash_search(set->seen, &ident.data, HASH_ENTER, &found);
+	if (!found)
+	{
+		pk = palloc(sizeof(PendingKey));
+		pk->ident = ident.data;
+		pk->kind = kind;
+		pk->old = palloc(sizeof(char *) * def->nkeys);
+		pk->new = new ? palloc(sizeof(char *) * def->nkeys) : NULL;
+		for (int i = 0; i < def->nkeys; i++)
+		{
+			pk->old[i] = pstrdup(old[i]);
+			if (new)
+				pk->new[i] = new[i] ? pstrdup(new[i]) : NULL;
+		}
+		set->keys = lappend(set->keys, pk);
+	}
+	else
+		pfree(ident.data);
+	MemoryContextSwitchTo(oldcxt);
+
+	/* a referencing end checks early rather than grow without bound */
+	if (def->side == 'c' && !def->commit_queue &&
+		list_length(def->now.keys) >= SPLITDB_REFCHECK_MAX_PENDING)
+	{
+		List	   *keys = def->now.keys;
+
+		memset(&def->now, 0, sizeof(PendingSet));
+		flush_set(def, keys);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Checking
+ * ---------------------------------------------------------------- */
+
+/*
+ * key_arrays
+ *		One text[] Datum per key column (new: the new keys of updates).
+ */
+static Datum *
+key_arrays(RefDef *def, List *keys, bool new)
+{
+	int			n = list_length(keys);
+	Datum	   *arrays = palloc(sizeof(Datum) * def->nkeys);
+
+	for (int col = 0; col < def->nkeys; col++)
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+		bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+		int			dims[1] = {n};
+		int			lbs[1] = {1};
+		int			row = 0;
+		ListCell   *lc;
+
+		foreach(lc, keys)
+		{
+			PendingKey *pk = lfirst(lc);
+			char	   *v = new ? pk->new[col] : pk->old[col];
+
+			nulls[row] = (v == NULL);
+			elems[row] = v ? CStringGetTextDatum(v) : (Datum) 0;
+			row++;
+		}
+		arrays[col] = PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+														 TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	return arrays;
+}
+
+/*
+ * run_statement
+ *		Run a statement on one end of the reference and return its rows as
+ *		arrays of C strings.
+ *
+ * server: InvalidOid runs it here through SPI (the caller is connected);
+ *         otherwise through postgres_fdw's connection to that server.
+ * params: text[] Datums, nparams of them.
+ * Counts a remote statement as a round trip, with its time.
+ */
+static List *
+run_statement(RefDef *def, Oid server, const char *sql, int nparams,
+			  Datum *params)
+{
+	List	   *rows = NIL;
+
+	if (!OidIsValid(server))
+	{
+		Oid		   *types = palloc(sizeof(Oid) * nparams);
+		int			rc;
+
+		for (int i = 0; i < nparams; i++)
+			types[i] = TEXTARRAYOID;
+		rc = SPI_execute_with_args(sql, nparams, types, params, NULL, false, 0);
+		if (rc < 0)
+			elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
+		if (SPI_tuptable != NULL)
+		{
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				int			ncols = SPI_tuptable->tupdesc->natts;
+				char	  **row = palloc(sizeof(char *) * ncols);
+
+				for (int c = 0; c < ncols; c++)
+					row[c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
+				rows = lappend(rows, row);
+			}
+		}
+	}
+	else
+	{
+		const char **values = palloc(sizeof(char *) * nparams);
+		PGconn	   *conn = fdw_connection(server);
+		PGresult   *res;
+		instr_time	start,
+					duration;
+
+		for (int i = 0; i < nparams; i++)
+			values[i] = OidOutputFunctionCall(F_ARRAY_OUT, params[i]);
+		INSTR_TIME_SET_CURRENT(start);
+		res = splitdb_remote_exec(conn, sql, nparams, values, NULL);
+		INSTR_TIME_SET_CURRENT(duration);
+		INSTR_TIME_SUBTRACT(duration, start);
+		splitdb_refstats_add(def->counter, 0, 0, 1, INSTR_TIME_GET_MICROSEC(duration));
+		for (int r = 0; r < PQntuples(res); r++)
+		{
+			int			ncols = PQnfields(res);
+			char	  **row = palloc(sizeof(char *) * ncols);
+
+			for (int c = 0; c < ncols; c++)
+				row[c] = PQgetisnull(res, r, c) ? NULL : pstrdup(PQgetvalue(res, r, c));
+			rows = lappend(rows, row);
+		}
+		PQclear(res);
+	}
+	return rows;
+}
+
+/*
+ * positions
+ *		The positions (1-based, as k.i numbers them) of the keys that have a
+ *		matching row in a table, optionally locking those rows FOR KEY SHARE.
+ *		Returns a bool array of list_length(keys) + 1 entries.
+ */
+static bool *
+positions(RefDef *def, List *keys, bool other, bool lock, bool first_only)
+{
+	int			n = list_length(keys);
+	bool	   *hit = palloc0(sizeof(bool) * (n + 1));
+	Oid			server = other ? def->other_server : def->own_server;
+	const char *table = other ? def->other_table : def->own_table;
+	char	  **cols = other ? def->other_cols : def->own_cols;
+	char	  **types = other ? def->other_types : def->own_types;
+	char	   *sql;
+	List	   *rows;
+	ListCell   *lc;
+
+	sql = psprintf("SELECT k.i FROM %s JOIN %s t ON %s%s%s",
+				   splitdb_refcheck_keys_from(def->nkeys, false), table,
+				   splitdb_refcheck_key_match("t", cols, types, def->nkeys),
+				   first_only ? " ORDER BY k.i LIMIT 1" : "",
+				   lock ? " FOR KEY SHARE OF t" : "");
+	rows = run_statement(def, server, sql, def->nkeys, key_arrays(def, keys, false));
+	foreach(lc, rows)
+	{
+		int64		i = pg_strtoint64(((char **) lfirst(lc))[0]);
+
+		if (i >= 1 && i <= n)
+			hit[i] = true;
+	}
+	return hit;
+}
+
+/* "(c1, c2)" and "(v1, v2)" of a key, for messages */
+static char *
+key_columns_text(char **cols, int nkeys)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	for (int i = 0; i < nkeys; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", cols[i]);
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+static char *
+key_values_text(char **values, int nkeys)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	for (int i = 0; i < nkeys; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", values[i] ? values[i] : "null");
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/* the name of a queued end for messages: the relation's name, like PostgreSQL */
+static const char *
+own_name(RefDef *def)
+{
+	char	   *name = get_rel_name(def->relid);
+
+	return name ? name : def->own_table;
+}
+
+/*
+ * check_child_keys
+ *		The referenced rows must exist in the parent's database; lock them
+ *		there until commit.
+ */
+static void
+check_child_keys(RefDef *def, List *keys)
+{
+	int			n = list_length(keys);
+	bool	   *found = positions(def, keys, true, true, false);
+	List	   *missing = NIL;
+	bool	   *still;
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, keys)
+	{
+		if (!found[++i])
+			missing = lappend(missing, lfirst(lc));
+	}
+	if (missing == NIL)
+	{
+		splitdb_refstats_add(def->counter, n, 0, 0, 0);
+		return;
+	}
+
+	/* report only keys that a row here still carries */
+	still = positions(def, missing, false, false, true);
+	i = 0;
+	foreach(lc, missing)
+	{
+		PendingKey *pk = lfirst(lc);
+
+		if (!still[++i])
+			continue;
+		splitdb_refstats_add(def->counter, n, 1, 0, 0);
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
+						own_name(def), def->conname),
+				 errdetail("Key %s=%s is not present in table %s of database \"%s\".",
+						   key_columns_text(def->own_cols, def->nkeys),
+						   key_values_text(pk->old, def->nkeys),
+						   def->other_table, def->other_database),
+				 errhint("The referenced table is in another database since the split; insert the referenced row there first.")));
+	}
+	splitdb_refstats_add(def->counter, n, 0, 0, 0);
+}
+
+/*
+ * report_still_referenced
+ *		The violation of NO ACTION and RESTRICT.
+ */
+static void
+report_still_referenced(RefDef *def, PendingKey *pk)
+{
+	splitdb_refstats_add(def->counter, 0, 1, 0, 0);
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("update or delete on table \"%s\" violates foreign key constraint \"%s\" on table %s",
+					own_name(def), def->conname, def->other_table),
+			 errdetail("Key %s=%s is still referenced from table %s of database \"%s\".",
+					   key_columns_text(def->own_cols, def->nkeys),
+					   key_values_text(pk->old, def->nkeys),
+					   def->other_table, def->other_database),
+			 errhint("Delete or change the referencing rows in database \"%s\" first.",
+					 def->other_database)));
+}
+
+/*
+ * check_defaults_present
+ *		After SET DEFAULT: the keys the referencing rows now carry must exist
+ *		here, as PostgreSQL checks them.
+ */
+static void
+check_defaults_present(RefDef *def, List *rows)
+{
+	List	   *keys = NIL;
+	bool	   *found;
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, rows)
+	{
+		char	  **row = lfirst(lc);
+		int			nnull = 0;
+		PendingKey *pk;
+
+		for (int c = 0; c < def->nkeys; c++)
+			nnull += (row[c] == NULL);
+		if (nnull == def->nkeys)
+			continue;
+		if (nnull > 0 && !def->match_full)
+			continue;
+		pk = palloc0(sizeof(PendingKey));
+		pk->old = row;
+		keys = lappend(keys, pk);
+	}
+	if (keys == NIL)
+		return;
+	found = positions(def, keys, false, true, false);
+	foreach(lc, keys)
+	{
+		PendingKey *pk = lfirst(lc);
+
+		if (found[++i])
+			continue;
+		splitdb_refstats_add(def->counter, 0, 1, 0, 0);
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("insert or update on table %s violates foreign key constraint \"%s\"",
+						def->other_table, def->conname),
+				 errdetail("Key %s=%s is not present in table \"%s\".",
+						   key_columns_text(def->other_cols, def->nkeys),
+						   key_values_text(pk->old, def->nkeys), own_name(def)),
+				 errhint("ON DELETE/UPDATE SET DEFAULT needs the default key to exist in table \"%s\".",
+						 own_name(def))));
+	}
+}
+
+/*
+ * apply_parent_action
+ *		Apply one referential action to the referencing rows of the given old
+ *		keys, in the child's database, with one statement.
+ */
+static void
+apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
+{
+	int			n = list_length(keys);
+	char	   *from = splitdb_refcheck_keys_from(def->nkeys, is_update && action == 'c');
+	char	   *match = splitdb_refcheck_key_match("t", def->other_cols,
+												   def->other_types, def->nkeys);
+	StringInfoData sql;
+	Datum	   *params;
+	int			nparams = def->nkeys;
+
+	if (action == 'a' || action == 'r')
+	{
+		List	   *gone = keys;
+		bool	   *hit;
+		int			i = 0;
+		ListCell   *lc;
+
+		/* NO ACTION: a key that exists again here is no longer removed */
+		if (action == 'a')
+		{
+			bool	   *again = positions(def, keys, false, false, false);
+
+			gone = NIL;
+			foreach(lc, keys)
+			{
+				if (!again[++i])
+					gone = lappend(gone, lfirst(lc));
+			}
+			if (gone == NIL)
+			{
+				splitdb_refstats_add(def->counter, n, 0, 0, 0);
+				return;
+			}
+		}
+		hit = positions(def, gone, true, true, true);
+		i = 0;
+		foreach(lc, gone)
+		{
+			if (hit[++i])
+				report_still_referenced(def, lfirst(lc));
+		}
+		splitdb_refstats_add(def->counter, n, 0, 0, 0);
+		return;
+	}
+
+	initStringInfo(&sql);
+	if (action == 'c' && !is_update)
+		appendStringInfo(&sql, "DELETE FROM %s t USING %s WHERE %s",
+						 def->other_table, from, match);
+	else
+	{
+		appendStringInfo(&sql, "UPDATE %s t SET ", def->other_table);
+		for (int c = 0; c < def->nkeys; c++)
+		{
+			bool		set = true;
+
+			/* ON DELETE SET NULL/DEFAULT (cols): only those columns */
+			if (!is_update && def->nset > 0)
+			{
+				set = false;
+				for (int s = 0; s < def->nset; s++)
+					if (strcmp(def->set_cols[s], def->other_cols[c]) == 0)
+						set = true;
+			}
+			if (!set)
+				continue;
+			if (sql.data[sql.len - 1] != ' ')
+				appendStringInfoString(&sql, ", ");
+			if (action == 'c')
+				appendStringInfo(&sql, "%s = k.n%d::%s", quote_identifier(def->other_cols[c]),
+								 c + 1, def->other_types[c]);
+			else
+				appendStringInfo(&sql, "%s = %s", quote_identifier(def->other_cols[c]),
+								 action == 'n' ? "NULL" : "DEFAULT");
+		}
+		appendStringInfo(&sql, " FROM %s WHERE %s", from, match);
+		if (action == 'd')
+		{
+			appendStringInfoString(&sql, " RETURNING ");
+			for (int c = 0; c < def->nkeys; c++)
+				appendStringInfo(&sql, "%st.%s::pg_catalog.text", c > 0 ? ", " : "",
+								 quote_identifier(def->other_cols[c]));
+		}
+	}
+
+	params = key_arrays(def, keys, false);
+	if (is_update && action == 'c')
+	{
+		Datum	   *news = key_arrays(def, keys, true);
+		Datum	   *all = palloc(sizeof(Datum) * 2 * def->nkeys);
+
+		memcpy(all, params, sizeof(Datum) * def->nkeys);
+		memcpy(all + def->nkeys, news, sizeof(Datum) * def->nkeys);
+		params = all;
+		nparams = 2 * def->nkeys;
+	}
+	{
+		List	   *rows = run_statement(def, def->other_server, sql.data, nparams, params);
+
+		splitdb_refstats_add(def->counter, n, 0, 0, 0);
+		if (action == 'd')
+			check_defaults_present(def, rows);
+	}
+}
+
+/*
+ * flush_set
+ *		Check or act on a batch of queued keys of one reference end, as the
+ *		owner of its relation.
+ */
+static void
+flush_set(RefDef *def, List *keys)
+{
+	Oid			save_userid;
+	int			save_sec;
+	List	   *deletes = NIL;
+	List	   *updates = NIL;
+	ListCell   *lc;
+
+	if (keys == NIL)
+		return;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(def->owner,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (def->side == 'c')
+		check_child_keys(def, keys);
+	else
+	{
+		foreach(lc, keys)
+		{
+			PendingKey *pk = lfirst(lc);
+
+			if (pk->kind == PENDING_DELETE)
+				deletes = lappend(deletes, pk);
+			else
+				updates = lappend(updates, pk);
+		}
+		if (deletes != NIL)
+			apply_parent_action(def, deletes, def->on_delete, false);
+		if (updates != NIL)
+			apply_parent_action(def, updates, def->on_update, true);
+	}
+
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/*
+ * flush_all
+ *		Work off every queue of statement-time keys (and, at commit, the
+ *		commit-time ones).  Returns true when anything was worked off: the
+ *		actions may have queued more.
+ */
+static bool
+flush_all(bool at_commit)
+{
+	bool		any = false;
+
+	for (RefDef *def = all_defs; def != NULL; def = def->next)
+	{
+		List	   *keys = def->now.keys;
+
+		if (keys != NIL)
+		{
+			memset(&def->now, 0, sizeof(PendingSet));
+			flush_set(def, keys);
+			any = true;
+		}
+		if (at_commit && def->at_commit.keys != NIL)
+		{
+			keys = def->at_commit.keys;
+			memset(&def->at_commit, 0, sizeof(PendingSet));
+			flush_set(def, keys);
+			any = true;
+		}
+	}
+	return any;
+}
+
+/* ----------------------------------------------------------------
+ * Trigger functions
+ * ---------------------------------------------------------------- */
+
+/*
+ * splitdb_reference_row
+ *		AFTER ROW trigger of a reference end: queue the key.
+ */
+Datum
+splitdb_reference_row(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	RefDef	   *def;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("splitdb.reference_row() must be fired AFTER ... FOR EACH ROW")));
+
+	def = get_def(td);
+	if (origin_skips(def))
+		return PointerGetDatum(NULL);
+	if (def->side == 'c')
+		queue_child(def, td);
+	else
+		queue_parent(def, td);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * splitdb_reference_flush
+ *		AFTER STATEMENT trigger: check the keys the statement queued.  As a
+ *		BEFORE TRUNCATE trigger of a referenced table: refuse, as PostgreSQL
+ *		refuses to truncate a table a foreign key references.
+ */
+Datum
+splitdb_reference_flush(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("splitdb.reference_flush() must be fired FOR EACH STATEMENT")));
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+	{
+		RefDef	   *def = get_def(td);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot truncate a table referenced in a foreign key constraint"),
+				 errdetail("Table %s of database \"%s\" references table \"%s\" through cross-service reference \"%s\".",
+						   def->other_table, def->other_database,
+						   RelationGetRelationName(td->tg_relation), def->conname),
+				 errhint("Delete the rows instead, or set the reference's mode to off with splitdb_reference_mode(" INT64_FORMAT ", 'off') and check splitdb_orphans() afterwards.",
+						 def->reference_id)));
+	}
+
+	register_callbacks();
+	while (flush_all(false))
+		;
+	return PointerGetDatum(NULL);
+}

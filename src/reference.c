@@ -1,0 +1,514 @@
+/*-------------------------------------------------------------------------
+ *
+ * reference.c
+ *	  Where the ends of cross-service references live, and the triggers
+ *	  that enforce them in every database.
+ *
+ * A reference recorded in splitdb.reference has two ends, each in the source
+ * (a table that stays) or in a service's sibling (once that service's job
+ * is done).  It is enforced:
+ *
+ * - in the source, on both ends: the table that stays, and the shim of the
+ *   moved table (writes through the shim are checked where they are
+ *   issued, in the transaction that made them);
+ * - in each sibling that holds an end, on the moved table, reaching the
+ *   other end through a postgres_fdw server splitdb creates there
+ *   (splitdb_source, or splitdb_<service> for another sibling) with a user
+ *   mapping for the table's owner copied from the source's.
+ *
+ * Every database gets its rows in splitdb.reference_end and its triggers
+ * from the same function, splitdb.install_reference_ends(), which this file
+ * calls locally through SPI and remotely with one parameter.  Installing is
+ * idempotent: a resumed cutover, a second service that moves the other end,
+ * or a change of mode installs the same references again.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+
+#include "catalog.h"
+#include "compat.h"
+#include "reference.h"
+#include "remote.h"
+#include "splitdb.h"
+
+PG_FUNCTION_INFO_V1(splitdb_reference_mode);
+
+/* the server a sibling reaches the source through */
+#define SOURCE_SERVER	"splitdb_source"
+
+/*
+ * The ends of the selected references, one row per database that holds
+ * triggers: location, its server in the source, the ends as jsonb, the
+ * owner/server pairs that need user mappings there, the other locations it
+ * reaches.  $1: a service; $2: the references, or NULL for every reference
+ * with an end in service $1.
+ */
+static const char *const sql_ends =
+"WITH r AS ("
+"  SELECT r.*, r.child_location AS cloc, r.parent_location AS ploc,"
+"    r.child_database AS cdb, r.parent_database AS pdb,"
+"    r.child_server AS cserver, r.parent_server AS pserver,"
+"    r.child_types AS ctypes, r.parent_types AS ptypes,"
+"    CASE r.on_delete WHEN 'NO ACTION' THEN 'a' WHEN 'RESTRICT' THEN 'r' WHEN 'CASCADE' THEN 'c'"
+"         WHEN 'SET NULL' THEN 'n' ELSE 'd' END AS del,"
+"    CASE r.on_update WHEN 'NO ACTION' THEN 'a' WHEN 'RESTRICT' THEN 'r' WHEN 'CASCADE' THEN 'c'"
+"         WHEN 'SET NULL' THEN 'n' ELSE 'd' END AS upd"
+"    FROM splitdb.reference_placement r"
+"   WHERE CASE WHEN $2::bigint[] IS NULL THEN $1 IN (r.child_service, r.parent_service)"
+"              ELSE r.reference_id = ANY ($2::bigint[]) END),"
+" e AS ("
+"  SELECT r.reference_id, 'c' AS side, r.child_table AS own_table, r.cloc AS own_loc, r.cserver AS own_srv,"
+"         r.child_columns AS own_columns, r.ctypes AS own_types,"
+"         r.ploc AS other_loc, r.pserver AS other_srv, r.parent_table AS other_table,"
+"         r.parent_columns AS other_columns, r.ptypes AS other_types, r.pdb AS other_db,"
+"         (SELECT c.relowner FROM pg_class c WHERE c.oid = r.child_relid) AS owner,"
+"         r.constraint_name, r.match_type, r.del, r.upd, r.delete_set_columns,"
+"         r.is_deferrable, r.initially_deferred, r.mode"
+"    FROM r"
+"  UNION ALL"
+"  SELECT r.reference_id, 'p', r.parent_table, r.ploc, r.pserver,"
+"         r.parent_columns, r.ptypes,"
+"         r.cloc, r.cserver, r.child_table,"
+"         r.child_columns, r.ctypes, r.cdb,"
+"         (SELECT c.relowner FROM pg_class c WHERE c.oid = r.parent_relid),"
+"         r.constraint_name, r.match_type, r.del, r.upd, r.delete_set_columns,"
+"         r.is_deferrable, r.initially_deferred, r.mode"
+"    FROM r),"
+" placed AS ("
+"  SELECT 'source' AS location, e.*,"
+"         CASE WHEN e.own_loc <> 'source' THEN e.own_srv END AS here_own_server,"
+"         CASE WHEN e.other_loc <> 'source' THEN e.other_srv END AS here_other_server"
+"    FROM e"
+"  UNION ALL"
+"  SELECT e.own_loc, e.*, NULL,"
+"         CASE WHEN e.other_loc = 'source' THEN '" SOURCE_SERVER "'"
+"              ELSE '" SPLITDB_SERVER_PREFIX "' || e.other_loc END"
+"    FROM e WHERE e.own_loc <> 'source')"
+" SELECT p.location,"
+"   (SELECT s.server FROM splitdb.service s WHERE s.service = p.location),"
+"   jsonb_agg(jsonb_build_object("
+"     'reference_id', p.reference_id, 'side', p.side, 'constraint_name', p.constraint_name,"
+"     'here', p.location, 'own_table', p.own_table, 'own_server', p.here_own_server,"
+"     'own_columns', p.own_columns, 'own_types', p.own_types,"
+"     'other_location', p.other_loc, 'other_server', p.here_other_server,"
+"     'other_table', p.other_table, 'other_columns', p.other_columns,"
+"     'other_types', p.other_types, 'other_database', p.other_db,"
+"     'match_full', p.match_type = 'FULL', 'on_delete', p.del, 'on_update', p.upd,"
+"     'set_columns', p.delete_set_columns, 'is_deferrable', p.is_deferrable,"
+"     'initially_deferred', p.initially_deferred, 'mode', p.mode)"
+"     ORDER BY p.reference_id, p.side)::text,"
+/* what the database needs: the owners' user mappings on the servers it uses */
+"   array_agg(DISTINCT p.owner::text || '/' || coalesce(CASE WHEN p.location = 'source'"
+"       THEN coalesce(p.here_other_server, p.here_own_server) ELSE p.here_other_server END, '')),"
+/* and the other locations it reaches (siblings only) */
+"   array_agg(DISTINCT p.other_loc) FILTER (WHERE p.location <> 'source')"
+" FROM placed p"
+" GROUP BY p.location"
+" ORDER BY p.location = 'source', p.location";
+
+/*
+ * server_options
+ *		The libpq options of a foreign server of the source, as "name=value"
+ *		strings, without the ones splitdb sets itself.
+ */
+static List *
+server_options(const char *servername)
+{
+	ForeignServer *server = GetForeignServerByName(servername, false);
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, server->options)
+	{
+		DefElem    *d = lfirst(lc);
+
+		if (strcmp(d->defname, "options") == 0 ||
+			strcmp(d->defname, "updatable") == 0 ||
+			strcmp(d->defname, "truncatable") == 0 ||
+			strcmp(d->defname, "fetch_size") == 0 ||
+			strcmp(d->defname, "batch_size") == 0 ||
+			strcmp(d->defname, "async_capable") == 0 ||
+			strcmp(d->defname, "use_remote_estimate") == 0 ||
+			strcmp(d->defname, "fdw_startup_cost") == 0 ||
+			strcmp(d->defname, "fdw_tuple_cost") == 0 ||
+			strcmp(d->defname, "extensions") == 0 ||
+			strcmp(d->defname, "keep_connections") == 0 ||
+			strcmp(d->defname, "parallel_commit") == 0)
+			continue;
+		result = lappend(result, psprintf("%s=%s", d->defname, defGetString(d)));
+	}
+	return result;
+}
+
+/*
+ * mapping_options
+ *		The options of the source's user mapping of a role on a server (or
+ *		the PUBLIC one), as "name=value" strings.
+ */
+static List *
+mapping_options(Oid roleid, const char *servername)
+{
+	ForeignServer *server = GetForeignServerByName(servername, false);
+	UserMapping *um = GetUserMapping(roleid, server->serverid);
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, um->options)
+	{
+		DefElem    *d = lfirst(lc);
+
+		result = lappend(result, psprintf("%s=%s", d->defname, defGetString(d)));
+	}
+	return result;
+}
+
+/* the source's server of a service */
+static char *
+service_server(const char *service)
+{
+	return splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, false)->server;
+}
+
+/* a List of C strings as a text[] literal, for a remote parameter */
+static char *
+text_array_literal(List *items)
+{
+	int			n = list_length(items);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, items)
+		elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
+	return OidOutputFunctionCall(F_ARRAY_OUT,
+								 PointerGetDatum(construct_array(elems, n, TEXTOID, -1,
+																 false, TYPALIGN_INT)));
+}
+
+/* run a statement with text parameters here, through SPI */
+static void
+run_local(const char *sql, int nparams, const char **values)
+{
+	Oid		   *types = palloc(sizeof(Oid) * Max(nparams, 1));
+	Datum	   *datums = palloc(sizeof(Datum) * Max(nparams, 1));
+	char	   *nulls = palloc(Max(nparams, 1));
+
+	for (int i = 0; i < nparams; i++)
+	{
+		types[i] = TEXTOID;
+		datums[i] = values[i] ? CStringGetTextDatum(values[i]) : (Datum) 0;
+		nulls[i] = values[i] ? ' ' : 'n';
+	}
+	if (SPI_execute_with_args(sql, nparams, types, datums, nulls, false, 0) < 0)
+		elog(ERROR, "could not run \"%s\"", sql);
+}
+
+/*
+ * source_location_options
+ *		How a sibling reaches the source: this server's first socket
+ *		directory (or localhost) and port, and this database.
+ */
+static List *
+source_location_options(void)
+{
+	return list_make3(psprintf("host=%s", splitdb_remote_local_host()),
+					  psprintf("port=%d", PostPortNumber),
+					  psprintf("dbname=%s", get_database_name(MyDatabaseId)));
+}
+
+/*
+ * install_mappings
+ *		Parse "owner-oid/server" items and create each user mapping with
+ *		the options of the source's mapping of that owner on forward_server
+ *		(the server the source reaches the same place through).
+ */
+static void
+install_mappings(PGconn *conn, const char *location, ArrayType *owners,
+				 const char *forward_server_for_source)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(owners, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *item = TextDatumGetCString(elems[i]);
+		char	   *slash = strchr(item, '/');
+		Oid			owner;
+		const char *server;
+		const char *forward;
+		const char *params[3];
+
+		if (slash == NULL || slash[1] == '\0')
+			continue;			/* an end with no other database to reach */
+		*slash = '\0';
+		owner = (Oid) strtoul(item, NULL, 10);
+		server = slash + 1;
+
+		/* in the source the mapping is on the service's own server */
+		if (conn == NULL)
+			forward = server;
+		else if (strcmp(server, SOURCE_SERVER) == 0)
+			forward = forward_server_for_source;
+		else
+		{
+			/* splitdb_<service> in a sibling mirrors the source's server of <service> */
+			forward = service_server(server + strlen(SPLITDB_SERVER_PREFIX));
+		}
+
+		params[0] = GetUserNameFromId(owner, false);
+		params[1] = server;
+		params[2] = text_array_literal(mapping_options(GetUserId(), forward));
+		if (conn == NULL)
+			run_local("SELECT splitdb.ensure_user_mapping($1::name, $2::name, $3::text[])",
+					  3, params);
+		else
+			PQclear(splitdb_remote_exec(conn,
+										"SELECT splitdb.ensure_user_mapping($1::pg_catalog.name,"
+										" $2::pg_catalog.name, $3::pg_catalog.text[])",
+										3, params, location));
+	}
+}
+
+/*
+ * install_sibling
+ *		Install the ends a sibling holds: splitdb itself, the servers to the
+ *		other ends' databases, the owners' user mappings, the triggers.
+ */
+static void
+install_sibling(PGconn *conn, const char *location, const char *own_server,
+				const char *ends, ArrayType *owners, ArrayType *others)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	const char *params[3];
+
+	PQclear(splitdb_remote_exec(conn, "BEGIN", 0, NULL, location));
+	{
+		/* in the schema it has here: the sibling's search_path is pg_catalog */
+		const char *schema;
+
+		if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
+						" JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+						" WHERE e.extname = 'splitdb'", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not find the schema of extension splitdb");
+		schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		PQclear(splitdb_remote_exec(conn, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema),
+									0, NULL, location));
+		PQclear(splitdb_remote_exec(conn,
+									psprintf("CREATE EXTENSION IF NOT EXISTS splitdb SCHEMA %s CASCADE",
+											 schema),
+									0, NULL, location));
+	}
+
+	deconstruct_array(others, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *other = TextDatumGetCString(elems[i]);
+		List	   *options;
+
+		if (strcmp(other, "source") == 0)
+		{
+			params[0] = SOURCE_SERVER;
+			options = source_location_options();
+		}
+		else
+		{
+			params[0] = psprintf("%s%s", SPLITDB_SERVER_PREFIX, other);
+			options = server_options(service_server(other));
+		}
+		params[1] = text_array_literal(options);
+		params[2] = location;
+		PQclear(splitdb_remote_exec(conn,
+									"SELECT splitdb.ensure_server($1::pg_catalog.name,"
+									" $2::pg_catalog.text[], $3)",
+									3, params, location));
+	}
+	install_mappings(conn, location, owners, own_server);
+
+	params[0] = ends;
+	PQclear(splitdb_remote_exec(conn, "SELECT splitdb.install_reference_ends($1::pg_catalog.jsonb)",
+								1, params, location));
+	PQclear(splitdb_remote_exec(conn, "COMMIT", 0, NULL, location));
+}
+
+/*
+ * splitdb_reference_install
+ *		Install the ends of cross-service references in the source and in
+ *		the siblings that hold them.
+ *
+ * service:       install every reference with an end in this service (its
+ *                job is cutting over or done), or NULL
+ * reference_ids: the references to install, or NIL for every reference of
+ *                service
+ * service_conn:  an open connection to service's sibling, or NULL
+ *
+ * The caller is connected to SPI, in the transaction that must also commit
+ * the source's side.  Siblings are installed first, each in a transaction
+ * of its own; installing again is harmless.
+ */
+void
+splitdb_reference_install(const char *service, List *reference_ids,
+						  PGconn *service_conn)
+{
+	Oid			types[2] = {NAMEOID, INT8ARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	SPITupleTable *tuptable;
+	uint64		nrows;
+
+	values[0] = service ? DirectFunctionCall1(namein, CStringGetDatum(service)) : (Datum) 0;
+	nulls[0] = service ? ' ' : 'n';
+	if (reference_ids == NIL)
+		nulls[1] = 'n';
+	else
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * list_length(reference_ids));
+		int			i = 0;
+		ListCell   *lc;
+
+		foreach(lc, reference_ids)
+			elems[i++] = Int64GetDatum(*(int64 *) lfirst(lc));
+		values[1] = PointerGetDatum(construct_array(elems, i, INT8OID, 8, FLOAT8PASSBYVAL,
+													TYPALIGN_DOUBLE));
+	}
+
+	if (SPI_execute_with_args(sql_ends, 2, types, values, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the cross-service references");
+	tuptable = SPI_tuptable;
+	nrows = SPI_processed;
+
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		HeapTuple	tup = tuptable->vals[i];
+		TupleDesc	desc = tuptable->tupdesc;
+		char	   *location = SPI_getvalue(tup, desc, 1);
+		char	   *server = SPI_getvalue(tup, desc, 2);
+		char	   *ends = SPI_getvalue(tup, desc, 3);
+		bool		isnull;
+		ArrayType  *owners = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull));
+		Datum		others = SPI_getbinval(tup, desc, 5, &isnull);
+
+		if (strcmp(location, "source") == 0)
+		{
+			const char *params[1] = {ends};
+			ListCell   *lc;
+			List	   *servers = NIL;
+
+			/* the service servers carry splitdb.origin = source */
+			if (SPI_execute("SELECT s.server::text FROM splitdb.service s ORDER BY 1", true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not read splitdb.service");
+			for (uint64 r = 0; r < SPI_processed; r++)
+				servers = lappend(servers, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
+			foreach(lc, servers)
+			{
+				const char *p[3] = {lfirst(lc), "{}", "source"};
+
+				run_local("SELECT splitdb.ensure_server($1::name, $2::text[], $3)", 3, p);
+			}
+			install_mappings(NULL, location, owners, NULL);
+			run_local("SELECT splitdb.install_reference_ends($1::jsonb)", 1, params);
+		}
+		else
+		{
+			PGconn	   *conn = service_conn;
+
+			if (conn == NULL || service == NULL || strcmp(location, service) != 0)
+				conn = splitdb_remote_connect_server(server, location);
+			PG_TRY();
+			{
+				install_sibling(conn, location, server, ends, owners,
+								isnull ? construct_empty_array(TEXTOID) : DatumGetArrayTypeP(others));
+			}
+			PG_FINALLY();
+			{
+				if (conn != service_conn)
+					splitdb_remote_disconnect(conn);
+			}
+			PG_END_TRY();
+		}
+	}
+}
+
+/*
+ * splitdb_reference_mode
+ *		Set a reference's mode: strict enforces it, off disables its triggers
+ *		in every database.  Returns the previous mode.
+ */
+Datum
+splitdb_reference_mode(PG_FUNCTION_ARGS)
+{
+	int64		reference_id = PG_GETARG_INT64(0);
+	char	   *mode = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	char	   *previous;
+	bool		enforced;
+	bool		isnull;
+	int64	   *id;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to change the mode of a cross-service reference"),
+				 errhint("Only superusers can call splitdb_reference_mode().")));
+	if (strcmp(mode, "strict") != 0 && strcmp(mode, "off") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid reference mode \"%s\"", mode),
+				 errhint("The mode is \"strict\" or \"off\".")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = Int64GetDatum(reference_id);
+	values[1] = CStringGetTextDatum(mode);
+	if (SPI_execute_with_args("SELECT r.mode, r.dropped_at IS NOT NULL FROM splitdb.reference r"
+							  " WHERE r.reference_id = $1 FOR UPDATE",
+							  1, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "could not read splitdb.reference");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("cross-service reference " INT64_FORMAT " does not exist", reference_id),
+				 errhint("splitdb_references lists the references and their numbers.")));
+	previous = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	enforced = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+	if (SPI_execute_with_args("UPDATE splitdb.reference SET mode = $2 WHERE reference_id = $1",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update splitdb.reference");
+
+	/* enforced already: change the triggers everywhere now */
+	if (enforced && strcmp(previous, mode) != 0)
+	{
+		id = palloc(sizeof(int64));
+		*id = reference_id;
+		splitdb_reference_install(NULL, list_make1(id), NULL);
+	}
+	previous = pstrdup(previous);
+	SPI_finish();
+	PG_RETURN_TEXT_P(cstring_to_text(previous));
+}

@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ *
+ * reference.h
+ *	  Where the ends of cross-service references live, and the triggers
+ *	  that enforce them in every database.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_REFERENCE_H
+#define SPLITDB_REFERENCE_H
+
+#include "libpq-fe.h"
+#include "nodes/pg_list.h"
+
+extern void splitdb_reference_install(const char *service, List *reference_ids,
+									  PGconn *service_conn);
+
+#endif							/* SPLITDB_REFERENCE_H */
