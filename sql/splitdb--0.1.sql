@@ -500,7 +500,7 @@ GRANT SELECT ON splitdb_status, splitdb_table_status TO PUBLIC;
  * (splitdb.reference_end says how), with PostgreSQL's foreign-key semantics.
  */
 /*
- * Where each end of each enforced reference is: "source", or the service
+ * Where each end of each cross-service reference is: "source", or the service
  * whose job has moved it (cutting over or done); with the servers and
  * databases that reach it, and the key columns' types.
  */
@@ -525,9 +525,8 @@ SELECT r.*,
 		  JOIN pg_catalog.pg_attribute a ON a.attrelid = r.parent_relid AND a.attname = k.col) AS parent_types
   FROM splitdb.reference r
   LEFT JOIN loc cl ON cl.service = r.child_service
-  LEFT JOIN loc pl ON pl.service = r.parent_service
- WHERE r.dropped_at IS NOT NULL;
-COMMENT ON VIEW splitdb.reference_placement IS 'where both ends of each enforced reference are, and how to reach them';
+  LEFT JOIN loc pl ON pl.service = r.parent_service;
+COMMENT ON VIEW splitdb.reference_placement IS 'where both ends of each cross-service reference are, and how to reach them';
 
 CREATE FUNCTION splitdb.reference_row()
 RETURNS trigger
@@ -557,10 +556,10 @@ CREATE VIEW splitdb_references AS
 SELECT r.reference_id,
 	   r.constraint_name,
 	   r.child_table,
-	   COALESCE(r.child_service::pg_catalog.text, 'source') AS child_location,
+	   r.child_location,
 	   r.child_columns,
 	   r.parent_table,
-	   COALESCE(r.parent_service::pg_catalog.text, 'source') AS parent_location,
+	   r.parent_location,
 	   r.parent_columns,
 	   r.match_type,
 	   r.on_delete,
@@ -574,7 +573,7 @@ SELECT r.reference_id,
 	   c.violations,
 	   c.round_trips,
 	   c.time_ms
-  FROM splitdb.reference r
+  FROM splitdb.reference_placement r
   LEFT JOIN LATERAL (
 	SELECT pg_catalog.sum(k.checks)::bigint AS checks,
 		   pg_catalog.sum(k.violations)::bigint AS violations,

@@ -50,7 +50,9 @@
 /*
  * splitdb_cutover_record_references
  *		Record every foreign key with one end in the service and the other
- *		outside it, with its full definition, in splitdb.reference.
+ *		outside it, with its full definition, in splitdb.reference; and
+ *		note the service on the references of earlier jobs whose other end
+ *		it owns (those keys were dropped already).
  *
  * Runs again on a resumed job, replacing the rows.  The caller is connected
  * to SPI, with search_path = pg_catalog, pg_temp.
@@ -67,6 +69,19 @@ splitdb_cutover_record_references(int64 job_id, const char *service)
 	if (SPI_execute_with_args("DELETE FROM splitdb.reference WHERE job_id = $1",
 							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not clear splitdb.reference");
+
+	/* references recorded by earlier jobs whose other end this service now owns */
+	if (SPI_execute_with_args("WITH owner AS (SELECT r.relid FROM (" SPLITDB_OWNED_RELATION_SQL ") r"
+							  "               WHERE r.service = $2)"
+							  " UPDATE splitdb.reference r"
+							  "    SET child_service = CASE WHEN r.child_relid IN (SELECT relid FROM owner)"
+							  "                             THEN $2 ELSE r.child_service END,"
+							  "        parent_service = CASE WHEN r.parent_relid IN (SELECT relid FROM owner)"
+							  "                              THEN $2 ELSE r.parent_service END"
+							  "  WHERE r.job_id <> $1 AND (r.child_relid IN (SELECT relid FROM owner)"
+							  "                            OR r.parent_relid IN (SELECT relid FROM owner))",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update the cross-service references of earlier jobs");
 
 	if (SPI_execute_with_args(
 							  "WITH owner AS (SELECT r.relid, r.service FROM (" SPLITDB_OWNED_RELATION_SQL ") r)"
@@ -93,7 +108,8 @@ splitdb_cutover_record_references(int64 job_id, const char *service)
 							  " LEFT JOIN owner po ON po.relid = c.confrelid"
 							  " WHERE c.contype = 'f' AND c.conparentid = 0"
 							  "   AND (co.service = $2 OR po.service = $2)"
-							  "   AND co.service IS DISTINCT FROM po.service",
+							  "   AND co.service IS DISTINCT FROM po.service"
+							  " ORDER BY c.conrelid::regclass::text, c.conname",
 							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record the cross-service references");
 }

@@ -275,7 +275,7 @@ splitdb_orphans(PG_FUNCTION_ARGS)
 							  "  r.parent_table, r.parent_columns::text[], r.parent_types,"
 							  "  r.parent_server::text, r.parent_location"
 							  " FROM splitdb.reference_placement r"
-							  " WHERE $1 IN (r.child_service, r.parent_service)"
+							  " WHERE $1 IN (r.child_service, r.parent_service) AND r.dropped_at IS NOT NULL"
 							  " ORDER BY r.reference_id",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the cross-service references");

@@ -1,0 +1,291 @@
+--
+-- Cross-service references: the foreign keys that cross databases after a
+-- migration become triggers on both ends, with PostgreSQL's semantics.
+-- Checked here, in the source (local tables and shims) and in the siblings:
+-- - the child side: missing keys refused with 23503, MATCH SIMPLE and MATCH
+--   FULL with NULLs, composite keys, deferred checks at commit;
+-- - the parent side: NO ACTION, RESTRICT, CASCADE, SET NULL (with a column
+--   list) and SET DEFAULT, on delete and on update of the key;
+-- - a self-reference that moves with its table stays a foreign key;
+-- - TRUNCATE of a referenced table refused; mode off and splitdb_orphans;
+-- - a second service moving the other end: the reference then joins two
+--   siblings;
+-- - names with quotes, spaces, mixed case and non-ASCII letters.
+--
+CREATE EXTENSION splitdb CASCADE;
+SET client_min_messages = warning;
+
+-- stay in the source
+CREATE TABLE customer (
+	id   integer PRIMARY KEY,
+	name text
+);
+CREATE TABLE region (
+	country text,
+	code    integer,
+	PRIMARY KEY (country, code)
+);
+
+-- move to service ref_svc
+CREATE TABLE "Order" (
+	id          integer PRIMARY KEY,
+	customer_id integer REFERENCES customer,
+	country     text,
+	code        integer,
+	parent_id   integer REFERENCES "Order",
+	FOREIGN KEY (country, code) REFERENCES region MATCH FULL
+		ON DELETE SET NULL ON UPDATE CASCADE
+);
+CREATE TABLE note (
+	id          integer PRIMARY KEY,
+	customer_id integer DEFAULT 1 REFERENCES customer ON DELETE SET DEFAULT,
+	backup_id   integer REFERENCES customer ON DELETE RESTRICT ON UPDATE RESTRICT
+);
+CREATE TABLE "Zimmer ""Ä""" (
+	hotel integer,
+	room  integer,
+	PRIMARY KEY (hotel, room)
+);
+
+-- stay in the source, refer to tables that move
+CREATE TABLE invoice (
+	id       integer PRIMARY KEY,
+	order_id integer REFERENCES "Order" ON DELETE CASCADE ON UPDATE CASCADE
+);
+CREATE TABLE shipment (
+	id       integer PRIMARY KEY,
+	order_id integer REFERENCES "Order" DEFERRABLE INITIALLY DEFERRED
+);
+CREATE TABLE "Buchung" (
+	id    integer PRIMARY KEY,
+	hotel integer,
+	room  integer,
+	CONSTRAINT "Buchung → Zimmer" FOREIGN KEY (hotel, room)
+		REFERENCES "Zimmer ""Ä""" ON DELETE SET NULL (room)
+);
+
+INSERT INTO customer SELECT g, 'customer ' || g FROM generate_series(1, 6) g;
+INSERT INTO region VALUES ('ch', 1), ('ch', 2), ('de', 1);
+INSERT INTO "Order" VALUES (1, 1, 'ch', 1, NULL), (2, 2, 'ch', 2, NULL), (3, 3, 'de', 1, NULL),
+	(4, NULL, NULL, NULL, NULL), (5, 5, 'ch', 1, 4);
+INSERT INTO note VALUES (1, 2, 3), (2, 4, NULL);
+INSERT INTO "Zimmer ""Ä""" VALUES (1, 101), (1, 102), (2, 201);
+INSERT INTO invoice VALUES (1, 1), (2, 1), (3, 2);
+INSERT INTO shipment VALUES (1, 3);
+INSERT INTO "Buchung" VALUES (1, 1, 101), (2, 2, 201);
+
+SELECT splitdb_add_service('ref_svc');
+SELECT splitdb_assign('ref_svc', '"Order"', 'note', '"Zimmer ""Ä"""');
+SELECT splitdb_migrate('ref_svc', wait => true) > 0 AS migrated;
+
+-- every cross-service key is enforced; the self-reference is not one
+SELECT reference_id, constraint_name, child_table, child_location, child_columns,
+	   parent_table, parent_location, match_type, on_delete, on_update,
+	   delete_set_columns, is_deferrable, initially_deferred, mode, enforced
+  FROM splitdb_references ORDER BY reference_id;
+-- the source enforces both ends: the tables that stay and the shims
+SELECT e.reference_id, e.side, e.relid, c.relkind, e.own_server, e.other_server,
+	   e.other_table, e.other_database
+  FROM splitdb.reference_end e JOIN pg_class c ON c.oid = e.relid
+ ORDER BY 1, 2;
+SELECT tgrelid::regclass, tgname, tgconstraint <> 0 AS is_constraint_trigger,
+	   tgdeferrable, tginitdeferred, tgenabled
+  FROM pg_trigger
+ WHERE tgfoid IN ('splitdb.reference_row()'::regprocedure, 'splitdb.reference_flush()'::regprocedure)
+ ORDER BY 1, 2;
+
+--
+-- The child side, written in the source
+--
+-- a missing customer, through the shim; nothing reaches the sibling
+INSERT INTO "Order" (id, customer_id) VALUES (10, 99);
+-- the key is checked where the row is written: a customer of this transaction counts
+BEGIN;
+INSERT INTO customer VALUES (7, 'customer 7');
+INSERT INTO "Order" (id, customer_id) VALUES (10, 7);
+COMMIT;
+-- MATCH SIMPLE: a NULL key is not checked
+INSERT INTO "Order" (id, customer_id) VALUES (11, NULL);
+-- MATCH FULL: all NULL passes, a mix is refused, a missing pair is refused
+INSERT INTO "Order" (id, country, code) VALUES (12, NULL, NULL);
+INSERT INTO "Order" (id, country, code) VALUES (13, 'ch', NULL);
+INSERT INTO "Order" (id, country, code) VALUES (13, 'ch', 9);
+INSERT INTO "Order" (id, country, code) VALUES (13, 'de', 1);
+-- an update that changes the key is checked, one that keeps it is not
+UPDATE "Order" SET customer_id = 98 WHERE id = 1;
+UPDATE "Order" SET parent_id = 4 WHERE id = 3;
+-- many rows, one statement: the first missing key is reported
+INSERT INTO "Order" (id, customer_id) SELECT 100 + g, g FROM generate_series(1, 9) g;
+SELECT count(*) FROM "Order" WHERE id > 100;
+-- a local child of a moved parent
+INSERT INTO invoice VALUES (10, 77);
+INSERT INTO invoice VALUES (10, 10);
+-- deferred: a missing order is fine until commit ...
+BEGIN;
+INSERT INTO shipment VALUES (10, 50);
+SELECT count(*) FROM shipment WHERE id = 10;
+COMMIT;
+SELECT count(*) FROM shipment WHERE id = 10;
+-- ... and fine at commit once it exists, here written through the shim
+BEGIN;
+INSERT INTO shipment VALUES (10, 50);
+INSERT INTO "Order" (id, customer_id) VALUES (50, 1);
+COMMIT;
+SELECT s.id, s.order_id, o.customer_id FROM shipment s JOIN "Order" o ON o.id = s.order_id
+ WHERE s.id = 10;
+-- ... and SET CONSTRAINTS works on it: the check then runs at once
+BEGIN;
+SET CONSTRAINTS shipment_order_id_fkey IMMEDIATE;
+INSERT INTO shipment VALUES (11, 51);
+SELECT 1;
+ROLLBACK;
+-- a row changed again before a deferred check is judged as it is at commit
+BEGIN;
+INSERT INTO shipment VALUES (12, 52);
+UPDATE shipment SET order_id = 50 WHERE id = 12;
+COMMIT;
+SELECT id, order_id FROM shipment WHERE id = 12;
+-- a rolled-back savepoint takes its keys with it
+BEGIN;
+SAVEPOINT s;
+INSERT INTO invoice VALUES (20, 1);
+INSERT INTO invoice VALUES (21, 404);
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO invoice VALUES (20, 1);
+COMMIT;
+SELECT id, order_id FROM invoice WHERE id >= 20;
+
+--
+-- The parent side, written in the source
+--
+-- NO ACTION: a customer that orders refer to stays, by delete or by key update
+DELETE FROM customer WHERE id = 3;
+UPDATE customer SET id = 30 WHERE id = 3;
+-- an unreferenced one goes, and so does a non-key update of a referenced one
+DELETE FROM customer WHERE id = 6;
+UPDATE customer SET name = 'renamed' WHERE id = 3;
+-- RESTRICT (note.backup_id), once no order refers to customer 3
+UPDATE "Order" SET customer_id = 5 WHERE customer_id = 3;
+DELETE FROM customer WHERE id = 3;
+UPDATE customer SET id = 33 WHERE id = 3;
+-- SET DEFAULT: note 2 referred to customer 4 and now refers to the default 1
+DELETE FROM customer WHERE id = 4;
+SELECT id, customer_id, backup_id FROM note ORDER BY id;
+-- SET DEFAULT refuses when the default key itself goes
+UPDATE "Order" SET customer_id = 5 WHERE customer_id = 1;
+DELETE FROM customer WHERE id = 1;
+SELECT id, customer_id FROM note ORDER BY id;
+SELECT count(*) AS customer_1 FROM customer WHERE id = 1;
+-- MATCH FULL ON DELETE SET NULL: every column of the key
+DELETE FROM region WHERE country = 'de';
+SELECT id, country, code FROM "Order" WHERE id IN (3, 13) ORDER BY id;
+-- ON UPDATE CASCADE into the sibling
+UPDATE region SET code = 20 WHERE country = 'ch' AND code = 2;
+SELECT id, country, code FROM "Order" WHERE id = 2;
+-- a moved parent: ON DELETE CASCADE and ON UPDATE CASCADE reach the source
+SELECT id, order_id FROM invoice ORDER BY id;
+UPDATE "Order" SET id = 200 WHERE id = 2;
+DELETE FROM "Order" WHERE id = 1;
+SELECT id, order_id FROM invoice ORDER BY id;
+-- deferred NO ACTION: an order that a shipment refers to goes only with it
+BEGIN;
+DELETE FROM "Order" WHERE id = 50;
+COMMIT;
+BEGIN;
+DELETE FROM "Order" WHERE id = 50;
+DELETE FROM shipment WHERE order_id = 50;
+COMMIT;
+SELECT count(*) AS orders_50 FROM "Order" WHERE id = 50;
+-- SET NULL with a column list: only room
+DELETE FROM "Zimmer ""Ä""" WHERE hotel = 1 AND room = 101;
+SELECT id, hotel, room FROM "Buchung" ORDER BY id;
+INSERT INTO "Buchung" VALUES (3, 2, 999);
+-- TRUNCATE of a referenced table is refused, and changes nothing
+TRUNCATE customer;
+TRUNCATE customer CASCADE;
+SELECT count(*) AS customers FROM customer;
+
+--
+-- In the sibling: the same references, enforced against the source
+--
+\c ref_svc
+SET client_min_messages = warning;
+SELECT reference_id, side, relid, own_server, other_location, other_server, other_table
+  FROM splitdb.reference_end ORDER BY 1, 2;
+-- the self-reference moved with its table and is a foreign key there
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+ WHERE conrelid = '"Order"'::regclass AND contype = 'f';
+INSERT INTO "Order" (id, customer_id) VALUES (60, 404);
+INSERT INTO "Order" (id, customer_id, country, code) VALUES (60, 2, 'ch', 20);
+INSERT INTO "Order" (id, country, code) VALUES (61, 'xx', 1);
+-- an order that invoices in the source refer to: they go with it
+DELETE FROM "Order" WHERE id = 200;
+\c splitdb_regression
+SET client_min_messages = warning;
+SELECT id, order_id FROM invoice ORDER BY id;
+-- a customer that a sibling row refers to stays
+DELETE FROM customer WHERE id = 2;
+
+--
+-- Mode off, for a backfill, and the orphans it can leave
+--
+SELECT splitdb_reference_mode(r.reference_id, 'off')
+  FROM splitdb_references r WHERE r.constraint_name = 'Order_customer_id_fkey';
+INSERT INTO "Order" (id, customer_id) VALUES (70, 700), (71, 701);
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = '"Order"'::regclass
+   AND tgname LIKE 'splitdb_ref%' ORDER BY 1;
+SELECT constraint_name, child_table, parent_table, child_key FROM splitdb_orphans('ref_svc')
+ ORDER BY 1, 4;
+SELECT splitdb_reference_mode(r.reference_id, 'strict')
+  FROM splitdb_references r WHERE r.constraint_name = 'Order_customer_id_fkey';
+INSERT INTO "Order" (id, customer_id) VALUES (72, 702);
+DELETE FROM "Order" WHERE id IN (70, 71);
+SELECT count(*) AS orphans FROM splitdb_orphans('ref_svc');
+-- refused: a bad mode, an unknown reference, an unknown service
+SELECT splitdb_reference_mode(1, 'lenient');
+SELECT splitdb_reference_mode(9999, 'off');
+SELECT * FROM splitdb_orphans('no_such_service');
+SELECT mode, count(*) FROM splitdb.reference GROUP BY mode;
+
+-- the counters of this cluster
+SELECT constraint_name, checks > 0 AS checked, violations > 0 AS refused,
+	   round_trips > 0 AS went_remote
+  FROM splitdb_references ORDER BY reference_id;
+
+--
+-- A second service takes the customers: "Order" -> customer now joins two
+-- siblings, and is enforced in both
+--
+SELECT splitdb_add_service('ref_svc2');
+SELECT splitdb_assign('ref_svc2', 'customer');
+SELECT splitdb_migrate('ref_svc2', wait => true) > 0 AS migrated;
+SELECT constraint_name, child_location, parent_location, enforced
+  FROM splitdb_references ORDER BY reference_id;
+SELECT e.reference_id, e.side, e.relid, e.own_server, e.other_server
+  FROM splitdb.reference_end e ORDER BY 1, 2;
+-- from the source, through both shims
+INSERT INTO "Order" (id, customer_id) VALUES (80, 808);
+DELETE FROM customer WHERE id = 2;
+\c ref_svc
+SET client_min_messages = warning;
+SELECT reference_id, side, other_location, other_server FROM splitdb.reference_end ORDER BY 1, 2;
+INSERT INTO "Order" (id, customer_id) VALUES (80, 808);
+INSERT INTO "Order" (id, customer_id) VALUES (80, 5);
+\c ref_svc2
+SET client_min_messages = warning;
+SELECT reference_id, side, other_location, other_server FROM splitdb.reference_end ORDER BY 1, 2;
+DELETE FROM customer WHERE id = 5;
+\c splitdb_regression
+SET client_min_messages = warning;
+
+-- clean up
+DROP TABLE invoice, shipment, "Buchung", region;
+DROP FOREIGN TABLE "Order", note, "Zimmer ""Ä""", customer;
+DROP SCHEMA splitdb_archive CASCADE;
+DELETE FROM splitdb.job;
+SELECT splitdb_drop_service('ref_svc');
+SELECT splitdb_drop_service('ref_svc2');
+DROP DATABASE ref_svc WITH (FORCE);
+DROP DATABASE ref_svc2 WITH (FORCE);
+DROP EXTENSION splitdb;
+DROP EXTENSION postgres_fdw;
