@@ -38,7 +38,7 @@ REGRESS = service assign plan plan_dot verify migrate migrate_resume references 
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation
 
-ISOLATION = assign_race drop_race migrate_race
+ISOLATION = assign_race drop_race migrate_race references_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
 
 TAP_TESTS = 1

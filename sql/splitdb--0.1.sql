@@ -213,6 +213,7 @@ CREATE TABLE splitdb.reference_end (
 	set_columns         name[],
 	is_deferrable       boolean NOT NULL,
 	initially_deferred  boolean NOT NULL,
+	always              boolean NOT NULL DEFAULT false,
 	PRIMARY KEY (reference_id, side)
 );
 COMMENT ON TABLE splitdb.reference_end IS 'the ends of cross-service references that this database enforces, written by splitdb at cutover';
@@ -226,6 +227,7 @@ COMMENT ON COLUMN splitdb.reference_end.other_server IS 'the postgres_fdw server
 COMMENT ON COLUMN splitdb.reference_end.other_database IS 'name of the other end''s database, for messages';
 COMMENT ON COLUMN splitdb.reference_end.on_delete IS 'ON DELETE action as in pg_constraint.confdeltype: a, r, c, n, d';
 COMMENT ON COLUMN splitdb.reference_end.on_update IS 'ON UPDATE action as in pg_constraint.confupdtype';
+COMMENT ON COLUMN splitdb.reference_end.always IS 'check writes that come through the source''s shims too: the end is a partition, which has no shim of its own';
 COMMENT ON COLUMN splitdb.reference_end.set_columns IS 'the referencing columns ON DELETE SET NULL/SET DEFAULT sets, NULL for all';
 
 /*

@@ -148,6 +148,7 @@ typedef struct RefDef
 	int			nset;			/* ON DELETE SET NULL/DEFAULT columns, 0: all */
 	char	  **set_cols;
 	bool		commit_queue;	/* a shim end of an INITIALLY DEFERRED reference */
+	bool		always;			/* checks writes from the source's shims too */
 	PendingSet	now;			/* checked at the end of the statement */
 	PendingSet	at_commit;		/* checked at commit */
 	SplitdbRefCounter *counter;
@@ -318,7 +319,7 @@ load_def(TriggerData *td, int64 reference_id, char side)
 							  "  e.own_types, e.other_location, e.other_server::pg_catalog.text, e.other_table,"
 							  "  e.other_columns::pg_catalog.text[], e.other_types, e.other_database,"
 							  "  e.match_full, e.on_delete::pg_catalog.text, e.on_update::pg_catalog.text,"
-							  "  e.set_columns::pg_catalog.text[], e.initially_deferred, c.relowner"
+							  "  e.set_columns::pg_catalog.text[], e.initially_deferred, c.relowner, e.always"
 							  " FROM splitdb.reference_end e JOIN pg_catalog.pg_class c ON c.oid = e.relid"
 							  " WHERE e.reference_id = $1 AND e.side = $2",
 							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
@@ -377,6 +378,7 @@ load_def(TriggerData *td, int64 reference_id, char side)
 		def->commit_queue = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull)) &&
 			rel->rd_rel->relkind == RELKIND_FOREIGN_TABLE;
 		def->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 19, &isnull));
+		def->always = DatumGetBool(SPI_getbinval(tup, desc, 20, &isnull));
 	}
 
 	def->attnums = palloc(sizeof(AttrNumber) * def->nkeys);
@@ -631,7 +633,8 @@ origin_skips(RefDef *def)
 {
 	if (splitdb_origin == NULL || splitdb_origin[0] == '\0')
 		return false;
-	if (strcmp(splitdb_origin, "source") == 0 && strcmp(def->here, "source") != 0)
+	if (strcmp(splitdb_origin, "source") == 0 && strcmp(def->here, "source") != 0 &&
+		!def->always)
 		return true;
 	return strcmp(splitdb_origin, def->other_location) == 0;
 }

@@ -10,7 +10,9 @@
  *
  * - in the source, on both ends: the table that stays, and the shim of the
  *   moved table (writes through the shim are checked where they are
- *   issued, in the transaction that made them);
+ *   issued, in the transaction that made them); a key declared on one
+ *   partition of a moved table has no shim of its own, so its sibling
+ *   checks even the writes that come through the shim ("always");
  * - in each sibling that holds an end, on the moved table, reaching the
  *   other end through a postgres_fdw server splitdb creates there
  *   (splitdb_source, or splitdb_<service> for another sibling) with a user
@@ -83,6 +85,7 @@ static const char *const sql_ends =
 "         r.ploc AS other_loc, r.pserver AS other_srv, r.parent_table AS other_table,"
 "         r.parent_columns AS other_columns, r.ptypes AS other_types, r.pdb AS other_db,"
 "         (SELECT c.relowner FROM pg_class c WHERE c.oid = r.child_relid) AS owner,"
+"         (SELECT c.relispartition FROM pg_class c WHERE c.oid = r.child_relid) AS own_partition,"
 "         r.constraint_name, r.match_type, r.del, r.upd, r.delete_set_columns,"
 "         r.is_deferrable, r.initially_deferred, r.mode"
 "    FROM r"
@@ -92,18 +95,21 @@ static const char *const sql_ends =
 "         r.cloc, r.cserver, r.child_table,"
 "         r.child_columns, r.ctypes, r.cdb,"
 "         (SELECT c.relowner FROM pg_class c WHERE c.oid = r.parent_relid),"
+"         (SELECT c.relispartition FROM pg_class c WHERE c.oid = r.parent_relid),"
 "         r.constraint_name, r.match_type, r.del, r.upd, r.delete_set_columns,"
 "         r.is_deferrable, r.initially_deferred, r.mode"
 "    FROM r),"
 " placed AS ("
 "  SELECT 'source' AS location, e.*,"
 "         CASE WHEN e.own_loc <> 'source' THEN e.own_srv END AS here_own_server,"
-"         CASE WHEN e.other_loc <> 'source' THEN e.other_srv END AS here_other_server"
-"    FROM e"
+"         CASE WHEN e.other_loc <> 'source' THEN e.other_srv END AS here_other_server,"
+"         false AS always"
+"    FROM e WHERE e.own_loc = 'source' OR NOT e.own_partition"
 "  UNION ALL"
 "  SELECT e.own_loc, e.*, NULL,"
 "         CASE WHEN e.other_loc = 'source' THEN '" SOURCE_SERVER "'"
-"              ELSE '" SPLITDB_SERVER_PREFIX "' || e.other_loc END"
+"              ELSE '" SPLITDB_SERVER_PREFIX "' || e.other_loc END,"
+"         e.own_partition"
 "    FROM e WHERE e.own_loc <> 'source')"
 " SELECT p.location,"
 "   (SELECT s.server FROM splitdb.service s WHERE s.service = p.location),"
@@ -116,7 +122,7 @@ static const char *const sql_ends =
 "     'other_types', p.other_types, 'other_database', p.other_db,"
 "     'match_full', p.match_type = 'FULL', 'on_delete', p.del, 'on_update', p.upd,"
 "     'set_columns', p.delete_set_columns, 'is_deferrable', p.is_deferrable,"
-"     'initially_deferred', p.initially_deferred, 'mode', p.mode)"
+"     'initially_deferred', p.initially_deferred, 'always', p.always, 'mode', p.mode)"
 "     ORDER BY p.reference_id, p.side)::text,"
 /* what the database needs: the owners' user mappings on the servers it uses */
 "   array_agg(DISTINCT p.owner::text || '/' || coalesce(CASE WHEN p.location = 'source'"
