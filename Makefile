@@ -5,6 +5,7 @@
 # make test       every suite on a throwaway cluster (see test/run)
 # make demo       the pet resort demo on a throwaway cluster (see test/demo/run)
 # make bench      the migration benchmark (see test/bench/migrate, docs/benchmarks.md)
+# make bench-references  the cost of cross-service references (test/bench/references)
 
 MODULE_big = splitdb
 OBJS = \
@@ -53,7 +54,7 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: test demo samples bench
+.PHONY: test demo samples bench bench-references
 
 test:
 	test/run
@@ -66,3 +67,6 @@ demo:
 
 bench:
 	test/bench/migrate
+
+bench-references:
+	test/bench/references
