@@ -217,6 +217,16 @@ CREATE TABLE splitdb.reference_end (
 	PRIMARY KEY (reference_id, side)
 );
 COMMENT ON TABLE splitdb.reference_end IS 'the ends of cross-service references that this database enforces, written by splitdb at cutover';
+COMMENT ON COLUMN splitdb.reference_end.reference_id IS 'the reference, as splitdb.reference numbers it in the source';
+COMMENT ON COLUMN splitdb.reference_end.constraint_name IS 'name of the original constraint, for messages and SET CONSTRAINTS';
+COMMENT ON COLUMN splitdb.reference_end.own_columns IS 'this end''s key columns, in key order';
+COMMENT ON COLUMN splitdb.reference_end.own_types IS 'their types, as format_type() names them';
+COMMENT ON COLUMN splitdb.reference_end.other_table IS 'the other end''s table, schema-qualified, in its database';
+COMMENT ON COLUMN splitdb.reference_end.other_columns IS 'the other end''s key columns, in key order';
+COMMENT ON COLUMN splitdb.reference_end.other_types IS 'their types, as format_type() names them';
+COMMENT ON COLUMN splitdb.reference_end.match_full IS 'MATCH FULL (otherwise MATCH SIMPLE)';
+COMMENT ON COLUMN splitdb.reference_end.is_deferrable IS 'DEFERRABLE';
+COMMENT ON COLUMN splitdb.reference_end.initially_deferred IS 'INITIALLY DEFERRED';
 COMMENT ON COLUMN splitdb.reference_end.side IS 'c: the referencing (child) end, p: the referenced (parent) end';
 COMMENT ON COLUMN splitdb.reference_end.relid IS 'the relation the triggers are on: a table, or in the source the shim of a moved table';
 COMMENT ON COLUMN splitdb.reference_end.here IS 'where this database is: source, or the service whose sibling it is';
@@ -271,6 +281,7 @@ SELECT pg_catalog.pg_extension_config_dump('splitdb.job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.job_table', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.reference', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.reference_end', '');
+SELECT pg_catalog.pg_extension_config_dump('splitdb.reference_reference_id_seq', '');
 
 GRANT USAGE ON SCHEMA splitdb TO PUBLIC;
 GRANT SELECT ON splitdb.service, splitdb.owned_table, splitdb.job, splitdb.job_table,
@@ -546,7 +557,8 @@ CREATE FUNCTION splitdb.reference_counters(OUT datid oid, OUT reference_id bigin
 	OUT checks bigint, OUT violations bigint, OUT round_trips bigint, OUT time_ms double precision)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'splitdb_reference_counters'
-LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.reference_counters() IS 'enforcement counters of every database of this cluster since the server started (needs splitdb in shared_preload_libraries)';
 
 REVOKE ALL ON FUNCTION splitdb.reference_row() FROM PUBLIC;

@@ -73,6 +73,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -173,6 +174,7 @@ static GetConnectionFn fdw_get_connection = NULL;
 /* set by the server option of splitdb's servers: where a write comes from */
 char	   *splitdb_origin = NULL;
 
+static int	pin_search_path(void);
 static void register_callbacks(void);
 static void xact_callback(XactEvent event, void *arg);
 static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -221,7 +223,7 @@ splitdb_refcheck_keys_from(int nkeys, bool with_new)
 
 /*
  * splitdb_refcheck_key_match
- *		"alias.c1 = k.v1::type1 AND ...": the key columns of a table equal
+ *		"alias.c1 OPERATOR(pg_catalog.=) k.v1::type1 AND ...": the key columns of a table equal
  *		to the queued key, each value cast to the column's own type.
  */
 char *
@@ -232,7 +234,7 @@ splitdb_refcheck_key_match(const char *alias, char **cols, char **types,
 
 	initStringInfo(&buf);
 	for (int i = 0; i < nkeys; i++)
-		appendStringInfo(&buf, "%s%s.%s = k.v%d::%s", i > 0 ? " AND " : "",
+		appendStringInfo(&buf, "%s%s.%s OPERATOR(pg_catalog.=) k.v%d::%s", i > 0 ? " AND " : "",
 						 alias, quote_identifier(cols[i]), i + 1, types[i]);
 	return buf.data;
 }
@@ -310,8 +312,10 @@ load_def(TriggerData *td, int64 reference_id, char side)
 	TupleDesc	desc;
 	MemoryContext old;
 	int			n;
+	int			nest;
 	char	   *s;
 
+	nest = pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT e.relid::pg_catalog.oid, e.constraint_name::pg_catalog.text, e.here,"
@@ -404,6 +408,7 @@ load_def(TriggerData *td, int64 reference_id, char side)
 	MemoryContextSwitchTo(old);
 
 	SPI_finish();
+	AtEOXact_GUC(true, nest);
 	return def;
 }
 
@@ -1294,6 +1299,24 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
 }
 
 /*
+ * pin_search_path
+ *		Resolve every name of splitdb's statements in pg_catalog, whatever
+ *		the session's search_path: the statements run with the owner's
+ *		rights.  Returns the GUC nest level to give to AtEOXact_GUC().  Set
+ *		once per batch, not in the function's definition, so that row
+ *		triggers do not pay for it on every row.
+ */
+static int
+pin_search_path(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/*
  * flush_set
  *		Check or act on a batch of queued keys of one reference end, as the
  *		owner of its relation.
@@ -1306,6 +1329,7 @@ flush_set(RefDef *def, List *keys)
 	List	   *deletes = NIL;
 	List	   *updates = NIL;
 	ListCell   *lc;
+	int			nest;
 
 	if (keys == NIL)
 		return;
@@ -1313,6 +1337,7 @@ flush_set(RefDef *def, List *keys)
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(def->owner,
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	nest = pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -1336,6 +1361,7 @@ flush_set(RefDef *def, List *keys)
 	}
 
 	SPI_finish();
+	AtEOXact_GUC(true, nest);
 	SetUserIdAndSecContext(save_userid, save_sec);
 }
 

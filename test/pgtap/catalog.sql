@@ -24,15 +24,16 @@ SELECT results_eq(
 
 -- ===== schema and tables
 SELECT has_schema('splitdb', 'schema splitdb exists');
-SELECT tables_are('splitdb', ARRAY['service', 'owned_table', 'job', 'job_table', 'reference'],
-				  'schema splitdb holds exactly the five catalog tables');
+SELECT tables_are('splitdb', ARRAY['service', 'owned_table', 'job', 'job_table', 'reference',
+								   'reference_end'],
+				  'schema splitdb holds exactly the six catalog tables');
 SELECT is_empty(
 	$$SELECT c.relname FROM pg_class c
 	   WHERE c.relnamespace = 'public'::regnamespace
 		 AND c.relname LIKE 'splitdb%'
 		 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-		 AND c.relname NOT IN ('splitdb_status', 'splitdb_table_status')$$,
-	'no splitdb table, view or sequence but the two status views landed in schema public');
+		 AND c.relname NOT IN ('splitdb_status', 'splitdb_table_status', 'splitdb_references')$$,
+	'no splitdb table, view or sequence but the three views landed in schema public');
 SELECT has_view('public', 'splitdb_status', 'view splitdb_status is in the extension''s schema');
 SELECT has_view('public', 'splitdb_table_status', 'view splitdb_table_status is in the extension''s schema');
 SELECT columns_are('public', 'splitdb_status',
@@ -118,17 +119,19 @@ SELECT set_eq(
 		 AND d.refclassid = 'pg_extension'::regclass
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')$$,
 	ARRAY['splitdb.service', 'splitdb.owned_table', 'splitdb.job', 'splitdb.job_id_seq',
-		  'splitdb.job_table', 'splitdb.reference', 'splitdb.owned_relation',
-		  'splitdb_status', 'splitdb_table_status'],
-	'the extension owns exactly the five catalog tables, the job id sequence and three views');
+		  'splitdb.job_table', 'splitdb.reference', 'splitdb.reference_reference_id_seq',
+		  'splitdb.reference_end', 'splitdb.owned_relation', 'splitdb.reference_placement',
+		  'splitdb_status', 'splitdb_table_status', 'splitdb_references'],
+	'the extension owns exactly the six catalog tables, their two sequences and five views');
 SELECT results_eq(
 	$$SELECT c::regclass::text, cond COLLATE "default"
 		FROM pg_extension e,
 			 unnest(e.extconfig, e.extcondition) AS u(c, cond)
 	   WHERE e.extname = 'splitdb' ORDER BY 1$$,
 	$$VALUES ('splitdb.job', ''), ('splitdb.job_id_seq', ''), ('splitdb.job_table', ''),
-			 ('splitdb.owned_table', ''), ('splitdb.reference', ''), ('splitdb.service', '')$$,
-	'every catalog table and the job id sequence are registered with pg_extension_config_dump, all rows');
+			 ('splitdb.owned_table', ''), ('splitdb.reference', ''), ('splitdb.reference_end', ''),
+			 ('splitdb.reference_reference_id_seq', ''), ('splitdb.service', '')$$,
+	'every catalog table and both sequences are registered with pg_extension_config_dump, all rows');
 SELECT set_eq(
 	$$SELECT d.objid::regnamespace::text FROM pg_depend d
 	   WHERE d.classid = 'pg_namespace'::regclass AND d.deptype = 'e'
@@ -160,15 +163,27 @@ SELECT set_eq(
 		  'splitdb_verify(name)',
 		  'splitdb_migrate(name,text,boolean)',
 		  'splitdb_remote_nextval(name,text)',
+		  'splitdb_orphans(name)',
+		  'splitdb_reference_mode(bigint,text)',
 		  'splitdb.forget_dropped_tables()',
-		  'splitdb.job_worker_gone(text,integer)'],
-	'the extension has exactly these functions: nine in its schema, two helpers in splitdb');
+		  'splitdb.job_worker_gone(text,integer)',
+		  'splitdb.reference_row()',
+		  'splitdb.reference_flush()',
+		  'splitdb.reference_counters()',
+		  'splitdb.drop_reference_ends(bigint[])',
+		  'splitdb.install_reference_ends(jsonb)',
+		  'splitdb.ensure_server(name,text[],text)',
+		  'splitdb.ensure_user_mapping(name,name,text[])'],
+	'the extension has exactly these functions: eleven in its schema, nine helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
 	'no splitdb_ function sits in schema splitdb');
-SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'],
-					 'schema splitdb holds only the event trigger function and job_worker_gone');
+SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone',
+									  'reference_row', 'reference_flush', 'reference_counters',
+									  'drop_reference_ends', 'install_reference_ends',
+									  'ensure_server', 'ensure_user_mapping'],
+					 'schema splitdb holds only the internal helpers');
 
 SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',
 						'splitdb_add_service returns void');
@@ -204,8 +219,10 @@ SELECT results_eq(
 			 ('splitdb_assign', 'v', true, 'u', false),
 			 ('splitdb_drop_service', 'v', true, 'u', false),
 			 ('splitdb_migrate', 'v', true, 'u', false),
+			 ('splitdb_orphans', 'v', true, 'u', false),
 			 ('splitdb_plan', 's', true, 'u', false),
 			 ('splitdb_plan_dot', 's', true, 'u', false),
+			 ('splitdb_reference_mode', 'v', true, 'u', false),
 			 ('splitdb_remote_nextval', 'v', true, 'u', false),
 			 ('splitdb_unassign', 'v', true, 'u', false),
 			 ('splitdb_verify', 'v', true, 'u', false)$$,
@@ -225,8 +242,11 @@ SELECT is_empty(
 	   WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')
 		 AND (p.proconfig IS NULL
-			  OR NOT p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'])$$,
-	'every splitdb function runs with search_path = pg_catalog, pg_temp');
+			  OR NOT p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'])
+		 -- the reference triggers pin it themselves, once per statement, not per row
+		 AND p.oid NOT IN ('splitdb.reference_row()'::regprocedure,
+						   'splitdb.reference_flush()'::regprocedure)$$,
+	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers pin it per statement)');
 
 -- ===== privileges
 SELECT function_privs_are('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'],
@@ -281,8 +301,9 @@ SELECT results_eq(
 	$$SELECT name, setting, unit, context, vartype, min_val, max_val, boot_val
 		FROM pg_settings WHERE name LIKE 'splitdb.%' ORDER BY 1$$,
 	$$VALUES ('splitdb.batch_rows', '100000', NULL, 'superuser', 'integer', '1', '2147483647', '100000'),
-			 ('splitdb.connect_timeout', '10', 's', 'user', 'integer', '0', '3600', '10')$$,
-	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10');
+			 ('splitdb.connect_timeout', '10', 's', 'user', 'integer', '0', '3600', '10'),
+			 ('splitdb.origin', '', NULL, 'superuser', 'string', NULL, NULL, '')$$,
+	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.origin: superuser-only, empty');
 SELECT throws_ok(
 	$$SET LOCAL splitdb.no_such_setting = 1$$,
 	'42602', 'invalid configuration parameter name "splitdb.no_such_setting"',
