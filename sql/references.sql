@@ -227,6 +227,31 @@ SELECT id, order_id FROM invoice ORDER BY id;
 DELETE FROM customer WHERE id = 2;
 
 --
+-- Enforcement runs as the table's owner: an application role needs no user
+-- mapping and no rights on the servers
+--
+CREATE ROLE regress_ref_app;
+GRANT SELECT, INSERT ON invoice TO regress_ref_app;
+SET ROLE regress_ref_app;
+INSERT INTO invoice VALUES (30, 77);
+INSERT INTO invoice VALUES (30, 10);
+RESET ROLE;
+SELECT count(*) AS app_mappings FROM pg_user_mappings WHERE usename = 'regress_ref_app';
+SELECT has_server_privilege('regress_ref_app', 'splitdb_ref_svc', 'USAGE') AS app_uses_server;
+\c ref_svc
+SET client_min_messages = warning;
+GRANT SELECT, INSERT ON "Order" TO regress_ref_app;
+SET ROLE regress_ref_app;
+INSERT INTO "Order" (id, customer_id) VALUES (62, 404);
+INSERT INTO "Order" (id, customer_id) VALUES (62, 2);
+RESET ROLE;
+REVOKE ALL ON "Order" FROM regress_ref_app;
+\c splitdb_regression
+SET client_min_messages = warning;
+REVOKE ALL ON invoice FROM regress_ref_app;
+DROP ROLE regress_ref_app;
+
+--
 -- Mode off, for a backfill, and the orphans it can leave
 --
 SELECT splitdb_reference_mode(r.reference_id, 'off')
