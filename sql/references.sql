@@ -230,7 +230,7 @@ DELETE FROM customer WHERE id = 2;
 -- Enforcement runs as the table's owner: an application role needs no user
 -- mapping and no rights on the servers
 --
-CREATE ROLE regress_ref_app;
+CREATE ROLE regress_ref_app LOGIN;
 GRANT SELECT, INSERT ON invoice TO regress_ref_app;
 SET ROLE regress_ref_app;
 INSERT INTO invoice VALUES (30, 77);
@@ -245,10 +245,29 @@ SET ROLE regress_ref_app;
 INSERT INTO "Order" (id, customer_id) VALUES (62, 404);
 INSERT INTO "Order" (id, customer_id) VALUES (62, 2);
 RESET ROLE;
+\c splitdb_regression
+SET client_min_messages = warning;
+-- through a shim the role needs a user mapping, for the shim itself; the
+-- check sees the row it wrote, in its own remote transaction
+CREATE USER MAPPING FOR regress_ref_app SERVER splitdb_ref_svc
+	OPTIONS (user 'regress_ref_app', password_required 'false');
+GRANT SELECT, INSERT ON "Order" TO regress_ref_app;
+GRANT INSERT ON customer TO regress_ref_app;
+SET ROLE regress_ref_app;
+INSERT INTO "Order" (id, customer_id) VALUES (63, 404);
+BEGIN;
+INSERT INTO customer VALUES (8, 'customer 8');
+INSERT INTO "Order" (id, customer_id) VALUES (63, 8);
+ROLLBACK;
+INSERT INTO "Order" (id, customer_id) VALUES (63, 2);
+RESET ROLE;
+SELECT id, customer_id FROM "Order" WHERE id IN (62, 63) ORDER BY id;
+REVOKE ALL ON invoice, "Order", customer FROM regress_ref_app;
+DROP USER MAPPING FOR regress_ref_app SERVER splitdb_ref_svc;
+\c ref_svc
 REVOKE ALL ON "Order" FROM regress_ref_app;
 \c splitdb_regression
 SET client_min_messages = warning;
-REVOKE ALL ON invoice FROM regress_ref_app;
 DROP ROLE regress_ref_app;
 
 --

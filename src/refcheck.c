@@ -171,6 +171,9 @@ static bool callbacks_registered = false;
 static bool fdw_callbacks_first = false;
 static GetConnectionFn fdw_get_connection = NULL;
 
+/* the role whose statement is being checked, while enforcement runs as the owner */
+static Oid	caller_userid = InvalidOid;
+
 /* set by the server option of splitdb's servers: where a write comes from */
 char	   *splitdb_origin = NULL;
 
@@ -940,7 +943,7 @@ key_arrays(RefDef *def, List *keys, bool new)
  */
 static List *
 run_statement(RefDef *def, Oid server, const char *sql, int nparams,
-			  Datum *params)
+			  Datum *params, bool as_caller)
 {
 	List	   *rows = NIL;
 
@@ -970,10 +973,27 @@ run_statement(RefDef *def, Oid server, const char *sql, int nparams,
 	else
 	{
 		const char **values = palloc(sizeof(char *) * nparams);
-		PGconn	   *conn = fdw_connection(server);
+		PGconn	   *conn;
 		PGresult   *res;
 		instr_time	start,
 					duration;
+
+		/*
+		 * A shim's own rows are read through the connection of the role that
+		 * wrote them, which alone sees its uncommitted rows there.
+		 */
+		if (as_caller)
+		{
+			Oid			owner_userid;
+			int			sec;
+
+			GetUserIdAndSecContext(&owner_userid, &sec);
+			SetUserIdAndSecContext(caller_userid, sec);
+			conn = fdw_connection(server);
+			SetUserIdAndSecContext(owner_userid, sec);
+		}
+		else
+			conn = fdw_connection(server);
 
 		for (int i = 0; i < nparams; i++)
 			values[i] = OidOutputFunctionCall(F_ARRAY_OUT, params[i]);
@@ -1020,7 +1040,7 @@ positions(RefDef *def, List *keys, bool other, bool lock, bool first_only)
 				   splitdb_refcheck_key_match("t", cols, types, def->nkeys),
 				   first_only ? " ORDER BY k.i LIMIT 1" : "",
 				   lock ? " FOR KEY SHARE OF t" : "");
-	rows = run_statement(def, server, sql, def->nkeys, key_arrays(def, keys, false));
+	rows = run_statement(def, server, sql, def->nkeys, key_arrays(def, keys, false), !other);
 	foreach(lc, rows)
 	{
 		int64		i = pg_strtoint64(((char **) lfirst(lc))[0]);
@@ -1290,7 +1310,7 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
 		nparams = 2 * def->nkeys;
 	}
 	{
-		List	   *rows = run_statement(def, def->other_server, sql.data, nparams, params);
+		List	   *rows = run_statement(def, def->other_server, sql.data, nparams, params, false);
 
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);
 		if (action == 'd')
@@ -1330,11 +1350,14 @@ flush_set(RefDef *def, List *keys)
 	List	   *updates = NIL;
 	ListCell   *lc;
 	int			nest;
+	Oid			prev_caller;
 
 	if (keys == NIL)
 		return;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
+	prev_caller = caller_userid;
+	caller_userid = save_userid;
 	SetUserIdAndSecContext(def->owner,
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 	nest = pin_search_path();
@@ -1363,6 +1386,7 @@ flush_set(RefDef *def, List *keys)
 	SPI_finish();
 	AtEOXact_GUC(true, nest);
 	SetUserIdAndSecContext(save_userid, save_sec);
+	caller_userid = prev_caller;
 }
 
 /*

@@ -81,7 +81,7 @@ _PG_init(void)
 							   "enforces the references it concerns, so the receiving end does not check them again.",
 							   &splitdb_origin,
 							   "",
-							   PGC_SUSET,
+							   PGC_USERSET,
 							   GUC_NOT_IN_SAMPLE,
 							   NULL,
 							   NULL,
