@@ -28,7 +28,9 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 
 #include "catalog.h"
 #include "compat.h"
@@ -351,4 +353,68 @@ splitdb_catalog_require_no_job(const char *service, const char *what)
 				 errmsg("cannot %s service \"%s\" because it has a migration job", what, service),
 				 errdetail("Job %s is %s.", get_text(0, 1), get_text(0, 2)),
 				 errhint("A service's tables are fixed once its migration has started; see splitdb_status.")));
+}
+
+/*
+ * splitdb_catalog_exec_text
+ *		Run a statement through SPI with text parameters (a NULL entry is SQL
+ *		NULL; the statement casts them).  Raises ERROR when it fails.
+ */
+void
+splitdb_catalog_exec_text(const char *sql, int nparams,
+						  const char *const *params, bool read_only)
+{
+	Oid		   *types = palloc(sizeof(Oid) * Max(nparams, 1));
+	Datum	   *values = palloc(sizeof(Datum) * Max(nparams, 1));
+	char	   *nulls = palloc(Max(nparams, 1));
+
+	for (int i = 0; i < nparams; i++)
+	{
+		types[i] = TEXTOID;
+		values[i] = params[i] ? CStringGetTextDatum(params[i]) : (Datum) 0;
+		nulls[i] = params[i] ? ' ' : 'n';
+	}
+	if (SPI_execute_with_args(sql, nparams, types, values, nulls, read_only, 0) < 0)
+		elog(ERROR, "could not run \"%s\"", sql);
+}
+
+/*
+ * splitdb_catalog_result_rows
+ *		The rows of SPI_tuptable as arrays of C strings (NULL for SQL NULL),
+ *		one palloc'd array per row; NIL when the statement returned none.
+ */
+List *
+splitdb_catalog_result_rows(void)
+{
+	List	   *rows = NIL;
+
+	if (SPI_tuptable == NULL)
+		return NIL;
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		int			ncols = SPI_tuptable->tupdesc->natts;
+		char	  **row = palloc(sizeof(char *) * ncols);
+
+		for (int c = 0; c < ncols; c++)
+			row[c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
+		rows = lappend(rows, row);
+	}
+	return rows;
+}
+
+/*
+ * splitdb_catalog_text_array
+ *		The text[] literal of n C strings (none NULL), to pass as a text
+ *		parameter here or to another database.
+ */
+char *
+splitdb_catalog_text_array(char *const *items, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(items[i]);
+	return OidOutputFunctionCall(F_ARRAY_OUT,
+								 PointerGetDatum(construct_array(elems, n, TEXTOID, -1,
+																 false, TYPALIGN_INT)));
 }

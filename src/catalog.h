@@ -67,6 +67,10 @@ extern bool splitdb_catalog_insert_owned(Oid relid, const char *service,
 extern int	splitdb_catalog_delete_owned(Oid relid, const char *service);
 extern void splitdb_catalog_require_no_job(const char *service, const char *what);
 extern void splitdb_require_superuser(const char *function);
+extern void splitdb_catalog_exec_text(const char *sql, int nparams,
+									  const char *const *params, bool read_only);
+extern List *splitdb_catalog_result_rows(void);
+extern char *splitdb_catalog_text_array(char *const *items, int n);
 extern void splitdb_error_unknown_service(const char *service);
 
 #endif							/* SPLITDB_CATALOG_H */

@@ -79,51 +79,20 @@ array_of(HeapTuple tup, TupleDesc desc, int col, int *n)
 static List *
 run_end(OrphanEnd *end, const char *sql, int nparams, char **params)
 {
-	List	   *rows = NIL;
+	List	   *rows;
+	PGresult   *res;
 
 	if (end->server == NULL)
 	{
-		Oid		   *types = palloc(sizeof(Oid) * Max(nparams, 1));
-		Datum	   *values = palloc(sizeof(Datum) * Max(nparams, 1));
-		char	   *nulls = palloc(Max(nparams, 1));
-
-		for (int i = 0; i < nparams; i++)
-		{
-			types[i] = TEXTOID;
-			values[i] = params[i] ? CStringGetTextDatum(params[i]) : (Datum) 0;
-			nulls[i] = params[i] ? ' ' : 'n';
-		}
-		if (SPI_execute_with_args(sql, nparams, types, values, nulls, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not run \"%s\"", sql);
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			int			ncols = SPI_tuptable->tupdesc->natts;
-			char	  **row = palloc(sizeof(char *) * ncols);
-
-			for (int c = 0; c < ncols; c++)
-				row[c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
-			rows = lappend(rows, row);
-		}
+		splitdb_catalog_exec_text(sql, nparams, (const char *const *) params, true);
+		return splitdb_catalog_result_rows();
 	}
-	else
-	{
-		PGresult   *res;
-
-		if (end->conn == NULL)
-			end->conn = splitdb_remote_connect_server(end->server, end->location);
-		res = splitdb_remote_exec(end->conn, sql, nparams, (const char *const *) params,
-								  end->location);
-		for (int r = 0; r < PQntuples(res); r++)
-		{
-			int			ncols = PQnfields(res);
-			char	  **row = palloc(sizeof(char *) * ncols);
-
-			for (int c = 0; c < ncols; c++)
-				row[c] = PQgetisnull(res, r, c) ? NULL : pstrdup(PQgetvalue(res, r, c));
-			rows = lappend(rows, row);
-		}
-		PQclear(res);
-	}
+	if (end->conn == NULL)
+		end->conn = splitdb_remote_connect_server(end->server, end->location);
+	res = splitdb_remote_exec(end->conn, sql, nparams, (const char *const *) params,
+							  end->location);
+	rows = splitdb_remote_result_rows(res);
+	PQclear(res);
 	return rows;
 }
 
@@ -197,14 +166,12 @@ orphans_of(ReturnSetInfo *rsinfo, int64 reference_id, const char *conname,
 		arrays = palloc(sizeof(char *) * nkeys);
 		for (int c = 0; c < nkeys; c++)
 		{
-			Datum	   *elems = palloc(sizeof(Datum) * n);
+			char	  **column = palloc(sizeof(char *) * n);
 
 			i = 0;
 			foreach(lc, keys)
-				elems[i++] = CStringGetTextDatum(((char **) lfirst(lc))[c]);
-			arrays[c] = OidOutputFunctionCall(F_ARRAY_OUT,
-											  PointerGetDatum(construct_array(elems, n, TEXTOID, -1,
-																			  false, TYPALIGN_INT)));
+				column[i++] = ((char **) lfirst(lc))[c];
+			arrays[c] = splitdb_catalog_text_array(column, n);
 		}
 		found = run_end(parent, lookup, nkeys, arrays);
 		hit = palloc0(sizeof(bool) * (n + 1));

@@ -83,6 +83,7 @@
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
+#include "catalog.h"
 #include "compat.h"
 #include "refcheck.h"
 #include "remote.h"
@@ -957,18 +958,7 @@ run_statement(RefDef *def, Oid server, const char *sql, int nparams,
 		rc = SPI_execute_with_args(sql, nparams, types, params, NULL, false, 0);
 		if (rc < 0)
 			elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
-		if (SPI_tuptable != NULL)
-		{
-			for (uint64 r = 0; r < SPI_processed; r++)
-			{
-				int			ncols = SPI_tuptable->tupdesc->natts;
-				char	  **row = palloc(sizeof(char *) * ncols);
-
-				for (int c = 0; c < ncols; c++)
-					row[c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
-				rows = lappend(rows, row);
-			}
-		}
+		rows = splitdb_catalog_result_rows();
 	}
 	else
 	{
@@ -1002,15 +992,7 @@ run_statement(RefDef *def, Oid server, const char *sql, int nparams,
 		INSTR_TIME_SET_CURRENT(duration);
 		INSTR_TIME_SUBTRACT(duration, start);
 		splitdb_refstats_add(def->counter, 0, 0, 1, INSTR_TIME_GET_MICROSEC(duration));
-		for (int r = 0; r < PQntuples(res); r++)
-		{
-			int			ncols = PQnfields(res);
-			char	  **row = palloc(sizeof(char *) * ncols);
-
-			for (int c = 0; c < ncols; c++)
-				row[c] = PQgetisnull(res, r, c) ? NULL : pstrdup(PQgetvalue(res, r, c));
-			rows = lappend(rows, row);
-		}
+		rows = splitdb_remote_result_rows(res);
 		PQclear(res);
 	}
 	return rows;

@@ -196,38 +196,17 @@ service_server(const char *service)
 	return splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, false)->server;
 }
 
-/* a List of C strings as a text[] literal, for a remote parameter */
+/* a List of C strings as a text[] literal, for a parameter */
 static char *
 text_array_literal(List *items)
 {
-	int			n = list_length(items);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	char	  **strings = palloc(sizeof(char *) * Max(list_length(items), 1));
 	int			i = 0;
 	ListCell   *lc;
 
 	foreach(lc, items)
-		elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
-	return OidOutputFunctionCall(F_ARRAY_OUT,
-								 PointerGetDatum(construct_array(elems, n, TEXTOID, -1,
-																 false, TYPALIGN_INT)));
-}
-
-/* run a statement with text parameters here, through SPI */
-static void
-run_local(const char *sql, int nparams, const char **values)
-{
-	Oid		   *types = palloc(sizeof(Oid) * Max(nparams, 1));
-	Datum	   *datums = palloc(sizeof(Datum) * Max(nparams, 1));
-	char	   *nulls = palloc(Max(nparams, 1));
-
-	for (int i = 0; i < nparams; i++)
-	{
-		types[i] = TEXTOID;
-		datums[i] = values[i] ? CStringGetTextDatum(values[i]) : (Datum) 0;
-		nulls[i] = values[i] ? ' ' : 'n';
-	}
-	if (SPI_execute_with_args(sql, nparams, types, datums, nulls, false, 0) < 0)
-		elog(ERROR, "could not run \"%s\"", sql);
+		strings[i++] = lfirst(lc);
+	return splitdb_catalog_text_array(strings, i);
 }
 
 /*
@@ -288,8 +267,8 @@ install_mappings(PGconn *conn, const char *location, ArrayType *owners,
 		params[1] = server;
 		params[2] = text_array_literal(mapping_options(GetUserId(), forward));
 		if (conn == NULL)
-			run_local("SELECT splitdb.ensure_user_mapping($1::name, $2::name, $3::text[])",
-					  3, params);
+			splitdb_catalog_exec_text("SELECT splitdb.ensure_user_mapping($1::name, $2::name, $3::text[])",
+									  3, params, false);
 		else
 			PQclear(splitdb_remote_exec(conn,
 										"SELECT splitdb.ensure_user_mapping($1::pg_catalog.name,"
@@ -434,10 +413,12 @@ splitdb_reference_install(const char *service, List *reference_ids,
 			{
 				const char *p[3] = {lfirst(lc), "{}", "source"};
 
-				run_local("SELECT splitdb.ensure_server($1::name, $2::text[], $3)", 3, p);
+				splitdb_catalog_exec_text("SELECT splitdb.ensure_server($1::name, $2::text[], $3)",
+										  3, p, false);
 			}
 			install_mappings(NULL, location, owners, NULL);
-			run_local("SELECT splitdb.install_reference_ends($1::jsonb)", 1, params);
+			splitdb_catalog_exec_text("SELECT splitdb.install_reference_ends($1::jsonb)",
+									  1, params, false);
 		}
 		else
 		{

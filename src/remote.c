@@ -525,3 +525,25 @@ splitdb_remote_disconnect(PGconn *conn)
 	if (conn != NULL)
 		libpqsrv_disconnect(conn);
 }
+
+/*
+ * splitdb_remote_result_rows
+ *		The rows of a result as arrays of palloc'd C strings (NULL for SQL
+ *		NULL), one array per row.  Does not free res.
+ */
+List *
+splitdb_remote_result_rows(PGresult *res)
+{
+	List	   *rows = NIL;
+
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		int			ncols = PQnfields(res);
+		char	  **row = palloc(sizeof(char *) * ncols);
+
+		for (int c = 0; c < ncols; c++)
+			row[c] = PQgetisnull(res, r, c) ? NULL : pstrdup(PQgetvalue(res, r, c));
+		rows = lappend(rows, row);
+	}
+	return rows;
+}

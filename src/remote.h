@@ -14,6 +14,7 @@
 #define SPLITDB_REMOTE_H
 
 #include "libpq-fe.h"
+#include "nodes/pg_list.h"
 
 extern PGconn *splitdb_remote_connect_server(const char *servername,
 											 const char *service);
@@ -28,6 +29,7 @@ extern void splitdb_remote_copy_send(PGconn *conn, const char *data, int len,
 extern void splitdb_remote_copy_end(PGconn *conn, const char *sql,
 									const char *service);
 extern void splitdb_remote_disconnect(PGconn *conn);
+extern List *splitdb_remote_result_rows(PGresult *res);
 extern char *splitdb_remote_local_host(void);
 
 #endif							/* SPLITDB_REMOTE_H */

@@ -132,19 +132,7 @@ end_tx(void)
 static void
 run_sql(const char *sql, int nparams, const char *const *params)
 {
-	Oid			types[8];
-	Datum		values[8];
-	char		nulls[8];
-
-	Assert(nparams <= 8);
-	for (int i = 0; i < nparams; i++)
-	{
-		types[i] = TEXTOID;
-		values[i] = params[i] ? CStringGetTextDatum(params[i]) : (Datum) 0;
-		nulls[i] = params[i] ? ' ' : 'n';
-	}
-	if (SPI_execute_with_args(sql, nparams, types, values, nulls, false, 0) < 0)
-		elog(ERROR, "could not run catalog statement: %s", sql);
+	splitdb_catalog_exec_text(sql, nparams, params, false);
 }
 
 static char *
@@ -157,16 +145,7 @@ int64_text(int64 v)
 static char *
 key_text(char **key, int nkeys)
 {
-	Datum	   *elems;
-	ArrayType  *arr;
-
-	if (key == NULL)
-		return NULL;
-	elems = palloc(sizeof(Datum) * nkeys);
-	for (int k = 0; k < nkeys; k++)
-		elems[k] = CStringGetTextDatum(key[k]);
-	arr = construct_array(elems, nkeys, TEXTOID, -1, false, TYPALIGN_INT);
-	return OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(arr));
+	return key == NULL ? NULL : splitdb_catalog_text_array(key, nkeys);
 }
 
 /*
