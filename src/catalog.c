@@ -6,7 +6,9 @@
  * splitdb.service and splitdb.owned_table are plain tables of the extension,
  * read and written here through SPI with every value passed as a parameter.
  * They are ordinary transactional data: a refused call rolls back with its
- * transaction and leaves the catalog exactly as it was.
+ * transaction and leaves the catalog exactly as it was.  The SPI helpers the
+ * other files share (a statement with text parameters, result rows as C
+ * strings, text[] literals) live here too.
  *
  * Invariants:
  * - Every function here expects the caller to be connected to SPI, and
