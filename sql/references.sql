@@ -10,6 +10,8 @@
 -- - TRUNCATE of a referenced table refused; mode off and splitdb_orphans;
 -- - a second service moving the other end: the reference then joins two
 --   siblings;
+-- - batches of a few keys, with equal keys written differently;
+-- - an application role with and without a user mapping of its own;
 -- - names with quotes, spaces, mixed case and non-ASCII letters.
 --
 CREATE EXTENSION splitdb CASCADE;
@@ -262,10 +264,48 @@ ROLLBACK;
 INSERT INTO "Order" (id, customer_id) VALUES (63, 2);
 RESET ROLE;
 SELECT id, customer_id FROM "Order" WHERE id IN (62, 63) ORDER BY id;
+-- with a mapping, enforcement runs in the role's own remote transaction, like
+-- PostgreSQL's foreign keys in the writing session: it sees what the role
+-- wrote through shims and does not wait for the locks of those writes (the
+-- owner's remote transaction would refuse the invoice and wait forever for
+-- the deleted order); the role then needs the rights the checks use there:
+-- UPDATE for the FOR KEY SHARE locks, and the rights of the actions
+\c ref_svc
+GRANT UPDATE, DELETE ON "Order" TO regress_ref_app;
+GRANT SELECT, UPDATE ON note TO regress_ref_app;
+\c splitdb_regression
+SET client_min_messages = warning;
+GRANT SELECT, DELETE ON "Order", customer TO regress_ref_app;
+SET ROLE regress_ref_app;
+SET statement_timeout = '30s';
+BEGIN;
+INSERT INTO "Order" (id, customer_id) VALUES (64, 2);
+INSERT INTO invoice VALUES (64, 64);
+COMMIT;
+INSERT INTO customer VALUES (9, 'customer 9');
+INSERT INTO "Order" (id, customer_id) VALUES (65, 9);
+BEGIN;
+DELETE FROM "Order" WHERE id = 65;
+DELETE FROM customer WHERE id = 9;
+COMMIT;
+RESET statement_timeout;
+RESET ROLE;
+SELECT (SELECT count(*) FROM invoice WHERE id = 64) AS invoice_64,
+	   (SELECT count(*) FROM "Order" WHERE id IN (64, 65)) AS orders_64_65,
+	   (SELECT count(*) FROM customer WHERE id = 9) AS customer_9;
+-- without UPDATE on the referenced table there, the lock is refused
+\c ref_svc
+REVOKE UPDATE ON "Order" FROM regress_ref_app;
+\c splitdb_regression
+SET client_min_messages = warning;
+SET ROLE regress_ref_app;
+INSERT INTO invoice VALUES (66, 64);
+RESET ROLE;
+SELECT count(*) AS invoice_66 FROM invoice WHERE id = 66;
 REVOKE ALL ON invoice, "Order", customer FROM regress_ref_app;
 DROP USER MAPPING FOR regress_ref_app SERVER splitdb_ref_svc;
 \c ref_svc
-REVOKE ALL ON "Order" FROM regress_ref_app;
+REVOKE ALL ON "Order", note FROM regress_ref_app;
 \c splitdb_regression
 SET client_min_messages = warning;
 DROP ROLE regress_ref_app;
@@ -300,8 +340,11 @@ SELECT constraint_name, checks > 0 AS checked, violations > 0 AS refused,
 -- A second service takes the customers: "Order" -> customer now joins two
 -- siblings, and is enforced in both
 --
+CREATE TABLE price (amount numeric PRIMARY KEY);
+CREATE TABLE quote (id integer PRIMARY KEY, amount numeric REFERENCES price);
+INSERT INTO price VALUES (1), (2.5);
 SELECT splitdb_add_service('ref_svc2');
-SELECT splitdb_assign('ref_svc2', 'customer');
+SELECT splitdb_assign('ref_svc2', 'customer', 'price');
 SELECT splitdb_migrate('ref_svc2', wait => true) > 0 AS migrated;
 SELECT constraint_name, child_location, parent_location, enforced
   FROM splitdb_references ORDER BY reference_id;
@@ -322,9 +365,15 @@ DELETE FROM customer WHERE id = 5;
 \c splitdb_regression
 SET client_min_messages = warning;
 
+-- a small batch is one "= ANY" lookup: keys that are equal values written
+-- differently (1.0 and 1.00) are all found, and a missing one is named
+INSERT INTO quote VALUES (1, 1.0), (2, 1.00), (3, 2.50);
+INSERT INTO quote VALUES (4, 2.5), (5, 3), (6, 1);
+SELECT id, amount FROM quote ORDER BY id;
+
 -- clean up
-DROP TABLE invoice, shipment, "Buchung", region;
-DROP FOREIGN TABLE "Order", note, "Zimmer ""Ä""", customer;
+DROP TABLE invoice, shipment, "Buchung", region, quote;
+DROP FOREIGN TABLE "Order", note, "Zimmer ""Ä""", customer, price;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('ref_svc');

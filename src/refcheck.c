@@ -37,10 +37,11 @@
  *
  * The statements run as the owner of the trigger's relation, like built-in
  * foreign keys.  In the other database they run through postgres_fdw's
- * connection for the owner's user mapping, so they share the remote
- * transaction of any shim used in the same transaction, commit and roll back
- * with the local one (savepoints included), and see what that transaction
- * wrote there.
+ * connection for the writing role's user mapping when it has one, else the
+ * owner's (enforcement_mapping), so they share the remote transaction of the
+ * shims the role wrote through in the same transaction: they see its rows,
+ * never wait for its locks, and commit and roll back with the local
+ * transaction (savepoints included).
  *
  * Writes that a database receives from another one's enforcement or shims
  * carry splitdb.origin, set by the server option splitdb gives the servers
@@ -81,6 +82,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "catalog.h"
@@ -517,26 +519,48 @@ register_callbacks(void)
 }
 
 /*
+ * enforcement_mapping
+ *		The user mapping enforcement uses on a server: the writing role's
+ *		own (or PUBLIC) one when it has one, else the owner's.
+ *
+ * A role with a mapping may write the other database through shims, in
+ * postgres_fdw's remote transaction for that mapping.  Checks and actions
+ * there must see those rows and must not wait for their locks, which only
+ * that remote transaction does (like PostgreSQL's own foreign keys, which
+ * run in the writing session).  A role without one cannot have written
+ * there, so enforcement runs as the owner, and the role needs no rights on
+ * the server.
+ */
+static UserMapping *
+enforcement_mapping(Oid serverid, Oid writer, Oid owner)
+{
+	if (OidIsValid(writer) &&
+		(SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(writer),
+							   ObjectIdGetDatum(serverid)) ||
+		 SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
+							   ObjectIdGetDatum(serverid))))
+		return GetUserMapping(writer, serverid);
+	return GetUserMapping(owner, serverid);
+}
+
+/*
  * fdw_connection
- *		postgres_fdw's connection to a server for the current user (the
- *		owner, during enforcement), in the remote transaction that mirrors
- *		this one.
+ *		postgres_fdw's connection to a server for enforcement_mapping(), in
+ *		the remote transaction that mirrors this one.
  *
  * postgres_fdw registers its transaction callback with its first
  * connection; splitdb's must run before it at commit, while the remote
  * transactions are still open, so it is registered again after that.
  */
 static PGconn *
-fdw_connection(Oid serverid)
+fdw_connection(Oid serverid, Oid writer, Oid owner)
 {
-	UserMapping *mapping;
 	PGconn	   *conn;
 
 	if (fdw_get_connection == NULL)
 		fdw_get_connection = (GetConnectionFn)
 			load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
-	mapping = GetUserMapping(GetUserId(), serverid);
-	conn = fdw_get_connection(mapping, false, NULL);
+	conn = fdw_get_connection(enforcement_mapping(serverid, writer, owner), false, NULL);
 	if (!fdw_callbacks_first)
 	{
 		UnregisterXactCallback(xact_callback, NULL);
@@ -836,15 +860,8 @@ add_pending(RefDef *def, PendingKind kind, char **old, char **new)
 	/* the remote transaction must exist before commit, see fdw_connection */
 	if (!fdw_callbacks_first &&
 		(OidIsValid(def->other_server) || OidIsValid(def->own_server)))
-	{
-		Oid			save_userid;
-		int			save_sec;
-
-		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(def->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-		fdw_connection(OidIsValid(def->other_server) ? def->other_server : def->own_server);
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
+		fdw_connection(OidIsValid(def->other_server) ? def->other_server : def->own_server,
+					   GetUserId(), def->owner);
 
 	if (set->seen == NULL)
 	{
@@ -938,13 +955,14 @@ key_arrays(RefDef *def, List *keys, bool new)
  *		arrays of C strings.
  *
  * server: InvalidOid runs it here through SPI (the caller is connected);
- *         otherwise through postgres_fdw's connection to that server.
+ *         otherwise through postgres_fdw's connection to that server
+ *         (fdw_connection: the writer's mapping, else the owner's).
  * params: text[] Datums, nparams of them.
  * Counts a remote statement as a round trip, with its time.
  */
 static List *
 run_statement(RefDef *def, Oid server, const char *sql, int nparams,
-			  Datum *params, bool as_caller)
+			  Datum *params)
 {
 	List	   *rows = NIL;
 
@@ -968,22 +986,8 @@ run_statement(RefDef *def, Oid server, const char *sql, int nparams,
 		instr_time	start,
 					duration;
 
-		/*
-		 * A shim's own rows are read through the connection of the role that
-		 * wrote them, which alone sees its uncommitted rows there.
-		 */
-		if (as_caller)
-		{
-			Oid			owner_userid;
-			int			sec;
-
-			GetUserIdAndSecContext(&owner_userid, &sec);
-			SetUserIdAndSecContext(caller_userid, sec);
-			conn = fdw_connection(server);
-			SetUserIdAndSecContext(owner_userid, sec);
-		}
-		else
-			conn = fdw_connection(server);
+		/* the writer's remote transaction, when it has one: see fdw_connection */
+		conn = fdw_connection(server, caller_userid, def->owner);
 
 		for (int i = 0; i < nparams; i++)
 			values[i] = OidOutputFunctionCall(F_ARRAY_OUT, params[i]);
@@ -996,6 +1000,63 @@ run_statement(RefDef *def, Oid server, const char *sql, int nparams,
 		PQclear(res);
 	}
 	return rows;
+}
+
+/* a batch this small is looked up with small_batch_sql() */
+#define SMALL_BATCH 64
+
+/*
+ * small_batch_sql
+ *		The lookup of positions() for a batch of at most SMALL_BATCH keys,
+ *		or NULL when the batch needs the join of key_batch_sql().
+ *
+ * The remote server plans these in a fraction of the time of the join
+ * (the planning of the join costs more than its round trip): one key is
+ * an equality on every key column; several keys of one column are an
+ * "= ANY" of the keys, numbered with array_position().  array_position()
+ * compares with the type's default equality, so two queued keys that are
+ * equal values (1.0 and 1.00) number only the first; positions() looks
+ * the rest up again with the join.
+ */
+static char *
+small_batch_sql(RefDef *def, int n, const char *table, char **cols,
+				char **types, bool lock, bool first_only)
+{
+	StringInfoData buf;
+
+	if (n > SMALL_BATCH || (n > 1 && def->nkeys > 1))
+		return NULL;
+	initStringInfo(&buf);
+	if (n == 1)
+	{
+		appendStringInfo(&buf, "SELECT 1 FROM %s t WHERE ", table);
+		for (int i = 0; i < def->nkeys; i++)
+			appendStringInfo(&buf, "%st.%s OPERATOR(pg_catalog.=) ($%d::pg_catalog.text[])[1]::%s",
+							 i > 0 ? " AND " : "", quote_identifier(cols[i]), i + 1, types[i]);
+		appendStringInfoString(&buf, " LIMIT 1");
+	}
+	else
+		appendStringInfo(&buf,
+						 "SELECT pg_catalog.array_position($1::pg_catalog.text[]::%s[], t.%s) AS i"
+						 " FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::%s[])%s",
+						 types[0], quote_identifier(cols[0]), table,
+						 quote_identifier(cols[0]), types[0],
+						 first_only ? " ORDER BY 1 LIMIT 1" : "");
+	if (lock)
+		appendStringInfoString(&buf, " FOR KEY SHARE OF t");
+	return buf.data;
+}
+
+/* the lookup of positions() for a batch of any size: a join with the keys */
+static char *
+key_batch_sql(RefDef *def, const char *table, char **cols, char **types,
+			  bool lock, bool first_only)
+{
+	return psprintf("SELECT k.i FROM %s JOIN %s t ON %s%s%s",
+					splitdb_refcheck_keys_from(def->nkeys, false), table,
+					splitdb_refcheck_key_match("t", cols, types, def->nkeys),
+					first_only ? " ORDER BY k.i LIMIT 1" : "",
+					lock ? " FOR KEY SHARE OF t" : "");
 }
 
 /*
@@ -1015,20 +1076,51 @@ positions(RefDef *def, List *keys, bool other, bool lock, bool first_only)
 	char	  **types = other ? def->other_types : def->own_types;
 	char	   *sql;
 	List	   *rows;
+	List	   *again = NIL;
+	int		   *map;
+	int			nhit = 0;
 	ListCell   *lc;
 
-	sql = psprintf("SELECT k.i FROM %s JOIN %s t ON %s%s%s",
-				   splitdb_refcheck_keys_from(def->nkeys, false), table,
-				   splitdb_refcheck_key_match("t", cols, types, def->nkeys),
-				   first_only ? " ORDER BY k.i LIMIT 1" : "",
-				   lock ? " FOR KEY SHARE OF t" : "");
-	rows = run_statement(def, server, sql, def->nkeys, key_arrays(def, keys, false), !other);
+	sql = small_batch_sql(def, n, table, cols, types, lock, first_only);
+	if (sql == NULL)
+		sql = key_batch_sql(def, table, cols, types, lock, first_only);
+	rows = run_statement(def, server, sql, def->nkeys, key_arrays(def, keys, false));
+	foreach(lc, rows)
+	{
+		char	   *v = ((char **) lfirst(lc))[0];
+		int64		i = v ? pg_strtoint64(v) : 0;
+
+		if (i >= 1 && i <= n && !hit[i])
+		{
+			hit[i] = true;
+			nhit++;
+		}
+	}
+	if (n <= 1 || def->nkeys > 1 || nhit == n || (first_only && nhit > 0) ||
+		n > SMALL_BATCH)
+		return hit;
+
+	/* keys that array_position() did not number: look them up again */
+	map = palloc(sizeof(int) * (n - nhit + 1));
+	foreach(lc, keys)
+	{
+		int			pos = foreach_current_index(lc) + 1;
+
+		if (!hit[pos])
+		{
+			again = lappend(again, lfirst(lc));
+			map[list_length(again)] = pos;
+		}
+	}
+	rows = run_statement(def, server,
+						 key_batch_sql(def, table, cols, types, lock, first_only),
+						 def->nkeys, key_arrays(def, again, false));
 	foreach(lc, rows)
 	{
 		int64		i = pg_strtoint64(((char **) lfirst(lc))[0]);
 
-		if (i >= 1 && i <= n)
-			hit[i] = true;
+		if (i >= 1 && i <= list_length(again))
+			hit[map[i]] = true;
 	}
 	return hit;
 }
@@ -1292,7 +1384,7 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
 		nparams = 2 * def->nkeys;
 	}
 	{
-		List	   *rows = run_statement(def, def->other_server, sql.data, nparams, params, false);
+		List	   *rows = run_statement(def, def->other_server, sql.data, nparams, params);
 
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);
 		if (action == 'd')
