@@ -20,6 +20,7 @@ OBJS = \
 	src/orphan.o \
 	src/ownership.o \
 	src/plan.o \
+	src/prepared.o \
 	src/reference.o \
 	src/refcheck.o \
 	src/refstats.o \

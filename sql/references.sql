@@ -370,6 +370,19 @@ SET client_min_messages = warning;
 INSERT INTO quote VALUES (1, 1.0), (2, 1.00), (3, 2.50);
 INSERT INTO quote VALUES (4, 2.5), (5, 3), (6, 1);
 SELECT id, amount FROM quote ORDER BY id;
+-- small lookups are prepared once per remote session; they survive the
+-- DEALLOCATE ALL that postgres_fdw sends after an error in a transaction
+-- in which it prepared statements of its own (the shim's insert)
+INSERT INTO invoice VALUES (90, 64);
+BEGIN;
+INSERT INTO "Order" (id, customer_id) VALUES (91, 5);
+SAVEPOINT s;
+INSERT INTO invoice VALUES (92, 404);
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+INSERT INTO invoice VALUES (93, 91);
+INSERT INTO invoice VALUES (94, 404);
+SELECT id, order_id FROM invoice WHERE id >= 90 ORDER BY id;
 
 -- clean up
 DROP TABLE invoice, shipment, "Buchung", region, quote;

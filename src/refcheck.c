@@ -87,6 +87,7 @@
 
 #include "catalog.h"
 #include "compat.h"
+#include "prepared.h"
 #include "refcheck.h"
 #include "remote.h"
 #include "splitdb.h"
@@ -625,10 +626,13 @@ xact_callback(XactEvent event, void *arg)
 					PopActiveSnapshot();
 			}
 			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			splitdb_prepared_forget();
+			reset_pending();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			reset_pending();
 			break;
@@ -648,6 +652,7 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
+	splitdb_prepared_forget();
 	for (RefDef *def = all_defs; def != NULL; def = def->next)
 		memset(&def->now, 0, sizeof(PendingSet));
 }
@@ -958,11 +963,13 @@ key_arrays(RefDef *def, List *keys, bool new)
  *         otherwise through postgres_fdw's connection to that server
  *         (fdw_connection: the writer's mapping, else the owner's).
  * params: text[] Datums, nparams of them.
+ * prepare: a small lookup run again and again: prepared once per remote
+ *          session (prepared.c), so the other server does not plan it again.
  * Counts a remote statement as a round trip, with its time.
  */
 static List *
 run_statement(RefDef *def, Oid server, const char *sql, int nparams,
-			  Datum *params)
+			  Datum *params, bool prepare)
 {
 	List	   *rows = NIL;
 
@@ -992,7 +999,10 @@ run_statement(RefDef *def, Oid server, const char *sql, int nparams,
 		for (int i = 0; i < nparams; i++)
 			values[i] = OidOutputFunctionCall(F_ARRAY_OUT, params[i]);
 		INSTR_TIME_SET_CURRENT(start);
-		res = splitdb_remote_exec(conn, sql, nparams, values, NULL);
+		if (prepare)
+			res = splitdb_prepared_exec(conn, sql, nparams, values, NULL);
+		else
+			res = splitdb_remote_exec(conn, sql, nparams, values, NULL);
 		INSTR_TIME_SET_CURRENT(duration);
 		INSTR_TIME_SUBTRACT(duration, start);
 		splitdb_refstats_add(def->counter, 0, 0, 1, INSTR_TIME_GET_MICROSEC(duration));
@@ -1077,14 +1087,16 @@ positions(RefDef *def, List *keys, bool other, bool lock, bool first_only)
 	char	   *sql;
 	List	   *rows;
 	List	   *again = NIL;
+	bool		small;
 	int		   *map;
 	int			nhit = 0;
 	ListCell   *lc;
 
 	sql = small_batch_sql(def, n, table, cols, types, lock, first_only);
-	if (sql == NULL)
+	small = (sql != NULL);
+	if (!small)
 		sql = key_batch_sql(def, table, cols, types, lock, first_only);
-	rows = run_statement(def, server, sql, def->nkeys, key_arrays(def, keys, false));
+	rows = run_statement(def, server, sql, def->nkeys, key_arrays(def, keys, false), small);
 	foreach(lc, rows)
 	{
 		char	   *v = ((char **) lfirst(lc))[0];
@@ -1114,7 +1126,7 @@ positions(RefDef *def, List *keys, bool other, bool lock, bool first_only)
 	}
 	rows = run_statement(def, server,
 						 key_batch_sql(def, table, cols, types, lock, first_only),
-						 def->nkeys, key_arrays(def, again, false));
+						 def->nkeys, key_arrays(def, again, false), false);
 	foreach(lc, rows)
 	{
 		int64		i = pg_strtoint64(((char **) lfirst(lc))[0]);
@@ -1384,7 +1396,7 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
 		nparams = 2 * def->nkeys;
 	}
 	{
-		List	   *rows = run_statement(def, def->other_server, sql.data, nparams, params);
+		List	   *rows = run_statement(def, def->other_server, sql.data, nparams, params, false);
 
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);
 		if (action == 'd')

@@ -58,8 +58,6 @@ static PGconn *connect_with(const char **keywords, const char **values,
 							const char *target, const char *hint);
 static void setup_session(PGconn *conn);
 static void notice_processor(void *arg, const char *message);
-static void report_remote_error(PGresult *res, PGconn *conn,
-								const char *sql, const char *service);
 
 /*
  * is_libpq_option
@@ -364,15 +362,15 @@ splitdb_remote_local_host(void)
 }
 
 /*
- * report_remote_error
+ * splitdb_remote_report
  *		Raise ERROR for a failed remote statement, keeping what the remote said.
  *
  * Frees res.  The SQLSTATE, message, detail and hint are the remote's; a
  * context line names the service and the statement.
  */
-static void
-report_remote_error(PGresult *res, PGconn *conn, const char *sql,
-					const char *service)
+void
+splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
+					  const char *service)
 {
 	char	   *sqlstate = NULL;
 	char	   *primary = NULL;
@@ -438,7 +436,7 @@ splitdb_remote_exec(PGconn *conn, const char *sql, int nparams,
 	if (res == NULL ||
 		(PQresultStatus(res) != PGRES_TUPLES_OK &&
 		 PQresultStatus(res) != PGRES_COMMAND_OK))
-		report_remote_error(res, conn, sql, service);
+		splitdb_remote_report(res, conn, sql, service);
 	return res;
 }
 
@@ -460,7 +458,7 @@ splitdb_remote_copy_begin(PGconn *conn, const char *sql, const char *service)
 	PGresult   *res;
 
 	if (!PQsendQuery(conn, sql))
-		report_remote_error(NULL, conn, sql, service);
+		splitdb_remote_report(NULL, conn, sql, service);
 	res = libpqsrv_get_result(conn, SPLITDB_WAIT_EVENT_REMOTE);
 	if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN)
 	{
@@ -469,7 +467,7 @@ splitdb_remote_copy_begin(PGconn *conn, const char *sql, const char *service)
 
 		while ((next = libpqsrv_get_result(conn, SPLITDB_WAIT_EVENT_REMOTE)) != NULL)
 			PQclear(next);
-		report_remote_error(res, conn, sql, service);
+		splitdb_remote_report(res, conn, sql, service);
 	}
 	PQclear(res);
 }
@@ -511,7 +509,7 @@ splitdb_remote_copy_end(PGconn *conn, const char *sql, const char *service)
 				 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
 	res = libpqsrv_get_result_last(conn, SPLITDB_WAIT_EVENT_REMOTE);
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
-		report_remote_error(res, conn, sql, service);
+		splitdb_remote_report(res, conn, sql, service);
 	PQclear(res);
 }
 
