@@ -10,7 +10,8 @@
 -- - TRUNCATE of a referenced table refused; mode off and splitdb_orphans;
 -- - a second service moving the other end: the reference then joins two
 --   siblings;
--- - batches of a few keys, with equal keys written differently;
+-- - batches of a few keys, with equal keys written differently; date keys
+--   under another DateStyle;
 -- - an application role with and without a user mapping of its own;
 -- - names with quotes, spaces, mixed case and non-ASCII letters.
 --
@@ -343,8 +344,11 @@ SELECT constraint_name, checks > 0 AS checked, violations > 0 AS refused,
 CREATE TABLE price (amount numeric PRIMARY KEY);
 CREATE TABLE quote (id integer PRIMARY KEY, amount numeric REFERENCES price);
 INSERT INTO price VALUES (1), (2.5);
+CREATE TABLE holiday (day date PRIMARY KEY);
+CREATE TABLE shift (id integer PRIMARY KEY, day date REFERENCES holiday);
+INSERT INTO holiday VALUES ('2026-03-04');
 SELECT splitdb_add_service('ref_svc2');
-SELECT splitdb_assign('ref_svc2', 'customer', 'price');
+SELECT splitdb_assign('ref_svc2', 'customer', 'price', 'holiday');
 SELECT splitdb_migrate('ref_svc2', wait => true) > 0 AS migrated;
 SELECT constraint_name, child_location, parent_location, enforced
   FROM splitdb_references ORDER BY reference_id;
@@ -370,6 +374,13 @@ SET client_min_messages = warning;
 INSERT INTO quote VALUES (1, 1.0), (2, 1.00), (3, 2.50);
 INSERT INTO quote VALUES (4, 2.5), (5, 3), (6, 1);
 SELECT id, amount FROM quote ORDER BY id;
+-- a date key is sent in ISO form, whatever the session's DateStyle: with
+-- day-month order, 4 March is not read as 3 April over there
+SET DateStyle = 'SQL, DMY';
+INSERT INTO shift VALUES (1, '04/03/2026');
+INSERT INTO shift VALUES (2, '03/04/2026');
+RESET DateStyle;
+SELECT id, day FROM shift ORDER BY id;
 -- small lookups are prepared once per remote session; they survive the
 -- DEALLOCATE ALL that postgres_fdw sends after an error in a transaction
 -- in which it prepared statements of its own (the shim's insert)
@@ -385,8 +396,8 @@ INSERT INTO invoice VALUES (94, 404);
 SELECT id, order_id FROM invoice WHERE id >= 90 ORDER BY id;
 
 -- clean up
-DROP TABLE invoice, shipment, "Buchung", region, quote;
-DROP FOREIGN TABLE "Order", note, "Zimmer ""Ä""", customer, price;
+DROP TABLE invoice, shipment, "Buchung", region, quote, shift;
+DROP FOREIGN TABLE "Order", note, "Zimmer ""Ä""", customer, price, holiday;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('ref_svc');

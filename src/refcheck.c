@@ -73,6 +73,7 @@
 #include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/datum.h"
@@ -154,6 +155,7 @@ typedef struct RefDef
 	char	  **set_cols;
 	bool		commit_queue;	/* a shim end of an INITIALLY DEFERRED reference */
 	bool		always;			/* checks writes from the source's shims too */
+	bool		pin_output;		/* a key type's text form follows DateStyle & co */
 	PendingSet	now;			/* checked at the end of the statement */
 	PendingSet	at_commit;		/* checked at commit */
 	SplitdbRefCounter *counter;
@@ -182,6 +184,7 @@ static Oid	caller_userid = InvalidOid;
 char	   *splitdb_origin = NULL;
 
 static int	pin_search_path(void);
+static bool output_follows_settings(Oid typid);
 static void register_callbacks(void);
 static void xact_callback(XactEvent event, void *arg);
 static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -410,6 +413,8 @@ load_def(TriggerData *td, int64 reference_id, char side)
 		att = TupleDescAttr(RelationGetDescr(rel), def->attnums[i] - 1);
 		getTypeOutputInfo(att->atttypid, &def->typoutput[i], &varlena);
 		def->typcache[i] = lookup_type_cache(att->atttypid, TYPECACHE_EQ_OPR_FINFO);
+		if (output_follows_settings(att->atttypid))
+			def->pin_output = true;
 	}
 	def->counter = splitdb_refstats_get(reference_id, side);
 	MemoryContextSwitchTo(old);
@@ -678,6 +683,50 @@ origin_skips(RefDef *def)
 }
 
 /*
+ * output_follows_settings
+ *		Whether the text form of a type's values depends on DateStyle,
+ *		IntervalStyle or extra_float_digits: dates, times, intervals and
+ *		floats, through domains.
+ */
+static bool
+output_follows_settings(Oid typid)
+{
+	char		category;
+	bool		preferred;
+
+	typid = getBaseType(typid);
+	if (typid == FLOAT4OID || typid == FLOAT8OID)
+		return true;
+	get_type_category_preferred(typid, &category, &preferred);
+	return category == TYPCATEGORY_DATETIME || category == TYPCATEGORY_TIMESPAN;
+}
+
+/*
+ * pin_output_settings
+ *		Make the text form of keys one that any server reads back as the same
+ *		value, whatever the session's settings: DateStyle ISO (a day-month
+ *		order would otherwise be read as month-day there), IntervalStyle
+ *		postgres, floats with every digit.  Returns the GUC nest level to
+ *		give to AtEOXact_GUC().
+ */
+static int
+pin_output_settings(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	if (DateStyle != USE_ISO_DATES)
+		(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (IntervalStyle != INTSTYLE_POSTGRES)
+		(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (extra_float_digits < 3)
+		(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/*
  * key_texts
  *		The key of a row in text form.  Returns the number of NULL columns;
  *		texts[i] is NULL for those.
@@ -686,6 +735,7 @@ static int
 key_texts(RefDef *def, TupleTableSlot *slot, char **texts)
 {
 	int			nnull = 0;
+	int			nest = def->pin_output ? pin_output_settings() : -1;
 
 	for (int i = 0; i < def->nkeys; i++)
 	{
@@ -700,6 +750,8 @@ key_texts(RefDef *def, TupleTableSlot *slot, char **texts)
 		else
 			texts[i] = OidOutputFunctionCall(def->typoutput[i], d);
 	}
+	if (nest >= 0)
+		AtEOXact_GUC(true, nest);
 	return nnull;
 }
 
