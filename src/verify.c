@@ -39,6 +39,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "libpq/libpq-be-fe-helpers.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -160,37 +161,50 @@ splitdb_verify_prepare_remote(PGconn *conn, const char *service)
 
 /*
  * splitdb_verify_table
- *		Count and checksum one table in the source and in the sibling.
+ *		Count and checksum one table in the source and in the sibling, both
+ *		at once: the sibling's query is sent first and runs there while the
+ *		source's runs here.
  *
  * conn: a sibling session prepared by splitdb_verify_prepare_remote()
  * r:    out: both sides' counts and checksums; a table the sibling lacks is
  *       reported with present = false rather than raised
  *
  * The local session must have the settings splitdb_verify() sets.  The
- * results are allocated in CurrentMemoryContext.
+ * results are allocated in CurrentMemoryContext.  If the local query
+ * fails, the sibling's is still running: the caller closes the connection
+ * on its error path, as for any other error.
  */
 void
 splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 					 const char *service, SplitdbVerifyResult *r)
 {
 	const char *param[1];
+	char	   *remote_sql;
 	PGresult   *res;
 
 	memset(r, 0, sizeof(*r));
-	local_checksum(checksum_query(t->columns, t->source_name),
-				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
-
 	param[0] = t->target_name;
 	res = splitdb_remote_exec(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
 							  1, param, service);
 	r->present = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
 	if (!r->present)
+	{
+		local_checksum(checksum_query(t->columns, t->source_name),
+					   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 		return;
+	}
+
+	remote_sql = checksum_query(t->columns, t->target_name);
+	if (!PQsendQueryParams(conn, remote_sql, 0, NULL, NULL, NULL, NULL, 0))
+		splitdb_remote_report(NULL, conn, remote_sql, service);
+	local_checksum(checksum_query(t->columns, t->source_name),
+				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
+	res = libpqsrv_get_result_last(conn, SPLITDB_WAIT_EVENT_REMOTE);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+		splitdb_remote_report(res, conn, remote_sql, service);
 
 	/* copy out and clear first: nothing below may leak res */
-	res = splitdb_remote_exec(conn, checksum_query(t->columns, t->target_name),
-							  0, NULL, service);
 	r->target_rows = pg_strtoint64(PQgetvalue(res, 0, 0));
 	r->target_checksum = pstrdup(PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1));
 	PQclear(res);
