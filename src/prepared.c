@@ -28,11 +28,9 @@
 #include "postgres.h"
 
 #include "libpq-fe.h"
-#include "libpq/libpq-be-fe-helpers.h"
 #include "nodes/pg_list.h"
 #include "utils/memutils.h"
 
-#include "compat.h"
 #include "prepared.h"
 #include "remote.h"
 #include "splitdb.h"
@@ -155,7 +153,6 @@ prepare_statement(PreparedConn *pc, const char *sql, int nparams,
 				  const char *service)
 {
 	PreparedStmt *ps;
-	PGresult   *res;
 	MemoryContext oldcxt = MemoryContextSwitchTo(prepared_cxt);
 
 	ps = palloc0(sizeof(PreparedStmt));
@@ -165,10 +162,7 @@ prepare_statement(PreparedConn *pc, const char *sql, int nparams,
 
 	if (!PQsendPrepare(pc->conn, ps->name, sql, nparams, NULL))
 		splitdb_remote_report(NULL, pc->conn, sql, service);
-	res = libpqsrv_get_result_last(pc->conn, SPLITDB_WAIT_EVENT_REMOTE);
-	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
-		splitdb_remote_report(res, pc->conn, sql, service);
-	PQclear(res);
+	PQclear(splitdb_remote_finish(pc->conn, sql, service));
 
 	oldcxt = MemoryContextSwitchTo(prepared_cxt);
 	pc->stmts = lappend(pc->stmts, ps);
@@ -191,7 +185,6 @@ splitdb_prepared_exec(PGconn *conn, const char *sql, int nparams,
 {
 	PreparedConn *pc = conn_entry(conn);
 	PreparedStmt *ps = NULL;
-	PGresult   *res;
 	ListCell   *lc;
 
 	if (pc->doubtful)
@@ -211,12 +204,7 @@ splitdb_prepared_exec(PGconn *conn, const char *sql, int nparams,
 
 	if (!PQsendQueryPrepared(conn, ps->name, nparams, values, NULL, NULL, 0))
 		splitdb_remote_report(NULL, conn, sql, service);
-	res = libpqsrv_get_result_last(conn, SPLITDB_WAIT_EVENT_REMOTE);
-	if (res == NULL ||
-		(PQresultStatus(res) != PGRES_TUPLES_OK &&
-		 PQresultStatus(res) != PGRES_COMMAND_OK))
-		splitdb_remote_report(res, conn, sql, service);
-	return res;
+	return splitdb_remote_finish(conn, sql, service);
 }
 
 /*

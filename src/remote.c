@@ -429,10 +429,25 @@ PGresult *
 splitdb_remote_exec(PGconn *conn, const char *sql, int nparams,
 					const char *const *values, const char *service)
 {
-	PGresult   *res;
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0))
+		splitdb_remote_report(NULL, conn, sql, service);
+	return splitdb_remote_finish(conn, sql, service);
+}
 
-	res = libpqsrv_exec_params(conn, sql, nparams, NULL, values, NULL, NULL, 0,
-							   SPLITDB_WAIT_EVENT_REMOTE);
+/*
+ * splitdb_remote_finish
+ *		Wait for the result of a statement already sent on conn (PQsend*),
+ *		interruptibly, and return it; a remote error is relayed with its
+ *		SQLSTATE, sql and service naming it in the context.
+ *
+ * Returns a PGresult of status PGRES_TUPLES_OK or PGRES_COMMAND_OK, which the
+ * caller owns and must PQclear().
+ */
+PGresult *
+splitdb_remote_finish(PGconn *conn, const char *sql, const char *service)
+{
+	PGresult   *res = libpqsrv_get_result_last(conn, SPLITDB_WAIT_EVENT_REMOTE);
+
 	if (res == NULL ||
 		(PQresultStatus(res) != PGRES_TUPLES_OK &&
 		 PQresultStatus(res) != PGRES_COMMAND_OK))

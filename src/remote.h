@@ -22,6 +22,8 @@ extern PGconn *splitdb_remote_connect_local(const char *dbname);
 extern PGresult *splitdb_remote_exec(PGconn *conn, const char *sql,
 									 int nparams, const char *const *values,
 									 const char *service);
+extern PGresult *splitdb_remote_finish(PGconn *conn, const char *sql,
+										const char *service);
 extern void splitdb_remote_report(PGresult *res, PGconn *conn,
 								  const char *sql, const char *service)
 			pg_attribute_noreturn();

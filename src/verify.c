@@ -39,7 +39,6 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
-#include "libpq/libpq-be-fe-helpers.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -200,9 +199,7 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 		splitdb_remote_report(NULL, conn, remote_sql, service);
 	local_checksum(checksum_query(t->columns, t->source_name),
 				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
-	res = libpqsrv_get_result_last(conn, SPLITDB_WAIT_EVENT_REMOTE);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
-		splitdb_remote_report(res, conn, remote_sql, service);
+	res = splitdb_remote_finish(conn, remote_sql, service);
 
 	/* copy out and clear first: nothing below may leak res */
 	r->target_rows = pg_strtoint64(PQgetvalue(res, 0, 0));
