@@ -381,6 +381,31 @@ splitdb_catalog_exec_text(const char *sql, int nparams,
 }
 
 /*
+ * splitdb_catalog_array_elems
+ *		The elements of a text[] or name[] column of an SPI row as C strings
+ *		(NULL for a NULL element); NULL and *n = 0 for SQL NULL.
+ */
+char	  **
+splitdb_catalog_array_elems(HeapTuple tuple, TupleDesc desc, int col, int *n)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **result;
+
+	*n = 0;
+	if (isnull)
+		return NULL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, n);
+	result = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		result[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	return result;
+}
+
+/*
  * splitdb_catalog_result_rows
  *		The rows of SPI_tuptable as arrays of C strings (NULL for SQL NULL),
  *		one palloc'd array per row; NIL when the statement returned none.

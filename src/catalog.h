@@ -70,6 +70,8 @@ extern void splitdb_require_superuser(const char *function);
 extern void splitdb_catalog_exec_text(const char *sql, int nparams,
 									  const char *const *params, bool read_only);
 extern List *splitdb_catalog_result_rows(void);
+extern char **splitdb_catalog_array_elems(HeapTuple tuple, TupleDesc desc,
+										  int col, int *n);
 extern char *splitdb_catalog_text_array(char *const *items, int n);
 extern void splitdb_error_unknown_service(const char *service);
 

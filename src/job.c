@@ -171,22 +171,19 @@ check_sibling(const char *service, const char *server, bool new_job)
 	PGconn	   *volatile conn = NULL;
 	List	   *names = NIL;
 	ListCell   *lc;
-	Oid			types[1] = {NAMEOID};
-	Datum		values[1];
 
 	if (new_job)
 	{
-		values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
-		if (SPI_execute_with_args("SELECT format('%I.%I', n.nspname, c.relname)"
+		const char *param[1] = {service};
+
+		splitdb_catalog_exec_text("SELECT format('%I.%I', n.nspname, c.relname)"
 								  "  FROM (" SPLITDB_OWNED_RELATION_SQL ") r"
 								  "  JOIN pg_class c ON c.oid = r.relid"
 								  "  JOIN pg_namespace n ON n.oid = c.relnamespace"
-								  " WHERE r.service = $1 ORDER BY 1",
-								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the tables of service \"%s\"", service);
-		for (uint64 i = 0; i < SPI_processed; i++)
-			names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i],
-												SPI_tuptable->tupdesc, 1));
+								  " WHERE r.service = $1::pg_catalog.name ORDER BY 1",
+								  1, param, true);
+		foreach(lc, splitdb_catalog_result_rows())
+			names = lappend(names, ((char **) lfirst(lc))[0]);
 	}
 
 	PG_TRY();

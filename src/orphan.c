@@ -54,24 +54,6 @@ typedef struct OrphanEnd
 	PGconn	   *conn;
 } OrphanEnd;
 
-/* the elements of a text[] literal of an SPI row */
-static char **
-array_of(HeapTuple tup, TupleDesc desc, int col, int *n)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-	Datum	   *elems;
-	bool	   *nulls;
-	char	  **result;
-
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, n);
-	result = palloc(sizeof(char *) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-		result[i] = TextDatumGetCString(elems[i]);
-	return result;
-}
-
 /*
  * run_end
  *		Run a statement with text parameters on an end; rows as C strings.
@@ -262,13 +244,13 @@ splitdb_orphans(PG_FUNCTION_ARGS)
 			int			n;
 
 			child->table = SPI_getvalue(tup, desc, 3);
-			child->cols = array_of(tup, desc, 4, &nkeys);
-			child->types = array_of(tup, desc, 5, &n);
+			child->cols = splitdb_catalog_array_elems(tup, desc, 4, &nkeys);
+			child->types = splitdb_catalog_array_elems(tup, desc, 5, &n);
 			child->server = SPI_getvalue(tup, desc, 6);
 			child->location = SPI_getvalue(tup, desc, 7);
 			parent->table = SPI_getvalue(tup, desc, 8);
-			parent->cols = array_of(tup, desc, 9, &n);
-			parent->types = array_of(tup, desc, 10, &n);
+			parent->cols = splitdb_catalog_array_elems(tup, desc, 9, &n);
+			parent->types = splitdb_catalog_array_elems(tup, desc, 10, &n);
 			parent->server = SPI_getvalue(tup, desc, 11);
 			parent->location = SPI_getvalue(tup, desc, 12);
 			conns = lappend(conns, child);

@@ -253,31 +253,6 @@ splitdb_refcheck_key_match(const char *alias, char **cols, char **types,
  * Definitions
  * ---------------------------------------------------------------- */
 
-/*
- * text_array
- *		The elements of a text[] or name[] column of an SPI row as C strings;
- *		NULL and *n = 0 for SQL NULL.
- */
-static char **
-text_array(HeapTuple tuple, TupleDesc desc, int col, int *n)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
-	Datum	   *elems;
-	bool	   *nulls;
-	char	  **result;
-
-	*n = 0;
-	if (isnull)
-		return NULL;
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, n);
-	result = palloc(sizeof(char *) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-		result[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
-	return result;
-}
-
 /* a text column of an SPI row, NULL for SQL NULL */
 static char *
 text_value(HeapTuple tuple, TupleDesc desc, int col)
@@ -373,14 +348,14 @@ load_def(TriggerData *td, int64 reference_id, char side)
 	def->own_table = text_value(tup, desc, 4);
 	s = text_value(tup, desc, 5);
 	def->own_server = s ? get_foreign_server_oid(s, false) : InvalidOid;
-	def->own_cols = text_array(tup, desc, 6, &def->nkeys);
-	def->own_types = text_array(tup, desc, 7, &n);
+	def->own_cols = splitdb_catalog_array_elems(tup, desc, 6, &def->nkeys);
+	def->own_types = splitdb_catalog_array_elems(tup, desc, 7, &n);
 	def->other_location = text_value(tup, desc, 8);
 	s = text_value(tup, desc, 9);
 	def->other_server = s ? get_foreign_server_oid(s, false) : InvalidOid;
 	def->other_table = text_value(tup, desc, 10);
-	def->other_cols = text_array(tup, desc, 11, &n);
-	def->other_types = text_array(tup, desc, 12, &n);
+	def->other_cols = splitdb_catalog_array_elems(tup, desc, 11, &n);
+	def->other_types = splitdb_catalog_array_elems(tup, desc, 12, &n);
 	def->other_database = text_value(tup, desc, 13);
 	{
 		bool		isnull;
@@ -388,7 +363,7 @@ load_def(TriggerData *td, int64 reference_id, char side)
 		def->match_full = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull));
 		def->on_delete = text_value(tup, desc, 15)[0];
 		def->on_update = text_value(tup, desc, 16)[0];
-		def->set_cols = text_array(tup, desc, 17, &def->nset);
+		def->set_cols = splitdb_catalog_array_elems(tup, desc, 17, &def->nset);
 		def->commit_queue = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull)) &&
 			rel->rd_rel->relkind == RELKIND_FOREIGN_TABLE;
 		def->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 19, &isnull));

@@ -375,22 +375,17 @@ count_foreign_tables(const char *server)
 static void
 drop_user_mappings(const char *server)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
 	List	   *roles = NIL;
 	ListCell   *lc;
 
-	values[0] = CStringGetTextDatum(server);
-	if (SPI_execute_with_args("SELECT CASE WHEN m.umuser = 0 THEN NULL ELSE r.rolname END"
+	splitdb_catalog_exec_text("SELECT CASE WHEN m.umuser = 0 THEN NULL ELSE r.rolname END"
 							  " FROM pg_catalog.pg_user_mapping m"
 							  " JOIN pg_catalog.pg_foreign_server s ON s.oid = m.umserver"
 							  " LEFT JOIN pg_catalog.pg_roles r ON r.oid = m.umuser"
 							  " WHERE s.srvname = $1::pg_catalog.name",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the user mappings of server \"%s\"", server);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		roles = lappend(roles, SPI_getvalue(SPI_tuptable->vals[i],
-											SPI_tuptable->tupdesc, 1));
+							  1, &server, true);
+	foreach(lc, splitdb_catalog_result_rows())
+		roles = lappend(roles, ((char **) lfirst(lc))[0]);
 
 	foreach(lc, roles)
 		run_utility(splitdb_deparse_drop_user_mapping(server, (char *) lfirst(lc)));

@@ -180,6 +180,20 @@ sub without_foreign_keys
 	return $kept;
 }
 
+# "WITH owned AS (...)," the relations the service owns, partitions included;
+# the caller's query goes on with more CTEs
+sub owned_cte
+{
+	my ($service) = @_;
+	return qq{
+WITH owned AS (
+	SELECT o.relid::oid AS relid FROM splitdb.owned_table o WHERE o.service = '$service'
+	UNION
+	SELECT p.relid FROM splitdb.owned_table o, pg_partition_tree(o.relid) p
+	 WHERE o.service = '$service'),
+};
+}
+
 # [schema, name, relkind] of every relation the service owns (partitions
 # included) and of the sequences their defaults use or serial columns own;
 # identity sequences are dumped with their table
@@ -187,12 +201,7 @@ sub oracle_relations
 {
 	my ($db, $service) = @_;
 	my $rows = $node->safe_psql(
-		$db, qq{
-WITH owned AS (
-	SELECT o.relid::oid AS relid FROM splitdb.owned_table o WHERE o.service = '$service'
-	UNION
-	SELECT p.relid FROM splitdb.owned_table o, pg_partition_tree(o.relid) p
-	 WHERE o.service = '$service'),
+		$db, owned_cte($service) . qq{
 rels AS (
 	SELECT relid FROM owned
 	UNION
@@ -217,12 +226,7 @@ sub service_sequences
 {
 	my ($db, $service) = @_;
 	my $rows = $node->safe_psql(
-		$db, qq{
-WITH owned AS (
-	SELECT o.relid::oid AS relid FROM splitdb.owned_table o WHERE o.service = '$service'
-	UNION
-	SELECT p.relid FROM splitdb.owned_table o, pg_partition_tree(o.relid) p
-	 WHERE o.service = '$service'),
+		$db, owned_cte($service) . qq{
 seqs AS (
 	SELECT d.objid AS seq FROM pg_depend d
 	 WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
