@@ -160,9 +160,7 @@ prepare_statement(PreparedConn *pc, const char *sql, int nparams,
 	ps->sql = pstrdup(sql);
 	MemoryContextSwitchTo(oldcxt);
 
-	if (!PQsendPrepare(pc->conn, ps->name, sql, nparams, NULL))
-		splitdb_remote_report(NULL, pc->conn, sql, service);
-	PQclear(splitdb_remote_finish(pc->conn, sql, service));
+	splitdb_remote_prepare(pc->conn, ps->name, sql, nparams, service);
 
 	oldcxt = MemoryContextSwitchTo(prepared_cxt);
 	pc->stmts = lappend(pc->stmts, ps);
@@ -202,9 +200,7 @@ splitdb_prepared_exec(PGconn *conn, const char *sql, int nparams,
 	if (ps == NULL)
 		ps = prepare_statement(pc, sql, nparams, service);
 
-	if (!PQsendQueryPrepared(conn, ps->name, nparams, values, NULL, NULL, 0))
-		splitdb_remote_report(NULL, conn, sql, service);
-	return splitdb_remote_finish(conn, sql, service);
+	return splitdb_remote_exec_prepared(conn, ps->name, sql, nparams, values, service);
 }
 
 /*

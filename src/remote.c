@@ -57,6 +57,8 @@ static int	append_options(List *options, const char **keywords,
 static PGconn *connect_with(const char **keywords, const char **values,
 							const char *target, const char *hint);
 static void setup_session(PGconn *conn);
+static void splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
+								  const char *service) pg_attribute_noreturn();
 static void notice_processor(void *arg, const char *message);
 
 /*
@@ -368,7 +370,7 @@ splitdb_remote_local_host(void)
  * Frees res.  The SQLSTATE, message, detail and hint are the remote's; a
  * context line names the service and the statement.
  */
-void
+static void
 splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
 					  const char *service)
 {
@@ -429,7 +431,48 @@ PGresult *
 splitdb_remote_exec(PGconn *conn, const char *sql, int nparams,
 					const char *const *values, const char *service)
 {
+	splitdb_remote_send(conn, sql, nparams, values, service);
+	return splitdb_remote_finish(conn, sql, service);
+}
+
+/*
+ * splitdb_remote_send
+ *		Send one statement with text parameters without waiting for it; the
+ *		caller collects the result with splitdb_remote_finish() and may work
+ *		meanwhile.  Arguments as for splitdb_remote_exec().
+ */
+void
+splitdb_remote_send(PGconn *conn, const char *sql, int nparams,
+					const char *const *values, const char *service)
+{
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0))
+		splitdb_remote_report(NULL, conn, sql, service);
+}
+
+/*
+ * splitdb_remote_prepare
+ *		Prepare sql (nparams text parameters) as statement name on conn.
+ */
+void
+splitdb_remote_prepare(PGconn *conn, const char *name, const char *sql,
+					   int nparams, const char *service)
+{
+	if (!PQsendPrepare(conn, name, sql, nparams, NULL))
+		splitdb_remote_report(NULL, conn, sql, service);
+	PQclear(splitdb_remote_finish(conn, sql, service));
+}
+
+/*
+ * splitdb_remote_exec_prepared
+ *		Run the prepared statement name (whose text, sql, names it in an
+ *		error) with text parameters; the result as splitdb_remote_exec().
+ */
+PGresult *
+splitdb_remote_exec_prepared(PGconn *conn, const char *name, const char *sql,
+							 int nparams, const char *const *values,
+							 const char *service)
+{
+	if (!PQsendQueryPrepared(conn, name, nparams, values, NULL, NULL, 0))
 		splitdb_remote_report(NULL, conn, sql, service);
 	return splitdb_remote_finish(conn, sql, service);
 }

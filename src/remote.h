@@ -22,11 +22,17 @@ extern PGconn *splitdb_remote_connect_local(const char *dbname);
 extern PGresult *splitdb_remote_exec(PGconn *conn, const char *sql,
 									 int nparams, const char *const *values,
 									 const char *service);
+extern void splitdb_remote_send(PGconn *conn, const char *sql, int nparams,
+								const char *const *values, const char *service);
+extern void splitdb_remote_prepare(PGconn *conn, const char *name,
+								   const char *sql, int nparams,
+								   const char *service);
+extern PGresult *splitdb_remote_exec_prepared(PGconn *conn, const char *name,
+											  const char *sql, int nparams,
+											  const char *const *values,
+											  const char *service);
 extern PGresult *splitdb_remote_finish(PGconn *conn, const char *sql,
 										const char *service);
-extern void splitdb_remote_report(PGresult *res, PGconn *conn,
-								  const char *sql, const char *service)
-			pg_attribute_noreturn();
 extern void splitdb_remote_copy_begin(PGconn *conn, const char *sql,
 									  const char *service);
 extern void splitdb_remote_copy_send(PGconn *conn, const char *data, int len,

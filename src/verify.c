@@ -195,8 +195,7 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 	}
 
 	remote_sql = checksum_query(t->columns, t->target_name);
-	if (!PQsendQueryParams(conn, remote_sql, 0, NULL, NULL, NULL, NULL, 0))
-		splitdb_remote_report(NULL, conn, remote_sql, service);
+	splitdb_remote_send(conn, remote_sql, 0, NULL, service);
 	local_checksum(checksum_query(t->columns, t->source_name),
 				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 	res = splitdb_remote_finish(conn, remote_sql, service);
