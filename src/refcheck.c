@@ -681,8 +681,10 @@ output_follows_settings(Oid typid)
  *		Make the text form of keys one that any server reads back as the same
  *		value, whatever the session's settings: DateStyle ISO (a day-month
  *		order would otherwise be read as month-day there), IntervalStyle
- *		postgres, floats with every digit.  Returns the GUC nest level to
- *		give to AtEOXact_GUC().
+ *		postgres, floats in their shortest exact form (extra_float_digits
+ *		at least 1).  With the default settings nothing is set, so a row
+ *		pays only for the nest level.  Returns the GUC nest level to give to
+ *		AtEOXact_GUC().
  */
 static int
 pin_output_settings(void)
@@ -695,8 +697,8 @@ pin_output_settings(void)
 	if (IntervalStyle != INTSTYLE_POSTGRES)
 		(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
-	if (extra_float_digits < 3)
-		(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+	if (extra_float_digits < 1)
+		(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 	return nest;
 }
