@@ -185,8 +185,9 @@ splitdb_prepared_exec(PGconn *conn, const char *sql, int nparams,
 	PreparedStmt *ps = NULL;
 	ListCell   *lc;
 
-	if (pc->doubtful)
+	if (pc->doubtful && pc->stmts != NIL)
 		confirm_statements(pc);
+	pc->doubtful = false;
 	foreach(lc, pc->stmts)
 	{
 		PreparedStmt *candidate = lfirst(lc);
