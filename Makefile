@@ -35,7 +35,7 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_dot verify migrate migrate_resume references privileges
+REGRESS = service assign plan plan_dot verify migrate migrate_resume references reference_chains privileges
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation

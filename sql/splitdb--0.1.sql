@@ -561,6 +561,13 @@ LANGUAGE C STRICT VOLATILE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.reference_counters() IS 'enforcement counters of every database of this cluster since the server started (needs splitdb in shared_preload_libraries)';
 
+CREATE FUNCTION splitdb.reference_relay(statement text, params text[],
+	OUT reference_id bigint, OUT side "char", OUT kind "char", OUT old_key text[], OUT new_key text[])
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'splitdb_reference_relay'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION splitdb.reference_relay(text, text[]) IS 'runs, with the caller''s rights, an action that another database''s enforcement applies here, and returns the statement''s rows and then the keys this database left to the caller';
+
 REVOKE ALL ON FUNCTION splitdb.reference_row() FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.reference_flush() FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.reference_counters() FROM PUBLIC;

@@ -390,19 +390,63 @@ splitdb_catalog_array_elems(HeapTuple tuple, TupleDesc desc, int col, int *n)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
-	Datum	   *elems;
-	bool	   *nulls;
-	char	  **result;
 
 	*n = 0;
 	if (isnull)
 		return NULL;
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, n);
+	return splitdb_catalog_text_items(DatumGetArrayTypeP(d), n);
+}
+
+/*
+ * splitdb_catalog_text_items
+ *		The elements of a one-dimensional text[] (or name[]) as C strings,
+ *		NULL for a NULL element.
+ */
+char	  **
+splitdb_catalog_text_items(ArrayType *array, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **result;
+
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
 	result = palloc(sizeof(char *) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
 		result[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
 	return result;
+}
+
+/*
+ * splitdb_catalog_parse_text_array
+ *		The elements of a text[] literal, as splitdb_catalog_text_items.
+ */
+char	  **
+splitdb_catalog_parse_text_array(const char *literal, int *n)
+{
+	Datum		d = OidInputFunctionCall(F_ARRAY_IN, (char *) literal, TEXTOID, -1);
+
+	return splitdb_catalog_text_items(DatumGetArrayTypeP(d), n);
+}
+
+/*
+ * splitdb_catalog_text_array_datum
+ *		A one-dimensional text[] of n C strings, NULL ones as NULL elements.
+ */
+Datum
+splitdb_catalog_text_array_datum(char *const *items, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = (items[i] == NULL);
+		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(items[i]);
+	}
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID,
+											  -1, false, TYPALIGN_INT));
 }
 
 /*

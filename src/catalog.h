@@ -13,6 +13,8 @@
 #ifndef SPLITDB_CATALOG_H
 #define SPLITDB_CATALOG_H
 
+#include "utils/array.h"
+
 /* one row of splitdb.service */
 typedef struct SplitdbService
 {
@@ -73,6 +75,9 @@ extern List *splitdb_catalog_result_rows(void);
 extern char **splitdb_catalog_array_elems(HeapTuple tuple, TupleDesc desc,
 										  int col, int *n);
 extern char *splitdb_catalog_text_array(char *const *items, int n);
+extern char **splitdb_catalog_text_items(ArrayType *array, int *n);
+extern char **splitdb_catalog_parse_text_array(const char *literal, int *n);
+extern Datum splitdb_catalog_text_array_datum(char *const *items, int n);
 extern void splitdb_error_unknown_service(const char *service);
 
 #endif							/* SPLITDB_CATALOG_H */

@@ -64,10 +64,12 @@
 #include "access/xact.h"
 #include "catalog/partition.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "foreign/foreign.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
@@ -95,6 +97,7 @@
 
 PG_FUNCTION_INFO_V1(splitdb_reference_row);
 PG_FUNCTION_INFO_V1(splitdb_reference_flush);
+PG_FUNCTION_INFO_V1(splitdb_reference_relay);
 
 /* postgres_fdw's connection cache (connection.c), found at run time */
 typedef PGconn *(*GetConnectionFn) (UserMapping *user, bool will_prep_stmt,
@@ -158,6 +161,8 @@ typedef struct RefDef
 	bool		pin_output;		/* a key type's text form follows DateStyle & co */
 	PendingSet	now;			/* checked at the end of the statement */
 	PendingSet	at_commit;		/* checked at commit */
+	PendingSet	relay;			/* skipped here, for the database that wrote */
+	bool		relayed;		/* made for keys relayed back from elsewhere */
 	SplitdbRefCounter *counter;
 	struct RefDef *next;
 } RefDef;
@@ -183,6 +188,9 @@ static Oid	caller_userid = InvalidOid;
 /* set by the server option of splitdb's servers: where a write comes from */
 char	   *splitdb_origin = NULL;
 
+/* inside splitdb.reference_relay(): skipped keys go back to the caller */
+static bool relaying = false;
+
 static int	pin_search_path(void);
 static bool output_follows_settings(Oid typid);
 static void register_callbacks(void);
@@ -193,10 +201,13 @@ static void relcache_callback(Datum arg, Oid relid);
 static RefDef *get_def(TriggerData *td);
 static RefDef *load_def(TriggerData *td, int64 reference_id, char side);
 static bool origin_skips(RefDef *def);
-static void queue_child(RefDef *def, TriggerData *td);
-static void queue_parent(RefDef *def, TriggerData *td);
-static void add_pending(RefDef *def, PendingKind kind, char **old, char **new);
+static void queue_child(RefDef *def, TriggerData *td, bool relay);
+static void queue_parent(RefDef *def, TriggerData *td, bool relay);
+static void add_pending(RefDef *def, PendingKind kind, char **old, char **new,
+						bool relay);
 static bool flush_all(bool at_commit);
+static List *run_remote(RefDef *def, Oid server, const char *sql, int nparams,
+						const char **values, bool prepare);
 static void flush_set(RefDef *def, List *keys);
 static void check_child_keys(RefDef *def, List *keys);
 static void apply_parent_action(RefDef *def, List *keys, char action,
@@ -278,24 +289,24 @@ relation_is_or_under(Oid relid, Oid target)
 }
 
 /*
- * load_def
- *		Read the reference end a trigger names and check that it belongs to
- *		the trigger's relation.
+ * read_end
+ *		Read this database's end (reference_id, side) of a reference from
+ *		splitdb.reference_end into a new definition in def_cxt, without the
+ *		parts that need the trigger's relation.
  *
- * Returns a definition allocated in def_cxt.  Raises ERROR when the row is
- * missing or is for another relation: such a trigger was not made by
- * splitdb.
+ * def->relid is the end's relation.  Returns NULL when there is no such
+ * row.  Runs its own SPI connection.
  */
 static RefDef *
-load_def(TriggerData *td, int64 reference_id, char side)
+read_end(int64 reference_id, char side)
 {
-	Relation	rel = td->tg_relation;
 	Oid			types[2] = {INT8OID, CHAROID};
 	Datum		values[2] = {Int64GetDatum(reference_id), CharGetDatum(side)};
-	RefDef	   *def;
+	RefDef	   *def = NULL;
 	HeapTuple	tup;
 	TupleDesc	desc;
 	MemoryContext old;
+	bool		isnull;
 	int			n;
 	int			nest;
 	char	   *s;
@@ -314,32 +325,17 @@ load_def(TriggerData *td, int64 reference_id, char side)
 							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read splitdb.reference_end");
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
-				 errmsg("trigger \"%s\" on table \"%s\" names no cross-service reference",
-						td->tg_trigger->tgname, RelationGetRelationName(rel)),
-				 errdetail("splitdb.reference_end has no row for reference " INT64_FORMAT ", side \"%c\".",
-						   reference_id, side),
-				 errhint("Only splitdb creates triggers that call splitdb.reference_row(); drop this one.")));
+	{
+		SPI_finish();
+		AtEOXact_GUC(true, nest);
+		return NULL;
+	}
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 
-	{
-		bool		isnull;
-		Oid			endrel = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-
-		if (!relation_is_or_under(RelationGetRelid(rel), endrel))
-			ereport(ERROR,
-					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
-					 errmsg("trigger \"%s\" on table \"%s\" names a cross-service reference of another table",
-							td->tg_trigger->tgname, RelationGetRelationName(rel)),
-					 errhint("Only splitdb creates triggers that call splitdb.reference_row(); drop this one.")));
-	}
-
 	old = MemoryContextSwitchTo(def_cxt);
 	def = palloc0(sizeof(RefDef));
-	def->tgoid = td->tg_trigger->tgoid;
-	def->relid = RelationGetRelid(rel);
+	def->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
 	def->valid = true;
 	def->reference_id = reference_id;
 	def->side = side;
@@ -357,19 +353,58 @@ load_def(TriggerData *td, int64 reference_id, char side)
 	def->other_cols = splitdb_catalog_array_elems(tup, desc, 11, &n);
 	def->other_types = splitdb_catalog_array_elems(tup, desc, 12, &n);
 	def->other_database = text_value(tup, desc, 13);
-	{
-		bool		isnull;
+	def->match_full = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull));
+	def->on_delete = text_value(tup, desc, 15)[0];
+	def->on_update = text_value(tup, desc, 16)[0];
+	def->set_cols = splitdb_catalog_array_elems(tup, desc, 17, &def->nset);
+	def->commit_queue = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
+	def->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 19, &isnull));
+	def->always = DatumGetBool(SPI_getbinval(tup, desc, 20, &isnull));
+	def->counter = splitdb_refstats_get(reference_id, side);
+	MemoryContextSwitchTo(old);
 
-		def->match_full = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull));
-		def->on_delete = text_value(tup, desc, 15)[0];
-		def->on_update = text_value(tup, desc, 16)[0];
-		def->set_cols = splitdb_catalog_array_elems(tup, desc, 17, &def->nset);
-		def->commit_queue = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull)) &&
-			rel->rd_rel->relkind == RELKIND_FOREIGN_TABLE;
-		def->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 19, &isnull));
-		def->always = DatumGetBool(SPI_getbinval(tup, desc, 20, &isnull));
-	}
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	return def;
+}
 
+/*
+ * load_def
+ *		Read the reference end a trigger names and check that it belongs to
+ *		the trigger's relation.
+ *
+ * Returns a definition allocated in def_cxt.  Raises ERROR when the row is
+ * missing or is for another relation: such a trigger was not made by
+ * splitdb.
+ */
+static RefDef *
+load_def(TriggerData *td, int64 reference_id, char side)
+{
+	Relation	rel = td->tg_relation;
+	RefDef	   *def = read_end(reference_id, side);
+	MemoryContext old;
+
+	if (def == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("trigger \"%s\" on table \"%s\" names no cross-service reference",
+						td->tg_trigger->tgname, RelationGetRelationName(rel)),
+				 errdetail("splitdb.reference_end has no row for reference " INT64_FORMAT ", side \"%c\".",
+						   reference_id, side),
+				 errhint("Only splitdb creates triggers that call splitdb.reference_row(); drop this one.")));
+	if (!relation_is_or_under(RelationGetRelid(rel), def->relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("trigger \"%s\" on table \"%s\" names a cross-service reference of another table",
+						td->tg_trigger->tgname, RelationGetRelationName(rel)),
+				 errhint("Only splitdb creates triggers that call splitdb.reference_row(); drop this one.")));
+
+	old = MemoryContextSwitchTo(def_cxt);
+	def->tgoid = td->tg_trigger->tgoid;
+	def->relid = RelationGetRelid(rel);
+	/* tables have constraint triggers: PostgreSQL defers their events */
+	def->commit_queue = def->commit_queue &&
+		rel->rd_rel->relkind == RELKIND_FOREIGN_TABLE;
 	def->attnums = palloc(sizeof(AttrNumber) * def->nkeys);
 	def->typoutput = palloc(sizeof(Oid) * def->nkeys);
 	def->typcache = palloc(sizeof(TypeCacheEntry *) * def->nkeys);
@@ -391,11 +426,7 @@ load_def(TriggerData *td, int64 reference_id, char side)
 		if (output_follows_settings(att->atttypid))
 			def->pin_output = true;
 	}
-	def->counter = splitdb_refstats_get(reference_id, side);
 	MemoryContextSwitchTo(old);
-
-	SPI_finish();
-	AtEOXact_GUC(true, nest);
 	return def;
 }
 
@@ -568,7 +599,8 @@ reset_pending(void)
 
 		memset(&def->now, 0, sizeof(PendingSet));
 		memset(&def->at_commit, 0, sizeof(PendingSet));
-		if (!def->valid)
+		memset(&def->relay, 0, sizeof(PendingSet));
+		if (!def->valid || def->relayed)
 		{
 			*link = def->next;
 			continue;			/* its few bytes stay in def_cxt */
@@ -634,7 +666,10 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		return;
 	splitdb_prepared_forget();
 	for (RefDef *def = all_defs; def != NULL; def = def->next)
+	{
 		memset(&def->now, 0, sizeof(PendingSet));
+		memset(&def->relay, 0, sizeof(PendingSet));
+	}
 }
 
 /* ----------------------------------------------------------------
@@ -786,7 +821,7 @@ report_match_full(RefDef *def, Relation rel)
  *		for the check in the parent's database.
  */
 static void
-queue_child(RefDef *def, TriggerData *td)
+queue_child(RefDef *def, TriggerData *td, bool relay)
 {
 	TupleTableSlot *slot;
 	char	  **texts;
@@ -813,7 +848,7 @@ queue_child(RefDef *def, TriggerData *td)
 			report_match_full(def, td->tg_relation);
 		return;					/* MATCH SIMPLE */
 	}
-	add_pending(def, PENDING_CHECK, texts, NULL);
+	add_pending(def, PENDING_CHECK, texts, NULL, relay);
 }
 
 /*
@@ -822,7 +857,7 @@ queue_child(RefDef *def, TriggerData *td)
  *		(and the new one) for the reference's action.
  */
 static void
-queue_parent(RefDef *def, TriggerData *td)
+queue_parent(RefDef *def, TriggerData *td, bool relay)
 {
 	char	  **old;
 	char	  **new = NULL;
@@ -840,10 +875,10 @@ queue_parent(RefDef *def, TriggerData *td)
 	{
 		new = palloc(sizeof(char *) * def->nkeys);
 		key_texts(def, td->tg_newslot, new);
-		add_pending(def, PENDING_UPDATE, old, new);
+		add_pending(def, PENDING_UPDATE, old, new, relay);
 	}
 	else
-		add_pending(def, PENDING_DELETE, old, NULL);
+		add_pending(def, PENDING_DELETE, old, NULL, relay);
 }
 
 /* dynahash over C strings */
@@ -864,12 +899,13 @@ ident_match(const void *key1, const void *key2, Size keysize)
 /*
  * add_pending
  *		Queue a key once.  old and new are copied into the transaction's
- *		queue memory.
+ *		queue memory.  relay: the key is not enforced here but handed back
+ *		to the database that wrote (see splitdb_reference_relay).
  */
 static void
-add_pending(RefDef *def, PendingKind kind, char **old, char **new)
+add_pending(RefDef *def, PendingKind kind, char **old, char **new, bool relay)
 {
-	PendingSet *set = &def->now;
+	PendingSet *set = relay ? &def->relay : &def->now;
 	StringInfoData ident;
 	MemoryContext oldcxt;
 	PendingKey *pk;
@@ -879,7 +915,7 @@ add_pending(RefDef *def, PendingKind kind, char **old, char **new)
 	 * A shim cannot have constraint triggers: its deferred checks wait here.
 	 * Only NO ACTION checks are deferred; actions never are.
 	 */
-	if (def->commit_queue &&
+	if (!relay && def->commit_queue &&
 		(kind == PENDING_CHECK ||
 		 (kind == PENDING_DELETE && def->on_delete == 'a') ||
 		 (kind == PENDING_UPDATE && def->on_update == 'a')))
@@ -892,7 +928,7 @@ add_pending(RefDef *def, PendingKind kind, char **old, char **new)
 	oldcxt = MemoryContextSwitchTo(pending_cxt);
 
 	/* the remote transaction must exist before commit, see fdw_connection */
-	if (!fdw_callbacks_first &&
+	if (!relay && !fdw_callbacks_first &&
 		(OidIsValid(def->other_server) || OidIsValid(def->own_server)))
 		fdw_connection(OidIsValid(def->other_server) ? def->other_server : def->own_server,
 					   GetUserId(), def->owner);
@@ -935,7 +971,7 @@ add_pending(RefDef *def, PendingKind kind, char **old, char **new)
 	MemoryContextSwitchTo(oldcxt);
 
 	/* a referencing end checks early rather than grow without bound */
-	if (def->side == 'c' && !def->commit_queue &&
+	if (!relay && def->side == 'c' && !def->commit_queue &&
 		list_length(def->now.keys) >= SPLITDB_REFCHECK_MAX_PENDING)
 	{
 		List	   *keys = def->now.keys;
@@ -1000,7 +1036,7 @@ static List *
 run_statement(RefDef *def, Oid server, const char *sql, int nparams,
 			  Datum *params, bool prepare)
 {
-	List	   *rows = NIL;
+	const char **values;
 
 	if (!OidIsValid(server))
 	{
@@ -1012,33 +1048,182 @@ run_statement(RefDef *def, Oid server, const char *sql, int nparams,
 		rc = SPI_execute_with_args(sql, nparams, types, params, NULL, false, 0);
 		if (rc < 0)
 			elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
-		rows = splitdb_catalog_result_rows();
+		return splitdb_catalog_result_rows();
 	}
+	values = palloc(sizeof(char *) * nparams);
+	for (int i = 0; i < nparams; i++)
+		values[i] = OidOutputFunctionCall(F_ARRAY_OUT, params[i]);
+	return run_remote(def, server, sql, nparams, values, prepare);
+}
+
+/*
+ * run_remote
+ *		Run a statement with text parameters in another database, in the
+ *		writer's remote transaction when it has one (see fdw_connection).
+ *		Counts a round trip, with its time.  Returns the rows as arrays of
+ *		C strings.
+ */
+static List *
+run_remote(RefDef *def, Oid server, const char *sql, int nparams,
+		   const char **values, bool prepare)
+{
+	PGconn	   *conn = fdw_connection(server, caller_userid, def->owner);
+	PGresult   *res;
+	List	   *rows;
+	instr_time	start,
+				duration;
+
+	INSTR_TIME_SET_CURRENT(start);
+	if (prepare)
+		res = splitdb_prepared_exec(conn, sql, nparams, values, NULL);
 	else
-	{
-		const char **values = palloc(sizeof(char *) * nparams);
-		PGconn	   *conn;
-		PGresult   *res;
-		instr_time	start,
-					duration;
-
-		/* the writer's remote transaction, when it has one: see fdw_connection */
-		conn = fdw_connection(server, caller_userid, def->owner);
-
-		for (int i = 0; i < nparams; i++)
-			values[i] = OidOutputFunctionCall(F_ARRAY_OUT, params[i]);
-		INSTR_TIME_SET_CURRENT(start);
-		if (prepare)
-			res = splitdb_prepared_exec(conn, sql, nparams, values, NULL);
-		else
-			res = splitdb_remote_exec(conn, sql, nparams, values, NULL);
-		INSTR_TIME_SET_CURRENT(duration);
-		INSTR_TIME_SUBTRACT(duration, start);
-		splitdb_refstats_add(def->counter, 0, 0, 1, INSTR_TIME_GET_MICROSEC(duration));
-		rows = splitdb_remote_result_rows(res);
-		PQclear(res);
-	}
+		res = splitdb_remote_exec(conn, sql, nparams, values, NULL);
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start);
+	splitdb_refstats_add(def->counter, 0, 0, 1, INSTR_TIME_GET_MICROSEC(duration));
+	rows = splitdb_remote_result_rows(res);
+	PQclear(res);
 	return rows;
+}
+
+/*
+ * swap_ends
+ *		Turn this database's end of a reference into the other end, as seen
+ *		from here: the other end's table becomes "own" (reached through the
+ *		server this end names) and this end's table, here, becomes "other".
+ */
+static void
+swap_ends(RefDef *def)
+{
+	MemoryContext old = MemoryContextSwitchTo(def_cxt);
+	char	   *t;
+	char	  **a;
+	Oid			o;
+
+	t = def->own_table;
+	def->own_table = def->other_table;
+	def->other_table = t;
+	o = def->own_server;
+	def->own_server = def->other_server;
+	def->other_server = o;
+	a = def->own_cols;
+	def->own_cols = def->other_cols;
+	def->other_cols = a;
+	a = def->own_types;
+	def->own_types = def->other_types;
+	def->other_types = a;
+	t = def->here;
+	def->here = def->other_location;
+	def->other_location = t;
+	def->other_database = get_database_name(MyDatabaseId);
+	def->side = (def->side == 'c') ? 'p' : 'c';
+	def->relid = InvalidOid;
+	def->counter = splitdb_refstats_get(def->reference_id, def->side);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * relayed_def
+ *		The definition that enforces, from here, the end (reference_id,
+ *		side) of a table in another database whose key that database handed
+ *		back.  It is this database's own row for that end when there is one
+ *		(the source's end on the shim of that table), else this database's
+ *		row for the opposite end, turned around: the other end is then here.
+ *		Made once per transaction.
+ */
+static RefDef *
+relayed_def(int64 reference_id, char side)
+{
+	RefDef	   *def;
+
+	for (def = all_defs; def != NULL; def = def->next)
+		if (def->relayed && def->valid && def->reference_id == reference_id &&
+			def->side == side)
+			return def;
+
+	def = read_end(reference_id, side);
+	if (def == NULL)
+	{
+		def = read_end(reference_id, side == 'c' ? 'p' : 'c');
+		if (def == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+					 errmsg("another database handed back a key of cross-service reference " INT64_FORMAT ", which has no end in database \"%s\"",
+							reference_id, get_database_name(MyDatabaseId)),
+					 errhint("The databases disagree about where the reference's ends are; compare splitdb.reference_end in both.")));
+		swap_ends(def);
+	}
+	def->relayed = true;
+	def->next = all_defs;
+	all_defs = def;
+	return def;
+}
+
+/*
+ * relay_key
+ *		Queue here a key that another database skipped for us: one row of
+ *		splitdb.reference_relay() (reference_id, side, kind, old, new).
+ *		acting is the end whose action made the row.
+ */
+static void
+relay_key(RefDef *acting, char **row)
+{
+	int64		reference_id = pg_strtoint64(row[0]);
+	char		side = row[1][0];
+	PendingKind kind;
+	RefDef	   *def;
+	char	  **old;
+	char	  **new = NULL;
+	int			n;
+
+	/* the acting reference's new keys exist: its action just put them there */
+	if (reference_id == acting->reference_id && side == 'c')
+		return;
+	kind = (row[2][0] == 'c') ? PENDING_CHECK :
+		(row[2][0] == 'd') ? PENDING_DELETE : PENDING_UPDATE;
+	def = relayed_def(reference_id, side);
+	old = splitdb_catalog_parse_text_array(row[3], &n);
+	if (n != def->nkeys)
+		elog(ERROR, "a relayed key of reference " INT64_FORMAT " has %d columns, not %d",
+			 reference_id, n, def->nkeys);
+	if (row[4] != NULL)
+		new = splitdb_catalog_parse_text_array(row[4], &n);
+	add_pending(def, kind, old, new, false);
+}
+
+/*
+ * run_relayed
+ *		Run an action statement in the child's database through
+ *		splitdb.reference_relay() there, and queue here the keys that the
+ *		statement's rows left to this database (see
+ *		splitdb_reference_relay).  Returns the statement's own rows.
+ */
+static List *
+run_relayed(RefDef *def, const char *sql, int nparams, Datum *params)
+{
+	char	  **texts = palloc(sizeof(char *) * nparams);
+	const char *values[2];
+	List	   *own = NIL;
+	ListCell   *lc;
+
+	for (int i = 0; i < nparams; i++)
+		texts[i] = OidOutputFunctionCall(F_ARRAY_OUT, params[i]);
+	values[0] = sql;
+	values[1] = splitdb_catalog_text_array(texts, nparams);
+	foreach(lc, run_remote(def, def->other_server,
+						   "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
+						   " FROM splitdb.reference_relay($1, $2) r",
+						   2, values, false))
+	{
+		char	  **row = lfirst(lc);
+		int			n;
+
+		if (row[0] == NULL)
+			own = lappend(own, splitdb_catalog_parse_text_array(row[3], &n));
+		else
+			relay_key(def, row);
+	}
+	return own;
 }
 
 /* a batch this small is looked up with small_batch_sql() */
@@ -1425,8 +1610,13 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
 		nparams = 2 * def->nkeys;
 	}
 	{
-		List	   *rows = run_statement(def, def->other_server, sql.data, nparams, params, false);
+		List	   *rows;
 
+		/* another database relays what its triggers leave to this one */
+		if (OidIsValid(def->other_server))
+			rows = run_relayed(def, sql.data, nparams, params);
+		else
+			rows = run_statement(def, InvalidOid, sql.data, nparams, params, false);
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);
 		if (action == 'd')
 			check_defaults_present(def, rows);
@@ -1549,6 +1739,7 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	RefDef	   *def;
+	bool		relay;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
@@ -1557,12 +1748,13 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 				 errmsg("splitdb.reference_row() must be fired AFTER ... FOR EACH ROW")));
 
 	def = get_def(td);
-	if (origin_skips(def))
+	relay = origin_skips(def);
+	if (relay && !relaying)
 		return PointerGetDatum(NULL);
 	if (def->side == 'c')
-		queue_child(def, td);
+		queue_child(def, td, relay);
 	else
-		queue_parent(def, td);
+		queue_parent(def, td, relay);
 	return PointerGetDatum(NULL);
 }
 
@@ -1600,4 +1792,116 @@ splitdb_reference_flush(PG_FUNCTION_ARGS)
 	while (flush_all(false))
 		;
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * splitdb_reference_relay
+ *		splitdb.reference_relay(statement, params): run an action statement
+ *		that another database's enforcement applies here, and hand back the
+ *		keys that this database's triggers skipped because the write came
+ *		from that database.
+ *
+ * A write that comes from another database's enforcement carries its
+ * splitdb.origin, and the ends here whose other end is that database (or
+ * every end, for the source) skip it: that database enforces them, in the
+ * transaction that sees its own writes.  For a shim write it does so with
+ * its shim's triggers.  An action statement (CASCADE, SET NULL, SET
+ * DEFAULT) passes no shim, so the rows it changes here, and those that
+ * foreign keys here change in turn, come back as rows of this function:
+ * the caller queues them on its own ends, and the chain of actions goes on
+ * there.
+ *
+ * params holds the statement's text[] parameters in text form.  Returns
+ * first the statement's own rows (reference_id NULL, the columns in
+ * old_key), then one row per skipped key: reference_id, side, kind ('c'
+ * check, 'd' delete, 'u' update), old_key and new_key.  The statement runs
+ * with the caller's rights.
+ */
+Datum
+splitdb_reference_relay(PG_FUNCTION_ARGS)
+{
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	  **texts;
+	Oid		   *types;
+	Datum	   *values;
+	int			nparams;
+	bool		was_relaying = relaying;
+	int			rc = 0;
+	int			nest;
+
+	InitMaterializedSRF(fcinfo, 0);
+	register_callbacks();
+	texts = splitdb_catalog_text_items(PG_GETARG_ARRAYTYPE_P(1), &nparams);
+	types = palloc(sizeof(Oid) * Max(nparams, 1));
+	values = palloc(sizeof(Datum) * Max(nparams, 1));
+	for (int i = 0; i < nparams; i++)
+	{
+		if (texts[i] == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("parameter %d of splitdb.reference_relay() is null", i + 1),
+					 errhint("splitdb's enforcement in another database calls this function; pass each parameter of the statement as a text[] in text form.")));
+		types[i] = TEXTARRAYOID;
+		values[i] = OidInputFunctionCall(F_ARRAY_IN, texts[i], TEXTOID, -1);
+	}
+
+	nest = pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	relaying = true;
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql, nparams, types, values, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		relaying = was_relaying;
+	}
+	PG_END_TRY();
+	if (rc < 0)
+		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
+
+	/* the statement's own rows */
+	if (SPI_tuptable != NULL)
+	{
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			Datum		out[5] = {0};
+			bool		nulls[5] = {true, true, true, false, true};
+			char	  **cols = palloc(sizeof(char *) * Max(desc->natts, 1));
+
+			for (int c = 0; c < desc->natts; c++)
+				cols[c] = SPI_getvalue(SPI_tuptable->vals[r], desc, c + 1);
+			out[3] = splitdb_catalog_text_array_datum(cols, desc->natts);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+		}
+	}
+	SPI_finish();
+
+	/* the keys left to the caller */
+	for (RefDef *def = all_defs; def != NULL; def = def->next)
+	{
+		ListCell   *lc;
+
+		foreach(lc, def->relay.keys)
+		{
+			PendingKey *pk = lfirst(lc);
+			Datum		out[5];
+			bool		nulls[5] = {false, false, false, false, pk->new == NULL};
+
+			out[0] = Int64GetDatum(def->reference_id);
+			out[1] = CharGetDatum(def->side);
+			out[2] = CharGetDatum("cdu"[pk->kind]);
+			out[3] = splitdb_catalog_text_array_datum(pk->old, def->nkeys);
+			if (pk->new != NULL)
+				out[4] = splitdb_catalog_text_array_datum(pk->new, def->nkeys);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+		}
+		memset(&def->relay, 0, sizeof(PendingSet));
+	}
+	AtEOXact_GUC(true, nest);
+	return (Datum) 0;
 }
