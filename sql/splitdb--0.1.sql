@@ -565,7 +565,8 @@ CREATE FUNCTION splitdb.reference_relay(statement text, params text[],
 	OUT reference_id bigint, OUT side "char", OUT kind "char", OUT old_key text[], OUT new_key text[])
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'splitdb_reference_relay'
-LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.reference_relay(text, text[]) IS 'runs, with the caller''s rights, an action that another database''s enforcement applies here, and returns the statement''s rows and then the keys this database left to the caller';
 
 REVOKE ALL ON FUNCTION splitdb.reference_row() FROM PUBLIC;

@@ -191,6 +191,13 @@ char	   *splitdb_origin = NULL;
 /* inside splitdb.reference_relay(): skipped keys go back to the caller */
 static bool relaying = false;
 
+/*
+ * flush_set() calls running: the statement triggers of the rows their
+ * actions change here leave the keys queued, and the running flush works
+ * them off, so chains of actions do not nest.
+ */
+static int	flush_depth = 0;
+
 static int	pin_search_path(void);
 static bool output_follows_settings(Oid typid);
 static void register_callbacks(void);
@@ -1669,24 +1676,33 @@ flush_set(RefDef *def, List *keys)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	if (def->side == 'c')
-		check_child_keys(def, keys);
-	else
+	flush_depth++;
+	PG_TRY();
 	{
-		foreach(lc, keys)
+		if (def->side == 'c')
+			check_child_keys(def, keys);
+		else
 		{
-			PendingKey *pk = lfirst(lc);
+			foreach(lc, keys)
+			{
+				PendingKey *pk = lfirst(lc);
 
-			if (pk->kind == PENDING_DELETE)
-				deletes = lappend(deletes, pk);
-			else
-				updates = lappend(updates, pk);
+				if (pk->kind == PENDING_DELETE)
+					deletes = lappend(deletes, pk);
+				else
+					updates = lappend(updates, pk);
+			}
+			if (deletes != NIL)
+				apply_parent_action(def, deletes, def->on_delete, false);
+			if (updates != NIL)
+				apply_parent_action(def, updates, def->on_update, true);
 		}
-		if (deletes != NIL)
-			apply_parent_action(def, deletes, def->on_delete, false);
-		if (updates != NIL)
-			apply_parent_action(def, updates, def->on_update, true);
 	}
+	PG_FINALLY();
+	{
+		flush_depth--;
+	}
+	PG_END_TRY();
 
 	SPI_finish();
 	AtEOXact_GUC(true, nest);
@@ -1789,6 +1805,8 @@ splitdb_reference_flush(PG_FUNCTION_ARGS)
 	}
 
 	register_callbacks();
+	if (flush_depth > 0)
+		return PointerGetDatum(NULL);	/* the running flush goes on */
 	while (flush_all(false))
 		;
 	return PointerGetDatum(NULL);
@@ -1828,7 +1846,6 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 	int			nparams;
 	bool		was_relaying = relaying;
 	int			rc = 0;
-	int			nest;
 
 	InitMaterializedSRF(fcinfo, 0);
 	register_callbacks();
@@ -1846,7 +1863,7 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 		values[i] = OidInputFunctionCall(F_ARRAY_IN, texts[i], TEXTOID, -1);
 	}
 
-	nest = pin_search_path();
+	/* search_path is pinned by the function's SET clause */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	relaying = true;
@@ -1902,6 +1919,5 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 		}
 		memset(&def->relay, 0, sizeof(PendingSet));
 	}
-	AtEOXact_GUC(true, nest);
 	return (Datum) 0;
 }

@@ -169,18 +169,20 @@ SELECT set_eq(
 		  'splitdb.job_worker_gone(text,integer)',
 		  'splitdb.reference_row()',
 		  'splitdb.reference_flush()',
+		  'splitdb.reference_relay(text,text[])',
 		  'splitdb.reference_counters()',
 		  'splitdb.drop_reference_ends(bigint[])',
 		  'splitdb.install_reference_ends(jsonb)',
 		  'splitdb.ensure_server(name,text[],text)',
 		  'splitdb.ensure_user_mapping(name,name,text[])'],
-	'the extension has exactly these functions: eleven in its schema, nine helpers in splitdb');
+	'the extension has exactly these functions: eleven in its schema, ten helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
 	'no splitdb_ function sits in schema splitdb');
 SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone',
-									  'reference_row', 'reference_flush', 'reference_counters',
+									  'reference_row', 'reference_flush', 'reference_relay',
+									  'reference_counters',
 									  'drop_reference_ends', 'install_reference_ends',
 									  'ensure_server', 'ensure_user_mapping'],
 					 'schema splitdb holds only the internal helpers');
