@@ -11,6 +11,7 @@
 --   dropped;
 -- - reads and writes through the shims, RETURNING, and identity and serial
 --   values drawn from the sibling, never colliding with rows inserted there;
+-- - tables of the same name in two schemas, archived side by side;
 -- - names with quotes, spaces, mixed case and non-ASCII letters.
 --
 CREATE EXTENSION splitdb CASCADE;
@@ -213,14 +214,38 @@ SELECT splitdb_unassign('mig_svc', '"Booking"');
 SELECT splitdb_drop_service('mig_svc');
 SELECT count(*) AS jobs, min(state) AS state FROM splitdb.job;
 
+-- tables of the same name in two schemas, and a name the archive holds
+-- already: the originals, their indexes and their sequences all fit in
+-- splitdb_archive, those whose name is taken with a number
+CREATE SCHEMA "Süd";
+CREATE SCHEMA nord;
+CREATE TABLE "Süd"."Booking" (id serial PRIMARY KEY, note text);
+CREATE TABLE nord."Booking" (id serial PRIMARY KEY, note text);
+CREATE INDEX "Booking_note_idx" ON nord."Booking" (note);
+INSERT INTO "Süd"."Booking" (note) VALUES ('süd 1'), ('süd 2');
+INSERT INTO nord."Booking" (note) VALUES ('nord 1');
+SELECT splitdb_add_service('mig_svc2');
+SELECT splitdb_assign('mig_svc2', '"Süd"."Booking"', 'nord."Booking"');
+SELECT splitdb_migrate('mig_svc2', wait => true) > 0 AS migrated;
+SELECT c.relname, c.relkind FROM pg_class c
+ WHERE c.relnamespace = 'splitdb_archive'::regnamespace ORDER BY 1;
+SELECT table_name, source_rows, target_rows, ok FROM splitdb_verify('mig_svc2') ORDER BY 1;
+SELECT relkind, count(*) FROM pg_class
+ WHERE relnamespace IN ('"Süd"'::regnamespace, 'nord'::regnamespace) GROUP BY 1;
+SELECT * FROM "Süd"."Booking" UNION ALL SELECT * FROM nord."Booking" ORDER BY 2;
+INSERT INTO nord."Booking" (note) VALUES ('nord 2') RETURNING id;
+
 -- clean up: the shims use the service's server
 DROP VIEW long_stays;
 DROP TABLE invoice, guest;
 DROP FOREIGN TABLE "Booking", "Zimmer ""Extra"" Größe";
+DROP SCHEMA "Süd", nord CASCADE;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('mig_svc');
+SELECT splitdb_drop_service('mig_svc2');
 DROP DATABASE mig_svc WITH (FORCE);
+DROP DATABASE mig_svc2 WITH (FORCE);
 DROP TYPE room_kind;
 DROP DOMAIN positive_int;
 DROP EXTENSION splitdb;

@@ -12,7 +12,8 @@
  *	2. drop the foreign keys that cross databases (recorded beforehand in
  *	   splitdb.reference with their full definition);
  *	3. move the originals, with their indexes and owned sequences, to schema
- *	   splitdb_archive;
+ *	   splitdb_archive (archive_table: a name already taken there gets a
+ *	   number, so tables of the same name in two schemas both fit);
  *	4. create the shims under the old names and re-point the views to them,
  *	   and install the triggers that enforce the cross-service references
  *	   (reference.c) in the source and in the siblings;
@@ -32,10 +33,14 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "catalog.h"
 #include "compat.h"
@@ -215,6 +220,102 @@ run_utility(const char *sql)
 }
 
 /*
+ * name_taken
+ *		Whether a relation (or, for a table, a type) of this name exists in
+ *		schema nspid.
+ */
+static bool
+name_taken(const char *name, Oid nspid, bool with_type)
+{
+	if (OidIsValid(get_relname_relid(name, nspid)))
+		return true;
+	return with_type &&
+		OidIsValid(GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+								   CStringGetDatum(name), ObjectIdGetDatum(nspid)));
+}
+
+/*
+ * free_name
+ *		name, or name_1, name_2, ... (clipped to fit NAMEDATALEN) : the
+ *		first that is taken neither in the archive nor in schema nspid.
+ */
+static char *
+free_name(const char *name, Oid nspid, Oid archive, bool with_type)
+{
+	for (int n = 1;; n++)
+	{
+		char		suffix[16];
+		int			len;
+		char	   *candidate;
+
+		snprintf(suffix, sizeof(suffix), "_%d", n);
+		len = pg_mbcliplen(name, strlen(name), NAMEDATALEN - 1 - strlen(suffix));
+		candidate = psprintf("%.*s%s", len, name, suffix);
+		if (!name_taken(candidate, archive, with_type) &&
+			!name_taken(candidate, nspid, with_type))
+			return candidate;
+	}
+}
+
+/*
+ * archive_table
+ *		Move one original to the archive schema, with the indexes and
+ *		sequences that ALTER TABLE ... SET SCHEMA moves along.  Each of
+ *		them whose name the archive already holds (the same table name in
+ *		two schemas, a second job's art_type_pkey) is first renamed where
+ *		it is, to the first free name_N.  splitdb finds the originals by
+ *		OID, and job_table keeps their names from before the cutover.
+ */
+static void
+archive_table(Oid relid)
+{
+	Oid			archive = get_namespace_oid(SPLITDB_ARCHIVE_SCHEMA, false);
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	List	   *renames = NIL;
+	ListCell   *lc;
+
+	if (SPI_execute_with_args("SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
+							  "  FROM pg_catalog.pg_class c WHERE c.oid = $1"
+							  " UNION ALL"
+							  " SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
+							  "  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+							  " WHERE i.indrelid = $1"
+							  " UNION ALL"
+							  " SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
+							  "  FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid"
+							  " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "   AND d.refobjid = $1 AND d.deptype IN ('a', 'i') AND c.relkind = 'S'",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the relations that move with table %u", relid);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *name = VALUE(i, 2);
+		Oid			nspid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 3, &isnull));
+		char		kind = VALUE(i, 4)[0];
+		bool		is_table = (oid == relid);
+
+		if (!name_taken(name, archive, is_table))
+			continue;
+		renames = lappend(renames,
+						  psprintf("ALTER %s %s RENAME TO %s",
+								   kind == 'S' ? "SEQUENCE" : is_table ? "TABLE" : "INDEX",
+								   quote_qualified_identifier(get_namespace_name(nspid), name),
+								   quote_identifier(free_name(name, nspid, archive, is_table))));
+	}
+	foreach(lc, renames)
+		run_utility((char *) lfirst(lc));
+	run_utility(psprintf("ALTER TABLE %s SET SCHEMA " SPLITDB_ARCHIVE_SCHEMA,
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													get_rel_name(relid))));
+}
+
+/*
  * splitdb_cutover_run
  *		Archive the originals, leave shims in their place, re-point views,
  *		drop the cross-service foreign keys and advance the sibling's
@@ -266,14 +367,18 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 		drops = lappend(drops, VALUE(i, 1));
 
 	/* partitions first: a partitioned table moves without its partitions */
-	if (SPI_execute_with_args("SELECT format('ALTER TABLE %s SET SCHEMA " SPLITDB_ARCHIVE_SCHEMA "', c.oid::regclass),"
-							  "  format('%I', c.relname)"
-							  " FROM splitdb.job_table t JOIN pg_class c ON c.oid = t.relid"
-							  " WHERE t.job_id = $1 ORDER BY c.relispartition DESC, 1",
+	if (SPI_execute_with_args("SELECT c.oid FROM splitdb.job_table t JOIN pg_class c ON c.oid = t.relid"
+							  " WHERE t.job_id = $1 ORDER BY c.relispartition DESC, c.oid::regclass::text",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the job's tables");
 	for (uint64 i = 0; i < SPI_processed; i++)
-		moves = lappend(moves, VALUE(i, 1));
+	{
+		bool		isnull;
+
+		moves = lappend_oid(moves,
+							DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull)));
+	}
 
 	/* source values of the sequences, before anything moves */
 	foreach(lc, seqs)
@@ -299,7 +404,7 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	/* 3. the originals go to the archive */
 	run_utility("CREATE SCHEMA IF NOT EXISTS " SPLITDB_ARCHIVE_SCHEMA);
 	foreach(lc, moves)
-		run_utility((char *) lfirst(lc));
+		archive_table(lfirst_oid(lc));
 
 	/* 4. shims under the old names, and the views re-pointed to them */
 	foreach(lc, shims)
