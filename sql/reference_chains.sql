@@ -4,9 +4,10 @@
 -- other references point at, from the source or from the first database;
 -- the chain goes on as with PostgreSQL's foreign keys, whichever database
 -- the first write was made in:
--- - from the source, through a shim: the sibling hands the rows its
---   triggers leave to the source back to it (splitdb.reference_relay), the
---   rows a foreign key over there deleted in turn included;
+-- - from the source: the sibling hands the rows its triggers leave to the
+--   source back to it, the rows a foreign key over there deleted in turn
+--   included, after an action (splitdb.reference_relay) or after a write
+--   through a shim (splitdb.reference_relayed);
 -- - deletes and key updates, CASCADE, SET NULL and NO ACTION at the end of
 --   the chain, which refuses the whole statement and changes nothing;
 -- - from the sibling itself, where each database enforces its own ends.
@@ -123,6 +124,15 @@ DELETE FROM account WHERE id = 4;
 COMMIT;
 SELECT t, string_agg(r, ', ' ORDER BY r) FROM chain GROUP BY t ORDER BY t;
 
+-- through the shim of the project itself: its milestone goes by the
+-- foreign key in chain_b, and the milestone's review here, which chain_b
+-- hands back after the statement (splitdb.reference_relayed)
+INSERT INTO "Projekt ä" VALUES (3, 2);
+INSERT INTO milestone VALUES (9, 3, 2);
+INSERT INTO review VALUES (9, 9);
+DELETE FROM "Projekt ä" WHERE account_id = 3 AND no = 2;
+SELECT t, string_agg(r, ', ' ORDER BY r) FROM chain GROUP BY t ORDER BY t;
+
 -- from chain_a itself: account 20 goes; chain_b enforces its own ends
 \c chain_a
 SET client_min_messages = warning;
@@ -147,6 +157,12 @@ RESET ROLE;
 DROP ROLE regress_chain_app;
 SELECT * FROM splitdb.reference_relay('SELECT $1::text[]', ARRAY[NULL]);
 SELECT count(*) AS tickets FROM ticket;
+-- the shims' statement trigger belongs on a shim
+CREATE TABLE lone (id integer);
+CREATE TRIGGER lone_shim AFTER DELETE ON lone
+	FOR EACH STATEMENT EXECUTE FUNCTION splitdb.shim_statement();
+DELETE FROM lone;
+DROP TABLE lone;
 
 -- clean up
 DROP VIEW chain;

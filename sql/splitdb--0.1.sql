@@ -569,7 +569,22 @@ LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.reference_relay(text, text[]) IS 'runs, with the caller''s rights, an action that another database''s enforcement applies here, and returns the statement''s rows and then the keys this database left to the caller';
 
+CREATE FUNCTION splitdb.reference_relayed(
+	OUT reference_id bigint, OUT side "char", OUT kind "char", OUT old_key text[], OUT new_key text[])
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'splitdb_reference_relayed'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.reference_relayed() IS 'the keys this database left, since the last call, to the database whose write through a shim changed more rows here by foreign keys or triggers';
+
+CREATE FUNCTION splitdb.shim_statement()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'splitdb_shim_statement'
+LANGUAGE C STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION splitdb.shim_statement() IS 'statement trigger of a shim: after an update or delete, enforces here the references that the rows the sibling''s foreign keys and triggers changed in turn left to this database';
+
 REVOKE ALL ON FUNCTION splitdb.reference_row() FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb.shim_statement() FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.reference_flush() FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.reference_counters() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION splitdb.reference_counters() TO PUBLIC;

@@ -72,7 +72,10 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/plannodes.h"
+#include "parser/parsetree.h"
 #include "portability/instr_time.h"
+#include "tcop/pquery.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -98,6 +101,8 @@
 PG_FUNCTION_INFO_V1(splitdb_reference_row);
 PG_FUNCTION_INFO_V1(splitdb_reference_flush);
 PG_FUNCTION_INFO_V1(splitdb_reference_relay);
+PG_FUNCTION_INFO_V1(splitdb_reference_relayed);
+PG_FUNCTION_INFO_V1(splitdb_shim_statement);
 
 /* postgres_fdw's connection cache (connection.c), found at run time */
 typedef PGconn *(*GetConnectionFn) (UserMapping *user, bool will_prep_stmt,
@@ -213,6 +218,8 @@ static void queue_parent(RefDef *def, TriggerData *td, bool relay);
 static void add_pending(RefDef *def, PendingKind kind, char **old, char **new,
 						bool relay);
 static bool flush_all(bool at_commit);
+static void relay_key(RefDef *acting, char **row);
+static void emit_relayed(ReturnSetInfo *rsinfo);
 static List *run_remote(RefDef *def, Oid server, const char *sql, int nparams,
 						const char **values, bool prepare);
 static void flush_set(RefDef *def, List *keys);
@@ -1184,7 +1191,7 @@ relay_key(RefDef *acting, char **row)
 	int			n;
 
 	/* the acting reference's new keys exist: its action just put them there */
-	if (reference_id == acting->reference_id && side == 'c')
+	if (acting != NULL && reference_id == acting->reference_id && side == 'c')
 		return;
 	kind = (row[2][0] == 'c') ? PENDING_CHECK :
 		(row[2][0] == 'd') ? PENDING_DELETE : PENDING_UPDATE;
@@ -1742,6 +1749,82 @@ flush_all(bool at_commit)
 	return any;
 }
 
+/*
+ * statement_writes
+ *		Whether relid (or a table it is a partition of) is a table that the
+ *		statement the client sent writes: a shim's own rows.  Rows of other
+ *		tables were changed in turn, by foreign keys (which queue their
+ *		rows' triggers in the same statement) or by triggers.
+ */
+static bool
+statement_writes(Oid relid)
+{
+	ListCell   *lc;
+
+	if (ActivePortal == NULL)
+		return false;
+	foreach(lc, ActivePortal->stmts)
+	{
+		PlannedStmt *ps = (PlannedStmt *) lfirst(lc);
+		ListCell   *rc;
+
+		if (!IsA(ps, PlannedStmt) || ps->commandType == CMD_SELECT ||
+			ps->commandType == CMD_UTILITY)
+			continue;
+		foreach(rc, ps->resultRelations)
+		{
+			RangeTblEntry *rte = rt_fetch(lfirst_int(rc), ps->rtable);
+
+			if (relation_is_or_under(relid, rte->relid))
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * take_relayed
+ *		After an UPDATE or DELETE through a shim: queue here the keys that
+ *		the other database left to this one for the rows that its foreign
+ *		keys and triggers changed in turn (the shim's own rows come through
+ *		the shim's triggers).
+ */
+static void
+take_relayed(Relation shim)
+{
+	ForeignServer *server = GetForeignServer(GetForeignTable(RelationGetRelid(shim))->serverid);
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(server->servername)};
+	PGconn	   *conn;
+	PGresult   *res;
+	ListCell   *lc;
+	bool		any;
+	int			nest;
+
+	/* nothing to take where the sibling holds no end */
+	nest = pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT FROM splitdb.reference_end WHERE own_server = $1::pg_catalog.name"
+							  " OR other_server = $1::pg_catalog.name LIMIT 1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read splitdb.reference_end");
+	any = (SPI_processed > 0);
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	if (!any)
+		return;
+
+	conn = fdw_connection(server->serverid, GetUserId(), shim->rd_rel->relowner);
+	res = splitdb_remote_exec(conn,
+							  "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
+							  " FROM splitdb.reference_relayed() r",
+							  0, NULL, NULL);
+	foreach(lc, splitdb_remote_result_rows(res))
+		relay_key(NULL, lfirst(lc));
+	PQclear(res);
+}
+
 /* ----------------------------------------------------------------
  * Trigger functions
  * ---------------------------------------------------------------- */
@@ -1765,12 +1848,37 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 
 	def = get_def(td);
 	relay = origin_skips(def);
-	if (relay && !relaying)
-		return PointerGetDatum(NULL);
+	if (relay && !relaying && statement_writes(RelationGetRelid(td->tg_relation)))
+		return PointerGetDatum(NULL);	/* the writer's shim triggers saw it */
 	if (def->side == 'c')
 		queue_child(def, td, relay);
 	else
 		queue_parent(def, td, relay);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * splitdb_shim_statement
+ *		AFTER UPDATE OR DELETE statement trigger of every shim: take back
+ *		what the other database's foreign keys and triggers changed in turn
+ *		(take_relayed), and work it off.
+ */
+Datum
+splitdb_shim_statement(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
+		td->tg_relation->rd_rel->relkind != RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("splitdb.shim_statement() must be fired FOR EACH STATEMENT on a foreign table")));
+	register_callbacks();
+	take_relayed(td->tg_relation);
+	if (flush_depth > 0)
+		return PointerGetDatum(NULL);	/* the running flush goes on */
+	while (flush_all(false))
+		;
 	return PointerGetDatum(NULL);
 }
 
@@ -1898,7 +2006,18 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	/* the keys left to the caller */
+	emit_relayed(rsinfo);
+	return (Datum) 0;
+}
+
+/*
+ * emit_relayed
+ *		Return the keys left to the caller as rows of rsinfo's tuplestore,
+ *		and forget them here.
+ */
+static void
+emit_relayed(ReturnSetInfo *rsinfo)
+{
 	for (RefDef *def = all_defs; def != NULL; def = def->next)
 	{
 		ListCell   *lc;
@@ -1919,5 +2038,21 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 		}
 		memset(&def->relay, 0, sizeof(PendingSet));
 	}
+}
+
+/*
+ * splitdb_reference_relayed
+ *		splitdb.reference_relayed(): the keys that the references here
+ *		skipped, since the last call, for rows that the foreign keys and
+ *		triggers of this database changed in turn while applying a write
+ *		that came through a shim: rows as splitdb.reference_relay()
+ *		returns them after the statement's own.
+ */
+Datum
+splitdb_reference_relayed(PG_FUNCTION_ARGS)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	register_callbacks();
+	emit_relayed((ReturnSetInfo *) fcinfo->resultinfo);
 	return (Datum) 0;
 }

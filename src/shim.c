@@ -105,12 +105,18 @@ static const char *const sql_shims =
 "  format('COMMENT ON FOREIGN TABLE %s IS %L', c.oid::regclass, d.description)"
 " FROM shims s JOIN pg_class c ON c.oid = s.oid"
 " JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid AND d.objsubid = 0"
+" UNION ALL"
+" SELECT 5, c.oid::regclass::text,"
+"  format('CREATE TRIGGER splitdb_shim AFTER UPDATE OR DELETE ON %s FOR EACH STATEMENT"
+"          EXECUTE FUNCTION splitdb.shim_statement()', c.oid::regclass)"
+" FROM shims s JOIN pg_class c ON c.oid = s.oid"
 " ORDER BY 1, 2, 3";
 
 /*
  * splitdb_shim_ddl
- *		The statements that create a job's shims, with their owners, grants
- *		and comments, as a List of strings.
+ *		The statements that create a job's shims, with their owners, grants,
+ *		comments and the statement trigger splitdb_shim (see
+ *		splitdb_shim_statement in refcheck.c), as a List of strings.
  *
  * Call before the originals move: the statements name them as they are now.
  * The caller is connected to SPI; the strings live in its SPI context.

@@ -170,18 +170,21 @@ SELECT set_eq(
 		  'splitdb.reference_row()',
 		  'splitdb.reference_flush()',
 		  'splitdb.reference_relay(text,text[])',
+		  'splitdb.reference_relayed()',
+		  'splitdb.shim_statement()',
 		  'splitdb.reference_counters()',
 		  'splitdb.drop_reference_ends(bigint[])',
 		  'splitdb.install_reference_ends(jsonb)',
 		  'splitdb.ensure_server(name,text[],text)',
 		  'splitdb.ensure_user_mapping(name,name,text[])'],
-	'the extension has exactly these functions: eleven in its schema, ten helpers in splitdb');
+	'the extension has exactly these functions: eleven in its schema, twelve helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
 	'no splitdb_ function sits in schema splitdb');
 SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone',
 									  'reference_row', 'reference_flush', 'reference_relay',
+									  'reference_relayed', 'shim_statement',
 									  'reference_counters',
 									  'drop_reference_ends', 'install_reference_ends',
 									  'ensure_server', 'ensure_user_mapping'],
@@ -247,7 +250,8 @@ SELECT is_empty(
 			  OR NOT p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'])
 		 -- the reference triggers pin it themselves, once per statement, not per row
 		 AND p.oid NOT IN ('splitdb.reference_row()'::regprocedure,
-						   'splitdb.reference_flush()'::regprocedure)$$,
+						   'splitdb.reference_flush()'::regprocedure,
+						   'splitdb.shim_statement()'::regprocedure)$$,
 	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers pin it per statement)');
 
 -- ===== privileges
