@@ -49,6 +49,11 @@
  * reference, so the receiving end skips: a sibling skips every reference for
  * writes that come from the source (the source has triggers on the shims),
  * and any database skips the references whose other end is the origin.
+ * What such a write changes beyond a shim's own rows (an action's rows, and
+ * rows that foreign keys and triggers change in turn) is handed back to the
+ * database that wrote, which enforces it in its own transaction:
+ * splitdb.reference_relay() for actions, splitdb.reference_relayed() after
+ * a write through a shim.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -1954,6 +1959,7 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 	int			nparams;
 	bool		was_relaying = relaying;
 	int			rc = 0;
+	ListCell   *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
 	register_callbacks();
@@ -1988,21 +1994,13 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
 
 	/* the statement's own rows */
-	if (SPI_tuptable != NULL)
+	foreach(lc, splitdb_catalog_result_rows())
 	{
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Datum		out[5] = {0};
+		bool		nulls[5] = {true, true, true, false, true};
 
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			Datum		out[5] = {0};
-			bool		nulls[5] = {true, true, true, false, true};
-			char	  **cols = palloc(sizeof(char *) * Max(desc->natts, 1));
-
-			for (int c = 0; c < desc->natts; c++)
-				cols[c] = SPI_getvalue(SPI_tuptable->vals[r], desc, c + 1);
-			out[3] = splitdb_catalog_text_array_datum(cols, desc->natts);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
-		}
+		out[3] = splitdb_catalog_text_array_datum(lfirst(lc), SPI_tuptable->tupdesc->natts);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
 	}
 	SPI_finish();
 
