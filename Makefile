@@ -10,11 +10,13 @@
 MODULE_big = splitdb
 OBJS = \
 	src/catalog.o \
+	src/checkconn.o \
 	src/copy.o \
 	src/cutover.o \
 	src/ddl.o \
 	src/deparse.o \
 	src/dot.o \
+	src/fdwwatch.o \
 	src/job.o \
 	src/launcher.o \
 	src/orphan.o \

@@ -18,6 +18,11 @@
  * lookups that the caller marks as small and frequent are prepared, so a
  * list holds a few statements per reference end.
  *
+ * Connections of splitdb's own (checkconn.c) use the same lists through
+ * splitdb_prepared_name(): nothing else runs on them, so their lists are
+ * never doubtful, and they send the PREPARE in the pipeline of its first
+ * use instead of waiting for it.
+ *
  * Copyright (c) 2026, splitdb developers
  *
  * IDENTIFICATION
@@ -60,6 +65,18 @@ static void confirm_statements(PreparedConn *pc);
 static PreparedStmt *prepare_statement(PreparedConn *pc, const char *sql,
 									   int nparams, const char *service);
 
+/* forget the statements of a connection's list */
+static void
+free_statements(PreparedConn *pc)
+{
+	ListCell   *lc;
+
+	foreach(lc, pc->stmts)
+		pfree(((PreparedStmt *) lfirst(lc))->sql);
+	list_free_deep(pc->stmts);
+	pc->stmts = NIL;
+}
+
 /*
  * conn_entry
  *		The list of a connection, emptied when the remote session changed.
@@ -96,10 +113,7 @@ conn_entry(PGconn *conn)
 	MemoryContextSwitchTo(oldcxt);
 	if (pc->pid != pid)
 	{
-		foreach(lc, pc->stmts)
-			pfree(((PreparedStmt *) lfirst(lc))->sql);
-		list_free_deep(pc->stmts);
-		pc->stmts = NIL;
+		free_statements(pc);
 		pc->pid = pid;
 		pc->doubtful = false;
 	}
@@ -202,6 +216,62 @@ splitdb_prepared_exec(PGconn *conn, const char *sql, int nparams,
 		ps = prepare_statement(pc, sql, nparams, service);
 
 	return splitdb_remote_exec_prepared(conn, ps->name, sql, nparams, values, service);
+}
+
+/*
+ * splitdb_prepared_name
+ *		The name of sql prepared on a connection of splitdb's own.  When it
+ *		is not prepared yet, a name is chosen and remembered, *is_new is
+ *		set, and the caller must send the PREPARE before its first use.
+ */
+const char *
+splitdb_prepared_name(PGconn *conn, const char *sql, bool *is_new)
+{
+	PreparedConn *pc = conn_entry(conn);
+	PreparedStmt *ps;
+	MemoryContext oldcxt;
+	ListCell   *lc;
+
+	foreach(lc, pc->stmts)
+	{
+		ps = lfirst(lc);
+		if (strcmp(ps->sql, sql) == 0)
+		{
+			*is_new = false;
+			return ps->name;
+		}
+	}
+	oldcxt = MemoryContextSwitchTo(prepared_cxt);
+	ps = palloc0(sizeof(PreparedStmt));
+	snprintf(ps->name, NAMEDATALEN, "splitdb_" UINT64_FORMAT, ++prepared_counter);
+	ps->sql = pstrdup(sql);
+	pc->stmts = lappend(pc->stmts, ps);
+	MemoryContextSwitchTo(oldcxt);
+	*is_new = true;
+	return ps->name;
+}
+
+/*
+ * splitdb_prepared_drop
+ *		Forget the statements of a connection that is closed, or whose
+ *		pipeline failed before its PREPAREs may have run.
+ */
+void
+splitdb_prepared_drop(PGconn *conn)
+{
+	ListCell   *lc;
+
+	foreach(lc, prepared_conns)
+	{
+		PreparedConn *pc = lfirst(lc);
+
+		if (pc->conn != conn)
+			continue;
+		prepared_conns = foreach_delete_current(prepared_conns, lc);
+		free_statements(pc);
+		pfree(pc);
+		return;
+	}
 }
 
 /*

@@ -97,7 +97,9 @@
 #include "utils/typcache.h"
 
 #include "catalog.h"
+#include "checkconn.h"
 #include "compat.h"
+#include "fdwwatch.h"
 #include "prepared.h"
 #include "refcheck.h"
 #include "remote.h"
@@ -198,6 +200,32 @@ static Oid	caller_userid = InvalidOid;
 /* set by the server option of splitdb's servers: where a write comes from */
 char	   *splitdb_origin = NULL;
 
+/*
+ * Keys checked on splitdb's own connections (checkconn.c) in this
+ * transaction, per reference end and server: if the transaction then
+ * writes to that server through postgres_fdw, they are checked again there
+ * (hand_over), so that postgres_fdw's remote transaction holds their locks.
+ * At most FAST_CHECKED_MAX keys are kept; beyond that, checks take
+ * postgres_fdw's connection.
+ */
+typedef struct FastChecked
+{
+	RefDef	   *def;
+	Oid			serverid;
+	List	   *keys;			/* PendingKey */
+} FastChecked;
+
+#define FAST_CHECKED_MAX 1024
+
+static List *fast_checked = NIL;
+static int	fast_checked_keys = 0;
+
+/* servers this transaction writes to through postgres_fdw (fdwwatch.c) */
+static List *fdw_written = NIL;
+
+/* splitdb.check_connection */
+bool		splitdb_check_connection = true;
+
 /* inside splitdb.reference_relay(): skipped keys go back to the caller */
 static bool relaying = false;
 
@@ -223,6 +251,8 @@ static void queue_parent(RefDef *def, TriggerData *td, bool relay);
 static void add_pending(RefDef *def, PendingKind kind, char **old, char **new,
 						bool relay);
 static bool flush_all(bool at_commit);
+static bool fast_pass(bool at_commit);
+static void hand_over(Oid serverid);
 static void relay_key(RefDef *acting, char **row);
 static void emit_relayed(ReturnSetInfo *rsinfo);
 static List *run_remote(RefDef *def, Oid server, const char *sql, int nparams,
@@ -602,6 +632,20 @@ fdw_connection(Oid serverid, Oid writer, Oid owner)
 }
 
 /*
+ * xact_context
+ *		The memory of this transaction's queues, made on first use.
+ */
+static MemoryContext
+xact_context(void)
+{
+	if (pending_cxt == NULL)
+		pending_cxt = AllocSetContextCreate(TopTransactionContext,
+											"splitdb queued keys",
+											ALLOCSET_DEFAULT_SIZES);
+	return pending_cxt;
+}
+
+/*
  * reset_pending
  *		Forget every queued key (the memory goes with the transaction) and
  *		the definitions that were replaced.
@@ -612,6 +656,9 @@ reset_pending(void)
 	RefDef	  **link = &all_defs;
 
 	pending_cxt = NULL;
+	fast_checked = NIL;
+	fast_checked_keys = 0;
+	fdw_written = NIL;
 	while (*link != NULL)
 	{
 		RefDef	   *def = *link;
@@ -645,6 +692,7 @@ xact_callback(XactEvent event, void *arg)
 			if (pending_cxt != NULL)
 			{
 				bool		pushed = false;
+				ListCell   *lc;
 
 				if (!ActiveSnapshotSet())
 				{
@@ -653,19 +701,30 @@ xact_callback(XactEvent event, void *arg)
 				}
 				while (flush_all(true))
 					;
+				/* checks whose remote transaction failed: check them again */
+				foreach(lc, splitdb_checkconn_failed_servers())
+					splitdb_refcheck_fdw_writes(lfirst_oid(lc));
 				if (pushed)
 					PopActiveSnapshot();
 			}
+			if (event == XACT_EVENT_PRE_PREPARE && splitdb_checkconn_any_active())
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that has checked cross-service references"),
+						 errdetail("The checks hold locks in a remote transaction, which cannot be prepared."),
+						 errhint("Set splitdb.check_connection to off in transactions that end with PREPARE TRANSACTION.")));
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			splitdb_prepared_forget();
 			reset_pending();
+			splitdb_checkconn_xact_end(false);
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			reset_pending();
+			splitdb_checkconn_xact_end(true);
 			break;
 	}
 }
@@ -940,11 +999,7 @@ add_pending(RefDef *def, PendingKind kind, char **old, char **new, bool relay)
 		 (kind == PENDING_UPDATE && def->on_update == 'a')))
 		set = &def->at_commit;
 
-	if (pending_cxt == NULL)
-		pending_cxt = AllocSetContextCreate(TopTransactionContext,
-											"splitdb queued keys",
-											ALLOCSET_DEFAULT_SIZES);
-	oldcxt = MemoryContextSwitchTo(pending_cxt);
+	oldcxt = MemoryContextSwitchTo(xact_context());
 
 	/* the remote transaction must exist before commit, see fdw_connection */
 	if (!relay && !fdw_callbacks_first &&
@@ -1038,6 +1093,17 @@ key_arrays(RefDef *def, List *keys, bool new)
 	return arrays;
 }
 
+/* the text form of text[] Datums, for a remote statement's parameters */
+static const char **
+array_texts(Datum *arrays, int n)
+{
+	const char **values = palloc(sizeof(char *) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		values[i] = OidOutputFunctionCall(F_ARRAY_OUT, arrays[i]);
+	return values;
+}
+
 /*
  * run_statement
  *		Run a statement on one end of the reference and return its rows as
@@ -1069,9 +1135,7 @@ run_statement(RefDef *def, Oid server, const char *sql, int nparams,
 			elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
 		return splitdb_catalog_result_rows();
 	}
-	values = palloc(sizeof(char *) * nparams);
-	for (int i = 0; i < nparams; i++)
-		values[i] = OidOutputFunctionCall(F_ARRAY_OUT, params[i]);
+	values = array_texts(params, nparams);
 	return run_remote(def, server, sql, nparams, values, prepare);
 }
 
@@ -1086,12 +1150,14 @@ static List *
 run_remote(RefDef *def, Oid server, const char *sql, int nparams,
 		   const char **values, bool prepare)
 {
-	PGconn	   *conn = fdw_connection(server, caller_userid, def->owner);
+	PGconn	   *conn;
 	PGresult   *res;
 	List	   *rows;
 	instr_time	start,
 				duration;
 
+	splitdb_refcheck_fdw_writes(server);
+	conn = fdw_connection(server, caller_userid, def->owner);
 	INSTR_TIME_SET_CURRENT(start);
 	if (prepare)
 		res = splitdb_prepared_exec(conn, sql, nparams, values, NULL);
@@ -1220,15 +1286,13 @@ relay_key(RefDef *acting, char **row)
 static List *
 run_relayed(RefDef *def, const char *sql, int nparams, Datum *params)
 {
-	char	  **texts = palloc(sizeof(char *) * nparams);
+	const char **texts = array_texts(params, nparams);
 	const char *values[2];
 	List	   *own = NIL;
 	ListCell   *lc;
 
-	for (int i = 0; i < nparams; i++)
-		texts[i] = OidOutputFunctionCall(F_ARRAY_OUT, params[i]);
 	values[0] = sql;
-	values[1] = splitdb_catalog_text_array(texts, nparams);
+	values[1] = splitdb_catalog_text_array((char **) texts, nparams);
 	foreach(lc, run_remote(def, def->other_server,
 						   "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
 						   " FROM splitdb.reference_relay($1, $2) r",
@@ -1303,6 +1367,31 @@ key_batch_sql(RefDef *def, const char *table, char **cols, char **types,
 }
 
 /*
+ * mark_hits
+ *		Set hit[i] for each position i (1..n) that a row of a lookup names
+ *		in its first column; returns how many were set.
+ */
+static int
+mark_hits(List *rows, int n, bool *hit)
+{
+	int			nhit = 0;
+	ListCell   *lc;
+
+	foreach(lc, rows)
+	{
+		char	   *v = ((char **) lfirst(lc))[0];
+		int64		i = v ? pg_strtoint64(v) : 0;
+
+		if (i >= 1 && i <= n && !hit[i])
+		{
+			hit[i] = true;
+			nhit++;
+		}
+	}
+	return nhit;
+}
+
+/*
  * positions
  *		The positions (1-based, as k.i numbers them) of the keys that have a
  *		matching row in a table, optionally locking those rows FOR KEY SHARE.
@@ -1330,17 +1419,7 @@ positions(RefDef *def, List *keys, bool other, bool lock, bool first_only)
 	if (!small)
 		sql = key_batch_sql(def, table, cols, types, lock, first_only);
 	rows = run_statement(def, server, sql, def->nkeys, key_arrays(def, keys, false), small);
-	foreach(lc, rows)
-	{
-		char	   *v = ((char **) lfirst(lc))[0];
-		int64		i = v ? pg_strtoint64(v) : 0;
-
-		if (i >= 1 && i <= n && !hit[i])
-		{
-			hit[i] = true;
-			nhit++;
-		}
-	}
+	nhit = mark_hits(rows, n, hit);
 	if (n <= 1 || def->nkeys > 1 || nhit == n || (first_only && nhit > 0) ||
 		n > SMALL_BATCH)
 		return hit;
@@ -1722,6 +1801,229 @@ flush_set(RefDef *def, List *keys)
 	caller_userid = prev_caller;
 }
 
+/* ----------------------------------------------------------------
+ * Checks on splitdb's own connections
+ * ---------------------------------------------------------------- */
+
+/* a batch of keys of one referencing end, for fast_pass() */
+typedef struct FastBatch
+{
+	RefDef	   *def;
+	List	   *keys;
+	UserMapping *mapping;
+} FastBatch;
+
+/*
+ * fast_eligible
+ *		Whether a batch of keys of an end may be checked on splitdb's own
+ *		connection (checkconn.c): a referencing end whose parent is in
+ *		another database that this transaction has not written to through
+ *		postgres_fdw (fdwwatch.c), a batch that one small lookup checks,
+ *		and room left to remember it for a hand-over.
+ */
+static bool
+fast_eligible(RefDef *def, List *keys, int planned)
+{
+	int			n = list_length(keys);
+
+	return keys != NIL && def->side == 'c' && OidIsValid(def->other_server) &&
+		n <= SMALL_BATCH && (n == 1 || def->nkeys == 1) &&
+		fast_checked_keys + planned + n <= FAST_CHECKED_MAX &&
+		splitdb_check_connection && !IsInParallelMode() &&
+		splitdb_fdwwatch_complete() &&
+		!list_member_oid(fdw_written, def->other_server) &&
+		!splitdb_checkconn_failed(def->other_server);
+}
+
+/*
+ * remember_checked
+ *		Keep keys checked on splitdb's own connection, for hand_over().
+ */
+static void
+remember_checked(RefDef *def, List *keys)
+{
+	MemoryContext old = MemoryContextSwitchTo(xact_context());
+	FastChecked *fc = palloc(sizeof(FastChecked));
+
+	fc->def = def;
+	fc->serverid = def->other_server;
+	fc->keys = list_copy(keys);
+	fast_checked = lappend(fast_checked, fc);
+	fast_checked_keys += list_length(keys);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * fast_check
+ *		Check the batches of one user mapping in one pipeline on its own
+ *		connection: one round trip for all of them.  Keys found are locked
+ *		there until the end of the transaction; keys not found are checked
+ *		again the usual way (flush_set), which reports them.
+ */
+static void
+fast_check(List *batches, UserMapping *mapping)
+{
+	int			n = list_length(batches);
+	SplitdbCheckStmt *stmts = palloc0(sizeof(SplitdbCheckStmt) * n);
+	instr_time	start,
+				duration;
+	uint64		share;
+	ListCell   *lc;
+
+	foreach(lc, batches)
+	{
+		FastBatch  *b = lfirst(lc);
+		SplitdbCheckStmt *st = &stmts[foreach_current_index(lc)];
+
+		st->sql = small_batch_sql(b->def, list_length(b->keys), b->def->other_table,
+								  b->def->other_cols, b->def->other_types, true, false);
+		st->nparams = b->def->nkeys;
+		st->values = array_texts(key_arrays(b->def, b->keys, false), b->def->nkeys);
+	}
+
+	INSTR_TIME_SET_CURRENT(start);
+	splitdb_checkconn_run(mapping, stmts, n, NULL);
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start);
+	share = INSTR_TIME_GET_MICROSEC(duration) / n;
+
+	foreach(lc, batches)
+	{
+		FastBatch  *b = lfirst(lc);
+		SplitdbCheckStmt *st = &stmts[foreach_current_index(lc)];
+		int			nkeys = list_length(b->keys);
+		bool	   *hit = palloc0(sizeof(bool) * (nkeys + 1));
+		List	   *found = NIL;
+		List	   *missing = NIL;
+		ListCell   *kc;
+
+		mark_hits(splitdb_remote_result_rows(st->result), nkeys, hit);
+		PQclear(st->result);
+		foreach(kc, b->keys)
+		{
+			if (hit[foreach_current_index(kc) + 1])
+				found = lappend(found, lfirst(kc));
+			else
+				missing = lappend(missing, lfirst(kc));
+		}
+		splitdb_refstats_add(b->def->counter, list_length(found), 0, 1, share);
+		if (found != NIL)
+			remember_checked(b->def, found);
+		if (missing != NIL)
+			flush_set(b->def, missing);
+	}
+}
+
+/*
+ * fast_pass
+ *		Check the queued keys that may be checked on splitdb's own
+ *		connections (fast_eligible), grouped per user mapping.  Returns true
+ *		when it checked any.
+ */
+static bool
+fast_pass(bool at_commit)
+{
+	List	   *batches = NIL;
+	int			planned = 0;
+
+	for (RefDef *def = all_defs; def != NULL; def = def->next)
+	{
+		for (int which = 0; which < (at_commit ? 2 : 1); which++)
+		{
+			PendingSet *set = which == 0 ? &def->now : &def->at_commit;
+			FastBatch  *b;
+
+			if (!fast_eligible(def, set->keys, planned))
+				continue;
+			b = palloc(sizeof(FastBatch));
+			b->def = def;
+			b->keys = set->keys;
+			b->mapping = enforcement_mapping(def->other_server, GetUserId(), def->owner);
+			memset(set, 0, sizeof(PendingSet));
+			planned += list_length(b->keys);
+			batches = lappend(batches, b);
+		}
+	}
+	if (batches == NIL)
+		return false;
+
+	while (batches != NIL)
+	{
+		UserMapping *mapping = ((FastBatch *) linitial(batches))->mapping;
+		List	   *group = NIL;
+		List	   *rest = NIL;
+		ListCell   *lc;
+
+		foreach(lc, batches)
+		{
+			FastBatch  *b = lfirst(lc);
+
+			if (b->mapping->umid == mapping->umid)
+				group = lappend(group, b);
+			else
+				rest = lappend(rest, b);
+		}
+		fast_check(group, mapping);
+		batches = rest;
+	}
+	return true;
+}
+
+/*
+ * hand_over
+ *		Before a write to a server through postgres_fdw: check again, on
+ *		postgres_fdw's connection, the keys checked on splitdb's own, so
+ *		that postgres_fdw's remote transaction holds their locks, then end
+ *		splitdb's.  Also after a remote error ended splitdb's transaction,
+ *		whose locks are gone.
+ */
+static void
+hand_over(Oid serverid)
+{
+	List	   *mine = NIL;
+	ListCell   *lc;
+
+	foreach(lc, fast_checked)
+	{
+		FastChecked *fc = lfirst(lc);
+
+		if (fc->serverid != serverid)
+			continue;
+		mine = lappend(mine, fc);
+		fast_checked_keys -= list_length(fc->keys);
+		fast_checked = foreach_delete_current(fast_checked, lc);
+	}
+	foreach(lc, mine)
+	{
+		FastChecked *fc = lfirst(lc);
+
+		flush_set(fc->def, fc->keys);
+	}
+	splitdb_checkconn_end_server(serverid);
+}
+
+/*
+ * splitdb_refcheck_fdw_writes
+ *		The transaction is about to write to a server through postgres_fdw
+ *		(a shim, splitdb's own actions, any foreign table: fdwwatch.c), or
+ *		a check on splitdb's connection to it failed.  From now on checks
+ *		of keys there take postgres_fdw's connection, which sees those
+ *		writes; the locks taken so far move there first.
+ */
+void
+splitdb_refcheck_fdw_writes(Oid serverid)
+{
+	MemoryContext old;
+
+	if (list_member_oid(fdw_written, serverid))
+		return;
+	old = MemoryContextSwitchTo(xact_context());
+	fdw_written = lappend_oid(fdw_written, serverid);
+	MemoryContextSwitchTo(old);
+	if (splitdb_checkconn_active(serverid) || splitdb_checkconn_failed(serverid))
+		hand_over(serverid);
+}
+
 /*
  * flush_all
  *		Work off every queue of statement-time keys (and, at commit, the
@@ -1731,7 +2033,7 @@ flush_set(RefDef *def, List *keys)
 static bool
 flush_all(bool at_commit)
 {
-	bool		any = false;
+	bool		any = fast_pass(at_commit);
 
 	for (RefDef *def = all_defs; def != NULL; def = def->next)
 	{

@@ -28,6 +28,9 @@ extern char *splitdb_refcheck_keys_from(int nkeys, bool with_new);
 extern char *splitdb_refcheck_key_match(const char *alias, char **cols,
 										char **types, int nkeys);
 
+/* the transaction is about to write to a server through postgres_fdw */
+extern void splitdb_refcheck_fdw_writes(Oid serverid);
+
 /* counters in shared memory (refstats.c) */
 typedef struct SplitdbRefCounter SplitdbRefCounter;
 extern void splitdb_refstats_init(void);

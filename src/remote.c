@@ -57,8 +57,6 @@ static int	append_options(List *options, const char **keywords,
 static PGconn *connect_with(const char **keywords, const char **values,
 							const char *target, const char *hint);
 static void setup_session(PGconn *conn);
-static void splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
-								  const char *service) pg_attribute_noreturn();
 static void notice_processor(void *arg, const char *message);
 
 /*
@@ -224,13 +222,6 @@ splitdb_remote_connect_server(const char *servername, const char *service)
 	ForeignServer *server;
 	ForeignDataWrapper *fdw;
 	UserMapping *mapping;
-	const char **keywords;
-	const char **values;
-	int			n = 0;
-	int			size;
-	char		timeout[16];
-	char	   *target;
-	char	   *hint;
 
 	server = GetForeignServerByName(servername, true);
 	if (server == NULL)
@@ -264,6 +255,60 @@ splitdb_remote_connect_server(const char *servername, const char *service)
 						 quote_identifier(servername))));
 	mapping = GetUserMapping(GetUserId(), server->serverid);
 
+	return splitdb_remote_connect_mapping(server, mapping, service, false);
+}
+
+/*
+ * password_required
+ *		postgres_fdw's rule for a mapping whose role is not a superuser: the
+ *		connection must use a password, unless a superuser set
+ *		password_required 'false' on the mapping.
+ */
+static bool
+password_required(UserMapping *mapping)
+{
+	ListCell   *lc;
+
+	if (superuser_arg(mapping->userid))
+		return false;
+	foreach(lc, mapping->options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, "password_required") == 0)
+			return defGetBoolean(d);
+	}
+	return true;
+}
+
+/*
+ * splitdb_remote_connect_mapping
+ *		Connect to the database of a postgres_fdw server with the options of
+ *		one of its user mappings.
+ *
+ * server, mapping: the pair, as postgres_fdw would use it
+ * service:         names the service in messages (may be NULL)
+ * fdw_rules:       apply postgres_fdw's rule for roles that are not
+ *                  superusers: a password in the mapping, and a server
+ *                  that asks for it (SQLSTATE 2F003 otherwise)
+ *
+ * Raises ERROR when the database cannot be reached.  Returns a connection
+ * the caller owns.
+ */
+PGconn *
+splitdb_remote_connect_mapping(ForeignServer *server, UserMapping *mapping,
+							   const char *service, bool fdw_rules)
+{
+	const char **keywords;
+	const char **values;
+	int			n = 0;
+	int			size;
+	char		timeout[16];
+	char	   *target;
+	char	   *hint;
+	bool		need_password = fdw_rules && password_required(mapping);
+	PGconn	   *conn;
+
 	size = list_length(server->options) + list_length(mapping->options) +
 		EXTRA_CONN_OPTIONS + 1;
 	keywords = palloc0(size * sizeof(char *));
@@ -271,6 +316,20 @@ splitdb_remote_connect_server(const char *servername, const char *service)
 
 	n = append_options(server->options, keywords, values, n);
 	n = append_options(mapping->options, keywords, values, n);
+
+	if (need_password)
+	{
+		bool		has_password = false;
+
+		for (int i = 0; i < n; i++)
+			if (strcmp(keywords[i], "password") == 0 && values[i][0] != '\0')
+				has_password = true;
+		if (!has_password)
+			ereport(ERROR,
+					(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+					 errmsg("password is required"),
+					 errdetail("Non-superuser must provide a password in the user mapping.")));
+	}
 
 	keywords[n] = "fallback_application_name";
 	values[n++] = SPLITDB_APPLICATION_NAME;
@@ -290,12 +349,22 @@ splitdb_remote_connect_server(const char *servername, const char *service)
 	values[n] = NULL;
 
 	target = service ?
-		psprintf("server \"%s\" of service \"%s\"", servername, service) :
-		psprintf("server \"%s\"", servername);
+		psprintf("server \"%s\" of service \"%s\"", server->servername, service) :
+		psprintf("server \"%s\"", server->servername);
 	hint = psprintf("Check that the sibling is running and that the options of server \"%s\" and of its user mapping for the current user are right.",
-					servername);
+					server->servername);
 
-	return connect_with(keywords, values, target, hint);
+	conn = connect_with(keywords, values, target, hint);
+	if (need_password && !PQconnectionUsedPassword(conn))
+	{
+		libpqsrv_disconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required"),
+				 errdetail("Non-superuser cannot connect if the server does not request a password."),
+				 errhint("Target server's authentication method must be changed or set the parameter password_required=false in the user mapping attributes.")));
+	}
+	return conn;
 }
 
 /*
@@ -367,10 +436,10 @@ splitdb_remote_local_host(void)
  * splitdb_remote_report
  *		Raise ERROR for a failed remote statement, keeping what the remote said.
  *
- * Frees res.  The SQLSTATE, message, detail and hint are the remote's; a
+ * res may be NULL (the connection's own message is used).  Frees res.  The SQLSTATE, message, detail and hint are the remote's; a
  * context line names the service and the statement.
  */
-static void
+void
 splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
 					  const char *service)
 {

@@ -13,11 +13,18 @@
 #ifndef SPLITDB_REMOTE_H
 #define SPLITDB_REMOTE_H
 
+#include "foreign/foreign.h"
 #include "libpq-fe.h"
 #include "nodes/pg_list.h"
 
 extern PGconn *splitdb_remote_connect_server(const char *servername,
 											 const char *service);
+extern PGconn *splitdb_remote_connect_mapping(ForeignServer *server,
+											  UserMapping *mapping,
+											  const char *service,
+											  bool fdw_rules);
+extern void splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
+								  const char *service) pg_attribute_noreturn();
 extern PGconn *splitdb_remote_connect_local(const char *dbname);
 extern PGresult *splitdb_remote_exec(PGconn *conn, const char *sql,
 									 int nparams, const char *const *values,

@@ -26,6 +26,7 @@
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "fdwwatch.h"
 #include "launcher.h"
 #include "refcheck.h"
 #include "splitdb.h"
@@ -87,7 +88,24 @@ _PG_init(void)
 							   NULL,
 							   NULL);
 
+	DefineCustomBoolVariable("splitdb.check_connection",
+							 "Checks referenced keys on a connection of splitdb's own.",
+							 "The BEGIN of its remote transaction travels with the checks of every reference to "
+							 "a database, and its COMMIT follows the local commit without a wait: one round trip "
+							 "per referenced database for a single-row write. Off, checks use postgres_fdw's "
+							 "connection (three round trips).",
+							 &splitdb_check_connection,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL,
+							 NULL,
+							 NULL);
+
 	MarkGUCPrefixReserved("splitdb");
+
+	/* checks on splitdb's own connections must know of writes through postgres_fdw */
+	splitdb_fdwwatch_init();
 
 	/* preloaded: resume jobs that a restart interrupted, count reference checks */
 	if (process_shared_preload_libraries_in_progress)

@@ -29,5 +29,6 @@
 extern int	splitdb_connect_timeout;
 extern int	splitdb_batch_rows;
 extern char *splitdb_origin;
+extern bool splitdb_check_connection;
 
 #endif							/* SPLITDB_H */

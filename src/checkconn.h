@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * checkconn.h
+ *	  Connections of splitdb's own for the checks of referenced keys
+ *	  (checkconn.c).
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/checkconn.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_CHECKCONN_H
+#define SPLITDB_CHECKCONN_H
+
+#include "foreign/foreign.h"
+#include "libpq-fe.h"
+
+/* one statement of a pipeline */
+typedef struct SplitdbCheckStmt
+{
+	const char *sql;			/* $1..$n text parameters */
+	int			nparams;
+	const char **values;
+	PGresult   *result;			/* set by splitdb_checkconn_run() */
+} SplitdbCheckStmt;
+
+extern void splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts,
+								  int n, const char *service);
+extern bool splitdb_checkconn_active(Oid serverid);
+extern bool splitdb_checkconn_any_active(void);
+extern bool splitdb_checkconn_failed(Oid serverid);
+extern List *splitdb_checkconn_failed_servers(void);
+extern void splitdb_checkconn_end_server(Oid serverid);
+extern void splitdb_checkconn_xact_end(bool commit);
+
+#endif							/* SPLITDB_CHECKCONN_H */

@@ -1,0 +1,189 @@
+/*-------------------------------------------------------------------------
+ *
+ * fdwwatch.c
+ *	  Noticing the writes of a transaction through foreign tables.
+ *
+ * A check on splitdb's own connection (checkconn.c) runs in a remote
+ * transaction of its own.  It must not run once the local transaction has
+ * written to that server through postgres_fdw (a shim, or any foreign
+ * table of the server): only postgres_fdw's remote transaction sees those
+ * rows, and the check would wait for its locks.  And before such a write,
+ * the locks the checks hold must move to postgres_fdw's transaction, or the
+ * write would wait for them.  So every statement that is about to write
+ * through a foreign table, or to lock its rows (SELECT ... FOR UPDATE and
+ * the like), reports the table's server to refcheck.c first
+ * (splitdb_refcheck_fdw_writes), which hands the locks over.
+ *
+ * Writes are seen where they start: the executor (the result relations of
+ * INSERT, UPDATE and DELETE, a view's base foreign table included, the
+ * foreign partitions and inheritance children of a target, and row marks)
+ * and the utility statements that reach foreign tables without it (COPY
+ * FROM and TRUNCATE).  The hooks are in place from the library's load; a
+ * transaction during which the library was loaded may have written before,
+ * so splitdb_fdwwatch_complete() says no for it.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/fdwwatch.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "executor/executor.h"
+#include "foreign/fdwapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
+#include "parser/parsetree.h"
+#include "storage/proc.h"
+#include "tcop/utility.h"
+#include "utils/lsyscache.h"
+
+#include "fdwwatch.h"
+#include "refcheck.h"
+
+static ExecutorStart_hook_type prev_executor_start = NULL;
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/* the local transaction during which the library was loaded, if any */
+static LocalTransactionId loaded_lxid = InvalidLocalTransactionId;
+
+static void watch_executor_start(QueryDesc *queryDesc, int eflags);
+static void watch_process_utility(PlannedStmt *pstmt, const char *queryString,
+								  bool readOnlyTree, ProcessUtilityContext context,
+								  ParamListInfo params, QueryEnvironment *queryEnv,
+								  DestReceiver *dest, QueryCompletion *qc);
+
+/*
+ * splitdb_fdwwatch_init
+ *		Install the hooks; from _PG_init.
+ */
+void
+splitdb_fdwwatch_init(void)
+{
+	if (MyProc != NULL && IsTransactionState())
+		loaded_lxid = MyProc->lxid;
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = watch_executor_start;
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = watch_process_utility;
+}
+
+/*
+ * splitdb_fdwwatch_complete
+ *		Whether every write of this transaction through a foreign table was
+ *		seen: false in the transaction that loaded the library.
+ */
+bool
+splitdb_fdwwatch_complete(void)
+{
+	return loaded_lxid == InvalidLocalTransactionId || MyProc->lxid != loaded_lxid;
+}
+
+/*
+ * note_relation
+ *		A statement writes to (or locks rows of) relid: report its server
+ *		when it is a foreign table, and those of the foreign tables below it.
+ */
+static void
+note_relation(Oid relid)
+{
+	if (get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
+		splitdb_refcheck_fdw_writes(GetForeignServerIdByRelId(relid));
+	else if (has_subclass(relid))
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		{
+			Oid			child = lfirst_oid(lc);
+
+			if (child != relid && get_rel_relkind(child) == RELKIND_FOREIGN_TABLE)
+				splitdb_refcheck_fdw_writes(GetForeignServerIdByRelId(child));
+		}
+	}
+}
+
+/*
+ * note_plan
+ *		Report the foreign tables a plan writes to or locks.
+ */
+static void
+note_plan(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->resultRelations)
+	{
+		RangeTblEntry *rte = rt_fetch(lfirst_int(lc), stmt->rtable);
+
+		note_relation(rte->relid);
+	}
+	foreach(lc, stmt->rowMarks)
+	{
+		PlanRowMark *mark = lfirst(lc);
+		RangeTblEntry *rte = rt_fetch(mark->rti, stmt->rtable);
+
+		if (rte->rtekind == RTE_RELATION && mark->strength != LCS_NONE &&
+			rte->relkind == RELKIND_FOREIGN_TABLE)
+			note_relation(rte->relid);
+	}
+}
+
+static void
+watch_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	PlannedStmt *stmt = queryDesc->plannedstmt;
+
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
+		(stmt->resultRelations != NIL || stmt->rowMarks != NIL))
+		note_plan(stmt);
+
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/* the relation a RangeVar of a utility statement names, if any */
+static void
+note_range_var(RangeVar *rv)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+	if (OidIsValid(relid))
+		note_relation(relid);
+}
+
+static void
+watch_process_utility(PlannedStmt *pstmt, const char *queryString,
+					  bool readOnlyTree, ProcessUtilityContext context,
+					  ParamListInfo params, QueryEnvironment *queryEnv,
+					  DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *node = pstmt->utilityStmt;
+
+	if (IsA(node, CopyStmt) && ((CopyStmt *) node)->is_from &&
+		((CopyStmt *) node)->relation != NULL && IsTransactionState())
+		note_range_var(((CopyStmt *) node)->relation);
+	else if (IsA(node, TruncateStmt) && IsTransactionState())
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((TruncateStmt *) node)->relations)
+			note_range_var(lfirst(lc));
+	}
+
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context,
+							 params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
