@@ -633,11 +633,14 @@ fdw_connection(Oid serverid, Oid writer, Oid owner)
 
 /*
  * xact_context
- *		The memory of this transaction's queues, made on first use.
+ *		The memory of this transaction's queues and lists, made on first
+ *		use; the pointers into it are reset at the transaction's end.
  */
 static MemoryContext
 xact_context(void)
 {
+	/* the transaction callback forgets what lives here */
+	register_callbacks();
 	if (pending_cxt == NULL)
 		pending_cxt = AllocSetContextCreate(TopTransactionContext,
 											"splitdb queued keys",

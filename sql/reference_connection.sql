@@ -1,0 +1,183 @@
+--
+-- Checks of referenced keys on splitdb's own connection
+-- (splitdb.check_connection, on by default):
+-- - a check holds its lock in a remote transaction of splitdb's own, which
+--   ends after the local commit; both references of a row that point into
+--   one database take one round trip;
+-- - before the transaction writes to that database through postgres_fdw (a
+--   shim, a view over a shim, SELECT ... FOR UPDATE, COPY), the locks move
+--   to postgres_fdw's remote transaction, so the write does not wait for
+--   them, and the actions and refusals are PostgreSQL's;
+-- - after such a write, checks use postgres_fdw's connection, which sees it;
+-- - a refused key inside a savepoint, PREPARE TRANSACTION, and the setting
+--   turned off;
+-- - postgres_fdw's password rule for a role that is not a superuser.
+--
+CREATE EXTENSION splitdb CASCADE;
+SET client_min_messages = warning;
+
+-- move to service cc_svc
+CREATE TABLE "Kunde Ä" (
+	"Nr ""x""" integer PRIMARY KEY,
+	name       text
+);
+CREATE TABLE product (id integer PRIMARY KEY);
+-- stays, and refers to both
+CREATE TABLE line (
+	id         integer PRIMARY KEY,
+	kunde      integer REFERENCES "Kunde Ä" ON DELETE CASCADE,
+	product_id integer REFERENCES product
+);
+INSERT INTO "Kunde Ä" SELECT g, 'k' || g FROM generate_series(1, 20) g;
+INSERT INTO product SELECT g FROM generate_series(1, 20) g;
+
+SELECT splitdb_add_service('cc_svc');
+SELECT splitdb_assign('cc_svc', '"Kunde Ä"', 'product');
+SELECT splitdb_migrate('cc_svc', wait => true) > 0 AS migrated;
+SHOW splitdb.check_connection;
+
+-- splitdb's sessions in the sibling, read through postgres_fdw (reading
+-- hands nothing over); the function drops the statistics snapshot that
+-- would otherwise last for the remote transaction
+SELECT current_database() AS source_db \gset
+\c cc_svc
+CREATE FUNCTION splitdb_sessions() RETURNS TABLE (state text, query text)
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_catalog.pg_stat_clear_snapshot();
+	RETURN QUERY SELECT a.state, a.query FROM pg_catalog.pg_stat_activity a
+				  WHERE a.datname = current_database() AND a.application_name = 'splitdb';
+END
+$$;
+CREATE VIEW check_session AS
+	SELECT state, query LIKE '%FOR KEY SHARE OF t' AS last_query_locks FROM splitdb_sessions();
+\c :source_db
+SET client_min_messages = warning;
+CREATE FOREIGN TABLE check_session (state text, last_query_locks boolean)
+	SERVER splitdb_cc_svc OPTIONS (table_name 'check_session');
+
+--
+-- A check holds its lock on splitdb's connection until the local commit
+--
+BEGIN;
+INSERT INTO line VALUES (1, 1, 1);
+SELECT * FROM check_session;
+COMMIT;
+-- the two references of a row are checked in one round trip
+CREATE TEMP TABLE before AS SELECT reference_id, round_trips FROM splitdb_references;
+INSERT INTO line VALUES (2, 2, 2);
+SELECT r.constraint_name, r.round_trips - b.round_trips AS round_trips
+  FROM splitdb_references r JOIN before b USING (reference_id)
+ ORDER BY 1;
+-- a missing key is refused, naming the remote table
+INSERT INTO line VALUES (3, 99, 3);
+INSERT INTO line VALUES (3, 3, 99);
+SELECT count(*) FROM line WHERE id = 3;
+
+--
+-- A write through postgres_fdw after a check: the locks move first
+--
+-- ON DELETE CASCADE through the shim: applied, no wait for splitdb's lock
+BEGIN;
+INSERT INTO line VALUES (3, 3, 3);
+SELECT * FROM check_session;
+DELETE FROM "Kunde Ä" WHERE "Nr ""x""" = 3;
+SELECT * FROM check_session;
+SELECT count(*) FROM line WHERE id = 3;
+COMMIT;
+SELECT count(*) FROM line WHERE id = 3;
+-- NO ACTION: refused, nothing changed
+BEGIN;
+INSERT INTO line VALUES (4, 4, 4);
+DELETE FROM product WHERE id = 4;
+ROLLBACK;
+SELECT (SELECT count(*) FROM product WHERE id = 4) AS products,
+	   (SELECT count(*) FROM line WHERE id = 4) AS lines;
+-- SELECT ... FOR UPDATE through the shim, then a delete through a view
+CREATE VIEW product_v AS SELECT * FROM product;
+BEGIN;
+INSERT INTO line VALUES (5, 5, 5);
+SELECT id FROM product WHERE id = 5 FOR UPDATE;
+SELECT * FROM check_session;
+DELETE FROM product_v WHERE id = 5;
+ROLLBACK;
+
+--
+-- A check after a write through postgres_fdw sees the write
+--
+BEGIN;
+INSERT INTO product VALUES (100);
+INSERT INTO line VALUES (6, 6, 100);
+SELECT count(*) AS splitdb_in_transaction FROM check_session WHERE state = 'idle in transaction';
+COMMIT;
+BEGIN;
+COPY product FROM stdin;
+101
+\.
+INSERT INTO line VALUES (7, 7, 101);
+COMMIT;
+SELECT id, kunde, product_id FROM line WHERE id IN (6, 7) ORDER BY id;
+
+--
+-- A refused key inside a savepoint; the transaction goes on
+--
+BEGIN;
+INSERT INTO line VALUES (8, 8, 8);
+SAVEPOINT s;
+INSERT INTO line VALUES (9, 99, 8);
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO line VALUES (9, 9, 9);
+COMMIT;
+SELECT id, kunde, product_id FROM line ORDER BY id;
+
+--
+-- PREPARE TRANSACTION cannot keep the remote locks: refused, nothing kept
+--
+BEGIN;
+INSERT INTO line VALUES (10, 10, 10);
+PREPARE TRANSACTION 'splitdb_cc';
+SELECT count(*) FROM line WHERE id = 10;
+SELECT count(*) FROM pg_prepared_xacts;
+-- turned off, checks use postgres_fdw's connection, and postgres_fdw refuses
+SET splitdb.check_connection = off;
+BEGIN;
+INSERT INTO line VALUES (10, 10, 10);
+PREPARE TRANSACTION 'splitdb_cc';
+INSERT INTO line VALUES (10, 10, 10);
+INSERT INTO line VALUES (11, 10, 99);
+RESET splitdb.check_connection;
+SELECT id, kunde, product_id FROM line WHERE id >= 10 ORDER BY id;
+
+--
+-- An owner that is not a superuser: postgres_fdw's password rule, the same
+-- refusal with the setting on or off
+--
+CREATE ROLE cc_owner;
+CREATE ROLE cc_writer;
+ALTER TABLE line OWNER TO cc_owner;
+GRANT INSERT ON line TO cc_writer;
+CREATE USER MAPPING FOR cc_owner SERVER splitdb_cc_svc OPTIONS (user 'cc_owner');
+SET ROLE cc_writer;
+INSERT INTO line VALUES (12, 12, 12);
+SET splitdb.check_connection = off;
+INSERT INTO line VALUES (12, 12, 12);
+RESET splitdb.check_connection;
+RESET ROLE;
+SELECT count(*) FROM line WHERE id = 12;
+
+-- clean up
+DROP USER MAPPING FOR cc_owner SERVER splitdb_cc_svc;
+ALTER TABLE line OWNER TO CURRENT_USER;
+REVOKE ALL ON line FROM cc_writer;
+DROP ROLE cc_writer;
+DROP ROLE cc_owner;
+DROP VIEW product_v;
+DROP FOREIGN TABLE check_session;
+DROP TABLE line;
+DROP FOREIGN TABLE "Kunde Ä", product;
+DROP SCHEMA splitdb_archive CASCADE;
+DELETE FROM splitdb.job;
+SELECT splitdb_drop_service('cc_svc');
+DROP DATABASE cc_svc WITH (FORCE);
+DROP EXTENSION splitdb;
+DROP EXTENSION postgres_fdw;
