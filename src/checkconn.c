@@ -362,35 +362,48 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 	}
 }
 
-/* whether a connection to a server has a remote transaction open */
-bool
-splitdb_checkconn_active(Oid serverid)
+/*
+ * find_conn
+ *		Whether a connection to a server (any server for InvalidOid) has a
+ *		remote transaction open in this local one, or, with failed, one
+ *		that a remote error ended.
+ */
+static bool
+find_conn(Oid serverid, bool failed)
 {
 	HASH_SEQ_STATUS scan;
 	CheckConn  *cc;
-	bool		active = false;
+	bool		found = false;
 
 	if (conn_hash == NULL)
 		return false;
 	hash_seq_init(&scan, conn_hash);
 	while ((cc = hash_seq_search(&scan)) != NULL)
-		if (cc->in_xact && (cc->serverid == serverid || !OidIsValid(serverid)))
-			active = true;
-	return active;
+		if ((failed ? cc->failed : cc->in_xact) &&
+			(cc->serverid == serverid || !OidIsValid(serverid)))
+			found = true;
+	return found;
+}
+
+/* whether a connection to a server has a remote transaction open */
+bool
+splitdb_checkconn_active(Oid serverid)
+{
+	return find_conn(serverid, false);
 }
 
 /* whether any connection has a remote transaction open */
 bool
 splitdb_checkconn_any_active(void)
 {
-	return splitdb_checkconn_active(InvalidOid);
+	return find_conn(InvalidOid, false);
 }
 
 /* whether a remote error ended a check transaction on a server */
 bool
 splitdb_checkconn_failed(Oid serverid)
 {
-	return list_member_oid(splitdb_checkconn_failed_servers(), serverid);
+	return find_conn(serverid, true);
 }
 
 /*

@@ -212,6 +212,7 @@ typedef struct FastChecked
 {
 	RefDef	   *def;
 	Oid			serverid;
+	Oid			writer;			/* the role whose statement was checked */
 	List	   *keys;			/* PendingKey */
 } FastChecked;
 
@@ -1850,6 +1851,7 @@ remember_checked(RefDef *def, List *keys)
 
 	fc->def = def;
 	fc->serverid = def->other_server;
+	fc->writer = GetUserId();
 	fc->keys = list_copy(keys);
 	fast_checked = lappend(fast_checked, fc);
 	fast_checked_keys += list_length(keys);
@@ -1999,8 +2001,14 @@ hand_over(Oid serverid)
 	foreach(lc, mine)
 	{
 		FastChecked *fc = lfirst(lc);
+		Oid			save_userid;
+		int			save_sec;
 
+		/* as the writer of the first check, so through the same mapping */
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(fc->writer, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		flush_set(fc->def, fc->keys);
+		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	splitdb_checkconn_end_server(serverid);
 }

@@ -1,0 +1,139 @@
+# Copyright (c) 2026, splitdb developers
+#
+# Checks of referenced keys on splitdb's own connection, with the sibling on
+# a second server.
+#
+# "product" moves to service shop, whose sibling is a database of another
+# server; "line" stays and refers to it.  An insert into line checks its key
+# on splitdb's connection to the sibling (splitdb.check_connection):
+#
+# 1. the check's lock is held in the sibling, by a session of splitdb's own
+#    that is idle in transaction, until the local commit;
+# 2. a delete of the product through the shim, in another session, waits
+#    for that lock in the sibling; once the insert has committed, it finds
+#    the new line and is refused (23503): no line is left without its
+#    product;
+# 3. in one transaction, a check and then a delete of the product through
+#    the shim: the lock moves to postgres_fdw's remote transaction first,
+#    so the delete does not wait for its own transaction, and is refused;
+# 4. the sibling restarts between two transactions: the next check opens a
+#    new connection and succeeds;
+# 5. the sibling is down: the check fails with the connection error, and
+#    nothing is written.
+
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $source  = PostgreSQL::Test::Cluster->new('source');
+my $sibling = PostgreSQL::Test::Cluster->new('sibling');
+$source->init;
+$source->append_conf('postgresql.conf',
+	"shared_preload_libraries = 'splitdb'\nmax_worker_processes = 16");
+$source->start;
+$sibling->init;
+$sibling->start;
+
+my $user = $source->safe_psql('postgres', 'SELECT current_user');
+$sibling->safe_psql('postgres', 'CREATE DATABASE shop');
+$source->safe_psql('postgres', 'CREATE DATABASE mono');
+$source->safe_psql(
+	'mono', q{
+CREATE TABLE product (id integer PRIMARY KEY, name text);
+CREATE TABLE line (id integer PRIMARY KEY, product_id integer REFERENCES product);
+INSERT INTO product SELECT g, 'product ' || g FROM generate_series(1, 10) g;
+});
+my ($host, $port) = ($sibling->host, $sibling->port);
+$source->safe_psql(
+	'mono', qq{
+CREATE EXTENSION splitdb CASCADE;
+CREATE SERVER shop_srv FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '$host', port '$port', dbname 'shop');
+CREATE USER MAPPING FOR CURRENT_USER SERVER shop_srv OPTIONS (user '$user');
+SELECT splitdb_add_service('shop', server => 'shop_srv');
+SELECT splitdb_assign('shop', 'product');
+});
+my ($rc, $out, $err) =
+  $source->psql('mono', "SELECT splitdb_migrate('shop', wait => true) > 0");
+is($rc, 0, 'the migration to a sibling on another server succeeds');
+diag($err) if $rc;
+
+# splitdb's sessions in the sibling that hold a lock on product
+sub check_locks
+{
+	return $sibling->safe_psql(
+		'shop', q{
+SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+ WHERE a.application_name = 'splitdb' AND a.state = 'idle in transaction'
+   AND l.relation = 'product'::regclass AND l.mode = 'RowShareLock'});
+}
+
+# 1. the lock is held by splitdb's own session until the local commit
+my $writer = $source->background_psql('mono', on_error_stop => 0);
+$writer->query_safe('BEGIN');
+$writer->query_safe('INSERT INTO line VALUES (1, 1)');
+is(check_locks(), '1',
+	'a check holds its lock in the sibling, in a session of splitdb idle in transaction');
+
+# 2. a delete through the shim in another session waits for it, then is refused
+my $deleter = $source->background_psql('mono', on_error_stop => 0);
+$deleter->query_safe('\set VERBOSITY verbose');
+$deleter->query_until(qr/deleter starts/,
+	"\\echo deleter starts\nDELETE FROM product WHERE id = 1;\n\\echo deleter done\n");
+$sibling->poll_query_until(
+	'shop', q{
+SELECT count(*) > 0 FROM pg_stat_activity
+ WHERE datname = 'shop' AND application_name = 'postgres_fdw' AND wait_event_type = 'Lock'})
+  or die 'the delete does not wait for the lock in the sibling';
+pass('a delete of the product through the shim waits for the lock in the sibling');
+$writer->query_safe('COMMIT');
+$deleter->query_until(qr/deleter done/, '');
+# the next query waits for psql's stderr too
+my (undef, $deleter_failed) = $deleter->query('SELECT 1');
+is($deleter_failed, 1, 'the delete failed');
+like($deleter->{stderr}, qr/ERROR:  23503: update or delete on table "product" violates foreign key constraint "line_product_id_fkey"/,
+	'once the insert committed, the delete finds the line: 23503');
+is($sibling->safe_psql('shop', 'SELECT count(*) FROM product WHERE id = 1'),
+	'1', 'the product is still in the sibling');
+is($source->safe_psql('mono', 'SELECT product_id FROM line WHERE id = 1'),
+	'1', 'the line committed');
+$deleter->quit;
+
+# 3. a check, then a delete through the shim in the same transaction
+($rc, $out, $err) = $source->psql(
+	'mono', q{
+\set VERBOSITY verbose
+SET statement_timeout = '30s';
+BEGIN;
+INSERT INTO line VALUES (2, 2);
+DELETE FROM product WHERE id = 2;
+COMMIT;
+});
+like($err, qr/ERROR:  23503: update or delete on table "product"/,
+	'a delete after a check in the same transaction does not wait for its own lock: 23503');
+is( $source->safe_psql(
+		'mono', 'SELECT (SELECT count(*) FROM line WHERE id = 2) || \'/\' || (SELECT count(*) FROM product WHERE id = 2)'),
+	'0/1', 'nothing of that transaction stays');
+
+# 4. the sibling restarts between two transactions of the writer
+$writer->query_safe('INSERT INTO line VALUES (3, 3)');
+$sibling->restart;
+($out, $rc) = $writer->query('INSERT INTO line VALUES (4, 4)');
+is($rc, 0, 'after a restart of the sibling, the next check opens a new connection');
+is($source->safe_psql('mono', 'SELECT count(*) FROM line WHERE id IN (3, 4)'),
+	'2', 'both lines are there');
+
+# 5. the sibling is down
+$sibling->stop;
+$writer->query_safe('\set VERBOSITY verbose');
+($out, $rc) = $writer->query('INSERT INTO line VALUES (5, 5)');
+isnt($rc, 0, 'with the sibling down, the check fails');
+like($writer->{stderr}, qr/ERROR:  (08006|08001): /,
+	'with a connection error (08001 or 08006)');
+$writer->quit;
+is($source->safe_psql('mono', 'SELECT count(*) FROM line WHERE id = 5'),
+	'0', 'and nothing is written');
+
+done_testing();
