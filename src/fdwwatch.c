@@ -20,7 +20,9 @@
  * and the utility statements that reach foreign tables without it (COPY
  * FROM and TRUNCATE).  The hooks are in place from the library's load; a
  * transaction during which the library was loaded may have written before,
- * so splitdb_fdwwatch_complete() says no for it.
+ * so splitdb_fdwwatch_complete() says no for it.  In a database without
+ * splitdb (no schema "splitdb"; the library may be preloaded for the whole
+ * cluster) they do nothing.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -136,13 +138,21 @@ note_plan(PlannedStmt *stmt)
 	}
 }
 
+/* whether this database has splitdb: its schema, looked up in the syscache */
+static bool
+splitdb_here(void)
+{
+	return OidIsValid(get_namespace_oid("splitdb", true));
+}
+
 static void
 watch_executor_start(QueryDesc *queryDesc, int eflags)
 {
 	PlannedStmt *stmt = queryDesc->plannedstmt;
 
 	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
-		(stmt->resultRelations != NIL || stmt->rowMarks != NIL))
+		(stmt->resultRelations != NIL || stmt->rowMarks != NIL) &&
+		splitdb_here())
 		note_plan(stmt);
 
 	if (prev_executor_start)
@@ -170,9 +180,10 @@ watch_process_utility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *node = pstmt->utilityStmt;
 
 	if (IsA(node, CopyStmt) && ((CopyStmt *) node)->is_from &&
-		((CopyStmt *) node)->relation != NULL && IsTransactionState())
+		((CopyStmt *) node)->relation != NULL && IsTransactionState() &&
+		splitdb_here())
 		note_range_var(((CopyStmt *) node)->relation);
-	else if (IsA(node, TruncateStmt) && IsTransactionState())
+	else if (IsA(node, TruncateStmt) && IsTransactionState() && splitdb_here())
 	{
 		ListCell   *lc;
 
