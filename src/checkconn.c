@@ -428,10 +428,42 @@ splitdb_checkconn_failed_servers(void)
 }
 
 /*
+ * send_end
+ *		End a connection's remote transaction: send COMMIT (ROLLBACK when
+ *		commit is false or a remote error ended the transaction) without
+ *		waiting, and mark the connection "ending".  A connection in the
+ *		middle of a pipeline, or one the command cannot be sent on, is
+ *		closed instead, which makes the other server roll back.  Raises no
+ *		error.
+ */
+static void
+send_end(CheckConn *cc, bool commit)
+{
+	if (cc->busy)
+	{
+		close_conn(cc);
+		return;
+	}
+	if (!cc->in_xact)
+	{
+		cc->failed = false;
+		return;
+	}
+	cc->in_xact = false;
+	if (!PQsendQueryParams(cc->conn, commit && !cc->failed ? "COMMIT" : "ROLLBACK",
+						   0, NULL, NULL, NULL, NULL, 0))
+	{
+		close_conn(cc);
+		return;
+	}
+	cc->failed = false;
+	cc->ending = true;
+}
+
+/*
  * splitdb_checkconn_end_server
  *		End now, and wait for, the remote transactions open on a server
- *		(their locks handed over to postgres_fdw's connection).  A
- *		connection that fails to end is closed, which ends it as well.
+ *		(their locks handed over to postgres_fdw's connection).
  */
 void
 splitdb_checkconn_end_server(Oid serverid)
@@ -444,34 +476,19 @@ splitdb_checkconn_end_server(Oid serverid)
 	hash_seq_init(&scan, conn_hash);
 	while ((cc = hash_seq_search(&scan)) != NULL)
 	{
-		PGresult   *res;
-		bool		ok;
-
 		if (cc->serverid != serverid)
 			continue;
-		if (!cc->in_xact)
-		{
-			cc->failed = false;
-			continue;
-		}
-		cc->busy = true;
-		res = libpqsrv_exec(cc->conn, cc->failed ? "ROLLBACK" : "COMMIT",
-							SPLITDB_WAIT_EVENT_REMOTE);
-		ok = (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK);
-		PQclear(res);
-		cc->busy = false;
-		cc->in_xact = false;
-		cc->failed = false;
-		if (!ok)
-			close_conn(cc);
+		send_end(cc, true);
+		if (cc->ending)
+			read_ending(cc);
 	}
 }
 
 /*
  * splitdb_checkconn_xact_end
  *		At the end of the local transaction (after its commit, or at its
- *		abort): send COMMIT or ROLLBACK to every remote transaction without
- *		waiting.  Raises no error: the local transaction is already over.
+ *		abort): end every remote transaction without waiting (send_end).
+ *		Raises no error: the local transaction is already over.
  */
 void
 splitdb_checkconn_xact_end(bool commit)
@@ -483,27 +500,7 @@ splitdb_checkconn_xact_end(bool commit)
 		return;
 	hash_seq_init(&scan, conn_hash);
 	while ((cc = hash_seq_search(&scan)) != NULL)
-	{
-		if (cc->busy)
-		{
-			close_conn(cc);
-			continue;
-		}
-		if (!cc->in_xact)
-		{
-			cc->failed = false;
-			continue;
-		}
-		cc->in_xact = false;
-		if (!PQsendQueryParams(cc->conn, commit && !cc->failed ? "COMMIT" : "ROLLBACK",
-							   0, NULL, NULL, NULL, NULL, 0))
-		{
-			close_conn(cc);
-			continue;
-		}
-		cc->failed = false;
-		cc->ending = true;
-	}
+		send_end(cc, commit);
 }
 
 /*
