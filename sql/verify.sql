@@ -67,6 +67,71 @@ DELETE FROM "Vér Part 2" WHERE id = 300;
 SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
   FROM splitdb_verify('ver_svc') ORDER BY 1;
 
+-- ===== column types: built-in types are hashed by value, the others as
+-- text (an enum's labels have other OIDs in the sibling, a regclass names a
+-- table that has another OID there); a nondeterministic collation does not
+-- hide a change its equality ignores
+CREATE TYPE ver_mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TYPE ver_pair AS (a int, b text);
+CREATE DOMAIN ver_posint AS int CHECK (VALUE > 0);
+CREATE COLLATION ver_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE ver_types (id int PRIMARY KEY, mood ver_mood, moods ver_mood[], pair ver_pair,
+						pos ver_posint, ci text COLLATE ver_ci, j json, p point,
+						rel regclass, r int4range, n numeric, jb jsonb, tags text[]);
+INSERT INTO ver_types VALUES
+	(1, 'ok', '{sad,happy}', ROW(1, 'one'), 7, 'Alpha', '{"a": 1}', '(1,2)',
+	 'ver_plain', '[1,5)', 1.50, '{"k": [1, 2.0]}', '{x,y}'),
+	(2, 'sad', '{}', ROW(NULL, 'two'), 8, 'beta', '[]', '(0,0)',
+	 'ver_empty', 'empty', -0.001, 'null', '{}'),
+	(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT splitdb_assign('ver_svc', 'ver_types');
+\c ver_svc
+CREATE TYPE ver_decoy AS ENUM ('sad', 'ok', 'happy');
+CREATE TYPE ver_mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TYPE ver_pair AS (a int, b text);
+CREATE DOMAIN ver_posint AS int CHECK (VALUE > 0);
+CREATE COLLATION ver_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE ver_types (id int PRIMARY KEY, mood ver_mood, moods ver_mood[], pair ver_pair,
+						pos ver_posint, ci text COLLATE ver_ci, j json, p point,
+						rel regclass, r int4range, n numeric, jb jsonb, tags text[]);
+INSERT INTO ver_types VALUES
+	(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+	(2, 'sad', '{}', ROW(NULL, 'two'), 8, 'beta', '[]', '(0,0)',
+	 'ver_empty', 'empty', -0.001, 'null', '{}'),
+	(1, 'ok', '{sad,happy}', ROW(1, 'one'), 7, 'Alpha', '{"a": 1}', '(1,2)',
+	 'ver_plain', '[1,5)', 1.50, '{"k": [1, 2.0]}', '{x,y}');
+-- the labels and the tables have other OIDs here than in the source
+SELECT (SELECT oid FROM pg_enum WHERE enumlabel = 'ok'
+		   AND enumtypid = 'ver_mood'::regtype) AS ok_oid_in_sibling \gset
+\c :source_db
+SELECT oid <> :ok_oid_in_sibling AS enum_oids_differ
+  FROM pg_enum WHERE enumlabel = 'ok' AND enumtypid = 'ver_mood'::regtype;
+SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_types';
+-- a change of case, equal under ver_ci, is still a difference
+\c ver_svc
+UPDATE ver_types SET ci = 'ALPHA' WHERE id = 1;
+SELECT count(*) AS equal_under_ci FROM ver_types WHERE ci = 'alpha';
+\c :source_db
+SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_types';
+-- and so is another enum label, or a regclass naming another table
+\c ver_svc
+UPDATE ver_types SET ci = 'Alpha', mood = 'happy' WHERE id = 1;
+\c :source_db
+SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_types';
+\c ver_svc
+UPDATE ver_types SET mood = 'ok', rel = 'ver_dropped' WHERE id = 1;
+\c :source_db
+SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_types';
+\c ver_svc
+UPDATE ver_types SET rel = 'ver_plain' WHERE id = 1;
+\c :source_db
+SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_types';
+
 -- ===== refusals
 -- fails: unknown service
 SELECT * FROM splitdb_verify('no_such_service');
@@ -84,9 +149,12 @@ SELECT * FROM splitdb_verify('ver_svc');
 ALTER SERVER splitdb_ver_svc OPTIONS (SET dbname 'ver_svc');
 
 -- clean up
-SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped', 'ver_nocols');
+SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped', 'ver_nocols', 'ver_types');
 SELECT splitdb_drop_service('ver_svc');
-DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped, ver_nocols;
+DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped, ver_nocols, ver_types;
+DROP TYPE ver_mood, ver_pair;
+DROP DOMAIN ver_posint;
+DROP COLLATION ver_ci;
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;
 DROP DATABASE ver_svc;

@@ -7,7 +7,7 @@
  * For every owned table that holds rows (plain tables and leaf partitions),
  * the same query runs in the source and in the sibling:
  *
- *	 SELECT count(*), sum(hashtextextended(ROW(c1, c2, ...)::text, 0)::numeric)
+ *	 SELECT count(*), sum(hash_record_extended(ROW(t1, t2, ...), 0))
  *	   FROM ONLY schema.table
  *
  * The sum of per-row hashes does not depend on the order in which rows are
@@ -16,11 +16,19 @@
  * different physical order in the sibling do not matter; generated columns
  * are included, since they must agree too.
  *
+ * Each term t is the column itself when its type hashes by value alike in
+ * every database (built-in types with a hash opclass: the hash partitioning
+ * functions, whose results PostgreSQL keeps stable), so no value is turned
+ * into text; a column of a nondeterministic collation is hashed under "C",
+ * so that values its collation calls equal still differ.  Every other column
+ * (user-defined types, whose enum labels and member types have other OIDs in
+ * the sibling; reg* types; types without a hash opclass) is hashed as text.
+ *
  * Invariants:
- * - Both sides render values under the same settings (DateStyle, IntervalStyle,
- *   TimeZone, extra_float_digits, bytea_output, lc_monetary): the SQL
- *   function fixes them for the local side; the remote session has the
- *   first four from remote.c's session setup and gets the rest here.
+ * - Both sides render text terms under the same settings (DateStyle,
+ *   IntervalStyle, TimeZone, extra_float_digits, bytea_output, lc_monetary):
+ *   the SQL function fixes them for the local side; the remote session has
+ *   the first four from remote.c's session setup and gets the rest here.
  * - Nothing is written on either side.  A table missing in the sibling is
  *   reported (target NULL, ok false), not raised.
  * - One connection per call, closed on every path.
@@ -34,6 +42,7 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -41,6 +50,7 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/typcache.h"
 
 #include "catalog.h"
 #include "compat.h"
@@ -62,7 +72,102 @@ static const char *const remote_settings =
 
 
 /*
- * tables_to_verify
+ * hashes_alike_everywhere
+ *		True when the type's own extended hash gives a value the same result
+ *		in the source and in any sibling.
+ *
+ * That holds for built-in types with a hash opclass, and arrays and ranges
+ * of them: their hash functions are the ones hash partitioning relies on,
+ * which PostgreSQL keeps stable, and they hash the value, not an OID.  It
+ * does not hold for user-defined types (an enum hashes its label's OID,
+ * which differs in the sibling) nor for the reg* types (OIDs of objects
+ * that have other OIDs there).
+ */
+static bool
+hashes_alike_everywhere(Oid typid, int depth)
+{
+	TypeCacheEntry *tc;
+
+	if (depth > 16)
+		return false;
+	typid = getBaseType(typid);
+	if (typid >= FirstNormalObjectId)
+		return false;
+	switch (typid)
+	{
+		case REGPROCOID:
+		case REGPROCEDUREOID:
+		case REGOPEROID:
+		case REGOPERATOROID:
+		case REGCLASSOID:
+		case REGCOLLATIONOID:
+		case REGTYPEOID:
+		case REGROLEOID:
+		case REGNAMESPACEOID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+			return false;
+	}
+	if (type_is_array(typid) &&
+		!hashes_alike_everywhere(get_element_type(typid), depth + 1))
+		return false;
+	if (type_is_range(typid) &&
+		!hashes_alike_everywhere(get_range_subtype(typid), depth + 1))
+		return false;
+	if (type_is_multirange(typid) &&
+		!hashes_alike_everywhere(get_multirange_range(typid), depth + 1))
+		return false;
+	if (get_typtype(typid) == TYPTYPE_COMPOSITE)
+		return false;
+
+	tc = lookup_type_cache(typid, TYPECACHE_HASH_EXTENDED_PROC);
+	return OidIsValid(tc->hash_extended_proc);
+}
+
+/*
+ * row_terms
+ *		The terms of a table's row hash, in attribute order (see the head
+ *		of this file).  Called connected to SPI; the result is palloc'd in
+ *		the current context, outside SPI's.
+ */
+static char *
+row_terms(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	StringInfoData terms;
+
+	if (SPI_execute_with_args("SELECT quote_ident(a.attname), a.atttypid, a.attcollation"
+							  "  FROM pg_catalog.pg_attribute a"
+							  " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+							  " ORDER BY a.attnum",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the columns of relation %u", relid);
+
+	initStringInfo(&terms);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *name = SPI_getvalue(tup, desc, 1);
+		bool		isnull;
+		Oid			typid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		Oid			collid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+
+		if (i > 0)
+			appendStringInfoString(&terms, ", ");
+		if (!hashes_alike_everywhere(typid, 0))
+			appendStringInfo(&terms, "%s::pg_catalog.text", name);
+		else if (OidIsValid(collid) && !get_collation_isdeterministic(collid))
+			appendStringInfo(&terms, "%s COLLATE pg_catalog.\"C\"", name);
+		else
+			appendStringInfoString(&terms, name);
+	}
+	return terms.data;
+}
+
+/*
+ * splitdb_verify_tables
  *		The service's tables that hold rows, with their columns.
  *
  * The caller is connected to SPI; the result lives in the caller's context
@@ -74,6 +179,7 @@ splitdb_verify_tables(const char *service, MemoryContext cxt)
 	Oid			types[1] = {NAMEOID};
 	Datum		values[1];
 	List	   *result = NIL;
+	ListCell   *lc;
 
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
 	if (SPI_execute_with_args(
@@ -86,9 +192,7 @@ splitdb_verify_tables(const char *service, MemoryContext cxt)
 							  "   WHERE j.service = $1 AND j.state NOT IN ('cancelled', 'rolled_back'))"
 							  " SELECT format('%I.%I', n.nspname, c.relname),"
 							  "        coalesce(m.table_name, format('%I.%I', n.nspname, c.relname)),"
-							  "        (SELECT coalesce(string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), '')"
-							  "           FROM pg_attribute a"
-							  "          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)"
+							  "        c.oid"
 							  "   FROM owned o JOIN pg_class c ON c.oid = o.relid"
 							  "   JOIN pg_namespace n ON n.oid = c.relnamespace"
 							  "   LEFT JOIN moved m ON m.relid = c.oid"
@@ -101,28 +205,37 @@ splitdb_verify_tables(const char *service, MemoryContext cxt)
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 		SplitdbVerifyTable *t = palloc(sizeof(SplitdbVerifyTable));
+		bool		isnull;
 
 		t->source_name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 		t->target_name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
-		t->columns = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
+		t->relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
 		result = lappend(result, t);
 		MemoryContextSwitchTo(old);
+	}
+
+	/* the terms need the columns of each table: a query of their own */
+	foreach(lc, result)
+	{
+		SplitdbVerifyTable *t = (SplitdbVerifyTable *) lfirst(lc);
+
+		t->terms = MemoryContextStrdup(cxt, row_terms(t->relid));
 	}
 	return result;
 }
 
 /*
  * checksum_query
- *		The count-and-checksum query for one table.  The table and column
- *		names come quoted from tables_to_verify().
+ *		The count-and-checksum query for one table.  The table name comes
+ *		quoted from splitdb_verify_tables(), the terms from row_terms().
  */
 static char *
-checksum_query(const char *columns, const char *name)
+checksum_query(const char *terms, const char *name)
 {
 	return psprintf("SELECT pg_catalog.count(*),"
-					" pg_catalog.sum(pg_catalog.hashtextextended(ROW(%s)::pg_catalog.text, 0)::pg_catalog.numeric)::pg_catalog.text"
+					" pg_catalog.sum(pg_catalog.hash_record_extended(ROW(%s), 0))::pg_catalog.text"
 					" FROM ONLY %s",
-					columns, name);
+					terms, name);
 }
 
 /*
@@ -189,14 +302,14 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 	PQclear(res);
 	if (!r->present)
 	{
-		local_checksum(checksum_query(t->columns, t->source_name),
+		local_checksum(checksum_query(t->terms, t->source_name),
 					   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 		return;
 	}
 
-	remote_sql = checksum_query(t->columns, t->target_name);
+	remote_sql = checksum_query(t->terms, t->target_name);
 	splitdb_remote_send(conn, remote_sql, 0, NULL, service);
-	local_checksum(checksum_query(t->columns, t->source_name),
+	local_checksum(checksum_query(t->terms, t->source_name),
 				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 	res = splitdb_remote_finish(conn, remote_sql, service);
 

@@ -20,7 +20,8 @@ typedef struct SplitdbVerifyTable
 {
 	char	   *source_name;	/* in the source: the original or its archived copy */
 	char	   *target_name;	/* in the sibling: the original name */
-	char	   *columns;		/* quoted column list, in attribute order */
+	Oid			relid;			/* the source table */
+	char	   *terms;			/* the row hash's terms, in attribute order */
 } SplitdbVerifyTable;
 
 /* both sides of one table */
