@@ -174,7 +174,7 @@ SELECT conrelid::regclass, conname, pg_get_constraintdef(oid)
   FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2;
 SELECT indexrelid::regclass, pg_get_indexdef(indexrelid)
   FROM pg_index WHERE indrelid IN ('"Booking"'::regclass, '"Zimmer ""Extra"" Größe"'::regclass)
- ORDER BY 1;
+ ORDER BY indexrelid::regclass::text COLLATE "C";
 SELECT last_value, is_called FROM "Booking_id_seq";
 SELECT last_value, is_called FROM "Zimmer ""Extra"" Größe_Extra-ID_seq";
 SELECT format_type(atttypid, atttypmod), attname FROM pg_attribute

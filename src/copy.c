@@ -6,19 +6,23 @@
  * A batch reads the next rows of a table in key order through an SPI cursor,
  * in the worker's own backend, encodes them in COPY format (binary where
  * every column type can cross databases in binary, text otherwise) and
- * streams them to the sibling as one COPY ... FROM STDIN.  The COPY commits
- * in the sibling on its own; the caller then records the batch's last key as
- * the checkpoint and commits in the source.
+ * streams them to the sibling over one or more connections (streams), each
+ * carrying one COPY ... FROM STDIN.  Chunks of rows go to whichever stream
+ * has sent what it was given, so the sibling parses and writes the batch in
+ * as many backends as there are streams while the worker reads.  Each COPY
+ * commits in the sibling on its own; once they all have, the caller records
+ * the batch's last key as the checkpoint and commits in the source.
  *
  * Invariants:
- * - Memory is bounded by the cursor's fetch size and the send buffer,
- *   whatever the size of the table or of a batch.
+ * - Memory is bounded by the cursor's fetch size, one chunk, and one chunk
+ *   in each stream's libpq buffer, whatever the size of a table or batch.
  * - Batches are ordered by the table's primary key (or a unique key on NOT
  *   NULL columns) and each starts strictly after the last key of the one
  *   before, so no row is sent twice and none is skipped.
- * - After a crash the resume point is read from the sibling itself (its
- *   highest key), not from the checkpoint in the source: a batch the sibling
- *   committed just before the crash is never sent again.
+ * - A crash can leave in the sibling rows of the batch after the last
+ *   checkpoint (the streams commit one by one).  Before a table's copy goes
+ *   on, splitdb_copy_fence() waits for every session of an earlier run to
+ *   end and splitdb_copy_trim() deletes what lies beyond the checkpoint.
  * - Generated columns are not sent; the sibling computes them.
  *
  * Copyright (c) 2026, splitdb developers
@@ -38,18 +42,29 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+#include "utils/uuid.h"
 
 #include "catalog/pg_type_d.h"
 #include "compat.h"
 #include "copy.h"
 #include "remote.h"
+#include "job.h"
 #include "splitdb.h"
 
 /* rows fetched from the cursor at a time */
 #define FETCH_ROWS		1000
 
-/* bytes gathered before they are handed to libpq */
+/* bytes gathered before they are handed to a stream */
 #define SEND_CHUNK		(64 * 1024)
+
+/* how a column's value goes into binary COPY data */
+typedef enum SendKind
+{
+	SEND_CALL,					/* the type's send function */
+	SEND_FIXED,					/* a pass-by-value integer or float: its bits, big-endian */
+	SEND_UUID,					/* 16 bytes as stored */
+	SEND_BYTES					/* a varlena sent as its bytes (text, varchar, bpchar, bytea) */
+} SendKind;
 
 /* the signature that opens binary COPY data */
 static const char binary_signature[11] = "PGCOPY\n\377\r\n\0";
@@ -94,6 +109,47 @@ type_crosses_in_binary(Oid typid, int depth)
 
 	ReleaseSysCache(tup);
 	return ok;
+}
+
+/*
+ * send_kind
+ *		How values of a (base) type go into binary COPY data: the common
+ *		built-in types are written here, in the form their send functions
+ *		give, without a call and an allocation per value; the others through
+ *		their send function.
+ */
+static SendKind
+send_kind(Oid typid)
+{
+	switch (typid)
+	{
+		case BOOLOID:
+		case INT2OID:
+		case INT4OID:
+		case OIDOID:
+		case DATEOID:
+		case FLOAT4OID:
+		case INT8OID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case FLOAT8OID:
+			return SEND_FIXED;
+		case UUIDOID:
+			return SEND_UUID;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case BYTEAOID:
+			/*
+			 * Their send functions send the bytes, converted to the client
+			 * encoding; a background worker's is the database's, so there
+			 * is nothing to convert.
+			 */
+			return SEND_BYTES;
+		default:
+			return SEND_CALL;
+	}
 }
 
 /*
@@ -155,6 +211,8 @@ splitdb_copy_source(Oid relid)
 	}
 	src->columns = MemoryContextStrdup(cxt, cols.data);
 
+	src->send_kinds = MemoryContextAlloc(cxt, sizeof(int) * (src->ncolumns + 1));
+	src->base_types = MemoryContextAlloc(cxt, sizeof(Oid) * (src->ncolumns + 1));
 	for (int i = 0; i < src->ncolumns; i++)
 	{
 		Oid			fn;
@@ -165,6 +223,8 @@ splitdb_copy_source(Oid relid)
 		else
 			getTypeOutputInfo(src->types[i], &fn, &isvarlena);
 		fmgr_info_cxt(fn, &src->out[i], cxt);
+		src->base_types[i] = getBaseType(src->types[i]);
+		src->send_kinds[i] = src->binary ? send_kind(src->base_types[i]) : SEND_CALL;
 	}
 
 	/* the key: the primary key, else a unique key on NOT NULL columns */
@@ -259,42 +319,122 @@ append_text_value(StringInfo buf, const char *s)
 	}
 }
 
+static inline void
+append_int64(StringInfo buf, int64 v)
+{
+	uint64		n = pg_hton64((uint64) v);
+
+	appendBinaryStringInfo(buf, (char *) &n, 8);
+}
+
 /*
- * encode_row
- *		Append one row, in the source's COPY format, to buf.
+ * append_fixed
+ *		One value of a SEND_FIXED type, with its length, as its send
+ *		function would give it.
  */
 static void
-encode_row(SplitdbCopySource *src, HeapTuple tup, TupleDesc desc, StringInfo buf)
+append_fixed(StringInfo buf, Oid typid, Datum value)
+{
+	switch (typid)
+	{
+		case BOOLOID:
+			append_int32(buf, 1);
+			appendStringInfoCharMacro(buf, DatumGetBool(value) ? 1 : 0);
+			break;
+		case INT2OID:
+			append_int32(buf, 2);
+			append_int16(buf, DatumGetInt16(value));
+			break;
+		case FLOAT4OID:
+			{
+				float4		f = DatumGetFloat4(value);
+				uint32		bits;
+
+				memcpy(&bits, &f, sizeof(bits));
+				append_int32(buf, 4);
+				append_int32(buf, (int32) bits);
+				break;
+			}
+		case FLOAT8OID:
+			{
+				float8		f = DatumGetFloat8(value);
+				uint64		bits;
+
+				memcpy(&bits, &f, sizeof(bits));
+				append_int32(buf, 8);
+				append_int64(buf, (int64) bits);
+				break;
+			}
+		case INT8OID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			append_int32(buf, 8);
+			append_int64(buf, DatumGetInt64(value));
+			break;
+		default:				/* int4, oid, date */
+			append_int32(buf, 4);
+			append_int32(buf, DatumGetInt32(value));
+			break;
+	}
+}
+
+/*
+ * encode_row
+ *		Append one row, deformed into values and nulls, in the source's COPY
+ *		format, to buf.  Allocations go to the current (per-row) context.
+ */
+static void
+encode_row(SplitdbCopySource *src, Datum *values, bool *nulls, StringInfo buf)
 {
 	if (src->binary)
 		append_int16(buf, (int16) src->ncolumns);
 
 	for (int i = 0; i < src->ncolumns; i++)
 	{
-		bool		isnull;
-		Datum		value = heap_getattr(tup, i + 1, desc, &isnull);
+		Datum		value = values[i];
 
-		if (src->binary)
-		{
-			if (isnull)
-				append_int32(buf, -1);
-			else
-			{
-				bytea	   *b = SendFunctionCall(&src->out[i], value);
-				int			len = VARSIZE(b) - VARHDRSZ;
-
-				append_int32(buf, len);
-				appendBinaryStringInfo(buf, VARDATA(b), len);
-			}
-		}
-		else
+		if (!src->binary)
 		{
 			if (i > 0)
 				appendStringInfoCharMacro(buf, '\t');
-			if (isnull)
+			if (nulls[i])
 				appendBinaryStringInfo(buf, "\\N", 2);
 			else
 				append_text_value(buf, OutputFunctionCall(&src->out[i], value));
+			continue;
+		}
+		if (nulls[i])
+		{
+			append_int32(buf, -1);
+			continue;
+		}
+		switch ((SendKind) src->send_kinds[i])
+		{
+			case SEND_FIXED:
+				append_fixed(buf, src->base_types[i], value);
+				break;
+			case SEND_UUID:
+				append_int32(buf, UUID_LEN);
+				appendBinaryStringInfo(buf, (char *) DatumGetUUIDP(value)->data, UUID_LEN);
+				break;
+			case SEND_BYTES:
+				{
+					struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+
+					append_int32(buf, VARSIZE_ANY_EXHDR(v));
+					appendBinaryStringInfo(buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+					break;
+				}
+			case SEND_CALL:
+				{
+					bytea	   *b = SendFunctionCall(&src->out[i], value);
+					int			len = VARSIZE(b) - VARHDRSZ;
+
+					append_int32(buf, len);
+					appendBinaryStringInfo(buf, VARDATA(b), len);
+					break;
+				}
 		}
 	}
 	if (!src->binary)
@@ -348,11 +488,105 @@ batch_query(SplitdbCopySource *src, bool after, int64 batch_rows)
 	return sql.data;
 }
 
+/* a batch under way: its streams and what each has been given */
+typedef struct CopyBatch
+{
+	PGconn	   *const *conns;	/* the streams, as the caller gave them */
+	int			nconns;
+	int			nopen;			/* streams 0 .. nopen-1 have their COPY open */
+	int			next;			/* the stream offered the next chunk first */
+	const char *copy;			/* the COPY statement */
+	bool		binary;
+	const char *service;
+} CopyBatch;
+
+/*
+ * open_stream
+ *		Start the batch's COPY on the next stream, with the binary header.
+ */
+static void
+open_stream(CopyBatch *b)
+{
+	PGconn	   *conn = b->conns[b->nopen];
+
+	splitdb_remote_copy_begin(conn, b->copy, b->service);
+	b->nopen++;
+	if (b->binary)
+	{
+		StringInfoData head;
+
+		initStringInfo(&head);
+		appendBinaryStringInfo(&head, binary_signature, sizeof(binary_signature));
+		append_int32(&head, 0);	/* flags */
+		append_int32(&head, 0);	/* header extension length */
+		while (!splitdb_remote_copy_offer(conn, head.data, head.len, b->service))
+			splitdb_remote_wait_writable(&conn, 1);
+		pfree(head.data);
+	}
+}
+
+/*
+ * dispatch
+ *		Give a chunk of whole rows to a stream that has sent what it was
+ *		given before, waiting when none has.  The streams take turns, each
+ *		opened when its first turn comes, so a batch of k chunks uses
+ *		min(k, streams) of them and a small table one.
+ */
+static void
+dispatch(CopyBatch *b, const char *data, int len)
+{
+	for (;;)
+	{
+		for (int n = 0; n < b->nconns; n++)
+		{
+			int			i = (b->next + n) % b->nconns;
+
+			if (i >= b->nopen)
+			{
+				if (i > b->nopen)
+					continue;	/* streams open in order */
+				open_stream(b);
+			}
+			if (splitdb_remote_copy_offer(b->conns[i], data, len, b->service))
+			{
+				b->next = i + 1;
+				return;
+			}
+		}
+		splitdb_remote_wait_writable(b->conns, b->nopen);
+	}
+}
+
+/*
+ * finish_streams
+ *		End the COPY of every open stream (the binary trailer, then the end
+ *		of the data), all before waiting for any, so they finish side by
+ *		side; then wait for each to commit.
+ */
+static void
+finish_streams(CopyBatch *b)
+{
+	for (int i = 0; i < b->nopen; i++)
+	{
+		if (b->binary)
+		{
+			char		trailer[2] = {'\377', '\377'};	/* field count -1 */
+
+			while (!splitdb_remote_copy_offer(b->conns[i], trailer, 2, b->service))
+				splitdb_remote_wait_writable(&b->conns[i], 1);
+		}
+		splitdb_remote_copy_end_send(b->conns[i], b->service);
+	}
+	for (int i = 0; i < b->nopen; i++)
+		splitdb_remote_copy_result(b->conns[i], b->copy, b->service);
+}
+
 /*
  * splitdb_copy_batch
  *		Copy the next batch of a table into the sibling.
  *
- * conn:       connection to the sibling, with no transaction open there
+ * conns:      nconns connections to the sibling (the streams), with no
+ *             transaction open there
  * src:        from splitdb_copy_source()
  * last_key:   in: the key of the last row already in the sibling, or NULL
  *             to start at the beginning; out: the key of the last row of
@@ -360,23 +594,27 @@ batch_query(SplitdbCopySource *src, bool after, int64 batch_rows)
  * batch_rows: at most this many rows (a table without a key goes in one pass)
  * bytes:      out: COPY bytes sent
  *
- * Runs in the caller's transaction.  The sibling commits the batch when the
- * COPY ends.  Returns the number of rows copied; 0 means the table is done.
+ * Runs in the caller's transaction.  Each stream's COPY commits in the
+ * sibling when it ends; when this returns, all have.  Returns the number of
+ * rows copied; 0 means the table is done.
  */
 int64
-splitdb_copy_batch(PGconn *conn, SplitdbCopySource *src, char ***last_key,
-				   int64 batch_rows, int64 *bytes, const char *service)
+splitdb_copy_batch(PGconn *const *conns, int nconns, SplitdbCopySource *src,
+				   char ***last_key, int64 batch_rows, int64 *bytes,
+				   const char *service)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext rowcxt;
 	char	   *select = batch_query(src, *last_key != NULL, batch_rows);
-	char	   *copy;
 	SPIPlanPtr	plan;
 	Portal		portal;
 	Oid		   *argtypes = NULL;
 	Datum	   *args = NULL;
+	Datum	   *values;
+	bool	   *nulls;
 	char	  **key = NULL;
-	StringInfoData buf;
+	StringInfoData chunk;
+	CopyBatch	b;
 	int64		rows = 0;
 	int			nargs = (*last_key != NULL) ? src->nkeys : 0;
 
@@ -392,8 +630,13 @@ splitdb_copy_batch(PGconn *conn, SplitdbCopySource *src, char ***last_key,
 		}
 	}
 
-	copy = psprintf("COPY %s (%s) FROM STDIN%s", src->name, src->columns,
-					src->binary ? " (FORMAT binary)" : "");
+	memset(&b, 0, sizeof(b));
+	b.conns = conns;
+	b.nconns = Max(nconns, 1);
+	b.binary = src->binary;
+	b.service = service;
+	b.copy = psprintf("COPY %s (%s) FROM STDIN%s", src->name, src->columns,
+					  src->binary ? " (FORMAT binary)" : "");
 
 	SPI_connect();
 	plan = SPI_prepare(select, nargs, argtypes);
@@ -404,14 +647,9 @@ splitdb_copy_batch(PGconn *conn, SplitdbCopySource *src, char ***last_key,
 
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "splitdb copy row",
 								   ALLOCSET_DEFAULT_SIZES);
-	initStringInfo(&buf);
-	splitdb_remote_copy_begin(conn, copy, service);
-	if (src->binary)
-	{
-		appendBinaryStringInfo(&buf, binary_signature, sizeof(binary_signature));
-		append_int32(&buf, 0);	/* flags */
-		append_int32(&buf, 0);	/* header extension length */
-	}
+	values = palloc(sizeof(Datum) * (src->ncolumns + 1));
+	nulls = palloc(sizeof(bool) * (src->ncolumns + 1));
+	initStringInfo(&chunk);
 
 	for (;;)
 	{
@@ -428,14 +666,15 @@ splitdb_copy_batch(PGconn *conn, SplitdbCopySource *src, char ***last_key,
 		{
 			MemoryContext old = MemoryContextSwitchTo(rowcxt);
 
-			encode_row(src, tt->vals[i], tt->tupdesc, &buf);
+			heap_deform_tuple(tt->vals[i], tt->tupdesc, values, nulls);
+			encode_row(src, values, nulls, &chunk);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
-			if (buf.len >= SEND_CHUNK)
+			if (chunk.len >= SEND_CHUNK)
 			{
-				splitdb_remote_copy_send(conn, buf.data, buf.len, service);
-				*bytes += buf.len;
-				resetStringInfo(&buf);
+				dispatch(&b, chunk.data, chunk.len);
+				*bytes += chunk.len;
+				resetStringInfo(&chunk);
 			}
 		}
 		rows += n;
@@ -450,14 +689,18 @@ splitdb_copy_batch(PGconn *conn, SplitdbCopySource *src, char ***last_key,
 		SPI_freetuptable(tt);
 	}
 
-	if (src->binary)
-		append_int16(&buf, -1);
-	if (buf.len > 0)
+	/* an empty first batch still makes one COPY: a table without rows */
+	if (chunk.len > 0 || b.nopen == 0)
 	{
-		splitdb_remote_copy_send(conn, buf.data, buf.len, service);
-		*bytes += buf.len;
+		if (b.nopen == 0)
+			open_stream(&b);
+		if (chunk.len > 0)
+			dispatch(&b, chunk.data, chunk.len);
+		*bytes += chunk.len;
 	}
-	splitdb_remote_copy_end(conn, copy, service);
+	finish_streams(&b);
+	if (src->binary)
+		*bytes += b.nopen * (sizeof(binary_signature) + 8 + 2);
 
 	SPI_cursor_close(portal);
 	SPI_finish();
@@ -468,56 +711,68 @@ splitdb_copy_batch(PGconn *conn, SplitdbCopySource *src, char ***last_key,
 }
 
 /*
- * splitdb_copy_resume_point
- *		Where the copy of a table continues: the sibling's highest key and
- *		how many rows it holds.
+ * splitdb_copy_fence
+ *		Make sure no session of an earlier run of the job is left in the
+ *		sibling, then mark conns as this run's.
  *
- * last_key: out: the highest key in the sibling, NULL when it has no rows
- *
- * Returns the sibling's row count.  Only meaningful for a table with a key.
+ * Every stream holds a shared session-level advisory lock on the job in the
+ * sibling.  Taking it exclusively on conns[0] first waits until every
+ * session of a run that died has ended there, so a COPY it had sent in
+ * full cannot commit after splitdb_copy_trim() looked.  The wait is
+ * interruptible.
  */
-int64
-splitdb_copy_resume_point(PGconn *conn, SplitdbCopySource *src,
-						  char ***last_key, const char *service)
+void
+splitdb_copy_fence(PGconn *const *conns, int nconns, int64 job_id,
+				   const char *service)
+{
+	const char *params[2];
+
+	params[0] = psprintf("%d", SPLITDB_JOB_LOCK_KEY);
+	params[1] = psprintf("%d", (int32) job_id);
+	PQclear(splitdb_remote_exec(conns[0],
+								"SELECT pg_catalog.pg_advisory_lock($1::integer, $2::integer),"
+								" pg_catalog.pg_advisory_unlock($1::integer, $2::integer)",
+								2, params, service));
+	for (int i = 0; i < nconns; i++)
+		PQclear(splitdb_remote_exec(conns[i],
+									"SELECT pg_catalog.pg_advisory_lock_shared($1::integer, $2::integer)",
+									2, params, service));
+}
+
+/*
+ * splitdb_copy_trim
+ *		Delete from the sibling's table the rows after a checkpoint: those
+ *		of batches that were under way, or committed but not recorded, when
+ *		an earlier run stopped.
+ *
+ * last_key: the checkpoint, the last key of the last recorded batch; NULL
+ *           when no batch was recorded, which empties the table.
+ *
+ * Call after splitdb_copy_fence().  Only for a table with a key.
+ */
+void
+splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src, char **last_key,
+				  const char *service)
 {
 	StringInfoData sql;
-	PGresult   *res;
-	int64		count;
+	const char **params = NULL;
 
-	/* the highest key, ordered as the batches are */
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	/*
-	 * The output columns get names of their own and ORDER BY qualifies the
-	 * key: an unqualified name would sort by the text output column.
-	 */
-	for (int k = 0; k < src->nkeys; k++)
-		appendStringInfo(&sql, "%ss.%s::pg_catalog.text AS k%d", k > 0 ? ", " : "",
-						 src->key_names[k], k);
-	appendStringInfo(&sql, " FROM ONLY %s s ORDER BY ", src->name);
-	for (int k = 0; k < src->nkeys; k++)
-		appendStringInfo(&sql, "%ss.%s DESC", k > 0 ? ", " : "", src->key_names[k]);
-	appendStringInfoString(&sql, " LIMIT 1");
-
-	res = splitdb_remote_exec(conn, sql.data, 0, NULL, service);
-	if (PQntuples(res) == 0)
-		*last_key = NULL;
-	else
+	appendStringInfo(&sql, "DELETE FROM ONLY %s", src->name);
+	if (last_key != NULL)
 	{
-		char	  **key = palloc(sizeof(char *) * src->nkeys);
-
+		params = palloc(sizeof(char *) * src->nkeys);
+		appendStringInfo(&sql, " WHERE (%s) > (", src->key_list);
 		for (int k = 0; k < src->nkeys; k++)
-			key[k] = pstrdup(PQgetvalue(res, 0, k));
-		*last_key = key;
+		{
+			appendStringInfo(&sql, "%s$%d::pg_catalog.text::%s", k > 0 ? ", " : "",
+							 k + 1, src->key_types[k]);
+			params[k] = last_key[k];
+		}
+		appendStringInfoChar(&sql, ')');
 	}
-	PQclear(res);
-
-	res = splitdb_remote_exec(conn,
-							  psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", src->name),
-							  0, NULL, service);
-	count = pg_strtoint64(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return count;
+	PQclear(splitdb_remote_exec(conn, sql.data, last_key ? src->nkeys : 0,
+								params, service));
 }
 
 /*

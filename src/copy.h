@@ -25,6 +25,8 @@ typedef struct SplitdbCopySource
 	int			ncolumns;
 	Oid		   *types;			/* type of each copied column */
 	FmgrInfo   *out;			/* send (binary) or output (text) function */
+	Oid		   *base_types;		/* each column's type, domains resolved */
+	int		   *send_kinds;		/* binary: how each column is written (copy.c) */
 	bool		binary;			/* binary COPY; text when a type cannot cross */
 	int			nkeys;			/* 0: no key, one pass */
 	int		   *keypos;			/* position of each key column among the columns */
@@ -34,11 +36,14 @@ typedef struct SplitdbCopySource
 } SplitdbCopySource;
 
 extern SplitdbCopySource *splitdb_copy_source(Oid relid);
-extern int64 splitdb_copy_batch(PGconn *conn, SplitdbCopySource *src,
-								char ***last_key, int64 batch_rows,
-								int64 *bytes, const char *service);
-extern int64 splitdb_copy_resume_point(PGconn *conn, SplitdbCopySource *src,
-									   char ***last_key, const char *service);
+extern int64 splitdb_copy_batch(PGconn *const *conns, int nconns,
+								SplitdbCopySource *src, char ***last_key,
+								int64 batch_rows, int64 *bytes,
+								const char *service);
+extern void splitdb_copy_fence(PGconn *const *conns, int nconns, int64 job_id,
+							   const char *service);
+extern void splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src,
+							  char **last_key, const char *service);
 extern void splitdb_copy_truncate(PGconn *conn, const char *names,
 								  const char *service);
 

@@ -9,8 +9,8 @@
  * pg_dump relies on, so the sibling's tables come out as pg_dump would show
  * the originals.  They run in two stages: before the data (schemas,
  * extensions, collations, types, functions, sequences, tables with their
- * columns, CHECK constraints and primary keys, partitions, column settings,
- * comments, owners, grants) and after it (secondary indexes, unique and
+ * columns and CHECK constraints, partitions, column settings, comments,
+ * owners, grants) and after it (primary keys, secondary indexes, unique and
  * exclusion constraints, index attachments, replica identity and CLUSTER ON,
  * extended statistics, foreign keys among the service's tables, triggers,
  * policies, the comments on these).  The test of this file is an oracle:
@@ -217,10 +217,12 @@ static const char *const sql_sequences =
 " ORDER BY 2";
 
 /*
- * Tables, parents before children: columns with their properties, CHECK
- * constraints and the primary key.  A partition is made as a table of its own
- * and attached afterwards, as pg_dump does, so its constraint and index names
- * are the originals'.
+ * Tables, parents before children: columns with their properties and CHECK
+ * constraints.  The primary key comes after the data (sql_constraints), as
+ * pg_dump does it: one sorted build is cheaper than inserting every row into
+ * the index, and the copy's parallel streams do not split each other's index
+ * pages.  A partition is made as a table of its own and attached afterwards,
+ * as pg_dump does, so its constraint and index names are the originals'.
  */
 static const char *const sql_tables =
 "WITH " DDL_OWNED_CTE
@@ -235,7 +237,7 @@ static const char *const sql_tables =
 "    (SELECT string_agg(format('CONSTRAINT %I %s', k.conname, pg_get_constraintdef(k.oid)), ', '"
 "                       ORDER BY k.contype DESC, k.conname)"
 "       FROM pg_constraint k WHERE k.conrelid = c.oid"
-"        AND (k.contype = 'p' OR (k.contype = 'c' AND k.convalidated AND (k.conislocal OR c.relispartition))))),"
+"        AND k.contype = 'c' AND k.convalidated AND (k.conislocal OR c.relispartition))),"
 "   CASE WHEN NOT c.relispartition THEN"
 "     (SELECT ' INHERITS (' || string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno) || ')'"
 "        FROM pg_inherits i WHERE i.inhrelid = c.oid) ELSE NULL END,"
@@ -443,15 +445,18 @@ static const char *const sql_indexes =
 "                    AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x'))"
 " ORDER BY " SQL_DEPTH("i.indrelid") " DESC, 2";
 
-/* unique and exclusion constraints, partitions first; CHECK constraints added NOT VALID */
+/*
+ * Primary keys first, then unique and exclusion constraints, partitions
+ * before their parents; CHECK constraints added NOT VALID.
+ */
 static const char *const sql_constraints =
 "WITH " DDL_OWNED_CTE
 " SELECT 'constraint', format('%s.%I', k.conrelid::regclass, k.conname), NULL, 'constraint',"
 "  k.conrelid::regclass::text, k.conname::text,"
 "  format('ALTER TABLE ONLY %s ADD CONSTRAINT %I %s', k.conrelid::regclass, k.conname, pg_get_constraintdef(k.oid))"
 " FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid"
-" WHERE k.contype IN ('u', 'x') OR (k.contype = 'c' AND NOT k.convalidated)"
-" ORDER BY " SQL_DEPTH("k.conrelid") " DESC, 2";
+" WHERE k.contype IN ('p', 'u', 'x') OR (k.contype = 'c' AND NOT k.convalidated)"
+" ORDER BY k.contype <> 'p', " SQL_DEPTH("k.conrelid") " DESC, 2";
 
 /* indexes of partitions join the index of their parent */
 static const char *const sql_index_attach =
@@ -462,7 +467,6 @@ static const char *const sql_index_attach =
 " FROM pg_index i JOIN owned o ON o.relid = i.indrelid"
 " JOIN pg_inherits h ON h.inhrelid = i.indexrelid"
 " JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace"
-" WHERE NOT i.indisprimary"
 " ORDER BY " SQL_DEPTH("i.indrelid") " DESC, 2";
 
 /*

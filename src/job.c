@@ -490,6 +490,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	args.job_id = job_id;
 	args.resume = resume;
 	args.batch_rows = splitdb_batch_rows;
+	args.copy_streams = splitdb_copy_streams;
 	strlcpy(args.mode, mode, sizeof(args.mode));
 	strlcpy(args.service, service, sizeof(args.service));
 

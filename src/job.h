@@ -23,6 +23,7 @@ typedef struct SplitdbWorkerArgs
 	int64		job_id;
 	bool		resume;			/* continue an existing job */
 	int32		batch_rows;		/* splitdb.batch_rows of the caller */
+	int32		copy_streams;	/* splitdb.copy_streams of the caller */
 	char		mode[16];		/* offline */
 	char		service[NAMEDATALEN];
 } SplitdbWorkerArgs;

@@ -178,6 +178,7 @@ splitdb_resumer_main(Datum main_arg)
 			strlcpy(args->mode, SPI_getvalue(tup, desc, 4), sizeof(args->mode));
 			args->resume = true;
 			args->batch_rows = splitdb_batch_rows;
+			args->copy_streams = splitdb_copy_streams;
 			jobs = lappend(jobs, args);
 		}
 		SPI_finish();

@@ -36,6 +36,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
@@ -575,8 +576,8 @@ splitdb_remote_finish(PGconn *conn, const char *sql, const char *service)
  * sql:     the COPY statement; identifiers quoted
  * service: names the service in the error context
  *
- * Afterwards the caller sends data with splitdb_remote_copy_send() and ends
- * with splitdb_remote_copy_end().  On an error the caller should close the
+ * Afterwards the caller sends data with splitdb_remote_copy_offer() and ends
+ * with splitdb_remote_copy_end_send() and splitdb_remote_copy_result().  On an error the caller should close the
  * connection, which makes the sibling roll the COPY back.
  */
 void
@@ -599,42 +600,115 @@ splitdb_remote_copy_begin(PGconn *conn, const char *sql, const char *service)
 	PQclear(res);
 }
 
-/*
- * splitdb_remote_copy_send
- *		Send len bytes of COPY data.
- *
- * Blocks while libpq's send buffer is full; checks for interrupts first.
- */
-void
-splitdb_remote_copy_send(PGconn *conn, const char *data, int len,
-						 const char *service)
+/* a COPY whose data could not be sent: the connection is gone */
+static void
+copy_send_failed(PGconn *conn, const char *service)
 {
-	CHECK_FOR_INTERRUPTS();
-	if (PQputCopyData(conn, data, len) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not send data to the sibling of service \"%s\"", service),
-				 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("could not send data to the sibling of service \"%s\"", service),
+			 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
 }
 
 /*
- * splitdb_remote_copy_end
- *		Finish the COPY and wait for the sibling to accept it.
+ * splitdb_remote_copy_offer
+ *		Hand len bytes of COPY data to conn, if conn has sent everything it
+ *		was given before; never waits.
  *
- * sql: the COPY statement, for the error context.  A rejected COPY is
- * relayed with the sibling's SQLSTATE.
+ * Returns false, having taken nothing, while earlier data is still on its
+ * way: the caller offers the data to another connection, or waits with
+ * splitdb_remote_wait_writable().  So each connection holds at most one
+ * offer beyond what its socket took, and memory stays bounded.  The
+ * connection is in libpq's nonblocking mode from the first offer until
+ * splitdb_remote_copy_end_send().
+ */
+bool
+splitdb_remote_copy_offer(PGconn *conn, const char *data, int len,
+						  const char *service)
+{
+	int			pending;
+	int			put;
+
+	if (!PQisnonblocking(conn) && PQsetnonblocking(conn, 1) != 0)
+		copy_send_failed(conn, service);
+	pending = PQflush(conn);
+	if (pending < 0)
+		copy_send_failed(conn, service);
+	if (pending > 0)
+		return false;
+	put = PQputCopyData(conn, data, len);
+	if (put < 0)
+		copy_send_failed(conn, service);
+	if (put == 0)
+		return false;
+	if (PQflush(conn) < 0)
+		copy_send_failed(conn, service);
+	return true;
+}
+
+/*
+ * splitdb_remote_wait_writable
+ *		Wait, interruptibly, until the socket of one of conns can take more
+ *		data or the latch is set.  The caller then offers again.
  */
 void
-splitdb_remote_copy_end(PGconn *conn, const char *sql, const char *service)
+splitdb_remote_wait_writable(PGconn *const *conns, int nconns)
 {
-	PGresult   *res;
+	WaitEventSet *set;
+	WaitEvent	event;
 
+	/* nothing in between may raise an error: the set is freed below */
+	set = CreateWaitEventSet(CurrentMemoryContext, nconns + 2);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < nconns; i++)
+		AddWaitEventToSet(set, WL_SOCKET_WRITEABLE, PQsocket(conns[i]), NULL, NULL);
+	(void) WaitEventSetWait(set, -1, &event, 1, SPLITDB_WAIT_EVENT_REMOTE);
+	FreeWaitEventSet(set);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * splitdb_remote_copy_end_send
+ *		Send what is left of the COPY data, then the end of the COPY,
+ *		without waiting for the sibling to accept it: the caller ends every
+ *		stream first, so they finish side by side, then collects each result
+ *		with splitdb_remote_copy_result().
+ */
+void
+splitdb_remote_copy_end_send(PGconn *conn, const char *service)
+{
+	if (PQisnonblocking(conn))
+	{
+		int			pending;
+
+		while ((pending = PQflush(conn)) > 0)
+			splitdb_remote_wait_writable(&conn, 1);
+		if (pending < 0 || PQsetnonblocking(conn, 0) != 0)
+			copy_send_failed(conn, service);
+	}
+	CHECK_FOR_INTERRUPTS();
 	if (PQputCopyEnd(conn, NULL) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not finish sending data to the sibling of service \"%s\"", service),
 				 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
-	res = libpqsrv_get_result_last(conn, SPLITDB_WAIT_EVENT_REMOTE);
+}
+
+/*
+ * splitdb_remote_copy_result
+ *		Wait for the sibling to accept (and, outside a transaction block,
+ *		commit) a COPY ended by splitdb_remote_copy_end_send().
+ *
+ * sql: the COPY statement, for the error context.  A rejected COPY is
+ * relayed with the sibling's SQLSTATE.
+ */
+void
+splitdb_remote_copy_result(PGconn *conn, const char *sql, const char *service)
+{
+	PGresult   *res = libpqsrv_get_result_last(conn, SPLITDB_WAIT_EVENT_REMOTE);
+
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
 		splitdb_remote_report(res, conn, sql, service);
 	PQclear(res);

@@ -42,10 +42,12 @@ extern PGresult *splitdb_remote_finish(PGconn *conn, const char *sql,
 										const char *service);
 extern void splitdb_remote_copy_begin(PGconn *conn, const char *sql,
 									  const char *service);
-extern void splitdb_remote_copy_send(PGconn *conn, const char *data, int len,
-									 const char *service);
-extern void splitdb_remote_copy_end(PGconn *conn, const char *sql,
-									const char *service);
+extern bool splitdb_remote_copy_offer(PGconn *conn, const char *data, int len,
+									  const char *service);
+extern void splitdb_remote_wait_writable(PGconn *const *conns, int nconns);
+extern void splitdb_remote_copy_end_send(PGconn *conn, const char *service);
+extern void splitdb_remote_copy_result(PGconn *conn, const char *sql,
+									   const char *service);
 extern void splitdb_remote_disconnect(PGconn *conn);
 extern List *splitdb_remote_result_rows(PGresult *res);
 extern char *splitdb_remote_local_host(void);

@@ -38,6 +38,7 @@ int			splitdb_connect_timeout = 10;
 
 /* rows per copy batch, each one a checkpoint */
 int			splitdb_batch_rows = 100000;
+int			splitdb_copy_streams = 2;
 
 PGDLLEXPORT void _PG_init(void);
 
@@ -58,6 +59,19 @@ _PG_init(void)
 							3600,
 							PGC_USERSET,
 							GUC_UNIT_S,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("splitdb.copy_streams",
+							"Connections to the sibling over which a migration copies each batch.",
+							"The sibling parses and writes the rows in one backend per stream. A job takes the value of the session that calls splitdb_migrate().",
+							&splitdb_copy_streams,
+							2,
+							1,
+							SPLITDB_MAX_COPY_STREAMS,
+							PGC_SUSET,
+							0,
 							NULL,
 							NULL,
 							NULL);

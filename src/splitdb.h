@@ -28,6 +28,10 @@
 /* GUCs (splitdb.c) */
 extern int	splitdb_connect_timeout;
 extern int	splitdb_batch_rows;
+extern int	splitdb_copy_streams;
+
+/* the most connections a job copies over (splitdb.copy_streams) */
+#define SPLITDB_MAX_COPY_STREAMS	16
 extern char *splitdb_origin;
 extern bool splitdb_check_connection;
 

@@ -75,6 +75,7 @@ typedef struct JobTable
 	char		relkind;
 	char	   *phase;
 	int64		rows_copied;
+	char	  **last_key;		/* the checkpoint, text form; NULL for none */
 	SplitdbCopySource *src;		/* built when first needed */
 } JobTable;
 
@@ -89,6 +90,8 @@ typedef struct Job
 	List	   *relids;			/* every relation, partitions included */
 	PGconn	   *conn;			/* the sibling */
 	int64		batch_rows;		/* rows per copy batch */
+	int			copy_streams;	/* connections a batch is copied over */
+	PGconn	   *streams[SPLITDB_MAX_COPY_STREAMS];	/* [0] is conn */
 } Job;
 
 /* the job's memory, which lives across its transactions */
@@ -100,6 +103,25 @@ static int64 running_job_id = 0;
 /* this worker took the job (and may record its failure) */
 static bool job_claimed = false;
 static PGconn *running_conn = NULL;
+
+/* the copy's connections beyond running_conn, closed on every way out */
+static PGconn *extra_streams[SPLITDB_MAX_COPY_STREAMS];
+static int	n_extra_streams = 0;
+
+/*
+ * close_extra_streams
+ *		Close the copy's extra connections, if any are open.
+ */
+static void
+close_extra_streams(void)
+{
+	while (n_extra_streams > 0)
+	{
+		n_extra_streams--;
+		splitdb_remote_disconnect(extra_streams[n_extra_streams]);
+		extra_streams[n_extra_streams] = NULL;
+	}
+}
 
 /*
  * begin_tx / end_tx
@@ -275,12 +297,14 @@ load_job(const SplitdbWorkerArgs *args)
 	job = palloc0(sizeof(Job));
 	job->job_id = args->job_id;
 	job->batch_rows = args->batch_rows > 0 ? args->batch_rows : splitdb_batch_rows;
+	job->copy_streams = args->copy_streams > 0 ?
+		Min(args->copy_streams, SPLITDB_MAX_COPY_STREAMS) : splitdb_copy_streams;
 	job->service = pstrdup(args->service);
 	job->server = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	job->phase = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 	MemoryContextSwitchTo(old);
 
-	run_sql("SELECT relid, table_name, relkind, phase, rows_copied FROM splitdb.job_table"
+	run_sql("SELECT relid, table_name, relkind, phase, rows_copied, last_key FROM splitdb.job_table"
 			" WHERE job_id = $1::bigint ORDER BY table_name", 1, params);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -296,6 +320,11 @@ load_job(const SplitdbWorkerArgs *args)
 		t->relkind = DatumGetChar(SPI_getbinval(tup, desc, 3, &isnull));
 		t->phase = pstrdup(SPI_getvalue(tup, desc, 4));
 		t->rows_copied = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+		{
+			int			n;
+
+			t->last_key = splitdb_catalog_array_elems(tup, desc, 6, &n);
+		}
 		job->tables = lappend(job->tables, t);
 		job->relids = lappend_oid(job->relids, t->relid);
 		MemoryContextSwitchTo(old);
@@ -397,9 +426,11 @@ step_prepare(Job *job)
  * copy_table
  *		Copy one table batch by batch, each batch a checkpoint.
  *
- * A table whose copy never reached a checkpoint (phase created), or that
- * has no key, starts over from an empty sibling table; one with a key
- * continues after the sibling's highest key.
+ * A table whose copy never reached a checkpoint (phase created) starts from
+ * an empty sibling table (step_copy emptied it), as does one without a key.
+ * One with a key continues after its checkpoint, the key recorded with the
+ * last batch, once the rows beyond it (a batch under way when an earlier
+ * run stopped) are gone from the sibling.
  */
 static void
 copy_table(Job *job, JobTable *t)
@@ -420,8 +451,11 @@ copy_table(Job *job, JobTable *t)
 	if (strcmp(t->phase, "copying") == 0 && t->src->nkeys == 0)
 		splitdb_copy_truncate(job->conn, t->src->name, job->service);
 	else if (strcmp(t->phase, "copying") == 0)
-		rows_copied = splitdb_copy_resume_point(job->conn, t->src, &last_key,
-												job->service);
+	{
+		last_key = t->last_key;
+		rows_copied = last_key != NULL ? t->rows_copied : 0;
+		splitdb_copy_trim(job->conn, t->src, last_key, job->service);
+	}
 	params[0] = int64_text(job->job_id);
 	params[1] = psprintf("%u", t->relid);
 	params[2] = int64_text(rows_copied);
@@ -452,8 +486,8 @@ copy_table(Job *job, JobTable *t)
 		int64		bytes;
 
 		begin_tx(psprintf("copying %s", t->name));
-		rows = splitdb_copy_batch(job->conn, t->src, &last_key, job->batch_rows,
-								  &bytes, job->service);
+		rows = splitdb_copy_batch(job->streams, job->copy_streams, t->src, &last_key,
+								  job->batch_rows, &bytes, job->service);
 		if (rows > 0)
 		{
 			MemoryContext old = MemoryContextSwitchTo(job_cxt);
@@ -493,6 +527,30 @@ copy_table(Job *job, JobTable *t)
 }
 
 /*
+ * open_streams
+ *		Connect the copy's extra streams (the first is the job's connection)
+ *		and fence off any session an earlier run left in the sibling.
+ */
+static void
+open_streams(Job *job)
+{
+	job->streams[0] = job->conn;
+	begin_tx("connecting the copy's streams");
+	while (n_extra_streams + 1 < job->copy_streams)
+	{
+		PGconn	   *conn = splitdb_remote_connect_server(job->server, job->service);
+
+		extra_streams[n_extra_streams++] = conn;
+		job->streams[n_extra_streams] = conn;
+	}
+	end_tx();
+	pgstat_report_activity(STATE_RUNNING,
+						   "waiting for the sibling's sessions of an earlier run to end");
+	splitdb_copy_fence(job->streams, job->copy_streams, job->job_id, job->service);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
  * step_copy
  *		Copy every table that holds rows and is not copied yet.
  */
@@ -502,6 +560,7 @@ step_copy(Job *job)
 	ListCell   *lc;
 	const char *params[1] = {int64_text(job->job_id)};
 
+	open_streams(job);
 	begin_tx("copying");
 	set_state(job, "copying");
 
@@ -540,6 +599,7 @@ step_copy(Job *job)
 			copy_table(job, t);
 	}
 
+	close_extra_streams();
 	begin_tx("copied");
 	run_sql("UPDATE splitdb.job SET copy_finished_at = pg_catalog.clock_timestamp()"
 			" WHERE job_id = $1::bigint", 1, params);
@@ -777,6 +837,7 @@ on_worker_exit(int code, Datum arg)
 	int64		job_id = running_job_id;
 
 	running_job_id = 0;
+	close_extra_streams();
 	if (running_conn != NULL)
 	{
 		splitdb_remote_disconnect(running_conn);
@@ -862,6 +923,7 @@ splitdb_worker_main(Datum main_arg)
 		EmitErrorReport();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
+		close_extra_streams();
 		if (running_conn != NULL)
 		{
 			splitdb_remote_disconnect(running_conn);

@@ -85,8 +85,8 @@ sub query
 	return $node->safe_psql($db, $sql);
 }
 
-# Create NAME_big and NAME_small (and NAME_audit, a table with nothing but
-# its key, when asked), register service NAME and give it those tables.
+# Create NAME_big and NAME_small (and NAME_audit, a table with no key and no
+# index, when asked), register service NAME and give it those tables.
 # Returns the fingerprint of each table, by name, taken before the migration.
 sub make_service
 {
@@ -121,7 +121,7 @@ INSERT INTO ${svc}_small SELECT g, (g * 997) % $rows + 1, 'note ' || g
 	{
 		query(
 			'postgres', qq{
-CREATE TABLE ${svc}_audit (id integer PRIMARY KEY, what text NOT NULL);
+CREATE TABLE ${svc}_audit (id integer NOT NULL, what text NOT NULL);
 INSERT INTO ${svc}_audit SELECT g, 'event ' || g FROM generate_series(1, 5000) g;
 });
 		unshift @tables, "${svc}_audit";
@@ -455,8 +455,8 @@ sub case_killed_mid_copy
 # ---------------------------------------------------------------------------
 # 2. killed while indexing, then while verifying
 #
-# idx_audit has nothing but its key, so the indexing step does not touch it;
-# it is copied first (names sort so).  In the sibling, a ROW EXCLUSIVE lock on
+# idx_audit has no key and no index, so the indexing step does not touch it;
+# it is copied first (names sort so), in one pass.  In the sibling, a ROW EXCLUSIVE lock on
 # idx_big lets the COPY in but keeps out CREATE INDEX and the foreign key; an
 # ACCESS EXCLUSIVE lock on idx_audit, taken once idx_audit is copied, keeps
 # out the verification's read of it.
