@@ -560,9 +560,11 @@ step_copy(Job *job)
 	ListCell   *lc;
 	const char *params[1] = {int64_text(job->job_id)};
 
-	open_streams(job);
 	begin_tx("copying");
 	set_state(job, "copying");
+	end_tx();
+	open_streams(job);
+	begin_tx("copying");
 
 	/*
 	 * Tables whose copy has not reached a checkpoint start from empty: a

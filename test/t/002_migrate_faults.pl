@@ -15,7 +15,9 @@
 #    once with a COPY in flight.  Each time splitdb.job reads failed, phase
 #    copying, SQLSTATE 57P01, "the worker (pid N) was terminated before the
 #    job ended", and the sibling holds a partial table.  splitdb_migrate()
-#    resumes the same job; with wait => true it ends done.
+#    resumes the same job.  The second kill leaves the killed run's COPY
+#    waiting for a lock in the sibling: the third run waits (an advisory
+#    lock in the sibling) until that session has ended, and then ends done.
 # 2. idx: killed while indexing, then, resumed, killed while verifying;
 #    resumed again it ends done, with the sibling's index and foreign key.
 # 3. offline mode (ofl): while the job copies, an INSERT waits (with a
@@ -432,20 +434,42 @@ sub case_killed_mid_copy
 	is(job($svc, 'runs'), '2', "$svc: the job runs for the second time");
 	$ckpt = job_table($svc, 'resv_big', 'rows_copied');
 	ok($ckpt > $partial && $ckpt < $rows,
-		"$svc: the second run copied on from the sibling's rows ($partial -> $ckpt)");
+		"$svc: the second run went back to the checkpoint and copied on ($partial -> $ckpt)");
 	my $sib_lock = lock_table($svc, 'resv_big', 'SHARE');
 	release($freezer);
 	wait_sibling_waiter($svc, 'resv_big', 'the next COPY') or return;
 	$ckpt = job_table($svc, 'resv_big', 'rows_copied');
 	$pid = kill_worker($svc);
 	check_killed($svc, $pid, 'copying');
-	release($sib_lock);
-	wait_no_remote_session($svc);
-	is(query($svc, 'SELECT count(*) FROM public.resv_big'),
-		$ckpt, "$svc: the COPY in flight left nothing in the sibling");
 
-	# third run, to the end
-	migrate_wait($svc, $id) or return;
+	# third run, started while the killed run's COPY still waits in the
+	# sibling: before it looks at the sibling's rows it waits for the
+	# sessions of the killed run to end, so that COPY cannot commit behind
+	# its back
+	is(migrate($svc), $id, "$svc: splitdb_migrate resumes the job a third time");
+	my $dboid = query('postgres', "SELECT oid FROM pg_database WHERE datname = '$svc'");
+	my $fenced = qq{EXISTS (SELECT FROM pg_locks
+		WHERE database = $dboid AND locktype = 'advisory' AND NOT granted)};
+	$node->poll_query_until(
+		'postgres', qq{
+SELECT $fenced
+	OR NOT EXISTS (SELECT FROM splitdb.job j JOIN pg_stat_activity a ON a.pid = j.worker_pid
+					WHERE j.service = '$svc' AND a.backend_type = 'splitdb worker')})
+	  or die "nothing happens in the sibling of $svc";
+	is(query('postgres', "SELECT $fenced"),
+		't', "$svc: the third run waits for the killed run's sessions in the sibling")
+	  or return diag(job_summary($svc));
+	like(
+		query(
+			'postgres', qq{
+SELECT j.state || '|' || a.query FROM splitdb.job j JOIN pg_stat_activity a ON a.pid = j.worker_pid
+ WHERE j.service = '$svc'}),
+		qr/^copying\|waiting for the sibling's sessions of an earlier run to end$/,
+		"$svc: its activity says what it waits for");
+	release($sib_lock);
+	$node->poll_query_until('postgres',
+		"SELECT state IN ('done', 'failed') FROM splitdb.job WHERE service = '$svc'")
+	  or die "the third run of $svc does not end";
 	is(job($svc, "runs || '|' || coalesce(last_error, 'no error')"),
 		'3|no error', "$svc: three runs; the last one left no error");
 	check_migrated($svc, $before);
