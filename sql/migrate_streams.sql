@@ -32,7 +32,14 @@ SELECT g, g % 3 = 0, (g % 30000)::smallint, g * 7, g::oid, date '2026-01-01' + g
 INSERT INTO "Str Wide" (id) VALUES (6001);
 INSERT INTO "Str Wide" (id, tx, by)
 	VALUES (6002, repeat('toast ', 20000), decode(repeat(md5('by'), 1000), 'hex'));
-SELECT splitdb_assign('str_svc', '"Str Wide"');
+CREATE INDEX str_wide_tz ON "Str Wide" (tz);
+-- keys built apart from their constraints: deferrable, NULLS NOT DISTINCT,
+-- INCLUDE, storage parameters
+CREATE TABLE str_keys (a int, b int, c text,
+	PRIMARY KEY (a) DEFERRABLE INITIALLY DEFERRED,
+	CONSTRAINT "str b" UNIQUE NULLS NOT DISTINCT (b) INCLUDE (c) WITH (fillfactor = 70));
+INSERT INTO str_keys SELECT g, nullif(g, 1), 'c' || g FROM generate_series(1, 100) g;
+SELECT splitdb_assign('str_svc', '"Str Wide"', 'str_keys');
 
 -- fails: out of range, and not for roles that are not superusers
 SET splitdb.copy_streams = 0;
@@ -74,12 +81,26 @@ SELECT count(DISTINCT xmin::text) AS copy_transactions FROM "Str Wide";
 -- the primary key came after the data: its transaction is later than theirs
 SELECT (SELECT xmin::text::bigint FROM pg_class WHERE relname = 'Str Wide_pkey')
 		 > (SELECT max(xmin::text::bigint) FROM "Str Wide") AS key_built_after_data;
-SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
- WHERE conrelid = '"Str Wide"'::regclass ORDER BY 1;
+SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), condeferrable, condeferred
+  FROM pg_constraint WHERE conrelid IN ('"Str Wide"'::regclass, 'str_keys'::regclass) ORDER BY 1, 2;
+SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index
+ WHERE indrelid IN ('"Str Wide"'::regclass, 'str_keys'::regclass)
+ ORDER BY indexrelid::regclass::text COLLATE "C";
+-- the deferred key is still deferred: a duplicate waits for the commit
+BEGIN;
+INSERT INTO str_keys VALUES (2, 1000, 'dup');
+UPDATE str_keys SET a = 1000 WHERE c = 'dup';
+COMMIT;
+-- the key that treats NULLs as equal refuses a second NULL
+INSERT INTO str_keys VALUES (1001, NULL, 'second null');
 \c :source_db
+-- the same definitions in the source (the archived originals)
+SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), condeferrable, condeferred
+  FROM pg_constraint WHERE conrelid IN ('splitdb_archive."Str Wide"'::regclass,
+									   'splitdb_archive.str_keys'::regclass) ORDER BY 1, 2;
 
 -- clean up: the shim uses the service's server
-DROP FOREIGN TABLE "Str Wide";
+DROP FOREIGN TABLE "Str Wide", str_keys;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('str_svc');

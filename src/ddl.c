@@ -432,13 +432,16 @@ static const char *const sql_grants =
 
 /*
  * Secondary indexes that back no constraint; an index of a partition before
- * the partitioned index it belongs to.
+ * the partitioned index it belongs to.  Those of tables that hold rows
+ * (kind "index") are built side by side (splitdb_ddl_apply_side_by_side);
+ * those of partitioned tables ("partitioned index") come after them.
  */
 static const char *const sql_indexes =
 "WITH " DDL_OWNED_CTE
-" SELECT 'index', format('%I.%I', n.nspname, ic.relname), NULL, 'regclass',"
+" SELECT CASE WHEN c.relkind = 'p' THEN 'partitioned index' ELSE 'index' END,"
+"  format('%I.%I', n.nspname, ic.relname), NULL, 'regclass',"
 "  format('%I.%I', n.nspname, ic.relname), NULL, pg_get_indexdef(i.indexrelid)"
-" FROM pg_index i JOIN owned o ON o.relid = i.indrelid"
+" FROM pg_index i JOIN owned o ON o.relid = i.indrelid JOIN pg_class c ON c.oid = i.indrelid"
 " JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace"
 " WHERE i.indisvalid"
 "   AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid"
@@ -446,15 +449,40 @@ static const char *const sql_indexes =
 " ORDER BY " SQL_DEPTH("i.indrelid") " DESC, 2";
 
 /*
+ * The unique indexes of primary keys and unique constraints of tables that
+ * hold rows, built side by side with the other indexes; sql_constraints
+ * then makes each the constraint's index (ADD CONSTRAINT ... USING INDEX),
+ * which takes a moment.  A key built by ADD CONSTRAINT would hold its
+ * table's ACCESS EXCLUSIVE lock for the whole build, and no other index of
+ * the table could be built meanwhile.
+ */
+static const char *const sql_key_indexes =
+"WITH " DDL_OWNED_CTE
+" SELECT 'key index', format('%I.%I', n.nspname, ic.relname), NULL, 'regclass',"
+"  format('%I.%I', n.nspname, ic.relname), NULL, pg_get_indexdef(k.conindid)"
+" FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid JOIN pg_class c ON c.oid = k.conrelid"
+" JOIN pg_class ic ON ic.oid = k.conindid JOIN pg_namespace n ON n.oid = ic.relnamespace"
+" WHERE k.contype IN ('p', 'u') AND c.relkind = 'r'"
+" ORDER BY 2";
+
+/*
  * Primary keys first, then unique and exclusion constraints, partitions
- * before their parents; CHECK constraints added NOT VALID.
+ * before their parents; CHECK constraints added NOT VALID.  A key of a
+ * table that holds rows takes the index sql_key_indexes built.
  */
 static const char *const sql_constraints =
 "WITH " DDL_OWNED_CTE
 " SELECT 'constraint', format('%s.%I', k.conrelid::regclass, k.conname), NULL, 'constraint',"
 "  k.conrelid::regclass::text, k.conname::text,"
-"  format('ALTER TABLE ONLY %s ADD CONSTRAINT %I %s', k.conrelid::regclass, k.conname, pg_get_constraintdef(k.oid))"
-" FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid"
+"  CASE WHEN k.contype IN ('p', 'u') AND c.relkind = 'r'"
+"   THEN format('ALTER TABLE ONLY %s ADD CONSTRAINT %I %s USING INDEX %I%s%s', k.conrelid::regclass,"
+"               k.conname, CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, ic.relname,"
+"               CASE WHEN k.condeferrable THEN ' DEFERRABLE' ELSE '' END,"
+"               CASE WHEN k.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END)"
+"   ELSE format('ALTER TABLE ONLY %s ADD CONSTRAINT %I %s', k.conrelid::regclass, k.conname,"
+"               pg_get_constraintdef(k.oid)) END"
+" FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid JOIN pg_class c ON c.oid = k.conrelid"
+" LEFT JOIN pg_class ic ON ic.oid = k.conindid"
 " WHERE k.contype IN ('p', 'u', 'x') OR (k.contype = 'c' AND NOT k.convalidated)"
 " ORDER BY k.contype <> 'p', " SQL_DEPTH("k.conrelid") " DESC, 2";
 
@@ -608,7 +636,7 @@ static const char *const *const before_data[] = {
 	&sql_sequence_values, &sql_comments, &sql_owners, &sql_grants
 };
 static const char *const *const after_data[] = {
-	&sql_indexes, &sql_constraints, &sql_index_attach, &sql_index_settings,
+	&sql_indexes, &sql_key_indexes, &sql_constraints, &sql_index_attach, &sql_index_settings,
 	&sql_statistics, &sql_foreign_keys, &sql_triggers, &sql_policies,
 	&sql_late_comments
 };
@@ -761,6 +789,29 @@ splitdb_ddl_build(SplitdbDdlStage stage, const char *service, List *relids)
 }
 
 /*
+ * already_done
+ *		Whether d's guard says the sibling has what d makes (a statement
+ *		without a guard is never done).
+ */
+static bool
+already_done(PGconn *conn, const SplitdbDdl *d, const char *service)
+{
+	const char *params[2] = {d->arg1, d->arg2};
+	PGresult   *res;
+	bool		done;
+
+	if (d->guard == NULL)
+		return false;
+	res = splitdb_remote_exec(conn, guard_sql(d->guard), d->arg2 ? 2 : 1, params, service);
+	done = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (done)
+		elog(DEBUG1, "splitdb: %s %s is already in the sibling of service \"%s\"",
+			 d->kind, d->name, service);
+	return done;
+}
+
+/*
  * splitdb_ddl_apply
  *		Run statements in the sibling, skipping those whose guard says the
  *		object is there already.
@@ -782,23 +833,95 @@ splitdb_ddl_apply(PGconn *conn, List *items, const char *service)
 		SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);
 
 		CHECK_FOR_INTERRUPTS();
-		if (d->guard != NULL)
-		{
-			const char *params[2] = {d->arg1, d->arg2};
-			PGresult   *res;
-			bool		skip;
+		if (!already_done(conn, d, service))
+			PQclear(splitdb_remote_exec(conn, d->sql, 0, NULL, service));
+	}
+}
 
-			res = splitdb_remote_exec(conn, guard_sql(d->guard),
-									  d->arg2 ? 2 : 1, params, service);
-			skip = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-			PQclear(res);
-			if (skip)
+/*
+ * splitdb_ddl_side_by_side
+ *		Whether an after-data statement may run at the same time as the
+ *		others of its kind: the builds of the indexes of tables that hold
+ *		rows (CREATE INDEX takes a SHARE lock, which does not keep out
+ *		another CREATE INDEX on the same table).
+ */
+bool
+splitdb_ddl_side_by_side(const SplitdbDdl *d)
+{
+	return strcmp(d->kind, "index") == 0 || strcmp(d->kind, "key index") == 0;
+}
+
+/*
+ * splitdb_ddl_apply_side_by_side
+ *		Run statements in the sibling, each in autocommit, as many at a time
+ *		as there are connections.
+ *
+ * conns:   nconns open connections to the sibling, idle
+ * items:   statements for which splitdb_ddl_side_by_side() is true
+ * started: called, if not NULL, with the names of the statements under way
+ *          ("kind name", comma-separated) each time one starts
+ *
+ * Skips what the guards say is done.  Returns when all have ended; the
+ * first remote error is relayed (the caller's error path closes the
+ * connections, and statements still running there end on their own).
+ */
+void
+splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns, List *items,
+							   const char *service,
+							   void (*started) (const char *running, void *arg),
+							   void *arg)
+{
+	SplitdbDdl **running = palloc0(sizeof(SplitdbDdl *) * nconns);
+	bool	   *busy = palloc0(sizeof(bool) * nconns);
+	ListCell   *next = list_head(items);
+	int			nbusy = 0;
+
+	for (;;)
+	{
+		bool		launched = false;
+
+		/* every idle connection takes the next statement that is not done */
+		for (int i = 0; i < nconns && next != NULL; i++)
+		{
+			SplitdbDdl *d;
+
+			if (busy[i])
+				continue;
+			d = (SplitdbDdl *) lfirst(next);
+			next = lnext(items, next);
+			CHECK_FOR_INTERRUPTS();
+			if (already_done(conns[i], d, service))
 			{
-				elog(DEBUG1, "splitdb: %s %s is already in the sibling of service \"%s\"",
-					 d->kind, d->name, service);
+				i--;			/* this connection is still idle */
 				continue;
 			}
+			splitdb_remote_send(conns[i], d->sql, 0, NULL, service);
+			running[i] = d;
+			busy[i] = true;
+			nbusy++;
+			launched = true;
 		}
-		PQclear(splitdb_remote_exec(conn, d->sql, 0, NULL, service));
+		if (launched && started != NULL)
+		{
+			StringInfoData names;
+
+			initStringInfo(&names);
+			for (int i = 0; i < nconns; i++)
+				if (busy[i])
+					appendStringInfo(&names, "%s%s %s", names.len > 0 ? ", " : "",
+									 running[i]->kind, running[i]->name);
+			started(names.data, arg);
+		}
+		if (nbusy == 0)
+			break;
+
+		/* one ends */
+		{
+			int			i = splitdb_remote_wait_ready(conns, busy, nconns, service);
+
+			PQclear(splitdb_remote_finish(conns[i], running[i]->sql, service));
+			busy[i] = false;
+			nbusy--;
+		}
 	}
 }

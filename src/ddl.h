@@ -37,5 +37,10 @@ typedef enum SplitdbDdlStage
 extern List *splitdb_ddl_build(SplitdbDdlStage stage, const char *service,
 							   List *relids);
 extern void splitdb_ddl_apply(PGconn *conn, List *items, const char *service);
+extern bool splitdb_ddl_side_by_side(const SplitdbDdl *d);
+extern void splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns,
+										   List *items, const char *service,
+										   void (*started) (const char *running, void *arg),
+										   void *arg);
 
 #endif							/* SPLITDB_DDL_H */

@@ -670,6 +670,50 @@ splitdb_remote_wait_writable(PGconn *const *conns, int nconns)
 }
 
 /*
+ * splitdb_remote_wait_ready
+ *		Wait, interruptibly, until one of the connections marked busy has
+ *		its result whole (PQisBusy false), and return its index.  The
+ *		caller reads the result with splitdb_remote_finish(), which then
+ *		does not wait.  A lost connection is relayed as an error.
+ */
+int
+splitdb_remote_wait_ready(PGconn *const *conns, const bool *busy, int nconns,
+						  const char *service)
+{
+	for (;;)
+	{
+		WaitEventSet *set;
+		WaitEvent	event;
+		int			nbusy = 0;
+
+		for (int i = 0; i < nconns; i++)
+		{
+			if (!busy[i])
+				continue;
+			if (!PQconsumeInput(conns[i]))
+				splitdb_remote_report(NULL, conns[i], "(reading a result)", service);
+			if (!PQisBusy(conns[i]))
+				return i;
+			nbusy++;
+		}
+		if (nbusy == 0)
+			elog(ERROR, "no remote statement is under way");
+
+		/* nothing in between may raise an error: the set is freed below */
+		set = CreateWaitEventSet(CurrentMemoryContext, nconns + 2);
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (int i = 0; i < nconns; i++)
+			if (busy[i])
+				AddWaitEventToSet(set, WL_SOCKET_READABLE, PQsocket(conns[i]), NULL, NULL);
+		(void) WaitEventSetWait(set, -1, &event, 1, SPLITDB_WAIT_EVENT_REMOTE);
+		FreeWaitEventSet(set);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * splitdb_remote_copy_end_send
  *		Send what is left of the COPY data, then the end of the COPY,
  *		without waiting for the sibling to accept it: the caller ends every

@@ -45,6 +45,8 @@ extern void splitdb_remote_copy_begin(PGconn *conn, const char *sql,
 extern bool splitdb_remote_copy_offer(PGconn *conn, const char *data, int len,
 									  const char *service);
 extern void splitdb_remote_wait_writable(PGconn *const *conns, int nconns);
+extern int	splitdb_remote_wait_ready(PGconn *const *conns, const bool *busy,
+									  int nconns, const char *service);
 extern void splitdb_remote_copy_end_send(PGconn *conn, const char *service);
 extern void splitdb_remote_copy_result(PGconn *conn, const char *sql,
 									   const char *service);

@@ -527,14 +527,16 @@ copy_table(Job *job, JobTable *t)
 }
 
 /*
- * open_streams
- *		Connect the copy's extra streams (the first is the job's connection)
- *		and fence off any session an earlier run left in the sibling.
+ * connect_streams
+ *		Connect the extra streams the copy and the index builds use (the
+ *		first is the job's connection), unless they are open already.
  */
 static void
-open_streams(Job *job)
+connect_streams(Job *job)
 {
 	job->streams[0] = job->conn;
+	if (n_extra_streams + 1 >= job->copy_streams)
+		return;
 	begin_tx("connecting the copy's streams");
 	while (n_extra_streams + 1 < job->copy_streams)
 	{
@@ -544,6 +546,17 @@ open_streams(Job *job)
 		job->streams[n_extra_streams] = conn;
 	}
 	end_tx();
+}
+
+/*
+ * open_streams
+ *		Connect the copy's streams and fence off any session an earlier run
+ *		left in the sibling.
+ */
+static void
+open_streams(Job *job)
+{
+	connect_streams(job);
 	pgstat_report_activity(STATE_RUNNING,
 						   "waiting for the sibling's sessions of an earlier run to end");
 	splitdb_copy_fence(job->streams, job->copy_streams, job->job_id, job->service);
@@ -601,7 +614,6 @@ step_copy(Job *job)
 			copy_table(job, t);
 	}
 
-	close_extra_streams();
 	begin_tx("copied");
 	run_sql("UPDATE splitdb.job SET copy_finished_at = pg_catalog.clock_timestamp()"
 			" WHERE job_id = $1::bigint", 1, params);
@@ -616,15 +628,36 @@ step_copy(Job *job)
 }
 
 /*
+ * record_builds
+ *		splitdb_ddl_apply_side_by_side()'s report of what it runs: the job's
+ *		current_table, in a transaction of its own.
+ */
+static void
+record_builds(const char *running, void *arg)
+{
+	Job		   *job = (Job *) arg;
+
+	begin_tx(psprintf("creating %s", running));
+	set_current_table(job, running);
+	end_tx();
+	pgstat_report_activity(STATE_RUNNING, psprintf("creating %s", running));
+}
+
+/*
  * step_index
- *		Secondary indexes, unique and exclusion constraints, foreign keys
- *		inside the sibling, triggers and policies, one remote statement at a
- *		time so a resumed job skips what is done.
+ *		Primary keys, secondary indexes, unique and exclusion constraints,
+ *		foreign keys inside the sibling, triggers and policies.  The index
+ *		builds of tables that hold rows run first, side by side over the
+ *		streams (as many as splitdb.copy_streams); then every other
+ *		statement, one at a time.  Each statement is its own remote
+ *		transaction, so a resumed job skips what is done.
  */
 static void
 step_index(Job *job)
 {
 	List	   *items;
+	List	   *builds = NIL;
+	List	   *rest = NIL;
 	ListCell   *lc;
 
 	begin_tx("indexing");
@@ -633,11 +666,28 @@ step_index(Job *job)
 		MemoryContext old = MemoryContextSwitchTo(job_cxt);
 
 		items = splitdb_ddl_build(SPLITDB_DDL_AFTER_DATA, job->service, job->relids);
+		foreach(lc, items)
+		{
+			SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);
+
+			if (splitdb_ddl_side_by_side(d))
+				builds = lappend(builds, d);
+			else
+				rest = lappend(rest, d);
+		}
 		MemoryContextSwitchTo(old);
 	}
 	end_tx();
 
-	foreach(lc, items)
+	if (builds != NIL)
+	{
+		connect_streams(job);
+		splitdb_ddl_apply_side_by_side(job->streams, job->copy_streams, builds,
+									   job->service, record_builds, job);
+	}
+	close_extra_streams();
+
+	foreach(lc, rest)
 	{
 		SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);
 
