@@ -647,6 +647,31 @@ splitdb_remote_copy_offer(PGconn *conn, const char *data, int len,
 }
 
 /*
+ * wait_sockets
+ *		Wait, interruptibly, until the socket of one of conns (those with
+ *		which[i], or all when which is NULL) reports event
+ *		(WL_SOCKET_WRITEABLE or WL_SOCKET_READABLE), or the latch is set.
+ */
+static void
+wait_sockets(PGconn *const *conns, const bool *which, int nconns, int event)
+{
+	WaitEventSet *set;
+	WaitEvent	occurred;
+
+	/* nothing in between may raise an error: the set is freed below */
+	set = CreateWaitEventSet(CurrentMemoryContext, nconns + 2);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < nconns; i++)
+		if (which == NULL || which[i])
+			AddWaitEventToSet(set, event, PQsocket(conns[i]), NULL, NULL);
+	(void) WaitEventSetWait(set, -1, &occurred, 1, SPLITDB_WAIT_EVENT_REMOTE);
+	FreeWaitEventSet(set);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
  * splitdb_remote_wait_writable
  *		Wait, interruptibly, until the socket of one of conns can take more
  *		data or the latch is set.  The caller then offers again.
@@ -654,19 +679,7 @@ splitdb_remote_copy_offer(PGconn *conn, const char *data, int len,
 void
 splitdb_remote_wait_writable(PGconn *const *conns, int nconns)
 {
-	WaitEventSet *set;
-	WaitEvent	event;
-
-	/* nothing in between may raise an error: the set is freed below */
-	set = CreateWaitEventSet(CurrentMemoryContext, nconns + 2);
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (int i = 0; i < nconns; i++)
-		AddWaitEventToSet(set, WL_SOCKET_WRITEABLE, PQsocket(conns[i]), NULL, NULL);
-	(void) WaitEventSetWait(set, -1, &event, 1, SPLITDB_WAIT_EVENT_REMOTE);
-	FreeWaitEventSet(set);
-	ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
+	wait_sockets(conns, NULL, nconns, WL_SOCKET_WRITEABLE);
 }
 
 /*
@@ -682,8 +695,6 @@ splitdb_remote_wait_ready(PGconn *const *conns, const bool *busy, int nconns,
 {
 	for (;;)
 	{
-		WaitEventSet *set;
-		WaitEvent	event;
 		int			nbusy = 0;
 
 		for (int i = 0; i < nconns; i++)
@@ -698,18 +709,7 @@ splitdb_remote_wait_ready(PGconn *const *conns, const bool *busy, int nconns,
 		}
 		if (nbusy == 0)
 			elog(ERROR, "no remote statement is under way");
-
-		/* nothing in between may raise an error: the set is freed below */
-		set = CreateWaitEventSet(CurrentMemoryContext, nconns + 2);
-		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-		for (int i = 0; i < nconns; i++)
-			if (busy[i])
-				AddWaitEventToSet(set, WL_SOCKET_READABLE, PQsocket(conns[i]), NULL, NULL);
-		(void) WaitEventSetWait(set, -1, &event, 1, SPLITDB_WAIT_EVENT_REMOTE);
-		FreeWaitEventSet(set);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		wait_sockets(conns, busy, nconns, WL_SOCKET_READABLE);
 	}
 }
 
