@@ -39,7 +39,10 @@ CREATE TABLE str_keys (a int, b int, c text,
 	PRIMARY KEY (a) DEFERRABLE INITIALLY DEFERRED,
 	CONSTRAINT "str b" UNIQUE NULLS NOT DISTINCT (b) INCLUDE (c) WITH (fillfactor = 70));
 INSERT INTO str_keys SELECT g, nullif(g, 1), 'c' || g FROM generate_series(1, 100) g;
-SELECT splitdb_assign('str_svc', '"Str Wide"', 'str_keys');
+-- object references go in text: their OIDs mean other objects there
+CREATE TABLE str_refs (id int PRIMARY KEY, rel regclass, typ regtype[]);
+INSERT INTO str_refs VALUES (1, 'str_keys', '{str_mood,int4}'), (2, '"Str Wide"', NULL);
+SELECT splitdb_assign('str_svc', '"Str Wide"', 'str_keys', 'str_refs');
 
 -- fails: out of range, and not for roles that are not superusers
 SET splitdb.copy_streams = 0;
@@ -59,10 +62,10 @@ SET client_min_messages = warning;
 SELECT splitdb_migrate('str_svc', wait => true) > 0 AS migrated;
 RESET client_min_messages;
 SELECT state, phase, rows_copied, rows_total FROM splitdb_status WHERE service = 'str_svc';
-SELECT table_name, phase, rows_copied, verified
-  FROM splitdb_table_status WHERE service = 'str_svc';
+SELECT table_name, phase, rows_copied, copy_format, verified
+  FROM splitdb_table_status WHERE service = 'str_svc' ORDER BY 1;
 -- the checkpoint is the last batch's last key
-SELECT table_name, rows_copied, last_key FROM splitdb.job_table;
+SELECT table_name, rows_copied, last_key FROM splitdb.job_table ORDER BY 1;
 
 -- every row, in text form, is the same on both sides; so are the raw bytes
 -- of the long values and the signs of the zeros
@@ -86,6 +89,7 @@ SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), condeferrable, co
 SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index
  WHERE indrelid IN ('"Str Wide"'::regclass, 'str_keys'::regclass)
  ORDER BY indexrelid::regclass::text COLLATE "C";
+SELECT id, rel, rel = 'str_keys'::regclass AS names_str_keys, typ FROM str_refs ORDER BY id;
 -- the deferred key is still deferred: a duplicate waits for the commit
 BEGIN;
 INSERT INTO str_keys VALUES (2, 1000, 'dup');
@@ -100,7 +104,7 @@ SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), condeferrable, co
 									   'splitdb_archive.str_keys'::regclass) ORDER BY 1, 2;
 
 -- clean up: the shim uses the service's server
-DROP FOREIGN TABLE "Str Wide", str_keys;
+DROP FOREIGN TABLE "Str Wide", str_keys, str_refs;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('str_svc');

@@ -75,8 +75,10 @@ static const char binary_signature[11] = "PGCOPY\n\377\r\n\0";
  *		whose type OIDs differ from the source's.
  *
  * Binary arrays and composites carry the OIDs of their element and column
- * types, which only match between databases for built-in types; types
- * without a send function cannot be sent in binary at all.
+ * types, which only match between databases for built-in types; the reg*
+ * types are OIDs of objects, sent in binary as numbers, where their text
+ * form names the object; types without a send function cannot be sent in
+ * binary at all.
  */
 static bool
 type_crosses_in_binary(Oid typid, int depth)
@@ -88,6 +90,22 @@ type_crosses_in_binary(Oid typid, int depth)
 	if (depth > 16)
 		return false;
 	typid = getBaseType(typid);
+	switch (typid)
+	{
+			/* OIDs of objects, which have other OIDs in the sibling */
+		case REGPROCOID:
+		case REGPROCEDUREOID:
+		case REGOPEROID:
+		case REGOPERATOROID:
+		case REGCLASSOID:
+		case REGCOLLATIONOID:
+		case REGTYPEOID:
+		case REGROLEOID:
+		case REGNAMESPACEOID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+			return false;
+	}
 	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for type %u", typid);
