@@ -489,3 +489,32 @@ splitdb_catalog_text_array(char *const *items, int n)
 								 PointerGetDatum(construct_array(elems, n, TEXTOID, -1,
 																 false, TYPALIGN_INT)));
 }
+
+/*
+ * splitdb_type_is_object_oid
+ *		Whether values of a (base) type are OIDs of database objects: the
+ *		reg* types.  Such a value names another object, or none, in another
+ *		database, so it crosses databases, and is compared, by its text
+ *		form (the object's name).
+ */
+bool
+splitdb_type_is_object_oid(Oid typid)
+{
+	switch (typid)
+	{
+		case REGPROCOID:
+		case REGPROCEDUREOID:
+		case REGOPEROID:
+		case REGOPERATOROID:
+		case REGCLASSOID:
+		case REGCOLLATIONOID:
+		case REGTYPEOID:
+		case REGROLEOID:
+		case REGNAMESPACEOID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+			return true;
+		default:
+			return false;
+	}
+}

@@ -45,6 +45,7 @@
 #include "utils/uuid.h"
 
 #include "catalog/pg_type_d.h"
+#include "catalog.h"
 #include "compat.h"
 #include "copy.h"
 #include "remote.h"
@@ -90,22 +91,8 @@ type_crosses_in_binary(Oid typid, int depth)
 	if (depth > 16)
 		return false;
 	typid = getBaseType(typid);
-	switch (typid)
-	{
-			/* OIDs of objects, which have other OIDs in the sibling */
-		case REGPROCOID:
-		case REGPROCEDUREOID:
-		case REGOPEROID:
-		case REGOPERATOROID:
-		case REGCLASSOID:
-		case REGCOLLATIONOID:
-		case REGTYPEOID:
-		case REGROLEOID:
-		case REGNAMESPACEOID:
-		case REGCONFIGOID:
-		case REGDICTIONARYOID:
-			return false;
-	}
+	if (splitdb_type_is_object_oid(typid))
+		return false;
 	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for type %u", typid);

@@ -91,23 +91,8 @@ hashes_alike_everywhere(Oid typid, int depth)
 	if (depth > 16)
 		return false;
 	typid = getBaseType(typid);
-	if (typid >= FirstNormalObjectId)
+	if (typid >= FirstNormalObjectId || splitdb_type_is_object_oid(typid))
 		return false;
-	switch (typid)
-	{
-		case REGPROCOID:
-		case REGPROCEDUREOID:
-		case REGOPEROID:
-		case REGOPERATOROID:
-		case REGCLASSOID:
-		case REGCOLLATIONOID:
-		case REGTYPEOID:
-		case REGROLEOID:
-		case REGNAMESPACEOID:
-		case REGCONFIGOID:
-		case REGDICTIONARYOID:
-			return false;
-	}
 	if (type_is_array(typid) &&
 		!hashes_alike_everywhere(get_element_type(typid), depth + 1))
 		return false;
