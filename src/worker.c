@@ -23,7 +23,7 @@
  *   worker killed before it could record anything is seen as failed by
  *   splitdb_status and splitdb_migrate (its pid is gone).
  * - Every step can run again after a crash: DDL is guarded by existence
- *   checks, a table's copy resumes from the sibling's highest key, and the
+ *   checks, a table's copy goes back to its checkpoint, and the
  *   cutover is a single transaction.
  *
  * Copyright (c) 2026, splitdb developers
