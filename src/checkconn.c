@@ -26,12 +26,21 @@
  * through postgres_fdw: only postgres_fdw's remote transaction sees those
  * writes).
  *
+ * What a single-row write costs the other server is most of what it waits
+ * for, so the connection keeps that small: it stays in pipeline mode, and
+ * the next transaction's pipeline goes out behind the last one's COMMIT
+ * without waiting for its answer; START TRANSACTION, COMMIT and ROLLBACK
+ * are prepared like the lookups, so the other server parses nothing twice;
+ * the remote session commits asynchronously (its transactions only lock
+ * rows); and each connection waits on a wait set of its own, made once.
+ *
  * A connection is, within a local transaction:
  *   idle      no remote transaction;
- *   in_xact   BEGIN sent, the checks' locks held (failed: a remote error
- *             aborted the remote transaction, and its locks are gone);
- *   ending    COMMIT or ROLLBACK sent at the end of the local transaction,
- *             the answer not read yet.
+ *   in_xact   START TRANSACTION sent, the checks' locks held (failed: a
+ *             remote error aborted the remote transaction, and its locks
+ *             are gone);
+ *   ending    COMMIT or ROLLBACK and a sync sent at the end of the local
+ *             transaction, the answer not read yet.
  * It is busy while a pipeline is being sent or read; a transaction that
  * ends while it is busy (an error or a cancel in the middle) closes it, and
  * the other server rolls back.  Nothing here raises an error at the end of
@@ -51,6 +60,7 @@
 #include "libpq-fe.h"
 #include "libpq/libpq-be-fe-helpers.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -66,6 +76,7 @@ typedef struct CheckConn
 	Oid			umid;			/* hash key: the user mapping */
 	Oid			serverid;
 	PGconn	   *conn;			/* NULL: closed */
+	WaitEventSet *wait;			/* the latch, postmaster death, the socket */
 	uint32		server_hash;	/* syscache hash values, for invalidation */
 	uint32		mapping_hash;
 	bool		invalidated;	/* server or mapping changed: reopen when idle */
@@ -78,10 +89,14 @@ typedef struct CheckConn
 static HTAB *conn_hash = NULL;
 
 static CheckConn *ready_conn(UserMapping *mapping, bool *reused);
-static void read_ending(CheckConn *cc);
+static void open_conn(CheckConn *cc, UserMapping *mapping);
+static bool read_ending(CheckConn *cc);
 static void close_conn(CheckConn *cc);
-static bool send_pipeline(CheckConn *cc, SplitdbCheckStmt *stmts, int n,
-						  const char **names, bool *prepare, bool begin);
+static PGresult *get_result(CheckConn *cc);
+static bool send_prepared(CheckConn *cc, const char *sql, bool *is_new);
+static bool send_checks(CheckConn *cc, SplitdbCheckStmt *stmts, int n,
+						const char **names, bool *prepare, bool begin,
+						bool *begin_prepare);
 static PGresult *take_result(CheckConn *cc, PGresult **first_error,
 							 bool *lost);
 static void inval_callback(Datum arg, int cacheid, uint32 hashvalue);
@@ -103,7 +118,8 @@ begin_sql(void)
 /*
  * ready_conn
  *		The connection of a user mapping, open and with no command in
- *		progress; *reused tells whether it was open before this call.
+ *		progress; *reused tells whether it was open before this call.  The
+ *		answer to the last transaction's end may still be unread.
  */
 static CheckConn *
 ready_conn(UserMapping *mapping, bool *reused)
@@ -128,49 +144,137 @@ ready_conn(UserMapping *mapping, bool *reused)
 		memset(cc, 0, sizeof(CheckConn));
 		cc->umid = mapping->umid;
 	}
-	if (cc->ending)
-		read_ending(cc);
 	if (cc->conn != NULL && !cc->in_xact &&
 		(cc->invalidated || PQstatus(cc->conn) == CONNECTION_BAD))
 		close_conn(cc);
 	*reused = (cc->conn != NULL);
 	if (cc->conn == NULL)
-	{
-		ForeignServer *server = GetForeignServer(mapping->serverid);
-
-		cc->conn = splitdb_remote_connect_mapping(server, mapping, NULL, true);
-		cc->serverid = mapping->serverid;
-		cc->server_hash = GetSysCacheHashValue1(FOREIGNSERVEROID,
-												ObjectIdGetDatum(mapping->serverid));
-		cc->mapping_hash = GetSysCacheHashValue1(USERMAPPINGOID,
-												 ObjectIdGetDatum(mapping->umid));
-		cc->invalidated = false;
-	}
+		open_conn(cc, mapping);
 	return cc;
+}
+
+/*
+ * open_conn
+ *		Open the connection of a user mapping, under postgres_fdw's password
+ *		rule, and put it in pipeline mode for good.
+ *
+ * The session commits asynchronously: its transactions only lock rows,
+ * which nothing needs to find again after a crash, so a COMMIT there need
+ * not wait for its WAL to reach disk.  Raises ERROR when the server cannot
+ * be reached.
+ */
+static void
+open_conn(CheckConn *cc, UserMapping *mapping)
+{
+	ForeignServer *server = GetForeignServer(mapping->serverid);
+	PGconn	   *conn = splitdb_remote_connect_mapping(server, mapping, NULL, true);
+	PGresult   *res;
+	WaitEventSet *wait;
+
+	res = libpqsrv_exec(conn,
+						"SELECT pg_catalog.set_config('synchronous_commit', 'off', false)",
+						SPLITDB_WAIT_EVENT_REMOTE);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+		!PQenterPipelineMode(conn))
+	{
+		char	   *msg = pchomp(PQerrorMessage(conn));
+
+		PQclear(res);
+		libpqsrv_disconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not set up a session for checks of cross-service references on server \"%s\"",
+						server->servername),
+				 errdetail_internal("%s", msg),
+				 errhint("Check that the database of the server is running; the statement can be retried.")));
+	}
+	PQclear(res);
+
+	/* one wait set for the life of the connection, not one per wait */
+	wait = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(wait, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wait, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(wait, WL_SOCKET_READABLE, PQsocket(conn), NULL, NULL);
+
+	cc->conn = conn;
+	cc->wait = wait;
+	cc->serverid = mapping->serverid;
+	cc->server_hash = GetSysCacheHashValue1(FOREIGNSERVEROID,
+											ObjectIdGetDatum(mapping->serverid));
+	cc->mapping_hash = GetSysCacheHashValue1(USERMAPPINGOID,
+											 ObjectIdGetDatum(mapping->umid));
+	cc->invalidated = false;
+}
+
+/*
+ * get_result
+ *		The next result of the connection, as libpqsrv_get_result() gives
+ *		it, waiting on the connection's own wait set.  The wait is
+ *		interruptible.
+ */
+static PGresult *
+get_result(CheckConn *cc)
+{
+	while (PQisBusy(cc->conn))
+	{
+		WaitEvent	event;
+
+		if (WaitEventSetWait(cc->wait, -1, &event, 1, SPLITDB_WAIT_EVENT_REMOTE) == 1 &&
+			(event.events & WL_LATCH_SET))
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (PQconsumeInput(cc->conn) == 0)
+			break;				/* trouble: PQgetResult() tells */
+	}
+	return PQgetResult(cc->conn);
 }
 
 /*
  * read_ending
  *		Read the answer to the COMMIT or ROLLBACK sent at the end of the
- *		last transaction; close the connection if it was not a clean one.
+ *		last transaction.  Returns false when the connection failed; an
+ *		error of the COMMIT itself (which ends the remote transaction all
+ *		the same, as ROLLBACK does) is only logged.
  */
-static void
+static bool
 read_ending(CheckConn *cc)
 {
 	PGresult   *res;
 	bool		ok = true;
+	int			nulls = 0;
 
 	cc->busy = true;
-	while ((res = libpqsrv_get_result(cc->conn, SPLITDB_WAIT_EVENT_REMOTE)) != NULL)
+	/* the COMMIT's or ROLLBACK's result and its end, then the sync */
+	while (ok)
 	{
+		res = get_result(cc);
+		if (res == NULL)
+		{
+			/* one NULL ends a statement's results; two mean trouble */
+			if (++nulls > 1 || PQstatus(cc->conn) == CONNECTION_BAD)
+				ok = false;
+			continue;
+		}
+		nulls = 0;
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+		{
+			PQclear(res);
+			break;
+		}
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			ok = false;
+		{
+			elog(DEBUG1, "splitdb: check connection: the end of a remote transaction failed: %s",
+				 PQresultErrorMessage(res));
+			if (PQstatus(cc->conn) == CONNECTION_BAD)
+				ok = false;
+		}
 		PQclear(res);
 	}
 	cc->busy = false;
 	cc->ending = false;
-	if (!ok || PQtransactionStatus(cc->conn) != PQTRANS_IDLE)
-		close_conn(cc);
+	return ok;
 }
 
 /*
@@ -186,7 +290,10 @@ close_conn(CheckConn *cc)
 		splitdb_prepared_drop(cc->conn);
 		libpqsrv_disconnect(cc->conn);
 	}
+	if (cc->wait != NULL)
+		FreeWaitEventSet(cc->wait);
 	cc->conn = NULL;
+	cc->wait = NULL;
 	cc->in_xact = false;
 	cc->failed = false;
 	cc->ending = false;
@@ -194,19 +301,35 @@ close_conn(CheckConn *cc)
 }
 
 /*
- * send_pipeline
- *		Send [BEGIN,] each statement (with its PREPARE when new) and a sync.
- *		Returns false when the connection failed.
+ * send_prepared
+ *		Queue sql, a statement without parameters, as a statement prepared
+ *		on the connection, its PREPARE in front the first time (*is_new).
+ *		Returns false when libpq refused it.
  */
 static bool
-send_pipeline(CheckConn *cc, SplitdbCheckStmt *stmts, int n,
-			  const char **names, bool *prepare, bool begin)
+send_prepared(CheckConn *cc, const char *sql, bool *is_new)
+{
+	const char *name = splitdb_prepared_name(cc->conn, sql, is_new);
+
+	if (*is_new && !PQsendPrepare(cc->conn, name, sql, 0, NULL))
+		return false;
+	return PQsendQueryPrepared(cc->conn, name, 0, NULL, NULL, NULL, 0) == 1;
+}
+
+/*
+ * send_checks
+ *		Send [START TRANSACTION,] each statement (with its PREPARE when new)
+ *		and a sync, behind whatever the pipeline still holds.  Returns false
+ *		when the connection failed.
+ */
+static bool
+send_checks(CheckConn *cc, SplitdbCheckStmt *stmts, int n,
+			const char **names, bool *prepare, bool begin, bool *begin_prepare)
 {
 	PGconn	   *conn = cc->conn;
 
-	if (!PQenterPipelineMode(conn))
-		return false;
-	if (begin && !PQsendQueryParams(conn, begin_sql(), 0, NULL, NULL, NULL, NULL, 0))
+	*begin_prepare = false;
+	if (begin && !send_prepared(cc, begin_sql(), begin_prepare))
 		return false;
 	for (int i = 0; i < n; i++)
 	{
@@ -230,7 +353,7 @@ send_pipeline(CheckConn *cc, SplitdbCheckStmt *stmts, int n,
 static PGresult *
 take_result(CheckConn *cc, PGresult **first_error, bool *lost)
 {
-	PGresult   *res = libpqsrv_get_result(cc->conn, SPLITDB_WAIT_EVENT_REMOTE);
+	PGresult   *res = get_result(cc);
 	PGresult   *next;
 
 	if (res == NULL)
@@ -239,7 +362,7 @@ take_result(CheckConn *cc, PGresult **first_error, bool *lost)
 		return NULL;
 	}
 	/* each statement's results end with a NULL */
-	while ((next = libpqsrv_get_result(cc->conn, SPLITDB_WAIT_EVENT_REMOTE)) != NULL)
+	while ((next = get_result(cc)) != NULL)
 		PQclear(next);
 	switch (PQresultStatus(res))
 	{
@@ -272,11 +395,12 @@ take_result(CheckConn *cc, PGresult **first_error, bool *lost)
  * service: names the service in an error's context (may be NULL)
  *
  * Begins the remote transaction when this local transaction has none
- * there yet; it ends with the local one (splitdb_checkconn_xact_end).  A
- * remote error is relayed with its SQLSTATE, after which the remote
- * transaction is failed (splitdb_checkconn_failed_servers) and must not be
- * used again.  A connection found broken when a transaction begins is
- * opened again once.
+ * there yet; it ends with the local one (splitdb_checkconn_xact_end).  The
+ * pipeline goes out behind the end of the last transaction, whose answer
+ * is read first.  A remote error is relayed with its SQLSTATE, after which
+ * the remote transaction is failed (splitdb_checkconn_failed_servers) and
+ * must not be used again.  A connection found broken when a transaction
+ * begins is opened again once.
  */
 void
 splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
@@ -289,6 +413,7 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 		bool		begin = !cc->in_xact;
 		bool	   *prepare = palloc0(sizeof(bool) * n);
 		const char **names = palloc(sizeof(char *) * n);
+		bool		begin_prepare;
 		PGresult   *first_error = NULL;
 		const char *error_sql = NULL;
 		bool		lost = false;
@@ -301,10 +426,14 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 			names[i] = splitdb_prepared_name(cc->conn, stmts[i].sql, &prepare[i]);
 
 		cc->busy = true;
-		if (send_pipeline(cc, stmts, n, names, prepare, begin))
+		if (send_checks(cc, stmts, n, names, prepare, begin, &begin_prepare) &&
+			(!cc->ending || read_ending(cc)))
 		{
+			cc->busy = true;
 			cc->in_xact = true;
-			if (begin && (res = take_result(cc, &first_error, &lost)) != NULL)
+			if (begin_prepare && (res = take_result(cc, &first_error, &lost)) != NULL)
+				PQclear(res);
+			if (begin && !lost && (res = take_result(cc, &first_error, &lost)) != NULL)
 				PQclear(res);
 			if (first_error != NULL && error_sql == NULL)
 				error_sql = begin_sql();
@@ -318,13 +447,11 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 			}
 			if (!lost)
 			{
-				res = libpqsrv_get_result(cc->conn, SPLITDB_WAIT_EVENT_REMOTE);
+				res = get_result(cc);
 				if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
 					lost = true;
 				PQclear(res);
 			}
-			if (!lost && !PQexitPipelineMode(cc->conn))
-				lost = true;
 		}
 		else
 			lost = true;
@@ -430,15 +557,17 @@ splitdb_checkconn_failed_servers(void)
 /*
  * send_end
  *		End a connection's remote transaction: send COMMIT (ROLLBACK when
- *		commit is false or a remote error ended the transaction) without
- *		waiting, and mark the connection "ending".  A connection in the
- *		middle of a pipeline, or one the command cannot be sent on, is
+ *		commit is false or a remote error ended the transaction) and a sync
+ *		without waiting, and mark the connection "ending".  A connection in
+ *		the middle of a pipeline, or one the command cannot be sent on, is
  *		closed instead, which makes the other server roll back.  Raises no
  *		error.
  */
 static void
 send_end(CheckConn *cc, bool commit)
 {
+	bool		is_new;
+
 	if (cc->busy)
 	{
 		close_conn(cc);
@@ -450,8 +579,8 @@ send_end(CheckConn *cc, bool commit)
 		return;
 	}
 	cc->in_xact = false;
-	if (!PQsendQueryParams(cc->conn, commit && !cc->failed ? "COMMIT" : "ROLLBACK",
-						   0, NULL, NULL, NULL, NULL, 0))
+	if (!send_prepared(cc, commit && !cc->failed ? "COMMIT" : "ROLLBACK", &is_new) ||
+		!PQpipelineSync(cc->conn))
 	{
 		close_conn(cc);
 		return;
@@ -479,8 +608,8 @@ splitdb_checkconn_end_server(Oid serverid)
 		if (cc->serverid != serverid)
 			continue;
 		send_end(cc, true);
-		if (cc->ending)
-			read_ending(cc);
+		if (cc->ending && !read_ending(cc))
+			close_conn(cc);
 	}
 }
 
