@@ -220,10 +220,10 @@ COMMENT ON TABLE splitdb.reference_end IS 'the ends of cross-service references 
 COMMENT ON COLUMN splitdb.reference_end.reference_id IS 'the reference, as splitdb.reference numbers it in the source';
 COMMENT ON COLUMN splitdb.reference_end.constraint_name IS 'name of the original constraint, for messages and SET CONSTRAINTS';
 COMMENT ON COLUMN splitdb.reference_end.own_columns IS 'this end''s key columns, in key order';
-COMMENT ON COLUMN splitdb.reference_end.own_types IS 'their types, as format_type() names them';
+COMMENT ON COLUMN splitdb.reference_end.own_types IS 'the types they compare as (splitdb.key_type())';
 COMMENT ON COLUMN splitdb.reference_end.other_table IS 'the other end''s table, schema-qualified, in its database';
 COMMENT ON COLUMN splitdb.reference_end.other_columns IS 'the other end''s key columns, in key order';
-COMMENT ON COLUMN splitdb.reference_end.other_types IS 'their types, as format_type() names them';
+COMMENT ON COLUMN splitdb.reference_end.other_types IS 'the types they compare as (splitdb.key_type())';
 COMMENT ON COLUMN splitdb.reference_end.match_full IS 'MATCH FULL (otherwise MATCH SIMPLE)';
 COMMENT ON COLUMN splitdb.reference_end.is_deferrable IS 'DEFERRABLE';
 COMMENT ON COLUMN splitdb.reference_end.initially_deferred IS 'INITIALLY DEFERRED';
@@ -517,6 +517,24 @@ GRANT SELECT ON splitdb_status, splitdb_table_status TO PUBLIC;
  * whose job has moved it (cutting over or done); with the servers and
  * databases that reach it, and the key columns' types.
  */
+-- The type a key column compares as: a domain's base type (through domains
+-- over domains), without a type modifier.  PostgreSQL's foreign keys compare
+-- with the base type's equality; a cast to the column's own type would apply
+-- a domain's CHECK, a length limit or a numeric scale to the value looked up.
+CREATE FUNCTION splitdb.key_type(typid oid)
+RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+AS $$
+	WITH RECURSIVE d(oid, typtype, typbasetype) AS (
+		SELECT t.oid, t.typtype, t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid = typid
+		UNION ALL
+		SELECT t.oid, t.typtype, t.typbasetype
+		  FROM d JOIN pg_catalog.pg_type t ON t.oid = d.typbasetype
+		 WHERE d.typtype OPERATOR(pg_catalog.=) 'd')
+	SELECT pg_catalog.format_type(d.oid, NULL) FROM d WHERE d.typtype OPERATOR(pg_catalog.<>) 'd'
+$$;
+COMMENT ON FUNCTION splitdb.key_type(oid) IS 'the type a key column of that type compares as: the base type of a domain, without a type modifier';
+
 CREATE VIEW splitdb.reference_placement AS
 WITH loc AS (
 	SELECT s.service, s.server, s.dbname,
@@ -530,10 +548,10 @@ SELECT r.*,
 	   CASE WHEN pl.moved THEN pl.dbname ELSE pg_catalog.current_database()::pg_catalog.text END AS parent_database,
 	   CASE WHEN cl.moved THEN cl.server END AS child_server,
 	   CASE WHEN pl.moved THEN pl.server END AS parent_server,
-	   (SELECT pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY k.ord)
+	   (SELECT pg_catalog.array_agg(splitdb.key_type(a.atttypid) ORDER BY k.ord)
 		  FROM pg_catalog.unnest(r.child_columns) WITH ORDINALITY k(col, ord)
 		  JOIN pg_catalog.pg_attribute a ON a.attrelid = r.child_relid AND a.attname = k.col) AS child_types,
-	   (SELECT pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY k.ord)
+	   (SELECT pg_catalog.array_agg(splitdb.key_type(a.atttypid) ORDER BY k.ord)
 		  FROM pg_catalog.unnest(r.parent_columns) WITH ORDINALITY k(col, ord)
 		  JOIN pg_catalog.pg_attribute a ON a.attrelid = r.parent_relid AND a.attname = k.col) AS parent_types
   FROM splitdb.reference r
