@@ -190,6 +190,47 @@ SELECT id, order_id FROM invoice ORDER BY id;
 UPDATE "Order" SET id = 200 WHERE id = 2;
 DELETE FROM "Order" WHERE id = 1;
 SELECT id, order_id FROM invoice ORDER BY id;
+-- SET CONSTRAINTS ... IMMEDIATE checks at once what was deferred before it:
+-- on a table (PostgreSQL fires the constraint triggers) ...
+BEGIN;
+INSERT INTO shipment VALUES (13, 53);
+SET CONSTRAINTS shipment_order_id_fkey IMMEDIATE;
+ROLLBACK;
+-- ... and on a shim, whose deferred checks wait in splitdb's queue
+BEGIN;
+DELETE FROM "Order" WHERE id = 50;
+SET CONSTRAINTS shipment_order_id_fkey IMMEDIATE;
+ROLLBACK;
+-- after SET CONSTRAINTS ALL IMMEDIATE the shim's check runs with the statement
+BEGIN;
+SET CONSTRAINTS ALL IMMEDIATE;
+DELETE FROM "Order" WHERE id = 50;
+ROLLBACK;
+-- ... until SET CONSTRAINTS ... DEFERRED defers it again
+BEGIN;
+SET CONSTRAINTS ALL IMMEDIATE;
+SET CONSTRAINTS public.shipment_order_id_fkey DEFERRED;
+DELETE FROM "Order" WHERE id = 50;
+SELECT count(*) AS orders_50_in_transaction FROM "Order" WHERE id = 50;
+ROLLBACK;
+-- a SET CONSTRAINTS goes with the savepoint it ran in, and stays with one
+-- that was released
+BEGIN;
+SAVEPOINT a;
+SET CONSTRAINTS ALL IMMEDIATE;
+ROLLBACK TO SAVEPOINT a;
+DELETE FROM "Order" WHERE id = 50;
+SELECT count(*) AS orders_50_in_transaction FROM "Order" WHERE id = 50;
+ROLLBACK;
+BEGIN;
+SAVEPOINT a;
+SET CONSTRAINTS ALL IMMEDIATE;
+RELEASE SAVEPOINT a;
+DELETE FROM "Order" WHERE id = 50;
+ROLLBACK;
+-- nothing of the refused transactions stayed
+SELECT count(*) AS orders_50 FROM "Order" WHERE id = 50;
+SELECT count(*) AS shipments_13 FROM shipment WHERE id = 13;
 -- deferred NO ACTION: an order that a shipment refers to goes only with it
 BEGIN;
 DELETE FROM "Order" WHERE id = 50;

@@ -524,6 +524,7 @@ GRANT SELECT ON splitdb_status, splitdb_table_status TO PUBLIC;
 CREATE FUNCTION splitdb.key_type(typid oid)
 RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 	WITH RECURSIVE d(oid, typtype, typbasetype) AS (
 		SELECT t.oid, t.typtype, t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid = typid

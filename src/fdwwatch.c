@@ -18,7 +18,9 @@
  * INSERT, UPDATE and DELETE, a view's base foreign table included, the
  * foreign partitions and inheritance children of a target, and row marks)
  * and the utility statements that reach foreign tables without it (COPY
- * FROM and TRUNCATE).  The hooks are in place from the library's load; a
+ * FROM and TRUNCATE).  The utility hook also passes SET CONSTRAINTS on to
+ * refcheck.c, once PostgreSQL ran it, for the deferred checks of shims,
+ * which have no constraint triggers.  The hooks are in place from the library's load; a
  * transaction during which the library was loaded may have written before,
  * so splitdb_fdwwatch_complete() says no for it.  In a database without
  * splitdb (no schema "splitdb"; the library may be preloaded for the whole
@@ -197,4 +199,8 @@ watch_process_utility(PlannedStmt *pstmt, const char *queryString,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+
+	/* SET CONSTRAINTS also reaches the deferred checks of shims */
+	if (IsA(node, ConstraintsSetStmt) && IsTransactionState() && splitdb_here())
+		splitdb_refcheck_constraints_set((ConstraintsSetStmt *) node);
 }

@@ -168,7 +168,8 @@ typedef struct RefDef
 	char		on_update;
 	int			nset;			/* ON DELETE SET NULL/DEFAULT columns, 0: all */
 	char	  **set_cols;
-	bool		commit_queue;	/* a shim end of an INITIALLY DEFERRED reference */
+	bool		shim_deferrable;	/* a shim end of a DEFERRABLE reference */
+	bool		initially_deferred;
 	bool		always;			/* checks writes from the source's shims too */
 	bool		pin_output;		/* a key type's text form follows DateStyle & co */
 	PendingSet	now;			/* checked at the end of the statement */
@@ -223,6 +224,22 @@ static int	fast_checked_keys = 0;
 
 /* servers this transaction writes to through postgres_fdw (fdwwatch.c) */
 static List *fdw_written = NIL;
+
+/*
+ * The SET CONSTRAINTS of this transaction, newest first, for the deferrable
+ * references whose end here is a shim (tables have constraint triggers,
+ * which PostgreSQL defers itself).  Each is dropped with the subtransaction
+ * it ran in, as PostgreSQL restores its own state then.
+ */
+typedef struct ConstraintsSet
+{
+	char	   *schemaname;		/* NULL: any schema */
+	char	   *conname;		/* NULL: ALL */
+	bool		deferred;
+	int			nest_level;		/* of the subtransaction it ran in */
+} ConstraintsSet;
+
+static List *constraints_set = NIL;
 
 /* splitdb.check_connection */
 bool		splitdb_check_connection = true;
@@ -369,7 +386,8 @@ read_end(int64 reference_id, char side)
 							  "  e.own_types, e.other_location, e.other_server::pg_catalog.text, e.other_table,"
 							  "  e.other_columns::pg_catalog.text[], e.other_types, e.other_database,"
 							  "  e.match_full, e.on_delete::pg_catalog.text, e.on_update::pg_catalog.text,"
-							  "  e.set_columns::pg_catalog.text[], e.initially_deferred, c.relowner, e.always"
+							  "  e.set_columns::pg_catalog.text[], e.initially_deferred, c.relowner, e.always,"
+							  "  e.is_deferrable"
 							  " FROM splitdb.reference_end e JOIN pg_catalog.pg_class c ON c.oid = e.relid"
 							  " WHERE e.reference_id = $1 AND e.side = $2",
 							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
@@ -407,9 +425,10 @@ read_end(int64 reference_id, char side)
 	def->on_delete = text_value(tup, desc, 15)[0];
 	def->on_update = text_value(tup, desc, 16)[0];
 	def->set_cols = splitdb_catalog_array_elems(tup, desc, 17, &def->nset);
-	def->commit_queue = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
+	def->initially_deferred = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
 	def->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 19, &isnull));
 	def->always = DatumGetBool(SPI_getbinval(tup, desc, 20, &isnull));
+	def->shim_deferrable = DatumGetBool(SPI_getbinval(tup, desc, 21, &isnull));
 	def->counter = splitdb_refstats_get(reference_id, side);
 	MemoryContextSwitchTo(old);
 
@@ -453,7 +472,7 @@ load_def(TriggerData *td, int64 reference_id, char side)
 	def->tgoid = td->tg_trigger->tgoid;
 	def->relid = RelationGetRelid(rel);
 	/* tables have constraint triggers: PostgreSQL defers their events */
-	def->commit_queue = def->commit_queue &&
+	def->shim_deferrable = def->shim_deferrable &&
 		rel->rd_rel->relkind == RELKIND_FOREIGN_TABLE;
 	def->attnums = palloc(sizeof(AttrNumber) * def->nkeys);
 	def->typoutput = palloc(sizeof(Oid) * def->nkeys);
@@ -663,6 +682,7 @@ reset_pending(void)
 	fast_checked = NIL;
 	fast_checked_keys = 0;
 	fdw_written = NIL;
+	constraints_set = NIL;
 	while (*link != NULL)
 	{
 		RefDef	   *def = *link;
@@ -744,8 +764,28 @@ static void
 subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				 SubTransactionId parentSubid, void *arg)
 {
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		/* a SET CONSTRAINTS of a released savepoint now belongs to its parent */
+		foreach(lc, constraints_set)
+		{
+			ConstraintsSet *cs = lfirst(lc);
+
+			if (cs->nest_level >= level)
+				cs->nest_level = level - 1;
+		}
+		return;
+	}
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
+	foreach(lc, constraints_set)
+	{
+		if (((ConstraintsSet *) lfirst(lc))->nest_level >= level)
+			constraints_set = foreach_delete_current(constraints_set, lc);
+	}
 	splitdb_prepared_forget();
 	for (RefDef *def = all_defs; def != NULL; def = def->next)
 	{
@@ -757,6 +797,114 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 /* ----------------------------------------------------------------
  * Queueing
  * ---------------------------------------------------------------- */
+
+/*
+ * constraints_set_matches
+ *		Whether a SET CONSTRAINTS entry names a reference end's constraint.
+ */
+static bool
+constraints_set_matches(ConstraintsSet *cs, RefDef *def)
+{
+	char	   *nspname;
+
+	if (cs->conname == NULL)
+		return true;
+	if (strcmp(cs->conname, def->conname) != 0)
+		return false;
+	if (cs->schemaname == NULL)
+		return true;
+	nspname = get_namespace_name(get_rel_namespace(def->relid));
+	return nspname != NULL && strcmp(cs->schemaname, nspname) == 0;
+}
+
+/*
+ * shim_deferred
+ *		Whether the checks of a shim end of a deferrable reference wait for
+ *		commit now: as the newest SET CONSTRAINTS that names it says, else
+ *		as the reference was declared.
+ */
+static bool
+shim_deferred(RefDef *def)
+{
+	ListCell   *lc;
+
+	foreach(lc, constraints_set)
+	{
+		ConstraintsSet *cs = lfirst(lc);
+
+		if (constraints_set_matches(cs, def))
+			return cs->deferred;
+	}
+	return def->initially_deferred;
+}
+
+/*
+ * splitdb_refcheck_constraints_set
+ *		After PostgreSQL ran SET CONSTRAINTS (fdwwatch.c's utility hook).
+ *
+ * PostgreSQL has changed the deferral of the constraint triggers of tables,
+ * and for IMMEDIATE fired the events they had deferred, whose keys are now
+ * queued for the statement.  Here the same SET CONSTRAINTS reaches the
+ * shims: it is remembered for the rest of the transaction, and for
+ * IMMEDIATE the keys their ends had deferred join the statement's queue.
+ * Then, as PostgreSQL checks a constraint made immediate at once, every
+ * queued key is checked: a violation is the error of SET CONSTRAINTS.
+ */
+void
+splitdb_refcheck_constraints_set(ConstraintsSetStmt *stmt)
+{
+	MemoryContext old = MemoryContextSwitchTo(xact_context());
+	List	   *names = stmt->constraints;
+	bool		pending = false;
+	bool		pushed = false;
+	ListCell   *lc;
+
+	if (names == NIL)
+		names = list_make1(NULL);
+	foreach(lc, names)
+	{
+		RangeVar   *rv = lfirst(lc);
+		ConstraintsSet *cs = palloc0(sizeof(ConstraintsSet));
+
+		cs->schemaname = rv && rv->schemaname ? pstrdup(rv->schemaname) : NULL;
+		cs->conname = rv ? pstrdup(rv->relname) : NULL;
+		cs->deferred = stmt->deferred;
+		cs->nest_level = GetCurrentTransactionNestLevel();
+		constraints_set = lcons(cs, constraints_set);
+	}
+	MemoryContextSwitchTo(old);
+
+	for (RefDef *def = all_defs; def != NULL; def = def->next)
+	{
+		if (!stmt->deferred && def->at_commit.keys != NIL && !shim_deferred(def))
+		{
+			ListCell   *kc;
+
+			/* the keys deferred so far are checked now, in their order */
+			foreach(kc, def->at_commit.keys)
+			{
+				PendingKey *pk = lfirst(kc);
+
+				add_pending(def, pk->kind, pk->old, pk->new, false);
+			}
+			memset(&def->at_commit, 0, sizeof(PendingSet));
+		}
+		if (def->now.keys != NIL)
+			pending = true;
+	}
+	if (!pending)
+		return;
+	/* as PostgreSQL, take a snapshot only when something is checked */
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pushed = true;
+	}
+	while (flush_all(false))
+		;
+	if (pushed)
+		PopActiveSnapshot();
+}
 
 /*
  * origin_skips
@@ -997,7 +1145,7 @@ add_pending(RefDef *def, PendingKind kind, char **old, char **new, bool relay)
 	 * A shim cannot have constraint triggers: its deferred checks wait here.
 	 * Only NO ACTION checks are deferred; actions never are.
 	 */
-	if (!relay && def->commit_queue &&
+	if (!relay && def->shim_deferrable && shim_deferred(def) &&
 		(kind == PENDING_CHECK ||
 		 (kind == PENDING_DELETE && def->on_delete == 'a') ||
 		 (kind == PENDING_UPDATE && def->on_update == 'a')))
@@ -1049,7 +1197,7 @@ add_pending(RefDef *def, PendingKind kind, char **old, char **new, bool relay)
 	MemoryContextSwitchTo(oldcxt);
 
 	/* a referencing end checks early rather than grow without bound */
-	if (!relay && def->side == 'c' && !def->commit_queue &&
+	if (!relay && def->side == 'c' && set == &def->now &&
 		list_length(def->now.keys) >= SPLITDB_REFCHECK_MAX_PENDING)
 	{
 		List	   *keys = def->now.keys;

@@ -14,6 +14,8 @@
 #ifndef SPLITDB_REFCHECK_H
 #define SPLITDB_REFCHECK_H
 
+#include "nodes/parsenodes.h"
+
 #include "libpq-fe.h"
 
 /* how many distinct keys a referencing end queues before it checks early */
@@ -30,6 +32,7 @@ extern char *splitdb_refcheck_key_match(const char *alias, char **cols,
 
 /* the transaction is about to write to a server through postgres_fdw */
 extern void splitdb_refcheck_fdw_writes(Oid serverid);
+extern void splitdb_refcheck_constraints_set(ConstraintsSetStmt *stmt);
 
 /* counters in shared memory (refstats.c) */
 typedef struct SplitdbRefCounter SplitdbRefCounter;
