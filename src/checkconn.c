@@ -119,7 +119,8 @@ begin_sql(void)
  * ready_conn
  *		The connection of a user mapping, open and with no command in
  *		progress; *reused tells whether it was open before this call.  The
- *		answer to the last transaction's end may still be unread.
+ *		answer to what was sent without a wait (read_ending) may still be
+ *		unread.
  */
 static CheckConn *
 ready_conn(UserMapping *mapping, bool *reused)
@@ -160,26 +161,25 @@ ready_conn(UserMapping *mapping, bool *reused)
  *
  * The session commits asynchronously: its transactions only lock rows,
  * which nothing needs to find again after a crash, so a COMMIT there need
- * not wait for its WAL to reach disk.  Raises ERROR when the server cannot
- * be reached.
+ * not wait for its WAL to reach disk.  The SET goes out without a wait, as
+ * the end of a transaction does (the connection starts "ending"), and its
+ * answer is read in front of the first checks.  Raises ERROR when the
+ * server cannot be reached.
  */
 static void
 open_conn(CheckConn *cc, UserMapping *mapping)
 {
 	ForeignServer *server = GetForeignServer(mapping->serverid);
 	PGconn	   *conn = splitdb_remote_connect_mapping(server, mapping, NULL, true);
-	PGresult   *res;
 	WaitEventSet *wait;
 
-	res = libpqsrv_exec(conn,
-						"SELECT pg_catalog.set_config('synchronous_commit', 'off', false)",
-						SPLITDB_WAIT_EVENT_REMOTE);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
-		!PQenterPipelineMode(conn))
+	if (!PQenterPipelineMode(conn) ||
+		!PQsendQueryParams(conn, "SET synchronous_commit TO off",
+						   0, NULL, NULL, NULL, NULL, 0) ||
+		!PQpipelineSync(conn))
 	{
 		char	   *msg = pchomp(PQerrorMessage(conn));
 
-		PQclear(res);
 		libpqsrv_disconnect(conn);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
@@ -188,7 +188,6 @@ open_conn(CheckConn *cc, UserMapping *mapping)
 				 errdetail_internal("%s", msg),
 				 errhint("Check that the database of the server is running; the statement can be retried.")));
 	}
-	PQclear(res);
 
 	/* one wait set for the life of the connection, not one per wait */
 	wait = CreateWaitEventSet(TopMemoryContext, 3);
@@ -198,6 +197,7 @@ open_conn(CheckConn *cc, UserMapping *mapping)
 
 	cc->conn = conn;
 	cc->wait = wait;
+	cc->ending = true;
 	cc->serverid = mapping->serverid;
 	cc->server_hash = GetSysCacheHashValue1(FOREIGNSERVEROID,
 											ObjectIdGetDatum(mapping->serverid));
@@ -233,10 +233,11 @@ get_result(CheckConn *cc)
 
 /*
  * read_ending
- *		Read the answer to the COMMIT or ROLLBACK sent at the end of the
- *		last transaction.  Returns false when the connection failed; an
- *		error of the COMMIT itself (which ends the remote transaction all
- *		the same, as ROLLBACK does) is only logged.
+ *		Read the answer to what was sent without a wait: the COMMIT or
+ *		ROLLBACK at the end of the last transaction, or the session's SET
+ *		when it opened.  Returns false when the connection failed; an error
+ *		of the statement itself (a COMMIT that fails ends the remote
+ *		transaction all the same, as ROLLBACK does) is only logged.
  */
 static bool
 read_ending(CheckConn *cc)
@@ -246,7 +247,7 @@ read_ending(CheckConn *cc)
 	int			nulls = 0;
 
 	cc->busy = true;
-	/* the COMMIT's or ROLLBACK's result and its end, then the sync */
+	/* the statement's result and its end, then the sync */
 	while (ok)
 	{
 		res = get_result(cc);
@@ -265,7 +266,7 @@ read_ending(CheckConn *cc)
 		}
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		{
-			elog(DEBUG1, "splitdb: check connection: the end of a remote transaction failed: %s",
+			elog(DEBUG1, "splitdb: check connection: a statement sent without a wait failed: %s",
 				 PQresultErrorMessage(res));
 			if (PQstatus(cc->conn) == CONNECTION_BAD)
 				ok = false;
