@@ -33,18 +33,25 @@
  * are prepared like the lookups, so the other server parses nothing twice;
  * the remote session commits asynchronously (its transactions only lock
  * rows); and each connection waits on a wait set of its own, made once.
+ * A statement may also be sent ahead (splitdb_checkconn_send_ahead): the
+ * other server runs it while this one goes on, and its answer is read
+ * with the next pipeline, or when it is asked for.
  *
- * A connection is, within a local transaction:
+ * Each connection keeps a queue of what it sent and has not read, in the
+ * order the answers come: syncs, statements whose errors are relayed
+ * (START TRANSACTION, PREPARE, the checks), statements whose errors are
+ * only logged (the session's SET, COMMIT, ROLLBACK), and statements sent
+ * ahead, whose answers are kept until they are taken.  A connection is,
+ * within a local transaction:
  *   idle      no remote transaction;
- *   in_xact   START TRANSACTION sent, the checks' locks held (failed: a
- *             remote error aborted the remote transaction, and its locks
- *             are gone);
- *   ending    COMMIT or ROLLBACK and a sync sent at the end of the local
- *             transaction, the answer not read yet.
- * It is busy while a pipeline is being sent or read; a transaction that
- * ends while it is busy (an error or a cancel in the middle) closes it, and
- * the other server rolls back.  Nothing here raises an error at the end of
- * a transaction.
+ *   in_xact   START TRANSACTION sent, the checks' locks held (held: some
+ *             that matter; failed: a remote error aborted the remote
+ *             transaction, and its locks are gone).
+ * At the end of the local transaction it sends COMMIT or ROLLBACK and a
+ * sync, and the next use reads the answer.  It is busy while a pipeline is
+ * being sent or read; a transaction that ends while it is busy (an error
+ * or a cancel in the middle) closes it, and the other server rolls back.
+ * Nothing here raises an error at the end of a transaction.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -71,6 +78,30 @@
 #include "prepared.h"
 #include "remote.h"
 
+/*
+ * What the connection has sent and not read yet, in the order the answers
+ * come back.  The queue and its items live in TopMemoryContext: an answer
+ * may be read in a later transaction than the one that sent its statement.
+ */
+typedef enum ItemKind
+{
+	ITEM_SYNC,					/* a pipeline sync */
+	ITEM_QUIET,					/* SET, COMMIT, ROLLBACK: an error is logged */
+	ITEM_CHECKED,				/* START TRANSACTION, PREPARE: an error is relayed */
+	ITEM_AHEAD,					/* a statement sent ahead: its result is kept */
+	ITEM_OWN					/* stmts[index] of the running checkconn_run */
+} ItemKind;
+
+typedef struct Item
+{
+	ItemKind	kind;
+	uint64		id;				/* ITEM_AHEAD: the handle */
+	bool		wanted;			/* ITEM_AHEAD: false once forgotten */
+	int			index;			/* ITEM_OWN */
+	char	   *sql;			/* for an error's context (ITEM_AHEAD, ITEM_CHECKED) */
+	PGresult   *result;			/* ITEM_AHEAD, once read (NULL: it failed) */
+} Item;
+
 typedef struct CheckConn
 {
 	Oid			umid;			/* hash key: the user mapping */
@@ -81,24 +112,36 @@ typedef struct CheckConn
 	uint32		mapping_hash;
 	bool		invalidated;	/* server or mapping changed: reopen when idle */
 	bool		in_xact;
+	bool		held;			/* locks that matter taken in the remote transaction */
 	bool		failed;
-	bool		ending;
 	bool		busy;
+	List	   *queue;			/* Item: sent, not read */
+	List	   *ahead;			/* Item: ITEM_AHEAD read, not taken */
 } CheckConn;
 
+/* what reading a queue found */
+typedef struct ReadState
+{
+	SplitdbCheckStmt *stmts;	/* where ITEM_OWN results go */
+	PGresult   *first_error;	/* the first error to relay */
+	char	   *error_sql;		/* its statement */
+	bool		lost;			/* the connection failed */
+} ReadState;
+
 static HTAB *conn_hash = NULL;
+static uint64 ahead_counter = 0;
 
 static CheckConn *ready_conn(UserMapping *mapping, bool *reused);
 static void open_conn(CheckConn *cc, UserMapping *mapping);
-static bool read_ending(CheckConn *cc);
 static void close_conn(CheckConn *cc);
+static void lose_conn(CheckConn *cc);
 static PGresult *get_result(CheckConn *cc);
-static bool send_prepared(CheckConn *cc, const char *sql, bool *is_new);
-static bool send_checks(CheckConn *cc, SplitdbCheckStmt *stmts, int n,
-						const char **names, bool *prepare, bool begin,
-						bool *begin_prepare);
-static PGresult *take_result(CheckConn *cc, PGresult **first_error,
-							 bool *lost);
+static void push_item(CheckConn *cc, ItemKind kind, const char *sql, int index);
+static bool drain(CheckConn *cc, Item *upto, ReadState *rs);
+static bool send_prepared(CheckConn *cc, const char *sql, ItemKind kind);
+static bool send_stmt(CheckConn *cc, SplitdbCheckStmt *stmt, ItemKind kind,
+					  int index);
+static bool send_sync(CheckConn *cc);
 static void inval_callback(Datum arg, int cacheid, uint32 hashvalue);
 
 /*
@@ -119,8 +162,7 @@ begin_sql(void)
  * ready_conn
  *		The connection of a user mapping, open and with no command in
  *		progress; *reused tells whether it was open before this call.  The
- *		answer to what was sent without a wait (read_ending) may still be
- *		unread.
+ *		answers to what was sent without a wait may still be unread.
  */
 static CheckConn *
 ready_conn(UserMapping *mapping, bool *reused)
@@ -162,9 +204,8 @@ ready_conn(UserMapping *mapping, bool *reused)
  * The session commits asynchronously: its transactions only lock rows,
  * which nothing needs to find again after a crash, so a COMMIT there need
  * not wait for its WAL to reach disk.  The SET goes out without a wait, as
- * the end of a transaction does (the connection starts "ending"), and its
- * answer is read in front of the first checks.  Raises ERROR when the
- * server cannot be reached.
+ * the end of a transaction does, and its answer is read in front of the
+ * first checks.  Raises ERROR when the server cannot be reached.
  */
 static void
 open_conn(CheckConn *cc, UserMapping *mapping)
@@ -197,13 +238,77 @@ open_conn(CheckConn *cc, UserMapping *mapping)
 
 	cc->conn = conn;
 	cc->wait = wait;
-	cc->ending = true;
+	push_item(cc, ITEM_QUIET, NULL, 0);
+	push_item(cc, ITEM_SYNC, NULL, 0);
 	cc->serverid = mapping->serverid;
 	cc->server_hash = GetSysCacheHashValue1(FOREIGNSERVEROID,
 											ObjectIdGetDatum(mapping->serverid));
 	cc->mapping_hash = GetSysCacheHashValue1(USERMAPPINGOID,
 											 ObjectIdGetDatum(mapping->umid));
 	cc->invalidated = false;
+}
+
+/* free an item, and the result it kept */
+static void
+free_item(Item *it)
+{
+	PQclear(it->result);
+	if (it->sql)
+		pfree(it->sql);
+	pfree(it);
+}
+
+/* free a list of items */
+static void
+free_items(List *items)
+{
+	ListCell   *lc;
+
+	foreach(lc, items)
+		free_item(lfirst(lc));
+	list_free(items);
+}
+
+/*
+ * close_conn
+ *		Close a connection and forget its state, and what it had sent; the
+ *		other server rolls back a transaction left open.  Raises no error.
+ */
+static void
+close_conn(CheckConn *cc)
+{
+	if (cc->conn != NULL)
+	{
+		splitdb_prepared_drop(cc->conn);
+		libpqsrv_disconnect(cc->conn);
+	}
+	if (cc->wait != NULL)
+		FreeWaitEventSet(cc->wait);
+	free_items(cc->queue);
+	free_items(cc->ahead);
+	cc->queue = NIL;
+	cc->ahead = NIL;
+	cc->conn = NULL;
+	cc->wait = NULL;
+	cc->in_xact = false;
+	cc->held = false;
+	cc->failed = false;
+	cc->busy = false;
+}
+
+/*
+ * lose_conn
+ *		Close a connection that failed; if it held locks that matter, its
+ *		remote transaction counts as failed, so that refcheck.c checks those
+ *		keys again.
+ */
+static void
+lose_conn(CheckConn *cc)
+{
+	bool		held = cc->held;
+
+	close_conn(cc);
+	cc->failed = held;
 }
 
 /*
@@ -231,157 +336,177 @@ get_result(CheckConn *cc)
 	return PQgetResult(cc->conn);
 }
 
-/*
- * read_ending
- *		Read the answer to what was sent without a wait: the COMMIT or
- *		ROLLBACK at the end of the last transaction, or the session's SET
- *		when it opened.  Returns false when the connection failed; an error
- *		of the statement itself (a COMMIT that fails ends the remote
- *		transaction all the same, as ROLLBACK does) is only logged.
- */
-static bool
-read_ending(CheckConn *cc)
+/* queue an item for what was just sent */
+static void
+push_item(CheckConn *cc, ItemKind kind, const char *sql, int index)
 {
-	PGresult   *res;
-	bool		ok = true;
-	int			nulls = 0;
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	Item	   *it = palloc0(sizeof(Item));
 
-	cc->busy = true;
-	/* the statement's result and its end, then the sync */
-	while (ok)
+	it->kind = kind;
+	it->index = index;
+	it->sql = sql ? pstrdup(sql) : NULL;
+	if (kind == ITEM_AHEAD)
 	{
-		res = get_result(cc);
-		if (res == NULL)
-		{
-			/* one NULL ends a statement's results; two mean trouble */
-			if (++nulls > 1 || PQstatus(cc->conn) == CONNECTION_BAD)
-				ok = false;
-			continue;
-		}
-		nulls = 0;
-		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
-		{
-			PQclear(res);
-			break;
-		}
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		{
-			elog(DEBUG1, "splitdb: check connection: a statement sent without a wait failed: %s",
-				 PQresultErrorMessage(res));
-			if (PQstatus(cc->conn) == CONNECTION_BAD)
-				ok = false;
-		}
-		PQclear(res);
+		it->id = ++ahead_counter;
+		it->wanted = true;
 	}
-	cc->busy = false;
-	cc->ending = false;
-	return ok;
+	cc->queue = lappend(cc->queue, it);
+	MemoryContextSwitchTo(old);
 }
 
 /*
- * close_conn
- *		Close a connection and forget its state; the other server rolls back
- *		a transaction left open.  Raises no error.
+ * read_item
+ *		Read the answer to one item.  A statement's result is kept where its
+ *		item says; an error is kept in rs (the first one to relay) or logged
+ *		(ITEM_QUIET).  A statement after an error, up to the next sync, is
+ *		only "aborted", and the PREPAREs there may not have run.
  */
 static void
-close_conn(CheckConn *cc)
-{
-	if (cc->conn != NULL)
-	{
-		splitdb_prepared_drop(cc->conn);
-		libpqsrv_disconnect(cc->conn);
-	}
-	if (cc->wait != NULL)
-		FreeWaitEventSet(cc->wait);
-	cc->conn = NULL;
-	cc->wait = NULL;
-	cc->in_xact = false;
-	cc->failed = false;
-	cc->ending = false;
-	cc->busy = false;
-}
-
-/*
- * send_prepared
- *		Queue sql, a statement without parameters, as a statement prepared
- *		on the connection, its PREPARE in front the first time (*is_new).
- *		Returns false when libpq refused it.
- */
-static bool
-send_prepared(CheckConn *cc, const char *sql, bool *is_new)
-{
-	const char *name = splitdb_prepared_name(cc->conn, sql, is_new);
-
-	if (*is_new && !PQsendPrepare(cc->conn, name, sql, 0, NULL))
-		return false;
-	return PQsendQueryPrepared(cc->conn, name, 0, NULL, NULL, NULL, 0) == 1;
-}
-
-/*
- * send_checks
- *		Send [START TRANSACTION,] each statement (with its PREPARE when new)
- *		and a sync, behind whatever the pipeline still holds.  Returns false
- *		when the connection failed.
- */
-static bool
-send_checks(CheckConn *cc, SplitdbCheckStmt *stmts, int n,
-			const char **names, bool *prepare, bool begin, bool *begin_prepare)
-{
-	PGconn	   *conn = cc->conn;
-
-	*begin_prepare = false;
-	if (begin && !send_prepared(cc, begin_sql(), begin_prepare))
-		return false;
-	for (int i = 0; i < n; i++)
-	{
-		if (prepare[i] &&
-			!PQsendPrepare(conn, names[i], stmts[i].sql, stmts[i].nparams, NULL))
-			return false;
-		if (!PQsendQueryPrepared(conn, names[i], stmts[i].nparams, stmts[i].values,
-								 NULL, NULL, 0))
-			return false;
-	}
-	return PQpipelineSync(conn) == 1;
-}
-
-/*
- * take_result
- *		Read the result of the next statement of the pipeline.  Returns it
- *		when it succeeded; else NULL, keeping the first error in
- *		*first_error (a statement after it is only "aborted"), or setting
- *		*lost when the connection failed.
- */
-static PGresult *
-take_result(CheckConn *cc, PGresult **first_error, bool *lost)
+read_item(CheckConn *cc, Item *it, ReadState *rs)
 {
 	PGresult   *res = get_result(cc);
 	PGresult   *next;
 
 	if (res == NULL)
 	{
-		*lost = true;
-		return NULL;
+		rs->lost = true;
+		return;
+	}
+	if (it->kind == ITEM_SYNC)
+	{
+		if (PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+			rs->lost = true;
+		PQclear(res);
+		return;
 	}
 	/* each statement's results end with a NULL */
 	while ((next = get_result(cc)) != NULL)
 		PQclear(next);
+
 	switch (PQresultStatus(res))
 	{
 		case PGRES_TUPLES_OK:
 		case PGRES_COMMAND_OK:
-			return res;
+			break;
 		case PGRES_PIPELINE_ABORTED:
+			splitdb_prepared_drop(cc->conn);
 			PQclear(res);
-			return NULL;
+			res = NULL;
+			break;
 		default:
 			if (PQstatus(cc->conn) == CONNECTION_BAD)
-				*lost = true;
-			if (*first_error == NULL)
-				*first_error = res;
-			else
-				PQclear(res);
-			return NULL;
+				rs->lost = true;
+			splitdb_prepared_drop(cc->conn);
+			if (it->kind == ITEM_QUIET || (it->kind == ITEM_AHEAD && !it->wanted))
+				elog(DEBUG1, "splitdb: check connection: a statement sent without a wait failed: %s",
+					 PQresultErrorMessage(res));
+			else if (rs->first_error == NULL)
+			{
+				rs->first_error = res;
+				if (it->kind == ITEM_OWN)
+					rs->error_sql = pstrdup(rs->stmts[it->index].sql);
+				else
+					rs->error_sql = it->sql ? pstrdup(it->sql) : NULL;
+				res = NULL;
+			}
+			PQclear(res);
+			res = NULL;
+			break;
 	}
+
+	if (it->kind == ITEM_OWN && rs->stmts != NULL)
+		rs->stmts[it->index].result = res;
+	else if (it->kind == ITEM_AHEAD && it->wanted)
+	{
+		it->result = res;
+		if (res != NULL)
+			cc->held = true;
+		return;
+	}
+	else
+		PQclear(res);
+}
+
+/*
+ * drain
+ *		Read the answers to what the connection sent, in order, up to the
+ *		item upto (NULL: all of them).  Kept ITEM_AHEAD items move to the
+ *		connection's ahead list.  Returns false when the connection failed.
+ */
+static bool
+drain(CheckConn *cc, Item *upto, ReadState *rs)
+{
+	MemoryContext old;
+
+	cc->busy = true;
+	while (cc->queue != NIL && !rs->lost)
+	{
+		Item	   *it = linitial(cc->queue);
+		bool		last = (it == upto);
+
+		read_item(cc, it, rs);
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		cc->queue = list_delete_first(cc->queue);
+		if (it->kind == ITEM_AHEAD && it->wanted && !rs->lost)
+			cc->ahead = lappend(cc->ahead, it);
+		else
+			free_item(it);
+		MemoryContextSwitchTo(old);
+		if (last)
+			break;
+	}
+	cc->busy = false;
+	return !rs->lost;
+}
+
+/*
+ * send_prepared
+ *		Send sql, a statement without parameters, as a statement prepared
+ *		on the connection, its PREPARE in front the first time, and queue
+ *		their items.  Returns false when libpq refused it.
+ */
+static bool
+send_prepared(CheckConn *cc, const char *sql, ItemKind kind)
+{
+	SplitdbCheckStmt stmt = {sql, 0, NULL, NULL};
+
+	return send_stmt(cc, &stmt, kind, 0);
+}
+
+/*
+ * send_stmt
+ *		Send a statement as a prepared one, its PREPARE in front the first
+ *		time on this connection, and queue their items.  Returns false when
+ *		libpq refused it.
+ */
+static bool
+send_stmt(CheckConn *cc, SplitdbCheckStmt *stmt, ItemKind kind, int index)
+{
+	bool		is_new;
+	const char *name = splitdb_prepared_name(cc->conn, stmt->sql, &is_new);
+
+	if (is_new)
+	{
+		if (!PQsendPrepare(cc->conn, name, stmt->sql, stmt->nparams, NULL))
+			return false;
+		push_item(cc, ITEM_CHECKED, stmt->sql, 0);
+	}
+	if (!PQsendQueryPrepared(cc->conn, name, stmt->nparams, stmt->values,
+							 NULL, NULL, 0))
+		return false;
+	push_item(cc, kind, kind == ITEM_OWN ? NULL : stmt->sql, index);
+	return true;
+}
+
+/* send a pipeline sync, and queue its item */
+static bool
+send_sync(CheckConn *cc)
+{
+	if (!PQpipelineSync(cc->conn))
+		return false;
+	push_item(cc, ITEM_SYNC, NULL, 0);
+	return true;
 }
 
 /*
@@ -390,18 +515,20 @@ take_result(CheckConn *cc, PGresult **first_error, bool *lost)
  *		connection, as one pipeline: one round trip.
  *
  * mapping: whose connection (and credentials)
- * stmts:   n statements with text parameters; each is prepared once per
- *          remote session.  On return each result is a PGresult of status
+ * stmts:   n statements with text parameters (n may be 0: then only what
+ *          was sent ahead is read); each is prepared once per remote
+ *          session.  On return each result is a PGresult of status
  *          PGRES_TUPLES_OK or PGRES_COMMAND_OK that the caller must PQclear().
  * service: names the service in an error's context (may be NULL)
  *
  * Begins the remote transaction when this local transaction has none
  * there yet; it ends with the local one (splitdb_checkconn_xact_end).  The
- * pipeline goes out behind the end of the last transaction, whose answer
- * is read first.  A remote error is relayed with its SQLSTATE, after which
+ * pipeline goes out behind whatever the connection sent without a wait
+ * (the end of the last transaction, statements sent ahead), whose answers
+ * are read first.  A remote error is relayed with its SQLSTATE, after which
  * the remote transaction is failed (splitdb_checkconn_failed_servers) and
- * must not be used again.  A connection found broken when a transaction
- * begins is opened again once.
+ * must not be used again.  A connection found broken when nothing that
+ * matters was held on it is opened again once.
  */
 void
 splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
@@ -411,75 +538,48 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 	{
 		bool		reused;
 		CheckConn  *cc = ready_conn(mapping, &reused);
-		bool		begin = !cc->in_xact;
-		bool	   *prepare = palloc0(sizeof(bool) * n);
-		const char **names = palloc(sizeof(char *) * n);
-		bool		begin_prepare;
-		PGresult   *first_error = NULL;
-		const char *error_sql = NULL;
-		bool		lost = false;
-		PGresult   *res;
+		bool		fresh = !cc->held;
+		bool		sent = true;
+		ReadState	rs = {stmts, NULL, NULL, false};
 		char	   *msg;
 
 		if (cc->failed)
 			elog(ERROR, "check connection used after a failed check");
-		for (int i = 0; i < n; i++)
-			names[i] = splitdb_prepared_name(cc->conn, stmts[i].sql, &prepare[i]);
 
 		cc->busy = true;
-		if (send_checks(cc, stmts, n, names, prepare, begin, &begin_prepare) &&
-			(!cc->ending || read_ending(cc)))
-		{
-			cc->busy = true;
-			cc->in_xact = true;
-			if (begin_prepare && (res = take_result(cc, &first_error, &lost)) != NULL)
-				PQclear(res);
-			if (begin && !lost && (res = take_result(cc, &first_error, &lost)) != NULL)
-				PQclear(res);
-			if (first_error != NULL && error_sql == NULL)
-				error_sql = begin_sql();
-			for (int i = 0; i < n && !lost; i++)
-			{
-				if (prepare[i] && (res = take_result(cc, &first_error, &lost)) != NULL)
-					PQclear(res);
-				stmts[i].result = lost ? NULL : take_result(cc, &first_error, &lost);
-				if (first_error != NULL && error_sql == NULL)
-					error_sql = stmts[i].sql;
-			}
-			if (!lost)
-			{
-				res = get_result(cc);
-				if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
-					lost = true;
-				PQclear(res);
-			}
-		}
-		else
-			lost = true;
+		if (!cc->in_xact)
+			sent = send_prepared(cc, begin_sql(), ITEM_CHECKED);
+		cc->in_xact = true;
+		for (int i = 0; i < n && sent; i++)
+			sent = send_stmt(cc, &stmts[i], ITEM_OWN, i);
+		if (sent)
+			sent = send_sync(cc);
+		if (!sent || !drain(cc, NULL, &rs))
+			rs.lost = true;
 		cc->busy = false;
 
-		if (first_error == NULL && !lost)
+		if (rs.first_error == NULL && !rs.lost)
+		{
+			cc->held = true;
 			return;
+		}
 		for (int i = 0; i < n; i++)
 		{
 			PQclear(stmts[i].result);
 			stmts[i].result = NULL;
 		}
-		if (!lost)
+		if (!rs.lost)
 		{
 			/* a statement failed: the remote transaction is over */
 			cc->failed = true;
-			splitdb_prepared_drop(cc->conn);
-			splitdb_remote_report(first_error, cc->conn, error_sql, service);
+			splitdb_remote_report(rs.first_error, cc->conn, rs.error_sql, service);
 		}
 
 		/* the connection failed: try a fresh one if nothing was held on it */
 		msg = pchomp(PQerrorMessage(cc->conn));
-		PQclear(first_error);
-		close_conn(cc);
-		if (!begin)
-			cc->failed = true;	/* the locks of the earlier checks are gone */
-		if (begin && reused && attempt == 0)
+		PQclear(rs.first_error);
+		lose_conn(cc);
+		if (fresh && reused && attempt == 0)
 			continue;
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
@@ -487,6 +587,153 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 						GetForeignServer(mapping->serverid)->servername),
 				 errdetail_internal("%s", msg),
 				 errhint("Check that the database of the server is running; the statement can be retried.")));
+	}
+}
+
+/*
+ * splitdb_checkconn_send_ahead
+ *		Send one statement in the remote transaction of a user mapping's
+ *		check connection, without waiting for its answer: the other server
+ *		runs it while this one goes on.  Returns a handle for
+ *		splitdb_checkconn_take_ahead(), or 0 when nothing was sent (the
+ *		connection is in use or its remote transaction failed).
+ *
+ * The statement is only a head start: whatever becomes of it, the caller
+ * must be able to do without its answer.  Raises ERROR only when the
+ * connection cannot be opened.
+ */
+uint64
+splitdb_checkconn_send_ahead(UserMapping *mapping, SplitdbCheckStmt *stmt)
+{
+	bool		reused;
+	CheckConn  *cc = ready_conn(mapping, &reused);
+	bool		sent = true;
+
+	if (cc->failed || cc->busy)
+		return 0;
+	cc->busy = true;
+	if (!cc->in_xact)
+		sent = send_prepared(cc, begin_sql(), ITEM_CHECKED);
+	cc->in_xact = true;
+	if (sent)
+		sent = send_stmt(cc, stmt, ITEM_AHEAD, 0);
+	if (sent)
+		sent = PQsendFlushRequest(cc->conn) == 1 && PQflush(cc->conn) == 0;
+	cc->busy = false;
+	if (!sent)
+	{
+		lose_conn(cc);
+		return 0;
+	}
+	return ((Item *) llast(cc->queue))->id;
+}
+
+/*
+ * find_ahead
+ *		The connection and item of a handle: *queued tells whether its
+ *		answer is still unread.  NULL when there is no such item (its
+ *		connection was closed, or its transaction ended).
+ */
+static Item *
+find_ahead(uint64 id, CheckConn **ccp, bool *queued)
+{
+	HASH_SEQ_STATUS scan;
+	CheckConn  *cc;
+
+	if (conn_hash == NULL || id == 0)
+		return NULL;
+	hash_seq_init(&scan, conn_hash);
+	while ((cc = hash_seq_search(&scan)) != NULL)
+	{
+		for (int which = 0; which < 2; which++)
+		{
+			ListCell   *lc;
+
+			foreach(lc, which == 0 ? cc->ahead : cc->queue)
+			{
+				Item	   *it = lfirst(lc);
+
+				if (it->kind == ITEM_AHEAD && it->id == id)
+				{
+					hash_seq_term(&scan);
+					*ccp = cc;
+					*queued = (which == 1);
+					return it;
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * splitdb_checkconn_take_ahead
+ *		The answer to a statement sent ahead, read now if it was not yet:
+ *		a PGresult the caller must PQclear(), or NULL when there is none
+ *		(the statement failed, or its connection or transaction ended).
+ *		A remote error read on the way is relayed, as splitdb_checkconn_run
+ *		relays it.
+ */
+PGresult *
+splitdb_checkconn_take_ahead(uint64 id, const char *service)
+{
+	CheckConn  *cc;
+	bool		queued;
+	Item	   *it = find_ahead(id, &cc, &queued);
+	PGresult   *res;
+	MemoryContext old;
+
+	if (it == NULL)
+		return NULL;
+	if (queued)
+	{
+		ReadState	rs = {NULL, NULL, NULL, false};
+
+		if (!drain(cc, it, &rs))
+		{
+			PQclear(rs.first_error);
+			lose_conn(cc);
+			return NULL;
+		}
+		if (rs.first_error != NULL)
+		{
+			cc->failed = true;
+			splitdb_remote_report(rs.first_error, cc->conn, rs.error_sql, service);
+		}
+		if (find_ahead(id, &cc, &queued) == NULL)
+			return NULL;
+	}
+	res = it->result;
+	it->result = NULL;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	cc->ahead = list_delete_ptr(cc->ahead, it);
+	MemoryContextSwitchTo(old);
+	free_item(it);
+	return res;
+}
+
+/*
+ * splitdb_checkconn_forget_ahead
+ *		The caller no longer wants the answer to a statement sent ahead.
+ */
+void
+splitdb_checkconn_forget_ahead(uint64 id)
+{
+	CheckConn  *cc;
+	bool		queued;
+	Item	   *it = find_ahead(id, &cc, &queued);
+
+	if (it == NULL)
+		return;
+	if (queued)
+		it->wanted = false;
+	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		cc->ahead = list_delete_ptr(cc->ahead, it);
+		MemoryContextSwitchTo(old);
+		free_item(it);
 	}
 }
 
@@ -559,35 +806,48 @@ splitdb_checkconn_failed_servers(void)
  * send_end
  *		End a connection's remote transaction: send COMMIT (ROLLBACK when
  *		commit is false or a remote error ended the transaction) and a sync
- *		without waiting, and mark the connection "ending".  A connection in
- *		the middle of a pipeline, or one the command cannot be sent on, is
- *		closed instead, which makes the other server roll back.  Raises no
- *		error.
+ *		without waiting.  Answers still due to what was sent ahead are
+ *		wanted no more, and their errors only logged; a sync goes out after
+ *		them first, so that the COMMIT runs even after one of them failed.
+ *		A connection in the middle of a pipeline, or one the command cannot
+ *		be sent on, is closed instead, which makes the other server roll
+ *		back.  Raises no error.
  */
 static void
 send_end(CheckConn *cc, bool commit)
 {
-	bool		is_new;
+	ListCell   *lc;
 
 	if (cc->busy)
 	{
 		close_conn(cc);
 		return;
 	}
+	free_items(cc->ahead);
+	cc->ahead = NIL;
 	if (!cc->in_xact)
 	{
 		cc->failed = false;
 		return;
 	}
+	foreach(lc, cc->queue)
+	{
+		Item	   *it = lfirst(lc);
+
+		if (it->kind == ITEM_CHECKED || it->kind == ITEM_AHEAD)
+			it->kind = ITEM_QUIET;
+	}
 	cc->in_xact = false;
-	if (!send_prepared(cc, commit && !cc->failed ? "COMMIT" : "ROLLBACK", &is_new) ||
-		!PQpipelineSync(cc->conn))
+	cc->held = false;
+	if ((cc->queue != NIL && ((Item *) llast(cc->queue))->kind != ITEM_SYNC &&
+		 !send_sync(cc)) ||
+		!send_prepared(cc, commit && !cc->failed ? "COMMIT" : "ROLLBACK", ITEM_QUIET) ||
+		!send_sync(cc))
 	{
 		close_conn(cc);
 		return;
 	}
 	cc->failed = false;
-	cc->ending = true;
 }
 
 /*
@@ -606,10 +866,12 @@ splitdb_checkconn_end_server(Oid serverid)
 	hash_seq_init(&scan, conn_hash);
 	while ((cc = hash_seq_search(&scan)) != NULL)
 	{
+		ReadState	rs = {NULL, NULL, NULL, false};
+
 		if (cc->serverid != serverid)
 			continue;
 		send_end(cc, true);
-		if (cc->ending && !read_ending(cc))
+		if (cc->conn != NULL && !drain(cc, NULL, &rs))
 			close_conn(cc);
 	}
 }
