@@ -11,7 +11,8 @@
 -- - after such a write, checks use postgres_fdw's connection, which sees it;
 -- - a refused key inside a savepoint, PREPARE TRANSACTION, and the setting
 --   turned off;
--- - postgres_fdw's password rule for a role that is not a superuser.
+-- - postgres_fdw's password rule for a role that is not a superuser;
+-- - the lookup of a row's key sent ahead, before the row is written.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -165,7 +166,84 @@ RESET splitdb.check_connection;
 RESET ROLE;
 SELECT count(*) FROM line WHERE id = 12;
 
+--
+-- Lookups sent ahead: a BEFORE trigger of each referencing end sends the
+-- row's lookup before the row is written; the check at the end of the
+-- statement takes its answer only for the key it queued, and only when
+-- the row was found
+--
+SELECT tgname, tgtype & 2 <> 0 AS before, tgenabled
+  FROM pg_trigger WHERE tgrelid = 'line'::regclass AND NOT tgisinternal
+ ORDER BY 1;
+-- a BEFORE trigger that fires after splitdb's changes or drops the row
+CREATE FUNCTION line_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.id = 21 THEN NEW.product_id := 99; END IF;	-- sent 14, 99 is missing
+	IF NEW.id = 28 THEN NEW.product_id := 19; END IF;	-- sent 13, 19 exists
+	IF NEW.id = 22 THEN NEW.product_id := 14; END IF;	-- sent 99, 14 exists
+	IF NEW.id = 23 THEN RETURN NULL; END IF;			-- sent 99, row dropped
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER zz_rewrite BEFORE INSERT OR UPDATE ON line
+	FOR EACH ROW EXECUTE FUNCTION line_rewrite();
+INSERT INTO line VALUES (21, 14, 14);
+INSERT INTO line VALUES (22, 14, 99);
+INSERT INTO line VALUES (23, 14, 99);
+SELECT id, kunde, product_id FROM line WHERE id BETWEEN 21 AND 23 ORDER BY id;
+-- the guess went out before the row was written: it locked product 13,
+-- which the row no longer names, until the end of the transaction (seen
+-- from the sibling, after a later check read past its answer)
+\c cc_svc
+CREATE FUNCTION product_locked(integer) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM FROM public.product WHERE id = $1 FOR UPDATE NOWAIT;
+	RETURN false;
+EXCEPTION WHEN lock_not_available THEN
+	RETURN true;
+END
+$$;
+CREATE VIEW product_lock AS SELECT id, product_locked(id) AS locked FROM product;
+\c :source_db
+SET client_min_messages = warning;
+CREATE FOREIGN TABLE product_lock (id integer, locked boolean)
+	SERVER splitdb_cc_svc OPTIONS (table_name 'product_lock');
+BEGIN;
+INSERT INTO line VALUES (28, 13, 13);
+INSERT INTO line VALUES (29, 16, 16);
+SELECT id, locked FROM product_lock WHERE id IN (12, 13, 19) ORDER BY id;
+ROLLBACK;
+-- the next check reads past the ROLLBACK
+INSERT INTO line VALUES (30, 17, 17);
+SELECT id, locked FROM product_lock WHERE id IN (13, 19) ORDER BY id;
+DROP FOREIGN TABLE product_lock;
+DROP TRIGGER zz_rewrite ON line;
+-- an update of the key goes ahead too; one to a missing key is refused
+UPDATE line SET product_id = 99 WHERE id = 22;
+UPDATE line SET product_id = 15 WHERE id = 22;
+SELECT id, kunde, product_id FROM line WHERE id = 22;
+-- many rows: the first goes ahead, the rest in one batch; the missing key
+-- of the third row is reported
+INSERT INTO line VALUES (24, 16, 16), (25, 16, 17), (26, 16, 99);
+SELECT count(*) FROM line WHERE id BETWEEN 24 AND 26;
+-- the row fails here after its lookup went out: the next transactions
+-- read past the answer
+INSERT INTO line VALUES (22, 16, 16);
+INSERT INTO line VALUES (24, 16, 16);
+INSERT INTO line VALUES (25, 16, 99);
+-- and inside a savepoint, the transaction going on
+BEGIN;
+INSERT INTO line VALUES (26, 17, 17);
+SAVEPOINT s;
+INSERT INTO line VALUES (26, 17, 17);
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO line VALUES (27, 17, 18);
+SELECT * FROM check_session;
+COMMIT;
+SELECT id, kunde, product_id FROM line WHERE id BETWEEN 21 AND 27 ORDER BY id;
+
 -- clean up
+DROP FUNCTION line_rewrite();
 DROP USER MAPPING FOR cc_owner SERVER splitdb_cc_svc;
 ALTER TABLE line OWNER TO CURRENT_USER;
 REVOKE ALL ON line FROM cc_writer;

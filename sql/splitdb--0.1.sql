@@ -564,7 +564,7 @@ CREATE FUNCTION splitdb.reference_row()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'splitdb_reference_row'
 LANGUAGE C STRICT PARALLEL UNSAFE;
-COMMENT ON FUNCTION splitdb.reference_row() IS 'row trigger of a cross-service reference: queues the keys to check or the action to apply';
+COMMENT ON FUNCTION splitdb.reference_row() IS 'row trigger of a cross-service reference: queues the keys to check or the action to apply (AFTER), or sends a referencing row''s lookup ahead (BEFORE)';
 
 CREATE FUNCTION splitdb.reference_flush()
 RETURNS trigger
@@ -771,6 +771,14 @@ BEGIN
 						   ' EXECUTE FUNCTION splitdb.reference_row(%L, %L)',
 						   n, array_to_string(plain_events, ' OR '), e.relid,
 						   e.reference_id, e.side);
+			names := names || n;
+		END IF;
+		-- a referencing end sends a row's lookup ahead, before the row is written
+		IF e.side = 'c' AND NOT e.is_deferrable AND e.other_server IS NOT NULL THEN
+			n := format('splitdb_ref_%s_ahead', e.reference_id);
+			EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW'
+						   ' EXECUTE FUNCTION splitdb.reference_row(%L, %L)',
+						   n, e.relid, e.reference_id, e.side);
 			names := names || n;
 		END IF;
 		IF e.side = 'p' AND kind <> 'f' THEN

@@ -356,6 +356,20 @@ push_item(CheckConn *cc, ItemKind kind, const char *sql, int index)
 }
 
 /*
+ * fatal_error
+ *		Whether an error ends the remote session (FATAL, PANIC): libpq may
+ *		not have seen the connection close yet.
+ */
+static bool
+fatal_error(PGresult *res)
+{
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+	return severity != NULL &&
+		(strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0);
+}
+
+/*
  * read_item
  *		Read the answer to one item.  A statement's result is kept where its
  *		item says; an error is kept in rs (the first one to relay) or logged
@@ -395,7 +409,7 @@ read_item(CheckConn *cc, Item *it, ReadState *rs)
 			res = NULL;
 			break;
 		default:
-			if (PQstatus(cc->conn) == CONNECTION_BAD)
+			if (PQstatus(cc->conn) == CONNECTION_BAD || fatal_error(res))
 				rs->lost = true;
 			splitdb_prepared_drop(cc->conn);
 			if (it->kind == ITEM_QUIET || (it->kind == ITEM_AHEAD && !it->wanted))
@@ -593,8 +607,8 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 /*
  * splitdb_checkconn_send_ahead
  *		Send one statement in the remote transaction of a user mapping's
- *		check connection, without waiting for its answer: the other server
- *		runs it while this one goes on.  Returns a handle for
+ *		check connection, and a sync, without waiting for its answer: the
+ *		other server runs it while this one goes on.  Returns a handle for
  *		splitdb_checkconn_take_ahead(), or 0 when nothing was sent (the
  *		connection is in use or its remote transaction failed).
  *
@@ -608,6 +622,7 @@ splitdb_checkconn_send_ahead(UserMapping *mapping, SplitdbCheckStmt *stmt)
 	bool		reused;
 	CheckConn  *cc = ready_conn(mapping, &reused);
 	bool		sent = true;
+	uint64		id = 0;
 
 	if (cc->failed || cc->busy)
 		return 0;
@@ -618,14 +633,17 @@ splitdb_checkconn_send_ahead(UserMapping *mapping, SplitdbCheckStmt *stmt)
 	if (sent)
 		sent = send_stmt(cc, stmt, ITEM_AHEAD, 0);
 	if (sent)
-		sent = PQsendFlushRequest(cc->conn) == 1 && PQflush(cc->conn) == 0;
+	{
+		id = ((Item *) llast(cc->queue))->id;
+		sent = send_sync(cc);
+	}
 	cc->busy = false;
 	if (!sent)
 	{
 		lose_conn(cc);
 		return 0;
 	}
-	return ((Item *) llast(cc->queue))->id;
+	return id;
 }
 
 /*
@@ -688,8 +706,24 @@ splitdb_checkconn_take_ahead(uint64 id, const char *service)
 	if (queued)
 	{
 		ReadState	rs = {NULL, NULL, NULL, false};
+		Item	   *upto = it;
+		bool		after = false;
+		ListCell   *lc;
 
-		if (!drain(cc, it, &rs))
+		/* through the sync behind it: the remote session is then idle */
+		foreach(lc, cc->queue)
+		{
+			Item	   *q = lfirst(lc);
+
+			if (q == it)
+				after = true;
+			else if (after && q->kind == ITEM_SYNC)
+			{
+				upto = q;
+				break;
+			}
+		}
+		if (!drain(cc, upto, &rs))
 		{
 			PQclear(rs.first_error);
 			lose_conn(cc);

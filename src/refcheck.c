@@ -222,6 +222,23 @@ typedef struct FastChecked
 static List *fast_checked = NIL;
 static int	fast_checked_keys = 0;
 
+/*
+ * Lookups of keys sent ahead by the BEFORE trigger of a referencing end
+ * (send_ahead), at most one per end, waiting for the statement's check;
+ * the end is known by reference, side and relation, as its BEFORE and
+ * AFTER triggers each have a definition of their own.
+ */
+typedef struct AheadSent
+{
+	int64		reference_id;
+	char		side;
+	Oid			relid;
+	uint64		id;				/* checkconn.c's handle */
+	char	   *ident;			/* the key, as add_pending() idents it */
+} AheadSent;
+
+static List *ahead_sent = NIL;
+
 /* servers this transaction writes to through postgres_fdw (fdwwatch.c) */
 static List *fdw_written = NIL;
 
@@ -270,6 +287,8 @@ static void add_pending(RefDef *def, PendingKind kind, char **old, char **new,
 						bool relay);
 static bool flush_all(bool at_commit);
 static bool fast_pass(bool at_commit);
+static void send_ahead(RefDef *def, TriggerData *td);
+static void forget_ahead(void);
 static void hand_over(Oid serverid);
 static void relay_key(RefDef *acting, char **row);
 static void emit_relayed(ReturnSetInfo *rsinfo);
@@ -679,6 +698,7 @@ reset_pending(void)
 	RefDef	  **link = &all_defs;
 
 	pending_cxt = NULL;
+	ahead_sent = NIL;			/* checkconn.c drops the answers */
 	fast_checked = NIL;
 	fast_checked_keys = 0;
 	fdw_written = NIL;
@@ -792,6 +812,7 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		memset(&def->now, 0, sizeof(PendingSet));
 		memset(&def->relay, 0, sizeof(PendingSet));
 	}
+	forget_ahead();
 }
 
 /* ----------------------------------------------------------------
@@ -1127,6 +1148,22 @@ ident_match(const void *key1, const void *key2, Size keysize)
 }
 
 /*
+ * key_ident
+ *		What tells a queued key from another: its kind and old key.
+ */
+static char *
+key_ident(PendingKind kind, char **old, int nkeys)
+{
+	StringInfoData ident;
+
+	initStringInfo(&ident);
+	appendStringInfoChar(&ident, "CDU"[kind]);
+	for (int i = 0; i < nkeys; i++)
+		appendStringInfo(&ident, "%zu:%s", strlen(old[i]), old[i]);
+	return ident.data;
+}
+
+/*
  * add_pending
  *		Queue a key once.  old and new are copied into the transaction's
  *		queue memory.  relay: the key is not enforced here but handed back
@@ -1136,7 +1173,7 @@ static void
 add_pending(RefDef *def, PendingKind kind, char **old, char **new, bool relay)
 {
 	PendingSet *set = relay ? &def->relay : &def->now;
-	StringInfoData ident;
+	char	   *ident;
 	MemoryContext oldcxt;
 	PendingKey *pk;
 	bool		found;
@@ -1172,15 +1209,12 @@ add_pending(RefDef *def, PendingKind kind, char **old, char **new, bool relay)
 								HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	}
 
-	initStringInfo(&ident);
-	appendStringInfoChar(&ident, "CDU"[kind]);
-	for (int i = 0; i < def->nkeys; i++)
-		appendStringInfo(&ident, "%zu:%s", strlen(old[i]), old[i]);
-	hash_search(set->seen, &ident.data, HASH_ENTER, &found);
+	ident = key_ident(kind, old, def->nkeys);
+	hash_search(set->seen, &ident, HASH_ENTER, &found);
 	if (!found)
 	{
 		pk = palloc(sizeof(PendingKey));
-		pk->ident = ident.data;
+		pk->ident = ident;
 		pk->kind = kind;
 		pk->old = palloc(sizeof(char *) * def->nkeys);
 		pk->new = new ? palloc(sizeof(char *) * def->nkeys) : NULL;
@@ -1193,7 +1227,7 @@ add_pending(RefDef *def, PendingKind kind, char **old, char **new, bool relay)
 		set->keys = lappend(set->keys, pk);
 	}
 	else
-		pfree(ident.data);
+		pfree(ident);
 	MemoryContextSwitchTo(oldcxt);
 
 	/* a referencing end checks early rather than grow without bound */
@@ -1966,25 +2000,59 @@ typedef struct FastBatch
 } FastBatch;
 
 /*
+ * checkconn_usable
+ *		Whether nkeys more keys of a referencing end may be checked on
+ *		splitdb's own connection (checkconn.c): its parent is in another
+ *		database that this transaction has not written to through
+ *		postgres_fdw (fdwwatch.c), and there is room left to remember them
+ *		for a hand-over.
+ */
+static bool
+checkconn_usable(RefDef *def, int nkeys)
+{
+	return def->side == 'c' && OidIsValid(def->other_server) &&
+		fast_checked_keys + nkeys <= FAST_CHECKED_MAX &&
+		splitdb_check_connection && !IsInParallelMode() &&
+		splitdb_fdwwatch_complete() &&
+		!list_member_oid(fdw_written, def->other_server) &&
+		!splitdb_checkconn_failed(def->other_server);
+}
+
+/*
  * fast_eligible
  *		Whether a batch of keys of an end may be checked on splitdb's own
- *		connection (checkconn.c): a referencing end whose parent is in
- *		another database that this transaction has not written to through
- *		postgres_fdw (fdwwatch.c), a batch that one small lookup checks,
- *		and room left to remember it for a hand-over.
+ *		connection: checkconn_usable(), and a batch that one small lookup
+ *		checks.
  */
 static bool
 fast_eligible(RefDef *def, List *keys, int planned)
 {
 	int			n = list_length(keys);
 
-	return keys != NIL && def->side == 'c' && OidIsValid(def->other_server) &&
-		n <= SMALL_BATCH && (n == 1 || def->nkeys == 1) &&
-		fast_checked_keys + planned + n <= FAST_CHECKED_MAX &&
-		splitdb_check_connection && !IsInParallelMode() &&
-		splitdb_fdwwatch_complete() &&
-		!list_member_oid(fdw_written, def->other_server) &&
-		!splitdb_checkconn_failed(def->other_server);
+	return keys != NIL && n <= SMALL_BATCH && (n == 1 || def->nkeys == 1) &&
+		checkconn_usable(def, planned + n);
+}
+
+/*
+ * single_key_sql
+ *		The lookup of one key on splitdb's own connection, which locks the
+ *		row it finds: "SELECT 1 FROM t WHERE t.c1 = $1::type1 AND ... LIMIT
+ *		1 FOR KEY SHARE OF t".  Each parameter is a key column's text,
+ *		read by the input function of the type the column compares as.
+ */
+static char *
+single_key_sql(RefDef *def)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT 1 FROM %s t WHERE ", def->other_table);
+	for (int i = 0; i < def->nkeys; i++)
+		appendStringInfo(&buf, "%st.%s OPERATOR(pg_catalog.=) $%d::%s",
+						 i > 0 ? " AND " : "", quote_identifier(def->other_cols[i]),
+						 i + 1, def->other_types[i]);
+	appendStringInfoString(&buf, " LIMIT 1 FOR KEY SHARE OF t");
+	return buf.data;
 }
 
 /*
@@ -2028,10 +2096,18 @@ fast_check(List *batches, UserMapping *mapping)
 		FastBatch  *b = lfirst(lc);
 		SplitdbCheckStmt *st = &stmts[foreach_current_index(lc)];
 
-		st->sql = small_batch_sql(b->def, list_length(b->keys), b->def->other_table,
-								  b->def->other_cols, b->def->other_types, true, false);
 		st->nparams = b->def->nkeys;
-		st->values = array_texts(key_arrays(b->def, b->keys, false), b->def->nkeys);
+		if (list_length(b->keys) == 1)
+		{
+			st->sql = single_key_sql(b->def);
+			st->values = (const char **) ((PendingKey *) linitial(b->keys))->old;
+		}
+		else
+		{
+			st->sql = small_batch_sql(b->def, list_length(b->keys), b->def->other_table,
+									  b->def->other_cols, b->def->other_types, true, false);
+			st->values = array_texts(key_arrays(b->def, b->keys, false), b->def->nkeys);
+		}
 	}
 
 	INSTR_TIME_SET_CURRENT(start);
@@ -2067,20 +2143,216 @@ fast_check(List *batches, UserMapping *mapping)
 	}
 }
 
+/* the lookup sent ahead for an end, or NULL */
+static AheadSent *
+find_ahead_sent(RefDef *def)
+{
+	ListCell   *lc;
+
+	foreach(lc, ahead_sent)
+	{
+		AheadSent  *as = lfirst(lc);
+
+		if (as->reference_id == def->reference_id && as->side == def->side &&
+			as->relid == def->relid)
+			return as;
+	}
+	return NULL;
+}
+
+/*
+ * send_ahead
+ *		BEFORE ROW trigger of a referencing end: send the lookup of the
+ *		row's key to the parent's database now, on splitdb's own
+ *		connection, so that the other server finds and locks the row while
+ *		this one writes its own; fast_pass() takes the answer.  At most one
+ *		key per end is out at a time, so a statement of many rows sends only
+ *		its first.
+ *
+ * The key sent is only a guess: a later BEFORE trigger may change it, or
+ * drop the row.  fast_pass() uses the answer only for a key the statement
+ * queued, and only when the row was found; else the key is checked as
+ * usual.  A guess that was wrong leaves a parent row locked FOR KEY SHARE
+ * until commit, which only makes a concurrent delete of it wait.
+ */
+static void
+send_ahead(RefDef *def, TriggerData *td)
+{
+	TupleTableSlot *slot;
+	char	  **texts;
+	SplitdbCheckStmt stmt;
+	uint64		id;
+	MemoryContext old;
+
+	if (def->side != 'c' || def->shim_deferrable || find_ahead_sent(def) != NULL ||
+		origin_skips(def) || !checkconn_usable(def, 1))
+		return;
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		slot = td->tg_newslot;
+		if (keys_equal(def, td->tg_trigslot, slot))
+			return;
+	}
+	else
+		slot = td->tg_trigslot;
+	texts = palloc(sizeof(char *) * def->nkeys);
+	if (key_texts(def, slot, texts) > 0)
+		return;					/* NULLs: the AFTER trigger decides */
+
+	old = MemoryContextSwitchTo(xact_context());
+	stmt.sql = single_key_sql(def);
+	stmt.nparams = def->nkeys;
+	stmt.values = (const char **) texts;
+	stmt.result = NULL;
+	id = splitdb_checkconn_send_ahead(enforcement_mapping(def->other_server,
+														  GetUserId(), def->owner),
+									  &stmt);
+	if (id != 0)
+	{
+		AheadSent  *as = palloc(sizeof(AheadSent));
+
+		as->reference_id = def->reference_id;
+		as->side = def->side;
+		as->relid = def->relid;
+		as->id = id;
+		as->ident = key_ident(PENDING_CHECK, texts, def->nkeys);
+		ahead_sent = lappend(ahead_sent, as);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* the lookups sent ahead are not wanted: their answers are dropped unread */
+static void
+forget_ahead(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, ahead_sent)
+		splitdb_checkconn_forget_ahead(((AheadSent *) lfirst(lc))->id);
+	ahead_sent = NIL;
+}
+
+/*
+ * take_queued
+ *		Take the key of an ident out of a queue; NULL when it is not there.
+ */
+static PendingKey *
+take_queued(PendingSet *set, char *ident)
+{
+	ListCell   *lc;
+
+	if (set->seen == NULL || hash_search(set->seen, &ident, HASH_FIND, NULL) == NULL)
+		return NULL;
+	foreach(lc, set->keys)
+	{
+		PendingKey *pk = lfirst(lc);
+
+		if (strcmp(pk->ident, ident) == 0)
+		{
+			set->keys = foreach_delete_current(set->keys, lc);
+			hash_search(set->seen, &ident, HASH_REMOVE, NULL);
+			return pk;
+		}
+	}
+	return NULL;
+}
+
+/* a queued key whose lookup went out ahead, for fast_pass() */
+typedef struct AheadKey
+{
+	RefDef	   *def;
+	PendingKey *pk;
+	uint64		id;
+} AheadKey;
+
+/*
+ * match_ahead
+ *		The queued key of an end whose lookup went out ahead, taken out of
+ *		its queue, or NULL: then the answer is not wanted.
+ */
+static AheadKey *
+match_ahead(RefDef *def, int planned)
+{
+	AheadSent  *as = find_ahead_sent(def);
+	PendingKey *pk;
+	AheadKey   *a;
+	MemoryContext old;
+
+	if (as == NULL || def->relayed || !fast_eligible(def, def->now.keys, planned) ||
+		(pk = take_queued(&def->now, as->ident)) == NULL)
+		return NULL;
+	a = palloc(sizeof(AheadKey));
+	a->def = def;
+	a->pk = pk;
+	a->id = as->id;
+	old = MemoryContextSwitchTo(xact_context());
+	ahead_sent = list_delete_ptr(ahead_sent, as);
+	MemoryContextSwitchTo(old);
+	return a;
+}
+
+/*
+ * take_ahead_answers
+ *		The answers to the lookups sent ahead for queued keys: a key found
+ *		is locked there, and remembered like the keys of fast_check(); a
+ *		key not found (or whose answer was lost) is checked again the usual
+ *		way, which reports it.
+ */
+static void
+take_ahead_answers(List *aheads)
+{
+	ListCell   *lc;
+
+	foreach(lc, aheads)
+	{
+		AheadKey   *a = lfirst(lc);
+		instr_time	start,
+					duration;
+		PGresult   *res;
+		bool		found;
+
+		INSTR_TIME_SET_CURRENT(start);
+		res = splitdb_checkconn_take_ahead(a->id, NULL);
+		INSTR_TIME_SET_CURRENT(duration);
+		INSTR_TIME_SUBTRACT(duration, start);
+		found = (res != NULL && PQntuples(res) > 0);
+		PQclear(res);
+		if (found)
+		{
+			splitdb_refstats_add(a->def->counter, 1, 0, 1,
+								 INSTR_TIME_GET_MICROSEC(duration));
+			remember_checked(a->def, list_make1(a->pk));
+		}
+		else
+			flush_set(a->def, list_make1(a->pk));
+	}
+}
+
 /*
  * fast_pass
  *		Check the queued keys that may be checked on splitdb's own
- *		connections (fast_eligible), grouped per user mapping.  Returns true
- *		when it checked any.
+ *		connections (fast_eligible), grouped per user mapping, and take the
+ *		answers to the lookups sent ahead for them.  Returns true when it
+ *		checked any.
  */
 static bool
 fast_pass(bool at_commit)
 {
 	List	   *batches = NIL;
+	List	   *aheads = NIL;
 	int			planned = 0;
 
 	for (RefDef *def = all_defs; def != NULL; def = def->next)
 	{
+		/* a key sent ahead is checked by its answer, if it was queued */
+		AheadKey   *a = ahead_sent != NIL ? match_ahead(def, planned) : NULL;
+
+		if (a != NULL)
+		{
+			aheads = lappend(aheads, a);
+			planned++;
+		}
+
 		for (int which = 0; which < (at_commit ? 2 : 1); which++)
 		{
 			PendingSet *set = which == 0 ? &def->now : &def->at_commit;
@@ -2097,9 +2369,12 @@ fast_pass(bool at_commit)
 			batches = lappend(batches, b);
 		}
 	}
-	if (batches == NIL)
+	/* what no queued key matched: a row dropped, a key changed, or not queued yet */
+	forget_ahead();
+	if (batches == NIL && aheads == NIL)
 		return false;
 
+	/* the answers sent ahead are read with these pipelines */
 	while (batches != NIL)
 	{
 		UserMapping *mapping = ((FastBatch *) linitial(batches))->mapping;
@@ -2119,6 +2394,7 @@ fast_pass(bool at_commit)
 		fast_check(group, mapping);
 		batches = rest;
 	}
+	take_ahead_answers(aheads);
 	return true;
 }
 
@@ -2297,7 +2573,9 @@ take_relayed(Relation shim)
 
 /*
  * splitdb_reference_row
- *		AFTER ROW trigger of a reference end: queue the key.
+ *		AFTER ROW trigger of a reference end: queue the key.  BEFORE INSERT
+ *		OR UPDATE ROW trigger of a referencing end: send its lookup ahead
+ *		(send_ahead), and keep the row as it is.
  */
 Datum
 splitdb_reference_row(PG_FUNCTION_ARGS)
@@ -2306,13 +2584,20 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 	RefDef	   *def;
 	bool		relay;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+		TRIGGER_FIRED_INSTEAD(td->tg_event) ||
+		(TRIGGER_FIRED_BEFORE(td->tg_event) && TRIGGER_FIRED_BY_DELETE(td->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("splitdb.reference_row() must be fired AFTER ... FOR EACH ROW")));
+				 errmsg("splitdb.reference_row() must be fired AFTER ... FOR EACH ROW, or BEFORE INSERT OR UPDATE ... FOR EACH ROW")));
 
 	def = get_def(td);
+	if (TRIGGER_FIRED_BEFORE(td->tg_event))
+	{
+		send_ahead(def, td);
+		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
+							   td->tg_newtuple : td->tg_trigtuple);
+	}
 	relay = origin_skips(def);
 	if (relay && !relaying && statement_writes(RelationGetRelid(td->tg_relation)))
 		return PointerGetDatum(NULL);	/* the writer's shim triggers saw it */
