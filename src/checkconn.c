@@ -418,7 +418,7 @@ read_item(CheckConn *cc, Item *it, ReadState *rs)
 			else if (rs->first_error == NULL)
 			{
 				rs->first_error = res;
-				if (it->kind == ITEM_OWN)
+				if (it->kind == ITEM_OWN && rs->stmts != NULL)
 					rs->error_sql = pstrdup(rs->stmts[it->index].sql);
 				else
 					rs->error_sql = it->sql ? pstrdup(it->sql) : NULL;
@@ -908,6 +908,28 @@ splitdb_checkconn_end_server(Oid serverid)
 		if (cc->conn != NULL && !drain(cc, NULL, &rs))
 			close_conn(cc);
 	}
+}
+
+/*
+ * splitdb_checkconn_subxact_abort
+ *		A subtransaction aborted: a connection it left in the middle of a
+ *		pipeline (an error or a cancel while sending or reading) is closed,
+ *		as what it still has to read is unknown.  If it held locks that
+ *		matter, its remote transaction counts as failed, so that refcheck.c
+ *		checks those keys again.  Raises no error.
+ */
+void
+splitdb_checkconn_subxact_abort(void)
+{
+	HASH_SEQ_STATUS scan;
+	CheckConn  *cc;
+
+	if (conn_hash == NULL)
+		return;
+	hash_seq_init(&scan, conn_hash);
+	while ((cc = hash_seq_search(&scan)) != NULL)
+		if (cc->busy)
+			lose_conn(cc);
 }
 
 /*

@@ -813,6 +813,7 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		memset(&def->relay, 0, sizeof(PendingSet));
 	}
 	forget_ahead();
+	splitdb_checkconn_subxact_abort();
 }
 
 /* ----------------------------------------------------------------
@@ -2199,8 +2200,8 @@ send_ahead(RefDef *def, TriggerData *td)
 	if (key_texts(def, slot, texts) > 0)
 		return;					/* NULLs: the AFTER trigger decides */
 
-	old = MemoryContextSwitchTo(xact_context());
 	stmt.sql = single_key_sql(def);
+	old = MemoryContextSwitchTo(xact_context());
 	stmt.nparams = def->nkeys;
 	stmt.values = (const char **) texts;
 	stmt.result = NULL;
