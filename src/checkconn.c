@@ -606,44 +606,46 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 
 /*
  * splitdb_checkconn_send_ahead
- *		Send one statement in the remote transaction of a user mapping's
- *		check connection, and a sync, without waiting for its answer: the
- *		other server runs it while this one goes on.  Returns a handle for
- *		splitdb_checkconn_take_ahead(), or 0 when nothing was sent (the
- *		connection is in use or its remote transaction failed).
+ *		Send n statements in the remote transaction of a user mapping's
+ *		check connection, and a sync, without waiting for their answers:
+ *		the other server runs them while this one goes on.  Sets ids[i] to
+ *		a handle for splitdb_checkconn_take_ahead(), or to 0 when nothing
+ *		was sent (the connection is in use or its remote transaction
+ *		failed).
  *
- * The statement is only a head start: whatever becomes of it, the caller
- * must be able to do without its answer.  Raises ERROR only when the
- * connection cannot be opened.
+ * The statements are only a head start: whatever becomes of them, the
+ * caller must be able to do without their answers.  Raises ERROR only when
+ * the connection cannot be opened.
  */
-uint64
-splitdb_checkconn_send_ahead(UserMapping *mapping, SplitdbCheckStmt *stmt)
+void
+splitdb_checkconn_send_ahead(UserMapping *mapping, SplitdbCheckStmt *stmts,
+							 int n, uint64 *ids)
 {
 	bool		reused;
 	CheckConn  *cc = ready_conn(mapping, &reused);
 	bool		sent = true;
-	uint64		id = 0;
 
+	memset(ids, 0, sizeof(uint64) * n);
 	if (cc->failed || cc->busy)
-		return 0;
+		return;
 	cc->busy = true;
 	if (!cc->in_xact)
 		sent = send_prepared(cc, begin_sql(), ITEM_CHECKED);
 	cc->in_xact = true;
-	if (sent)
-		sent = send_stmt(cc, stmt, ITEM_AHEAD, 0);
-	if (sent)
+	for (int i = 0; i < n && sent; i++)
 	{
-		id = ((Item *) llast(cc->queue))->id;
-		sent = send_sync(cc);
+		sent = send_stmt(cc, &stmts[i], ITEM_AHEAD, 0);
+		if (sent)
+			ids[i] = ((Item *) llast(cc->queue))->id;
 	}
+	if (sent)
+		sent = send_sync(cc);
 	cc->busy = false;
 	if (!sent)
 	{
+		memset(ids, 0, sizeof(uint64) * n);
 		lose_conn(cc);
-		return 0;
 	}
-	return id;
 }
 
 /*

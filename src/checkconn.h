@@ -28,8 +28,9 @@ typedef struct SplitdbCheckStmt
 
 extern void splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts,
 								  int n, const char *service);
-extern uint64 splitdb_checkconn_send_ahead(UserMapping *mapping,
-										   SplitdbCheckStmt *stmt);
+extern void splitdb_checkconn_send_ahead(UserMapping *mapping,
+										 SplitdbCheckStmt *stmts, int n,
+										 uint64 *ids);
 extern PGresult *splitdb_checkconn_take_ahead(uint64 id, const char *service);
 extern void splitdb_checkconn_forget_ahead(uint64 id);
 extern bool splitdb_checkconn_active(Oid serverid);

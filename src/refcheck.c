@@ -68,6 +68,7 @@
 #include "common/hashfn.h"
 #include "access/xact.h"
 #include "catalog/partition.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/trigger.h"
@@ -176,6 +177,7 @@ typedef struct RefDef
 	PendingSet	at_commit;		/* checked at commit */
 	PendingSet	relay;			/* skipped here, for the database that wrote */
 	bool		relayed;		/* made for keys relayed back from elsewhere */
+	char	   *single_sql;		/* single_key_sql(), once made */
 	SplitdbRefCounter *counter;
 	struct RefDef *next;
 } RefDef;
@@ -279,7 +281,8 @@ static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							 SubTransactionId parentSubid, void *arg);
 static void relcache_callback(Datum arg, Oid relid);
 static RefDef *get_def(TriggerData *td);
-static RefDef *load_def(TriggerData *td, int64 reference_id, char side);
+static RefDef *get_def_for(Trigger *tg, Relation rel);
+static RefDef *load_def(Trigger *tg, Relation rel, int64 reference_id, char side);
 static bool origin_skips(RefDef *def);
 static void queue_child(RefDef *def, TriggerData *td, bool relay);
 static void queue_parent(RefDef *def, TriggerData *td, bool relay);
@@ -287,7 +290,7 @@ static void add_pending(RefDef *def, PendingKind kind, char **old, char **new,
 						bool relay);
 static bool flush_all(bool at_commit);
 static bool fast_pass(bool at_commit);
-static void send_ahead(RefDef *def, TriggerData *td);
+static void send_ahead(TriggerData *td, Oid fn_oid);
 static void forget_ahead(void);
 static void hand_over(Oid serverid);
 static void relay_key(RefDef *acting, char **row);
@@ -466,9 +469,8 @@ read_end(int64 reference_id, char side)
  * splitdb.
  */
 static RefDef *
-load_def(TriggerData *td, int64 reference_id, char side)
+load_def(Trigger *tg, Relation rel, int64 reference_id, char side)
 {
-	Relation	rel = td->tg_relation;
 	RefDef	   *def = read_end(reference_id, side);
 	MemoryContext old;
 
@@ -476,7 +478,7 @@ load_def(TriggerData *td, int64 reference_id, char side)
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 				 errmsg("trigger \"%s\" on table \"%s\" names no cross-service reference",
-						td->tg_trigger->tgname, RelationGetRelationName(rel)),
+						tg->tgname, RelationGetRelationName(rel)),
 				 errdetail("splitdb.reference_end has no row for reference " INT64_FORMAT ", side \"%c\".",
 						   reference_id, side),
 				 errhint("Only splitdb creates triggers that call splitdb.reference_row(); drop this one.")));
@@ -484,11 +486,11 @@ load_def(TriggerData *td, int64 reference_id, char side)
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 				 errmsg("trigger \"%s\" on table \"%s\" names a cross-service reference of another table",
-						td->tg_trigger->tgname, RelationGetRelationName(rel)),
+						tg->tgname, RelationGetRelationName(rel)),
 				 errhint("Only splitdb creates triggers that call splitdb.reference_row(); drop this one.")));
 
 	old = MemoryContextSwitchTo(def_cxt);
-	def->tgoid = td->tg_trigger->tgoid;
+	def->tgoid = tg->tgoid;
 	def->relid = RelationGetRelid(rel);
 	/* tables have constraint triggers: PostgreSQL defers their events */
 	def->shim_deferrable = def->shim_deferrable &&
@@ -538,7 +540,17 @@ parse_id(const char *s, int64 *id)
 static RefDef *
 get_def(TriggerData *td)
 {
-	Trigger    *tg = td->tg_trigger;
+	return get_def_for(td->tg_trigger, td->tg_relation);
+}
+
+/*
+ * get_def_for
+ *		The definition of a trigger of splitdb's on a relation, from the
+ *		cache or the catalog.
+ */
+static RefDef *
+get_def_for(Trigger *tg, Relation rel)
+{
 	RefDefEntry *entry;
 	bool		found;
 	int64		reference_id;
@@ -555,12 +567,12 @@ get_def(TriggerData *td)
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 				 errmsg("trigger \"%s\" on table \"%s\" has invalid arguments",
-						tg->tgname, RelationGetRelationName(td->tg_relation)),
+						tg->tgname, RelationGetRelationName(rel)),
 				 errhint("Only splitdb creates triggers that call its reference functions; drop this one.")));
 	side = tg->tgargs[1][0];
 
 	{
-		RefDef	   *def = load_def(td, reference_id, side);
+		RefDef	   *def = load_def(tg, rel, reference_id, side);
 
 		def->next = all_defs;
 		all_defs = def;
@@ -2045,7 +2057,11 @@ static char *
 single_key_sql(RefDef *def)
 {
 	StringInfoData buf;
+	MemoryContext old;
 
+	if (def->single_sql != NULL)
+		return def->single_sql;
+	old = MemoryContextSwitchTo(def_cxt);
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "SELECT 1 FROM %s t WHERE ", def->other_table);
 	for (int i = 0; i < def->nkeys; i++)
@@ -2053,6 +2069,8 @@ single_key_sql(RefDef *def)
 						 i > 0 ? " AND " : "", quote_identifier(def->other_cols[i]),
 						 i + 1, def->other_types[i]);
 	appendStringInfoString(&buf, " LIMIT 1 FOR KEY SHARE OF t");
+	MemoryContextSwitchTo(old);
+	def->single_sql = buf.data;
 	return buf.data;
 }
 
@@ -2162,62 +2180,137 @@ find_ahead_sent(RefDef *def)
 }
 
 /*
- * send_ahead
- *		BEFORE ROW trigger of a referencing end: send the lookup of the
- *		row's key to the parent's database now, on splitdb's own
- *		connection, so that the other server finds and locks the row while
- *		this one writes its own; fast_pass() takes the answer.  At most one
- *		key per end is out at a time, so a statement of many rows sends only
- *		its first.
- *
- * The key sent is only a guess: a later BEFORE trigger may change it, or
- * drop the row.  fast_pass() uses the answer only for a key the statement
- * queued, and only when the row was found; else the key is checked as
- * usual.  A guess that was wrong leaves a parent row locked FOR KEY SHARE
- * until commit, which only makes a concurrent delete of it wait.
+ * trigger_fires
+ *		Whether a trigger fires in this session, as PostgreSQL decides
+ *		(session_replication_role and ENABLE/DISABLE TRIGGER).
  */
-static void
-send_ahead(RefDef *def, TriggerData *td)
+static bool
+trigger_fires(Trigger *tg)
 {
-	TupleTableSlot *slot;
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return tg->tgenabled == TRIGGER_FIRES_ON_REPLICA ||
+			tg->tgenabled == TRIGGER_FIRES_ALWAYS;
+	return tg->tgenabled == TRIGGER_FIRES_ON_ORIGIN ||
+		tg->tgenabled == TRIGGER_FIRES_ALWAYS;
+}
+
+/*
+ * ahead_key
+ *		The key of the row for an end whose lookup may go ahead: a
+ *		referencing end, with its parent in another database reachable on
+ *		splitdb's own connection, whose key has no NULL (those the AFTER
+ *		trigger decides) and, for an update, changed.  NULL when it may
+ *		not.
+ */
+static char **
+ahead_key(RefDef *def, TriggerData *td, int planned)
+{
+	TupleTableSlot *slot = td->tg_trigslot;
 	char	  **texts;
-	SplitdbCheckStmt stmt;
-	uint64		id;
-	MemoryContext old;
 
 	if (def->side != 'c' || def->shim_deferrable || find_ahead_sent(def) != NULL ||
-		origin_skips(def) || !checkconn_usable(def, 1))
-		return;
+		origin_skips(def) || !checkconn_usable(def, planned + 1))
+		return NULL;
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
 		slot = td->tg_newslot;
 		if (keys_equal(def, td->tg_trigslot, slot))
-			return;
+			return NULL;
 	}
-	else
-		slot = td->tg_trigslot;
 	texts = palloc(sizeof(char *) * def->nkeys);
-	if (key_texts(def, slot, texts) > 0)
-		return;					/* NULLs: the AFTER trigger decides */
+	return key_texts(def, slot, texts) == 0 ? texts : NULL;
+}
 
-	stmt.sql = single_key_sql(def);
-	old = MemoryContextSwitchTo(xact_context());
-	stmt.nparams = def->nkeys;
-	stmt.values = (const char **) texts;
-	stmt.result = NULL;
-	id = splitdb_checkconn_send_ahead(enforcement_mapping(def->other_server,
-														  GetUserId(), def->owner),
-									  &stmt);
-	if (id != 0)
+/*
+ * send_ahead
+ *		BEFORE ROW trigger of a referencing end: send the lookups of the
+ *		row's keys to the parents' databases now, on splitdb's own
+ *		connections, so that the other servers find and lock the rows
+ *		while this one writes its own; fast_pass() takes the answers.  The
+ *		first such trigger of a row sends for every end of the relation
+ *		whose BEFORE trigger fires (fn_oid is the trigger function): one
+ *		pipeline and one sync per connection.  At most one key per end is
+ *		out at a time, so a statement of many rows sends only its first.
+ *
+ * The keys sent are only a guess: a later BEFORE trigger may change them,
+ * or drop the row.  fast_pass() uses an answer only for a key the
+ * statement queued, and only when the row was found; else the key is
+ * checked as usual.  A guess that was wrong leaves a parent row locked FOR
+ * KEY SHARE until commit, which only makes a concurrent delete of it wait.
+ */
+static void
+send_ahead(TriggerData *td, Oid fn_oid)
+{
+	TriggerDesc *trigdesc = td->tg_relation->trigdesc;
+	int			event = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
+		TRIGGER_TYPE_UPDATE : TRIGGER_TYPE_INSERT;
+	int			n = 0;
+	RefDef	  **defs;
+	char	 ***keys;
+	UserMapping **mappings;
+	bool	   *done;
+	MemoryContext old;
+
+	/* an earlier BEFORE trigger of the row sent for this end too */
+	if (trigdesc == NULL || find_ahead_sent(get_def(td)) != NULL)
+		return;
+	defs = palloc(sizeof(RefDef *) * trigdesc->numtriggers);
+	keys = palloc(sizeof(char **) * trigdesc->numtriggers);
+	mappings = palloc(sizeof(UserMapping *) * trigdesc->numtriggers);
+	for (int i = 0; i < trigdesc->numtriggers; i++)
 	{
-		AheadSent  *as = palloc(sizeof(AheadSent));
+		Trigger    *tg = &trigdesc->triggers[i];
+		RefDef	   *def;
 
-		as->reference_id = def->reference_id;
-		as->side = def->side;
-		as->relid = def->relid;
-		as->id = id;
-		as->ident = key_ident(PENDING_CHECK, texts, def->nkeys);
-		ahead_sent = lappend(ahead_sent, as);
+		if (tg->tgfoid != fn_oid || !trigger_fires(tg) ||
+			!TRIGGER_TYPE_MATCHES(tg->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE, event))
+			continue;
+		def = get_def_for(tg, td->tg_relation);
+		if ((keys[n] = ahead_key(def, td, n)) == NULL)
+			continue;
+		defs[n] = def;
+		mappings[n] = enforcement_mapping(def->other_server, GetUserId(), def->owner);
+		n++;
+	}
+
+	/* one pipeline per connection */
+	old = MemoryContextSwitchTo(xact_context());
+	done = palloc0(sizeof(bool) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		SplitdbCheckStmt *stmts = palloc0(sizeof(SplitdbCheckStmt) * n);
+		int		   *which = palloc(sizeof(int) * n);
+		uint64	   *ids = palloc(sizeof(uint64) * n);
+		int			m = 0;
+
+		if (done[i])
+			continue;
+		for (int j = i; j < n; j++)
+		{
+			if (done[j] || mappings[j]->umid != mappings[i]->umid)
+				continue;
+			done[j] = true;
+			stmts[m].sql = single_key_sql(defs[j]);
+			stmts[m].nparams = defs[j]->nkeys;
+			stmts[m].values = (const char **) keys[j];
+			which[m++] = j;
+		}
+		splitdb_checkconn_send_ahead(mappings[i], stmts, m, ids);
+		for (int k = 0; k < m; k++)
+		{
+			RefDef	   *def = defs[which[k]];
+			AheadSent  *as;
+
+			if (ids[k] == 0)
+				continue;
+			as = palloc(sizeof(AheadSent));
+			as->reference_id = def->reference_id;
+			as->side = def->side;
+			as->relid = def->relid;
+			as->id = ids[k];
+			as->ident = key_ident(PENDING_CHECK, keys[which[k]], def->nkeys);
+			ahead_sent = lappend(ahead_sent, as);
+		}
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -2592,13 +2685,13 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("splitdb.reference_row() must be fired AFTER ... FOR EACH ROW, or BEFORE INSERT OR UPDATE ... FOR EACH ROW")));
 
-	def = get_def(td);
 	if (TRIGGER_FIRED_BEFORE(td->tg_event))
 	{
-		send_ahead(def, td);
+		send_ahead(td, fcinfo->flinfo->fn_oid);
 		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
 							   td->tg_newtuple : td->tg_trigtuple);
 	}
+	def = get_def(td);
 	relay = origin_skips(def);
 	if (relay && !relaying && statement_writes(RelationGetRelid(td->tg_relation)))
 		return PointerGetDatum(NULL);	/* the writer's shim triggers saw it */
