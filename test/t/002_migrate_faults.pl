@@ -300,8 +300,11 @@ sub wait_sibling_waiter
 	my ($svc, $table, $what) = @_;
 	my $dboid = query('postgres', "SELECT oid FROM pg_database WHERE datname = '$svc'");
 	my $reloid = query($svc, "SELECT 'public.$table'::regclass::oid");
+	# a lock on the table itself: the copy streams wait for each other's
+	# relation extension locks ("extend") on it, briefly
 	my $waiter = qq{EXISTS (SELECT FROM pg_locks
-		WHERE database = $dboid AND relation = $reloid AND NOT granted)};
+		WHERE database = $dboid AND relation = $reloid AND locktype = 'relation'
+		  AND NOT granted)};
 
 	$node->poll_query_until(
 		'postgres', qq{
