@@ -2249,6 +2249,9 @@ send_ahead(TriggerData *td, Oid fn_oid)
 	char	 ***keys;
 	UserMapping **mappings;
 	bool	   *done;
+	SplitdbCheckStmt *stmts;
+	int		   *which;
+	uint64	   *ids;
 	MemoryContext old;
 
 	/* an earlier BEFORE trigger of the row sent for this end too */
@@ -2274,13 +2277,12 @@ send_ahead(TriggerData *td, Oid fn_oid)
 	}
 
 	/* one pipeline per connection */
-	old = MemoryContextSwitchTo(xact_context());
 	done = palloc0(sizeof(bool) * Max(n, 1));
+	stmts = palloc0(sizeof(SplitdbCheckStmt) * Max(n, 1));
+	which = palloc(sizeof(int) * Max(n, 1));
+	ids = palloc(sizeof(uint64) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
-		SplitdbCheckStmt *stmts = palloc0(sizeof(SplitdbCheckStmt) * n);
-		int		   *which = palloc(sizeof(int) * n);
-		uint64	   *ids = palloc(sizeof(uint64) * n);
 		int			m = 0;
 
 		if (done[i])
@@ -2296,6 +2298,9 @@ send_ahead(TriggerData *td, Oid fn_oid)
 			which[m++] = j;
 		}
 		splitdb_checkconn_send_ahead(mappings[i], stmts, m, ids);
+
+		/* what went out, remembered for the transaction */
+		old = MemoryContextSwitchTo(xact_context());
 		for (int k = 0; k < m; k++)
 		{
 			RefDef	   *def = defs[which[k]];
@@ -2311,8 +2316,16 @@ send_ahead(TriggerData *td, Oid fn_oid)
 			as->ident = key_ident(PENDING_CHECK, keys[which[k]], def->nkeys);
 			ahead_sent = lappend(ahead_sent, as);
 		}
+		MemoryContextSwitchTo(old);
 	}
-	MemoryContextSwitchTo(old);
+}
+
+/* free an entry of ahead_sent */
+static void
+free_ahead_sent(AheadSent *as)
+{
+	pfree(as->ident);
+	pfree(as);
 }
 
 /* the lookups sent ahead are not wanted: their answers are dropped unread */
@@ -2322,7 +2335,13 @@ forget_ahead(void)
 	ListCell   *lc;
 
 	foreach(lc, ahead_sent)
-		splitdb_checkconn_forget_ahead(((AheadSent *) lfirst(lc))->id);
+	{
+		AheadSent  *as = lfirst(lc);
+
+		splitdb_checkconn_forget_ahead(as->id);
+		free_ahead_sent(as);
+	}
+	list_free(ahead_sent);
 	ahead_sent = NIL;
 }
 
@@ -2382,6 +2401,7 @@ match_ahead(RefDef *def, int planned)
 	old = MemoryContextSwitchTo(xact_context());
 	ahead_sent = list_delete_ptr(ahead_sent, as);
 	MemoryContextSwitchTo(old);
+	free_ahead_sent(as);
 	return a;
 }
 
