@@ -377,6 +377,13 @@ SELECT mode, count(*) FROM splitdb.reference GROUP BY mode;
 SELECT constraint_name, checks > 0 AS checked, violations > 0 AS refused,
 	   round_trips > 0 AS went_remote
   FROM splitdb_references ORDER BY reference_id;
+-- a refused statement counts its keys as checked, on either end
+SELECT checks AS c0, violations AS v0 FROM splitdb_references
+ WHERE constraint_name = 'Order_customer_id_fkey' \gset
+DELETE FROM customer WHERE id = 5;
+INSERT INTO "Order" (id, customer_id) VALUES (73, 703);
+SELECT checks - :c0 AS checks, violations - :v0 AS violations FROM splitdb_references
+ WHERE constraint_name = 'Order_customer_id_fkey';
 
 --
 -- A second service takes the customers: "Order" -> customer now joins two

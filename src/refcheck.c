@@ -1845,13 +1845,14 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
 			}
 		}
 		hit = positions(def, gone, true, true, true);
+		/* the keys count as checked whether or not one is refused */
+		splitdb_refstats_add(def->counter, n, 0, 0, 0);
 		i = 0;
 		foreach(lc, gone)
 		{
 			if (hit[++i])
 				report_still_referenced(def, lfirst(lc));
 		}
-		splitdb_refstats_add(def->counter, n, 0, 0, 0);
 		return;
 	}
 
