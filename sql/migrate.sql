@@ -209,6 +209,8 @@ SELECT table_name, source_rows, target_rows, ok FROM splitdb_verify('mig_svc') O
 
 -- migrated is migrated; the service's tables are fixed now
 SELECT splitdb_migrate('mig_svc');
+-- and its plan says so, instead of planning the archived originals
+SELECT * FROM splitdb_plan('mig_svc');
 SELECT splitdb_assign('mig_svc', 'invoice');
 SELECT splitdb_unassign('mig_svc', '"Booking"');
 SELECT splitdb_drop_service('mig_svc');

@@ -697,6 +697,47 @@ add_view_steps(PlanParams *params, List **steps)
 	}
 }
 
+/* the service's last job, with the database its tables went to */
+static const char *const sql_last_job =
+"SELECT j.job_id, j.state, s.dbname FROM splitdb.job j"
+" JOIN splitdb.service s ON s.service = j.service"
+" WHERE j.service = $1 ORDER BY j.job_id DESC LIMIT 1";
+
+/*
+ * migrated_step
+ *		The blocker of a service whose last job cut over (done or finalized),
+ *		or NULL.  Its owned tables then name the archived originals, whose
+ *		plan would describe a second migration that splitdb_migrate()
+ *		refuses.
+ */
+static SplitdbPlanStep *
+migrated_step(const char *service)
+{
+	Oid			argtype = NAMEOID;
+	Datum		arg = DirectFunctionCall1(namein, CStringGetDatum(service));
+	SplitdbPlanStep *step;
+	char	   *state;
+
+	if (SPI_execute_with_args(sql_last_job, 1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read splitdb.job");
+	if (SPI_processed == 0)
+		return NULL;
+	state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (strcmp(state, "done") != 0 && strcmp(state, "finalized") != 0)
+		return NULL;
+
+	step = palloc(sizeof(SplitdbPlanStep));
+	step->action = SPLITDB_PLAN_BLOCKER;
+	step->object = pstrdup(service);
+	step->detail = psprintf("service %s has already been migrated: job %s is %s, and its tables live in database %s, their originals in schema splitdb_archive; nothing is left to plan, see splitdb_status",
+							quote_identifier(service),
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+							state,
+							quote_identifier(SPI_getvalue(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 3)));
+	return step;
+}
+
 /*
  * splitdb_plan_build
  *		The plan of a service, as a List of SplitdbPlanStep in step order.
@@ -711,7 +752,14 @@ splitdb_plan_build(const char *service)
 {
 	List	   *steps[SPLITDB_PLAN_NACTIONS] = {0};
 	List	   *result = NIL;
-	PlanParams *params = plan_params(service);
+	PlanParams *params;
+	SplitdbPlanStep *migrated = migrated_step(service);
+
+	/* the owned tables are archived originals now: nothing is left to plan */
+	if (migrated != NULL)
+		return list_make1(migrated);
+
+	params = plan_params(service);
 
 	run_query(sql_collations, params, steps);
 	run_query(sql_types, params, steps);
