@@ -87,9 +87,32 @@
 	"   UNION SELECT dh.inhparent FROM pg_inherits dh JOIN up ON dh.inhrelid = up.rel)" \
 	" SELECT count(*) FROM up)"
 
-/* the functions that the service's defaults, constraints, indexes, triggers and policies call */
+/*
+ * The functions that the service's defaults, constraints, indexes, triggers
+ * and policies call, and, at any depth, the functions those call.
+ *
+ * PostgreSQL records what a BEGIN ATOMIC body calls in pg_depend, but not
+ * what a body in a string calls.  For LANGUAGE sql and plpgsql, a name
+ * followed by "(" in the body is taken for a call: it names the user's
+ * functions of that name (in that schema when qualified, else in the
+ * schemas of the caller's own search_path setting, or in any schema without
+ * one).  A name that is no call (in a comment, a string, a keyword) names a
+ * function too many at worst, which the sibling gets and nothing calls.  A
+ * function found that way is taken only when the sibling has its types
+ * before the tables (built in, an extension's, or a type the service's
+ * tables use; not a table's row type), since CREATE FUNCTION would fail
+ * there otherwise.
+ */
+#define SQL_NAME_RE "(\"(?:[^\"]|\"\")+\"|[[:alpha:]_][[:alnum:]_$]*)"
+#define SQL_FOLD(x) \
+	"CASE WHEN left(" x ", 1) = '\"' THEN replace(substr(" x ", 2, length(" x ") - 2), '\"\"', '\"')" \
+	" ELSE translate(" x ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') END"
+#define SQL_TYPE_AVAILABLE(ty) \
+	"(" ty " < 16384 OR " ty " IN (SELECT typid FROM used)" \
+	" OR EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = " ty \
+	"            AND d.deptype = 'e'))"
 #define SQL_USED_FUNCTIONS \
-	" fns AS (" \
+	" called AS (" \
 	"  SELECT d.refobjid AS fn FROM pg_depend d JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid" \
 	"    JOIN owned o ON o.relid = ad.adrelid WHERE d.refclassid = 'pg_proc'::regclass" \
 	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_constraint k ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid" \
@@ -99,7 +122,60 @@
 	"  UNION SELECT t.tgfoid FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid WHERE NOT t.tgisinternal" \
 	"    AND " SPLITDB_NOT_OWN_TRIGGER("t") \
 	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_policy p ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid" \
-	"    JOIN owned o ON o.relid = p.polrelid WHERE d.refclassid = 'pg_proc'::regclass)"
+	"    JOIN owned o ON o.relid = p.polrelid WHERE d.refclassid = 'pg_proc'::regclass)," \
+	" fns(fn) AS (" \
+	"  SELECT fn FROM called" \
+	"  UNION" \
+	"  SELECT c.callee FROM fns f CROSS JOIN LATERAL (" \
+	"    SELECT d.refobjid FROM pg_depend d" \
+	"     WHERE d.classid = 'pg_proc'::regclass AND d.objid = f.fn AND d.refclassid = 'pg_proc'::regclass" \
+	"       AND d.refobjid >= 16384" \
+	"    UNION" \
+	"    SELECT q.oid FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang AND l.lanname IN ('sql', 'plpgsql')" \
+	"     CROSS JOIN LATERAL regexp_matches(p.prosrc," \
+	"       '(?:" SQL_NAME_RE "[[:space:]]*\\.[[:space:]]*)?" SQL_NAME_RE "[[:space:]]*\\(', 'g') m" \
+	"     JOIN pg_proc q ON q.proname = " SQL_FOLD("m[2]") " AND q.oid >= 16384" \
+	"     JOIN pg_namespace qn ON qn.oid = q.pronamespace" \
+	"     WHERE p.oid = f.fn AND q.oid <> p.oid" \
+	"       AND CASE WHEN m[1] IS NOT NULL THEN qn.nspname = " SQL_FOLD("m[1]") \
+	"                WHEN NOT EXISTS (SELECT FROM unnest(p.proconfig) g WHERE g LIKE 'search\\_path=%')" \
+	"                THEN true" \
+	"                ELSE qn.nspname = ANY (SELECT btrim(e, ' \"')" \
+	"                                FROM unnest(p.proconfig) g," \
+	"                                     unnest(string_to_array(substr(g, 13), ',')) e" \
+	"                               WHERE g LIKE 'search\\_path=%') END" \
+	"       AND " SQL_TYPE_AVAILABLE("q.prorettype") \
+	"       AND NOT EXISTS (SELECT FROM unnest(coalesce(q.proallargtypes, q.proargtypes::oid[])) a(ty)" \
+	"                       WHERE NOT " SQL_TYPE_AVAILABLE("a.ty") ")" \
+	"  ) c(callee))"
+
+/*
+ * The text search configurations the service's indexes, defaults,
+ * constraints and functions use: by OID (a regconfig constant, in pg_depend)
+ * or by name (in a function's body or a trigger's arguments, where
+ * PostgreSQL records nothing), and the dictionaries they map tokens to.
+ * Needs fns.
+ */
+#define SQL_USED_TS_CONFIGS \
+	" tscfgs AS (" \
+	"  SELECT d.refobjid AS cfg FROM pg_depend d WHERE d.refclassid = 'pg_ts_config'::regclass" \
+	"   AND ((d.classid = 'pg_class'::regclass AND d.objid IN" \
+	"          (SELECT i.indexrelid FROM pg_index i JOIN owned o ON o.relid = i.indrelid))" \
+	"     OR (d.classid = 'pg_attrdef'::regclass AND d.objid IN" \
+	"          (SELECT ad.oid FROM pg_attrdef ad JOIN owned o ON o.relid = ad.adrelid))" \
+	"     OR (d.classid = 'pg_constraint'::regclass AND d.objid IN" \
+	"          (SELECT k.oid FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid))" \
+	"     OR (d.classid = 'pg_proc'::regclass AND d.objid IN (SELECT fn FROM fns)))" \
+	"  UNION SELECT c.oid FROM pg_ts_config c JOIN pg_proc p ON p.oid IN (SELECT fn FROM fns)" \
+	"   WHERE c.oid >= 16384 AND position(c.cfgname::text IN p.prosrc) > 0" \
+	"  UNION SELECT c.oid FROM pg_ts_config c JOIN pg_trigger t ON t.tgrelid IN (SELECT relid FROM owned)" \
+	"   WHERE c.oid >= 16384 AND position(c.cfgname::text IN encode(t.tgargs, 'escape')) > 0)," \
+	" tsdicts AS (SELECT DISTINCT m.mapdict AS dict FROM pg_ts_config_map m JOIN tscfgs c ON c.cfg = m.mapcfg)"
+
+/* o (of catalog cat) is made by a user, not built in and not an extension's */
+#define SQL_USER_OBJECT(cat, o) \
+	"(" o ".oid >= 16384 AND NOT EXISTS (SELECT FROM pg_depend ed WHERE ed.classid = '" cat "'::regclass" \
+	"  AND ed.objid = " o ".oid AND ed.deptype = 'e'))"
 
 /* p is a function splitdb must create in the sibling: a user's, not an extension's */
 #define SQL_USER_FUNCTION(p) \
@@ -115,11 +191,17 @@
 /* extensions whose types or functions the service's tables use */
 static const char *const sql_extensions =
 "WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_FUNCTIONS ","
+SQL_USED_TS_CONFIGS ","
 " members AS ("
 "  SELECT d.refobjid AS ext FROM used u JOIN pg_depend d ON d.classid = 'pg_type'::regclass"
 "     AND d.objid = u.typid AND d.deptype = 'e'"
 "  UNION SELECT d.refobjid FROM fns f JOIN pg_depend d ON d.classid = 'pg_proc'::regclass"
-"     AND d.objid = f.fn AND d.deptype = 'e')"
+"     AND d.objid = f.fn AND d.deptype = 'e'"
+"  UNION SELECT d.refobjid FROM tsdicts t JOIN pg_depend d ON d.classid = 'pg_ts_dict'::regclass"
+"     AND d.objid = t.dict AND d.deptype = 'e'"
+"  UNION SELECT d.refobjid FROM tsdicts t JOIN pg_ts_dict td ON td.oid = t.dict"
+"     JOIN pg_depend d ON d.classid = 'pg_ts_template'::regclass"
+"     AND d.objid = td.dicttemplate AND d.deptype = 'e')"
 " SELECT 'extension', quote_ident(e.extname), n.nspname, NULL, NULL, NULL,"
 "  format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA %I', e.extname, n.nspname)"
 " FROM members m JOIN pg_extension e ON e.oid = m.ext JOIN pg_namespace n ON n.oid = e.extnamespace"
@@ -145,6 +227,44 @@ static const char *const sql_collations =
 "   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_collation'::regclass"
 "                    AND d.objid = c.oid AND d.deptype = 'e')"
 " ORDER BY 2";
+
+/* the users' text search dictionaries those configurations use */
+static const char *const sql_ts_dictionaries =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_FUNCTIONS "," SQL_USED_TS_CONFIGS
+" SELECT 'text search dictionary', d.oid::regdictionary::text, n.nspname, 'tsdict', n.nspname, d.dictname::text,"
+"  format('CREATE TEXT SEARCH DICTIONARY %s (TEMPLATE = %I.%I%s)', d.oid::regdictionary,"
+"         tn.nspname, tt.tmplname, coalesce(', ' || d.dictinitoption, ''))"
+" FROM tsdicts u JOIN pg_ts_dict d ON d.oid = u.dict JOIN pg_namespace n ON n.oid = d.dictnamespace"
+" JOIN pg_ts_template tt ON tt.oid = d.dicttemplate JOIN pg_namespace tn ON tn.oid = tt.tmplnamespace"
+" WHERE " SQL_USER_OBJECT("pg_ts_dict", "d")
+" ORDER BY 2";
+
+/*
+ * The users' text search configurations: each is created, then gets one
+ * mapping statement per token type, in token order.
+ */
+static const char *const sql_ts_configurations =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_FUNCTIONS "," SQL_USED_TS_CONFIGS
+" SELECT kind, name, schema, guard, arg1, arg2, sql FROM ("
+"  SELECT 'text search configuration' AS kind, c.oid::regconfig::text AS name, n.nspname AS schema,"
+"   'tsconfig' AS guard, n.nspname::text AS arg1, c.cfgname::text AS arg2,"
+"   format('CREATE TEXT SEARCH CONFIGURATION %s (PARSER = %I.%I)', c.oid::regconfig, pn.nspname, pr.prsname) AS sql,"
+"   -1 AS tokid"
+"  FROM tscfgs u JOIN pg_ts_config c ON c.oid = u.cfg JOIN pg_namespace n ON n.oid = c.cfgnamespace"
+"  JOIN pg_ts_parser pr ON pr.oid = c.cfgparser JOIN pg_namespace pn ON pn.oid = pr.prsnamespace"
+"  WHERE " SQL_USER_OBJECT("pg_ts_config", "c")
+"  UNION ALL"
+"  SELECT 'text search mapping', format('%s %s', c.oid::regconfig, t.alias), NULL,"
+"   'tsmapping', c.oid::regconfig::text, t.alias,"
+"   format('ALTER TEXT SEARCH CONFIGURATION %s ADD MAPPING FOR %I WITH %s', c.oid::regconfig, t.alias,"
+"          string_agg(m.mapdict::regdictionary::text, ', ' ORDER BY m.mapseqno)),"
+"   t.tokid"
+"  FROM tscfgs u JOIN pg_ts_config c ON c.oid = u.cfg"
+"  JOIN pg_ts_config_map m ON m.mapcfg = c.oid"
+"  CROSS JOIN LATERAL ts_token_type(c.cfgparser) t"
+"  WHERE t.tokid = m.maptokentype AND " SQL_USER_OBJECT("pg_ts_config", "c")
+"  GROUP BY c.oid, t.alias, t.tokid) s"
+" ORDER BY CASE WHEN s.tokid = -1 THEN s.name ELSE s.arg1 END, s.tokid";
 
 /* enums, domains, composite types and ranges, deepest dependency first */
 static const char *const sql_types =
@@ -186,7 +306,7 @@ static const char *const sql_types =
 
 /* functions made by users that defaults, constraints, indexes, triggers and policies call */
 static const char *const sql_functions =
-"WITH " DDL_OWNED_CTE "," SQL_USED_FUNCTIONS
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_FUNCTIONS
 " SELECT 'function', p.oid::regprocedure::text, n.nspname, NULL, NULL, NULL, pg_get_functiondef(p.oid)"
 " FROM fns f JOIN pg_proc p ON p.oid = f.fn JOIN pg_namespace n ON n.oid = p.pronamespace"
 " WHERE " SQL_USER_FUNCTION("p")
@@ -631,7 +751,8 @@ static const char *const sql_late_comments =
 
 /* the queries of each stage, in the order their statements run */
 static const char *const *const before_data[] = {
-	&sql_extensions, &sql_collations, &sql_types, &sql_functions, &sql_sequences,
+	&sql_extensions, &sql_collations, &sql_ts_dictionaries, &sql_ts_configurations,
+	&sql_types, &sql_functions, &sql_sequences,
 	&sql_tables, &sql_owned_by, &sql_attach, &sql_column_settings,
 	&sql_sequence_values, &sql_comments, &sql_owners, &sql_grants
 };
@@ -671,6 +792,17 @@ guard_sql(const char *guard)
 	if (strcmp(guard, "statistics") == 0)
 		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_statistic_ext s"
 			" WHERE s.stxnamespace = pg_catalog.to_regnamespace($1) AND s.stxname = $2)";
+	if (strcmp(guard, "tsdict") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_ts_dict d"
+			" WHERE d.dictnamespace = pg_catalog.to_regnamespace($1) AND d.dictname = $2)";
+	if (strcmp(guard, "tsconfig") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_ts_config c"
+			" WHERE c.cfgnamespace = pg_catalog.to_regnamespace($1) AND c.cfgname = $2)";
+	if (strcmp(guard, "tsmapping") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_ts_config_map m"
+			" JOIN pg_catalog.pg_ts_config c ON c.oid = m.mapcfg,"
+			" pg_catalog.ts_token_type(c.cfgparser) t"
+			" WHERE c.oid = $1::pg_catalog.regconfig AND t.tokid = m.maptokentype AND t.alias = $2)";
 	if (strcmp(guard, "policy") == 0)
 		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_policy p"
 			" WHERE p.polrelid = pg_catalog.to_regclass($1) AND p.polname = $2)";
@@ -821,11 +953,13 @@ already_done(PGconn *conn, const SplitdbDdl *d, const char *service)
  * items:   from splitdb_ddl_build()
  * service: names the service in error contexts
  *
- * A remote error is relayed with its SQLSTATE and the statement.
+ * A remote error is relayed with its SQLSTATE and the statement.  The
+ * session's check_function_bodies is off from the first function on.
  */
 void
 splitdb_ddl_apply(PGconn *conn, List *items, const char *service)
 {
+	bool		bodies_unchecked = false;
 	ListCell   *lc;
 
 	foreach(lc, items)
@@ -833,6 +967,17 @@ splitdb_ddl_apply(PGconn *conn, List *items, const char *service)
 		SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);
 
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * As pg_dump's scripts do: a function's body may name a function
+		 * created after it, or a table that stays in the source.
+		 */
+		if (!bodies_unchecked && strcmp(d->kind, "function") == 0)
+		{
+			PQclear(splitdb_remote_exec(conn, "SET check_function_bodies = off",
+										0, NULL, service));
+			bodies_unchecked = true;
+		}
 		if (!already_done(conn, d, service))
 			PQclear(splitdb_remote_exec(conn, d->sql, 0, NULL, service));
 	}

@@ -12,6 +12,11 @@
 #    - types: an enum, a domain (CHECK, NOT NULL, DEFAULT), a composite type,
 #      a range type, a multirange and an enum-array column, an enum in a
 #      second schema;
+#    - functions that the functions of a CHECK and of a trigger call by name
+#      in their bodies (where pg_depend records nothing), and one named there
+#      that takes a staying table's row type, which the sibling cannot have;
+#    - text search configurations and a dictionary of the user's, named by
+#      an index expression and in a function's body;
 #    - sequences: serial (one of an UNLOGGED table), identity ALWAYS and BY
 #      DEFAULT with their own START, INCREMENT, MINVALUE and CACHE, a
 #      sequence shared by two defaults;
@@ -295,7 +300,7 @@ sub type_entries
 	{
 		my ($type, $schema, $name, $text) = @$entry;
 		next
-		  unless $type =~ /^(TYPE|DOMAIN|FUNCTION)$/
+		  unless $type =~ /^(TYPE|DOMAIN|FUNCTION|TEXT SEARCH (CONFIGURATION|DICTIONARY))$/
 		  || ($type =~ /^(COMMENT|ACL)$/ && $name =~ /^(TYPE|DOMAIN|FUNCTION) /);
 		# the SET lines pg_dump writes before a section belong to no entry
 		$text =~ s/(?:^SET [^\n]*;\n\n?)+\z//m;
@@ -458,6 +463,22 @@ COMMENT ON TYPE address IS 'postal address';
 
 CREATE FUNCTION norm(t text) RETURNS text IMMUTABLE LANGUAGE sql
 	RETURN lower(btrim(t));
+-- a CHECK calls tidy(), whose body calls padded() by name: PostgreSQL
+-- records neither call in pg_depend
+CREATE FUNCTION padded(t text) RETURNS boolean IMMUTABLE LANGUAGE sql
+	AS $$ SELECT btrim(t) <> t $$;
+CREATE FUNCTION tidy(t text) RETURNS boolean IMMUTABLE LANGUAGE sql
+	SET search_path = public AS $$ SELECT NOT padded(t) $$;
+-- text search configurations of the user's, one named by an index (a
+-- regconfig, in pg_depend), one only in a function's body, and a
+-- dictionary of the user's
+CREATE TEXT SEARCH DICTIONARY hotel_stop (TEMPLATE = pg_catalog.simple, stopwords = english);
+CREATE TEXT SEARCH CONFIGURATION "Hotel FTS" (PARSER = pg_catalog."default");
+ALTER TEXT SEARCH CONFIGURATION "Hotel FTS" ADD MAPPING FOR asciiword, word WITH hotel_stop, simple;
+ALTER TEXT SEARCH CONFIGURATION "Hotel FTS" ADD MAPPING FOR int WITH simple;
+CREATE TEXT SEARCH CONFIGURATION hotel_words (COPY = pg_catalog.simple);
+CREATE FUNCTION hotel_words(t text) RETURNS tsvector IMMUTABLE LANGUAGE sql
+	AS $$ SELECT to_tsvector('public.hotel_words', t) $$;
 
 CREATE SEQUENCE shared_seq AS integer START WITH 100 INCREMENT BY 5 CACHE 3;
 COMMENT ON SEQUENCE shared_seq IS 'reference numbers';
@@ -477,9 +498,12 @@ CREATE TABLE hotel (
 	parent_hotel int,
 	CONSTRAINT hotel_name_key UNIQUE (name) DEFERRABLE INITIALLY IMMEDIATE,
 	CONSTRAINT hotel_code_key UNIQUE NULLS NOT DISTINCT (code),
-	CONSTRAINT hotel_name_norm CHECK (norm(name) <> '')
+	CONSTRAINT hotel_name_norm CHECK (norm(name) <> ''),
+	CONSTRAINT hotel_name_tidy CHECK (tidy(name))
 ) WITH (fillfactor = 70, autovacuum_enabled = false);
 CREATE INDEX hotel_norm_idx ON hotel (norm(name) COLLATE "C");
+CREATE INDEX hotel_fts_idx ON hotel USING gin (to_tsvector('"Hotel FTS"', name));
+CREATE INDEX hotel_words_idx ON hotel USING gin (hotel_words(name));
 ALTER TABLE hotel DROP COLUMN obsolete;
 ALTER TABLE hotel ADD CONSTRAINT hotel_parent_fkey FOREIGN KEY (parent_hotel) REFERENCES hotel
 	NOT VALID;
@@ -566,9 +590,21 @@ CREATE TRIGGER booking_log_off AFTER DELETE ON booking
 	FOR EACH ROW EXECUTE FUNCTION log_booking();
 ALTER TABLE booking DISABLE TRIGGER booking_log_off;
 COMMENT ON TRIGGER booking_log ON booking IS 'keeps the change log';
+-- a trigger's function calls count_text() by name, and names
+-- guest_label(), which takes the row type of a table that stays and so
+-- cannot be in the sibling
+CREATE FUNCTION count_text(n bigint) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN n || CASE WHEN n = 1 THEN ' booking' ELSE ' bookings' END;
+END
+$$;
+CREATE FUNCTION guest_label(g guest) RETURNS text LANGUAGE sql AS $$ SELECT g.name $$;
 CREATE FUNCTION booking_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	RAISE NOTICE '% bookings', (SELECT count(*) FROM inserted);
+	RAISE NOTICE '%', count_text((SELECT count(*) FROM inserted));
+	IF false THEN
+		RAISE NOTICE '%', guest_label(NULL);
+	END IF;
 	RETURN NULL;
 END
 $$;
@@ -731,9 +767,16 @@ check_service(
 		'COMMENT public.TYPE room_kind',
 		'DOMAIN public.price',
 		'FUNCTION public.booking_count()',
+		'FUNCTION public.count_text(bigint)',
+		'FUNCTION public.hotel_words(text)',
 		'FUNCTION public.log_booking()',
 		'FUNCTION public.measurement_clamp()',
 		'FUNCTION public.norm(text)',
+		'FUNCTION public.padded(text)',
+		'FUNCTION public.tidy(text)',
+		'TEXT SEARCH CONFIGURATION public.Hotel FTS',
+		'TEXT SEARCH CONFIGURATION public.hotel_words',
+		'TEXT SEARCH DICTIONARY public.hotel_stop',
 		'TYPE inventar.einheit',
 		'TYPE public.address',
 		'TYPE public.floatrange',
