@@ -208,14 +208,26 @@ SQL_USED_TS_CONFIGS ","
 " WHERE e.extname <> 'plpgsql'"
 " ORDER BY 2";
 
-/* collations of owned columns and indexes that are not built in */
+/* collations of owned columns and indexes, and those the functions use, that are not built in */
 static const char *const sql_collations =
-"WITH " DDL_OWNED_CTE ","
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_FUNCTIONS ","
 " uses AS ("
 "  SELECT a.attcollation AS coll FROM pg_attribute a JOIN owned o ON o.relid = a.attrelid"
 "   WHERE a.attnum > 0 AND NOT a.attisdropped"
 "  UNION SELECT u.coll FROM pg_index i JOIN owned o ON o.relid = i.indrelid,"
-"         unnest(i.indcollation::oid[]) u(coll))"
+"         unnest(i.indcollation::oid[]) u(coll)"
+/* COLLATE in an expression of an index, a constraint, a default */
+"  UNION SELECT d.refobjid FROM pg_depend d WHERE d.refclassid = 'pg_collation'::regclass"
+"   AND ((d.classid = 'pg_class'::regclass AND d.objid IN"
+"          (SELECT i.indexrelid FROM pg_index i JOIN owned o ON o.relid = i.indrelid))"
+"     OR (d.classid = 'pg_attrdef'::regclass AND d.objid IN"
+"          (SELECT ad.oid FROM pg_attrdef ad JOIN owned o ON o.relid = ad.adrelid))"
+"     OR (d.classid = 'pg_constraint'::regclass AND d.objid IN"
+"          (SELECT k.oid FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid))"
+"     OR (d.classid = 'pg_proc'::regclass AND d.objid IN (SELECT fn FROM fns)))"
+/* and in a function's body, where PostgreSQL records nothing */
+"  UNION SELECT c.oid FROM pg_collation c JOIN pg_proc p ON p.oid IN (SELECT fn FROM fns)"
+"   WHERE c.oid >= 16384 AND p.prosrc ILIKE '%collate%' AND position(c.collname::text IN p.prosrc) > 0)"
 " SELECT 'collation', c.oid::regcollation::text, n.nspname, 'regcollation', c.oid::regcollation::text, NULL,"
 "  CASE WHEN c.collprovider = 'i'"
 "   THEN format('CREATE COLLATION %s (provider = icu, locale = %L%s)', c.oid::regcollation,"

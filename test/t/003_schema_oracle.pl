@@ -16,7 +16,8 @@
 #      in their bodies (where pg_depend records nothing), and one named there
 #      that takes a staying table's row type, which the sibling cannot have;
 #    - text search configurations and a dictionary of the user's, named by
-#      an index expression and in a function's body;
+#      an index expression and in a function's body, and a collation named
+#      only in a function's body;
 #    - sequences: serial (one of an UNLOGGED table), identity ALWAYS and BY
 #      DEFAULT with their own START, INCREMENT, MINVALUE and CACHE, a
 #      sequence shared by two defaults;
@@ -300,7 +301,7 @@ sub type_entries
 	{
 		my ($type, $schema, $name, $text) = @$entry;
 		next
-		  unless $type =~ /^(TYPE|DOMAIN|FUNCTION|TEXT SEARCH (CONFIGURATION|DICTIONARY))$/
+		  unless $type =~ /^(TYPE|DOMAIN|FUNCTION|COLLATION|TEXT SEARCH (CONFIGURATION|DICTIONARY))$/
 		  || ($type =~ /^(COMMENT|ACL)$/ && $name =~ /^(TYPE|DOMAIN|FUNCTION) /);
 		# the SET lines pg_dump writes before a section belong to no entry
 		$text =~ s/(?:^SET [^\n]*;\n\n?)+\z//m;
@@ -479,6 +480,10 @@ ALTER TEXT SEARCH CONFIGURATION "Hotel FTS" ADD MAPPING FOR int WITH simple;
 CREATE TEXT SEARCH CONFIGURATION hotel_words (COPY = pg_catalog.simple);
 CREATE FUNCTION hotel_words(t text) RETURNS tsvector IMMUTABLE LANGUAGE sql
 	AS $$ SELECT to_tsvector('public.hotel_words', t) $$;
+-- a collation named only in the body of a function that an index calls
+CREATE COLLATION "Nummern" (provider = icu, locale = 'und-u-kn-true');
+CREATE FUNCTION num_key(t text) RETURNS text IMMUTABLE LANGUAGE sql
+	AS $$ SELECT lower(t COLLATE public."Nummern") $$;
 
 CREATE SEQUENCE shared_seq AS integer START WITH 100 INCREMENT BY 5 CACHE 3;
 COMMENT ON SEQUENCE shared_seq IS 'reference numbers';
@@ -504,6 +509,7 @@ CREATE TABLE hotel (
 CREATE INDEX hotel_norm_idx ON hotel (norm(name) COLLATE "C");
 CREATE INDEX hotel_fts_idx ON hotel USING gin (to_tsvector('"Hotel FTS"', name));
 CREATE INDEX hotel_words_idx ON hotel USING gin (hotel_words(name));
+CREATE INDEX hotel_num_idx ON hotel (num_key(name));
 ALTER TABLE hotel DROP COLUMN obsolete;
 ALTER TABLE hotel ADD CONSTRAINT hotel_parent_fkey FOREIGN KEY (parent_hotel) REFERENCES hotel
 	NOT VALID;
@@ -761,6 +767,7 @@ check_service(
 	expected_types => join(', ',
 		'ACL public.FUNCTION log_booking()',
 		'ACL public.TYPE room_kind',
+		'COLLATION public.Nummern',
 		'COMMENT public.DOMAIN price',
 		'COMMENT public.FUNCTION log_booking()',
 		'COMMENT public.TYPE address',
@@ -772,6 +779,7 @@ check_service(
 		'FUNCTION public.log_booking()',
 		'FUNCTION public.measurement_clamp()',
 		'FUNCTION public.norm(text)',
+		'FUNCTION public.num_key(text)',
 		'FUNCTION public.padded(text)',
 		'FUNCTION public.tidy(text)',
 		'TEXT SEARCH CONFIGURATION public.Hotel FTS',
