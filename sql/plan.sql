@@ -158,7 +158,7 @@ CREATE TABLE "Fac Türa"."Zahlung" (
 );
 
 -- views: over moving tables only; joined with staying tables; materialized;
--- and three that a shim cannot serve
+-- and four that a shim cannot serve
 CREATE VIEW booking.v_res AS SELECT id, status FROM booking.reservation;
 CREATE VIEW crm.v_customer_res AS
 	SELECT c.email, r.id FROM crm.customer c JOIN booking.reservation r ON r.customer_id = c.id;
@@ -167,6 +167,10 @@ CREATE MATERIALIZED VIEW booking.mv_counts AS
 CREATE VIEW booking.v_sys AS SELECT xmin, id FROM booking.reservation;
 CREATE VIEW booking.v_sample AS SELECT id FROM booking.reservation TABLESAMPLE SYSTEM (10);
 CREATE VIEW booking.v_only AS SELECT id FROM ONLY booking.extra;
+-- a function on the row type stays with the archived original
+CREATE FUNCTION booking.nights_of(r booking.reservation) RETURNS int LANGUAGE sql
+	AS $$ SELECT r.nights $$;
+CREATE VIEW booking.v_rowfn AS SELECT r.id, booking.nights_of(r) FROM booking.reservation r;
 
 -- rules, policies, triggers, a publication, a SQL-standard function body
 CREATE RULE audit_keep AS ON DELETE TO booking.audit DO INSTEAD NOTHING;

@@ -42,6 +42,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/regproc.h"
 #include "utils/rel.h"
 
 #include "catalog.h"
@@ -591,10 +592,46 @@ typedef struct UnservableContext
 } UnservableContext;
 
 /*
+ * note_row_type_function
+ *		Add a reason when function funcid takes or returns the row type of
+ *		an owned table.  The function is bound to that type by OID, so it
+ *		stays with the archived original, and the view re-pointed to the
+ *		shim (whose row type is another) would find no such function.
+ */
+static void
+note_row_type_function(Oid funcid, UnservableContext *cxt)
+{
+	Oid		   *argtypes;
+	int			nargs;
+	Oid			result = get_func_signature(funcid, &argtypes, &nargs);
+	ListCell   *lc;
+
+	foreach(lc, cxt->owned)
+	{
+		Oid			relid = lfirst_oid(lc);
+		Oid			rowtype = get_rel_type_id(relid);
+		bool		uses = (result == rowtype);
+
+		for (int i = 0; i < nargs && !uses; i++)
+			uses = (argtypes[i] == rowtype);
+		if (!uses)
+			continue;
+		if (cxt->reasons.len > 0)
+			appendStringInfoString(&cxt->reasons, ", ");
+		appendStringInfo(&cxt->reasons, "function %s on the row type of %s",
+						 format_procedure(funcid),
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													get_rel_name(relid)));
+		return;
+	}
+}
+
+/*
  * find_unservable
  *		Walk a view's query for reads of owned tables that a foreign table
- *		cannot answer the same way: TABLESAMPLE, and ONLY on a table with
- *		children (a foreign table has none, so ONLY would read them all).
+ *		cannot answer the same way: TABLESAMPLE, ONLY on a table with
+ *		children (a foreign table has none, so ONLY would read them all), and
+ *		calls of functions on an owned table's row type.
  */
 static bool
 find_unservable(Node *node, UnservableContext *cxt)
@@ -627,6 +664,8 @@ find_unservable(Node *node, UnservableContext *cxt)
 													get_rel_name(rte->relid)));
 		return false;
 	}
+	if (IsA(node, FuncExpr))
+		note_row_type_function(((FuncExpr *) node)->funcid, cxt);
 	return expression_tree_walker(node, find_unservable, cxt);
 }
 
