@@ -170,7 +170,8 @@ CREATE VIEW booking.v_only AS SELECT id FROM ONLY booking.extra;
 -- a function on the row type stays with the archived original
 CREATE FUNCTION booking.nights_of(r booking.reservation) RETURNS int LANGUAGE sql
 	AS $$ SELECT r.nights $$;
-CREATE VIEW booking.v_rowfn AS SELECT r.id, booking.nights_of(r) FROM booking.reservation r;
+CREATE VIEW booking.v_rowfn AS
+	SELECT r.id, booking.nights_of(r), booking.nights_of(r) + 1 AS more FROM booking.reservation r;
 
 -- rules, policies, triggers, a publication, a SQL-standard function body
 CREATE RULE audit_keep AS ON DELETE TO booking.audit DO INSTEAD NOTHING;

@@ -604,6 +604,7 @@ note_row_type_function(Oid funcid, UnservableContext *cxt)
 	Oid		   *argtypes;
 	int			nargs;
 	Oid			result = get_func_signature(funcid, &argtypes, &nargs);
+	char	   *reason;
 	ListCell   *lc;
 
 	foreach(lc, cxt->owned)
@@ -616,12 +617,16 @@ note_row_type_function(Oid funcid, UnservableContext *cxt)
 			uses = (argtypes[i] == rowtype);
 		if (!uses)
 			continue;
+		reason = psprintf("function %s on the row type of %s",
+						  format_procedure(funcid),
+						  quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													 get_rel_name(relid)));
+		/* once per function, however often the view calls it */
+		if (strstr(cxt->reasons.data, reason) != NULL)
+			return;
 		if (cxt->reasons.len > 0)
 			appendStringInfoString(&cxt->reasons, ", ");
-		appendStringInfo(&cxt->reasons, "function %s on the row type of %s",
-						 format_procedure(funcid),
-						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-													get_rel_name(relid)));
+		appendStringInfoString(&cxt->reasons, reason);
 		return;
 	}
 }
