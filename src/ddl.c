@@ -150,6 +150,21 @@
 	"  ) c(callee))"
 
 /*
+ * What the owned tables' index expressions, defaults and constraints, and
+ * the functions in fns, name by OID in pg_depend (a COLLATE clause, a
+ * regconfig constant): the OIDs of catalog refclass.  Needs fns.
+ */
+#define SQL_EXPRESSION_USES(refclass) \
+	"  SELECT d.refobjid FROM pg_depend d WHERE d.refclassid = '" refclass "'::regclass" \
+	"   AND ((d.classid = 'pg_class'::regclass AND d.objid IN" \
+	"          (SELECT i.indexrelid FROM pg_index i JOIN owned o ON o.relid = i.indrelid))" \
+	"     OR (d.classid = 'pg_attrdef'::regclass AND d.objid IN" \
+	"          (SELECT ad.oid FROM pg_attrdef ad JOIN owned o ON o.relid = ad.adrelid))" \
+	"     OR (d.classid = 'pg_constraint'::regclass AND d.objid IN" \
+	"          (SELECT k.oid FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid))" \
+	"     OR (d.classid = 'pg_proc'::regclass AND d.objid IN (SELECT fn FROM fns)))"
+
+/*
  * The text search configurations the service's indexes, defaults,
  * constraints and functions use: by OID (a regconfig constant, in pg_depend)
  * or by name (in a function's body or a trigger's arguments, where
@@ -157,15 +172,8 @@
  * Needs fns.
  */
 #define SQL_USED_TS_CONFIGS \
-	" tscfgs AS (" \
-	"  SELECT d.refobjid AS cfg FROM pg_depend d WHERE d.refclassid = 'pg_ts_config'::regclass" \
-	"   AND ((d.classid = 'pg_class'::regclass AND d.objid IN" \
-	"          (SELECT i.indexrelid FROM pg_index i JOIN owned o ON o.relid = i.indrelid))" \
-	"     OR (d.classid = 'pg_attrdef'::regclass AND d.objid IN" \
-	"          (SELECT ad.oid FROM pg_attrdef ad JOIN owned o ON o.relid = ad.adrelid))" \
-	"     OR (d.classid = 'pg_constraint'::regclass AND d.objid IN" \
-	"          (SELECT k.oid FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid))" \
-	"     OR (d.classid = 'pg_proc'::regclass AND d.objid IN (SELECT fn FROM fns)))" \
+	" tscfgs(cfg) AS (" \
+	SQL_EXPRESSION_USES("pg_ts_config") \
 	"  UNION SELECT c.oid FROM pg_ts_config c JOIN pg_proc p ON p.oid IN (SELECT fn FROM fns)" \
 	"   WHERE c.oid >= 16384 AND position(c.cfgname::text IN p.prosrc) > 0" \
 	"  UNION SELECT c.oid FROM pg_ts_config c JOIN pg_trigger t ON t.tgrelid IN (SELECT relid FROM owned)" \
@@ -217,14 +225,7 @@ static const char *const sql_collations =
 "  UNION SELECT u.coll FROM pg_index i JOIN owned o ON o.relid = i.indrelid,"
 "         unnest(i.indcollation::oid[]) u(coll)"
 /* COLLATE in an expression of an index, a constraint, a default */
-"  UNION SELECT d.refobjid FROM pg_depend d WHERE d.refclassid = 'pg_collation'::regclass"
-"   AND ((d.classid = 'pg_class'::regclass AND d.objid IN"
-"          (SELECT i.indexrelid FROM pg_index i JOIN owned o ON o.relid = i.indrelid))"
-"     OR (d.classid = 'pg_attrdef'::regclass AND d.objid IN"
-"          (SELECT ad.oid FROM pg_attrdef ad JOIN owned o ON o.relid = ad.adrelid))"
-"     OR (d.classid = 'pg_constraint'::regclass AND d.objid IN"
-"          (SELECT k.oid FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid))"
-"     OR (d.classid = 'pg_proc'::regclass AND d.objid IN (SELECT fn FROM fns)))"
+"  UNION" SQL_EXPRESSION_USES("pg_collation")
 /* and in a function's body, where PostgreSQL records nothing */
 "  UNION SELECT c.oid FROM pg_collation c JOIN pg_proc p ON p.oid IN (SELECT fn FROM fns)"
 "   WHERE c.oid >= 16384 AND p.prosrc ILIKE '%collate%' AND position(c.collname::text IN p.prosrc) > 0)"
