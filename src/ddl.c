@@ -187,9 +187,7 @@
 
 /* p is a function splitdb must create in the sibling: a user's, not an extension's */
 #define SQL_USER_FUNCTION(p) \
-	"(" p ".oid >= 16384 AND " p ".prokind IN ('f', 'p')" \
-	" AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass" \
-	"                  AND d.objid = " p ".oid AND d.deptype = 'e'))"
+	"(" p ".prokind IN ('f', 'p') AND " SQL_USER_OBJECT("pg_proc", p) ")"
 
 /*
  * Each query returns rows of (kind, name, schema, guard, arg1, arg2, sql), in
@@ -236,9 +234,7 @@ static const char *const sql_collations =
 "   ELSE format('CREATE COLLATION %s (provider = libc, lc_collate = %L, lc_ctype = %L)', c.oid::regcollation,"
 "               c.collcollate, c.collctype) END"
 " FROM uses u JOIN pg_collation c ON c.oid = u.coll JOIN pg_namespace n ON n.oid = c.collnamespace"
-" WHERE c.oid >= 16384"
-"   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_collation'::regclass"
-"                    AND d.objid = c.oid AND d.deptype = 'e')"
+" WHERE " SQL_USER_OBJECT("pg_collation", "c")
 " ORDER BY 2";
 
 /* the users' text search dictionaries those configurations use */

@@ -748,18 +748,17 @@ static const char *const sql_last_job =
 " WHERE j.service = $1 ORDER BY j.job_id DESC LIMIT 1";
 
 /*
- * migrated_step
- *		The blocker of a service whose last job cut over (done or finalized),
- *		or NULL.  Its owned tables then name the archived originals, whose
- *		plan would describe a second migration that splitdb_migrate()
- *		refuses.
+ * migrated_detail
+ *		The detail of the blocker of a service whose last job cut over (done
+ *		or finalized), or NULL.  Its owned tables then name the archived
+ *		originals, whose plan would describe a second migration that
+ *		splitdb_migrate() refuses.
  */
-static SplitdbPlanStep *
-migrated_step(const char *service)
+static char *
+migrated_detail(const char *service)
 {
 	Oid			argtype = NAMEOID;
 	Datum		arg = DirectFunctionCall1(namein, CStringGetDatum(service));
-	SplitdbPlanStep *step;
 	char	   *state;
 
 	if (SPI_execute_with_args(sql_last_job, 1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
@@ -770,16 +769,12 @@ migrated_step(const char *service)
 	if (strcmp(state, "done") != 0 && strcmp(state, "finalized") != 0)
 		return NULL;
 
-	step = palloc(sizeof(SplitdbPlanStep));
-	step->action = SPLITDB_PLAN_BLOCKER;
-	step->object = pstrdup(service);
-	step->detail = psprintf("service %s has already been migrated: job %s is %s, and its tables live in database %s, their originals in schema splitdb_archive; nothing is left to plan, see splitdb_status",
-							quote_identifier(service),
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-							state,
-							quote_identifier(SPI_getvalue(SPI_tuptable->vals[0],
-														  SPI_tuptable->tupdesc, 3)));
-	return step;
+	return psprintf("service %s has already been migrated: job %s is %s, and its tables live in database %s, their originals in schema splitdb_archive; nothing is left to plan, see splitdb_status",
+					quote_identifier(service),
+					SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+					state,
+					quote_identifier(SPI_getvalue(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 3)));
 }
 
 /*
@@ -797,11 +792,14 @@ splitdb_plan_build(const char *service)
 	List	   *steps[SPLITDB_PLAN_NACTIONS] = {0};
 	List	   *result = NIL;
 	PlanParams *params;
-	SplitdbPlanStep *migrated = migrated_step(service);
+	char	   *migrated = migrated_detail(service);
 
 	/* the owned tables are archived originals now: nothing is left to plan */
 	if (migrated != NULL)
-		return list_make1(migrated);
+	{
+		add_step(steps, SPLITDB_PLAN_BLOCKER, pstrdup(service), migrated);
+		return steps[SPLITDB_PLAN_BLOCKER];
+	}
 
 	params = plan_params(service);
 
