@@ -19,6 +19,7 @@ OBJS = \
 	src/fdwwatch.o \
 	src/job.o \
 	src/launcher.o \
+	src/matview.o \
 	src/orphan.o \
 	src/ownership.o \
 	src/plan.o \

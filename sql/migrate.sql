@@ -7,8 +7,9 @@
 -- - the job's rows and the status views once it is done;
 -- - the sibling's tables, rows, sequences and constraints;
 -- - the source after cutover: originals in splitdb_archive, shims under the
---   old names, a view re-pointed, cross-service foreign keys recorded and
---   dropped;
+--   old names, a view re-pointed, materialized views created anew over the
+--   shims (rows, indexes, options, owner, grants, comments, populated or
+--   not), cross-service foreign keys recorded and dropped;
 -- - reads and writes through the shims, RETURNING, and identity and serial
 --   values drawn from the sibling, never colliding with rows inserted there;
 -- - tables of the same name in two schemas, archived side by side;
@@ -55,6 +56,30 @@ CREATE VIEW long_stays AS
 	SELECT b.id, g.name, b.nights FROM "Booking" b JOIN guest g USING (guest_id)
 	 WHERE b.nights > 7;
 
+-- materialized views over a moving table, one populated and one not
+CREATE MATERIALIZED VIEW "Nächte je Art" WITH (fillfactor = 90) AS
+	SELECT kind, count(*) AS bookings, sum(nights) AS "Nächte" FROM "Booking" GROUP BY kind;
+CREATE MATERIALIZED VIEW pending_notes AS
+	SELECT id, note FROM "Booking" WHERE note LIKE 'via%' WITH NO DATA;
+CREATE UNIQUE INDEX "Nächte je Art_kind" ON "Nächte je Art" (kind);
+CREATE INDEX nights_idx ON "Nächte je Art" ("Nächte") WHERE "Nächte" > 0;
+CLUSTER "Nächte je Art" USING "Nächte je Art_kind";
+ALTER MATERIALIZED VIEW "Nächte je Art" ALTER COLUMN bookings SET STATISTICS 300;
+COMMENT ON MATERIALIZED VIEW "Nächte je Art" IS 'nights per kind';
+COMMENT ON COLUMN "Nächte je Art"."Nächte" IS 'sum of nights';
+COMMENT ON INDEX "Nächte je Art_kind" IS 'one row per kind';
+-- one over a table of this service and one of the next
+CREATE SCHEMA nord;
+CREATE TABLE nord."Booking" (id serial PRIMARY KEY, note text);
+CREATE INDEX "Booking_note_idx" ON nord."Booking" (note);
+INSERT INTO nord."Booking" (note) VALUES ('nord 1');
+CREATE MATERIALIZED VIEW beide AS
+	SELECT b.id, n.note FROM "Booking" b JOIN nord."Booking" n ON n.id = b.id;
+CREATE ROLE regress_mv_reader;
+CREATE ROLE regress_mv_kind_reader;
+GRANT SELECT ON "Nächte je Art" TO regress_mv_reader;
+GRANT SELECT (kind) ON "Nächte je Art" TO regress_mv_kind_reader;
+
 INSERT INTO guest (name) SELECT 'guest ' || g FROM generate_series(1, 5) g;
 INSERT INTO "Booking" (guest_id, kind, nights, price, note)
 	SELECT 1 + g % 5, (ARRAY['single', 'double', 'suite'])[1 + g % 3]::room_kind,
@@ -63,6 +88,9 @@ INSERT INTO "Booking" (guest_id, kind, nights, price, note)
 INSERT INTO "Zimmer ""Extra"" Größe" (booking_id, "Was")
 	SELECT g, 'extra ' || g FROM generate_series(1, 30) g;
 INSERT INTO invoice VALUES (1, 10), (2, 20);
+
+REFRESH MATERIALIZED VIEW "Nächte je Art";
+SELECT * FROM "Nächte je Art" ORDER BY kind;
 
 SELECT splitdb_add_service('mig_svc');
 
@@ -84,6 +112,10 @@ SELECT count(*) AS jobs FROM splitdb.job;
 CREATE RULE booking_audit AS ON DELETE TO "Booking" DO ALSO NOTHING;
 SELECT splitdb_migrate('mig_svc');
 DROP RULE booking_audit ON "Booking";
+-- so does a materialized view over it that a view reads
+CREATE VIEW nights_total AS SELECT sum("Nächte") FROM "Nächte je Art";
+SELECT splitdb_migrate('mig_svc');
+DROP VIEW nights_total;
 SELECT count(*) AS jobs FROM splitdb.job;
 
 -- a table that is already in the sibling, with rows or without
@@ -203,6 +235,32 @@ UPDATE "Booking" SET price = 80 WHERE note = 'via shim' RETURNING id, price, tot
 DELETE FROM "Zimmer ""Extra"" Größe" WHERE "Was" = 'via shim' RETURNING "Extra-ID";
 SELECT id, guest_id, nights, price, total, note FROM "Booking" WHERE id > 250 ORDER BY id;
 
+-- the materialized views: created anew under their names, over the shim,
+-- with what they had; the originals went to the archive
+SELECT c.oid::regclass AS matview, c.relnamespace::regnamespace AS schema,
+	   c.relispopulated, c.reloptions, obj_description(c.oid, 'pg_class') AS comment,
+	   EXISTS (SELECT FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+				WHERE r.ev_class = c.oid AND d.refobjid = 'public."Booking"'::regclass) AS reads_shim
+  FROM pg_class c WHERE c.relkind = 'm' ORDER BY 2, 1;
+SELECT indexrelid::regclass, indisclustered, pg_get_indexdef(indexrelid),
+	   obj_description(indexrelid, 'pg_class') AS comment
+  FROM pg_index WHERE indrelid = '"Nächte je Art"'::regclass ORDER BY 1;
+SELECT attname, attstattarget, col_description(attrelid, attnum) AS comment,
+	   has_column_privilege('regress_mv_kind_reader', attrelid, attnum, 'SELECT') AS kind_reader
+  FROM pg_attribute WHERE attrelid = '"Nächte je Art"'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT has_table_privilege('regress_mv_reader', '"Nächte je Art"', 'SELECT') AS reader,
+	   has_table_privilege('regress_mv_kind_reader', '"Nächte je Art"', 'SELECT') AS kind_reader,
+	   pg_get_userbyid(relowner) = current_user AS same_owner
+  FROM pg_class WHERE oid = '"Nächte je Art"'::regclass;
+-- the rows of the cutover (two rows were added in the sibling since)
+SELECT * FROM "Nächte je Art" ORDER BY kind;
+-- and refreshed through it, concurrently too
+REFRESH MATERIALIZED VIEW CONCURRENTLY "Nächte je Art";
+SELECT * FROM "Nächte je Art" ORDER BY kind;
+SELECT * FROM pending_notes;
+REFRESH MATERIALIZED VIEW pending_notes;
+SELECT * FROM pending_notes;
+
 -- the archive still holds the originals, untouched
 SELECT count(*), sum(id) FROM splitdb_archive."Booking";
 SELECT table_name, source_rows, target_rows, ok FROM splitdb_verify('mig_svc') ORDER BY 1;
@@ -219,15 +277,14 @@ SELECT count(*) AS jobs, min(state) AS state FROM splitdb.job;
 -- tables of the same name in two schemas, and a name the archive holds
 -- already: the originals, their indexes and their sequences all fit in
 -- splitdb_archive, those whose name is taken with a number
+-- (nord."Booking" is there since the start: matview beide reads it)
 CREATE SCHEMA "Süd";
-CREATE SCHEMA nord;
 CREATE TABLE "Süd"."Booking" (id serial PRIMARY KEY, note text);
-CREATE TABLE nord."Booking" (id serial PRIMARY KEY, note text);
-CREATE INDEX "Booking_note_idx" ON nord."Booking" (note);
 INSERT INTO "Süd"."Booking" (note) VALUES ('süd 1'), ('süd 2');
-INSERT INTO nord."Booking" (note) VALUES ('nord 1');
 SELECT splitdb_add_service('mig_svc2');
 SELECT splitdb_assign('mig_svc2', '"Süd"."Booking"', 'nord."Booking"');
+-- the plan re-points beide, not the copy of it the first job archived
+SELECT action, object FROM splitdb_plan('mig_svc2') WHERE action IN ('repoint_view', 'blocker');
 SELECT splitdb_migrate('mig_svc2', wait => true) > 0 AS migrated;
 SELECT c.relname, c.relkind FROM pg_class c
  WHERE c.relnamespace = 'splitdb_archive'::regnamespace ORDER BY 1;
@@ -235,14 +292,24 @@ SELECT table_name, source_rows, target_rows, ok FROM splitdb_verify('mig_svc2') 
 SELECT relkind, count(*) FROM pg_class
  WHERE relnamespace IN ('"Süd"'::regnamespace, 'nord'::regnamespace) GROUP BY 1;
 SELECT * FROM "Süd"."Booking" UNION ALL SELECT * FROM nord."Booking" ORDER BY 2;
+-- beide: archived by each job, the one in public reads both shims
+SELECT c.oid::regclass AS matview,
+	   (SELECT string_agg(DISTINCT d.refobjid::regclass::text, ', ')
+		  FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+		 WHERE r.ev_class = c.oid AND d.refclassid = 'pg_class'::regclass
+		   AND d.refobjid <> c.oid) AS reads
+  FROM pg_class c WHERE c.relname LIKE 'beide%' ORDER BY 1;
+SELECT * FROM beide;
 INSERT INTO nord."Booking" (note) VALUES ('nord 2') RETURNING id;
 
 -- clean up: the shims use the service's server
 DROP VIEW long_stays;
+DROP MATERIALIZED VIEW "Nächte je Art", pending_notes, beide;
+DROP SCHEMA splitdb_archive CASCADE;
 DROP TABLE invoice, guest;
 DROP FOREIGN TABLE "Booking", "Zimmer ""Extra"" Größe";
 DROP SCHEMA "Süd", nord CASCADE;
-DROP SCHEMA splitdb_archive CASCADE;
+DROP ROLE regress_mv_reader, regress_mv_kind_reader;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('mig_svc');
 SELECT splitdb_drop_service('mig_svc2');

@@ -164,6 +164,9 @@ CREATE VIEW crm.v_customer_res AS
 	SELECT c.email, r.id FROM crm.customer c JOIN booking.reservation r ON r.customer_id = c.id;
 CREATE MATERIALIZED VIEW booking.mv_counts AS
 	SELECT status, count(*) FROM booking.reservation GROUP BY status;
+-- a materialized view that a view reads: it cannot be created anew
+CREATE MATERIALIZED VIEW booking."Mv Genutzt" AS SELECT id FROM booking.reservation;
+CREATE VIEW crm.v_over_mv AS SELECT count(*) FROM booking."Mv Genutzt";
 CREATE VIEW booking.v_sys AS SELECT xmin, id FROM booking.reservation;
 CREATE VIEW booking.v_sample AS SELECT id FROM booking.reservation TABLESAMPLE SYSTEM (10);
 CREATE VIEW booking.v_only AS SELECT id FROM ONLY booking.extra;

@@ -12,11 +12,13 @@
  *	2. drop the foreign keys that cross databases (recorded beforehand in
  *	   splitdb.reference with their full definition);
  *	3. move the originals, with their indexes and owned sequences, to schema
- *	   splitdb_archive (archive_table: a name already taken there gets a
+ *	   splitdb_archive (archive_relation: a name already taken there gets a
  *	   number, so tables of the same name in two schemas both fit);
+ *	   the materialized views that read them go along (matview.c);
  *	4. create the shims under the old names and re-point the views to them,
- *	   and install the triggers that enforce the cross-service references
- *	   (reference.c) in the source and in the siblings;
+ *	   create the materialized views again over them, and install the
+ *	   triggers that enforce the cross-service references (reference.c) in
+ *	   the source and in the siblings;
  *	5. set the sibling's sequences past the source's values.
  *
  * If anything fails the transaction rolls back and the source is exactly as
@@ -257,17 +259,36 @@ free_name(const char *name, Oid nspid, Oid archive, bool with_type)
 	}
 }
 
+/* the keyword of ALTER for a relation kind */
+static const char *
+alter_keyword(char relkind)
+{
+	switch (relkind)
+	{
+		case 'S':
+			return "SEQUENCE";
+		case 'i':
+		case 'I':
+			return "INDEX";
+		case 'm':
+			return "MATERIALIZED VIEW";
+		default:
+			return "TABLE";
+	}
+}
+
 /*
- * archive_table
- *		Move one original to the archive schema, with the indexes and
- *		sequences that ALTER TABLE ... SET SCHEMA moves along.  Each of
- *		them whose name the archive already holds (the same table name in
- *		two schemas, a second job's art_type_pkey) is first renamed where
- *		it is, to the first free name_N.  splitdb finds the originals by
- *		OID, and job_table keeps their names from before the cutover.
+ * archive_relation
+ *		Move one original (a table or a materialized view) to the archive
+ *		schema, with the indexes and sequences that ALTER ... SET SCHEMA
+ *		moves along.  Each of them whose name the archive already holds
+ *		(the same table name in two schemas, a second job's art_type_pkey)
+ *		is first renamed where it is, to the first free name_N.  splitdb
+ *		finds the originals by OID, and job_table keeps their names from
+ *		before the cutover.
  */
 static void
-archive_table(Oid relid)
+archive_relation(Oid relid)
 {
 	Oid			archive = get_namespace_oid(SPLITDB_ARCHIVE_SCHEMA, false);
 	Oid			types[1] = {OIDOID};
@@ -303,14 +324,14 @@ archive_table(Oid relid)
 		if (!name_taken(name, archive, is_table))
 			continue;
 		renames = lappend(renames,
-						  psprintf("ALTER %s %s RENAME TO %s",
-								   kind == 'S' ? "SEQUENCE" : is_table ? "TABLE" : "INDEX",
+						  psprintf("ALTER %s %s RENAME TO %s", alter_keyword(kind),
 								   quote_qualified_identifier(get_namespace_name(nspid), name),
 								   quote_identifier(free_name(name, nspid, archive, is_table))));
 	}
 	foreach(lc, renames)
 		run_utility((char *) lfirst(lc));
-	run_utility(psprintf("ALTER TABLE %s SET SCHEMA " SPLITDB_ARCHIVE_SCHEMA,
+	run_utility(psprintf("ALTER %s %s SET SCHEMA " SPLITDB_ARCHIVE_SCHEMA,
+						 alter_keyword(get_rel_relkind(relid)),
 						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													get_rel_name(relid))));
 }
@@ -332,6 +353,7 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	Datum		values[1] = {Int64GetDatum(job_id)};
 	List	   *shims;
 	List	   *views;
+	List	   *matviews;
 	List	   *seqs;
 	List	   *moves = NIL;
 	List	   *drops = NIL;
@@ -353,6 +375,7 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	/* 1. what must be rebuilt, read while the names are the originals' */
 	shims = splitdb_shim_ddl(job_id, service, server);
 	views = views_to_repoint(job_id);
+	matviews = splitdb_matview_ddl(job_id);
 	seqs = sequences_to_advance(job_id);
 
 	if (SPI_execute_with_args("SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', r.child_relid::regclass,"
@@ -404,13 +427,22 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	/* 3. the originals go to the archive */
 	run_utility("CREATE SCHEMA IF NOT EXISTS " SPLITDB_ARCHIVE_SCHEMA);
 	foreach(lc, moves)
-		archive_table(lfirst_oid(lc));
+		archive_relation(lfirst_oid(lc));
+	foreach(lc, matviews)
+		archive_relation(((SplitdbMatview *) lfirst(lc))->relid);
 
 	/* 4. shims under the old names, and the views re-pointed to them */
 	foreach(lc, shims)
 		run_utility((char *) lfirst(lc));
 	foreach(lc, views)
 		run_utility(((ViewDef *) lfirst(lc))->sql);
+	foreach(lc, matviews)
+	{
+		ListCell   *stmt;
+
+		foreach(stmt, ((SplitdbMatview *) lfirst(lc))->statements)
+			run_utility((char *) lfirst(stmt));
+	}
 
 	/* the cross-service references, enforced on both sides from now on */
 	splitdb_reference_install(service, NIL, conn);

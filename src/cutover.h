@@ -15,12 +15,19 @@
 
 #include "libpq-fe.h"
 
-/* schema that keeps the moved originals until finalize */
-#define SPLITDB_ARCHIVE_SCHEMA	"splitdb_archive"
-
 extern void splitdb_cutover_record_references(int64 job_id, const char *service);
 extern void splitdb_cutover_run(int64 job_id, const char *service,
 								const char *server, PGconn *conn);
+
+/* a materialized view to create again over the shims (matview.c) */
+typedef struct SplitdbMatview
+{
+	Oid			relid;			/* the original, archived at the cutover */
+	List	   *statements;		/* CREATE, indexes, owner, grants, comments */
+} SplitdbMatview;
+
+/* matview.c */
+extern List *splitdb_matview_ddl(int64 job_id);
 
 /* shim.c */
 extern List *splitdb_shim_ddl(int64 job_id, const char *service,

@@ -318,7 +318,7 @@ static const char *const sql_views =
 "  SELECT DISTINCT r.ev_class AS view, d.refobjid AS rel, d.refobjsubid AS att"
 "    FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid"
 "   WHERE r.rulename = '_RETURN' AND d.refclassid = 'pg_class'::regclass"
-"     AND d.refobjid <> r.ev_class)"
+"     AND d.refobjid <> r.ev_class AND " SPLITDB_NOT_ARCHIVED("r.ev_class") ")"
 " SELECT d.view, d.view::regclass::text, v.relkind = 'm',"
 "  string_agg(DISTINCT d.rel::regclass::text, ', ') FILTER (WHERE d.rel IN (SELECT relid FROM owned)),"
 "  string_agg(DISTINCT d.rel::regclass::text, ', ')"
@@ -328,9 +328,22 @@ static const char *const sql_views =
 "                             d.rel::regclass), ', ')"
 "    FILTER (WHERE d.att BETWEEN -5 AND -2 AND d.rel IN (SELECT relid FROM owned)),"
 "  (SELECT e.extname FROM pg_depend x JOIN pg_extension e ON e.oid = x.refobjid"
-"    WHERE x.classid = 'pg_class'::regclass AND x.objid = d.view AND x.deptype = 'e')"
+"    WHERE x.classid = 'pg_class'::regclass AND x.objid = d.view AND x.deptype = 'e'),"
+/* what uses a materialized view, which the cutover creates anew */
+"  (SELECT string_agg(DISTINCT coalesce((SELECT format('%s %s',"
+"                                                      CASE u.relkind WHEN 'm' THEN 'materialized view'"
+"                                                                     ELSE 'view' END, u.oid::regclass)"
+"                                          FROM pg_rewrite ur JOIN pg_class u ON u.oid = ur.ev_class"
+"                                         WHERE x.classid = 'pg_rewrite'::regclass AND ur.oid = x.objid),"
+"                                        pg_describe_object(x.classid, x.objid, x.objsubid)), ', ')"
+"     FROM pg_depend x"
+"    WHERE v.relkind = 'm' AND x.deptype = 'n'"
+"      AND ((x.refclassid = 'pg_class'::regclass AND x.refobjid = d.view)"
+"           OR (x.refclassid = 'pg_type'::regclass AND x.refobjid = v.reltype))"
+"      AND NOT (x.classid = 'pg_rewrite'::regclass"
+"               AND x.objid IN (SELECT r.oid FROM pg_rewrite r WHERE r.ev_class = d.view)))"
 " FROM deps d JOIN pg_class c ON c.oid = d.rel JOIN pg_class v ON v.oid = d.view"
-" GROUP BY d.view, v.relkind"
+" GROUP BY d.view, v.relkind, v.reltype"
 " HAVING bool_or(d.rel IN (SELECT relid FROM owned))"
 " ORDER BY 2";
 
@@ -702,6 +715,7 @@ add_view_steps(PlanParams *params, List **steps)
 		char	   *staying = SPI_getvalue(tup, desc, 5);
 		char	   *syscols = SPI_getvalue(tup, desc, 6);
 		char	   *extension = SPI_getvalue(tup, desc, 7);
+		char	   *users = SPI_getvalue(tup, desc, 8);
 		const char *kind = matview ? "materialized view" : "view";
 		UnservableContext cxt;
 		Relation	rel;
@@ -723,6 +737,10 @@ add_view_steps(PlanParams *params, List **steps)
 			add_step(steps, SPLITDB_PLAN_BLOCKER, name,
 					 psprintf("%s %s belongs to extension %s and reads %s, which moves; splitdb cannot re-point an extension's view",
 							  kind, name, quote_identifier(extension), moving));
+		else if (users != NULL)
+			add_step(steps, SPLITDB_PLAN_BLOCKER, name,
+					 psprintf("materialized view %s reads %s, which moves, and is used by %s; the cutover creates a materialized view anew over the shims, and those would keep using the archived one; drop them before migrating and recreate them after the cutover",
+							  name, moving, users));
 		else if (cxt.reasons.len > 0)
 			add_step(steps, SPLITDB_PLAN_BLOCKER, name,
 					 psprintf("%s %s uses %s; a foreign table cannot serve that, so the view cannot be re-pointed to the shim; change the view before migrating",

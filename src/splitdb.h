@@ -22,6 +22,18 @@
 /* prefix of the foreign servers splitdb creates for services on this cluster */
 #define SPLITDB_SERVER_PREFIX		"splitdb_"
 
+/* schema that keeps the moved originals until finalize */
+#define SPLITDB_ARCHIVE_SCHEMA		"splitdb_archive"
+
+/*
+ * SQL condition: relation rel (an OID expression) is not in the archive,
+ * where a materialized view keeps reading originals that move later
+ */
+#define SPLITDB_NOT_ARCHIVED(rel) \
+" NOT EXISTS (SELECT FROM pg_catalog.pg_class ac JOIN pg_catalog.pg_namespace an" \
+"             ON an.oid = ac.relnamespace WHERE ac.oid = " rel \
+"              AND an.nspname = '" SPLITDB_ARCHIVE_SCHEMA "')"
+
 /* application_name of every connection splitdb opens */
 #define SPLITDB_APPLICATION_NAME	"splitdb"
 
