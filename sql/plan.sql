@@ -188,6 +188,27 @@ CREATE FUNCTION booking.touch() RETURNS trigger LANGUAGE plpgsql
 	AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER reservation_touch BEFORE UPDATE ON booking.reservation
 	FOR EACH ROW EXECUTE FUNCTION booking.touch();
+-- trigger functions whose bodies name tables: staying ones are named, by
+-- qualified name or through the function's search_path; moving ones, names
+-- in strings that are no relation, and the trigger's own table are not
+CREATE FUNCTION booking."Log Change"() RETURNS trigger LANGUAGE plpgsql
+	SET search_path = crm, booking AS $$
+BEGIN
+	UPDATE Customer SET email = email WHERE id = NEW.customer_id;
+	INSERT INTO "Fac Türa"."Zahlung" SELECT -1, NULL WHERE false;
+	PERFORM 1 FROM booking.reservation_addon JOIN reservation r ON true;
+	PERFORM 'copied from nowhere into nothing';
+	RETURN NEW;
+END $$;
+CREATE TRIGGER "Log It" AFTER INSERT ON booking.reservation
+	FOR EACH ROW EXECUTE FUNCTION booking."Log Change"();
+CREATE FUNCTION booking.count_sql() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	DELETE FROM ONLY crm . customer WHERE false;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER count_sql AFTER DELETE ON booking.reservation
+	FOR EACH STATEMENT EXECUTE FUNCTION booking.count_sql();
 SET client_min_messages = error;	-- wal_level may be too low to publish
 CREATE PUBLICATION pl_pub FOR TABLE booking.reservation_addon;
 RESET client_min_messages;

@@ -46,6 +46,31 @@ typedef enum SplitdbRowLock
 	"SELECT relid, service, partition_root FROM splitdb.owned_relation"
 
 /*
+ * SQL fragments for names that function bodies hold as text, where
+ * PostgreSQL records no dependency:
+ * - SPLITDB_NAME_RE: a regular expression group matching one identifier,
+ *   quoted or not;
+ * - SPLITDB_FOLD(x): the name an identifier x so matched stands for;
+ * - SPLITDB_NAME_RESOLVES(qual, nsp, p): whether a name with qualifier
+ *   qual (NULL when none) written in the body of function p can name an
+ *   object of schema nsp: the qualifier's schema, else a schema of p's own
+ *   search_path setting, else (p has none, and its callers' path decides)
+ *   any schema.
+ */
+#define SPLITDB_NAME_RE "(\"(?:[^\"]|\"\")+\"|[[:alpha:]_][[:alnum:]_$]*)"
+#define SPLITDB_FOLD(x) \
+	"CASE WHEN left(" x ", 1) = '\"' THEN replace(substr(" x ", 2, length(" x ") - 2), '\"\"', '\"')" \
+	" ELSE translate(" x ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') END"
+#define SPLITDB_NAME_RESOLVES(qual, nsp, p) \
+	"CASE WHEN " qual " IS NOT NULL THEN " nsp " = " SPLITDB_FOLD(qual) \
+	" WHEN NOT EXISTS (SELECT FROM unnest(" p ".proconfig) g WHERE g LIKE 'search\\_path=%')" \
+	" THEN true" \
+	" ELSE " nsp " = ANY (SELECT btrim(e, ' \"')" \
+	"                FROM unnest(" p ".proconfig) g," \
+	"                     unnest(string_to_array(substr(g, 13), ',')) e" \
+	"               WHERE g LIKE 'search\\_path=%') END"
+
+/*
  * SQL condition: trigger alias t is not one of splitdb's own (the triggers
  * that enforce cross-service references, which never move with a table).
  */

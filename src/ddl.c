@@ -103,10 +103,6 @@
  * tables use; not a table's row type), since CREATE FUNCTION would fail
  * there otherwise.
  */
-#define SQL_NAME_RE "(\"(?:[^\"]|\"\")+\"|[[:alpha:]_][[:alnum:]_$]*)"
-#define SQL_FOLD(x) \
-	"CASE WHEN left(" x ", 1) = '\"' THEN replace(substr(" x ", 2, length(" x ") - 2), '\"\"', '\"')" \
-	" ELSE translate(" x ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') END"
 #define SQL_TYPE_AVAILABLE(ty) \
 	"(" ty " < 16384 OR " ty " IN (SELECT typid FROM used)" \
 	" OR EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = " ty \
@@ -133,17 +129,11 @@
 	"    UNION" \
 	"    SELECT q.oid FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang AND l.lanname IN ('sql', 'plpgsql')" \
 	"     CROSS JOIN LATERAL regexp_matches(p.prosrc," \
-	"       '(?:" SQL_NAME_RE "[[:space:]]*\\.[[:space:]]*)?" SQL_NAME_RE "[[:space:]]*\\(', 'g') m" \
-	"     JOIN pg_proc q ON q.proname = " SQL_FOLD("m[2]") " AND q.oid >= 16384" \
+	"       '(?:" SPLITDB_NAME_RE "[[:space:]]*\\.[[:space:]]*)?" SPLITDB_NAME_RE "[[:space:]]*\\(', 'g') m" \
+	"     JOIN pg_proc q ON q.proname = " SPLITDB_FOLD("m[2]") " AND q.oid >= 16384" \
 	"     JOIN pg_namespace qn ON qn.oid = q.pronamespace" \
 	"     WHERE p.oid = f.fn AND q.oid <> p.oid" \
-	"       AND CASE WHEN m[1] IS NOT NULL THEN qn.nspname = " SQL_FOLD("m[1]") \
-	"                WHEN NOT EXISTS (SELECT FROM unnest(p.proconfig) g WHERE g LIKE 'search\\_path=%')" \
-	"                THEN true" \
-	"                ELSE qn.nspname = ANY (SELECT btrim(e, ' \"')" \
-	"                                FROM unnest(p.proconfig) g," \
-	"                                     unnest(string_to_array(substr(g, 13), ',')) e" \
-	"                               WHERE g LIKE 'search\\_path=%') END" \
+	"       AND " SPLITDB_NAME_RESOLVES("m[1]", "qn.nspname", "p") \
 	"       AND " SQL_TYPE_AVAILABLE("q.prorettype") \
 	"       AND NOT EXISTS (SELECT FROM unnest(coalesce(q.proallargtypes, q.proargtypes::oid[])) a(ty)" \
 	"                       WHERE NOT " SQL_TYPE_AVAILABLE("a.ty") ")" \
