@@ -71,6 +71,26 @@ typedef enum SplitdbRowLock
 	"               WHERE g LIKE 'search\\_path=%') END"
 
 /*
+ * SQL query: the user functions that function fn (an OID expression) calls:
+ * those pg_depend records for a SQL-standard body, and those a LANGUAGE sql
+ * or plpgsql body names followed by "(", resolved as
+ * SPLITDB_NAME_RESOLVES says.  Its column is q.oid, the callee; a caller
+ * may add conditions on q with AND, which apply to the named callees.
+ */
+#define SPLITDB_FUNCTION_CALLS(fn) \
+	"    SELECT d.refobjid FROM pg_depend d" \
+	"     WHERE d.classid = 'pg_proc'::regclass AND d.objid = " fn " AND d.refclassid = 'pg_proc'::regclass" \
+	"       AND d.refobjid >= 16384" \
+	"    UNION" \
+	"    SELECT q.oid FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang AND l.lanname IN ('sql', 'plpgsql')" \
+	"     CROSS JOIN LATERAL regexp_matches(p.prosrc," \
+	"       '(?:" SPLITDB_NAME_RE "[[:space:]]*\\.[[:space:]]*)?" SPLITDB_NAME_RE "[[:space:]]*\\(', 'g') m" \
+	"     JOIN pg_proc q ON q.proname = " SPLITDB_FOLD("m[2]") " AND q.oid >= 16384" \
+	"     JOIN pg_namespace qn ON qn.oid = q.pronamespace" \
+	"     WHERE p.oid = " fn " AND q.oid <> p.oid" \
+	"       AND " SPLITDB_NAME_RESOLVES("m[1]", "qn.nspname", "p")
+
+/*
  * SQL condition: trigger alias t is not one of splitdb's own (the triggers
  * that enforce cross-service references, which never move with a table).
  */

@@ -123,17 +123,7 @@
 	"  SELECT fn FROM called" \
 	"  UNION" \
 	"  SELECT c.callee FROM fns f CROSS JOIN LATERAL (" \
-	"    SELECT d.refobjid FROM pg_depend d" \
-	"     WHERE d.classid = 'pg_proc'::regclass AND d.objid = f.fn AND d.refclassid = 'pg_proc'::regclass" \
-	"       AND d.refobjid >= 16384" \
-	"    UNION" \
-	"    SELECT q.oid FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang AND l.lanname IN ('sql', 'plpgsql')" \
-	"     CROSS JOIN LATERAL regexp_matches(p.prosrc," \
-	"       '(?:" SPLITDB_NAME_RE "[[:space:]]*\\.[[:space:]]*)?" SPLITDB_NAME_RE "[[:space:]]*\\(', 'g') m" \
-	"     JOIN pg_proc q ON q.proname = " SPLITDB_FOLD("m[2]") " AND q.oid >= 16384" \
-	"     JOIN pg_namespace qn ON qn.oid = q.pronamespace" \
-	"     WHERE p.oid = f.fn AND q.oid <> p.oid" \
-	"       AND " SPLITDB_NAME_RESOLVES("m[1]", "qn.nspname", "p") \
+	SPLITDB_FUNCTION_CALLS("f.fn") \
 	"       AND " SQL_TYPE_AVAILABLE("q.prorettype") \
 	"       AND NOT EXISTS (SELECT FROM unnest(coalesce(q.proallargtypes, q.proargtypes::oid[])) a(ty)" \
 	"                       WHERE NOT " SQL_TYPE_AVAILABLE("a.ty") ")" \

@@ -352,7 +352,13 @@ static const char *const sql_views =
  * blockers, one query for all of them.
  */
 static const char *const sql_checks =
-"WITH " SPLITDB_OWNED_CTE ", " SPLITDB_OWNER_CTE
+"WITH RECURSIVE " SPLITDB_OWNED_CTE ", " SPLITDB_OWNER_CTE ","
+/* the user triggers on owned tables, each with its function and their callees */
+" trigger_fns(tg, fn) AS ("
+"  SELECT t.oid, t.tgfoid FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
+"   WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND " SPLITDB_NOT_OWN_TRIGGER("t")
+"  UNION"
+"  SELECT tf.tg, c.callee FROM trigger_fns tf CROSS JOIN LATERAL (" SPLITDB_FUNCTION_CALLS("tf.fn") ") c(callee))"
 /* rules on owned tables */
 " SELECT 'blocker' AS action, format('%s.%s', r.ev_class::regclass, quote_ident(r.rulename)) AS object,"
 "  format('rule %s on %s (ON %s%s) cannot follow its table: the shim left in the source is a foreign table, which has no rules; drop the rule or move its logic into the sibling before migrating',"
@@ -408,25 +414,26 @@ static const char *const sql_checks =
 "  FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
 " WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND " SPLITDB_NOT_OWN_TRIGGER("t")
 /*
- * ... whose function names relations that stay: a name after FROM, JOIN,
- * INTO, UPDATE, TABLE or TRUNCATE in a LANGUAGE sql or plpgsql body, as
- * that body's search_path finds it (PostgreSQL records no dependency)
+ * ... whose function, or a function it calls, names relations that stay: a
+ * name after FROM, JOIN, INTO, UPDATE, TABLE or TRUNCATE in a LANGUAGE sql
+ * or plpgsql body, as that body's search_path finds it (PostgreSQL records
+ * no dependency)
  */
 " UNION ALL"
 " SELECT 'warning', format('%s.%s', t.tgrelid::regclass, quote_ident(t.tgname)),"
-"  format('trigger %s on %s calls %s, whose body names relations that do not move with it (%s); the trigger fires in the sibling, which has no such relations, so its statements on them fail there; assign them to the service too, or change the function',"
+"  format('trigger %s on %s calls %s, which names relations that do not move with it (%s); the trigger fires in the sibling, which has no such relations, so its statements on them fail there; assign them to the service too, or change the function',"
 "   quote_ident(t.tgname), t.tgrelid::regclass, t.tgfoid::regprocedure,"
-"   string_agg(DISTINCT c.oid::regclass::text, ', '))"
-"  FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
-"  JOIN pg_proc p ON p.oid = t.tgfoid"
+"   string_agg(DISTINCT CASE WHEN p.oid = t.tgfoid THEN c.oid::regclass::text"
+"                            ELSE format('%s in %s', c.oid::regclass, p.oid::regprocedure) END, ', '))"
+"  FROM trigger_fns tf JOIN pg_trigger t ON t.oid = tf.tg"
+"  JOIN pg_proc p ON p.oid = tf.fn"
 "  JOIN pg_language l ON l.oid = p.prolang AND l.lanname IN ('sql', 'plpgsql')"
 "  CROSS JOIN LATERAL regexp_matches(p.prosrc,"
 "   '\\m(?:from|join|into|update|table|truncate)[[:space:]]+(?:only[[:space:]]+)?"
 "(?:" SPLITDB_NAME_RE "[[:space:]]*\\.[[:space:]]*)?" SPLITDB_NAME_RE "', 'gi') m"
 "  JOIN pg_class c ON c.relname = " SPLITDB_FOLD("m[2]") " AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
 "  JOIN pg_namespace cn ON cn.oid = c.relnamespace"
-" WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND " SPLITDB_NOT_OWN_TRIGGER("t")
-"   AND c.oid NOT IN (SELECT relid FROM owned)"
+" WHERE c.oid NOT IN (SELECT relid FROM owned)"
 "   AND cn.nspname NOT IN ('pg_catalog', 'information_schema', 'splitdb', '" SPLITDB_ARCHIVE_SCHEMA "')"
 "   AND " SPLITDB_NAME_RESOLVES("m[1]", "cn.nspname", "p")
 " GROUP BY t.oid, t.tgname, t.tgrelid, t.tgfoid"
