@@ -354,13 +354,19 @@ COMMENT ON FUNCTION splitdb_unassign(name, regclass[]) IS
 
 /*
  * The plan
+ *
+ * jit = off here and for splitdb_migrate(), which reads the plan too: the
+ * catalog queries are estimated dear (recursive walks of function bodies)
+ * and run in milliseconds, but JIT compiled them for seconds on a large
+ * schema.
  */
 CREATE FUNCTION splitdb_plan(service name)
 RETURNS TABLE (step integer, action text, object text, detail text)
 AS 'MODULE_PATHNAME', 'splitdb_plan'
 LANGUAGE C STRICT STABLE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-SET datestyle = 'ISO, YMD';
+SET datestyle = 'ISO, YMD'
+SET jit = off;
 COMMENT ON FUNCTION splitdb_plan(name) IS
 'dry run: the steps a migration of the service would take, with warnings and blockers';
 
@@ -368,7 +374,8 @@ CREATE FUNCTION splitdb_plan_dot(service name)
 RETURNS text
 AS 'MODULE_PATHNAME', 'splitdb_plan_dot'
 LANGUAGE C STRICT STABLE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION splitdb_plan_dot(name) IS
 'the foreign-key graph of the service''s tables and their neighbours, as Graphviz DOT';
 
@@ -418,7 +425,8 @@ CREATE FUNCTION splitdb_migrate(service name, mode text DEFAULT 'offline',
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'splitdb_migrate'
 LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION splitdb_migrate(name, text, boolean) IS
 'starts (or resumes) the migration of a service in a background worker; returns the job id';
 
