@@ -319,14 +319,15 @@ archive_relation(Oid relid)
 		Oid			nspid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 														   SPI_tuptable->tupdesc, 3, &isnull));
 		char		kind = VALUE(i, 4)[0];
-		bool		is_table = (oid == relid);
+		/* the relation itself: its row type takes the name too */
+		bool		has_type = (oid == relid);
 
-		if (!name_taken(name, archive, is_table))
+		if (!name_taken(name, archive, has_type))
 			continue;
 		renames = lappend(renames,
 						  psprintf("ALTER %s %s RENAME TO %s", alter_keyword(kind),
 								   quote_qualified_identifier(get_namespace_name(nspid), name),
-								   quote_identifier(free_name(name, nspid, archive, is_table))));
+								   quote_identifier(free_name(name, nspid, archive, has_type))));
 	}
 	foreach(lc, renames)
 		run_utility((char *) lfirst(lc));
@@ -431,7 +432,10 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	foreach(lc, matviews)
 		archive_relation(((SplitdbMatview *) lfirst(lc))->relid);
 
-	/* 4. shims under the old names, and the views re-pointed to them */
+	/*
+	 * 4. shims under the old names, the views re-pointed to them, the
+	 * materialized views created anew over them
+	 */
 	foreach(lc, shims)
 		run_utility((char *) lfirst(lc));
 	foreach(lc, views)
