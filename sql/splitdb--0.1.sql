@@ -676,6 +676,40 @@ GRANT SELECT ON splitdb_references TO PUBLIC;
 GRANT SELECT ON splitdb.reference_end TO PUBLIC;
 
 /*
+ * splitdb must be loaded in a session before postgres_fdw's first
+ * connection there, so that its commit-time callback runs after
+ * postgres_fdw's (docs/architecture.md, "Locks past the commit").  Unless
+ * the cluster preloads it, the database preloads it for new sessions.
+ * Returns whether it changed the database's setting.
+ */
+CREATE FUNCTION splitdb.ensure_preloaded()
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	listed text := '(^|[\s,])"?splitdb"?($|[\s,])';
+	libs text;
+BEGIN
+	IF current_setting('shared_preload_libraries') ~ listed THEN
+		RETURN false;
+	END IF;
+	SELECT substr(c, length('session_preload_libraries=') + 1) INTO libs
+	  FROM pg_db_role_setting s, unnest(s.setconfig) c
+	 WHERE s.setdatabase = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+	   AND s.setrole = 0 AND c LIKE 'session_preload_libraries=%';
+	IF libs ~ listed THEN
+		RETURN false;
+	END IF;
+	EXECUTE format('ALTER DATABASE %I SET session_preload_libraries = %L', current_database(),
+				   CASE WHEN coalesce(libs, '') = '' THEN 'splitdb' ELSE libs || ', splitdb' END);
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION splitdb.ensure_preloaded() IS 'makes new sessions of this database load splitdb before anything else, unless the cluster preloads it';
+REVOKE ALL ON FUNCTION splitdb.ensure_preloaded() FROM PUBLIC;
+
+/*
  * Installing reference ends: the same functions run in the source and in
  * every sibling (splitdb is installed there at cutover), called by splitdb
  * with the ends as one jsonb parameter.

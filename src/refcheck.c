@@ -64,6 +64,8 @@
  */
 #include "postgres.h"
 
+#include <dlfcn.h>
+
 #include "access/htup_details.h"
 #include "common/hashfn.h"
 #include "access/xact.h"
@@ -241,8 +243,46 @@ typedef struct AheadSent
 
 static List *ahead_sent = NIL;
 
-/* servers this transaction writes to through postgres_fdw (fdwwatch.c) */
+/* servers this transaction used through postgres_fdw (fdwwatch.c, run_remote) */
 static List *fdw_written = NIL;
+
+/*
+ * Servers whose rows this transaction changed or locked through
+ * postgres_fdw beyond the checks' FOR KEY SHARE: writes and row marks
+ * through foreign tables (fdwwatch.c) and splitdb's actions.  There,
+ * postgres_fdw's remote transaction may hold rows that no other session
+ * sees or may lock yet.
+ */
+static List *fdw_modified = NIL;
+
+/*
+ * Keys of referencing ends found (and locked FOR KEY SHARE) on
+ * postgres_fdw's connection in this transaction.  postgres_fdw commits its
+ * remote transactions at pre-commit, before the local commit makes the
+ * referencing rows visible, so those locks would end too early for a
+ * concurrent delete of the referenced row: hold_locks() takes them again
+ * on splitdb's own connection, whose remote transaction ends after the
+ * local commit (see "Locks past the commit" in docs/architecture.md).
+ */
+typedef struct HeldKeys
+{
+	RefDef	   *def;
+	Oid			writer;			/* the role whose statement was checked */
+	int			nest_level;		/* of the subtransaction that checked them */
+	List	   *keys;			/* PendingKey */
+} HeldKeys;
+
+static List *fdw_checked = NIL;
+
+/* what hold_locks() at pre-commit left for after postgres_fdw's commit */
+static List *hold_late = NIL;
+
+/*
+ * Whether postgres_fdw was loaded in this backend before splitdb: its
+ * transaction callback then runs after splitdb's late one, which therefore
+ * cannot wait for postgres_fdw's commit (see hold_late_locks()).
+ */
+static bool fdw_loaded_first = false;
 
 /*
  * The SET CONSTRAINTS of this transaction, newest first, for the deferrable
@@ -289,6 +329,8 @@ static void queue_parent(RefDef *def, TriggerData *td, bool relay);
 static void add_pending(RefDef *def, PendingKind kind, char **old, char **new,
 						bool relay);
 static bool flush_all(bool at_commit);
+static void fdw_uses(Oid serverid);
+static void mark_modified(Oid serverid);
 static bool fast_pass(bool at_commit);
 static void send_ahead(TriggerData *td, Oid fn_oid);
 static void forget_ahead(void);
@@ -298,6 +340,9 @@ static void emit_relayed(ReturnSetInfo *rsinfo);
 static List *run_remote(RefDef *def, Oid server, const char *sql, int nparams,
 						const char **values, bool prepare);
 static void flush_set(RefDef *def, List *keys);
+static void remember_fdw_checked(RefDef *def, List *keys, bool *found);
+static void hold_locks(void);
+static void late_xact_callback(XactEvent event, void *arg);
 static void check_child_keys(RefDef *def, List *keys);
 static void apply_parent_action(RefDef *def, List *keys, char action,
 								bool is_update);
@@ -714,6 +759,9 @@ reset_pending(void)
 	fast_checked = NIL;
 	fast_checked_keys = 0;
 	fdw_written = NIL;
+	fdw_modified = NIL;
+	fdw_checked = NIL;
+	hold_late = NIL;
 	constraints_set = NIL;
 	while (*link != NULL)
 	{
@@ -759,7 +807,10 @@ xact_callback(XactEvent event, void *arg)
 					;
 				/* checks whose remote transaction failed: check them again */
 				foreach(lc, splitdb_checkconn_failed_servers())
-					splitdb_refcheck_fdw_writes(lfirst_oid(lc));
+					fdw_uses(lfirst_oid(lc));
+				/* postgres_fdw commits next: its checks' locks move first */
+				if (event != XACT_EVENT_PRE_PREPARE)
+					hold_locks();
 				if (pushed)
 					PopActiveSnapshot();
 			}
@@ -809,6 +860,14 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			if (cs->nest_level >= level)
 				cs->nest_level = level - 1;
 		}
+		/* and so do the keys it checked */
+		foreach(lc, fdw_checked)
+		{
+			HeldKeys   *hk = lfirst(lc);
+
+			if (hk->nest_level >= level)
+				hk->nest_level = level - 1;
+		}
 		return;
 	}
 	if (event != SUBXACT_EVENT_ABORT_SUB)
@@ -817,6 +876,12 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	{
 		if (((ConstraintsSet *) lfirst(lc))->nest_level >= level)
 			constraints_set = foreach_delete_current(constraints_set, lc);
+	}
+	/* the rows whose keys it checked are gone: their locks need not outlive us */
+	foreach(lc, fdw_checked)
+	{
+		if (((HeldKeys *) lfirst(lc))->nest_level >= level)
+			fdw_checked = foreach_delete_current(fdw_checked, lc);
 	}
 	splitdb_prepared_forget();
 	for (RefDef *def = all_defs; def != NULL; def = def->next)
@@ -1355,7 +1420,7 @@ run_remote(RefDef *def, Oid server, const char *sql, int nparams,
 	instr_time	start,
 				duration;
 
-	splitdb_refcheck_fdw_writes(server);
+	fdw_uses(server);
 	conn = fdw_connection(server, caller_userid, def->owner);
 	INSTR_TIME_SET_CURRENT(start);
 	if (prepare)
@@ -1483,7 +1548,8 @@ relay_key(RefDef *acting, char **row)
  *		splitdb_reference_relay).  Returns the statement's own rows.
  */
 static List *
-run_relayed(RefDef *def, const char *sql, int nparams, Datum *params)
+run_relayed(RefDef *def, const char *sql, int nparams, Datum *params,
+			bool modifies)
 {
 	const char **texts = array_texts(params, nparams);
 	const char *values[2];
@@ -1492,6 +1558,8 @@ run_relayed(RefDef *def, const char *sql, int nparams, Datum *params)
 
 	values[0] = sql;
 	values[1] = splitdb_catalog_text_array((char **) texts, nparams);
+	if (modifies)
+		mark_modified(def->other_server);
 	foreach(lc, run_remote(def, def->other_server,
 						   "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
 						   " FROM splitdb.reference_relay($1, $2) r",
@@ -1648,6 +1716,35 @@ positions(RefDef *def, List *keys, bool other, bool lock, bool first_only)
 	return hit;
 }
 
+/*
+ * referencing_positions
+ *		For NO ACTION and RESTRICT: whether rows of the referencing table
+ *		still carry the keys, the first it finds locked FOR KEY SHARE, as
+ *		positions(first_only) returns.
+ *
+ * In another database the lookup runs inside splitdb.reference_relay(),
+ * which reads with the latest snapshot there: postgres_fdw's remote
+ * transaction is REPEATABLE READ, and its snapshot may be older than a
+ * referencing row whose transaction committed while this one waited for
+ * the lock on the referenced row, which PostgreSQL's own check would see.
+ */
+static bool *
+referencing_positions(RefDef *def, List *keys)
+{
+	int			n = list_length(keys);
+	bool	   *hit;
+
+	if (!OidIsValid(def->other_server))
+		return positions(def, keys, true, true, true);
+	hit = palloc0(sizeof(bool) * (n + 1));
+	mark_hits(run_relayed(def,
+						  key_batch_sql(def, def->other_table, def->other_cols,
+										def->other_types, true, true),
+						  def->nkeys, key_arrays(def, keys, false), false),
+			  n, hit);
+	return hit;
+}
+
 /* "(c1, c2)" and "(v1, v2)" of a key, for messages */
 static char *
 key_columns_text(char **cols, int nkeys)
@@ -1704,6 +1801,8 @@ check_child_keys(RefDef *def, List *keys)
 		if (!found[++i])
 			missing = lappend(missing, lfirst(lc));
 	}
+	if (OidIsValid(def->other_server))
+		remember_fdw_checked(def, keys, found);
 	if (missing == NIL)
 	{
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);
@@ -1844,7 +1943,7 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
 				return;
 			}
 		}
-		hit = positions(def, gone, true, true, true);
+		hit = referencing_positions(def, gone);
 		/* the keys count as checked whether or not one is refused */
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);
 		i = 0;
@@ -1912,7 +2011,7 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
 
 		/* another database relays what its triggers leave to this one */
 		if (OidIsValid(def->other_server))
-			rows = run_relayed(def, sql.data, nparams, params);
+			rows = run_relayed(def, sql.data, nparams, params, true);
 		else
 			rows = run_statement(def, InvalidOid, sql.data, nparams, params, false);
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);
@@ -2161,6 +2260,323 @@ fast_check(List *batches, UserMapping *mapping)
 		if (missing != NIL)
 			flush_set(b->def, missing);
 	}
+}
+
+/* ----------------------------------------------------------------
+ * Locks past the commit
+ *
+ * A referencing row becomes visible at the local commit; until then the
+ * lock on its referenced row must hold, or a concurrent delete of that row
+ * finds no referencing row and leaves one without it.  splitdb's own
+ * connection ends its remote transaction after the local commit, but
+ * postgres_fdw commits its own at pre-commit.  So the keys found on
+ * postgres_fdw's connection are locked again on splitdb's own (hold_locks):
+ * at pre-commit, while postgres_fdw's remote transaction still holds them
+ * (FOR KEY SHARE does not conflict with FOR KEY SHARE, so no gap opens); a
+ * row that only postgres_fdw's remote transaction sees (written through a
+ * shim in this transaction) or that it locked more strongly, once
+ * postgres_fdw has committed (late_xact_callback).  A key gone by then was
+ * deleted by a concurrent transaction that won the race: this one fails.
+ * ---------------------------------------------------------------- */
+
+/* keys per statement of hold_locks() */
+#define HOLD_CHUNK 10000
+
+/*
+ * remember_fdw_checked
+ *		Keep the keys that a check on postgres_fdw's connection found
+ *		(found[1..n], as positions() returns), for hold_locks().
+ */
+static void
+remember_fdw_checked(RefDef *def, List *keys, bool *found)
+{
+	MemoryContext old = MemoryContextSwitchTo(xact_context());
+	HeldKeys   *hk = palloc(sizeof(HeldKeys));
+	ListCell   *lc;
+
+	hk->def = def;
+	hk->writer = OidIsValid(caller_userid) ? caller_userid : GetUserId();
+	hk->nest_level = GetCurrentTransactionNestLevel();
+	hk->keys = NIL;
+	foreach(lc, keys)
+	{
+		if (found[foreach_current_index(lc) + 1])
+			hk->keys = lappend(hk->keys, lfirst(lc));
+	}
+	if (hk->keys != NIL)
+		fdw_checked = lappend(fdw_checked, hk);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * hold_sql
+ *		Lock the referenced rows of a batch of keys FOR KEY SHARE; returns
+ *		the positions of the keys found.  skip_locked: leave out a row that
+ *		postgres_fdw's remote transaction of this one locked more strongly
+ *		(waiting for it would wait for ourselves).
+ */
+static char *
+hold_sql(RefDef *def, bool skip_locked)
+{
+	return psprintf("SELECT k.i FROM %s JOIN %s t ON %s FOR KEY SHARE OF t%s",
+					splitdb_refcheck_keys_from(def->nkeys, false), def->other_table,
+					splitdb_refcheck_key_match("t", def->other_cols, def->other_types,
+											   def->nkeys),
+					skip_locked ? " SKIP LOCKED" : "");
+}
+
+/*
+ * run_holds
+ *		Lock the keys of a list of HeldKeys on splitdb's own connections,
+ *		one pipeline per user mapping, at most HOLD_CHUNK keys a statement.
+ *		Returns the keys not found, as HeldKeys.
+ */
+static List *
+run_holds(List *held, bool skip_locked)
+{
+	List	   *chunks = NIL;
+	List	   *missing = NIL;
+	ListCell   *lc;
+
+	/* one statement per chunk */
+	foreach(lc, held)
+	{
+		HeldKeys   *hk = lfirst(lc);
+		int			n = list_length(hk->keys);
+
+		for (int from = 0; from < n; from += HOLD_CHUNK)
+		{
+			HeldKeys   *chunk = palloc(sizeof(HeldKeys));
+
+			*chunk = *hk;
+			chunk->keys = list_copy_head(list_copy_tail(hk->keys, from), HOLD_CHUNK);
+			chunks = lappend(chunks, chunk);
+		}
+	}
+
+	while (chunks != NIL)
+	{
+		HeldKeys   *first = linitial(chunks);
+		UserMapping *mapping = enforcement_mapping(first->def->other_server,
+												   first->writer, first->def->owner);
+		List	   *group = NIL;
+		List	   *rest = NIL;
+		SplitdbCheckStmt *stmts;
+
+		foreach(lc, chunks)
+		{
+			HeldKeys   *hk = lfirst(lc);
+
+			if (enforcement_mapping(hk->def->other_server, hk->writer,
+									hk->def->owner)->umid == mapping->umid)
+				group = lappend(group, hk);
+			else
+				rest = lappend(rest, hk);
+		}
+		stmts = palloc0(sizeof(SplitdbCheckStmt) * list_length(group));
+		foreach(lc, group)
+		{
+			HeldKeys   *hk = lfirst(lc);
+			SplitdbCheckStmt *st = &stmts[foreach_current_index(lc)];
+
+			st->sql = hold_sql(hk->def, skip_locked);
+			st->nparams = hk->def->nkeys;
+			st->values = array_texts(key_arrays(hk->def, hk->keys, false), hk->def->nkeys);
+		}
+		splitdb_checkconn_run(mapping, stmts, list_length(group), NULL);
+		foreach(lc, group)
+		{
+			HeldKeys   *hk = lfirst(lc);
+			SplitdbCheckStmt *st = &stmts[foreach_current_index(lc)];
+			int			n = list_length(hk->keys);
+			bool	   *hit = palloc0(sizeof(bool) * (n + 1));
+			HeldKeys   *miss = NULL;
+			ListCell   *kc;
+
+			mark_hits(splitdb_remote_result_rows(st->result), n, hit);
+			PQclear(st->result);
+			splitdb_refstats_add(hk->def->counter, 0, 0, 1, 0);
+			foreach(kc, hk->keys)
+			{
+				if (hit[foreach_current_index(kc) + 1])
+					continue;
+				if (miss == NULL)
+				{
+					miss = palloc(sizeof(HeldKeys));
+					*miss = *hk;
+					miss->keys = NIL;
+					missing = lappend(missing, miss);
+				}
+				miss->keys = lappend(miss->keys, lfirst(kc));
+			}
+		}
+		chunks = rest;
+	}
+	return missing;
+}
+
+/*
+ * still_carried
+ *		The keys of hk that a row of the referencing end still carries, as
+ *		the owner of its relation: a row deleted or changed later in the
+ *		transaction (by a CASCADE of its own delete of the referenced row,
+ *		say) needs no lock any more.
+ */
+static List *
+still_carried(HeldKeys *hk)
+{
+	RefDef	   *def = hk->def;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			prev_caller = caller_userid;
+	int			nest;
+	bool	   *carried;
+	List	   *keys = NIL;
+	ListCell   *lc;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	caller_userid = hk->writer;
+	SetUserIdAndSecContext(def->owner,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	nest = pin_search_path();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	carried = positions(def, hk->keys, false, false, false);
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	caller_userid = prev_caller;
+
+	foreach(lc, hk->keys)
+	{
+		if (carried[foreach_current_index(lc) + 1])
+			keys = lappend(keys, lfirst(lc));
+	}
+	return keys;
+}
+
+/*
+ * hold_locks
+ *		At pre-commit, before postgres_fdw commits: lock again on splitdb's
+ *		own connections the keys found on postgres_fdw's; what is not found
+ *		there yet, and still carried by a row here, waits for
+ *		late_xact_callback().
+ */
+static void
+hold_locks(void)
+{
+	MemoryContext old;
+	List	   *missing;
+	ListCell   *lc;
+
+	if (fdw_checked == NIL)
+		return;
+	missing = run_holds(fdw_checked, true);
+	fdw_checked = NIL;
+	foreach(lc, missing)
+	{
+		HeldKeys   *hk = lfirst(lc);
+
+		hk->keys = still_carried(hk);
+		if (hk->keys == NIL)
+			continue;
+		old = MemoryContextSwitchTo(xact_context());
+		hold_late = lappend(hold_late, hk);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * report_not_held
+ *		A key checked earlier in the transaction is gone at commit: a
+ *		concurrent transaction deleted or changed the referenced row once
+ *		postgres_fdw had committed, and won the race.
+ */
+static void
+report_not_held(HeldKeys *hk)
+{
+	RefDef	   *def = hk->def;
+	PendingKey *pk = linitial(hk->keys);
+
+	splitdb_refstats_add(def->counter, 0, 1, 0, 0);
+	ereport(ERROR,
+			(errcode(IsolationUsesXactSnapshot() ? ERRCODE_T_R_SERIALIZATION_FAILURE :
+					 ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
+					own_name(def), def->conname),
+			 errdetail("Key %s=%s is no longer present in table %s of database \"%s\": a concurrent transaction deleted or changed it before this one committed.",
+					   key_columns_text(def->own_cols, def->nkeys),
+					   key_values_text(pk->old, def->nkeys),
+					   def->other_table, def->other_database),
+			 errhint("The referenced table is in another database since the split; insert the referenced row there first, or retry the transaction.")));
+}
+
+/*
+ * late_xact_callback
+ *		At pre-commit, after postgres_fdw has committed its remote
+ *		transactions: lock what hold_locks() could not, now that those
+ *		rows are committed, or fail the commit.
+ *
+ * Transaction callbacks run newest first.  This one is registered when
+ * the library loads, before postgres_fdw's (registered with its first
+ * connection), so it runs after it; unless postgres_fdw was loaded first,
+ * in which case a row that only its remote transaction could see cannot be
+ * held, and the commit is refused rather than left unprotected.
+ */
+static void
+late_xact_callback(XactEvent event, void *arg)
+{
+	List	   *late = hold_late;
+	List	   *missing;
+
+	if ((event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PARALLEL_PRE_COMMIT) ||
+		late == NIL)
+		return;
+	hold_late = NIL;
+
+	/*
+	 * postgres_fdw has not committed yet: a key not found is one that only
+	 * its remote transaction sees (the writes of the transaction during
+	 * which splitdb loaded went unseen, so fdw_modified cannot tell).
+	 */
+	if (fdw_loaded_first)
+	{
+		HeldKeys   *hk = linitial(late);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot hold the lock on key %s=%s of table %s past the commit",
+						key_columns_text(hk->def->other_cols, hk->def->nkeys),
+						key_values_text(((PendingKey *) linitial(hk->keys))->old,
+										hk->def->nkeys),
+						hk->def->other_table),
+				 errdetail("This transaction wrote or locked that row through postgres_fdw, which this session loaded before splitdb, so postgres_fdw commits after splitdb's last check."),
+				 errhint("Add splitdb to shared_preload_libraries or session_preload_libraries, or write the referenced row in a transaction of its own.")));
+	}
+	missing = run_holds(late, false);
+	if (missing != NIL)
+		report_not_held(linitial(missing));
+}
+
+/*
+ * splitdb_refcheck_init
+ *		From _PG_init: the transaction callback that must run after
+ *		postgres_fdw's (see late_xact_callback).
+ */
+void
+splitdb_refcheck_init(void)
+{
+	char	   *path;
+
+	/* in the postmaster, no backend can have used postgres_fdw yet */
+	if (!process_shared_preload_libraries_in_progress)
+	{
+		path = psprintf("%s/postgres_fdw%s", pkglib_path, DLSUFFIX);
+		if (dlopen(path, RTLD_NOW | RTLD_NOLOAD) != NULL)
+			fdw_loaded_first = true;
+		pfree(path);
+	}
+	RegisterXactCallback(late_xact_callback, NULL);
 }
 
 /* the lookup sent ahead for an end, or NULL */
@@ -2563,6 +2979,36 @@ hand_over(Oid serverid)
 void
 splitdb_refcheck_fdw_writes(Oid serverid)
 {
+	mark_modified(serverid);
+	fdw_uses(serverid);
+}
+
+/*
+ * mark_modified
+ *		postgres_fdw's remote transaction on a server is about to change or
+ *		lock rows there (see fdw_modified).
+ */
+static void
+mark_modified(Oid serverid)
+{
+	MemoryContext old;
+
+	if (list_member_oid(fdw_modified, serverid))
+		return;
+	old = MemoryContextSwitchTo(xact_context());
+	fdw_modified = lappend_oid(fdw_modified, serverid);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * fdw_uses
+ *		The transaction is about to use a server through postgres_fdw:
+ *		later checks of keys there take postgres_fdw's connection, and
+ *		the locks taken so far on splitdb's own move there first.
+ */
+static void
+fdw_uses(Oid serverid)
+{
 	MemoryContext old;
 
 	if (list_member_oid(fdw_written, serverid))
@@ -2844,7 +3290,21 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 	relaying = true;
 	PG_TRY();
 	{
-		rc = SPI_execute_with_args(sql, nparams, types, values, NULL, false, 0);
+		SPIPlanPtr	plan = SPI_prepare(sql, nparams, types);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+
+		/*
+		 * With the latest snapshot, as PostgreSQL's foreign keys act: the
+		 * caller's remote transaction is REPEATABLE READ, and a referencing
+		 * row committed after its snapshot (while the caller waited for the
+		 * lock on the referenced row) must be seen and acted on.
+		 */
+		CommandCounterIncrement();
+		rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
+								  InvalidSnapshot, false, true, 0);
 	}
 	PG_FINALLY();
 	{

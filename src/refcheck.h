@@ -30,6 +30,9 @@ extern char *splitdb_refcheck_keys_from(int nkeys, bool with_new);
 extern char *splitdb_refcheck_key_match(const char *alias, char **cols,
 										char **types, int nkeys);
 
+/* from _PG_init: the callback that holds locks past postgres_fdw's commit */
+extern void splitdb_refcheck_init(void);
+
 /* the transaction is about to write to a server through postgres_fdw */
 extern void splitdb_refcheck_fdw_writes(Oid serverid);
 extern void splitdb_refcheck_constraints_set(ConstraintsSetStmt *stmt);

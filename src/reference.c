@@ -419,6 +419,8 @@ splitdb_reference_install(const char *service, List *reference_ids,
 			install_mappings(NULL, location, owners, NULL);
 			splitdb_catalog_exec_text("SELECT splitdb.install_reference_ends($1::jsonb)",
 									  1, params, false);
+			/* sessions that use the shims load splitdb before postgres_fdw */
+			splitdb_catalog_exec_text("SELECT splitdb.ensure_preloaded()", 0, NULL, false);
 		}
 		else
 		{

@@ -121,6 +121,9 @@ _PG_init(void)
 	/* checks on splitdb's own connections must know of writes through postgres_fdw */
 	splitdb_fdwwatch_init();
 
+	/* before postgres_fdw's first connection: locks that outlive its commit */
+	splitdb_refcheck_init();
+
 	/* preloaded: resume jobs that a restart interrupted, count reference checks */
 	if (process_shared_preload_libraries_in_progress)
 	{

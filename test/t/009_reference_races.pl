@@ -1,0 +1,369 @@
+# Copyright (c) 2026, splitdb developers
+#
+# Races between a write of a referencing row and a delete of the row it
+# refers to, in two databases, with random interleavings.
+#
+# PostgreSQL's own foreign key never leaves a referencing row without its
+# referenced row, whatever the interleaving: the referencing side locks the
+# referenced row FOR KEY SHARE until it commits, and the delete, which waits
+# for that lock, then sees the new row.  A cross-service reference must hold
+# the same way, so each race here runs a writer and a deleter in two
+# sessions, each starting after a random pause of 0 to 12 ms, many times,
+# and then counts the referencing rows whose referenced row is gone: there
+# must be none.  The races cover:
+#
+# - a referencing table that moved (service "ord", a database of this
+#   cluster), its referenced table staying: inserts directly in the sibling
+#   and through the shim, of one row and of one statement carrying 80 keys
+#   (more than splitdb checks on its own connection), with
+#   splitdb.check_connection on and off, READ COMMITTED and REPEATABLE READ,
+#   a deferred reference, and the referenced side's NO ACTION, CASCADE and
+#   SET NULL;
+# - a referenced table that moved, its referencing table staying: inserts in
+#   the source, deletes through the shim and directly in the sibling;
+# - a writer, and a deleter, that already used the other database earlier
+#   in the transaction (postgres_fdw's remote snapshot is then older than
+#   the race).
+#
+# Which side wins each race is printed, not asserted: timing decides it.
+
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $rounds = $ENV{SPLITDB_RACE_ROUNDS} // 120;
+srand($ENV{SPLITDB_RACE_SEED} // 20261204);
+
+my $node = PostgreSQL::Test::Cluster->new('races');
+$node->init;
+$node->append_conf('postgresql.conf',
+	"shared_preload_libraries = 'splitdb'\nmax_worker_processes = 16\nmax_connections = 60");
+$node->start;
+
+$node->safe_psql('postgres', 'CREATE DATABASE mono');
+$node->safe_psql(
+	'mono', q{
+CREATE EXTENSION splitdb CASCADE;
+CREATE TABLE parent (id integer PRIMARY KEY);
+CREATE TABLE moved_parent (id integer PRIMARY KEY);
+INSERT INTO parent SELECT g FROM generate_series(1, 60000) g;
+INSERT INTO moved_parent SELECT g FROM generate_series(1, 60000) g;
+-- move to service ord: referencing tables, one per kind of reference
+CREATE TABLE c_noaction (id bigint PRIMARY KEY, pid integer REFERENCES parent);
+CREATE TABLE c_cascade (id bigint PRIMARY KEY, pid integer REFERENCES parent ON DELETE CASCADE);
+CREATE TABLE c_setnull (id bigint PRIMARY KEY, pid integer REFERENCES parent ON DELETE SET NULL);
+CREATE TABLE c_deferred (id bigint PRIMARY KEY,
+	pid integer REFERENCES parent DEFERRABLE INITIALLY DEFERRED);
+-- stays, refers to a table that moves
+CREATE TABLE s_child (id bigint PRIMARY KEY, pid integer REFERENCES moved_parent);
+SELECT splitdb_add_service('ord');
+SELECT splitdb_assign('ord', 'c_noaction');
+SELECT splitdb_assign('ord', 'c_cascade');
+SELECT splitdb_assign('ord', 'c_setnull');
+SELECT splitdb_assign('ord', 'c_deferred');
+SELECT splitdb_assign('ord', 'moved_parent');
+});
+my ($rc, $out, $err) =
+  $node->psql('mono', "SELECT splitdb_migrate('ord', wait => true) > 0");
+is($rc, 0, 'the service moves');
+diag($err) if $rc;
+
+# the keys never deleted, that a statement of 80 keys carries besides its own
+my @safe = (50001 .. 50079);
+
+my %db = (mono => 'mono', ord => 'ord');
+my %session;
+
+sub session
+{
+	my ($name, $dbname) = @_;
+	$session{$name} //= $node->background_psql($dbname, on_error_stop => 0);
+	return $session{$name};
+}
+
+# Send a script to two sessions at once and wait until both have run it.
+# Returns whether each one reported an error.
+my $marker = 0;
+
+sub race
+{
+	my ($s1, $script1, $s2, $script2) = @_;
+	my $m = ++$marker;
+
+	$_->{stderr} = '' for ($s1, $s2);
+	$s1->{stdout} = '';
+	$s2->{stdout} = '';
+	# the marker goes to both streams, so that each is read to its end
+	$s1->{stdin} .= "$script1\n\\echo race-done-$m\n\\warn race-done-$m\n";
+	$s2->{stdin} .= "$script2\n\\echo race-done-$m\n\\warn race-done-$m\n";
+	my $deadline = time + 60;
+	while (1)
+	{
+		$s1->{run}->pump_nb;
+		$s2->{run}->pump_nb;
+		last
+		  if $s1->{stdout} =~ /race-done-$m/
+		  && $s2->{stdout} =~ /race-done-$m/
+		  && $s1->{stderr} =~ /race-done-$m/
+		  && $s2->{stderr} =~ /race-done-$m/;
+		die "race $m did not finish: $s1->{stderr} $s2->{stderr}" if time > $deadline;
+		select(undef, undef, undef, 0.001);
+	}
+	return ($s1->{stderr} =~ /ERROR/ ? 1 : 0, $s2->{stderr} =~ /ERROR/ ? 1 : 0);
+}
+
+sub pause
+{
+	return sprintf('SELECT pg_sleep(%.4f);', rand(0.012));
+}
+
+# The statement that writes referencing rows: one row with key $k, or 80
+# rows, $k among 79 keys that are never deleted.
+sub insert_sql
+{
+	my ($table, $k, $size, $idbase) = @_;
+	return "INSERT INTO $table VALUES ($idbase, $k);" if $size == 1;
+	return "INSERT INTO $table SELECT $idbase + o, k FROM unnest(ARRAY[$k, "
+	  . join(', ', @safe)
+	  . "]) WITH ORDINALITY u(k, o);";
+}
+
+my $variant = 0;
+
+# run_races NAME, %options
+#   table      the referencing table
+#   parent     the referenced table, as the deleter names it
+#   writer_db  where the referencing rows are written
+#   deleter_db where the referenced row is deleted
+#   size       1 or 80 keys per statement
+#   setup      statements at the start of the writer's transaction
+#   deleter_setup  the same for the deleter
+#   isolation  of the writer's transaction (and the deleter's)
+#   orphans    the query counting referencing rows without their row (mono)
+#   fresh      the writer inserts the referenced row itself first, in the
+#              same transaction (through the shim)
+sub run_races
+{
+	my ($name, %o) = @_;
+	my $w = session("w-$o{writer_db}", $o{writer_db});
+	my $d = session("d-$o{deleter_db}", $o{deleter_db});
+	my ($wins_w, $wins_d, $both) = (0, 0, 0);
+	my $iso = $o{isolation} // 'READ COMMITTED';
+
+	$variant++;
+	my $kbase = ($o{fresh} ? 100000 : 0) + $variant * 1000;
+	for my $i (1 .. $rounds)
+	{
+		my $k = $kbase + $i;
+		my $idbase = ($variant * 1000 + $i) * 100;
+		my $writer =
+		    "BEGIN ISOLATION LEVEL $iso; "
+		  . ($o{setup} // '')
+		  . ($o{fresh} ? "INSERT INTO $o{parent} VALUES ($k); " : '')
+		  . pause()
+		  . insert_sql($o{table}, $k, $o{size}, $idbase)
+		  . pause()
+		  . 'COMMIT;';
+		my $deleter =
+		    "BEGIN ISOLATION LEVEL $iso; "
+		  . ($o{deleter_setup} // '')
+		  . ($o{fresh} ? 'SELECT pg_sleep(0.006); ' : '')
+		  . pause()
+		  . "DELETE FROM $o{parent} WHERE id = $k; COMMIT;";
+		my ($werr, $derr) = race($w, $writer, $d, $deleter);
+		$w->query('ROLLBACK') if $werr;
+		$d->query('ROLLBACK') if $derr;
+		$wins_w++ if !$werr && $derr;
+		$wins_d++ if $werr && !$derr;
+		$both++ if !$werr && !$derr;
+	}
+	my $orphans = $node->safe_psql('mono',
+		"$o{orphans} AND c.pid BETWEEN $kbase AND $kbase + 999");
+	is($orphans, '0', "$name: no referencing row without its referenced row");
+	note("$name: $rounds races, writer won $wins_w, deleter won $wins_d, "
+		  . "both committed $both (the writer's rows then went with the delete)");
+}
+
+my $orphans_of = sub {
+	my ($table) = @_;
+	return "SELECT count(*) FROM $table c WHERE"
+	  . " NOT EXISTS (SELECT 1 FROM parent p WHERE p.id = c.pid)";
+};
+
+for my $size (1, 80)
+{
+	for my $conn ('on', 'off')
+	{
+		run_races(
+			"moved child, direct in the sibling, $size key(s), check_connection $conn",
+			table      => 'c_noaction',
+			parent     => 'parent',
+			writer_db  => 'ord',
+			deleter_db => 'mono',
+			size       => $size,
+			setup      => "SET LOCAL splitdb.check_connection = $conn; ",
+			orphans    => $orphans_of->('c_noaction'));
+	}
+}
+run_races(
+	'moved child, through the shim, 80 keys',
+	table      => 'c_noaction',
+	parent     => 'parent',
+	writer_db  => 'mono',
+	deleter_db => 'mono',
+	size       => 80,
+	orphans    => $orphans_of->('c_noaction'));
+run_races(
+	'moved child, direct, 80 keys, REPEATABLE READ',
+	table      => 'c_noaction',
+	parent     => 'parent',
+	writer_db  => 'ord',
+	deleter_db => 'mono',
+	size       => 80,
+	isolation  => 'REPEATABLE READ',
+	orphans    => $orphans_of->('c_noaction'));
+run_races(
+	'moved child, direct, the writer read the source before',
+	table      => 'c_noaction',
+	parent     => 'parent',
+	writer_db  => 'ord',
+	deleter_db => 'mono',
+	size       => 1,
+	setup      => 'INSERT INTO c_noaction VALUES (-1, 50001); DELETE FROM c_noaction WHERE id = -1; ',
+	orphans    => $orphans_of->('c_noaction'));
+for my $kind ('noaction', 'cascade')
+{
+	run_races(
+		"moved child, $kind, the deleter read the sibling before the race",
+		table         => "c_$kind",
+		parent        => 'parent',
+		writer_db     => 'ord',
+		deleter_db    => 'mono',
+		size          => 1,
+		deleter_setup => "SELECT count(*) FROM c_$kind WHERE id = -1; ",
+		orphans       => $orphans_of->("c_$kind"));
+}
+run_races(
+	'moved child, deferred reference, 80 keys',
+	table      => 'c_deferred',
+	parent     => 'parent',
+	writer_db  => 'ord',
+	deleter_db => 'mono',
+	size       => 80,
+	orphans    => $orphans_of->('c_deferred'));
+run_races(
+	'moved child, ON DELETE CASCADE, 80 keys',
+	table      => 'c_cascade',
+	parent     => 'parent',
+	writer_db  => 'ord',
+	deleter_db => 'mono',
+	size       => 80,
+	orphans    => $orphans_of->('c_cascade'));
+run_races(
+	'moved child, ON DELETE SET NULL, 80 keys',
+	table      => 'c_setnull',
+	parent     => 'parent',
+	writer_db  => 'ord',
+	deleter_db => 'mono',
+	size       => 80,
+	orphans    => $orphans_of->('c_setnull'));
+
+my $orphans_moved = 'SELECT count(*) FROM s_child c WHERE NOT EXISTS '
+  . '(SELECT 1 FROM moved_parent p WHERE p.id = c.pid)';
+for my $size (1, 80)
+{
+	run_races(
+		"moved parent, deleted through the shim, $size key(s)",
+		table      => 's_child',
+		parent     => 'moved_parent',
+		writer_db  => 'mono',
+		deleter_db => 'mono',
+		size       => $size,
+		orphans    => $orphans_moved);
+	run_races(
+		"moved parent, deleted in the sibling, $size key(s)",
+		table      => 's_child',
+		parent     => 'moved_parent',
+		writer_db  => 'mono',
+		deleter_db => 'ord',
+		size       => $size,
+		orphans    => $orphans_moved);
+}
+
+# The referenced row written through the shim in the writer's own
+# transaction: postgres_fdw's remote transaction alone sees it until it
+# commits, and its lock is taken again only after that commit.
+for my $deleter_db ('mono', 'ord')
+{
+	run_races(
+		"moved parent written in the same transaction, deleted in $deleter_db",
+		table      => 's_child',
+		parent     => 'moved_parent',
+		writer_db  => 'mono',
+		deleter_db => $deleter_db,
+		size       => 1,
+		fresh      => 1,
+		orphans    => $orphans_moved);
+}
+$_->quit for values %session;
+
+# Without splitdb in shared_preload_libraries, the cutover makes the source
+# database preload it, so that its commit-time callback runs after
+# postgres_fdw's.  A session that loaded postgres_fdw first cannot hold the
+# lock of a referenced row it wrote through a shim past its commit: that
+# commit is refused, and nothing of it stays.
+my $plain = PostgreSQL::Test::Cluster->new('plain');
+$plain->init;
+$plain->append_conf('postgresql.conf', "max_worker_processes = 16");
+$plain->start;
+$plain->safe_psql('postgres', 'CREATE DATABASE mono');
+$plain->safe_psql(
+	'mono', q{
+CREATE EXTENSION splitdb CASCADE;
+CREATE TABLE moved_parent (id integer PRIMARY KEY);
+CREATE TABLE s_child (id bigint PRIMARY KEY, pid integer REFERENCES moved_parent);
+INSERT INTO moved_parent VALUES (1);
+SELECT splitdb_add_service('ord');
+SELECT splitdb_assign('ord', 'moved_parent');
+});
+($rc, $out, $err) =
+  $plain->psql('mono', "SELECT splitdb_migrate('ord', wait => true) > 0");
+is($rc, 0, 'without preloading: the service moves');
+is( $plain->safe_psql(
+		'mono', q{
+SELECT c FROM pg_db_role_setting s, unnest(s.setconfig) c
+ WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = 'mono')
+   AND c LIKE 'session_preload_libraries=%'}),
+	'session_preload_libraries=splitdb',
+	'the cutover made the source database preload splitdb');
+my $same_tx = q{
+SELECT count(*) FROM moved_parent;
+BEGIN;
+INSERT INTO moved_parent VALUES (%d);
+INSERT INTO s_child VALUES (%d, %d);
+COMMIT;
+};
+($rc, $out, $err) = $plain->psql('mono', sprintf($same_tx, 2, 2, 2));
+is($rc, 0, 'a session that preloads splitdb writes both rows in one transaction');
+is($plain->safe_psql('mono', 'SELECT count(*) FROM s_child WHERE pid = 2'),
+	'1', 'the referencing row committed');
+
+$plain->safe_psql('mono', 'ALTER DATABASE mono RESET session_preload_libraries');
+($rc, $out, $err) =
+  $plain->psql('mono', '\set VERBOSITY verbose' . sprintf($same_tx, 3, 3, 3));
+diag($err) if $err !~ /55000/;
+like($err,
+	qr/ERROR:  55000: cannot hold the lock on key \(id\)=\(3\) of table public\.moved_parent past the commit/,
+	'postgres_fdw loaded first: the commit is refused (55000)');
+like($err, qr/HINT:  Add splitdb to shared_preload_libraries or session_preload_libraries/,
+	'the hint says how to load splitdb first');
+is( $plain->safe_psql(
+		'mono',
+		q{SELECT (SELECT count(*) FROM s_child WHERE pid = 3) || '/' ||
+		         (SELECT count(*) FROM moved_parent WHERE id = 3)}),
+	'0/0', 'nothing of the refused transaction stays, on either side');
+$plain->stop;
+
+done_testing();
