@@ -907,25 +907,29 @@ SELECT pg_catalog.pg_extension_config_dump('splitdb.origin_key', '');
 CREATE FUNCTION splitdb.origin_challenge()
 RETURNS text
 AS 'MODULE_PATHNAME', 'splitdb_origin_challenge'
-LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.origin_challenge() IS 'a fresh nonce (hex) for this session''s next splitdb.origin_prove(); forgets what the session proved';
 
 CREATE FUNCTION splitdb.origin_prove(location text, mac text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'splitdb_origin_prove'
-LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.origin_prove(text, text) IS 'proves that this session''s writes come from splitdb at location: mac is the hex of HMAC-SHA256(secret, nonce || location); raises 28000 otherwise';
 
 CREATE FUNCTION splitdb.origin_withdraw()
 RETURNS void
 AS 'MODULE_PATHNAME', 'splitdb_origin_withdraw'
-LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.origin_withdraw() IS 'this session proves nothing any more';
 
 CREATE FUNCTION splitdb.origin_key_make(location text, server name, here text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'splitdb_origin_key_make'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.origin_key_make(text, name, text) IS 'the secret (hex) this database shares with location, made when there is none; called by splitdb when it installs references';
 
 -- a shim write's remote role is the application's mapped role: it proves
