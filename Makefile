@@ -20,6 +20,7 @@ OBJS = \
 	src/job.o \
 	src/launcher.o \
 	src/matview.o \
+	src/origin.o \
 	src/orphan.o \
 	src/ownership.o \
 	src/plan.o \

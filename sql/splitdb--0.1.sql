@@ -918,3 +918,60 @@ REVOKE ALL ON FUNCTION splitdb.drop_reference_ends(bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.install_reference_ends(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.ensure_server(name, text[], text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.ensure_user_mapping(name, name, text[]) FROM PUBLIC;
+
+/*
+ * Proving where a session's writes come from (origin.c).  A database skips
+ * the checks of a write that another database enforces only for a session
+ * that proved, with the secret the two share, that splitdb there opened it.
+ */
+CREATE TABLE splitdb.origin_key (
+	location text PRIMARY KEY,
+	server name,
+	here text NOT NULL,
+	secret bytea NOT NULL
+);
+COMMENT ON TABLE splitdb.origin_key IS 'the secret this database shares with each database that holds the other end of a cross-service reference; readable by its owner only';
+COMMENT ON COLUMN splitdb.origin_key.location IS 'the other database: source, or its service';
+COMMENT ON COLUMN splitdb.origin_key.server IS 'the postgres_fdw server here that reaches it, NULL when there is none';
+COMMENT ON COLUMN splitdb.origin_key.here IS 'where this database is, as the other one knows it: source, or its service';
+COMMENT ON COLUMN splitdb.origin_key.secret IS '32 random bytes, the same in both databases';
+REVOKE ALL ON splitdb.origin_key FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('splitdb.origin_key', '');
+
+CREATE FUNCTION splitdb.origin_challenge()
+RETURNS text
+AS 'MODULE_PATHNAME', 'splitdb_origin_challenge'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.origin_challenge() IS 'a fresh nonce (hex) for this session''s next splitdb.origin_prove(); forgets what the session proved';
+
+CREATE FUNCTION splitdb.origin_prove(location text, mac text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'splitdb_origin_prove'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.origin_prove(text, text) IS 'proves that this session''s writes come from splitdb at location: mac is the hex of HMAC-SHA256(secret, nonce || location); raises 28000 otherwise';
+
+CREATE FUNCTION splitdb.origin_withdraw()
+RETURNS void
+AS 'MODULE_PATHNAME', 'splitdb_origin_withdraw'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.origin_withdraw() IS 'this session proves nothing any more';
+
+CREATE FUNCTION splitdb.origin_key_make(location text, server name, here text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'splitdb_origin_key_make'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.origin_key_make(text, name, text) IS 'the secret (hex) this database shares with location, made when there is none; called by splitdb when it installs references';
+
+-- a shim write's remote role is the application's mapped role: it proves
+-- with the secret, which it cannot read, so calling these grants nothing
+REVOKE ALL ON FUNCTION splitdb.origin_challenge() FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb.origin_prove(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb.origin_withdraw() FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb.origin_key_make(text, name, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION splitdb.origin_challenge() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION splitdb.origin_prove(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION splitdb.origin_withdraw() TO PUBLIC;

@@ -30,4 +30,17 @@
  */
 #define SPLITDB_WAIT_EVENT_REMOTE	PG_WAIT_EXTENSION
 
+/*
+ * The role whose rights a range table entry of a plan is checked with
+ * (InvalidOid: the current user's): in the entry up to 15, in its
+ * RTEPermissionInfo from 16.
+ */
+#if PG_VERSION_NUM >= 160000
+#define splitdb_compat_check_as_user(stmt, rte) \
+	((rte)->perminfoindex == 0 ? InvalidOid : \
+	 getRTEPermissionInfo((stmt)->permInfos, (rte))->checkAsUser)
+#else
+#define splitdb_compat_check_as_user(stmt, rte) ((rte)->checkAsUser)
+#endif
+
 #endif							/* SPLITDB_COMPAT_H */

@@ -20,7 +20,14 @@
  * and the utility statements that reach foreign tables without it (COPY
  * FROM and TRUNCATE).  The utility hook also passes SET CONSTRAINTS on to
  * refcheck.c, once PostgreSQL ran it, for the deferred checks of shims,
- * which have no constraint triggers.  The hooks are in place from the library's load; a
+ * which have no constraint triggers.
+ *
+ * The same writes decide what the receiving database may skip (origin.c):
+ * a write through a shim goes out on a connection that proved it comes from
+ * splitdb here, a write through any other foreign table on one that does
+ * not.  For the executor this is noted once the plan is started (its
+ * permissions checked, postgres_fdw's connection taken), before any row
+ * goes out; for COPY and TRUNCATE before they run.  The hooks are in place from the library's load; a
  * transaction during which the library was loaded may have written before,
  * so splitdb_fdwwatch_complete() says no for it.  In a database without
  * splitdb (no schema "splitdb"; the library may be preloaded for the whole
@@ -49,7 +56,9 @@
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
 
+#include "compat.h"
 #include "fdwwatch.h"
+#include "origin.h"
 #include "refcheck.h"
 
 static ExecutorStart_hook_type prev_executor_start = NULL;
@@ -115,6 +124,50 @@ note_relation(Oid relid)
 }
 
 /*
+ * note_origin
+ *		A statement writes through relid (or the tables below it) with
+ *		userid's user mapping: tell origin.c about each foreign table.
+ */
+static void
+note_origin(Oid relid, Oid userid)
+{
+	if (get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
+		splitdb_origin_note_write(relid, userid);
+	else if (has_subclass(relid))
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		{
+			Oid			child = lfirst_oid(lc);
+
+			if (child != relid && get_rel_relkind(child) == RELKIND_FOREIGN_TABLE)
+				splitdb_origin_note_write(child, userid);
+		}
+	}
+}
+
+/*
+ * note_plan_origin
+ *		Tell origin.c about the foreign tables a started plan writes
+ *		through, with the role whose user mapping postgres_fdw uses: the
+ *		view owner's for a view's base table, else the current user's.
+ */
+static void
+note_plan_origin(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->resultRelations)
+	{
+		RangeTblEntry *rte = rt_fetch(lfirst_int(lc), stmt->rtable);
+		Oid			userid = splitdb_compat_check_as_user(stmt, rte);
+
+		note_origin(rte->relid, OidIsValid(userid) ? userid : GetUserId());
+	}
+}
+
+/*
  * note_plan
  *		Report the foreign tables a plan writes to or locks.
  */
@@ -161,16 +214,28 @@ watch_executor_start(QueryDesc *queryDesc, int eflags)
 		prev_executor_start(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && stmt->resultRelations != NIL &&
+		splitdb_here())
+		note_plan_origin(stmt);
 }
 
-/* the relation a RangeVar of a utility statement names, if any */
+/*
+ * note_range_var
+ *		The relation a RangeVar of a utility statement names, if any, which
+ *		the statement writes through with the current user's mapping.
+ */
 static void
-note_range_var(RangeVar *rv)
+note_range_var(RangeVar *rv, bool writes)
 {
 	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 
 	if (OidIsValid(relid))
+	{
 		note_relation(relid);
+		if (writes)
+			note_origin(relid, GetUserId());
+	}
 }
 
 static void
@@ -184,13 +249,13 @@ watch_process_utility(PlannedStmt *pstmt, const char *queryString,
 	if (IsA(node, CopyStmt) && ((CopyStmt *) node)->is_from &&
 		((CopyStmt *) node)->relation != NULL && IsTransactionState() &&
 		splitdb_here())
-		note_range_var(((CopyStmt *) node)->relation);
+		note_range_var(((CopyStmt *) node)->relation, true);
 	else if (IsA(node, TruncateStmt) && IsTransactionState() && splitdb_here())
 	{
 		ListCell   *lc;
 
 		foreach(lc, ((TruncateStmt *) node)->relations)
-			note_range_var(lfirst(lc));
+			note_range_var(lfirst(lc), true);
 	}
 
 	if (prev_process_utility)

@@ -44,8 +44,9 @@
  * transaction (savepoints included).
  *
  * Writes that a database receives from another one's enforcement or shims
- * carry splitdb.origin, set by the server option splitdb gives the servers
- * it makes.  The database where the write was issued enforces the
+ * come on sessions that proved where they come from (origin.c: a secret the
+ * two databases share; the setting splitdb.origin only names the claim and
+ * proves nothing).  The database where the write was issued enforces the
  * reference, so the receiving end skips: a sibling skips every reference for
  * writes that come from the source (the source has triggers on the shims),
  * and any database skips the references whose other end is the origin.
@@ -103,6 +104,7 @@
 #include "checkconn.h"
 #include "compat.h"
 #include "fdwwatch.h"
+#include "origin.h"
 #include "prepared.h"
 #include "refcheck.h"
 #include "remote.h"
@@ -202,7 +204,10 @@ static GetConnectionFn fdw_get_connection = NULL;
 /* the role whose statement is being checked, while enforcement runs as the owner */
 static Oid	caller_userid = InvalidOid;
 
-/* set by the server option of splitdb's servers: where a write comes from */
+/*
+ * splitdb.origin, set by the server option of splitdb's servers: names where
+ * a session's writes come from, trusted for nothing (origin.c decides)
+ */
 char	   *splitdb_origin = NULL;
 
 /*
@@ -1008,17 +1013,20 @@ splitdb_refcheck_constraints_set(ConstraintsSetStmt *stmt)
 /*
  * origin_skips
  *		True when the write comes from the database that enforces this
- *		reference for it (see the file header).
+ *		reference for it (see the file header): only a session that proved
+ *		its origin (origin.c) is skipped.
  */
 static bool
 origin_skips(RefDef *def)
 {
-	if (splitdb_origin == NULL || splitdb_origin[0] == '\0')
+	const char *origin = splitdb_origin_proven();
+
+	if (origin == NULL)
 		return false;
-	if (strcmp(splitdb_origin, "source") == 0 && strcmp(def->here, "source") != 0 &&
+	if (strcmp(origin, "source") == 0 && strcmp(def->here, "source") != 0 &&
 		!def->always)
 		return true;
-	return strcmp(splitdb_origin, def->other_location) == 0;
+	return strcmp(origin, def->other_location) == 0;
 }
 
 /*
@@ -1542,10 +1550,13 @@ relay_key(RefDef *acting, char **row)
 
 /*
  * run_relayed
- *		Run an action statement in the child's database through
+ *		Run a statement in the child's database through
  *		splitdb.reference_relay() there, and queue here the keys that the
  *		statement's rows left to this database (see
  *		splitdb_reference_relay).  Returns the statement's own rows.
+ *		modifies: an action, which changes rows there (and needs a session
+ *		that proved its origin, so that the keys it skips come back); else
+ *		a lookup that only locks.
  */
 static List *
 run_relayed(RefDef *def, const char *sql, int nparams, Datum *params,
@@ -1559,7 +1570,13 @@ run_relayed(RefDef *def, const char *sql, int nparams, Datum *params,
 	values[0] = sql;
 	values[1] = splitdb_catalog_text_array((char **) texts, nparams);
 	if (modifies)
-		mark_modified(def->other_server);
+	{
+		/* the other database hands back what it skips only for a proved session */
+		splitdb_refcheck_fdw_writes(def->other_server);
+		splitdb_origin_prove_connection(fdw_connection(def->other_server, caller_userid,
+													   def->owner),
+										def->other_server);
+	}
 	foreach(lc, run_remote(def, def->other_server,
 						   "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
 						   " FROM splitdb.reference_relay($1, $2) r",

@@ -49,6 +49,7 @@
 
 #include "catalog.h"
 #include "compat.h"
+#include "origin.h"
 #include "reference.h"
 #include "remote.h"
 #include "splitdb.h"
@@ -280,7 +281,8 @@ install_mappings(PGconn *conn, const char *location, ArrayType *owners,
 /*
  * install_sibling
  *		Install the ends a sibling holds: splitdb itself, the servers to the
- *		other ends' databases, the owners' user mappings, the triggers.
+ *		other ends' databases, the owners' user mappings, the triggers, the
+ *		secret it shares with the source (origin.c).
  */
 static void
 install_sibling(PGconn *conn, const char *location, const char *own_server,
@@ -309,6 +311,8 @@ install_sibling(PGconn *conn, const char *location, const char *own_server,
 											 schema),
 									0, NULL, location));
 	}
+	/* the source writes here through its shims: the pair's secret */
+	splitdb_origin_pair_source(conn, location, own_server);
 
 	deconstruct_array(others, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	for (int i = 0; i < n; i++)
@@ -342,6 +346,78 @@ install_sibling(PGconn *conn, const char *location, const char *own_server,
 }
 
 /*
+ * sibling_pairs
+ *		Add to pairs (a List of two-item Lists of locations) the pairs of
+ *		location with the other siblings it reaches (others: text[]), once
+ *		each, in either order.
+ */
+static List *
+sibling_pairs(List *pairs, const char *location, ArrayType *others)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(others, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *other = TextDatumGetCString(elems[i]);
+		bool		known = false;
+		ListCell   *lc;
+
+		if (strcmp(other, "source") == 0 || strcmp(other, location) == 0)
+			continue;
+		foreach(lc, pairs)
+		{
+			List	   *p = lfirst(lc);
+			const char *a = linitial(p);
+			const char *b = lsecond(p);
+
+			if ((strcmp(a, location) == 0 && strcmp(b, other) == 0) ||
+				(strcmp(a, other) == 0 && strcmp(b, location) == 0))
+				known = true;
+		}
+		if (!known)
+			pairs = lappend(pairs, list_make2(pstrdup(location), other));
+	}
+	return pairs;
+}
+
+/*
+ * pair_siblings
+ *		Give each pair of siblings whose references join them their shared
+ *		secret (origin.c), once both have splitdb.  Each side commits on its
+ *		own; installing again makes them agree.
+ */
+static void
+pair_siblings(List *pairs)
+{
+	ListCell   *lc;
+
+	foreach(lc, pairs)
+	{
+		List	   *p = lfirst(lc);
+		const char *a = linitial(p);
+		const char *b = lsecond(p);
+		PGconn	   *conn_a = splitdb_remote_connect_server(service_server(a), a);
+		PGconn	   *volatile conn_b = NULL;
+
+		PG_TRY();
+		{
+			conn_b = splitdb_remote_connect_server(service_server(b), b);
+			splitdb_origin_pair_siblings(conn_a, a, conn_b, b);
+		}
+		PG_FINALLY();
+		{
+			splitdb_remote_disconnect(conn_a);
+			if (conn_b != NULL)
+				splitdb_remote_disconnect(conn_b);
+		}
+		PG_END_TRY();
+	}
+}
+
+/*
  * splitdb_reference_install
  *		Install the ends of cross-service references in the source and in
  *		the siblings that hold them.
@@ -365,6 +441,7 @@ splitdb_reference_install(const char *service, List *reference_ids,
 	char		nulls[2] = {' ', ' '};
 	SPITupleTable *tuptable;
 	uint64		nrows;
+	List	   *pairs;
 
 	values[0] = service ? DirectFunctionCall1(namein, CStringGetDatum(service)) : (Datum) 0;
 	nulls[0] = service ? ' ' : 'n';
@@ -386,6 +463,7 @@ splitdb_reference_install(const char *service, List *reference_ids,
 		elog(ERROR, "could not read the cross-service references");
 	tuptable = SPI_tuptable;
 	nrows = SPI_processed;
+	pairs = NIL;
 
 	for (uint64 i = 0; i < nrows; i++)
 	{
@@ -428,6 +506,8 @@ splitdb_reference_install(const char *service, List *reference_ids,
 
 			if (conn == NULL || service == NULL || strcmp(location, service) != 0)
 				conn = splitdb_remote_connect_server(server, location);
+			if (!isnull)
+				pairs = sibling_pairs(pairs, location, DatumGetArrayTypeP(others));
 			PG_TRY();
 			{
 				install_sibling(conn, location, server, ends, owners,
@@ -441,6 +521,7 @@ splitdb_reference_install(const char *service, List *reference_ids,
 			PG_END_TRY();
 		}
 	}
+	pair_siblings(pairs);
 }
 
 /*

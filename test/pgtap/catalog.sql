@@ -25,8 +25,8 @@ SELECT results_eq(
 -- ===== schema and tables
 SELECT has_schema('splitdb', 'schema splitdb exists');
 SELECT tables_are('splitdb', ARRAY['service', 'owned_table', 'job', 'job_table', 'reference',
-								   'reference_end'],
-				  'schema splitdb holds exactly the six catalog tables');
+								   'reference_end', 'origin_key'],
+				  'schema splitdb holds exactly the seven catalog tables');
 SELECT is_empty(
 	$$SELECT c.relname FROM pg_class c
 	   WHERE c.relnamespace = 'public'::regnamespace
@@ -120,16 +120,16 @@ SELECT set_eq(
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')$$,
 	ARRAY['splitdb.service', 'splitdb.owned_table', 'splitdb.job', 'splitdb.job_id_seq',
 		  'splitdb.job_table', 'splitdb.reference', 'splitdb.reference_reference_id_seq',
-		  'splitdb.reference_end', 'splitdb.owned_relation', 'splitdb.reference_placement',
+		  'splitdb.reference_end', 'splitdb.origin_key', 'splitdb.owned_relation', 'splitdb.reference_placement',
 		  'splitdb_status', 'splitdb_table_status', 'splitdb_references'],
-	'the extension owns exactly the six catalog tables, their two sequences and five views');
+	'the extension owns exactly the seven catalog tables, their two sequences and five views');
 SELECT results_eq(
 	$$SELECT c::regclass::text, cond COLLATE "default"
 		FROM pg_extension e,
 			 unnest(e.extconfig, e.extcondition) AS u(c, cond)
 	   WHERE e.extname = 'splitdb' ORDER BY 1$$,
 	$$VALUES ('splitdb.job', ''), ('splitdb.job_id_seq', ''), ('splitdb.job_table', ''),
-			 ('splitdb.owned_table', ''), ('splitdb.reference', ''), ('splitdb.reference_end', ''),
+			 ('splitdb.origin_key', ''), ('splitdb.owned_table', ''), ('splitdb.reference', ''), ('splitdb.reference_end', ''),
 			 ('splitdb.reference_reference_id_seq', ''), ('splitdb.service', '')$$,
 	'every catalog table and both sequences are registered with pg_extension_config_dump, all rows');
 SELECT set_eq(
@@ -177,8 +177,13 @@ SELECT set_eq(
 		  'splitdb.install_reference_ends(jsonb)',
 		  'splitdb.ensure_server(name,text[],text)',
 		  'splitdb.ensure_user_mapping(name,name,text[])',
-		  'splitdb.key_type(oid)'],
-	'the extension has exactly these functions: eleven in its schema, thirteen helpers in splitdb');
+		  'splitdb.key_type(oid)',
+		  'splitdb.origin_challenge()',
+		  'splitdb.origin_prove(text,text)',
+		  'splitdb.origin_withdraw()',
+		  'splitdb.origin_key_make(text,name,text)',
+		  'splitdb.ensure_preloaded()'],
+	'the extension has exactly these functions: eleven in its schema, eighteen helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -188,7 +193,9 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'reference_relayed', 'shim_statement',
 									  'reference_counters',
 									  'drop_reference_ends', 'install_reference_ends',
-									  'ensure_server', 'ensure_user_mapping', 'key_type'],
+									  'ensure_server', 'ensure_user_mapping', 'key_type',
+									  'origin_challenge', 'origin_prove', 'origin_withdraw',
+									  'origin_key_make', 'ensure_preloaded'],
 					 'schema splitdb holds only the internal helpers');
 
 SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',
