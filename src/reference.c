@@ -446,21 +446,19 @@ report_missing(List *missing)
 	{
 		MissingMapping *m = lfirst(lc);
 
-		appendStringInfo(&others, "%s role %s on server %s in database %s",
+		appendStringInfo(&others, "%s role %s on server %s in database %s%s",
 						 others.len > 0 ? ";" : "",
 						 quote_identifier(m->role), quote_identifier(m->server),
-						 quote_identifier(m->database));
+						 quote_identifier(m->database), lnext(missing, lc) ? "" : ".");
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("user mapping for role \"%s\" on server \"%s\" in database \"%s\" is missing",
 					first->role, first->server, first->database),
-			 others.len > 0 ?
-			 errdetail("The cross-service reference checks of the tables a role owns log in through its user mapping, and splitdb creates none that needs a password or another role's credentials.  Also missing:%s.",
-					   others.data) :
-			 errdetail("The cross-service reference checks of the tables a role owns log in through its user mapping, and splitdb creates none that needs a password or another role's credentials."),
-			 errhint("In database \"%s\", run %s; then call splitdb_migrate() again.",
-					 first->database, mapping_statement(first->role, first->server))));
+			 errdetail("The cross-service reference checks of the tables a role owns log in through its user mapping, and splitdb creates none that needs a password or another role's credentials; in database \"%s\", run %s.%s%s",
+					   first->database, mapping_statement(first->role, first->server),
+					   others.len > 0 ? "  Also missing:" : "", others.data),
+			 errhint("Create the user mapping, then call splitdb_migrate() again.")));
 }
 
 /*
