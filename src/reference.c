@@ -753,8 +753,10 @@ static const char *const sql_plan_mappings =
  *		SplitdbMappingNeed: a blocker for one missing in the source, a
  *		warning for one in a sibling, whose catalogs the plan does not read.
  *
- * Judged for the calling role, as the role that would run the migration.
- * The caller is connected to SPI.
+ * Judged for the calling role, as the role that would run the migration;
+ * NIL for a role that is not a superuser, which cannot run one and may not
+ * learn what other roles' user mappings hold.  The caller is connected to
+ * SPI.
  */
 List *
 splitdb_reference_plan_mappings(const char *service)
@@ -765,6 +767,8 @@ splitdb_reference_plan_mappings(const char *service)
 	uint64		nrows;
 	List	   *result = NIL;
 
+	if (!superuser())
+		return NIL;
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
 	if (SPI_execute_with_args(sql_plan_mappings, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the user mappings that cross-service references need");
