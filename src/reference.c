@@ -224,15 +224,24 @@ find_mapping(Oid roleid, Oid serverid, bool or_public, bool *found)
 	return NIL;
 }
 
-/* whether a List of DefElem holds a secret */
+/*
+ * has_secret
+ *		Whether a List of DefElem holds a secret, or password_required: a
+ *		superuser's decision for one server, which is not carried to
+ *		another.
+ */
 static bool
 has_secret(List *options)
 {
 	ListCell   *lc;
 
 	foreach(lc, options)
-		if (is_secret_option(((DefElem *) lfirst(lc))->defname))
+	{
+		const char *name = ((DefElem *) lfirst(lc))->defname;
+
+		if (is_secret_option(name) || strcmp(name, "password_required") == 0)
 			return true;
+	}
 	return false;
 }
 
@@ -245,7 +254,8 @@ has_secret(List *options)
  * splitdb never puts one role's credentials in another role's mapping and
  * never sends a secret.  It offers:
  * - the options of owner's own mapping on forward in the source, when they
- *   hold no secret (the installing role's own mapping, typically);
+ *   hold no secret and no password_required (the installing role's own
+ *   mapping, typically);
  * - user = owner and nothing else, when owner is a superuser and forward is
  *   a server that splitdb_add_service() made for a database of this
  *   cluster, and the installing role's mapping on forward holds no secret:
