@@ -250,6 +250,46 @@ SELECT * FROM plan('pl_bill');
 -- the plan reads the catalog only: it changed nothing
 SELECT service, count(*) FROM splitdb.owned_table GROUP BY 1 ORDER BY 1;
 
+-- ===== user mappings of table owners: one that is not a superuser needs
+-- its own, which splitdb cannot create without a password: a blocker for the
+-- one in the source, a warning for the one in the sibling, whose catalogs
+-- the plan does not read
+SELECT splitdb_add_service('pl_map');
+CREATE ROLE regress_pl_owner;
+CREATE ROLE regress_pl_admin SUPERUSER;
+CREATE TABLE crm.badge (id int PRIMARY KEY);
+CREATE TABLE booking.badge_use (id int PRIMARY KEY, badge_id int REFERENCES crm.badge);
+ALTER TABLE crm.badge OWNER TO regress_pl_owner;
+ALTER TABLE booking.badge_use OWNER TO regress_pl_owner;
+SELECT splitdb_assign('pl_map', 'booking.badge_use');
+SELECT action, object, detail FROM plan('pl_map') WHERE action IN ('warning', 'blocker');
+-- the migration is refused, and nothing starts
+SELECT splitdb_migrate('pl_map');
+SELECT count(*) AS jobs FROM splitdb.job;
+-- a superuser that owns the tables gets mappings splitdb makes itself (user
+-- = its own name, no password, on the server made for a local sibling)
+ALTER TABLE crm.badge OWNER TO regress_pl_admin;
+ALTER TABLE booking.badge_use OWNER TO regress_pl_admin;
+SELECT action, object, detail FROM plan('pl_map') WHERE action IN ('warning', 'blocker');
+-- with its own mapping in the source, the owner that is not a superuser is
+-- no blocker; that mapping holds a password, which splitdb does not copy
+-- into the sibling: the warning stays
+ALTER TABLE crm.badge OWNER TO regress_pl_owner;
+ALTER TABLE booking.badge_use OWNER TO regress_pl_owner;
+CREATE USER MAPPING FOR regress_pl_owner SERVER splitdb_pl_map
+	OPTIONS (user 'regress_pl_owner', password 'regress-pw');
+SELECT action, object FROM plan('pl_map') WHERE action IN ('warning', 'blocker');
+-- a mapping of PUBLIC serves the owner as well
+DROP USER MAPPING FOR regress_pl_owner SERVER splitdb_pl_map;
+CREATE USER MAPPING FOR PUBLIC SERVER splitdb_pl_map;
+SELECT action, object FROM plan('pl_map') WHERE action IN ('warning', 'blocker');
+DROP USER MAPPING FOR PUBLIC SERVER splitdb_pl_map;
+SELECT splitdb_unassign('pl_map', 'booking.badge_use');
+SELECT splitdb_drop_service('pl_map');
+DROP TABLE booking.badge_use, crm.badge;
+DROP ROLE regress_pl_owner, regress_pl_admin;
+DROP DATABASE pl_map;
+
 -- clean up
 SELECT splitdb_unassign('pl_res', 'booking.reservation', 'booking.reservation_addon',
 						'booking.review', 'booking."Notiz Ä"', 'booking.visit',

@@ -856,8 +856,9 @@ COMMENT ON FUNCTION splitdb.install_reference_ends(jsonb) IS 'creates the trigge
 
 /*
  * A server or user mapping that a reference needs in this database.  The
- * options arrive as parameters; an error never shows the statement, which
- * could hold a password.
+ * options arrive as parameters, and never hold a secret: splitdb sends no
+ * password to any database, and both functions refuse one, so no statement
+ * that a server logs can show it.
  */
 CREATE FUNCTION splitdb.ensure_server(server name, options text[], origin text)
 RETURNS void
@@ -868,6 +869,11 @@ DECLARE
 	current text;
 	wanted text := '-c splitdb.origin=' || origin;
 BEGIN
+	IF EXISTS (SELECT FROM unnest(options) o WHERE split_part(o, '=', 1) IN ('password', 'sslpassword')) THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('server %I cannot be given a password', server),
+			HINT = 'Passwords belong in user mappings, which splitdb never fills in.';
+	END IF;
 	IF NOT EXISTS (SELECT FROM pg_foreign_server s WHERE s.srvname = server) THEN
 		EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (%s)', server,
 					   (SELECT string_agg(format('%I %L', split_part(o, '=', 1),
@@ -887,15 +893,30 @@ END
 $$;
 COMMENT ON FUNCTION splitdb.ensure_server(name, text[], text) IS 'creates a postgres_fdw server for reference checks, or marks an existing one with splitdb.origin';
 
+/*
+ * Whether role has a user mapping on server here, its own or PUBLIC's.
+ * When it has none and options is not NULL, one is created with them;
+ * options NULL means splitdb may not make one (it would need a password),
+ * and the caller reports the mapping as missing.
+ */
 CREATE FUNCTION splitdb.ensure_user_mapping(role name, server name, options text[])
-RETURNS void
+RETURNS boolean
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF EXISTS (SELECT FROM pg_user_mappings m WHERE m.srvname = server
-				  AND m.usename = role) THEN
-		RETURN;
+				  AND (m.usename = role OR m.umuser = 0)) THEN
+		RETURN true;
+	END IF;
+	IF options IS NULL THEN
+		RETURN false;
+	END IF;
+	IF EXISTS (SELECT FROM unnest(options) o WHERE split_part(o, '=', 1) IN ('password', 'sslpassword')) THEN
+		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+			MESSAGE = format('splitdb does not create a user mapping that holds a password (role %I, server %I)',
+							 role, server),
+			HINT = 'Create the user mapping yourself.';
 	END IF;
 	BEGIN
 		EXECUTE format('CREATE USER MAPPING FOR %I SERVER %I%s', role, server,
@@ -910,9 +931,10 @@ BEGIN
 			DETAIL = SQLERRM,
 			HINT = 'Create it yourself; splitdb uses an existing one.';
 	END;
+	RETURN true;
 END
 $$;
-COMMENT ON FUNCTION splitdb.ensure_user_mapping(name, name, text[]) IS 'creates the user mapping a reference check needs, unless one exists';
+COMMENT ON FUNCTION splitdb.ensure_user_mapping(name, name, text[]) IS 'whether a role has the user mapping a reference check needs; creates one without a secret when given its options';
 
 REVOKE ALL ON FUNCTION splitdb.drop_reference_ends(bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.install_reference_ends(jsonb) FROM PUBLIC;

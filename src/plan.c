@@ -48,6 +48,7 @@
 #include "catalog.h"
 #include "compat.h"
 #include "plan.h"
+#include "reference.h"
 #include "splitdb.h"
 
 PG_FUNCTION_INFO_V1(splitdb_plan);
@@ -826,6 +827,26 @@ migrated_detail(const char *service)
 }
 
 /*
+ * add_mapping_steps
+ *		A blocker for each user mapping in the source, and a warning for each
+ *		in a sibling, that the service's references will need and that
+ *		splitdb cannot create (reference.c decides).
+ */
+static void
+add_mapping_steps(const char *service, List **steps)
+{
+	ListCell   *lc;
+
+	foreach(lc, splitdb_reference_plan_mappings(service))
+	{
+		SplitdbMappingNeed *need = lfirst(lc);
+
+		add_step(steps, need->blocker ? SPLITDB_PLAN_BLOCKER : SPLITDB_PLAN_WARNING,
+				 need->object, need->detail);
+	}
+}
+
+/*
  * splitdb_plan_build
  *		The plan of a service, as a List of SplitdbPlanStep in step order.
  *
@@ -860,6 +881,7 @@ splitdb_plan_build(const char *service)
 	run_query(sql_foreign_keys, params, steps);
 	add_view_steps(params, steps);
 	run_query(sql_checks, params, steps);
+	add_mapping_steps(service, steps);
 
 	if (params->owned == NIL)
 		add_step(steps, SPLITDB_PLAN_WARNING, pstrdup(service),

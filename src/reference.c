@@ -15,8 +15,16 @@
  *   checks even the writes that come through the shim ("always");
  * - in each sibling that holds an end, on the moved table, reaching the
  *   other end through a postgres_fdw server splitdb creates there
- *   (splitdb_source, or splitdb_<service> for another sibling) with a user
- *   mapping for the table's owner copied from the source's.
+ *   (splitdb_source, or splitdb_<service> for another sibling), through the
+ *   user mapping of the table's owner there.
+ *
+ * User mappings: splitdb never puts one role's credentials in another
+ * role's user mapping, and never sends a password or any other secret to
+ * a database (so no statement a server logs can show one).  It creates an
+ * owner's missing mapping only when it needs no secret (mapping_offer());
+ * any other missing mapping is reported, by the plan before anything moves
+ * and by the installation before anything is installed, with the
+ * statement a DBA runs to create it.
  *
  * Every database gets its rows in splitdb.reference_end and its triggers
  * from the same function, splitdb.install_reference_ends(), which this file
@@ -33,7 +41,9 @@
  */
 #include "postgres.h"
 
+#include "access/reloptions.h"
 #include "catalog/pg_type.h"
+#include "catalog/pg_user_mapping.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
@@ -46,6 +56,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "catalog.h"
 #include "compat.h"
@@ -135,6 +146,18 @@ static const char *const sql_ends =
 " ORDER BY p.location = 'source', p.location";
 
 /*
+ * is_secret_option
+ *		Whether a libpq option of a server or user mapping is a secret, which
+ *		splitdb never copies or sends.  (postgres_fdw accepts these on user
+ *		mappings only.)
+ */
+static bool
+is_secret_option(const char *name)
+{
+	return strcmp(name, "password") == 0 || strcmp(name, "sslpassword") == 0;
+}
+
+/*
  * server_options
  *		The libpq options of a foreign server of the source, as "name=value"
  *		strings, without the ones splitdb sets itself.
@@ -161,7 +184,8 @@ server_options(const char *servername)
 			strcmp(d->defname, "fdw_tuple_cost") == 0 ||
 			strcmp(d->defname, "extensions") == 0 ||
 			strcmp(d->defname, "keep_connections") == 0 ||
-			strcmp(d->defname, "parallel_commit") == 0)
+			strcmp(d->defname, "parallel_commit") == 0 ||
+			is_secret_option(d->defname))
 			continue;
 		result = lappend(result, psprintf("%s=%s", d->defname, defGetString(d)));
 	}
@@ -169,25 +193,129 @@ server_options(const char *servername)
 }
 
 /*
- * mapping_options
- *		The options of the source's user mapping of a role on a server (or
- *		the PUBLIC one), as "name=value" strings.
+ * find_mapping
+ *		The options of role's own user mapping on a server of this database,
+ *		or with or_public of the PUBLIC one when role has none, as a List of
+ *		DefElem; *found tells whether there was one.
  */
 static List *
-mapping_options(Oid roleid, const char *servername)
+find_mapping(Oid roleid, Oid serverid, bool or_public, bool *found)
 {
-	ForeignServer *server = GetForeignServerByName(servername, false);
-	UserMapping *um = GetUserMapping(roleid, server->serverid);
-	List	   *result = NIL;
+	Oid			users[2] = {roleid, InvalidOid};
+
+	*found = false;
+	for (int i = 0; i < (or_public ? 2 : 1); i++)
+	{
+		HeapTuple	tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+										 ObjectIdGetDatum(users[i]),
+										 ObjectIdGetDatum(serverid));
+		bool		isnull;
+		Datum		datum;
+		List	   *options;
+
+		if (!HeapTupleIsValid(tp))
+			continue;
+		datum = SysCacheGetAttr(USERMAPPINGUSERSERVER, tp,
+								Anum_pg_user_mapping_umoptions, &isnull);
+		options = isnull ? NIL : untransformRelOptions(datum);
+		ReleaseSysCache(tp);
+		*found = true;
+		return options;
+	}
+	return NIL;
+}
+
+/*
+ * has_secret
+ *		Whether a List of DefElem holds a secret, or password_required: a
+ *		superuser's decision for one server, which is not carried to
+ *		another.
+ */
+static bool
+has_secret(List *options)
+{
 	ListCell   *lc;
 
-	foreach(lc, um->options)
+	foreach(lc, options)
 	{
-		DefElem    *d = lfirst(lc);
+		const char *name = ((DefElem *) lfirst(lc))->defname;
 
-		result = lappend(result, psprintf("%s=%s", d->defname, defGetString(d)));
+		if (is_secret_option(name) || strcmp(name, "password_required") == 0)
+			return true;
 	}
-	return result;
+	return false;
+}
+
+/*
+ * mapping_offer
+ *		Whether splitdb may create a user mapping for role owner on a server
+ *		that reaches the place the source's server forward reaches, and with
+ *		which options (*options, "name=value" strings).
+ *
+ * splitdb never puts one role's credentials in another role's mapping and
+ * never sends a secret.  It offers:
+ * - the options of owner's own mapping on forward in the source, when they
+ *   hold no secret and no password_required (the installing role's own
+ *   mapping, typically);
+ * - user = owner and nothing else, when owner is a superuser and forward is
+ *   a server that splitdb_add_service() made for a database of this
+ *   cluster, and the installing role's mapping on forward holds no secret:
+ *   this cluster then lets its roles in over the socket without a password,
+ *   as splitdb_add_service() assumed for the installing role;
+ * and nothing otherwise.  A role that is not a superuser needs a password
+ * in its mapping (postgres_fdw's rule), which only a DBA can give.
+ *
+ * The caller is connected to SPI.
+ */
+static bool
+mapping_offer(Oid owner, const char *forward, List **options_out)
+{
+	ForeignServer *server = GetForeignServerByName(forward, false);
+	SplitdbService *svc;
+	List	   *options;
+	List	   *result = NIL;
+	bool		found;
+	ListCell   *lc;
+
+	options = find_mapping(owner, server->serverid, false, &found);
+	*options_out = NIL;
+	if (found)
+	{
+		if (has_secret(options))
+			return false;
+		foreach(lc, options)
+		{
+			DefElem    *d = lfirst(lc);
+
+			result = lappend(result, psprintf("%s=%s", d->defname, defGetString(d)));
+		}
+		*options_out = result;
+		return true;
+	}
+
+	if (!superuser_arg(owner))
+		return false;
+	svc = splitdb_catalog_service_of_server(forward);
+	if (svc == NULL || !svc->server_created)
+		return false;
+	options = find_mapping(GetUserId(), server->serverid, true, &found);
+	if (!found || has_secret(options))
+		return false;
+	*options_out = list_make1(psprintf("user=%s", GetUserNameFromId(owner, false)));
+	return true;
+}
+
+/*
+ * mapping_statement
+ *		The statement a DBA runs to create a missing user mapping; the
+ *		password is left for them to fill in.
+ */
+static char *
+mapping_statement(const char *role, const char *server)
+{
+	return psprintf("CREATE USER MAPPING FOR %s SERVER %s OPTIONS (user %s, password '...')",
+					quote_identifier(role), quote_identifier(server),
+					quote_literal_cstr(role));
 }
 
 /* the source's server of a service */
@@ -223,15 +351,28 @@ source_location_options(void)
 					  psprintf("dbname=%s", get_database_name(MyDatabaseId)));
 }
 
+/* a user mapping that an end needs and that does not exist */
+typedef struct MissingMapping
+{
+	char	   *role;
+	char	   *server;
+	char	   *database;
+} MissingMapping;
+
 /*
- * install_mappings
- *		Parse "owner-oid/server" items and create each user mapping with
- *		the options of the source's mapping of that owner on forward_server
- *		(the server the source reaches the same place through).
+ * ensure_mappings
+ *		Parse "owner-oid/server" items and make sure each owner has a user
+ *		mapping (its own or PUBLIC's) on that server in this database or,
+ *		with conn, in the sibling of service location; create the missing
+ *		ones that mapping_offer() allows, and append the others to *missing.
+ *
+ * forward_server_for_source: the source's server of location, through which
+ * the source reaches the place splitdb_source reaches back from there.
  */
 static void
-install_mappings(PGconn *conn, const char *location, ArrayType *owners,
-				 const char *forward_server_for_source)
+ensure_mappings(PGconn *conn, const char *location, const char *database,
+				ArrayType *owners, const char *forward_server_for_source,
+				List **missing)
 {
 	Datum	   *elems;
 	bool	   *nulls;
@@ -246,6 +387,8 @@ install_mappings(PGconn *conn, const char *location, ArrayType *owners,
 		const char *server;
 		const char *forward;
 		const char *params[3];
+		List	   *options;
+		bool		exists;
 
 		if (slash == NULL || slash[1] == '\0')
 			continue;			/* an end with no other database to reach */
@@ -266,27 +409,81 @@ install_mappings(PGconn *conn, const char *location, ArrayType *owners,
 
 		params[0] = GetUserNameFromId(owner, false);
 		params[1] = server;
-		params[2] = text_array_literal(mapping_options(GetUserId(), forward));
+		params[2] = mapping_offer(owner, forward, &options) ? text_array_literal(options) : NULL;
 		if (conn == NULL)
+		{
 			splitdb_catalog_exec_text("SELECT splitdb.ensure_user_mapping($1::name, $2::name, $3::text[])",
 									  3, params, false);
+			exists = SPI_processed == 1 &&
+				strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
+		}
 		else
-			PQclear(splitdb_remote_exec(conn,
-										"SELECT splitdb.ensure_user_mapping($1::pg_catalog.name,"
-										" $2::pg_catalog.name, $3::pg_catalog.text[])",
-										3, params, location));
+		{
+			PGresult   *res = splitdb_remote_exec(conn,
+												  "SELECT splitdb.ensure_user_mapping($1::pg_catalog.name,"
+												  " $2::pg_catalog.name, $3::pg_catalog.text[])",
+												  3, params, location);
+
+			exists = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+			PQclear(res);
+		}
+		if (!exists)
+		{
+			MissingMapping *m = palloc(sizeof(MissingMapping));
+
+			m->role = pstrdup(params[0]);
+			m->server = pstrdup(server);
+			m->database = pstrdup(database);
+			*missing = lappend(*missing, m);
+		}
 	}
 }
 
 /*
- * install_sibling
- *		Install the ends a sibling holds: splitdb itself, the servers to the
- *		other ends' databases, the owners' user mappings, the triggers, the
- *		secret it shares with the source (origin.c).
+ * report_missing
+ *		Raise the error for the user mappings that the ends need and that
+ *		splitdb may not create, naming the first in the message and all of
+ *		them in the detail.
  */
 static void
-install_sibling(PGconn *conn, const char *location, const char *own_server,
-				const char *ends, ArrayType *owners, ArrayType *others)
+report_missing(List *missing)
+{
+	MissingMapping *first = linitial(missing);
+	StringInfoData others;
+	ListCell   *lc;
+
+	initStringInfo(&others);
+	for_each_from(lc, missing, 1)
+	{
+		MissingMapping *m = lfirst(lc);
+
+		appendStringInfo(&others, "%s role %s on server %s in database %s%s",
+						 others.len > 0 ? ";" : "",
+						 quote_identifier(m->role), quote_identifier(m->server),
+						 quote_identifier(m->database), lnext(missing, lc) ? "" : ".");
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("user mapping for role \"%s\" on server \"%s\" in database \"%s\" is missing",
+					first->role, first->server, first->database),
+			 errdetail("The cross-service reference checks of the tables a role owns log in through its user mapping, and splitdb creates none that needs a password or another role's credentials; in database \"%s\", run %s.%s%s",
+					   first->database, mapping_statement(first->role, first->server),
+					   others.len > 0 ? "  Also missing:" : "", others.data),
+			 errhint("Create the user mapping, then call splitdb_migrate() again.")));
+}
+
+/*
+ * prepare_sibling
+ *		Give a sibling what its ends need before they are installed: splitdb
+ *		itself, the servers to the other ends' databases, the owners' user
+ *		mappings; commit it, and append the mappings it lacks to *missing.
+ *
+ * The servers are committed even when a mapping is missing, so that the
+ * DBA can create the mapping on them.
+ */
+static void
+prepare_sibling(PGconn *conn, const char *location, const char *own_server,
+				ArrayType *owners, ArrayType *others, List **missing)
 {
 	Datum	   *elems;
 	bool	   *nulls;
@@ -337,12 +534,64 @@ install_sibling(PGconn *conn, const char *location, const char *own_server,
 									" $2::pg_catalog.text[], $3)",
 									3, params, location));
 	}
-	install_mappings(conn, location, owners, own_server);
+	ensure_mappings(conn, location,
+					splitdb_catalog_get_service(location, SPLITDB_LOCK_NONE, false)->dbname,
+					owners, own_server, missing);
+	PQclear(splitdb_remote_exec(conn, "COMMIT", 0, NULL, location));
+}
 
-	params[0] = ends;
+/*
+ * install_sibling
+ *		Install the ends a sibling holds, once prepare_sibling() gave it what
+ *		they need, in a remote transaction of its own.
+ */
+static void
+install_sibling(PGconn *conn, const char *location, const char *ends)
+{
+	const char *params[1] = {ends};
+
+	PQclear(splitdb_remote_exec(conn, "BEGIN", 0, NULL, location));
 	PQclear(splitdb_remote_exec(conn, "SELECT splitdb.install_reference_ends($1::pg_catalog.jsonb)",
 								1, params, location));
 	PQclear(splitdb_remote_exec(conn, "COMMIT", 0, NULL, location));
+}
+
+/* what splitdb_reference_install() reads of one database that holds ends */
+typedef struct EndsPlace
+{
+	char	   *location;		/* "source", or a service */
+	char	   *server;			/* the source's server of the service */
+	char	   *ends;			/* the ends, as jsonb text */
+	ArrayType  *owners;			/* "owner-oid/server" items */
+	ArrayType  *others;			/* the other locations it reaches */
+	PGconn	   *conn;			/* its connection, while installing */
+} EndsPlace;
+
+/*
+ * prepare_source
+ *		Mark the source's servers of every service with splitdb.origin =
+ *		source and make sure the owners of the source's ends have their user
+ *		mappings, in the caller's transaction.
+ */
+static void
+prepare_source(EndsPlace *place, List **missing)
+{
+	ListCell   *lc;
+	List	   *servers = NIL;
+
+	if (SPI_execute("SELECT s.server::text FROM splitdb.service s ORDER BY 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read splitdb.service");
+	for (uint64 r = 0; r < SPI_processed; r++)
+		servers = lappend(servers, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
+	foreach(lc, servers)
+	{
+		const char *p[3] = {lfirst(lc), "{}", "source"};
+
+		splitdb_catalog_exec_text("SELECT splitdb.ensure_server($1::name, $2::text[], $3)",
+								  3, p, false);
+	}
+	ensure_mappings(NULL, place->location, get_database_name(MyDatabaseId),
+					place->owners, NULL, missing);
 }
 
 /*
@@ -429,8 +678,11 @@ pair_siblings(List *pairs)
  * service_conn:  an open connection to service's sibling, or NULL
  *
  * The caller is connected to SPI, in the transaction that must also commit
- * the source's side.  Siblings are installed first, each in a transaction
- * of its own; installing again is harmless.
+ * the source's side.  First every database gets its servers and user
+ * mappings (each sibling in a transaction of its own); if a mapping that
+ * splitdb may not create is missing anywhere, ERROR before any end is
+ * installed.  Then the siblings' ends, each in a transaction of its own,
+ * and the source's last.  Installing again is harmless.
  */
 void
 splitdb_reference_install(const char *service, List *reference_ids,
@@ -441,7 +693,9 @@ splitdb_reference_install(const char *service, List *reference_ids,
 	char		nulls[2] = {' ', ' '};
 	SPITupleTable *tuptable;
 	uint64		nrows;
-	List	   *pairs;
+	EndsPlace  *places;
+	List	   *missing = NIL;
+	List	   *pairs = NIL;
 
 	values[0] = service ? DirectFunctionCall1(namein, CStringGetDatum(service)) : (Datum) 0;
 	nulls[0] = service ? ' ' : 'n';
@@ -463,65 +717,202 @@ splitdb_reference_install(const char *service, List *reference_ids,
 		elog(ERROR, "could not read the cross-service references");
 	tuptable = SPI_tuptable;
 	nrows = SPI_processed;
-	pairs = NIL;
+
+	places = palloc0(sizeof(EndsPlace) * Max(nrows, 1));
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		HeapTuple	tup = tuptable->vals[i];
+		TupleDesc	desc = tuptable->tupdesc;
+		bool		isnull;
+		Datum		others;
+
+		places[i].location = SPI_getvalue(tup, desc, 1);
+		places[i].server = SPI_getvalue(tup, desc, 2);
+		places[i].ends = SPI_getvalue(tup, desc, 3);
+		places[i].owners = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 4, &isnull));
+		others = SPI_getbinval(tup, desc, 5, &isnull);
+		places[i].others = isnull ? construct_empty_array(TEXTOID) : DatumGetArrayTypePCopy(others);
+	}
+
+	PG_TRY();
+	{
+		/* servers and user mappings everywhere, the source's first */
+		for (uint64 i = 0; i < nrows; i++)
+			if (strcmp(places[i].location, "source") == 0)
+				prepare_source(&places[i], &missing);
+		for (uint64 i = 0; i < nrows; i++)
+		{
+			EndsPlace  *p = &places[i];
+
+			if (strcmp(p->location, "source") == 0)
+				continue;
+			p->conn = service_conn;
+			if (p->conn == NULL || service == NULL || strcmp(p->location, service) != 0)
+				p->conn = splitdb_remote_connect_server(p->server, p->location);
+			prepare_sibling(p->conn, p->location, p->server, p->owners, p->others, &missing);
+			pairs = sibling_pairs(pairs, p->location, p->others);
+		}
+		if (missing != NIL)
+			report_missing(missing);
+
+		/* then the ends: the siblings', then the source's */
+		for (uint64 i = 0; i < nrows; i++)
+		{
+			EndsPlace  *p = &places[i];
+			const char *params[1] = {p->ends};
+
+			if (strcmp(p->location, "source") != 0)
+				install_sibling(p->conn, p->location, p->ends);
+			else
+			{
+				splitdb_catalog_exec_text("SELECT splitdb.install_reference_ends($1::jsonb)",
+										  1, params, false);
+				/* sessions that use the shims load splitdb before postgres_fdw */
+				splitdb_catalog_exec_text("SELECT splitdb.ensure_preloaded()", 0, NULL, false);
+			}
+		}
+		pair_siblings(pairs);
+	}
+	PG_FINALLY();
+	{
+		for (uint64 i = 0; i < nrows; i++)
+			if (places[i].conn != NULL && places[i].conn != service_conn)
+				splitdb_remote_disconnect(places[i].conn);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The user mappings that the references of service $1 will need once it has
+ * moved: one row per database, owner and server, as splitdb_reference_install()
+ * would place them (sql_ends), but read from the foreign keys that its
+ * migration will convert as well as from the references already recorded.
+ * Columns: location (NULL for the source), database, owner, owner's name,
+ * server there, the source's server that reaches the same place.
+ */
+static const char *const sql_plan_mappings =
+"WITH own AS (SELECT o.relid, o.service FROM (" SPLITDB_OWNED_RELATION_SQL ") o),"
+" svc AS ("
+"  SELECT s.service, s.server, s.dbname"
+"    FROM splitdb.service s"
+"   WHERE s.service = $1"
+"      OR EXISTS (SELECT FROM splitdb.job j WHERE j.service = s.service"
+"                    AND j.state IN ('cutting_over', 'done'))),"
+" r AS ("
+"  SELECT c.conrelid AS crel, co.service AS csvc, c.confrelid AS prel, po.service AS psvc"
+"    FROM pg_constraint c"
+"    LEFT JOIN own co ON co.relid = c.conrelid"
+"    LEFT JOIN own po ON po.relid = c.confrelid"
+"   WHERE c.contype = 'f' AND c.conparentid = 0"
+"     AND $1 IN (co.service, po.service) AND co.service IS DISTINCT FROM po.service"
+"  UNION"
+"  SELECT r.child_relid, coalesce(co.service, r.child_service),"
+"         r.parent_relid, coalesce(po.service, r.parent_service)"
+"    FROM splitdb.reference r"
+"    LEFT JOIN own co ON co.relid = r.child_relid"
+"    LEFT JOIN own po ON po.relid = r.parent_relid"
+"   WHERE r.dropped_at IS NOT NULL"
+"     AND $1 IN (co.service, po.service, r.child_service, r.parent_service)),"
+" e AS (SELECT crel AS rel, csvc AS svc, psvc AS other FROM r"
+"       UNION SELECT prel, psvc, csvc FROM r),"
+" l AS ("
+"  SELECT c.relowner AS owner, c.relispartition AS part,"
+"         os.service AS own_loc, os.server AS own_server, os.dbname AS own_db,"
+"         xs.service AS other_loc, xs.server AS other_server"
+"    FROM e JOIN pg_class c ON c.oid = e.rel"
+"    LEFT JOIN svc os ON os.service = e.svc"
+"    LEFT JOIN svc xs ON xs.service = e.other),"
+" m AS ("
+"  SELECT NULL::text AS location, current_database()::text AS dbname, l.owner,"
+"         coalesce(l.other_server, l.own_server) AS server,"
+"         coalesce(l.other_server, l.own_server) AS forward"
+"    FROM l WHERE l.own_loc IS NULL OR NOT l.part"
+"  UNION"
+"  SELECT l.own_loc::text, l.own_db, l.owner,"
+"         CASE WHEN l.other_loc IS NULL THEN '" SOURCE_SERVER "'"
+"              ELSE '" SPLITDB_SERVER_PREFIX "' || l.other_loc END,"
+"         coalesce(l.other_server, l.own_server)"
+"    FROM l WHERE l.own_loc IS NOT NULL)"
+" SELECT m.location, m.dbname, m.owner, a.rolname::text, m.server::text, m.forward::text"
+"   FROM m JOIN pg_roles a ON a.oid = m.owner"
+"  WHERE m.server IS NOT NULL"
+"  ORDER BY m.location NULLS FIRST, a.rolname, m.server";
+
+/*
+ * splitdb_reference_plan_mappings
+ *		The user mappings that the references of a service will need after
+ *		its migration and that splitdb cannot create, as a List of
+ *		SplitdbMappingNeed: a blocker for one missing in the source, a
+ *		warning for one in a sibling, whose catalogs the plan does not read.
+ *
+ * Judged for the calling role, as the role that would run the migration;
+ * NIL for a role that is not a superuser, which cannot run one and may not
+ * learn what other roles' user mappings hold.  The caller is connected to
+ * SPI.
+ */
+List *
+splitdb_reference_plan_mappings(const char *service)
+{
+	Oid			types[1] = {NAMEOID};
+	Datum		values[1];
+	SPITupleTable *tuptable;
+	uint64		nrows;
+	List	   *result = NIL;
+
+	if (!superuser())
+		return NIL;
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
+	if (SPI_execute_with_args(sql_plan_mappings, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user mappings that cross-service references need");
+	tuptable = SPI_tuptable;
+	nrows = SPI_processed;
 
 	for (uint64 i = 0; i < nrows; i++)
 	{
 		HeapTuple	tup = tuptable->vals[i];
 		TupleDesc	desc = tuptable->tupdesc;
 		char	   *location = SPI_getvalue(tup, desc, 1);
-		char	   *server = SPI_getvalue(tup, desc, 2);
-		char	   *ends = SPI_getvalue(tup, desc, 3);
+		char	   *dbname = SPI_getvalue(tup, desc, 2);
 		bool		isnull;
-		ArrayType  *owners = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull));
-		Datum		others = SPI_getbinval(tup, desc, 5, &isnull);
+		Oid			owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		char	   *role = SPI_getvalue(tup, desc, 4);
+		char	   *server = SPI_getvalue(tup, desc, 5);
+		char	   *forward = SPI_getvalue(tup, desc, 6);
+		SplitdbMappingNeed *need;
+		List	   *options;
 
-		if (strcmp(location, "source") == 0)
+		if (location == NULL)
 		{
-			const char *params[1] = {ends};
-			ListCell   *lc;
-			List	   *servers = NIL;
+			bool		found;
 
-			/* the service servers carry splitdb.origin = source */
-			if (SPI_execute("SELECT s.server::text FROM splitdb.service s ORDER BY 1", true, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not read splitdb.service");
-			for (uint64 r = 0; r < SPI_processed; r++)
-				servers = lappend(servers, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
-			foreach(lc, servers)
-			{
-				const char *p[3] = {lfirst(lc), "{}", "source"};
-
-				splitdb_catalog_exec_text("SELECT splitdb.ensure_server($1::name, $2::text[], $3)",
-										  3, p, false);
-			}
-			install_mappings(NULL, location, owners, NULL);
-			splitdb_catalog_exec_text("SELECT splitdb.install_reference_ends($1::jsonb)",
-									  1, params, false);
-			/* sessions that use the shims load splitdb before postgres_fdw */
-			splitdb_catalog_exec_text("SELECT splitdb.ensure_preloaded()", 0, NULL, false);
+			(void) find_mapping(owner, GetForeignServerByName(server, false)->serverid,
+								true, &found);
+			if (found || mapping_offer(owner, forward, &options))
+				continue;
+			need = palloc(sizeof(SplitdbMappingNeed));
+			need->blocker = true;
+			need->object = psprintf("user mapping for %s on server %s",
+									quote_identifier(role), quote_identifier(server));
+			need->detail = psprintf("user mapping for role %s on server %s in database %s is missing; the cross-service reference checks of the tables that role owns log in through it, and splitdb creates none that needs a password or another role's credentials; create it before migrating: %s",
+									quote_identifier(role), quote_identifier(server),
+									quote_identifier(dbname), mapping_statement(role, server));
 		}
 		else
 		{
-			PGconn	   *conn = service_conn;
-
-			if (conn == NULL || service == NULL || strcmp(location, service) != 0)
-				conn = splitdb_remote_connect_server(server, location);
-			if (!isnull)
-				pairs = sibling_pairs(pairs, location, DatumGetArrayTypeP(others));
-			PG_TRY();
-			{
-				install_sibling(conn, location, server, ends, owners,
-								isnull ? construct_empty_array(TEXTOID) : DatumGetArrayTypeP(others));
-			}
-			PG_FINALLY();
-			{
-				if (conn != service_conn)
-					splitdb_remote_disconnect(conn);
-			}
-			PG_END_TRY();
+			if (mapping_offer(owner, forward, &options))
+				continue;
+			need = palloc(sizeof(SplitdbMappingNeed));
+			need->blocker = false;
+			need->object = psprintf("user mapping for %s on server %s",
+									quote_identifier(role), quote_identifier(server));
+			need->detail = psprintf("in database %s of service %s, role %s needs a user mapping on server %s for the cross-service reference checks of the tables it owns, and splitdb creates none that needs a password or another role's credentials; unless it exists there, the cutover creates the server and stops before it changes the source; create it there first: %s",
+									quote_identifier(dbname), quote_identifier(location),
+									quote_identifier(role), quote_identifier(server),
+									mapping_statement(role, server));
 		}
+		result = lappend(result, need);
 	}
-	pair_siblings(pairs);
+	return result;
 }
 
 /*
