@@ -207,6 +207,42 @@ set_table_phase(Job *job, JobTable *t, const char *phase)
 }
 
 /*
+ * check_relations
+ *		Refuse a new job whose relations, as this worker recorded them in
+ *		splitdb.job_table, are not those splitdb_migrate() checked, or are
+ *		none: the caller's checks saw a state that is not the committed one
+ *		(or it changed since).  The error aborts the claim's transaction, so
+ *		nothing of the job is recorded.
+ */
+static void
+check_relations(const SplitdbWorkerArgs *args)
+{
+	const char *params[1] = {int64_text(args->job_id)};
+	int32		n;
+	int32		hash;
+	bool		isnull;
+
+	run_sql(SPLITDB_RELSET_SQL("SELECT relid FROM splitdb.job_table WHERE job_id = $1::bigint"),
+			1, params);
+	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	hash = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("service \"%s\" owns no committed tables; its job is not started",
+						args->service),
+				 errhint("Commit the splitdb_assign() of its tables, then call splitdb_migrate() again.")));
+	if (n != args->nrelations || hash != args->relset_hash)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("the tables of service \"%s\" changed while its migration started",
+						args->service),
+				 errdetail("splitdb_migrate() checked %d relations; %d are committed now.",
+						   args->nrelations, n),
+				 errhint("Call splitdb_migrate('%s') again.", args->service)));
+}
+
+/*
  * claim_job
  *		Write the job's row (a new job) or take it over (a resumed one), with
  *		this worker's pid, and commit, which is what splitdb_migrate waits
@@ -261,6 +297,7 @@ claim_job(const SplitdbWorkerArgs *args)
 				"   JOIN pg_class c ON c.oid = r.relid JOIN pg_namespace n ON n.oid = c.relnamespace"
 				"  WHERE r.service = $2::name",
 				2, params);
+		check_relations(args);
 	}
 	else
 	{
@@ -330,6 +367,15 @@ load_job(const SplitdbWorkerArgs *args)
 		MemoryContextSwitchTo(old);
 	}
 	end_tx();
+
+	/* claim_job never records one; a job without tables must not end done */
+	if (job->tables == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("job " INT64_FORMAT " of service \"%s\" has no tables", job->job_id,
+						job->service),
+				 errdetail("splitdb.job_table holds no row for it."),
+				 errhint("The job cannot be resumed; report it as a bug of splitdb.")));
 	return job;
 }
 
