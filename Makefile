@@ -17,6 +17,7 @@ OBJS = \
 	src/deparse.o \
 	src/dot.o \
 	src/fdwwatch.o \
+	src/fence.o \
 	src/job.o \
 	src/launcher.o \
 	src/matview.o \

@@ -24,6 +24,7 @@ typedef struct SplitdbWorkerArgs
 	bool		resume;			/* continue an existing job */
 	int32		batch_rows;		/* splitdb.batch_rows of the caller */
 	int32		copy_streams;	/* splitdb.copy_streams of the caller */
+	int32		fence_timeout;	/* splitdb.fence_timeout of the caller, ms */
 	int32		nrelations;		/* a new job: the relations the caller checked */
 	int32		relset_hash;	/* ... and their digest (SPLITDB_RELSET_SQL) */
 	char		mode[16];		/* offline */

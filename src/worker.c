@@ -22,9 +22,13 @@
  *   splitdb_migrate() starts a new worker that continues from there.  A
  *   worker killed before it could record anything is seen as failed by
  *   splitdb_status and splitdb_migrate (its pid is gone).
- * - Every step can run again after a crash: DDL is guarded by existence
- *   checks, a table's copy goes back to its checkpoint, and the
- *   cutover is a single transaction.
+ * - Every step can run again after a crash: each run first ends or waits
+ *   out the sibling sessions of earlier runs (fence.c), so nothing a dead
+ *   run sent commits behind its back; DDL is guarded by existence checks,
+ *   a table's copy goes back to its checkpoint, and the cutover is a
+ *   single transaction.
+ * - A job has at least one table: a new job is recorded only with the
+ *   relations splitdb_migrate() checked, and a job without any fails.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -60,6 +64,7 @@
 #include "copy.h"
 #include "cutover.h"
 #include "ddl.h"
+#include "fence.h"
 #include "job.h"
 #include "remote.h"
 #include "splitdb.h"
@@ -575,7 +580,8 @@ copy_table(Job *job, JobTable *t)
 /*
  * connect_streams
  *		Connect the extra streams the copy and the index builds use (the
- *		first is the job's connection), unless they are open already.
+ *		first is the job's connection), unless they are open already; each
+ *		joins the run's fence in the sibling.
  */
 static void
 connect_streams(Job *job)
@@ -590,23 +596,9 @@ connect_streams(Job *job)
 
 		extra_streams[n_extra_streams++] = conn;
 		job->streams[n_extra_streams] = conn;
+		splitdb_fence_join(conn, job->job_id, job->service);
 	}
 	end_tx();
-}
-
-/*
- * open_streams
- *		Connect the copy's streams and fence off any session an earlier run
- *		left in the sibling.
- */
-static void
-open_streams(Job *job)
-{
-	connect_streams(job);
-	pgstat_report_activity(STATE_RUNNING,
-						   "waiting for the sibling's sessions of an earlier run to end");
-	splitdb_copy_fence(job->streams, job->copy_streams, job->job_id, job->service);
-	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 /*
@@ -622,7 +614,7 @@ step_copy(Job *job)
 	begin_tx("copying");
 	set_state(job, "copying");
 	end_tx();
-	open_streams(job);
+	connect_streams(job);
 	begin_tx("copying");
 
 	/*
@@ -863,6 +855,31 @@ step_cutover(Job *job)
 }
 
 /*
+ * fence_sibling
+ *		Before any step touches the sibling: end the sessions an earlier
+ *		run of the job left there, or wait for them (fence.c), and mark the
+ *		job's connection as this run's.  Whatever phase the job resumes in,
+ *		nothing the dead run sent can commit behind this run's back.
+ */
+static void
+fence_sibling(Job *job, const SplitdbWorkerArgs *args)
+{
+	int			ended;
+
+	pgstat_report_activity(STATE_RUNNING,
+						   "waiting for the sibling's sessions of an earlier run to end");
+	ended = splitdb_fence_take(job->conn, job->job_id,
+							   args->fence_timeout > 0 ? args->fence_timeout :
+							   splitdb_fence_timeout,
+							   job->service);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (ended > 0)
+		ereport(LOG,
+				(errmsg("splitdb: job " INT64_FORMAT " of service \"%s\" ended %d session%s of an earlier run in the sibling",
+						job->job_id, job->service, ended, ended == 1 ? "" : "s")));
+}
+
+/*
  * run_job
  *		Carry the job from the phase it is in to done.
  */
@@ -883,6 +900,7 @@ run_job(const SplitdbWorkerArgs *args)
 	job->conn = splitdb_remote_connect_server(job->server, job->service);
 	running_conn = job->conn;
 	end_tx();
+	fence_sibling(job, args);
 
 	if (strcmp(job->phase, "queued") == 0 || strcmp(job->phase, "preparing") == 0)
 		step_prepare(job);
