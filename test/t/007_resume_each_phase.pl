@@ -42,6 +42,9 @@
 #    advisory lock in the sibling; with splitdb.fence_timeout = 1s the
 #    resume fails with 55P03 naming its pid, and the job is failed with
 #    that error; once that session ends, the next resume ends done.
+# 7. indexing again (idx2), with the sibling on a second server reached
+#    through a postgres_fdw server of its own: the fence finds the killed
+#    run's sessions in that server's pg_locks and ends them the same way.
 
 use strict;
 use warnings FATAL => 'all';
@@ -73,10 +76,44 @@ $node->poll_query_until('postgres', 'SHOW splitdb.batch_rows', $batch)
 # ---------------------------------------------------------------------------
 # helpers
 
+# the sibling's server of each service whose sibling is not on $node; a
+# sibling database is named as its service
+my %sibling_node;
+
+# the cluster that holds database $db: the source's is postgres
+sub node_of
+{
+	my ($db) = @_;
+	return $db eq 'postgres' ? $node : ($sibling_node{$db} // $node);
+}
+
 sub query
 {
 	my ($db, $sql) = @_;
-	return $node->safe_psql($db, $sql);
+	return node_of($db)->safe_psql($db, $sql);
+}
+
+# Call $cond until it is true, or $gone is, for at most the default
+# timeout; dies then.  Returns the last value of $cond.
+sub poll_until
+{
+	my ($cond, $gone, $what) = @_;
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (time < $deadline)
+	{
+		return 1 if $cond->();
+		return 0 if $gone->();
+		select(undef, undef, undef, 0.05);
+	}
+	die "timed out waiting for $what";
+}
+
+# whether no splitdb worker runs in the source
+sub no_worker
+{
+	return query('postgres',
+		"SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'splitdb worker')")
+	  eq 't';
 }
 
 # rows, distinct keys and a checksum of every row of a table
@@ -128,6 +165,7 @@ sub make_service
 {
 	my ($svc, %opt) = @_;
 	my $n = $opt{rows} // $rows;
+	my $server = $opt{server} ? "'$opt{server}'" : 'NULL';
 	my @tables = ("${svc}_big", "${svc}_small", "${svc}_zplain");
 
 	query(
@@ -152,7 +190,7 @@ CREATE TABLE ${svc}_small (
 INSERT INTO ${svc}_small SELECT g, (g * 997) % $n + 1, 'note ' || g FROM generate_series(1, 300) g;
 CREATE TABLE ${svc}_zplain (n integer NOT NULL, what text NOT NULL);
 INSERT INTO ${svc}_zplain SELECT g, 'event ' || g FROM generate_series(1, 2000) g;
-SELECT splitdb_add_service('$svc');
+SELECT splitdb_add_service('$svc', server => $server);
 SELECT splitdb_assign('$svc', '${svc}_big', '${svc}_small', '${svc}_zplain');
 });
 	query(
@@ -204,7 +242,7 @@ CREATE EVENT TRIGGER faults_on_ddl ON ddl_command_end EXECUTE FUNCTION faults.on
 sub hold
 {
 	my ($db, $sql) = @_;
-	my $bg = $node->background_psql($db);
+	my $bg = node_of($db)->background_psql($db);
 	$bg->query_safe("BEGIN; $sql");
 	return $bg;
 }
@@ -240,15 +278,12 @@ sub disarm
 sub wait_sibling_waiter
 {
 	my ($svc, $relation, $what) = @_;
-	my $waiter = qq{EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-		WHERE a.datname = '$svc' AND a.application_name = 'splitdb' AND NOT l.granted
+	my $waiter = qq{SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE a.datname = current_database() AND a.application_name = 'splitdb' AND NOT l.granted
 		  AND l.locktype = 'relation' AND l.relation = '$relation'::regclass)};
 
-	$node->poll_query_until(
-		$svc, qq{
-SELECT $waiter OR NOT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'splitdb worker')})
-	  or die "nothing happens in the sibling of $svc";
-	if (!ok(query($svc, "SELECT $waiter") eq 't', "$svc: $what waits in the sibling"))
+	poll_until(sub { query($svc, $waiter) eq 't' }, \&no_worker, "the sibling of $svc");
+	if (!ok(query($svc, $waiter) eq 't', "$svc: $what waits in the sibling"))
 	{
 		diag(job_summary($svc));
 		return undef;
@@ -260,16 +295,16 @@ SELECT $waiter OR NOT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 
 sub sibling_sessions
 {
 	my ($svc) = @_;
-	return query('postgres',
+	return query($svc,
 		"SELECT coalesce(string_agg(pid::text, ',' ORDER BY pid), '') FROM pg_stat_activity"
-		  . " WHERE datname = '$svc' AND application_name = 'splitdb'");
+		  . " WHERE datname = current_database() AND application_name = 'splitdb'");
 }
 
-# how many of the sessions $pids are still there
+# how many of the sessions $pids of $svc's sibling are still there
 sub alive
 {
-	my ($pids) = @_;
-	return query('postgres',
+	my ($svc, $pids) = @_;
+	return query($svc,
 		"SELECT count(*) FROM pg_stat_activity WHERE pid IN ($pids)");
 }
 
@@ -287,7 +322,7 @@ sub kill_worker
 	  or die "worker $pid did not exit";
 	is(job($svc, "state || '|' || phase || '|' || last_sqlstate"),
 		"failed|$phase|57P01", "$svc: killed in phase $phase, the job is failed");
-	ok(alive($pids) > 0,
+	ok(alive($svc, $pids) > 0,
 		"$svc: the killed worker's session in the sibling goes on ($pids)");
 	return;
 }
@@ -361,11 +396,10 @@ sub resume_result
 sub wait_ended
 {
 	my ($svc, $pids) = @_;
-	$node->poll_query_until('postgres', qq{
-SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid IN ($pids))
-	OR (SELECT state IN ('done', 'failed') FROM splitdb.job WHERE service = '$svc')})
-	  or die "neither do the sessions of $svc end nor does the job";
-	return alive($pids) == 0;
+	return poll_until(
+		sub { alive($svc, $pids) == 0 },
+		sub { job($svc, "state IN ('done', 'failed')") eq 't' },
+		"the sessions of $svc to end");
 }
 
 # ---------------------------------------------------------------------------
@@ -373,8 +407,8 @@ SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid IN ($pids))
 
 sub case_gate
 {
-	my ($svc, $phase, $tag) = @_;
-	my $before = make_service($svc);
+	my ($svc, $phase, $tag, %opt) = @_;
+	my $before = make_service($svc, %opt);
 	my $gate   = close_gate($svc, $tag);
 
 	my $id = query('postgres', "SELECT splitdb_migrate('$svc')");
@@ -385,7 +419,7 @@ sub case_gate
 
 	# the gate stays closed: only a run that ends the killed session ends
 	resume_wait($svc, $id);
-	is(alive($pids), 0, "$svc: the killed run's sibling sessions are gone");
+	is(alive($svc, $pids), 0, "$svc: the killed run's sibling sessions are gone");
 	release($gate);
 	check_migrated($svc, $before, $id, 2);
 	return;
@@ -469,12 +503,10 @@ sub case_fence_timeout
 		"$svc: with another session holding the job's lock, the resume fails with 55P03 after splitdb.fence_timeout, naming it");
 	is(job($svc, "state || '|' || phase || '|' || last_sqlstate"),
 		'failed|preparing|55P03', "$svc: the job is failed, still preparing");
-	is(alive($other_pid), 1, "$svc: the session that is not splitdb's was not ended");
+	is(alive($svc, $other_pid), 1, "$svc: the session that is not splitdb's was not ended");
 
 	$other->quit;
-	$node->poll_query_until('postgres',
-		"SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $other_pid)")
-	  or die "session $other_pid did not end";
+	poll_until(sub { alive($svc, $other_pid) == 0 }, sub { 0 }, "session $other_pid to end");
 	resume_wait($svc, $id);
 	is(job($svc, "state || '|' || runs"), 'done|3', "$svc: then the job is done");
 	for my $table (sort keys %$before)
@@ -491,6 +523,24 @@ case_gate('idx', 'indexing', 'CREATE INDEX');
 case_late('ver', 'verifying');
 case_late('cut', 'cutting_over');
 case_fence_timeout();
+
+# 7. the indexing case again, with the sibling on a second server
+my $node2 = PostgreSQL::Test::Cluster->new('second');
+$node2->init;
+$node2->start;
+$node2->safe_psql('postgres', 'CREATE DATABASE idx2');
+$sibling_node{idx2} = $node2;
+{
+	my ($host, $port) = ($node2->host, $node2->port);
+	my $user = query('postgres', 'SELECT current_user');
+	query('postgres', qq{
+CREATE SERVER idx2_srv FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '$host', port '$port', dbname 'idx2');
+CREATE USER MAPPING FOR CURRENT_USER SERVER idx2_srv OPTIONS (user '$user');
+});
+}
+case_gate('idx2', 'indexing', 'CREATE INDEX', server => 'idx2_srv');
+$node2->stop;
 
 $node->stop;
 done_testing();
