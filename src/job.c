@@ -231,18 +231,32 @@ check_transaction(const char *service)
 /*
  * relation_digest
  *		The number of relations the service owns and the hash of their OIDs
- *		(SPLITDB_RELSET_SQL), as the caller's checks see them.
+ *		(SPLITDB_RELSET_SQL): as the caller's checks see them, or, with
+ *		latest, as committed now whatever the caller's isolation level.
  */
 static void
-relation_digest(const char *service, int32 *nrelations, int32 *hash)
+relation_digest(const char *service, bool latest, int32 *nrelations, int32 *hash)
 {
-	const char *param[1] = {service};
+	static const char *sql =
+		SPLITDB_RELSET_SQL(SPLITDB_OWNED_RELATION_SQL " WHERE service = $1");
+	Oid			types[1] = {NAMEOID};
+	Datum		values[1];
+	SPIPlanPtr	plan;
+	Snapshot	snap = InvalidSnapshot;
 	bool		isnull;
+	int			rc;
 
-	splitdb_catalog_exec_text(SPLITDB_RELSET_SQL(SPLITDB_OWNED_RELATION_SQL
-												 " WHERE service = $1::pg_catalog.name"),
-							  1, param, true);
-	if (SPI_processed != 1)
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
+	plan = SPI_prepare(sql, 1, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the relation digest query");
+	if (latest)
+		snap = RegisterSnapshot(GetLatestSnapshot());
+	rc = SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot,
+							  true, false, 1);
+	if (latest)
+		UnregisterSnapshot(snap);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read the relations of service \"%s\"", service);
 	*nrelations = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	*hash = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -459,7 +473,7 @@ wait_for_claim(BackgroundWorkerHandle *handle, const SplitdbWorkerArgs *args)
 				int32		hash;
 
 				/* the worker refuses relations that differ from those checked */
-				relation_digest(service, &n, &hash);
+				relation_digest(service, true, &n, &hash);
 				if (n != args->nrelations || hash != args->relset_hash)
 					ereport(ERROR,
 							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -544,7 +558,7 @@ check_request(const char *service, JobRow *job, bool *resume, int64 *job_id,
 	if (!*resume)
 	{
 		check_plan(service);
-		relation_digest(service, nrelations, relset_hash);
+		relation_digest(service, false, nrelations, relset_hash);
 	}
 	check_sibling(service, svc->server, !*resume);
 
