@@ -682,6 +682,53 @@ record_builds(const char *running, void *arg)
 }
 
 /*
+ * drop_invalid_indexes
+ *		Drop the sibling's invalid indexes on the job's tables, so that the
+ *		indexing step builds them again: its guards only ask whether an
+ *		index exists.  A plain CREATE INDEX that is ended rolls back
+ *		entirely, but an index can be left invalid by other means (a failed
+ *		CREATE INDEX CONCURRENTLY, a partitioned index whose partitions were
+ *		not all attached when a run stopped).  A valid index is kept.
+ */
+static void
+drop_invalid_indexes(Job *job)
+{
+	char	  **names;
+	const char *params[1];
+	PGresult   *res;
+	List	   *drops;
+	ListCell   *lc;
+	int			n = 0;
+
+	/* the array literal is built with the catalogs: inside a transaction */
+	begin_tx("dropping invalid indexes in the sibling");
+	names = palloc(sizeof(char *) * Max(list_length(job->tables), 1));
+	foreach(lc, job->tables)
+		names[n++] = ((JobTable *) lfirst(lc))->name;
+	params[0] = splitdb_catalog_text_array(names, n);
+	res = splitdb_remote_exec(job->conn,
+							  "SELECT pg_catalog.format('DROP INDEX IF EXISTS %s', i.indexrelid::pg_catalog.regclass)"
+							  "  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+							  " WHERE NOT i.indisvalid"
+							  "   AND i.indrelid IN (SELECT pg_catalog.to_regclass(t)"
+							  "                        FROM pg_catalog.unnest($1::pg_catalog.text[]) t)"
+							  " ORDER BY c.relkind = 'I' DESC, 1",
+							  1, params, job->service);
+	drops = splitdb_remote_result_rows(res);
+	PQclear(res);
+	foreach(lc, drops)
+	{
+		const char *sql = ((char **) lfirst(lc))[0];
+
+		elog(LOG, "splitdb: job " INT64_FORMAT " of service \"%s\" drops an invalid index in the sibling: %s",
+			 job->job_id, job->service, sql);
+		/* partitioned indexes first: their partitions' indexes go with them */
+		PQclear(splitdb_remote_exec(job->conn, sql, 0, NULL, job->service));
+	}
+	end_tx();
+}
+
+/*
  * step_index
  *		Primary keys, secondary indexes, unique and exclusion constraints,
  *		foreign keys inside the sibling, triggers and policies.  The index
@@ -717,6 +764,7 @@ step_index(Job *job)
 	}
 	end_tx();
 
+	drop_invalid_indexes(job);
 	if (builds != NIL)
 	{
 		connect_streams(job);

@@ -42,7 +42,11 @@
 #    advisory lock in the sibling; with splitdb.fence_timeout = 1s the
 #    resume fails with 55P03 naming its pid, and the job is failed with
 #    that error; once that session ends, the next resume ends done.
-# 7. indexing again (idx2), with the sibling on a second server reached
+# 7. invalid index (inv): killed while indexing, the killed run's sessions
+#    left to end, then the sibling's index under the name of the source's
+#    secondary index replaced by one a failed CREATE INDEX CONCURRENTLY
+#    left invalid: the resume drops it and builds the source's index.
+# 8. indexing again (idx2), with the sibling on a second server reached
 #    through a postgres_fdw server of its own: the fence finds the killed
 #    run's sessions in that server's pg_locks and ends them the same way.
 
@@ -524,7 +528,60 @@ case_late('ver', 'verifying');
 case_late('cut', 'cutting_over');
 case_fence_timeout();
 
-# 7. the indexing case again, with the sibling on a second server
+# ---------------------------------------------------------------------------
+# 7: an index left invalid in the sibling is built again, not taken as done
+
+sub case_invalid_index
+{
+	my $svc    = 'inv';
+	my $before = make_service($svc, rows => 5000);
+	my $gate   = close_gate($svc, 'CREATE INDEX');
+
+	my $id = query('postgres', "SELECT splitdb_migrate('$svc')");
+	my $pids = wait_sibling_waiter($svc, 'faults.gate', 'a CREATE INDEX of the indexing step')
+	  or return release($gate);
+	kill_worker($svc, 'indexing', $pids);
+	disarm($svc);
+	release($gate);
+	poll_until(sub { alive($svc, $pids) == 0 }, sub { 0 }, "the sessions of $svc to end");
+
+	# the name of the source's index, taken by an index a failed CREATE
+	# INDEX CONCURRENTLY left invalid
+	query($svc, 'DROP INDEX IF EXISTS public.inv_big_created_at_idx');
+	my ($out, $err);
+	node_of($svc)->psql(
+		$svc,
+		'CREATE UNIQUE INDEX CONCURRENTLY inv_big_created_at_idx ON public.inv_big ((1))',
+		stdout => \$out,
+		stderr => \$err);
+	like($err, qr/could not create unique index/, "$svc: a CREATE INDEX CONCURRENTLY fails in the sibling");
+	is( query($svc,
+			"SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.inv_big_created_at_idx'::regclass"),
+		'f',
+		"$svc: it leaves an invalid index under the name of the source's index");
+
+	resume_wait($svc, $id);
+	is(job($svc, "state || '|' || runs"), 'done|2', "$svc: the job is done after 2 runs");
+	is( query($svc,
+			"SELECT pg_get_indexdef(indexrelid) || ' ' || indisvalid FROM pg_index"
+			  . " WHERE indexrelid = 'public.inv_big_created_at_idx'::regclass"),
+		'CREATE INDEX inv_big_created_at_idx ON public.inv_big USING btree (created_at) true',
+		"$svc: the invalid index was dropped and the source's built in its place");
+	ok($node->log_contains(qr/job $id of service "$svc" drops an invalid index in the sibling/),
+		"$svc: the worker logged that it dropped the invalid index");
+	for my $table (sort keys %$before)
+	{
+		is(fingerprint($svc, "public.$table"), $before->{$table}{rows},
+			"$svc: the sibling's $table holds exactly the source's rows");
+		is(objects($svc, "public.$table"), $before->{$table}{objects},
+			"$svc: the sibling's $table has the source's indexes, constraints and triggers, once");
+	}
+	return;
+}
+
+case_invalid_index();
+
+# 8. the indexing case again, with the sibling on a second server
 my $node2 = PostgreSQL::Test::Cluster->new('second');
 $node2->init;
 $node2->start;
