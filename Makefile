@@ -17,6 +17,7 @@ OBJS = \
 	src/deparse.o \
 	src/dot.o \
 	src/fdwwatch.o \
+	src/fence.o \
 	src/job.o \
 	src/launcher.o \
 	src/matview.o \
@@ -39,12 +40,12 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_resume references reference_chains reference_connection reference_types privileges
+REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_resume migrate_transaction references reference_chains reference_connection reference_types privileges
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation
 
-ISOLATION = assign_race drop_race migrate_race references_race reference_connection_race
+ISOLATION = assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
 
 TAP_TESTS = 1

@@ -20,9 +20,10 @@
  *   NULL columns) and each starts strictly after the last key of the one
  *   before, so no row is sent twice and none is skipped.
  * - A crash can leave in the sibling rows of the batch after the last
- *   checkpoint (the streams commit one by one).  Before a table's copy goes
- *   on, splitdb_copy_fence() waits for every session of an earlier run to
- *   end and splitdb_copy_trim() deletes what lies beyond the checkpoint.
+ *   checkpoint (the streams commit one by one).  Every run first fences out
+ *   the sibling sessions of earlier runs (fence.c), so no COPY of theirs
+ *   can commit later, and before a table's copy goes on,
+ *   splitdb_copy_trim() deletes what lies beyond the checkpoint.
  * - Generated columns are not sent; the sibling computes them.
  *
  * Copyright (c) 2026, splitdb developers
@@ -716,35 +717,6 @@ splitdb_copy_batch(PGconn *const *conns, int nconns, SplitdbCopySource *src,
 }
 
 /*
- * splitdb_copy_fence
- *		Make sure no session of an earlier run of the job is left in the
- *		sibling, then mark conns as this run's.
- *
- * Every stream holds a shared session-level advisory lock on the job in the
- * sibling.  Taking it exclusively on conns[0] first waits until every
- * session of a run that died has ended there, so a COPY it had sent in
- * full cannot commit after splitdb_copy_trim() looked.  The wait is
- * interruptible.
- */
-void
-splitdb_copy_fence(PGconn *const *conns, int nconns, int64 job_id,
-				   const char *service)
-{
-	const char *params[2];
-
-	params[0] = psprintf("%d", SPLITDB_JOB_LOCK_KEY);
-	params[1] = psprintf("%d", (int32) job_id);
-	PQclear(splitdb_remote_exec(conns[0],
-								"SELECT pg_catalog.pg_advisory_lock($1::integer, $2::integer),"
-								" pg_catalog.pg_advisory_unlock($1::integer, $2::integer)",
-								2, params, service));
-	for (int i = 0; i < nconns; i++)
-		PQclear(splitdb_remote_exec(conns[i],
-									"SELECT pg_catalog.pg_advisory_lock_shared($1::integer, $2::integer)",
-									2, params, service));
-}
-
-/*
  * splitdb_copy_trim
  *		Delete from the sibling's table the rows after a checkpoint: those
  *		of batches that were under way, or committed but not recorded, when
@@ -753,7 +725,8 @@ splitdb_copy_fence(PGconn *const *conns, int nconns, int64 job_id,
  * last_key: the checkpoint, the last key of the last recorded batch; NULL
  *           when no batch was recorded, which empties the table.
  *
- * Call after splitdb_copy_fence().  Only for a table with a key.
+ * Call once the run has fenced the sibling (fence.c).  Only for a table
+ * with a key.
  */
 void
 splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src, char **last_key,

@@ -40,8 +40,6 @@ extern int64 splitdb_copy_batch(PGconn *const *conns, int nconns,
 								SplitdbCopySource *src, char ***last_key,
 								int64 batch_rows, int64 *bytes,
 								const char *service);
-extern void splitdb_copy_fence(PGconn *const *conns, int nconns, int64 job_id,
-							   const char *service);
 extern void splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src,
 							  char **last_key, const char *service);
 extern void splitdb_copy_truncate(PGconn *conn, const char *names,

@@ -12,6 +12,11 @@
  * Invariants:
  * - A refused call writes nothing: every check runs before the worker is
  *   started, and only the worker writes splitdb.job.
+ * - The caller's checks and the worker see the same committed state: a
+ *   call from a transaction that changed the service (splitdb_assign(),
+ *   splitdb_unassign()) or holds a lock the worker would wait for is
+ *   refused, and a new job's worker records the job only when the
+ *   relations it reads are those the caller checked (their digest).
  * - Two calls for one service are serialized by a transaction-level
  *   advisory lock; the second sees the first's job, because the first does
  *   not return before its worker has committed the job's row.
@@ -27,7 +32,11 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -38,6 +47,8 @@
 #include "storage/lmgr.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/wait_event.h"
@@ -118,6 +129,137 @@ read_last_job(const char *service)
 		row.last_sqlstate = SPI_getvalue(tup, desc, 6);
 	}
 	return row;
+}
+
+/*
+ * changed_here
+ *		Whether the calling transaction inserted, updated or deleted a row of
+ *		splitdb.<table> whose column service_col is the service; a change
+ *		undone by a rolled-back subtransaction does not count.
+ *
+ * Reads every row version (SnapshotAny): a row this transaction deleted is
+ * invisible to it but is what the worker would still see.
+ */
+static bool
+changed_here(const char *table, const char *service_col, const char *service)
+{
+	Oid			relid = get_relname_relid(table, get_namespace_oid("splitdb", false));
+	Relation	rel;
+	AttrNumber	attno;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "splitdb.%s does not exist", table);
+	rel = table_open(relid, AccessShareLock);
+	attno = get_attnum(relid, service_col);
+	scan = table_beginscan(rel, SnapshotAny, 0, NULL);
+	while (!found && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		HeapTupleHeader hdr = tup->t_data;
+		bool		isnull;
+		Datum		d = heap_getattr(tup, attno, RelationGetDescr(rel), &isnull);
+
+		if (isnull || strcmp(NameStr(*DatumGetName(d)), service) != 0)
+			continue;
+		if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(hdr)))
+			found = true;
+		else if (!(hdr->t_infomask & HEAP_XMAX_INVALID) &&
+				 !HEAP_XMAX_IS_LOCKED_ONLY(hdr->t_infomask) &&
+				 TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(hdr)))
+			found = true;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * check_transaction
+ *		Refuse to start from a transaction whose state the worker cannot
+ *		see or would wait for: one that changed the service's rows in
+ *		splitdb.service or splitdb.owned_table and has not committed, or
+ *		one that holds a lock on a relation of the service which conflicts
+ *		with the SHARE lock the worker takes (a write, an ALTER TABLE).
+ *
+ * The worker runs in a transaction of its own and reads only what is
+ * committed: without this check it would start a job without the tables
+ * this transaction assigned, or wait for this transaction, which waits for
+ * it with wait => true.
+ */
+static void
+check_transaction(const char *service)
+{
+	const char *param[2] = {service, NULL};
+
+	if (changed_here("service", "service", service) ||
+		changed_here("owned_table", "service", service))
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("splitdb_migrate() cannot start a job in the transaction that changed service \"%s\"",
+						service),
+				 errdetail("This transaction assigned or unassigned tables of the service and has not committed; the job's worker reads only what is committed."),
+				 errhint("Commit the transaction that changed the service first, then call splitdb_migrate('%s') in a transaction of its own.",
+						 service)));
+
+	splitdb_catalog_exec_text("SELECT l.relation::pg_catalog.regclass::pg_catalog.text, l.mode"
+							  "  FROM pg_catalog.pg_locks l"
+							  "  JOIN (" SPLITDB_OWNED_RELATION_SQL ") r ON r.relid = l.relation"
+							  " WHERE r.service = $1::pg_catalog.name AND l.locktype = 'relation'"
+							  "   AND l.pid = pg_catalog.pg_backend_pid() AND l.granted"
+							  "   AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d"
+							  "                      WHERE d.datname = pg_catalog.current_database())"
+							  "   AND l.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock',"
+							  "                  'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')"
+							  " ORDER BY 1, 2 LIMIT 1",
+							  1, param, true);
+	if (SPI_processed > 0)
+	{
+		char	  **row = (char **) linitial(splitdb_catalog_result_rows());
+
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("splitdb_migrate() cannot start a job in a transaction that holds a %s on table %s of service \"%s\"",
+						row[1], row[0], service),
+				 errdetail("The job's worker blocks writes to the service's tables with a SHARE lock, which would wait for this transaction."),
+				 errhint("Commit the transaction that changed the service's tables first, then call splitdb_migrate('%s') in a transaction of its own.",
+						 service)));
+	}
+}
+
+/*
+ * relation_digest
+ *		The number of relations the service owns and the hash of their OIDs
+ *		(SPLITDB_RELSET_SQL): as the caller's checks see them, or, with
+ *		latest, as committed now whatever the caller's isolation level.
+ */
+static void
+relation_digest(const char *service, bool latest, int32 *nrelations, int32 *hash)
+{
+	static const char *sql =
+		SPLITDB_RELSET_SQL(SPLITDB_OWNED_RELATION_SQL " WHERE service = $1");
+	Oid			types[1] = {NAMEOID};
+	Datum		values[1];
+	SPIPlanPtr	plan;
+	Snapshot	snap = InvalidSnapshot;
+	bool		isnull;
+	int			rc;
+
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
+	plan = SPI_prepare(sql, 1, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the relation digest query");
+	if (latest)
+		snap = RegisterSnapshot(GetLatestSnapshot());
+	rc = SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot,
+							  true, false, 1);
+	if (latest)
+		UnregisterSnapshot(snap);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the relations of service \"%s\"", service);
+	*nrelations = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*hash = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 }
 
 /*
@@ -283,11 +425,15 @@ splitdb_job_start_worker(const SplitdbWorkerArgs *args, bool must)
  * wait_for_claim
  *		Wait until the worker has committed the job's row, or has exited.
  *
- * Returns the job as the worker left it.
+ * Returns the job as the worker left it.  A worker that exited without
+ * taking a new job because the service's relations differ from those the
+ * caller checked (args->relset_hash) is reported as such.
  */
 static JobRow
-wait_for_claim(BackgroundWorkerHandle *handle, const char *service, int64 job_id)
+wait_for_claim(BackgroundWorkerHandle *handle, const SplitdbWorkerArgs *args)
 {
+	const char *service = args->service;
+	int64		job_id = args->job_id;
 	pid_t		pid;
 	BgwHandleStatus status;
 
@@ -321,6 +467,22 @@ wait_for_claim(BackgroundWorkerHandle *handle, const char *service, int64 job_id
 								   job.job_id, job.state, job.worker_pid),
 						 errhint("Watch it in splitdb_status; call splitdb_migrate('%s') again if it fails.",
 								 service)));
+			if (!args->resume)
+			{
+				int32		n;
+				int32		hash;
+
+				/* the worker refuses relations that differ from those checked */
+				relation_digest(service, true, &n, &hash);
+				if (n != args->nrelations || hash != args->relset_hash)
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("the tables of service \"%s\" changed while its migration started", service),
+							 errdetail("splitdb_migrate() checked %d relations; the service owns %d now.",
+									   args->nrelations, n),
+							 errhint("Call splitdb_migrate('%s') again: it checks the tables the service owns now.",
+									 service)));
+			}
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("the worker of service \"%s\" exited before it started the job", service),
@@ -360,14 +522,18 @@ raise_job_error(const char *service, const JobRow *job)
  *		Everything splitdb_migrate refuses, checked before anything starts.
  *
  * Sets *job to the service's last job, *resume when that job is resumed,
- * and *job_id to the job the worker runs.  Returns the service.
+ * *job_id to the job the worker runs and, for a new job, *nrelations and
+ * *relset_hash to the digest of the relations checked.  Returns the
+ * service.
  */
 static SplitdbService *
-check_request(const char *service, JobRow *job, bool *resume, int64 *job_id)
+check_request(const char *service, JobRow *job, bool *resume, int64 *job_id,
+			  int32 *nrelations, int32 *relset_hash)
 {
 	SplitdbService *svc;
 
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_SHARE, false);
+	check_transaction(service);
 	*job = read_last_job(service);
 	if (job->found && strcmp(job->state, "failed") != 0 &&
 		strcmp(job->state, "cancelled") != 0 && strcmp(job->state, "rolled_back") != 0)
@@ -390,7 +556,10 @@ check_request(const char *service, JobRow *job, bool *resume, int64 *job_id)
 
 	*resume = job->found && strcmp(job->state, "failed") == 0;
 	if (!*resume)
+	{
 		check_plan(service);
+		relation_digest(service, false, nrelations, relset_hash);
+	}
 	check_sibling(service, svc->server, !*resume);
 
 	if (*resume)
@@ -428,6 +597,8 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	JobRow		job;
 	bool		resume;
 	int64		job_id;
+	int32		nrelations = 0;
+	int32		relset_hash = 0;
 
 	splitdb_require_superuser("splitdb_migrate");
 
@@ -468,7 +639,8 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(cxt);
 		PG_TRY();
 		{
-			svc = check_request(service, &job, &resume, &job_id);
+			svc = check_request(service, &job, &resume, &job_id,
+								&nrelations, &relset_hash);
 		}
 		PG_CATCH();
 		{
@@ -491,11 +663,14 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	args.resume = resume;
 	args.batch_rows = splitdb_batch_rows;
 	args.copy_streams = splitdb_copy_streams;
+	args.fence_timeout = splitdb_fence_timeout;
+	args.nrelations = nrelations;
+	args.relset_hash = relset_hash;
 	strlcpy(args.mode, mode, sizeof(args.mode));
 	strlcpy(args.service, service, sizeof(args.service));
 
 	handle = splitdb_job_start_worker(&args, true);
-	job = wait_for_claim(handle, service, job_id);
+	job = wait_for_claim(handle, &args);
 
 	if (wait)
 	{

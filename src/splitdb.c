@@ -39,6 +39,7 @@ int			splitdb_connect_timeout = 10;
 /* rows per copy batch, each one a checkpoint */
 int			splitdb_batch_rows = 100000;
 int			splitdb_copy_streams = 2;
+int			splitdb_fence_timeout = 60000;
 
 PGDLLEXPORT void _PG_init(void);
 
@@ -85,6 +86,21 @@ _PG_init(void)
 							INT_MAX,
 							PGC_SUSET,
 							0,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("splitdb.fence_timeout",
+							"How long a resumed migration waits for the sibling's sessions of its earlier run to end.",
+							"A run first ends the sessions an earlier run left in the sibling; those it may not "
+							"end (another role's, or not splitdb's) it waits for this long, then fails. "
+							"A job takes the value of the session that calls splitdb_migrate().",
+							&splitdb_fence_timeout,
+							60000,
+							1,
+							INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
 							NULL,
 							NULL,
 							NULL);

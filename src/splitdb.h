@@ -41,6 +41,7 @@
 extern int	splitdb_connect_timeout;
 extern int	splitdb_batch_rows;
 extern int	splitdb_copy_streams;
+extern int	splitdb_fence_timeout;
 
 /* the most connections a job copies over (splitdb.copy_streams) */
 #define SPLITDB_MAX_COPY_STREAMS	16

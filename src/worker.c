@@ -22,9 +22,13 @@
  *   splitdb_migrate() starts a new worker that continues from there.  A
  *   worker killed before it could record anything is seen as failed by
  *   splitdb_status and splitdb_migrate (its pid is gone).
- * - Every step can run again after a crash: DDL is guarded by existence
- *   checks, a table's copy goes back to its checkpoint, and the
- *   cutover is a single transaction.
+ * - Every step can run again after a crash: each run first ends or waits
+ *   out the sibling sessions of earlier runs (fence.c), so nothing a dead
+ *   run sent commits behind its back; DDL is guarded by existence checks,
+ *   a table's copy goes back to its checkpoint, and the cutover is a
+ *   single transaction.
+ * - A job has at least one table: a new job is recorded only with the
+ *   relations splitdb_migrate() checked, and a job without any fails.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -60,6 +64,7 @@
 #include "copy.h"
 #include "cutover.h"
 #include "ddl.h"
+#include "fence.h"
 #include "job.h"
 #include "remote.h"
 #include "splitdb.h"
@@ -207,6 +212,42 @@ set_table_phase(Job *job, JobTable *t, const char *phase)
 }
 
 /*
+ * check_relations
+ *		Refuse a new job whose relations, as this worker recorded them in
+ *		splitdb.job_table, are not those splitdb_migrate() checked, or are
+ *		none: the caller's checks saw a state that is not the committed one
+ *		(or it changed since).  The error aborts the claim's transaction, so
+ *		nothing of the job is recorded.
+ */
+static void
+check_relations(const SplitdbWorkerArgs *args)
+{
+	const char *params[1] = {int64_text(args->job_id)};
+	int32		n;
+	int32		hash;
+	bool		isnull;
+
+	run_sql(SPLITDB_RELSET_SQL("SELECT relid FROM splitdb.job_table WHERE job_id = $1::bigint"),
+			1, params);
+	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	hash = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("service \"%s\" owns no committed tables; its job is not started",
+						args->service),
+				 errhint("Commit the splitdb_assign() of its tables, then call splitdb_migrate() again.")));
+	if (n != args->nrelations || hash != args->relset_hash)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("the tables of service \"%s\" changed while its migration started",
+						args->service),
+				 errdetail("splitdb_migrate() checked %d relations; %d are committed now.",
+						   args->nrelations, n),
+				 errhint("Call splitdb_migrate('%s') again.", args->service)));
+}
+
+/*
  * claim_job
  *		Write the job's row (a new job) or take it over (a resumed one), with
  *		this worker's pid, and commit, which is what splitdb_migrate waits
@@ -261,6 +302,7 @@ claim_job(const SplitdbWorkerArgs *args)
 				"   JOIN pg_class c ON c.oid = r.relid JOIN pg_namespace n ON n.oid = c.relnamespace"
 				"  WHERE r.service = $2::name",
 				2, params);
+		check_relations(args);
 	}
 	else
 	{
@@ -330,6 +372,15 @@ load_job(const SplitdbWorkerArgs *args)
 		MemoryContextSwitchTo(old);
 	}
 	end_tx();
+
+	/* claim_job never records one; a job without tables must not end done */
+	if (job->tables == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("job " INT64_FORMAT " of service \"%s\" has no tables", job->job_id,
+						job->service),
+				 errdetail("splitdb.job_table holds no row for it."),
+				 errhint("The job cannot be resumed; report it as a bug of splitdb.")));
 	return job;
 }
 
@@ -529,7 +580,8 @@ copy_table(Job *job, JobTable *t)
 /*
  * connect_streams
  *		Connect the extra streams the copy and the index builds use (the
- *		first is the job's connection), unless they are open already.
+ *		first is the job's connection), unless they are open already; each
+ *		joins the run's fence in the sibling.
  */
 static void
 connect_streams(Job *job)
@@ -544,23 +596,9 @@ connect_streams(Job *job)
 
 		extra_streams[n_extra_streams++] = conn;
 		job->streams[n_extra_streams] = conn;
+		splitdb_fence_join(conn, job->job_id, job->service);
 	}
 	end_tx();
-}
-
-/*
- * open_streams
- *		Connect the copy's streams and fence off any session an earlier run
- *		left in the sibling.
- */
-static void
-open_streams(Job *job)
-{
-	connect_streams(job);
-	pgstat_report_activity(STATE_RUNNING,
-						   "waiting for the sibling's sessions of an earlier run to end");
-	splitdb_copy_fence(job->streams, job->copy_streams, job->job_id, job->service);
-	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 /*
@@ -576,7 +614,7 @@ step_copy(Job *job)
 	begin_tx("copying");
 	set_state(job, "copying");
 	end_tx();
-	open_streams(job);
+	connect_streams(job);
 	begin_tx("copying");
 
 	/*
@@ -644,6 +682,53 @@ record_builds(const char *running, void *arg)
 }
 
 /*
+ * drop_invalid_indexes
+ *		Drop the sibling's invalid indexes on the job's tables, so that the
+ *		indexing step builds them again: its guards only ask whether an
+ *		index exists.  A plain CREATE INDEX that is ended rolls back
+ *		entirely, but an index can be left invalid by other means (a failed
+ *		CREATE INDEX CONCURRENTLY, a partitioned index whose partitions were
+ *		not all attached when a run stopped).  A valid index is kept.
+ */
+static void
+drop_invalid_indexes(Job *job)
+{
+	char	  **names;
+	const char *params[1];
+	PGresult   *res;
+	List	   *drops;
+	ListCell   *lc;
+	int			n = 0;
+
+	/* the array literal is built with the catalogs: inside a transaction */
+	begin_tx("dropping invalid indexes in the sibling");
+	names = palloc(sizeof(char *) * Max(list_length(job->tables), 1));
+	foreach(lc, job->tables)
+		names[n++] = ((JobTable *) lfirst(lc))->name;
+	params[0] = splitdb_catalog_text_array(names, n);
+	res = splitdb_remote_exec(job->conn,
+							  "SELECT pg_catalog.format('DROP INDEX IF EXISTS %s', i.indexrelid::pg_catalog.regclass)"
+							  "  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+							  " WHERE NOT i.indisvalid"
+							  "   AND i.indrelid IN (SELECT pg_catalog.to_regclass(t)"
+							  "                        FROM pg_catalog.unnest($1::pg_catalog.text[]) t)"
+							  " ORDER BY c.relkind = 'I' DESC, 1",
+							  1, params, job->service);
+	drops = splitdb_remote_result_rows(res);
+	PQclear(res);
+	foreach(lc, drops)
+	{
+		const char *sql = ((char **) lfirst(lc))[0];
+
+		elog(LOG, "splitdb: job " INT64_FORMAT " of service \"%s\" drops an invalid index in the sibling: %s",
+			 job->job_id, job->service, sql);
+		/* partitioned indexes first: their partitions' indexes go with them */
+		PQclear(splitdb_remote_exec(job->conn, sql, 0, NULL, job->service));
+	}
+	end_tx();
+}
+
+/*
  * step_index
  *		Primary keys, secondary indexes, unique and exclusion constraints,
  *		foreign keys inside the sibling, triggers and policies.  The index
@@ -679,6 +764,7 @@ step_index(Job *job)
 	}
 	end_tx();
 
+	drop_invalid_indexes(job);
 	if (builds != NIL)
 	{
 		connect_streams(job);
@@ -817,6 +903,31 @@ step_cutover(Job *job)
 }
 
 /*
+ * fence_sibling
+ *		Before any step touches the sibling: end the sessions an earlier
+ *		run of the job left there, or wait for them (fence.c), and mark the
+ *		job's connection as this run's.  Whatever phase the job resumes in,
+ *		nothing the dead run sent can commit behind this run's back.
+ */
+static void
+fence_sibling(Job *job, const SplitdbWorkerArgs *args)
+{
+	int			ended;
+
+	pgstat_report_activity(STATE_RUNNING,
+						   "waiting for the sibling's sessions of an earlier run to end");
+	ended = splitdb_fence_take(job->conn, job->job_id,
+							   args->fence_timeout > 0 ? args->fence_timeout :
+							   splitdb_fence_timeout,
+							   job->service);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (ended > 0)
+		ereport(LOG,
+				(errmsg("splitdb: job " INT64_FORMAT " of service \"%s\" ended %d session%s of an earlier run in the sibling",
+						job->job_id, job->service, ended, ended == 1 ? "" : "s")));
+}
+
+/*
  * run_job
  *		Carry the job from the phase it is in to done.
  */
@@ -837,6 +948,7 @@ run_job(const SplitdbWorkerArgs *args)
 	job->conn = splitdb_remote_connect_server(job->server, job->service);
 	running_conn = job->conn;
 	end_tx();
+	fence_sibling(job, args);
 
 	if (strcmp(job->phase, "queued") == 0 || strcmp(job->phase, "preparing") == 0)
 		step_prepare(job);
