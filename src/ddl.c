@@ -293,13 +293,29 @@ static const char *const sql_types =
 " WHERE " SPLITDB_USER_TYPE("t")
 " ORDER BY u.depth DESC, 2";
 
-/* functions made by users that defaults, constraints, indexes, triggers and policies call */
+/*
+ * Functions made by users that defaults, constraints, indexes, triggers and
+ * policies call.  One without a search_path setting of its own resolves
+ * names with the search_path of the session that calls it: in the sibling,
+ * where postgres_fdw's sessions run with search_path = pg_catalog and the
+ * database's settings are not the source's, it gets the path its owner's
+ * sessions start with in the source (SPLITDB_SESSION_PATH), so its
+ * unqualified names find the same objects whichever way a write arrives.
+ */
 static const char *const sql_functions =
 "WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_FUNCTIONS
 " SELECT 'function', p.oid::regprocedure::text, n.nspname, NULL, NULL, NULL, pg_get_functiondef(p.oid)"
 " FROM fns f JOIN pg_proc p ON p.oid = f.fn JOIN pg_namespace n ON n.oid = p.pronamespace"
 " WHERE " SQL_USER_FUNCTION("p")
-" ORDER BY 2";
+" UNION ALL"
+" SELECT 'function search_path', p.oid::regprocedure::text, n.nspname, NULL, NULL, NULL,"
+"  format('ALTER FUNCTION %s SET search_path TO %s', p.oid::regprocedure,"
+"         " SPLITDB_PATH_LIST(SPLITDB_SESSION_PATH("p")) ")"
+" FROM fns f JOIN pg_proc p ON p.oid = f.fn JOIN pg_namespace n ON n.oid = p.pronamespace"
+"  JOIN pg_language l ON l.oid = p.prolang"
+" WHERE " SQL_USER_FUNCTION("p") " AND l.lanname NOT IN ('c', 'internal')"
+"  AND NOT EXISTS (SELECT FROM unnest(p.proconfig) g WHERE g LIKE 'search\\_path=%')"
+" ORDER BY 2, 1";
 
 /* sequences the owned columns own or call, except identity sequences (made with their table) */
 #define SQL_USED_SEQUENCES \

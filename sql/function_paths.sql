@@ -1,0 +1,58 @@
+--
+-- Moved code resolves names in the sibling as it did in the source.  A
+-- trigger function without a search_path of its own names a table without
+-- its schema; the source's database setting finds it there.  In the
+-- sibling the function gets SET search_path with the path it resolved
+-- names with in the source, so an insert works through the shim (whose
+-- postgres_fdw session runs with search_path = pg_catalog) and directly in
+-- the sibling, and the trigger's effect is visible.
+--
+CREATE EXTENSION splitdb CASCADE;
+SET client_min_messages = warning;
+
+CREATE SCHEMA "Wérk zeug";
+CREATE TABLE "Wérk zeug"."Tool_configs" (name text PRIMARY KEY, uses integer NOT NULL DEFAULT 0);
+CREATE TABLE "Wérk zeug".tool (id integer PRIMARY KEY, name text NOT NULL);
+CREATE FUNCTION "Wérk zeug"."count Use"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO "Tool_configs" AS c (name, uses) VALUES (NEW.name, 1)
+	ON CONFLICT (name) DO UPDATE SET uses = c.uses + 1;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER "count Use" AFTER INSERT ON "Wérk zeug".tool
+	FOR EACH ROW EXECUTE FUNCTION "Wérk zeug"."count Use"();
+SELECT format('ALTER DATABASE %I SET search_path = %I, public', current_database(), 'Wérk zeug') \gexec
+\c
+SET client_min_messages = warning;
+SHOW search_path;
+INSERT INTO "Wérk zeug".tool VALUES (1, 'hammer');
+
+SELECT splitdb_add_service('fp_svc');
+SELECT splitdb_assign('fp_svc', '"Wérk zeug".tool', '"Wérk zeug"."Tool_configs"');
+SELECT splitdb_migrate('fp_svc', wait => true) > 0 AS migrated;
+-- through the shim
+INSERT INTO "Wérk zeug".tool VALUES (2, 'hammer'), (3, 'saw');
+SELECT * FROM "Wérk zeug"."Tool_configs" ORDER BY name;
+
+\c fp_svc
+SET client_min_messages = warning;
+-- the copy's setting: the source database's search_path
+SELECT proconfig FROM pg_proc WHERE oid = '"Wérk zeug"."count Use"()'::regprocedure;
+-- directly in the sibling, with the default search_path
+SHOW search_path;
+INSERT INTO "Wérk zeug".tool VALUES (4, 'saw');
+SELECT * FROM "Wérk zeug"."Tool_configs" ORDER BY name;
+\c splitdb_regression
+SET client_min_messages = warning;
+
+-- clean up
+SELECT format('ALTER DATABASE %I RESET search_path', current_database()) \gexec
+DROP SCHEMA splitdb_archive CASCADE;
+DROP FOREIGN TABLE "Wérk zeug".tool, "Wérk zeug"."Tool_configs";
+DROP FUNCTION "Wérk zeug"."count Use"();
+DROP SCHEMA "Wérk zeug";
+DELETE FROM splitdb.job;
+SELECT splitdb_drop_service('fp_svc');
+DROP DATABASE fp_svc WITH (FORCE);
+DROP EXTENSION splitdb;
+DROP EXTENSION postgres_fdw;
