@@ -177,8 +177,9 @@ SELECT set_eq(
 		  'splitdb.install_reference_ends(jsonb)',
 		  'splitdb.ensure_server(name,text[],text)',
 		  'splitdb.ensure_user_mapping(name,name,text[])',
-		  'splitdb.key_type(oid)'],
-	'the extension has exactly these functions: eleven in its schema, thirteen helpers in splitdb');
+		  'splitdb.key_type(oid)',
+		  'splitdb.partition_route(regclass,text)'],
+	'the extension has exactly these functions: eleven in its schema, fourteen helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -188,7 +189,8 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'reference_relayed', 'shim_statement',
 									  'reference_counters',
 									  'drop_reference_ends', 'install_reference_ends',
-									  'ensure_server', 'ensure_user_mapping', 'key_type'],
+									  'ensure_server', 'ensure_user_mapping', 'key_type',
+									  'partition_route'],
 					 'schema splitdb holds only the internal helpers');
 
 SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',
