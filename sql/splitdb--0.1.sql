@@ -568,6 +568,17 @@ SELECT r.*,
   LEFT JOIN loc pl ON pl.service = r.parent_service;
 COMMENT ON VIEW splitdb.reference_placement IS 'where both ends of each cross-service reference are, and how to reach them';
 
+-- The WHEN condition of the source's triggers on a shim for a reference
+-- declared on one partition of the moved table: the partition's constraint
+-- over the trigger's new or old row (src/route.c).
+CREATE FUNCTION splitdb.partition_route(partition regclass, row_alias text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'splitdb_partition_route'
+LANGUAGE C STRICT STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.partition_route(regclass, text) IS 'the partition constraint of a partition over a trigger''s new or old row, for the WHEN clause of the shim''s triggers of a reference declared on that partition';
+REVOKE ALL ON FUNCTION splitdb.partition_route(regclass, text) FROM PUBLIC;
+
 CREATE FUNCTION splitdb.reference_row()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'splitdb_reference_row'
@@ -761,6 +772,7 @@ DECLARE
 	kind "char";
 	alter_cmd text;
 	deferral text;
+	route text;
 	deferred_events text[];
 	plain_events text[];
 	names text[];
@@ -773,15 +785,23 @@ BEGIN
 	FOR j IN SELECT x FROM jsonb_array_elements(ends) x
 	LOOP
 		e := jsonb_populate_record(NULL::splitdb.reference_end,
-								   j || jsonb_build_object('relid', (j->>'own_table')::regclass::oid));
+								   j || jsonb_build_object('relid',
+									   coalesce(j->>'on_table', j->>'own_table')::regclass::oid));
 		INSERT INTO splitdb.reference_end SELECT e.*;
 		SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = e.relid;
 		alter_cmd := CASE WHEN kind = 'f' THEN 'ALTER FOREIGN TABLE' ELSE 'ALTER TABLE' END;
 		deferral := CASE WHEN e.initially_deferred THEN 'DEFERRABLE INITIALLY DEFERRED'
 						 ELSE 'DEFERRABLE INITIALLY IMMEDIATE' END;
+		-- an end on the shim of a partitioned table for one of its partitions
+		-- applies to the rows that partition holds
+		route := CASE WHEN j->>'route' IS NULL THEN '' ELSE format(' WHEN (%s)', j->>'route') END;
 
 		-- the events, and which of them PostgreSQL itself may defer
-		IF e.side = 'c' THEN
+		IF e.side = 'c' AND route <> '' THEN
+			-- inserts only: row triggers for UPDATE on a shim make postgres_fdw
+			-- update by ctid, which a remote partitioned table repeats
+			plain_events := ARRAY['INSERT'];
+		ELSIF e.side = 'c' THEN
 			plain_events := ARRAY['INSERT', 'UPDATE'];
 		ELSE
 			plain_events := ARRAY['DELETE', 'UPDATE'];
@@ -801,26 +821,27 @@ BEGIN
 
 		names := '{}';
 		IF cardinality(deferred_events) > 0 THEN
-			EXECUTE format('CREATE CONSTRAINT TRIGGER %I AFTER %s ON %s %s FOR EACH ROW'
+			EXECUTE format('CREATE CONSTRAINT TRIGGER %I AFTER %s ON %s %s FOR EACH ROW%s'
 						   ' EXECUTE FUNCTION splitdb.reference_row(%L, %L)',
 						   e.constraint_name, array_to_string(deferred_events, ' OR '),
-						   e.relid, deferral, e.reference_id, e.side);
+						   e.relid, deferral, route, e.reference_id, e.side);
 			names := names || e.constraint_name::text;
 		END IF;
 		IF cardinality(plain_events) > 0 THEN
 			n := format('splitdb_ref_%s_%s', e.reference_id, e.side);
-			EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW'
+			EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW%s'
 						   ' EXECUTE FUNCTION splitdb.reference_row(%L, %L)',
-						   n, array_to_string(plain_events, ' OR '), e.relid,
+						   n, array_to_string(plain_events, ' OR '), e.relid, route,
 						   e.reference_id, e.side);
 			names := names || n;
 		END IF;
 		-- a referencing end sends a row's lookup ahead, before the row is written
 		IF e.side = 'c' AND NOT e.is_deferrable AND e.other_server IS NOT NULL THEN
 			n := format('splitdb_ref_%s_ahead', e.reference_id);
-			EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW'
+			EXECUTE format('CREATE TRIGGER %I BEFORE %s ON %s FOR EACH ROW%s'
 						   ' EXECUTE FUNCTION splitdb.reference_row(%L, %L)',
-						   n, e.relid, e.reference_id, e.side);
+						   n, CASE WHEN route = '' THEN 'INSERT OR UPDATE' ELSE 'INSERT' END,
+						   e.relid, route, e.reference_id, e.side);
 			names := names || n;
 		END IF;
 		IF e.side = 'p' AND kind <> 'f' THEN

@@ -71,6 +71,26 @@ typedef enum SplitdbRowLock
 	"               WHERE g LIKE 'search\\_path=%') END"
 
 /*
+ * SQL fragments for the search_path a function without a search_path
+ * setting of its own resolves names with in this database:
+ * - SPLITDB_SESSION_PATH(p): the setting its owner's sessions start with
+ *   (pg_db_role_setting: the owner in this database, the owner, this
+ *   database, every role, in that order), else the default "$user", public;
+ * - SPLITDB_PATH_LIST(path): such a setting as the list of quoted literals
+ *   that SET search_path TO takes.
+ */
+#define SPLITDB_SESSION_PATH(p) \
+	"coalesce((SELECT substr(c, 13) FROM pg_catalog.pg_db_role_setting s, unnest(s.setconfig) c" \
+	"  WHERE c LIKE 'search\\_path=%' AND s.setrole IN (" p ".proowner, 0)" \
+	"    AND s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d" \
+	"                              WHERE d.datname = current_database()))" \
+	"  ORDER BY s.setrole = 0, s.setdatabase = 0 LIMIT 1), '\"$user\", public')"
+#define SPLITDB_PATH_LIST(path) \
+	"coalesce((SELECT string_agg(quote_literal(" SPLITDB_FOLD("x.m[1]") "), ', ' ORDER BY x.o)" \
+	"  FROM regexp_matches(" path ", '\\s*(\"(?:[^\"]|\"\")*\"|[^,[:space:]][^,]*?)\\s*(?:,|$)', 'g')" \
+	"       WITH ORDINALITY x(m, o)), '''''')"
+
+/*
  * SQL query: the user functions that function fn (an OID expression) calls:
  * those pg_depend records for a SQL-standard body, and those a LANGUAGE sql
  * or plpgsql body names followed by "(", resolved as

@@ -88,48 +88,6 @@
 	" SELECT count(*) FROM up)"
 
 /*
- * The functions that the service's defaults, constraints, indexes, triggers
- * and policies call, and, at any depth, the functions those call.
- *
- * PostgreSQL records what a BEGIN ATOMIC body calls in pg_depend, but not
- * what a body in a string calls.  For LANGUAGE sql and plpgsql, a name
- * followed by "(" in the body is taken for a call: it names the user's
- * functions of that name (in that schema when qualified, else in the
- * schemas of the caller's own search_path setting, or in any schema without
- * one).  A name that is no call (in a comment, a string, a keyword) names a
- * function too many at worst, which the sibling gets and nothing calls.  A
- * function found that way is taken only when the sibling has its types
- * before the tables (built in, an extension's, or a type the service's
- * tables use; not a table's row type), since CREATE FUNCTION would fail
- * there otherwise.
- */
-#define SQL_TYPE_AVAILABLE(ty) \
-	"(" ty " < 16384 OR " ty " IN (SELECT typid FROM used)" \
-	" OR EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = " ty \
-	"            AND d.deptype = 'e'))"
-#define SQL_USED_FUNCTIONS \
-	" called AS (" \
-	"  SELECT d.refobjid AS fn FROM pg_depend d JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid" \
-	"    JOIN owned o ON o.relid = ad.adrelid WHERE d.refclassid = 'pg_proc'::regclass" \
-	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_constraint k ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid" \
-	"    JOIN owned o ON o.relid = k.conrelid WHERE d.refclassid = 'pg_proc'::regclass" \
-	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_index i ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid" \
-	"    JOIN owned o ON o.relid = i.indrelid WHERE d.refclassid = 'pg_proc'::regclass" \
-	"  UNION SELECT t.tgfoid FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid WHERE NOT t.tgisinternal" \
-	"    AND " SPLITDB_NOT_OWN_TRIGGER("t") \
-	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_policy p ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid" \
-	"    JOIN owned o ON o.relid = p.polrelid WHERE d.refclassid = 'pg_proc'::regclass)," \
-	" fns(fn) AS (" \
-	"  SELECT fn FROM called" \
-	"  UNION" \
-	"  SELECT c.callee FROM fns f CROSS JOIN LATERAL (" \
-	SPLITDB_FUNCTION_CALLS("f.fn") \
-	"       AND " SQL_TYPE_AVAILABLE("q.prorettype") \
-	"       AND NOT EXISTS (SELECT FROM unnest(coalesce(q.proallargtypes, q.proargtypes::oid[])) a(ty)" \
-	"                       WHERE NOT " SQL_TYPE_AVAILABLE("a.ty") ")" \
-	"  ) c(callee))"
-
-/*
  * What the owned tables' index expressions, defaults and constraints, and
  * the functions in fns, name by OID in pg_depend (a COLLATE clause, a
  * regconfig constant): the OIDs of catalog refclass.  Needs fns.
@@ -160,15 +118,6 @@
 	"   WHERE c.oid >= 16384 AND position(c.cfgname::text IN encode(t.tgargs, 'escape')) > 0)," \
 	" tsdicts AS (SELECT DISTINCT m.mapdict AS dict FROM pg_ts_config_map m JOIN tscfgs c ON c.cfg = m.mapcfg)"
 
-/* o (of catalog cat) is made by a user, not built in and not an extension's */
-#define SQL_USER_OBJECT(cat, o) \
-	"(" o ".oid >= 16384 AND NOT EXISTS (SELECT FROM pg_depend ed WHERE ed.classid = '" cat "'::regclass" \
-	"  AND ed.objid = " o ".oid AND ed.deptype = 'e'))"
-
-/* p is a function splitdb must create in the sibling: a user's, not an extension's */
-#define SQL_USER_FUNCTION(p) \
-	"(" p ".prokind IN ('f', 'p') AND " SQL_USER_OBJECT("pg_proc", p) ")"
-
 /*
  * Each query returns rows of (kind, name, schema, guard, arg1, arg2, sql), in
  * the order the statements must run.
@@ -176,7 +125,7 @@
 
 /* extensions whose types or functions the service's tables use */
 static const char *const sql_extensions =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_FUNCTIONS ","
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE ","
 SQL_USED_TS_CONFIGS ","
 " members AS ("
 "  SELECT d.refobjid AS ext FROM used u JOIN pg_depend d ON d.classid = 'pg_type'::regclass"
@@ -196,7 +145,7 @@ SQL_USED_TS_CONFIGS ","
 
 /* collations of owned columns and indexes, and those the functions use, that are not built in */
 static const char *const sql_collations =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_FUNCTIONS ","
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE ","
 " uses AS ("
 "  SELECT a.attcollation AS coll FROM pg_attribute a JOIN owned o ON o.relid = a.attrelid"
 "   WHERE a.attnum > 0 AND NOT a.attisdropped"
@@ -214,18 +163,18 @@ static const char *const sql_collations =
 "   ELSE format('CREATE COLLATION %s (provider = libc, lc_collate = %L, lc_ctype = %L)', c.oid::regcollation,"
 "               c.collcollate, c.collctype) END"
 " FROM uses u JOIN pg_collation c ON c.oid = u.coll JOIN pg_namespace n ON n.oid = c.collnamespace"
-" WHERE " SQL_USER_OBJECT("pg_collation", "c")
+" WHERE " SPLITDB_USER_OBJECT("pg_collation", "c")
 " ORDER BY 2";
 
 /* the users' text search dictionaries those configurations use */
 static const char *const sql_ts_dictionaries =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_FUNCTIONS "," SQL_USED_TS_CONFIGS
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE "," SQL_USED_TS_CONFIGS
 " SELECT 'text search dictionary', d.oid::regdictionary::text, n.nspname, 'tsdict', n.nspname, d.dictname::text,"
 "  format('CREATE TEXT SEARCH DICTIONARY %s (TEMPLATE = %I.%I%s)', d.oid::regdictionary,"
 "         tn.nspname, tt.tmplname, coalesce(', ' || d.dictinitoption, ''))"
 " FROM tsdicts u JOIN pg_ts_dict d ON d.oid = u.dict JOIN pg_namespace n ON n.oid = d.dictnamespace"
 " JOIN pg_ts_template tt ON tt.oid = d.dicttemplate JOIN pg_namespace tn ON tn.oid = tt.tmplnamespace"
-" WHERE " SQL_USER_OBJECT("pg_ts_dict", "d")
+" WHERE " SPLITDB_USER_OBJECT("pg_ts_dict", "d")
 " ORDER BY 2";
 
 /*
@@ -233,7 +182,7 @@ static const char *const sql_ts_dictionaries =
  * mapping statement per token type, in token order.
  */
 static const char *const sql_ts_configurations =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_FUNCTIONS "," SQL_USED_TS_CONFIGS
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE "," SQL_USED_TS_CONFIGS
 " SELECT kind, name, schema, guard, arg1, arg2, sql FROM ("
 "  SELECT 'text search configuration' AS kind, c.oid::regconfig::text AS name, n.nspname AS schema,"
 "   'tsconfig' AS guard, n.nspname::text AS arg1, c.cfgname::text AS arg2,"
@@ -241,7 +190,7 @@ static const char *const sql_ts_configurations =
 "   -1 AS tokid"
 "  FROM tscfgs u JOIN pg_ts_config c ON c.oid = u.cfg JOIN pg_namespace n ON n.oid = c.cfgnamespace"
 "  JOIN pg_ts_parser pr ON pr.oid = c.cfgparser JOIN pg_namespace pn ON pn.oid = pr.prsnamespace"
-"  WHERE " SQL_USER_OBJECT("pg_ts_config", "c")
+"  WHERE " SPLITDB_USER_OBJECT("pg_ts_config", "c")
 "  UNION ALL"
 "  SELECT 'text search mapping', format('%s %s', c.oid::regconfig, t.alias), NULL,"
 "   'tsmapping', c.oid::regconfig::text, t.alias,"
@@ -251,13 +200,18 @@ static const char *const sql_ts_configurations =
 "  FROM tscfgs u JOIN pg_ts_config c ON c.oid = u.cfg"
 "  JOIN pg_ts_config_map m ON m.mapcfg = c.oid"
 "  CROSS JOIN LATERAL ts_token_type(c.cfgparser) t"
-"  WHERE t.tokid = m.maptokentype AND " SQL_USER_OBJECT("pg_ts_config", "c")
+"  WHERE t.tokid = m.maptokentype AND " SPLITDB_USER_OBJECT("pg_ts_config", "c")
 "  GROUP BY c.oid, t.alias, t.tokid) s"
 " ORDER BY CASE WHEN s.tokid = -1 THEN s.name ELSE s.arg1 END, s.tokid";
 
-/* enums, domains, composite types and ranges, deepest dependency first */
+/*
+ * Enums, domains, composite types and ranges: those of the tables, deepest
+ * dependency first, then those only the functions name in their bodies
+ * (SPLITDB_BODY_TYPES_CTE), which may use the former.
+ */
 static const char *const sql_types =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE ","
+SPLITDB_BODY_TYPES_CTE
 " SELECT 'type', t.oid::regtype::text, n.nspname, 'regtype', t.oid::regtype::text, NULL,"
 "  CASE t.typtype"
 "   WHEN 'e' THEN format('CREATE TYPE %s AS ENUM (%s)', t.oid::regtype,"
@@ -289,17 +243,34 @@ static const char *const sql_types =
 "     FROM pg_range r JOIN pg_opclass oc ON oc.oid = r.rngsubopc"
 "     JOIN pg_namespace ocn ON ocn.oid = oc.opcnamespace WHERE r.rngtypid = t.oid)"
 "  END"
-" FROM used u JOIN pg_type t ON t.oid = u.typid JOIN pg_namespace n ON n.oid = t.typnamespace"
+" FROM (SELECT typid, depth, 0 AS pass FROM used UNION ALL SELECT typid, depth, 1 FROM body_types) u"
+" JOIN pg_type t ON t.oid = u.typid JOIN pg_namespace n ON n.oid = t.typnamespace"
 " WHERE " SPLITDB_USER_TYPE("t")
-" ORDER BY u.depth DESC, 2";
+" ORDER BY u.pass, u.depth DESC, 2";
 
-/* functions made by users that defaults, constraints, indexes, triggers and policies call */
+/*
+ * Functions made by users that defaults, constraints, indexes, triggers and
+ * policies call.  One without a search_path setting of its own resolves
+ * names with the search_path of the session that calls it: in the sibling,
+ * where postgres_fdw's sessions run with search_path = pg_catalog and the
+ * database's settings are not the source's, it gets the path its owner's
+ * sessions start with in the source (SPLITDB_SESSION_PATH), so its
+ * unqualified names find the same objects whichever way a write arrives.
+ */
 static const char *const sql_functions =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_FUNCTIONS
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE
 " SELECT 'function', p.oid::regprocedure::text, n.nspname, NULL, NULL, NULL, pg_get_functiondef(p.oid)"
 " FROM fns f JOIN pg_proc p ON p.oid = f.fn JOIN pg_namespace n ON n.oid = p.pronamespace"
-" WHERE " SQL_USER_FUNCTION("p")
-" ORDER BY 2";
+" WHERE " SPLITDB_USER_FUNCTION("p")
+" UNION ALL"
+" SELECT 'function search_path', p.oid::regprocedure::text, n.nspname, NULL, NULL, NULL,"
+"  format('ALTER FUNCTION %s SET search_path TO %s', p.oid::regprocedure,"
+"         " SPLITDB_PATH_LIST(SPLITDB_SESSION_PATH("p")) ")"
+" FROM fns f JOIN pg_proc p ON p.oid = f.fn JOIN pg_namespace n ON n.oid = p.pronamespace"
+"  JOIN pg_language l ON l.oid = p.prolang"
+" WHERE " SPLITDB_USER_FUNCTION("p") " AND l.lanname NOT IN ('c', 'internal')"
+"  AND NOT EXISTS (SELECT FROM unnest(p.proconfig) g WHERE g LIKE 'search\\_path=%')"
+" ORDER BY 2, 1";
 
 /* sequences the owned columns own or call, except identity sequences (made with their table) */
 #define SQL_USED_SEQUENCES \
@@ -426,7 +397,7 @@ static const char *const sql_column_settings =
 
 /* comments on tables, columns, types, sequences and functions */
 static const char *const sql_comments =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SQL_USED_FUNCTIONS
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SPLITDB_USED_FUNCTIONS_CTE
 " SELECT 'comment', c.oid::regclass::text, NULL, NULL, NULL, NULL,"
 "  CASE WHEN d.objsubid = 0"
 "   THEN format('COMMENT ON TABLE %s IS %L', c.oid::regclass, d.description)"
@@ -451,7 +422,7 @@ static const char *const sql_comments =
 "         p.oid::regprocedure, d.description)"
 " FROM fns f JOIN pg_proc p ON p.oid = f.fn"
 " JOIN pg_description d ON d.classoid = 'pg_proc'::regclass AND d.objoid = p.oid"
-" WHERE " SQL_USER_FUNCTION("p")
+" WHERE " SPLITDB_USER_FUNCTION("p")
 " ORDER BY 2, 7";
 
 /*
@@ -459,7 +430,7 @@ static const char *const sql_comments =
  * the sibling's cluster.
  */
 static const char *const sql_owners =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SQL_USED_FUNCTIONS
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SPLITDB_USED_FUNCTIONS_CTE
 " SELECT 'owner', c.oid::regclass::text, NULL, 'norole', r.rolname::text, NULL,"
 "  format('ALTER TABLE %s OWNER TO %I', c.oid::regclass, r.rolname)"
 " FROM owned o JOIN pg_class c ON c.oid = o.relid JOIN pg_roles r ON r.oid = c.relowner"
@@ -479,7 +450,7 @@ static const char *const sql_owners =
 "  format('ALTER %s %s OWNER TO %I', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,"
 "         p.oid::regprocedure, r.rolname)"
 " FROM fns f JOIN pg_proc p ON p.oid = f.fn JOIN pg_roles r ON r.oid = p.proowner"
-" WHERE " SQL_USER_FUNCTION("p")
+" WHERE " SPLITDB_USER_FUNCTION("p")
 " ORDER BY 2";
 
 /*
@@ -496,7 +467,7 @@ static const char *const sql_owners =
  * ROLE around the grant would break one command per statement.
  */
 static const char *const sql_grants =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SQL_USED_FUNCTIONS ","
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SPLITDB_USED_FUNCTIONS_CTE ","
 " objs AS ("
 "  SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS keyword,"
 "         c.oid::regclass::text AS name, c.relacl AS acl, c.relowner AS owner,"
@@ -508,7 +479,7 @@ static const char *const sql_grants =
 "  UNION ALL"
 "  SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,"
 "         p.oid::regprocedure::text, p.proacl, p.proowner, 'f'"
-"    FROM pg_proc p WHERE p.oid IN (SELECT fn FROM fns) AND " SQL_USER_FUNCTION("p")
+"    FROM pg_proc p WHERE p.oid IN (SELECT fn FROM fns) AND " SPLITDB_USER_FUNCTION("p")
 "  UNION ALL"
 "  SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype::text, t.typacl, t.typowner, 'T'"
 "    FROM pg_type t WHERE t.oid IN (SELECT typid FROM used) AND " SPLITDB_USER_TYPE("t") ")"

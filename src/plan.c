@@ -349,6 +349,39 @@ static const char *const sql_views =
 " ORDER BY 2";
 
 /*
+ * What the sibling's copies of the functions change: the ones that
+ * defaults, constraints, indexes, triggers and policies call, and those
+ * their bodies call (SPLITDB_USED_FUNCTIONS_CTE, the set ddl.c creates).
+ * - a function without a search_path setting of its own gets, in the
+ *   sibling, the path its owner's sessions start with here;
+ * - a function a body calls that takes or returns a type the sibling does
+ *   not get is not created there.
+ */
+static const char *const sql_function_checks =
+"WITH RECURSIVE " SPLITDB_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE
+" SELECT 'warning', p.oid::regprocedure::text,"
+"  format('function %s has no search_path setting of its own; its copy in the sibling gets SET search_path TO %s,"
+" the path its owner''s sessions start with here, so that its unqualified names find there what they find here'"
+" || ' (writes through the shim run it with search_path = pg_catalog otherwise)',"
+"   p.oid::regprocedure, " SPLITDB_PATH_LIST(SPLITDB_SESSION_PATH("p")) ")"
+"  FROM fns f JOIN pg_proc p ON p.oid = f.fn JOIN pg_language l ON l.oid = p.prolang"
+" WHERE " SPLITDB_USER_FUNCTION("p") " AND l.lanname NOT IN ('c', 'internal')"
+"   AND NOT EXISTS (SELECT FROM unnest(p.proconfig) g WHERE g LIKE 'search\\_path=%')"
+" UNION ALL"
+" SELECT 'warning', q.oid::regprocedure::text,"
+"  format('function %s, which %s calls in its body, takes or returns %s, which the sibling does not get;"
+" it is not created there, so the call fails in the sibling; assign the tables of that type to the service too, or change the function',"
+"   q.oid::regprocedure, string_agg(DISTINCT f.fn::regprocedure::text, ', '),"
+"   (SELECT string_agg(DISTINCT format_type(a.ty, NULL), ', ')"
+"      FROM unnest(q.prorettype || coalesce(q.proallargtypes, q.proargtypes::oid[])) a(ty)"
+"     WHERE NOT " SPLITDB_TYPE_AVAILABLE("a.ty") "))"
+"  FROM fns f CROSS JOIN LATERAL (" SPLITDB_FUNCTION_CALLS("f.fn") ") c(callee)"
+"  JOIN pg_proc q ON q.oid = c.callee"
+" WHERE c.callee NOT IN (SELECT fn FROM fns) AND " SPLITDB_USER_FUNCTION("q")
+" GROUP BY q.oid"
+" ORDER BY 2, 3";
+
+/*
  * Everything else that can stop or change a migration: warnings and
  * blockers, one query for all of them.
  */
@@ -882,6 +915,7 @@ splitdb_plan_build(const char *service)
 	add_view_steps(params, steps);
 	run_query(sql_checks, params, steps);
 	add_mapping_steps(service, steps);
+	run_query(sql_function_checks, params, steps);
 
 	if (params->owned == NIL)
 		add_step(steps, SPLITDB_PLAN_WARNING, pstrdup(service),

@@ -10,9 +10,16 @@
  *
  * - in the source, on both ends: the table that stays, and the shim of the
  *   moved table (writes through the shim are checked where they are
- *   issued, in the transaction that made them); a key declared on one
- *   partition of a moved table has no shim of its own, so its sibling
- *   checks even the writes that come through the shim ("always");
+ *   issued, in the transaction that made them);
+ * - a key declared on one partition of a moved table has no shim of its
+ *   own, so its sibling checks even the writes that come through the
+ *   shim ("always"), but for the references whose other end is in the
+ *   source, which only the source can check in the writer's transaction:
+ *   for those the source checks the rows inserted through the shim of the
+ *   partitioned table, with an INSERT trigger whose WHEN clause is the
+ *   partition's constraint (route.c).  UPDATE and DELETE get no row
+ *   triggers there: with them postgres_fdw would update the remote
+ *   partitioned table by ctid, which is not unique across its partitions;
  * - in each sibling that holds an end, on the moved table, reaching the
  *   other end through a postgres_fdw server splitdb creates there
  *   (splitdb_source, or splitdb_<service> for another sibling), through the
@@ -98,6 +105,7 @@ static const char *const sql_ends =
 "         r.parent_columns AS other_columns, r.ptypes AS other_types, r.pdb AS other_db,"
 "         (SELECT c.relowner FROM pg_class c WHERE c.oid = r.child_relid) AS owner,"
 "         (SELECT c.relispartition FROM pg_class c WHERE c.oid = r.child_relid) AS own_partition,"
+"         r.child_relid AS own_relid,"
 "         r.constraint_name, r.match_type, r.del, r.upd, r.delete_set_columns,"
 "         r.is_deferrable, r.initially_deferred, r.mode"
 "    FROM r"
@@ -108,21 +116,37 @@ static const char *const sql_ends =
 "         r.child_columns, r.ctypes, r.cdb,"
 "         (SELECT c.relowner FROM pg_class c WHERE c.oid = r.parent_relid),"
 "         (SELECT c.relispartition FROM pg_class c WHERE c.oid = r.parent_relid),"
+"         r.parent_relid,"
 "         r.constraint_name, r.match_type, r.del, r.upd, r.delete_set_columns,"
 "         r.is_deferrable, r.initially_deferred, r.mode"
 "    FROM r),"
+/*
+ * a moved partition has no shim of its own, and its sibling skips the writes
+ * that come from the source when the other end is there: the source holds
+ * such a referencing end on the shim of the partitioned table it moved
+ * with, for the rows inserted into that partition
+ */
+" s AS ("
+"  SELECT e.*,"
+"    CASE WHEN e.own_loc <> 'source' AND e.own_partition AND e.side = 'c' AND e.other_loc = 'source' THEN"
+"      (SELECT rt.table_name FROM splitdb.job_table pt"
+"         JOIN splitdb.job_table rt ON rt.job_id = pt.job_id AND rt.relid = pt.partition_root"
+"        WHERE pt.relid = e.own_relid ORDER BY pt.job_id DESC LIMIT 1) END AS shim"
+"    FROM e),"
 " placed AS ("
 "  SELECT 'source' AS location, e.*,"
 "         CASE WHEN e.own_loc <> 'source' THEN e.own_srv END AS here_own_server,"
 "         CASE WHEN e.other_loc <> 'source' THEN e.other_srv END AS here_other_server,"
-"         false AS always"
-"    FROM e WHERE e.own_loc = 'source' OR NOT e.own_partition"
+"         false AS always,"
+"         CASE WHEN e.shim IS NOT NULL THEN"
+"           splitdb.partition_route(e.own_relid, 'new') END AS route"
+"    FROM s e WHERE e.own_loc = 'source' OR NOT e.own_partition OR e.shim IS NOT NULL"
 "  UNION ALL"
 "  SELECT e.own_loc, e.*, NULL,"
 "         CASE WHEN e.other_loc = 'source' THEN '" SOURCE_SERVER "'"
 "              ELSE '" SPLITDB_SERVER_PREFIX "' || e.other_loc END,"
-"         e.own_partition"
-"    FROM e WHERE e.own_loc <> 'source')"
+"         e.own_partition, NULL"
+"    FROM s e WHERE e.own_loc <> 'source')"
 " SELECT p.location,"
 "   (SELECT s.server FROM splitdb.service s WHERE s.service = p.location),"
 "   jsonb_agg(jsonb_build_object("
@@ -134,7 +158,8 @@ static const char *const sql_ends =
 "     'other_types', p.other_types, 'other_database', p.other_db,"
 "     'match_full', p.match_type = 'FULL', 'on_delete', p.del, 'on_update', p.upd,"
 "     'set_columns', p.delete_set_columns, 'is_deferrable', p.is_deferrable,"
-"     'initially_deferred', p.initially_deferred, 'always', p.always, 'mode', p.mode)"
+"     'initially_deferred', p.initially_deferred, 'always', p.always, 'mode', p.mode,"
+"     'on_table', CASE WHEN p.location = 'source' THEN p.shim END, 'route', p.route)"
 "     ORDER BY p.reference_id, p.side)::text,"
 /* what the database needs: the owners' user mappings on the servers it uses */
 "   array_agg(DISTINCT p.owner::text || '/' || coalesce(CASE WHEN p.location = 'source'"

@@ -182,8 +182,9 @@ SELECT set_eq(
 		  'splitdb.origin_prove(text,text)',
 		  'splitdb.origin_withdraw()',
 		  'splitdb.origin_key_make(text,name,text)',
-		  'splitdb.ensure_preloaded()'],
-	'the extension has exactly these functions: eleven in its schema, eighteen helpers in splitdb');
+		  'splitdb.ensure_preloaded()',
+		  'splitdb.partition_route(regclass,text)'],
+	'the extension has exactly these functions: eleven in its schema, nineteen helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -195,7 +196,7 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'drop_reference_ends', 'install_reference_ends',
 									  'ensure_server', 'ensure_user_mapping', 'key_type',
 									  'origin_challenge', 'origin_prove', 'origin_withdraw',
-									  'origin_key_make', 'ensure_preloaded'],
+									  'origin_key_make', 'ensure_preloaded', 'partition_route'],
 					 'schema splitdb holds only the internal helpers');
 
 SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',

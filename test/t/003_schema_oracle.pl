@@ -63,13 +63,19 @@
 # - splitdb.reference lists exactly the expected cross-service foreign keys,
 #   and each of them is an entry of the source's dump that the comparison
 #   removes (nothing else is removed);
-# - every type and function the sibling got dumps as in the source;
+# - every type and function the sibling got dumps as in the source, but for
+#   the SET search_path that a function without one gets there (the path
+#   it resolved names with in the source), which must be there;
 # - the sibling has exactly the sequences the service's tables use (serial,
 #   identity, defaults), each with the source's last value;
 # - each table has the same rows on both sides (count, order-independent md5);
 # - every secondary index, unique and exclusion constraint and foreign key
 #   in the sibling was made after the rows were copied: its catalog row is
 #   newer than the newest row of its table.
+# For pagila's payments, whose keys are declared on their partitions: a
+# payment for a missing customer is refused (23503) through the shim and
+# directly in the sibling in partitions that declare the key, and accepted
+# in the one that does not, as is one for a present customer.
 # And once: the server's own column versions, which this platform's
 # PostgreSQL keeps among the attribute options (pg_attver=N), are not sent
 # to the sibling as options, while an option a user set is.
@@ -412,6 +418,13 @@ SELECT (parse_ident(child_table))[1], (parse_ident(child_table))[2], constraint_
 
 	for my $k (sort keys %{ $after->{types} })
 	{
+		# a function without a search_path of its own gets, in the sibling,
+		# the one it resolved names with in the source
+		if ($k =~ /^FUNCTION / && ($before->{types}{$k} // '') !~ /^    SET search_path TO /m)
+		{
+			ok($after->{types}{$k} =~ s/^    SET search_path TO [^\n]*\n//m,
+				"$db: $k in the sibling has the source's search_path");
+		}
 		is_text($after->{types}{$k}, $before->{types}{$k},
 			"$db: $k in the sibling matches the source");
 	}
@@ -851,6 +864,33 @@ else
 				my $p = "payment_p2022_0$_";
 				map { "public.$p ${p}_${_}_id_fkey -> public.$_" } qw(customer rental staff)
 			} 1 .. 6));
+	# the payments' keys are declared on their partitions: a payment whose
+	# customer is missing is refused through the shim and directly in the
+	# sibling (23503) in a partition that declares the key, accepted in the
+	# one that does not (payment_p2022_07), as with the original keys
+	for my $db (qw(pagila pagila_billing))
+	{
+		for my $day (qw(2022-01-15 2022-05-20))
+		{
+			my ($ret, $out, $err) = $node->psql($db,
+				"INSERT INTO public.payment (customer_id, staff_id, rental_id, amount, payment_date)"
+				  . " VALUES (-5, 1, 1, 1.00, '$day')",
+				extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+			like($err, qr/ERROR:  23503: .*payment_p2022_0\d_customer_id_fkey/,
+				"$db: a payment of $day for a missing customer is refused with 23503");
+		}
+		is( $node->safe_psql(
+				$db, q{BEGIN;
+INSERT INTO public.payment (customer_id, staff_id, rental_id, amount, payment_date)
+VALUES (1, 1, 1, 1.00, '2022-05-20'), (-5, 1, 1, 1.00, '2022-07-20')
+RETURNING customer_id;
+ROLLBACK}),
+			"1\n-5",
+			"$db: a payment for a present customer, and one where no key is declared, are accepted");
+	}
+	is($node->safe_psql('pagila_billing', 'SELECT count(*) FROM public.payment WHERE customer_id < 0'),
+		'0', 'pagila: the refused payments reached no partition of the sibling');
+
 	# the keys to the film catalog and the payments were dropped by their cutovers
 	check_service(
 		db      => 'pagila',
