@@ -33,6 +33,7 @@ OBJS = \
 	src/route.o \
 	src/service.o \
 	src/shim.o \
+	src/shimguard.o \
 	src/splitdb.o \
 	src/verify.o \
 	src/worker.o

@@ -7,7 +7,9 @@
 --   declares the key is refused (23503), one routed to a partition that
 --   does not is accepted, as with the original keys;
 -- - directly in the sibling, the same answers;
--- - the shim's triggers carry the partition's constraint as WHEN clause.
+-- - the shim's triggers carry the partition's constraint as WHEN clause;
+-- - an update or delete that postgres_fdw would apply row by row through
+--   the shim is refused (0A000): the remote partitions repeat ctids.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -76,6 +78,29 @@ UPDATE "Kasse"."Zahlung" SET tag = '2022-02-06' WHERE id = 20;
 SELECT id, "Kü_id", tag FROM "Kasse"."Zahlung" WHERE id = 20;
 \c rp_svc
 SELECT tableoid::regclass AS part, id FROM "Kasse"."Zahlung" WHERE id = 20;
+\c splitdb_regression
+SET client_min_messages = warning;
+-- an update or delete that postgres_fdw would apply row by row ("WHERE ctid
+-- = $1") is refused on the shim of a partitioned table: each partition has
+-- its own ctids, so rows of other partitions would change too.  Rows 1 and
+-- 2 are the first rows of their partitions, both at ctid (0,1).
+\c rp_svc
+SELECT tableoid::regclass AS part, ctid, id FROM "Kasse"."Zahlung" WHERE id IN (1, 2) ORDER BY id;
+\c splitdb_regression
+SET client_min_messages = warning;
+UPDATE "Kasse"."Zahlung" SET id = id + 100 WHERE id = 1 AND random() >= 0;
+DELETE FROM "Kasse"."Zahlung" WHERE id = 1 AND random() >= 0;
+WITH gone AS (DELETE FROM "Kasse"."Zahlung" WHERE id = 2 AND random() >= 0 RETURNING id)
+SELECT count(*) FROM gone;
+-- nothing changed, in any partition
+\c rp_svc
+SELECT tableoid::regclass AS part, id, "Kü_id" FROM "Kasse"."Zahlung" WHERE id IN (1, 2) ORDER BY id;
+\c splitdb_regression
+SET client_min_messages = warning;
+-- sent whole, the same update changes its one row
+UPDATE "Kasse"."Zahlung" SET id = id + 100 WHERE id = 1;
+\c rp_svc
+SELECT tableoid::regclass AS part, id, "Kü_id" FROM "Kasse"."Zahlung" WHERE id IN (2, 101) ORDER BY id;
 \c splitdb_regression
 SET client_min_messages = warning;
 -- a referenced customer stays

@@ -60,6 +60,7 @@
 #include "fdwwatch.h"
 #include "origin.h"
 #include "refcheck.h"
+#include "shimguard.h"
 
 static ExecutorStart_hook_type prev_executor_start = NULL;
 static ProcessUtility_hook_type prev_process_utility = NULL;
@@ -204,6 +205,11 @@ static void
 watch_executor_start(QueryDesc *queryDesc, int eflags)
 {
 	PlannedStmt *stmt = queryDesc->plannedstmt;
+
+	/* a partitioned table's shim changed row by row: refused before anything */
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && stmt->resultRelations != NIL &&
+		splitdb_here())
+		splitdb_shimguard_check(stmt);
 
 	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
 		(stmt->resultRelations != NIL || stmt->rowMarks != NIL) &&
