@@ -56,6 +56,20 @@ extern const char *splitdb_plan_action_name(SplitdbPlanAction action);
 
 
 /*
+ * The types a type t (a pg_type row) is made of, as x(typid): its array
+ * element, a domain's base type, a composite's column types, a range's
+ * subtype, a multirange's range.  For the recursive walks below.
+ */
+#define SPLITDB_TYPE_DEPS_LATERAL \
+	"   CROSS JOIN LATERAL (" \
+	"     SELECT t.typelem WHERE t.typelem <> 0 AND t.typlen = -1" \
+	"     UNION ALL SELECT t.typbasetype WHERE t.typtype = 'd'" \
+	"     UNION ALL SELECT a.atttypid FROM pg_attribute a" \
+	"                WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped" \
+	"     UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid" \
+	"     UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid) x(typid)"
+
+/*
  * The types the owned tables' columns need, walked through arrays, domains,
  * composite types and ranges: CTEs walk(typid, depth, relid) and
  * used(typid, depth, tables), deepest dependency with the highest depth.
@@ -67,13 +81,7 @@ extern const char *splitdb_plan_action_name(SplitdbPlanAction action);
 	"   WHERE a.attnum > 0 AND NOT a.attisdropped" \
 	"  UNION" \
 	"  SELECT x.typid, w.depth + 1, w.relid FROM walk w JOIN pg_type t ON t.oid = w.typid" \
-	"   CROSS JOIN LATERAL (" \
-	"     SELECT t.typelem WHERE t.typelem <> 0 AND t.typlen = -1" \
-	"     UNION ALL SELECT t.typbasetype WHERE t.typtype = 'd'" \
-	"     UNION ALL SELECT a.atttypid FROM pg_attribute a" \
-	"                WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped" \
-	"     UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid" \
-	"     UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid) x(typid)" \
+	SPLITDB_TYPE_DEPS_LATERAL \
 	"   WHERE w.depth < 32)," \
 	" used AS (SELECT typid, max(depth) AS depth," \
 	"                 string_agg(DISTINCT relid::regclass::text, ', ') AS tables" \
@@ -164,13 +172,7 @@ extern const char *splitdb_plan_action_name(SplitdbPlanAction action);
 	"  SELECT t.oid, 0 FROM named n JOIN pg_type t ON t.oid = n.typid WHERE " SPLITDB_USER_TYPE("t") \
 	"  UNION" \
 	"  SELECT x.typid, w.depth + 1 FROM body_walk w JOIN pg_type t ON t.oid = w.typid" \
-	"   CROSS JOIN LATERAL (" \
-	"     SELECT t.typelem WHERE t.typelem <> 0 AND t.typlen = -1" \
-	"     UNION ALL SELECT t.typbasetype WHERE t.typtype = 'd'" \
-	"     UNION ALL SELECT a.atttypid FROM pg_attribute a" \
-	"                WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped" \
-	"     UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid" \
-	"     UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid) x(typid)" \
+	SPLITDB_TYPE_DEPS_LATERAL \
 	"   WHERE w.depth < 32)," \
 	" body_types AS (SELECT typid, max(depth) AS depth FROM body_walk" \
 	"                 WHERE typid NOT IN (SELECT typid FROM used) GROUP BY typid)"
