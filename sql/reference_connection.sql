@@ -3,7 +3,7 @@
 -- (splitdb.check_connection, on by default):
 -- - a check holds its lock in a remote transaction of splitdb's own, which
 --   ends after the local commit; both references of a row that point into
---   one database take one round trip;
+--   one database take one round trip; so does a statement of many keys;
 -- - before the transaction writes to that database through postgres_fdw (a
 --   shim, a view over a shim, SELECT ... FOR UPDATE, COPY), the locks move
 --   to postgres_fdw's remote transaction, so the write does not wait for
@@ -70,6 +70,20 @@ INSERT INTO line VALUES (2, 2, 2);
 SELECT r.constraint_name, r.round_trips - b.round_trips AS round_trips
   FROM splitdb_references r JOIN before b USING (reference_id)
  ORDER BY 1;
+-- a statement of more keys than one small lookup takes (100 customers) is
+-- checked there too, its locks held until the commit (the key of its first
+-- row went ahead: a round trip of its own in the counters)
+INSERT INTO "Kunde Ä" SELECT g, 'k' || g FROM generate_series(1001, 1100) g;
+CREATE TEMP TABLE before_bulk AS SELECT reference_id, round_trips FROM splitdb_references;
+BEGIN;
+INSERT INTO line SELECT g, g, 1 FROM generate_series(1001, 1100) g;
+SELECT * FROM check_session;
+COMMIT;
+SELECT r.constraint_name, r.round_trips - b.round_trips AS round_trips
+  FROM splitdb_references r JOIN before_bulk b USING (reference_id)
+ ORDER BY 1;
+DELETE FROM line WHERE id > 1000;
+DELETE FROM "Kunde Ä" WHERE "Nr ""x""" > 1000;
 -- a missing key is refused, naming the remote table
 INSERT INTO line VALUES (3, 99, 3);
 INSERT INTO line VALUES (3, 3, 99);

@@ -215,8 +215,8 @@ char	   *splitdb_origin = NULL;
  * transaction, per reference end and server: if the transaction then
  * writes to that server through postgres_fdw, they are checked again there
  * (hand_over), so that postgres_fdw's remote transaction holds their locks.
- * At most FAST_CHECKED_MAX keys are kept; beyond that, checks take
- * postgres_fdw's connection.
+ * The list shares the queued keys, which live until the transaction ends
+ * anyway: it costs a list cell per key.
  */
 typedef struct FastChecked
 {
@@ -226,10 +226,7 @@ typedef struct FastChecked
 	List	   *keys;			/* PendingKey */
 } FastChecked;
 
-#define FAST_CHECKED_MAX 1024
-
 static List *fast_checked = NIL;
-static int	fast_checked_keys = 0;
 
 /*
  * Lookups of keys sent ahead by the BEFORE trigger of a referencing end
@@ -338,6 +335,8 @@ static void fdw_uses(Oid serverid);
 static void mark_modified(Oid serverid);
 static bool fast_pass(bool at_commit);
 static void send_ahead(TriggerData *td, Oid fn_oid);
+static bool fast_eligible(RefDef *def, List *keys);
+static void fast_check_one(RefDef *def, List *keys);
 static void forget_ahead(void);
 static void hand_over(Oid serverid);
 static void relay_key(RefDef *acting, char **row);
@@ -762,7 +761,6 @@ reset_pending(void)
 	pending_cxt = NULL;
 	ahead_sent = NIL;			/* checkconn.c drops the answers */
 	fast_checked = NIL;
-	fast_checked_keys = 0;
 	fdw_written = NIL;
 	fdw_modified = NIL;
 	fdw_checked = NIL;
@@ -1323,7 +1321,10 @@ add_pending(RefDef *def, PendingKind kind, char **old, char **new, bool relay)
 		List	   *keys = def->now.keys;
 
 		memset(&def->now, 0, sizeof(PendingSet));
-		flush_set(def, keys);
+		if (fast_eligible(def, keys))
+			fast_check_one(def, keys);
+		else
+			flush_set(def, keys);
 	}
 }
 
@@ -2131,17 +2132,16 @@ typedef struct FastBatch
 
 /*
  * checkconn_usable
- *		Whether nkeys more keys of a referencing end may be checked on
- *		splitdb's own connection (checkconn.c): its parent is in another
- *		database that this transaction has not written to through
- *		postgres_fdw (fdwwatch.c), and there is room left to remember them
- *		for a hand-over.
+ *		Whether keys of a referencing end may be checked on splitdb's own
+ *		connection (checkconn.c): its parent is in another database that
+ *		this transaction has not written to through postgres_fdw
+ *		(fdwwatch.c).  A check there holds its locks until after the local
+ *		commit, with no round trips of postgres_fdw's own.
  */
 static bool
-checkconn_usable(RefDef *def, int nkeys)
+checkconn_usable(RefDef *def)
 {
 	return def->side == 'c' && OidIsValid(def->other_server) &&
-		fast_checked_keys + nkeys <= FAST_CHECKED_MAX &&
 		splitdb_check_connection && !IsInParallelMode() &&
 		splitdb_fdwwatch_complete() &&
 		!list_member_oid(fdw_written, def->other_server) &&
@@ -2151,16 +2151,12 @@ checkconn_usable(RefDef *def, int nkeys)
 /*
  * fast_eligible
  *		Whether a batch of keys of an end may be checked on splitdb's own
- *		connection: checkconn_usable(), and a batch that one small lookup
- *		checks.
+ *		connection: checkconn_usable() and at least one key.
  */
 static bool
-fast_eligible(RefDef *def, List *keys, int planned)
+fast_eligible(RefDef *def, List *keys)
 {
-	int			n = list_length(keys);
-
-	return keys != NIL && n <= SMALL_BATCH && (n == 1 || def->nkeys == 1) &&
-		checkconn_usable(def, planned + n);
+	return keys != NIL && checkconn_usable(def);
 }
 
 /*
@@ -2206,7 +2202,6 @@ remember_checked(RefDef *def, List *keys)
 	fc->writer = GetUserId();
 	fc->keys = list_copy(keys);
 	fast_checked = lappend(fast_checked, fc);
-	fast_checked_keys += list_length(keys);
 	MemoryContextSwitchTo(old);
 }
 
@@ -2240,8 +2235,12 @@ fast_check(List *batches, UserMapping *mapping)
 		}
 		else
 		{
+			/* a small batch is an "= ANY" lookup, which plans fast; else a join */
 			st->sql = small_batch_sql(b->def, list_length(b->keys), b->def->other_table,
 									  b->def->other_cols, b->def->other_types, true, false);
+			if (st->sql == NULL)
+				st->sql = key_batch_sql(b->def, b->def->other_table, b->def->other_cols,
+										b->def->other_types, true, false);
 			st->values = array_texts(key_arrays(b->def, b->keys, false), b->def->nkeys);
 		}
 	}
@@ -2596,6 +2595,21 @@ splitdb_refcheck_init(void)
 	RegisterXactCallback(late_xact_callback, NULL);
 }
 
+/*
+ * fast_check_one
+ *		fast_check() for the keys of one end.
+ */
+static void
+fast_check_one(RefDef *def, List *keys)
+{
+	FastBatch  *b = palloc(sizeof(FastBatch));
+
+	b->def = def;
+	b->keys = keys;
+	b->mapping = enforcement_mapping(def->other_server, GetUserId(), def->owner);
+	fast_check(list_make1(b), b->mapping);
+}
+
 /* the lookup sent ahead for an end, or NULL */
 static AheadSent *
 find_ahead_sent(RefDef *def)
@@ -2637,13 +2651,13 @@ trigger_fires(Trigger *tg)
  *		not.
  */
 static char **
-ahead_key(RefDef *def, TriggerData *td, int planned)
+ahead_key(RefDef *def, TriggerData *td)
 {
 	TupleTableSlot *slot = td->tg_trigslot;
 	char	  **texts;
 
 	if (def->side != 'c' || def->shim_deferrable || find_ahead_sent(def) != NULL ||
-		origin_skips(def) || !checkconn_usable(def, planned + 1))
+		origin_skips(def) || !checkconn_usable(def))
 		return NULL;
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
@@ -2703,7 +2717,7 @@ send_ahead(TriggerData *td, Oid fn_oid)
 			!TRIGGER_TYPE_MATCHES(tg->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE, event))
 			continue;
 		def = get_def_for(tg, td->tg_relation);
-		if ((keys[n] = ahead_key(def, td, n)) == NULL)
+		if ((keys[n] = ahead_key(def, td)) == NULL)
 			continue;
 		defs[n] = def;
 		mappings[n] = enforcement_mapping(def->other_server, GetUserId(), def->owner);
@@ -2818,14 +2832,14 @@ typedef struct AheadKey
  *		its queue, or NULL: then the answer is not wanted.
  */
 static AheadKey *
-match_ahead(RefDef *def, int planned)
+match_ahead(RefDef *def)
 {
 	AheadSent  *as = find_ahead_sent(def);
 	PendingKey *pk;
 	AheadKey   *a;
 	MemoryContext old;
 
-	if (as == NULL || def->relayed || !fast_eligible(def, def->now.keys, planned) ||
+	if (as == NULL || def->relayed || !fast_eligible(def, def->now.keys) ||
 		(pk = take_queued(&def->now, as->ident)) == NULL)
 		return NULL;
 	a = palloc(sizeof(AheadKey));
@@ -2888,32 +2902,27 @@ fast_pass(bool at_commit)
 {
 	List	   *batches = NIL;
 	List	   *aheads = NIL;
-	int			planned = 0;
 
 	for (RefDef *def = all_defs; def != NULL; def = def->next)
 	{
 		/* a key sent ahead is checked by its answer, if it was queued */
-		AheadKey   *a = ahead_sent != NIL ? match_ahead(def, planned) : NULL;
+		AheadKey   *a = ahead_sent != NIL ? match_ahead(def) : NULL;
 
 		if (a != NULL)
-		{
 			aheads = lappend(aheads, a);
-			planned++;
-		}
 
 		for (int which = 0; which < (at_commit ? 2 : 1); which++)
 		{
 			PendingSet *set = which == 0 ? &def->now : &def->at_commit;
 			FastBatch  *b;
 
-			if (!fast_eligible(def, set->keys, planned))
+			if (!fast_eligible(def, set->keys))
 				continue;
 			b = palloc(sizeof(FastBatch));
 			b->def = def;
 			b->keys = set->keys;
 			b->mapping = enforcement_mapping(def->other_server, GetUserId(), def->owner);
 			memset(set, 0, sizeof(PendingSet));
-			planned += list_length(b->keys);
 			batches = lappend(batches, b);
 		}
 	}
@@ -2967,7 +2976,6 @@ hand_over(Oid serverid)
 		if (fc->serverid != serverid)
 			continue;
 		mine = lappend(mine, fc);
-		fast_checked_keys -= list_length(fc->keys);
 		fast_checked = foreach_delete_current(fast_checked, lc);
 	}
 	foreach(lc, mine)
