@@ -8,6 +8,8 @@
 -- - the referenced tables move (to crk_svc), the referencing one stays;
 -- - a second referencing table moves (to crk_kid) and references a table
 --   that stays;
+-- - a third service (crk_late) takes the tables that stayed: its plan lists
+--   the references of the earlier jobs, and they join two siblings;
 -- - single and multi-row writes, on splitdb's connection and on
 --   postgres_fdw's, deletes of referenced rows, and the orphans check.
 --
@@ -78,14 +80,39 @@ SELECT * FROM "Tarif" ORDER BY 1;
 SELECT * FROM splitdb_orphans('crk_svc');
 SELECT * FROM splitdb_orphans('crk_kid');
 
+-- a third service takes the tables that stayed: the plan lists the
+-- references the earlier jobs made, whose end in the source it moves, and
+-- after its cutover they join two siblings, still compared as bpchar and
+-- "bit"
+SELECT splitdb_add_service('crk_late');
+SELECT splitdb_assign('crk_late', '"Flüge"', '"Tarif"');
+SELECT step, action, object, detail FROM splitdb_plan('crk_late')
+ WHERE action = 'convert_reference' ORDER BY step;
+SELECT splitdb_migrate('crk_late', wait => true) > 0 AS migrated;
+SELECT constraint_name, child_service, parent_service, child_types
+  FROM splitdb.reference_placement ORDER BY 1;
+\set VERBOSITY sqlstate
+INSERT INTO "Flüge" VALUES (10, 'ZZZ', NULL);
+INSERT INTO "Flüge" VALUES (10, NULL, B'1000');
+INSERT INTO "Ticket" VALUES (10, 'CZ');
+DELETE FROM "Flughäfen" WHERE "Kürzel" = 'BBB';
+DELETE FROM "Tarif" WHERE "Klasse" = 'CX';
+\set VERBOSITY default
+INSERT INTO "Flüge" VALUES (10, 'BBB', B'0001');
+INSERT INTO "Ticket" VALUES (10, 'Y');
+SELECT * FROM "Flüge" ORDER BY id;
+SELECT * FROM "Ticket" ORDER BY id;
+SELECT * FROM splitdb_orphans('crk_late');
+
 -- clean up
-DROP TABLE "Flüge", "Tarif";
-DROP FOREIGN TABLE "Flughäfen", "Maske", "Ticket";
+DROP FOREIGN TABLE "Flughäfen", "Maske", "Ticket", "Flüge", "Tarif";
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('crk_svc');
 SELECT splitdb_drop_service('crk_kid');
+SELECT splitdb_drop_service('crk_late');
 DROP DATABASE crk_svc WITH (FORCE);
 DROP DATABASE crk_kid WITH (FORCE);
+DROP DATABASE crk_late WITH (FORCE);
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;

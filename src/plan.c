@@ -306,6 +306,36 @@ static const char *const sql_foreign_keys =
 " LEFT JOIN owner po ON po.relid = c.confrelid"
 " WHERE c.contype = 'f' AND c.conparentid = 0"
 "   AND (c.conrelid IN (SELECT relid FROM owned) OR c.confrelid IN (SELECT relid FROM owned))"
+/*
+ * References that an earlier job of another service made (their foreign
+ * key is gone), whose end in the source this service owns: the cutover
+ * moves that end (splitdb_cutover_record_references)
+ */
+" UNION ALL"
+" SELECT 'convert_reference', format('%s.%s', r.child_table, quote_ident(r.constraint_name)),"
+"  format('references %s (%s) from columns (%s); %s; ON DELETE %s%s, ON UPDATE %s; MATCH %s; %s;"
+" a cross-service reference since job %s, whose end in the source moves with this service',"
+"   r.parent_table,"
+"   (SELECT string_agg(quote_ident(x), ', ' ORDER BY o) FROM unnest(r.parent_columns) WITH ORDINALITY u(x, o)),"
+"   (SELECT string_agg(quote_ident(x), ', ' ORDER BY o) FROM unnest(r.child_columns) WITH ORDINALITY u(x, o)),"
+"   CASE WHEN r.child_relid IN (SELECT relid FROM owned)"
+"        THEN format('child moves to service %s, parent is in service %s', quote_ident($1),"
+"                    quote_ident(r.parent_service))"
+"        ELSE format('parent moves to service %s, child is in service %s', quote_ident($1),"
+"                    quote_ident(r.child_service)) END,"
+"   r.on_delete,"
+"   CASE WHEN cardinality(r.delete_set_columns) > 0"
+"        THEN ' (' || (SELECT string_agg(quote_ident(x), ', ' ORDER BY o)"
+"                        FROM unnest(r.delete_set_columns) WITH ORDINALITY u(x, o)) || ')' ELSE '' END,"
+"   r.on_update, r.match_type,"
+"   CASE WHEN NOT r.is_deferrable THEN 'NOT DEFERRABLE'"
+"        WHEN r.initially_deferred THEN 'DEFERRABLE INITIALLY DEFERRED'"
+"        ELSE 'DEFERRABLE INITIALLY IMMEDIATE' END,"
+"   r.job_id)"
+" FROM splitdb.reference r JOIN splitdb.job j ON j.job_id = r.job_id"
+" WHERE r.dropped_at IS NOT NULL AND j.service IS DISTINCT FROM $1"
+"   AND ((r.child_relid IN (SELECT relid FROM owned) AND r.parent_service IS NOT NULL)"
+"        OR (r.parent_relid IN (SELECT relid FROM owned) AND r.child_service IS NOT NULL))"
 " ORDER BY 1 DESC, 2";
 
 /*
