@@ -99,6 +99,8 @@ SELECT splitdb_migrate('mig_svc');
 SELECT count(*) AS jobs FROM splitdb.job;
 
 SELECT splitdb_assign('mig_svc', '"Booking"', '"Zimmer ""Extra"" Größe"');
+-- the plan warns that OVERRIDING SYSTEM VALUE will be refused through the shim
+SELECT action, object, detail FROM splitdb_plan('mig_svc') WHERE detail LIKE '%OVERRIDING%';
 SELECT service, job_id, state, tables_total FROM splitdb_status WHERE service = 'mig_svc';
 SELECT table_name, job_id, phase FROM splitdb_table_status WHERE service = 'mig_svc' ORDER BY 1;
 
@@ -231,6 +233,13 @@ INSERT INTO "Zimmer ""Extra"" Größe" (booking_id, "Was") VALUES (252, 'via shi
 	RETURNING *;
 -- an identity column that is GENERATED ALWAYS takes no value, as before
 INSERT INTO "Booking" (id, guest_id, nights, price) VALUES (9999, 1, 1, 1);
+-- and, unlike before, not with OVERRIDING SYSTEM VALUE either (428C9), as
+-- the plan warned: nothing is written
+\set VERBOSITY sqlstate
+INSERT INTO "Booking" (id, guest_id, nights, price) OVERRIDING SYSTEM VALUE
+	VALUES (9999, 1, 1, 1);
+\set VERBOSITY default
+SELECT count(*) AS rows_9999 FROM "Booking" WHERE id = 9999;
 UPDATE "Booking" SET price = 80 WHERE note = 'via shim' RETURNING id, price, total;
 DELETE FROM "Zimmer ""Extra"" Größe" WHERE "Was" = 'via shim' RETURNING "Extra-ID";
 SELECT id, guest_id, nights, price, total, note FROM "Booking" WHERE id > 250 ORDER BY id;

@@ -529,6 +529,8 @@ GRANT SELECT ON splitdb_status, splitdb_table_status TO PUBLIC;
 -- over domains), without a type modifier.  PostgreSQL's foreign keys compare
 -- with the base type's equality; a cast to the column's own type would apply
 -- a domain's CHECK, a length limit or a numeric scale to the value looked up.
+-- The name is format_type()'s for an explicit typmod of -1: bpchar and "bit",
+-- where "character" and "bit" would be read as character(1) and bit(1).
 CREATE FUNCTION splitdb.key_type(typid oid)
 RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
@@ -540,7 +542,7 @@ AS $$
 		SELECT t.oid, t.typtype, t.typbasetype
 		  FROM d JOIN pg_catalog.pg_type t ON t.oid = d.typbasetype
 		 WHERE d.typtype OPERATOR(pg_catalog.=) 'd')
-	SELECT pg_catalog.format_type(d.oid, NULL) FROM d WHERE d.typtype OPERATOR(pg_catalog.<>) 'd'
+	SELECT pg_catalog.format_type(d.oid, -1) FROM d WHERE d.typtype OPERATOR(pg_catalog.<>) 'd'
 $$;
 COMMENT ON FUNCTION splitdb.key_type(oid) IS 'the type a key column of that type compares as: the base type of a domain, without a type modifier';
 
