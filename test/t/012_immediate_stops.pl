@@ -1,0 +1,584 @@
+# Copyright (c) 2026, splitdb developers
+
+# Immediate stops (pg_ctl stop -m immediate) of the source's server and of
+# the sibling's server, in each phase of an offline migration, then one
+# resume as the documentation promises it.
+#
+# Two clusters: "source" (splitdb preloaded, installed in database
+# postgres) and "sibling" (each service's sibling database, reached through
+# a postgres_fdw server of its own).  For each phase a service of its own
+# owns NAME_big (a bigserial key, a secondary index), NAME_small (a foreign
+# key to NAME_big) and NAME_zplain (no key).  The worker is held in the
+# phase as in 010_resume_each_phase.pl: by an event trigger in the sibling
+# that makes a statement of the phase wait for a gate the test holds
+# locked (preparing: CREATE TABLE, copying: COPY, indexing: CREATE INDEX),
+# or by a lock the test holds on NAME_zplain (verifying: the checksum
+# query) and on NAME_big's sequence (cutting_over: the setval).
+#
+# 1. source stops (s_prep ... s_cut): the source's server stops with -m
+#    immediate while the worker waits there; its session in the sibling
+#    waits on.  The server starts again, the launcher's resumer resumes the
+#    job (its log line): the resumed run ends the killed run's sibling
+#    session while the lock it waits for is still held, and, once the test
+#    lets the lock go, the job ends done after two runs.
+# 2. sibling stops (b_prep ... b_cut): the sibling's server stops with -m
+#    immediate while the worker waits there: the job is failed in that
+#    phase with a connection error, and the source's tables are still
+#    ordinary tables with all their rows.  The sibling starts again, and
+#    exactly one splitdb_migrate(wait => true) brings the job to done.
+# After each: the sibling's tables hold exactly the source's rows (count,
+# distinct rows, checksum of every row, and splitdb_verify), the sibling's
+# public schema holds exactly the source's relations, with as many
+# indexes, constraints and triggers per table, none invalid; the source's
+# tables are shims and the archived originals hold every row; no splitdb
+# session is left in the sibling.
+# 3. cross-service references (xref): after the cutover, a transaction in
+#    the source writes through the shims and checks keys both ways; the
+#    sibling's server stops with -m immediate in the middle of it.  Its
+#    COMMIT fails, nothing of it stays on either side, no referencing row
+#    lacks its referenced row on either side, and the next transaction in
+#    the same session, and in a new one, works once the sibling is back.
+
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $rows  = 6000;
+my $batch = 1000;
+my $running =
+  "('queued', 'preparing', 'copying', 'indexing', 'catching_up', 'verifying', 'cutting_over')";
+
+my $node = PostgreSQL::Test::Cluster->new('source');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', q{
+shared_preload_libraries = 'splitdb'
+max_worker_processes = 16
+log_min_messages = debug1
+});
+$node->start;
+my $sib = PostgreSQL::Test::Cluster->new('sibling');
+$sib->init;
+$sib->start;
+
+$node->safe_psql('postgres', 'CREATE EXTENSION splitdb CASCADE');
+$node->safe_psql('postgres',
+	"ALTER SYSTEM SET splitdb.batch_rows = $batch; SELECT pg_reload_conf()");
+$node->poll_query_until('postgres', 'SHOW splitdb.batch_rows', $batch)
+  or die 'the postmaster did not reload splitdb.batch_rows';
+my $user = $node->safe_psql('postgres', 'SELECT current_user');
+
+# ---------------------------------------------------------------------------
+# helpers
+
+# $db on the sibling's server, or postgres on the source's
+sub query
+{
+	my ($db, $sql) = @_;
+	return ($db eq 'postgres' ? $node : $sib)->safe_psql($db, $sql);
+}
+
+sub poll_until
+{
+	my ($cond, $what) = @_;
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (time < $deadline)
+	{
+		return 1 if $cond->();
+		select(undef, undef, undef, 0.05);
+	}
+	die "timed out waiting for $what";
+}
+
+# rows, distinct rows and a checksum of every row of a table
+sub fingerprint_sql
+{
+	my ($table) = @_;
+	return "SELECT count(*) || ' rows, ' || count(DISTINCT t::text) || ' distinct, checksum '"
+	  . " || coalesce(sum(hashtext(t::text)), 0) FROM ONLY $table t";
+}
+
+sub fingerprint
+{
+	my ($db, $table) = @_;
+	return query($db, fingerprint_sql($table));
+}
+
+# indexes, constraints, user triggers (the test's own aside) and invalid
+# indexes of a table
+sub objects_sql
+{
+	my ($table) = @_;
+	return qq{
+SELECT (SELECT count(*) FROM pg_index WHERE indrelid = '$table'::regclass) || ' indexes, '
+	|| (SELECT count(*) FROM pg_constraint WHERE conrelid = '$table'::regclass) || ' constraints, '
+	|| (SELECT count(*) FROM pg_trigger WHERE tgrelid = '$table'::regclass AND NOT tgisinternal
+		  AND tgname NOT LIKE 'zz_fault%') || ' triggers, '
+	|| (SELECT count(*) FROM pg_index WHERE indrelid = '$table'::regclass AND NOT indisvalid)
+	|| ' invalid'};
+}
+
+sub objects
+{
+	my ($db, $table) = @_;
+	return query($db, objects_sql($table));
+}
+
+# the relations of schema public whose name starts with the service's
+sub relations
+{
+	my ($db, $svc) = @_;
+	return query($db,
+		"SELECT string_agg(relname || ':' || relkind::text, ' ' ORDER BY relname) FROM pg_class"
+		  . " WHERE relnamespace = 'public'::regnamespace AND relname LIKE '${svc}\\_%'");
+}
+
+sub job
+{
+	my ($svc, $columns) = @_;
+	return query('postgres', "SELECT $columns FROM splitdb.job WHERE service = '$svc'");
+}
+
+sub job_summary
+{
+	my ($svc) = @_;
+	return 'job: '
+	  . job($svc,
+		"state || ', phase ' || phase || ', run ' || runs || ': '"
+		  . " || coalesce(last_sqlstate || ' ' || last_error, 'no error')");
+}
+
+# the service's tables, its sibling database with the test's faults (as in
+# 010_resume_each_phase.pl), the service; returns what the source held
+sub make_service
+{
+	my ($svc) = @_;
+	my @tables = ("${svc}_big", "${svc}_small", "${svc}_zplain");
+
+	$sib->safe_psql('postgres', "CREATE DATABASE $svc");
+	my ($host, $port) = ($sib->host, $sib->port);
+	query(
+		'postgres', qq{
+CREATE TABLE ${svc}_big (
+	id         bigserial PRIMARY KEY,
+	label      text NOT NULL,
+	amount     numeric(12,2),
+	created_at timestamptz NOT NULL
+);
+INSERT INTO ${svc}_big (id, label, amount, created_at)
+SELECT g, 'row ' || g, CASE WHEN g % 97 = 0 THEN NULL ELSE round((g * 7.31) % 100000, 2) END,
+	   timestamptz '2024-01-01 00:00:00+00' + g * interval '37 seconds'
+  FROM generate_series(1, $rows) g;
+SELECT setval('${svc}_big_id_seq', $rows);
+CREATE INDEX ${svc}_big_created_at_idx ON ${svc}_big (created_at);
+CREATE TABLE ${svc}_small (
+	id     integer PRIMARY KEY,
+	big_id bigint NOT NULL REFERENCES ${svc}_big (id),
+	note   text
+);
+INSERT INTO ${svc}_small SELECT g, (g * 997) % $rows + 1, 'note ' || g FROM generate_series(1, 300) g;
+CREATE TABLE ${svc}_zplain (n integer NOT NULL, what text NOT NULL);
+INSERT INTO ${svc}_zplain SELECT g, 'event ' || g FROM generate_series(1, 500) g;
+CREATE SERVER ${svc}_srv FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '$host', port '$port', dbname '$svc');
+CREATE USER MAPPING FOR CURRENT_USER SERVER ${svc}_srv OPTIONS (user '$user');
+SELECT splitdb_add_service('$svc', server => '${svc}_srv');
+SELECT splitdb_assign('$svc', '${svc}_big', '${svc}_small', '${svc}_zplain');
+});
+	query(
+		$svc, q{
+CREATE SCHEMA faults;
+CREATE TABLE faults.gate ();
+CREATE TABLE faults.armed (tag text PRIMARY KEY);
+CREATE FUNCTION faults.hold(what text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	IF pg_catalog.current_setting('application_name') = 'splitdb'
+	   AND EXISTS (SELECT FROM faults.armed a WHERE a.tag = what) THEN
+		LOCK TABLE faults.gate IN SHARE MODE;
+	END IF;
+END
+$$;
+CREATE FUNCTION faults.hold_copy() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM faults.hold('COPY');
+	RETURN NULL;
+END
+$$;
+CREATE FUNCTION faults.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE
+	r record;
+BEGIN
+	IF tg_tag = 'CREATE TABLE' AND EXISTS (SELECT FROM faults.armed a WHERE a.tag = 'COPY') THEN
+		FOR r IN SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c
+				  WHERE c.object_type = 'table' AND c.schema_name = 'public' LOOP
+			EXECUTE pg_catalog.format('CREATE TRIGGER zz_fault_copy BEFORE INSERT ON %s'
+				' FOR EACH STATEMENT EXECUTE FUNCTION faults.hold_copy()', r.objid::regclass);
+		END LOOP;
+	END IF;
+	PERFORM faults.hold(tg_tag);
+END
+$$;
+CREATE EVENT TRIGGER faults_on_ddl ON ddl_command_end EXECUTE FUNCTION faults.on_ddl();
+});
+
+	my %before = (relations => relations('postgres', $svc));
+	$before{tables} = {
+		map {
+			$_ => {
+				rows    => fingerprint('postgres', "public.$_"),
+				objects => objects('postgres', "public.$_")
+			}
+		} @tables
+	};
+	return \%before;
+}
+
+# a session of the test in the sibling database $db, in a transaction that
+# ran $sql
+sub hold
+{
+	my ($db, $sql) = @_;
+	my $bg = $sib->background_psql($db, on_error_stop => 0);
+	$bg->query_safe("BEGIN; $sql");
+	return $bg;
+}
+
+sub release
+{
+	my ($bg) = @_;
+	$bg->query_safe('ROLLBACK');
+	$bg->quit;
+	return;
+}
+
+# a session whose server stopped
+sub forget
+{
+	my ($bg) = @_;
+	eval { $bg->quit; };
+	return;
+}
+
+# the pids of splitdb's sessions in $svc's sibling, comma-separated
+sub sibling_sessions
+{
+	my ($svc) = @_;
+	return query($svc,
+		"SELECT coalesce(string_agg(pid::text, ',' ORDER BY pid), '') FROM pg_stat_activity"
+		  . " WHERE datname = current_database() AND application_name = 'splitdb'");
+}
+
+sub alive
+{
+	my ($svc, $pids) = @_;
+	return query($svc, "SELECT count(*) FROM pg_stat_activity WHERE pid IN ($pids)");
+}
+
+# Wait until a splitdb session of $svc's sibling waits for a lock on
+# $relation; returns the pids of splitdb's sessions there, or undef after
+# a failing assertion when the worker ended instead.
+sub wait_waiter
+{
+	my ($svc, $relation, $what) = @_;
+	my $waiter = qq{SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE a.datname = current_database() AND a.application_name = 'splitdb' AND NOT l.granted
+		  AND l.locktype = 'relation' AND l.relation = '$relation'::regclass)};
+
+	poll_until(sub { query($svc, $waiter) eq 't' || job($svc, "state NOT IN $running") eq 't' },
+		"the sibling of $svc");
+	ok(query($svc, $waiter) eq 't', "$svc: $what waits in the sibling")
+	  or return diag(job_summary($svc));
+	return sibling_sessions($svc);
+}
+
+# Hold the worker of a new job of $svc in $phase.  Returns the job id, the
+# sibling sessions then, and the sessions of the test that hold it.
+sub hold_in_phase
+{
+	my ($svc, $phase) = @_;
+	my %tag = (preparing => 'CREATE TABLE', copying => 'COPY', indexing => 'CREATE INDEX');
+	my $tag = $tag{$phase} // 'CREATE INDEX';
+
+	query($svc, "INSERT INTO faults.armed VALUES ('$tag')");
+	my $gate = hold($svc, 'LOCK TABLE faults.gate IN EXCLUSIVE MODE');
+	my $id   = query('postgres', "SELECT splitdb_migrate('$svc')");
+	my $step = $tag{$phase} ? $phase : 'indexing';
+	my $pids = wait_waiter($svc, 'faults.gate', "a $tag of the $step step")
+	  or return;
+	query($svc, 'DELETE FROM faults.armed');
+	return ($id, $pids, $gate) if $tag{$phase};
+
+	my $relation = "public.${svc}_zplain";
+	my @holders = (hold($svc, "LOCK TABLE $relation IN ACCESS EXCLUSIVE MODE"));
+	if ($phase eq 'cutting_over')
+	{
+		push @holders, hold($svc, "ALTER SEQUENCE public.${svc}_big_id_seq INCREMENT BY 1");
+		$relation = "public.${svc}_big_id_seq";
+	}
+	release($gate);
+	$pids = wait_waiter($svc, "public.${svc}_zplain", "the verification's read of ${svc}_zplain")
+	  or return;
+	if ($phase eq 'cutting_over')
+	{
+		release(shift @holders);
+		$pids = wait_waiter($svc, $relation, "the cutover's setval") or return;
+	}
+	return ($id, $pids, @holders);
+}
+
+# wait until the job of $svc no longer runs
+sub wait_job_end
+{
+	my ($svc) = @_;
+	$node->poll_query_until('postgres',
+		"SELECT worker_pid IS NOT NULL AND state NOT IN $running FROM splitdb.job"
+		  . " WHERE service = '$svc'")
+	  or die "the job of $svc does not end";
+	return;
+}
+
+# one line per table of @tables, in $schema of $db: the table's name,
+# and what $what (a function of a table's name, such as fingerprint_sql)
+# says of it, in one query
+sub per_table
+{
+	my ($db, $what, $schema, @tables) = @_;
+	return query($db,
+		join("\nUNION ALL ", map { "SELECT '$_', (" . $what->("$schema.$_") . ')' } @tables)
+		  . "\nORDER BY 1");
+}
+
+# The job is done after two runs and the sibling holds exactly what the
+# source held, the source the shims and the archived originals.
+sub check_migrated
+{
+	my ($svc, $before) = @_;
+	my @tables = sort keys %{ $before->{tables} };
+	my $rows = join("\n", map { "$_|$before->{tables}{$_}{rows}" } @tables);
+	my $objects = join("\n", map { "$_|$before->{tables}{$_}{objects}" } @tables);
+
+	is(job($svc, "state || '|' || runs || '|' || coalesce(last_error, 'no error')"),
+		'done|2|no error', "$svc: the job is done after 2 runs")
+	  or return diag(job_summary($svc));
+	is(per_table($svc, \&fingerprint_sql, 'public', @tables),
+		$rows, "$svc: the sibling's tables hold exactly the source's rows");
+	is(per_table($svc, \&objects_sql, 'public', @tables),
+		$objects,
+		"$svc: the sibling's tables have the source's indexes, constraints and triggers, once, all valid");
+	is(relations($svc, $svc), $before->{relations},
+		"$svc: the sibling holds exactly the source's relations, none twice");
+	is(per_table('postgres', \&fingerprint_sql, 'splitdb_archive', @tables),
+		$rows, "$svc: the archived originals hold every row");
+	is(per_table('postgres', sub { "SELECT relkind::text FROM pg_class WHERE oid = '$_[0]'::regclass" },
+			'public', @tables),
+		join("\n", map { "$_|f" } @tables),
+		"$svc: the source's tables are shims");
+	is(per_table('postgres', \&fingerprint_sql, 'public', @tables),
+		$rows, "$svc: the shims read the same rows");
+	is( query(
+			'postgres',
+			"SELECT count(*) || ' tables, ' || count(*) FILTER (WHERE ok) || ' ok'"
+			  . " FROM splitdb_verify('$svc')"),
+		'3 tables, 3 ok',
+		"$svc: splitdb_verify finds the same counts and checksums on both sides");
+	ok( poll_until(sub { sibling_sessions($svc) eq '' }, "the sessions of $svc to end"),
+		"$svc: no splitdb session is left in the sibling");
+	return;
+}
+
+# ---------------------------------------------------------------------------
+# 1. the source's server stops
+
+sub case_source_stop
+{
+	my ($svc, $phase) = @_;
+	my $before = make_service($svc);
+	my ($id, $pids, @holders) = hold_in_phase($svc, $phase)
+	  or return;
+
+	is(job($svc, 'phase'), $phase, "$svc: the job is in phase $phase");
+	my $offset = -s $node->logfile;
+	$node->stop('immediate');
+	ok(alive($svc, $pids) > 0,
+		"$svc: the stopped worker's session in the sibling goes on ($pids)");
+	$node->start;
+	$node->wait_for_log(
+		qr/background worker "splitdb launcher" \(PID \d+\) exited with exit code 0/, $offset);
+	ok( $node->log_contains(
+			qr/splitdb: resuming job $id of service "$svc" after a restart/, $offset),
+		"$svc: the launcher resumes the job after the restart")
+	  or return diag(job_summary($svc));
+
+	# the resumed run ends the stopped run's session, whose lock is still held
+	poll_until(sub { alive($svc, $pids) == 0 || job($svc, "state = 'failed'") eq 't' },
+		"the sessions of $svc to end");
+	is(alive($svc, $pids), 0,
+		"$svc: the resumed run ended the stopped run's sibling session while its lock was held");
+	ok( $node->log_contains(
+			qr/job $id of service "$svc" ended \d+ sessions? of an earlier run in the sibling/,
+			$offset),
+		"$svc: the resumed run logged that it ended them");
+	release($_) for @holders;
+	wait_job_end($svc);
+	check_migrated($svc, $before);
+	return;
+}
+
+# ---------------------------------------------------------------------------
+# 2. the sibling's server stops
+
+sub case_sibling_stop
+{
+	my ($svc, $phase) = @_;
+	my $before = make_service($svc);
+	my ($id, $pids, @holders) = hold_in_phase($svc, $phase)
+	  or return;
+
+	is(job($svc, 'phase'), $phase, "$svc: the job is in phase $phase");
+	$sib->stop('immediate');
+	forget($_) for @holders;
+	wait_job_end($svc);
+	like(job($svc, "state || '|' || phase || '|' || last_sqlstate"),
+		qr/^failed\|$phase\|08/, "$svc: the job is failed in phase $phase with a connection error")
+	  or diag(job_summary($svc));
+	note(job_summary($svc));
+	for my $table (sort keys %{ $before->{tables} })
+	{
+		is(query('postgres',
+				"SELECT relkind::text || ' ' || relnamespace::regnamespace FROM pg_class"
+				  . " WHERE oid = 'public.$table'::regclass"),
+			'r public', "$svc: $table is still an ordinary table of the source");
+		is(fingerprint('postgres', "public.$table"),
+			$before->{tables}{$table}{rows}, "$svc: with all its rows");
+	}
+	$sib->start;
+
+	my ($out, $err);
+	$node->psql(
+		'postgres',
+		"SET statement_timeout = '60s'; SELECT splitdb_migrate('$svc', wait => true)",
+		stdout => \$out,
+		stderr => \$err);
+	is($out, $id, "$svc: one splitdb_migrate(wait => true) resumes job $id to done")
+	  or diag("stderr: $err");
+	check_migrated($svc, $before);
+	return;
+}
+
+case_source_stop('s_prep', 'preparing');
+case_source_stop('s_copy', 'copying');
+case_source_stop('s_idx',  'indexing');
+case_source_stop('s_ver',  'verifying');
+case_source_stop('s_cut',  'cutting_over');
+
+case_sibling_stop('b_prep', 'preparing');
+case_sibling_stop('b_copy', 'copying');
+case_sibling_stop('b_idx',  'indexing');
+case_sibling_stop('b_ver',  'verifying');
+case_sibling_stop('b_cut',  'cutting_over');
+
+# ---------------------------------------------------------------------------
+# 3. cross-service references: the sibling stops in a transaction
+
+sub orphans
+{
+	# referencing rows of the source (xref_child, through the shim of
+	# xref_parent) and of the sibling (xref_item, against the source's
+	# xref_owner) without their referenced row
+	my $child = query('postgres',
+		'SELECT count(*) FROM xref_child c WHERE NOT EXISTS'
+		  . ' (SELECT FROM xref_parent p WHERE p.id = c.parent_id)');
+	my %owners = map { $_ => 1 } split /\n/, query('postgres', 'SELECT id FROM xref_owner');
+	my $items = grep { !$owners{$_} } split /\n/, query('xref', 'SELECT owner_id FROM public.xref_item');
+	return "$child source, $items sibling";
+}
+
+sub case_references
+{
+	my ($host, $port) = ($sib->host, $sib->port);
+	$sib->safe_psql('postgres', 'CREATE DATABASE xref');
+	query(
+		'postgres', qq{
+CREATE TABLE xref_owner (id integer PRIMARY KEY);
+CREATE TABLE xref_parent (id integer PRIMARY KEY);
+CREATE TABLE xref_child (id integer PRIMARY KEY, parent_id integer NOT NULL REFERENCES xref_parent);
+CREATE TABLE xref_item (id integer PRIMARY KEY, owner_id integer NOT NULL REFERENCES xref_owner);
+INSERT INTO xref_owner SELECT generate_series(1, 10);
+INSERT INTO xref_parent SELECT generate_series(1, 10);
+INSERT INTO xref_child SELECT g, g FROM generate_series(1, 10) g;
+INSERT INTO xref_item SELECT g, g FROM generate_series(1, 10) g;
+CREATE SERVER xref_srv FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '$host', port '$port', dbname 'xref');
+CREATE USER MAPPING FOR CURRENT_USER SERVER xref_srv OPTIONS (user '$user');
+SELECT splitdb_add_service('xref', server => 'xref_srv');
+SELECT splitdb_assign('xref', 'xref_parent', 'xref_item');
+SELECT splitdb_migrate('xref', wait => true);
+});
+	is( query('postgres',
+			"SELECT string_agg(constraint_name, ' ' ORDER BY constraint_name) FROM splitdb_references WHERE enforced"),
+		'xref_child_parent_id_fkey xref_item_owner_id_fkey',
+		'xref: both keys are cross-service references');
+
+	my $tx = $node->background_psql('postgres', on_error_stop => 0);
+	$tx->query_safe('\\set VERBOSITY verbose');
+	$tx->query_safe(
+		q{BEGIN;
+INSERT INTO xref_owner VALUES (100);
+INSERT INTO xref_parent VALUES (100);
+INSERT INTO xref_child VALUES (100, 100);
+INSERT INTO xref_item VALUES (100, 100)});
+	$sib->stop('immediate');
+	$tx->{stderr} = '';
+	my ($out, $ret) = $tx->query('COMMIT');
+	isnt($ret, 0, 'xref: the transaction cannot commit once the sibling stopped')
+	  or diag("stdout: $out");
+	$sib->start;
+
+	is(query('postgres', 'SELECT count(*) FROM xref_owner WHERE id = 100')
+		  . ' ' . query('postgres', 'SELECT count(*) FROM xref_child WHERE id = 100')
+		  . ' ' . query('xref', 'SELECT count(*) FROM public.xref_parent WHERE id = 100')
+		  . ' ' . query('xref', 'SELECT count(*) FROM public.xref_item WHERE id = 100'),
+		'0 0 0 0', 'xref: nothing of the transaction stays on either side');
+	is(orphans(), '0 source, 0 sibling',
+		'xref: no referencing row without its referenced row on either side');
+	is(query('postgres', "SELECT count(*) FROM splitdb_orphans('xref')"),
+		'0', 'xref: splitdb_orphans finds none');
+
+	# the next transaction, in the same session and in a new one
+	note "the failed COMMIT: $tx->{stderr}";
+	$tx->{stderr} = '';
+	($out, $ret) = $tx->query(
+		q{BEGIN;
+INSERT INTO xref_owner VALUES (101);
+INSERT INTO xref_parent VALUES (101);
+INSERT INTO xref_child VALUES (101, 101);
+INSERT INTO xref_item VALUES (101, 101);
+COMMIT});
+	is($ret, 0, 'xref: the next transaction in the same session works')
+	  or diag("stderr: $tx->{stderr}");
+	$tx->{stderr} = '';
+	($out, $ret) = $tx->query('INSERT INTO xref_child VALUES (102, 9999)');
+	isnt($ret, 0, 'xref: and checks keys: a child of a missing parent is refused');
+	like($tx->{stderr}, qr/23503/, 'xref: with 23503')
+	  or diag("stderr: $tx->{stderr}");
+	$tx->quit;
+	query('postgres', q{
+INSERT INTO xref_owner VALUES (103);
+INSERT INTO xref_parent VALUES (103);
+INSERT INTO xref_child VALUES (103, 103);
+INSERT INTO xref_item VALUES (103, 103)});
+	is(query('postgres', 'SELECT string_agg(id::text, \' \' ORDER BY id) FROM xref_child WHERE id > 10')
+		  . ' / ' . query('xref', 'SELECT string_agg(id::text, \' \' ORDER BY id) FROM public.xref_item WHERE id > 10'),
+		'101 103 / 101 103', 'xref: the next transactions wrote on both sides');
+	is(orphans(), '0 source, 0 sibling',
+		'xref: still no referencing row without its referenced row');
+	return;
+}
+
+case_references();
+
+$sib->stop;
+$node->stop;
+done_testing();
