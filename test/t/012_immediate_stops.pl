@@ -132,7 +132,8 @@ sub relations
 	my ($db, $svc) = @_;
 	return query($db,
 		"SELECT string_agg(relname || ':' || relkind::text, ' ' ORDER BY relname) FROM pg_class"
-		  . " WHERE relnamespace = 'public'::regnamespace AND relname LIKE '${svc}\\_%'");
+		  . " WHERE relnamespace = 'public'::regnamespace AND relname LIKE '${svc}\\_%'"
+		  . " AND relkind IN ('r', 'p', 'i', 'I', 'S') AND relname !~ '_(owner|child)(_|\$)'");
 }
 
 sub job
@@ -154,8 +155,22 @@ sub job_summary
 # 010_resume_each_phase.pl), the service; returns what the source held
 sub make_service
 {
-	my ($svc) = @_;
+	my ($svc, %opt) = @_;
 	my @tables = ("${svc}_big", "${svc}_small", "${svc}_zplain");
+	my $xref = '';
+
+	if ($opt{xref})
+	{
+		push @tables, "${svc}_item";
+		$xref = qq{
+CREATE TABLE ${svc}_owner (id integer PRIMARY KEY);
+INSERT INTO ${svc}_owner SELECT generate_series(1, 50);
+CREATE TABLE ${svc}_item (id integer PRIMARY KEY, owner_id integer NOT NULL REFERENCES ${svc}_owner);
+INSERT INTO ${svc}_item SELECT g, 1 + g % 50 FROM generate_series(1, 200) g;
+CREATE TABLE ${svc}_child (id integer PRIMARY KEY, big_id bigint NOT NULL REFERENCES ${svc}_big);
+INSERT INTO ${svc}_child SELECT g, 1 + (g * 31) % $rows FROM generate_series(1, 200) g;
+};
+	}
 
 	$sib->safe_psql('postgres', "CREATE DATABASE $svc");
 	my ($host, $port) = ($sib->host, $sib->port);
@@ -181,11 +196,12 @@ CREATE TABLE ${svc}_small (
 INSERT INTO ${svc}_small SELECT g, (g * 997) % $rows + 1, 'note ' || g FROM generate_series(1, 300) g;
 CREATE TABLE ${svc}_zplain (n integer NOT NULL, what text NOT NULL);
 INSERT INTO ${svc}_zplain SELECT g, 'event ' || g FROM generate_series(1, 500) g;
+$xref
 CREATE SERVER ${svc}_srv FOREIGN DATA WRAPPER postgres_fdw
 	OPTIONS (host '$host', port '$port', dbname '$svc');
 CREATE USER MAPPING FOR CURRENT_USER SERVER ${svc}_srv OPTIONS (user '$user');
 SELECT splitdb_add_service('$svc', server => '${svc}_srv');
-SELECT splitdb_assign('$svc', '${svc}_big', '${svc}_small', '${svc}_zplain');
+SELECT splitdb_assign('$svc', VARIADIC ARRAY[@{[ join(', ', map { "'$_'" } @tables) ]}]::regclass[]);
 });
 	query(
 		$svc, q{
@@ -223,7 +239,7 @@ $$;
 CREATE EVENT TRIGGER faults_on_ddl ON ddl_command_end EXECUTE FUNCTION faults.on_ddl();
 });
 
-	my %before = (relations => relations('postgres', $svc));
+	my %before = (relations => relations('postgres', $svc), xref => $opt{xref});
 	$before{tables} = {
 		map {
 			$_ => {
@@ -350,6 +366,25 @@ sub per_table
 		  . "\nORDER BY 1");
 }
 
+# The objects of the sibling's tables of a service made with xref, as a
+# migration that nothing stopped leaves them (its cross-service keys are
+# triggers there), with the names of service $svc: those of service
+# control, migrated once, in one run.
+my $control;
+
+sub control_objects
+{
+	my ($svc) = @_;
+	if (!defined $control)
+	{
+		my $before = make_service('control', xref => 1);
+		query('postgres', "SELECT splitdb_migrate('control', wait => true)");
+		$control = per_table('control', \&objects_sql, 'public', sort keys %{ $before->{tables} });
+	}
+	(my $objects = $control) =~ s/^control_/${svc}_/mg;
+	return $objects;
+}
+
 # The job is done after two runs and the sibling holds exactly what the
 # source held, the source the shims and the archived originals.
 sub check_migrated
@@ -365,7 +400,7 @@ sub check_migrated
 	is(per_table($svc, \&fingerprint_sql, 'public', @tables),
 		$rows, "$svc: the sibling's tables hold exactly the source's rows");
 	is(per_table($svc, \&objects_sql, 'public', @tables),
-		$objects,
+		$before->{xref} ? control_objects($svc) : $objects,
 		"$svc: the sibling's tables have the source's indexes, constraints and triggers, once, all valid");
 	is(relations($svc, $svc), $before->{relations},
 		"$svc: the sibling holds exactly the source's relations, none twice");
@@ -381,10 +416,19 @@ sub check_migrated
 			'postgres',
 			"SELECT count(*) || ' tables, ' || count(*) FILTER (WHERE ok) || ' ok'"
 			  . " FROM splitdb_verify('$svc')"),
-		'3 tables, 3 ok',
+		scalar(@tables) . ' tables, ' . scalar(@tables) . ' ok',
 		"$svc: splitdb_verify finds the same counts and checksums on both sides");
 	ok( poll_until(sub { sibling_sessions($svc) eq '' }, "the sessions of $svc to end"),
 		"$svc: no splitdb session is left in the sibling");
+	return unless $before->{xref};
+	is( query(
+			'postgres',
+			"SELECT string_agg(constraint_name, ' ' ORDER BY constraint_name) FROM splitdb_references"
+			  . " WHERE enforced AND constraint_name LIKE '${svc}\\_%'"),
+		"${svc}_child_big_id_fkey ${svc}_item_owner_id_fkey",
+		"$svc: both keys between moved and staying tables are cross-service references");
+	is(orphans($svc), '0 source, 0 sibling',
+		"$svc: no referencing row without its referenced row on either side");
 	return;
 }
 
@@ -394,7 +438,7 @@ sub check_migrated
 sub case_source_stop
 {
 	my ($svc, $phase) = @_;
-	my $before = make_service($svc);
+	my $before = make_service($svc, xref => $phase eq 'cutting_over');
 	my ($id, $pids, @holders) = hold_in_phase($svc, $phase)
 	  or return;
 
@@ -416,10 +460,10 @@ sub case_source_stop
 		"the sessions of $svc to end");
 	is(alive($svc, $pids), 0,
 		"$svc: the resumed run ended the stopped run's sibling session while its lock was held");
-	ok( $node->log_contains(
-			qr/job $id of service "$svc" ended \d+ sessions? of an earlier run in the sibling/,
-			$offset),
-		"$svc: the resumed run logged that it ended them");
+	my $ended = qr/job $id of service "$svc" ended \d+ sessions? of an earlier run in the sibling/;
+	poll_until(sub { $node->log_contains($ended, $offset) || job($svc, "state = 'failed'") eq 't' },
+		"the log line of the fence of $svc");
+	ok($node->log_contains($ended, $offset), "$svc: the resumed run logged that it ended them");
 	release($_) for @holders;
 	wait_job_end($svc);
 	check_migrated($svc, $before);
@@ -432,7 +476,7 @@ sub case_source_stop
 sub case_sibling_stop
 {
 	my ($svc, $phase) = @_;
-	my $before = make_service($svc);
+	my $before = make_service($svc, xref => $phase eq 'cutting_over');
 	my ($id, $pids, @holders) = hold_in_phase($svc, $phase)
 	  or return;
 
@@ -482,102 +526,88 @@ case_sibling_stop('b_cut',  'cutting_over');
 # ---------------------------------------------------------------------------
 # 3. cross-service references: the sibling stops in a transaction
 
+# The referencing rows of $svc without their referenced row: in the source
+# (NAME_child, against the shim of NAME_big) and in the sibling (NAME_item,
+# against the source's NAME_owner).
 sub orphans
 {
-	# referencing rows of the source (xref_child, through the shim of
-	# xref_parent) and of the sibling (xref_item, against the source's
-	# xref_owner) without their referenced row
+	my ($svc) = @_;
 	my $child = query('postgres',
-		'SELECT count(*) FROM xref_child c WHERE NOT EXISTS'
-		  . ' (SELECT FROM xref_parent p WHERE p.id = c.parent_id)');
-	my %owners = map { $_ => 1 } split /\n/, query('postgres', 'SELECT id FROM xref_owner');
-	my $items = grep { !$owners{$_} } split /\n/, query('xref', 'SELECT owner_id FROM public.xref_item');
+		"SELECT count(*) FROM ${svc}_child c WHERE NOT EXISTS"
+		  . " (SELECT FROM ${svc}_big b WHERE b.id = c.big_id)");
+	my %owners = map { $_ => 1 } split /\n/, query('postgres', "SELECT id FROM ${svc}_owner");
+	my $items = grep { !$owners{$_} }
+	  split /\n/, query($svc, "SELECT owner_id FROM public.${svc}_item");
 	return "$child source, $items sibling";
+}
+
+# one transaction's writes: a row of the source's NAME_owner, one of NAME_big
+# through its shim, a row of the source's NAME_child that references it and
+# one of NAME_item, through its shim, that references the owner
+sub writes
+{
+	my ($svc, $k) = @_;
+	return qq{INSERT INTO ${svc}_owner VALUES ($k);
+INSERT INTO ${svc}_big (id, label, created_at) VALUES ($k, 'new $k', '2026-01-01');
+INSERT INTO ${svc}_child VALUES ($k, $k);
+INSERT INTO ${svc}_item VALUES ($k, $k)};
+}
+
+# how many rows of key $k each of the four tables holds, on its side
+sub written
+{
+	my ($svc, $k) = @_;
+	return join(' ',
+		query('postgres', "SELECT count(*) FROM ONLY public.${svc}_owner WHERE id = $k"),
+		query('postgres', "SELECT count(*) FROM ONLY public.${svc}_child WHERE id = $k"),
+		query($svc,       "SELECT count(*) FROM public.${svc}_big WHERE id = $k"),
+		query($svc,       "SELECT count(*) FROM public.${svc}_item WHERE id = $k"));
 }
 
 sub case_references
 {
-	my ($host, $port) = ($sib->host, $sib->port);
-	$sib->safe_psql('postgres', 'CREATE DATABASE xref');
-	query(
-		'postgres', qq{
-CREATE TABLE xref_owner (id integer PRIMARY KEY);
-CREATE TABLE xref_parent (id integer PRIMARY KEY);
-CREATE TABLE xref_child (id integer PRIMARY KEY, parent_id integer NOT NULL REFERENCES xref_parent);
-CREATE TABLE xref_item (id integer PRIMARY KEY, owner_id integer NOT NULL REFERENCES xref_owner);
-INSERT INTO xref_owner SELECT generate_series(1, 10);
-INSERT INTO xref_parent SELECT generate_series(1, 10);
-INSERT INTO xref_child SELECT g, g FROM generate_series(1, 10) g;
-INSERT INTO xref_item SELECT g, g FROM generate_series(1, 10) g;
-CREATE SERVER xref_srv FOREIGN DATA WRAPPER postgres_fdw
-	OPTIONS (host '$host', port '$port', dbname 'xref');
-CREATE USER MAPPING FOR CURRENT_USER SERVER xref_srv OPTIONS (user '$user');
-SELECT splitdb_add_service('xref', server => 'xref_srv');
-SELECT splitdb_assign('xref', 'xref_parent', 'xref_item');
-SELECT splitdb_migrate('xref', wait => true);
-});
-	is( query('postgres',
-			"SELECT string_agg(constraint_name, ' ' ORDER BY constraint_name) FROM splitdb_references WHERE enforced"),
-		'xref_child_parent_id_fkey xref_item_owner_id_fkey',
-		'xref: both keys are cross-service references');
-
+	my ($svc) = @_;
 	my $tx = $node->background_psql('postgres', on_error_stop => 0);
 	$tx->query_safe('\\set VERBOSITY verbose');
-	$tx->query_safe(
-		q{BEGIN;
-INSERT INTO xref_owner VALUES (100);
-INSERT INTO xref_parent VALUES (100);
-INSERT INTO xref_child VALUES (100, 100);
-INSERT INTO xref_item VALUES (100, 100)});
+	$tx->query_safe('BEGIN; ' . writes($svc, 100000));
 	$sib->stop('immediate');
 	$tx->{stderr} = '';
 	my ($out, $ret) = $tx->query('COMMIT');
-	isnt($ret, 0, 'xref: the transaction cannot commit once the sibling stopped')
+	isnt($ret, 0, "$svc: a transaction across services cannot commit once the sibling stopped")
 	  or diag("stdout: $out");
+	note "the failed COMMIT: $tx->{stderr}";
 	$sib->start;
 
-	is(query('postgres', 'SELECT count(*) FROM xref_owner WHERE id = 100')
-		  . ' ' . query('postgres', 'SELECT count(*) FROM xref_child WHERE id = 100')
-		  . ' ' . query('xref', 'SELECT count(*) FROM public.xref_parent WHERE id = 100')
-		  . ' ' . query('xref', 'SELECT count(*) FROM public.xref_item WHERE id = 100'),
-		'0 0 0 0', 'xref: nothing of the transaction stays on either side');
-	is(orphans(), '0 source, 0 sibling',
-		'xref: no referencing row without its referenced row on either side');
-	is(query('postgres', "SELECT count(*) FROM splitdb_orphans('xref')"),
-		'0', 'xref: splitdb_orphans finds none');
+	is(written($svc, 100000), '0 0 0 0', "$svc: nothing of the transaction stays on either side");
+	is(orphans($svc), '0 source, 0 sibling',
+		"$svc: no referencing row without its referenced row on either side");
+	is(query('postgres', "SELECT count(*) FROM splitdb_orphans('$svc')"),
+		'0', "$svc: splitdb_orphans finds none");
 
 	# the next transaction, in the same session and in a new one
-	note "the failed COMMIT: $tx->{stderr}";
 	$tx->{stderr} = '';
-	($out, $ret) = $tx->query(
-		q{BEGIN;
-INSERT INTO xref_owner VALUES (101);
-INSERT INTO xref_parent VALUES (101);
-INSERT INTO xref_child VALUES (101, 101);
-INSERT INTO xref_item VALUES (101, 101);
-COMMIT});
-	is($ret, 0, 'xref: the next transaction in the same session works')
+	($out, $ret) = $tx->query('BEGIN; ' . writes($svc, 100001) . '; COMMIT');
+	is($ret, 0, "$svc: the next transaction in the same session commits")
 	  or diag("stderr: $tx->{stderr}");
+	is(written($svc, 100001), '1 1 1 1', "$svc: its rows are on both sides");
 	$tx->{stderr} = '';
-	($out, $ret) = $tx->query('INSERT INTO xref_child VALUES (102, 9999)');
-	isnt($ret, 0, 'xref: and checks keys: a child of a missing parent is refused');
-	like($tx->{stderr}, qr/23503/, 'xref: with 23503')
-	  or diag("stderr: $tx->{stderr}");
+	($out, $ret) = $tx->query("INSERT INTO ${svc}_child VALUES (100002, 999999)");
+	like($tx->{stderr}, qr/ERROR:  23503: /,
+		"$svc: and it checks keys: a row referencing no row of the shim is refused (23503)");
+	$tx->{stderr} = '';
+	($out, $ret) = $tx->query("INSERT INTO ${svc}_item VALUES (100002, 999999)");
+	like($tx->{stderr}, qr/ERROR:  23503: /,
+		"$svc: a row written through the shim referencing no row of the source is refused (23503)");
 	$tx->quit;
-	query('postgres', q{
-INSERT INTO xref_owner VALUES (103);
-INSERT INTO xref_parent VALUES (103);
-INSERT INTO xref_child VALUES (103, 103);
-INSERT INTO xref_item VALUES (103, 103)});
-	is(query('postgres', 'SELECT string_agg(id::text, \' \' ORDER BY id) FROM xref_child WHERE id > 10')
-		  . ' / ' . query('xref', 'SELECT string_agg(id::text, \' \' ORDER BY id) FROM public.xref_item WHERE id > 10'),
-		'101 103 / 101 103', 'xref: the next transactions wrote on both sides');
-	is(orphans(), '0 source, 0 sibling',
-		'xref: still no referencing row without its referenced row');
+	query('postgres', writes($svc, 100003));
+	is(written($svc, 100003), '1 1 1 1', "$svc: a transaction of a new session commits");
+	is(written($svc, 100002), '0 0 0 0', "$svc: the refused rows are nowhere");
+	is(orphans($svc), '0 source, 0 sibling',
+		"$svc: still no referencing row without its referenced row");
 	return;
 }
 
-case_references();
+case_references('b_cut');
 
 $sib->stop;
 $node->stop;
