@@ -47,6 +47,8 @@ use Test::More;
 
 my $rows  = 6000;
 my $batch = 1000;
+# the rows of NAME_big in the sibling when a COPY is held: two batches
+my $copy_after = 2 * $batch;
 my $running =
   "('queued', 'preparing', 'copying', 'indexing', 'catching_up', 'verifying', 'cutting_over')";
 
@@ -217,8 +219,13 @@ BEGIN
 END
 $$;
 CREATE FUNCTION faults.hold_copy() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	n bigint;
 BEGIN
-	PERFORM faults.hold('COPY');
+	EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', tg_relid::regclass) INTO n;
+	IF n >= COPY_AFTER THEN
+		PERFORM faults.hold('COPY');
+	END IF;
 	RETURN NULL;
 END
 $$;
@@ -237,7 +244,7 @@ BEGIN
 END
 $$;
 CREATE EVENT TRIGGER faults_on_ddl ON ddl_command_end EXECUTE FUNCTION faults.on_ddl();
-});
+} =~ s/COPY_AFTER/$copy_after/r);
 
 	my %before = (relations => relations('postgres', $svc), xref => $opt{xref});
 	$before{tables} = {
@@ -324,6 +331,15 @@ sub hold_in_phase
 	my $pids = wait_waiter($svc, 'faults.gate', "a $tag of the $step step")
 	  or return;
 	query($svc, 'DELETE FROM faults.armed');
+	if ($phase eq 'copying')
+	{
+		is( query('postgres',
+				"SELECT jt.rows_copied || ' ' || jt.phase FROM splitdb.job_table jt"
+				  . " WHERE jt.job_id = $id AND jt.table_name = 'public.${svc}_big'")
+			  . ', ' . query($svc, "SELECT count(*) FROM public.${svc}_big"),
+			"$copy_after copying, $copy_after",
+			"$svc: held mid-copy, at a checkpoint of $copy_after rows the sibling holds");
+	}
 	return ($id, $pids, $gate) if $tag{$phase};
 
 	my $relation = "public.${svc}_zplain";
