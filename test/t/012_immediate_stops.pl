@@ -7,37 +7,45 @@
 # Two clusters: "source" (splitdb preloaded, installed in database
 # postgres) and "sibling" (each service's sibling database, reached through
 # a postgres_fdw server of its own).  For each phase a service of its own
-# owns NAME_big (a bigserial key, a secondary index), NAME_small (a foreign
-# key to NAME_big) and NAME_zplain (no key).  The worker is held in the
-# phase as in 010_resume_each_phase.pl: by an event trigger in the sibling
-# that makes a statement of the phase wait for a gate the test holds
-# locked (preparing: CREATE TABLE, copying: COPY, indexing: CREATE INDEX),
-# or by a lock the test holds on NAME_zplain (verifying: the checksum
-# query) and on NAME_big's sequence (cutting_over: the setval).
+# owns NAME_big (6000 rows, a bigserial key, a secondary index), NAME_small
+# (a foreign key to NAME_big) and NAME_zplain (no key); in the cutover
+# cases also NAME_item, whose foreign key to the source's NAME_owner, like
+# that of the source's NAME_child to NAME_big, becomes a cross-service
+# reference.  The worker is held in the phase as in
+# 010_resume_each_phase.pl: by an event trigger in the sibling that makes a
+# statement of the phase wait for a gate the test holds locked (preparing:
+# CREATE TABLE; copying: the COPY of NAME_big's third batch, two batches
+# being committed and checkpointed; indexing: CREATE INDEX), or by a lock
+# the test holds on NAME_zplain (verifying: the checksum query) and on
+# NAME_big's sequence (cutting_over: the setval, after the references were
+# installed in the sibling).
 #
 # 1. source stops (s_prep ... s_cut): the source's server stops with -m
-#    immediate while the worker waits there; its session in the sibling
+#    immediate while the worker waits in the sibling; its session there
 #    waits on.  The server starts again, the launcher's resumer resumes the
-#    job (its log line): the resumed run ends the killed run's sibling
+#    job (its log line): the resumed run ends the stopped run's sibling
 #    session while the lock it waits for is still held, and, once the test
 #    lets the lock go, the job ends done after two runs.
 # 2. sibling stops (b_prep ... b_cut): the sibling's server stops with -m
 #    immediate while the worker waits there: the job is failed in that
-#    phase with a connection error, and the source's tables are still
+#    phase with 08006, "lost the connection to the sibling of service ...",
+#    libpq's first line as the detail, and the source's tables are still
 #    ordinary tables with all their rows.  The sibling starts again, and
 #    exactly one splitdb_migrate(wait => true) brings the job to done.
 # After each: the sibling's tables hold exactly the source's rows (count,
 # distinct rows, checksum of every row, and splitdb_verify), the sibling's
 # public schema holds exactly the source's relations, with as many
-# indexes, constraints and triggers per table, none invalid; the source's
-# tables are shims and the archived originals hold every row; no splitdb
-# session is left in the sibling.
-# 3. cross-service references (xref): after the cutover, a transaction in
-#    the source writes through the shims and checks keys both ways; the
+# indexes, constraints and triggers per table as the source had (as a
+# migration that nothing stopped leaves them, for the cutover cases: the
+# control service), none invalid; the source's tables are shims and the
+# archived originals hold every row; no splitdb session is left in the
+# sibling; no referencing row lacks its referenced row on either side.
+# 3. cross-service references (b_cut, migrated): a transaction in the
+#    source writes through the shims and checks keys both ways; the
 #    sibling's server stops with -m immediate in the middle of it.  Its
 #    COMMIT fails, nothing of it stays on either side, no referencing row
-#    lacks its referenced row on either side, and the next transaction in
-#    the same session, and in a new one, works once the sibling is back.
+#    lacks its referenced row on either side, and the next transaction, in
+#    the same session and in a new one, commits and checks keys again.
 
 use strict;
 use warnings FATAL => 'all';
@@ -500,10 +508,11 @@ sub case_sibling_stop
 	$sib->stop('immediate');
 	forget($_) for @holders;
 	wait_job_end($svc);
-	like(job($svc, "state || '|' || phase || '|' || last_sqlstate"),
-		qr/^failed\|$phase\|08/, "$svc: the job is failed in phase $phase with a connection error")
-	  or diag(job_summary($svc));
-	note(job_summary($svc));
+	like(
+		job($svc, "state || '|' || phase || '|' || last_sqlstate || '|' || last_error"),
+		qr/^failed\|$phase\|08006\|lost the connection to the sibling of service "$svc" \([^\n()]+\)$/,
+		"$svc: the job is failed in phase $phase: lost the connection to the sibling (08006), libpq's first line in the detail"
+	) or diag(job_summary($svc));
 	for my $table (sort keys %{ $before->{tables} })
 	{
 		is(query('postgres',
