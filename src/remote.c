@@ -434,11 +434,42 @@ splitdb_remote_local_host(void)
 }
 
 /*
+ * report_lost
+ *		Raise ERROR 08006 for a connection that broke under a statement (the
+ *		other server stopped or crashed, the network failed).
+ *
+ * libpq's message is several lines, the later ones about the failures that
+ * followed the first ("invalid socket"); the detail keeps the first line.
+ */
+static pg_attribute_noreturn() void
+report_lost(const char *libpq_msg, const char *sql, const char *service)
+{
+	char	   *first = pstrdup(libpq_msg);
+
+	first[strcspn(first, "\n")] = '\0';
+	if (service != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("lost the connection to the sibling of service \"%s\"", service),
+				 errdetail_internal("%s", first),
+				 errhint("Check that the sibling's server is running. Once it is, the statement can be retried; a migration resumes with the next splitdb_migrate()."),
+				 errcontext("remote statement on service \"%s\": %s", service, sql)));
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("lost the connection to the other database"),
+			 errdetail_internal("%s", first),
+			 errhint("Check that the other database's server is running; the statement can be retried once it is."),
+			 errcontext("remote statement: %s", sql)));
+}
+
+/*
  * splitdb_remote_report
  *		Raise ERROR for a failed remote statement, keeping what the remote said.
  *
  * res may be NULL (the connection's own message is used).  Frees res.  The SQLSTATE, message, detail and hint are the remote's; a
- * context line names the service and the statement.
+ * context line names the service and the statement.  An error without a
+ * remote SQLSTATE on a connection that broke is 08006, "lost the
+ * connection ..." (report_lost()).
  */
 void
 splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
@@ -470,6 +501,8 @@ splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
 							 sqlstate[3], sqlstate[4]);
 	if (primary == NULL)
 		primary = pchomp(PQerrorMessage(conn));
+	if (sqlstate == NULL && PQstatus(conn) == CONNECTION_BAD)
+		report_lost(primary, sql, service);
 
 	/* errcontext() is a comma expression: keep it out of ?: */
 	where = service ?
