@@ -9,8 +9,20 @@
  * installed marks every job that was running when the server stopped as
  * failed ("the server restarted"), then starts a worker that resumes it as
  * the role that started it.  Jobs whose worker was terminated (SQLSTATE
- * 57P01: a clean shutdown, or pg_terminate_backend) are resumed as well.  Without preloading nothing of this runs: the
- * jobs read as failed and the next splitdb_migrate() resumes them.
+ * 57P01: a clean shutdown, or pg_terminate_backend) are resumed as well.
+ * Without preloading nothing of this runs: the jobs read as failed and the
+ * next splitdb_migrate() resumes them.
+ *
+ * The launcher also runs after every crash-restart (a backend killed with
+ * SIGKILL, say), where the postmaster does not load the library again.  The
+ * postmaster forgets a static worker that exits with status 0, and starts
+ * one that exits with status 1 again after its bgw_restart_time, or at
+ * once after a crash-restart (ResetBackgroundWorkerCrashTimes).  So the
+ * launcher exits with status 1 and asks for the longest restart time: it
+ * stays registered, without a process, and runs once per start of shared
+ * memory.  A flag in shared memory, cleared by every crash-restart, tells
+ * the rare timed restart (every LAUNCHER_RESTART_SECS) that the launcher
+ * has already run: that one exits at once.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -20,6 +32,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <limits.h>
 
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -33,8 +47,11 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "port/atomics.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -49,17 +66,68 @@ PGDLLEXPORT void splitdb_launcher_main(Datum main_arg);
 PGDLLEXPORT void splitdb_resumer_main(Datum main_arg);
 
 /*
+ * The launcher's restart time, in seconds: the longest the postmaster
+ * handles (it computes bgw_restart_time * 1000 in an int), about 24 days.
+ */
+#define LAUNCHER_RESTART_SECS	(INT_MAX / 1000)
+
+/* set once the launcher has run since shared memory was (re)initialized */
+typedef struct SplitdbLauncherShared
+{
+	pg_atomic_flag ran;
+} SplitdbLauncherShared;
+
+static SplitdbLauncherShared *launcher_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+launcher_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(SplitdbLauncherShared)));
+}
+
+/* at server start and after every crash-restart: the flag is clear */
+static void
+launcher_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	launcher_shared = ShmemInitStruct("splitdb launcher",
+									  sizeof(SplitdbLauncherShared), &found);
+	if (!found)
+		pg_atomic_init_flag(&launcher_shared->ran);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
  * splitdb_launcher_register
- *		Register the launcher; called from _PG_init while the server loads
- *		shared_preload_libraries.
+ *		Register the launcher, and the shared memory of its flag; called
+ *		from _PG_init while the server loads shared_preload_libraries.
+ *
+ * The launcher is started again after a crash-restart, and after
+ * LAUNCHER_RESTART_SECS, since it exits with status 1 (see the file's
+ * comment).
  */
 void
 splitdb_launcher_register(void)
 {
 	BackgroundWorker worker;
 
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = launcher_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = launcher_shmem_startup;
+
 	splitdb_bgworker_init(&worker, "splitdb_launcher_main", "splitdb launcher",
 						  "splitdb launcher");
+	worker.bgw_restart_time = LAUNCHER_RESTART_SECS;
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -95,16 +163,24 @@ databases(void)
 
 /*
  * splitdb_launcher_main
- *		Start a resumer in each database, one after the other, then exit.
+ *		Start a resumer in each database, one after the other, then exit
+ *		with status 1, so that the postmaster starts the launcher again
+ *		after a crash-restart.  Once per start of shared memory: a timed
+ *		restart finds the flag set and exits at once.
  */
 void
 splitdb_launcher_main(Datum main_arg)
 {
 	ListCell   *lc;
 	List	   *dbs;
+	int			visited = 0;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+
+	if (!pg_atomic_test_set_flag(&launcher_shared->ran))
+		proc_exit(1);
+
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
 	dbs = databases();
@@ -128,8 +204,13 @@ splitdb_launcher_main(Datum main_arg)
 		}
 		if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED)
 			proc_exit(1);
+		visited++;
 	}
-	proc_exit(0);
+	ereport(LOG,
+			(errmsg("splitdb: the launcher looked for interrupted jobs in %d of %d databases",
+					visited, list_length(dbs))));
+	/* status 1: stay registered, to run again after a crash-restart */
+	proc_exit(1);
 }
 
 /*

@@ -44,7 +44,7 @@
 # in the sibling (the worker's remote statement waits).  The test waits
 # until the worker is seen waiting before it acts.  To know that the
 # launcher has looked at every database after a restart, the cases with a
-# restart log at debug1, where the postmaster reports the launcher's exit.
+# restart wait for the line the launcher logs when it is done.
 # When a step fails, the case stops there (after a failing assertion)
 # rather than wait for a state that cannot come.
 
@@ -628,9 +628,9 @@ sub case_restart
 	}
 	$freezer->quit;
 
-	# the launcher has been through every database once it has exited
+	# the launcher has been through every database once it logs so
 	$node->wait_for_log(
-		qr/background worker "splitdb launcher" \(PID \d+\) exited with exit code 0/,
+		qr/splitdb: the launcher looked for interrupted jobs in (\d+) of \1 databases/,
 		$offset);
 	ok( $node->log_contains(
 			qr/splitdb: resuming job $id of service "$svc" after a restart/, $offset),
@@ -695,8 +695,6 @@ case_killed_mid_copy();
 case_killed_indexing_verifying();
 case_offline();
 
-# from here on the postmaster reports the launcher's exit
-$node->safe_psql('postgres', 'ALTER SYSTEM SET log_min_messages = debug1');
 case_restart('crash', 'immediate');
 case_restart('fast',  'fast');
 case_no_preload();
