@@ -21,6 +21,8 @@
 #    splitdb's sessions in pg_stat_activity;
 # 3. turning checks off: splitdb.check_connection, session_replication_role,
 #    DISABLE TRIGGER, a trigger or a shim of its own on splitdb's functions,
+#    a trigger of its own with the TRIGGER privilege (refused: in the sibling
+#    it would fire in the session the source proved and write unchecked rows),
 #    writes to splitdb.reference_end, search_path tricks, mappings that
 #    would borrow another login, PREPARE TRANSACTION, savepoints, COPY,
 #    ON CONFLICT, a data-modifying CTE, TRUNCATE;
@@ -227,7 +229,8 @@ my $internal =
   . 'splitdb.ensure_server(name,text[],text) splitdb.ensure_user_mapping(name,name,text[]) '
   . 'splitdb.forget_dropped_tables() splitdb.install_reference_ends(jsonb) '
   . 'splitdb.origin_key_make(text,name,text) splitdb.partition_route(regclass,text) '
-  . 'splitdb.reference_flush() splitdb.reference_row() splitdb.shim_statement()';
+  . 'splitdb.reference_flush() splitdb.reference_row() splitdb.refuse_foreign_triggers() '
+  . 'splitdb.shim_statement()';
 for my $db ('mono', 'orddb')
 {
 	is($node{$db}->safe_psql($db, $fn_list . 'false'),
@@ -378,6 +381,28 @@ refused('orddb',
 	'CREATE TRIGGER splitdb_x BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION splitdb.reference_row(\'1\', \'c\')',
 	'42501', 'permission denied for function (splitdb\.)?reference_row',
 	'a trigger on the sibling\'s orders (TRIGGER privilege) calling splitdb.reference_row()');
+# a trigger of its own, with the TRIGGER privilege, on a table a shim writes:
+# in the sibling it would fire in the session that the source proved, and
+# write rows that neither database checks
+as_app('orddb', q{
+CREATE FUNCTION app.more() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN IF NEW.id < 500 THEN INSERT INTO public.orders VALUES (NEW.id + 500, 99); END IF; RETURN NULL; END$$;
+});
+refused('orddb',
+	'CREATE TRIGGER zz_more AFTER INSERT ON public.orders FOR EACH ROW EXECUTE FUNCTION app.more()',
+	'42501', 'permission denied to create trigger zz_more on public.orders\nDETAIL:  In a database with splitdb, only a table\'s owner may create triggers on it',
+	'a trigger of its own on the sibling\'s orders (TRIGGER privilege)');
+refused('orddb',
+	'CREATE CONSTRAINT TRIGGER zz_more AFTER INSERT ON public.orders DEFERRABLE FOR EACH ROW EXECUTE FUNCTION app.more()',
+	'42501', 'permission denied to create trigger zz_more on public.orders',
+	'a constraint trigger of its own on the sibling\'s orders');
+refused('mono',
+	"CREATE FUNCTION app.gone() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN DELETE FROM public.customer WHERE id = 3; RETURN NULL; END\$\$;\n"
+	  . 'CREATE TRIGGER zz_gone AFTER INSERT ON customer FOR EACH ROW EXECUTE FUNCTION app.gone()',
+	'42501', 'permission denied to create trigger zz_gone on public.customer',
+	'a trigger of its own on the source\'s customer (TRIGGER privilege)');
+intact('mono', 'INSERT INTO orders VALUES (130, 4);', '', 'a shim insert after the refused triggers');
+as_app('mono', 'DELETE FROM orders WHERE id = 130');
 refused('mono',
 	"CREATE FOREIGN TABLE app.fake (id integer, customer_id integer) SERVER sib_srv\n"
 	  . "  OPTIONS (schema_name 'public', table_name 'orders');\n"
