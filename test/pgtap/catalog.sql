@@ -149,7 +149,7 @@ SELECT results_eq(
 	'event trigger splitdb_forget_dropped_tables: sql_drop, enabled, part of the extension');
 SELECT results_eq(
 	$$SELECT t.evtevent::text COLLATE "default", t.evtfoid::regprocedure::text, t.evtenabled::text,
-			 t.evttags::text
+			 t.evttags::text COLLATE "default"
 		FROM pg_event_trigger t
 		JOIN pg_depend d ON d.classid = 'pg_event_trigger'::regclass
 						AND d.objid = t.oid AND d.deptype = 'e'

@@ -27,7 +27,13 @@
 #    would borrow another login, PREPARE TRANSACTION, savepoints, COPY,
 #    ON CONFLICT, a data-modifying CTE, TRUNCATE;
 # 4. a read through a foreign table of its own, over a view in the sibling
-#    that writes, on the connection that a shim write proved.
+#    that writes, on the connection that a shim write proved (a SELECT, a
+#    shim INSERT ... SELECT from it, an UPDATE of the shim joined with it,
+#    ANALYZE): each withdraws the proof, so the sibling checks those rows.
+#
+# Two routes got through before splitdb closed them: the reads of section
+# 4, and a trigger of app's own (TRIGGER privilege) on the sibling's
+# orders, fired by a shim insert.
 #
 # Each attempt ends with the exact SQLSTATE or with every reference
 # intact: no orphan on either side (splitdb_orphans() and a NOT EXISTS
