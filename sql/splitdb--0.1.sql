@@ -312,6 +312,44 @@ CREATE EVENT TRIGGER splitdb_forget_dropped_tables ON sql_drop
 	EXECUTE FUNCTION splitdb.forget_dropped_tables();
 
 /*
+ * Only a table's owner may create a trigger on it here; the TRIGGER
+ * privilege alone no longer suffices.  Writes that arrive from another
+ * database on a session that proved its origin (src/origin.c) are enforced
+ * by that database, which sees only the rows it sent: a trigger here that
+ * writes more rows in that session escapes both databases' checks.  A role
+ * that could drop the constraint (the owner) could get around it anyway;
+ * one that holds only the TRIGGER privilege could not without splitdb.
+ */
+CREATE FUNCTION splitdb.refuse_foreign_triggers()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t record;
+BEGIN
+	FOR t IN
+		SELECT tg.tgname, c.oid::regclass AS rel, c.relowner
+		  FROM pg_event_trigger_ddl_commands() d
+		  JOIN pg_trigger tg ON tg.oid = d.objid
+		  JOIN pg_class c ON c.oid = tg.tgrelid
+		 WHERE d.classid = 'pg_catalog.pg_trigger'::regclass
+		   AND NOT pg_has_role(c.relowner, 'USAGE')
+	LOOP
+		RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+			MESSAGE = format('permission denied to create trigger %I on %s', t.tgname, t.rel),
+			DETAIL = 'In a database with splitdb, only a table''s owner may create triggers on it: a trigger fires in the sessions whose writes another database enforces, and its own writes there would be checked by neither.',
+			HINT = format('Ask role %I, the owner of %s, to create the trigger.', t.relowner::regrole, t.rel);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION splitdb.refuse_foreign_triggers() IS 'event trigger: refuses a trigger created by a role that does not own its table';
+REVOKE ALL ON FUNCTION splitdb.refuse_foreign_triggers() FROM PUBLIC;
+
+CREATE EVENT TRIGGER splitdb_trigger_owner ON ddl_command_end WHEN TAG IN ('CREATE TRIGGER')
+	EXECUTE FUNCTION splitdb.refuse_foreign_triggers();
+
+/*
  * Services
  */
 CREATE FUNCTION splitdb_add_service(service name,

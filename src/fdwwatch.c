@@ -42,6 +42,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -55,6 +56,7 @@
 #include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "compat.h"
 #include "fdwwatch.h"
@@ -150,15 +152,32 @@ note_origin(Oid relid, Oid userid)
 
 /*
  * note_plan_origin
- *		Tell origin.c about the foreign tables a started plan writes
- *		through, with the role whose user mapping postgres_fdw uses: the
- *		view owner's for a view's base table, else the current user's.
+ *		Tell origin.c about the foreign tables a started plan reads or
+ *		writes through, with the role whose user mapping postgres_fdw uses:
+ *		the view owner's for a view's base table, else the current user's.
+ *		Reads first, so that a statement that reads through a foreign table
+ *		other than a shim proves no connection to its server for a shim
+ *		write: the read may run code of the reader's in the other database
+ *		(origin.c, splitdb_origin_note_read).
  */
 static void
 note_plan_origin(PlannedStmt *stmt)
 {
 	ListCell   *lc;
+	int			rti = 0;
 
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		Oid			userid;
+
+		rti++;
+		if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_FOREIGN_TABLE ||
+			list_member_int(stmt->resultRelations, rti))
+			continue;
+		userid = splitdb_compat_check_as_user(stmt, rte);
+		splitdb_origin_note_read(rte->relid, OidIsValid(userid) ? userid : GetUserId());
+	}
 	foreach(lc, stmt->resultRelations)
 	{
 		RangeTblEntry *rte = rt_fetch(lfirst_int(lc), stmt->rtable);
@@ -221,8 +240,7 @@ watch_executor_start(QueryDesc *queryDesc, int eflags)
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
-	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && stmt->resultRelations != NIL &&
-		splitdb_here())
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && splitdb_here())
 		note_plan_origin(stmt);
 }
 
@@ -244,6 +262,52 @@ note_range_var(RangeVar *rv, bool writes)
 	}
 }
 
+/* the owner of relid, whose user mapping postgres_fdw's ANALYZE uses */
+static Oid
+rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * note_analyze
+ *		ANALYZE reads the foreign tables it names (and those below them)
+ *		with the user mapping of each one's owner, as postgres_fdw does;
+ *		without a list it skips foreign tables.
+ */
+static void
+note_analyze(VacuumStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->rels)
+	{
+		VacuumRelation *vrel = lfirst(lc);
+		Oid			relid;
+		ListCell   *lc2;
+
+		if (vrel->relation == NULL)
+			continue;
+		relid = RangeVarGetRelid(vrel->relation, NoLock, true);
+		if (!OidIsValid(relid))
+			continue;
+		foreach(lc2, find_all_inheritors(relid, NoLock, NULL))
+		{
+			Oid			child = lfirst_oid(lc2);
+
+			if (get_rel_relkind(child) == RELKIND_FOREIGN_TABLE)
+				splitdb_origin_note_read(child, rel_owner(child));
+		}
+	}
+}
+
 static void
 watch_process_utility(PlannedStmt *pstmt, const char *queryString,
 					  bool readOnlyTree, ProcessUtilityContext context,
@@ -252,7 +316,10 @@ watch_process_utility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *node = pstmt->utilityStmt;
 
-	if (IsA(node, CopyStmt) && ((CopyStmt *) node)->is_from &&
+	if (IsA(node, VacuumStmt) && !((VacuumStmt *) node)->is_vacuumcmd &&
+		IsTransactionState() && splitdb_here())
+		note_analyze((VacuumStmt *) node);
+	else if (IsA(node, CopyStmt) && ((CopyStmt *) node)->is_from &&
 		((CopyStmt *) node)->relation != NULL && IsTransactionState() &&
 		splitdb_here())
 		note_range_var(((CopyStmt *) node)->relation, true);

@@ -31,12 +31,14 @@
  * What the proof covers: the issuing session proves a postgres_fdw
  * connection only before a write that splitdb itself enforces, a write
  * through a shim (a foreign table with splitdb's shim trigger) and the
- * action statements of refcheck.c.  A write through any other foreign table
- * of the server withdraws the proof of its connection first
+ * action statements of refcheck.c.  A write or a read through any other
+ * foreign table of the server withdraws the proof of its connection first
  * (splitdb.origin_withdraw()), and no connection to that server is proved
  * again until the transaction ends: a statement that writes through such a
  * table may run a shim write in a nested statement, and the rows it sends
- * afterwards must still be checked by the receiving end.
+ * afterwards must still be checked by the receiving end; and a read runs
+ * whatever the remote relation runs (a view's volatile functions), which
+ * can write there.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -560,32 +562,18 @@ fdw_connection_for(Oid userid, Oid serverid)
 }
 
 /*
- * splitdb_origin_note_write
- *		A statement writes through foreign table relid with userid's user
- *		mapping (fdwwatch.c).  Through a shim: prove its connection.
- *		Through another foreign table: withdraw the proof of the connection
- *		it writes on, if it has one, and prove no connection to its server
- *		until the transaction ends.
+ * withdraw_server
+ *		Prove no connection to serverid until the transaction ends, and
+ *		withdraw the proof of the connection of userid's user mapping there,
+ *		if it has one: a statement is about to reach that server through a
+ *		foreign table that is not a shim.
  */
-void
-splitdb_origin_note_write(Oid relid, Oid userid)
+static void
+withdraw_server(Oid serverid, Oid userid)
 {
-	Oid			serverid = GetForeignServerIdByRelId(relid);
 	ListCell   *lc;
 	PGconn	   *conn;
 	ProvenConn *pc;
-
-	if (!callback_registered)
-	{
-		RegisterXactCallback(origin_xact_callback, NULL);
-		callback_registered = true;
-	}
-	if (is_shim(relid))
-	{
-		if (!list_member_oid(tainted_servers, serverid))
-			splitdb_origin_prove_connection(fdw_connection_for(userid, serverid), serverid);
-		return;
-	}
 
 	if (!list_member_oid(tainted_servers, serverid))
 	{
@@ -609,6 +597,61 @@ splitdb_origin_note_write(Oid relid, Oid userid)
 								GetForeignServer(serverid)->servername));
 	proven_conns = list_delete_ptr(proven_conns, pc);
 	pfree(pc);
+}
+
+static void
+register_origin_callback(void)
+{
+	if (!callback_registered)
+	{
+		RegisterXactCallback(origin_xact_callback, NULL);
+		callback_registered = true;
+	}
+}
+
+/*
+ * splitdb_origin_note_write
+ *		A statement writes through foreign table relid with userid's user
+ *		mapping (fdwwatch.c).  Through a shim: prove its connection.
+ *		Through another foreign table: withdraw the proof of the connection
+ *		it writes on, if it has one, and prove no connection to its server
+ *		until the transaction ends.
+ */
+void
+splitdb_origin_note_write(Oid relid, Oid userid)
+{
+	Oid			serverid = GetForeignServerIdByRelId(relid);
+
+	register_origin_callback();
+	if (is_shim(relid))
+	{
+		if (!list_member_oid(tainted_servers, serverid))
+			splitdb_origin_prove_connection(fdw_connection_for(userid, serverid), serverid);
+		return;
+	}
+	withdraw_server(serverid, userid);
+}
+
+/*
+ * splitdb_origin_note_read
+ *		A statement reads through foreign table relid with userid's user
+ *		mapping (fdwwatch.c: a scan, or ANALYZE).  Through a shim: nothing
+ *		to do.  Through another foreign table, as for a write: withdraw and
+ *		prove nothing on that server until the transaction ends.
+ *
+ * A read is enough to run the caller's code in the other database: a
+ * foreign table of one's own over a view there that calls a volatile
+ * function, which can write.  On a proved connection those writes would be
+ * skipped by the other database's checks, and no shim trigger here sees
+ * them.
+ */
+void
+splitdb_origin_note_read(Oid relid, Oid userid)
+{
+	register_origin_callback();
+	if (is_shim(relid))
+		return;
+	withdraw_server(GetForeignServerIdByRelId(relid), userid);
 }
 
 /* ----------------------------------------------------------------

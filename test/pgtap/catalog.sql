@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS splitdb CASCADE;
 -- the library defines the settings; load it even without shared_preload_libraries
 LOAD 'splitdb';
 
-SELECT plan(78);
+SELECT plan(80);
 
 -- ===== the extension
 SELECT has_extension('splitdb', 'extension splitdb is installed');
@@ -147,6 +147,18 @@ SELECT results_eq(
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')$$,
 	$$VALUES ('sql_drop', 'splitdb.forget_dropped_tables()', 'O')$$,
 	'event trigger splitdb_forget_dropped_tables: sql_drop, enabled, part of the extension');
+SELECT results_eq(
+	$$SELECT t.evtevent::text COLLATE "default", t.evtfoid::regprocedure::text, t.evtenabled::text,
+			 t.evttags::text COLLATE "default"
+		FROM pg_event_trigger t
+		JOIN pg_depend d ON d.classid = 'pg_event_trigger'::regclass
+						AND d.objid = t.oid AND d.deptype = 'e'
+	   WHERE t.evtname = 'splitdb_trigger_owner'
+		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')$$,
+	$$VALUES ('ddl_command_end', 'splitdb.refuse_foreign_triggers()', 'O', '{"CREATE TRIGGER"}')$$,
+	'event trigger splitdb_trigger_owner: CREATE TRIGGER, enabled, part of the extension');
+SELECT function_privs_are('splitdb', 'refuse_foreign_triggers', ARRAY[]::name[],
+						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.refuse_foreign_triggers()');
 
 -- ===== functions
 SELECT set_eq(
@@ -183,8 +195,9 @@ SELECT set_eq(
 		  'splitdb.origin_withdraw()',
 		  'splitdb.origin_key_make(text,name,text)',
 		  'splitdb.ensure_preloaded()',
-		  'splitdb.partition_route(regclass,text)'],
-	'the extension has exactly these functions: eleven in its schema, nineteen helpers in splitdb');
+		  'splitdb.partition_route(regclass,text)',
+		  'splitdb.refuse_foreign_triggers()'],
+	'the extension has exactly these functions: eleven in its schema, twenty helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -196,7 +209,8 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'drop_reference_ends', 'install_reference_ends',
 									  'ensure_server', 'ensure_user_mapping', 'key_type',
 									  'origin_challenge', 'origin_prove', 'origin_withdraw',
-									  'origin_key_make', 'ensure_preloaded', 'partition_route'],
+									  'origin_key_make', 'ensure_preloaded', 'partition_route',
+									  'refuse_foreign_triggers'],
 					 'schema splitdb holds only the internal helpers');
 
 SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',
