@@ -2354,19 +2354,23 @@ run_holds(List *held, bool skip_locked)
 	List	   *missing = NIL;
 	ListCell   *lc;
 
-	/* one statement per chunk */
+	/* one statement per chunk, cut in one walk of each list */
 	foreach(lc, held)
 	{
 		HeldKeys   *hk = lfirst(lc);
-		int			n = list_length(hk->keys);
+		HeldKeys   *chunk = NULL;
+		ListCell   *kc;
 
-		for (int from = 0; from < n; from += HOLD_CHUNK)
+		foreach(kc, hk->keys)
 		{
-			HeldKeys   *chunk = palloc(sizeof(HeldKeys));
-
-			*chunk = *hk;
-			chunk->keys = list_copy_head(list_copy_tail(hk->keys, from), HOLD_CHUNK);
-			chunks = lappend(chunks, chunk);
+			if (chunk == NULL || list_length(chunk->keys) == HOLD_CHUNK)
+			{
+				chunk = palloc(sizeof(HeldKeys));
+				*chunk = *hk;
+				chunk->keys = NIL;
+				chunks = lappend(chunks, chunk);
+			}
+			chunk->keys = lappend(chunk->keys, lfirst(kc));
 		}
 	}
 
