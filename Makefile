@@ -9,34 +9,34 @@
 
 MODULE_big = splitdb
 OBJS = \
-	src/catalog.o \
-	src/checkconn.o \
-	src/copy.o \
-	src/cutover.o \
-	src/ddl.o \
-	src/deparse.o \
-	src/dot.o \
-	src/fdwwatch.o \
-	src/fence.o \
-	src/job.o \
-	src/launcher.o \
-	src/matview.o \
-	src/origin.o \
-	src/orphan.o \
-	src/ownership.o \
-	src/plan.o \
-	src/prepared.o \
-	src/reference.o \
-	src/refcheck.o \
-	src/refstats.o \
-	src/remote.o \
-	src/route.o \
-	src/service.o \
-	src/shim.o \
-	src/shimguard.o \
 	src/splitdb.o \
-	src/verify.o \
-	src/worker.o
+	src/metadata/catalog.o \
+	src/metadata/ownership.o \
+	src/metadata/service.o \
+	src/migrate/copy.o \
+	src/migrate/cutover.o \
+	src/migrate/ddl.o \
+	src/migrate/fence.o \
+	src/migrate/job.o \
+	src/migrate/launcher.o \
+	src/migrate/matview.o \
+	src/migrate/shim.o \
+	src/migrate/verify.o \
+	src/migrate/worker.o \
+	src/plan/dot.o \
+	src/plan/plan.o \
+	src/reference/fdwwatch.o \
+	src/reference/origin.o \
+	src/reference/orphan.o \
+	src/reference/refcheck.o \
+	src/reference/reference.o \
+	src/reference/refstats.o \
+	src/reference/route.o \
+	src/reference/shimguard.o \
+	src/remote/checkconn.o \
+	src/remote/deparse.o \
+	src/remote/prepared.o \
+	src/remote/remote.o
 
 EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
@@ -53,7 +53,7 @@ ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-PG_CPPFLAGS = -I$(libpq_srcdir)
+PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)
 
 EXTRA_CLEAN = test/isolation/output_iso results regression.diffs regression.out

@@ -26,9 +26,9 @@
 #include "utils/guc.h"
 
 #include "compat.h"
-#include "fdwwatch.h"
-#include "launcher.h"
-#include "refcheck.h"
+#include "reference/fdwwatch.h"
+#include "migrate/launcher.h"
+#include "reference/refcheck.h"
 #include "splitdb.h"
 
 PG_MODULE_MAGIC;

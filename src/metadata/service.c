@@ -1,0 +1,455 @@
+/*-------------------------------------------------------------------------
+ *
+ * service.c
+ *	  Registering and dropping services: splitdb_add_service() and
+ *	  splitdb_drop_service().
+ *
+ * A service is a name, a sibling database and the postgres_fdw server that
+ * reaches it.  Either the DBA brings an existing server (any host), or
+ * splitdb makes a server and a user mapping for a database on this cluster,
+ * creating the database when allowed.
+ *
+ * Invariants:
+ * - The catalog row, the server and the user mapping are made in the
+ *   caller's transaction and vanish with it on error.  CREATE DATABASE cannot
+ *   run in a transaction block, so it goes through a separate connection to
+ *   this server; it runs last, after every check that can fail before it, and
+ *   is undone by DROP DATABASE when the reachability check after it fails.
+ * - A service is only registered once its sibling answered a query, so a
+ *   registered service was reachable when it was made.
+ * - Messages never show a password: connection failures relay libpq's own
+ *   message (see remote.c).
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/metadata/service.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "metadata/catalog.h"
+#include "compat.h"
+#include "remote/deparse.h"
+#include "remote/remote.h"
+#include "splitdb.h"
+
+PG_FUNCTION_INFO_V1(splitdb_add_service);
+PG_FUNCTION_INFO_V1(splitdb_drop_service);
+
+static char *arg_name(FunctionCallInfo fcinfo, int argno, const char *what);
+static char *check_sibling(const char *server, const char *service,
+						   bool *is_source);
+static void add_external_service(SplitdbService *svc, const char *dbname);
+static void add_local_service(SplitdbService *svc, const char *dbname,
+							  bool create_database);
+static void run_utility(const char *sql);
+static void run_on_local(const char *sql);
+static int64 count_foreign_tables(const char *server);
+static void drop_user_mappings(const char *server);
+
+/*
+ * arg_name
+ *		A name argument as a C string; NULL when the argument is NULL.
+ *
+ * what: how to call the argument in an error message
+ */
+static char *
+arg_name(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	s = NameStr(*PG_GETARG_NAME(argno));
+	if (s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s cannot be empty", what)));
+	return pstrdup(s);
+}
+
+/*
+ * run_utility
+ *		Run a utility statement of ours in the caller's transaction.
+ */
+static void
+run_utility(const char *sql)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
+}
+
+/*
+ * run_on_local
+ *		Run a statement that cannot run in a transaction block, on a separate
+ *		connection to this server.  It commits on its own.
+ */
+static void
+run_on_local(const char *sql)
+{
+	PGconn	   *volatile conn = NULL;
+
+	PG_TRY();
+	{
+		conn = splitdb_remote_connect_local(get_database_name(MyDatabaseId));
+		PQclear(splitdb_remote_exec(conn, sql, 0, NULL, NULL));
+	}
+	PG_FINALLY();
+	{
+		splitdb_remote_disconnect(conn);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * check_sibling
+ *		Connect through a server and ask the sibling which database it is.
+ *
+ * is_source: set to true when the server reaches this very database (same
+ *            database name on a server started at the same instant)
+ *
+ * Raises ERROR with the connection error when the sibling cannot be reached.
+ * Returns the sibling's current_database(), palloc'd.
+ */
+static char *
+check_sibling(const char *server, const char *service, bool *is_source)
+{
+	PGconn	   *volatile conn = NULL;
+	char	   *dbname = NULL;
+	char	   *started = NULL;
+	char		ours[32];
+
+	PG_TRY();
+	{
+		PGresult   *res;
+
+		conn = splitdb_remote_connect_server(server, service);
+		res = splitdb_remote_exec(conn,
+								  "SELECT pg_catalog.current_database(),"
+								  " (pg_catalog.extract('epoch', pg_catalog.pg_postmaster_start_time())"
+								  "  * 1000000)::pg_catalog.int8::pg_catalog.text",
+								  0, NULL, service);
+		dbname = pstrdup(PQgetvalue(res, 0, 0));
+		started = pstrdup(PQgetvalue(res, 0, 1));
+		PQclear(res);
+	}
+	PG_FINALLY();
+	{
+		splitdb_remote_disconnect(conn);
+	}
+	PG_END_TRY();
+
+	/* PgStartTime counts from 2000-01-01; the remote gave Unix microseconds */
+	snprintf(ours, sizeof(ours), INT64_FORMAT,
+			 (int64) (PgStartTime +
+					  (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY));
+	*is_source = strcmp(dbname, get_database_name(MyDatabaseId)) == 0 &&
+		strcmp(started, ours) == 0;
+	return dbname;
+}
+
+/*
+ * add_external_service
+ *		Register a service reached through a server the DBA made.
+ *
+ * dbname: the database the caller expects, or NULL for whatever the server
+ *         points at
+ */
+static void
+add_external_service(SplitdbService *svc, const char *dbname)
+{
+	SplitdbService *other;
+	char	   *remote_db;
+	bool		is_source;
+
+	other = splitdb_catalog_service_of_server(svc->server);
+	if (other != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("server \"%s\" is already used by service \"%s\"",
+						svc->server, other->service),
+				 errhint("Each service needs a server of its own.")));
+
+	remote_db = check_sibling(svc->server, svc->service, &is_source);
+	if (dbname != NULL && strcmp(dbname, remote_db) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("server \"%s\" reaches database \"%s\", not \"%s\"",
+						svc->server, remote_db, dbname),
+				 errhint("Leave dbname out when passing a server, or change the server's dbname option.")));
+	if (is_source)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("server \"%s\" reaches the source database \"%s\" itself",
+						svc->server, remote_db),
+				 errhint("A sibling must be another database; point the server's dbname option at it.")));
+
+	svc->dbname = remote_db;
+	svc->server_created = false;
+	svc->database_created = false;
+	svc->mapping_role = NULL;
+	splitdb_catalog_insert_service(svc);
+}
+
+/*
+ * add_local_service
+ *		Register a service whose sibling is a database of this cluster,
+ *		making the server, the user mapping and, when allowed, the database.
+ */
+static void
+add_local_service(SplitdbService *svc, const char *dbname,
+				  bool create_database)
+{
+	char	   *server;
+	char	   *role = GetUserNameFromId(GetUserId(), false);
+	bool		db_exists;
+	bool		is_source;
+
+	if (strcmp(dbname, get_database_name(MyDatabaseId)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot use the source database \"%s\" as the sibling of service \"%s\"",
+						dbname, svc->service),
+				 errhint("Pass dbname => '...' to name another database.")));
+
+	server = psprintf("%s%s", SPLITDB_SERVER_PREFIX, svc->service);
+	if (strlen(server) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("service name \"%s\" is too long for a server name", svc->service),
+				 errdetail("splitdb names the server \"%s\" followed by the service name, which must fit in %d bytes.",
+						   SPLITDB_SERVER_PREFIX, NAMEDATALEN - 1),
+				 errhint("Choose a shorter service name, or create a server yourself and pass server => '...'.")));
+	if (GetForeignServerByName(server, true) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("server \"%s\" already exists", server),
+				 errhint("Pass server => '%s' to use it for this service, or drop it.", server)));
+
+	db_exists = OidIsValid(get_database_oid(dbname, true));
+	if (!db_exists && !create_database)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_DATABASE),
+				 errmsg("database \"%s\" does not exist", dbname),
+				 errhint("Create it, or call splitdb_add_service() with create_database => true.")));
+
+	/*
+	 * CREATE DATABASE commits on its own connection; inside a transaction
+	 * block a later ROLLBACK would leave it behind without its service.
+	 */
+	if (!db_exists && IsTransactionBlock())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("splitdb_add_service() cannot create database \"%s\" inside a transaction block",
+						dbname),
+				 errhint("Call it on its own, or create the database first and pass create_database => false.")));
+
+	/* transactional part first: it rolls back if anything below fails */
+	run_utility(splitdb_deparse_create_server(server, splitdb_remote_local_host(),
+											  PostPortNumber, dbname));
+	run_utility(splitdb_deparse_create_user_mapping(server, role));
+
+	svc->dbname = pstrdup(dbname);
+	svc->server = server;
+	svc->server_created = true;
+	svc->database_created = !db_exists;
+	svc->mapping_role = role;
+	splitdb_catalog_insert_service(svc);
+
+	if (db_exists)
+	{
+		(void) check_sibling(server, svc->service, &is_source);
+		return;
+	}
+
+	run_on_local(splitdb_deparse_create_database(dbname));
+	PG_TRY();
+	{
+		(void) check_sibling(server, svc->service, &is_source);
+	}
+	PG_CATCH();
+	{
+		/* the database is ours alone and empty: take it back */
+		run_on_local(splitdb_deparse_drop_database(dbname));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * splitdb_add_service
+ *		SQL: splitdb_add_service(service name, dbname text = NULL,
+ *		                         server name = NULL,
+ *		                         create_database bool = true) RETURNS void
+ *
+ * Registers a service.  With server, the sibling is whatever that
+ * postgres_fdw server reaches (checked at once).  Without it, the sibling is
+ * database dbname (default: the service name) on this cluster, created when
+ * missing and create_database is true, reached through a new server
+ * "splitdb_<service>" and a user mapping for the caller.
+ */
+Datum
+splitdb_add_service(PG_FUNCTION_ARGS)
+{
+	SplitdbService svc = {0};
+	char	   *dbname;
+	char	   *server;
+	bool		create_database;
+
+	splitdb_require_superuser("splitdb_add_service");
+
+	svc.service = arg_name(fcinfo, 0, "service name");
+	if (svc.service == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("service name cannot be null")));
+	dbname = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (dbname != NULL && dbname[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("database name cannot be empty")));
+	server = arg_name(fcinfo, 2, "server name");
+	create_database = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
+
+	SPI_connect();
+
+	if (splitdb_catalog_get_service(svc.service, SPLITDB_LOCK_NONE, true) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("service \"%s\" already exists", svc.service),
+				 errhint("Choose another name, or drop it first with splitdb_drop_service().")));
+
+	if (server != NULL)
+	{
+		svc.server = server;
+		add_external_service(&svc, dbname);
+	}
+	else
+		add_local_service(&svc, dbname ? dbname : svc.service, create_database);
+
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * count_foreign_tables
+ *		How many foreign tables use a server.
+ */
+static int64
+count_foreign_tables(const char *server)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(server);
+	if (SPI_execute_with_args("SELECT pg_catalog.count(*)"
+							  " FROM pg_catalog.pg_foreign_table t"
+							  " JOIN pg_catalog.pg_foreign_server s ON s.oid = t.ftserver"
+							  " WHERE s.srvname = $1::pg_catalog.name",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the foreign tables of server \"%s\"", server);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * drop_user_mappings
+ *		Drop every user mapping of a server splitdb made, one by one, so the
+ *		server can then go without CASCADE.
+ */
+static void
+drop_user_mappings(const char *server)
+{
+	List	   *roles = NIL;
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("SELECT CASE WHEN m.umuser = 0 THEN NULL ELSE r.rolname END"
+							  " FROM pg_catalog.pg_user_mapping m"
+							  " JOIN pg_catalog.pg_foreign_server s ON s.oid = m.umserver"
+							  " LEFT JOIN pg_catalog.pg_roles r ON r.oid = m.umuser"
+							  " WHERE s.srvname = $1::pg_catalog.name",
+							  1, &server, true);
+	foreach(lc, splitdb_catalog_result_rows())
+		roles = lappend(roles, ((char **) lfirst(lc))[0]);
+
+	foreach(lc, roles)
+		run_utility(splitdb_deparse_drop_user_mapping(server, (char *) lfirst(lc)));
+}
+
+/*
+ * splitdb_drop_service
+ *		SQL: splitdb_drop_service(service name) RETURNS void
+ *
+ * Forgets a service that owns no tables.  The server and user mapping
+ * splitdb made for it go too; a server the DBA brought, and the sibling
+ * database, are kept.
+ */
+Datum
+splitdb_drop_service(PG_FUNCTION_ARGS)
+{
+	char	   *service = pstrdup(NameStr(*PG_GETARG_NAME(0)));
+	SplitdbService *svc;
+	int64		owned;
+
+	splitdb_require_superuser("splitdb_drop_service");
+
+	SPI_connect();
+
+	/* FOR UPDATE: an assign running now either finishes first or sees us */
+	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_UPDATE, false);
+	splitdb_catalog_require_no_job(service, "drop");
+
+	owned = splitdb_catalog_count_owned(service);
+	if (owned > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot drop service \"%s\" because it owns tables", service),
+				 errdetail_plural("Service \"%s\" owns %lld table.",
+								  "Service \"%s\" owns %lld tables.",
+								  owned, service, (long long) owned),
+				 errhint("Unassign them first with splitdb_unassign(); splitdb.owned_table lists them.")));
+
+	if (svc->server_created)
+	{
+		int64		ftables = count_foreign_tables(svc->server);
+
+		if (ftables > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot drop service \"%s\" because foreign tables use its server \"%s\"",
+							service, svc->server),
+					 errhint("Drop those foreign tables first.")));
+		/* someone may have dropped it by hand; then there is nothing to do */
+		if (GetForeignServerByName(svc->server, true) != NULL)
+		{
+			drop_user_mappings(svc->server);
+			run_utility(splitdb_deparse_drop_server(svc->server));
+		}
+	}
+
+	splitdb_catalog_delete_service(service);
+
+	/* before SPI_finish(), which frees svc */
+	if (svc->database_created)
+		ereport(NOTICE,
+				(errmsg("database \"%s\" of service \"%s\" was kept", svc->dbname, service),
+				 errhint("Drop it with DROP DATABASE when it is no longer needed.")));
+
+	SPI_finish();
+	PG_RETURN_VOID();
+}

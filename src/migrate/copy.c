@@ -1,0 +1,769 @@
+/*-------------------------------------------------------------------------
+ *
+ * copy.c
+ *	  Streaming a table's rows into the sibling, in key-ordered batches.
+ *
+ * A batch reads the next rows of a table in key order through an SPI cursor,
+ * in the worker's own backend, encodes them in COPY format (binary where
+ * every column type can cross databases in binary, text otherwise) and
+ * streams them to the sibling over one or more connections (streams), each
+ * carrying one COPY ... FROM STDIN.  Chunks of rows go to whichever stream
+ * has sent what it was given, so the sibling parses and writes the batch in
+ * as many backends as there are streams while the worker reads.  Each COPY
+ * commits in the sibling on its own; once they all have, the caller records
+ * the batch's last key as the checkpoint and commits in the source.
+ *
+ * Invariants:
+ * - Memory is bounded by the cursor's fetch size, one chunk, and one chunk
+ *   in each stream's libpq buffer, whatever the size of a table or batch.
+ * - Batches are ordered by the table's primary key (or a unique key on NOT
+ *   NULL columns) and each starts strictly after the last key of the one
+ *   before, so no row is sent twice and none is skipped.
+ * - A crash can leave in the sibling rows of the batch after the last
+ *   checkpoint (the streams commit one by one).  Every run first fences out
+ *   the sibling sessions of earlier runs (fence.c), so no COPY of theirs
+ *   can commit later, and before a table's copy goes on,
+ *   splitdb_copy_trim() deletes what lies beyond the checkpoint.
+ * - Generated columns are not sent; the sibling computes them.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/copy.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "port/pg_bswap.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/uuid.h"
+
+#include "catalog/pg_type_d.h"
+#include "metadata/catalog.h"
+#include "compat.h"
+#include "migrate/copy.h"
+#include "remote/remote.h"
+#include "migrate/job.h"
+#include "splitdb.h"
+
+/* rows fetched from the cursor at a time */
+#define FETCH_ROWS		1000
+
+/* bytes gathered before they are handed to a stream */
+#define SEND_CHUNK		(64 * 1024)
+
+/* how a column's value goes into binary COPY data */
+typedef enum SendKind
+{
+	SEND_CALL,					/* the type's send function */
+	SEND_FIXED,					/* a pass-by-value integer or float: its bits, big-endian */
+	SEND_UUID,					/* 16 bytes as stored */
+	SEND_BYTES					/* a varlena sent as its bytes (text, varchar, bpchar, bytea) */
+} SendKind;
+
+/* the signature that opens binary COPY data */
+static const char binary_signature[11] = "PGCOPY\n\377\r\n\0";
+
+/*
+ * type_crosses_in_binary
+ *		True when values of the type can be sent in binary to a database
+ *		whose type OIDs differ from the source's.
+ *
+ * Binary arrays and composites carry the OIDs of their element and column
+ * types, which only match between databases for built-in types; the reg*
+ * types are OIDs of objects, sent in binary as numbers, where their text
+ * form names the object; types without a send function cannot be sent in
+ * binary at all.
+ */
+static bool
+type_crosses_in_binary(Oid typid, int depth)
+{
+	HeapTuple	tup;
+	Form_pg_type typ;
+	bool		ok;
+
+	if (depth > 16)
+		return false;
+	typid = getBaseType(typid);
+	if (splitdb_type_is_object_oid(typid))
+		return false;
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	typ = (Form_pg_type) GETSTRUCT(tup);
+
+	if (!OidIsValid(typ->typsend) || !OidIsValid(typ->typreceive))
+		ok = false;
+	else if (typ->typtype == TYPTYPE_COMPOSITE)
+		ok = false;
+	else if (OidIsValid(typ->typelem) && typ->typlen == -1)
+		ok = typ->typelem < FirstNormalObjectId &&
+			type_crosses_in_binary(typ->typelem, depth + 1);
+	else if (typ->typtype == TYPTYPE_RANGE)
+		ok = type_crosses_in_binary(get_range_subtype(typid), depth + 1);
+	else if (typ->typtype == TYPTYPE_MULTIRANGE)
+		ok = type_crosses_in_binary(get_multirange_range(typid), depth + 1);
+	else
+		ok = true;
+
+	ReleaseSysCache(tup);
+	return ok;
+}
+
+/*
+ * send_kind
+ *		How values of a (base) type go into binary COPY data: the common
+ *		built-in types are written here, in the form their send functions
+ *		give, without a call and an allocation per value; the others through
+ *		their send function.
+ */
+static SendKind
+send_kind(Oid typid)
+{
+	switch (typid)
+	{
+		case BOOLOID:
+		case INT2OID:
+		case INT4OID:
+		case OIDOID:
+		case DATEOID:
+		case FLOAT4OID:
+		case INT8OID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case FLOAT8OID:
+			return SEND_FIXED;
+		case UUIDOID:
+			return SEND_UUID;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case BYTEAOID:
+			/*
+			 * Their send functions send the bytes, converted to the client
+			 * encoding; a background worker's is the database's, so there
+			 * is nothing to convert.
+			 */
+			return SEND_BYTES;
+		default:
+			return SEND_CALL;
+	}
+}
+
+/*
+ * splitdb_copy_source
+ *		Read what copying one table needs: columns, key, format.
+ *
+ * relid: a plain table or partition that holds rows
+ *
+ * Called in a transaction; the result is allocated in CurrentMemoryContext,
+ * which must outlive the batches (the worker's job context).
+ */
+SplitdbCopySource *
+splitdb_copy_source(Oid relid)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	SplitdbCopySource *src = palloc0(sizeof(SplitdbCopySource));
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	StringInfoData cols;
+	StringInfoData keys;
+	int		   *attnums;
+
+	src->relid = relid;
+	src->binary = true;
+	SPI_connect();
+
+	if (SPI_execute_with_args("SELECT format('%I.%I', n.nspname, c.relname)"
+							  "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+							  "    ON n.oid = c.relnamespace WHERE c.oid = $1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "relation %u does not exist", relid);
+	src->name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 1));
+
+	/* the columns COPY can write: everything but generated columns */
+	if (SPI_execute_with_args("SELECT a.attnum, quote_ident(a.attname), a.atttypid"
+							  "  FROM pg_catalog.pg_attribute a"
+							  " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+							  "   AND a.attgenerated = ''"
+							  " ORDER BY a.attnum",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the columns of relation %u", relid);
+	src->ncolumns = (int) SPI_processed;
+	src->types = MemoryContextAlloc(cxt, sizeof(Oid) * (src->ncolumns + 1));
+	src->out = MemoryContextAllocZero(cxt, sizeof(FmgrInfo) * (src->ncolumns + 1));
+	attnums = palloc(sizeof(int) * (src->ncolumns + 1));
+	initStringInfo(&cols);
+	for (int i = 0; i < src->ncolumns; i++)
+	{
+		bool		isnull;
+
+		attnums[i] = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		appendStringInfo(&cols, "%s%s", i > 0 ? ", " : "",
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		src->types[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
+		if (!type_crosses_in_binary(src->types[i], 0))
+			src->binary = false;
+	}
+	src->columns = MemoryContextStrdup(cxt, cols.data);
+
+	src->send_kinds = MemoryContextAlloc(cxt, sizeof(int) * (src->ncolumns + 1));
+	src->base_types = MemoryContextAlloc(cxt, sizeof(Oid) * (src->ncolumns + 1));
+	for (int i = 0; i < src->ncolumns; i++)
+	{
+		Oid			fn;
+		bool		isvarlena;
+
+		if (src->binary)
+			getTypeBinaryOutputInfo(src->types[i], &fn, &isvarlena);
+		else
+			getTypeOutputInfo(src->types[i], &fn, &isvarlena);
+		fmgr_info_cxt(fn, &src->out[i], cxt);
+		src->base_types[i] = getBaseType(src->types[i]);
+		src->send_kinds[i] = src->binary ? send_kind(src->base_types[i]) : SEND_CALL;
+	}
+
+	/* the key: the primary key, else a unique key on NOT NULL columns */
+	if (SPI_execute_with_args("SELECT k.attnum, quote_ident(a.attname), format_type(a.atttypid, a.atttypmod)"
+							  "  FROM unnest(coalesce("
+							  "   (SELECT pk.conkey FROM pg_catalog.pg_constraint pk"
+							  "     WHERE pk.conrelid = $1 AND pk.contype = 'p'),"
+							  "   (SELECT (ui.indkey::int2[])[0:ui.indnkeyatts - 1] FROM pg_catalog.pg_index ui"
+							  "     WHERE ui.indrelid = $1 AND ui.indisunique AND ui.indisvalid"
+							  "       AND ui.indpred IS NULL AND ui.indexprs IS NULL"
+							  "       AND NOT EXISTS (SELECT FROM unnest((ui.indkey::int2[])[0:ui.indnkeyatts - 1]) x(attnum)"
+							  "                        JOIN pg_catalog.pg_attribute na ON na.attrelid = ui.indrelid"
+							  "                         AND na.attnum = x.attnum WHERE NOT na.attnotnull)"
+							  "     ORDER BY ui.indnatts, ui.indexrelid LIMIT 1))) WITH ORDINALITY k(attnum, ord)"
+							  "  JOIN pg_catalog.pg_attribute a ON a.attrelid = $1 AND a.attnum = k.attnum"
+							  " ORDER BY k.ord",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the key of relation %u", relid);
+
+	src->nkeys = (int) SPI_processed;
+	src->keypos = MemoryContextAlloc(cxt, sizeof(int) * (src->nkeys + 1));
+	src->key_types = MemoryContextAlloc(cxt, sizeof(char *) * (src->nkeys + 1));
+	src->key_names = MemoryContextAlloc(cxt, sizeof(char *) * (src->nkeys + 1));
+	initStringInfo(&keys);
+	for (int k = 0; k < src->nkeys; k++)
+	{
+		bool		isnull;
+		int			attnum = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull));
+
+		src->keypos[k] = -1;
+		for (int i = 0; i < src->ncolumns; i++)
+			if (attnums[i] == attnum)
+				src->keypos[k] = i;
+		src->key_names[k] = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[k],
+																  SPI_tuptable->tupdesc, 2));
+		appendStringInfo(&keys, "%s%s", k > 0 ? ", " : "", src->key_names[k]);
+		src->key_types[k] = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[k],
+																  SPI_tuptable->tupdesc, 3));
+		/* a generated key column is not among those sent: copy in one pass */
+		if (src->keypos[k] < 0)
+		{
+			src->nkeys = 0;
+			break;
+		}
+	}
+	src->key_list = MemoryContextStrdup(cxt, keys.data);
+
+	SPI_finish();
+	return src;
+}
+
+/* append a 16- or 32-bit integer in network byte order */
+static inline void
+append_int16(StringInfo buf, int16 v)
+{
+	uint16		n = pg_hton16((uint16) v);
+
+	appendBinaryStringInfo(buf, (char *) &n, 2);
+}
+
+static inline void
+append_int32(StringInfo buf, int32 v)
+{
+	uint32		n = pg_hton32((uint32) v);
+
+	appendBinaryStringInfo(buf, (char *) &n, 4);
+}
+
+/* append one value in COPY text format, escaped */
+static void
+append_text_value(StringInfo buf, const char *s)
+{
+	for (; *s; s++)
+	{
+		switch (*s)
+		{
+			case '\\':
+				appendBinaryStringInfo(buf, "\\\\", 2);
+				break;
+			case '\n':
+				appendBinaryStringInfo(buf, "\\n", 2);
+				break;
+			case '\r':
+				appendBinaryStringInfo(buf, "\\r", 2);
+				break;
+			case '\t':
+				appendBinaryStringInfo(buf, "\\t", 2);
+				break;
+			default:
+				appendStringInfoCharMacro(buf, *s);
+		}
+	}
+}
+
+static inline void
+append_int64(StringInfo buf, int64 v)
+{
+	uint64		n = pg_hton64((uint64) v);
+
+	appendBinaryStringInfo(buf, (char *) &n, 8);
+}
+
+/*
+ * append_fixed
+ *		One value of a SEND_FIXED type, with its length, as its send
+ *		function would give it.
+ */
+static void
+append_fixed(StringInfo buf, Oid typid, Datum value)
+{
+	switch (typid)
+	{
+		case BOOLOID:
+			append_int32(buf, 1);
+			appendStringInfoCharMacro(buf, DatumGetBool(value) ? 1 : 0);
+			break;
+		case INT2OID:
+			append_int32(buf, 2);
+			append_int16(buf, DatumGetInt16(value));
+			break;
+		case FLOAT4OID:
+			{
+				float4		f = DatumGetFloat4(value);
+				uint32		bits;
+
+				memcpy(&bits, &f, sizeof(bits));
+				append_int32(buf, 4);
+				append_int32(buf, (int32) bits);
+				break;
+			}
+		case FLOAT8OID:
+			{
+				float8		f = DatumGetFloat8(value);
+				uint64		bits;
+
+				memcpy(&bits, &f, sizeof(bits));
+				append_int32(buf, 8);
+				append_int64(buf, (int64) bits);
+				break;
+			}
+		case INT8OID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			append_int32(buf, 8);
+			append_int64(buf, DatumGetInt64(value));
+			break;
+		default:				/* int4, oid, date */
+			append_int32(buf, 4);
+			append_int32(buf, DatumGetInt32(value));
+			break;
+	}
+}
+
+/*
+ * encode_row
+ *		Append one row, deformed into values and nulls, in the source's COPY
+ *		format, to buf.  Allocations go to the current (per-row) context.
+ */
+static void
+encode_row(SplitdbCopySource *src, Datum *values, bool *nulls, StringInfo buf)
+{
+	if (src->binary)
+		append_int16(buf, (int16) src->ncolumns);
+
+	for (int i = 0; i < src->ncolumns; i++)
+	{
+		Datum		value = values[i];
+
+		if (!src->binary)
+		{
+			if (i > 0)
+				appendStringInfoCharMacro(buf, '\t');
+			if (nulls[i])
+				appendBinaryStringInfo(buf, "\\N", 2);
+			else
+				append_text_value(buf, OutputFunctionCall(&src->out[i], value));
+			continue;
+		}
+		if (nulls[i])
+		{
+			append_int32(buf, -1);
+			continue;
+		}
+		switch ((SendKind) src->send_kinds[i])
+		{
+			case SEND_FIXED:
+				append_fixed(buf, src->base_types[i], value);
+				break;
+			case SEND_UUID:
+				append_int32(buf, UUID_LEN);
+				appendBinaryStringInfo(buf, (char *) DatumGetUUIDP(value)->data, UUID_LEN);
+				break;
+			case SEND_BYTES:
+				{
+					struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+
+					append_int32(buf, VARSIZE_ANY_EXHDR(v));
+					appendBinaryStringInfo(buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+					break;
+				}
+			case SEND_CALL:
+				{
+					bytea	   *b = SendFunctionCall(&src->out[i], value);
+					int			len = VARSIZE(b) - VARHDRSZ;
+
+					append_int32(buf, len);
+					appendBinaryStringInfo(buf, VARDATA(b), len);
+					break;
+				}
+		}
+	}
+	if (!src->binary)
+		appendStringInfoCharMacro(buf, '\n');
+}
+
+/*
+ * key_of
+ *		The text form of the key columns of a row, as a palloc'd array.
+ */
+static char **
+key_of(SplitdbCopySource *src, HeapTuple tup, TupleDesc desc)
+{
+	char	  **key = palloc(sizeof(char *) * src->nkeys);
+
+	for (int k = 0; k < src->nkeys; k++)
+	{
+		bool		isnull;
+		Datum		value = heap_getattr(tup, src->keypos[k] + 1, desc, &isnull);
+		Oid			fn;
+		bool		isvarlena;
+
+		getTypeOutputInfo(src->types[src->keypos[k]], &fn, &isvarlena);
+		key[k] = isnull ? NULL : OidOutputFunctionCall(fn, value);
+	}
+	return key;
+}
+
+/*
+ * batch_query
+ *		The SELECT of the next batch: rows after the last key, in key order.
+ */
+static char *
+batch_query(SplitdbCopySource *src, bool after, int64 batch_rows)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s FROM ONLY %s", src->columns, src->name);
+	if (src->nkeys == 0)
+		return sql.data;
+	if (after)
+	{
+		appendStringInfo(&sql, " WHERE (%s) > (", src->key_list);
+		for (int k = 0; k < src->nkeys; k++)
+			appendStringInfo(&sql, "%s$%d::pg_catalog.text::%s", k > 0 ? ", " : "",
+							 k + 1, src->key_types[k]);
+		appendStringInfoChar(&sql, ')');
+	}
+	appendStringInfo(&sql, " ORDER BY %s LIMIT " INT64_FORMAT, src->key_list, batch_rows);
+	return sql.data;
+}
+
+/* a batch under way: its streams and what each has been given */
+typedef struct CopyBatch
+{
+	PGconn	   *const *conns;	/* the streams, as the caller gave them */
+	int			nconns;
+	int			nopen;			/* streams 0 .. nopen-1 have their COPY open */
+	int			next;			/* the stream offered the next chunk first */
+	const char *copy;			/* the COPY statement */
+	bool		binary;
+	const char *service;
+} CopyBatch;
+
+/*
+ * open_stream
+ *		Start the batch's COPY on the next stream, with the binary header.
+ */
+static void
+open_stream(CopyBatch *b)
+{
+	PGconn	   *conn = b->conns[b->nopen];
+
+	splitdb_remote_copy_begin(conn, b->copy, b->service);
+	b->nopen++;
+	if (b->binary)
+	{
+		StringInfoData head;
+
+		initStringInfo(&head);
+		appendBinaryStringInfo(&head, binary_signature, sizeof(binary_signature));
+		append_int32(&head, 0);	/* flags */
+		append_int32(&head, 0);	/* header extension length */
+		while (!splitdb_remote_copy_offer(conn, head.data, head.len, b->service))
+			splitdb_remote_wait_writable(&conn, 1);
+		pfree(head.data);
+	}
+}
+
+/*
+ * dispatch
+ *		Give a chunk of whole rows to a stream that has sent what it was
+ *		given before, waiting when none has.  The streams take turns, each
+ *		opened when its first turn comes, so a batch of k chunks uses
+ *		min(k, streams) of them and a small table one.
+ */
+static void
+dispatch(CopyBatch *b, const char *data, int len)
+{
+	for (;;)
+	{
+		for (int n = 0; n < b->nconns; n++)
+		{
+			int			i = (b->next + n) % b->nconns;
+
+			if (i >= b->nopen)
+			{
+				if (i > b->nopen)
+					continue;	/* streams open in order */
+				open_stream(b);
+			}
+			if (splitdb_remote_copy_offer(b->conns[i], data, len, b->service))
+			{
+				b->next = i + 1;
+				return;
+			}
+		}
+		splitdb_remote_wait_writable(b->conns, b->nopen);
+	}
+}
+
+/*
+ * finish_streams
+ *		End the COPY of every open stream (the binary trailer, then the end
+ *		of the data), all before waiting for any, so they finish side by
+ *		side; then wait for each to commit.
+ */
+static void
+finish_streams(CopyBatch *b)
+{
+	for (int i = 0; i < b->nopen; i++)
+	{
+		if (b->binary)
+		{
+			char		trailer[2] = {'\377', '\377'};	/* field count -1 */
+
+			while (!splitdb_remote_copy_offer(b->conns[i], trailer, 2, b->service))
+				splitdb_remote_wait_writable(&b->conns[i], 1);
+		}
+		splitdb_remote_copy_end_send(b->conns[i], b->service);
+	}
+	for (int i = 0; i < b->nopen; i++)
+		splitdb_remote_copy_result(b->conns[i], b->copy, b->service);
+}
+
+/*
+ * splitdb_copy_batch
+ *		Copy the next batch of a table into the sibling.
+ *
+ * conns:      nconns connections to the sibling (the streams), with no
+ *             transaction open there
+ * src:        from splitdb_copy_source()
+ * last_key:   in: the key of the last row already in the sibling, or NULL
+ *             to start at the beginning; out: the key of the last row of
+ *             this batch (unchanged when it copied nothing)
+ * batch_rows: at most this many rows (a table without a key goes in one pass)
+ * bytes:      out: COPY bytes sent
+ *
+ * Runs in the caller's transaction.  Each stream's COPY commits in the
+ * sibling when it ends; when this returns, all have.  Returns the number of
+ * rows copied; 0 means the table is done.
+ */
+int64
+splitdb_copy_batch(PGconn *const *conns, int nconns, SplitdbCopySource *src,
+				   char ***last_key, int64 batch_rows, int64 *bytes,
+				   const char *service)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext rowcxt;
+	char	   *select = batch_query(src, *last_key != NULL, batch_rows);
+	SPIPlanPtr	plan;
+	Portal		portal;
+	Oid		   *argtypes = NULL;
+	Datum	   *args = NULL;
+	Datum	   *values;
+	bool	   *nulls;
+	char	  **key = NULL;
+	StringInfoData chunk;
+	CopyBatch	b;
+	int64		rows = 0;
+	int			nargs = (*last_key != NULL) ? src->nkeys : 0;
+
+	*bytes = 0;
+	if (nargs > 0)
+	{
+		argtypes = palloc(sizeof(Oid) * nargs);
+		args = palloc(sizeof(Datum) * nargs);
+		for (int k = 0; k < nargs; k++)
+		{
+			argtypes[k] = TEXTOID;
+			args[k] = CStringGetTextDatum((*last_key)[k]);
+		}
+	}
+
+	memset(&b, 0, sizeof(b));
+	b.conns = conns;
+	b.nconns = Max(nconns, 1);
+	b.binary = src->binary;
+	b.service = service;
+	b.copy = psprintf("COPY %s (%s) FROM STDIN%s", src->name, src->columns,
+					  src->binary ? " (FORMAT binary)" : "");
+
+	SPI_connect();
+	plan = SPI_prepare(select, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare \"%s\": %s", select,
+			 SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
+
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "splitdb copy row",
+								   ALLOCSET_DEFAULT_SIZES);
+	values = palloc(sizeof(Datum) * (src->ncolumns + 1));
+	nulls = palloc(sizeof(bool) * (src->ncolumns + 1));
+	initStringInfo(&chunk);
+
+	for (;;)
+	{
+		SPITupleTable *tt;
+		uint64		n;
+
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		tt = SPI_tuptable;
+		n = SPI_processed;
+		if (n == 0)
+			break;
+
+		for (uint64 i = 0; i < n; i++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(rowcxt);
+
+			heap_deform_tuple(tt->vals[i], tt->tupdesc, values, nulls);
+			encode_row(src, values, nulls, &chunk);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(rowcxt);
+			if (chunk.len >= SEND_CHUNK)
+			{
+				dispatch(&b, chunk.data, chunk.len);
+				*bytes += chunk.len;
+				resetStringInfo(&chunk);
+			}
+		}
+		rows += n;
+
+		if (src->nkeys > 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			key = key_of(src, tt->vals[n - 1], tt->tupdesc);
+			MemoryContextSwitchTo(old);
+		}
+		SPI_freetuptable(tt);
+	}
+
+	/* an empty first batch still makes one COPY: a table without rows */
+	if (chunk.len > 0 || b.nopen == 0)
+	{
+		if (b.nopen == 0)
+			open_stream(&b);
+		if (chunk.len > 0)
+			dispatch(&b, chunk.data, chunk.len);
+		*bytes += chunk.len;
+	}
+	finish_streams(&b);
+	if (src->binary)
+		*bytes += b.nopen * (sizeof(binary_signature) + 8 + 2);
+
+	SPI_cursor_close(portal);
+	SPI_finish();
+
+	if (key != NULL)
+		*last_key = key;
+	return rows;
+}
+
+/*
+ * splitdb_copy_trim
+ *		Delete from the sibling's table the rows after a checkpoint: those
+ *		of batches that were under way, or committed but not recorded, when
+ *		an earlier run stopped.
+ *
+ * last_key: the checkpoint, the last key of the last recorded batch; NULL
+ *           when no batch was recorded, which empties the table.
+ *
+ * Call once the run has fenced the sibling (fence.c).  Only for a table
+ * with a key.
+ */
+void
+splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src, char **last_key,
+				  const char *service)
+{
+	StringInfoData sql;
+	const char **params = NULL;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DELETE FROM ONLY %s", src->name);
+	if (last_key != NULL)
+	{
+		params = palloc(sizeof(char *) * src->nkeys);
+		appendStringInfo(&sql, " WHERE (%s) > (", src->key_list);
+		for (int k = 0; k < src->nkeys; k++)
+		{
+			appendStringInfo(&sql, "%s$%d::pg_catalog.text::%s", k > 0 ? ", " : "",
+							 k + 1, src->key_types[k]);
+			params[k] = last_key[k];
+		}
+		appendStringInfoChar(&sql, ')');
+	}
+	PQclear(splitdb_remote_exec(conn, sql.data, last_key ? src->nkeys : 0,
+								params, service));
+}
+
+/*
+ * splitdb_copy_truncate
+ *		Empty the sibling's copies of tables, to copy them again from the
+ *		start.
+ *
+ * names: quoted, schema-qualified table names, comma-separated; tables that
+ * reference one another must be emptied in one call.
+ */
+void
+splitdb_copy_truncate(PGconn *conn, const char *names, const char *service)
+{
+	PQclear(splitdb_remote_exec(conn, psprintf("TRUNCATE ONLY %s", names),
+								0, NULL, service));
+}

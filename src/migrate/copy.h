@@ -1,0 +1,48 @@
+/*-------------------------------------------------------------------------
+ *
+ * copy.h
+ *	  Streaming a table's rows into the sibling, in key-ordered batches.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/copy.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_COPY_H
+#define SPLITDB_COPY_H
+
+#include "fmgr.h"
+#include "libpq-fe.h"
+
+/* what the copy of one table needs, read once per run */
+typedef struct SplitdbCopySource
+{
+	Oid			relid;
+	char	   *name;			/* schema-qualified, quoted; the same in the sibling */
+	char	   *columns;		/* quoted list of the copied columns */
+	int			ncolumns;
+	Oid		   *types;			/* type of each copied column */
+	FmgrInfo   *out;			/* send (binary) or output (text) function */
+	Oid		   *base_types;		/* each column's type, domains resolved */
+	int		   *send_kinds;		/* binary: how each column is written (copy.c) */
+	bool		binary;			/* binary COPY; text when a type cannot cross */
+	int			nkeys;			/* 0: no key, one pass */
+	int		   *keypos;			/* position of each key column among the columns */
+	char	   *key_list;		/* quoted key columns, comma-separated */
+	char	  **key_names;		/* each key column, quoted */
+	char	  **key_types;		/* format_type() of each key column */
+} SplitdbCopySource;
+
+extern SplitdbCopySource *splitdb_copy_source(Oid relid);
+extern int64 splitdb_copy_batch(PGconn *const *conns, int nconns,
+								SplitdbCopySource *src, char ***last_key,
+								int64 batch_rows, int64 *bytes,
+								const char *service);
+extern void splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src,
+							  char **last_key, const char *service);
+extern void splitdb_copy_truncate(PGconn *conn, const char *names,
+								  const char *service);
+
+#endif							/* SPLITDB_COPY_H */

@@ -1,0 +1,472 @@
+/*-------------------------------------------------------------------------
+ *
+ * cutover.c
+ *	  The cutover: archive, shims, views, sequences, cross-service keys.
+ *
+ * The cutover runs in one transaction of the worker, under ACCESS EXCLUSIVE
+ * locks on the service's tables:
+ *
+ *	1. read what must be rebuilt while the originals still have their names:
+ *	   the shims' definitions, the views that use the tables, the sequences
+ *	   the sibling must advance;
+ *	2. drop the foreign keys that cross databases (recorded beforehand in
+ *	   splitdb.reference with their full definition);
+ *	3. move the originals, with their indexes and owned sequences, to schema
+ *	   splitdb_archive (archive_relation: a name already taken there gets a
+ *	   number, so tables of the same name in two schemas both fit);
+ *	   the materialized views that read them go along (matview.c);
+ *	4. create the shims under the old names and re-point the views to them,
+ *	   create the materialized views again over them, and install the
+ *	   triggers that enforce the cross-service references (reference.c) in
+ *	   the source and in the siblings;
+ *	5. set the sibling's sequences past the source's values.
+ *
+ * If anything fails the transaction rolls back and the source is exactly as
+ * before.  Steps 4 and 5 touch siblings: the reference triggers there are
+ * installed again by a resumed cutover, and advancing a sequence further is
+ * harmless.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/cutover.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "metadata/catalog.h"
+#include "compat.h"
+#include "migrate/cutover.h"
+#include "reference/reference.h"
+#include "remote/remote.h"
+#include "splitdb.h"
+
+/* the text value of (row, col) of SPI_tuptable */
+#define VALUE(row, col) SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col)
+
+/*
+ * splitdb_cutover_record_references
+ *		Record every foreign key with one end in the service and the other
+ *		outside it, with its full definition, in splitdb.reference; and
+ *		note the service on the references of earlier jobs whose other end
+ *		it owns (those keys were dropped already).
+ *
+ * Runs again on a resumed job, replacing the rows.  The caller is connected
+ * to SPI, with search_path = pg_catalog, pg_temp.
+ */
+void
+splitdb_cutover_record_references(int64 job_id, const char *service)
+{
+	Oid			types[2] = {INT8OID, NAMEOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(service));
+
+	if (SPI_execute_with_args("DELETE FROM splitdb.reference WHERE job_id = $1",
+							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not clear splitdb.reference");
+
+	/* references recorded by earlier jobs whose other end this service now owns */
+	if (SPI_execute_with_args("WITH owner AS (SELECT r.relid FROM (" SPLITDB_OWNED_RELATION_SQL ") r"
+							  "               WHERE r.service = $2)"
+							  " UPDATE splitdb.reference r"
+							  "    SET child_service = CASE WHEN r.child_relid IN (SELECT relid FROM owner)"
+							  "                             THEN $2 ELSE r.child_service END,"
+							  "        parent_service = CASE WHEN r.parent_relid IN (SELECT relid FROM owner)"
+							  "                              THEN $2 ELSE r.parent_service END"
+							  "  WHERE r.job_id <> $1 AND (r.child_relid IN (SELECT relid FROM owner)"
+							  "                            OR r.parent_relid IN (SELECT relid FROM owner))",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update the cross-service references of earlier jobs");
+
+	if (SPI_execute_with_args(
+							  "WITH owner AS (SELECT r.relid, r.service FROM (" SPLITDB_OWNED_RELATION_SQL ") r)"
+							  " INSERT INTO splitdb.reference (job_id, constraint_name, child_relid, child_table,"
+							  "  child_service, child_columns, parent_relid, parent_table, parent_service,"
+							  "  parent_columns, match_type, on_delete, on_update, delete_set_columns,"
+							  "  is_deferrable, initially_deferred, definition)"
+							  " SELECT $1, c.conname, c.conrelid, c.conrelid::regclass::text, co.service,"
+							  "  (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord)"
+							  "     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum),"
+							  "  c.confrelid, c.confrelid::regclass::text, po.service,"
+							  "  (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(attnum, ord)"
+							  "     JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum),"
+							  "  CASE c.confmatchtype WHEN 'f' THEN 'FULL' WHEN 'p' THEN 'PARTIAL' ELSE 'SIMPLE' END,"
+							  "  CASE c.confdeltype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'"
+							  "   WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END,"
+							  "  CASE c.confupdtype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'"
+							  "   WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END,"
+							  "  (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.confdelsetcols) WITH ORDINALITY k(attnum, ord)"
+							  "     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum),"
+							  "  c.condeferrable, c.condeferred, pg_get_constraintdef(c.oid)"
+							  " FROM pg_constraint c"
+							  " LEFT JOIN owner co ON co.relid = c.conrelid"
+							  " LEFT JOIN owner po ON po.relid = c.confrelid"
+							  " WHERE c.contype = 'f' AND c.conparentid = 0"
+							  "   AND (co.service = $2 OR po.service = $2)"
+							  "   AND co.service IS DISTINCT FROM po.service"
+							  " ORDER BY c.conrelid::regclass::text, c.conname",
+							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the cross-service references");
+}
+
+/* a view to re-point, read before the move */
+typedef struct ViewDef
+{
+	char	   *name;
+	char	   *sql;
+} ViewDef;
+
+/*
+ * views_to_repoint
+ *		CREATE OR REPLACE VIEW statements for the views that read the job's
+ *		tables directly, with the definitions as they read now (names
+ *		qualified, so after the move they resolve to the shims).
+ */
+static List *
+views_to_repoint(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	List	   *result = NIL;
+
+	if (SPI_execute_with_args("SELECT DISTINCT v.oid::regclass::text,"
+							  "  format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,"
+							  "    CASE WHEN v.reloptions IS NOT NULL"
+							  "         THEN ' WITH (' || array_to_string(v.reloptions, ', ') || ')' ELSE '' END,"
+							  "    rtrim(pg_get_viewdef(v.oid), ';'))"
+							  " FROM splitdb.job_table t"
+							  " JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = t.relid"
+							  "  AND d.classid = 'pg_rewrite'::regclass"
+							  " JOIN pg_rewrite r ON r.oid = d.objid AND r.rulename = '_RETURN'"
+							  " JOIN pg_class v ON v.oid = r.ev_class AND v.relkind = 'v'"
+							  " WHERE t.job_id = $1 AND v.oid <> t.relid"
+							  "   AND v.oid NOT IN (SELECT relid FROM splitdb.job_table WHERE job_id = $1)"
+							  " ORDER BY 1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the views to re-point");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		ViewDef    *v = palloc(sizeof(ViewDef));
+
+		v->name = VALUE(i, 1);
+		v->sql = VALUE(i, 2);
+		result = lappend(result, v);
+	}
+	return result;
+}
+
+/* a sequence the sibling must advance: its name there, the source's value */
+typedef struct SeqValue
+{
+	char	   *name;
+	char	   *value;
+	Oid			oid;
+} SeqValue;
+
+/*
+ * sequences_to_advance
+ *		The job's sequences (serial, identity, used by defaults), by their
+ *		names before the move.
+ */
+static List *
+sequences_to_advance(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	List	   *result = NIL;
+
+	if (SPI_execute_with_args("WITH owned AS (SELECT relid FROM splitdb.job_table WHERE job_id = $1)"
+							  " SELECT DISTINCT s.oid::regclass::text, s.oid"
+							  " FROM pg_class s JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid"
+							  "  AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')"
+							  " WHERE s.relkind = 'S' AND d.refobjid IN (SELECT relid FROM owned)"
+							  " UNION"
+							  " SELECT s.oid::regclass::text, s.oid"
+							  " FROM pg_attrdef ad JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid"
+							  " JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'"
+							  " WHERE ad.adrelid IN (SELECT relid FROM owned)"
+							  " ORDER BY 1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the sequences to advance");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		SeqValue   *s = palloc(sizeof(SeqValue));
+		bool		isnull;
+
+		s->name = VALUE(i, 1);
+		s->oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		s->value = NULL;
+		result = lappend(result, s);
+	}
+	return result;
+}
+
+/* run one utility statement through SPI */
+static void
+run_utility(const char *sql)
+{
+	if (SPI_execute(sql, false, 0) < 0)
+		elog(ERROR, "could not run \"%s\"", sql);
+}
+
+/*
+ * name_taken
+ *		Whether a relation (or, for a table, a type) of this name exists in
+ *		schema nspid.
+ */
+static bool
+name_taken(const char *name, Oid nspid, bool with_type)
+{
+	if (OidIsValid(get_relname_relid(name, nspid)))
+		return true;
+	return with_type &&
+		OidIsValid(GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+								   CStringGetDatum(name), ObjectIdGetDatum(nspid)));
+}
+
+/*
+ * free_name
+ *		name, or name_1, name_2, ... (clipped to fit NAMEDATALEN) : the
+ *		first that is taken neither in the archive nor in schema nspid.
+ */
+static char *
+free_name(const char *name, Oid nspid, Oid archive, bool with_type)
+{
+	for (int n = 1;; n++)
+	{
+		char		suffix[16];
+		int			len;
+		char	   *candidate;
+
+		snprintf(suffix, sizeof(suffix), "_%d", n);
+		len = pg_mbcliplen(name, strlen(name), NAMEDATALEN - 1 - strlen(suffix));
+		candidate = psprintf("%.*s%s", len, name, suffix);
+		if (!name_taken(candidate, archive, with_type) &&
+			!name_taken(candidate, nspid, with_type))
+			return candidate;
+	}
+}
+
+/* the keyword of ALTER for a relation kind */
+static const char *
+alter_keyword(char relkind)
+{
+	switch (relkind)
+	{
+		case 'S':
+			return "SEQUENCE";
+		case 'i':
+		case 'I':
+			return "INDEX";
+		case 'm':
+			return "MATERIALIZED VIEW";
+		default:
+			return "TABLE";
+	}
+}
+
+/*
+ * archive_relation
+ *		Move one original (a table or a materialized view) to the archive
+ *		schema, with the indexes and sequences that ALTER ... SET SCHEMA
+ *		moves along.  Each of them whose name the archive already holds
+ *		(the same table name in two schemas, a second job's art_type_pkey)
+ *		is first renamed where it is, to the first free name_N.  splitdb
+ *		finds the originals by OID, and job_table keeps their names from
+ *		before the cutover.
+ */
+static void
+archive_relation(Oid relid)
+{
+	Oid			archive = get_namespace_oid(SPLITDB_ARCHIVE_SCHEMA, false);
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	List	   *renames = NIL;
+	ListCell   *lc;
+
+	if (SPI_execute_with_args("SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
+							  "  FROM pg_catalog.pg_class c WHERE c.oid = $1"
+							  " UNION ALL"
+							  " SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
+							  "  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+							  " WHERE i.indrelid = $1"
+							  " UNION ALL"
+							  " SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
+							  "  FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid"
+							  " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "   AND d.refobjid = $1 AND d.deptype IN ('a', 'i') AND c.relkind = 'S'",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the relations that move with table %u", relid);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *name = VALUE(i, 2);
+		Oid			nspid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 3, &isnull));
+		char		kind = VALUE(i, 4)[0];
+		/* the relation itself: its row type takes the name too */
+		bool		has_type = (oid == relid);
+
+		if (!name_taken(name, archive, has_type))
+			continue;
+		renames = lappend(renames,
+						  psprintf("ALTER %s %s RENAME TO %s", alter_keyword(kind),
+								   quote_qualified_identifier(get_namespace_name(nspid), name),
+								   quote_identifier(free_name(name, nspid, archive, has_type))));
+	}
+	foreach(lc, renames)
+		run_utility((char *) lfirst(lc));
+	run_utility(psprintf("ALTER %s %s SET SCHEMA " SPLITDB_ARCHIVE_SCHEMA,
+						 alter_keyword(get_rel_relkind(relid)),
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													get_rel_name(relid))));
+}
+
+/*
+ * splitdb_cutover_run
+ *		Archive the originals, leave shims in their place, re-point views,
+ *		drop the cross-service foreign keys and advance the sibling's
+ *		sequences.
+ *
+ * Runs in the caller's transaction (which is connected to SPI); the caller
+ * commits it together with the job's state.
+ */
+void
+splitdb_cutover_run(int64 job_id, const char *service, const char *server,
+					PGconn *conn)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	List	   *shims;
+	List	   *views;
+	List	   *matviews;
+	List	   *seqs;
+	List	   *moves = NIL;
+	List	   *drops = NIL;
+	ListCell   *lc;
+
+	/* the tables, locked against every other session */
+	if (SPI_execute_with_args("SELECT relid FROM splitdb.job_table WHERE job_id = $1 ORDER BY relid",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the job's tables");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		LockRelationOid(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 1, &isnull)),
+						AccessExclusiveLock);
+	}
+
+	/* 1. what must be rebuilt, read while the names are the originals' */
+	shims = splitdb_shim_ddl(job_id, service, server);
+	views = views_to_repoint(job_id);
+	matviews = splitdb_matview_ddl(job_id);
+	seqs = sequences_to_advance(job_id);
+
+	if (SPI_execute_with_args("SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', r.child_relid::regclass,"
+							  "              r.constraint_name)"
+							  " FROM splitdb.reference r WHERE r.job_id = $1"
+							  "  AND EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = r.child_relid"
+							  "               AND c.conname = r.constraint_name AND c.contype = 'f')"
+							  " ORDER BY 1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the cross-service references");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		drops = lappend(drops, VALUE(i, 1));
+
+	/* partitions first: a partitioned table moves without its partitions */
+	if (SPI_execute_with_args("SELECT c.oid FROM splitdb.job_table t JOIN pg_class c ON c.oid = t.relid"
+							  " WHERE t.job_id = $1 ORDER BY c.relispartition DESC, c.oid::regclass::text",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the job's tables");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		moves = lappend_oid(moves,
+							DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+
+	/* source values of the sequences, before anything moves */
+	foreach(lc, seqs)
+	{
+		SeqValue   *s = (SeqValue *) lfirst(lc);
+		Oid			t[1] = {OIDOID};
+		Datum		v[1] = {ObjectIdGetDatum(s->oid)};
+
+		if (SPI_execute_with_args("SELECT pg_catalog.pg_sequence_last_value($1)::text",
+								  1, t, v, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read sequence %s", s->name);
+		s->value = VALUE(0, 1);
+	}
+
+	/* 2. the foreign keys that now cross databases */
+	foreach(lc, drops)
+		run_utility((char *) lfirst(lc));
+	if (SPI_execute_with_args("UPDATE splitdb.reference SET dropped_at = pg_catalog.clock_timestamp()"
+							  " WHERE job_id = $1",
+							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update splitdb.reference");
+
+	/* 3. the originals go to the archive */
+	run_utility("CREATE SCHEMA IF NOT EXISTS " SPLITDB_ARCHIVE_SCHEMA);
+	foreach(lc, moves)
+		archive_relation(lfirst_oid(lc));
+	foreach(lc, matviews)
+		archive_relation(((SplitdbMatview *) lfirst(lc))->relid);
+
+	/*
+	 * 4. shims under the old names, the views re-pointed to them, the
+	 * materialized views created anew over them
+	 */
+	foreach(lc, shims)
+		run_utility((char *) lfirst(lc));
+	foreach(lc, views)
+		run_utility(((ViewDef *) lfirst(lc))->sql);
+	foreach(lc, matviews)
+	{
+		ListCell   *stmt;
+
+		foreach(stmt, ((SplitdbMatview *) lfirst(lc))->statements)
+			run_utility((char *) lfirst(stmt));
+	}
+
+	/* the cross-service references, enforced on both sides from now on */
+	splitdb_reference_install(service, NIL, conn);
+
+	/* 5. the sibling's sequences past the source's values */
+	foreach(lc, seqs)
+	{
+		SeqValue   *s = (SeqValue *) lfirst(lc);
+		const char *params[2] = {s->name, s->value};
+
+		if (s->value == NULL)
+			continue;			/* never used in the source */
+		PQclear(splitdb_remote_exec(conn,
+									"SELECT pg_catalog.setval(q.seqrelid, $2::bigint)"
+									"  FROM pg_catalog.pg_sequence q"
+									" WHERE q.seqrelid = $1::pg_catalog.regclass"
+									"   AND coalesce(CASE WHEN q.seqincrement > 0"
+									"                     THEN pg_catalog.pg_sequence_last_value(q.seqrelid) < $2::bigint"
+									"                     ELSE pg_catalog.pg_sequence_last_value(q.seqrelid) > $2::bigint END,"
+									"                true)",
+									2, params, service));
+	}
+}

@@ -1,0 +1,1032 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddl.c
+ *	  DDL for a service's sibling database, read from the source catalogs.
+ *
+ * The statements are produced by catalog queries that call PostgreSQL's own
+ * deparsers (format_type, pg_get_expr, pg_get_constraintdef,
+ * pg_get_indexdef, pg_get_triggerdef, pg_get_functiondef, ...), the same ones
+ * pg_dump relies on, so the sibling's tables come out as pg_dump would show
+ * the originals.  They run in two stages: before the data (schemas,
+ * extensions, collations, types, functions, sequences, tables with their
+ * columns and CHECK constraints, partitions, column settings, comments,
+ * owners, grants) and after it (primary keys, secondary indexes, unique and
+ * exclusion constraints, index attachments, replica identity and CLUSTER ON,
+ * extended statistics, foreign keys among the service's tables, triggers,
+ * policies, the comments on these).  The test of this file is an oracle:
+ * `pg_dump --schema-only -t` of each table gives the same text in the sibling
+ * as in the source, but for the cross-service foreign keys
+ * (test/t/003_schema_oracle.pl).
+ *
+ * Invariants:
+ * - The queries run with search_path = pg_catalog, pg_temp (the worker's
+ *   setting), so every name the deparsers print is schema-qualified.
+ * - Every identifier is quoted by the catalog functions (quote_ident, %I,
+ *   regclass output); literals in DDL, which takes no parameters, go through
+ *   quote_literal (%L).
+ * - Foreign keys with an end outside the service are never produced here:
+ *   they become cross-service references (cutover.c).
+ * - A statement that creates an object carries a guard, a remote query
+ *   that is true when the object already exists, so a resumed job skips what
+ *   an earlier run made; the others (ALTER ... SET, COMMENT, GRANT, REVOKE)
+ *   give the same result when they run twice.
+ * - Each statement is one SQL command: the sibling runs it through the
+ *   extended protocol, which refuses several commands in one string.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/ddl.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "metadata/catalog.h"
+#include "compat.h"
+#include "migrate/ddl.h"
+#include "plan/plan.h"
+#include "remote/remote.h"
+#include "splitdb.h"
+
+/* $1: the OIDs of every relation the job moves, partitions included */
+#define DDL_OWNED_CTE "owned AS (SELECT u.relid FROM unnest($1::oid[]) u(relid))"
+
+/* a column definition: a is pg_attribute, ad its pg_attrdef row */
+#define SQL_COLUMN_DEF \
+	"format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod))" \
+	" || CASE WHEN a.attcollation <> 0 AND a.attcollation <>" \
+	"          (SELECT ty.typcollation FROM pg_type ty WHERE ty.oid = a.atttypid)" \
+	"         THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END" \
+	" || CASE WHEN a.attidentity IN ('a', 'd') THEN" \
+	"      (SELECT format(' GENERATED %s AS IDENTITY (SEQUENCE NAME %s START WITH %s INCREMENT BY %s" \
+	" MINVALUE %s MAXVALUE %s CACHE %s%s)'," \
+	"               CASE a.attidentity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END," \
+	"               q.seqrelid::regclass, q.seqstart, q.seqincrement, q.seqmin, q.seqmax, q.seqcache," \
+	"               CASE WHEN q.seqcycle THEN ' CYCLE' ELSE '' END)" \
+	"         FROM pg_depend d JOIN pg_sequence q ON q.seqrelid = d.objid" \
+	"        WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass" \
+	"          AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'i')" \
+	"    ELSE '' END" \
+	" || CASE WHEN a.attgenerated = 's'" \
+	"         THEN format(' GENERATED ALWAYS AS (%s) STORED', pg_get_expr(ad.adbin, ad.adrelid))" \
+	"         WHEN ad.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid)" \
+	"         ELSE '' END" \
+	" || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END"
+
+/* how deep a relation sits under partitioned or inheritance parents */
+#define SQL_DEPTH(rel) \
+	"(WITH RECURSIVE up(rel) AS (" \
+	"   SELECT dh.inhparent FROM pg_inherits dh WHERE dh.inhrelid = " rel \
+	"   UNION SELECT dh.inhparent FROM pg_inherits dh JOIN up ON dh.inhrelid = up.rel)" \
+	" SELECT count(*) FROM up)"
+
+/*
+ * What the owned tables' index expressions, defaults and constraints, and
+ * the functions in fns, name by OID in pg_depend (a COLLATE clause, a
+ * regconfig constant): the OIDs of catalog refclass.  Needs fns.
+ */
+#define SQL_EXPRESSION_USES(refclass) \
+	"  SELECT d.refobjid FROM pg_depend d WHERE d.refclassid = '" refclass "'::regclass" \
+	"   AND ((d.classid = 'pg_class'::regclass AND d.objid IN" \
+	"          (SELECT i.indexrelid FROM pg_index i JOIN owned o ON o.relid = i.indrelid))" \
+	"     OR (d.classid = 'pg_attrdef'::regclass AND d.objid IN" \
+	"          (SELECT ad.oid FROM pg_attrdef ad JOIN owned o ON o.relid = ad.adrelid))" \
+	"     OR (d.classid = 'pg_constraint'::regclass AND d.objid IN" \
+	"          (SELECT k.oid FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid))" \
+	"     OR (d.classid = 'pg_proc'::regclass AND d.objid IN (SELECT fn FROM fns)))"
+
+/*
+ * The text search configurations the service's indexes, defaults,
+ * constraints and functions use: by OID (a regconfig constant, in pg_depend)
+ * or by name (in a function's body or a trigger's arguments, where
+ * PostgreSQL records nothing), and the dictionaries they map tokens to.
+ * Needs fns.
+ */
+#define SQL_USED_TS_CONFIGS \
+	" tscfgs(cfg) AS (" \
+	SQL_EXPRESSION_USES("pg_ts_config") \
+	"  UNION SELECT c.oid FROM pg_ts_config c JOIN pg_proc p ON p.oid IN (SELECT fn FROM fns)" \
+	"   WHERE c.oid >= 16384 AND position(c.cfgname::text IN p.prosrc) > 0" \
+	"  UNION SELECT c.oid FROM pg_ts_config c JOIN pg_trigger t ON t.tgrelid IN (SELECT relid FROM owned)" \
+	"   WHERE c.oid >= 16384 AND position(c.cfgname::text IN encode(t.tgargs, 'escape')) > 0)," \
+	" tsdicts AS (SELECT DISTINCT m.mapdict AS dict FROM pg_ts_config_map m JOIN tscfgs c ON c.cfg = m.mapcfg)"
+
+/*
+ * Each query returns rows of (kind, name, schema, guard, arg1, arg2, sql), in
+ * the order the statements must run.
+ */
+
+/* extensions whose types or functions the service's tables use */
+static const char *const sql_extensions =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE ","
+SQL_USED_TS_CONFIGS ","
+" members AS ("
+"  SELECT d.refobjid AS ext FROM used u JOIN pg_depend d ON d.classid = 'pg_type'::regclass"
+"     AND d.objid = u.typid AND d.deptype = 'e'"
+"  UNION SELECT d.refobjid FROM fns f JOIN pg_depend d ON d.classid = 'pg_proc'::regclass"
+"     AND d.objid = f.fn AND d.deptype = 'e'"
+"  UNION SELECT d.refobjid FROM tsdicts t JOIN pg_depend d ON d.classid = 'pg_ts_dict'::regclass"
+"     AND d.objid = t.dict AND d.deptype = 'e'"
+"  UNION SELECT d.refobjid FROM tsdicts t JOIN pg_ts_dict td ON td.oid = t.dict"
+"     JOIN pg_depend d ON d.classid = 'pg_ts_template'::regclass"
+"     AND d.objid = td.dicttemplate AND d.deptype = 'e')"
+" SELECT 'extension', quote_ident(e.extname), n.nspname, NULL, NULL, NULL,"
+"  format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA %I', e.extname, n.nspname)"
+" FROM members m JOIN pg_extension e ON e.oid = m.ext JOIN pg_namespace n ON n.oid = e.extnamespace"
+" WHERE e.extname <> 'plpgsql'"
+" ORDER BY 2";
+
+/* collations of owned columns and indexes, and those the functions use, that are not built in */
+static const char *const sql_collations =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE ","
+" uses AS ("
+"  SELECT a.attcollation AS coll FROM pg_attribute a JOIN owned o ON o.relid = a.attrelid"
+"   WHERE a.attnum > 0 AND NOT a.attisdropped"
+"  UNION SELECT u.coll FROM pg_index i JOIN owned o ON o.relid = i.indrelid,"
+"         unnest(i.indcollation::oid[]) u(coll)"
+/* COLLATE in an expression of an index, a constraint, a default */
+"  UNION" SQL_EXPRESSION_USES("pg_collation")
+/* and in a function's body, where PostgreSQL records nothing */
+"  UNION SELECT c.oid FROM pg_collation c JOIN pg_proc p ON p.oid IN (SELECT fn FROM fns)"
+"   WHERE c.oid >= 16384 AND p.prosrc ILIKE '%collate%' AND position(c.collname::text IN p.prosrc) > 0)"
+" SELECT 'collation', c.oid::regcollation::text, n.nspname, 'regcollation', c.oid::regcollation::text, NULL,"
+"  CASE WHEN c.collprovider = 'i'"
+"   THEN format('CREATE COLLATION %s (provider = icu, locale = %L%s)', c.oid::regcollation,"
+"               c.colliculocale, CASE WHEN NOT c.collisdeterministic THEN ', deterministic = false' ELSE '' END)"
+"   ELSE format('CREATE COLLATION %s (provider = libc, lc_collate = %L, lc_ctype = %L)', c.oid::regcollation,"
+"               c.collcollate, c.collctype) END"
+" FROM uses u JOIN pg_collation c ON c.oid = u.coll JOIN pg_namespace n ON n.oid = c.collnamespace"
+" WHERE " SPLITDB_USER_OBJECT("pg_collation", "c")
+" ORDER BY 2";
+
+/* the users' text search dictionaries those configurations use */
+static const char *const sql_ts_dictionaries =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE "," SQL_USED_TS_CONFIGS
+" SELECT 'text search dictionary', d.oid::regdictionary::text, n.nspname, 'tsdict', n.nspname, d.dictname::text,"
+"  format('CREATE TEXT SEARCH DICTIONARY %s (TEMPLATE = %I.%I%s)', d.oid::regdictionary,"
+"         tn.nspname, tt.tmplname, coalesce(', ' || d.dictinitoption, ''))"
+" FROM tsdicts u JOIN pg_ts_dict d ON d.oid = u.dict JOIN pg_namespace n ON n.oid = d.dictnamespace"
+" JOIN pg_ts_template tt ON tt.oid = d.dicttemplate JOIN pg_namespace tn ON tn.oid = tt.tmplnamespace"
+" WHERE " SPLITDB_USER_OBJECT("pg_ts_dict", "d")
+" ORDER BY 2";
+
+/*
+ * The users' text search configurations: each is created, then gets one
+ * mapping statement per token type, in token order.
+ */
+static const char *const sql_ts_configurations =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE "," SQL_USED_TS_CONFIGS
+" SELECT kind, name, schema, guard, arg1, arg2, sql FROM ("
+"  SELECT 'text search configuration' AS kind, c.oid::regconfig::text AS name, n.nspname AS schema,"
+"   'tsconfig' AS guard, n.nspname::text AS arg1, c.cfgname::text AS arg2,"
+"   format('CREATE TEXT SEARCH CONFIGURATION %s (PARSER = %I.%I)', c.oid::regconfig, pn.nspname, pr.prsname) AS sql,"
+"   -1 AS tokid"
+"  FROM tscfgs u JOIN pg_ts_config c ON c.oid = u.cfg JOIN pg_namespace n ON n.oid = c.cfgnamespace"
+"  JOIN pg_ts_parser pr ON pr.oid = c.cfgparser JOIN pg_namespace pn ON pn.oid = pr.prsnamespace"
+"  WHERE " SPLITDB_USER_OBJECT("pg_ts_config", "c")
+"  UNION ALL"
+"  SELECT 'text search mapping', format('%s %s', c.oid::regconfig, t.alias), NULL,"
+"   'tsmapping', c.oid::regconfig::text, t.alias,"
+"   format('ALTER TEXT SEARCH CONFIGURATION %s ADD MAPPING FOR %I WITH %s', c.oid::regconfig, t.alias,"
+"          string_agg(m.mapdict::regdictionary::text, ', ' ORDER BY m.mapseqno)),"
+"   t.tokid"
+"  FROM tscfgs u JOIN pg_ts_config c ON c.oid = u.cfg"
+"  JOIN pg_ts_config_map m ON m.mapcfg = c.oid"
+"  CROSS JOIN LATERAL ts_token_type(c.cfgparser) t"
+"  WHERE t.tokid = m.maptokentype AND " SPLITDB_USER_OBJECT("pg_ts_config", "c")
+"  GROUP BY c.oid, t.alias, t.tokid) s"
+" ORDER BY CASE WHEN s.tokid = -1 THEN s.name ELSE s.arg1 END, s.tokid";
+
+/*
+ * Enums, domains, composite types and ranges: those of the tables, deepest
+ * dependency first, then those only the functions name in their bodies
+ * (SPLITDB_BODY_TYPES_CTE), which may use the former.
+ */
+static const char *const sql_types =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE ","
+SPLITDB_BODY_TYPES_CTE
+" SELECT 'type', t.oid::regtype::text, n.nspname, 'regtype', t.oid::regtype::text, NULL,"
+"  CASE t.typtype"
+"   WHEN 'e' THEN format('CREATE TYPE %s AS ENUM (%s)', t.oid::regtype,"
+"     (SELECT coalesce(string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder), '')"
+"        FROM pg_enum e WHERE e.enumtypid = t.oid))"
+"   WHEN 'd' THEN format('CREATE DOMAIN %s AS %s', t.oid::regtype, format_type(t.typbasetype, t.typtypmod))"
+"     || CASE WHEN t.typcollation <> 0 AND t.typcollation <>"
+"                  (SELECT b.typcollation FROM pg_type b WHERE b.oid = t.typbasetype)"
+"             THEN ' COLLATE ' || t.typcollation::regcollation::text ELSE '' END"
+"     || CASE WHEN t.typdefaultbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(t.typdefaultbin, 0) ELSE '' END"
+"     || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END"
+"     || coalesce((SELECT string_agg(format(' CONSTRAINT %I %s', c.conname, pg_get_constraintdef(c.oid)), '' ORDER BY c.conname)"
+"                    FROM pg_constraint c WHERE c.contypid = t.oid AND c.contype = 'c'), '')"
+"   WHEN 'c' THEN format('CREATE TYPE %s AS (%s)', t.oid::regtype,"
+"     (SELECT coalesce(string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod))"
+"              || CASE WHEN a.attcollation <> 0 AND a.attcollation <>"
+"                           (SELECT ty.typcollation FROM pg_type ty WHERE ty.oid = a.atttypid)"
+"                      THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END,"
+"              ', ' ORDER BY a.attnum), '')"
+"        FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped))"
+"   WHEN 'r' THEN (SELECT format('CREATE TYPE %s AS RANGE (subtype = %s%s%s%s, multirange_type_name = %s)',"
+"       t.oid::regtype, format_type(r.rngsubtype, NULL),"
+"       CASE WHEN oc.opcdefault THEN '' ELSE format(', subtype_opclass = %I.%I', ocn.nspname, oc.opcname) END,"
+"       CASE WHEN r.rngcollation <> 0 AND r.rngcollation <>"
+"                 (SELECT s.typcollation FROM pg_type s WHERE s.oid = r.rngsubtype)"
+"            THEN ', collation = ' || r.rngcollation::regcollation::text ELSE '' END,"
+"       CASE WHEN r.rngsubdiff <> 0 THEN ', subtype_diff = ' || r.rngsubdiff::regproc::text ELSE '' END,"
+"       r.rngmultitypid::regtype)"
+"     FROM pg_range r JOIN pg_opclass oc ON oc.oid = r.rngsubopc"
+"     JOIN pg_namespace ocn ON ocn.oid = oc.opcnamespace WHERE r.rngtypid = t.oid)"
+"  END"
+" FROM (SELECT typid, depth, 0 AS pass FROM used UNION ALL SELECT typid, depth, 1 FROM body_types) u"
+" JOIN pg_type t ON t.oid = u.typid JOIN pg_namespace n ON n.oid = t.typnamespace"
+" WHERE " SPLITDB_USER_TYPE("t")
+" ORDER BY u.pass, u.depth DESC, 2";
+
+/*
+ * Functions made by users that defaults, constraints, indexes, triggers and
+ * policies call.  One without a search_path setting of its own resolves
+ * names with the search_path of the session that calls it: in the sibling,
+ * where postgres_fdw's sessions run with search_path = pg_catalog and the
+ * database's settings are not the source's, it gets the path its owner's
+ * sessions start with in the source (SPLITDB_SESSION_PATH), so its
+ * unqualified names find the same objects whichever way a write arrives.
+ */
+static const char *const sql_functions =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE
+" SELECT 'function', p.oid::regprocedure::text, n.nspname, NULL, NULL, NULL, pg_get_functiondef(p.oid)"
+" FROM fns f JOIN pg_proc p ON p.oid = f.fn JOIN pg_namespace n ON n.oid = p.pronamespace"
+" WHERE " SPLITDB_USER_FUNCTION("p")
+" UNION ALL"
+" SELECT 'function search_path', p.oid::regprocedure::text, n.nspname, NULL, NULL, NULL,"
+"  format('ALTER FUNCTION %s SET search_path TO %s', p.oid::regprocedure,"
+"         " SPLITDB_PATH_LIST(SPLITDB_SESSION_PATH("p")) ")"
+" FROM fns f JOIN pg_proc p ON p.oid = f.fn JOIN pg_namespace n ON n.oid = p.pronamespace"
+"  JOIN pg_language l ON l.oid = p.prolang"
+" WHERE " SPLITDB_USER_FUNCTION("p") " AND l.lanname NOT IN ('c', 'internal')"
+"  AND NOT EXISTS (SELECT FROM unnest(p.proconfig) g WHERE g LIKE 'search\\_path=%')"
+" ORDER BY 2, 1";
+
+/* sequences the owned columns own or call, except identity sequences (made with their table) */
+#define SQL_USED_SEQUENCES \
+	" seqs AS (" \
+	"  SELECT d.objid AS seq FROM pg_depend d JOIN owned o ON o.relid = d.refobjid" \
+	"    JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'" \
+	"   WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a'" \
+	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass" \
+	"     AND d.objid = ad.oid JOIN owned o ON o.relid = ad.adrelid" \
+	"    JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'" \
+	"   WHERE d.refclassid = 'pg_class'::regclass)"
+
+static const char *const sql_sequences =
+"WITH " DDL_OWNED_CTE "," SQL_USED_SEQUENCES
+" SELECT 'sequence', s.oid::regclass::text, n.nspname, 'regclass', s.oid::regclass::text, NULL,"
+"  format('CREATE %sSEQUENCE %s AS %s INCREMENT BY %s MINVALUE %s MAXVALUE %s START WITH %s CACHE %s%s',"
+"    CASE WHEN s.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END, s.oid::regclass,"
+"    format_type(q.seqtypid, NULL), q.seqincrement, q.seqmin, q.seqmax, q.seqstart, q.seqcache,"
+"    CASE WHEN q.seqcycle THEN ' CYCLE' ELSE '' END)"
+" FROM seqs x JOIN pg_class s ON s.oid = x.seq JOIN pg_sequence q ON q.seqrelid = s.oid"
+" JOIN pg_namespace n ON n.oid = s.relnamespace"
+" WHERE NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = s.oid"
+"                    AND d.deptype = 'i')"
+" ORDER BY 2";
+
+/*
+ * Tables, parents before children: columns with their properties and CHECK
+ * constraints.  The primary key comes after the data (sql_constraints), as
+ * pg_dump does it: one sorted build is cheaper than inserting every row into
+ * the index, and the copy's parallel streams do not split each other's index
+ * pages.  A partition is made as a table of its own and attached afterwards,
+ * as pg_dump does, so its constraint and index names are the originals'.
+ */
+static const char *const sql_tables =
+"WITH " DDL_OWNED_CTE
+" SELECT 'table', c.oid::regclass::text, n.nspname, 'regclass', c.oid::regclass::text, NULL,"
+"  format('CREATE %sTABLE %s (%s)%s%s%s',"
+"   CASE WHEN c.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END, c.oid::regclass,"
+"   concat_ws(', ',"
+"    (SELECT string_agg(" SQL_COLUMN_DEF ", ', ' ORDER BY a.attnum)"
+"       FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum"
+"      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+"        AND (a.attislocal OR c.relispartition)),"
+"    (SELECT string_agg(format('CONSTRAINT %I %s', k.conname, pg_get_constraintdef(k.oid)), ', '"
+"                       ORDER BY k.contype DESC, k.conname)"
+"       FROM pg_constraint k WHERE k.conrelid = c.oid"
+"        AND k.contype = 'c' AND k.convalidated AND (k.conislocal OR c.relispartition))),"
+"   CASE WHEN NOT c.relispartition THEN"
+"     (SELECT ' INHERITS (' || string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno) || ')'"
+"        FROM pg_inherits i WHERE i.inhrelid = c.oid) ELSE NULL END,"
+"   CASE WHEN c.relkind = 'p' THEN ' PARTITION BY ' || pg_get_partkeydef(c.oid) ELSE '' END,"
+"   CASE WHEN c.reloptions IS NOT NULL THEN ' WITH (' || array_to_string(c.reloptions, ', ') || ')' ELSE '' END)"
+" FROM owned o JOIN pg_class c ON c.oid = o.relid JOIN pg_namespace n ON n.oid = c.relnamespace"
+" ORDER BY " SQL_DEPTH("c.oid") ", 2";
+
+/* serial sequences follow their column */
+static const char *const sql_owned_by =
+"WITH " DDL_OWNED_CTE
+" SELECT 'sequence owner', s.oid::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('ALTER SEQUENCE %s OWNED BY %s.%I', s.oid::regclass, d.refobjid::regclass, a.attname)"
+" FROM pg_depend d JOIN owned o ON o.relid = d.refobjid"
+" JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'"
+" JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid"
+" WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a'"
+" ORDER BY 2";
+
+/* partitions join their parents */
+static const char *const sql_attach =
+"WITH " DDL_OWNED_CTE
+" SELECT 'partition', c.oid::regclass::text, NULL, 'partition', c.oid::regclass::text, NULL,"
+"  format('ALTER TABLE ONLY %s ATTACH PARTITION %s %s', i.inhparent::regclass, c.oid::regclass,"
+"         pg_get_expr(c.relpartbound, c.oid))"
+" FROM owned o JOIN pg_class c ON c.oid = o.relid JOIN pg_inherits i ON i.inhrelid = c.oid"
+" WHERE c.relispartition"
+" ORDER BY " SQL_DEPTH("c.oid") " DESC, 2";
+
+/* every sequence starts where the source's stands */
+static const char *const sql_sequence_values =
+"WITH " DDL_OWNED_CTE "," SQL_USED_SEQUENCES ","
+" allseqs AS (SELECT seq FROM seqs"
+"  UNION SELECT d.objid FROM pg_depend d JOIN owned o ON o.relid = d.refobjid"
+"   WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'i')"
+" SELECT 'sequence value', s.seq::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('SELECT pg_catalog.setval(%L, %s, %s)', s.seq::regclass,"
+"         coalesce(pg_sequence_last_value(s.seq), q.seqstart),"
+"         CASE WHEN pg_sequence_last_value(s.seq) IS NULL THEN 'false' ELSE 'true' END)"
+" FROM allseqs s JOIN pg_sequence q ON q.seqrelid = s.seq"
+" ORDER BY 2";
+
+/*
+ * What CREATE TABLE cannot say about a column: its statistics target, a
+ * storage or compression other than its type's, attribute options.
+ *
+ * NB: this server keeps a version of each column among its attribute
+ * options (pg_attver=N).  The server sets it and ignores a value given by
+ * ALTER TABLE; like pg_dump, we leave it out.
+ */
+static const char *const sql_column_settings =
+"WITH " DDL_OWNED_CTE ","
+" cols AS ("
+"  SELECT c.oid AS relid, a.attname, a.attstattarget, a.attstorage, t.typstorage, a.attcompression,"
+"         (SELECT array_agg(x.opt ORDER BY x.n) FROM unnest(a.attoptions) WITH ORDINALITY x(opt, n)"
+"           WHERE split_part(x.opt, '=', 1) <> 'pg_attver') AS attoptions"
+"    FROM owned o JOIN pg_class c ON c.oid = o.relid"
+"    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+"    JOIN pg_type t ON t.oid = a.atttypid)"
+" SELECT 'column settings', format('%s.%I', a.relid::regclass, a.attname), NULL, NULL, NULL, NULL,"
+"  format('ALTER TABLE ONLY %s %s', a.relid::regclass, concat_ws(', ',"
+"   CASE WHEN a.attstattarget >= 0"
+"        THEN format('ALTER COLUMN %I SET STATISTICS %s', a.attname, a.attstattarget) END,"
+"   CASE WHEN a.attstorage <> a.typstorage"
+"        THEN format('ALTER COLUMN %I SET STORAGE %s', a.attname,"
+"                    CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'"
+"                                      WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END) END,"
+"   CASE WHEN a.attcompression <> ''"
+"        THEN format('ALTER COLUMN %I SET COMPRESSION %s', a.attname,"
+"                    CASE a.attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END) END,"
+"   CASE WHEN a.attoptions IS NOT NULL"
+"        THEN format('ALTER COLUMN %I SET (%s)', a.attname, array_to_string(a.attoptions, ', ')) END))"
+" FROM cols a"
+" WHERE a.attstattarget >= 0 OR a.attstorage <> a.typstorage OR a.attcompression <> ''"
+"    OR a.attoptions IS NOT NULL"
+" ORDER BY 2";
+
+/* comments on tables, columns, types, sequences and functions */
+static const char *const sql_comments =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SPLITDB_USED_FUNCTIONS_CTE
+" SELECT 'comment', c.oid::regclass::text, NULL, NULL, NULL, NULL,"
+"  CASE WHEN d.objsubid = 0"
+"   THEN format('COMMENT ON TABLE %s IS %L', c.oid::regclass, d.description)"
+"   ELSE format('COMMENT ON COLUMN %s.%I IS %L', c.oid::regclass,"
+"               (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = d.objsubid),"
+"               d.description) END"
+" FROM owned o JOIN pg_class c ON c.oid = o.relid"
+" JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid"
+" UNION ALL"
+" SELECT 'comment', s.seq::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('COMMENT ON SEQUENCE %s IS %L', s.seq::regclass, d.description)"
+" FROM seqs s JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = s.seq AND d.objsubid = 0"
+" UNION ALL"
+" SELECT 'comment', t.oid::regtype::text, NULL, NULL, NULL, NULL,"
+"  format('COMMENT ON %s %s IS %L', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype, d.description)"
+" FROM used u JOIN pg_type t ON t.oid = u.typid"
+" JOIN pg_description d ON d.classoid = 'pg_type'::regclass AND d.objoid = t.oid"
+" WHERE " SPLITDB_USER_TYPE("t")
+" UNION ALL"
+" SELECT 'comment', p.oid::regprocedure::text, NULL, NULL, NULL, NULL,"
+"  format('COMMENT ON %s %s IS %L', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,"
+"         p.oid::regprocedure, d.description)"
+" FROM fns f JOIN pg_proc p ON p.oid = f.fn"
+" JOIN pg_description d ON d.classoid = 'pg_proc'::regclass AND d.objoid = p.oid"
+" WHERE " SPLITDB_USER_FUNCTION("p")
+" ORDER BY 2, 7";
+
+/*
+ * Owners of tables, sequences, types and functions, where the role exists in
+ * the sibling's cluster.
+ */
+static const char *const sql_owners =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SPLITDB_USED_FUNCTIONS_CTE
+" SELECT 'owner', c.oid::regclass::text, NULL, 'norole', r.rolname::text, NULL,"
+"  format('ALTER TABLE %s OWNER TO %I', c.oid::regclass, r.rolname)"
+" FROM owned o JOIN pg_class c ON c.oid = o.relid JOIN pg_roles r ON r.oid = c.relowner"
+" UNION ALL"
+" SELECT 'owner', c.oid::regclass::text, NULL, 'norole', r.rolname::text, NULL,"
+"  format('ALTER SEQUENCE %s OWNER TO %I', c.oid::regclass, r.rolname)"
+" FROM seqs s JOIN pg_class c ON c.oid = s.seq JOIN pg_roles r ON r.oid = c.relowner"
+" WHERE NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seq"
+"                    AND d.deptype = 'a')"
+" UNION ALL"
+" SELECT 'owner', t.oid::regtype::text, NULL, 'norole', r.rolname::text, NULL,"
+"  format('ALTER %s %s OWNER TO %I', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype, r.rolname)"
+" FROM used u JOIN pg_type t ON t.oid = u.typid JOIN pg_roles r ON r.oid = t.typowner"
+" WHERE " SPLITDB_USER_TYPE("t")
+" UNION ALL"
+" SELECT 'owner', p.oid::regprocedure::text, NULL, 'norole', r.rolname::text, NULL,"
+"  format('ALTER %s %s OWNER TO %I', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,"
+"         p.oid::regprocedure, r.rolname)"
+" FROM fns f JOIN pg_proc p ON p.oid = f.fn JOIN pg_roles r ON r.oid = p.proowner"
+" WHERE " SPLITDB_USER_FUNCTION("p")
+" ORDER BY 2";
+
+/*
+ * Privileges, as the ACLs of the originals say, on tables, sequences,
+ * columns, functions and types: grants to roles that exist in the sibling's
+ * cluster (or to PUBLIC), and revokes of what the defaults give but the ACL
+ * no longer has (the owner's own privileges, PUBLIC's EXECUTE on a
+ * function, PUBLIC's USAGE on a type).
+ *
+ * Limitation (docs/operations.md): every grant is made by the migrating
+ * role, so its grantor is the owner; a privilege that another role granted
+ * through a grant option shows the owner as grantor in the sibling.
+ * PostgreSQL 15 accepts GRANTED BY only for the current user, and a SET
+ * ROLE around the grant would break one command per statement.
+ */
+static const char *const sql_grants =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SPLITDB_USED_FUNCTIONS_CTE ","
+" objs AS ("
+"  SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS keyword,"
+"         c.oid::regclass::text AS name, c.relacl AS acl, c.relowner AS owner,"
+"         CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\" AS objtype"
+"    FROM pg_class c WHERE c.oid IN (SELECT relid FROM owned UNION SELECT seq FROM seqs"
+"                                    UNION SELECT d.objid FROM pg_depend d JOIN owned o ON o.relid = d.refobjid"
+"                                     WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'i'"
+"                                       AND d.refclassid = 'pg_class'::regclass)"
+"  UNION ALL"
+"  SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,"
+"         p.oid::regprocedure::text, p.proacl, p.proowner, 'f'"
+"    FROM pg_proc p WHERE p.oid IN (SELECT fn FROM fns) AND " SPLITDB_USER_FUNCTION("p")
+"  UNION ALL"
+"  SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype::text, t.typacl, t.typowner, 'T'"
+"    FROM pg_type t WHERE t.oid IN (SELECT typid FROM used) AND " SPLITDB_USER_TYPE("t") ")"
+" SELECT 'grant', o.name, NULL, 'norole', coalesce(r.rolname::text, 'public'), NULL,"
+"  format('GRANT %s ON %s %s TO %s%s', a.privilege_type, o.keyword, o.name,"
+"         CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"
+"         CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)"
+" FROM objs o, aclexplode(o.acl) a LEFT JOIN pg_roles r ON r.oid = a.grantee"
+" WHERE a.grantee <> o.owner"
+" UNION ALL"
+" SELECT 'revoke', o.name, NULL, 'norole', coalesce(r.rolname::text, 'public'), NULL,"
+"  format('REVOKE %s ON %s %s FROM %s', string_agg(d.privilege_type, ', ' ORDER BY d.privilege_type),"
+"         o.keyword, o.name, CASE WHEN d.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END)"
+" FROM objs o, aclexplode(acldefault(o.objtype, o.owner)) d LEFT JOIN pg_roles r ON r.oid = d.grantee"
+" WHERE o.acl IS NOT NULL"
+"   AND NOT EXISTS (SELECT FROM aclexplode(o.acl) a"
+"                    WHERE a.grantee = d.grantee AND a.privilege_type = d.privilege_type)"
+" GROUP BY o.keyword, o.name, d.grantee, r.rolname"
+" UNION ALL"
+" SELECT 'grant', format('%s.%I', c.oid::regclass, at.attname), NULL, 'norole',"
+"  coalesce(r.rolname::text, 'public'), NULL,"
+"  format('GRANT %s (%I) ON TABLE %s TO %s%s', a.privilege_type, at.attname, c.oid::regclass,"
+"         CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"
+"         CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)"
+" FROM owned o JOIN pg_class c ON c.oid = o.relid"
+" JOIN pg_attribute at ON at.attrelid = c.oid AND at.attnum > 0 AND NOT at.attisdropped AND at.attacl IS NOT NULL,"
+" aclexplode(at.attacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee"
+" WHERE a.grantee <> c.relowner"
+" ORDER BY 2, 7";
+
+/*
+ * Secondary indexes that back no constraint; an index of a partition before
+ * the partitioned index it belongs to.  Those of tables that hold rows
+ * (kind "index") are built side by side (splitdb_ddl_apply_side_by_side);
+ * those of partitioned tables ("partitioned index") come after them.
+ */
+static const char *const sql_indexes =
+"WITH " DDL_OWNED_CTE
+" SELECT CASE WHEN c.relkind = 'p' THEN 'partitioned index' ELSE 'index' END,"
+"  format('%I.%I', n.nspname, ic.relname), NULL, 'regclass',"
+"  format('%I.%I', n.nspname, ic.relname), NULL, pg_get_indexdef(i.indexrelid)"
+" FROM pg_index i JOIN owned o ON o.relid = i.indrelid JOIN pg_class c ON c.oid = i.indrelid"
+" JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace"
+" WHERE i.indisvalid"
+"   AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid"
+"                    AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x'))"
+" ORDER BY " SQL_DEPTH("i.indrelid") " DESC, 2";
+
+/*
+ * The unique indexes of primary keys and unique constraints of tables that
+ * hold rows, built side by side with the other indexes; sql_constraints
+ * then makes each the constraint's index (ADD CONSTRAINT ... USING INDEX),
+ * which takes a moment.  A key built by ADD CONSTRAINT would hold its
+ * table's ACCESS EXCLUSIVE lock for the whole build, and no other index of
+ * the table could be built meanwhile.
+ */
+static const char *const sql_key_indexes =
+"WITH " DDL_OWNED_CTE
+" SELECT 'key index', format('%I.%I', n.nspname, ic.relname), NULL, 'regclass',"
+"  format('%I.%I', n.nspname, ic.relname), NULL, pg_get_indexdef(k.conindid)"
+" FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid JOIN pg_class c ON c.oid = k.conrelid"
+" JOIN pg_class ic ON ic.oid = k.conindid JOIN pg_namespace n ON n.oid = ic.relnamespace"
+" WHERE k.contype IN ('p', 'u') AND c.relkind = 'r'"
+" ORDER BY 2";
+
+/*
+ * Primary keys first, then unique and exclusion constraints, partitions
+ * before their parents; CHECK constraints added NOT VALID.  A key of a
+ * table that holds rows takes the index sql_key_indexes built.
+ */
+static const char *const sql_constraints =
+"WITH " DDL_OWNED_CTE
+" SELECT 'constraint', format('%s.%I', k.conrelid::regclass, k.conname), NULL, 'constraint',"
+"  k.conrelid::regclass::text, k.conname::text,"
+"  CASE WHEN k.contype IN ('p', 'u') AND c.relkind = 'r'"
+"   THEN format('ALTER TABLE ONLY %s ADD CONSTRAINT %I %s USING INDEX %I%s%s', k.conrelid::regclass,"
+"               k.conname, CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, ic.relname,"
+"               CASE WHEN k.condeferrable THEN ' DEFERRABLE' ELSE '' END,"
+"               CASE WHEN k.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END)"
+"   ELSE format('ALTER TABLE ONLY %s ADD CONSTRAINT %I %s', k.conrelid::regclass, k.conname,"
+"               pg_get_constraintdef(k.oid)) END"
+" FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid JOIN pg_class c ON c.oid = k.conrelid"
+" LEFT JOIN pg_class ic ON ic.oid = k.conindid"
+" WHERE k.contype IN ('p', 'u', 'x') OR (k.contype = 'c' AND NOT k.convalidated)"
+" ORDER BY k.contype <> 'p', " SQL_DEPTH("k.conrelid") " DESC, 2";
+
+/* indexes of partitions join the index of their parent */
+static const char *const sql_index_attach =
+"WITH " DDL_OWNED_CTE
+" SELECT 'index partition', format('%I.%I', n.nspname, ic.relname), NULL, 'attached',"
+"  format('%I.%I', n.nspname, ic.relname), NULL,"
+"  format('ALTER INDEX %s ATTACH PARTITION %s', h.inhparent::regclass, format('%I.%I', n.nspname, ic.relname))"
+" FROM pg_index i JOIN owned o ON o.relid = i.indrelid"
+" JOIN pg_inherits h ON h.inhrelid = i.indexrelid"
+" JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace"
+" ORDER BY " SQL_DEPTH("i.indrelid") " DESC, 2";
+
+/*
+ * Settings that need the indexes: statistics targets of index columns, the
+ * replica identity, the index a table is clustered on.
+ */
+static const char *const sql_index_settings =
+"WITH " DDL_OWNED_CTE
+" SELECT 'index settings', i.indexrelid::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('ALTER INDEX %s %s', i.indexrelid::regclass,"
+"         string_agg(format('ALTER COLUMN %s SET STATISTICS %s', a.attnum, a.attstattarget), ', '"
+"                    ORDER BY a.attnum))"
+" FROM pg_index i JOIN owned o ON o.relid = i.indrelid"
+" JOIN pg_attribute a ON a.attrelid = i.indexrelid AND a.attstattarget >= 0"
+" GROUP BY i.indexrelid"
+" UNION ALL"
+" SELECT 'replica identity', c.oid::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('ALTER TABLE ONLY %s REPLICA IDENTITY %s', c.oid::regclass,"
+"         CASE c.relreplident WHEN 'f' THEN 'FULL' WHEN 'n' THEN 'NOTHING'"
+"          ELSE (SELECT format('USING INDEX %I', ic.relname)"
+"                  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid"
+"                 WHERE i.indrelid = c.oid AND i.indisreplident) END)"
+" FROM owned o JOIN pg_class c ON c.oid = o.relid"
+" WHERE c.relreplident IN ('f', 'n', 'i')"
+" UNION ALL"
+" SELECT 'cluster', i.indrelid::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('ALTER TABLE ONLY %s CLUSTER ON %I', i.indrelid::regclass, ic.relname)"
+" FROM pg_index i JOIN owned o ON o.relid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid"
+" WHERE i.indisclustered"
+" ORDER BY 1, 2";
+
+/* extended statistics, with their statistics targets */
+static const char *const sql_statistics =
+"WITH " DDL_OWNED_CTE
+" SELECT 'statistics', format('%I.%I', n.nspname, s.stxname), n.nspname, 'statistics',"
+"  quote_ident(n.nspname), s.stxname::text, pg_get_statisticsobjdef(s.oid)"
+" FROM pg_statistic_ext s JOIN owned o ON o.relid = s.stxrelid"
+" JOIN pg_namespace n ON n.oid = s.stxnamespace"
+" UNION ALL"
+" SELECT 'statistics target', format('%I.%I', n.nspname, s.stxname), NULL, NULL, NULL, NULL,"
+"  format('ALTER STATISTICS %I.%I SET STATISTICS %s', n.nspname, s.stxname, s.stxstattarget)"
+" FROM pg_statistic_ext s JOIN owned o ON o.relid = s.stxrelid"
+" JOIN pg_namespace n ON n.oid = s.stxnamespace"
+" WHERE s.stxstattarget >= 0"
+" ORDER BY 2, 1";
+
+/* foreign keys whose two ends both move to this sibling */
+static const char *const sql_foreign_keys =
+"WITH " DDL_OWNED_CTE
+" SELECT 'foreign key', format('%s.%I', k.conrelid::regclass, k.conname), NULL, 'constraint',"
+"  k.conrelid::regclass::text, k.conname::text,"
+"  format('ALTER TABLE %s%s ADD CONSTRAINT %I %s',"
+"         CASE WHEN c.relkind = 'p' THEN '' ELSE 'ONLY ' END, k.conrelid::regclass, k.conname,"
+"         pg_get_constraintdef(k.oid))"
+" FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid JOIN pg_class c ON c.oid = k.conrelid"
+" WHERE k.contype = 'f' AND k.conparentid = 0 AND k.confrelid IN (SELECT relid FROM owned)"
+" ORDER BY 2";
+
+/*
+ * User triggers, then their enabled state: a partition's clone of its
+ * parent's trigger comes with the parent's, but its state is its own.
+ */
+static const char *const sql_triggers =
+"WITH " DDL_OWNED_CTE
+" SELECT 'trigger', format('%s.%I', t.tgrelid::regclass, t.tgname), NULL, 'trigger',"
+"  t.tgrelid::regclass::text, t.tgname::text, pg_get_triggerdef(t.oid)"
+" FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
+" WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND " SPLITDB_NOT_OWN_TRIGGER("t")
+" UNION ALL"
+" SELECT 'trigger state', format('%s.%I', t.tgrelid::regclass, t.tgname), NULL, NULL, NULL, NULL,"
+"  format('ALTER TABLE %s %s TRIGGER %I', t.tgrelid::regclass,"
+"         CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA'"
+"                          ELSE 'ENABLE ALWAYS' END, t.tgname)"
+" FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
+" WHERE NOT t.tgisinternal AND t.tgenabled <> 'O' AND " SPLITDB_NOT_OWN_TRIGGER("t")
+" ORDER BY 1, 2";
+
+/* row-level security and policies */
+static const char *const sql_policies =
+"WITH " DDL_OWNED_CTE
+" SELECT 'row security', c.oid::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('ALTER TABLE ONLY %s ENABLE ROW LEVEL SECURITY%s', c.oid::regclass,"
+"         CASE WHEN c.relforcerowsecurity THEN ', FORCE ROW LEVEL SECURITY' ELSE '' END)"
+" FROM owned o JOIN pg_class c ON c.oid = o.relid WHERE c.relrowsecurity"
+" UNION ALL"
+" SELECT 'policy', format('%s.%I', p.polrelid::regclass, p.polname), NULL, 'policy',"
+"  p.polrelid::regclass::text, p.polname::text,"
+"  format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', p.polname, p.polrelid::regclass,"
+"   CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,"
+"   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'"
+"                 WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,"
+"   (SELECT string_agg(CASE WHEN u.role = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END, ', ')"
+"      FROM unnest(p.polroles) u(role) LEFT JOIN pg_roles r ON r.oid = u.role),"
+"   CASE WHEN p.polqual IS NOT NULL THEN format(' USING (%s)', pg_get_expr(p.polqual, p.polrelid)) ELSE '' END,"
+"   CASE WHEN p.polwithcheck IS NOT NULL THEN format(' WITH CHECK (%s)', pg_get_expr(p.polwithcheck, p.polrelid)) ELSE '' END)"
+" FROM pg_policy p JOIN owned o ON o.relid = p.polrelid"
+" ORDER BY 1 DESC, 2";
+
+/*
+ * Comments on indexes, constraints, extended statistics, triggers and
+ * policies, which exist only now.
+ */
+static const char *const sql_late_comments =
+"WITH " DDL_OWNED_CTE
+" SELECT 'comment', format('%s.%I', k.conrelid::regclass, k.conname), NULL, NULL, NULL, NULL,"
+"  format('COMMENT ON CONSTRAINT %I ON %s IS %L', k.conname, k.conrelid::regclass, d.description)"
+" FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid"
+" JOIN pg_description d ON d.classoid = 'pg_constraint'::regclass AND d.objoid = k.oid"
+" WHERE k.contype <> 'f' OR k.confrelid IN (SELECT relid FROM owned)"
+" UNION ALL"
+" SELECT 'comment', i.indexrelid::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('COMMENT ON INDEX %s IS %L', i.indexrelid::regclass, d.description)"
+" FROM pg_index i JOIN owned o ON o.relid = i.indrelid"
+" JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = i.indexrelid"
+" WHERE NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)"
+" UNION ALL"
+" SELECT 'comment', format('%I.%I', n.nspname, s.stxname), NULL, NULL, NULL, NULL,"
+"  format('COMMENT ON STATISTICS %I.%I IS %L', n.nspname, s.stxname, d.description)"
+" FROM pg_statistic_ext s JOIN owned o ON o.relid = s.stxrelid"
+" JOIN pg_namespace n ON n.oid = s.stxnamespace"
+" JOIN pg_description d ON d.classoid = 'pg_statistic_ext'::regclass AND d.objoid = s.oid"
+" UNION ALL"
+" SELECT 'comment', format('%s.%I', t.tgrelid::regclass, t.tgname), NULL, NULL, NULL, NULL,"
+"  format('COMMENT ON TRIGGER %I ON %s IS %L', t.tgname, t.tgrelid::regclass, d.description)"
+" FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
+" JOIN pg_description d ON d.classoid = 'pg_trigger'::regclass AND d.objoid = t.oid"
+" WHERE NOT t.tgisinternal"
+" UNION ALL"
+" SELECT 'comment', format('%s.%I', p.polrelid::regclass, p.polname), NULL, NULL, NULL, NULL,"
+"  format('COMMENT ON POLICY %I ON %s IS %L', p.polname, p.polrelid::regclass, d.description)"
+" FROM pg_policy p JOIN owned o ON o.relid = p.polrelid"
+" JOIN pg_description d ON d.classoid = 'pg_policy'::regclass AND d.objoid = p.oid"
+" ORDER BY 2";
+
+/* the queries of each stage, in the order their statements run */
+static const char *const *const before_data[] = {
+	&sql_extensions, &sql_collations, &sql_ts_dictionaries, &sql_ts_configurations,
+	&sql_types, &sql_functions, &sql_sequences,
+	&sql_tables, &sql_owned_by, &sql_attach, &sql_column_settings,
+	&sql_sequence_values, &sql_comments, &sql_owners, &sql_grants
+};
+static const char *const *const after_data[] = {
+	&sql_indexes, &sql_key_indexes, &sql_constraints, &sql_index_attach, &sql_index_settings,
+	&sql_statistics, &sql_foreign_keys, &sql_triggers, &sql_policies,
+	&sql_late_comments
+};
+
+/*
+ * Remote guards: each returns one boolean row, true when the statement must
+ * be skipped because what it makes is already there.
+ */
+static const char *
+guard_sql(const char *guard)
+{
+	if (strcmp(guard, "regclass") == 0)
+		return "SELECT pg_catalog.to_regclass($1) IS NOT NULL";
+	if (strcmp(guard, "regtype") == 0)
+		return "SELECT pg_catalog.to_regtype($1) IS NOT NULL";
+	if (strcmp(guard, "regcollation") == 0)
+		return "SELECT pg_catalog.to_regcollation($1) IS NOT NULL";
+	if (strcmp(guard, "norole") == 0)
+		return "SELECT $1 <> 'public' AND pg_catalog.to_regrole(pg_catalog.quote_ident($1)) IS NULL";
+	if (strcmp(guard, "partition") == 0)
+		return "SELECT coalesce((SELECT c.relispartition FROM pg_catalog.pg_class c"
+			" WHERE c.oid = pg_catalog.to_regclass($1)), false)";
+	if (strcmp(guard, "attached") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_inherits i"
+			" WHERE i.inhrelid = pg_catalog.to_regclass($1))";
+	if (strcmp(guard, "constraint") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint k"
+			" WHERE k.conrelid = pg_catalog.to_regclass($1) AND k.conname = $2)";
+	if (strcmp(guard, "trigger") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger t"
+			" WHERE t.tgrelid = pg_catalog.to_regclass($1) AND t.tgname = $2)";
+	if (strcmp(guard, "statistics") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_statistic_ext s"
+			" WHERE s.stxnamespace = pg_catalog.to_regnamespace($1) AND s.stxname = $2)";
+	if (strcmp(guard, "tsdict") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_ts_dict d"
+			" WHERE d.dictnamespace = pg_catalog.to_regnamespace($1) AND d.dictname = $2)";
+	if (strcmp(guard, "tsconfig") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_ts_config c"
+			" WHERE c.cfgnamespace = pg_catalog.to_regnamespace($1) AND c.cfgname = $2)";
+	if (strcmp(guard, "tsmapping") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_ts_config_map m"
+			" JOIN pg_catalog.pg_ts_config c ON c.oid = m.mapcfg,"
+			" pg_catalog.ts_token_type(c.cfgparser) t"
+			" WHERE c.oid = $1::pg_catalog.regconfig AND t.tokid = m.maptokentype AND t.alias = $2)";
+	if (strcmp(guard, "policy") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_policy p"
+			" WHERE p.polrelid = pg_catalog.to_regclass($1) AND p.polname = $2)";
+	elog(ERROR, "unknown DDL guard \"%s\"", guard);
+	return NULL;				/* keep compiler quiet */
+}
+
+/* the text of column col of row row of SPI_tuptable, copied, or NULL */
+static char *
+copy_value(uint64 row, int col)
+{
+	char	   *v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+
+	return v ? pstrdup(v) : NULL;
+}
+
+/*
+ * run_query
+ *		Append the statements one query produces to *items.
+ *
+ * Allocations are made in cxt, which outlives the caller's SPI connection.
+ */
+static void
+run_query(const char *sql, Datum relids, MemoryContext cxt, List **items)
+{
+	Oid			types[1] = {OIDARRAYOID};
+	Datum		values[1] = {relids};
+
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the catalog for the sibling's DDL");
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		SplitdbDdl *d = palloc(sizeof(SplitdbDdl));
+
+		d->kind = copy_value(i, 1);
+		d->name = copy_value(i, 2);
+		d->schema = copy_value(i, 3);
+		d->guard = copy_value(i, 4);
+		d->arg1 = copy_value(i, 5);
+		d->arg2 = copy_value(i, 6);
+		d->sql = copy_value(i, 7);
+		if (d->sql != NULL)
+			*items = lappend(*items, d);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * splitdb_ddl_build
+ *		The statements of one stage, in the order they must run.
+ *
+ * stage:   before or after the data
+ * service: for messages only
+ * relids:  the OIDs of every relation the job moves, partitions included
+ *
+ * The caller is in a transaction with search_path = pg_catalog, pg_temp;
+ * this function connects to SPI itself.  Before the data, the schemas every
+ * object needs come first.  The List lives in the caller's memory context.
+ */
+List *
+splitdb_ddl_build(SplitdbDdlStage stage, const char *service, List *relids)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	const char *const *const *queries;
+	int			nqueries;
+	Datum	   *oids;
+	Datum		array;
+	List	   *items = NIL;
+	List	   *schemas = NIL;
+	List	   *result = NIL;
+	ListCell   *lc;
+	int			n = 0;
+
+	oids = palloc(sizeof(Datum) * (list_length(relids) + 1));
+	foreach(lc, relids)
+		oids[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	array = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true,
+											TYPALIGN_INT));
+
+	if (stage == SPLITDB_DDL_BEFORE_DATA)
+	{
+		queries = before_data;
+		nqueries = lengthof(before_data);
+	}
+	else
+	{
+		queries = after_data;
+		nqueries = lengthof(after_data);
+	}
+
+	SPI_connect();
+	for (int i = 0; i < nqueries; i++)
+		run_query(*queries[i], array, cxt, &items);
+	SPI_finish();
+
+	/* the schemas, once each, before anything that lives in them */
+	foreach(lc, items)
+	{
+		SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);
+
+		if (d->schema != NULL && !list_member(schemas, makeString(d->schema)))
+		{
+			SplitdbDdl *s = palloc0(sizeof(SplitdbDdl));
+
+			schemas = lappend(schemas, makeString(d->schema));
+			s->kind = "schema";
+			s->name = pstrdup(quote_identifier(d->schema));
+			s->sql = psprintf("CREATE SCHEMA IF NOT EXISTS %s", s->name);
+			result = lappend(result, s);
+		}
+	}
+	(void) service;
+	return list_concat(result, items);
+}
+
+/*
+ * already_done
+ *		Whether d's guard says the sibling has what d makes (a statement
+ *		without a guard is never done).
+ */
+static bool
+already_done(PGconn *conn, const SplitdbDdl *d, const char *service)
+{
+	const char *params[2] = {d->arg1, d->arg2};
+	PGresult   *res;
+	bool		done;
+
+	if (d->guard == NULL)
+		return false;
+	res = splitdb_remote_exec(conn, guard_sql(d->guard), d->arg2 ? 2 : 1, params, service);
+	done = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (done)
+		elog(DEBUG1, "splitdb: %s %s is already in the sibling of service \"%s\"",
+			 d->kind, d->name, service);
+	return done;
+}
+
+/*
+ * splitdb_ddl_apply
+ *		Run statements in the sibling, skipping those whose guard says the
+ *		object is there already.
+ *
+ * conn:    open connection to the sibling; the caller decides the remote
+ *          transaction around the calls
+ * items:   from splitdb_ddl_build()
+ * service: names the service in error contexts
+ *
+ * A remote error is relayed with its SQLSTATE and the statement.  The
+ * session's check_function_bodies is off from the first function on.
+ */
+void
+splitdb_ddl_apply(PGconn *conn, List *items, const char *service)
+{
+	bool		bodies_unchecked = false;
+	ListCell   *lc;
+
+	foreach(lc, items)
+	{
+		SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);
+
+		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * As pg_dump's scripts do: a function's body may name a function
+		 * created after it, or a table that stays in the source.
+		 */
+		if (!bodies_unchecked && strcmp(d->kind, "function") == 0)
+		{
+			PQclear(splitdb_remote_exec(conn, "SET check_function_bodies = off",
+										0, NULL, service));
+			bodies_unchecked = true;
+		}
+		if (!already_done(conn, d, service))
+			PQclear(splitdb_remote_exec(conn, d->sql, 0, NULL, service));
+	}
+}
+
+/*
+ * splitdb_ddl_side_by_side
+ *		Whether an after-data statement may run at the same time as the
+ *		others of its kind: the builds of the indexes of tables that hold
+ *		rows (CREATE INDEX takes a SHARE lock, which does not keep out
+ *		another CREATE INDEX on the same table).
+ */
+bool
+splitdb_ddl_side_by_side(const SplitdbDdl *d)
+{
+	return strcmp(d->kind, "index") == 0 || strcmp(d->kind, "key index") == 0;
+}
+
+/*
+ * splitdb_ddl_apply_side_by_side
+ *		Run statements in the sibling, each in autocommit, as many at a time
+ *		as there are connections.
+ *
+ * conns:   nconns open connections to the sibling, idle
+ * items:   statements for which splitdb_ddl_side_by_side() is true
+ * started: called, if not NULL, with the names of the statements under way
+ *          ("kind name", comma-separated) each time one starts
+ *
+ * Skips what the guards say is done.  Returns when all have ended; the
+ * first remote error is relayed (the caller's error path closes the
+ * connections, and statements still running there end on their own).
+ */
+void
+splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns, List *items,
+							   const char *service,
+							   void (*started) (const char *running, void *arg),
+							   void *arg)
+{
+	SplitdbDdl **running = palloc0(sizeof(SplitdbDdl *) * nconns);
+	bool	   *busy = palloc0(sizeof(bool) * nconns);
+	ListCell   *next = list_head(items);
+	int			nbusy = 0;
+
+	for (;;)
+	{
+		bool		launched = false;
+
+		/* every idle connection takes the next statement that is not done */
+		for (int i = 0; i < nconns && next != NULL; i++)
+		{
+			SplitdbDdl *d;
+
+			if (busy[i])
+				continue;
+			d = (SplitdbDdl *) lfirst(next);
+			next = lnext(items, next);
+			CHECK_FOR_INTERRUPTS();
+			if (already_done(conns[i], d, service))
+			{
+				i--;			/* this connection is still idle */
+				continue;
+			}
+			splitdb_remote_send(conns[i], d->sql, 0, NULL, service);
+			running[i] = d;
+			busy[i] = true;
+			nbusy++;
+			launched = true;
+		}
+		if (launched && started != NULL)
+		{
+			StringInfoData names;
+
+			initStringInfo(&names);
+			for (int i = 0; i < nconns; i++)
+				if (busy[i])
+					appendStringInfo(&names, "%s%s %s", names.len > 0 ? ", " : "",
+									 running[i]->kind, running[i]->name);
+			started(names.data, arg);
+		}
+		if (nbusy == 0)
+			break;
+
+		/* one ends */
+		{
+			int			i = splitdb_remote_wait_ready(conns, busy, nconns, service);
+
+			PQclear(splitdb_remote_finish(conns[i], running[i]->sql, service));
+			busy[i] = false;
+			nbusy--;
+		}
+	}
+}

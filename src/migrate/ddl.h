@@ -1,0 +1,46 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddl.h
+ *	  DDL for a service's sibling database, read from the source catalogs.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/ddl.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_DDL_H
+#define SPLITDB_DDL_H
+
+#include "libpq-fe.h"
+
+/* one statement to run in the sibling */
+typedef struct SplitdbDdl
+{
+	char	   *kind;			/* table, index, grant, ...: for messages */
+	char	   *name;			/* the object, schema-qualified */
+	char	   *schema;			/* schema the object lives in, or NULL */
+	char	   *guard;			/* remote check that says the step is done */
+	char	   *arg1;			/* first parameter of the guard */
+	char	   *arg2;			/* second parameter of the guard, or NULL */
+	char	   *sql;			/* the statement */
+} SplitdbDdl;
+
+/* the two moments DDL runs: before the data and after it */
+typedef enum SplitdbDdlStage
+{
+	SPLITDB_DDL_BEFORE_DATA,	/* types, sequences, tables with keys */
+	SPLITDB_DDL_AFTER_DATA		/* indexes, constraints, triggers, policies */
+} SplitdbDdlStage;
+
+extern List *splitdb_ddl_build(SplitdbDdlStage stage, const char *service,
+							   List *relids);
+extern void splitdb_ddl_apply(PGconn *conn, List *items, const char *service);
+extern bool splitdb_ddl_side_by_side(const SplitdbDdl *d);
+extern void splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns,
+										   List *items, const char *service,
+										   void (*started) (const char *running, void *arg),
+										   void *arg);
+
+#endif							/* SPLITDB_DDL_H */

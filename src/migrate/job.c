@@ -1,0 +1,690 @@
+/*-------------------------------------------------------------------------
+ *
+ * job.c
+ *	  splitdb_migrate(): start or resume a service's migration job.
+ *
+ * The caller's backend checks everything a user can get wrong (the service,
+ * its tables, its plan, the sibling, a job already running) and then starts
+ * a dynamic background worker that does the work (worker.c).  The worker
+ * writes the job's row itself, in a transaction of its own, so the caller
+ * never holds a lock the worker needs and `wait => true` cannot deadlock.
+ *
+ * Invariants:
+ * - A refused call writes nothing: every check runs before the worker is
+ *   started, and only the worker writes splitdb.job.
+ * - The caller's checks and the worker see the same committed state: a
+ *   call from a transaction that changed the service (splitdb_assign(),
+ *   splitdb_unassign()) or holds a lock the worker would wait for is
+ *   refused, and a new job's worker records the job only when the
+ *   relations it reads are those the caller checked (their digest).
+ * - Two calls for one service are serialized by a transaction-level
+ *   advisory lock; the second sees the first's job, because the first does
+ *   not return before its worker has committed the job's row.
+ * - A job whose worker is gone (killed, server restarted) counts as failed,
+ *   whatever its row says, and is resumed by the next call.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/job.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/wait_event.h"
+
+#include "metadata/catalog.h"
+#include "compat.h"
+#include "migrate/job.h"
+#include "plan/plan.h"
+#include "remote/remote.h"
+#include "splitdb.h"
+
+PG_FUNCTION_INFO_V1(splitdb_migrate);
+
+
+/* the last job of a service, as splitdb_migrate sees it */
+typedef struct JobRow
+{
+	bool		found;
+	int64		job_id;
+	char	   *state;			/* with a dead worker's job reading "failed" */
+	char	   *phase;
+	int32		worker_pid;		/* 0 when none */
+	char	   *last_error;
+	char	   *last_sqlstate;
+} JobRow;
+
+/*
+ * read_last_job
+ *		The newest job of a service, read with the latest snapshot so that
+ *		rows a worker committed a moment ago are seen whatever the caller's
+ *		isolation level.
+ *
+ * The caller is connected to SPI; strings live in the SPI context.
+ */
+static JobRow
+read_last_job(const char *service)
+{
+	static const char *sql =
+		"SELECT j.job_id,"
+		"       CASE WHEN splitdb.job_worker_gone(j.state, j.worker_pid) THEN 'failed'"
+		"            ELSE j.state END,"
+		"       j.phase, coalesce(j.worker_pid, 0), j.last_error, j.last_sqlstate"
+		"  FROM splitdb.job j WHERE j.service = $1"
+		" ORDER BY j.job_id DESC LIMIT 1";
+	Oid			types[1] = {NAMEOID};
+	Datum		values[1];
+	SPIPlanPtr	plan;
+	Snapshot	snap;
+	JobRow		row = {0};
+	int			rc;
+
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
+	plan = SPI_prepare(sql, 1, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the job query");
+
+	/* backend statuses are cached per transaction; read them afresh */
+	pgstat_clear_backend_activity_snapshot();
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	rc = SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot,
+							  true, false, 1);
+	UnregisterSnapshot(snap);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read splitdb.job");
+
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		row.found = true;
+		row.job_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		row.state = SPI_getvalue(tup, desc, 2);
+		row.phase = SPI_getvalue(tup, desc, 3);
+		row.worker_pid = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		row.last_error = SPI_getvalue(tup, desc, 5);
+		row.last_sqlstate = SPI_getvalue(tup, desc, 6);
+	}
+	return row;
+}
+
+/*
+ * changed_here
+ *		Whether the calling transaction inserted, updated or deleted a row of
+ *		splitdb.<table> whose column service_col is the service; a change
+ *		undone by a rolled-back subtransaction does not count.
+ *
+ * Reads every row version (SnapshotAny): a row this transaction deleted is
+ * invisible to it but is what the worker would still see.
+ */
+static bool
+changed_here(const char *table, const char *service_col, const char *service)
+{
+	Oid			relid = get_relname_relid(table, get_namespace_oid("splitdb", false));
+	Relation	rel;
+	AttrNumber	attno;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "splitdb.%s does not exist", table);
+	rel = table_open(relid, AccessShareLock);
+	attno = get_attnum(relid, service_col);
+	scan = table_beginscan(rel, SnapshotAny, 0, NULL);
+	while (!found && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		HeapTupleHeader hdr = tup->t_data;
+		bool		isnull;
+		Datum		d = heap_getattr(tup, attno, RelationGetDescr(rel), &isnull);
+
+		if (isnull || strcmp(NameStr(*DatumGetName(d)), service) != 0)
+			continue;
+		if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(hdr)))
+			found = true;
+		else if (!(hdr->t_infomask & HEAP_XMAX_INVALID) &&
+				 !HEAP_XMAX_IS_LOCKED_ONLY(hdr->t_infomask) &&
+				 TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(hdr)))
+			found = true;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * check_transaction
+ *		Refuse to start from a transaction whose state the worker cannot
+ *		see or would wait for: one that changed the service's rows in
+ *		splitdb.service or splitdb.owned_table and has not committed, or
+ *		one that holds a lock on a relation of the service which conflicts
+ *		with the SHARE lock the worker takes (a write, an ALTER TABLE).
+ *
+ * The worker runs in a transaction of its own and reads only what is
+ * committed: without this check it would start a job without the tables
+ * this transaction assigned, or wait for this transaction, which waits for
+ * it with wait => true.
+ */
+static void
+check_transaction(const char *service)
+{
+	const char *param[2] = {service, NULL};
+
+	if (changed_here("service", "service", service) ||
+		changed_here("owned_table", "service", service))
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("splitdb_migrate() cannot start a job in the transaction that changed service \"%s\"",
+						service),
+				 errdetail("This transaction assigned or unassigned tables of the service and has not committed; the job's worker reads only what is committed."),
+				 errhint("Commit the transaction that changed the service first, then call splitdb_migrate('%s') in a transaction of its own.",
+						 service)));
+
+	splitdb_catalog_exec_text("SELECT l.relation::pg_catalog.regclass::pg_catalog.text, l.mode"
+							  "  FROM pg_catalog.pg_locks l"
+							  "  JOIN (" SPLITDB_OWNED_RELATION_SQL ") r ON r.relid = l.relation"
+							  " WHERE r.service = $1::pg_catalog.name AND l.locktype = 'relation'"
+							  "   AND l.pid = pg_catalog.pg_backend_pid() AND l.granted"
+							  "   AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d"
+							  "                      WHERE d.datname = pg_catalog.current_database())"
+							  "   AND l.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock',"
+							  "                  'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')"
+							  " ORDER BY 1, 2 LIMIT 1",
+							  1, param, true);
+	if (SPI_processed > 0)
+	{
+		char	  **row = (char **) linitial(splitdb_catalog_result_rows());
+
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("splitdb_migrate() cannot start a job in a transaction that holds a %s on table %s of service \"%s\"",
+						row[1], row[0], service),
+				 errdetail("The job's worker blocks writes to the service's tables with a SHARE lock, which would wait for this transaction."),
+				 errhint("Commit the transaction that changed the service's tables first, then call splitdb_migrate('%s') in a transaction of its own.",
+						 service)));
+	}
+}
+
+/*
+ * relation_digest
+ *		The number of relations the service owns and the hash of their OIDs
+ *		(SPLITDB_RELSET_SQL): as the caller's checks see them, or, with
+ *		latest, as committed now whatever the caller's isolation level.
+ */
+static void
+relation_digest(const char *service, bool latest, int32 *nrelations, int32 *hash)
+{
+	static const char *sql =
+		SPLITDB_RELSET_SQL(SPLITDB_OWNED_RELATION_SQL " WHERE service = $1");
+	Oid			types[1] = {NAMEOID};
+	Datum		values[1];
+	SPIPlanPtr	plan;
+	Snapshot	snap = InvalidSnapshot;
+	bool		isnull;
+	int			rc;
+
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
+	plan = SPI_prepare(sql, 1, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the relation digest query");
+	if (latest)
+		snap = RegisterSnapshot(GetLatestSnapshot());
+	rc = SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot,
+							  true, false, 1);
+	if (latest)
+		UnregisterSnapshot(snap);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the relations of service \"%s\"", service);
+	*nrelations = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*hash = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+}
+
+/*
+ * check_plan
+ *		Refuse to start when the service owns nothing or its plan has
+ *		blockers.
+ */
+static void
+check_plan(const char *service)
+{
+	List	   *steps;
+	ListCell   *lc;
+	StringInfoData blockers;
+	int			nblockers = 0;
+
+	if (splitdb_catalog_count_owned(service) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("service \"%s\" owns no tables", service),
+				 errhint("Assign tables to it with splitdb_assign() first.")));
+
+	steps = splitdb_plan_build(service);
+	initStringInfo(&blockers);
+	foreach(lc, steps)
+	{
+		SplitdbPlanStep *step = (SplitdbPlanStep *) lfirst(lc);
+
+		if (step->action != SPLITDB_PLAN_BLOCKER)
+			continue;
+		if (nblockers++ < 3)
+			appendStringInfo(&blockers, "%s%s", nblockers > 1 ? "\n" : "", step->detail);
+	}
+	if (nblockers > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the plan of service \"%s\" has %d blocker%s", service,
+						nblockers, nblockers == 1 ? "" : "s"),
+				 errdetail_internal("%s", blockers.data),
+				 errhint("See SELECT * FROM splitdb_plan('%s') WHERE action = 'blocker'; resolve each, then call splitdb_migrate() again.",
+						 service)));
+}
+
+/*
+ * check_sibling
+ *		Connect to the sibling (so an unreachable one is refused now) and,
+ *		for a new job, refuse when one of the tables is already there.
+ */
+static void
+check_sibling(const char *service, const char *server, bool new_job)
+{
+	PGconn	   *volatile conn = NULL;
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	if (new_job)
+	{
+		const char *param[1] = {service};
+
+		splitdb_catalog_exec_text("SELECT format('%I.%I', n.nspname, c.relname)"
+								  "  FROM (" SPLITDB_OWNED_RELATION_SQL ") r"
+								  "  JOIN pg_class c ON c.oid = r.relid"
+								  "  JOIN pg_namespace n ON n.oid = c.relnamespace"
+								  " WHERE r.service = $1::pg_catalog.name ORDER BY 1",
+								  1, param, true);
+		foreach(lc, splitdb_catalog_result_rows())
+			names = lappend(names, ((char **) lfirst(lc))[0]);
+	}
+
+	PG_TRY();
+	{
+		conn = splitdb_remote_connect_server(server, service);
+		foreach(lc, names)
+		{
+			const char *name = (const char *) lfirst(lc);
+			const char *param[1] = {name};
+			PGresult   *res;
+			bool		exists;
+
+			res = splitdb_remote_exec(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+									  1, param, service);
+			exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+			PQclear(res);
+			if (!exists)
+				continue;
+
+			res = splitdb_remote_exec(conn,
+									  psprintf("SELECT EXISTS (SELECT FROM %s)", name),
+									  0, NULL, service);
+			exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+			PQclear(res);
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_TABLE),
+					 errmsg("table %s already exists in the sibling of service \"%s\"",
+							name, service),
+					 exists ? errdetail("It holds rows.") : errdetail("It is empty."),
+					 errhint("splitdb creates the sibling's tables itself: drop or rename that table in the sibling, or unassign the table.")));
+		}
+	}
+	PG_FINALLY();
+	{
+		splitdb_remote_disconnect(conn);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * splitdb_bgworker_init
+ *		Describe one of splitdb's background workers: connected to a
+ *		database, started once recovery is done, never restarted.
+ *
+ * function: the entry point in this library; name and type: as
+ * pg_stat_activity and the server log show them.
+ */
+void
+splitdb_bgworker_init(BackgroundWorker *worker, const char *function,
+					  const char *name, const char *type)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "splitdb");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
+}
+
+/*
+ * splitdb_job_start_worker
+ *		Register a dynamic background worker for a job.
+ *
+ * must: raise an error when no slot is free; otherwise return NULL.
+ * The worker notifies this backend when it starts and stops.
+ */
+BackgroundWorkerHandle *
+splitdb_job_start_worker(const SplitdbWorkerArgs *args, bool must)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	splitdb_bgworker_init(&worker, "splitdb_worker_main",
+						  psprintf("splitdb worker for service %s", args->service),
+						  SPLITDB_WORKER_TYPE);
+	memcpy(worker.bgw_extra, args, sizeof(SplitdbWorkerArgs));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		if (!must)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a background worker for service \"%s\"",
+						args->service),
+				 errdetail("Every background worker slot is in use (max_worker_processes = %d).",
+						   max_worker_processes),
+				 errhint("Wait for other background workers to finish, or raise max_worker_processes and restart the server.")));
+	}
+	return handle;
+}
+
+/*
+ * wait_for_claim
+ *		Wait until the worker has committed the job's row, or has exited.
+ *
+ * Returns the job as the worker left it.  A worker that exited without
+ * taking a new job because the service's relations differ from those the
+ * caller checked (args->relset_hash) is reported as such.
+ */
+static JobRow
+wait_for_claim(BackgroundWorkerHandle *handle, const SplitdbWorkerArgs *args)
+{
+	const char *service = args->service;
+	int64		job_id = args->job_id;
+	pid_t		pid;
+	BgwHandleStatus status;
+
+	status = WaitForBackgroundWorkerStartup(handle, &pid);
+	if (status == BGWH_POSTMASTER_DIED)
+		ereport(FATAL,
+				(errcode(ERRCODE_ADMIN_SHUTDOWN),
+				 errmsg("postmaster exited while starting the worker of service \"%s\"", service)));
+
+	for (;;)
+	{
+		JobRow		job = read_last_job(service);
+
+		/* the worker writes its pid into the row when it takes the job */
+		if (job.found && job.job_id == job_id && job.worker_pid == pid)
+			return job;
+
+		status = GetBackgroundWorkerPid(handle, &pid);
+		if (status == BGWH_STOPPED)
+		{
+			job = read_last_job(service);
+			if (job.found && job.job_id == job_id && job.worker_pid == pid)
+				return job;
+
+			/* it found another worker on the job (one the launcher started) */
+			if (job.found && job.job_id == job_id && strcmp(job.state, "failed") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("a migration of service \"%s\" is already running", service),
+						 errdetail("Job " INT64_FORMAT " is %s, in worker process %d.",
+								   job.job_id, job.state, job.worker_pid),
+						 errhint("Watch it in splitdb_status; call splitdb_migrate('%s') again if it fails.",
+								 service)));
+			if (!args->resume)
+			{
+				int32		n;
+				int32		hash;
+
+				/* the worker refuses relations that differ from those checked */
+				relation_digest(service, true, &n, &hash);
+				if (n != args->nrelations || hash != args->relset_hash)
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("the tables of service \"%s\" changed while its migration started", service),
+							 errdetail("splitdb_migrate() checked %d relations; the service owns %d now.",
+									   args->nrelations, n),
+							 errhint("Call splitdb_migrate('%s') again: it checks the tables the service owns now.",
+									 service)));
+			}
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("the worker of service \"%s\" exited before it started the job", service),
+					 errhint("See the server log for the reason.")));
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * raise_job_error
+ *		Raise the error a failed job recorded, with its SQLSTATE.
+ */
+static void
+raise_job_error(const char *service, const JobRow *job)
+{
+	int			code = ERRCODE_INTERNAL_ERROR;
+	const char *s = job->last_sqlstate;
+
+	if (s != NULL && strlen(s) == 5)
+		code = MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("migration of service \"%s\" failed: %s", service,
+					job->last_error ? job->last_error : "reason unknown"),
+			 errdetail("Job " INT64_FORMAT " stopped in phase %s.", job->job_id, job->phase),
+			 errhint("Fix the cause, then call splitdb_migrate('%s') again: the job resumes from its last checkpoint.",
+					 service)));
+}
+
+/*
+ * check_request
+ *		Everything splitdb_migrate refuses, checked before anything starts.
+ *
+ * Sets *job to the service's last job, *resume when that job is resumed,
+ * *job_id to the job the worker runs and, for a new job, *nrelations and
+ * *relset_hash to the digest of the relations checked.  Returns the
+ * service.
+ */
+static SplitdbService *
+check_request(const char *service, JobRow *job, bool *resume, int64 *job_id,
+			  int32 *nrelations, int32 *relset_hash)
+{
+	SplitdbService *svc;
+
+	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_SHARE, false);
+	check_transaction(service);
+	*job = read_last_job(service);
+	if (job->found && strcmp(job->state, "failed") != 0 &&
+		strcmp(job->state, "cancelled") != 0 && strcmp(job->state, "rolled_back") != 0)
+	{
+		if (strcmp(job->state, "done") == 0 || strcmp(job->state, "finalized") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("service \"%s\" has already been migrated", service),
+					 errdetail("Job " INT64_FORMAT " is %s; its tables live in database \"%s\".",
+							   job->job_id, job->state, svc->dbname),
+					 errhint("See SELECT * FROM splitdb_status.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("a migration of service \"%s\" is already running", service),
+				 errdetail("Job " INT64_FORMAT " is %s, in worker process %d.",
+						   job->job_id, job->state, job->worker_pid),
+				 errhint("Watch it in splitdb_status; call splitdb_migrate('%s') again if it fails.",
+						 service)));
+	}
+
+	*resume = job->found && strcmp(job->state, "failed") == 0;
+	if (!*resume)
+	{
+		check_plan(service);
+		relation_digest(service, false, nrelations, relset_hash);
+	}
+	check_sibling(service, svc->server, !*resume);
+
+	if (*resume)
+		*job_id = job->job_id;
+	else
+	{
+		bool		isnull;
+
+		if (SPI_execute("SELECT pg_catalog.nextval('splitdb.job_id_seq')", false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not draw a job id");
+		*job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	return svc;
+}
+
+/*
+ * splitdb_migrate
+ *		SQL: splitdb_migrate(service name, mode text = 'offline',
+ *		                     wait boolean = false) RETURNS bigint
+ *
+ * Starts the service's migration, or resumes its failed one, and returns
+ * the job id.  With wait, returns when the job has ended and raises its
+ * error if it failed.
+ */
+Datum
+splitdb_migrate(PG_FUNCTION_ARGS)
+{
+	char	   *service = pstrdup(NameStr(*PG_GETARG_NAME(0)));
+	char	   *mode = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bool		wait = PG_GETARG_BOOL(2);
+	SplitdbService *svc;
+	SplitdbWorkerArgs args;
+	BackgroundWorkerHandle *handle;
+	JobRow		job;
+	bool		resume;
+	int64		job_id;
+	int32		nrelations = 0;
+	int32		relset_hash = 0;
+
+	splitdb_require_superuser("splitdb_migrate");
+
+	if (strcmp(mode, "online") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("online migration is not implemented yet"),
+				 errhint("Use mode => 'offline': writes to the service's tables wait until the job is done, reads go on.")));
+	if (strcmp(mode, "offline") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid migration mode \"%s\"", mode),
+				 errhint("The mode is 'offline' (the default) or 'online'.")));
+
+	SPI_connect();
+
+	/* one caller at a time per service, until this transaction ends */
+	{
+		Oid			types[2] = {INT4OID, TEXTOID};
+		Datum		values[2] = {Int32GetDatum(SPLITDB_MIGRATE_LOCK_KEY), CStringGetTextDatum(service)};
+
+		if (SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
+								  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock service \"%s\"", service);
+	}
+
+	/*
+	 * The checks read the catalogs and lock the service's tables and views
+	 * on the way (pg_partition_tree, view query trees).  They run in a
+	 * subtransaction that is rolled back, so those locks are released and
+	 * the worker's cutover cannot wait for a caller that waits for it.
+	 */
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			svc = check_request(service, &job, &resume, &job_id,
+								&nrelations, &relset_hash);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			RollbackAndReleaseCurrentSubTransaction();
+			CurrentResourceOwner = owner;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	(void) svc;
+
+	memset(&args, 0, sizeof(args));
+	args.dboid = MyDatabaseId;
+	args.roleoid = GetUserId();
+	args.job_id = job_id;
+	args.resume = resume;
+	args.batch_rows = splitdb_batch_rows;
+	args.copy_streams = splitdb_copy_streams;
+	args.fence_timeout = splitdb_fence_timeout;
+	args.nrelations = nrelations;
+	args.relset_hash = relset_hash;
+	strlcpy(args.mode, mode, sizeof(args.mode));
+	strlcpy(args.service, service, sizeof(args.service));
+
+	handle = splitdb_job_start_worker(&args, true);
+	job = wait_for_claim(handle, &args);
+
+	if (wait)
+	{
+		if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED)
+			ereport(FATAL,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("postmaster exited while the worker of service \"%s\" ran", service)));
+		job = read_last_job(service);
+		if (strcmp(job.state, "done") != 0)
+			raise_job_error(service, &job);
+	}
+	else if (strcmp(job.state, "failed") == 0)
+		raise_job_error(service, &job);
+
+	SPI_finish();
+	PG_RETURN_INT64(job_id);
+}

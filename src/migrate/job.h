@@ -1,0 +1,65 @@
+/*-------------------------------------------------------------------------
+ *
+ * job.h
+ *	  Migration jobs: starting them, and what their worker is told.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/job.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_JOB_H
+#define SPLITDB_JOB_H
+
+#include "postmaster/bgworker.h"
+
+/* what a job's worker is started with, in bgw_extra */
+typedef struct SplitdbWorkerArgs
+{
+	Oid			dboid;			/* the source database */
+	Oid			roleoid;		/* the role the worker runs as */
+	int64		job_id;
+	bool		resume;			/* continue an existing job */
+	int32		batch_rows;		/* splitdb.batch_rows of the caller */
+	int32		copy_streams;	/* splitdb.copy_streams of the caller */
+	int32		fence_timeout;	/* splitdb.fence_timeout of the caller, ms */
+	int32		nrelations;		/* a new job: the relations the caller checked */
+	int32		relset_hash;	/* ... and their digest (SPLITDB_RELSET_SQL) */
+	char		mode[16];		/* offline */
+	char		service[NAMEDATALEN];
+} SplitdbWorkerArgs;
+
+StaticAssertDecl(sizeof(SplitdbWorkerArgs) <= BGW_EXTRALEN,
+				 "SplitdbWorkerArgs must fit in bgw_extra");
+
+/*
+ * First key of the advisory locks: with the service's name hashed, the lock
+ * that serializes splitdb_migrate() calls; with a job id, the session lock
+ * the job's one worker holds while it runs.
+ */
+#define SPLITDB_MIGRATE_LOCK_KEY	0x73706c74	/* "splt" */
+#define SPLITDB_JOB_LOCK_KEY		0x73706c75
+
+/*
+ * The digest of a set of relations, over rows with a relid column: how many
+ * there are, and a hash of their sorted OIDs.  splitdb_migrate() computes it
+ * over the relations it checked and the worker over those it records, so
+ * that a job only starts with the relations the caller's checks passed.
+ */
+#define SPLITDB_RELSET_SQL(from) \
+	"SELECT pg_catalog.count(*)::integer," \
+	"       coalesce(pg_catalog.hashtext(pg_catalog.string_agg(d.relid::pg_catalog.oid::pg_catalog.text, ','" \
+	"                                    ORDER BY d.relid::pg_catalog.oid)), 0)" \
+	"  FROM (" from ") d"
+
+/* bgw_type of job workers, as pg_stat_activity.backend_type shows it */
+#define SPLITDB_WORKER_TYPE		"splitdb worker"
+
+extern void splitdb_bgworker_init(BackgroundWorker *worker, const char *function,
+								  const char *name, const char *type);
+extern BackgroundWorkerHandle *splitdb_job_start_worker(const SplitdbWorkerArgs *args,
+														bool must);
+
+#endif							/* SPLITDB_JOB_H */

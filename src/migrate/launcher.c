@@ -1,0 +1,286 @@
+/*-------------------------------------------------------------------------
+ *
+ * launcher.c
+ *	  Resuming interrupted jobs after a server restart.
+ *
+ * With splitdb in shared_preload_libraries, a launcher starts once the
+ * server accepts connections.  It lists the databases and, one at a time,
+ * starts a short-lived resumer in each.  A resumer that finds splitdb
+ * installed marks every job that was running when the server stopped as
+ * failed ("the server restarted"), then starts a worker that resumes it as
+ * the role that started it.  Jobs whose worker was terminated (SQLSTATE
+ * 57P01: a clean shutdown, or pg_terminate_backend) are resumed as well.
+ * Without preloading nothing of this runs: the jobs read as failed and the
+ * next splitdb_migrate() resumes them.
+ *
+ * The launcher also runs after every crash-restart (a backend killed with
+ * SIGKILL, say), where the postmaster does not load the library again.  The
+ * postmaster forgets a static worker that exits with status 0, and starts
+ * one that exits with status 1 again after its bgw_restart_time, or at
+ * once after a crash-restart (ResetBackgroundWorkerCrashTimes).  So the
+ * launcher exits with status 1 and asks for the longest restart time: it
+ * stays registered, without a process, and runs once per start of shared
+ * memory.  A flag in shared memory, cleared by every crash-restart, tells
+ * the rare timed restart (every LAUNCHER_RESTART_SECS) that the launcher
+ * has already run: that one exits at once.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/launcher.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+#include "compat.h"
+#include "migrate/job.h"
+#include "migrate/launcher.h"
+#include "splitdb.h"
+
+PGDLLEXPORT void splitdb_launcher_main(Datum main_arg);
+PGDLLEXPORT void splitdb_resumer_main(Datum main_arg);
+
+/*
+ * The launcher's restart time, in seconds: the longest the postmaster
+ * handles (it computes bgw_restart_time * 1000 in an int), about 24 days.
+ */
+#define LAUNCHER_RESTART_SECS	(INT_MAX / 1000)
+
+/* set once the launcher has run since shared memory was (re)initialized */
+typedef struct SplitdbLauncherShared
+{
+	pg_atomic_flag ran;
+} SplitdbLauncherShared;
+
+static SplitdbLauncherShared *launcher_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+launcher_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(SplitdbLauncherShared)));
+}
+
+/* at server start and after every crash-restart: the flag is clear */
+static void
+launcher_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	launcher_shared = ShmemInitStruct("splitdb launcher",
+									  sizeof(SplitdbLauncherShared), &found);
+	if (!found)
+		pg_atomic_init_flag(&launcher_shared->ran);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * splitdb_launcher_register
+ *		Register the launcher, and the shared memory of its flag; called
+ *		from _PG_init while the server loads shared_preload_libraries.
+ *
+ * The launcher is started again after a crash-restart, and after
+ * LAUNCHER_RESTART_SECS, since it exits with status 1 (see the file's
+ * comment).
+ */
+void
+splitdb_launcher_register(void)
+{
+	BackgroundWorker worker;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = launcher_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = launcher_shmem_startup;
+
+	splitdb_bgworker_init(&worker, "splitdb_launcher_main", "splitdb launcher",
+						  "splitdb launcher");
+	worker.bgw_restart_time = LAUNCHER_RESTART_SECS;
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * databases
+ *		The databases that accept connections, as a List of OIDs.
+ */
+static List *
+databases(void)
+{
+	List	   *result = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (db->datallowconn && !db->datistemplate)
+			result = lappend_oid(result, db->oid);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return result;
+}
+
+/*
+ * splitdb_launcher_main
+ *		Start a resumer in each database, one after the other, then exit
+ *		with status 1, so that the postmaster starts the launcher again
+ *		after a crash-restart.  Once per start of shared memory: a timed
+ *		restart finds the flag set and exits at once.
+ */
+void
+splitdb_launcher_main(Datum main_arg)
+{
+	ListCell   *lc;
+	List	   *dbs;
+	int			visited = 0;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	if (!pg_atomic_test_set_flag(&launcher_shared->ran))
+		proc_exit(1);
+
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	dbs = databases();
+	foreach(lc, dbs)
+	{
+		BackgroundWorker worker;
+		BackgroundWorkerHandle *handle;
+		Oid			dboid = lfirst_oid(lc);
+
+		splitdb_bgworker_init(&worker, "splitdb_resumer_main", "splitdb resumer",
+							  "splitdb resumer");
+		worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+		worker.bgw_notify_pid = MyProcPid;
+
+		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		{
+			ereport(LOG,
+					(errmsg("splitdb: no background worker slot free to look for interrupted jobs in database %u", dboid),
+					 errhint("Raise max_worker_processes; interrupted jobs resume with the next splitdb_migrate().")));
+			break;
+		}
+		if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED)
+			proc_exit(1);
+		visited++;
+	}
+	ereport(LOG,
+			(errmsg("splitdb: the launcher looked for interrupted jobs in %d of %d databases",
+					visited, list_length(dbs))));
+	/* status 1: stay registered, to run again after a crash-restart */
+	proc_exit(1);
+}
+
+/*
+ * splitdb_resumer_main
+ *		In one database: fail and resume the jobs a restart interrupted.
+ */
+void
+splitdb_resumer_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	List	   *jobs = NIL;
+	ListCell   *lc;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	/* splitdb installed, at a version with jobs */
+	if (OidIsValid(get_extension_oid("splitdb", true)) &&
+		OidIsValid(get_namespace_oid("splitdb", true)) &&
+		OidIsValid(get_relname_relid("job", get_namespace_oid("splitdb", true))))
+	{
+		SPI_connect();
+		if (SPI_execute("UPDATE splitdb.job SET state = 'failed',"
+						" last_error = 'the server restarted while the job was running',"
+						" last_sqlstate = '57P01', worker_pid = NULL,"
+						" updated_at = pg_catalog.clock_timestamp()"
+						" WHERE splitdb.job_worker_gone(state, worker_pid)"
+						"    OR (state = 'failed' AND last_sqlstate = '57P01')"
+						" RETURNING job_id, service, started_by, mode",
+						false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "could not mark interrupted splitdb jobs");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			SplitdbWorkerArgs *args = palloc0(sizeof(SplitdbWorkerArgs));
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			args->dboid = dboid;
+			args->job_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			strlcpy(args->service, SPI_getvalue(tup, desc, 2), sizeof(args->service));
+			args->roleoid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+			strlcpy(args->mode, SPI_getvalue(tup, desc, 4), sizeof(args->mode));
+			args->resume = true;
+			args->batch_rows = splitdb_batch_rows;
+			args->copy_streams = splitdb_copy_streams;
+			jobs = lappend(jobs, args);
+		}
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	/* the failures are committed: now resume */
+	foreach(lc, jobs)
+	{
+		SplitdbWorkerArgs *args = (SplitdbWorkerArgs *) lfirst(lc);
+
+		if (splitdb_job_start_worker(args, false) == NULL)
+			ereport(LOG,
+					(errmsg("splitdb: no background worker slot free to resume job " INT64_FORMAT " of service \"%s\"",
+							args->job_id, args->service),
+					 errhint("Call splitdb_migrate('%s') to resume it.", args->service)));
+		else
+			ereport(LOG,
+					(errmsg("splitdb: resuming job " INT64_FORMAT " of service \"%s\" after a restart",
+							args->job_id, args->service)));
+	}
+	proc_exit(0);
+}

@@ -1,0 +1,375 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.c
+ *	  Row counts and order-independent checksums on both sides of a split:
+ *	  splitdb_verify().
+ *
+ * For every owned table that holds rows (plain tables and leaf partitions),
+ * the same query runs in the source and in the sibling:
+ *
+ *	 SELECT count(*), sum(hash_record_extended(ROW(t1, t2, ...), 0))
+ *	   FROM ONLY schema.table
+ *
+ * The sum of per-row hashes does not depend on the order in which rows are
+ * read, so the two sides can be compared without sorting.  Columns are named
+ * explicitly, in the source's attribute order, so dropped columns and a
+ * different physical order in the sibling do not matter; generated columns
+ * are included, since they must agree too.
+ *
+ * Each term t is the column itself when its type hashes by value alike in
+ * every database (built-in types with a hash opclass: the hash partitioning
+ * functions, whose results PostgreSQL keeps stable), so no value is turned
+ * into text; a column of a nondeterministic collation is hashed under "C",
+ * so that values its collation calls equal still differ.  Every other column
+ * (user-defined types, whose enum labels and member types have other OIDs in
+ * the sibling; reg* types; types without a hash opclass) is hashed as text.
+ *
+ * Invariants:
+ * - Both sides render text terms under the same settings (DateStyle,
+ *   IntervalStyle, TimeZone, extra_float_digits, bytea_output, lc_monetary):
+ *   the SQL function fixes them for the local side; the remote session has
+ *   the first four from remote.c's session setup and gets the rest here.
+ * - Nothing is written on either side.  A table missing in the sibling is
+ *   reported (target NULL, ok false), not raised.
+ * - One connection per call, closed on every path.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/verify.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "metadata/catalog.h"
+#include "compat.h"
+#include "remote/remote.h"
+#include "splitdb.h"
+#include "migrate/verify.h"
+
+PG_FUNCTION_INFO_V1(splitdb_verify);
+
+/*
+ * Output settings the remote session needs beyond the ones every splitdb
+ * session gets (remote.c: datestyle, intervalstyle, timezone,
+ * extra_float_digits).  The SQL function sets all of them locally
+ * (sql/splitdb--0.1.sql).
+ */
+static const char *const remote_settings =
+"SELECT pg_catalog.set_config('bytea_output', 'hex', false),"
+" pg_catalog.set_config('lc_monetary', 'C', false)";
+
+
+/*
+ * hashes_alike_everywhere
+ *		True when the type's own extended hash gives a value the same result
+ *		in the source and in any sibling.
+ *
+ * That holds for built-in types with a hash opclass, and arrays and ranges
+ * of them: their hash functions are the ones hash partitioning relies on,
+ * which PostgreSQL keeps stable, and they hash the value, not an OID.  It
+ * does not hold for user-defined types (an enum hashes its label's OID,
+ * which differs in the sibling) nor for the reg* types (OIDs of objects
+ * that have other OIDs there).
+ */
+static bool
+hashes_alike_everywhere(Oid typid, int depth)
+{
+	TypeCacheEntry *tc;
+
+	if (depth > 16)
+		return false;
+	typid = getBaseType(typid);
+	if (typid >= FirstNormalObjectId || splitdb_type_is_object_oid(typid))
+		return false;
+	if (type_is_array(typid) &&
+		!hashes_alike_everywhere(get_element_type(typid), depth + 1))
+		return false;
+	if (type_is_range(typid) &&
+		!hashes_alike_everywhere(get_range_subtype(typid), depth + 1))
+		return false;
+	if (type_is_multirange(typid) &&
+		!hashes_alike_everywhere(get_multirange_range(typid), depth + 1))
+		return false;
+	if (get_typtype(typid) == TYPTYPE_COMPOSITE)
+		return false;
+
+	tc = lookup_type_cache(typid, TYPECACHE_HASH_EXTENDED_PROC);
+	return OidIsValid(tc->hash_extended_proc);
+}
+
+/*
+ * row_terms
+ *		The terms of a table's row hash, in attribute order (see the head
+ *		of this file).  Called connected to SPI; the result is palloc'd in
+ *		the current context, outside SPI's.
+ */
+static char *
+row_terms(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	StringInfoData terms;
+
+	if (SPI_execute_with_args("SELECT quote_ident(a.attname), a.atttypid, a.attcollation"
+							  "  FROM pg_catalog.pg_attribute a"
+							  " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+							  " ORDER BY a.attnum",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the columns of relation %u", relid);
+
+	initStringInfo(&terms);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *name = SPI_getvalue(tup, desc, 1);
+		bool		isnull;
+		Oid			typid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		Oid			collid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+
+		if (i > 0)
+			appendStringInfoString(&terms, ", ");
+		if (!hashes_alike_everywhere(typid, 0))
+			appendStringInfo(&terms, "%s::pg_catalog.text", name);
+		else if (OidIsValid(collid) && !get_collation_isdeterministic(collid))
+			appendStringInfo(&terms, "%s COLLATE pg_catalog.\"C\"", name);
+		else
+			appendStringInfoString(&terms, name);
+	}
+	return terms.data;
+}
+
+/*
+ * splitdb_verify_tables
+ *		The service's tables that hold rows, with their columns.
+ *
+ * The caller is connected to SPI; the result lives in the caller's context
+ * (allocated before SPI_finish() by the caller's choice of context).
+ */
+List *
+splitdb_verify_tables(const char *service, MemoryContext cxt)
+{
+	Oid			types[1] = {NAMEOID};
+	Datum		values[1];
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
+	if (SPI_execute_with_args(
+							  "WITH owned AS ("
+							  "  SELECT r.relid FROM (" SPLITDB_OWNED_RELATION_SQL ") r"
+							  "   WHERE r.service = $1),"
+							  " moved AS ("
+							  "  SELECT t.relid, t.table_name FROM splitdb.job j"
+							  "    JOIN splitdb.job_table t ON t.job_id = j.job_id"
+							  "   WHERE j.service = $1 AND j.state NOT IN ('cancelled', 'rolled_back'))"
+							  " SELECT format('%I.%I', n.nspname, c.relname),"
+							  "        coalesce(m.table_name, format('%I.%I', n.nspname, c.relname)),"
+							  "        c.oid"
+							  "   FROM owned o JOIN pg_class c ON c.oid = o.relid"
+							  "   JOIN pg_namespace n ON n.oid = c.relnamespace"
+							  "   LEFT JOIN moved m ON m.relid = c.oid"
+							  "  WHERE c.relkind = 'r'"
+							  "  ORDER BY 2",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the tables of service \"%s\"", service);
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		SplitdbVerifyTable *t = palloc(sizeof(SplitdbVerifyTable));
+		bool		isnull;
+
+		t->source_name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		t->target_name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		t->relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
+		result = lappend(result, t);
+		MemoryContextSwitchTo(old);
+	}
+
+	/* the terms need the columns of each table: a query of their own */
+	foreach(lc, result)
+	{
+		SplitdbVerifyTable *t = (SplitdbVerifyTable *) lfirst(lc);
+
+		t->terms = MemoryContextStrdup(cxt, row_terms(t->relid));
+	}
+	return result;
+}
+
+/*
+ * checksum_query
+ *		The count-and-checksum query for one table.  The table name comes
+ *		quoted from splitdb_verify_tables(), the terms from row_terms().
+ */
+static char *
+checksum_query(const char *terms, const char *name)
+{
+	return psprintf("SELECT pg_catalog.count(*),"
+					" pg_catalog.sum(pg_catalog.hash_record_extended(ROW(%s), 0))::pg_catalog.text"
+					" FROM ONLY %s",
+					terms, name);
+}
+
+/*
+ * local_checksum
+ *		Run the checksum query in the source.
+ *
+ * rows, checksum: set to the count and the checksum ("0" for no rows); the
+ * checksum is allocated in cxt.
+ */
+static void
+local_checksum(const char *sql, MemoryContext cxt, int64 *rows, char **checksum)
+{
+	bool		isnull;
+	char	   *sum;
+
+	SPI_connect();
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not run checksum query: %s", sql);
+	*rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+	sum = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	*checksum = MemoryContextStrdup(cxt, sum ? sum : "0");
+	SPI_finish();
+}
+
+/*
+ * splitdb_verify_prepare_remote
+ *		Give a sibling session the output settings checksums need.
+ */
+void
+splitdb_verify_prepare_remote(PGconn *conn, const char *service)
+{
+	PQclear(splitdb_remote_exec(conn, remote_settings, 0, NULL, service));
+}
+
+/*
+ * splitdb_verify_table
+ *		Count and checksum one table in the source and in the sibling, both
+ *		at once: the sibling's query is sent first and runs there while the
+ *		source's runs here.
+ *
+ * conn: a sibling session prepared by splitdb_verify_prepare_remote()
+ * r:    out: both sides' counts and checksums; a table the sibling lacks is
+ *       reported with present = false rather than raised
+ *
+ * The local session must have the settings splitdb_verify() sets.  The
+ * results are allocated in CurrentMemoryContext.  If the local query
+ * fails, the sibling's is still running: the caller closes the connection
+ * on its error path, as for any other error.
+ */
+void
+splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
+					 const char *service, SplitdbVerifyResult *r)
+{
+	const char *param[1];
+	char	   *remote_sql;
+	PGresult   *res;
+
+	memset(r, 0, sizeof(*r));
+	param[0] = t->target_name;
+	res = splitdb_remote_exec(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+							  1, param, service);
+	r->present = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!r->present)
+	{
+		local_checksum(checksum_query(t->terms, t->source_name),
+					   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
+		return;
+	}
+
+	remote_sql = checksum_query(t->terms, t->target_name);
+	splitdb_remote_send(conn, remote_sql, 0, NULL, service);
+	local_checksum(checksum_query(t->terms, t->source_name),
+				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
+	res = splitdb_remote_finish(conn, remote_sql, service);
+
+	/* copy out and clear first: nothing below may leak res */
+	r->target_rows = pg_strtoint64(PQgetvalue(res, 0, 0));
+	r->target_checksum = pstrdup(PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1));
+	PQclear(res);
+	r->ok = r->source_rows == r->target_rows &&
+		strcmp(r->source_checksum, r->target_checksum) == 0;
+}
+
+/*
+ * splitdb_verify
+ *		SQL: splitdb_verify(service name)
+ *		RETURNS TABLE(table_name text, source_rows bigint, target_rows bigint,
+ *		              source_checksum text, target_checksum text, ok bool)
+ *
+ * Compares each owned table that holds rows with the table of the same name
+ * in the sibling.  A table the sibling lacks has NULL target columns and is
+ * not ok.
+ */
+Datum
+splitdb_verify(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *service = pstrdup(NameStr(*PG_GETARG_NAME(0)));
+	MemoryContext cxt = CurrentMemoryContext;
+	SplitdbService *svc;
+	char	   *server;
+	List	   *tables;
+	PGconn	   *volatile conn = NULL;
+
+	splitdb_require_superuser("splitdb_verify");
+	InitMaterializedSRF(fcinfo, 0);
+
+	SPI_connect();
+	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, false);
+	server = MemoryContextStrdup(cxt, svc->server);
+	tables = splitdb_verify_tables(service, cxt);
+	SPI_finish();
+
+	PG_TRY();
+	{
+		ListCell   *lc;
+
+		conn = splitdb_remote_connect_server(server, service);
+		splitdb_verify_prepare_remote(conn, service);
+
+		foreach(lc, tables)
+		{
+			SplitdbVerifyTable *t = (SplitdbVerifyTable *) lfirst(lc);
+			SplitdbVerifyResult r;
+			Datum		values[6];
+			bool		nulls[6] = {false, false, false, false, false, false};
+
+			splitdb_verify_table(conn, t, service, &r);
+			values[0] = CStringGetTextDatum(t->target_name);
+			values[1] = Int64GetDatum(r.source_rows);
+			values[3] = CStringGetTextDatum(r.source_checksum);
+			if (r.present)
+			{
+				values[2] = Int64GetDatum(r.target_rows);
+				values[4] = CStringGetTextDatum(r.target_checksum);
+			}
+			else
+				nulls[2] = nulls[4] = true;
+			values[5] = BoolGetDatum(r.ok);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	PG_FINALLY();
+	{
+		splitdb_remote_disconnect(conn);
+	}
+	PG_END_TRY();
+
+	return (Datum) 0;
+}

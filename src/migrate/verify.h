@@ -1,0 +1,43 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.h
+ *	  Row counts and order-independent checksums on both sides of a split.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/verify.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_VERIFY_H
+#define SPLITDB_VERIFY_H
+
+#include "libpq-fe.h"
+
+/* one table to verify */
+typedef struct SplitdbVerifyTable
+{
+	char	   *source_name;	/* in the source: the original or its archived copy */
+	char	   *target_name;	/* in the sibling: the original name */
+	Oid			relid;			/* the source table */
+	char	   *terms;			/* the row hash's terms, in attribute order */
+} SplitdbVerifyTable;
+
+/* both sides of one table */
+typedef struct SplitdbVerifyResult
+{
+	int64		source_rows;
+	char	   *source_checksum;
+	bool		present;		/* the sibling has the table */
+	int64		target_rows;
+	char	   *target_checksum;
+	bool		ok;
+} SplitdbVerifyResult;
+
+extern List *splitdb_verify_tables(const char *service, MemoryContext cxt);
+extern void splitdb_verify_prepare_remote(PGconn *conn, const char *service);
+extern void splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
+								 const char *service, SplitdbVerifyResult *r);
+
+#endif							/* SPLITDB_VERIFY_H */

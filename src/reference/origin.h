@@ -1,0 +1,32 @@
+/*-------------------------------------------------------------------------
+ *
+ * origin.h
+ *	  Proving which database a session's writes come from (origin.c).
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/origin.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_ORIGIN_H
+#define SPLITDB_ORIGIN_H
+
+#include "libpq-fe.h"
+
+/* the receiving end: the location this session proved, or NULL */
+extern const char *splitdb_origin_proven(void);
+
+/* the issuing end: prove a postgres_fdw connection before writing through it */
+extern void splitdb_origin_prove_connection(PGconn *conn, Oid serverid);
+extern void splitdb_origin_note_write(Oid relid, Oid userid);
+extern void splitdb_origin_note_read(Oid relid, Oid userid);
+
+/* installation: the secret of a pair of databases */
+extern void splitdb_origin_pair_source(PGconn *conn, const char *location,
+									   const char *source_server);
+extern void splitdb_origin_pair_siblings(PGconn *conn_a, const char *loc_a,
+										 PGconn *conn_b, const char *loc_b);
+
+#endif							/* SPLITDB_ORIGIN_H */

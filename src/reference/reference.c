@@ -1,0 +1,1001 @@
+/*-------------------------------------------------------------------------
+ *
+ * reference.c
+ *	  Where the ends of cross-service references live, and the triggers
+ *	  that enforce them in every database.
+ *
+ * A reference recorded in splitdb.reference has two ends, each in the source
+ * (a table that stays) or in a service's sibling (once that service's job
+ * is done).  It is enforced:
+ *
+ * - in the source, on both ends: the table that stays, and the shim of the
+ *   moved table (writes through the shim are checked where they are
+ *   issued, in the transaction that made them);
+ * - a key declared on one partition of a moved table has no shim of its
+ *   own, so its sibling checks even the writes that come through the
+ *   shim ("always"), but for the references whose other end is in the
+ *   source, which only the source can check in the writer's transaction:
+ *   for those the source checks the rows inserted through the shim of the
+ *   partitioned table, with an INSERT trigger whose WHEN clause is the
+ *   partition's constraint (route.c).  UPDATE and DELETE get no row
+ *   triggers there: with them postgres_fdw would update the remote
+ *   partitioned table by ctid, which is not unique across its partitions;
+ * - in each sibling that holds an end, on the moved table, reaching the
+ *   other end through a postgres_fdw server splitdb creates there
+ *   (splitdb_source, or splitdb_<service> for another sibling), through the
+ *   user mapping of the table's owner there.
+ *
+ * User mappings: splitdb never puts one role's credentials in another
+ * role's user mapping, and never sends a password or any other secret to
+ * a database (so no statement a server logs can show one).  It creates an
+ * owner's missing mapping only when it needs no secret (mapping_offer());
+ * any other missing mapping is reported, by the plan before anything moves
+ * and by the installation before anything is installed, with the
+ * statement a DBA runs to create it.
+ *
+ * Every database gets its rows in splitdb.reference_end and its triggers
+ * from the same function, splitdb.install_reference_ends(), which this file
+ * calls locally through SPI and remotely with one parameter.  Installing is
+ * idempotent: a resumed cutover, a second service that moves the other end,
+ * or a change of mode installs the same references again.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/reference.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/reloptions.h"
+#include "catalog/pg_type.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "metadata/catalog.h"
+#include "compat.h"
+#include "reference/origin.h"
+#include "reference/reference.h"
+#include "remote/remote.h"
+#include "splitdb.h"
+
+PG_FUNCTION_INFO_V1(splitdb_reference_mode);
+
+/* the server a sibling reaches the source through */
+#define SOURCE_SERVER	"splitdb_source"
+
+/*
+ * The ends of the selected references, one row per database that holds
+ * triggers: location, its server in the source, the ends as jsonb, the
+ * owner/server pairs that need user mappings there, the other locations it
+ * reaches.  $1: a service; $2: the references, or NULL for every reference
+ * with an end in service $1.
+ */
+static const char *const sql_ends =
+"WITH r AS ("
+"  SELECT r.*, r.child_location AS cloc, r.parent_location AS ploc,"
+"    r.child_database AS cdb, r.parent_database AS pdb,"
+"    r.child_server AS cserver, r.parent_server AS pserver,"
+"    r.child_types AS ctypes, r.parent_types AS ptypes,"
+"    CASE r.on_delete WHEN 'NO ACTION' THEN 'a' WHEN 'RESTRICT' THEN 'r' WHEN 'CASCADE' THEN 'c'"
+"         WHEN 'SET NULL' THEN 'n' ELSE 'd' END AS del,"
+"    CASE r.on_update WHEN 'NO ACTION' THEN 'a' WHEN 'RESTRICT' THEN 'r' WHEN 'CASCADE' THEN 'c'"
+"         WHEN 'SET NULL' THEN 'n' ELSE 'd' END AS upd"
+"    FROM splitdb.reference_placement r"
+"   WHERE r.dropped_at IS NOT NULL"
+"     AND CASE WHEN $2::bigint[] IS NULL THEN $1 IN (r.child_service, r.parent_service)"
+"              ELSE r.reference_id = ANY ($2::bigint[]) END),"
+" e AS ("
+"  SELECT r.reference_id, 'c' AS side, r.child_table AS own_table, r.cloc AS own_loc, r.cserver AS own_srv,"
+"         r.child_columns AS own_columns, r.ctypes AS own_types,"
+"         r.ploc AS other_loc, r.pserver AS other_srv, r.parent_table AS other_table,"
+"         r.parent_columns AS other_columns, r.ptypes AS other_types, r.pdb AS other_db,"
+"         (SELECT c.relowner FROM pg_class c WHERE c.oid = r.child_relid) AS owner,"
+"         (SELECT c.relispartition FROM pg_class c WHERE c.oid = r.child_relid) AS own_partition,"
+"         r.child_relid AS own_relid,"
+"         r.constraint_name, r.match_type, r.del, r.upd, r.delete_set_columns,"
+"         r.is_deferrable, r.initially_deferred, r.mode"
+"    FROM r"
+"  UNION ALL"
+"  SELECT r.reference_id, 'p', r.parent_table, r.ploc, r.pserver,"
+"         r.parent_columns, r.ptypes,"
+"         r.cloc, r.cserver, r.child_table,"
+"         r.child_columns, r.ctypes, r.cdb,"
+"         (SELECT c.relowner FROM pg_class c WHERE c.oid = r.parent_relid),"
+"         (SELECT c.relispartition FROM pg_class c WHERE c.oid = r.parent_relid),"
+"         r.parent_relid,"
+"         r.constraint_name, r.match_type, r.del, r.upd, r.delete_set_columns,"
+"         r.is_deferrable, r.initially_deferred, r.mode"
+"    FROM r),"
+/*
+ * a moved partition has no shim of its own, and its sibling skips the writes
+ * that come from the source when the other end is there: the source holds
+ * such a referencing end on the shim of the partitioned table it moved
+ * with, for the rows inserted into that partition
+ */
+" s AS ("
+"  SELECT e.*,"
+"    CASE WHEN e.own_loc <> 'source' AND e.own_partition AND e.side = 'c' AND e.other_loc = 'source' THEN"
+"      (SELECT rt.table_name FROM splitdb.job_table pt"
+"         JOIN splitdb.job_table rt ON rt.job_id = pt.job_id AND rt.relid = pt.partition_root"
+"        WHERE pt.relid = e.own_relid ORDER BY pt.job_id DESC LIMIT 1) END AS shim"
+"    FROM e),"
+" placed AS ("
+"  SELECT 'source' AS location, e.*,"
+"         CASE WHEN e.own_loc <> 'source' THEN e.own_srv END AS here_own_server,"
+"         CASE WHEN e.other_loc <> 'source' THEN e.other_srv END AS here_other_server,"
+"         false AS always,"
+"         CASE WHEN e.shim IS NOT NULL THEN"
+"           splitdb.partition_route(e.own_relid, 'new') END AS route"
+"    FROM s e WHERE e.own_loc = 'source' OR NOT e.own_partition OR e.shim IS NOT NULL"
+"  UNION ALL"
+"  SELECT e.own_loc, e.*, NULL,"
+"         CASE WHEN e.other_loc = 'source' THEN '" SOURCE_SERVER "'"
+"              ELSE '" SPLITDB_SERVER_PREFIX "' || e.other_loc END,"
+"         e.own_partition, NULL"
+"    FROM s e WHERE e.own_loc <> 'source')"
+" SELECT p.location,"
+"   (SELECT s.server FROM splitdb.service s WHERE s.service = p.location),"
+"   jsonb_agg(jsonb_build_object("
+"     'reference_id', p.reference_id, 'side', p.side, 'constraint_name', p.constraint_name,"
+"     'here', p.location, 'own_table', p.own_table, 'own_server', p.here_own_server,"
+"     'own_columns', p.own_columns, 'own_types', p.own_types,"
+"     'other_location', p.other_loc, 'other_server', p.here_other_server,"
+"     'other_table', p.other_table, 'other_columns', p.other_columns,"
+"     'other_types', p.other_types, 'other_database', p.other_db,"
+"     'match_full', p.match_type = 'FULL', 'on_delete', p.del, 'on_update', p.upd,"
+"     'set_columns', p.delete_set_columns, 'is_deferrable', p.is_deferrable,"
+"     'initially_deferred', p.initially_deferred, 'always', p.always, 'mode', p.mode,"
+"     'on_table', CASE WHEN p.location = 'source' THEN p.shim END, 'route', p.route)"
+"     ORDER BY p.reference_id, p.side)::text,"
+/* what the database needs: the owners' user mappings on the servers it uses */
+"   array_agg(DISTINCT p.owner::text || '/' || coalesce(CASE WHEN p.location = 'source'"
+"       THEN coalesce(p.here_other_server, p.here_own_server) ELSE p.here_other_server END, '')),"
+/* and the other locations it reaches (siblings only) */
+"   array_agg(DISTINCT p.other_loc) FILTER (WHERE p.location <> 'source')"
+" FROM placed p"
+" GROUP BY p.location"
+" ORDER BY p.location = 'source', p.location";
+
+/*
+ * is_secret_option
+ *		Whether a libpq option of a server or user mapping is a secret, which
+ *		splitdb never copies or sends.  (postgres_fdw accepts these on user
+ *		mappings only.)
+ */
+static bool
+is_secret_option(const char *name)
+{
+	return strcmp(name, "password") == 0 || strcmp(name, "sslpassword") == 0;
+}
+
+/*
+ * server_options
+ *		The libpq options of a foreign server of the source, as "name=value"
+ *		strings, without the ones splitdb sets itself.
+ */
+static List *
+server_options(const char *servername)
+{
+	ForeignServer *server = GetForeignServerByName(servername, false);
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, server->options)
+	{
+		DefElem    *d = lfirst(lc);
+
+		if (strcmp(d->defname, "options") == 0 ||
+			strcmp(d->defname, "updatable") == 0 ||
+			strcmp(d->defname, "truncatable") == 0 ||
+			strcmp(d->defname, "fetch_size") == 0 ||
+			strcmp(d->defname, "batch_size") == 0 ||
+			strcmp(d->defname, "async_capable") == 0 ||
+			strcmp(d->defname, "use_remote_estimate") == 0 ||
+			strcmp(d->defname, "fdw_startup_cost") == 0 ||
+			strcmp(d->defname, "fdw_tuple_cost") == 0 ||
+			strcmp(d->defname, "extensions") == 0 ||
+			strcmp(d->defname, "keep_connections") == 0 ||
+			strcmp(d->defname, "parallel_commit") == 0 ||
+			is_secret_option(d->defname))
+			continue;
+		result = lappend(result, psprintf("%s=%s", d->defname, defGetString(d)));
+	}
+	return result;
+}
+
+/*
+ * find_mapping
+ *		The options of role's own user mapping on a server of this database,
+ *		or with or_public of the PUBLIC one when role has none, as a List of
+ *		DefElem; *found tells whether there was one.
+ */
+static List *
+find_mapping(Oid roleid, Oid serverid, bool or_public, bool *found)
+{
+	Oid			users[2] = {roleid, InvalidOid};
+
+	*found = false;
+	for (int i = 0; i < (or_public ? 2 : 1); i++)
+	{
+		HeapTuple	tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+										 ObjectIdGetDatum(users[i]),
+										 ObjectIdGetDatum(serverid));
+		bool		isnull;
+		Datum		datum;
+		List	   *options;
+
+		if (!HeapTupleIsValid(tp))
+			continue;
+		datum = SysCacheGetAttr(USERMAPPINGUSERSERVER, tp,
+								Anum_pg_user_mapping_umoptions, &isnull);
+		options = isnull ? NIL : untransformRelOptions(datum);
+		ReleaseSysCache(tp);
+		*found = true;
+		return options;
+	}
+	return NIL;
+}
+
+/*
+ * has_secret
+ *		Whether a List of DefElem holds a secret, or password_required: a
+ *		superuser's decision for one server, which is not carried to
+ *		another.
+ */
+static bool
+has_secret(List *options)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		const char *name = ((DefElem *) lfirst(lc))->defname;
+
+		if (is_secret_option(name) || strcmp(name, "password_required") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * mapping_offer
+ *		Whether splitdb may create a user mapping for role owner on a server
+ *		that reaches the place the source's server forward reaches, and with
+ *		which options (*options, "name=value" strings).
+ *
+ * splitdb never puts one role's credentials in another role's mapping and
+ * never sends a secret.  It offers:
+ * - the options of owner's own mapping on forward in the source, when they
+ *   hold no secret and no password_required (the installing role's own
+ *   mapping, typically);
+ * - user = owner and nothing else, when owner is a superuser and forward is
+ *   a server that splitdb_add_service() made for a database of this
+ *   cluster, and the installing role's mapping on forward holds no secret:
+ *   this cluster then lets its roles in over the socket without a password,
+ *   as splitdb_add_service() assumed for the installing role;
+ * and nothing otherwise.  A role that is not a superuser needs a password
+ * in its mapping (postgres_fdw's rule), which only a DBA can give.
+ *
+ * The caller is connected to SPI.
+ */
+static bool
+mapping_offer(Oid owner, const char *forward, List **options_out)
+{
+	ForeignServer *server = GetForeignServerByName(forward, false);
+	SplitdbService *svc;
+	List	   *options;
+	List	   *result = NIL;
+	bool		found;
+	ListCell   *lc;
+
+	options = find_mapping(owner, server->serverid, false, &found);
+	*options_out = NIL;
+	if (found)
+	{
+		if (has_secret(options))
+			return false;
+		foreach(lc, options)
+		{
+			DefElem    *d = lfirst(lc);
+
+			result = lappend(result, psprintf("%s=%s", d->defname, defGetString(d)));
+		}
+		*options_out = result;
+		return true;
+	}
+
+	if (!superuser_arg(owner))
+		return false;
+	svc = splitdb_catalog_service_of_server(forward);
+	if (svc == NULL || !svc->server_created)
+		return false;
+	options = find_mapping(GetUserId(), server->serverid, true, &found);
+	if (!found || has_secret(options))
+		return false;
+	*options_out = list_make1(psprintf("user=%s", GetUserNameFromId(owner, false)));
+	return true;
+}
+
+/*
+ * mapping_statement
+ *		The statement a DBA runs to create a missing user mapping; the
+ *		password is left for them to fill in.
+ */
+static char *
+mapping_statement(const char *role, const char *server)
+{
+	return psprintf("CREATE USER MAPPING FOR %s SERVER %s OPTIONS (user %s, password '...')",
+					quote_identifier(role), quote_identifier(server),
+					quote_literal_cstr(role));
+}
+
+/* the source's server of a service */
+static char *
+service_server(const char *service)
+{
+	return splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, false)->server;
+}
+
+/* a List of C strings as a text[] literal, for a parameter */
+static char *
+text_array_literal(List *items)
+{
+	char	  **strings = palloc(sizeof(char *) * Max(list_length(items), 1));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, items)
+		strings[i++] = lfirst(lc);
+	return splitdb_catalog_text_array(strings, i);
+}
+
+/*
+ * source_location_options
+ *		How a sibling reaches the source: this server's first socket
+ *		directory (or localhost) and port, and this database.
+ */
+static List *
+source_location_options(void)
+{
+	return list_make3(psprintf("host=%s", splitdb_remote_local_host()),
+					  psprintf("port=%d", PostPortNumber),
+					  psprintf("dbname=%s", get_database_name(MyDatabaseId)));
+}
+
+/* a user mapping that an end needs and that does not exist */
+typedef struct MissingMapping
+{
+	char	   *role;
+	char	   *server;
+	char	   *database;
+} MissingMapping;
+
+/*
+ * ensure_mappings
+ *		Parse "owner-oid/server" items and make sure each owner has a user
+ *		mapping (its own or PUBLIC's) on that server in this database or,
+ *		with conn, in the sibling of service location; create the missing
+ *		ones that mapping_offer() allows, and append the others to *missing.
+ *
+ * forward_server_for_source: the source's server of location, through which
+ * the source reaches the place splitdb_source reaches back from there.
+ */
+static void
+ensure_mappings(PGconn *conn, const char *location, const char *database,
+				ArrayType *owners, const char *forward_server_for_source,
+				List **missing)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(owners, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *item = TextDatumGetCString(elems[i]);
+		char	   *slash = strchr(item, '/');
+		Oid			owner;
+		const char *server;
+		const char *forward;
+		const char *params[3];
+		List	   *options;
+		bool		exists;
+
+		if (slash == NULL || slash[1] == '\0')
+			continue;			/* an end with no other database to reach */
+		*slash = '\0';
+		owner = (Oid) strtoul(item, NULL, 10);
+		server = slash + 1;
+
+		/* in the source the mapping is on the service's own server */
+		if (conn == NULL)
+			forward = server;
+		else if (strcmp(server, SOURCE_SERVER) == 0)
+			forward = forward_server_for_source;
+		else
+		{
+			/* splitdb_<service> in a sibling mirrors the source's server of <service> */
+			forward = service_server(server + strlen(SPLITDB_SERVER_PREFIX));
+		}
+
+		params[0] = GetUserNameFromId(owner, false);
+		params[1] = server;
+		params[2] = mapping_offer(owner, forward, &options) ? text_array_literal(options) : NULL;
+		if (conn == NULL)
+		{
+			splitdb_catalog_exec_text("SELECT splitdb.ensure_user_mapping($1::name, $2::name, $3::text[])",
+									  3, params, false);
+			exists = SPI_processed == 1 &&
+				strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
+		}
+		else
+		{
+			PGresult   *res = splitdb_remote_exec(conn,
+												  "SELECT splitdb.ensure_user_mapping($1::pg_catalog.name,"
+												  " $2::pg_catalog.name, $3::pg_catalog.text[])",
+												  3, params, location);
+
+			exists = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+			PQclear(res);
+		}
+		if (!exists)
+		{
+			MissingMapping *m = palloc(sizeof(MissingMapping));
+
+			m->role = pstrdup(params[0]);
+			m->server = pstrdup(server);
+			m->database = pstrdup(database);
+			*missing = lappend(*missing, m);
+		}
+	}
+}
+
+/*
+ * report_missing
+ *		Raise the error for the user mappings that the ends need and that
+ *		splitdb may not create, naming the first in the message and all of
+ *		them in the detail.
+ */
+static void
+report_missing(List *missing)
+{
+	MissingMapping *first = linitial(missing);
+	StringInfoData others;
+	ListCell   *lc;
+
+	initStringInfo(&others);
+	for_each_from(lc, missing, 1)
+	{
+		MissingMapping *m = lfirst(lc);
+
+		appendStringInfo(&others, "%s role %s on server %s in database %s%s",
+						 others.len > 0 ? ";" : "",
+						 quote_identifier(m->role), quote_identifier(m->server),
+						 quote_identifier(m->database), lnext(missing, lc) ? "" : ".");
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("user mapping for role \"%s\" on server \"%s\" in database \"%s\" is missing",
+					first->role, first->server, first->database),
+			 errdetail("The cross-service reference checks of the tables a role owns log in through its user mapping, and splitdb creates none that needs a password or another role's credentials; in database \"%s\", run %s.%s%s",
+					   first->database, mapping_statement(first->role, first->server),
+					   others.len > 0 ? "  Also missing:" : "", others.data),
+			 errhint("Create the user mapping, then call splitdb_migrate() again.")));
+}
+
+/*
+ * prepare_sibling
+ *		Give a sibling what its ends need before they are installed: splitdb
+ *		itself, the servers to the other ends' databases, the owners' user
+ *		mappings; commit it, and append the mappings it lacks to *missing.
+ *
+ * The servers are committed even when a mapping is missing, so that the
+ * DBA can create the mapping on them.
+ */
+static void
+prepare_sibling(PGconn *conn, const char *location, const char *own_server,
+				ArrayType *owners, ArrayType *others, List **missing)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	const char *params[3];
+
+	PQclear(splitdb_remote_exec(conn, "BEGIN", 0, NULL, location));
+	{
+		/* in the schema it has here: the sibling's search_path is pg_catalog */
+		const char *schema;
+
+		if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
+						" JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+						" WHERE e.extname = 'splitdb'", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not find the schema of extension splitdb");
+		schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		PQclear(splitdb_remote_exec(conn, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema),
+									0, NULL, location));
+		PQclear(splitdb_remote_exec(conn,
+									psprintf("CREATE EXTENSION IF NOT EXISTS splitdb SCHEMA %s CASCADE",
+											 schema),
+									0, NULL, location));
+	}
+	/* the source writes here through its shims: the pair's secret */
+	splitdb_origin_pair_source(conn, location, own_server);
+
+	deconstruct_array(others, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *other = TextDatumGetCString(elems[i]);
+		List	   *options;
+
+		if (strcmp(other, "source") == 0)
+		{
+			params[0] = SOURCE_SERVER;
+			options = source_location_options();
+		}
+		else
+		{
+			params[0] = psprintf("%s%s", SPLITDB_SERVER_PREFIX, other);
+			options = server_options(service_server(other));
+		}
+		params[1] = text_array_literal(options);
+		params[2] = location;
+		PQclear(splitdb_remote_exec(conn,
+									"SELECT splitdb.ensure_server($1::pg_catalog.name,"
+									" $2::pg_catalog.text[], $3)",
+									3, params, location));
+	}
+	ensure_mappings(conn, location,
+					splitdb_catalog_get_service(location, SPLITDB_LOCK_NONE, false)->dbname,
+					owners, own_server, missing);
+	PQclear(splitdb_remote_exec(conn, "COMMIT", 0, NULL, location));
+}
+
+/*
+ * install_sibling
+ *		Install the ends a sibling holds, once prepare_sibling() gave it what
+ *		they need, in a remote transaction of its own.
+ */
+static void
+install_sibling(PGconn *conn, const char *location, const char *ends)
+{
+	const char *params[1] = {ends};
+
+	PQclear(splitdb_remote_exec(conn, "BEGIN", 0, NULL, location));
+	PQclear(splitdb_remote_exec(conn, "SELECT splitdb.install_reference_ends($1::pg_catalog.jsonb)",
+								1, params, location));
+	PQclear(splitdb_remote_exec(conn, "COMMIT", 0, NULL, location));
+}
+
+/* what splitdb_reference_install() reads of one database that holds ends */
+typedef struct EndsPlace
+{
+	char	   *location;		/* "source", or a service */
+	char	   *server;			/* the source's server of the service */
+	char	   *ends;			/* the ends, as jsonb text */
+	ArrayType  *owners;			/* "owner-oid/server" items */
+	ArrayType  *others;			/* the other locations it reaches */
+	PGconn	   *conn;			/* its connection, while installing */
+} EndsPlace;
+
+/*
+ * prepare_source
+ *		Mark the source's servers of every service with splitdb.origin =
+ *		source and make sure the owners of the source's ends have their user
+ *		mappings, in the caller's transaction.
+ */
+static void
+prepare_source(EndsPlace *place, List **missing)
+{
+	ListCell   *lc;
+	List	   *servers = NIL;
+
+	if (SPI_execute("SELECT s.server::text FROM splitdb.service s ORDER BY 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read splitdb.service");
+	for (uint64 r = 0; r < SPI_processed; r++)
+		servers = lappend(servers, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
+	foreach(lc, servers)
+	{
+		const char *p[3] = {lfirst(lc), "{}", "source"};
+
+		splitdb_catalog_exec_text("SELECT splitdb.ensure_server($1::name, $2::text[], $3)",
+								  3, p, false);
+	}
+	ensure_mappings(NULL, place->location, get_database_name(MyDatabaseId),
+					place->owners, NULL, missing);
+}
+
+/*
+ * sibling_pairs
+ *		Add to pairs (a List of two-item Lists of locations) the pairs of
+ *		location with the other siblings it reaches (others: text[]), once
+ *		each, in either order.
+ */
+static List *
+sibling_pairs(List *pairs, const char *location, ArrayType *others)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(others, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *other = TextDatumGetCString(elems[i]);
+		bool		known = false;
+		ListCell   *lc;
+
+		if (strcmp(other, "source") == 0 || strcmp(other, location) == 0)
+			continue;
+		foreach(lc, pairs)
+		{
+			List	   *p = lfirst(lc);
+			const char *a = linitial(p);
+			const char *b = lsecond(p);
+
+			if ((strcmp(a, location) == 0 && strcmp(b, other) == 0) ||
+				(strcmp(a, other) == 0 && strcmp(b, location) == 0))
+				known = true;
+		}
+		if (!known)
+			pairs = lappend(pairs, list_make2(pstrdup(location), other));
+	}
+	return pairs;
+}
+
+/*
+ * pair_siblings
+ *		Give each pair of siblings whose references join them their shared
+ *		secret (origin.c), once both have splitdb.  Each side commits on its
+ *		own; installing again makes them agree.
+ */
+static void
+pair_siblings(List *pairs)
+{
+	ListCell   *lc;
+
+	foreach(lc, pairs)
+	{
+		List	   *p = lfirst(lc);
+		const char *a = linitial(p);
+		const char *b = lsecond(p);
+		PGconn	   *conn_a = splitdb_remote_connect_server(service_server(a), a);
+		PGconn	   *volatile conn_b = NULL;
+
+		PG_TRY();
+		{
+			conn_b = splitdb_remote_connect_server(service_server(b), b);
+			splitdb_origin_pair_siblings(conn_a, a, conn_b, b);
+		}
+		PG_FINALLY();
+		{
+			splitdb_remote_disconnect(conn_a);
+			if (conn_b != NULL)
+				splitdb_remote_disconnect(conn_b);
+		}
+		PG_END_TRY();
+	}
+}
+
+/*
+ * splitdb_reference_install
+ *		Install the ends of cross-service references in the source and in
+ *		the siblings that hold them.
+ *
+ * service:       install every reference with an end in this service (its
+ *                job is cutting over or done), or NULL
+ * reference_ids: the references to install, or NIL for every reference of
+ *                service
+ * service_conn:  an open connection to service's sibling, or NULL
+ *
+ * The caller is connected to SPI, in the transaction that must also commit
+ * the source's side.  First every database gets its servers and user
+ * mappings (each sibling in a transaction of its own); if a mapping that
+ * splitdb may not create is missing anywhere, ERROR before any end is
+ * installed.  Then the siblings' ends, each in a transaction of its own,
+ * and the source's last.  Installing again is harmless.
+ */
+void
+splitdb_reference_install(const char *service, List *reference_ids,
+						  PGconn *service_conn)
+{
+	Oid			types[2] = {NAMEOID, INT8ARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	SPITupleTable *tuptable;
+	uint64		nrows;
+	EndsPlace  *places;
+	List	   *missing = NIL;
+	List	   *pairs = NIL;
+
+	values[0] = service ? DirectFunctionCall1(namein, CStringGetDatum(service)) : (Datum) 0;
+	nulls[0] = service ? ' ' : 'n';
+	if (reference_ids == NIL)
+		nulls[1] = 'n';
+	else
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * list_length(reference_ids));
+		int			i = 0;
+		ListCell   *lc;
+
+		foreach(lc, reference_ids)
+			elems[i++] = Int64GetDatum(*(int64 *) lfirst(lc));
+		values[1] = PointerGetDatum(construct_array(elems, i, INT8OID, 8, FLOAT8PASSBYVAL,
+													TYPALIGN_DOUBLE));
+	}
+
+	if (SPI_execute_with_args(sql_ends, 2, types, values, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the cross-service references");
+	tuptable = SPI_tuptable;
+	nrows = SPI_processed;
+
+	places = palloc0(sizeof(EndsPlace) * Max(nrows, 1));
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		HeapTuple	tup = tuptable->vals[i];
+		TupleDesc	desc = tuptable->tupdesc;
+		bool		isnull;
+		Datum		others;
+
+		places[i].location = SPI_getvalue(tup, desc, 1);
+		places[i].server = SPI_getvalue(tup, desc, 2);
+		places[i].ends = SPI_getvalue(tup, desc, 3);
+		places[i].owners = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 4, &isnull));
+		others = SPI_getbinval(tup, desc, 5, &isnull);
+		places[i].others = isnull ? construct_empty_array(TEXTOID) : DatumGetArrayTypePCopy(others);
+	}
+
+	PG_TRY();
+	{
+		/* servers and user mappings everywhere, the source's first */
+		for (uint64 i = 0; i < nrows; i++)
+			if (strcmp(places[i].location, "source") == 0)
+				prepare_source(&places[i], &missing);
+		for (uint64 i = 0; i < nrows; i++)
+		{
+			EndsPlace  *p = &places[i];
+
+			if (strcmp(p->location, "source") == 0)
+				continue;
+			p->conn = service_conn;
+			if (p->conn == NULL || service == NULL || strcmp(p->location, service) != 0)
+				p->conn = splitdb_remote_connect_server(p->server, p->location);
+			prepare_sibling(p->conn, p->location, p->server, p->owners, p->others, &missing);
+			pairs = sibling_pairs(pairs, p->location, p->others);
+		}
+		if (missing != NIL)
+			report_missing(missing);
+
+		/* then the ends: the siblings', then the source's */
+		for (uint64 i = 0; i < nrows; i++)
+		{
+			EndsPlace  *p = &places[i];
+			const char *params[1] = {p->ends};
+
+			if (strcmp(p->location, "source") != 0)
+				install_sibling(p->conn, p->location, p->ends);
+			else
+			{
+				splitdb_catalog_exec_text("SELECT splitdb.install_reference_ends($1::jsonb)",
+										  1, params, false);
+				/* sessions that use the shims load splitdb before postgres_fdw */
+				splitdb_catalog_exec_text("SELECT splitdb.ensure_preloaded()", 0, NULL, false);
+			}
+		}
+		pair_siblings(pairs);
+	}
+	PG_FINALLY();
+	{
+		for (uint64 i = 0; i < nrows; i++)
+			if (places[i].conn != NULL && places[i].conn != service_conn)
+				splitdb_remote_disconnect(places[i].conn);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The user mappings that the references of service $1 will need once it has
+ * moved: one row per database, owner and server, as splitdb_reference_install()
+ * would place them (sql_ends), but read from the foreign keys that its
+ * migration will convert as well as from the references already recorded.
+ * Columns: location (NULL for the source), database, owner, owner's name,
+ * server there, the source's server that reaches the same place.
+ */
+static const char *const sql_plan_mappings =
+"WITH own AS (SELECT o.relid, o.service FROM (" SPLITDB_OWNED_RELATION_SQL ") o),"
+" svc AS ("
+"  SELECT s.service, s.server, s.dbname"
+"    FROM splitdb.service s"
+"   WHERE s.service = $1"
+"      OR EXISTS (SELECT FROM splitdb.job j WHERE j.service = s.service"
+"                    AND j.state IN ('cutting_over', 'done'))),"
+" r AS ("
+"  SELECT c.conrelid AS crel, co.service AS csvc, c.confrelid AS prel, po.service AS psvc"
+"    FROM pg_constraint c"
+"    LEFT JOIN own co ON co.relid = c.conrelid"
+"    LEFT JOIN own po ON po.relid = c.confrelid"
+"   WHERE c.contype = 'f' AND c.conparentid = 0"
+"     AND $1 IN (co.service, po.service) AND co.service IS DISTINCT FROM po.service"
+"  UNION"
+"  SELECT r.child_relid, coalesce(co.service, r.child_service),"
+"         r.parent_relid, coalesce(po.service, r.parent_service)"
+"    FROM splitdb.reference r"
+"    LEFT JOIN own co ON co.relid = r.child_relid"
+"    LEFT JOIN own po ON po.relid = r.parent_relid"
+"   WHERE r.dropped_at IS NOT NULL"
+"     AND $1 IN (co.service, po.service, r.child_service, r.parent_service)),"
+" e AS (SELECT crel AS rel, csvc AS svc, psvc AS other FROM r"
+"       UNION SELECT prel, psvc, csvc FROM r),"
+" l AS ("
+"  SELECT c.relowner AS owner, c.relispartition AS part,"
+"         os.service AS own_loc, os.server AS own_server, os.dbname AS own_db,"
+"         xs.service AS other_loc, xs.server AS other_server"
+"    FROM e JOIN pg_class c ON c.oid = e.rel"
+"    LEFT JOIN svc os ON os.service = e.svc"
+"    LEFT JOIN svc xs ON xs.service = e.other),"
+" m AS ("
+"  SELECT NULL::text AS location, current_database()::text AS dbname, l.owner,"
+"         coalesce(l.other_server, l.own_server) AS server,"
+"         coalesce(l.other_server, l.own_server) AS forward"
+"    FROM l WHERE l.own_loc IS NULL OR NOT l.part"
+"  UNION"
+"  SELECT l.own_loc::text, l.own_db, l.owner,"
+"         CASE WHEN l.other_loc IS NULL THEN '" SOURCE_SERVER "'"
+"              ELSE '" SPLITDB_SERVER_PREFIX "' || l.other_loc END,"
+"         coalesce(l.other_server, l.own_server)"
+"    FROM l WHERE l.own_loc IS NOT NULL)"
+" SELECT m.location, m.dbname, m.owner, a.rolname::text, m.server::text, m.forward::text"
+"   FROM m JOIN pg_roles a ON a.oid = m.owner"
+"  WHERE m.server IS NOT NULL"
+"  ORDER BY m.location NULLS FIRST, a.rolname, m.server";
+
+/*
+ * splitdb_reference_plan_mappings
+ *		The user mappings that the references of a service will need after
+ *		its migration and that splitdb cannot create, as a List of
+ *		SplitdbMappingNeed: a blocker for one missing in the source, a
+ *		warning for one in a sibling, whose catalogs the plan does not read.
+ *
+ * Judged for the calling role, as the role that would run the migration;
+ * NIL for a role that is not a superuser, which cannot run one and may not
+ * learn what other roles' user mappings hold.  The caller is connected to
+ * SPI.
+ */
+List *
+splitdb_reference_plan_mappings(const char *service)
+{
+	Oid			types[1] = {NAMEOID};
+	Datum		values[1];
+	SPITupleTable *tuptable;
+	uint64		nrows;
+	List	   *result = NIL;
+
+	if (!superuser())
+		return NIL;
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
+	if (SPI_execute_with_args(sql_plan_mappings, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user mappings that cross-service references need");
+	tuptable = SPI_tuptable;
+	nrows = SPI_processed;
+
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		HeapTuple	tup = tuptable->vals[i];
+		TupleDesc	desc = tuptable->tupdesc;
+		char	   *location = SPI_getvalue(tup, desc, 1);
+		char	   *dbname = SPI_getvalue(tup, desc, 2);
+		bool		isnull;
+		Oid			owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		char	   *role = SPI_getvalue(tup, desc, 4);
+		char	   *server = SPI_getvalue(tup, desc, 5);
+		char	   *forward = SPI_getvalue(tup, desc, 6);
+		SplitdbMappingNeed *need;
+		List	   *options;
+
+		if (location == NULL)
+		{
+			bool		found;
+
+			(void) find_mapping(owner, GetForeignServerByName(server, false)->serverid,
+								true, &found);
+			if (found || mapping_offer(owner, forward, &options))
+				continue;
+			need = palloc(sizeof(SplitdbMappingNeed));
+			need->blocker = true;
+			need->object = psprintf("user mapping for %s on server %s",
+									quote_identifier(role), quote_identifier(server));
+			need->detail = psprintf("user mapping for role %s on server %s in database %s is missing; the cross-service reference checks of the tables that role owns log in through it, and splitdb creates none that needs a password or another role's credentials; create it before migrating: %s",
+									quote_identifier(role), quote_identifier(server),
+									quote_identifier(dbname), mapping_statement(role, server));
+		}
+		else
+		{
+			if (mapping_offer(owner, forward, &options))
+				continue;
+			need = palloc(sizeof(SplitdbMappingNeed));
+			need->blocker = false;
+			need->object = psprintf("user mapping for %s on server %s",
+									quote_identifier(role), quote_identifier(server));
+			need->detail = psprintf("in database %s of service %s, role %s needs a user mapping on server %s for the cross-service reference checks of the tables it owns, and splitdb creates none that needs a password or another role's credentials; unless it exists there, the cutover creates the server and stops before it changes the source; create it there first: %s",
+									quote_identifier(dbname), quote_identifier(location),
+									quote_identifier(role), quote_identifier(server),
+									mapping_statement(role, server));
+		}
+		result = lappend(result, need);
+	}
+	return result;
+}
+
+/*
+ * splitdb_reference_mode
+ *		Set a reference's mode: strict enforces it, off disables its triggers
+ *		in every database.  Returns the previous mode.
+ */
+Datum
+splitdb_reference_mode(PG_FUNCTION_ARGS)
+{
+	int64		reference_id = PG_GETARG_INT64(0);
+	char	   *mode = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	char	   *previous;
+	bool		enforced;
+	bool		isnull;
+	int64	   *id;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to change the mode of a cross-service reference"),
+				 errhint("Only superusers can call splitdb_reference_mode().")));
+	if (strcmp(mode, "strict") != 0 && strcmp(mode, "off") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid reference mode \"%s\"", mode),
+				 errhint("The mode is \"strict\" or \"off\".")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = Int64GetDatum(reference_id);
+	values[1] = CStringGetTextDatum(mode);
+	if (SPI_execute_with_args("SELECT r.mode, r.dropped_at IS NOT NULL FROM splitdb.reference r"
+							  " WHERE r.reference_id = $1 FOR UPDATE",
+							  1, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "could not read splitdb.reference");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("cross-service reference " INT64_FORMAT " does not exist", reference_id),
+				 errhint("splitdb_references lists the references and their numbers.")));
+	previous = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	enforced = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+	if (SPI_execute_with_args("UPDATE splitdb.reference SET mode = $2 WHERE reference_id = $1",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update splitdb.reference");
+
+	/* enforced already: change the triggers everywhere now */
+	if (enforced && strcmp(previous, mode) != 0)
+	{
+		id = palloc(sizeof(int64));
+		*id = reference_id;
+		splitdb_reference_install(NULL, list_make1(id), NULL);
+	}
+	previous = pstrdup(previous);
+	SPI_finish();
+	PG_RETURN_TEXT_P(cstring_to_text(previous));
+}

@@ -1,0 +1,44 @@
+/*-------------------------------------------------------------------------
+ *
+ * checkconn.h
+ *	  Connections of splitdb's own for the checks of referenced keys
+ *	  (checkconn.c).
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/remote/checkconn.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_CHECKCONN_H
+#define SPLITDB_CHECKCONN_H
+
+#include "foreign/foreign.h"
+#include "libpq-fe.h"
+
+/* one statement of a pipeline */
+typedef struct SplitdbCheckStmt
+{
+	const char *sql;			/* $1..$n text parameters */
+	int			nparams;
+	const char **values;
+	PGresult   *result;			/* set by splitdb_checkconn_run() */
+} SplitdbCheckStmt;
+
+extern void splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts,
+								  int n, const char *service);
+extern void splitdb_checkconn_send_ahead(UserMapping *mapping,
+										 SplitdbCheckStmt *stmts, int n,
+										 uint64 *ids);
+extern PGresult *splitdb_checkconn_take_ahead(uint64 id, const char *service);
+extern void splitdb_checkconn_forget_ahead(uint64 id);
+extern bool splitdb_checkconn_active(Oid serverid);
+extern bool splitdb_checkconn_any_active(void);
+extern bool splitdb_checkconn_failed(Oid serverid);
+extern List *splitdb_checkconn_failed_servers(void);
+extern void splitdb_checkconn_end_server(Oid serverid);
+extern void splitdb_checkconn_subxact_abort(void);
+extern void splitdb_checkconn_xact_end(bool commit);
+
+#endif							/* SPLITDB_CHECKCONN_H */

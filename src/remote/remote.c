@@ -1,0 +1,888 @@
+/*-------------------------------------------------------------------------
+ *
+ * remote.c
+ *	  Connections from splitdb to other databases over libpq.
+ *
+ * Every statement splitdb sends to another database goes through this file,
+ * and only this file calls libpq.  Connections are opened with the
+ * interruptible libpqsrv_* helpers, so a cancel or a SIGTERM ends any wait.
+ * Connection parameters come from a postgres_fdw foreign server and the user
+ * mapping of the current user, exactly the pair postgres_fdw itself would use,
+ * so what splitdb reaches is what the shim will reach later.
+ *
+ * Invariants:
+ * - A connection returned here is owned by the caller, who must give it to
+ *   splitdb_remote_disconnect() on every path, errors included.
+ * - Messages never contain a password: connection failures show libpq's own
+ *   message, which never includes one, and never the connection options.
+ * - Remote errors are relayed with the remote SQLSTATE, message, detail and
+ *   hint, plus a context line naming the service and the statement.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/remote/remote.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "commands/dbcommands.h"
+#include "foreign/foreign.h"
+#include "libpq/libpq-be-fe-helpers.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/syscache.h"
+#include "utils/varlena.h"
+
+#include "compat.h"
+#include "remote/remote.h"
+#include "splitdb.h"
+
+/* the foreign-data wrapper a sibling's server must use */
+#define POSTGRES_FDW_NAME	"postgres_fdw"
+
+/* room for the options splitdb adds to those of the server and mapping */
+#define EXTRA_CONN_OPTIONS	4
+
+static bool is_libpq_option(const char *keyword);
+static int	append_options(List *options, const char **keywords,
+						   const char **values, int n);
+static PGconn *connect_with(const char **keywords, const char **values,
+							const char *target, const char *hint);
+static void setup_session(PGconn *conn);
+static void notice_processor(void *arg, const char *message);
+
+/*
+ * is_libpq_option
+ *		True when keyword is a connection option libpq understands.
+ *
+ * Servers and user mappings also carry postgres_fdw's own options
+ * (fetch_size, updatable, ...), which libpq would reject.
+ */
+static bool
+is_libpq_option(const char *keyword)
+{
+	static PQconninfoOption *defaults = NULL;
+	PQconninfoOption *opt;
+
+	if (defaults == NULL)
+	{
+		defaults = PQconndefaults();
+		if (defaults == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory"),
+					 errdetail("Could not get libpq's default connection options.")));
+	}
+
+	/* splitdb sets these itself */
+	if (strcmp(keyword, "fallback_application_name") == 0 ||
+		strcmp(keyword, "client_encoding") == 0 ||
+		strcmp(keyword, "replication") == 0)
+		return false;
+
+	for (opt = defaults; opt->keyword != NULL; opt++)
+	{
+		/* debug options ("D" flag) are not for users to set */
+		if (strcmp(opt->keyword, keyword) == 0)
+			return strchr(opt->dispchar, 'D') == NULL;
+	}
+	return false;
+}
+
+/*
+ * append_options
+ *		Copy the libpq options of a DefElem list into keywords[]/values[].
+ *
+ * n: number of entries already filled.  Returns the new count.  The arrays
+ * must have room for every element of options.
+ */
+static int
+append_options(List *options, const char **keywords, const char **values,
+			   int n)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (!is_libpq_option(d->defname))
+			continue;
+		keywords[n] = d->defname;
+		values[n] = defGetString(d);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * connect_with
+ *		Open a connection and check that it is usable.
+ *
+ * keywords/values: NULL-terminated libpq options
+ * target:          how to name the target in a failure message
+ * hint:            what to tell the user when the connection fails
+ *
+ * On failure raises ERROR with SQLSTATE 08001 and libpq's message (which never
+ * contains a password) as detail.  Returns the open connection, which the
+ * caller owns.
+ */
+static PGconn *
+connect_with(const char **keywords, const char **values, const char *target,
+			 const char *hint)
+{
+	PGconn	   *conn;
+
+	conn = libpqsrv_connect_params(keywords, values, false,
+								   SPLITDB_WAIT_EVENT_REMOTE);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = conn ? pchomp(PQerrorMessage(conn)) : pstrdup("out of memory");
+
+		libpqsrv_disconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to %s", target),
+				 errdetail_internal("%s", msg),
+				 errhint("%s", hint)));
+	}
+	PQsetNoticeProcessor(conn, notice_processor, NULL);
+	setup_session(conn);
+	return conn;
+}
+
+/*
+ * notice_processor
+ *		Remote notices ("schema ... already exists, skipping") go to the
+ *		server log at DEBUG1 instead of the worker's stderr.
+ */
+static void
+notice_processor(void *arg, const char *message)
+{
+	elog(DEBUG1, "splitdb: remote notice: %s", message);
+}
+
+/*
+ * setup_session
+ *		Give a new session the fixed settings splitdb relies on: catalog
+ *		names resolve in pg_catalog only, and values cross the wire in one
+ *		unambiguous form whatever the sibling's defaults are.
+ *
+ * On failure the connection is closed and ERROR raised.
+ */
+static void
+setup_session(PGconn *conn)
+{
+	PGresult   *res;
+
+	res = libpqsrv_exec(conn,
+						"SELECT pg_catalog.set_config('search_path', 'pg_catalog', false),"
+						" pg_catalog.set_config('timezone', 'UTC', false),"
+						" pg_catalog.set_config('datestyle', 'ISO, YMD', false),"
+						" pg_catalog.set_config('intervalstyle', 'postgres', false),"
+						" pg_catalog.set_config('extra_float_digits', '3', false)",
+						SPLITDB_WAIT_EVENT_REMOTE);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		char	   *msg = pchomp(PQerrorMessage(conn));
+
+		PQclear(res);
+		libpqsrv_disconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not set up a session on a sibling"),
+				 errdetail_internal("%s", msg)));
+	}
+	PQclear(res);
+}
+
+/*
+ * splitdb_remote_connect_server
+ *		Connect to the database a postgres_fdw foreign server points at.
+ *
+ * servername: the foreign server
+ * service:    the service it belongs to, for messages only (may be NULL)
+ *
+ * Uses the server's options and the current user's user mapping (or the
+ * PUBLIC one), like postgres_fdw.  Raises ERROR when the server does not
+ * exist, is not a postgres_fdw server, has no user mapping for the current
+ * user, or cannot be reached.  Returns a connection the caller owns.
+ */
+PGconn *
+splitdb_remote_connect_server(const char *servername, const char *service)
+{
+	ForeignServer *server;
+	ForeignDataWrapper *fdw;
+	UserMapping *mapping;
+
+	server = GetForeignServerByName(servername, true);
+	if (server == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("server \"%s\" does not exist", servername),
+				 errhint("Create it with CREATE SERVER ... FOREIGN DATA WRAPPER postgres_fdw.")));
+
+	fdw = GetForeignDataWrapper(server->fdwid);
+	if (strcmp(fdw->fdwname, POSTGRES_FDW_NAME) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" is not a postgres_fdw server", servername),
+				 errdetail("It uses foreign-data wrapper \"%s\".", fdw->fdwname),
+				 errhint("Sibling databases are reached through postgres_fdw servers.")));
+
+	/* GetUserMapping raises a plain error; look first to give a hint */
+	if (!OidIsValid(GetSysCacheOid2(USERMAPPINGUSERSERVER,
+									Anum_pg_user_mapping_oid,
+									ObjectIdGetDatum(GetUserId()),
+									ObjectIdGetDatum(server->serverid))) &&
+		!OidIsValid(GetSysCacheOid2(USERMAPPINGUSERSERVER,
+									Anum_pg_user_mapping_oid,
+									ObjectIdGetDatum(InvalidOid),
+									ObjectIdGetDatum(server->serverid))))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("user mapping not found for user \"%s\", server \"%s\"",
+						GetUserNameFromId(GetUserId(), false), servername),
+				 errhint("Create one with CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (user '...', password '...').",
+						 quote_identifier(servername))));
+	mapping = GetUserMapping(GetUserId(), server->serverid);
+
+	return splitdb_remote_connect_mapping(server, mapping, service, false);
+}
+
+/*
+ * password_required
+ *		postgres_fdw's rule for a mapping whose role is not a superuser: the
+ *		connection must use a password, unless a superuser set
+ *		password_required 'false' on the mapping.
+ */
+static bool
+password_required(UserMapping *mapping)
+{
+	ListCell   *lc;
+
+	if (superuser_arg(mapping->userid))
+		return false;
+	foreach(lc, mapping->options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, "password_required") == 0)
+			return defGetBoolean(d);
+	}
+	return true;
+}
+
+/*
+ * splitdb_remote_connect_mapping
+ *		Connect to the database of a postgres_fdw server with the options of
+ *		one of its user mappings.
+ *
+ * server, mapping: the pair, as postgres_fdw would use it
+ * service:         names the service in messages (may be NULL)
+ * fdw_rules:       apply postgres_fdw's rule for roles that are not
+ *                  superusers: a password in the mapping, and a server
+ *                  that asks for it (SQLSTATE 2F003 otherwise)
+ *
+ * Raises ERROR when the database cannot be reached.  Returns a connection
+ * the caller owns.
+ */
+PGconn *
+splitdb_remote_connect_mapping(ForeignServer *server, UserMapping *mapping,
+							   const char *service, bool fdw_rules)
+{
+	const char **keywords;
+	const char **values;
+	int			n = 0;
+	int			size;
+	char		timeout[16];
+	char	   *target;
+	char	   *hint;
+	bool		need_password = fdw_rules && password_required(mapping);
+	PGconn	   *conn;
+
+	size = list_length(server->options) + list_length(mapping->options) +
+		EXTRA_CONN_OPTIONS + 1;
+	keywords = palloc0(size * sizeof(char *));
+	values = palloc0(size * sizeof(char *));
+
+	n = append_options(server->options, keywords, values, n);
+	n = append_options(mapping->options, keywords, values, n);
+
+	if (need_password)
+	{
+		bool		has_password = false;
+
+		for (int i = 0; i < n; i++)
+			if (strcmp(keywords[i], "password") == 0 && values[i][0] != '\0')
+				has_password = true;
+		if (!has_password)
+			ereport(ERROR,
+					(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+					 errmsg("password is required"),
+					 errdetail("Non-superuser must provide a password in the user mapping.")));
+	}
+
+	keywords[n] = "fallback_application_name";
+	values[n++] = SPLITDB_APPLICATION_NAME;
+	keywords[n] = "client_encoding";
+	values[n++] = GetDatabaseEncodingName();
+	if (splitdb_connect_timeout > 0)
+	{
+		/* put first, so a connect_timeout of the server's own wins */
+		memmove(keywords + 1, keywords, n * sizeof(char *));
+		memmove(values + 1, values, n * sizeof(char *));
+		snprintf(timeout, sizeof(timeout), "%d", splitdb_connect_timeout);
+		keywords[0] = "connect_timeout";
+		values[0] = timeout;
+		n++;
+	}
+	keywords[n] = NULL;
+	values[n] = NULL;
+
+	target = service ?
+		psprintf("server \"%s\" of service \"%s\"", server->servername, service) :
+		psprintf("server \"%s\"", server->servername);
+	hint = psprintf("Check that the sibling is running and that the options of server \"%s\" and of its user mapping for the current user are right.",
+					server->servername);
+
+	conn = connect_with(keywords, values, target, hint);
+	if (need_password && !PQconnectionUsedPassword(conn))
+	{
+		libpqsrv_disconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required"),
+				 errdetail("Non-superuser cannot connect if the server does not request a password."),
+				 errhint("Target server's authentication method must be changed or set the parameter password_required=false in the user mapping attributes.")));
+	}
+	return conn;
+}
+
+/*
+ * splitdb_remote_connect_local
+ *		Connect to a database of this cluster as the current user.
+ *
+ * dbname: the database to connect to
+ *
+ * Goes through the first Unix socket directory of this server, or through
+ * localhost when the server listens on no socket.  Used to run statements
+ * that cannot run inside a transaction block, such as CREATE DATABASE.
+ * Returns a connection the caller owns; raises ERROR when it cannot connect.
+ */
+PGconn *
+splitdb_remote_connect_local(const char *dbname)
+{
+	const char *keywords[8];
+	const char *values[8];
+	char		port[16];
+	char	   *target;
+	int			n = 0;
+
+	snprintf(port, sizeof(port), "%d", PostPortNumber);
+
+	keywords[n] = "host";
+	values[n++] = splitdb_remote_local_host();
+	keywords[n] = "port";
+	values[n++] = port;
+	keywords[n] = "dbname";
+	values[n++] = dbname;
+	keywords[n] = "user";
+	values[n++] = GetUserNameFromId(GetUserId(), false);
+	keywords[n] = "fallback_application_name";
+	values[n++] = SPLITDB_APPLICATION_NAME;
+	keywords[n] = "client_encoding";
+	values[n++] = GetDatabaseEncodingName();
+	keywords[n] = NULL;
+	values[n] = NULL;
+
+	target = psprintf("database \"%s\" on this server", dbname);
+	return connect_with(keywords, values, target,
+						"splitdb connects to this server through its first Unix socket directory, as the current user and without a password; allow that in pg_hba.conf, or create a server with a user mapping that has a password and pass server => '...'.");
+}
+
+/*
+ * splitdb_remote_local_host
+ *		The host to use for a connection to this very server.
+ *
+ * The first entry of unix_socket_directories, or "localhost" when the server
+ * listens on no Unix socket.  Returns a palloc'd string.
+ */
+char *
+splitdb_remote_local_host(void)
+{
+	const char *dirs = GetConfigOption("unix_socket_directories", false, false);
+	char	   *copy;
+	List	   *elems;
+
+	if (dirs == NULL || dirs[0] == '\0')
+		return pstrdup("localhost");
+
+	copy = pstrdup(dirs);
+	if (!SplitDirectoriesString(copy, ',', &elems) || elems == NIL)
+		return pstrdup("localhost");
+	return pstrdup((char *) linitial(elems));
+}
+
+/*
+ * report_lost
+ *		Raise ERROR 08006 for a connection that broke under a statement (the
+ *		other server stopped or crashed, the network failed).
+ *
+ * libpq's message is several lines, the later ones about the failures that
+ * followed the first ("invalid socket"); the detail keeps the first line.
+ */
+static pg_attribute_noreturn() void
+report_lost(const char *libpq_msg, const char *sql, const char *service)
+{
+	char	   *first = pstrdup(libpq_msg);
+
+	first[strcspn(first, "\n")] = '\0';
+	if (service != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("lost the connection to the sibling of service \"%s\"", service),
+				 errdetail_internal("%s", first),
+				 errhint("Check that the sibling's server is running. Once it is, the statement can be retried; a migration resumes with the next splitdb_migrate()."),
+				 errcontext("remote statement on service \"%s\": %s", service, sql)));
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("lost the connection to the other database"),
+			 errdetail_internal("%s", first),
+			 errhint("Check that the other database's server is running; the statement can be retried once it is."),
+			 errcontext("remote statement: %s", sql)));
+}
+
+/*
+ * splitdb_remote_report
+ *		Raise ERROR for a failed remote statement, keeping what the remote said.
+ *
+ * res may be NULL (the connection's own message is used).  Frees res.  The SQLSTATE, message, detail and hint are the remote's; a
+ * context line names the service and the statement.  An error without a
+ * remote SQLSTATE on a connection that broke is 08006, "lost the
+ * connection ..." (report_lost()).
+ */
+void
+splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
+					  const char *service)
+{
+	char	   *sqlstate = NULL;
+	char	   *primary = NULL;
+	char	   *detail = NULL;
+	char	   *hint = NULL;
+	int			code = ERRCODE_CONNECTION_FAILURE;
+	char	   *where;
+
+	if (res != NULL)
+	{
+		char	   *s;
+
+		if ((s = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
+			sqlstate = pstrdup(s);
+		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) != NULL)
+			primary = pstrdup(s);
+		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL)) != NULL)
+			detail = pstrdup(s);
+		if ((s = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT)) != NULL)
+			hint = pstrdup(s);
+		PQclear(res);
+	}
+	if (sqlstate != NULL && strlen(sqlstate) == 5)
+		code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+							 sqlstate[3], sqlstate[4]);
+	if (primary == NULL)
+		primary = pchomp(PQerrorMessage(conn));
+	if (sqlstate == NULL && PQstatus(conn) == CONNECTION_BAD)
+		report_lost(primary, sql, service);
+
+	/* errcontext() is a comma expression: keep it out of ?: */
+	where = service ?
+		psprintf("remote statement on service \"%s\"", service) :
+		pstrdup("remote statement");
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg_internal("%s", primary),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0,
+			 errcontext("%s: %s", where, sql)));
+}
+
+/*
+ * splitdb_remote_exec
+ *		Run one statement, with parameters, and return its result.
+ *
+ * conn:    an open connection; not consumed
+ * sql:     the statement, with $1..$n placeholders; identifiers quoted
+ * nparams: number of entries in values[]
+ * values:  text form of each parameter; a NULL entry means SQL NULL
+ * service: names the service in the error context (may be NULL)
+ *
+ * The wait is interruptible.  A remote error is relayed with its SQLSTATE.
+ * Returns a PGresult of status PGRES_TUPLES_OK or PGRES_COMMAND_OK, which the
+ * caller owns and must PQclear().
+ */
+PGresult *
+splitdb_remote_exec(PGconn *conn, const char *sql, int nparams,
+					const char *const *values, const char *service)
+{
+	splitdb_remote_send(conn, sql, nparams, values, service);
+	return splitdb_remote_finish(conn, sql, service);
+}
+
+/*
+ * splitdb_remote_send
+ *		Send one statement with text parameters without waiting for it; the
+ *		caller collects the result with splitdb_remote_finish() and may work
+ *		meanwhile.  Arguments as for splitdb_remote_exec().
+ */
+void
+splitdb_remote_send(PGconn *conn, const char *sql, int nparams,
+					const char *const *values, const char *service)
+{
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0))
+		splitdb_remote_report(NULL, conn, sql, service);
+}
+
+/*
+ * splitdb_remote_prepare
+ *		Prepare sql (nparams text parameters) as statement name on conn.
+ */
+void
+splitdb_remote_prepare(PGconn *conn, const char *name, const char *sql,
+					   int nparams, const char *service)
+{
+	if (!PQsendPrepare(conn, name, sql, nparams, NULL))
+		splitdb_remote_report(NULL, conn, sql, service);
+	PQclear(splitdb_remote_finish(conn, sql, service));
+}
+
+/*
+ * splitdb_remote_exec_prepared
+ *		Run the prepared statement name (whose text, sql, names it in an
+ *		error) with text parameters; the result as splitdb_remote_exec().
+ */
+PGresult *
+splitdb_remote_exec_prepared(PGconn *conn, const char *name, const char *sql,
+							 int nparams, const char *const *values,
+							 const char *service)
+{
+	if (!PQsendQueryPrepared(conn, name, nparams, values, NULL, NULL, 0))
+		splitdb_remote_report(NULL, conn, sql, service);
+	return splitdb_remote_finish(conn, sql, service);
+}
+
+/*
+ * splitdb_remote_finish
+ *		Wait for the result of a statement already sent on conn (PQsend*),
+ *		interruptibly, and return it; a remote error is relayed with its
+ *		SQLSTATE, sql and service naming it in the context.
+ *
+ * Returns a PGresult of status PGRES_TUPLES_OK or PGRES_COMMAND_OK, which the
+ * caller owns and must PQclear().
+ */
+PGresult *
+splitdb_remote_finish(PGconn *conn, const char *sql, const char *service)
+{
+	PGresult   *res = libpqsrv_get_result_last(conn, SPLITDB_WAIT_EVENT_REMOTE);
+
+	if (res == NULL ||
+		(PQresultStatus(res) != PGRES_TUPLES_OK &&
+		 PQresultStatus(res) != PGRES_COMMAND_OK))
+		splitdb_remote_report(res, conn, sql, service);
+	return res;
+}
+
+/*
+ * splitdb_remote_copy_begin
+ *		Start a COPY ... FROM STDIN in the sibling.
+ *
+ * conn:    an open connection with no command in progress
+ * sql:     the COPY statement; identifiers quoted
+ * service: names the service in the error context
+ *
+ * Afterwards the caller sends data with splitdb_remote_copy_offer() and ends
+ * with splitdb_remote_copy_end_send() and splitdb_remote_copy_result().  On an error the caller should close the
+ * connection, which makes the sibling roll the COPY back.
+ */
+void
+splitdb_remote_copy_begin(PGconn *conn, const char *sql, const char *service)
+{
+	PGresult   *res;
+
+	if (!PQsendQuery(conn, sql))
+		splitdb_remote_report(NULL, conn, sql, service);
+	res = libpqsrv_get_result(conn, SPLITDB_WAIT_EVENT_REMOTE);
+	if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN)
+	{
+		/* drain what follows the error, keep the first result's fields */
+		PGresult   *next;
+
+		while ((next = libpqsrv_get_result(conn, SPLITDB_WAIT_EVENT_REMOTE)) != NULL)
+			PQclear(next);
+		splitdb_remote_report(res, conn, sql, service);
+	}
+	PQclear(res);
+}
+
+/* a COPY whose data could not be sent: the connection is gone */
+static void
+copy_send_failed(PGconn *conn, const char *service)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("could not send data to the sibling of service \"%s\"", service),
+			 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+}
+
+/*
+ * splitdb_remote_copy_offer
+ *		Hand len bytes of COPY data to conn, if conn has sent everything it
+ *		was given before; never waits.
+ *
+ * Returns false, having taken nothing, while earlier data is still on its
+ * way: the caller offers the data to another connection, or waits with
+ * splitdb_remote_wait_writable().  So each connection holds at most one
+ * offer beyond what its socket took, and memory stays bounded.  The
+ * connection is in libpq's nonblocking mode from the first offer until
+ * splitdb_remote_copy_end_send().
+ */
+bool
+splitdb_remote_copy_offer(PGconn *conn, const char *data, int len,
+						  const char *service)
+{
+	int			pending;
+	int			put;
+
+	if (!PQisnonblocking(conn) && PQsetnonblocking(conn, 1) != 0)
+		copy_send_failed(conn, service);
+	pending = PQflush(conn);
+	if (pending < 0)
+		copy_send_failed(conn, service);
+	if (pending > 0)
+		return false;
+	put = PQputCopyData(conn, data, len);
+	if (put < 0)
+		copy_send_failed(conn, service);
+	if (put == 0)
+		return false;
+	if (PQflush(conn) < 0)
+		copy_send_failed(conn, service);
+	return true;
+}
+
+/*
+ * wait_sockets
+ *		Wait, interruptibly, until the socket of one of conns (those with
+ *		which[i], or all when which is NULL) reports event
+ *		(WL_SOCKET_WRITEABLE or WL_SOCKET_READABLE), or the latch is set.
+ */
+static void
+wait_sockets(PGconn *const *conns, const bool *which, int nconns, int event)
+{
+	WaitEventSet *set;
+	WaitEvent	occurred;
+
+	/* nothing in between may raise an error: the set is freed below */
+	set = CreateWaitEventSet(CurrentMemoryContext, nconns + 2);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < nconns; i++)
+		if (which == NULL || which[i])
+			AddWaitEventToSet(set, event, PQsocket(conns[i]), NULL, NULL);
+	(void) WaitEventSetWait(set, -1, &occurred, 1, SPLITDB_WAIT_EVENT_REMOTE);
+	FreeWaitEventSet(set);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * splitdb_remote_wait_writable
+ *		Wait, interruptibly, until the socket of one of conns can take more
+ *		data or the latch is set.  The caller then offers again.
+ */
+void
+splitdb_remote_wait_writable(PGconn *const *conns, int nconns)
+{
+	wait_sockets(conns, NULL, nconns, WL_SOCKET_WRITEABLE);
+}
+
+/*
+ * splitdb_remote_wait_ready
+ *		Wait, interruptibly, until one of the connections marked busy has
+ *		its result whole (PQisBusy false), and return its index.  The
+ *		caller reads the result with splitdb_remote_finish(), which then
+ *		does not wait.  A lost connection is relayed as an error.
+ */
+int
+splitdb_remote_wait_ready(PGconn *const *conns, const bool *busy, int nconns,
+						  const char *service)
+{
+	for (;;)
+	{
+		int			nbusy = 0;
+
+		for (int i = 0; i < nconns; i++)
+		{
+			if (!busy[i])
+				continue;
+			if (!PQconsumeInput(conns[i]))
+				splitdb_remote_report(NULL, conns[i], "(reading a result)", service);
+			if (!PQisBusy(conns[i]))
+				return i;
+			nbusy++;
+		}
+		if (nbusy == 0)
+			elog(ERROR, "no remote statement is under way");
+		wait_sockets(conns, busy, nconns, WL_SOCKET_READABLE);
+	}
+}
+
+/*
+ * splitdb_remote_copy_end_send
+ *		Send what is left of the COPY data, then the end of the COPY,
+ *		without waiting for the sibling to accept it: the caller ends every
+ *		stream first, so they finish side by side, then collects each result
+ *		with splitdb_remote_copy_result().
+ */
+void
+splitdb_remote_copy_end_send(PGconn *conn, const char *service)
+{
+	if (PQisnonblocking(conn))
+	{
+		int			pending;
+
+		while ((pending = PQflush(conn)) > 0)
+			splitdb_remote_wait_writable(&conn, 1);
+		if (pending < 0 || PQsetnonblocking(conn, 0) != 0)
+			copy_send_failed(conn, service);
+	}
+	CHECK_FOR_INTERRUPTS();
+	if (PQputCopyEnd(conn, NULL) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not finish sending data to the sibling of service \"%s\"", service),
+				 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+}
+
+/*
+ * splitdb_remote_copy_result
+ *		Wait for the sibling to accept (and, outside a transaction block,
+ *		commit) a COPY ended by splitdb_remote_copy_end_send().
+ *
+ * sql: the COPY statement, for the error context.  A rejected COPY is
+ * relayed with the sibling's SQLSTATE.
+ */
+void
+splitdb_remote_copy_result(PGconn *conn, const char *sql, const char *service)
+{
+	PGresult   *res = libpqsrv_get_result_last(conn, SPLITDB_WAIT_EVENT_REMOTE);
+
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		splitdb_remote_report(res, conn, sql, service);
+	PQclear(res);
+}
+
+/*
+ * splitdb_remote_disconnect
+ *		Close a connection; NULL is accepted and ignored.
+ */
+void
+splitdb_remote_disconnect(PGconn *conn)
+{
+	if (conn != NULL)
+		libpqsrv_disconnect(conn);
+}
+
+/*
+ * splitdb_remote_result_rows
+ *		The rows of a result as arrays of palloc'd C strings (NULL for SQL
+ *		NULL), one array per row.  Does not free res.
+ */
+List *
+splitdb_remote_result_rows(PGresult *res)
+{
+	List	   *rows = NIL;
+
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		int			ncols = PQnfields(res);
+		char	  **row = palloc(sizeof(char *) * ncols);
+
+		for (int c = 0; c < ncols; c++)
+			row[c] = PQgetisnull(res, r, c) ? NULL : pstrdup(PQgetvalue(res, r, c));
+		rows = lappend(rows, row);
+	}
+	return rows;
+}
+
+/*
+ * splitdb_remote_command
+ *		Run a statement whose result is not needed; errors are reported as
+ *		splitdb_remote_exec() reports them.
+ */
+void
+splitdb_remote_command(PGconn *conn, const char *sql, int nparams,
+					   const char *const *values, const char *service)
+{
+	PQclear(splitdb_remote_exec(conn, sql, nparams, values, service));
+}
+
+/*
+ * splitdb_remote_scalar
+ *		Run a statement and return its first row's first column, palloc'd in
+ *		the current memory context; NULL when there is no row or the value is
+ *		NULL.
+ */
+char *
+splitdb_remote_scalar(PGconn *conn, const char *sql, int nparams,
+					  const char *const *values, const char *service)
+{
+	PGresult   *res = splitdb_remote_exec(conn, sql, nparams, values, service);
+	char	   *value = NULL;
+
+	if (PQntuples(res) > 0 && PQnfields(res) > 0 && !PQgetisnull(res, 0, 0))
+		value = pstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return value;
+}
+
+/* splitdb_remote_ntuples: the number of rows of a result; 0 for NULL. */
+int
+splitdb_remote_ntuples(const PGresult *res)
+{
+	return res == NULL ? 0 : PQntuples(res);
+}
+
+/*
+ * splitdb_remote_value
+ *		The text of one value of a result, owned by the result (valid until
+ *		splitdb_remote_clear()); NULL for an SQL NULL.
+ */
+char *
+splitdb_remote_value(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+/* splitdb_remote_clear: free a result; NULL is allowed. */
+void
+splitdb_remote_clear(PGresult *res)
+{
+	PQclear(res);
+}
+
+/* splitdb_remote_backend_pid: the pid of the server process behind conn. */
+int
+splitdb_remote_backend_pid(const PGconn *conn)
+{
+	return PQbackendPID(conn);
+}

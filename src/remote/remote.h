@@ -1,0 +1,72 @@
+/*-------------------------------------------------------------------------
+ *
+ * remote.h
+ *	  Connections from splitdb to other databases over libpq.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/remote/remote.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_REMOTE_H
+#define SPLITDB_REMOTE_H
+
+#include "foreign/foreign.h"
+#include "libpq-fe.h"
+#include "nodes/pg_list.h"
+
+extern PGconn *splitdb_remote_connect_server(const char *servername,
+											 const char *service);
+extern PGconn *splitdb_remote_connect_mapping(ForeignServer *server,
+											  UserMapping *mapping,
+											  const char *service,
+											  bool fdw_rules);
+extern void splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
+								  const char *service) pg_attribute_noreturn();
+extern PGconn *splitdb_remote_connect_local(const char *dbname);
+extern PGresult *splitdb_remote_exec(PGconn *conn, const char *sql,
+									 int nparams, const char *const *values,
+									 const char *service);
+extern void splitdb_remote_send(PGconn *conn, const char *sql, int nparams,
+								const char *const *values, const char *service);
+extern void splitdb_remote_prepare(PGconn *conn, const char *name,
+								   const char *sql, int nparams,
+								   const char *service);
+extern PGresult *splitdb_remote_exec_prepared(PGconn *conn, const char *name,
+											  const char *sql, int nparams,
+											  const char *const *values,
+											  const char *service);
+extern PGresult *splitdb_remote_finish(PGconn *conn, const char *sql,
+										const char *service);
+extern void splitdb_remote_copy_begin(PGconn *conn, const char *sql,
+									  const char *service);
+extern bool splitdb_remote_copy_offer(PGconn *conn, const char *data, int len,
+									  const char *service);
+extern void splitdb_remote_wait_writable(PGconn *const *conns, int nconns);
+extern int	splitdb_remote_wait_ready(PGconn *const *conns, const bool *busy,
+									  int nconns, const char *service);
+extern void splitdb_remote_copy_end_send(PGconn *conn, const char *service);
+extern void splitdb_remote_copy_result(PGconn *conn, const char *sql,
+									   const char *service);
+extern void splitdb_remote_disconnect(PGconn *conn);
+extern List *splitdb_remote_result_rows(PGresult *res);
+
+/*
+ * Reading results.  No file outside src/remote/ calls libpq (test/check-layers
+ * enforces it); these are what the rest of splitdb reads a PGresult with.
+ */
+extern void splitdb_remote_command(PGconn *conn, const char *sql,
+								   int nparams, const char *const *values,
+								   const char *service);
+extern char *splitdb_remote_scalar(PGconn *conn, const char *sql,
+								   int nparams, const char *const *values,
+								   const char *service);
+extern int	splitdb_remote_ntuples(const PGresult *res);
+extern char *splitdb_remote_value(const PGresult *res, int row, int col);
+extern void splitdb_remote_clear(PGresult *res);
+extern int	splitdb_remote_backend_pid(const PGconn *conn);
+extern char *splitdb_remote_local_host(void);
+
+#endif							/* SPLITDB_REMOTE_H */
