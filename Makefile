@@ -35,6 +35,7 @@ OBJS = \
 	src/reference/shimguard.o \
 	src/remote/checkconn.o \
 	src/remote/deparse.o \
+	src/remote/nextval.o \
 	src/remote/prepared.o \
 	src/remote/remote.o
 

@@ -53,11 +53,10 @@ static void
 run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
 	int expected)
 {
-	int			rc;
+	int			rc = splitdb_spi_exec(sql, nargs, types, values, nulls, false, 0);
 
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 	if (rc != expected)
-		elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, sql);
+		splitdb_spi_failed(sql, rc);
 }
 
 /* the text value of (row, col) of SPI_tuptable, or NULL */

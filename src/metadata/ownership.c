@@ -205,7 +205,7 @@ splitdb_assign(PG_FUNCTION_ARGS)
 	splitdb_require_superuser("splitdb_assign");
 	tables = table_arguments(PG_GETARG_ARRAYTYPE_P(1));
 
-	SPI_connect();
+	splitdb_spi_connect();
 	(void) splitdb_catalog_get_service(service, SPLITDB_LOCK_SHARE, false);
 	splitdb_catalog_require_no_job(service, "assign tables to");
 
@@ -300,7 +300,7 @@ splitdb_unassign(PG_FUNCTION_ARGS)
 	splitdb_require_superuser("splitdb_unassign");
 	tables = table_arguments(PG_GETARG_ARRAYTYPE_P(1));
 
-	SPI_connect();
+	splitdb_spi_connect();
 	(void) splitdb_catalog_get_service(service, SPLITDB_LOCK_SHARE, false);
 	splitdb_catalog_require_no_job(service, "unassign tables from");
 

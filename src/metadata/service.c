@@ -87,10 +87,10 @@ arg_name(FunctionCallInfo fcinfo, int argno, const char *what)
 static void
 run_utility(const char *sql)
 {
-	int			rc = SPI_execute(sql, false, 0);
+	int			rc = splitdb_spi_exec(sql, 0, NULL, NULL, NULL, false, 0);
 
 	if (rc != SPI_OK_UTILITY)
-		elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
+		splitdb_spi_failed(sql, rc);
 }
 
 /*
@@ -106,7 +106,7 @@ run_on_local(const char *sql)
 	PG_TRY();
 	{
 		conn = splitdb_remote_connect_local(get_database_name(MyDatabaseId));
-		PQclear(splitdb_remote_exec(conn, sql, 0, NULL, NULL));
+		splitdb_remote_command(conn, sql, 0, NULL, NULL);
 	}
 	PG_FINALLY();
 	{
@@ -143,9 +143,10 @@ check_sibling(const char *server, const char *service, bool *is_source)
 								  " (pg_catalog.extract('epoch', pg_catalog.pg_postmaster_start_time())"
 								  "  * 1000000)::pg_catalog.int8::pg_catalog.text",
 								  0, NULL, service);
-		dbname = pstrdup(PQgetvalue(res, 0, 0));
-		started = pstrdup(PQgetvalue(res, 0, 1));
-		PQclear(res);
+		/* neither value can be NULL */
+		dbname = pstrdup(splitdb_remote_value(res, 0, 0));
+		started = pstrdup(splitdb_remote_value(res, 0, 1));
+		splitdb_remote_clear(res);
 	}
 	PG_FINALLY();
 	{
@@ -325,7 +326,7 @@ splitdb_add_service(PG_FUNCTION_ARGS)
 	server = arg_name(fcinfo, 2, "server name");
 	create_database = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
 
-	SPI_connect();
+	splitdb_spi_connect();
 
 	if (splitdb_catalog_get_service(svc.service, SPLITDB_LOCK_NONE, true) != NULL)
 		ereport(ERROR,
@@ -357,12 +358,11 @@ count_foreign_tables(const char *server)
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(server);
-	if (SPI_execute_with_args("SELECT pg_catalog.count(*)"
-							  " FROM pg_catalog.pg_foreign_table t"
-							  " JOIN pg_catalog.pg_foreign_server s ON s.oid = t.ftserver"
-							  " WHERE s.srvname = $1::pg_catalog.name",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not count the foreign tables of server \"%s\"", server);
+	splitdb_spi_exec("SELECT pg_catalog.count(*)"
+					 " FROM pg_catalog.pg_foreign_table t"
+					 " JOIN pg_catalog.pg_foreign_server s ON s.oid = t.ftserver"
+					 " WHERE s.srvname = $1::pg_catalog.name",
+					 1, types, values, NULL, true, 0);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -408,7 +408,7 @@ splitdb_drop_service(PG_FUNCTION_ARGS)
 
 	splitdb_require_superuser("splitdb_drop_service");
 
-	SPI_connect();
+	splitdb_spi_connect();
 
 	/* FOR UPDATE: an assign running now either finishes first or sees us */
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_UPDATE, false);

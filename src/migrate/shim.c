@@ -31,14 +31,13 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "foreign/foreign.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
 #include "metadata/catalog.h"
 #include "compat.h"
 #include "migrate/cutover.h"
+#include "remote/nextval.h"
 #include "remote/remote.h"
 #include "splitdb.h"
 
@@ -131,25 +130,20 @@ splitdb_shim_ddl(int64 job_id, const char *service, const char *server)
 	values[0] = Int64GetDatum(job_id);
 	values[1] = CStringGetTextDatum(service);
 	values[2] = CStringGetTextDatum(server);
-	if (SPI_execute_with_args(sql_shims, 3, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the catalog for the shims");
+	splitdb_spi_exec(sql_shims, 3, types, values, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		result = lappend(result, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
 	return result;
 }
-
-/* the connection splitdb_remote_nextval keeps, per backend */
-static PGconn *nextval_conn = NULL;
-static Oid	nextval_server = InvalidOid;
-static Oid	nextval_user = InvalidOid;
 
 /*
  * splitdb_remote_nextval
  *		SQL: splitdb_remote_nextval(service name, sequence text) RETURNS bigint
  *
  * The next value of a sequence in the service's sibling: the default of a
- * shim's serial and identity columns.  Connects with the current user's user
- * mapping, as postgres_fdw does, and keeps the connection for the session.
+ * shim's serial and identity columns.  Runs on the connection that
+ * remote/nextval.c keeps for the session, opened with the current user's
+ * user mapping under postgres_fdw's password rule.
  */
 Datum
 splitdb_remote_nextval(PG_FUNCTION_ARGS)
@@ -157,46 +151,18 @@ splitdb_remote_nextval(PG_FUNCTION_ARGS)
 	char	   *service = NameStr(*PG_GETARG_NAME(0));
 	char	   *sequence = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	SplitdbService *svc;
-	ForeignServer *server;
 	const char *params[1] = {sequence};
-	PGresult   *res;
-	int64		value;
+	PGconn	   *conn;
+	char	   *value;
 
-	SPI_connect();
+	splitdb_spi_connect();
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, false);
-	server = GetForeignServerByName(svc->server, false);
-
-	if (nextval_conn != NULL &&
-		(nextval_server != server->serverid || nextval_user != GetUserId() ||
-		 PQstatus(nextval_conn) != CONNECTION_OK))
-	{
-		splitdb_remote_disconnect(nextval_conn);
-		nextval_conn = NULL;
-	}
-	if (nextval_conn == NULL)
-	{
-		PGconn	   *conn = splitdb_remote_connect_server(svc->server, service);
-
-		/* as postgres_fdw: only a superuser may connect without a password */
-		if (!superuser() && !PQconnectionUsedPassword(conn))
-		{
-			splitdb_remote_disconnect(conn);
-			ereport(ERROR,
-					(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
-					 errmsg("password is required"),
-					 errdetail("Non-superusers must provide a password in the user mapping of server \"%s\".",
-							   svc->server),
-					 errhint("Add a password to your user mapping for that server.")));
-		}
-		nextval_conn = conn;
-		nextval_server = server->serverid;
-		nextval_user = GetUserId();
-	}
+	conn = splitdb_nextval_connection(svc->server, service);
 	SPI_finish();
 
-	res = splitdb_remote_exec(nextval_conn, "SELECT pg_catalog.nextval($1::pg_catalog.regclass)",
-							  1, params, service);
-	value = pg_strtoint64(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	PG_RETURN_INT64(value);
+	value = splitdb_remote_scalar(conn, "SELECT pg_catalog.nextval($1::pg_catalog.regclass)",
+								  1, params, service);
+	if (value == NULL)
+		elog(ERROR, "nextval() returned no value");
+	PG_RETURN_INT64(pg_strtoint64(value));
 }

@@ -148,20 +148,16 @@ static void append_edges(StringInfo buf, Name service);
  *		Run one read-only query with the service name as $1.
  *
  * The result is left in SPI_tuptable / SPI_processed.  An SPI failure is a
- * bug, not something a user can cause, hence elog.
+ * bug, not something a user can cause: splitdb_spi_exec() reports it.
  */
 static void
 run_query(const char *sql, Name service)
 {
 	Oid			argtypes[1] = {NAMEOID};
 	Datum		values[1];
-	int			rc;
 
 	values[0] = NameGetDatum(service);
-	rc = SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args returned %s",
-			 SPI_result_code_string(rc));
+	splitdb_spi_exec(sql, 1, argtypes, values, NULL, true, 0);
 }
 
 /* text of column col (1-based) of row row of SPI_tuptable, NULL for SQL NULL */
@@ -419,8 +415,7 @@ splitdb_plan_dot(PG_FUNCTION_ARGS)
 	/* before SPI_connect, so the buffer outlives SPI_finish */
 	initStringInfo(&buf);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	splitdb_spi_connect();
 
 	run_query(service_query, service);
 	if (SPI_processed == 0)

@@ -150,7 +150,7 @@ static const char *const sql_collations =
 "   CASE WHEN NOT c.collisdeterministic THEN ', nondeterministic' ELSE '' END,"
 "   string_agg(DISTINCT u.rel::regclass::text, ', '))"
 " FROM uses u JOIN pg_collation c ON c.oid = u.coll"
-" WHERE c.oid >= 16384"
+" WHERE " SPLITDB_OID_NOT_BUILT_IN("c.oid")
 "   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_collation'::regclass"
 "                    AND d.objid = c.oid AND d.deptype = 'e')"
 " GROUP BY c.oid, c.collprovider, c.collisdeterministic"

@@ -221,17 +221,33 @@ PGconn *
 splitdb_remote_connect_server(const char *servername, const char *service)
 {
 	ForeignServer *server;
-	ForeignDataWrapper *fdw;
-	UserMapping *mapping;
+	UserMapping *mapping = splitdb_remote_user_mapping(servername, &server);
 
-	server = GetForeignServerByName(servername, true);
-	if (server == NULL)
+	return splitdb_remote_connect_mapping(server, mapping, service, false);
+}
+
+/*
+ * splitdb_remote_user_mapping
+ *		The postgres_fdw server servername and the user mapping of the
+ *		current user on it (or the PUBLIC one), the pair postgres_fdw would
+ *		use; *server is set to the server.
+ *
+ * Raises ERROR when the server does not exist, is not a postgres_fdw
+ * server, or has no user mapping for the current user.
+ */
+UserMapping *
+splitdb_remote_user_mapping(const char *servername, ForeignServer **server)
+{
+	ForeignDataWrapper *fdw;
+
+	*server = GetForeignServerByName(servername, true);
+	if (*server == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("server \"%s\" does not exist", servername),
 				 errhint("Create it with CREATE SERVER ... FOREIGN DATA WRAPPER postgres_fdw.")));
 
-	fdw = GetForeignDataWrapper(server->fdwid);
+	fdw = GetForeignDataWrapper((*server)->fdwid);
 	if (strcmp(fdw->fdwname, POSTGRES_FDW_NAME) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -243,20 +259,18 @@ splitdb_remote_connect_server(const char *servername, const char *service)
 	if (!OidIsValid(GetSysCacheOid2(USERMAPPINGUSERSERVER,
 									Anum_pg_user_mapping_oid,
 									ObjectIdGetDatum(GetUserId()),
-									ObjectIdGetDatum(server->serverid))) &&
+									ObjectIdGetDatum((*server)->serverid))) &&
 		!OidIsValid(GetSysCacheOid2(USERMAPPINGUSERSERVER,
 									Anum_pg_user_mapping_oid,
 									ObjectIdGetDatum(InvalidOid),
-									ObjectIdGetDatum(server->serverid))))
+									ObjectIdGetDatum((*server)->serverid))))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("user mapping not found for user \"%s\", server \"%s\"",
 						GetUserNameFromId(GetUserId(), false), servername),
 				 errhint("Create one with CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (user '...', password '...').",
 						 quote_identifier(servername))));
-	mapping = GetUserMapping(GetUserId(), server->serverid);
-
-	return splitdb_remote_connect_mapping(server, mapping, service, false);
+	return GetUserMapping(GetUserId(), (*server)->serverid);
 }
 
 /*
@@ -280,6 +294,46 @@ password_required(UserMapping *mapping)
 			return defGetBoolean(d);
 	}
 	return true;
+}
+
+/*
+ * refuse_without_password
+ *		The one place that applies postgres_fdw's password rule (above) and
+ *		says it was broken, as postgres_fdw says it (SQLSTATE 2F003).
+ *
+ * Called twice per connection: with conn NULL before connecting, when the
+ * options (n of keywords[]/values[]) must then hold a non-empty password;
+ * with the new connection after connecting, when the server must have
+ * asked for that password (the connection is closed before the error).
+ * Returns normally when the rule does not apply or is kept.
+ */
+static void
+refuse_without_password(UserMapping *mapping, PGconn *conn,
+						const char *const *keywords,
+						const char *const *values, int n)
+{
+	if (!password_required(mapping))
+		return;
+	if (conn == NULL)
+	{
+		for (int i = 0; i < n; i++)
+			if (strcmp(keywords[i], "password") == 0 && values[i][0] != '\0')
+				return;
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required"),
+				 errdetail("Non-superuser must provide a password in the user mapping."),
+				 errhint("Add a password to the user mapping, or ask a superuser to set password_required 'false' on it.")));
+	}
+	if (!PQconnectionUsedPassword(conn))
+	{
+		libpqsrv_disconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required"),
+				 errdetail("Non-superuser cannot connect if the server does not request a password."),
+				 errhint("Target server's authentication method must be changed or set the parameter password_required=false in the user mapping attributes.")));
+	}
 }
 
 /*
@@ -307,7 +361,6 @@ splitdb_remote_connect_mapping(ForeignServer *server, UserMapping *mapping,
 	char		timeout[16];
 	char	   *target;
 	char	   *hint;
-	bool		need_password = fdw_rules && password_required(mapping);
 	PGconn	   *conn;
 
 	size = list_length(server->options) + list_length(mapping->options) +
@@ -318,19 +371,8 @@ splitdb_remote_connect_mapping(ForeignServer *server, UserMapping *mapping,
 	n = append_options(server->options, keywords, values, n);
 	n = append_options(mapping->options, keywords, values, n);
 
-	if (need_password)
-	{
-		bool		has_password = false;
-
-		for (int i = 0; i < n; i++)
-			if (strcmp(keywords[i], "password") == 0 && values[i][0] != '\0')
-				has_password = true;
-		if (!has_password)
-			ereport(ERROR,
-					(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
-					 errmsg("password is required"),
-					 errdetail("Non-superuser must provide a password in the user mapping.")));
-	}
+	if (fdw_rules)
+		refuse_without_password(mapping, NULL, keywords, values, n);
 
 	keywords[n] = "fallback_application_name";
 	values[n++] = SPLITDB_APPLICATION_NAME;
@@ -356,15 +398,8 @@ splitdb_remote_connect_mapping(ForeignServer *server, UserMapping *mapping,
 					server->servername);
 
 	conn = connect_with(keywords, values, target, hint);
-	if (need_password && !PQconnectionUsedPassword(conn))
-	{
-		libpqsrv_disconnect(conn);
-		ereport(ERROR,
-				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
-				 errmsg("password is required"),
-				 errdetail("Non-superuser cannot connect if the server does not request a password."),
-				 errhint("Target server's authentication method must be changed or set the parameter password_required=false in the user mapping attributes.")));
-	}
+	if (fdw_rules)
+		refuse_without_password(mapping, conn, NULL, NULL, 0);
 	return conn;
 }
 

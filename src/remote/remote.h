@@ -19,6 +19,8 @@
 
 extern PGconn *splitdb_remote_connect_server(const char *servername,
 											 const char *service);
+extern UserMapping *splitdb_remote_user_mapping(const char *servername,
+											   ForeignServer **server);
 extern PGconn *splitdb_remote_connect_mapping(ForeignServer *server,
 											  UserMapping *mapping,
 											  const char *service,
