@@ -25,6 +25,7 @@ OBJS = \
 	src/migrate/worker.o \
 	src/plan/dot.o \
 	src/plan/plan.o \
+	src/plan/viewwalk.o \
 	src/reference/fdwwatch.o \
 	src/reference/origin.o \
 	src/reference/orphan.o \

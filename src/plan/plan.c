@@ -10,6 +10,9 @@
  * The steps are then numbered in the fixed order of SplitdbPlanAction, so a
  * type comes before the table that uses it, a table before its data, the data
  * before secondary indexes and foreign keys.  Warnings and blockers come last.
+ * What a view's query asks that a shim cannot serve is found by walking the
+ * query tree (viewwalk.c); the SQL fragments the plan shares with the DDL of
+ * the sibling are in metadata/catalog_sql.h.
  *
  * Invariants:
  * - Nothing here writes; a plan can be asked for at any time, by anyone.
@@ -30,24 +33,18 @@
  */
 #include "postgres.h"
 
-#include "access/table.h"
-#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
-#include "nodes/nodeFuncs.h"
-#include "rewrite/rewriteHandler.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
-#include "utils/regproc.h"
-#include "utils/rel.h"
 
 #include "metadata/catalog.h"
 #include "compat.h"
 #include "plan/plan.h"
+#include "plan/viewwalk.h"
 #include "reference/reference.h"
 #include "splitdb.h"
 
@@ -643,8 +640,7 @@ plan_params(const char *service)
 	int			nowned = 0;
 	uint64		n;
 
-	if (SPI_execute(sql_owner, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read splitdb.owned_table");
+	splitdb_spi_exec(sql_owner, 0, NULL, NULL, NULL, true, 0);
 	n = SPI_processed;
 	owned = palloc((n + 1) * sizeof(Datum));
 	all = palloc((n + 1) * sizeof(Datum));
@@ -689,9 +685,8 @@ plan_params(const char *service)
 static void
 run_query(const char *sql, PlanParams *params, List **steps)
 {
-	if (SPI_execute_with_args(sql, 4, (Oid *) plan_param_types, params->values,
-							  NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the catalog for a plan");
+	splitdb_spi_exec(sql, 4, (Oid *) plan_param_types, params->values, NULL,
+					 true, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -701,96 +696,6 @@ run_query(const char *sql, PlanParams *params, List **steps)
 		add_step(steps, action_from_name(SPI_getvalue(tup, desc, 1)),
 				 SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3));
 	}
-}
-
-/* state of find_unservable() */
-typedef struct UnservableContext
-{
-	List	   *owned;			/* OIDs of the service's tables */
-	StringInfoData reasons;		/* what a shim cannot serve, comma-separated */
-} UnservableContext;
-
-/*
- * note_row_type_function
- *		Add a reason when function funcid takes or returns the row type of
- *		an owned table.  The function is bound to that type by OID, so it
- *		stays with the archived original, and the view re-pointed to the
- *		shim (whose row type is another) would find no such function.
- */
-static void
-note_row_type_function(Oid funcid, UnservableContext *cxt)
-{
-	Oid		   *argtypes;
-	int			nargs;
-	Oid			result = get_func_signature(funcid, &argtypes, &nargs);
-	char	   *reason;
-	ListCell   *lc;
-
-	foreach(lc, cxt->owned)
-	{
-		Oid			relid = lfirst_oid(lc);
-		Oid			rowtype = get_rel_type_id(relid);
-		bool		uses = (result == rowtype);
-
-		for (int i = 0; i < nargs && !uses; i++)
-			uses = (argtypes[i] == rowtype);
-		if (!uses)
-			continue;
-		reason = psprintf("function %s on the row type of %s",
-						  format_procedure(funcid),
-						  quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-													 get_rel_name(relid)));
-		/* once per function, however often the view calls it */
-		if (strstr(cxt->reasons.data, reason) != NULL)
-			return;
-		if (cxt->reasons.len > 0)
-			appendStringInfoString(&cxt->reasons, ", ");
-		appendStringInfoString(&cxt->reasons, reason);
-		return;
-	}
-}
-
-/*
- * find_unservable
- *		Walk a view's query for reads of owned tables that a foreign table
- *		cannot answer the same way: TABLESAMPLE, ONLY on a table with
- *		children (a foreign table has none, so ONLY would read them all), and
- *		calls of functions on an owned table's row type.
- */
-static bool
-find_unservable(Node *node, UnservableContext *cxt)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, find_unservable, cxt,
-								 QTW_EXAMINE_RTES_BEFORE);
-	if (IsA(node, RangeTblEntry))
-	{
-		RangeTblEntry *rte = (RangeTblEntry *) node;
-
-		const char *what = NULL;
-
-		if (rte->rtekind != RTE_RELATION ||
-			!list_member_oid(cxt->owned, rte->relid))
-			return false;
-		if (rte->tablesample != NULL)
-			what = "TABLESAMPLE";
-		else if (!rte->inh && has_subclass(rte->relid))
-			what = "ONLY";
-		if (what == NULL)
-			return false;
-
-		if (cxt->reasons.len > 0)
-			appendStringInfoString(&cxt->reasons, ", ");
-		appendStringInfo(&cxt->reasons, "%s on %s", what,
-						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(rte->relid)),
-													get_rel_name(rte->relid)));
-		return false;
-	}
-	if (IsA(node, FuncExpr))
-		note_row_type_function(((FuncExpr *) node)->funcid, cxt);
-	return expression_tree_walker(node, find_unservable, cxt);
 }
 
 /*
@@ -803,9 +708,8 @@ add_view_steps(PlanParams *params, List **steps)
 	SPITupleTable *tuptable;
 	uint64		n;
 
-	if (SPI_execute_with_args(sql_views, 4, (Oid *) plan_param_types,
-							  params->values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the views over a service's tables");
+	splitdb_spi_exec(sql_views, 4, (Oid *) plan_param_types, params->values,
+					 NULL, true, 0);
 	tuptable = SPI_tuptable;
 	n = SPI_processed;
 
@@ -823,20 +727,15 @@ add_view_steps(PlanParams *params, List **steps)
 		char	   *extension = SPI_getvalue(tup, desc, 7);
 		char	   *users = SPI_getvalue(tup, desc, 8);
 		const char *kind = matview ? "materialized view" : "view";
-		UnservableContext cxt;
-		Relation	rel;
+		StringInfoData reasons;
 
-		cxt.owned = params->owned;
-		initStringInfo(&cxt.reasons);
-		rel = table_open(view, AccessShareLock);
-		(void) find_unservable((Node *) get_view_query(rel), &cxt);
-		table_close(rel, AccessShareLock);
-
+		initStringInfo(&reasons);
+		splitdb_view_unservable(view, params->owned, &reasons);
 		if (syscols != NULL)
 		{
-			if (cxt.reasons.len > 0)
-				appendStringInfoString(&cxt.reasons, ", ");
-			appendStringInfo(&cxt.reasons, "system column %s", syscols);
+			if (reasons.len > 0)
+				appendStringInfoString(&reasons, ", ");
+			appendStringInfo(&reasons, "system column %s", syscols);
 		}
 
 		if (extension != NULL)
@@ -847,10 +746,10 @@ add_view_steps(PlanParams *params, List **steps)
 			add_step(steps, SPLITDB_PLAN_BLOCKER, name,
 					 psprintf("materialized view %s reads %s, which moves, and is used by %s; the cutover creates a materialized view anew over the shims, and those would keep using the archived one; drop them before migrating and recreate them after the cutover",
 							  name, moving, users));
-		else if (cxt.reasons.len > 0)
+		else if (reasons.len > 0)
 			add_step(steps, SPLITDB_PLAN_BLOCKER, name,
 					 psprintf("%s %s uses %s; a foreign table cannot serve that, so the view cannot be re-pointed to the shim; change the view before migrating",
-							  kind, name, cxt.reasons.data));
+							  kind, name, reasons.data));
 		else
 		{
 			add_step(steps, SPLITDB_PLAN_REPOINT_VIEW, name,
@@ -885,8 +784,7 @@ migrated_detail(const char *service)
 	Datum		arg = DirectFunctionCall1(namein, CStringGetDatum(service));
 	char	   *state;
 
-	if (SPI_execute_with_args(sql_last_job, 1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read splitdb.job");
+	splitdb_spi_exec(sql_last_job, 1, &argtype, &arg, NULL, true, 1);
 	if (SPI_processed == 0)
 		return NULL;
 	state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
@@ -999,7 +897,7 @@ splitdb_plan(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	SPI_connect();
+	splitdb_spi_connect();
 	(void) splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, false);
 	steps = splitdb_plan_build(service);
 

@@ -4,15 +4,25 @@
  *	  Connections from splitdb to other databases over libpq.
  *
  * Every statement splitdb sends to another database goes through this file,
- * and only this file calls libpq.  Connections are opened with the
- * interruptible libpqsrv_* helpers, so a cancel or a SIGTERM ends any wait.
- * Connection parameters come from a postgres_fdw foreign server and the user
- * mapping of the current user, exactly the pair postgres_fdw itself would use,
- * so what splitdb reaches is what the shim will reach later.
+ * and only the files of src/remote/ call libpq.  Every connection splitdb
+ * opens itself is opened here, with the interruptible libpqsrv_* helpers, so
+ * a cancel or a SIGTERM ends any wait.  Connection parameters come from a
+ * postgres_fdw foreign server and the user mapping of the current user,
+ * exactly the pair postgres_fdw itself would use, so what splitdb reaches is
+ * what the shim will reach later.  The connections that are kept past one
+ * call are kept in src/remote/ too: checkconn.c (the checks of references),
+ * nextval.c (the shims' sequence defaults); postgres_fdw's own connections,
+ * which splitdb borrows, are found through splitdb_remote_fdw_connection().
+ * docs/architecture.md "Connections and caches" lists them all.
  *
  * Invariants:
- * - A connection returned here is owned by the caller, who must give it to
- *   splitdb_remote_disconnect() on every path, errors included.
+ * - A connection returned by a splitdb_remote_connect_* function is owned by
+ *   the caller, who must give it to splitdb_remote_disconnect() on every
+ *   path, errors included.  One returned by splitdb_remote_fdw_connection()
+ *   is postgres_fdw's, and is never closed by splitdb.
+ * - postgres_fdw's password rule for roles that are not superusers is
+ *   applied in one place, refuse_without_password(), with postgres_fdw's
+ *   messages.
  * - Messages never contain a password: connection failures show libpq's own
  *   message, which never includes one, and never the connection options.
  * - Remote errors are relayed with the remote SQLSTATE, message, detail and
@@ -31,6 +41,7 @@
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "commands/dbcommands.h"
+#include "fmgr.h"
 #include "foreign/foreign.h"
 #include "libpq/libpq-be-fe-helpers.h"
 #include "mb/pg_wchar.h"
@@ -299,7 +310,9 @@ password_required(UserMapping *mapping)
 /*
  * refuse_without_password
  *		The one place that applies postgres_fdw's password rule (above) and
- *		says it was broken, as postgres_fdw says it (SQLSTATE 2F003).
+ *		says it was broken, in postgres_fdw's words (SQLSTATE 2F003), so
+ *		that splitdb's refusal reads as postgres_fdw's own for the same
+ *		mapping.
  *
  * Called twice per connection: with conn NULL before connecting, when the
  * options (n of keywords[]/values[]) must then hold a non-empty password;
@@ -322,8 +335,7 @@ refuse_without_password(UserMapping *mapping, PGconn *conn,
 		ereport(ERROR,
 				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
 				 errmsg("password is required"),
-				 errdetail("Non-superuser must provide a password in the user mapping."),
-				 errhint("Add a password to the user mapping, or ask a superuser to set password_required 'false' on it.")));
+				 errdetail("Non-superuser must provide a password in the user mapping.")));
 	}
 	if (!PQconnectionUsedPassword(conn))
 	{
@@ -443,6 +455,33 @@ splitdb_remote_connect_local(const char *dbname)
 	target = psprintf("database \"%s\" on this server", dbname);
 	return connect_with(keywords, values, target,
 						"splitdb connects to this server through its first Unix socket directory, as the current user and without a password; allow that in pg_hba.conf, or create a server with a user mapping that has a password and pass server => '...'.");
+}
+
+/* postgres_fdw's GetConnection() (its connection.c), found at run time */
+typedef PGconn *(*FdwGetConnectionFn) (UserMapping *user, bool will_prep_stmt,
+									   void **state);
+
+/*
+ * splitdb_remote_fdw_connection
+ *		Borrow postgres_fdw's connection for a user mapping: the one its
+ *		cache keeps for this backend, in the remote transaction that mirrors
+ *		the local one (postgres_fdw opens both when there are none yet).
+ *
+ * postgres_fdw owns the connection: it opens it under its own password
+ * rule, commits and aborts its remote transaction with the local one, and
+ * closes it; the caller only runs statements on it.  GetConnection() is
+ * found at run time with load_external_function(), so splitdb needs no link
+ * to postgres_fdw and no copy of its code.  Raises postgres_fdw's errors.
+ */
+PGconn *
+splitdb_remote_fdw_connection(UserMapping *mapping)
+{
+	static FdwGetConnectionFn get_connection = NULL;
+
+	if (get_connection == NULL)
+		get_connection = (FdwGetConnectionFn)
+			load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
+	return get_connection(mapping, false, NULL);
 }
 
 /*

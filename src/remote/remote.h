@@ -28,6 +28,7 @@ extern PGconn *splitdb_remote_connect_mapping(ForeignServer *server,
 extern void splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
 								  const char *service) pg_attribute_noreturn();
 extern PGconn *splitdb_remote_connect_local(const char *dbname);
+extern PGconn *splitdb_remote_fdw_connection(UserMapping *mapping);
 extern PGresult *splitdb_remote_exec(PGconn *conn, const char *sql,
 									 int nparams, const char *const *values,
 									 const char *service);
