@@ -791,8 +791,7 @@ run_query(const char *sql, Datum relids, MemoryContext cxt, List **items)
 	Oid			types[1] = {OIDARRAYOID};
 	Datum		values[1] = {relids};
 
-	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the catalog for the sibling's DDL");
+	splitdb_spi_exec(sql, 1, types, values, NULL, true, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -855,7 +854,7 @@ splitdb_ddl_build(SplitdbDdlStage stage, const char *service, List *relids)
 		nqueries = lengthof(after_data);
 	}
 
-	SPI_connect();
+	splitdb_spi_connect();
 	for (int i = 0; i < nqueries; i++)
 		run_query(*queries[i], array, cxt, &items);
 	SPI_finish();
@@ -889,14 +888,14 @@ static bool
 already_done(PGconn *conn, const SplitdbDdl *d, const char *service)
 {
 	const char *params[2] = {d->arg1, d->arg2};
-	PGresult   *res;
+	char	   *value;
 	bool		done;
 
 	if (d->guard == NULL)
 		return false;
-	res = splitdb_remote_exec(conn, guard_sql(d->guard), d->arg2 ? 2 : 1, params, service);
-	done = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
+	value = splitdb_remote_scalar(conn, guard_sql(d->guard), d->arg2 ? 2 : 1, params,
+								  service);
+	done = value != NULL && strcmp(value, "t") == 0;
 	if (done)
 		elog(DEBUG1, "splitdb: %s %s is already in the sibling of service \"%s\"",
 			 d->kind, d->name, service);
@@ -934,12 +933,12 @@ splitdb_ddl_apply(PGconn *conn, List *items, const char *service)
 		 */
 		if (!bodies_unchecked && strcmp(d->kind, "function") == 0)
 		{
-			PQclear(splitdb_remote_exec(conn, "SET check_function_bodies = off",
-										0, NULL, service));
+			splitdb_remote_command(conn, "SET check_function_bodies = off",
+								   0, NULL, service);
 			bodies_unchecked = true;
 		}
 		if (!already_done(conn, d, service))
-			PQclear(splitdb_remote_exec(conn, d->sql, 0, NULL, service));
+			splitdb_remote_command(conn, d->sql, 0, NULL, service);
 	}
 }
 
@@ -1024,7 +1023,7 @@ splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns, List *items,
 		{
 			int			i = splitdb_remote_wait_ready(conns, busy, nconns, service);
 
-			PQclear(splitdb_remote_finish(conns[i], running[i]->sql, service));
+			splitdb_remote_clear(splitdb_remote_finish(conns[i], running[i]->sql, service));
 			busy[i] = false;
 			nbusy--;
 		}

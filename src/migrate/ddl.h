@@ -13,7 +13,7 @@
 #ifndef SPLITDB_DDL_H
 #define SPLITDB_DDL_H
 
-#include "libpq-fe.h"
+#include "remote/remote.h"
 
 /* one statement to run in the sibling */
 typedef struct SplitdbDdl

@@ -137,7 +137,7 @@ begin_tx(const char *activity)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	SPI_connect();
+	splitdb_spi_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
 }
@@ -458,9 +458,9 @@ step_prepare(Job *job)
 	}
 	end_tx();
 
-	PQclear(splitdb_remote_exec(job->conn, "BEGIN", 0, NULL, job->service));
+	splitdb_remote_command(job->conn, "BEGIN", 0, NULL, job->service);
 	splitdb_ddl_apply(job->conn, items, job->service);
-	PQclear(splitdb_remote_exec(job->conn, "COMMIT", 0, NULL, job->service));
+	splitdb_remote_command(job->conn, "COMMIT", 0, NULL, job->service);
 
 	begin_tx("recording the sibling's tables");
 	foreach(lc, job->tables)
@@ -715,7 +715,7 @@ drop_invalid_indexes(Job *job)
 							  " ORDER BY c.relkind = 'I' DESC, 1",
 							  1, params, job->service);
 	drops = splitdb_remote_result_rows(res);
-	PQclear(res);
+	splitdb_remote_clear(res);
 	foreach(lc, drops)
 	{
 		const char *sql = ((char **) lfirst(lc))[0];
@@ -723,7 +723,7 @@ drop_invalid_indexes(Job *job)
 		elog(LOG, "splitdb: job " INT64_FORMAT " of service \"%s\" drops an invalid index in the sibling: %s",
 			 job->job_id, job->service, sql);
 		/* partitioned indexes first: their partitions' indexes go with them */
-		PQclear(splitdb_remote_exec(job->conn, sql, 0, NULL, job->service));
+		splitdb_remote_command(job->conn, sql, 0, NULL, job->service);
 	}
 	end_tx();
 }
