@@ -16,6 +16,7 @@ OBJS = \
 	src/migrate/copy.o \
 	src/migrate/cutover.o \
 	src/migrate/ddl.o \
+	src/migrate/ddlapply.o \
 	src/migrate/fence.o \
 	src/migrate/job.o \
 	src/migrate/launcher.o \
