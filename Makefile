@@ -22,6 +22,7 @@ OBJS = \
 	src/migrate/launcher.o \
 	src/migrate/matview.o \
 	src/migrate/shim.o \
+	src/migrate/step.o \
 	src/migrate/verify.o \
 	src/migrate/worker.o \
 	src/plan/dot.o \

@@ -97,7 +97,7 @@ already_done(PGconn *conn, const SplitdbDdl *d, const char *service)
 								  service);
 	done = value != NULL && strcmp(value, "t") == 0;
 	if (done)
-		elog(DEBUG1, "splitdb: %s %s is already in the sibling of service \"%s\"",
+		elog(DEBUG1, "%s %s is already in the sibling of service \"%s\"",
 			 d->kind, d->name, service);
 	return done;
 }
