@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * ddl.h
- *	  DDL for a service's sibling database, read from the source catalogs.
+ *	  DDL for a service's sibling database, read from the source catalogs
+ *	  (ddl.c) and run there (ddlapply.c).
  *
  * Copyright (c) 2026, splitdb developers
  *

@@ -181,6 +181,7 @@ splitdb_launcher_main(Datum main_arg)
 {
 	ListCell   *lc;
 	List	   *dbs;
+	MemoryContext cxt;
 	int			visited = 0;
 
 	pqsignal(SIGTERM, die);
@@ -191,8 +192,11 @@ splitdb_launcher_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
-	dbs = databases(AllocSetContextCreate(TopMemoryContext, "splitdb launcher",
-										  ALLOCSET_SMALL_SIZES));
+	/* nothing of the launcher's goes to TopMemoryContext */
+	cxt = AllocSetContextCreate(TopMemoryContext, "splitdb launcher",
+								ALLOCSET_SMALL_SIZES);
+	dbs = databases(cxt);
+	MemoryContextSwitchTo(cxt);
 	foreach(lc, dbs)
 	{
 		BackgroundWorker worker;
@@ -286,6 +290,7 @@ splitdb_resumer_main(Datum main_arg)
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(jobs_cxt);
 
 	/* the failures are committed: now resume */
 	foreach(lc, jobs)
