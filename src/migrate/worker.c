@@ -96,9 +96,9 @@ static const SplitdbStep steps[] = {
 	SPLITDB_PHASE_INDEXING, SPLITDB_PHASE_COPYING},
 	{SPLITDB_PHASE_INDEXING, "indexing", splitdb_step_index,
 	SPLITDB_PHASE_VERIFYING, SPLITDB_PHASE_INDEXING},
-	/* a resumed cutover verifies again: writes went on while the job was stopped */
 	{SPLITDB_PHASE_VERIFYING, "verifying", splitdb_step_verify,
 	SPLITDB_PHASE_CUTTING_OVER, SPLITDB_PHASE_VERIFYING},
+	/* a resumed cutover verifies again: writes went on while the job was stopped */
 	{SPLITDB_PHASE_CUTTING_OVER, "cutting_over", splitdb_step_cutover,
 	SPLITDB_PHASE_DONE, SPLITDB_PHASE_VERIFYING},
 	/* the cutover's own transaction records done */
