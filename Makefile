@@ -16,11 +16,13 @@ OBJS = \
 	src/migrate/copy.o \
 	src/migrate/cutover.o \
 	src/migrate/ddl.o \
+	src/migrate/ddlapply.o \
 	src/migrate/fence.o \
 	src/migrate/job.o \
 	src/migrate/launcher.o \
 	src/migrate/matview.o \
 	src/migrate/shim.o \
+	src/migrate/step.o \
 	src/migrate/verify.o \
 	src/migrate/worker.o \
 	src/plan/dot.o \

@@ -180,25 +180,24 @@ splitdb_copy_source(Oid relid)
 
 	src->relid = relid;
 	src->binary = true;
-	SPI_connect();
+	splitdb_spi_connect();
 
-	if (SPI_execute_with_args("SELECT format('%I.%I', n.nspname, c.relname)"
-							  "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
-							  "    ON n.oid = c.relnamespace WHERE c.oid = $1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT ||
+	if (splitdb_spi_exec("SELECT format('%I.%I', n.nspname, c.relname)"
+						 "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+						 "    ON n.oid = c.relnamespace WHERE c.oid = $1",
+						 1, types, values, NULL, true, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "relation %u does not exist", relid);
 	src->name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0],
 													  SPI_tuptable->tupdesc, 1));
 
 	/* the columns COPY can write: everything but generated columns */
-	if (SPI_execute_with_args("SELECT a.attnum, quote_ident(a.attname), a.atttypid"
-							  "  FROM pg_catalog.pg_attribute a"
-							  " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
-							  "   AND a.attgenerated = ''"
-							  " ORDER BY a.attnum",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the columns of relation %u", relid);
+	splitdb_spi_exec("SELECT a.attnum, quote_ident(a.attname), a.atttypid"
+					 "  FROM pg_catalog.pg_attribute a"
+					 " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+					 "   AND a.attgenerated = ''"
+					 " ORDER BY a.attnum",
+					 1, types, values, NULL, true, 0);
 	src->ncolumns = (int) SPI_processed;
 	src->types = MemoryContextAlloc(cxt, sizeof(Oid) * (src->ncolumns + 1));
 	src->out = MemoryContextAllocZero(cxt, sizeof(FmgrInfo) * (src->ncolumns + 1));
@@ -234,21 +233,20 @@ splitdb_copy_source(Oid relid)
 	}
 
 	/* the key: the primary key, else a unique key on NOT NULL columns */
-	if (SPI_execute_with_args("SELECT k.attnum, quote_ident(a.attname), format_type(a.atttypid, a.atttypmod)"
-							  "  FROM unnest(coalesce("
-							  "   (SELECT pk.conkey FROM pg_catalog.pg_constraint pk"
-							  "     WHERE pk.conrelid = $1 AND pk.contype = 'p'),"
-							  "   (SELECT (ui.indkey::int2[])[0:ui.indnkeyatts - 1] FROM pg_catalog.pg_index ui"
-							  "     WHERE ui.indrelid = $1 AND ui.indisunique AND ui.indisvalid"
-							  "       AND ui.indpred IS NULL AND ui.indexprs IS NULL"
-							  "       AND NOT EXISTS (SELECT FROM unnest((ui.indkey::int2[])[0:ui.indnkeyatts - 1]) x(attnum)"
-							  "                        JOIN pg_catalog.pg_attribute na ON na.attrelid = ui.indrelid"
-							  "                         AND na.attnum = x.attnum WHERE NOT na.attnotnull)"
-							  "     ORDER BY ui.indnatts, ui.indexrelid LIMIT 1))) WITH ORDINALITY k(attnum, ord)"
-							  "  JOIN pg_catalog.pg_attribute a ON a.attrelid = $1 AND a.attnum = k.attnum"
-							  " ORDER BY k.ord",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the key of relation %u", relid);
+	splitdb_spi_exec("SELECT k.attnum, quote_ident(a.attname), format_type(a.atttypid, a.atttypmod)"
+					 "  FROM unnest(coalesce("
+					 "   (SELECT pk.conkey FROM pg_catalog.pg_constraint pk"
+					 "     WHERE pk.conrelid = $1 AND pk.contype = 'p'),"
+					 "   (SELECT (ui.indkey::int2[])[0:ui.indnkeyatts - 1] FROM pg_catalog.pg_index ui"
+					 "     WHERE ui.indrelid = $1 AND ui.indisunique AND ui.indisvalid"
+					 "       AND ui.indpred IS NULL AND ui.indexprs IS NULL"
+					 "       AND NOT EXISTS (SELECT FROM unnest((ui.indkey::int2[])[0:ui.indnkeyatts - 1]) x(attnum)"
+					 "                        JOIN pg_catalog.pg_attribute na ON na.attrelid = ui.indrelid"
+					 "                         AND na.attnum = x.attnum WHERE NOT na.attnotnull)"
+					 "     ORDER BY ui.indnatts, ui.indexrelid LIMIT 1))) WITH ORDINALITY k(attnum, ord)"
+					 "  JOIN pg_catalog.pg_attribute a ON a.attrelid = $1 AND a.attnum = k.attnum"
+					 " ORDER BY k.ord",
+					 1, types, values, NULL, true, 0);
 
 	src->nkeys = (int) SPI_processed;
 	src->keypos = MemoryContextAlloc(cxt, sizeof(int) * (src->nkeys + 1));
@@ -644,11 +642,10 @@ splitdb_copy_batch(PGconn *const *conns, int nconns, SplitdbCopySource *src,
 	b.copy = psprintf("COPY %s (%s) FROM STDIN%s", src->name, src->columns,
 					  src->binary ? " (FORMAT binary)" : "");
 
-	SPI_connect();
+	splitdb_spi_connect();
 	plan = SPI_prepare(select, nargs, argtypes);
 	if (plan == NULL)
-		elog(ERROR, "could not prepare \"%s\": %s", select,
-			 SPI_result_code_string(SPI_result));
+		splitdb_spi_failed(select, SPI_result);
 	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
 
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "splitdb copy row",
@@ -749,8 +746,8 @@ splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src, char **last_key,
 		}
 		appendStringInfoChar(&sql, ')');
 	}
-	PQclear(splitdb_remote_exec(conn, sql.data, last_key ? src->nkeys : 0,
-								params, service));
+	splitdb_remote_command(conn, sql.data, last_key ? src->nkeys : 0,
+						   params, service);
 }
 
 /*
@@ -764,6 +761,6 @@ splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src, char **last_key,
 void
 splitdb_copy_truncate(PGconn *conn, const char *names, const char *service)
 {
-	PQclear(splitdb_remote_exec(conn, psprintf("TRUNCATE ONLY %s", names),
-								0, NULL, service));
+	splitdb_remote_command(conn, psprintf("TRUNCATE ONLY %s", names),
+						   0, NULL, service);
 }

@@ -14,7 +14,7 @@
 #define SPLITDB_COPY_H
 
 #include "fmgr.h"
-#include "libpq-fe.h"
+#include "remote/remote.h"
 
 /* what the copy of one table needs, read once per run */
 typedef struct SplitdbCopySource

@@ -73,52 +73,48 @@ splitdb_cutover_record_references(int64 job_id, const char *service)
 	values[0] = Int64GetDatum(job_id);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(service));
 
-	if (SPI_execute_with_args("DELETE FROM splitdb.reference WHERE job_id = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not clear splitdb.reference");
+	splitdb_spi_exec("DELETE FROM splitdb.reference WHERE job_id = $1",
+					 1, types, values, NULL, false, 0);
 
 	/* references recorded by earlier jobs whose other end this service now owns */
-	if (SPI_execute_with_args("WITH owner AS (SELECT r.relid FROM (" SPLITDB_OWNED_RELATION_SQL ") r"
-							  "               WHERE r.service = $2)"
-							  " UPDATE splitdb.reference r"
-							  "    SET child_service = CASE WHEN r.child_relid IN (SELECT relid FROM owner)"
-							  "                             THEN $2 ELSE r.child_service END,"
-							  "        parent_service = CASE WHEN r.parent_relid IN (SELECT relid FROM owner)"
-							  "                              THEN $2 ELSE r.parent_service END"
-							  "  WHERE r.job_id <> $1 AND (r.child_relid IN (SELECT relid FROM owner)"
-							  "                            OR r.parent_relid IN (SELECT relid FROM owner))",
-							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update the cross-service references of earlier jobs");
+	splitdb_spi_exec("WITH owner AS (SELECT r.relid FROM (" SPLITDB_OWNED_RELATION_SQL ") r"
+					 "               WHERE r.service = $2)"
+					 " UPDATE splitdb.reference r"
+					 "    SET child_service = CASE WHEN r.child_relid IN (SELECT relid FROM owner)"
+					 "                             THEN $2 ELSE r.child_service END,"
+					 "        parent_service = CASE WHEN r.parent_relid IN (SELECT relid FROM owner)"
+					 "                              THEN $2 ELSE r.parent_service END"
+					 "  WHERE r.job_id <> $1 AND (r.child_relid IN (SELECT relid FROM owner)"
+					 "                            OR r.parent_relid IN (SELECT relid FROM owner))",
+					 2, types, values, NULL, false, 0);
 
-	if (SPI_execute_with_args(
-							  "WITH owner AS (SELECT r.relid, r.service FROM (" SPLITDB_OWNED_RELATION_SQL ") r)"
-							  " INSERT INTO splitdb.reference (job_id, constraint_name, child_relid, child_table,"
-							  "  child_service, child_columns, parent_relid, parent_table, parent_service,"
-							  "  parent_columns, match_type, on_delete, on_update, delete_set_columns,"
-							  "  is_deferrable, initially_deferred, definition)"
-							  " SELECT $1, c.conname, c.conrelid, c.conrelid::regclass::text, co.service,"
-							  "  (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord)"
-							  "     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum),"
-							  "  c.confrelid, c.confrelid::regclass::text, po.service,"
-							  "  (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(attnum, ord)"
-							  "     JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum),"
-							  "  CASE c.confmatchtype WHEN 'f' THEN 'FULL' WHEN 'p' THEN 'PARTIAL' ELSE 'SIMPLE' END,"
-							  "  CASE c.confdeltype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'"
-							  "   WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END,"
-							  "  CASE c.confupdtype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'"
-							  "   WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END,"
-							  "  (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.confdelsetcols) WITH ORDINALITY k(attnum, ord)"
-							  "     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum),"
-							  "  c.condeferrable, c.condeferred, pg_get_constraintdef(c.oid)"
-							  " FROM pg_constraint c"
-							  " LEFT JOIN owner co ON co.relid = c.conrelid"
-							  " LEFT JOIN owner po ON po.relid = c.confrelid"
-							  " WHERE c.contype = 'f' AND c.conparentid = 0"
-							  "   AND (co.service = $2 OR po.service = $2)"
-							  "   AND co.service IS DISTINCT FROM po.service"
-							  " ORDER BY c.conrelid::regclass::text, c.conname",
-							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record the cross-service references");
+	splitdb_spi_exec("WITH owner AS (SELECT r.relid, r.service FROM (" SPLITDB_OWNED_RELATION_SQL ") r)"
+					 " INSERT INTO splitdb.reference (job_id, constraint_name, child_relid, child_table,"
+					 "  child_service, child_columns, parent_relid, parent_table, parent_service,"
+					 "  parent_columns, match_type, on_delete, on_update, delete_set_columns,"
+					 "  is_deferrable, initially_deferred, definition)"
+					 " SELECT $1, c.conname, c.conrelid, c.conrelid::regclass::text, co.service,"
+					 "  (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord)"
+					 "     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum),"
+					 "  c.confrelid, c.confrelid::regclass::text, po.service,"
+					 "  (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(attnum, ord)"
+					 "     JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum),"
+					 "  CASE c.confmatchtype WHEN 'f' THEN 'FULL' WHEN 'p' THEN 'PARTIAL' ELSE 'SIMPLE' END,"
+					 "  CASE c.confdeltype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'"
+					 "   WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END,"
+					 "  CASE c.confupdtype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'"
+					 "   WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END,"
+					 "  (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.confdelsetcols) WITH ORDINALITY k(attnum, ord)"
+					 "     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum),"
+					 "  c.condeferrable, c.condeferred, pg_get_constraintdef(c.oid)"
+					 " FROM pg_constraint c"
+					 " LEFT JOIN owner co ON co.relid = c.conrelid"
+					 " LEFT JOIN owner po ON po.relid = c.confrelid"
+					 " WHERE c.contype = 'f' AND c.conparentid = 0"
+					 "   AND (co.service = $2 OR po.service = $2)"
+					 "   AND co.service IS DISTINCT FROM po.service"
+					 " ORDER BY c.conrelid::regclass::text, c.conname",
+					 2, types, values, NULL, false, 0);
 }
 
 /* a view to re-point, read before the move */
@@ -141,21 +137,20 @@ views_to_repoint(int64 job_id)
 	Datum		values[1] = {Int64GetDatum(job_id)};
 	List	   *result = NIL;
 
-	if (SPI_execute_with_args("SELECT DISTINCT v.oid::regclass::text,"
-							  "  format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,"
-							  "    CASE WHEN v.reloptions IS NOT NULL"
-							  "         THEN ' WITH (' || array_to_string(v.reloptions, ', ') || ')' ELSE '' END,"
-							  "    rtrim(pg_get_viewdef(v.oid), ';'))"
-							  " FROM splitdb.job_table t"
-							  " JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = t.relid"
-							  "  AND d.classid = 'pg_rewrite'::regclass"
-							  " JOIN pg_rewrite r ON r.oid = d.objid AND r.rulename = '_RETURN'"
-							  " JOIN pg_class v ON v.oid = r.ev_class AND v.relkind = 'v'"
-							  " WHERE t.job_id = $1 AND v.oid <> t.relid"
-							  "   AND v.oid NOT IN (SELECT relid FROM splitdb.job_table WHERE job_id = $1)"
-							  " ORDER BY 1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the views to re-point");
+	splitdb_spi_exec("SELECT DISTINCT v.oid::regclass::text,"
+					 "  format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,"
+					 "    CASE WHEN v.reloptions IS NOT NULL"
+					 "         THEN ' WITH (' || array_to_string(v.reloptions, ', ') || ')' ELSE '' END,"
+					 "    rtrim(pg_get_viewdef(v.oid), ';'))"
+					 " FROM splitdb.job_table t"
+					 " JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = t.relid"
+					 "  AND d.classid = 'pg_rewrite'::regclass"
+					 " JOIN pg_rewrite r ON r.oid = d.objid AND r.rulename = '_RETURN'"
+					 " JOIN pg_class v ON v.oid = r.ev_class AND v.relkind = 'v'"
+					 " WHERE t.job_id = $1 AND v.oid <> t.relid"
+					 "   AND v.oid NOT IN (SELECT relid FROM splitdb.job_table WHERE job_id = $1)"
+					 " ORDER BY 1",
+					 1, types, values, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		ViewDef    *v = palloc(sizeof(ViewDef));
@@ -187,19 +182,18 @@ sequences_to_advance(int64 job_id)
 	Datum		values[1] = {Int64GetDatum(job_id)};
 	List	   *result = NIL;
 
-	if (SPI_execute_with_args("WITH owned AS (SELECT relid FROM splitdb.job_table WHERE job_id = $1)"
-							  " SELECT DISTINCT s.oid::regclass::text, s.oid"
-							  " FROM pg_class s JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid"
-							  "  AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')"
-							  " WHERE s.relkind = 'S' AND d.refobjid IN (SELECT relid FROM owned)"
-							  " UNION"
-							  " SELECT s.oid::regclass::text, s.oid"
-							  " FROM pg_attrdef ad JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid"
-							  " JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'"
-							  " WHERE ad.adrelid IN (SELECT relid FROM owned)"
-							  " ORDER BY 1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the sequences to advance");
+	splitdb_spi_exec("WITH owned AS (SELECT relid FROM splitdb.job_table WHERE job_id = $1)"
+					 " SELECT DISTINCT s.oid::regclass::text, s.oid"
+					 " FROM pg_class s JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid"
+					 "  AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')"
+					 " WHERE s.relkind = 'S' AND d.refobjid IN (SELECT relid FROM owned)"
+					 " UNION"
+					 " SELECT s.oid::regclass::text, s.oid"
+					 " FROM pg_attrdef ad JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid"
+					 " JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'"
+					 " WHERE ad.adrelid IN (SELECT relid FROM owned)"
+					 " ORDER BY 1",
+					 1, types, values, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		SeqValue   *s = palloc(sizeof(SeqValue));
@@ -217,8 +211,7 @@ sequences_to_advance(int64 job_id)
 static void
 run_utility(const char *sql)
 {
-	if (SPI_execute(sql, false, 0) < 0)
-		elog(ERROR, "could not run \"%s\"", sql);
+	splitdb_spi_exec(sql, 0, NULL, NULL, NULL, false, 0);
 }
 
 /*
@@ -296,20 +289,19 @@ archive_relation(Oid relid)
 	List	   *renames = NIL;
 	ListCell   *lc;
 
-	if (SPI_execute_with_args("SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
-							  "  FROM pg_catalog.pg_class c WHERE c.oid = $1"
-							  " UNION ALL"
-							  " SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
-							  "  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
-							  " WHERE i.indrelid = $1"
-							  " UNION ALL"
-							  " SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
-							  "  FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid"
-							  " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-							  "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-							  "   AND d.refobjid = $1 AND d.deptype IN ('a', 'i') AND c.relkind = 'S'",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the relations that move with table %u", relid);
+	splitdb_spi_exec("SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
+					 "  FROM pg_catalog.pg_class c WHERE c.oid = $1"
+					 " UNION ALL"
+					 " SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
+					 "  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+					 " WHERE i.indrelid = $1"
+					 " UNION ALL"
+					 " SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
+					 "  FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid"
+					 " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+					 "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+					 "   AND d.refobjid = $1 AND d.deptype IN ('a', 'i') AND c.relkind = 'S'",
+					 1, types, values, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -361,9 +353,8 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	ListCell   *lc;
 
 	/* the tables, locked against every other session */
-	if (SPI_execute_with_args("SELECT relid FROM splitdb.job_table WHERE job_id = $1 ORDER BY relid",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the job's tables");
+	splitdb_spi_exec("SELECT relid FROM splitdb.job_table WHERE job_id = $1 ORDER BY relid",
+					 1, types, values, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -379,22 +370,20 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	matviews = splitdb_matview_ddl(job_id);
 	seqs = sequences_to_advance(job_id);
 
-	if (SPI_execute_with_args("SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', r.child_relid::regclass,"
-							  "              r.constraint_name)"
-							  " FROM splitdb.reference r WHERE r.job_id = $1"
-							  "  AND EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = r.child_relid"
-							  "               AND c.conname = r.constraint_name AND c.contype = 'f')"
-							  " ORDER BY 1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the cross-service references");
+	splitdb_spi_exec("SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', r.child_relid::regclass,"
+					 "              r.constraint_name)"
+					 " FROM splitdb.reference r WHERE r.job_id = $1"
+					 "  AND EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = r.child_relid"
+					 "               AND c.conname = r.constraint_name AND c.contype = 'f')"
+					 " ORDER BY 1",
+					 1, types, values, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		drops = lappend(drops, VALUE(i, 1));
 
 	/* partitions first: a partitioned table moves without its partitions */
-	if (SPI_execute_with_args("SELECT c.oid FROM splitdb.job_table t JOIN pg_class c ON c.oid = t.relid"
-							  " WHERE t.job_id = $1 ORDER BY c.relispartition DESC, c.oid::regclass::text",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the job's tables");
+	splitdb_spi_exec("SELECT c.oid FROM splitdb.job_table t JOIN pg_class c ON c.oid = t.relid"
+					 " WHERE t.job_id = $1 ORDER BY c.relispartition DESC, c.oid::regclass::text",
+					 1, types, values, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -411,19 +400,17 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 		Oid			t[1] = {OIDOID};
 		Datum		v[1] = {ObjectIdGetDatum(s->oid)};
 
-		if (SPI_execute_with_args("SELECT pg_catalog.pg_sequence_last_value($1)::text",
-								  1, t, v, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read sequence %s", s->name);
+		splitdb_spi_exec("SELECT pg_catalog.pg_sequence_last_value($1)::text",
+						 1, t, v, NULL, true, 0);
 		s->value = VALUE(0, 1);
 	}
 
 	/* 2. the foreign keys that now cross databases */
 	foreach(lc, drops)
 		run_utility((char *) lfirst(lc));
-	if (SPI_execute_with_args("UPDATE splitdb.reference SET dropped_at = pg_catalog.clock_timestamp()"
-							  " WHERE job_id = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update splitdb.reference");
+	splitdb_spi_exec("UPDATE splitdb.reference SET dropped_at = pg_catalog.clock_timestamp()"
+					 " WHERE job_id = $1",
+					 1, types, values, NULL, false, 0);
 
 	/* 3. the originals go to the archive */
 	run_utility("CREATE SCHEMA IF NOT EXISTS " SPLITDB_ARCHIVE_SCHEMA);
@@ -459,14 +446,14 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 
 		if (s->value == NULL)
 			continue;			/* never used in the source */
-		PQclear(splitdb_remote_exec(conn,
-									"SELECT pg_catalog.setval(q.seqrelid, $2::bigint)"
-									"  FROM pg_catalog.pg_sequence q"
-									" WHERE q.seqrelid = $1::pg_catalog.regclass"
-									"   AND coalesce(CASE WHEN q.seqincrement > 0"
-									"                     THEN pg_catalog.pg_sequence_last_value(q.seqrelid) < $2::bigint"
-									"                     ELSE pg_catalog.pg_sequence_last_value(q.seqrelid) > $2::bigint END,"
-									"                true)",
-									2, params, service));
+		splitdb_remote_command(conn,
+							   "SELECT pg_catalog.setval(q.seqrelid, $2::bigint)"
+							   "  FROM pg_catalog.pg_sequence q"
+							   " WHERE q.seqrelid = $1::pg_catalog.regclass"
+							   "   AND coalesce(CASE WHEN q.seqincrement > 0"
+							   "                     THEN pg_catalog.pg_sequence_last_value(q.seqrelid) < $2::bigint"
+							   "                     ELSE pg_catalog.pg_sequence_last_value(q.seqrelid) > $2::bigint END,"
+							   "                true)",
+							   2, params, service);
 	}
 }

@@ -13,7 +13,7 @@
 #ifndef SPLITDB_CUTOVER_H
 #define SPLITDB_CUTOVER_H
 
-#include "libpq-fe.h"
+#include "remote/remote.h"
 
 extern void splitdb_cutover_record_references(int64 job_id, const char *service);
 extern void splitdb_cutover_run(int64 job_id, const char *service,

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * ddl.h
- *	  DDL for a service's sibling database, read from the source catalogs.
+ *	  DDL for a service's sibling database, read from the source catalogs
+ *	  (ddl.c) and run there (ddlapply.c).
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -13,7 +14,7 @@
 #ifndef SPLITDB_DDL_H
 #define SPLITDB_DDL_H
 
-#include "libpq-fe.h"
+#include "remote/remote.h"
 
 /* one statement to run in the sibling */
 typedef struct SplitdbDdl

@@ -79,8 +79,8 @@ end_sessions(PGconn *conn, const char *const *params, const char *service)
 							  "            AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r"
 							  "                      WHERE r.oid = a.usesysid)))",
 							  4, params, service);
-	n = PQntuples(res);
-	PQclear(res);
+	n = splitdb_remote_ntuples(res);
+	splitdb_remote_clear(res);
 	return n;
 }
 
@@ -92,15 +92,13 @@ end_sessions(PGconn *conn, const char *const *params, const char *service)
 static char *
 holders(PGconn *conn, const char *const *params, const char *service)
 {
-	PGresult   *res;
 	char	   *pids;
 
-	res = splitdb_remote_exec(conn,
-							  "SELECT coalesce(pg_catalog.string_agg(DISTINCT l.pid::pg_catalog.text, ', '), '')"
-							  HOLDERS_SQL,
-							  2, params, service);
-	pids = pstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
+	/* one row, never NULL: an aggregate, coalesced */
+	pids = splitdb_remote_scalar(conn,
+								 "SELECT coalesce(pg_catalog.string_agg(DISTINCT l.pid::pg_catalog.text, ', '), '')"
+								 HOLDERS_SQL,
+								 2, params, service);
 	return pids;
 }
 
@@ -135,14 +133,13 @@ splitdb_fence_take(PGconn *conn, int64 job_id, int timeout_ms,
 	ended = end_sessions(conn, params, service);
 	for (;;)
 	{
-		PGresult   *res;
+		char	   *value;
 		bool		locked;
 
-		res = splitdb_remote_exec(conn,
-								  "SELECT pg_catalog.pg_try_advisory_lock($1::integer, $2::integer)",
-								  2, params, service);
-		locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		PQclear(res);
+		value = splitdb_remote_scalar(conn,
+									  "SELECT pg_catalog.pg_try_advisory_lock($1::integer, $2::integer)",
+									  2, params, service);
+		locked = value != NULL && strcmp(value, "t") == 0;
 		if (locked)
 			break;
 		if (GetCurrentTimestamp() >= deadline)
@@ -165,10 +162,10 @@ splitdb_fence_take(PGconn *conn, int64 job_id, int timeout_ms,
 	}
 
 	/* this run's mark, held until its connection closes */
-	PQclear(splitdb_remote_exec(conn,
-								"SELECT pg_catalog.pg_advisory_lock_shared($1::integer, $2::integer),"
-								" pg_catalog.pg_advisory_unlock($1::integer, $2::integer)",
-								2, params, service));
+	splitdb_remote_command(conn,
+						   "SELECT pg_catalog.pg_advisory_lock_shared($1::integer, $2::integer),"
+						   " pg_catalog.pg_advisory_unlock($1::integer, $2::integer)",
+						   2, params, service);
 	return ended;
 }
 
@@ -184,7 +181,7 @@ splitdb_fence_join(PGconn *conn, int64 job_id, const char *service)
 
 	params[0] = psprintf("%d", SPLITDB_JOB_LOCK_KEY);
 	params[1] = psprintf("%d", (int32) job_id);
-	PQclear(splitdb_remote_exec(conn,
-								"SELECT pg_catalog.pg_advisory_lock_shared($1::integer, $2::integer)",
-								2, params, service));
+	splitdb_remote_command(conn,
+						   "SELECT pg_catalog.pg_advisory_lock_shared($1::integer, $2::integer)",
+						   2, params, service);
 }

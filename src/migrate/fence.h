@@ -13,7 +13,7 @@
 #ifndef SPLITDB_FENCE_H
 #define SPLITDB_FENCE_H
 
-#include "libpq-fe.h"
+#include "remote/remote.h"
 
 extern int	splitdb_fence_take(PGconn *conn, int64 job_id, int timeout_ms,
 							   const char *service);

@@ -103,7 +103,7 @@ read_last_job(const char *service)
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
 	plan = SPI_prepare(sql, 1, types);
 	if (plan == NULL)
-		elog(ERROR, "could not prepare the job query");
+		splitdb_spi_failed(sql, SPI_result);
 
 	/* backend statuses are cached per transaction; read them afresh */
 	pgstat_clear_backend_activity_snapshot();
@@ -112,7 +112,7 @@ read_last_job(const char *service)
 							  true, false, 1);
 	UnregisterSnapshot(snap);
 	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read splitdb.job");
+		splitdb_spi_failed(sql, rc);
 
 	if (SPI_processed == 1)
 	{
@@ -249,14 +249,16 @@ relation_digest(const char *service, bool latest, int32 *nrelations, int32 *hash
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
 	plan = SPI_prepare(sql, 1, types);
 	if (plan == NULL)
-		elog(ERROR, "could not prepare the relation digest query");
+		splitdb_spi_failed(sql, SPI_result);
 	if (latest)
 		snap = RegisterSnapshot(GetLatestSnapshot());
 	rc = SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot,
 							  true, false, 1);
 	if (latest)
 		UnregisterSnapshot(snap);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+	if (rc != SPI_OK_SELECT)
+		splitdb_spi_failed(sql, rc);
+	if (SPI_processed != 1)
 		elog(ERROR, "could not read the relations of service \"%s\"", service);
 	*nrelations = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	*hash = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -335,21 +337,18 @@ check_sibling(const char *service, const char *server, bool new_job)
 		{
 			const char *name = (const char *) lfirst(lc);
 			const char *param[1] = {name};
-			PGresult   *res;
+			char	   *value;
 			bool		exists;
 
-			res = splitdb_remote_exec(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
-									  1, param, service);
-			exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-			PQclear(res);
-			if (!exists)
+			value = splitdb_remote_scalar(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+										  1, param, service);
+			if (value == NULL || strcmp(value, "t") != 0)
 				continue;
 
-			res = splitdb_remote_exec(conn,
-									  psprintf("SELECT EXISTS (SELECT FROM %s)", name),
-									  0, NULL, service);
-			exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-			PQclear(res);
+			value = splitdb_remote_scalar(conn,
+										  psprintf("SELECT EXISTS (SELECT FROM %s)", name),
+										  0, NULL, service);
+			exists = value != NULL && strcmp(value, "t") == 0;
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_TABLE),
 					 errmsg("table %s already exists in the sibling of service \"%s\"",
@@ -568,8 +567,7 @@ check_request(const char *service, JobRow *job, bool *resume, int64 *job_id,
 	{
 		bool		isnull;
 
-		if (SPI_execute("SELECT pg_catalog.nextval('splitdb.job_id_seq')", false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not draw a job id");
+		splitdb_spi_exec("SELECT pg_catalog.nextval('splitdb.job_id_seq')", 0, NULL, NULL, NULL, false, 1);
 		*job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1, &isnull));
 	}
@@ -613,16 +611,15 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 				 errmsg("invalid migration mode \"%s\"", mode),
 				 errhint("The mode is 'offline' (the default) or 'online'.")));
 
-	SPI_connect();
+	splitdb_spi_connect();
 
 	/* one caller at a time per service, until this transaction ends */
 	{
 		Oid			types[2] = {INT4OID, TEXTOID};
 		Datum		values[2] = {Int32GetDatum(SPLITDB_MIGRATE_LOCK_KEY), CStringGetTextDatum(service)};
 
-		if (SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
-								  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not lock service \"%s\"", service);
+		splitdb_spi_exec("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
+						 2, types, values, NULL, false, 0);
 	}
 
 	/*

@@ -55,9 +55,11 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 #include "compat.h"
+#include "metadata/catalog.h"
 #include "migrate/job.h"
 #include "migrate/launcher.h"
 #include "splitdb.h"
@@ -133,10 +135,11 @@ splitdb_launcher_register(void)
 
 /*
  * databases
- *		The databases that accept connections, as a List of OIDs.
+ *		The databases that accept connections, as a List of OIDs allocated
+ *		in cxt (the transaction that reads them is gone when it returns).
  */
 static List *
-databases(void)
+databases(MemoryContext cxt)
 {
 	List	   *result = NIL;
 	Relation	rel;
@@ -152,7 +155,12 @@ databases(void)
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
 
 		if (db->datallowconn && !db->datistemplate)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
 			result = lappend_oid(result, db->oid);
+			MemoryContextSwitchTo(old);
+		}
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -173,6 +181,7 @@ splitdb_launcher_main(Datum main_arg)
 {
 	ListCell   *lc;
 	List	   *dbs;
+	MemoryContext cxt;
 	int			visited = 0;
 
 	pqsignal(SIGTERM, die);
@@ -183,7 +192,11 @@ splitdb_launcher_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
-	dbs = databases();
+	/* nothing of the launcher's goes to TopMemoryContext */
+	cxt = AllocSetContextCreate(TopMemoryContext, "splitdb launcher",
+								ALLOCSET_SMALL_SIZES);
+	dbs = databases(cxt);
+	MemoryContextSwitchTo(cxt);
 	foreach(lc, dbs)
 	{
 		BackgroundWorker worker;
@@ -198,7 +211,7 @@ splitdb_launcher_main(Datum main_arg)
 		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		{
 			ereport(LOG,
-					(errmsg("splitdb: no background worker slot free to look for interrupted jobs in database %u", dboid),
+					(errmsg("no background worker slot free to look for interrupted jobs in database %u", dboid),
 					 errhint("Raise max_worker_processes; interrupted jobs resume with the next splitdb_migrate().")));
 			break;
 		}
@@ -207,7 +220,7 @@ splitdb_launcher_main(Datum main_arg)
 		visited++;
 	}
 	ereport(LOG,
-			(errmsg("splitdb: the launcher looked for interrupted jobs in %d of %d databases",
+			(errmsg("the launcher looked for interrupted jobs in %d of %d databases",
 					visited, list_length(dbs))));
 	/* status 1: stay registered, to run again after a crash-restart */
 	proc_exit(1);
@@ -220,13 +233,26 @@ splitdb_launcher_main(Datum main_arg)
 void
 splitdb_resumer_main(Datum main_arg)
 {
+	static const char *const mark_sql =
+		"UPDATE splitdb.job SET state = 'failed',"
+		" last_error = 'the server restarted while the job was running',"
+		" last_sqlstate = '57P01', worker_pid = NULL,"
+		" updated_at = pg_catalog.clock_timestamp()"
+		" WHERE splitdb.job_worker_gone(state, worker_pid)"
+		"    OR (state = 'failed' AND last_sqlstate = '57P01')"
+		" RETURNING job_id, service, started_by, mode";
 	Oid			dboid = DatumGetObjectId(main_arg);
+	MemoryContext jobs_cxt;
 	List	   *jobs = NIL;
 	ListCell   *lc;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	/* the jobs to resume outlive the transaction that marks them */
+	jobs_cxt = AllocSetContextCreate(TopMemoryContext, "splitdb resumer",
+									 ALLOCSET_SMALL_SIZES);
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -235,18 +261,15 @@ splitdb_resumer_main(Datum main_arg)
 		OidIsValid(get_namespace_oid("splitdb", true)) &&
 		OidIsValid(get_relname_relid("job", get_namespace_oid("splitdb", true))))
 	{
-		SPI_connect();
-		if (SPI_execute("UPDATE splitdb.job SET state = 'failed',"
-						" last_error = 'the server restarted while the job was running',"
-						" last_sqlstate = '57P01', worker_pid = NULL,"
-						" updated_at = pg_catalog.clock_timestamp()"
-						" WHERE splitdb.job_worker_gone(state, worker_pid)"
-						"    OR (state = 'failed' AND last_sqlstate = '57P01')"
-						" RETURNING job_id, service, started_by, mode",
-						false, 0) != SPI_OK_UPDATE_RETURNING)
-			elog(ERROR, "could not mark interrupted splitdb jobs");
+		int			rc;
+
+		splitdb_spi_connect();
+		rc = splitdb_spi_exec(mark_sql, 0, NULL, NULL, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE_RETURNING)
+			splitdb_spi_failed(mark_sql, rc);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
+			MemoryContext old = MemoryContextSwitchTo(jobs_cxt);
 			SplitdbWorkerArgs *args = palloc0(sizeof(SplitdbWorkerArgs));
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -261,11 +284,13 @@ splitdb_resumer_main(Datum main_arg)
 			args->batch_rows = splitdb_batch_rows;
 			args->copy_streams = splitdb_copy_streams;
 			jobs = lappend(jobs, args);
+			MemoryContextSwitchTo(old);
 		}
 		SPI_finish();
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(jobs_cxt);
 
 	/* the failures are committed: now resume */
 	foreach(lc, jobs)
@@ -274,12 +299,12 @@ splitdb_resumer_main(Datum main_arg)
 
 		if (splitdb_job_start_worker(args, false) == NULL)
 			ereport(LOG,
-					(errmsg("splitdb: no background worker slot free to resume job " INT64_FORMAT " of service \"%s\"",
+					(errmsg("no background worker slot free to resume job " INT64_FORMAT " of service \"%s\"",
 							args->job_id, args->service),
 					 errhint("Call splitdb_migrate('%s') to resume it.", args->service)));
 		else
 			ereport(LOG,
-					(errmsg("splitdb: resuming job " INT64_FORMAT " of service \"%s\" after a restart",
+					(errmsg("resuming job " INT64_FORMAT " of service \"%s\" after a restart",
 							args->job_id, args->service)));
 	}
 	proc_exit(0);

@@ -38,6 +38,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 
+#include "metadata/catalog.h"
 #include "migrate/cutover.h"
 #include "splitdb.h"
 
@@ -155,8 +156,7 @@ splitdb_matview_ddl(int64 job_id)
 	List	   *result = NIL;
 	SplitdbMatview *current = NULL;
 
-	if (SPI_execute_with_args(sql_matviews, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the materialized views to re-point");
+	splitdb_spi_exec(sql_matviews, 1, types, values, NULL, true, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

@@ -122,12 +122,11 @@ row_terms(Oid relid)
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	StringInfoData terms;
 
-	if (SPI_execute_with_args("SELECT quote_ident(a.attname), a.atttypid, a.attcollation"
-							  "  FROM pg_catalog.pg_attribute a"
-							  " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
-							  " ORDER BY a.attnum",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the columns of relation %u", relid);
+	splitdb_spi_exec("SELECT quote_ident(a.attname), a.atttypid, a.attcollation"
+					 "  FROM pg_catalog.pg_attribute a"
+					 " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+					 " ORDER BY a.attnum",
+					 1, types, values, NULL, true, 0);
 
 	initStringInfo(&terms);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -167,24 +166,23 @@ splitdb_verify_tables(const char *service, MemoryContext cxt)
 	ListCell   *lc;
 
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
-	if (SPI_execute_with_args(
-							  "WITH owned AS ("
-							  "  SELECT r.relid FROM (" SPLITDB_OWNED_RELATION_SQL ") r"
-							  "   WHERE r.service = $1),"
-							  " moved AS ("
-							  "  SELECT t.relid, t.table_name FROM splitdb.job j"
-							  "    JOIN splitdb.job_table t ON t.job_id = j.job_id"
-							  "   WHERE j.service = $1 AND j.state NOT IN ('cancelled', 'rolled_back'))"
-							  " SELECT format('%I.%I', n.nspname, c.relname),"
-							  "        coalesce(m.table_name, format('%I.%I', n.nspname, c.relname)),"
-							  "        c.oid"
-							  "   FROM owned o JOIN pg_class c ON c.oid = o.relid"
-							  "   JOIN pg_namespace n ON n.oid = c.relnamespace"
-							  "   LEFT JOIN moved m ON m.relid = c.oid"
-							  "  WHERE c.relkind = 'r'"
-							  "  ORDER BY 2",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the tables of service \"%s\"", service);
+	splitdb_spi_exec(
+					 "WITH owned AS ("
+					 "  SELECT r.relid FROM (" SPLITDB_OWNED_RELATION_SQL ") r"
+					 "   WHERE r.service = $1),"
+					 " moved AS ("
+					 "  SELECT t.relid, t.table_name FROM splitdb.job j"
+					 "    JOIN splitdb.job_table t ON t.job_id = j.job_id"
+					 "   WHERE j.service = $1 AND j.state NOT IN ('cancelled', 'rolled_back'))"
+					 " SELECT format('%I.%I', n.nspname, c.relname),"
+					 "        coalesce(m.table_name, format('%I.%I', n.nspname, c.relname)),"
+					 "        c.oid"
+					 "   FROM owned o JOIN pg_class c ON c.oid = o.relid"
+					 "   JOIN pg_namespace n ON n.oid = c.relnamespace"
+					 "   LEFT JOIN moved m ON m.relid = c.oid"
+					 "  WHERE c.relkind = 'r'"
+					 "  ORDER BY 2",
+					 1, types, values, NULL, true, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -236,9 +234,8 @@ local_checksum(const char *sql, MemoryContext cxt, int64 *rows, char **checksum)
 	bool		isnull;
 	char	   *sum;
 
-	SPI_connect();
-	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not run checksum query: %s", sql);
+	splitdb_spi_connect();
+	splitdb_spi_exec(sql, 0, NULL, NULL, NULL, true, 0);
 	*rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 1, &isnull));
 	sum = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
@@ -253,7 +250,7 @@ local_checksum(const char *sql, MemoryContext cxt, int64 *rows, char **checksum)
 void
 splitdb_verify_prepare_remote(PGconn *conn, const char *service)
 {
-	PQclear(splitdb_remote_exec(conn, remote_settings, 0, NULL, service));
+	splitdb_remote_command(conn, remote_settings, 0, NULL, service);
 }
 
 /*
@@ -277,14 +274,15 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 {
 	const char *param[1];
 	char	   *remote_sql;
+	char	   *present;
+	char	   *checksum;
 	PGresult   *res;
 
 	memset(r, 0, sizeof(*r));
 	param[0] = t->target_name;
-	res = splitdb_remote_exec(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
-							  1, param, service);
-	r->present = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
+	present = splitdb_remote_scalar(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+									1, param, service);
+	r->present = present != NULL && strcmp(present, "t") == 0;
 	if (!r->present)
 	{
 		local_checksum(checksum_query(t->terms, t->source_name),
@@ -299,9 +297,10 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 	res = splitdb_remote_finish(conn, remote_sql, service);
 
 	/* copy out and clear first: nothing below may leak res */
-	r->target_rows = pg_strtoint64(PQgetvalue(res, 0, 0));
-	r->target_checksum = pstrdup(PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1));
-	PQclear(res);
+	r->target_rows = pg_strtoint64(splitdb_remote_value(res, 0, 0));	/* a count */
+	checksum = splitdb_remote_value(res, 0, 1);
+	r->target_checksum = pstrdup(checksum != NULL ? checksum : "0");
+	splitdb_remote_clear(res);
 	r->ok = r->source_rows == r->target_rows &&
 		strcmp(r->source_checksum, r->target_checksum) == 0;
 }
@@ -330,7 +329,7 @@ splitdb_verify(PG_FUNCTION_ARGS)
 	splitdb_require_superuser("splitdb_verify");
 	InitMaterializedSRF(fcinfo, 0);
 
-	SPI_connect();
+	splitdb_spi_connect();
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, false);
 	server = MemoryContextStrdup(cxt, svc->server);
 	tables = splitdb_verify_tables(service, cxt);

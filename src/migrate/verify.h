@@ -13,7 +13,7 @@
 #ifndef SPLITDB_VERIFY_H
 #define SPLITDB_VERIFY_H
 
-#include "libpq-fe.h"
+#include "remote/remote.h"
 
 /* one table to verify */
 typedef struct SplitdbVerifyTable

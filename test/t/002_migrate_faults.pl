@@ -630,10 +630,10 @@ sub case_restart
 
 	# the launcher has been through every database once it logs so
 	$node->wait_for_log(
-		qr/splitdb: the launcher looked for interrupted jobs in (\d+) of \1 databases/,
+		qr/the launcher looked for interrupted jobs in (\d+) of \1 databases/,
 		$offset);
 	ok( $node->log_contains(
-			qr/splitdb: resuming job $id of service "$svc" after a restart/, $offset),
+			qr/resuming job $id of service "$svc" after a restart/, $offset),
 		"$svc: after the restart ($mode) the launcher resumes the job")
 	  or return diag(job_summary($svc));
 

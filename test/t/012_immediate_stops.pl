@@ -473,9 +473,9 @@ sub case_source_stop
 		"$svc: the stopped worker's session in the sibling goes on ($pids)");
 	$node->start;
 	$node->wait_for_log(
-		qr/splitdb: the launcher looked for interrupted jobs in \d+ of \d+ databases/, $offset);
+		qr/the launcher looked for interrupted jobs in \d+ of \d+ databases/, $offset);
 	ok( $node->log_contains(
-			qr/splitdb: resuming job $id of service "$svc" after a restart/, $offset),
+			qr/resuming job $id of service "$svc" after a restart/, $offset),
 		"$svc: the launcher resumes the job after the restart")
 	  or return diag(job_summary($svc));
 

@@ -157,12 +157,12 @@ $freezer->quit;
 
 # the launcher runs again after the reinitialization, by itself
 $node->wait_for_log(
-	qr/splitdb: the launcher looked for interrupted jobs in (\d+) of \1 databases/,
+	qr/the launcher looked for interrupted jobs in (\d+) of \1 databases/,
 	$offset);
 my $log = slurp_file($node->logfile, $offset);
-ok($log =~ /reinitializing.*splitdb: the launcher looked for interrupted jobs/s,
+ok($log =~ /reinitializing.*the launcher looked for interrupted jobs/s,
 	'the launcher logged its run after the crash-restart');
-like($log, qr/splitdb: resuming job $id of service "$svc" after a restart/,
+like($log, qr/resuming job $id of service "$svc" after a restart/,
 	'the launcher resumes the job after the crash-restart');
 
 # the resumer left worker_pid NULL; the new worker sets it when it takes

@@ -1,0 +1,601 @@
+/*-------------------------------------------------------------------------
+ *
+ * step.c
+ *	  The steps of a migration job, one per phase that does work.
+ *
+ *	 preparing    types, sequences, tables with their keys, in the sibling
+ *	 copying      the rows, in key-ordered batches, one checkpoint each
+ *	 indexing     secondary indexes, constraints, foreign keys, triggers
+ *	 verifying    counts and checksums on both sides
+ *	 cutting_over archive, shims, views, sequences (cutover.c)
+ *
+ * worker.c runs them in order from its table of steps, each after it has
+ * recorded that the job entered the step's phase.
+ *
+ * Invariants:
+ * - A step runs in its own memory context (job->step_cxt), current between
+ *   the worker's transactions and deleted when the step ends; what must
+ *   outlive a transaction but not the step is allocated there, and only
+ *   what the whole job needs (a table's copy source) in job->job_cxt.
+ * - Every step can run again after a crash: DDL is guarded by existence
+ *   checks (ddlapply.c), a table's copy goes back to its checkpoint, and
+ *   the cutover and the job's end are a single transaction.
+ * - Where sibling DDL does not run inside one remote transaction, the
+ *   reason is written at the call.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/step.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "pgstat.h"
+#include "utils/backend_status.h"
+#include "utils/memutils.h"
+
+#include "metadata/catalog.h"
+#include "migrate/copy.h"
+#include "migrate/cutover.h"
+#include "migrate/ddl.h"
+#include "migrate/verify.h"
+#include "migrate/worker_int.h"
+#include "remote/remote.h"
+
+/* the text[] literal of a key, for splitdb.job_table.last_key */
+static char *
+key_text(char **key, int nkeys)
+{
+	return key == NULL ? NULL : splitdb_catalog_text_array(key, nkeys);
+}
+
+/* record what the job works on, for splitdb_status; in a transaction */
+static void
+set_current_table(SplitdbJob *job, const char *name)
+{
+	const char *params[2] = {splitdb_worker_int64_text(job->job_id), name};
+
+	splitdb_worker_sql("UPDATE splitdb.job SET current_table = $2, updated_at = pg_catalog.clock_timestamp()"
+					   " WHERE job_id = $1::bigint", 2, params);
+}
+
+/* record a table's phase, in the catalog and in t; in a transaction */
+static void
+set_table_phase(SplitdbJob *job, SplitdbJobTable *t, SplitdbTablePhase phase)
+{
+	const char *params[3] = {splitdb_worker_int64_text(job->job_id),
+		splitdb_worker_oid_text(t->relid),
+	splitdb_worker_table_phase_name(phase)};
+
+	splitdb_worker_sql("UPDATE splitdb.job_table SET phase = $3, updated_at = pg_catalog.clock_timestamp()"
+					   " WHERE job_id = $1::bigint AND relid = $2::oid", 3, params);
+	t->phase = phase;
+}
+
+/*
+ * table_source
+ *		t's copy source, built when first needed in the job's context: the
+ *		preparing step counts rows with it and the copying step copies them.
+ *		In a transaction.
+ */
+static SplitdbCopySource *
+table_source(SplitdbJob *job, SplitdbJobTable *t)
+{
+	if (t->src == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(job->job_cxt);
+
+		t->src = splitdb_copy_source(t->relid);
+		MemoryContextSwitchTo(old);
+	}
+	return t->src;
+}
+
+/*
+ * keep_key
+ *		A copy of a checkpoint key in the step's context, which outlives the
+ *		transaction key was made in; NULL for NULL.  The copy it replaces,
+ *		if any, is freed, so a table copied in many batches keeps one.
+ */
+static char **
+keep_key(SplitdbJob *job, char **key, int nkeys, char **replaced)
+{
+	char	  **kept = NULL;
+
+	if (key != NULL)
+	{
+		kept = MemoryContextAlloc(job->step_cxt, sizeof(char *) * nkeys);
+		for (int k = 0; k < nkeys; k++)
+			kept[k] = MemoryContextStrdup(job->step_cxt, key[k]);
+	}
+	if (replaced != NULL)
+	{
+		for (int k = 0; k < nkeys; k++)
+			pfree(replaced[k]);
+		pfree(replaced);
+	}
+	return kept;
+}
+
+/*
+ * splitdb_step_prepare
+ *		Count the rows, record the cross-service references, and create in
+ *		the sibling everything that comes before the data.
+ */
+void
+splitdb_step_prepare(SplitdbJob *job)
+{
+	List	   *items;
+	ListCell   *lc;
+
+	splitdb_worker_begin("preparing the sibling");
+	foreach(lc, job->tables)
+	{
+		SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
+		SplitdbCopySource *src;
+		const char *params[5];
+		bool		isnull;
+
+		if (t->relkind != 'r' || t->phase != SPLITDB_TABLE_PENDING)
+			continue;
+		splitdb_worker_working_on("table %s", t->name);
+		src = table_source(job, t);
+		splitdb_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", src->name),
+						 0, NULL, NULL, NULL, true, 0);
+		params[0] = splitdb_worker_int64_text(job->job_id);
+		params[1] = splitdb_worker_oid_text(t->relid);
+		params[2] = splitdb_worker_int64_text(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+																		  SPI_tuptable->tupdesc,
+																		  1, &isnull)));
+		params[3] = src->nkeys > 0 ? src->key_list : NULL;
+		params[4] = src->binary ? "binary" : "text";
+		splitdb_worker_sql("UPDATE splitdb.job_table SET rows_total = $3::bigint, key_columns = $4,"
+						   " copy_format = $5 WHERE job_id = $1::bigint AND relid = $2::oid",
+						   5, params);
+	}
+	splitdb_worker_clear_working_on();
+	splitdb_cutover_record_references(job->job_id, job->service);
+	{
+		MemoryContext old = MemoryContextSwitchTo(job->step_cxt);
+
+		items = splitdb_ddl_build(SPLITDB_DDL_BEFORE_DATA, job->service, job->relids);
+		MemoryContextSwitchTo(old);
+	}
+	splitdb_worker_commit();
+
+	/*
+	 * One remote transaction for the whole of it: a run that stops halfway
+	 * leaves nothing in the sibling (the next run's fence ends its session,
+	 * so the transaction rolls back), and the next run starts over.
+	 */
+	splitdb_remote_command(job->conn, "BEGIN", 0, NULL, job->service);
+	splitdb_ddl_apply(job->conn, items, job->service);
+	splitdb_remote_command(job->conn, "COMMIT", 0, NULL, job->service);
+
+	splitdb_worker_begin("recording the sibling's tables");
+	foreach(lc, job->tables)
+	{
+		SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
+
+		if (t->phase == SPLITDB_TABLE_PENDING)
+			set_table_phase(job, t, SPLITDB_TABLE_CREATED);
+	}
+	splitdb_worker_commit();
+}
+
+/*
+ * copy_table
+ *		Copy one table batch by batch, each batch a checkpoint.
+ *
+ * A table whose copy never reached a checkpoint (phase created) starts from
+ * an empty sibling table (splitdb_step_copy emptied it), as does one without
+ * a key.  One with a key continues after its checkpoint, the key recorded
+ * with the last batch, once the rows beyond it (a batch under way when an
+ * earlier run stopped) are gone from the sibling.
+ */
+static void
+copy_table(SplitdbJob *job, SplitdbJobTable *t)
+{
+	SplitdbCopySource *src;
+	char	  **last_key = NULL;
+	int64		rows_copied = 0;
+	const char *params[6];
+
+	splitdb_worker_working_on("table %s", t->name);
+	splitdb_worker_begin("copying %s", t->name);
+	set_current_table(job, t->name);
+	src = table_source(job, t);
+
+	/*
+	 * Emptying a table without a key, and the trim, commit in the sibling at
+	 * once, in autocommit: the batches then go over other connections, which
+	 * must not wait for a lock this one would hold.
+	 */
+	if (t->phase == SPLITDB_TABLE_COPYING && src->nkeys == 0)
+		splitdb_copy_truncate(job->conn, src->name, job->service);
+	else if (t->phase == SPLITDB_TABLE_COPYING)
+	{
+		last_key = t->last_key;
+		rows_copied = last_key != NULL ? t->rows_copied : 0;
+		splitdb_copy_trim(job->conn, src, last_key, job->service);
+	}
+	params[0] = splitdb_worker_int64_text(job->job_id);
+	params[1] = splitdb_worker_oid_text(t->relid);
+	params[2] = splitdb_worker_int64_text(rows_copied);
+	params[3] = key_text(last_key, src->nkeys);
+	params[4] = splitdb_worker_table_phase_name(SPLITDB_TABLE_COPYING);
+	splitdb_worker_sql("UPDATE splitdb.job_table SET phase = $5, rows_copied = $3::bigint,"
+					   " last_key = $4::text[], updated_at = pg_catalog.clock_timestamp()"
+					   " WHERE job_id = $1::bigint AND relid = $2::oid", 5, params);
+	t->phase = SPLITDB_TABLE_COPYING;
+	/* the checkpoint outlives each batch's transaction */
+	last_key = keep_key(job, last_key, src->nkeys, NULL);
+	splitdb_worker_commit();
+
+	for (;;)
+	{
+		char	  **key = last_key;
+		int64		rows;
+		int64		bytes;
+
+		splitdb_worker_begin("copying %s", t->name);
+		rows = splitdb_copy_batch(job->streams, job->copy_streams, src, &key,
+								  job->batch_rows, &bytes, job->service);
+		if (rows > 0)
+		{
+			last_key = keep_key(job, key, src->nkeys, last_key);
+
+			/* this transaction's memory: the strings of the first one are gone */
+			params[0] = splitdb_worker_int64_text(job->job_id);
+			params[1] = splitdb_worker_oid_text(t->relid);
+			params[2] = splitdb_worker_int64_text(rows);
+			params[3] = splitdb_worker_int64_text(bytes);
+			params[4] = key_text(last_key, src->nkeys);
+			params[5] = splitdb_worker_table_phase_name(src->nkeys == 0 ?
+														SPLITDB_TABLE_COPIED :
+														SPLITDB_TABLE_COPYING);
+			splitdb_worker_sql("UPDATE splitdb.job_table SET rows_copied = rows_copied + $3::bigint,"
+							   " bytes_copied = bytes_copied + $4::bigint, last_key = $5::text[], phase = $6,"
+							   " updated_at = pg_catalog.clock_timestamp()"
+							   " WHERE job_id = $1::bigint AND relid = $2::oid", 6, params);
+			splitdb_worker_sql("UPDATE splitdb.job SET updated_at = pg_catalog.clock_timestamp()"
+							   " WHERE job_id = $1::bigint", 1, params);
+		}
+		if (rows == 0 || src->nkeys == 0)
+		{
+			set_table_phase(job, t, SPLITDB_TABLE_COPIED);
+			splitdb_worker_commit();
+			break;
+		}
+		splitdb_worker_commit();
+	}
+	keep_key(job, NULL, src->nkeys, last_key);
+	splitdb_worker_clear_working_on();
+}
+
+/*
+ * splitdb_step_copy
+ *		Copy every table that holds rows and is not copied yet.
+ */
+void
+splitdb_step_copy(SplitdbJob *job)
+{
+	ListCell   *lc;
+	const char *params[1] = {splitdb_worker_int64_text(job->job_id)};
+
+	splitdb_worker_connect_streams(job);
+	splitdb_worker_begin("copying");
+
+	/*
+	 * Tables whose copy has not reached a checkpoint start from empty: a
+	 * batch the sibling committed before a crash is removed.  They are
+	 * emptied together, since foreign keys among them may exist already
+	 * (tables sent back by verification), in autocommit for the reason
+	 * copy_table gives.
+	 */
+	{
+		StringInfoData names;
+
+		initStringInfo(&names);
+		foreach(lc, job->tables)
+		{
+			SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
+
+			if (t->relkind == 'r' && t->phase == SPLITDB_TABLE_CREATED)
+				appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "", t->name);
+		}
+		if (names.len > 0)
+			splitdb_copy_truncate(job->conn, names.data, job->service);
+	}
+	splitdb_worker_sql("UPDATE splitdb.job SET copy_started_at = pg_catalog.clock_timestamp(),"
+					   " copy_rows_start = (SELECT coalesce(sum(t.rows_copied), 0) FROM splitdb.job_table t"
+					   "                     WHERE t.job_id = $1::bigint)"
+					   " WHERE job_id = $1::bigint", 1, params);
+	splitdb_worker_commit();
+
+	foreach(lc, job->tables)
+	{
+		SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
+
+		if (t->relkind == 'r' &&
+			(t->phase == SPLITDB_TABLE_CREATED || t->phase == SPLITDB_TABLE_COPYING))
+			copy_table(job, t);
+	}
+
+	splitdb_worker_begin("copied");
+	splitdb_worker_sql("UPDATE splitdb.job SET copy_finished_at = pg_catalog.clock_timestamp()"
+					   " WHERE job_id = $1::bigint", 1, params);
+	foreach(lc, job->tables)
+	{
+		SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
+
+		if (t->relkind != 'r' && t->phase == SPLITDB_TABLE_CREATED)
+			set_table_phase(job, t, SPLITDB_TABLE_COPIED);
+	}
+	splitdb_worker_commit();
+}
+
+/*
+ * record_builds
+ *		splitdb_ddl_apply_side_by_side()'s report of what it runs: the job's
+ *		current_table, in a transaction of its own, and the activity.
+ */
+static void
+record_builds(const char *running, void *arg)
+{
+	SplitdbJob *job = (SplitdbJob *) arg;
+
+	splitdb_worker_begin("creating %s", running);
+	set_current_table(job, running);
+	splitdb_worker_commit_busy();
+}
+
+/*
+ * drop_invalid_indexes
+ *		Drop the sibling's invalid indexes on the job's tables, so that the
+ *		indexing step builds them again: its guards only ask whether an
+ *		index exists.  A plain CREATE INDEX that is ended rolls back
+ *		entirely, but an index can be left invalid by other means (a failed
+ *		CREATE INDEX CONCURRENTLY, a partitioned index whose partitions were
+ *		not all attached when a run stopped).  A valid index is kept.
+ */
+static void
+drop_invalid_indexes(SplitdbJob *job)
+{
+	char	  **names;
+	const char *params[1];
+	PGresult   *res;
+	List	   *drops;
+	ListCell   *lc;
+	int			n = 0;
+
+	/* the array literal is built with the catalogs: inside a transaction */
+	splitdb_worker_begin("dropping invalid indexes in the sibling");
+	names = palloc(sizeof(char *) * Max(list_length(job->tables), 1));
+	foreach(lc, job->tables)
+		names[n++] = ((SplitdbJobTable *) lfirst(lc))->name;
+	params[0] = splitdb_catalog_text_array(names, n);
+	res = splitdb_remote_exec(job->conn,
+							  "SELECT pg_catalog.format('DROP INDEX IF EXISTS %s', i.indexrelid::pg_catalog.regclass)"
+							  "  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+							  " WHERE NOT i.indisvalid"
+							  "   AND i.indrelid IN (SELECT pg_catalog.to_regclass(t)"
+							  "                        FROM pg_catalog.unnest($1::pg_catalog.text[]) t)"
+							  " ORDER BY c.relkind = 'I' DESC, 1",
+							  1, params, job->service);
+	drops = splitdb_remote_result_rows(res);
+	splitdb_remote_clear(res);
+	foreach(lc, drops)
+	{
+		const char *sql = ((char **) lfirst(lc))[0];
+
+		elog(LOG, "job " INT64_FORMAT " of service \"%s\" drops an invalid index in the sibling: %s",
+			 job->job_id, job->service, sql);
+
+		/*
+		 * Partitioned indexes first: their partitions' indexes go with them.
+		 * Each drop commits on its own (autocommit): one that is done stays
+		 * done if a later one fails, and the next run's query finds only
+		 * what is left.
+		 */
+		splitdb_remote_command(job->conn, sql, 0, NULL, job->service);
+	}
+	splitdb_worker_commit();
+}
+
+/*
+ * splitdb_step_index
+ *		Primary keys, secondary indexes, unique and exclusion constraints,
+ *		foreign keys inside the sibling, triggers and policies.  The index
+ *		builds of tables that hold rows run first, side by side over the
+ *		streams (as many as splitdb.copy_streams); then every other
+ *		statement, one at a time.
+ */
+void
+splitdb_step_index(SplitdbJob *job)
+{
+	List	   *items;
+	List	   *builds = NIL;
+	List	   *rest = NIL;
+	ListCell   *lc;
+
+	splitdb_worker_begin("indexing");
+	{
+		MemoryContext old = MemoryContextSwitchTo(job->step_cxt);
+
+		items = splitdb_ddl_build(SPLITDB_DDL_AFTER_DATA, job->service, job->relids);
+		foreach(lc, items)
+		{
+			SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);
+
+			if (splitdb_ddl_side_by_side(d))
+				builds = lappend(builds, d);
+			else
+				rest = lappend(rest, d);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	splitdb_worker_commit();
+
+	drop_invalid_indexes(job);
+
+	/*
+	 * Each statement of this step is a remote transaction of its own
+	 * (autocommit), not one for all: a build can take hours, and a resumed
+	 * job skips what an earlier run built (the guards) instead of building
+	 * everything again.  The builds also run side by side over several
+	 * connections, which no one transaction spans.
+	 */
+	if (builds != NIL)
+	{
+		splitdb_worker_connect_streams(job);
+		splitdb_ddl_apply_side_by_side(job->streams, job->copy_streams, builds,
+									   job->service, record_builds, job);
+	}
+	splitdb_worker_close_streams();
+
+	foreach(lc, rest)
+	{
+		SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);
+
+		splitdb_worker_working_on("%s %s", d->kind, d->name);
+		splitdb_worker_begin("creating %s %s", d->kind, d->name);
+		set_current_table(job, psprintf("%s %s", d->kind, d->name));
+		splitdb_worker_commit();
+		splitdb_ddl_apply(job->conn, list_make1(d), job->service);
+	}
+	splitdb_worker_clear_working_on();
+
+	splitdb_worker_begin("indexed");
+	foreach(lc, job->tables)
+	{
+		SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
+
+		if (t->phase == SPLITDB_TABLE_COPIED)
+			set_table_phase(job, t, SPLITDB_TABLE_INDEXED);
+	}
+	splitdb_worker_commit();
+}
+
+/*
+ * send_back
+ *		After a failed verification: every table goes back to be copied, and
+ *		the job to the copying phase, so that the next run copies again.  Not
+ *		only the tables that differ: the sibling's foreign keys among them
+ *		exist now, and only emptying them all together is allowed.
+ */
+static void
+send_back(SplitdbJob *job)
+{
+	const char *params[3] = {splitdb_worker_int64_text(job->job_id),
+		splitdb_worker_table_phase_name(SPLITDB_TABLE_CREATED),
+	splitdb_worker_phase_name(SPLITDB_PHASE_COPYING)};
+
+	splitdb_worker_begin("sending tables back to be copied");
+	splitdb_worker_sql("UPDATE splitdb.job_table SET phase = $2, rows_copied = 0, bytes_copied = 0,"
+					   " last_key = NULL WHERE job_id = $1::bigint AND relkind = 'r'",
+					   2, params);
+	params[1] = params[2];
+	splitdb_worker_sql("UPDATE splitdb.job SET phase = $2 WHERE job_id = $1::bigint", 2, params);
+	splitdb_worker_commit();
+}
+
+/*
+ * splitdb_step_verify
+ *		Count and checksum every table on both sides.  A table that differs
+ *		fails the job, naming the table, and is sent back to be copied again
+ *		when the job resumes.
+ */
+void
+splitdb_step_verify(SplitdbJob *job)
+{
+	List	   *tables;
+	ListCell   *lc;
+	StringInfoData bad;
+	int			nbad = 0;
+
+	splitdb_worker_begin("verifying");
+	tables = splitdb_verify_tables(job->service, job->step_cxt);
+	splitdb_worker_commit();
+	splitdb_verify_prepare_remote(job->conn, job->service);
+
+	initStringInfo(&bad);
+	foreach(lc, tables)
+	{
+		SplitdbVerifyTable *vt = (SplitdbVerifyTable *) lfirst(lc);
+		SplitdbVerifyResult r;
+		const char *params[9];
+
+		splitdb_worker_working_on("table %s", vt->target_name);
+		splitdb_worker_begin("verifying %s", vt->target_name);
+		set_current_table(job, vt->target_name);
+		splitdb_verify_table(job->conn, vt, job->service, &r);
+		params[0] = splitdb_worker_int64_text(job->job_id);
+		params[1] = vt->target_name;
+		params[2] = splitdb_worker_int64_text(r.source_rows);
+		params[3] = r.present ? splitdb_worker_int64_text(r.target_rows) : NULL;
+		params[4] = r.source_checksum;
+		params[5] = r.present ? r.target_checksum : NULL;
+		params[6] = r.ok ? "true" : "false";
+		params[7] = r.ok ? NULL :
+			psprintf("the sibling differs: source %s rows, checksum %s; sibling %s rows, checksum %s",
+					 params[2], r.source_checksum,
+					 params[3] ? params[3] : "no", params[5] ? params[5] : "none");
+		params[8] = splitdb_worker_table_phase_name(SPLITDB_TABLE_VERIFIED);
+		splitdb_worker_sql("UPDATE splitdb.job_table SET source_rows = $3::bigint, target_rows = $4::bigint,"
+						   " source_checksum = $5, target_checksum = $6, verified = $7::boolean, error = $8,"
+						   " phase = CASE WHEN $7::boolean THEN $9 ELSE phase END,"
+						   " updated_at = pg_catalog.clock_timestamp()"
+						   " WHERE job_id = $1::bigint AND table_name = $2", 9, params);
+		if (!r.ok)
+		{
+			/* bad grows where it was made: in the step's context */
+			if (nbad++ > 0)
+				appendStringInfoString(&bad, ", ");
+			appendStringInfoString(&bad, vt->target_name);
+			if (nbad == 1)
+				appendStringInfo(&bad, " (%s)", params[7]);
+		}
+		splitdb_worker_commit();
+	}
+	splitdb_worker_clear_working_on();
+
+	if (nbad > 0)
+	{
+		send_back(job);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("verification failed for %d table%s of service \"%s\": %s",
+						nbad, nbad == 1 ? "" : "s", job->service, bad.data),
+				 errhint("Find what changed the rows; the next splitdb_migrate('%s') copies the service's tables again.",
+						 job->service)));
+	}
+}
+
+/*
+ * splitdb_step_cutover
+ *		The cutover, and the job's end, in one transaction: the job is done
+ *		exactly when its cutover is committed.
+ */
+void
+splitdb_step_cutover(SplitdbJob *job)
+{
+	const char *params[3];
+
+	splitdb_worker_begin("cutting over");
+	splitdb_cutover_run(job->job_id, job->service, job->server, job->conn);
+	params[0] = splitdb_worker_int64_text(job->job_id);
+	params[1] = splitdb_worker_phase_name(SPLITDB_PHASE_DONE);
+	params[2] = splitdb_worker_table_phase_name(SPLITDB_TABLE_CUT_OVER);
+	splitdb_worker_sql("UPDATE splitdb.job SET state = $2, phase = $2, current_table = NULL,"
+					   " finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp()"
+					   " WHERE job_id = $1::bigint", 2, params);
+	params[1] = params[2];
+	splitdb_worker_sql("UPDATE splitdb.job_table SET phase = $2, updated_at = pg_catalog.clock_timestamp()"
+					   " WHERE job_id = $1::bigint", 2, params);
+	splitdb_worker_commit();
+}
