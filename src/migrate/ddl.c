@@ -43,7 +43,6 @@
  */
 #include "postgres.h"
 
-#include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -51,9 +50,9 @@
 #include "utils/builtins.h"
 
 #include "metadata/catalog.h"
+#include "metadata/catalog_sql.h"
 #include "compat.h"
 #include "migrate/ddl.h"
-#include "plan/plan.h"
 #include "splitdb.h"
 
 /* $1: the OIDs of every relation the job moves, partitions included */
@@ -114,9 +113,9 @@
 	" tscfgs(cfg) AS (" \
 	SQL_EXPRESSION_USES("pg_ts_config") \
 	"  UNION SELECT c.oid FROM pg_ts_config c JOIN pg_proc p ON p.oid IN (SELECT fn FROM fns)" \
-	"   WHERE c.oid >= " CppAsString2(FirstNormalObjectId) " AND position(c.cfgname::text IN p.prosrc) > 0" \
+	"   WHERE " SPLITDB_OID_NOT_BUILT_IN("c.oid") " AND position(c.cfgname::text IN p.prosrc) > 0" \
 	"  UNION SELECT c.oid FROM pg_ts_config c JOIN pg_trigger t ON t.tgrelid IN (SELECT relid FROM owned)" \
-	"   WHERE c.oid >= " CppAsString2(FirstNormalObjectId) " AND position(c.cfgname::text IN encode(t.tgargs, 'escape')) > 0)," \
+	"   WHERE " SPLITDB_OID_NOT_BUILT_IN("c.oid") " AND position(c.cfgname::text IN encode(t.tgargs, 'escape')) > 0)," \
 	" tsdicts AS (SELECT DISTINCT m.mapdict AS dict FROM pg_ts_config_map m JOIN tscfgs c ON c.cfg = m.mapcfg)"
 
 /*
@@ -156,7 +155,7 @@ static const char *const sql_collations =
 "  UNION" SQL_EXPRESSION_USES("pg_collation")
 /* and in a function's body, where PostgreSQL records nothing */
 "  UNION SELECT c.oid FROM pg_collation c JOIN pg_proc p ON p.oid IN (SELECT fn FROM fns)"
-"   WHERE c.oid >= " CppAsString2(FirstNormalObjectId) " AND p.prosrc ILIKE '%collate%' AND position(c.collname::text IN p.prosrc) > 0)"
+"   WHERE " SPLITDB_OID_NOT_BUILT_IN("c.oid") " AND p.prosrc ILIKE '%collate%' AND position(c.collname::text IN p.prosrc) > 0)"
 " SELECT 'collation', c.oid::regcollation::text, n.nspname, 'regcollation', c.oid::regcollation::text, NULL,"
 "  CASE WHEN c.collprovider = 'i'"
 "   THEN format('CREATE COLLATION %s (provider = icu, locale = %L%s)', c.oid::regcollation,"
