@@ -4,8 +4,11 @@
 # Sourced (not executed), after test/lib.sh.  It provides:
 #
 #   bench_positive NAME VALUE  check that a setting is a positive integer
-#   bench_psql DB ARGS...      psql as postgres into database DB of the
-#                              throwaway cluster, stopping at the first error
+#   bench_run CMD ARGS...      one of the server's client programs (psql,
+#                              pg_dump, pgbench, createdb), connected as the
+#                              role postgres to the throwaway cluster
+#   bench_psql DB ARGS...      psql into database DB, stopping at the first
+#                              error
 #   bench_val DB SQL           one value from a query
 #   bench_measure CMD...       run CMD; sets b_wall, b_client, b_server and
 #                              b_other (seconds, see below)
@@ -25,8 +28,7 @@
 # (/proc/PID/stat fields 16 and 17):
 #
 #   client  this script's own utime + stime + cutime + cstime: the psql,
-#           pg_dump and pgbench processes it ran (through runuser), once
-#           they have exited.  A measurement may exclude the CPU of a helper
+#           pg_dump and pgbench processes it ran, once they have exited.  A measurement may exclude the CPU of a helper
 #           of the benchmark itself (bench_exclude_ticks: the memory sampler)
 #   server  the postmaster's utime + stime + cutime + cstime plus those of
 #           every child alive at the time (backends, background workers
@@ -62,12 +64,24 @@ bench_positive()
 	fi
 }
 
+# The clients run as this script's user, not through runuser as
+# splitdb_as_postgres does: runuser costs about 25 ms of CPU and up to a
+# quarter of a second of wall time at each start, which would be counted
+# against the method.  The cluster trusts local connections.
+bench_run()
+{
+	local cmd=$1
+
+	shift
+	PGUSER=postgres "$SPLITDB_BINDIR/$cmd" "$@"
+}
+
 bench_psql()
 {
 	local db=$1
 
 	shift
-	splitdb_as_postgres psql -X -q -v ON_ERROR_STOP=1 -P pager=off -d "$db" "$@"
+	bench_run psql -X -q -v ON_ERROR_STOP=1 -P pager=off -d "$db" "$@"
 }
 
 bench_val()
@@ -109,19 +123,20 @@ bench_cpu_machine()
 	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat
 }
 
-# Clock ticks of process $1 and of the children it has reaped (0 when it is
-# gone).
-_bench_cpu_process()
+# _bench_ticks PID: set bench_ticks to the clock ticks of process PID and
+# of the children it has reaped (0 when it is gone).  Runs no other
+# process, so that reading this script's own ticks costs none.
+_bench_ticks()
 {
 	local stat
+	local -a f
 
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || {
-		echo 0
-		return
-	}
-	# after "(comm) ": state is field 1, utime 12, stime 13, cutime 14,
-	# cstime 15
-	awk '{ print $12 + $13 + $14 + $15 }' <<<"${stat##*) }"
+	bench_ticks=0
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
+	# after "(comm) ": state is field 0, utime 11, stime 12, cutime 13,
+	# cstime 14
+	read -ra f <<<"${stat##*) }"
+	bench_ticks=$((f[11] + f[12] + f[13] + f[14]))
 }
 
 # Clock ticks of the cluster: the postmaster with what it reaped, and its
@@ -133,21 +148,18 @@ bench_cpu_cluster()
 
 	pm=$(head -n 1 "$SPLITDB_PGDATA/postmaster.pid")
 	for attempt in 1 2 3 4 5 6 7 8; do
-		before=$(_bench_cpu_process "$pm")
+		_bench_ticks "$pm"
+		before=$bench_ticks
 		children=0
 		for pid in $(pgrep -P "$pm"); do
-			children=$((children + $(_bench_cpu_process "$pid")))
+			_bench_ticks "$pid"
+			children=$((children + bench_ticks))
 		done
-		after=$(_bench_cpu_process "$pm")
+		_bench_ticks "$pm"
+		after=$bench_ticks
 		[ "$before" = "$after" ] && break
 	done
 	echo $((after + children))
-}
-
-# Clock ticks of this script and of every client it ran that has exited.
-bench_cpu_client()
-{
-	_bench_cpu_process $$
 }
 
 # bench_measure CMD ARGS...: run CMD in this shell and set b_wall (its wall
@@ -160,12 +172,15 @@ bench_measure()
 	bench_exclude_ticks=0
 	m0=$(bench_cpu_machine)
 	s0=$(bench_cpu_cluster)
-	c0=$(bench_cpu_client)
+	# this script's own ticks are read last before and first after
+	_bench_ticks $$
+	c0=$bench_ticks
 	t0=$EPOCHREALTIME
 	"$@"
 	rc=$?
 	t1=$EPOCHREALTIME
-	c1=$(bench_cpu_client)
+	_bench_ticks $$
+	c1=$bench_ticks
 	s1=$(bench_cpu_cluster)
 	m1=$(bench_cpu_machine)
 	b_wall=$(calc "$t1 - $t0" 3)
