@@ -4,8 +4,10 @@
 # make install    install it into the PostgreSQL that pg_config names
 # make test       every suite on a throwaway cluster (see test/run)
 # make demo       the pet resort demo on a throwaway cluster (see test/demo/run)
-# make bench      the migration benchmark (see test/bench/migrate, docs/benchmarks.md)
-# make bench-references  the cost of cross-service references (test/bench/references)
+# make bench      the migration benchmark: medians of alternated rounds
+#                 (test/bench/migrate, docs/benchmarks.md)
+# make bench-references  the cost of cross-service references, both shapes
+#                 (test/bench/references, docs/benchmarks.md)
 
 MODULE_big = splitdb
 OBJS = \

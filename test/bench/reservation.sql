@@ -6,12 +6,13 @@
 --
 --   rows     rows to generate (only read when load is true)
 --   load     true: fill the table, then vacuum, freeze and analyze it
---   indexes  true: add the two secondary indexes (after the data, if any)
+--   indexes  true: add the primary key and the two secondary indexes (after
+--            the data, if any); false: a table without any index
 --
 -- The rows are a function of their key, so every run moves the same data.
 
 CREATE TABLE public.reservation (
-	id          bigint PRIMARY KEY,
+	id          bigint NOT NULL,
 	ref         uuid NOT NULL,
 	guest       text NOT NULL,
 	starts_at   timestamptz NOT NULL,
@@ -34,6 +35,7 @@ SELECT i,
 \endif
 
 \if :indexes
+ALTER TABLE public.reservation ADD CONSTRAINT reservation_pkey PRIMARY KEY (id);
 ALTER TABLE public.reservation ADD CONSTRAINT reservation_ref_key UNIQUE (ref);
 CREATE INDEX reservation_starts_at_idx ON public.reservation (starts_at);
 \endif
