@@ -26,6 +26,7 @@ OBJS = \
 	src/plan/dot.o \
 	src/plan/plan.o \
 	src/reference/fdwwatch.o \
+	src/reference/mapping.o \
 	src/reference/origin.o \
 	src/reference/orphan.o \
 	src/reference/refcheck.o \

@@ -134,7 +134,8 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 	}
 	def = splitdb_refcheck_get_def(td);
 	relay = splitdb_refcheck_origin_skips(def);
-	if (relay && !refcheck_xact.relaying && splitdb_refcheck_statement_writes(RelationGetRelid(td->tg_relation)))
+	if (relay && !refcheck_xact.relaying &&
+		splitdb_refcheck_statement_writes(RelationGetRelid(td->tg_relation)))
 		return PointerGetDatum(NULL);	/* the writer's shim triggers saw it */
 	if (def->side == 'c')
 		splitdb_refcheck_queue_child(def, td, relay);

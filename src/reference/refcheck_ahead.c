@@ -101,14 +101,16 @@ ahead_key(RefDef *def, TriggerData *td)
  *		BEFORE ROW trigger of a referencing end: send the lookups of the
  *		row's keys to the parents' databases now, on splitdb's own
  *		connections, so that the other servers find and lock the rows
- *		while this one writes its own; splitdb_refcheck_fast_pass() takes the answers.  The
+ *		while this one writes its own; splitdb_refcheck_fast_pass() takes
+ *		the answers.  The
  *		first such trigger of a row sends for every end of the relation
  *		whose BEFORE trigger fires (fn_oid is the trigger function): one
  *		pipeline and one sync per connection.  At most one key per end is
  *		out at a time, so a statement of many rows sends only its first.
  *
  * The keys sent are only a guess: a later BEFORE trigger may change them,
- * or drop the row.  splitdb_refcheck_fast_pass() uses an answer only for a key the
+ * or drop the row.  splitdb_refcheck_fast_pass() uses an answer only for
+ * a key the
  * statement queued, and only when the row was found; else the key is
  * checked as usual.  A guess that was wrong leaves a parent row locked FOR
  * KEY SHARE until commit, which only makes a concurrent delete of it wait.
@@ -147,7 +149,8 @@ splitdb_refcheck_send_ahead(TriggerData *td, Oid fn_oid)
 		if ((keys[n] = ahead_key(def, td)) == NULL)
 			continue;
 		defs[n] = def;
-		mappings[n] = splitdb_refcheck_mapping(def->other_server, GetUserId(), def->owner);
+		mappings[n] = splitdb_refcheck_mapping(def->other_server, GetUserId(),
+											   def->owner);
 		n++;
 	}
 
@@ -188,7 +191,8 @@ splitdb_refcheck_send_ahead(TriggerData *td, Oid fn_oid)
 			as->side = def->side;
 			as->relid = def->relid;
 			as->id = ids[k];
-			as->ident = splitdb_refcheck_key_ident(PENDING_CHECK, keys[which[k]], def->nkeys);
+			as->ident = splitdb_refcheck_key_ident(PENDING_CHECK, keys[which[k]],
+												   def->nkeys);
 			refcheck_xact.ahead_sent = lappend(refcheck_xact.ahead_sent, as);
 		}
 		MemoryContextSwitchTo(old);
@@ -233,7 +237,8 @@ splitdb_refcheck_match_ahead(RefDef *def)
 	AheadKey   *a;
 	MemoryContext old;
 
-	if (as == NULL || def->relayed || !splitdb_refcheck_fast_eligible(def, def->now.keys) ||
+	if (as == NULL || def->relayed ||
+		!splitdb_refcheck_fast_eligible(def, def->now.keys) ||
 		(pk = splitdb_refcheck_take_queued(&def->now, as->ident)) == NULL)
 		return NULL;
 	a = palloc(sizeof(AheadKey));

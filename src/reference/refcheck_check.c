@@ -81,7 +81,8 @@ run_statement(RefDef *def, Oid server, const char *sql, int nparams,
 		return splitdb_catalog_result_rows();
 	}
 	values = splitdb_refcheck_array_texts(params, nparams);
-	return splitdb_refcheck_run_remote(def, server, sql, nparams, values, prepare);
+	return splitdb_refcheck_run_remote(def, server, sql, nparams, values,
+									   prepare);
 }
 
 /*
@@ -92,8 +93,8 @@ run_statement(RefDef *def, Oid server, const char *sql, int nparams,
  *		C strings.
  */
 List *
-splitdb_refcheck_run_remote(RefDef *def, Oid server, const char *sql, int nparams,
-							const char **values, bool prepare)
+splitdb_refcheck_run_remote(RefDef *def, Oid server, const char *sql,
+							int nparams, const char **values, bool prepare)
 {
 	PGconn	   *conn;
 	PGresult   *res;
@@ -102,7 +103,8 @@ splitdb_refcheck_run_remote(RefDef *def, Oid server, const char *sql, int nparam
 				duration;
 
 	splitdb_refcheck_fdw_uses(server);
-	conn = splitdb_refcheck_fdw_connection(server, refcheck_xact.caller_userid, def->owner);
+	conn = splitdb_refcheck_fdw_connection(server, refcheck_xact.caller_userid,
+										   def->owner);
 	INSTR_TIME_SET_CURRENT(start);
 	if (prepare)
 		res = splitdb_prepared_exec(conn, sql, nparams, values, NULL);
@@ -123,7 +125,8 @@ splitdb_refcheck_run_remote(RefDef *def, Oid server, const char *sql, int nparam
  *		Returns a bool array of list_length(keys) + 1 entries.
  */
 bool *
-splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock, bool first_only)
+splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
+						   bool first_only)
 {
 	int			n = list_length(keys);
 	bool	   *hit = palloc0(sizeof(bool) * (n + 1));
@@ -139,11 +142,14 @@ splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock, bool 
 	int			nhit = 0;
 	ListCell   *lc;
 
-	sql = splitdb_refcheck_small_batch_sql(def, n, table, cols, types, lock, first_only);
+	sql = splitdb_refcheck_small_batch_sql(def, n, table, cols, types, lock,
+										   first_only);
 	small = (sql != NULL);
 	if (!small)
-		sql = splitdb_refcheck_key_batch_sql(def, table, cols, types, lock, first_only);
-	rows = run_statement(def, server, sql, def->nkeys, splitdb_refcheck_key_arrays(def, keys, false), small);
+		sql = splitdb_refcheck_key_batch_sql(def, table, cols, types, lock,
+											 first_only);
+	rows = run_statement(def, server, sql, def->nkeys,
+						 splitdb_refcheck_key_arrays(def, keys, false), small);
 	nhit = splitdb_refcheck_mark_hits(rows, n, hit);
 	if (n <= 1 || def->nkeys > 1 || nhit == n || (first_only && nhit > 0) ||
 		n > SPLITDB_REFCHECK_SMALL_BATCH)
@@ -191,15 +197,18 @@ referencing_positions(RefDef *def, List *keys)
 {
 	int			n = list_length(keys);
 	bool	   *hit;
+	char	   *sql;
+	List	   *rows;
 
 	if (!OidIsValid(def->other_server))
 		return splitdb_refcheck_positions(def, keys, true, true, true);
 	hit = palloc0(sizeof(bool) * (n + 1));
-	splitdb_refcheck_mark_hits(splitdb_refcheck_run_relayed(def,
-						  splitdb_refcheck_key_batch_sql(def, def->other_table, def->other_cols,
-										def->other_types, true, true),
-						  def->nkeys, splitdb_refcheck_key_arrays(def, keys, false), false),
-			  n, hit);
+	sql = splitdb_refcheck_key_batch_sql(def, def->other_table, def->other_cols,
+										 def->other_types, true, true);
+	rows = splitdb_refcheck_run_relayed(def, sql, def->nkeys,
+										splitdb_refcheck_key_arrays(def, keys, false),
+										false);
+	splitdb_refcheck_mark_hits(rows, n, hit);
 	return hit;
 }
 
@@ -221,7 +230,8 @@ static void
 check_child_keys(RefDef *def, List *keys)
 {
 	int			n = list_length(keys);
-	bool	   *found = splitdb_refcheck_positions(def, keys, true, true, false);
+	bool	   *found = splitdb_refcheck_positions(def, keys, true, true,
+												   false);
 	List	   *missing = NIL;
 	bool	   *still;
 	int			i = 0;
@@ -328,7 +338,8 @@ check_defaults_present(RefDef *def, List *rows)
 						def->other_table, def->conname),
 				 errdetail("Key %s=%s is not present in table \"%s\".",
 						   splitdb_refcheck_key_columns_text(def->other_cols, def->nkeys),
-						   splitdb_refcheck_key_values_text(pk->old, def->nkeys), splitdb_refcheck_own_name(def)),
+						   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
+						   splitdb_refcheck_own_name(def)),
 				 errhint("ON DELETE/UPDATE SET DEFAULT needs the default key to exist in table \"%s\".",
 						 splitdb_refcheck_own_name(def))));
 	}
@@ -360,7 +371,8 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
 		/* NO ACTION: a key that exists again here is no longer removed */
 		if (action == 'a')
 		{
-			bool	   *again = splitdb_refcheck_positions(def, keys, false, false, false);
+			bool	   *again = splitdb_refcheck_positions(def, keys, false, false,
+														   false);
 
 			gone = NIL;
 			foreach(lc, keys)

@@ -105,7 +105,8 @@ splitdb_refcheck_constraints_set(ConstraintsSetStmt *stmt)
 		cs->conname = rv ? pstrdup(rv->relname) : NULL;
 		cs->deferred = stmt->deferred;
 		cs->nest_level = GetCurrentTransactionNestLevel();
-		refcheck_xact.constraints_set = lcons(cs, refcheck_xact.constraints_set);
+		refcheck_xact.constraints_set = lcons(cs,
+											  refcheck_xact.constraints_set);
 	}
 	MemoryContextSwitchTo(old);
 
@@ -121,7 +122,8 @@ splitdb_refcheck_constraints_set(ConstraintsSetStmt *stmt)
 			{
 				PendingKey *pk = lfirst(kc);
 
-				splitdb_refcheck_add_pending(def, pk->kind, pk->old, pk->new, false);
+				splitdb_refcheck_add_pending(def, pk->kind, pk->old, pk->new,
+											 false);
 			}
 			memset(&def->at_commit, 0, sizeof(PendingSet));
 		}

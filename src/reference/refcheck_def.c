@@ -285,7 +285,8 @@ load_def(Trigger *tg, Relation rel, int64 reference_id, char side)
 				 errdetail("splitdb.reference_end has no row for reference " INT64_FORMAT ", side \"%c\".",
 						   reference_id, side),
 				 errhint("Only splitdb creates triggers that call splitdb.reference_row(); drop this one.")));
-	if (!splitdb_refcheck_relation_is_or_under(RelationGetRelid(rel), def->relid))
+	if (!splitdb_refcheck_relation_is_or_under(RelationGetRelid(rel),
+											   def->relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 				 errmsg("trigger \"%s\" on table \"%s\" names a cross-service reference of another table",

@@ -130,13 +130,18 @@ fast_check(List *batches, UserMapping *mapping)
 		}
 		else
 		{
+			RefDef	   *def = b->def;
+			Datum	   *arrays = splitdb_refcheck_key_arrays(def, b->keys, false);
+
 			/* a small batch is an "= ANY" lookup, which plans fast; else a join */
-			st->sql = splitdb_refcheck_small_batch_sql(b->def, list_length(b->keys), b->def->other_table,
-									  b->def->other_cols, b->def->other_types, true, false);
+			st->sql = splitdb_refcheck_small_batch_sql(def, list_length(b->keys),
+													   def->other_table, def->other_cols,
+													   def->other_types, true, false);
 			if (st->sql == NULL)
-				st->sql = splitdb_refcheck_key_batch_sql(b->def, b->def->other_table, b->def->other_cols,
-										b->def->other_types, true, false);
-			st->values = splitdb_refcheck_array_texts(splitdb_refcheck_key_arrays(b->def, b->keys, false), b->def->nkeys);
+				st->sql = splitdb_refcheck_key_batch_sql(def, def->other_table,
+														 def->other_cols,
+														 def->other_types, true, false);
+			st->values = splitdb_refcheck_array_texts(arrays, def->nkeys);
 		}
 	}
 
@@ -156,7 +161,8 @@ fast_check(List *batches, UserMapping *mapping)
 		List	   *missing = NIL;
 		ListCell   *kc;
 
-		splitdb_refcheck_mark_hits(splitdb_remote_result_rows(st->result), nkeys, hit);
+		splitdb_refcheck_mark_hits(splitdb_remote_result_rows(st->result), nkeys,
+								   hit);
 		splitdb_remote_clear(st->result);
 		foreach(kc, b->keys)
 		{
@@ -184,7 +190,8 @@ splitdb_refcheck_fast_check_one(RefDef *def, List *keys)
 
 	b->def = def;
 	b->keys = keys;
-	b->mapping = splitdb_refcheck_mapping(def->other_server, GetUserId(), def->owner);
+	b->mapping = splitdb_refcheck_mapping(def->other_server, GetUserId(),
+										  def->owner);
 	fast_check(list_make1(b), b->mapping);
 }
 
@@ -204,7 +211,8 @@ splitdb_refcheck_fast_pass(bool at_commit)
 	for (RefDef *def = splitdb_refcheck_defs(); def != NULL; def = def->next)
 	{
 		/* a key sent ahead is checked by its answer, if it was queued */
-		AheadKey   *a = refcheck_xact.ahead_sent != NIL ? splitdb_refcheck_match_ahead(def) : NULL;
+		AheadKey   *a = refcheck_xact.ahead_sent != NIL ?
+			splitdb_refcheck_match_ahead(def) : NULL;
 
 		if (a != NULL)
 			aheads = lappend(aheads, a);
@@ -219,7 +227,8 @@ splitdb_refcheck_fast_pass(bool at_commit)
 			b = palloc(sizeof(FastBatch));
 			b->def = def;
 			b->keys = set->keys;
-			b->mapping = splitdb_refcheck_mapping(def->other_server, GetUserId(), def->owner);
+			b->mapping = splitdb_refcheck_mapping(def->other_server, GetUserId(),
+												  def->owner);
 			memset(set, 0, sizeof(PendingSet));
 			batches = lappend(batches, b);
 		}
@@ -274,7 +283,8 @@ hand_over(Oid serverid)
 		if (fc->serverid != serverid)
 			continue;
 		mine = lappend(mine, fc);
-		refcheck_xact.fast_checked = foreach_delete_current(refcheck_xact.fast_checked, lc);
+		refcheck_xact.fast_checked =
+			foreach_delete_current(refcheck_xact.fast_checked, lc);
 	}
 	foreach(lc, mine)
 	{
@@ -319,7 +329,8 @@ mark_modified(Oid serverid)
 	if (list_member_oid(refcheck_xact.fdw_modified, serverid))
 		return;
 	old = MemoryContextSwitchTo(splitdb_refcheck_xact_context());
-	refcheck_xact.fdw_modified = lappend_oid(refcheck_xact.fdw_modified, serverid);
+	refcheck_xact.fdw_modified = lappend_oid(refcheck_xact.fdw_modified,
+											 serverid);
 	MemoryContextSwitchTo(old);
 }
 
@@ -337,7 +348,8 @@ splitdb_refcheck_fdw_uses(Oid serverid)
 	if (list_member_oid(refcheck_xact.fdw_written, serverid))
 		return;
 	old = MemoryContextSwitchTo(splitdb_refcheck_xact_context());
-	refcheck_xact.fdw_written = lappend_oid(refcheck_xact.fdw_written, serverid);
+	refcheck_xact.fdw_written = lappend_oid(refcheck_xact.fdw_written,
+											serverid);
 	MemoryContextSwitchTo(old);
 	if (splitdb_checkconn_active(serverid) || splitdb_checkconn_failed(serverid))
 		hand_over(serverid);

@@ -60,7 +60,8 @@ static bool fdw_loaded_first = false;
 /*
  * splitdb_refcheck_remember_fdw_checked
  *		Keep the keys that a check on postgres_fdw's connection found
- *		(found[1..n], as splitdb_refcheck_positions() returns), for splitdb_refcheck_hold_locks().
+ *		(found[1..n], as splitdb_refcheck_positions() returns), for
+ *		splitdb_refcheck_hold_locks().
  */
 void
 splitdb_refcheck_remember_fdw_checked(RefDef *def, List *keys, bool *found)
@@ -70,7 +71,8 @@ splitdb_refcheck_remember_fdw_checked(RefDef *def, List *keys, bool *found)
 	ListCell   *lc;
 
 	hk->def = def;
-	hk->writer = OidIsValid(refcheck_xact.caller_userid) ? refcheck_xact.caller_userid : GetUserId();
+	hk->writer = OidIsValid(refcheck_xact.caller_userid) ?
+		refcheck_xact.caller_userid : GetUserId();
 	hk->nest_level = GetCurrentTransactionNestLevel();
 	hk->keys = NIL;
 	foreach(lc, keys)
@@ -137,7 +139,8 @@ run_holds(List *held, bool skip_locked)
 	{
 		HeldKeys   *first = linitial(chunks);
 		UserMapping *mapping = splitdb_refcheck_mapping(first->def->other_server,
-												   first->writer, first->def->owner);
+														first->writer,
+														first->def->owner);
 		List	   *group = NIL;
 		List	   *rest = NIL;
 		SplitdbCheckStmt *stmts;
@@ -147,7 +150,7 @@ run_holds(List *held, bool skip_locked)
 			HeldKeys   *hk = lfirst(lc);
 
 			if (splitdb_refcheck_mapping(hk->def->other_server, hk->writer,
-									hk->def->owner)->umid == mapping->umid)
+										 hk->def->owner)->umid == mapping->umid)
 				group = lappend(group, hk);
 			else
 				rest = lappend(rest, hk);
@@ -157,10 +160,11 @@ run_holds(List *held, bool skip_locked)
 		{
 			HeldKeys   *hk = lfirst(lc);
 			SplitdbCheckStmt *st = &stmts[foreach_current_index(lc)];
+			Datum	   *arrays = splitdb_refcheck_key_arrays(hk->def, hk->keys, false);
 
 			st->sql = hold_sql(hk->def, skip_locked);
 			st->nparams = hk->def->nkeys;
-			st->values = splitdb_refcheck_array_texts(splitdb_refcheck_key_arrays(hk->def, hk->keys, false), hk->def->nkeys);
+			st->values = splitdb_refcheck_array_texts(arrays, hk->def->nkeys);
 		}
 		splitdb_checkconn_run(mapping, stmts, list_length(group), NULL);
 		foreach(lc, group)
@@ -172,7 +176,8 @@ run_holds(List *held, bool skip_locked)
 			HeldKeys   *miss = NULL;
 			ListCell   *kc;
 
-			splitdb_refcheck_mark_hits(splitdb_remote_result_rows(st->result), n, hit);
+			splitdb_refcheck_mark_hits(splitdb_remote_result_rows(st->result), n,
+									   hit);
 			splitdb_remote_clear(st->result);
 			splitdb_refstats_add(hk->def->counter, 0, 0, 1, 0);
 			foreach(kc, hk->keys)
@@ -292,8 +297,8 @@ report_not_held(HeldKeys *hk)
 /*
  * late_xact_callback
  *		At pre-commit, after postgres_fdw has committed its remote
- *		transactions: lock what splitdb_refcheck_hold_locks() could not, now that those
- *		rows are committed, or fail the commit.
+ *		transactions: lock what splitdb_refcheck_hold_locks() could not,
+ *		now that those rows are committed, or fail the commit.
  *
  * Transaction callbacks run newest first.  This one is registered when
  * the library loads, before postgres_fdw's (registered with its first
@@ -315,19 +320,21 @@ late_xact_callback(XactEvent event, void *arg)
 	/*
 	 * postgres_fdw has not committed yet: a key not found is one that only
 	 * its remote transaction sees (the writes of the transaction during
-	 * which splitdb loaded went unseen, so refcheck_xact.fdw_modified cannot tell).
+	 * which splitdb loaded went unseen, so refcheck_xact.fdw_modified cannot
+	 * tell).
 	 */
 	if (fdw_loaded_first)
 	{
 		HeldKeys   *hk = linitial(late);
+		RefDef	   *def = hk->def;
+		PendingKey *pk = linitial(hk->keys);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot hold the lock on key %s=%s of table %s past the commit",
-						splitdb_refcheck_key_columns_text(hk->def->other_cols, hk->def->nkeys),
-						splitdb_refcheck_key_values_text(((PendingKey *) linitial(hk->keys))->old,
-										hk->def->nkeys),
-						hk->def->other_table),
+						splitdb_refcheck_key_columns_text(def->other_cols, def->nkeys),
+						splitdb_refcheck_key_values_text(pk->old, def->nkeys),
+						def->other_table),
 				 errdetail("This transaction wrote or locked that row through postgres_fdw, which this session loaded before splitdb, so postgres_fdw commits after splitdb's last check."),
 				 errhint("Add splitdb to shared_preload_libraries or session_preload_libraries, or write the referenced row in a transaction of its own.")));
 	}

@@ -132,7 +132,8 @@ splitdb_refcheck_key_texts(RefDef *def, TupleTableSlot *slot, char **texts)
  *		type's equality, so 1.0 -> 1.00 is no change.
  */
 bool
-splitdb_refcheck_keys_equal(RefDef *def, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+splitdb_refcheck_keys_equal(RefDef *def, TupleTableSlot *oldslot,
+							TupleTableSlot *newslot)
 {
 	for (int i = 0; i < def->nkeys; i++)
 	{

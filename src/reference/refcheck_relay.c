@@ -100,28 +100,33 @@ relay_key(RefDef *acting, char **row)
  *		a lookup that only locks.
  */
 List *
-splitdb_refcheck_run_relayed(RefDef *def, const char *sql, int nparams, Datum *params,
-							 bool modifies)
+splitdb_refcheck_run_relayed(RefDef *def, const char *sql, int nparams,
+							 Datum *params, bool modifies)
 {
 	const char **texts = splitdb_refcheck_array_texts(params, nparams);
 	const char *values[2];
 	List	   *own = NIL;
+	List	   *rows;
 	ListCell   *lc;
 
 	values[0] = sql;
 	values[1] = splitdb_catalog_text_array((char **) texts, nparams);
 	if (modifies)
 	{
+		PGconn	   *conn;
+
 		/* the other database hands back what it skips only for a proved session */
 		splitdb_refcheck_fdw_writes(def->other_server);
-		splitdb_origin_prove_connection(splitdb_refcheck_fdw_connection(def->other_server, refcheck_xact.caller_userid,
-													   def->owner),
-										def->other_server);
+		conn = splitdb_refcheck_fdw_connection(def->other_server,
+											   refcheck_xact.caller_userid,
+											   def->owner);
+		splitdb_origin_prove_connection(conn, def->other_server);
 	}
-	foreach(lc, splitdb_refcheck_run_remote(def, def->other_server,
-						   "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
-						   " FROM splitdb.reference_relay($1, $2) r",
-						   2, values, false))
+	rows = splitdb_refcheck_run_remote(def, def->other_server,
+									   "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
+									   " FROM splitdb.reference_relay($1, $2) r",
+									   2, values, false);
+	foreach(lc, rows)
 	{
 		char	  **row = lfirst(lc);
 		int			n;

@@ -129,20 +129,22 @@ splitdb_refcheck_array_texts(Datum *arrays, int n)
 
 /*
  * splitdb_refcheck_small_batch_sql
- *		The lookup of splitdb_refcheck_positions() for a batch of at most SPLITDB_REFCHECK_SMALL_BATCH keys,
- *		or NULL when the batch needs the join of splitdb_refcheck_key_batch_sql().
+ *		The lookup of splitdb_refcheck_positions() for a batch of at most
+ *		SPLITDB_REFCHECK_SMALL_BATCH keys, or NULL when the batch needs the
+ *		join of splitdb_refcheck_key_batch_sql().
  *
  * The remote server plans these in a fraction of the time of the join
  * (the planning of the join costs more than its round trip): one key is
  * an equality on every key column; several keys of one column are an
  * "= ANY" of the keys, numbered with array_position().  array_position()
  * compares with the type's default equality, so two queued keys that are
- * equal values (1.0 and 1.00) number only the first; splitdb_refcheck_positions() looks
- * the rest up again with the join.
+ * equal values (1.0 and 1.00) number only the first;
+ * splitdb_refcheck_positions() looks the rest up again with the join.
  */
 char *
-splitdb_refcheck_small_batch_sql(RefDef *def, int n, const char *table, char **cols,
-								 char **types, bool lock, bool first_only)
+splitdb_refcheck_small_batch_sql(RefDef *def, int n, const char *table,
+								 char **cols, char **types, bool lock,
+								 bool first_only)
 {
 	StringInfoData buf;
 
@@ -169,10 +171,14 @@ splitdb_refcheck_small_batch_sql(RefDef *def, int n, const char *table, char **c
 	return buf.data;
 }
 
-/* the lookup of splitdb_refcheck_positions() for a batch of any size: a join with the keys */
+/*
+ * splitdb_refcheck_key_batch_sql
+ *		The lookup of splitdb_refcheck_positions() for a batch of any size:
+ *		a join with the keys.
+ */
 char *
-splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char **cols, char **types,
-							   bool lock, bool first_only)
+splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char **cols,
+							   char **types, bool lock, bool first_only)
 {
 	return psprintf("SELECT k.i FROM %s JOIN %s t ON %s%s%s",
 					splitdb_refcheck_keys_from(def->nkeys, false), table,

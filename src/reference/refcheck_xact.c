@@ -120,7 +120,8 @@ splitdb_refcheck_fdw_connection(Oid serverid, Oid writer, Oid owner)
 	if (fdw_get_connection == NULL)
 		fdw_get_connection = (GetConnectionFn)
 			load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
-	conn = fdw_get_connection(splitdb_refcheck_mapping(serverid, writer, owner), false, NULL);
+	conn = fdw_get_connection(splitdb_refcheck_mapping(serverid, writer, owner),
+							  false, NULL);
 	if (!fdw_callbacks_first)
 	{
 		UnregisterXactCallback(xact_callback, NULL);
