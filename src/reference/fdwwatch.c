@@ -25,16 +25,16 @@
  * the callbacks (SPLITDB_FDWWATCH_CONSTRAINTS_SET), once PostgreSQL ran it,
  * for the deferred checks of shims, which have no constraint triggers.
  *
- * The same writes decide what the receiving database may skip (origin.c):
- * a write through a shim goes out on a connection that proved it comes from
- * splitdb here, a write through any other foreign table on one that does
- * not.  For the executor this is noted once the plan is started (its
- * permissions checked, postgres_fdw's connection taken), before any row
- * goes out; for COPY and TRUNCATE before they run.  The hooks are in place from the library's load; a
- * transaction during which the library was loaded may have written before,
- * so splitdb_fdwwatch_complete() says no for it.  In a database without
- * splitdb (no schema "splitdb"; the library may be preloaded for the whole
- * cluster) they do nothing.
+ * The same writes decide what the receiving database may skip (origin.c): a
+ * write through a shim goes out on a connection that proved it comes from
+ * splitdb here, a write through any other foreign table on one that does not.
+ * For the executor this is noted once the plan is started (its permissions
+ * checked, postgres_fdw's connection taken), before any row goes out; for COPY
+ * and TRUNCATE before they run.  The hooks are in place from the library's
+ * load; a transaction during which the library was loaded may have written
+ * before, so splitdb_fdwwatch_complete() says no for it.  In a database
+ * without splitdb (no schema "splitdb"; the library may be preloaded for the
+ * whole cluster) they do nothing.
  *
  * Copyright (c) 2026, splitdb developers
  *

@@ -4,7 +4,6 @@
  *	  Cross-service reference triggers: foreign-key semantics across
  *	  databases.  The trigger entry points, and what _PG_init sets up.
  *
- *
  * A foreign key whose two ends now live in different databases is enforced
  * by triggers on both ends, in every database that holds an end.  Each
  * database describes its ends in splitdb.reference_end; a trigger's
@@ -110,7 +109,7 @@ splitdb_refcheck_init(void)
  * splitdb_reference_row
  *		AFTER ROW trigger of a reference end: queue the key.  BEFORE INSERT
  *		OR UPDATE ROW trigger of a referencing end: send its lookup ahead
- *		(send_ahead), and keep the row as it is.
+ *		(refcheck_ahead.c), and keep the row as it is.
  */
 Datum
 splitdb_reference_row(PG_FUNCTION_ARGS)
@@ -148,7 +147,7 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
  * splitdb_shim_statement
  *		AFTER UPDATE OR DELETE statement trigger of every shim: take back
  *		what the other database's foreign keys and triggers changed in turn
- *		(take_relayed), and work it off.
+ *		(splitdb_refcheck_take_relayed), and work it off.
  */
 Datum
 splitdb_shim_statement(PG_FUNCTION_ARGS)

@@ -4,7 +4,6 @@
  *	  Lookups of referenced keys sent ahead by the BEFORE row trigger of
  *	  a referencing end.
  *
- *
  * The BEFORE trigger sends the lookup of a row's key to the parent's
  * database on splitdb's own connection (checkconn.c) while this server
  * writes the row; the statement's check then takes the answer instead of a
@@ -255,7 +254,7 @@ splitdb_refcheck_match_ahead(RefDef *def)
 /*
  * splitdb_refcheck_take_ahead_answers
  *		The answers to the lookups sent ahead for queued keys: a key found
- *		is locked there, and remembered like the keys of fast_check(); a
+ *		is locked there, and remembered like the keys of refcheck_fast.c; a
  *		key not found (or whose answer was lost) is checked again the usual
  *		way, which reports it.
  */

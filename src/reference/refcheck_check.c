@@ -4,7 +4,6 @@
  *	  Checks and actions of cross-service references: working off the
  *	  queued keys.
  *
- *
  * The semantics are PostgreSQL's (ri_triggers.c):
  * - child: MATCH SIMPLE skips a key with a NULL column, MATCH FULL skips an
  *   all-NULL key and refuses a mixed one; the referenced row is locked FOR
@@ -59,7 +58,8 @@
  *
  * server: InvalidOid runs it here through SPI (the caller is connected);
  *         otherwise through postgres_fdw's connection to that server
- *         (fdw_connection: the writer's mapping, else the owner's).
+ *         (splitdb_refcheck_fdw_connection: the writer's mapping, else
+ *         the owner's).
  * params: text[] Datums, nparams of them.
  * prepare: a small lookup run again and again: prepared once per remote
  *          session (prepared.c), so the other server does not plan it again.
@@ -88,7 +88,8 @@ run_statement(RefDef *def, Oid server, const char *sql, int nparams,
 /*
  * splitdb_refcheck_run_remote
  *		Run a statement with text parameters in another database, in the
- *		writer's remote transaction when it has one (see fdw_connection).
+ *		writer's remote transaction when it has one (see
+ *		splitdb_refcheck_fdw_connection).
  *		Counts a round trip, with its time.  Returns the rows as arrays of
  *		C strings.
  */

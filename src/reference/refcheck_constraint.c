@@ -3,7 +3,6 @@
  * refcheck_constraint.c
  *	  SET CONSTRAINTS for the deferred checks of shims.
  *
- *
  * A deferrable reference has constraint triggers on tables, so PostgreSQL
  * itself fires their events at commit (or at SET CONSTRAINTS ...
  * IMMEDIATE).  Shims are foreign tables, which cannot have constraint

@@ -5,15 +5,14 @@
  *	  splitdb.reference_end, cached per backend, forgotten when their
  *	  relation changes.
  *
- *
- * A RefDef describes one trigger's end of a reference: its columns and
- * types here and in the other database, its actions, how it is reached.  It
- * is read once per trigger (get_def_for) into def_cxt, a context that lives
- * as long as the backend, and found again by trigger oid in def_hash.  The
- * relcache callback marks the definitions of a changed relation invalid and
- * drops them from the hash; one that still has queued keys stays on the
- * list of all definitions (splitdb_refcheck_defs) until the transaction
- * ends, so its keys are checked with the definition they were queued with.
+ * A RefDef describes one trigger's end of a reference: its columns and types
+ * here and in the other database, its actions, how it is reached.  It is read
+ * once per trigger (splitdb_refcheck_get_def_for) into def_cxt, a context that
+ * lives as long as the backend, and found again by trigger oid in def_hash.
+ * The relcache callback marks the definitions of a changed relation invalid
+ * and drops them from the hash; one that still has queued keys stays on the
+ * list of all definitions (splitdb_refcheck_defs) until the transaction ends,
+ * so its keys are checked with the definition they were queued with.
  * Definitions made for keys relayed back from another database
  * (splitdb_refcheck_relayed_def) live for one transaction.
  *

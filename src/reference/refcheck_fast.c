@@ -4,7 +4,6 @@
  *	  Checks of cross-service references on splitdb's own connection
  *	  (checkconn.c), and their hand-over to postgres_fdw's.
  *
- *
  * A referencing end whose parent is in another database that this
  * transaction has not written to through postgres_fdw is checked on
  * splitdb's own connection: all the ends of one user mapping in one
@@ -16,9 +15,10 @@
  * checked again there first (hand_over), so that postgres_fdw's remote
  * transaction holds their locks before splitdb's ends.
  *
- * What this remembers is transaction state (refcheck_xact): the keys
- * checked here (refcheck_xact.fast_checked), the servers used (refcheck_xact.fdw_written) and changed
- * (refcheck_xact.fdw_modified) through postgres_fdw.
+ * What this remembers is transaction state (refcheck_xact): the keys checked
+ * here (refcheck_xact.fast_checked), the servers used
+ * (refcheck_xact.fdw_written) and changed (refcheck_xact.fdw_modified) through
+ * postgres_fdw.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -105,7 +105,8 @@ splitdb_refcheck_remember_checked(RefDef *def, List *keys)
  *		Check the batches of one user mapping in one pipeline on its own
  *		connection: one round trip for all of them.  Keys found are locked
  *		there until the end of the transaction; keys not found are checked
- *		again the usual way (flush_set), which reports them.
+ *		again the usual way (splitdb_refcheck_flush_set), which reports
+ *		them.
  */
 static void
 fast_check(List *batches, UserMapping *mapping)

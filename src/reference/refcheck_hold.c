@@ -4,20 +4,19 @@
  *	  Locks of cross-service reference checks held past postgres_fdw's
  *	  commit.
  *
- *
- * A referencing row becomes visible at the local commit; until then the
- * lock on its referenced row must hold, or a concurrent delete of that row
- * finds no referencing row and leaves one without it.  splitdb's own
- * connection ends its remote transaction after the local commit, but
- * postgres_fdw commits its own at pre-commit.  So the keys found on
- * postgres_fdw's connection are locked again on splitdb's own (hold_locks):
- * at pre-commit, while postgres_fdw's remote transaction still holds them
- * (FOR KEY SHARE does not conflict with FOR KEY SHARE, so no gap opens); a
- * row that only postgres_fdw's remote transaction sees (written through a
- * shim in this transaction) or that it locked more strongly, once
- * postgres_fdw has committed (late_xact_callback).  A key gone by then was
- * deleted by a concurrent transaction that won the race: this one fails.
- * See "Locks past the commit" in docs/architecture.md.
+ * A referencing row becomes visible at the local commit; until then the lock
+ * on its referenced row must hold, or a concurrent delete of that row finds no
+ * referencing row and leaves one without it.  splitdb's own connection ends
+ * its remote transaction after the local commit, but postgres_fdw commits its
+ * own at pre-commit.  So the keys found on postgres_fdw's connection are
+ * locked again on splitdb's own (splitdb_refcheck_hold_locks): at pre-commit,
+ * while postgres_fdw's remote transaction still holds them (FOR KEY SHARE does
+ * not conflict with FOR KEY SHARE, so no gap opens); a row that only
+ * postgres_fdw's remote transaction sees (written through a shim in this
+ * transaction) or that it locked more strongly, once postgres_fdw has
+ * committed (late_xact_callback).  A key gone by then was deleted by a
+ * concurrent transaction that won the race: this one fails.  See "Locks past
+ * the commit" in docs/architecture.md.
  *
  * The keys wait in refcheck_xact.fdw_checked (with the subtransaction that
  * checked them) and refcheck_xact.hold_late, for one transaction.

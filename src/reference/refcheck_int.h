@@ -103,10 +103,10 @@ typedef struct RefDef
 } RefDef;
 
 /*
- * Keys checked on splitdb's own connections (checkconn.c) in this
- * transaction, per reference end and server: if the transaction then
- * writes to that server through postgres_fdw, they are checked again there
- * (refcheck_fast.c, hand_over), so that postgres_fdw's remote transaction holds their locks.
+ * Keys checked on splitdb's own connections (checkconn.c) in this transaction,
+ * per reference end and server: if the transaction then writes to that server
+ * through postgres_fdw, they are checked again there (refcheck_fast.c,
+ * hand_over), so that postgres_fdw's remote transaction holds their locks.
  * The list shares the queued keys, which live until the transaction ends
  * anyway: it costs a list cell per key.
  */

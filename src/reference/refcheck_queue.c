@@ -4,7 +4,6 @@
  *	  The queues of keys that the row triggers of cross-service
  *	  references fill.
  *
- *
  * Row triggers only queue: the referencing ("child") end queues the new key
  * of an inserted or updated row, the referenced ("parent") end queues the
  * old key of a deleted row and the old and new keys of an updated one.

@@ -4,7 +4,6 @@
  *	  The relay of chains of actions between databases: the keys that one
  *	  database leaves to the database that wrote.
  *
- *
  * Writes that a database receives from another one's enforcement or shims
  * come on sessions that proved where they come from (origin.c: a secret the
  * two databases share; the setting splitdb.origin only names the claim and

@@ -4,7 +4,6 @@
  *	  The SQL of cross-service reference keys: lookups, key arrays, the
  *	  text of keys in messages.
  *
- *
  * Keys travel as one text[] parameter per key column and are compared with
  * the other table's columns after a cast to that column's type, so a
  * statement is planned with the types of the table it reads, whatever the
@@ -66,8 +65,9 @@ splitdb_refcheck_keys_from(int nkeys, bool with_new)
 
 /*
  * splitdb_refcheck_key_match
- *		"alias.c1 OPERATOR(pg_catalog.=) k.v1::type1 AND ...": the key columns of a table equal
- *		to the queued key, each value cast to the column's own type.
+ *		"alias.c1 OPERATOR(pg_catalog.=) k.v1::type1 AND ...": the key columns
+ *		of a table equal to the queued key, each value cast to the column's own
+ *		type.
  */
 char *
 splitdb_refcheck_key_match(const char *alias, char **cols, char **types,

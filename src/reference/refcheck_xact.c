@@ -4,7 +4,6 @@
  *	  The transaction state of cross-service reference enforcement, its
  *	  transaction callbacks, and postgres_fdw's connection it uses.
  *
- *
  * Everything a transaction queues or remembers lives in one struct,
  * refcheck_xact (its comment in refcheck_int.h says what lives how long),
  * whose lists are allocated in a child of TopTransactionContext made on
