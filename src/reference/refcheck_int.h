@@ -21,7 +21,6 @@
 
 #include "commands/trigger.h"
 #include "foreign/foreign.h"
-#include "funcapi.h"
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
