@@ -78,8 +78,10 @@
 #include "utils/syscache.h"
 
 #include "metadata/catalog.h"
+#include "reference/mapping.h"
 #include "reference/origin.h"
 #include "remote/remote.h"
+#include "splitdb.h"
 
 PG_FUNCTION_INFO_V1(splitdb_origin_challenge);
 PG_FUNCTION_INFO_V1(splitdb_origin_prove);
@@ -702,7 +704,8 @@ void
 splitdb_origin_pair_source(PGconn *conn, const char *location,
 						   const char *source_server)
 {
-	char	   *hex = remote_key_make(conn, location, "source", "splitdb_source", location);
+	char	   *hex = remote_key_make(conn, location, "source",
+									  SPLITDB_SOURCE_SERVER, location);
 	Oid			types[4] = {TEXTOID, NAMEOID, TEXTOID, BYTEAOID};
 	Datum		args[4];
 	Oid			owner = key_table_owner();
@@ -758,7 +761,8 @@ splitdb_origin_pair_siblings(PGconn *conn_a, const char *loc_a,
 {
 	const char *copy = "COPY splitdb.origin_key (location, server, here, secret) FROM STDIN";
 	char	   *hex = remote_key_make(conn_a, loc_a, loc_b,
-									  psprintf("splitdb_%s", loc_b), loc_a);
+									  psprintf("%s%s", SPLITDB_SERVER_PREFIX, loc_b),
+									  loc_a);
 	const char *params[1] = {loc_a};
 	StringInfoData row;
 
@@ -766,7 +770,7 @@ splitdb_origin_pair_siblings(PGconn *conn_a, const char *loc_a,
 	initStringInfo(&row);
 	append_copy_text(&row, loc_a);
 	appendStringInfoChar(&row, '\t');
-	append_copy_text(&row, psprintf("splitdb_%s", loc_a));
+	append_copy_text(&row, psprintf("%s%s", SPLITDB_SERVER_PREFIX, loc_a));
 	appendStringInfoChar(&row, '\t');
 	append_copy_text(&row, loc_b);
 	appendStringInfo(&row, "\t\\\\x%s\n", hex);
