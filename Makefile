@@ -31,9 +31,20 @@ OBJS = \
 	src/plan/plan.o \
 	src/plan/viewwalk.o \
 	src/reference/fdwwatch.o \
+	src/reference/mapping.o \
 	src/reference/origin.o \
 	src/reference/orphan.o \
 	src/reference/refcheck.o \
+	src/reference/refcheck_ahead.o \
+	src/reference/refcheck_check.o \
+	src/reference/refcheck_constraint.o \
+	src/reference/refcheck_def.o \
+	src/reference/refcheck_fast.o \
+	src/reference/refcheck_hold.o \
+	src/reference/refcheck_queue.o \
+	src/reference/refcheck_relay.o \
+	src/reference/refcheck_sql.o \
+	src/reference/refcheck_xact.o \
 	src/reference/reference.o \
 	src/reference/refstats.o \
 	src/reference/route.o \

@@ -29,6 +29,7 @@
 #include "reference/fdwwatch.h"
 #include "migrate/launcher.h"
 #include "reference/refcheck.h"
+#include "reference/refstats.h"
 #include "splitdb.h"
 
 PG_MODULE_MAGIC;

@@ -11,27 +11,30 @@
  * the locks the checks hold must move to postgres_fdw's transaction, or the
  * write would wait for them.  So every statement that is about to write
  * through a foreign table, or to lock its rows (SELECT ... FOR UPDATE and
- * the like), reports the table's server to refcheck.c first
- * (splitdb_refcheck_fdw_writes), which hands the locks over.
+ * the like), reports the table's server first to the callbacks registered
+ * with splitdb_fdwwatch_register() (SPLITDB_FDWWATCH_WRITE): refcheck.c's
+ * hands the locks over.  This file does not know the reference engine; the
+ * engine registers with it, as PostgreSQL's modules register transaction
+ * callbacks with xact.c.
  *
  * Writes are seen where they start: the executor (the result relations of
  * INSERT, UPDATE and DELETE, a view's base foreign table included, the
  * foreign partitions and inheritance children of a target, and row marks)
  * and the utility statements that reach foreign tables without it (COPY
  * FROM and TRUNCATE).  The utility hook also passes SET CONSTRAINTS on to
- * refcheck.c, once PostgreSQL ran it, for the deferred checks of shims,
- * which have no constraint triggers.
+ * the callbacks (SPLITDB_FDWWATCH_CONSTRAINTS_SET), once PostgreSQL ran it,
+ * for the deferred checks of shims, which have no constraint triggers.
  *
- * The same writes decide what the receiving database may skip (origin.c):
- * a write through a shim goes out on a connection that proved it comes from
- * splitdb here, a write through any other foreign table on one that does
- * not.  For the executor this is noted once the plan is started (its
- * permissions checked, postgres_fdw's connection taken), before any row
- * goes out; for COPY and TRUNCATE before they run.  The hooks are in place from the library's load; a
- * transaction during which the library was loaded may have written before,
- * so splitdb_fdwwatch_complete() says no for it.  In a database without
- * splitdb (no schema "splitdb"; the library may be preloaded for the whole
- * cluster) they do nothing.
+ * The same writes decide what the receiving database may skip (origin.c): a
+ * write through a shim goes out on a connection that proved it comes from
+ * splitdb here, a write through any other foreign table on one that does not.
+ * For the executor this is noted once the plan is started (its permissions
+ * checked, postgres_fdw's connection taken), before any row goes out; for COPY
+ * and TRUNCATE before they run.  The hooks are in place from the library's
+ * load; a transaction during which the library was loaded may have written
+ * before, so splitdb_fdwwatch_complete() says no for it.  In a database
+ * without splitdb (no schema "splitdb"; the library may be preloaded for the
+ * whole cluster) they do nothing.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -56,12 +59,12 @@
 #include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "compat.h"
 #include "reference/fdwwatch.h"
 #include "reference/origin.h"
-#include "reference/refcheck.h"
 #include "reference/shimguard.h"
 
 static ExecutorStart_hook_type prev_executor_start = NULL;
@@ -69,6 +72,16 @@ static ProcessUtility_hook_type prev_process_utility = NULL;
 
 /* the local transaction during which the library was loaded, if any */
 static LocalTransactionId loaded_lxid = InvalidLocalTransactionId;
+
+/* a callback registered with splitdb_fdwwatch_register(), for the backend */
+typedef struct FdwWatchCallbackItem
+{
+	struct FdwWatchCallbackItem *next;
+	SplitdbFdwWatchCallback callback;
+	void	   *arg;
+} FdwWatchCallbackItem;
+
+static FdwWatchCallbackItem *callbacks = NULL;
 
 static void watch_executor_start(QueryDesc *queryDesc, int eflags);
 static void watch_process_utility(PlannedStmt *pstmt, const char *queryString,
@@ -92,6 +105,38 @@ splitdb_fdwwatch_init(void)
 }
 
 /*
+ * splitdb_fdwwatch_register
+ *		Call callback(event, ..., arg) for every write through a foreign
+ *		table and every SET CONSTRAINTS that this file sees, from now on
+ *		and for the life of the backend (from _PG_init).
+ *
+ * Callbacks run in the order they were registered.  An error in one is the
+ * error of the statement that caused the event.
+ */
+void
+splitdb_fdwwatch_register(SplitdbFdwWatchCallback callback, void *arg)
+{
+	FdwWatchCallbackItem *item;
+	FdwWatchCallbackItem **tail = &callbacks;
+
+	item = MemoryContextAlloc(TopMemoryContext, sizeof(FdwWatchCallbackItem));
+	item->next = NULL;
+	item->callback = callback;
+	item->arg = arg;
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	*tail = item;
+}
+
+/* tell every registered callback of an event */
+static void
+call_callbacks(SplitdbFdwWatchEvent event, Oid serverid, ConstraintsSetStmt *stmt)
+{
+	for (FdwWatchCallbackItem *item = callbacks; item != NULL; item = item->next)
+		item->callback(event, serverid, stmt, item->arg);
+}
+
+/*
  * splitdb_fdwwatch_complete
  *		Whether every write of this transaction through a foreign table was
  *		seen: false in the transaction that loaded the library.
@@ -105,13 +150,14 @@ splitdb_fdwwatch_complete(void)
 /*
  * note_relation
  *		A statement writes to (or locks rows of) relid: report its server
- *		when it is a foreign table, and those of the foreign tables below it.
+ *		to the callbacks when it is a foreign table, and those of the
+ *		foreign tables below it.
  */
 static void
 note_relation(Oid relid)
 {
 	if (get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
-		splitdb_refcheck_fdw_writes(GetForeignServerIdByRelId(relid));
+		call_callbacks(SPLITDB_FDWWATCH_WRITE, GetForeignServerIdByRelId(relid), NULL);
 	else if (has_subclass(relid))
 	{
 		ListCell   *lc;
@@ -121,7 +167,8 @@ note_relation(Oid relid)
 			Oid			child = lfirst_oid(lc);
 
 			if (child != relid && get_rel_relkind(child) == RELKIND_FOREIGN_TABLE)
-				splitdb_refcheck_fdw_writes(GetForeignServerIdByRelId(child));
+				call_callbacks(SPLITDB_FDWWATCH_WRITE,
+							   GetForeignServerIdByRelId(child), NULL);
 		}
 	}
 }
@@ -340,5 +387,6 @@ watch_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	/* SET CONSTRAINTS also reaches the deferred checks of shims */
 	if (IsA(node, ConstraintsSetStmt) && IsTransactionState() && splitdb_here())
-		splitdb_refcheck_constraints_set((ConstraintsSetStmt *) node);
+		call_callbacks(SPLITDB_FDWWATCH_CONSTRAINTS_SET, InvalidOid,
+					   (ConstraintsSetStmt *) node);
 }

@@ -14,7 +14,30 @@
 #ifndef SPLITDB_FDWWATCH_H
 #define SPLITDB_FDWWATCH_H
 
+#include "nodes/parsenodes.h"
+
+/* what fdwwatch.c tells the callbacks registered with it */
+typedef enum SplitdbFdwWatchEvent
+{
+	SPLITDB_FDWWATCH_WRITE,		/* a statement is about to write to, or lock
+								 * rows of, server serverid through a foreign
+								 * table */
+	SPLITDB_FDWWATCH_CONSTRAINTS_SET	/* PostgreSQL ran SET CONSTRAINTS stmt */
+} SplitdbFdwWatchEvent;
+
+/*
+ * serverid: for SPLITDB_FDWWATCH_WRITE, else InvalidOid
+ * stmt:     for SPLITDB_FDWWATCH_CONSTRAINTS_SET, else NULL
+ * arg:      as given to splitdb_fdwwatch_register()
+ */
+typedef void (*SplitdbFdwWatchCallback) (SplitdbFdwWatchEvent event,
+										 Oid serverid,
+										 ConstraintsSetStmt *stmt,
+										 void *arg);
+
 extern void splitdb_fdwwatch_init(void);
+extern void splitdb_fdwwatch_register(SplitdbFdwWatchCallback callback,
+									  void *arg);
 extern bool splitdb_fdwwatch_complete(void);
 
 #endif							/* SPLITDB_FDWWATCH_H */

@@ -77,8 +77,11 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "metadata/catalog.h"
+#include "reference/mapping.h"
 #include "reference/origin.h"
 #include "remote/remote.h"
+#include "splitdb.h"
 
 PG_FUNCTION_INFO_V1(splitdb_origin_challenge);
 PG_FUNCTION_INFO_V1(splitdb_origin_prove);
@@ -166,11 +169,9 @@ run_as_key_owner(const char *sql, int nargs, Oid *types, Datum *args,
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	splitdb_spi_connect();
 	/* read only: a statement about to run must not see its command counter move */
-	if (SPI_execute_with_args(sql, nargs, types, args, NULL, true, 0) < 0)
-		elog(ERROR, "could not run \"%s\"", sql);
+	(void) splitdb_spi_exec(sql, nargs, types, args, NULL, true, 0);
 	if (SPI_tuptable != NULL && SPI_processed > 0)
 	{
 		TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -388,6 +389,10 @@ splitdb_origin_key_make(PG_FUNCTION_ARGS)
 	Oid			types[4] = {TEXTOID, NAMEOID, TEXTOID, BYTEAOID};
 	Datum		args[4];
 	char		nulls[5] = "    ";
+	const char *sql = "INSERT INTO splitdb.origin_key AS k (location, server, here, secret)"
+		" VALUES ($1, $2, $3, $4) ON CONFLICT (location) DO UPDATE"
+		" SET server = excluded.server, here = excluded.here";
+	int			rc;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -409,13 +414,10 @@ splitdb_origin_key_make(PG_FUNCTION_ARGS)
 	args[3] = PointerGetDatum(secret);
 	if (PG_ARGISNULL(1))
 		nulls[1] = 'n';
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("INSERT INTO splitdb.origin_key AS k (location, server, here, secret)"
-							  " VALUES ($1, $2, $3, $4) ON CONFLICT (location) DO UPDATE"
-							  " SET server = excluded.server, here = excluded.here",
-							  4, types, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not write splitdb.origin_key");
+	splitdb_spi_connect();
+	rc = splitdb_spi_exec(sql, 4, types, args, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		splitdb_spi_failed(sql, rc);
 	SPI_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(hex_of((uint8 *) VARDATA_ANY(secret),
 											VARSIZE_ANY_EXHDR(secret))));
@@ -447,7 +449,7 @@ find_proven(PGconn *conn)
 	{
 		ProvenConn *pc = lfirst(lc);
 
-		if (pc->conn == conn && pc->pid == PQbackendPID(conn))
+		if (pc->conn == conn && pc->pid == splitdb_remote_backend_pid(conn))
 			return pc;
 	}
 	return NULL;
@@ -471,7 +473,6 @@ splitdb_origin_prove_connection(PGconn *conn, Oid serverid)
 	ProvenConn *pc;
 	char	   *here;
 	bytea	   *secret;
-	PGresult   *res;
 	uint8		challenge[ORIGIN_NONCE_LEN];
 	uint8		mac[PG_SHA256_DIGEST_LENGTH];
 	const char *params[2];
@@ -493,16 +494,17 @@ splitdb_origin_prove_connection(PGconn *conn, Oid serverid)
 
 		pc = palloc0(sizeof(ProvenConn));
 		pc->conn = conn;
-		pc->pid = PQbackendPID(conn);
+		pc->pid = splitdb_remote_backend_pid(conn);
 		pc->serverid = serverid;
 		proven_conns = lappend(proven_conns, pc);
 		MemoryContextSwitchTo(old);
 	}
 	pc->confirmed = false;
 
-	res = splitdb_remote_exec(conn, "SELECT splitdb.origin_challenge()", 0, NULL,
-							  server->servername);
-	nonce_hex = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+	nonce_hex = splitdb_remote_scalar(conn, "SELECT splitdb.origin_challenge()", 0, NULL,
+									  server->servername);
+	if (nonce_hex == NULL)
+		nonce_hex = "";
 	if (strlen(nonce_hex) != ORIGIN_NONCE_LEN * 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
@@ -510,12 +512,11 @@ splitdb_origin_prove_connection(PGconn *conn, Oid serverid)
 						server->servername),
 				 errhint("Both databases must run the same version of splitdb.")));
 	hex_decode(nonce_hex, ORIGIN_NONCE_LEN * 2, (char *) challenge);
-	PQclear(res);
 	compute_mac(secret, challenge, here, mac);
 	params[0] = here;
 	params[1] = hex_of(mac, PG_SHA256_DIGEST_LENGTH);
-	PQclear(splitdb_remote_exec(conn, "SELECT splitdb.origin_prove($1, $2)", 2, params,
-								server->servername));
+	splitdb_remote_command(conn, "SELECT splitdb.origin_prove($1, $2)", 2, params,
+						   server->servername);
 	pc->confirmed = true;
 }
 
@@ -593,8 +594,8 @@ withdraw_server(Oid serverid, Oid userid)
 	pc = find_proven(conn);
 	if (pc == NULL)
 		return;
-	PQclear(splitdb_remote_exec(conn, "SELECT splitdb.origin_withdraw()", 0, NULL,
-								GetForeignServer(serverid)->servername));
+	splitdb_remote_command(conn, "SELECT splitdb.origin_withdraw()", 0, NULL,
+						   GetForeignServer(serverid)->servername);
 	proven_conns = list_delete_ptr(proven_conns, pc);
 	pfree(pc);
 }
@@ -683,15 +684,12 @@ remote_key_make(PGconn *conn, const char *conn_location, const char *location,
 				const char *server, const char *here)
 {
 	const char *params[3] = {location, server, here};
-	PGresult   *res;
 	char	   *hex;
 
-	res = splitdb_remote_exec(conn,
-							  "SELECT splitdb.origin_key_make($1, $2::pg_catalog.name, $3)",
-							  3, params, conn_location);
-	hex = pstrdup(PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "");
-	PQclear(res);
-	return hex;
+	hex = splitdb_remote_scalar(conn,
+								"SELECT splitdb.origin_key_make($1, $2::pg_catalog.name, $3)",
+								3, params, conn_location);
+	return hex != NULL ? hex : pstrdup("");
 }
 
 /*
@@ -706,12 +704,18 @@ void
 splitdb_origin_pair_source(PGconn *conn, const char *location,
 						   const char *source_server)
 {
-	char	   *hex = remote_key_make(conn, location, "source", "splitdb_source", location);
+	char	   *hex = remote_key_make(conn, location, "source",
+									  SPLITDB_SOURCE_SERVER, location);
 	Oid			types[4] = {TEXTOID, NAMEOID, TEXTOID, BYTEAOID};
 	Datum		args[4];
 	Oid			owner = key_table_owner();
+	const char *sql = "INSERT INTO splitdb.origin_key AS k (location, server, here, secret)"
+		" VALUES ($1, $2, $3, $4) ON CONFLICT (location) DO UPDATE"
+		" SET server = excluded.server, here = excluded.here,"
+		" secret = excluded.secret";
 	Oid			save_userid;
 	int			save_sec;
+	int			rc;
 
 	if (!OidIsValid(owner))
 		elog(ERROR, "splitdb.origin_key is missing");
@@ -722,12 +726,9 @@ splitdb_origin_pair_source(PGconn *conn, const char *location,
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	if (SPI_execute_with_args("INSERT INTO splitdb.origin_key AS k (location, server, here, secret)"
-							  " VALUES ($1, $2, $3, $4) ON CONFLICT (location) DO UPDATE"
-							  " SET server = excluded.server, here = excluded.here,"
-							  " secret = excluded.secret",
-							  4, types, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not write splitdb.origin_key");
+	rc = splitdb_spi_exec(sql, 4, types, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		splitdb_spi_failed(sql, rc);
 	SetUserIdAndSecContext(save_userid, save_sec);
 }
 
@@ -760,7 +761,8 @@ splitdb_origin_pair_siblings(PGconn *conn_a, const char *loc_a,
 {
 	const char *copy = "COPY splitdb.origin_key (location, server, here, secret) FROM STDIN";
 	char	   *hex = remote_key_make(conn_a, loc_a, loc_b,
-									  psprintf("splitdb_%s", loc_b), loc_a);
+									  psprintf("%s%s", SPLITDB_SERVER_PREFIX, loc_b),
+									  loc_a);
 	const char *params[1] = {loc_a};
 	StringInfoData row;
 
@@ -768,20 +770,20 @@ splitdb_origin_pair_siblings(PGconn *conn_a, const char *loc_a,
 	initStringInfo(&row);
 	append_copy_text(&row, loc_a);
 	appendStringInfoChar(&row, '\t');
-	append_copy_text(&row, psprintf("splitdb_%s", loc_a));
+	append_copy_text(&row, psprintf("%s%s", SPLITDB_SERVER_PREFIX, loc_a));
 	appendStringInfoChar(&row, '\t');
 	append_copy_text(&row, loc_b);
 	appendStringInfo(&row, "\t\\\\x%s\n", hex);
 
-	PQclear(splitdb_remote_exec(conn_b, "BEGIN", 0, NULL, loc_b));
-	PQclear(splitdb_remote_exec(conn_b, "DELETE FROM splitdb.origin_key WHERE location = $1",
-								1, params, loc_b));
+	splitdb_remote_command(conn_b, "BEGIN", 0, NULL, loc_b);
+	splitdb_remote_command(conn_b, "DELETE FROM splitdb.origin_key WHERE location = $1",
+						   1, params, loc_b);
 	splitdb_remote_copy_begin(conn_b, copy, loc_b);
 	while (!splitdb_remote_copy_offer(conn_b, row.data, row.len, loc_b))
 		splitdb_remote_wait_writable(&conn_b, 1);
 	splitdb_remote_copy_end_send(conn_b, loc_b);
 	splitdb_remote_copy_result(conn_b, copy, loc_b);
-	PQclear(splitdb_remote_exec(conn_b, "COMMIT", 0, NULL, loc_b));
+	splitdb_remote_command(conn_b, "COMMIT", 0, NULL, loc_b);
 	memset(row.data, 0, row.len);
 	pfree(row.data);
 }

@@ -54,6 +54,17 @@ typedef struct OrphanEnd
 	PGconn	   *conn;
 } OrphanEnd;
 
+/* the references with an end in service $1, with both ends' placement */
+static const char *const sql_references =
+"SELECT r.reference_id, r.constraint_name::text,"
+"  r.child_table, r.child_columns::text[], r.child_types,"
+"  r.child_server::text, r.child_location,"
+"  r.parent_table, r.parent_columns::text[], r.parent_types,"
+"  r.parent_server::text, r.parent_location"
+" FROM splitdb.reference_placement r"
+" WHERE $1 IN (r.child_service, r.parent_service) AND r.dropped_at IS NOT NULL"
+" ORDER BY r.reference_id";
+
 /*
  * run_end
  *		Run a statement with text parameters on an end; rows as C strings.
@@ -74,7 +85,7 @@ run_end(OrphanEnd *end, const char *sql, int nparams, char **params)
 	res = splitdb_remote_exec(end->conn, sql, nparams, (const char *const *) params,
 							  end->location);
 	rows = splitdb_remote_result_rows(res);
-	PQclear(res);
+	splitdb_remote_clear(res);
 	return rows;
 }
 
@@ -209,25 +220,18 @@ splitdb_orphans(PG_FUNCTION_ARGS)
 	uint64		nrefs;
 	List	   *conns = NIL;
 	ListCell   *lc;
+	int			rc;
 
 	splitdb_require_superuser("splitdb_orphans");
 	InitMaterializedSRF(fcinfo, 0);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	splitdb_spi_connect();
 	(void) splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, false);
 
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
-	if (SPI_execute_with_args("SELECT r.reference_id, r.constraint_name::text,"
-							  "  r.child_table, r.child_columns::text[], r.child_types,"
-							  "  r.child_server::text, r.child_location,"
-							  "  r.parent_table, r.parent_columns::text[], r.parent_types,"
-							  "  r.parent_server::text, r.parent_location"
-							  " FROM splitdb.reference_placement r"
-							  " WHERE $1 IN (r.child_service, r.parent_service) AND r.dropped_at IS NOT NULL"
-							  " ORDER BY r.reference_id",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the cross-service references");
+	rc = splitdb_spi_exec(sql_references, 1, types, values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		splitdb_spi_failed(sql_references, rc);
 	refs = SPI_tuptable;
 	nrefs = SPI_processed;
 

@@ -25,13 +25,9 @@
  *   (splitdb_source, or splitdb_<service> for another sibling), through the
  *   user mapping of the table's owner there.
  *
- * User mappings: splitdb never puts one role's credentials in another
- * role's user mapping, and never sends a password or any other secret to
- * a database (so no statement a server logs can show one).  It creates an
- * owner's missing mapping only when it needs no secret (mapping_offer());
- * any other missing mapping is reported, by the plan before anything moves
- * and by the installation before anything is installed, with the
- * statement a DBA runs to create it.
+ * User mappings: the ends' owners need theirs on the servers the ends use,
+ * in every database; splitdb creates those it may (mapping.c decides) and
+ * reports the others before anything is installed.
  *
  * Every database gets its rows in splitdb.reference_end and its triggers
  * from the same function, splitdb.install_reference_ends(), which this file
@@ -73,9 +69,6 @@
 #include "splitdb.h"
 
 PG_FUNCTION_INFO_V1(splitdb_reference_mode);
-
-/* the server a sibling reaches the source through */
-#define SOURCE_SERVER	"splitdb_source"
 
 /*
  * The ends of the selected references, one row per database that holds
@@ -143,7 +136,7 @@ static const char *const sql_ends =
 "    FROM s e WHERE e.own_loc = 'source' OR NOT e.own_partition OR e.shim IS NOT NULL"
 "  UNION ALL"
 "  SELECT e.own_loc, e.*, NULL,"
-"         CASE WHEN e.other_loc = 'source' THEN '" SOURCE_SERVER "'"
+"         CASE WHEN e.other_loc = 'source' THEN '" SPLITDB_SOURCE_SERVER "'"
 "              ELSE '" SPLITDB_SERVER_PREFIX "' || e.other_loc END,"
 "         e.own_partition, NULL"
 "    FROM s e WHERE e.own_loc <> 'source')"
@@ -169,18 +162,6 @@ static const char *const sql_ends =
 " FROM placed p"
 " GROUP BY p.location"
 " ORDER BY p.location = 'source', p.location";
-
-/*
- * is_secret_option
- *		Whether a libpq option of a server or user mapping is a secret, which
- *		splitdb never copies or sends.  (postgres_fdw accepts these on user
- *		mappings only.)
- */
-static bool
-is_secret_option(const char *name)
-{
-	return strcmp(name, "password") == 0 || strcmp(name, "sslpassword") == 0;
-}
 
 /*
  * server_options
@@ -210,137 +191,11 @@ server_options(const char *servername)
 			strcmp(d->defname, "extensions") == 0 ||
 			strcmp(d->defname, "keep_connections") == 0 ||
 			strcmp(d->defname, "parallel_commit") == 0 ||
-			is_secret_option(d->defname))
+			splitdb_mapping_is_secret(d->defname))
 			continue;
 		result = lappend(result, psprintf("%s=%s", d->defname, defGetString(d)));
 	}
 	return result;
-}
-
-/*
- * find_mapping
- *		The options of role's own user mapping on a server of this database,
- *		or with or_public of the PUBLIC one when role has none, as a List of
- *		DefElem; *found tells whether there was one.
- */
-static List *
-find_mapping(Oid roleid, Oid serverid, bool or_public, bool *found)
-{
-	Oid			users[2] = {roleid, InvalidOid};
-
-	*found = false;
-	for (int i = 0; i < (or_public ? 2 : 1); i++)
-	{
-		HeapTuple	tp = SearchSysCache2(USERMAPPINGUSERSERVER,
-										 ObjectIdGetDatum(users[i]),
-										 ObjectIdGetDatum(serverid));
-		bool		isnull;
-		Datum		datum;
-		List	   *options;
-
-		if (!HeapTupleIsValid(tp))
-			continue;
-		datum = SysCacheGetAttr(USERMAPPINGUSERSERVER, tp,
-								Anum_pg_user_mapping_umoptions, &isnull);
-		options = isnull ? NIL : untransformRelOptions(datum);
-		ReleaseSysCache(tp);
-		*found = true;
-		return options;
-	}
-	return NIL;
-}
-
-/*
- * has_secret
- *		Whether a List of DefElem holds a secret, or password_required: a
- *		superuser's decision for one server, which is not carried to
- *		another.
- */
-static bool
-has_secret(List *options)
-{
-	ListCell   *lc;
-
-	foreach(lc, options)
-	{
-		const char *name = ((DefElem *) lfirst(lc))->defname;
-
-		if (is_secret_option(name) || strcmp(name, "password_required") == 0)
-			return true;
-	}
-	return false;
-}
-
-/*
- * mapping_offer
- *		Whether splitdb may create a user mapping for role owner on a server
- *		that reaches the place the source's server forward reaches, and with
- *		which options (*options, "name=value" strings).
- *
- * splitdb never puts one role's credentials in another role's mapping and
- * never sends a secret.  It offers:
- * - the options of owner's own mapping on forward in the source, when they
- *   hold no secret and no password_required (the installing role's own
- *   mapping, typically);
- * - user = owner and nothing else, when owner is a superuser and forward is
- *   a server that splitdb_add_service() made for a database of this
- *   cluster, and the installing role's mapping on forward holds no secret:
- *   this cluster then lets its roles in over the socket without a password,
- *   as splitdb_add_service() assumed for the installing role;
- * and nothing otherwise.  A role that is not a superuser needs a password
- * in its mapping (postgres_fdw's rule), which only a DBA can give.
- *
- * The caller is connected to SPI.
- */
-static bool
-mapping_offer(Oid owner, const char *forward, List **options_out)
-{
-	ForeignServer *server = GetForeignServerByName(forward, false);
-	SplitdbService *svc;
-	List	   *options;
-	List	   *result = NIL;
-	bool		found;
-	ListCell   *lc;
-
-	options = find_mapping(owner, server->serverid, false, &found);
-	*options_out = NIL;
-	if (found)
-	{
-		if (has_secret(options))
-			return false;
-		foreach(lc, options)
-		{
-			DefElem    *d = lfirst(lc);
-
-			result = lappend(result, psprintf("%s=%s", d->defname, defGetString(d)));
-		}
-		*options_out = result;
-		return true;
-	}
-
-	if (!superuser_arg(owner))
-		return false;
-	svc = splitdb_catalog_service_of_server(forward);
-	if (svc == NULL || !svc->server_created)
-		return false;
-	options = find_mapping(GetUserId(), server->serverid, true, &found);
-	if (!found || has_secret(options))
-		return false;
-	*options_out = list_make1(psprintf("user=%s", GetUserNameFromId(owner, false)));
-	return true;
-}
-
-/*
- * mapping_statement
- *		The statement a DBA runs to create a missing user mapping; the
- *		password is left for them to fill in.
- */
-static char *
-mapping_statement(const char *role, const char *server)
-{
-	return psprintf("CREATE USER MAPPING FOR %s SERVER %s OPTIONS (user %s, password '...')",
-					quote_identifier(role), quote_identifier(server),
-					quote_literal_cstr(role));
 }
 
 /* the source's server of a service */
@@ -389,7 +244,8 @@ typedef struct MissingMapping
  *		Parse "owner-oid/server" items and make sure each owner has a user
  *		mapping (its own or PUBLIC's) on that server in this database or,
  *		with conn, in the sibling of service location; create the missing
- *		ones that mapping_offer() allows, and append the others to *missing.
+ *		ones that splitdb_mapping_offer() allows, and append the others to
+ *		*missing.
  *
  * forward_server_for_source: the source's server of location, through which
  * the source reaches the place splitdb_source reaches back from there.
@@ -424,7 +280,7 @@ ensure_mappings(PGconn *conn, const char *location, const char *database,
 		/* in the source the mapping is on the service's own server */
 		if (conn == NULL)
 			forward = server;
-		else if (strcmp(server, SOURCE_SERVER) == 0)
+		else if (strcmp(server, SPLITDB_SOURCE_SERVER) == 0)
 			forward = forward_server_for_source;
 		else
 		{
@@ -434,7 +290,8 @@ ensure_mappings(PGconn *conn, const char *location, const char *database,
 
 		params[0] = GetUserNameFromId(owner, false);
 		params[1] = server;
-		params[2] = mapping_offer(owner, forward, &options) ? text_array_literal(options) : NULL;
+		params[2] = splitdb_mapping_offer(owner, forward, &options) ?
+			text_array_literal(options) : NULL;
 		if (conn == NULL)
 		{
 			splitdb_catalog_exec_text("SELECT splitdb.ensure_user_mapping($1::name, $2::name, $3::text[])",
@@ -444,13 +301,12 @@ ensure_mappings(PGconn *conn, const char *location, const char *database,
 		}
 		else
 		{
-			PGresult   *res = splitdb_remote_exec(conn,
-												  "SELECT splitdb.ensure_user_mapping($1::pg_catalog.name,"
-												  " $2::pg_catalog.name, $3::pg_catalog.text[])",
-												  3, params, location);
+			char	   *v = splitdb_remote_scalar(conn,
+													  "SELECT splitdb.ensure_user_mapping($1::pg_catalog.name,"
+													  " $2::pg_catalog.name, $3::pg_catalog.text[])",
+													  3, params, location);
 
-			exists = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-			PQclear(res);
+			exists = v != NULL && strcmp(v, "t") == 0;
 		}
 		if (!exists)
 		{
@@ -492,7 +348,7 @@ report_missing(List *missing)
 			 errmsg("user mapping for role \"%s\" on server \"%s\" in database \"%s\" is missing",
 					first->role, first->server, first->database),
 			 errdetail("The cross-service reference checks of the tables a role owns log in through its user mapping, and splitdb creates none that needs a password or another role's credentials; in database \"%s\", run %s.%s%s",
-					   first->database, mapping_statement(first->role, first->server),
+					   first->database, splitdb_mapping_statement(first->role, first->server),
 					   others.len > 0 ? "  Also missing:" : "", others.data),
 			 errhint("Create the user mapping, then call splitdb_migrate() again.")));
 }
@@ -515,23 +371,27 @@ prepare_sibling(PGconn *conn, const char *location, const char *own_server,
 	int			n;
 	const char *params[3];
 
-	PQclear(splitdb_remote_exec(conn, "BEGIN", 0, NULL, location));
+	splitdb_remote_command(conn, "BEGIN", 0, NULL, location);
 	{
 		/* in the schema it has here: the sibling's search_path is pg_catalog */
+		const char *sql = "SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
+			" JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+			" WHERE e.extname = 'splitdb'";
 		const char *schema;
+		int			rc = splitdb_spi_exec(sql, 0, NULL, NULL, NULL, true, 1);
 
-		if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
-						" JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-						" WHERE e.extname = 'splitdb'", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		if (rc != SPI_OK_SELECT)
+			splitdb_spi_failed(sql, rc);
+		if (SPI_processed != 1)
 			elog(ERROR, "could not find the schema of extension splitdb");
 		schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
-		PQclear(splitdb_remote_exec(conn, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema),
-									0, NULL, location));
-		PQclear(splitdb_remote_exec(conn,
-									psprintf("CREATE EXTENSION IF NOT EXISTS splitdb SCHEMA %s CASCADE",
-											 schema),
-									0, NULL, location));
+		splitdb_remote_command(conn, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema),
+							   0, NULL, location);
+		splitdb_remote_command(conn,
+							   psprintf("CREATE EXTENSION IF NOT EXISTS splitdb SCHEMA %s CASCADE",
+										schema),
+							   0, NULL, location);
 	}
 	/* the source writes here through its shims: the pair's secret */
 	splitdb_origin_pair_source(conn, location, own_server);
@@ -544,7 +404,7 @@ prepare_sibling(PGconn *conn, const char *location, const char *own_server,
 
 		if (strcmp(other, "source") == 0)
 		{
-			params[0] = SOURCE_SERVER;
+			params[0] = SPLITDB_SOURCE_SERVER;
 			options = source_location_options();
 		}
 		else
@@ -554,15 +414,15 @@ prepare_sibling(PGconn *conn, const char *location, const char *own_server,
 		}
 		params[1] = text_array_literal(options);
 		params[2] = location;
-		PQclear(splitdb_remote_exec(conn,
-									"SELECT splitdb.ensure_server($1::pg_catalog.name,"
-									" $2::pg_catalog.text[], $3)",
-									3, params, location));
+		splitdb_remote_command(conn,
+							   "SELECT splitdb.ensure_server($1::pg_catalog.name,"
+							   " $2::pg_catalog.text[], $3)",
+							   3, params, location);
 	}
 	ensure_mappings(conn, location,
 					splitdb_catalog_get_service(location, SPLITDB_LOCK_NONE, false)->dbname,
 					owners, own_server, missing);
-	PQclear(splitdb_remote_exec(conn, "COMMIT", 0, NULL, location));
+	splitdb_remote_command(conn, "COMMIT", 0, NULL, location);
 }
 
 /*
@@ -575,10 +435,10 @@ install_sibling(PGconn *conn, const char *location, const char *ends)
 {
 	const char *params[1] = {ends};
 
-	PQclear(splitdb_remote_exec(conn, "BEGIN", 0, NULL, location));
-	PQclear(splitdb_remote_exec(conn, "SELECT splitdb.install_reference_ends($1::pg_catalog.jsonb)",
-								1, params, location));
-	PQclear(splitdb_remote_exec(conn, "COMMIT", 0, NULL, location));
+	splitdb_remote_command(conn, "BEGIN", 0, NULL, location);
+	splitdb_remote_command(conn, "SELECT splitdb.install_reference_ends($1::pg_catalog.jsonb)",
+						   1, params, location);
+	splitdb_remote_command(conn, "COMMIT", 0, NULL, location);
 }
 
 /* what splitdb_reference_install() reads of one database that holds ends */
@@ -601,11 +461,13 @@ typedef struct EndsPlace
 static void
 prepare_source(EndsPlace *place, List **missing)
 {
+	const char *sql = "SELECT s.server::text FROM splitdb.service s ORDER BY 1";
 	ListCell   *lc;
 	List	   *servers = NIL;
+	int			rc = splitdb_spi_exec(sql, 0, NULL, NULL, NULL, true, 0);
 
-	if (SPI_execute("SELECT s.server::text FROM splitdb.service s ORDER BY 1", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read splitdb.service");
+	if (rc != SPI_OK_SELECT)
+		splitdb_spi_failed(sql, rc);
 	for (uint64 r = 0; r < SPI_processed; r++)
 		servers = lappend(servers, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
 	foreach(lc, servers)
@@ -719,6 +581,7 @@ splitdb_reference_install(const char *service, List *reference_ids,
 	SPITupleTable *tuptable;
 	uint64		nrows;
 	EndsPlace  *places;
+	int			rc;
 	List	   *missing = NIL;
 	List	   *pairs = NIL;
 
@@ -738,8 +601,9 @@ splitdb_reference_install(const char *service, List *reference_ids,
 													TYPALIGN_DOUBLE));
 	}
 
-	if (SPI_execute_with_args(sql_ends, 2, types, values, nulls, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the cross-service references");
+	rc = splitdb_spi_exec(sql_ends, 2, types, values, nulls, false, 0);
+	if (rc != SPI_OK_SELECT)
+		splitdb_spi_failed(sql_ends, rc);
 	tuptable = SPI_tuptable;
 	nrows = SPI_processed;
 
@@ -808,139 +672,6 @@ splitdb_reference_install(const char *service, List *reference_ids,
 }
 
 /*
- * The user mappings that the references of service $1 will need once it has
- * moved: one row per database, owner and server, as splitdb_reference_install()
- * would place them (sql_ends), but read from the foreign keys that its
- * migration will convert as well as from the references already recorded.
- * Columns: location (NULL for the source), database, owner, owner's name,
- * server there, the source's server that reaches the same place.
- */
-static const char *const sql_plan_mappings =
-"WITH own AS (SELECT o.relid, o.service FROM (" SPLITDB_OWNED_RELATION_SQL ") o),"
-" svc AS ("
-"  SELECT s.service, s.server, s.dbname"
-"    FROM splitdb.service s"
-"   WHERE s.service = $1"
-"      OR EXISTS (SELECT FROM splitdb.job j WHERE j.service = s.service"
-"                    AND j.state IN ('cutting_over', 'done'))),"
-" r AS ("
-"  SELECT c.conrelid AS crel, co.service AS csvc, c.confrelid AS prel, po.service AS psvc"
-"    FROM pg_constraint c"
-"    LEFT JOIN own co ON co.relid = c.conrelid"
-"    LEFT JOIN own po ON po.relid = c.confrelid"
-"   WHERE c.contype = 'f' AND c.conparentid = 0"
-"     AND $1 IN (co.service, po.service) AND co.service IS DISTINCT FROM po.service"
-"  UNION"
-"  SELECT r.child_relid, coalesce(co.service, r.child_service),"
-"         r.parent_relid, coalesce(po.service, r.parent_service)"
-"    FROM splitdb.reference r"
-"    LEFT JOIN own co ON co.relid = r.child_relid"
-"    LEFT JOIN own po ON po.relid = r.parent_relid"
-"   WHERE r.dropped_at IS NOT NULL"
-"     AND $1 IN (co.service, po.service, r.child_service, r.parent_service)),"
-" e AS (SELECT crel AS rel, csvc AS svc, psvc AS other FROM r"
-"       UNION SELECT prel, psvc, csvc FROM r),"
-" l AS ("
-"  SELECT c.relowner AS owner, c.relispartition AS part,"
-"         os.service AS own_loc, os.server AS own_server, os.dbname AS own_db,"
-"         xs.service AS other_loc, xs.server AS other_server"
-"    FROM e JOIN pg_class c ON c.oid = e.rel"
-"    LEFT JOIN svc os ON os.service = e.svc"
-"    LEFT JOIN svc xs ON xs.service = e.other),"
-" m AS ("
-"  SELECT NULL::text AS location, current_database()::text AS dbname, l.owner,"
-"         coalesce(l.other_server, l.own_server) AS server,"
-"         coalesce(l.other_server, l.own_server) AS forward"
-"    FROM l WHERE l.own_loc IS NULL OR NOT l.part"
-"  UNION"
-"  SELECT l.own_loc::text, l.own_db, l.owner,"
-"         CASE WHEN l.other_loc IS NULL THEN '" SOURCE_SERVER "'"
-"              ELSE '" SPLITDB_SERVER_PREFIX "' || l.other_loc END,"
-"         coalesce(l.other_server, l.own_server)"
-"    FROM l WHERE l.own_loc IS NOT NULL)"
-" SELECT m.location, m.dbname, m.owner, a.rolname::text, m.server::text, m.forward::text"
-"   FROM m JOIN pg_roles a ON a.oid = m.owner"
-"  WHERE m.server IS NOT NULL"
-"  ORDER BY m.location NULLS FIRST, a.rolname, m.server";
-
-/*
- * splitdb_reference_plan_mappings
- *		The user mappings that the references of a service will need after
- *		its migration and that splitdb cannot create, as a List of
- *		SplitdbMappingNeed: a blocker for one missing in the source, a
- *		warning for one in a sibling, whose catalogs the plan does not read.
- *
- * Judged for the calling role, as the role that would run the migration;
- * NIL for a role that is not a superuser, which cannot run one and may not
- * learn what other roles' user mappings hold.  The caller is connected to
- * SPI.
- */
-List *
-splitdb_reference_plan_mappings(const char *service)
-{
-	Oid			types[1] = {NAMEOID};
-	Datum		values[1];
-	SPITupleTable *tuptable;
-	uint64		nrows;
-	List	   *result = NIL;
-
-	if (!superuser())
-		return NIL;
-	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
-	if (SPI_execute_with_args(sql_plan_mappings, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the user mappings that cross-service references need");
-	tuptable = SPI_tuptable;
-	nrows = SPI_processed;
-
-	for (uint64 i = 0; i < nrows; i++)
-	{
-		HeapTuple	tup = tuptable->vals[i];
-		TupleDesc	desc = tuptable->tupdesc;
-		char	   *location = SPI_getvalue(tup, desc, 1);
-		char	   *dbname = SPI_getvalue(tup, desc, 2);
-		bool		isnull;
-		Oid			owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
-		char	   *role = SPI_getvalue(tup, desc, 4);
-		char	   *server = SPI_getvalue(tup, desc, 5);
-		char	   *forward = SPI_getvalue(tup, desc, 6);
-		SplitdbMappingNeed *need;
-		List	   *options;
-
-		if (location == NULL)
-		{
-			bool		found;
-
-			(void) find_mapping(owner, GetForeignServerByName(server, false)->serverid,
-								true, &found);
-			if (found || mapping_offer(owner, forward, &options))
-				continue;
-			need = palloc(sizeof(SplitdbMappingNeed));
-			need->blocker = true;
-			need->object = psprintf("user mapping for %s on server %s",
-									quote_identifier(role), quote_identifier(server));
-			need->detail = psprintf("user mapping for role %s on server %s in database %s is missing; the cross-service reference checks of the tables that role owns log in through it, and splitdb creates none that needs a password or another role's credentials; create it before migrating: %s",
-									quote_identifier(role), quote_identifier(server),
-									quote_identifier(dbname), mapping_statement(role, server));
-		}
-		else
-		{
-			if (mapping_offer(owner, forward, &options))
-				continue;
-			need = palloc(sizeof(SplitdbMappingNeed));
-			need->blocker = false;
-			need->object = psprintf("user mapping for %s on server %s",
-									quote_identifier(role), quote_identifier(server));
-			need->detail = psprintf("in database %s of service %s, role %s needs a user mapping on server %s for the cross-service reference checks of the tables it owns, and splitdb creates none that needs a password or another role's credentials; unless it exists there, the cutover creates the server and stops before it changes the source; create it there first: %s",
-									quote_identifier(dbname), quote_identifier(location),
-									quote_identifier(role), quote_identifier(server),
-									mapping_statement(role, server));
-		}
-		result = lappend(result, need);
-	}
-	return result;
-}
-
-/*
  * splitdb_reference_mode
  *		Set a reference's mode: strict enforces it, off disables its triggers
  *		in every database.  Returns the previous mode.
@@ -956,6 +687,8 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 	bool		enforced;
 	bool		isnull;
 	int64	   *id;
+	const char *sql;
+	int			rc;
 
 	if (!superuser())
 		ereport(ERROR,
@@ -968,14 +701,12 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 				 errmsg("invalid reference mode \"%s\"", mode),
 				 errhint("The mode is \"strict\" or \"off\".")));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	splitdb_spi_connect();
 	values[0] = Int64GetDatum(reference_id);
 	values[1] = CStringGetTextDatum(mode);
-	if (SPI_execute_with_args("SELECT r.mode, r.dropped_at IS NOT NULL FROM splitdb.reference r"
-							  " WHERE r.reference_id = $1 FOR UPDATE",
-							  1, types, values, NULL, false, 0) < 0)
-		elog(ERROR, "could not read splitdb.reference");
+	(void) splitdb_spi_exec("SELECT r.mode, r.dropped_at IS NOT NULL FROM splitdb.reference r"
+							" WHERE r.reference_id = $1 FOR UPDATE",
+							1, types, values, NULL, false, 0);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -984,9 +715,10 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 	previous = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	enforced = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 
-	if (SPI_execute_with_args("UPDATE splitdb.reference SET mode = $2 WHERE reference_id = $1",
-							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update splitdb.reference");
+	sql = "UPDATE splitdb.reference SET mode = $2 WHERE reference_id = $1";
+	rc = splitdb_spi_exec(sql, 2, types, values, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		splitdb_spi_failed(sql, rc);
 
 	/* enforced already: change the triggers everywhere now */
 	if (enforced && strcmp(previous, mode) != 0)

@@ -17,20 +17,9 @@
 #include "libpq-fe.h"
 #include "nodes/pg_list.h"
 
-/*
- * A user mapping that a service's references will need and that splitdb
- * cannot create (splitdb_reference_plan_mappings)
- */
-typedef struct SplitdbMappingNeed
-{
-	bool		blocker;		/* missing in the source; else a warning about
-								 * a sibling, whose catalogs the plan does not
-								 * read */
-	char	   *object;			/* "user mapping for <role> on server <server>" */
-	char	   *detail;			/* what is missing, and the statement to run */
-} SplitdbMappingNeed;
+/* SplitdbMappingNeed and splitdb_reference_plan_mappings() */
+#include "reference/mapping.h"
 
-extern List *splitdb_reference_plan_mappings(const char *service);
 extern void splitdb_reference_install(const char *service, List *reference_ids,
 									  PGconn *service_conn);
 

@@ -30,7 +30,7 @@
 #include "utils/tuplestore.h"
 
 #include "compat.h"
-#include "reference/refcheck.h"
+#include "reference/refstats.h"
 
 PG_FUNCTION_INFO_V1(splitdb_reference_counters);
 

@@ -33,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "metadata/catalog.h"
 #include "reference/shimguard.h"
 
 /*
@@ -46,20 +47,21 @@ shim_of_partitioned(Oid relid)
 	char	   *name;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
+	const char *sql = "SELECT 1 FROM splitdb.job_table jt"
+		" WHERE jt.relkind = 'p' AND jt.partition_root IS NULL"
+		"   AND jt.table_name = $1 LIMIT 1";
 	bool		found;
+	int			rc;
 
 	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
 		return false;
 	name = psprintf("%s.%s", quote_identifier(get_namespace_name(get_rel_namespace(relid))),
 					quote_identifier(get_rel_name(relid)));
 	values[0] = CStringGetTextDatum(name);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT 1 FROM splitdb.job_table jt"
-							  " WHERE jt.relkind = 'p' AND jt.partition_root IS NULL"
-							  "   AND jt.table_name = $1 LIMIT 1",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read splitdb.job_table");
+	splitdb_spi_connect();
+	rc = splitdb_spi_exec(sql, 1, types, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		splitdb_spi_failed(sql, rc);
 	found = SPI_processed > 0;
 	SPI_finish();
 	return found;

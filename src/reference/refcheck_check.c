@@ -1,0 +1,558 @@
+/*-------------------------------------------------------------------------
+ *
+ * refcheck_check.c
+ *	  Checks and actions of cross-service references: working off the
+ *	  queued keys.
+ *
+ * The semantics are PostgreSQL's (ri_triggers.c):
+ * - child: MATCH SIMPLE skips a key with a NULL column, MATCH FULL skips an
+ *   all-NULL key and refuses a mixed one; the referenced row is locked FOR
+ *   KEY SHARE in its database until commit.  A key that is missing is
+ *   reported only if a row still carries it here, so a row deleted or
+ *   changed again before a deferred check is not reported.
+ * - parent: NO ACTION and RESTRICT refuse to remove a key that is still
+ *   referenced (NO ACTION not when a row with the same key exists again by
+ *   the time of the check); CASCADE, SET NULL and SET DEFAULT act in the
+ *   other database (SET DEFAULT then checks that the default is present).
+ * - violations raise SQLSTATE 23503 with PostgreSQL's messages; the detail
+ *   names the other end's table and database.
+ *
+ * A batch of keys of one end is worked off by splitdb_refcheck_flush_set(),
+ * as the owner of the end's relation, with search_path pinned, inside an
+ * SPI connection of its own.  In the other database its statements run on
+ * postgres_fdw's connection (refcheck_xact.c); those that change rows there
+ * go through splitdb.reference_relay() (refcheck_relay.c).  Keys that may
+ * be checked on splitdb's own connection go first (refcheck_fast.c).
+ * refcheck_xact.flush_depth counts the running flushes: a statement trigger
+ * fired by an action's rows leaves its keys to the running flush, so chains
+ * of actions do not nest.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/refcheck_check.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+
+#include "metadata/catalog.h"
+#include "reference/refcheck.h"
+#include "reference/refcheck_int.h"
+#include "reference/refstats.h"
+#include "remote/prepared.h"
+#include "remote/remote.h"
+
+/*
+ * run_statement
+ *		Run a statement on one end of the reference and return its rows as
+ *		arrays of C strings.
+ *
+ * server: InvalidOid runs it here through SPI (the caller is connected);
+ *         otherwise through postgres_fdw's connection to that server
+ *         (splitdb_refcheck_fdw_connection: the writer's mapping, else
+ *         the owner's).
+ * params: text[] Datums, nparams of them.
+ * prepare: a small lookup run again and again: prepared once per remote
+ *          session (prepared.c), so the other server does not plan it again.
+ * Counts a remote statement as a round trip, with its time.
+ */
+static List *
+run_statement(RefDef *def, Oid server, const char *sql, int nparams,
+			  Datum *params, bool prepare)
+{
+	const char **values;
+
+	if (!OidIsValid(server))
+	{
+		Oid		   *types = palloc(sizeof(Oid) * nparams);
+
+		for (int i = 0; i < nparams; i++)
+			types[i] = TEXTARRAYOID;
+		(void) splitdb_spi_exec(sql, nparams, types, params, NULL, false, 0);
+		return splitdb_catalog_result_rows();
+	}
+	values = splitdb_refcheck_array_texts(params, nparams);
+	return splitdb_refcheck_run_remote(def, server, sql, nparams, values,
+									   prepare);
+}
+
+/*
+ * splitdb_refcheck_run_remote
+ *		Run a statement with text parameters in another database, in the
+ *		writer's remote transaction when it has one (see
+ *		splitdb_refcheck_fdw_connection).
+ *		Counts a round trip, with its time.  Returns the rows as arrays of
+ *		C strings.
+ */
+List *
+splitdb_refcheck_run_remote(RefDef *def, Oid server, const char *sql,
+							int nparams, const char **values, bool prepare)
+{
+	PGconn	   *conn;
+	PGresult   *res;
+	List	   *rows;
+	instr_time	start,
+				duration;
+
+	splitdb_refcheck_fdw_uses(server);
+	conn = splitdb_refcheck_fdw_connection(server, refcheck_xact.caller_userid,
+										   def->owner);
+	INSTR_TIME_SET_CURRENT(start);
+	if (prepare)
+		res = splitdb_prepared_exec(conn, sql, nparams, values, NULL);
+	else
+		res = splitdb_remote_exec(conn, sql, nparams, values, NULL);
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start);
+	splitdb_refstats_add(def->counter, 0, 0, 1, INSTR_TIME_GET_MICROSEC(duration));
+	rows = splitdb_remote_result_rows(res);
+	splitdb_remote_clear(res);
+	return rows;
+}
+
+/*
+ * splitdb_refcheck_positions
+ *		The positions (1-based, as k.i numbers them) of the keys that have a
+ *		matching row in a table, optionally locking those rows FOR KEY SHARE.
+ *		Returns a bool array of list_length(keys) + 1 entries.
+ */
+bool *
+splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
+						   bool first_only)
+{
+	int			n = list_length(keys);
+	bool	   *hit = palloc0(sizeof(bool) * (n + 1));
+	Oid			server = other ? def->other_server : def->own_server;
+	const char *table = other ? def->other_table : def->own_table;
+	char	  **cols = other ? def->other_cols : def->own_cols;
+	char	  **types = other ? def->other_types : def->own_types;
+	char	   *sql;
+	List	   *rows;
+	List	   *again = NIL;
+	bool		small;
+	int		   *map;
+	int			nhit = 0;
+	ListCell   *lc;
+
+	sql = splitdb_refcheck_small_batch_sql(def, n, table, cols, types, lock,
+										   first_only);
+	small = (sql != NULL);
+	if (!small)
+		sql = splitdb_refcheck_key_batch_sql(def, table, cols, types, lock,
+											 first_only);
+	rows = run_statement(def, server, sql, def->nkeys,
+						 splitdb_refcheck_key_arrays(def, keys, false), small);
+	nhit = splitdb_refcheck_mark_hits(rows, n, hit);
+	if (n <= 1 || def->nkeys > 1 || nhit == n || (first_only && nhit > 0) ||
+		n > SPLITDB_REFCHECK_SMALL_BATCH)
+		return hit;
+
+	/* keys that array_position() did not number: look them up again */
+	map = palloc(sizeof(int) * (n - nhit + 1));
+	foreach(lc, keys)
+	{
+		int			pos = foreach_current_index(lc) + 1;
+
+		if (!hit[pos])
+		{
+			again = lappend(again, lfirst(lc));
+			map[list_length(again)] = pos;
+		}
+	}
+	rows = run_statement(def, server,
+						 splitdb_refcheck_key_batch_sql(def, table, cols, types, lock, first_only),
+						 def->nkeys, splitdb_refcheck_key_arrays(def, again, false), false);
+	foreach(lc, rows)
+	{
+		int64		i = pg_strtoint64(((char **) lfirst(lc))[0]);
+
+		if (i >= 1 && i <= list_length(again))
+			hit[map[i]] = true;
+	}
+	return hit;
+}
+
+/*
+ * referencing_positions
+ *		For NO ACTION and RESTRICT: whether rows of the referencing table
+ *		still carry the keys, the first it finds locked FOR KEY SHARE, as
+ *		splitdb_refcheck_positions(first_only) returns.
+ *
+ * In another database the lookup runs inside splitdb.reference_relay(),
+ * which reads with the latest snapshot there: postgres_fdw's remote
+ * transaction is REPEATABLE READ, and its snapshot may be older than a
+ * referencing row whose transaction committed while this one waited for
+ * the lock on the referenced row, which PostgreSQL's own check would see.
+ */
+static bool *
+referencing_positions(RefDef *def, List *keys)
+{
+	int			n = list_length(keys);
+	bool	   *hit;
+	char	   *sql;
+	List	   *rows;
+
+	if (!OidIsValid(def->other_server))
+		return splitdb_refcheck_positions(def, keys, true, true, true);
+	hit = palloc0(sizeof(bool) * (n + 1));
+	sql = splitdb_refcheck_key_batch_sql(def, def->other_table, def->other_cols,
+										 def->other_types, true, true);
+	rows = splitdb_refcheck_run_relayed(def, sql, def->nkeys,
+										splitdb_refcheck_key_arrays(def, keys, false),
+										false);
+	splitdb_refcheck_mark_hits(rows, n, hit);
+	return hit;
+}
+
+/* the name of a queued end for messages: the relation's name, like PostgreSQL */
+const char *
+splitdb_refcheck_own_name(RefDef *def)
+{
+	char	   *name = get_rel_name(def->relid);
+
+	return name ? name : def->own_table;
+}
+
+/*
+ * check_child_keys
+ *		The referenced rows must exist in the parent's database; lock them
+ *		there until commit.
+ */
+static void
+check_child_keys(RefDef *def, List *keys)
+{
+	int			n = list_length(keys);
+	bool	   *found = splitdb_refcheck_positions(def, keys, true, true,
+												   false);
+	List	   *missing = NIL;
+	bool	   *still;
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, keys)
+	{
+		if (!found[++i])
+			missing = lappend(missing, lfirst(lc));
+	}
+	if (OidIsValid(def->other_server))
+		splitdb_refcheck_remember_fdw_checked(def, keys, found);
+	if (missing == NIL)
+	{
+		splitdb_refstats_add(def->counter, n, 0, 0, 0);
+		return;
+	}
+
+	/* report only keys that a row here still carries */
+	still = splitdb_refcheck_positions(def, missing, false, false, true);
+	i = 0;
+	foreach(lc, missing)
+	{
+		PendingKey *pk = lfirst(lc);
+
+		if (!still[++i])
+			continue;
+		splitdb_refstats_add(def->counter, n, 1, 0, 0);
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
+						splitdb_refcheck_own_name(def), def->conname),
+				 errdetail("Key %s=%s is not present in table %s of database \"%s\".",
+						   splitdb_refcheck_key_columns_text(def->own_cols, def->nkeys),
+						   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
+						   def->other_table, def->other_database),
+				 errhint("The referenced table is in another database since the split; insert the referenced row there first.")));
+	}
+	splitdb_refstats_add(def->counter, n, 0, 0, 0);
+}
+
+/*
+ * report_still_referenced
+ *		The violation of NO ACTION and RESTRICT.
+ */
+static void
+report_still_referenced(RefDef *def, PendingKey *pk)
+{
+	splitdb_refstats_add(def->counter, 0, 1, 0, 0);
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("update or delete on table \"%s\" violates foreign key constraint \"%s\" on table %s",
+					splitdb_refcheck_own_name(def), def->conname, def->other_table),
+			 errdetail("Key %s=%s is still referenced from table %s of database \"%s\".",
+					   splitdb_refcheck_key_columns_text(def->own_cols, def->nkeys),
+					   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
+					   def->other_table, def->other_database),
+			 errhint("Delete or change the referencing rows in database \"%s\" first.",
+					 def->other_database)));
+}
+
+/*
+ * check_defaults_present
+ *		After SET DEFAULT: the keys the referencing rows now carry must exist
+ *		here, as PostgreSQL checks them.
+ */
+static void
+check_defaults_present(RefDef *def, List *rows)
+{
+	List	   *keys = NIL;
+	bool	   *found;
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, rows)
+	{
+		char	  **row = lfirst(lc);
+		int			nnull = 0;
+		PendingKey *pk;
+
+		for (int c = 0; c < def->nkeys; c++)
+			nnull += (row[c] == NULL);
+		if (nnull == def->nkeys)
+			continue;
+		if (nnull > 0 && !def->match_full)
+			continue;
+		pk = palloc0(sizeof(PendingKey));
+		pk->old = row;
+		keys = lappend(keys, pk);
+	}
+	if (keys == NIL)
+		return;
+	found = splitdb_refcheck_positions(def, keys, false, true, false);
+	foreach(lc, keys)
+	{
+		PendingKey *pk = lfirst(lc);
+
+		if (found[++i])
+			continue;
+		splitdb_refstats_add(def->counter, 0, 1, 0, 0);
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("insert or update on table %s violates foreign key constraint \"%s\"",
+						def->other_table, def->conname),
+				 errdetail("Key %s=%s is not present in table \"%s\".",
+						   splitdb_refcheck_key_columns_text(def->other_cols, def->nkeys),
+						   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
+						   splitdb_refcheck_own_name(def)),
+				 errhint("ON DELETE/UPDATE SET DEFAULT needs the default key to exist in table \"%s\".",
+						 splitdb_refcheck_own_name(def))));
+	}
+}
+
+/*
+ * apply_parent_action
+ *		Apply one referential action to the referencing rows of the given old
+ *		keys, in the child's database, with one statement.
+ */
+static void
+apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
+{
+	int			n = list_length(keys);
+	char	   *from = splitdb_refcheck_keys_from(def->nkeys, is_update && action == 'c');
+	char	   *match = splitdb_refcheck_key_match("t", def->other_cols,
+												   def->other_types, def->nkeys);
+	StringInfoData sql;
+	Datum	   *params;
+	int			nparams = def->nkeys;
+
+	if (action == 'a' || action == 'r')
+	{
+		List	   *gone = keys;
+		bool	   *hit;
+		int			i = 0;
+		ListCell   *lc;
+
+		/* NO ACTION: a key that exists again here is no longer removed */
+		if (action == 'a')
+		{
+			bool	   *again = splitdb_refcheck_positions(def, keys, false, false,
+														   false);
+
+			gone = NIL;
+			foreach(lc, keys)
+			{
+				if (!again[++i])
+					gone = lappend(gone, lfirst(lc));
+			}
+			if (gone == NIL)
+			{
+				splitdb_refstats_add(def->counter, n, 0, 0, 0);
+				return;
+			}
+		}
+		hit = referencing_positions(def, gone);
+		/* the keys count as checked whether or not one is refused */
+		splitdb_refstats_add(def->counter, n, 0, 0, 0);
+		i = 0;
+		foreach(lc, gone)
+		{
+			if (hit[++i])
+				report_still_referenced(def, lfirst(lc));
+		}
+		return;
+	}
+
+	initStringInfo(&sql);
+	if (action == 'c' && !is_update)
+		appendStringInfo(&sql, "DELETE FROM %s t USING %s WHERE %s",
+						 def->other_table, from, match);
+	else
+	{
+		appendStringInfo(&sql, "UPDATE %s t SET ", def->other_table);
+		for (int c = 0; c < def->nkeys; c++)
+		{
+			bool		set = true;
+
+			/* ON DELETE SET NULL/DEFAULT (cols): only those columns */
+			if (!is_update && def->nset > 0)
+			{
+				set = false;
+				for (int s = 0; s < def->nset; s++)
+					if (strcmp(def->set_cols[s], def->other_cols[c]) == 0)
+						set = true;
+			}
+			if (!set)
+				continue;
+			if (sql.data[sql.len - 1] != ' ')
+				appendStringInfoString(&sql, ", ");
+			if (action == 'c')
+				appendStringInfo(&sql, "%s = k.n%d::%s", quote_identifier(def->other_cols[c]),
+								 c + 1, def->other_types[c]);
+			else
+				appendStringInfo(&sql, "%s = %s", quote_identifier(def->other_cols[c]),
+								 action == 'n' ? "NULL" : "DEFAULT");
+		}
+		appendStringInfo(&sql, " FROM %s WHERE %s", from, match);
+		if (action == 'd')
+		{
+			appendStringInfoString(&sql, " RETURNING ");
+			for (int c = 0; c < def->nkeys; c++)
+				appendStringInfo(&sql, "%st.%s::pg_catalog.text", c > 0 ? ", " : "",
+								 quote_identifier(def->other_cols[c]));
+		}
+	}
+
+	params = splitdb_refcheck_key_arrays(def, keys, false);
+	if (is_update && action == 'c')
+	{
+		Datum	   *news = splitdb_refcheck_key_arrays(def, keys, true);
+		Datum	   *all = palloc(sizeof(Datum) * 2 * def->nkeys);
+
+		memcpy(all, params, sizeof(Datum) * def->nkeys);
+		memcpy(all + def->nkeys, news, sizeof(Datum) * def->nkeys);
+		params = all;
+		nparams = 2 * def->nkeys;
+	}
+	{
+		List	   *rows;
+
+		/* another database relays what its triggers leave to this one */
+		if (OidIsValid(def->other_server))
+			rows = splitdb_refcheck_run_relayed(def, sql.data, nparams, params, true);
+		else
+			rows = run_statement(def, InvalidOid, sql.data, nparams, params, false);
+		splitdb_refstats_add(def->counter, n, 0, 0, 0);
+		if (action == 'd')
+			check_defaults_present(def, rows);
+	}
+}
+
+/*
+ * splitdb_refcheck_flush_set
+ *		Check or act on a batch of queued keys of one reference end, as the
+ *		owner of its relation.
+ */
+void
+splitdb_refcheck_flush_set(RefDef *def, List *keys)
+{
+	Oid			save_userid;
+	int			save_sec;
+	List	   *deletes = NIL;
+	List	   *updates = NIL;
+	ListCell   *lc;
+	int			nest;
+	Oid			prev_caller;
+
+	if (keys == NIL)
+		return;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	prev_caller = refcheck_xact.caller_userid;
+	refcheck_xact.caller_userid = save_userid;
+	SetUserIdAndSecContext(def->owner,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	nest = splitdb_refcheck_pin_search_path();
+	splitdb_spi_connect();
+
+	refcheck_xact.flush_depth++;
+	PG_TRY();
+	{
+		if (def->side == 'c')
+			check_child_keys(def, keys);
+		else
+		{
+			foreach(lc, keys)
+			{
+				PendingKey *pk = lfirst(lc);
+
+				if (pk->kind == PENDING_DELETE)
+					deletes = lappend(deletes, pk);
+				else
+					updates = lappend(updates, pk);
+			}
+			if (deletes != NIL)
+				apply_parent_action(def, deletes, def->on_delete, false);
+			if (updates != NIL)
+				apply_parent_action(def, updates, def->on_update, true);
+		}
+	}
+	PG_FINALLY();
+	{
+		refcheck_xact.flush_depth--;
+	}
+	PG_END_TRY();
+
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	refcheck_xact.caller_userid = prev_caller;
+}
+
+/*
+ * splitdb_refcheck_flush_all
+ *		Work off every queue of statement-time keys (and, at commit, the
+ *		commit-time ones).  Returns true when anything was worked off: the
+ *		actions may have queued more.
+ */
+bool
+splitdb_refcheck_flush_all(bool at_commit)
+{
+	bool		any = splitdb_refcheck_fast_pass(at_commit);
+
+	for (RefDef *def = splitdb_refcheck_defs(); def != NULL; def = def->next)
+	{
+		List	   *keys = def->now.keys;
+
+		if (keys != NIL)
+		{
+			memset(&def->now, 0, sizeof(PendingSet));
+			splitdb_refcheck_flush_set(def, keys);
+			any = true;
+		}
+		if (at_commit && def->at_commit.keys != NIL)
+		{
+			keys = def->at_commit.keys;
+			memset(&def->at_commit, 0, sizeof(PendingSet));
+			splitdb_refcheck_flush_set(def, keys);
+			any = true;
+		}
+	}
+	return any;
+}

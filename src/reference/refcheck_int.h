@@ -1,0 +1,318 @@
+/*-------------------------------------------------------------------------
+ *
+ * refcheck_int.h
+ *	  What the files of the cross-service reference engine (refcheck*.c)
+ *	  share: the definition of a reference end, the queues, and the
+ *	  transaction state.
+ *
+ * Nothing outside src/reference/refcheck*.c includes this header; the rest
+ * of splitdb sees refcheck.h.  The functions are grouped by the file that
+ * defines them.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/refcheck_int.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_REFCHECK_INT_H
+#define SPLITDB_REFCHECK_INT_H
+
+#include "commands/trigger.h"
+#include "foreign/foreign.h"
+#include "nodes/parsenodes.h"
+#include "nodes/pg_list.h"
+#include "utils/hsearch.h"
+#include "utils/typcache.h"
+
+#include "reference/refstats.h"
+#include "remote/remote.h"
+
+/* how many distinct keys a referencing end queues before it checks early */
+#define SPLITDB_REFCHECK_MAX_PENDING	100000
+
+/* a batch this small is looked up with splitdb_refcheck_small_batch_sql() */
+#define SPLITDB_REFCHECK_SMALL_BATCH	64
+
+/* what a queued key asks for */
+typedef enum PendingKind
+{
+	PENDING_CHECK,				/* child: the key must exist in the parent */
+	PENDING_DELETE,				/* parent: a row with this key was deleted */
+	PENDING_UPDATE				/* parent: a row's key changed from old to new */
+} PendingKind;
+
+typedef struct PendingKey
+{
+	char	   *ident;			/* kind and old key, serialized: the dedup key */
+	PendingKind kind;
+	char	  **old;			/* key values in text form, never NULL */
+	char	  **new;			/* PENDING_UPDATE: the new key, NULLs allowed */
+} PendingKey;
+
+/* a queue of keys, without duplicates */
+typedef struct PendingSet
+{
+	List	   *keys;
+	HTAB	   *seen;			/* ident -> present */
+} PendingSet;
+
+/* one trigger's reference end, read from splitdb.reference_end */
+typedef struct RefDef
+{
+	Oid			tgoid;			/* the trigger */
+	Oid			relid;			/* its relation (a partition for a clone) */
+	bool		valid;			/* false once the relation changed */
+	int64		reference_id;
+	char		side;			/* 'c' child, 'p' parent */
+	char	   *conname;
+	char	   *here;
+	char	   *own_table;
+	Oid			own_server;		/* InvalidOid: own_table is a table here */
+	char	   *other_location;
+	Oid			other_server;	/* InvalidOid: other_table is a table here */
+	char	   *other_table;
+	char	   *other_database;
+	Oid			owner;			/* enforcement runs as this role */
+	int			nkeys;
+	char	  **own_cols;
+	char	  **own_types;
+	char	  **other_cols;
+	char	  **other_types;
+	AttrNumber *attnums;		/* own columns in the trigger's relation */
+	Oid		   *typoutput;
+	TypeCacheEntry **typcache;	/* parent side: equality of the key */
+	bool		match_full;
+	char		on_delete;
+	char		on_update;
+	int			nset;			/* ON DELETE SET NULL/DEFAULT columns, 0: all */
+	char	  **set_cols;
+	bool		shim_deferrable;	/* a shim end of a DEFERRABLE reference */
+	bool		initially_deferred;
+	bool		always;			/* checks writes from the source's shims too */
+	bool		pin_output;		/* a key type's text form follows DateStyle & co */
+	PendingSet	now;			/* checked at the end of the statement */
+	PendingSet	at_commit;		/* checked at commit */
+	PendingSet	relay;			/* skipped here, for the database that wrote */
+	bool		relayed;		/* made for keys relayed back from elsewhere */
+	char	   *single_sql;		/* splitdb_refcheck_single_key_sql(), once made */
+	SplitdbRefCounter *counter;
+	struct RefDef *next;
+} RefDef;
+
+/*
+ * Keys checked on splitdb's own connections (checkconn.c) in this transaction,
+ * per reference end and server: if the transaction then writes to that server
+ * through postgres_fdw, they are checked again there (refcheck_fast.c,
+ * hand_over), so that postgres_fdw's remote transaction holds their locks.
+ * The list shares the queued keys, which live until the transaction ends
+ * anyway: it costs a list cell per key.
+ */
+typedef struct FastChecked
+{
+	RefDef	   *def;
+	Oid			serverid;
+	Oid			writer;			/* the role whose statement was checked */
+	List	   *keys;			/* PendingKey */
+} FastChecked;
+
+/*
+ * Lookups of keys sent ahead by the BEFORE trigger of a referencing end
+ * (refcheck_ahead.c), at most one per end, waiting for the statement's check;
+ * the end is known by reference, side and relation, as its BEFORE and
+ * AFTER triggers each have a definition of their own.
+ */
+typedef struct AheadSent
+{
+	int64		reference_id;
+	char		side;
+	Oid			relid;
+	uint64		id;				/* checkconn.c's handle */
+	char	   *ident;			/* the key, as splitdb_refcheck_key_ident() makes it */
+} AheadSent;
+
+/* a queued key whose lookup went out ahead, for splitdb_refcheck_fast_pass() */
+typedef struct AheadKey
+{
+	RefDef	   *def;
+	PendingKey *pk;
+	uint64		id;
+} AheadKey;
+
+/*
+ * Keys of referencing ends found (and locked FOR KEY SHARE) on
+ * postgres_fdw's connection in this transaction.  postgres_fdw commits its
+ * remote transactions at pre-commit, before the local commit makes the
+ * referencing rows visible, so those locks would end too early for a
+ * concurrent delete of the referenced row: refcheck_hold.c takes them again
+ * on splitdb's own connection, whose remote transaction ends after the
+ * local commit (see "Locks past the commit" in docs/architecture.md).
+ */
+typedef struct HeldKeys
+{
+	RefDef	   *def;
+	Oid			writer;			/* the role whose statement was checked */
+	int			nest_level;		/* of the subtransaction that checked them */
+	List	   *keys;			/* PendingKey */
+} HeldKeys;
+
+/*
+ * The SET CONSTRAINTS of this transaction, newest first, for the deferrable
+ * references whose end here is a shim (tables have constraint triggers,
+ * which PostgreSQL defers itself).  Each is dropped with the subtransaction
+ * it ran in, as PostgreSQL restores its own state then.
+ */
+typedef struct ConstraintsSet
+{
+	char	   *schemaname;		/* NULL: any schema */
+	char	   *conname;		/* NULL: ALL */
+	bool		deferred;
+	int			nest_level;		/* of the subtransaction it ran in */
+} ConstraintsSet;
+
+/*
+ * RefcheckXactState
+ *		What one transaction queued and remembers, besides the queues of its
+ *		definitions (RefDef.now, at_commit, relay).
+ *
+ * The lists live in cxt, a child of TopTransactionContext made on first use
+ * (splitdb_refcheck_xact_context); the transaction callback forgets them
+ * all at the transaction's end (refcheck_xact.c, xact_reset), when the
+ * memory goes too.  A subtransaction that aborts drops its own entries of
+ * constraints_set and fdw_checked, and the lookups sent ahead.  The last
+ * three fields belong to one call (a flush, a relay), which sets them and
+ * restores them as it returns (flush_depth and relaying on error too; an
+ * error may leave caller_userid set, which nothing reads outside a flush):
+ * the reset clears them all the same.
+ */
+typedef struct RefcheckXactState
+{
+	MemoryContext cxt;			/* NULL until the transaction queues */
+
+	/* keys checked on splitdb's own connections: FastChecked */
+	List	   *fast_checked;
+
+	/* lookups sent ahead, waiting for the statement's check: AheadSent */
+	List	   *ahead_sent;
+
+	/* servers this transaction used through postgres_fdw (fdwwatch.c, run_remote) */
+	List	   *fdw_written;
+
+	/*
+	 * Servers whose rows this transaction changed or locked through
+	 * postgres_fdw beyond the checks' FOR KEY SHARE: writes and row marks
+	 * through foreign tables (fdwwatch.c) and splitdb's actions.  There,
+	 * postgres_fdw's remote transaction may hold rows that no other session
+	 * sees or may lock yet.
+	 */
+	List	   *fdw_modified;
+
+	/* keys found on postgres_fdw's connection, to hold past its commit: HeldKeys */
+	List	   *fdw_checked;
+
+	/* what hold_locks() at pre-commit left for after postgres_fdw's commit */
+	List	   *hold_late;
+
+	/* the SET CONSTRAINTS of this transaction, newest first: ConstraintsSet */
+	List	   *constraints_set;
+
+	/* inside splitdb.reference_relay(): skipped keys go back to the caller */
+	bool		relaying;
+
+	/*
+	 * flush_set() calls running: the statement triggers of the rows their
+	 * actions change here leave the keys queued, and the running flush works
+	 * them off, so chains of actions do not nest.
+	 */
+	int			flush_depth;
+
+	/* the role whose statement is being checked, while enforcement runs as the owner */
+	Oid			caller_userid;
+} RefcheckXactState;
+
+extern RefcheckXactState refcheck_xact;
+
+/* refcheck_def.c: definitions */
+extern void splitdb_refcheck_defs_init(void);
+extern RefDef *splitdb_refcheck_defs(void);
+extern MemoryContext splitdb_refcheck_def_context(void);
+extern void splitdb_refcheck_defs_reset(void);
+extern RefDef *splitdb_refcheck_get_def(TriggerData *td);
+extern RefDef *splitdb_refcheck_get_def_for(Trigger *tg, Relation rel);
+extern RefDef *splitdb_refcheck_relayed_def(int64 reference_id, char side);
+extern bool splitdb_refcheck_relation_is_or_under(Oid relid, Oid target);
+
+/* refcheck_xact.c: transaction state and callbacks, postgres_fdw's connection */
+extern void splitdb_refcheck_register_callbacks(void);
+extern MemoryContext splitdb_refcheck_xact_context(void);
+extern UserMapping *splitdb_refcheck_mapping(Oid serverid, Oid writer, Oid owner);
+extern PGconn *splitdb_refcheck_fdw_connection(Oid serverid, Oid writer, Oid owner);
+extern void splitdb_refcheck_order_callbacks(RefDef *def);
+
+/* refcheck_constraint.c: SET CONSTRAINTS for shims */
+extern bool splitdb_refcheck_shim_deferred(RefDef *def);
+extern void splitdb_refcheck_constraints_set(ConstraintsSetStmt *stmt);
+
+/* refcheck_queue.c: the key queues */
+extern bool splitdb_refcheck_origin_skips(RefDef *def);
+extern int	splitdb_refcheck_key_texts(RefDef *def, TupleTableSlot *slot, char **texts);
+extern bool splitdb_refcheck_keys_equal(RefDef *def, TupleTableSlot *oldslot,
+										TupleTableSlot *newslot);
+extern void splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay);
+extern void splitdb_refcheck_queue_parent(RefDef *def, TriggerData *td, bool relay);
+extern char *splitdb_refcheck_key_ident(PendingKind kind, char **old, int nkeys);
+extern void splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
+										 char **new, bool relay);
+extern PendingKey *splitdb_refcheck_take_queued(PendingSet *set, char *ident);
+
+/* refcheck_sql.c: the SQL of keys */
+extern char *splitdb_refcheck_small_batch_sql(RefDef *def, int n, const char *table,
+											  char **cols, char **types, bool lock,
+											  bool first_only);
+extern char *splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char **cols,
+											char **types, bool lock, bool first_only);
+extern char *splitdb_refcheck_single_key_sql(RefDef *def);
+extern Datum *splitdb_refcheck_key_arrays(RefDef *def, List *keys, bool new);
+extern const char **splitdb_refcheck_array_texts(Datum *arrays, int n);
+extern int	splitdb_refcheck_mark_hits(List *rows, int n, bool *hit);
+extern char *splitdb_refcheck_key_columns_text(char **cols, int nkeys);
+extern char *splitdb_refcheck_key_values_text(char **values, int nkeys);
+extern int	splitdb_refcheck_pin_search_path(void);
+
+/* refcheck_check.c: checks and actions */
+extern List *splitdb_refcheck_run_remote(RefDef *def, Oid server, const char *sql,
+										 int nparams, const char **values, bool prepare);
+extern bool *splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
+										bool first_only);
+extern const char *splitdb_refcheck_own_name(RefDef *def);
+extern void splitdb_refcheck_flush_set(RefDef *def, List *keys);
+extern bool splitdb_refcheck_flush_all(bool at_commit);
+
+/* refcheck_relay.c: the relay of chains */
+extern List *splitdb_refcheck_run_relayed(RefDef *def, const char *sql, int nparams,
+										  Datum *params, bool modifies);
+extern bool splitdb_refcheck_statement_writes(Oid relid);
+extern void splitdb_refcheck_take_relayed(Relation shim);
+
+/* refcheck_hold.c: locks past the commit */
+extern void splitdb_refcheck_hold_init(void);
+extern void splitdb_refcheck_remember_fdw_checked(RefDef *def, List *keys, bool *found);
+extern void splitdb_refcheck_hold_locks(void);
+
+/* refcheck_fast.c: checks on splitdb's own connection */
+extern bool splitdb_refcheck_checkconn_usable(RefDef *def);
+extern bool splitdb_refcheck_fast_eligible(RefDef *def, List *keys);
+extern void splitdb_refcheck_remember_checked(RefDef *def, List *keys);
+extern void splitdb_refcheck_fast_check_one(RefDef *def, List *keys);
+extern bool splitdb_refcheck_fast_pass(bool at_commit);
+extern void splitdb_refcheck_fdw_writes(Oid serverid);
+extern void splitdb_refcheck_fdw_uses(Oid serverid);
+
+/* refcheck_ahead.c: lookups sent ahead */
+extern void splitdb_refcheck_send_ahead(TriggerData *td, Oid fn_oid);
+extern void splitdb_refcheck_forget_ahead(void);
+extern AheadKey *splitdb_refcheck_match_ahead(RefDef *def);
+extern void splitdb_refcheck_take_ahead_answers(List *aheads);
+
+#endif							/* SPLITDB_REFCHECK_INT_H */

@@ -1,0 +1,376 @@
+/*-------------------------------------------------------------------------
+ *
+ * refcheck_queue.c
+ *	  The queues of keys that the row triggers of cross-service
+ *	  references fill.
+ *
+ * Row triggers only queue: the referencing ("child") end queues the new key
+ * of an inserted or updated row, the referenced ("parent") end queues the
+ * old key of a deleted row and the old and new keys of an updated one.
+ * Duplicate keys are queued once.  The queue is worked off by the statement
+ * trigger splitdb.reference_flush() at the end of every statement, and at
+ * commit for deferred references, with one statement per reference: the
+ * keys travel as arrays and one remote round trip checks, locks or acts on
+ * all of them (refcheck_check.c).  A deferrable reference has constraint
+ * triggers on tables, so PostgreSQL itself fires its events at commit (or
+ * at SET CONSTRAINTS ... IMMEDIATE); shims are foreign tables, which cannot
+ * have constraint triggers, so their deferred keys wait for commit in a
+ * queue of their own (refcheck_constraint.c).
+ *
+ * Keys are kept in text form, as the other database reads them back: with
+ * the output settings pinned for the types whose text follows the session's
+ * settings.  The queues are part of their RefDef and live in the
+ * transaction's memory (refcheck_xact.c), which empties them at its end.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/refcheck_queue.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/datum.h"
+#include "utils/float.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/typcache.h"
+
+#include "reference/origin.h"
+#include "reference/refcheck_int.h"
+
+/*
+ * splitdb_refcheck_origin_skips
+ *		True when the write comes from the database that enforces this
+ *		reference for it (see refcheck_relay.c): only a session that proved
+ *		its origin (origin.c) is skipped.
+ */
+bool
+splitdb_refcheck_origin_skips(RefDef *def)
+{
+	const char *origin = splitdb_origin_proven();
+
+	if (origin == NULL)
+		return false;
+	if (strcmp(origin, "source") == 0 && strcmp(def->here, "source") != 0 &&
+		!def->always)
+		return true;
+	return strcmp(origin, def->other_location) == 0;
+}
+
+/*
+ * pin_output_settings
+ *		Make the text form of keys one that any server reads back as the same
+ *		value, whatever the session's settings: DateStyle ISO (a day-month
+ *		order would otherwise be read as month-day there), IntervalStyle
+ *		postgres, floats in their shortest exact form (extra_float_digits
+ *		at least 1).  With the default settings nothing is set, so a row
+ *		pays only for the nest level.  Returns the GUC nest level to give to
+ *		AtEOXact_GUC().
+ */
+static int
+pin_output_settings(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	if (DateStyle != USE_ISO_DATES)
+		(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (IntervalStyle != INTSTYLE_POSTGRES)
+		(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (extra_float_digits < 1)
+		(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/*
+ * splitdb_refcheck_key_texts
+ *		The key of a row in text form.  Returns the number of NULL columns;
+ *		texts[i] is NULL for those.
+ */
+int
+splitdb_refcheck_key_texts(RefDef *def, TupleTableSlot *slot, char **texts)
+{
+	int			nnull = 0;
+	int			nest = def->pin_output ? pin_output_settings() : -1;
+
+	for (int i = 0; i < def->nkeys; i++)
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, def->attnums[i], &isnull);
+
+		if (isnull)
+		{
+			texts[i] = NULL;
+			nnull++;
+		}
+		else
+			texts[i] = OidOutputFunctionCall(def->typoutput[i], d);
+	}
+	if (nest >= 0)
+		AtEOXact_GUC(true, nest);
+	return nnull;
+}
+
+/*
+ * splitdb_refcheck_keys_equal
+ *		Whether an update left the key as it was.  The referencing side
+ *		compares images, as PostgreSQL does; the referenced side uses the
+ *		type's equality, so 1.0 -> 1.00 is no change.
+ */
+bool
+splitdb_refcheck_keys_equal(RefDef *def, TupleTableSlot *oldslot,
+							TupleTableSlot *newslot)
+{
+	for (int i = 0; i < def->nkeys; i++)
+	{
+		bool		oldnull,
+					newnull;
+		Datum		o = slot_getattr(oldslot, def->attnums[i], &oldnull);
+		Datum		n = slot_getattr(newslot, def->attnums[i], &newnull);
+		Form_pg_attribute att = TupleDescAttr(oldslot->tts_tupleDescriptor,
+											  def->attnums[i] - 1);
+
+		if (oldnull || newnull)
+		{
+			if (oldnull != newnull)
+				return false;
+			continue;
+		}
+		if (def->side == 'p' && OidIsValid(def->typcache[i]->eq_opr_finfo.fn_oid))
+		{
+			if (!DatumGetBool(FunctionCall2Coll(&def->typcache[i]->eq_opr_finfo,
+												att->attcollation, o, n)))
+				return false;
+		}
+		else if (!datum_image_eq(o, n, att->attbyval, att->attlen))
+			return false;
+	}
+	return true;
+}
+
+/* the violation PostgreSQL reports for a MATCH FULL key with some NULLs */
+static void
+report_match_full(RefDef *def, Relation rel)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
+					RelationGetRelationName(rel), def->conname),
+			 errdetail("MATCH FULL does not allow mixing of null and nonnull key values."),
+			 errhint("Set every column of the key, or none.")));
+}
+
+/*
+ * splitdb_refcheck_queue_child
+ *		An inserted row, or an updated one whose key changed: queue its key
+ *		for the check in the parent's database.
+ */
+void
+splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay)
+{
+	TupleTableSlot *slot;
+	char	  **texts;
+	int			nnull;
+
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		return;
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		slot = td->tg_newslot;
+		if (splitdb_refcheck_keys_equal(def, td->tg_trigslot, slot))
+			return;
+	}
+	else
+		slot = td->tg_trigslot;
+
+	texts = palloc(sizeof(char *) * def->nkeys);
+	nnull = splitdb_refcheck_key_texts(def, slot, texts);
+	if (nnull == def->nkeys)
+		return;
+	if (nnull > 0)
+	{
+		if (def->match_full)
+			report_match_full(def, td->tg_relation);
+		return;					/* MATCH SIMPLE */
+	}
+	splitdb_refcheck_add_pending(def, PENDING_CHECK, texts, NULL, relay);
+}
+
+/*
+ * splitdb_refcheck_queue_parent
+ *		A deleted row, or an updated one whose key changed: queue the old key
+ *		(and the new one) for the reference's action.
+ */
+void
+splitdb_refcheck_queue_parent(RefDef *def, TriggerData *td, bool relay)
+{
+	char	  **old;
+	char	  **new = NULL;
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		return;
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
+		splitdb_refcheck_keys_equal(def, td->tg_trigslot, td->tg_newslot))
+		return;
+
+	old = palloc(sizeof(char *) * def->nkeys);
+	if (splitdb_refcheck_key_texts(def, td->tg_trigslot, old) > 0)
+		return;					/* a key with a NULL is referenced by no row */
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		new = palloc(sizeof(char *) * def->nkeys);
+		splitdb_refcheck_key_texts(def, td->tg_newslot, new);
+		splitdb_refcheck_add_pending(def, PENDING_UPDATE, old, new, relay);
+	}
+	else
+		splitdb_refcheck_add_pending(def, PENDING_DELETE, old, NULL, relay);
+}
+
+/* dynahash over C strings */
+static uint32
+ident_hash(const void *key, Size keysize)
+{
+	const char *s = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+ident_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+/*
+ * splitdb_refcheck_key_ident
+ *		What tells a queued key from another: its kind and old key.
+ */
+char *
+splitdb_refcheck_key_ident(PendingKind kind, char **old, int nkeys)
+{
+	StringInfoData ident;
+
+	initStringInfo(&ident);
+	appendStringInfoChar(&ident, "CDU"[kind]);
+	for (int i = 0; i < nkeys; i++)
+		appendStringInfo(&ident, "%zu:%s", strlen(old[i]), old[i]);
+	return ident.data;
+}
+
+/*
+ * splitdb_refcheck_add_pending
+ *		Queue a key once.  old and new are copied into the transaction's
+ *		queue memory.  relay: the key is not enforced here but handed back
+ *		to the database that wrote (see splitdb_reference_relay).
+ */
+void
+splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
+							 char **new, bool relay)
+{
+	PendingSet *set = relay ? &def->relay : &def->now;
+	char	   *ident;
+	MemoryContext oldcxt;
+	PendingKey *pk;
+	bool		found;
+
+	/*
+	 * A shim cannot have constraint triggers: its deferred checks wait here.
+	 * Only NO ACTION checks are deferred; actions never are.
+	 */
+	if (!relay && def->shim_deferrable && splitdb_refcheck_shim_deferred(def) &&
+		(kind == PENDING_CHECK ||
+		 (kind == PENDING_DELETE && def->on_delete == 'a') ||
+		 (kind == PENDING_UPDATE && def->on_update == 'a')))
+		set = &def->at_commit;
+
+	oldcxt = MemoryContextSwitchTo(splitdb_refcheck_xact_context());
+
+	/* the remote transaction must exist before commit */
+	if (!relay)
+		splitdb_refcheck_order_callbacks(def);
+
+	if (set->seen == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(char *);
+		ctl.hash = ident_hash;
+		ctl.match = ident_match;
+		ctl.hcxt = refcheck_xact.cxt;
+		set->seen = hash_create("splitdb queued keys", 256, &ctl,
+								HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+
+	ident = splitdb_refcheck_key_ident(kind, old, def->nkeys);
+	hash_search(set->seen, &ident, HASH_ENTER, &found);
+	if (!found)
+	{
+		pk = palloc(sizeof(PendingKey));
+		pk->ident = ident;
+		pk->kind = kind;
+		pk->old = palloc(sizeof(char *) * def->nkeys);
+		pk->new = new ? palloc(sizeof(char *) * def->nkeys) : NULL;
+		for (int i = 0; i < def->nkeys; i++)
+		{
+			pk->old[i] = pstrdup(old[i]);
+			if (new)
+				pk->new[i] = new[i] ? pstrdup(new[i]) : NULL;
+		}
+		set->keys = lappend(set->keys, pk);
+	}
+	else
+		pfree(ident);
+	MemoryContextSwitchTo(oldcxt);
+
+	/* a referencing end checks early rather than grow without bound */
+	if (!relay && def->side == 'c' && set == &def->now &&
+		list_length(def->now.keys) >= SPLITDB_REFCHECK_MAX_PENDING)
+	{
+		List	   *keys = def->now.keys;
+
+		memset(&def->now, 0, sizeof(PendingSet));
+		if (splitdb_refcheck_fast_eligible(def, keys))
+			splitdb_refcheck_fast_check_one(def, keys);
+		else
+			splitdb_refcheck_flush_set(def, keys);
+	}
+}
+
+/*
+ * splitdb_refcheck_take_queued
+ *		Take the key of an ident out of a queue; NULL when it is not there.
+ */
+PendingKey *
+splitdb_refcheck_take_queued(PendingSet *set, char *ident)
+{
+	ListCell   *lc;
+
+	if (set->seen == NULL || hash_search(set->seen, &ident, HASH_FIND, NULL) == NULL)
+		return NULL;
+	foreach(lc, set->keys)
+	{
+		PendingKey *pk = lfirst(lc);
+
+		if (strcmp(pk->ident, ident) == 0)
+		{
+			set->keys = foreach_delete_current(set->keys, lc);
+			hash_search(set->seen, &ident, HASH_REMOVE, NULL);
+			return pk;
+		}
+	}
+	return NULL;
+}

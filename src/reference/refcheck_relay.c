@@ -1,0 +1,359 @@
+/*-------------------------------------------------------------------------
+ *
+ * refcheck_relay.c
+ *	  The relay of chains of actions between databases: the keys that one
+ *	  database leaves to the database that wrote.
+ *
+ * Writes that a database receives from another one's enforcement or shims
+ * come on sessions that proved where they come from (origin.c: a secret the
+ * two databases share; the setting splitdb.origin only names the claim and
+ * proves nothing).  The database where the write was issued enforces the
+ * reference, so the receiving end skips: a sibling skips every reference for
+ * writes that come from the source (the source has triggers on the shims),
+ * and any database skips the references whose other end is the origin.
+ * What such a write changes beyond a shim's own rows (an action's rows, and
+ * rows that foreign keys and triggers change in turn) is handed back to the
+ * database that wrote, which enforces it in its own transaction:
+ * splitdb.reference_relay() for actions, splitdb.reference_relayed() after
+ * a write through a shim.
+ *
+ * The skipped keys wait in the relay queue of their RefDef until one of
+ * those functions hands them back; refcheck_xact.relaying is set while
+ * splitdb.reference_relay() runs its statement.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/refcheck_relay.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "foreign/foreign.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/plannodes.h"
+#include "parser/parsetree.h"
+#include "tcop/pquery.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "metadata/catalog.h"
+#include "reference/origin.h"
+#include "reference/refcheck_int.h"
+#include "remote/remote.h"
+
+PG_FUNCTION_INFO_V1(splitdb_reference_relay);
+PG_FUNCTION_INFO_V1(splitdb_reference_relayed);
+
+static void emit_relayed(ReturnSetInfo *rsinfo);
+
+/*
+ * relay_key
+ *		Queue here a key that another database skipped for us: one row of
+ *		splitdb.reference_relay() (reference_id, side, kind, old, new).
+ *		acting is the end whose action made the row.
+ */
+static void
+relay_key(RefDef *acting, char **row)
+{
+	int64		reference_id = pg_strtoint64(row[0]);
+	char		side = row[1][0];
+	PendingKind kind;
+	RefDef	   *def;
+	char	  **old;
+	char	  **new = NULL;
+	int			n;
+
+	/* the acting reference's new keys exist: its action just put them there */
+	if (acting != NULL && reference_id == acting->reference_id && side == 'c')
+		return;
+	kind = (row[2][0] == 'c') ? PENDING_CHECK :
+		(row[2][0] == 'd') ? PENDING_DELETE : PENDING_UPDATE;
+	def = splitdb_refcheck_relayed_def(reference_id, side);
+	old = splitdb_catalog_parse_text_array(row[3], &n);
+	if (n != def->nkeys)
+		elog(ERROR, "a relayed key of reference " INT64_FORMAT " has %d columns, not %d",
+			 reference_id, n, def->nkeys);
+	if (row[4] != NULL)
+		new = splitdb_catalog_parse_text_array(row[4], &n);
+	splitdb_refcheck_add_pending(def, kind, old, new, false);
+}
+
+/*
+ * splitdb_refcheck_run_relayed
+ *		Run a statement in the child's database through
+ *		splitdb.reference_relay() there, and queue here the keys that the
+ *		statement's rows left to this database (see
+ *		splitdb_reference_relay).  Returns the statement's own rows.
+ *		modifies: an action, which changes rows there (and needs a session
+ *		that proved its origin, so that the keys it skips come back); else
+ *		a lookup that only locks.
+ */
+List *
+splitdb_refcheck_run_relayed(RefDef *def, const char *sql, int nparams,
+							 Datum *params, bool modifies)
+{
+	const char **texts = splitdb_refcheck_array_texts(params, nparams);
+	const char *values[2];
+	List	   *own = NIL;
+	List	   *rows;
+	ListCell   *lc;
+
+	values[0] = sql;
+	values[1] = splitdb_catalog_text_array((char **) texts, nparams);
+	if (modifies)
+	{
+		PGconn	   *conn;
+
+		/* the other database hands back what it skips only for a proved session */
+		splitdb_refcheck_fdw_writes(def->other_server);
+		conn = splitdb_refcheck_fdw_connection(def->other_server,
+											   refcheck_xact.caller_userid,
+											   def->owner);
+		splitdb_origin_prove_connection(conn, def->other_server);
+	}
+	rows = splitdb_refcheck_run_remote(def, def->other_server,
+									   "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
+									   " FROM splitdb.reference_relay($1, $2) r",
+									   2, values, false);
+	foreach(lc, rows)
+	{
+		char	  **row = lfirst(lc);
+		int			n;
+
+		if (row[0] == NULL)
+			own = lappend(own, splitdb_catalog_parse_text_array(row[3], &n));
+		else
+			relay_key(def, row);
+	}
+	return own;
+}
+
+/*
+ * splitdb_refcheck_statement_writes
+ *		Whether relid (or a table it is a partition of) is a table that the
+ *		statement the client sent writes: a shim's own rows.  Rows of other
+ *		tables were changed in turn, by foreign keys (which queue their
+ *		rows' triggers in the same statement) or by triggers.
+ */
+bool
+splitdb_refcheck_statement_writes(Oid relid)
+{
+	ListCell   *lc;
+
+	if (ActivePortal == NULL)
+		return false;
+	foreach(lc, ActivePortal->stmts)
+	{
+		PlannedStmt *ps = (PlannedStmt *) lfirst(lc);
+		ListCell   *rc;
+
+		if (!IsA(ps, PlannedStmt) || ps->commandType == CMD_SELECT ||
+			ps->commandType == CMD_UTILITY)
+			continue;
+		foreach(rc, ps->resultRelations)
+		{
+			RangeTblEntry *rte = rt_fetch(lfirst_int(rc), ps->rtable);
+
+			if (splitdb_refcheck_relation_is_or_under(relid, rte->relid))
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * splitdb_refcheck_take_relayed
+ *		After an UPDATE or DELETE through a shim: queue here the keys that
+ *		the other database left to this one for the rows that its foreign
+ *		keys and triggers changed in turn (the shim's own rows come through
+ *		the shim's triggers).
+ */
+void
+splitdb_refcheck_take_relayed(Relation shim)
+{
+	ForeignServer *server = GetForeignServer(GetForeignTable(RelationGetRelid(shim))->serverid);
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(server->servername)};
+	const char *sql = "SELECT FROM splitdb.reference_end WHERE own_server = $1::pg_catalog.name"
+		" OR other_server = $1::pg_catalog.name LIMIT 1";
+	PGconn	   *conn;
+	PGresult   *res;
+	ListCell   *lc;
+	bool		any;
+	int			nest;
+	int			rc;
+
+	/* nothing to take where the sibling holds no end */
+	nest = splitdb_refcheck_pin_search_path();
+	splitdb_spi_connect();
+	rc = splitdb_spi_exec(sql, 1, types, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		splitdb_spi_failed(sql, rc);
+	any = (SPI_processed > 0);
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	if (!any)
+		return;
+
+	conn = splitdb_refcheck_fdw_connection(server->serverid, GetUserId(),
+										   shim->rd_rel->relowner);
+	res = splitdb_remote_exec(conn,
+							  "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
+							  " FROM splitdb.reference_relayed() r",
+							  0, NULL, NULL);
+	foreach(lc, splitdb_remote_result_rows(res))
+		relay_key(NULL, lfirst(lc));
+	splitdb_remote_clear(res);
+}
+
+/*
+ * splitdb_reference_relay
+ *		splitdb.reference_relay(statement, params): run an action statement
+ *		that another database's enforcement applies here, and hand back the
+ *		keys that this database's triggers skipped because the write came
+ *		from that database.
+ *
+ * A write that comes from another database's enforcement carries its
+ * splitdb.origin, and the ends here whose other end is that database (or
+ * every end, for the source) skip it: that database enforces them, in the
+ * transaction that sees its own writes.  For a shim write it does so with
+ * its shim's triggers.  An action statement (CASCADE, SET NULL, SET
+ * DEFAULT) passes no shim, so the rows it changes here, and those that
+ * foreign keys here change in turn, come back as rows of this function:
+ * the caller queues them on its own ends, and the chain of actions goes on
+ * there.
+ *
+ * params holds the statement's text[] parameters in text form.  Returns
+ * first the statement's own rows (reference_id NULL, the columns in
+ * old_key), then one row per skipped key: reference_id, side, kind ('c'
+ * check, 'd' delete, 'u' update), old_key and new_key.  The statement runs
+ * with the caller's rights.
+ */
+Datum
+splitdb_reference_relay(PG_FUNCTION_ARGS)
+{
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	  **texts;
+	Oid		   *types;
+	Datum	   *values;
+	int			nparams;
+	bool		was_relaying = refcheck_xact.relaying;
+	int			rc = 0;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	splitdb_refcheck_register_callbacks();
+	texts = splitdb_catalog_text_items(PG_GETARG_ARRAYTYPE_P(1), &nparams);
+	types = palloc(sizeof(Oid) * Max(nparams, 1));
+	values = palloc(sizeof(Datum) * Max(nparams, 1));
+	for (int i = 0; i < nparams; i++)
+	{
+		if (texts[i] == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("parameter %d of splitdb.reference_relay() is null", i + 1),
+					 errhint("splitdb's enforcement in another database calls this function; pass each parameter of the statement as a text[] in text form.")));
+		types[i] = TEXTARRAYOID;
+		values[i] = OidInputFunctionCall(F_ARRAY_IN, texts[i], TEXTOID, -1);
+	}
+
+	/* search_path is pinned by the function's SET clause */
+	splitdb_spi_connect();
+	refcheck_xact.relaying = true;
+	PG_TRY();
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nparams, types);
+
+		if (plan == NULL)
+			splitdb_spi_failed(sql, SPI_result);
+
+		/*
+		 * With the latest snapshot, as PostgreSQL's foreign keys act: the
+		 * caller's remote transaction is REPEATABLE READ, and a referencing
+		 * row committed after its snapshot (while the caller waited for the
+		 * lock on the referenced row) must be seen and acted on.
+		 */
+		CommandCounterIncrement();
+		rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
+								  InvalidSnapshot, false, true, 0);
+	}
+	PG_FINALLY();
+	{
+		refcheck_xact.relaying = was_relaying;
+	}
+	PG_END_TRY();
+	if (rc < 0)
+		splitdb_spi_failed(sql, rc);
+
+	/* the statement's own rows */
+	foreach(lc, splitdb_catalog_result_rows())
+	{
+		Datum		out[5] = {0};
+		bool		nulls[5] = {true, true, true, false, true};
+
+		out[3] = splitdb_catalog_text_array_datum(lfirst(lc), SPI_tuptable->tupdesc->natts);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+	}
+	SPI_finish();
+
+	emit_relayed(rsinfo);
+	return (Datum) 0;
+}
+
+/*
+ * emit_relayed
+ *		Return the keys left to the caller as rows of rsinfo's tuplestore,
+ *		and forget them here.
+ */
+static void
+emit_relayed(ReturnSetInfo *rsinfo)
+{
+	for (RefDef *def = splitdb_refcheck_defs(); def != NULL; def = def->next)
+	{
+		ListCell   *lc;
+
+		foreach(lc, def->relay.keys)
+		{
+			PendingKey *pk = lfirst(lc);
+			Datum		out[5];
+			bool		nulls[5] = {false, false, false, false, pk->new == NULL};
+
+			out[0] = Int64GetDatum(def->reference_id);
+			out[1] = CharGetDatum(def->side);
+			out[2] = CharGetDatum("cdu"[pk->kind]);
+			out[3] = splitdb_catalog_text_array_datum(pk->old, def->nkeys);
+			if (pk->new != NULL)
+				out[4] = splitdb_catalog_text_array_datum(pk->new, def->nkeys);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+		}
+		memset(&def->relay, 0, sizeof(PendingSet));
+	}
+}
+
+/*
+ * splitdb_reference_relayed
+ *		splitdb.reference_relayed(): the keys that the references here
+ *		skipped, since the last call, for rows that the foreign keys and
+ *		triggers of this database changed in turn while applying a write
+ *		that came through a shim: rows as splitdb.reference_relay()
+ *		returns them after the statement's own.
+ */
+Datum
+splitdb_reference_relayed(PG_FUNCTION_ARGS)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	splitdb_refcheck_register_callbacks();
+	emit_relayed((ReturnSetInfo *) fcinfo->resultinfo);
+	return (Datum) 0;
+}

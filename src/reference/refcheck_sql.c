@@ -1,0 +1,287 @@
+/*-------------------------------------------------------------------------
+ *
+ * refcheck_sql.c
+ *	  The SQL of cross-service reference keys: lookups, key arrays, the
+ *	  text of keys in messages.
+ *
+ * Keys travel as one text[] parameter per key column and are compared with
+ * the other table's columns after a cast to that column's type, so a
+ * statement is planned with the types of the table it reads, whatever the
+ * types here.  Every name is quoted or schema-qualified, every value a
+ * parameter, and the statements run with search_path pinned to pg_catalog
+ * (splitdb_refcheck_pin_search_path).  Nothing here runs a statement.
+ *
+ * splitdb_refcheck_keys_from and splitdb_refcheck_key_match are public
+ * (refcheck.h): splitdb_orphans builds its lookups with them.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/refcheck_sql.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "reference/refcheck.h"
+#include "reference/refcheck_int.h"
+
+/* ----------------------------------------------------------------
+ * SQL fragments
+ * ---------------------------------------------------------------- */
+
+/*
+ * splitdb_refcheck_keys_from
+ *		"ROWS FROM (unnest($1::text[]), ...) WITH ORDINALITY AS k(v1, ..., i)",
+ *		with n1..nn from $n+1..$2n after v1..vn when with_new.
+ */
+char *
+splitdb_refcheck_keys_from(int nkeys, bool with_new)
+{
+	StringInfoData buf;
+	int			nparams = with_new ? 2 * nkeys : nkeys;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "ROWS FROM (");
+	for (int i = 1; i <= nparams; i++)
+		appendStringInfo(&buf, "%spg_catalog.unnest($%d::pg_catalog.text[])", i > 1 ? ", " : "", i);
+	appendStringInfoString(&buf, ") WITH ORDINALITY AS k(");
+	for (int i = 1; i <= nkeys; i++)
+		appendStringInfo(&buf, "v%d, ", i);
+	if (with_new)
+		for (int i = 1; i <= nkeys; i++)
+			appendStringInfo(&buf, "n%d, ", i);
+	appendStringInfoString(&buf, "i)");
+	return buf.data;
+}
+
+/*
+ * splitdb_refcheck_key_match
+ *		"alias.c1 OPERATOR(pg_catalog.=) k.v1::type1 AND ...": the key columns
+ *		of a table equal to the queued key, each value cast to the column's own
+ *		type.
+ */
+char *
+splitdb_refcheck_key_match(const char *alias, char **cols, char **types,
+						   int nkeys)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < nkeys; i++)
+		appendStringInfo(&buf, "%s%s.%s OPERATOR(pg_catalog.=) k.v%d::%s", i > 0 ? " AND " : "",
+						 alias, quote_identifier(cols[i]), i + 1, types[i]);
+	return buf.data;
+}
+
+/*
+ * splitdb_refcheck_key_arrays
+ *		One text[] Datum per key column (new: the new keys of updates).
+ */
+Datum *
+splitdb_refcheck_key_arrays(RefDef *def, List *keys, bool new)
+{
+	int			n = list_length(keys);
+	Datum	   *arrays = palloc(sizeof(Datum) * def->nkeys);
+
+	for (int col = 0; col < def->nkeys; col++)
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+		bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+		int			dims[1] = {n};
+		int			lbs[1] = {1};
+		int			row = 0;
+		ListCell   *lc;
+
+		foreach(lc, keys)
+		{
+			PendingKey *pk = lfirst(lc);
+			char	   *v = new ? pk->new[col] : pk->old[col];
+
+			nulls[row] = (v == NULL);
+			elems[row] = v ? CStringGetTextDatum(v) : (Datum) 0;
+			row++;
+		}
+		arrays[col] = PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+														 TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	return arrays;
+}
+
+/* the text form of text[] Datums, for a remote statement's parameters */
+const char **
+splitdb_refcheck_array_texts(Datum *arrays, int n)
+{
+	const char **values = palloc(sizeof(char *) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		values[i] = OidOutputFunctionCall(F_ARRAY_OUT, arrays[i]);
+	return values;
+}
+
+/*
+ * splitdb_refcheck_small_batch_sql
+ *		The lookup of splitdb_refcheck_positions() for a batch of at most
+ *		SPLITDB_REFCHECK_SMALL_BATCH keys, or NULL when the batch needs the
+ *		join of splitdb_refcheck_key_batch_sql().
+ *
+ * The remote server plans these in a fraction of the time of the join
+ * (the planning of the join costs more than its round trip): one key is
+ * an equality on every key column; several keys of one column are an
+ * "= ANY" of the keys, numbered with array_position().  array_position()
+ * compares with the type's default equality, so two queued keys that are
+ * equal values (1.0 and 1.00) number only the first;
+ * splitdb_refcheck_positions() looks the rest up again with the join.
+ */
+char *
+splitdb_refcheck_small_batch_sql(RefDef *def, int n, const char *table,
+								 char **cols, char **types, bool lock,
+								 bool first_only)
+{
+	StringInfoData buf;
+
+	if (n > SPLITDB_REFCHECK_SMALL_BATCH || (n > 1 && def->nkeys > 1))
+		return NULL;
+	initStringInfo(&buf);
+	if (n == 1)
+	{
+		appendStringInfo(&buf, "SELECT 1 FROM %s t WHERE ", table);
+		for (int i = 0; i < def->nkeys; i++)
+			appendStringInfo(&buf, "%st.%s OPERATOR(pg_catalog.=) ($%d::pg_catalog.text[])[1]::%s",
+							 i > 0 ? " AND " : "", quote_identifier(cols[i]), i + 1, types[i]);
+		appendStringInfoString(&buf, " LIMIT 1");
+	}
+	else
+		appendStringInfo(&buf,
+						 "SELECT pg_catalog.array_position($1::pg_catalog.text[]::%s[], t.%s) AS i"
+						 " FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::%s[])%s",
+						 types[0], quote_identifier(cols[0]), table,
+						 quote_identifier(cols[0]), types[0],
+						 first_only ? " ORDER BY 1 LIMIT 1" : "");
+	if (lock)
+		appendStringInfoString(&buf, " FOR KEY SHARE OF t");
+	return buf.data;
+}
+
+/*
+ * splitdb_refcheck_key_batch_sql
+ *		The lookup of splitdb_refcheck_positions() for a batch of any size:
+ *		a join with the keys.
+ */
+char *
+splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char **cols,
+							   char **types, bool lock, bool first_only)
+{
+	return psprintf("SELECT k.i FROM %s JOIN %s t ON %s%s%s",
+					splitdb_refcheck_keys_from(def->nkeys, false), table,
+					splitdb_refcheck_key_match("t", cols, types, def->nkeys),
+					first_only ? " ORDER BY k.i LIMIT 1" : "",
+					lock ? " FOR KEY SHARE OF t" : "");
+}
+
+/*
+ * splitdb_refcheck_mark_hits
+ *		Set hit[i] for each position i (1..n) that a row of a lookup names
+ *		in its first column; returns how many were set.
+ */
+int
+splitdb_refcheck_mark_hits(List *rows, int n, bool *hit)
+{
+	int			nhit = 0;
+	ListCell   *lc;
+
+	foreach(lc, rows)
+	{
+		char	   *v = ((char **) lfirst(lc))[0];
+		int64		i = v ? pg_strtoint64(v) : 0;
+
+		if (i >= 1 && i <= n && !hit[i])
+		{
+			hit[i] = true;
+			nhit++;
+		}
+	}
+	return nhit;
+}
+
+/* "(c1, c2)" and "(v1, v2)" of a key, for messages */
+char *
+splitdb_refcheck_key_columns_text(char **cols, int nkeys)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	for (int i = 0; i < nkeys; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", cols[i]);
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+char *
+splitdb_refcheck_key_values_text(char **values, int nkeys)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	for (int i = 0; i < nkeys; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", values[i] ? values[i] : "null");
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * splitdb_refcheck_single_key_sql
+ *		The lookup of one key on splitdb's own connection, which locks the
+ *		row it finds: "SELECT 1 FROM t WHERE t.c1 = $1::type1 AND ... LIMIT
+ *		1 FOR KEY SHARE OF t".  Each parameter is a key column's text,
+ *		read by the input function of the type the column compares as.
+ *		Made once per definition, in the definition's memory.
+ */
+char *
+splitdb_refcheck_single_key_sql(RefDef *def)
+{
+	StringInfoData buf;
+	MemoryContext old;
+
+	if (def->single_sql != NULL)
+		return def->single_sql;
+	old = MemoryContextSwitchTo(splitdb_refcheck_def_context());
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT 1 FROM %s t WHERE ", def->other_table);
+	for (int i = 0; i < def->nkeys; i++)
+		appendStringInfo(&buf, "%st.%s OPERATOR(pg_catalog.=) $%d::%s",
+						 i > 0 ? " AND " : "", quote_identifier(def->other_cols[i]),
+						 i + 1, def->other_types[i]);
+	appendStringInfoString(&buf, " LIMIT 1 FOR KEY SHARE OF t");
+	MemoryContextSwitchTo(old);
+	def->single_sql = buf.data;
+	return buf.data;
+}
+
+/*
+ * splitdb_refcheck_pin_search_path
+ *		Resolve every name of splitdb's statements in pg_catalog, whatever
+ *		the session's search_path: the statements run with the owner's
+ *		rights.  Returns the GUC nest level to give to AtEOXact_GUC().  Set
+ *		once per batch, not in the function's definition, so that row
+ *		triggers do not pay for it on every row.
+ */
+int
+splitdb_refcheck_pin_search_path(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}

@@ -1,0 +1,298 @@
+/*-------------------------------------------------------------------------
+ *
+ * refcheck_xact.c
+ *	  The transaction state of cross-service reference enforcement, its
+ *	  transaction callbacks, and postgres_fdw's connection it uses.
+ *
+ * Everything a transaction queues or remembers lives in one struct,
+ * refcheck_xact (its comment in refcheck_int.h says what lives how long),
+ * whose lists are allocated in a child of TopTransactionContext made on
+ * first use (splitdb_refcheck_xact_context).  At the end of the transaction
+ * xact_reset() forgets it all at once; the memory goes with the
+ * transaction.  A subtransaction that aborts takes back what its
+ * statements queued (subxact_callback).
+ *
+ * At commit, xact_callback checks what is still queued; an error there
+ * aborts the commit.  The statements run as the owner of the trigger's
+ * relation, like built-in foreign keys.  In the other database they run
+ * through postgres_fdw's connection for the writing role's user mapping
+ * when it has one, else the owner's (splitdb_refcheck_mapping), so they
+ * share the remote transaction of the shims the role wrote through in the
+ * same transaction: they see its rows, never wait for its locks, and commit
+ * and roll back with the local transaction (savepoints included).  For
+ * that, splitdb's transaction callback must run before postgres_fdw's at
+ * commit (splitdb_refcheck_fdw_connection).
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/refcheck_xact.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "foreign/foreign.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "reference/refcheck_int.h"
+#include "remote/checkconn.h"
+#include "remote/prepared.h"
+
+/* postgres_fdw's connection cache (connection.c), found at run time */
+typedef PGconn *(*GetConnectionFn) (UserMapping *user, bool will_prep_stmt,
+									void **state);
+
+/* what the transaction queued and remembers: see refcheck_int.h */
+RefcheckXactState refcheck_xact;
+
+/* for the life of the backend */
+static bool callbacks_registered = false;
+static bool fdw_callbacks_first = false;
+static GetConnectionFn fdw_get_connection = NULL;
+
+static void xact_callback(XactEvent event, void *arg);
+static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							 SubTransactionId parentSubid, void *arg);
+
+/*
+ * splitdb_refcheck_register_callbacks
+ *		Once per backend: the definition cache, its invalidation, and the
+ *		transaction callback that checks deferred keys at commit.
+ */
+void
+splitdb_refcheck_register_callbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	splitdb_refcheck_defs_init();
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
+	callbacks_registered = true;
+}
+
+/*
+ * splitdb_refcheck_mapping
+ *		The user mapping enforcement uses on a server: the writing role's
+ *		own (or PUBLIC) one when it has one, else the owner's.
+ *
+ * A role with a mapping may write the other database through shims, in
+ * postgres_fdw's remote transaction for that mapping.  Checks and actions
+ * there must see those rows and must not wait for their locks, which only
+ * that remote transaction does (like PostgreSQL's own foreign keys, which
+ * run in the writing session).  A role without one cannot have written
+ * there, so enforcement runs as the owner, and the role needs no rights on
+ * the server.
+ */
+UserMapping *
+splitdb_refcheck_mapping(Oid serverid, Oid writer, Oid owner)
+{
+	if (OidIsValid(writer) &&
+		(SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(writer),
+							   ObjectIdGetDatum(serverid)) ||
+		 SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
+							   ObjectIdGetDatum(serverid))))
+		return GetUserMapping(writer, serverid);
+	return GetUserMapping(owner, serverid);
+}
+
+/*
+ * splitdb_refcheck_fdw_connection
+ *		postgres_fdw's connection to a server for
+ *		splitdb_refcheck_mapping(), in the remote transaction that mirrors
+ *		this one.
+ *
+ * postgres_fdw registers its transaction callback with its first
+ * connection; splitdb's must run before it at commit, while the remote
+ * transactions are still open, so it is registered again after that.
+ */
+PGconn *
+splitdb_refcheck_fdw_connection(Oid serverid, Oid writer, Oid owner)
+{
+	PGconn	   *conn;
+
+	if (fdw_get_connection == NULL)
+		fdw_get_connection = (GetConnectionFn)
+			load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
+	conn = fdw_get_connection(splitdb_refcheck_mapping(serverid, writer, owner),
+							  false, NULL);
+	if (!fdw_callbacks_first)
+	{
+		UnregisterXactCallback(xact_callback, NULL);
+		RegisterXactCallback(xact_callback, NULL);
+		fdw_callbacks_first = true;
+	}
+	return conn;
+}
+
+/*
+ * splitdb_refcheck_order_callbacks
+ *		Before a key of an end that reaches another database is queued:
+ *		make sure postgres_fdw's remote transaction, and with it its
+ *		transaction callback, exists before commit, so that splitdb's runs
+ *		first (see splitdb_refcheck_fdw_connection).  Once per backend.
+ */
+void
+splitdb_refcheck_order_callbacks(RefDef *def)
+{
+	if (fdw_callbacks_first ||
+		(!OidIsValid(def->other_server) && !OidIsValid(def->own_server)))
+		return;
+	splitdb_refcheck_fdw_connection(OidIsValid(def->other_server) ?
+									def->other_server : def->own_server,
+									GetUserId(), def->owner);
+}
+
+/*
+ * splitdb_refcheck_xact_context
+ *		The memory of this transaction's queues and lists, made on first
+ *		use; the pointers into it are reset at the transaction's end.
+ */
+MemoryContext
+splitdb_refcheck_xact_context(void)
+{
+	/* the transaction callback forgets what lives here */
+	splitdb_refcheck_register_callbacks();
+	if (refcheck_xact.cxt == NULL)
+		refcheck_xact.cxt = AllocSetContextCreate(TopTransactionContext,
+												  "splitdb queued keys",
+												  ALLOCSET_DEFAULT_SIZES);
+	return refcheck_xact.cxt;
+}
+
+/*
+ * xact_reset
+ *		At the end of a transaction: forget everything it queued and
+ *		remembered (the memory goes with the transaction), and the
+ *		definitions that were replaced or made for relayed keys.
+ */
+static void
+xact_reset(void)
+{
+	/* checkconn.c drops the answers of the lookups sent ahead */
+	MemSet(&refcheck_xact, 0, sizeof(refcheck_xact));
+	refcheck_xact.caller_userid = InvalidOid;
+	splitdb_refcheck_defs_reset();
+}
+
+/*
+ * xact_callback
+ *		At commit, check what is still queued (deferred references, and keys
+ *		of statements that fired no statement trigger); an error here aborts
+ *		the commit.  At the end of a transaction, forget the transaction
+ *		state (xact_reset).
+ */
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (refcheck_xact.cxt != NULL)
+			{
+				bool		pushed = false;
+				ListCell   *lc;
+
+				if (!ActiveSnapshotSet())
+				{
+					PushActiveSnapshot(GetTransactionSnapshot());
+					pushed = true;
+				}
+				while (splitdb_refcheck_flush_all(true))
+					;
+				/* checks whose remote transaction failed: check them again */
+				foreach(lc, splitdb_checkconn_failed_servers())
+					splitdb_refcheck_fdw_uses(lfirst_oid(lc));
+				/* postgres_fdw commits next: its checks' locks move first */
+				if (event != XACT_EVENT_PRE_PREPARE)
+					splitdb_refcheck_hold_locks();
+				if (pushed)
+					PopActiveSnapshot();
+			}
+			if (event == XACT_EVENT_PRE_PREPARE && splitdb_checkconn_any_active())
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that has checked cross-service references"),
+						 errdetail("The checks hold locks in a remote transaction, which cannot be prepared."),
+						 errhint("Set splitdb.check_connection to off in transactions that end with PREPARE TRANSACTION.")));
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			splitdb_prepared_forget();
+			xact_reset();
+			splitdb_checkconn_xact_end(false);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			xact_reset();
+			splitdb_checkconn_xact_end(true);
+			break;
+	}
+}
+
+/*
+ * subxact_callback
+ *		A subtransaction that aborts takes its statements' queued keys with
+ *		it: statement-time keys only come from statements that have not
+ *		ended, which are inside it.  Commit-time keys stay; their check
+ *		looks again at the rows, which the rollback restored.
+ */
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		/* a SET CONSTRAINTS of a released savepoint now belongs to its parent */
+		foreach(lc, refcheck_xact.constraints_set)
+		{
+			ConstraintsSet *cs = lfirst(lc);
+
+			if (cs->nest_level >= level)
+				cs->nest_level = level - 1;
+		}
+		/* and so do the keys it checked */
+		foreach(lc, refcheck_xact.fdw_checked)
+		{
+			HeldKeys   *hk = lfirst(lc);
+
+			if (hk->nest_level >= level)
+				hk->nest_level = level - 1;
+		}
+		return;
+	}
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	foreach(lc, refcheck_xact.constraints_set)
+	{
+		if (((ConstraintsSet *) lfirst(lc))->nest_level >= level)
+			refcheck_xact.constraints_set =
+				foreach_delete_current(refcheck_xact.constraints_set, lc);
+	}
+	/* the rows whose keys it checked are gone: their locks need not outlive us */
+	foreach(lc, refcheck_xact.fdw_checked)
+	{
+		if (((HeldKeys *) lfirst(lc))->nest_level >= level)
+			refcheck_xact.fdw_checked =
+				foreach_delete_current(refcheck_xact.fdw_checked, lc);
+	}
+	splitdb_prepared_forget();
+	for (RefDef *def = splitdb_refcheck_defs(); def != NULL; def = def->next)
+	{
+		memset(&def->now, 0, sizeof(PendingSet));
+		memset(&def->relay, 0, sizeof(PendingSet));
+	}
+	splitdb_refcheck_forget_ahead();
+	splitdb_checkconn_subxact_abort();
+}
