@@ -91,10 +91,6 @@ PG_FUNCTION_INFO_V1(splitdb_origin_key_make);
 #define ORIGIN_SECRET_LEN	32
 #define ORIGIN_NONCE_LEN	32
 
-/* postgres_fdw's connection cache (connection.c), found at run time */
-typedef PGconn *(*GetConnectionFn) (UserMapping *user, bool will_prep_stmt,
-									void **state);
-
 /* a postgres_fdw connection this session proved itself on */
 typedef struct ProvenConn
 {
@@ -113,7 +109,6 @@ static char *proven_location = NULL;
 static List *proven_conns = NIL;
 static List *tainted_servers = NIL;
 static bool callback_registered = false;
-static GetConnectionFn fdw_get_connection = NULL;
 
 /*
  * key_table_owner
@@ -556,10 +551,7 @@ is_shim(Oid relid)
 static PGconn *
 fdw_connection_for(Oid userid, Oid serverid)
 {
-	if (fdw_get_connection == NULL)
-		fdw_get_connection = (GetConnectionFn)
-			load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
-	return fdw_get_connection(GetUserMapping(userid, serverid), false, NULL);
+	return splitdb_remote_fdw_connection(GetUserMapping(userid, serverid));
 }
 
 /*

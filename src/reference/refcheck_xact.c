@@ -44,17 +44,12 @@
 #include "remote/checkconn.h"
 #include "remote/prepared.h"
 
-/* postgres_fdw's connection cache (connection.c), found at run time */
-typedef PGconn *(*GetConnectionFn) (UserMapping *user, bool will_prep_stmt,
-									void **state);
-
 /* what the transaction queued and remembers: see refcheck_int.h */
 RefcheckXactState refcheck_xact;
 
 /* for the life of the backend */
 static bool callbacks_registered = false;
 static bool fdw_callbacks_first = false;
-static GetConnectionFn fdw_get_connection = NULL;
 
 static void xact_callback(XactEvent event, void *arg);
 static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -116,11 +111,7 @@ splitdb_refcheck_fdw_connection(Oid serverid, Oid writer, Oid owner)
 {
 	PGconn	   *conn;
 
-	if (fdw_get_connection == NULL)
-		fdw_get_connection = (GetConnectionFn)
-			load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
-	conn = fdw_get_connection(splitdb_refcheck_mapping(serverid, writer, owner),
-							  false, NULL);
+	conn = splitdb_remote_fdw_connection(splitdb_refcheck_mapping(serverid, writer, owner));
 	if (!fdw_callbacks_first)
 	{
 		UnregisterXactCallback(xact_callback, NULL);
