@@ -27,6 +27,21 @@ SELECT step, action, object FROM splitdb_plan('priv_svc') ORDER BY step;
 SELECT splitdb_plan_dot('priv_svc') LIKE 'digraph%' AS is_dot;
 SELECT service, dbname, server FROM splitdb.service;
 SELECT relid, service FROM splitdb.owned_table;
+-- fails: splitdb's internal functions, which only splitdb calls as its own
+-- role, are not PUBLIC's to execute
+SELECT splitdb.install_reference_ends('[]');
+SELECT splitdb.drop_reference_ends(ARRAY[1::bigint]);
+SELECT splitdb.ensure_server('x', '{host=localhost}', 'source');
+SELECT splitdb.ensure_user_mapping('splitdb_priv_app', 'splitdb_priv_svc', '{}');
+SELECT splitdb.ensure_preloaded();
+SELECT splitdb.origin_key_make('x', NULL, 'y');
+SELECT splitdb.partition_route('priv_t', 'new');
+-- splitdb.reference_relay() is called from another database as the role of
+-- a user mapping, so any role may call it: it runs the statement with the
+-- caller's own rights (and search_path pg_catalog, pg_temp)
+SELECT * FROM splitdb.reference_relay('SELECT count(*) FROM public.priv_t', '{}');
+-- fails: the role may not delete from priv_t
+SELECT * FROM splitdb.reference_relay('DELETE FROM public.priv_t', '{}');
 -- a role that is no superuser can still create and drop its own tables:
 -- the event trigger that forgets dropped tables runs with its owner's rights
 CREATE TABLE priv_own (id int);
@@ -44,6 +59,30 @@ RESET ROLE;
 -- nothing changed
 SELECT service, dbname, server FROM splitdb.service;
 SELECT relid, service FROM splitdb.owned_table;
+SELECT srvname FROM pg_foreign_server ORDER BY srvname;
+SELECT count(*) AS reference_ends FROM splitdb.reference_end;
+SELECT count(*) AS origin_keys FROM splitdb.origin_key;
+
+-- the functions of the extension that PUBLIC may execute: the API (whose
+-- functions that change or read data check for superuser themselves), the
+-- origin proofs and the relay (called from another database as the role of
+-- a user mapping), and what the views that anyone may read call
+SELECT p.oid::regprocedure AS executable_by_public
+  FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')
+   AND has_function_privilege('public', p.oid, 'EXECUTE')
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
+-- no grant restates PostgreSQL's default: a function PUBLIC may execute
+-- carries no privileges of its own (a REVOKE undone by a GRANT would)
+SELECT p.oid::regprocedure AS explicit_grant_to_public
+  FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')
+   AND p.proacl IS NOT NULL
+   AND has_function_privilege('public', p.oid, 'EXECUTE');
 
 -- clean up
 SELECT splitdb_unassign('priv_svc', 'priv_t');

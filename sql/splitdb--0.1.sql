@@ -273,7 +273,23 @@ AS $$
 					    WHERE a.pid = worker_pid AND a.backend_type = 'splitdb worker')
 $$;
 COMMENT ON FUNCTION splitdb.job_worker_gone(text, integer) IS 'true when a job''s row says it runs but its worker is gone';
+-- splitdb_status, which PUBLIC may read, calls it with the reader's rights:
+-- it keeps PUBLIC's EXECUTE
 
+/*
+ * pg_dump carries every row of the catalog, the jobs included, progress and
+ * worker pids too.  The jobs are not a log that a restore may drop: which
+ * services have moved is read from their state (splitdb.reference_placement
+ * counts a service as moved once its job is cutting_over or done),
+ * splitdb_migrate() refuses to migrate a service again once its job is
+ * done, and the rows of splitdb.reference belong to a job.  The pid cannot
+ * be left out without the row (a filter drops rows, not columns), and it
+ * misleads no one: a job whose row says it runs reads as failed unless a
+ * splitdb worker has that pid (splitdb.job_worker_gone()), so a job that
+ * the dump caught while it ran reads as failed after a restore.
+ * splitdb.job_table and splitdb.reference name relations by OID, which a
+ * restore does not keep: there they tell what the migration did.
+ */
 SELECT pg_catalog.pg_extension_config_dump('splitdb.service', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.owned_table', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.job', '');
@@ -314,11 +330,12 @@ CREATE EVENT TRIGGER splitdb_forget_dropped_tables ON sql_drop
 /*
  * Only a table's owner may create a trigger on it here; the TRIGGER
  * privilege alone no longer suffices.  Writes that arrive from another
- * database on a session that proved its origin (src/origin.c) are enforced
- * by that database, which sees only the rows it sent: a trigger here that
- * writes more rows in that session escapes both databases' checks.  A role
- * that could drop the constraint (the owner) could get around it anyway;
- * one that holds only the TRIGGER privilege could not without splitdb.
+ * database on a session that proved its origin (src/reference/origin.c)
+ * are enforced by that database, which sees only the rows it sent: a
+ * trigger here that writes more rows in that session escapes both
+ * databases' checks.  A role that could drop the constraint (the owner)
+ * could get around it anyway; one that holds only the TRIGGER privilege
+ * could not without splitdb.
  */
 CREATE FUNCTION splitdb.refuse_foreign_triggers()
 RETURNS event_trigger
@@ -436,24 +453,11 @@ COMMENT ON FUNCTION splitdb_verify(name) IS
 'row counts and order-independent checksums of each owned table, in the source and in the sibling';
 
 /*
- * Privileges: every function is callable by anyone; the functions that change
- * the catalog or read table data check for superuser themselves, so a
- * refusal carries a hint.
+ * Privileges of the splitdb_* functions: PUBLIC keeps the EXECUTE that
+ * PostgreSQL grants on every new function.  Those that change the catalog
+ * or read table data check for superuser themselves, so that a refusal
+ * carries a hint.
  */
-REVOKE ALL ON FUNCTION splitdb_add_service(name, text, name, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION splitdb_drop_service(name) FROM PUBLIC;
-REVOKE ALL ON FUNCTION splitdb_assign(name, regclass[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION splitdb_unassign(name, regclass[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION splitdb_plan(name) FROM PUBLIC;
-REVOKE ALL ON FUNCTION splitdb_plan_dot(name) FROM PUBLIC;
-REVOKE ALL ON FUNCTION splitdb_verify(name) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb_add_service(name, text, name, boolean) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb_drop_service(name) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb_assign(name, regclass[]) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb_unassign(name, regclass[]) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb_plan(name) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb_plan_dot(name) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb_verify(name) TO PUBLIC;
 
 /*
  * Migration
@@ -548,9 +552,9 @@ SELECT o.service,
   LEFT JOIN splitdb.job_table jt ON jt.job_id = j.job_id AND jt.relid = o.relid;
 COMMENT ON VIEW splitdb_table_status IS 'one row per owned table: phase of its service''s last job, rows copied, verification';
 
-REVOKE ALL ON FUNCTION splitdb_migrate(name, text, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb_migrate(name, text, boolean) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb_remote_nextval(name, text) TO PUBLIC;
+-- splitdb_migrate() checks for superuser itself; splitdb_remote_nextval() is
+-- the default of shim columns, so every role that inserts through a shim
+-- calls it: both keep PUBLIC's EXECUTE
 GRANT SELECT ON splitdb_status, splitdb_table_status TO PUBLIC;
 
 /*
@@ -583,6 +587,9 @@ AS $$
 	SELECT pg_catalog.format_type(d.oid, -1) FROM d WHERE d.typtype OPERATOR(pg_catalog.<>) 'd'
 $$;
 COMMENT ON FUNCTION splitdb.key_type(oid) IS 'the type a key column of that type compares as: the base type of a domain, without a type modifier';
+-- splitdb_references, which PUBLIC may read, calls it (through
+-- splitdb.reference_placement) with the reader's rights: it keeps PUBLIC's
+-- EXECUTE
 
 CREATE VIEW splitdb.reference_placement AS
 WITH loc AS (
@@ -610,7 +617,7 @@ COMMENT ON VIEW splitdb.reference_placement IS 'where both ends of each cross-se
 
 -- The WHEN condition of the source's triggers on a shim for a reference
 -- declared on one partition of the moved table: the partition's constraint
--- over the trigger's new or old row (src/route.c).
+-- over the trigger's new or old row (src/reference/route.c).
 CREATE FUNCTION splitdb.partition_route(partition regclass, row_alias text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'splitdb_partition_route'
@@ -661,11 +668,28 @@ AS 'MODULE_PATHNAME', 'splitdb_shim_statement'
 LANGUAGE C STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION splitdb.shim_statement() IS 'statement trigger of a shim: after an update or delete, enforces here the references that the rows the sibling''s foreign keys and triggers changed in turn left to this database';
 
+/*
+ * The trigger functions are splitdb's own: PostgreSQL checks EXECUTE on a
+ * trigger's function when the trigger is created, not when it fires, so
+ * revoking it keeps every other role from making a trigger that calls them
+ * and costs the writers nothing.
+ *
+ * reference_relay() and reference_relayed() keep PUBLIC's EXECUTE, although
+ * only splitdb calls them: splitdb calls them from another database, on
+ * postgres_fdw's connection for the writing role's user mapping (or the
+ * table owner's), so the caller here is whatever role that mapping logs in
+ * as, which no install script can name.  Revoked, every CASCADE, SET NULL
+ * or SET DEFAULT across databases and every UPDATE or DELETE through a shim
+ * whose sibling holds an end would fail for such a role with 42501.  Both
+ * grant nothing: the relay runs its statement with the caller's own rights
+ * and every check on, and the keys either hands back exist only in a
+ * session that proved its origin (src/reference/origin.c): splitdb's.
+ * reference_counters() keeps it because the view splitdb_references, which
+ * PUBLIC may read, calls it with the reader's rights.
+ */
 REVOKE ALL ON FUNCTION splitdb.reference_row() FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.shim_statement() FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.reference_flush() FROM PUBLIC;
-REVOKE ALL ON FUNCTION splitdb.reference_counters() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb.reference_counters() TO PUBLIC;
 
 CREATE VIEW splitdb_references AS
 SELECT r.reference_id,
@@ -719,10 +743,8 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb_reference_mode(bigint, text) IS
 'strict enforces the reference on both sides; off disables its triggers in every database (for a bulk backfill; run splitdb_orphans after); returns the previous mode';
 
-REVOKE ALL ON FUNCTION splitdb_orphans(name) FROM PUBLIC;
-REVOKE ALL ON FUNCTION splitdb_reference_mode(bigint, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb_orphans(name) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb_reference_mode(bigint, text) TO PUBLIC;
+-- splitdb_orphans() and splitdb_reference_mode() keep PUBLIC's EXECUTE and
+-- check for superuser themselves
 GRANT SELECT ON splitdb_references TO PUBLIC;
 GRANT SELECT ON splitdb.reference_end TO PUBLIC;
 
@@ -1049,12 +1071,8 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.origin_key_make(text, name, text) IS 'the secret (hex) this database shares with location, made when there is none; called by splitdb when it installs references';
 
--- a shim write's remote role is the application's mapped role: it proves
--- with the secret, which it cannot read, so calling these grants nothing
-REVOKE ALL ON FUNCTION splitdb.origin_challenge() FROM PUBLIC;
-REVOKE ALL ON FUNCTION splitdb.origin_prove(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION splitdb.origin_withdraw() FROM PUBLIC;
+-- origin_challenge(), origin_prove() and origin_withdraw() keep PUBLIC's
+-- EXECUTE: a shim write's remote role is the application's mapped role, and
+-- it proves with the secret, which it cannot read, so calling them grants
+-- nothing.  origin_key_make() reads and makes secrets: splitdb's alone.
 REVOKE ALL ON FUNCTION splitdb.origin_key_make(text, name, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb.origin_challenge() TO PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb.origin_prove(text, text) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION splitdb.origin_withdraw() TO PUBLIC;

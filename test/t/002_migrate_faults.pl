@@ -53,31 +53,16 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SplitdbTest qw(start_source job_sql fingerprint_sql RUNNING JOB_SUMMARY);
 
 # rows of each NAME_big, and of a copy batch
 my $rows  = 200000;
 my $batch = 2000;
 
 # the states of a job that a worker is running
-my $running =
-  q{('queued', 'preparing', 'copying', 'indexing', 'catching_up', 'verifying', 'cutting_over')};
+my $running = RUNNING;
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'splitdb'
-max_worker_processes = 16
-});
-$node->start;
-
-$node->safe_psql('postgres', 'CREATE EXTENSION splitdb CASCADE');
-$node->safe_psql('postgres',
-	"ALTER SYSTEM SET splitdb.batch_rows = $batch; SELECT pg_reload_conf()");
-# new sessions are forked from the postmaster, as background workers are:
-# once one shows the value, the postmaster has read it
-$node->poll_query_until('postgres', 'SHOW splitdb.batch_rows', $batch)
-  or die 'the postmaster did not reload splitdb.batch_rows';
+my $node = start_source('main', $batch);
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -144,27 +129,21 @@ sub fingerprint
 {
 	my ($db, $table, $where) = @_;
 	$where = 'true' unless defined $where;
-	return query($db,
-		"SELECT count(*) || ' rows, ' || count(DISTINCT id) || ' keys, checksum '"
-		  . " || coalesce(sum(hashtext(t::text)), 0) FROM ONLY $table t WHERE $where");
+	return query($db, fingerprint_sql($table, 'id', $where));
 }
 
 # columns of the service's job row
 sub job
 {
 	my ($svc, $columns) = @_;
-	return query('postgres',
-		"SELECT $columns FROM splitdb.job WHERE service = '$svc'");
+	return query('postgres', job_sql($svc, $columns));
 }
 
 # the job in one line, for diagnostics
 sub job_summary
 {
 	my ($svc) = @_;
-	return 'job: '
-	  . job($svc,
-		"state || ', phase ' || phase || ', run ' || runs || ': '"
-		  . " || coalesce(last_sqlstate || ' ' || last_error, 'no error')");
+	return 'job: ' . job($svc, JOB_SUMMARY);
 }
 
 # columns of a table's row of the service's job

@@ -33,48 +33,22 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SplitdbTest qw(start_logged_pair set_passwords psql_verbose);
 
 # the superuser's password (on both servers, and in its own user mapping)
 my $super_pw = 'Super-Pw-7f3a';
 # the table owner's password
 my $owner_pw = 'Owner-Pw-91c2';
 
-my $source  = PostgreSQL::Test::Cluster->new('source');
-my $sibling = PostgreSQL::Test::Cluster->new('sibling');
-for my $node ($source, $sibling)
-{
-	$node->init;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'splitdb'
-max_worker_processes = 16
-log_statement = 'all'
-log_min_messages = debug1
-log_min_error_statement = debug1
-log_connections = on
-password_encryption = 'scram-sha-256'
-});
-
-	# first line wins: app_owner logs in with its password, the rest trust
-	my $hba_file = $node->data_dir . '/pg_hba.conf';
-	my $hba      = slurp_file($hba_file);
-	open(my $fh, '>', $hba_file) or die "could not write $hba_file: $!";
-	print $fh "local all app_owner scram-sha-256\n",
-	  "host all app_owner 127.0.0.1/32 scram-sha-256\n", $hba;
-	close($fh);
-	$node->start;
-}
-
-my $user = $source->safe_psql('postgres', 'SELECT current_user');
-for my $node ($source, $sibling)
-{
-	$node->safe_psql(
-		'postgres', qq{
-SET log_statement = 'none';
-CREATE ROLE app_owner LOGIN PASSWORD '$owner_pw';
-ALTER ROLE CURRENT_USER PASSWORD '$super_pw';
-});
-}
+# first line wins: app_owner logs in with its password, the rest trust
+my ($source, $sibling, $user) = start_logged_pair(
+	hba => sub {
+		my ($node) = @_;
+		return "local all app_owner scram-sha-256\n"
+		  . "host all app_owner 127.0.0.1/32 scram-sha-256\n"
+		  . slurp_file($node->data_dir . '/pg_hba.conf');
+	});
+set_passwords($_, $super_pw, [ app_owner => $owner_pw ]) for ($source, $sibling);
 $sibling->safe_psql('postgres', 'CREATE DATABASE svcdb');
 $source->safe_psql('postgres', 'CREATE DATABASE mono');
 $source->safe_psql(
@@ -102,11 +76,7 @@ SELECT splitdb_assign('svc', 'child');
 # Run $sql in $db of $node with verbose errors; returns (exit code, stderr).
 sub try_sql
 {
-	my ($node, $db, $sql) = @_;
-	my $ret = $node->psql(
-		$db, "\\set VERBOSITY verbose\n$sql",
-		stdout => \my $out,
-		stderr => \my $err);
+	my ($ret, $out, $err) = psql_verbose(@_);
 	return ($ret, $err);
 }
 

@@ -55,6 +55,7 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SplitdbTest qw(start_source job_sql fingerprint_sql poll_until JOB_SUMMARY);
 
 my $rows  = 40000;
 my $batch = 4000;
@@ -62,20 +63,7 @@ my $batch = 4000;
 # the first key of the job's advisory lock (SPLITDB_JOB_LOCK_KEY)
 my $job_lock_key = 0x73706c75;
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'splitdb'
-max_worker_processes = 16
-});
-$node->start;
-
-$node->safe_psql('postgres', 'CREATE EXTENSION splitdb CASCADE');
-$node->safe_psql('postgres',
-	"ALTER SYSTEM SET splitdb.batch_rows = $batch; SELECT pg_reload_conf()");
-$node->poll_query_until('postgres', 'SHOW splitdb.batch_rows', $batch)
-  or die 'the postmaster did not reload splitdb.batch_rows';
+my $node = start_source('main', $batch);
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -99,18 +87,6 @@ sub query
 
 # Call $cond until it is true, or $gone is, for at most the default
 # timeout; dies then.  Returns the last value of $cond.
-sub poll_until
-{
-	my ($cond, $gone, $what) = @_;
-	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-	while (time < $deadline)
-	{
-		return 1 if $cond->();
-		return 0 if $gone->();
-		select(undef, undef, undef, 0.05);
-	}
-	die "timed out waiting for $what";
-}
 
 # whether no splitdb worker runs in the source
 sub no_worker
@@ -124,9 +100,7 @@ sub no_worker
 sub fingerprint
 {
 	my ($db, $table) = @_;
-	return query($db,
-		"SELECT count(*) || ' rows, ' || count(DISTINCT t::text) || ' distinct, checksum '"
-		  . " || coalesce(sum(hashtext(t::text)), 0) FROM ONLY $table t");
+	return query($db, fingerprint_sql($table, 't::text'));
 }
 
 # indexes, constraints and user triggers of a table (the test's own fault
@@ -147,17 +121,13 @@ SELECT (SELECT count(*) FROM pg_index WHERE indrelid = '$table'::regclass) || ' 
 sub job
 {
 	my ($svc, $columns) = @_;
-	return query('postgres',
-		"SELECT $columns FROM splitdb.job WHERE service = '$svc'");
+	return query('postgres', job_sql($svc, $columns));
 }
 
 sub job_summary
 {
 	my ($svc) = @_;
-	return 'job: '
-	  . job($svc,
-		"state || ', phase ' || phase || ', run ' || runs || ': '"
-		  . " || coalesce(last_sqlstate || ' ' || last_error, 'no error')");
+	return 'job: ' . job($svc, JOB_SUMMARY);
 }
 
 # Create the service's tables and the service, with the test's faults in

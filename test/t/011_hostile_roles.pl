@@ -45,47 +45,27 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SplitdbTest qw(start_logged_pair set_passwords psql_verbose);
 
 my $super_pw = 'Super-Pw-3e81';
 my $owner_pw = 'Owner-Pw-c4d0';
 my $app_pw   = 'App-Pw-58b7';
 
-my $source  = PostgreSQL::Test::Cluster->new('source');
-my $sibling = PostgreSQL::Test::Cluster->new('sibling');
-my $user;
-for my $node ($source, $sibling)
-{
-	$node->init;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'splitdb'
-max_worker_processes = 16
+# the superuser keeps trust; every other role gives its password over TCP
+my ($source, $sibling, $user) = start_logged_pair(
+	conf => q{
 max_prepared_transactions = 5
 listen_addresses = '127.0.0.1'
-log_statement = 'all'
-log_min_messages = debug1
-log_min_error_statement = debug1
-log_connections = on
-password_encryption = 'scram-sha-256'
-});
-	$node->start;
-	$user = $node->safe_psql('postgres', 'SELECT current_user');
-	# the superuser keeps trust; every other role gives its password over TCP
-	open(my $hba, '>', $node->data_dir . '/pg_hba.conf') or die $!;
-	print $hba "local all $user trust\n";
-	print $hba "local all all scram-sha-256\n";
-	print $hba "host all $user 127.0.0.1/32 trust\n";
-	print $hba "host all all 127.0.0.1/32 scram-sha-256\n";
-	close($hba);
-	$node->reload;
-	$node->safe_psql(
-		'postgres', qq{
-SET log_statement = 'none';
-ALTER ROLE CURRENT_USER PASSWORD '$super_pw';
-CREATE ROLE owner LOGIN PASSWORD '$owner_pw';
-CREATE ROLE app LOGIN PASSWORD '$app_pw';
-});
-}
+},
+	hba => sub {
+		my ($node, $superuser) = @_;
+		return "local all $superuser trust\n"
+		  . "local all all scram-sha-256\n"
+		  . "host all $superuser 127.0.0.1/32 trust\n"
+		  . "host all all 127.0.0.1/32 scram-sha-256\n";
+	});
+set_passwords($_, $super_pw, [ owner => $owner_pw, app => $app_pw ])
+  for ($source, $sibling);
 my $src_port = $source->port;
 my $sib_port = $sibling->port;
 $source->safe_psql('postgres', 'CREATE DATABASE mono');
@@ -143,14 +123,10 @@ sub as_app
 {
 	my ($db, $sql) = @_;
 	local $ENV{PGPASSWORD} = $app_pw;
-	my ($out, $err);
-	my $ret = $node{$db}->psql(
-		$db, "\\set VERBOSITY verbose\n$sql",
-		connstr => "host=127.0.0.1 port=$port{$db} dbname=$db user=app",
-		stdout => \$out,
-		stderr => \$err,
+	return psql_verbose(
+		$node{$db}, $db, $sql,
+		connstr       => "host=127.0.0.1 port=$port{$db} dbname=$db user=app",
 		on_error_stop => 0);
-	return ($ret, $out, $err);
 }
 
 # rows without their parent, in both directions: splitdb's count and our own

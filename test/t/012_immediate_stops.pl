@@ -52,32 +52,18 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SplitdbTest qw(start_source job_sql RUNNING JOB_SUMMARY);
 
 my $rows  = 6000;
 my $batch = 1000;
 # the rows of NAME_big in the sibling when a COPY is held: two batches
 my $copy_after = 2 * $batch;
-my $running =
-  "('queued', 'preparing', 'copying', 'indexing', 'catching_up', 'verifying', 'cutting_over')";
+my $running = RUNNING;
 
-my $node = PostgreSQL::Test::Cluster->new('source');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'splitdb'
-max_worker_processes = 16
-log_min_messages = debug1
-});
-$node->start;
+my $node = start_source('source', $batch, "log_min_messages = debug1\n");
 my $sib = PostgreSQL::Test::Cluster->new('sibling');
 $sib->init;
 $sib->start;
-
-$node->safe_psql('postgres', 'CREATE EXTENSION splitdb CASCADE');
-$node->safe_psql('postgres',
-	"ALTER SYSTEM SET splitdb.batch_rows = $batch; SELECT pg_reload_conf()");
-$node->poll_query_until('postgres', 'SHOW splitdb.batch_rows', $batch)
-  or die 'the postmaster did not reload splitdb.batch_rows';
 my $user = $node->safe_psql('postgres', 'SELECT current_user');
 
 # ---------------------------------------------------------------------------
@@ -93,21 +79,14 @@ sub query
 sub poll_until
 {
 	my ($cond, $what) = @_;
-	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-	while (time < $deadline)
-	{
-		return 1 if $cond->();
-		select(undef, undef, undef, 0.05);
-	}
-	die "timed out waiting for $what";
+	return SplitdbTest::poll_until($cond, undef, $what);
 }
 
 # rows, distinct rows and a checksum of every row of a table
 sub fingerprint_sql
 {
 	my ($table) = @_;
-	return "SELECT count(*) || ' rows, ' || count(DISTINCT t::text) || ' distinct, checksum '"
-	  . " || coalesce(sum(hashtext(t::text)), 0) FROM ONLY $table t";
+	return SplitdbTest::fingerprint_sql($table, 't::text');
 }
 
 sub fingerprint
@@ -149,16 +128,13 @@ sub relations
 sub job
 {
 	my ($svc, $columns) = @_;
-	return query('postgres', "SELECT $columns FROM splitdb.job WHERE service = '$svc'");
+	return query('postgres', job_sql($svc, $columns));
 }
 
 sub job_summary
 {
 	my ($svc) = @_;
-	return 'job: '
-	  . job($svc,
-		"state || ', phase ' || phase || ', run ' || runs || ': '"
-		  . " || coalesce(last_sqlstate || ' ' || last_error, 'no error')");
+	return 'job: ' . job($svc, JOB_SUMMARY);
 }
 
 # the service's tables, its sibling database with the test's faults (as in

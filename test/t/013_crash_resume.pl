@@ -23,29 +23,15 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SplitdbTest qw(start_source job_sql fingerprint_sql RUNNING JOB_SUMMARY);
 
 my $rows  = 100000;
 my $batch = 2000;
 my $svc   = 'crash';
 
-my $running =
-  q{('queued', 'preparing', 'copying', 'indexing', 'catching_up', 'verifying', 'cutting_over')};
+my $running = RUNNING;
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'splitdb'
-max_worker_processes = 16
-restart_after_crash = on
-});
-$node->start;
-
-$node->safe_psql('postgres', 'CREATE EXTENSION splitdb CASCADE');
-$node->safe_psql('postgres',
-	"ALTER SYSTEM SET splitdb.batch_rows = $batch; SELECT pg_reload_conf()");
-$node->poll_query_until('postgres', 'SHOW splitdb.batch_rows', $batch)
-  or die 'the postmaster did not reload splitdb.batch_rows';
+my $node = start_source('main', $batch, "restart_after_crash = on\n");
 
 sub query
 {
@@ -57,23 +43,18 @@ sub query
 sub fingerprint
 {
 	my ($db, $table) = @_;
-	return query($db,
-		"SELECT count(*) || ' rows, ' || count(DISTINCT id) || ' keys, checksum '"
-		  . " || coalesce(sum(hashtext(t::text)), 0) FROM ONLY $table t");
+	return query($db, fingerprint_sql($table, 'id'));
 }
 
 sub job
 {
 	my ($columns) = @_;
-	return query('postgres',
-		"SELECT $columns FROM splitdb.job WHERE service = '$svc'");
+	return query('postgres', job_sql($svc, $columns));
 }
 
 sub job_summary
 {
-	return 'job: '
-	  . job("state || ', phase ' || phase || ', run ' || runs || ': '"
-		  . " || coalesce(last_sqlstate || ' ' || last_error, 'no error')");
+	return 'job: ' . job(JOB_SUMMARY);
 }
 
 query(

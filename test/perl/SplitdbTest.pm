@@ -1,0 +1,182 @@
+# Copyright (c) 2026, splitdb developers
+#
+# SplitdbTest: the set-up that several TAP tests of splitdb share.
+#
+# - start_source(): a cluster with splitdb preloaded and installed in
+#   database postgres, with a given splitdb.batch_rows: the source of the
+#   migration tests (002, 010, 012, 013);
+# - RUNNING, job_sql(), JOB_SUMMARY, fingerprint_sql(), poll_until(): what
+#   those tests read and wait for;
+# - start_logged_pair(), set_passwords(), psql_verbose(): two clusters that
+#   log every statement and take passwords, for the tests that look for
+#   secrets in the servers' logs (007, 011).
+#
+# test/run puts test/perl on prove's include path.
+
+package SplitdbTest;
+
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+
+use Exporter 'import';
+our @EXPORT_OK = qw(start_source job_sql fingerprint_sql poll_until
+  start_logged_pair set_passwords psql_verbose RUNNING JOB_SUMMARY);
+
+# the states of a job that a worker is running, as an SQL list
+use constant RUNNING =>
+  q{('queued', 'preparing', 'copying', 'indexing', 'catching_up', 'verifying', 'cutting_over')};
+
+# splitdb.job's columns for a message: state, phase, runs and the error
+use constant JOB_SUMMARY => "state || ', phase ' || phase || ', run ' || runs || ': '"
+  . " || coalesce(last_sqlstate || ' ' || last_error, 'no error')";
+
+# start_source($name, $batch, $conf)
+#
+# A new cluster $name that preloads splitdb (16 worker processes, and the
+# lines of $conf when given), started, with splitdb installed in database
+# postgres and splitdb.batch_rows set to $batch for the whole cluster.
+# Returns when the postmaster has read the setting: new sessions are forked
+# from it, as background workers are, so once one shows the value, every
+# worker will.
+sub start_source
+{
+	my ($name, $batch, $conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+
+	$node->init;
+	$node->append_conf(
+		'postgresql.conf', q{
+shared_preload_libraries = 'splitdb'
+max_worker_processes = 16
+} . ($conf // ''));
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION splitdb CASCADE');
+	$node->safe_psql('postgres',
+		"ALTER SYSTEM SET splitdb.batch_rows = $batch; SELECT pg_reload_conf()");
+	$node->poll_query_until('postgres', 'SHOW splitdb.batch_rows', $batch)
+	  or die 'the postmaster did not reload splitdb.batch_rows';
+	return $node;
+}
+
+# job_sql($svc, $columns): the query of $columns of service $svc's job
+sub job_sql
+{
+	my ($svc, $columns) = @_;
+	return "SELECT $columns FROM splitdb.job WHERE service = '$svc'";
+}
+
+# fingerprint_sql($table, $distinct, $where)
+#
+# The query of a one-line fingerprint of the rows of $table (ONLY): the
+# count, the count of distinct values of $distinct ("id": "N keys", any
+# other expression over row t: "N distinct") and a checksum of every row;
+# of the rows that $where holds for, when given.
+sub fingerprint_sql
+{
+	my ($table, $distinct, $where) = @_;
+	my $label = $distinct eq 'id' ? 'keys' : 'distinct';
+	return "SELECT count(*) || ' rows, ' || count(DISTINCT $distinct) || ' $label, checksum '"
+	  . " || coalesce(sum(hashtext(t::text)), 0) FROM ONLY $table t"
+	  . (defined $where ? " WHERE $where" : '');
+}
+
+# poll_until($cond, $gone, $what)
+#
+# Call $cond every 50 ms until it returns true (then return 1), or until
+# $gone, when given, returns true (then return 0).  Dies naming $what after
+# PostgreSQL::Test::Utils' default timeout.
+sub poll_until
+{
+	my ($cond, $gone, $what) = @_;
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (time < $deadline)
+	{
+		return 1 if $cond->();
+		return 0 if defined $gone && $gone->();
+		select(undef, undef, undef, 0.05);
+	}
+	die "timed out waiting for $what";
+}
+
+# start_logged_pair(%opt)
+#
+# Two new clusters, named source and sibling, that preload splitdb, log
+# every statement, message and connection (log_statement = all,
+# log_min_messages and log_min_error_statement = debug1) and keep
+# passwords as SCRAM, with the lines of $opt{conf} added; started.  When
+# $opt{hba} is given, it is called with each node and the name of its
+# bootstrap superuser, and what it returns becomes that node's
+# pg_hba.conf (reloaded).  Returns (source, sibling, superuser's name).
+sub start_logged_pair
+{
+	my (%opt) = @_;
+	my @nodes = map { PostgreSQL::Test::Cluster->new($_) } ('source', 'sibling');
+	my $user;
+
+	for my $node (@nodes)
+	{
+		$node->init;
+		$node->append_conf(
+			'postgresql.conf', q{
+shared_preload_libraries = 'splitdb'
+max_worker_processes = 16
+log_statement = 'all'
+log_min_messages = debug1
+log_min_error_statement = debug1
+log_connections = on
+password_encryption = 'scram-sha-256'
+} . ($opt{conf} // ''));
+		$node->start;
+		$user = $node->safe_psql('postgres', 'SELECT current_user');
+		if (defined $opt{hba})
+		{
+			my $hba_file = $node->data_dir . '/pg_hba.conf';
+			my $hba      = $opt{hba}->($node, $user);
+			open(my $fh, '>', $hba_file) or die "could not write $hba_file: $!";
+			print $fh $hba;
+			close($fh);
+			$node->reload;
+		}
+	}
+	return (@nodes, $user);
+}
+
+# set_passwords($node, $super_pw, [role => password, ...])
+#
+# In database postgres of $node, without logging the statements: give the
+# current user (the bootstrap superuser) password $super_pw and create
+# each role, LOGIN with its password, in the order given.
+sub set_passwords
+{
+	my ($node, $super_pw, $roles) = @_;
+	my $sql = "SET log_statement = 'none';\nALTER ROLE CURRENT_USER PASSWORD '$super_pw';\n";
+	my @pairs = @$roles;
+
+	while (my ($role, $pw) = splice(@pairs, 0, 2))
+	{
+		$sql .= "CREATE ROLE $role LOGIN PASSWORD '$pw';\n";
+	}
+	$node->safe_psql('postgres', $sql);
+	return;
+}
+
+# psql_verbose($node, $db, $sql, %psql_opts)
+#
+# Run $sql in $db of $node with \set VERBOSITY verbose (so errors show
+# their SQLSTATE), with PostgreSQL::Test::Cluster::psql's options
+# %psql_opts.  Returns (exit code, stdout, stderr).
+sub psql_verbose
+{
+	my ($node, $db, $sql, %psql_opts) = @_;
+	my ($out, $err);
+	my $ret = $node->psql(
+		$db, "\\set VERBOSITY verbose\n$sql",
+		stdout => \$out,
+		stderr => \$err,
+		%psql_opts);
+	return ($ret, $out, $err);
+}
+
+1;
