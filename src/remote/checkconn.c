@@ -413,7 +413,7 @@ read_item(CheckConn *cc, Item *it, ReadState *rs)
 				rs->lost = true;
 			splitdb_prepared_drop(cc->conn);
 			if (it->kind == ITEM_QUIET || (it->kind == ITEM_AHEAD && !it->wanted))
-				elog(DEBUG1, "splitdb: check connection: a statement sent without a wait failed: %s",
+				elog(DEBUG1, "check connection: a statement sent without a wait failed: %s",
 					 PQresultErrorMessage(res));
 			else if (rs->first_error == NULL)
 			{

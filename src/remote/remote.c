@@ -179,7 +179,7 @@ connect_with(const char **keywords, const char **values, const char *target,
 static void
 notice_processor(void *arg, const char *message)
 {
-	elog(DEBUG1, "splitdb: remote notice: %s", message);
+	elog(DEBUG1, "remote notice: %s", message);
 }
 
 /*
@@ -335,7 +335,8 @@ refuse_without_password(UserMapping *mapping, PGconn *conn,
 		ereport(ERROR,
 				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
 				 errmsg("password is required"),
-				 errdetail("Non-superuser must provide a password in the user mapping.")));
+				 errdetail("Non-superuser must provide a password in the user mapping."),
+				 errhint("Add a password to the user mapping, or have a superuser set password_required 'false' on it.")));
 	}
 	if (!PQconnectionUsedPassword(conn))
 	{
