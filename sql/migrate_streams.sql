@@ -45,19 +45,38 @@ INSERT INTO str_refs VALUES (1, 'str_keys', '{str_mood,int4}'), (2, '"Str Wide"'
 SELECT splitdb_assign('str_svc', '"Str Wide"', 'str_keys', 'str_refs');
 
 -- fails: out of range, and not for roles that are not superusers
-SET splitdb.copy_streams = 0;
+SET splitdb.copy_streams = -1;
 SET splitdb.copy_streams = 17;
+SET splitdb.maintenance_work_mem = '512kB';
 CREATE ROLE splitdb_str_app;
 SET ROLE splitdb_str_app;
 SET splitdb.copy_streams = 4;
+SET splitdb.maintenance_work_mem = '1GB';
 RESET ROLE;
 DROP ROLE splitdb_str_app;
+-- the defaults: streams chosen by each run (0, auto), 256MB per build
 SHOW splitdb.copy_streams;
+SHOW splitdb.maintenance_work_mem;
+
+-- the sibling records the settings of the sessions that build its indexes
+\c str_svc
+CREATE SCHEMA str_watch;
+CREATE TABLE str_watch.builds (mem text, workers text);
+CREATE FUNCTION str_watch.record() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO str_watch.builds
+	VALUES (current_setting('maintenance_work_mem'),
+			current_setting('max_parallel_maintenance_workers'));
+END $$;
+CREATE EVENT TRIGGER str_watch_builds ON ddl_command_end WHEN TAG IN ('CREATE INDEX')
+	EXECUTE FUNCTION str_watch.record();
+\c :source_db
 
 -- three streams, batches of 2,500 rows: each batch fills more than three
 -- chunks, so every batch is spread over three COPY commands
 SET splitdb.copy_streams = 3;
 SET splitdb.batch_rows = 2500;
+SET splitdb.maintenance_work_mem = '300MB';
 SET client_min_messages = warning;
 SELECT splitdb_migrate('str_svc', wait => true) > 0 AS migrated;
 RESET client_min_messages;
@@ -90,6 +109,9 @@ SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index
  WHERE indrelid IN ('"Str Wide"'::regclass, 'str_keys'::regclass)
  ORDER BY indexrelid::regclass::text COLLATE "C";
 SELECT id, rel, rel = 'str_keys'::regclass AS names_str_keys, typ FROM str_refs ORDER BY id;
+-- every index was built with the job's splitdb.maintenance_work_mem and,
+-- three side by side, without parallel workers
+SELECT mem, workers, count(*) AS builds FROM str_watch.builds GROUP BY 1, 2;
 -- the deferred key is still deferred: a duplicate waits for the commit
 BEGIN;
 INSERT INTO str_keys VALUES (2, 1000, 'dup');

@@ -39,8 +39,11 @@ int			splitdb_connect_timeout = 10;
 
 /* rows per copy batch, each one a checkpoint */
 int			splitdb_batch_rows = 100000;
-int			splitdb_copy_streams = 2;
+int			splitdb_copy_streams = SPLITDB_COPY_STREAMS_AUTO;
 int			splitdb_fence_timeout = 60000;
+
+/* kB of maintenance_work_mem for each index build in a sibling */
+int			splitdb_maintenance_work_mem = 262144;
 
 PGDLLEXPORT void _PG_init(void);
 
@@ -67,13 +70,29 @@ _PG_init(void)
 
 	DefineCustomIntVariable("splitdb.copy_streams",
 							"Connections to the sibling over which a migration copies each batch.",
-							"The sibling parses and writes the rows in one backend per stream. A job takes the value of the session that calls splitdb_migrate().",
+							"The sibling parses and writes the rows in one backend per stream. 0 (the default) "
+							"takes the free cores when the job's run starts: the cores online less the "
+							"one-minute load average, 1 to 8. A job takes the value of the session that calls splitdb_migrate().",
 							&splitdb_copy_streams,
-							2,
-							1,
+							SPLITDB_COPY_STREAMS_AUTO,
+							0,
 							SPLITDB_MAX_COPY_STREAMS,
 							PGC_SUSET,
 							0,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("splitdb.maintenance_work_mem",
+							"maintenance_work_mem of the sibling's sessions that build a migration's indexes.",
+							"Each session that builds indexes sets it for its builds, as many at once as the "
+							"job has streams. A job takes the value of the session that calls splitdb_migrate().",
+							&splitdb_maintenance_work_mem,
+							262144,
+							1024,
+							MAX_KILOBYTES,
+							PGC_SUSET,
+							GUC_UNIT_KB,
 							NULL,
 							NULL,
 							NULL);

@@ -42,9 +42,18 @@ extern int	splitdb_connect_timeout;
 extern int	splitdb_batch_rows;
 extern int	splitdb_copy_streams;
 extern int	splitdb_fence_timeout;
+extern int	splitdb_maintenance_work_mem;
 
 /* the most connections a job copies over (splitdb.copy_streams) */
 #define SPLITDB_MAX_COPY_STREAMS	16
+
+/*
+ * splitdb.copy_streams = 0: as many streams as free cores when a job's run
+ * starts (the cores online less the one-minute load), at least 1 and at
+ * most SPLITDB_MAX_AUTO_COPY_STREAMS
+ */
+#define SPLITDB_COPY_STREAMS_AUTO	0
+#define SPLITDB_MAX_AUTO_COPY_STREAMS	8
 extern char *splitdb_origin;
 extern bool splitdb_check_connection;
 

@@ -661,6 +661,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	args.batch_rows = splitdb_batch_rows;
 	args.copy_streams = splitdb_copy_streams;
 	args.fence_timeout = splitdb_fence_timeout;
+	args.maintenance_work_mem = splitdb_maintenance_work_mem;
 	args.nrelations = nrelations;
 	args.relset_hash = relset_hash;
 	strlcpy(args.mode, mode, sizeof(args.mode));

@@ -23,8 +23,10 @@ typedef struct SplitdbWorkerArgs
 	int64		job_id;
 	bool		resume;			/* continue an existing job */
 	int32		batch_rows;		/* splitdb.batch_rows of the caller */
-	int32		copy_streams;	/* splitdb.copy_streams of the caller */
+	int32		copy_streams;	/* splitdb.copy_streams of the caller; 0: auto */
 	int32		fence_timeout;	/* splitdb.fence_timeout of the caller, ms */
+	int32		maintenance_work_mem;	/* splitdb.maintenance_work_mem of the
+										 * caller, kB; 0: the worker's own */
 	int32		nrelations;		/* a new job: the relations the caller checked */
 	int32		relset_hash;	/* ... and their digest (SPLITDB_RELSET_SQL) */
 	char		mode[16];		/* offline */

@@ -408,6 +408,40 @@ drop_invalid_indexes(SplitdbJob *job)
 }
 
 /*
+ * set_build_settings
+ *		Give the sibling sessions that build indexes the memory and the
+ *		parallel workers of their builds.
+ *
+ * conns: the nconns sessions that run the builds (job->streams, or the
+ *        job's connection alone)
+ *
+ * Why: a build sorts its rows in maintenance_work_mem, and the sibling's
+ * (64MB by default) makes a build of a table of millions of rows spill to
+ * disk in runs that it merges again; the sessions are the job's own and
+ * build nothing else, so a larger value (splitdb.maintenance_work_mem)
+ * costs only while the builds run.  A parallel build divides that memory
+ * between its participants, and side by side the streams already keep as
+ * many of the sibling's cores busy: with more than one session,
+ * max_parallel_maintenance_workers is 0, so that the builds do not compete
+ * for the same cores; with one, the sibling's own value stands.
+ */
+static void
+set_build_settings(SplitdbJob *job, PGconn *const *conns, int nconns)
+{
+	const char *params[2];
+
+	params[0] = psprintf("%dkB", job->maintenance_work_mem);
+	params[1] = nconns > 1 ? "0" : NULL;
+	for (int i = 0; i < nconns; i++)
+		splitdb_remote_command(conns[i],
+							   "SELECT pg_catalog.set_config('maintenance_work_mem', $1, false),"
+							   " pg_catalog.set_config('max_parallel_maintenance_workers',"
+							   "  coalesce($2, (SELECT s.reset_val FROM pg_catalog.pg_settings s"
+							   "                 WHERE s.name = 'max_parallel_maintenance_workers')), false)",
+							   2, params, job->service);
+}
+
+/*
  * splitdb_step_index
  *		Primary keys, secondary indexes, unique and exclusion constraints,
  *		foreign keys inside the sibling, triggers and policies.  The index
@@ -453,10 +487,15 @@ splitdb_step_index(SplitdbJob *job)
 	if (builds != NIL)
 	{
 		splitdb_worker_connect_streams(job);
+		set_build_settings(job, job->streams, job->copy_streams);
 		splitdb_ddl_apply_side_by_side(job->streams, job->copy_streams, builds,
 									   job->service, record_builds, job);
 	}
 	splitdb_worker_close_streams();
+
+	/* exclusion constraints, and the indexes of partitioned tables, build here */
+	if (rest != NIL)
+		set_build_settings(job, &job->conn, 1);
 
 	foreach(lc, rest)
 	{

@@ -43,6 +43,10 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -464,6 +468,39 @@ claim_job(const SplitdbWorkerArgs *args)
 }
 
 /*
+ * free_cores
+ *		The streams of splitdb.copy_streams = 0 (auto): the cores online less
+ *		the one-minute load average (rounded), at least 1 and at most
+ *		SPLITDB_MAX_AUTO_COPY_STREAMS; 1 when either cannot be read.
+ *
+ * Each stream keeps a backend of the sibling busy parsing rows while the
+ * worker reads the source, so a stream beyond the free cores only adds
+ * switching: on 2 cores that ran both servers, 1 stream copied fastest (see
+ * splitdb.copy_streams in docs/reference.md).  Logged, with what it was
+ * made of, so that a run's choice can be read afterwards.
+ */
+static int
+free_cores(int64 job_id, const char *service)
+{
+	long		online = sysconf(_SC_NPROCESSORS_ONLN);
+	double		load[1];
+	int			n;
+
+	if (online < 1 || getloadavg(load, 1) != 1)
+	{
+		ereport(LOG,
+				(errmsg("job " INT64_FORMAT " of service \"%s\" copies over 1 stream: splitdb.copy_streams is 0 (auto), and the cores online or the load could not be read",
+						job_id, service)));
+		return 1;
+	}
+	n = (int) Max(Min(online - rint(load[0]), SPLITDB_MAX_AUTO_COPY_STREAMS), 1);
+	ereport(LOG,
+			(errmsg("job " INT64_FORMAT " of service \"%s\" copies over %d stream%s: splitdb.copy_streams is 0 (auto), with %ld cores online and a one-minute load of %.2f",
+					job_id, service, n, n == 1 ? "" : "s", online, load[0])));
+	return n;
+}
+
+/*
  * load_job
  *		Read the job, its service and its tables into job_cxt.
  */
@@ -487,7 +524,9 @@ load_job(const SplitdbWorkerArgs *args)
 	job->job_cxt = job_cxt;
 	job->batch_rows = args->batch_rows > 0 ? args->batch_rows : splitdb_batch_rows;
 	job->copy_streams = args->copy_streams > 0 ?
-		Min(args->copy_streams, SPLITDB_MAX_COPY_STREAMS) : splitdb_copy_streams;
+		Min(args->copy_streams, SPLITDB_MAX_COPY_STREAMS) : free_cores(args->job_id, args->service);
+	job->maintenance_work_mem = args->maintenance_work_mem > 0 ?
+		args->maintenance_work_mem : splitdb_maintenance_work_mem;
 	job->service = pstrdup(args->service);
 	job->server = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	job->phase = splitdb_worker_phase_of(SPI_getvalue(SPI_tuptable->vals[0],

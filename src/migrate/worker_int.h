@@ -75,6 +75,7 @@ typedef struct SplitdbJob
 	PGconn	   *conn;			/* the sibling */
 	int64		batch_rows;		/* rows per copy batch */
 	int			copy_streams;	/* connections a batch is copied over */
+	int			maintenance_work_mem;	/* kB, for each index build */
 	PGconn	   *streams[SPLITDB_MAX_COPY_STREAMS];	/* [0] is conn */
 	MemoryContext job_cxt;		/* lives as long as the job runs */
 	MemoryContext step_cxt;		/* the running step's; deleted after it */

@@ -332,10 +332,11 @@ SELECT results_eq(
 	$$VALUES ('splitdb.batch_rows', '100000', NULL, 'superuser', 'integer', '1', '2147483647', '100000'),
 			 ('splitdb.check_connection', 'on', NULL, 'user', 'bool', NULL, NULL, 'on'),
 			 ('splitdb.connect_timeout', '10', 's', 'user', 'integer', '0', '3600', '10'),
-			 ('splitdb.copy_streams', '2', NULL, 'superuser', 'integer', '1', '16', '2'),
+			 ('splitdb.copy_streams', '0', NULL, 'superuser', 'integer', '0', '16', '0'),
 			 ('splitdb.fence_timeout', '60000', 'ms', 'superuser', 'integer', '1', '2147483647', '60000'),
+			 ('splitdb.maintenance_work_mem', '262144', 'kB', 'superuser', 'integer', '1024', '2147483647', '262144'),
 			 ('splitdb.origin', '', NULL, 'user', 'string', NULL, NULL, '')$$,
-	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_streams: superuser-only, 1..16, default 2; splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.origin: user-settable, empty');
+	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.origin: user-settable, empty');
 SELECT throws_ok(
 	$$SET LOCAL splitdb.no_such_setting = 1$$,
 	'42602', 'invalid configuration parameter name "splitdb.no_such_setting"',

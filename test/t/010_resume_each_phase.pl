@@ -313,6 +313,12 @@ sub check_migrated
 	ok( $node->log_contains(
 			qr/job $id of service "$svc" ended \d+ sessions? of an earlier run in the sibling/),
 		"$svc: the last run logged that it ended the earlier run's sessions");
+	# splitdb.copy_streams is left at 0 (auto): each run logs the streams it
+	# took, a number from 1 to 8
+	my @streams = slurp_file($node->logfile) =~
+	  /job $id of service "$svc" copies over (\d+) streams?: splitdb\.copy_streams is 0 \(auto\)/g;
+	ok(@streams == $runs && !grep({ $_ < 1 || $_ > 8 } @streams),
+		"$svc: each of the $runs runs took 1 to 8 streams (auto): @streams");
 	for my $table (sort keys %$before)
 	{
 		is(fingerprint($svc, "public.$table"),
