@@ -248,12 +248,23 @@ INSERT INTO "Buchung" VALUES (3, 2, 999);
 TRUNCATE customer;
 TRUNCATE customer CASCADE;
 SELECT count(*) AS customers FROM customer;
+-- customers for the bulk insert in the sibling below
+INSERT INTO customer SELECT g, 'bulk' FROM generate_series(100001, 200000) g;
 
 --
 -- In the sibling: the same references, enforced against the source
 --
 \c ref_svc
 SET client_min_messages = warning;
+-- a statement's 100,000 distinct keys, checked, and what their queue holds
+-- until the transaction ends: a key is one small chunk (it was more than
+-- 1 kB: over 100 MB here)
+BEGIN;
+INSERT INTO "Order" (id, customer_id) SELECT g, g FROM generate_series(100001, 200000) g;
+SELECT count(*) > 0 AS queued, sum(total_bytes) < 40 * 1024 * 1024 AS under_40_mb
+  FROM pg_backend_memory_contexts
+ WHERE name = 'splitdb queued keys' OR parent = 'splitdb queued keys';
+ROLLBACK;
 SELECT reference_id, side, relid, own_server, other_location, other_server, other_table
   FROM splitdb.reference_end ORDER BY 1, 2;
 -- the self-reference moved with its table and is a foreign key there
@@ -266,6 +277,7 @@ INSERT INTO "Order" (id, country, code) VALUES (61, 'xx', 1);
 DELETE FROM "Order" WHERE id = 200;
 \c splitdb_regression
 SET client_min_messages = warning;
+DELETE FROM customer WHERE id > 100000;
 SELECT id, order_id FROM invoice ORDER BY id;
 -- a customer that a sibling row refers to stays
 DELETE FROM customer WHERE id = 2;

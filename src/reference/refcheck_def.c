@@ -300,6 +300,7 @@ load_def(Trigger *tg, Relation rel, int64 reference_id, char side)
 		rel->rd_rel->relkind == RELKIND_FOREIGN_TABLE;
 	def->attnums = palloc(sizeof(AttrNumber) * def->nkeys);
 	def->typoutput = palloc(sizeof(Oid) * def->nkeys);
+	def->outfinfo = palloc(sizeof(FmgrInfo) * def->nkeys);
 	def->typcache = palloc(sizeof(TypeCacheEntry *) * def->nkeys);
 	for (int i = 0; i < def->nkeys; i++)
 	{
@@ -315,6 +316,7 @@ load_def(Trigger *tg, Relation rel, int64 reference_id, char side)
 					 errhint("A column of a cross-service reference was dropped or renamed; set the reference's mode to off with splitdb_reference_mode().")));
 		att = TupleDescAttr(RelationGetDescr(rel), def->attnums[i] - 1);
 		getTypeOutputInfo(att->atttypid, &def->typoutput[i], &varlena);
+		fmgr_info_cxt(def->typoutput[i], &def->outfinfo[i], def_cxt);
 		def->typcache[i] = lookup_type_cache(att->atttypid, TYPECACHE_EQ_OPR_FINFO);
 		if (output_follows_settings(att->atttypid))
 			def->pin_output = true;

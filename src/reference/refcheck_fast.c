@@ -33,6 +33,7 @@
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 
 #include "reference/fdwwatch.h"
@@ -101,6 +102,27 @@ splitdb_refcheck_remember_checked(RefDef *def, List *keys)
 }
 
 /*
+ * mark_result_hits
+ *		splitdb_refcheck_mark_hits() read straight from a lookup's result,
+ *		without copying its rows: set hit[i] for each position i (1..n)
+ *		that a row names in its first column.
+ */
+static void
+mark_result_hits(PGresult *res, int n, bool *hit)
+{
+	int			ntuples = res ? splitdb_remote_ntuples(res) : 0;
+
+	for (int r = 0; r < ntuples; r++)
+	{
+		char	   *v = splitdb_remote_value(res, r, 0);
+		int64		i = v ? pg_strtoint64(v) : 0;
+
+		if (i >= 1 && i <= n)
+			hit[i] = true;
+	}
+}
+
+/*
  * fast_check
  *		Check the batches of one user mapping in one pipeline on its own
  *		connection: one round trip for all of them.  Keys found are locked
@@ -132,7 +154,6 @@ fast_check(List *batches, UserMapping *mapping)
 		else
 		{
 			RefDef	   *def = b->def;
-			Datum	   *arrays = splitdb_refcheck_key_arrays(def, b->keys, false);
 
 			/* a small batch is an "= ANY" lookup, which plans fast; else a join */
 			st->sql = splitdb_refcheck_small_batch_sql(def, list_length(b->keys),
@@ -142,7 +163,7 @@ fast_check(List *batches, UserMapping *mapping)
 				st->sql = splitdb_refcheck_key_batch_sql(def, def->other_table,
 														 def->other_cols,
 														 def->other_types, true, false);
-			st->values = splitdb_refcheck_array_texts(arrays, def->nkeys);
+			st->values = splitdb_refcheck_key_literals(def, b->keys, false);
 		}
 	}
 
@@ -162,8 +183,7 @@ fast_check(List *batches, UserMapping *mapping)
 		List	   *missing = NIL;
 		ListCell   *kc;
 
-		splitdb_refcheck_mark_hits(splitdb_remote_result_rows(st->result), nkeys,
-								   hit);
+		mark_result_hits(st->result, nkeys, hit);
 		splitdb_remote_clear(st->result);
 		foreach(kc, b->keys)
 		{

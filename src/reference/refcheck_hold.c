@@ -159,11 +159,10 @@ run_holds(List *held, bool skip_locked)
 		{
 			HeldKeys   *hk = lfirst(lc);
 			SplitdbCheckStmt *st = &stmts[foreach_current_index(lc)];
-			Datum	   *arrays = splitdb_refcheck_key_arrays(hk->def, hk->keys, false);
 
 			st->sql = hold_sql(hk->def, skip_locked);
 			st->nparams = hk->def->nkeys;
-			st->values = splitdb_refcheck_array_texts(arrays, hk->def->nkeys);
+			st->values = splitdb_refcheck_key_literals(hk->def, hk->keys, false);
 		}
 		splitdb_checkconn_run(mapping, stmts, list_length(group), NULL);
 		foreach(lc, group)

@@ -20,7 +20,9 @@
 #define SPLITDB_REFCHECK_INT_H
 
 #include "commands/trigger.h"
+#include "fmgr.h"
 #include "foreign/foreign.h"
+#include "lib/stringinfo.h"
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
@@ -30,7 +32,7 @@
 #include "remote/remote.h"
 
 /* how many distinct keys a referencing end queues before it checks early */
-#define SPLITDB_REFCHECK_MAX_PENDING	100000
+#define SPLITDB_REFCHECK_MAX_PENDING	250000
 
 /* a batch this small is looked up with splitdb_refcheck_small_batch_sql() */
 #define SPLITDB_REFCHECK_SMALL_BATCH	64
@@ -82,6 +84,7 @@ typedef struct RefDef
 	char	  **other_types;
 	AttrNumber *attnums;		/* own columns in the trigger's relation */
 	Oid		   *typoutput;
+	FmgrInfo   *outfinfo;		/* the output functions, looked up once */
 	TypeCacheEntry **typcache;	/* parent side: equality of the key */
 	bool		match_full;
 	char		on_delete;
@@ -97,6 +100,7 @@ typedef struct RefDef
 	PendingSet	relay;			/* skipped here, for the database that wrote */
 	bool		relayed;		/* made for keys relayed back from elsewhere */
 	char	   *single_sql;		/* splitdb_refcheck_single_key_sql(), once made */
+	StringInfoData ident_buf;	/* add_pending's scratch for the dedup key */
 	SplitdbRefCounter *counter;
 	struct RefDef *next;
 } RefDef;
@@ -275,6 +279,7 @@ extern char *splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char
 extern char *splitdb_refcheck_single_key_sql(RefDef *def);
 extern Datum *splitdb_refcheck_key_arrays(RefDef *def, List *keys, bool new);
 extern const char **splitdb_refcheck_array_texts(Datum *arrays, int n);
+extern const char **splitdb_refcheck_key_literals(RefDef *def, List *keys, bool new);
 extern int	splitdb_refcheck_mark_hits(List *rows, int n, bool *hit);
 extern char *splitdb_refcheck_key_columns_text(char **cols, int nkeys);
 extern char *splitdb_refcheck_key_values_text(char **values, int nkeys);

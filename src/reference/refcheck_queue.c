@@ -36,6 +36,7 @@
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/float.h"
 #include "utils/fmgroids.h"
@@ -97,8 +98,11 @@ pin_output_settings(void)
 
 /*
  * splitdb_refcheck_key_texts
- *		The key of a row in text form.  Returns the number of NULL columns;
- *		texts[i] is NULL for those.
+ *		The key of a row in text form, through the output functions looked
+ *		up once per definition (RefDef.outfinfo).  Returns the number of NULL
+ *		columns; texts[i] is NULL for those.  The texts are palloc'd in the
+ *		current memory context: the row trigger's, which PostgreSQL resets
+ *		after each row.
  */
 int
 splitdb_refcheck_key_texts(RefDef *def, TupleTableSlot *slot, char **texts)
@@ -117,7 +121,7 @@ splitdb_refcheck_key_texts(RefDef *def, TupleTableSlot *slot, char **texts)
 			nnull++;
 		}
 		else
-			texts[i] = OidOutputFunctionCall(def->typoutput[i], d);
+			texts[i] = OutputFunctionCall(&def->outfinfo[i], d);
 	}
 	if (nest >= 0)
 		AtEOXact_GUC(true, nest);
@@ -182,7 +186,7 @@ void
 splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay)
 {
 	TupleTableSlot *slot;
-	char	  **texts;
+	char	   *texts[INDEX_MAX_KEYS];
 	int			nnull;
 
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
@@ -196,7 +200,9 @@ splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay)
 	else
 		slot = td->tg_trigslot;
 
-	texts = palloc(sizeof(char *) * def->nkeys);
+	/* a row whose key is all NULL references nothing: no text to make */
+	if (def->nkeys == 1 && slot_attisnull(slot, def->attnums[0]))
+		return;
 	nnull = splitdb_refcheck_key_texts(def, slot, texts);
 	if (nnull == def->nkeys)
 		return;
@@ -217,8 +223,8 @@ splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay)
 void
 splitdb_refcheck_queue_parent(RefDef *def, TriggerData *td, bool relay)
 {
-	char	  **old;
-	char	  **new = NULL;
+	char	   *old[INDEX_MAX_KEYS];
+	char	   *new[INDEX_MAX_KEYS];
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		return;
@@ -226,12 +232,10 @@ splitdb_refcheck_queue_parent(RefDef *def, TriggerData *td, bool relay)
 		splitdb_refcheck_keys_equal(def, td->tg_trigslot, td->tg_newslot))
 		return;
 
-	old = palloc(sizeof(char *) * def->nkeys);
 	if (splitdb_refcheck_key_texts(def, td->tg_trigslot, old) > 0)
 		return;					/* a key with a NULL is referenced by no row */
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
-		new = palloc(sizeof(char *) * def->nkeys);
 		splitdb_refcheck_key_texts(def, td->tg_newslot, new);
 		splitdb_refcheck_add_pending(def, PENDING_UPDATE, old, new, relay);
 	}
@@ -255,19 +259,97 @@ ident_match(const void *key1, const void *key2, Size keysize)
 }
 
 /*
+ * append_key_ident
+ *		Append the ident of a key to buf: its kind's letter, then
+ *		"length:text" for each column.  Made without a format string, as it
+ *		runs once per row.
+ */
+static void
+append_key_ident(StringInfo buf, PendingKind kind, char **old, int nkeys)
+{
+	appendStringInfoChar(buf, "CDU"[kind]);
+	for (int i = 0; i < nkeys; i++)
+	{
+		size_t		len = strlen(old[i]);
+		char		digits[MAXINT8LEN + 1];
+
+		/* a text longer than MaxAllocSize could not have been made */
+		appendBinaryStringInfo(buf, digits, pg_ultoa_n((uint32) len, digits));
+		appendStringInfoChar(buf, ':');
+		appendBinaryStringInfo(buf, old[i], (int) len);
+	}
+}
+
+/*
  * splitdb_refcheck_key_ident
- *		What tells a queued key from another: its kind and old key.
+ *		What tells a queued key from another: its kind and old key, palloc'd
+ *		to its size in the current memory context.
  */
 char *
 splitdb_refcheck_key_ident(PendingKind kind, char **old, int nkeys)
 {
 	StringInfoData ident;
+	char	   *result;
 
 	initStringInfo(&ident);
-	appendStringInfoChar(&ident, "CDU"[kind]);
+	append_key_ident(&ident, kind, old, nkeys);
+	result = pnstrdup(ident.data, ident.len);
+	pfree(ident.data);
+	return result;
+}
+
+/*
+ * new_pending_key
+ *		A queued key in one chunk of the current memory context: the
+ *		PendingKey, its arrays, its ident (identlen bytes, NUL added) and
+ *		copies of the texts of old and new.
+ */
+static PendingKey *
+new_pending_key(PendingKind kind, char **old, char **new, int nkeys,
+				const char *ident, int identlen)
+{
+	Size		size = MAXALIGN(sizeof(PendingKey)) +
+		sizeof(char *) * nkeys * (new ? 2 : 1) + identlen + 1;
+	Size		oldlen[INDEX_MAX_KEYS];
+	Size		newlen[INDEX_MAX_KEYS];
+	PendingKey *pk;
+	char	   *p;
+
 	for (int i = 0; i < nkeys; i++)
-		appendStringInfo(&ident, "%zu:%s", strlen(old[i]), old[i]);
-	return ident.data;
+	{
+		oldlen[i] = strlen(old[i]) + 1;
+		newlen[i] = (new && new[i]) ? strlen(new[i]) + 1 : 0;
+		size += oldlen[i] + newlen[i];
+	}
+	pk = palloc(size);
+	p = (char *) pk + MAXALIGN(sizeof(PendingKey));
+	pk->kind = kind;
+	pk->old = (char **) p;
+	p += sizeof(char *) * nkeys;
+	pk->new = NULL;
+	if (new)
+	{
+		pk->new = (char **) p;
+		p += sizeof(char *) * nkeys;
+	}
+	pk->ident = p;
+	memcpy(p, ident, identlen);
+	p[identlen] = '\0';
+	p += identlen + 1;
+	for (int i = 0; i < nkeys; i++)
+	{
+		pk->old[i] = p;
+		memcpy(p, old[i], oldlen[i]);
+		p += oldlen[i];
+		if (new)
+		{
+			pk->new[i] = new[i] ? p : NULL;
+			if (new[i])
+				memcpy(p, new[i], newlen[i]);
+			p += newlen[i];
+		}
+	}
+	return pk;
 }
 
 /*
@@ -275,16 +357,22 @@ splitdb_refcheck_key_ident(PendingKind kind, char **old, int nkeys)
  *		Queue a key once.  old and new are copied into the transaction's
  *		queue memory.  relay: the key is not enforced here but handed back
  *		to the database that wrote (see splitdb_reference_relay).
+ *
+ * The ident is made in the definition's scratch buffer and looked up in
+ * the queue's hash; only a key not queued yet is copied, in one chunk
+ * (new_pending_key), and entered under that copy's ident.
  */
 void
 splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 							 char **new, bool relay)
 {
 	PendingSet *set = relay ? &def->relay : &def->now;
-	char	   *ident;
+	StringInfo	ident = &def->ident_buf;
 	MemoryContext oldcxt;
-	PendingKey *pk;
-	bool		found;
+	char	   *key;
+	uint32		hashvalue;
+
+	Assert(def->nkeys <= INDEX_MAX_KEYS);
 
 	/*
 	 * A shim cannot have constraint triggers: its deferred checks wait here.
@@ -295,6 +383,13 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 		 (kind == PENDING_DELETE && def->on_delete == 'a') ||
 		 (kind == PENDING_UPDATE && def->on_update == 'a')))
 		set = &def->at_commit;
+
+	if (ident->data == NULL)
+	{
+		oldcxt = MemoryContextSwitchTo(splitdb_refcheck_def_context());
+		initStringInfo(ident);
+		MemoryContextSwitchTo(oldcxt);
+	}
 
 	oldcxt = MemoryContextSwitchTo(splitdb_refcheck_xact_context());
 
@@ -315,25 +410,21 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 								HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	}
 
-	ident = splitdb_refcheck_key_ident(kind, old, def->nkeys);
-	hash_search(set->seen, &ident, HASH_ENTER, &found);
-	if (!found)
+	resetStringInfo(ident);
+	append_key_ident(ident, kind, old, def->nkeys);
+	key = ident->data;
+	hashvalue = get_hash_value(set->seen, &key);
+	if (hash_search_with_hash_value(set->seen, &key, hashvalue, HASH_FIND,
+									NULL) == NULL)
 	{
-		pk = palloc(sizeof(PendingKey));
-		pk->ident = ident;
-		pk->kind = kind;
-		pk->old = palloc(sizeof(char *) * def->nkeys);
-		pk->new = new ? palloc(sizeof(char *) * def->nkeys) : NULL;
-		for (int i = 0; i < def->nkeys; i++)
-		{
-			pk->old[i] = pstrdup(old[i]);
-			if (new)
-				pk->new[i] = new[i] ? pstrdup(new[i]) : NULL;
-		}
+		PendingKey *pk = new_pending_key(kind, old, new, def->nkeys,
+										 ident->data, ident->len);
+
+		/* entered only once the copy exists, so it never names the scratch */
+		(void) hash_search_with_hash_value(set->seen, &pk->ident, hashvalue,
+										   HASH_ENTER, NULL);
 		set->keys = lappend(set->keys, pk);
 	}
-	else
-		pfree(ident);
 	MemoryContextSwitchTo(oldcxt);
 
 	/* a referencing end checks early rather than grow without bound */
@@ -342,6 +433,8 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 	{
 		List	   *keys = def->now.keys;
 
+		/* the keys live on; their hash is not needed any more */
+		hash_destroy(def->now.seen);
 		memset(&def->now, 0, sizeof(PendingSet));
 		if (splitdb_refcheck_fast_eligible(def, keys))
 			splitdb_refcheck_fast_check_one(def, keys);

@@ -116,6 +116,60 @@ splitdb_refcheck_key_arrays(RefDef *def, List *keys, bool new)
 	return arrays;
 }
 
+/*
+ * splitdb_refcheck_key_literals
+ *		The text of splitdb_refcheck_key_arrays()'s arrays, one text[]
+ *		literal per key column, made straight from the queued texts (new:
+ *		the new keys of updates): every element double-quoted, with '"' and
+ *		'\' escaped, a NULL written NULL, which array_in() reads back as
+ *		the same elements.  For a remote statement's parameters; it spares
+ *		the copies of construct_md_array() and array_out().
+ */
+const char **
+splitdb_refcheck_key_literals(RefDef *def, List *keys, bool new)
+{
+	const char **values = palloc(sizeof(char *) * Max(def->nkeys, 1));
+
+	for (int col = 0; col < def->nkeys; col++)
+	{
+		StringInfoData buf;
+		ListCell   *lc;
+
+		initStringInfo(&buf);
+		appendStringInfoChar(&buf, '{');
+		foreach(lc, keys)
+		{
+			PendingKey *pk = lfirst(lc);
+			const char *v = new ? pk->new[col] : pk->old[col];
+
+			if (foreach_current_index(lc) > 0)
+				appendStringInfoChar(&buf, ',');
+			if (v == NULL)
+			{
+				appendBinaryStringInfo(&buf, "NULL", 4);
+				continue;
+			}
+			appendStringInfoChar(&buf, '"');
+			for (const char *run = v; *run != '\0';)
+			{
+				size_t		plain = strcspn(run, "\"\\");
+
+				appendBinaryStringInfo(&buf, run, (int) plain);
+				run += plain;
+				if (*run != '\0')
+				{
+					appendStringInfoChar(&buf, '\\');
+					appendStringInfoChar(&buf, *run++);
+				}
+			}
+			appendStringInfoChar(&buf, '"');
+		}
+		appendStringInfoChar(&buf, '}');
+		values[col] = buf.data;
+	}
+	return values;
+}
+
 /* the text form of text[] Datums, for a remote statement's parameters */
 const char **
 splitdb_refcheck_array_texts(Datum *arrays, int n)
