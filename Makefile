@@ -79,6 +79,12 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS does not track header dependencies: every object depends on every
+# header of src/, so that a changed struct never leaves an object built
+# with its old layout.
+SPLITDB_HEADERS = $(wildcard src/*.h src/*/*.h)
+$(OBJS) $(OBJS:.o=.bc): $(SPLITDB_HEADERS)
+
 .PHONY: test demo samples bench bench-references
 
 test:
