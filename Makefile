@@ -12,6 +12,7 @@
 MODULE_big = splitdb
 OBJS = \
 	src/splitdb.o \
+	src/metadata/artifact.o \
 	src/metadata/catalog.o \
 	src/metadata/ownership.o \
 	src/metadata/service.o \

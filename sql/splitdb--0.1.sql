@@ -134,6 +134,43 @@ COMMENT ON COLUMN splitdb.job_table.copy_format IS 'binary, or text when a colum
 COMMENT ON COLUMN splitdb.job_table.last_key IS 'checkpoint: the key of the last row copied, in text form';
 
 /*
+ * The artifact registry: every object a job makes, in the source or in a
+ * sibling, is recorded here before it is made (a sibling object: in a source
+ * transaction that commits before the remote statement runs; a source
+ * object: in the transaction that makes it), with the events on which it
+ * goes.  Cancel, rollback, finalize and splitdb_doctor() drop what the
+ * registry lists, and only that, so objects that were there before the job
+ * are never touched.  The DROP statement is derived from kind, identity and
+ * parent (src/metadata/artifact.c), never stored.
+ */
+CREATE TABLE splitdb.artifact (
+	artifact_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	job_id      bigint NOT NULL REFERENCES splitdb.job (job_id) ON DELETE CASCADE,
+	service     name,
+	kind        text NOT NULL CHECK (kind IN ('schema', 'type', 'domain', 'collation', 'sequence',
+	                                          'table', 'index', 'constraint', 'trigger', 'policy',
+	                                          'function', 'foreign table', 'view',
+	                                          'materialized view', 'statistics',
+	                                          'text search configuration',
+	                                          'text search dictionary', 'capture log')),
+	identity    text NOT NULL,
+	parent      text,
+	drop_on     text[] NOT NULL CHECK (drop_on <@ ARRAY['failure', 'cancel', 'rollback', 'finalize']),
+	recorded_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	dropped_at  timestamptz
+);
+CREATE INDEX artifact_job_idx ON splitdb.artifact (job_id);
+COMMENT ON TABLE splitdb.artifact IS 'artifact registry: every object a job made, recorded before it was made, and when it goes';
+COMMENT ON COLUMN splitdb.artifact.job_id IS 'the job that made it';
+COMMENT ON COLUMN splitdb.artifact.service IS 'the service whose sibling database holds it; NULL: this (the source) database';
+COMMENT ON COLUMN splitdb.artifact.kind IS 'object kind, as DROP names it; capture log: a change-capture log table';
+COMMENT ON COLUMN splitdb.artifact.identity IS 'quoted name as DROP takes it (schema-qualified; a function with its argument types)';
+COMMENT ON COLUMN splitdb.artifact.parent IS 'for a trigger, constraint or policy: the quoted, qualified table it is on';
+COMMENT ON COLUMN splitdb.artifact.drop_on IS 'events on which it is dropped: failure, cancel, rollback, finalize';
+COMMENT ON COLUMN splitdb.artifact.recorded_at IS 'when it was recorded (before it was made)';
+COMMENT ON COLUMN splitdb.artifact.dropped_at IS 'when splitdb dropped it; NULL while it is (or may be) there';
+
+/*
  * Foreign keys that cross databases once a service moves: left out of the
  * sibling, dropped in the source at cutover, and kept here with their full
  * definition.
@@ -296,12 +333,14 @@ SELECT pg_catalog.pg_extension_config_dump('splitdb.job', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.job_table', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.reference', '');
+SELECT pg_catalog.pg_extension_config_dump('splitdb.artifact', '');
+SELECT pg_catalog.pg_extension_config_dump('splitdb.artifact_artifact_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.reference_end', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.reference_reference_id_seq', '');
 
 GRANT USAGE ON SCHEMA splitdb TO PUBLIC;
 GRANT SELECT ON splitdb.service, splitdb.owned_table, splitdb.job, splitdb.job_table,
-	splitdb.reference, splitdb.owned_relation TO PUBLIC;
+	splitdb.reference, splitdb.owned_relation, splitdb.artifact TO PUBLIC;
 
 /*
  * A dropped table leaves no ownership row behind, so the catalog never holds

@@ -1,0 +1,197 @@
+/*-------------------------------------------------------------------------
+ *
+ * artifact.c
+ *	  The artifact registry (splitdb.artifact): recording the objects a job
+ *	  makes, listing those that go on an event, and the statement that
+ *	  drops each.
+ *
+ * Cancel, rollback, finalize and the doctor remove what a job made by
+ * walking its registry, newest first, so an object that was in a database
+ * before the job (a shared type, an extension's function) is never dropped:
+ * the job recorded only what its guards found missing.
+ *
+ * Invariants:
+ * - An object is recorded before it is made.  A source object is recorded
+ *   in the transaction that makes it; a sibling object in a source
+ *   transaction that commits before the remote statement runs, so a crash
+ *   between the two leaves a record of an object that may be missing, never
+ *   an object without a record.  Drops therefore say IF EXISTS.
+ * - Recording is idempotent: a resumed step records the same object again
+ *   and gets the same row.
+ * - The DROP statement is derived from kind, identity and parent here,
+ *   never stored, so a row of the registry cannot make splitdb run an
+ *   arbitrary statement.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/metadata/artifact.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/formatting.h"
+
+#include "metadata/artifact.h"
+#include "metadata/catalog.h"
+
+/* the events, in the order of their bits, as splitdb.artifact spells them */
+static const char *const event_names[] = {"failure", "cancel", "rollback", "finalize"};
+
+#define NEVENTS lengthof(event_names)
+
+/* the text[] literal of a set of SPLITDB_ON_* bits */
+static char *
+events_literal(int events)
+{
+	char	   *items[NEVENTS];
+	int			n = 0;
+
+	for (int i = 0; i < (int) NEVENTS; i++)
+		if (events & (1 << i))
+			items[n++] = (char *) event_names[i];
+	return splitdb_catalog_text_array(items, n);
+}
+
+/*
+ * splitdb_artifact_record
+ *		Record an object job_id is about to make, in the sibling of service
+ *		(NULL: in this database), and return its row's id.  An object the
+ *		job recorded before and has not dropped keeps its row (its events
+ *		are widened to include drop_on).
+ *
+ * Runs in the caller's transaction, connected to SPI.
+ */
+int64
+splitdb_artifact_record(int64 job_id, const char *service, const char *kind,
+						const char *identity, const char *parent, int drop_on)
+{
+	const char *params[6];
+	bool		isnull;
+	Datum		id;
+
+	params[0] = psprintf(INT64_FORMAT, job_id);
+	params[1] = service;
+	params[2] = kind;
+	params[3] = identity;
+	params[4] = parent;
+	params[5] = events_literal(drop_on);
+
+	splitdb_catalog_exec_text("UPDATE splitdb.artifact"
+							  "   SET drop_on = ARRAY(SELECT DISTINCT e FROM pg_catalog.unnest("
+							  "                   drop_on || $6::text[]) e ORDER BY e)"
+							  " WHERE job_id = $1::bigint AND service IS NOT DISTINCT FROM $2::name"
+							  "   AND kind = $3 AND identity = $4 AND parent IS NOT DISTINCT FROM $5"
+							  "   AND dropped_at IS NULL"
+							  " RETURNING artifact_id",
+							  6, params, false);
+	if (SPI_processed == 0)
+		splitdb_catalog_exec_text("INSERT INTO splitdb.artifact"
+								  " (job_id, service, kind, identity, parent, drop_on)"
+								  " VALUES ($1::bigint, $2::name, $3, $4, $5, $6::text[])"
+								  " RETURNING artifact_id",
+								  6, params, false);
+	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return DatumGetInt64(id);
+}
+
+/*
+ * splitdb_artifact_dropped
+ *		Mark an artifact dropped.  In the transaction that dropped it (a
+ *		source object), or after the remote drop committed (a sibling one).
+ */
+void
+splitdb_artifact_dropped(int64 artifact_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, artifact_id)};
+
+	splitdb_catalog_exec_text("UPDATE splitdb.artifact SET dropped_at = pg_catalog.clock_timestamp()"
+							  " WHERE artifact_id = $1::bigint AND dropped_at IS NULL",
+							  1, params, false);
+}
+
+/*
+ * splitdb_artifact_list
+ *		The artifacts of job_id not dropped yet that go on any of the events
+ *		(SPLITDB_ON_* bits), newest first: the order to drop them in, since
+ *		an object is recorded after what it depends on.
+ */
+List *
+splitdb_artifact_list(int64 job_id, int event)
+{
+	const char *params[2] = {psprintf(INT64_FORMAT, job_id), events_literal(event)};
+	List	   *result = NIL;
+
+	splitdb_catalog_exec_text("SELECT artifact_id, job_id, service, kind, identity, parent,"
+							  "       drop_on::text"
+							  "  FROM splitdb.artifact"
+							  " WHERE job_id = $1::bigint AND dropped_at IS NULL"
+							  "   AND drop_on && $2::text[]"
+							  " ORDER BY artifact_id DESC",
+							  2, params, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		SplitdbArtifact *a = palloc0(sizeof(SplitdbArtifact));
+		int			n;
+		char	  **events;
+
+		a->artifact_id = pg_strtoint64(SPI_getvalue(tup, desc, 1));
+		a->job_id = pg_strtoint64(SPI_getvalue(tup, desc, 2));
+		a->service = SPI_getvalue(tup, desc, 3);
+		a->kind = SPI_getvalue(tup, desc, 4);
+		a->identity = SPI_getvalue(tup, desc, 5);
+		a->parent = SPI_getvalue(tup, desc, 6);
+		events = splitdb_catalog_parse_text_array(SPI_getvalue(tup, desc, 7), &n);
+		for (int e = 0; e < n; e++)
+			for (int b = 0; b < (int) NEVENTS; b++)
+				if (strcmp(events[e], event_names[b]) == 0)
+					a->drop_on |= 1 << b;
+		result = lappend(result, a);
+	}
+	return result;
+}
+
+/*
+ * splitdb_artifact_drop_sql
+ *		The statement that drops an artifact if it is there.  Errors on a
+ *		kind the registry does not know (its CHECK constraint lists them).
+ */
+char *
+splitdb_artifact_drop_sql(const SplitdbArtifact *a)
+{
+	const char *kind = a->kind;
+
+	if (strcmp(kind, "trigger") == 0 || strcmp(kind, "policy") == 0)
+	{
+		if (a->parent == NULL)
+			elog(ERROR, "artifact %lld: a %s without its table", (long long) a->artifact_id, kind);
+		return psprintf("DROP %s IF EXISTS %s ON %s", strcmp(kind, "trigger") == 0 ? "TRIGGER" : "POLICY",
+						a->identity, a->parent);
+	}
+	if (strcmp(kind, "constraint") == 0)
+	{
+		if (a->parent == NULL)
+			elog(ERROR, "artifact %lld: a constraint without its table", (long long) a->artifact_id);
+		return psprintf("ALTER TABLE IF EXISTS %s DROP CONSTRAINT IF EXISTS %s",
+						a->parent, a->identity);
+	}
+	if (strcmp(kind, "capture log") == 0)
+		return psprintf("DROP TABLE IF EXISTS %s", a->identity);
+	if (strcmp(kind, "schema") == 0 || strcmp(kind, "type") == 0 ||
+		strcmp(kind, "domain") == 0 || strcmp(kind, "collation") == 0 ||
+		strcmp(kind, "sequence") == 0 || strcmp(kind, "table") == 0 ||
+		strcmp(kind, "index") == 0 || strcmp(kind, "function") == 0 ||
+		strcmp(kind, "foreign table") == 0 || strcmp(kind, "view") == 0 ||
+		strcmp(kind, "materialized view") == 0 || strcmp(kind, "statistics") == 0 ||
+		strcmp(kind, "text search configuration") == 0 ||
+		strcmp(kind, "text search dictionary") == 0)
+		return psprintf("DROP %s IF EXISTS %s", asc_toupper(kind, strlen(kind)), a->identity);
+	elog(ERROR, "artifact %lld has unknown kind \"%s\"", (long long) a->artifact_id, kind);
+	return NULL;				/* keep compiler quiet */
+}
