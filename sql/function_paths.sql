@@ -77,6 +77,7 @@ SET client_min_messages = warning;
 
 -- clean up
 SELECT format('ALTER DATABASE %I RESET search_path', current_database()) \gexec
+DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DROP FOREIGN TABLE "Wérk zeug".tool, "Wérk zeug"."Tool_configs";
 DROP FUNCTION "Wérk zeug"."count Use"(), "Wérk zeug".braucht_bleibt("Wérk zeug".bleibt);

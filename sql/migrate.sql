@@ -314,6 +314,7 @@ INSERT INTO nord."Booking" (note) VALUES ('nord 2') RETURNING id;
 -- clean up: the shims use the service's server
 DROP VIEW long_stays;
 DROP MATERIALIZED VIEW "Nächte je Art", pending_notes, beide;
+DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DROP TABLE invoice, guest;
 DROP FOREIGN TABLE "Booking", "Zimmer ""Extra"" Größe";

@@ -71,6 +71,7 @@ SELECT table_name, source_rows, target_rows, ok FROM splitdb_verify('res_svc') O
 
 -- clean up
 DROP FOREIGN TABLE res_t, res_u;
+DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('res_svc');

@@ -127,6 +127,7 @@ SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), condeferrable, co
 
 -- clean up: the shim uses the service's server
 DROP FOREIGN TABLE "Str Wide", str_keys, str_refs;
+DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('str_svc');

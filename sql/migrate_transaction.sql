@@ -106,6 +106,7 @@ SET client_min_messages = warning;
 
 -- clean up
 DROP FOREIGN TABLE tx_t, tx_u, tx_w;
+DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('tx_svc');

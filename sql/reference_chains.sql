@@ -168,6 +168,7 @@ DROP TABLE lone;
 DROP VIEW chain;
 DROP TABLE task, step, member, ticket, review;
 DROP FOREIGN TABLE account, "Projekt ä", milestone;
+DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('chain_a');

@@ -106,6 +106,7 @@ SELECT * FROM splitdb_orphans('crk_late');
 
 -- clean up
 DROP FOREIGN TABLE "Flughäfen", "Maske", "Ticket", "Flüge", "Tarif";
+DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('crk_svc');

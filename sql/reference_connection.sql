@@ -267,6 +267,7 @@ DROP VIEW product_v;
 DROP FOREIGN TABLE check_session;
 DROP TABLE line;
 DROP FOREIGN TABLE "Kunde Ä", product;
+DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('cc_svc');

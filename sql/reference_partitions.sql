@@ -113,6 +113,7 @@ SELECT * FROM splitdb_orphans('rp_svc');
 DROP TABLE "Kunde" CASCADE;
 DROP FOREIGN TABLE "Kasse"."Zahlung";
 DROP SCHEMA "Kasse";
+DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('rp_svc');

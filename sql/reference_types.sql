@@ -81,6 +81,7 @@ SELECT * FROM splitdb_orphans('ty_svc');
 -- clean up
 DROP TABLE item;
 DROP FOREIGN TABLE kind, code, price;
+DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('ty_svc');

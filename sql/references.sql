@@ -458,6 +458,7 @@ SELECT id, order_id FROM invoice WHERE id >= 90 ORDER BY id;
 -- clean up
 DROP TABLE invoice, shipment, "Buchung", region, quote, shift;
 DROP FOREIGN TABLE "Order", note, "Zimmer ""Ä""", customer, price, holiday;
+DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('ref_svc');

@@ -406,6 +406,33 @@ CREATE EVENT TRIGGER splitdb_trigger_owner ON ddl_command_end WHEN TAG IN ('CREA
 	EXECUTE FUNCTION splitdb.refuse_foreign_triggers();
 
 /*
+ * While a job moves a table, and while its original waits in
+ * splitdb_archive for finalize or rollback, DDL on it is refused: the
+ * sibling was built from its definition, and a rollback restores it as it
+ * was archived (src/migrate/ddlguard.c).  splitdb's own workers pass.
+ */
+CREATE FUNCTION splitdb.guard_ddl()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'splitdb_guard_ddl'
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.guard_ddl() IS 'event trigger: refuses DDL on a table of a migration under way or on an archived original';
+REVOKE ALL ON FUNCTION splitdb.guard_ddl() FROM PUBLIC;
+
+CREATE FUNCTION splitdb.guard_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'splitdb_guard_drop'
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.guard_drop() IS 'event trigger: refuses dropping a table of a migration under way or an archived original';
+REVOKE ALL ON FUNCTION splitdb.guard_drop() FROM PUBLIC;
+
+CREATE EVENT TRIGGER splitdb_guard_ddl ON ddl_command_end
+	EXECUTE FUNCTION splitdb.guard_ddl();
+CREATE EVENT TRIGGER splitdb_guard_drop ON sql_drop
+	EXECUTE FUNCTION splitdb.guard_drop();
+
+/*
  * Services
  */
 CREATE FUNCTION splitdb_add_service(service name,

@@ -1,0 +1,113 @@
+--
+-- DDL on a table that a job is moving, and on its archived original, is
+-- refused (src/migrate/ddlguard.c).  Checked here:
+-- - while the job is failed (it resumes from what the sibling holds):
+--   ALTER TABLE, CREATE INDEX, a partition created or attached, a rule, a
+--   policy and DROP TABLE are refused with 55006 and a hint to cancel,
+--   and each refused command changes nothing;
+-- - COMMENT and GRANT stay allowed, and so does DDL on tables no job moves;
+-- - once the job is done the archived original refuses the same, and so
+--   does DROP SCHEMA splitdb_archive CASCADE;
+-- - a cancelled or finalized job's tables are no longer guarded (shown by
+--   the clean-up at the end, which drops what the job left).
+--
+CREATE EXTENSION splitdb CASCADE;
+SET client_min_messages = warning;
+
+CREATE TABLE "Guard Tab" (id integer PRIMARY KEY, "Wert ü" text NOT NULL);
+INSERT INTO "Guard Tab" SELECT g, 'row ' || g FROM generate_series(1, 20) g;
+CREATE TABLE guard_parts (id integer, k integer, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+CREATE TABLE guard_parts_1 PARTITION OF guard_parts FOR VALUES IN (1);
+INSERT INTO guard_parts SELECT g, 1 FROM generate_series(1, 5) g;
+CREATE TABLE guard_loose (id integer PRIMARY KEY);
+CREATE TABLE guard_attach (id integer, k integer, PRIMARY KEY (id, k));
+
+SELECT splitdb_add_service('guard_svc');
+SELECT splitdb_assign('guard_svc', '"Guard Tab"', 'guard_parts');
+
+-- the sibling changes every row it receives, so the job fails to verify
+\c guard_svc
+CREATE FUNCTION public.sabotage() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN NEW."Wert ü" := upper(NEW."Wert ü"); RETURN NEW; END $$;
+CREATE FUNCTION public.add_sabotage() RETURNS event_trigger LANGUAGE plpgsql AS
+$$
+BEGIN
+	IF pg_catalog.to_regclass('public."Guard Tab"') IS NOT NULL
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgname = 'sabotage') THEN
+		CREATE TRIGGER sabotage BEFORE INSERT ON public."Guard Tab"
+			FOR EACH ROW EXECUTE FUNCTION public.sabotage();
+	END IF;
+END
+$$;
+CREATE EVENT TRIGGER add_sabotage ON ddl_command_end EXECUTE FUNCTION public.add_sabotage();
+\c splitdb_regression
+SET client_min_messages = warning;
+
+SELECT splitdb_migrate('guard_svc', wait => true);
+SELECT state FROM splitdb.job;
+
+-- what the refused commands must leave as it is
+CREATE VIEW guard_shape AS
+SELECT c.oid::regclass AS rel, c.relnamespace::regnamespace AS nsp,
+       (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+       (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid) AS indexes,
+       (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = c.oid) AS partitions,
+       (SELECT count(*) FROM pg_rewrite r WHERE r.ev_class = c.oid) AS rules,
+       (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+  FROM pg_class c
+ WHERE c.relname IN ('Guard Tab', 'guard_parts', 'guard_parts_1')
+ ORDER BY c.relname;
+SELECT * FROM guard_shape;
+
+-- a failed job: refused, with a hint to cancel first
+ALTER TABLE "Guard Tab" ADD COLUMN extra integer;
+ALTER TABLE "Guard Tab" RENAME TO "Guard Tab 2";
+CREATE INDEX ON "Guard Tab" ("Wert ü");
+CREATE TABLE guard_parts_2 PARTITION OF guard_parts FOR VALUES IN (2);
+ALTER TABLE guard_parts ATTACH PARTITION guard_attach FOR VALUES IN (3);
+ALTER TABLE guard_parts DETACH PARTITION guard_parts_1;
+CREATE INDEX ON guard_parts_1 (k);
+CREATE RULE guard_rule AS ON INSERT TO "Guard Tab" DO ALSO NOTHING;
+CREATE POLICY guard_policy ON "Guard Tab" USING (true);
+DROP TABLE "Guard Tab";
+DROP TABLE guard_parts_1;
+SELECT * FROM guard_shape;
+SELECT to_regclass('guard_parts_2') AS no_new_partition;
+
+-- allowed: what changes neither rows nor shape, and tables no job moves
+COMMENT ON TABLE "Guard Tab" IS 'moving to guard_svc';
+GRANT SELECT ON "Guard Tab" TO PUBLIC;
+ALTER TABLE guard_loose ADD COLUMN note text;
+SELECT obj_description('"Guard Tab"'::regclass, 'pg_class') AS comment;
+
+-- resume without the sabotage: the job ends done
+\c guard_svc
+DROP EVENT TRIGGER add_sabotage;
+DROP TRIGGER sabotage ON "Guard Tab";
+\c splitdb_regression
+SET client_min_messages = warning;
+SELECT splitdb_migrate('guard_svc', wait => true) > 0 AS resumed;
+SELECT state FROM splitdb.job;
+
+-- the archived original: refused, with a hint to finalize
+ALTER TABLE splitdb_archive."Guard Tab" ADD COLUMN extra integer;
+CREATE INDEX ON splitdb_archive."Guard Tab" ("Wert ü");
+CREATE TRIGGER guard_trigger BEFORE INSERT ON splitdb_archive."Guard Tab"
+	FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
+DROP TABLE splitdb_archive.guard_parts_1;
+DROP SCHEMA splitdb_archive CASCADE;
+SELECT * FROM guard_shape;
+-- the shim is no original: it may change
+COMMENT ON FOREIGN TABLE "Guard Tab" IS 'the shim';
+
+-- clean up: a job that is over no longer guards its tables
+UPDATE splitdb.job SET state = 'finalized';
+DROP SCHEMA splitdb_archive CASCADE;
+DROP FOREIGN TABLE "Guard Tab", guard_parts;
+DROP VIEW guard_shape;
+DROP TABLE guard_loose, guard_attach;
+DELETE FROM splitdb.job;
+SELECT splitdb_drop_service('guard_svc');
+DROP DATABASE guard_svc WITH (FORCE);
+DROP EXTENSION splitdb;
+DROP EXTENSION postgres_fdw;

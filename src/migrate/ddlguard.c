@@ -1,0 +1,244 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddlguard.c
+ *	  Refusing DDL on the tables of a migration under way and on archived
+ *	  originals.
+ *
+ * A table that a job is moving must not change shape while the job runs:
+ * the sibling was built from its definition, and a column added, a key
+ * dropped or a partition attached would make the two sides differ without
+ * anyone noticing.  After the cutover the original lives in schema
+ * splitdb_archive until splitdb_finalize() drops it or splitdb_rollback()
+ * brings it back, and a change to it would change what a rollback restores.
+ * Two event triggers refuse such commands:
+ *
+ *	splitdb_guard_ddl   ddl_command_end: any command that created or
+ *	                    altered the table itself, or an index, trigger,
+ *	                    rule, policy, constraint or extended statistics on
+ *	                    it, or a partition of it (CREATE TABLE ... PARTITION
+ *	                    OF, ATTACH, DETACH);
+ *	splitdb_guard_drop  sql_drop: dropping the table.
+ *
+ * COMMENT, GRANT, REVOKE and SECURITY LABEL stay allowed: they change
+ * neither the rows nor the shape.  A table is guarded while its job's state
+ * is any but cancelled, rolled_back and finalized; a failed job counts,
+ * since it is resumed from what the sibling holds.
+ *
+ * Invariants:
+ * - The refusal is an error, so the command rolls back whole.
+ * - splitdb's own DDL passes: everything its background workers run, and
+ *   what a SQL function runs after splitdb_ddl_guard_off_for_xact(), which
+ *   lasts until its transaction ends.  Neither is reachable by a client:
+ *   the flag is no setting, and a session is not a background worker.
+ * - In a database where splitdb's catalog is being dropped (DROP EXTENSION)
+ *   or has no jobs, the triggers do nothing.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/ddlguard.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "metadata/catalog.h"
+#include "migrate/ddlguard.h"
+
+PG_FUNCTION_INFO_V1(splitdb_guard_ddl);
+PG_FUNCTION_INFO_V1(splitdb_guard_drop);
+
+/* the guard is off until the end of the current transaction */
+static bool guard_off = false;
+static bool callback_registered = false;
+
+/* the relations a command touched, mapped to the table each belongs to */
+#define RELATIONS_OF_COMMANDS \
+	"WITH d AS (SELECT d.classid, d.objid, d.command_tag" \
+	"             FROM pg_catalog.pg_event_trigger_ddl_commands() d" \
+	"            WHERE d.command_tag NOT IN ('COMMENT', 'GRANT', 'REVOKE', 'SECURITY LABEL'))," \
+	" r AS (SELECT d.command_tag, CASE d.classid" \
+	"         WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN" \
+	"           coalesce((SELECT i.indrelid FROM pg_catalog.pg_index i WHERE i.indexrelid = d.objid), d.objid)" \
+	"         WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN" \
+	"           (SELECT t.tgrelid FROM pg_catalog.pg_trigger t WHERE t.oid = d.objid)" \
+	"         WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN" \
+	"           (SELECT w.ev_class FROM pg_catalog.pg_rewrite w WHERE w.oid = d.objid)" \
+	"         WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN" \
+	"           (SELECT p.polrelid FROM pg_catalog.pg_policy p WHERE p.oid = d.objid)" \
+	"         WHEN 'pg_catalog.pg_constraint'::pg_catalog.regclass THEN" \
+	"           (SELECT c.conrelid FROM pg_catalog.pg_constraint c WHERE c.oid = d.objid)" \
+	"         WHEN 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass THEN" \
+	"           (SELECT s.stxrelid FROM pg_catalog.pg_statistic_ext s WHERE s.oid = d.objid)" \
+	"         END AS relid FROM d)," \
+	" rel AS (SELECT command_tag, relid, NULL::text AS shown FROM r" \
+	"         UNION SELECT r.command_tag, i.inhparent, NULL FROM r" \
+	"                JOIN pg_catalog.pg_inherits i ON i.inhrelid = r.relid)"
+
+/* the same for a DROP ($1: its command tag): the tables it dropped */
+#define RELATIONS_DROPPED \
+	"WITH rel AS (SELECT $1 AS command_tag, d.objid AS relid, d.object_identity AS shown" \
+	"               FROM pg_catalog.pg_event_trigger_dropped_objects() d" \
+	"              WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	"                AND d.objsubid = 0 AND d.object_type IN ('table', 'partitioned table'))"
+
+/* the first of them that a job guards */
+#define GUARDED_AMONG \
+	" SELECT rel.command_tag, t.table_name, j.job_id, j.service::text, j.state," \
+	"        coalesce(rel.shown, pg_catalog.format('%s.%s', pg_catalog.quote_ident(n.nspname)," \
+	"                                              pg_catalog.quote_ident(c.relname)))" \
+	"   FROM rel JOIN splitdb.job_table t ON t.relid = rel.relid" \
+	"   JOIN splitdb.job j ON j.job_id = t.job_id" \
+	"   LEFT JOIN pg_catalog.pg_class c ON c.oid = t.relid" \
+	"   LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
+	"  WHERE j.state NOT IN ('cancelled', 'rolled_back', 'finalized')" \
+	"  ORDER BY j.job_id, t.table_name LIMIT 1"
+
+/* reset the flag at the end of the transaction that set it */
+static void
+guard_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		guard_off = false;
+}
+
+/*
+ * splitdb_ddl_guard_off_for_xact
+ *		Let the current transaction change guarded tables: for splitdb's own
+ *		functions that move or drop originals (finalize, rollback) when they
+ *		run in a client's backend.  Ends with the transaction.
+ */
+void
+splitdb_ddl_guard_off_for_xact(void)
+{
+	if (!callback_registered)
+	{
+		RegisterXactCallback(guard_xact_callback, NULL);
+		callback_registered = true;
+	}
+	guard_off = true;
+}
+
+/* whether this process runs splitdb's own code only: its background workers */
+static bool
+splitdb_process(void)
+{
+	return MyBgworkerEntry != NULL &&
+		strcmp(MyBgworkerEntry->bgw_library_name, "splitdb") == 0;
+}
+
+/* whether splitdb's catalog is there to read (not during DROP EXTENSION) */
+static bool
+catalog_present(void)
+{
+	Oid			nsp = get_namespace_oid("splitdb", true);
+
+	return OidIsValid(nsp) &&
+		OidIsValid(get_relname_relid("job_table", nsp)) &&
+		OidIsValid(get_relname_relid("job", nsp));
+}
+
+/*
+ * refuse_if_guarded
+ *		Run the query (RELATIONS_... followed by GUARDED_AMONG, with the
+ *		command tag as $1 when tag_param is given) and raise an error naming
+ *		the first guarded table it finds.
+ */
+static void
+refuse_if_guarded(const char *sql, const char *tag_param)
+{
+	HeapTuple	tup;
+	TupleDesc	desc;
+	char	   *tag;
+	char	   *table;
+	char	   *job;
+	char	   *service;
+	char	   *state;
+	char	   *now_named;
+
+	const char *params[1] = {tag_param};
+
+	splitdb_spi_connect();
+	/* not read-only: a fresh snapshot sees what the command made */
+	splitdb_catalog_exec_text(sql, tag_param ? 1 : 0, params, false);
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return;
+	}
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	tag = SPI_getvalue(tup, desc, 1);
+	table = SPI_getvalue(tup, desc, 2);
+	job = SPI_getvalue(tup, desc, 3);
+	service = SPI_getvalue(tup, desc, 4);
+	state = SPI_getvalue(tup, desc, 5);
+	now_named = SPI_getvalue(tup, desc, 6);
+
+	if (strcmp(state, "done") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("table %s is the archived original of table %s of service \"%s\"",
+						now_named ? now_named : table, table, service),
+				 errdetail("%s on it would change what splitdb_rollback() brings back.", tag),
+				 errhint("Drop it with splitdb_finalize('%s') once the service is to stay where it is.",
+						 service)));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("table %s belongs to a migration of service \"%s\"", table, service),
+			 errdetail("Job %s is %s; %s on the table would make its copy in the sibling differ from it.",
+					   job, state, tag),
+			 strcmp(state, "failed") == 0 ?
+			 errhint("Cancel the job with splitdb_cancel('%s') first, then change the table and migrate again.",
+					 service) :
+			 errhint("Wait for the job to end, or cancel it with splitdb_cancel('%s').", service)));
+}
+
+/* the checks shared by both triggers: whether to look at all */
+static bool
+guard_applies(FunctionCallInfo fcinfo)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function can only be called as an event trigger")));
+	return !guard_off && !splitdb_process() && catalog_present();
+}
+
+/*
+ * splitdb_guard_ddl
+ *		SQL: event trigger on ddl_command_end.  Refuses a command that
+ *		changed a guarded table or something on it.
+ */
+Datum
+splitdb_guard_ddl(PG_FUNCTION_ARGS)
+{
+	if (guard_applies(fcinfo))
+		refuse_if_guarded(RELATIONS_OF_COMMANDS GUARDED_AMONG, NULL);
+	PG_RETURN_VOID();
+}
+
+/*
+ * splitdb_guard_drop
+ *		SQL: event trigger on sql_drop.  Refuses dropping a guarded table.
+ */
+Datum
+splitdb_guard_drop(PG_FUNCTION_ARGS)
+{
+	if (guard_applies(fcinfo))
+		refuse_if_guarded(RELATIONS_DROPPED GUARDED_AMONG,
+						  GetCommandTagName(((EventTriggerData *) fcinfo->context)->tag));
+	PG_RETURN_VOID();
+}
