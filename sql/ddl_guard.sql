@@ -5,7 +5,10 @@
 --   ALTER TABLE, CREATE INDEX, a partition created or attached, a rule, a
 --   policy and DROP TABLE are refused with 55006 and a hint to cancel,
 --   and each refused command changes nothing;
+-- - the same for the table's owner, who is no superuser;
 -- - COMMENT and GRANT stay allowed, and so does DDL on tables no job moves;
+-- - the plan names the way out: cancel while the job is failed, rollback
+--   or finalize once it is done;
 -- - once the job is done the archived original refuses the same, and so
 --   does DROP SCHEMA splitdb_archive CASCADE;
 -- - a cancelled or finalized job's tables are no longer guarded (shown by
@@ -14,13 +17,17 @@
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
 
-CREATE TABLE "Guard Tab" (id integer PRIMARY KEY, "Wert ü" text NOT NULL);
-INSERT INTO "Guard Tab" SELECT g, 'row ' || g FROM generate_series(1, 20) g;
+CREATE TYPE guard_mood AS ENUM ('calm', 'busy');
+CREATE TABLE "Guard Tab" (id integer PRIMARY KEY, "Wert ü" text NOT NULL, mood guard_mood);
+INSERT INTO "Guard Tab" SELECT g, 'row ' || g, 'calm' FROM generate_series(1, 20) g;
 CREATE TABLE guard_parts (id integer, k integer, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
 CREATE TABLE guard_parts_1 PARTITION OF guard_parts FOR VALUES IN (1);
 INSERT INTO guard_parts SELECT g, 1 FROM generate_series(1, 5) g;
 CREATE TABLE guard_loose (id integer PRIMARY KEY);
 CREATE TABLE guard_attach (id integer, k integer, PRIMARY KEY (id, k));
+CREATE ROLE regress_guard_owner;
+ALTER TABLE guard_loose OWNER TO regress_guard_owner;
+ALTER TABLE guard_parts_1 OWNER TO regress_guard_owner;
 
 SELECT splitdb_add_service('guard_svc');
 SELECT splitdb_assign('guard_svc', '"Guard Tab"', 'guard_parts');
@@ -45,6 +52,8 @@ SET client_min_messages = warning;
 
 SELECT splitdb_migrate('guard_svc', wait => true);
 SELECT state FROM splitdb.job;
+-- the plan names the way out: a cancel
+SELECT action, object, detail FROM splitdb_plan('guard_svc') WHERE action = 'warning';
 
 -- what the refused commands must leave as it is
 CREATE VIEW guard_shape AS
@@ -71,6 +80,13 @@ CREATE RULE guard_rule AS ON INSERT TO "Guard Tab" DO ALSO NOTHING;
 CREATE POLICY guard_policy ON "Guard Tab" USING (true);
 DROP TABLE "Guard Tab";
 DROP TABLE guard_parts_1;
+DROP TYPE guard_mood CASCADE;
+-- the table's owner, no superuser, is refused the same
+SET ROLE regress_guard_owner;
+ALTER TABLE guard_parts_1 ADD CONSTRAINT guard_k CHECK (k > 0);
+DROP TABLE guard_parts_1;
+ALTER TABLE guard_loose ADD COLUMN owner_note text;
+RESET ROLE;
 SELECT * FROM guard_shape;
 SELECT to_regclass('guard_parts_2') AS no_new_partition;
 
@@ -88,6 +104,8 @@ DROP TRIGGER sabotage ON "Guard Tab";
 SET client_min_messages = warning;
 SELECT splitdb_migrate('guard_svc', wait => true) > 0 AS resumed;
 SELECT state FROM splitdb.job;
+-- now: rollback or finalize
+SELECT action, object, detail FROM splitdb_plan('guard_svc');
 
 -- the archived original: refused, with a hint to finalize
 ALTER TABLE splitdb_archive."Guard Tab" ADD COLUMN extra integer;
@@ -96,6 +114,7 @@ CREATE TRIGGER guard_trigger BEFORE INSERT ON splitdb_archive."Guard Tab"
 	FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
 DROP TABLE splitdb_archive.guard_parts_1;
 DROP SCHEMA splitdb_archive CASCADE;
+DROP TYPE guard_mood CASCADE;
 SELECT * FROM guard_shape;
 -- the shim is no original: it may change
 COMMENT ON FOREIGN TABLE "Guard Tab" IS 'the shim';
@@ -106,8 +125,10 @@ DROP SCHEMA splitdb_archive CASCADE;
 DROP FOREIGN TABLE "Guard Tab", guard_parts;
 DROP VIEW guard_shape;
 DROP TABLE guard_loose, guard_attach;
+DROP TYPE guard_mood;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('guard_svc');
 DROP DATABASE guard_svc WITH (FORCE);
+DROP ROLE regress_guard_owner;
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;

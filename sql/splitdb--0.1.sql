@@ -160,6 +160,7 @@ CREATE TABLE splitdb.artifact (
 	dropped_at  timestamptz
 );
 CREATE INDEX artifact_job_idx ON splitdb.artifact (job_id);
+COMMENT ON COLUMN splitdb.artifact.artifact_id IS 'the artifact''s number';
 COMMENT ON TABLE splitdb.artifact IS 'artifact registry: every object a job made, recorded before it was made, and when it goes';
 COMMENT ON COLUMN splitdb.artifact.job_id IS 'the job that made it';
 COMMENT ON COLUMN splitdb.artifact.service IS 'the service whose sibling database holds it; NULL: this (the source) database';
@@ -427,9 +428,19 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.guard_drop() IS 'event trigger: refuses dropping a table of a migration under way or an archived original';
 REVOKE ALL ON FUNCTION splitdb.guard_drop() FROM PUBLIC;
 
+/*
+ * Only for these tags: an event trigger that fires for every command makes
+ * PostgreSQL log each one at DEBUG1, and with log_min_error_statement at
+ * that level the statement's text, a user mapping's password included.
+ */
 CREATE EVENT TRIGGER splitdb_guard_ddl ON ddl_command_end
+	WHEN TAG IN ('ALTER TABLE', 'CREATE INDEX', 'ALTER INDEX', 'CREATE TRIGGER', 'ALTER TRIGGER',
+	             'CREATE RULE', 'ALTER RULE', 'CREATE POLICY', 'ALTER POLICY', 'CREATE STATISTICS',
+	             'ALTER STATISTICS', 'CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE')
 	EXECUTE FUNCTION splitdb.guard_ddl();
 CREATE EVENT TRIGGER splitdb_guard_drop ON sql_drop
+	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED', 'DROP TYPE', 'DROP DOMAIN',
+	             'DROP COLLATION', 'ALTER TABLE', 'DROP EXTENSION')
 	EXECUTE FUNCTION splitdb.guard_drop();
 
 /*

@@ -17,7 +17,15 @@
  *	                    rule, policy, constraint or extended statistics on
  *	                    it, or a partition of it (CREATE TABLE ... PARTITION
  *	                    OF, ATTACH, DETACH);
- *	splitdb_guard_drop  sql_drop: dropping the table.
+ *	splitdb_guard_drop  sql_drop: dropping the table, or one of its
+ *	                    columns (DROP TYPE ... CASCADE).
+ *
+ * Both fire only for the command tags listed in sql/splitdb--0.1.sql.  An
+ * event trigger that fires for every command would make PostgreSQL log
+ * each one at DEBUG1 ("EventTriggerInvoke"), and with
+ * log_min_error_statement at that level the statement text with it: a
+ * CREATE USER MAPPING with its password.  None of the listed commands can
+ * carry a password.
  *
  * COMMENT, GRANT, REVOKE and SECURITY LABEL stay allowed: they change
  * neither the rows nor the shape.  A table is guarded while its job's state
@@ -87,10 +95,11 @@ static bool callback_registered = false;
 
 /* the same for a DROP ($1: its command tag): the tables it dropped */
 #define RELATIONS_DROPPED \
-	"WITH rel AS (SELECT $1 AS command_tag, d.objid AS relid, d.object_identity AS shown" \
+	"WITH rel AS (SELECT $1 AS command_tag, d.objid AS relid," \
+	"                    CASE WHEN d.objsubid = 0 THEN d.object_identity END AS shown" \
 	"               FROM pg_catalog.pg_event_trigger_dropped_objects() d" \
 	"              WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
-	"                AND d.objsubid = 0 AND d.object_type IN ('table', 'partitioned table'))"
+	"                AND d.object_type IN ('table', 'partitioned table', 'table column'))"
 
 /* the first of them that a job guards */
 #define GUARDED_AMONG \

@@ -773,30 +773,42 @@ static const char *const sql_last_job =
 /*
  * migrated_detail
  *		The detail of the blocker of a service whose last job cut over (done
- *		or finalized), or NULL.  Its owned tables then name the archived
- *		originals, whose plan would describe a second migration that
- *		splitdb_migrate() refuses.
+ *		or finalized), with the way out that is open, or NULL.  Its owned
+ *		tables then name the archived originals, whose plan would describe a
+ *		second migration that splitdb_migrate() refuses.
+ *
+ * in_flight: set to the detail of a warning when the last job has neither
+ * cut over nor ended (it runs, or it failed): the way out is a cancel.
  */
 static char *
-migrated_detail(const char *service)
+migrated_detail(const char *service, char **in_flight)
 {
 	Oid			argtype = NAMEOID;
 	Datum		arg = DirectFunctionCall1(namein, CStringGetDatum(service));
+	char	   *job;
 	char	   *state;
+	const char *dbname;
 
+	*in_flight = NULL;
 	splitdb_spi_exec(sql_last_job, 1, &argtype, &arg, NULL, true, 1);
 	if (SPI_processed == 0)
 		return NULL;
+	job = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (strcmp(state, "done") != 0 && strcmp(state, "finalized") != 0)
-		return NULL;
+	dbname = quote_identifier(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
 
-	return psprintf("service %s has already been migrated: job %s is %s, and its tables live in database %s, their originals in schema splitdb_archive; nothing is left to plan, see splitdb_status",
-					quote_identifier(service),
-					SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-					state,
-					quote_identifier(SPI_getvalue(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 3)));
+	if (strcmp(state, "finalized") == 0)
+		return psprintf("service %s has already been migrated: job %s is finalized, and its tables live in database %s; the originals are dropped, so there is no way back; nothing is left to plan, see splitdb_status",
+						quote_identifier(service), job, dbname);
+	if (strcmp(state, "done") == 0)
+		return psprintf("service %s has already been migrated: job %s is done, and its tables live in database %s, their originals in schema splitdb_archive; the way out: splitdb_rollback(%s) brings the tables back with every write made since, splitdb_finalize(%s) drops the originals; nothing is left to plan, see splitdb_status",
+						quote_identifier(service), job, dbname,
+						quote_literal_cstr(service), quote_literal_cstr(service));
+	if (strcmp(state, "cancelled") != 0 && strcmp(state, "rolled_back") != 0)
+		*in_flight = psprintf("job %s of service %s is %s; splitdb_cancel(%s) stops it and removes what it made in database %s, leaving the source as it was",
+							  job, quote_identifier(service), state,
+							  quote_literal_cstr(service), dbname);
+	return NULL;
 }
 
 /*
@@ -834,7 +846,8 @@ splitdb_plan_build(const char *service)
 	List	   *steps[SPLITDB_PLAN_NACTIONS] = {0};
 	List	   *result = NIL;
 	PlanParams *params;
-	char	   *migrated = migrated_detail(service);
+	char	   *in_flight;
+	char	   *migrated = migrated_detail(service, &in_flight);
 
 	/* the owned tables are archived originals now: nothing is left to plan */
 	if (migrated != NULL)
@@ -857,6 +870,8 @@ splitdb_plan_build(const char *service)
 	add_mapping_steps(service, steps);
 	run_query(sql_function_checks, params, steps);
 
+	if (in_flight != NULL)
+		add_step(steps, SPLITDB_PLAN_WARNING, pstrdup(service), in_flight);
 	if (params->owned == NIL)
 		add_step(steps, SPLITDB_PLAN_WARNING, pstrdup(service),
 				 psprintf("service %s owns no tables; assign some with splitdb_assign()",

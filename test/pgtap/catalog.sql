@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS splitdb CASCADE;
 -- the library defines the settings; load it even without shared_preload_libraries
 LOAD 'splitdb';
 
-SELECT plan(80);
+SELECT plan(82);
 
 -- ===== the extension
 SELECT has_extension('splitdb', 'extension splitdb is installed');
@@ -25,8 +25,8 @@ SELECT results_eq(
 -- ===== schema and tables
 SELECT has_schema('splitdb', 'schema splitdb exists');
 SELECT tables_are('splitdb', ARRAY['service', 'owned_table', 'job', 'job_table', 'reference',
-								   'reference_end', 'origin_key'],
-				  'schema splitdb holds exactly the seven catalog tables');
+								   'reference_end', 'origin_key', 'artifact'],
+				  'schema splitdb holds exactly the eight catalog tables');
 SELECT is_empty(
 	$$SELECT c.relname FROM pg_class c
 	   WHERE c.relnamespace = 'public'::regnamespace
@@ -121,17 +121,19 @@ SELECT set_eq(
 	ARRAY['splitdb.service', 'splitdb.owned_table', 'splitdb.job', 'splitdb.job_id_seq',
 		  'splitdb.job_table', 'splitdb.reference', 'splitdb.reference_reference_id_seq',
 		  'splitdb.reference_end', 'splitdb.origin_key', 'splitdb.owned_relation', 'splitdb.reference_placement',
+		  'splitdb.artifact', 'splitdb.artifact_artifact_id_seq',
 		  'splitdb_status', 'splitdb_table_status', 'splitdb_references'],
-	'the extension owns exactly the seven catalog tables, their two sequences and five views');
+	'the extension owns exactly the eight catalog tables, their three sequences and five views');
 SELECT results_eq(
 	$$SELECT c::regclass::text, cond COLLATE "default"
 		FROM pg_extension e,
 			 unnest(e.extconfig, e.extcondition) AS u(c, cond)
 	   WHERE e.extname = 'splitdb' ORDER BY 1$$,
-	$$VALUES ('splitdb.job', ''), ('splitdb.job_id_seq', ''), ('splitdb.job_table', ''),
+	$$VALUES ('splitdb.artifact', ''), ('splitdb.artifact_artifact_id_seq', ''),
+			 ('splitdb.job', ''), ('splitdb.job_id_seq', ''), ('splitdb.job_table', ''),
 			 ('splitdb.origin_key', ''), ('splitdb.owned_table', ''), ('splitdb.reference', ''), ('splitdb.reference_end', ''),
 			 ('splitdb.reference_reference_id_seq', ''), ('splitdb.service', '')$$,
-	'every catalog table and both sequences are registered with pg_extension_config_dump, all rows');
+	'every catalog table and its sequences are registered with pg_extension_config_dump, all rows');
 SELECT set_eq(
 	$$SELECT d.objid::regnamespace::text FROM pg_depend d
 	   WHERE d.classid = 'pg_namespace'::regclass AND d.deptype = 'e'
@@ -159,6 +161,21 @@ SELECT results_eq(
 	'event trigger splitdb_trigger_owner: CREATE TRIGGER, enabled, part of the extension');
 SELECT function_privs_are('splitdb', 'refuse_foreign_triggers', ARRAY[]::name[],
 						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.refuse_foreign_triggers()');
+SELECT results_eq(
+	$$SELECT t.evtname::text COLLATE "default", t.evtevent::text COLLATE "default",
+			 t.evtfoid::regprocedure::text, t.evtenabled::text,
+			 'ALTER TABLE' = ANY (t.evttags), 'CREATE USER MAPPING' = ANY (t.evttags)
+		FROM pg_event_trigger t
+		JOIN pg_depend d ON d.classid = 'pg_event_trigger'::regclass
+						AND d.objid = t.oid AND d.deptype = 'e'
+	   WHERE t.evtname LIKE 'splitdb\_guard\_%'
+		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')
+	   ORDER BY 1$$,
+	$$VALUES ('splitdb_guard_ddl', 'ddl_command_end', 'splitdb.guard_ddl()', 'O', true, false),
+			 ('splitdb_guard_drop', 'sql_drop', 'splitdb.guard_drop()', 'O', true, false)$$,
+	'event triggers splitdb_guard_ddl and splitdb_guard_drop: enabled, part of the extension, for listed tags only');
+SELECT function_privs_are('splitdb', 'guard_ddl', ARRAY[]::name[],
+						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.guard_ddl()');
 
 -- ===== functions
 SELECT set_eq(
@@ -196,8 +213,10 @@ SELECT set_eq(
 		  'splitdb.origin_key_make(text,name,text)',
 		  'splitdb.ensure_preloaded()',
 		  'splitdb.partition_route(regclass,text)',
-		  'splitdb.refuse_foreign_triggers()'],
-	'the extension has exactly these functions: eleven in its schema, twenty helpers in splitdb');
+		  'splitdb.refuse_foreign_triggers()',
+		  'splitdb.guard_ddl()',
+		  'splitdb.guard_drop()'],
+	'the extension has exactly these functions: eleven in its schema, twenty-two helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -210,7 +229,7 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'ensure_server', 'ensure_user_mapping', 'key_type',
 									  'origin_challenge', 'origin_prove', 'origin_withdraw',
 									  'origin_key_make', 'ensure_preloaded', 'partition_route',
-									  'refuse_foreign_triggers'],
+									  'refuse_foreign_triggers', 'guard_ddl', 'guard_drop'],
 					 'schema splitdb holds only the internal helpers');
 
 SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',

@@ -209,7 +209,8 @@ SELECT string_agg(p.oid::regprocedure::text, ' ' ORDER BY p.oid::regprocedure::t
 my $internal =
     'splitdb.drop_reference_ends(bigint[]) splitdb.ensure_preloaded() '
   . 'splitdb.ensure_server(name,text[],text) splitdb.ensure_user_mapping(name,name,text[]) '
-  . 'splitdb.forget_dropped_tables() splitdb.install_reference_ends(jsonb) '
+  . 'splitdb.forget_dropped_tables() splitdb.guard_ddl() splitdb.guard_drop() '
+  . 'splitdb.install_reference_ends(jsonb) '
   . 'splitdb.origin_key_make(text,name,text) splitdb.partition_route(regclass,text) '
   . 'splitdb.reference_flush() splitdb.reference_row() splitdb.refuse_foreign_triggers() '
   . 'splitdb.shim_statement()';
