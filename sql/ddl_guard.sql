@@ -10,7 +10,8 @@
 -- - the plan names the way out: cancel while the job is failed, rollback
 --   or finalize once it is done;
 -- - once the job is done the archived original refuses the same, and so
---   does DROP SCHEMA splitdb_archive CASCADE;
+--   does DROP SCHEMA splitdb_archive CASCADE; it refuses INSERT, UPDATE,
+--   DELETE and TRUNCATE as well;
 -- - a cancelled or finalized job's tables are no longer guarded (shown by
 --   the clean-up at the end, which drops what the job left).
 --
@@ -116,6 +117,17 @@ DROP TABLE splitdb_archive.guard_parts_1;
 DROP SCHEMA splitdb_archive CASCADE;
 DROP TYPE guard_mood CASCADE;
 SELECT * FROM guard_shape;
+-- writes to the archived original are refused too; the rows live in the sibling
+INSERT INTO splitdb_archive."Guard Tab" VALUES (100, 'new', 'busy');
+UPDATE splitdb_archive."Guard Tab" SET "Wert ü" = 'changed';
+DELETE FROM splitdb_archive.guard_parts;
+DELETE FROM splitdb_archive.guard_parts_1;
+TRUNCATE splitdb_archive."Guard Tab";
+SELECT count(*), min("Wert ü"), max("Wert ü") FROM splitdb_archive."Guard Tab";
+SELECT count(*) FROM splitdb_archive.guard_parts;
+-- through the shim they land in the sibling
+INSERT INTO "Guard Tab" VALUES (100, 'new', 'busy');
+SELECT count(*) FROM "Guard Tab";
 -- the shim is no original: it may change
 COMMENT ON FOREIGN TABLE "Guard Tab" IS 'the shim';
 

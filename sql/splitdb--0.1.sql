@@ -428,6 +428,14 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.guard_drop() IS 'event trigger: refuses dropping a table of a migration under way or an archived original';
 REVOKE ALL ON FUNCTION splitdb.guard_drop() FROM PUBLIC;
 
+CREATE FUNCTION splitdb.archive_guard()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'splitdb_archive_guard'
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.archive_guard() IS 'statement trigger on an archived original: refuses writes (a rollback replays with session_replication_role = replica)';
+REVOKE ALL ON FUNCTION splitdb.archive_guard() FROM PUBLIC;
+
 /*
  * Only for these tags: an event trigger that fires for every command makes
  * PostgreSQL log each one at DEBUG1, and with log_min_error_statement at

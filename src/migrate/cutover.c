@@ -14,7 +14,8 @@
  *	3. move the originals, with their indexes and owned sequences, to schema
  *	   splitdb_archive (archive_relation: a name already taken there gets a
  *	   number, so tables of the same name in two schemas both fit);
- *	   the materialized views that read them go along (matview.c);
+ *	   the materialized views that read them go along (matview.c); each
+ *	   archived table gets a trigger that refuses writes (ddlguard.c);
  *	4. create the shims under the old names and re-point the views to them,
  *	   create the materialized views again over them, and install the
  *	   triggers that enforce the cross-service references (reference.c) in
@@ -47,6 +48,7 @@
 #include "metadata/catalog.h"
 #include "compat.h"
 #include "migrate/cutover.h"
+#include "migrate/ddlguard.h"
 #include "reference/reference.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -418,6 +420,8 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 		archive_relation(lfirst_oid(lc));
 	foreach(lc, matviews)
 		archive_relation(((SplitdbMatview *) lfirst(lc))->relid);
+	/* from now on the originals refuse writes (ddlguard.c) */
+	splitdb_archive_guard_install(job_id, service);
 
 	/*
 	 * 4. shims under the old names, the views re-pointed to them, the

@@ -2,7 +2,7 @@
  *
  * ddlguard.c
  *	  Refusing DDL on the tables of a migration under way and on archived
- *	  originals.
+ *	  originals, and writes on archived originals.
  *
  * A table that a job is moving must not change shape while the job runs:
  * the sibling was built from its definition, and a column added, a key
@@ -32,6 +32,12 @@
  * is any but cancelled, rolled_back and finalized; a failed job counts,
  * since it is resumed from what the sibling holds.
  *
+ * Writes on an archived original are refused too: the cutover gives each
+ * one a statement trigger, splitdb_archive_guard, BEFORE INSERT, UPDATE,
+ * DELETE and TRUNCATE.  It is an ordinary trigger, so it does not fire in a
+ * session with session_replication_role = replica: that is how a rollback
+ * replays into the archive (only a superuser may set it).
+ *
  * Invariants:
  * - The refusal is an error, so the command rolls back whole.
  * - splitdb's own DDL passes: everything its background workers run, and
@@ -53,18 +59,21 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/event_trigger.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "metadata/catalog.h"
 #include "migrate/ddlguard.h"
 
 PG_FUNCTION_INFO_V1(splitdb_guard_ddl);
 PG_FUNCTION_INFO_V1(splitdb_guard_drop);
+PG_FUNCTION_INFO_V1(splitdb_archive_guard);
 
 /* the guard is off until the end of the current transaction */
 static bool guard_off = false;
@@ -250,4 +259,85 @@ splitdb_guard_drop(PG_FUNCTION_ARGS)
 		refuse_if_guarded(RELATIONS_DROPPED GUARDED_AMONG,
 						  GetCommandTagName(((EventTriggerData *) fcinfo->context)->tag));
 	PG_RETURN_VOID();
+}
+
+/*
+ * splitdb_archive_guard_install
+ *		Give every archived original of job_id (tables and partitioned
+ *		tables, partitions included) the statement trigger that refuses
+ *		writes.  From the cutover, in its transaction, after the move.
+ *
+ * The caller is connected to SPI.
+ */
+void
+splitdb_archive_guard_install(int64 job_id, const char *service)
+{
+	const char *params[2] = {psprintf(INT64_FORMAT, job_id), service};
+	List	   *statements = NIL;
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("SELECT pg_catalog.format('CREATE TRIGGER splitdb_archive_guard"
+							  " BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s"
+							  " FOR EACH STATEMENT EXECUTE FUNCTION splitdb.archive_guard(%L, %L, %L)',"
+							  "  t.relid::pg_catalog.regclass, t.table_name, $2,"
+							  "  coalesce((SELECT r.table_name FROM splitdb.job_table r"
+							  "             WHERE r.job_id = t.job_id AND r.relid = t.partition_root),"
+							  "           t.table_name))"
+							  "  FROM splitdb.job_table t"
+							  " WHERE t.job_id = $1::bigint AND t.relkind IN ('r', 'p')"
+							  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g"
+							  "                    WHERE g.tgrelid = t.relid AND g.tgname = 'splitdb_archive_guard')"
+							  " ORDER BY t.relid",
+							  2, params, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		statements = lappend(statements,
+							 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	foreach(lc, statements)
+		splitdb_spi_exec((const char *) lfirst(lc), 0, NULL, NULL, NULL, false, 0);
+}
+
+/*
+ * splitdb_archive_guard
+ *		SQL: statement trigger on an archived original; refuses the write.
+ *		Arguments: the table's name before the cutover, its service, and
+ *		the shim that takes its writes (a partition's: its root's).
+ */
+Datum
+splitdb_archive_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const char *op;
+	const char *was = "?";
+	const char *service = "?";
+	const char *shim = "?";
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function splitdb.archive_guard() must be called as a trigger")));
+	if (trigdata->tg_trigger->tgnargs == 3)
+	{
+		was = trigdata->tg_trigger->tgargs[0];
+		service = trigdata->tg_trigger->tgargs[1];
+		shim = trigdata->tg_trigger->tgargs[2];
+	}
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		op = "INSERT";
+	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		op = "UPDATE";
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		op = "DELETE";
+	else
+		op = "TRUNCATE";
+
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("table %s is the archived original of table %s of service \"%s\"",
+					quote_qualified_identifier(get_namespace_name(RelationGetNamespace(trigdata->tg_relation)),
+											   RelationGetRelationName(trigdata->tg_relation)),
+					was, service),
+			 errdetail("%s on it would change what splitdb_rollback() brings back; the table's rows live in the sibling now.",
+					   op),
+			 errhint("Write through the shim %s instead.", shim)));
+	PG_RETURN_NULL();			/* keep compiler quiet */
 }

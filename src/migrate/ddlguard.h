@@ -15,5 +15,6 @@
 #define SPLITDB_DDLGUARD_H
 
 extern void splitdb_ddl_guard_off_for_xact(void);
+extern void splitdb_archive_guard_install(int64 job_id, const char *service);
 
 #endif							/* SPLITDB_DDLGUARD_H */

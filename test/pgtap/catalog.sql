@@ -215,8 +215,9 @@ SELECT set_eq(
 		  'splitdb.partition_route(regclass,text)',
 		  'splitdb.refuse_foreign_triggers()',
 		  'splitdb.guard_ddl()',
-		  'splitdb.guard_drop()'],
-	'the extension has exactly these functions: eleven in its schema, twenty-two helpers in splitdb');
+		  'splitdb.guard_drop()',
+		  'splitdb.archive_guard()'],
+	'the extension has exactly these functions: eleven in its schema, twenty-three helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -229,7 +230,8 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'ensure_server', 'ensure_user_mapping', 'key_type',
 									  'origin_challenge', 'origin_prove', 'origin_withdraw',
 									  'origin_key_make', 'ensure_preloaded', 'partition_route',
-									  'refuse_foreign_triggers', 'guard_ddl', 'guard_drop'],
+									  'refuse_foreign_triggers', 'guard_ddl', 'guard_drop',
+									  'archive_guard'],
 					 'schema splitdb holds only the internal helpers');
 
 SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',

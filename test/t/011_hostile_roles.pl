@@ -207,7 +207,7 @@ SELECT string_agg(p.oid::regprocedure::text, ' ' ORDER BY p.oid::regprocedure::t
 		OR (p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'splitdb\_%'))
    AND has_function_privilege('app', p.oid, 'EXECUTE') = };
 my $internal =
-    'splitdb.drop_reference_ends(bigint[]) splitdb.ensure_preloaded() '
+    'splitdb.archive_guard() splitdb.drop_reference_ends(bigint[]) splitdb.ensure_preloaded() '
   . 'splitdb.ensure_server(name,text[],text) splitdb.ensure_user_mapping(name,name,text[]) '
   . 'splitdb.forget_dropped_tables() splitdb.guard_ddl() splitdb.guard_drop() '
   . 'splitdb.install_reference_ends(jsonb) '
