@@ -364,17 +364,6 @@ record_batch(SplitdbRangeReader *rd, SplitdbRange *r, char **key, int64 rows,
 	params[6] = psprintf(INT64_FORMAT, bytes);
 	params[7] = rows == 0 ? "true" : "false";
 
-	/* the job's row first: a run that took the job over waits, or stops this */
-	splitdb_worker_sql("UPDATE splitdb.job SET updated_at = pg_catalog.clock_timestamp()"
-					   " WHERE job_id = $1::pg_catalog.int8 AND worker_pid = $2::pg_catalog.int4"
-					   "   AND finished_at IS NULL", 2, params);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ADMIN_SHUTDOWN),
-				 errmsg("job " INT64_FORMAT " of service \"%s\" is no longer run by worker %d",
-						rd->job_id, rd->service, rd->worker_pid),
-				 errhint("The job failed or was taken over; the next run copies range %d of table %s again from its checkpoint.",
-						 r->range_no, rd->table)));
 	splitdb_worker_sql("UPDATE splitdb.job_range SET last_key = coalesce($5::pg_catalog.text[], last_key),"
 					   " rows_copied = rows_copied + $6::pg_catalog.int8,"
 					   " bytes_copied = bytes_copied + $7::pg_catalog.int8, done = $8::pg_catalog.bool,"
@@ -385,6 +374,22 @@ record_batch(SplitdbRangeReader *rd, SplitdbRange *r, char **key, int64 rows,
 					   " bytes_copied = bytes_copied + $7::pg_catalog.int8,"
 					   " updated_at = pg_catalog.clock_timestamp()"
 					   " WHERE job_id = $1::pg_catalog.int8 AND relid = $3::pg_catalog.oid", 8, params);
+
+	/*
+	 * The job's row last, held the shortest: a run that takes the job over
+	 * (claim_job) waits for this transaction, or this one sees it and
+	 * records nothing.
+	 */
+	splitdb_worker_sql("UPDATE splitdb.job SET updated_at = pg_catalog.clock_timestamp()"
+					   " WHERE job_id = $1::pg_catalog.int8 AND worker_pid = $2::pg_catalog.int4"
+					   "   AND finished_at IS NULL", 2, params);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ADMIN_SHUTDOWN),
+				 errmsg("job " INT64_FORMAT " of service \"%s\" is no longer run by worker %d",
+						rd->job_id, rd->service, rd->worker_pid),
+				 errhint("The job failed or was taken over; the next run copies range %d of table %s again from its checkpoint.",
+						 r->range_no, rd->table)));
 }
 
 /*
