@@ -49,7 +49,7 @@ sub query
 sub fingerprint
 {
 	my ($db, $table) = @_;
-	return query($db, fingerprint_sql($table, '(t.tag, t.id)'));
+	return query($db, fingerprint_sql($table, 't::text'));
 }
 
 sub job
