@@ -350,11 +350,12 @@ load_ranges(SplitdbJob *job, SplitdbJobTable *t)
 	splitdb_worker_begin("planning the ranges of %s", t->name);
 	if (t->phase == SPLITDB_TABLE_CREATED)
 	{
-		int			n = splitdb_range_count(rows_total(job, t), job->copy_readers);
+		int64		rows = rows_total(job, t);
+		int			n = splitdb_range_count(rows, job->copy_readers);
 
+		/* ranges of a copy that verification sent back are planned anew */
 		splitdb_range_forget(job->job_id, t->relid);
-		if (n < 2 || splitdb_range_plan(job->job_id, t->relid, t->src,
-										rows_total(job, t), n) == 0)
+		if (n < 2 || splitdb_range_plan(job->job_id, t->relid, t->src, rows, n) == 0)
 		{
 			splitdb_worker_commit();
 			return NIL;

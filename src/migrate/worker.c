@@ -33,6 +33,9 @@
  *   its phase and its current_table beside it.
  * - A job has at least one table: a new job is recorded only with the
  *   relations splitdb_migrate() checked, and a job without any fails.
+ * - The copiers a large table's copy starts (copier.c) end with the worker:
+ *   it terminates them on every way out, and after an error waits for them
+ *   before it records the failure.
  *
  * Copyright (c) 2026, splitdb developers
  *
