@@ -4,7 +4,7 @@
 #
 # - start_source(): a cluster with splitdb preloaded and installed in
 #   database postgres, with a given splitdb.batch_rows: the source of the
-#   migration tests (002, 010, 012, 013);
+#   migration tests (002, 010, 012, 013, 016);
 # - RUNNING, job_sql(), JOB_SUMMARY, fingerprint_sql(), poll_until(): what
 #   those tests read and wait for;
 # - start_logged_pair(), set_passwords(), psql_verbose(): two clusters that

@@ -20,7 +20,10 @@
 #    N (pid P) of table public.kill_big stopped: the copier (pid P) was
 #    terminated before its ranges were copied", no copier is left, and some
 #    range is not done.  splitdb_migrate(wait => true) resumes it to done.
-# 2. stop: the server stops with -m immediate; once started again, the
+# 2. main: the worker is terminated.  While the ranges are still locked,
+#    the copiers are gone too; the job is failed with 57P01, "the worker
+#    (pid P) was terminated before the job ended", and resumes to done.
+# 3. stop: the server stops with -m immediate; once started again, the
 #    launcher resumes the job by itself, and it ends done after two runs.
 # After each: the sibling's tables hold exactly the source's rows (count,
 # distinct keys, checksum of every row, and splitdb_verify), every range is
@@ -239,7 +242,35 @@ SELECT count(*) || ' ranges, ' || count(*) FILTER (WHERE r.done) || ' done, '
 }
 
 # ---------------------------------------------------------------------------
-# 2. the server stops (immediate) mid-copy
+# 2. the worker is terminated mid-copy: its copiers stop with it
+{
+	my $svc    = 'main';
+	my $before = make_service($svc);
+	my ($id, $freezer) = hold_readers($svc);
+	if (defined $id)
+	{
+		my $pid = job($svc, 'worker_pid');
+		is(query('postgres', "SELECT pg_terminate_backend($pid)"), 't', "main: the worker $pid is terminated");
+		ok( $node->poll_query_until(
+				'postgres',
+				"SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('splitdb copier', 'splitdb worker')",
+				'0'),
+			'main: the copiers are gone with the worker, while their ranges are still locked');
+		$freezer->query_safe('ROLLBACK');
+		$freezer->quit;
+		is( job($svc, "state || ' ' || phase || ' ' || last_sqlstate || ' ' || last_error"),
+			"failed copying 57P01 the worker (pid $pid) was terminated before the job ended",
+			'main: the job is failed, the worker terminated');
+		is(query('postgres', "SELECT splitdb_migrate('$svc', wait => true)"), $id,
+			'main: splitdb_migrate resumes the job');
+		is(job($svc, "state || ' ' || runs"), 'done 2', 'main: the job is done after two runs')
+		  or diag(job_summary($svc));
+		check_copied($svc, $id, $before);
+	}
+}
+
+# ---------------------------------------------------------------------------
+# 3. the server stops (immediate) mid-copy
 {
 	my $svc    = 'stop';
 	my $before = make_service($svc);
