@@ -157,6 +157,8 @@ CREATE TABLE splitdb.job_range (
 	FOREIGN KEY (job_id, relid) REFERENCES splitdb.job_table (job_id, relid) ON DELETE CASCADE
 );
 COMMENT ON TABLE splitdb.job_range IS 'key ranges of a table copied by several readers, each with its checkpoint';
+COMMENT ON COLUMN splitdb.job_range.job_id IS 'the job';
+COMMENT ON COLUMN splitdb.job_range.relid IS 'the source table; after cutover it is the archived original';
 COMMENT ON COLUMN splitdb.job_range.range_no IS 'position of the range in key order, from 0';
 COMMENT ON COLUMN splitdb.job_range.lower_key IS 'first key of the range (inclusive), leading key columns in text form; NULL: unbounded below';
 COMMENT ON COLUMN splitdb.job_range.upper_key IS 'first key after the range (exclusive), leading key columns in text form; NULL: unbounded above';
@@ -164,6 +166,7 @@ COMMENT ON COLUMN splitdb.job_range.last_key IS 'checkpoint: the key of the last
 COMMENT ON COLUMN splitdb.job_range.rows_copied IS 'rows of the range in the sibling at its checkpoint';
 COMMENT ON COLUMN splitdb.job_range.bytes_copied IS 'COPY data of the range sent to the sibling';
 COMMENT ON COLUMN splitdb.job_range.done IS 'every row of the range is in the sibling';
+COMMENT ON COLUMN splitdb.job_range.updated_at IS 'last change of this row';
 
 /*
  * Foreign keys that cross databases once a service moves: left out of the
