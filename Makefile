@@ -16,6 +16,7 @@ OBJS = \
 	src/metadata/catalog.o \
 	src/metadata/ownership.o \
 	src/metadata/service.o \
+	src/migrate/copier.o \
 	src/migrate/copy.o \
 	src/migrate/cutover.o \
 	src/migrate/ddl.o \
@@ -25,6 +26,7 @@ OBJS = \
 	src/migrate/job.o \
 	src/migrate/launcher.o \
 	src/migrate/matview.o \
+	src/migrate/range.o \
 	src/migrate/shim.o \
 	src/migrate/step.o \
 	src/migrate/verify.o \
@@ -61,7 +63,7 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_resume migrate_transaction ddl_guard references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges
+REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_readers migrate_resume migrate_transaction ddl_guard references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation

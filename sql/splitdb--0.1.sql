@@ -172,6 +172,41 @@ COMMENT ON COLUMN splitdb.artifact.recorded_at IS 'when it was recorded (before 
 COMMENT ON COLUMN splitdb.artifact.dropped_at IS 'when splitdb dropped it; NULL while it is (or may be) there';
 
 /*
+ * The key ranges of a table that several readers copy side by side (the
+ * worker and its copiers, copier.c): contiguous, disjoint, covering every
+ * key.  A range holds the keys k with lower_key <= k < upper_key, compared
+ * as rows over as many leading key columns as a bound has; NULL is
+ * unbounded.  Each range has its own checkpoint; job_table.rows_copied and
+ * bytes_copied are the sums of its ranges' (job_table.last_key stays NULL).
+ * A table read by one reader has no rows here.
+ */
+CREATE TABLE splitdb.job_range (
+	job_id          bigint NOT NULL,
+	relid           oid NOT NULL,
+	range_no        integer NOT NULL CHECK (range_no >= 0),
+	lower_key       text[],
+	upper_key       text[],
+	last_key        text[],
+	rows_copied     bigint NOT NULL DEFAULT 0,
+	bytes_copied    bigint NOT NULL DEFAULT 0,
+	done            boolean NOT NULL DEFAULT false,
+	updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (job_id, relid, range_no),
+	FOREIGN KEY (job_id, relid) REFERENCES splitdb.job_table (job_id, relid) ON DELETE CASCADE
+);
+COMMENT ON TABLE splitdb.job_range IS 'key ranges of a table copied by several readers, each with its checkpoint';
+COMMENT ON COLUMN splitdb.job_range.job_id IS 'the job';
+COMMENT ON COLUMN splitdb.job_range.relid IS 'the source table; after cutover it is the archived original';
+COMMENT ON COLUMN splitdb.job_range.range_no IS 'position of the range in key order, from 0';
+COMMENT ON COLUMN splitdb.job_range.lower_key IS 'first key of the range (inclusive), leading key columns in text form; NULL: unbounded below';
+COMMENT ON COLUMN splitdb.job_range.upper_key IS 'first key after the range (exclusive), leading key columns in text form; NULL: unbounded above';
+COMMENT ON COLUMN splitdb.job_range.last_key IS 'checkpoint: the key of the last row of the range copied, in text form';
+COMMENT ON COLUMN splitdb.job_range.rows_copied IS 'rows of the range in the sibling at its checkpoint';
+COMMENT ON COLUMN splitdb.job_range.bytes_copied IS 'COPY data of the range sent to the sibling';
+COMMENT ON COLUMN splitdb.job_range.done IS 'every row of the range is in the sibling';
+COMMENT ON COLUMN splitdb.job_range.updated_at IS 'last change of this row';
+
+/*
  * Foreign keys that cross databases once a service moves: left out of the
  * sibling, dropped in the source at cutover, and kept here with their full
  * definition.
@@ -333,6 +368,7 @@ SELECT pg_catalog.pg_extension_config_dump('splitdb.owned_table', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.job', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.job_table', '');
+SELECT pg_catalog.pg_extension_config_dump('splitdb.job_range', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.reference', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.artifact', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.artifact_artifact_id_seq', '');
@@ -340,7 +376,7 @@ SELECT pg_catalog.pg_extension_config_dump('splitdb.reference_end', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.reference_reference_id_seq', '');
 
 GRANT USAGE ON SCHEMA splitdb TO PUBLIC;
-GRANT SELECT ON splitdb.service, splitdb.owned_table, splitdb.job, splitdb.job_table,
+GRANT SELECT ON splitdb.service, splitdb.owned_table, splitdb.job, splitdb.job_table, splitdb.job_range,
 	splitdb.reference, splitdb.owned_relation, splitdb.artifact TO PUBLIC;
 
 /*

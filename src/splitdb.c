@@ -40,6 +40,7 @@ int			splitdb_connect_timeout = 10;
 /* rows per copy batch, each one a checkpoint */
 int			splitdb_batch_rows = 100000;
 int			splitdb_copy_streams = SPLITDB_COPY_STREAMS_AUTO;
+int			splitdb_copy_readers = SPLITDB_COPY_READERS_AUTO;
 int			splitdb_fence_timeout = 60000;
 
 /* kB of maintenance_work_mem for each index build in a sibling */
@@ -77,6 +78,22 @@ _PG_init(void)
 							SPLITDB_COPY_STREAMS_AUTO,
 							0,
 							SPLITDB_MAX_COPY_STREAMS,
+							PGC_SUSET,
+							0,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("splitdb.copy_readers",
+							"Processes that read a large table side by side during a migration.",
+							"A table of at least 100,000 rows is split into key ranges, each read by the job's "
+							"worker or by a copier (a background worker) with streams of its own. 0 (the default) "
+							"takes one reader per four free cores when the job's run starts, 1 to 4; 1 reads every "
+							"table in the worker alone. A job takes the value of the session that calls splitdb_migrate().",
+							&splitdb_copy_readers,
+							SPLITDB_COPY_READERS_AUTO,
+							0,
+							SPLITDB_MAX_COPY_READERS,
 							PGC_SUSET,
 							0,
 							NULL,

@@ -41,6 +41,7 @@
 extern int	splitdb_connect_timeout;
 extern int	splitdb_batch_rows;
 extern int	splitdb_copy_streams;
+extern int	splitdb_copy_readers;
 extern int	splitdb_fence_timeout;
 extern int	splitdb_maintenance_work_mem;
 
@@ -54,6 +55,18 @@ extern int	splitdb_maintenance_work_mem;
  */
 #define SPLITDB_COPY_STREAMS_AUTO	0
 #define SPLITDB_MAX_AUTO_COPY_STREAMS	8
+
+/* the most processes that read one table (splitdb.copy_readers) */
+#define SPLITDB_MAX_COPY_READERS	16
+
+/*
+ * splitdb.copy_readers = 0: a reader per SPLITDB_STREAMS_PER_READER free
+ * cores (one reader keeps about that many streams busy), at least 1 and at
+ * most SPLITDB_MAX_AUTO_COPY_READERS
+ */
+#define SPLITDB_COPY_READERS_AUTO	0
+#define SPLITDB_STREAMS_PER_READER	4
+#define SPLITDB_MAX_AUTO_COPY_READERS	4
 extern char *splitdb_origin;
 extern bool splitdb_check_connection;
 

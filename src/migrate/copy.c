@@ -468,28 +468,87 @@ key_of(SplitdbCopySource *src, HeapTuple tup, TupleDesc desc)
 }
 
 /*
- * batch_query
- *		The SELECT of the next batch: rows after the last key, in key order.
+ * append_key_cond
+ *		Append " AND (k1, ..., kn) op ($p, ...)" over the first n key
+ *		columns, the parameters numbered from *param on, as text cast to
+ *		each column's type; collect their values in params.
  */
-static char *
-batch_query(SplitdbCopySource *src, bool after, int64 batch_rows)
+static void
+append_key_cond(StringInfo sql, SplitdbCopySource *src, int n, const char *op,
+				char **values, int *param, const char **params)
 {
-	StringInfoData sql;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s FROM ONLY %s", src->columns, src->name);
-	if (src->nkeys == 0)
-		return sql.data;
-	if (after)
+	/* sql holds the conditions only: the first opens the WHERE clause */
+	appendStringInfoString(sql, sql->len > 0 ? " AND (" : " WHERE (");
+	for (int k = 0; k < n; k++)
+		appendStringInfo(sql, "%s%s", k > 0 ? ", " : "", src->key_names[k]);
+	appendStringInfo(sql, ") %s (", op);
+	for (int k = 0; k < n; k++)
 	{
-		appendStringInfo(&sql, " WHERE (%s) > (", src->key_list);
-		for (int k = 0; k < src->nkeys; k++)
-			appendStringInfo(&sql, "%s$%d::pg_catalog.text::%s", k > 0 ? ", " : "",
-							 k + 1, src->key_types[k]);
-		appendStringInfoChar(&sql, ')');
+		params[*param] = values[k];
+		(*param)++;
+		appendStringInfo(sql, "%s$%d::pg_catalog.text::%s", k > 0 ? ", " : "",
+						 *param, src->key_types[k]);
 	}
-	appendStringInfo(&sql, " ORDER BY %s LIMIT " INT64_FORMAT, src->key_list, batch_rows);
-	return sql.data;
+	appendStringInfoChar(sql, ')');
+}
+
+/*
+ * key_conds
+ *		The conditions of the rows a reader has yet to copy, or a trim to
+ *		delete: after last_key when given, else from the lower bound on;
+ *		before the upper bound.  Returns the number of parameters, whose
+ *		values go to params (room for 2 * nkeys).
+ */
+static int
+key_conds(StringInfo sql, SplitdbCopySource *src, const SplitdbKeyBounds *bounds,
+		  char **last_key, const char **params)
+{
+	int			n = 0;
+
+	if (last_key != NULL)
+		append_key_cond(sql, src, src->nkeys, ">", last_key, &n, params);
+	else if (bounds != NULL && bounds->lower != NULL)
+		append_key_cond(sql, src, bounds->nlower, ">=", bounds->lower, &n, params);
+	if (bounds != NULL && bounds->upper != NULL)
+		append_key_cond(sql, src, bounds->nupper, "<", bounds->upper, &n, params);
+	return n;
+}
+
+/*
+ * splitdb_copy_key
+ *		A copy of a key (n text forms, none NULL) in memory context cxt.
+ */
+char	  **
+splitdb_copy_key(MemoryContext cxt, char **key, int n)
+{
+	char	  **copy = MemoryContextAlloc(cxt, sizeof(char *) * Max(n, 1));
+
+	for (int k = 0; k < n; k++)
+		copy[k] = MemoryContextStrdup(cxt, key[k]);
+	return copy;
+}
+
+/*
+ * batch_query
+ *		The SELECT of the next batch: rows after the last key (or from the
+ *		range's first) and before the range's end, in key order.  Returns
+ *		the number of parameters, whose values go to params.
+ */
+static int
+batch_query(StringInfo sql, SplitdbCopySource *src, const SplitdbKeyBounds *bounds,
+			char **last_key, int64 batch_rows, const char **params)
+{
+	StringInfoData conds;
+	int			n;
+
+	appendStringInfo(sql, "SELECT %s FROM ONLY %s", src->columns, src->name);
+	if (src->nkeys == 0)
+		return 0;
+	initStringInfo(&conds);
+	n = key_conds(&conds, src, bounds, last_key, params);
+	appendStringInfo(sql, "%s ORDER BY %s LIMIT " INT64_FORMAT, conds.data,
+					 src->key_list, batch_rows);
+	return n;
 }
 
 /* a batch under way: its streams and what each has been given */
@@ -587,29 +646,32 @@ finish_streams(CopyBatch *b)
 
 /*
  * splitdb_copy_batch
- *		Copy the next batch of a table into the sibling.
+ *		Copy the next batch of a table, or of a range of its keys, into the
+ *		sibling.
  *
  * conns:      nconns connections to the sibling (the streams), with no
  *             transaction open there
  * src:        from splitdb_copy_source()
+ * bounds:     the range of keys to copy, or NULL for the whole table
  * last_key:   in: the key of the last row already in the sibling, or NULL
- *             to start at the beginning; out: the key of the last row of
- *             this batch (unchanged when it copied nothing)
+ *             to start at the beginning (of the range); out: the key of the
+ *             last row of this batch (unchanged when it copied nothing)
  * batch_rows: at most this many rows (a table without a key goes in one pass)
  * bytes:      out: COPY bytes sent
  *
  * Runs in the caller's transaction.  Each stream's COPY commits in the
  * sibling when it ends; when this returns, all have.  Returns the number of
- * rows copied; 0 means the table is done.
+ * rows copied; 0 means the table (the range) is done.
  */
 int64
 splitdb_copy_batch(PGconn *const *conns, int nconns, SplitdbCopySource *src,
-				   char ***last_key, int64 batch_rows, int64 *bytes,
-				   const char *service)
+				   const SplitdbKeyBounds *bounds, char ***last_key,
+				   int64 batch_rows, int64 *bytes, const char *service)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext rowcxt;
-	char	   *select = batch_query(src, *last_key != NULL, batch_rows);
+	StringInfoData select;
+	const char **texts = palloc(sizeof(char *) * (2 * src->nkeys + 1));
 	SPIPlanPtr	plan;
 	Portal		portal;
 	Oid		   *argtypes = NULL;
@@ -620,8 +682,10 @@ splitdb_copy_batch(PGconn *const *conns, int nconns, SplitdbCopySource *src,
 	StringInfoData chunk;
 	CopyBatch	b;
 	int64		rows = 0;
-	int			nargs = (*last_key != NULL) ? src->nkeys : 0;
+	int			nargs;
 
+	initStringInfo(&select);
+	nargs = batch_query(&select, src, bounds, *last_key, batch_rows, texts);
 	*bytes = 0;
 	if (nargs > 0)
 	{
@@ -630,7 +694,7 @@ splitdb_copy_batch(PGconn *const *conns, int nconns, SplitdbCopySource *src,
 		for (int k = 0; k < nargs; k++)
 		{
 			argtypes[k] = TEXTOID;
-			args[k] = CStringGetTextDatum((*last_key)[k]);
+			args[k] = CStringGetTextDatum(texts[k]);
 		}
 	}
 
@@ -643,9 +707,9 @@ splitdb_copy_batch(PGconn *const *conns, int nconns, SplitdbCopySource *src,
 					  src->binary ? " (FORMAT binary)" : "");
 
 	splitdb_spi_connect();
-	plan = SPI_prepare(select, nargs, argtypes);
+	plan = SPI_prepare(select.data, nargs, argtypes);
 	if (plan == NULL)
-		splitdb_spi_failed(select, SPI_result);
+		splitdb_spi_failed(select.data, SPI_result);
 	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
 
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "splitdb copy row",
@@ -719,35 +783,29 @@ splitdb_copy_batch(PGconn *const *conns, int nconns, SplitdbCopySource *src,
  *		of batches that were under way, or committed but not recorded, when
  *		an earlier run stopped.
  *
+ * bounds:   the range of keys the checkpoint is of, or NULL for the whole
+ *           table: rows of other ranges are left alone
  * last_key: the checkpoint, the last key of the last recorded batch; NULL
- *           when no batch was recorded, which empties the table.
+ *           when no batch was recorded, which empties the range (the table)
  *
  * Call once the run has fenced the sibling (fence.c).  Only for a table
  * with a key.
  */
 void
-splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src, char **last_key,
+splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src,
+				  const SplitdbKeyBounds *bounds, char **last_key,
 				  const char *service)
 {
 	StringInfoData sql;
-	const char **params = NULL;
+	StringInfoData conds;
+	const char **params = palloc(sizeof(char *) * (2 * src->nkeys + 1));
+	int			n;
 
+	initStringInfo(&conds);
+	n = key_conds(&conds, src, bounds, last_key, params);
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "DELETE FROM ONLY %s", src->name);
-	if (last_key != NULL)
-	{
-		params = palloc(sizeof(char *) * src->nkeys);
-		appendStringInfo(&sql, " WHERE (%s) > (", src->key_list);
-		for (int k = 0; k < src->nkeys; k++)
-		{
-			appendStringInfo(&sql, "%s$%d::pg_catalog.text::%s", k > 0 ? ", " : "",
-							 k + 1, src->key_types[k]);
-			params[k] = last_key[k];
-		}
-		appendStringInfoChar(&sql, ')');
-	}
-	splitdb_remote_command(conn, sql.data, last_key ? src->nkeys : 0,
-						   params, service);
+	appendStringInfo(&sql, "DELETE FROM ONLY %s%s", src->name, conds.data);
+	splitdb_remote_command(conn, sql.data, n, params, service);
 }
 
 /*

@@ -35,12 +35,28 @@ typedef struct SplitdbCopySource
 	char	  **key_types;		/* format_type() of each key column */
 } SplitdbCopySource;
 
+/*
+ * The keys a reader copies (range.c): those k with lower <= k < upper,
+ * compared as rows over the first nlower (nupper) key columns; a NULL
+ * bound is unbounded.  A table read whole has none (NULL).
+ */
+typedef struct SplitdbKeyBounds
+{
+	char	  **lower;			/* text forms of the leading key columns */
+	int			nlower;
+	char	  **upper;
+	int			nupper;
+} SplitdbKeyBounds;
+
 extern SplitdbCopySource *splitdb_copy_source(Oid relid);
+extern char **splitdb_copy_key(MemoryContext cxt, char **key, int n);
 extern int64 splitdb_copy_batch(PGconn *const *conns, int nconns,
-								SplitdbCopySource *src, char ***last_key,
-								int64 batch_rows, int64 *bytes,
-								const char *service);
+								SplitdbCopySource *src,
+								const SplitdbKeyBounds *bounds,
+								char ***last_key, int64 batch_rows,
+								int64 *bytes, const char *service);
 extern void splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src,
+							  const SplitdbKeyBounds *bounds,
 							  char **last_key, const char *service);
 extern void splitdb_copy_truncate(PGconn *conn, const char *names,
 								  const char *service);

@@ -660,6 +660,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	args.resume = resume;
 	args.batch_rows = splitdb_batch_rows;
 	args.copy_streams = splitdb_copy_streams;
+	args.copy_readers = splitdb_copy_readers;
 	args.fence_timeout = splitdb_fence_timeout;
 	args.maintenance_work_mem = splitdb_maintenance_work_mem;
 	args.nrelations = nrelations;

@@ -29,6 +29,7 @@ typedef struct SplitdbWorkerArgs
 										 * caller, kB; 0: the worker's own */
 	int32		nrelations;		/* a new job: the relations the caller checked */
 	int32		relset_hash;	/* ... and their digest (SPLITDB_RELSET_SQL) */
+	int32		copy_readers;	/* splitdb.copy_readers of the caller; 0: auto */
 	char		mode[16];		/* offline */
 	char		service[NAMEDATALEN];
 } SplitdbWorkerArgs;
@@ -45,6 +46,12 @@ StaticAssertDecl(sizeof(SplitdbWorkerArgs) <= BGW_EXTRALEN,
 #define SPLITDB_JOB_LOCK_KEY		0x73706c75
 
 /*
+ * First key of the session locks a reader holds on the key range of a table
+ * it copies (range.c); the second is a hash of the job, table and range.
+ */
+#define SPLITDB_RANGE_LOCK_KEY		0x73706c76
+
+/*
  * The digest of a set of relations, over rows with a relid column: how many
  * there are, and a hash of their sorted OIDs.  splitdb_migrate() computes it
  * over the relations it checked and the worker over those it records, so
@@ -58,6 +65,9 @@ StaticAssertDecl(sizeof(SplitdbWorkerArgs) <= BGW_EXTRALEN,
 
 /* bgw_type of job workers, as pg_stat_activity.backend_type shows it */
 #define SPLITDB_WORKER_TYPE		"splitdb worker"
+
+/* bgw_type of the copiers a job's worker starts (copier.c) */
+#define SPLITDB_COPIER_TYPE		"splitdb copier"
 
 extern void splitdb_bgworker_init(BackgroundWorker *worker, const char *function,
 								  const char *name, const char *type);

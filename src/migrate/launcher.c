@@ -283,6 +283,7 @@ splitdb_resumer_main(Datum main_arg)
 			args->resume = true;
 			args->batch_rows = splitdb_batch_rows;
 			args->copy_streams = splitdb_copy_streams;
+			args->copy_readers = splitdb_copy_readers;
 			jobs = lappend(jobs, args);
 			MemoryContextSwitchTo(old);
 		}

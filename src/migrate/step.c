@@ -39,9 +39,11 @@
 #include "utils/memutils.h"
 
 #include "metadata/catalog.h"
+#include "migrate/copier.h"
 #include "migrate/copy.h"
 #include "migrate/cutover.h"
 #include "migrate/ddl.h"
+#include "migrate/range.h"
 #include "migrate/verify.h"
 #include "migrate/worker_int.h"
 #include "remote/remote.h"
@@ -191,6 +193,8 @@ splitdb_step_prepare(SplitdbJob *job)
  * copy_table
  *		Copy one table batch by batch, each batch a checkpoint.
  *
+ * A table large enough to be split, or split by an earlier run, is copied
+ * by key ranges with several readers (copier.c).  Otherwise:
  * A table whose copy never reached a checkpoint (phase created) starts from
  * an empty sibling table (splitdb_step_copy emptied it), as does one without
  * a key.  One with a key continues after its checkpoint, the key recorded
@@ -209,6 +213,14 @@ copy_table(SplitdbJob *job, SplitdbJobTable *t)
 	splitdb_worker_begin("copying %s", t->name);
 	set_current_table(job, t->name);
 	src = table_source(job, t);
+	splitdb_worker_commit();
+	if (src->nkeys > 0 && splitdb_copier_copy_table(job, t))
+	{
+		splitdb_worker_clear_working_on();
+		return;
+	}
+
+	splitdb_worker_begin("copying %s", t->name);
 
 	/*
 	 * Emptying a table without a key, and the trim, commit in the sibling at
@@ -221,7 +233,7 @@ copy_table(SplitdbJob *job, SplitdbJobTable *t)
 	{
 		last_key = t->last_key;
 		rows_copied = last_key != NULL ? t->rows_copied : 0;
-		splitdb_copy_trim(job->conn, src, last_key, job->service);
+		splitdb_copy_trim(job->conn, src, NULL, last_key, job->service);
 	}
 	params[0] = splitdb_worker_int64_text(job->job_id);
 	params[1] = splitdb_worker_oid_text(t->relid);
@@ -243,7 +255,7 @@ copy_table(SplitdbJob *job, SplitdbJobTable *t)
 		int64		bytes;
 
 		splitdb_worker_begin("copying %s", t->name);
-		rows = splitdb_copy_batch(job->streams, job->copy_streams, src, &key,
+		rows = splitdb_copy_batch(job->streams, job->copy_streams, src, NULL, &key,
 								  job->batch_rows, &bytes, job->service);
 		if (rows > 0)
 		{
@@ -538,6 +550,7 @@ send_back(SplitdbJob *job)
 	splitdb_worker_sql("UPDATE splitdb.job_table SET phase = $2, rows_copied = 0, bytes_copied = 0,"
 					   " last_key = NULL WHERE job_id = $1::bigint AND relkind = 'r'",
 					   2, params);
+	splitdb_range_forget(job->job_id, InvalidOid);
 	params[1] = params[2];
 	splitdb_worker_sql("UPDATE splitdb.job SET phase = $2 WHERE job_id = $1::bigint", 2, params);
 	splitdb_worker_commit();

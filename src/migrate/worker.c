@@ -33,6 +33,9 @@
  *   its phase and its current_table beside it.
  * - A job has at least one table: a new job is recorded only with the
  *   relations splitdb_migrate() checked, and a job without any fails.
+ * - The copiers a large table's copy starts (copier.c) end with the worker:
+ *   it terminates them on every way out, and after an error waits for them
+ *   before it records the failure.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -68,6 +71,7 @@
 
 #include "compat.h"
 #include "metadata/catalog.h"
+#include "migrate/copier.h"
 #include "migrate/fence.h"
 #include "migrate/job.h"
 #include "migrate/worker_int.h"
@@ -469,18 +473,22 @@ claim_job(const SplitdbWorkerArgs *args)
 
 /*
  * free_cores
- *		The streams of splitdb.copy_streams = 0 (auto): the cores online less
- *		the one-minute load average (rounded), at least 1 and at most
- *		SPLITDB_MAX_AUTO_COPY_STREAMS; 1 when either cannot be read.
+ *		An automatic setting (0): the cores online less the one-minute load
+ *		average (rounded), divided by per, at least 1 and at most max; 1
+ *		when either cannot be read.
  *
- * Each stream keeps a backend of the sibling busy parsing rows while the
- * worker reads the source, so a stream beyond the free cores only adds
- * switching: on 2 cores that ran both servers, 1 stream copied fastest (see
- * splitdb.copy_streams in docs/reference.md).  Logged, with what it was
- * made of, so that a run's choice can be read afterwards.
+ * splitdb.copy_streams takes a stream per free core: each keeps a backend
+ * of the sibling busy parsing rows while the worker reads the source, so a
+ * stream beyond the free cores only adds switching (on 2 cores that ran
+ * both servers, 1 stream copied fastest; see splitdb.copy_streams in
+ * docs/reference.md).  splitdb.copy_readers takes a reader per
+ * SPLITDB_STREAMS_PER_READER free cores: one reader kept about that many
+ * streams busy before it became the ceiling.  Logged, with what it was made
+ * of, so that a run's choice can be read afterwards.
  */
 static int
-free_cores(int64 job_id, const char *service)
+free_cores(int64 job_id, const char *service, const char *setting,
+		   const char *verb, const char *unit, int per, int max)
 {
 	long		online = sysconf(_SC_NPROCESSORS_ONLN);
 	double		load[1];
@@ -489,14 +497,14 @@ free_cores(int64 job_id, const char *service)
 	if (online < 1 || getloadavg(load, 1) != 1)
 	{
 		ereport(LOG,
-				(errmsg("job " INT64_FORMAT " of service \"%s\" copies over 1 stream: splitdb.copy_streams is 0 (auto), and the cores online or the load could not be read",
-						job_id, service)));
+				(errmsg("job " INT64_FORMAT " of service \"%s\" %s 1 %s: %s is 0 (auto), and the cores online or the load could not be read",
+						job_id, service, verb, unit, setting)));
 		return 1;
 	}
-	n = (int) Max(Min(online - rint(load[0]), SPLITDB_MAX_AUTO_COPY_STREAMS), 1);
+	n = (int) Max(Min((online - rint(load[0])) / per, max), 1);
 	ereport(LOG,
-			(errmsg("job " INT64_FORMAT " of service \"%s\" copies over %d stream%s: splitdb.copy_streams is 0 (auto), with %ld cores online and a one-minute load of %.2f",
-					job_id, service, n, n == 1 ? "" : "s", online, load[0])));
+			(errmsg("job " INT64_FORMAT " of service \"%s\" %s %d %s%s: %s is 0 (auto), with %ld cores online and a one-minute load of %.2f",
+					job_id, service, verb, n, unit, n == 1 ? "" : "s", setting, online, load[0])));
 	return n;
 }
 
@@ -524,7 +532,15 @@ load_job(const SplitdbWorkerArgs *args)
 	job->job_cxt = job_cxt;
 	job->batch_rows = args->batch_rows > 0 ? args->batch_rows : splitdb_batch_rows;
 	job->copy_streams = args->copy_streams > 0 ?
-		Min(args->copy_streams, SPLITDB_MAX_COPY_STREAMS) : free_cores(args->job_id, args->service);
+		Min(args->copy_streams, SPLITDB_MAX_COPY_STREAMS) :
+		free_cores(args->job_id, args->service, "splitdb.copy_streams", "copies over", "stream",
+				   1, SPLITDB_MAX_AUTO_COPY_STREAMS);
+	/* the worker is one reader; each copier takes a worker slot */
+	job->copy_readers = args->copy_readers > 0 ?
+		Min(args->copy_readers, SPLITDB_MAX_COPY_READERS) :
+		free_cores(args->job_id, args->service, "splitdb.copy_readers", "reads large tables with",
+				   "reader", SPLITDB_STREAMS_PER_READER, SPLITDB_MAX_AUTO_COPY_READERS);
+	job->copy_readers = Max(Min(job->copy_readers, max_worker_processes), 1);
 	job->maintenance_work_mem = args->maintenance_work_mem > 0 ?
 		args->maintenance_work_mem : splitdb_maintenance_work_mem;
 	job->service = pstrdup(args->service);
@@ -776,6 +792,7 @@ on_worker_exit(int code, Datum arg)
 	int64		job_id = running_job_id;
 
 	running_job_id = 0;
+	splitdb_copier_stop_all(false);
 	splitdb_worker_close_streams();
 	if (running_conn != NULL)
 	{
@@ -808,12 +825,13 @@ on_worker_exit(int code, Datum arg)
 }
 
 /*
- * pin_settings
- *		The worker's session settings: names resolve in pg_catalog only, and
- *		values print the same way on both sides (verification depends on it).
+ * splitdb_worker_pin_settings
+ *		The session settings of the worker and its copiers: names resolve in
+ *		pg_catalog only, and values print the same way on both sides and in
+ *		every reader (verification and checkpoint keys depend on it).
  */
-static void
-pin_settings(void)
+void
+splitdb_worker_pin_settings(const char *application_name)
 {
 	StartTransactionCommand();
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
@@ -825,7 +843,7 @@ pin_settings(void)
 	SetConfigOption("lc_monetary", "C", PGC_SUSET, PGC_S_SESSION);
 	/* the count and checksum scans gain nothing from JIT; it costs memory */
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
-	SetConfigOption("application_name", SPLITDB_WORKER_TYPE, PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("application_name", application_name, PGC_USERSET, PGC_S_SESSION);
 	CommitTransactionCommand();
 }
 
@@ -846,7 +864,7 @@ splitdb_worker_main(Datum main_arg)
 
 	job_cxt = AllocSetContextCreate(TopMemoryContext, "splitdb job",
 									ALLOCSET_DEFAULT_SIZES);
-	pin_settings();
+	splitdb_worker_pin_settings(SPLITDB_WORKER_TYPE);
 	MemoryContextSwitchTo(job_cxt);
 	before_shmem_exit(on_worker_exit, (Datum) 0);
 
@@ -884,6 +902,9 @@ splitdb_worker_main(Datum main_arg)
 		message = edata->detail ?
 			psprintf("%s (%s)", edata->message, edata->detail) : pstrdup(edata->message);
 		RESUME_INTERRUPTS();
+
+		/* copiers still at work stop before the failure is recorded */
+		splitdb_copier_stop_all(true);
 
 		running_job_id = 0;
 		place.step = NULL;

@@ -4,7 +4,9 @@
  *	  What the job's worker (worker.c) and its steps (step.c) share: the
  *	  job in memory, its phases, and the worker's transactions.
  *
- * Private to src/migrate/worker.c and src/migrate/step.c.
+ * Private to src/migrate/: worker.c, step.c, and the copy's readers
+ * (range.c, copier.c), which run their transactions in the worker and in
+ * its copiers alike.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -75,6 +77,7 @@ typedef struct SplitdbJob
 	PGconn	   *conn;			/* the sibling */
 	int64		batch_rows;		/* rows per copy batch */
 	int			copy_streams;	/* connections a batch is copied over */
+	int			copy_readers;	/* processes that read a large table */
 	int			maintenance_work_mem;	/* kB, for each index build */
 	PGconn	   *streams[SPLITDB_MAX_COPY_STREAMS];	/* [0] is conn */
 	MemoryContext job_cxt;		/* lives as long as the job runs */
@@ -97,6 +100,7 @@ extern void splitdb_worker_working_on(const char *fmt,...) pg_attribute_printf(1
 extern void splitdb_worker_clear_working_on(void);
 extern void splitdb_worker_connect_streams(SplitdbJob *job);
 extern void splitdb_worker_close_streams(void);
+extern void splitdb_worker_pin_settings(const char *application_name);
 
 /* the steps, one per phase that does work (step.c) */
 extern void splitdb_step_prepare(SplitdbJob *job);

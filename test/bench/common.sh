@@ -32,9 +32,10 @@
 #           of the benchmark itself (bench_exclude_ticks: the memory sampler)
 #   server  the postmaster's utime + stime + cutime + cstime plus those of
 #           every child alive at the time (backends, background workers
-#           such as splitdb's, the checkpointer, the WAL writer): every
-#           backend of the cluster, the sibling databases' included,
-#           whether it exited during the measurement or not
+#           such as splitdb's worker and its copiers, the checkpointer,
+#           the WAL writer): every backend of the cluster, the sibling
+#           databases' included, whether it exited during the measurement
+#           or not
 #   other   what the rest of the machine used meanwhile (/proc/stat minus
 #           the two above): more than a little and the wall times are skewed
 #

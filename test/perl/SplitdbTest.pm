@@ -4,7 +4,7 @@
 #
 # - start_source(): a cluster with splitdb preloaded and installed in
 #   database postgres, with a given splitdb.batch_rows: the source of the
-#   migration tests (002, 010, 012, 013);
+#   migration tests (002, 010, 012, 013, 016);
 # - RUNNING, job_sql(), JOB_SUMMARY, fingerprint_sql(), poll_until(): what
 #   those tests read and wait for;
 # - start_logged_pair(), set_passwords(), psql_verbose(): two clusters that
@@ -32,17 +32,19 @@ use constant RUNNING =>
 use constant JOB_SUMMARY => "state || ', phase ' || phase || ', run ' || runs || ': '"
   . " || coalesce(last_sqlstate || ' ' || last_error, 'no error')";
 
-# start_source($name, $batch, $conf)
+# start_source($name, $batch, $conf, $readers)
 #
 # A new cluster $name that preloads splitdb (16 worker processes, and the
 # lines of $conf when given), started, with splitdb installed in database
-# postgres and splitdb.batch_rows set to $batch for the whole cluster.
+# postgres and splitdb.batch_rows set to $batch for the whole cluster, and
+# splitdb.copy_readers to $readers (1 when not given: every table is read
+# by the worker alone, whatever the machine's cores).
 # Returns when the postmaster has read the setting: new sessions are forked
 # from it, as background workers are, so once one shows the value, every
 # worker will.
 sub start_source
 {
-	my ($name, $batch, $conf) = @_;
+	my ($name, $batch, $conf, $readers) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 
 	$node->init;
@@ -53,10 +55,14 @@ max_worker_processes = 16
 } . ($conf // ''));
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION splitdb CASCADE');
+	$readers //= 1;
 	$node->safe_psql('postgres',
-		"ALTER SYSTEM SET splitdb.batch_rows = $batch; SELECT pg_reload_conf()");
-	$node->poll_query_until('postgres', 'SHOW splitdb.batch_rows', $batch)
-	  or die 'the postmaster did not reload splitdb.batch_rows';
+		"ALTER SYSTEM SET splitdb.batch_rows = $batch;"
+		  . " ALTER SYSTEM SET splitdb.copy_readers = $readers; SELECT pg_reload_conf()");
+	$node->poll_query_until('postgres',
+		"SELECT current_setting('splitdb.batch_rows') || ' ' || current_setting('splitdb.copy_readers')",
+		"$batch $readers")
+	  or die 'the postmaster did not reload splitdb.batch_rows and splitdb.copy_readers';
 	return $node;
 }
 

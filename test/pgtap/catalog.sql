@@ -24,9 +24,9 @@ SELECT results_eq(
 
 -- ===== schema and tables
 SELECT has_schema('splitdb', 'schema splitdb exists');
-SELECT tables_are('splitdb', ARRAY['service', 'owned_table', 'job', 'job_table', 'reference',
+SELECT tables_are('splitdb', ARRAY['service', 'owned_table', 'job', 'job_table', 'job_range', 'reference',
 								   'reference_end', 'origin_key', 'artifact'],
-				  'schema splitdb holds exactly the eight catalog tables');
+				  'schema splitdb holds exactly the nine catalog tables');
 SELECT is_empty(
 	$$SELECT c.relname FROM pg_class c
 	   WHERE c.relnamespace = 'public'::regnamespace
@@ -119,18 +119,19 @@ SELECT set_eq(
 		 AND d.refclassid = 'pg_extension'::regclass
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')$$,
 	ARRAY['splitdb.service', 'splitdb.owned_table', 'splitdb.job', 'splitdb.job_id_seq',
-		  'splitdb.job_table', 'splitdb.reference', 'splitdb.reference_reference_id_seq',
+		  'splitdb.job_table', 'splitdb.job_range', 'splitdb.reference', 'splitdb.reference_reference_id_seq',
 		  'splitdb.reference_end', 'splitdb.origin_key', 'splitdb.owned_relation', 'splitdb.reference_placement',
 		  'splitdb.artifact', 'splitdb.artifact_artifact_id_seq',
 		  'splitdb_status', 'splitdb_table_status', 'splitdb_references'],
-	'the extension owns exactly the eight catalog tables, their three sequences and five views');
+	'the extension owns exactly the nine catalog tables, their three sequences and five views');
 SELECT results_eq(
 	$$SELECT c::regclass::text, cond COLLATE "default"
 		FROM pg_extension e,
 			 unnest(e.extconfig, e.extcondition) AS u(c, cond)
 	   WHERE e.extname = 'splitdb' ORDER BY 1$$,
 	$$VALUES ('splitdb.artifact', ''), ('splitdb.artifact_artifact_id_seq', ''),
-			 ('splitdb.job', ''), ('splitdb.job_id_seq', ''), ('splitdb.job_table', ''),
+			 ('splitdb.job', ''), ('splitdb.job_id_seq', ''), ('splitdb.job_range', ''),
+			 ('splitdb.job_table', ''),
 			 ('splitdb.origin_key', ''), ('splitdb.owned_table', ''), ('splitdb.reference', ''), ('splitdb.reference_end', ''),
 			 ('splitdb.reference_reference_id_seq', ''), ('splitdb.service', '')$$,
 	'every catalog table and its sequences are registered with pg_extension_config_dump, all rows');
@@ -353,11 +354,12 @@ SELECT results_eq(
 	$$VALUES ('splitdb.batch_rows', '100000', NULL, 'superuser', 'integer', '1', '2147483647', '100000'),
 			 ('splitdb.check_connection', 'on', NULL, 'user', 'bool', NULL, NULL, 'on'),
 			 ('splitdb.connect_timeout', '10', 's', 'user', 'integer', '0', '3600', '10'),
+			 ('splitdb.copy_readers', '0', NULL, 'superuser', 'integer', '0', '16', '0'),
 			 ('splitdb.copy_streams', '0', NULL, 'superuser', 'integer', '0', '16', '0'),
 			 ('splitdb.fence_timeout', '60000', 'ms', 'superuser', 'integer', '1', '2147483647', '60000'),
 			 ('splitdb.maintenance_work_mem', '262144', 'kB', 'superuser', 'integer', '1024', '2147483647', '262144'),
 			 ('splitdb.origin', '', NULL, 'user', 'string', NULL, NULL, '')$$,
-	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.origin: user-settable, empty');
+	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.origin: user-settable, empty');
 SELECT throws_ok(
 	$$SET LOCAL splitdb.no_such_setting = 1$$,
 	'42602', 'invalid configuration parameter name "splitdb.no_such_setting"',
