@@ -152,7 +152,8 @@ CREATE TABLE splitdb.artifact (
 	                                          'function', 'foreign table', 'view',
 	                                          'materialized view', 'statistics',
 	                                          'text search configuration',
-	                                          'text search dictionary', 'capture log')),
+	                                          'text search dictionary', 'extension', 'server',
+	                                          'capture log')),
 	identity    text NOT NULL,
 	parent      text,
 	drop_on     text[] NOT NULL CHECK (drop_on <@ ARRAY['failure', 'cancel', 'rollback', 'finalize']),
@@ -549,7 +550,11 @@ SELECT s.service,
 			ELSE j.last_error END AS last_error,
 	   CASE WHEN j.state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
 							 'verifying', 'cutting_over') AND NOT d.dead
-			THEN j.worker_pid END AS worker_pid
+			THEN j.worker_pid END AS worker_pid,
+	   CASE WHEN j.state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
+							 'verifying', 'cutting_over', 'failed') OR d.dead
+			THEN 'cancel'
+			WHEN j.state = 'done' THEN 'rollback or finalize' END AS way_out
   FROM splitdb.service s
   LEFT JOIN LATERAL (SELECT * FROM splitdb.job j WHERE j.service = s.service
 					  ORDER BY j.job_id DESC LIMIT 1) j ON true
@@ -1115,3 +1120,21 @@ COMMENT ON FUNCTION splitdb.origin_key_make(text, name, text) IS 'the secret (he
 -- it proves with the secret, which it cannot read, so calling them grants
 -- nothing.  origin_key_make() reads and makes secrets: splitdb's alone.
 REVOKE ALL ON FUNCTION splitdb.origin_key_make(text, name, text) FROM PUBLIC;
+
+-- cancel, finalize, doctor
+
+CREATE FUNCTION splitdb_cancel(service name)
+RETURNS void
+AS 'MODULE_PATHNAME', 'splitdb_cancel'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb_cancel(name) IS
+'stops a migration job that is not done and undoes it: the sibling''s objects the job made are dropped, the job is cancelled';
+
+CREATE FUNCTION splitdb_finalize(service name, drop_shim boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'splitdb_finalize'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb_finalize(name, boolean) IS
+'keeps a done migration for good: drops the archived originals and the reverse capture (and the shims with drop_shim); the job is finalized';

@@ -47,6 +47,7 @@
 #include "metadata/catalog.h"
 #include "compat.h"
 #include "migrate/cutover.h"
+#include "migrate/record.h"
 #include "reference/reference.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -456,4 +457,11 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 							   "                true)",
 							   2, params, service);
 	}
+
+	/*
+	 * What the cutover made, in the registry: here at its end, when the
+	 * archive names are chosen; the same transaction, so the rows commit
+	 * with the objects.
+	 */
+	splitdb_record_cutover(job_id, service, conn, matviews);
 }
