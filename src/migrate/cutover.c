@@ -463,5 +463,11 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	 * archive names are chosen; the same transaction, so the rows commit
 	 * with the objects.
 	 */
-	splitdb_record_cutover(job_id, service, conn, matviews);
+	{
+		List	   *relids = NIL;
+
+		foreach(lc, matviews)
+			relids = lappend_oid(relids, ((SplitdbMatview *) lfirst(lc))->relid);
+		splitdb_record_cutover(job_id, service, conn, relids);
+	}
 }

@@ -44,7 +44,6 @@
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
-#include "migrate/cutover.h"
 #include "migrate/ddl.h"
 #include "migrate/record.h"
 #include "remote/remote.h"
@@ -242,7 +241,8 @@ splitdb_record_before_cutover(int64 job_id, const char *service, PGconn *conn)
  *		triggers, in the source and in the service's sibling (they go on
  *		rollback).
  *
- * matviews: the SplitdbMatview list the cutover archived and made again
+ * matviews: the OIDs of the materialized views the cutover archived (and
+ *           made again over the shims)
  *
  * The queries are not read-only: they must see what this transaction made
  * (a read-only query keeps the transaction's first snapshot).
@@ -258,7 +258,7 @@ splitdb_record_before_cutover(int64 job_id, const char *service, PGconn *conn)
  */
 void
 splitdb_record_cutover(int64 job_id, const char *service, PGconn *conn,
-					   List *matviews)
+					   List *matview_relids)
 {
 	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
 	List	   *rows;
@@ -275,10 +275,9 @@ splitdb_record_cutover(int64 job_id, const char *service, PGconn *conn,
 	foreach(lc, rows)
 		splitdb_artifact_record(job_id, NULL, "table", ((char **) lfirst(lc))[0], NULL,
 								SPLITDB_ON_FINALIZE);
-	foreach(lc, matviews)
+	foreach(lc, matview_relids)
 	{
-		SplitdbMatview *m = (SplitdbMatview *) lfirst(lc);
-		const char *p[1] = {psprintf("%u", m->relid)};
+		const char *p[1] = {psprintf("%u", lfirst_oid(lc))};
 
 		splitdb_catalog_exec_text("SELECT $1::pg_catalog.oid::pg_catalog.regclass::text",
 								  1, p, false);

@@ -21,6 +21,6 @@ extern void splitdb_record_ddl(int64 job_id, const char *service, PGconn *conn,
 extern void splitdb_record_before_cutover(int64 job_id, const char *service,
 										  PGconn *conn);
 extern void splitdb_record_cutover(int64 job_id, const char *service,
-								   PGconn *conn, List *matviews);
+								   PGconn *conn, List *matview_relids);
 
 #endif							/* SPLITDB_RECORD_H */
