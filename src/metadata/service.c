@@ -428,8 +428,10 @@ require_jobs_over(const char *service)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot drop service \"%s\" because it has a migration job", service),
 				 errdetail("Job %s is %s.", row[0], row[1]),
-				 errhint("Cancel it with splitdb_cancel(), roll it back with splitdb_rollback(), or finalize it with splitdb_finalize('%s', drop_shim => true) first.",
-						 service)));
+				 strcmp(row[1], "done") == 0 ?
+				 errhint("Roll it back with splitdb_rollback('%s'), or finalize it with splitdb_finalize('%s', drop_shim => true), first.",
+						 service, service) :
+				 errhint("Cancel it with splitdb_cancel('%s') first.", service)));
 	if (strcmp(row[2], "shims") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -154,6 +154,36 @@ stop_worker(const char *service, const SplitdbJobState *job)
 }
 
 /*
+ * drop_reference_ends
+ *		Remove from the sibling the reference ends a failed cutover
+ *		installed there (their remote transaction commits before the
+ *		cutover's, which rolled back and took their registry rows along):
+ *		the ends of every reference with an end in the service, through the
+ *		sibling's splitdb.drop_reference_ends(), when it has splitdb.  They
+ *		are on the job's tables, which go next; without them, splitdb's
+ *		extension, if the job made it there, can go too.
+ */
+static void
+drop_reference_ends(PGconn *conn, const char *service)
+{
+	const char *params[1] = {service};
+	char	   *has;
+
+	has = splitdb_remote_scalar(conn,
+								"SELECT pg_catalog.to_regprocedure('splitdb.drop_reference_ends(bigint[])') IS NOT NULL",
+								0, NULL, service);
+	if (has == NULL || strcmp(has, "t") != 0)
+		return;
+	splitdb_catalog_exec_text("SELECT coalesce(pg_catalog.array_agg(r.reference_id), '{}')::text"
+							  "  FROM splitdb.reference r"
+							  " WHERE $1::pg_catalog.name IN (r.child_service, r.parent_service)",
+							  1, params, true);
+	params[0] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	splitdb_remote_command(conn, "SELECT splitdb.drop_reference_ends($1::pg_catalog.int8[])",
+						   1, params, service);
+}
+
+/*
  * drop_in_sibling
  *		End the stopped run's sessions in the sibling and drop the job's
  *		objects there that go on cancel; returns how many.
@@ -168,6 +198,7 @@ drop_in_sibling(const char *service, const char *server, int64 job_id, List *art
 	{
 		conn = splitdb_remote_connect_server(server, service);
 		(void) splitdb_fence_take(conn, job_id, splitdb_fence_timeout, service);
+		drop_reference_ends(conn, service);
 		n = splitdb_undo_sibling(conn, service, artifacts);
 	}
 	PG_FINALLY();
