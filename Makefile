@@ -21,6 +21,7 @@ OBJS = \
 	src/migrate/cutover.o \
 	src/migrate/ddl.o \
 	src/migrate/ddlapply.o \
+	src/migrate/doctor.o \
 	src/migrate/fence.o \
 	src/migrate/finalize.o \
 	src/migrate/job.o \
@@ -65,7 +66,7 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_resume migrate_transaction references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges cancel
+REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_resume migrate_transaction references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges cancel doctor
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation

@@ -1138,3 +1138,12 @@ LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb_finalize(name, boolean) IS
 'keeps a done migration for good: drops the archived originals and the reverse capture (and the shims with drop_shim); the job is finalized';
+
+CREATE FUNCTION splitdb_doctor(repair boolean DEFAULT false)
+RETURNS TABLE (severity text, service name, job_id bigint, location text, object text,
+			   problem text, action text, repaired boolean)
+AS 'MODULE_PATHNAME', 'splitdb_doctor'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb_doctor(boolean) IS
+'reports leftovers and inconsistent states of migration jobs (critical, warning, info); with repair, repairs what is safe and says so';
