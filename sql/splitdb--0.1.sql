@@ -162,6 +162,7 @@ CREATE TABLE splitdb.artifact (
 );
 CREATE INDEX artifact_job_idx ON splitdb.artifact (job_id);
 COMMENT ON TABLE splitdb.artifact IS 'artifact registry: every object a job made, recorded before it was made, and when it goes';
+COMMENT ON COLUMN splitdb.artifact.artifact_id IS 'the row''s number; a later object has a larger one, and objects are dropped in descending order';
 COMMENT ON COLUMN splitdb.artifact.job_id IS 'the job that made it';
 COMMENT ON COLUMN splitdb.artifact.service IS 'the service whose sibling database holds it; NULL: this (the source) database';
 COMMENT ON COLUMN splitdb.artifact.kind IS 'object kind, as DROP names it; capture log: a change-capture log table';
