@@ -8,8 +8,7 @@
  * until the cutover, and the cutover is one transaction), and has made in
  * the sibling what the artifact registry lists (record.c).  A cancel:
  *
- *	1. takes the lock that serializes splitdb_migrate() calls of the
- *	   service, and checks the job's state (a refused call does nothing);
+ *	1. checks the job's state (a refused call does nothing);
  *	2. stops the worker: signals it and waits, a bounded time, for the
  *	   job's advisory lock, which the worker holds until its exit handler
  *	   has recorded the job failed; holding it (to the end of this
@@ -107,6 +106,31 @@ try_job_lock(int64 job_id)
 }
 
 /*
+ * signal_workers
+ *		Terminate the splitdb workers of the job: the one its row names, and
+ *		any that holds the job's advisory lock (one the resumer started
+ *		meanwhile).  Only processes whose backend_type is splitdb's worker:
+ *		a pid may have been reused.
+ */
+static void
+signal_workers(const SplitdbJobState *job)
+{
+	Oid			types[3] = {INT4OID, INT4OID, INT4OID};
+	Datum		values[3] = {Int32GetDatum(job->worker_pid), Int32GetDatum(SPLITDB_JOB_LOCK_KEY),
+	Int32GetDatum((int32) job->job_id)};
+
+	splitdb_spi_exec("SELECT pg_catalog.pg_terminate_backend(a.pid)"
+					 "  FROM pg_catalog.pg_stat_activity a"
+					 " WHERE a.backend_type = '" SPLITDB_WORKER_TYPE "'"
+					 "   AND (a.pid = $1 OR a.pid IN (SELECT l.pid FROM pg_catalog.pg_locks l"
+					 "         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
+					 "           AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d"
+					 "                              WHERE d.datname = pg_catalog.current_database())"
+					 "           AND l.classid = $2::pg_catalog.oid AND l.objid = $3::pg_catalog.oid))",
+					 3, types, values, NULL, false, 0);
+}
+
+/*
  * stop_worker
  *		Signal the job's worker, if one runs, and wait up to
  *		splitdb.fence_timeout for the job's advisory lock.  The worker
@@ -119,24 +143,12 @@ stop_worker(const char *service, const SplitdbJobState *job)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   splitdb_fence_timeout);
-	bool		signalled = false;
 
 	for (;;)
 	{
 		if (try_job_lock(job->job_id))
 			return;
-		if (!signalled && job->worker_pid > 0)
-		{
-			Oid			types[1] = {INT4OID};
-			Datum		values[1] = {Int32GetDatum(job->worker_pid)};
-
-			/* only splitdb's worker of this job: the pid may be reused */
-			splitdb_spi_exec("SELECT pg_catalog.pg_terminate_backend(a.pid)"
-							 "  FROM pg_catalog.pg_stat_activity a"
-							 " WHERE a.pid = $1 AND a.backend_type = '" SPLITDB_WORKER_TYPE "'",
-							 1, types, values, NULL, false, 0);
-			signalled = true;
-		}
+		signal_workers(job);
 		if (GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
@@ -226,8 +238,13 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 	splitdb_require_superuser("splitdb_cancel");
 	splitdb_spi_connect();
 
+	/*
+	 * Not the lock that serializes splitdb_migrate() calls: a call with
+	 * wait => true holds it until the job ends.  The job's own lock, taken
+	 * below, keeps any worker from taking the job, and no new job of the
+	 * service can start while this one is not over.
+	 */
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_SHARE, false);
-	splitdb_jobstate_lock_service(service);
 	job = splitdb_jobstate_last(service);
 	check_cancellable(service, &job);
 
