@@ -2,8 +2,8 @@
 -- The ways out of a migration that are not rollback: splitdb_cancel() and
 -- splitdb_finalize(), the artifact registry the job fills, and
 -- splitdb_drop_service() after them.  Checked here:
--- - cancel's refusals (not superuser, unknown service, no job), each
---   changing nothing;
+-- - the refusals of cancel and finalize (not superuser, unknown service,
+--   no job), each changing nothing;
 -- - the registry of a job that failed while indexing: only what the
 --   sibling lacked (the enum made there beforehand is not listed), each to
 --   go on cancel and rollback;
@@ -60,6 +60,7 @@ SELECT c.oid::regclass::text AS rel, c.relkind,
 CREATE ROLE regress_cancel_user;
 SET ROLE regress_cancel_user;
 SELECT splitdb_cancel('c_svc');
+SELECT splitdb_finalize('c_svc');
 RESET ROLE;
 SELECT splitdb_cancel('no_such_service');
 SELECT splitdb_add_service('c_svc');

@@ -9,7 +9,8 @@
 --   info, marked dropped;
 -- - a shim of a done job dropped by hand (with the reference triggers on
 --   it): critical, never made again;
--- - a reference trigger of a done job disabled: critical;
+-- - a reference trigger of a done job disabled: critical, unless its
+--   reference is set off;
 -- - a capture log of a done job whose oldest row is two days old: warning;
 -- - reference ends in the source of a reference that is gone: warning,
 --   dropped;
@@ -89,6 +90,10 @@ SELECT count(*) AS stray_ends FROM splitdb.reference_end WHERE reference_id = 99
 SELECT severity, service, location, object, repaired
   FROM splitdb_doctor(repair => true) ORDER BY severity, service, location, object;
 SELECT count(*) FILTER (WHERE repaired) AS repaired_a_third_time FROM splitdb_doctor(repair => true);
+
+-- a reference set off has its triggers disabled on purpose: not reported
+SELECT splitdb_reference_mode(reference_id, 'off') AS was FROM splitdb.reference;
+SELECT count(*) AS disabled_reported FROM splitdb_doctor() WHERE problem LIKE 'the trigger is disabled%';
 
 -- a sibling that cannot be reached is a warning, not an error
 ALTER SERVER splitdb_d_svc OPTIONS (SET dbname 'd_svc_nowhere');

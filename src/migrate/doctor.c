@@ -299,6 +299,26 @@ check_capture_log(Doctor *dr, PGconn *conn, const Entry *e, const char *location
 }
 
 /*
+ * reference_off
+ *		Whether a disabled trigger of the registry belongs to one of its
+ *		job's references whose mode is off (splitdb_reference_mode()), whose
+ *		triggers are disabled on purpose: splitdb_ref_<id>_..., or the
+ *		constraint trigger named as the original key.
+ */
+static bool
+reference_off(const Entry *e)
+{
+	const char *params[2] = {psprintf(INT64_FORMAT, e->a.job_id), e->a.identity};
+
+	splitdb_catalog_exec_text("SELECT FROM splitdb.reference r"
+							  " WHERE r.job_id = $1::bigint AND r.mode = 'off'"
+							  "   AND ($2 LIKE 'splitdb\\_ref\\_' || r.reference_id || '\\_%'"
+							  "        OR $2 = pg_catalog.quote_ident(r.constraint_name))",
+							  2, params, false);
+	return SPI_processed > 0;
+}
+
+/*
  * check_entry
  *		Report one registry row; returns true when it must be dropped (a
  *		leftover that is still there), which the caller does when repairing.
@@ -334,7 +354,7 @@ check_entry(Doctor *dr, PGconn *conn, const Entry *e)
 			 psprintf("missing, though the job is %s", e->state),
 			 "none: splitdb never makes it again, since writes may have been lost or left unchecked; restore it by hand, or roll the job back",
 			 false);
-	else if (strcmp(status, "disabled") == 0)
+	else if (strcmp(status, "disabled") == 0 && !reference_off(e))
 		emit(dr, "critical", e->job_service, e->a.job_id, location, object_text(e),
 			 "the trigger is disabled: writes go unchecked",
 			 "none: find who disabled it and why; splitdb_reference_mode() sets a reference's triggers",
