@@ -27,8 +27,15 @@
 #    holds on the sibling's sequence, after the reference ends (and
 #    splitdb's extension, its server) were installed in the sibling; the
 #    cancel runs in the background and ends once the lock is released;
-# 6. an immediate stop of the server while the job copies (stop), then one
-#    cancel.
+# 6. an immediate stop of the server during a cancel (stop): the job held
+#    while indexing by a CREATE INDEX that sleeps while a tag is armed (a
+#    hold that outlives a restart), the cancel waiting to drop NAME_zplain
+#    (a reader holds it) when the server stops; the launcher resumes the
+#    job, which sleeps again, and one cancel ends it;
+# 7. splitdb_finalize() of the job done after 6, killed while it drops the
+#    archive (a reader of the archive holds it), then cut short by an
+#    immediate stop: the job stays done with its archive each time, and the
+#    next finalize ends it; the shim still reads every row.
 #
 # After each cancel: the job is cancelled and every registry row of it is
 # dropped; pg_dump --schema-only of the source is what it was before the
@@ -432,11 +439,66 @@ sub case_stop
 	return;
 }
 
+# 7: a finalize killed while it drops the archive, then one cut short by an
+# immediate stop, then one that ends it
+sub case_finalize
+{
+	my $svc     = 'stop';
+	my $archive = "splitdb_archive.${svc}_big";
+	my $rows    = query('postgres', "SELECT count(*) FROM public.${svc}_big");
+
+	is(job($svc, 'state'), 'done', "$svc: the job to finalize is done");
+	ok(query('postgres', "SELECT to_regclass('$archive') IS NOT NULL") eq 't',
+		"$svc: its archive is there");
+
+	# held at the archive's drop by a reader of the archive
+	for my $how ('kill', 'stop')
+	{
+		my $reader = hold('postgres', "SELECT FROM $archive LIMIT 0");
+		my $bg = $node->background_psql('postgres');
+		$bg->query_until(qr/finalize sent/,
+			"\\echo finalize sent\nSELECT splitdb_finalize('$svc');\n");
+		$node->poll_query_until('postgres',
+			"SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+			  . " AND query LIKE 'SELECT splitdb_finalize(%')")
+		  or die 'the finalize did not wait';
+		if ($how eq 'kill')
+		{
+			query('postgres',
+				"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT splitdb_finalize(%'");
+			$node->poll_query_until('postgres',
+				"SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'SELECT splitdb_finalize(%')")
+			  or die 'the finalize did not exit';
+			eval { $bg->quit; };
+			release($reader);
+		}
+		else
+		{
+			$node->stop('immediate');
+			eval { $bg->quit; $reader->quit; };
+			$node->start;
+		}
+		is(job($svc, 'state'), 'done', "$svc: a finalize cut short ($how) leaves the job done");
+		ok(query('postgres', "SELECT to_regclass('$archive') IS NOT NULL") eq 't',
+			"$svc: and its archive");
+	}
+
+	query('postgres', "SELECT splitdb_finalize('$svc')");
+	is(job($svc, 'state'), 'finalized', "$svc: the next finalize ends it");
+	ok(query('postgres', "SELECT to_regclass('$archive') IS NULL") eq 't', "$svc: the archive is gone");
+	is(query('postgres', "SELECT count(*) FROM public.${svc}_big"), $rows,
+		"$svc: the shim still reads every row in the sibling");
+	my ($ret, $out, $err) = $node->psql('postgres', "SELECT splitdb_finalize('$svc')");
+	like($err, qr/already finalized/, "$svc: a finalize after that is refused");
+	return;
+}
+
 case_gate('prep', 'preparing', 'CREATE TABLE');
 case_gate('copy', 'copying',   'COPY');
 case_gate('idx',  'indexing',  'CREATE INDEX');
 case_verifying();
 case_cutting_over();
 case_stop();
+case_finalize();
 
 done_testing();
