@@ -16,19 +16,25 @@ OBJS = \
 	src/metadata/catalog.o \
 	src/metadata/ownership.o \
 	src/metadata/service.o \
+	src/migrate/cancel.o \
 	src/migrate/copier.o \
 	src/migrate/copy.o \
 	src/migrate/cutover.o \
 	src/migrate/ddl.o \
 	src/migrate/ddlapply.o \
 	src/migrate/ddlguard.o \
+	src/migrate/doctor.o \
 	src/migrate/fence.o \
+	src/migrate/finalize.o \
 	src/migrate/job.o \
+	src/migrate/jobstate.o \
 	src/migrate/launcher.o \
 	src/migrate/matview.o \
 	src/migrate/range.o \
+	src/migrate/record.o \
 	src/migrate/shim.o \
 	src/migrate/step.o \
+	src/migrate/undo.o \
 	src/migrate/verify.o \
 	src/migrate/worker.o \
 	src/plan/dot.o \
@@ -63,7 +69,7 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_readers migrate_resume migrate_transaction ddl_guard references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges
+REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_readers migrate_resume migrate_transaction ddl_guard references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges cancel doctor
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation

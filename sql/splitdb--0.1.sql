@@ -152,7 +152,8 @@ CREATE TABLE splitdb.artifact (
 	                                          'function', 'foreign table', 'view',
 	                                          'materialized view', 'statistics',
 	                                          'text search configuration',
-	                                          'text search dictionary', 'capture log')),
+	                                          'text search dictionary', 'extension', 'server',
+	                                          'capture log')),
 	identity    text NOT NULL,
 	parent      text,
 	drop_on     text[] NOT NULL CHECK (drop_on <@ ARRAY['failure', 'cancel', 'rollback', 'finalize']),
@@ -162,6 +163,7 @@ CREATE TABLE splitdb.artifact (
 CREATE INDEX artifact_job_idx ON splitdb.artifact (job_id);
 COMMENT ON COLUMN splitdb.artifact.artifact_id IS 'the artifact''s number';
 COMMENT ON TABLE splitdb.artifact IS 'artifact registry: every object a job made, recorded before it was made, and when it goes';
+COMMENT ON COLUMN splitdb.artifact.artifact_id IS 'the row''s number; a later object has a larger one, and objects are dropped in descending order';
 COMMENT ON COLUMN splitdb.artifact.job_id IS 'the job that made it';
 COMMENT ON COLUMN splitdb.artifact.service IS 'the service whose sibling database holds it; NULL: this (the source) database';
 COMMENT ON COLUMN splitdb.artifact.kind IS 'object kind, as DROP names it; capture log: a change-capture log table';
@@ -631,7 +633,11 @@ SELECT s.service,
 			ELSE j.last_error END AS last_error,
 	   CASE WHEN j.state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
 							 'verifying', 'cutting_over') AND NOT d.dead
-			THEN j.worker_pid END AS worker_pid
+			THEN j.worker_pid END AS worker_pid,
+	   CASE WHEN j.state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
+							 'verifying', 'cutting_over', 'failed') OR d.dead
+			THEN 'cancel'
+			WHEN j.state = 'done' THEN 'rollback or finalize' END AS way_out
   FROM splitdb.service s
   LEFT JOIN LATERAL (SELECT * FROM splitdb.job j WHERE j.service = s.service
 					  ORDER BY j.job_id DESC LIMIT 1) j ON true
@@ -1197,3 +1203,30 @@ COMMENT ON FUNCTION splitdb.origin_key_make(text, name, text) IS 'the secret (he
 -- it proves with the secret, which it cannot read, so calling them grants
 -- nothing.  origin_key_make() reads and makes secrets: splitdb's alone.
 REVOKE ALL ON FUNCTION splitdb.origin_key_make(text, name, text) FROM PUBLIC;
+
+-- cancel, finalize, doctor
+
+CREATE FUNCTION splitdb_cancel(service name)
+RETURNS void
+AS 'MODULE_PATHNAME', 'splitdb_cancel'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb_cancel(name) IS
+'stops a migration job that is not done and undoes it: the sibling''s objects the job made are dropped, the job is cancelled';
+
+CREATE FUNCTION splitdb_finalize(service name, drop_shim boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'splitdb_finalize'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb_finalize(name, boolean) IS
+'keeps a done migration for good: drops the archived originals and the reverse capture (and the shims with drop_shim); the job is finalized';
+
+CREATE FUNCTION splitdb_doctor(repair boolean DEFAULT false)
+RETURNS TABLE (severity text, service name, job_id bigint, location text, object text,
+			   problem text, action text, repaired boolean)
+AS 'MODULE_PATHNAME', 'splitdb_doctor'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb_doctor(boolean) IS
+'reports leftovers and inconsistent states of migration jobs (critical, warning, info); with repair, repairs what is safe and says so';

@@ -181,6 +181,8 @@ splitdb_artifact_drop_sql(const SplitdbArtifact *a)
 		return psprintf("ALTER TABLE IF EXISTS %s DROP CONSTRAINT IF EXISTS %s",
 						a->parent, a->identity);
 	}
+	if (strcmp(kind, "server") == 0)
+		return psprintf("DROP SERVER IF EXISTS %s CASCADE", a->identity);	/* its user mappings */
 	if (strcmp(kind, "capture log") == 0)
 		return psprintf("DROP TABLE IF EXISTS %s", a->identity);
 	if (strcmp(kind, "schema") == 0 || strcmp(kind, "type") == 0 ||
@@ -190,7 +192,8 @@ splitdb_artifact_drop_sql(const SplitdbArtifact *a)
 		strcmp(kind, "foreign table") == 0 || strcmp(kind, "view") == 0 ||
 		strcmp(kind, "materialized view") == 0 || strcmp(kind, "statistics") == 0 ||
 		strcmp(kind, "text search configuration") == 0 ||
-		strcmp(kind, "text search dictionary") == 0)
+		strcmp(kind, "text search dictionary") == 0 ||
+		strcmp(kind, "extension") == 0)
 		return psprintf("DROP %s IF EXISTS %s", asc_toupper(kind, strlen(kind)), a->identity);
 	elog(ERROR, "artifact %lld has unknown kind \"%s\"", (long long) a->artifact_id, kind);
 	return NULL;				/* keep compiler quiet */

@@ -392,10 +392,66 @@ drop_user_mappings(const char *server)
 }
 
 /*
+ * require_jobs_over
+ *		Refuse to drop a service whose migration is not over: every job must
+ *		be cancelled or rolled back, or finalized with its shims dropped and
+ *		no cross-service reference left that enforces an end in it.
+ */
+static void
+require_jobs_over(const char *service)
+{
+	const char *params[1] = {service};
+	char	  **row;
+
+	splitdb_catalog_exec_text("SELECT j.job_id::text, j.state,"
+							  "       CASE WHEN j.state <> 'finalized' THEN 'state'"
+							  "            WHEN EXISTS (SELECT FROM splitdb.artifact a WHERE a.job_id = j.job_id"
+							  "                          AND a.kind = 'foreign table' AND a.service IS NULL"
+							  "                          AND a.dropped_at IS NULL) THEN 'shims'"
+							  "            ELSE 'references' END"
+							  "  FROM splitdb.job j"
+							  " WHERE j.service = $1::pg_catalog.name"
+							  "   AND (j.state NOT IN ('cancelled', 'rolled_back', 'finalized')"
+							  "        OR (j.state = 'finalized'"
+							  "            AND (EXISTS (SELECT FROM splitdb.artifact a WHERE a.job_id = j.job_id"
+							  "                          AND a.kind = 'foreign table' AND a.service IS NULL"
+							  "                          AND a.dropped_at IS NULL)"
+							  "                 OR EXISTS (SELECT FROM splitdb.reference r"
+							  "                             WHERE $1::pg_catalog.name IN (r.child_service, r.parent_service)))))"
+							  " ORDER BY j.job_id DESC LIMIT 1",
+							  1, params, true);
+	if (SPI_processed == 0)
+		return;
+	row = (char **) linitial(splitdb_catalog_result_rows());
+	if (strcmp(row[2], "state") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot drop service \"%s\" because it has a migration job", service),
+				 errdetail("Job %s is %s.", row[0], row[1]),
+				 strcmp(row[1], "done") == 0 ?
+				 errhint("Roll it back with splitdb_rollback('%s'), or finalize it with splitdb_finalize('%s', drop_shim => true), first.",
+						 service, service) :
+				 errhint("Cancel it with splitdb_cancel('%s') first.", service)));
+	if (strcmp(row[2], "shims") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot drop service \"%s\" because the shims of its migration remain", service),
+				 errdetail("Job %s is finalized, but its shims were kept.", row[0]),
+				 errhint("Drop them with splitdb_finalize('%s', drop_shim => true), or keep the service.",
+						 service)));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot drop service \"%s\" because cross-service references have an end in it", service),
+			 errdetail("Job %s is finalized; splitdb.reference lists references that its sibling enforces.", row[0]),
+			 errhint("Keep the service while those references are needed.")));
+}
+
+/*
  * splitdb_drop_service
  *		SQL: splitdb_drop_service(service name) RETURNS void
  *
- * Forgets a service that owns no tables.  The server and user mapping
+ * Forgets a service that owns no tables and whose migration jobs are over
+ * (require_jobs_over), with its jobs' rows.  The server and user mapping
  * splitdb made for it go too; a server the DBA brought, and the sibling
  * database, are kept.
  */
@@ -412,7 +468,7 @@ splitdb_drop_service(PG_FUNCTION_ARGS)
 
 	/* FOR UPDATE: an assign running now either finishes first or sees us */
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_UPDATE, false);
-	splitdb_catalog_require_no_job(service, "drop");
+	require_jobs_over(service);
 
 	owned = splitdb_catalog_count_owned(service);
 	if (owned > 0)
@@ -442,6 +498,13 @@ splitdb_drop_service(PG_FUNCTION_ARGS)
 		}
 	}
 
+	{
+		const char *params[1] = {service};
+
+		/* their tables, references and registry rows go with them */
+		splitdb_catalog_exec_text("DELETE FROM splitdb.job WHERE service = $1::pg_catalog.name",
+								  1, params, false);
+	}
 	splitdb_catalog_delete_service(service);
 
 	/* before SPI_finish(), which frees svc */

@@ -49,6 +49,7 @@
 #include "compat.h"
 #include "migrate/cutover.h"
 #include "migrate/ddlguard.h"
+#include "migrate/record.h"
 #include "reference/reference.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -459,5 +460,18 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 							   "                     ELSE pg_catalog.pg_sequence_last_value(q.seqrelid) > $2::bigint END,"
 							   "                true)",
 							   2, params, service);
+	}
+
+	/*
+	 * What the cutover made, in the registry: here at its end, when the
+	 * archive names are chosen; the same transaction, so the rows commit
+	 * with the objects.
+	 */
+	{
+		List	   *relids = NIL;
+
+		foreach(lc, matviews)
+			relids = lappend_oid(relids, ((SplitdbMatview *) lfirst(lc))->relid);
+		splitdb_record_cutover(job_id, service, conn, relids);
 	}
 }

@@ -37,6 +37,8 @@ typedef enum SplitdbDdlStage
 
 extern List *splitdb_ddl_build(SplitdbDdlStage stage, const char *service,
 							   List *relids);
+extern bool splitdb_ddl_present(PGconn *conn, const SplitdbDdl *d,
+								const char *service);
 extern void splitdb_ddl_apply(PGconn *conn, List *items, const char *service);
 extern bool splitdb_ddl_side_by_side(const SplitdbDdl *d);
 extern void splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns,

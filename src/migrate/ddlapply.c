@@ -103,6 +103,18 @@ already_done(PGconn *conn, const SplitdbDdl *d, const char *service)
 }
 
 /*
+ * splitdb_ddl_present
+ *		Whether the sibling has what d makes, as its guard says; false for a
+ *		statement without a guard.  The job's records (record.c) ask it
+ *		before the statements run.
+ */
+bool
+splitdb_ddl_present(PGconn *conn, const SplitdbDdl *d, const char *service)
+{
+	return already_done(conn, d, service);
+}
+
+/*
  * splitdb_ddl_apply
  *		Run statements in the sibling, skipping those whose guard says the
  *		object is there already.

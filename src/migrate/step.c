@@ -44,6 +44,7 @@
 #include "migrate/cutover.h"
 #include "migrate/ddl.h"
 #include "migrate/range.h"
+#include "migrate/record.h"
 #include "migrate/verify.h"
 #include "migrate/worker_int.h"
 #include "remote/remote.h"
@@ -167,6 +168,11 @@ splitdb_step_prepare(SplitdbJob *job)
 		items = splitdb_ddl_build(SPLITDB_DDL_BEFORE_DATA, job->service, job->relids);
 		MemoryContextSwitchTo(old);
 	}
+	splitdb_worker_commit();
+
+	/* what the sibling lacks, recorded (and committed) before it is made */
+	splitdb_worker_begin("recording the sibling's new objects");
+	splitdb_record_ddl(job->job_id, job->service, job->conn, items);
 	splitdb_worker_commit();
 
 	/*
@@ -487,6 +493,11 @@ splitdb_step_index(SplitdbJob *job)
 	}
 	splitdb_worker_commit();
 
+	/* what the sibling lacks, recorded (and committed) before it is made */
+	splitdb_worker_begin("recording the sibling's new objects");
+	splitdb_record_ddl(job->job_id, job->service, job->conn, items);
+	splitdb_worker_commit();
+
 	drop_invalid_indexes(job);
 
 	/*
@@ -637,6 +648,11 @@ void
 splitdb_step_cutover(SplitdbJob *job)
 {
 	const char *params[3];
+
+	/* what the reference ends make in the sibling, recorded before it */
+	splitdb_worker_begin("recording the sibling's objects of the cutover");
+	splitdb_record_before_cutover(job->job_id, job->service, job->conn);
+	splitdb_worker_commit();
 
 	splitdb_worker_begin("cutting over");
 	splitdb_cutover_run(job->job_id, job->service, job->server, job->conn);

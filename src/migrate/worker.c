@@ -461,11 +461,24 @@ claim_job(const SplitdbWorkerArgs *args)
 	{
 		const char *p[3] = {params[0], params[4], params[5]};
 
-		/* the state only: the phase stays the one the job stopped in */
+		/*
+		 * The state only: the phase stays the one the job stopped in.  Not
+		 * a job that is over: splitdb_cancel() may have ended it between
+		 * the call that started this worker and the lock above.
+		 */
 		splitdb_worker_sql("UPDATE splitdb.job SET state = $3, worker_pid = $2::integer, runs = runs + 1,"
 						   " last_error = NULL, last_sqlstate = NULL, finished_at = NULL,"
 						   " copy_started_at = NULL, copy_finished_at = NULL, updated_at = pg_catalog.clock_timestamp()"
-						   " WHERE job_id = $1::bigint", 3, p);
+						   " WHERE job_id = $1::bigint"
+						   "   AND state NOT IN ('done', 'cancelled', 'rolled_back', 'finalized')", 3, p);
+		if (SPI_processed == 0)
+		{
+			splitdb_worker_commit();
+			ereport(LOG,
+					(errmsg("job " INT64_FORMAT " of service \"%s\" is over; this worker exits",
+							args->job_id, args->service)));
+			return false;
+		}
 	}
 	splitdb_worker_commit();
 	return true;

@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS splitdb CASCADE;
 -- the library defines the settings; load it even without shared_preload_libraries
 LOAD 'splitdb';
 
-SELECT plan(82);
+SELECT plan(87);
 
 -- ===== the extension
 SELECT has_extension('splitdb', 'extension splitdb is installed');
@@ -39,7 +39,7 @@ SELECT has_view('public', 'splitdb_table_status', 'view splitdb_table_status is 
 SELECT columns_are('public', 'splitdb_status',
 	ARRAY['service', 'job_id', 'state', 'phase', 'current_table', 'tables_done', 'tables_total',
 		  'rows_copied', 'rows_total', 'bytes_copied', 'rows_per_sec', 'eta', 'started_at',
-		  'updated_at', 'finished_at', 'last_error', 'worker_pid'],
+		  'updated_at', 'finished_at', 'last_error', 'worker_pid', 'way_out'],
 	'splitdb_status has the columns of the contract');
 SELECT table_privs_are('public', 'splitdb_status', 'public', ARRAY['SELECT'], 'PUBLIC may read splitdb_status');
 SELECT table_privs_are('public', 'splitdb_table_status', 'public', ARRAY['SELECT'], 'PUBLIC may read splitdb_table_status');
@@ -195,6 +195,9 @@ SELECT set_eq(
 		  'splitdb_remote_nextval(name,text)',
 		  'splitdb_orphans(name)',
 		  'splitdb_reference_mode(bigint,text)',
+		  'splitdb_cancel(name)',
+		  'splitdb_finalize(name,boolean)',
+		  'splitdb_doctor(boolean)',
 		  'splitdb.forget_dropped_tables()',
 		  'splitdb.job_worker_gone(text,integer)',
 		  'splitdb.reference_row()',
@@ -218,7 +221,7 @@ SELECT set_eq(
 		  'splitdb.guard_ddl()',
 		  'splitdb.guard_drop()',
 		  'splitdb.archive_guard()'],
-	'the extension has exactly these functions: eleven in its schema, twenty-three helpers in splitdb');
+	'the extension has exactly these functions: fourteen in its schema, twenty-three helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -267,7 +270,10 @@ SELECT results_eq(
 		 AND p.proname LIKE 'splitdb\_%' ORDER BY 1$$,
 	$$VALUES ('splitdb_add_service', 'v', false, 'u', false),
 			 ('splitdb_assign', 'v', true, 'u', false),
+			 ('splitdb_cancel', 'v', true, 'u', false),
+			 ('splitdb_doctor', 'v', true, 'u', false),
 			 ('splitdb_drop_service', 'v', true, 'u', false),
+			 ('splitdb_finalize', 'v', true, 'u', false),
 			 ('splitdb_migrate', 'v', true, 'u', false),
 			 ('splitdb_orphans', 'v', true, 'u', false),
 			 ('splitdb_plan', 's', true, 'u', false),
@@ -318,6 +324,22 @@ SELECT results_eq(
 	$$SELECT pg_get_function_result('splitdb_verify(name)'::regprocedure)$$,
 	$$VALUES ('TABLE(table_name text, source_rows bigint, target_rows bigint, source_checksum text, target_checksum text, ok boolean)')$$,
 	'splitdb_verify returns the columns of the contract');
+SELECT function_privs_are('public', 'splitdb_cancel', ARRAY['name'],
+						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_cancel (it checks for superuser itself)');
+SELECT function_privs_are('public', 'splitdb_finalize', ARRAY['name', 'boolean'],
+						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_finalize (it checks for superuser itself)');
+SELECT function_privs_are('public', 'splitdb_doctor', ARRAY['boolean'],
+						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_doctor (it checks for superuser itself)');
+SELECT results_eq(
+	$$SELECT pg_get_function_arguments('splitdb_finalize(name,boolean)'::regprocedure)$$,
+	$$VALUES ('service name, drop_shim boolean DEFAULT false')$$,
+	'splitdb_finalize: argument names and default');
+SELECT results_eq(
+	$$SELECT pg_get_function_arguments('splitdb_doctor(boolean)'::regprocedure),
+			 pg_get_function_result('splitdb_doctor(boolean)'::regprocedure)$$,
+	$$VALUES ('repair boolean DEFAULT false',
+			  'TABLE(severity text, service name, job_id bigint, location text, object text, problem text, action text, repaired boolean)')$$,
+	'splitdb_doctor: its argument and the columns of the contract');
 SELECT function_privs_are('public', 'splitdb_migrate', ARRAY['name', 'text', 'boolean'],
 						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_migrate (it checks for superuser itself)');
 SELECT function_privs_are('public', 'splitdb_remote_nextval', ARRAY['name', 'text'],

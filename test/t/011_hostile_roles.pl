@@ -243,7 +243,9 @@ is( $source->safe_psql('mono', $fn_list . 'true'),
 	  . 'splitdb.origin_challenge() splitdb.origin_prove(text,text) splitdb.origin_withdraw() '
 	  . 'splitdb.reference_counters() splitdb.reference_relay(text,text[]) splitdb.reference_relayed() '
 	  . 'splitdb_add_service(name,text,name,boolean) splitdb_assign(name,regclass[]) '
-	  . 'splitdb_drop_service(name) splitdb_migrate(name,text,boolean) splitdb_orphans(name) '
+	  . 'splitdb_cancel(name) splitdb_doctor(boolean) '
+	  . 'splitdb_drop_service(name) splitdb_finalize(name,boolean) '
+	  . 'splitdb_migrate(name,text,boolean) splitdb_orphans(name) '
 	  . 'splitdb_plan(name) splitdb_plan_dot(name) splitdb_reference_mode(bigint,text) '
 	  . 'splitdb_remote_nextval(name,text) splitdb_unassign(name,regclass[]) splitdb_verify(name)',
 	'app may execute the public functions, the origin proofs, the relay and two pure helpers');
@@ -257,6 +259,12 @@ refused('mono', q{SELECT * FROM splitdb_verify('ord')},
 	'42501', 'permission denied for function splitdb_verify', 'splitdb_verify()');
 refused('mono', q{SELECT splitdb_migrate('ord')},
 	'42501', 'permission denied for function splitdb_migrate', 'splitdb_migrate()');
+refused('mono', q{SELECT splitdb_cancel('ord')},
+	'42501', 'permission denied for function splitdb_cancel', 'splitdb_cancel()');
+refused('mono', q{SELECT splitdb_finalize('ord', drop_shim => true)},
+	'42501', 'permission denied for function splitdb_finalize', 'splitdb_finalize()');
+refused('mono', q{SELECT * FROM splitdb_doctor(repair => true)},
+	'42501', 'permission denied for function splitdb_doctor', 'splitdb_doctor()');
 refused('mono', q{SELECT splitdb_drop_service('ord')},
 	'42501', 'permission denied for function splitdb_drop_service', 'splitdb_drop_service()');
 refused('mono', q{SELECT splitdb_unassign('ord', 'orders')},

@@ -1,0 +1,117 @@
+--
+-- splitdb_doctor(): each kind of leftover and inconsistency, injected by
+-- hand, reported; repair => true repairs the safe ones and says so, and a
+-- second repair finds nothing left to repair.  Checked here:
+-- - a job whose row says it copies but whose worker is gone: warning,
+--   marked failed;
+-- - objects of a cancelled job left in its sibling, their registry rows
+--   standing: warning, dropped; a registry row of an object that is gone:
+--   info, marked dropped;
+-- - a shim of a done job dropped by hand (with the reference triggers on
+--   it): critical, never made again;
+-- - a reference trigger of a done job disabled: critical, unless its
+--   reference is set off;
+-- - a capture log of a done job whose oldest row is two days old: warning;
+-- - reference ends in the source of a reference that is gone: warning,
+--   dropped;
+-- - a sibling that cannot be reached: warning, no error;
+-- - not superuser: refused.
+--
+CREATE EXTENSION splitdb CASCADE;
+SET client_min_messages = warning;
+
+CREATE TABLE d_room (room_id integer PRIMARY KEY, beds integer NOT NULL);
+CREATE TABLE d_stay (stay_id integer PRIMARY KEY, room_id integer NOT NULL REFERENCES d_room);
+CREATE TABLE d_bill (bill_id integer PRIMARY KEY, stay_id integer REFERENCES d_stay);
+INSERT INTO d_room SELECT g, g FROM generate_series(1, 20) g;
+INSERT INTO d_stay SELECT g, g FROM generate_series(1, 20) g;
+INSERT INTO d_bill SELECT g, g FROM generate_series(1, 5) g;
+CREATE TABLE e_log (id integer PRIMARY KEY);
+
+SELECT splitdb_add_service('d_svc');
+SELECT splitdb_assign('d_svc', 'd_room', 'd_stay');
+SELECT splitdb_migrate('d_svc', wait => true) > 0 AS migrated;
+SELECT splitdb_add_service('e_svc');
+SELECT splitdb_assign('e_svc', 'e_log');
+
+-- nothing to report yet
+SELECT * FROM splitdb_doctor();
+
+-- e_svc's job, as a cancel that stopped before its drops would leave it:
+-- cancelled, the sibling's objects it made standing with their rows; and a
+-- row of an object that is gone
+SELECT splitdb_migrate('e_svc', wait => true) > 0 AS migrated;
+UPDATE splitdb.job SET state = 'cancelled' WHERE service = 'e_svc';
+INSERT INTO splitdb.artifact (job_id, service, kind, identity, drop_on)
+SELECT job_id, 'e_svc', 'table', 'public.e_gone', '{cancel,rollback}'
+  FROM splitdb.job WHERE service = 'e_svc';
+
+-- a job row that says it runs, with no worker: a third service
+SELECT splitdb_add_service('f_svc');
+INSERT INTO splitdb.job (job_id, service, mode, state, phase, started_by, worker_pid)
+VALUES (nextval('splitdb.job_id_seq'), 'f_svc', 'offline', 'copying', 'copying',
+		(SELECT oid FROM pg_roles WHERE rolname = current_user), 2147483647);
+
+-- a shim dropped, a reference trigger disabled, a capture log, a stray end
+DROP FOREIGN TABLE d_room;
+ALTER TABLE d_bill DISABLE TRIGGER USER;
+\c d_svc
+CREATE TABLE public.d_capture (changed_at timestamptz NOT NULL, row_data text);
+INSERT INTO public.d_capture VALUES (now() - interval '49 hours', 'old');
+\c splitdb_regression
+SET client_min_messages = warning;
+INSERT INTO splitdb.artifact (job_id, service, kind, identity, drop_on)
+SELECT job_id, 'd_svc', 'capture log', 'public.d_capture', '{rollback,finalize}'
+  FROM splitdb.job WHERE service = 'd_svc';
+INSERT INTO splitdb.reference_end
+SELECT 999999, side, relid, constraint_name, here, own_table, own_server, own_columns, own_types,
+	   other_location, other_server, other_table, other_columns, other_types, other_database,
+	   match_full, on_delete, on_update, set_columns, is_deferrable, initially_deferred, always
+  FROM splitdb.reference_end LIMIT 1;
+
+SELECT severity, service, location, object, problem, action, repaired
+  FROM splitdb_doctor() ORDER BY severity, service, location, object;
+
+-- not superuser
+CREATE ROLE regress_doctor_user;
+SET ROLE regress_doctor_user;
+SELECT * FROM splitdb_doctor();
+RESET ROLE;
+
+-- repair, then again
+SELECT severity, service, location, object, action, repaired
+  FROM splitdb_doctor(repair => true) ORDER BY severity, service, location, object;
+SELECT service, state, last_sqlstate FROM splitdb.job ORDER BY job_id;
+\c e_svc
+SELECT to_regclass('public.e_log') IS NULL AS e_log_dropped;
+\c splitdb_regression
+SET client_min_messages = warning;
+SELECT count(*) AS stray_ends FROM splitdb.reference_end WHERE reference_id = 999999;
+SELECT severity, service, location, object, repaired
+  FROM splitdb_doctor(repair => true) ORDER BY severity, service, location, object;
+SELECT count(*) FILTER (WHERE repaired) AS repaired_a_third_time FROM splitdb_doctor(repair => true);
+
+-- a reference set off has its triggers disabled on purpose: not reported
+SELECT splitdb_reference_mode(reference_id, 'off') AS was FROM splitdb.reference;
+SELECT count(*) AS disabled_reported FROM splitdb_doctor() WHERE problem LIKE 'the trigger is disabled%';
+
+-- a sibling that cannot be reached is a warning, not an error
+ALTER SERVER splitdb_d_svc OPTIONS (SET dbname 'd_svc_nowhere');
+SELECT severity, service, location, object, problem LIKE 'cannot be reached: %' AS unreachable
+  FROM splitdb_doctor() WHERE location = 'd_svc';
+ALTER SERVER splitdb_d_svc OPTIONS (SET dbname 'd_svc');
+
+-- clean up
+DROP TABLE d_bill;
+DROP FOREIGN TABLE d_stay, e_log;
+DELETE FROM splitdb.job;
+DROP SCHEMA splitdb_archive CASCADE;
+SELECT splitdb_drop_service('d_svc');
+SELECT splitdb_drop_service('e_svc');
+SELECT splitdb_drop_service('f_svc');
+DROP DATABASE d_svc WITH (FORCE);
+DROP DATABASE e_svc WITH (FORCE);
+DROP DATABASE f_svc WITH (FORCE);
+DROP ROLE regress_doctor_user;
+DROP EXTENSION splitdb;
+DROP EXTENSION postgres_fdw;

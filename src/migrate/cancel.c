@@ -1,0 +1,285 @@
+/*-------------------------------------------------------------------------
+ *
+ * cancel.c
+ *	  splitdb_cancel(): stop a migration job before it is done and undo it.
+ *
+ * A job that is not done has changed nothing of the source but splitdb's
+ * own rows (offline mode: its worker only held a SHARE lock on the tables
+ * until the cutover, and the cutover is one transaction), and has made in
+ * the sibling what the artifact registry lists (record.c).  A cancel:
+ *
+ *	1. checks the job's state (a refused call does nothing);
+ *	2. stops the worker: signals it and waits, a bounded time, for the
+ *	   job's advisory lock, which the worker holds until its exit handler
+ *	   has recorded the job failed; holding it (to the end of this
+ *	   transaction) keeps any new worker from taking the job;
+ *	3. connects to the sibling, ends the sessions of the stopped run there
+ *	   (fence.c) and drops every object the registry lists to go on cancel,
+ *	   newest first, in one remote transaction, committed there;
+ *	4. in this transaction: marks those rows dropped, deletes the job's
+ *	   cross-service references (recorded while it prepared), and sets the
+ *	   job cancelled.
+ *
+ * Invariants:
+ * - A crash or a kill at any point leaves a job that a second cancel
+ *   finishes: every drop says IF EXISTS, and until step 4 commits the job
+ *   is not cancelled.
+ * - Objects the sibling had before the job have no registry row, and stay.
+ * - Once cancelled, the service can be migrated again (splitdb_migrate()
+ *   starts a new job, and finds none of the old job's tables there).
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/cancel.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "metadata/artifact.h"
+#include "metadata/catalog.h"
+#include "migrate/fence.h"
+#include "migrate/job.h"
+#include "migrate/jobstate.h"
+#include "migrate/undo.h"
+#include "remote/remote.h"
+#include "splitdb.h"
+
+PG_FUNCTION_INFO_V1(splitdb_cancel);
+
+/* how often the cancel looks again whether the worker is gone */
+#define STOP_POLL_MS	50
+
+/*
+ * check_cancellable
+ *		Refuse a cancel of a job that is done or over, before anything is
+ *		touched.
+ */
+static void
+check_cancellable(const char *service, const SplitdbJobState *job)
+{
+	if (!job->found)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("service \"%s\" has no migration job to cancel", service),
+				 errhint("splitdb_migrate('%s') starts one; splitdb_status shows the jobs.", service)));
+	if (strcmp(job->state, "done") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot cancel the migration of service \"%s\" because it is done", service),
+				 errdetail("Job " INT64_FORMAT " has cut over: the service's tables live in its sibling.",
+						   job->job_id),
+				 errhint("Bring the tables back with splitdb_rollback('%s'), or keep them and call splitdb_finalize('%s').",
+						 service, service)));
+	if (strcmp(job->state, "cancelled") == 0 || strcmp(job->state, "rolled_back") == 0 ||
+		strcmp(job->state, "finalized") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot cancel the migration of service \"%s\" because it is %s",
+						service, job->state),
+				 errdetail("Job " INT64_FORMAT " is over.", job->job_id),
+				 errhint("Nothing is left to cancel; see splitdb_status.")));
+}
+
+/* one try at the job's advisory lock, to the end of this transaction */
+static bool
+try_job_lock(int64 job_id)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(SPLITDB_JOB_LOCK_KEY), Int32GetDatum((int32) job_id)};
+	bool		isnull;
+
+	splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
+					 2, types, values, NULL, false, 1);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * signal_workers
+ *		Terminate the splitdb workers of the job: the one its row names, and
+ *		any that holds the job's advisory lock (one the resumer started
+ *		meanwhile).  Only processes whose backend_type is splitdb's worker:
+ *		a pid may have been reused.
+ */
+static void
+signal_workers(const SplitdbJobState *job)
+{
+	Oid			types[3] = {INT4OID, INT4OID, INT4OID};
+	Datum		values[3] = {Int32GetDatum(job->worker_pid), Int32GetDatum(SPLITDB_JOB_LOCK_KEY),
+	Int32GetDatum((int32) job->job_id)};
+
+	splitdb_spi_exec("SELECT pg_catalog.pg_terminate_backend(a.pid)"
+					 "  FROM pg_catalog.pg_stat_activity a"
+					 " WHERE a.backend_type = '" SPLITDB_WORKER_TYPE "'"
+					 "   AND (a.pid = $1 OR a.pid IN (SELECT l.pid FROM pg_catalog.pg_locks l"
+					 "         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
+					 "           AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d"
+					 "                              WHERE d.datname = pg_catalog.current_database())"
+					 "           AND l.classid = $2::pg_catalog.oid AND l.objid = $3::pg_catalog.oid))",
+					 3, types, values, NULL, false, 0);
+}
+
+/*
+ * stop_worker
+ *		Signal the job's worker, if one runs, and wait up to
+ *		splitdb.fence_timeout for the job's advisory lock.  The worker
+ *		releases it last, once its exit handler has committed the job
+ *		failed, so the cancel never writes the job's row at the same time
+ *		as the worker.  Raises 55P03 when the lock does not come.
+ */
+static void
+stop_worker(const char *service, const SplitdbJobState *job)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   splitdb_fence_timeout);
+
+	for (;;)
+	{
+		if (try_job_lock(job->job_id))
+			return;
+		signal_workers(job);
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("the worker of job " INT64_FORMAT " of service \"%s\" did not stop",
+							job->job_id, service),
+					 errdetail("Another process still holds the job's advisory lock after %d ms.",
+							   splitdb_fence_timeout),
+					 errhint("See pg_locks and pg_stat_activity for the process; call splitdb_cancel('%s') again once it is gone. splitdb.fence_timeout sets how long the cancel waits.",
+							 service)));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 STOP_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * drop_reference_ends
+ *		Remove from the sibling the reference ends a failed cutover
+ *		installed there (their remote transaction commits before the
+ *		cutover's, which rolled back and took their registry rows along):
+ *		the ends of every reference with an end in the service, through the
+ *		sibling's splitdb.drop_reference_ends(), when it has splitdb.  They
+ *		are on the job's tables, which go next; without them, splitdb's
+ *		extension, if the job made it there, can go too.
+ */
+static void
+drop_reference_ends(PGconn *conn, const char *service)
+{
+	const char *params[1] = {service};
+	char	   *has;
+
+	has = splitdb_remote_scalar(conn,
+								"SELECT pg_catalog.to_regprocedure('splitdb.drop_reference_ends(bigint[])') IS NOT NULL",
+								0, NULL, service);
+	if (has == NULL || strcmp(has, "t") != 0)
+		return;
+	splitdb_catalog_exec_text("SELECT coalesce(pg_catalog.array_agg(r.reference_id), '{}')::text"
+							  "  FROM splitdb.reference r"
+							  " WHERE $1::pg_catalog.name IN (r.child_service, r.parent_service)",
+							  1, params, true);
+	params[0] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	splitdb_remote_command(conn, "SELECT splitdb.drop_reference_ends($1::pg_catalog.int8[])",
+						   1, params, service);
+}
+
+/*
+ * drop_in_sibling
+ *		End the stopped run's sessions in the sibling and drop the job's
+ *		objects there that go on cancel; returns how many.
+ */
+static int
+drop_in_sibling(const char *service, const char *server, int64 job_id, List *artifacts)
+{
+	PGconn	   *volatile conn = NULL;
+	int			n = 0;
+
+	PG_TRY();
+	{
+		conn = splitdb_remote_connect_server(server, service);
+		(void) splitdb_fence_take(conn, job_id, splitdb_fence_timeout, service);
+		drop_reference_ends(conn, service);
+		n = splitdb_undo_sibling(conn, service, artifacts);
+	}
+	PG_FINALLY();
+	{
+		splitdb_remote_disconnect(conn);
+	}
+	PG_END_TRY();
+	return n;
+}
+
+/*
+ * splitdb_cancel
+ *		SQL: splitdb_cancel(service name) RETURNS void
+ */
+Datum
+splitdb_cancel(PG_FUNCTION_ARGS)
+{
+	char	   *service = pstrdup(NameStr(*PG_GETARG_NAME(0)));
+	SplitdbService *svc;
+	SplitdbJobState job;
+	List	   *artifacts;
+	const char *params[1];
+	int			dropped;
+
+	splitdb_require_superuser("splitdb_cancel");
+	splitdb_spi_connect();
+
+	/*
+	 * Not the lock that serializes splitdb_migrate() calls: a call with
+	 * wait => true holds it until the job ends.  The job's own lock, taken
+	 * below, keeps any worker from taking the job, and no new job of the
+	 * service can start while this one is not over.
+	 */
+	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_SHARE, false);
+	job = splitdb_jobstate_last(service);
+	check_cancellable(service, &job);
+
+	stop_worker(service, &job);
+
+	/* what the worker's exit recorded, now that it is gone */
+	job = splitdb_jobstate_last(service);
+	check_cancellable(service, &job);
+
+	artifacts = splitdb_artifact_list(job.job_id, SPLITDB_ON_CANCEL);
+	dropped = drop_in_sibling(service, svc->server, job.job_id, artifacts);
+	splitdb_undo_mark(artifacts, service);
+	dropped += splitdb_undo_source(artifacts);
+
+	params[0] = psprintf(INT64_FORMAT, job.job_id);
+
+	/*
+	 * The job's cross-service references: recorded while it prepared, their
+	 * keys never dropped (that is the cutover's, rolled back or never run).
+	 * The service noted on earlier jobs' references stays: it says who owns
+	 * the other end, which a cancel does not change, and where an end is
+	 * enforced follows the jobs' states (splitdb.reference_placement), in
+	 * which this service no longer counts as moved.
+	 */
+	splitdb_catalog_exec_text("DELETE FROM splitdb.reference WHERE job_id = $1::bigint",
+							  1, params, false);
+	splitdb_catalog_exec_text("UPDATE splitdb.job SET state = 'cancelled', worker_pid = NULL,"
+							  " current_table = NULL,"
+							  " finished_at = pg_catalog.clock_timestamp(),"
+							  " updated_at = pg_catalog.clock_timestamp()"
+							  " WHERE job_id = $1::bigint",
+							  1, params, false);
+	ereport(NOTICE,
+			(errmsg("job " INT64_FORMAT " of service \"%s\" is cancelled; %d object%s dropped",
+					job.job_id, service, dropped, dropped == 1 ? "" : "s")));
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,555 @@
+/*-------------------------------------------------------------------------
+ *
+ * doctor.c
+ *	  splitdb_doctor(): leftovers and inconsistent states of migration
+ *	  jobs, and the repair of what is safe to repair.
+ *
+ * What it looks at, and what repair => true does:
+ *
+ *	 a job whose row says it runs but whose worker is gone
+ *	                     warning; marked failed (when no process holds the
+ *	                     job's advisory lock)
+ *	 an object the registry lists for an event that happened (the job is
+ *	 cancelled, rolled back or finalized) and that is still there
+ *	                     warning; dropped (one remote transaction per
+ *	                     sibling), its row marked dropped
+ *	 ... that is gone already
+ *	                     info; its row marked dropped
+ *	 an object a done or finalized job needs (its row standing, no event
+ *	 of it happened) that is missing, or a trigger of it that is disabled
+ *	                     critical; never recreated: writes may have been
+ *	                     lost or left unchecked meanwhile, which only the
+ *	                     DBA can judge (the shims of a done job are among
+ *	                     these objects)
+ *	 reference ends in the source for a reference whose ends are both in
+ *	 the source again, or that is gone
+ *	                     warning; dropped (splitdb.drop_reference_ends)
+ *	 a reference that crosses databases with no end in the source
+ *	                     critical; reported only
+ *	 a capture log over 1 GB, or whose oldest row is over a day old
+ *	                     warning; reported only
+ *	 a sibling that cannot be reached
+ *	                     warning; its objects are not checked
+ *
+ * Invariants:
+ * - Its catalog queries are not read-only, so that they see what its own
+ *   repairs changed (a read-only query keeps the statement's snapshot).
+ * - The existence checks are generic, one per registry kind, run in the
+ *   database that holds the object, so every object any part of splitdb
+ *   records is covered.
+ * - A repair only drops what the registry lists and only for an event that
+ *   happened, or marks a job failed that no process runs: running it twice
+ *   finds nothing left to repair.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/doctor.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "metadata/artifact.h"
+#include "metadata/catalog.h"
+#include "migrate/job.h"
+#include "migrate/undo.h"
+#include "remote/remote.h"
+#include "splitdb.h"
+
+PG_FUNCTION_INFO_V1(splitdb_doctor);
+
+/* a capture log over these is reported */
+#define CAPTURE_LOG_WARN_BYTES	(INT64CONST(1024) * 1024 * 1024)
+#define CAPTURE_LOG_WARN_AGE_S	86400
+
+/*
+ * Whether an object of the registry is there: 'ok', 'disabled' (a trigger
+ * that does not fire) or 'missing'.  $1 identity, $2 parent, $3 kind; the
+ * same text in the source and in a sibling.
+ */
+static const char *const exists_sql =
+"SELECT coalesce(CASE $3"
+"  WHEN 'trigger' THEN (SELECT CASE WHEN t.tgenabled = 'D' THEN 'disabled' ELSE 'ok' END"
+"     FROM pg_catalog.pg_trigger t WHERE t.tgrelid = pg_catalog.to_regclass($2)"
+"      AND pg_catalog.quote_ident(t.tgname) = $1)"
+"  WHEN 'constraint' THEN (SELECT 'ok' FROM pg_catalog.pg_constraint k"
+"     WHERE k.conrelid = pg_catalog.to_regclass($2) AND pg_catalog.quote_ident(k.conname) = $1)"
+"  WHEN 'policy' THEN (SELECT 'ok' FROM pg_catalog.pg_policy p"
+"     WHERE p.polrelid = pg_catalog.to_regclass($2) AND pg_catalog.quote_ident(p.polname) = $1)"
+"  WHEN 'foreign table' THEN (SELECT 'ok' FROM pg_catalog.pg_class c"
+"     WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind = 'f')"
+"  WHEN 'type' THEN (SELECT 'ok' WHERE pg_catalog.to_regtype($1) IS NOT NULL)"
+"  WHEN 'domain' THEN (SELECT 'ok' WHERE pg_catalog.to_regtype($1) IS NOT NULL)"
+"  WHEN 'collation' THEN (SELECT 'ok' WHERE pg_catalog.to_regcollation($1) IS NOT NULL)"
+"  WHEN 'function' THEN (SELECT 'ok' WHERE pg_catalog.to_regprocedure($1) IS NOT NULL)"
+"  WHEN 'schema' THEN (SELECT 'ok' WHERE pg_catalog.to_regnamespace($1) IS NOT NULL)"
+"  WHEN 'extension' THEN (SELECT 'ok' FROM pg_catalog.pg_extension e"
+"     WHERE pg_catalog.quote_ident(e.extname) = $1)"
+"  WHEN 'server' THEN (SELECT 'ok' FROM pg_catalog.pg_foreign_server s"
+"     WHERE pg_catalog.quote_ident(s.srvname) = $1)"
+"  WHEN 'statistics' THEN (SELECT 'ok' FROM pg_catalog.pg_statistic_ext s"
+"     JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace"
+"     WHERE pg_catalog.format('%I.%I', n.nspname, s.stxname) = $1)"
+"  WHEN 'text search configuration' THEN (SELECT 'ok' FROM pg_catalog.pg_ts_config c"
+"     JOIN pg_catalog.pg_namespace n ON n.oid = c.cfgnamespace"
+"     WHERE pg_catalog.format('%I.%I', n.nspname, c.cfgname) = $1)"
+"  WHEN 'text search dictionary' THEN (SELECT 'ok' FROM pg_catalog.pg_ts_dict d"
+"     JOIN pg_catalog.pg_namespace n ON n.oid = d.dictnamespace"
+"     WHERE pg_catalog.format('%I.%I', n.nspname, d.dictname) = $1)"
+"  ELSE (SELECT 'ok' WHERE pg_catalog.to_regclass($1) IS NOT NULL) END, 'missing')";
+
+/* the size of a capture log and the age of its oldest row (its first timestamptz column) */
+static const char *const capture_size_sql =
+"SELECT pg_catalog.pg_total_relation_size(pg_catalog.to_regclass($1)),"
+"  (SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_attribute a"
+"    WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped"
+"      AND a.atttypid = 'pg_catalog.timestamptz'::pg_catalog.regtype ORDER BY a.attnum LIMIT 1)";
+
+/* what one call works with */
+typedef struct Doctor
+{
+	ReturnSetInfo *rsinfo;
+	bool		repair;
+} Doctor;
+
+/* one row of the result */
+static void
+emit(Doctor *dr, const char *severity, const char *service, int64 job_id,
+	 const char *location, const char *object, const char *problem,
+	 const char *action, bool repaired)
+{
+	Datum		values[8];
+	bool		nulls[8] = {0};
+
+	values[0] = CStringGetTextDatum(severity);
+	if (service != NULL)
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(service));
+	else
+		nulls[1] = true;
+	values[2] = Int64GetDatum(job_id);
+	nulls[2] = job_id == 0;
+	values[3] = CStringGetTextDatum(location);
+	values[4] = CStringGetTextDatum(object);
+	values[5] = CStringGetTextDatum(problem);
+	values[6] = CStringGetTextDatum(action);
+	values[7] = BoolGetDatum(repaired);
+	tuplestore_putvalues(dr->rsinfo->setResult, dr->rsinfo->setDesc, values, nulls);
+}
+
+/* try the job's advisory lock, to the end of the transaction */
+static bool
+try_job_lock(int64 job_id)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(SPLITDB_JOB_LOCK_KEY), Int32GetDatum((int32) job_id)};
+	bool		isnull;
+
+	splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
+					 2, types, values, NULL, false, 1);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* jobs whose row says they run, with their worker gone */
+static void
+check_workers(Doctor *dr)
+{
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("SELECT j.job_id::text, j.service::text, j.state,"
+							  "       coalesce(j.worker_pid::text, 'none')"
+							  "  FROM splitdb.job j WHERE splitdb.job_worker_gone(j.state, j.worker_pid)"
+							  " ORDER BY j.job_id",
+							  0, NULL, false);
+	foreach(lc, splitdb_catalog_result_rows())
+	{
+		char	  **row = (char **) lfirst(lc);
+		int64		job_id = pg_strtoint64(row[0]);
+		bool		repaired = false;
+
+		if (dr->repair && try_job_lock(job_id))
+		{
+			const char *params[2] = {row[0], psprintf("its worker (pid %s) was gone, found by splitdb_doctor()", row[3])};
+
+			splitdb_catalog_exec_text("UPDATE splitdb.job SET state = 'failed', last_error = $2,"
+									  " last_sqlstate = '57P01', worker_pid = NULL,"
+									  " finished_at = pg_catalog.clock_timestamp(),"
+									  " updated_at = pg_catalog.clock_timestamp()"
+									  " WHERE job_id = $1::bigint",
+									  2, params, false);
+			repaired = true;
+		}
+		emit(dr, "warning", row[1], job_id, "source", psprintf("job %s", row[0]),
+			 psprintf("the job is %s, but its worker (pid %s) is gone", row[2], row[3]),
+			 "mark the job failed", repaired);
+	}
+}
+
+/* a registry row, with its job's state as splitdb_status reads it */
+typedef struct Entry
+{
+	SplitdbArtifact a;
+	char	   *job_service;
+	char	   *state;
+	bool		due;			/* the event it goes on happened */
+} Entry;
+
+/* the registry rows not dropped, by database (the source's first), newest first */
+static List *
+standing_entries(void)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("SELECT a.artifact_id::text, a.job_id::text, a.service::text, a.kind,"
+							  "       a.identity, a.parent, j.service::text,"
+							  "       CASE WHEN splitdb.job_worker_gone(j.state, j.worker_pid)"
+							  "            THEN 'failed' ELSE j.state END,"
+							  "       CASE j.state WHEN 'cancelled' THEN 'cancel' = ANY (a.drop_on)"
+							  "                    WHEN 'rolled_back' THEN 'rollback' = ANY (a.drop_on)"
+							  "                    WHEN 'finalized' THEN 'finalize' = ANY (a.drop_on)"
+							  "                    ELSE false END::text"
+							  "  FROM splitdb.artifact a JOIN splitdb.job j ON j.job_id = a.job_id"
+							  " WHERE a.dropped_at IS NULL"
+							  " ORDER BY a.service NULLS FIRST, a.artifact_id DESC",
+							  0, NULL, false);
+	foreach(lc, splitdb_catalog_result_rows())
+	{
+		char	  **row = (char **) lfirst(lc);
+		Entry	   *e = palloc0(sizeof(Entry));
+
+		e->a.artifact_id = pg_strtoint64(row[0]);
+		e->a.job_id = pg_strtoint64(row[1]);
+		e->a.service = row[2];
+		e->a.kind = row[3];
+		e->a.identity = row[4];
+		e->a.parent = row[5];
+		e->due = strcmp(row[8], "true") == 0;
+		e->job_service = row[6];
+		e->state = row[7];
+		result = lappend(result, e);
+	}
+	return result;
+}
+
+/* the object of an entry, for the result */
+static char *
+object_text(const Entry *e)
+{
+	if (e->a.parent != NULL)
+		return psprintf("%s %s on %s", e->a.kind, e->a.identity, e->a.parent);
+	return psprintf("%s %s", e->a.kind, e->a.identity);
+}
+
+/* exists_sql for an entry, in the source (conn NULL) or in a sibling */
+static char *
+entry_status(PGconn *conn, const Entry *e)
+{
+	const char *params[3] = {e->a.identity, e->a.parent, e->a.kind};
+
+	if (conn == NULL)
+	{
+		splitdb_catalog_exec_text(exists_sql, 3, params, false);
+		return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	}
+	return splitdb_remote_scalar(conn, exists_sql, 3, params, e->a.service);
+}
+
+/* a reported capture log: its size and the age of its oldest row */
+static void
+check_capture_log(Doctor *dr, PGconn *conn, const Entry *e, const char *location)
+{
+	const char *params[1] = {e->a.identity};
+	PGresult   *res;
+	int64		bytes;
+	char	   *column;
+	double		age = 0;
+
+	res = splitdb_remote_exec(conn, capture_size_sql, 1, params, e->a.service);
+	bytes = pg_strtoint64(splitdb_remote_value(res, 0, 0));
+	column = splitdb_remote_value(res, 0, 1);
+	splitdb_remote_clear(res);
+	if (column != NULL)
+	{
+		char	   *v = splitdb_remote_scalar(conn,
+											  psprintf("SELECT extract(epoch FROM pg_catalog.now() - min(%s))::float8 FROM %s",
+													   column, e->a.identity),
+											  0, NULL, e->a.service);
+
+		if (v != NULL)
+			age = strtod(v, NULL);
+	}
+	if (bytes > CAPTURE_LOG_WARN_BYTES)
+		emit(dr, "warning", e->job_service, e->a.job_id, location, object_text(e),
+			 psprintf("the capture log holds " INT64_FORMAT " MB (over 1 GB)", bytes / (1024 * 1024)),
+			 "roll back or finalize the job; either ends the capture", false);
+	if (age > CAPTURE_LOG_WARN_AGE_S)
+		emit(dr, "warning", e->job_service, e->a.job_id, location, object_text(e),
+			 psprintf("the capture log's oldest row is %.0f hours old (over 24)", age / 3600),
+			 "roll back or finalize the job; either ends the capture", false);
+}
+
+/*
+ * reference_off
+ *		Whether a disabled trigger of the registry belongs to one of its
+ *		job's references whose mode is off (splitdb_reference_mode()), whose
+ *		triggers are disabled on purpose: splitdb_ref_<id>_..., or the
+ *		constraint trigger named as the original key.
+ */
+static bool
+reference_off(const Entry *e)
+{
+	const char *params[2] = {psprintf(INT64_FORMAT, e->a.job_id), e->a.identity};
+
+	splitdb_catalog_exec_text("SELECT FROM splitdb.reference r"
+							  " WHERE r.job_id = $1::bigint AND r.mode = 'off'"
+							  "   AND ($2 LIKE 'splitdb\\_ref\\_' || r.reference_id || '\\_%'"
+							  "        OR $2 = pg_catalog.quote_ident(r.constraint_name))",
+							  2, params, false);
+	return SPI_processed > 0;
+}
+
+/*
+ * check_entry
+ *		Report one registry row; returns true when it must be dropped (a
+ *		leftover that is still there), which the caller does when repairing.
+ *		A row whose object is gone and whose event happened is marked
+ *		dropped here when repairing.
+ */
+static bool
+check_entry(Doctor *dr, PGconn *conn, const Entry *e)
+{
+	const char *location = e->a.service ? e->a.service : "source";
+	char	   *status = entry_status(conn, e);
+	bool		exists = strcmp(status, "missing") != 0;
+
+	if (e->due && exists)
+	{
+		emit(dr, "warning", e->job_service, e->a.job_id, location, object_text(e),
+			 psprintf("left over: the job is %s", e->state), "drop it", dr->repair);
+		return true;
+	}
+	if (e->due)
+	{
+		if (dr->repair)
+			splitdb_artifact_dropped(e->a.artifact_id);
+		emit(dr, "info", e->job_service, e->a.job_id, location, object_text(e),
+			 "recorded, but gone already", "mark its record dropped", dr->repair);
+		return false;
+	}
+	/* a job in the middle of its run makes its objects after their records */
+	if (strcmp(e->state, "done") != 0 && strcmp(e->state, "finalized") != 0)
+		return false;
+	if (!exists)
+		emit(dr, "critical", e->job_service, e->a.job_id, location, object_text(e),
+			 psprintf("missing, though the job is %s", e->state),
+			 "none: splitdb never makes it again, since writes may have been lost or left unchecked; restore it by hand, or roll the job back",
+			 false);
+	else if (strcmp(status, "disabled") == 0 && !reference_off(e))
+		emit(dr, "critical", e->job_service, e->a.job_id, location, object_text(e),
+			 "the trigger is disabled: writes go unchecked",
+			 "none: find who disabled it and why; splitdb_reference_mode() sets a reference's triggers",
+			 false);
+	else if (strcmp(e->a.kind, "capture log") == 0 && conn != NULL)
+		check_capture_log(dr, conn, e, location);
+	return false;
+}
+
+/*
+ * connect_sibling
+ *		A connection to the sibling of service, or NULL (reported as a
+ *		warning) when it cannot be reached.  The error is caught in a
+ *		subtransaction, which the SPI connection outlives.
+ */
+static PGconn *
+connect_sibling(Doctor *dr, const char *service)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	PGconn	   *volatile conn = NULL;
+	SplitdbService *svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, true);
+
+	if (svc == NULL)
+	{
+		emit(dr, "warning", service, 0, service, psprintf("service %s", service),
+			 "the registry names a service that is gone", "none", false);
+		return NULL;
+	}
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		conn = splitdb_remote_connect_server(svc->server, service);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		emit(dr, "warning", service, 0, service, psprintf("sibling of service %s", service),
+			 psprintf("cannot be reached: %s", edata->message),
+			 "none: its objects were not checked; call splitdb_doctor() again once it answers",
+			 false);
+		conn = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return conn;
+}
+
+/* the registry rows of one database (service NULL: the source) */
+static void
+check_place(Doctor *dr, const char *service, List *entries)
+{
+	PGconn	   *volatile conn = NULL;
+	List	   *drops = NIL;
+	ListCell   *lc;
+
+	if (service != NULL && (conn = connect_sibling(dr, service)) == NULL)
+		return;
+	PG_TRY();
+	{
+		foreach(lc, entries)
+		{
+			Entry	   *e = (Entry *) lfirst(lc);
+
+			if (check_entry(dr, conn, e))
+				drops = lappend(drops, &e->a);
+		}
+		if (dr->repair && drops != NIL && service != NULL)
+		{
+			splitdb_undo_sibling(conn, service, drops);
+			splitdb_undo_mark(drops, service);
+		}
+		else if (dr->repair && drops != NIL)
+			splitdb_undo_source(drops);
+	}
+	PG_FINALLY();
+	{
+		splitdb_remote_disconnect(conn);
+	}
+	PG_END_TRY();
+}
+
+/* the registry, database by database */
+static void
+check_registry(Doctor *dr)
+{
+	List	   *entries = standing_entries();
+	List	   *place = NIL;
+	const char *current = NULL;
+	bool		started = false;
+	ListCell   *lc;
+
+	foreach(lc, entries)
+	{
+		Entry	   *e = (Entry *) lfirst(lc);
+		bool		same = started &&
+			((current == NULL && e->a.service == NULL) ||
+			 (current != NULL && e->a.service != NULL && strcmp(current, e->a.service) == 0));
+
+		if (started && !same)
+		{
+			check_place(dr, current, place);
+			place = NIL;
+		}
+		current = e->a.service;
+		started = true;
+		place = lappend(place, e);
+	}
+	if (started)
+		check_place(dr, current, place);
+}
+
+/* the source's reference ends against the references and the jobs */
+static void
+check_references(Doctor *dr)
+{
+	ListCell   *lc;
+
+	/* ends of references that are gone, or whose two ends are in the source */
+	splitdb_catalog_exec_text("SELECT DISTINCT e.reference_id::text,"
+							  "       coalesce(p.child_service, p.parent_service)::text,"
+							  "       CASE WHEN p.reference_id IS NULL THEN 'the reference is gone'"
+							  "            ELSE 'both ends are in the source again' END"
+							  "  FROM splitdb.reference_end e"
+							  "  LEFT JOIN splitdb.reference_placement p ON p.reference_id = e.reference_id"
+							  " WHERE p.reference_id IS NULL"
+							  "    OR (p.child_location = 'source' AND p.parent_location = 'source')"
+							  " ORDER BY 1",
+							  0, NULL, false);
+	foreach(lc, splitdb_catalog_result_rows())
+	{
+		char	  **row = (char **) lfirst(lc);
+
+		if (dr->repair)
+		{
+			const char *params[1] = {psprintf("{%s}", row[0])};
+
+			splitdb_catalog_exec_text("SELECT splitdb.drop_reference_ends($1::bigint[])",
+									  1, params, false);
+		}
+		emit(dr, "warning", row[1], 0, "source", psprintf("reference %s", row[0]),
+			 psprintf("its ends are left in the source: %s", row[2]),
+			 "drop its ends (splitdb.drop_reference_ends)", dr->repair);
+	}
+
+	/* references that cross databases with no end in the source */
+	splitdb_catalog_exec_text("SELECT p.reference_id::text, j.service::text, j.job_id::text,"
+							  "       p.constraint_name::text"
+							  "  FROM splitdb.reference_placement p JOIN splitdb.job j ON j.job_id = p.job_id"
+							  " WHERE p.dropped_at IS NOT NULL AND j.state IN ('done', 'finalized')"
+							  "   AND (p.child_location = 'source') <> (p.parent_location = 'source')"
+							  "   AND NOT EXISTS (SELECT FROM splitdb.reference_end e"
+							  "                    WHERE e.reference_id = p.reference_id)"
+							  " ORDER BY 1",
+							  0, NULL, false);
+	foreach(lc, splitdb_catalog_result_rows())
+	{
+		char	  **row = (char **) lfirst(lc);
+
+		emit(dr, "critical", row[1], pg_strtoint64(row[2]), "source",
+			 psprintf("reference %s (%s)", row[0], row[3]),
+			 "the reference crosses databases, but the source holds none of its ends: it is not enforced",
+			 "none: check splitdb_orphans(), then install its ends again (a cutover does)", false);
+	}
+}
+
+/*
+ * splitdb_doctor
+ *		SQL: splitdb_doctor(repair boolean DEFAULT false)
+ *		RETURNS TABLE (severity text, service name, job_id bigint,
+ *		               location text, object text, problem text,
+ *		               action text, repaired boolean)
+ */
+Datum
+splitdb_doctor(PG_FUNCTION_ARGS)
+{
+	Doctor		dr;
+
+	splitdb_require_superuser("splitdb_doctor");
+	InitMaterializedSRF(fcinfo, 0);
+	dr.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	dr.repair = PG_GETARG_BOOL(0);
+
+	splitdb_spi_connect();
+	check_workers(&dr);
+	check_registry(&dr);
+	check_references(&dr);
+	SPI_finish();
+	return (Datum) 0;
+}

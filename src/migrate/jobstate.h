@@ -1,0 +1,30 @@
+/*-------------------------------------------------------------------------
+ *
+ * jobstate.h
+ *	  A service's last job as the ways out of a migration read it
+ *	  (jobstate.c): splitdb_cancel(), splitdb_finalize(), splitdb_doctor().
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/jobstate.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_JOBSTATE_H
+#define SPLITDB_JOBSTATE_H
+
+/* the newest job of a service */
+typedef struct SplitdbJobState
+{
+	bool		found;
+	int64		job_id;
+	char	   *state;			/* "failed" for a job whose worker is gone */
+	char	   *phase;
+	int32		worker_pid;		/* 0 when none */
+} SplitdbJobState;
+
+extern SplitdbJobState splitdb_jobstate_last(const char *service);
+extern void splitdb_jobstate_lock_service(const char *service);
+
+#endif							/* SPLITDB_JOBSTATE_H */

@@ -1,0 +1,345 @@
+/*-------------------------------------------------------------------------
+ *
+ * record.c
+ *	  What a migration job records in the artifact registry
+ *	  (splitdb.artifact, src/metadata/artifact.c) of the objects it makes.
+ *
+ *	 preparing, indexing  the sibling's schemas, extensions, types,
+ *	                      functions, sequences, tables, indexes,
+ *	                      constraints, statistics, triggers and policies
+ *	                      that the sibling lacks (splitdb_record_ddl);
+ *	                      they go on cancel and on rollback
+ *	 before the cutover   what the reference ends need in the sibling:
+ *	                      splitdb's schema and extensions, its servers
+ *	                      (splitdb_record_before_cutover); cancel, rollback
+ *	 cutover              the archived originals (finalize), the shims and
+ *	                      the materialized views made over them, the
+ *	                      reference triggers (rollback)
+ *	                      (splitdb_record_cutover)
+ *
+ * Invariants:
+ * - Only what the sibling lacks is recorded: an object that was there
+ *   before the job (a type another application made, an extension) has no
+ *   row, so no cancel or rollback ever drops it.
+ * - A sibling object is recorded in a source transaction that commits
+ *   before the statement that makes it runs; a crash in between leaves a
+ *   row for an object that may be missing, which every drop takes with
+ *   IF EXISTS.  The cutover's source objects are recorded in the
+ *   cutover's own transaction.
+ * - Objects a failed run leaves for the next one to use (failure) are not
+ *   recorded to go on failure: a resumed job builds on them.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/record.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "metadata/artifact.h"
+#include "metadata/catalog.h"
+#include "migrate/ddl.h"
+#include "migrate/record.h"
+#include "remote/remote.h"
+#include "splitdb.h"
+
+/* the events on which what a job makes in the sibling goes */
+#define SIBLING_EVENTS (SPLITDB_ON_CANCEL | SPLITDB_ON_ROLLBACK)
+
+/* the object one statement makes, as the registry names it */
+typedef struct DdlObject
+{
+	const char *kind;			/* registry kind, NULL: the statement makes none */
+	const char *identity;
+	const char *parent;
+	const char *check;			/* remote query, true when it exists; NULL: the guard */
+} DdlObject;
+
+/*
+ * object_of
+ *		The registry's kind, identity and parent of what d makes, and how to
+ *		ask the sibling whether it is there: its guard (ddlapply.c), or for
+ *		the statements that have none (CREATE SCHEMA and CREATE EXTENSION IF
+ *		NOT EXISTS, CREATE OR REPLACE FUNCTION) a query of their own.  kind
+ *		is NULL for a statement that makes no object (grants, comments,
+ *		ALTER ... SET, partition and index attachments).
+ */
+static DdlObject
+object_of(const SplitdbDdl *d)
+{
+	DdlObject	o = {NULL, d->name, NULL, NULL};
+	const char *k = d->kind;
+
+	if (strcmp(k, "schema") == 0)
+	{
+		o.kind = "schema";
+		o.check = "SELECT pg_catalog.to_regnamespace($1) IS NOT NULL";
+	}
+	else if (strcmp(k, "extension") == 0)
+	{
+		o.kind = "extension";
+		o.check = "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension e"
+			" WHERE pg_catalog.quote_ident(e.extname) = $1)";
+	}
+	else if (strcmp(k, "function") == 0)
+	{
+		o.kind = "function";
+		o.check = "SELECT pg_catalog.to_regprocedure($1) IS NOT NULL";
+	}
+	else if (strcmp(k, "collation") == 0 || strcmp(k, "text search dictionary") == 0 ||
+			 strcmp(k, "text search configuration") == 0 || strcmp(k, "type") == 0 ||
+			 strcmp(k, "sequence") == 0 || strcmp(k, "table") == 0 ||
+			 strcmp(k, "statistics") == 0)
+		o.kind = k;
+	else if (strcmp(k, "index") == 0 || strcmp(k, "key index") == 0 ||
+			 strcmp(k, "partitioned index") == 0)
+		o.kind = "index";
+	else if (strcmp(k, "constraint") == 0 || strcmp(k, "foreign key") == 0 ||
+			 strcmp(k, "trigger") == 0 || strcmp(k, "policy") == 0)
+	{
+		/* guard arguments: the table, the name */
+		o.kind = strcmp(k, "foreign key") == 0 ? "constraint" : k;
+		o.identity = quote_identifier(d->arg2);
+		o.parent = d->arg1;
+	}
+	return o;
+}
+
+/* whether the sibling has the object o that d makes */
+static bool
+object_present(PGconn *conn, const SplitdbDdl *d, const DdlObject *o,
+			   const char *service)
+{
+	const char *params[1] = {o->identity};
+	char	   *value;
+
+	if (o->check == NULL)
+		return splitdb_ddl_present(conn, d, service);
+	value = splitdb_remote_scalar(conn, o->check, 1, params, service);
+	return value != NULL && strcmp(value, "t") == 0;
+}
+
+/*
+ * splitdb_record_ddl
+ *		Record the objects that items (splitdb_ddl_build()) will make in the
+ *		sibling of service and that it lacks now, to go on cancel and
+ *		rollback.
+ *
+ * conn: the job's connection to the sibling, outside a remote transaction
+ *
+ * Runs in the caller's source transaction (connected to SPI), which must
+ * commit before any of items runs.
+ */
+void
+splitdb_record_ddl(int64 job_id, const char *service, PGconn *conn, List *items)
+{
+	ListCell   *lc;
+
+	foreach(lc, items)
+	{
+		SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);
+		DdlObject	o = object_of(d);
+
+		if (o.kind == NULL || object_present(conn, d, &o, service))
+			continue;
+		splitdb_artifact_record(job_id, service, o.kind, o.identity, o.parent,
+								SIBLING_EVENTS);
+	}
+}
+
+/* record one sibling object named by name when the sibling lacks it */
+static void
+record_if_missing(int64 job_id, const char *service, PGconn *conn,
+				  const char *kind, const char *name, const char *check)
+{
+	const char *params[1] = {name};
+	char	   *value = splitdb_remote_scalar(conn, check, 1, params, service);
+
+	if (value == NULL || strcmp(value, "t") != 0)
+		splitdb_artifact_record(job_id, service, kind, quote_identifier(name), NULL,
+								SIBLING_EVENTS);
+}
+
+/*
+ * splitdb_record_before_cutover
+ *		Record what the cutover's reference ends will make in the sibling of
+ *		service when it lacks them (reference.c, prepare_sibling): splitdb's
+ *		schema, the extensions splitdb and postgres_fdw, and the servers
+ *		through which the sibling reaches the source and the other siblings.
+ *		Nothing when no cross-service reference has an end in the service.
+ *
+ * Runs in a source transaction of its own that commits before the
+ * cutover's (which makes them in the sibling); connected to SPI.
+ */
+void
+splitdb_record_before_cutover(int64 job_id, const char *service, PGconn *conn)
+{
+	const char *params[1] = {service};
+	char	   *schema;
+	List	   *others = NIL;
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("SELECT DISTINCT CASE WHEN r.child_service = $1::name"
+							  "   THEN coalesce(r.parent_service::text, 'source')"
+							  "   ELSE coalesce(r.child_service::text, 'source') END"
+							  "  FROM splitdb.reference r"
+							  " WHERE $1::name IN (r.child_service, r.parent_service)"
+							  " ORDER BY 1",
+							  1, params, false);
+	foreach(lc, splitdb_catalog_result_rows())
+		others = lappend(others, ((char **) lfirst(lc))[0]);
+	if (others == NIL)
+		return;
+
+	splitdb_catalog_exec_text("SELECT n.nspname::text FROM pg_catalog.pg_extension e"
+							  "  JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+							  " WHERE e.extname = 'splitdb'", 0, NULL, false);
+	schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+	record_if_missing(job_id, service, conn, "schema", schema,
+					  "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace n WHERE n.nspname = $1)");
+	foreach(lc, list_make2("postgres_fdw", "splitdb"))
+		record_if_missing(job_id, service, conn, "extension", lfirst(lc),
+						  "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = $1)");
+	foreach(lc, others)
+	{
+		const char *other = lfirst(lc);
+
+		record_if_missing(job_id, service, conn, "server",
+						  strcmp(other, "source") == 0 ? "splitdb_source" :
+						  psprintf("%s%s", SPLITDB_SERVER_PREFIX, other),
+						  "SELECT EXISTS (SELECT FROM pg_catalog.pg_foreign_server s WHERE s.srvname = $1)");
+	}
+}
+
+/*
+ * The reference triggers of the job's references on relations of this
+ * database: (name, table), for the source's SPI and the sibling alike.
+ * $1: the reference ids, as a text[] literal.
+ */
+#define REFERENCE_TRIGGERS_SQL \
+	"SELECT pg_catalog.quote_ident(tg.tgname), tg.tgrelid::pg_catalog.regclass::text" \
+	"  FROM pg_catalog.pg_trigger tg JOIN pg_catalog.pg_proc p ON p.oid = tg.tgfoid" \
+	"  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace" \
+	" WHERE p.proname IN ('reference_row', 'reference_flush') AND n.nspname = 'splitdb'" \
+	"   AND tg.tgnargs = 2 AND tg.tgparentid = 0" \
+	"   AND pg_catalog.split_part(pg_catalog.encode(tg.tgargs, 'escape'), '\\000', 1)" \
+	"       = ANY ($1::pg_catalog.text[])" \
+	" ORDER BY 2, 1"
+
+/*
+ * splitdb_record_cutover
+ *		Record, in the cutover's transaction, what it made: the archived
+ *		originals and materialized views (they go on finalize), the shims,
+ *		the materialized views made again over them and the reference
+ *		triggers, in the source and in the service's sibling (they go on
+ *		rollback).
+ *
+ * matviews: the OIDs of the materialized views the cutover archived (and
+ *           made again over the shims)
+ *
+ * The queries are not read-only: they must see what this transaction made
+ * (a read-only query keeps the transaction's first snapshot).
+ *
+ * Called at the end of splitdb_cutover_run(), when the archive names are
+ * chosen (archive_relation may have renamed an original to name_N); the
+ * transaction is the one that made them, so a row and its object commit
+ * together.  The sibling's reference triggers are on the service's moved
+ * tables and go with them; they are recorded after their remote
+ * transaction committed (install_reference_ends names them), which leaves
+ * a window where a failed cutover's triggers have no row: the tables they
+ * are on do, and a cancel drops those.
+ */
+void
+splitdb_record_cutover(int64 job_id, const char *service, PGconn *conn,
+					   List *matview_relids)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+	List	   *rows;
+	ListCell   *lc;
+	char	   *ids;
+	PGresult   *res;
+
+	/* the originals, by OID: their names in the archive now */
+	splitdb_catalog_exec_text("SELECT t.relid::pg_catalog.regclass::text, t.table_name"
+							  "  FROM splitdb.job_table t WHERE t.job_id = $1::bigint"
+							  " ORDER BY t.relid",
+							  1, params, false);
+	rows = splitdb_catalog_result_rows();
+	foreach(lc, rows)
+		splitdb_artifact_record(job_id, NULL, "table", ((char **) lfirst(lc))[0], NULL,
+								SPLITDB_ON_FINALIZE);
+	foreach(lc, matview_relids)
+	{
+		const char *p[1] = {psprintf("%u", lfirst_oid(lc))};
+
+		splitdb_catalog_exec_text("SELECT $1::pg_catalog.oid::pg_catalog.regclass::text",
+								  1, p, false);
+		splitdb_artifact_record(job_id, NULL, "materialized view",
+								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+								NULL, SPLITDB_ON_FINALIZE);
+	}
+
+	/* the shims, under the names the originals had */
+	foreach(lc, rows)
+	{
+		const char *p[1] = {((char **) lfirst(lc))[1]};
+
+		splitdb_catalog_exec_text("SELECT c.oid::pg_catalog.regclass::text FROM pg_catalog.pg_class c"
+								  " WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind = 'f'",
+								  1, p, false);
+		if (SPI_processed == 1)
+			splitdb_artifact_record(job_id, NULL, "foreign table",
+									SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+									NULL, SPLITDB_ON_ROLLBACK);
+	}
+
+	/* the materialized views made again over the shims */
+	splitdb_catalog_exec_text("SELECT DISTINCT v.oid::pg_catalog.regclass::text"
+							  "  FROM splitdb.job_table t"
+							  "  JOIN pg_catalog.pg_depend d"
+							  "    ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "   AND d.refobjid = pg_catalog.to_regclass(t.table_name)"
+							  "   AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+							  "  JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid"
+							  "  JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind = 'm'"
+							  " WHERE t.job_id = $1::bigint ORDER BY 1",
+							  1, params, false);
+	foreach(lc, splitdb_catalog_result_rows())
+		splitdb_artifact_record(job_id, NULL, "materialized view", ((char **) lfirst(lc))[0],
+								NULL, SPLITDB_ON_ROLLBACK);
+
+	/* the reference triggers of the job's references, here and in the sibling */
+	splitdb_catalog_exec_text("SELECT coalesce(pg_catalog.array_agg(r.reference_id::text), '{}')::text"
+							  "  FROM splitdb.reference r WHERE r.job_id = $1::bigint",
+							  1, params, false);
+	ids = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	{
+		const char *p[1] = {ids};
+
+		splitdb_catalog_exec_text(REFERENCE_TRIGGERS_SQL, 1, p, false);
+		foreach(lc, splitdb_catalog_result_rows())
+		{
+			char	  **row = (char **) lfirst(lc);
+
+			splitdb_artifact_record(job_id, NULL, "trigger", row[0], row[1],
+									SPLITDB_ON_ROLLBACK);
+		}
+		res = splitdb_remote_exec(conn, REFERENCE_TRIGGERS_SQL, 1, p, service);
+		rows = splitdb_remote_result_rows(res);
+		splitdb_remote_clear(res);
+		foreach(lc, rows)
+		{
+			char	  **row = (char **) lfirst(lc);
+
+			splitdb_artifact_record(job_id, service, "trigger", row[0], row[1],
+									SPLITDB_ON_ROLLBACK);
+		}
+	}
+}

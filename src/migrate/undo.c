@@ -1,0 +1,134 @@
+/*-------------------------------------------------------------------------
+ *
+ * undo.c
+ *	  Dropping what the artifact registry lists: the sibling's objects in
+ *	  one remote transaction, the source's in the caller's transaction.
+ *	  Used by splitdb_cancel(), splitdb_finalize() and splitdb_doctor().
+ *
+ * Invariants:
+ * - Only registry rows are dropped, newest first (an object is recorded
+ *   after what it depends on), each with IF EXISTS: a row may stand for an
+ *   object a crash kept from being made, or one dropped already.
+ * - A sibling's drops commit in the sibling before the rows are marked
+ *   dropped in the source; when the source transaction fails afterwards,
+ *   the rows stay and the next call drops nothing twice (IF EXISTS).
+ * - The source's tables of one call go in one DROP TABLE, so that foreign
+ *   keys among archived originals and partitions with their parents do not
+ *   depend on the order.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/undo.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+
+#include "metadata/artifact.h"
+#include "metadata/catalog.h"
+#include "migrate/ddlguard.h"
+#include "migrate/undo.h"
+#include "remote/remote.h"
+
+/* whether artifact a lives in the sibling of service (NULL: the source) */
+static bool
+lives_in(const SplitdbArtifact *a, const char *service)
+{
+	if (service == NULL)
+		return a->service == NULL;
+	return a->service != NULL && strcmp(a->service, service) == 0;
+}
+
+/*
+ * splitdb_undo_sibling
+ *		Drop, in one transaction of the sibling of service, every artifact
+ *		of the list that lives there, newest first, and commit it there.
+ *		Returns how many it dropped; the caller marks them with
+ *		splitdb_undo_mark() once this returned.
+ *
+ * conn: open connection to the sibling, outside a remote transaction
+ */
+int
+splitdb_undo_sibling(PGconn *conn, const char *service, List *artifacts)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	splitdb_remote_command(conn, "BEGIN", 0, NULL, service);
+	foreach(lc, artifacts)
+	{
+		SplitdbArtifact *a = (SplitdbArtifact *) lfirst(lc);
+
+		if (!lives_in(a, service))
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		splitdb_remote_command(conn, splitdb_artifact_drop_sql(a), 0, NULL, service);
+		n++;
+	}
+	splitdb_remote_command(conn, "COMMIT", 0, NULL, service);
+	return n;
+}
+
+/*
+ * splitdb_undo_mark
+ *		Mark every artifact of the list that lives in the sibling of service
+ *		(NULL: the source) dropped, in the caller's transaction.
+ */
+void
+splitdb_undo_mark(List *artifacts, const char *service)
+{
+	ListCell   *lc;
+
+	foreach(lc, artifacts)
+	{
+		SplitdbArtifact *a = (SplitdbArtifact *) lfirst(lc);
+
+		if (lives_in(a, service))
+			splitdb_artifact_dropped(a->artifact_id);
+	}
+}
+
+/*
+ * splitdb_undo_source
+ *		Drop every artifact of the list that lives in this database, in the
+ *		caller's transaction (connected to SPI), and mark it dropped.  The
+ *		tables go together in one statement, after everything else of the
+ *		list (materialized views over them, triggers on them).
+ *		Returns how many it dropped.
+ */
+int
+splitdb_undo_source(List *artifacts)
+{
+	StringInfoData tables;
+	ListCell   *lc;
+	int			n = 0;
+
+	/*
+	 * The archived originals refuse DDL until their job is over; dropping
+	 * them here is what finalize (or a repair of a job that is over) is for.
+	 */
+	splitdb_ddl_guard_off_for_xact();
+
+	initStringInfo(&tables);
+	foreach(lc, artifacts)
+	{
+		SplitdbArtifact *a = (SplitdbArtifact *) lfirst(lc);
+
+		if (!lives_in(a, NULL))
+			continue;
+		if (strcmp(a->kind, "table") == 0)
+			appendStringInfo(&tables, "%s%s", tables.len > 0 ? ", " : "", a->identity);
+		else
+			splitdb_spi_exec(splitdb_artifact_drop_sql(a), 0, NULL, NULL, NULL, false, 0);
+		n++;
+	}
+	if (tables.len > 0)
+		splitdb_spi_exec(psprintf("DROP TABLE IF EXISTS %s", tables.data),
+						 0, NULL, NULL, NULL, false, 0);
+	splitdb_undo_mark(artifacts, NULL);
+	return n;
+}
