@@ -17,6 +17,7 @@ OBJS = \
 	src/metadata/ownership.o \
 	src/metadata/service.o \
 	src/migrate/copy.o \
+	src/migrate/capture.o \
 	src/migrate/cutover.o \
 	src/migrate/ddl.o \
 	src/migrate/ddlapply.o \
@@ -24,6 +25,9 @@ OBJS = \
 	src/migrate/job.o \
 	src/migrate/launcher.o \
 	src/migrate/matview.o \
+	src/migrate/replay.o \
+	src/migrate/restore.o \
+	src/migrate/rollback.o \
 	src/migrate/shim.o \
 	src/migrate/step.o \
 	src/migrate/verify.o \
@@ -60,7 +64,7 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_resume migrate_transaction references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges
+REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_resume migrate_transaction references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges rollback
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation

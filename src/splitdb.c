@@ -138,6 +138,17 @@ _PG_init(void)
 							   NULL,
 							   NULL);
 
+	DefineCustomStringVariable("splitdb.rollback_pause_at",
+							   "Test hook: a point where the worker of splitdb_rollback() waits to be stopped.",
+							   "locked, between_commits or before_cleanup; empty (the default): none. For crash tests.",
+							   &splitdb_rollback_pause_at,
+							   "",
+							   PGC_SUSET,
+							   GUC_NOT_IN_SAMPLE,
+							   NULL,
+							   NULL,
+							   NULL);
+
 	DefineCustomBoolVariable("splitdb.check_connection",
 							 "Checks referenced keys on a connection of splitdb's own.",
 							 "The BEGIN of its remote transaction travels with the checks of every reference to "

@@ -56,5 +56,6 @@ extern int	splitdb_maintenance_work_mem;
 #define SPLITDB_MAX_AUTO_COPY_STREAMS	8
 extern char *splitdb_origin;
 extern bool splitdb_check_connection;
+extern char *splitdb_rollback_pause_at;
 
 #endif							/* SPLITDB_H */

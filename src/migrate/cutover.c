@@ -46,6 +46,7 @@
 
 #include "metadata/catalog.h"
 #include "compat.h"
+#include "migrate/capture.h"
 #include "migrate/cutover.h"
 #include "reference/reference.h"
 #include "remote/remote.h"
@@ -281,13 +282,29 @@ alter_keyword(char relkind)
  *		before the cutover.
  */
 static void
-archive_relation(Oid relid)
+archive_relation(int64 job_id, Oid relid)
 {
 	Oid			archive = get_namespace_oid(SPLITDB_ARCHIVE_SCHEMA, false);
-	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	Oid			types[2] = {OIDOID, INT8OID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), Int64GetDatum(job_id)};
 	List	   *renames = NIL;
 	ListCell   *lc;
+
+	/* what moves, with its names before, for splitdb_rollback() */
+	splitdb_spi_exec("INSERT INTO splitdb.cutover_relation"
+					 " (job_id, relid, relkind, schema_name, rel_name, populated)"
+					 " SELECT $2, c.oid, c.relkind, n.nspname, c.relname, c.relispopulated"
+					 "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+					 " WHERE c.oid = $1"
+					 "    OR c.oid IN (SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid = $1)"
+					 "    OR c.oid IN (SELECT d.objid FROM pg_catalog.pg_depend d"
+					 "                  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+					 "                    AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+					 "                    AND d.refobjid = $1 AND d.deptype IN ('a', 'i')"
+					 "                    AND d.objid IN (SELECT s.oid FROM pg_catalog.pg_class s"
+					 "                                     WHERE s.relkind = 'S'))"
+					 " ON CONFLICT DO NOTHING",
+					 2, types, values, NULL, false, 0);
 
 	splitdb_spi_exec("SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
 					 "  FROM pg_catalog.pg_class c WHERE c.oid = $1"
@@ -415,9 +432,9 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	/* 3. the originals go to the archive */
 	run_utility("CREATE SCHEMA IF NOT EXISTS " SPLITDB_ARCHIVE_SCHEMA);
 	foreach(lc, moves)
-		archive_relation(lfirst_oid(lc));
+		archive_relation(job_id, lfirst_oid(lc));
 	foreach(lc, matviews)
-		archive_relation(((SplitdbMatview *) lfirst(lc))->relid);
+		archive_relation(job_id, ((SplitdbMatview *) lfirst(lc))->relid);
 
 	/*
 	 * 4. shims under the old names, the views re-pointed to them, the
@@ -426,7 +443,18 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	foreach(lc, shims)
 		run_utility((char *) lfirst(lc));
 	foreach(lc, views)
-		run_utility(((ViewDef *) lfirst(lc))->sql);
+	{
+		ViewDef    *v = (ViewDef *) lfirst(lc);
+		Oid			vt[3] = {INT8OID, TEXTOID, TEXTOID};
+		Datum		vv[3] = {Int64GetDatum(job_id), CStringGetTextDatum(v->name),
+		CStringGetTextDatum(v->sql)};
+
+		/* run again by splitdb_rollback(), it points the view at the originals */
+		splitdb_spi_exec("INSERT INTO splitdb.cutover_view (job_id, view_name, definition)"
+						 " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+						 3, vt, vv, NULL, false, 0);
+		run_utility(v->sql);
+	}
 	foreach(lc, matviews)
 	{
 		ListCell   *stmt;
@@ -437,6 +465,9 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 
 	/* the cross-service references, enforced on both sides from now on */
 	splitdb_reference_install(service, NIL, conn);
+
+	/* the sibling logs every write from now on, for splitdb_rollback() */
+	splitdb_capture_install(job_id, service, conn);
 
 	/* 5. the sibling's sequences past the source's values */
 	foreach(lc, seqs)

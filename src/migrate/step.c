@@ -40,6 +40,7 @@
 
 #include "metadata/catalog.h"
 #include "migrate/copy.h"
+#include "migrate/capture.h"
 #include "migrate/cutover.h"
 #include "migrate/ddl.h"
 #include "migrate/verify.h"
@@ -624,6 +625,11 @@ void
 splitdb_step_cutover(SplitdbJob *job)
 {
 	const char *params[3];
+
+	/* the sibling's capture objects, recorded before the cutover makes them */
+	splitdb_worker_begin("recording the capture");
+	splitdb_capture_record(job->job_id, job->service, job->conn);
+	splitdb_worker_commit();
 
 	splitdb_worker_begin("cutting over");
 	splitdb_cutover_run(job->job_id, job->service, job->server, job->conn);
