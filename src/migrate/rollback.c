@@ -77,11 +77,14 @@ PGDLLEXPORT void splitdb_rollback_main(Datum main_arg);
 #define REPLAY_ROUNDS			8
 #define REPLAY_FEW_ENTRIES		1000
 /* the switch back: attempts, each lock's wait, the first pause between */
-#define SWITCH_ATTEMPTS			20
+#define SWITCH_ATTEMPTS			10
 #define SWITCH_LOCK_TIMEOUT		"250ms"
 #define SWITCH_STATEMENT_TIMEOUT "60s"
 #define SWITCH_FIRST_PAUSE_MS	50L
-#define SWITCH_MAX_PAUSE_MS		2000L
+#define SWITCH_MAX_PAUSE_MS		1000L
+
+/* first key of the advisory lock that holds a paused worker (tests) */
+#define SPLITDB_ROLLBACK_PAUSE_KEY	0x73706c76	/* 1936747638 */
 
 /* what the worker is started with, in bgw_extra */
 typedef struct RollbackArgs
@@ -431,22 +434,34 @@ remote_sql(const char *sql, int nparams, const char *const *params)
  * pause_at
  *		Test hook: with splitdb.rollback_pause_at = point in the caller's
  *		session, the worker waits here, its activity "paused at <point>",
- *		until it is terminated or the server stops.
+ *		while a session holds the advisory lock (SPLITDB_ROLLBACK_PAUSE_KEY,
+ *		job id): tests stop it there, or let writers meet it there.  In a
+ *		transaction of the worker.
  */
 static void
 pause_at(const char *point)
 {
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(SPLITDB_ROLLBACK_PAUSE_KEY), Int32GetDatum((int32) rb_args.job_id)};
+
 	if (strcmp(rb_args.pause_at, point) != 0)
 		return;
 	elog(LOG, "the rollback of service \"%s\" pauses at %s", rb_args.service, point);
 	pgstat_report_activity(STATE_RUNNING, psprintf("paused at %s", point));
 	for (;;)
 	{
+		bool		isnull;
+
+		splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock_shared($1, $2)",
+						 2, types, values, NULL, false, 1);
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000L, PG_WAIT_EXTENSION);
+						 50L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+	elog(LOG, "the rollback of service \"%s\" goes on from %s", rb_args.service, point);
 }
 
 /*
@@ -669,8 +684,8 @@ clean_sibling(void)
 	ListCell   *lc;
 	char	   *drop;
 
-	pause_at("before_cleanup");
 	begin_tx("cleaning the sibling");
+	pause_at("before_cleanup");
 	local_sql("SELECT 'DROP TABLE IF EXISTS ' || string_agg(table_name, ', ' ORDER BY table_name)"
 			  "  FROM splitdb.job_table WHERE job_id = $1::bigint AND partition_root IS NULL",
 			  1, params);
