@@ -39,6 +39,14 @@ CREATE TABLE "Rück Weg"."Line Item" (
 CREATE INDEX "Line Item_item" ON "Rück Weg"."Line Item" (item);
 -- no key: any write replays the whole table
 CREATE TABLE "Rück Weg".tag (label text, n integer);
+-- partitioned: writes through the root and straight into a partition
+CREATE TABLE "Rück Weg".messung (id integer, am date, v text, PRIMARY KEY (id, am))
+	PARTITION BY RANGE (am);
+CREATE TABLE "Rück Weg".messung_1 PARTITION OF "Rück Weg".messung
+	FOR VALUES FROM ('2026-01-01') TO ('2026-07-01');
+CREATE TABLE "Rück Weg".messung_2 PARTITION OF "Rück Weg".messung
+	FOR VALUES FROM ('2026-07-01') TO ('2027-01-01');
+INSERT INTO "Rück Weg".messung SELECT g, date '2026-01-01' + g * 30, 'm' || g FROM generate_series(1, 10) g;
 
 INSERT INTO "Rück Weg"."Auftrag" (kunde_id, note, qty)
 	SELECT 1 + g % 5, 'a' || g, 1 + g % 3 FROM generate_series(1, 20) g;
@@ -51,7 +59,8 @@ CREATE MATERIALIZED VIEW "Rück Weg"."per Kunde" AS
 	SELECT kunde_id, count(*) AS n FROM "Rück Weg"."Auftrag" GROUP BY kunde_id;
 
 SELECT splitdb_add_service('rb_svc');
-SELECT splitdb_assign('rb_svc', '"Rück Weg"."Auftrag"', '"Rück Weg"."Line Item"', '"Rück Weg".tag');
+SELECT splitdb_assign('rb_svc', '"Rück Weg"."Auftrag"', '"Rück Weg"."Line Item"', '"Rück Weg".tag',
+					  '"Rück Weg".messung');
 
 -- never migrated: refused
 SELECT splitdb_rollback('rb_svc');
@@ -79,6 +88,11 @@ UPDATE "Rück Weg"."Auftrag" SET qty = 3 WHERE note = 'a2';
 UPDATE "Rück Weg"."Line Item" SET line_id = 1000 WHERE line_id = 2;
 DELETE FROM "Rück Weg"."Line Item" WHERE line_id = 1;
 INSERT INTO "Rück Weg".tag VALUES ('im Geschwister', 3);
+INSERT INTO "Rück Weg".messung_1 VALUES (100, '2026-02-02', 'straight into a partition');
+INSERT INTO "Rück Weg".messung VALUES (101, '2026-08-08', 'through the root');
+-- a row moves to the other partition
+UPDATE "Rück Weg".messung SET am = '2026-12-12' WHERE id = 1;
+DELETE FROM "Rück Weg".messung_2 WHERE id = 9;
 -- writes applied as a replica are captured too
 SET session_replication_role = replica;
 INSERT INTO "Rück Weg"."Line Item" (line_id, auftrag_id, item) VALUES (2000, 2, 'as replica');
@@ -95,6 +109,7 @@ RESET ROLE;
 SELECT splitdb_op, count(*) FROM splitdb_capture.log_1_1 GROUP BY 1 ORDER BY 1;
 SELECT splitdb_op, count(*) FROM splitdb_capture.log_1_2 GROUP BY 1 ORDER BY 1;
 SELECT splitdb_op, count(*) FROM splitdb_capture.log_1_3 GROUP BY 1 ORDER BY 1;
+SELECT splitdb_op, count(*) FROM splitdb_capture.log_1_4 GROUP BY 1 ORDER BY 1;
 -- a capture trigger made by hand on another table refuses to run
 CREATE TABLE public.elsewhere (id integer PRIMARY KEY);
 CREATE TRIGGER fake AFTER INSERT ON public.elsewhere REFERENCING NEW TABLE AS n
@@ -108,8 +123,15 @@ SET client_min_messages = warning;
 INSERT INTO "Rück Weg"."Auftrag" (kunde_id, note) VALUES (2, 'through the shim');
 UPDATE "Rück Weg"."Line Item" SET item = 'changed' WHERE line_id = 3;
 DELETE FROM "Rück Weg".tag WHERE label = 'eins';
+UPDATE "Rück Weg".messung SET v = 'through the shim' WHERE id = 2;
 -- a cascade from the source into the sibling
 DELETE FROM "Kunde ""Ä""" WHERE kunde_id = 3;
+-- with the reference off, the sibling takes a row whose customer is missing
+SELECT splitdb_reference_mode(reference_id, 'off') FROM splitdb.reference;
+\c rb_svc
+INSERT INTO "Rück Weg"."Auftrag" (kunde_id, note) VALUES (42, 'orphan');
+\c splitdb_regression
+SET client_min_messages = warning;
 
 -- the refusals, each changing nothing
 CREATE TEMP TABLE job_before AS SELECT job_id, state FROM splitdb.job;
@@ -129,7 +151,7 @@ DROP TRIGGER splitdb_capture_delete ON "Rück Weg"."Line Item";
 SET client_min_messages = warning;
 SELECT splitdb_rollback('rb_svc');
 \c rb_svc
-SELECT splitdb.install_capture(1, '{"\"Rück Weg\".\"Auftrag\"","\"Rück Weg\".\"Line Item\"","\"Rück Weg\".tag"}');
+SELECT splitdb.install_capture(1, '{"\"Rück Weg\".\"Auftrag\"","\"Rück Weg\".\"Line Item\"","\"Rück Weg\".messung","\"Rück Weg\".tag"}');
 ALTER TABLE "Rück Weg".tag DISABLE TRIGGER splitdb_capture_insert;
 \c splitdb_regression
 SET client_min_messages = warning;
@@ -148,10 +170,12 @@ SELECT id, kunde_id, note, qty, total FROM "Rück Weg"."Auftrag" ORDER BY id;
 SELECT md5(string_agg(format('%s|%s|%s', line_id, auftrag_id, item), ',' ORDER BY line_id)),
 	   count(*) FROM "Rück Weg"."Line Item";
 SELECT label, n FROM "Rück Weg".tag ORDER BY label;
+SELECT tableoid::regclass, id, am, v FROM "Rück Weg".messung ORDER BY id;
 
 \c splitdb_regression
-SET client_min_messages = warning;
+-- the orphan keeps its foreign key NOT VALID, with a warning
 SELECT splitdb_rollback('rb_svc');
+SET client_min_messages = warning;
 SELECT state FROM splitdb.job;
 SELECT step, rounds >= 2 AS rounds, rows_replayed > 0 AS replayed, lock_attempts, runs, last_error
   FROM splitdb.rollback;
@@ -161,6 +185,7 @@ SELECT id, kunde_id, note, qty, total FROM "Rück Weg"."Auftrag" ORDER BY id;
 SELECT md5(string_agg(format('%s|%s|%s', line_id, auftrag_id, item), ',' ORDER BY line_id)),
 	   count(*) FROM "Rück Weg"."Line Item";
 SELECT label, n FROM "Rück Weg".tag ORDER BY label;
+SELECT tableoid::regclass, id, am, v FROM "Rück Weg".messung ORDER BY id;
 
 -- the originals, back under their names, with their indexes and sequences
 SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -1436,7 +1436,8 @@ CREATE TABLE splitdb.rollback (
 	updated_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	last_error    text,
 	last_sqlstate text,
-	last_hint     text
+	last_hint     text,
+	not_valid     text[] NOT NULL DEFAULT '{}'
 );
 COMMENT ON TABLE splitdb.rollback IS 'rollbacks of jobs: the step reached, written by the rollback''s worker';
 COMMENT ON COLUMN splitdb.rollback.job_id IS 'the job rolled back';
@@ -1445,6 +1446,7 @@ COMMENT ON COLUMN splitdb.rollback.started_at IS 'when the first splitdb_rollbac
 COMMENT ON COLUMN splitdb.rollback.updated_at IS 'last progress';
 COMMENT ON COLUMN splitdb.rollback.last_sqlstate IS 'SQLSTATE of last_error';
 COMMENT ON COLUMN splitdb.rollback.last_hint IS 'the hint of last_error';
+COMMENT ON COLUMN splitdb.rollback.not_valid IS 'foreign keys restored NOT VALID (rows refer to missing keys), as "constraint" on table';
 COMMENT ON COLUMN splitdb.rollback.step IS 'replaying: the source is not restored yet; restored: the source is (the job is rolled_back), the sibling not yet cleaned; done';
 COMMENT ON COLUMN splitdb.rollback.rounds IS 'replay rounds run, the last one under locks included';
 COMMENT ON COLUMN splitdb.rollback.rows_replayed IS 'log entries replayed into the source';

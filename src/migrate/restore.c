@@ -19,7 +19,8 @@
  *	5. the foreign keys that crossed databases are added again from their
  *	   definition in splitdb.reference, NOT VALID, then validated; one that
  *	   fails validation (orphans written while the service lived apart)
- *	   stays NOT VALID, with a WARNING;
+ *	   stays NOT VALID, listed in splitdb.rollback.not_valid, which
+ *	   splitdb_rollback() turns into a WARNING;
  *	6. the sequences are set past every value either database used;
  *	7. the source objects the registry says go on rollback are dropped.
  *
@@ -159,7 +160,16 @@ add_foreign_keys(int64 job_id, const char *service)
 			CurrentResourceOwner = owner;
 			if (edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION)
 				ReThrowError(edata);
-			ereport(WARNING,
+			/* for splitdb_rollback() to say it: this is the worker's log */
+			{
+				const char *params[2] = {psprintf(INT64_FORMAT, job_id),
+				psprintf("\"%s\" on %s", row[2], row[3])};
+
+				splitdb_catalog_exec_text("UPDATE splitdb.rollback SET not_valid = not_valid || $2"
+										  " WHERE job_id = $1::bigint",
+										  2, params, false);
+			}
+			ereport(LOG,
 					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 					 errmsg("foreign key \"%s\" of table %s is restored NOT VALID", row[2], row[3]),
 					 errdetail("%s", edata->message),

@@ -355,8 +355,10 @@ splitdb_rollback(PG_FUNCTION_ARGS)
 		SPIPlanPtr	plan;
 		Datum		v[1] = {Int64GetDatum(job.job_id)};
 		Oid			t[1] = {INT8OID};
-		const char *sql = "SELECT step, last_error, last_sqlstate, last_hint FROM splitdb.rollback"
-			" WHERE job_id = $1";
+		const char *sql = "SELECT step, last_error, last_sqlstate, last_hint,"
+			" pg_catalog.array_to_string(not_valid, ', ')"
+			" FROM splitdb.rollback WHERE job_id = $1";
+		char	   *not_valid = NULL;
 		char	   *step = NULL;
 		char	   *error = NULL;
 		char	   *state = NULL;
@@ -375,7 +377,15 @@ splitdb_rollback(PG_FUNCTION_ARGS)
 			error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 			state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 			hint = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+			not_valid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
 		}
+		if (not_valid != NULL && not_valid[0] != '\0')
+			ereport(WARNING,
+					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					 errmsg("foreign keys of service \"%s\" restored NOT VALID: %s", service, not_valid),
+					 errdetail("Rows written while the service lived apart refer to missing keys."),
+					 errhint("SELECT * FROM splitdb_orphans('%s') lists such rows; fix them, then ALTER TABLE ... VALIDATE CONSTRAINT.",
+							 service)));
 		if (step == NULL || strcmp(step, "done") != 0 || error != NULL)
 		{
 			int			code = ERRCODE_INTERNAL_ERROR;
