@@ -8,6 +8,8 @@
 #                 (test/bench/migrate, docs/benchmarks.md)
 # make bench-references  the cost of cross-service references, both shapes
 #                 (test/bench/references, docs/benchmarks.md)
+# make bench-rollback  splitdb_rollback() under pgbench writes: capture
+#                 overhead, longest wait, rows lost (test/bench/rollback)
 
 MODULE_big = splitdb
 OBJS = \
@@ -90,7 +92,7 @@ include $(PGXS)
 SPLITDB_HEADERS = $(wildcard src/*.h src/*/*.h)
 $(OBJS) $(OBJS:.o=.bc): $(SPLITDB_HEADERS)
 
-.PHONY: test demo samples bench bench-references
+.PHONY: test demo samples bench bench-references bench-rollback
 
 test:
 	test/run
@@ -106,3 +108,6 @@ bench:
 
 bench-references:
 	test/bench/references
+
+bench-rollback:
+	test/bench/rollback

@@ -49,7 +49,9 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "common/hashfn.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -210,15 +212,42 @@ splitdb_capture_problem(int64 job_id, const char *service, PGconn *conn)
 /* the capture row of a relation: its log, its owner, its key columns */
 typedef struct CaptureRow
 {
+	Oid			log_oid;
 	char	   *log;			/* quoted, qualified */
 	Oid			owner;
+	char	   *key_text;		/* key_columns as text, to tell rows apart */
 	List	   *keys;			/* quoted column names */
 } CaptureRow;
 
 /*
+ * The statements of the capture triggers, prepared once per backend for
+ * each relation, event and capture row (the log and its key columns): a
+ * trigger call then costs two executions of saved plans, no planning.  A
+ * changed capture row makes a new key, and DDL on the log replans through
+ * the plan cache.
+ */
+typedef struct CaptureKey
+{
+	Oid			relid;
+	Oid			log;
+	uint32		keys_hash;
+	int			event;			/* TRIGGER_EVENT_OPMASK bits */
+} CaptureKey;
+
+typedef struct CaptureEntry
+{
+	CaptureKey	key;
+	SPIPlanPtr	plan;
+} CaptureEntry;
+
+static HTAB *capture_plans = NULL;
+static SPIPlanPtr capture_lookup = NULL;
+
+/*
  * read_capture_row
- *		The capture row of relid, or an error when there is none: a capture
- *		trigger that splitdb did not install refuses to run.
+ *		The capture row of the trigger's relation, or an error when there is
+ *		none: a capture trigger that splitdb did not install refuses to run.
+ *		Through a plan saved once per backend.
  */
 static CaptureRow
 read_capture_row(Relation rel, const char *tgname)
@@ -227,14 +256,26 @@ read_capture_row(Relation rel, const char *tgname)
 	Datum		values[1] = {ObjectIdGetDatum(RelationGetRelid(rel))};
 	CaptureRow	row;
 	bool		isnull;
-	Oid			log;
 	int			nkeys;
 	char	  **keys;
+	int			rc;
 
-	splitdb_spi_exec("SELECT c.log::pg_catalog.oid, l.relowner, c.key_columns::pg_catalog.text[]"
-					 "  FROM splitdb.capture c JOIN pg_catalog.pg_class l ON l.oid = c.log"
-					 " WHERE c.relid = $1::pg_catalog.regclass",
-					 1, types, values, NULL, true, 1);
+	if (capture_lookup == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT c.log::pg_catalog.oid, l.relowner,"
+									   "       c.key_columns::pg_catalog.text[]"
+									   "  FROM splitdb.capture c JOIN pg_catalog.pg_class l ON l.oid = c.log"
+									   " WHERE c.relid = $1::pg_catalog.oid::pg_catalog.regclass",
+									   1, types);
+
+		if (plan == NULL)
+			splitdb_spi_failed("capture lookup", SPI_result);
+		SPI_keepplan(plan);
+		capture_lookup = plan;
+	}
+	rc = SPI_execute_plan(capture_lookup, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		splitdb_spi_failed("capture lookup", rc);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -242,11 +283,12 @@ read_capture_row(Relation rel, const char *tgname)
 						tgname, RelationGetRelationName(rel)),
 				 errdetail("splitdb.capture has no row for the relation."),
 				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
-	log = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	row.log_oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	row.owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	row.key_text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	keys = splitdb_catalog_array_elems(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &nkeys);
-	row.log = quote_qualified_identifier(get_namespace_name(get_rel_namespace(log)),
-										 get_rel_name(log));
+	row.log = quote_qualified_identifier(get_namespace_name(get_rel_namespace(row.log_oid)),
+										 get_rel_name(row.log_oid));
 	row.keys = NIL;
 	for (int i = 0; i < nkeys; i++)
 		row.keys = lappend(row.keys, (char *) quote_identifier(keys[i]));
@@ -318,6 +360,49 @@ capture_statement(TriggerData *td, const CaptureRow *row)
 }
 
 /*
+ * capture_plan
+ *		The saved plan of the trigger call's statement, prepared on first
+ *		use.  The transition tables' names are the trigger's, which splitdb
+ *		creates alike on every relation (splitdb.install_capture), and are
+ *		part of the trigger's identity, so they are not in the key.
+ */
+static SPIPlanPtr
+capture_plan(TriggerData *td, const CaptureRow *row)
+{
+	CaptureKey	key;
+	CaptureEntry *entry;
+	bool		found;
+
+	if (capture_plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(CaptureKey);
+		ctl.entrysize = sizeof(CaptureEntry);
+		capture_plans = hash_create("splitdb capture plans", 16, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	memset(&key, 0, sizeof(key));
+	key.relid = RelationGetRelid(td->tg_relation);
+	key.log = row->log_oid;
+	key.keys_hash = hash_bytes((const unsigned char *) row->key_text, strlen(row->key_text));
+	key.event = td->tg_event & TRIGGER_EVENT_OPMASK;
+	entry = hash_search(capture_plans, &key, HASH_ENTER, &found);
+	if (!found)
+		entry->plan = NULL;
+	if (entry->plan == NULL)
+	{
+		const char *sql = capture_statement(td, row);
+		SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+
+		if (plan == NULL)
+			splitdb_spi_failed(sql, SPI_result);
+		SPI_keepplan(plan);
+		entry->plan = plan;
+	}
+	return entry->plan;
+}
+
+/*
  * splitdb_capture_changes
  *		Trigger function of the capture triggers (AFTER, FOR EACH
  *		STATEMENT): logs the keys the statement wrote into the relation's
@@ -328,9 +413,10 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	CaptureRow	row;
-	char	   *sql;
+	SPIPlanPtr	plan;
 	Oid			save_userid;
 	int			save_sec;
+	int			rc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -352,12 +438,14 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 			 td->tg_trigger->tgname);
 
 	row = read_capture_row(td->tg_relation, td->tg_trigger->tgname);
-	sql = capture_statement(td, &row);
 
 	/* as the log's owner; an error on the way resets the user at abort */
 	SetUserIdAndSecContext(row.owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_NOFORCE_RLS);
-	splitdb_spi_exec(sql, 0, NULL, NULL, NULL, false, 0);
+	plan = capture_plan(td, &row);
+	rc = SPI_execute_plan(plan, NULL, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		splitdb_spi_failed("capture", rc);
 	SetUserIdAndSecContext(save_userid, save_sec);
 
 	SPI_finish();
