@@ -18,13 +18,18 @@
  *	4. create the shims under the old names and re-point the views to them,
  *	   create the materialized views again over them, and install the
  *	   triggers that enforce the cross-service references (reference.c) in
- *	   the source and in the siblings;
+ *	   the source and in the siblings, then the sibling's change capture
+ *	   (capture.c), committed there before this transaction commits;
  *	5. set the sibling's sequences past the source's values.
  *
+ * What steps 3 and 4 change is recorded for splitdb_rollback() (restore.c):
+ * every relation moved, with its name before, in splitdb.cutover_relation,
+ * and the statement that re-points each view in splitdb.cutover_view.
+ *
  * If anything fails the transaction rolls back and the source is exactly as
- * before.  Steps 4 and 5 touch siblings: the reference triggers there are
- * installed again by a resumed cutover, and advancing a sequence further is
- * harmless.
+ * before.  Steps 4 and 5 touch siblings: the reference triggers and the
+ * capture there are installed again by a resumed cutover, and advancing a
+ * sequence further is harmless.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -279,7 +284,8 @@ alter_keyword(char relkind)
  *		(the same table name in two schemas, a second job's art_type_pkey)
  *		is first renamed where it is, to the first free name_N.  splitdb
  *		finds the originals by OID, and job_table keeps their names from
- *		before the cutover.
+ *		before the cutover; splitdb.cutover_relation keeps every moved
+ *		relation's schema and name from before, for splitdb_rollback().
  */
 static void
 archive_relation(int64 job_id, Oid relid)
