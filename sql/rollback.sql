@@ -173,6 +173,11 @@ SELECT label, n FROM "Rück Weg".tag ORDER BY label;
 SELECT tableoid::regclass, id, am, v FROM "Rück Weg".messung ORDER BY id;
 
 \c splitdb_regression
+-- the registry's source objects that go on rollback, as the cutover records
+-- them: by the names the originals take back, so dropped by OID
+INSERT INTO splitdb.artifact (job_id, service, kind, identity, parent, drop_on)
+VALUES (1, NULL, 'foreign table', '"Rück Weg"."Auftrag"', NULL, '{rollback}'),
+	   (1, NULL, 'materialized view', '"Rück Weg"."per Kunde"', NULL, '{rollback}');
 -- the orphan keeps its foreign key NOT VALID, with a warning
 SELECT splitdb_rollback('rb_svc');
 SET client_min_messages = warning;
@@ -226,7 +231,7 @@ DROP ROLE regress_rb_writer;
 \c splitdb_regression
 SET client_min_messages = warning;
 SELECT kind, identity, dropped_at IS NOT NULL AS dropped FROM splitdb.artifact
- WHERE kind = 'capture log' ORDER BY artifact_id;
+ WHERE kind IN ('capture log', 'foreign table', 'materialized view') ORDER BY artifact_id;
 -- once is enough
 SELECT splitdb_rollback('rb_svc');
 

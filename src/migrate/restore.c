@@ -22,7 +22,9 @@
  *	   stays NOT VALID, listed in splitdb.rollback.not_valid, which
  *	   splitdb_rollback() turns into a WARNING;
  *	6. the sequences are set past every value either database used;
- *	7. the source objects the registry says go on rollback are dropped.
+ *	7. the source objects the registry says go on rollback are dropped:
+ *	   those it names by a relation's or a trigger's name are resolved to
+ *	   OIDs before step 1, since the originals take the shims' names back.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -228,23 +230,98 @@ advance_sequences(int64 job_id, const char *service, PGconn *conn)
 }
 
 /*
- * drop_source_artifacts
- *		The source objects of the job that the registry drops on rollback.
+ * The source objects of the job that the registry drops on rollback,
+ * resolved to OIDs before the restore: the restore puts the originals back
+ * under the names the shims and the materialized views over them had, so a
+ * name recorded for a shim would afterwards name an original.
  */
-static void
-drop_source_artifacts(int64 job_id)
+typedef struct SourceArtifact
+{
+	SplitdbArtifact *a;
+	Oid			oid;			/* a relation's or a trigger's; InvalidOid: none */
+	bool		by_oid;			/* a relation or a trigger: dropped by OID */
+} SourceArtifact;
+
+static List *
+resolve_source_artifacts(int64 job_id)
 {
 	List	   *list = splitdb_artifact_list(job_id, SPLITDB_ON_ROLLBACK);
+	List	   *result = NIL;
 	ListCell   *lc;
 
 	foreach(lc, list)
 	{
 		SplitdbArtifact *a = (SplitdbArtifact *) lfirst(lc);
+		SourceArtifact *sa;
+		const char *params[3];
+		char	   *oid;
 
 		if (a->service != NULL)
 			continue;
-		splitdb_spi_exec(splitdb_artifact_drop_sql(a), 0, NULL, NULL, NULL, false, 0);
-		splitdb_artifact_dropped(a->artifact_id);
+		params[0] = a->kind;
+		params[1] = a->identity;
+		params[2] = a->parent;
+		splitdb_catalog_exec_text("SELECT CASE"
+								  " WHEN $1 IN ('table', 'foreign table', 'view', 'materialized view',"
+								  "             'sequence', 'index', 'capture log')"
+								  "  THEN pg_catalog.to_regclass($2)::oid"
+								  " WHEN $1 = 'trigger'"
+								  "  THEN (SELECT t.oid FROM pg_catalog.pg_trigger t"
+								  "         WHERE t.tgrelid = pg_catalog.to_regclass($3)"
+								  "           AND pg_catalog.quote_ident(t.tgname) = $2) END::text,"
+								  " $1 IN ('table', 'foreign table', 'view', 'materialized view',"
+								  "        'sequence', 'index', 'capture log', 'trigger')",
+								  3, params, true);
+		sa = palloc0(sizeof(SourceArtifact));
+		sa->a = a;
+		oid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		sa->oid = oid ? (Oid) strtoul(oid, NULL, 10) : InvalidOid;
+		sa->by_oid = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "t") == 0;
+		result = lappend(result, sa);
+	}
+	return result;
+}
+
+/*
+ * drop_source_artifacts
+ *		Drop what resolve_source_artifacts() found that is still there (a
+ *		relation or trigger by its OID, anything else by its recorded
+ *		identity), and mark every one dropped.  The look-ups are not
+ *		read-only: they must see what this transaction dropped already.
+ */
+static void
+drop_source_artifacts(List *artifacts)
+{
+	ListCell   *lc;
+
+	foreach(lc, artifacts)
+	{
+		SourceArtifact *sa = (SourceArtifact *) lfirst(lc);
+
+		if (!sa->by_oid)
+			splitdb_spi_exec(splitdb_artifact_drop_sql(sa->a), 0, NULL, NULL, NULL, false, 0);
+		else if (OidIsValid(sa->oid))
+		{
+			const char *params[1] = {psprintf("%u", sa->oid)};
+
+			if (strcmp(sa->a->kind, "trigger") == 0)
+				splitdb_catalog_exec_text("SELECT pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname,"
+										  "       t.tgrelid::pg_catalog.regclass)"
+										  "  FROM pg_catalog.pg_trigger t WHERE t.oid = $1::oid",
+										  1, params, false);
+			else
+				splitdb_catalog_exec_text("SELECT pg_catalog.format('DROP %s %s',"
+										  "  CASE c.relkind WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'v' THEN 'VIEW'"
+										  "   WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'"
+										  "   WHEN 'i' THEN 'INDEX' WHEN 'I' THEN 'INDEX' ELSE 'TABLE' END,"
+										  "  c.oid::pg_catalog.regclass)"
+										  "  FROM pg_catalog.pg_class c WHERE c.oid = $1::oid",
+										  1, params, false);
+			if (SPI_processed == 1)
+				splitdb_spi_exec(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+								 0, NULL, NULL, NULL, false, 0);
+		}
+		splitdb_artifact_dropped(sa->a->artifact_id);
 	}
 }
 
@@ -258,6 +335,7 @@ void
 splitdb_restore_source(int64 job_id, const char *service, PGconn *conn)
 {
 	const char *params[2] = {psprintf(INT64_FORMAT, job_id), service};
+	List	   *artifacts = resolve_source_artifacts(job_id);
 
 	/* 1. the materialized views over the shims, the reference ends here */
 	run_each(job_rows("SELECT format('DROP MATERIALIZED VIEW %s', m.oid::regclass)"
@@ -316,5 +394,5 @@ splitdb_restore_source(int64 job_id, const char *service, PGconn *conn)
 	/* 5. - 7. */
 	add_foreign_keys(job_id, service);
 	advance_sequences(job_id, service, conn);
-	drop_source_artifacts(job_id);
+	drop_source_artifacts(artifacts);
 }
