@@ -8,6 +8,8 @@
 #                 (test/bench/migrate, docs/benchmarks.md)
 # make bench-references  the cost of cross-service references, both shapes
 #                 (test/bench/references, docs/benchmarks.md)
+# make bench-rollback  splitdb_rollback() under pgbench writes: capture
+#                 overhead, longest wait, rows lost (test/bench/rollback)
 
 MODULE_big = splitdb
 OBJS = \
@@ -17,6 +19,7 @@ OBJS = \
 	src/metadata/ownership.o \
 	src/metadata/service.o \
 	src/migrate/cancel.o \
+	src/migrate/capture.o \
 	src/migrate/copier.o \
 	src/migrate/copy.o \
 	src/migrate/cutover.o \
@@ -32,6 +35,9 @@ OBJS = \
 	src/migrate/matview.o \
 	src/migrate/range.o \
 	src/migrate/record.o \
+	src/migrate/replay.o \
+	src/migrate/restore.o \
+	src/migrate/rollback.o \
 	src/migrate/shim.o \
 	src/migrate/step.o \
 	src/migrate/undo.o \
@@ -69,12 +75,12 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_readers migrate_resume migrate_transaction ddl_guard references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges cancel doctor
+REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_readers migrate_resume migrate_transaction ddl_guard references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges cancel doctor rollback
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation
 
-ISOLATION = assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race
+ISOLATION = assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race rollback_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
 
 TAP_TESTS = 1
@@ -95,7 +101,7 @@ include $(PGXS)
 SPLITDB_HEADERS = $(wildcard src/*.h src/*/*.h)
 $(OBJS) $(OBJS:.o=.bc): $(SPLITDB_HEADERS)
 
-.PHONY: test demo samples bench bench-references
+.PHONY: test demo samples bench bench-references bench-rollback
 
 test:
 	test/run
@@ -111,3 +117,6 @@ bench:
 
 bench-references:
 	test/bench/references
+
+bench-rollback:
+	test/bench/rollback

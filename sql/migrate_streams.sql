@@ -62,11 +62,14 @@ SHOW splitdb.maintenance_work_mem;
 \c str_svc
 CREATE SCHEMA str_watch;
 CREATE TABLE str_watch.builds (mem text, workers text);
+-- (the indexes of splitdb's own catalog, installed there at cutover, are not the job's)
 CREATE FUNCTION str_watch.record() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN
 	INSERT INTO str_watch.builds
-	VALUES (current_setting('maintenance_work_mem'),
-			current_setting('max_parallel_maintenance_workers'));
+	SELECT current_setting('maintenance_work_mem'),
+		   current_setting('max_parallel_maintenance_workers')
+	  FROM pg_event_trigger_ddl_commands() c
+	 WHERE c.schema_name IS DISTINCT FROM 'splitdb';
 END $$;
 CREATE EVENT TRIGGER str_watch_builds ON ddl_command_end WHEN TAG IN ('CREATE INDEX')
 	EXECUTE FUNCTION str_watch.record();

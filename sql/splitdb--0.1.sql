@@ -161,7 +161,6 @@ CREATE TABLE splitdb.artifact (
 	dropped_at  timestamptz
 );
 CREATE INDEX artifact_job_idx ON splitdb.artifact (job_id);
-COMMENT ON COLUMN splitdb.artifact.artifact_id IS 'the artifact''s number';
 COMMENT ON TABLE splitdb.artifact IS 'artifact registry: every object a job made, recorded before it was made, and when it goes';
 COMMENT ON COLUMN splitdb.artifact.artifact_id IS 'the row''s number; a later object has a larger one, and objects are dropped in descending order';
 COMMENT ON COLUMN splitdb.artifact.job_id IS 'the job that made it';
@@ -1203,6 +1202,354 @@ COMMENT ON FUNCTION splitdb.origin_key_make(text, name, text) IS 'the secret (he
 -- it proves with the secret, which it cannot read, so calling them grants
 -- nothing.  origin_key_make() reads and makes secrets: splitdb's alone.
 REVOKE ALL ON FUNCTION splitdb.origin_key_make(text, name, text) FROM PUBLIC;
+
+-- capture, replay, rollback
+
+/*
+ * Change capture (src/migrate/capture.c): the keys of the rows written to a
+ * table are logged by statement triggers into a key-only log table, for a
+ * replay into another database (src/migrate/replay.c).  At cutover the
+ * sibling captures the moved tables, so that splitdb_rollback() can bring
+ * back every row written there since.  One row per captured relation: a
+ * table, a partitioned table, or a partition (which logs into its root's
+ * log).  The trigger function accepts a trigger only on a relation listed
+ * here, and writes only into that relation's log.
+ */
+CREATE TABLE splitdb.capture (
+	relid       regclass PRIMARY KEY,
+	log         regclass NOT NULL,
+	key_columns name[] NOT NULL,
+	job_id      bigint NOT NULL,
+	closed_by   text,
+	closed_at   timestamptz
+);
+COMMENT ON TABLE splitdb.capture IS 'relations whose writes are logged for a replay into another database, written by splitdb';
+COMMENT ON COLUMN splitdb.capture.relid IS 'the captured relation';
+COMMENT ON COLUMN splitdb.capture.log IS 'the log of keys written: splitdb_id, splitdb_op (I, U, D, T), the key columns';
+COMMENT ON COLUMN splitdb.capture.key_columns IS 'the columns that identify a row (primary key, or a unique key of not-null columns); empty: none, every write logs T';
+COMMENT ON COLUMN splitdb.capture.job_id IS 'the job (in the database that replays) that installed it';
+COMMENT ON COLUMN splitdb.capture.closed_by IS 'the service whose rollback closed the relation to writes, NULL while writes go on';
+COMMENT ON COLUMN splitdb.capture.closed_at IS 'when writes to the relation were refused';
+SELECT pg_catalog.pg_extension_config_dump('splitdb.capture', '');
+
+CREATE FUNCTION splitdb.capture_changes()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'splitdb_capture_changes'
+LANGUAGE C STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.capture_changes() IS 'statement trigger of change capture: logs the keys of the transition tables (or T for TRUNCATE) into the relation''s log, as the log''s owner';
+REVOKE ALL ON FUNCTION splitdb.capture_changes() FROM PUBLIC;
+
+/*
+ * splitdb.install_capture: run in the database that captures.  tables: the
+ * quoted names of the tables to capture (partitioned tables capture their
+ * leaf partitions too); the n-th gets log splitdb_capture.log_<job>_<n>.
+ * Idempotent.  Returns how many relations capture.
+ */
+CREATE FUNCTION splitdb.install_capture(job_id bigint, tables text[])
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n integer := 0;
+	total integer := 0;
+	t text;
+	root regclass;
+	keys name[];
+	log_name text;
+	log regclass;
+	r regclass;
+	cols text;
+BEGIN
+	CREATE SCHEMA IF NOT EXISTS splitdb_capture;
+	REVOKE ALL ON SCHEMA splitdb_capture FROM PUBLIC;
+	FOREACH t IN ARRAY tables LOOP
+		n := n + 1;
+		root := t::regclass;
+		-- the primary key, or else a unique key of not-null plain columns
+		SELECT ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+					   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+					  ORDER BY k.ord)
+		  INTO keys
+		  FROM pg_index i
+		 WHERE i.indrelid = root AND i.indisunique AND i.indpred IS NULL
+		   AND i.indexprs IS NULL AND i.indimmediate
+		   AND NOT EXISTS (SELECT FROM unnest(i.indkey) k(attnum)
+							 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+							WHERE NOT a.attnotnull)
+		 ORDER BY i.indisprimary DESC, i.indnkeyatts, i.indexrelid
+		 LIMIT 1;
+		keys := coalesce(keys, '{}');
+		log_name := format('log_%s_%s', job_id, n);
+		SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod))
+						  || CASE WHEN a.attcollation <> 0 AND a.attcollation <> 100
+								  THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END,
+						  ', ' ORDER BY k.ord)
+		  INTO cols
+		  FROM unnest(keys) WITH ORDINALITY k(name, ord)
+		  JOIN pg_attribute a ON a.attrelid = root AND a.attname = k.name;
+		EXECUTE format('CREATE TABLE IF NOT EXISTS splitdb_capture.%I (splitdb_id bigint GENERATED ALWAYS AS IDENTITY'
+					   ' PRIMARY KEY, splitdb_op "char" NOT NULL CHECK (splitdb_op IN (''I'', ''U'', ''D'', ''T''))%s)',
+					   log_name, coalesce(', ' || cols, ''));
+		log := format('splitdb_capture.%I', log_name)::regclass;
+		EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', log);
+		-- pg_partition_tree() lists nothing for a table that is not partitioned
+		FOR r IN
+			SELECT p.relid FROM pg_partition_tree(root) p
+			 WHERE p.isleaf OR p.level = 0
+			UNION
+			SELECT root
+		LOOP
+			INSERT INTO splitdb.capture (relid, log, key_columns, job_id)
+			VALUES (r, log, keys, install_capture.job_id)
+			ON CONFLICT (relid) DO UPDATE
+			   SET log = excluded.log, key_columns = excluded.key_columns, job_id = excluded.job_id,
+				   closed_by = NULL, closed_at = NULL;
+			EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_capture_insert AFTER INSERT ON %s'
+						   ' REFERENCING NEW TABLE AS splitdb_new'
+						   ' FOR EACH STATEMENT EXECUTE FUNCTION splitdb.capture_changes()', r);
+			EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_capture_update AFTER UPDATE ON %s'
+						   ' REFERENCING OLD TABLE AS splitdb_old NEW TABLE AS splitdb_new'
+						   ' FOR EACH STATEMENT EXECUTE FUNCTION splitdb.capture_changes()', r);
+			EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_capture_delete AFTER DELETE ON %s'
+						   ' REFERENCING OLD TABLE AS splitdb_old'
+						   ' FOR EACH STATEMENT EXECUTE FUNCTION splitdb.capture_changes()', r);
+			EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_capture_truncate AFTER TRUNCATE ON %s'
+						   ' FOR EACH STATEMENT EXECUTE FUNCTION splitdb.capture_changes()', r);
+			-- writes applied with session_replication_role = replica are captured too
+			EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER splitdb_capture_insert,'
+						   ' ENABLE ALWAYS TRIGGER splitdb_capture_update,'
+						   ' ENABLE ALWAYS TRIGGER splitdb_capture_delete,'
+						   ' ENABLE ALWAYS TRIGGER splitdb_capture_truncate', r);
+			total := total + 1;
+		END LOOP;
+	END LOOP;
+	RETURN total;
+END
+$$;
+COMMENT ON FUNCTION splitdb.install_capture(bigint, text[]) IS 'captures the writes to the tables (and their partitions) into key logs; called by splitdb at cutover';
+REVOKE ALL ON FUNCTION splitdb.install_capture(bigint, text[]) FROM PUBLIC;
+
+/*
+ * splitdb.capture_problem: what is wrong with job_id's capture of tables
+ * (quoted names) here, or NULL when every relation captures every write
+ * into its log: its row, its log, its four triggers enabled ALWAYS.
+ */
+CREATE FUNCTION splitdb.capture_problem(job_id bigint, tables text[])
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text;
+	root regclass;
+	r regclass;
+	c splitdb.capture;
+	ev text;
+	rootlog regclass;
+BEGIN
+	FOREACH t IN ARRAY tables LOOP
+		root := to_regclass(t);
+		IF root IS NULL THEN
+			RETURN format('table %s is missing', t);
+		END IF;
+		rootlog := NULL;
+		-- pg_partition_tree() lists nothing for a table that is not partitioned
+		FOR r IN
+			SELECT p.relid FROM pg_partition_tree(root) p WHERE p.isleaf OR p.level = 0
+			UNION
+			SELECT root
+		LOOP
+			SELECT * INTO c FROM splitdb.capture x WHERE x.relid = r;
+			IF NOT FOUND OR c.job_id <> capture_problem.job_id THEN
+				RETURN format('%s has no capture row of job %s', r, capture_problem.job_id);
+			END IF;
+			IF to_regclass(c.log::text) IS NULL THEN
+				RETURN format('the capture log of %s is missing', r);
+			END IF;
+			rootlog := coalesce(rootlog, c.log);
+			IF c.log <> rootlog THEN
+				RETURN format('%s logs into %s, not into %s', r, c.log, rootlog);
+			END IF;
+			FOREACH ev IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+				IF NOT EXISTS (SELECT FROM pg_trigger g
+								WHERE g.tgrelid = r AND g.tgname = 'splitdb_capture_' || ev
+								  AND g.tgfoid = 'splitdb.capture_changes()'::regprocedure
+								  AND g.tgenabled = 'A' AND g.tgnargs = 0) THEN
+					RETURN format('trigger %I on %s is missing or not enabled ALWAYS',
+								  'splitdb_capture_' || ev, r);
+				END IF;
+			END LOOP;
+		END LOOP;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION splitdb.capture_problem(bigint, text[]) IS 'NULL when the capture of the tables is complete here, else what is wrong with it';
+REVOKE ALL ON FUNCTION splitdb.capture_problem(bigint, text[]) FROM PUBLIC;
+
+CREATE FUNCTION splitdb.refuse_writes()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+		MESSAGE = format('service %s was rolled back: %s no longer takes writes', TG_ARGV[0],
+						 TG_RELID::regclass),
+		HINT = 'The rows are back in the source database; write there.  A rollback still under way finishes with the next splitdb_rollback().';
+END
+$$;
+COMMENT ON FUNCTION splitdb.refuse_writes() IS 'statement trigger on the tables of a rolled-back service: refuses every write';
+REVOKE ALL ON FUNCTION splitdb.refuse_writes() FROM PUBLIC;
+
+/*
+ * splitdb.close_capture: run in the sibling in the rollback's transaction
+ * that also read the last changes: every captured relation of job_id
+ * refuses writes from now on, and the reference ends on them go.
+ */
+CREATE FUNCTION splitdb.close_capture(job_id bigint, service text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r regclass;
+	n integer := 0;
+	ids bigint[];
+BEGIN
+	FOR r IN SELECT c.relid FROM splitdb.capture c WHERE c.job_id = close_capture.job_id ORDER BY 1 LOOP
+		EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_rolled_back BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE'
+					   ' ON %s FOR EACH STATEMENT EXECUTE FUNCTION splitdb.refuse_writes(%L)', r, service);
+		EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER splitdb_rolled_back', r);
+		n := n + 1;
+	END LOOP;
+	UPDATE splitdb.capture c SET closed_by = service, closed_at = coalesce(c.closed_at, clock_timestamp())
+	 WHERE c.job_id = close_capture.job_id;
+	SELECT array_agg(DISTINCT e.reference_id) INTO ids
+	  FROM splitdb.reference_end e
+	 WHERE e.relid IN (SELECT c.relid FROM splitdb.capture c WHERE c.job_id = close_capture.job_id);
+	IF ids IS NOT NULL THEN
+		PERFORM splitdb.drop_reference_ends(ids);
+	END IF;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION splitdb.close_capture(bigint, text) IS 'refuses writes to the captured relations of a job and drops the reference ends on them; called by splitdb_rollback';
+REVOKE ALL ON FUNCTION splitdb.close_capture(bigint, text) FROM PUBLIC;
+
+/*
+ * splitdb.drop_capture: the capture triggers, logs and rows of job_id here.
+ */
+CREATE FUNCTION splitdb.drop_capture(job_id bigint)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c record;
+	n integer := 0;
+BEGIN
+	FOR c IN
+		SELECT g.tgname, g.tgrelid::regclass AS rel
+		  FROM pg_trigger g JOIN splitdb.capture x ON x.relid = g.tgrelid
+		 WHERE x.job_id = drop_capture.job_id
+		   AND g.tgfoid = 'splitdb.capture_changes()'::regprocedure
+	LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', c.tgname, c.rel);
+	END LOOP;
+	FOR c IN SELECT DISTINCT x.log FROM splitdb.capture x WHERE x.job_id = drop_capture.job_id LOOP
+		EXECUTE format('DROP TABLE IF EXISTS %s', c.log);
+		n := n + 1;
+	END LOOP;
+	DELETE FROM splitdb.capture x WHERE x.job_id = drop_capture.job_id;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION splitdb.drop_capture(bigint) IS 'drops the capture triggers and logs of a job';
+REVOKE ALL ON FUNCTION splitdb.drop_capture(bigint) FROM PUBLIC;
+
+/*
+ * What the cutover changed in the source, so that a rollback can undo it:
+ * every relation it moved to the archive (tables, materialized views, their
+ * indexes and sequences) with its name before, and every view it re-pointed
+ * with the statement that re-points it (run again after the originals are
+ * back, it points the view at them).
+ */
+CREATE TABLE splitdb.cutover_relation (
+	job_id      bigint NOT NULL REFERENCES splitdb.job (job_id) ON DELETE CASCADE,
+	relid       oid NOT NULL,
+	relkind     "char" NOT NULL,
+	schema_name name NOT NULL,
+	rel_name    name NOT NULL,
+	populated   boolean NOT NULL DEFAULT true,
+	PRIMARY KEY (job_id, relid)
+);
+COMMENT ON TABLE splitdb.cutover_relation IS 'the relations a cutover moved to splitdb_archive, with their names before';
+COMMENT ON COLUMN splitdb.cutover_relation.job_id IS 'the job whose cutover moved it';
+COMMENT ON COLUMN splitdb.cutover_relation.relkind IS 'r, p, m, i, I or S, as pg_class says';
+COMMENT ON COLUMN splitdb.cutover_relation.relid IS 'the relation (table, materialized view, index, sequence)';
+COMMENT ON COLUMN splitdb.cutover_relation.schema_name IS 'its schema before the cutover';
+COMMENT ON COLUMN splitdb.cutover_relation.rel_name IS 'its name before the cutover (the archive may have renamed it name_N)';
+COMMENT ON COLUMN splitdb.cutover_relation.populated IS 'a materialized view: whether it held rows';
+SELECT pg_catalog.pg_extension_config_dump('splitdb.cutover_relation', '');
+
+CREATE TABLE splitdb.cutover_view (
+	job_id      bigint NOT NULL REFERENCES splitdb.job (job_id) ON DELETE CASCADE,
+	view_name   text NOT NULL,
+	definition  text NOT NULL,
+	PRIMARY KEY (job_id, view_name)
+);
+COMMENT ON TABLE splitdb.cutover_view IS 'the views a cutover re-pointed to the shims, with the statement that did it';
+COMMENT ON COLUMN splitdb.cutover_view.job_id IS 'the job whose cutover re-pointed it';
+COMMENT ON COLUMN splitdb.cutover_view.view_name IS 'the view, quoted and qualified';
+COMMENT ON COLUMN splitdb.cutover_view.definition IS 'CREATE OR REPLACE VIEW with names qualified: they resolve to the originals again once those are back';
+SELECT pg_catalog.pg_extension_config_dump('splitdb.cutover_view', '');
+
+/*
+ * Rollbacks: one row per job being or having been rolled back.
+ */
+CREATE TABLE splitdb.rollback (
+	job_id        bigint PRIMARY KEY REFERENCES splitdb.job (job_id) ON DELETE CASCADE,
+	step          text NOT NULL CHECK (step IN ('replaying', 'restored', 'done')),
+	rounds        integer NOT NULL DEFAULT 0,
+	rows_replayed bigint NOT NULL DEFAULT 0,
+	lock_attempts integer NOT NULL DEFAULT 0,
+	runs          integer NOT NULL DEFAULT 1,
+	worker_pid    integer,
+	started_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	updated_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	last_error    text,
+	last_sqlstate text,
+	last_hint     text,
+	not_valid     text[] NOT NULL DEFAULT '{}'
+);
+COMMENT ON TABLE splitdb.rollback IS 'rollbacks of jobs: the step reached, written by the rollback''s worker';
+COMMENT ON COLUMN splitdb.rollback.job_id IS 'the job rolled back';
+COMMENT ON COLUMN splitdb.rollback.worker_pid IS 'process id of the worker that runs or last ran it';
+COMMENT ON COLUMN splitdb.rollback.started_at IS 'when the first splitdb_rollback() call started it';
+COMMENT ON COLUMN splitdb.rollback.updated_at IS 'last progress';
+COMMENT ON COLUMN splitdb.rollback.last_sqlstate IS 'SQLSTATE of last_error';
+COMMENT ON COLUMN splitdb.rollback.last_hint IS 'the hint of last_error';
+COMMENT ON COLUMN splitdb.rollback.not_valid IS 'foreign keys restored NOT VALID (rows refer to missing keys), as "constraint" on table';
+COMMENT ON COLUMN splitdb.rollback.step IS 'replaying: the source is not restored yet; restored: the source is (the job is rolled_back), the sibling not yet cleaned; done';
+COMMENT ON COLUMN splitdb.rollback.rounds IS 'replay rounds run, the last one under locks included';
+COMMENT ON COLUMN splitdb.rollback.rows_replayed IS 'log entries replayed into the source';
+COMMENT ON COLUMN splitdb.rollback.lock_attempts IS 'attempts to take the locks of the switch back';
+COMMENT ON COLUMN splitdb.rollback.runs IS 'how many workers have run it';
+COMMENT ON COLUMN splitdb.rollback.last_error IS 'why the last run failed, NULL once a run ends well';
+SELECT pg_catalog.pg_extension_config_dump('splitdb.rollback', '');
+GRANT SELECT ON splitdb.capture, splitdb.cutover_relation, splitdb.cutover_view,
+	splitdb.rollback TO PUBLIC;
+
+CREATE FUNCTION splitdb_rollback(service name)
+RETURNS void
+AS 'MODULE_PATHNAME', 'splitdb_rollback'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb_rollback(name) IS
+'after cutover: brings the service''s tables back into this database, with every row written since, and removes the sibling''s copies';
 
 -- cancel, finalize, doctor
 

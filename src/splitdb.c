@@ -155,6 +155,17 @@ _PG_init(void)
 							   NULL,
 							   NULL);
 
+	DefineCustomStringVariable("splitdb.rollback_pause_at",
+							   "Test hook: a point where the worker of splitdb_rollback() waits to be stopped.",
+							   "locked, between_commits or before_cleanup: the worker waits there while a session holds the advisory lock (1936747638, job id); empty (the default): nowhere. For tests.",
+							   &splitdb_rollback_pause_at,
+							   "",
+							   PGC_SUSET,
+							   GUC_NOT_IN_SAMPLE,
+							   NULL,
+							   NULL,
+							   NULL);
+
 	DefineCustomBoolVariable("splitdb.check_connection",
 							 "Checks referenced keys on a connection of splitdb's own.",
 							 "The BEGIN of its remote transaction travels with the checks of every reference to "

@@ -69,5 +69,6 @@ extern int	splitdb_maintenance_work_mem;
 #define SPLITDB_MAX_AUTO_COPY_READERS	4
 extern char *splitdb_origin;
 extern bool splitdb_check_connection;
+extern char *splitdb_rollback_pause_at;
 
 #endif							/* SPLITDB_H */

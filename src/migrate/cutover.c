@@ -19,13 +19,18 @@
  *	4. create the shims under the old names and re-point the views to them,
  *	   create the materialized views again over them, and install the
  *	   triggers that enforce the cross-service references (reference.c) in
- *	   the source and in the siblings;
+ *	   the source and in the siblings, then the sibling's change capture
+ *	   (capture.c), committed there before this transaction commits;
  *	5. set the sibling's sequences past the source's values.
  *
+ * What steps 3 and 4 change is recorded for splitdb_rollback() (restore.c):
+ * every relation moved, with its name before, in splitdb.cutover_relation,
+ * and the statement that re-points each view in splitdb.cutover_view.
+ *
  * If anything fails the transaction rolls back and the source is exactly as
- * before.  Steps 4 and 5 touch siblings: the reference triggers there are
- * installed again by a resumed cutover, and advancing a sequence further is
- * harmless.
+ * before.  Steps 4 and 5 touch siblings: the reference triggers and the
+ * capture there are installed again by a resumed cutover, and advancing a
+ * sequence further is harmless.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -47,6 +52,7 @@
 
 #include "metadata/catalog.h"
 #include "compat.h"
+#include "migrate/capture.h"
 #include "migrate/cutover.h"
 #include "migrate/ddlguard.h"
 #include "migrate/record.h"
@@ -281,16 +287,33 @@ alter_keyword(char relkind)
  *		(the same table name in two schemas, a second job's art_type_pkey)
  *		is first renamed where it is, to the first free name_N.  splitdb
  *		finds the originals by OID, and job_table keeps their names from
- *		before the cutover.
+ *		before the cutover; splitdb.cutover_relation keeps every moved
+ *		relation's schema and name from before, for splitdb_rollback().
  */
 static void
-archive_relation(Oid relid)
+archive_relation(int64 job_id, Oid relid)
 {
 	Oid			archive = get_namespace_oid(SPLITDB_ARCHIVE_SCHEMA, false);
-	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	Oid			types[2] = {OIDOID, INT8OID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), Int64GetDatum(job_id)};
 	List	   *renames = NIL;
 	ListCell   *lc;
+
+	/* what moves, with its names before, for splitdb_rollback() */
+	splitdb_spi_exec("INSERT INTO splitdb.cutover_relation"
+					 " (job_id, relid, relkind, schema_name, rel_name, populated)"
+					 " SELECT $2, c.oid, c.relkind, n.nspname, c.relname, c.relispopulated"
+					 "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+					 " WHERE c.oid = $1"
+					 "    OR c.oid IN (SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid = $1)"
+					 "    OR c.oid IN (SELECT d.objid FROM pg_catalog.pg_depend d"
+					 "                  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+					 "                    AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+					 "                    AND d.refobjid = $1 AND d.deptype IN ('a', 'i')"
+					 "                    AND d.objid IN (SELECT s.oid FROM pg_catalog.pg_class s"
+					 "                                     WHERE s.relkind = 'S'))"
+					 " ON CONFLICT DO NOTHING",
+					 2, types, values, NULL, false, 0);
 
 	splitdb_spi_exec("SELECT c.oid, c.relname::text, c.relnamespace, c.relkind::text"
 					 "  FROM pg_catalog.pg_class c WHERE c.oid = $1"
@@ -418,9 +441,9 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	/* 3. the originals go to the archive */
 	run_utility("CREATE SCHEMA IF NOT EXISTS " SPLITDB_ARCHIVE_SCHEMA);
 	foreach(lc, moves)
-		archive_relation(lfirst_oid(lc));
+		archive_relation(job_id, lfirst_oid(lc));
 	foreach(lc, matviews)
-		archive_relation(((SplitdbMatview *) lfirst(lc))->relid);
+		archive_relation(job_id, ((SplitdbMatview *) lfirst(lc))->relid);
 	/* from now on the originals refuse writes (ddlguard.c) */
 	splitdb_archive_guard_install(job_id, service);
 
@@ -431,7 +454,18 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	foreach(lc, shims)
 		run_utility((char *) lfirst(lc));
 	foreach(lc, views)
-		run_utility(((ViewDef *) lfirst(lc))->sql);
+	{
+		ViewDef    *v = (ViewDef *) lfirst(lc);
+		Oid			vt[3] = {INT8OID, TEXTOID, TEXTOID};
+		Datum		vv[3] = {Int64GetDatum(job_id), CStringGetTextDatum(v->name),
+		CStringGetTextDatum(v->sql)};
+
+		/* run again by splitdb_rollback(), it points the view at the originals */
+		splitdb_spi_exec("INSERT INTO splitdb.cutover_view (job_id, view_name, definition)"
+						 " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+						 3, vt, vv, NULL, false, 0);
+		run_utility(v->sql);
+	}
 	foreach(lc, matviews)
 	{
 		ListCell   *stmt;
@@ -442,6 +476,9 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 
 	/* the cross-service references, enforced on both sides from now on */
 	splitdb_reference_install(service, NIL, conn);
+
+	/* the sibling logs every write from now on, for splitdb_rollback() */
+	splitdb_capture_install(job_id, service, conn);
 
 	/* 5. the sibling's sequences past the source's values */
 	foreach(lc, seqs)

@@ -41,6 +41,7 @@
 #include "metadata/catalog.h"
 #include "migrate/copier.h"
 #include "migrate/copy.h"
+#include "migrate/capture.h"
 #include "migrate/cutover.h"
 #include "migrate/ddl.h"
 #include "migrate/range.h"
@@ -649,9 +650,13 @@ splitdb_step_cutover(SplitdbJob *job)
 {
 	const char *params[3];
 
-	/* what the reference ends make in the sibling, recorded before it */
+	/*
+	 * what the reference ends and the capture make in the sibling, recorded
+	 * before the cutover makes it
+	 */
 	splitdb_worker_begin("recording the sibling's objects of the cutover");
 	splitdb_record_before_cutover(job->job_id, job->service, job->conn);
+	splitdb_capture_record(job->job_id, job->service, job->conn);
 	splitdb_worker_commit();
 
 	splitdb_worker_begin("cutting over");

@@ -25,8 +25,9 @@ SELECT results_eq(
 -- ===== schema and tables
 SELECT has_schema('splitdb', 'schema splitdb exists');
 SELECT tables_are('splitdb', ARRAY['service', 'owned_table', 'job', 'job_table', 'job_range', 'reference',
-								   'reference_end', 'origin_key', 'artifact'],
-				  'schema splitdb holds exactly the nine catalog tables');
+								   'reference_end', 'origin_key', 'artifact', 'capture',
+								   'cutover_relation', 'cutover_view', 'rollback'],
+				  'schema splitdb holds exactly the thirteen catalog tables');
 SELECT is_empty(
 	$$SELECT c.relname FROM pg_class c
 	   WHERE c.relnamespace = 'public'::regnamespace
@@ -121,19 +122,21 @@ SELECT set_eq(
 	ARRAY['splitdb.service', 'splitdb.owned_table', 'splitdb.job', 'splitdb.job_id_seq',
 		  'splitdb.job_table', 'splitdb.job_range', 'splitdb.reference', 'splitdb.reference_reference_id_seq',
 		  'splitdb.reference_end', 'splitdb.origin_key', 'splitdb.owned_relation', 'splitdb.reference_placement',
-		  'splitdb.artifact', 'splitdb.artifact_artifact_id_seq',
+		  'splitdb.artifact', 'splitdb.artifact_artifact_id_seq', 'splitdb.capture',
+		  'splitdb.cutover_relation', 'splitdb.cutover_view', 'splitdb.rollback',
 		  'splitdb_status', 'splitdb_table_status', 'splitdb_references'],
-	'the extension owns exactly the nine catalog tables, their three sequences and five views');
+	'the extension owns exactly the thirteen catalog tables, their three sequences and five views');
 SELECT results_eq(
 	$$SELECT c::regclass::text, cond COLLATE "default"
 		FROM pg_extension e,
 			 unnest(e.extconfig, e.extcondition) AS u(c, cond)
 	   WHERE e.extname = 'splitdb' ORDER BY 1$$,
-	$$VALUES ('splitdb.artifact', ''), ('splitdb.artifact_artifact_id_seq', ''),
+	$$VALUES ('splitdb.artifact', ''), ('splitdb.artifact_artifact_id_seq', ''), ('splitdb.capture', ''),
+			 ('splitdb.cutover_relation', ''), ('splitdb.cutover_view', ''),
 			 ('splitdb.job', ''), ('splitdb.job_id_seq', ''), ('splitdb.job_range', ''),
 			 ('splitdb.job_table', ''),
 			 ('splitdb.origin_key', ''), ('splitdb.owned_table', ''), ('splitdb.reference', ''), ('splitdb.reference_end', ''),
-			 ('splitdb.reference_reference_id_seq', ''), ('splitdb.service', '')$$,
+			 ('splitdb.reference_reference_id_seq', ''), ('splitdb.rollback', ''), ('splitdb.service', '')$$,
 	'every catalog table and its sequences are registered with pg_extension_config_dump, all rows');
 SELECT set_eq(
 	$$SELECT d.objid::regnamespace::text FROM pg_depend d
@@ -220,8 +223,15 @@ SELECT set_eq(
 		  'splitdb.refuse_foreign_triggers()',
 		  'splitdb.guard_ddl()',
 		  'splitdb.guard_drop()',
-		  'splitdb.archive_guard()'],
-	'the extension has exactly these functions: fourteen in its schema, twenty-three helpers in splitdb');
+		  'splitdb.archive_guard()',
+		  'splitdb_rollback(name)',
+		  'splitdb.capture_changes()',
+		  'splitdb.install_capture(bigint,text[])',
+		  'splitdb.capture_problem(bigint,text[])',
+		  'splitdb.refuse_writes()',
+		  'splitdb.close_capture(bigint,text)',
+		  'splitdb.drop_capture(bigint)'],
+	'the extension has exactly these functions: fifteen in its schema, twenty-nine helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -235,7 +245,8 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'origin_challenge', 'origin_prove', 'origin_withdraw',
 									  'origin_key_make', 'ensure_preloaded', 'partition_route',
 									  'refuse_foreign_triggers', 'guard_ddl', 'guard_drop',
-									  'archive_guard'],
+									  'archive_guard', 'capture_changes', 'install_capture',
+									  'capture_problem', 'refuse_writes', 'close_capture', 'drop_capture'],
 					 'schema splitdb holds only the internal helpers');
 
 SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',
@@ -280,6 +291,7 @@ SELECT results_eq(
 			 ('splitdb_plan_dot', 's', true, 'u', false),
 			 ('splitdb_reference_mode', 'v', true, 'u', false),
 			 ('splitdb_remote_nextval', 'v', true, 'u', false),
+			 ('splitdb_rollback', 'v', true, 'u', false),
 			 ('splitdb_unassign', 'v', true, 'u', false),
 			 ('splitdb_verify', 'v', true, 'u', false)$$,
 	'volatility, strictness, parallel safety; no function is SECURITY DEFINER');
@@ -380,8 +392,9 @@ SELECT results_eq(
 			 ('splitdb.copy_streams', '0', NULL, 'superuser', 'integer', '0', '16', '0'),
 			 ('splitdb.fence_timeout', '60000', 'ms', 'superuser', 'integer', '1', '2147483647', '60000'),
 			 ('splitdb.maintenance_work_mem', '262144', 'kB', 'superuser', 'integer', '1024', '2147483647', '262144'),
-			 ('splitdb.origin', '', NULL, 'user', 'string', NULL, NULL, '')$$,
-	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.origin: user-settable, empty');
+			 ('splitdb.origin', '', NULL, 'user', 'string', NULL, NULL, ''),
+			 ('splitdb.rollback_pause_at', '', NULL, 'superuser', 'string', NULL, NULL, '')$$,
+	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.origin: user-settable, empty; splitdb.rollback_pause_at: superuser-only, empty');
 SELECT throws_ok(
 	$$SET LOCAL splitdb.no_such_setting = 1$$,
 	'42602', 'invalid configuration parameter name "splitdb.no_such_setting"',

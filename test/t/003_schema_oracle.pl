@@ -149,8 +149,9 @@ sub dump_entries
 
 # The dump without the triggers that enforce cross-service references (they
 # call splitdb.reference_row() or splitdb.reference_flush(); the references
-# test checks them), and without the function entries pg_dump prints for
-# nothing else
+# test checks them) and those of the sibling's change capture (they call
+# splitdb.capture_changes(); the rollback tests check them), and without the
+# function entries pg_dump prints for nothing else
 sub without_reference_triggers
 {
 	my ($dump) = @_;
@@ -161,7 +162,7 @@ sub without_reference_triggers
 		my ($type, $schema, $name, $text) = @$e;
 		next
 		  if $type eq 'TRIGGER'
-		  && $text =~ /EXECUTE FUNCTION splitdb\.reference_(?:row|flush)\(/;
+		  && $text =~ /EXECUTE FUNCTION splitdb\.(?:reference_(?:row|flush)|capture_changes)\(/;
 		$kept .= $text;
 	}
 	return $kept;

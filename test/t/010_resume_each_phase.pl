@@ -104,7 +104,7 @@ sub fingerprint
 }
 
 # indexes, constraints and user triggers of a table (the test's own fault
-# triggers aside), and invalid indexes
+# triggers and splitdb's change capture aside), and invalid indexes
 sub objects
 {
 	my ($db, $table) = @_;
@@ -113,7 +113,7 @@ sub objects
 SELECT (SELECT count(*) FROM pg_index WHERE indrelid = '$table'::regclass) || ' indexes, '
 	|| (SELECT count(*) FROM pg_constraint WHERE conrelid = '$table'::regclass) || ' constraints, '
 	|| (SELECT count(*) FROM pg_trigger WHERE tgrelid = '$table'::regclass AND NOT tgisinternal
-		  AND tgname NOT LIKE 'zz_fault%') || ' triggers, '
+		  AND tgname NOT LIKE 'zz_fault%' AND tgname NOT LIKE 'splitdb\_capture\_%') || ' triggers, '
 	|| (SELECT count(*) FROM pg_index WHERE indrelid = '$table'::regclass AND NOT indisvalid)
 	|| ' invalid'});
 }

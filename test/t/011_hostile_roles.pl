@@ -207,13 +207,16 @@ SELECT string_agg(p.oid::regprocedure::text, ' ' ORDER BY p.oid::regprocedure::t
 		OR (p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'splitdb\_%'))
    AND has_function_privilege('app', p.oid, 'EXECUTE') = };
 my $internal =
-    'splitdb.archive_guard() splitdb.drop_reference_ends(bigint[]) splitdb.ensure_preloaded() '
+    'splitdb.archive_guard() splitdb.capture_changes() splitdb.capture_problem(bigint,text[]) '
+  . 'splitdb.close_capture(bigint,text) splitdb.drop_capture(bigint) '
+  . 'splitdb.drop_reference_ends(bigint[]) splitdb.ensure_preloaded() '
   . 'splitdb.ensure_server(name,text[],text) splitdb.ensure_user_mapping(name,name,text[]) '
   . 'splitdb.forget_dropped_tables() splitdb.guard_ddl() splitdb.guard_drop() '
+  . 'splitdb.install_capture(bigint,text[]) '
   . 'splitdb.install_reference_ends(jsonb) '
   . 'splitdb.origin_key_make(text,name,text) splitdb.partition_route(regclass,text) '
   . 'splitdb.reference_flush() splitdb.reference_row() splitdb.refuse_foreign_triggers() '
-  . 'splitdb.shim_statement()';
+  . 'splitdb.refuse_writes() splitdb.shim_statement()';
 for my $db ('mono', 'orddb')
 {
 	is($node{$db}->safe_psql($db, $fn_list . 'false'),
@@ -247,7 +250,8 @@ is( $source->safe_psql('mono', $fn_list . 'true'),
 	  . 'splitdb_drop_service(name) splitdb_finalize(name,boolean) '
 	  . 'splitdb_migrate(name,text,boolean) splitdb_orphans(name) '
 	  . 'splitdb_plan(name) splitdb_plan_dot(name) splitdb_reference_mode(bigint,text) '
-	  . 'splitdb_remote_nextval(name,text) splitdb_unassign(name,regclass[]) splitdb_verify(name)',
+	  . 'splitdb_remote_nextval(name,text) splitdb_rollback(name) splitdb_unassign(name,regclass[]) '
+	  . 'splitdb_verify(name)',
 	'app may execute the public functions, the origin proofs, the relay and two pure helpers');
 
 # the public functions that change or read data check superuser() themselves

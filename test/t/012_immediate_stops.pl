@@ -95,8 +95,8 @@ sub fingerprint
 	return query($db, fingerprint_sql($table));
 }
 
-# indexes, constraints, user triggers (the test's own aside) and invalid
-# indexes of a table
+# indexes, constraints, user triggers (the test's own and splitdb's change
+# capture aside) and invalid indexes of a table
 sub objects_sql
 {
 	my ($table) = @_;
@@ -104,7 +104,7 @@ sub objects_sql
 SELECT (SELECT count(*) FROM pg_index WHERE indrelid = '$table'::regclass) || ' indexes, '
 	|| (SELECT count(*) FROM pg_constraint WHERE conrelid = '$table'::regclass) || ' constraints, '
 	|| (SELECT count(*) FROM pg_trigger WHERE tgrelid = '$table'::regclass AND NOT tgisinternal
-		  AND tgname NOT LIKE 'zz_fault%') || ' triggers, '
+		  AND tgname NOT LIKE 'zz_fault%' AND tgname NOT LIKE 'splitdb\_capture\_%') || ' triggers, '
 	|| (SELECT count(*) FROM pg_index WHERE indrelid = '$table'::regclass AND NOT indisvalid)
 	|| ' invalid'};
 }

@@ -1,0 +1,453 @@
+/*-------------------------------------------------------------------------
+ *
+ * capture.c
+ *	  Change capture: statement triggers that log the keys of the rows
+ *	  written to a table into a key-only log table of its database, for a
+ *	  replay into another database (replay.c).
+ *
+ * A captured relation (splitdb.capture, in the database that captures) has
+ * four AFTER ... FOR EACH STATEMENT triggers, one per event, INSERT, UPDATE
+ * and DELETE with transition tables, and TRUNCATE; all are ENABLE ALWAYS,
+ * so that writes applied with session_replication_role = replica (actions
+ * relayed from another database) are logged too.  Each trigger call logs
+ * its keys with one INSERT ... SELECT from the transition tables: op I, U
+ * (the old and the new keys), D, or T, "everything may have changed" (a
+ * TRUNCATE, or any write to a table without a key).
+ *
+ * A partitioned table logs into one log: the triggers sit on the root
+ * (writes through it: PostgreSQL fires statement triggers of the target
+ * only, with transition tables in the root's row type) and on every leaf
+ * partition (writes straight into a partition), all naming the root's log
+ * in splitdb.capture.  PostgreSQL 15 allows transition tables on statement
+ * triggers of both.
+ *
+ * Invariants:
+ * - The trigger function writes only into the log splitdb.capture lists for
+ *   the trigger's own relation, and refuses to run on any other relation,
+ *   so a trigger made by hand cannot make it write elsewhere.
+ * - It writes as the log's owner (SetUserIdAndSecContext, as PostgreSQL's
+ *   RI triggers do): a role that may write the table needs no right on the
+ *   log, and gets none.
+ * - The capture of a job is installed in the sibling, and committed there,
+ *   inside the cutover's source transaction, before that commits: no shim
+ *   is visible, so no write to the moved tables can come before it.  Its
+ *   objects are recorded in splitdb.artifact beforehand, in a transaction
+ *   of their own (splitdb_capture_record).
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/capture.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "common/hashfn.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "metadata/artifact.h"
+#include "metadata/catalog.h"
+#include "migrate/capture.h"
+#include "remote/remote.h"
+#include "splitdb.h"
+
+PG_FUNCTION_INFO_V1(splitdb_capture_changes);
+
+/* the events on which a job's capture objects go */
+#define CAPTURE_DROP_ON (SPLITDB_ON_ROLLBACK | SPLITDB_ON_FINALIZE | SPLITDB_ON_CANCEL)
+
+/* the capture triggers, as splitdb.install_capture names them */
+static const char *const capture_triggers[] = {
+	"splitdb_capture_insert", "splitdb_capture_update",
+	"splitdb_capture_delete", "splitdb_capture_truncate"
+};
+
+/*
+ * splitdb_capture_tables
+ *		The text[] literal of the job's tables that capture: every table the
+ *		job moves that is not a partition moving with its partitioned table,
+ *		quoted and qualified, in name order (the order that numbers the
+ *		logs).  In a transaction, connected to SPI.
+ */
+char *
+splitdb_capture_tables(int64 job_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+
+	splitdb_catalog_exec_text("SELECT coalesce(pg_catalog.array_agg(t.table_name ORDER BY t.table_name),"
+							  "                '{}')::text"
+							  "  FROM splitdb.job_table t"
+							  " WHERE t.job_id = $1::bigint AND t.partition_root IS NULL",
+							  1, params, true);
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * splitdb_capture_record
+ *		Record in splitdb.artifact what splitdb_capture_install() will make
+ *		in service's sibling (reached over conn): the log schema when the
+ *		sibling lacks it, a log per table, four triggers per relation.
+ *
+ * The caller commits the transaction before the cutover starts.  Recording
+ * again (a resumed cutover) changes nothing.
+ */
+void
+splitdb_capture_record(int64 job_id, const char *service, PGconn *conn)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+	char	   *missing;
+	List	   *rows;
+	ListCell   *lc;
+
+	missing = splitdb_remote_scalar(conn,
+									"SELECT pg_catalog.to_regnamespace('" SPLITDB_CAPTURE_SCHEMA "') IS NULL",
+									0, NULL, service);
+	if (strcmp(missing, "t") == 0)
+		splitdb_artifact_record(job_id, service, "schema", SPLITDB_CAPTURE_SCHEMA, NULL,
+								CAPTURE_DROP_ON);
+
+	/* each table that captures, its log's number, and its relations */
+	splitdb_catalog_exec_text("WITH root AS ("
+							  "  SELECT t.relid, t.table_name,"
+							  "         pg_catalog.row_number() OVER (ORDER BY t.table_name) AS n"
+							  "    FROM splitdb.job_table t"
+							  "   WHERE t.job_id = $1::bigint AND t.partition_root IS NULL)"
+							  " SELECT r.n, r.table_name, r.table_name FROM root r"
+							  " UNION ALL"
+							  " SELECT r.n, r.table_name, p.table_name"
+							  "   FROM root r JOIN splitdb.job_table p"
+							  "     ON p.job_id = $1::bigint AND p.partition_root = r.relid"
+							  "    AND p.relkind = 'r'"
+							  " ORDER BY 1, 3",
+							  1, params, true);
+	rows = splitdb_catalog_result_rows();
+	foreach(lc, rows)
+	{
+		char	  **row = (char **) lfirst(lc);
+		char	   *log = psprintf("%s.%s", SPLITDB_CAPTURE_SCHEMA,
+								   quote_identifier(psprintf("log_" INT64_FORMAT "_%s",
+															 job_id, row[0])));
+
+		if (strcmp(row[1], row[2]) == 0)
+			splitdb_artifact_record(job_id, service, "capture log", log, NULL,
+									CAPTURE_DROP_ON);
+		for (int i = 0; i < (int) lengthof(capture_triggers); i++)
+			splitdb_artifact_record(job_id, service, "trigger",
+									quote_identifier(capture_triggers[i]), row[2],
+									CAPTURE_DROP_ON);
+	}
+}
+
+/*
+ * splitdb_capture_install
+ *		Capture the writes to the job's tables in service's sibling, in a
+ *		remote transaction of its own that commits before this returns.
+ *
+ * Makes sure splitdb is installed there (in the schema it has here), as
+ * reference.c does.  Idempotent.  The caller is connected to SPI.
+ */
+void
+splitdb_capture_install(int64 job_id, const char *service, PGconn *conn)
+{
+	const char *params[2];
+	const char *schema;
+
+	splitdb_catalog_exec_text("SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
+							  " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+							  " WHERE e.extname = 'splitdb'",
+							  0, NULL, true);
+	if (SPI_processed != 1)
+		elog(ERROR, "could not find the schema of extension splitdb");
+	schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+	params[0] = psprintf(INT64_FORMAT, job_id);
+	params[1] = splitdb_capture_tables(job_id);
+
+	splitdb_remote_command(conn, "BEGIN", 0, NULL, service);
+	splitdb_remote_command(conn, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema),
+						   0, NULL, service);
+	splitdb_remote_command(conn, psprintf("CREATE EXTENSION IF NOT EXISTS splitdb SCHEMA %s CASCADE",
+										  schema),
+						   0, NULL, service);
+	splitdb_remote_command(conn, "SELECT splitdb.install_capture($1::bigint, $2::text[])",
+						   2, params, service);
+	splitdb_remote_command(conn, "COMMIT", 0, NULL, service);
+}
+
+/*
+ * splitdb_capture_problem
+ *		What is wrong with the job's capture in service's sibling, or NULL
+ *		when it captures every write of every table (its rows, logs and
+ *		triggers as splitdb.install_capture made them).  In a transaction,
+ *		connected to SPI.
+ */
+char *
+splitdb_capture_problem(int64 job_id, const char *service, PGconn *conn)
+{
+	const char *params[2];
+	char	   *installed;
+
+	installed = splitdb_remote_scalar(conn,
+									  "SELECT pg_catalog.to_regprocedure('splitdb.capture_problem(bigint,text[])')"
+									  "       IS NOT NULL",
+									  0, NULL, service);
+	if (strcmp(installed, "t") != 0)
+		return pstrdup("splitdb is not installed in the sibling");
+	params[0] = psprintf(INT64_FORMAT, job_id);
+	params[1] = splitdb_capture_tables(job_id);
+	return splitdb_remote_scalar(conn, "SELECT splitdb.capture_problem($1::bigint, $2::text[])",
+								 2, params, service);
+}
+
+/* the capture row of a relation: its log, its owner, its key columns */
+typedef struct CaptureRow
+{
+	Oid			log_oid;
+	char	   *log;			/* quoted, qualified */
+	Oid			owner;
+	char	   *key_text;		/* key_columns as text, to tell rows apart */
+	List	   *keys;			/* quoted column names */
+} CaptureRow;
+
+/*
+ * The statements of the capture triggers, prepared once per backend for
+ * each relation, event and capture row (the log and its key columns): a
+ * trigger call then costs two executions of saved plans, no planning.  A
+ * changed capture row makes a new key, and DDL on the log replans through
+ * the plan cache.
+ */
+typedef struct CaptureKey
+{
+	Oid			relid;
+	Oid			log;
+	uint32		keys_hash;
+	int			event;			/* TRIGGER_EVENT_OPMASK bits */
+} CaptureKey;
+
+typedef struct CaptureEntry
+{
+	CaptureKey	key;
+	SPIPlanPtr	plan;
+} CaptureEntry;
+
+static HTAB *capture_plans = NULL;
+static SPIPlanPtr capture_lookup = NULL;
+
+/*
+ * read_capture_row
+ *		The capture row of the trigger's relation, or an error when there is
+ *		none: a capture trigger that splitdb did not install refuses to run.
+ *		Through a plan saved once per backend.
+ */
+static CaptureRow
+read_capture_row(Relation rel, const char *tgname)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(RelationGetRelid(rel))};
+	CaptureRow	row;
+	bool		isnull;
+	int			nkeys;
+	char	  **keys;
+	int			rc;
+
+	if (capture_lookup == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT c.log::pg_catalog.oid, l.relowner,"
+									   "       c.key_columns::pg_catalog.text[]"
+									   "  FROM splitdb.capture c JOIN pg_catalog.pg_class l ON l.oid = c.log"
+									   " WHERE c.relid = $1::pg_catalog.oid::pg_catalog.regclass",
+									   1, types);
+
+		if (plan == NULL)
+			splitdb_spi_failed("capture lookup", SPI_result);
+		SPI_keepplan(plan);
+		capture_lookup = plan;
+	}
+	rc = SPI_execute_plan(capture_lookup, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		splitdb_spi_failed("capture lookup", rc);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trigger \"%s\" on \"%s\" is not a splitdb capture trigger",
+						tgname, RelationGetRelationName(rel)),
+				 errdetail("splitdb.capture has no row for the relation."),
+				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
+	row.log_oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	row.owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	row.key_text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	keys = splitdb_catalog_array_elems(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &nkeys);
+	row.log = quote_qualified_identifier(get_namespace_name(get_rel_namespace(row.log_oid)),
+										 get_rel_name(row.log_oid));
+	row.keys = NIL;
+	for (int i = 0; i < nkeys; i++)
+		row.keys = lappend(row.keys, (char *) quote_identifier(keys[i]));
+	return row;
+}
+
+/* the key columns as a list "a, b" */
+static char *
+key_list(List *keys)
+{
+	StringInfoData s;
+	ListCell   *lc;
+
+	initStringInfo(&s);
+	foreach(lc, keys)
+		appendStringInfo(&s, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 (char *) lfirst(lc));
+	return s.data;
+}
+
+/*
+ * capture_statement
+ *		The one statement that logs a trigger call's keys.
+ */
+static char *
+capture_statement(TriggerData *td, const CaptureRow *row)
+{
+	Trigger    *tg = td->tg_trigger;
+	const char *oldt = tg->tgoldtable ? quote_identifier(tg->tgoldtable) : NULL;
+	const char *newt = tg->tgnewtable ? quote_identifier(tg->tgnewtable) : NULL;
+	const char *keys = key_list(row->keys);
+	const char *op;
+	const char *from;
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		return psprintf("INSERT INTO %s (splitdb_op) VALUES ('T')", row->log);
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		op = "I";
+		from = newt;
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		op = "D";
+		from = oldt;
+	}
+	else
+	{
+		op = "U";
+		from = (oldt && newt) ? oldt : NULL;
+	}
+	if (from == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trigger \"%s\" on \"%s\" is not a splitdb capture trigger",
+						tg->tgname, RelationGetRelationName(td->tg_relation)),
+				 errdetail("It lacks the transition tables the capture reads."),
+				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
+
+	/* no key: whatever changed, the replay replaces the whole table */
+	if (row->keys == NIL)
+		return psprintf("INSERT INTO %s (splitdb_op) SELECT 'T' WHERE EXISTS (SELECT FROM %s)",
+						row->log, from);
+	if (op[0] == 'U')
+		return psprintf("INSERT INTO %s (splitdb_op, %s) SELECT 'U', %s FROM %s UNION SELECT 'U', %s FROM %s",
+						row->log, keys, keys, oldt, keys, newt);
+	return psprintf("INSERT INTO %s (splitdb_op, %s) SELECT '%s', %s FROM %s",
+					row->log, keys, op, keys, from);
+}
+
+/*
+ * capture_plan
+ *		The saved plan of the trigger call's statement, prepared on first
+ *		use.  The transition tables' names are the trigger's, which splitdb
+ *		creates alike on every relation (splitdb.install_capture), and are
+ *		part of the trigger's identity, so they are not in the key.
+ */
+static SPIPlanPtr
+capture_plan(TriggerData *td, const CaptureRow *row)
+{
+	CaptureKey	key;
+	CaptureEntry *entry;
+	bool		found;
+
+	if (capture_plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(CaptureKey);
+		ctl.entrysize = sizeof(CaptureEntry);
+		capture_plans = hash_create("splitdb capture plans", 16, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	memset(&key, 0, sizeof(key));
+	key.relid = RelationGetRelid(td->tg_relation);
+	key.log = row->log_oid;
+	key.keys_hash = hash_bytes((const unsigned char *) row->key_text, strlen(row->key_text));
+	key.event = td->tg_event & TRIGGER_EVENT_OPMASK;
+	entry = hash_search(capture_plans, &key, HASH_ENTER, &found);
+	if (!found)
+		entry->plan = NULL;
+	if (entry->plan == NULL)
+	{
+		const char *sql = capture_statement(td, row);
+		SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+
+		if (plan == NULL)
+			splitdb_spi_failed(sql, SPI_result);
+		SPI_keepplan(plan);
+		entry->plan = plan;
+	}
+	return entry->plan;
+}
+
+/*
+ * splitdb_capture_changes
+ *		Trigger function of the capture triggers (AFTER, FOR EACH
+ *		STATEMENT): logs the keys the statement wrote into the relation's
+ *		log, in one statement, as the log's owner.
+ */
+Datum
+splitdb_capture_changes(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	CaptureRow	row;
+	SPIPlanPtr	plan;
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("splitdb.capture_changes() was not called by a trigger"),
+				 errhint("splitdb installs its capture triggers itself.")));
+	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on \"%s\" is not a splitdb capture trigger",
+						td->tg_trigger->tgname, RelationGetRelationName(td->tg_relation)),
+				 errdetail("A capture trigger fires AFTER, FOR EACH STATEMENT."),
+				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	splitdb_spi_connect();
+	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "could not register the transition tables of trigger \"%s\"",
+			 td->tg_trigger->tgname);
+
+	row = read_capture_row(td->tg_relation, td->tg_trigger->tgname);
+
+	/* as the log's owner; an error on the way resets the user at abort */
+	SetUserIdAndSecContext(row.owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	plan = capture_plan(td, &row);
+	rc = SPI_execute_plan(plan, NULL, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		splitdb_spi_failed("capture", rc);
+	SetUserIdAndSecContext(save_userid, save_sec);
+
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}

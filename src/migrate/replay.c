@@ -1,0 +1,326 @@
+/*-------------------------------------------------------------------------
+ *
+ * replay.c
+ *	  Replaying a capture log: the rows whose keys another database logged
+ *	  (capture.c) are copied from there into a table here.
+ *
+ * A replay of one table reads, in ONE snapshot of the captured database
+ * (the caller's REPEATABLE READ transaction there):
+ *
+ *	1. the ids of the log entries it sees;
+ *	2. the distinct keys logged, and deletes them here;
+ *	3. the current rows of those keys, and inserts them here;
+ *
+ * each through a cursor, SPLITDB_REPLAY_BATCH rows a batch, one remote
+ * FETCH and one local statement per batch (never one round trip per row),
+ * rows as jsonb so that every type travels by its text form and columns
+ * match by name.  A T entry (TRUNCATE, or a write to a table without a key)
+ * replaces everything: every row here is deleted and every row there
+ * copied.  Deleting every logged key before inserting any row keeps unique
+ * keys other than the logged one from colliding halfway.
+ *
+ * Once the caller has committed the local transaction, splitdb_replay_forget
+ * deletes exactly the ids read (never an id range: an entry with a lower id
+ * may commit after the snapshot).  A crash between the two commits leaves
+ * the entries, and the next replay applies the same rows again: deleting
+ * and inserting the current rows is idempotent.
+ *
+ * Invariants:
+ * - After a replay, the rows here equal the captured table's rows as of the
+ *   snapshot: a key's row changes and its log entry commit together, so the
+ *   snapshot holds either both or neither.
+ * - The local statements run in the caller's transaction, which sets
+ *   session_replication_role = replica: no user trigger and no foreign key
+ *   check fires on the rows replayed.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/replay.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "metadata/catalog.h"
+#include "migrate/replay.h"
+#include "remote/remote.h"
+
+/* the name of the replay's cursors in the captured database */
+#define REPLAY_CURSOR "splitdb_replay"
+
+/*
+ * splitdb_replay_table
+ *		The replay of table (quoted, qualified, captured in the database of
+ *		conn) into target, as that database's splitdb.capture describes it;
+ *		NULL when the table has no capture there.  Allocated in the current
+ *		memory context, which must outlive the replays.
+ */
+SplitdbReplayTable *
+splitdb_replay_table(PGconn *conn, const char *service, const char *table, Oid target)
+{
+	const char *params[1] = {table};
+	PGresult   *res;
+	List	   *rows;
+	char	  **row;
+	SplitdbReplayTable *t;
+	int			n;
+	char	  **keys;
+
+	res = splitdb_remote_exec(conn,
+							  "SELECT c.log::pg_catalog.text, c.key_columns::pg_catalog.text[]::pg_catalog.text"
+							  "  FROM splitdb.capture c"
+							  " WHERE c.relid = pg_catalog.to_regclass($1)",
+							  1, params, service);
+	rows = splitdb_remote_result_rows(res);
+	splitdb_remote_clear(res);
+	if (rows == NIL)
+		return NULL;
+	row = (char **) linitial(rows);
+	t = palloc0(sizeof(SplitdbReplayTable));
+	t->table = pstrdup(table);
+	t->log = row[0];
+	t->target = target;
+	t->cxt = CurrentMemoryContext;
+	keys = splitdb_catalog_parse_text_array(row[1], &n);
+	for (int i = 0; i < n; i++)
+		t->keys = lappend(t->keys, (char *) quote_identifier(keys[i]));
+	return t;
+}
+
+/* the target, quoted and qualified */
+static char *
+target_name(const SplitdbReplayTable *t)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(t->target)),
+									  get_rel_name(t->target));
+}
+
+/* "a.k = b.k AND ..." over the key columns */
+static char *
+key_join(List *keys, const char *a, const char *b)
+{
+	StringInfoData s;
+	ListCell   *lc;
+
+	initStringInfo(&s);
+	foreach(lc, keys)
+		appendStringInfo(&s, "%s%s.%s = %s.%s", foreach_current_index(lc) > 0 ? " AND " : "",
+						 a, (char *) lfirst(lc), b, (char *) lfirst(lc));
+	return s.data;
+}
+
+/* "k1, k2" */
+static char *
+key_list(List *keys)
+{
+	StringInfoData s;
+	ListCell   *lc;
+
+	initStringInfo(&s);
+	foreach(lc, keys)
+		appendStringInfo(&s, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 (char *) lfirst(lc));
+	return s.data;
+}
+
+/*
+ * insert_statement
+ *		INSERT of a jsonb array of rows ($1) into the target: the columns
+ *		that take values (not generated), by name, identity values kept.
+ */
+static char *
+insert_statement(const SplitdbReplayTable *t)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(t->target)};
+	char	   *cols;
+	bool		identity;
+	char	   *name = target_name(t);
+
+	splitdb_spi_exec("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),"
+					 "       pg_catalog.bool_or(a.attidentity = 'a')"
+					 "  FROM pg_catalog.pg_attribute a"
+					 " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+					 "   AND a.attgenerated = ''",
+					 1, types, values, NULL, true, 1);
+	cols = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	identity = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "t") == 0;
+	return psprintf("INSERT INTO %s (%s)%s SELECT %s"
+					" FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1::pg_catalog.jsonb)",
+					name, cols, identity ? " OVERRIDING SYSTEM VALUE" : "", cols, name);
+}
+
+/* a local statement with one text parameter */
+static uint64
+run_local(const char *sql, const char *param)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	if (param == NULL)
+	{
+		splitdb_spi_exec(sql, 0, NULL, NULL, NULL, false, 0);
+		return SPI_processed;
+	}
+	values[0] = CStringGetTextDatum(param);
+	splitdb_spi_exec(sql, 1, types, values, NULL, false, 0);
+	return SPI_processed;
+}
+
+/*
+ * each_batch
+ *		Run query through a cursor in the captured database, and for each
+ *		batch of rows call apply with them joined: as a jsonb array when
+ *		json, else as a bigint[] literal (the query returns one column).
+ *		Returns the rows read.
+ */
+static int64
+each_batch(PGconn *conn, const char *service, const char *query, bool json, int batch,
+		   void (*apply) (const char *items, void *arg), void *arg)
+{
+	int64		total = 0;
+	const char *fetch = psprintf("FETCH FORWARD %d FROM " REPLAY_CURSOR, batch);
+
+	splitdb_remote_command(conn, psprintf("DECLARE " REPLAY_CURSOR " NO SCROLL CURSOR FOR %s", query),
+						   0, NULL, service);
+	for (;;)
+	{
+		PGresult   *res = splitdb_remote_exec(conn, fetch, 0, NULL, service);
+		int			n = splitdb_remote_ntuples(res);
+		StringInfoData items;
+
+		if (n == 0)
+		{
+			splitdb_remote_clear(res);
+			break;
+		}
+		initStringInfo(&items);
+		appendStringInfoChar(&items, json ? '[' : '{');
+		for (int i = 0; i < n; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(&items, ',');
+			appendStringInfoString(&items, splitdb_remote_value(res, i, 0));
+		}
+		appendStringInfoChar(&items, json ? ']' : '}');
+		splitdb_remote_clear(res);
+		apply(items.data, arg);
+		total += n;
+		pfree(items.data);
+		if (n < batch)
+			break;
+	}
+	splitdb_remote_command(conn, "CLOSE " REPLAY_CURSOR, 0, NULL, service);
+	return total;
+}
+
+/* what the batches of one replay apply */
+typedef struct ReplayApply
+{
+	SplitdbReplayTable *t;
+	char	   *sql;			/* the local statement, $1 the batch */
+	MemoryContext keep;			/* where the ids live */
+} ReplayApply;
+
+static void
+apply_statement(const char *items, void *arg)
+{
+	ReplayApply *a = (ReplayApply *) arg;
+
+	run_local(a->sql, items);
+}
+
+static void
+keep_ids(const char *items, void *arg)
+{
+	ReplayApply *a = (ReplayApply *) arg;
+	MemoryContext old = MemoryContextSwitchTo(a->keep);
+
+	a->t->ids = lappend(a->t->ids, pstrdup(items));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * splitdb_replay_run
+ *		Replay t's log, as the snapshot of conn's open REPEATABLE READ
+ *		transaction shows it, into t->target in the current local
+ *		transaction (connected to SPI).  Appends the ids read to t->ids,
+ *		allocated in t->cxt, and returns
+ *		how many entries were read.
+ */
+int64
+splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
+{
+	ReplayApply a;
+	int64		nids;
+	char	   *everything;
+	char	   *keys = key_list(t->keys);
+
+	a.t = t;
+	a.keep = t->cxt;
+
+	nids = each_batch(conn, service, psprintf("SELECT splitdb_id FROM %s ORDER BY splitdb_id", t->log),
+					  false, SPLITDB_REPLAY_ID_BATCH, keep_ids, &a);
+	t->nids += nids;
+	if (nids == 0)
+		return 0;
+
+	everything = splitdb_remote_scalar(conn,
+									   psprintf("SELECT EXISTS (SELECT FROM %s WHERE splitdb_op = 'T')", t->log),
+									   0, NULL, service);
+	if (t->keys == NIL || strcmp(everything, "t") == 0)
+	{
+		/* every row: the table's contents replace those here */
+		run_local(psprintf("DELETE FROM %s", target_name(t)), NULL);
+		a.sql = insert_statement(t);
+		each_batch(conn, service, psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s t", t->table),
+				   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
+		return nids;
+	}
+
+	/* the keys logged go first, then their rows as they are now */
+	a.sql = psprintf("DELETE FROM %s a USING pg_catalog.jsonb_populate_recordset(NULL::%s,"
+					 " $1::pg_catalog.jsonb) k WHERE %s",
+					 target_name(t), target_name(t), key_join(t->keys, "a", "k"));
+	each_batch(conn, service,
+			   psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k", keys, t->log),
+			   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
+	a.sql = insert_statement(t);
+	each_batch(conn, service,
+			   psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s t"
+						" WHERE EXISTS (SELECT FROM %s l WHERE %s)",
+						t->table, t->log, key_join(t->keys, "l", "t")),
+			   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
+	return nids;
+}
+
+/*
+ * splitdb_replay_forget
+ *		Delete from t's log exactly the ids the replays read, once the
+ *		local transaction that applied them has committed; outside any
+ *		remote transaction (each batch commits by itself).
+ */
+void
+splitdb_replay_forget(PGconn *conn, const char *service, SplitdbReplayTable *t)
+{
+	ListCell   *lc;
+	char	   *sql = psprintf("DELETE FROM %s WHERE splitdb_id = ANY ($1::bigint[])", t->log);
+
+	foreach(lc, t->ids)
+	{
+		const char *params[1] = {(char *) lfirst(lc)};
+
+		splitdb_remote_command(conn, sql, 1, params, service);
+	}
+	list_free_deep(t->ids);
+	t->ids = NIL;
+	t->nids = 0;
+}
