@@ -56,80 +56,13 @@
 #include "metadata/catalog.h"
 #include "compat.h"
 #include "migrate/job.h"
+#include "migrate/jobstate.h"
 #include "plan/plan.h"
 #include "remote/remote.h"
 #include "splitdb.h"
 
 PG_FUNCTION_INFO_V1(splitdb_migrate);
 
-
-/* the last job of a service, as splitdb_migrate sees it */
-typedef struct JobRow
-{
-	bool		found;
-	int64		job_id;
-	char	   *state;			/* with a dead worker's job reading "failed" */
-	char	   *phase;
-	int32		worker_pid;		/* 0 when none */
-	char	   *last_error;
-	char	   *last_sqlstate;
-} JobRow;
-
-/*
- * read_last_job
- *		The newest job of a service, read with the latest snapshot so that
- *		rows a worker committed a moment ago are seen whatever the caller's
- *		isolation level.
- *
- * The caller is connected to SPI; strings live in the SPI context.
- */
-static JobRow
-read_last_job(const char *service)
-{
-	static const char *sql =
-		"SELECT j.job_id,"
-		"       CASE WHEN splitdb.job_worker_gone(j.state, j.worker_pid) THEN 'failed'"
-		"            ELSE j.state END,"
-		"       j.phase, coalesce(j.worker_pid, 0), j.last_error, j.last_sqlstate"
-		"  FROM splitdb.job j WHERE j.service = $1"
-		" ORDER BY j.job_id DESC LIMIT 1";
-	Oid			types[1] = {NAMEOID};
-	Datum		values[1];
-	SPIPlanPtr	plan;
-	Snapshot	snap;
-	JobRow		row = {0};
-	int			rc;
-
-	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
-	plan = SPI_prepare(sql, 1, types);
-	if (plan == NULL)
-		splitdb_spi_failed(sql, SPI_result);
-
-	/* backend statuses are cached per transaction; read them afresh */
-	pgstat_clear_backend_activity_snapshot();
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	rc = SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot,
-							  true, false, 1);
-	UnregisterSnapshot(snap);
-	if (rc != SPI_OK_SELECT)
-		splitdb_spi_failed(sql, rc);
-
-	if (SPI_processed == 1)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		row.found = true;
-		row.job_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		row.state = SPI_getvalue(tup, desc, 2);
-		row.phase = SPI_getvalue(tup, desc, 3);
-		row.worker_pid = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-		row.last_error = SPI_getvalue(tup, desc, 5);
-		row.last_sqlstate = SPI_getvalue(tup, desc, 6);
-	}
-	return row;
-}
 
 /*
  * changed_here
@@ -428,7 +361,7 @@ splitdb_job_start_worker(const SplitdbWorkerArgs *args, bool must)
  * taking a new job because the service's relations differ from those the
  * caller checked (args->relset_hash) is reported as such.
  */
-static JobRow
+static SplitdbJobState
 wait_for_claim(BackgroundWorkerHandle *handle, const SplitdbWorkerArgs *args)
 {
 	const char *service = args->service;
@@ -444,7 +377,7 @@ wait_for_claim(BackgroundWorkerHandle *handle, const SplitdbWorkerArgs *args)
 
 	for (;;)
 	{
-		JobRow		job = read_last_job(service);
+		SplitdbJobState		job = splitdb_jobstate_last(service);
 
 		/* the worker writes its pid into the row when it takes the job */
 		if (job.found && job.job_id == job_id && job.worker_pid == pid)
@@ -453,7 +386,7 @@ wait_for_claim(BackgroundWorkerHandle *handle, const SplitdbWorkerArgs *args)
 		status = GetBackgroundWorkerPid(handle, &pid);
 		if (status == BGWH_STOPPED)
 		{
-			job = read_last_job(service);
+			job = splitdb_jobstate_last(service);
 			if (job.found && job.job_id == job_id && job.worker_pid == pid)
 				return job;
 
@@ -500,7 +433,7 @@ wait_for_claim(BackgroundWorkerHandle *handle, const SplitdbWorkerArgs *args)
  *		Raise the error a failed job recorded, with its SQLSTATE.
  */
 static void
-raise_job_error(const char *service, const JobRow *job)
+raise_job_error(const char *service, const SplitdbJobState *job)
 {
 	int			code = ERRCODE_INTERNAL_ERROR;
 	const char *s = job->last_sqlstate;
@@ -526,14 +459,14 @@ raise_job_error(const char *service, const JobRow *job)
  * service.
  */
 static SplitdbService *
-check_request(const char *service, JobRow *job, bool *resume, int64 *job_id,
+check_request(const char *service, SplitdbJobState *job, bool *resume, int64 *job_id,
 			  int32 *nrelations, int32 *relset_hash)
 {
 	SplitdbService *svc;
 
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_SHARE, false);
 	check_transaction(service);
-	*job = read_last_job(service);
+	*job = splitdb_jobstate_last(service);
 	if (job->found && strcmp(job->state, "failed") != 0 &&
 		strcmp(job->state, "cancelled") != 0 && strcmp(job->state, "rolled_back") != 0)
 	{
@@ -592,7 +525,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	SplitdbService *svc;
 	SplitdbWorkerArgs args;
 	BackgroundWorkerHandle *handle;
-	JobRow		job;
+	SplitdbJobState		job;
 	bool		resume;
 	int64		job_id;
 	int32		nrelations = 0;
@@ -614,13 +547,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	splitdb_spi_connect();
 
 	/* one caller at a time per service, until this transaction ends */
-	{
-		Oid			types[2] = {INT4OID, TEXTOID};
-		Datum		values[2] = {Int32GetDatum(SPLITDB_MIGRATE_LOCK_KEY), CStringGetTextDatum(service)};
-
-		splitdb_spi_exec("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
-						 2, types, values, NULL, false, 0);
-	}
+	splitdb_jobstate_lock_service(service);
 
 	/*
 	 * The checks read the catalogs and lock the service's tables and views
@@ -677,7 +604,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 			ereport(FATAL,
 					(errcode(ERRCODE_ADMIN_SHUTDOWN),
 					 errmsg("postmaster exited while the worker of service \"%s\" ran", service)));
-		job = read_last_job(service);
+		job = splitdb_jobstate_last(service);
 		if (strcmp(job.state, "done") != 0)
 			raise_job_error(service, &job);
 	}

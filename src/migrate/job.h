@@ -15,6 +15,8 @@
 
 #include "postmaster/bgworker.h"
 
+#include "migrate/jobstate.h"
+
 /* what a job's worker is started with, in bgw_extra */
 typedef struct SplitdbWorkerArgs
 {
@@ -37,13 +39,7 @@ typedef struct SplitdbWorkerArgs
 StaticAssertDecl(sizeof(SplitdbWorkerArgs) <= BGW_EXTRALEN,
 				 "SplitdbWorkerArgs must fit in bgw_extra");
 
-/*
- * First key of the advisory locks: with the service's name hashed, the lock
- * that serializes splitdb_migrate() calls; with a job id, the session lock
- * the job's one worker holds while it runs.
- */
-#define SPLITDB_MIGRATE_LOCK_KEY	0x73706c74	/* "splt" */
-#define SPLITDB_JOB_LOCK_KEY		0x73706c75
+/* the advisory lock keys: migrate/jobstate.h */
 
 /*
  * First key of the session locks a reader holds on the key range of a table

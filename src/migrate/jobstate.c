@@ -26,13 +26,15 @@
 #include "utils/snapmgr.h"
 
 #include "metadata/catalog.h"
-#include "migrate/job.h"
 #include "migrate/jobstate.h"
 
 /*
  * splitdb_jobstate_last
- *		The newest job of service; found is false when it has none.  The
- *		caller is connected to SPI; strings live in the SPI context.
+ *		The newest job of service; found is false when it has none.  Read
+ *		with the latest snapshot (and backend statuses read afresh), so that
+ *		rows a worker committed a moment ago are seen whatever the caller's
+ *		isolation level.  The caller is connected to SPI; strings live in
+ *		the SPI context.
  */
 SplitdbJobState
 splitdb_jobstate_last(const char *service)
@@ -41,7 +43,7 @@ splitdb_jobstate_last(const char *service)
 		"SELECT j.job_id,"
 		"       CASE WHEN splitdb.job_worker_gone(j.state, j.worker_pid) THEN 'failed'"
 		"            ELSE j.state END,"
-		"       j.phase, coalesce(j.worker_pid, 0)"
+		"       j.phase, coalesce(j.worker_pid, 0), j.last_error, j.last_sqlstate"
 		"  FROM splitdb.job j WHERE j.service = $1"
 		" ORDER BY j.job_id DESC LIMIT 1";
 	Oid			types[1] = {NAMEOID};
@@ -72,6 +74,8 @@ splitdb_jobstate_last(const char *service)
 		job.state = SPI_getvalue(tup, desc, 2);
 		job.phase = SPI_getvalue(tup, desc, 3);
 		job.worker_pid = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		job.last_error = SPI_getvalue(tup, desc, 5);
+		job.last_sqlstate = SPI_getvalue(tup, desc, 6);
 	}
 	return job;
 }

@@ -14,6 +14,14 @@
 #ifndef SPLITDB_JOBSTATE_H
 #define SPLITDB_JOBSTATE_H
 
+/*
+ * First key of the advisory locks: with the service's name hashed, the lock
+ * that serializes splitdb_migrate() calls; with a job id, the session lock
+ * the job's one worker holds while it runs.
+ */
+#define SPLITDB_MIGRATE_LOCK_KEY	0x73706c74	/* "splt" */
+#define SPLITDB_JOB_LOCK_KEY		0x73706c75
+
 /* the newest job of a service */
 typedef struct SplitdbJobState
 {
@@ -22,6 +30,8 @@ typedef struct SplitdbJobState
 	char	   *state;			/* "failed" for a job whose worker is gone */
 	char	   *phase;
 	int32		worker_pid;		/* 0 when none */
+	char	   *last_error;
+	char	   *last_sqlstate;
 } SplitdbJobState;
 
 extern SplitdbJobState splitdb_jobstate_last(const char *service);

@@ -65,6 +65,7 @@
 #include "metadata/catalog.h"
 #include "migrate/capture.h"
 #include "migrate/job.h"
+#include "migrate/jobstate.h"
 #include "migrate/replay.h"
 #include "migrate/rollback.h"
 #include "remote/remote.h"
@@ -292,13 +293,8 @@ splitdb_rollback(PG_FUNCTION_ARGS)
 
 	splitdb_require_superuser("splitdb_rollback");
 	splitdb_spi_connect();
-	{
-		Oid			types[2] = {INT4OID, TEXTOID};
-		Datum		values[2] = {Int32GetDatum(SPLITDB_MIGRATE_LOCK_KEY), CStringGetTextDatum(service)};
-
-		splitdb_spi_exec("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
-						 2, types, values, NULL, false, 0);
-	}
+	/* one caller at a time per service, until this transaction ends */
+	splitdb_jobstate_lock_service(service);
 
 	/* the checks, in a subtransaction rolled back: they keep no lock */
 	{
