@@ -1,7 +1,7 @@
 --
 -- splitdb_migrate: the whole job, offline mode, on a sibling database of
 -- this cluster.  Checked here:
--- - every refusal (online mode, a bad mode, an unknown service, a service
+-- - every refusal (a bad mode, an unknown service, a service
 --   with no tables, a plan with blockers, a table already in the sibling,
 --   a second migration), each leaving splitdb.job empty or unchanged;
 -- - the job's rows and the status views once it is done;
@@ -104,8 +104,7 @@ SELECT action, object, detail FROM splitdb_plan('mig_svc') WHERE detail LIKE '%O
 SELECT service, job_id, state, tables_total FROM splitdb_status WHERE service = 'mig_svc';
 SELECT table_name, job_id, phase FROM splitdb_table_status WHERE service = 'mig_svc' ORDER BY 1;
 
--- modes: online does not exist yet, anything else is a typo
-SELECT splitdb_migrate('mig_svc', mode => 'online');
+-- modes: online (the default) and offline; anything else is a typo
 SELECT splitdb_migrate('mig_svc', mode => 'fast');
 SELECT splitdb_migrate('no_such_service');
 SELECT count(*) AS jobs FROM splitdb.job;

@@ -81,7 +81,8 @@ SET splitdb.copy_streams = 3;
 SET splitdb.batch_rows = 2500;
 SET splitdb.maintenance_work_mem = '300MB';
 SET client_min_messages = warning;
-SELECT splitdb_migrate('str_svc', wait => true) > 0 AS migrated;
+-- offline: str_keys has no key an online replay could find its rows by
+SELECT splitdb_migrate('str_svc', mode => 'offline', wait => true) > 0 AS migrated;
 RESET client_min_messages;
 SELECT state, phase, rows_copied, rows_total FROM splitdb_status WHERE service = 'str_svc';
 SELECT table_name, phase, rows_copied, copy_format, verified

@@ -63,7 +63,13 @@ CREATE TABLE splitdb.job (
 	finished_at     timestamptz,
 	last_error      text,
 	last_sqlstate   text,
-	worker_pid      integer
+	worker_pid      integer,
+	rounds          integer NOT NULL DEFAULT 0,
+	lag_rows        bigint,
+	lag_seconds     double precision,
+	lag_trend       text CHECK (lag_trend IN ('shrinking', 'steady', 'growing')),
+	lag_at          timestamptz,
+	cutover_attempts integer NOT NULL DEFAULT 0
 );
 CREATE SEQUENCE splitdb.job_id_seq OWNED BY splitdb.job.job_id;
 /* one job per service that is not over (cancelled and rolled-back jobs are) */
@@ -87,6 +93,12 @@ COMMENT ON COLUMN splitdb.job.runs IS 'how many workers have run the job (1 + re
 COMMENT ON COLUMN splitdb.job.copy_started_at IS 'when the current run started copying, for the copy rate';
 COMMENT ON COLUMN splitdb.job.copy_rows_start IS 'rows already copied when the current run started copying';
 COMMENT ON COLUMN splitdb.job.copy_finished_at IS 'when the current run finished copying';
+COMMENT ON COLUMN splitdb.job.rounds IS 'online mode: replay rounds run, each carrying the writes captured in the source into the sibling';
+COMMENT ON COLUMN splitdb.job.lag_rows IS 'online mode: captured changes not yet replayed into the sibling, after the last round';
+COMMENT ON COLUMN splitdb.job.lag_seconds IS 'online mode: seconds a round would take to replay lag_rows, at the last round''s rate';
+COMMENT ON COLUMN splitdb.job.lag_trend IS 'online mode: lag_rows since the round before: shrinking, steady or growing';
+COMMENT ON COLUMN splitdb.job.lag_at IS 'online mode: when the lag was last measured';
+COMMENT ON COLUMN splitdb.job.cutover_attempts IS 'online mode: attempts to take the cutover''s locks in this run; each waits at most splitdb.cutover_lock_timeout';
 
 CREATE TABLE splitdb.job_table (
 	job_id          bigint NOT NULL REFERENCES splitdb.job (job_id) ON DELETE CASCADE,
@@ -584,7 +596,7 @@ COMMENT ON FUNCTION splitdb_verify(name) IS
 /*
  * Migration
  */
-CREATE FUNCTION splitdb_migrate(service name, mode text DEFAULT 'offline',
+CREATE FUNCTION splitdb_migrate(service name, mode text DEFAULT 'online',
 								wait boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'splitdb_migrate'
@@ -636,7 +648,11 @@ SELECT s.service,
 	   CASE WHEN j.state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
 							 'verifying', 'cutting_over', 'failed') OR d.dead
 			THEN 'cancel'
-			WHEN j.state = 'done' THEN 'rollback or finalize' END AS way_out
+			WHEN j.state = 'done' THEN 'rollback or finalize' END AS way_out,
+	   j.mode,
+	   j.lag_rows,
+	   j.lag_seconds,
+	   j.lag_trend
   FROM splitdb.service s
   LEFT JOIN LATERAL (SELECT * FROM splitdb.job j WHERE j.service = s.service
 					  ORDER BY j.job_id DESC LIMIT 1) j ON true
@@ -1388,6 +1404,49 @@ END
 $$;
 COMMENT ON FUNCTION splitdb.capture_problem(bigint, text[]) IS 'NULL when the capture of the tables is complete here, else what is wrong with it';
 REVOKE ALL ON FUNCTION splitdb.capture_problem(bigint, text[]) FROM PUBLIC;
+
+/*
+ * splitdb.remove_capture: run in the database that captures: drops the
+ * capture of job_id (its triggers, its logs, its rows in splitdb.capture),
+ * and the log schema once it is empty.  Idempotent.  Returns how many
+ * relations captured.
+ */
+CREATE FUNCTION splitdb.remove_capture(job_id bigint)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c record;
+	ev text;
+	n integer := 0;
+BEGIN
+	FOR c IN SELECT x.relid::oid AS relid FROM splitdb.capture x
+			  WHERE x.job_id = remove_capture.job_id ORDER BY x.relid::oid LOOP
+		IF EXISTS (SELECT FROM pg_class WHERE oid = c.relid) THEN
+			FOREACH ev IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+				EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'splitdb_capture_' || ev,
+							   c.relid::regclass);
+			END LOOP;
+		END IF;
+		n := n + 1;
+	END LOOP;
+	FOR c IN SELECT DISTINCT x.log::oid AS log FROM splitdb.capture x
+			  WHERE x.job_id = remove_capture.job_id LOOP
+		IF EXISTS (SELECT FROM pg_class WHERE oid = c.log) THEN
+			EXECUTE format('DROP TABLE %s', c.log::regclass);
+		END IF;
+	END LOOP;
+	DELETE FROM splitdb.capture x WHERE x.job_id = remove_capture.job_id;
+	IF to_regnamespace('splitdb_capture') IS NOT NULL
+	   AND NOT EXISTS (SELECT FROM pg_class WHERE relnamespace = 'splitdb_capture'::regnamespace) THEN
+		DROP SCHEMA splitdb_capture;
+	END IF;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION splitdb.remove_capture(bigint) IS 'drops a job''s change capture here: triggers, logs and rows of splitdb.capture; called by splitdb at an online cutover and on cancel';
+REVOKE ALL ON FUNCTION splitdb.remove_capture(bigint) FROM PUBLIC;
 
 CREATE FUNCTION splitdb.refuse_writes()
 RETURNS trigger

@@ -46,6 +46,11 @@ int			splitdb_fence_timeout = 60000;
 /* kB of maintenance_work_mem for each index build in a sibling */
 int			splitdb_maintenance_work_mem = 262144;
 
+/* online mode: the bounded lock waits of the capture and the cutover */
+int			splitdb_cutover_lock_timeout = 250;
+int			splitdb_cutover_max_freeze = 500;
+int			splitdb_cutover_attempts = 20;
+
 PGDLLEXPORT void _PG_init(void);
 
 /*
@@ -138,6 +143,51 @@ _PG_init(void)
 							INT_MAX,
 							PGC_SUSET,
 							GUC_UNIT_MS,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("splitdb.cutover_lock_timeout",
+							"How long an online migration waits for the locks of its capture or its cutover, per attempt.",
+							"While the request waits, the application's statements on the tables queue behind it; "
+							"after this long it lets go, catches up and tries again. "
+							"A job takes the value of the session that calls splitdb_migrate().",
+							&splitdb_cutover_lock_timeout,
+							250,
+							1,
+							600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("splitdb.cutover_max_freeze",
+							"The longest an online migration's cutover may hold writes before the point of no return.",
+							"Counted from the moment the cutover holds the tables' locks; a last replay that "
+							"would take longer lets go, catches up and tries again. "
+							"A job takes the value of the session that calls splitdb_migrate().",
+							&splitdb_cutover_max_freeze,
+							500,
+							1,
+							600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("splitdb.cutover_attempts",
+							"How many times an online migration tries to take its locks before the job fails.",
+							"Between attempts it replays, and waits 100 ms, doubling up to 5 s. A failed job "
+							"resumes with splitdb_migrate() without copying again. "
+							"A job takes the value of the session that calls splitdb_migrate().",
+							&splitdb_cutover_attempts,
+							20,
+							1,
+							10000,
+							PGC_SUSET,
+							0,
 							NULL,
 							NULL,
 							NULL);

@@ -44,6 +44,9 @@ extern int	splitdb_copy_streams;
 extern int	splitdb_copy_readers;
 extern int	splitdb_fence_timeout;
 extern int	splitdb_maintenance_work_mem;
+extern int	splitdb_cutover_lock_timeout;
+extern int	splitdb_cutover_max_freeze;
+extern int	splitdb_cutover_attempts;
 
 /* the most connections a job copies over (splitdb.copy_streams) */
 #define SPLITDB_MAX_COPY_STREAMS	16

@@ -52,6 +52,7 @@
 #include "migrate/fence.h"
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
+#include "migrate/online.h"
 #include "migrate/undo.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -261,6 +262,9 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 
 	params[0] = psprintf(INT64_FORMAT, job.job_id);
 
+	/* online mode: the capture's rows in splitdb.capture, and its schema if empty */
+	splitdb_online_remove_capture(job.job_id);
+
 	/*
 	 * The job's cross-service references: recorded while it prepared, their
 	 * keys never dropped (that is the cutover's, rolled back or never run).
@@ -272,9 +276,8 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 	splitdb_catalog_exec_text("DELETE FROM splitdb.reference WHERE job_id = $1::bigint",
 							  1, params, false);
 	splitdb_catalog_exec_text("UPDATE splitdb.job SET state = 'cancelled', worker_pid = NULL,"
-							  " current_table = NULL,"
-							  " finished_at = pg_catalog.clock_timestamp(),"
-							  " updated_at = pg_catalog.clock_timestamp()"
+							  " current_table = NULL, finished_at = c.at, updated_at = c.at"
+							  "  FROM (SELECT pg_catalog.clock_timestamp() AS at) c"
 							  " WHERE job_id = $1::bigint",
 							  1, params, false);
 	ereport(NOTICE,

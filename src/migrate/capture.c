@@ -96,7 +96,10 @@ splitdb_capture_tables(int64 job_id)
  * splitdb_capture_record
  *		Record in splitdb.artifact what splitdb_capture_install() will make
  *		in service's sibling (reached over conn): the log schema when the
- *		sibling lacks it, a log per table, four triggers per relation.
+ *		sibling lacks it, a log per table, four triggers per relation.  With
+ *		service and conn NULL, what online mode makes in this database
+ *		(online.c), dropped on cancel only: the cutover drops it itself.
+ *		In a transaction, connected to SPI.
  *
  * The caller commits the transaction before the cutover starts.  Recording
  * again (a resumed cutover) changes nothing.
@@ -108,13 +111,21 @@ splitdb_capture_record(int64 job_id, const char *service, PGconn *conn)
 	char	   *missing;
 	List	   *rows;
 	ListCell   *lc;
+	int			drop_on = conn == NULL ? SPLITDB_ON_CANCEL : CAPTURE_DROP_ON;
 
-	missing = splitdb_remote_scalar(conn,
-									"SELECT pg_catalog.to_regnamespace('" SPLITDB_CAPTURE_SCHEMA "') IS NULL",
-									0, NULL, service);
+	/*
+	 * The source's log schema is shared by the online jobs of every service
+	 * and goes with the last log in it (splitdb.remove_capture): not
+	 * recorded.
+	 */
+	if (conn == NULL)
+		missing = "f";
+	else
+		missing = splitdb_remote_scalar(conn,
+										"SELECT pg_catalog.to_regnamespace('" SPLITDB_CAPTURE_SCHEMA "') IS NULL",
+										0, NULL, service);
 	if (strcmp(missing, "t") == 0)
-		splitdb_artifact_record(job_id, service, "schema", SPLITDB_CAPTURE_SCHEMA, NULL,
-								CAPTURE_DROP_ON);
+		splitdb_artifact_record(job_id, service, "schema", SPLITDB_CAPTURE_SCHEMA, NULL, drop_on);
 
 	/* each table that captures, its log's number, and its relations */
 	splitdb_catalog_exec_text("WITH root AS ("
@@ -139,12 +150,10 @@ splitdb_capture_record(int64 job_id, const char *service, PGconn *conn)
 															 job_id, row[0])));
 
 		if (strcmp(row[1], row[2]) == 0)
-			splitdb_artifact_record(job_id, service, "capture log", log, NULL,
-									CAPTURE_DROP_ON);
+			splitdb_artifact_record(job_id, service, "capture log", log, NULL, drop_on);
 		for (int i = 0; i < (int) lengthof(capture_triggers); i++)
 			splitdb_artifact_record(job_id, service, "trigger",
-									quote_identifier(capture_triggers[i]), row[2],
-									CAPTURE_DROP_ON);
+									quote_identifier(capture_triggers[i]), row[2], drop_on);
 	}
 }
 

@@ -57,6 +57,7 @@
 #include "compat.h"
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
+#include "migrate/online.h"
 #include "plan/plan.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -459,8 +460,8 @@ raise_job_error(const char *service, const SplitdbJobState *job)
  * service.
  */
 static SplitdbService *
-check_request(const char *service, SplitdbJobState *job, bool *resume, int64 *job_id,
-			  int32 *nrelations, int32 *relset_hash)
+check_request(const char *service, bool online, SplitdbJobState *job, bool *resume,
+			  int64 *job_id, int32 *nrelations, int32 *relset_hash)
 {
 	SplitdbService *svc;
 
@@ -489,6 +490,8 @@ check_request(const char *service, SplitdbJobState *job, bool *resume, int64 *jo
 	*resume = job->found && strcmp(job->state, "failed") == 0;
 	if (!*resume)
 	{
+		if (online)
+			splitdb_online_require_keys(service);
 		check_plan(service);
 		relation_digest(service, false, nrelations, relset_hash);
 	}
@@ -509,12 +512,12 @@ check_request(const char *service, SplitdbJobState *job, bool *resume, int64 *jo
 
 /*
  * splitdb_migrate
- *		SQL: splitdb_migrate(service name, mode text = 'offline',
+ *		SQL: splitdb_migrate(service name, mode text = 'online',
  *		                     wait boolean = false) RETURNS bigint
  *
  * Starts the service's migration, or resumes its failed one, and returns
  * the job id.  With wait, returns when the job has ended and raises its
- * error if it failed.
+ * error if it failed.  A resumed job keeps the mode it was started in.
  */
 Datum
 splitdb_migrate(PG_FUNCTION_ARGS)
@@ -522,6 +525,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	char	   *service = pstrdup(NameStr(*PG_GETARG_NAME(0)));
 	char	   *mode = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	bool		wait = PG_GETARG_BOOL(2);
+	bool		online;
 	SplitdbService *svc;
 	SplitdbWorkerArgs args;
 	BackgroundWorkerHandle *handle;
@@ -533,16 +537,12 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 
 	splitdb_require_superuser("splitdb_migrate");
 
-	if (strcmp(mode, "online") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("online migration is not implemented yet"),
-				 errhint("Use mode => 'offline': writes to the service's tables wait until the job is done, reads go on.")));
-	if (strcmp(mode, "offline") != 0)
+	if (strcmp(mode, "offline") != 0 && strcmp(mode, "online") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid migration mode \"%s\"", mode),
-				 errhint("The mode is 'offline' (the default) or 'online'.")));
+				 errhint("The mode is 'online' (the default: writes go on, and wait only for the cutover) or 'offline' (writes wait for the whole job).")));
+	online = strcmp(mode, "online") == 0;
 
 	splitdb_spi_connect();
 
@@ -563,7 +563,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(cxt);
 		PG_TRY();
 		{
-			svc = check_request(service, &job, &resume, &job_id,
+			svc = check_request(service, online, &job, &resume, &job_id,
 								&nrelations, &relset_hash);
 		}
 		PG_CATCH();
@@ -592,7 +592,10 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	args.maintenance_work_mem = splitdb_maintenance_work_mem;
 	args.nrelations = nrelations;
 	args.relset_hash = relset_hash;
-	strlcpy(args.mode, mode, sizeof(args.mode));
+	args.online = online;
+	args.cutover_lock_timeout = splitdb_cutover_lock_timeout;
+	args.cutover_max_freeze = splitdb_cutover_max_freeze;
+	args.cutover_attempts = splitdb_cutover_attempts;
 	strlcpy(args.service, service, sizeof(args.service));
 
 	handle = splitdb_job_start_worker(&args, true);

@@ -32,7 +32,10 @@ typedef struct SplitdbWorkerArgs
 	int32		nrelations;		/* a new job: the relations the caller checked */
 	int32		relset_hash;	/* ... and their digest (SPLITDB_RELSET_SQL) */
 	int32		copy_readers;	/* splitdb.copy_readers of the caller; 0: auto */
-	char		mode[16];		/* offline */
+	int32		cutover_lock_timeout;	/* splitdb.cutover_lock_timeout, ms */
+	int32		cutover_max_freeze; /* splitdb.cutover_max_freeze, ms */
+	int32		cutover_attempts;	/* splitdb.cutover_attempts */
+	bool		online;			/* a new job: mode => 'online' */
 	char		service[NAMEDATALEN];
 } SplitdbWorkerArgs;
 

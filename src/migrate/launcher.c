@@ -279,11 +279,14 @@ splitdb_resumer_main(Datum main_arg)
 			args->job_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 			strlcpy(args->service, SPI_getvalue(tup, desc, 2), sizeof(args->service));
 			args->roleoid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
-			strlcpy(args->mode, SPI_getvalue(tup, desc, 4), sizeof(args->mode));
+			args->online = strcmp(SPI_getvalue(tup, desc, 4), "online") == 0;
 			args->resume = true;
 			args->batch_rows = splitdb_batch_rows;
 			args->copy_streams = splitdb_copy_streams;
 			args->copy_readers = splitdb_copy_readers;
+			args->cutover_lock_timeout = splitdb_cutover_lock_timeout;
+			args->cutover_max_freeze = splitdb_cutover_max_freeze;
+			args->cutover_attempts = splitdb_cutover_attempts;
 			jobs = lappend(jobs, args);
 			MemoryContextSwitchTo(old);
 		}

@@ -6,6 +6,7 @@
  *	 preparing    types, sequences, tables with their keys, in the sibling
  *	 copying      the rows, in key-ordered batches, one checkpoint each
  *	 indexing     secondary indexes, constraints, foreign keys, triggers
+ *	 catching_up  online mode: replay rounds until little is left (online.c)
  *	 verifying    counts and checksums on both sides
  *	 cutting_over archive, shims, views, sequences (cutover.c)
  *
@@ -33,6 +34,8 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "portability/instr_time.h"
+#include "storage/lmgr.h"
 #include "lib/stringinfo.h"
 #include "pgstat.h"
 #include "utils/backend_status.h"
@@ -44,11 +47,21 @@
 #include "migrate/capture.h"
 #include "migrate/cutover.h"
 #include "migrate/ddl.h"
+#include "migrate/online.h"
 #include "migrate/range.h"
 #include "migrate/record.h"
 #include "migrate/verify.h"
 #include "migrate/worker_int.h"
 #include "remote/remote.h"
+
+/* online mode: the last replay round outside the cutover, and its rate */
+static SplitdbRound last_round;
+
+static int64 replay_round(SplitdbJob *job, const char *why);
+static void cutover_attempt(SplitdbJob *job, int attempt);
+static void catch_up_between(SplitdbJob *job);
+static void back_to_catching_up(SplitdbJob *job);
+static void cut_over(SplitdbJob *job);
 
 /* the text[] literal of a key, for splitdb.job_table.last_key */
 static char *
@@ -135,6 +148,13 @@ splitdb_step_prepare(SplitdbJob *job)
 {
 	List	   *items;
 	ListCell   *lc;
+
+	/* online: every write is logged before the copy reads its first row */
+	if (job->online)
+	{
+		splitdb_online_check_sibling(job);
+		splitdb_online_capture(job);
+	}
 
 	splitdb_worker_begin("preparing the sibling");
 	foreach(lc, job->tables)
@@ -461,6 +481,53 @@ set_build_settings(SplitdbJob *job, PGconn *const *conns, int nconns)
 }
 
 /*
+ * replay_round
+ *		Online mode: one replay round in a REPEATABLE READ transaction of
+ *		its own, then the lag it leaves, measured and recorded.  Returns the
+ *		entries left to replay.
+ */
+static int64
+replay_round(SplitdbJob *job, const char *why)
+{
+	SplitdbRound round;
+	int64		pending;
+
+	splitdb_worker_begin_snapshot("replaying the writes captured in the source (%s)", why);
+	splitdb_online_round(job, &round);
+	splitdb_worker_commit();
+
+	splitdb_worker_begin("measuring the lag");
+	pending = splitdb_online_pending(job->job_id);
+	splitdb_online_record_lag(job, &round, pending);
+	splitdb_worker_commit();
+	last_round = round;
+	return pending;
+}
+
+/*
+ * splitdb_step_catch_up
+ *		Online mode: replay rounds until what is left would take a round
+ *		shorter than half the cutover's freeze budget (at the last round's
+ *		rate), or is 100 entries or fewer.  Each round and its lag are
+ *		recorded; a lag that keeps growing keeps the job here (the status
+ *		shows its trend), where splitdb_cancel() can end it.
+ */
+void
+splitdb_step_catch_up(SplitdbJob *job)
+{
+	for (;;)
+	{
+		int64		pending = replay_round(job, "catching up");
+		double		rate = last_round.seconds > 0 ? last_round.entries / last_round.seconds : 0;
+
+		if (pending <= 100 ||
+			(rate > 0 && pending / rate * 1000.0 < job->cutover_max_freeze / 2.0))
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * splitdb_step_index
  *		Primary keys, secondary indexes, unique and exclusion constraints,
  *		foreign keys inside the sibling, triggers and policies.  The index
@@ -475,6 +542,14 @@ splitdb_step_index(SplitdbJob *job)
 	List	   *builds = NIL;
 	List	   *rest = NIL;
 	ListCell   *lc;
+
+	/*
+	 * Online: the batches of the copy read different snapshots; one round
+	 * brings every table to one, so that the unique keys and foreign keys
+	 * built next hold.
+	 */
+	if (job->online)
+		replay_round(job, "before indexing");
 
 	splitdb_worker_begin("indexing");
 	{
@@ -569,6 +644,45 @@ send_back(SplitdbJob *job)
 }
 
 /*
+ * splitdb_step_resume_online
+ *		Online mode, a job resumed after its capture was installed: when the
+ *		capture is no longer intact (a trigger dropped or disabled by hand,
+ *		DDL with the event triggers bypassed), writes may have gone
+ *		unlogged, so the capture is installed again and every table is sent
+ *		back to be copied; else nothing changes.
+ */
+void
+splitdb_step_resume_online(SplitdbJob *job)
+{
+	bool		intact;
+	ListCell   *lc;
+
+	splitdb_worker_begin("checking the change capture");
+	intact = splitdb_online_capture_intact(job->job_id);
+	splitdb_worker_commit();
+	if (intact)
+		return;
+
+	ereport(LOG,
+			(errmsg("job " INT64_FORMAT " of service \"%s\": the change capture was not intact; its tables are copied again",
+					job->job_id, job->service)));
+	splitdb_online_capture(job);
+	send_back(job);
+	foreach(lc, job->tables)
+	{
+		SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
+
+		if (t->relkind == 'r')
+		{
+			t->phase = SPLITDB_TABLE_CREATED;
+			t->rows_copied = 0;
+			t->last_key = NULL;
+		}
+	}
+	job->phase = SPLITDB_PHASE_COPYING;
+}
+
+/*
  * splitdb_step_verify
  *		Count and checksum every table on both sides.  A table that differs
  *		fails the job, naming the table, and is sent back to be copied again
@@ -587,7 +701,18 @@ splitdb_step_verify(SplitdbJob *job)
 	splitdb_worker_commit();
 	splitdb_verify_prepare_remote(job->conn, job->service);
 
+	/*
+	 * Online: one snapshot for every table.  The round brings the sibling
+	 * to it, and nothing else writes the sibling's tables, so both sides
+	 * are compared at the same point while the application writes on.
+	 */
 	initStringInfo(&bad);
+	if (job->online)
+	{
+		splitdb_worker_begin_snapshot("verifying at one snapshot");
+		splitdb_online_round(job, &last_round);
+	}
+
 	foreach(lc, tables)
 	{
 		SplitdbVerifyTable *vt = (SplitdbVerifyTable *) lfirst(lc);
@@ -595,7 +720,8 @@ splitdb_step_verify(SplitdbJob *job)
 		const char *params[9];
 
 		splitdb_worker_working_on("table %s", vt->target_name);
-		splitdb_worker_begin("verifying %s", vt->target_name);
+		if (!job->online)
+			splitdb_worker_begin("verifying %s", vt->target_name);
 		set_current_table(job, vt->target_name);
 		splitdb_verify_table(job->conn, vt, job->service, &r);
 		params[0] = splitdb_worker_int64_text(job->job_id);
@@ -624,8 +750,11 @@ splitdb_step_verify(SplitdbJob *job)
 			if (nbad == 1)
 				appendStringInfo(&bad, " (%s)", params[7]);
 		}
-		splitdb_worker_commit();
+		if (!job->online)
+			splitdb_worker_commit();
 	}
+	if (job->online)
+		splitdb_worker_commit();
 	splitdb_worker_clear_working_on();
 
 	if (nbad > 0)
@@ -648,8 +777,6 @@ splitdb_step_verify(SplitdbJob *job)
 void
 splitdb_step_cutover(SplitdbJob *job)
 {
-	const char *params[3];
-
 	/*
 	 * what the reference ends and the capture make in the sibling, recorded
 	 * before the cutover makes it
@@ -659,7 +786,105 @@ splitdb_step_cutover(SplitdbJob *job)
 	splitdb_capture_record(job->job_id, job->service, job->conn);
 	splitdb_worker_commit();
 
-	splitdb_worker_begin("cutting over");
+	if (!job->online)
+	{
+		splitdb_worker_begin("cutting over");
+		cut_over(job);
+		return;
+	}
+	splitdb_online_retry(job, "take the cutover's locks within its budget", cutover_attempt,
+						 catch_up_between, back_to_catching_up);
+}
+
+/*
+ * cutover_attempt
+ *		Online mode: one attempt at the cutover.  Every table is locked
+ *		with the job's lock_timeout (in OID order, the order of every
+ *		splitdb lock on them); the last round replays what the capture
+ *		logged since the one before; if that took longer than the freeze
+ *		budget the attempt gives up (lock_not_available), before anything
+ *		is committed in any database; else the capture goes and the cutover
+ *		runs in the same transaction.
+ */
+static void
+cutover_attempt(SplitdbJob *job, int attempt)
+{
+	const char *params[2];
+	ListCell   *lc;
+	instr_time	start;
+	instr_time	held;
+	SplitdbRound round;
+	List	   *relids;
+
+	splitdb_worker_begin("counting the cutover's attempts");
+	params[0] = splitdb_worker_int64_text(job->job_id);
+	params[1] = psprintf("%d", attempt);
+	splitdb_worker_sql("UPDATE splitdb.job SET cutover_attempts = $2::integer,"
+					   " updated_at = pg_catalog.clock_timestamp() WHERE job_id = $1::bigint",
+					   2, params);
+	splitdb_worker_commit();
+
+	splitdb_worker_begin("cutting over (attempt %d)", attempt);
+	params[0] = psprintf("%dms", job->cutover_lock_timeout);
+	splitdb_worker_sql("SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1, params);
+	relids = list_copy(job->relids);
+	list_sort(relids, list_oid_cmp);
+	foreach(lc, relids)
+		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+	INSTR_TIME_SET_CURRENT(start);
+
+	splitdb_online_round(job, &round);
+	INSTR_TIME_SET_CURRENT(held);
+	INSTR_TIME_SUBTRACT(held, start);
+	if (INSTR_TIME_GET_MILLISEC(held) > job->cutover_max_freeze)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("the last replay of service \"%s\" held writes for %.0f ms, longer than splitdb.cutover_max_freeze (%d ms)",
+						job->service, INSTR_TIME_GET_MILLISEC(held), job->cutover_max_freeze),
+				 errdetail("It replayed " INT64_FORMAT " captured changes.", round.entries)));
+	elog(LOG, "job " INT64_FORMAT " of service \"%s\": the cutover's last replay carried " INT64_FORMAT " changes in %.0f ms",
+		 job->job_id, job->service, round.entries, INSTR_TIME_GET_MILLISEC(held));
+
+	splitdb_online_remove_capture(job->job_id);
+	cut_over(job);
+}
+
+/* online mode, between the cutover's attempts: a round, without locks */
+static void
+catch_up_between(SplitdbJob *job)
+{
+	replay_round(job, "between the cutover's attempts");
+}
+
+/*
+ * back_to_catching_up
+ *		Online mode, after the cutover's last attempt: the job stops in the
+ *		catching_up phase, so that the next splitdb_migrate() catches up
+ *		and tries again; the capture goes on logging meanwhile.
+ */
+static void
+back_to_catching_up(SplitdbJob *job)
+{
+	const char *params[2];
+
+	splitdb_worker_begin("giving up the cutover");
+	params[0] = splitdb_worker_int64_text(job->job_id);
+	params[1] = splitdb_worker_phase_name(SPLITDB_PHASE_CATCHING_UP);
+	splitdb_worker_sql("UPDATE splitdb.job SET phase = $2, updated_at = pg_catalog.clock_timestamp()"
+					   " WHERE job_id = $1::bigint", 2, params);
+	splitdb_worker_commit();
+}
+
+/*
+ * cut_over
+ *		The cutover and the job's end, in the transaction the caller began,
+ *		which this commits.
+ */
+static void
+cut_over(SplitdbJob *job)
+{
+	const char *params[3];
+
 	splitdb_cutover_run(job->job_id, job->service, job->server, job->conn);
 	params[0] = splitdb_worker_int64_text(job->job_id);
 	params[1] = splitdb_worker_phase_name(SPLITDB_PHASE_DONE);

@@ -103,7 +103,10 @@ static const SplitdbStep steps[] = {
 	{SPLITDB_PHASE_COPYING, "copying", splitdb_step_copy,
 	SPLITDB_PHASE_INDEXING, SPLITDB_PHASE_COPYING},
 	{SPLITDB_PHASE_INDEXING, "indexing", splitdb_step_index,
-	SPLITDB_PHASE_VERIFYING, SPLITDB_PHASE_INDEXING},
+	SPLITDB_PHASE_CATCHING_UP, SPLITDB_PHASE_INDEXING},
+	/* online mode only: an offline job goes from indexing to verifying */
+	{SPLITDB_PHASE_CATCHING_UP, "catching_up", splitdb_step_catch_up,
+	SPLITDB_PHASE_VERIFYING, SPLITDB_PHASE_CATCHING_UP},
 	{SPLITDB_PHASE_VERIFYING, "verifying", splitdb_step_verify,
 	SPLITDB_PHASE_CUTTING_OVER, SPLITDB_PHASE_VERIFYING},
 	/* a resumed cutover verifies again: writes went on while the job was stopped */
@@ -281,31 +284,54 @@ splitdb_worker_close_streams(void)
  *		current at begin (the step's), and reports the worker idle, or, for
  *		commit_busy, leaves the activity as it is.
  */
-void
-splitdb_worker_begin(const char *fmt,...)
+static void
+begin_tx(bool repeatable_read)
 {
-	StringInfoData activity;
-
 	outer_cxt = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	if (repeatable_read)
+		XactIsoLevel = XACT_REPEATABLE_READ;
 	splitdb_spi_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
+}
 
-	initStringInfo(&activity);
-	for (;;)
-	{
-		va_list		ap;
-		int			needed;
+/* the activity, formatted from fmt and ap, reported */
+#define REPORT_ACTIVITY(fmt) \
+	do { \
+		StringInfoData activity; \
+		initStringInfo(&activity); \
+		for (;;) \
+		{ \
+			va_list		ap; \
+			int			needed; \
+			va_start(ap, fmt); \
+			needed = appendStringInfoVA(&activity, fmt, ap); \
+			va_end(ap); \
+			if (needed == 0) \
+				break; \
+			enlargeStringInfo(&activity, needed); \
+		} \
+		pgstat_report_activity(STATE_RUNNING, activity.data); \
+	} while (0)
 
-		va_start(ap, fmt);
-		needed = appendStringInfoVA(&activity, fmt, ap);
-		va_end(ap);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&activity, needed);
-	}
-	pgstat_report_activity(STATE_RUNNING, activity.data);
+void
+splitdb_worker_begin(const char *fmt,...)
+{
+	begin_tx(false);
+	REPORT_ACTIVITY(fmt);
+}
+
+/*
+ * splitdb_worker_begin_snapshot
+ *		The same, REPEATABLE READ: every statement of the transaction sees
+ *		the snapshot taken when it began (online mode's replay rounds).
+ */
+void
+splitdb_worker_begin_snapshot(const char *fmt,...)
+{
+	begin_tx(true);
+	REPORT_ACTIVITY(fmt);
 }
 
 static void
@@ -439,7 +465,7 @@ claim_job(const SplitdbWorkerArgs *args)
 
 	params[0] = splitdb_worker_int64_text(args->job_id);
 	params[1] = args->service;
-	params[2] = args->mode;
+	params[2] = args->online ? "online" : "offline";
 	params[3] = splitdb_worker_oid_text(args->roleoid);
 	params[4] = psprintf("%d", MyProcPid);
 	params[5] = splitdb_worker_phase_name(SPLITDB_PHASE_QUEUED);
@@ -534,7 +560,8 @@ load_job(const SplitdbWorkerArgs *args)
 
 	splitdb_worker_begin("loading the job");
 	params[0] = splitdb_worker_int64_text(args->job_id);
-	splitdb_worker_sql("SELECT s.server, j.phase FROM splitdb.job j JOIN splitdb.service s ON s.service = j.service"
+	splitdb_worker_sql("SELECT s.server, j.phase, j.mode FROM splitdb.job j"
+					   "  JOIN splitdb.service s ON s.service = j.service"
 					   " WHERE j.job_id = $1::bigint", 1, params);
 	if (SPI_processed != 1)
 		elog(ERROR, "job " INT64_FORMAT " does not exist", args->job_id);
@@ -556,10 +583,19 @@ load_job(const SplitdbWorkerArgs *args)
 	job->copy_readers = Max(Min(job->copy_readers, max_worker_processes), 1);
 	job->maintenance_work_mem = args->maintenance_work_mem > 0 ?
 		args->maintenance_work_mem : splitdb_maintenance_work_mem;
+	job->cutover_lock_timeout = args->cutover_lock_timeout > 0 ?
+		args->cutover_lock_timeout : splitdb_cutover_lock_timeout;
+	job->cutover_max_freeze = args->cutover_max_freeze > 0 ?
+		args->cutover_max_freeze : splitdb_cutover_max_freeze;
+	job->cutover_attempts = args->cutover_attempts > 0 ?
+		args->cutover_attempts : splitdb_cutover_attempts;
 	job->service = pstrdup(args->service);
 	job->server = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	job->phase = splitdb_worker_phase_of(SPI_getvalue(SPI_tuptable->vals[0],
 													  SPI_tuptable->tupdesc, 2));
+	/* the job's own mode, also when a call of the other mode resumes it */
+	job->online = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3),
+						 "online") == 0;
 	MemoryContextSwitchTo(old);
 
 	splitdb_worker_sql("SELECT relid, table_name, relkind, phase, rows_copied, last_key FROM splitdb.job_table"
@@ -601,13 +637,16 @@ load_job(const SplitdbWorkerArgs *args)
  * block_writes
  *		Offline mode: take a session-level SHARE lock on every table of the
  *		job, held until the worker exits.  Writers wait; readers go on.
+ *		Online mode takes no lock (the capture logs the writes); both check
+ *		that every table is still there.
  */
 static void
 block_writes(SplitdbJob *job)
 {
 	ListCell   *lc;
 
-	splitdb_worker_begin("waiting for writes to the service's tables to end");
+	splitdb_worker_begin(job->online ? "checking the service's tables" :
+						 "waiting for writes to the service's tables to end");
 	foreach(lc, job->tables)
 	{
 		SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
@@ -618,7 +657,8 @@ block_writes(SplitdbJob *job)
 					(errcode(ERRCODE_UNDEFINED_TABLE),
 					 errmsg("table %s of service \"%s\" no longer exists", t->name, job->service),
 					 errhint("A table was dropped while its migration was under way.")));
-		LockRelationIdForSession(&relid, ShareLock);
+		if (!job->online)
+			LockRelationIdForSession(&relid, ShareLock);
 	}
 	splitdb_worker_commit();
 }
@@ -701,6 +741,8 @@ start_job(const SplitdbWorkerArgs *args)
 		running_conn = job->conn;
 		splitdb_worker_commit();
 		fence_sibling(job, args);
+		if (job->online && job->phase > SPLITDB_PHASE_PREPARING)
+			splitdb_step_resume_online(job);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
@@ -762,7 +804,9 @@ run_job(const SplitdbWorkerArgs *args)
 	{
 		const SplitdbStep *step = &steps[phase];
 
-		if (step->run != NULL)
+		/* catching up is online mode's alone */
+		if (step->run != NULL &&
+			(job->online || phase != SPLITDB_PHASE_CATCHING_UP))
 			run_step(job, step);
 		phase = step->next;
 	}

@@ -33,6 +33,7 @@ typedef enum SplitdbPhase
 	SPLITDB_PHASE_PREPARING,
 	SPLITDB_PHASE_COPYING,
 	SPLITDB_PHASE_INDEXING,
+	SPLITDB_PHASE_CATCHING_UP,
 	SPLITDB_PHASE_VERIFYING,
 	SPLITDB_PHASE_CUTTING_OVER,
 	SPLITDB_PHASE_DONE
@@ -79,6 +80,10 @@ typedef struct SplitdbJob
 	int			copy_streams;	/* connections a batch is copied over */
 	int			copy_readers;	/* processes that read a large table */
 	int			maintenance_work_mem;	/* kB, for each index build */
+	bool		online;			/* online mode: the source captures writes */
+	int			cutover_lock_timeout;	/* ms per lock attempt */
+	int			cutover_max_freeze; /* ms the cutover may hold writes */
+	int			cutover_attempts;	/* lock attempts before the job fails */
 	PGconn	   *streams[SPLITDB_MAX_COPY_STREAMS];	/* [0] is conn */
 	MemoryContext job_cxt;		/* lives as long as the job runs */
 	MemoryContext step_cxt;		/* the running step's; deleted after it */
@@ -92,6 +97,7 @@ extern SplitdbTablePhase splitdb_worker_table_phase_of(const char *name);
 
 /* the worker's transactions and what they record (worker.c) */
 extern void splitdb_worker_begin(const char *fmt,...) pg_attribute_printf(1, 2);
+extern void splitdb_worker_begin_snapshot(const char *fmt,...) pg_attribute_printf(1, 2);
 extern void splitdb_worker_commit(void);
 extern void splitdb_worker_commit_busy(void);
 extern void splitdb_worker_sql(const char *sql, int nparams,
@@ -106,6 +112,8 @@ extern void splitdb_worker_pin_settings(const char *application_name);
 extern void splitdb_step_prepare(SplitdbJob *job);
 extern void splitdb_step_copy(SplitdbJob *job);
 extern void splitdb_step_index(SplitdbJob *job);
+extern void splitdb_step_catch_up(SplitdbJob *job);
+extern void splitdb_step_resume_online(SplitdbJob *job);
 extern void splitdb_step_verify(SplitdbJob *job);
 extern void splitdb_step_cutover(SplitdbJob *job);
 

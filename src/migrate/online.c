@@ -1,0 +1,585 @@
+/*-------------------------------------------------------------------------
+ *
+ * online.c
+ *	  Online mode: the source captures the writes to the service's tables
+ *	  while the job runs, and replay rounds carry them into the sibling.
+ *
+ * The capture is the one the sibling uses after a cutover (capture.c): key
+ * logs in schema splitdb_capture of the source, filled by statement
+ * triggers.  It is installed in the preparing step, committed before the
+ * copy reads its first row.  CREATE TRIGGER takes a SHARE ROW EXCLUSIVE
+ * lock, which waits for every open writer of the table and makes later
+ * writers wait behind it, so it is taken with lock_timeout and retried
+ * (splitdb_online_retry): no application statement waits longer than one
+ * attempt.  Once it has committed, every write is logged, so any snapshot
+ * taken after it, each batch of the copy included, converges on the
+ * source's rows when the log is replayed.
+ *
+ * A round (splitdb_online_round) replays every table's log as the caller's
+ * snapshot shows it: a REPEATABLE READ transaction of the worker, or the
+ * cutover's transaction, which holds the tables locked.  In one remote
+ * transaction of the sibling, with session_replication_role = replica (no
+ * user trigger and no foreign key check fires on replayed rows), it deletes
+ * the keys logged and inserts the source's current rows of those keys, in
+ * batches of SPLITDB_ONLINE_BATCH rows through a cursor (one round trip per
+ * batch, rows as jsonb, columns by name).  A T entry (TRUNCATE) replaces
+ * the table.  After the sibling commits, the log entries the snapshot saw,
+ * and only those, are deleted with one DELETE in the same snapshot: under
+ * REPEATABLE READ a DELETE sees exactly the rows the round read, and an
+ * entry that commits later stays for the next round.  A crash between the
+ * two commits replays the same keys again, which is idempotent.
+ *
+ * Invariants:
+ * - After a round the sibling's tables equal the source's as of the round's
+ *   snapshot: a row's change and its log entry commit together, so the
+ *   snapshot holds both or neither, and a key not in the log has not
+ *   changed since the round that last replayed it (or since the copy).
+ * - All tables of a round share one snapshot and one sibling transaction,
+ *   so the sibling's foreign keys and unique keys among them hold after it.
+ * - The capture is dropped in the cutover's transaction
+ *   (splitdb_online_remove_capture), after the last round, under the
+ *   cutover's locks; a cancel drops it through the registry.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/online.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#include "metadata/artifact.h"
+#include "metadata/catalog.h"
+#include "migrate/capture.h"
+#include "migrate/online.h"
+#include "migrate/worker_int.h"
+#include "remote/remote.h"
+
+/* rows a replay batch carries */
+#define SPLITDB_ONLINE_BATCH	1000
+
+/* one table of a round: the root of a tree, with its log */
+typedef struct RoundTable
+{
+	char	   *table;			/* quoted, qualified: the same in the sibling */
+	Oid			relid;
+	char		relkind;
+	char	   *log;			/* quoted, qualified */
+	List	   *keys;			/* quoted key columns; NIL: none */
+} RoundTable;
+
+/* "k1, k2" */
+static char *
+key_list(List *keys)
+{
+	StringInfoData s;
+	ListCell   *lc;
+
+	initStringInfo(&s);
+	foreach(lc, keys)
+		appendStringInfo(&s, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 (char *) lfirst(lc));
+	return s.data;
+}
+
+/* "a.k1 = b.k1 AND ..." */
+static char *
+key_join(List *keys, const char *a, const char *b)
+{
+	StringInfoData s;
+	ListCell   *lc;
+
+	initStringInfo(&s);
+	foreach(lc, keys)
+		appendStringInfo(&s, "%s%s.%s = %s.%s", foreach_current_index(lc) > 0 ? " AND " : "",
+						 a, (char *) lfirst(lc), b, (char *) lfirst(lc));
+	return s.data;
+}
+
+/*
+ * splitdb_online_require_keys
+ *		Refuse online mode for a service with a table that has rows of its
+ *		own and no key a replay can find rows by: a primary key, or a unique
+ *		key over NOT NULL plain columns.  In a transaction, connected to SPI.
+ */
+void
+splitdb_online_require_keys(const char *service)
+{
+	const char *params[1] = {service};
+
+	splitdb_catalog_exec_text("SELECT o.relid::pg_catalog.regclass::pg_catalog.text"
+							  "  FROM splitdb.owned_relation o JOIN pg_catalog.pg_class c ON c.oid = o.relid"
+							  " WHERE o.service = $1::pg_catalog.name AND c.relkind IN ('r', 'p')"
+							  "   AND NOT c.relispartition"
+							  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i"
+							  "                    WHERE i.indrelid = c.oid AND i.indisunique"
+							  "                      AND i.indpred IS NULL AND i.indexprs IS NULL"
+							  "                      AND i.indimmediate"
+							  "                      AND NOT EXISTS (SELECT FROM pg_catalog.unnest(i.indkey) k(attnum)"
+							  "                                        JOIN pg_catalog.pg_attribute a"
+							  "                                          ON a.attrelid = i.indrelid"
+							  "                                         AND a.attnum = k.attnum"
+							  "                                       WHERE NOT a.attnotnull))"
+							  " ORDER BY 1 LIMIT 1",
+							  1, params, true);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table %s of service \"%s\" has no primary key or unique key over NOT NULL columns",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), service),
+				 errdetail("An online migration replays the writes made during the copy by key."),
+				 errhint("Add a primary key to the table, or migrate with mode => 'offline': writes to the service's tables then wait until the job is done.")));
+}
+
+/*
+ * splitdb_online_check_sibling
+ *		Refuse, before anything is made, a sibling where the job's role may
+ *		not replay: replayed rows are written with session_replication_role
+ *		= replica, which needs superuser or SET on that parameter there.
+ */
+void
+splitdb_online_check_sibling(SplitdbJob *job)
+{
+	char	   *ok = splitdb_remote_scalar(job->conn,
+										   "SELECT pg_catalog.has_parameter_privilege('session_replication_role', 'SET')"
+										   "       OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r"
+										   "            WHERE r.rolname = CURRENT_USER)",
+										   0, NULL, job->service);
+
+	if (strcmp(ok, "t") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the role of service \"%s\"'s user mapping may not set session_replication_role in the sibling",
+						job->service),
+				 errdetail("An online migration writes the rows changed during the copy as a replica, so that the sibling's triggers and foreign keys do not fire twice."),
+				 errhint("In the sibling, GRANT SET ON PARAMETER session_replication_role TO the mapped role, or migrate with mode => 'offline'.")));
+}
+
+/*
+ * splitdb_online_retry
+ *		Run fn (which begins and commits a transaction of its own) until it
+ *		succeeds, at most job->cutover_attempts times.  An attempt that fails
+ *		with lock_not_available (a lock not granted within lock_timeout, or a
+ *		freeze that would last too long) is rolled back, the sibling's open
+ *		transaction too, and after a pause that doubles from 100 ms up to
+ *		5 s, with jitter, between (when not NULL) runs and fn is tried again.
+ *		After the last attempt, give_up (when not NULL) runs in a transaction
+ *		of its own and the error is raised, naming the attempts.  Any other
+ *		error is raised at once.
+ */
+void
+splitdb_online_retry(SplitdbJob *job, const char *what,
+					 void (*fn) (SplitdbJob *job, int attempt),
+					 void (*between) (SplitdbJob *job),
+					 void (*give_up) (SplitdbJob *job))
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	for (int attempt = 1;; attempt++)
+	{
+		ErrorData  *edata;
+
+		PG_TRY();
+		{
+			fn(job, attempt);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+				PG_RE_THROW();
+			FlushErrorState();
+			HOLD_INTERRUPTS();
+			AbortCurrentTransaction();
+			RESUME_INTERRUPTS();
+			MemoryContextSwitchTo(cxt);
+			if (PQtransactionStatus(job->conn) == PQTRANS_INTRANS ||
+				PQtransactionStatus(job->conn) == PQTRANS_INERROR)
+				splitdb_remote_command(job->conn, "ROLLBACK", 0, NULL, job->service);
+			if (attempt >= job->cutover_attempts)
+			{
+				if (give_up != NULL)
+					give_up(job);
+				ereport(ERROR,
+						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+						 errmsg("could not %s for service \"%s\" in %d attempt%s",
+								what, job->service, attempt, attempt == 1 ? "" : "s"),
+						 errdetail("The last attempt failed: %s", edata->message),
+						 errhint("Find the sessions that hold locks on the service's tables (pg_locks, pg_stat_activity), or raise splitdb.cutover_lock_timeout or splitdb.cutover_attempts; splitdb_migrate('%s') resumes, and the capture keeps every write meanwhile.",
+								 job->service)));
+			}
+			ereport(LOG,
+					(errmsg("job " INT64_FORMAT " of service \"%s\": attempt %d to %s failed, retrying: %s",
+							job->job_id, job->service, attempt, what, edata->message)));
+			{
+				long		pause = Min(100L << Min(attempt - 1, 6), 5000L);
+
+				pause = pause * 3 / 4 + (long) (pg_prng_double(&pg_global_prng_state) * pause / 2);
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 pause, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+			if (between != NULL)
+				between(job);
+			continue;
+		}
+		PG_END_TRY();
+		return;
+	}
+}
+
+/* one attempt to install the capture, under the job's lock_timeout */
+static void
+install_attempt(SplitdbJob *job, int attempt)
+{
+	const char *params[2];
+
+	splitdb_worker_begin("installing change capture on the service's tables (attempt %d)", attempt);
+	params[0] = psprintf("%dms", job->cutover_lock_timeout);
+	splitdb_worker_sql("SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1, params);
+	params[0] = splitdb_worker_int64_text(job->job_id);
+	params[1] = splitdb_capture_tables(job->job_id);
+	splitdb_worker_sql("SELECT splitdb.install_capture($1::bigint, $2::text[])", 2, params);
+	splitdb_worker_commit();
+}
+
+/*
+ * splitdb_online_capture
+ *		Capture the writes to the job's tables in the source: recorded in
+ *		the registry (dropped on cancel), then installed with bounded lock
+ *		waits.  Idempotent.
+ */
+void
+splitdb_online_capture(SplitdbJob *job)
+{
+	splitdb_worker_begin("recording the change capture");
+	splitdb_capture_record(job->job_id, NULL, NULL);
+	splitdb_worker_commit();
+
+	splitdb_online_retry(job, "install change capture", install_attempt, NULL, NULL);
+}
+
+/*
+ * splitdb_online_capture_intact
+ *		Whether the job's capture in the source logs every write of every
+ *		table.  In a transaction, connected to SPI.
+ */
+bool
+splitdb_online_capture_intact(int64 job_id)
+{
+	const char *params[2];
+	char	   *problem;
+
+	params[0] = psprintf(INT64_FORMAT, job_id);
+	params[1] = splitdb_capture_tables(job_id);
+	splitdb_catalog_exec_text("SELECT splitdb.capture_problem($1::bigint, $2::text[])", 2, params, true);
+	problem = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (problem != NULL)
+		ereport(WARNING,
+				(errmsg("the change capture of job %s is not intact: %s", params[0], problem)));
+	return problem == NULL;
+}
+
+/* the tables of a round: every root of the job with its log */
+static List *
+round_tables(int64 job_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+	List	   *rows;
+	List	   *tables = NIL;
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("SELECT t.table_name, t.relid::pg_catalog.text, t.relkind::pg_catalog.text,"
+							  "       c.log::pg_catalog.text, c.key_columns::pg_catalog.text[]::pg_catalog.text"
+							  "  FROM splitdb.job_table t"
+							  "  JOIN splitdb.capture c ON c.relid = t.relid::pg_catalog.regclass"
+							  " WHERE t.job_id = $1::bigint AND t.partition_root IS NULL"
+							  "   AND c.job_id = $1::bigint"
+							  " ORDER BY t.table_name",
+							  1, params, true);
+	rows = splitdb_catalog_result_rows();
+	foreach(lc, rows)
+	{
+		char	  **row = (char **) lfirst(lc);
+		RoundTable *t = palloc0(sizeof(RoundTable));
+		char	  **keys;
+		int			n;
+
+		t->table = row[0];
+		t->relid = (Oid) strtoul(row[1], NULL, 10);
+		t->relkind = row[2][0];
+		t->log = row[3];
+		keys = splitdb_catalog_parse_text_array(row[4], &n);
+		for (int i = 0; i < n; i++)
+			t->keys = lappend(t->keys, (char *) quote_identifier(keys[i]));
+		tables = lappend(tables, t);
+	}
+	return tables;
+}
+
+/*
+ * insert_sql
+ *		The sibling's INSERT of a jsonb array of rows ($1) into t: the
+ *		columns that take values (not generated), by name, identity values
+ *		kept.
+ */
+static char *
+insert_sql(const RoundTable *t)
+{
+	const char *params[1] = {psprintf("%u", t->relid)};
+	char	   *cols;
+	bool		identity;
+
+	splitdb_catalog_exec_text("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', '"
+							  "                             ORDER BY a.attnum),"
+							  "       pg_catalog.bool_or(a.attidentity = 'a')"
+							  "  FROM pg_catalog.pg_attribute a"
+							  " WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0"
+							  "   AND NOT a.attisdropped AND a.attgenerated = ''",
+							  1, params, true);
+	cols = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	identity = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "t") == 0;
+	return psprintf("INSERT INTO %s (%s)%s SELECT %s"
+					" FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1::pg_catalog.jsonb)",
+					t->table, cols, identity ? " OVERRIDING SYSTEM VALUE" : "", cols, t->table);
+}
+
+/*
+ * stream
+ *		Read query (one jsonb column) here through a cursor, in the
+ *		caller's snapshot, and run remote_sql in the sibling once per batch
+ *		of SPLITDB_ONLINE_BATCH rows, with the batch as a jsonb array ($1).
+ *		Returns the rows read.
+ */
+static int64
+stream(SplitdbJob *job, const char *query, const char *remote_sql)
+{
+	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "splitdb replay batch",
+													ALLOCSET_DEFAULT_SIZES);
+	SPIPlanPtr	plan = SPI_prepare(query, 0, NULL);
+	Portal		portal;
+	int64		total = 0;
+
+	if (plan == NULL)
+		splitdb_spi_failed(query, SPI_result);
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		MemoryContext old;
+		StringInfoData items;
+		const char *params[1];
+		uint64		n;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, SPLITDB_ONLINE_BATCH);
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		old = MemoryContextSwitchTo(batch_cxt);
+		initStringInfo(&items);
+		appendStringInfoChar(&items, '[');
+		for (uint64 i = 0; i < n; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(&items, ',');
+			appendStringInfoString(&items,
+								   SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		}
+		appendStringInfoChar(&items, ']');
+		params[0] = items.data;
+		splitdb_remote_command(job->conn, remote_sql, 1, params, job->service);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batch_cxt);
+		SPI_freetuptable(SPI_tuptable);
+		total += n;
+	}
+	SPI_cursor_close(portal);
+	MemoryContextDelete(batch_cxt);
+	return total;
+}
+
+/*
+ * replay_table
+ *		Replay t's log as the caller's snapshot shows it into the sibling's
+ *		open transaction.  Returns the log entries read; adds the rows
+ *		written to *rows.
+ */
+static int64
+replay_table(SplitdbJob *job, const RoundTable *t, int64 *rows)
+{
+	const char *only = t->relkind == 'r' ? "ONLY " : "";
+	int64		entries;
+	bool		everything;
+	bool		isnull;
+
+	splitdb_spi_exec(psprintf("SELECT pg_catalog.count(*),"
+							  "       coalesce(pg_catalog.bool_or(splitdb_op = 'T'), false)"
+							  "  FROM %s", t->log),
+					 0, NULL, NULL, NULL, true, 1);
+	entries = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	everything = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (entries == 0)
+		return 0;
+
+	splitdb_worker_working_on("replaying %s", t->table);
+	if (everything || t->keys == NIL)
+	{
+		/* a TRUNCATE: the table's rows replace the sibling's */
+		splitdb_remote_command(job->conn, psprintf("DELETE FROM %s%s", only, t->table),
+							   0, NULL, job->service);
+		*rows += stream(job, psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s%s t", only, t->table),
+						insert_sql(t));
+		return entries;
+	}
+
+	/* the keys logged go first, then their rows as they are now */
+	stream(job,
+		   psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k",
+					key_list(t->keys), t->log),
+		   psprintf("DELETE FROM %s%s a USING pg_catalog.jsonb_populate_recordset(NULL::%s,"
+					" $1::pg_catalog.jsonb) k WHERE %s",
+					only, t->table, t->table, key_join(t->keys, "a", "k")));
+	*rows += stream(job,
+					psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s%s t"
+							 " WHERE EXISTS (SELECT FROM %s l WHERE %s)",
+							 only, t->table, t->log, key_join(t->keys, "l", "t")),
+					insert_sql(t));
+	return entries;
+}
+
+/*
+ * splitdb_online_round
+ *		Replay every table's log, as the snapshot of the caller's
+ *		transaction shows it (REPEATABLE READ, or one holding the tables
+ *		locked), into the sibling, in one sibling transaction that commits
+ *		before this returns; then delete the entries read, in the caller's
+ *		transaction.  Fills *round.
+ */
+void
+splitdb_online_round(SplitdbJob *job, SplitdbRound *round)
+{
+	List	   *tables = round_tables(job->job_id);
+	List	   *replayed = NIL;
+	ListCell   *lc;
+	instr_time	start;
+	instr_time	duration;
+
+	INSTR_TIME_SET_CURRENT(start);
+	memset(round, 0, sizeof(*round));
+
+	splitdb_remote_command(job->conn, "BEGIN", 0, NULL, job->service);
+	splitdb_remote_command(job->conn, "SET LOCAL session_replication_role = replica",
+						   0, NULL, job->service);
+	foreach(lc, tables)
+	{
+		RoundTable *t = (RoundTable *) lfirst(lc);
+		int64		n = replay_table(job, t, &round->rows);
+
+		if (n > 0)
+			replayed = lappend(replayed, t);
+		round->entries += n;
+	}
+	splitdb_remote_command(job->conn, "COMMIT", 0, NULL, job->service);
+	splitdb_worker_clear_working_on();
+
+	/* the snapshot's entries, and only those: the sibling has them now */
+	foreach(lc, replayed)
+		splitdb_spi_exec(psprintf("DELETE FROM %s", ((RoundTable *) lfirst(lc))->log),
+						 0, NULL, NULL, NULL, false, 0);
+
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start);
+	round->seconds = INSTR_TIME_GET_DOUBLE(duration);
+}
+
+/*
+ * splitdb_online_pending
+ *		The log entries not replayed yet, as committed now.  In a
+ *		transaction, connected to SPI.
+ */
+int64
+splitdb_online_pending(int64 job_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+	List	   *logs;
+	ListCell   *lc;
+	int64		pending = 0;
+
+	splitdb_catalog_exec_text("SELECT DISTINCT c.log::pg_catalog.text FROM splitdb.capture c"
+							  " WHERE c.job_id = $1::bigint ORDER BY 1",
+							  1, params, true);
+	logs = splitdb_catalog_result_rows();
+	foreach(lc, logs)
+	{
+		bool		isnull;
+
+		splitdb_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM %s", ((char **) lfirst(lc))[0]),
+						 0, NULL, NULL, NULL, true, 1);
+		pending += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											   &isnull));
+	}
+	return pending;
+}
+
+/*
+ * splitdb_online_record_lag
+ *		Record in splitdb.job what is left to replay after a round: entries,
+ *		the seconds a round would take for them at the rate of this one,
+ *		and whether that shrank, grew or held since the last round.  In a
+ *		transaction.
+ */
+void
+splitdb_online_record_lag(SplitdbJob *job, const SplitdbRound *round, int64 pending)
+{
+	const char *params[3];
+	double		rate = round->entries > 0 && round->seconds > 0 ?
+		round->entries / round->seconds : 0;
+
+	params[0] = splitdb_worker_int64_text(job->job_id);
+	params[1] = splitdb_worker_int64_text(pending);
+	params[2] = rate > 0 ? psprintf("%.3f", pending / rate) : (pending == 0 ? "0" : NULL);
+	splitdb_worker_sql("UPDATE splitdb.job"
+					   "   SET lag_trend = CASE WHEN lag_rows IS NULL THEN NULL"
+					   "                        WHEN $2::bigint < lag_rows THEN 'shrinking'"
+					   "                        WHEN $2::bigint > lag_rows THEN 'growing'"
+					   "                        ELSE 'steady' END,"
+					   "       lag_rows = $2::bigint, lag_seconds = $3::double precision,"
+					   "       rounds = rounds + 1, lag_at = pg_catalog.clock_timestamp(),"
+					   "       updated_at = pg_catalog.clock_timestamp()"
+					   " WHERE job_id = $1::bigint", 3, params);
+}
+
+/*
+ * splitdb_online_remove_capture
+ *		Drop the job's capture in the source (triggers, logs, its rows in
+ *		splitdb.capture) and mark its registry rows dropped, in the caller's
+ *		transaction, connected to SPI.
+ */
+void
+splitdb_online_remove_capture(int64 job_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+
+	splitdb_catalog_exec_text("SELECT splitdb.remove_capture($1::bigint)", 1, params, false);
+	splitdb_catalog_exec_text("UPDATE splitdb.artifact SET dropped_at = pg_catalog.clock_timestamp()"
+							  " WHERE job_id = $1::bigint AND service IS NULL AND dropped_at IS NULL"
+							  "   AND (kind = 'capture log'"
+							  "        OR (kind = 'trigger' AND identity LIKE 'splitdb\\_capture\\_%'))",
+							  1, params, false);
+}
