@@ -50,6 +50,7 @@ int			splitdb_maintenance_work_mem = 262144;
 int			splitdb_cutover_lock_timeout = 250;
 int			splitdb_cutover_max_freeze = 500;
 int			splitdb_cutover_attempts = 20;
+char	   *splitdb_migrate_pause_at = NULL;
 
 PGDLLEXPORT void _PG_init(void);
 
@@ -209,6 +210,19 @@ _PG_init(void)
 							   "Test hook: a point where the worker of splitdb_rollback() waits to be stopped.",
 							   "locked, between_commits or before_cleanup: the worker waits there while a session holds the advisory lock (1936747638, job id); empty (the default): nowhere. For tests.",
 							   &splitdb_rollback_pause_at,
+							   "",
+							   PGC_SUSET,
+							   GUC_NOT_IN_SAMPLE,
+							   NULL,
+							   NULL,
+							   NULL);
+
+	DefineCustomStringVariable("splitdb.migrate_pause_at",
+							   "Test hook: a point where the worker of splitdb_migrate() waits.",
+							   "copying (after each batch), catching_up (before each round), cutover (before each attempt to lock) "
+							   "or cutover_committing (after the sibling's part of the cutover committed): the worker waits "
+							   "there while a session holds the advisory lock (1936747639, 0); empty (the default): nowhere. For tests.",
+							   &splitdb_migrate_pause_at,
 							   "",
 							   PGC_SUSET,
 							   GUC_NOT_IN_SAMPLE,

@@ -47,6 +47,7 @@ extern int	splitdb_maintenance_work_mem;
 extern int	splitdb_cutover_lock_timeout;
 extern int	splitdb_cutover_max_freeze;
 extern int	splitdb_cutover_attempts;
+extern char *splitdb_migrate_pause_at;
 
 /* the most connections a job copies over (splitdb.copy_streams) */
 #define SPLITDB_MAX_COPY_STREAMS	16

@@ -510,6 +510,22 @@ check_request(const char *service, bool online, SplitdbJobState *job, bool *resu
 	return svc;
 }
 
+/* the test hook's point named by splitdb.migrate_pause_at */
+static SplitdbPausePoint
+pause_point(const char *name)
+{
+	static const char *const names[] = {"", "copying", "catching_up", "cutover",
+	"cutover_committing"};
+
+	for (int i = 0; i < lengthof(names); i++)
+		if (strcmp(name == NULL ? "" : name, names[i]) == 0)
+			return (SplitdbPausePoint) i;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for splitdb.migrate_pause_at: \"%s\"", name),
+			 errhint("It is empty, copying, catching_up, cutover or cutover_committing.")));
+}
+
 /*
  * splitdb_migrate
  *		SQL: splitdb_migrate(service name, mode text = 'online',
@@ -526,6 +542,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	char	   *mode = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	bool		wait = PG_GETARG_BOOL(2);
 	bool		online;
+	SplitdbPausePoint pause_at;
 	SplitdbService *svc;
 	SplitdbWorkerArgs args;
 	BackgroundWorkerHandle *handle;
@@ -543,6 +560,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 				 errmsg("invalid migration mode \"%s\"", mode),
 				 errhint("The mode is 'online' (the default: writes go on, and wait only for the cutover) or 'offline' (writes wait for the whole job).")));
 	online = strcmp(mode, "online") == 0;
+	pause_at = pause_point(splitdb_migrate_pause_at);
 
 	splitdb_spi_connect();
 
@@ -593,6 +611,7 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	args.nrelations = nrelations;
 	args.relset_hash = relset_hash;
 	args.online = online;
+	args.pause_at = (int8) pause_at;
 	args.cutover_lock_timeout = splitdb_cutover_lock_timeout;
 	args.cutover_max_freeze = splitdb_cutover_max_freeze;
 	args.cutover_attempts = splitdb_cutover_attempts;

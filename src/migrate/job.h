@@ -36,8 +36,25 @@ typedef struct SplitdbWorkerArgs
 	int32		cutover_max_freeze; /* splitdb.cutover_max_freeze, ms */
 	int32		cutover_attempts;	/* splitdb.cutover_attempts */
 	bool		online;			/* a new job: mode => 'online' */
+	int8		pause_at;		/* test hook: SplitdbPausePoint */
 	char		service[NAMEDATALEN];
 } SplitdbWorkerArgs;
+
+/*
+ * Test hook (splitdb.migrate_pause_at): where the worker waits while a
+ * session holds the advisory lock (SPLITDB_MIGRATE_PAUSE_KEY, 0).
+ */
+typedef enum SplitdbPausePoint
+{
+	SPLITDB_PAUSE_NONE,
+	SPLITDB_PAUSE_COPYING,		/* after each batch of the copy */
+	SPLITDB_PAUSE_CATCHING_UP,	/* before each round of catching up */
+	SPLITDB_PAUSE_CUTOVER,		/* before each attempt to lock for the cutover */
+	SPLITDB_PAUSE_CUTOVER_COMMITTING	/* the sibling's part committed, the
+										 * source's not yet */
+} SplitdbPausePoint;
+
+#define SPLITDB_MIGRATE_PAUSE_KEY	0x73706c77
 
 StaticAssertDecl(sizeof(SplitdbWorkerArgs) <= BGW_EXTRALEN,
 				 "SplitdbWorkerArgs must fit in bgw_extra");

@@ -43,6 +43,7 @@
 
 #include "metadata/catalog.h"
 #include "migrate/copier.h"
+#include "migrate/job.h"
 #include "migrate/copy.h"
 #include "migrate/capture.h"
 #include "migrate/cutover.h"
@@ -311,6 +312,10 @@ copy_table(SplitdbJob *job, SplitdbJobTable *t)
 			break;
 		}
 		splitdb_worker_commit();
+
+		splitdb_worker_begin("copying %s", t->name);
+		splitdb_worker_pause_at(job, SPLITDB_PAUSE_COPYING, "copying");
+		splitdb_worker_commit();
 	}
 	keep_key(job, NULL, src->nkeys, last_key);
 	splitdb_worker_clear_working_on();
@@ -517,9 +522,14 @@ splitdb_step_catch_up(SplitdbJob *job)
 {
 	for (;;)
 	{
-		int64		pending = replay_round(job, "catching up");
-		double		rate = last_round.seconds > 0 ? last_round.entries / last_round.seconds : 0;
+		int64		pending;
+		double		rate;
 
+		splitdb_worker_begin("catching up");
+		splitdb_worker_pause_at(job, SPLITDB_PAUSE_CATCHING_UP, "catching_up");
+		splitdb_worker_commit();
+		pending = replay_round(job, "catching up");
+		rate = last_round.seconds > 0 ? last_round.entries / last_round.seconds : 0;
 		if (pending <= 100 ||
 			(rate > 0 && pending / rate * 1000.0 < job->cutover_max_freeze / 2.0))
 			break;
@@ -817,6 +827,7 @@ cutover_attempt(SplitdbJob *job, int attempt)
 	List	   *relids;
 
 	splitdb_worker_begin("counting the cutover's attempts");
+	splitdb_worker_pause_at(job, SPLITDB_PAUSE_CUTOVER, "cutover");
 	params[0] = splitdb_worker_int64_text(job->job_id);
 	params[1] = psprintf("%d", attempt);
 	splitdb_worker_sql("UPDATE splitdb.job SET cutover_attempts = $2::integer,"
@@ -886,6 +897,7 @@ cut_over(SplitdbJob *job)
 	const char *params[3];
 
 	splitdb_cutover_run(job->job_id, job->service, job->server, job->conn);
+	splitdb_worker_pause_at(job, SPLITDB_PAUSE_CUTOVER_COMMITTING, "cutover_committing");
 	params[0] = splitdb_worker_int64_text(job->job_id);
 	params[1] = splitdb_worker_phase_name(SPLITDB_PHASE_DONE);
 	params[2] = splitdb_worker_table_phase_name(SPLITDB_TABLE_CUT_OVER);

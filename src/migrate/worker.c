@@ -60,6 +60,7 @@
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
+#include "storage/latch.h"
 #include "storage/lock.h"
 #include "tcop/tcopprot.h"
 #include "utils/backend_status.h"
@@ -589,6 +590,7 @@ load_job(const SplitdbWorkerArgs *args)
 		args->cutover_max_freeze : splitdb_cutover_max_freeze;
 	job->cutover_attempts = args->cutover_attempts > 0 ?
 		args->cutover_attempts : splitdb_cutover_attempts;
+	job->pause_at = args->pause_at;
 	job->service = pstrdup(args->service);
 	job->server = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	job->phase = splitdb_worker_phase_of(SPI_getvalue(SPI_tuptable->vals[0],
@@ -631,6 +633,40 @@ load_job(const SplitdbWorkerArgs *args)
 				 errdetail("splitdb.job_table holds no row for it."),
 				 errhint("The job cannot be resumed; report it as a bug of splitdb.")));
 	return job;
+}
+
+/*
+ * splitdb_worker_pause_at
+ *		Test hook: when the job was started with splitdb.migrate_pause_at
+ *		naming point, wait here, the activity "paused at <name>", while a
+ *		session holds the advisory lock (SPLITDB_MIGRATE_PAUSE_KEY, 0); tests
+ *		meet the worker there with writes, or kill it there.  In a
+ *		transaction of the worker.
+ */
+void
+splitdb_worker_pause_at(SplitdbJob *job, int point, const char *name)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(SPLITDB_MIGRATE_PAUSE_KEY), Int32GetDatum(0)};
+
+	if (job->pause_at != point)
+		return;
+	elog(LOG, "job " INT64_FORMAT " of service \"%s\" pauses at %s", job->job_id, job->service, name);
+	pgstat_report_activity(STATE_RUNNING, psprintf("paused at %s", name));
+	for (;;)
+	{
+		bool		isnull;
+
+		splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock_shared($1, $2)",
+						 2, types, values, NULL, false, 1);
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 20L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	elog(LOG, "job " INT64_FORMAT " of service \"%s\" goes on from %s", job->job_id, job->service, name);
 }
 
 /*

@@ -84,6 +84,7 @@ typedef struct SplitdbJob
 	int			cutover_lock_timeout;	/* ms per lock attempt */
 	int			cutover_max_freeze; /* ms the cutover may hold writes */
 	int			cutover_attempts;	/* lock attempts before the job fails */
+	int			pause_at;		/* test hook: SplitdbPausePoint (job.h) */
 	PGconn	   *streams[SPLITDB_MAX_COPY_STREAMS];	/* [0] is conn */
 	MemoryContext job_cxt;		/* lives as long as the job runs */
 	MemoryContext step_cxt;		/* the running step's; deleted after it */
@@ -107,6 +108,7 @@ extern void splitdb_worker_clear_working_on(void);
 extern void splitdb_worker_connect_streams(SplitdbJob *job);
 extern void splitdb_worker_close_streams(void);
 extern void splitdb_worker_pin_settings(const char *application_name);
+extern void splitdb_worker_pause_at(SplitdbJob *job, int point, const char *name);
 
 /* the steps, one per phase that does work (step.c) */
 extern void splitdb_step_prepare(SplitdbJob *job);
