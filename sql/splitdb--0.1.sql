@@ -1405,49 +1405,6 @@ $$;
 COMMENT ON FUNCTION splitdb.capture_problem(bigint, text[]) IS 'NULL when the capture of the tables is complete here, else what is wrong with it';
 REVOKE ALL ON FUNCTION splitdb.capture_problem(bigint, text[]) FROM PUBLIC;
 
-/*
- * splitdb.remove_capture: run in the database that captures: drops the
- * capture of job_id (its triggers, its logs, its rows in splitdb.capture),
- * and the log schema once it is empty.  Idempotent.  Returns how many
- * relations captured.
- */
-CREATE FUNCTION splitdb.remove_capture(job_id bigint)
-RETURNS integer
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	c record;
-	ev text;
-	n integer := 0;
-BEGIN
-	FOR c IN SELECT x.relid::oid AS relid FROM splitdb.capture x
-			  WHERE x.job_id = remove_capture.job_id ORDER BY x.relid::oid LOOP
-		IF EXISTS (SELECT FROM pg_class WHERE oid = c.relid) THEN
-			FOREACH ev IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-				EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'splitdb_capture_' || ev,
-							   c.relid::regclass);
-			END LOOP;
-		END IF;
-		n := n + 1;
-	END LOOP;
-	FOR c IN SELECT DISTINCT x.log::oid AS log FROM splitdb.capture x
-			  WHERE x.job_id = remove_capture.job_id LOOP
-		IF EXISTS (SELECT FROM pg_class WHERE oid = c.log) THEN
-			EXECUTE format('DROP TABLE %s', c.log::regclass);
-		END IF;
-	END LOOP;
-	DELETE FROM splitdb.capture x WHERE x.job_id = remove_capture.job_id;
-	IF to_regnamespace('splitdb_capture') IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM pg_class WHERE relnamespace = 'splitdb_capture'::regnamespace) THEN
-		DROP SCHEMA splitdb_capture;
-	END IF;
-	RETURN n;
-END
-$$;
-COMMENT ON FUNCTION splitdb.remove_capture(bigint) IS 'drops a job''s change capture here: triggers, logs and rows of splitdb.capture; called by splitdb at an online cutover and on cancel';
-REVOKE ALL ON FUNCTION splitdb.remove_capture(bigint) FROM PUBLIC;
-
 CREATE FUNCTION splitdb.refuse_writes()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1500,6 +1457,7 @@ REVOKE ALL ON FUNCTION splitdb.close_capture(bigint, text) FROM PUBLIC;
 
 /*
  * splitdb.drop_capture: the capture triggers, logs and rows of job_id here.
+ * Idempotent.
  */
 CREATE FUNCTION splitdb.drop_capture(job_id bigint)
 RETURNS integer
@@ -1523,10 +1481,15 @@ BEGIN
 		n := n + 1;
 	END LOOP;
 	DELETE FROM splitdb.capture x WHERE x.job_id = drop_capture.job_id;
+	-- the log schema goes with its last log
+	IF to_regnamespace('splitdb_capture') IS NOT NULL
+	   AND NOT EXISTS (SELECT FROM pg_class WHERE relnamespace = 'splitdb_capture'::regnamespace) THEN
+		DROP SCHEMA splitdb_capture;
+	END IF;
 	RETURN n;
 END
 $$;
-COMMENT ON FUNCTION splitdb.drop_capture(bigint) IS 'drops the capture triggers and logs of a job';
+COMMENT ON FUNCTION splitdb.drop_capture(bigint) IS 'drops the capture triggers and logs of a job, and the log schema once it is empty; in the sibling by a rollback or finalize, in the source by an online cutover or a cancel';
 REVOKE ALL ON FUNCTION splitdb.drop_capture(bigint) FROM PUBLIC;
 
 /*

@@ -115,7 +115,7 @@ splitdb_capture_record(int64 job_id, const char *service, PGconn *conn)
 
 	/*
 	 * The source's log schema is shared by the online jobs of every service
-	 * and goes with the last log in it (splitdb.remove_capture): not
+	 * and goes with the last log in it (splitdb.drop_capture): not
 	 * recorded.
 	 */
 	if (conn == NULL)

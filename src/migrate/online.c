@@ -567,16 +567,17 @@ splitdb_online_record_lag(SplitdbJob *job, const SplitdbRound *round, int64 pend
 
 /*
  * splitdb_online_remove_capture
- *		Drop the job's capture in the source (triggers, logs, its rows in
- *		splitdb.capture) and mark its registry rows dropped, in the caller's
- *		transaction, connected to SPI.
+ *		Drop the job's capture in the source (splitdb.drop_capture: triggers,
+ *		logs, its rows in splitdb.capture, the log schema once empty) and
+ *		mark its registry rows dropped, in the caller's transaction,
+ *		connected to SPI.
  */
 void
 splitdb_online_remove_capture(int64 job_id)
 {
 	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
 
-	splitdb_catalog_exec_text("SELECT splitdb.remove_capture($1::bigint)", 1, params, false);
+	splitdb_catalog_exec_text("SELECT splitdb.drop_capture($1::bigint)", 1, params, false);
 	splitdb_catalog_exec_text("UPDATE splitdb.artifact SET dropped_at = pg_catalog.clock_timestamp()"
 							  " WHERE job_id = $1::bigint AND service IS NULL AND dropped_at IS NULL"
 							  "   AND (kind = 'capture log'"

@@ -40,7 +40,8 @@ SELECT has_view('public', 'splitdb_table_status', 'view splitdb_table_status is 
 SELECT columns_are('public', 'splitdb_status',
 	ARRAY['service', 'job_id', 'state', 'phase', 'current_table', 'tables_done', 'tables_total',
 		  'rows_copied', 'rows_total', 'bytes_copied', 'rows_per_sec', 'eta', 'started_at',
-		  'updated_at', 'finished_at', 'last_error', 'worker_pid', 'way_out'],
+		  'updated_at', 'finished_at', 'last_error', 'worker_pid', 'way_out', 'mode', 'lag_rows',
+		  'lag_seconds', 'lag_trend'],
 	'splitdb_status has the columns of the contract');
 SELECT table_privs_are('public', 'splitdb_status', 'public', ARRAY['SELECT'], 'PUBLIC may read splitdb_status');
 SELECT table_privs_are('public', 'splitdb_table_status', 'public', ARRAY['SELECT'], 'PUBLIC may read splitdb_table_status');
@@ -358,8 +359,8 @@ SELECT function_privs_are('public', 'splitdb_remote_nextval', ARRAY['name', 'tex
 						  'public', ARRAY['EXECUTE'], 'PUBLIC may execute splitdb_remote_nextval (shim defaults call it)');
 SELECT results_eq(
 	$$SELECT pg_get_function_arguments('splitdb_migrate(name,text,boolean)'::regprocedure)$$,
-	$$VALUES ('service name, mode text DEFAULT ''offline''::text, wait boolean DEFAULT false')$$,
-	'splitdb_migrate: argument names and defaults (offline until online mode exists)');
+	$$VALUES ('service name, mode text DEFAULT ''online''::text, wait boolean DEFAULT false')$$,
+	'splitdb_migrate: argument names and defaults (online by default)');
 SELECT function_returns('public', 'splitdb_migrate', ARRAY['name', 'text', 'boolean'], 'bigint',
 						'splitdb_migrate returns the job id');
 SELECT function_privs_are('splitdb', 'forget_dropped_tables', ARRAY[]::name[],
@@ -390,11 +391,15 @@ SELECT results_eq(
 			 ('splitdb.connect_timeout', '10', 's', 'user', 'integer', '0', '3600', '10'),
 			 ('splitdb.copy_readers', '0', NULL, 'superuser', 'integer', '0', '16', '0'),
 			 ('splitdb.copy_streams', '0', NULL, 'superuser', 'integer', '0', '16', '0'),
+			 ('splitdb.cutover_attempts', '20', NULL, 'superuser', 'integer', '1', '10000', '20'),
+			 ('splitdb.cutover_lock_timeout', '250', 'ms', 'superuser', 'integer', '1', '600000', '250'),
+			 ('splitdb.cutover_max_freeze', '500', 'ms', 'superuser', 'integer', '1', '600000', '500'),
 			 ('splitdb.fence_timeout', '60000', 'ms', 'superuser', 'integer', '1', '2147483647', '60000'),
 			 ('splitdb.maintenance_work_mem', '262144', 'kB', 'superuser', 'integer', '1024', '2147483647', '262144'),
+			 ('splitdb.migrate_pause_at', '', NULL, 'superuser', 'string', NULL, NULL, ''),
 			 ('splitdb.origin', '', NULL, 'user', 'string', NULL, NULL, ''),
 			 ('splitdb.rollback_pause_at', '', NULL, 'superuser', 'string', NULL, NULL, '')$$,
-	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.origin: user-settable, empty; splitdb.rollback_pause_at: superuser-only, empty');
+	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.cutover_attempts: superuser-only, 1..10000, default 20; splitdb.cutover_lock_timeout: ms, superuser-only, default 250; splitdb.cutover_max_freeze: ms, superuser-only, default 500; splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.migrate_pause_at: superuser-only, empty; splitdb.origin: user-settable, empty; splitdb.rollback_pause_at: superuser-only, empty');
 SELECT throws_ok(
 	$$SET LOCAL splitdb.no_such_setting = 1$$,
 	'42602', 'invalid configuration parameter name "splitdb.no_such_setting"',
