@@ -66,6 +66,7 @@
 #include "metadata/catalog.h"
 #include "migrate/capture.h"
 #include "migrate/online.h"
+#include "migrate/verify.h"
 #include "migrate/worker_int.h"
 #include "remote/remote.h"
 
@@ -360,15 +361,20 @@ insert_sql(const RoundTable *t)
 					t->table, cols, identity ? " OVERRIDING SYSTEM VALUE" : "", cols, t->table);
 }
 
+/* what is done with the sibling's result of each batch (stream_each) */
+typedef void (*BatchResult) (PGresult *res, void *arg);
+
 /*
- * stream
+ * stream_each
  *		Read query (one jsonb column) here through a cursor, in the
  *		caller's snapshot, and run remote_sql in the sibling once per batch
- *		of SPLITDB_ONLINE_BATCH rows, with the batch as a jsonb array ($1).
+ *		of SPLITDB_ONLINE_BATCH rows, with the batch as a jsonb array ($1);
+ *		each batch's result goes to on_result when it is not NULL.
  *		Returns the rows read.
  */
 static int64
-stream(SplitdbJob *job, const char *query, const char *remote_sql)
+stream_each(SplitdbJob *job, const char *query, const char *remote_sql,
+			BatchResult on_result, void *arg)
 {
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "splitdb replay batch",
 													ALLOCSET_DEFAULT_SIZES);
@@ -403,7 +409,16 @@ stream(SplitdbJob *job, const char *query, const char *remote_sql)
 		}
 		appendStringInfoChar(&items, ']');
 		params[0] = items.data;
-		splitdb_remote_command(job->conn, remote_sql, 1, params, job->service);
+		if (on_result == NULL)
+			splitdb_remote_command(job->conn, remote_sql, 1, params, job->service);
+		else
+		{
+			PGresult   *res = splitdb_remote_exec(job->conn, remote_sql, 1, params,
+												  job->service);
+
+			on_result(res, arg);
+			splitdb_remote_clear(res);
+		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(batch_cxt);
 		SPI_freetuptable(SPI_tuptable);
@@ -412,6 +427,80 @@ stream(SplitdbJob *job, const char *query, const char *remote_sql)
 	SPI_cursor_close(portal);
 	MemoryContextDelete(batch_cxt);
 	return total;
+}
+
+/* stream_each without a result */
+static int64
+stream(SplitdbJob *job, const char *query, const char *remote_sql)
+{
+	return stream_each(job, query, remote_sql, NULL, NULL);
+}
+
+/* the count and checksum of a set of rows, summed over batches */
+typedef struct Checksum
+{
+	int64		rows;
+	char	   *sum;			/* numeric, as text */
+} Checksum;
+
+/* add a batch's count and checksum (the sibling's result) to a Checksum */
+static void
+add_checksum(PGresult *res, void *arg)
+{
+	Checksum   *c = (Checksum *) arg;
+	const char *params[2] = {c->sum, splitdb_remote_value(res, 0, 1)};
+
+	c->rows += pg_strtoint64(splitdb_remote_value(res, 0, 0));
+	splitdb_catalog_exec_text("SELECT ($1::pg_catalog.numeric + $2::pg_catalog.numeric)::pg_catalog.text",
+							  2, params, true);
+	c->sum = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * check_replayed
+ *		At the cutover, under its locks: the rows of the keys the last
+ *		replay wrote, counted and checksummed here and in the sibling (with
+ *		verify.c's row hash), must agree; else the job fails before
+ *		anything is switched.  Before the log entries are deleted.
+ */
+static void
+check_replayed(SplitdbJob *job, const RoundTable *t)
+{
+	const char *only = t->relkind == 'r' ? "ONLY " : "";
+	char	   *terms = splitdb_verify_row_terms(t->relid);
+	Checksum	here;
+	Checksum	there = {0, "0"};
+	bool		isnull;
+
+	splitdb_spi_exec(psprintf("SELECT pg_catalog.count(*),"
+							  "       coalesce(pg_catalog.sum(pg_catalog.hash_record_extended(ROW(%s), 0)), 0)"
+							  "       ::pg_catalog.text"
+							  "  FROM %s%s t WHERE EXISTS (SELECT FROM %s l WHERE %s)",
+							  terms, only, t->table, t->log, key_join(t->keys, "l", "t")),
+					 0, NULL, NULL, NULL, true, 1);
+	here.rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	here.sum = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+	stream_each(job,
+				psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k",
+						 key_list(t->keys), t->log),
+				psprintf("SELECT pg_catalog.count(*),"
+						 "       coalesce(pg_catalog.sum(pg_catalog.hash_record_extended(ROW(%s), 0)), 0)"
+						 "       ::pg_catalog.text"
+						 "  FROM %s%s t WHERE EXISTS (SELECT FROM pg_catalog.jsonb_populate_recordset(NULL::%s,"
+						 "       $1::pg_catalog.jsonb) k WHERE %s)",
+						 terms, only, t->table, t->table, key_join(t->keys, "k", "t")),
+				add_checksum, &there);
+
+	if (here.rows != there.rows || strcmp(here.sum, there.sum) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the rows of %s that the cutover's last replay wrote differ in the sibling of service \"%s\"",
+						t->table, job->service),
+				 errdetail("Source: " INT64_FORMAT " rows, checksum %s; sibling: " INT64_FORMAT " rows, checksum %s.",
+						   here.rows, here.sum, there.rows, there.sum),
+				 errhint("Nothing was switched.  Find what wrote into the sibling's table; splitdb_migrate('%s') verifies every row again.",
+						 job->service)));
 }
 
 /*
@@ -468,11 +557,12 @@ replay_table(SplitdbJob *job, const RoundTable *t, int64 *rows)
  *		Replay every table's log, as the snapshot of the caller's
  *		transaction shows it (REPEATABLE READ, or one holding the tables
  *		locked), into the sibling, in one sibling transaction that commits
- *		before this returns; then delete the entries read, in the caller's
- *		transaction.  Fills *round.
+ *		before this returns; with check (the cutover's last round), compare
+ *		the rows it wrote on both sides; then delete the entries read, in
+ *		the caller's transaction.  Fills *round.
  */
 void
-splitdb_online_round(SplitdbJob *job, SplitdbRound *round)
+splitdb_online_round(SplitdbJob *job, bool check, SplitdbRound *round)
 {
 	List	   *tables = round_tables(job->job_id);
 	List	   *replayed = NIL;
@@ -497,6 +587,17 @@ splitdb_online_round(SplitdbJob *job, SplitdbRound *round)
 	}
 	splitdb_remote_command(job->conn, "COMMIT", 0, NULL, job->service);
 	splitdb_worker_clear_working_on();
+
+	if (check)
+	{
+		foreach(lc, replayed)
+		{
+			RoundTable *t = (RoundTable *) lfirst(lc);
+
+			if (t->keys != NIL)
+				check_replayed(job, t);
+		}
+	}
 
 	/* the snapshot's entries, and only those: the sibling has them now */
 	foreach(lc, replayed)

@@ -498,7 +498,7 @@ replay_round(SplitdbJob *job, const char *why)
 	int64		pending;
 
 	splitdb_worker_begin_snapshot("replaying the writes captured in the source (%s)", why);
-	splitdb_online_round(job, &round);
+	splitdb_online_round(job, false, &round);
 	splitdb_worker_commit();
 
 	splitdb_worker_begin("measuring the lag");
@@ -720,7 +720,7 @@ splitdb_step_verify(SplitdbJob *job)
 	if (job->online)
 	{
 		splitdb_worker_begin_snapshot("verifying at one snapshot");
-		splitdb_online_round(job, &last_round);
+		splitdb_online_round(job, false, &last_round);
 	}
 
 	foreach(lc, tables)
@@ -844,7 +844,7 @@ cutover_attempt(SplitdbJob *job, int attempt)
 		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
 	INSTR_TIME_SET_CURRENT(start);
 
-	splitdb_online_round(job, &round);
+	splitdb_online_round(job, true, &round);
 	INSTR_TIME_SET_CURRENT(held);
 	INSTR_TIME_SUBTRACT(held, start);
 	if (INSTR_TIME_GET_MILLISEC(held) > job->cutover_max_freeze)

@@ -14,7 +14,8 @@
  * read, so the two sides can be compared without sorting.  Columns are named
  * explicitly, in the source's attribute order, so dropped columns and a
  * different physical order in the sibling do not matter; generated columns
- * are included, since they must agree too.
+ * are included, since they must agree too.  Online mode checks the rows a
+ * cutover's last replay wrote with the same terms (online.c).
  *
  * Each term t is the column itself when its type hashes by value alike in
  * every database (built-in types with a hash opclass: the hash partitioning
@@ -110,13 +111,15 @@ hashes_alike_everywhere(Oid typid, int depth)
 }
 
 /*
- * row_terms
+ * splitdb_verify_row_terms
  *		The terms of a table's row hash, in attribute order (see the head
- *		of this file).  Called connected to SPI; the result is palloc'd in
- *		the current context, outside SPI's.
+ *		of this file): sum(hash_record_extended(ROW(<terms>), 0)) over a
+ *		set of rows is its checksum, alike on both sides.  Called connected
+ *		to SPI; the result is palloc'd in the current context, outside
+ *		SPI's.
  */
-static char *
-row_terms(Oid relid)
+char *
+splitdb_verify_row_terms(Oid relid)
 {
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
@@ -202,7 +205,7 @@ splitdb_verify_tables(const char *service, MemoryContext cxt)
 	{
 		SplitdbVerifyTable *t = (SplitdbVerifyTable *) lfirst(lc);
 
-		t->terms = MemoryContextStrdup(cxt, row_terms(t->relid));
+		t->terms = MemoryContextStrdup(cxt, splitdb_verify_row_terms(t->relid));
 	}
 	return result;
 }

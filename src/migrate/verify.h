@@ -35,6 +35,7 @@ typedef struct SplitdbVerifyResult
 	bool		ok;
 } SplitdbVerifyResult;
 
+extern char *splitdb_verify_row_terms(Oid relid);
 extern List *splitdb_verify_tables(const char *service, MemoryContext cxt);
 extern void splitdb_verify_prepare_remote(PGconn *conn, const char *service);
 extern void splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
