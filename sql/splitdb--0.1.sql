@@ -499,6 +499,10 @@ CREATE EVENT TRIGGER splitdb_guard_drop ON sql_drop
 	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED', 'DROP TYPE', 'DROP DOMAIN',
 	             'DROP COLLATION', 'ALTER TABLE', 'DROP EXTENSION')
 	EXECUTE FUNCTION splitdb.guard_drop();
+-- also under session_replication_role = replica: a migration's tables
+-- change under no setting a client can send
+ALTER EVENT TRIGGER splitdb_guard_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER splitdb_guard_drop ENABLE ALWAYS;
 
 /*
  * Services

@@ -36,6 +36,9 @@
  *   changed since the round that last replayed it (or since the copy).
  * - All tables of a round share one snapshot and one sibling transaction,
  *   so the sibling's foreign keys and unique keys among them hold after it.
+ * - DDL on the tables is refused while the job runs (ddlguard.c); should
+ *   some get past that, each round first compares the tables' columns with
+ *   the sibling's and checks the capture, and fails the job on a change.
  * - The capture is dropped in the cutover's transaction
  *   (splitdb_online_remove_capture), after the last round, under the
  *   cutover's locks; a cancel drops it through the registry.
@@ -552,6 +555,55 @@ replay_table(SplitdbJob *job, const RoundTable *t, int64 *rows)
 	return entries;
 }
 
+/* the columns of a table as a round compares them: names, types, typmods */
+#define COLUMNS_SQL \
+	"SELECT pg_catalog.string_agg(a.attname || ' ' || t.typname || ' ' || a.atttypmod, ', '" \
+	"                             ORDER BY a.attnum)" \
+	"  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid" \
+	" WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped"
+
+/*
+ * check_unchanged
+ *		The backstop behind the DDL guard (ddlguard.c), for DDL that got
+ *		past it: before a round, every table must still have the sibling
+ *		table's columns, and the capture must be intact; else the job fails
+ *		before the round writes anything, rather than diverge.
+ */
+static void
+check_unchanged(SplitdbJob *job, List *tables)
+{
+	ListCell   *lc;
+
+	if (!splitdb_online_capture_intact(job->job_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the change capture of service \"%s\" was changed during its migration",
+						job->service),
+				 errdetail("Writes to its tables may have gone unlogged since."),
+				 errhint("splitdb_migrate('%s') resumes: it installs the capture again and copies the tables again.",
+						 job->service)));
+	foreach(lc, tables)
+	{
+		RoundTable *t = (RoundTable *) lfirst(lc);
+		const char *params[1] = {t->table};
+		char	   *here;
+		char	   *there;
+
+		splitdb_catalog_exec_text(COLUMNS_SQL, 1, params, true);
+		here = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		there = splitdb_remote_scalar(job->conn, COLUMNS_SQL, 1, params, job->service);
+		if (here == NULL || there == NULL || strcmp(here, there) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s of service \"%s\" was altered during its migration",
+							t->table, job->service),
+					 errdetail("Its columns are (%s) in the source and (%s) in the sibling.",
+							   here ? here : "none", there ? there : "none"),
+					 errhint("Cancel the job with splitdb_cancel('%s') and migrate the service again.",
+							 job->service)));
+	}
+}
+
 /*
  * splitdb_online_round
  *		Replay every table's log, as the snapshot of the caller's
@@ -572,6 +624,7 @@ splitdb_online_round(SplitdbJob *job, bool check, SplitdbRound *round)
 
 	INSTR_TIME_SET_CURRENT(start);
 	memset(round, 0, sizeof(*round));
+	check_unchanged(job, tables);
 
 	splitdb_remote_command(job->conn, "BEGIN", 0, NULL, job->service);
 	splitdb_remote_command(job->conn, "SET LOCAL session_replication_role = replica",

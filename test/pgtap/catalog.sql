@@ -176,9 +176,9 @@ SELECT results_eq(
 	   WHERE t.evtname LIKE 'splitdb\_guard\_%'
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')
 	   ORDER BY 1$$,
-	$$VALUES ('splitdb_guard_ddl', 'ddl_command_end', 'splitdb.guard_ddl()', 'O', true, false),
-			 ('splitdb_guard_drop', 'sql_drop', 'splitdb.guard_drop()', 'O', true, false)$$,
-	'event triggers splitdb_guard_ddl and splitdb_guard_drop: enabled, part of the extension, for listed tags only');
+	$$VALUES ('splitdb_guard_ddl', 'ddl_command_end', 'splitdb.guard_ddl()', 'A', true, false),
+			 ('splitdb_guard_drop', 'sql_drop', 'splitdb.guard_drop()', 'A', true, false)$$,
+	'event triggers splitdb_guard_ddl and splitdb_guard_drop: enabled always (replica sessions too), part of the extension, for listed tags only');
 SELECT function_privs_are('splitdb', 'guard_ddl', ARRAY[]::name[],
 						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.guard_ddl()');
 

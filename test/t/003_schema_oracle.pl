@@ -381,7 +381,17 @@ SELECT splitdb_assign('$service', } . join(', ', map { sql_literal($_) } @$table
 	my $sequences = service_sequences($db, $service);
 	my $before = snapshot($db, \@rels, $seq_schemas);
 
+	# online, the default; a schema with a table that has no key is refused
+	# for it, changing nothing, and goes offline
 	my ($ret, $out, $err) = $node->psql($db, "SELECT splitdb_migrate('$service', wait => true)");
+	if ($ret != 0 && $err =~ /has no primary key or unique key over NOT NULL columns/)
+	{
+		like($err, qr/mode => 'offline'/, "$db: online refused for a table without a key, the hint names offline");
+		is($node->safe_psql($db, "SELECT count(*) FROM splitdb.job WHERE service = '$service'"),
+			'0', "$db: the refused online call started no job");
+		($ret, $out, $err) = $node->psql($db,
+			"SELECT splitdb_migrate('$service', mode => 'offline', wait => true)");
+	}
 	is($ret, 0, "$db: splitdb_migrate('$service') succeeds") or diag($err);
 	is( $node->safe_psql(
 			$db, "SELECT state || coalesce(' ' || last_error, '') FROM splitdb_status WHERE service = '$service'"),
