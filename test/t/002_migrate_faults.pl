@@ -156,10 +156,13 @@ sub job_table
 		  . " AND table_name = 'public.$table'");
 }
 
+# online (the default), but for idx, whose idx_audit has no key: online
+# mode refuses it, and a resumed job keeps the mode it started in
 sub migrate
 {
 	my ($svc) = @_;
-	return query('postgres', "SELECT splitdb_migrate('$svc')");
+	my $mode = $svc eq 'idx' ? ", mode => 'offline'" : '';
+	return query('postgres', "SELECT splitdb_migrate('$svc'$mode)");
 }
 
 # splitdb_migrate(wait => true), which must return job $id; true when it did
