@@ -9,7 +9,9 @@
 # phase brings the job to done.  For each phase, a service of its own,
 # NAME, owns NAME_big (40000 rows, a bigserial key, a secondary index),
 # NAME_small (a foreign key to NAME_big) and NAME_zplain (no key, no index:
-# the indexing step leaves it alone, and it is verified last).  The worker
+# the indexing step leaves it alone, and it is verified last; so the jobs
+# are offline: online mode refuses a table without a key, and
+# 019_online.pl kills online jobs).  The worker
 # is held in the phase by something in the sibling that its statement
 # waits for, and terminated there, with its sibling session still waiting:
 #
@@ -391,7 +393,7 @@ sub case_gate
 	my $before = make_service($svc, %opt);
 	my $gate   = close_gate($svc, $tag);
 
-	my $id = query('postgres', "SELECT splitdb_migrate('$svc')");
+	my $id = query('postgres', "SELECT splitdb_migrate('$svc', mode => 'offline')");
 	my $pids = wait_sibling_waiter($svc, 'faults.gate', "a $tag of the $phase step")
 	  or return release($gate);
 	kill_worker($svc, $phase, $pids);
@@ -415,7 +417,7 @@ sub case_late
 	my $before = make_service($svc);
 	my $gate   = close_gate($svc, 'CREATE INDEX');
 
-	my $id = query('postgres', "SELECT splitdb_migrate('$svc')");
+	my $id = query('postgres', "SELECT splitdb_migrate('$svc', mode => 'offline')");
 	wait_sibling_waiter($svc, 'faults.gate', 'a CREATE INDEX of the indexing step')
 	  or return release($gate);
 	my $plain = hold($svc, "LOCK TABLE public.${svc}_zplain IN ACCESS EXCLUSIVE MODE");
@@ -458,7 +460,7 @@ sub case_fence_timeout
 	my $before = make_service($svc, rows => 2000);
 	my $gate   = close_gate($svc, 'CREATE TABLE');
 
-	my $id = query('postgres', "SELECT splitdb_migrate('$svc')");
+	my $id = query('postgres', "SELECT splitdb_migrate('$svc', mode => 'offline')");
 	my $pids = wait_sibling_waiter($svc, 'faults.gate', 'a CREATE TABLE of the preparing step')
 	  or return release($gate);
 	kill_worker($svc, 'preparing', $pids);
@@ -513,7 +515,7 @@ sub case_invalid_index
 	my $before = make_service($svc, rows => 5000);
 	my $gate   = close_gate($svc, 'CREATE INDEX');
 
-	my $id = query('postgres', "SELECT splitdb_migrate('$svc')");
+	my $id = query('postgres', "SELECT splitdb_migrate('$svc', mode => 'offline')");
 	my $pids = wait_sibling_waiter($svc, 'faults.gate', 'a CREATE INDEX of the indexing step')
 	  or return release($gate);
 	kill_worker($svc, 'indexing', $pids);

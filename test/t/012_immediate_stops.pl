@@ -310,7 +310,7 @@ sub hold_in_phase
 
 	query($svc, "INSERT INTO faults.armed VALUES ('$tag')");
 	my $gate = hold($svc, 'LOCK TABLE faults.gate IN EXCLUSIVE MODE');
-	my $id   = query('postgres', "SELECT splitdb_migrate('$svc')");
+	my $id   = query('postgres', "SELECT splitdb_migrate('$svc', mode => 'offline')");
 	my $step = $tag{$phase} ? $phase : 'indexing';
 	my $pids = wait_waiter($svc, 'faults.gate', "a $tag of the $step step")
 	  or return;
@@ -378,7 +378,7 @@ sub control_objects
 	if (!defined $control)
 	{
 		my $before = make_service('control', xref => 1);
-		query('postgres', "SELECT splitdb_migrate('control', wait => true)");
+		query('postgres', "SELECT splitdb_migrate('control', mode => 'offline', wait => true)");
 		$control = per_table('control', \&objects_sql, 'public', sort keys %{ $before->{tables} });
 	}
 	(my $objects = $control) =~ s/^control_/${svc}_/mg;

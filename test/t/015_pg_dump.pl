@@ -80,8 +80,8 @@ for my $t (
 }
 like(
 	dumped_rows($dump, 'splitdb.job'),
-	qr/^1\tord\toffline\tdone\tdone\t.*\t\d+$/m,
-	'the dumped job row ends with its worker\'s pid');
+	qr/^1\tord\tonline\tdone\tdone\t.*\t\\N\t\\N\t\d+\t\d+\t\d+\t/m,
+	'the dumped job row: online, done, no error, its worker\'s pid, its replay rounds and lag');
 like($dump, qr/^SELECT pg_catalog\.setval\('splitdb\.job_id_seq', 1, true\);$/m,
 	'pg_dump of the source carries splitdb.job_id_seq');
 
