@@ -5,7 +5,9 @@
 #
 # For each phase, a service of its own, NAME, owns NAME_big (4000 rows, a
 # bigserial key, a secondary index, a column of enum NAME_kind), NAME_small
-# (a foreign key to NAME_big) and NAME_zplain (no key); NAME_bill stays in
+# (a foreign key to NAME_big) and NAME_zplain (no key: so the jobs are
+# offline, which online mode refuses; sql/cancel.sql cancels an online
+# job); NAME_bill stays in
 # the source and refers to NAME_big, so the job records a cross-service
 # reference and its cutover installs reference ends in the sibling.  The
 # sibling holds, beforehand, the enum NAME_kind (splitdb must keep it) and
@@ -308,7 +310,7 @@ sub check_cancelled
 	my ($out, $err);
 	$node->psql(
 		'postgres',
-		"SET statement_timeout = '120s'; SELECT splitdb_migrate('$svc', wait => true) > 0",
+		"SET statement_timeout = '120s'; SELECT splitdb_migrate('$svc', mode => 'offline', wait => true) > 0",
 		stdout => \$out,
 		stderr => \$err);
 	is($out, 't', "$svc: a new migration after the cancel") || diag("stderr: $err");
@@ -326,7 +328,7 @@ sub case_gate
 	query($svc, "INSERT INTO faults.armed VALUES ('$tag')");
 	my $gate = hold($svc, 'LOCK TABLE faults.gate IN EXCLUSIVE MODE');
 
-	query('postgres', "SELECT splitdb_migrate('$svc')");
+	query('postgres', "SELECT splitdb_migrate('$svc', mode => 'offline')");
 	wait_sibling_waiter($svc, 'faults.gate', "a $tag of the $phase step")
 	  or return release($gate);
 	is(job($svc, 'phase'), $phase, "$svc: the job is in phase $phase");
@@ -344,7 +346,7 @@ sub case_verifying
 	query($svc, "INSERT INTO faults.armed VALUES ('CREATE INDEX')");
 	my $gate = hold($svc, 'LOCK TABLE faults.gate IN EXCLUSIVE MODE');
 
-	query('postgres', "SELECT splitdb_migrate('$svc')");
+	query('postgres', "SELECT splitdb_migrate('$svc', mode => 'offline')");
 	wait_sibling_waiter($svc, 'faults.gate', 'a CREATE INDEX of the indexing step')
 	  or return release($gate);
 	my $plain = hold($svc, "LOCK TABLE public.${svc}_zplain IN ACCESS EXCLUSIVE MODE");
@@ -388,7 +390,7 @@ sub case_cutting_over
 	query($svc, "INSERT INTO faults.armed VALUES ('CREATE INDEX')");
 	my $gate = hold($svc, 'LOCK TABLE faults.gate IN EXCLUSIVE MODE');
 
-	query('postgres', "SELECT splitdb_migrate('$svc')");
+	query('postgres', "SELECT splitdb_migrate('$svc', mode => 'offline')");
 	wait_sibling_waiter($svc, 'faults.gate', 'a CREATE INDEX of the indexing step')
 	  or return release($gate);
 	$plain->query_safe("LOCK TABLE public.${svc}_zplain IN ACCESS EXCLUSIVE MODE");
@@ -421,7 +423,7 @@ sub case_stop
 
 	# held while indexing, in a way that outlives a restart
 	query($svc, "INSERT INTO faults.armed VALUES ('sleep CREATE INDEX')");
-	query('postgres', "SELECT splitdb_migrate('$svc')");
+	query('postgres', "SELECT splitdb_migrate('$svc', mode => 'offline')");
 	poll_until(sub { query($svc, $asleep) eq 't' }, undef, 'a CREATE INDEX of stop to sleep');
 	my $plain = hold($svc, "SELECT FROM public.${svc}_zplain LIMIT 0");
 
