@@ -1480,8 +1480,11 @@ BEGIN
 	LOOP
 		EXECUTE format('DROP TRIGGER %I ON %s', c.tgname, c.rel);
 	END LOOP;
-	FOR c IN SELECT DISTINCT x.log FROM splitdb.capture x WHERE x.job_id = drop_capture.job_id LOOP
-		EXECUTE format('DROP TABLE IF EXISTS %s', c.log);
+	-- a log dropped already (by the registry) has no name left to drop
+	FOR c IN SELECT DISTINCT x.log FROM splitdb.capture x
+			  WHERE x.job_id = drop_capture.job_id
+				AND EXISTS (SELECT FROM pg_class l WHERE l.oid = x.log) LOOP
+		EXECUTE format('DROP TABLE %s', c.log);
 		n := n + 1;
 	END LOOP;
 	DELETE FROM splitdb.capture x WHERE x.job_id = drop_capture.job_id;
