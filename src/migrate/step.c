@@ -858,6 +858,12 @@ cutover_attempt(SplitdbJob *job, int attempt)
 
 	splitdb_online_remove_capture(job->job_id);
 	cut_over(job);
+
+	INSTR_TIME_SET_CURRENT(held);
+	INSTR_TIME_SUBTRACT(held, start);
+	ereport(LOG,
+			(errmsg("job " INT64_FORMAT " of service \"%s\" held the tables' locks for %.0f ms at its cutover",
+					job->job_id, job->service, INSTR_TIME_GET_MILLISEC(held))));
 }
 
 /* online mode, between the cutover's attempts: a round, without locks */
