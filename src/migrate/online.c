@@ -195,7 +195,8 @@ splitdb_online_retry(SplitdbJob *job, const char *what,
 
 	for (int attempt = 1;; attempt++)
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = NULL;
+		long		pause;
 
 		PG_TRY();
 		{
@@ -203,48 +204,51 @@ splitdb_online_retry(SplitdbJob *job, const char *what,
 		}
 		PG_CATCH();
 		{
+			/* only a lock not had in time is tried again */
 			MemoryContextSwitchTo(cxt);
 			edata = CopyErrorData();
 			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 				PG_RE_THROW();
 			FlushErrorState();
-			HOLD_INTERRUPTS();
-			AbortCurrentTransaction();
-			RESUME_INTERRUPTS();
-			MemoryContextSwitchTo(cxt);
-			if (PQtransactionStatus(job->conn) == PQTRANS_INTRANS ||
-				PQtransactionStatus(job->conn) == PQTRANS_INERROR)
-				splitdb_remote_command(job->conn, "ROLLBACK", 0, NULL, job->service);
-			if (attempt >= job->cutover_attempts)
-			{
-				if (give_up != NULL)
-					give_up(job);
-				ereport(ERROR,
-						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-						 errmsg("could not %s for service \"%s\" in %d attempt%s",
-								what, job->service, attempt, attempt == 1 ? "" : "s"),
-						 errdetail("The last attempt failed: %s", edata->message),
-						 errhint("Find the sessions that hold locks on the service's tables (pg_locks, pg_stat_activity), or raise splitdb.cutover_lock_timeout or splitdb.cutover_attempts; splitdb_migrate('%s') resumes, and the capture keeps every write meanwhile.",
-								 job->service)));
-			}
-			ereport(LOG,
-					(errmsg("job " INT64_FORMAT " of service \"%s\": attempt %d to %s failed, retrying: %s",
-							job->job_id, job->service, attempt, what, edata->message)));
-			{
-				long		pause = Min(100L << Min(attempt - 1, 6), 5000L);
-
-				pause = pause * 3 / 4 + (long) (pg_prng_double(&pg_global_prng_state) * pause / 2);
-				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								 pause, PG_WAIT_EXTENSION);
-				ResetLatch(MyLatch);
-				CHECK_FOR_INTERRUPTS();
-			}
-			if (between != NULL)
-				between(job);
-			continue;
 		}
 		PG_END_TRY();
-		return;
+
+		/* no `continue` inside PG_CATCH: it would leave PG_TRY's block only */
+		if (edata == NULL)
+			return;
+
+		HOLD_INTERRUPTS();
+		AbortCurrentTransaction();
+		RESUME_INTERRUPTS();
+		MemoryContextSwitchTo(cxt);
+		if (PQtransactionStatus(job->conn) == PQTRANS_INTRANS ||
+			PQtransactionStatus(job->conn) == PQTRANS_INERROR)
+			splitdb_remote_command(job->conn, "ROLLBACK", 0, NULL, job->service);
+		if (attempt >= job->cutover_attempts)
+		{
+			if (give_up != NULL)
+				give_up(job);
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not %s for service \"%s\" in %d attempt%s",
+							what, job->service, attempt, attempt == 1 ? "" : "s"),
+					 errdetail("The last attempt failed: %s", edata->message),
+					 errhint("Find the sessions that hold locks on the service's tables (pg_locks, pg_stat_activity), or raise splitdb.cutover_lock_timeout or splitdb.cutover_attempts; splitdb_migrate('%s') resumes, and the capture keeps every write meanwhile.",
+							 job->service)));
+		}
+		ereport(LOG,
+				(errmsg("job " INT64_FORMAT " of service \"%s\": attempt %d to %s failed, retrying: %s",
+						job->job_id, job->service, attempt, what, edata->message)));
+
+		/* 100 ms doubling up to 5 s, between 3/4 and 5/4 of it */
+		pause = Min(100L << Min(attempt - 1, 6), 5000L);
+		pause = pause * 3 / 4 + (long) (pg_prng_double(&pg_global_prng_state) * pause / 2);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 pause, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (between != NULL)
+			between(job);
 	}
 }
 

@@ -40,6 +40,7 @@
 #include "pgstat.h"
 #include "utils/backend_status.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "metadata/catalog.h"
 #include "migrate/copier.h"
@@ -843,6 +844,15 @@ cutover_attempt(SplitdbJob *job, int attempt)
 	foreach(lc, relids)
 		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
 	INSTR_TIME_SET_CURRENT(start);
+
+	/*
+	 * A snapshot taken now: the one the transaction began with is older
+	 * than the lock, and misses the writers the lock waited for, whose log
+	 * entries the round's DELETE (which takes a snapshot of its own) would
+	 * then remove unreplayed.  Every writer has committed by now.
+	 */
+	PopActiveSnapshot();
+	PushActiveSnapshot(GetTransactionSnapshot());
 
 	splitdb_online_round(job, true, &round);
 	INSTR_TIME_SET_CURRENT(held);

@@ -156,12 +156,13 @@ sub job_table
 		  . " AND table_name = 'public.$table'");
 }
 
-# online (the default), but for idx, whose idx_audit has no key: online
-# mode refuses it, and a resumed job keeps the mode it started in
+# online (the default), but for idx, whose idx_audit has no key (online
+# mode refuses it), and for ofl, which shows what offline mode blocks; a
+# resumed job keeps the mode it started in
 sub migrate
 {
 	my ($svc) = @_;
-	my $mode = $svc eq 'idx' ? ", mode => 'offline'" : '';
+	my $mode = $svc =~ /^(idx|ofl)$/ ? ", mode => 'offline'" : '';
 	return query('postgres', "SELECT splitdb_migrate('$svc'$mode)");
 }
 
