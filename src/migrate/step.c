@@ -803,6 +803,8 @@ splitdb_step_cutover(SplitdbJob *job)
 		cut_over(job);
 		return;
 	}
+	/* what was written while the verification read, replayed before the locks */
+	replay_round(job, "before the cutover");
 	splitdb_online_retry(job, "take the cutover's locks within its budget", cutover_attempt,
 						 catch_up_between, back_to_catching_up);
 }
