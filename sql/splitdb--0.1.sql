@@ -1490,7 +1490,7 @@ BEGIN
 	DELETE FROM splitdb.capture x WHERE x.job_id = drop_capture.job_id;
 	-- the log schema goes with its last log
 	IF to_regnamespace('splitdb_capture') IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM pg_class WHERE relnamespace = 'splitdb_capture'::regnamespace) THEN
+	   AND NOT EXISTS (SELECT FROM pg_class WHERE relnamespace = to_regnamespace('splitdb_capture')) THEN
 		DROP SCHEMA splitdb_capture;
 	END IF;
 	RETURN n;
