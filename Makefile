@@ -33,6 +33,7 @@ OBJS = \
 	src/migrate/jobstate.o \
 	src/migrate/launcher.o \
 	src/migrate/matview.o \
+	src/migrate/peer.o \
 	src/migrate/range.o \
 	src/migrate/record.o \
 	src/migrate/replay.o \
