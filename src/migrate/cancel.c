@@ -278,11 +278,11 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 	 */
 	splitdb_catalog_exec_text("DELETE FROM splitdb.reference WHERE job_id = $1::bigint",
 							  1, params, false);
-	splitdb_catalog_exec_text("UPDATE splitdb.job SET state = 'cancelled', worker_pid = NULL,"
-							  " current_table = NULL,"
-							  " finished_at = pg_catalog.clock_timestamp(),"
-							  " updated_at = pg_catalog.clock_timestamp()"
-							  " WHERE job_id = $1::bigint",
+	/* one timestamp for both columns: the job ended when it was last changed */
+	splitdb_catalog_exec_text("UPDATE splitdb.job j SET state = 'cancelled', worker_pid = NULL,"
+							  " current_table = NULL, finished_at = n.t, updated_at = n.t"
+							  "  FROM (SELECT pg_catalog.clock_timestamp() AS t) n"
+							  " WHERE j.job_id = $1::bigint",
 							  1, params, false);
 
 	/* the other siblings, now that the job's state places its ends in the source */
