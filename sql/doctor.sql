@@ -14,6 +14,10 @@
 -- - a capture log of a done job whose oldest row is two days old: warning;
 -- - reference ends in the source of a reference that is gone: warning,
 --   dropped;
+-- - each kind of leftover injected alone and repaired twice (a dead
+--   worker, an object of a cancelled job in its sibling and in the source,
+--   a row of an object that never was, a stray reference end): the second
+--   repair repairs nothing and changes nothing;
 -- - a sibling that cannot be reached: warning, no error;
 -- - not superuser: refused.
 --
@@ -91,6 +95,72 @@ SELECT severity, service, location, object, repaired
   FROM splitdb_doctor(repair => true) ORDER BY severity, service, location, object;
 SELECT count(*) FILTER (WHERE repaired) AS repaired_a_third_time FROM splitdb_doctor(repair => true);
 
+-- each kind of leftover alone, repaired twice: the second repair repairs
+-- nothing and changes nothing (the jobs, every registry row with its
+-- dropped_at, the source's reference ends, relations and triggers)
+CREATE SCHEMA doctor_check;
+CREATE VIEW doctor_check.state AS
+SELECT 'job ' || job_id || ' ' || state || ' ' || coalesce(worker_pid::text, '-') || ' '
+	   || coalesce(last_sqlstate, '-') || ' ' || coalesce(finished_at::text, '-') AS x
+  FROM splitdb.job
+UNION ALL
+SELECT 'artifact ' || artifact_id || ' ' || coalesce(dropped_at::text, 'standing') FROM splitdb.artifact
+UNION ALL
+SELECT 'end ' || reference_id || ' ' || side::text FROM splitdb.reference_end
+UNION ALL
+SELECT 'relation ' || c.oid::regclass::text || ' ' || c.relkind::text FROM pg_class c
+ WHERE c.relnamespace = 'public'::regnamespace
+UNION ALL
+SELECT 'trigger ' || t.tgrelid::regclass::text || ' ' || t.tgname || ' ' || t.tgenabled::text
+  FROM pg_trigger t WHERE NOT t.tgisinternal;
+CREATE TABLE doctor_check.after_first (x text);
+\set second_repair 'TRUNCATE doctor_check.after_first; INSERT INTO doctor_check.after_first SELECT x FROM doctor_check.state; SELECT count(*) FILTER (WHERE repaired) AS repaired_again, count(*) FILTER (WHERE severity <> \'critical\') AS reported_again FROM splitdb_doctor(repair => true); SELECT * FROM ((SELECT x FROM doctor_check.state EXCEPT SELECT x FROM doctor_check.after_first) UNION ALL (SELECT x FROM doctor_check.after_first EXCEPT SELECT x FROM doctor_check.state)) changed;'
+-- a job row that says it runs, its worker gone
+UPDATE splitdb.job SET state = 'copying', worker_pid = 2147483647, last_sqlstate = NULL,
+	   finished_at = NULL
+ WHERE service = 'f_svc';
+SELECT severity, service, object, repaired FROM splitdb_doctor(repair => true)
+ WHERE severity <> 'critical' ORDER BY severity, location, object;
+:second_repair
+-- an object of a cancelled job left in its sibling
+\c e_svc
+CREATE TABLE public.e_again (id integer);
+\c splitdb_regression
+SET client_min_messages = warning;
+INSERT INTO splitdb.artifact (job_id, service, kind, identity, drop_on)
+SELECT job_id, 'e_svc', 'table', 'public.e_again', '{cancel}' FROM splitdb.job WHERE service = 'e_svc';
+SELECT severity, service, location, object, repaired FROM splitdb_doctor(repair => true)
+ WHERE severity <> 'critical' ORDER BY severity, location, object;
+:second_repair
+\c e_svc
+SELECT to_regclass('public.e_again') IS NULL AS e_again_dropped;
+\c splitdb_regression
+SET client_min_messages = warning;
+-- a registry row of an object that never was
+INSERT INTO splitdb.artifact (job_id, service, kind, identity, drop_on)
+SELECT job_id, 'e_svc', 'table', 'public.e_never', '{cancel}' FROM splitdb.job WHERE service = 'e_svc';
+SELECT severity, service, location, object, repaired FROM splitdb_doctor(repair => true)
+ WHERE severity <> 'critical' ORDER BY severity, location, object;
+:second_repair
+-- an object of a cancelled job left in the source
+CREATE VIEW public.e_view AS SELECT 1 AS one;
+INSERT INTO splitdb.artifact (job_id, service, kind, identity, drop_on)
+SELECT job_id, NULL, 'view', 'public.e_view', '{cancel}' FROM splitdb.job WHERE service = 'e_svc';
+SELECT severity, service, location, object, repaired FROM splitdb_doctor(repair => true)
+ WHERE severity <> 'critical' ORDER BY severity, location, object;
+:second_repair
+SELECT to_regclass('public.e_view') IS NULL AS e_view_dropped;
+-- a stray reference end in the source
+INSERT INTO splitdb.reference_end
+SELECT 999998, side, relid, constraint_name, here, own_table, own_server, own_columns, own_types,
+	   other_location, other_server, other_table, other_columns, other_types, other_database,
+	   match_full, on_delete, on_update, set_columns, is_deferrable, initially_deferred, always
+  FROM splitdb.reference_end LIMIT 1;
+SELECT severity, service, location, object, repaired FROM splitdb_doctor(repair => true)
+ WHERE severity <> 'critical' ORDER BY severity, location, object;
+:second_repair
+SELECT count(*) AS stray_ends FROM splitdb.reference_end WHERE reference_id = 999998;
+
 -- a reference set off has its triggers disabled on purpose: not reported
 SELECT splitdb_reference_mode(reference_id, 'off') AS was FROM splitdb.reference;
 SELECT count(*) AS disabled_reported FROM splitdb_doctor() WHERE problem LIKE 'the trigger is disabled%';
@@ -102,6 +172,7 @@ SELECT severity, service, location, object, problem LIKE 'cannot be reached: %' 
 ALTER SERVER splitdb_d_svc OPTIONS (SET dbname 'd_svc');
 
 -- clean up
+DROP SCHEMA doctor_check CASCADE;
 DROP TABLE d_bill;
 DROP FOREIGN TABLE d_stay, e_log;
 DELETE FROM splitdb.job;

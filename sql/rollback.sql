@@ -15,7 +15,11 @@
 --   the view and the materialized view read the originals, the sequences
 --   are past every value used, the shims, reference ends and capture are
 --   gone on both sides, the sibling's tables are dropped, the job is
---   rolled_back; a second rollback is refused.
+--   rolled_back; a second rollback is refused;
+-- - the registry afterwards: no row of the job stands (the archived
+--   originals given back are marked too), and splitdb_doctor() finds
+--   nothing; a second migration of the service starts clean, and its
+--   rollback leaves the same.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -238,8 +242,29 @@ DROP ROLE regress_rb_writer;
 SET client_min_messages = warning;
 SELECT kind, identity, dropped_at IS NOT NULL AS dropped FROM splitdb.artifact
  WHERE kind IN ('capture log', 'foreign table', 'materialized view') ORDER BY artifact_id;
+-- no row of the registry stands: what the rollback dropped is marked, and
+-- so are the archived originals it gave back under their names
+SELECT service IS NULL AS in_source, drop_on, count(*) AS objects,
+	   count(*) FILTER (WHERE dropped_at IS NULL) AS standing
+  FROM splitdb.artifact GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT * FROM splitdb_doctor();
 -- once is enough
 SELECT splitdb_rollback('rb_svc');
+
+-- a second migration of the service starts clean, and goes back again
+DELETE FROM "Rück Weg"."Auftrag" WHERE kunde_id = 42;
+ALTER TABLE "Rück Weg"."Auftrag" VALIDATE CONSTRAINT "Auftrag_kunde_id_fkey";
+SELECT splitdb_migrate('rb_svc', wait => true) > 0 AS started;
+SELECT job_id, state FROM splitdb.job ORDER BY job_id;
+SELECT job_id, count(*) FILTER (WHERE dropped_at IS NULL) AS standing FROM splitdb.artifact
+ GROUP BY 1 ORDER BY 1;
+SELECT * FROM splitdb_doctor();
+SELECT splitdb_rollback('rb_svc');
+SET client_min_messages = warning;
+SELECT job_id, state FROM splitdb.job ORDER BY job_id;
+SELECT count(*) FILTER (WHERE dropped_at IS NULL) AS standing FROM splitdb.artifact;
+SELECT * FROM splitdb_doctor();
+SELECT count(*) AS rows_back FROM "Rück Weg"."Auftrag";
 
 -- clean up
 DROP SCHEMA "Rück Weg" CASCADE;

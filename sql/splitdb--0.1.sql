@@ -182,7 +182,7 @@ COMMENT ON COLUMN splitdb.artifact.identity IS 'quoted name as DROP takes it (sc
 COMMENT ON COLUMN splitdb.artifact.parent IS 'for a trigger, constraint or policy: the quoted, qualified table it is on';
 COMMENT ON COLUMN splitdb.artifact.drop_on IS 'events on which it is dropped: failure, cancel, rollback, finalize';
 COMMENT ON COLUMN splitdb.artifact.recorded_at IS 'when it was recorded (before it was made)';
-COMMENT ON COLUMN splitdb.artifact.dropped_at IS 'when splitdb dropped it; NULL while it is (or may be) there';
+COMMENT ON COLUMN splitdb.artifact.dropped_at IS 'when splitdb dropped it, or gave it back (a rollback''s archived originals, under their names again); NULL while it is (or may be) there';
 
 /*
  * The key ranges of a table that several readers copy side by side (the

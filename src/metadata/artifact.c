@@ -115,6 +115,29 @@ splitdb_artifact_dropped(int64 artifact_id)
 }
 
 /*
+ * splitdb_artifact_give_back
+ *		Mark dropped every row of job_id in this database (the source) that
+ *		is still standing and does not go on event (one SPLITDB_ON_* bit):
+ *		the objects that event gives back instead of dropping them.  A
+ *		rollback gives the archived originals (they go on finalize) back
+ *		under their names, so their rows, which name them in the archive,
+ *		name nothing any more.  Returns how many rows it marked.
+ *
+ * Runs in the transaction that gave them back, connected to SPI.
+ */
+uint64
+splitdb_artifact_give_back(int64 job_id, int event)
+{
+	const char *params[2] = {psprintf(INT64_FORMAT, job_id), events_literal(event)};
+
+	splitdb_catalog_exec_text("UPDATE splitdb.artifact SET dropped_at = pg_catalog.clock_timestamp()"
+							  " WHERE job_id = $1::bigint AND service IS NULL AND dropped_at IS NULL"
+							  "   AND NOT drop_on && $2::text[]",
+							  2, params, false);
+	return SPI_processed;
+}
+
+/*
  * splitdb_artifact_list
  *		The artifacts of job_id not dropped yet that go on any of the events
  *		(SPLITDB_ON_* bits), newest first: the order to drop them in, since

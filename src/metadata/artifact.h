@@ -38,6 +38,7 @@ extern int64 splitdb_artifact_record(int64 job_id, const char *service,
 									 const char *kind, const char *identity,
 									 const char *parent, int drop_on);
 extern void splitdb_artifact_dropped(int64 artifact_id);
+extern uint64 splitdb_artifact_give_back(int64 job_id, int event);
 extern List *splitdb_artifact_list(int64 job_id, int event);
 extern char *splitdb_artifact_drop_sql(const SplitdbArtifact *a);
 

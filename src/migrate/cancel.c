@@ -18,12 +18,18 @@
  *	   newest first, in one remote transaction, committed there;
  *	4. in this transaction: marks those rows dropped, deletes the job's
  *	   cross-service references (recorded while it prepared), and sets the
- *	   job cancelled.
+ *	   job cancelled;
+ *	5. in the other siblings (peer.c): a cutover that failed had installed
+ *	   there again the ends of the references with this service, to reach
+ *	   its sibling; they are installed once more as the job's state now
+ *	   places them (reaching the source), and the registry's objects there
+ *	   (a server) are dropped, each peer committing on its own.
  *
  * Invariants:
  * - A crash or a kill at any point leaves a job that a second cancel
- *   finishes: every drop says IF EXISTS, and until step 4 commits the job
- *   is not cancelled.
+ *   finishes: every drop says IF EXISTS, installing ends again is
+ *   idempotent, and until this transaction commits the job is not
+ *   cancelled.
  * - Objects the sibling had before the job have no registry row, and stay.
  * - Once cancelled, the service can be migrated again (splitdb_migrate()
  *   starts a new job, and finds none of the old job's tables there).
@@ -53,6 +59,7 @@
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
 #include "migrate/online.h"
+#include "migrate/peer.h"
 #include "migrate/undo.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -275,11 +282,16 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 	 */
 	splitdb_catalog_exec_text("DELETE FROM splitdb.reference WHERE job_id = $1::bigint",
 							  1, params, false);
-	splitdb_catalog_exec_text("UPDATE splitdb.job SET state = 'cancelled', worker_pid = NULL,"
-							  " current_table = NULL, finished_at = c.at, updated_at = c.at"
-							  "  FROM (SELECT pg_catalog.clock_timestamp() AS at) c"
-							  " WHERE job_id = $1::bigint",
+	/* one timestamp for both columns: the job ended when it was last changed */
+	splitdb_catalog_exec_text("UPDATE splitdb.job j SET state = 'cancelled', worker_pid = NULL,"
+							  " current_table = NULL, finished_at = n.t, updated_at = n.t"
+							  "  FROM (SELECT pg_catalog.clock_timestamp() AS t) n"
+							  " WHERE j.job_id = $1::bigint",
 							  1, params, false);
+
+	/* the other siblings, now that the job's state places its ends in the source */
+	dropped += splitdb_peer_cancel(service, artifacts, strcmp(job.phase, "cutting_over") == 0);
+
 	ereport(NOTICE,
 			(errmsg("job " INT64_FORMAT " of service \"%s\" is cancelled; %d object%s dropped",
 					job.job_id, service, dropped, dropped == 1 ? "" : "s")));

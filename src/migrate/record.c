@@ -11,7 +11,11 @@
  *	                      they go on cancel and on rollback
  *	 before the cutover   what the reference ends need in the sibling:
  *	                      splitdb's schema and extensions, its servers
- *	                      (splitdb_record_before_cutover); cancel, rollback
+ *	                      (splitdb_record_before_cutover); cancel, rollback;
+ *	                      and in each other sibling that holds ends of a
+ *	                      reference with this service (another service's,
+ *	                      migrated), the server there that reaches this
+ *	                      service's sibling (cancel, rollback)
  *	 cutover              the archived originals (finalize), the shims and
  *	                      the materialized views made over them, the
  *	                      reference triggers (rollback)
@@ -167,12 +171,64 @@ record_if_missing(int64 job_id, const char *service, PGconn *conn,
 }
 
 /*
+ * record_in_peers
+ *		Record, in every other sibling whose ends of a reference with an end
+ *		in service the cutover installs again (the other end's service is
+ *		migrated: reference.c installs where splitdb.reference_placement
+ *		says), the server there that will reach service's sibling, when that
+ *		sibling lacks it.  The ends themselves were there before the job
+ *		(that service's cutover installed them) and are not recorded: a
+ *		cancel installs them again as they were (peer.c).
+ */
+static void
+record_in_peers(int64 job_id, const char *service)
+{
+	const char *params[1] = {service};
+	const char *server = psprintf("%s%s", SPLITDB_SERVER_PREFIX, service);
+	List	   *peers = NIL;
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("SELECT DISTINCT CASE WHEN p.child_service = $1::name"
+							  "   THEN p.parent_service ELSE p.child_service END::text"
+							  "  FROM splitdb.reference_placement p"
+							  " WHERE $1::name IN (p.child_service, p.parent_service)"
+							  "   AND p.child_service IS DISTINCT FROM p.parent_service"
+							  "   AND CASE WHEN p.child_service = $1::name THEN p.parent_location"
+							  "            ELSE p.child_location END <> 'source'"
+							  " ORDER BY 1",
+							  1, params, false);
+	foreach(lc, splitdb_catalog_result_rows())
+		peers = lappend(peers, ((char **) lfirst(lc))[0]);
+	foreach(lc, peers)
+	{
+		const char *peer = lfirst(lc);
+		PGconn	   *volatile conn = NULL;
+
+		PG_TRY();
+		{
+			conn = splitdb_remote_connect_server(splitdb_catalog_get_service(peer, SPLITDB_LOCK_NONE,
+																			 false)->server,
+												 peer);
+			record_if_missing(job_id, peer, conn, "server", server,
+							  "SELECT EXISTS (SELECT FROM pg_catalog.pg_foreign_server s WHERE s.srvname = $1)");
+		}
+		PG_FINALLY();
+		{
+			splitdb_remote_disconnect(conn);
+		}
+		PG_END_TRY();
+	}
+}
+
+/*
  * splitdb_record_before_cutover
  *		Record what the cutover's reference ends will make in the sibling of
  *		service when it lacks them (reference.c, prepare_sibling): splitdb's
  *		schema, the extensions splitdb and postgres_fdw, and the servers
- *		through which the sibling reaches the source and the other siblings.
- *		Nothing when no cross-service reference has an end in the service.
+ *		through which the sibling reaches the source and the other siblings;
+ *		and in the other siblings, the servers that reach this one
+ *		(record_in_peers).  Nothing when no cross-service reference has an
+ *		end in the service.
  *
  * Runs in a source transaction of its own that commits before the
  * cutover's (which makes them in the sibling); connected to SPI.
@@ -216,6 +272,7 @@ splitdb_record_before_cutover(int64 job_id, const char *service, PGconn *conn)
 						  psprintf("%s%s", SPLITDB_SERVER_PREFIX, other),
 						  "SELECT EXISTS (SELECT FROM pg_catalog.pg_foreign_server s WHERE s.srvname = $1)");
 	}
+	record_in_peers(job_id, service);
 }
 
 /*

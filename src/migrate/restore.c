@@ -25,7 +25,11 @@
  *	6. the sequences are set past every value either database used;
  *	7. the source objects the registry says go on rollback are dropped:
  *	   those it names by a relation's or a trigger's name are resolved to
- *	   OIDs before step 1, since the originals take the shims' names back.
+ *	   OIDs before step 1, since the originals take the shims' names back;
+ *	   the registry's rows of what the rollback gave back (the archived
+ *	   originals and materialized views, recorded to go on finalize) are
+ *	   marked dropped too: they name objects of the archive that are not
+ *	   there any more, and the job will never be finalized.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -404,4 +408,5 @@ splitdb_restore_source(int64 job_id, const char *service, PGconn *conn)
 	add_foreign_keys(job_id, service);
 	advance_sequences(job_id, service, conn);
 	drop_source_artifacts(artifacts);
+	(void) splitdb_artifact_give_back(job_id, SPLITDB_ON_ROLLBACK);
 }

@@ -39,6 +39,16 @@
 #    immediate stop: the job stays done with its archive each time, and the
 #    next finalize ends it; the shim still reads every row.
 #
+# 8. a cutover that fails after it installed reference ends in the sibling
+#    of another service migrated before (peer), whose tables reference the
+#    service's and are referenced by them (peer): the cutover held at its
+#    setval as in 5, the peer's sibling seen checking against this
+#    service's sibling, then cancelled; the peer's sibling holds again
+#    exactly what it held before (its ends reach the source, their
+#    triggers, servers, user mappings and the places of its secrets), the
+#    registry knew the server the cutover made there, and a key missing in
+#    the source is refused there again.
+#
 # After each cancel: the job is cancelled and every registry row of it is
 # dropped; pg_dump --schema-only of the source is what it was before the
 # job, and so are the triggers, dependencies and ACLs of its relations and
@@ -380,11 +390,13 @@ sub case_verifying
 	return;
 }
 
-# 5: held at the cutover's setval, after the reference ends were installed
-sub case_cutting_over
+# Hold the job of $svc at its cutover's setval, after the reference ends
+# were installed in every database: the job held at indexing, the
+# verification held by a lock on NAME_zplain, then the sibling's sequence
+# locked.  Returns the session that holds the sequence, or undef.
+sub hold_cutover
 {
-	my $svc    = 'cut';
-	my $before = make_service($svc);
+	my ($svc) = @_;
 	my $seq    = hold($svc, 'SELECT 1');
 	my $plain  = hold($svc, 'SELECT 1');
 	query($svc, "INSERT INTO faults.armed VALUES ('CREATE INDEX')");
@@ -402,6 +414,15 @@ sub case_cutting_over
 	wait_sibling_waiter($svc, "public.${svc}_big_id_seq", "the cutover's setval")
 	  or return release($seq);
 	is(job($svc, 'phase'), 'cutting_over', "$svc: the job is in phase cutting_over");
+	return $seq;
+}
+
+# 5: held at the cutover's setval, after the reference ends were installed
+sub case_cutting_over
+{
+	my $svc    = 'cut';
+	my $before = make_service($svc);
+	my $seq    = hold_cutover($svc) or return;
 	like(sibling_objects($svc), qr/extension splitdb/,
 		"$svc: the cutover installed splitdb in the sibling");
 
@@ -409,6 +430,93 @@ sub case_cutting_over
 	poll_until(\&no_worker, undef, 'the worker of cut to stop');
 	release($seq);
 	cancel_result($cancel, $svc);
+	check_cancelled($svc, $before, 'cutting_over');
+	return;
+}
+
+# What the sibling of a migrated service holds for cross-service references,
+# beyond sibling_objects(): its ends, where they reach, the triggers'
+# definitions, its servers' options and the secrets' places (not the
+# secrets).
+sub peer_state
+{
+	my ($svc) = @_;
+	return sibling_objects($svc) . "\n" . query(
+		$svc, q{
+SELECT string_agg(x, E'\n' ORDER BY x) FROM (
+  SELECT 'end ' || e.reference_id || ' ' || e.side::text || ' ' || e.relid::regclass || ' -> '
+         || e.other_location || ' ' || coalesce(e.other_server, '-') || ' '
+         || e.other_database || ' ' || e.other_table
+    FROM splitdb.reference_end e
+  UNION ALL
+  SELECT 'key ' || k.location || ' ' || coalesce(k.server, '-') || ' ' || k.here
+    FROM splitdb.origin_key k
+  UNION ALL
+  SELECT 'triggerdef ' || pg_get_triggerdef(t.oid) || ' ' || t.tgenabled::text
+    FROM pg_trigger t WHERE NOT t.tgisinternal
+  UNION ALL
+  SELECT 'server ' || s.srvname || ' ' || coalesce(array_to_string(s.srvoptions, ','), '')
+    FROM pg_foreign_server s) s(x)});
+}
+
+# 8: a cutover that fails after it installed, in the sibling of another
+# migrated service (peer), the ends of the references between the two
+# services again, to reach its own sibling; the cancel puts the peer's
+# sibling back as it was, ends reaching the source
+sub case_peer
+{
+	my $svc  = 'pair';
+	my $peer = 'peer';
+
+	make_service($svc);
+	query(
+		'postgres', qq{
+CREATE TABLE ${peer}_main (id integer PRIMARY KEY);
+INSERT INTO ${peer}_main SELECT generate_series(1, 20);
+CREATE TABLE ${peer}_note (id integer PRIMARY KEY, big_id bigint NOT NULL REFERENCES ${svc}_big (id));
+INSERT INTO ${peer}_note SELECT g, g * 3 FROM generate_series(1, 20) g;
+ALTER TABLE ${svc}_small ADD COLUMN peer_id integer REFERENCES ${peer}_main (id);
+UPDATE ${svc}_small SET peer_id = 1 + id % 20;
+SELECT splitdb_add_service('$peer');
+SELECT splitdb_assign('$peer', '${peer}_main', '${peer}_note');
+SET statement_timeout = '120s';
+SELECT splitdb_migrate('$peer', wait => true);
+});
+	is(job($peer, 'state'), 'done', "$peer: migrated first");
+	my $before      = snapshot($svc);
+	my $peer_before = peer_state($peer);
+	like(
+		$peer_before,
+		qr/end \d+ c ${peer}_note -> source splitdb_source /,
+		"$peer: its sibling checks ${peer}_note against the source");
+
+	my $seq = hold_cutover($svc) or return;
+	like(
+		peer_state($peer),
+		qr/end \d+ c ${peer}_note -> $svc splitdb_$svc /,
+		"$svc: the held cutover installed the peer's ends again, reaching the sibling of $svc");
+
+	my $cancel = cancel_start($svc);
+	poll_until(\&no_worker, undef, "the worker of $svc to stop");
+	release($seq);
+	cancel_result($cancel, $svc);
+	is(peer_state($peer), $peer_before,
+		"$peer: after the cancel its sibling holds what it held before: ends, triggers, servers, mappings, secrets"
+	);
+	is( query(
+			'postgres', "SELECT count(*) FROM splitdb.artifact a JOIN splitdb.job j USING (job_id)
+			  WHERE j.service = '$svc' AND a.service = '$peer'"),
+		'1',
+		"$svc: the registry recorded the server the cutover made in the peer's sibling");
+
+	# the peer's sibling checks against the source again
+	query($peer, "INSERT INTO public.${peer}_note VALUES (100, 5)");
+	my ($ret, $out, $err) =
+	  $node->psql($peer, "INSERT INTO public.${peer}_note VALUES (101, 999999)");
+	like($err, qr/violates foreign key constraint "${peer}_note_big_id_fkey"/,
+		"$peer: a key missing in the source is refused in the peer's sibling");
+	query($peer, "DELETE FROM public.${peer}_note WHERE id = 100");
+
 	check_cancelled($svc, $before, 'cutting_over');
 	return;
 }
@@ -500,6 +608,7 @@ case_gate('copy', 'copying',   'COPY');
 case_gate('idx',  'indexing',  'CREATE INDEX');
 case_verifying();
 case_cutting_over();
+case_peer();
 case_stop();
 case_finalize();
 
