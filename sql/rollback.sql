@@ -254,7 +254,7 @@ SELECT splitdb_rollback('rb_svc');
 -- a second migration of the service starts clean, and goes back again
 DELETE FROM "Rück Weg"."Auftrag" WHERE kunde_id = 42;
 ALTER TABLE "Rück Weg"."Auftrag" VALIDATE CONSTRAINT "Auftrag_kunde_id_fkey";
-SELECT splitdb_migrate('rb_svc', wait => true) > 0 AS started;
+SELECT splitdb_migrate('rb_svc', mode => 'offline', wait => true) > 0 AS started;
 SELECT job_id, state FROM splitdb.job ORDER BY job_id;
 SELECT job_id, count(*) FILTER (WHERE dropped_at IS NULL) AS standing FROM splitdb.artifact
  GROUP BY 1 ORDER BY 1;

@@ -57,7 +57,6 @@
 #include "compat.h"
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
-#include "migrate/online.h"
 #include "plan/plan.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -451,6 +450,41 @@ raise_job_error(const char *service, const SplitdbJobState *job)
 }
 
 /*
+ * check_online_keys
+ *		Refuse online mode for a service with a table that has rows of its
+ *		own and no key a replay can find rows by: a primary key, or a unique
+ *		key over NOT NULL plain columns.  In a transaction, connected to SPI.
+ */
+static void
+check_online_keys(const char *service)
+{
+	const char *params[1] = {service};
+
+	splitdb_catalog_exec_text("SELECT o.relid::pg_catalog.regclass::pg_catalog.text"
+							  "  FROM splitdb.owned_relation o JOIN pg_catalog.pg_class c ON c.oid = o.relid"
+							  " WHERE o.service = $1::pg_catalog.name AND c.relkind IN ('r', 'p')"
+							  "   AND NOT c.relispartition"
+							  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i"
+							  "                    WHERE i.indrelid = c.oid AND i.indisunique"
+							  "                      AND i.indpred IS NULL AND i.indexprs IS NULL"
+							  "                      AND i.indimmediate"
+							  "                      AND NOT EXISTS (SELECT FROM pg_catalog.unnest(i.indkey) k(attnum)"
+							  "                                        JOIN pg_catalog.pg_attribute a"
+							  "                                          ON a.attrelid = i.indrelid"
+							  "                                         AND a.attnum = k.attnum"
+							  "                                       WHERE NOT a.attnotnull))"
+							  " ORDER BY 1 LIMIT 1",
+							  1, params, true);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table %s of service \"%s\" has no primary key or unique key over NOT NULL columns",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), service),
+				 errdetail("An online migration replays the writes made during the copy by key."),
+				 errhint("Add a primary key to the table, or migrate with mode => 'offline': writes to the service's tables then wait until the job is done.")));
+}
+
+/*
  * check_request
  *		Everything splitdb_migrate refuses, checked before anything starts.
  *
@@ -491,7 +525,7 @@ check_request(const char *service, bool online, SplitdbJobState *job, bool *resu
 	if (!*resume)
 	{
 		if (online)
-			splitdb_online_require_keys(service);
+			check_online_keys(service);
 		check_plan(service);
 		relation_digest(service, false, nrelations, relset_hash);
 	}

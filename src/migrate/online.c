@@ -115,41 +115,6 @@ key_join(List *keys, const char *a, const char *b)
 }
 
 /*
- * splitdb_online_require_keys
- *		Refuse online mode for a service with a table that has rows of its
- *		own and no key a replay can find rows by: a primary key, or a unique
- *		key over NOT NULL plain columns.  In a transaction, connected to SPI.
- */
-void
-splitdb_online_require_keys(const char *service)
-{
-	const char *params[1] = {service};
-
-	splitdb_catalog_exec_text("SELECT o.relid::pg_catalog.regclass::pg_catalog.text"
-							  "  FROM splitdb.owned_relation o JOIN pg_catalog.pg_class c ON c.oid = o.relid"
-							  " WHERE o.service = $1::pg_catalog.name AND c.relkind IN ('r', 'p')"
-							  "   AND NOT c.relispartition"
-							  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i"
-							  "                    WHERE i.indrelid = c.oid AND i.indisunique"
-							  "                      AND i.indpred IS NULL AND i.indexprs IS NULL"
-							  "                      AND i.indimmediate"
-							  "                      AND NOT EXISTS (SELECT FROM pg_catalog.unnest(i.indkey) k(attnum)"
-							  "                                        JOIN pg_catalog.pg_attribute a"
-							  "                                          ON a.attrelid = i.indrelid"
-							  "                                         AND a.attnum = k.attnum"
-							  "                                       WHERE NOT a.attnotnull))"
-							  " ORDER BY 1 LIMIT 1",
-							  1, params, true);
-	if (SPI_processed > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("table %s of service \"%s\" has no primary key or unique key over NOT NULL columns",
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), service),
-				 errdetail("An online migration replays the writes made during the copy by key."),
-				 errhint("Add a primary key to the table, or migrate with mode => 'offline': writes to the service's tables then wait until the job is done.")));
-}
-
-/*
  * splitdb_online_check_sibling
  *		Refuse, before anything is made, a sibling where the job's role may
  *		not replay: replayed rows are written with session_replication_role
@@ -221,9 +186,7 @@ splitdb_online_retry(SplitdbJob *job, const char *what,
 		AbortCurrentTransaction();
 		RESUME_INTERRUPTS();
 		MemoryContextSwitchTo(cxt);
-		if (PQtransactionStatus(job->conn) == PQTRANS_INTRANS ||
-			PQtransactionStatus(job->conn) == PQTRANS_INERROR)
-			splitdb_remote_command(job->conn, "ROLLBACK", 0, NULL, job->service);
+		splitdb_remote_rollback_open(job->conn, job->service);
 		if (attempt >= job->cutover_attempts)
 		{
 			if (give_up != NULL)

@@ -38,6 +38,5 @@ extern int64 splitdb_online_pending(int64 job_id);
 extern void splitdb_online_record_lag(SplitdbJob *job, const SplitdbRound *round,
 									  int64 pending);
 extern void splitdb_online_remove_capture(int64 job_id);
-extern void splitdb_online_require_keys(const char *service);
 
 #endif							/* SPLITDB_ONLINE_H */

@@ -636,40 +636,6 @@ load_job(const SplitdbWorkerArgs *args)
 }
 
 /*
- * splitdb_worker_pause_at
- *		Test hook: when the job was started with splitdb.migrate_pause_at
- *		naming point, wait here, the activity "paused at <name>", while a
- *		session holds the advisory lock (SPLITDB_MIGRATE_PAUSE_KEY, 0); tests
- *		meet the worker there with writes, or kill it there.  In a
- *		transaction of the worker.
- */
-void
-splitdb_worker_pause_at(SplitdbJob *job, int point, const char *name)
-{
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(SPLITDB_MIGRATE_PAUSE_KEY), Int32GetDatum(0)};
-
-	if (job->pause_at != point)
-		return;
-	elog(LOG, "job " INT64_FORMAT " of service \"%s\" pauses at %s", job->job_id, job->service, name);
-	pgstat_report_activity(STATE_RUNNING, psprintf("paused at %s", name));
-	for (;;)
-	{
-		bool		isnull;
-
-		splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock_shared($1, $2)",
-						 2, types, values, NULL, false, 1);
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 20L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	elog(LOG, "job " INT64_FORMAT " of service \"%s\" goes on from %s", job->job_id, job->service, name);
-}
-
-/*
  * block_writes
  *		Offline mode: take a session-level SHARE lock on every table of the
  *		job, held until the worker exits.  Writers wait; readers go on.

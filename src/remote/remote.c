@@ -961,3 +961,17 @@ splitdb_remote_backend_pid(const PGconn *conn)
 {
 	return PQbackendPID(conn);
 }
+
+/*
+ * splitdb_remote_rollback_open
+ *		Roll back the transaction open on conn, if one is (a failed attempt
+ *		left it there); nothing otherwise.
+ */
+void
+splitdb_remote_rollback_open(PGconn *conn, const char *service)
+{
+	PGTransactionStatusType status = PQtransactionStatus(conn);
+
+	if (status == PQTRANS_INTRANS || status == PQTRANS_INERROR)
+		splitdb_remote_command(conn, "ROLLBACK", 0, NULL, service);
+}

@@ -54,6 +54,7 @@ extern void splitdb_remote_copy_end_send(PGconn *conn, const char *service);
 extern void splitdb_remote_copy_result(PGconn *conn, const char *sql,
 									   const char *service);
 extern void splitdb_remote_disconnect(PGconn *conn);
+extern void splitdb_remote_rollback_open(PGconn *conn, const char *service);
 extern List *splitdb_remote_result_rows(PGresult *res);
 
 /*
