@@ -10,6 +10,9 @@
 #                 (test/bench/references, docs/benchmarks.md)
 # make bench-rollback  splitdb_rollback() under pgbench writes: capture
 #                 overhead, longest wait, rows lost (test/bench/rollback)
+# make bench-online  an online migration under pgbench writes against an
+#                 offline one: TPS by phase, longest wait, rows lost
+#                 (test/bench/online)
 
 MODULE_big = splitdb
 OBJS = \
@@ -102,7 +105,7 @@ include $(PGXS)
 SPLITDB_HEADERS = $(wildcard src/*.h src/*/*.h)
 $(OBJS) $(OBJS:.o=.bc): $(SPLITDB_HEADERS)
 
-.PHONY: test demo samples bench bench-references bench-rollback
+.PHONY: test demo samples bench bench-references bench-rollback bench-online
 
 test:
 	test/run
@@ -121,3 +124,6 @@ bench-references:
 
 bench-rollback:
 	test/bench/rollback
+
+bench-online:
+	test/bench/online
