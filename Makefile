@@ -10,6 +10,9 @@
 #                 (test/bench/references, docs/benchmarks.md)
 # make bench-rollback  splitdb_rollback() under pgbench writes: capture
 #                 overhead, longest wait, rows lost (test/bench/rollback)
+# make bench-online  an online migration under pgbench writes against an
+#                 offline one: TPS by phase, longest wait, rows lost
+#                 (test/bench/online)
 
 MODULE_big = splitdb
 OBJS = \
@@ -83,7 +86,7 @@ REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_re
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation
 
-ISOLATION = assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race rollback_race
+ISOLATION = assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race rollback_race online_cutover_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
 
 TAP_TESTS = 1
@@ -104,7 +107,7 @@ include $(PGXS)
 SPLITDB_HEADERS = $(wildcard src/*.h src/*/*.h)
 $(OBJS) $(OBJS:.o=.bc): $(SPLITDB_HEADERS)
 
-.PHONY: test demo samples bench bench-references bench-rollback
+.PHONY: test demo samples bench bench-references bench-rollback bench-online
 
 test:
 	test/run
@@ -123,3 +126,6 @@ bench-references:
 
 bench-rollback:
 	test/bench/rollback
+
+bench-online:
+	test/bench/online
