@@ -154,6 +154,7 @@ SELECT splitdb_assign('online_svc', '"Kunde ""Ö"" Liste"', 'bestellung');
 -- refusals, each changing nothing
 -------------------------------------------------------------------------
 SET splitdb.migrate_pause_at = 'nowhere';
+-- fails: no such point (22023)
 SELECT splitdb_migrate('online_svc');
 SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
 RESET splitdb.migrate_pause_at;
@@ -166,8 +167,10 @@ CREATE TABLE ohne_schluessel (v text, n integer);
 INSERT INTO ohne_schluessel SELECT 'v' || g, g FROM generate_series(1, 30) g;
 SELECT splitdb_add_service('online_keyless');
 SELECT splitdb_assign('online_keyless', 'ohne_schluessel');
+-- fails: no key (0A000), the hint names mode => 'offline'
 SELECT splitdb_migrate('online_keyless');
 SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+-- fails: the same, named explicitly and waited for
 SELECT splitdb_migrate('online_keyless', mode => 'online', wait => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
 SELECT count(*) AS jobs FROM splitdb.job;
