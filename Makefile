@@ -81,12 +81,12 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_readers migrate_resume migrate_transaction ddl_guard references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges cancel doctor rollback
+REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_readers migrate_resume migrate_transaction ddl_guard references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges cancel doctor rollback online
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation
 
-ISOLATION = assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race rollback_race online_cutover_race
+ISOLATION = assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race rollback_race online_copy online_cutover online_cutover_race online_unique_swap
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
 
 TAP_TESTS = 1

@@ -1,0 +1,409 @@
+--
+-- Online mode: a migration while this session writes to the tables.  The
+-- test hook splitdb.migrate_pause_at holds the worker after each copy
+-- batch while this session holds the advisory lock (1936747639, 0); with
+-- splitdb.batch_rows = 10 the tables are copied in many batches.  Checked
+-- here:
+-- - refusals that change nothing (no job row, no capture object): a bad
+--   splitdb.migrate_pause_at; a table without a key in online mode
+--   (0A000, the hint names mode => 'offline'), which offline mode migrates;
+-- - at the first pause (the first batch of the first table, checkpoint
+--   {100}) the capture is in place: a log per tree, four triggers on every
+--   table, the registry's rows; then inserts below and above the
+--   checkpoint, key updates crossing it both ways (cascading into the other
+--   table), deletes of copied rows, a unique value moved between two rows
+--   and two rows swapping theirs in one transaction, INSERT ... ON
+--   CONFLICT, COPY FROM, no-op updates, wide TOAST values written and kept;
+-- - at a later pause, in the middle of the partitioned table's copy:
+--   TRUNCATE, rows inserted again below and above that leaf's checkpoint,
+--   partition-key updates moving rows between the partitions both ways,
+--   deletes and updates of copied rows;
+-- - the job ends done, mode online, with its rounds and lag recorded; the
+--   sibling's rows (read through the shims) equal the archived originals'
+--   both ways, splitdb_verify agrees, and the rows this session wrote are
+--   there as written;
+-- - after the cutover the source's capture is gone: no capture trigger on
+--   the archived originals, no splitdb_capture schema, no splitdb.capture
+--   row, every capture row of the registry marked dropped;
+-- - a second service held before each catch-up round: its state is
+--   catching_up with the lag measured, writes made there arrive.
+--
+CREATE EXTENSION splitdb CASCADE;
+SET client_min_messages = warning;
+
+-- Waits (at most 60 s) until the worker of service svc is paused at point
+-- (its activity reads 'paused at <point>') or its job has ended.  Returns
+-- what it saw; raises when neither happened in time.
+CREATE FUNCTION online_wait_paused(svc name, point text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	st text;
+BEGIN
+	FOR i IN 1..3000 LOOP
+		PERFORM pg_stat_clear_snapshot();
+		SELECT j.state INTO st FROM splitdb.job j WHERE j.service = svc
+		 ORDER BY j.job_id DESC LIMIT 1;
+		IF EXISTS (SELECT FROM pg_stat_activity a JOIN splitdb.job j ON j.worker_pid = a.pid
+					WHERE j.service = svc AND a.query = 'paused at ' || point) THEN
+			RETURN 'paused at ' || point;
+		END IF;
+		IF st IN ('done', 'failed', 'cancelled') THEN
+			RETURN st;
+		END IF;
+		PERFORM pg_sleep(0.02);
+	END LOOP;
+	RAISE EXCEPTION 'the worker of service % did not pause at % within 60 s (state %)', svc, point, st;
+END
+$$;
+
+-- Lets the worker of service svc, paused at 'copying', copy at least one
+-- more batch (rows_copied or a table's phase changes), then holds it again
+-- at its next pause.
+CREATE FUNCTION online_advance(svc name) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	before text;
+	now_ text;
+BEGIN
+	SELECT string_agg(jt.relid || ':' || jt.phase || ':' || jt.rows_copied, ',' ORDER BY jt.relid)
+	  INTO before FROM splitdb.job_table jt JOIN splitdb.job j USING (job_id) WHERE j.service = svc;
+	PERFORM pg_advisory_unlock(1936747639, 0);
+	FOR i IN 1..60000 LOOP
+		SELECT string_agg(jt.relid || ':' || jt.phase || ':' || jt.rows_copied, ',' ORDER BY jt.relid)
+		  INTO now_ FROM splitdb.job_table jt JOIN splitdb.job j USING (job_id) WHERE j.service = svc;
+		EXIT WHEN now_ IS DISTINCT FROM before;
+		PERFORM pg_sleep(0.001);
+	END LOOP;
+	PERFORM pg_advisory_lock(1936747639, 0);
+	IF now_ IS NOT DISTINCT FROM before THEN
+		RAISE EXCEPTION 'the worker of service % copied nothing within 60 s', svc;
+	END IF;
+	RETURN online_wait_paused(svc, 'copying');
+END
+$$;
+
+-- Waits (at most 120 s) until the last job of service svc has ended; logs
+-- the states it saw on the way (they depend on timing); returns the last.
+CREATE FUNCTION online_wait_done(svc name) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	st text;
+	seen text[] := '{}';
+BEGIN
+	FOR i IN 1..12000 LOOP
+		SELECT j.state INTO st FROM splitdb.job j WHERE j.service = svc
+		 ORDER BY j.job_id DESC LIMIT 1;
+		IF seen[cardinality(seen)] IS DISTINCT FROM st THEN
+			seen := seen || st;
+		END IF;
+		IF st IN ('done', 'failed', 'cancelled') THEN
+			RAISE LOG 'online test: service % passed through %', svc, seen;
+			RETURN st;
+		END IF;
+		PERFORM pg_sleep(0.01);
+	END LOOP;
+	RAISE EXCEPTION 'the job of service % did not end within 120 s (states seen: %)', svc, seen;
+END
+$$;
+
+-- what splitdb made for the capture in this (the source) database
+CREATE VIEW online_capture_objects AS
+SELECT 'schema' AS kind, nspname::text AS name FROM pg_namespace WHERE nspname = 'splitdb_capture'
+UNION ALL
+SELECT 'trigger', tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE tgname LIKE 'splitdb\_capture\_%'
+UNION ALL
+SELECT 'capture', relid::text || ' -> ' || log::text FROM splitdb.capture;
+
+-------------------------------------------------------------------------
+-- the tables: a mixed-case, quoted, non-ASCII name with an identity, a
+-- generated column, a unique key and wide values; a partitioned table
+-- referencing it (ON UPDATE CASCADE), with a generated column
+-------------------------------------------------------------------------
+CREATE TABLE "Kunde ""Ö"" Liste" (
+	id         integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	email      text NOT NULL UNIQUE,
+	name       text NOT NULL,
+	name_upper text GENERATED ALWAYS AS (upper(name)) STORED,
+	note       text
+);
+-- ids 10, 20, ..., 1000; the orders reference only ids divisible by 20
+INSERT INTO "Kunde ""Ö"" Liste" (id, email, name)
+SELECT g * 10, 'k' || g * 10 || '@example.org', 'Kunde ' || g * 10 FROM generate_series(1, 100) g;
+-- a wide value, stored out of line (TOAST), in a row the copy reaches later
+UPDATE "Kunde ""Ö"" Liste" SET note = (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 3000) g)
+ WHERE id = 600;
+SELECT pg_column_size(note) > 2000 AS toasted FROM "Kunde ""Ö"" Liste" WHERE id = 600;
+
+CREATE TABLE bestellung (
+	id    integer NOT NULL,
+	kunde integer NOT NULL REFERENCES "Kunde ""Ö"" Liste" (id) ON UPDATE CASCADE,
+	menge integer NOT NULL,
+	summe numeric GENERATED ALWAYS AS (menge * 2.5) STORED,
+	PRIMARY KEY (id)
+) PARTITION BY RANGE (id);
+CREATE TABLE bestellung_lo PARTITION OF bestellung FOR VALUES FROM (MINVALUE) TO (5000);
+CREATE TABLE bestellung_hi PARTITION OF bestellung FOR VALUES FROM (5000) TO (MAXVALUE);
+-- 400 rows in each partition (40 batches each)
+INSERT INTO bestellung (id, kunde, menge)
+SELECT g * 10 + o, (g % 50) * 20 + 20, g FROM generate_series(1, 400) g, (VALUES (0), (5000)) v(o);
+
+SELECT splitdb_add_service('online_svc');
+SELECT splitdb_assign('online_svc', '"Kunde ""Ö"" Liste"', 'bestellung');
+
+-------------------------------------------------------------------------
+-- refusals, each changing nothing
+-------------------------------------------------------------------------
+SET splitdb.migrate_pause_at = 'nowhere';
+-- fails: no such point (22023)
+SELECT splitdb_migrate('online_svc');
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+RESET splitdb.migrate_pause_at;
+SELECT count(*) AS jobs FROM splitdb.job;
+SELECT * FROM online_capture_objects;
+SELECT count(*) AS artifacts FROM splitdb.artifact;
+
+-- a table without a key: refused in online mode (the default)
+CREATE TABLE ohne_schluessel (v text, n integer);
+INSERT INTO ohne_schluessel SELECT 'v' || g, g FROM generate_series(1, 30) g;
+SELECT splitdb_add_service('online_keyless');
+SELECT splitdb_assign('online_keyless', 'ohne_schluessel');
+-- fails: no key (0A000), the hint names mode => 'offline'
+SELECT splitdb_migrate('online_keyless');
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+-- fails: the same, named explicitly and waited for
+SELECT splitdb_migrate('online_keyless', mode => 'online', wait => true);
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+SELECT count(*) AS jobs FROM splitdb.job;
+SELECT * FROM online_capture_objects;
+SELECT relkind FROM pg_class WHERE oid = 'ohne_schluessel'::regclass;
+-- offline mode migrates it
+SELECT splitdb_migrate('online_keyless', mode => 'offline', wait => true) > 0 AS migrated;
+SELECT state, mode, lag_rows FROM splitdb_status WHERE service = 'online_keyless';
+SELECT c.relkind, (SELECT count(*) FROM ohne_schluessel) AS n, (SELECT sum(n) FROM ohne_schluessel) AS total
+  FROM pg_class c WHERE c.oid = 'ohne_schluessel'::regclass;
+SELECT * FROM online_capture_objects;
+
+-------------------------------------------------------------------------
+-- the online job, held after its first batch
+-------------------------------------------------------------------------
+SELECT pg_advisory_lock(1936747639, 0);
+SET splitdb.batch_rows = 10;
+SET splitdb.copy_streams = 1;
+SET splitdb.copy_readers = 1;
+SET splitdb.migrate_pause_at = 'copying';
+SELECT splitdb_migrate('online_svc') AS job \gset
+SELECT online_wait_paused('online_svc', 'copying');
+SELECT state, phase, mode, current_table FROM splitdb_status WHERE service = 'online_svc';
+SELECT table_name, relkind, phase, rows_copied, last_key FROM splitdb.job_table
+ WHERE job_id = :job ORDER BY table_name;
+
+-- the capture, installed before the copy began
+SELECT * FROM online_capture_objects ORDER BY 1, 2;
+SELECT kind, identity, parent FROM splitdb.artifact
+ WHERE job_id = :job AND service IS NULL ORDER BY artifact_id;
+
+-- inserts below and above the checkpoint {100}, one taking its id from
+-- the identity (1)
+INSERT INTO "Kunde ""Ö"" Liste" (id, email, name) VALUES
+	(55, 'k55@example.org', 'unter dem Stand'),
+	(555, 'k555@example.org', 'über dem Stand'),
+	(1010, 'k1010@example.org', 'nach dem Ende');
+INSERT INTO "Kunde ""Ö"" Liste" (email, name) VALUES ('identity@example.org', 'aus der Identität')
+RETURNING id;
+-- key updates crossing the checkpoint: up (40, copied and referenced: its
+-- orders follow) and down (700, not copied yet, referenced too)
+UPDATE "Kunde ""Ö"" Liste" SET id = 995 WHERE id = 40;
+UPDATE "Kunde ""Ö"" Liste" SET id = 65 WHERE id = 700;
+SELECT count(*) FILTER (WHERE kunde = 995) AS orders_of_995, count(*) FILTER (WHERE kunde = 65) AS orders_of_65
+  FROM bestellung;
+-- deletes of copied rows (10, 90) and of one not copied yet (910)
+DELETE FROM "Kunde ""Ö"" Liste" WHERE id IN (10, 90, 910);
+-- a unique value moved from a copied row to one not copied yet, and two
+-- copied rows swapping theirs, each in one transaction
+BEGIN;
+UPDATE "Kunde ""Ö"" Liste" SET email = 'moved@example.org' WHERE id = 50;
+UPDATE "Kunde ""Ö"" Liste" SET email = 'k50@example.org' WHERE id = 850;
+COMMIT;
+BEGIN;
+UPDATE "Kunde ""Ö"" Liste" SET email = 'swap@example.org' WHERE id = 70;
+UPDATE "Kunde ""Ö"" Liste" SET email = 'k70@example.org' WHERE id = 80;
+UPDATE "Kunde ""Ö"" Liste" SET email = 'k80@example.org' WHERE id = 70;
+COMMIT;
+-- a wide value written into a copied row (the checkpoint's); the row not
+-- copied yet with one gets another column changed, its wide value kept
+UPDATE "Kunde ""Ö"" Liste" SET note = (SELECT string_agg(md5((g * 7)::text), '') FROM generate_series(1, 3000) g)
+ WHERE id = 100;
+UPDATE "Kunde ""Ö"" Liste" SET name = 'Kunde 600 geändert' WHERE id = 600;
+-- no-op updates of every copied row and of some not copied
+UPDATE "Kunde ""Ö"" Liste" SET name = name WHERE id <= 200;
+-- INSERT ... ON CONFLICT: an update of a copied row, nothing, an insert
+INSERT INTO "Kunde ""Ö"" Liste" (id, email, name) VALUES (20, 'k20@example.org', 'Kunde 20 neu')
+	ON CONFLICT (id) DO UPDATE SET name = excluded.name;
+INSERT INTO "Kunde ""Ö"" Liste" (id, email, name) VALUES (60, 'k60@example.org', 'nicht neu')
+	ON CONFLICT DO NOTHING;
+INSERT INTO "Kunde ""Ö"" Liste" (id, email, name) VALUES (75, 'k75@example.org', 'Kunde 75')
+	ON CONFLICT (id) DO UPDATE SET name = excluded.name;
+-- COPY FROM, below and above the checkpoint
+COPY "Kunde ""Ö"" Liste" (id, email, name, note) FROM stdin;
+15	k15@example.org	kopiert unten	\N
+25	k25@example.org	kopiert unten	eine Notiz
+1500	k1500@example.org	kopiert oben	\N
+\.
+-- an order for a customer not copied yet
+INSERT INTO bestellung (id, kunde, menge) VALUES (2005, 555, 7);
+
+-- the worker was held throughout
+SELECT online_wait_paused('online_svc', 'copying');
+SELECT table_name, phase, rows_copied, last_key FROM splitdb.job_table
+ WHERE job_id = :job AND table_name = 'public."Kunde ""Ö"" Liste"';
+-- every change is logged
+SELECT log AS kunde_log FROM splitdb.capture WHERE relid = '"Kunde ""Ö"" Liste"'::regclass \gset
+SELECT log AS bestellung_log FROM splitdb.capture WHERE relid = 'bestellung'::regclass \gset
+SELECT splitdb_op, count(*) FROM :kunde_log GROUP BY 1 ORDER BY 1;
+SELECT splitdb_op, count(*) FROM :bestellung_log GROUP BY 1 ORDER BY 1;
+
+-------------------------------------------------------------------------
+-- later: held in the middle of a partition's copy
+-------------------------------------------------------------------------
+DO $$
+BEGIN
+	FOR i IN 1..200 LOOP
+		PERFORM online_advance('online_svc');
+		EXIT WHEN EXISTS (SELECT FROM splitdb.job_table jt JOIN splitdb.job j USING (job_id)
+						   WHERE j.service = 'online_svc' AND jt.relkind = 'r'
+							 AND jt.table_name LIKE 'public.bestellung_%'
+							 AND jt.phase = 'copying' AND jt.last_key IS NOT NULL);
+	END LOOP;
+END
+$$;
+SELECT online_wait_paused('online_svc', 'copying');
+-- the leaf being copied, with a checkpoint inside its keys
+SELECT jt.table_name AS leaf, jt.last_key[1]::integer AS checkpoint
+  FROM splitdb.job_table jt
+ WHERE jt.job_id = :job AND jt.table_name LIKE 'public.bestellung_%' AND jt.phase = 'copying' \gset
+SELECT state, current_table = :'leaf' AS copying_the_leaf FROM splitdb_status WHERE service = 'online_svc';
+SELECT :checkpoint % 5000 BETWEEN 10 AND 3990 AS checkpoint_inside;
+
+-- TRUNCATE, then the orders again: 400 in each partition, other amounts
+-- and customers
+TRUNCATE bestellung;
+INSERT INTO bestellung (id, kunde, menge)
+SELECT g * 10 + o, (g % 25) * 20 + 60, g + 1000 FROM generate_series(1, 400) g, (VALUES (0), (5000)) v(o);
+-- in the leaf being copied: the checkpoint's row (the last copied) and
+-- the next one change partitions (lo -> hi is +5003, hi -> lo is -4997:
+-- keys ending in 3, none taken); a copied row and one not copied are
+-- deleted; a copied row and one not copied change their customer
+SELECT CASE WHEN :'leaf' = 'public.bestellung_lo' THEN 5003 ELSE -4997 END AS shift \gset
+UPDATE bestellung SET id = id + :shift WHERE id IN (:checkpoint, :checkpoint + 10);
+DELETE FROM bestellung WHERE id IN (:checkpoint - 10, :checkpoint + 20);
+UPDATE bestellung SET kunde = 555 WHERE id IN (:checkpoint - 20, :checkpoint + 30);
+-- an insert between the checkpoint and the next key, another below it
+INSERT INTO bestellung (id, kunde, menge) VALUES (:checkpoint + 1, 555, 1), (:checkpoint - 1, 555, 2);
+SELECT tableoid::regclass = :'leaf'::regclass AS in_the_leaf, count(*) FROM bestellung GROUP BY 1 ORDER BY 1;
+
+-------------------------------------------------------------------------
+-- let it go: the job ends done
+-------------------------------------------------------------------------
+SELECT pg_advisory_unlock(1936747639, 0);
+SELECT online_wait_done('online_svc');
+SELECT state, phase, mode, last_error, lag_rows IS NOT NULL AS lag_rows, lag_seconds IS NOT NULL AS lag_seconds,
+	   lag_trend IS NOT NULL AS lag_trend
+  FROM splitdb_status WHERE service = 'online_svc';
+SELECT rounds >= 2 AS rounds, lag_at IS NOT NULL AS lag_at, cutover_attempts >= 1 AS cutover_attempts
+  FROM splitdb.job WHERE job_id = :job;
+SELECT table_name, phase FROM splitdb_table_status WHERE service = 'online_svc' ORDER BY 1;
+
+-- the shims (reading the sibling) and the archived originals hold the same
+-- rows, both ways
+SELECT c.relkind, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relname IN ('Kunde "Ö" Liste', 'bestellung') ORDER BY 2, 1;
+SELECT (SELECT count(*) FROM (SELECT * FROM "Kunde ""Ö"" Liste"
+							  EXCEPT ALL SELECT * FROM splitdb_archive."Kunde ""Ö"" Liste") d) AS only_in_sibling,
+	   (SELECT count(*) FROM (SELECT * FROM splitdb_archive."Kunde ""Ö"" Liste"
+							  EXCEPT ALL SELECT * FROM "Kunde ""Ö"" Liste") d) AS only_in_source,
+	   (SELECT count(*) FROM "Kunde ""Ö"" Liste") AS n;
+SELECT (SELECT count(*) FROM (SELECT * FROM bestellung EXCEPT ALL SELECT * FROM splitdb_archive.bestellung) d)
+		AS only_in_sibling,
+	   (SELECT count(*) FROM (SELECT * FROM splitdb_archive.bestellung EXCEPT ALL SELECT * FROM bestellung) d)
+		AS only_in_source,
+	   (SELECT count(*) FROM bestellung) AS n;
+SELECT table_name, source_rows = target_rows AS same_rows, ok FROM splitdb_verify('online_svc') ORDER BY 1;
+
+-- the rows written at the first pause, as the sibling has them
+SELECT id, email, name, name_upper, md5(note) AS note FROM "Kunde ""Ö"" Liste"
+ WHERE id IN (1, 10, 15, 20, 25, 30, 40, 50, 55, 60, 65, 70, 75, 80, 90, 100, 555, 600, 700, 850, 910, 995, 1010, 1500)
+ ORDER BY id;
+SELECT md5(note) = md5((SELECT string_agg(md5((g * 7)::text), '') FROM generate_series(1, 3000) g)) AS wide_100,
+	   (SELECT md5(note) = md5((SELECT string_agg(md5(g::text), '') FROM generate_series(1, 3000) g))
+		  FROM "Kunde ""Ö"" Liste" WHERE id = 600) AS wide_600
+  FROM "Kunde ""Ö"" Liste" WHERE id = 100;
+SELECT count(*) FILTER (WHERE kunde = 995) AS orders_of_995, count(*) FILTER (WHERE kunde = 65) AS orders_of_65,
+	   count(*) FILTER (WHERE kunde = 555) AS orders_of_555
+  FROM bestellung;
+-- the rows written at the second pause, in the sibling: each partition's
+-- rows (the moved ones in their new partition)
+\c online_svc
+SELECT tableoid = :'leaf'::regclass AS in_the_leaf, count(*) FROM bestellung GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS shifted FROM bestellung WHERE id % 10 IN (3, 7);
+SELECT count(*) AS off_grid FROM bestellung WHERE id % 10 IN (1, 9);
+\c splitdb_regression
+SET client_min_messages = warning;
+
+-- the source's capture is gone, and the registry says so
+SELECT * FROM online_capture_objects;
+SELECT tgrelid::regclass, tgname FROM pg_trigger
+ WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'splitdb_archive'::regnamespace)
+   AND tgname LIKE 'splitdb%'
+ ORDER BY 1, 2;
+SELECT kind, count(*) AS n, bool_and(dropped_at IS NOT NULL) AS all_dropped FROM splitdb.artifact
+ WHERE job_id = :job AND service IS NULL AND (kind = 'capture log' OR identity LIKE 'splitdb\_capture%')
+ GROUP BY 1 ORDER BY 1;
+
+-------------------------------------------------------------------------
+-- a second service, held before each catch-up round
+-------------------------------------------------------------------------
+CREATE TABLE nachzug (id integer PRIMARY KEY, v text NOT NULL);
+INSERT INTO nachzug SELECT g, 'v' || g FROM generate_series(1, 50) g;
+SELECT splitdb_add_service('online_lag');
+SELECT splitdb_assign('online_lag', 'nachzug');
+SELECT pg_advisory_lock(1936747639, 0);
+SET splitdb.migrate_pause_at = 'catching_up';
+SELECT splitdb_migrate('online_lag') AS lag_job \gset
+SELECT online_wait_paused('online_lag', 'catching_up');
+SELECT state, phase, mode, lag_rows, lag_seconds IS NOT NULL AS lag_seconds, lag_trend
+  FROM splitdb_status WHERE service = 'online_lag';
+SELECT rounds >= 1 AS rounds FROM splitdb.job WHERE job_id = :lag_job;
+SELECT table_name, phase FROM splitdb_table_status WHERE service = 'online_lag';
+-- writes while it catches up
+INSERT INTO nachzug SELECT g, 'neu ' || g FROM generate_series(51, 60) g;
+UPDATE nachzug SET v = 'geändert' WHERE id <= 5;
+UPDATE nachzug SET id = id + 100 WHERE id BETWEEN 6 AND 8;
+DELETE FROM nachzug WHERE id BETWEEN 9 AND 12;
+SELECT online_wait_paused('online_lag', 'catching_up');
+SELECT pg_advisory_unlock(1936747639, 0);
+SELECT online_wait_done('online_lag');
+SELECT state, mode, lag_rows FROM splitdb_status WHERE service = 'online_lag';
+SELECT (SELECT count(*) FROM (SELECT * FROM nachzug EXCEPT ALL SELECT * FROM splitdb_archive.nachzug) d) AS only_in_sibling,
+	   (SELECT count(*) FROM (SELECT * FROM splitdb_archive.nachzug EXCEPT ALL SELECT * FROM nachzug) d) AS only_in_source;
+SELECT count(*), min(id), max(id), count(*) FILTER (WHERE v = 'geändert') AS changed FROM nachzug;
+SELECT * FROM online_capture_objects;
+RESET splitdb.migrate_pause_at;
+RESET splitdb.batch_rows;
+RESET splitdb.copy_streams;
+RESET splitdb.copy_readers;
+
+-- clean up
+DROP FOREIGN TABLE bestellung, "Kunde ""Ö"" Liste", ohne_schluessel, nachzug;
+DELETE FROM splitdb.job;
+DROP SCHEMA splitdb_archive CASCADE;
+DELETE FROM splitdb.job;
+SELECT splitdb_drop_service('online_svc');
+SELECT splitdb_drop_service('online_keyless');
+SELECT splitdb_drop_service('online_lag');
+DROP DATABASE online_svc WITH (FORCE);
+DROP DATABASE online_keyless WITH (FORCE);
+DROP DATABASE online_lag WITH (FORCE);
+DROP VIEW online_capture_objects;
+DROP FUNCTION online_wait_paused(name, text), online_advance(name), online_wait_done(name);
+DROP EXTENSION splitdb;
+DROP EXTENSION postgres_fdw;
