@@ -48,6 +48,24 @@
 # 5. no key: a table without a primary or unique key is refused online
 #    with 0A000, nothing made in the source or the sibling; offline it
 #    moves.
+# 6. wait: the worker held before its cutover attempt (lock wait 20 s), a
+#    session's UPDATE open; the attempt waits for its lock, the UPDATE
+#    commits, the job ends done: the update is in the sibling, exact.
+#
+# FAILS (two bugs of online mode, left to src/, see the report of the
+# branch that added this file):
+# - splitdb_online_retry() (online.c) ends its loop with "continue" inside
+#   PG_CATCH(): PG_TRY() is a do { } while (0), so the continue leaves it
+#   and the function returns as if the attempt had succeeded.  After one
+#   failed cutover attempt the worker logs "is done" and exits, the job
+#   stays cutting_over (reads failed, no error); after one failed capture
+#   install the job goes on without its capture.  Case 4 fails on it.
+# - the cutover attempt's transaction takes its snapshot before it waits
+#   for the tables' locks; its last round reads the capture logs with that
+#   snapshot (read-only SPI), so a write that commits while the lock is
+#   awaited is not replayed, and its log goes with the capture: the write
+#   is lost.  Case 6 fails on it every time; cases 1 to 3 when a writer
+#   commits during that wait (often, under pgbench).
 
 use strict;
 use warnings FATAL => 'all';
@@ -60,6 +78,9 @@ use SplitdbTest qw(start_source fingerprint_sql poll_until psql_verbose RUNNING 
 my $batch     = 500;
 my $pause_key = 1936747639;    # SPLITDB_MIGRATE_PAUSE_KEY
 my $running   = RUNNING;
+
+# the application_name of the writers' sessions
+use constant WRITER => 'splitdb_test_writer';
 
 my $src = start_source('source', $batch, "restart_after_crash = on\n");
 my $raw = PostgreSQL::Test::Cluster->new('raw');
@@ -133,6 +154,7 @@ sub start_writers
 	my ($out, $err) = ('', '');
 
 	PostgreSQL::Test::Utils::append_to_file($script, write_sql($svc, $rows, 1)) unless -e $script;
+	local $ENV{PGAPPNAME} = WRITER;
 	my $h = IPC::Run::start(
 		[
 			'pgbench', '-n', '-c', '2', '-j', '1', '-R', '150', '-T', '300',
@@ -149,9 +171,13 @@ sub stop_writers
 	my ($node, $w) = @_;
 
 	$w->{h}->kill_kill(grace => 5);
-	$node->poll_query_until('postgres',
-		"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgbench'", '0')
-	  or die 'pgbench sessions are left';
+	poll_until(
+		sub {
+			$node->safe_psql('postgres',
+				"SELECT count(*) FROM pg_stat_activity WHERE application_name = '" . WRITER . "'") eq '0';
+		},
+		undef,
+		'the end of the writers\' sessions');
 	return ${ $w->{err} };
 }
 
@@ -219,14 +245,17 @@ sub job_state
 		"CASE WHEN splitdb.job_worker_gone(state, worker_pid) THEN 'failed' ELSE state END");
 }
 
-# wait until job $id is no longer running; returns its state
+# wait until job $id is no longer running; returns its state.  A worker
+# that exits right after committing done can be seen gone while the row
+# is read as it was before that commit: the row is read once more.
 sub wait_job
 {
 	my ($node, $id) = @_;
 	my $state;
 	poll_until(sub { $state = job_state($node, $id); $state !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)$/ },
 		undef, "the end of job $id");
-	return $state;
+	my $row = job($node, $id, 'state');
+	return $row =~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)$/ ? $state : $row;
 }
 
 # a session of $node that holds the pause lock, and a call of
@@ -330,6 +359,227 @@ SELECT count(*) FILTER (WHERE a.at BETWEEN j.copy_started_at AND j.copy_finished
   FROM ${svc}_audit a, splitdb.job j WHERE j.job_id = $id});
 	ok($during_copy > 0, "$svc: $during_copy writes committed while the table was copied");
 	ok($after > 0, "$svc: $after writes committed through the shim after the cutover");
+	check_exact($src, $svc, $rows);
+}
+
+# ---------------------------------------------------------------------------
+# 4. a session idle in transaction holds a row of the table at the cutover
+
+{
+	my $svc  = 'ol_block';
+	my $rows = 5000;
+	make_service($src, $svc, $rows);
+	my ($holder, $id) = start_paused($src, $svc, 'cutover',
+		"SET splitdb.cutover_lock_timeout = '100ms'; SET splitdb.cutover_attempts = 3;");
+
+	my $blocker = $src->background_psql('postgres');
+	$blocker->query_safe(qq{BEGIN;
+WITH w AS (UPDATE ${svc}_t SET v = v + 1, note = 'updated' WHERE id = 1 RETURNING id)
+INSERT INTO ${svc}_audit (op, id) SELECT 'u', id FROM w});
+	my $bpid = $blocker->query_safe('SELECT pg_backend_pid()');
+
+	# one write at a time, each timed, until the job fails
+	my $client  = $src->background_psql('postgres');
+	my $monitor = $src->background_psql('postgres');
+	my (@latency, $state, $attempts);
+	my $during   = 0;
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	$holder->query_safe("SELECT pg_advisory_unlock($pause_key, 0)");
+	for (my $n = 0;; $n++)
+	{
+		my $key   = 2 + ($n * 37) % ($rows - 1);
+		my $start = time;
+		$client->query_safe(qq{
+WITH w AS (UPDATE ${svc}_t SET v = v + 1, note = 'updated' WHERE id = $key RETURNING id)
+INSERT INTO ${svc}_audit (op, id) SELECT 'u', id FROM w});
+		push @latency, time - $start;
+		($state, $attempts) = split /\|/,
+		  $monitor->query_safe(
+			"SELECT CASE WHEN splitdb.job_worker_gone(state, worker_pid) THEN 'failed' ELSE state END,"
+			  . " cutover_attempts FROM splitdb.job WHERE job_id = $id");
+		last if $state !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)$/;
+		$during++ if $attempts > 0;
+		die "job $id does not end" if time > $deadline;
+	}
+	my ($max) = sort { $b <=> $a } @latency;
+	ok($during > 0, "$svc: $during writes completed while the cutover tried");
+	ok($max < 2, sprintf("$svc: each of %d writes took less than 2 s (longest %.3f s)", scalar @latency, $max));
+	is(job($src, $id, "concat_ws(' ', state, phase, last_sqlstate, cutover_attempts)"),
+		'failed catching_up 55P03 3',
+		"$svc: after 3 attempts the job fails with 55P03, in phase catching_up");
+	like(job($src, $id, "coalesce(last_error, 'no error')"),
+		qr/could not take the cutover's locks within its budget for service "$svc" in 3 attempts/,
+		"$svc: its error says why");
+	is( $src->safe_psql('postgres', qq{
+SELECT (SELECT relkind::text FROM pg_class WHERE oid = '${svc}_t'::regclass) || ' '
+       || (to_regclass('splitdb_archive.${svc}_t') IS NULL) || ' '
+       || (SELECT count(*) FROM pg_foreign_table f JOIN pg_class c ON c.oid = f.ftrelid
+            WHERE c.relname = '${svc}_t') || ' '
+       || (SELECT count(*) FROM pg_trigger WHERE tgrelid = '${svc}_t'::regclass
+             AND tgname LIKE 'splitdb\\_capture\\_%' AND tgenabled = 'A') || ' '
+       || coalesce(splitdb.capture_problem($id, ARRAY['public.${svc}_t']), 'capture intact')}),
+		'r true 0 4 capture intact',
+		"$svc: the source is intact: the original table, no archive, no shim, the capture complete");
+	is($src->safe_psql('postgres', "SELECT state FROM pg_stat_activity WHERE pid = $bpid"),
+		'idle in transaction', "$svc: the blocker's transaction is still open");
+	is($sib->safe_psql($svc, "SELECT v || ' ' || note FROM ${svc}_t WHERE id = 1"),
+		'0 row 1', "$svc: the blocker's write is not in the sibling yet");
+
+	$blocker->query_safe('COMMIT');
+	$blocker->quit;
+	$client->quit;
+	$monitor->quit;
+	$holder->quit;
+	$src->safe_psql('postgres', "SELECT splitdb_migrate('$svc', wait => true)");
+	is(job($src, $id, 'runs'), '2', "$svc: splitdb_migrate() resumed the job");
+	check_done($src, $svc, $id);
+	is($sib->safe_psql($svc, "SELECT v || ' ' || note FROM ${svc}_t WHERE id = 1"),
+		'1 updated', "$svc: the blocker's write is in the sibling");
+	check_exact($src, $svc, $rows);
+}
+
+# ---------------------------------------------------------------------------
+# 2. and 3. the worker killed, or the server stopped with -m immediate,
+#    at a pause point, while writers write
+
+sub stop_case
+{
+	my ($node, $how, $point) = @_;
+	my $svc  = "ol_${how}_$point";
+	my $rows = 10000;
+	make_service($node, $svc, $rows);
+	my $w = start_writers($node, $svc, $rows);
+	my ($holder, $id, $pid) = start_paused($node, $svc, $point);
+	my ($ckpt, $bytes) = split /\|/,
+	  $node->safe_psql('postgres',
+		"SELECT rows_copied, bytes_copied FROM splitdb.job_table WHERE job_id = $id");
+	my $phase = job($node, $id, 'phase');
+	if ($point eq 'copying')
+	{
+		is($ckpt, $batch, "$svc: the copy is held after its first batch");
+	}
+	else
+	{
+		like($node->safe_psql('postgres', "SELECT phase FROM splitdb.job_table WHERE job_id = $id"),
+			qr/^(indexed|verified)$/, "$svc: the copy is over when the worker is held at $point");
+	}
+	if ($point eq 'cutover_committing')
+	{
+		# the worker holds the table: the writers wait
+		poll_until(
+			sub {
+				$node->safe_psql('postgres',
+					"SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = '" . WRITER
+					  . "' AND wait_event_type = 'Lock'") eq 't';
+			},
+			undef,
+			"a writer of $svc waiting for the cutover's lock");
+		pass("$svc: the writers wait while the worker holds the table between the commits");
+	}
+	else
+	{
+		my $held = audit_count($node, $svc);
+		poll_until(sub { audit_count($node, $svc) > $held + 30 }, undef,
+			"writes while the worker of $svc is held");
+	}
+
+	my $offset = -s $node->logfile;
+	if ($how eq 'kill')
+	{
+		is(kill('KILL', $pid), 1, "$svc: the worker held at $point is sent SIGKILL");
+		$node->wait_for_log(qr/all server processes terminated; reinitializing/, $offset);
+		$node->poll_query_until('postgres', 'SELECT true')
+		  or die "$svc: the server does not come back after the crash";
+	}
+	else
+	{
+		$node->stop('immediate');
+		$node->start;
+	}
+	eval { $holder->quit; };
+	stop_writers($node, $w);
+	$w = start_writers($node, $svc, $rows);
+	my $stopped = audit_count($node, $svc);
+
+	if ($how eq 'kill')
+	{
+		# nothing resumes the job by itself here
+		poll_until(sub { audit_count($node, $svc) > $stopped + 30 }, undef, 'writes while the job is stopped');
+		is(job($node, $id, "concat_ws(' ', splitdb.job_worker_gone(state, worker_pid), phase, runs)"),
+			"t $phase 1", "$svc: the job reads as failed, in phase $phase, while the writers write");
+		is($node->safe_psql('postgres', "SELECT splitdb_migrate('$svc')"),
+			$id, "$svc: splitdb_migrate() resumes the job");
+	}
+	else
+	{
+		$node->wait_for_log(qr/resuming job $id of service "$svc" after a restart/, $offset);
+		pass("$svc: the launcher resumes the job after the restart");
+		poll_until(sub { job($node, $id, 'runs') eq '2' }, undef, "the resumed run of $svc");
+	}
+	my $state = wait_job($node, $id);
+	is($state, 'done', "$svc: the resumed job ends done") or diag(job($node, $id, JOB_SUMMARY));
+	my $at_end = audit_count($node, $svc);
+	poll_until(sub { audit_count($node, $svc) > $at_end + 30 }, undef, 'writes through the shim')
+	  if $state eq 'done';
+	stop_writers($node, $w);
+	ok(audit_count($node, $svc) > $stopped, "$svc: writes committed after the " . ($how eq 'kill' ? 'kill' : 'restart'));
+	is(job($node, $id, 'runs'), '2', "$svc: the job took two runs");
+	check_done($node, $svc, $id);
+	check_exact($node, $svc, $rows);
+
+	# not copied again
+	if ($point eq 'copying')
+	{
+		is(job($node, $id, 'copy_rows_start'), $ckpt,
+			"$svc: the second run resumed the copy from its checkpoint, $ckpt rows");
+	}
+	else
+	{
+		is( $node->safe_psql('postgres',
+				"SELECT rows_copied || '|' || bytes_copied FROM splitdb.job_table WHERE job_id = $id"),
+			"$ckpt|$bytes", "$svc: no row was copied again");
+		is(job($node, $id, 'copy_started_at IS NULL'), 't', "$svc: the second run did not copy");
+	}
+	unlike(slurp_file($node->logfile, $offset), qr/copied again/,
+		"$svc: no run logged that the tables are copied again");
+	return;
+}
+
+stop_case($raw, 'kill', $_) for ('copying', 'catching_up', 'cutover', 'cutover_committing');
+stop_case($src, 'stop', $_) for ('copying', 'catching_up');
+
+# ---------------------------------------------------------------------------
+# 6. a write that commits while the cutover waits for its lock
+
+{
+	my $svc  = 'ol_wait';
+	my $rows = 2000;
+	make_service($src, $svc, $rows);
+	my ($holder, $id) = start_paused($src, $svc, 'cutover',
+		"SET splitdb.cutover_lock_timeout = '20s';");
+	my $writer = $src->background_psql('postgres');
+	$writer->query_safe(qq{BEGIN;
+WITH w AS (UPDATE ${svc}_t SET v = v + 1, note = 'updated' WHERE id = 7 RETURNING id)
+INSERT INTO ${svc}_audit (op, id) SELECT 'u', id FROM w});
+	$holder->query_safe("SELECT pg_advisory_unlock($pause_key, 0)");
+	poll_until(
+		sub {
+			$src->safe_psql('postgres',
+				"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'splitdb worker'"
+				  . " AND wait_event_type = 'Lock'") eq '1';
+		},
+		sub { job_state($src, $id) ne 'cutting_over' },
+		"the cutover of $svc to wait for the writer's lock")
+	  or die "$svc: the job ended without waiting for the writer's lock: " . job($src, $id, JOB_SUMMARY);
+	pass("$svc: the cutover waits for the lock of a writer's open transaction");
+	$writer->query_safe('COMMIT');
+	$writer->quit;
+	$holder->quit;
+	is(wait_job($src, $id), 'done', "$svc: the job ends done") or diag(job($src, $id, JOB_SUMMARY));
+	# FAILS until the cutover's last round reads the log with a snapshot
+	# taken after its locks are granted (see the comment at the top)
+	is($sib->safe_psql($svc, "SELECT v || ' ' || note FROM ${svc}_t WHERE id = 7"),
+		'1 updated', "$svc: the write committed while the cutover waited is in the sibling");
 	check_exact($src, $svc, $rows);
 }
 
