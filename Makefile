@@ -20,6 +20,7 @@ OBJS = \
 	src/metadata/service.o \
 	src/migrate/cancel.o \
 	src/migrate/capture.o \
+	src/migrate/capturelog.o \
 	src/migrate/copier.o \
 	src/migrate/copy.o \
 	src/migrate/cutover.o \

@@ -58,6 +58,7 @@
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
 #include "migrate/capture.h"
+#include "migrate/capture_int.h"
 #include "remote/remote.h"
 #include "splitdb.h"
 
@@ -325,6 +326,7 @@ capture_statement(TriggerData *td, const CaptureRow *row)
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		return psprintf("INSERT INTO %s (splitdb_op) VALUES ('T')", row->log);
+	(void) splitdb_capturelog_source(td);
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		op = "I";
@@ -338,15 +340,8 @@ capture_statement(TriggerData *td, const CaptureRow *row)
 	else
 	{
 		op = "U";
-		from = (oldt && newt) ? oldt : NULL;
+		from = oldt;
 	}
-	if (from == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("trigger \"%s\" on \"%s\" is not a splitdb capture trigger",
-						tg->tgname, RelationGetRelationName(td->tg_relation)),
-				 errdetail("It lacks the transition tables the capture reads."),
-				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
 
 	/* no key: whatever changed, the replay replaces the whole table */
 	if (row->keys == NIL)
@@ -430,6 +425,9 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 						td->tg_trigger->tgname, RelationGetRelationName(td->tg_relation)),
 				 errdetail("A capture trigger fires AFTER, FOR EACH STATEMENT."),
 				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
+
+	if (splitdb_capture_direct && splitdb_capturelog_write(td))
+		return PointerGetDatum(NULL);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	splitdb_spi_connect();
