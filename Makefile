@@ -10,6 +10,8 @@
 #                 (test/bench/references, docs/benchmarks.md)
 # make bench-rollback  splitdb_rollback() under pgbench writes: capture
 #                 overhead, longest wait, rows lost (test/bench/rollback)
+# make bench-capture  the write cost of change capture: no trigger, empty
+#                 statement triggers, capture through SPI, direct (test/bench/capture)
 
 MODULE_big = splitdb
 OBJS = \
@@ -102,7 +104,7 @@ include $(PGXS)
 SPLITDB_HEADERS = $(wildcard src/*.h src/*/*.h)
 $(OBJS) $(OBJS:.o=.bc): $(SPLITDB_HEADERS)
 
-.PHONY: test demo samples bench bench-references bench-rollback
+.PHONY: test demo samples bench bench-references bench-rollback bench-capture
 
 test:
 	test/run
@@ -121,3 +123,6 @@ bench-references:
 
 bench-rollback:
 	test/bench/rollback
+
+bench-capture:
+	test/bench/capture

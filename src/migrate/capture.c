@@ -51,6 +51,7 @@
 #include "miscadmin.h"
 #include "common/hashfn.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -411,6 +412,7 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 	SPIPlanPtr	plan;
 	Oid			save_userid;
 	int			save_sec;
+	int			nest;
 	int			rc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -429,6 +431,13 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 	if (splitdb_capture_direct && splitdb_capturelog_write(td))
 		return PointerGetDatum(NULL);
 
+	/*
+	 * Through SPI: the function pins no search_path in its definition (the
+	 * direct writer resolves no name), so the statements pin it here
+	 */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	splitdb_spi_connect();
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
@@ -447,5 +456,6 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(save_userid, save_sec);
 
 	SPI_finish();
+	AtEOXact_GUC(true, nest);
 	return PointerGetDatum(NULL);
 }

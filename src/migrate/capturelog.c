@@ -58,6 +58,7 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -99,6 +100,9 @@ typedef struct CaptureTarget
 	AttrNumber *log_attrs;		/* and in the log */
 	int16	   *typlen;			/* their types' length and by-value */
 	bool	   *typbyval;
+	int			nchecks;		/* the log's CHECK constraints, planned */
+	Expr	  **checks;
+	MemoryContext cxt;			/* what the fields point to */
 } CaptureTarget;
 
 static HTAB *capture_targets = NULL;
@@ -267,11 +271,17 @@ build_target(CaptureTarget *t, Relation rel, Relation logrel, Oid log, ArrayType
 {
 	TupleDesc	logdesc = RelationGetDescr(logrel);
 	TupleDesc	reldesc = RelationGetDescr(rel);
-	MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+	MemoryContext old;
 	Datum	   *names;
 	int			nnames;
 	int			nused;
 
+	if (t->cxt == NULL)
+		t->cxt = AllocSetContextCreate(CacheMemoryContext, "splitdb capture target",
+									   ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(t->cxt);
+	old = MemoryContextSwitchTo(t->cxt);
 	t->valid = false;
 	t->log = log;
 	t->key_columns = (ArrayType *) datumCopy(PointerGetDatum(key_columns), false, -1);
@@ -282,6 +292,15 @@ build_target(CaptureTarget *t, Relation rel, Relation logrel, Oid log, ArrayType
 	t->log_attrs = palloc0(sizeof(AttrNumber) * Max(nnames, 1));
 	t->typlen = palloc0(sizeof(int16) * Max(nnames, 1));
 	t->typbyval = palloc0(sizeof(bool) * Max(nnames, 1));
+
+	/*
+	 * The CHECK constraints as ExecRelCheck() would plan them, in the order
+	 * of the log's relcache entry, which this target does not outlive
+	 */
+	t->nchecks = logdesc->constr ? logdesc->constr->num_check : 0;
+	t->checks = palloc0(sizeof(Expr *) * Max(t->nchecks, 1));
+	for (int i = 0; i < t->nchecks; i++)
+		t->checks[i] = expression_planner(stringToNode(logdesc->constr->check[i].ccbin));
 	MemoryContextSwitchTo(old);
 
 	/* a log nothing of which the direct path would skip */
@@ -351,15 +370,8 @@ target_of(TriggerData *td, Relation logrel, Oid log, ArrayType *key_columns)
 		VARSIZE(t->key_columns) == VARSIZE(key_columns) &&
 		memcmp(t->key_columns, key_columns, VARSIZE(key_columns)) == 0)
 		return t;
-	if (found && t->key_columns != NULL)
-	{
-		pfree(t->key_columns);
-		pfree(t->rel_attrs);
-		pfree(t->log_attrs);
-		pfree(t->typlen);
-		pfree(t->typbyval);
-	}
-	t->key_columns = NULL;
+	if (!found)
+		t->cxt = NULL;
 	t->valid = false;
 	build_target(t, td->tg_relation, logrel, log, key_columns);
 	return t;
@@ -391,6 +403,16 @@ begin_writer(LogWriter *w, CaptureTarget *t, Relation logrel)
 	InitResultRelInfo(w->rri, logrel, 1, NULL, 0);
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 	ExecOpenIndices(w->rri, false);
+	/* the CHECK constraints planned once, not once per statement */
+	if (t->nchecks > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+
+		w->rri->ri_ConstraintExprs = palloc(sizeof(ExprState *) * t->nchecks);
+		for (int i = 0; i < t->nchecks; i++)
+			w->rri->ri_ConstraintExprs[i] = ExecInitExpr(t->checks[i], NULL);
+		MemoryContextSwitchTo(old);
+	}
 	w->slot = table_slot_create(logrel, &w->estate->es_tupleTable);
 }
 

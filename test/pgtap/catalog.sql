@@ -311,10 +311,12 @@ SELECT is_empty(
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')
 		 AND (p.proconfig IS NULL
 			  OR NOT p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'])
-		 -- the reference triggers pin it themselves, once per statement, not per row
+		 -- the reference triggers pin it themselves, once per statement, not per row;
+		 -- the capture trigger resolves no name, or pins it when it runs a statement
 		 AND p.oid NOT IN ('splitdb.reference_row()'::regprocedure,
 						   'splitdb.reference_flush()'::regprocedure,
-						   'splitdb.shim_statement()'::regprocedure)$$,
+						   'splitdb.shim_statement()'::regprocedure,
+						   'splitdb.capture_changes()'::regprocedure)$$,
 	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers pin it per statement)');
 
 -- ===== privileges
