@@ -31,9 +31,9 @@
  * Invariants (those of capture.c):
  * - It writes only into the log of the trigger's own relation's capture
  *   row, and refuses a relation without one.
- * - It writes as the log's owner: the sequence of splitdb_id is drawn,
- *   INSERT on the log is checked, and the constraints are evaluated under
- *   that role, as the SPI path's INSERT would.
+ * - It writes as the log's owner: INSERT on the log is checked, and the
+ *   sequence of splitdb_id is drawn and the constraints are evaluated
+ *   under that role, as the SPI path's INSERT would.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -437,7 +437,8 @@ write_entry(LogWriter *w, char op, TupleTableSlot *from)
 
 	ExecClearTuple(slot);
 	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
-	slot->tts_values[t->id_attr - 1] = Int64GetDatum(nextval_internal(t->seq, true));
+	/* as an identity default draws it: no right on the sequence checked */
+	slot->tts_values[t->id_attr - 1] = Int64GetDatum(nextval_internal(t->seq, false));
 	slot->tts_isnull[t->id_attr - 1] = false;
 	slot->tts_values[t->op_attr - 1] = CharGetDatum(op);
 	slot->tts_isnull[t->op_attr - 1] = false;
