@@ -45,6 +45,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/relation.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -569,7 +570,10 @@ splitdb_capturelog_write(TriggerData *td)
 			return true;
 	}
 
-	logrel = table_open(log, RowExclusiveLock);
+	/* a log gone: the SPI path reports it as it always did */
+	logrel = try_relation_open(log, RowExclusiveLock);
+	if (logrel == NULL)
+		return false;
 	t = target_of(td, logrel, log, key_columns);
 	if (!t->direct)
 	{

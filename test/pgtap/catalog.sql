@@ -388,6 +388,7 @@ SELECT results_eq(
 	$$SELECT name, setting, unit, context, vartype, min_val, max_val, boot_val
 		FROM pg_settings WHERE name LIKE 'splitdb.%' ORDER BY 1$$,
 	$$VALUES ('splitdb.batch_rows', '100000', NULL, 'superuser', 'integer', '1', '2147483647', '100000'),
+			 ('splitdb.capture_direct', 'on', NULL, 'superuser', 'bool', NULL, NULL, 'on'),
 			 ('splitdb.check_connection', 'on', NULL, 'user', 'bool', NULL, NULL, 'on'),
 			 ('splitdb.connect_timeout', '10', 's', 'user', 'integer', '0', '3600', '10'),
 			 ('splitdb.copy_readers', '0', NULL, 'superuser', 'integer', '0', '16', '0'),
@@ -396,7 +397,7 @@ SELECT results_eq(
 			 ('splitdb.maintenance_work_mem', '262144', 'kB', 'superuser', 'integer', '1024', '2147483647', '262144'),
 			 ('splitdb.origin', '', NULL, 'user', 'string', NULL, NULL, ''),
 			 ('splitdb.rollback_pause_at', '', NULL, 'superuser', 'string', NULL, NULL, '')$$,
-	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.origin: user-settable, empty; splitdb.rollback_pause_at: superuser-only, empty');
+	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.capture_direct: superuser-only, on; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.origin: user-settable, empty; splitdb.rollback_pause_at: superuser-only, empty');
 SELECT throws_ok(
 	$$SET LOCAL splitdb.no_such_setting = 1$$,
 	'42602', 'invalid configuration parameter name "splitdb.no_such_setting"',
