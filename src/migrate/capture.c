@@ -10,9 +10,11 @@
  * and DELETE with transition tables, and TRUNCATE; all are ENABLE ALWAYS,
  * so that writes applied with session_replication_role = replica (actions
  * relayed from another database) are logged too.  Each trigger call logs
- * its keys with one INSERT ... SELECT from the transition tables: op I, U
- * (the old and the new keys), D, or T, "everything may have changed" (a
- * TRUNCATE, or any write to a table without a key).
+ * its keys: op I, U (the old and the new keys), D, or T, "everything may
+ * have changed" (a TRUNCATE, or any write to a table without a key).  The
+ * direct writer (capturelog.c) inserts them into the log itself; with
+ * splitdb.capture_direct off, or for a log it does not take, one
+ * INSERT ... SELECT from the transition tables runs through SPI here.
  *
  * A partitioned table logs into one log: the triggers sit on the root
  * (writes through it: PostgreSQL fires statement triggers of the target
@@ -402,7 +404,8 @@ capture_plan(TriggerData *td, const CaptureRow *row)
  * splitdb_capture_changes
  *		Trigger function of the capture triggers (AFTER, FOR EACH
  *		STATEMENT): logs the keys the statement wrote into the relation's
- *		log, in one statement, as the log's owner.
+ *		log, as the log's owner: directly (capturelog.c), or else in one
+ *		statement through SPI.
  */
 Datum
 splitdb_capture_changes(PG_FUNCTION_ARGS)
