@@ -13,6 +13,8 @@
 # make bench-online  an online migration under pgbench writes against an
 #                 offline one: TPS by phase, longest wait, rows lost
 #                 (test/bench/online)
+# make bench-capture  the write cost of change capture: no trigger, empty
+#                 statement triggers, capture through SPI, direct (test/bench/capture)
 
 MODULE_big = splitdb
 OBJS = \
@@ -23,6 +25,7 @@ OBJS = \
 	src/metadata/service.o \
 	src/migrate/cancel.o \
 	src/migrate/capture.o \
+	src/migrate/capturelog.o \
 	src/migrate/copier.o \
 	src/migrate/copy.o \
 	src/migrate/cutover.o \
@@ -81,7 +84,7 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_readers migrate_resume migrate_transaction ddl_guard references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges cancel doctor rollback online
+REGRESS = service assign plan plan_dot verify migrate migrate_streams migrate_readers migrate_resume migrate_transaction ddl_guard references reference_chains reference_connection reference_types reference_char_keys reference_partitions function_paths privileges cancel doctor capture rollback online
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation
@@ -107,7 +110,7 @@ include $(PGXS)
 SPLITDB_HEADERS = $(wildcard src/*.h src/*/*.h)
 $(OBJS) $(OBJS:.o=.bc): $(SPLITDB_HEADERS)
 
-.PHONY: test demo samples bench bench-references bench-rollback bench-online
+.PHONY: test demo samples bench bench-references bench-rollback bench-online bench-capture
 
 test:
 	test/run
@@ -129,3 +132,5 @@ bench-rollback:
 
 bench-online:
 	test/bench/online
+bench-capture:
+	test/bench/capture

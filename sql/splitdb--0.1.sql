@@ -1255,8 +1255,7 @@ SELECT pg_catalog.pg_extension_config_dump('splitdb.capture', '');
 CREATE FUNCTION splitdb.capture_changes()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'splitdb_capture_changes'
-LANGUAGE C STRICT PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION splitdb.capture_changes() IS 'statement trigger of change capture: logs the keys of the transition tables (or T for TRUNCATE) into the relation''s log, as the log''s owner';
 REVOKE ALL ON FUNCTION splitdb.capture_changes() FROM PUBLIC;
 

@@ -51,6 +51,8 @@ int			splitdb_cutover_lock_timeout = 250;
 int			splitdb_cutover_max_freeze = 500;
 int			splitdb_cutover_attempts = 20;
 char	   *splitdb_migrate_pause_at = NULL;
+/* capture triggers write their logs directly (capturelog.c), not through SPI */
+bool		splitdb_capture_direct = true;
 
 PGDLLEXPORT void _PG_init(void);
 
@@ -229,6 +231,18 @@ _PG_init(void)
 							   NULL,
 							   NULL,
 							   NULL);
+	DefineCustomBoolVariable("splitdb.capture_direct",
+							 "Logs captured keys straight into the capture log, without a query.",
+							 "The capture triggers insert each key into the log's heap and indexes as the "
+							 "log's owner. Off, or for a log with triggers, rules, row security or columns "
+							 "of its own, they run an INSERT ... SELECT from the transition tables through SPI.",
+							 &splitdb_capture_direct,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL,
+							 NULL,
+							 NULL);
 
 	DefineCustomBoolVariable("splitdb.check_connection",
 							 "Checks referenced keys on a connection of splitdb's own.",

@@ -72,6 +72,7 @@ extern char *splitdb_migrate_pause_at;
 #define SPLITDB_STREAMS_PER_READER	4
 #define SPLITDB_MAX_AUTO_COPY_READERS	4
 extern char *splitdb_origin;
+extern bool splitdb_capture_direct;
 extern bool splitdb_check_connection;
 extern char *splitdb_rollback_pause_at;
 

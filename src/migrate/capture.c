@@ -10,9 +10,11 @@
  * and DELETE with transition tables, and TRUNCATE; all are ENABLE ALWAYS,
  * so that writes applied with session_replication_role = replica (actions
  * relayed from another database) are logged too.  Each trigger call logs
- * its keys with one INSERT ... SELECT from the transition tables: op I, U
- * (the old and the new keys), D, or T, "everything may have changed" (a
- * TRUNCATE, or any write to a table without a key).
+ * its keys: op I, U (the old and the new keys), D, or T, "everything may
+ * have changed" (a TRUNCATE, or any write to a table without a key).  The
+ * direct writer (capturelog.c) inserts them into the log itself; with
+ * splitdb.capture_direct off, or for a log it does not take, one
+ * INSERT ... SELECT from the transition tables runs through SPI here.
  *
  * A partitioned table logs into one log: the triggers sit on the root
  * (writes through it: PostgreSQL fires statement triggers of the target
@@ -51,6 +53,7 @@
 #include "miscadmin.h"
 #include "common/hashfn.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -58,6 +61,7 @@
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
 #include "migrate/capture.h"
+#include "migrate/capture_int.h"
 #include "remote/remote.h"
 #include "splitdb.h"
 
@@ -334,6 +338,7 @@ capture_statement(TriggerData *td, const CaptureRow *row)
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		return psprintf("INSERT INTO %s (splitdb_op) VALUES ('T')", row->log);
+	(void) splitdb_capturelog_source(td);
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		op = "I";
@@ -347,15 +352,8 @@ capture_statement(TriggerData *td, const CaptureRow *row)
 	else
 	{
 		op = "U";
-		from = (oldt && newt) ? oldt : NULL;
+		from = oldt;
 	}
-	if (from == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("trigger \"%s\" on \"%s\" is not a splitdb capture trigger",
-						tg->tgname, RelationGetRelationName(td->tg_relation)),
-				 errdetail("It lacks the transition tables the capture reads."),
-				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
 
 	/* no key: whatever changed, the replay replaces the whole table */
 	if (row->keys == NIL)
@@ -415,7 +413,8 @@ capture_plan(TriggerData *td, const CaptureRow *row)
  * splitdb_capture_changes
  *		Trigger function of the capture triggers (AFTER, FOR EACH
  *		STATEMENT): logs the keys the statement wrote into the relation's
- *		log, in one statement, as the log's owner.
+ *		log, as the log's owner: directly (capturelog.c), or else in one
+ *		statement through SPI.
  */
 Datum
 splitdb_capture_changes(PG_FUNCTION_ARGS)
@@ -425,6 +424,7 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 	SPIPlanPtr	plan;
 	Oid			save_userid;
 	int			save_sec;
+	int			nest;
 	int			rc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -440,6 +440,16 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 				 errdetail("A capture trigger fires AFTER, FOR EACH STATEMENT."),
 				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
 
+	if (splitdb_capture_direct && splitdb_capturelog_write(td))
+		return PointerGetDatum(NULL);
+
+	/*
+	 * Through SPI: the function pins no search_path in its definition (the
+	 * direct writer resolves no name), so the statements pin it here
+	 */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	splitdb_spi_connect();
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
@@ -458,5 +468,6 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(save_userid, save_sec);
 
 	SPI_finish();
+	AtEOXact_GUC(true, nest);
 	return PointerGetDatum(NULL);
 }

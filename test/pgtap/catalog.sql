@@ -312,10 +312,12 @@ SELECT is_empty(
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')
 		 AND (p.proconfig IS NULL
 			  OR NOT p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'])
-		 -- the reference triggers pin it themselves, once per statement, not per row
+		 -- the reference triggers pin it themselves, once per statement, not per row;
+		 -- the capture trigger resolves no name, or pins it when it runs a statement
 		 AND p.oid NOT IN ('splitdb.reference_row()'::regprocedure,
 						   'splitdb.reference_flush()'::regprocedure,
-						   'splitdb.shim_statement()'::regprocedure)$$,
+						   'splitdb.shim_statement()'::regprocedure,
+						   'splitdb.capture_changes()'::regprocedure)$$,
 	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers pin it per statement)');
 
 -- ===== privileges
@@ -387,6 +389,7 @@ SELECT results_eq(
 	$$SELECT name, setting, unit, context, vartype, min_val, max_val, boot_val
 		FROM pg_settings WHERE name LIKE 'splitdb.%' ORDER BY 1$$,
 	$$VALUES ('splitdb.batch_rows', '100000', NULL, 'superuser', 'integer', '1', '2147483647', '100000'),
+			 ('splitdb.capture_direct', 'on', NULL, 'superuser', 'bool', NULL, NULL, 'on'),
 			 ('splitdb.check_connection', 'on', NULL, 'user', 'bool', NULL, NULL, 'on'),
 			 ('splitdb.connect_timeout', '10', 's', 'user', 'integer', '0', '3600', '10'),
 			 ('splitdb.copy_readers', '0', NULL, 'superuser', 'integer', '0', '16', '0'),
@@ -399,7 +402,7 @@ SELECT results_eq(
 			 ('splitdb.migrate_pause_at', '', NULL, 'superuser', 'string', NULL, NULL, ''),
 			 ('splitdb.origin', '', NULL, 'user', 'string', NULL, NULL, ''),
 			 ('splitdb.rollback_pause_at', '', NULL, 'superuser', 'string', NULL, NULL, '')$$,
-	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.cutover_attempts: superuser-only, 1..10000, default 20; splitdb.cutover_lock_timeout: ms, superuser-only, default 250; splitdb.cutover_max_freeze: ms, superuser-only, default 500; splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.migrate_pause_at: superuser-only, empty; splitdb.origin: user-settable, empty; splitdb.rollback_pause_at: superuser-only, empty');
+	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.capture_direct: superuser-only, on; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.cutover_attempts: superuser-only, 1..10000, default 20; splitdb.cutover_lock_timeout: ms, superuser-only, default 250; splitdb.cutover_max_freeze: ms, superuser-only, default 500; splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.migrate_pause_at: superuser-only, empty; splitdb.origin: user-settable, empty; splitdb.rollback_pause_at: superuser-only, empty');
 SELECT throws_ok(
 	$$SET LOCAL splitdb.no_such_setting = 1$$,
 	'42602', 'invalid configuration parameter name "splitdb.no_such_setting"',
