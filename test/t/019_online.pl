@@ -52,20 +52,9 @@
 #    session's UPDATE open; the attempt waits for its lock, the UPDATE
 #    commits, the job ends done: the update is in the sibling, exact.
 #
-# FAILS (two bugs of online mode, left to src/, see the report of the
-# branch that added this file):
-# - splitdb_online_retry() (online.c) ends its loop with "continue" inside
-#   PG_CATCH(): PG_TRY() is a do { } while (0), so the continue leaves it
-#   and the function returns as if the attempt had succeeded.  After one
-#   failed cutover attempt the worker logs "is done" and exits, the job
-#   stays cutting_over (reads failed, no error); after one failed capture
-#   install the job goes on without its capture.  Case 4 fails on it.
-# - the cutover attempt's transaction takes its snapshot before it waits
-#   for the tables' locks; its last round reads the capture logs with that
-#   snapshot (read-only SPI), so a write that commits while the lock is
-#   awaited is not replayed, and its log goes with the capture: the write
-#   is lost.  Case 6 fails on it every time; cases 1 to 3 when a writer
-#   commits during that wait (often, under pgbench).
+# Cases 4 and 6 guard the cutover's retries (splitdb_online_retry()) and the
+# snapshot of its last round, taken once the tables' locks are granted: a
+# write that commits while the lock is awaited must be replayed.
 
 use strict;
 use warnings FATAL => 'all';
@@ -576,8 +565,7 @@ INSERT INTO ${svc}_audit (op, id) SELECT 'u', id FROM w});
 	$writer->quit;
 	$holder->quit;
 	is(wait_job($src, $id), 'done', "$svc: the job ends done") or diag(job($src, $id, JOB_SUMMARY));
-	# FAILS until the cutover's last round reads the log with a snapshot
-	# taken after its locks are granted (see the comment at the top)
+	# the last round reads with a snapshot taken once the locks are granted
 	is($sib->safe_psql($svc, "SELECT v || ' ' || note FROM ${svc}_t WHERE id = 7"),
 		'1 updated', "$svc: the write committed while the cutover waited is in the sibling");
 	check_exact($src, $svc, $rows);
