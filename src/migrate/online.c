@@ -20,9 +20,10 @@
  * cutover's transaction, which holds the tables locked.  In one remote
  * transaction of the sibling, with session_replication_role = replica (no
  * user trigger and no foreign key check fires on replayed rows), it deletes
- * the keys logged and inserts the source's current rows of those keys, in
- * batches of SPLITDB_ONLINE_BATCH rows through a cursor (one round trip per
- * batch, rows as jsonb, columns by name).  A T entry (TRUNCATE) replaces
+ * the keys logged (gathered in a temporary table there, then one DELETE)
+ * and inserts the source's current rows of those keys, in batches of
+ * SPLITDB_ONLINE_BATCH rows through a cursor (one round trip per batch,
+ * rows as jsonb, columns by name).  A T entry (TRUNCATE) replaces
  * the table.  After the sibling commits, the log entries the snapshot saw,
  * and only those, are deleted with one DELETE in the same snapshot: under
  * REPEATABLE READ a DELETE sees exactly the rows the round read, and an
@@ -507,13 +508,32 @@ replay_table(SplitdbJob *job, const RoundTable *t, int64 *rows)
 		return entries;
 	}
 
-	/* the keys logged go first, then their rows as they are now */
+	/*
+	 * The keys logged go first, then their rows as they are now.  The keys
+	 * are gathered in a temporary table of the sibling's session and
+	 * deleted with one statement: a DELETE per batch would scan the table
+	 * once per batch where it has no index on the key yet (the round
+	 * before indexing).
+	 */
+	splitdb_remote_command(job->conn, "DROP TABLE IF EXISTS pg_temp.splitdb_replay_keys",
+						   0, NULL, job->service);
+	splitdb_remote_command(job->conn,
+						   psprintf("CREATE TEMPORARY TABLE splitdb_replay_keys ON COMMIT DROP AS"
+									" SELECT %s FROM %s%s WITH NO DATA",
+									key_list(t->keys), only, t->table),
+						   0, NULL, job->service);
 	stream(job,
 		   psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k",
 					key_list(t->keys), t->log),
-		   psprintf("DELETE FROM %s%s a USING pg_catalog.jsonb_populate_recordset(NULL::%s,"
-					" $1::pg_catalog.jsonb) k WHERE %s",
-					only, t->table, t->table, key_join(t->keys, "a", "k")));
+		   psprintf("INSERT INTO pg_temp.splitdb_replay_keys SELECT %s"
+					" FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1::pg_catalog.jsonb)",
+					key_list(t->keys), t->table));
+	splitdb_remote_command(job->conn, "ANALYZE pg_temp.splitdb_replay_keys", 0, NULL, job->service);
+	splitdb_remote_command(job->conn,
+						   psprintf("DELETE FROM %s%s a USING pg_temp.splitdb_replay_keys k WHERE %s",
+									only, t->table, key_join(t->keys, "a", "k")),
+						   0, NULL, job->service);
+	splitdb_remote_command(job->conn, "DROP TABLE pg_temp.splitdb_replay_keys", 0, NULL, job->service);
 	*rows += stream(job,
 					psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s%s t"
 							 " WHERE EXISTS (SELECT FROM %s l WHERE %s)",
