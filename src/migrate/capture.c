@@ -61,6 +61,7 @@
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
 #include "migrate/capture.h"
+#include "migrate/replay.h"
 #include "migrate/capture_int.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -308,20 +309,6 @@ read_capture_row(Relation rel, const char *tgname)
 	return row;
 }
 
-/* the key columns as a list "a, b" */
-static char *
-key_list(List *keys)
-{
-	StringInfoData s;
-	ListCell   *lc;
-
-	initStringInfo(&s);
-	foreach(lc, keys)
-		appendStringInfo(&s, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
-						 (char *) lfirst(lc));
-	return s.data;
-}
-
 /*
  * capture_statement
  *		The one statement that logs a trigger call's keys.
@@ -332,7 +319,7 @@ capture_statement(TriggerData *td, const CaptureRow *row)
 	Trigger    *tg = td->tg_trigger;
 	const char *oldt = tg->tgoldtable ? quote_identifier(tg->tgoldtable) : NULL;
 	const char *newt = tg->tgnewtable ? quote_identifier(tg->tgnewtable) : NULL;
-	const char *keys = key_list(row->keys);
+	const char *keys = splitdb_replay_key_list(row->keys);
 	const char *op;
 	const char *from;
 

@@ -70,6 +70,7 @@
 #include "metadata/catalog.h"
 #include "migrate/capture.h"
 #include "migrate/online.h"
+#include "migrate/replay.h"
 #include "migrate/verify.h"
 #include "migrate/worker_int.h"
 #include "remote/remote.h"
@@ -86,34 +87,6 @@ typedef struct RoundTable
 	char	   *log;			/* quoted, qualified */
 	List	   *keys;			/* quoted key columns; NIL: none */
 } RoundTable;
-
-/* "k1, k2" */
-static char *
-key_list(List *keys)
-{
-	StringInfoData s;
-	ListCell   *lc;
-
-	initStringInfo(&s);
-	foreach(lc, keys)
-		appendStringInfo(&s, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
-						 (char *) lfirst(lc));
-	return s.data;
-}
-
-/* "a.k1 = b.k1 AND ..." */
-static char *
-key_join(List *keys, const char *a, const char *b)
-{
-	StringInfoData s;
-	ListCell   *lc;
-
-	initStringInfo(&s);
-	foreach(lc, keys)
-		appendStringInfo(&s, "%s%s.%s = %s.%s", foreach_current_index(lc) > 0 ? " AND " : "",
-						 a, (char *) lfirst(lc), b, (char *) lfirst(lc));
-	return s.data;
-}
 
 /*
  * splitdb_online_check_sibling
@@ -447,20 +420,20 @@ check_replayed(SplitdbJob *job, const RoundTable *t)
 							  "       coalesce(pg_catalog.sum(pg_catalog.hash_record_extended(ROW(%s), 0)), 0)"
 							  "       ::pg_catalog.text"
 							  "  FROM %s%s t WHERE EXISTS (SELECT FROM %s l WHERE %s)",
-							  terms, only, t->table, t->log, key_join(t->keys, "l", "t")),
+							  terms, only, t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")),
 					 0, NULL, NULL, NULL, true, 1);
 	here.rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	here.sum = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 
 	stream_each(job,
 				psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k",
-						 key_list(t->keys), t->log),
+						 splitdb_replay_key_list(t->keys), t->log),
 				psprintf("SELECT pg_catalog.count(*),"
 						 "       coalesce(pg_catalog.sum(pg_catalog.hash_record_extended(ROW(%s), 0)), 0)"
 						 "       ::pg_catalog.text"
 						 "  FROM %s%s t WHERE EXISTS (SELECT FROM pg_catalog.jsonb_populate_recordset(NULL::%s,"
 						 "       $1::pg_catalog.jsonb) k WHERE %s)",
-						 terms, only, t->table, t->table, key_join(t->keys, "k", "t")),
+						 terms, only, t->table, t->table, splitdb_replay_key_join(t->keys, "k", "t")),
 				add_checksum, &there);
 
 	if (here.rows != there.rows || strcmp(here.sum, there.sum) != 0)
@@ -520,24 +493,24 @@ replay_table(SplitdbJob *job, const RoundTable *t, int64 *rows)
 	splitdb_remote_command(job->conn,
 						   psprintf("CREATE TEMPORARY TABLE splitdb_replay_keys ON COMMIT DROP AS"
 									" SELECT %s FROM %s%s WITH NO DATA",
-									key_list(t->keys), only, t->table),
+									splitdb_replay_key_list(t->keys), only, t->table),
 						   0, NULL, job->service);
 	stream(job,
 		   psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k",
-					key_list(t->keys), t->log),
+					splitdb_replay_key_list(t->keys), t->log),
 		   psprintf("INSERT INTO pg_temp.splitdb_replay_keys SELECT %s"
 					" FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1::pg_catalog.jsonb)",
-					key_list(t->keys), t->table));
+					splitdb_replay_key_list(t->keys), t->table));
 	splitdb_remote_command(job->conn, "ANALYZE pg_temp.splitdb_replay_keys", 0, NULL, job->service);
 	splitdb_remote_command(job->conn,
 						   psprintf("DELETE FROM %s%s a USING pg_temp.splitdb_replay_keys k WHERE %s",
-									only, t->table, key_join(t->keys, "a", "k")),
+									only, t->table, splitdb_replay_key_join(t->keys, "a", "k")),
 						   0, NULL, job->service);
 	splitdb_remote_command(job->conn, "DROP TABLE pg_temp.splitdb_replay_keys", 0, NULL, job->service);
 	*rows += stream(job,
 					psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s%s t"
 							 " WHERE EXISTS (SELECT FROM %s l WHERE %s)",
-							 only, t->table, t->log, key_join(t->keys, "l", "t")),
+							 only, t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")),
 					insert_sql(t));
 	return entries;
 }

@@ -103,9 +103,13 @@ target_name(const SplitdbReplayTable *t)
 									  get_rel_name(t->target));
 }
 
-/* "a.k = b.k AND ..." over the key columns */
-static char *
-key_join(List *keys, const char *a, const char *b)
+/*
+ * splitdb_replay_key_join
+ *		"a.k1 = b.k1 AND ..." over quoted key columns: the join of a
+ *		replay's (or a capture's) keys.
+ */
+char *
+splitdb_replay_key_join(List *keys, const char *a, const char *b)
 {
 	StringInfoData s;
 	ListCell   *lc;
@@ -117,9 +121,12 @@ key_join(List *keys, const char *a, const char *b)
 	return s.data;
 }
 
-/* "k1, k2" */
-static char *
-key_list(List *keys)
+/*
+ * splitdb_replay_key_list
+ *		"k1, k2" over quoted key columns.
+ */
+char *
+splitdb_replay_key_list(List *keys)
 {
 	StringInfoData s;
 	ListCell   *lc;
@@ -262,7 +269,7 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 	ReplayApply a;
 	int64		nids;
 	char	   *everything;
-	char	   *keys = key_list(t->keys);
+	char	   *keys = splitdb_replay_key_list(t->keys);
 
 	a.t = t;
 	a.keep = t->cxt;
@@ -289,7 +296,7 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 	/* the keys logged go first, then their rows as they are now */
 	a.sql = psprintf("DELETE FROM %s a USING pg_catalog.jsonb_populate_recordset(NULL::%s,"
 					 " $1::pg_catalog.jsonb) k WHERE %s",
-					 target_name(t), target_name(t), key_join(t->keys, "a", "k"));
+					 target_name(t), target_name(t), splitdb_replay_key_join(t->keys, "a", "k"));
 	each_batch(conn, service,
 			   psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k", keys, t->log),
 			   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
@@ -297,7 +304,7 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 	each_batch(conn, service,
 			   psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s t"
 						" WHERE EXISTS (SELECT FROM %s l WHERE %s)",
-						t->table, t->log, key_join(t->keys, "l", "t")),
+						t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")),
 			   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
 	return nids;
 }

@@ -32,6 +32,8 @@ typedef struct SplitdbReplayTable
 #define SPLITDB_REPLAY_BATCH	1000
 #define SPLITDB_REPLAY_ID_BATCH	10000
 
+extern char *splitdb_replay_key_list(List *keys);
+extern char *splitdb_replay_key_join(List *keys, const char *a, const char *b);
 extern SplitdbReplayTable *splitdb_replay_table(PGconn *conn, const char *service,
 												const char *table, Oid target);
 extern int64 splitdb_replay_run(PGconn *conn, const char *service,

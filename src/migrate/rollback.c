@@ -66,6 +66,7 @@
 #include "migrate/capture.h"
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
+#include "migrate/pause.h"
 #include "migrate/replay.h"
 #include "migrate/rollback.h"
 #include "remote/remote.h"
@@ -447,26 +448,10 @@ remote_sql(const char *sql, int nparams, const char *const *params)
 static void
 pause_at(const char *point)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(SPLITDB_ROLLBACK_PAUSE_KEY), Int32GetDatum((int32) rb_args.job_id)};
-
 	if (strcmp(rb_args.pause_at, point) != 0)
 		return;
 	elog(LOG, "the rollback of service \"%s\" pauses at %s", rb_args.service, point);
-	pgstat_report_activity(STATE_RUNNING, psprintf("paused at %s", point));
-	for (;;)
-	{
-		bool		isnull;
-
-		splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock_shared($1, $2)",
-						 2, types, values, NULL, false, 1);
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 50L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
+	splitdb_pause_while_locked(SPLITDB_ROLLBACK_PAUSE_KEY, (int32) rb_args.job_id, point);
 	elog(LOG, "the rollback of service \"%s\" goes on from %s", rb_args.service, point);
 }
 
