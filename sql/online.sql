@@ -387,22 +387,65 @@ SELECT (SELECT count(*) FROM (SELECT * FROM nachzug EXCEPT ALL SELECT * FROM spl
 	   (SELECT count(*) FROM (SELECT * FROM splitdb_archive.nachzug EXCEPT ALL SELECT * FROM nachzug) d) AS only_in_source;
 SELECT count(*), min(id), max(id), count(*) FILTER (WHERE v = 'geändert') AS changed FROM nachzug;
 SELECT * FROM online_capture_objects;
+-------------------------------------------------------------------------
+-- a third service: more waits for the cutover's last replay than its
+-- freeze budget allows; the attempt lets go and switches nothing
+-------------------------------------------------------------------------
+CREATE TABLE stau (id integer PRIMARY KEY, v text NOT NULL);
+INSERT INTO stau SELECT g, 'v' || g FROM generate_series(1, 100) g;
+SELECT splitdb_add_service('online_freeze');
+SELECT splitdb_assign('online_freeze', 'stau');
+SELECT pg_advisory_lock(1936747639, 0);
+SET splitdb.migrate_pause_at = 'cutover';
+SET splitdb.cutover_max_freeze = '1ms';
+SET splitdb.cutover_attempts = 1;
+SELECT splitdb_migrate('online_freeze') AS freeze_job \gset
+SELECT online_wait_paused('online_freeze', 'cutover');
+-- 20,000 changes wait: far more than 1 ms of replay
+INSERT INTO stau SELECT g, 'neu ' || g FROM generate_series(101, 20100) g;
+SELECT pg_advisory_unlock(1936747639, 0);
+SELECT online_wait_done('online_freeze');
+SELECT state, phase, mode FROM splitdb_status WHERE service = 'online_freeze';
+-- the reason: the replay let go, or would have taken too long
+SELECT last_sqlstate, last_error ~ '^could not take the cutover''s locks within its budget' AS gave_up,
+	   last_error ~ 'would hold writes (for about \d+ ms, )?longer than splitdb.cutover_max_freeze \(1 ms\)' AS let_go,
+	   cutover_attempts FROM splitdb.job WHERE job_id = :freeze_job;
+-- nothing switched: the source's table is still a table, with every row,
+-- its capture logging; the sibling holds the rows before the pause only
+SELECT relkind, (SELECT count(*) FROM stau) AS source_rows FROM pg_class WHERE oid = 'stau'::regclass;
+SELECT count(*) AS capture_rows FROM splitdb.capture WHERE job_id = :freeze_job;
+\c online_freeze
+SELECT count(*) AS sibling_rows FROM stau;
+\c splitdb_regression
+SET client_min_messages = warning;
+-- resumed with the default budget: the rest is replayed before the cutover
+RESET splitdb.migrate_pause_at;
+RESET splitdb.cutover_max_freeze;
+RESET splitdb.cutover_attempts;
+SELECT splitdb_migrate('online_freeze', wait => true) = :freeze_job AS same_job;
+SELECT state, mode FROM splitdb_status WHERE service = 'online_freeze';
+SELECT relkind, (SELECT count(*) FROM stau) AS rows_through_the_shim FROM pg_class WHERE oid = 'stau'::regclass;
+SELECT (SELECT count(*) FROM (SELECT * FROM stau EXCEPT ALL SELECT * FROM splitdb_archive.stau) d) AS only_in_sibling,
+	   (SELECT count(*) FROM (SELECT * FROM splitdb_archive.stau EXCEPT ALL SELECT * FROM stau) d) AS only_in_source;
+
 RESET splitdb.migrate_pause_at;
 RESET splitdb.batch_rows;
 RESET splitdb.copy_streams;
 RESET splitdb.copy_readers;
 
 -- clean up
-DROP FOREIGN TABLE bestellung, "Kunde ""Ö"" Liste", ohne_schluessel, nachzug;
+DROP FOREIGN TABLE bestellung, "Kunde ""Ö"" Liste", ohne_schluessel, nachzug, stau;
 DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('online_svc');
 SELECT splitdb_drop_service('online_keyless');
 SELECT splitdb_drop_service('online_lag');
+SELECT splitdb_drop_service('online_freeze');
 DROP DATABASE online_svc WITH (FORCE);
 DROP DATABASE online_keyless WITH (FORCE);
 DROP DATABASE online_lag WITH (FORCE);
+DROP DATABASE online_freeze WITH (FORCE);
 DROP VIEW online_capture_objects;
 DROP FUNCTION online_wait_paused(name, text), online_advance(name), online_wait_done(name);
 DROP EXTENSION splitdb;

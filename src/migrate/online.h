@@ -33,7 +33,8 @@ extern void splitdb_online_retry(SplitdbJob *job, const char *what,
 extern void splitdb_online_check_sibling(SplitdbJob *job);
 extern void splitdb_online_capture(SplitdbJob *job);
 extern bool splitdb_online_capture_intact(int64 job_id);
-extern void splitdb_online_round(SplitdbJob *job, bool check, SplitdbRound *round);
+extern void splitdb_online_round(SplitdbJob *job, bool check, int budget_ms,
+								 SplitdbRound *round);
 extern int64 splitdb_online_pending(int64 job_id);
 extern void splitdb_online_record_lag(SplitdbJob *job, const SplitdbRound *round,
 									  int64 pending);

@@ -499,7 +499,7 @@ replay_round(SplitdbJob *job, const char *why)
 	int64		pending;
 
 	splitdb_worker_begin_snapshot("replaying the writes captured in the source (%s)", why);
-	splitdb_online_round(job, false, &round);
+	splitdb_online_round(job, false, 0, &round);
 	splitdb_worker_commit();
 
 	splitdb_worker_begin("measuring the lag");
@@ -508,6 +508,33 @@ replay_round(SplitdbJob *job, const char *why)
 	splitdb_worker_commit();
 	last_round = round;
 	return pending;
+}
+
+/*
+ * replay_ms
+ *		How long replaying pending log entries would take at the rate of the
+ *		last round; -1 when no round has measured a rate yet.
+ */
+static double
+replay_ms(int64 pending)
+{
+	if (last_round.seconds <= 0 || last_round.entries <= 0)
+		return pending == 0 ? 0 : -1;
+	return pending / (last_round.entries / last_round.seconds) * 1000.0;
+}
+
+/*
+ * caught_up
+ *		Whether what is left to replay is small enough for the cutover: 100
+ *		entries or fewer, or a round that would take less than half the
+ *		freeze budget at the last round's rate.
+ */
+static bool
+caught_up(SplitdbJob *job, int64 pending)
+{
+	double		ms = replay_ms(pending);
+
+	return pending <= 100 || (ms >= 0 && ms < job->cutover_max_freeze / 2.0);
 }
 
 /*
@@ -524,18 +551,83 @@ splitdb_step_catch_up(SplitdbJob *job)
 	for (;;)
 	{
 		int64		pending;
-		double		rate;
 
 		splitdb_worker_begin("catching up");
 		splitdb_worker_pause_at(job, SPLITDB_PAUSE_CATCHING_UP, "catching_up");
 		splitdb_worker_commit();
 		pending = replay_round(job, "catching up");
-		rate = last_round.seconds > 0 ? last_round.entries / last_round.seconds : 0;
-		if (pending <= 100 ||
-			(rate > 0 && pending / rate * 1000.0 < job->cutover_max_freeze / 2.0))
+		if (caught_up(job, pending))
 			break;
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * primary_key_indexes
+ *		Online mode: the names ("schema.index", as splitdb_ddl_build() names
+ *		them) of the indexes of the primary keys of the job's tables that
+ *		hold rows, in the step's context.  In a transaction, connected to
+ *		SPI (which leaves its own context current).
+ *
+ * Why these may be built before the replay round that makes the sibling
+ * consistent: the copy reads each table by its key, which is the primary
+ * key when there is one (copy.c), in disjoint ranges read once each, so
+ * that no key value reaches the sibling twice whatever the writers did
+ * meanwhile; with the index, the round finds the rows of the keys it
+ * replays through it instead of a scan of the whole table.  Other unique
+ * keys may still be duplicated until the round (a value moved from a row
+ * not copied yet to one already copied), so they wait for it.
+ */
+static List *
+primary_key_indexes(SplitdbJob *job)
+{
+	const char *params[1] = {splitdb_worker_int64_text(job->job_id)};
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("SELECT pg_catalog.format('%I.%I', n.nspname, ic.relname)"
+							  "  FROM splitdb.job_table t"
+							  "  JOIN pg_catalog.pg_constraint k ON k.conrelid = t.relid AND k.contype = 'p'"
+							  "  JOIN pg_catalog.pg_class ic ON ic.oid = k.conindid"
+							  "  JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace"
+							  " WHERE t.job_id = $1::bigint AND t.relkind = 'r'",
+							  1, params, true);
+	foreach(lc, splitdb_catalog_result_rows())
+	{
+		MemoryContext old = MemoryContextSwitchTo(job->step_cxt);
+
+		names = lappend(names, pstrdup(((char **) lfirst(lc))[0]));
+		MemoryContextSwitchTo(old);
+	}
+	return names;
+}
+
+/* whether d builds one of the indexes named in names */
+static bool
+builds_one_of(const SplitdbDdl *d, List *names)
+{
+	ListCell   *lc;
+
+	if (strcmp(d->kind, "key index") != 0)
+		return false;
+	foreach(lc, names)
+	{
+		if (strcmp(d->name, (const char *) lfirst(lc)) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* build the side-by-side items in builds over the job's streams */
+static void
+build_side_by_side(SplitdbJob *job, List *builds)
+{
+	if (builds == NIL)
+		return;
+	splitdb_worker_connect_streams(job);
+	set_build_settings(job, job->streams, job->copy_streams);
+	splitdb_ddl_apply_side_by_side(job->streams, job->copy_streams, builds,
+								   job->service, record_builds, job);
 }
 
 /*
@@ -545,24 +637,25 @@ splitdb_step_catch_up(SplitdbJob *job)
  *		builds of tables that hold rows run first, side by side over the
  *		streams (as many as splitdb.copy_streams); then every other
  *		statement, one at a time.
+ *
+ * Online, the batches of the copy read different snapshots: a replay round
+ * brings every table to one before the unique keys and foreign keys are
+ * built, so that they hold.  The primary keys' indexes are built before
+ * that round (see primary_key_indexes), the others after it.
  */
 void
 splitdb_step_index(SplitdbJob *job)
 {
 	List	   *items;
+	List	   *keys_first = NIL;
 	List	   *builds = NIL;
 	List	   *rest = NIL;
+	List	   *first_names = NIL;
 	ListCell   *lc;
 
-	/*
-	 * Online: the batches of the copy read different snapshots; one round
-	 * brings every table to one, so that the unique keys and foreign keys
-	 * built next hold.
-	 */
-	if (job->online)
-		replay_round(job, "before indexing");
-
 	splitdb_worker_begin("indexing");
+	if (job->online)
+		first_names = primary_key_indexes(job);
 	{
 		MemoryContext old = MemoryContextSwitchTo(job->step_cxt);
 
@@ -571,7 +664,9 @@ splitdb_step_index(SplitdbJob *job)
 		{
 			SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);
 
-			if (splitdb_ddl_side_by_side(d))
+			if (builds_one_of(d, first_names))
+				keys_first = lappend(keys_first, d);
+			else if (splitdb_ddl_side_by_side(d))
 				builds = lappend(builds, d);
 			else
 				rest = lappend(rest, d);
@@ -594,13 +689,12 @@ splitdb_step_index(SplitdbJob *job)
 	 * everything again.  The builds also run side by side over several
 	 * connections, which no one transaction spans.
 	 */
-	if (builds != NIL)
+	if (job->online)
 	{
-		splitdb_worker_connect_streams(job);
-		set_build_settings(job, job->streams, job->copy_streams);
-		splitdb_ddl_apply_side_by_side(job->streams, job->copy_streams, builds,
-									   job->service, record_builds, job);
+		build_side_by_side(job, keys_first);
+		replay_round(job, "before indexing");
 	}
+	build_side_by_side(job, builds);
 	splitdb_worker_close_streams();
 
 	/* exclusion constraints, and the indexes of partitioned tables, build here */
@@ -721,7 +815,7 @@ splitdb_step_verify(SplitdbJob *job)
 	if (job->online)
 	{
 		splitdb_worker_begin_snapshot("verifying at one snapshot");
-		splitdb_online_round(job, false, &last_round);
+		splitdb_online_round(job, false, 0, &last_round);
 	}
 
 	foreach(lc, tables)
@@ -814,10 +908,12 @@ splitdb_step_cutover(SplitdbJob *job)
  *		Online mode: one attempt at the cutover.  Every table is locked
  *		with the job's lock_timeout (in OID order, the order of every
  *		splitdb lock on them); the last round replays what the capture
- *		logged since the one before; if that took longer than the freeze
- *		budget the attempt gives up (lock_not_available), before anything
- *		is committed in any database; else the capture goes and the cutover
- *		runs in the same transaction.
+ *		logged since the one before.  The attempt gives up
+ *		(lock_not_available), before anything is committed in any
+ *		database, when what waits would take longer than the freeze budget
+ *		at the last round's rate, when the round runs past the budget, or
+ *		when it took longer than the budget in all; else the capture goes
+ *		and the cutover runs in the same transaction.
  */
 static void
 cutover_attempt(SplitdbJob *job, int attempt)
@@ -828,6 +924,8 @@ cutover_attempt(SplitdbJob *job, int attempt)
 	instr_time	held;
 	SplitdbRound round;
 	List	   *relids;
+	int64		pending;
+	double		estimate;
 
 	splitdb_worker_begin("counting the cutover's attempts");
 	splitdb_worker_pause_at(job, SPLITDB_PAUSE_CUTOVER, "cutover");
@@ -856,7 +954,21 @@ cutover_attempt(SplitdbJob *job, int attempt)
 	PopActiveSnapshot();
 	PushActiveSnapshot(GetTransactionSnapshot());
 
-	splitdb_online_round(job, true, &round);
+	/*
+	 * What is left would take longer than the budget at the last round's
+	 * rate: let go at once, rather than hold the writes to find out.
+	 */
+	pending = splitdb_online_pending(job->job_id);
+	estimate = replay_ms(pending);
+	if (estimate > job->cutover_max_freeze)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("the last replay of service \"%s\" would hold writes for about %.0f ms, longer than splitdb.cutover_max_freeze (%d ms)",
+						job->service, estimate, job->cutover_max_freeze),
+				 errdetail(INT64_FORMAT " captured changes wait, at the last round's rate.", pending)));
+
+	/* and a round that runs past the budget all the same lets go then */
+	splitdb_online_round(job, true, job->cutover_max_freeze, &round);
 	INSTR_TIME_SET_CURRENT(held);
 	INSTR_TIME_SUBTRACT(held, start);
 	if (INSTR_TIME_GET_MILLISEC(held) > job->cutover_max_freeze)
@@ -878,11 +990,24 @@ cutover_attempt(SplitdbJob *job, int attempt)
 					job->job_id, job->service, INSTR_TIME_GET_MILLISEC(held))));
 }
 
-/* online mode, between the cutover's attempts: a round, without locks */
+/*
+ * catch_up_between
+ *		Online mode, between the cutover's attempts: rounds without locks
+ *		until the job has caught up again (caught_up), at most
+ *		CATCH_UP_BETWEEN_ROUNDS of them; the next attempt's estimate decides
+ *		whether what is left then fits the budget.
+ */
+#define CATCH_UP_BETWEEN_ROUNDS 10
+
 static void
 catch_up_between(SplitdbJob *job)
 {
-	replay_round(job, "between the cutover's attempts");
+	for (int i = 0; i < CATCH_UP_BETWEEN_ROUNDS; i++)
+	{
+		if (caught_up(job, replay_round(job, "between the cutover's attempts")))
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*
