@@ -128,7 +128,7 @@ COMMENT ON TABLE splitdb.job_table IS 'per-table progress of a job: phase, copy 
 COMMENT ON COLUMN splitdb.job_table.job_id IS 'the job';
 COMMENT ON COLUMN splitdb.job_table.relkind IS 'r for a table that holds rows, p for a partitioned table';
 COMMENT ON COLUMN splitdb.job_table.partition_root IS 'the partitioned table it moves with, NULL when owned by itself';
-COMMENT ON COLUMN splitdb.job_table.rows_total IS 'rows in the source when the job prepared (writes are blocked since)';
+COMMENT ON COLUMN splitdb.job_table.rows_total IS 'rows in the source when the job prepared (writes are blocked since): counted up to 8192 pages, the planner''s estimate beyond';
 COMMENT ON COLUMN splitdb.job_table.rows_copied IS 'rows in the sibling at the last checkpoint';
 COMMENT ON COLUMN splitdb.job_table.bytes_copied IS 'COPY data sent to the sibling';
 COMMENT ON COLUMN splitdb.job_table.source_rows IS 'verification: rows in the source';

@@ -26,6 +26,12 @@
  *   splitdb_copy_trim() deletes what lies beyond the checkpoint.
  * - Generated columns are not sent; the sibling computes them.
  *
+ * COPY ... (FREEZE) is not used: it needs the table created or truncated in
+ * the COPY's own transaction, and a batch commits on its own (it is a
+ * checkpoint) while other streams and readers write the same table; a
+ * TRUNCATE in a later batch's transaction would empty the batches before
+ * it, and its lock would stop the others (docs/architecture.md).
+ *
  * Copyright (c) 2026, splitdb developers
  *
  * IDENTIFICATION

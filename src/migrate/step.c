@@ -33,13 +33,19 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
+#include "access/table.h"
 #include "executor/spi.h"
+#include "optimizer/plancat.h"
 #include "portability/instr_time.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "lib/stringinfo.h"
 #include "pgstat.h"
 #include "utils/backend_status.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "metadata/catalog.h"
@@ -141,9 +147,53 @@ keep_key(SplitdbJob *job, char **key, int nkeys, char **replaced)
 }
 
 /*
+ * Tables of at most this many pages (64MB of 8kB pages) have their rows
+ * counted for rows_total; larger ones are estimated.
+ */
+#define EXACT_COUNT_PAGES	8192
+
+/*
+ * rows_total_of
+ *		A table's rows_total, the progress figure of its copy: the exact
+ *		count of a table of at most EXACT_COUNT_PAGES pages, the planner's
+ *		estimate of a larger one (estimate_rel_size(): pg_class.reltuples
+ *		scaled to the table's current number of pages, or a density from
+ *		its column widths when it was never vacuumed or analyzed).  Never
+ *		negative.  In a transaction.
+ *
+ * Why: counting scans the whole table only for a figure of progress,
+ * which the copy reads in full right after; the copy counts what it sends
+ * (rows_copied) and verification compares exact counts on both sides, so
+ * nothing the job checks depends on rows_total.  Small tables keep the
+ * exact count, which costs little.  Range planning (range.c) takes the
+ * figure as a size, which an estimate serves as well.
+ */
+static int64
+rows_total_of(SplitdbCopySource *src)
+{
+	Relation	rel = table_open(src->relid, AccessShareLock);
+	BlockNumber pages = RelationGetNumberOfBlocks(rel);
+	double		tuples = 0;
+	double		allvisfrac;
+	bool		isnull;
+
+	if (pages > EXACT_COUNT_PAGES)
+		estimate_rel_size(rel, NULL, &pages, &tuples, &allvisfrac);
+	table_close(rel, AccessShareLock);
+	if (pages > EXACT_COUNT_PAGES)
+		return (int64) Max(rint(tuples), 0);
+
+	splitdb_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", src->name),
+					 0, NULL, NULL, NULL, true, 0);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									   1, &isnull));
+}
+
+/*
  * splitdb_step_prepare
- *		Count the rows, record the cross-service references, and create in
- *		the sibling everything that comes before the data.
+ *		Record each table's rows_total (rows_total_of), the cross-service
+ *		references, and create in the sibling everything that comes before
+ *		the data.
  */
 void
 splitdb_step_prepare(SplitdbJob *job)
@@ -164,19 +214,14 @@ splitdb_step_prepare(SplitdbJob *job)
 		SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
 		SplitdbCopySource *src;
 		const char *params[5];
-		bool		isnull;
 
 		if (t->relkind != 'r' || t->phase != SPLITDB_TABLE_PENDING)
 			continue;
 		splitdb_worker_working_on("table %s", t->name);
 		src = table_source(job, t);
-		splitdb_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", src->name),
-						 0, NULL, NULL, NULL, true, 0);
 		params[0] = splitdb_worker_int64_text(job->job_id);
 		params[1] = splitdb_worker_oid_text(t->relid);
-		params[2] = splitdb_worker_int64_text(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-																		  SPI_tuptable->tupdesc,
-																		  1, &isnull)));
+		params[2] = splitdb_worker_int64_text(rows_total_of(src));
 		params[3] = src->nkeys > 0 ? src->key_list : NULL;
 		params[4] = src->binary ? "binary" : "text";
 		splitdb_worker_sql("UPDATE splitdb.job_table SET rows_total = $3::bigint, key_columns = $4,"
