@@ -69,7 +69,10 @@ CREATE TABLE splitdb.job (
 	lag_seconds     double precision,
 	lag_trend       text CHECK (lag_trend IN ('shrinking', 'steady', 'growing')),
 	lag_at          timestamptz,
-	cutover_attempts integer NOT NULL DEFAULT 0
+	cutover_attempts integer NOT NULL DEFAULT 0,
+	cutover_lock_timeout integer CHECK (cutover_lock_timeout > 0),
+	cutover_max_freeze integer CHECK (cutover_max_freeze > 0),
+	cutover_max_attempts integer CHECK (cutover_max_attempts > 0)
 );
 CREATE SEQUENCE splitdb.job_id_seq OWNED BY splitdb.job.job_id;
 /* one job per service that is not over (cancelled and rolled-back jobs are) */
@@ -99,6 +102,9 @@ COMMENT ON COLUMN splitdb.job.lag_seconds IS 'online mode: seconds a round would
 COMMENT ON COLUMN splitdb.job.lag_trend IS 'online mode: lag_rows since the round before: shrinking, steady or growing';
 COMMENT ON COLUMN splitdb.job.lag_at IS 'online mode: when the lag was last measured';
 COMMENT ON COLUMN splitdb.job.cutover_attempts IS 'online mode: attempts to take the cutover''s locks in this run; each waits at most splitdb.cutover_lock_timeout';
+COMMENT ON COLUMN splitdb.job.cutover_lock_timeout IS 'splitdb.cutover_lock_timeout the job runs with, ms: recorded when it starts, kept by every resume unless the resuming session SET it';
+COMMENT ON COLUMN splitdb.job.cutover_max_freeze IS 'splitdb.cutover_max_freeze the job runs with, ms: recorded when it starts, kept by every resume unless the resuming session SET it';
+COMMENT ON COLUMN splitdb.job.cutover_max_attempts IS 'splitdb.cutover_attempts the job runs with: recorded when it starts, kept by every resume unless the resuming session SET it';
 
 CREATE TABLE splitdb.job_table (
 	job_id          bigint NOT NULL REFERENCES splitdb.job (job_id) ON DELETE CASCADE,

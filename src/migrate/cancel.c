@@ -23,13 +23,26 @@
  *	   there again the ends of the references with this service, to reach
  *	   its sibling; they are installed once more as the job's state now
  *	   places them (reaching the source), and the registry's objects there
- *	   (a server) are dropped, each peer committing on its own.
+ *	   (a server) are dropped, each peer committing on its own;
+ *	6. last, in this transaction, the source's objects of the job: online
+ *	   mode's capture (its triggers on the service's tables, its logs) and
+ *	   whatever else the registry lists here (drop_in_source).
  *
  * Invariants:
  * - A crash or a kill at any point leaves a job that a second cancel
  *   finishes: every drop says IF EXISTS, installing ends again is
  *   idempotent, and until this transaction commits the job is not
  *   cancelled.
+ * - No application statement waits behind the cancel longer than
+ *   splitdb.cutover_lock_timeout at a time.  DROP TRIGGER takes an ACCESS
+ *   EXCLUSIVE lock on its table, which queues behind any open transaction
+ *   that touched the table, and every later statement on the table queues
+ *   behind it; so the source's drops come last (the locks are held until
+ *   this transaction commits), run in a subtransaction per attempt under
+ *   that lock_timeout, and are retried with the cutover's backoff up to
+ *   splitdb.cutover_attempts times.  After the last attempt the cancel
+ *   fails with 55P03 and its transaction rolls back: the source keeps its
+ *   capture, the job stays failed, and a second cancel finishes it.
  * - Objects the sibling had before the job have no registry row, and stay.
  * - Once cancelled, the service can be migrated again (splitdb_migrate()
  *   starts a new job, and finds none of the old job's tables there).
@@ -43,6 +56,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -50,6 +64,9 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -230,6 +247,103 @@ drop_in_sibling(const char *service, const char *server, int64 job_id, List *art
 }
 
 /*
+ * drop_source_attempt
+ *		One attempt at the source's drops (the registry's objects here, then
+ *		online mode's capture), in a subtransaction, with lock_timeout set
+ *		to lock_timeout ms for it alone.  Returns true, the subtransaction
+ *		released (its locks now the caller's, to the end of its
+ *		transaction), with *n the objects dropped; or false, everything it
+ *		did rolled back, with *why a copy of the lock_not_available error.
+ *		Any other error is raised.
+ */
+static bool
+drop_source_attempt(int64 job_id, List *artifacts, int lock_timeout, int *n,
+					ErrorData **why)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool done = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		int			nest = NewGUCNestLevel();
+
+		(void) set_config_option("lock_timeout", psprintf("%d", lock_timeout),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+		*n = splitdb_undo_source(artifacts);
+		splitdb_online_remove_capture(job_id);
+		AtEOXact_GUC(true, nest);
+		ReleaseCurrentSubTransaction();
+		done = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+		*why = edata;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return done;
+}
+
+/*
+ * drop_in_source
+ *		Drop the job's objects in the source: those of the registry that
+ *		live here, and online mode's capture (splitdb.drop_capture: its
+ *		triggers, logs and rows, the log schema once empty).  Returns how
+ *		many registry objects it dropped.
+ *
+ * DROP TRIGGER waits for every open transaction that touched the table,
+ * and the application's statements would queue behind it: each attempt
+ * waits at most the job's splitdb.cutover_lock_timeout for a lock, and a
+ * failed one is rolled back and tried again after the cutover's backoff,
+ * up to the job's splitdb.cutover_attempts times (the settings of this
+ * session where it set them; splitdb_job_cutover_settings()).  Then raises
+ * 55P03; nothing of the source has changed.
+ */
+static int
+drop_in_source(const char *service, int64 job_id, List *artifacts)
+{
+	SplitdbCutoverSettings settings;
+	ErrorData  *why = NULL;
+	int			n = 0;
+
+	splitdb_job_cutover_settings(job_id, &settings);
+	for (int attempt = 1;; attempt++)
+	{
+		if (drop_source_attempt(job_id, artifacts, settings.lock_timeout, &n, &why))
+			return n;
+		if (attempt >= settings.attempts)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not remove the change capture of service \"%s\" from its tables in %d attempt%s",
+							service, attempt, attempt == 1 ? "" : "s"),
+					 errdetail("Each attempt waited at most %d ms for a lock on a table of the service; the last one failed: %s.  Nothing changed in this database: job " INT64_FORMAT " stays failed, and its objects in the sibling are dropped already.",
+							   settings.lock_timeout, why->message, job_id),
+					 errhint("Find the sessions that hold locks on the service's tables (pg_locks, pg_stat_activity) and end them, or raise splitdb.cutover_lock_timeout or splitdb.cutover_attempts, then call splitdb_cancel('%s') again to finish.",
+							 service)));
+		ereport(NOTICE,
+				(errmsg("attempt %d to remove the change capture of service \"%s\" failed, retrying: %s",
+						attempt, service, why->message)));
+		FreeErrorData(why);
+		splitdb_online_backoff(attempt);
+	}
+}
+
+/*
  * splitdb_cancel
  *		SQL: splitdb_cancel(service name) RETURNS void
  */
@@ -265,12 +379,8 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 	artifacts = splitdb_artifact_list(job.job_id, SPLITDB_ON_CANCEL);
 	dropped = drop_in_sibling(service, svc->server, job.job_id, artifacts);
 	splitdb_undo_mark(artifacts, service);
-	dropped += splitdb_undo_source(artifacts);
 
 	params[0] = psprintf(INT64_FORMAT, job.job_id);
-
-	/* online mode: the capture's rows in splitdb.capture, and its schema if empty */
-	splitdb_online_remove_capture(job.job_id);
 
 	/*
 	 * The job's cross-service references: recorded while it prepared, their
@@ -291,6 +401,9 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 
 	/* the other siblings, now that the job's state places its ends in the source */
 	dropped += splitdb_peer_cancel(service, artifacts, strcmp(job.phase, "cutting_over") == 0);
+
+	/* last: its locks on the service's tables are held until commit */
+	dropped += drop_in_source(service, job.job_id, artifacts);
 
 	ereport(NOTICE,
 			(errmsg("job " INT64_FORMAT " of service \"%s\" is cancelled; %d object%s dropped",

@@ -354,6 +354,49 @@ splitdb_job_start_worker(const SplitdbWorkerArgs *args, bool must)
 }
 
 /*
+ * splitdb_job_cutover_settings
+ *		The cutover settings job job_id runs with (or a new job would):
+ *		each one this session gave a value of its own (SET, SET LOCAL, a
+ *		function's SET clause, or the connection's options: pg_settings'
+ *		source session or client) takes that value; any other the value
+ *		recorded in the job's row, or, for a new job, the one in effect
+ *		(the server's configuration, the role's or database's settings).
+ *		In a transaction, connected to SPI.
+ *
+ * So a resumed job keeps the settings it was started with, whoever resumes
+ * it (the launcher after a restart, or a call of splitdb_migrate()), and a
+ * DBA changes them with SET before the call that resumes it.
+ */
+void
+splitdb_job_cutover_settings(int64 job_id, SplitdbCutoverSettings *settings)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+	char	  **row;
+
+	splitdb_catalog_exec_text("WITH s AS (SELECT g.name, g.setting::pg_catalog.int4 AS v,"
+							  "                  g.source IN ('session', 'client') AS here"
+							  "             FROM pg_catalog.pg_settings g"
+							  "            WHERE g.name IN ('splitdb.cutover_lock_timeout',"
+							  "                             'splitdb.cutover_max_freeze',"
+							  "                             'splitdb.cutover_attempts'))"
+							  "SELECT CASE WHEN l.here THEN l.v ELSE coalesce(j.cutover_lock_timeout, l.v) END,"
+							  "       CASE WHEN f.here THEN f.v ELSE coalesce(j.cutover_max_freeze, f.v) END,"
+							  "       CASE WHEN a.here THEN a.v ELSE coalesce(j.cutover_max_attempts, a.v) END"
+							  "  FROM s l CROSS JOIN s f CROSS JOIN s a"
+							  "  LEFT JOIN splitdb.job j ON j.job_id = $1::pg_catalog.int8"
+							  " WHERE l.name = 'splitdb.cutover_lock_timeout'"
+							  "   AND f.name = 'splitdb.cutover_max_freeze'"
+							  "   AND a.name = 'splitdb.cutover_attempts'",
+							  1, params, true);
+	if (SPI_processed != 1)
+		elog(ERROR, "could not read the cutover settings of job " INT64_FORMAT, job_id);
+	row = (char **) linitial(splitdb_catalog_result_rows());
+	settings->lock_timeout = pg_strtoint32(row[0]);
+	settings->max_freeze = pg_strtoint32(row[1]);
+	settings->attempts = pg_strtoint32(row[2]);
+}
+
+/*
  * wait_for_claim
  *		Wait until the worker has committed the job's row, or has exited.
  *
@@ -646,9 +689,14 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	args.relset_hash = relset_hash;
 	args.online = online;
 	args.pause_at = (int8) pause_at;
-	args.cutover_lock_timeout = splitdb_cutover_lock_timeout;
-	args.cutover_max_freeze = splitdb_cutover_max_freeze;
-	args.cutover_attempts = splitdb_cutover_attempts;
+	{
+		SplitdbCutoverSettings settings;
+
+		splitdb_job_cutover_settings(job_id, &settings);
+		args.cutover_lock_timeout = settings.lock_timeout;
+		args.cutover_max_freeze = settings.max_freeze;
+		args.cutover_attempts = settings.attempts;
+	}
 	strlcpy(args.service, service, sizeof(args.service));
 
 	handle = splitdb_job_start_worker(&args, true);

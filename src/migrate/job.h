@@ -32,13 +32,25 @@ typedef struct SplitdbWorkerArgs
 	int32		nrelations;		/* a new job: the relations the caller checked */
 	int32		relset_hash;	/* ... and their digest (SPLITDB_RELSET_SQL) */
 	int32		copy_readers;	/* splitdb.copy_readers of the caller; 0: auto */
-	int32		cutover_lock_timeout;	/* splitdb.cutover_lock_timeout, ms */
-	int32		cutover_max_freeze; /* splitdb.cutover_max_freeze, ms */
-	int32		cutover_attempts;	/* splitdb.cutover_attempts */
+	int32		cutover_lock_timeout;	/* the job's settings, to record: */
+	int32		cutover_max_freeze; /* splitdb_job_cutover_settings(), or */
+	int32		cutover_attempts;	/* the job's row (the launcher) */
 	bool		online;			/* a new job: mode => 'online' */
 	int8		pause_at;		/* test hook: SplitdbPausePoint */
 	char		service[NAMEDATALEN];
 } SplitdbWorkerArgs;
+
+/*
+ * The cutover settings a job runs with, recorded in its splitdb.job row
+ * when it starts: the waits of online mode's lock attempts (installing the
+ * capture, the cutover, a cancel's removal of the capture).
+ */
+typedef struct SplitdbCutoverSettings
+{
+	int32		lock_timeout;	/* splitdb.cutover_lock_timeout, ms */
+	int32		max_freeze;		/* splitdb.cutover_max_freeze, ms */
+	int32		attempts;		/* splitdb.cutover_attempts */
+} SplitdbCutoverSettings;
 
 /*
  * Test hook (splitdb.migrate_pause_at): where the worker waits while a
@@ -89,5 +101,6 @@ extern void splitdb_bgworker_init(BackgroundWorker *worker, const char *function
 								  const char *name, const char *type);
 extern BackgroundWorkerHandle *splitdb_job_start_worker(const SplitdbWorkerArgs *args,
 														bool must);
+extern void splitdb_job_cutover_settings(int64 job_id, SplitdbCutoverSettings *settings);
 
 #endif							/* SPLITDB_JOB_H */

@@ -8,7 +8,8 @@
  * starts a short-lived resumer in each.  A resumer that finds splitdb
  * installed marks every job that was running when the server stopped as
  * failed ("the server restarted"), then starts a worker that resumes it as
- * the role that started it.  Jobs whose worker was terminated (SQLSTATE
+ * the role that started it, with the cutover settings recorded in its row
+ * (those it was started or last resumed with), not the server's.  Jobs whose worker was terminated (SQLSTATE
  * 57P01: a clean shutdown, or pg_terminate_backend) are resumed as well.
  * Without preloading nothing of this runs: the jobs read as failed and the
  * next splitdb_migrate() resumes them.
@@ -227,6 +228,20 @@ splitdb_launcher_main(Datum main_arg)
 }
 
 /*
+ * recorded
+ *		A setting recorded in the job's row (column col of tup), or
+ *		otherwise, when the row has none, the server's.
+ */
+static int32
+recorded(HeapTuple tup, TupleDesc desc, int col, int32 otherwise)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? otherwise : DatumGetInt32(d);
+}
+
+/*
  * splitdb_resumer_main
  *		In one database: fail and resume the jobs a restart interrupted.
  */
@@ -240,7 +255,8 @@ splitdb_resumer_main(Datum main_arg)
 		" updated_at = pg_catalog.clock_timestamp()"
 		" WHERE splitdb.job_worker_gone(state, worker_pid)"
 		"    OR (state = 'failed' AND last_sqlstate = '57P01')"
-		" RETURNING job_id, service, started_by, mode";
+		" RETURNING job_id, service, started_by, mode, cutover_lock_timeout, cutover_max_freeze,"
+		"           cutover_max_attempts";
 	Oid			dboid = DatumGetObjectId(main_arg);
 	MemoryContext jobs_cxt;
 	List	   *jobs = NIL;
@@ -284,9 +300,10 @@ splitdb_resumer_main(Datum main_arg)
 			args->batch_rows = splitdb_batch_rows;
 			args->copy_streams = splitdb_copy_streams;
 			args->copy_readers = splitdb_copy_readers;
-			args->cutover_lock_timeout = splitdb_cutover_lock_timeout;
-			args->cutover_max_freeze = splitdb_cutover_max_freeze;
-			args->cutover_attempts = splitdb_cutover_attempts;
+			/* the settings the job was started (or last resumed) with */
+			args->cutover_lock_timeout = recorded(tup, desc, 5, splitdb_cutover_lock_timeout);
+			args->cutover_max_freeze = recorded(tup, desc, 6, splitdb_cutover_max_freeze);
+			args->cutover_attempts = recorded(tup, desc, 7, splitdb_cutover_attempts);
 			jobs = lappend(jobs, args);
 			MemoryContextSwitchTo(old);
 		}

@@ -42,7 +42,8 @@
  *   the sibling's and checks the capture, and fails the job on a change.
  * - The capture is dropped in the cutover's transaction
  *   (splitdb_online_remove_capture), after the last round, under the
- *   cutover's locks; a cancel drops it through the registry.
+ *   cutover's locks; a cancel drops it through the registry, with bounded
+ *   lock waits retried as the cutover's are (splitdb_online_backoff).
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -113,6 +114,27 @@ splitdb_online_check_sibling(SplitdbJob *job)
 }
 
 /*
+ * splitdb_online_backoff
+ *		Wait before the attempt after attempt (1 for the first) to take
+ *		locks that were not granted in time: 100 ms doubling up to 5 s,
+ *		between 3/4 and 5/4 of it, so that retries of several sessions do
+ *		not fall in step.  The wait is on the latch: a cancel or SIGTERM
+ *		ends it, and raises.
+ */
+void
+splitdb_online_backoff(int attempt)
+{
+	long		pause;
+
+	pause = Min(100L << Min(attempt - 1, 6), 5000L);
+	pause = pause * 3 / 4 + (long) (pg_prng_double(&pg_global_prng_state) * pause / 2);
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 pause, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
  * splitdb_online_retry
  *		Run fn (which begins and commits a transaction of its own) until it
  *		succeeds, at most job->cutover_attempts times.  An attempt that fails
@@ -136,7 +158,6 @@ splitdb_online_retry(SplitdbJob *job, const char *what,
 	for (int attempt = 1;; attempt++)
 	{
 		ErrorData  *edata = NULL;
-		long		pause;
 
 		PG_TRY();
 		{
@@ -179,13 +200,7 @@ splitdb_online_retry(SplitdbJob *job, const char *what,
 				(errmsg("job " INT64_FORMAT " of service \"%s\": attempt %d to %s failed, retrying: %s",
 						job->job_id, job->service, attempt, what, edata->message)));
 
-		/* 100 ms doubling up to 5 s, between 3/4 and 5/4 of it */
-		pause = Min(100L << Min(attempt - 1, 6), 5000L);
-		pause = pause * 3 / 4 + (long) (pg_prng_double(&pg_global_prng_state) * pause / 2);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 pause, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		splitdb_online_backoff(attempt);
 		if (between != NULL)
 			between(job);
 	}

@@ -26,6 +26,7 @@ typedef struct SplitdbRound
 	double		seconds;		/* how long the round took */
 } SplitdbRound;
 
+extern void splitdb_online_backoff(int attempt);
 extern void splitdb_online_retry(SplitdbJob *job, const char *what,
 								 void (*fn) (SplitdbJob *job, int attempt),
 								 void (*between) (SplitdbJob *job),

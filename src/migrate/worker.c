@@ -437,7 +437,7 @@ check_relations(const SplitdbWorkerArgs *args)
 static bool
 claim_job(const SplitdbWorkerArgs *args)
 {
-	const char *params[6];
+	const char *params[9];
 
 	splitdb_worker_begin("claiming the job");
 
@@ -470,11 +470,16 @@ claim_job(const SplitdbWorkerArgs *args)
 	params[3] = splitdb_worker_oid_text(args->roleoid);
 	params[4] = psprintf("%d", MyProcPid);
 	params[5] = splitdb_worker_phase_name(SPLITDB_PHASE_QUEUED);
+	params[6] = psprintf("%d", args->cutover_lock_timeout);
+	params[7] = psprintf("%d", args->cutover_max_freeze);
+	params[8] = psprintf("%d", args->cutover_attempts);
 	if (!args->resume)
 	{
-		splitdb_worker_sql("INSERT INTO splitdb.job (job_id, service, mode, state, phase, started_by, worker_pid)"
-						   " VALUES ($1::bigint, $2::name, $3, $6, $6, $4::oid, $5::integer)",
-						   6, params);
+		splitdb_worker_sql("INSERT INTO splitdb.job (job_id, service, mode, state, phase, started_by, worker_pid,"
+						   "                         cutover_lock_timeout, cutover_max_freeze, cutover_max_attempts)"
+						   " VALUES ($1::bigint, $2::name, $3, $6, $6, $4::oid, $5::integer,"
+						   "         $7::integer, $8::integer, $9::integer)",
+						   9, params);
 		splitdb_worker_sql("INSERT INTO splitdb.job_table (job_id, relid, table_name, relkind, partition_root)"
 						   " SELECT $1::bigint, r.relid, format('%I.%I', n.nspname, c.relname), c.relkind,"
 						   "        r.partition_root"
@@ -486,18 +491,23 @@ claim_job(const SplitdbWorkerArgs *args)
 	}
 	else
 	{
-		const char *p[3] = {params[0], params[4], params[5]};
+		const char *p[6] = {params[0], params[4], params[5], params[6], params[7], params[8]};
 
 		/*
 		 * The state only: the phase stays the one the job stopped in.  Not
 		 * a job that is over: splitdb_cancel() may have ended it between
-		 * the call that started this worker and the lock above.
+		 * the call that started this worker and the lock above.  The
+		 * settings the resumer gave (the recorded ones, or those the
+		 * resuming session set: splitdb_job_cutover_settings()) are the
+		 * job's from now on.
 		 */
 		splitdb_worker_sql("UPDATE splitdb.job SET state = $3, worker_pid = $2::integer, runs = runs + 1,"
 						   " last_error = NULL, last_sqlstate = NULL, finished_at = NULL,"
-						   " copy_started_at = NULL, copy_finished_at = NULL, updated_at = pg_catalog.clock_timestamp()"
+						   " copy_started_at = NULL, copy_finished_at = NULL, updated_at = pg_catalog.clock_timestamp(),"
+						   " cutover_lock_timeout = $4::integer, cutover_max_freeze = $5::integer,"
+						   " cutover_max_attempts = $6::integer"
 						   " WHERE job_id = $1::bigint"
-						   "   AND state NOT IN ('done', 'cancelled', 'rolled_back', 'finalized')", 3, p);
+						   "   AND state NOT IN ('done', 'cancelled', 'rolled_back', 'finalized')", 6, p);
 		if (SPI_processed == 0)
 		{
 			splitdb_worker_commit();
@@ -599,6 +609,12 @@ load_job(const SplitdbWorkerArgs *args)
 	job->online = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3),
 						 "online") == 0;
 	MemoryContextSwitchTo(old);
+	/* as claim_job recorded them */
+	if (job->online)
+		ereport(LOG,
+				(errmsg("job " INT64_FORMAT " of service \"%s\" runs with splitdb.cutover_lock_timeout = %d ms, splitdb.cutover_max_freeze = %d ms, splitdb.cutover_attempts = %d",
+						args->job_id, args->service, job->cutover_lock_timeout,
+						job->cutover_max_freeze, job->cutover_attempts)));
 
 	splitdb_worker_sql("SELECT relid, table_name, relkind, phase, rows_copied, last_key FROM splitdb.job_table"
 					   " WHERE job_id = $1::bigint ORDER BY table_name", 1, params);
