@@ -418,11 +418,15 @@ SELECT count(*) AS capture_rows FROM splitdb.capture WHERE job_id = :freeze_job;
 SELECT count(*) AS sibling_rows FROM stau;
 \c splitdb_regression
 SET client_min_messages = warning;
--- resumed with the default budget: the rest is replayed before the cutover
+-- resumed with a budget of its own (a resume keeps the job's recorded
+-- settings unless the session sets others): the rest is replayed before
+-- the cutover
 RESET splitdb.migrate_pause_at;
+SET splitdb.cutover_max_freeze = '500ms';
+SET splitdb.cutover_attempts = 20;
+SELECT splitdb_migrate('online_freeze', wait => true) = :freeze_job AS same_job;
 RESET splitdb.cutover_max_freeze;
 RESET splitdb.cutover_attempts;
-SELECT splitdb_migrate('online_freeze', wait => true) = :freeze_job AS same_job;
 SELECT state, mode FROM splitdb_status WHERE service = 'online_freeze';
 SELECT relkind, (SELECT count(*) FROM stau) AS rows_through_the_shim FROM pg_class WHERE oid = 'stau'::regclass;
 SELECT (SELECT count(*) FROM (SELECT * FROM stau EXCEPT ALL SELECT * FROM splitdb_archive.stau) d) AS only_in_sibling,
