@@ -40,6 +40,7 @@ OBJS = \
 	src/migrate/launcher.o \
 	src/migrate/matview.o \
 	src/migrate/online.o \
+	src/migrate/catchup.o \
 	src/migrate/pause.o \
 	src/migrate/peer.o \
 	src/migrate/range.o \

@@ -118,6 +118,7 @@ extern void splitdb_step_catch_up(SplitdbJob *job);
 extern void splitdb_step_resume_online(SplitdbJob *job);
 extern void splitdb_step_verify(SplitdbJob *job);
 extern void splitdb_step_cutover(SplitdbJob *job);
+extern void splitdb_step_cut_over(SplitdbJob *job);
 
 /* text forms of parameters, in the current memory context */
 static inline char *
