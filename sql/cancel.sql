@@ -189,7 +189,12 @@ DROP VIEW c_big_rooms;
 SELECT splitdb_finalize('c_svc', drop_shim => true);
 SELECT to_regclass('c_room') IS NULL AS room_shim_gone, to_regclass('c_stay') IS NULL AS stay_shim_gone;
 SELECT splitdb_finalize('c_svc', drop_shim => true);
--- c_bill still refers to c_stay, in the sibling now
+-- c_bill still refers to c_stay, in the sibling now: a finalized service
+-- counts as moved, and the reference is still checked there
+SELECT child_table, child_location, parent_table, parent_location, parent_database
+  FROM splitdb.reference_placement WHERE child_table = 'public.c_bill' ORDER BY 1;
+INSERT INTO c_bill VALUES (98, 7);
+INSERT INTO c_bill VALUES (99, 999);
 SELECT splitdb_drop_service('c_svc');
 SELECT count(*) AS services FROM splitdb.service;
 

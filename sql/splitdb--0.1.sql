@@ -372,7 +372,8 @@ COMMENT ON FUNCTION splitdb.job_worker_gone(text, integer) IS 'true when a job''
  * pg_dump carries every row of the catalog, the jobs included, progress and
  * worker pids too.  The jobs are not a log that a restore may drop: which
  * services have moved is read from their state (splitdb.reference_placement
- * counts a service as moved once its job is cutting_over or done),
+ * counts a service as moved once its job is cutting_over, done or
+ * finalized),
  * splitdb_migrate() refuses to migrate a service again once its job is
  * done, and the rows of splitdb.reference belong to a job.  The pid cannot
  * be left out without the row (a filter drops rows, not columns), and it
@@ -716,7 +717,7 @@ GRANT SELECT ON splitdb_status, splitdb_table_status TO PUBLIC;
  */
 /*
  * Where each end of each cross-service reference is: "source", or the service
- * whose job has moved it (cutting over or done); with the servers and
+ * whose job has moved it (cutting over, done or finalized); with the servers and
  * databases that reach it, and the key columns' types.
  */
 -- The type a key column compares as: a domain's base type (through domains
@@ -747,7 +748,7 @@ CREATE VIEW splitdb.reference_placement AS
 WITH loc AS (
 	SELECT s.service, s.server, s.dbname,
 		   EXISTS (SELECT FROM splitdb.job j WHERE j.service = s.service
-					  AND j.state IN ('cutting_over', 'done')) AS moved
+					  AND j.state IN ('cutting_over', 'done', 'finalized')) AS moved
 	  FROM splitdb.service s)
 SELECT r.*,
 	   CASE WHEN cl.moved THEN r.child_service::pg_catalog.text ELSE 'source' END AS child_location,

@@ -203,7 +203,7 @@ check_source(const char *service, int64 job_id)
 			  "   AND EXISTS (SELECT FROM splitdb.job j"
 			  "                WHERE j.service = CASE WHEN r.child_service = $2 THEN r.parent_service"
 			  "                                       ELSE r.child_service END"
-			  "                  AND j.state IN ('cutting_over', 'done'))"
+			  "                  AND j.state IN ('cutting_over', 'done', 'finalized'))"
 			  " ORDER BY 1, 2 LIMIT 1",
 			  2, params);
 	if (SPI_processed > 0)

@@ -193,7 +193,7 @@ static const char *const sql_plan_mappings =
 "    FROM splitdb.service s"
 "   WHERE s.service = $1"
 "      OR EXISTS (SELECT FROM splitdb.job j WHERE j.service = s.service"
-"                    AND j.state IN ('cutting_over', 'done'))),"
+"                    AND j.state IN ('cutting_over', 'done', 'finalized'))),"
 " r AS ("
 "  SELECT c.conrelid AS crel, co.service AS csvc, c.confrelid AS prel, po.service AS psvc"
 "    FROM pg_constraint c"
