@@ -19,8 +19,12 @@
 #    cancel fails with 55P03 after 3 attempts, with a hint to call it
 #    again; the job is failed and cancellable, the source intact (the
 #    table, its rows, the four capture triggers, the capture complete, no
-#    registry row of the source marked dropped), the blocker still open.
-#    After the blocker commits, a second cancel (the job's own settings)
+#    registry row of the source marked dropped), the blocker still open,
+#    the sibling's table gone.  splitdb_migrate() then refuses to resume
+#    the job (55000, naming the service, a hint to finish with
+#    splitdb_cancel()) and changes nothing: the job's row, its tables' rows,
+#    the table's triggers and the job's registry rows are as before, and no
+#    worker runs.  After the blocker commits, a second cancel (the job's own settings)
 #    ends the job cancelled: no capture trigger, no capture row, no log
 #    schema, every registry row dropped, the sibling's table gone, the
 #    source's rows the initial ones plus every committed write.
@@ -197,6 +201,23 @@ SELECT concat_ws(' ',
          WHERE job_id = $id AND service IS NULL AND dropped_at IS NULL))});
 }
 
+# what a refused call must leave as it was: the job's row, its tables'
+# rows, the triggers on NAME_t, the job's registry rows, the workers
+sub job_snapshot
+{
+	my ($svc, $id) = @_;
+	return query(
+		'postgres', qq{
+SELECT concat_ws(E'\n',
+       (SELECT j::text FROM splitdb.job j WHERE job_id = $id),
+       (SELECT string_agg(t::text, E'\n' ORDER BY relid) FROM splitdb.job_table t WHERE job_id = $id),
+       (SELECT string_agg(tgname || ' ' || tgenabled, E'\n' ORDER BY tgname)
+          FROM pg_trigger WHERE tgrelid = '${svc}_t'::regclass),
+       (SELECT string_agg(a::text, E'\n' ORDER BY artifact_id) FROM splitdb.artifact a WHERE job_id = $id),
+       (SELECT count(*) || ' workers' FROM pg_stat_activity
+         WHERE backend_type = 'splitdb worker'))});
+}
+
 # what must hold once the job of $svc is cancelled; $writes: the committed
 # UPDATEs of v
 sub check_cancelled
@@ -254,6 +275,25 @@ sub check_cancelled
 		"$svc: the source is intact: its table and rows, the capture complete, its registry rows standing");
 	is(query('postgres', "SELECT state FROM pg_stat_activity WHERE pid = $bpid"),
 		'idle in transaction', "$svc: the blocker's transaction is still open");
+	is(query($svc, "SELECT to_regclass('public.${svc}_t') IS NULL"),
+		't', "$svc: the sibling's table is gone already");
+
+	# a resume would work against tables that are not there: refused
+	my $before = job_snapshot($svc, $id);
+	like($before, qr/^splitdb_capture_.* A\n.*\n0 workers$/ms, "$svc: the snapshot holds the capture triggers, no worker");
+	my ($mret, $mout, $merr) = ('', '', '');
+	$mret = $node->psql('postgres', "\\set VERBOSITY verbose\nSELECT splitdb_migrate('$svc')",
+		stdout => \$mout, stderr => \$merr);
+	isnt($mret, 0, "$svc: splitdb_migrate() fails");
+	like($merr,
+		qr/ERROR:  55000: cannot resume the migration of service "$svc" because its tables are gone from the sibling/,
+		"$svc: it refuses to resume the job, with 55000");
+	like($merr, qr/DETAIL:  Job $id \(failed in phase catching_up\) made 1 table in the sibling; 1 is not there, public.${svc}_t among them/,
+		"$svc: its detail names the missing table");
+	like($merr, qr/HINT:  Finish the cancel with splitdb_cancel\('$svc'\)/,
+		"$svc: its hint says to finish with splitdb_cancel()");
+	is(job_snapshot($svc, $id), $before,
+		"$svc: the refusal changes nothing: the job's row, its tables' rows, the triggers, the registry rows, no worker");
 
 	$blocker->query_safe('COMMIT');
 	$blocker->quit;
