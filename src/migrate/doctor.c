@@ -31,6 +31,16 @@
  *	 a sibling that cannot be reached
  *	                     warning; its objects are not checked
  *
+ * The repairs in the source (the registry's leftovers there, together; the
+ * ends of one reference) drop triggers and tables, whose ACCESS EXCLUSIVE
+ * locks queue behind any open transaction that touched the table, and the
+ * application's statements would queue behind them.  So each runs in a
+ * subtransaction under lock_timeout = splitdb.cutover_lock_timeout, tried
+ * up to splitdb.cutover_attempts times with the cutover's backoff
+ * (splitdb_online_backoff); when no attempt gets its locks, nothing of it
+ * is left, and its items are reported not repaired, with the reason, while
+ * the rest of the repair goes on.
+ *
  * Invariants:
  * - Its catalog queries are not read-only, so that they see what its own
  *   repairs changed (a read-only query keeps the statement's snapshot).
@@ -40,6 +50,9 @@
  * - A repair only drops what the registry lists and only for an event that
  *   happened, or marks a job failed that no process runs: running it twice
  *   finds nothing left to repair.
+ * - No application statement waits behind a repair in the source longer
+ *   than splitdb.cutover_lock_timeout at a time; the locks it got are held
+ *   until its transaction ends.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -56,12 +69,14 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
 #include "migrate/job.h"
+#include "migrate/online.h"
 #include "migrate/undo.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -144,6 +159,81 @@ emit(Doctor *dr, const char *severity, const char *service, int64 job_id,
 	values[6] = CStringGetTextDatum(action);
 	values[7] = BoolGetDatum(repaired);
 	tuplestore_putvalues(dr->rsinfo->setResult, dr->rsinfo->setDesc, values, nulls);
+}
+
+/* a repair in the source, run by drop_bounded() */
+typedef void (*SourceDrop) (void *arg);
+
+/*
+ * drop_attempt
+ *		One attempt at fn(arg), in a subtransaction, with lock_timeout set to
+ *		splitdb.cutover_lock_timeout for it alone.  Returns NULL, the
+ *		subtransaction released (its locks now the caller's, to the end of
+ *		its transaction); or, everything it did rolled back, the message of
+ *		the lock_not_available error.  Any other error is raised.
+ */
+static char *
+drop_attempt(SourceDrop fn, void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *volatile why = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		int			nest = NewGUCNestLevel();
+
+		(void) set_config_option("lock_timeout", psprintf("%d", splitdb_cutover_lock_timeout),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+		fn(arg);
+		AtEOXact_GUC(true, nest);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+		why = edata->message;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return why;
+}
+
+/*
+ * drop_bounded
+ *		fn(arg) (a repair in the source, in this transaction, connected to
+ *		SPI), up to splitdb.cutover_attempts attempts under
+ *		splitdb.cutover_lock_timeout each, with the cutover's backoff
+ *		between them.  Returns NULL once one has succeeded; or, when none got
+ *		its locks, why, for the report (nothing fn did is left).
+ */
+static char *
+drop_bounded(SourceDrop fn, void *arg)
+{
+	for (int attempt = 1;; attempt++)
+	{
+		char	   *why = drop_attempt(fn, arg);
+
+		if (why == NULL)
+			return NULL;
+		if (attempt >= splitdb_cutover_attempts)
+			return psprintf("not done: no lock in %d attempt%s of at most %d ms (%s); end the sessions that hold locks on its table (pg_locks, pg_stat_activity), then repair again",
+							attempt, attempt == 1 ? "" : "s", splitdb_cutover_lock_timeout, why);
+		splitdb_online_backoff(attempt);
+	}
 }
 
 /* try the job's advisory lock, to the end of the transaction */
@@ -319,11 +409,24 @@ reference_off(const Entry *e)
 }
 
 /*
+ * emit_leftover
+ *		Report a leftover: repaired, or not, with why (NULL: no repair was
+ *		asked for).
+ */
+static void
+emit_leftover(Doctor *dr, const Entry *e, bool repaired, const char *why)
+{
+	emit(dr, "warning", e->job_service, e->a.job_id, e->a.service ? e->a.service : "source",
+		 object_text(e), psprintf("left over: the job is %s", e->state),
+		 why ? psprintf("drop it; %s", why) : "drop it", repaired);
+}
+
+/*
  * check_entry
  *		Report one registry row; returns true when it must be dropped (a
- *		leftover that is still there), which the caller does when repairing.
- *		A row whose object is gone and whose event happened is marked
- *		dropped here when repairing.
+ *		leftover that is still there), which the caller does when repairing,
+ *		and reports (emit_leftover).  A row whose object is gone and whose
+ *		event happened is marked dropped here when repairing.
  */
 static bool
 check_entry(Doctor *dr, PGconn *conn, const Entry *e)
@@ -333,11 +436,7 @@ check_entry(Doctor *dr, PGconn *conn, const Entry *e)
 	bool		exists = strcmp(status, "missing") != 0;
 
 	if (e->due && exists)
-	{
-		emit(dr, "warning", e->job_service, e->a.job_id, location, object_text(e),
-			 psprintf("left over: the job is %s", e->state), "drop it", dr->repair);
 		return true;
-	}
 	if (e->due)
 	{
 		if (dr->repair)
@@ -411,12 +510,28 @@ connect_sibling(Doctor *dr, const char *service)
 	return conn;
 }
 
-/* the registry rows of one database (service NULL: the source) */
+/* drop_bounded()'s fn for the source's leftovers: a List of SplitdbArtifact */
+static void
+undo_source(void *arg)
+{
+	(void) splitdb_undo_source((List *) arg);
+}
+
+/*
+ * check_place
+ *		The registry rows of one database (service NULL: the source).  The
+ *		leftovers of a sibling go in one remote transaction; the source's
+ *		together (a capture's triggers and its log, tables that reference
+ *		one another), under drop_bounded(), and when they cannot get their
+ *		locks each is reported not repaired, with the reason.
+ */
 static void
 check_place(Doctor *dr, const char *service, List *entries)
 {
 	PGconn	   *volatile conn = NULL;
-	List	   *drops = NIL;
+	List	   *volatile leftovers = NIL;
+	List	   *volatile drops = NIL;
+	char	   *volatile why = NULL;
 	ListCell   *lc;
 
 	if (service != NULL && (conn = connect_sibling(dr, service)) == NULL)
@@ -428,7 +543,10 @@ check_place(Doctor *dr, const char *service, List *entries)
 			Entry	   *e = (Entry *) lfirst(lc);
 
 			if (check_entry(dr, conn, e))
+			{
+				leftovers = lappend(leftovers, e);
 				drops = lappend(drops, &e->a);
+			}
 		}
 		if (dr->repair && drops != NIL && service != NULL)
 		{
@@ -436,13 +554,15 @@ check_place(Doctor *dr, const char *service, List *entries)
 			splitdb_undo_mark(drops, service);
 		}
 		else if (dr->repair && drops != NIL)
-			splitdb_undo_source(drops);
+			why = drop_bounded(undo_source, drops);
 	}
 	PG_FINALLY();
 	{
 		splitdb_remote_disconnect(conn);
 	}
 	PG_END_TRY();
+	foreach(lc, leftovers)
+		emit_leftover(dr, (Entry *) lfirst(lc), dr->repair && why == NULL, why);
 }
 
 /* the registry, database by database */
@@ -475,6 +595,16 @@ check_registry(Doctor *dr)
 		check_place(dr, current, place);
 }
 
+/* drop_bounded()'s fn for a reference's ends in the source: "{id}" */
+static void
+drop_reference_ends(void *arg)
+{
+	const char *params[1] = {(const char *) arg};
+
+	splitdb_catalog_exec_text("SELECT splitdb.drop_reference_ends($1::bigint[])",
+							  1, params, false);
+}
+
 /* the source's reference ends against the references and the jobs */
 static void
 check_references(Doctor *dr)
@@ -495,17 +625,14 @@ check_references(Doctor *dr)
 	foreach(lc, splitdb_catalog_result_rows())
 	{
 		char	  **row = (char **) lfirst(lc);
+		char	   *why = NULL;
+		const char *action = "drop its ends (splitdb.drop_reference_ends)";
 
 		if (dr->repair)
-		{
-			const char *params[1] = {psprintf("{%s}", row[0])};
-
-			splitdb_catalog_exec_text("SELECT splitdb.drop_reference_ends($1::bigint[])",
-									  1, params, false);
-		}
+			why = drop_bounded(drop_reference_ends, psprintf("{%s}", row[0]));
 		emit(dr, "warning", row[1], 0, "source", psprintf("reference %s", row[0]),
 			 psprintf("its ends are left in the source: %s", row[2]),
-			 "drop its ends (splitdb.drop_reference_ends)", dr->repair);
+			 why ? psprintf("%s; %s", action, why) : action, dr->repair && why == NULL);
 	}
 
 	/* references that cross databases with no end in the source */

@@ -21,7 +21,9 @@
  *   advisory lock; the second sees the first's job, because the first does
  *   not return before its worker has committed the job's row.
  * - A job whose worker is gone (killed, server restarted) counts as failed,
- *   whatever its row says, and is resumed by the next call.
+ *   whatever its row says, and is resumed by the next call, unless the
+ *   tables its runs made are gone from the sibling (a cancel that could not
+ *   finish): then only splitdb_cancel() goes on from there.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -238,13 +240,68 @@ check_plan(const char *service)
 }
 
 /*
- * check_sibling
- *		Connect to the sibling (so an unreachable one is refused now) and,
- *		for a new job, refuse when one of the tables is already there.
+ * check_resumable
+ *		Refuse to resume a job whose tables are gone from the sibling.  A
+ *		splitdb_cancel() that dropped the job's objects there (committed in
+ *		the sibling) and then could not remove the source's capture fails
+ *		with 55P03 and leaves the job failed, its tables gone; so does a
+ *		DBA who dropped them.  A resumed run would work against tables that
+ *		are not there, so the only way on is to finish the cancel.
+ *
+ * The tables are those the job's preparing step recorded as made
+ * (splitdb.job_table, phase past pending: the remote transaction that made
+ * them had committed), asked for in one query of the sibling.  In the
+ * caller's transaction, connected to SPI; conn is open, outside a remote
+ * transaction.  Changes nothing.
  */
 static void
-check_sibling(const char *service, const char *server, bool new_job)
+check_resumable(PGconn *conn, const char *service, const SplitdbJobState *job)
 {
+	const char *params[1] = {psprintf(INT64_FORMAT, job->job_id)};
+	PGresult   *res;
+	int64		made;
+	int64		missing;
+	char	   *example;
+
+	splitdb_catalog_exec_text("SELECT coalesce(pg_catalog.array_agg(t.table_name ORDER BY t.table_name),"
+							  "                '{}')::pg_catalog.text"
+							  "  FROM splitdb.job_table t"
+							  " WHERE t.job_id = $1::pg_catalog.int8 AND t.phase <> 'pending'",
+							  1, params, true);
+	params[0] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	res = splitdb_remote_exec(conn,
+							  "SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE pg_catalog.to_regclass(n) IS NULL),"
+							  "       pg_catalog.min(n) FILTER (WHERE pg_catalog.to_regclass(n) IS NULL)"
+							  "  FROM pg_catalog.unnest($1::pg_catalog.text[]) n",
+							  1, params, service);
+	made = pg_strtoint64(splitdb_remote_value(res, 0, 0));
+	missing = pg_strtoint64(splitdb_remote_value(res, 0, 1));
+	example = splitdb_remote_value(res, 0, 2);
+	splitdb_remote_clear(res);
+	if (missing == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot resume the migration of service \"%s\" because its tables are gone from the sibling",
+					service),
+			 errdetail("Job " INT64_FORMAT " (failed in phase %s) made " INT64_FORMAT " table%s in the sibling; " INT64_FORMAT " %s not there, %s among them.  A splitdb_cancel() that could not finish drops the job's objects in the sibling and leaves the job failed.",
+					   job->job_id, job->phase, made, made == 1 ? "" : "s", missing,
+					   missing == 1 ? "is" : "are", example),
+			 errhint("Finish the cancel with splitdb_cancel('%s'); splitdb_migrate('%s') then starts a new job.",
+					 service, service)));
+}
+
+/*
+ * check_sibling
+ *		Connect to the sibling (so an unreachable one is refused now) and,
+ *		for a new job, refuse when one of the tables is already there; for
+ *		a resumed job (resumed not NULL), when its tables are gone
+ *		(check_resumable).
+ */
+static void
+check_sibling(const char *service, const char *server, const SplitdbJobState *resumed)
+{
+	bool		new_job = resumed == NULL;
 	PGconn	   *volatile conn = NULL;
 	List	   *names = NIL;
 	ListCell   *lc;
@@ -266,6 +323,8 @@ check_sibling(const char *service, const char *server, bool new_job)
 	PG_TRY();
 	{
 		conn = splitdb_remote_connect_server(server, service);
+		if (resumed != NULL)
+			check_resumable(conn, service, resumed);
 		foreach(lc, names)
 		{
 			const char *name = (const char *) lfirst(lc);
@@ -572,7 +631,7 @@ check_request(const char *service, bool online, SplitdbJobState *job, bool *resu
 		check_plan(service);
 		relation_digest(service, false, nrelations, relset_hash);
 	}
-	check_sibling(service, svc->server, !*resume);
+	check_sibling(service, svc->server, *resume ? job : NULL);
 
 	if (*resume)
 		*job_id = job->job_id;

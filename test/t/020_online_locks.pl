@@ -19,8 +19,12 @@
 #    cancel fails with 55P03 after 3 attempts, with a hint to call it
 #    again; the job is failed and cancellable, the source intact (the
 #    table, its rows, the four capture triggers, the capture complete, no
-#    registry row of the source marked dropped), the blocker still open.
-#    After the blocker commits, a second cancel (the job's own settings)
+#    registry row of the source marked dropped), the blocker still open,
+#    the sibling's table gone.  splitdb_migrate() then refuses to resume
+#    the job (55000, naming the service, a hint to finish with
+#    splitdb_cancel()) and changes nothing: the job's row, its tables' rows,
+#    the table's triggers and the job's registry rows are as before, and no
+#    worker runs.  After the blocker commits, a second cancel (the job's own settings)
 #    ends the job cancelled: no capture trigger, no capture row, no log
 #    schema, every registry row dropped, the sibling's table gone, the
 #    source's rows the initial ones plus every committed write.
@@ -39,6 +43,19 @@
 #    (recorded) and records 3; a call from a session that set nothing
 #    takes 3 again.  After COMMIT PREPARED, a resume ends done, the
 #    prepared write in the sibling.
+# 4. doctor, blocker: a job held in catching_up (the capture installed) is
+#    stopped and set cancelled by hand, as a cancel that never reached the
+#    source would leave it; a session updates row 1 of NAME_t and stays idle
+#    in transaction.  splitdb_doctor(repair => true) with
+#    splitdb.cutover_lock_timeout = 100ms and splitdb.cutover_attempts = 3
+#    returns in less than 10 s: the job's leftovers in the sibling repaired,
+#    those in the source (the capture's triggers and log) reported not
+#    repaired, each with the reason (no lock in 3 attempts of 100 ms); the
+#    source unchanged (its rows, the four triggers, the capture, the
+#    registry rows standing), the blocker still open.  After the blocker
+#    commits, a second repair drops them: no capture trigger, no standing
+#    registry row, the table's rows with the blocker's write; a third
+#    repairs nothing.
 
 use strict;
 use warnings FATAL => 'all';
@@ -197,6 +214,23 @@ SELECT concat_ws(' ',
          WHERE job_id = $id AND service IS NULL AND dropped_at IS NULL))});
 }
 
+# what a refused call must leave as it was: the job's row, its tables'
+# rows, the triggers on NAME_t, the job's registry rows, the workers
+sub job_snapshot
+{
+	my ($svc, $id) = @_;
+	return query(
+		'postgres', qq{
+SELECT concat_ws(E'\n',
+       (SELECT j::text FROM splitdb.job j WHERE job_id = $id),
+       (SELECT string_agg(t::text, E'\n' ORDER BY relid) FROM splitdb.job_table t WHERE job_id = $id),
+       (SELECT string_agg(tgname || ' ' || tgenabled::text, E'\n' ORDER BY tgname)
+          FROM pg_trigger WHERE tgrelid = '${svc}_t'::regclass),
+       (SELECT string_agg(a::text, E'\n' ORDER BY artifact_id) FROM splitdb.artifact a WHERE job_id = $id),
+       (SELECT count(*) || ' workers' FROM pg_stat_activity
+         WHERE backend_type = 'splitdb worker'))});
+}
+
 # what must hold once the job of $svc is cancelled; $writes: the committed
 # UPDATEs of v
 sub check_cancelled
@@ -254,6 +288,25 @@ sub check_cancelled
 		"$svc: the source is intact: its table and rows, the capture complete, its registry rows standing");
 	is(query('postgres', "SELECT state FROM pg_stat_activity WHERE pid = $bpid"),
 		'idle in transaction', "$svc: the blocker's transaction is still open");
+	is(query($svc, "SELECT to_regclass('public.${svc}_t') IS NULL"),
+		't', "$svc: the sibling's table is gone already");
+
+	# a resume would work against tables that are not there: refused
+	my $before = job_snapshot($svc, $id);
+	like($before, qr/^splitdb_capture_.* A\n.*\n0 workers$/ms, "$svc: the snapshot holds the capture triggers, no worker");
+	my ($mret, $mout, $merr) = ('', '', '');
+	$mret = $node->psql('postgres', "\\set VERBOSITY verbose\nSELECT splitdb_migrate('$svc')",
+		stdout => \$mout, stderr => \$merr);
+	isnt($mret, 0, "$svc: splitdb_migrate() fails");
+	like($merr,
+		qr/ERROR:  55000: cannot resume the migration of service "$svc" because its tables are gone from the sibling/,
+		"$svc: it refuses to resume the job, with 55000");
+	like($merr, qr/DETAIL:  Job $id \(failed in phase catching_up\) made 1 table in the sibling; 1 is not there, public.${svc}_t among them/,
+		"$svc: its detail names the missing table");
+	like($merr, qr/HINT:  Finish the cancel with splitdb_cancel\('$svc'\)/,
+		"$svc: its hint says to finish with splitdb_cancel()");
+	is(job_snapshot($svc, $id), $before,
+		"$svc: the refusal changes nothing: the job's row, its tables' rows, the triggers, the registry rows, no worker");
 
 	$blocker->query_safe('COMMIT');
 	$blocker->quit;
@@ -347,6 +400,60 @@ sub check_cancelled
 	is(query('postgres', "SELECT splitdb_migrate('$svc', wait => true)"), $id, "$svc: a last resume");
 	is(job($id, 'state'), 'done', "$svc: the job is done") or diag(job($id, JOB_SUMMARY));
 	is(query($svc, "SELECT v FROM ${svc}_t WHERE id = 1"), '1', "$svc: the prepared write is in the sibling");
+}
+
+# ---------------------------------------------------------------------------
+# 4. the doctor's repair in the source waits a bounded time for its locks
+
+{
+	my $svc = 'lk_doctor';
+	make_service($svc);
+	my ($holder, $id) = start_paused($svc, 'catching_up');
+	query('postgres',
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'splitdb worker'");
+	poll_until(sub { job_state($id) eq 'failed' }, undef, "the worker of $svc to stop");
+	eval { $holder->quit; };
+	query('postgres', "UPDATE splitdb.job SET state = 'cancelled' WHERE job_id = $id");
+	my $in_sibling = query('postgres',
+		"SELECT count(*) FROM splitdb.artifact WHERE job_id = $id AND service IS NOT NULL AND dropped_at IS NULL");
+	ok($in_sibling > 0, "$svc: the job left $in_sibling objects in its sibling");
+	is(source_state($svc, $id), "r $rows rows, v 0 4 triggers capture intact 5 standing",
+		"$svc: and its capture in the source");
+
+	my $blocker = start_blocker($svc);
+	my $bpid    = $blocker->query_safe('SELECT pg_backend_pid()');
+	my $repair  = "SET splitdb.cutover_lock_timeout = '100ms'; SET splitdb.cutover_attempts = 3;"
+	  . " SELECT location, repaired, count(*),"
+	  . "        bool_and(action LIKE 'drop it; not done: no lock in 3 attempts of at most 100 ms (canceling statement due to lock timeout); end the sessions that hold locks on its table%')"
+	  . "   FROM splitdb_doctor(repair => true)"
+	  . "  WHERE job_id = $id AND problem = 'left over: the job is cancelled'"
+	  . "  GROUP BY 1, 2 ORDER BY 1, 2";
+	my $start  = time;
+	my $report = query('postgres', $repair);
+	my $took   = time - $start;
+	ok($took < 10, sprintf("$svc: the repair returns while the blocker is open (%.3f s)", $took));
+	like($report, qr/^$svc\|t\|\d+\|f\nsource\|f\|5\|t$/,
+		"$svc: the sibling's leftovers are repaired, the source's 5 reported not repaired, with the reason");
+	is(source_state($svc, $id), "r $rows rows, v 0 4 triggers capture intact 5 standing",
+		"$svc: the source is unchanged: its rows, the capture, its registry rows standing");
+	is(query('postgres', "SELECT state FROM pg_stat_activity WHERE pid = $bpid"),
+		'idle in transaction', "$svc: the blocker's transaction is still open");
+	is(query($svc, "SELECT to_regclass('public.${svc}_t') IS NULL"),
+		't', "$svc: the sibling's table is gone");
+
+	$blocker->query_safe('COMMIT');
+	$blocker->quit;
+	is(query('postgres', $repair), "source|t|5|f",
+		"$svc: once the blocker has ended, a second repair drops the source's leftovers");
+	is( query('postgres',
+			"SELECT concat_ws(' ', (SELECT count(*) || ' rows, v ' || sum(v) FROM ONLY ${svc}_t),"
+			  . " (SELECT count(*) || ' triggers' FROM pg_trigger WHERE tgrelid = '${svc}_t'::regclass"
+			  . "   AND tgname LIKE 'splitdb\\_capture\\_%'),"
+			  . " (SELECT count(*) || ' standing' FROM splitdb.artifact WHERE job_id = $id AND dropped_at IS NULL))"),
+		"$rows rows, v 1 0 triggers 0 standing",
+		"$svc: no capture trigger, no standing registry row; the table keeps its rows and the blocker's write");
+	is(query('postgres', "SELECT count(*) FROM splitdb_doctor(repair => true) WHERE repaired AND job_id = $id"),
+		'0', "$svc: a third repair finds nothing to repair");
 }
 
 done_testing();
