@@ -41,6 +41,7 @@ OBJS = \
 	src/migrate/matview.o \
 	src/migrate/online.o \
 	src/migrate/catchup.o \
+	src/migrate/lockwait.o \
 	src/migrate/pause.o \
 	src/migrate/peer.o \
 	src/migrate/range.o \

@@ -56,7 +56,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -64,9 +63,7 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -75,6 +72,7 @@
 #include "migrate/fence.h"
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
+#include "migrate/lockwait.h"
 #include "migrate/online.h"
 #include "migrate/peer.h"
 #include "migrate/undo.h"
@@ -246,57 +244,26 @@ drop_in_sibling(const char *service, const char *server, int64 job_id, List *art
 	return n;
 }
 
-/*
- * drop_source_attempt
- *		One attempt at the source's drops (the registry's objects here, then
- *		online mode's capture), in a subtransaction, with lock_timeout set
- *		to lock_timeout ms for it alone.  Returns true, the subtransaction
- *		released (its locks now the caller's, to the end of its
- *		transaction), with *n the objects dropped; or false, everything it
- *		did rolled back, with *why a copy of the lock_not_available error.
- *		Any other error is raised.
- */
-static bool
-drop_source_attempt(int64 job_id, List *artifacts, int lock_timeout, int *n,
-					ErrorData **why)
+/* what an attempt at the source's drops works on, and what it dropped */
+typedef struct SourceDrops
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool done = false;
+	int64		job_id;
+	List	   *artifacts;
+	int			dropped;
+} SourceDrops;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		int			nest = NewGUCNestLevel();
+/*
+ * drop_source
+ *		The source's drops of a cancel (splitdb_lockwait_attempt()'s work):
+ *		the registry's objects here, then online mode's capture.
+ */
+static void
+drop_source(void *arg)
+{
+	SourceDrops *d = (SourceDrops *) arg;
 
-		(void) set_config_option("lock_timeout", psprintf("%d", lock_timeout),
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
-		*n = splitdb_undo_source(artifacts);
-		splitdb_online_remove_capture(job_id);
-		AtEOXact_GUC(true, nest);
-		ReleaseCurrentSubTransaction();
-		done = true;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-			ReThrowError(edata);
-		*why = edata;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return done;
+	d->dropped = splitdb_undo_source(d->artifacts);
+	splitdb_online_remove_capture(d->job_id);
 }
 
 /*
@@ -318,14 +285,15 @@ static int
 drop_in_source(const char *service, int64 job_id, List *artifacts)
 {
 	SplitdbCutoverSettings settings;
-	ErrorData  *why = NULL;
-	int			n = 0;
+	SourceDrops drops = {job_id, artifacts, 0};
 
 	splitdb_job_cutover_settings(job_id, &settings);
 	for (int attempt = 1;; attempt++)
 	{
-		if (drop_source_attempt(job_id, artifacts, settings.lock_timeout, &n, &why))
-			return n;
+		ErrorData  *why = splitdb_lockwait_attempt(drop_source, &drops, settings.lock_timeout);
+
+		if (why == NULL)
+			return drops.dropped;
 		if (attempt >= settings.attempts)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),

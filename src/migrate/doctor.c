@@ -76,6 +76,7 @@
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
 #include "migrate/job.h"
+#include "migrate/lockwait.h"
 #include "migrate/online.h"
 #include "migrate/undo.h"
 #include "remote/remote.h"
@@ -161,57 +162,6 @@ emit(Doctor *dr, const char *severity, const char *service, int64 job_id,
 	tuplestore_putvalues(dr->rsinfo->setResult, dr->rsinfo->setDesc, values, nulls);
 }
 
-/* a repair in the source, run by drop_bounded() */
-typedef void (*SourceDrop) (void *arg);
-
-/*
- * drop_attempt
- *		One attempt at fn(arg), in a subtransaction, with lock_timeout set to
- *		splitdb.cutover_lock_timeout for it alone.  Returns NULL, the
- *		subtransaction released (its locks now the caller's, to the end of
- *		its transaction); or, everything it did rolled back, the message of
- *		the lock_not_available error.  Any other error is raised.
- */
-static char *
-drop_attempt(SourceDrop fn, void *arg)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile why = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		int			nest = NewGUCNestLevel();
-
-		(void) set_config_option("lock_timeout", psprintf("%d", splitdb_cutover_lock_timeout),
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
-		fn(arg);
-		AtEOXact_GUC(true, nest);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-			ReThrowError(edata);
-		why = edata->message;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return why;
-}
-
 /*
  * drop_bounded
  *		fn(arg) (a repair in the source, in this transaction, connected to
@@ -221,17 +171,18 @@ drop_attempt(SourceDrop fn, void *arg)
  *		its locks, why, for the report (nothing fn did is left).
  */
 static char *
-drop_bounded(SourceDrop fn, void *arg)
+drop_bounded(SplitdbLockwaitWork fn, void *arg)
 {
 	for (int attempt = 1;; attempt++)
 	{
-		char	   *why = drop_attempt(fn, arg);
+		ErrorData  *why = splitdb_lockwait_attempt(fn, arg, splitdb_cutover_lock_timeout);
 
 		if (why == NULL)
 			return NULL;
 		if (attempt >= splitdb_cutover_attempts)
 			return psprintf("not done: no lock in %d attempt%s of at most %d ms (%s); end the sessions that hold locks on its table (pg_locks, pg_stat_activity), then repair again",
-							attempt, attempt == 1 ? "" : "s", splitdb_cutover_lock_timeout, why);
+							attempt, attempt == 1 ? "" : "s", splitdb_cutover_lock_timeout,
+							why->message);
 		splitdb_online_backoff(attempt);
 	}
 }
