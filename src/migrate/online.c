@@ -620,9 +620,9 @@ check_unchanged(SplitdbJob *job, List *tables)
  * A round touches the rows of the keys logged: a bounded set, looked up by
  * key, on pages that were just written.  With the default random_page_cost
  * (4, an uncached disk) the planner joins tens of thousands of keys by a
- * sequential scan of the whole table (a hash join): on a 2,000,000-row table
- * 1.9 s for 40,000 keys against 0.19 s by the key index, and a cutover's
- * last round that scans the table under its locks.  An index probe is
+ * sequential scan of the whole table (a hash join) instead of one probe of
+ * the key index per key, the cutover's last round included, under its
+ * locks.  An index probe is
  * costed as a sequential page here, so the key index wins until the keys
  * are a large share of the table (and the hash join stays where there is no
  * key index yet: the round before indexing).  JIT is off: a round's
