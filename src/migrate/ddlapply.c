@@ -176,16 +176,21 @@ splitdb_ddl_side_by_side(const SplitdbDdl *d)
  * items:   statements for which splitdb_ddl_side_by_side() is true
  * started: called, if not NULL, with the names of the statements under way
  *          ("kind name", comma-separated) each time one starts
+ * deferred: NULL, or where a statement that failed with unique_violation
+ *          (23505) is appended, in the current memory context, instead of
+ *          being raised: a unique index built before the rows are final
+ *          (online mode, step.c) is built again once they are
  *
  * Skips what the guards say is done.  Returns when all have ended; the
  * first remote error is relayed (the caller's error path closes the
- * connections, and statements still running there end on their own).
+ * connections, and statements still running there end on their own).  A
+ * CREATE INDEX that fails leaves nothing behind: it runs in autocommit.
  */
 void
 splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns, List *items,
 							   const char *service,
 							   void (*started) (const char *running, void *arg),
-							   void *arg)
+							   void *arg, List **deferred)
 {
 	SplitdbDdl **running = palloc0(sizeof(SplitdbDdl *) * nconns);
 	bool	   *busy = palloc0(sizeof(bool) * nconns);
@@ -234,8 +239,18 @@ splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns, List *items,
 		/* one ends */
 		{
 			int			i = splitdb_remote_wait_ready(conns, busy, nconns, service);
+			PGresult   *res;
 
-			splitdb_remote_clear(splitdb_remote_finish(conns[i], running[i]->sql, service));
+			res = splitdb_remote_finish_unless(conns[i], running[i]->sql, service,
+											   deferred ? ERRCODE_UNIQUE_VIOLATION : 0);
+			if (res != NULL)
+				splitdb_remote_clear(res);
+			else
+			{
+				elog(LOG, "%s %s of service \"%s\" found duplicate keys in the sibling and is built again later",
+					 running[i]->kind, running[i]->name, service);
+				*deferred = lappend(*deferred, running[i]);
+			}
 			busy[i] = false;
 			nbusy--;
 		}

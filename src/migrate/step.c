@@ -527,71 +527,30 @@ set_build_settings(SplitdbJob *job, PGconn *const *conns, int nconns)
 }
 
 /*
- * primary_key_indexes
- *		Online mode: the names ("schema.index", as splitdb_ddl_build() names
- *		them) of the indexes of the primary keys of the job's tables that
- *		hold rows, in the step's context.  In a transaction, connected to
- *		SPI (which leaves its own context current).
+ * build_side_by_side
+ *		Build the side-by-side items in builds over the job's streams: as
+ *		many at a time as there are streams, or, when there are fewer
+ *		builds than streams, over as many streams as builds, each with the
+ *		sibling's parallel workers (set_build_settings), so that the cores
+ *		the other streams would have used still work.
  *
- * Why these may be built before the replay round that makes the sibling
- * consistent: the copy reads each table by its key, which is the primary
- * key when there is one (copy.c), in disjoint ranges read once each, so
- * that no key value reaches the sibling twice whatever the writers did
- * meanwhile; with the index, the round finds the rows of the keys it
- * replays through it instead of a scan of the whole table.  Other unique
- * keys may still be duplicated until the round (a value moved from a row
- * not copied yet to one already copied), so they wait for it.
+ * deferred: as for splitdb_ddl_apply_side_by_side(); the list is made in
+ *           the step's context
  */
-static List *
-primary_key_indexes(SplitdbJob *job)
-{
-	const char *params[1] = {splitdb_worker_int64_text(job->job_id)};
-	List	   *names = NIL;
-	ListCell   *lc;
-
-	splitdb_catalog_exec_text("SELECT pg_catalog.format('%I.%I', n.nspname, ic.relname)"
-							  "  FROM splitdb.job_table t"
-							  "  JOIN pg_catalog.pg_constraint k ON k.conrelid = t.relid AND k.contype = 'p'"
-							  "  JOIN pg_catalog.pg_class ic ON ic.oid = k.conindid"
-							  "  JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace"
-							  " WHERE t.job_id = $1::bigint AND t.relkind = 'r'",
-							  1, params, true);
-	foreach(lc, splitdb_catalog_result_rows())
-	{
-		MemoryContext old = MemoryContextSwitchTo(job->step_cxt);
-
-		names = lappend(names, pstrdup(((char **) lfirst(lc))[0]));
-		MemoryContextSwitchTo(old);
-	}
-	return names;
-}
-
-/* whether d builds one of the indexes named in names */
-static bool
-builds_one_of(const SplitdbDdl *d, List *names)
-{
-	ListCell   *lc;
-
-	if (strcmp(d->kind, "key index") != 0)
-		return false;
-	foreach(lc, names)
-	{
-		if (strcmp(d->name, (const char *) lfirst(lc)) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* build the side-by-side items in builds over the job's streams */
 static void
-build_side_by_side(SplitdbJob *job, List *builds)
+build_side_by_side(SplitdbJob *job, List *builds, List **deferred)
 {
+	int			nconns = Min(job->copy_streams, list_length(builds));
+	MemoryContext old;
+
 	if (builds == NIL)
 		return;
 	splitdb_worker_connect_streams(job);
-	set_build_settings(job, job->streams, job->copy_streams);
-	splitdb_ddl_apply_side_by_side(job->streams, job->copy_streams, builds,
-								   job->service, record_builds, job);
+	set_build_settings(job, job->streams, nconns);
+	old = MemoryContextSwitchTo(job->step_cxt);
+	splitdb_ddl_apply_side_by_side(job->streams, nconns, builds,
+								   job->service, record_builds, job, deferred);
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -603,23 +562,28 @@ build_side_by_side(SplitdbJob *job, List *builds)
  *		statement, one at a time.
  *
  * Online, the batches of the copy read different snapshots: a replay round
- * brings every table to one before the unique keys and foreign keys are
- * built, so that they hold.  The primary keys' indexes are built before
- * that round (see primary_key_indexes), the others after it.
+ * brings every table to one before the foreign keys are made, so that they
+ * hold.  The indexes are built before that round, so that it finds the
+ * rows of the keys it replays through them rather than by a scan of each
+ * table, and so that the builds run side by side as offline.  A unique
+ * index may meet a duplicate there: a value moved, during the copy, from a
+ * row not copied yet to one copied already is in the sibling twice until
+ * the round.  Its build then fails (unique_violation), leaving nothing, and
+ * is made again after the round, when the rows equal the source's at one
+ * snapshot.  The round keeps a unique index that was built: it deletes
+ * every key it replays before it inserts any row, and what is left between
+ * the two is a part of what it makes.
  */
 void
 splitdb_step_index(SplitdbJob *job)
 {
 	List	   *items;
-	List	   *keys_first = NIL;
 	List	   *builds = NIL;
+	List	   *deferred = NIL;
 	List	   *rest = NIL;
-	List	   *first_names = NIL;
 	ListCell   *lc;
 
 	splitdb_worker_begin("indexing");
-	if (job->online)
-		first_names = primary_key_indexes(job);
 	{
 		MemoryContext old = MemoryContextSwitchTo(job->step_cxt);
 
@@ -628,9 +592,7 @@ splitdb_step_index(SplitdbJob *job)
 		{
 			SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);
 
-			if (builds_one_of(d, first_names))
-				keys_first = lappend(keys_first, d);
-			else if (splitdb_ddl_side_by_side(d))
+			if (splitdb_ddl_side_by_side(d))
 				builds = lappend(builds, d);
 			else
 				rest = lappend(rest, d);
@@ -653,12 +615,12 @@ splitdb_step_index(SplitdbJob *job)
 	 * everything again.  The builds also run side by side over several
 	 * connections, which no one transaction spans.
 	 */
+	build_side_by_side(job, builds, job->online ? &deferred : NULL);
 	if (job->online)
 	{
-		build_side_by_side(job, keys_first);
 		splitdb_catchup_round(job, "before indexing");
+		build_side_by_side(job, deferred, NULL);
 	}
-	build_side_by_side(job, builds);
 	splitdb_worker_close_streams();
 
 	/* exclusion constraints, and the indexes of partitioned tables, build here */

@@ -667,8 +667,33 @@ splitdb_remote_exec_prepared(PGconn *conn, const char *name, const char *sql,
 PGresult *
 splitdb_remote_finish(PGconn *conn, const char *sql, const char *service)
 {
+	return splitdb_remote_finish_unless(conn, sql, service, 0);
+}
+
+/*
+ * splitdb_remote_finish_unless
+ *		As splitdb_remote_finish(), except that a statement that failed with
+ *		the SQLSTATE code (an ERRCODE_*; 0 for none) returns NULL instead of
+ *		raising.  The remote's error is dropped; the connection is idle
+ *		again, and in a transaction block that transaction is aborted.
+ */
+PGresult *
+splitdb_remote_finish_unless(PGconn *conn, const char *sql, const char *service,
+							 int code)
+{
 	PGresult   *res = libpqsrv_get_result_last(conn, SPLITDB_WAIT_EVENT_REMOTE);
 
+	if (code != 0 && res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR)
+	{
+		const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		if (s != NULL && strlen(s) == 5 &&
+			MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]) == code)
+		{
+			PQclear(res);
+			return NULL;
+		}
+	}
 	if (res == NULL ||
 		(PQresultStatus(res) != PGRES_TUPLES_OK &&
 		 PQresultStatus(res) != PGRES_COMMAND_OK))

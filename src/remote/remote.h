@@ -43,6 +43,8 @@ extern PGresult *splitdb_remote_exec_prepared(PGconn *conn, const char *name,
 											  const char *service);
 extern PGresult *splitdb_remote_finish(PGconn *conn, const char *sql,
 										const char *service);
+extern PGresult *splitdb_remote_finish_unless(PGconn *conn, const char *sql,
+											   const char *service, int code);
 extern void splitdb_remote_copy_begin(PGconn *conn, const char *sql,
 									  const char *service);
 extern bool splitdb_remote_copy_offer(PGconn *conn, const char *data, int len,
