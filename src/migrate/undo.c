@@ -25,8 +25,10 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
@@ -93,12 +95,29 @@ splitdb_undo_mark(List *artifacts, const char *service)
 }
 
 /*
+ * forget_capture
+ *		Delete the rows of splitdb.capture whose log is the relation named
+ *		log (quoted, qualified), before it is dropped; none when it is gone
+ *		already.  Connected to SPI.
+ */
+static void
+forget_capture(const char *log)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(log)};
+
+	splitdb_spi_exec("DELETE FROM splitdb.capture WHERE log = pg_catalog.to_regclass($1)",
+					 1, types, values, NULL, false, 0);
+}
+
+/*
  * splitdb_undo_source
  *		Drop every artifact of the list that lives in this database, in the
  *		caller's transaction (connected to SPI), and mark it dropped.  The
  *		tables go together in one statement, after everything else of the
- *		list (materialized views over them, triggers on them).
- *		Returns how many it dropped.
+ *		list (materialized views over them, triggers on them).  A capture
+ *		log takes its rows of splitdb.capture with it, which would name a
+ *		relation that is gone.  Returns how many it dropped.
  */
 int
 splitdb_undo_source(List *artifacts)
@@ -123,7 +142,11 @@ splitdb_undo_source(List *artifacts)
 		if (strcmp(a->kind, "table") == 0)
 			appendStringInfo(&tables, "%s%s", tables.len > 0 ? ", " : "", a->identity);
 		else
+		{
+			if (strcmp(a->kind, "capture log") == 0)
+				forget_capture(a->identity);
 			splitdb_spi_exec(splitdb_artifact_drop_sql(a), 0, NULL, NULL, NULL, false, 0);
+		}
 		n++;
 	}
 	if (tables.len > 0)

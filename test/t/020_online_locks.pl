@@ -54,8 +54,8 @@
 #    source unchanged (its rows, the four triggers, the capture, the
 #    registry rows standing), the blocker still open.  After the blocker
 #    commits, a second repair drops them: no capture trigger, no standing
-#    registry row, the table's rows with the blocker's write; a third
-#    repairs nothing.
+#    registry row, no row of splitdb.capture naming the dropped log, the
+#    table's rows with the blocker's write; a third repairs nothing.
 
 use strict;
 use warnings FATAL => 'all';
@@ -449,9 +449,10 @@ sub check_cancelled
 			"SELECT concat_ws(' ', (SELECT count(*) || ' rows, v ' || sum(v) FROM ONLY ${svc}_t),"
 			  . " (SELECT count(*) || ' triggers' FROM pg_trigger WHERE tgrelid = '${svc}_t'::regclass"
 			  . "   AND tgname LIKE 'splitdb\\_capture\\_%'),"
-			  . " (SELECT count(*) || ' standing' FROM splitdb.artifact WHERE job_id = $id AND dropped_at IS NULL))"),
-		"$rows rows, v 1 0 triggers 0 standing",
-		"$svc: no capture trigger, no standing registry row; the table keeps its rows and the blocker's write");
+			  . " (SELECT count(*) || ' standing' FROM splitdb.artifact WHERE job_id = $id AND dropped_at IS NULL),"
+			  . " (SELECT count(*) || ' capture rows' FROM splitdb.capture WHERE job_id = $id))"),
+		"$rows rows, v 1 0 triggers 0 standing 0 capture rows",
+		"$svc: no capture trigger, no standing registry row, no splitdb.capture row naming the dropped log; the table keeps its rows and the blocker's write");
 	is(query('postgres', "SELECT count(*) FROM splitdb_doctor(repair => true) WHERE repaired AND job_id = $id"),
 		'0', "$svc: a third repair finds nothing to repair");
 }
