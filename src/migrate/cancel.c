@@ -249,19 +249,24 @@ typedef struct SourceDrops
 {
 	int64		job_id;
 	List	   *artifacts;
+	int			lock_timeout;	/* ms, for the locks of the attempt in all */
 	int			dropped;
 } SourceDrops;
 
 /*
  * drop_source
  *		The source's drops of a cancel (splitdb_lockwait_attempt()'s work):
- *		the registry's objects here, then online mode's capture.
+ *		the locks DROP TRIGGER takes on the captured relations, within one
+ *		lock_timeout for them all, then the registry's objects here, then
+ *		online mode's capture.
  */
 static void
 drop_source(void *arg)
 {
 	SourceDrops *d = (SourceDrops *) arg;
 
+	splitdb_lockwait_relations(splitdb_online_captured(d->job_id), AccessExclusiveLock,
+							   d->lock_timeout);
 	d->dropped = splitdb_undo_source(d->artifacts);
 	splitdb_online_remove_capture(d->job_id);
 }
@@ -275,7 +280,8 @@ drop_source(void *arg)
  *
  * DROP TRIGGER waits for every open transaction that touched the table,
  * and the application's statements would queue behind it: each attempt
- * waits at most the job's splitdb.cutover_lock_timeout for a lock, and a
+ * waits at most the job's splitdb.cutover_lock_timeout for its locks on
+ * the captured relations in all (and as long for any other lock), and a
  * failed one is rolled back and tried again after the cutover's backoff,
  * up to the job's splitdb.cutover_attempts times (the settings of this
  * session where it set them; splitdb_job_cutover_settings()).  Then raises
@@ -285,9 +291,10 @@ static int
 drop_in_source(const char *service, int64 job_id, List *artifacts)
 {
 	SplitdbCutoverSettings settings;
-	SourceDrops drops = {job_id, artifacts, 0};
+	SourceDrops drops = {job_id, artifacts, 0, 0};
 
 	splitdb_job_cutover_settings(job_id, &settings);
+	drops.lock_timeout = settings.lock_timeout;
 	for (int attempt = 1;; attempt++)
 	{
 		ErrorData  *why = splitdb_lockwait_attempt(drop_source, &drops, settings.lock_timeout);

@@ -28,6 +28,7 @@
 
 #include "migrate/catchup.h"
 #include "migrate/job.h"
+#include "migrate/lockwait.h"
 #include "migrate/online.h"
 #include "migrate/worker_int.h"
 
@@ -129,8 +130,9 @@ splitdb_catchup_verify_round(SplitdbJob *job)
 /*
  * cutover_attempt
  *		Online mode: one attempt at the cutover.  Every table is locked
- *		with the job's lock_timeout (in OID order, the order of every
- *		splitdb lock on them); the last round replays what the capture
+ *		within the job's lock_timeout for them all (in OID order, the order
+ *		of every splitdb lock on them: splitdb_lockwait_relations); the
+ *		last round replays what the capture
  *		logged since the one before.  The attempt gives up
  *		(lock_not_available), before anything is committed in any
  *		database, when what waits would take longer than the freeze budget
@@ -142,11 +144,9 @@ static void
 cutover_attempt(SplitdbJob *job, int attempt)
 {
 	const char *params[2];
-	ListCell   *lc;
 	instr_time	start;
 	instr_time	held;
 	SplitdbRound round;
-	List	   *relids;
 	int64		pending;
 	double		round_ms;
 	double		estimate;
@@ -163,10 +163,7 @@ cutover_attempt(SplitdbJob *job, int attempt)
 	splitdb_worker_begin("cutting over (attempt %d)", attempt);
 	params[0] = psprintf("%dms", job->cutover_lock_timeout);
 	splitdb_worker_sql("SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1, params);
-	relids = list_copy(job->relids);
-	list_sort(relids, list_oid_cmp);
-	foreach(lc, relids)
-		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+	splitdb_lockwait_relations(job->relids, AccessExclusiveLock, job->cutover_lock_timeout);
 	INSTR_TIME_SET_CURRENT(start);
 
 	/*

@@ -2,7 +2,8 @@
  *
  * lockwait.c
  *	  One attempt at work in the source under a bounded lock wait: the
- *	  drops of a cancel and of the doctor's repairs.
+ *	  drops of a cancel and of the doctor's repairs; and the locks of a
+ *	  service's relations taken within one budget for them all.
  *
  * DROP TRIGGER and DROP TABLE wait for every open transaction that touched
  * the table, and the application's statements then queue behind them.  An
@@ -22,7 +23,10 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "portability/instr_time.h"
+#include "storage/lmgr.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -76,4 +80,58 @@ splitdb_lockwait_attempt(SplitdbLockwaitWork fn, void *arg, int lock_timeout_ms)
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
 	return why;
+}
+
+/*
+ * splitdb_lockwait_relations
+ *		Lock every relation of relids in mode, in OID order (the order of
+ *		every splitdb lock on a service's relations), waiting at most
+ *		budget_ms for all of them together.  Held to the end of the
+ *		transaction.
+ *
+ * lock_timeout applies to each lock request on its own: with a blocker on
+ * each of N relations, locking them one after another would wait N times
+ * the timeout, while the relations locked first already hold their
+ * writers.  So each request that has to wait gets what is left of the
+ * budget as its lock_timeout (restored afterwards), and once nothing is
+ * left the next raises lock_not_available without waiting.  A request
+ * granted at once costs no setting.  In a transaction.
+ */
+void
+splitdb_lockwait_relations(List *relids, LOCKMODE mode, int budget_ms)
+{
+	List	   *sorted = list_copy(relids);
+	instr_time	start;
+	int			nest = NewGUCNestLevel();
+	ListCell   *lc;
+
+	list_sort(sorted, list_oid_cmp);
+	INSTR_TIME_SET_CURRENT(start);
+	foreach(lc, sorted)
+	{
+		Oid			relid = lfirst_oid(lc);
+		instr_time	spent;
+		long		left;
+
+		if (ConditionalLockRelationOid(relid, mode))
+			continue;
+		INSTR_TIME_SET_CURRENT(spent);
+		INSTR_TIME_SUBTRACT(spent, start);
+		left = budget_ms - (long) INSTR_TIME_GET_MILLISEC(spent);
+		if (left < 1)
+		{
+			char	   *name = get_rel_name(relid);
+
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not lock relation \"%s\" within the %d ms the locks of the attempt may take in all",
+							name ? name : "?", budget_ms)));
+		}
+		(void) set_config_option("lock_timeout", psprintf("%ld", left),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+		LockRelationOid(relid, mode);
+	}
+	AtEOXact_GUC(true, nest);
+	list_free(sorted);
 }

@@ -14,6 +14,8 @@
 #ifndef SPLITDB_LOCKWAIT_H
 #define SPLITDB_LOCKWAIT_H
 
+#include "nodes/pg_list.h"
+#include "storage/lockdefs.h"
 #include "utils/elog.h"
 
 /* the work of an attempt; it raises an error to fail */
@@ -21,5 +23,6 @@ typedef void (*SplitdbLockwaitWork) (void *arg);
 
 extern ErrorData *splitdb_lockwait_attempt(SplitdbLockwaitWork fn, void *arg,
 										   int lock_timeout_ms);
+extern void splitdb_lockwait_relations(List *relids, LOCKMODE mode, int budget_ms);
 
 #endif							/* SPLITDB_LOCKWAIT_H */

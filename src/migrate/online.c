@@ -70,6 +70,7 @@
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
 #include "migrate/capture.h"
+#include "migrate/lockwait.h"
 #include "migrate/online.h"
 #include "migrate/replay.h"
 #include "migrate/verify.h"
@@ -215,6 +216,8 @@ install_attempt(SplitdbJob *job, int attempt)
 	splitdb_worker_begin("installing change capture on the service's tables (attempt %d)", attempt);
 	params[0] = psprintf("%dms", job->cutover_lock_timeout);
 	splitdb_worker_sql("SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1, params);
+	/* CREATE TRIGGER's lock on every relation first, within one budget */
+	splitdb_lockwait_relations(job->relids, ShareRowExclusiveLock, job->cutover_lock_timeout);
 	params[0] = splitdb_worker_int64_text(job->job_id);
 	params[1] = splitdb_capture_tables(job->job_id);
 	splitdb_worker_sql("SELECT splitdb.install_capture($1::bigint, $2::text[])", 2, params);
@@ -757,6 +760,27 @@ splitdb_online_record_lag(SplitdbJob *job, const SplitdbRound *round, int64 pend
 					   "       rounds = rounds + 1, lag_at = pg_catalog.clock_timestamp(),"
 					   "       updated_at = pg_catalog.clock_timestamp()"
 					   " WHERE job_id = $1::bigint", 3, params);
+}
+
+/*
+ * splitdb_online_captured
+ *		The relations the job's capture in the source logs (its rows of
+ *		splitdb.capture), in the current memory context.  In a transaction,
+ *		connected to SPI.
+ */
+List *
+splitdb_online_captured(int64 job_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("SELECT relid::pg_catalog.oid::pg_catalog.text FROM splitdb.capture"
+							  " WHERE job_id = $1::bigint",
+							  1, params, true);
+	foreach(lc, splitdb_catalog_result_rows())
+		relids = lappend_oid(relids, (Oid) strtoul(((char **) lfirst(lc))[0], NULL, 10));
+	return relids;
 }
 
 /*

@@ -39,6 +39,7 @@ extern void splitdb_online_round(SplitdbJob *job, bool check, int budget_ms,
 extern int64 splitdb_online_pending(int64 job_id);
 extern void splitdb_online_record_lag(SplitdbJob *job, const SplitdbRound *round,
 									  int64 pending);
+extern List *splitdb_online_captured(int64 job_id);
 extern void splitdb_online_remove_capture(int64 job_id);
 
 #endif							/* SPLITDB_ONLINE_H */

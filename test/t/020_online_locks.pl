@@ -56,6 +56,15 @@
 #    commits, a second repair drops them: no capture trigger, no standing
 #    registry row, no row of splitdb.capture naming the dropped log, the
 #    table's rows with the blocker's write; a third repairs nothing.
+# 5. lock budget in all: a job of three tables held before its cutover with
+#    splitdb.cutover_lock_timeout = 1000ms, each table written by an open
+#    transaction.  Let go, the attempt waits for the first table; its
+#    blocker commits after 0.6 s, then the attempt waits for the second,
+#    whose blocker commits 0.7 s later: each wait is shorter than
+#    lock_timeout, but 1.3 s in all.  The first attempt gives up (its
+#    reason in the log) while the second blocker is still open, rather than
+#    keeping the first table locked past the budget; once the blockers
+#    have committed a later attempt cuts over, with every blocker's write.
 
 use strict;
 use warnings FATAL => 'all';
@@ -455,6 +464,73 @@ sub check_cancelled
 		"$svc: no capture trigger, no standing registry row, no splitdb.capture row naming the dropped log; the table keeps its rows and the blocker's write");
 	is(query('postgres', "SELECT count(*) FROM splitdb_doctor(repair => true) WHERE repaired AND job_id = $id"),
 		'0', "$svc: a third repair finds nothing to repair");
+}
+
+# ---------------------------------------------------------------------------
+# 5. the cutover's locks, within one lock_timeout for all the tables
+
+{
+	my $svc = 'lk_total';
+	query(
+		'postgres', qq{
+CREATE TABLE ${svc}_a (id bigint PRIMARY KEY, v integer NOT NULL);
+CREATE TABLE ${svc}_b (id bigint PRIMARY KEY, v integer NOT NULL);
+CREATE TABLE ${svc}_c (id bigint PRIMARY KEY, v integer NOT NULL);
+INSERT INTO ${svc}_a SELECT g, 0 FROM generate_series(1, 100) g;
+INSERT INTO ${svc}_b SELECT g, 0 FROM generate_series(1, 100) g;
+INSERT INTO ${svc}_c SELECT g, 0 FROM generate_series(1, 100) g;
+SELECT splitdb_add_service('$svc');
+SELECT splitdb_assign('$svc', '${svc}_a', '${svc}_b', '${svc}_c');
+});
+	my ($holder, $id) = start_paused($svc, 'cutover',
+		"SET splitdb.cutover_lock_timeout = '1000ms'; SET splitdb.cutover_attempts = 10;");
+	my %blocker;
+	for my $t (qw(a b c))
+	{
+		$blocker{$t} = $node->background_psql('postgres');
+		$blocker{$t}->query_safe("BEGIN; UPDATE ${svc}_$t SET v = v + 1 WHERE id = 1");
+	}
+	my $offset = -s $node->logfile;
+	my $failed =
+	  qr/job $id of service "$svc": attempt 1 to take the cutover's locks within its budget failed, retrying: (canceling statement due to lock timeout|could not lock relation "${svc}_b" within the 1000 ms)/;
+
+	# until the worker waits for the lock of table $t, or attempt 1 failed
+	my $waits_for = sub {
+		my ($t) = @_;
+		poll_until(
+			sub {
+				query('postgres',
+					"SELECT count(*) FROM pg_locks l JOIN splitdb.job j ON j.worker_pid = l.pid"
+					  . " WHERE j.job_id = $id AND NOT l.granted AND l.relation = '${svc}_$t'::regclass")
+				  eq '1';
+			},
+			sub { slurp_file($node->logfile, $offset) =~ $failed },
+			"the cutover of $svc to wait for ${svc}_$t");
+	};
+
+	# Each blocker ends 0.6 to 0.7 s after the attempt began to wait for
+	# its table: each wait is shorter than lock_timeout, but the second
+	# ends past it counted from the first, so the attempt lets go while
+	# the second blocker is open instead of holding the first table locked.
+	$holder->query_safe("SELECT pg_advisory_unlock($pause_key, 0)");
+	$waits_for->('a');
+	usleep(600_000);
+	$blocker{a}->query_safe('COMMIT');
+	$waits_for->('b');
+	usleep(700_000);
+	like(slurp_file($node->logfile, $offset), $failed,
+		"$svc: the first attempt gave up within one lock_timeout in all, while the second table's blocker was still open");
+	$blocker{b}->query_safe('COMMIT');
+	$blocker{c}->query_safe('COMMIT');
+	$_->quit for values %blocker;
+	$holder->quit;
+	poll_until(sub { !running(job_state($id)) }, undef, "the end of the job of $svc");
+	is(job($id, "state || ' ' || (cutover_attempts >= 2)"),
+		'done true', "$svc: a later attempt, once the blockers have ended, cuts over");
+	is( query('postgres',
+			"SELECT (SELECT sum(v) FROM ${svc}_a) || ' ' || (SELECT sum(v) FROM ${svc}_b)"
+			  . " || ' ' || (SELECT sum(v) FROM ${svc}_c)"),
+		'1 1 1', "$svc: every blocker's write is in the sibling, read through the shims");
 }
 
 done_testing();
