@@ -658,11 +658,9 @@ splitdb_remote_exec_prepared(PGconn *conn, const char *name, const char *sql,
 /*
  * splitdb_remote_finish
  *		Wait for the result of a statement already sent on conn (PQsend*),
- *		interruptibly, and return it; a remote error is relayed with its
+ *		interruptibly, and return it (PGRES_TUPLES_OK or PGRES_COMMAND_OK,
+ *		the caller's to PQclear()); a remote error is relayed with its
  *		SQLSTATE, sql and service naming it in the context.
- *
- * Returns a PGresult of status PGRES_TUPLES_OK or PGRES_COMMAND_OK, which the
- * caller owns and must PQclear().
  */
 PGresult *
 splitdb_remote_finish(PGconn *conn, const char *sql, const char *service)
@@ -672,10 +670,9 @@ splitdb_remote_finish(PGconn *conn, const char *sql, const char *service)
 
 /*
  * splitdb_remote_finish_unless
- *		As splitdb_remote_finish(), except that a statement that failed with
- *		the SQLSTATE code (an ERRCODE_*; 0 for none) returns NULL instead of
- *		raising.  The remote's error is dropped; the connection is idle
- *		again, and in a transaction block that transaction is aborted.
+ *		As splitdb_remote_finish(), but a statement that failed with the
+ *		SQLSTATE code (an ERRCODE_*; 0: none) returns NULL, its error
+ *		dropped (the connection idle again, a transaction block aborted).
  */
 PGresult *
 splitdb_remote_finish_unless(PGconn *conn, const char *sql, const char *service,
