@@ -8,7 +8,8 @@
 -- foreign table, which has no TRUNCATE trigger and no constraint trigger;
 -- the first job's rows of those triggers are marked dropped and the plain
 -- triggers that replace them recorded, so splitdb_doctor() finds nothing
--- missing, and every write is still checked.
+-- missing, and every write is still checked.  Neither service can then be
+-- rolled back; the refusal says so, and changes nothing.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -67,10 +68,20 @@ BEGIN;
 INSERT INTO rr_late VALUES (2, 9);
 COMMIT;
 DELETE FROM rr_parent WHERE id = 3;
-\set VERBOSITY default
 SELECT * FROM rr_parent ORDER BY id;
 SELECT * FROM rr_child ORDER BY id;
 SELECT * FROM rr_late ORDER BY id;
+
+-- neither service can be rolled back: the key links two siblings; the
+-- refusals change nothing
+\set VERBOSITY default
+SELECT splitdb_rollback('rr_kids');
+SELECT splitdb_rollback('rr_home');
+SELECT service, state FROM splitdb.job ORDER BY job_id;
+SELECT c.relnamespace::regnamespace AS schema, c.relname, c.relkind FROM pg_class c
+ WHERE c.relname IN ('rr_parent', 'rr_child', 'rr_late') ORDER BY c.relnamespace::regnamespace::text, 1;
+SELECT count(*) AS standing_triggers FROM splitdb.artifact
+ WHERE kind = 'trigger' AND dropped_at IS NULL;
 
 -- finalized, nothing is reported either
 SELECT splitdb_finalize('rr_kids');
