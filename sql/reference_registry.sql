@@ -9,7 +9,9 @@
 -- the first job's rows of those triggers are marked dropped and the plain
 -- triggers that replace them recorded, so splitdb_doctor() finds nothing
 -- missing, and every write is still checked.  Neither service can then be
--- rolled back; the refusal says so, and changes nothing.
+-- rolled back; the refusal says so, and changes nothing.  Finalizing the
+-- parent's service with drop_shim takes the first job's triggers on that
+-- shim with it, and marks their rows dropped.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -83,13 +85,20 @@ SELECT c.relnamespace::regnamespace AS schema, c.relname, c.relkind FROM pg_clas
 SELECT count(*) AS standing_triggers FROM splitdb.artifact
  WHERE kind = 'trigger' AND dropped_at IS NULL;
 
--- finalized, nothing is reported either
+-- finalized, nothing is reported either; the parent's shim dropped too,
+-- with the first job's triggers on it, whose rows are marked dropped
 SELECT splitdb_finalize('rr_kids');
-SELECT splitdb_finalize('rr_home');
+SELECT splitdb_finalize('rr_home', drop_shim => true);
 SELECT severity, location, object, problem FROM splitdb_doctor() ORDER BY 2, 3;
+SELECT a.identity, a.parent, a.dropped_at IS NOT NULL AS dropped
+  FROM splitdb.artifact a
+ WHERE a.job_id = :kids_job AND a.service IS NULL AND a.kind = 'trigger'
+   AND a.identity NOT LIKE 'splitdb\_capture\_%'
+ ORDER BY 2, 1;
+SELECT to_regclass('rr_parent') AS parent_shim;
 
 -- clean up
-DROP FOREIGN TABLE rr_parent, rr_child, rr_late;
+DROP FOREIGN TABLE rr_child, rr_late;
 DELETE FROM splitdb.job;
 DROP SCHEMA IF EXISTS splitdb_archive CASCADE;
 SELECT splitdb_drop_service('rr_kids');
