@@ -97,7 +97,9 @@ object_of(const SplitdbDdl *d)
 	else if (strcmp(k, "function") == 0)
 	{
 		o.kind = "function";
-		o.check = "SELECT pg_catalog.to_regprocedure($1) IS NOT NULL";
+		/* not to_regprocedure(), which raises when an argument's schema is missing */
+		o.check = "SELECT EXISTS (SELECT FROM pg_catalog.pg_proc p"
+			" WHERE p.oid::pg_catalog.regprocedure::pg_catalog.text = $1)";
 	}
 	else if (strcmp(k, "collation") == 0 || strcmp(k, "text search dictionary") == 0 ||
 			 strcmp(k, "text search configuration") == 0 || strcmp(k, "type") == 0 ||
