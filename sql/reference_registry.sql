@@ -81,7 +81,7 @@ SELECT splitdb_rollback('rr_kids');
 SELECT splitdb_rollback('rr_home');
 SELECT service, state FROM splitdb.job ORDER BY job_id;
 SELECT c.relnamespace::regnamespace AS schema, c.relname, c.relkind FROM pg_class c
- WHERE c.relname IN ('rr_parent', 'rr_child', 'rr_late') ORDER BY c.relnamespace::regnamespace::text, 1;
+ WHERE c.relname IN ('rr_parent', 'rr_child', 'rr_late') ORDER BY c.relnamespace::regnamespace::text, c.relname;
 SELECT count(*) AS standing_triggers FROM splitdb.artifact
  WHERE kind = 'trigger' AND dropped_at IS NULL;
 

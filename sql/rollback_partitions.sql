@@ -62,7 +62,7 @@ SELECT state FROM splitdb.job;
 SELECT conrelid::regclass AS "table", conname, convalidated, conparentid <> 0 AS inherited
   FROM pg_constraint
  WHERE contype = 'f' AND conrelid::regclass::text LIKE 'rp\_%'
- ORDER BY 1::text, 2;
+ ORDER BY conrelid::regclass::text, conname;
 SELECT relname, relkind FROM pg_class
  WHERE relname IN ('rp_ereignis', 'rp_notiz') ORDER BY 1;
 SELECT tableoid::regclass, * FROM rp_ereignis ORDER BY id;

@@ -658,11 +658,9 @@ splitdb_remote_exec_prepared(PGconn *conn, const char *name, const char *sql,
 /*
  * splitdb_remote_finish
  *		Wait for the result of a statement already sent on conn (PQsend*),
- *		interruptibly, and return it; a remote error is relayed with its
+ *		interruptibly, and return it (PGRES_TUPLES_OK or PGRES_COMMAND_OK;
+ *		the caller PQclear()s it); a remote error is relayed with its
  *		SQLSTATE, sql and service naming it in the context.
- *
- * Returns a PGresult of status PGRES_TUPLES_OK or PGRES_COMMAND_OK, which the
- * caller owns and must PQclear().
  */
 PGresult *
 splitdb_remote_finish(PGconn *conn, const char *sql, const char *service)
