@@ -11,7 +11,8 @@
 --   it): critical, never made again;
 -- - a reference trigger of a done job disabled: critical, unless its
 --   reference is set off;
--- - a capture log of a done job whose oldest row is two days old: warning;
+-- - a capture log of a done job that holds rows, two days after its
+--   cutover: warning (the log's timestamp key column is no row's age);
 -- - reference ends in the source of a reference that is gone: warning,
 --   dropped;
 -- - each kind of leftover injected alone and repaired twice (a dead
@@ -60,13 +61,18 @@ VALUES (nextval('splitdb.job_id_seq'), 'f_svc', 'offline', 'copying', 'copying',
 DROP FOREIGN TABLE d_room;
 ALTER TABLE d_bill DISABLE TRIGGER USER;
 \c d_svc
-CREATE TABLE public.d_capture (changed_at timestamptz NOT NULL, row_data text);
-INSERT INTO public.d_capture VALUES (now() - interval '49 hours', 'old');
+-- a log as splitdb makes them, of a table whose key has a timestamp: the
+-- key's value says nothing of when the row was written
+CREATE TABLE public.d_capture (splitdb_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	splitdb_op "char" NOT NULL, am timestamptz NOT NULL, id integer NOT NULL);
+INSERT INTO public.d_capture (splitdb_op, am, id) VALUES ('U', '2016-01-01', 1);
 \c splitdb_regression
 SET client_min_messages = warning;
 INSERT INTO splitdb.artifact (job_id, service, kind, identity, drop_on)
 SELECT job_id, 'd_svc', 'capture log', 'public.d_capture', '{rollback,finalize}'
   FROM splitdb.job WHERE service = 'd_svc';
+-- the cutover two days ago: the log has held rows since then at most
+UPDATE splitdb.job SET finished_at = now() - interval '49 hours' WHERE service = 'd_svc';
 INSERT INTO splitdb.reference_end
 SELECT 999999, side, relid, constraint_name, here, own_table, own_server, own_columns, own_types,
 	   other_location, other_server, other_table, other_columns, other_types, other_database,

@@ -7,9 +7,10 @@
 -- postgres_fdw session runs with search_path = pg_catalog) and directly in
 -- the sibling, and the trigger's effect is visible.  The types it names
 -- only in its body (a variable's enum, a cast to a domain) are created in
--- the sibling; a function it calls that the sibling cannot have (it takes a
--- staying table's row type) is a plan warning, as is the search_path the
--- copy gets.
+-- the sibling, and so is a function it calls that takes such an enum, which
+-- no column uses; a function it calls that the sibling cannot have (it
+-- takes a staying table's row type) is a plan warning, as is the
+-- search_path the copy gets.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -21,6 +22,10 @@ CREATE TABLE "Wérk zeug".tool (id integer PRIMARY KEY, name text NOT NULL);
 -- cast to a domain
 CREATE TYPE "Wérk zeug"."Stimmung" AS ENUM ('gut', 'schlecht');
 CREATE DOMAIN "kurz Name" AS text CHECK (length(VALUE) < 20);
+-- a function it calls that takes that enum, which no column uses: the
+-- sibling gets it, with the enum
+CREATE FUNCTION "Wérk zeug".gewicht(s "Wérk zeug"."Stimmung") RETURNS integer
+	LANGUAGE sql AS $$SELECT CASE s WHEN 'gut' THEN 1 ELSE 0 END$$;
 -- a function it calls that the sibling cannot have: it takes the row type
 -- of a table that stays
 CREATE TABLE "Wérk zeug".bleibt (id integer);
@@ -39,8 +44,8 @@ BEGIN
 	IF laune = 'schlecht' THEN
 		PERFORM braucht_bleibt(NULL);
 	END IF;
-	INSERT INTO "Tool_configs" AS c (name, uses) VALUES (n, 1)
-	ON CONFLICT (name) DO UPDATE SET uses = c.uses + 1;
+	INSERT INTO "Tool_configs" AS c (name, uses) VALUES (n, gewicht(laune))
+	ON CONFLICT (name) DO UPDATE SET uses = c.uses + gewicht(laune);
 	RETURN NEW;
 END $$;
 CREATE TRIGGER "count Use" AFTER INSERT ON "Wérk zeug".tool
@@ -66,6 +71,7 @@ SELECT proconfig FROM pg_proc WHERE oid = '"Wérk zeug"."count Use"()'::regproce
 SELECT t.oid::regtype AS type, t.typtype FROM pg_type t
  WHERE t.typname IN ('Stimmung', 'kurz Name') ORDER BY 1;
 SELECT count(*) AS braucht_bleibt FROM pg_proc WHERE proname = 'braucht_bleibt';
+SELECT p.oid::regprocedure AS function FROM pg_proc p WHERE p.proname = 'gewicht';
 -- directly in the sibling, with the default search_path
 SHOW search_path;
 INSERT INTO "Wérk zeug".tool VALUES (4, 'saw');
@@ -80,7 +86,8 @@ SELECT format('ALTER DATABASE %I RESET search_path', current_database()) \gexec
 DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DROP FOREIGN TABLE "Wérk zeug".tool, "Wérk zeug"."Tool_configs";
-DROP FUNCTION "Wérk zeug"."count Use"(), "Wérk zeug".braucht_bleibt("Wérk zeug".bleibt);
+DROP FUNCTION "Wérk zeug"."count Use"(), "Wérk zeug".braucht_bleibt("Wérk zeug".bleibt),
+	"Wérk zeug".gewicht("Wérk zeug"."Stimmung");
 DROP TABLE "Wérk zeug".bleibt;
 DROP TYPE "Wérk zeug"."Stimmung";
 DROP DOMAIN "kurz Name";

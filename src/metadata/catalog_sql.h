@@ -175,15 +175,29 @@
  * schemas of the caller's own search_path setting, or in any schema without
  * one).  A name that is no call (in a comment, a string, a keyword) names a
  * function too many at worst, which the sibling gets and nothing calls.  A
- * function found that way is taken only when the sibling has its types
- * before the tables (built in, an extension's, or a type the service's
- * tables use; not a table's row type), since CREATE FUNCTION would fail
- * there otherwise.
+ * function found that way is taken only when the sibling can have its
+ * argument and result types (SPLITDB_TYPE_CREATABLE), since CREATE FUNCTION
+ * would fail there otherwise: a type the sibling has before the tables
+ * (built in, an extension's, or a type the service's tables use), or a
+ * user's enum, domain, composite type or range made of such types, which
+ * the sibling gets with the functions (SPLITDB_BODY_TYPES_CTE takes the
+ * types of the functions' signatures); not a table's row type, nor an
+ * array of a type the tables do not use.
  */
 #define SPLITDB_TYPE_AVAILABLE(ty) \
 	"(" SPLITDB_OID_BUILT_IN(ty) " OR " ty " IN (SELECT typid FROM used)" \
 	" OR EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = " ty \
 	"            AND d.deptype = 'e'))"
+#define SPLITDB_TYPE_CREATABLE(ty) \
+	"(" SPLITDB_TYPE_AVAILABLE(ty) " OR NOT EXISTS (" \
+	"  WITH RECURSIVE tw(typid, depth) AS (" \
+	"   SELECT " ty ", 0" \
+	"   UNION" \
+	"   SELECT x.typid, tw.depth + 1 FROM tw JOIN pg_type t ON t.oid = tw.typid" \
+	SPLITDB_TYPE_DEPS_LATERAL \
+	"    WHERE tw.depth < 32 AND NOT " SPLITDB_TYPE_AVAILABLE("tw.typid") ")" \
+	"  SELECT FROM tw JOIN pg_type t ON t.oid = tw.typid" \
+	"   WHERE NOT " SPLITDB_TYPE_AVAILABLE("t.oid") " AND NOT " SPLITDB_USER_TYPE("t") "))"
 #define SPLITDB_USED_FUNCTIONS_CTE \
 	" called AS (" \
 	"  SELECT d.refobjid AS fn FROM pg_depend d JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid" \
@@ -201,9 +215,9 @@
 	"  UNION" \
 	"  SELECT c.callee FROM fns f CROSS JOIN LATERAL (" \
 	SPLITDB_FUNCTION_CALLS("f.fn") \
-	"       AND " SPLITDB_TYPE_AVAILABLE("q.prorettype") \
+	"       AND " SPLITDB_TYPE_CREATABLE("q.prorettype") \
 	"       AND NOT EXISTS (SELECT FROM unnest(coalesce(q.proallargtypes, q.proargtypes::oid[])) a(ty)" \
-	"                       WHERE NOT " SPLITDB_TYPE_AVAILABLE("a.ty") ")" \
+	"                       WHERE NOT " SPLITDB_TYPE_CREATABLE("a.ty") ")" \
 	"  ) c(callee))"
 
 /*

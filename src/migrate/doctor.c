@@ -107,7 +107,8 @@ static const char *const exists_sql =
 "  WHEN 'type' THEN (SELECT 'ok' WHERE pg_catalog.to_regtype($1) IS NOT NULL)"
 "  WHEN 'domain' THEN (SELECT 'ok' WHERE pg_catalog.to_regtype($1) IS NOT NULL)"
 "  WHEN 'collation' THEN (SELECT 'ok' WHERE pg_catalog.to_regcollation($1) IS NOT NULL)"
-"  WHEN 'function' THEN (SELECT 'ok' WHERE pg_catalog.to_regprocedure($1) IS NOT NULL)"
+"  WHEN 'function' THEN (SELECT 'ok' FROM pg_catalog.pg_proc p"
+"     WHERE p.oid::pg_catalog.regprocedure::pg_catalog.text = $1 LIMIT 1)"
 "  WHEN 'schema' THEN (SELECT 'ok' WHERE pg_catalog.to_regnamespace($1) IS NOT NULL)"
 "  WHEN 'extension' THEN (SELECT 'ok' FROM pg_catalog.pg_extension e"
 "     WHERE pg_catalog.quote_ident(e.extname) = $1)"
@@ -124,12 +125,18 @@ static const char *const exists_sql =
 "     WHERE pg_catalog.format('%I.%I', n.nspname, d.dictname) = $1)"
 "  ELSE (SELECT 'ok' WHERE pg_catalog.to_regclass($1) IS NOT NULL) END, 'missing')";
 
-/* the size of a capture log and the age of its oldest row (its first timestamptz column) */
+/*
+ * The size of a capture log, and whether it holds a row.  A log's rows
+ * carry no time of their own (their columns are the key's, whatever its
+ * types), so their age is bounded by the time since the job's cutover.
+ */
 static const char *const capture_size_sql =
-"SELECT pg_catalog.pg_total_relation_size(pg_catalog.to_regclass($1)),"
-"  (SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_attribute a"
-"    WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped"
-"      AND a.atttypid = 'pg_catalog.timestamptz'::pg_catalog.regtype ORDER BY a.attnum LIMIT 1)";
+"SELECT pg_catalog.pg_total_relation_size(pg_catalog.to_regclass($1))";
+
+/* the hours since the cutover of job $1 (its end), or NULL */
+static const char *const job_age_sql =
+"SELECT extract(epoch FROM pg_catalog.now() - coalesce(j.finished_at, j.updated_at))::float8"
+"  FROM splitdb.job j WHERE j.job_id = $1::bigint";
 
 /* what one call works with */
 typedef struct Doctor
@@ -305,28 +312,32 @@ entry_status(PGconn *conn, const Entry *e)
 	return splitdb_remote_scalar(conn, exists_sql, 3, params, e->a.service);
 }
 
-/* a reported capture log: its size and the age of its oldest row */
+/*
+ * check_capture_log
+ *		A capture log of a done or finalized job: its size, and whether it
+ *		has held rows for over a day (it holds a row, and the job's cutover
+ *		was over 24 hours ago; its rows were all written since).  Connected
+ *		to SPI; conn reaches the log's database.
+ */
 static void
 check_capture_log(Doctor *dr, PGconn *conn, const Entry *e, const char *location)
 {
 	const char *params[1] = {e->a.identity};
-	PGresult   *res;
+	const char *job[1] = {psprintf(INT64_FORMAT, e->a.job_id)};
 	int64		bytes;
-	char	   *column;
 	double		age = 0;
+	char	   *v;
 
-	res = splitdb_remote_exec(conn, capture_size_sql, 1, params, e->a.service);
-	bytes = pg_strtoint64(splitdb_remote_value(res, 0, 0));
-	column = splitdb_remote_value(res, 0, 1);
-	splitdb_remote_clear(res);
-	if (column != NULL)
+	bytes = pg_strtoint64(splitdb_remote_scalar(conn, capture_size_sql, 1, params, e->a.service));
+	splitdb_catalog_exec_text(job_age_sql, 1, job, false);
+	v = SPI_processed == 1 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+	if (v != NULL && strtod(v, NULL) > CAPTURE_LOG_WARN_AGE_S)
 	{
-		char	   *v = splitdb_remote_scalar(conn,
-											  psprintf("SELECT extract(epoch FROM pg_catalog.now() - min(%s))::float8 FROM %s",
-													   column, e->a.identity),
-											  0, NULL, e->a.service);
+		char	   *any = splitdb_remote_scalar(conn,
+												psprintf("SELECT EXISTS (SELECT FROM %s)", e->a.identity),
+												0, NULL, e->a.service);
 
-		if (v != NULL)
+		if (any != NULL && strcmp(any, "t") == 0)
 			age = strtod(v, NULL);
 	}
 	if (bytes > CAPTURE_LOG_WARN_BYTES)
@@ -335,7 +346,8 @@ check_capture_log(Doctor *dr, PGconn *conn, const Entry *e, const char *location
 			 "roll back or finalize the job; either ends the capture", false);
 	if (age > CAPTURE_LOG_WARN_AGE_S)
 		emit(dr, "warning", e->job_service, e->a.job_id, location, object_text(e),
-			 psprintf("the capture log's oldest row is %.0f hours old (over 24)", age / 3600),
+			 psprintf("the capture log holds rows written since the cutover, %.0f hours ago (over 24)",
+					  age / 3600),
 			 "roll back or finalize the job; either ends the capture", false);
 }
 

@@ -8,8 +8,9 @@
  * splitdb_rollback() can bring everything back.  Finalizing gives that way
  * back up: it drops what the artifact registry lists to go on finalize (the
  * archived originals and materialized views, the sibling's reverse
- * capture), and with drop_shim the shims (with the triggers on them), and
- * marks the job finalized; splitdb_rollback() refuses a finalized job.
+ * capture), and with drop_shim the shims (with the triggers on them, whose
+ * rows of other jobs' references are marked dropped too), and marks the job
+ * finalized; splitdb_rollback() refuses a finalized job.
  *
  * Order: the sibling's drops commit first, then the source's drops and the
  * state, together, in the caller's transaction.  That order is the safe
@@ -152,6 +153,34 @@ check_shims_unused(const char *service, int64 job_id)
 }
 
 /*
+ * mark_peer_triggers_dropped
+ *		Mark dropped the source's rows, of other jobs, of the triggers that
+ *		were on the shims of job_id just dropped: the ends, on those shims,
+ *		of references that another job converted (that job's cutover, or
+ *		this job's, recorded them under the reference's job).  Only rows
+ *		whose trigger is gone are marked.  Runs in the finalize's
+ *		transaction, after the drops, connected to SPI.
+ */
+static void
+mark_peer_triggers_dropped(int64 job_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+
+	splitdb_catalog_exec_text("UPDATE splitdb.artifact a"
+							  "   SET dropped_at = pg_catalog.clock_timestamp()"
+							  " WHERE a.job_id <> $1::bigint AND a.service IS NULL"
+							  "   AND a.kind = 'trigger' AND a.dropped_at IS NULL"
+							  "   AND a.parent IN (SELECT s.identity FROM splitdb.artifact s"
+							  "                     WHERE s.job_id = $1::bigint AND s.service IS NULL"
+							  "                       AND s.kind = 'foreign table'"
+							  "                       AND s.dropped_at IS NOT NULL)"
+							  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t"
+							  "                    WHERE t.tgrelid = pg_catalog.to_regclass(a.parent)"
+							  "                      AND pg_catalog.quote_ident(t.tgname) = a.identity)",
+							  1, params, false);
+}
+
+/*
  * splitdb_finalize
  *		SQL: splitdb_finalize(service name, drop_shim boolean DEFAULT false)
  *		RETURNS void
@@ -237,6 +266,8 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 								  1, params, false);
 	}
 	dropped += splitdb_undo_source(list_concat(shims, artifacts));
+	if (drop_shim)
+		mark_peer_triggers_dropped(job.job_id);
 
 	splitdb_catalog_exec_text("UPDATE splitdb.job SET state = 'finalized',"
 							  " updated_at = pg_catalog.clock_timestamp()"

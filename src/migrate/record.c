@@ -19,7 +19,10 @@
  *	 cutover              the archived originals (finalize), the shims and
  *	                      the materialized views made over them, the
  *	                      reference triggers (rollback)
- *	                      (splitdb_record_cutover)
+ *	                      (splitdb_record_cutover); and the source's
+ *	                      triggers of other jobs' references that it
+ *	                      installed again on a shim, under their jobs
+ *	                      (reconcile_peer_triggers)
  *
  * Invariants:
  * - Only what the sibling lacks is recorded: an object that was there
@@ -94,7 +97,9 @@ object_of(const SplitdbDdl *d)
 	else if (strcmp(k, "function") == 0)
 	{
 		o.kind = "function";
-		o.check = "SELECT pg_catalog.to_regprocedure($1) IS NOT NULL";
+		/* not to_regprocedure(), which raises when an argument's schema is missing */
+		o.check = "SELECT EXISTS (SELECT FROM pg_catalog.pg_proc p"
+			" WHERE p.oid::pg_catalog.regprocedure::pg_catalog.text = $1)";
 	}
 	else if (strcmp(k, "collation") == 0 || strcmp(k, "text search dictionary") == 0 ||
 			 strcmp(k, "text search configuration") == 0 || strcmp(k, "type") == 0 ||
@@ -225,7 +230,9 @@ record_in_peers(int64 job_id, const char *service)
  *		Record what the cutover's reference ends will make in the sibling of
  *		service when it lacks them (reference.c, prepare_sibling): splitdb's
  *		schema, the extensions splitdb and postgres_fdw, and the servers
- *		through which the sibling reaches the source and the other siblings;
+ *		through which the sibling reaches the other ends where they are now
+ *		(splitdb.reference_placement: the source for a table that stays or
+ *		whose service has not migrated yet, else that service's sibling);
  *		and in the other siblings, the servers that reach this one
  *		(record_in_peers).  Nothing when no cross-service reference has an
  *		end in the service.
@@ -241,10 +248,10 @@ splitdb_record_before_cutover(int64 job_id, const char *service, PGconn *conn)
 	List	   *others = NIL;
 	ListCell   *lc;
 
+	/* where the other ends are: a service not migrated yet is the source */
 	splitdb_catalog_exec_text("SELECT DISTINCT CASE WHEN r.child_service = $1::name"
-							  "   THEN coalesce(r.parent_service::text, 'source')"
-							  "   ELSE coalesce(r.child_service::text, 'source') END"
-							  "  FROM splitdb.reference r"
+							  "   THEN r.parent_location ELSE r.child_location END"
+							  "  FROM splitdb.reference_placement r"
 							  " WHERE $1::name IN (r.child_service, r.parent_service)"
 							  " ORDER BY 1",
 							  1, params, false);
@@ -289,6 +296,68 @@ splitdb_record_before_cutover(int64 job_id, const char *service, PGconn *conn)
 	"   AND pg_catalog.split_part(pg_catalog.encode(tg.tgargs, 'escape'), '\\000', 1)" \
 	"       = ANY ($1::pg_catalog.text[])" \
 	" ORDER BY 2, 1"
+
+/*
+ * reconcile_peer_triggers
+ *		Bring the source's rows of the reference triggers of other jobs'
+ *		references with an end in service up to date, once the cutover has
+ *		installed those ends again (the end on service's table is now on its
+ *		shim).  A shim is a foreign table, which PostgreSQL gives no TRUNCATE
+ *		trigger and no constraint trigger: the referenced end's TRUNCATE
+ *		trigger is gone, and a deferrable reference's constraint trigger is a
+ *		plain trigger now.  The rows of the triggers that are gone are marked
+ *		dropped, and the triggers without a row are recorded under the
+ *		reference's job, to go on its rollback as the others do; so the
+ *		doctor, which looks each row's object up by name, finds what the
+ *		rows say.
+ *
+ * job_id: the job cutting over; service: its service.  Runs in the
+ * cutover's transaction, after the ends were installed, connected to SPI.
+ */
+static void
+reconcile_peer_triggers(int64 job_id, const char *service)
+{
+	const char *params[2] = {service, psprintf(INT64_FORMAT, job_id)};
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("SELECT r.job_id::text,"
+							  "       pg_catalog.array_agg(r.reference_id::text ORDER BY r.reference_id)::text"
+							  "  FROM splitdb.reference r"
+							  " WHERE $1::name IN (r.child_service, r.parent_service)"
+							  "   AND r.job_id <> $2::bigint AND r.dropped_at IS NOT NULL"
+							  " GROUP BY r.job_id ORDER BY r.job_id",
+							  2, params, false);
+	foreach(lc, splitdb_catalog_result_rows())
+	{
+		char	  **group = (char **) lfirst(lc);
+		const char *p[3] = {group[0], group[1], service};
+		ListCell   *lt;
+
+		splitdb_catalog_exec_text("UPDATE splitdb.artifact a"
+								  "   SET dropped_at = pg_catalog.clock_timestamp()"
+								  "  FROM splitdb.reference r"
+								  " WHERE a.job_id = $1::bigint AND a.service IS NULL"
+								  "   AND a.kind = 'trigger' AND a.dropped_at IS NULL"
+								  "   AND r.reference_id::text = ANY ($2::text[])"
+								  "   AND pg_catalog.to_regclass(a.parent) = pg_catalog.to_regclass("
+								  "         CASE WHEN r.child_service = $3::name THEN r.child_table"
+								  "              ELSE r.parent_table END)"
+								  "   AND (a.identity LIKE 'splitdb\\_ref\\_' || r.reference_id || '\\_%'"
+								  "        OR a.identity = pg_catalog.quote_ident(r.constraint_name))"
+								  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t"
+								  "                    WHERE t.tgrelid = pg_catalog.to_regclass(a.parent)"
+								  "                      AND pg_catalog.quote_ident(t.tgname) = a.identity)",
+								  3, p, false);
+		splitdb_catalog_exec_text(REFERENCE_TRIGGERS_SQL, 1, &p[1], false);
+		foreach(lt, splitdb_catalog_result_rows())
+		{
+			char	  **row = (char **) lfirst(lt);
+
+			splitdb_artifact_record(strtoi64(group[0], NULL, 10), NULL, "trigger",
+									row[0], row[1], SPLITDB_ON_ROLLBACK);
+		}
+	}
+}
 
 /*
  * splitdb_record_cutover
@@ -399,4 +468,5 @@ splitdb_record_cutover(int64 job_id, const char *service, PGconn *conn,
 									SPLITDB_ON_ROLLBACK);
 		}
 	}
+	reconcile_peer_triggers(job_id, service);
 }

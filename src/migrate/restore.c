@@ -21,7 +21,9 @@
  *	   definition in splitdb.reference, NOT VALID, then validated; one that
  *	   fails validation (orphans written while the service lived apart)
  *	   stays NOT VALID, listed in splitdb.rollback.not_valid, which
- *	   splitdb_rollback() turns into a WARNING;
+ *	   splitdb_rollback() turns into a WARNING; a partitioned table, which
+ *	   takes no NOT VALID key, gets its key whole, or NOT VALID on each leaf
+ *	   partition when validation fails;
  *	6. the sequences are set past every value either database used;
  *	7. the source objects the registry says go on rollback are dropped:
  *	   those it names by a relation's or a trigger's name are resolved to
@@ -118,10 +120,78 @@ splitdb_restore_lock(int64 job_id, const char *service)
 }
 
 /*
+ * try_statement
+ *		Run sql in a subtransaction.  Returns NULL when it succeeded; the
+ *		error, caught, when it raised a foreign key violation; any other
+ *		error is raised again.  Connected to SPI.
+ */
+static ErrorData *
+try_statement(const char *sql)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		splitdb_spi_exec(sql, 0, NULL, NULL, NULL, false, 0);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION)
+			ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return edata;
+}
+
+/*
+ * restored_not_valid
+ *		Say that a restored key is not valid: in splitdb.rollback.not_valid,
+ *		for splitdb_rollback() to warn, and in the worker's log.  where
+ *		names the key and its table; table is the table to validate on.
+ */
+static void
+restored_not_valid(int64 job_id, const char *service, const char *where,
+				   const char *table, const ErrorData *edata)
+{
+	const char *params[2] = {psprintf(INT64_FORMAT, job_id), where};
+
+	splitdb_catalog_exec_text("UPDATE splitdb.rollback SET not_valid = not_valid || $2"
+							  " WHERE job_id = $1::bigint",
+							  2, params, false);
+	ereport(LOG,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("foreign key %s is restored NOT VALID", where),
+			 errdetail("%s", edata->message),
+			 errhint("Rows written while service \"%s\" lived apart refer to missing keys; "
+					 "SELECT * FROM splitdb_orphans('%s') lists such rows.  Fix them, then run ALTER TABLE %s VALIDATE CONSTRAINT.",
+					 service, service, table)));
+}
+
+/*
  * add_foreign_keys
  *		The job's crossing foreign keys, added again NOT VALID and then
  *		validated, each validation in a subtransaction: one that finds
  *		orphans leaves its key NOT VALID and says so.
+ *
+ *		A partitioned table takes no NOT VALID foreign key (PostgreSQL 15):
+ *		its key is added whole, which validates it, in a subtransaction;
+ *		when that finds orphans, the key is added NOT VALID to each of its
+ *		leaf partitions instead, so that every partition checks new rows,
+ *		and that is said (the key can go back on the partitioned table once
+ *		the orphans are fixed).
  */
 static void
 add_foreign_keys(int64 job_id, const char *service)
@@ -133,58 +203,53 @@ add_foreign_keys(int64 job_id, const char *service)
 					"              r.constraint_name, r.definition),"
 					"       format('ALTER TABLE %s VALIDATE CONSTRAINT %I', r.child_relid::regclass,"
 					"              r.constraint_name),"
-					"       r.constraint_name::text, r.child_relid::regclass::text"
-					"  FROM splitdb.reference r"
+					"       r.constraint_name::text, r.child_relid::regclass::text,"
+					"       c.relkind::text,"
+					"       format('ALTER TABLE %s ADD CONSTRAINT %I %s', r.child_relid::regclass,"
+					"              r.constraint_name, r.definition)"
+					"  FROM splitdb.reference r JOIN pg_class c ON c.oid = r.child_relid"
 					" WHERE r.job_id = $1::bigint AND r.dropped_at IS NOT NULL"
 					" ORDER BY r.child_relid::regclass::text, r.constraint_name",
 					job_id);
 	foreach(lc, rows)
 	{
 		char	  **row = (char **) lfirst(lc);
-		MemoryContext cxt = CurrentMemoryContext;
-		ResourceOwner owner = CurrentResourceOwner;
+		ErrorData  *edata;
 
-		splitdb_spi_exec(row[0], 0, NULL, NULL, NULL, false, 0);
-
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
-		PG_TRY();
+		if (strcmp(row[4], "p") != 0)
 		{
-			splitdb_spi_exec(row[1], 0, NULL, NULL, NULL, false, 0);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
+			splitdb_spi_exec(row[0], 0, NULL, NULL, NULL, false, 0);
+			edata = try_statement(row[1]);
+			if (edata != NULL)
+				restored_not_valid(job_id, service,
+								   psprintf("\"%s\" on %s", row[2], row[3]), row[3], edata);
+			continue;
 		}
-		PG_CATCH();
+
+		edata = try_statement(row[5]);
+		if (edata != NULL)
 		{
-			ErrorData  *edata;
+			const char *params[3] = {row[3], row[2], NULL};
+			List	   *leaves;
+			ListCell   *lp;
 
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			if (edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION)
-				ReThrowError(edata);
-			/* for splitdb_rollback() to say it: this is the worker's log */
-			{
-				const char *params[2] = {psprintf(INT64_FORMAT, job_id),
-				psprintf("\"%s\" on %s", row[2], row[3])};
-
-				splitdb_catalog_exec_text("UPDATE splitdb.rollback SET not_valid = not_valid || $2"
-										  " WHERE job_id = $1::bigint",
-										  2, params, false);
-			}
-			ereport(LOG,
-					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-					 errmsg("foreign key \"%s\" of table %s is restored NOT VALID", row[2], row[3]),
-					 errdetail("%s", edata->message),
-					 errhint("Rows written while service \"%s\" lived apart refer to missing keys; "
-							 "SELECT * FROM splitdb_orphans('%s') lists such rows.  Fix them, then run ALTER TABLE %s VALIDATE CONSTRAINT.",
-							 service, service, row[3])));
+			splitdb_catalog_exec_text("SELECT format('ALTER TABLE %s ADD CONSTRAINT %I %s NOT VALID',"
+									  "              t.relid::regclass, $2::text, r.definition)"
+									  "  FROM pg_partition_tree($1::regclass) t"
+									  "  JOIN pg_class c ON c.oid = t.relid AND c.relkind = 'r',"
+									  "       splitdb.reference r"
+									  " WHERE r.child_relid = $1::regclass AND r.constraint_name = $2::name"
+									  "   AND r.dropped_at IS NOT NULL"
+									  " ORDER BY t.relid::regclass::text",
+									  2, params, false);
+			leaves = splitdb_catalog_result_rows();
+			foreach(lp, leaves)
+				splitdb_spi_exec(((char **) lfirst(lp))[0], 0, NULL, NULL, NULL, false, 0);
+			restored_not_valid(job_id, service,
+							   psprintf("\"%s\" on each partition of %s (a partitioned table takes no NOT VALID key)",
+										row[2], row[3]),
+							   psprintf("on each partition of %s", row[3]), edata);
 		}
-		PG_END_TRY();
 	}
 	job_rows("UPDATE splitdb.reference SET dropped_at = NULL WHERE job_id = $1::bigint", job_id);
 }

@@ -216,7 +216,8 @@ check_source(const char *service, int64 job_id)
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3), other),
 			   psprintf("The sibling of service \"%s\" enforces the key against the sibling this rollback removes.",
 						other),
-			   psprintf("Roll service \"%s\" back first.", other));
+			   psprintf("The rollback of service \"%s\" is refused for the same key: two migrated services that a foreign key links cannot go back. Call splitdb_finalize('%s') to keep the service where it is for good.",
+						other, service));
 	}
 }
 

@@ -381,8 +381,8 @@ static const char *const sql_views =
  * their bodies call (SPLITDB_USED_FUNCTIONS_CTE, the set ddl.c creates).
  * - a function without a search_path setting of its own gets, in the
  *   sibling, the path its owner's sessions start with here;
- * - a function a body calls that takes or returns a type the sibling does
- *   not get is not created there.
+ * - a function a body calls that takes or returns a type the sibling
+ *   cannot get (SPLITDB_TYPE_CREATABLE) is not created there.
  */
 static const char *const sql_function_checks =
 "WITH RECURSIVE " SPLITDB_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE
@@ -401,7 +401,7 @@ static const char *const sql_function_checks =
 "   q.oid::regprocedure, string_agg(DISTINCT f.fn::regprocedure::text, ', '),"
 "   (SELECT string_agg(DISTINCT format_type(a.ty, NULL), ', ')"
 "      FROM unnest(q.prorettype || coalesce(q.proallargtypes, q.proargtypes::oid[])) a(ty)"
-"     WHERE NOT " SPLITDB_TYPE_AVAILABLE("a.ty") "))"
+"     WHERE NOT " SPLITDB_TYPE_CREATABLE("a.ty") "))"
 "  FROM fns f CROSS JOIN LATERAL (" SPLITDB_FUNCTION_CALLS("f.fn") ") c(callee)"
 "  JOIN pg_proc q ON q.oid = c.callee"
 " WHERE c.callee NOT IN (SELECT fn FROM fns) AND " SPLITDB_USER_FUNCTION("q")
