@@ -473,11 +473,54 @@ connect_sibling(Doctor *dr, const char *service)
 	return conn;
 }
 
-/* drop_bounded()'s fn for the source's leftovers: a List of SplitdbArtifact */
+/*
+ * drop_relations
+ *		The relations the source's drops of artifacts lock ACCESS EXCLUSIVE:
+ *		the tables and capture logs dropped, and the tables of the
+ *		triggers, constraints and policies dropped (those that exist).
+ *		Connected to SPI.
+ */
+static List *
+drop_relations(List *artifacts)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	foreach(lc, artifacts)
+	{
+		SplitdbArtifact *a = (SplitdbArtifact *) lfirst(lc);
+		const char *name = a->parent ? a->parent :
+			(strcmp(a->kind, "table") == 0 || strcmp(a->kind, "capture log") == 0) ? a->identity : NULL;
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+		bool		isnull;
+		Datum		relid;
+
+		if (a->service != NULL || name == NULL)
+			continue;
+		values[0] = CStringGetTextDatum(name);
+		splitdb_spi_exec("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
+						 1, types, values, NULL, true, 1);
+		relid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			relids = list_append_unique_oid(relids, DatumGetObjectId(relid));
+	}
+	return relids;
+}
+
+/*
+ * drop_bounded()'s fn for the source's leftovers, a List of
+ * SplitdbArtifact: their relations' locks first, within one
+ * splitdb.cutover_lock_timeout for them all, then the drops
+ */
 static void
 undo_source(void *arg)
 {
-	(void) splitdb_undo_source((List *) arg);
+	List	   *artifacts = (List *) arg;
+
+	splitdb_lockwait_relations(drop_relations(artifacts), AccessExclusiveLock,
+							   splitdb_cutover_lock_timeout);
+	(void) splitdb_undo_source(artifacts);
 }
 
 /*
