@@ -47,7 +47,12 @@
 #    terminated there, twice; the third cancel ends it: cancelled, no
 #    capture trigger left on the tables, nothing left in the sibling,
 #    exact in the source, references hold.
-# 4. job 3 migrates the service again while the writers write: done, exact.
+# 4. job 3, online, held after the sibling's commit of its cutover
+#    (cutover_committing); the server stops with -m immediate, the writers
+#    write again, splitdb_cancel(): cancelled, the source keeps its tables
+#    without a capture trigger, nothing left in the sibling (no relation,
+#    server or trigger), exact in the source, references hold.
+# 5. job 4 migrates the service again while the writers write: done, exact.
 
 use strict;
 use warnings FATAL => 'all';
@@ -516,15 +521,41 @@ check_exact('source', 'cancel');
 check_references('cancel');
 
 # ---------------------------------------------------------------------------
-# 4. migrated again while the writers write
+# 4. a cancel after an immediate stop at the cutover's commit
 
 $w = start_writers();
-my $id3 = src("SELECT splitdb_migrate('$svc', wait => true)");
-is(job($id3, "state || ' ' || mode || ' ' || runs"), 'done online 1', 'job 3: done in one run')
-  or diag(job($id3, JOB_SUMMARY));
-more_writes(20, 'through the shims of job 3');
-is(stop_writers($w), '', 'job 3: no writer saw an error');
-check_exact('sibling', 'job 3');
-check_references('job 3');
+my $id3;
+($holder, $id3, $pid) = start_paused('cutover_committing');
+ok($id3 > $id2, 'job 3: a new online job, held after the sibling\'s commit of its cutover');
+$src->stop('immediate');
+$src->start;
+eval { $holder->quit; };
+stop_writers($w);
+$w = start_writers();
+more_writes(20, 'after the stop at the cutover\'s commit');
+src("SELECT splitdb_cancel('$svc')");
+stop_writers($w);
+is(job($id3, 'state'), 'cancelled', 'job 3: cancelled after the stop at the cutover\'s commit');
+is( src(q{SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('invoice'::regclass, 'invoice_line'::regclass)
+	AND tgname LIKE 'splitdb\_capture\_%'}) . ' ' . src("SELECT count(*) FROM splitdb.capture WHERE job_id = $id3")
+	  . ' ' . src("SELECT string_agg(relkind::text, ' ' ORDER BY relname) FROM pg_class WHERE relname IN ('invoice', 'invoice_line') AND relnamespace = 'public'::regnamespace"),
+	'0 0 r r', 'job 3: the source keeps its tables, without a capture trigger or row');
+is( sib(q{SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace) || ' '
+	|| (SELECT count(*) FROM pg_foreign_server) || ' ' || (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal)}),
+	'0 0 0', 'job 3: nothing left in the sibling (relations, servers, triggers)');
+check_exact('source', 'job 3, cancelled');
+check_references('job 3, cancelled');
+
+# ---------------------------------------------------------------------------
+# 5. migrated again while the writers write
+
+$w = start_writers();
+my $id4 = src("SELECT splitdb_migrate('$svc', wait => true)");
+is(job($id4, "state || ' ' || mode || ' ' || runs"), 'done online 1', 'job 4: done in one run')
+  or diag(job($id4, JOB_SUMMARY));
+more_writes(20, 'through the shims of job 4');
+is(stop_writers($w), '', 'job 4: no writer saw an error');
+check_exact('sibling', 'job 4');
+check_references('job 4');
 
 done_testing();
