@@ -53,6 +53,13 @@
 #    without a capture trigger, nothing left in the sibling (no relation,
 #    server or trigger), exact in the source, references hold.
 # 5. job 4 migrates the service again while the writers write: done, exact.
+#
+# Once the tables are shims, a writer's transaction commits in the sibling
+# (postgres_fdw, at pre-commit) just before it commits its audit row in the
+# source: a crash of the source between the two keeps the write and loses
+# its audit row (operations.md, "The two-database commit window").  So the
+# kills after a cutover come only while the rollback holds the shims
+# locked (locked, between_commits), when no writer can be in that window.
 
 use strict;
 use warnings FATAL => 'all';
