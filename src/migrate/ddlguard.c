@@ -16,9 +16,13 @@
  *	                    altered the table itself, or an index, trigger,
  *	                    rule, policy, constraint or extended statistics on
  *	                    it, or a partition of it (CREATE TABLE ... PARTITION
- *	                    OF, ATTACH, DETACH);
- *	splitdb_guard_drop  sql_drop: dropping the table, or one of its
- *	                    columns (DROP TYPE ... CASCADE).
+ *	                    OF, ATTACH, DETACH), or its schema (ALTER SCHEMA:
+ *	                    renamed, a table of the old name could take its
+ *	                    place);
+ *	splitdb_guard_drop  sql_drop: dropping the table, one of its columns
+ *	                    (DROP TYPE ... CASCADE), or a trigger, rule or
+ *	                    policy on it (an online job's capture triggers
+ *	                    among them).
  *
  * Both fire only for the command tags listed in sql/splitdb--0.1.sql.  An
  * event trigger that fires for every command would make PostgreSQL log
@@ -100,15 +104,30 @@ static bool callback_registered = false;
 	"         END AS relid FROM d)," \
 	" rel AS (SELECT command_tag, relid, NULL::text AS shown FROM r" \
 	"         UNION SELECT r.command_tag, i.inhparent, NULL FROM r" \
-	"                JOIN pg_catalog.pg_inherits i ON i.inhrelid = r.relid)"
+	"                JOIN pg_catalog.pg_inherits i ON i.inhrelid = r.relid" \
+	"         UNION SELECT d.command_tag, c.oid, NULL FROM d" \
+	"                JOIN pg_catalog.pg_class c ON c.relnamespace = d.objid" \
+	"               WHERE d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass)"
 
-/* the same for a DROP ($1: its command tag): the tables it dropped */
+/*
+ * the same for a DROP ($1: its command tag): the tables it dropped, and the
+ * tables of a trigger, rule or policy it named (DROP TRIGGER, not what went
+ * with a constraint or a table), found by the dropped object's address,
+ * since its catalog row is gone: schema, table, name
+ */
 #define RELATIONS_DROPPED \
 	"WITH rel AS (SELECT $1 AS command_tag, d.objid AS relid," \
 	"                    CASE WHEN d.objsubid = 0 THEN d.object_identity END AS shown" \
 	"               FROM pg_catalog.pg_event_trigger_dropped_objects() d" \
 	"              WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
-	"                AND d.object_type IN ('table', 'partitioned table', 'table column'))"
+	"                AND d.object_type IN ('table', 'partitioned table', 'table column')" \
+	"             UNION ALL" \
+	"             SELECT $1, pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1])" \
+	"                                               || '.' || pg_catalog.quote_ident(d.address_names[2]))," \
+	"                    NULL" \
+	"               FROM pg_catalog.pg_event_trigger_dropped_objects() d" \
+	"              WHERE d.object_type IN ('trigger', 'rule', 'policy') AND d.original" \
+	"                AND pg_catalog.cardinality(d.address_names) = 3)"
 
 /* the first of them that a job guards */
 #define GUARDED_AMONG \
@@ -185,6 +204,7 @@ refuse_if_guarded(const char *sql, const char *tag_param)
 	char	   *service;
 	char	   *state;
 	char	   *now_named;
+	const char *on;
 
 	const char *params[1] = {tag_param};
 
@@ -205,19 +225,22 @@ refuse_if_guarded(const char *sql, const char *tag_param)
 	state = SPI_getvalue(tup, desc, 5);
 	now_named = SPI_getvalue(tup, desc, 6);
 
+	/* a command on the table's schema is named as such */
+	on = strcmp(tag, "ALTER SCHEMA") == 0 ? "its schema" : "it";
+
 	if (strcmp(state, "done") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("table %s is the archived original of table %s of service \"%s\"",
 						now_named ? now_named : table, table, service),
-				 errdetail("%s on it would change what splitdb_rollback() brings back.", tag),
+				 errdetail("%s on %s would change what splitdb_rollback() brings back.", tag, on),
 				 errhint("Drop it with splitdb_finalize('%s') once the service is to stay where it is.",
 						 service)));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
 			 errmsg("table %s belongs to a migration of service \"%s\"", table, service),
-			 errdetail("Job %s is %s; %s on the table would make its copy in the sibling differ from it.",
-					   job, state, tag),
+			 errdetail("Job %s is %s; %s on the table%s would make its copy in the sibling differ from it.",
+					   job, state, tag, strcmp(on, "it") == 0 ? "" : "'s schema"),
 			 strcmp(state, "failed") == 0 ?
 			 errhint("Cancel the job with splitdb_cancel('%s') first, then change the table and migrate again.",
 					 service) :
@@ -250,7 +273,8 @@ splitdb_guard_ddl(PG_FUNCTION_ARGS)
 
 /*
  * splitdb_guard_drop
- *		SQL: event trigger on sql_drop.  Refuses dropping a guarded table.
+ *		SQL: event trigger on sql_drop.  Refuses dropping a guarded table,
+ *		or a trigger, rule or policy on one.
  */
 Datum
 splitdb_guard_drop(PG_FUNCTION_ARGS)
