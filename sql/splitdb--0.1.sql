@@ -481,7 +481,7 @@ RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'splitdb_guard_ddl'
 LANGUAGE C
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION splitdb.guard_ddl() IS 'event trigger: refuses DDL on a table of a migration under way or on an archived original, or on its schema';
+COMMENT ON FUNCTION splitdb.guard_ddl() IS 'event trigger: refuses DDL on a table of a migration under way or on an archived original, on its schema or on the types of its columns';
 REVOKE ALL ON FUNCTION splitdb.guard_ddl() FROM PUBLIC;
 
 CREATE FUNCTION splitdb.guard_drop()
@@ -509,7 +509,7 @@ CREATE EVENT TRIGGER splitdb_guard_ddl ON ddl_command_end
 	WHEN TAG IN ('ALTER TABLE', 'CREATE INDEX', 'ALTER INDEX', 'CREATE TRIGGER', 'ALTER TRIGGER',
 	             'CREATE RULE', 'ALTER RULE', 'CREATE POLICY', 'ALTER POLICY', 'CREATE STATISTICS',
 	             'ALTER STATISTICS', 'CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE',
-	             'ALTER SCHEMA')
+	             'ALTER SCHEMA', 'ALTER TYPE', 'ALTER DOMAIN', 'CREATE CAST')
 	EXECUTE FUNCTION splitdb.guard_ddl();
 CREATE EVENT TRIGGER splitdb_guard_drop ON sql_drop
 	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED', 'DROP TYPE', 'DROP DOMAIN',
