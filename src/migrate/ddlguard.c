@@ -21,9 +21,10 @@
  *	                    place), or a type of its columns (ALTER TYPE, ALTER
  *	                    DOMAIN: an enum value added or renamed, a domain's
  *	                    constraint dropped would make rows the sibling
- *	                    refuses), or a cast to json, jsonb or text from such
- *	                    a type (CREATE CAST: the worker, a superuser, reads
- *	                    rows with to_jsonb() and ::text, which call it);
+ *	                    refuses), or a cast from or to such a type (CREATE
+ *	                    CAST: the worker, a superuser, reads rows with
+ *	                    to_jsonb() and ::text and passes keys as text cast
+ *	                    to their type, which call casts);
  *	splitdb_guard_drop  sql_drop: dropping the table, one of its columns
  *	                    (DROP TYPE ... CASCADE), or a trigger, rule or
  *	                    policy on it (an online job's capture triggers
@@ -65,6 +66,7 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/event_trigger.h"
@@ -91,9 +93,10 @@ static bool callback_registered = false;
 /*
  * the relations a command touched, mapped to the table each belongs to; for
  * a schema, its relations; for a type (ALTER TYPE, ALTER DOMAIN, a composite
- * type's attributes) and for a cast to json, jsonb or text from a type
- * (CREATE CAST), the relations with a column of that type or of a type made
- * of it (a domain over it, an array of it, a composite or range with it)
+ * type's attributes) and for a cast from or to a type (CREATE CAST; the
+ * types made after PostgreSQL's own, one of which its maker owns), the
+ * relations with a column of that type or of a type made of it (a domain
+ * over it, an array of it, a composite or range with it)
  */
 #define RELATIONS_OF_COMMANDS \
 	"WITH RECURSIVE d AS (SELECT d.classid, d.objid, d.command_tag" \
@@ -118,10 +121,10 @@ static bool callback_registered = false;
 	"    WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass" \
 	"   UNION SELECT d.command_tag, c.reltype FROM d JOIN pg_catalog.pg_class c ON c.oid = d.objid" \
 	"    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.relkind = 'c'" \
-	"   UNION SELECT d.command_tag, c.castsource FROM d JOIN pg_catalog.pg_cast c ON c.oid = d.objid" \
+	"   UNION SELECT d.command_tag, e.ty FROM d JOIN pg_catalog.pg_cast c ON c.oid = d.objid" \
+	"     CROSS JOIN LATERAL (VALUES (c.castsource), (c.casttarget)) e(ty)" \
 	"    WHERE d.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass" \
-	"      AND c.casttarget IN ('pg_catalog.json'::pg_catalog.regtype, 'pg_catalog.jsonb'::pg_catalog.regtype," \
-	"                           'pg_catalog.text'::pg_catalog.regtype)" \
+	"      AND e.ty >= " CppAsString2(FirstNormalObjectId) \
 	"   UNION SELECT y.command_tag, x.ty FROM typ y CROSS JOIN LATERAL (" \
 	"     SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typtype = 'd' AND t.typbasetype = y.ty" \
 	"     UNION ALL SELECT t.oid FROM pg_catalog.pg_type t" \

@@ -33,6 +33,7 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -445,19 +446,20 @@ static const char *const sql_checks =
 "   CASE WHEN r.is_instead THEN ' DO INSTEAD' ELSE '' END) AS detail"
 "  FROM pg_rewrite r JOIN owned o ON o.relid = r.ev_class WHERE r.rulename <> '_RETURN'"
 /*
- * casts to json, jsonb or text from those types through a function that a
- * role who is no superuser owns (and may replace): the worker, a superuser,
- * reads rows with to_jsonb() and compares them with ::text, which call it
+ * casts from or to those types (those made after PostgreSQL's own, which
+ * only a superuser could cast) through a function that a role who is no
+ * superuser owns, and may replace: the worker, a superuser, reads rows with
+ * to_jsonb() and ::text and passes keys as text cast to their type, which
+ * call such casts
  */
 " UNION ALL"
-" SELECT DISTINCT 'blocker', format('(%s AS %s)', c.castsource::regtype, c.casttarget::regtype),"
-"  format('cast (%s AS %s) runs function %s, owned by role %s, who is no superuser; splitdb''s worker calls it with its own rights when it reads column %s.%s (to_jsonb() and ::text call casts), so that role could run code as a superuser; drop the cast, or have a superuser own the function, before migrating',"
+" SELECT 'blocker', format('(%s AS %s)', c.castsource::regtype, c.casttarget::regtype),"
+"  format('cast (%s AS %s) runs function %s, owned by role %s, who is no superuser; splitdb''s worker, a superuser, may call it when it reads or writes column %s.%s (to_jsonb(), ::text and keys passed as text call casts), so that role could run code as a superuser; drop the cast, or have a superuser own the function, before migrating',"
 "   c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure, quote_ident(r.rolname),"
 "   min(ct.relid::regclass::text), min(quote_ident(ct.attname)))"
-"  FROM col_type ct JOIN pg_cast c ON c.castsource = ct.ty AND c.castmethod = 'f'"
-"   AND c.casttarget IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype)"
+"  FROM col_type ct JOIN pg_cast c ON (c.castsource = ct.ty OR c.casttarget = ct.ty) AND c.castmethod = 'f'"
 "  JOIN pg_proc p ON p.oid = c.castfunc JOIN pg_roles r ON r.oid = p.proowner"
-" WHERE NOT r.rolsuper"
+" WHERE NOT r.rolsuper AND ct.ty >= " CppAsString2(FirstNormalObjectId)
 " GROUP BY c.castsource, c.casttarget, c.castfunc, r.rolname"
 /* rules elsewhere that use owned tables */
 " UNION ALL"

@@ -17,8 +17,9 @@
 #   trigger, ALTER TRIGGER ... RENAME, ALTER TABLE ... RENAME (the table, a
 #   column), ALTER SCHEMA ... RENAME of the tables' schema, a trigger of its
 #   own calling splitdb.capture_changes(), CREATE CAST to json or text from
-#   a column's type (an enum, a composite type of it) through a function of
-#   its own that makes it a superuser when a superuser calls it, ALTER TYPE
+#   a column's type (an enum, a composite type of it), or from text to it,
+#   through a function of its own that makes it a superuser when a
+#   superuser calls it, ALTER TYPE
 #   (an enum value added or renamed, a composite's attribute renamed),
 #   ALTER DOMAIN (a constraint dropped), SET session_replication_role and
 #   splitdb.* settings, reading, writing, deleting from and truncating the
@@ -112,6 +113,10 @@ CREATE FUNCTION acc.tone_json(t acc.tone) RETURNS json LANGUAGE plpgsql AS $$
 BEGIN PERFORM acc.escalate(); RETURN pg_catalog.to_json(pg_catalog.format('%s', t)); END $$;
 CREATE FUNCTION acc.tone_text(t acc.tone) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN PERFORM acc.escalate(); RETURN pg_catalog.format('%s', t); END $$;
+CREATE FUNCTION acc.text_mood(t text) RETURNS acc.mood LANGUAGE plpgsql AS $$
+BEGIN PERFORM acc.escalate(); RETURN 'calm'; END $$;
+CREATE FUNCTION acc.text_tone(t text) RETURNS acc.tone LANGUAGE plpgsql AS $$
+BEGIN PERFORM acc.escalate(); RETURN 'low'; END $$;
 RESET ROLE;
 SET log_statement = 'none';
 CREATE EXTENSION splitdb CASCADE;
@@ -196,7 +201,8 @@ SELECT format('triggers %s; table %s; capture %s; log %s; job %s; rows %s; types
 	(SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
 	  WHERE attrelid = 'acc.pair'::regclass AND NOT attisdropped),
 	(SELECT string_agg(conname, ',') FROM pg_constraint WHERE contypid = 'acc.grade'::regtype),
-	(SELECT count(*) FROM pg_cast WHERE castsource IN ('acc.mood'::regtype, 'acc.pair'::regtype)),
+	(SELECT count(*) FROM pg_cast WHERE castsource IN ('acc.mood'::regtype, 'acc.pair'::regtype)
+	     OR casttarget = 'acc.mood'::regtype),
 	(SELECT rolsuper FROM pg_roles WHERE rolname = 'owner'))});
 }
 
@@ -268,9 +274,12 @@ sub attack
 	# the types of the table's columns, and casts that the worker would call;
 	# the first table named is the one of the first job, which may be done
 	my $guarded = qr/table \S+ (?:belongs to a migration of service|is the archived original of table)/;
-	for my $cast ('acc.mood AS json', 'acc.mood AS text', 'acc.pair AS text')
+	for my $cast ('acc.mood AS json', 'acc.mood AS text', 'acc.pair AS text', 'text AS acc.mood')
 	{
-		(my $fn = $cast) =~ s/^acc\.(\w+) AS (\w+)$/acc.$1_$2(acc.$1)/;
+		my $fn =
+		  $cast =~ /^acc\.(\w+) AS (\w+)$/ ? "acc.$1_$2(acc.$1)"
+		  : $cast =~ /^text AS acc\.(\w+)$/ ? "acc.text_$1(text)"
+		  :                                    die "no function for cast $cast";
 		refused($svc, $id, 'owner', "CREATE CAST ($cast) WITH FUNCTION $fn",
 			'55006', $guarded, 1,
 			"CREATE CAST ($cast) calling a function of the owner's");
@@ -419,6 +428,7 @@ CREATE TABLE acc.$svc (id bigint PRIMARY KEY, tone acc.tone NOT NULL);
 INSERT INTO acc.$svc SELECT g, 'low' FROM generate_series(1, 100) g;
 CREATE CAST (acc.tone AS json) WITH FUNCTION acc.tone_json(acc.tone);
 CREATE CAST (acc.tone AS text) WITH FUNCTION acc.tone_text(acc.tone);
+CREATE CAST (text AS acc.tone) WITH FUNCTION acc.text_tone(text);
 RESET ROLE;
 SET log_statement = 'none';
 CREATE SERVER ${svc}_srv FOREIGN DATA WRAPPER postgres_fdw
@@ -432,7 +442,7 @@ SELECT splitdb_assign('$svc', 'acc.$svc');
 	is( $source->safe_psql('mono',
 			"SELECT string_agg(object, ', ' ORDER BY object) FROM splitdb_plan('$svc')"
 			  . " WHERE action = 'blocker'"),
-		'(acc.tone AS json), (acc.tone AS text)',
+		'(acc.tone AS json), (acc.tone AS text), (text AS acc.tone)',
 		"$svc: the plan has a blocker for each cast");
 	for my $mode ('online', 'offline')
 	{
@@ -440,7 +450,7 @@ SELECT splitdb_assign('$svc', 'acc.$svc');
 			"SELECT splitdb_migrate('$svc', mode => '$mode', wait => true)");
 		like(
 			$err,
-			qr/ERROR:  55000: the plan of service "$svc" has 2 blockers\nDETAIL:  cast \(acc\.tone AS json\) runs function acc\.tone_json\(acc\.tone\), owned by role owner, who is no superuser/,
+			qr/ERROR:  55000: the plan of service "$svc" has 3 blockers\nDETAIL:  cast \(acc\.tone AS json\) runs function acc\.tone_json\(acc\.tone\), owned by role owner, who is no superuser/,
 			"$svc: $mode, the migration is refused (55000), the detail names the cast and its function's owner")
 		  or diag($err);
 		like($err, qr/HINT:  See SELECT \* FROM splitdb_plan/, "$svc: $mode, the hint leads to the plan");
