@@ -69,7 +69,7 @@ SELECT c.oid::regclass AS rel, c.relnamespace::regnamespace AS nsp,
        (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) AS triggers
   FROM pg_class c
  WHERE c.relname IN ('Guard Tab', 'guard_parts', 'guard_parts_1')
- ORDER BY c.relname;
+ ORDER BY c.relname, c.relnamespace::regnamespace::text;
 SELECT * FROM guard_shape;
 
 -- a failed job: refused, with a hint to cancel first

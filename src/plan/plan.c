@@ -454,9 +454,9 @@ static const char *const sql_checks =
  */
 " UNION ALL"
 " SELECT 'blocker', format('(%s AS %s)', c.castsource::regtype, c.casttarget::regtype),"
-"  format('cast (%s AS %s) runs function %s, owned by role %s, who is no superuser; splitdb''s worker, a superuser, may call it when it reads or writes column %s.%s (to_jsonb(), ::text and keys passed as text call casts), so that role could run code as a superuser; drop the cast, or have a superuser own the function, before migrating',"
+"  format('cast (%s AS %s) runs function %s, owned by role %s, who is no superuser; splitdb''s worker, a superuser, may call it when it reads or writes column %s (to_jsonb(), ::text and keys passed as text call casts), so that role could run code as a superuser; drop the cast, or have a superuser own the function, before migrating',"
 "   c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure, quote_ident(r.rolname),"
-"   min(ct.relid::regclass::text), min(quote_ident(ct.attname)))"
+"   min(format('%s.%s', ct.relid::regclass, quote_ident(ct.attname))))"
 "  FROM col_type ct JOIN pg_cast c ON (c.castsource = ct.ty OR c.casttarget = ct.ty) AND c.castmethod = 'f'"
 "  JOIN pg_proc p ON p.oid = c.castfunc JOIN pg_roles r ON r.oid = p.proowner"
 " WHERE NOT r.rolsuper AND ct.ty >= " CppAsString2(FirstNormalObjectId)
