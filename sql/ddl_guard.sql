@@ -3,14 +3,16 @@
 -- refused (src/migrate/ddlguard.c).  Checked here:
 -- - while the job is failed (it resumes from what the sibling holds):
 --   ALTER TABLE, CREATE INDEX, a partition created or attached, a rule, a
---   policy and DROP TABLE are refused with 55006 and a hint to cancel,
+--   policy, DROP TABLE, DROP TRIGGER of a capture trigger and ALTER SCHEMA
+--   of the table's schema are refused with 55006 and a hint to cancel,
 --   and each refused command changes nothing;
 -- - the same for the table's owner, who is no superuser;
 -- - COMMENT and GRANT stay allowed, and so does DDL on tables no job moves;
 -- - the plan names the way out: cancel while the job is failed, rollback
 --   or finalize once it is done;
 -- - once the job is done the archived original refuses the same, and so
---   does DROP SCHEMA splitdb_archive CASCADE; it refuses INSERT, UPDATE,
+--   does DROP SCHEMA splitdb_archive CASCADE, and DROP TRIGGER of the
+--   trigger that refuses writes to it; it refuses INSERT, UPDATE,
 --   DELETE and TRUNCATE as well;
 -- - a cancelled or finalized job's tables are no longer guarded (shown by
 --   the clean-up at the end, which drops what the job left).
@@ -63,10 +65,11 @@ SELECT c.oid::regclass AS rel, c.relnamespace::regnamespace AS nsp,
        (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid) AS indexes,
        (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = c.oid) AS partitions,
        (SELECT count(*) FROM pg_rewrite r WHERE r.ev_class = c.oid) AS rules,
-       (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+       (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies,
+       (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) AS triggers
   FROM pg_class c
  WHERE c.relname IN ('Guard Tab', 'guard_parts', 'guard_parts_1')
- ORDER BY c.relname;
+ ORDER BY c.relname, c.relnamespace::regnamespace::text;
 SELECT * FROM guard_shape;
 
 -- a failed job: refused, with a hint to cancel first
@@ -82,10 +85,13 @@ CREATE POLICY guard_policy ON "Guard Tab" USING (true);
 DROP TABLE "Guard Tab";
 DROP TABLE guard_parts_1;
 DROP TYPE guard_mood CASCADE;
+DROP TRIGGER splitdb_capture_insert ON "Guard Tab";
+ALTER SCHEMA public RENAME TO guard_public;
 -- the table's owner, no superuser, is refused the same
 SET ROLE regress_guard_owner;
 ALTER TABLE guard_parts_1 ADD CONSTRAINT guard_k CHECK (k > 0);
 DROP TABLE guard_parts_1;
+DROP TRIGGER splitdb_capture_delete ON guard_parts_1;
 ALTER TABLE guard_loose ADD COLUMN owner_note text;
 RESET ROLE;
 SELECT * FROM guard_shape;
@@ -116,6 +122,7 @@ CREATE TRIGGER guard_trigger BEFORE INSERT ON splitdb_archive."Guard Tab"
 DROP TABLE splitdb_archive.guard_parts_1;
 DROP SCHEMA splitdb_archive CASCADE;
 DROP TYPE guard_mood CASCADE;
+DROP TRIGGER splitdb_archive_guard ON splitdb_archive."Guard Tab";
 SELECT * FROM guard_shape;
 -- writes to the archived original are refused too; the rows live in the sibling
 INSERT INTO splitdb_archive."Guard Tab" VALUES (100, 'new', 'busy');

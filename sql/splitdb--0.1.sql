@@ -396,8 +396,16 @@ SELECT pg_catalog.pg_extension_config_dump('splitdb.reference_end', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.reference_reference_id_seq', '');
 
 GRANT USAGE ON SCHEMA splitdb TO PUBLIC;
-GRANT SELECT ON splitdb.service, splitdb.owned_table, splitdb.job, splitdb.job_table, splitdb.job_range,
+GRANT SELECT ON splitdb.service, splitdb.owned_table, splitdb.job,
 	splitdb.reference, splitdb.owned_relation, splitdb.artifact TO PUBLIC;
+-- the copy's checkpoints hold row keys, which a role that may not read the
+-- table must not read here: every column but those
+GRANT SELECT (job_id, relid, table_name, relkind, partition_root, phase, key_columns, copy_format,
+			  rows_total, rows_copied, bytes_copied, source_rows, target_rows, source_checksum,
+			  target_checksum, verified, error, updated_at)
+	ON splitdb.job_table TO PUBLIC;
+GRANT SELECT (job_id, relid, range_no, rows_copied, bytes_copied, done, updated_at)
+	ON splitdb.job_range TO PUBLIC;
 
 /*
  * A dropped table leaves no ownership row behind, so the catalog never holds
@@ -473,7 +481,7 @@ RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'splitdb_guard_ddl'
 LANGUAGE C
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION splitdb.guard_ddl() IS 'event trigger: refuses DDL on a table of a migration under way or on an archived original';
+COMMENT ON FUNCTION splitdb.guard_ddl() IS 'event trigger: refuses DDL on a table of a migration under way or on an archived original, on its schema or on the types of its columns';
 REVOKE ALL ON FUNCTION splitdb.guard_ddl() FROM PUBLIC;
 
 CREATE FUNCTION splitdb.guard_drop()
@@ -481,7 +489,7 @@ RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'splitdb_guard_drop'
 LANGUAGE C
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION splitdb.guard_drop() IS 'event trigger: refuses dropping a table of a migration under way or an archived original';
+COMMENT ON FUNCTION splitdb.guard_drop() IS 'event trigger: refuses dropping a table of a migration under way or an archived original, or a trigger, rule or policy on one';
 REVOKE ALL ON FUNCTION splitdb.guard_drop() FROM PUBLIC;
 
 CREATE FUNCTION splitdb.archive_guard()
@@ -500,11 +508,13 @@ REVOKE ALL ON FUNCTION splitdb.archive_guard() FROM PUBLIC;
 CREATE EVENT TRIGGER splitdb_guard_ddl ON ddl_command_end
 	WHEN TAG IN ('ALTER TABLE', 'CREATE INDEX', 'ALTER INDEX', 'CREATE TRIGGER', 'ALTER TRIGGER',
 	             'CREATE RULE', 'ALTER RULE', 'CREATE POLICY', 'ALTER POLICY', 'CREATE STATISTICS',
-	             'ALTER STATISTICS', 'CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE')
+	             'ALTER STATISTICS', 'CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE',
+	             'ALTER SCHEMA', 'ALTER TYPE', 'ALTER DOMAIN', 'CREATE CAST')
 	EXECUTE FUNCTION splitdb.guard_ddl();
 CREATE EVENT TRIGGER splitdb_guard_drop ON sql_drop
 	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED', 'DROP TYPE', 'DROP DOMAIN',
-	             'DROP COLLATION', 'ALTER TABLE', 'DROP EXTENSION')
+	             'DROP COLLATION', 'ALTER TABLE', 'DROP EXTENSION', 'DROP TRIGGER', 'DROP RULE',
+	             'DROP POLICY')
 	EXECUTE FUNCTION splitdb.guard_drop();
 -- also under session_replication_role = replica: a migration's tables
 -- change under no setting a client can send

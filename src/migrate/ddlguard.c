@@ -16,9 +16,19 @@
  *	                    altered the table itself, or an index, trigger,
  *	                    rule, policy, constraint or extended statistics on
  *	                    it, or a partition of it (CREATE TABLE ... PARTITION
- *	                    OF, ATTACH, DETACH);
- *	splitdb_guard_drop  sql_drop: dropping the table, or one of its
- *	                    columns (DROP TYPE ... CASCADE).
+ *	                    OF, ATTACH, DETACH), or its schema (ALTER SCHEMA:
+ *	                    renamed, a table of the old name could take its
+ *	                    place), or a type of its columns (ALTER TYPE, ALTER
+ *	                    DOMAIN: an enum value added or renamed, a domain's
+ *	                    constraint dropped would make rows the sibling
+ *	                    refuses), or a cast from or to such a type (CREATE
+ *	                    CAST: the worker, a superuser, reads rows with
+ *	                    to_jsonb() and ::text and passes keys as text cast
+ *	                    to their type, which call casts);
+ *	splitdb_guard_drop  sql_drop: dropping the table, one of its columns
+ *	                    (DROP TYPE ... CASCADE), or a trigger, rule or
+ *	                    policy on it (an online job's capture triggers
+ *	                    among them).
  *
  * Both fire only for the command tags listed in sql/splitdb--0.1.sql.  An
  * event trigger that fires for every command would make PostgreSQL log
@@ -56,6 +66,7 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/event_trigger.h"
@@ -79,9 +90,16 @@ PG_FUNCTION_INFO_V1(splitdb_archive_guard);
 static bool guard_off = false;
 static bool callback_registered = false;
 
-/* the relations a command touched, mapped to the table each belongs to */
+/*
+ * the relations a command touched, mapped to the table each belongs to; for
+ * a schema, its relations; for a type (ALTER TYPE, ALTER DOMAIN, a composite
+ * type's attributes) and for a cast from or to a type (CREATE CAST; the
+ * types made after PostgreSQL's own, one of which its maker owns), the
+ * relations with a column of that type or of a type made of it (a domain
+ * over it, an array of it, a composite or range with it)
+ */
 #define RELATIONS_OF_COMMANDS \
-	"WITH d AS (SELECT d.classid, d.objid, d.command_tag" \
+	"WITH RECURSIVE d AS (SELECT d.classid, d.objid, d.command_tag" \
 	"             FROM pg_catalog.pg_event_trigger_ddl_commands() d" \
 	"            WHERE d.command_tag NOT IN ('COMMENT', 'GRANT', 'REVOKE', 'SECURITY LABEL'))," \
 	" r AS (SELECT d.command_tag, CASE d.classid" \
@@ -98,17 +116,53 @@ static bool callback_registered = false;
 	"         WHEN 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass THEN" \
 	"           (SELECT s.stxrelid FROM pg_catalog.pg_statistic_ext s WHERE s.oid = d.objid)" \
 	"         END AS relid FROM d)," \
+	" typ(command_tag, ty) AS (" \
+	"   SELECT d.command_tag, d.objid FROM d" \
+	"    WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass" \
+	"   UNION SELECT d.command_tag, c.reltype FROM d JOIN pg_catalog.pg_class c ON c.oid = d.objid" \
+	"    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.relkind = 'c'" \
+	"   UNION SELECT d.command_tag, e.ty FROM d JOIN pg_catalog.pg_cast c ON c.oid = d.objid" \
+	"     CROSS JOIN LATERAL (VALUES (c.castsource), (c.casttarget)) e(ty)" \
+	"    WHERE d.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass" \
+	"      AND e.ty >= " CppAsString2(FirstNormalObjectId) \
+	"   UNION SELECT y.command_tag, x.ty FROM typ y CROSS JOIN LATERAL (" \
+	"     SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typtype = 'd' AND t.typbasetype = y.ty" \
+	"     UNION ALL SELECT t.oid FROM pg_catalog.pg_type t" \
+	"      WHERE t.typelem = y.ty AND t.typsubscript = 'pg_catalog.array_subscript_handler'::pg_catalog.regproc" \
+	"     UNION ALL SELECT t.oid FROM pg_catalog.pg_attribute a" \
+	"       JOIN pg_catalog.pg_type t ON t.typrelid = a.attrelid" \
+	"      WHERE a.atttypid = y.ty AND a.attnum > 0 AND NOT a.attisdropped" \
+	"     UNION ALL SELECT g.rngtypid FROM pg_catalog.pg_range g WHERE g.rngsubtype = y.ty" \
+	"     UNION ALL SELECT g.rngmultitypid FROM pg_catalog.pg_range g WHERE g.rngtypid = y.ty) x(ty))," \
 	" rel AS (SELECT command_tag, relid, NULL::text AS shown FROM r" \
+	"         UNION SELECT y.command_tag, a.attrelid, NULL FROM typ y" \
+	"                JOIN pg_catalog.pg_attribute a ON a.atttypid = y.ty" \
+	"               WHERE a.attnum > 0 AND NOT a.attisdropped" \
 	"         UNION SELECT r.command_tag, i.inhparent, NULL FROM r" \
-	"                JOIN pg_catalog.pg_inherits i ON i.inhrelid = r.relid)"
+	"                JOIN pg_catalog.pg_inherits i ON i.inhrelid = r.relid" \
+	"         UNION SELECT d.command_tag, c.oid, NULL FROM d" \
+	"                JOIN pg_catalog.pg_class c ON c.relnamespace = d.objid" \
+	"               WHERE d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass)"
 
-/* the same for a DROP ($1: its command tag): the tables it dropped */
+/*
+ * the same for a DROP ($1: its command tag): the tables it dropped, and the
+ * tables of a trigger, rule or policy it named (DROP TRIGGER, not what went
+ * with a constraint or a table), found by the dropped object's address,
+ * since its catalog row is gone: schema, table, name
+ */
 #define RELATIONS_DROPPED \
 	"WITH rel AS (SELECT $1 AS command_tag, d.objid AS relid," \
 	"                    CASE WHEN d.objsubid = 0 THEN d.object_identity END AS shown" \
 	"               FROM pg_catalog.pg_event_trigger_dropped_objects() d" \
 	"              WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
-	"                AND d.object_type IN ('table', 'partitioned table', 'table column'))"
+	"                AND d.object_type IN ('table', 'partitioned table', 'table column')" \
+	"             UNION ALL" \
+	"             SELECT $1, pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1])" \
+	"                                               || '.' || pg_catalog.quote_ident(d.address_names[2]))," \
+	"                    NULL" \
+	"               FROM pg_catalog.pg_event_trigger_dropped_objects() d" \
+	"              WHERE d.object_type IN ('trigger', 'rule', 'policy') AND d.original" \
+	"                AND pg_catalog.cardinality(d.address_names) = 3)"
 
 /* the first of them that a job guards */
 #define GUARDED_AMONG \
@@ -185,6 +239,7 @@ refuse_if_guarded(const char *sql, const char *tag_param)
 	char	   *service;
 	char	   *state;
 	char	   *now_named;
+	const char *on;
 
 	const char *params[1] = {tag_param};
 
@@ -205,19 +260,46 @@ refuse_if_guarded(const char *sql, const char *tag_param)
 	state = SPI_getvalue(tup, desc, 5);
 	now_named = SPI_getvalue(tup, desc, 6);
 
+	/* a command on the table's schema or column types is named as such */
+	if (strcmp(tag, "ALTER SCHEMA") == 0)
+		on = "its schema";
+	else if (strcmp(tag, "ALTER TYPE") == 0 || strcmp(tag, "ALTER DOMAIN") == 0)
+		on = "a type of its columns";
+	else
+		on = "it";
+
+	/* a cast changes no row, but splitdb would call it */
+	if (strcmp(tag, "CREATE CAST") == 0 && strcmp(state, "done") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("table %s is the archived original of table %s of service \"%s\"",
+						now_named ? now_named : table, table, service),
+				 errdetail("splitdb_verify() reads its rows as text, which would call the new cast with its caller's rights."),
+				 errhint("Create the cast once the service is finalized or rolled back.")));
+	if (strcmp(tag, "CREATE CAST") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("table %s belongs to a migration of service \"%s\"", table, service),
+				 errdetail("Job %s is %s; its worker reads the rows of the table as text and JSON, which would call the new cast with the worker's rights.",
+						   job, state),
+				 errhint("Create the cast once the service's job is cancelled, rolled back or finalized.")));
+
 	if (strcmp(state, "done") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("table %s is the archived original of table %s of service \"%s\"",
 						now_named ? now_named : table, table, service),
-				 errdetail("%s on it would change what splitdb_rollback() brings back.", tag),
+				 errdetail("%s on %s would change what splitdb_rollback() brings back.", tag, on),
 				 errhint("Drop it with splitdb_finalize('%s') once the service is to stay where it is.",
 						 service)));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
 			 errmsg("table %s belongs to a migration of service \"%s\"", table, service),
-			 errdetail("Job %s is %s; %s on the table would make its copy in the sibling differ from it.",
-					   job, state, tag),
+			 errdetail("Job %s is %s; %s on %s would make its copy in the sibling differ from it.",
+					   job, state, tag,
+					   strcmp(on, "it") == 0 ? "the table" :
+					   strcmp(on, "its schema") == 0 ? "the table's schema" :
+					   "a type of the table's columns"),
 			 strcmp(state, "failed") == 0 ?
 			 errhint("Cancel the job with splitdb_cancel('%s') first, then change the table and migrate again.",
 					 service) :
@@ -250,7 +332,8 @@ splitdb_guard_ddl(PG_FUNCTION_ARGS)
 
 /*
  * splitdb_guard_drop
- *		SQL: event trigger on sql_drop.  Refuses dropping a guarded table.
+ *		SQL: event trigger on sql_drop.  Refuses dropping a guarded table,
+ *		or a trigger, rule or policy on one.
  */
 Datum
 splitdb_guard_drop(PG_FUNCTION_ARGS)

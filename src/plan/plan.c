@@ -33,6 +33,7 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -419,7 +420,24 @@ static const char *const sql_checks =
 "  SELECT t.oid, t.tgfoid FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
 "   WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND " SPLITDB_NOT_OWN_TRIGGER("t")
 "  UNION"
-"  SELECT tf.tg, c.callee FROM trigger_fns tf CROSS JOIN LATERAL (" SPLITDB_FUNCTION_CALLS("tf.fn") ") c(callee))"
+"  SELECT tf.tg, c.callee FROM trigger_fns tf CROSS JOIN LATERAL (" SPLITDB_FUNCTION_CALLS("tf.fn") ") c(callee)),"
+/*
+ * the types of the owned tables' columns, and the types they are made of:
+ * a domain's base type, an array's element type, a composite type's
+ * attributes' types, a range's subtype, a multirange's range
+ */
+" col_type(relid, attname, ty) AS ("
+"  SELECT a.attrelid, a.attname, a.atttypid FROM pg_attribute a JOIN owned o ON o.relid = a.attrelid"
+"   WHERE a.attnum > 0 AND NOT a.attisdropped"
+"  UNION"
+"  SELECT ct.relid, ct.attname, x.ty FROM col_type ct JOIN pg_type t ON t.oid = ct.ty"
+"   CROSS JOIN LATERAL ("
+"    SELECT t.typbasetype WHERE t.typtype = 'd'"
+"    UNION ALL SELECT t.typelem WHERE t.typsubscript = 'array_subscript_handler'::regproc"
+"    UNION ALL SELECT ca.atttypid FROM pg_attribute ca"
+"     WHERE ca.attrelid = t.typrelid AND t.typrelid <> 0 AND ca.attnum > 0 AND NOT ca.attisdropped"
+"    UNION ALL SELECT g.rngsubtype FROM pg_range g WHERE g.rngtypid = t.oid"
+"    UNION ALL SELECT g.rngtypid FROM pg_range g WHERE g.rngmultitypid = t.oid) x(ty))"
 /* rules on owned tables */
 " SELECT 'blocker' AS action, format('%s.%s', r.ev_class::regclass, quote_ident(r.rulename)) AS object,"
 "  format('rule %s on %s (ON %s%s) cannot follow its table: the shim left in the source is a foreign table, which has no rules; drop the rule or move its logic into the sibling before migrating',"
@@ -427,6 +445,22 @@ static const char *const sql_checks =
 "   CASE r.ev_type WHEN '1' THEN 'SELECT' WHEN '2' THEN 'UPDATE' WHEN '3' THEN 'INSERT' ELSE 'DELETE' END,"
 "   CASE WHEN r.is_instead THEN ' DO INSTEAD' ELSE '' END) AS detail"
 "  FROM pg_rewrite r JOIN owned o ON o.relid = r.ev_class WHERE r.rulename <> '_RETURN'"
+/*
+ * casts from or to those types (those made after PostgreSQL's own, which
+ * only a superuser could cast) through a function that a role who is no
+ * superuser owns, and may replace: the worker, a superuser, reads rows with
+ * to_jsonb() and ::text and passes keys as text cast to their type, which
+ * call such casts
+ */
+" UNION ALL"
+" SELECT 'blocker', format('(%s AS %s)', c.castsource::regtype, c.casttarget::regtype),"
+"  format('cast (%s AS %s) runs function %s, owned by role %s, who is no superuser; splitdb''s worker, a superuser, may call it when it reads or writes column %s (to_jsonb(), ::text and keys passed as text call casts), so that role could run code as a superuser; drop the cast, or have a superuser own the function, before migrating',"
+"   c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure, quote_ident(r.rolname),"
+"   min(format('%s.%s', ct.relid::regclass, quote_ident(ct.attname))))"
+"  FROM col_type ct JOIN pg_cast c ON (c.castsource = ct.ty OR c.casttarget = ct.ty) AND c.castmethod = 'f'"
+"  JOIN pg_proc p ON p.oid = c.castfunc JOIN pg_roles r ON r.oid = p.proowner"
+" WHERE NOT r.rolsuper AND ct.ty >= " CppAsString2(FirstNormalObjectId)
+" GROUP BY c.castsource, c.casttarget, c.castfunc, r.rolname"
 /* rules elsewhere that use owned tables */
 " UNION ALL"
 " SELECT DISTINCT 'blocker', format('%s.%s', r.ev_class::regclass, quote_ident(r.rulename)),"

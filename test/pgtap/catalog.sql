@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS splitdb CASCADE;
 -- the library defines the settings; load it even without shared_preload_libraries
 LOAD 'splitdb';
 
-SELECT plan(87);
+SELECT plan(90);
 
 -- ===== the extension
 SELECT has_extension('splitdb', 'extension splitdb is installed');
@@ -379,6 +379,19 @@ SELECT table_privs_are('splitdb', 'service', 'public', ARRAY['SELECT'],
 					   'PUBLIC may read splitdb.service, not write it');
 SELECT table_privs_are('splitdb', 'owned_table', 'public', ARRAY['SELECT'],
 					   'PUBLIC may read splitdb.owned_table, not write it');
+-- the copy's checkpoints are row keys: not for roles that may not read the table
+SELECT results_eq(
+	$$SELECT c.table_name::text COLLATE "C", c.column_name::text COLLATE "C" FROM information_schema.columns c
+	   WHERE c.table_schema = 'splitdb' AND c.table_name IN ('job_table', 'job_range')
+	     AND NOT has_column_privilege('public', format('splitdb.%I', c.table_name), c.column_name, 'SELECT')
+	   ORDER BY 1, 2$$,
+	$$VALUES ('job_range' COLLATE "C", 'last_key' COLLATE "C"), ('job_range', 'lower_key'), ('job_range', 'upper_key'),
+			 ('job_table', 'last_key')$$,
+	'PUBLIC may read every column of splitdb.job_table and splitdb.job_range but the checkpoint keys');
+SELECT table_privs_are('splitdb', 'job_table', 'public', ARRAY[]::text[],
+					   'PUBLIC holds no table-wide privilege on splitdb.job_table');
+SELECT table_privs_are('splitdb', 'job_range', 'public', ARRAY[]::text[],
+					   'PUBLIC holds no table-wide privilege on splitdb.job_range');
 
 -- ===== the catalog starts empty
 SELECT is_empty('SELECT * FROM splitdb.service', 'splitdb.service starts empty');
