@@ -91,15 +91,18 @@ static bool guard_off = false;
 static bool callback_registered = false;
 
 /*
- * the relations a command touched, mapped to the table each belongs to; for
- * a schema, its relations; for a type (ALTER TYPE, ALTER DOMAIN, a composite
- * type's attributes) and for a cast from or to a type (CREATE CAST; the
- * types made after PostgreSQL's own, one of which its maker owns), the
- * relations with a column of that type or of a type made of it (a domain
- * over it, an array of it, a composite or range with it)
+ * the relations a command touched, mapped to the table each belongs to
+ * (RELATIONS_OF_COMMANDS); for a schema, its relations, and for a type
+ * (ALTER TYPE, ALTER DOMAIN, a composite type's attributes) and for a cast
+ * from or to a type (CREATE CAST; the types made after PostgreSQL's own, one
+ * of which its maker owns), the relations with a column of that type or of
+ * a type made of it (a domain over it, an array of it, a composite or range
+ * with it): RELATIONS_OF_TYPE_COMMANDS.  That one reads pg_attribute by
+ * type, which no index serves, so it runs only for the commands that name a
+ * schema, a type or a cast (type_command()).
  */
-#define RELATIONS_OF_COMMANDS \
-	"WITH RECURSIVE d AS (SELECT d.classid, d.objid, d.command_tag" \
+#define COMMANDS_AND_RELATIONS \
+	" d AS (SELECT d.classid, d.objid, d.command_tag" \
 	"             FROM pg_catalog.pg_event_trigger_ddl_commands() d" \
 	"            WHERE d.command_tag NOT IN ('COMMENT', 'GRANT', 'REVOKE', 'SECURITY LABEL'))," \
 	" r AS (SELECT d.command_tag, CASE d.classid" \
@@ -115,7 +118,18 @@ static bool callback_registered = false;
 	"           (SELECT c.conrelid FROM pg_catalog.pg_constraint c WHERE c.oid = d.objid)" \
 	"         WHEN 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass THEN" \
 	"           (SELECT s.stxrelid FROM pg_catalog.pg_statistic_ext s WHERE s.oid = d.objid)" \
-	"         END AS relid FROM d)," \
+	"         END AS relid FROM d),"
+
+#define RELATIONS_AND_PARENTS \
+	"         SELECT command_tag, relid, NULL::text AS shown FROM r" \
+	"         UNION SELECT r.command_tag, i.inhparent, NULL FROM r" \
+	"                JOIN pg_catalog.pg_inherits i ON i.inhrelid = r.relid"
+
+#define RELATIONS_OF_COMMANDS \
+	"WITH" COMMANDS_AND_RELATIONS " rel AS (" RELATIONS_AND_PARENTS ")"
+
+#define RELATIONS_OF_TYPE_COMMANDS \
+	"WITH RECURSIVE" COMMANDS_AND_RELATIONS \
 	" typ(command_tag, ty) AS (" \
 	"   SELECT d.command_tag, d.objid FROM d" \
 	"    WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass" \
@@ -134,12 +148,10 @@ static bool callback_registered = false;
 	"      WHERE a.atttypid = y.ty AND a.attnum > 0 AND NOT a.attisdropped" \
 	"     UNION ALL SELECT g.rngtypid FROM pg_catalog.pg_range g WHERE g.rngsubtype = y.ty" \
 	"     UNION ALL SELECT g.rngmultitypid FROM pg_catalog.pg_range g WHERE g.rngtypid = y.ty) x(ty))," \
-	" rel AS (SELECT command_tag, relid, NULL::text AS shown FROM r" \
+	" rel AS (" RELATIONS_AND_PARENTS \
 	"         UNION SELECT y.command_tag, a.attrelid, NULL FROM typ y" \
 	"                JOIN pg_catalog.pg_attribute a ON a.atttypid = y.ty" \
 	"               WHERE a.attnum > 0 AND NOT a.attisdropped" \
-	"         UNION SELECT r.command_tag, i.inhparent, NULL FROM r" \
-	"                JOIN pg_catalog.pg_inherits i ON i.inhrelid = r.relid" \
 	"         UNION SELECT d.command_tag, c.oid, NULL FROM d" \
 	"                JOIN pg_catalog.pg_class c ON c.relnamespace = d.objid" \
 	"               WHERE d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass)"
@@ -306,6 +318,35 @@ refuse_if_guarded(const char *sql, const char *tag_param)
 			 errhint("Wait for the job to end, or cancel it with splitdb_cancel('%s').", service)));
 }
 
+/* whether the event trigger's command names a schema, a type or a cast */
+static bool
+type_command(FunctionCallInfo fcinfo)
+{
+	const char *tag = GetCommandTagName(((EventTriggerData *) fcinfo->context)->tag);
+
+	return strcmp(tag, "ALTER SCHEMA") == 0 || strcmp(tag, "ALTER TYPE") == 0 ||
+		strcmp(tag, "ALTER DOMAIN") == 0 || strcmp(tag, "CREATE CAST") == 0;
+}
+
+/*
+ * whether a job guards any table: without one, nothing can be refused, and
+ * the guard costs one probe of splitdb.job (a sibling, whose splitdb has no
+ * jobs, runs a cutover's DDL through it)
+ */
+static bool
+any_job_guards(void)
+{
+	bool		any;
+
+	splitdb_spi_connect();
+	splitdb_catalog_exec_text("SELECT FROM splitdb.job j"
+							  " WHERE j.state NOT IN ('cancelled', 'rolled_back', 'finalized') LIMIT 1",
+							  0, NULL, true);
+	any = SPI_processed > 0;
+	SPI_finish();
+	return any;
+}
+
 /* the checks shared by both triggers: whether to look at all */
 static bool
 guard_applies(FunctionCallInfo fcinfo)
@@ -314,7 +355,7 @@ guard_applies(FunctionCallInfo fcinfo)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function can only be called as an event trigger")));
-	return !guard_off && !splitdb_process() && catalog_present();
+	return !guard_off && !splitdb_process() && catalog_present() && any_job_guards();
 }
 
 /*
@@ -326,7 +367,9 @@ Datum
 splitdb_guard_ddl(PG_FUNCTION_ARGS)
 {
 	if (guard_applies(fcinfo))
-		refuse_if_guarded(RELATIONS_OF_COMMANDS GUARDED_AMONG, NULL);
+		refuse_if_guarded(type_command(fcinfo) ?
+						  RELATIONS_OF_TYPE_COMMANDS GUARDED_AMONG :
+						  RELATIONS_OF_COMMANDS GUARDED_AMONG, NULL);
 	PG_RETURN_VOID();
 }
 
