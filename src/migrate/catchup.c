@@ -23,7 +23,6 @@
 
 #include "miscadmin.h"
 #include "portability/instr_time.h"
-#include "storage/lmgr.h"
 #include "utils/snapmgr.h"
 
 #include "migrate/catchup.h"
@@ -149,6 +148,7 @@ cutover_attempt(SplitdbJob *job, int attempt)
 	SplitdbRound round;
 	int64		pending;
 	double		round_ms;
+	double		held_ms;
 	double		estimate;
 
 	splitdb_worker_begin("counting the cutover's attempts");
@@ -192,16 +192,16 @@ cutover_attempt(SplitdbJob *job, int attempt)
 	splitdb_online_round(job, true, job->cutover_max_freeze, &round);
 	INSTR_TIME_SET_CURRENT(held);
 	INSTR_TIME_SUBTRACT(held, start);
-	if (INSTR_TIME_GET_MILLISEC(held) > job->cutover_max_freeze)
+	round_ms = INSTR_TIME_GET_MILLISEC(held);
+	if (round_ms > job->cutover_max_freeze)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("the last replay of service \"%s\" held writes for %.0f ms, longer than splitdb.cutover_max_freeze (%d ms)",
-						job->service, INSTR_TIME_GET_MILLISEC(held), job->cutover_max_freeze),
+						job->service, round_ms, job->cutover_max_freeze),
 				 errdetail("It replayed " INT64_FORMAT " captured changes.", round.entries)));
 	elog(LOG, "job " INT64_FORMAT " of service \"%s\": the cutover's last replay carried " INT64_FORMAT " changes in %.0f ms",
-		 job->job_id, job->service, round.entries, INSTR_TIME_GET_MILLISEC(held));
+		 job->job_id, job->service, round.entries, round_ms);
 
-	round_ms = INSTR_TIME_GET_MILLISEC(held);
 	splitdb_online_remove_capture(job->job_id);
 	splitdb_step_cut_over(job);
 
@@ -212,13 +212,13 @@ cutover_attempt(SplitdbJob *job, int attempt)
 	 */
 	INSTR_TIME_SET_CURRENT(held);
 	INSTR_TIME_SUBTRACT(held, start);
-	ereport(INSTR_TIME_GET_MILLISEC(held) > job->cutover_max_freeze ? WARNING : LOG,
+	held_ms = INSTR_TIME_GET_MILLISEC(held);
+	ereport(held_ms > job->cutover_max_freeze ? WARNING : LOG,
 			(errmsg("job " INT64_FORMAT " of service \"%s\" held the tables' locks for %.0f ms at its cutover",
-					job->job_id, job->service, INSTR_TIME_GET_MILLISEC(held)),
-			 INSTR_TIME_GET_MILLISEC(held) > job->cutover_max_freeze ?
+					job->job_id, job->service, held_ms),
+			 held_ms > job->cutover_max_freeze ?
 			 errdetail("The last replay took %.0f ms, within splitdb.cutover_max_freeze (%d ms); the switch to the shims after it, which the budget does not cover, took %.0f ms.",
-					   round_ms, job->cutover_max_freeze,
-					   INSTR_TIME_GET_MILLISEC(held) - round_ms) : 0));
+					   round_ms, job->cutover_max_freeze, held_ms - round_ms) : 0));
 }
 
 /*

@@ -63,15 +63,12 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
@@ -426,6 +423,22 @@ check_entry(Doctor *dr, PGconn *conn, const Entry *e)
 	return false;
 }
 
+/* connect_sibling()'s work: the connection to a server */
+typedef struct SiblingConnect
+{
+	const char *server;
+	const char *service;
+	PGconn	   *conn;
+} SiblingConnect;
+
+static void
+connect_server(void *arg)
+{
+	SiblingConnect *c = (SiblingConnect *) arg;
+
+	c->conn = splitdb_remote_connect_server(c->server, c->service);
+}
+
 /*
  * connect_sibling
  *		A connection to the sibling of service, or NULL (reported as a
@@ -435,10 +448,9 @@ check_entry(Doctor *dr, PGconn *conn, const Entry *e)
 static PGconn *
 connect_sibling(Doctor *dr, const char *service)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	PGconn	   *volatile conn = NULL;
 	SplitdbService *svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, true);
+	SiblingConnect c = {NULL, service, NULL};
+	ErrorData  *why;
 
 	if (svc == NULL)
 	{
@@ -446,31 +458,17 @@ connect_sibling(Doctor *dr, const char *service)
 			 "the registry names a service that is gone", "none", false);
 		return NULL;
 	}
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	c.server = svc->server;
+	why = splitdb_subxact_catch(connect_server, &c, 0);
+	if (why != NULL)
 	{
-		conn = splitdb_remote_connect_server(svc->server, service);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
 		emit(dr, "warning", service, 0, service, psprintf("sibling of service %s", service),
-			 psprintf("cannot be reached: %s", edata->message),
+			 psprintf("cannot be reached: %s", why->message),
 			 "none: its objects were not checked; call splitdb_doctor() again once it answers",
 			 false);
-		conn = NULL;
+		return NULL;
 	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return conn;
+	return c.conn;
 }
 
 /*

@@ -2,8 +2,9 @@
  *
  * lockwait.c
  *	  One attempt at work in the source under a bounded lock wait: the
- *	  drops of a cancel and of the doctor's repairs; and the locks of a
- *	  service's relations taken within one budget for them all.
+ *	  drops of a cancel and of the doctor's repairs; the locks of a
+ *	  service's relations taken within one budget for them all; and the
+ *	  subtransaction both attempts and other callers catch an error in.
  *
  * DROP TRIGGER and DROP TABLE wait for every open transaction that touched
  * the table, and the application's statements then queue behind them.  An
@@ -33,17 +34,16 @@
 #include "migrate/lockwait.h"
 
 /*
- * splitdb_lockwait_attempt
- *		Run fn(arg) in a subtransaction, with lock_timeout set to
- *		lock_timeout_ms for it alone.  Returns NULL, the subtransaction
- *		released (its locks now the caller's, to the end of its
- *		transaction); or, everything fn did rolled back, a copy of the
- *		lock_not_available error (in the caller's memory context).  Any
- *		other error is raised.  In a transaction, connected to SPI when fn
- *		needs it.
+ * splitdb_subxact_catch
+ *		Run fn(arg) in a subtransaction.  Returns NULL, the subtransaction
+ *		released (what fn did, its locks included, now the caller's); or,
+ *		everything fn did rolled back, a copy of its error (in the caller's
+ *		memory context) when that error's SQLSTATE is catch_code, or
+ *		whatever it is when catch_code is 0.  Any other error is raised
+ *		again.  In a transaction; the caller's SPI connection outlives it.
  */
 ErrorData *
-splitdb_lockwait_attempt(SplitdbLockwaitWork fn, void *arg, int lock_timeout_ms)
+splitdb_subxact_catch(SplitdbLockwaitWork fn, void *arg, int catch_code)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -53,13 +53,7 @@ splitdb_lockwait_attempt(SplitdbLockwaitWork fn, void *arg, int lock_timeout_ms)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		int			nest = NewGUCNestLevel();
-
-		(void) set_config_option("lock_timeout", psprintf("%d", lock_timeout_ms),
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
 		fn(arg);
-		AtEOXact_GUC(true, nest);
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
@@ -72,7 +66,7 @@ splitdb_lockwait_attempt(SplitdbLockwaitWork fn, void *arg, int lock_timeout_ms)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		if (catch_code != 0 && edata->sqlerrcode != catch_code)
 			ReThrowError(edata);
 		why = edata;
 	}
@@ -80,6 +74,45 @@ splitdb_lockwait_attempt(SplitdbLockwaitWork fn, void *arg, int lock_timeout_ms)
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
 	return why;
+}
+
+/* splitdb_lockwait_attempt()'s work: fn(arg) under its own lock_timeout */
+typedef struct LockwaitWork
+{
+	SplitdbLockwaitWork fn;
+	void	   *arg;
+	int			lock_timeout_ms;
+} LockwaitWork;
+
+static void
+under_lock_timeout(void *arg)
+{
+	LockwaitWork *w = (LockwaitWork *) arg;
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("lock_timeout", psprintf("%d", w->lock_timeout_ms),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	w->fn(w->arg);
+	AtEOXact_GUC(true, nest);
+}
+
+/*
+ * splitdb_lockwait_attempt
+ *		Run fn(arg) in a subtransaction, with lock_timeout set to
+ *		lock_timeout_ms for it alone.  Returns NULL, the subtransaction
+ *		released (its locks now the caller's, to the end of its
+ *		transaction); or, everything fn did rolled back, a copy of the
+ *		lock_not_available error (in the caller's memory context).  Any
+ *		other error is raised.  In a transaction, connected to SPI when fn
+ *		needs it.
+ */
+ErrorData *
+splitdb_lockwait_attempt(SplitdbLockwaitWork fn, void *arg, int lock_timeout_ms)
+{
+	LockwaitWork w = {fn, arg, lock_timeout_ms};
+
+	return splitdb_subxact_catch(under_lock_timeout, &w, ERRCODE_LOCK_NOT_AVAILABLE);
 }
 
 /*

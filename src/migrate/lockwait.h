@@ -21,6 +21,8 @@
 /* the work of an attempt; it raises an error to fail */
 typedef void (*SplitdbLockwaitWork) (void *arg);
 
+extern ErrorData *splitdb_subxact_catch(SplitdbLockwaitWork fn, void *arg,
+										int catch_code);
 extern ErrorData *splitdb_lockwait_attempt(SplitdbLockwaitWork fn, void *arg,
 										   int lock_timeout_ms);
 extern void splitdb_lockwait_relations(List *relids, LOCKMODE mode, int budget_ms);

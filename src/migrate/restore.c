@@ -42,16 +42,14 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
+#include "migrate/lockwait.h"
 #include "migrate/rollback.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -119,6 +117,13 @@ splitdb_restore_lock(int64 job_id, const char *service)
 	}
 }
 
+/* try_statement()'s work: one statement through SPI */
+static void
+run_statement(void *arg)
+{
+	splitdb_spi_exec((const char *) arg, 0, NULL, NULL, NULL, false, 0);
+}
+
 /*
  * try_statement
  *		Run sql in a subtransaction.  Returns NULL when it succeeded; the
@@ -128,32 +133,7 @@ splitdb_restore_lock(int64 job_id, const char *service)
 static ErrorData *
 try_statement(const char *sql)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *edata = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		splitdb_spi_exec(sql, 0, NULL, NULL, NULL, false, 0);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION)
-			ReThrowError(edata);
-	}
-	PG_END_TRY();
-	return edata;
+	return splitdb_subxact_catch(run_statement, (void *) sql, ERRCODE_FOREIGN_KEY_VIOLATION);
 }
 
 /*
