@@ -362,8 +362,13 @@ SELECT kind, count(*) AS n, bool_and(dropped_at IS NOT NULL) AS all_dropped FROM
 -------------------------------------------------------------------------
 -- a second service, held before each catch-up round
 -------------------------------------------------------------------------
-CREATE TABLE nachzug (id integer PRIMARY KEY, v text NOT NULL);
-INSERT INTO nachzug SELECT g, 'v' || g FROM generate_series(1, 50) g;
+-- with an enum and an array of a composite type, which the replay sends in
+-- COPY's text format (their binary forms carry OIDs of this database)
+CREATE TYPE online_stimmung AS ENUM ('gut', 'schlecht');
+CREATE TYPE online_paar AS (a integer, b text);
+CREATE TABLE nachzug (id integer PRIMARY KEY, v text NOT NULL,
+					  s online_stimmung NOT NULL DEFAULT 'gut', p online_paar[]);
+INSERT INTO nachzug (id, v, p) SELECT g, 'v' || g, ARRAY[ROW(g, 'x')::online_paar] FROM generate_series(1, 50) g;
 SELECT splitdb_add_service('online_lag');
 SELECT splitdb_assign('online_lag', 'nachzug');
 SELECT pg_advisory_lock(1936747639, 0);
@@ -376,7 +381,8 @@ SELECT rounds >= 1 AS rounds FROM splitdb.job WHERE job_id = :lag_job;
 SELECT table_name, phase FROM splitdb_table_status WHERE service = 'online_lag';
 -- writes while it catches up
 INSERT INTO nachzug SELECT g, 'neu ' || g FROM generate_series(51, 60) g;
-UPDATE nachzug SET v = 'geändert' WHERE id <= 5;
+UPDATE nachzug SET v = 'geändert', s = 'schlecht',
+				   p = ARRAY[ROW(0, E'tab\there "q" \\ x')::online_paar, NULL] WHERE id <= 5;
 UPDATE nachzug SET id = id + 100 WHERE id BETWEEN 6 AND 8;
 DELETE FROM nachzug WHERE id BETWEEN 9 AND 12;
 SELECT online_wait_paused('online_lag', 'catching_up');
@@ -385,7 +391,9 @@ SELECT online_wait_done('online_lag');
 SELECT state, mode, lag_rows FROM splitdb_status WHERE service = 'online_lag';
 SELECT (SELECT count(*) FROM (SELECT * FROM nachzug EXCEPT ALL SELECT * FROM splitdb_archive.nachzug) d) AS only_in_sibling,
 	   (SELECT count(*) FROM (SELECT * FROM splitdb_archive.nachzug EXCEPT ALL SELECT * FROM nachzug) d) AS only_in_source;
-SELECT count(*), min(id), max(id), count(*) FILTER (WHERE v = 'geändert') AS changed FROM nachzug;
+SELECT count(*), min(id), max(id), count(*) FILTER (WHERE v = 'geändert') AS changed,
+	   count(*) FILTER (WHERE s = 'schlecht') AS schlecht FROM nachzug;
+SELECT p FROM nachzug WHERE id = 1;
 SELECT * FROM online_capture_objects;
 -------------------------------------------------------------------------
 -- a third service: more waits for the cutover's last replay than its

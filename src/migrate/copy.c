@@ -650,6 +650,115 @@ finish_streams(CopyBatch *b)
 		splitdb_remote_copy_result(b->conns[i], b->copy, b->service);
 }
 
+/* what send_rows() does after each fetch (see there) */
+typedef bool (*Fetched) (SPITupleTable *tt, uint64 n, void *arg);
+
+/*
+ * send_rows
+ *		Encode every row the portal returns, in src's format, and hand the
+ *		rows to b's streams in chunks; at least one stream is opened, so
+ *		that a query without rows still makes one COPY.  After each fetch,
+ *		fetched (when not NULL) sees the rows before they are freed, and
+ *		ends the sending there by returning false.  Adds the bytes sent to
+ *		*bytes and returns the rows sent.  The streams' COPYs are left open
+ *		(finish_streams() ends them).
+ */
+static int64
+send_rows(CopyBatch *b, SplitdbCopySource *src, Portal portal, int64 *bytes,
+		  Fetched fetched, void *arg)
+{
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "splitdb copy row",
+												 ALLOCSET_DEFAULT_SIZES);
+	Datum	   *values = palloc(sizeof(Datum) * (src->ncolumns + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (src->ncolumns + 1));
+	StringInfoData chunk;
+	int64		rows = 0;
+
+	initStringInfo(&chunk);
+	for (;;)
+	{
+		SPITupleTable *tt;
+		uint64		n;
+		bool		go_on;
+
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		tt = SPI_tuptable;
+		n = SPI_processed;
+		if (n == 0)
+			break;
+
+		for (uint64 i = 0; i < n; i++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(rowcxt);
+
+			heap_deform_tuple(tt->vals[i], tt->tupdesc, values, nulls);
+			encode_row(src, values, nulls, &chunk);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(rowcxt);
+			if (chunk.len >= SEND_CHUNK)
+			{
+				dispatch(b, chunk.data, chunk.len);
+				*bytes += chunk.len;
+				resetStringInfo(&chunk);
+			}
+		}
+		rows += n;
+		go_on = fetched == NULL || fetched(tt, n, arg);
+		SPI_freetuptable(tt);
+		if (!go_on)
+			break;
+	}
+
+	if (chunk.len > 0 || b->nopen == 0)
+	{
+		if (b->nopen == 0)
+			open_stream(b);
+		if (chunk.len > 0)
+			dispatch(b, chunk.data, chunk.len);
+		*bytes += chunk.len;
+	}
+	pfree(chunk.data);
+	MemoryContextDelete(rowcxt);
+	return rows;
+}
+
+/* a batch's Fetched: the key of the last row fetched, kept in cxt */
+typedef struct LastKey
+{
+	SplitdbCopySource *src;
+	MemoryContext cxt;
+	char	  **key;
+} LastKey;
+
+static bool
+keep_last_key(SPITupleTable *tt, uint64 n, void *arg)
+{
+	LastKey    *k = (LastKey *) arg;
+
+	if (k->src->nkeys > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(k->cxt);
+
+		k->key = key_of(k->src, tt->vals[n - 1], tt->tupdesc);
+		MemoryContextSwitchTo(old);
+	}
+	return true;
+}
+
+/* a COPY of src's columns into table into, over b's streams */
+static void
+init_batch(CopyBatch *b, PGconn *const *conns, int nconns, SplitdbCopySource *src,
+		   const char *into, const char *service)
+{
+	memset(b, 0, sizeof(*b));
+	b->conns = conns;
+	b->nconns = Max(nconns, 1);
+	b->binary = src->binary;
+	b->service = service;
+	b->copy = psprintf("COPY %s (%s) FROM STDIN%s", into, src->columns,
+					   src->binary ? " (FORMAT binary)" : "");
+}
+
 /*
  * splitdb_copy_batch
  *		Copy the next batch of a table, or of a range of its keys, into the
@@ -674,20 +783,15 @@ splitdb_copy_batch(PGconn *const *conns, int nconns, SplitdbCopySource *src,
 				   const SplitdbKeyBounds *bounds, char ***last_key,
 				   int64 batch_rows, int64 *bytes, const char *service)
 {
-	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext rowcxt;
 	StringInfoData select;
 	const char **texts = palloc(sizeof(char *) * (2 * src->nkeys + 1));
 	SPIPlanPtr	plan;
 	Portal		portal;
 	Oid		   *argtypes = NULL;
 	Datum	   *args = NULL;
-	Datum	   *values;
-	bool	   *nulls;
-	char	  **key = NULL;
-	StringInfoData chunk;
 	CopyBatch	b;
-	int64		rows = 0;
+	LastKey		last = {src, CurrentMemoryContext, NULL};
+	int64		rows;
 	int			nargs;
 
 	initStringInfo(&select);
@@ -703,83 +807,77 @@ splitdb_copy_batch(PGconn *const *conns, int nconns, SplitdbCopySource *src,
 			args[k] = CStringGetTextDatum(texts[k]);
 		}
 	}
-
-	memset(&b, 0, sizeof(b));
-	b.conns = conns;
-	b.nconns = Max(nconns, 1);
-	b.binary = src->binary;
-	b.service = service;
-	b.copy = psprintf("COPY %s (%s) FROM STDIN%s", src->name, src->columns,
-					  src->binary ? " (FORMAT binary)" : "");
+	init_batch(&b, conns, nconns, src, src->name, service);
 
 	splitdb_spi_connect();
 	plan = SPI_prepare(select.data, nargs, argtypes);
 	if (plan == NULL)
 		splitdb_spi_failed(select.data, SPI_result);
 	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
-
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "splitdb copy row",
-								   ALLOCSET_DEFAULT_SIZES);
-	values = palloc(sizeof(Datum) * (src->ncolumns + 1));
-	nulls = palloc(sizeof(bool) * (src->ncolumns + 1));
-	initStringInfo(&chunk);
-
-	for (;;)
-	{
-		SPITupleTable *tt;
-		uint64		n;
-
-		SPI_cursor_fetch(portal, true, FETCH_ROWS);
-		tt = SPI_tuptable;
-		n = SPI_processed;
-		if (n == 0)
-			break;
-
-		for (uint64 i = 0; i < n; i++)
-		{
-			MemoryContext old = MemoryContextSwitchTo(rowcxt);
-
-			heap_deform_tuple(tt->vals[i], tt->tupdesc, values, nulls);
-			encode_row(src, values, nulls, &chunk);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(rowcxt);
-			if (chunk.len >= SEND_CHUNK)
-			{
-				dispatch(&b, chunk.data, chunk.len);
-				*bytes += chunk.len;
-				resetStringInfo(&chunk);
-			}
-		}
-		rows += n;
-
-		if (src->nkeys > 0)
-		{
-			MemoryContext old = MemoryContextSwitchTo(outer);
-
-			key = key_of(src, tt->vals[n - 1], tt->tupdesc);
-			MemoryContextSwitchTo(old);
-		}
-		SPI_freetuptable(tt);
-	}
-
-	/* an empty first batch still makes one COPY: a table without rows */
-	if (chunk.len > 0 || b.nopen == 0)
-	{
-		if (b.nopen == 0)
-			open_stream(&b);
-		if (chunk.len > 0)
-			dispatch(&b, chunk.data, chunk.len);
-		*bytes += chunk.len;
-	}
+	rows = send_rows(&b, src, portal, bytes, keep_last_key, &last);
 	finish_streams(&b);
 	if (src->binary)
 		*bytes += b.nopen * (sizeof(binary_signature) + 8 + 2);
-
 	SPI_cursor_close(portal);
 	SPI_finish();
 
-	if (key != NULL)
-		*last_key = key;
+	if (last.key != NULL)
+		*last_key = last.key;
+	return rows;
+}
+
+/* splitdb_copy_rows()'s Fetched: the caller's go_on */
+typedef struct GoOn
+{
+	bool		(*go_on) (void *arg);
+	void	   *arg;
+} GoOn;
+
+static bool
+ask_go_on(SPITupleTable *tt, uint64 n, void *arg)
+{
+	GoOn	   *g = (GoOn *) arg;
+
+	return g->go_on == NULL || g->go_on(g->arg);
+}
+
+/*
+ * splitdb_copy_rows
+ *		Send the rows of query, read here in the caller's snapshot, into the
+ *		sibling's table of the same name as src's, as one COPY in the
+ *		transaction open on conn (it commits with that transaction).
+ *
+ * src:    from splitdb_copy_source() for the table, or a partitioned root,
+ *         whose rows query returns: src's columns, in src's order
+ * go_on:  when not NULL, asked after each fetch of rows; false ends the
+ *         COPY there, normally, leaving the rows sent so far in the open
+ *         transaction (the caller then raises, or carries on, as it must)
+ *
+ * Streams: memory stays bounded by one fetch and one chunk whatever the
+ * number of rows.  Returns the rows sent.
+ */
+int64
+splitdb_copy_rows(PGconn *conn, SplitdbCopySource *src, const char *query,
+				  bool (*go_on) (void *arg), void *arg, const char *service)
+{
+	PGconn	   *conns[1] = {conn};
+	CopyBatch	b;
+	GoOn		g = {go_on, arg};
+	SPIPlanPtr	plan;
+	Portal		portal;
+	int64		bytes = 0;
+	int64		rows;
+
+	init_batch(&b, conns, 1, src, src->name, service);
+	splitdb_spi_connect();
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		splitdb_spi_failed(query, SPI_result);
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	rows = send_rows(&b, src, portal, &bytes, ask_go_on, &g);
+	finish_streams(&b);
+	SPI_cursor_close(portal);
+	SPI_finish();
 	return rows;
 }
 

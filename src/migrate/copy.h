@@ -55,6 +55,9 @@ extern int64 splitdb_copy_batch(PGconn *const *conns, int nconns,
 								const SplitdbKeyBounds *bounds,
 								char ***last_key, int64 batch_rows,
 								int64 *bytes, const char *service);
+extern int64 splitdb_copy_rows(PGconn *conn, SplitdbCopySource *src,
+							   const char *query, bool (*go_on) (void *arg),
+							   void *arg, const char *service);
 extern void splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src,
 							  const SplitdbKeyBounds *bounds,
 							  char **last_key, const char *service);

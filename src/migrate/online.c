@@ -20,11 +20,12 @@
  * cutover's transaction, which holds the tables locked.  In one remote
  * transaction of the sibling, with session_replication_role = replica (no
  * user trigger and no foreign key check fires on replayed rows), it deletes
- * the keys logged (gathered in a temporary table there, then one DELETE)
- * and inserts the source's current rows of those keys, in batches of
- * SPLITDB_ONLINE_BATCH rows through a cursor (one round trip per batch,
- * rows as jsonb, columns by name).  A T entry (TRUNCATE) replaces
- * the table.  After the sibling commits, the log entries the snapshot saw,
+ * the keys logged (gathered in a temporary table there, in batches of
+ * SPLITDB_ONLINE_BATCH keys as jsonb, then one DELETE) and sends the
+ * source's current rows of those keys as one COPY, encoded as the copy
+ * encodes them (copy.c: binary where every column can cross in binary),
+ * streamed without waiting for the sibling batch by batch.  A T entry
+ * (TRUNCATE) replaces the table.  After the sibling commits, the log entries the snapshot saw,
  * and only those, are deleted with one DELETE in the same snapshot: under
  * REPEATABLE READ a DELETE sees exactly the rows the round read, and an
  * entry that commits later stays for the next round.  A crash between the
@@ -70,6 +71,7 @@
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
 #include "migrate/capture.h"
+#include "migrate/copy.h"
 #include "migrate/lockwait.h"
 #include "migrate/online.h"
 #include "migrate/replay.h"
@@ -299,38 +301,25 @@ round_tables(int64 job_id)
 }
 
 /*
- * insert_sql
- *		The sibling's INSERT of a jsonb array of rows ($1) into t: the
- *		columns that take values (not generated), by name, identity values
- *		kept.
- */
-static char *
-insert_sql(const RoundTable *t)
-{
-	const char *params[1] = {psprintf("%u", t->relid)};
-	char	   *cols;
-	bool		identity;
-
-	splitdb_catalog_exec_text("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', '"
-							  "                             ORDER BY a.attnum),"
-							  "       pg_catalog.bool_or(a.attidentity = 'a')"
-							  "  FROM pg_catalog.pg_attribute a"
-							  " WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0"
-							  "   AND NOT a.attisdropped AND a.attgenerated = ''",
-							  1, params, true);
-	cols = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	identity = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "t") == 0;
-	return psprintf("INSERT INTO %s (%s)%s SELECT %s"
-					" FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1::pg_catalog.jsonb)",
-					t->table, cols, identity ? " OVERRIDING SYSTEM VALUE" : "", cols, t->table);
-}
-
-/*
  * The time budget of the round under way (splitdb_online_round's
  * budget_ms; 0: none) and when it began.
  */
 static int	round_budget_ms = 0;
 static instr_time round_began;
+
+/* whether the round under way has run past its budget, when it has one */
+static bool
+past_round_budget(double *ms)
+{
+	instr_time	now;
+
+	if (round_budget_ms <= 0)
+		return false;
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, round_began);
+	*ms = INSTR_TIME_GET_MILLISEC(now);
+	return *ms > round_budget_ms;
+}
 
 /*
  * check_round_budget
@@ -343,19 +332,48 @@ static instr_time round_began;
 static void
 check_round_budget(SplitdbJob *job)
 {
-	instr_time	now;
+	double		ms;
 
-	if (round_budget_ms <= 0)
-		return;
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, round_began);
-	if (INSTR_TIME_GET_MILLISEC(now) > round_budget_ms)
+	if (past_round_budget(&ms))
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("the last replay of service \"%s\" would hold writes longer than splitdb.cutover_max_freeze (%d ms)",
 						job->service, round_budget_ms),
-				 errdetail("It let go after %.0f ms, before it had replayed everything.",
-						   INSTR_TIME_GET_MILLISEC(now))));
+				 errdetail("It let go after %.0f ms, before it had replayed everything.", ms)));
+}
+
+/*
+ * within_round_budget
+ *		splitdb_copy_rows()'s go_on: the COPY of a round's rows ends, and
+ *		the caller's check_round_budget() then raises, once the round has
+ *		run past its budget.  The COPY is ended normally, so that the
+ *		sibling's transaction can be rolled back.
+ */
+static bool
+within_round_budget(void *arg)
+{
+	double		ms;
+
+	return !past_round_budget(&ms);
+}
+
+/*
+ * copy_rows
+ *		Send t's rows that query selects (its FROM names the table t) into
+ *		the sibling's open transaction, as one COPY in the format of the
+ *		copy (copy.c: binary where every column can cross in binary), then
+ *		check the round's budget.  Returns the rows sent.
+ */
+static int64
+copy_rows(SplitdbJob *job, const RoundTable *t, const char *from)
+{
+	SplitdbCopySource *src = splitdb_copy_source(t->relid);
+	int64		rows;
+
+	rows = splitdb_copy_rows(job->conn, src, psprintf("SELECT %s FROM %s", src->columns, from),
+							 within_round_budget, NULL, job->service);
+	check_round_budget(job);
+	return rows;
 }
 
 /* what is done with the sibling's result of each batch (stream_each) */
@@ -530,8 +548,7 @@ replay_table(SplitdbJob *job, const RoundTable *t, int64 *rows)
 		/* a TRUNCATE: the table's rows replace the sibling's */
 		splitdb_remote_command(job->conn, psprintf("DELETE FROM %s%s", only, t->table),
 							   0, NULL, job->service);
-		*rows += stream(job, psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s%s t", only, t->table),
-						insert_sql(t));
+		*rows += copy_rows(job, t, psprintf("%s%s t", only, t->table));
 		return entries;
 	}
 
@@ -561,11 +578,9 @@ replay_table(SplitdbJob *job, const RoundTable *t, int64 *rows)
 									only, t->table, splitdb_replay_key_join(t->keys, "a", "k")),
 						   0, NULL, job->service);
 	splitdb_remote_command(job->conn, "DROP TABLE pg_temp.splitdb_replay_keys", 0, NULL, job->service);
-	*rows += stream(job,
-					psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s%s t"
-							 " WHERE EXISTS (SELECT FROM %s l WHERE %s)",
-							 only, t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")),
-					insert_sql(t));
+	*rows += copy_rows(job, t,
+					   psprintf("%s%s t WHERE EXISTS (SELECT FROM %s l WHERE %s)",
+								only, t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")));
 	return entries;
 }
 
