@@ -26,7 +26,15 @@
 --   the archived originals, no splitdb_capture schema, no splitdb.capture
 --   row, every capture row of the registry marked dropped;
 -- - a second service held before each catch-up round: its state is
---   catching_up with the lag measured, writes made there arrive.
+--   catching_up with the lag measured, writes made there arrive (an enum
+--   and an array of a composite type among them, replayed in COPY's text
+--   format);
+-- - a third service whose cutover would hold writes past its freeze
+--   budget: it lets go, switches nothing, and resumes to done;
+-- - a fourth whose cutover's last replay runs past the budget while its
+--   COPY is under way: 55P03 from the round itself, the sibling's
+--   transaction rolled back (none of the round's rows there), resumed to
+--   done.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -440,13 +448,71 @@ SELECT relkind, (SELECT count(*) FROM stau) AS rows_through_the_shim FROM pg_cla
 SELECT (SELECT count(*) FROM (SELECT * FROM stau EXCEPT ALL SELECT * FROM splitdb_archive.stau) d) AS only_in_sibling,
 	   (SELECT count(*) FROM (SELECT * FROM splitdb_archive.stau EXCEPT ALL SELECT * FROM stau) d) AS only_in_source;
 
+-------------------------------------------------------------------------
+-- a fourth service: the cutover's last replay runs past its budget while
+-- it sends the rows (the estimate before it had no rate to go by).  The
+-- table's CHECK constraint sleeps 2 ms a row where public.online_bremse
+-- holds a row: in the sibling only, where the copy and the rounds before
+-- the cutover have 10 narrow rows; 1,500 wide ones wait at the cutover,
+-- so the COPY waits on the sibling.  The
+-- round ends its COPY after a fetch, lets go (55P03) and rolls the
+-- sibling back: nothing switched, no row of the round left there
+-------------------------------------------------------------------------
+CREATE TABLE public.online_bremse ();
+CREATE FUNCTION public.online_langsam(integer) RETURNS boolean
+LANGUAGE sql AS $$
+	SELECT CASE WHEN EXISTS (SELECT FROM public.online_bremse)
+				THEN pg_catalog.pg_sleep(0.002) IS NOT NULL ELSE true END
+$$;
+CREATE TABLE schleppend (id integer PRIMARY KEY CHECK (public.online_langsam(id)), v text NOT NULL);
+INSERT INTO schleppend SELECT g, 'v' || g FROM generate_series(1, 10) g;
+SELECT splitdb_add_service('online_slow');
+SELECT splitdb_assign('online_slow', 'schleppend');
+\c online_slow
+CREATE TABLE public.online_bremse ();
+INSERT INTO public.online_bremse DEFAULT VALUES;
+\c splitdb_regression
+SET client_min_messages = warning;
+SELECT pg_advisory_lock(1936747639, 0);
+SET splitdb.migrate_pause_at = 'cutover';
+SET splitdb.cutover_max_freeze = '300ms';
+SET splitdb.cutover_attempts = 1;
+SELECT splitdb_migrate('online_slow') AS slow_job \gset
+SELECT online_wait_paused('online_slow', 'cutover');
+-- 1,500 rows of about 10 kB wait, 2 ms each in the sibling
+INSERT INTO schleppend SELECT g, repeat(md5(g::text), 300) FROM generate_series(11, 1510) g;
+SELECT pg_advisory_unlock(1936747639, 0);
+SELECT online_wait_done('online_slow');
+SELECT state, phase FROM splitdb_status WHERE service = 'online_slow';
+-- the round itself let go, in the middle of its rows
+SELECT last_sqlstate,
+	   last_error ~ 'would hold writes longer than splitdb.cutover_max_freeze \(300 ms\)' AS round_let_go,
+	   last_error ~ 'before it had replayed everything' AS midway,
+	   cutover_attempts FROM splitdb.job WHERE job_id = :slow_job;
+SELECT relkind, (SELECT count(*) FROM schleppend) AS source_rows FROM pg_class WHERE oid = 'schleppend'::regclass;
+\c online_slow
+-- the round's rows were rolled back with its transaction
+SELECT count(*) AS sibling_rows, max(id) FROM schleppend;
+DELETE FROM public.online_bremse;
+\c splitdb_regression
+SET client_min_messages = warning;
+RESET splitdb.migrate_pause_at;
+RESET splitdb.cutover_max_freeze;
+SET splitdb.cutover_attempts = 20;
+SELECT splitdb_migrate('online_slow', wait => true) = :slow_job AS same_job;
+RESET splitdb.cutover_attempts;
+SELECT state FROM splitdb_status WHERE service = 'online_slow';
+SELECT (SELECT count(*) FROM (SELECT * FROM schleppend EXCEPT ALL SELECT * FROM splitdb_archive.schleppend) d) AS only_in_sibling,
+	   (SELECT count(*) FROM (SELECT * FROM splitdb_archive.schleppend EXCEPT ALL SELECT * FROM schleppend) d) AS only_in_source,
+	   (SELECT count(*) FROM schleppend) AS rows_through_the_shim;
+
 RESET splitdb.migrate_pause_at;
 RESET splitdb.batch_rows;
 RESET splitdb.copy_streams;
 RESET splitdb.copy_readers;
 
 -- clean up
-DROP FOREIGN TABLE bestellung, "Kunde ""Ö"" Liste", ohne_schluessel, nachzug, stau;
+DROP FOREIGN TABLE bestellung, "Kunde ""Ö"" Liste", ohne_schluessel, nachzug, stau, schleppend;
 DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
@@ -454,10 +520,14 @@ SELECT splitdb_drop_service('online_svc');
 SELECT splitdb_drop_service('online_keyless');
 SELECT splitdb_drop_service('online_lag');
 SELECT splitdb_drop_service('online_freeze');
+SELECT splitdb_drop_service('online_slow');
 DROP DATABASE online_svc WITH (FORCE);
 DROP DATABASE online_keyless WITH (FORCE);
 DROP DATABASE online_lag WITH (FORCE);
 DROP DATABASE online_freeze WITH (FORCE);
+DROP DATABASE online_slow WITH (FORCE);
+DROP FUNCTION public.online_langsam(integer);
+DROP TABLE public.online_bremse;
 DROP VIEW online_capture_objects;
 DROP FUNCTION online_wait_paused(name, text), online_advance(name), online_wait_done(name);
 DROP EXTENSION splitdb;
