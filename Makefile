@@ -77,6 +77,7 @@ OBJS = \
 	src/reference/route.o \
 	src/reference/shimguard.o \
 	src/remote/checkconn.o \
+	src/remote/copyout.o \
 	src/remote/deparse.o \
 	src/remote/nextval.o \
 	src/remote/prepared.o \

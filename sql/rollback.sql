@@ -9,7 +9,8 @@
 --   that is not done, a finalized job, a capture trigger dropped or
 --   disabled by hand, an archived original gone;
 -- - writes through the shims, directly in the sibling, through a
---   cross-database cascade, and in a table without a key; then the rollback:
+--   cross-database cascade, and in a table without a key (an enum column
+--   among them, which comes back in COPY's text format); then the rollback:
 --   the rows are the sibling's last ones, the originals are back under
 --   their names with their indexes, the foreign keys are back and valid,
 --   the view and the materialized view read the originals, the sequences
@@ -35,14 +36,18 @@ CREATE TABLE "Rück Weg"."Auftrag" (
 	qty      integer NOT NULL DEFAULT 1,
 	total    integer GENERATED ALWAYS AS (qty * 10) STORED
 );
+-- an enum: its rows come back in COPY's text format (its binary form
+-- carries the sibling's OIDs)
+CREATE TYPE "Rück Weg".zustand AS ENUM ('offen', 'fertig');
 CREATE TABLE "Rück Weg"."Line Item" (
 	line_id    serial PRIMARY KEY,
 	auftrag_id bigint NOT NULL REFERENCES "Rück Weg"."Auftrag" ON DELETE CASCADE,
-	item       text NOT NULL
+	item       text NOT NULL,
+	zustand    "Rück Weg".zustand NOT NULL DEFAULT 'offen'
 );
 CREATE INDEX "Line Item_item" ON "Rück Weg"."Line Item" (item);
 -- no key: any write replays the whole table
-CREATE TABLE "Rück Weg".tag (label text, n integer);
+CREATE TABLE "Rück Weg".tag (label text, n integer, z "Rück Weg".zustand);
 -- partitioned: writes through the root and straight into a partition
 CREATE TABLE "Rück Weg".messung (id integer, am date, v text, PRIMARY KEY (id, am))
 	PARTITION BY RANGE (am);
@@ -91,8 +96,9 @@ INSERT INTO "Rück Weg"."Auftrag" (kunde_id, note, qty) VALUES (1, 'direct', 3);
 UPDATE "Rück Weg"."Auftrag" SET qty = 3 WHERE note = 'a2';
 -- a key changes
 UPDATE "Rück Weg"."Line Item" SET line_id = 1000 WHERE line_id = 2;
+UPDATE "Rück Weg"."Line Item" SET zustand = 'fertig' WHERE line_id = 4;
 DELETE FROM "Rück Weg"."Line Item" WHERE line_id = 1;
-INSERT INTO "Rück Weg".tag VALUES ('im Geschwister', 3);
+INSERT INTO "Rück Weg".tag VALUES ('im Geschwister', 3, 'fertig');
 INSERT INTO "Rück Weg".messung_1 VALUES (100, '2026-02-02', 'straight into a partition');
 INSERT INTO "Rück Weg".messung VALUES (101, '2026-08-08', 'through the root');
 -- a row moves to the other partition
@@ -176,9 +182,9 @@ SELECT count(*) AS shims FROM pg_class WHERE relkind = 'f';
 -- the sibling's last state
 \c rb_svc
 SELECT id, kunde_id, note, qty, total FROM "Rück Weg"."Auftrag" ORDER BY id;
-SELECT md5(string_agg(format('%s|%s|%s', line_id, auftrag_id, item), ',' ORDER BY line_id)),
+SELECT md5(string_agg(format('%s|%s|%s|%s', line_id, auftrag_id, item, zustand), ',' ORDER BY line_id)),
 	   count(*) FROM "Rück Weg"."Line Item";
-SELECT label, n FROM "Rück Weg".tag ORDER BY label;
+SELECT label, n, z FROM "Rück Weg".tag ORDER BY label;
 SELECT tableoid::regclass, id, am, v FROM "Rück Weg".messung ORDER BY id;
 
 \c splitdb_regression
@@ -196,9 +202,9 @@ SELECT step, rounds >= 2 AS rounds, rows_replayed > 0 AS replayed, lock_attempts
 
 -- the rows are the sibling's last ones
 SELECT id, kunde_id, note, qty, total FROM "Rück Weg"."Auftrag" ORDER BY id;
-SELECT md5(string_agg(format('%s|%s|%s', line_id, auftrag_id, item), ',' ORDER BY line_id)),
+SELECT md5(string_agg(format('%s|%s|%s|%s', line_id, auftrag_id, item, zustand), ',' ORDER BY line_id)),
 	   count(*) FROM "Rück Weg"."Line Item";
-SELECT label, n FROM "Rück Weg".tag ORDER BY label;
+SELECT label, n, z FROM "Rück Weg".tag ORDER BY label;
 SELECT tableoid::regclass, id, am, v FROM "Rück Weg".messung ORDER BY id;
 
 -- the originals, back under their names, with their indexes and sequences

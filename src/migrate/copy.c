@@ -88,6 +88,19 @@ static const char binary_signature[11] = "PGCOPY\n\377\r\n\0";
  * form names the object; types without a send function cannot be sent in
  * binary at all.
  */
+static bool type_crosses_in_binary(Oid typid, int depth);
+
+/*
+ * splitdb_copy_crosses_in_binary
+ *		True when values of the type can be sent in binary COPY data to, or
+ *		received from, a database whose type OIDs differ (see below).
+ */
+bool
+splitdb_copy_crosses_in_binary(Oid typid)
+{
+	return type_crosses_in_binary(typid, 0);
+}
+
 static bool
 type_crosses_in_binary(Oid typid, int depth)
 {

@@ -48,6 +48,7 @@ typedef struct SplitdbKeyBounds
 	int			nupper;
 } SplitdbKeyBounds;
 
+extern bool splitdb_copy_crosses_in_binary(Oid typid);
 extern SplitdbCopySource *splitdb_copy_source(Oid relid);
 extern char **splitdb_copy_key(MemoryContext cxt, char **key, int n);
 extern int64 splitdb_copy_batch(PGconn *const *conns, int nconns,

@@ -9,12 +9,15 @@
  *
  *	1. the ids of the log entries it sees;
  *	2. the distinct keys logged, and deletes them here;
- *	3. the current rows of those keys, and inserts them here;
+ *	3. the current rows of those keys, and copies them here;
  *
- * each through a cursor, SPLITDB_REPLAY_BATCH rows a batch, one remote
- * FETCH and one local statement per batch (never one round trip per row),
- * rows as jsonb so that every type travels by its text form and columns
- * match by name.  A T entry (TRUNCATE, or a write to a table without a key)
+ * the first two through a cursor, SPLITDB_REPLAY_BATCH rows a batch, one
+ * remote FETCH and one local statement per batch (never one round trip per
+ * row), keys as jsonb, matched by name; the rows as one COPY ... TO STDOUT
+ * there feeding one COPY FROM here (copy_in), columns by name, binary
+ * where every column's type crosses in binary (copy.c), text otherwise, so
+ * that types whose OIDs differ between the databases travel by their text
+ * form.  A T entry (TRUNCATE, or a write to a table without a key)
  * replaces everything: every row here is deleted and every row there
  * copied.  Deleting every logged key before inserting any row keeps unique
  * keys other than the logged one from colliding halfway.
@@ -43,13 +46,20 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/copy.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_relation.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "metadata/catalog.h"
+#include "migrate/copy.h"
 #include "migrate/replay.h"
 #include "remote/remote.h"
 
@@ -138,31 +148,135 @@ splitdb_replay_key_list(List *keys)
 	return s.data;
 }
 
-/*
- * insert_statement
- *		INSERT of a jsonb array of rows ($1) into the target: the columns
- *		that take values (not generated), by name, identity values kept.
- */
-static char *
-insert_statement(const SplitdbReplayTable *t)
+/* the target's columns that take values (not generated), for a COPY */
+typedef struct CopyColumns
+{
+	char	   *list;			/* quoted, comma-separated, attribute order */
+	List	   *names;			/* the same as String nodes, for BeginCopyFrom */
+	bool		binary;			/* every type crosses in binary (copy.c) */
+} CopyColumns;
+
+static void
+target_columns(const SplitdbReplayTable *t, CopyColumns *c)
 {
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(t->target)};
-	char	   *cols;
-	bool		identity;
-	char	   *name = target_name(t);
+	StringInfoData list;
 
-	splitdb_spi_exec("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),"
-					 "       pg_catalog.bool_or(a.attidentity = 'a')"
+	splitdb_spi_exec("SELECT pg_catalog.quote_ident(a.attname), a.attname::pg_catalog.text, a.atttypid"
 					 "  FROM pg_catalog.pg_attribute a"
 					 " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
-					 "   AND a.attgenerated = ''",
-					 1, types, values, NULL, true, 1);
-	cols = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	identity = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "t") == 0;
-	return psprintf("INSERT INTO %s (%s)%s SELECT %s"
-					" FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1::pg_catalog.jsonb)",
-					name, cols, identity ? " OVERRIDING SYSTEM VALUE" : "", cols, name);
+					 "   AND a.attgenerated = ''"
+					 " ORDER BY a.attnum",
+					 1, types, values, NULL, true, 0);
+	initStringInfo(&list);
+	c->names = NIL;
+	c->binary = true;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		appendStringInfo(&list, "%s%s", i > 0 ? ", " : "", SPI_getvalue(row, desc, 1));
+		c->names = lappend(c->names, makeString(SPI_getvalue(row, desc, 2)));
+		if (!splitdb_copy_crosses_in_binary(DatumGetObjectId(SPI_getbinval(row, desc, 3, &isnull))))
+			c->binary = false;
+	}
+	c->list = list.data;
+}
+
+/*
+ * The remote COPY that feeds the local one: BeginCopyFrom()'s data source
+ * callback takes no argument, so its state is here.
+ */
+static struct
+{
+	PGconn	   *conn;
+	const char *sql;
+	const char *service;
+	StringInfoData row;			/* the row being handed over */
+	int			off;			/* its bytes handed over so far */
+	bool		done;			/* the remote COPY has ended */
+}			feed;
+
+/* BeginCopyFrom()'s data source: at least minread bytes, 0 at the end */
+static int
+read_feed(void *outbuf, int minread, int maxread)
+{
+	int			got = 0;
+
+	while (got < minread && !feed.done)
+	{
+		int			n;
+
+		if (feed.off >= feed.row.len)
+		{
+			resetStringInfo(&feed.row);
+			feed.off = 0;
+			if (splitdb_remote_copy_out_row(feed.conn, &feed.row, feed.sql, feed.service) < 0)
+				feed.done = true;
+			continue;
+		}
+		n = Min(maxread - got, feed.row.len - feed.off);
+		memcpy((char *) outbuf + got, feed.row.data + feed.off, n);
+		got += n;
+		feed.off += n;
+	}
+	return got;
+}
+
+/*
+ * copy_in
+ *		Copy the rows that "SELECT <columns> FROM <from>" returns in the
+ *		captured database (in conn's open transaction) into the target, in
+ *		the current local transaction: one COPY ... TO STDOUT there feeding
+ *		one COPY FROM here, binary where every column's type crosses in
+ *		binary, text otherwise.  Returns the rows copied.
+ *
+ * The rows stream: one is held at a time, and no round trip is made per
+ * batch.  An error leaves conn in its COPY; the caller closes it.
+ */
+static uint64
+copy_in(PGconn *conn, const char *service, const SplitdbReplayTable *t, const char *from)
+{
+	CopyColumns c;
+	Relation	rel;
+	ParseState *pstate;
+	CopyFromState cstate;
+	uint64		rows;
+
+	target_columns(t, &c);
+	feed.conn = conn;
+	feed.sql = psprintf("COPY (SELECT %s FROM %s) TO STDOUT%s", c.list, from,
+						c.binary ? " (FORMAT binary)" : "");
+	feed.service = service;
+	initStringInfo(&feed.row);
+	feed.off = 0;
+	feed.done = false;
+	splitdb_remote_copy_out_begin(conn, feed.sql, service);
+
+	/* the rows deleted before are gone for the COPY's unique checks */
+	CommandCounterIncrement();
+	rel = table_open(t->target, RowExclusiveLock);
+	pstate = make_parsestate(NULL);
+	(void) addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, read_feed, c.names,
+						   c.binary ? list_make1(makeDefElem("format", (Node *) makeString("binary"), -1)) : NIL);
+	rows = CopyFrom(cstate);
+	EndCopyFrom(cstate);
+	table_close(rel, NoLock);
+
+	/* the remote COPY's end, should the local one have stopped before it */
+	while (!feed.done)
+	{
+		resetStringInfo(&feed.row);
+		if (splitdb_remote_copy_out_row(conn, &feed.row, feed.sql, service) < 0)
+			feed.done = true;
+	}
+	pfree(feed.row.data);
+	CommandCounterIncrement();
+	return rows;
 }
 
 /* a local statement with one text parameter */
@@ -287,9 +401,7 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 	{
 		/* every row: the table's contents replace those here */
 		run_local(psprintf("DELETE FROM %s", target_name(t)), NULL);
-		a.sql = insert_statement(t);
-		each_batch(conn, service, psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s t", t->table),
-				   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
+		copy_in(conn, service, t, psprintf("%s t", t->table));
 		return nids;
 	}
 
@@ -300,12 +412,9 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 	each_batch(conn, service,
 			   psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k", keys, t->log),
 			   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
-	a.sql = insert_statement(t);
-	each_batch(conn, service,
-			   psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s t"
-						" WHERE EXISTS (SELECT FROM %s l WHERE %s)",
-						t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")),
-			   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
+	copy_in(conn, service, t,
+			psprintf("%s t WHERE EXISTS (SELECT FROM %s l WHERE %s)",
+					 t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")));
 	return nids;
 }
 

@@ -14,6 +14,7 @@
 #define SPLITDB_REMOTE_H
 
 #include "foreign/foreign.h"
+#include "lib/stringinfo.h"
 #include "libpq-fe.h"
 #include "nodes/pg_list.h"
 
@@ -55,6 +56,10 @@ extern int	splitdb_remote_wait_ready(PGconn *const *conns, const bool *busy,
 extern void splitdb_remote_copy_end_send(PGconn *conn, const char *service);
 extern void splitdb_remote_copy_result(PGconn *conn, const char *sql,
 									   const char *service);
+extern void splitdb_remote_copy_out_begin(PGconn *conn, const char *sql,
+										  const char *service);
+extern int	splitdb_remote_copy_out_row(PGconn *conn, StringInfo buf,
+										const char *sql, const char *service);
 extern void splitdb_remote_disconnect(PGconn *conn);
 extern void splitdb_remote_rollback_open(PGconn *conn, const char *service);
 extern List *splitdb_remote_result_rows(PGresult *res);
