@@ -649,9 +649,13 @@ splitdb_step_index(SplitdbJob *job)
 	}
 	splitdb_worker_commit();
 
-	splitdb_worker_begin("indexed");
-	splitdb_worker_pause_at(job, SPLITDB_PAUSE_INDEXING, "indexing");
-	splitdb_worker_commit();
+	/* the test hook waits in a transaction; none without it */
+	if (job->pause_at == SPLITDB_PAUSE_INDEXING)
+	{
+		splitdb_worker_begin("indexed");
+		splitdb_worker_pause_at(job, SPLITDB_PAUSE_INDEXING, "indexing");
+		splitdb_worker_commit();
+	}
 }
 
 /*
@@ -803,9 +807,13 @@ splitdb_step_verify(SplitdbJob *job)
 						 job->service)));
 	}
 
-	splitdb_worker_begin("verified");
-	splitdb_worker_pause_at(job, SPLITDB_PAUSE_VERIFYING, "verifying");
-	splitdb_worker_commit();
+	/* the test hook waits in a transaction; none without it */
+	if (job->pause_at == SPLITDB_PAUSE_VERIFYING)
+	{
+		splitdb_worker_begin("verified");
+		splitdb_worker_pause_at(job, SPLITDB_PAUSE_VERIFYING, "verifying");
+		splitdb_worker_commit();
+	}
 }
 
 /*

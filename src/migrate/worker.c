@@ -738,7 +738,7 @@ fence_sibling(SplitdbJob *job, const SplitdbWorkerArgs *args)
  *		the roles a cutover that did not commit in the source (or a release
  *		that gave them away at preparing) left them to (access.c).  Only
  *		once preparing is over are the sibling's tables of these names the
- *		job's own.
+ *		job's own, and only until the cutover committed.
  */
 static void
 withhold_copies(SplitdbJob *job)
@@ -747,7 +747,7 @@ withhold_copies(SplitdbJob *job)
 	ListCell   *lc;
 	int			n;
 
-	if (job->phase <= SPLITDB_PHASE_PREPARING)
+	if (job->phase <= SPLITDB_PHASE_PREPARING || job->phase >= SPLITDB_PHASE_DONE)
 		return;
 	foreach(lc, job->tables)
 		names = lappend(names, ((SplitdbJobTable *) lfirst(lc))->name);
