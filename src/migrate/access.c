@@ -17,7 +17,7 @@
  * A job that stopped between the two commits (the two-database commit
  * window), or one that a release before this one prepared, finds the
  * copies given away: every run takes them back before its first step
- * (splitdb_access_withhold), and the verification, which a resumed cutover
+ * (splitdb_access_take_back), and the verification, which a resumed cutover
  * runs again, sees any row written there meanwhile.
  *
  * Invariants:
@@ -40,6 +40,8 @@
 #include "metadata/catalog.h"
 #include "migrate/access.h"
 #include "migrate/ddl.h"
+#include "migrate/job.h"
+#include "migrate/worker_int.h"
 #include "remote/remote.h"
 
 /*
@@ -184,7 +186,7 @@ splitdb_access_check_withheld(const char *service)
 }
 
 /*
- * splitdb_access_withhold
+ * withhold
  *		Take the sibling's copies of the tables named back from every role
  *		but the connecting one (sql_withhold), in one remote transaction
  *		that commits before this returns.
@@ -196,8 +198,8 @@ splitdb_access_check_withheld(const char *service)
  * Returns how many statements it ran: 0 when nothing of the copies had
  * been given away.
  */
-int
-splitdb_access_withhold(PGconn *conn, List *names, const char *service)
+static int
+withhold(PGconn *conn, List *names, const char *service)
 {
 	const char *params[1];
 	char	  **items = palloc(sizeof(char *) * (list_length(names) + 1));
@@ -223,4 +225,34 @@ splitdb_access_withhold(PGconn *conn, List *names, const char *service)
 		pfree(sql[i]);
 	pfree(sql);
 	return n;
+}
+
+/*
+ * splitdb_access_take_back
+ *		Before any step of a run works on the sibling's copies: take them
+ *		back from the roles that a cutover that did not commit in the
+ *		source (or a release that gave them away at preparing) left them to
+ *		(withhold), and log it when it did.  Only once preparing is over
+ *		are the sibling's tables of these names the job's own, and only
+ *		until the cutover committed.  Outside a transaction of the worker.
+ */
+void
+splitdb_access_take_back(SplitdbJob *job)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+	int			n;
+
+	if (job->phase <= SPLITDB_PHASE_PREPARING || job->phase >= SPLITDB_PHASE_DONE)
+		return;
+	foreach(lc, job->tables)
+		names = lappend(names, ((SplitdbJobTable *) lfirst(lc))->name);
+	splitdb_worker_begin("taking the sibling's copies back");
+	n = withhold(job->conn, names, job->service);
+	splitdb_worker_commit();
+	if (n > 0)
+		ereport(LOG,
+				(errmsg("job " INT64_FORMAT " of service \"%s\" took its copies in the sibling back from other roles (%d statement%s)",
+						job->job_id, job->service, n, n == 1 ? "" : "s")));
+	list_free(names);
 }

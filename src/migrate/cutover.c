@@ -35,7 +35,7 @@
  * before.  Steps 4 to 7 touch siblings: the reference triggers and the
  * capture there are installed again by a resumed cutover, advancing a
  * sequence further is harmless, and a resumed job takes the copies back
- * (splitdb_access_withhold) before it verifies them again.
+ * (splitdb_access_take_back) before it verifies them again.
  *
  * Copyright (c) 2026, splitdb developers
  *

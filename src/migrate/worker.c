@@ -733,35 +733,6 @@ fence_sibling(SplitdbJob *job, const SplitdbWorkerArgs *args)
 }
 
 /*
- * withhold_copies
- *		Before any step works on the sibling's copies: take them back from
- *		the roles a cutover that did not commit in the source (or a release
- *		that gave them away at preparing) left them to (access.c).  Only
- *		once preparing is over are the sibling's tables of these names the
- *		job's own, and only until the cutover committed.
- */
-static void
-withhold_copies(SplitdbJob *job)
-{
-	List	   *names = NIL;
-	ListCell   *lc;
-	int			n;
-
-	if (job->phase <= SPLITDB_PHASE_PREPARING || job->phase >= SPLITDB_PHASE_DONE)
-		return;
-	foreach(lc, job->tables)
-		names = lappend(names, ((SplitdbJobTable *) lfirst(lc))->name);
-	splitdb_worker_begin("taking the sibling's copies back");
-	n = splitdb_access_withhold(job->conn, names, job->service);
-	splitdb_worker_commit();
-	if (n > 0)
-		ereport(LOG,
-				(errmsg("job " INT64_FORMAT " of service \"%s\" took its copies in the sibling back from other roles (%d statement%s)",
-						job->job_id, job->service, n, n == 1 ? "" : "s")));
-	list_free(names);
-}
-
-/*
  * start_job
  *		Take the job, read it, block writes to its tables, connect to the
  *		sibling, fence it and take the copies there back.  Returns NULL when another worker runs the job.
@@ -789,7 +760,7 @@ start_job(const SplitdbWorkerArgs *args)
 		running_conn = job->conn;
 		splitdb_worker_commit();
 		fence_sibling(job, args);
-		withhold_copies(job);
+		splitdb_access_take_back(job);
 		if (job->online && job->phase > SPLITDB_PHASE_PREPARING)
 			splitdb_step_resume_online(job);
 	}
