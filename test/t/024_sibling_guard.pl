@@ -185,10 +185,10 @@ sub refused_everywhere
 			'nextval() of the serial sequence' ],
 		[ app => "SELECT nextval('shop.${svc}_ticket')", "sequence ${svc}_ticket",
 			"nextval() of the default's sequence" ],
-		[ reader => "SELECT count(*) FROM $t", "table ${svc}_t", 'reader: SELECT' ],
-		[ reader => "UPDATE $t SET note = 'changed'", "table ${svc}_t", 'reader: UPDATE of its column' ],
+		[ reader => "SELECT count(*) FROM $t", "table ${svc}_t", 'SELECT' ],
+		[ reader => "UPDATE $t SET note = 'changed'", "table ${svc}_t", 'UPDATE of its column' ],
 		[ reader => "SELECT count(*) FROM shop.${svc}_ev_1", "table ${svc}_ev_1",
-			'reader: SELECT from a partition' ]);
+			'SELECT from a partition' ]);
 	my $before = copies($svc);
 	like($before, qr/^\d+ rows/, "$svc at $point: the sibling has the copies");
 	for my $try (@tries)
