@@ -146,9 +146,12 @@ splitdb_access_sibling_roles(PGconn *conn, const char *service)
  * conn:  the job's connection to the sibling, outside a remote transaction
  * items: SplitdbDdl statements, none with a guard
  *
- * The cutover calls it last of what it does in the sibling, so that what
- * can fail between this commit and the source's is the source's commit
- * alone.
+ * The cutover calls it after all else it does on the job's connection and
+ * before the materialized views are filled through postgres_fdw, whose
+ * remote transaction would hold a lock that ALTER ... OWNER waits for.
+ * What can then fail before the source commits is filling those, recording
+ * the cutover and the commit itself; an online attempt retried after such
+ * a failure refuses (splitdb_access_check_withheld).
  */
 void
 splitdb_access_give(PGconn *conn, List *items, const char *service)
