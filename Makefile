@@ -23,6 +23,7 @@ OBJS = \
 	src/metadata/catalog.o \
 	src/metadata/ownership.o \
 	src/metadata/service.o \
+	src/migrate/access.o \
 	src/migrate/cancel.o \
 	src/migrate/capture.o \
 	src/migrate/capturelog.o \

@@ -221,7 +221,8 @@ _PG_init(void)
 
 	DefineCustomStringVariable("splitdb.migrate_pause_at",
 							   "Test hook: a point where the worker of splitdb_migrate() waits.",
-							   "copying (after each batch), catching_up (before each round), cutover (before each attempt to lock) "
+							   "copying (after each batch), indexing (after the indexing step), catching_up (before each round), "
+							   "verifying (after a verification that passed), cutover (before each attempt to lock) "
 							   "or cutover_committing (after the sibling's part of the cutover committed): the worker waits "
 							   "there while a session holds the advisory lock (1936747639, 0); empty (the default): nowhere. For tests.",
 							   &splitdb_migrate_pause_at,

@@ -25,6 +25,7 @@
 #include "portability/instr_time.h"
 #include "utils/snapmgr.h"
 
+#include "migrate/access.h"
 #include "migrate/catchup.h"
 #include "migrate/job.h"
 #include "migrate/lockwait.h"
@@ -151,6 +152,7 @@ cutover_attempt(SplitdbJob *job, int attempt)
 	double		held_ms;
 	double		estimate;
 
+	splitdb_access_check_withheld(job->service);
 	splitdb_worker_begin("counting the cutover's attempts");
 	splitdb_worker_pause_at(job, SPLITDB_PAUSE_CUTOVER, "cutover");
 	params[0] = splitdb_worker_int64_text(job->job_id);

@@ -17,20 +17,25 @@
  *	   the materialized views that read them go along (matview.c); each
  *	   archived table gets a trigger that refuses writes (ddlguard.c);
  *	4. create the shims under the old names and re-point the views to them,
- *	   create the materialized views again over them, and install the
- *	   triggers that enforce the cross-service references (reference.c) in
- *	   the source and in the siblings, then the sibling's change capture
- *	   (capture.c), committed there before this transaction commits;
- *	5. set the sibling's sequences past the source's values.
+ *	   and install the triggers that enforce the cross-service references
+ *	   (reference.c) in the source and in the siblings, then the sibling's
+ *	   change capture (capture.c), committed there before this transaction
+ *	   commits;
+ *	5. set the sibling's sequences past the source's values;
+ *	6. give the sibling's copies the originals' owners and privileges
+ *	   (access.c), committed there: until then only the job's own
+ *	   connection reaches them;
+ *	7. create the materialized views again over the shims.
  *
  * What steps 3 and 4 change is recorded for splitdb_rollback() (restore.c):
  * every relation moved, with its name before, in splitdb.cutover_relation,
  * and the statement that re-points each view in splitdb.cutover_view.
  *
  * If anything fails the transaction rolls back and the source is exactly as
- * before.  Steps 4 and 5 touch siblings: the reference triggers and the
- * capture there are installed again by a resumed cutover, and advancing a
- * sequence further is harmless.
+ * before.  Steps 4 to 7 touch siblings: the reference triggers and the
+ * capture there are installed again by a resumed cutover, advancing a
+ * sequence further is harmless, and a resumed job takes the copies back
+ * (splitdb_access_take_back) before it verifies them again.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -52,8 +57,10 @@
 
 #include "metadata/catalog.h"
 #include "compat.h"
+#include "migrate/access.h"
 #include "migrate/capture.h"
 #include "migrate/cutover.h"
+#include "migrate/ddl.h"
 #include "migrate/ddlguard.h"
 #include "migrate/record.h"
 #include "reference/reference.h"
@@ -376,6 +383,7 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	List	   *seqs;
 	List	   *moves = NIL;
 	List	   *drops = NIL;
+	List	   *access;
 	ListCell   *lc;
 
 	/* the tables, locked against every other session */
@@ -419,6 +427,13 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 														   SPI_tuptable->tupdesc, 1, &isnull)));
 	}
 
+	/*
+	 * the owners and privileges the sibling's copies get, by the names the
+	 * originals have now, for the roles the sibling's cluster has
+	 */
+	access = splitdb_ddl_build(SPLITDB_DDL_CUTOVER, service, moves,
+							   splitdb_access_sibling_roles(conn, service));
+
 	/* source values of the sequences, before anything moves */
 	foreach(lc, seqs)
 	{
@@ -447,10 +462,7 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	/* from now on the originals refuse writes (ddlguard.c) */
 	splitdb_archive_guard_install(job_id, service);
 
-	/*
-	 * 4. shims under the old names, the views re-pointed to them, the
-	 * materialized views created anew over them
-	 */
+	/* 4. shims under the old names, the views re-pointed to them */
 	foreach(lc, shims)
 		run_utility((char *) lfirst(lc));
 	foreach(lc, views)
@@ -465,13 +477,6 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 						 " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
 						 3, vt, vv, NULL, false, 0);
 		run_utility(v->sql);
-	}
-	foreach(lc, matviews)
-	{
-		ListCell   *stmt;
-
-		foreach(stmt, ((SplitdbMatview *) lfirst(lc))->statements)
-			run_utility((char *) lfirst(stmt));
 	}
 
 	/* the cross-service references, enforced on both sides from now on */
@@ -497,6 +502,28 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 							   "                     ELSE pg_catalog.pg_sequence_last_value(q.seqrelid) > $2::bigint END,"
 							   "                true)",
 							   2, params, service);
+	}
+
+	/*
+	 * 6. the copies get the originals' owners and privileges, committed in
+	 * the sibling: from now on the applications' roles reach them, as they
+	 * will the shims.  Last of what touches the sibling on the job's
+	 * connection, and before anything reads it through postgres_fdw, whose
+	 * remote transaction would hold a lock that ALTER ... OWNER waits for
+	 * until this transaction commits.
+	 */
+	splitdb_access_give(conn, access, service);
+
+	/*
+	 * 7. the materialized views created anew over the shims, populated
+	 * through them
+	 */
+	foreach(lc, matviews)
+	{
+		ListCell   *stmt;
+
+		foreach(stmt, ((SplitdbMatview *) lfirst(lc))->statements)
+			run_utility((char *) lfirst(stmt));
 	}
 
 	/*

@@ -8,13 +8,18 @@
  * deparsers (format_type, pg_get_expr, pg_get_constraintdef,
  * pg_get_indexdef, pg_get_triggerdef, pg_get_functiondef, ...), the same ones
  * pg_dump relies on, so the sibling's tables come out as pg_dump would show
- * the originals.  They run in two stages: before the data (schemas,
+ * the originals.  They run in three stages: before the data (schemas,
  * extensions, collations, types, functions, sequences, tables with their
  * columns and CHECK constraints, partitions, column settings, comments,
- * owners, grants) and after it (primary keys, secondary indexes, unique and
- * exclusion constraints, index attachments, replica identity and CLUSTER ON,
- * extended statistics, foreign keys among the service's tables, triggers,
- * policies, the comments on these).  The test of this file is an oracle:
+ * the owners and grants of the types and functions), after it (primary
+ * keys, secondary indexes, unique and exclusion constraints, index
+ * attachments, replica identity and CLUSTER ON, extended statistics,
+ * foreign keys among the service's tables, triggers, policies, the
+ * comments on these), and in the cutover's sibling transaction (the owners
+ * and grants of the tables and sequences, FORCE ROW LEVEL SECURITY).  Until
+ * then the copies belong to the role the job connects as and grant nothing:
+ * no other role reads or writes them before the shims exist.  The test of
+ * this file is an oracle:
  * `pg_dump --schema-only -t` of each table gives the same text in the sibling
  * as in the source, but for the cross-service foreign keys
  * (test/t/003_schema_oracle.pl).
@@ -426,21 +431,12 @@ static const char *const sql_comments =
 " ORDER BY 2, 7";
 
 /*
- * Owners of tables, sequences, types and functions, where the role exists in
- * the sibling's cluster.
+ * Owners of the types and functions the tables use, where the role exists
+ * in the sibling's cluster.  The tables and sequences keep the connecting
+ * role as their owner until the cutover (sql_access_owners).
  */
 static const char *const sql_owners =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SPLITDB_USED_FUNCTIONS_CTE
-" SELECT 'owner', c.oid::regclass::text, NULL, 'norole', r.rolname::text, NULL,"
-"  format('ALTER TABLE %s OWNER TO %I', c.oid::regclass, r.rolname)"
-" FROM owned o JOIN pg_class c ON c.oid = o.relid JOIN pg_roles r ON r.oid = c.relowner"
-" UNION ALL"
-" SELECT 'owner', c.oid::regclass::text, NULL, 'norole', r.rolname::text, NULL,"
-"  format('ALTER SEQUENCE %s OWNER TO %I', c.oid::regclass, r.rolname)"
-" FROM seqs s JOIN pg_class c ON c.oid = s.seq JOIN pg_roles r ON r.oid = c.relowner"
-" WHERE NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seq"
-"                    AND d.deptype = 'a')"
-" UNION ALL"
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE
 " SELECT 'owner', t.oid::regtype::text, NULL, 'norole', r.rolname::text, NULL,"
 "  format('ALTER %s %s OWNER TO %I', CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype, r.rolname)"
 " FROM used u JOIN pg_type t ON t.oid = u.typid JOIN pg_roles r ON r.oid = t.typowner"
@@ -454,11 +450,14 @@ static const char *const sql_owners =
 " ORDER BY 2";
 
 /*
- * Privileges, as the ACLs of the originals say, on tables, sequences,
- * columns, functions and types: grants to roles that exist in the sibling's
- * cluster (or to PUBLIC), and revokes of what the defaults give but the ACL
- * no longer has (the owner's own privileges, PUBLIC's EXECUTE on a
- * function, PUBLIC's USAGE on a type).
+ * The grants and revokes that make an object's ACL the original's: grants
+ * to roles that exist in the sibling's cluster (or to PUBLIC), one
+ * statement per grantee and grant option, and revokes of what the defaults
+ * give but the ACL no longer has (the owner's own privileges, PUBLIC's
+ * EXECUTE on a function, PUBLIC's USAGE on a type), one per grantee.
+ * objs(keyword, name, acl, owner, objtype) lists the objects; role_ok, a
+ * condition on r (the grantee's pg_roles row, NULL for PUBLIC), says
+ * whether a statement for that grantee is made.
  *
  * Limitation (docs/operations.md): every grant is made by the migrating
  * role, so its grantor is the owner; a privilege that another role granted
@@ -466,8 +465,75 @@ static const char *const sql_owners =
  * PostgreSQL 15 accepts GRANTED BY only for the current user, and a SET
  * ROLE around the grant would break one command per statement.
  */
+#define SQL_ACL_STATEMENTS(guard, role_ok) \
+	" SELECT 'grant', o.name, NULL, " guard ", coalesce(r.rolname::text, 'public'), NULL," \
+	"  format('GRANT %s ON %s %s TO %s%s', string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type)," \
+	"         o.keyword, o.name, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END," \
+	"         CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)" \
+	" FROM objs o, aclexplode(o.acl) a LEFT JOIN pg_roles r ON r.oid = a.grantee" \
+	" WHERE a.grantee <> o.owner AND " role_ok \
+	" GROUP BY o.keyword, o.name, a.grantee, r.rolname, a.is_grantable" \
+	" UNION ALL" \
+	" SELECT 'revoke', o.name, NULL, " guard ", coalesce(r.rolname::text, 'public'), NULL," \
+	"  format('REVOKE %s ON %s %s FROM %s', string_agg(d.privilege_type, ', ' ORDER BY d.privilege_type)," \
+	"         o.keyword, o.name, CASE WHEN d.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END)" \
+	" FROM objs o, aclexplode(acldefault(o.objtype, o.owner)) d LEFT JOIN pg_roles r ON r.oid = d.grantee" \
+	" WHERE o.acl IS NOT NULL AND " role_ok \
+	"   AND NOT EXISTS (SELECT FROM aclexplode(o.acl) a" \
+	"                    WHERE a.grantee = d.grantee AND a.privilege_type = d.privilege_type)" \
+	" GROUP BY o.keyword, o.name, d.grantee, r.rolname"
+
+/* privileges on the functions and types the tables use */
 static const char *const sql_grants =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SQL_USED_SEQUENCES "," SPLITDB_USED_FUNCTIONS_CTE ","
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE ","
+" objs AS ("
+"  SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS keyword,"
+"         p.oid::regprocedure::text AS name, p.proacl AS acl, p.proowner AS owner, 'f'::\"char\" AS objtype"
+"    FROM pg_proc p WHERE p.oid IN (SELECT fn FROM fns) AND " SPLITDB_USER_FUNCTION("p")
+"  UNION ALL"
+"  SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype::text, t.typacl, t.typowner, 'T'"
+"    FROM pg_type t WHERE t.oid IN (SELECT typid FROM used) AND " SPLITDB_USER_TYPE("t") ")"
+SQL_ACL_STATEMENTS("'norole'", "true")
+" ORDER BY 2, 7";
+
+/*
+ * The cutover's statements (SPLITDB_DDL_CUTOVER): until then the sibling's
+ * tables and sequences belong to the role the job connects as and grant
+ * nothing, so no other role reads or writes the copy before the shims
+ * exist.  $2 is the text[] of the roles that exist in the sibling's
+ * cluster: a role missing there gets nothing, as the guard "norole" skips
+ * it before the data.
+ *
+ * One statement per table: its owner (which its indexes, its row type and
+ * the sequences of its serial and identity columns follow) and FORCE ROW
+ * LEVEL SECURITY, which would have subjected the connecting role, as the
+ * owner, to the table's policies while it replays and verifies.  Then one
+ * per sequence that no owned column owns.
+ */
+static const char *const sql_access_owners =
+"WITH " DDL_OWNED_CTE "," SQL_USED_SEQUENCES
+" SELECT 'owner', c.oid::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('ALTER TABLE ONLY %s %s', c.oid::regclass,"
+"         concat_ws(', ', CASE WHEN r.rolname = ANY ($2::text[]) THEN format('OWNER TO %I', r.rolname) END,"
+"                   CASE WHEN c.relforcerowsecurity THEN 'FORCE ROW LEVEL SECURITY' END))"
+" FROM owned o JOIN pg_class c ON c.oid = o.relid JOIN pg_roles r ON r.oid = c.relowner"
+" WHERE r.rolname = ANY ($2::text[]) OR c.relforcerowsecurity"
+" UNION ALL"
+" SELECT 'owner', c.oid::regclass::text, NULL, NULL, NULL, NULL,"
+"  format('ALTER SEQUENCE %s OWNER TO %I', c.oid::regclass, r.rolname)"
+" FROM seqs s JOIN pg_class c ON c.oid = s.seq JOIN pg_roles r ON r.oid = c.relowner"
+" WHERE r.rolname = ANY ($2::text[])"
+"   AND NOT EXISTS (SELECT FROM pg_depend d JOIN owned o ON o.relid = d.refobjid"
+"                    WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seq AND d.deptype = 'a')"
+" ORDER BY 2";
+
+/*
+ * The cutover's privileges on the tables, their sequences and their
+ * columns, after the owners (sql_access_owners); column privileges in one
+ * statement per table, grantee and grant option.
+ */
+static const char *const sql_access_grants =
+"WITH " DDL_OWNED_CTE "," SQL_USED_SEQUENCES ","
 " objs AS ("
 "  SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS keyword,"
 "         c.oid::regclass::text AS name, c.relacl AS acl, c.relowner AS owner,"
@@ -475,39 +541,19 @@ static const char *const sql_grants =
 "    FROM pg_class c WHERE c.oid IN (SELECT relid FROM owned UNION SELECT seq FROM seqs"
 "                                    UNION SELECT d.objid FROM pg_depend d JOIN owned o ON o.relid = d.refobjid"
 "                                     WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'i'"
-"                                       AND d.refclassid = 'pg_class'::regclass)"
-"  UNION ALL"
-"  SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,"
-"         p.oid::regprocedure::text, p.proacl, p.proowner, 'f'"
-"    FROM pg_proc p WHERE p.oid IN (SELECT fn FROM fns) AND " SPLITDB_USER_FUNCTION("p")
-"  UNION ALL"
-"  SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype::text, t.typacl, t.typowner, 'T'"
-"    FROM pg_type t WHERE t.oid IN (SELECT typid FROM used) AND " SPLITDB_USER_TYPE("t") ")"
-" SELECT 'grant', o.name, NULL, 'norole', coalesce(r.rolname::text, 'public'), NULL,"
-"  format('GRANT %s ON %s %s TO %s%s', a.privilege_type, o.keyword, o.name,"
-"         CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"
-"         CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)"
-" FROM objs o, aclexplode(o.acl) a LEFT JOIN pg_roles r ON r.oid = a.grantee"
-" WHERE a.grantee <> o.owner"
+"                                       AND d.refclassid = 'pg_class'::regclass))"
+SQL_ACL_STATEMENTS("NULL", "(r.rolname IS NULL OR r.rolname = ANY ($2::text[]))")
 " UNION ALL"
-" SELECT 'revoke', o.name, NULL, 'norole', coalesce(r.rolname::text, 'public'), NULL,"
-"  format('REVOKE %s ON %s %s FROM %s', string_agg(d.privilege_type, ', ' ORDER BY d.privilege_type),"
-"         o.keyword, o.name, CASE WHEN d.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END)"
-" FROM objs o, aclexplode(acldefault(o.objtype, o.owner)) d LEFT JOIN pg_roles r ON r.oid = d.grantee"
-" WHERE o.acl IS NOT NULL"
-"   AND NOT EXISTS (SELECT FROM aclexplode(o.acl) a"
-"                    WHERE a.grantee = d.grantee AND a.privilege_type = d.privilege_type)"
-" GROUP BY o.keyword, o.name, d.grantee, r.rolname"
-" UNION ALL"
-" SELECT 'grant', format('%s.%I', c.oid::regclass, at.attname), NULL, 'norole',"
-"  coalesce(r.rolname::text, 'public'), NULL,"
-"  format('GRANT %s (%I) ON TABLE %s TO %s%s', a.privilege_type, at.attname, c.oid::regclass,"
-"         CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"
+" SELECT 'grant', c.oid::regclass::text, NULL, NULL, coalesce(r.rolname::text, 'public'), NULL,"
+"  format('GRANT %s ON TABLE %s TO %s%s',"
+"         string_agg(format('%s (%I)', a.privilege_type, at.attname), ', ' ORDER BY at.attnum, a.privilege_type),"
+"         c.oid::regclass, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"
 "         CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)"
 " FROM owned o JOIN pg_class c ON c.oid = o.relid"
 " JOIN pg_attribute at ON at.attrelid = c.oid AND at.attnum > 0 AND NOT at.attisdropped AND at.attacl IS NOT NULL,"
 " aclexplode(at.attacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee"
-" WHERE a.grantee <> c.relowner"
+" WHERE a.grantee <> c.relowner AND (a.grantee = 0 OR r.rolname = ANY ($2::text[]))"
+" GROUP BY c.oid, a.grantee, r.rolname, a.is_grantable"
 " ORDER BY 2, 7";
 
 /*
@@ -652,12 +698,16 @@ static const char *const sql_triggers =
 " WHERE NOT t.tgisinternal AND t.tgenabled <> 'O' AND " SPLITDB_NOT_OWN_TRIGGER("t")
 " ORDER BY 1, 2";
 
-/* row-level security and policies */
+/*
+ * Row-level security and policies.  FORCE ROW LEVEL SECURITY waits for the
+ * cutover (sql_access_owners): until then the connecting role owns the
+ * table and replays and verifies its rows, which the policies must not
+ * filter.
+ */
 static const char *const sql_policies =
 "WITH " DDL_OWNED_CTE
 " SELECT 'row security', c.oid::regclass::text, NULL, NULL, NULL, NULL,"
-"  format('ALTER TABLE ONLY %s ENABLE ROW LEVEL SECURITY%s', c.oid::regclass,"
-"         CASE WHEN c.relforcerowsecurity THEN ', FORCE ROW LEVEL SECURITY' ELSE '' END)"
+"  format('ALTER TABLE ONLY %s ENABLE ROW LEVEL SECURITY', c.oid::regclass)"
 " FROM owned o JOIN pg_class c ON c.oid = o.relid WHERE c.relrowsecurity"
 " UNION ALL"
 " SELECT 'policy', format('%s.%I', p.polrelid::regclass, p.polname), NULL, 'policy',"
@@ -721,6 +771,9 @@ static const char *const *const after_data[] = {
 	&sql_statistics, &sql_foreign_keys, &sql_triggers, &sql_policies,
 	&sql_late_comments
 };
+static const char *const *const at_cutover[] = {
+	&sql_access_owners, &sql_access_grants
+};
 
 /* the text of column col of row row of SPI_tuptable, copied, or NULL */
 static char *
@@ -738,12 +791,14 @@ copy_value(uint64 row, int col)
  * Allocations are made in cxt, which outlives the caller's SPI connection.
  */
 static void
-run_query(const char *sql, Datum relids, MemoryContext cxt, List **items)
+run_query(const char *sql, Datum relids, const char *roles, MemoryContext cxt,
+		  List **items)
 {
-	Oid			types[1] = {OIDARRAYOID};
-	Datum		values[1] = {relids};
+	Oid			types[2] = {OIDARRAYOID, TEXTOID};
+	Datum		values[2] = {relids, roles ? CStringGetTextDatum(roles) : (Datum) 0};
+	char		nulls[3] = {' ', roles ? ' ' : 'n', '\0'};
 
-	splitdb_spi_exec(sql, 1, types, values, NULL, true, 0);
+	splitdb_spi_exec(sql, 2, types, values, nulls, true, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -767,16 +822,19 @@ run_query(const char *sql, Datum relids, MemoryContext cxt, List **items)
  * splitdb_ddl_build
  *		The statements of one stage, in the order they must run.
  *
- * stage:   before or after the data
+ * stage:   before or after the data, or at the cutover
  * service: for messages only
  * relids:  the OIDs of every relation the job moves, partitions included
+ * roles:   at the cutover, the text[] literal of the roles that exist in the
+ *          sibling's cluster (splitdb_access_sibling_roles()); else NULL
  *
  * The caller is in a transaction with search_path = pg_catalog, pg_temp;
  * this function connects to SPI itself.  Before the data, the schemas every
  * object needs come first.  The List lives in the caller's memory context.
  */
 List *
-splitdb_ddl_build(SplitdbDdlStage stage, const char *service, List *relids)
+splitdb_ddl_build(SplitdbDdlStage stage, const char *service, List *relids,
+				  const char *roles)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	const char *const *const *queries;
@@ -800,15 +858,21 @@ splitdb_ddl_build(SplitdbDdlStage stage, const char *service, List *relids)
 		queries = before_data;
 		nqueries = lengthof(before_data);
 	}
-	else
+	else if (stage == SPLITDB_DDL_AFTER_DATA)
 	{
 		queries = after_data;
 		nqueries = lengthof(after_data);
 	}
+	else
+	{
+		Assert(roles != NULL);
+		queries = at_cutover;
+		nqueries = lengthof(at_cutover);
+	}
 
 	splitdb_spi_connect();
 	for (int i = 0; i < nqueries; i++)
-		run_query(*queries[i], array, cxt, &items);
+		run_query(*queries[i], array, roles, cxt, &items);
 	SPI_finish();
 
 	/* the schemas, once each, before anything that lives in them */

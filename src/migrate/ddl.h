@@ -32,11 +32,12 @@ typedef struct SplitdbDdl
 typedef enum SplitdbDdlStage
 {
 	SPLITDB_DDL_BEFORE_DATA,	/* types, sequences, tables with keys */
-	SPLITDB_DDL_AFTER_DATA		/* indexes, constraints, triggers, policies */
+	SPLITDB_DDL_AFTER_DATA,		/* indexes, constraints, triggers, policies */
+	SPLITDB_DDL_CUTOVER			/* the tables' owners and privileges */
 } SplitdbDdlStage;
 
 extern List *splitdb_ddl_build(SplitdbDdlStage stage, const char *service,
-							   List *relids);
+							   List *relids, const char *roles);
 extern bool splitdb_ddl_present(PGconn *conn, const SplitdbDdl *d,
 								const char *service);
 extern void splitdb_ddl_apply(PGconn *conn, List *items, const char *service);

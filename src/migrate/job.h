@@ -61,9 +61,12 @@ typedef enum SplitdbPausePoint
 	SPLITDB_PAUSE_NONE,
 	SPLITDB_PAUSE_COPYING,		/* after each batch of the copy */
 	SPLITDB_PAUSE_CATCHING_UP,	/* before each round of catching up */
-	SPLITDB_PAUSE_CUTOVER,		/* before each attempt to lock for the cutover */
-	SPLITDB_PAUSE_CUTOVER_COMMITTING	/* the sibling's part committed, the
+	SPLITDB_PAUSE_CUTOVER,		/* before each attempt to lock for the cutover
+								 * (offline: before the cutover) */
+	SPLITDB_PAUSE_CUTOVER_COMMITTING,	/* the sibling's part committed, the
 										 * source's not yet */
+	SPLITDB_PAUSE_INDEXING,		/* after the indexing step */
+	SPLITDB_PAUSE_VERIFYING		/* after a verification that passed */
 } SplitdbPausePoint;
 
 #define SPLITDB_MIGRATE_PAUSE_KEY	0x73706c77

@@ -228,7 +228,7 @@ splitdb_step_prepare(SplitdbJob *job)
 	{
 		MemoryContext old = MemoryContextSwitchTo(job->step_cxt);
 
-		items = splitdb_ddl_build(SPLITDB_DDL_BEFORE_DATA, job->service, job->relids);
+		items = splitdb_ddl_build(SPLITDB_DDL_BEFORE_DATA, job->service, job->relids, NULL);
 		MemoryContextSwitchTo(old);
 	}
 	splitdb_worker_commit();
@@ -587,7 +587,7 @@ splitdb_step_index(SplitdbJob *job)
 	{
 		MemoryContext old = MemoryContextSwitchTo(job->step_cxt);
 
-		items = splitdb_ddl_build(SPLITDB_DDL_AFTER_DATA, job->service, job->relids);
+		items = splitdb_ddl_build(SPLITDB_DDL_AFTER_DATA, job->service, job->relids, NULL);
 		foreach(lc, items)
 		{
 			SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);
@@ -648,6 +648,14 @@ splitdb_step_index(SplitdbJob *job)
 			set_table_phase(job, t, SPLITDB_TABLE_INDEXED);
 	}
 	splitdb_worker_commit();
+
+	/* the test hook waits in a transaction; none without it */
+	if (job->pause_at == SPLITDB_PAUSE_INDEXING)
+	{
+		splitdb_worker_begin("indexed");
+		splitdb_worker_pause_at(job, SPLITDB_PAUSE_INDEXING, "indexing");
+		splitdb_worker_commit();
+	}
 }
 
 /*
@@ -798,6 +806,14 @@ splitdb_step_verify(SplitdbJob *job)
 				 errhint("Find what changed the rows; the next splitdb_migrate('%s') copies the service's tables again.",
 						 job->service)));
 	}
+
+	/* the test hook waits in a transaction; none without it */
+	if (job->pause_at == SPLITDB_PAUSE_VERIFYING)
+	{
+		splitdb_worker_begin("verified");
+		splitdb_worker_pause_at(job, SPLITDB_PAUSE_VERIFYING, "verifying");
+		splitdb_worker_commit();
+	}
 }
 
 /*
@@ -820,6 +836,7 @@ splitdb_step_cutover(SplitdbJob *job)
 	if (!job->online)
 	{
 		splitdb_worker_begin("cutting over");
+		splitdb_worker_pause_at(job, SPLITDB_PAUSE_CUTOVER, "cutover");
 		splitdb_step_cut_over(job);
 		return;
 	}

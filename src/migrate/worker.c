@@ -72,6 +72,7 @@
 
 #include "compat.h"
 #include "metadata/catalog.h"
+#include "migrate/access.h"
 #include "migrate/copier.h"
 #include "migrate/fence.h"
 #include "migrate/job.h"
@@ -734,7 +735,7 @@ fence_sibling(SplitdbJob *job, const SplitdbWorkerArgs *args)
 /*
  * start_job
  *		Take the job, read it, block writes to its tables, connect to the
- *		sibling and fence it.  Returns NULL when another worker runs the job.
+ *		sibling, fence it and take the copies there back.  Returns NULL when another worker runs the job.
  *		Runs in a memory context of its own, deleted when it returns; the
  *		job lives in job_cxt.
  */
@@ -759,6 +760,7 @@ start_job(const SplitdbWorkerArgs *args)
 		running_conn = job->conn;
 		splitdb_worker_commit();
 		fence_sibling(job, args);
+		splitdb_access_take_back(job);
 		if (job->online && job->phase > SPLITDB_PHASE_PREPARING)
 			splitdb_step_resume_online(job);
 	}
