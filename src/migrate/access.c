@@ -102,20 +102,29 @@ static bool copies_given = false;
 
 /*
  * run_in_transaction
- *		Run sql[0..n-1] in the sibling in one remote transaction, and commit
- *		it.  A remote error is relayed; the caller's error handling closes
- *		the connection or rolls the remote transaction back.
+ *		Run sql[0..n-1] in the sibling in one remote transaction, committed:
+ *		one DO block (autocommit), so one round trip whatever their number;
+ *		the cutover runs them while it holds the application's writes.  The
+ *		block's dollar quote is a tag that no statement contains.  A remote
+ *		error is relayed with its SQLSTATE, and nothing of the block stays.
  */
 static void
 run_in_transaction(PGconn *conn, char **sql, int n, const char *service)
 {
-	splitdb_remote_command(conn, "BEGIN", 0, NULL, service);
+	StringInfoData body;
+	char	   *tag = pstrdup("$splitdb$");
+
+	if (n == 0)
+		return;
+	initStringInfo(&body);
 	for (int i = 0; i < n; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		splitdb_remote_command(conn, sql[i], 0, NULL, service);
-	}
-	splitdb_remote_command(conn, "COMMIT", 0, NULL, service);
+		appendStringInfo(&body, "%s;\n", sql[i]);
+	for (int k = 1; strstr(body.data, tag) != NULL; k++)
+		tag = psprintf("$splitdb_%d$", k);
+	CHECK_FOR_INTERRUPTS();
+	splitdb_remote_command(conn, psprintf("DO %s BEGIN\n%sEND %s", tag, body.data, tag),
+						   0, NULL, service);
+	pfree(body.data);
 }
 
 /*
