@@ -77,6 +77,9 @@ CREATE MATERIALIZED VIEW beide AS
 	SELECT b.id, n.note FROM "Booking" b JOIN nord."Booking" n ON n.id = b.id;
 CREATE ROLE regress_mv_reader;
 CREATE ROLE regress_mv_kind_reader;
+-- a grantee whose name holds the dollar quote of the cutover's DO block
+CREATE ROLE "regress $splitdb$ reader";
+GRANT SELECT ("Was") ON "Zimmer ""Extra"" Größe" TO "regress $splitdb$ reader";
 GRANT SELECT ON "Nächte je Art" TO regress_mv_reader;
 GRANT SELECT (kind) ON "Nächte je Art" TO regress_mv_kind_reader;
 
@@ -210,6 +213,11 @@ SELECT indexrelid::regclass, pg_get_indexdef(indexrelid)
  ORDER BY indexrelid::regclass::text COLLATE "C";
 SELECT last_value, is_called FROM "Booking_id_seq";
 SELECT last_value, is_called FROM "Zimmer ""Extra"" Größe_Extra-ID_seq";
+-- the copies' owners and grants, given at the cutover
+SELECT c.relname, pg_get_userbyid(c.relowner) AS owner,
+	   has_column_privilege('regress $splitdb$ reader', c.oid, 'Was', 'SELECT') AS reader_was,
+	   has_column_privilege('regress $splitdb$ reader', c.oid, 'booking_id', 'SELECT') AS reader_booking
+  FROM pg_class c WHERE c.oid = '"Zimmer ""Extra"" Größe"'::regclass;
 SELECT format_type(atttypid, atttypmod), attname FROM pg_attribute
  WHERE attrelid = '"Booking"'::regclass AND attnum > 0 ORDER BY attnum;
 -- a row written directly in the sibling takes the next values there
@@ -324,6 +332,7 @@ SELECT splitdb_drop_service('mig_svc');
 SELECT splitdb_drop_service('mig_svc2');
 DROP DATABASE mig_svc WITH (FORCE);
 DROP DATABASE mig_svc2 WITH (FORCE);
+DROP ROLE "regress $splitdb$ reader";
 DROP TYPE room_kind;
 DROP DOMAIN positive_int;
 DROP EXTENSION splitdb;
