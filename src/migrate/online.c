@@ -480,7 +480,7 @@ check_replayed(SplitdbJob *job, const RoundTable *t)
 	here.sum = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 
 	stream_each(job,
-				psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k",
+				psprintf("SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT DISTINCT %s FROM %s) k",
 						 splitdb_replay_key_list(t->keys), t->log),
 				psprintf("SELECT pg_catalog.count(*),"
 						 "       coalesce(pg_catalog.sum(pg_catalog.hash_record_extended(ROW(%s), 0)), 0)"
@@ -530,7 +530,7 @@ replay_table(SplitdbJob *job, const RoundTable *t, int64 *rows)
 		/* a TRUNCATE: the table's rows replace the sibling's */
 		splitdb_remote_command(job->conn, psprintf("DELETE FROM %s%s", only, t->table),
 							   0, NULL, job->service);
-		*rows += stream(job, psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s%s t", only, t->table),
+		*rows += stream(job, psprintf("SELECT pg_catalog.to_jsonb(t.*) FROM %s%s t", only, t->table),
 						insert_sql(t));
 		return entries;
 	}
@@ -550,7 +550,7 @@ replay_table(SplitdbJob *job, const RoundTable *t, int64 *rows)
 									splitdb_replay_key_list(t->keys), only, t->table),
 						   0, NULL, job->service);
 	stream(job,
-		   psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k",
+		   psprintf("SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT DISTINCT %s FROM %s) k",
 					splitdb_replay_key_list(t->keys), t->log),
 		   psprintf("INSERT INTO pg_temp.splitdb_replay_keys SELECT %s"
 					" FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1::pg_catalog.jsonb)",
@@ -562,7 +562,7 @@ replay_table(SplitdbJob *job, const RoundTable *t, int64 *rows)
 						   0, NULL, job->service);
 	splitdb_remote_command(job->conn, "DROP TABLE pg_temp.splitdb_replay_keys", 0, NULL, job->service);
 	*rows += stream(job,
-					psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s%s t"
+					psprintf("SELECT pg_catalog.to_jsonb(t.*) FROM %s%s t"
 							 " WHERE EXISTS (SELECT FROM %s l WHERE %s)",
 							 only, t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")),
 					insert_sql(t));

@@ -288,7 +288,7 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 		/* every row: the table's contents replace those here */
 		run_local(psprintf("DELETE FROM %s", target_name(t)), NULL);
 		a.sql = insert_statement(t);
-		each_batch(conn, service, psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s t", t->table),
+		each_batch(conn, service, psprintf("SELECT pg_catalog.to_jsonb(t.*) FROM %s t", t->table),
 				   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
 		return nids;
 	}
@@ -298,11 +298,11 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 					 " $1::pg_catalog.jsonb) k WHERE %s",
 					 target_name(t), target_name(t), splitdb_replay_key_join(t->keys, "a", "k"));
 	each_batch(conn, service,
-			   psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k", keys, t->log),
+			   psprintf("SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT DISTINCT %s FROM %s) k", keys, t->log),
 			   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
 	a.sql = insert_statement(t);
 	each_batch(conn, service,
-			   psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s t"
+			   psprintf("SELECT pg_catalog.to_jsonb(t.*) FROM %s t"
 						" WHERE EXISTS (SELECT FROM %s l WHERE %s)",
 						t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")),
 			   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
