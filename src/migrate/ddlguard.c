@@ -81,7 +81,6 @@
 
 #include "access/transam.h"
 #include "access/xact.h"
-#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
