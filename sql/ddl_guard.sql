@@ -7,7 +7,8 @@
 --   of the table's schema are refused with 55006 and a hint to cancel,
 --   and each refused command changes nothing;
 -- - the same for the table's owner, who is no superuser;
--- - COMMENT and GRANT stay allowed, and so does DDL on tables no job moves;
+-- - COMMENT is refused too (the sibling has the table's comments); GRANT
+--   stays allowed, and so does DDL on tables no job moves;
 -- - the plan names the way out: cancel while the job is failed, rollback
 --   or finalize once it is done;
 -- - once the job is done the archived original refuses the same, and so
@@ -97,11 +98,12 @@ RESET ROLE;
 SELECT * FROM guard_shape;
 SELECT to_regclass('guard_parts_2') AS no_new_partition;
 
--- allowed: what changes neither rows nor shape, and tables no job moves
+-- refused: a comment, which the sibling's copy would not have
 COMMENT ON TABLE "Guard Tab" IS 'moving to guard_svc';
+SELECT obj_description('"Guard Tab"'::regclass, 'pg_class') AS comment;
+-- allowed: GRANT, and tables no job moves
 GRANT SELECT ON "Guard Tab" TO PUBLIC;
 ALTER TABLE guard_loose ADD COLUMN note text;
-SELECT obj_description('"Guard Tab"'::regclass, 'pg_class') AS comment;
 
 -- resume without the sabotage: the job ends done
 \c guard_svc

@@ -492,6 +492,14 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.guard_drop() IS 'event trigger: refuses dropping a table of a migration under way or an archived original, or a trigger, rule or policy on one';
 REVOKE ALL ON FUNCTION splitdb.guard_drop() FROM PUBLIC;
 
+CREATE FUNCTION splitdb.guard_start()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'splitdb_guard_start'
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.guard_start() IS 'event trigger: refuses, before it runs, DROP INDEX, CREATE INDEX CONCURRENTLY, DETACH PARTITION CONCURRENTLY or ALTER SEQUENCE on a table of a migration under way or on an archived original';
+REVOKE ALL ON FUNCTION splitdb.guard_start() FROM PUBLIC;
+
 CREATE FUNCTION splitdb.archive_guard()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'splitdb_archive_guard'
@@ -509,17 +517,24 @@ CREATE EVENT TRIGGER splitdb_guard_ddl ON ddl_command_end
 	WHEN TAG IN ('ALTER TABLE', 'CREATE INDEX', 'ALTER INDEX', 'CREATE TRIGGER', 'ALTER TRIGGER',
 	             'CREATE RULE', 'ALTER RULE', 'CREATE POLICY', 'ALTER POLICY', 'CREATE STATISTICS',
 	             'ALTER STATISTICS', 'CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE',
-	             'ALTER SCHEMA', 'ALTER TYPE', 'ALTER DOMAIN', 'CREATE CAST')
+	             'ALTER SCHEMA', 'ALTER TYPE', 'ALTER DOMAIN', 'CREATE CAST', 'COMMENT')
 	EXECUTE FUNCTION splitdb.guard_ddl();
 CREATE EVENT TRIGGER splitdb_guard_drop ON sql_drop
 	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED', 'DROP TYPE', 'DROP DOMAIN',
 	             'DROP COLLATION', 'ALTER TABLE', 'DROP EXTENSION', 'DROP TRIGGER', 'DROP RULE',
-	             'DROP POLICY')
+	             'DROP POLICY', 'DROP SEQUENCE', 'DROP FUNCTION', 'DROP ROUTINE')
 	EXECUTE FUNCTION splitdb.guard_drop();
+-- what must be refused before it runs (src/migrate/ddlguard.c,
+-- refused_before_it_runs()): DROP INDEX, CREATE INDEX CONCURRENTLY,
+-- DETACH PARTITION ... CONCURRENTLY, ALTER SEQUENCE
+CREATE EVENT TRIGGER splitdb_guard_start ON ddl_command_start
+	WHEN TAG IN ('DROP INDEX', 'CREATE INDEX', 'ALTER TABLE', 'ALTER SEQUENCE')
+	EXECUTE FUNCTION splitdb.guard_start();
 -- also under session_replication_role = replica: a migration's tables
 -- change under no setting a client can send
 ALTER EVENT TRIGGER splitdb_guard_ddl ENABLE ALWAYS;
 ALTER EVENT TRIGGER splitdb_guard_drop ENABLE ALWAYS;
+ALTER EVENT TRIGGER splitdb_guard_start ENABLE ALWAYS;
 
 /*
  * Services

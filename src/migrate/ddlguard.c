@@ -24,23 +24,36 @@
  *	                    refuses), or a cast from or to such a type (CREATE
  *	                    CAST: the worker, a superuser, reads rows with
  *	                    to_jsonb() and ::text and passes keys as text cast
- *	                    to their type, which call casts);
+ *	                    to their type, which call casts), or a comment on
+ *	                    it (the sibling has its comments), or a foreign key
+ *	                    made on another table that references it (the job
+ *	                    recorded its references when it prepared);
  *	splitdb_guard_drop  sql_drop: dropping the table, one of its columns
- *	                    (DROP TYPE ... CASCADE), or a trigger, rule or
- *	                    policy on it (an online job's capture triggers
- *	                    among them).
+ *	                    (DROP TYPE ... CASCADE), a default or a constraint
+ *	                    of it (DROP SEQUENCE, DROP FUNCTION ... CASCADE),
+ *	                    or a trigger, rule or policy on it (an online job's
+ *	                    capture triggers among them, and the triggers of a
+ *	                    foreign key that references it);
+ *	splitdb_guard_start ddl_command_start, before the command does anything:
+ *	                    DROP INDEX of an index of it, CREATE INDEX
+ *	                    CONCURRENTLY on it, DETACH PARTITION ...
+ *	                    CONCURRENTLY of or from it, ALTER SEQUENCE of a
+ *	                    sequence it owns or uses in a default: what commits
+ *	                    work of its own before ddl_command_end, or leaves no
+ *	                    trace of the table by then (refused_before_it_runs).
  *
- * Both fire only for the command tags listed in sql/splitdb--0.1.sql.  An
- * event trigger that fires for every command would make PostgreSQL log
+ * All three fire only for the command tags listed in sql/splitdb--0.1.sql.
+ * An event trigger that fires for every command would make PostgreSQL log
  * each one at DEBUG1 ("EventTriggerInvoke"), and with
  * log_min_error_statement at that level the statement text with it: a
  * CREATE USER MAPPING with its password.  None of the listed commands can
  * carry a password.
  *
- * COMMENT, GRANT, REVOKE and SECURITY LABEL stay allowed: they change
- * neither the rows nor the shape.  A table is guarded while its job's state
- * is any but cancelled, rolled_back and finalized; a failed job counts,
- * since it is resumed from what the sibling holds.
+ * GRANT, REVOKE and SECURITY LABEL stay allowed.  VACUUM, CLUSTER and
+ * REINDEX fire no event trigger (PostgreSQL 15); they change no row.  A
+ * table is guarded while its job's state is any but cancelled, rolled_back
+ * and finalized; a failed job counts, since it is resumed from what the
+ * sibling holds.
  *
  * Writes on an archived original are refused too: the cutover gives each
  * one a statement trigger, splitdb_archive_guard, BEFORE INSERT, UPDATE,
@@ -73,7 +86,10 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/parsenodes.h"
 #include "postmaster/bgworker.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -84,6 +100,7 @@
 
 PG_FUNCTION_INFO_V1(splitdb_guard_ddl);
 PG_FUNCTION_INFO_V1(splitdb_guard_drop);
+PG_FUNCTION_INFO_V1(splitdb_guard_start);
 PG_FUNCTION_INFO_V1(splitdb_archive_guard);
 
 /* the guard is off until the end of the current transaction */
@@ -104,10 +121,15 @@ static bool callback_registered = false;
 #define COMMANDS_AND_RELATIONS \
 	" d AS (SELECT d.classid, d.objid, d.command_tag" \
 	"             FROM pg_catalog.pg_event_trigger_ddl_commands() d" \
-	"            WHERE d.command_tag NOT IN ('COMMENT', 'GRANT', 'REVOKE', 'SECURITY LABEL'))," \
+	"            WHERE d.command_tag NOT IN ('GRANT', 'REVOKE', 'SECURITY LABEL'))," \
 	" r AS (SELECT d.command_tag, CASE d.classid" \
 	"         WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN" \
-	"           coalesce((SELECT i.indrelid FROM pg_catalog.pg_index i WHERE i.indexrelid = d.objid), d.objid)" \
+	"           coalesce((SELECT i.indrelid FROM pg_catalog.pg_index i WHERE i.indexrelid = d.objid)," \
+	"                    (SELECT p.refobjid FROM pg_catalog.pg_depend p" \
+	"                      WHERE p.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND p.objid = d.objid" \
+	"                        AND p.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	"                        AND p.refobjsubid > 0 AND p.deptype IN ('a', 'i') LIMIT 1)," \
+	"                    d.objid)" \
 	"         WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN" \
 	"           (SELECT t.tgrelid FROM pg_catalog.pg_trigger t WHERE t.oid = d.objid)" \
 	"         WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN" \
@@ -120,10 +142,21 @@ static bool callback_registered = false;
 	"           (SELECT s.stxrelid FROM pg_catalog.pg_statistic_ext s WHERE s.oid = d.objid)" \
 	"         END AS relid FROM d),"
 
+/*
+ * and the tables that foreign keys made by the command reference (ALTER
+ * TABLE ... ADD FOREIGN KEY, CREATE TABLE ... REFERENCES on a table that
+ * stays: the job recorded its references when it prepared, and the cutover
+ * would leave a new one pointing at the archived original).  A constraint
+ * row the command made has an xmin of this transaction or one of its
+ * subtransactions, which age() counts as 0 or less.
+ */
 #define RELATIONS_AND_PARENTS \
 	"         SELECT command_tag, relid, NULL::text AS shown FROM r" \
 	"         UNION SELECT r.command_tag, i.inhparent, NULL FROM r" \
-	"                JOIN pg_catalog.pg_inherits i ON i.inhrelid = r.relid"
+	"                JOIN pg_catalog.pg_inherits i ON i.inhrelid = r.relid" \
+	"         UNION SELECT r.command_tag, k.confrelid, NULL FROM r" \
+	"                JOIN pg_catalog.pg_constraint k ON k.conrelid = r.relid AND k.contype = 'f'" \
+	"               WHERE pg_catalog.age(k.xmin) <= 0"
 
 #define RELATIONS_OF_COMMANDS \
 	"WITH" COMMANDS_AND_RELATIONS " rel AS (" RELATIONS_AND_PARENTS ")"
@@ -159,8 +192,11 @@ static bool callback_registered = false;
 /*
  * the same for a DROP ($1: its command tag): the tables it dropped, and the
  * tables of a trigger, rule or policy it named (DROP TRIGGER, not what went
- * with a constraint or a table), found by the dropped object's address,
- * since its catalog row is gone: schema, table, name
+ * with a constraint or a table), of the triggers of a foreign key that went
+ * (a reference to the table the job recorded), and of a default or a
+ * constraint that went (DROP SEQUENCE or DROP FUNCTION ... CASCADE), found
+ * by the dropped object's address, since its catalog row is gone: schema,
+ * table, name
  */
 #define RELATIONS_DROPPED \
 	"WITH rel AS (SELECT $1 AS command_tag, d.objid AS relid," \
@@ -173,8 +209,38 @@ static bool callback_registered = false;
 	"                                               || '.' || pg_catalog.quote_ident(d.address_names[2]))," \
 	"                    NULL" \
 	"               FROM pg_catalog.pg_event_trigger_dropped_objects() d" \
-	"              WHERE d.object_type IN ('trigger', 'rule', 'policy') AND d.original" \
+	"              WHERE d.object_type IN ('trigger', 'rule', 'policy')" \
+	"                AND (d.original OR d.address_names[3] LIKE 'RI\\_ConstraintTrigger\\_%')" \
+	"                AND pg_catalog.cardinality(d.address_names) = 3" \
+	"             UNION ALL" \
+	"             SELECT $1, pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1])" \
+	"                                               || '.' || pg_catalog.quote_ident(d.address_names[2]))," \
+	"                    NULL" \
+	"               FROM pg_catalog.pg_event_trigger_dropped_objects() d" \
+	"              WHERE d.object_type IN ('default value', 'table constraint')" \
 	"                AND pg_catalog.cardinality(d.address_names) = 3)"
+
+/*
+ * the same for a command refused before it runs ($1: its command tag; $2:
+ * the OIDs of the relations it names, start_targets()): each relation, the
+ * table of an index, the tables that own a sequence (serial, identity) or
+ * use it in a default, and their parents
+ */
+#define RELATIONS_NAMED \
+	"WITH n AS (SELECT o AS objid FROM pg_catalog.unnest($2::pg_catalog.oid[]) o)," \
+	" r AS (SELECT coalesce(i.indrelid, n.objid) AS relid" \
+	"         FROM n LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = n.objid" \
+	"       UNION SELECT p.refobjid FROM n JOIN pg_catalog.pg_depend p" \
+	"          ON p.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND p.objid = n.objid" \
+	"         AND p.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	"         AND p.refobjsubid > 0 AND p.deptype IN ('a', 'i')" \
+	"       UNION SELECT a.adrelid FROM n JOIN pg_catalog.pg_depend p" \
+	"          ON p.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND p.refobjid = n.objid" \
+	"         AND p.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass" \
+	"        JOIN pg_catalog.pg_attrdef a ON a.oid = p.objid)," \
+	" rel AS (SELECT $1 AS command_tag, r.relid, NULL::text AS shown FROM r" \
+	"         UNION SELECT $1, i.inhparent, NULL FROM r" \
+	"                JOIN pg_catalog.pg_inherits i ON i.inhrelid = r.relid)"
 
 /* the first of them that a job guards */
 #define GUARDED_AMONG \
@@ -237,11 +303,12 @@ catalog_present(void)
 /*
  * refuse_if_guarded
  *		Run the query (RELATIONS_... followed by GUARDED_AMONG, with the
- *		command tag as $1 when tag_param is given) and raise an error naming
- *		the first guarded table it finds.
+ *		nparams text params: the command tag as $1 and, for RELATIONS_NAMED,
+ *		the relations' OIDs as $2) and raise an error naming the first
+ *		guarded table it finds.
  */
 static void
-refuse_if_guarded(const char *sql, const char *tag_param)
+refuse_if_guarded(const char *sql, int nparams, const char *const *params)
 {
 	HeapTuple	tup;
 	TupleDesc	desc;
@@ -253,11 +320,9 @@ refuse_if_guarded(const char *sql, const char *tag_param)
 	char	   *now_named;
 	const char *on;
 
-	const char *params[1] = {tag_param};
-
 	splitdb_spi_connect();
 	/* not read-only: a fresh snapshot sees what the command made */
-	splitdb_catalog_exec_text(sql, tag_param ? 1 : 0, params, false);
+	splitdb_catalog_exec_text(sql, nparams, params, false);
 	if (SPI_processed == 0)
 	{
 		SPI_finish();
@@ -369,7 +434,7 @@ splitdb_guard_ddl(PG_FUNCTION_ARGS)
 	if (guard_applies(fcinfo))
 		refuse_if_guarded(type_command(fcinfo) ?
 						  RELATIONS_OF_TYPE_COMMANDS GUARDED_AMONG :
-						  RELATIONS_OF_COMMANDS GUARDED_AMONG, NULL);
+						  RELATIONS_OF_COMMANDS GUARDED_AMONG, 0, NULL);
 	PG_RETURN_VOID();
 }
 
@@ -382,8 +447,145 @@ Datum
 splitdb_guard_drop(PG_FUNCTION_ARGS)
 {
 	if (guard_applies(fcinfo))
-		refuse_if_guarded(RELATIONS_DROPPED GUARDED_AMONG,
-						  GetCommandTagName(((EventTriggerData *) fcinfo->context)->tag));
+	{
+		const char *tag = GetCommandTagName(((EventTriggerData *) fcinfo->context)->tag);
+
+		refuse_if_guarded(RELATIONS_DROPPED GUARDED_AMONG, 1, &tag);
+	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * refused_before_it_runs
+ *		Whether the command is one the guard must refuse at ddl_command_start,
+ *		from its parse tree alone (no catalog read): DROP INDEX (the table of
+ *		an index is gone by sql_drop, and with CONCURRENTLY the index is
+ *		already invalid, committed, by then), CREATE INDEX CONCURRENTLY and
+ *		ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY (both commit
+ *		transactions of their own before ddl_command_end, whose error then
+ *		leaves what they committed), and ALTER SEQUENCE (OWNED BY NONE
+ *		leaves no trace of the table the sequence belonged to).
+ */
+static bool
+refused_before_it_runs(Node *parsetree)
+{
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropStmt:
+			return ((DropStmt *) parsetree)->removeType == OBJECT_INDEX;
+		case T_IndexStmt:
+			return ((IndexStmt *) parsetree)->concurrent;
+		case T_AlterSeqStmt:
+			return true;
+		case T_AlterTableStmt:
+			foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+			{
+				AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+				if (cmd->subtype == AT_DetachPartition &&
+					((PartitionCmd *) cmd->def)->concurrent)
+					return true;
+			}
+			return false;
+		default:
+			return false;
+	}
+}
+
+/* the OID of the relation rv names, as the command will find it; 0 if none */
+static Oid
+named_relation(RangeVar *rv)
+{
+	return rv ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+}
+
+/*
+ * start_targets
+ *		The relations that a command refused_before_it_runs() names, looked
+ *		up without locks (the command takes its own): the indexes of DROP
+ *		INDEX, the table of CREATE INDEX, the sequence of ALTER SEQUENCE, the
+ *		partitioned table and the partition of DETACH PARTITION.  Names that
+ *		find nothing are left out (the command reports them itself).
+ */
+static List *
+start_targets(Node *parsetree)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropStmt:
+			foreach(lc, ((DropStmt *) parsetree)->objects)
+				relids = lappend_oid(relids,
+									 named_relation(makeRangeVarFromNameList((List *) lfirst(lc))));
+			break;
+		case T_IndexStmt:
+			relids = lappend_oid(relids, named_relation(((IndexStmt *) parsetree)->relation));
+			break;
+		case T_AlterSeqStmt:
+			relids = lappend_oid(relids, named_relation(((AlterSeqStmt *) parsetree)->sequence));
+			break;
+		case T_AlterTableStmt:
+			relids = lappend_oid(relids, named_relation(((AlterTableStmt *) parsetree)->relation));
+			foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+			{
+				AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+				if (cmd->subtype == AT_DetachPartition)
+					relids = lappend_oid(relids,
+										 named_relation(((PartitionCmd *) cmd->def)->name));
+			}
+			break;
+		default:
+			break;
+	}
+	return list_delete_oid(relids, InvalidOid);
+}
+
+/* relids as an oid[] literal */
+static char *
+oid_array(List *relids)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	foreach(lc, relids)
+		appendStringInfo(&buf, "%s%u", foreach_current_index(lc) > 0 ? "," : "",
+						 lfirst_oid(lc));
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * splitdb_guard_start
+ *		SQL: event trigger on ddl_command_start.  Refuses, before it does
+ *		anything, a command that refused_before_it_runs() and that names a
+ *		guarded table, an index of one, or a sequence one owns or uses.
+ *		The parse tree is looked at first; the probe of any_job_guards()
+ *		stays the first query.
+ */
+Datum
+splitdb_guard_start(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
+	List	   *relids;
+	const char *params[2];
+
+	if (CALLED_AS_EVENT_TRIGGER(fcinfo) && !refused_before_it_runs(trigdata->parsetree))
+		PG_RETURN_VOID();
+	if (!guard_applies(fcinfo))
+		PG_RETURN_VOID();
+	relids = start_targets(trigdata->parsetree);
+	if (relids == NIL)
+		PG_RETURN_VOID();
+	params[0] = GetCommandTagName(trigdata->tag);
+	params[1] = oid_array(relids);
+	refuse_if_guarded(RELATIONS_NAMED GUARDED_AMONG, 2, params);
 	PG_RETURN_VOID();
 }
 

@@ -498,7 +498,7 @@ check_replayed(SplitdbJob *job, const RoundTable *t)
 	here.sum = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 
 	stream_each(job,
-				psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k",
+				psprintf("SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT DISTINCT %s FROM %s) k",
 						 splitdb_replay_key_list(t->keys), t->log),
 				psprintf("SELECT pg_catalog.count(*),"
 						 "       coalesce(pg_catalog.sum(pg_catalog.hash_record_extended(ROW(%s), 0)), 0)"
@@ -567,7 +567,7 @@ replay_table(SplitdbJob *job, const RoundTable *t, int64 *rows)
 									splitdb_replay_key_list(t->keys), only, t->table),
 						   0, NULL, job->service);
 	stream(job,
-		   psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k",
+		   psprintf("SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT DISTINCT %s FROM %s) k",
 					splitdb_replay_key_list(t->keys), t->log),
 		   psprintf("INSERT INTO pg_temp.splitdb_replay_keys SELECT %s"
 					" FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1::pg_catalog.jsonb)",

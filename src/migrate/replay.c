@@ -410,7 +410,7 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 					 " $1::pg_catalog.jsonb) k WHERE %s",
 					 target_name(t), target_name(t), splitdb_replay_key_join(t->keys, "a", "k"));
 	each_batch(conn, service,
-			   psprintf("SELECT pg_catalog.to_jsonb(k) FROM (SELECT DISTINCT %s FROM %s) k", keys, t->log),
+			   psprintf("SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT DISTINCT %s FROM %s) k", keys, t->log),
 			   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
 	copy_in(conn, service, t,
 			psprintf("%s t WHERE EXISTS (SELECT FROM %s l WHERE %s)",

@@ -177,8 +177,9 @@ SELECT results_eq(
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')
 	   ORDER BY 1$$,
 	$$VALUES ('splitdb_guard_ddl', 'ddl_command_end', 'splitdb.guard_ddl()', 'A', true, false),
-			 ('splitdb_guard_drop', 'sql_drop', 'splitdb.guard_drop()', 'A', true, false)$$,
-	'event triggers splitdb_guard_ddl and splitdb_guard_drop: enabled always (replica sessions too), part of the extension, for listed tags only');
+			 ('splitdb_guard_drop', 'sql_drop', 'splitdb.guard_drop()', 'A', true, false),
+			 ('splitdb_guard_start', 'ddl_command_start', 'splitdb.guard_start()', 'A', true, false)$$,
+	'event triggers splitdb_guard_ddl, splitdb_guard_drop and splitdb_guard_start: enabled always (replica sessions too), part of the extension, for listed tags only');
 SELECT function_privs_are('splitdb', 'guard_ddl', ARRAY[]::name[],
 						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.guard_ddl()');
 
@@ -224,6 +225,7 @@ SELECT set_eq(
 		  'splitdb.refuse_foreign_triggers()',
 		  'splitdb.guard_ddl()',
 		  'splitdb.guard_drop()',
+		  'splitdb.guard_start()',
 		  'splitdb.archive_guard()',
 		  'splitdb_rollback(name)',
 		  'splitdb.capture_changes()',
@@ -232,7 +234,7 @@ SELECT set_eq(
 		  'splitdb.refuse_writes()',
 		  'splitdb.close_capture(bigint,text)',
 		  'splitdb.drop_capture(bigint)'],
-	'the extension has exactly these functions: fifteen in its schema, twenty-nine helpers in splitdb');
+	'the extension has exactly these functions: fifteen in its schema, thirty helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -246,7 +248,7 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'origin_challenge', 'origin_prove', 'origin_withdraw',
 									  'origin_key_make', 'ensure_preloaded', 'partition_route',
 									  'refuse_foreign_triggers', 'guard_ddl', 'guard_drop',
-									  'archive_guard', 'capture_changes', 'install_capture',
+									  'guard_start', 'archive_guard', 'capture_changes', 'install_capture',
 									  'capture_problem', 'refuse_writes', 'close_capture', 'drop_capture'],
 					 'schema splitdb holds only the internal helpers');
 

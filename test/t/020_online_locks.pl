@@ -65,6 +65,18 @@
 #    reason in the log) while the second blocker is still open, rather than
 #    keeping the first table locked past the budget; once the blockers
 #    have committed a later attempt cuts over, with every blocker's write.
+# 6. doctor, lock budget in all: a job of three tables left cancelled in
+#    catching_up as in 4 (the capture on each table), each table written
+#    by an open transaction.  splitdb_doctor(repair => true) with
+#    splitdb.cutover_lock_timeout = 1000ms and splitdb.cutover_attempts = 1
+#    waits for the first table; its blocker commits after 0.6 s, then the
+#    repair waits for the second, whose blocker stays open: 0.7 s later
+#    the repair has returned, within the budget for all the tables though
+#    each wait was shorter than lock_timeout, the sibling's leftovers
+#    repaired and the source's reported not repaired with the reason;
+#    the source unchanged (the capture triggers on the three tables, the
+#    capture, the registry rows standing).  Once the blockers have
+#    committed, a second repair drops them all.
 
 use strict;
 use warnings FATAL => 'all';
@@ -531,6 +543,109 @@ SELECT splitdb_assign('$svc', '${svc}_a', '${svc}_b', '${svc}_c');
 			"SELECT (SELECT sum(v) FROM ${svc}_a) || ' ' || (SELECT sum(v) FROM ${svc}_b)"
 			  . " || ' ' || (SELECT sum(v) FROM ${svc}_c)"),
 		'1 1 1', "$svc: every blocker's write is in the sibling, read through the shims");
+}
+
+# ---------------------------------------------------------------------------
+# 6. the doctor's drops in the source, within one lock_timeout for all the
+#    tables
+
+{
+	my $svc = 'lk_doctor_all';
+	my @tables = map { "${svc}_$_" } qw(a b c);
+	query('postgres',
+		join('', map { "CREATE TABLE $_ (id bigint PRIMARY KEY, v integer NOT NULL);"
+			  . " INSERT INTO $_ SELECT g, 0 FROM generate_series(1, 100) g;" } @tables)
+		  . " SELECT splitdb_add_service('$svc'); SELECT splitdb_assign('$svc', '"
+		  . join("', '", @tables) . "');");
+	my ($holder, $id) = start_paused($svc, 'catching_up');
+	query('postgres',
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'splitdb worker'");
+	poll_until(sub { job_state($id) eq 'failed' }, undef, "the worker of $svc to stop");
+	eval { $holder->quit; };
+	query('postgres', "UPDATE splitdb.job SET state = 'cancelled' WHERE job_id = $id");
+
+	# the three tables' rows and capture triggers, the capture, the
+	# registry rows of the source that stand
+	my $state_sql = "SELECT concat_ws(' ', "
+	  . join(', ',
+		map { "(SELECT count(*) || ' rows, v ' || sum(v) FROM ONLY $_),"
+			  . " (SELECT count(*) || ' triggers' FROM pg_trigger WHERE tgrelid = '$_'::regclass"
+			  . "   AND tgname LIKE 'splitdb\\_capture\\_%' AND tgenabled = 'A')" } @tables)
+	  . ", coalesce(splitdb.capture_problem($id, ARRAY['"
+	  . join("', '", map { "public.$_" } @tables)
+	  . "']), 'capture intact'),"
+	  . " (SELECT count(*) || ' standing' FROM splitdb.artifact"
+	  . "   WHERE job_id = $id AND service IS NULL AND dropped_at IS NULL))";
+	my $standing = query('postgres',
+		"SELECT count(*) FROM splitdb.artifact WHERE job_id = $id AND service IS NULL AND dropped_at IS NULL");
+	is(query('postgres', $state_sql),
+		"100 rows, v 0 4 triggers 100 rows, v 0 4 triggers 100 rows, v 0 4 triggers capture intact $standing standing",
+		"$svc: the job left its capture on the three tables in the source");
+
+	my %blocker;
+	for my $t (@tables)
+	{
+		$blocker{$t} = $node->background_psql('postgres');
+		$blocker{$t}->query_safe("BEGIN; UPDATE $t SET v = v + 1 WHERE id = 1");
+	}
+	my $repair = "SET splitdb.cutover_lock_timeout = '1000ms'; SET splitdb.cutover_attempts = 1;"
+	  . " SELECT location, repaired, count(*), bool_and(action ~ '^drop it; not done: no lock in 1 attempt of at most 1000 ms"
+	  . " \\((canceling statement due to lock timeout|could not lock relation \"${svc}_[bc]\" within the 1000 ms the locks of the attempt may take in all)\\); end the sessions')"
+	  . "   FROM splitdb_doctor(repair => true)"
+	  . "  WHERE job_id = $id AND problem = 'left over: the job is cancelled'"
+	  . "  GROUP BY 1, 2 ORDER BY 1, 2";
+	my ($out, $err) = ('', '');
+	my $doctor = IPC::Run::start(
+		[
+			'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
+			'-d', $node->connstr('postgres') . " application_name=$svc", '-c', $repair
+		],
+		'>', \$out, '2>', \$err);
+	my $doctor_ended = sub {
+		return query('postgres', "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$svc'") eq '0';
+	};
+
+	# until the doctor waits for the lock of table $t, or has ended
+	my $waits_for = sub {
+		my ($t) = @_;
+		poll_until(
+			sub {
+				query('postgres',
+					"SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+					  . " WHERE a.application_name = '$svc' AND NOT l.granted AND l.relation = '$t'::regclass")
+				  eq '1';
+			},
+			$doctor_ended,
+			"the doctor to wait for $t");
+	};
+
+	# Each blocker ends 0.6 to 0.7 s after the doctor began to wait for its
+	# table: each wait is shorter than lock_timeout, but the second ends
+	# past it counted from the first, so the doctor gives up while the
+	# second blocker is open instead of holding the first table locked.
+	$waits_for->($tables[0]);
+	usleep(600_000);
+	$blocker{ $tables[0] }->query_safe('COMMIT');
+	$waits_for->($tables[1]);
+	usleep(700_000);
+	ok($doctor_ended->(),
+		"$svc: the repair gave up within one lock_timeout in all, while the second table's blocker was still open");
+	$doctor->finish;
+	like($out, qr/^$svc\|t\|\d+\|f\nsource\|f\|$standing\|t$/,
+		"$svc: the sibling's leftovers are repaired, the source's $standing reported not repaired, with the reason")
+	  or diag($out, $err);
+	is(query('postgres', $state_sql),
+		"100 rows, v 1 4 triggers 100 rows, v 0 4 triggers 100 rows, v 0 4 triggers capture intact $standing standing",
+		"$svc: the source is unchanged: the capture on the three tables, its registry rows standing");
+
+	$blocker{$_}->query_safe('COMMIT') for @tables[ 1 .. 2 ];
+	$_->quit for values %blocker;
+	is(query('postgres', $repair), "source|t|$standing|f",
+		"$svc: once the blockers have ended, a second repair drops the source's leftovers");
+	is(query('postgres', $state_sql),
+		"100 rows, v 1 0 triggers 100 rows, v 1 0 triggers 100 rows, v 1 0 triggers"
+		  . " public.${svc}_a has no capture row of job $id 0 standing",
+		"$svc: no capture trigger, no registry row standing; the tables keep their rows and the blockers' writes");
 }
 
 done_testing();
