@@ -240,6 +240,29 @@ withhold(PGconn *conn, List *names, const char *service)
 }
 
 /*
+ * splitdb_access_withhold_created
+ *		At preparing, in the remote transaction that created the sibling's
+ *		tables (before its COMMIT): take from every other role what the
+ *		connecting role's default privileges there (ALTER DEFAULT
+ *		PRIVILEGES) granted on them as they were made, so that no role
+ *		reaches the copies from the first row on.  Outside a transaction
+ *		of the worker.
+ */
+void
+splitdb_access_withhold_created(SplitdbJob *job)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, job->tables)
+		names = lappend(names, ((SplitdbJobTable *) lfirst(lc))->name);
+	splitdb_worker_begin("withholding the sibling's new copies");
+	(void) withhold(job->conn, names, job->service);
+	splitdb_worker_commit();
+	list_free(names);
+}
+
+/*
  * splitdb_access_take_back
  *		Before any step of a run works on the sibling's copies: take them
  *		back from the roles that a cutover that did not commit in the

@@ -19,6 +19,7 @@
 extern char *splitdb_access_sibling_roles(PGconn *conn, const char *service);
 extern void splitdb_access_give(PGconn *conn, List *items, const char *service);
 struct SplitdbJob;
+extern void splitdb_access_withhold_created(struct SplitdbJob *job);
 extern void splitdb_access_take_back(struct SplitdbJob *job);
 extern void splitdb_access_check_withheld(const char *service);
 

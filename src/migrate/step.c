@@ -57,6 +57,7 @@
 #include "migrate/catchup.h"
 #include "migrate/cutover.h"
 #include "migrate/ddl.h"
+#include "migrate/access.h"
 #include "migrate/online.h"
 #include "migrate/range.h"
 #include "migrate/record.h"
@@ -245,6 +246,7 @@ splitdb_step_prepare(SplitdbJob *job)
 	 */
 	splitdb_remote_command(job->conn, "BEGIN", 0, NULL, job->service);
 	splitdb_ddl_apply(job->conn, items, job->service);
+	splitdb_access_withhold_created(job);
 	splitdb_remote_command(job->conn, "COMMIT", 0, NULL, job->service);
 
 	splitdb_worker_begin("recording the sibling's tables");

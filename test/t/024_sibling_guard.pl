@@ -12,7 +12,9 @@
 # note) to it; and a partitioned table with two partitions, a grant to
 # reader.  app and reader exist in the sibling's cluster, where schema shop
 # is open to them (USAGE), so that only the tables' own privileges stand
-# between them and the copies.
+# between them and the copies; there the connecting role's default
+# privileges grant app and reader everything on new tables and sequences of
+# shop, which preparing takes back from the copies as it makes them.
 #
 # Each job is held (splitdb.migrate_pause_at) in turn at copying, indexing,
 # catching_up (online), verifying and cutover, its worker terminated at
@@ -85,6 +87,11 @@ for my $svc ('guard_off', 'guard_on')
 {
 	$sibling->safe_psql('postgres', "CREATE DATABASE $svc");
 	$sibling->safe_psql($svc, "CREATE SCHEMA shop; GRANT USAGE ON SCHEMA shop TO app, reader");
+	# the connecting role's default privileges would grant app and reader
+	# the copies as preparing makes them: preparing takes that back
+	$sibling->safe_psql($svc,
+		"ALTER DEFAULT PRIVILEGES IN SCHEMA shop GRANT ALL ON TABLES TO app, reader;"
+		  . " ALTER DEFAULT PRIVILEGES IN SCHEMA shop GRANT ALL ON SEQUENCES TO app, reader");
 	$source->safe_psql(
 		'mono', qq{
 SET ROLE app;
@@ -118,13 +125,15 @@ SELECT splitdb_assign('$svc', 'shop.${svc}_t', 'shop.${svc}_ev');
 }
 
 # owners and ACLs of $svc's relations (and their columns' ACLs) in $node's
-# database $db, by name
+# database $db, by name; a default ACL (NULL) as acldefault() spells it, the
+# same privileges as an explicit one granting the owner alone
 sub acl_sql
 {
 	my ($svc, $archive) = @_;
 	my $names = join(', ', map { "('$_')" } relations($svc));
 	return qq{
-SELECT string_agg(format('%s: %s %s %s', n.name, c.relowner::regrole, c.relacl,
+SELECT string_agg(format('%s: %s %s %s', n.name, c.relowner::regrole,
+	coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner)),
 	(SELECT string_agg(a.attname || '=' || a.attacl::text, ' ' ORDER BY a.attnum)
 	   FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL)
 	|| CASE WHEN c.relforcerowsecurity THEN ' forced' ELSE '' END), E'\\n' ORDER BY n.name)
