@@ -358,6 +358,44 @@ within_round_budget(void *arg)
 }
 
 /*
+ * The copy sources of the rounds' tables (column list, types, send
+ * functions), made once for the worker's job, not at every round: the
+ * cutover's last round runs under the tables' locks.  DDL on the tables is
+ * refused while the job runs, and a round whose tables' columns changed
+ * all the same fails before it writes (check_unchanged).
+ */
+typedef struct RoundSource
+{
+	Oid			relid;
+	SplitdbCopySource *src;
+} RoundSource;
+
+static List *round_sources = NIL;
+
+/* the copy source of relid, made in the job's context on first use */
+static SplitdbCopySource *
+round_source(SplitdbJob *job, Oid relid)
+{
+	ListCell   *lc;
+	RoundSource *rs;
+	MemoryContext old;
+
+	foreach(lc, round_sources)
+	{
+		rs = (RoundSource *) lfirst(lc);
+		if (rs->relid == relid)
+			return rs->src;
+	}
+	old = MemoryContextSwitchTo(job->job_cxt);
+	rs = palloc(sizeof(RoundSource));
+	rs->relid = relid;
+	rs->src = splitdb_copy_source(relid);
+	round_sources = lappend(round_sources, rs);
+	MemoryContextSwitchTo(old);
+	return rs->src;
+}
+
+/*
  * copy_rows
  *		Send t's rows that query selects (its FROM names the table t) into
  *		the sibling's open transaction, as one COPY in the format of the
@@ -367,7 +405,7 @@ within_round_budget(void *arg)
 static int64
 copy_rows(SplitdbJob *job, const RoundTable *t, const char *from)
 {
-	SplitdbCopySource *src = splitdb_copy_source(t->relid);
+	SplitdbCopySource *src = round_source(job, t->relid);
 	int64		rows;
 
 	rows = splitdb_copy_rows(job->conn, src, psprintf("SELECT %s FROM %s", src->columns, from),
