@@ -94,6 +94,8 @@ SELECT severity, service, location, object, action, repaired
 SELECT service, state, last_sqlstate FROM splitdb.job ORDER BY job_id;
 \c e_svc
 SELECT to_regclass('public.e_log') IS NULL AS e_log_dropped;
+-- splitdb, which the job installed here before its cutover, went with it
+SELECT count(*) AS splitdb_extensions FROM pg_extension WHERE extname IN ('splitdb', 'postgres_fdw');
 \c splitdb_regression
 SET client_min_messages = warning;
 SELECT count(*) AS stray_ends FROM splitdb.reference_end WHERE reference_id = 999999;

@@ -162,27 +162,57 @@ splitdb_capture_record(int64 job_id, const char *service, PGconn *conn)
 	}
 }
 
-/*
- * splitdb_capture_install
- *		Capture the writes to the job's tables in service's sibling, in a
- *		remote transaction of its own that commits before this returns.
- *
- * Makes sure splitdb is installed there (in the schema it has here), as
- * reference.c does.  Idempotent.  The caller is connected to SPI.
- */
-void
-splitdb_capture_install(int64 job_id, const char *service, PGconn *conn)
+/* the schema of extension splitdb here, quoted; the sibling's is the same */
+static const char *
+extension_schema(void)
 {
-	const char *params[2];
-	const char *schema;
-
 	splitdb_catalog_exec_text("SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
 							  " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
 							  " WHERE e.extname = 'splitdb'",
 							  0, NULL, true);
 	if (SPI_processed != 1)
 		elog(ERROR, "could not find the schema of extension splitdb");
-	schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * splitdb_capture_prepare_sibling
+ *		Install splitdb in service's sibling (in the schema it has here, with
+ *		postgres_fdw), in a remote transaction of its own, unless it is there.
+ *		Called before the cutover takes its locks: creating the extension
+ *		takes tens of milliseconds, which would otherwise be spent while the
+ *		application's writes wait.  splitdb_record_before_cutover() has
+ *		recorded what this makes, in a transaction committed before.  The
+ *		caller is connected to SPI.
+ */
+void
+splitdb_capture_prepare_sibling(const char *service, PGconn *conn)
+{
+	const char *schema = extension_schema();
+
+	splitdb_remote_command(conn, "BEGIN", 0, NULL, service);
+	splitdb_remote_command(conn, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema),
+						   0, NULL, service);
+	splitdb_remote_command(conn, psprintf("CREATE EXTENSION IF NOT EXISTS splitdb SCHEMA %s CASCADE",
+										  schema),
+						   0, NULL, service);
+	splitdb_remote_command(conn, "COMMIT", 0, NULL, service);
+}
+
+/*
+ * splitdb_capture_install
+ *		Capture the writes to the job's tables in service's sibling, in a
+ *		remote transaction of its own that commits before this returns.
+ *
+ * Makes sure splitdb is installed there (in the schema it has here), as
+ * reference.c does (splitdb_capture_prepare_sibling() has done it before
+ * the cutover's locks; a no-op then).  Idempotent.  The caller is connected to SPI.
+ */
+void
+splitdb_capture_install(int64 job_id, const char *service, PGconn *conn)
+{
+	const char *params[2];
+	const char *schema = extension_schema();
 
 	params[0] = psprintf(INT64_FORMAT, job_id);
 	params[1] = splitdb_capture_tables(job_id);

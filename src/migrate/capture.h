@@ -21,6 +21,7 @@
 
 extern void splitdb_capture_record(int64 job_id, const char *service,
 								   PGconn *conn);
+extern void splitdb_capture_prepare_sibling(const char *service, PGconn *conn);
 extern void splitdb_capture_install(int64 job_id, const char *service,
 									PGconn *conn);
 extern char *splitdb_capture_problem(int64 job_id, const char *service,

@@ -9,8 +9,9 @@
  *	                      constraints, statistics, triggers and policies
  *	                      that the sibling lacks (splitdb_record_ddl);
  *	                      they go on cancel and on rollback
- *	 before the cutover   what the reference ends need in the sibling:
- *	                      splitdb's schema and extensions, its servers
+ *	 before the cutover   what the cutover needs in the sibling: splitdb's
+ *	                      schema and extensions (the capture's and the
+ *	                      reference ends'), the servers of the ends
  *	                      (splitdb_record_before_cutover); cancel, rollback;
  *	                      and in each other sibling that holds ends of a
  *	                      reference with this service (another service's,
@@ -227,18 +228,20 @@ record_in_peers(int64 job_id, const char *service)
 
 /*
  * splitdb_record_before_cutover
- *		Record what the cutover's reference ends will make in the sibling of
- *		service when it lacks them (reference.c, prepare_sibling): splitdb's
- *		schema, the extensions splitdb and postgres_fdw, and the servers
- *		through which the sibling reaches the other ends where they are now
+ *		Record what the cutover will make in the sibling of service when it
+ *		lacks them: splitdb's schema and the extensions splitdb and
+ *		postgres_fdw, which every cutover installs there (made before the
+ *		cutover's locks, splitdb_capture_prepare_sibling); and for the
+ *		reference ends (reference.c, prepare_sibling) the servers through
+ *		which the sibling reaches the other ends where they are now
  *		(splitdb.reference_placement: the source for a table that stays or
- *		whose service has not migrated yet, else that service's sibling);
- *		and in the other siblings, the servers that reach this one
- *		(record_in_peers).  Nothing when no cross-service reference has an
- *		end in the service.
+ *		whose service has not migrated yet, else that service's sibling),
+ *		and in the other siblings the servers that reach this one
+ *		(record_in_peers): none when no cross-service reference has an end
+ *		in the service.
  *
- * Runs in a source transaction of its own that commits before the
- * cutover's (which makes them in the sibling); connected to SPI.
+ * Runs in a source transaction of its own that commits before anything of
+ * it is made in the sibling; connected to SPI.
  */
 void
 splitdb_record_before_cutover(int64 job_id, const char *service, PGconn *conn)
@@ -257,9 +260,8 @@ splitdb_record_before_cutover(int64 job_id, const char *service, PGconn *conn)
 							  1, params, false);
 	foreach(lc, splitdb_catalog_result_rows())
 		others = lappend(others, ((char **) lfirst(lc))[0]);
-	if (others == NIL)
-		return;
 
+	/* every cutover installs splitdb there: the capture needs it */
 	splitdb_catalog_exec_text("SELECT n.nspname::text FROM pg_catalog.pg_extension e"
 							  "  JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
 							  " WHERE e.extname = 'splitdb'", 0, NULL, false);
@@ -270,6 +272,9 @@ splitdb_record_before_cutover(int64 job_id, const char *service, PGconn *conn)
 	foreach(lc, list_make2("postgres_fdw", "splitdb"))
 		record_if_missing(job_id, service, conn, "extension", lfirst(lc),
 						  "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = $1)");
+	if (others == NIL)
+		return;
+
 	foreach(lc, others)
 	{
 		const char *other = lfirst(lc);

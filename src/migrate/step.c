@@ -835,6 +835,11 @@ splitdb_step_cutover(SplitdbJob *job)
 	splitdb_capture_record(job->job_id, job->service, job->conn);
 	splitdb_worker_commit();
 
+	/* splitdb in the sibling, made before the locks: not a part of the freeze */
+	splitdb_worker_begin("installing splitdb in the sibling");
+	splitdb_capture_prepare_sibling(job->service, job->conn);
+	splitdb_worker_commit();
+
 	if (!job->online)
 	{
 		splitdb_worker_begin("cutting over");

@@ -24,7 +24,10 @@
 # partitioned table and a partition, nextval() of the serial and of the
 # default's sequences, all directly in the sibling, and reader SELECT and
 # UPDATE of its column: each refused with 42501 "permission denied for
-# table" (or sequence), and the copies' rows unchanged.  Before the fix,
+# table" (or sequence), and the copies' rows unchanged.  splitdb (with
+# postgres_fdw) is installed in the sibling at cutover, not before, while
+# the worker holds no ACCESS EXCLUSIVE lock on the table: out of the
+# freeze.  Before the fix,
 # preparing gave the copies the source's owners and grants, and app wrote
 # to them.
 #
@@ -250,7 +253,22 @@ for my $case ([ 'guard_off', 'offline' ], [ 'guard_on', 'online' ])
 
 	for my $point (@points)
 	{
-		hold_at($svc, $mode, $point, sub { refused_everywhere($svc, $point) });
+		hold_at(
+			$svc, $mode, $point,
+			sub {
+				refused_everywhere($svc, $point);
+				# splitdb goes into the sibling before the cutover's locks,
+				# not while they hold the application's writes
+				is( $sibling->safe_psql($svc,
+						"SELECT count(*) FROM pg_extension WHERE extname IN ('splitdb', 'postgres_fdw')"),
+					$point eq 'cutover' ? 2 : 0,
+					"$svc at $point: splitdb is installed in the sibling only from the cutover step on");
+				is( $source->safe_psql('mono',
+						"SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+						  . " WHERE a.backend_type = 'splitdb worker' AND l.mode = 'AccessExclusiveLock'"
+						  . " AND l.relation = 'shop.${svc}_t'::regclass"),
+					0, "$svc at $point: the worker holds no ACCESS EXCLUSIVE lock on the table");
+			});
 	}
 
 	# the two-database commit window: the sibling's part committed
