@@ -3,12 +3,16 @@
 -- refused (src/migrate/ddlguard.c).  Checked here:
 -- - while the job is failed (it resumes from what the sibling holds):
 --   ALTER TABLE, CREATE INDEX, a partition created or attached, a rule, a
---   policy, DROP TABLE, DROP TRIGGER of a capture trigger and ALTER SCHEMA
---   of the table's schema are refused with 55006 and a hint to cancel,
---   and each refused command changes nothing;
+--   policy, DROP TABLE, DROP TRIGGER of a capture trigger, ALTER SCHEMA
+--   of the table's schema, and DROP FUNCTION ... CASCADE of the function of
+--   an expression index or of a trigger on it are refused with 55006 and a
+--   hint to cancel, and each refused command changes nothing; DROP INDEX
+--   too, by an unqualified name, and under a search_path whose first
+--   schema shadows the operators of the guard's own queries;
 -- - the same for the table's owner, who is no superuser;
 -- - COMMENT is refused too (the sibling has the table's comments); GRANT
---   stays allowed, and so does DDL on tables no job moves;
+--   stays allowed, and so does DDL on tables no job moves (a DROP
+--   FUNCTION ... CASCADE that drops an index of one);
 -- - the plan names the way out: cancel while the job is failed, rollback
 --   or finalize once it is done;
 -- - once the job is done the archived original refuses the same, and so
@@ -24,10 +28,17 @@ SET client_min_messages = warning;
 CREATE TYPE guard_mood AS ENUM ('calm', 'busy');
 CREATE TABLE "Guard Tab" (id integer PRIMARY KEY, "Wert ü" text NOT NULL, mood guard_mood);
 INSERT INTO "Guard Tab" SELECT g, 'row ' || g, 'calm' FROM generate_series(1, 20) g;
+-- an index and a trigger that a DROP FUNCTION ... CASCADE would take along
+CREATE FUNCTION guard_fold(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT lower($1) $$;
+CREATE INDEX guard_fold_idx ON "Guard Tab" (guard_fold("Wert ü"));
+CREATE FUNCTION guard_stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER guard_stamp BEFORE UPDATE ON "Guard Tab" FOR EACH ROW EXECUTE FUNCTION guard_stamp();
 CREATE TABLE guard_parts (id integer, k integer, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
 CREATE TABLE guard_parts_1 PARTITION OF guard_parts FOR VALUES IN (1);
 INSERT INTO guard_parts SELECT g, 1 FROM generate_series(1, 5) g;
 CREATE TABLE guard_loose (id integer PRIMARY KEY);
+CREATE FUNCTION guard_loose_key(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT -$1 $$;
+CREATE INDEX guard_loose_key_idx ON guard_loose (guard_loose_key(id));
 CREATE TABLE guard_attach (id integer, k integer, PRIMARY KEY (id, k));
 CREATE ROLE regress_guard_owner;
 ALTER TABLE guard_loose OWNER TO regress_guard_owner;
@@ -88,6 +99,27 @@ DROP TABLE guard_parts_1;
 DROP TYPE guard_mood CASCADE;
 DROP TRIGGER splitdb_capture_insert ON "Guard Tab";
 ALTER SCHEMA public RENAME TO guard_public;
+-- a CASCADE that would take an index (refused before it runs) or a trigger
+-- of the table along
+DROP FUNCTION guard_fold(text) CASCADE;
+DROP FUNCTION guard_stamp() CASCADE;
+-- names are found as the command finds them: unqualified, and under a
+-- search_path whose first schema shadows the operators of the guard's
+-- queries (they run under pg_catalog, pg_temp)
+DROP INDEX guard_fold_idx;
+CREATE SCHEMA guard_evil;
+CREATE FUNCTION guard_evil.never(oid, oid) RETURNS boolean LANGUAGE sql AS $$ SELECT false $$;
+CREATE OPERATOR guard_evil.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = guard_evil.never);
+CREATE FUNCTION guard_evil.never(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT false $$;
+CREATE OPERATOR guard_evil.<> (LEFTARG = text, RIGHTARG = text, FUNCTION = guard_evil.never);
+SET search_path = guard_evil, pg_catalog, public;
+DROP INDEX guard_fold_idx;
+DROP FUNCTION guard_fold(text) CASCADE;
+RESET search_path;
+SELECT to_regclass('guard_fold_idx') IS NOT NULL AS index_kept,
+       to_regprocedure('guard_fold(text)') IS NOT NULL AS function_kept,
+       to_regprocedure('guard_stamp()') IS NOT NULL AS trigger_function_kept;
+DROP SCHEMA guard_evil CASCADE;
 -- the table's owner, no superuser, is refused the same
 SET ROLE regress_guard_owner;
 ALTER TABLE guard_parts_1 ADD CONSTRAINT guard_k CHECK (k > 0);
@@ -104,6 +136,8 @@ SELECT obj_description('"Guard Tab"'::regclass, 'pg_class') AS comment;
 -- allowed: GRANT, and tables no job moves
 GRANT SELECT ON "Guard Tab" TO PUBLIC;
 ALTER TABLE guard_loose ADD COLUMN note text;
+DROP FUNCTION guard_loose_key(integer) CASCADE;
+SELECT to_regclass('guard_loose_key_idx') IS NULL AS loose_index_dropped;
 
 -- resume without the sabotage: the job ends done
 \c guard_svc
@@ -123,6 +157,7 @@ CREATE TRIGGER guard_trigger BEFORE INSERT ON splitdb_archive."Guard Tab"
 	FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
 DROP TABLE splitdb_archive.guard_parts_1;
 DROP SCHEMA splitdb_archive CASCADE;
+DROP FUNCTION guard_fold(text) CASCADE;
 DROP TYPE guard_mood CASCADE;
 DROP TRIGGER splitdb_archive_guard ON splitdb_archive."Guard Tab";
 SELECT * FROM guard_shape;

@@ -492,12 +492,13 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.guard_drop() IS 'event trigger: refuses dropping a table of a migration under way or an archived original, or a trigger, rule or policy on one';
 REVOKE ALL ON FUNCTION splitdb.guard_drop() FROM PUBLIC;
 
+-- no SET search_path: it looks up the command's names under the session's
+-- path, as the command does, and sets pg_catalog, pg_temp for its queries
 CREATE FUNCTION splitdb.guard_start()
 RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'splitdb_guard_start'
-LANGUAGE C
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION splitdb.guard_start() IS 'event trigger: refuses, before it runs, DROP INDEX, CREATE INDEX CONCURRENTLY, DETACH PARTITION CONCURRENTLY or ALTER SEQUENCE on a table of a migration under way or on an archived original';
+LANGUAGE C;
+COMMENT ON FUNCTION splitdb.guard_start() IS 'event trigger: refuses, before it runs, DROP INDEX, CREATE INDEX CONCURRENTLY, DETACH PARTITION CONCURRENTLY, ALTER SEQUENCE, or a DROP ... CASCADE that would drop an index, on a table of a migration under way or on an archived original';
 REVOKE ALL ON FUNCTION splitdb.guard_start() FROM PUBLIC;
 
 CREATE FUNCTION splitdb.archive_guard()
@@ -528,7 +529,12 @@ CREATE EVENT TRIGGER splitdb_guard_drop ON sql_drop
 -- refused_before_it_runs()): DROP INDEX, CREATE INDEX CONCURRENTLY,
 -- DETACH PARTITION ... CONCURRENTLY, ALTER SEQUENCE
 CREATE EVENT TRIGGER splitdb_guard_start ON ddl_command_start
-	WHEN TAG IN ('DROP INDEX', 'CREATE INDEX', 'ALTER TABLE', 'ALTER SEQUENCE')
+	WHEN TAG IN ('DROP INDEX', 'CREATE INDEX', 'ALTER TABLE', 'ALTER SEQUENCE',
+				 'DROP FUNCTION', 'DROP ROUTINE', 'DROP OPERATOR', 'DROP OPERATOR CLASS',
+				 'DROP OPERATOR FAMILY', 'DROP COLLATION', 'DROP TYPE', 'DROP DOMAIN',
+				 'DROP CAST', 'DROP TEXT SEARCH CONFIGURATION', 'DROP TEXT SEARCH DICTIONARY',
+				 'DROP TEXT SEARCH PARSER', 'DROP TEXT SEARCH TEMPLATE', 'DROP ACCESS METHOD',
+				 'DROP SCHEMA', 'DROP EXTENSION')
 	EXECUTE FUNCTION splitdb.guard_start();
 -- also under session_replication_role = replica: a migration's tables
 -- change under no setting a client can send

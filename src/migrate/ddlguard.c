@@ -31,16 +31,22 @@
  *	splitdb_guard_drop  sql_drop: dropping the table, one of its columns
  *	                    (DROP TYPE ... CASCADE), a default or a constraint
  *	                    of it (DROP SEQUENCE, DROP FUNCTION ... CASCADE),
- *	                    or a trigger, rule or policy on it (an online job's
- *	                    capture triggers among them, and the triggers of a
- *	                    foreign key that references it);
+ *	                    or a trigger, rule or policy on it, named or taken
+ *	                    along by a CASCADE (an online job's capture
+ *	                    triggers among them, and the triggers of a foreign
+ *	                    key that references it);
  *	splitdb_guard_start ddl_command_start, before the command does anything:
  *	                    DROP INDEX of an index of it, CREATE INDEX
  *	                    CONCURRENTLY on it, DETACH PARTITION ...
  *	                    CONCURRENTLY of or from it, ALTER SEQUENCE of a
  *	                    sequence it owns or uses in a default: what commits
  *	                    work of its own before ddl_command_end, or leaves no
- *	                    trace of the table by then (refused_before_it_runs).
+ *	                    trace of the table by then (refused_before_it_runs);
+ *	                    and a DROP ... CASCADE of a function, type,
+ *	                    collation, operator class, extension, schema or the
+ *	                    like that would take an index of it along (by
+ *	                    sql_drop the index's table is gone from the
+ *	                    catalog).
  *
  * All three fire only for the command tags listed in sql/splitdb--0.1.sql.
  * An event trigger that fires for every command would make PostgreSQL log
@@ -79,9 +85,11 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -92,6 +100,7 @@
 #include "nodes/parsenodes.h"
 #include "postmaster/bgworker.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -191,12 +200,13 @@ static bool callback_registered = false;
 
 /*
  * the same for a DROP ($1: its command tag): the tables it dropped, and the
- * tables of a trigger, rule or policy it named (DROP TRIGGER, not what went
- * with a constraint or a table), of the triggers of a foreign key that went
- * (a reference to the table the job recorded), and of a default or a
- * constraint that went (DROP SEQUENCE or DROP FUNCTION ... CASCADE), found
- * by the dropped object's address, since its catalog row is gone: schema,
- * table, name
+ * tables of a trigger, rule or policy that went (DROP TRIGGER, the
+ * triggers of a foreign key that references the table, whose reference
+ * the job recorded, or a trigger whose function went with DROP FUNCTION
+ * ... CASCADE; one that went with its table leaves no table to find), and
+ * of a default or a constraint that went (DROP SEQUENCE or DROP FUNCTION
+ * ... CASCADE), found by the dropped object's address, since its catalog
+ * row is gone: schema, table, name
  */
 #define RELATIONS_DROPPED \
 	"WITH rel AS (SELECT $1 AS command_tag, d.objid AS relid," \
@@ -210,7 +220,6 @@ static bool callback_registered = false;
 	"                    NULL" \
 	"               FROM pg_catalog.pg_event_trigger_dropped_objects() d" \
 	"              WHERE d.object_type IN ('trigger', 'rule', 'policy')" \
-	"                AND (d.original OR d.address_names[3] LIKE 'RI\\_ConstraintTrigger\\_%')" \
 	"                AND pg_catalog.cardinality(d.address_names) = 3" \
 	"             UNION ALL" \
 	"             SELECT $1, pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1])" \
@@ -241,6 +250,25 @@ static bool callback_registered = false;
 	" rel AS (SELECT $1 AS command_tag, r.relid, NULL::text AS shown FROM r" \
 	"         UNION SELECT $1, i.inhparent, NULL FROM r" \
 	"                JOIN pg_catalog.pg_inherits i ON i.inhrelid = r.relid)"
+
+/*
+ * the same for a DROP ... CASCADE refused before it runs ($1: its command
+ * tag; $2, $3: the catalogs and OIDs of the objects it names): the tables
+ * of the indexes that depend on them, directly or through other objects,
+ * as the CASCADE would find them (a dependency on one column of a table
+ * leads only to what depends on that column)
+ */
+#define RELATIONS_CASCADED \
+	"WITH RECURSIVE dep(classid, objid, objsubid) AS (" \
+	"  SELECT u.c, u.o, 0 FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.oid[])," \
+	"                                     pg_catalog.unnest($3::pg_catalog.oid[])) u(c, o)" \
+	"  UNION" \
+	"  SELECT d.classid, d.objid, d.objsubid FROM dep JOIN pg_catalog.pg_depend d" \
+	"    ON d.refclassid = dep.classid AND d.refobjid = dep.objid" \
+	"   AND (dep.objsubid = 0 OR d.refobjsubid = dep.objsubid))," \
+	" rel AS (SELECT DISTINCT $1 AS command_tag, i.indrelid AS relid, NULL::text AS shown" \
+	"           FROM dep JOIN pg_catalog.pg_index i ON i.indexrelid = dep.objid" \
+	"          WHERE dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass)"
 
 /* the first of them that a job guards */
 #define GUARDED_AMONG \
@@ -342,6 +370,8 @@ refuse_if_guarded(const char *sql, int nparams, const char *const *params)
 		on = "its schema";
 	else if (strcmp(tag, "ALTER TYPE") == 0 || strcmp(tag, "ALTER DOMAIN") == 0)
 		on = "a type of its columns";
+	else if (strstr(tag, "CASCADE") != NULL)
+		on = "an index of it";
 	else
 		on = "it";
 
@@ -366,12 +396,18 @@ refuse_if_guarded(const char *sql, int nparams, const char *const *params)
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("table %s is the archived original of table %s of service \"%s\"",
 						now_named ? now_named : table, table, service),
+				 strcmp(on, "an index of it") == 0 ?
+				 errdetail("%s would drop an index of it, which would change what splitdb_rollback() brings back.",
+						   tag) :
 				 errdetail("%s on %s would change what splitdb_rollback() brings back.", tag, on),
 				 errhint("Drop it with splitdb_finalize('%s') once the service is to stay where it is.",
 						 service)));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
 			 errmsg("table %s belongs to a migration of service \"%s\"", table, service),
+			 strcmp(on, "an index of it") == 0 ?
+			 errdetail("Job %s is %s; %s would drop an index of the table, which its copy in the sibling keeps.",
+					   job, state, tag) :
 			 errdetail("Job %s is %s; %s on %s would make its copy in the sibling differ from it.",
 					   job, state, tag,
 					   strcmp(on, "it") == 0 ? "the table" :
@@ -456,6 +492,45 @@ splitdb_guard_drop(PG_FUNCTION_ARGS)
 }
 
 /*
+ * drops_an_index_along
+ *		Whether stmt is a DROP ... CASCADE of a kind of object that an index
+ *		can depend on without its table doing so (an expression's function
+ *		or operator, a collation, an operator class, a text search
+ *		configuration, and what holds them: a schema, an extension), so
+ *		that the CASCADE could drop an index and leave its table.  Indexes
+ *		themselves are DROP INDEX's; a type or domain is named here as well,
+ *		for a column of a type that an expression index casts to.
+ */
+static bool
+drops_an_index_along(DropStmt *stmt)
+{
+	if (stmt->behavior != DROP_CASCADE)
+		return false;
+	switch (stmt->removeType)
+	{
+		case OBJECT_FUNCTION:
+		case OBJECT_ROUTINE:
+		case OBJECT_OPERATOR:
+		case OBJECT_OPCLASS:
+		case OBJECT_OPFAMILY:
+		case OBJECT_COLLATION:
+		case OBJECT_TYPE:
+		case OBJECT_DOMAIN:
+		case OBJECT_CAST:
+		case OBJECT_TSCONFIGURATION:
+		case OBJECT_TSDICTIONARY:
+		case OBJECT_TSPARSER:
+		case OBJECT_TSTEMPLATE:
+		case OBJECT_ACCESS_METHOD:
+		case OBJECT_SCHEMA:
+		case OBJECT_EXTENSION:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
  * refused_before_it_runs
  *		Whether the command is one the guard must refuse at ddl_command_start,
  *		from its parse tree alone (no catalog read): DROP INDEX (the table of
@@ -463,8 +538,9 @@ splitdb_guard_drop(PG_FUNCTION_ARGS)
  *		already invalid, committed, by then), CREATE INDEX CONCURRENTLY and
  *		ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY (both commit
  *		transactions of their own before ddl_command_end, whose error then
- *		leaves what they committed), and ALTER SEQUENCE (OWNED BY NONE
- *		leaves no trace of the table the sequence belonged to).
+ *		leaves what they committed), ALTER SEQUENCE (OWNED BY NONE leaves
+ *		no trace of the table the sequence belonged to), and a DROP ...
+ *		CASCADE that may take an index along (drops_an_index_along).
  */
 static bool
 refused_before_it_runs(Node *parsetree)
@@ -474,7 +550,8 @@ refused_before_it_runs(Node *parsetree)
 	switch (nodeTag(parsetree))
 	{
 		case T_DropStmt:
-			return ((DropStmt *) parsetree)->removeType == OBJECT_INDEX;
+			return ((DropStmt *) parsetree)->removeType == OBJECT_INDEX ||
+				drops_an_index_along((DropStmt *) parsetree);
 		case T_IndexStmt:
 			return ((IndexStmt *) parsetree)->concurrent;
 		case T_AlterSeqStmt:
@@ -545,6 +622,34 @@ start_targets(Node *parsetree)
 	return list_delete_oid(relids, InvalidOid);
 }
 
+/*
+ * cascade_targets
+ *		The objects a DROP ... CASCADE (drops_an_index_along) names, as
+ *		catalog and OID, appended to *classids and *objids; looked up as
+ *		the DROP will (get_object_address), under a share lock that the
+ *		DROP's own lock then follows.  Names that find nothing are left out
+ *		(the command reports them itself).
+ */
+static void
+cascade_targets(DropStmt *stmt, List **classids, List **objids)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->objects)
+	{
+		Relation	rel = NULL;
+		ObjectAddress address = get_object_address(stmt->removeType, lfirst(lc), &rel,
+												   AccessShareLock, true);
+
+		if (rel != NULL)
+			table_close(rel, NoLock);
+		if (!OidIsValid(address.objectId))
+			continue;
+		*classids = lappend_oid(*classids, address.classId);
+		*objids = lappend_oid(*objids, address.objectId);
+	}
+}
+
 /* relids as an oid[] literal */
 static char *
 oid_array(List *relids)
@@ -565,27 +670,67 @@ oid_array(List *relids)
  * splitdb_guard_start
  *		SQL: event trigger on ddl_command_start.  Refuses, before it does
  *		anything, a command that refused_before_it_runs() and that names a
- *		guarded table, an index of one, or a sequence one owns or uses.
- *		The parse tree is looked at first; the probe of any_job_guards()
- *		stays the first query.
+ *		guarded table, an index of one, or a sequence one owns or uses, or
+ *		that would drop an index of one by CASCADE.
+ *
+ * The parse tree is looked at first.  The names in it are looked up under
+ * the session's search_path, as the command will look them up: the
+ * function is declared without a SET search_path for that reason (with
+ * one, an unqualified DROP INDEX found nothing and passed).  Its queries
+ * then run under search_path pg_catalog, pg_temp, set here for them and
+ * restored after, so that no operator or function of the caller's schemas
+ * takes part in deciding what is guarded; the probe of any_job_guards()
+ * stays the first query.
  */
 Datum
 splitdb_guard_start(PG_FUNCTION_ARGS)
 {
 	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
-	List	   *relids;
-	const char *params[2];
+	const char *params[3];
+	int			nparams;
+	const char *sql;
+	int			nestlevel;
 
 	if (CALLED_AS_EVENT_TRIGGER(fcinfo) && !refused_before_it_runs(trigdata->parsetree))
 		PG_RETURN_VOID();
-	if (!guard_applies(fcinfo))
-		PG_RETURN_VOID();
-	relids = start_targets(trigdata->parsetree);
-	if (relids == NIL)
-		PG_RETURN_VOID();
-	params[0] = GetCommandTagName(trigdata->tag);
-	params[1] = oid_array(relids);
-	refuse_if_guarded(RELATIONS_NAMED GUARDED_AMONG, 2, params);
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		(void) guard_applies(fcinfo);	/* raises the error */
+
+	/* the objects, found as the command will find them */
+	if (IsA(trigdata->parsetree, DropStmt) &&
+		drops_an_index_along((DropStmt *) trigdata->parsetree))
+	{
+		List	   *classids = NIL;
+		List	   *objids = NIL;
+
+		cascade_targets((DropStmt *) trigdata->parsetree, &classids, &objids);
+		if (objids == NIL)
+			PG_RETURN_VOID();
+		params[0] = psprintf("%s ... CASCADE", GetCommandTagName(trigdata->tag));
+		params[1] = oid_array(classids);
+		params[2] = oid_array(objids);
+		nparams = 3;
+		sql = RELATIONS_CASCADED GUARDED_AMONG;
+	}
+	else
+	{
+		List	   *relids = start_targets(trigdata->parsetree);
+
+		if (relids == NIL)
+			PG_RETURN_VOID();
+		params[0] = GetCommandTagName(trigdata->tag);
+		params[1] = oid_array(relids);
+		nparams = 2;
+		sql = RELATIONS_NAMED GUARDED_AMONG;
+	}
+
+	/* then splitdb's queries, under a search_path the caller cannot change */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (guard_applies(fcinfo))
+		refuse_if_guarded(sql, nparams, params);
+	AtEOXact_GUC(true, nestlevel);
 	PG_RETURN_VOID();
 }
 
