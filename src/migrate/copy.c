@@ -550,9 +550,8 @@ splitdb_copy_key(MemoryContext cxt, char **key, int n)
 /*
  * batch_query
  *		The SELECT of the next batch: rows after the last key (or from the
- *		range's first) and before the range's end, in key order; after the
- *		columns, each row's hash when src->hash is set.  Returns the number
- *		of parameters, whose values go to params.
+ *		range's first) and before the range's end, in key order.  Returns
+ *		the number of parameters, whose values go to params.
  */
 static int
 batch_query(StringInfo sql, SplitdbCopySource *src, const SplitdbKeyBounds *bounds,
@@ -561,10 +560,7 @@ batch_query(StringInfo sql, SplitdbCopySource *src, const SplitdbKeyBounds *boun
 	StringInfoData conds;
 	int			n;
 
-	appendStringInfo(sql, "SELECT %s", src->columns);
-	if (src->hash != NULL)
-		appendStringInfo(sql, ", pg_catalog.hash_record_extended(ROW(%s), 0)", src->hash_terms);
-	appendStringInfo(sql, " FROM ONLY %s", src->name);
+	appendStringInfo(sql, "SELECT %s FROM ONLY %s", src->columns, src->name);
 	if (src->nkeys == 0)
 		return 0;
 	initStringInfo(&conds);
@@ -667,24 +663,6 @@ finish_streams(CopyBatch *b)
 		splitdb_remote_copy_result(b->conns[i], b->copy, b->service);
 }
 
-/*
- * add_hash
- *		Count a row sent and add its hash (a bigint; NULL adds nothing, as
- *		sum() does) to hash.
- */
-static inline void
-add_hash(SplitdbCopyHash *hash, Datum value, bool isnull)
-{
-	hash->rows++;
-	if (!isnull)
-	{
-		int64		h = DatumGetInt64(value);
-
-		hash->high += h >> 32;	/* arithmetic: the signed upper half */
-		hash->low += (uint64) h & UINT64CONST(0xFFFFFFFF);
-	}
-}
-
 /* what send_rows() does after each fetch (see there) */
 typedef bool (*Fetched) (SPITupleTable *tt, uint64 n, void *arg);
 
@@ -715,15 +693,12 @@ send_rows(CopyBatch *b, SplitdbCopySource *src, Portal portal, int64 *bytes,
 		SPITupleTable *tt;
 		uint64		n;
 		bool		go_on;
-		bool		hashed;
 
 		SPI_cursor_fetch(portal, true, FETCH_ROWS);
 		tt = SPI_tuptable;
 		n = SPI_processed;
 		if (n == 0)
 			break;
-		/* the hash follows the columns where batch_query() asked for it */
-		hashed = src->hash != NULL && tt->tupdesc->natts == src->ncolumns + 1;
 
 		for (uint64 i = 0; i < n; i++)
 		{
@@ -731,8 +706,6 @@ send_rows(CopyBatch *b, SplitdbCopySource *src, Portal portal, int64 *bytes,
 
 			heap_deform_tuple(tt->vals[i], tt->tupdesc, values, nulls);
 			encode_row(src, values, nulls, &chunk);
-			if (hashed)
-				add_hash(src->hash, values[src->ncolumns], nulls[src->ncolumns]);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
 			if (chunk.len >= SEND_CHUNK)

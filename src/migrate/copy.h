@@ -16,20 +16,6 @@
 #include "fmgr.h"
 #include "remote/remote.h"
 
-/*
- * The count and checksum of the rows a copy sent, as splitdb_verify() makes
- * them (verify.c): the sum of each row's hash_record_extended(), kept as
- * the sums of the hashes' upper 32 bits (signed) and lower 32 bits, which
- * cannot overflow below 2^31 rows; splitdb_verify_streamed_checksum()
- * prints it.
- */
-typedef struct SplitdbCopyHash
-{
-	int64		rows;
-	int64		high;
-	uint64		low;
-} SplitdbCopyHash;
-
 /* what the copy of one table needs, read once per run */
 typedef struct SplitdbCopySource
 {
@@ -47,8 +33,6 @@ typedef struct SplitdbCopySource
 	char	   *key_list;		/* quoted key columns, comma-separated */
 	char	  **key_names;		/* each key column, quoted */
 	char	  **key_types;		/* format_type() of each key column */
-	char	   *hash_terms;		/* splitdb_verify_row_terms(); NULL: no hashing */
-	SplitdbCopyHash *hash;		/* where the batches add up what they send */
 } SplitdbCopySource;
 
 /*

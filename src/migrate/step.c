@@ -261,31 +261,6 @@ splitdb_step_prepare(SplitdbJob *job)
 }
 
 /*
- * copy_hashes
- *		Whether the copy of t, about to start, hashes the rows it sends, so
- *		that the verification of this run reads only the sibling; if so,
- *		src gets the terms and the sums.  In a transaction.
- *
- * Offline only, and only for a copy that starts from an empty sibling
- * table (phase created, or a table without a key, which goes in one pass)
- * and so sends every row: since this run began, its SHARE lock on every
- * table of the job (worker.c, block_writes) has kept all writes out, so the
- * rows the copy hashed are the rows the verification would read.  A table
- * copied in part by an earlier run, whose lock was let go in between, and
- * every table of an online job, are read again by the verification.
- */
-static bool
-copy_hashes(SplitdbJob *job, SplitdbJobTable *t, SplitdbCopySource *src)
-{
-	t->streamed = NULL;
-	if (job->online || !(t->phase == SPLITDB_TABLE_CREATED || src->nkeys == 0))
-		return false;
-	src->hash_terms = MemoryContextStrdup(job->job_cxt, splitdb_verify_row_terms(t->relid));
-	src->hash = MemoryContextAllocZero(job->job_cxt, sizeof(SplitdbCopyHash));
-	return true;
-}
-
-/*
  * copy_table
  *		Copy one table batch by batch, each batch a checkpoint.
  *
@@ -304,7 +279,6 @@ copy_table(SplitdbJob *job, SplitdbJobTable *t)
 	char	  **last_key = NULL;
 	int64		rows_copied = 0;
 	const char *params[6];
-	bool		hashing;
 
 	splitdb_worker_working_on("table %s", t->name);
 	splitdb_worker_begin("copying %s", t->name);
@@ -324,7 +298,6 @@ copy_table(SplitdbJob *job, SplitdbJobTable *t)
 	 * once, in autocommit: the batches then go over other connections, which
 	 * must not wait for a lock this one would hold.
 	 */
-	hashing = copy_hashes(job, t, src);
 	if (t->phase == SPLITDB_TABLE_COPYING && src->nkeys == 0)
 		splitdb_copy_truncate(job->conn, src->name, job->service);
 	else if (t->phase == SPLITDB_TABLE_COPYING)
@@ -381,12 +354,6 @@ copy_table(SplitdbJob *job, SplitdbJobTable *t)
 			splitdb_worker_commit();
 			break;
 		}
-		if (hashing && src->hash->rows >= SPLITDB_VERIFY_STREAMED_MAX_ROWS)
-		{
-			/* too many to sum in halves: the verification reads the source */
-			src->hash = NULL;
-			hashing = false;
-		}
 		splitdb_worker_commit();
 
 		splitdb_worker_begin("copying %s", t->name);
@@ -394,10 +361,6 @@ copy_table(SplitdbJob *job, SplitdbJobTable *t)
 		splitdb_worker_commit();
 	}
 	keep_key(job, NULL, src->nkeys, last_key);
-	if (hashing)
-		t->streamed = src->hash;
-	src->hash = NULL;
-	src->hash_terms = NULL;
 	splitdb_worker_clear_working_on();
 }
 
@@ -698,26 +661,6 @@ splitdb_step_index(SplitdbJob *job)
 }
 
 /*
- * streamed_hash
- *		The count and checksum the copy of this run made of the table relid
- *		as it sent it (copy_hashes), or NULL.
- */
-static const SplitdbCopyHash *
-streamed_hash(SplitdbJob *job, Oid relid)
-{
-	ListCell   *lc;
-
-	foreach(lc, job->tables)
-	{
-		SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
-
-		if (t->relid == relid)
-			return t->streamed;
-	}
-	return NULL;
-}
-
-/*
  * send_back
  *		After a failed verification: every table goes back to be copied, and
  *		the job to the copying phase, so that the next run copies again.  Not
@@ -815,18 +758,13 @@ splitdb_step_verify(SplitdbJob *job)
 	{
 		SplitdbVerifyTable *vt = (SplitdbVerifyTable *) lfirst(lc);
 		SplitdbVerifyResult r;
-		const SplitdbCopyHash *streamed;
 		const char *params[9];
 
 		splitdb_worker_working_on("table %s", vt->target_name);
 		if (!job->online)
 			splitdb_worker_begin("verifying %s", vt->target_name);
 		set_current_table(job, vt->target_name);
-		streamed = streamed_hash(job, vt->relid);
-		if (streamed != NULL)
-			elog(LOG, "job " INT64_FORMAT " of service \"%s\": table %s was counted and hashed as it was copied; its verification reads the sibling alone",
-				 job->job_id, job->service, vt->target_name);
-		splitdb_verify_table(job->conn, vt, streamed, job->service, &r);
+		splitdb_verify_table(job->conn, vt, job->service, &r);
 		params[0] = splitdb_worker_int64_text(job->job_id);
 		params[1] = vt->target_name;
 		params[2] = splitdb_worker_int64_text(r.source_rows);

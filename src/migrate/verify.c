@@ -15,11 +15,7 @@
  * explicitly, in the source's attribute order, so dropped columns and a
  * different physical order in the sibling do not matter; generated columns
  * are included, since they must agree too.  Online mode checks the rows a
- * cutover's last replay wrote with the same terms (online.c).  An offline
- * job's copy adds the same hash to the rows it reads and sums it as it
- * sends them (copy.c), so that its verification, in the same run, under
- * the SHARE lock that has kept every write out since before the copy's
- * first row, reads only the sibling (step.c).
+ * cutover's last replay wrote with the same terms (online.c).
  *
  * Each term t is the column itself when its type hashes by value alike in
  * every database (built-in types with a hash opclass: the hash partitioning
@@ -55,7 +51,6 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/numeric.h"
 #include "utils/typcache.h"
 
 #include "metadata/catalog.h"
@@ -156,33 +151,6 @@ splitdb_verify_row_terms(Oid relid)
 			appendStringInfoString(&terms, name);
 	}
 	return terms.data;
-}
-
-/*
- * splitdb_verify_streamed_checksum
- *		The checksum of the rows a copy hashed as it sent them (copy.c), as
- *		the text of a numeric, the way the checksum query prints
- *		sum(hash_record_extended(...)): "0" for no rows.  Errors past 2^31
- *		rows, where the halves' sums could overflow; the copy does not hash
- *		a table that large.
- */
-char *
-splitdb_verify_streamed_checksum(const SplitdbCopyHash *hash)
-{
-	Datum		high;
-	Datum		low;
-
-	if (hash->rows >= SPLITDB_VERIFY_STREAMED_MAX_ROWS)
-		elog(ERROR, "cannot sum the hashes of " INT64_FORMAT " rows", hash->rows);
-	high = DirectFunctionCall2(numeric_mul,
-							   DirectFunctionCall1(int8_numeric, Int64GetDatum(hash->high)),
-							   DirectFunctionCall1(int8_numeric,
-												   Int64GetDatum(INT64CONST(1) << 32)));
-	low = DirectFunctionCall3(numeric_in,
-							  CStringGetDatum(psprintf(UINT64_FORMAT, hash->low)),
-							  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	return DatumGetCString(DirectFunctionCall1(numeric_out,
-											   DirectFunctionCall2(numeric_add, high, low)));
 }
 
 /*
@@ -294,12 +262,9 @@ splitdb_verify_prepare_remote(PGconn *conn, const char *service)
  *		at once: the sibling's query is sent first and runs there while the
  *		source's runs here.
  *
- * conn:     a sibling session prepared by splitdb_verify_prepare_remote()
- * streamed: the source's count and checksum as the copy hashed the rows it
- *           sent, when the caller knows that no row of the table can have
- *           changed since (step.c); NULL: they are read here
- * r:        out: both sides' counts and checksums; a table the sibling
- *           lacks is reported with present = false rather than raised
+ * conn: a sibling session prepared by splitdb_verify_prepare_remote()
+ * r:    out: both sides' counts and checksums; a table the sibling lacks is
+ *       reported with present = false rather than raised
  *
  * The local session must have the settings splitdb_verify() sets.  The
  * results are allocated in CurrentMemoryContext.  If the local query
@@ -308,8 +273,7 @@ splitdb_verify_prepare_remote(PGconn *conn, const char *service)
  */
 void
 splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
-					 const SplitdbCopyHash *streamed, const char *service,
-					 SplitdbVerifyResult *r)
+					 const char *service, SplitdbVerifyResult *r)
 {
 	const char *param[1];
 	char	   *remote_sql;
@@ -322,24 +286,17 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 	present = splitdb_remote_scalar(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
 									1, param, service);
 	r->present = present != NULL && strcmp(present, "t") == 0;
-	if (streamed != NULL)
-	{
-		r->source_rows = streamed->rows;
-		r->source_checksum = splitdb_verify_streamed_checksum(streamed);
-	}
 	if (!r->present)
 	{
-		if (streamed == NULL)
-			local_checksum(checksum_query(t->terms, t->source_name),
-						   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
+		local_checksum(checksum_query(t->terms, t->source_name),
+					   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 		return;
 	}
 
 	remote_sql = checksum_query(t->terms, t->target_name);
 	splitdb_remote_send(conn, remote_sql, 0, NULL, service);
-	if (streamed == NULL)
-		local_checksum(checksum_query(t->terms, t->source_name),
-					   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
+	local_checksum(checksum_query(t->terms, t->source_name),
+				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 	res = splitdb_remote_finish(conn, remote_sql, service);
 
 	/* copy out and clear first: nothing below may leak res */
@@ -395,7 +352,7 @@ splitdb_verify(PG_FUNCTION_ARGS)
 			Datum		values[6];
 			bool		nulls[6] = {false, false, false, false, false, false};
 
-			splitdb_verify_table(conn, t, NULL, service, &r);
+			splitdb_verify_table(conn, t, service, &r);
 			values[0] = CStringGetTextDatum(t->target_name);
 			values[1] = Int64GetDatum(r.source_rows);
 			values[3] = CStringGetTextDatum(r.source_checksum);

@@ -13,11 +13,7 @@
 #ifndef SPLITDB_VERIFY_H
 #define SPLITDB_VERIFY_H
 
-#include "migrate/copy.h"
 #include "remote/remote.h"
-
-/* a copy hashes what it sends (and verification trusts it) below this many rows */
-#define SPLITDB_VERIFY_STREAMED_MAX_ROWS (INT64CONST(1) << 31)
 
 /* one table to verify */
 typedef struct SplitdbVerifyTable
@@ -40,11 +36,9 @@ typedef struct SplitdbVerifyResult
 } SplitdbVerifyResult;
 
 extern char *splitdb_verify_row_terms(Oid relid);
-extern char *splitdb_verify_streamed_checksum(const SplitdbCopyHash *hash);
 extern List *splitdb_verify_tables(const char *service, MemoryContext cxt);
 extern void splitdb_verify_prepare_remote(PGconn *conn, const char *service);
 extern void splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
-								 const SplitdbCopyHash *streamed, const char *service,
-								 SplitdbVerifyResult *r);
+								 const char *service, SplitdbVerifyResult *r);
 
 #endif							/* SPLITDB_VERIFY_H */

@@ -64,8 +64,6 @@ typedef struct SplitdbJobTable
 	int64		rows_copied;
 	char	  **last_key;		/* the checkpoint, text form; NULL for none */
 	SplitdbCopySource *src;		/* built when first needed; lives with the job */
-	SplitdbCopyHash *streamed;	/* offline, the whole table copied by this run:
-								 * the count and checksum of what it sent */
 } SplitdbJobTable;
 
 /* the job a worker runs */
