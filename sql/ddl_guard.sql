@@ -8,7 +8,8 @@
 --   an expression index or of a trigger on it are refused with 55006 and a
 --   hint to cancel, and each refused command changes nothing; DROP INDEX
 --   too, by an unqualified name, and under a search_path whose first
---   schema shadows the operators of the guard's own queries;
+--   schema shadows the operators of the guard's own queries; and DROP
+--   OWNED ... CASCADE of the owner of an expression index's function;
 -- - the same for the table's owner, who is no superuser;
 -- - COMMENT is refused too (the sibling has the table's comments); GRANT
 --   stays allowed, and so does DDL on tables no job moves (a DROP
@@ -33,6 +34,11 @@ CREATE FUNCTION guard_fold(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELEC
 CREATE INDEX guard_fold_idx ON "Guard Tab" (guard_fold("Wert ü"));
 CREATE FUNCTION guard_stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER guard_stamp BEFORE UPDATE ON "Guard Tab" FOR EACH ROW EXECUTE FUNCTION guard_stamp();
+-- and one that DROP OWNED ... CASCADE of its function's owner would
+CREATE ROLE regress_guard_fn_owner;
+CREATE FUNCTION guard_neg(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT -$1 $$;
+ALTER FUNCTION guard_neg(integer) OWNER TO regress_guard_fn_owner;
+CREATE INDEX guard_neg_idx ON "Guard Tab" (guard_neg(id));
 CREATE TABLE guard_parts (id integer, k integer, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
 CREATE TABLE guard_parts_1 PARTITION OF guard_parts FOR VALUES IN (1);
 INSERT INTO guard_parts SELECT g, 1 FROM generate_series(1, 5) g;
@@ -116,10 +122,12 @@ SET search_path = guard_evil, pg_catalog, public;
 DROP INDEX guard_fold_idx;
 DROP FUNCTION guard_fold(text) CASCADE;
 RESET search_path;
+DROP SCHEMA guard_evil CASCADE;
+DROP OWNED BY regress_guard_fn_owner CASCADE;
 SELECT to_regclass('guard_fold_idx') IS NOT NULL AS index_kept,
        to_regprocedure('guard_fold(text)') IS NOT NULL AS function_kept,
-       to_regprocedure('guard_stamp()') IS NOT NULL AS trigger_function_kept;
-DROP SCHEMA guard_evil CASCADE;
+       to_regprocedure('guard_stamp()') IS NOT NULL AS trigger_function_kept,
+       to_regclass('guard_neg_idx') IS NOT NULL AS owned_index_kept;
 -- the table's owner, no superuser, is refused the same
 SET ROLE regress_guard_owner;
 ALTER TABLE guard_parts_1 ADD CONSTRAINT guard_k CHECK (k > 0);
@@ -186,5 +194,7 @@ DELETE FROM splitdb.job;
 SELECT splitdb_drop_service('guard_svc');
 DROP DATABASE guard_svc WITH (FORCE);
 DROP ROLE regress_guard_owner;
+DROP OWNED BY regress_guard_fn_owner;
+DROP ROLE regress_guard_fn_owner;
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;

@@ -534,7 +534,7 @@ CREATE EVENT TRIGGER splitdb_guard_start ON ddl_command_start
 				 'DROP OPERATOR FAMILY', 'DROP COLLATION', 'DROP TYPE', 'DROP DOMAIN',
 				 'DROP CAST', 'DROP TEXT SEARCH CONFIGURATION', 'DROP TEXT SEARCH DICTIONARY',
 				 'DROP TEXT SEARCH PARSER', 'DROP TEXT SEARCH TEMPLATE', 'DROP ACCESS METHOD',
-				 'DROP SCHEMA', 'DROP EXTENSION')
+				 'DROP SCHEMA', 'DROP EXTENSION', 'DROP OWNED')
 	EXECUTE FUNCTION splitdb.guard_start();
 -- also under session_replication_role = replica: a migration's tables
 -- change under no setting a client can send

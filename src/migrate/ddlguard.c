@@ -44,9 +44,9 @@
  *	                    trace of the table by then (refused_before_it_runs);
  *	                    and a DROP ... CASCADE of a function, type,
  *	                    collation, operator class, extension, schema or the
- *	                    like that would take an index of it along (by
- *	                    sql_drop the index's table is gone from the
- *	                    catalog).
+ *	                    like, or a DROP OWNED ... CASCADE, that would take
+ *	                    an index of it along (by sql_drop the index's table
+ *	                    is gone from the catalog).
  *
  * All three fire only for the command tags listed in sql/splitdb--0.1.sql.
  * An event trigger that fires for every command would make PostgreSQL log
@@ -99,6 +99,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "postmaster/bgworker.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -258,10 +259,9 @@ static bool callback_registered = false;
  * as the CASCADE would find them (a dependency on one column of a table
  * leads only to what depends on that column)
  */
-#define RELATIONS_CASCADED \
+#define RELATIONS_CASCADED_FROM(seed) \
 	"WITH RECURSIVE dep(classid, objid, objsubid) AS (" \
-	"  SELECT u.c, u.o, 0 FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.oid[])," \
-	"                                     pg_catalog.unnest($3::pg_catalog.oid[])) u(c, o)" \
+	seed \
 	"  UNION" \
 	"  SELECT d.classid, d.objid, d.objsubid FROM dep JOIN pg_catalog.pg_depend d" \
 	"    ON d.refclassid = dep.classid AND d.refobjid = dep.objid" \
@@ -269,6 +269,20 @@ static bool callback_registered = false;
 	" rel AS (SELECT DISTINCT $1 AS command_tag, i.indrelid AS relid, NULL::text AS shown" \
 	"           FROM dep JOIN pg_catalog.pg_index i ON i.indexrelid = dep.objid" \
 	"          WHERE dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass)"
+#define RELATIONS_CASCADED RELATIONS_CASCADED_FROM( \
+	"  SELECT u.c, u.o, 0 FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.oid[])," \
+	"                                     pg_catalog.unnest($3::pg_catalog.oid[])) u(c, o)")
+
+/*
+ * the same for DROP OWNED ... CASCADE ($2: the roles' OIDs): from what the
+ * roles own in this database
+ */
+#define RELATIONS_OWNED_CASCADED RELATIONS_CASCADED_FROM( \
+	"  SELECT s.classid, s.objid, 0 FROM pg_catalog.pg_shdepend s" \
+	"   WHERE s.dbid = (SELECT d.oid FROM pg_catalog.pg_database d" \
+	"                    WHERE d.datname = pg_catalog.current_database())" \
+	"     AND s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass" \
+	"     AND s.refobjid = ANY ($2::pg_catalog.oid[]) AND s.deptype = 'o'")
 
 /* the first of them that a job guards */
 #define GUARDED_AMONG \
@@ -540,7 +554,8 @@ drops_an_index_along(DropStmt *stmt)
  *		transactions of their own before ddl_command_end, whose error then
  *		leaves what they committed), ALTER SEQUENCE (OWNED BY NONE leaves
  *		no trace of the table the sequence belonged to), and a DROP ...
- *		CASCADE that may take an index along (drops_an_index_along).
+ *		CASCADE or DROP OWNED ... CASCADE that may take an index along
+ *		(drops_an_index_along).
  */
 static bool
 refused_before_it_runs(Node *parsetree)
@@ -552,6 +567,8 @@ refused_before_it_runs(Node *parsetree)
 		case T_DropStmt:
 			return ((DropStmt *) parsetree)->removeType == OBJECT_INDEX ||
 				drops_an_index_along((DropStmt *) parsetree);
+		case T_DropOwnedStmt:
+			return ((DropOwnedStmt *) parsetree)->behavior == DROP_CASCADE;
 		case T_IndexStmt:
 			return ((IndexStmt *) parsetree)->concurrent;
 		case T_AlterSeqStmt:
@@ -697,7 +714,26 @@ splitdb_guard_start(PG_FUNCTION_ARGS)
 		(void) guard_applies(fcinfo);	/* raises the error */
 
 	/* the objects, found as the command will find them */
-	if (IsA(trigdata->parsetree, DropStmt) &&
+	if (IsA(trigdata->parsetree, DropOwnedStmt))
+	{
+		List	   *roles = NIL;
+		ListCell   *lc;
+
+		foreach(lc, ((DropOwnedStmt *) trigdata->parsetree)->roles)
+		{
+			Oid			role = get_rolespec_oid(lfirst(lc), true);
+
+			if (OidIsValid(role))
+				roles = lappend_oid(roles, role);
+		}
+		if (roles == NIL)
+			PG_RETURN_VOID();
+		params[0] = "DROP OWNED ... CASCADE";
+		params[1] = oid_array(roles);
+		nparams = 2;
+		sql = RELATIONS_OWNED_CASCADED GUARDED_AMONG;
+	}
+	else if (IsA(trigdata->parsetree, DropStmt) &&
 		drops_an_index_along((DropStmt *) trigdata->parsetree))
 	{
 		List	   *classids = NIL;
