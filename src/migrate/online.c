@@ -541,9 +541,9 @@ check_replayed(SplitdbJob *job, const RoundTable *t)
 				psprintf("SELECT pg_catalog.count(*),"
 						 "       coalesce(pg_catalog.sum(pg_catalog.hash_record_extended(ROW(%s), 0)), 0)"
 						 "       ::pg_catalog.text"
-						 "  FROM %s%s t WHERE EXISTS (SELECT FROM pg_catalog.jsonb_populate_recordset(NULL::%s,"
-						 "       $1::pg_catalog.jsonb) k WHERE %s)",
-						 terms, only, t->table, t->table, splitdb_replay_key_join(t->keys, "k", "t")),
+						 "  FROM %s%s t WHERE EXISTS (SELECT FROM %s WHERE %s)",
+						 terms, only, t->table, splitdb_replay_key_rows(t->relid, t->keys, "k"),
+						 splitdb_replay_key_join(t->keys, "k", "t")),
 				add_checksum, &there);
 
 	if (here.rows != there.rows || strcmp(here.sum, there.sum) != 0)
@@ -607,9 +607,9 @@ replay_table(SplitdbJob *job, const RoundTable *t, int64 *rows)
 	stream(job,
 		   psprintf("SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT DISTINCT %s FROM %s) k",
 					splitdb_replay_key_list(t->keys), t->log),
-		   psprintf("INSERT INTO pg_temp.splitdb_replay_keys SELECT %s"
-					" FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1::pg_catalog.jsonb)",
-					splitdb_replay_key_list(t->keys), t->table));
+		   psprintf("INSERT INTO pg_temp.splitdb_replay_keys SELECT %s FROM %s",
+					splitdb_replay_key_list(t->keys),
+					splitdb_replay_key_rows(t->relid, t->keys, "k")));
 	splitdb_remote_command(job->conn, "ANALYZE pg_temp.splitdb_replay_keys", 0, NULL, job->service);
 	splitdb_remote_command(job->conn,
 						   psprintf("DELETE FROM %s%s a USING pg_temp.splitdb_replay_keys k WHERE %s",

@@ -132,6 +132,50 @@ splitdb_replay_key_join(List *keys, const char *a, const char *b)
 }
 
 /*
+ * splitdb_replay_key_rows
+ *		"pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb) AS alias(k1
+ *		type1, ...)": a batch of keys, a jsonb array of objects as to_jsonb()
+ *		writes them, read as rows of the key columns alone, typed as relid's
+ *		(relid has every column of keys, quoted key columns; type names are
+ *		qualified where the current search_path does not show them, so the
+ *		text names the same types in a database made from this one).
+ *
+ * Not jsonb_populate_recordset() over the table's row type: that runs
+ * every column the keys lack through its type's input as NULL, which a
+ * NOT NULL domain, or a domain whose CHECK fails on NULL, refuses.
+ */
+char *
+splitdb_replay_key_rows(Oid relid, List *keys, const char *alias)
+{
+	StringInfoData s;
+	ListCell   *lc;
+
+	initStringInfo(&s);
+	appendStringInfo(&s, "pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb) AS %s(", alias);
+	foreach(lc, keys)
+	{
+		const char *key = (const char *) lfirst(lc);
+		AttrNumber	attnum;
+		char	   *name;
+		Oid			typid;
+		int32		typmod;
+		Oid			collid;
+
+		/* attribute numbers run from 1 without a gap, dropped ones included */
+		for (attnum = 1; (name = get_attname(relid, attnum, true)) != NULL; attnum++)
+			if (strcmp(quote_identifier(name), key) == 0)
+				break;
+		if (name == NULL)
+			elog(ERROR, "key column %s of relation %u does not exist", key, relid);
+		get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &collid);
+		appendStringInfo(&s, "%s%s %s", foreach_current_index(lc) > 0 ? ", " : "", key,
+						 format_type_with_typemod(typid, typmod));
+	}
+	appendStringInfoChar(&s, ')');
+	return s.data;
+}
+
+/*
  * splitdb_replay_key_list
  *		"k1, k2" over quoted key columns.
  */
@@ -406,9 +450,9 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 	}
 
 	/* the keys logged go first, then their rows as they are now */
-	a.sql = psprintf("DELETE FROM %s a USING pg_catalog.jsonb_populate_recordset(NULL::%s,"
-					 " $1::pg_catalog.jsonb) k WHERE %s",
-					 target_name(t), target_name(t), splitdb_replay_key_join(t->keys, "a", "k"));
+	a.sql = psprintf("DELETE FROM %s a USING %s WHERE %s",
+					 target_name(t), splitdb_replay_key_rows(t->target, t->keys, "k"),
+					 splitdb_replay_key_join(t->keys, "a", "k"));
 	each_batch(conn, service,
 			   psprintf("SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT DISTINCT %s FROM %s) k", keys, t->log),
 			   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);

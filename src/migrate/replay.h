@@ -34,6 +34,7 @@ typedef struct SplitdbReplayTable
 
 extern char *splitdb_replay_key_list(List *keys);
 extern char *splitdb_replay_key_join(List *keys, const char *a, const char *b);
+extern char *splitdb_replay_key_rows(Oid relid, List *keys, const char *alias);
 extern SplitdbReplayTable *splitdb_replay_table(PGconn *conn, const char *service,
 												const char *table, Oid target);
 extern int64 splitdb_replay_run(PGconn *conn, const char *service,

@@ -24,6 +24,10 @@
  * so that values its collation calls equal still differ.  Every other column
  * (user-defined types, whose enum labels and member types have other OIDs in
  * the sibling; reg* types; types without a hash opclass) is hashed as text.
+ * An xml column's text is its output, not its cast to text: the cast gives
+ * the value as stored, and a copy stores the output, which leaves out an
+ * XML declaration that says no more than the defaults (<?xml
+ * version="1.0"?>), as pg_dump's copy of it does.
  *
  * Invariants:
  * - Both sides render text terms under the same settings (DateStyle,
@@ -143,7 +147,9 @@ splitdb_verify_row_terms(Oid relid)
 
 		if (i > 0)
 			appendStringInfoString(&terms, ", ");
-		if (!hashes_alike_everywhere(typid, 0))
+		if (getBaseType(typid) == XMLOID)
+			appendStringInfo(&terms, "pg_catalog.textin(pg_catalog.xml_out(%s))", name);
+		else if (!hashes_alike_everywhere(typid, 0))
 			appendStringInfo(&terms, "%s::pg_catalog.text", name);
 		else if (OidIsValid(collid) && !get_collation_isdeterministic(collid))
 			appendStringInfo(&terms, "%s COLLATE pg_catalog.\"C\"", name);

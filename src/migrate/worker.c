@@ -918,6 +918,7 @@ splitdb_worker_pin_settings(const char *application_name)
 	SetConfigOption("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("bytea_output", "hex", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("lc_monetary", "C", PGC_SUSET, PGC_S_SESSION);
+	SetConfigOption("xmloption", "content", PGC_USERSET, PGC_S_SESSION);
 	/* the count and checksum scans gain nothing from JIT; it costs memory */
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("application_name", application_name, PGC_USERSET, PGC_S_SESSION);

@@ -184,9 +184,9 @@ notice_processor(void *arg, const char *message)
 
 /*
  * setup_session
- *		Give a new session the fixed settings splitdb relies on: catalog
- *		names resolve in pg_catalog only, and values cross the wire in one
- *		unambiguous form whatever the sibling's defaults are.
+ *		Give a new session the fixed settings splitdb relies on: catalog names
+ *		resolve in pg_catalog only; values cross in one form whatever the
+ *		sibling's defaults (xmloption content, as pg_dump: xml fragments too).
  *
  * On failure the connection is closed and ERROR raised.
  */
@@ -200,7 +200,8 @@ setup_session(PGconn *conn)
 						" pg_catalog.set_config('timezone', 'UTC', false),"
 						" pg_catalog.set_config('datestyle', 'ISO, YMD', false),"
 						" pg_catalog.set_config('intervalstyle', 'postgres', false),"
-						" pg_catalog.set_config('extra_float_digits', '3', false)",
+						" pg_catalog.set_config('extra_float_digits', '3', false),"
+						" pg_catalog.set_config('xmloption', 'content', false)",
 						SPLITDB_WAIT_EVENT_REMOTE);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
