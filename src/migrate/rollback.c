@@ -812,8 +812,11 @@ splitdb_rollback_main(Datum main_arg)
 	SetConfigOption("application_name", SPLITDB_WORKER_TYPE, PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("timezone", "UTC", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION);
 	/* the rows come back through COPY FROM: xml fragments as well as documents */
 	SetConfigOption("xmloption", "content", PGC_USERSET, PGC_S_SESSION);
+	/* and money as the sibling's splitdb session prints it (remote.c) */
+	SetConfigOption("lc_monetary", "C", PGC_SUSET, PGC_S_SESSION);
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(rb_cxt);

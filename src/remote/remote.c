@@ -186,9 +186,9 @@ notice_processor(void *arg, const char *message)
  * setup_session
  *		Give a new session the fixed settings splitdb relies on: catalog names
  *		resolve in pg_catalog only; values cross in one form whatever the
- *		sibling's defaults (xmloption content, as pg_dump: xml fragments too).
- *
- * On failure the connection is closed and ERROR raised.
+ *		sibling's defaults (xmloption content, as pg_dump: xml fragments too;
+ *		money in lc_monetary C, as the worker writes and reads it).  On
+ *		failure the connection is closed and ERROR raised.
  */
 static void
 setup_session(PGconn *conn)
@@ -197,11 +197,11 @@ setup_session(PGconn *conn)
 
 	res = libpqsrv_exec(conn,
 						"SELECT pg_catalog.set_config('search_path', 'pg_catalog', false),"
-						" pg_catalog.set_config('timezone', 'UTC', false),"
-						" pg_catalog.set_config('datestyle', 'ISO, YMD', false),"
+						" pg_catalog.set_config('timezone', 'UTC', false), pg_catalog.set_config('datestyle', 'ISO, YMD', false),"
 						" pg_catalog.set_config('intervalstyle', 'postgres', false),"
 						" pg_catalog.set_config('extra_float_digits', '3', false),"
-						" pg_catalog.set_config('xmloption', 'content', false)",
+						" pg_catalog.set_config('xmloption', 'content', false),"
+						" pg_catalog.set_config('lc_monetary', 'C', false)",
 						SPLITDB_WAIT_EVENT_REMOTE);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
