@@ -643,9 +643,10 @@ start_targets(Node *parsetree)
  * cascade_targets
  *		The objects a DROP ... CASCADE (drops_an_index_along) names, as
  *		catalog and OID, appended to *classids and *objids; looked up as
- *		the DROP will (get_object_address), under a share lock that the
- *		DROP's own lock then follows.  Names that find nothing are left out
- *		(the command reports them itself).
+ *		the DROP will (get_object_address), under the lock the DROP takes
+ *		(ACCESS EXCLUSIVE, as RemoveObjects() does: a weaker one first would
+ *		have to be upgraded, and two such DROPs could deadlock).  Names that
+ *		find nothing are left out (the command reports them itself).
  */
 static void
 cascade_targets(DropStmt *stmt, List **classids, List **objids)
@@ -656,7 +657,7 @@ cascade_targets(DropStmt *stmt, List **classids, List **objids)
 	{
 		Relation	rel = NULL;
 		ObjectAddress address = get_object_address(stmt->removeType, lfirst(lc), &rel,
-												   AccessShareLock, true);
+												   AccessExclusiveLock, true);
 
 		if (rel != NULL)
 			table_close(rel, NoLock);
