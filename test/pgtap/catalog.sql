@@ -315,12 +315,15 @@ SELECT is_empty(
 		 AND (p.proconfig IS NULL
 			  OR NOT p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'])
 		 -- the reference triggers pin it themselves, once per statement, not per row;
-		 -- the capture trigger resolves no name, or pins it when it runs a statement
+		 -- the capture trigger resolves no name, or pins it when it runs a statement;
+		 -- the start guard finds a command's names under the session's path, as the
+		 -- command does, and pins it for its own queries
 		 AND p.oid NOT IN ('splitdb.reference_row()'::regprocedure,
 						   'splitdb.reference_flush()'::regprocedure,
 						   'splitdb.shim_statement()'::regprocedure,
-						   'splitdb.capture_changes()'::regprocedure)$$,
-	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers pin it per statement)');
+						   'splitdb.capture_changes()'::regprocedure,
+						   'splitdb.guard_start()'::regprocedure)$$,
+	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers and the start guard pin it themselves)');
 
 -- ===== privileges
 SELECT function_privs_are('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'],
