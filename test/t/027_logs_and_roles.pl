@@ -49,7 +49,8 @@
 # copy in the sibling had that state from indexing on, so the online
 # rounds (as the mapped superuser) fired it: the role became a superuser
 # there, wrote to the withheld copy at verifying, and the job failed its
-# verification; the rollback's replays fired it in the source the same way.
+# verification; the rollback's replays fired it in the source the same way
+# (service lg_off, migrated offline, written in the sibling, rolled back).
 
 use strict;
 use warnings FATAL => 'all';
@@ -584,6 +585,46 @@ my $before_verifying = qr/^(?:queued|preparing|copying|indexing|catching_up|fail
 	look('lg_svc');
 }
 $writer->quit;
+
+# ===== an offline service rolled back: its replays in the source alone
+{
+	my $OT = "$S." . qi('Ränder "o"');
+	$sibling->safe_psql('postgres', 'CREATE DATABASE lg_off');
+	$sibling->safe_psql('lg_off', "CREATE SCHEMA $S; GRANT USAGE ON SCHEMA $S TO $A");
+	$source->safe_psql(
+		'mono', qq{
+SET ROLE $A;
+CREATE TABLE $OT ($C{id} bigint PRIMARY KEY, $C{note} text NOT NULL);
+INSERT INTO $OT SELECT g, @{[ note_sql('g') ]} FROM generate_series(1, 50) g;
+CREATE TRIGGER @{[ qi($trigger) ]} BEFORE INSERT OR UPDATE OR DELETE ON $OT
+	FOR EACH ROW EXECUTE FUNCTION $tfunc();
+ALTER TABLE $OT ENABLE REPLICA TRIGGER @{[ qi($trigger) ]};
+RESET ROLE;
+SET log_statement = 'none';
+CREATE SERVER lg_off_srv FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '127.0.0.1', port '$sib_port', dbname 'lg_off');
+CREATE USER MAPPING FOR CURRENT_USER SERVER lg_off_srv OPTIONS (user '$user', password '$super_pw');
+RESET log_statement;
+SELECT splitdb_add_service('lg_off', server => 'lg_off_srv');
+SELECT splitdb_assign('lg_off', @{[ ql($OT) ]});
+SELECT splitdb_migrate('lg_off', mode => 'offline', wait => true);
+});
+	is(job('lg_off', 'state'), 'done', 'lg_off: done offline');
+	$node{lg_off} = $sibling;
+	$port{lg_off} = $sib_port;
+	my ($ret, $out, $err) = as_role($app, 'lg_off',
+		"INSERT INTO $OT VALUES (-1, 'direct'); UPDATE $OT SET $C{note} = 'changed' WHERE $C{id} = 7");
+	is($ret, 0, 'lg_off: the application writes its table in the sibling') or diag($err);
+	my $expected = $sibling->safe_psql('lg_off', fingerprint_sql($OT, $C{id}));
+	$source->safe_psql('mono', "SELECT splitdb_rollback('lg_off')");
+	is(job('lg_off', 'state'), 'rolled_back', 'lg_off: rolled back');
+	is($source->safe_psql('mono', fingerprint_sql($OT, $C{id})),
+		$expected, 'lg_off: the restored table holds the sibling\'s rows');
+	is(trigger_state($source, 'mono', $OT), 'R', 'lg_off: its trigger is ENABLE REPLICA still');
+	is(superuser($source), 'f',
+		'lg_off: the rollback\'s replays did not fire the application\'s ENABLE REPLICA trigger as a superuser');
+}
+
 is(superuser($source) . ' ' . superuser($sibling), 'f f',
 	'the application role is a superuser on neither server');
 
