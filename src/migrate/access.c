@@ -38,6 +38,7 @@
 #include "miscadmin.h"
 
 #include "metadata/catalog.h"
+#include "metadata/catalog_sql.h"
 #include "migrate/access.h"
 #include "migrate/ddl.h"
 #include "migrate/job.h"
@@ -51,7 +52,11 @@
  * follow it), without FORCE ROW LEVEL SECURITY, which the cutover sets
  * again; every other role loses its privileges on them and on the owned
  * sequences (a table's REVOKE takes its columns' privileges too, and
- * CASCADE what was granted on through a grant option).
+ * CASCADE what was granted on through a grant option).  Last, the user
+ * triggers that the cutover made ENABLE ALWAYS or ENABLE REPLICA (on the
+ * tables and their partitions) go back to the default, ENABLE, which the
+ * rounds' replica sessions do not fire: the cutover sets their states
+ * again.
  */
 static const char *const sql_withhold =
 "WITH me AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER),"
@@ -95,6 +100,13 @@ static const char *const sql_withhold =
 "                         ', ' ORDER BY g.grantee))"
 " FROM grantees g JOIN pg_catalog.pg_class c ON c.oid = g.oid"
 " GROUP BY c.oid, c.relkind"
+" UNION ALL"
+" SELECT 3, t.tgrelid::pg_catalog.regclass::pg_catalog.text,"
+"  pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER %I', t.tgrelid::pg_catalog.regclass, t.tgname)"
+" FROM (SELECT rels.oid AS relid FROM rels"
+"       UNION SELECT p.relid FROM rels, pg_catalog.pg_partition_tree(rels.oid) p) p"
+" JOIN pg_catalog.pg_trigger t ON t.tgrelid = p.relid"
+" WHERE NOT t.tgisinternal AND t.tgenabled IN ('A', 'R') AND " SPLITDB_NOT_OWN_TRIGGER("t")
 " ORDER BY 1, 2";
 
 /* whether splitdb_access_give() committed in this process since the last withhold */

@@ -15,10 +15,12 @@
  * keys, secondary indexes, unique and exclusion constraints, index
  * attachments, replica identity and CLUSTER ON, extended statistics,
  * foreign keys among the service's tables, triggers, policies, the
- * comments on these), and in the cutover's sibling transaction (the owners
- * and grants of the tables and sequences, FORCE ROW LEVEL SECURITY).  Until
- * then the copies belong to the role the job connects as and grant nothing:
- * no other role reads or writes them before the shims exist.  The test of
+ * comments on these), and in the cutover's sibling transaction (the
+ * triggers' enabled states, the owners and grants of the tables and
+ * sequences, FORCE ROW LEVEL SECURITY).  Until then the copies belong to
+ * the role the job connects as and grant nothing: no other role reads or
+ * writes them before the shims exist, and no trigger of theirs fires on the
+ * rows the online rounds replay.  The test of
  * this file is an oracle:
  * `pg_dump --schema-only -t` of each table gives the same text in the sibling
  * as in the source, but for the cross-service foreign keys
@@ -680,8 +682,12 @@ static const char *const sql_foreign_keys =
 " ORDER BY 2";
 
 /*
- * User triggers, then their enabled state: a partition's clone of its
- * parent's trigger comes with the parent's, but its state is its own.
+ * User triggers, made in their default state (ENABLE, which fires in no
+ * session with session_replication_role = replica): the online rounds
+ * write the copies in such a session as the role the job connects as, and
+ * a trigger of the application's would fire there with that role's rights,
+ * on rows whose triggers already fired in the source.  A partition's clone
+ * of its parent's trigger comes with the parent's.
  */
 static const char *const sql_triggers =
 "WITH " DDL_OWNED_CTE
@@ -689,7 +695,17 @@ static const char *const sql_triggers =
 "  t.tgrelid::regclass::text, t.tgname::text, pg_get_triggerdef(t.oid)"
 " FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
 " WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND " SPLITDB_NOT_OWN_TRIGGER("t")
-" UNION ALL"
+" ORDER BY 1, 2";
+
+/*
+ * The triggers' enabled states other than the default (a partition's clone
+ * has its own), at the cutover (SPLITDB_DDL_CUTOVER), with the owners: a
+ * trigger ENABLE ALWAYS or ENABLE REPLICA would fire in the rounds' replica
+ * sessions (sql_triggers).  A run that finds the copies given away puts
+ * them back to the default (access.c).
+ */
+static const char *const sql_trigger_states =
+"WITH " DDL_OWNED_CTE
 " SELECT 'trigger state', format('%s.%I', t.tgrelid::regclass, t.tgname), NULL, NULL, NULL, NULL,"
 "  format('ALTER TABLE %s %s TRIGGER %I', t.tgrelid::regclass,"
 "         CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA'"
@@ -772,7 +788,7 @@ static const char *const *const after_data[] = {
 	&sql_late_comments
 };
 static const char *const *const at_cutover[] = {
-	&sql_access_owners, &sql_access_grants
+	&sql_trigger_states, &sql_access_owners, &sql_access_grants
 };
 
 /* the text of column col of row row of SPI_tuptable, copied, or NULL */

@@ -33,8 +33,12 @@
  *   snapshot: a key's row changes and its log entry commit together, so the
  *   snapshot holds either both or neither.
  * - The local statements run in the caller's transaction, which sets
- *   session_replication_role = replica: no user trigger and no foreign key
- *   check fires on the rows replayed.
+ *   session_replication_role = replica: no foreign key check and no user
+ *   trigger in the default state fires on the rows replayed.  The user
+ *   triggers that would fire there (ENABLE ALWAYS, ENABLE REPLICA: the
+ *   application's code, run with the rights of splitdb's worker) are
+ *   disabled for the replay, in its transaction, and given their states
+ *   back after it (quiet_triggers).
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -59,6 +63,7 @@
 #include "utils/rel.h"
 
 #include "metadata/catalog.h"
+#include "metadata/catalog_sql.h"
 #include "migrate/copy.h"
 #include "migrate/replay.h"
 #include "remote/remote.h"
@@ -414,6 +419,61 @@ keep_ids(const char *items, void *arg)
 }
 
 /*
+ * The user triggers of a replay's target ($1, and of its partitions) that
+ * fire with session_replication_role = replica: for each, the statement
+ * that disables it and the one that gives it its state back, on that table
+ * only (ONLY: a partitioned table's would recurse).
+ */
+static const char *const sql_firing_triggers =
+"SELECT pg_catalog.format('ALTER TABLE ONLY %s DISABLE TRIGGER %I', t.tgrelid::pg_catalog.regclass, t.tgname),"
+"       pg_catalog.format('ALTER TABLE ONLY %s ENABLE %s TRIGGER %I', t.tgrelid::pg_catalog.regclass,"
+"                         CASE t.tgenabled WHEN 'A' THEN 'ALWAYS' ELSE 'REPLICA' END, t.tgname)"
+"  FROM (SELECT $1::pg_catalog.oid AS relid UNION SELECT p.relid FROM pg_catalog.pg_partition_tree($1) p) p"
+"  JOIN pg_catalog.pg_trigger t ON t.tgrelid = p.relid"
+" WHERE NOT t.tgisinternal AND t.tgenabled IN ('A', 'R') AND " SPLITDB_NOT_OWN_TRIGGER("t")
+" ORDER BY t.tgrelid, t.tgname";
+
+/*
+ * quiet_triggers
+ *		Disable, in the current local transaction, the user triggers of t's
+ *		target that would fire on a replay's rows (sql_firing_triggers), and
+ *		return the statements that give them their states back, for the
+ *		caller to run once the replay's writes are done in the same
+ *		transaction.  An error between the two rolls both back.
+ */
+static List *
+quiet_triggers(const SplitdbReplayTable *t)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(t->target)};
+	List	   *disable = NIL;
+	List	   *restore = NIL;
+	ListCell   *lc;
+
+	splitdb_spi_exec(sql_firing_triggers, 1, types, values, NULL, true, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		disable = lappend(disable, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		restore = lappend(restore, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+	}
+	foreach(lc, disable)
+		run_local((const char *) lfirst(lc), NULL);
+	list_free_deep(disable);
+	return restore;
+}
+
+/* run the statements quiet_triggers() returned */
+static void
+restore_triggers(List *restore)
+{
+	ListCell   *lc;
+
+	foreach(lc, restore)
+		run_local((const char *) lfirst(lc), NULL);
+	list_free_deep(restore);
+}
+
+/*
  * splitdb_replay_run
  *		Replay t's log, as the snapshot of conn's open REPEATABLE READ
  *		transaction shows it, into t->target in the current local
@@ -427,6 +487,7 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 	ReplayApply a;
 	int64		nids;
 	char	   *everything;
+	List	   *restore;
 	char	   *keys = splitdb_replay_key_list(t->keys);
 
 	a.t = t;
@@ -441,11 +502,13 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 	everything = splitdb_remote_scalar(conn,
 									   psprintf("SELECT EXISTS (SELECT FROM %s WHERE splitdb_op = 'T')", t->log),
 									   0, NULL, service);
+	restore = quiet_triggers(t);
 	if (t->keys == NIL || strcmp(everything, "t") == 0)
 	{
 		/* every row: the table's contents replace those here */
 		run_local(psprintf("DELETE FROM %s", target_name(t)), NULL);
 		copy_in(conn, service, t, psprintf("%s t", t->table));
+		restore_triggers(restore);
 		return nids;
 	}
 
@@ -459,6 +522,7 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 	copy_in(conn, service, t,
 			psprintf("%s t WHERE EXISTS (SELECT FROM %s l WHERE %s)",
 					 t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")));
+	restore_triggers(restore);
 	return nids;
 }
 

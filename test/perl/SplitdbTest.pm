@@ -114,7 +114,8 @@ sub poll_until
 # passwords as SCRAM, with the lines of $opt{conf} added; started.  When
 # $opt{hba} is given, it is called with each node and the name of its
 # bootstrap superuser, and what it returns becomes that node's
-# pg_hba.conf (reloaded).  Returns (source, sibling, superuser's name).
+# pg_hba.conf (reloaded); $opt{initdb}, when given, is a list of initdb's
+# options (an encoding).  Returns (source, sibling, superuser's name).
 sub start_logged_pair
 {
 	my (%opt) = @_;
@@ -123,7 +124,7 @@ sub start_logged_pair
 
 	for my $node (@nodes)
 	{
-		$node->init;
+		$node->init(extra => $opt{initdb} // []);
 		$node->append_conf(
 			'postgresql.conf', q{
 shared_preload_libraries = 'splitdb'
