@@ -176,6 +176,24 @@ extension_schema(void)
 }
 
 /*
+ * create_splitdb_there
+ *		In the remote transaction open on conn, create splitdb (with
+ *		postgres_fdw) in service's sibling, in the schema it has here,
+ *		unless it is there.
+ */
+static void
+create_splitdb_there(PGconn *conn, const char *service)
+{
+	const char *schema = extension_schema();
+
+	splitdb_remote_command(conn, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema),
+						   0, NULL, service);
+	splitdb_remote_command(conn, psprintf("CREATE EXTENSION IF NOT EXISTS splitdb SCHEMA %s CASCADE",
+										  schema),
+						   0, NULL, service);
+}
+
+/*
  * splitdb_capture_prepare_sibling
  *		Install splitdb in service's sibling (in the schema it has here, with
  *		postgres_fdw), in a remote transaction of its own, unless it is there.
@@ -188,14 +206,8 @@ extension_schema(void)
 void
 splitdb_capture_prepare_sibling(const char *service, PGconn *conn)
 {
-	const char *schema = extension_schema();
-
 	splitdb_remote_command(conn, "BEGIN", 0, NULL, service);
-	splitdb_remote_command(conn, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema),
-						   0, NULL, service);
-	splitdb_remote_command(conn, psprintf("CREATE EXTENSION IF NOT EXISTS splitdb SCHEMA %s CASCADE",
-										  schema),
-						   0, NULL, service);
+	create_splitdb_there(conn, service);
 	splitdb_remote_command(conn, "COMMIT", 0, NULL, service);
 }
 
@@ -212,17 +224,12 @@ void
 splitdb_capture_install(int64 job_id, const char *service, PGconn *conn)
 {
 	const char *params[2];
-	const char *schema = extension_schema();
 
 	params[0] = psprintf(INT64_FORMAT, job_id);
 	params[1] = splitdb_capture_tables(job_id);
 
 	splitdb_remote_command(conn, "BEGIN", 0, NULL, service);
-	splitdb_remote_command(conn, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema),
-						   0, NULL, service);
-	splitdb_remote_command(conn, psprintf("CREATE EXTENSION IF NOT EXISTS splitdb SCHEMA %s CASCADE",
-										  schema),
-						   0, NULL, service);
+	create_splitdb_there(conn, service);
 	splitdb_remote_command(conn, "SELECT splitdb.install_capture($1::bigint, $2::text[])",
 						   2, params, service);
 	splitdb_remote_command(conn, "COMMIT", 0, NULL, service);
