@@ -63,6 +63,7 @@
 #include "migrate/capture.h"
 #include "migrate/replay.h"
 #include "migrate/capture_int.h"
+#include "reference/reference.h"
 #include "remote/remote.h"
 #include "splitdb.h"
 
@@ -162,37 +163,6 @@ splitdb_capture_record(int64 job_id, const char *service, PGconn *conn)
 	}
 }
 
-/* the schema of extension splitdb here, quoted; the sibling's is the same */
-static const char *
-extension_schema(void)
-{
-	splitdb_catalog_exec_text("SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
-							  " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-							  " WHERE e.extname = 'splitdb'",
-							  0, NULL, true);
-	if (SPI_processed != 1)
-		elog(ERROR, "could not find the schema of extension splitdb");
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-}
-
-/*
- * create_splitdb_there
- *		In the remote transaction open on conn, create splitdb (with
- *		postgres_fdw) in service's sibling, in the schema it has here,
- *		unless it is there.
- */
-static void
-create_splitdb_there(PGconn *conn, const char *service)
-{
-	const char *schema = extension_schema();
-
-	splitdb_remote_command(conn, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema),
-						   0, NULL, service);
-	splitdb_remote_command(conn, psprintf("CREATE EXTENSION IF NOT EXISTS splitdb SCHEMA %s CASCADE",
-										  schema),
-						   0, NULL, service);
-}
-
 /*
  * splitdb_capture_prepare_sibling
  *		Install splitdb in service's sibling (in the schema it has here, with
@@ -207,7 +177,7 @@ void
 splitdb_capture_prepare_sibling(const char *service, PGconn *conn)
 {
 	splitdb_remote_command(conn, "BEGIN", 0, NULL, service);
-	create_splitdb_there(conn, service);
+	splitdb_install_in_sibling(conn, service);
 	splitdb_remote_command(conn, "COMMIT", 0, NULL, service);
 }
 
@@ -217,7 +187,7 @@ splitdb_capture_prepare_sibling(const char *service, PGconn *conn)
  *		remote transaction of its own that commits before this returns.
  *
  * Makes sure splitdb is installed there (in the schema it has here), as
- * reference.c does (splitdb_capture_prepare_sibling() has done it before
+ * the reference ends do (splitdb_capture_prepare_sibling() has done it before
  * the cutover's locks; a no-op then).  Idempotent.  The caller is connected to SPI.
  */
 void
@@ -229,7 +199,7 @@ splitdb_capture_install(int64 job_id, const char *service, PGconn *conn)
 	params[1] = splitdb_capture_tables(job_id);
 
 	splitdb_remote_command(conn, "BEGIN", 0, NULL, service);
-	create_splitdb_there(conn, service);
+	splitdb_install_in_sibling(conn, service);
 	splitdb_remote_command(conn, "SELECT splitdb.install_capture($1::bigint, $2::text[])",
 						   2, params, service);
 	splitdb_remote_command(conn, "COMMIT", 0, NULL, service);

@@ -354,6 +354,38 @@ report_missing(List *missing)
 }
 
 /*
+ * splitdb_install_in_sibling
+ *		In the remote transaction open on conn, create splitdb (with
+ *		postgres_fdw, CASCADE) in location's database, in the schema it has
+ *		here, unless it is there: the reference ends (below) and the
+ *		capture (migrate/capture.c) run its functions there.  Quoted, since
+ *		the sibling's search_path is pg_catalog.  The caller is connected to
+ *		SPI.
+ */
+void
+splitdb_install_in_sibling(PGconn *conn, const char *location)
+{
+	const char *sql = "SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
+		" JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+		" WHERE e.extname = 'splitdb'";
+	const char *schema;
+	int			rc = splitdb_spi_exec(sql, 0, NULL, NULL, NULL, true, 1);
+
+	if (rc != SPI_OK_SELECT)
+		splitdb_spi_failed(sql, rc);
+	if (SPI_processed != 1)
+		elog(ERROR, "could not find the schema of extension splitdb");
+	schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+	splitdb_remote_command(conn, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema),
+						   0, NULL, location);
+	splitdb_remote_command(conn,
+						   psprintf("CREATE EXTENSION IF NOT EXISTS splitdb SCHEMA %s CASCADE",
+									schema),
+						   0, NULL, location);
+}
+
+/*
  * prepare_sibling
  *		Give a sibling what its ends need before they are installed: splitdb
  *		itself, the servers to the other ends' databases, the owners' user
@@ -372,27 +404,7 @@ prepare_sibling(PGconn *conn, const char *location, const char *own_server,
 	const char *params[3];
 
 	splitdb_remote_command(conn, "BEGIN", 0, NULL, location);
-	{
-		/* in the schema it has here: the sibling's search_path is pg_catalog */
-		const char *sql = "SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
-			" JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-			" WHERE e.extname = 'splitdb'";
-		const char *schema;
-		int			rc = splitdb_spi_exec(sql, 0, NULL, NULL, NULL, true, 1);
-
-		if (rc != SPI_OK_SELECT)
-			splitdb_spi_failed(sql, rc);
-		if (SPI_processed != 1)
-			elog(ERROR, "could not find the schema of extension splitdb");
-		schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		splitdb_remote_command(conn, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema),
-							   0, NULL, location);
-		splitdb_remote_command(conn,
-							   psprintf("CREATE EXTENSION IF NOT EXISTS splitdb SCHEMA %s CASCADE",
-										schema),
-							   0, NULL, location);
-	}
+	splitdb_install_in_sibling(conn, location);
 	/* the source writes here through its shims: the pair's secret */
 	splitdb_origin_pair_source(conn, location, own_server);
 

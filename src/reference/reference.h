@@ -20,6 +20,7 @@
 /* SplitdbMappingNeed and splitdb_reference_plan_mappings() */
 #include "reference/mapping.h"
 
+extern void splitdb_install_in_sibling(PGconn *conn, const char *location);
 extern void splitdb_reference_install(const char *service, List *reference_ids,
 									  PGconn *service_conn);
 
