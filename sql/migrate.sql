@@ -297,8 +297,16 @@ SELECT count(*) AS jobs, min(state) AS state FROM splitdb.job;
 CREATE SCHEMA "Süd";
 CREATE TABLE "Süd"."Booking" (id serial PRIMARY KEY, note text);
 INSERT INTO "Süd"."Booking" (note) VALUES ('süd 1'), ('süd 2');
+-- a default that is more than nextval(), over a sequence its column owns
+CREATE SEQUENCE "Süd"."Zähler Nr";
+CREATE TABLE "Süd"."Zähler" (
+	nr    bigint PRIMARY KEY DEFAULT nextval('"Süd"."Zähler Nr"') * 10,
+	label text DEFAULT 'o''clock'
+);
+ALTER SEQUENCE "Süd"."Zähler Nr" OWNED BY "Süd"."Zähler".nr;
+INSERT INTO "Süd"."Zähler" DEFAULT VALUES;
 SELECT splitdb_add_service('mig_svc2');
-SELECT splitdb_assign('mig_svc2', '"Süd"."Booking"', 'nord."Booking"');
+SELECT splitdb_assign('mig_svc2', '"Süd"."Booking"', 'nord."Booking"', '"Süd"."Zähler"');
 -- the plan re-points beide, not the copy of it the first job archived
 SELECT action, object FROM splitdb_plan('mig_svc2') WHERE action IN ('repoint_view', 'blocker');
 SELECT splitdb_migrate('mig_svc2', wait => true) > 0 AS migrated;
@@ -317,6 +325,13 @@ SELECT c.oid::regclass AS matview,
   FROM pg_class c WHERE c.relname LIKE 'beide%' ORDER BY 1;
 SELECT * FROM beide;
 INSERT INTO nord."Booking" (note) VALUES ('nord 2') RETURNING id;
+-- the sequence went to the archive with its table; the shim's default
+-- names it there and draws from it, as the original did
+SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) AS shim_default
+  FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+ WHERE d.adrelid = '"Süd"."Zähler"'::regclass ORDER BY 1;
+INSERT INTO "Süd"."Zähler" DEFAULT VALUES RETURNING *;
+SELECT * FROM "Süd"."Zähler" ORDER BY 1;
 
 -- clean up: the shims use the service's server
 DROP VIEW long_stays;

@@ -465,6 +465,9 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	/* 4. shims under the old names, the views re-pointed to them */
 	foreach(lc, shims)
 		run_utility((char *) lfirst(lc));
+	/* their defaults, read from the archived originals */
+	foreach(lc, splitdb_shim_defaults(job_id))
+		run_utility((char *) lfirst(lc));
 	foreach(lc, views)
 	{
 		ViewDef    *v = (ViewDef *) lfirst(lc);

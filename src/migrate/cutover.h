@@ -30,6 +30,7 @@ typedef struct SplitdbMatview
 extern List *splitdb_matview_ddl(int64 job_id);
 
 /* shim.c */
+extern List *splitdb_shim_defaults(int64 job_id);
 extern List *splitdb_shim_ddl(int64 job_id, const char *service,
 							  const char *server);
 

@@ -17,7 +17,10 @@
  *   in the sibling, and explicit values still work.
  * - generated columns: generated in the shim too, sent as DEFAULT, computed
  *   by the sibling.
- * - other defaults: the same expression, evaluated in the source as before.
+ * - other defaults: the same expression, evaluated in the source as before,
+ *   set once the originals are in the archive (splitdb_shim_defaults): an
+ *   expression over a sequence that a moved column owns names it where it
+ *   has gone with its table.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -76,7 +79,6 @@ static const char *const sql_shims =
 "                           AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'i'))"
 "          WHEN sq.seq IS NOT NULL AND pg_get_expr(ad.adbin, ad.adrelid) = format('nextval(%L::regclass)', sq.seq::regclass)"
 "           THEN format(' DEFAULT %s(%L, %L)', (SELECT name FROM fn), $2::text, sq.seq::regclass)"
-"          WHEN ad.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid)"
 "          ELSE '' END"
 "      || CASE WHEN a.attnotnull AND a.attidentity <> 'a' THEN ' NOT NULL' ELSE '' END,"
 "      ', ' ORDER BY a.attnum), '')"
@@ -133,6 +135,51 @@ splitdb_shim_ddl(int64 job_id, const char *service, const char *server)
 	splitdb_spi_exec(sql_shims, 3, types, values, NULL, true, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		result = lappend(result, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
+	return result;
+}
+
+/*
+ * The shims' other defaults (see the head of this file), read once the
+ * originals are in the archive, so that pg_get_expr() names a sequence that
+ * moved along with its table where it is now: $1 job id.  The first two
+ * cases of sql_shims, identity and a plain nextval() of a sequence, are
+ * left out here as there; both are read at the same point, so they agree.
+ */
+static const char *const sql_shim_defaults =
+"SELECT format('ALTER FOREIGN TABLE %s ALTER COLUMN %I SET DEFAULT %s',"
+"              t.table_name, a.attname, pg_get_expr(ad.adbin, ad.adrelid))"
+"  FROM splitdb.job_table t JOIN pg_class c ON c.oid = t.relid"
+"  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+"  JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum"
+"  LEFT JOIN LATERAL (SELECT d.refobjid AS seq FROM pg_depend d JOIN pg_class s ON s.oid = d.refobjid"
+"                      WHERE d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid"
+"                        AND d.refclassid = 'pg_class'::regclass AND s.relkind = 'S' LIMIT 1) sq ON true"
+" WHERE t.job_id = $1 AND NOT c.relispartition"
+"   AND a.attidentity = '' AND a.attgenerated = ''"
+"   AND NOT (sq.seq IS NOT NULL AND"
+"            pg_get_expr(ad.adbin, ad.adrelid) = format('nextval(%L::regclass)', sq.seq::regclass))"
+" ORDER BY t.table_name, a.attnum";
+
+/*
+ * splitdb_shim_defaults
+ *		The statements that give a job's shims their other defaults, as a
+ *		List of strings.
+ *
+ * Call after the originals have moved to the archive and the shims exist
+ * (cutover.c): the defaults are read from the archived originals then.
+ * The caller is connected to SPI; the strings live in its SPI context.
+ */
+List *
+splitdb_shim_defaults(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	List	   *result = NIL;
+
+	values[0] = Int64GetDatum(job_id);
+	splitdb_spi_exec(sql_shim_defaults, 1, types, values, NULL, true, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		result = lappend(result, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	return result;
 }
 
