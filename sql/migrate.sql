@@ -305,6 +305,9 @@ CREATE TABLE "Süd"."Zähler" (
 );
 ALTER SEQUENCE "Süd"."Zähler Nr" OWNED BY "Süd"."Zähler".nr;
 INSERT INTO "Süd"."Zähler" DEFAULT VALUES;
+-- a table that stays and draws from the same sequence
+CREATE TABLE "Süd".bleibt (id integer PRIMARY KEY, nr bigint DEFAULT nextval('"Süd"."Zähler Nr"'));
+INSERT INTO "Süd".bleibt (id) VALUES (1);
 SELECT splitdb_add_service('mig_svc2');
 SELECT splitdb_assign('mig_svc2', '"Süd"."Booking"', 'nord."Booking"', '"Süd"."Zähler"');
 -- the plan re-points beide, not the copy of it the first job archived
@@ -332,10 +335,45 @@ SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) AS shim_default
  WHERE d.adrelid = '"Süd"."Zähler"'::regclass ORDER BY 1;
 INSERT INTO "Süd"."Zähler" DEFAULT VALUES RETURNING *;
 SELECT * FROM "Süd"."Zähler" ORDER BY 1;
+-- finalized with the shims kept: the archived originals go, and the
+-- sequence that the shim's and bleibt's defaults draw from comes back to
+-- its schema, owned by the shim's column as it was by the table's
+CREATE VIEW zähler_nr_owner AS
+SELECT s.oid::regclass AS sequence,
+	   (SELECT format('%s.%I', d.refobjid::regclass, a.attname)
+		  FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+		 WHERE d.classid = 'pg_class'::regclass AND d.objid = s.oid AND d.deptype = 'a') AS owned_by
+  FROM pg_class s WHERE s.relname = 'Zähler Nr';
+-- the first job first: its archived beide reads nord."Booking", which
+-- the second job archived; the other order is refused, dropping nothing
+CREATE VIEW mig_svc2_left AS
+SELECT j.state, count(*) FILTER (WHERE a.dropped_at IS NULL) AS artifacts_left
+  FROM splitdb.job j JOIN splitdb.artifact a ON a.job_id = j.job_id
+ WHERE j.service = 'mig_svc2' GROUP BY 1;
+SELECT * FROM mig_svc2_left;
+SELECT splitdb_finalize('mig_svc2');
+SELECT * FROM mig_svc2_left;
+SELECT splitdb_finalize('mig_svc');
+SELECT splitdb_finalize('mig_svc2');
+SELECT * FROM zähler_nr_owner;
+SELECT count(*) AS archived_left FROM pg_class c
+ JOIN splitdb.cutover_relation r ON r.relid = c.oid
+ JOIN splitdb.job j ON j.job_id = r.job_id AND j.service = 'mig_svc2'
+ WHERE c.relnamespace = 'splitdb_archive'::regnamespace;
+INSERT INTO "Süd"."Zähler" DEFAULT VALUES RETURNING *;
+INSERT INTO "Süd".bleibt (id) VALUES (2) RETURNING *;
+-- the shims dropped too (beide reads them): the sequence stays for
+-- bleibt, owned by nothing
+DROP MATERIALIZED VIEW beide;
+SELECT splitdb_finalize('mig_svc2', drop_shim => true);
+SELECT * FROM zähler_nr_owner;
+SELECT to_regclass('"Süd"."Zähler"') AS shim;
+INSERT INTO "Süd".bleibt (id) VALUES (3) RETURNING *;
+DROP VIEW zähler_nr_owner, mig_svc2_left;
 
 -- clean up: the shims use the service's server
 DROP VIEW long_stays;
-DROP MATERIALIZED VIEW "Nächte je Art", pending_notes, beide;
+DROP MATERIALIZED VIEW "Nächte je Art", pending_notes;
 DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DROP TABLE invoice, guest;

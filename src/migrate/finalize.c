@@ -43,6 +43,7 @@
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
+#include "migrate/ddlguard.h"
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
 #include "migrate/undo.h"
@@ -153,6 +154,66 @@ check_shims_unused(const char *service, int64 job_id)
 }
 
 /*
+ * check_archive_unused
+ *		Refuse (2BP01), before anything is dropped, while views or
+ *		materialized views that this finalize does not drop read the job's
+ *		archived tables: typically a materialized view that an earlier job
+ *		archived, reading an original that this job archived later.
+ *		Dropping the tables would fail on them after the sibling's drops
+ *		had committed.
+ */
+static void
+check_archive_unused(const char *service, int64 job_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+	StringInfoData users;
+	StringInfoData owners;
+	ListCell   *lc;
+	int			n = 0;
+	int			nowners = 0;
+
+	splitdb_catalog_exec_text("SELECT DISTINCT v.oid::pg_catalog.regclass::text, j.service::text"
+							  "  FROM splitdb.cutover_relation t"
+							  "  JOIN pg_catalog.pg_depend d"
+							  "    ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "   AND d.refobjid = t.relid"
+							  "   AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+							  "  JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid"
+							  "  JOIN pg_catalog.pg_class v ON v.oid = r.ev_class"
+							  "  LEFT JOIN splitdb.cutover_relation o ON o.relid = v.oid AND o.job_id <> t.job_id"
+							  "  LEFT JOIN splitdb.job j ON j.job_id = o.job_id"
+							  " WHERE t.job_id = $1::bigint AND t.relkind IN ('r', 'p')"
+							  "   AND v.oid <> t.relid"
+							  "   AND NOT EXISTS (SELECT FROM splitdb.cutover_relation m"
+							  "                    WHERE m.job_id = t.job_id AND m.relid = v.oid)"
+							  " ORDER BY 1, 2",
+							  1, params, true);
+	initStringInfo(&users);
+	initStringInfo(&owners);
+	foreach(lc, splitdb_catalog_result_rows())
+	{
+		char	  **row = (char **) lfirst(lc);
+		char	   *owner = row[1] != NULL ? psprintf("\"%s\"", row[1]) : NULL;
+
+		appendStringInfo(&users, "%s%s", n++ > 0 ? ", " : "", row[0]);
+		if (owner != NULL && strstr(owners.data, owner) == NULL)
+			appendStringInfo(&owners, "%s%s", nowners++ > 0 ? ", " : "", owner);
+	}
+	if (n > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot finalize the migration of service \"%s\" because views read its archived tables",
+						service),
+				 errdetail_plural("View %s reads an original in splitdb_archive.",
+								  "Views %s read originals in splitdb_archive.", n, users.data),
+				 nowners > 0 ?
+				 errhint_plural("The migration of service %s archived it: finalize that first.",
+								"The migrations of services %s archived them: finalize those first.",
+								nowners, owners.data) :
+				 errhint("Point the views at the shims or the sibling's tables, or drop them, first.")));
+}
+
+/*
  * mark_peer_triggers_dropped
  *		Mark dropped the source's rows, of other jobs, of the triggers that
  *		were on the shims of job_id just dropped: the ends, on those shims,
@@ -178,6 +239,107 @@ mark_peer_triggers_dropped(int64 job_id)
 							  "                    WHERE t.tgrelid = pg_catalog.to_regclass(a.parent)"
 							  "                      AND pg_catalog.quote_ident(t.tgname) = a.identity)",
 							  1, params, false);
+}
+
+/*
+ * keep_used_sequences
+ *		Move out of the archive, before the archived tables are dropped, each
+ *		sequence a moved column owned that a default outside the archive
+ *		still draws from: a kept shim's (shim.c: a default that is more than
+ *		nextval() stays evaluated in the source) or a staying table's.
+ *		Dropping its table would drop it, which such a default forbids.  It
+ *		goes back to its schema under its name from before (as
+ *		splitdb.cutover_relation kept them; its current one where that is
+ *		taken), owned by the same column of the table's shim when the shim
+ *		stays (dropping the shim drops it, as dropping the table did), by
+ *		none otherwise.  With drop_shim, a sequence that an earlier
+ *		finalize left owned by a shim, and that a staying table's default
+ *		uses, is owned by none, so that the shim can go.
+ *		drop_shim: the job's shims go in this transaction; their defaults
+ *		do not keep a sequence.  In the caller's transaction, connected to
+ *		SPI; run before anything is dropped, so that a name taken in the
+ *		schema fails the finalize before the sibling's drops commit.
+ */
+static void
+keep_used_sequences(int64 job_id, bool drop_shim)
+{
+	const char *params[2] = {psprintf(INT64_FORMAT, job_id), drop_shim ? "true" : "false"};
+	List	   *statements = NIL;
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("WITH shims AS ("
+							  "  SELECT pg_catalog.to_regclass(a.identity)::pg_catalog.oid AS oid FROM splitdb.artifact a"
+							  "   WHERE a.job_id = $1::bigint AND a.kind = 'foreign table'"
+							  "     AND a.service IS NULL AND a.dropped_at IS NULL)"
+							  " SELECT format('ALTER SEQUENCE %s OWNED BY NONE', s.oid::pg_catalog.regclass),"
+							  "       CASE WHEN s.relnamespace = ar.oid"
+							  "            THEN format('ALTER SEQUENCE %s SET SCHEMA %I', s.oid::pg_catalog.regclass, r.schema_name)"
+							  "       END,"
+							  "       CASE WHEN s.relnamespace = ar.oid AND f.name <> s.relname"
+							  "            THEN format('ALTER SEQUENCE %I.%I RENAME TO %I', r.schema_name, s.relname, f.name)"
+							  "       END,"
+							  "       CASE WHEN s.relnamespace = ar.oid AND NOT $2::boolean AND o.shim IS NOT NULL"
+							  "            THEN format('ALTER SEQUENCE %I.%I OWNED BY %s.%I', r.schema_name, f.name,"
+							  "                        o.shim::pg_catalog.regclass, o.attname)"
+							  "       END"
+							  "  FROM splitdb.cutover_relation r"
+							  "  JOIN pg_catalog.pg_class s ON s.oid = r.relid"
+							  "  JOIN pg_catalog.pg_namespace n ON n.nspname = r.schema_name"
+							  "  JOIN pg_catalog.pg_namespace ar ON ar.nspname = '" SPLITDB_ARCHIVE_SCHEMA "'"
+							  /* its name from before, unless another relation has it now */
+							  "  CROSS JOIN LATERAL (SELECT CASE WHEN EXISTS"
+							  "                 (SELECT FROM pg_catalog.pg_class x"
+							  "                   WHERE x.relname = r.rel_name AND x.relnamespace = n.oid)"
+							  "            THEN s.relname ELSE r.rel_name END AS name) f"
+							  /* the column that owned it, and the shim of its table */
+							  "  LEFT JOIN LATERAL (SELECT a.attname, sh.oid AS shim"
+							  "                       FROM pg_catalog.pg_depend d"
+							  "                       JOIN pg_catalog.pg_attribute a"
+							  "                         ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid"
+							  "                       JOIN splitdb.cutover_relation tr"
+							  "                         ON tr.job_id = r.job_id AND tr.relid = d.refobjid"
+							  "                       JOIN pg_catalog.pg_namespace tn ON tn.nspname = tr.schema_name"
+							  "                       JOIN pg_catalog.pg_class sh"
+							  "                         ON sh.relname = tr.rel_name AND sh.relnamespace = tn.oid"
+							  "                        AND sh.relkind = 'f'"
+							  "                      WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "                        AND d.objid = s.oid AND d.deptype = 'a'"
+							  "                        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass) o ON true"
+							  " WHERE r.job_id = $1::bigint AND r.relkind = 'S'"
+							  "   AND (s.relnamespace = ar.oid"
+							  /* or, when the shims go, owned by one since an earlier finalize */
+							  "        OR $2::boolean AND EXISTS"
+							  "           (SELECT FROM pg_catalog.pg_depend d JOIN shims ON shims.oid = d.refobjid"
+							  "             WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "               AND d.objid = s.oid AND d.deptype = 'a'"
+							  "               AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass))"
+							  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend i"
+							  "                    WHERE i.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "                      AND i.objid = s.oid AND i.deptype = 'i')"
+							  "   AND EXISTS (SELECT FROM pg_catalog.pg_depend d"
+							  "                 JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid"
+							  "                 JOIN pg_catalog.pg_class u ON u.oid = ad.adrelid"
+							  "                WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass"
+							  "                  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "                  AND d.refobjid = s.oid"
+							  "                  AND u.relnamespace <> ar.oid"
+							  "                  AND NOT ($2::boolean AND u.oid IN (SELECT oid FROM shims)))"
+							  " ORDER BY r.schema_name, r.rel_name",
+							  2, params, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		for (int col = 1; col <= 4; col++)
+		{
+			char	   *sql = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, col);
+
+			if (sql != NULL)
+				statements = lappend(statements, sql);
+		}
+
+	/* the archive refuses DDL until its job is over: this is its end */
+	if (statements != NIL)
+		splitdb_ddl_guard_off_for_xact();
+	foreach(lc, statements)
+		splitdb_spi_exec((char *) lfirst(lc), 0, NULL, NULL, NULL, false, 0);
 }
 
 /*
@@ -209,6 +371,8 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 	lock_job(service, job.job_id);
 	if (drop_shim)
 		check_shims_unused(service, job.job_id);
+	check_archive_unused(service, job.job_id);
+	keep_used_sequences(job.job_id, drop_shim);
 
 	artifacts = splitdb_artifact_list(job.job_id, SPLITDB_ON_FINALIZE);
 	params[0] = psprintf(INT64_FORMAT, job.job_id);
