@@ -262,6 +262,13 @@ DELETE FROM "Rück Weg"."Auftrag" WHERE kunde_id = 42;
 ALTER TABLE "Rück Weg"."Auftrag" VALIDATE CONSTRAINT "Auftrag_kunde_id_fkey";
 SELECT splitdb_migrate('rb_svc', mode => 'offline', wait => true) > 0 AS started;
 SELECT job_id, state FROM splitdb.job ORDER BY job_id;
+-- the references of the rolled-back job are history: the view shows the
+-- second job's alone, and their mode cannot change
+SELECT r.job_id, v.constraint_name, v.mode, v.enforced
+  FROM splitdb_references v JOIN splitdb.reference r USING (reference_id) ORDER BY 1, 2;
+SELECT splitdb_reference_mode(reference_id, 'off') FROM splitdb.reference
+ WHERE job_id = (SELECT min(job_id) FROM splitdb.job) ORDER BY reference_id LIMIT 1;
+SELECT job_id, mode, count(*) FROM splitdb.reference GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT job_id, count(*) FILTER (WHERE dropped_at IS NULL) AS standing FROM splitdb.artifact
  GROUP BY 1 ORDER BY 1;
 SELECT * FROM splitdb_doctor();
@@ -271,6 +278,7 @@ SELECT job_id, state FROM splitdb.job ORDER BY job_id;
 SELECT count(*) FILTER (WHERE dropped_at IS NULL) AS standing FROM splitdb.artifact;
 SELECT * FROM splitdb_doctor();
 SELECT count(*) AS rows_back FROM "Rück Weg"."Auftrag";
+SELECT count(*) AS references_in_force FROM splitdb_references;
 
 -- clean up
 DROP SCHEMA "Rück Weg" CASCADE;

@@ -907,8 +907,10 @@ SELECT r.reference_id,
 	   AND k.datid IN (SELECT d.oid FROM pg_catalog.pg_database d
 						WHERE d.datname = pg_catalog.current_database()
 						   OR d.datname IN (SELECT s.dbname FROM splitdb.service s
-											 WHERE s.service IN (r.child_service, r.parent_service)))) c ON true;
-COMMENT ON VIEW splitdb_references IS 'every cross-service reference: both ends, columns, actions, mode, and the checks made on this cluster';
+											 WHERE s.service IN (r.child_service, r.parent_service)))) c ON true
+ WHERE NOT EXISTS (SELECT FROM splitdb.job j WHERE j.job_id = r.job_id
+					  AND j.state IN ('cancelled', 'rolled_back'));
+COMMENT ON VIEW splitdb_references IS 'every cross-service reference of a migration neither cancelled nor rolled back: both ends, columns, actions, mode, and the checks made on this cluster';
 
 CREATE FUNCTION splitdb_orphans(service name)
 RETURNS TABLE (reference_id bigint, constraint_name name, child_table text,

@@ -716,14 +716,28 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 	splitdb_spi_connect();
 	values[0] = Int64GetDatum(reference_id);
 	values[1] = CStringGetTextDatum(mode);
-	(void) splitdb_spi_exec("SELECT r.mode, r.dropped_at IS NOT NULL FROM splitdb.reference r"
-							" WHERE r.reference_id = $1 FOR UPDATE",
+	(void) splitdb_spi_exec("SELECT r.mode, r.dropped_at IS NOT NULL, j.state, j.service::text"
+							"  FROM splitdb.reference r JOIN splitdb.job j ON j.job_id = r.job_id"
+							" WHERE r.reference_id = $1 FOR UPDATE OF r",
 							1, types, values, NULL, false, 0);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("cross-service reference " INT64_FORMAT " does not exist", reference_id),
 				 errhint("splitdb_references lists the references and their numbers.")));
+	{
+		char	   *state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+
+		/* the foreign key is back in one database: nothing crosses */
+		if (strcmp(state, "cancelled") == 0 || strcmp(state, "rolled_back") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cross-service reference " INT64_FORMAT " belongs to a migration that is %s",
+							reference_id, strcmp(state, "cancelled") == 0 ? "cancelled" : "rolled back"),
+					 errdetail("The foreign key is in the source again after the migration of service \"%s\", and PostgreSQL enforces it there.",
+							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4)),
+					 errhint("splitdb_references lists the references in force and their numbers.")));
+	}
 	previous = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	enforced = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 
