@@ -13,8 +13,10 @@
  * finalized; splitdb_rollback() refuses a finalized job.
  *
  * Order: the sibling's drops commit first, then the source's drops and the
- * state, together, in the caller's transaction.  That order is the safe
- * one: if the source transaction fails after the sibling committed, the
+ * state, together, in the caller's transaction.  The source's drops are
+ * rehearsed first in a subtransaction that is rolled back, so that what
+ * would fail them fails the call before anything is dropped anywhere.
+ * That order is the safe one: if the source transaction fails after the sibling committed, the
  * job is still done with its archive intact, only its capture is gone
  * (splitdb_rollback() and splitdb_doctor() see that), and calling
  * splitdb_finalize() again completes it (every drop says IF EXISTS).  The
@@ -35,11 +37,13 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/resowner.h"
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
@@ -343,6 +347,55 @@ keep_used_sequences(int64 job_id, bool drop_shim)
 }
 
 /*
+ * rehearse_source_drops
+ *		Run the source's part of the finalize (keep_used_sequences(), the
+ *		drops of drops, the peers' trigger rows) in a subtransaction, and
+ *		roll it back.  The sibling's drops commit before the source's run
+ *		for real (see the file's comment); whatever would make the source's
+ *		fail (an object of some other kind that depends on an archived
+ *		original, say) fails here instead, before anything is dropped
+ *		anywhere, and is reported with its own SQLSTATE.  In the caller's
+ *		transaction, connected to SPI.
+ */
+static void
+rehearse_source_drops(const char *service, int64 job_id, bool drop_shim, List *drops)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		keep_used_sequences(job_id, drop_shim);
+		(void) splitdb_undo_source(drops);
+		if (drop_shim)
+			mark_peer_triggers_dropped(job_id);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("cannot finalize the migration of service \"%s\": %s", service, edata->message),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+				 errhint("Nothing was dropped. Remove what keeps the source's drops from running (the detail names it), then call splitdb_finalize('%s') again.",
+						 service)));
+	}
+	PG_END_TRY();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+}
+
+/*
  * splitdb_finalize
  *		SQL: splitdb_finalize(service name, drop_shim boolean DEFAULT false)
  *		RETURNS void
@@ -372,23 +425,9 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 	if (drop_shim)
 		check_shims_unused(service, job.job_id);
 	check_archive_unused(service, job.job_id);
-	keep_used_sequences(job.job_id, drop_shim);
 
 	artifacts = splitdb_artifact_list(job.job_id, SPLITDB_ON_FINALIZE);
 	params[0] = psprintf(INT64_FORMAT, job.job_id);
-
-	/* the sibling first (see the file's comment) */
-	PG_TRY();
-	{
-		conn = splitdb_remote_connect_server(svc->server, service);
-		dropped = splitdb_undo_sibling(conn, service, artifacts);
-	}
-	PG_FINALLY();
-	{
-		splitdb_remote_disconnect(conn);
-	}
-	PG_END_TRY();
-	splitdb_undo_mark(artifacts, service);
 
 	/*
 	 * With drop_shim, the shims go too, and what the registry lists on them
@@ -429,6 +468,23 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 								  "   AND e.relid::pg_catalog.oid = pg_catalog.to_regclass(a.identity)",
 								  1, params, false);
 	}
+	/* the source's part, tried and undone, before the sibling's commits */
+	rehearse_source_drops(service, job.job_id, drop_shim, list_concat_copy(shims, artifacts));
+
+	/* the sibling first (see the file's comment) */
+	PG_TRY();
+	{
+		conn = splitdb_remote_connect_server(svc->server, service);
+		dropped = splitdb_undo_sibling(conn, service, artifacts);
+	}
+	PG_FINALLY();
+	{
+		splitdb_remote_disconnect(conn);
+	}
+	PG_END_TRY();
+	splitdb_undo_mark(artifacts, service);
+
+	keep_used_sequences(job.job_id, drop_shim);
 	dropped += splitdb_undo_source(list_concat(shims, artifacts));
 	if (drop_shim)
 		mark_peer_triggers_dropped(job.job_id);
