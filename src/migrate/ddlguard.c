@@ -469,7 +469,8 @@ guard_applies(FunctionCallInfo fcinfo)
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function can only be called as an event trigger")));
+				 errmsg("function can only be called as an event trigger"),
+				 errhint("Only splitdb's own event triggers call it.")));
 	return !guard_off && !splitdb_process() && catalog_present() && any_job_guards();
 }
 
@@ -824,7 +825,8 @@ splitdb_archive_guard(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function splitdb.archive_guard() must be called as a trigger")));
+				 errmsg("function splitdb.archive_guard() must be called as a trigger"),
+				 errhint("Only splitdb's own triggers on archived originals call it.")));
 	if (trigdata->tg_trigger->tgnargs == 3)
 	{
 		was = trigdata->tg_trigger->tgargs[0];

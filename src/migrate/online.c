@@ -339,7 +339,8 @@ check_round_budget(SplitdbJob *job)
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("the last replay of service \"%s\" would hold writes longer than splitdb.cutover_max_freeze (%d ms)",
 						job->service, round_budget_ms),
-				 errdetail("It let go after %.0f ms, before it had replayed everything.", ms)));
+				 errdetail("It let go after %.0f ms, before it had replayed everything.", ms),
+				 errhint("The next attempt tries again after more rounds without locks; raise splitdb.cutover_max_freeze, or migrate when fewer writes come in.")));
 }
 
 /*

@@ -212,7 +212,8 @@ setup_session(PGconn *conn)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not set up a session on a sibling"),
-				 errdetail_internal("%s", msg)));
+				 errdetail_internal("%s", msg),
+				 errhint("Check that the sibling's server is running and accepts sessions of this role; then try again.")));
 	}
 	PQclear(res);
 }
@@ -738,7 +739,8 @@ copy_send_failed(PGconn *conn, const char *service)
 	ereport(ERROR,
 			(errcode(ERRCODE_CONNECTION_FAILURE),
 			 errmsg("could not send data to the sibling of service \"%s\"", service),
-			 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+			 errdetail_internal("%s", pchomp(PQerrorMessage(conn))),
+			 errhint("Check that the sibling's server is running, then try again; a migration resumes its copy with the next splitdb_migrate().")));
 }
 
 /*
@@ -868,7 +870,8 @@ splitdb_remote_copy_end_send(PGconn *conn, const char *service)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not finish sending data to the sibling of service \"%s\"", service),
-				 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+				 errdetail_internal("%s", pchomp(PQerrorMessage(conn))),
+				 errhint("Check that the sibling's server is running, then try again; a migration resumes its copy with the next splitdb_migrate().")));
 }
 
 /*
