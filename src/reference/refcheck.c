@@ -194,8 +194,8 @@ splitdb_reference_flush(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot truncate a table referenced in a foreign key constraint"),
-				 errdetail("Table %s of database \"%s\" references table \"%s\" through cross-service reference \"%s\".",
-						   def->other_table, def->other_database,
+				 errdetail("Table \"%s\" of database \"%s\" references table \"%s\" through cross-service reference \"%s\".",
+						   splitdb_refcheck_table_name(def->other_table), def->other_database,
 						   RelationGetRelationName(td->tg_relation), def->conname),
 				 errhint("Delete the rows instead, or set the reference's mode to off with splitdb_reference_mode(" INT64_FORMAT ", 'off') and check splitdb_orphans() afterwards.",
 						 def->reference_id)));
