@@ -157,11 +157,31 @@ RESET ROLE;
 DROP ROLE regress_chain_app;
 SELECT * FROM splitdb.reference_relay('SELECT $1::text[]', ARRAY[NULL]);
 SELECT count(*) AS tickets FROM ticket;
--- the shims' statement trigger belongs on a shim
+-- the shims' statement trigger belongs on a shim, the reference triggers
+-- fire for the row or the statement they are made for: each wrong kind is
+-- refused (39P01) with its hint, and the refused statement wrote nothing
 CREATE TABLE lone (id integer);
+INSERT INTO lone VALUES (1);
+\set VERBOSITY default
 CREATE TRIGGER lone_shim AFTER DELETE ON lone
 	FOR EACH STATEMENT EXECUTE FUNCTION splitdb.shim_statement();
+-- fails: not a foreign table
 DELETE FROM lone;
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER lone_shim ON lone;
+CREATE TRIGGER lone_row BEFORE DELETE ON lone
+	FOR EACH ROW EXECUTE FUNCTION splitdb.reference_row();
+-- fails: BEFORE DELETE
+DELETE FROM lone;
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER lone_row ON lone;
+CREATE TRIGGER lone_flush AFTER DELETE ON lone
+	FOR EACH ROW EXECUTE FUNCTION splitdb.reference_flush();
+-- fails: FOR EACH ROW
+DELETE FROM lone;
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY terse
+SELECT count(*) AS lone_rows FROM lone;
 DROP TABLE lone;
 
 -- clean up

@@ -355,6 +355,38 @@ SET client_min_messages = warning;
 SET ROLE regress_ref_app;
 INSERT INTO invoice VALUES (66, 64);
 RESET ROLE;
+-- the refusal is the other database's, relayed: its SQLSTATE (42501), its
+-- message, and no part of it names the connection or the user mapping's
+-- password (a password the server never asks for here, so that only a leak
+-- could show it)
+ALTER USER MAPPING FOR regress_ref_app SERVER splitdb_ref_svc
+	OPTIONS (ADD password 'Regress-Pw-42');
+CREATE FUNCTION ref_relayed(stmt text)
+RETURNS TABLE (sqlstate text, message text, context_names_statement boolean,
+			   leaks_connection boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+	st text;
+	msg text;
+	det text;
+	hnt text;
+	ctx text;
+BEGIN
+	EXECUTE stmt;
+	RAISE EXCEPTION 'not refused: %', stmt;
+EXCEPTION WHEN insufficient_privilege THEN
+	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+		det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
+		ctx = PG_EXCEPTION_CONTEXT;
+	RETURN QUERY SELECT st, msg,
+		ctx LIKE '%remote statement: SELECT 1 FROM public."Order" t WHERE %',
+		concat_ws(' ', msg, det, hnt, ctx) ~* '(Regress-Pw-42|password|host=|port=|dbname=|user=)';
+END
+$$;
+SET ROLE regress_ref_app;
+SELECT * FROM ref_relayed('INSERT INTO invoice VALUES (66, 64)');
+RESET ROLE;
+DROP FUNCTION ref_relayed(text);
 SELECT count(*) AS invoice_66 FROM invoice WHERE id = 66;
 REVOKE ALL ON invoice, "Order", customer FROM regress_ref_app;
 DROP USER MAPPING FOR regress_ref_app SERVER splitdb_ref_svc;

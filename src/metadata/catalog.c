@@ -33,6 +33,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/varlena.h"
 
 #include "metadata/catalog.h"
 #include "compat.h"
@@ -561,4 +562,32 @@ splitdb_type_is_object_oid(Oid typid)
 		default:
 			return false;
 	}
+}
+
+/*
+ * splitdb_message_name
+ *		A schema-qualified name as quote_qualified_identifier() writes it
+ *		(public."Order"), as PostgreSQL's messages show a name: its raw
+ *		parts joined by a dot (public.Order), for the message to put in
+ *		double quotes.  A string that does not parse as a name comes back
+ *		unchanged.  Returns a palloc'd string.
+ */
+char *
+splitdb_message_name(const char *qualified)
+{
+	char	   *copy = pstrdup(qualified);
+	List	   *parts;
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (!SplitIdentifierString(copy, '.', &parts) || parts == NIL)
+		return pstrdup(qualified);
+	initStringInfo(&buf);
+	foreach(lc, parts)
+	{
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoChar(&buf, '.');
+		appendStringInfoString(&buf, (char *) lfirst(lc));
+	}
+	return buf.data;
 }

@@ -72,5 +72,6 @@ extern char **splitdb_catalog_parse_text_array(const char *literal, int *n);
 extern Datum splitdb_catalog_text_array_datum(char *const *items, int n);
 extern void splitdb_error_unknown_service(const char *service);
 extern bool splitdb_type_is_object_oid(Oid typid);
+extern char *splitdb_message_name(const char *qualified);
 
 #endif							/* SPLITDB_CATALOG_H */

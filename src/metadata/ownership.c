@@ -80,7 +80,8 @@ table_arguments(ArrayType *arr)
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("table name cannot be null")));
+					 errmsg("table name cannot be null"),
+					 errhint("Name every table of the list; remove the NULL.")));
 		result = list_append_unique_oid(result, DatumGetObjectId(elems[i]));
 	}
 	return result;

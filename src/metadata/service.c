@@ -76,7 +76,8 @@ arg_name(FunctionCallInfo fcinfo, int argno, const char *what)
 	if (s[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s cannot be empty", what)));
+				 errmsg("%s cannot be empty", what),
+				 errhint("Pass a name of at least one character.")));
 	return pstrdup(s);
 }
 
@@ -317,12 +318,14 @@ splitdb_add_service(PG_FUNCTION_ARGS)
 	if (svc.service == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("service name cannot be null")));
+				 errmsg("service name cannot be null"),
+				 errhint("Name the service to add.")));
 	dbname = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (dbname != NULL && dbname[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("database name cannot be empty")));
+				 errmsg("database name cannot be empty"),
+				 errhint("Name the sibling database, or leave dbname out to use the service's name.")));
 	server = arg_name(fcinfo, 2, "server name");
 	create_database = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
 

@@ -188,7 +188,8 @@ cutover_attempt(SplitdbJob *job, int attempt)
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("the last replay of service \"%s\" would hold writes for about %.0f ms, longer than splitdb.cutover_max_freeze (%d ms)",
 						job->service, estimate, job->cutover_max_freeze),
-				 errdetail(INT64_FORMAT " captured changes wait, at the last round's rate.", pending)));
+				 errdetail(INT64_FORMAT " captured changes wait, at the last round's rate.", pending),
+				 errhint("The next attempt tries again after more rounds without locks; raise splitdb.cutover_max_freeze, or migrate when fewer writes come in.")));
 
 	/* and a round that runs past the budget all the same lets go then */
 	splitdb_online_round(job, true, job->cutover_max_freeze, &round);
@@ -200,7 +201,8 @@ cutover_attempt(SplitdbJob *job, int attempt)
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("the last replay of service \"%s\" held writes for %.0f ms, longer than splitdb.cutover_max_freeze (%d ms)",
 						job->service, round_ms, job->cutover_max_freeze),
-				 errdetail("It replayed " INT64_FORMAT " captured changes.", round.entries)));
+				 errdetail("It replayed " INT64_FORMAT " captured changes.", round.entries),
+				 errhint("The next attempt tries again after more rounds without locks; raise splitdb.cutover_max_freeze, or migrate when fewer writes come in.")));
 	elog(LOG, "job " INT64_FORMAT " of service \"%s\": the cutover's last replay carried " INT64_FORMAT " changes in %.0f ms",
 		 job->job_id, job->service, round.entries, round_ms);
 

@@ -58,6 +58,7 @@
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
+#include "metadata/catalog.h"
 #include "migrate/copier.h"
 #include "migrate/fence.h"
 #include "migrate/job.h"
@@ -202,13 +203,14 @@ check_copiers(void)
 		if (status == BGWH_POSTMASTER_DIED)
 			ereport(FATAL,
 					(errcode(ERRCODE_ADMIN_SHUTDOWN),
-					 errmsg("postmaster exited while table %s was copied", worker_shared->table)));
+					 errmsg("postmaster exited while table \"%s\" was copied",
+							splitdb_message_name(worker_shared->table))));
 		if (slot.state == COPIER_FAILED ||
 			(status == BGWH_STOPPED && slot.state == COPIER_RUNNING))
 			ereport(ERROR,
 					(errcode(slot.state == COPIER_FAILED ? slot.sqlerrcode : ERRCODE_INTERNAL_ERROR),
-					 errmsg("copier %d (pid %d) of table %s stopped: %s", i + 1, slot.pid,
-							worker_shared->table,
+					 errmsg("copier %d (pid %d) of table \"%s\" stopped: %s", i + 1, slot.pid,
+							splitdb_message_name(worker_shared->table),
 							slot.state == COPIER_FAILED ? slot.error : "it exited without a report"),
 					 errhint("The other readers stop too; call splitdb_migrate('%s') again: every range of the table resumes from its own checkpoint.",
 							 worker_shared->service)));
@@ -466,8 +468,8 @@ copier_check(void *arg)
 				(errcode(ERRCODE_ADMIN_SHUTDOWN),
 				 errmsg("the worker (pid %d) of job " INT64_FORMAT " of service \"%s\" is gone",
 						my_shared->worker_pid, my_shared->job_id, my_shared->service),
-				 errhint("The next run of the job copies table %s on from each range's checkpoint.",
-						 my_shared->table)));
+				 errhint("The next run of the job copies table \"%s\" on from each range's checkpoint.",
+						 splitdb_message_name(my_shared->table))));
 }
 
 /*

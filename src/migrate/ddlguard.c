@@ -393,14 +393,16 @@ refuse_if_guarded(const char *sql, int nparams, const char *const *params)
 	if (strcmp(tag, "CREATE CAST") == 0 && strcmp(state, "done") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("table %s is the archived original of table %s of service \"%s\"",
-						now_named ? now_named : table, table, service),
+				 errmsg("table \"%s\" is the archived original of table \"%s\" of service \"%s\"",
+						splitdb_message_name(now_named ? now_named : table),
+						splitdb_message_name(table), service),
 				 errdetail("splitdb_verify() reads its rows as text, which would call the new cast with its caller's rights."),
 				 errhint("Create the cast once the service is finalized or rolled back.")));
 	if (strcmp(tag, "CREATE CAST") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("table %s belongs to a migration of service \"%s\"", table, service),
+				 errmsg("table \"%s\" belongs to a migration of service \"%s\"",
+						splitdb_message_name(table), service),
 				 errdetail("Job %s is %s; its worker reads the rows of the table as text and JSON, which would call the new cast with the worker's rights.",
 						   job, state),
 				 errhint("Create the cast once the service's job is cancelled, rolled back or finalized.")));
@@ -408,8 +410,9 @@ refuse_if_guarded(const char *sql, int nparams, const char *const *params)
 	if (strcmp(state, "done") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("table %s is the archived original of table %s of service \"%s\"",
-						now_named ? now_named : table, table, service),
+				 errmsg("table \"%s\" is the archived original of table \"%s\" of service \"%s\"",
+						splitdb_message_name(now_named ? now_named : table),
+						splitdb_message_name(table), service),
 				 strcmp(on, "an index of it") == 0 ?
 				 errdetail("%s would drop an index of it, which would change what splitdb_rollback() brings back.",
 						   tag) :
@@ -418,7 +421,8 @@ refuse_if_guarded(const char *sql, int nparams, const char *const *params)
 						 service)));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
-			 errmsg("table %s belongs to a migration of service \"%s\"", table, service),
+			 errmsg("table \"%s\" belongs to a migration of service \"%s\"",
+					splitdb_message_name(table), service),
 			 strcmp(on, "an index of it") == 0 ?
 			 errdetail("Job %s is %s; %s would drop an index of the table, which its copy in the sibling keeps.",
 					   job, state, tag) :
@@ -469,7 +473,8 @@ guard_applies(FunctionCallInfo fcinfo)
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function can only be called as an event trigger")));
+				 errmsg("function can only be called as an event trigger"),
+				 errhint("Only splitdb's own event triggers call it.")));
 	return !guard_off && !splitdb_process() && catalog_present() && any_job_guards();
 }
 
@@ -824,7 +829,8 @@ splitdb_archive_guard(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function splitdb.archive_guard() must be called as a trigger")));
+				 errmsg("function splitdb.archive_guard() must be called as a trigger"),
+				 errhint("Only splitdb's own triggers on archived originals call it.")));
 	if (trigdata->tg_trigger->tgnargs == 3)
 	{
 		was = trigdata->tg_trigger->tgargs[0];
@@ -842,12 +848,12 @@ splitdb_archive_guard(PG_FUNCTION_ARGS)
 
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
-			 errmsg("table %s is the archived original of table %s of service \"%s\"",
-					quote_qualified_identifier(get_namespace_name(RelationGetNamespace(trigdata->tg_relation)),
-											   RelationGetRelationName(trigdata->tg_relation)),
-					was, service),
+			 errmsg("table \"%s.%s\" is the archived original of table \"%s\" of service \"%s\"",
+					get_namespace_name(RelationGetNamespace(trigdata->tg_relation)),
+					RelationGetRelationName(trigdata->tg_relation),
+					splitdb_message_name(was), service),
 			 errdetail("%s on it would change what splitdb_rollback() brings back; the table's rows live in the sibling now.",
 					   op),
-			 errhint("Write through the shim %s instead.", shim)));
+			 errhint("Write through the shim \"%s\" instead.", splitdb_message_name(shim))));
 	PG_RETURN_NULL();			/* keep compiler quiet */
 }

@@ -155,8 +155,8 @@ check_transaction(const char *service)
 
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("splitdb_migrate() cannot start a job in a transaction that holds a %s on table %s of service \"%s\"",
-						row[1], row[0], service),
+				 errmsg("splitdb_migrate() cannot start a job in a transaction that holds a %s on table \"%s\" of service \"%s\"",
+						row[1], splitdb_message_name(row[0]), service),
 				 errdetail("The job's worker blocks writes to the service's tables with a SHARE lock, which would wait for this transaction."),
 				 errhint("Commit the transaction that changed the service's tables first, then call splitdb_migrate('%s') in a transaction of its own.",
 						 service)));
@@ -343,8 +343,8 @@ check_sibling(const char *service, const char *server, const SplitdbJobState *re
 			exists = value != NULL && strcmp(value, "t") == 0;
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_TABLE),
-					 errmsg("table %s already exists in the sibling of service \"%s\"",
-							name, service),
+					 errmsg("table \"%s\" already exists in the sibling of service \"%s\"",
+							splitdb_message_name(name), service),
 					 exists ? errdetail("It holds rows.") : errdetail("It is empty."),
 					 errhint("splitdb creates the sibling's tables itself: drop or rename that table in the sibling, or unassign the table.")));
 		}
@@ -580,8 +580,9 @@ check_online_keys(const char *service)
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("table %s of service \"%s\" has no primary key or unique key over NOT NULL columns",
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), service),
+				 errmsg("table \"%s\" of service \"%s\" has no primary key or unique key over NOT NULL columns",
+						splitdb_message_name(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+						service),
 				 errdetail("An online migration replays the writes made during the copy by key."),
 				 errhint("Add a primary key to the table, or migrate with mode => 'offline': writes to the service's tables then wait until the job is done.")));
 }

@@ -158,7 +158,9 @@ splitdb_lockwait_relations(List *relids, LOCKMODE mode, int budget_ms)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("could not lock relation \"%s\" within the %d ms the locks of the attempt may take in all",
-							name ? name : "?", budget_ms)));
+							name ? name : "?", budget_ms),
+					 errhint("Find the sessions that hold or wait for locks on relation \"%s\" (pg_locks, pg_stat_activity) and end them, or raise splitdb.cutover_lock_timeout, which sets this budget.",
+							 name ? name : "?")));
 		}
 		(void) set_config_option("lock_timeout", psprintf("%ld", left),
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,

@@ -339,7 +339,8 @@ check_round_budget(SplitdbJob *job)
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("the last replay of service \"%s\" would hold writes longer than splitdb.cutover_max_freeze (%d ms)",
 						job->service, round_budget_ms),
-				 errdetail("It let go after %.0f ms, before it had replayed everything.", ms)));
+				 errdetail("It let go after %.0f ms, before it had replayed everything.", ms),
+				 errhint("The next attempt tries again after more rounds without locks; raise splitdb.cutover_max_freeze, or migrate when fewer writes come in.")));
 }
 
 /*
@@ -549,8 +550,8 @@ check_replayed(SplitdbJob *job, const RoundTable *t)
 	if (here.rows != there.rows || strcmp(here.sum, there.sum) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("the rows of %s that the cutover's last replay wrote differ in the sibling of service \"%s\"",
-						t->table, job->service),
+				 errmsg("the rows of table \"%s\" that the cutover's last replay wrote differ in the sibling of service \"%s\"",
+						splitdb_message_name(t->table), job->service),
 				 errdetail("Source: " INT64_FORMAT " rows, checksum %s; sibling: " INT64_FORMAT " rows, checksum %s.",
 						   here.rows, here.sum, there.rows, there.sum),
 				 errhint("Nothing was switched.  Find what wrote into the sibling's table; splitdb_migrate('%s') verifies every row again.",
@@ -662,8 +663,8 @@ check_unchanged(SplitdbJob *job, List *tables)
 		if (here == NULL || there == NULL || strcmp(here, there) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("table %s of service \"%s\" was altered during its migration",
-							t->table, job->service),
+					 errmsg("table \"%s\" of service \"%s\" was altered during its migration",
+							splitdb_message_name(t->table), job->service),
 					 errdetail("Its columns are (%s) in the source and (%s) in the sibling.",
 							   here ? here : "none", there ? there : "none"),
 					 errhint("Cancel the job with splitdb_cancel('%s') and migrate the service again.",

@@ -388,8 +388,8 @@ record_batch(SplitdbRangeReader *rd, SplitdbRange *r, char **key, int64 rows,
 				(errcode(ERRCODE_ADMIN_SHUTDOWN),
 				 errmsg("job " INT64_FORMAT " of service \"%s\" is no longer run by worker %d",
 						rd->job_id, rd->service, rd->worker_pid),
-				 errhint("The job failed or was taken over; the next run copies range %d of table %s again from its checkpoint.",
-						 r->range_no, rd->table)));
+				 errhint("The job failed or was taken over; the next run copies range %d of table \"%s\" again from its checkpoint.",
+						 r->range_no, splitdb_message_name(rd->table))));
 }
 
 /*

@@ -674,7 +674,8 @@ block_writes(SplitdbJob *job)
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("table %s of service \"%s\" no longer exists", t->name, job->service),
+					 errmsg("table \"%s\" of service \"%s\" no longer exists",
+							splitdb_message_name(t->name), job->service),
 					 errhint("A table was dropped while its migration was under way.")));
 		if (!job->online)
 			LockRelationIdForSession(&relid, ShareLock);

@@ -123,7 +123,8 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 		(TRIGGER_FIRED_BEFORE(td->tg_event) && TRIGGER_FIRED_BY_DELETE(td->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("splitdb.reference_row() must be fired AFTER ... FOR EACH ROW, or BEFORE INSERT OR UPDATE ... FOR EACH ROW")));
+				 errmsg("splitdb.reference_row() must be fired AFTER ... FOR EACH ROW, or BEFORE INSERT OR UPDATE ... FOR EACH ROW"),
+				 errhint("Only splitdb creates triggers that call splitdb.reference_row(); drop this one.")));
 
 	if (TRIGGER_FIRED_BEFORE(td->tg_event))
 	{
@@ -158,7 +159,8 @@ splitdb_shim_statement(PG_FUNCTION_ARGS)
 		td->tg_relation->rd_rel->relkind != RELKIND_FOREIGN_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("splitdb.shim_statement() must be fired FOR EACH STATEMENT on a foreign table")));
+				 errmsg("splitdb.shim_statement() must be fired FOR EACH STATEMENT on a foreign table"),
+				 errhint("Only splitdb creates triggers that call splitdb.shim_statement(); drop this one.")));
 	splitdb_refcheck_register_callbacks();
 	splitdb_refcheck_take_relayed(td->tg_relation);
 	if (refcheck_xact.flush_depth > 0)
@@ -182,7 +184,8 @@ splitdb_reference_flush(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("splitdb.reference_flush() must be fired FOR EACH STATEMENT")));
+				 errmsg("splitdb.reference_flush() must be fired FOR EACH STATEMENT"),
+				 errhint("Only splitdb creates triggers that call splitdb.reference_flush(); drop this one.")));
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
@@ -191,8 +194,8 @@ splitdb_reference_flush(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot truncate a table referenced in a foreign key constraint"),
-				 errdetail("Table %s of database \"%s\" references table \"%s\" through cross-service reference \"%s\".",
-						   def->other_table, def->other_database,
+				 errdetail("Table \"%s\" of database \"%s\" references table \"%s\" through cross-service reference \"%s\".",
+						   splitdb_refcheck_table_name(def->other_table), def->other_database,
 						   RelationGetRelationName(td->tg_relation), def->conname),
 				 errhint("Delete the rows instead, or set the reference's mode to off with splitdb_reference_mode(" INT64_FORMAT ", 'off') and check splitdb_orphans() afterwards.",
 						 def->reference_id)));

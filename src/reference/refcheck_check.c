@@ -265,10 +265,11 @@ check_child_keys(RefDef *def, List *keys)
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 				 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
 						splitdb_refcheck_own_name(def), def->conname),
-				 errdetail("Key %s=%s is not present in table %s of database \"%s\".",
+				 errdetail("Key %s=%s is not present in table \"%s\" of database \"%s\".",
 						   splitdb_refcheck_key_columns_text(def->own_cols, def->nkeys),
 						   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
-						   def->other_table, def->other_database),
+						   splitdb_refcheck_table_name(def->other_table),
+						   def->other_database),
 				 errhint("The referenced table is in another database since the split; insert the referenced row there first.")));
 	}
 	splitdb_refstats_add(def->counter, n, 0, 0, 0);
@@ -284,12 +285,14 @@ report_still_referenced(RefDef *def, PendingKey *pk)
 	splitdb_refstats_add(def->counter, 0, 1, 0, 0);
 	ereport(ERROR,
 			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-			 errmsg("update or delete on table \"%s\" violates foreign key constraint \"%s\" on table %s",
-					splitdb_refcheck_own_name(def), def->conname, def->other_table),
-			 errdetail("Key %s=%s is still referenced from table %s of database \"%s\".",
+			 errmsg("update or delete on table \"%s\" violates foreign key constraint \"%s\" on table \"%s\"",
+					splitdb_refcheck_own_name(def), def->conname,
+					splitdb_refcheck_table_name(def->other_table)),
+			 errdetail("Key %s=%s is still referenced from table \"%s\" of database \"%s\".",
 					   splitdb_refcheck_key_columns_text(def->own_cols, def->nkeys),
 					   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
-					   def->other_table, def->other_database),
+					   splitdb_refcheck_table_name(def->other_table),
+					   def->other_database),
 			 errhint("Delete or change the referencing rows in database \"%s\" first.",
 					 def->other_database)));
 }
@@ -335,8 +338,8 @@ check_defaults_present(RefDef *def, List *rows)
 		splitdb_refstats_add(def->counter, 0, 1, 0, 0);
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-				 errmsg("insert or update on table %s violates foreign key constraint \"%s\"",
-						def->other_table, def->conname),
+				 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
+						splitdb_refcheck_table_name(def->other_table), def->conname),
 				 errdetail("Key %s=%s is not present in table \"%s\".",
 						   splitdb_refcheck_key_columns_text(def->other_cols, def->nkeys),
 						   splitdb_refcheck_key_values_text(pk->old, def->nkeys),

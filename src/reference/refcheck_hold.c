@@ -285,10 +285,11 @@ report_not_held(HeldKeys *hk)
 					 ERRCODE_FOREIGN_KEY_VIOLATION),
 			 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
 					splitdb_refcheck_own_name(def), def->conname),
-			 errdetail("Key %s=%s is no longer present in table %s of database \"%s\": a concurrent transaction deleted or changed it before this one committed.",
+			 errdetail("Key %s=%s is no longer present in table \"%s\" of database \"%s\": a concurrent transaction deleted or changed it before this one committed.",
 					   splitdb_refcheck_key_columns_text(def->own_cols, def->nkeys),
 					   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
-					   def->other_table, def->other_database),
+					   splitdb_refcheck_table_name(def->other_table),
+					   def->other_database),
 			 errhint("The referenced table is in another database since the split; insert the referenced row there first, or retry the transaction.")));
 }
 
@@ -329,10 +330,10 @@ late_xact_callback(XactEvent event, void *arg)
 
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot hold the lock on key %s=%s of table %s past the commit",
+				 errmsg("cannot hold the lock on key %s=%s of table \"%s\" past the commit",
 						splitdb_refcheck_key_columns_text(def->other_cols, def->nkeys),
 						splitdb_refcheck_key_values_text(pk->old, def->nkeys),
-						def->other_table),
+						splitdb_refcheck_table_name(def->other_table)),
 				 errdetail("This transaction wrote or locked that row through postgres_fdw, which this session loaded before splitdb, so postgres_fdw commits after splitdb's last check."),
 				 errhint("Add splitdb to shared_preload_libraries or session_preload_libraries, or write the referenced row in a transaction of its own.")));
 	}

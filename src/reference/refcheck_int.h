@@ -281,6 +281,7 @@ extern Datum *splitdb_refcheck_key_arrays(RefDef *def, List *keys, bool new);
 extern const char **splitdb_refcheck_array_texts(Datum *arrays, int n);
 extern const char **splitdb_refcheck_key_literals(RefDef *def, List *keys, bool new);
 extern int	splitdb_refcheck_mark_hits(List *rows, int n, bool *hit);
+extern const char *splitdb_refcheck_table_name(const char *qualified);
 extern char *splitdb_refcheck_key_columns_text(char **cols, int nkeys);
 extern char *splitdb_refcheck_key_values_text(char **values, int nkeys);
 extern int	splitdb_refcheck_pin_search_path(void);

@@ -30,6 +30,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/regproc.h"
 
 #include "reference/refcheck.h"
 #include "reference/refcheck_int.h"
@@ -264,6 +265,21 @@ splitdb_refcheck_mark_hits(List *rows, int n, bool *hit)
 		}
 	}
 	return nhit;
+}
+
+/*
+ * splitdb_refcheck_table_name
+ *		The bare relation name of a table that splitdb.reference_end names
+ *		schema-qualified and quoted (public."Order" gives Order), for the
+ *		messages that name it as PostgreSQL's own foreign-key errors name a
+ *		relation: raw, in double quotes.
+ */
+const char *
+splitdb_refcheck_table_name(const char *qualified)
+{
+	List	   *names = stringToQualifiedNameList(qualified);
+
+	return strVal(llast(names));
 }
 
 /* "(c1, c2)" and "(v1, v2)" of a key, for messages */

@@ -212,7 +212,8 @@ setup_session(PGconn *conn)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not set up a session on a sibling"),
-				 errdetail_internal("%s", msg)));
+				 errdetail_internal("%s", msg),
+				 errhint("Check that the sibling's server is running and accepts sessions of this role; then try again.")));
 	}
 	PQclear(res);
 }
@@ -731,14 +732,16 @@ splitdb_remote_copy_begin(PGconn *conn, const char *sql, const char *service)
 	PQclear(res);
 }
 
-/* a COPY whose data could not be sent: the connection is gone */
+/* a COPY whose data, or its end (at_end), could not be sent: the link is gone */
 static void
-copy_send_failed(PGconn *conn, const char *service)
+copy_send_failed(PGconn *conn, const char *service, bool at_end)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 at_end ? errmsg("could not finish sending data to the sibling of service \"%s\"", service) :
 			 errmsg("could not send data to the sibling of service \"%s\"", service),
-			 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+			 errdetail_internal("%s", pchomp(PQerrorMessage(conn))),
+			 errhint("Check that the sibling's server is running, then try again; a migration resumes its copy with the next splitdb_migrate().")));
 }
 
 /*
@@ -761,19 +764,19 @@ splitdb_remote_copy_offer(PGconn *conn, const char *data, int len,
 	int			put;
 
 	if (!PQisnonblocking(conn) && PQsetnonblocking(conn, 1) != 0)
-		copy_send_failed(conn, service);
+		copy_send_failed(conn, service, false);
 	pending = PQflush(conn);
 	if (pending < 0)
-		copy_send_failed(conn, service);
+		copy_send_failed(conn, service, false);
 	if (pending > 0)
 		return false;
 	put = PQputCopyData(conn, data, len);
 	if (put < 0)
-		copy_send_failed(conn, service);
+		copy_send_failed(conn, service, false);
 	if (put == 0)
 		return false;
 	if (PQflush(conn) < 0)
-		copy_send_failed(conn, service);
+		copy_send_failed(conn, service, false);
 	return true;
 }
 
@@ -861,14 +864,11 @@ splitdb_remote_copy_end_send(PGconn *conn, const char *service)
 		while ((pending = PQflush(conn)) > 0)
 			splitdb_remote_wait_writable(&conn, 1);
 		if (pending < 0 || PQsetnonblocking(conn, 0) != 0)
-			copy_send_failed(conn, service);
+			copy_send_failed(conn, service, false);
 	}
 	CHECK_FOR_INTERRUPTS();
 	if (PQputCopyEnd(conn, NULL) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not finish sending data to the sibling of service \"%s\"", service),
-				 errdetail_internal("%s", pchomp(PQerrorMessage(conn)))));
+		copy_send_failed(conn, service, true);
 }
 
 /*

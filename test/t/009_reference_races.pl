@@ -355,7 +355,7 @@ $plain->safe_psql('mono', 'ALTER DATABASE mono RESET session_preload_libraries')
   $plain->psql('mono', '\set VERBOSITY verbose' . sprintf($same_tx, 3, 3, 3));
 diag($err) if $err !~ /55000/;
 like($err,
-	qr/ERROR:  55000: cannot hold the lock on key \(id\)=\(3\) of table public\.moved_parent past the commit/,
+	qr/ERROR:  55000: cannot hold the lock on key \(id\)=\(3\) of table "moved_parent" past the commit/,
 	'postgres_fdw loaded first: the commit is refused (55000)');
 like($err, qr/HINT:  Add splitdb to shared_preload_libraries or session_preload_libraries/,
 	'the hint says how to load splitdb first');

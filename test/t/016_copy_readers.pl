@@ -17,7 +17,7 @@
 #   more rows than the checkpoints;
 # 1. kill: a copier is terminated (pg_terminate_backend).  Once the ranges
 #    are let go, the job is failed in phase copying with 57P01 and "copier
-#    N (pid P) of table public.kill_big stopped: the copier (pid P) was
+#    N (pid P) of table "public.kill_big" stopped: the copier (pid P) was
 #    terminated before its ranges were copied", no copier is left, and some
 #    range is not done.  splitdb_migrate(wait => true) resumes it to done.
 # 2. main: the worker is terminated.  While the ranges are still locked,
@@ -221,7 +221,7 @@ SELECT count(*) || ' ranges, ' || count(*) FILTER (WHERE r.done) || ' done, '
 			'kill: the job fails in phase copying with 57P01');
 		like(
 			$error,
-			qr/^copier \d \(pid $pid\) of table public\.kill_big stopped: the copier \(pid $pid\) was terminated before its ranges were copied$/,
+			qr/^copier \d \(pid $pid\) of table "public\.kill_big" stopped: the copier \(pid $pid\) was terminated before its ranges were copied$/,
 			'kill: the error names the copier and why it stopped');
 		ok( $node->poll_query_until(
 				'postgres',

@@ -298,7 +298,7 @@ sub check_done
 	my ($ret, $out, $err) = psql_verbose($src, 'postgres', "SELECT splitdb_migrate('$svc');");
 	like(
 		$err,
-		qr/0A000: table public\.${svc}_t of service "$svc" has no primary key or unique key over NOT NULL columns/,
+		qr/0A000: table "public\.${svc}_t" of service "$svc" has no primary key or unique key over NOT NULL columns/,
 		"$svc: an online migration of a table without a key is refused with 0A000");
 	like($err, qr/HINT:  .*mode => 'offline'/, "$svc: the hint names the offline mode");
 	is( $src->safe_psql('postgres',

@@ -240,29 +240,29 @@ sub attack
 	for my $ev ('insert', 'update', 'delete', 'truncate')
 	{
 		refused($svc, $id, 'owner', "ALTER TABLE $t DISABLE TRIGGER splitdb_capture_$ev",
-			'55006', qr/table acc\.$svc belongs to a migration of service "$svc"/, 1,
+			'55006', qr/table "acc\.$svc" belongs to a migration of service "$svc"/, 1,
 			"DISABLE TRIGGER splitdb_capture_$ev");
 		refused($svc, $id, 'owner', "DROP TRIGGER splitdb_capture_$ev ON $t",
-			'55006', qr/table acc\.$svc belongs to a migration of service "$svc"/, 1,
+			'55006', qr/table "acc\.$svc" belongs to a migration of service "$svc"/, 1,
 			"DROP TRIGGER splitdb_capture_$ev");
 	}
 	refused($svc, $id, 'owner', "ALTER TABLE $t DISABLE TRIGGER ALL",
-		'55006', qr/table acc\.$svc belongs to a migration/, 1, 'DISABLE TRIGGER ALL');
+		'55006', qr/table "acc\.$svc" belongs to a migration/, 1, 'DISABLE TRIGGER ALL');
 	refused($svc, $id, 'owner', "ALTER TABLE $t ENABLE REPLICA TRIGGER splitdb_capture_update",
-		'55006', qr/table acc\.$svc belongs to a migration/, 1, 'ENABLE REPLICA TRIGGER');
+		'55006', qr/table "acc\.$svc" belongs to a migration/, 1, 'ENABLE REPLICA TRIGGER');
 	refused($svc, $id, 'owner', "ALTER TRIGGER splitdb_capture_insert ON $t RENAME TO x",
-		'55006', qr/table acc\.$svc belongs to a migration/, 1, 'ALTER TRIGGER ... RENAME');
+		'55006', qr/table "acc\.$svc" belongs to a migration/, 1, 'ALTER TRIGGER ... RENAME');
 	refused($svc, $id, 'owner', "ALTER TABLE $t RENAME TO ${svc}_old",
-		'55006', qr/table acc\.$svc belongs to a migration/, 1, 'ALTER TABLE ... RENAME');
+		'55006', qr/table "acc\.$svc" belongs to a migration/, 1, 'ALTER TABLE ... RENAME');
 	refused($svc, $id, 'owner', "ALTER TABLE $t RENAME COLUMN note TO memo",
-		'55006', qr/table acc\.$svc belongs to a migration/, 1, 'ALTER TABLE ... RENAME COLUMN');
+		'55006', qr/table "acc\.$svc" belongs to a migration/, 1, 'ALTER TABLE ... RENAME COLUMN');
 	refused($svc, $id, 'owner', "ALTER TABLE $t SET SCHEMA acc2",
-		'55006', qr/table acc\.$svc belongs to a migration/, 1, 'ALTER TABLE ... SET SCHEMA');
+		'55006', qr/table "acc\.$svc" belongs to a migration/, 1, 'ALTER TABLE ... SET SCHEMA');
 	refused(
 		$svc, $id, 'owner',
 		"ALTER SCHEMA acc RENAME TO acc_old; CREATE SCHEMA acc;"
 		  . " CREATE TABLE acc.$svc (id bigint PRIMARY KEY)",
-		'55006', qr/table acc\.$svc belongs to a migration/, 1,
+		'55006', qr/table "acc\.$svc" belongs to a migration/, 1,
 		'ALTER SCHEMA ... RENAME and a table of the same name');
 	refused(
 		$svc, $id, 'owner',

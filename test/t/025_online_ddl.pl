@@ -353,7 +353,7 @@ for my $case ([ 'ddl_copy', 'copying' ], [ 'ddl_catch', 'catching_up' ])
 			isnt($ret, 0, "$s, $role: $sql is refused");
 			like(
 				$err,
-				qr/ERROR:  55006: table $s\.${s}_(t|u|p|p1|p2|ref) belongs to a migration of service "$s"\nDETAIL:  Job $id is $point; [A-Z ]+ on the table would make its copy in the sibling differ from it\.\nHINT:  Wait for the job to end, or cancel it with splitdb_cancel\('$s'\)\./,
+				qr/ERROR:  55006: table "$s\.${s}_(t|u|p|p1|p2|ref)" belongs to a migration of service "$s"\nDETAIL:  Job $id is $point; [A-Z ]+ on the table would make its copy in the sibling differ from it\.\nHINT:  Wait for the job to end, or cancel it with splitdb_cancel\('$s'\)\./,
 				"$s, $role: $sql: 55006 naming the table, the service and the job, a hint")
 			  or diag($err);
 			is(shape($s, $id), $before, "$s, $role: $sql changed nothing");

@@ -324,7 +324,7 @@ sub attack
 {
 	my ($svc, $t, $bare, $point) = @_;
 	my $idx      = "$S." . qi($index);
-	my $guarded  = qr/table \Q$T\E belongs to a migration of service "$svc"/;
+	my $guarded  = qr/table "\Q$schema.$table\E" belongs to a migration of service "$svc"/;
 	my $shadowed = "SET search_path = $S, pg_catalog; ";
 
 	# the copy in the sibling
