@@ -141,8 +141,11 @@ UNION ALL
    FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace);
 SELECT to_regnamespace('splitdb_archive') IS NULL AS no_archive;
 
--- a second cancel is refused and changes nothing
+-- a second cancel is refused and changes nothing, and so are a finalize
+-- and a rollback of the cancelled job, whose hints say how to go on
 SELECT splitdb_cancel('c_svc');
+SELECT splitdb_finalize('c_svc');
+SELECT splitdb_rollback('c_svc');
 SELECT state, updated_at = finished_at AS unchanged FROM splitdb.job;
 
 -- with its only job cancelled, the service can be dropped once it owns no

@@ -354,7 +354,7 @@ splitdb_catalog_require_no_job(const char *service, const char *what)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot %s service \"%s\" because it has a migration job", what, service),
 				 errdetail("Job %s is %s.", get_text(0, 1), get_text(0, 2)),
-				 errhint("A service's tables are fixed once its migration has started; see splitdb_status.")));
+				 errhint("A service's tables are fixed from the start of its migration until splitdb_cancel() or splitdb_rollback() ends it; see splitdb_status.")));
 }
 
 /*

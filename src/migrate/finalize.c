@@ -97,6 +97,9 @@ check_finalizable(const char *service, const SplitdbJobState *job, bool drop_shi
 						service, job->state),
 				 errdetail("Job " INT64_FORMAT " is %s; only a done job can be finalized.",
 						   job->job_id, job->state),
+				 (strcmp(job->state, "cancelled") == 0 || strcmp(job->state, "rolled_back") == 0) ?
+				 errhint("The job ended without a migration to keep; splitdb_migrate('%s') migrates the service again.",
+						 service) :
 				 errhint("Wait until splitdb_status shows it done, or cancel it with splitdb_cancel('%s').",
 						 service)));
 }

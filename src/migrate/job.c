@@ -157,7 +157,7 @@ check_transaction(const char *service)
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("splitdb_migrate() cannot start a job in a transaction that holds a %s on table \"%s\" of service \"%s\"",
 						row[1], splitdb_message_name(row[0]), service),
-				 errdetail("The job's worker blocks writes to the service's tables with a SHARE lock, which would wait for this transaction."),
+				 errdetail("The job's worker locks the service's tables (SHARE offline, to hold the writes; SHARE ROW EXCLUSIVE online, to install the change capture), which would wait for this transaction."),
 				 errhint("Commit the transaction that changed the service's tables first, then call splitdb_migrate('%s') in a transaction of its own.",
 						 service)));
 	}

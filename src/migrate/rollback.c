@@ -253,6 +253,8 @@ check_job(const char *service, PGconn *conn)
 	if (strcmp(job.state, "done") != 0)
 		refuse(service, psprintf("its job " INT64_FORMAT " is %s, not done", job.job_id, job.state),
 			   "Only a migration that has cut over is rolled back; before that, the source is unchanged.",
+			   strcmp(job.state, "cancelled") == 0 ?
+			   psprintf("The job was cancelled, which left the source as it was; splitdb_migrate('%s') migrates the service again.", service) :
 			   psprintf("Wait for the job to end, or stop it with splitdb_cancel('%s').", service));
 
 	check_source(service, job.job_id);
