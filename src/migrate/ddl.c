@@ -130,7 +130,10 @@
  * the order the statements must run.
  */
 
-/* extensions whose types or functions the service's tables use */
+/*
+ * extensions whose types, functions or operator classes the service's
+ * tables use (an exclusion constraint over btree_gist's classes, say)
+ */
 static const char *const sql_extensions =
 "WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE ","
 SQL_USED_TS_CONFIGS ","
@@ -139,6 +142,9 @@ SQL_USED_TS_CONFIGS ","
 "     AND d.objid = u.typid AND d.deptype = 'e'"
 "  UNION SELECT d.refobjid FROM fns f JOIN pg_depend d ON d.classid = 'pg_proc'::regclass"
 "     AND d.objid = f.fn AND d.deptype = 'e'"
+"  UNION SELECT d.refobjid FROM pg_index i JOIN owned o ON o.relid = i.indrelid,"
+"         unnest(i.indclass::oid[]) u(opc)"
+"    JOIN pg_depend d ON d.classid = 'pg_opclass'::regclass AND d.objid = u.opc AND d.deptype = 'e'"
 "  UNION SELECT d.refobjid FROM tsdicts t JOIN pg_depend d ON d.classid = 'pg_ts_dict'::regclass"
 "     AND d.objid = t.dict AND d.deptype = 'e'"
 "  UNION SELECT d.refobjid FROM tsdicts t JOIN pg_ts_dict td ON td.oid = t.dict"
