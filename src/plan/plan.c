@@ -383,7 +383,11 @@ static const char *const sql_views =
  * - a function without a search_path setting of its own gets, in the
  *   sibling, the path its owner's sessions start with here;
  * - a function a body calls that takes or returns a type the sibling
- *   cannot get (SPLITDB_TYPE_CREATABLE) is not created there.
+ *   cannot get (SPLITDB_TYPE_CREATABLE) is not created there;
+ * - a function with a SQL-standard body (BEGIN ATOMIC or RETURN) that uses
+ *   relations which stay is a blocker: PostgreSQL parses such a body when
+ *   it creates the function, so its CREATE FUNCTION fails in the sibling,
+ *   which has none of them (the job would fail in preparing).
  */
 static const char *const sql_function_checks =
 "WITH RECURSIVE " SPLITDB_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE
@@ -407,6 +411,19 @@ static const char *const sql_function_checks =
 "  JOIN pg_proc q ON q.oid = c.callee"
 " WHERE c.callee NOT IN (SELECT fn FROM fns) AND " SPLITDB_USER_FUNCTION("q")
 " GROUP BY q.oid"
+" UNION ALL"
+" SELECT 'blocker', p.oid::regprocedure::text,"
+"  format('function %s has a SQL-standard body that uses %s, which %s; the sibling gets the function and has no such relation, so creating it there fails;"
+" assign %s to the service too, or change the function',"
+"   p.oid::regprocedure, string_agg(DISTINCT r.oid::regclass::text, ', '),"
+"   CASE WHEN count(DISTINCT r.oid) > 1 THEN 'stay' ELSE 'stays' END,"
+"   CASE WHEN count(DISTINCT r.oid) > 1 THEN 'them' ELSE 'it' END)"
+"  FROM fns f JOIN pg_proc p ON p.oid = f.fn"
+"  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid"
+"   AND d.refclassid = 'pg_class'::regclass"
+"  JOIN pg_class r ON r.oid = d.refobjid AND r.relkind IN ('r', 'p', 'v', 'm', 'f')"
+" WHERE p.prosqlbody IS NOT NULL AND r.oid NOT IN (SELECT relid FROM owned)"
+" GROUP BY p.oid"
 " ORDER BY 2, 3";
 
 /*
