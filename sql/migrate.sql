@@ -250,6 +250,11 @@ SELECT count(*) AS rows_9999 FROM "Booking" WHERE id = 9999;
 UPDATE "Booking" SET price = 80 WHERE note = 'via shim' RETURNING id, price, total;
 DELETE FROM "Zimmer ""Extra"" Größe" WHERE "Was" = 'via shim' RETURNING "Extra-ID";
 SELECT id, guest_id, nights, price, total, note FROM "Booking" WHERE id > 250 ORDER BY id;
+-- the shims carry the originals' grants, the columns' too: a role granted
+-- one column only reads that column through the shim
+SELECT has_column_privilege('regress $splitdb$ reader', '"Zimmer ""Extra"" Größe"', 'Was', 'SELECT') AS reader_was,
+	   has_column_privilege('regress $splitdb$ reader', '"Zimmer ""Extra"" Größe"', 'booking_id', 'SELECT') AS reader_booking,
+	   has_table_privilege('regress $splitdb$ reader', '"Zimmer ""Extra"" Größe"', 'SELECT') AS reader_table;
 
 -- the materialized views: created anew under their names, over the shim,
 -- with what they had; the originals went to the archive
