@@ -118,6 +118,12 @@ static const char *const sql_shims =
 " FROM shims s JOIN pg_class c ON c.oid = s.oid"
 " JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid AND d.objsubid = 0"
 " UNION ALL"
+" SELECT 4, c.oid::regclass::text,"
+"  format('COMMENT ON COLUMN %s.%I IS %L', c.oid::regclass, a.attname, d.description)"
+" FROM shims s JOIN pg_class c ON c.oid = s.oid"
+" JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid AND d.objsubid > 0"
+" JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND NOT a.attisdropped"
+" UNION ALL"
 " SELECT 5, c.oid::regclass::text,"
 "  format('CREATE TRIGGER splitdb_shim AFTER UPDATE OR DELETE ON %s FOR EACH STATEMENT"
 "          EXECUTE FUNCTION splitdb.shim_statement()', c.oid::regclass)"
@@ -127,9 +133,9 @@ static const char *const sql_shims =
 /*
  * splitdb_shim_ddl
  *		The statements that create a job's shims, with their owners, grants
- *		(the table's and the columns'), comments and the statement trigger
- *		splitdb_shim (see splitdb_shim_statement in refcheck.c), as a List
- *		of strings.
+ *		(the table's and the columns'), comments (the columns' too) and the
+ *		statement trigger splitdb_shim (see splitdb_shim_statement in
+ *		refcheck.c), as a List of strings.
  *
  * Call before the originals move: the statements name them as they are now.
  * The caller is connected to SPI; the strings live in its SPI context.
