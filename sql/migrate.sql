@@ -39,6 +39,7 @@ CREATE TABLE "Booking" (
 CREATE INDEX booking_guest_idx ON "Booking" (guest_id);
 CREATE INDEX booking_long_idx ON "Booking" (nights) WHERE nights > 7;
 COMMENT ON TABLE "Booking" IS 'room bookings';
+COMMENT ON COLUMN "Booking".note IS 'free text';
 
 CREATE TABLE "Zimmer ""Extra"" Größe" (
 	"Extra-ID" serial PRIMARY KEY,
@@ -250,6 +251,16 @@ SELECT count(*) AS rows_9999 FROM "Booking" WHERE id = 9999;
 UPDATE "Booking" SET price = 80 WHERE note = 'via shim' RETURNING id, price, total;
 DELETE FROM "Zimmer ""Extra"" Größe" WHERE "Was" = 'via shim' RETURNING "Extra-ID";
 SELECT id, guest_id, nights, price, total, note FROM "Booking" WHERE id > 250 ORDER BY id;
+-- the shims carry the originals' grants, the columns' too: a role granted
+-- one column only reads that column through the shim
+SELECT has_column_privilege('regress $splitdb$ reader', '"Zimmer ""Extra"" Größe"', 'Was', 'SELECT') AS reader_was,
+	   has_column_privilege('regress $splitdb$ reader', '"Zimmer ""Extra"" Größe"', 'booking_id', 'SELECT') AS reader_booking,
+	   has_table_privilege('regress $splitdb$ reader', '"Zimmer ""Extra"" Größe"', 'SELECT') AS reader_table;
+-- and their comments, the columns' too
+SELECT obj_description('"Booking"'::regclass, 'pg_class') AS table_comment,
+	   col_description('"Booking"'::regclass,
+					   (SELECT attnum FROM pg_attribute
+						 WHERE attrelid = '"Booking"'::regclass AND attname = 'note')) AS note_comment;
 
 -- the materialized views: created anew under their names, over the shim,
 -- with what they had; the originals went to the archive

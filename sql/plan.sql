@@ -307,6 +307,32 @@ SELECT action, object, detail FROM splitdb_plan('pl_res')
 SELECT splitdb_unassign('pl_res', 'booking."Gäste ""VIP"""');
 DROP TABLE booking."Gäste ""VIP""";
 
+-- a function with a SQL-standard body that a moving table's constraint
+-- calls, and that reads tables that stay: the sibling gets the function,
+-- and PostgreSQL parses such a body when it creates it, so that would fail
+-- there (the job stopped in preparing with 42P01); a blocker.  A string
+-- body is not parsed until it runs: the sibling gets the function, which
+-- fails when the copy checks the constraint there; a warning.
+CREATE TABLE crm.pl_limit (n int PRIMARY KEY, m int);
+CREATE FUNCTION crm.pl_within(q int) RETURNS boolean LANGUAGE sql STABLE
+	RETURN q <= (SELECT max(n) FROM crm.pl_limit) AND q <= (SELECT max(m) FROM crm.pl_limit);
+CREATE FUNCTION crm.pl_within_text(q int) RETURNS boolean LANGUAGE sql STABLE
+	AS $$ SELECT q <= (SELECT max(n) FROM crm.pl_limit) $$;
+CREATE TABLE booking.pl_checked (id int PRIMARY KEY,
+	q int CHECK (crm.pl_within(q)), r int CHECK (crm.pl_within_text(r)));
+SELECT splitdb_assign('pl_res', 'booking.pl_checked');
+SELECT action, object, detail FROM splitdb_plan('pl_res')
+ WHERE object LIKE 'crm.pl_within%' ORDER BY action, object;
+-- once the table it reads moves too, this blocker gives way to the one
+-- for a body that uses a table which moves
+SELECT splitdb_assign('pl_res', 'crm.pl_limit');
+SELECT action, object, detail FROM splitdb_plan('pl_res')
+ WHERE action = 'blocker' AND object LIKE 'crm.pl_within%';
+SELECT splitdb_unassign('pl_res', 'booking.pl_checked', 'crm.pl_limit');
+DROP TABLE booking.pl_checked;
+DROP FUNCTION crm.pl_within(int), crm.pl_within_text(int);
+DROP TABLE crm.pl_limit;
+
 -- clean up
 SELECT splitdb_unassign('pl_res', 'booking.reservation', 'booking.reservation_addon',
 						'booking.review', 'booking."Notiz Ä"', 'booking.visit',

@@ -165,8 +165,9 @@
 	"(" p ".prokind IN ('f', 'p') AND " SPLITDB_USER_OBJECT("pg_proc", p) ")"
 
 /*
- * The functions that the service's defaults, constraints, indexes, triggers
- * and policies call, and, at any depth, the functions those call.
+ * The functions that the service's defaults, constraints (those of the
+ * domains its columns use too: needs used, SPLITDB_TYPE_WALK_CTE), indexes,
+ * triggers and policies call, and, at any depth, the functions those call.
  *
  * PostgreSQL records what a BEGIN ATOMIC body calls in pg_depend, but not
  * what a body in a string calls.  For LANGUAGE sql and plpgsql, a name
@@ -206,6 +207,8 @@
 	"    JOIN owned o ON o.relid = k.conrelid WHERE d.refclassid = 'pg_proc'::regclass" \
 	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_index i ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid" \
 	"    JOIN owned o ON o.relid = i.indrelid WHERE d.refclassid = 'pg_proc'::regclass" \
+	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_constraint k ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid" \
+	"    JOIN used u ON u.typid = k.contypid WHERE d.refclassid = 'pg_proc'::regclass" \
 	"  UNION SELECT t.tgfoid FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid WHERE NOT t.tgisinternal" \
 	"    AND " SPLITDB_NOT_OWN_TRIGGER("t") \
 	"  UNION SELECT d.refobjid FROM pg_depend d JOIN pg_policy p ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid" \

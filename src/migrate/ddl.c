@@ -130,7 +130,10 @@
  * the order the statements must run.
  */
 
-/* extensions whose types or functions the service's tables use */
+/*
+ * extensions whose types, functions or operator classes the service's
+ * tables use (an exclusion constraint over btree_gist's classes, say)
+ */
 static const char *const sql_extensions =
 "WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE ","
 SQL_USED_TS_CONFIGS ","
@@ -139,6 +142,9 @@ SQL_USED_TS_CONFIGS ","
 "     AND d.objid = u.typid AND d.deptype = 'e'"
 "  UNION SELECT d.refobjid FROM fns f JOIN pg_depend d ON d.classid = 'pg_proc'::regclass"
 "     AND d.objid = f.fn AND d.deptype = 'e'"
+"  UNION SELECT d.refobjid FROM pg_index i JOIN owned o ON o.relid = i.indrelid,"
+"         unnest(i.indclass::oid[]) u(opc)"
+"    JOIN pg_depend d ON d.classid = 'pg_opclass'::regclass AND d.objid = u.opc AND d.deptype = 'e'"
 "  UNION SELECT d.refobjid FROM tsdicts t JOIN pg_depend d ON d.classid = 'pg_ts_dict'::regclass"
 "     AND d.objid = t.dict AND d.deptype = 'e'"
 "  UNION SELECT d.refobjid FROM tsdicts t JOIN pg_ts_dict td ON td.oid = t.dict"
@@ -211,10 +217,18 @@ static const char *const sql_ts_configurations =
 "  GROUP BY c.oid, t.alias, t.tokid) s"
 " ORDER BY CASE WHEN s.tokid = -1 THEN s.name ELSE s.arg1 END, s.tokid";
 
+/* the constraint k calls a function made by a user */
+#define SQL_CALLS_USER_FUNCTION(k) \
+	"EXISTS (SELECT FROM pg_depend fd JOIN pg_proc fp ON fp.oid = fd.refobjid" \
+	"         WHERE fd.classid = 'pg_constraint'::regclass AND fd.objid = " k ".oid" \
+	"           AND fd.refclassid = 'pg_proc'::regclass AND " SPLITDB_USER_FUNCTION("fp") ")"
+
 /*
  * Enums, domains, composite types and ranges: those of the tables, deepest
  * dependency first, then those only the functions name in their bodies
- * (SPLITDB_BODY_TYPES_CTE), which may use the former.
+ * (SPLITDB_BODY_TYPES_CTE), which may use the former.  A domain's CHECK
+ * constraint that calls a user's function is left out: the functions come
+ * after the types, and sql_domain_constraints adds it once they are there.
  */
 static const char *const sql_types =
 "WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE ","
@@ -231,7 +245,8 @@ SPLITDB_BODY_TYPES_CTE
 "     || CASE WHEN t.typdefaultbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(t.typdefaultbin, 0) ELSE '' END"
 "     || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END"
 "     || coalesce((SELECT string_agg(format(' CONSTRAINT %I %s', c.conname, pg_get_constraintdef(c.oid)), '' ORDER BY c.conname)"
-"                    FROM pg_constraint c WHERE c.contypid = t.oid AND c.contype = 'c'), '')"
+"                    FROM pg_constraint c WHERE c.contypid = t.oid AND c.contype = 'c'"
+"                     AND NOT " SQL_CALLS_USER_FUNCTION("c") "), '')"
 "   WHEN 'c' THEN format('CREATE TYPE %s AS (%s)', t.oid::regtype,"
 "     (SELECT coalesce(string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod))"
 "              || CASE WHEN a.attcollation <> 0 AND a.attcollation <>"
@@ -278,6 +293,22 @@ static const char *const sql_functions =
 " WHERE " SPLITDB_USER_FUNCTION("p") " AND l.lanname NOT IN ('c', 'internal')"
 "  AND NOT EXISTS (SELECT FROM unnest(p.proconfig) g WHERE g LIKE 'search\\_path=%')"
 " ORDER BY 2, 1";
+
+/*
+ * The domains' CHECK constraints that sql_types left out because they call
+ * a user's function, added once sql_functions made the functions.
+ */
+static const char *const sql_domain_constraints =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE ","
+SPLITDB_BODY_TYPES_CTE
+" SELECT 'domain constraint', format('%s.%I', t.oid::regtype, c.conname), n.nspname, 'domain constraint',"
+"  t.oid::regtype::text, c.conname::text,"
+"  format('ALTER DOMAIN %s ADD CONSTRAINT %I %s', t.oid::regtype, c.conname, pg_get_constraintdef(c.oid))"
+" FROM (SELECT typid FROM used UNION SELECT typid FROM body_types) u"
+" JOIN pg_type t ON t.oid = u.typid AND t.typtype = 'd' JOIN pg_namespace n ON n.oid = t.typnamespace"
+" JOIN pg_constraint c ON c.contypid = t.oid AND c.contype = 'c'"
+" WHERE " SPLITDB_USER_TYPE("t") " AND " SQL_CALLS_USER_FUNCTION("c")
+" ORDER BY 2";
 
 /* sequences the owned columns own or call, except identity sequences (made with their table) */
 #define SQL_USED_SEQUENCES \
@@ -778,7 +809,7 @@ static const char *const sql_late_comments =
 /* the queries of each stage, in the order their statements run */
 static const char *const *const before_data[] = {
 	&sql_extensions, &sql_collations, &sql_ts_dictionaries, &sql_ts_configurations,
-	&sql_types, &sql_functions, &sql_sequences,
+	&sql_types, &sql_functions, &sql_domain_constraints, &sql_sequences,
 	&sql_tables, &sql_owned_by, &sql_attach, &sql_column_settings,
 	&sql_sequence_values, &sql_comments, &sql_owners, &sql_grants
 };

@@ -55,6 +55,9 @@ guard_sql(const char *guard)
 	if (strcmp(guard, "constraint") == 0)
 		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint k"
 			" WHERE k.conrelid = pg_catalog.to_regclass($1) AND k.conname = $2)";
+	if (strcmp(guard, "domain constraint") == 0)
+		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint k"
+			" WHERE k.contypid = pg_catalog.to_regtype($1) AND k.conname = $2)";
 	if (strcmp(guard, "trigger") == 0)
 		return "SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger t"
 			" WHERE t.tgrelid = pg_catalog.to_regclass($1) AND t.tgname = $2)";

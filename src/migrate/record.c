@@ -107,6 +107,18 @@ object_of(const SplitdbDdl *d)
 			 strcmp(k, "sequence") == 0 || strcmp(k, "table") == 0 ||
 			 strcmp(k, "statistics") == 0)
 		o.kind = k;
+	else if (strcmp(k, "domain constraint") == 0)
+	{
+		/*
+		 * A domain's CHECK that calls a function the job makes is added
+		 * after that function (ddl.c, sql_domain_constraints): the domain is
+		 * recorded once more here, after the function, so that a cancel,
+		 * which drops in the reverse order, drops the domain and its
+		 * constraint before the function they depend on.
+		 */
+		o.kind = "domain";
+		o.identity = d->arg1;
+	}
 	else if (strcmp(k, "index") == 0 || strcmp(k, "key index") == 0 ||
 			 strcmp(k, "partitioned index") == 0)
 		o.kind = "index";

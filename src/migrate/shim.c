@@ -101,11 +101,28 @@ static const char *const sql_shims =
 " FROM shims s JOIN pg_class c ON c.oid = s.oid, aclexplode(c.relacl) a"
 " LEFT JOIN pg_roles r ON r.oid = a.grantee"
 " WHERE a.grantee <> c.relowner"
+/* the columns' grants, which a role may hold without any on the table */
+" UNION ALL"
+" SELECT 3, c.oid::regclass::text,"
+"  format('GRANT %s (%I) ON TABLE %s TO %s%s', x.privilege_type, a.attname, c.oid::regclass,"
+"         CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"
+"         CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)"
+" FROM shims s JOIN pg_class c ON c.oid = s.oid"
+" JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+"  AND a.attacl IS NOT NULL, aclexplode(a.attacl) x"
+" LEFT JOIN pg_roles r ON r.oid = x.grantee"
+" WHERE x.grantee <> c.relowner"
 " UNION ALL"
 " SELECT 4, c.oid::regclass::text,"
 "  format('COMMENT ON FOREIGN TABLE %s IS %L', c.oid::regclass, d.description)"
 " FROM shims s JOIN pg_class c ON c.oid = s.oid"
 " JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid AND d.objsubid = 0"
+" UNION ALL"
+" SELECT 4, c.oid::regclass::text,"
+"  format('COMMENT ON COLUMN %s.%I IS %L', c.oid::regclass, a.attname, d.description)"
+" FROM shims s JOIN pg_class c ON c.oid = s.oid"
+" JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid AND d.objsubid > 0"
+" JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND NOT a.attisdropped"
 " UNION ALL"
 " SELECT 5, c.oid::regclass::text,"
 "  format('CREATE TRIGGER splitdb_shim AFTER UPDATE OR DELETE ON %s FOR EACH STATEMENT"
@@ -115,9 +132,10 @@ static const char *const sql_shims =
 
 /*
  * splitdb_shim_ddl
- *		The statements that create a job's shims, with their owners, grants,
- *		comments and the statement trigger splitdb_shim (see
- *		splitdb_shim_statement in refcheck.c), as a List of strings.
+ *		The statements that create a job's shims, with their owners, grants
+ *		(the table's and the columns'), comments (the columns' too) and the
+ *		statement trigger splitdb_shim (see splitdb_shim_statement in
+ *		refcheck.c), as a List of strings.
  *
  * Call before the originals move: the statements name them as they are now.
  * The caller is connected to SPI; the strings live in its SPI context.

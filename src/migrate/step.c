@@ -448,7 +448,11 @@ record_builds(const char *running, void *arg)
  *		index exists.  A plain CREATE INDEX that is ended rolls back
  *		entirely, but an index can be left invalid by other means (a failed
  *		CREATE INDEX CONCURRENTLY, a partitioned index whose partitions were
- *		not all attached when a run stopped).  A valid index is kept.
+ *		not all attached when a run stopped: ALTER TABLE ONLY ... ADD
+ *		PRIMARY KEY leaves one until its partitions' keys are attached).  An
+ *		index that backs a primary key, unique or exclusion constraint goes
+ *		with its constraint (ALTER TABLE ... DROP CONSTRAINT), since DROP
+ *		INDEX refuses it.  A valid index is kept.
  */
 static void
 drop_invalid_indexes(SplitdbJob *job)
@@ -467,8 +471,13 @@ drop_invalid_indexes(SplitdbJob *job)
 		names[n++] = ((SplitdbJobTable *) lfirst(lc))->name;
 	params[0] = splitdb_catalog_text_array(names, n);
 	res = splitdb_remote_exec(job->conn,
-							  "SELECT pg_catalog.format('DROP INDEX IF EXISTS %s', i.indexrelid::pg_catalog.regclass)"
+							  "SELECT CASE WHEN k.conname IS NULL"
+							  "  THEN pg_catalog.format('DROP INDEX IF EXISTS %s', i.indexrelid::pg_catalog.regclass)"
+							  "  ELSE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I',"
+							  "                         i.indrelid::pg_catalog.regclass, k.conname) END"
 							  "  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+							  "  LEFT JOIN pg_catalog.pg_constraint k ON k.conindid = i.indexrelid"
+							  "   AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x')"
 							  " WHERE NOT i.indisvalid"
 							  "   AND i.indrelid IN (SELECT pg_catalog.to_regclass(t)"
 							  "                        FROM pg_catalog.unnest($1::pg_catalog.text[]) t)"
