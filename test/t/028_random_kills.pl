@@ -39,11 +39,15 @@
 #    random moments, each time called again until it ends: rolled_back,
 #    exact in the source, nothing left in the sibling, the doctor finds
 #    nothing;
-# 4. twice: a job of extra, online, with the writers, cancelled after a
+# 4. a cancel whose statement begins as the job's worker starts (it
+#    waits for the service's row meanwhile) and goes on when
+#    the job is catching up: every object the job recorded is dropped and
+#    marked so (regression case from seed 2);
+# 5. twice: a job of extra, online, with the writers, cancelled after a
 #    random delay, the cancel killed at a random moment, then called again
 #    until it ends: cancelled, exact in the source, no capture left,
 #    nothing in the sibling, the doctor finds nothing;
-# 5. job 3 of orders, killed twice more like 2, done and exact.
+# 6. job 3 of orders, killed twice more like 2, done and exact.
 
 use strict;
 use warnings FATAL => 'all';
@@ -555,14 +559,14 @@ $w = start_writers(1);
 more_writes(40, 'through the shims of job 2');
 is(stop_writers($w), '', 'job 2: no writer saw an error through the shims');
 my $rb_kills = 0;
-for my $cycle (1 .. 10)
+for my $cycle (1 .. 16)
 {
 	last if $rb_kills == 3;
 	my ($o, $e) = ('', '');
 	my $h = IPC::Run::start(
 		[ 'psql', '-X', '-d', $src->connstr('postgres'), '-c', "SELECT splitdb_rollback('orders')" ],
 		'>', \$o, '2>', \$e);
-	my $delay = rand($t_rollback);
+	my $delay = rand($t_rollback * 0.4);
 	usleep(int($delay * 1_000_000));
 	my ($step, $pid) = split /\|/, src(
 		"SELECT coalesce((SELECT step FROM splitdb.rollback WHERE job_id = $id2), 'none') || '|'"
@@ -624,7 +628,52 @@ check_references('job 2 rolled back');
 check_doctor('job 2 rolled back');
 
 # ---------------------------------------------------------------------------
-# 4. cancels killed at random moments
+# 4. a cancel whose statement began before the worker made its objects
+# (kept from seed 2: the cancel read the registry with its statement's
+# snapshot, taken before it waited for the worker, and left what the
+# worker recorded meanwhile standing)
+
+{
+	$w = start_writers(0);
+	my $reader = $src->background_psql('postgres');
+	$reader->query_safe('BEGIN; SELECT count(*) FROM extra_items');
+	my $row = $src->background_psql('postgres');
+	my $id = src("SELECT splitdb_migrate('extra')");
+	$row->query_safe(q{BEGIN; SELECT FROM splitdb.service WHERE service = 'extra' FOR NO KEY UPDATE});
+	my ($o, $e) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'psql', '-X', '-d', $src->connstr('postgres'), '-c', "SELECT splitdb_cancel('extra')" ],
+		'>', \$o, '2>', \$e);
+	$src->poll_query_until('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT splitdb_cancel(%' AND wait_event_type = 'Lock'}, '1')
+	  or die 'the cancel does not wait for the service\'s row';
+	poll_until(sub { job($id, "phase IN ('catching_up', 'verifying', 'cutting_over')") eq 't' },
+		sub { job_state($id) !~ $running }, "job $id past its indexing")
+	  or die "job $id ended before its cutover: " . job($id, JOB_SUMMARY);
+	my $made = job($id, '(SELECT count(*) FROM splitdb.artifact a WHERE a.job_id = splitdb.job.job_id)');
+	$row->query_safe('COMMIT');
+	usleep(100_000);
+	$reader->query_safe('COMMIT');
+	$h->finish;
+	$row->quit;
+	$reader->quit;
+	more_writes(10, 'after the late cancel');
+	stop_writers($w);
+	is(job($id, 'state'), 'cancelled', "late cancel: job $id is cancelled") or diag($e);
+	is(src("SELECT count(*) FROM splitdb.artifact WHERE job_id = $id AND dropped_at IS NULL"),
+		'0', "late cancel: none of the $made objects job $id recorded stands in the registry");
+	is(sib('extra', q{SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace) || ' '
+		|| (SELECT count(*) FROM pg_foreign_server) || ' ' || (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal)}),
+		'0 0 0', 'late cancel: nothing left in the sibling (relations, servers, triggers)');
+	is( src(q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'extra_items'::regclass AND NOT tgisinternal})
+		  . ' ' . src("SELECT count(*) FROM splitdb.capture WHERE job_id = $id"),
+		'0 0', 'late cancel: no capture trigger or row left in the source');
+	check_exact('source', 'late cancel', 'extra_items');
+	check_doctor('late cancel');
+}
+
+# ---------------------------------------------------------------------------
+# 5. cancels killed at random moments
 
 for my $round (1, 2)
 {
@@ -642,7 +691,7 @@ for my $round (1, 2)
 	usleep(20_000);
 	$reader->query_safe('COMMIT');
 	$reader->quit;
-	my $delay = rand(0.5);
+	my $delay = rand(0.1);
 	usleep(int($delay * 1_000_000));
 	my $phase = job($id, 'state || \'/\' || phase');
 	my $pid = src(q{SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT splitdb_cancel(%'});
@@ -675,7 +724,7 @@ for my $round (1, 2)
 }
 
 # ---------------------------------------------------------------------------
-# 5. the orders migrated again, killed at random moments
+# 6. the orders migrated again, killed at random moments
 
 my $id3 = migrate_killed('orders', 2, $t_migrate, 'job 3');
 check_exact('orders', 'job 3', '"Order Head"', 'order_line');
