@@ -691,10 +691,12 @@ for my $round (1, 2)
 	usleep(20_000);
 	$reader->query_safe('COMMIT');
 	$reader->quit;
-	my $delay = rand(0.1);
+	my $delay = rand(0.06);
 	usleep(int($delay * 1_000_000));
-	my $phase = job($id, 'state || \'/\' || phase');
-	my $pid = src(q{SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT splitdb_cancel(%'});
+	my ($pid, $phase) = split /\|/, src(q{SELECT coalesce((SELECT string_agg(pid::text, ',') FROM pg_stat_activity
+	   WHERE query LIKE 'SELECT splitdb_cancel(%' AND pid <> pg_backend_pid()), '')
+	   || '|' || (SELECT state || '/' || phase FROM splitdb_status WHERE service = 'extra')});
+	$pid = undef if $pid !~ /^\d+$/;
 	my $kind = kill_one("cancel of $phase", $pid);
 	note(sprintf('cancel %d: kill after %.3f s, the job in %s: %s', $round, $delay, $phase, $kind));
 	$h->finish;
