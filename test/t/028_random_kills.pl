@@ -448,9 +448,12 @@ sub settle_job
 		poll_until(sub { $state = job_state($id); $state !~ $running }, undef, "job $id to stop ($what)");
 		return $state if $state ne 'failed';
 		my ($code, $pid) = split /\|/, job($id, "coalesce(last_sqlstate, '') || '|' || coalesce(worker_pid::text, '')");
-		if ($code eq '57P01' && $pid eq '')
+		if (($code eq '57P01' && $pid eq '') || $code eq '')
 		{
-			# the resumer has marked it, its worker is starting
+			# the resumer has marked it and its worker is starting; or, with
+			# no error recorded, the worker ended between the row's snapshot
+			# and the read of pg_stat_activity (reported: a job that ends can
+			# read as failed for that instant)
 			usleep(200_000);
 			next if job_state($id) ne 'failed';
 		}
@@ -558,6 +561,15 @@ check_doctor('job 2');
 $w = start_writers(1);
 more_writes(40, 'through the shims of job 2');
 is(stop_writers($w), '', 'job 2: no writer saw an error through the shims');
+# a rollback is over when its job is rolled_back and its last step (the
+# sibling's cleanup, after the source's commit) is done
+sub rollback_over
+{
+	my ($id) = @_;
+	return job($id, "state || ' ' || coalesce((SELECT step FROM splitdb.rollback r WHERE r.job_id = splitdb.job.job_id), '')")
+	  eq 'rolled_back done';
+}
+
 my $rb_kills = 0;
 for my $cycle (1 .. 16)
 {
@@ -592,7 +604,7 @@ for my $cycle (1 .. 16)
 	next if $rb_kills < 3 && rand() < 0.5;
 	for my $try (1 .. 8)
 	{
-		last if job($id2, 'state') eq 'rolled_back';
+		last if rollback_over($id2);
 		my ($ret, $out, $err) = psql_verbose($src, 'postgres', "SELECT splitdb_rollback('orders');");
 		last if $ret == 0;
 		my ($code) = $err =~ /ERROR:  (\w{5})/;
@@ -610,7 +622,7 @@ for my $cycle (1 .. 16)
 is($rb_kills, 3, 'three rollbacks were killed');
 for my $try (1 .. 8)
 {
-	last if job($id2, 'state') eq 'rolled_back';
+	last if rollback_over($id2);
 	my ($ret, $out, $err) = psql_verbose($src, 'postgres', "SELECT splitdb_rollback('orders');");
 	last if $ret == 0;
 	my ($code) = $err =~ /ERROR:  (\w{5})/;
@@ -688,7 +700,10 @@ for my $round (1, 2)
 	my $h = IPC::Run::start(
 		[ 'psql', '-X', '-d', $src->connstr('postgres'), '-c', "SELECT splitdb_cancel('extra')" ],
 		'>', \$o, '2>', \$e);
-	usleep(20_000);
+	# the cancel cannot end while the reader holds its lock
+	$src->poll_query_until('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT splitdb_cancel(%' AND pid <> pg_backend_pid()}, '1')
+	  or die 'the cancel does not start';
 	$reader->query_safe('COMMIT');
 	$reader->quit;
 	my $delay = rand(0.06);
