@@ -43,6 +43,10 @@
  *   splitdb.cutover_attempts times.  After the last attempt the cancel
  *   fails with 55P03 and its transaction rolls back: the source keeps its
  *   capture, the job stays failed, and a second cancel finishes it.
+ * - Every object the stopped run recorded is dropped: the registry is read
+ *   after the worker is gone, with a snapshot taken then, not with the
+ *   statement's, which may predate what the worker recorded while the
+ *   call waited for the service's row or for the worker.
  * - Objects the sibling had before the job have no registry row, and stay.
  * - Once cancelled, the service can be migrated again (splitdb_migrate()
  *   starts a new job, and finds none of the old job's tables there).
@@ -64,6 +68,7 @@
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -347,6 +352,16 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 
 	stop_worker(service, &job);
 
+	/*
+	 * Read what the stopped run committed.  This statement's snapshot dates
+	 * from before the call waited for the service's row and for the worker,
+	 * which may have recorded objects meanwhile (and made them in the
+	 * sibling); the reads below that take the active snapshot (the
+	 * registry's list, the captured tables) must see them, or the cancel
+	 * would leave them standing.
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
+
 	/* what the worker's exit recorded, now that it is gone */
 	job = splitdb_jobstate_last(service);
 	check_cancellable(service, &job);
@@ -383,6 +398,7 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 	ereport(NOTICE,
 			(errmsg("job " INT64_FORMAT " of service \"%s\" is cancelled; %d object%s dropped",
 					job.job_id, service, dropped, dropped == 1 ? "" : "s")));
+	PopActiveSnapshot();
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -668,7 +668,8 @@ switch_back(List *tables)
 /*
  * clean_sibling
  *		Step 4: the sibling's tables, capture and the objects the registry
- *		drops on rollback there go; the rollback is done.
+ *		drops on rollback there go; the rollback is done.  Idempotent: a
+ *		resumed call drops what an interrupted one left, IF EXISTS.
  */
 static void
 clean_sibling(void)
@@ -677,6 +678,7 @@ clean_sibling(void)
 	List	   *artifacts;
 	ListCell   *lc;
 	char	   *drop;
+	char	   *has_splitdb;
 
 	begin_tx("cleaning the sibling");
 	pause_at("before_cleanup");
@@ -686,7 +688,17 @@ clean_sibling(void)
 	drop = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
 	remote_sql("BEGIN", 0, NULL);
-	remote_sql("SELECT splitdb.drop_capture($1::bigint)", 1, params);
+
+	/*
+	 * The registry's drops below commit there one by one, splitdb's
+	 * extension among them (and its capture with it): a cleanup resumed
+	 * after a kill may find it gone already.
+	 */
+	has_splitdb = splitdb_remote_scalar(rb_conn,
+										"SELECT pg_catalog.to_regprocedure('splitdb.drop_capture(bigint)') IS NOT NULL",
+										0, NULL, rb_args.service);
+	if (has_splitdb != NULL && strcmp(has_splitdb, "t") == 0)
+		remote_sql("SELECT splitdb.drop_capture($1::bigint)", 1, params);
 	if (drop != NULL)
 		remote_sql(drop, 0, NULL);
 	remote_sql("COMMIT", 0, NULL);
