@@ -6,10 +6,14 @@
 --   (before, its indexing step failed: "data type integer has no default
 --   operator class for access method "gist"");
 -- - the constraint is in the sibling, and refuses an overlapping row
---   written through the shim, which leaves the rows unchanged.
+--   written through the shim, which leaves the rows unchanged;
+-- - a CHECK that calls a function of earthdistance, which requires cube:
+--   the sibling gets cube first, then earthdistance (before, the job
+--   failed in preparing: "required extension "cube" is not installed").
 --
 CREATE EXTENSION splitdb CASCADE;
 CREATE EXTENSION btree_gist;
+CREATE EXTENSION earthdistance CASCADE;
 SET client_min_messages = warning;
 
 CREATE TABLE oc_booking (
@@ -19,14 +23,19 @@ CREATE TABLE oc_booking (
 	EXCLUDE USING gist (room WITH =, during WITH &&)
 );
 INSERT INTO oc_booking VALUES (1, 10, '[1,5)'), (2, 10, '[5,9)'), (3, 11, '[1,5)');
+CREATE TABLE oc_reach (
+	id     integer PRIMARY KEY,
+	metres float8 NOT NULL CHECK (metres <= earth())
+);
+INSERT INTO oc_reach VALUES (1, 1000);
 
 SELECT splitdb_add_service('oc_svc');
-SELECT splitdb_assign('oc_svc', 'oc_booking');
+SELECT splitdb_assign('oc_svc', 'oc_booking', 'oc_reach');
 SELECT splitdb_migrate('oc_svc', mode => 'offline', wait => true) > 0 AS migrated;
 SELECT state, phase, last_error FROM splitdb.job;
 
 \c oc_svc
-SELECT extname FROM pg_extension WHERE extname = 'btree_gist';
+SELECT extname FROM pg_extension WHERE extname IN ('btree_gist', 'cube', 'earthdistance') ORDER BY 1;
 SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
  WHERE conrelid = 'oc_booking'::regclass AND contype = 'x';
 \c splitdb_regression
@@ -37,9 +46,13 @@ SET client_min_messages = warning;
 INSERT INTO oc_booking VALUES (4, 10, '[3,6)');
 INSERT INTO oc_booking VALUES (5, 12, '[3,6)');
 SELECT * FROM oc_booking ORDER BY id;
+-- and a reach beyond the earth's radius, checked by earth() in the sibling
+INSERT INTO oc_reach VALUES (2, 1e9);
+INSERT INTO oc_reach VALUES (3, 5000);
+SELECT * FROM oc_reach ORDER BY id;
 
 -- clean up
-DROP FOREIGN TABLE oc_booking;
+DROP FOREIGN TABLE oc_booking, oc_reach;
 DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 SELECT splitdb_drop_service('oc_svc');
@@ -47,3 +60,5 @@ DROP DATABASE oc_svc WITH (FORCE);
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;
 DROP EXTENSION btree_gist;
+DROP EXTENSION earthdistance;
+DROP EXTENSION cube;

@@ -132,7 +132,8 @@
 
 /*
  * extensions whose types, functions or operator classes the service's
- * tables use (an exclusion constraint over btree_gist's classes, say)
+ * tables use (an exclusion constraint over btree_gist's classes, say), and
+ * the extensions those require (earthdistance's cube), the required first
  */
 static const char *const sql_extensions =
 "WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE ","
@@ -149,12 +150,20 @@ SQL_USED_TS_CONFIGS ","
 "     AND d.objid = t.dict AND d.deptype = 'e'"
 "  UNION SELECT d.refobjid FROM tsdicts t JOIN pg_ts_dict td ON td.oid = t.dict"
 "     JOIN pg_depend d ON d.classid = 'pg_ts_template'::regclass"
-"     AND d.objid = td.dicttemplate AND d.deptype = 'e')"
+"     AND d.objid = td.dicttemplate AND d.deptype = 'e'),"
+/* and the extensions they require, each before those that require it */
+" required (ext, depth) AS ("
+"  SELECT m.ext, 0 FROM members m"
+"  UNION ALL SELECT d.refobjid, r.depth + 1 FROM required r JOIN pg_depend d"
+"     ON d.classid = 'pg_extension'::regclass AND d.objid = r.ext"
+"    AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'n'"
+"   WHERE r.depth < 16)"
 " SELECT 'extension', quote_ident(e.extname), n.nspname, NULL, NULL, NULL,"
 "  format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA %I', e.extname, n.nspname)"
-" FROM members m JOIN pg_extension e ON e.oid = m.ext JOIN pg_namespace n ON n.oid = e.extnamespace"
+" FROM (SELECT ext, max(depth) AS depth FROM required GROUP BY ext) r"
+" JOIN pg_extension e ON e.oid = r.ext JOIN pg_namespace n ON n.oid = e.extnamespace"
 " WHERE e.extname <> 'plpgsql'"
-" ORDER BY 2";
+" ORDER BY r.depth DESC, 2";
 
 /* collations of owned columns and indexes, and those the functions use, that are not built in */
 static const char *const sql_collations =
