@@ -37,19 +37,18 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
-#include "utils/resowner.h"
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
 #include "migrate/ddlguard.h"
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
+#include "migrate/lockwait.h"
 #include "migrate/undo.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -349,11 +348,35 @@ keep_used_sequences(int64 job_id, bool drop_shim)
 		splitdb_spi_exec((char *) lfirst(lc), 0, NULL, NULL, NULL, false, 0);
 }
 
+/* the source's part of a finalize, rehearsed and then run */
+typedef struct SourceDrops
+{
+	int64		job_id;
+	bool		drop_shim;
+	List	   *drops;			/* the shims (with drop_shim), then the job's list */
+	int			dropped;		/* out: how many were dropped */
+} SourceDrops;
+
+/*
+ * source_drops
+ *		keep_used_sequences(), the drops, and (with drop_shim) the peers'
+ *		trigger rows; in the caller's transaction, connected to SPI.
+ */
+static void
+source_drops(void *arg)
+{
+	SourceDrops *d = (SourceDrops *) arg;
+
+	keep_used_sequences(d->job_id, d->drop_shim);
+	d->dropped = splitdb_undo_source(d->drops);
+	if (d->drop_shim)
+		mark_peer_triggers_dropped(d->job_id);
+}
+
 /*
  * rehearse_source_drops
- *		Run the source's part of the finalize (keep_used_sequences(), the
- *		drops of drops, the peers' trigger rows) in a subtransaction, and
- *		roll it back.  The sibling's drops commit before the source's run
+ *		Run the source's part of the finalize (source_drops()) in a
+ *		subtransaction, and roll it back.  The sibling's drops commit before the source's run
  *		for real (see the file's comment); whatever would make the source's
  *		fail (an object of some other kind that depends on an archived
  *		original, say) fails here instead, before anything is dropped
@@ -361,41 +384,17 @@ keep_used_sequences(int64 job_id, bool drop_shim)
  *		transaction, connected to SPI.
  */
 static void
-rehearse_source_drops(const char *service, int64 job_id, bool drop_shim, List *drops)
+rehearse_source_drops(const char *service, SourceDrops *drops)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *edata = splitdb_subxact_rehearse(source_drops, drops);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		keep_used_sequences(job_id, drop_shim);
-		(void) splitdb_undo_source(drops);
-		if (drop_shim)
-			mark_peer_triggers_dropped(job_id);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+	if (edata != NULL)
 		ereport(ERROR,
 				(errcode(edata->sqlerrcode),
 				 errmsg("cannot finalize the migration of service \"%s\": %s", service, edata->message),
 				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
 				 errhint("Nothing was dropped. Remove what keeps the source's drops from running (the detail names it), then call splitdb_finalize('%s') again.",
 						 service)));
-	}
-	PG_END_TRY();
-	RollbackAndReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
 }
 
 /*
@@ -412,6 +411,7 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 	SplitdbJobState job;
 	List	   *artifacts;
 	List	   *shims = NIL;
+	SourceDrops drops;
 	const char *params[1];
 	PGconn	   *volatile conn = NULL;
 	ListCell   *lc;
@@ -472,7 +472,10 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 								  1, params, false);
 	}
 	/* the source's part, tried and undone, before the sibling's commits */
-	rehearse_source_drops(service, job.job_id, drop_shim, list_concat_copy(shims, artifacts));
+	drops.job_id = job.job_id;
+	drops.drop_shim = drop_shim;
+	drops.drops = list_concat(shims, artifacts);
+	rehearse_source_drops(service, &drops);
 
 	/* the sibling first (see the file's comment) */
 	PG_TRY();
@@ -487,10 +490,8 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	splitdb_undo_mark(artifacts, service);
 
-	keep_used_sequences(job.job_id, drop_shim);
-	dropped += splitdb_undo_source(list_concat(shims, artifacts));
-	if (drop_shim)
-		mark_peer_triggers_dropped(job.job_id);
+	source_drops(&drops);
+	dropped += drops.dropped;
 
 	splitdb_catalog_exec_text("UPDATE splitdb.job SET state = 'finalized',"
 							  " updated_at = pg_catalog.clock_timestamp()"

@@ -34,16 +34,15 @@
 #include "migrate/lockwait.h"
 
 /*
- * splitdb_subxact_catch
- *		Run fn(arg) in a subtransaction.  Returns NULL, the subtransaction
- *		released (what fn did, its locks included, now the caller's); or,
- *		everything fn did rolled back, a copy of its error (in the caller's
- *		memory context) when that error's SQLSTATE is catch_code, or
- *		whatever it is when catch_code is 0.  Any other error is raised
- *		again.  In a transaction; the caller's SPI connection outlives it.
+ * subxact_run
+ *		Run fn(arg) in a subtransaction, released (keep) or rolled back
+ *		(!keep) when fn returns; rolled back when it raises.  Returns NULL
+ *		when fn returned, or a copy of its error (in the caller's memory
+ *		context) when that error's SQLSTATE is catch_code, or whatever it is
+ *		when catch_code is 0; any other error is raised again.
  */
-ErrorData *
-splitdb_subxact_catch(SplitdbLockwaitWork fn, void *arg, int catch_code)
+static ErrorData *
+subxact_run(SplitdbLockwaitWork fn, void *arg, int catch_code, bool keep)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -54,7 +53,10 @@ splitdb_subxact_catch(SplitdbLockwaitWork fn, void *arg, int catch_code)
 	PG_TRY();
 	{
 		fn(arg);
-		ReleaseCurrentSubTransaction();
+		if (keep)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
 	{
@@ -74,6 +76,35 @@ splitdb_subxact_catch(SplitdbLockwaitWork fn, void *arg, int catch_code)
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
 	return why;
+}
+
+/*
+ * splitdb_subxact_catch
+ *		Run fn(arg) in a subtransaction.  Returns NULL, the subtransaction
+ *		released (what fn did, its locks included, now the caller's); or,
+ *		everything fn did rolled back, a copy of its error (in the caller's
+ *		memory context) when that error's SQLSTATE is catch_code, or
+ *		whatever it is when catch_code is 0.  Any other error is raised
+ *		again.  In a transaction; the caller's SPI connection outlives it.
+ */
+ErrorData *
+splitdb_subxact_catch(SplitdbLockwaitWork fn, void *arg, int catch_code)
+{
+	return subxact_run(fn, arg, catch_code, true);
+}
+
+/*
+ * splitdb_subxact_rehearse
+ *		Run fn(arg) in a subtransaction and roll everything it did back,
+ *		whether it returns or raises: whether the work would go through,
+ *		without doing it.  Returns NULL, or a copy of its error (in the
+ *		caller's memory context).  In a transaction; the caller's SPI
+ *		connection outlives it.
+ */
+ErrorData *
+splitdb_subxact_rehearse(SplitdbLockwaitWork fn, void *arg)
+{
+	return subxact_run(fn, arg, 0, false);
 }
 
 /* splitdb_lockwait_attempt()'s work: fn(arg) under its own lock_timeout */

@@ -23,6 +23,7 @@ typedef void (*SplitdbLockwaitWork) (void *arg);
 
 extern ErrorData *splitdb_subxact_catch(SplitdbLockwaitWork fn, void *arg,
 										int catch_code);
+extern ErrorData *splitdb_subxact_rehearse(SplitdbLockwaitWork fn, void *arg);
 extern ErrorData *splitdb_lockwait_attempt(SplitdbLockwaitWork fn, void *arg,
 										   int lock_timeout_ms);
 extern void splitdb_lockwait_relations(List *relids, LOCKMODE mode, int budget_ms);

@@ -570,6 +570,22 @@ sub rollback_over
 	  eq 'rolled_back done';
 }
 
+# call splitdb_rollback('orders') until job $id's rollback is over (at most
+# 8 calls), each refusal with a retryable SQLSTATE
+sub rollback_until_over
+{
+	my ($id) = @_;
+	for my $try (1 .. 8)
+	{
+		last if rollback_over($id);
+		my ($ret, $out, $err) = psql_verbose($src, 'postgres', "SELECT splitdb_rollback('orders');");
+		last if $ret == 0;
+		my ($code) = $err =~ /ERROR:  (\w{5})/;
+		like($code // '', $retryable, "rollback call $try: refused with a retryable SQLSTATE") or diag($err);
+		usleep(300_000);
+	}
+}
+
 my $rb_kills = 0;
 for my $cycle (1 .. 16)
 {
@@ -602,15 +618,7 @@ for my $cycle (1 .. 16)
 	  if job($id2, 'state') ne 'rolled_back';
 	# the kill's rollback resumed, unless the next cycle kills it again
 	next if $rb_kills < 3 && rand() < 0.5;
-	for my $try (1 .. 8)
-	{
-		last if rollback_over($id2);
-		my ($ret, $out, $err) = psql_verbose($src, 'postgres', "SELECT splitdb_rollback('orders');");
-		last if $ret == 0;
-		my ($code) = $err =~ /ERROR:  (\w{5})/;
-		like($code // '', $retryable, "rollback call $try: refused with a retryable SQLSTATE") or diag($err);
-		usleep(300_000);
-	}
+	rollback_until_over($id2);
 	is(job($id2, 'state'), 'rolled_back', "rollback kill $rb_kills: job $id2 rolled back by the next calls");
 	check_exact('source', "job $id2 rolled back after kill $rb_kills", '"Order Head"', 'order_line');
 	last if $rb_kills == 3;
@@ -620,15 +628,7 @@ for my $cycle (1 .. 16)
 	is(stop_writers($w), '', "job $id2: no writer saw an error through the shims");
 }
 is($rb_kills, 3, 'three rollbacks were killed');
-for my $try (1 .. 8)
-{
-	last if rollback_over($id2);
-	my ($ret, $out, $err) = psql_verbose($src, 'postgres', "SELECT splitdb_rollback('orders');");
-	last if $ret == 0;
-	my ($code) = $err =~ /ERROR:  (\w{5})/;
-	like($code // '', $retryable, "rollback call $try: refused with a retryable SQLSTATE") or diag($err);
-	usleep(300_000);
-}
+rollback_until_over($id2);
 is(job($id2, 'state'), 'rolled_back', 'job 2: rolled back after the kills');
 is(src(q{SELECT string_agg(relkind::text, ' ' ORDER BY relname) FROM pg_class
 	WHERE relname IN ('Order Head', 'order_line') AND relnamespace = 'public'::regnamespace}),
