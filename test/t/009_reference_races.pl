@@ -23,7 +23,12 @@
 #   the source, deletes through the shim and directly in the sibling;
 # - a writer, and a deleter, that already used the other database earlier
 #   in the transaction (postgres_fdw's remote snapshot is then older than
-#   the race).
+#   the race);
+# - keys that change instead of rows that go: the writer updates a
+#   referencing row to point at the raced key, the deleter updates the
+#   referenced key (NO ACTION, which must refuse while a row points at it,
+#   and ON UPDATE CASCADE, whose referencing rows must follow it), in both
+#   directions of the split.
 #
 # Which side wins each race is printed, not asserted: timing decides it.
 
@@ -56,13 +61,18 @@ CREATE TABLE c_cascade (id bigint PRIMARY KEY, pid integer REFERENCES parent ON 
 CREATE TABLE c_setnull (id bigint PRIMARY KEY, pid integer REFERENCES parent ON DELETE SET NULL);
 CREATE TABLE c_deferred (id bigint PRIMARY KEY,
 	pid integer REFERENCES parent DEFERRABLE INITIALLY DEFERRED);
--- stays, refers to a table that moves
+CREATE TABLE c_upcascade (id bigint PRIMARY KEY,
+	pid integer REFERENCES parent ON UPDATE CASCADE);
+-- stay, refer to a table that moves
 CREATE TABLE s_child (id bigint PRIMARY KEY, pid integer REFERENCES moved_parent);
+CREATE TABLE s_upcascade (id bigint PRIMARY KEY,
+	pid integer REFERENCES moved_parent ON UPDATE CASCADE);
 SELECT splitdb_add_service('ord');
 SELECT splitdb_assign('ord', 'c_noaction');
 SELECT splitdb_assign('ord', 'c_cascade');
 SELECT splitdb_assign('ord', 'c_setnull');
 SELECT splitdb_assign('ord', 'c_deferred');
+SELECT splitdb_assign('ord', 'c_upcascade');
 SELECT splitdb_assign('ord', 'moved_parent');
 });
 my ($rc, $out, $err) =
@@ -132,11 +142,25 @@ sub insert_sql
 
 my $variant = 0;
 
+# The writer's statement when it moves an existing referencing row to the
+# raced key: the row is inserted first, in the same transaction, pointing
+# at a key that is never deleted, and then updated.
+sub repoint_sql
+{
+	my ($table, $k, $size, $idbase) = @_;
+	return "INSERT INTO $table VALUES ($idbase, $safe[0]); "
+	  . pause()
+	  . "UPDATE $table SET pid = $k WHERE id = $idbase;";
+}
+
 # run_races NAME, %options
 #   table      the referencing table
 #   parent     the referenced table, as the deleter names it
 #   writer_db  where the referencing rows are written
 #   deleter_db where the referenced row is deleted
+#   writer     the writer's statement (default insert_sql; repoint_sql)
+#   rekey      the deleter updates the referenced key (to key + 500000)
+#              instead of deleting its row
 #   size       1 or 80 keys per statement
 #   setup      statements at the start of the writer's transaction
 #   deleter_setup  the same for the deleter
@@ -163,7 +187,7 @@ sub run_races
 		  . ($o{setup} // '')
 		  . ($o{fresh} ? "INSERT INTO $o{parent} VALUES ($k); " : '')
 		  . pause()
-		  . insert_sql($o{table}, $k, $o{size}, $idbase)
+		  . ($o{writer} // \&insert_sql)->($o{table}, $k, $o{size}, $idbase)
 		  . pause()
 		  . 'COMMIT;';
 		my $deleter =
@@ -171,7 +195,9 @@ sub run_races
 		  . ($o{deleter_setup} // '')
 		  . ($o{fresh} ? 'SELECT pg_sleep(0.006); ' : '')
 		  . pause()
-		  . "DELETE FROM $o{parent} WHERE id = $k; COMMIT;";
+		  . ($o{rekey}
+			? "UPDATE $o{parent} SET id = id + 500000 WHERE id = $k; COMMIT;"
+			: "DELETE FROM $o{parent} WHERE id = $k; COMMIT;");
 		my ($werr, $derr) = race($w, $writer, $d, $deleter);
 		$w->query('ROLLBACK') if $werr;
 		$d->query('ROLLBACK') if $derr;
@@ -179,11 +205,13 @@ sub run_races
 		$wins_d++ if $werr && !$derr;
 		$both++ if !$werr && !$derr;
 	}
+	# a key that cascades leaves the range: count over the whole table
 	my $orphans = $node->safe_psql('mono',
-		"$o{orphans} AND c.pid BETWEEN $kbase AND $kbase + 999");
+		$o{rekey} ? $o{orphans} : "$o{orphans} AND c.pid BETWEEN $kbase AND $kbase + 999");
 	is($orphans, '0', "$name: no referencing row without its referenced row");
 	note("$name: $rounds races, writer won $wins_w, deleter won $wins_d, "
-		  . "both committed $both (the writer's rows then went with the delete)");
+		  . "both committed $both (the writer's rows then "
+		  . ($o{rekey} ? 'followed the key)' : 'went with the delete)'));
 }
 
 my $orphans_of = sub {
@@ -289,6 +317,73 @@ for my $size (1, 80)
 		writer_db  => 'mono',
 		deleter_db => 'ord',
 		size       => $size,
+		orphans    => $orphans_moved);
+}
+
+# Keys that change.  NO ACTION: an update of a referenced key that a row
+# points at is refused, whichever committed first; ON UPDATE CASCADE: the
+# referencing rows follow the key, none is left pointing at the old one.
+for my $writer_db ('mono', 'ord')
+{
+	run_races(
+		"moved child, repointed in $writer_db, the key deleted in the source",
+		table      => 'c_noaction',
+		parent     => 'parent',
+		writer_db  => $writer_db,
+		deleter_db => 'mono',
+		writer     => \&repoint_sql,
+		orphans    => $orphans_of->('c_noaction'));
+}
+for my $kind ('noaction', 'upcascade')
+{
+	run_races(
+		"moved child, $kind, the referenced key updated in the source",
+		table      => "c_$kind",
+		parent     => 'parent',
+		writer_db  => 'ord',
+		deleter_db => 'mono',
+		size       => 1,
+		rekey      => 1,
+		orphans    => $orphans_of->("c_$kind"));
+}
+run_races(
+	'moved child, repointed in the sibling, the key updated in the source',
+	table      => 'c_noaction',
+	parent     => 'parent',
+	writer_db  => 'ord',
+	deleter_db => 'mono',
+	writer     => \&repoint_sql,
+	rekey      => 1,
+	orphans    => $orphans_of->('c_noaction'));
+my $orphans_upcascade = 'SELECT count(*) FROM s_upcascade c WHERE NOT EXISTS '
+  . '(SELECT 1 FROM moved_parent p WHERE p.id = c.pid)';
+for my $deleter_db ('mono', 'ord')
+{
+	run_races(
+		"moved parent, its key updated in $deleter_db",
+		table      => 's_child',
+		parent     => 'moved_parent',
+		writer_db  => 'mono',
+		deleter_db => $deleter_db,
+		size       => 1,
+		rekey      => 1,
+		orphans    => $orphans_moved);
+	run_races(
+		"moved parent, its key updated in $deleter_db, ON UPDATE CASCADE",
+		table      => 's_upcascade',
+		parent     => 'moved_parent',
+		writer_db  => 'mono',
+		deleter_db => $deleter_db,
+		size       => 1,
+		rekey      => 1,
+		orphans    => $orphans_upcascade);
+	run_races(
+		"moved parent, a staying row repointed, the key deleted in $deleter_db",
+		table      => 's_child',
+		parent     => 'moved_parent',
+		writer_db  => 'mono',
+		deleter_db => $deleter_db,
+		writer     => \&repoint_sql,
 		orphans    => $orphans_moved);
 }
 
