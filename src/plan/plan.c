@@ -930,6 +930,7 @@ splitdb_plan_build(const char *service)
 	run_query(sql_checks, params, steps);
 	add_mapping_steps(service, steps);
 	run_query(sql_function_checks, params, steps);
+	run_query(splitdb_plan_sql_row_type_functions, params, steps);
 
 	if (in_flight != NULL)
 		add_step(steps, SPLITDB_PLAN_WARNING, pstrdup(service), in_flight);
