@@ -337,9 +337,10 @@ ensure_mappings(PGconn *conn, const char *location, const char *database,
 
 /*
  * check_end_types
- *		Refuse ends (their jsonb text) of which a key type is unknown: the
- *		moved table's end, once splitdb_finalize(drop_shim => true) dropped
- *		its shim, leaves nothing in the source to read the types from.
+ *		Refuse ends (their jsonb text) of which a key type is unknown: once
+ *		splitdb_finalize() dropped the archive, a moved table leaves nothing
+ *		in the source to read the types from when its shim is gone too
+ *		(drop_shim) or it moved as a partition, which has no shim of its own.
  */
 static void
 check_end_types(const char *ends)
@@ -349,8 +350,8 @@ check_end_types(const char *ends)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot install the ends of a cross-service reference whose moved table has left nothing in the source"),
-				 errdetail("The service's job was finalized with drop_shim => true: neither the archived original nor the shim is left to read the key columns' types from."),
-				 errhint("The triggers installed at the cutover keep enforcing the reference; create the shim again under the table's name to change them.")));
+				 errdetail("The job that moved it is finalized, and no shim of the table's name is left in the source to read the key columns' types from (finalized with drop_shim => true, or a partition, which has no shim of its own)."),
+				 errhint("The triggers installed at the cutover keep enforcing the reference in its mode.")));
 }
 
 /*
