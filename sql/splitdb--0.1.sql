@@ -775,6 +775,23 @@ COMMENT ON FUNCTION splitdb.key_type(oid) IS 'the type a key column of that type
 -- splitdb.reference_placement) with the reader's rights: it keeps PUBLIC's
 -- EXECUTE
 
+-- The relation that stands for one end of a reference in the source: the
+-- table (after the cutover, its archived original), else, once
+-- splitdb_finalize() dropped the archive, the shim of the same name; NULL
+-- when neither is left (finalized with drop_shim).
+CREATE FUNCTION splitdb.reference_end_relid(relid oid, table_name text)
+RETURNS oid
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce((SELECT c.oid FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) relid),
+					pg_catalog.to_regclass(table_name)::pg_catalog.oid)
+$$;
+COMMENT ON FUNCTION splitdb.reference_end_relid(oid, text) IS 'the relation that stands for a reference end in the source: the table or its archived original, else the shim of the same name';
+-- splitdb_references, which PUBLIC may read, calls it (through
+-- splitdb.reference_placement) with the reader's rights: it keeps PUBLIC's
+-- EXECUTE
+
 CREATE VIEW splitdb.reference_placement AS
 WITH loc AS (
 	SELECT s.service, s.server, s.dbname,
@@ -790,10 +807,12 @@ SELECT r.*,
 	   CASE WHEN pl.moved THEN pl.server END AS parent_server,
 	   (SELECT pg_catalog.array_agg(splitdb.key_type(a.atttypid) ORDER BY k.ord)
 		  FROM pg_catalog.unnest(r.child_columns) WITH ORDINALITY k(col, ord)
-		  JOIN pg_catalog.pg_attribute a ON a.attrelid = r.child_relid AND a.attname = k.col) AS child_types,
+		  JOIN pg_catalog.pg_attribute a ON a.attrelid = splitdb.reference_end_relid(r.child_relid, r.child_table)
+			   AND a.attname = k.col) AS child_types,
 	   (SELECT pg_catalog.array_agg(splitdb.key_type(a.atttypid) ORDER BY k.ord)
 		  FROM pg_catalog.unnest(r.parent_columns) WITH ORDINALITY k(col, ord)
-		  JOIN pg_catalog.pg_attribute a ON a.attrelid = r.parent_relid AND a.attname = k.col) AS parent_types
+		  JOIN pg_catalog.pg_attribute a ON a.attrelid = splitdb.reference_end_relid(r.parent_relid, r.parent_table)
+			   AND a.attname = k.col) AS parent_types
   FROM splitdb.reference r
   LEFT JOIN loc cl ON cl.service = r.child_service
   LEFT JOIN loc pl ON pl.service = r.parent_service;

@@ -586,8 +586,8 @@ static const char *const sql_checks =
 "  CASE WHEN " SQL_UNIQUE_KEY("c.oid") " IS NOT NULL"
 "   THEN format('table %s has no primary key; its unique key (%s) on NOT NULL columns orders the copy instead',"
 "               c.oid::regclass, " SQL_UNIQUE_KEY("c.oid") ")"
-"   ELSE format('table %s has no primary key and no unique key on NOT NULL columns; it is copied in one pass with no resume point and verified by whole-row checksums; add a primary key to copy it in batches',"
-"               c.oid::regclass) END"
+"   WHEN c.relkind = 'p' THEN format('partitioned table %s has no primary key and no unique key on NOT NULL columns; its partitions are copied by their own keys (in one pass where they have none), but an online migration needs one on the partitioned table: add a primary key, or migrate with mode => ''offline''', c.oid::regclass)"
+"   ELSE format('table %s has no primary key and no unique key on NOT NULL columns; it is copied in one pass with no resume point and verified by whole-row checksums; add a primary key to copy it in batches', c.oid::regclass) END"
 "  FROM pg_class c JOIN owned o ON o.relid = c.oid"
 " WHERE NOT c.relispartition"
 "   AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p')"
@@ -930,6 +930,7 @@ splitdb_plan_build(const char *service)
 	run_query(sql_checks, params, steps);
 	add_mapping_steps(service, steps);
 	run_query(sql_function_checks, params, steps);
+	run_query(splitdb_plan_sql_row_type_functions, params, steps);
 
 	if (in_flight != NULL)
 		add_step(steps, SPLITDB_PLAN_WARNING, pstrdup(service), in_flight);

@@ -46,6 +46,9 @@ typedef struct SplitdbPlanStep
 extern List *splitdb_plan_build(const char *service);
 extern const char *splitdb_plan_action_name(SplitdbPlanAction action);
 
+/* rowtype.c: functions bound to a moving table's row type */
+extern const char *const splitdb_plan_sql_row_type_functions;
+
 /*
  * The plan queries take $1 = the service name, $2 = the OIDs of the tables it
  * owns, $3/$4 = every owned table of every service with its service.  The

@@ -352,10 +352,14 @@ check_defaults_present(RefDef *def, List *rows)
 /*
  * apply_parent_action
  *		Apply one referential action to the referencing rows of the given old
- *		keys, in the child's database, with one statement.
+ *		keys, in the child's database, with one statement.  Here, it runs
+ *		with session_path (the writer's search_path) behind pg_catalog, for
+ *		the triggers it fires; another database applies it with the path its
+ *		sessions of the acting role start with (splitdb.reference_relay).
  */
 static void
-apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
+apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
+					const char *session_path)
 {
 	int			n = list_length(keys);
 	char	   *from = splitdb_refcheck_keys_from(def->nkeys, is_update && action == 'c');
@@ -460,7 +464,12 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update)
 		if (OidIsValid(def->other_server))
 			rows = splitdb_refcheck_run_relayed(def, sql.data, nparams, params, true);
 		else
+		{
+			int			nest = splitdb_refcheck_action_search_path(session_path);
+
 			rows = run_statement(def, InvalidOid, sql.data, nparams, params, false);
+			AtEOXact_GUC(true, nest);
+		}
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);
 		if (action == 'd')
 			check_defaults_present(def, rows);
@@ -482,10 +491,13 @@ splitdb_refcheck_flush_set(RefDef *def, List *keys)
 	ListCell   *lc;
 	int			nest;
 	Oid			prev_caller;
+	char	   *session_path;
 
 	if (keys == NIL)
 		return;
 
+	/* the writer's search_path, for the triggers an action fires */
+	session_path = pstrdup(GetConfigOption("search_path", false, false));
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	prev_caller = refcheck_xact.caller_userid;
 	refcheck_xact.caller_userid = save_userid;
@@ -511,9 +523,11 @@ splitdb_refcheck_flush_set(RefDef *def, List *keys)
 					updates = lappend(updates, pk);
 			}
 			if (deletes != NIL)
-				apply_parent_action(def, deletes, def->on_delete, false);
+				apply_parent_action(def, deletes, def->on_delete, false,
+									session_path);
 			if (updates != NIL)
-				apply_parent_action(def, updates, def->on_update, true);
+				apply_parent_action(def, updates, def->on_update, true,
+									session_path);
 		}
 	}
 	PG_FINALLY();

@@ -285,6 +285,7 @@ extern const char *splitdb_refcheck_table_name(const char *qualified);
 extern char *splitdb_refcheck_key_columns_text(char **cols, int nkeys);
 extern char *splitdb_refcheck_key_values_text(char **values, int nkeys);
 extern int	splitdb_refcheck_pin_search_path(void);
+extern int	splitdb_refcheck_action_search_path(const char *base);
 
 /* refcheck_check.c: checks and actions */
 extern List *splitdb_refcheck_run_remote(RefDef *def, Oid server, const char *sql,

@@ -250,6 +250,7 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 	int			nparams;
 	bool		was_relaying = refcheck_xact.relaying;
 	int			rc = 0;
+	int			nest;
 	ListCell   *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -268,7 +269,12 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 		values[i] = OidInputFunctionCall(F_ARRAY_IN, texts[i], TEXTOID, -1);
 	}
 
-	/* search_path is pinned by the function's SET clause */
+	/*
+	 * The function's SET clause pins search_path to pg_catalog, pg_temp.  An
+	 * action's triggers find their names as in a session of the acting role
+	 * here: with the path such sessions start with, behind pg_catalog.
+	 */
+	nest = splitdb_refcheck_action_search_path(GetConfigOptionResetString("search_path"));
 	splitdb_spi_connect();
 	refcheck_xact.relaying = true;
 	PG_TRY();
@@ -306,6 +312,7 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
 	}
 	SPI_finish();
+	AtEOXact_GUC(true, nest);
 
 	emit_relayed(rsinfo);
 	return (Datum) 0;

@@ -31,6 +31,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
+#include "utils/varlena.h"
 
 #include "reference/refcheck.h"
 #include "reference/refcheck_int.h"
@@ -352,6 +353,47 @@ splitdb_refcheck_pin_search_path(void)
 	int			nest = NewGUCNestLevel();
 
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/*
+ * splitdb_refcheck_action_search_path
+ *		Set search_path for an action statement (CASCADE, SET NULL, SET
+ *		DEFAULT) that writes referencing rows, from base, a search_path
+ *		setting: pg_catalog first and pg_temp last, as splitdb's statements
+ *		need (they name everything else with its schema), and base's other
+ *		schemas between them.  The triggers that the action fires, and the
+ *		functions its constraints call, then find what they would find under
+ *		PostgreSQL's own foreign key: PostgreSQL runs an action with the
+ *		session's search_path.  Returns the GUC nest level to give to
+ *		AtEOXact_GUC().
+ */
+int
+splitdb_refcheck_action_search_path(const char *base)
+{
+	int			nest = NewGUCNestLevel();
+	char	   *raw = pstrdup(base ? base : "");
+	List	   *names = NIL;
+	ListCell   *lc;
+	StringInfoData path;
+
+	initStringInfo(&path);
+	appendStringInfoString(&path, "pg_catalog");
+	/* a setting that does not parse adds nothing: splitdb's path alone */
+	if (SplitIdentifierString(raw, ',', &names))
+	{
+		foreach(lc, names)
+		{
+			const char *name = lfirst(lc);
+
+			if (strcmp(name, "pg_catalog") == 0 || strcmp(name, "pg_temp") == 0)
+				continue;
+			appendStringInfo(&path, ", %s", quote_identifier(name));
+		}
+	}
+	appendStringInfoString(&path, ", pg_temp");
+	(void) set_config_option("search_path", path.data, PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return nest;
 }

@@ -71,6 +71,15 @@
 PG_FUNCTION_INFO_V1(splitdb_reference_mode);
 
 /*
+ * Whether an end's relation is a partition: its own catalog row, else (the
+ * archive dropped by splitdb_finalize()) whether its job moved it as one
+ */
+#define OWN_PARTITION(relid) \
+	"coalesce((SELECT c.relispartition FROM pg_class c WHERE c.oid = " relid ")," \
+	" EXISTS (SELECT FROM splitdb.job_table t WHERE t.relid = " relid \
+	" AND t.partition_root IS NOT NULL))"
+
+/*
  * The ends of the selected references, one row per database that holds
  * triggers: location, its server in the source, the ends as jsonb, the
  * owner/server pairs that need user mappings there, the other locations it
@@ -96,8 +105,9 @@ static const char *const sql_ends =
 "         r.child_columns AS own_columns, r.ctypes AS own_types,"
 "         r.ploc AS other_loc, r.pserver AS other_srv, r.parent_table AS other_table,"
 "         r.parent_columns AS other_columns, r.ptypes AS other_types, r.pdb AS other_db,"
-"         (SELECT c.relowner FROM pg_class c WHERE c.oid = r.child_relid) AS owner,"
-"         (SELECT c.relispartition FROM pg_class c WHERE c.oid = r.child_relid) AS own_partition,"
+"         (SELECT c.relowner FROM pg_class c"
+"           WHERE c.oid = splitdb.reference_end_relid(r.child_relid, r.child_table)) AS owner,"
+"         " OWN_PARTITION("r.child_relid") " AS own_partition,"
 "         r.child_relid AS own_relid,"
 "         r.constraint_name, r.match_type, r.del, r.upd, r.delete_set_columns,"
 "         r.is_deferrable, r.initially_deferred, r.mode"
@@ -107,8 +117,9 @@ static const char *const sql_ends =
 "         r.parent_columns, r.ptypes,"
 "         r.cloc, r.cserver, r.child_table,"
 "         r.child_columns, r.ctypes, r.cdb,"
-"         (SELECT c.relowner FROM pg_class c WHERE c.oid = r.parent_relid),"
-"         (SELECT c.relispartition FROM pg_class c WHERE c.oid = r.parent_relid),"
+"         (SELECT c.relowner FROM pg_class c"
+"           WHERE c.oid = splitdb.reference_end_relid(r.parent_relid, r.parent_table)),"
+"         " OWN_PARTITION("r.parent_relid") ","
 "         r.parent_relid,"
 "         r.constraint_name, r.match_type, r.del, r.upd, r.delete_set_columns,"
 "         r.is_deferrable, r.initially_deferred, r.mode"
@@ -262,8 +273,8 @@ ensure_mappings(PGconn *conn, const char *location, const char *database,
 	deconstruct_array(owners, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	for (int i = 0; i < n; i++)
 	{
-		char	   *item = TextDatumGetCString(elems[i]);
-		char	   *slash = strchr(item, '/');
+		char	   *item;
+		char	   *slash;
 		Oid			owner;
 		const char *server;
 		const char *forward;
@@ -271,6 +282,10 @@ ensure_mappings(PGconn *conn, const char *location, const char *database,
 		List	   *options;
 		bool		exists;
 
+		if (nulls[i])
+			continue;			/* an end whose relation is gone: no owner */
+		item = TextDatumGetCString(elems[i]);
+		slash = strchr(item, '/');
 		if (slash == NULL || slash[1] == '\0')
 			continue;			/* an end with no other database to reach */
 		*slash = '\0';
@@ -318,6 +333,25 @@ ensure_mappings(PGconn *conn, const char *location, const char *database,
 			*missing = lappend(*missing, m);
 		}
 	}
+}
+
+/*
+ * check_end_types
+ *		Refuse ends (their jsonb text) of which a key type is unknown: once
+ *		splitdb_finalize() dropped the archive, a moved table leaves nothing
+ *		in the source to read the types from when its shim is gone too
+ *		(drop_shim) or it moved as a partition, which has no shim of its own.
+ */
+static void
+check_end_types(const char *ends)
+{
+	if (ends != NULL && (strstr(ends, "\"own_types\": null") != NULL ||
+						 strstr(ends, "\"other_types\": null") != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot install the ends of a cross-service reference whose moved table has left nothing in the source"),
+				 errdetail("The job that moved it is finalized, and no shim of the table's name is left in the source to read the key columns' types from (finalized with drop_shim => true, or a partition, which has no shim of its own)."),
+				 errhint("The triggers installed at the cutover keep enforcing the reference in its mode.")));
 }
 
 /*
@@ -633,6 +667,7 @@ splitdb_reference_install(const char *service, List *reference_ids,
 		places[i].owners = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 4, &isnull));
 		others = SPI_getbinval(tup, desc, 5, &isnull);
 		places[i].others = isnull ? construct_empty_array(TEXTOID) : DatumGetArrayTypePCopy(others);
+		check_end_types(places[i].ends);
 	}
 
 	PG_TRY();
