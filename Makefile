@@ -79,6 +79,7 @@ OBJS = \
 	src/reference/route.o \
 	src/reference/shimguard.o \
 	src/remote/checkconn.o \
+	src/remote/copyin.o \
 	src/remote/copyout.o \
 	src/remote/deparse.o \
 	src/remote/nextval.o \
