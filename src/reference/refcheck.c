@@ -106,6 +106,35 @@ splitdb_refcheck_init(void)
  * ---------------------------------------------------------------- */
 
 /*
+ * shim_row_seen
+ *		For a trigger whose end skips the write (the writer enforces it):
+ *		whether the writer's shim triggers saw the row, so that nothing is
+ *		left to do here.  A row of a table that the client's statement does
+ *		not write was changed in turn, by a foreign key or trigger here: it
+ *		goes to the relay queue, for the database that wrote.
+ *
+ * A key declared on one partition of a moved table has no row triggers on
+ * the source's shim for UPDATE and DELETE (postgres_fdw would then change
+ * the remote partitioned table by ctid, which its partitions repeat), only
+ * INSERT triggers routed to the partition ("always" ends, reference.c).  So
+ * the rows that an UPDATE or DELETE through the shim writes in such a
+ * partition (a changed key; a row moved in or out, which PostgreSQL deletes
+ * from one partition and inserts into another) were not seen: they go to
+ * the relay queue too, splitdb.reference_relayed() hands them back after
+ * the shim's statement, and the source checks them in the writer's
+ * transaction, as its own foreign key would.
+ */
+static bool
+shim_row_seen(RefDef *def, TriggerData *td)
+{
+	CmdType		cmd = splitdb_refcheck_statement_writes(RelationGetRelid(td->tg_relation));
+
+	if (cmd == CMD_UNKNOWN)
+		return false;
+	return !(def->always && (cmd == CMD_UPDATE || cmd == CMD_DELETE));
+}
+
+/*
  * splitdb_reference_row
  *		AFTER ROW trigger of a reference end: queue the key.  BEFORE INSERT
  *		OR UPDATE ROW trigger of a referencing end: send its lookup ahead
@@ -135,7 +164,7 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 	def = splitdb_refcheck_get_def(td);
 	relay = splitdb_refcheck_origin_skips(def);
 	if (relay && !refcheck_xact.relaying &&
-		splitdb_refcheck_statement_writes(RelationGetRelid(td->tg_relation)))
+		shim_row_seen(def, td))
 		return PointerGetDatum(NULL);	/* the writer's shim triggers saw it */
 	if (def->side == 'c')
 		splitdb_refcheck_queue_child(def, td, relay);
