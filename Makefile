@@ -37,6 +37,7 @@ OBJS = \
 	src/migrate/fence.o \
 	src/migrate/finalize.o \
 	src/migrate/job.o \
+	src/migrate/jobexit.o \
 	src/migrate/jobstate.o \
 	src/migrate/launcher.o \
 	src/migrate/matview.o \

@@ -9,7 +9,11 @@
  * the sibling what the artifact registry lists (record.c).  A cancel:
  *
  *	1. checks the job's state (a refused call does nothing);
- *	2. stops the worker: signals it and waits, a bounded time, for the
+ *	2. takes the job's cancel lock, to the end of this transaction: the
+ *	   worker, terminated while it is held, records its job stopped by a
+ *	   cancel (57014), which the launcher does not resume after a restart
+ *	   (jobexit.c);
+ *	   then stops the worker: signals it and waits, a bounded time, for the
  *	   job's advisory lock, which the worker holds until its exit handler
  *	   has recorded the job failed; holding it (to the end of this
  *	   transaction) keeps any new worker from taking the job;
@@ -32,7 +36,8 @@
  * - A crash or a kill at any point leaves a job that a second cancel
  *   finishes: every drop says IF EXISTS, installing ends again is
  *   idempotent, and until this transaction commits the job is not
- *   cancelled.
+ *   cancelled.  Nor does it run on: the worker this cancel stopped
+ *   committed its job failed with 57014, which the launcher leaves alone.
  * - No application statement waits behind the cancel longer than
  *   splitdb.cutover_lock_timeout at a time.  DROP TRIGGER takes an ACCESS
  *   EXCLUSIVE lock on its table, which queues behind any open transaction
@@ -131,6 +136,32 @@ try_job_lock(int64 job_id)
 	splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
 					 2, types, values, NULL, false, 1);
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * take_cancel_lock
+ *		The job's cancel lock, to the end of this transaction, before the
+ *		worker is stopped: a worker terminated while it is held records its
+ *		job stopped by a cancel (57014, jobexit.c), which the launcher does
+ *		not resume, so a crash before this transaction commits cannot let
+ *		the job run on to done.  Refuses (55P03) while another cancel of the
+ *		job holds it.
+ */
+static void
+take_cancel_lock(const char *service, int64 job_id)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(SPLITDB_CANCEL_LOCK_KEY), Int32GetDatum((int32) job_id)};
+	bool		isnull;
+
+	splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
+					 2, types, values, NULL, false, 1);
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("another splitdb_cancel() of job " INT64_FORMAT " of service \"%s\" is under way",
+						job_id, service),
+				 errhint("Wait for it to end; splitdb_status shows the job's state.")));
 }
 
 /*
@@ -350,6 +381,7 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 	job = splitdb_jobstate_last(service);
 	check_cancellable(service, &job);
 
+	take_cancel_lock(service, job.job_id);
 	stop_worker(service, &job);
 
 	/*
