@@ -35,7 +35,9 @@
 #    NAME_zplain (a reader holds it) when the server stops, after it
 #    stopped the worker; the worker recorded its stop by the cancel
 #    (57014), so the launcher does not resume the job, which stays failed,
-#    and one cancel ends it;
+#    and one cancel ends it; the same (term) for a job whose worker was
+#    terminated (57P01, which the launcher resumes) before the cancel
+#    began: the cancel records 57014 at once, through a background worker;
 # 7. splitdb_finalize() of the job done after 6, killed while it drops the
 #    archive (a reader of the archive holds it), then cut short by an
 #    immediate stop: the job stays done with its archive each time, and the
@@ -523,10 +525,11 @@ SELECT splitdb_migrate('$peer', wait => true);
 	return;
 }
 
-# 6: an immediate stop of the server during a cancel, then one cancel
+# 6: an immediate stop of the server during a cancel, then one cancel.
+# $svc 'term': the worker was terminated (57P01) before the cancel began
 sub case_stop
 {
-	my $svc    = 'stop';
+	my ($svc) = @_;
 	my $before = make_service($svc);
 	my $asleep = qq{SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database()
 		AND application_name = 'splitdb' AND wait_event = 'PgSleep')};
@@ -534,8 +537,16 @@ sub case_stop
 	# held while indexing, in a way that outlives a restart
 	query($svc, "INSERT INTO faults.armed VALUES ('sleep CREATE INDEX')");
 	query('postgres', "SELECT splitdb_migrate('$svc', mode => 'offline')");
-	poll_until(sub { query($svc, $asleep) eq 't' }, undef, 'a CREATE INDEX of stop to sleep');
+	poll_until(sub { query($svc, $asleep) eq 't' }, undef, "a CREATE INDEX of $svc to sleep");
 	my $plain = hold($svc, "SELECT FROM public.${svc}_zplain LIMIT 0");
+	if ($svc eq 'term')
+	{
+		query('postgres',
+			"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'splitdb worker'");
+		poll_until(\&no_worker, undef, "the worker of $svc to exit");
+		is(job($svc, 'state') . ' ' . job($svc, 'last_sqlstate'),
+			'failed 57P01', "$svc: terminated, the job is failed with 57P01, which the launcher resumes");
+	}
 
 	my $cancel = cancel_start($svc);
 	wait_sibling_waiter($svc, "public.${svc}_zplain", "the cancel's drop of ${svc}_zplain", 'DROP');
@@ -550,7 +561,11 @@ sub case_stop
 	$node->wait_for_log(qr/the launcher looked for interrupted jobs in (\d+) of \1 databases/, $offset);
 	is(job($svc, 'state') . ' ' . job($svc, 'last_sqlstate'),
 		'failed 57014', "$svc: after the restart the job stays failed, stopped by the cancel (57014)");
-	like(job($svc, 'last_error'), qr/^the worker \(pid \d+\) was stopped by splitdb_cancel\(\)$/,
+	like(
+		job($svc, 'last_error'),
+		$svc eq 'term'
+		? qr/^splitdb_cancel\(\) began after the worker was gone \(the worker \(pid \d+\) was terminated before the job ended\)$/
+		: qr/^the worker \(pid \d+\) was stopped by splitdb_cancel\(\)$/,
 		"$svc: its error says the cancel stopped it");
 	ok(no_worker() && query($svc, $asleep) eq 'f', "$svc: the launcher did not resume it");
 	unlike(slurp_file($node->logfile, $offset), qr/resuming job \d+ of service "$svc"/,
@@ -620,7 +635,8 @@ case_gate('idx',  'indexing',  'CREATE INDEX');
 case_verifying();
 case_cutting_over();
 case_peer();
-case_stop();
+case_stop('term');
+case_stop('stop');
 case_finalize();
 
 done_testing();
