@@ -10,7 +10,8 @@
 -- - the shim's triggers carry the partition's constraint as WHEN clause;
 -- - an update through the shim that changes a key, or moves a row into a
 --   partition that declares it, is checked as the original key would be
---   (23503 for a missing key, the statement changes nothing);
+--   (23503 for a missing key, the statement changes nothing), at commit
+--   for a key that is INITIALLY DEFERRED;
 -- - a row of a partition that a table of the source references (a key
 --   declared to reference the partition) is deleted, moved out or changed
 --   through the shim only as that key allows;
@@ -36,7 +37,7 @@ CREATE TABLE "Kasse"."Zahlung übrig" PARTITION OF "Kasse"."Zahlung" DEFAULT;
 ALTER TABLE "Kasse"."Zahlung Jan" ADD CONSTRAINT "Jan→Kunde"
 	FOREIGN KEY ("Kü_id") REFERENCES "Kunde";
 ALTER TABLE "Kasse"."zahlung_FEB" ADD CONSTRAINT "feb_Kunde"
-	FOREIGN KEY ("Kü_id") REFERENCES "Kunde";
+	FOREIGN KEY ("Kü_id") REFERENCES "Kunde" DEFERRABLE INITIALLY DEFERRED;
 INSERT INTO "Kasse"."Zahlung" VALUES (1, 1, '2022-01-10'), (2, 2, '2022-02-10'), (3, 99, '2022-05-01');
 -- stays, and references one partition of the moved table
 CREATE TABLE "Beleg" (nr integer PRIMARY KEY, zahlung integer, tag date,
@@ -132,6 +133,27 @@ SELECT id, "Kü_id", tag FROM "Kasse"."Zahlung" WHERE id IN (21, 22, 32) ORDER B
 DELETE FROM "Kunde" WHERE "Kü_id" = 3;
 \set VERBOSITY default
 DROP TABLE zahlung_lokal;
+-- the February key is DEFERRABLE INITIALLY DEFERRED: its triggers in the
+-- sibling fire at the sibling's commit, too late to hand rows back, so a
+-- trigger of its own hands them back at once; the source checks them at
+-- its commit, as the deferred key would
+\c rp_svc
+SELECT tgname, tgdeferrable, tginitdeferred, tgenabled FROM pg_trigger
+ WHERE tgrelid = '"Kasse"."zahlung_FEB"'::regclass
+   AND (tgname LIKE 'splitdb\_ref\_%' OR tgname = 'feb_Kunde') ORDER BY 1;
+\c splitdb_regression
+SET client_min_messages = warning;
+BEGIN;
+UPDATE "Kasse"."Zahlung" SET tag = '2022-02-15' WHERE id = 22;
+SELECT 'the statement passed, the check waits for the commit' AS deferred;
+\set VERBOSITY sqlstate
+COMMIT;
+\set VERBOSITY default
+BEGIN;
+UPDATE "Kasse"."Zahlung" SET tag = '2022-02-15' WHERE id = 22;
+INSERT INTO "Kunde" VALUES (-9);
+COMMIT;
+SELECT id, "Kü_id", tag FROM "Kasse"."Zahlung" WHERE id = 22;
 -- a referenced row of a partition, deleted, moved out or with its key
 -- changed through the shim: refused, as the original key refuses it (the
 -- sibling hands the keys back, the source acts on them)
