@@ -37,6 +37,7 @@ OBJS = \
 	src/migrate/fence.o \
 	src/migrate/finalize.o \
 	src/migrate/job.o \
+	src/migrate/jobexit.o \
 	src/migrate/jobstate.o \
 	src/migrate/launcher.o \
 	src/migrate/matview.o \
@@ -56,6 +57,7 @@ OBJS = \
 	src/migrate/verify.o \
 	src/migrate/worker.o \
 	src/plan/dot.o \
+	src/plan/onlinekey.o \
 	src/plan/plan.o \
 	src/plan/rowtype.o \
 	src/plan/viewwalk.o \

@@ -7,6 +7,7 @@
 -- - refusals that change nothing (no job row, no capture object): a bad
 --   splitdb.migrate_pause_at; a table without a key in online mode
 --   (0A000, the hint names mode => 'offline'), which offline mode migrates;
+--   so is a table whose keys are all DEFERRABLE, which the plan warns of;
 -- - at the first pause (the first batch of the first table, checkpoint
 --   {100}) the capture is in place: a log per tree, four triggers on every
 --   table, the registry's rows; then inserts below and above the
@@ -190,6 +191,33 @@ SELECT state, mode, lag_rows FROM splitdb_status WHERE service = 'online_keyless
 SELECT c.relkind, (SELECT count(*) FROM ohne_schluessel) AS n, (SELECT sum(n) FROM ohne_schluessel) AS total
   FROM pg_class c WHERE c.oid = 'ohne_schluessel'::regclass;
 SELECT * FROM online_capture_objects;
+
+-- tables whose keys are all DEFERRABLE (a deferrable key can hold
+-- duplicates until its transaction commits, so it is no online key): the
+-- plan warns and names the key, and online mode is refused with a message
+-- that says so; a deferrable key beside an immediate one is no matter
+CREATE TABLE aufschub_pk (id integer PRIMARY KEY DEFERRABLE, v text);
+CREATE TABLE "Aufschub uq" ("Code" text NOT NULL, v text,
+	CONSTRAINT "Code eindeutig" UNIQUE ("Code") DEFERRABLE INITIALLY DEFERRED);
+CREATE TABLE aufschub_beide (id integer PRIMARY KEY DEFERRABLE, code text NOT NULL UNIQUE);
+INSERT INTO aufschub_pk VALUES (1, 'a'), (2, 'b');
+INSERT INTO "Aufschub uq" VALUES ('x', 'a');
+SELECT splitdb_add_service('online_deferred');
+SELECT splitdb_assign('online_deferred', 'aufschub_pk', '"Aufschub uq"', 'aufschub_beide');
+SELECT action, object, detail FROM splitdb_plan('online_deferred')
+ WHERE action IN ('warning', 'blocker') ORDER BY object, detail;
+-- fails: 0A000, the message names the deferrable key
+SELECT splitdb_migrate('online_deferred');
+-- the primary key added again without DEFERRABLE: the other table is named
+ALTER TABLE aufschub_pk DROP CONSTRAINT aufschub_pk_pkey, ADD PRIMARY KEY (id);
+SELECT object FROM splitdb_plan('online_deferred')
+ WHERE action = 'warning' AND detail LIKE '%DEFERRABLE%';
+SELECT splitdb_migrate('online_deferred', mode => 'online', wait => true);
+SELECT count(*) AS jobs FROM splitdb.job WHERE service = 'online_deferred';
+SELECT splitdb_unassign('online_deferred', 'aufschub_pk', '"Aufschub uq"', 'aufschub_beide');
+SELECT splitdb_drop_service('online_deferred');
+DROP DATABASE online_deferred WITH (FORCE);
+DROP TABLE aufschub_pk, "Aufschub uq", aufschub_beide;
 
 -------------------------------------------------------------------------
 -- the online job, held after its first batch

@@ -1102,6 +1102,18 @@ BEGIN
 						   e.reference_id, e.side);
 			names := names || n;
 		END IF;
+		-- an end on a partition whose other end is in the source: the rows
+		-- that an UPDATE or DELETE through the source's shim writes here go
+		-- back to the source at once (refcheck.c), even where the key's own
+		-- triggers are deferred to this database's commit
+		IF e.always AND e.other_location = 'source' AND cardinality(deferred_events) > 0 THEN
+			n := format('splitdb_ref_%s_%s_handback', e.reference_id, e.side);
+			EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW'
+						   ' EXECUTE FUNCTION splitdb.reference_row(%L, %L)',
+						   n, array_to_string(deferred_events, ' OR '), e.relid,
+						   e.reference_id, e.side);
+			names := names || n;
+		END IF;
 		-- a referencing end sends a row's lookup ahead, before the row is written
 		IF e.side = 'c' AND NOT e.is_deferrable AND e.other_server IS NOT NULL THEN
 			n := format('splitdb_ref_%s_ahead', e.reference_id);

@@ -9,10 +9,17 @@
  * the sibling what the artifact registry lists (record.c).  A cancel:
  *
  *	1. checks the job's state (a refused call does nothing);
- *	2. stops the worker: signals it and waits, a bounded time, for the
+ *	2. takes the job's cancel lock, to the end of this transaction: the
+ *	   worker, terminated while it is held, records its job stopped by a
+ *	   cancel (57014), which the launcher does not resume after a restart
+ *	   (jobexit.c);
+ *	   then stops the worker: signals it and waits, a bounded time, for the
  *	   job's advisory lock, which the worker holds until its exit handler
  *	   has recorded the job failed; holding it (to the end of this
- *	   transaction) keeps any new worker from taking the job;
+ *	   transaction) keeps any new worker from taking the job; a job whose
+ *	   worker was gone before, failed in a way the launcher resumes, is
+ *	   recorded failed with 57014 by a background worker that commits at
+ *	   once (mark_intent);
  *	3. connects to the sibling, ends the sessions of the stopped run there
  *	   (fence.c) and drops every object the registry lists to go on cancel,
  *	   newest first, in one remote transaction, committed there;
@@ -32,7 +39,8 @@
  * - A crash or a kill at any point leaves a job that a second cancel
  *   finishes: every drop says IF EXISTS, installing ends again is
  *   idempotent, and until this transaction commits the job is not
- *   cancelled.
+ *   cancelled.  Nor does it run on: the worker this cancel stopped
+ *   committed its job failed with 57014, which the launcher leaves alone.
  * - No application statement waits behind the cancel longer than
  *   splitdb.cutover_lock_timeout at a time.  DROP TRIGGER takes an ACCESS
  *   EXCLUSIVE lock on its table, which queues behind any open transaction
@@ -65,7 +73,10 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -85,6 +96,17 @@
 #include "splitdb.h"
 
 PG_FUNCTION_INFO_V1(splitdb_cancel);
+PGDLLEXPORT void splitdb_cancel_mark_main(Datum main_arg);
+
+/* what the cancel's marker is started with, in bgw_extra */
+typedef struct CancelMarkArgs
+{
+	Oid			dboid;
+	Oid			roleoid;
+	int64		job_id;
+} CancelMarkArgs;
+
+StaticAssertDecl(sizeof(CancelMarkArgs) <= BGW_EXTRALEN, "CancelMarkArgs must fit in bgw_extra");
 
 /* how often the cancel looks again whether the worker is gone */
 #define STOP_POLL_MS	50
@@ -131,6 +153,32 @@ try_job_lock(int64 job_id)
 	splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
 					 2, types, values, NULL, false, 1);
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * take_cancel_lock
+ *		The job's cancel lock, to the end of this transaction, before the
+ *		worker is stopped: a worker terminated while it is held records its
+ *		job stopped by a cancel (57014, jobexit.c), which the launcher does
+ *		not resume, so a crash before this transaction commits cannot let
+ *		the job run on to done.  Refuses (55P03) while another cancel of the
+ *		job holds it.
+ */
+static void
+take_cancel_lock(const char *service, int64 job_id)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(SPLITDB_CANCEL_LOCK_KEY), Int32GetDatum((int32) job_id)};
+	bool		isnull;
+
+	splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
+					 2, types, values, NULL, false, 1);
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("another splitdb_cancel() of job " INT64_FORMAT " of service \"%s\" is under way",
+						job_id, service),
+				 errhint("Wait for it to end; splitdb_status shows the job's state.")));
 }
 
 /*
@@ -191,6 +239,85 @@ stop_worker(const char *service, const SplitdbJobState *job)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * splitdb_cancel_mark_main
+ *		Background worker: record, in a transaction of its own committed at
+ *		once, that a cancel of the job is under way, for a job the launcher
+ *		would resume after a restart (the resumer's condition: failed with
+ *		57P01, or running with its worker gone): failed with 57014.  The
+ *		cancel's own transaction commits only at its end.
+ */
+void
+splitdb_cancel_mark_main(Datum main_arg)
+{
+	CancelMarkArgs args;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.roleoid, 0);
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	splitdb_spi_connect();
+	values[0] = Int64GetDatum(args.job_id);
+	splitdb_spi_exec("UPDATE splitdb.job SET state = 'failed', last_sqlstate = '57014', worker_pid = NULL,"
+					 " last_error = 'splitdb_cancel() began after the worker was gone ('"
+					 "   || coalesce(last_error, 'no error recorded') || ')',"
+					 " updated_at = pg_catalog.clock_timestamp()"
+					 " WHERE job_id = $1 AND (splitdb.job_worker_gone(state, worker_pid)"
+					 "                        OR (state = 'failed' AND last_sqlstate = '57P01'))",
+					 1, types, values, NULL, false, 0);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	proc_exit(0);
+}
+
+/*
+ * mark_intent
+ *		For a job whose worker was gone before the cancel began, with a
+ *		failure the launcher resumes (57P01, or none recorded): have a
+ *		background worker record the job failed with 57014 and commit, and
+ *		wait for it, so that a crash before this transaction commits cannot
+ *		let the launcher run the job on to done.  (A worker the cancel
+ *		stopped recorded 57014 itself: jobexit.c.)  Without a free worker
+ *		slot, a WARNING says so and the cancel goes on.
+ */
+static void
+mark_intent(const char *service, const SplitdbJobState *job)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	CancelMarkArgs args = {MyDatabaseId, GetUserId(), job->job_id};
+	pid_t		pid;
+
+	if (job->last_sqlstate != NULL && strcmp(job->last_sqlstate, "57P01") != 0)
+		return;
+	splitdb_bgworker_init(&worker, "splitdb_cancel_mark_main",
+						  psprintf("splitdb cancel of service %s", service),
+						  "splitdb cancel");
+	memcpy(worker.bgw_extra, &args, sizeof(args));
+	worker.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a background worker to record the cancel of job " INT64_FORMAT " of service \"%s\" at once",
+						job->job_id, service),
+				 errdetail("Should the server crash before this cancel commits, the launcher resumes the job at the restart."),
+				 errhint("Raise max_worker_processes, or wait for other background workers to finish before cancelling.")));
+		return;
+	}
+	if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_POSTMASTER_DIED ||
+		WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED)
+		ereport(FATAL,
+				(errcode(ERRCODE_ADMIN_SHUTDOWN),
+				 errmsg("postmaster exited during the cancel of service \"%s\"", service)));
 }
 
 /*
@@ -350,6 +477,7 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 	job = splitdb_jobstate_last(service);
 	check_cancellable(service, &job);
 
+	take_cancel_lock(service, job.job_id);
 	stop_worker(service, &job);
 
 	/*
@@ -365,6 +493,7 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 	/* what the worker's exit recorded, now that it is gone */
 	job = splitdb_jobstate_last(service);
 	check_cancellable(service, &job);
+	mark_intent(service, &job);
 
 	artifacts = splitdb_artifact_list(job.job_id, SPLITDB_ON_CANCEL);
 	dropped = drop_in_sibling(service, svc->server, job.job_id, artifacts);

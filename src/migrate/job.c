@@ -555,36 +555,58 @@ raise_job_error(const char *service, const SplitdbJobState *job)
  * check_online_keys
  *		Refuse online mode for a service with a table that has rows of its
  *		own and no key a replay can find rows by: a primary key, or a unique
- *		key over NOT NULL plain columns.  In a transaction, connected to SPI.
+ *		key over NOT NULL plain columns, that is not DEFERRABLE (a deferrable
+ *		key can hold duplicates until its transaction commits; the capture
+ *		takes no such key either).  The refusal names the deferrable key a
+ *		table has instead, if any.  In a transaction, connected to SPI.
  */
 static void
 check_online_keys(const char *service)
 {
 	const char *params[1] = {service};
+	char	   *table;
+	char	   *deferrable;
 
-	splitdb_catalog_exec_text("SELECT o.relid::pg_catalog.regclass::pg_catalog.text"
+/* a unique index usable as an online key, but for its deferrability */
+#define KEY_SHAPE(i) \
+	i ".indisunique AND " i ".indpred IS NULL AND " i ".indexprs IS NULL" \
+	" AND NOT EXISTS (SELECT FROM pg_catalog.unnest(" i ".indkey) k(attnum)" \
+	"  JOIN pg_catalog.pg_attribute a ON a.attrelid = " i ".indrelid AND a.attnum = k.attnum" \
+	"  WHERE NOT a.attnotnull)"
+
+	splitdb_catalog_exec_text("SELECT o.relid::pg_catalog.regclass::pg_catalog.text,"
+							  "  (SELECT CASE WHEN d.indisprimary THEN 'primary key ' ELSE 'unique key ' END"
+							  "          || pg_catalog.quote_ident(k.conname)"
+							  "     FROM pg_catalog.pg_index d JOIN pg_catalog.pg_constraint k"
+							  "       ON k.conindid = d.indexrelid AND k.conrelid = d.indrelid"
+							  "    WHERE d.indrelid = c.oid AND " KEY_SHAPE("d")
+							  "    ORDER BY d.indisprimary DESC, d.indexrelid LIMIT 1)"
 							  "  FROM splitdb.owned_relation o JOIN pg_catalog.pg_class c ON c.oid = o.relid"
 							  " WHERE o.service = $1::pg_catalog.name AND c.relkind IN ('r', 'p')"
 							  "   AND NOT c.relispartition"
 							  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i"
-							  "                    WHERE i.indrelid = c.oid AND i.indisunique"
-							  "                      AND i.indpred IS NULL AND i.indexprs IS NULL"
-							  "                      AND i.indimmediate"
-							  "                      AND NOT EXISTS (SELECT FROM pg_catalog.unnest(i.indkey) k(attnum)"
-							  "                                        JOIN pg_catalog.pg_attribute a"
-							  "                                          ON a.attrelid = i.indrelid"
-							  "                                         AND a.attnum = k.attnum"
-							  "                                       WHERE NOT a.attnotnull))"
+							  "                    WHERE i.indrelid = c.oid AND i.indimmediate AND " KEY_SHAPE("i") ")"
 							  " ORDER BY 1 LIMIT 1",
 							  1, params, true);
-	if (SPI_processed > 0)
+#undef KEY_SHAPE
+	if (SPI_processed == 0)
+		return;
+	table = splitdb_message_name(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	deferrable = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (deferrable != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("table \"%s\" of service \"%s\" has no primary key or unique key over NOT NULL columns",
-						splitdb_message_name(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-						service),
-				 errdetail("An online migration replays the writes made during the copy by key."),
-				 errhint("Add a primary key to the table, or migrate with mode => 'offline': writes to the service's tables then wait until the job is done.")));
+				 errmsg("table \"%s\" of service \"%s\" has no key that an online migration can replay by",
+						table, service),
+				 errdetail("Its %s is DEFERRABLE: a deferrable key can hold duplicates until its transaction commits, so it cannot be an online migration's key.",
+						   deferrable),
+				 errhint("Add the key again without DEFERRABLE (PostgreSQL alters the deferrability of foreign keys only), or add another primary key or unique key over NOT NULL columns, or migrate with mode => 'offline': writes to the service's tables then wait until the job is done.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("table \"%s\" of service \"%s\" has no primary key or unique key over NOT NULL columns",
+					table, service),
+			 errdetail("An online migration replays the writes made during the copy by key."),
+			 errhint("Add a primary key to the table, or migrate with mode => 'offline': writes to the service's tables then wait until the job is done.")));
 }
 
 /*

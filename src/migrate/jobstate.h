@@ -21,6 +21,11 @@
  */
 #define SPLITDB_MIGRATE_LOCK_KEY	0x73706c74	/* "splt" */
 #define SPLITDB_JOB_LOCK_KEY		0x73706c75
+/*
+ * With a job id: the transaction lock a splitdb_cancel() of the job holds
+ * from before it stops the worker to its commit (jobexit.c).
+ */
+#define SPLITDB_CANCEL_LOCK_KEY		0x73706c63
 
 /* the newest job of a service */
 typedef struct SplitdbJobState

@@ -9,8 +9,11 @@
  * installed marks every job that was running when the server stopped as
  * failed ("the server restarted"), then starts a worker that resumes it as
  * the role that started it, with the cutover settings recorded in its row
- * (those it was started or last resumed with), not the server's.  Jobs whose worker was terminated (SQLSTATE
- * 57P01: a clean shutdown, or pg_terminate_backend) are resumed as well.
+ * (those it was started or last resumed with), not the server's.  Jobs
+ * whose worker was terminated (SQLSTATE 57P01: a clean shutdown, or
+ * pg_terminate_backend) are resumed as well; not those whose worker
+ * splitdb_cancel() stopped (57014, jobexit.c), whose cancel a crash may
+ * have cut short.
  * Without preloading nothing of this runs: the jobs read as failed and the
  * next splitdb_migrate() resumes them.
  *

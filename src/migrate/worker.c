@@ -837,28 +837,6 @@ run_job(const SplitdbWorkerArgs *args)
 }
 
 /*
- * record_failure
- *		Mark the job failed with an error's message and SQLSTATE.  Runs in a
- *		fresh transaction; the caller has aborted the one that failed.
- */
-static void
-record_failure(int64 job_id, int sqlerrcode, const char *message)
-{
-	const char *params[4];
-
-	splitdb_worker_begin("recording the failure");
-	params[0] = splitdb_worker_int64_text(job_id);
-	params[1] = message;
-	params[2] = unpack_sql_state(sqlerrcode);
-	params[3] = psprintf("%d", MyProcPid);
-	splitdb_worker_sql("UPDATE splitdb.job SET state = 'failed', last_error = $2, last_sqlstate = $3,"
-					   " worker_pid = $4::integer, finished_at = pg_catalog.clock_timestamp(),"
-					   " updated_at = pg_catalog.clock_timestamp()"
-					   " WHERE job_id = $1::bigint", 4, params);
-	splitdb_worker_commit();
-}
-
-/*
  * on_worker_exit
  *		before_shmem_exit callback, on every way out: releases the session
  *		locks, and a worker terminated in the middle of a job
@@ -891,7 +869,7 @@ on_worker_exit(int code, Datum arg)
 	MemoryContextSwitchTo(job_cxt);
 	PG_TRY();
 	{
-		record_failure(job_id, ERRCODE_ADMIN_SHUTDOWN,
+		splitdb_worker_record_failure(job_id, ERRCODE_ADMIN_SHUTDOWN,
 					   psprintf("the worker (pid %d) was terminated before the job ended", MyProcPid));
 	}
 	PG_CATCH();
@@ -989,7 +967,7 @@ splitdb_worker_main(Datum main_arg)
 		place.step = NULL;
 		place.what[0] = '\0';
 		if (job_claimed)
-			record_failure(args.job_id, edata->sqlerrcode, message);
+			splitdb_worker_record_failure(args.job_id, edata->sqlerrcode, message);
 		proc_exit(1);
 	}
 	PG_END_TRY();

@@ -104,6 +104,9 @@ extern void splitdb_worker_commit_busy(void);
 extern void splitdb_worker_sql(const char *sql, int nparams,
 							   const char *const *params);
 extern void splitdb_worker_working_on(const char *fmt,...) pg_attribute_printf(1, 2);
+/* jobexit.c: the failure, told apart from a stop by splitdb_cancel() */
+extern void splitdb_worker_record_failure(int64 job_id, int sqlerrcode,
+										  const char *message);
 extern void splitdb_worker_clear_working_on(void);
 extern void splitdb_worker_connect_streams(SplitdbJob *job);
 extern void splitdb_worker_close_streams(void);

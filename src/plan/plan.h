@@ -45,6 +45,8 @@ typedef struct SplitdbPlanStep
 
 extern List *splitdb_plan_build(const char *service);
 extern const char *splitdb_plan_action_name(SplitdbPlanAction action);
+/* onlinekey.c: the warning for a table whose keys are all DEFERRABLE */
+extern const char *const splitdb_plan_sql_online_keys;
 
 /* rowtype.c: functions bound to a moving table's row type */
 extern const char *const splitdb_plan_sql_row_type_functions;

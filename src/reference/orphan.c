@@ -30,6 +30,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/tuplestore.h"
 
 #include "metadata/catalog.h"
@@ -205,6 +206,28 @@ orphans_of(ReturnSetInfo *rsinfo, int64 reference_id, const char *conname,
 }
 
 /*
+ * pin_key_settings
+ *		Make this session write keys as text in the forms splitdb's remote
+ *		sessions read and write them (remote.c): ISO dates, postgres
+ *		intervals, floats exact.  Keys cross between the two as text, and a
+ *		date written "Postgres, MDY" here is out of range over there.
+ *		Returns the GUC nest level to give to AtEOXact_GUC().
+ */
+static int
+pin_key_settings(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/*
  * splitdb_orphans
  *		For each enforced reference with an end in the service: the distinct
  *		keys of referencing rows that the referenced table lacks.
@@ -221,9 +244,11 @@ splitdb_orphans(PG_FUNCTION_ARGS)
 	List	   *conns = NIL;
 	ListCell   *lc;
 	int			rc;
+	int			nest;
 
 	splitdb_require_superuser("splitdb_orphans");
 	InitMaterializedSRF(fcinfo, 0);
+	nest = pin_key_settings();
 
 	splitdb_spi_connect();
 	(void) splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, false);
@@ -272,5 +297,6 @@ splitdb_orphans(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 
 	SPI_finish();
+	AtEOXact_GUC(true, nest);
 	return (Datum) 0;
 }

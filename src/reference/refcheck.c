@@ -106,6 +106,47 @@ splitdb_refcheck_init(void)
  * ---------------------------------------------------------------- */
 
 /*
+ * handed_back
+ *		Whether the row that a trigger of an end that skips the write (the
+ *		writer enforces it) sees must go back to the writer now, through the
+ *		relay queue that splitdb.reference_relayed() empties after the
+ *		shim's statement.  cmd: the client's statement's command on the
+ *		trigger's table (splitdb_refcheck_statement_writes).
+ *
+ * A key declared on one partition of a moved table (or referencing one) has
+ * no row triggers on the source's shim for UPDATE and DELETE (postgres_fdw
+ * would then change the remote partitioned table by ctid, which its
+ * partitions repeat), only INSERT triggers routed to the partition ("always"
+ * ends, reference.c).  So the rows that an UPDATE or DELETE through the
+ * shim writes in such a partition (a changed key; a row moved in or out,
+ * which PostgreSQL deletes from one partition and inserts into another) go
+ * back, and the source checks or acts on them in the writer's transaction,
+ * as its own foreign key would.
+ */
+static bool
+handed_back(RefDef *def, CmdType cmd)
+{
+	return def->always && (cmd == CMD_UPDATE || cmd == CMD_DELETE);
+}
+
+/*
+ * handback_trigger
+ *		Whether the trigger is an end's splitdb_ref_<id>_<side>_handback: on
+ *		a partition whose key is deferrable, it hands the rows of the
+ *		source's shim statements back at once (install_reference_ends()),
+ *		which the key's constraint trigger, deferred to this database's
+ *		commit, would do too late.
+ */
+static bool
+handback_trigger(TriggerData *td)
+{
+	const char *name = td->tg_trigger->tgname;
+	size_t		len = strlen(name);
+
+	return len > 9 && strcmp(name + len - 9, "_handback") == 0;
+}
+
+/*
  * splitdb_reference_row
  *		AFTER ROW trigger of a reference end: queue the key.  BEFORE INSERT
  *		OR UPDATE ROW trigger of a referencing end: send its lookup ahead
@@ -117,6 +158,7 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	RefDef	   *def;
 	bool		relay;
+	CmdType		cmd;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
 		TRIGGER_FIRED_INSTEAD(td->tg_event) ||
@@ -134,9 +176,11 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 	}
 	def = splitdb_refcheck_get_def(td);
 	relay = splitdb_refcheck_origin_skips(def);
-	if (relay && !refcheck_xact.relaying &&
-		splitdb_refcheck_statement_writes(RelationGetRelid(td->tg_relation)))
-		return PointerGetDatum(NULL);	/* the writer's shim triggers saw it */
+	cmd = (relay && !refcheck_xact.relaying) ?
+		splitdb_refcheck_statement_writes(RelationGetRelid(td->tg_relation)) : CMD_UNKNOWN;
+	if (handback_trigger(td) ? !handed_back(def, cmd) :
+		(cmd != CMD_UNKNOWN && !handed_back(def, cmd)))
+		return PointerGetDatum(NULL);	/* the writer's shim triggers saw it, or no hand-back */
 	if (def->side == 'c')
 		splitdb_refcheck_queue_child(def, td, relay);
 	else

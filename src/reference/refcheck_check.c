@@ -213,11 +213,20 @@ referencing_positions(RefDef *def, List *keys)
 	return hit;
 }
 
-/* the name of a queued end for messages: the relation's name, like PostgreSQL */
+/*
+ * the name of a queued end for messages: the relation's name, like
+ * PostgreSQL; for an end in another database (the source's end on a shim),
+ * the table there, which is the partition that declares the key when the
+ * key is a partition's
+ */
 const char *
 splitdb_refcheck_own_name(RefDef *def)
 {
-	char	   *name = get_rel_name(def->relid);
+	char	   *name;
+
+	if (OidIsValid(def->own_server))
+		return splitdb_refcheck_table_name(def->own_table);
+	name = get_rel_name(def->relid);
 
 	return name ? name : def->own_table;
 }

@@ -299,7 +299,7 @@ extern bool splitdb_refcheck_flush_all(bool at_commit);
 /* refcheck_relay.c: the relay of chains */
 extern List *splitdb_refcheck_run_relayed(RefDef *def, const char *sql, int nparams,
 										  Datum *params, bool modifies);
-extern bool splitdb_refcheck_statement_writes(Oid relid);
+extern CmdType splitdb_refcheck_statement_writes(Oid relid);
 extern void splitdb_refcheck_take_relayed(Relation shim);
 
 /* refcheck_hold.c: locks past the commit */

@@ -140,18 +140,20 @@ splitdb_refcheck_run_relayed(RefDef *def, const char *sql, int nparams,
 
 /*
  * splitdb_refcheck_statement_writes
- *		Whether relid (or a table it is a partition of) is a table that the
- *		statement the client sent writes: a shim's own rows.  Rows of other
- *		tables were changed in turn, by foreign keys (which queue their
- *		rows' triggers in the same statement) or by triggers.
+ *		The command of the statement the client sent, when it writes relid
+ *		(or a table relid is a partition of): a shim's own rows, changed by
+ *		the INSERT, UPDATE or DELETE sent through it.  CMD_UNKNOWN when it
+ *		does not: rows of other tables were changed in turn, by foreign
+ *		keys (which queue their rows' triggers in the same statement) or by
+ *		triggers.
  */
-bool
+CmdType
 splitdb_refcheck_statement_writes(Oid relid)
 {
 	ListCell   *lc;
 
 	if (ActivePortal == NULL)
-		return false;
+		return CMD_UNKNOWN;
 	foreach(lc, ActivePortal->stmts)
 	{
 		PlannedStmt *ps = (PlannedStmt *) lfirst(lc);
@@ -165,10 +167,10 @@ splitdb_refcheck_statement_writes(Oid relid)
 			RangeTblEntry *rte = rt_fetch(lfirst_int(rc), ps->rtable);
 
 			if (splitdb_refcheck_relation_is_or_under(relid, rte->relid))
-				return true;
+				return ps->commandType;
 		}
 	}
-	return false;
+	return CMD_UNKNOWN;
 }
 
 /*

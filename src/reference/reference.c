@@ -20,6 +20,10 @@
  *   partition's constraint (route.c).  UPDATE and DELETE get no row
  *   triggers there: with them postgres_fdw would update the remote
  *   partitioned table by ctid, which is not unique across its partitions;
+ *   the sibling hands the rows they write in the partition back instead
+ *   (refcheck.c, handed_back; for a deferrable key with a trigger of its
+ *   own, _handback, since the key's constraint trigger fires at commit),
+ *   and the source checks them;
  * - in each sibling that holds an end, on the moved table, reaching the
  *   other end through a postgres_fdw server splitdb creates there
  *   (splitdb_source, or splitdb_<service> for another sibling), through the

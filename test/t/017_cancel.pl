@@ -31,9 +31,13 @@
 #    cancel runs in the background and ends once the lock is released;
 # 6. an immediate stop of the server during a cancel (stop): the job held
 #    while indexing by a CREATE INDEX that sleeps while a tag is armed (a
-#    hold that outlives a restart), the cancel waiting to drop NAME_zplain
-#    (a reader holds it) when the server stops; the launcher resumes the
-#    job, which sleeps again, and one cancel ends it;
+#    hold that would outlive a restart), the cancel waiting to drop
+#    NAME_zplain (a reader holds it) when the server stops, after it
+#    stopped the worker; the worker recorded its stop by the cancel
+#    (57014), so the launcher does not resume the job, which stays failed,
+#    and one cancel ends it; the same (term) for a job whose worker was
+#    terminated (57P01, which the launcher resumes) before the cancel
+#    began: the cancel records 57014 at once, through a background worker;
 # 7. splitdb_finalize() of the job done after 6, killed while it drops the
 #    archive (a reader of the archive holds it), then cut short by an
 #    immediate stop: the job stays done with its archive each time, and the
@@ -521,10 +525,11 @@ SELECT splitdb_migrate('$peer', wait => true);
 	return;
 }
 
-# 6: an immediate stop of the server during a cancel, then one cancel
+# 6: an immediate stop of the server during a cancel, then one cancel.
+# $svc 'term': the worker was terminated (57P01) before the cancel began
 sub case_stop
 {
-	my $svc    = 'stop';
+	my ($svc) = @_;
 	my $before = make_service($svc);
 	my $asleep = qq{SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database()
 		AND application_name = 'splitdb' AND wait_event = 'PgSleep')};
@@ -532,18 +537,39 @@ sub case_stop
 	# held while indexing, in a way that outlives a restart
 	query($svc, "INSERT INTO faults.armed VALUES ('sleep CREATE INDEX')");
 	query('postgres', "SELECT splitdb_migrate('$svc', mode => 'offline')");
-	poll_until(sub { query($svc, $asleep) eq 't' }, undef, 'a CREATE INDEX of stop to sleep');
+	poll_until(sub { query($svc, $asleep) eq 't' }, undef, "a CREATE INDEX of $svc to sleep");
 	my $plain = hold($svc, "SELECT FROM public.${svc}_zplain LIMIT 0");
+	if ($svc eq 'term')
+	{
+		query('postgres',
+			"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'splitdb worker'");
+		poll_until(\&no_worker, undef, "the worker of $svc to exit");
+		is(job($svc, 'state') . ' ' . job($svc, 'last_sqlstate'),
+			'failed 57P01', "$svc: terminated, the job is failed with 57P01, which the launcher resumes");
+	}
 
 	my $cancel = cancel_start($svc);
 	wait_sibling_waiter($svc, "public.${svc}_zplain", "the cancel's drop of ${svc}_zplain", 'DROP');
+	ok(no_worker(), "$svc: the cancel stopped the worker before the server stopped");
+	my $offset = -s $node->logfile;
 	$node->stop('immediate');
 	eval { $cancel->quit; $plain->quit; };
 	$node->start;
 
-	# the launcher resumes the job the restart interrupted, which sleeps again
-	poll_until(sub { query($svc, $asleep) eq 't' }, undef, 'the resumed CREATE INDEX of stop to sleep');
-	is(job($svc, 'state'), 'indexing', "$svc: after the restart the job runs again, the cancel undone");
+	# the worker recorded its stop by the cancel, committed before the
+	# crash: the launcher leaves the job failed, and nothing runs it
+	$node->wait_for_log(qr/the launcher looked for interrupted jobs in (\d+) of \1 databases/, $offset);
+	is(job($svc, 'state') . ' ' . job($svc, 'last_sqlstate'),
+		'failed 57014', "$svc: after the restart the job stays failed, stopped by the cancel (57014)");
+	like(
+		job($svc, 'last_error'),
+		$svc eq 'term'
+		? qr/^splitdb_cancel\(\) began after the worker was gone \(the worker \(pid \d+\) was terminated before the job ended\)$/
+		: qr/^the worker \(pid \d+\) was stopped by splitdb_cancel\(\)$/,
+		"$svc: its error says the cancel stopped it");
+	ok(no_worker() && query($svc, $asleep) eq 'f', "$svc: the launcher did not resume it");
+	unlike(slurp_file($node->logfile, $offset), qr/resuming job \d+ of service "$svc"/,
+		"$svc: the log has no resumption of it");
 	query('postgres', "SELECT splitdb_cancel('$svc')");
 	check_cancelled($svc, $before, 'indexing');
 	return;
@@ -609,7 +635,8 @@ case_gate('idx',  'indexing',  'CREATE INDEX');
 case_verifying();
 case_cutting_over();
 case_peer();
-case_stop();
+case_stop('term');
+case_stop('stop');
 case_finalize();
 
 done_testing();
