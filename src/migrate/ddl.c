@@ -599,6 +599,32 @@ SQL_ACL_STATEMENTS("NULL", "(r.rolname IS NULL OR r.rolname = ANY ($2::text[]))"
 " ORDER BY 2, 7";
 
 /*
+ * The cutover's USAGE on the schemas of the tables, their sequences, types
+ * and functions, for each role that has it in the source (the owner
+ * included) and lacks it in the sibling: a schema that the job created
+ * there grants nothing, and a table granted to a role is out of its reach
+ * without it.  Each statement checks the sibling's privilege first, so a
+ * schema that was there already is only added to.  CREATE is not given:
+ * it makes new objects, and reaches none of the copies.
+ */
+static const char *const sql_access_schemas =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE "," SQL_USED_SEQUENCES
+" SELECT 'grant', quote_ident(n.nspname), NULL, NULL, coalesce(r.rolname::text, 'public'), NULL,"
+"  format('DO %L', format('BEGIN IF NOT %s THEN GRANT USAGE ON SCHEMA %I TO %s%s; END IF; END',"
+"    CASE WHEN a.grantee = 0 THEN format('EXISTS (SELECT FROM pg_catalog.pg_namespace n,"
+" pg_catalog.aclexplode(n.nspacl) a WHERE n.nspname = %L AND a.grantee = 0 AND a.privilege_type = %L)', n.nspname, 'USAGE')"
+"         ELSE format('pg_catalog.has_schema_privilege(%L, %L, %L)', r.rolname, n.nspname, 'USAGE') END,"
+"    n.nspname, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"
+"    CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))"
+" FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a"
+" LEFT JOIN pg_roles r ON r.oid = a.grantee"
+" WHERE a.privilege_type = 'USAGE' AND (a.grantee = 0 OR r.rolname = ANY ($2::text[]))"
+"   AND n.oid IN (SELECT c.relnamespace FROM pg_class c WHERE c.oid IN (SELECT relid FROM owned UNION SELECT seq FROM seqs)"
+"     UNION SELECT t.typnamespace FROM pg_type t WHERE t.oid IN (SELECT typid FROM used) AND " SPLITDB_USER_TYPE("t")
+"     UNION SELECT p.pronamespace FROM pg_proc p WHERE p.oid IN (SELECT fn FROM fns) AND " SPLITDB_USER_FUNCTION("p") ")"
+" ORDER BY 2, 5";
+
+/*
  * Secondary indexes that back no constraint; an index of a partition before
  * the partitioned index it belongs to.  Those of tables that hold rows
  * (kind "index") are built side by side (splitdb_ddl_apply_side_by_side);
@@ -828,7 +854,7 @@ static const char *const *const after_data[] = {
 	&sql_late_comments
 };
 static const char *const *const at_cutover[] = {
-	&sql_trigger_states, &sql_access_owners, &sql_access_grants
+	&sql_trigger_states, &sql_access_owners, &sql_access_grants, &sql_access_schemas
 };
 
 /* the text of column col of row row of SPI_tuptable, copied, or NULL */
