@@ -57,4 +57,27 @@ extern const char *splitdb_plan_action_name(SplitdbPlanAction action);
 #define SPLITDB_OWNER_CTE \
 	"owner AS (SELECT w.relid, w.service FROM unnest($3::oid[], $4::name[]) w(relid, service))"
 
+/*
+ * A note for the warnings about policies and triggers that move (plan.c):
+ * an expression or a function body that reads a setting with
+ * current_setting() reads the sibling's session, where the source's SET and
+ * set_config() do not reach (postgres_fdw opens sessions of its own).  A
+ * name match in the policy's expressions, in the user functions they call
+ * (pg_depend) and in the trigger's function; nothing deeper.
+ */
+#define SPLITDB_SETTINGS_RE "'\\mcurrent_setting\\s*\\('"
+#define SPLITDB_SETTINGS_NOTE(what) \
+	"'; the " what " reads settings with current_setting(), which in the sibling are those of the" \
+	" shim''s remote session, not what a session of the source set with SET or set_config(); change" \
+	" the " what ", or give the settings to the user mapping''s role there (ALTER ROLE ... SET) when they do not vary'"
+#define SPLITDB_POLICY_SETTINGS_NOTE \
+	" CASE WHEN concat(pg_get_expr(p.polqual, p.polrelid), ' ', pg_get_expr(p.polwithcheck, p.polrelid))" \
+	"   ~* " SPLITDB_SETTINGS_RE " OR EXISTS (SELECT FROM pg_depend sd JOIN pg_proc sf ON sf.oid = sd.refobjid" \
+	"   WHERE sd.classid = 'pg_policy'::regclass AND sd.objid = p.oid AND sd.refclassid = 'pg_proc'::regclass" \
+	"     AND sf.prosrc ~* " SPLITDB_SETTINGS_RE ")" \
+	" THEN " SPLITDB_SETTINGS_NOTE("policy") " ELSE '' END"
+#define SPLITDB_TRIGGER_SETTINGS_NOTE \
+	" CASE WHEN (SELECT sf.prosrc FROM pg_proc sf WHERE sf.oid = t.tgfoid) ~* " SPLITDB_SETTINGS_RE \
+	" THEN " SPLITDB_SETTINGS_NOTE("trigger''s function") " ELSE '' END"
+
 #endif							/* SPLITDB_PLAN_H */
