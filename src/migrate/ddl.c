@@ -784,8 +784,13 @@ static const char *const sql_trigger_states =
  * Row-level security and policies.  FORCE ROW LEVEL SECURITY waits for the
  * cutover (sql_access_owners): until then the connecting role owns the
  * table and replays and verifies its rows, which the policies must not
- * filter.
+ * filter.  A policy names only the roles that exist in the sibling's
+ * cluster ($2, or every role when NULL), and one that names none of them,
+ * and not PUBLIC, is not made: it would apply to no role there, and
+ * CREATE POLICY would fail with 42704 after the whole copy.
  */
+/* u.role, with pg_roles row r, is PUBLIC or a role of the sibling's cluster */
+#define SQL_ROLE_THERE(u, r) "(" u ".role = 0 OR $2 IS NULL OR " r ".rolname = ANY ($2::text[]))"
 static const char *const sql_policies =
 "WITH " DDL_OWNED_CTE
 " SELECT 'row security', c.oid::regclass::text, NULL, NULL, NULL, NULL,"
@@ -799,10 +804,11 @@ static const char *const sql_policies =
 "   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'"
 "                 WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,"
 "   (SELECT string_agg(CASE WHEN u.role = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END, ', ')"
-"      FROM unnest(p.polroles) u(role) LEFT JOIN pg_roles r ON r.oid = u.role),"
+"      FROM unnest(p.polroles) u(role) LEFT JOIN pg_roles r ON r.oid = u.role WHERE " SQL_ROLE_THERE("u", "r") "),"
 "   CASE WHEN p.polqual IS NOT NULL THEN format(' USING (%s)', pg_get_expr(p.polqual, p.polrelid)) ELSE '' END,"
 "   CASE WHEN p.polwithcheck IS NOT NULL THEN format(' WITH CHECK (%s)', pg_get_expr(p.polwithcheck, p.polrelid)) ELSE '' END)"
 " FROM pg_policy p JOIN owned o ON o.relid = p.polrelid"
+" WHERE EXISTS (SELECT FROM unnest(p.polroles) u(role) LEFT JOIN pg_roles r ON r.oid = u.role WHERE " SQL_ROLE_THERE("u", "r") ")"
 " ORDER BY 1 DESC, 2";
 
 /*
@@ -907,8 +913,9 @@ run_query(const char *sql, Datum relids, const char *roles, MemoryContext cxt,
  * stage:   before or after the data, or at the cutover
  * service: for messages only
  * relids:  the OIDs of every relation the job moves, partitions included
- * roles:   at the cutover, the text[] literal of the roles that exist in the
- *          sibling's cluster (splitdb_access_sibling_roles()); else NULL
+ * roles:   the text[] literal of the roles that exist in the sibling's
+ *          cluster (splitdb_access_sibling_roles()): needed at the cutover;
+ *          after the data, the policies name only those (NULL: all)
  *
  * The caller is in a transaction with search_path = pg_catalog, pg_temp;
  * this function connects to SPI itself.  Before the data, the schemas every
