@@ -80,6 +80,7 @@ OBJS = \
 	src/remote/checkconn.o \
 	src/remote/copyout.o \
 	src/remote/deparse.o \
+	src/remote/drainclose.o \
 	src/remote/nextval.o \
 	src/remote/prepared.o \
 	src/remote/remote.o
