@@ -180,6 +180,8 @@ CREATE VIEW booking.v_rowfn AS
 CREATE RULE audit_keep AS ON DELETE TO booking.audit DO INSTEAD NOTHING;
 CREATE RULE resource_log AS ON INSERT TO crm.resource
 	DO ALSO INSERT INTO booking.audit (note) VALUES (NEW.code);
+-- row-level security on an end of cross-service references: the checks and
+-- actions run there from the other database see what the policies let them
 ALTER TABLE booking.reservation ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_one ON booking.reservation FOR SELECT TO PUBLIC USING (tenant = 1);
 -- policies and a trigger that read settings, which the sessions of the

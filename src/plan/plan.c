@@ -520,6 +520,7 @@ static const char *const sql_checks =
 "  format('table %s has row-level security enabled%s; it is enabled in the sibling too, where it applies to the role the shim''s user mapping connects as',"
 "   c.oid::regclass, CASE WHEN c.relforcerowsecurity THEN ' and forced' ELSE '' END)"
 "  FROM pg_class c JOIN owned o ON o.relid = c.oid WHERE c.relrowsecurity"
+SPLITDB_PLAN_RLS_REFERENCES
 /* policies elsewhere that read owned tables */
 " UNION ALL"
 " SELECT DISTINCT 'blocker', format('%s.%s', p.polrelid::regclass, quote_ident(p.polname)),"

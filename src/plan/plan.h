@@ -80,4 +80,24 @@ extern const char *splitdb_plan_action_name(SplitdbPlanAction action);
 	" CASE WHEN (SELECT sf.prosrc FROM pg_proc sf WHERE sf.oid = t.tgfoid) ~* " SPLITDB_SETTINGS_RE \
 	" THEN " SPLITDB_SETTINGS_NOTE("trigger''s function") " ELSE '' END"
 
+/*
+ * Cross-service references with an end that has row-level security
+ * (plan.c): splitdb's checks and actions on that end, run from the other
+ * database as the role of a user mapping, see only the rows its policies
+ * let it see, where PostgreSQL's foreign keys see them all.
+ */
+#define SPLITDB_PLAN_RLS_REFERENCES \
+	" UNION ALL" \
+	" SELECT 'warning', format('%s.%s', k.conrelid::regclass, quote_ident(k.conname))," \
+	"  format('reference %s from %s to %s: table %s has row-level security; the checks and actions that" \
+	" splitdb runs on it from the other database run as the role of a user mapping and see only the rows" \
+	" the policies let that role see, where a foreign key sees them all: a referencing row it cannot see" \
+	" neither stops a delete (NO ACTION, RESTRICT) nor follows it (CASCADE, SET NULL, SET DEFAULT), and a" \
+	" referenced row it cannot see refuses the key (23503); map the roles that write to a role that the" \
+	" policies do not apply to there (BYPASSRLS, or the table''s owner without FORCE ROW LEVEL SECURITY)'," \
+	"   quote_ident(k.conname), k.conrelid::regclass, k.confrelid::regclass, c.oid::regclass)" \
+	"  FROM pg_constraint k JOIN pg_class c ON c.oid IN (k.conrelid, k.confrelid) AND c.relrowsecurity" \
+	" WHERE k.contype = 'f' AND k.conparentid = 0" \
+	"   AND (k.conrelid IN (SELECT relid FROM owned)) <> (k.confrelid IN (SELECT relid FROM owned))"
+
 #endif							/* SPLITDB_PLAN_H */
