@@ -601,19 +601,22 @@ SQL_ACL_STATEMENTS("NULL", "(r.rolname IS NULL OR r.rolname = ANY ($2::text[]))"
 /*
  * The cutover's USAGE on the schemas of the tables, their sequences, types
  * and functions, for each role that has it in the source (the owner
- * included) and lacks it in the sibling: a schema that the job created
- * there grants nothing, and a table granted to a role is out of its reach
- * without it.  Each statement checks the sibling's privilege first, so a
- * schema that was there already is only added to.  CREATE is not given:
- * it makes new objects, and reaches none of the copies.
+ * included): a schema that the job created there grants nothing, and a
+ * table granted to a role is out of its reach without it.  Each statement
+ * checks the sibling's privilege first (names only as quote_ident() gives
+ * them, cast to regrole and regnamespace), so a schema that was there
+ * already is only added to, and a grantor without the grant option there
+ * is not asked.  CREATE is not given: it reaches none of the copies.
  */
 static const char *const sql_access_schemas =
 "WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE "," SQL_USED_SEQUENCES
 " SELECT 'grant', quote_ident(n.nspname), NULL, NULL, coalesce(r.rolname::text, 'public'), NULL,"
 "  format('DO %L', format('BEGIN IF NOT %s THEN GRANT USAGE ON SCHEMA %I TO %s%s; END IF; END',"
-"    CASE WHEN a.grantee = 0 THEN format('EXISTS (SELECT FROM pg_catalog.pg_namespace n,"
-" pg_catalog.aclexplode(n.nspacl) a WHERE n.nspname = %L AND a.grantee = 0 AND a.privilege_type = %L)', n.nspname, 'USAGE')"
-"         ELSE format('pg_catalog.has_schema_privilege(%L, %L, %L)', r.rolname, n.nspname, 'USAGE') END,"
+"    CASE WHEN a.grantee = 0 THEN format('EXISTS (SELECT FROM pg_catalog.aclexplode((SELECT s.nspacl"
+" FROM pg_catalog.pg_namespace s WHERE s.oid = %L::pg_catalog.regnamespace)) a"
+" WHERE a.grantee = 0 AND a.privilege_type = ''USAGE'')', quote_ident(n.nspname))"
+"    ELSE format('pg_catalog.has_schema_privilege(%L::pg_catalog.regrole, %L::pg_catalog.regnamespace,"
+" ''USAGE'')', quote_ident(r.rolname), quote_ident(n.nspname)) END,"
 "    n.nspname, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"
 "    CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))"
 " FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a"
