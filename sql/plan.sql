@@ -180,8 +180,22 @@ CREATE VIEW booking.v_rowfn AS
 CREATE RULE audit_keep AS ON DELETE TO booking.audit DO INSTEAD NOTHING;
 CREATE RULE resource_log AS ON INSERT TO crm.resource
 	DO ALSO INSERT INTO booking.audit (note) VALUES (NEW.code);
+-- row-level security on an end of cross-service references: the checks and
+-- actions run there from the other database see what the policies let them
 ALTER TABLE booking.reservation ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_one ON booking.reservation FOR SELECT TO PUBLIC USING (tenant = 1);
+-- policies and a trigger that read settings, which the sessions of the
+-- source set, directly or through a function: the sibling's session reads
+-- its own
+CREATE FUNCTION booking.my_tenant() RETURNS int LANGUAGE sql STABLE
+	AS $$ SELECT current_setting('app.tenant', true)::int $$;
+CREATE POLICY tenant_mine ON booking.reservation FOR UPDATE USING (tenant = booking.my_tenant());
+CREATE POLICY tenant_set ON booking.reservation FOR INSERT
+	WITH CHECK (tenant = pg_catalog.current_setting('app.tenant')::int);
+CREATE FUNCTION booking.stamp_user() RETURNS trigger LANGUAGE plpgsql
+	AS $$ BEGIN NEW.tenant := coalesce(Current_Setting ('app.tenant', true)::int, NEW.tenant); RETURN NEW; END $$;
+CREATE TRIGGER reservation_stamp BEFORE INSERT ON booking.reservation
+	FOR EACH ROW EXECUTE FUNCTION booking.stamp_user();
 CREATE POLICY has_reservation ON crm.customer
 	USING (EXISTS (SELECT FROM booking.reservation r WHERE r.customer_id = id));
 CREATE FUNCTION booking.touch() RETURNS trigger LANGUAGE plpgsql

@@ -186,7 +186,10 @@ take_cancel_lock(const char *service, int64 job_id)
  *		Terminate the splitdb workers of the job: the one its row names, and
  *		any that holds the job's advisory lock (one the resumer started
  *		meanwhile).  Only processes whose backend_type is splitdb's worker:
- *		a pid may have been reused.
+ *		a pid may have been reused.  pg_stat_activity is read afresh at each
+ *		call: the transaction's cached snapshot of it would still list a
+ *		worker that exited since the first, and pg_terminate_backend() warns
+ *		"PID ... is not a PostgreSQL backend process" for it.
  */
 static void
 signal_workers(const SplitdbJobState *job)
@@ -195,6 +198,7 @@ signal_workers(const SplitdbJobState *job)
 	Datum		values[3] = {Int32GetDatum(job->worker_pid), Int32GetDatum(SPLITDB_JOB_LOCK_KEY),
 	Int32GetDatum((int32) job->job_id)};
 
+	splitdb_spi_exec("SELECT pg_catalog.pg_stat_clear_snapshot()", 0, NULL, NULL, NULL, false, 0);
 	splitdb_spi_exec("SELECT pg_catalog.pg_terminate_backend(a.pid)"
 					 "  FROM pg_catalog.pg_stat_activity a"
 					 " WHERE a.backend_type = '" SPLITDB_WORKER_TYPE "'"

@@ -599,6 +599,35 @@ SQL_ACL_STATEMENTS("NULL", "(r.rolname IS NULL OR r.rolname = ANY ($2::text[]))"
 " ORDER BY 2, 7";
 
 /*
+ * The cutover's USAGE on the schemas of the tables, their sequences, types
+ * and functions, for each role that has it in the source (the owner
+ * included): a schema that the job created there grants nothing, and a
+ * table granted to a role is out of its reach without it.  Each statement
+ * checks the sibling's privilege first (names only as quote_ident() gives
+ * them, cast to regrole and regnamespace), so a schema that was there
+ * already is only added to, and a grantor without the grant option there
+ * is not asked.  CREATE is not given: it reaches none of the copies.
+ */
+static const char *const sql_access_schemas =
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE "," SQL_USED_SEQUENCES
+" SELECT 'grant', quote_ident(n.nspname), NULL, NULL, coalesce(r.rolname::text, 'public'), NULL,"
+"  format('DO %L', format('BEGIN IF NOT %s THEN GRANT USAGE ON SCHEMA %I TO %s%s; END IF; END',"
+"    CASE WHEN a.grantee = 0 THEN format('EXISTS (SELECT FROM pg_catalog.aclexplode((SELECT s.nspacl"
+" FROM pg_catalog.pg_namespace s WHERE s.oid = %L::pg_catalog.regnamespace)) a"
+" WHERE a.grantee = 0 AND a.privilege_type = ''USAGE'')', quote_ident(n.nspname))"
+"    ELSE format('pg_catalog.has_schema_privilege(%L::pg_catalog.regrole, %L::pg_catalog.regnamespace,"
+" ''USAGE'')', quote_ident(r.rolname), quote_ident(n.nspname)) END,"
+"    n.nspname, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"
+"    CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))"
+" FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a"
+" LEFT JOIN pg_roles r ON r.oid = a.grantee"
+" WHERE a.privilege_type = 'USAGE' AND (a.grantee = 0 OR r.rolname = ANY ($2::text[]))"
+"   AND n.oid IN (SELECT c.relnamespace FROM pg_class c WHERE c.oid IN (SELECT relid FROM owned UNION SELECT seq FROM seqs)"
+"     UNION SELECT t.typnamespace FROM pg_type t WHERE t.oid IN (SELECT typid FROM used) AND " SPLITDB_USER_TYPE("t")
+"     UNION SELECT p.pronamespace FROM pg_proc p WHERE p.oid IN (SELECT fn FROM fns) AND " SPLITDB_USER_FUNCTION("p") ")"
+" ORDER BY 2, 5";
+
+/*
  * Secondary indexes that back no constraint; an index of a partition before
  * the partitioned index it belongs to.  Those of tables that hold rows
  * (kind "index") are built side by side (splitdb_ddl_apply_side_by_side);
@@ -758,8 +787,13 @@ static const char *const sql_trigger_states =
  * Row-level security and policies.  FORCE ROW LEVEL SECURITY waits for the
  * cutover (sql_access_owners): until then the connecting role owns the
  * table and replays and verifies its rows, which the policies must not
- * filter.
+ * filter.  A policy names only the roles that exist in the sibling's
+ * cluster ($2, or every role when NULL), and one that names none of them,
+ * and not PUBLIC, is not made: it would apply to no role there, and
+ * CREATE POLICY would fail with 42704 after the whole copy.
  */
+/* u.role, with pg_roles row r, is PUBLIC or a role of the sibling's cluster */
+#define SQL_ROLE_THERE(u, r) "(" u ".role = 0 OR $2 IS NULL OR " r ".rolname = ANY ($2::text[]))"
 static const char *const sql_policies =
 "WITH " DDL_OWNED_CTE
 " SELECT 'row security', c.oid::regclass::text, NULL, NULL, NULL, NULL,"
@@ -773,10 +807,11 @@ static const char *const sql_policies =
 "   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'"
 "                 WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,"
 "   (SELECT string_agg(CASE WHEN u.role = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END, ', ')"
-"      FROM unnest(p.polroles) u(role) LEFT JOIN pg_roles r ON r.oid = u.role),"
+"      FROM unnest(p.polroles) u(role) LEFT JOIN pg_roles r ON r.oid = u.role WHERE " SQL_ROLE_THERE("u", "r") "),"
 "   CASE WHEN p.polqual IS NOT NULL THEN format(' USING (%s)', pg_get_expr(p.polqual, p.polrelid)) ELSE '' END,"
 "   CASE WHEN p.polwithcheck IS NOT NULL THEN format(' WITH CHECK (%s)', pg_get_expr(p.polwithcheck, p.polrelid)) ELSE '' END)"
 " FROM pg_policy p JOIN owned o ON o.relid = p.polrelid"
+" WHERE EXISTS (SELECT FROM unnest(p.polroles) u(role) LEFT JOIN pg_roles r ON r.oid = u.role WHERE " SQL_ROLE_THERE("u", "r") ")"
 " ORDER BY 1 DESC, 2";
 
 /*
@@ -828,7 +863,7 @@ static const char *const *const after_data[] = {
 	&sql_late_comments
 };
 static const char *const *const at_cutover[] = {
-	&sql_trigger_states, &sql_access_owners, &sql_access_grants
+	&sql_trigger_states, &sql_access_owners, &sql_access_grants, &sql_access_schemas
 };
 
 /* the text of column col of row row of SPI_tuptable, copied, or NULL */
@@ -881,8 +916,9 @@ run_query(const char *sql, Datum relids, const char *roles, MemoryContext cxt,
  * stage:   before or after the data, or at the cutover
  * service: for messages only
  * relids:  the OIDs of every relation the job moves, partitions included
- * roles:   at the cutover, the text[] literal of the roles that exist in the
- *          sibling's cluster (splitdb_access_sibling_roles()); else NULL
+ * roles:   the text[] literal of the roles that exist in the sibling's
+ *          cluster (splitdb_access_sibling_roles()): needed at the cutover;
+ *          after the data, the policies name only those (NULL: all)
  *
  * The caller is in a transaction with search_path = pg_catalog, pg_temp;
  * this function connects to SPI itself.  Before the data, the schemas every

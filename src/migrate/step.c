@@ -598,7 +598,8 @@ splitdb_step_index(SplitdbJob *job)
 	{
 		MemoryContext old = MemoryContextSwitchTo(job->step_cxt);
 
-		items = splitdb_ddl_build(SPLITDB_DDL_AFTER_DATA, job->service, job->relids, NULL);
+		items = splitdb_ddl_build(SPLITDB_DDL_AFTER_DATA, job->service, job->relids,
+								  splitdb_access_sibling_roles(job->conn, job->service));
 		foreach(lc, items)
 		{
 			SplitdbDdl *d = (SplitdbDdl *) lfirst(lc);

@@ -506,13 +506,13 @@ static const char *const sql_checks =
 /* policies on owned tables */
 " UNION ALL"
 " SELECT 'warning', format('%s.%s', p.polrelid::regclass, quote_ident(p.polname)),"
-"  format('policy %s on %s (FOR %s TO %s) is recreated in the sibling, where it applies to the role the shim''s user mapping connects as, not to the roles of the monolith',"
+"  format('policy %s on %s (FOR %s TO %s) is recreated in the sibling, where it applies to the role the shim''s user mapping connects as, not to the roles of the monolith%s',"
 "   quote_ident(p.polname), p.polrelid::regclass,"
 "   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'"
 "                 WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,"
 "   (SELECT string_agg(CASE WHEN u.role = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END, ', '"
 "                      ORDER BY u.role = 0 DESC, r.rolname)"
-"      FROM unnest(p.polroles) u(role) LEFT JOIN pg_roles r ON r.oid = u.role))"
+"      FROM unnest(p.polroles) u(role) LEFT JOIN pg_roles r ON r.oid = u.role), " SPLITDB_POLICY_SETTINGS_NOTE ")"
 "  FROM pg_policy p JOIN owned o ON o.relid = p.polrelid"
 /* row-level security enabled on owned tables */
 " UNION ALL"
@@ -520,6 +520,7 @@ static const char *const sql_checks =
 "  format('table %s has row-level security enabled%s; it is enabled in the sibling too, where it applies to the role the shim''s user mapping connects as',"
 "   c.oid::regclass, CASE WHEN c.relforcerowsecurity THEN ' and forced' ELSE '' END)"
 "  FROM pg_class c JOIN owned o ON o.relid = c.oid WHERE c.relrowsecurity"
+SPLITDB_PLAN_RLS_REFERENCES
 /* policies elsewhere that read owned tables */
 " UNION ALL"
 " SELECT DISTINCT 'blocker', format('%s.%s', p.polrelid::regclass, quote_ident(p.polname)),"
@@ -531,8 +532,8 @@ static const char *const sql_checks =
 /* user triggers on owned tables */
 " UNION ALL"
 " SELECT 'warning', format('%s.%s', t.tgrelid::regclass, quote_ident(t.tgname)),"
-"  format('trigger %s on %s calls %s; it moves with the table and fires in the sibling, so the function is created there too',"
-"   quote_ident(t.tgname), t.tgrelid::regclass, t.tgfoid::regprocedure)"
+"  format('trigger %s on %s calls %s; it moves with the table and fires in the sibling, so the function is created there too%s',"
+"   quote_ident(t.tgname), t.tgrelid::regclass, t.tgfoid::regprocedure, " SPLITDB_TRIGGER_SETTINGS_NOTE ")"
 "  FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
 " WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND " SPLITDB_NOT_OWN_TRIGGER("t")
 /*

@@ -62,4 +62,47 @@ extern const char *const splitdb_plan_sql_row_type_functions;
 #define SPLITDB_OWNER_CTE \
 	"owner AS (SELECT w.relid, w.service FROM unnest($3::oid[], $4::name[]) w(relid, service))"
 
+/*
+ * A note for the warnings about policies and triggers that move (plan.c):
+ * an expression or a function body that reads a setting with
+ * current_setting() reads the sibling's session, where the source's SET and
+ * set_config() do not reach (postgres_fdw opens sessions of its own).  A
+ * name match in the policy's expressions, in the user functions they call
+ * (pg_depend) and in the trigger's function; nothing deeper.
+ */
+#define SPLITDB_SETTINGS_RE "'\\mcurrent_setting\\s*\\('"
+#define SPLITDB_SETTINGS_NOTE(what) \
+	"'; the " what " reads settings with current_setting(), which in the sibling are those of the" \
+	" shim''s remote session, not what a session of the source set with SET or set_config(); change" \
+	" the " what ", or give the settings to the user mapping''s role there (ALTER ROLE ... SET) when they do not vary'"
+#define SPLITDB_POLICY_SETTINGS_NOTE \
+	" CASE WHEN concat(pg_get_expr(p.polqual, p.polrelid), ' ', pg_get_expr(p.polwithcheck, p.polrelid))" \
+	"   ~* " SPLITDB_SETTINGS_RE " OR EXISTS (SELECT FROM pg_depend sd JOIN pg_proc sf ON sf.oid = sd.refobjid" \
+	"   WHERE sd.classid = 'pg_policy'::regclass AND sd.objid = p.oid AND sd.refclassid = 'pg_proc'::regclass" \
+	"     AND sf.prosrc ~* " SPLITDB_SETTINGS_RE ")" \
+	" THEN " SPLITDB_SETTINGS_NOTE("policy") " ELSE '' END"
+#define SPLITDB_TRIGGER_SETTINGS_NOTE \
+	" CASE WHEN (SELECT sf.prosrc FROM pg_proc sf WHERE sf.oid = t.tgfoid) ~* " SPLITDB_SETTINGS_RE \
+	" THEN " SPLITDB_SETTINGS_NOTE("trigger''s function") " ELSE '' END"
+
+/*
+ * Cross-service references with an end that has row-level security
+ * (plan.c): splitdb's checks and actions on that end, run from the other
+ * database as the role of a user mapping, see only the rows its policies
+ * let it see, where PostgreSQL's foreign keys see them all.
+ */
+#define SPLITDB_PLAN_RLS_REFERENCES \
+	" UNION ALL" \
+	" SELECT 'warning', format('%s.%s', k.conrelid::regclass, quote_ident(k.conname))," \
+	"  format('reference %s from %s to %s: table %s has row-level security; the checks and actions that" \
+	" splitdb runs on it from the other database run as the role of a user mapping and see only the rows" \
+	" the policies let that role see, where a foreign key sees them all: a referencing row it cannot see" \
+	" neither stops a delete (NO ACTION, RESTRICT) nor follows it (CASCADE, SET NULL, SET DEFAULT), and a" \
+	" referenced row it cannot see refuses the key (23503); map the roles that write to a role that the" \
+	" policies do not apply to there (BYPASSRLS, or the table''s owner without FORCE ROW LEVEL SECURITY)'," \
+	"   quote_ident(k.conname), k.conrelid::regclass, k.confrelid::regclass, c.oid::regclass)" \
+	"  FROM pg_constraint k JOIN pg_class c ON c.oid IN (k.conrelid, k.confrelid) AND c.relrowsecurity" \
+	" WHERE k.contype = 'f' AND k.conparentid = 0" \
+	"   AND (k.conrelid IN (SELECT relid FROM owned)) <> (k.confrelid IN (SELECT relid FROM owned))"
+
 #endif							/* SPLITDB_PLAN_H */

@@ -67,6 +67,7 @@
 #include "libpq-fe.h"
 #include "libpq/libpq-be-fe-helpers.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -158,6 +159,28 @@ begin_sql(void)
 	return "START TRANSACTION ISOLATION LEVEL READ COMMITTED";
 }
 
+/* before_shmem_exit: close the connections once they answered what they owe (drainclose.c) */
+static void
+checkconn_exit(int code, Datum arg)
+{
+	HASH_SEQ_STATUS scan;
+	CheckConn  *cc;
+	ListCell   *lc;
+
+	hash_seq_init(&scan, conn_hash);
+	while ((cc = hash_seq_search(&scan)) != NULL)
+	{
+		int			syncs = 0;
+
+		if (cc->conn == NULL || cc->busy)
+			continue;
+		foreach(lc, cc->queue)
+			syncs += ((Item *) lfirst(lc))->kind == ITEM_SYNC;
+		splitdb_remote_close_drained(cc->conn, syncs, 1000);
+		cc->conn = NULL;
+	}
+}
+
 /*
  * ready_conn
  *		The connection of a user mapping, open and with no command in
@@ -180,6 +203,7 @@ ready_conn(UserMapping *mapping, bool *reused)
 								HASH_ELEM | HASH_BLOBS);
 		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, inval_callback, (Datum) 0);
 		CacheRegisterSyscacheCallback(USERMAPPINGOID, inval_callback, (Datum) 0);
+		before_shmem_exit(checkconn_exit, (Datum) 0);
 	}
 	cc = hash_search(conn_hash, &mapping->umid, HASH_ENTER, &found);
 	if (!found)

@@ -117,6 +117,20 @@ is( $source->safe_psql(
 		'mono', 'SELECT (SELECT count(*) FROM line WHERE id = 2) || \'/\' || (SELECT count(*) FROM product WHERE id = 2)'),
 	'0/1', 'nothing of that transaction stays');
 
+# 3b. sessions that made checks end: their connections of splitdb close
+# once the sibling answered the COMMIT sent without a wait, and the sibling
+# logs no reset (it logged one for every such session)
+my $splitdb_sessions = q{SELECT count(*) FROM pg_stat_activity
+ WHERE datname = 'shop' AND application_name = 'splitdb'};
+my $sessions_before = $sibling->safe_psql('shop', $splitdb_sessions);
+my $log_offset = -s $sibling->logfile;
+$source->safe_psql('mono', "INSERT INTO line VALUES ($_, $_)") for (6, 7);
+$sibling->poll_query_until('shop', "SELECT ($splitdb_sessions) <= $sessions_before")
+  or die 'the sessions of splitdb in the sibling do not end';
+unlike(slurp_file($sibling->logfile, $log_offset), qr/could not receive data from client/,
+	'sessions that made checks leave no reset in the sibling\'s log');
+$source->safe_psql('mono', 'DELETE FROM line WHERE id IN (6, 7)');
+
 # 4. the sibling restarts between two transactions of the writer
 $writer->query_safe('INSERT INTO line VALUES (3, 3)');
 $sibling->restart;

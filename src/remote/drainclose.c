@@ -1,0 +1,70 @@
+/*-------------------------------------------------------------------------
+ *
+ * drainclose.c
+ *	  Closing a pipelined connection at the end of a backend without
+ *	  leaving the other server a reset.
+ *
+ * A connection that sends its COMMIT without waiting (checkconn.c) still
+ * owes answers when its backend exits.  Closed with those unread, or with
+ * them still on their way, the socket answers with a TCP reset, and the
+ * other server logs "could not receive data from client: Connection reset
+ * by peer" for every session of the application that made a check.  So
+ * the answers are read first, for a bounded time, and libpq then sends its
+ * Terminate message.
+ *
+ * Invariants:
+ * - Raises no error and services no interrupt: it runs in a
+ *   before_shmem_exit callback.
+ * - Waits at most timeout_ms in all; a server that does not answer by then
+ *   gets the reset.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/remote/drainclose.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "libpq-fe.h"
+#include "libpq/libpq-be-fe-helpers.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "remote/remote.h"
+
+/*
+ * splitdb_remote_close_drained
+ *		Read conn's results until syncs pipeline syncs have been answered
+ *		(or it fails, or timeout_ms pass), then close it.
+ */
+void
+splitdb_remote_close_drained(PGconn *conn, int syncs, int timeout_ms)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+
+	while (syncs > 0 && PQstatus(conn) == CONNECTION_OK)
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		PGresult   *res;
+
+		if (PQisBusy(conn))
+		{
+			if (left <= 0)
+				break;
+			(void) WaitLatchOrSocket(NULL, WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 PQsocket(conn), left, SPLITDB_WAIT_EVENT_REMOTE);
+			if (PQconsumeInput(conn) == 0)
+				break;
+			continue;
+		}
+		res = PQgetResult(conn);
+		if (res != NULL && PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+			syncs--;
+		PQclear(res);
+	}
+	libpqsrv_disconnect(conn);
+}
