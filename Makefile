@@ -57,6 +57,7 @@ OBJS = \
 	src/migrate/verify.o \
 	src/migrate/worker.o \
 	src/plan/dot.o \
+	src/plan/functions.o \
 	src/plan/onlinekey.o \
 	src/plan/plan.o \
 	src/plan/rowtype.o \

@@ -51,6 +51,9 @@ extern const char *const splitdb_plan_sql_online_keys;
 /* rowtype.c: functions bound to a moving table's row type */
 extern const char *const splitdb_plan_sql_row_type_functions;
 
+/* functions.c: the checks of the functions the sibling gets */
+extern const char *const splitdb_plan_sql_function_checks;
+
 /*
  * The plan queries take $1 = the service name, $2 = the OIDs of the tables it
  * owns, $3/$4 = every owned table of every service with its service.  The
