@@ -1,0 +1,256 @@
+/*-------------------------------------------------------------------------
+ *
+ * trigguard.c
+ *	  Refusing the commands of a role that is no superuser on splitdb's
+ *	  reference triggers.
+ *
+ * A foreign key that crosses databases is enforced by ordinary triggers
+ * (splitdb_ref_<id>_*, splitdb_reference_flush, splitdb_shim and the
+ * constraint triggers of deferrable references).  A table's owner may
+ * disable, drop or rename ordinary triggers on it, but the triggers of a
+ * foreign key are system triggers, which only a superuser may disable, and
+ * only the referencing table's owner may drop the constraint.  Without this
+ * guard the owner of a referenced table could turn the reference off
+ * (ALTER TABLE ... DISABLE TRIGGER, by name, USER or ALL; ENABLE REPLICA;
+ * DROP TRIGGER; ALTER TRIGGER ... DEPENDS ON EXTENSION and then DROP
+ * EXTENSION) and delete rows that another role's table still refers to.
+ *
+ * splitdb_guard_triggers, on ddl_command_start for ALTER TABLE, ALTER
+ * FOREIGN TABLE, DROP TRIGGER and ALTER TRIGGER, looks at the parse tree
+ * before the command does anything and refuses (42501), for a role that is
+ * neither a superuser nor a member of the role that owns splitdb's
+ * functions (the extension's owner, which installs and switches the
+ * triggers), every command that would enable, disable, drop, rename or
+ * tie to an extension one of splitdb's triggers, or drop the constraint of
+ * one.  A relation's partitions and inheritance children count with it,
+ * since those commands recurse to them.  The reference's mode is changed
+ * with splitdb_reference_mode(), by a superuser.
+ *
+ * Invariants:
+ * - Names are looked up under the session's search_path, as the command
+ *   will look them up; the guard itself runs no query (catalog scans only),
+ *   so no operator or function of the caller's takes part.
+ * - splitdb's background workers pass.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/trigguard.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
+#include "commands/event_trigger.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "postmaster/bgworker.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(splitdb_guard_triggers);
+
+/*
+ * splitdb_function_owner
+ *		The owner of funcid when it is one of splitdb's trigger functions
+ *		(splitdb.reference_row, reference_flush, shim_statement), else
+ *		InvalidOid.
+ */
+static Oid
+splitdb_function_owner(Oid funcid)
+{
+	Oid			nsp = get_namespace_oid("splitdb", true);
+	HeapTuple	tup;
+	Oid			owner = InvalidOid;
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	{
+		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
+		const char *name = NameStr(proc->proname);
+
+		if (proc->pronamespace == nsp &&
+			(strcmp(name, "reference_row") == 0 || strcmp(name, "reference_flush") == 0 ||
+			 strcmp(name, "shim_statement") == 0))
+			owner = proc->proowner;
+	}
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * refuse_on_relation
+ *		Raise 42501 if relid (or a partition or child of it) has a trigger
+ *		of splitdb's that the command touches: the one named tgname, the one
+ *		of the constraint named conname, or any when both are NULL; unless
+ *		the current role is a member of the owner of splitdb's functions.
+ */
+static void
+refuse_on_relation(Oid relid, const char *tgname, const char *conname, const char *tag)
+{
+	List	   *relids;
+	ListCell   *lc;
+	Relation	tgrel;
+
+	if (!OidIsValid(relid))
+		return;					/* the command reports the missing name */
+	relids = find_all_inheritors(relid, NoLock, NULL);
+	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	foreach(lc, relids)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(tgrel, TriggerRelidNameIndexId, true, NULL, 1, &key);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			Form_pg_trigger tg = (Form_pg_trigger) GETSTRUCT(tup);
+			Oid			owner;
+
+			if (tgname != NULL && strcmp(NameStr(tg->tgname), tgname) != 0)
+				continue;
+			if (conname != NULL)
+			{
+				char	   *name = OidIsValid(tg->tgconstraint) ?
+					get_constraint_name(tg->tgconstraint) : NULL;
+
+				if (name == NULL || strcmp(name, conname) != 0)
+					continue;
+			}
+			owner = splitdb_function_owner(tg->tgfoid);
+			if (!OidIsValid(owner) || has_privs_of_role(GetUserId(), owner))
+				continue;
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: \"%s\" on table \"%s\" is a trigger of splitdb",
+							NameStr(tg->tgname), get_rel_name(lfirst_oid(lc))),
+					 errdetail("%s would change how a cross-service reference is enforced, as the system triggers of a foreign key would.",
+							   tag),
+					 errhint("Ask a superuser to change the reference's mode with splitdb_reference_mode().")));
+		}
+		systable_endscan(scan);
+	}
+	table_close(tgrel, AccessShareLock);
+}
+
+/* the OID of the relation rv names, as the command will find it; 0 if none */
+static Oid
+relation_of(RangeVar *rv)
+{
+	return rv != NULL ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+}
+
+/* relation and trigger of a trigger's name list ([schema.]table.trigger) */
+static void
+refuse_named_trigger(List *names, const char *tag)
+{
+	List	   *relname = list_copy(names);
+	const char *tgname = strVal(llast(names));
+
+	relname = list_truncate(relname, list_length(relname) - 1);
+	if (relname == NIL)
+		return;
+	refuse_on_relation(relation_of(makeRangeVarFromNameList(relname)), tgname, NULL, tag);
+}
+
+/* ALTER TABLE: the subcommands that switch, or drop the constraint of, a trigger */
+static void
+refuse_alter_table(AlterTableStmt *stmt, const char *tag)
+{
+	Oid			relid = InvalidOid;
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+		switch (cmd->subtype)
+		{
+			case AT_EnableTrig:
+			case AT_EnableAlwaysTrig:
+			case AT_EnableReplicaTrig:
+			case AT_DisableTrig:
+			case AT_EnableTrigAll:
+			case AT_DisableTrigAll:
+			case AT_EnableTrigUser:
+			case AT_DisableTrigUser:
+			case AT_DropConstraint:
+				break;
+			default:
+				continue;
+		}
+		if (!OidIsValid(relid))
+			relid = relation_of(stmt->relation);
+		if (cmd->subtype == AT_DropConstraint)
+			refuse_on_relation(relid, NULL, cmd->name, tag);
+		else if (cmd->subtype == AT_EnableTrig || cmd->subtype == AT_EnableAlwaysTrig ||
+				 cmd->subtype == AT_EnableReplicaTrig || cmd->subtype == AT_DisableTrig)
+			refuse_on_relation(relid, cmd->name, NULL, tag);
+		else
+			refuse_on_relation(relid, NULL, NULL, tag);
+	}
+}
+
+/*
+ * splitdb_guard_triggers
+ *		SQL: event trigger on ddl_command_start.  Refuses a command of a role
+ *		that is no superuser on one of splitdb's triggers (see the file's
+ *		comment).
+ */
+Datum
+splitdb_guard_triggers(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
+	Node	   *tree;
+	const char *tag;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function can only be called as an event trigger"),
+				 errhint("Only splitdb's own event triggers call it.")));
+	if (superuser() || (MyBgworkerEntry != NULL &&
+						strcmp(MyBgworkerEntry->bgw_library_name, "splitdb") == 0))
+		PG_RETURN_VOID();
+	tree = trigdata->parsetree;
+	tag = GetCommandTagName(trigdata->tag);
+	if (IsA(tree, AlterTableStmt))
+		refuse_alter_table((AlterTableStmt *) tree, tag);
+	else if (IsA(tree, DropStmt) && ((DropStmt *) tree)->removeType == OBJECT_TRIGGER)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DropStmt *) tree)->objects)
+			refuse_named_trigger((List *) lfirst(lc), tag);
+	}
+	else if (IsA(tree, RenameStmt) && ((RenameStmt *) tree)->renameType == OBJECT_TRIGGER)
+		refuse_on_relation(relation_of(((RenameStmt *) tree)->relation),
+						   ((RenameStmt *) tree)->subname, NULL, tag);
+	else if (IsA(tree, AlterObjectDependsStmt) &&
+			 ((AlterObjectDependsStmt *) tree)->objectType == OBJECT_TRIGGER)
+	{
+		AlterObjectDependsStmt *stmt = (AlterObjectDependsStmt *) tree;
+
+		refuse_on_relation(relation_of(stmt->relation),
+						   strVal(linitial((List *) stmt->object)), NULL, tag);
+	}
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,198 @@
+# Copyright (c) 2026, splitdb developers
+#
+# Two table owners that are not superusers, on two servers that ask every
+# role but the bootstrap superuser for its password (scram-sha-256 over
+# TCP) and log every statement.  "customer" (owned by cowner) stays in the
+# source; "orders" (owned by oowner, who has REFERENCES on customer) moves
+# to service ord and refers to customer.  Without splitdb, cowner could not
+# turn the foreign key off: its triggers on customer are system triggers,
+# which only a superuser may disable, and only orders' owner may drop the
+# constraint.  With splitdb the reference is ordinary triggers, on customer
+# in the source and on orders in the sibling.  cowner tries:
+#
+# 1. ALTER TABLE customer DISABLE TRIGGER (the reference's trigger by name,
+#    USER, ALL), ENABLE REPLICA TRIGGER, DROP TRIGGER and ALTER TRIGGER
+#    ... RENAME of splitdb's triggers, then deleting a referenced customer
+#    or truncating customer: each refused with 42501 before it changes
+#    anything, and no orphan;
+# 2. oowner tries the same on orders in the sibling and on the shim in the
+#    source: refused the same way (the reference's mode is a superuser's
+#    to change, with splitdb_reference_mode());
+# 3. its own triggers on customer stay its own: it disables and drops them.
+#
+# Routes that got through before splitdb closed them: all of section 1
+# (a referenced customer deleted, orders left pointing at nothing).
+
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SplitdbTest qw(start_logged_pair set_passwords psql_verbose);
+
+my $super_pw = 'Super-Pw-9a17';
+my $co_pw    = 'Cowner-Pw-41be';
+my $oo_pw    = 'Oowner-Pw-d3c5';
+
+my ($source, $sibling, $user) = start_logged_pair(
+	conf => q{
+listen_addresses = '127.0.0.1'
+},
+	hba => sub {
+		my ($node, $superuser) = @_;
+		return "local all $superuser trust\n"
+		  . "local all all scram-sha-256\n"
+		  . "host all $superuser 127.0.0.1/32 trust\n"
+		  . "host all all 127.0.0.1/32 scram-sha-256\n";
+	});
+set_passwords($_, $super_pw, [ cowner => $co_pw, oowner => $oo_pw ])
+  for ($source, $sibling);
+my $src_port = $source->port;
+my $sib_port = $sibling->port;
+$source->safe_psql('postgres', 'CREATE DATABASE mono');
+$sibling->safe_psql('postgres', 'CREATE DATABASE orddb');
+$source->safe_psql(
+	'mono', qq{
+CREATE TABLE customer (id integer PRIMARY KEY);
+CREATE TABLE orders (id integer PRIMARY KEY, customer_id integer REFERENCES customer);
+INSERT INTO customer SELECT generate_series(1, 5);
+INSERT INTO orders VALUES (1, 1), (2, 2), (3, 3);
+ALTER TABLE customer OWNER TO cowner;
+ALTER TABLE orders OWNER TO oowner;
+GRANT REFERENCES, SELECT, UPDATE ON customer TO oowner;
+CREATE FUNCTION public.cowner_trig() RETURNS trigger LANGUAGE plpgsql AS
+  \$\$BEGIN RETURN NULL; END\$\$;
+SET log_statement = 'none';
+CREATE EXTENSION splitdb CASCADE;
+CREATE SERVER sib_srv FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '127.0.0.1', port '$sib_port', dbname 'orddb');
+CREATE USER MAPPING FOR CURRENT_USER SERVER sib_srv
+	OPTIONS (user '$user', password '$super_pw');
+CREATE USER MAPPING FOR cowner SERVER sib_srv OPTIONS (user 'cowner', password '$co_pw');
+CREATE USER MAPPING FOR oowner SERVER sib_srv OPTIONS (user 'oowner', password '$oo_pw');
+SELECT splitdb_add_service('ord', server => 'sib_srv');
+SELECT splitdb_assign('ord', 'orders');
+});
+$source->psql('mono', "SELECT splitdb_migrate('ord', wait => true)");
+$sibling->safe_psql(
+	'orddb', qq{
+SET log_statement = 'none';
+CREATE USER MAPPING FOR oowner SERVER splitdb_source OPTIONS (user 'oowner', password '$oo_pw');
+CREATE USER MAPPING FOR cowner SERVER splitdb_source OPTIONS (user 'cowner', password '$co_pw');
+});
+my ($rc, $out, $err) =
+  $source->psql('mono', "SELECT splitdb_migrate('ord', wait => true) > 0");
+is($rc, 0, 'the migration succeeds') or diag($err);
+$sibling->safe_psql('orddb', 'GRANT SELECT, UPDATE ON orders TO cowner');
+
+my %node = (mono => $source, orddb => $sibling);
+my %port = (mono => $src_port, orddb => $sib_port);
+my %pw = (cowner => $co_pw, oowner => $oo_pw);
+
+# $sql as $role over TCP with its password, verbose errors
+sub as_role
+{
+	my ($role, $db, $sql) = @_;
+	local $ENV{PGPASSWORD} = $pw{$role};
+	return psql_verbose(
+		$node{$db}, $db, $sql,
+		connstr       => "host=127.0.0.1 port=$port{$db} dbname=$db user=$role",
+		on_error_stop => 1);
+}
+
+sub orphans
+{
+	return $source->safe_psql(
+		'mono', q{
+SELECT (SELECT count(*) FROM splitdb_orphans('ord'))
+	 + (SELECT count(*) FROM orders o
+		 WHERE o.customer_id IS NOT NULL
+		   AND NOT EXISTS (SELECT FROM customer c WHERE c.id = o.customer_id))});
+}
+
+# splitdb's triggers and the rows, in both databases
+sub state
+{
+	my $q = q{
+SELECT format('triggers %s; customers %s; orders %s',
+	(SELECT string_agg(t.tgrelid::regclass || '.' || t.tgname || ':' || t.tgenabled::text, ','
+					   ORDER BY t.tgrelid::regclass::text, t.tgname)
+	   FROM pg_trigger t WHERE NOT t.tgisinternal),
+	(SELECT count(*) FROM pg_class WHERE relname = 'customer'),
+	(SELECT count(*) FROM pg_class WHERE relname = 'orders'))};
+	return $source->safe_psql('mono', $q) . "\n" . $sibling->safe_psql('orddb', $q);
+}
+
+is(orphans(), '0', 'no orphan after the migration');
+my ($ref_id) = $source->safe_psql('mono',
+	"SELECT reference_id FROM splitdb.reference_end WHERE side = 'p'");
+ok($ref_id, "the reference's id is $ref_id");
+
+# $sql as $role in $db must fail with 42501, change nothing, leave no orphan
+sub refused
+{
+	my ($role, $db, $sql, $name) = @_;
+	my $before = state();
+	my ($ret, $o, $e) = as_role($role, $db, $sql);
+	like($e, qr/ERROR:  42501: .*splitdb/, "$name: refused with 42501") or diag($e);
+	is(state(), $before, "$name: nothing changed");
+	is(orphans(), '0', "$name: no row without its parent");
+}
+
+# ===== 1. the referenced table's owner
+for my $cmd (
+	"ALTER TABLE customer DISABLE TRIGGER splitdb_ref_${ref_id}_p",
+	'ALTER TABLE customer DISABLE TRIGGER USER',
+	'ALTER TABLE customer DISABLE TRIGGER ALL',
+	"ALTER TABLE customer ENABLE REPLICA TRIGGER splitdb_ref_${ref_id}_p",
+	"ALTER TABLE customer DISABLE TRIGGER splitdb_reference_flush",
+	"DROP TRIGGER splitdb_ref_${ref_id}_p ON customer",
+	"DROP TRIGGER splitdb_reference_flush ON public.customer",
+	"DROP TRIGGER splitdb_ref_${ref_id}_truncate ON customer",
+	"ALTER TRIGGER splitdb_ref_${ref_id}_p ON customer RENAME TO mine",
+	"ALTER TRIGGER splitdb_ref_${ref_id}_p ON customer DEPENDS ON EXTENSION plpgsql",
+	"ALTER TABLE ONLY customer DISABLE TRIGGER ALL, ADD COLUMN note text")
+{
+	refused('cowner', 'mono', "BEGIN; $cmd; DELETE FROM customer WHERE id = 1; COMMIT;",
+		"cowner: $cmd");
+}
+refused('cowner', 'mono',
+	"BEGIN; ALTER TABLE customer DISABLE TRIGGER ALL; TRUNCATE customer; COMMIT;",
+	'cowner: DISABLE TRIGGER ALL, then TRUNCATE');
+
+# ===== 2. the referencing table's owner, in the sibling and on the shim
+for my $cmd (
+	"ALTER TABLE orders DISABLE TRIGGER splitdb_ref_${ref_id}_c",
+	'ALTER TABLE orders DISABLE TRIGGER ALL',
+	"DROP TRIGGER splitdb_ref_${ref_id}_c ON orders")
+{
+	refused('oowner', 'orddb', "BEGIN; $cmd; INSERT INTO orders VALUES (10, 99); COMMIT;",
+		"oowner in the sibling: $cmd");
+}
+for my $cmd (
+	"ALTER FOREIGN TABLE orders DISABLE TRIGGER splitdb_ref_${ref_id}_c",
+	'ALTER TABLE orders DISABLE TRIGGER USER',
+	"DROP TRIGGER splitdb_ref_${ref_id}_c ON orders")
+{
+	refused('oowner', 'mono', "BEGIN; $cmd; INSERT INTO orders VALUES (11, 98); COMMIT;",
+		"oowner on the shim: $cmd");
+}
+
+# ===== 3. its own triggers stay its own
+($rc, $out, $err) = as_role('cowner', 'mono', q{
+CREATE TRIGGER mine AFTER INSERT ON customer FOR EACH ROW EXECUTE FUNCTION public.cowner_trig();
+ALTER TABLE customer DISABLE TRIGGER mine;
+ALTER TABLE customer ENABLE TRIGGER mine;
+ALTER TRIGGER mine ON customer RENAME TO mine2;
+DROP TRIGGER mine2 ON customer;
+});
+is($rc, 0, "cowner changes and drops its own trigger") or diag($err);
+
+# the reference still works both ways
+($rc, $out, $err) = as_role('cowner', 'mono', 'DELETE FROM customer WHERE id = 1');
+like($err, qr/ERROR:  23503:/, 'a referenced customer is still refused');
+($rc, $out, $err) = as_role('oowner', 'orddb', 'INSERT INTO orders VALUES (12, 97)');
+like($err, qr/ERROR:  23503:/, 'an order of a missing customer is still refused');
+is(orphans(), '0', 'no orphan at the end');
+
+done_testing();
