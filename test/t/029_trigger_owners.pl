@@ -18,10 +18,18 @@
 # 2. oowner tries the same on orders in the sibling and on the shim in the
 #    source: refused the same way (the reference's mode is a superuser's
 #    to change, with splitdb_reference_mode());
-# 3. its own triggers on customer stay its own: it disables and drops them.
+# 3. its own triggers on customer stay its own: it disables and drops them;
+# 4. row-level security on customer whose policy calls a function of its
+#    own that records current_user: oowner's inserts through the shim (a
+#    check in the source), and in the sibling (a check in the source on
+#    splitdb's connection, and on postgres_fdw's) must run none of it as
+#    oowner.  Through the shim the check reads customer as its owner, as
+#    PostgreSQL's foreign keys do; from the sibling it fails with 42501
+#    (row_security off) instead.
 #
 # Routes that got through before splitdb closed them: all of section 1
-# (a referenced customer deleted, orders left pointing at nothing).
+# (a referenced customer deleted, orders left pointing at nothing), and
+# all of section 4 (cowner's function ran as oowner on each path).
 
 use strict;
 use warnings FATAL => 'all';
@@ -60,6 +68,7 @@ INSERT INTO orders VALUES (1, 1), (2, 2), (3, 3);
 ALTER TABLE customer OWNER TO cowner;
 ALTER TABLE orders OWNER TO oowner;
 GRANT REFERENCES, SELECT, UPDATE ON customer TO oowner;
+CREATE SCHEMA cw AUTHORIZATION cowner;
 CREATE FUNCTION public.cowner_trig() RETURNS trigger LANGUAGE plpgsql AS
   \$\$BEGIN RETURN NULL; END\$\$;
 SET log_statement = 'none';
@@ -193,6 +202,42 @@ is($rc, 0, "cowner changes and drops its own trigger") or diag($err);
 like($err, qr/ERROR:  23503:/, 'a referenced customer is still refused');
 ($rc, $out, $err) = as_role('oowner', 'orddb', 'INSERT INTO orders VALUES (12, 97)');
 like($err, qr/ERROR:  23503:/, 'an order of a missing customer is still refused');
+is(orphans(), '0', 'no orphan after the triggers held');
+
+# ===== 4. the referenced table's row-level security runs no code as the writer
+# PostgreSQL's own checks read the referenced table as its owner, to whom
+# its policies do not apply; a policy of cowner's that splitdb's checks ran
+# as the writer (oowner) would run cowner's code with oowner's rights.
+($rc, $out, $err) = as_role('cowner', 'mono', q{
+CREATE TABLE cw.seen (who name);
+GRANT USAGE ON SCHEMA cw TO PUBLIC;
+GRANT INSERT ON cw.seen TO PUBLIC;
+CREATE FUNCTION cw.peek() RETURNS boolean LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO cw.seen VALUES (current_user); RETURN true; END$$;
+ALTER TABLE customer ENABLE ROW LEVEL SECURITY;
+CREATE POLICY peek ON customer USING (cw.peek());
+});
+is($rc, 0, 'cowner puts a policy on customer') or diag($err);
+my $seen = q{SELECT coalesce(string_agg(DISTINCT who::text, ','), '') FROM cw.seen};
+$source->safe_psql('mono', 'GRANT UPDATE ON customer TO oowner');
+# through the shim: checked here, against customer
+($rc, $out, $err) = as_role('oowner', 'mono', 'INSERT INTO orders VALUES (30, 2)');
+is($source->safe_psql('mono', $seen), '', "a check through the shim runs none of cowner's code as oowner")
+  or diag($err);
+is($rc, 0, 'the order is checked as customer\'s owner, to whom its policy does not apply') or diag($err);
+$source->safe_psql('mono', 'TRUNCATE cw.seen');
+# in the sibling: checked in the source on splitdb's connection, and on postgres_fdw's
+for my $cc ('on', 'off')
+{
+	($rc, $out, $err) = as_role('oowner', 'orddb',
+		"SET splitdb.check_connection = $cc; INSERT INTO orders VALUES (31, 2)");
+	is($source->safe_psql('mono', $seen), '',
+		"a check from the sibling (check_connection $cc) runs none of cowner's code as oowner")
+	  or diag($err);
+	like($err, qr/ERROR:  42501: query would be affected by row-level security policy for table "customer"/,
+		"check_connection $cc: the policy fails the check instead");
+	$source->safe_psql('mono', 'TRUNCATE cw.seen');
+}
 is(orphans(), '0', 'no orphan at the end');
 
 done_testing();
