@@ -17,19 +17,27 @@
  *
  * splitdb_guard_triggers, on ddl_command_start for ALTER TABLE, ALTER
  * FOREIGN TABLE, DROP TRIGGER and ALTER TRIGGER, looks at the parse tree
- * before the command does anything and refuses (42501), for a role that is
- * neither a superuser nor a member of the role that owns splitdb's
- * functions (the extension's owner, which installs and switches the
- * triggers), every command that would enable, disable, drop, rename or
- * tie to an extension one of splitdb's triggers, or drop the constraint of
- * one.  A relation's partitions and inheritance children count with it,
- * since those commands recurse to them.  The reference's mode is changed
- * with splitdb_reference_mode(), by a superuser.
+ * before the command does anything and refuses (42501), for a role that
+ * owns the relation and is neither a superuser nor a member of the role
+ * that owns splitdb's functions (the extension's owner, which installs and
+ * switches the triggers), every command that would enable, disable, drop,
+ * rename or tie to an extension one of splitdb's triggers, or drop the
+ * constraint of one.  A relation's partitions and inheritance children
+ * count with it, since those commands recurse to them.  The reference's
+ * mode is changed with splitdb_reference_mode(), by a superuser.
+ *
+ * The other database reads the table and its key columns by name, where a
+ * foreign key follows OIDs; a table or column put in their place would be
+ * read instead.  So the same roles may not rename a relation with such
+ * triggers, move it to another schema, rename its schema, or rename, drop
+ * or retype one of its key columns (splitdb.reference_end.own_columns).
  *
  * Invariants:
  * - Names are looked up under the session's search_path, as the command
- *   will look them up; the guard itself runs no query (catalog scans only),
- *   so no operator or function of the caller's takes part.
+ *   will look them up; the guard reads the catalogs directly, and its one
+ *   query (the key columns) runs under search_path pg_catalog, pg_temp, so
+ *   no operator or function of the caller's takes part.
+ * - A role that does not own the relation gets PostgreSQL's own refusal.
  * - splitdb's background workers pass.
  *
  * Copyright (c) 2026, splitdb developers
@@ -47,18 +55,25 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
 #include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "postmaster/bgworker.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+
+#include "metadata/catalog.h"
 
 PG_FUNCTION_INFO_V1(splitdb_guard_triggers);
 
@@ -94,21 +109,63 @@ splitdb_function_owner(Oid funcid)
 }
 
 /*
- * refuse_on_relation
- *		Raise 42501 if relid (or a partition or child of it) has a trigger
- *		of splitdb's that the command touches: the one named tgname, the one
- *		of the constraint named conname, or any when both are NULL; unless
- *		the current role is a member of the owner of splitdb's functions.
+ * is_key_column
+ *		Whether column is a key column of a reference end on relid or on a
+ *		partitioned table above it (splitdb.reference_end.own_columns).  The
+ *		query runs under search_path pg_catalog, pg_temp.
  */
-static void
-refuse_on_relation(Oid relid, const char *tgname, const char *conname, const char *tag)
+static bool
+is_key_column(Oid relid, const char *column)
+{
+	List	   *rels = lcons_oid(relid, get_partition_ancestors(relid));
+	StringInfoData ids;
+	const char *params[2];
+	ListCell   *lc;
+	bool		found;
+	int			nest;
+
+	initStringInfo(&ids);
+	appendStringInfoChar(&ids, '{');
+	foreach(lc, rels)
+		appendStringInfo(&ids, "%s%u", foreach_current_index(lc) > 0 ? "," : "", lfirst_oid(lc));
+	appendStringInfoChar(&ids, '}');
+	params[0] = ids.data;
+	params[1] = column;
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	splitdb_spi_connect();
+	splitdb_catalog_exec_text("SELECT FROM splitdb.reference_end e"
+							  " WHERE e.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])"
+							  "   AND $2::pg_catalog.name OPERATOR(pg_catalog.=) ANY (e.own_columns) LIMIT 1",
+							  2, params, true);
+	found = SPI_processed > 0;
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	return found;
+}
+
+/*
+ * splitdb_trigger_on
+ *		The name of a trigger of splitdb's on relid or on a partition or child
+ *		of it that the command touches: the one named tgname, the one of the
+ *		constraint named conname, or any when both are NULL; NULL when there
+ *		is none, when the current role does not own relid (the command
+ *		itself refuses with PostgreSQL's message), or when it is a member of
+ *		the owner of splitdb's functions.  *on is set to the relation it is
+ *		on.
+ */
+static char *
+splitdb_trigger_on(Oid relid, const char *tgname, const char *conname, Oid *on)
 {
 	List	   *relids;
 	ListCell   *lc;
 	Relation	tgrel;
+	char	   *found = NULL;
 
-	if (!OidIsValid(relid))
-		return;					/* the command reports the missing name */
+	/* a missing name, or a relation the role does not own: the command reports it */
+	if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
+		return NULL;
 	relids = find_all_inheritors(relid, NoLock, NULL);
 	tgrel = table_open(TriggerRelationId, AccessShareLock);
 	foreach(lc, relids)
@@ -120,7 +177,7 @@ refuse_on_relation(Oid relid, const char *tgname, const char *conname, const cha
 		ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
 					ObjectIdGetDatum(lfirst_oid(lc)));
 		scan = systable_beginscan(tgrel, TriggerRelidNameIndexId, true, NULL, 1, &key);
-		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		while (found == NULL && HeapTupleIsValid(tup = systable_getnext(scan)))
 		{
 			Form_pg_trigger tg = (Form_pg_trigger) GETSTRUCT(tup);
 			Oid			owner;
@@ -138,17 +195,66 @@ refuse_on_relation(Oid relid, const char *tgname, const char *conname, const cha
 			owner = splitdb_function_owner(tg->tgfoid);
 			if (!OidIsValid(owner) || has_privs_of_role(GetUserId(), owner))
 				continue;
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied: \"%s\" on table \"%s\" is a trigger of splitdb",
-							NameStr(tg->tgname), get_rel_name(lfirst_oid(lc))),
-					 errdetail("%s would change how a cross-service reference is enforced, as the system triggers of a foreign key would.",
-							   tag),
-					 errhint("Ask a superuser to change the reference's mode with splitdb_reference_mode().")));
+			found = pstrdup(NameStr(tg->tgname));
+			*on = lfirst_oid(lc);
 		}
 		systable_endscan(scan);
+		if (found != NULL)
+			break;
 	}
 	table_close(tgrel, AccessShareLock);
+	return found;
+}
+
+/* raise 42501 if the command touches a trigger of splitdb's (splitdb_trigger_on) */
+static void
+refuse_on_relation(Oid relid, const char *tgname, const char *conname, const char *tag)
+{
+	Oid			on = InvalidOid;
+	char	   *trigger = splitdb_trigger_on(relid, tgname, conname, &on);
+
+	if (trigger != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: \"%s\" on table \"%s\" is a trigger of splitdb",
+						trigger, get_rel_name(on)),
+				 errdetail("%s would change how a cross-service reference is enforced, as the system triggers of a foreign key would.",
+						   tag),
+				 errhint("Ask a superuser to change the reference's mode with splitdb_reference_mode().")));
+}
+
+/*
+ * refuse_renaming
+ *		Raise 42501 if relid has an end of a cross-service reference (a
+ *		trigger of splitdb's) and, when column is not NULL, that column is
+ *		one of its keys: the other database reads the table and its key
+ *		columns by name, so a table or column put in their place would be
+ *		read instead.
+ */
+static void
+refuse_renaming(Oid relid, const char *column, const char *tag)
+{
+	Oid			on = InvalidOid;
+
+	if (splitdb_trigger_on(relid, NULL, NULL, &on) == NULL)
+		return;
+	if (column != NULL && !is_key_column(relid, column))
+		return;
+	if (column != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: column \"%s\" of table \"%s\" is a key of a cross-service reference",
+						column, get_rel_name(relid)),
+				 errdetail("%s would change the column that the checks of the reference read by name; a foreign key follows its column.",
+						   tag),
+				 errhint("Only a superuser may change a key column of a cross-service reference.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: table \"%s\" holds an end of a cross-service reference",
+					get_rel_name(on)),
+			 errdetail("%s would change the name that the checks of the reference read the table by; a foreign key follows its table.",
+					   tag),
+			 errhint("Only a superuser may rename or move a table that holds an end of a cross-service reference.")));
 }
 
 /* the OID of the relation rv names, as the command will find it; 0 if none */
@@ -193,13 +299,17 @@ refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 			case AT_EnableTrigUser:
 			case AT_DisableTrigUser:
 			case AT_DropConstraint:
+			case AT_DropColumn:
+			case AT_AlterColumnType:
 				break;
 			default:
 				continue;
 		}
 		if (!OidIsValid(relid))
 			relid = relation_of(stmt->relation);
-		if (cmd->subtype == AT_DropConstraint)
+		if (cmd->subtype == AT_DropColumn || cmd->subtype == AT_AlterColumnType)
+			refuse_renaming(relid, cmd->name, tag);
+		else if (cmd->subtype == AT_DropConstraint)
 			refuse_on_relation(relid, NULL, cmd->name, tag);
 		else if (cmd->subtype == AT_EnableTrig || cmd->subtype == AT_EnableAlwaysTrig ||
 				 cmd->subtype == AT_EnableReplicaTrig || cmd->subtype == AT_DisableTrig)
@@ -207,6 +317,37 @@ refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 		else
 			refuse_on_relation(relid, NULL, NULL, tag);
 	}
+}
+
+/* ALTER SCHEMA ... RENAME: refuse_renaming() for each relation of the schema */
+static void
+refuse_schema_rename(const char *schema, const char *tag)
+{
+	Oid			nsp = get_namespace_oid(schema, true);
+	Relation	classrel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	if (!OidIsValid(nsp))
+		return;
+	classrel = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(nsp));
+	scan = systable_beginscan(classrel, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_class rel = (Form_pg_class) GETSTRUCT(tup);
+
+		if (rel->relhastriggers)
+			relids = lappend_oid(relids, rel->oid);
+	}
+	systable_endscan(scan);
+	table_close(classrel, AccessShareLock);
+	foreach(lc, relids)
+		refuse_renaming(lfirst_oid(lc), NULL, tag);
 }
 
 /*
@@ -241,9 +382,23 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 		foreach(lc, ((DropStmt *) tree)->objects)
 			refuse_named_trigger((List *) lfirst(lc), tag);
 	}
-	else if (IsA(tree, RenameStmt) && ((RenameStmt *) tree)->renameType == OBJECT_TRIGGER)
-		refuse_on_relation(relation_of(((RenameStmt *) tree)->relation),
-						   ((RenameStmt *) tree)->subname, NULL, tag);
+	else if (IsA(tree, RenameStmt))
+	{
+		RenameStmt *stmt = (RenameStmt *) tree;
+
+		if (stmt->renameType == OBJECT_TRIGGER)
+			refuse_on_relation(relation_of(stmt->relation), stmt->subname, NULL, tag);
+		else if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_FOREIGN_TABLE)
+			refuse_renaming(relation_of(stmt->relation), NULL, tag);
+		else if (stmt->renameType == OBJECT_COLUMN)
+			refuse_renaming(relation_of(stmt->relation), stmt->subname, tag);
+		else if (stmt->renameType == OBJECT_SCHEMA)
+			refuse_schema_rename(stmt->subname, tag);
+	}
+	else if (IsA(tree, AlterObjectSchemaStmt) &&
+			 (((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_TABLE ||
+			  ((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_FOREIGN_TABLE))
+		refuse_renaming(relation_of(((AlterObjectSchemaStmt *) tree)->relation), NULL, tag);
 	else if (IsA(tree, AlterObjectDependsStmt) &&
 			 ((AlterObjectDependsStmt *) tree)->objectType == OBJECT_TRIGGER)
 	{

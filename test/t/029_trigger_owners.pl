@@ -27,9 +27,15 @@
 #    PostgreSQL's foreign keys do; from the sibling it fails with 42501
 #    (row_security off) instead.
 #
+# 5. renaming customer, moving it to another schema, renaming, dropping or
+#    retyping its key column (the sibling's checks read them by name, so a
+#    table or column put in their place would be read instead): refused
+#    with 42501; its other columns and its own schema stay its own.
+#
 # Routes that got through before splitdb closed them: all of section 1
 # (a referenced customer deleted, orders left pointing at nothing), and
-# all of section 4 (cowner's function ran as oowner on each path).
+# all of section 4 (cowner's function ran as oowner on each path), and
+# all of section 5.
 
 use strict;
 use warnings FATAL => 'all';
@@ -203,6 +209,36 @@ like($err, qr/ERROR:  23503:/, 'a referenced customer is still refused');
 ($rc, $out, $err) = as_role('oowner', 'orddb', 'INSERT INTO orders VALUES (12, 97)');
 like($err, qr/ERROR:  23503:/, 'an order of a missing customer is still refused');
 is(orphans(), '0', 'no orphan after the triggers held');
+
+# ===== 5. names the other database reads by: the table, its schema, its key columns
+sub refused_rename
+{
+	my ($sql, $name) = @_;
+	my $before = state();
+	my ($ret, $o, $e) = as_role('cowner', 'mono', $sql);
+	like($e, qr/ERROR:  42501: permission denied: (table|column) .*cross-service reference/,
+		"$name: refused with 42501") or diag($e);
+	is(state(), $before, "$name: nothing changed");
+}
+refused_rename('ALTER TABLE customer RENAME COLUMN id TO real_id', 'RENAME COLUMN of the key');
+refused_rename('ALTER TABLE customer RENAME TO customer_old', 'RENAME of the table');
+refused_rename('ALTER TABLE customer SET SCHEMA cw', 'SET SCHEMA of the table');
+refused_rename('ALTER TABLE customer DROP COLUMN id CASCADE', 'DROP COLUMN of the key');
+refused_rename('ALTER TABLE customer ALTER COLUMN id TYPE bigint USING id + 1000',
+	'ALTER COLUMN TYPE of the key');
+$source->safe_psql('mono', 'GRANT CREATE ON DATABASE mono TO cowner');
+($rc, $out, $err) = as_role('cowner', 'mono', q{
+ALTER TABLE customer ADD COLUMN note text;
+ALTER TABLE customer RENAME COLUMN note TO memo;
+ALTER TABLE customer ALTER COLUMN memo TYPE varchar(20);
+ALTER TABLE customer DROP COLUMN memo;
+ALTER SCHEMA cw RENAME TO cw2;
+ALTER SCHEMA cw2 RENAME TO cw;
+});
+is($rc, 0, "cowner changes the other columns of customer, and its own schema") or diag($err);
+is($source->safe_psql('mono',
+		"SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'customer'::regclass AND attnum > 0 AND NOT attisdropped"),
+	'id', 'customer keeps its key column');
 
 # ===== 4. the referenced table's row-level security runs no code as the writer
 # PostgreSQL's own checks read the referenced table as its owner, to whom
