@@ -31,6 +31,8 @@
  * read instead.  So the same roles may not rename a relation with such
  * triggers, move it to another schema, rename its schema, or rename, drop
  * or retype one of its key columns (splitdb.reference_end.own_columns).
+ * Nor detach a partition from a referenced end: a foreign key checks the
+ * rows that refer to it, the triggers see none.
  *
  * Invariants:
  * - Names are looked up under the session's search_path, as the command
@@ -108,14 +110,21 @@ splitdb_function_owner(Oid funcid)
 	return owner;
 }
 
+/* the OID of the relation rv names, as the command will find it; 0 if none */
+static Oid
+relation_of(RangeVar *rv)
+{
+	return rv != NULL ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+}
+
 /*
- * is_key_column
- *		Whether column is a key column of a reference end on relid or on a
- *		partitioned table above it (splitdb.reference_end.own_columns).  The
- *		query runs under search_path pg_catalog, pg_temp.
+ * ends_query
+ *		Whether splitdb.reference_end has a row for relid or a partitioned
+ *		table above it that matches cond ($2 is arg).  The query runs under
+ *		search_path pg_catalog, pg_temp.
  */
 static bool
-is_key_column(Oid relid, const char *column)
+ends_query(Oid relid, const char *cond, const char *arg)
 {
 	List	   *rels = lcons_oid(relid, get_partition_ancestors(relid));
 	StringInfoData ids;
@@ -130,19 +139,33 @@ is_key_column(Oid relid, const char *column)
 		appendStringInfo(&ids, "%s%u", foreach_current_index(lc) > 0 ? "," : "", lfirst_oid(lc));
 	appendStringInfoChar(&ids, '}');
 	params[0] = ids.data;
-	params[1] = column;
+	params[1] = arg;
 	nest = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	splitdb_spi_connect();
-	splitdb_catalog_exec_text("SELECT FROM splitdb.reference_end e"
-							  " WHERE e.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])"
-							  "   AND $2::pg_catalog.name OPERATOR(pg_catalog.=) ANY (e.own_columns) LIMIT 1",
+	splitdb_catalog_exec_text(psprintf("SELECT FROM splitdb.reference_end e"
+									   " WHERE e.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])"
+									   "   AND %s LIMIT 1", cond),
 							  2, params, true);
 	found = SPI_processed > 0;
 	SPI_finish();
 	AtEOXact_GUC(true, nest);
 	return found;
+}
+
+/* whether column is a key column of a reference end on relid (or above it) */
+static bool
+is_key_column(Oid relid, const char *column)
+{
+	return ends_query(relid, "$2::pg_catalog.name OPERATOR(pg_catalog.=) ANY (e.own_columns)", column);
+}
+
+/* whether relid (or a table above it) is the given side ("c" or "p") of a reference */
+static bool
+is_end_side(Oid relid, const char *side)
+{
+	return ends_query(relid, "e.side OPERATOR(pg_catalog.=) $2::pg_catalog.\"char\"", side);
 }
 
 /*
@@ -257,13 +280,6 @@ refuse_renaming(Oid relid, const char *column, const char *tag)
 			 errhint("Only a superuser may rename or move a table that holds an end of a cross-service reference.")));
 }
 
-/* the OID of the relation rv names, as the command will find it; 0 if none */
-static Oid
-relation_of(RangeVar *rv)
-{
-	return rv != NULL ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
-}
-
 /* relation and trigger of a trigger's name list ([schema.]table.trigger) */
 static void
 refuse_named_trigger(List *names, const char *tag)
@@ -275,6 +291,33 @@ refuse_named_trigger(List *names, const char *tag)
 	if (relname == NIL)
 		return;
 	refuse_on_relation(relation_of(makeRangeVarFromNameList(relname)), tgname, NULL, tag);
+}
+
+/*
+ * refuse_detach
+ *		DETACH PARTITION from a referenced end: a foreign key refuses it
+ *		while rows refer to the partition's rows; the triggers of a
+ *		cross-service reference do not see it, so a role that is no
+ *		superuser may not.  (ATTACH PARTITION and CREATE TABLE ... PARTITION
+ *		OF clone splitdb's triggers, which needs EXECUTE on their functions:
+ *		PostgreSQL refuses them to such a role already.)
+ */
+static void
+refuse_detach(Oid relid, PartitionCmd *part, const char *tag)
+{
+	Oid			on = InvalidOid;
+	Oid			partid = relation_of(part->name);
+
+	if (splitdb_trigger_on(relid, NULL, NULL, &on) == NULL || !OidIsValid(partid) ||
+		!is_end_side(relid, "p"))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: table \"%s\" holds an end of a cross-service reference",
+					get_rel_name(relid)),
+			 errdetail("%s would take the rows of \"%s\" out of the referenced table without a check of the rows that refer to them; a foreign key checks them.",
+					   tag, get_rel_name(partid)),
+			 errhint("Ask a superuser to detach it, and check with splitdb_orphans().")));
 }
 
 /* ALTER TABLE: the subcommands that switch, or drop the constraint of, a trigger */
@@ -301,13 +344,16 @@ refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 			case AT_DropConstraint:
 			case AT_DropColumn:
 			case AT_AlterColumnType:
+			case AT_DetachPartition:
 				break;
 			default:
 				continue;
 		}
 		if (!OidIsValid(relid))
 			relid = relation_of(stmt->relation);
-		if (cmd->subtype == AT_DropColumn || cmd->subtype == AT_AlterColumnType)
+		if (cmd->subtype == AT_DetachPartition)
+			refuse_detach(relid, (PartitionCmd *) cmd->def, tag);
+		else if (cmd->subtype == AT_DropColumn || cmd->subtype == AT_AlterColumnType)
 			refuse_renaming(relid, cmd->name, tag);
 		else if (cmd->subtype == AT_DropConstraint)
 			refuse_on_relation(relid, NULL, cmd->name, tag);

@@ -32,10 +32,18 @@
 #    table or column put in their place would be read instead): refused
 #    with 42501; its other columns and its own schema stay its own.
 #
+# 6. DETACH PARTITION of a partition of a referenced partitioned table
+#    (zone, which visit in the sibling refers to): refused with 42501,
+#    since a foreign key checks the rows that refer to it and the
+#    reference's triggers see none of them; ATTACH PARTITION of a table
+#    with a row that refers to nothing to a referencing one (ticket, in the
+#    sibling): refused by PostgreSQL (cloning splitdb's triggers needs
+#    EXECUTE on their functions).
+#
 # Routes that got through before splitdb closed them: all of section 1
 # (a referenced customer deleted, orders left pointing at nothing), and
 # all of section 4 (cowner's function ran as oowner on each path), and
-# all of section 5.
+# all of section 5 and the DETACH of section 6.
 
 use strict;
 use warnings FATAL => 'all';
@@ -71,8 +79,25 @@ CREATE TABLE customer (id integer PRIMARY KEY);
 CREATE TABLE orders (id integer PRIMARY KEY, customer_id integer REFERENCES customer);
 INSERT INTO customer SELECT generate_series(1, 5);
 INSERT INTO orders VALUES (1, 1), (2, 2), (3, 3);
+CREATE TABLE zone (id integer PRIMARY KEY) PARTITION BY RANGE (id);
+CREATE TABLE zone_a PARTITION OF zone FOR VALUES FROM (0) TO (100);
+CREATE TABLE zone_b PARTITION OF zone FOR VALUES FROM (100) TO (200);
+INSERT INTO zone VALUES (1), (150);
+CREATE TABLE visit (id integer PRIMARY KEY, zone_id integer REFERENCES zone);
+INSERT INTO visit VALUES (1, 150);
+CREATE TABLE ticket (id integer PRIMARY KEY, customer_id integer REFERENCES customer)
+	PARTITION BY RANGE (id);
+CREATE TABLE ticket_a PARTITION OF ticket FOR VALUES FROM (0) TO (100);
+INSERT INTO ticket VALUES (1, 1);
 ALTER TABLE customer OWNER TO cowner;
+ALTER TABLE zone OWNER TO cowner;
+ALTER TABLE zone_a OWNER TO cowner;
+ALTER TABLE zone_b OWNER TO cowner;
 ALTER TABLE orders OWNER TO oowner;
+ALTER TABLE visit OWNER TO oowner;
+ALTER TABLE ticket OWNER TO oowner;
+ALTER TABLE ticket_a OWNER TO oowner;
+GRANT REFERENCES, SELECT, UPDATE ON zone TO oowner;
 GRANT REFERENCES, SELECT, UPDATE ON customer TO oowner;
 CREATE SCHEMA cw AUTHORIZATION cowner;
 CREATE FUNCTION public.cowner_trig() RETURNS trigger LANGUAGE plpgsql AS
@@ -86,7 +111,7 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER sib_srv
 CREATE USER MAPPING FOR cowner SERVER sib_srv OPTIONS (user 'cowner', password '$co_pw');
 CREATE USER MAPPING FOR oowner SERVER sib_srv OPTIONS (user 'oowner', password '$oo_pw');
 SELECT splitdb_add_service('ord', server => 'sib_srv');
-SELECT splitdb_assign('ord', 'orders');
+SELECT splitdb_assign('ord', 'orders', 'visit', 'ticket');
 });
 $source->psql('mono', "SELECT splitdb_migrate('ord', wait => true)");
 $sibling->safe_psql(
@@ -98,7 +123,8 @@ CREATE USER MAPPING FOR cowner SERVER splitdb_source OPTIONS (user 'cowner', pas
 my ($rc, $out, $err) =
   $source->psql('mono', "SELECT splitdb_migrate('ord', wait => true) > 0");
 is($rc, 0, 'the migration succeeds') or diag($err);
-$sibling->safe_psql('orddb', 'GRANT SELECT, UPDATE ON orders TO cowner');
+$sibling->safe_psql('orddb', 'GRANT SELECT, UPDATE ON orders, visit, ticket TO cowner;'
+	. ' CREATE SCHEMA oo AUTHORIZATION oowner');
 
 my %node = (mono => $source, orddb => $sibling);
 my %port = (mono => $src_port, orddb => $sib_port);
@@ -140,7 +166,7 @@ SELECT format('triggers %s; customers %s; orders %s',
 
 is(orphans(), '0', 'no orphan after the migration');
 my ($ref_id) = $source->safe_psql('mono',
-	"SELECT reference_id FROM splitdb.reference_end WHERE side = 'p'");
+	"SELECT reference_id FROM splitdb.reference_end WHERE side = 'c' AND relid = 'orders'::regclass");
 ok($ref_id, "the reference's id is $ref_id");
 
 # $sql as $role in $db must fail with 42501, change nothing, leave no orphan
@@ -149,7 +175,7 @@ sub refused
 	my ($role, $db, $sql, $name) = @_;
 	my $before = state();
 	my ($ret, $o, $e) = as_role($role, $db, $sql);
-	like($e, qr/ERROR:  42501: .*splitdb/, "$name: refused with 42501") or diag($e);
+	like($e, qr/ERROR:  42501: .*(splitdb|cross-service reference)/, "$name: refused with 42501") or diag($e);
 	is(state(), $before, "$name: nothing changed");
 	is(orphans(), '0', "$name: no row without its parent");
 }
@@ -209,6 +235,21 @@ like($err, qr/ERROR:  23503:/, 'a referenced customer is still refused');
 ($rc, $out, $err) = as_role('oowner', 'orddb', 'INSERT INTO orders VALUES (12, 97)');
 like($err, qr/ERROR:  23503:/, 'an order of a missing customer is still refused');
 is(orphans(), '0', 'no orphan after the triggers held');
+
+# ===== 6. partitions: rows attached unchecked, referenced rows detached
+refused('cowner', 'mono', 'ALTER TABLE zone DETACH PARTITION zone_b',
+	'cowner: DETACH PARTITION of a referenced partition');
+# PostgreSQL refuses it already: cloning splitdb's triggers needs EXECUTE on
+# their functions
+my $before = state();
+($rc, $out, $err) = as_role('oowner', 'orddb',
+	"CREATE TABLE oo.ticket_b (id integer NOT NULL, customer_id integer);\n"
+	  . "INSERT INTO oo.ticket_b VALUES (150, 99);\n"
+	  . 'ALTER TABLE ticket ATTACH PARTITION oo.ticket_b FOR VALUES FROM (100) TO (200)');
+like($err, qr/ERROR:  42501: permission denied for function/,
+	'oowner: ATTACH PARTITION of a table with an orphan is refused');
+is(state(), $before, 'oowner: ATTACH PARTITION: nothing changed');
+is(orphans(), '0', 'oowner: ATTACH PARTITION: no row without its parent');
 
 # ===== 5. names the other database reads by: the table, its schema, its key columns
 sub refused_rename
