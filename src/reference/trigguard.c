@@ -32,7 +32,9 @@
  * triggers, move it to another schema, rename its schema, or rename, drop
  * or retype one of its key columns (splitdb.reference_end.own_columns).
  * Nor detach a partition from a referenced end: a foreign key checks the
- * rows that refer to it, the triggers see none.
+ * rows that refer to it, the triggers see none.  Nor give such a relation
+ * an inheritance child: the checks read the table with its children, whose
+ * rows no trigger guards.
  *
  * Invariants:
  * - Names are looked up under the session's search_path, as the command
@@ -320,6 +322,31 @@ refuse_detach(Oid relid, PartitionCmd *part, const char *tag)
 			 errhint("Ask a superuser to detach it, and check with splitdb_orphans().")));
 }
 
+/*
+ * refuse_inherit
+ *		An inheritance child of a relation with an end (CREATE TABLE ...
+ *		INHERITS, ALTER TABLE ... INHERIT): the other database reads the
+ *		table with its children, as a foreign key does not (it reads ONLY
+ *		the table), and a child has none of splitdb's triggers, so its rows
+ *		would satisfy checks and could then be deleted unchecked.
+ */
+static void
+refuse_inherit(RangeVar *parent, const char *tag)
+{
+	Oid			relid = relation_of(parent);
+	Oid			on = InvalidOid;
+
+	if (splitdb_trigger_on(relid, NULL, NULL, &on) == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: table \"%s\" holds an end of a cross-service reference",
+					get_rel_name(relid)),
+			 errdetail("%s would give it an inheritance child, whose rows the checks of the reference read and no trigger of splitdb's guards.",
+					   tag),
+			 errhint("Only a superuser may make an inheritance child of a table that holds an end of a cross-service reference.")));
+}
+
 /* ALTER TABLE: the subcommands that switch, or drop the constraint of, a trigger */
 static void
 refuse_alter_table(AlterTableStmt *stmt, const char *tag)
@@ -345,13 +372,16 @@ refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 			case AT_DropColumn:
 			case AT_AlterColumnType:
 			case AT_DetachPartition:
+			case AT_AddInherit:
 				break;
 			default:
 				continue;
 		}
 		if (!OidIsValid(relid))
 			relid = relation_of(stmt->relation);
-		if (cmd->subtype == AT_DetachPartition)
+		if (cmd->subtype == AT_AddInherit)
+			refuse_inherit((RangeVar *) cmd->def, tag);
+		else if (cmd->subtype == AT_DetachPartition)
 			refuse_detach(relid, (PartitionCmd *) cmd->def, tag);
 		else if (cmd->subtype == AT_DropColumn || cmd->subtype == AT_AlterColumnType)
 			refuse_renaming(relid, cmd->name, tag);
@@ -421,6 +451,13 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 	tag = GetCommandTagName(trigdata->tag);
 	if (IsA(tree, AlterTableStmt))
 		refuse_alter_table((AlterTableStmt *) tree, tag);
+	else if (IsA(tree, CreateStmt) && ((CreateStmt *) tree)->partbound == NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((CreateStmt *) tree)->inhRelations)
+			refuse_inherit((RangeVar *) lfirst(lc), tag);
+	}
 	else if (IsA(tree, DropStmt) && ((DropStmt *) tree)->removeType == OBJECT_TRIGGER)
 	{
 		ListCell   *lc;

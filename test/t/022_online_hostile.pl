@@ -265,7 +265,7 @@ sub attack
 		# once an earlier service of the schema holds an end of a
 		# cross-service reference, splitdb_guard_triggers refuses first
 		'(?:55006|42501)',
-		qr/(?:table "acc\.$svc" belongs to a migration|table "[^"]+" holds an end of a cross-service reference)/,
+		qr/(?:table "acc\.$svc" belongs to a migration|permission denied: table "[^"]+" holds an end of a cross-service reference)/,
 		1, 'ALTER SCHEMA ... RENAME and a table of the same name');
 	refused(
 		$svc, $id, 'owner',

@@ -38,12 +38,15 @@
 #    reference's triggers see none of them; ATTACH PARTITION of a table
 #    with a row that refers to nothing to a referencing one (ticket, in the
 #    sibling): refused by PostgreSQL (cloning splitdb's triggers needs
-#    EXECUTE on their functions).
+#    EXECUTE on their functions); an inheritance child of customer (CREATE
+#    TABLE ... INHERITS, ALTER TABLE ... INHERIT), whose rows the checks
+#    read and no trigger guards: refused with 42501.
 #
 # Routes that got through before splitdb closed them: all of section 1
 # (a referenced customer deleted, orders left pointing at nothing), and
 # all of section 4 (cowner's function ran as oowner on each path), and
-# all of section 5 and the DETACH of section 6.
+# all of section 5, and the DETACH and the inheritance children of
+# section 6.
 
 use strict;
 use warnings FATAL => 'all';
@@ -250,6 +253,17 @@ like($err, qr/ERROR:  42501: permission denied for function/,
 	'oowner: ATTACH PARTITION of a table with an orphan is refused');
 is(state(), $before, 'oowner: ATTACH PARTITION: nothing changed');
 is(orphans(), '0', 'oowner: ATTACH PARTITION: no row without its parent');
+
+# an inheritance child: the checks would read its rows, which no trigger guards
+refused('cowner', 'mono',
+	"CREATE TABLE cw.extra () INHERITS (customer);\n"
+	  . "INSERT INTO cw.extra VALUES (77);",
+	'cowner: CREATE TABLE ... INHERITS');
+refused('cowner', 'mono',
+	"CREATE TABLE cw.extra (id integer NOT NULL);\n"
+	  . "INSERT INTO cw.extra VALUES (77);\n"
+	  . "ALTER TABLE cw.extra INHERIT customer;",
+	'cowner: ALTER TABLE ... INHERIT');
 
 # ===== 5. names the other database reads by: the table, its schema, its key columns
 sub refused_rename
