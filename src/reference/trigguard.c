@@ -16,7 +16,8 @@
  * EXTENSION) and delete rows that another role's table still refers to.
  *
  * splitdb_guard_triggers, on ddl_command_start for ALTER TABLE, ALTER
- * FOREIGN TABLE, DROP TRIGGER and ALTER TRIGGER, looks at the parse tree
+ * FOREIGN TABLE, DROP TRIGGER, ALTER TRIGGER, ALTER SCHEMA and CREATE
+ * TABLE, looks at the parse tree
  * before the command does anything and refuses (42501), for a role that
  * owns the relation and is neither a superuser nor a member of the role
  * that owns splitdb's functions (the extension's owner, which installs and
@@ -38,9 +39,9 @@
  *
  * Invariants:
  * - Names are looked up under the session's search_path, as the command
- *   will look them up; the guard reads the catalogs directly, and its one
- *   query (the key columns) runs under search_path pg_catalog, pg_temp, so
- *   no operator or function of the caller's takes part.
+ *   will look them up; the guard reads the catalogs directly, and its
+ *   queries (of splitdb.reference_end) run under search_path pg_catalog,
+ *   pg_temp, so no operator or function of the caller's takes part.
  * - A role that does not own the relation gets PostgreSQL's own refusal.
  * - splitdb's background workers pass.
  *

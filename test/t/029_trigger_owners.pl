@@ -42,6 +42,8 @@
 #    TABLE ... INHERITS, ALTER TABLE ... INHERIT), whose rows the checks
 #    read and no trigger guards: refused with 42501.
 #
+# No password used in the test is in either server's log.
+#
 # Routes that got through before splitdb closed them: all of section 1
 # (a referenced customer deleted, orders left pointing at nothing), and
 # all of section 4 (cowner's function ran as oowner on each path), and
@@ -330,5 +332,15 @@ for my $cc ('on', 'off')
 	$source->safe_psql('mono', 'TRUNCATE cw.seen');
 }
 is(orphans(), '0', 'no orphan at the end');
+
+# ===== no password in either server's log, nor in what the roles were told
+my $src_log = slurp_file($source->logfile);
+my $sib_log = slurp_file($sibling->logfile);
+like($sib_log, qr/statement: /, "the sibling logged the roles' statements");
+for my $pw ([ $super_pw, "the superuser's" ], [ $co_pw, "cowner's" ], [ $oo_pw, "oowner's" ])
+{
+	unlike($src_log, qr/\Q$pw->[0]\E/, "the source's log does not hold $pw->[1] password");
+	unlike($sib_log, qr/\Q$pw->[0]\E/, "the sibling's log does not hold $pw->[1] password");
+}
 
 done_testing();
