@@ -546,8 +546,8 @@ ALTER EVENT TRIGGER splitdb_guard_start ENABLE ALWAYS;
 -- were: only a superuser (or the extension's owner) may switch, drop or
 -- rename them, or rename, move or change the key columns of a table that
 -- has them, which the other database reads by name, detach a partition of
--- a referenced one, or give one an inheritance child
--- (src/reference/trigguard.c).  No SET search_path: it looks up the
+-- a referenced one, or give one an inheritance child, or make a cast from
+-- or to a key type (src/reference/trigguard.c).  No SET search_path: it looks up the
 -- command's names under the session's path, as the command does, and pins
 -- it for its queries.
 CREATE FUNCTION splitdb.guard_triggers()
@@ -558,7 +558,7 @@ COMMENT ON FUNCTION splitdb.guard_triggers() IS 'event trigger: refuses, for a r
 REVOKE ALL ON FUNCTION splitdb.guard_triggers() FROM PUBLIC;
 CREATE EVENT TRIGGER splitdb_guard_triggers ON ddl_command_start
 	WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'DROP TRIGGER', 'ALTER TRIGGER',
-				 'ALTER SCHEMA', 'CREATE TABLE')
+				 'ALTER SCHEMA', 'CREATE TABLE', 'CREATE CAST')
 	EXECUTE FUNCTION splitdb.guard_triggers();
 ALTER EVENT TRIGGER splitdb_guard_triggers ENABLE ALWAYS;
 

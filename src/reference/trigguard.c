@@ -16,8 +16,8 @@
  * EXTENSION) and delete rows that another role's table still refers to.
  *
  * splitdb_guard_triggers, on ddl_command_start for ALTER TABLE, ALTER
- * FOREIGN TABLE, DROP TRIGGER, ALTER TRIGGER, ALTER SCHEMA and CREATE
- * TABLE, looks at the parse tree
+ * FOREIGN TABLE, DROP TRIGGER, ALTER TRIGGER, ALTER SCHEMA, CREATE TABLE
+ * and CREATE CAST, looks at the parse tree
  * before the command does anything and refuses (42501), for a role that
  * owns the relation and is neither a superuser nor a member of the role
  * that owns splitdb's functions (the extension's owner, which installs and
@@ -35,7 +35,9 @@
  * Nor detach a partition from a referenced end: a foreign key checks the
  * rows that refer to it, the triggers see none.  Nor give such a relation
  * an inheritance child: the checks read the table with its children, whose
- * rows no trigger guards.
+ * rows no trigger guards.  Nor create a cast from or to a key type of a
+ * reference end here: the checks cast keys from and to text, as the mapped
+ * role of the other database's writer, and would call its function.
  *
  * Invariants:
  * - Names are looked up under the session's search_path, as the command
@@ -73,6 +75,7 @@
 #include "postmaster/bgworker.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "parser/parse_type.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -348,6 +351,51 @@ refuse_inherit(RangeVar *parent, const char *tag)
 			 errhint("Only a superuser may make an inheritance child of a table that holds an end of a cross-service reference.")));
 }
 
+/*
+ * refuse_cast
+ *		CREATE CAST from or to a type that the keys of a reference end here
+ *		compare as (splitdb.reference_end.own_types, other_types): the
+ *		checks cast keys from text to that type and back, in this database
+ *		as the mapped role of another database's writer, so a cast function
+ *		of the type's owner would run with that role's rights.  A foreign
+ *		key casts nothing.
+ */
+static void
+refuse_cast(CreateCastStmt *stmt, const char *tag)
+{
+	Oid			types[2];
+	int			nest;
+
+	types[0] = typenameTypeId(NULL, stmt->sourcetype);
+	types[1] = typenameTypeId(NULL, stmt->targettype);
+	for (int i = 0; i < 2; i++)
+	{
+		const char *params[1];
+		bool		found;
+
+		params[0] = psprintf("%u", types[i]);
+		nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		splitdb_spi_connect();
+		splitdb_catalog_exec_text("SELECT FROM splitdb.reference_end e"
+								  " WHERE splitdb.key_type($1::pg_catalog.oid) OPERATOR(pg_catalog.=)"
+								  "       ANY (e.own_types OPERATOR(pg_catalog.||) e.other_types) LIMIT 1",
+								  1, params, true);
+		found = SPI_processed > 0;
+		SPI_finish();
+		AtEOXact_GUC(true, nest);
+		if (found)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: type %s is a key type of a cross-service reference",
+							format_type_be(types[i])),
+					 errdetail("%s would give the checks of the reference, which cast keys from and to text, a function to call with the rights of the roles whose writes they check.",
+							   tag),
+					 errhint("Only a superuser may create a cast from or to a key type of a cross-service reference.")));
+	}
+}
+
 /* ALTER TABLE: the subcommands that switch, or drop the constraint of, a trigger */
 static void
 refuse_alter_table(AlterTableStmt *stmt, const char *tag)
@@ -452,6 +500,8 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 	tag = GetCommandTagName(trigdata->tag);
 	if (IsA(tree, AlterTableStmt))
 		refuse_alter_table((AlterTableStmt *) tree, tag);
+	else if (IsA(tree, CreateCastStmt))
+		refuse_cast((CreateCastStmt *) tree, tag);
 	else if (IsA(tree, CreateStmt) && ((CreateStmt *) tree)->partbound == NULL)
 	{
 		ListCell   *lc;

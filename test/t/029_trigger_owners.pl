@@ -42,13 +42,19 @@
 #    TABLE ... INHERITS, ALTER TABLE ... INHERIT), whose rows the checks
 #    read and no trigger guards: refused with 42501.
 #
+# 7. CREATE CAST from text to the enum type "tier" of the key of another
+#    reference (orders.tier to plan, both owned as above), or from it to
+#    text, through a function of cowner's: refused with 42501, since the
+#    checks (run in the source as the writer's mapped role) cast keys from
+#    and to text, and would call it with the writer's rights.
+#
 # No password used in the test is in either server's log.
 #
 # Routes that got through before splitdb closed them: all of section 1
 # (a referenced customer deleted, orders left pointing at nothing), and
 # all of section 4 (cowner's function ran as oowner on each path), and
-# all of section 5, and the DETACH and the inheritance children of
-# section 6.
+# all of section 5, the DETACH and the inheritance children of section 6,
+# and section 7.
 
 use strict;
 use warnings FATAL => 'all';
@@ -81,7 +87,11 @@ $sibling->safe_psql('postgres', 'CREATE DATABASE orddb');
 $source->safe_psql(
 	'mono', qq{
 CREATE TABLE customer (id integer PRIMARY KEY);
-CREATE TABLE orders (id integer PRIMARY KEY, customer_id integer REFERENCES customer);
+CREATE TYPE tier AS ENUM ('gold', 'silver');
+CREATE TABLE plan (tier tier PRIMARY KEY);
+INSERT INTO plan VALUES ('gold'), ('silver');
+CREATE TABLE orders (id integer PRIMARY KEY, customer_id integer REFERENCES customer,
+	tier tier REFERENCES plan);
 INSERT INTO customer SELECT generate_series(1, 5);
 INSERT INTO orders VALUES (1, 1), (2, 2), (3, 3);
 CREATE TABLE zone (id integer PRIMARY KEY) PARTITION BY RANGE (id);
@@ -95,6 +105,9 @@ CREATE TABLE ticket (id integer PRIMARY KEY, customer_id integer REFERENCES cust
 CREATE TABLE ticket_a PARTITION OF ticket FOR VALUES FROM (0) TO (100);
 INSERT INTO ticket VALUES (1, 1);
 ALTER TABLE customer OWNER TO cowner;
+ALTER TYPE tier OWNER TO cowner;
+ALTER TABLE plan OWNER TO cowner;
+GRANT REFERENCES, SELECT, UPDATE ON plan TO oowner;
 ALTER TABLE zone OWNER TO cowner;
 ALTER TABLE zone_a OWNER TO cowner;
 ALTER TABLE zone_b OWNER TO cowner;
@@ -171,7 +184,7 @@ SELECT format('triggers %s; customers %s; orders %s',
 
 is(orphans(), '0', 'no orphan after the migration');
 my ($ref_id) = $source->safe_psql('mono',
-	"SELECT reference_id FROM splitdb.reference_end WHERE side = 'c' AND relid = 'orders'::regclass");
+	"SELECT reference_id FROM splitdb.reference_end WHERE side = 'c' AND relid = 'orders'::regclass AND own_columns = '{customer_id}'");
 ok($ref_id, "the reference's id is $ref_id");
 
 # $sql as $role in $db must fail with 42501, change nothing, leave no orphan
@@ -332,6 +345,24 @@ for my $cc ('on', 'off')
 	$source->safe_psql('mono', 'TRUNCATE cw.seen');
 }
 is(orphans(), '0', 'no orphan at the end');
+
+# ===== 7. a cast from or to a key type, which the checks would call as the writer
+for my $cast ('CREATE CAST (text AS public.tier) WITH FUNCTION cw.to_tier(text)',
+	'CREATE CAST (public.tier AS text) WITH FUNCTION cw.of_tier(public.tier)')
+{
+	my $before = state();
+	($rc, $out, $err) = as_role('cowner', 'mono', q{
+CREATE OR REPLACE FUNCTION cw.to_tier(text) RETURNS public.tier LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO cw.seen VALUES (current_user); RETURN $1::name::text::public.tier; END$$;
+CREATE OR REPLACE FUNCTION cw.of_tier(public.tier) RETURNS text LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO cw.seen VALUES (current_user); RETURN 'gold'; END$$;
+} . "$cast;");
+	like($err, qr/ERROR:  42501: permission denied: type tier is a key type of a cross-service reference/,
+		"cowner: $cast: refused with 42501") or diag($err);
+	is(state(), $before, "cowner: $cast: nothing changed");
+}
+is($source->safe_psql('mono', 'SELECT count(*) FROM pg_cast WHERE castsource = \'public.tier\'::regtype OR casttarget = \'public.tier\'::regtype'),
+	'0', 'no cast of the key type was made');
 
 # ===== no password in either server's log, nor in what the roles were told
 my $src_log = slurp_file($source->logfile);
