@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * trigguard.c
- *	  Refusing the commands of a role that is no superuser on splitdb's
- *	  reference triggers.
+ *	  Refusing the commands of a table owner that is no superuser that
+ *	  would weaken a cross-service reference: on splitdb's reference
+ *	  triggers, on the names the other database reads, on partitions,
+ *	  inheritance children and casts of key types.
  *
  * A foreign key that crosses databases is enforced by ordinary triggers
  * (splitdb_ref_<id>_*, splitdb_reference_flush, splitdb_shim and the
