@@ -81,6 +81,7 @@ OBJS = \
 	src/reference/refstats.o \
 	src/reference/route.o \
 	src/reference/shimguard.o \
+	src/reference/trigguard.o \
 	src/remote/checkconn.o \
 	src/remote/copyin.o \
 	src/remote/copyout.o \

@@ -542,6 +542,26 @@ ALTER EVENT TRIGGER splitdb_guard_ddl ENABLE ALWAYS;
 ALTER EVENT TRIGGER splitdb_guard_drop ENABLE ALWAYS;
 ALTER EVENT TRIGGER splitdb_guard_start ENABLE ALWAYS;
 
+-- splitdb's reference triggers are what a foreign key's system triggers
+-- were: only a superuser (or the extension's owner) may switch, drop or
+-- rename them, or rename, move or change the key columns of a table that
+-- has them, which the other database reads by name, detach a partition of
+-- a referenced one, or give one an inheritance child, or make a cast from
+-- or to a key type (src/reference/trigguard.c).  No SET search_path: it looks up the
+-- command's names under the session's path, as the command does, and pins
+-- it for its queries.
+CREATE FUNCTION splitdb.guard_triggers()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'splitdb_guard_triggers'
+LANGUAGE C;
+COMMENT ON FUNCTION splitdb.guard_triggers() IS 'event trigger: refuses, for a role that is no superuser, enabling, disabling, dropping or renaming a trigger of a cross-service reference, and renaming, moving or changing a key column of a table that has one';
+REVOKE ALL ON FUNCTION splitdb.guard_triggers() FROM PUBLIC;
+CREATE EVENT TRIGGER splitdb_guard_triggers ON ddl_command_start
+	WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'DROP TRIGGER', 'ALTER TRIGGER',
+				 'ALTER SCHEMA', 'CREATE TABLE', 'CREATE CAST')
+	EXECUTE FUNCTION splitdb.guard_triggers();
+ALTER EVENT TRIGGER splitdb_guard_triggers ENABLE ALWAYS;
+
 /*
  * Services
  */

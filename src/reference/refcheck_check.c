@@ -36,6 +36,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -43,6 +45,8 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
 
 #include "metadata/catalog.h"
 #include "reference/refcheck.h"
@@ -52,33 +56,66 @@
 #include "remote/remote.h"
 
 /*
+ * table_owner
+ *		The owner of a table of this database named by its qualified,
+ *		quoted name (splitdb.reference_end's own_table and other_table).
+ *		Raises 42P01 when there is none.
+ */
+static Oid
+table_owner(const char *table)
+{
+	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(table));
+	Oid			relid = RangeVarGetRelid(rv, AccessShareLock, false);
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
  * run_statement
  *		Run a statement on one end of the reference and return its rows as
  *		arrays of C strings.
  *
- * server: InvalidOid runs it here through SPI (the caller is connected);
- *         otherwise through postgres_fdw's connection to that server
- *         (splitdb_refcheck_fdw_connection: the writer's mapping, else
- *         the owner's).
+ * server: InvalidOid runs it here through SPI (the caller is connected),
+ *         as the owner of table (the relation the statement reads or
+ *         changes), to whom its row-level security does not apply unless
+ *         forced, as PostgreSQL's foreign keys do: as any other role, the
+ *         table owner's policies would run their functions with that
+ *         role's rights; otherwise through postgres_fdw's connection to
+ *         that server (splitdb_refcheck_fdw_connection: the writer's
+ *         mapping, else the owner's).
  * params: text[] Datums, nparams of them.
  * prepare: a small lookup run again and again: prepared once per remote
  *          session (prepared.c), so the other server does not plan it again.
  * Counts a remote statement as a round trip, with its time.
  */
 static List *
-run_statement(RefDef *def, Oid server, const char *sql, int nparams,
-			  Datum *params, bool prepare)
+run_statement(RefDef *def, Oid server, const char *table, const char *sql,
+			  int nparams, Datum *params, bool prepare)
 {
 	const char **values;
 
 	if (!OidIsValid(server))
 	{
 		Oid		   *types = palloc(sizeof(Oid) * nparams);
+		Oid			save_userid;
+		int			save_sec;
+		List	   *rows;
 
 		for (int i = 0; i < nparams; i++)
 			types[i] = TEXTARRAYOID;
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(table_owner(table),
+							   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 		(void) splitdb_spi_exec(sql, nparams, types, params, NULL, false, 0);
-		return splitdb_catalog_result_rows();
+		rows = splitdb_catalog_result_rows();
+		SetUserIdAndSecContext(save_userid, save_sec);
+		return rows;
 	}
 	values = splitdb_refcheck_array_texts(params, nparams);
 	return splitdb_refcheck_run_remote(def, server, sql, nparams, values,
@@ -89,7 +126,13 @@ run_statement(RefDef *def, Oid server, const char *sql, int nparams,
  * splitdb_refcheck_run_remote
  *		Run a statement with text parameters in another database, in the
  *		writer's remote transaction when it has one (see
- *		splitdb_refcheck_fdw_connection).
+ *		splitdb_refcheck_fdw_connection), with row_security off for it
+ *		alone: a table whose policies apply to the mapped role fails the
+ *		statement (42501) instead of running the functions of another
+ *		role's policies with the mapped role's rights, as PostgreSQL's
+ *		foreign keys, which read the table as its owner, never do.  The
+ *		setting is the session's again afterwards (postgres_fdw sets none),
+ *		so the writer's own reads through foreign tables keep their policies.
  *		Counts a round trip, with its time.  Returns the rows as arrays of
  *		C strings.
  */
@@ -107,10 +150,12 @@ splitdb_refcheck_run_remote(RefDef *def, Oid server, const char *sql,
 	conn = splitdb_refcheck_fdw_connection(server, refcheck_xact.caller_userid,
 										   def->owner);
 	INSTR_TIME_SET_CURRENT(start);
+	splitdb_remote_command(conn, "SET LOCAL row_security = off", 0, NULL, NULL);
 	if (prepare)
 		res = splitdb_prepared_exec(conn, sql, nparams, values, NULL);
 	else
 		res = splitdb_remote_exec(conn, sql, nparams, values, NULL);
+	splitdb_remote_command(conn, "SET LOCAL row_security TO DEFAULT", 0, NULL, NULL);
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	splitdb_refstats_add(def->counter, 0, 0, 1, INSTR_TIME_GET_MICROSEC(duration));
@@ -149,7 +194,7 @@ splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
 	if (!small)
 		sql = splitdb_refcheck_key_batch_sql(def, table, cols, types, lock,
 											 first_only);
-	rows = run_statement(def, server, sql, def->nkeys,
+	rows = run_statement(def, server, table, sql, def->nkeys,
 						 splitdb_refcheck_key_arrays(def, keys, false), small);
 	nhit = splitdb_refcheck_mark_hits(rows, n, hit);
 	if (n <= 1 || def->nkeys > 1 || nhit == n || (first_only && nhit > 0) ||
@@ -168,7 +213,7 @@ splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
 			map[list_length(again)] = pos;
 		}
 	}
-	rows = run_statement(def, server,
+	rows = run_statement(def, server, table,
 						 splitdb_refcheck_key_batch_sql(def, table, cols, types, lock, first_only),
 						 def->nkeys, splitdb_refcheck_key_arrays(def, again, false), false);
 	foreach(lc, rows)
@@ -476,7 +521,8 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 		{
 			int			nest = splitdb_refcheck_action_search_path(session_path);
 
-			rows = run_statement(def, InvalidOid, sql.data, nparams, params, false);
+			rows = run_statement(def, InvalidOid, def->other_table, sql.data, nparams,
+								 params, false);
 			AtEOXact_GUC(true, nest);
 		}
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);

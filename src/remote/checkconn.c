@@ -227,7 +227,11 @@ ready_conn(UserMapping *mapping, bool *reused)
  *
  * The session commits asynchronously: its transactions only lock rows,
  * which nothing needs to find again after a crash, so a COMMIT there need
- * not wait for its WAL to reach disk.  The SET goes out without a wait, as
+ * not wait for its WAL to reach disk.  It runs with row_security off: a
+ * lookup in a table whose policies apply to the mapped role fails (42501)
+ * instead of running the functions of another role's policies with the
+ * mapped role's rights (PostgreSQL's foreign keys read the table as its
+ * owner, to whom they do not apply).  The settings go out without a wait, as
  * the end of a transaction does, and its answer is read in front of the
  * first checks.  Raises ERROR when the server cannot be reached.
  */
@@ -239,7 +243,8 @@ open_conn(CheckConn *cc, UserMapping *mapping)
 	WaitEventSet *wait;
 
 	if (!PQenterPipelineMode(conn) ||
-		!PQsendQueryParams(conn, "SET synchronous_commit TO off",
+		!PQsendQueryParams(conn, "SELECT pg_catalog.set_config('synchronous_commit', 'off', false),"
+						   " pg_catalog.set_config('row_security', 'off', false)",
 						   0, NULL, NULL, NULL, NULL, 0) ||
 		!PQpipelineSync(conn))
 	{

@@ -178,8 +178,9 @@ SELECT results_eq(
 	   ORDER BY 1$$,
 	$$VALUES ('splitdb_guard_ddl', 'ddl_command_end', 'splitdb.guard_ddl()', 'A', true, false),
 			 ('splitdb_guard_drop', 'sql_drop', 'splitdb.guard_drop()', 'A', true, false),
-			 ('splitdb_guard_start', 'ddl_command_start', 'splitdb.guard_start()', 'A', true, false)$$,
-	'event triggers splitdb_guard_ddl, splitdb_guard_drop and splitdb_guard_start: enabled always (replica sessions too), part of the extension, for listed tags only');
+			 ('splitdb_guard_start', 'ddl_command_start', 'splitdb.guard_start()', 'A', true, false),
+			 ('splitdb_guard_triggers', 'ddl_command_start', 'splitdb.guard_triggers()', 'A', true, false)$$,
+	'event triggers splitdb_guard_ddl, splitdb_guard_drop, splitdb_guard_start and splitdb_guard_triggers: enabled always (replica sessions too), part of the extension, for listed tags only');
 SELECT function_privs_are('splitdb', 'guard_ddl', ARRAY[]::name[],
 						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.guard_ddl()');
 
@@ -226,6 +227,7 @@ SELECT set_eq(
 		  'splitdb.guard_ddl()',
 		  'splitdb.guard_drop()',
 		  'splitdb.guard_start()',
+		  'splitdb.guard_triggers()',
 		  'splitdb.archive_guard()',
 		  'splitdb_rollback(name)',
 		  'splitdb.capture_changes()',
@@ -234,7 +236,7 @@ SELECT set_eq(
 		  'splitdb.refuse_writes()',
 		  'splitdb.close_capture(bigint,text)',
 		  'splitdb.drop_capture(bigint)'],
-	'the extension has exactly these functions: fifteen in its schema, thirty helpers in splitdb');
+	'the extension has exactly these functions: fifteen in its schema, thirty-one helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -248,7 +250,7 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'origin_challenge', 'origin_prove', 'origin_withdraw',
 									  'origin_key_make', 'ensure_preloaded', 'partition_route',
 									  'refuse_foreign_triggers', 'guard_ddl', 'guard_drop',
-									  'guard_start', 'archive_guard', 'capture_changes', 'install_capture',
+									  'guard_start', 'guard_triggers', 'archive_guard', 'capture_changes', 'install_capture',
 									  'capture_problem', 'refuse_writes', 'close_capture', 'drop_capture'],
 					 'schema splitdb holds only the internal helpers');
 
@@ -317,13 +319,15 @@ SELECT is_empty(
 		 -- the reference triggers pin it themselves, once per statement, not per row;
 		 -- the capture trigger resolves no name, or pins it when it runs a statement;
 		 -- the start guard finds a command's names under the session's path, as the
-		 -- command does, and pins it for its own queries
+		 -- command does, and pins it for its own queries; the trigger guard finds
+		 -- them the same way and runs no query
 		 AND p.oid NOT IN ('splitdb.reference_row()'::regprocedure,
 						   'splitdb.reference_flush()'::regprocedure,
 						   'splitdb.shim_statement()'::regprocedure,
 						   'splitdb.capture_changes()'::regprocedure,
-						   'splitdb.guard_start()'::regprocedure)$$,
-	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers and the start guard pin it themselves)');
+						   'splitdb.guard_start()'::regprocedure,
+						   'splitdb.guard_triggers()'::regprocedure)$$,
+	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers and the start guards pin it themselves or run no query)');
 
 -- ===== privileges
 SELECT function_privs_are('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'],

@@ -212,6 +212,7 @@ my $internal =
   . 'splitdb.drop_reference_ends(bigint[]) splitdb.ensure_preloaded() '
   . 'splitdb.ensure_server(name,text[],text) splitdb.ensure_user_mapping(name,name,text[]) '
   . 'splitdb.forget_dropped_tables() splitdb.guard_ddl() splitdb.guard_drop() splitdb.guard_start() '
+  . 'splitdb.guard_triggers() '
   . 'splitdb.install_capture(bigint,text[]) '
   . 'splitdb.install_reference_ends(jsonb) '
   . 'splitdb.origin_key_make(text,name,text) splitdb.partition_route(regclass,text) '

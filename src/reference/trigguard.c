@@ -1,0 +1,547 @@
+/*-------------------------------------------------------------------------
+ *
+ * trigguard.c
+ *	  Refusing the commands of a table owner that is no superuser that
+ *	  would weaken a cross-service reference: on splitdb's reference
+ *	  triggers, on the names the other database reads, on partitions,
+ *	  inheritance children and casts of key types.
+ *
+ * A foreign key that crosses databases is enforced by ordinary triggers
+ * (splitdb_ref_<id>_*, splitdb_reference_flush, splitdb_shim and the
+ * constraint triggers of deferrable references).  A table's owner may
+ * disable, drop or rename ordinary triggers on it, but the triggers of a
+ * foreign key are system triggers, which only a superuser may disable, and
+ * only the referencing table's owner may drop the constraint.  Without this
+ * guard the owner of a referenced table could turn the reference off
+ * (ALTER TABLE ... DISABLE TRIGGER, by name, USER or ALL; ENABLE REPLICA;
+ * DROP TRIGGER; ALTER TRIGGER ... DEPENDS ON EXTENSION and then DROP
+ * EXTENSION) and delete rows that another role's table still refers to.
+ *
+ * splitdb_guard_triggers, on ddl_command_start for ALTER TABLE, ALTER
+ * FOREIGN TABLE, DROP TRIGGER, ALTER TRIGGER, ALTER SCHEMA, CREATE TABLE
+ * and CREATE CAST, looks at the parse tree
+ * before the command does anything and refuses (42501), for a role that
+ * owns the relation and is neither a superuser nor a member of the role
+ * that owns splitdb's functions (the extension's owner, which installs and
+ * switches the triggers), every command that would enable, disable, drop,
+ * rename or tie to an extension one of splitdb's triggers, or drop the
+ * constraint of one.  A relation's partitions and inheritance children
+ * count with it, since those commands recurse to them.  The reference's
+ * mode is changed with splitdb_reference_mode(), by a superuser.
+ *
+ * The other database reads the table and its key columns by name, where a
+ * foreign key follows OIDs; a table or column put in their place would be
+ * read instead.  So the same roles may not rename a relation with such
+ * triggers, move it to another schema, rename its schema, or rename, drop
+ * or retype one of its key columns (splitdb.reference_end.own_columns).
+ * Nor detach a partition from a referenced end: a foreign key checks the
+ * rows that refer to it, the triggers see none.  Nor give such a relation
+ * an inheritance child: the checks read the table with its children, whose
+ * rows no trigger guards.  Nor create a cast from or to a key type of a
+ * reference end here: the checks cast keys from and to text, as the mapped
+ * role of the other database's writer, and would call its function.
+ *
+ * Invariants:
+ * - Names are looked up under the session's search_path, as the command
+ *   will look them up; the guard reads the catalogs directly, and its
+ *   queries (of splitdb.reference_end) run under search_path pg_catalog,
+ *   pg_temp, so no operator or function of the caller's takes part.
+ * - A role that does not own the relation gets PostgreSQL's own refusal.
+ * - splitdb's background workers pass.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/trigguard.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "postmaster/bgworker.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "parser/parse_type.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "metadata/catalog.h"
+
+PG_FUNCTION_INFO_V1(splitdb_guard_triggers);
+
+/*
+ * splitdb_function_owner
+ *		The owner of funcid when it is one of splitdb's trigger functions
+ *		(splitdb.reference_row, reference_flush, shim_statement), else
+ *		InvalidOid.
+ */
+static Oid
+splitdb_function_owner(Oid funcid)
+{
+	Oid			nsp = get_namespace_oid("splitdb", true);
+	HeapTuple	tup;
+	Oid			owner = InvalidOid;
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	{
+		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
+		const char *name = NameStr(proc->proname);
+
+		if (proc->pronamespace == nsp &&
+			(strcmp(name, "reference_row") == 0 || strcmp(name, "reference_flush") == 0 ||
+			 strcmp(name, "shim_statement") == 0))
+			owner = proc->proowner;
+	}
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* the OID of the relation rv names, as the command will find it; 0 if none */
+static Oid
+relation_of(RangeVar *rv)
+{
+	return rv != NULL ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+}
+
+/*
+ * ends_query
+ *		Whether splitdb.reference_end has a row for relid or a partitioned
+ *		table above it that matches cond ($2 is arg).  The query runs under
+ *		search_path pg_catalog, pg_temp.
+ */
+static bool
+ends_query(Oid relid, const char *cond, const char *arg)
+{
+	List	   *rels = lcons_oid(relid, get_partition_ancestors(relid));
+	StringInfoData ids;
+	const char *params[2];
+	ListCell   *lc;
+	bool		found;
+	int			nest;
+
+	initStringInfo(&ids);
+	appendStringInfoChar(&ids, '{');
+	foreach(lc, rels)
+		appendStringInfo(&ids, "%s%u", foreach_current_index(lc) > 0 ? "," : "", lfirst_oid(lc));
+	appendStringInfoChar(&ids, '}');
+	params[0] = ids.data;
+	params[1] = arg;
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	splitdb_spi_connect();
+	splitdb_catalog_exec_text(psprintf("SELECT FROM splitdb.reference_end e"
+									   " WHERE e.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])"
+									   "   AND %s LIMIT 1", cond),
+							  2, params, true);
+	found = SPI_processed > 0;
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	return found;
+}
+
+/* whether column is a key column of a reference end on relid (or above it) */
+static bool
+is_key_column(Oid relid, const char *column)
+{
+	return ends_query(relid, "$2::pg_catalog.name OPERATOR(pg_catalog.=) ANY (e.own_columns)", column);
+}
+
+/* whether relid (or a table above it) is the given side ("c" or "p") of a reference */
+static bool
+is_end_side(Oid relid, const char *side)
+{
+	return ends_query(relid, "e.side OPERATOR(pg_catalog.=) $2::pg_catalog.\"char\"", side);
+}
+
+/*
+ * splitdb_trigger_on
+ *		The name of a trigger of splitdb's on relid or on a partition or child
+ *		of it that the command touches: the one named tgname, the one of the
+ *		constraint named conname, or any when both are NULL; NULL when there
+ *		is none, when the current role does not own relid (the command
+ *		itself refuses with PostgreSQL's message), or when it is a member of
+ *		the owner of splitdb's functions.  *on is set to the relation it is
+ *		on.
+ */
+static char *
+splitdb_trigger_on(Oid relid, const char *tgname, const char *conname, Oid *on)
+{
+	List	   *relids;
+	ListCell   *lc;
+	Relation	tgrel;
+	char	   *found = NULL;
+
+	/* a missing name, or a relation the role does not own: the command reports it */
+	if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
+		return NULL;
+	relids = find_all_inheritors(relid, NoLock, NULL);
+	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	foreach(lc, relids)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(tgrel, TriggerRelidNameIndexId, true, NULL, 1, &key);
+		while (found == NULL && HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			Form_pg_trigger tg = (Form_pg_trigger) GETSTRUCT(tup);
+			Oid			owner;
+
+			if (tgname != NULL && strcmp(NameStr(tg->tgname), tgname) != 0)
+				continue;
+			if (conname != NULL)
+			{
+				char	   *name = OidIsValid(tg->tgconstraint) ?
+					get_constraint_name(tg->tgconstraint) : NULL;
+
+				if (name == NULL || strcmp(name, conname) != 0)
+					continue;
+			}
+			owner = splitdb_function_owner(tg->tgfoid);
+			if (!OidIsValid(owner) || has_privs_of_role(GetUserId(), owner))
+				continue;
+			found = pstrdup(NameStr(tg->tgname));
+			*on = lfirst_oid(lc);
+		}
+		systable_endscan(scan);
+		if (found != NULL)
+			break;
+	}
+	table_close(tgrel, AccessShareLock);
+	return found;
+}
+
+/* raise 42501 if the command touches a trigger of splitdb's (splitdb_trigger_on) */
+static void
+refuse_on_relation(Oid relid, const char *tgname, const char *conname, const char *tag)
+{
+	Oid			on = InvalidOid;
+	char	   *trigger = splitdb_trigger_on(relid, tgname, conname, &on);
+
+	if (trigger != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: \"%s\" on table \"%s\" is a trigger of splitdb",
+						trigger, get_rel_name(on)),
+				 errdetail("%s would change how a cross-service reference is enforced, as the system triggers of a foreign key would.",
+						   tag),
+				 errhint("Ask a superuser to change the reference's mode with splitdb_reference_mode().")));
+}
+
+/*
+ * refuse_renaming
+ *		Raise 42501 if relid has an end of a cross-service reference (a
+ *		trigger of splitdb's) and, when column is not NULL, that column is
+ *		one of its keys: the other database reads the table and its key
+ *		columns by name, so a table or column put in their place would be
+ *		read instead.
+ */
+static void
+refuse_renaming(Oid relid, const char *column, const char *tag)
+{
+	Oid			on = InvalidOid;
+
+	if (splitdb_trigger_on(relid, NULL, NULL, &on) == NULL)
+		return;
+	if (column != NULL && !is_key_column(relid, column))
+		return;
+	if (column != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: column \"%s\" of table \"%s\" is a key of a cross-service reference",
+						column, get_rel_name(relid)),
+				 errdetail("%s would change the column that the checks of the reference read by name; a foreign key follows its column.",
+						   tag),
+				 errhint("Only a superuser may change a key column of a cross-service reference.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: table \"%s\" holds an end of a cross-service reference",
+					get_rel_name(on)),
+			 errdetail("%s would change the name that the checks of the reference read the table by; a foreign key follows its table.",
+					   tag),
+			 errhint("Only a superuser may rename or move a table that holds an end of a cross-service reference.")));
+}
+
+/* relation and trigger of a trigger's name list ([schema.]table.trigger) */
+static void
+refuse_named_trigger(List *names, const char *tag)
+{
+	List	   *relname = list_copy(names);
+	const char *tgname = strVal(llast(names));
+
+	relname = list_truncate(relname, list_length(relname) - 1);
+	if (relname == NIL)
+		return;
+	refuse_on_relation(relation_of(makeRangeVarFromNameList(relname)), tgname, NULL, tag);
+}
+
+/*
+ * refuse_detach
+ *		DETACH PARTITION from a referenced end: a foreign key refuses it
+ *		while rows refer to the partition's rows; the triggers of a
+ *		cross-service reference do not see it, so a role that is no
+ *		superuser may not.  (ATTACH PARTITION and CREATE TABLE ... PARTITION
+ *		OF clone splitdb's triggers, which needs EXECUTE on their functions:
+ *		PostgreSQL refuses them to such a role already.)
+ */
+static void
+refuse_detach(Oid relid, PartitionCmd *part, const char *tag)
+{
+	Oid			on = InvalidOid;
+	Oid			partid = relation_of(part->name);
+
+	if (splitdb_trigger_on(relid, NULL, NULL, &on) == NULL || !OidIsValid(partid) ||
+		!is_end_side(relid, "p"))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: table \"%s\" holds an end of a cross-service reference",
+					get_rel_name(relid)),
+			 errdetail("%s would take the rows of \"%s\" out of the referenced table without a check of the rows that refer to them; a foreign key checks them.",
+					   tag, get_rel_name(partid)),
+			 errhint("Ask a superuser to detach it, and check with splitdb_orphans().")));
+}
+
+/*
+ * refuse_inherit
+ *		An inheritance child of a relation with an end (CREATE TABLE ...
+ *		INHERITS, ALTER TABLE ... INHERIT): the other database reads the
+ *		table with its children, as a foreign key does not (it reads ONLY
+ *		the table), and a child has none of splitdb's triggers, so its rows
+ *		would satisfy checks and could then be deleted unchecked.
+ */
+static void
+refuse_inherit(RangeVar *parent, const char *tag)
+{
+	Oid			relid = relation_of(parent);
+	Oid			on = InvalidOid;
+
+	if (splitdb_trigger_on(relid, NULL, NULL, &on) == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: table \"%s\" holds an end of a cross-service reference",
+					get_rel_name(relid)),
+			 errdetail("%s would give it an inheritance child, whose rows the checks of the reference read and no trigger of splitdb's guards.",
+					   tag),
+			 errhint("Only a superuser may make an inheritance child of a table that holds an end of a cross-service reference.")));
+}
+
+/*
+ * refuse_cast
+ *		CREATE CAST from or to a type that the keys of a reference end here
+ *		compare as (splitdb.reference_end.own_types, other_types): the
+ *		checks cast keys from text to that type and back, in this database
+ *		as the mapped role of another database's writer, so a cast function
+ *		of the type's owner would run with that role's rights.  A foreign
+ *		key casts nothing.
+ */
+static void
+refuse_cast(CreateCastStmt *stmt, const char *tag)
+{
+	Oid			types[2];
+	int			nest;
+
+	types[0] = typenameTypeId(NULL, stmt->sourcetype);
+	types[1] = typenameTypeId(NULL, stmt->targettype);
+	for (int i = 0; i < 2; i++)
+	{
+		const char *params[1];
+		bool		found;
+
+		params[0] = psprintf("%u", types[i]);
+		nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		splitdb_spi_connect();
+		splitdb_catalog_exec_text("SELECT FROM splitdb.reference_end e"
+								  " WHERE splitdb.key_type($1::pg_catalog.oid) OPERATOR(pg_catalog.=)"
+								  "       ANY (e.own_types OPERATOR(pg_catalog.||) e.other_types) LIMIT 1",
+								  1, params, true);
+		found = SPI_processed > 0;
+		SPI_finish();
+		AtEOXact_GUC(true, nest);
+		if (found)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: type %s is a key type of a cross-service reference",
+							format_type_be(types[i])),
+					 errdetail("%s would give the checks of the reference, which cast keys from and to text, a function to call with the rights of the roles whose writes they check.",
+							   tag),
+					 errhint("Only a superuser may create a cast from or to a key type of a cross-service reference.")));
+	}
+}
+
+/* ALTER TABLE: the subcommands that switch, or drop the constraint of, a trigger */
+static void
+refuse_alter_table(AlterTableStmt *stmt, const char *tag)
+{
+	Oid			relid = InvalidOid;
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+		switch (cmd->subtype)
+		{
+			case AT_EnableTrig:
+			case AT_EnableAlwaysTrig:
+			case AT_EnableReplicaTrig:
+			case AT_DisableTrig:
+			case AT_EnableTrigAll:
+			case AT_DisableTrigAll:
+			case AT_EnableTrigUser:
+			case AT_DisableTrigUser:
+			case AT_DropConstraint:
+			case AT_DropColumn:
+			case AT_AlterColumnType:
+			case AT_DetachPartition:
+			case AT_AddInherit:
+				break;
+			default:
+				continue;
+		}
+		if (!OidIsValid(relid))
+			relid = relation_of(stmt->relation);
+		if (cmd->subtype == AT_AddInherit)
+			refuse_inherit((RangeVar *) cmd->def, tag);
+		else if (cmd->subtype == AT_DetachPartition)
+			refuse_detach(relid, (PartitionCmd *) cmd->def, tag);
+		else if (cmd->subtype == AT_DropColumn || cmd->subtype == AT_AlterColumnType)
+			refuse_renaming(relid, cmd->name, tag);
+		else if (cmd->subtype == AT_DropConstraint)
+			refuse_on_relation(relid, NULL, cmd->name, tag);
+		else if (cmd->subtype == AT_EnableTrig || cmd->subtype == AT_EnableAlwaysTrig ||
+				 cmd->subtype == AT_EnableReplicaTrig || cmd->subtype == AT_DisableTrig)
+			refuse_on_relation(relid, cmd->name, NULL, tag);
+		else
+			refuse_on_relation(relid, NULL, NULL, tag);
+	}
+}
+
+/* ALTER SCHEMA ... RENAME: refuse_renaming() for each relation of the schema */
+static void
+refuse_schema_rename(const char *schema, const char *tag)
+{
+	Oid			nsp = get_namespace_oid(schema, true);
+	Relation	classrel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	if (!OidIsValid(nsp))
+		return;
+	classrel = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(nsp));
+	scan = systable_beginscan(classrel, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_class rel = (Form_pg_class) GETSTRUCT(tup);
+
+		if (rel->relhastriggers)
+			relids = lappend_oid(relids, rel->oid);
+	}
+	systable_endscan(scan);
+	table_close(classrel, AccessShareLock);
+	foreach(lc, relids)
+		refuse_renaming(lfirst_oid(lc), NULL, tag);
+}
+
+/*
+ * splitdb_guard_triggers
+ *		SQL: event trigger on ddl_command_start.  Refuses a command of a role
+ *		that is no superuser on one of splitdb's triggers (see the file's
+ *		comment).
+ */
+Datum
+splitdb_guard_triggers(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
+	Node	   *tree;
+	const char *tag;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function can only be called as an event trigger"),
+				 errhint("Only splitdb's own event triggers call it.")));
+	if (superuser() || (MyBgworkerEntry != NULL &&
+						strcmp(MyBgworkerEntry->bgw_library_name, "splitdb") == 0))
+		PG_RETURN_VOID();
+	tree = trigdata->parsetree;
+	tag = GetCommandTagName(trigdata->tag);
+	if (IsA(tree, AlterTableStmt))
+		refuse_alter_table((AlterTableStmt *) tree, tag);
+	else if (IsA(tree, CreateCastStmt))
+		refuse_cast((CreateCastStmt *) tree, tag);
+	else if (IsA(tree, CreateStmt) && ((CreateStmt *) tree)->partbound == NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((CreateStmt *) tree)->inhRelations)
+			refuse_inherit((RangeVar *) lfirst(lc), tag);
+	}
+	else if (IsA(tree, DropStmt) && ((DropStmt *) tree)->removeType == OBJECT_TRIGGER)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DropStmt *) tree)->objects)
+			refuse_named_trigger((List *) lfirst(lc), tag);
+	}
+	else if (IsA(tree, RenameStmt))
+	{
+		RenameStmt *stmt = (RenameStmt *) tree;
+
+		if (stmt->renameType == OBJECT_TRIGGER)
+			refuse_on_relation(relation_of(stmt->relation), stmt->subname, NULL, tag);
+		else if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_FOREIGN_TABLE)
+			refuse_renaming(relation_of(stmt->relation), NULL, tag);
+		else if (stmt->renameType == OBJECT_COLUMN)
+			refuse_renaming(relation_of(stmt->relation), stmt->subname, tag);
+		else if (stmt->renameType == OBJECT_SCHEMA)
+			refuse_schema_rename(stmt->subname, tag);
+	}
+	else if (IsA(tree, AlterObjectSchemaStmt) &&
+			 (((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_TABLE ||
+			  ((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_FOREIGN_TABLE))
+		refuse_renaming(relation_of(((AlterObjectSchemaStmt *) tree)->relation), NULL, tag);
+	else if (IsA(tree, AlterObjectDependsStmt) &&
+			 ((AlterObjectDependsStmt *) tree)->objectType == OBJECT_TRIGGER)
+	{
+		AlterObjectDependsStmt *stmt = (AlterObjectDependsStmt *) tree;
+
+		refuse_on_relation(relation_of(stmt->relation),
+						   strVal(linitial((List *) stmt->object)), NULL, tag);
+	}
+	PG_RETURN_VOID();
+}
