@@ -825,18 +825,14 @@ find_conn(Oid serverid, bool failed)
 	return found;
 }
 
-/* whether a connection to a server has a remote transaction open */
+/*
+ * whether a connection to a server (any server for InvalidOid:
+ * splitdb_checkconn_any_active()) has a remote transaction open
+ */
 bool
 splitdb_checkconn_active(Oid serverid)
 {
 	return find_conn(serverid, false);
-}
-
-/* whether any connection has a remote transaction open */
-bool
-splitdb_checkconn_any_active(void)
-{
-	return find_conn(InvalidOid, false);
 }
 
 /* whether a remote error ended a check transaction on a server */

@@ -34,7 +34,8 @@ extern void splitdb_checkconn_send_ahead(UserMapping *mapping,
 extern PGresult *splitdb_checkconn_take_ahead(uint64 id, const char *service);
 extern void splitdb_checkconn_forget_ahead(uint64 id);
 extern bool splitdb_checkconn_active(Oid serverid);
-extern bool splitdb_checkconn_any_active(void);
+/* whether any connection has a remote transaction open */
+#define splitdb_checkconn_any_active() splitdb_checkconn_active(InvalidOid)
 extern bool splitdb_checkconn_failed(Oid serverid);
 extern List *splitdb_checkconn_failed_servers(void);
 extern void splitdb_checkconn_end_server(Oid serverid);
