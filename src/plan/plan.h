@@ -91,18 +91,19 @@ extern const char *const splitdb_plan_sql_function_checks;
 /*
  * Cross-service references with an end that has row-level security
  * (plan.c): splitdb's checks and actions on that end, run from the other
- * database as the role of a user mapping, see only the rows its policies
- * let it see, where PostgreSQL's foreign keys see them all.
+ * database as the role of a user mapping with row_security off, fail where
+ * its policies apply to that role, where PostgreSQL's foreign keys read the
+ * table as its owner, past the policies.
  */
 #define SPLITDB_PLAN_RLS_REFERENCES \
 	" UNION ALL" \
 	" SELECT 'warning', format('%s.%s', k.conrelid::regclass, quote_ident(k.conname))," \
 	"  format('reference %s from %s to %s: table %s has row-level security; the checks and actions that" \
-	" splitdb runs on it from the other database run as the role of a user mapping and see only the rows" \
-	" the policies let that role see, where a foreign key sees them all: a referencing row it cannot see" \
-	" neither stops a delete (NO ACTION, RESTRICT) nor follows it (CASCADE, SET NULL, SET DEFAULT), and a" \
-	" referenced row it cannot see refuses the key (23503); map the roles that write to a role that the" \
-	" policies do not apply to there (BYPASSRLS, or the table''s owner without FORCE ROW LEVEL SECURITY)'," \
+	" splitdb runs on it from the other database run as the role of a user mapping with row_security off," \
+	" so that no policy runs its functions with that role''s rights, and fail (42501) where the policies" \
+	" apply to that role, refusing the write that needed them, where a foreign key reads the table as its" \
+	" owner, past the policies; map the roles that write to a role that the policies do not apply to there" \
+	" (BYPASSRLS, or the table''s owner without FORCE ROW LEVEL SECURITY)'," \
 	"   quote_ident(k.conname), k.conrelid::regclass, k.confrelid::regclass, c.oid::regclass)" \
 	"  FROM pg_constraint k JOIN pg_class c ON c.oid IN (k.conrelid, k.confrelid) AND c.relrowsecurity" \
 	" WHERE k.contype = 'f' AND k.conparentid = 0" \
