@@ -245,7 +245,8 @@ for my $db ('mono', 'orddb')
 is( $source->safe_psql('mono', $fn_list . 'true'),
 	'splitdb.job_worker_gone(text,integer) splitdb.key_type(oid) '
 	  . 'splitdb.origin_challenge() splitdb.origin_prove(text,text) splitdb.origin_withdraw() '
-	  . 'splitdb.reference_counters() splitdb.reference_relay(text,text[]) splitdb.reference_relayed() '
+	  . 'splitdb.reference_counters() splitdb.reference_end_relid(oid,text) '
+	  . 'splitdb.reference_relay(text,text[]) splitdb.reference_relayed() '
 	  . 'splitdb_add_service(name,text,name,boolean) splitdb_assign(name,regclass[]) '
 	  . 'splitdb_cancel(name) splitdb_doctor(boolean) '
 	  . 'splitdb_drop_service(name) splitdb_finalize(name,boolean) '
@@ -253,7 +254,7 @@ is( $source->safe_psql('mono', $fn_list . 'true'),
 	  . 'splitdb_plan(name) splitdb_plan_dot(name) splitdb_reference_mode(bigint,text) '
 	  . 'splitdb_remote_nextval(name,text) splitdb_rollback(name) splitdb_unassign(name,regclass[]) '
 	  . 'splitdb_verify(name)',
-	'app may execute the public functions, the origin proofs, the relay and two pure helpers');
+	'app may execute the public functions, the origin proofs, the relay and three pure helpers');
 
 # the public functions that change or read data check superuser() themselves
 refused('mono', q{SELECT splitdb_reference_mode(1, 'off')},
