@@ -217,6 +217,7 @@ SELECT set_eq(
 		  'splitdb.ensure_server(name,text[],text)',
 		  'splitdb.ensure_user_mapping(name,name,text[])',
 		  'splitdb.key_type(oid)',
+		  'splitdb.reference_end_relid(oid,text)',
 		  'splitdb.origin_challenge()',
 		  'splitdb.origin_prove(text,text)',
 		  'splitdb.origin_withdraw()',
@@ -236,7 +237,7 @@ SELECT set_eq(
 		  'splitdb.refuse_writes()',
 		  'splitdb.close_capture(bigint,text)',
 		  'splitdb.drop_capture(bigint)'],
-	'the extension has exactly these functions: fifteen in its schema, thirty-one helpers in splitdb');
+	'the extension has exactly these functions: fifteen in its schema, thirty-two helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -247,7 +248,7 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'reference_counters',
 									  'drop_reference_ends', 'install_reference_ends',
 									  'ensure_server', 'ensure_user_mapping', 'key_type',
-									  'origin_challenge', 'origin_prove', 'origin_withdraw',
+									  'reference_end_relid', 'origin_challenge', 'origin_prove', 'origin_withdraw',
 									  'origin_key_make', 'ensure_preloaded', 'partition_route',
 									  'refuse_foreign_triggers', 'guard_ddl', 'guard_drop',
 									  'guard_start', 'guard_triggers', 'archive_guard', 'capture_changes', 'install_capture',
