@@ -27,12 +27,15 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/syscache.h"
 #include "utils/varlena.h"
 
 #include "metadata/catalog.h"
@@ -590,4 +593,22 @@ splitdb_message_name(const char *qualified)
 		appendStringInfoString(&buf, (char *) lfirst(lc));
 	}
 	return buf.data;
+}
+
+/*
+ * splitdb_catalog_relowner
+ *		The role that owns a relation (pg_class.relowner); InvalidOid when
+ *		there is no such relation.
+ */
+Oid
+splitdb_catalog_relowner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
 }

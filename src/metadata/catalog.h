@@ -46,6 +46,7 @@ extern void splitdb_catalog_delete_service(const char *service);
 extern SplitdbService *splitdb_catalog_service_of_server(const char *server);
 extern int64 splitdb_catalog_count_owned(const char *service);
 extern char *splitdb_catalog_owner_of(Oid relid);
+extern Oid	splitdb_catalog_relowner(Oid relid);
 extern Oid	splitdb_catalog_partition_root_of(Oid relid);
 extern bool splitdb_catalog_insert_owned(Oid relid, const char *service,
 										 Oid partition_root);

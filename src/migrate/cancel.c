@@ -142,19 +142,6 @@ check_cancellable(const char *service, const SplitdbJobState *job)
 				 errhint("Nothing is left to cancel; see splitdb_status.")));
 }
 
-/* one try at the job's advisory lock, to the end of this transaction */
-static bool
-try_job_lock(int64 job_id)
-{
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(SPLITDB_JOB_LOCK_KEY), Int32GetDatum((int32) job_id)};
-	bool		isnull;
-
-	splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
-					 2, types, values, NULL, false, 1);
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
 /*
  * take_cancel_lock
  *		The job's cancel lock, to the end of this transaction, before the
@@ -167,13 +154,7 @@ try_job_lock(int64 job_id)
 static void
 take_cancel_lock(const char *service, int64 job_id)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(SPLITDB_CANCEL_LOCK_KEY), Int32GetDatum((int32) job_id)};
-	bool		isnull;
-
-	splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
-					 2, types, values, NULL, false, 1);
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	if (!splitdb_jobstate_try_lock(SPLITDB_CANCEL_LOCK_KEY, job_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("another splitdb_cancel() of job " INT64_FORMAT " of service \"%s\" is under way",
@@ -226,7 +207,7 @@ stop_worker(const char *service, const SplitdbJobState *job)
 
 	for (;;)
 	{
-		if (try_job_lock(job->job_id))
+		if (splitdb_jobstate_try_lock(SPLITDB_JOB_LOCK_KEY, job->job_id))
 			return;
 		signal_workers(job);
 		if (GetCurrentTimestamp() >= deadline)

@@ -73,6 +73,7 @@
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
 #include "migrate/job.h"
+#include "migrate/jobstate.h"
 #include "migrate/lockwait.h"
 #include "migrate/online.h"
 #include "migrate/undo.h"
@@ -191,19 +192,6 @@ drop_bounded(SplitdbLockwaitWork fn, void *arg)
 	}
 }
 
-/* try the job's advisory lock, to the end of the transaction */
-static bool
-try_job_lock(int64 job_id)
-{
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(SPLITDB_JOB_LOCK_KEY), Int32GetDatum((int32) job_id)};
-	bool		isnull;
-
-	splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
-					 2, types, values, NULL, false, 1);
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
 /* jobs whose row says they run, with their worker gone */
 static void
 check_workers(Doctor *dr)
@@ -221,7 +209,7 @@ check_workers(Doctor *dr)
 		int64		job_id = pg_strtoint64(row[0]);
 		bool		repaired = false;
 
-		if (dr->repair && try_job_lock(job_id))
+		if (dr->repair && splitdb_jobstate_try_lock(SPLITDB_JOB_LOCK_KEY, job_id))
 		{
 			const char *params[2] = {row[0], psprintf("its worker (pid %s) was gone, found by splitdb_doctor()", row[3])};
 

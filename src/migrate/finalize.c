@@ -107,13 +107,7 @@ check_finalizable(const char *service, const SplitdbJobState *job, bool drop_shi
 static void
 lock_job(const char *service, int64 job_id)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(SPLITDB_JOB_LOCK_KEY), Int32GetDatum((int32) job_id)};
-	bool		isnull;
-
-	splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
-					 2, types, values, NULL, false, 1);
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	if (!splitdb_jobstate_try_lock(SPLITDB_JOB_LOCK_KEY, job_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("cannot finalize the migration of service \"%s\" while another session works on job " INT64_FORMAT,

@@ -95,3 +95,21 @@ splitdb_jobstate_lock_service(const char *service)
 	splitdb_spi_exec("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
 					 2, types, values, NULL, false, 0);
 }
+
+/*
+ * splitdb_jobstate_try_lock
+ *		One try at the advisory lock (key, job_id), to the end of the
+ *		caller's transaction (SPLITDB_JOB_LOCK_KEY, SPLITDB_CANCEL_LOCK_KEY).
+ *		True when it was taken.  The caller is connected to SPI.
+ */
+bool
+splitdb_jobstate_try_lock(int32 key, int64 job_id)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(key), Int32GetDatum((int32) job_id)};
+	bool		isnull;
+
+	splitdb_spi_exec("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
+					 2, types, values, NULL, false, 1);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}

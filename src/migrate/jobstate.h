@@ -41,5 +41,6 @@ typedef struct SplitdbJobState
 
 extern SplitdbJobState splitdb_jobstate_last(const char *service);
 extern void splitdb_jobstate_lock_service(const char *service);
+extern bool splitdb_jobstate_try_lock(int32 key, int64 job_id);
 
 #endif							/* SPLITDB_JOBSTATE_H */

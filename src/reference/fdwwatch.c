@@ -62,6 +62,7 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
+#include "metadata/catalog.h"
 #include "compat.h"
 #include "reference/fdwwatch.h"
 #include "reference/origin.h"
@@ -313,13 +314,10 @@ note_range_var(RangeVar *rv, bool writes)
 static Oid
 rel_owner(Oid relid)
 {
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
+	Oid			owner = splitdb_catalog_relowner(relid);
 
-	if (!HeapTupleIsValid(tup))
+	if (!OidIsValid(owner))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
 	return owner;
 }
 

@@ -119,20 +119,13 @@ key_table_owner(void)
 {
 	Oid			nsp = get_namespace_oid("splitdb", true);
 	Oid			relid;
-	HeapTuple	tup;
-	Oid			owner;
 
 	if (!OidIsValid(nsp))
 		return InvalidOid;
 	relid = get_relname_relid("origin_key", nsp);
 	if (!OidIsValid(relid))
 		return InvalidOid;
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		return InvalidOid;
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
+	return splitdb_catalog_relowner(relid);
 }
 
 /*

@@ -66,13 +66,10 @@ table_owner(const char *table)
 {
 	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(table));
 	Oid			relid = RangeVarGetRelid(rv, AccessShareLock, false);
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
+	Oid			owner = splitdb_catalog_relowner(relid);
 
-	if (!HeapTupleIsValid(tup))
+	if (!OidIsValid(owner))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
 	return owner;
 }
 
