@@ -21,7 +21,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
 use Exporter 'import';
-our @EXPORT_OK = qw(start_source job_sql fingerprint_sql poll_until
+our @EXPORT_OK = qw(start_source job_sql fingerprint_sql poll_until scram_hba
   start_logged_pair set_passwords psql_verbose RUNNING JOB_SUMMARY);
 
 # the states of a job that a worker is running, as an SQL list
@@ -148,6 +148,20 @@ password_encryption = 'scram-sha-256'
 		}
 	}
 	return (@nodes, $user);
+}
+
+# scram_hba($node, $superuser)
+#
+# A pg_hba.conf for start_logged_pair's hba option: the bootstrap
+# superuser keeps trust; every other role gives its password (SCRAM), over
+# the Unix socket and over TCP from 127.0.0.1.
+sub scram_hba
+{
+	my ($node, $superuser) = @_;
+	return "local all $superuser trust\n"
+	  . "local all all scram-sha-256\n"
+	  . "host all $superuser 127.0.0.1/32 trust\n"
+	  . "host all all 127.0.0.1/32 scram-sha-256\n";
 }
 
 # set_passwords($node, $super_pw, [role => password, ...])

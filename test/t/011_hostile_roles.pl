@@ -45,7 +45,7 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use SplitdbTest qw(start_logged_pair set_passwords psql_verbose);
+use SplitdbTest qw(start_logged_pair scram_hba set_passwords psql_verbose);
 
 my $super_pw = 'Super-Pw-3e81';
 my $owner_pw = 'Owner-Pw-c4d0';
@@ -57,13 +57,7 @@ my ($source, $sibling, $user) = start_logged_pair(
 max_prepared_transactions = 5
 listen_addresses = '127.0.0.1'
 },
-	hba => sub {
-		my ($node, $superuser) = @_;
-		return "local all $superuser trust\n"
-		  . "local all all scram-sha-256\n"
-		  . "host all $superuser 127.0.0.1/32 trust\n"
-		  . "host all all 127.0.0.1/32 scram-sha-256\n";
-	});
+	hba => \&scram_hba);
 set_passwords($_, $super_pw, [ owner => $owner_pw, app => $app_pw ])
   for ($source, $sibling);
 my $src_port = $source->port;

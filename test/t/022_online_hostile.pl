@@ -56,8 +56,7 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use SplitdbTest qw(start_logged_pair set_passwords psql_verbose poll_until fingerprint_sql
-  JOB_SUMMARY);
+use SplitdbTest qw(start_logged_pair scram_hba set_passwords psql_verbose poll_until fingerprint_sql JOB_SUMMARY);
 
 my $super_pw    = 'Super-Pw-6a19';
 my $owner_pw    = 'Owner-Pw-93fe';
@@ -70,13 +69,7 @@ my ($source, $sibling, $user) = start_logged_pair(
 	conf => q{
 listen_addresses = '127.0.0.1'
 },
-	hba => sub {
-		my ($node, $superuser) = @_;
-		return "local all $superuser trust\n"
-		  . "local all all scram-sha-256\n"
-		  . "host all $superuser 127.0.0.1/32 trust\n"
-		  . "host all all 127.0.0.1/32 scram-sha-256\n";
-	});
+	hba => \&scram_hba);
 set_passwords($_, $super_pw,
 	[ owner => $owner_pw, writer => $writer_pw, outsider => $outsider_pw ])
   for ($source, $sibling);

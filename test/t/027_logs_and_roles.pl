@@ -57,7 +57,7 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use SplitdbTest qw(start_logged_pair psql_verbose poll_until fingerprint_sql JOB_SUMMARY);
+use SplitdbTest qw(start_logged_pair scram_hba psql_verbose poll_until fingerprint_sql JOB_SUMMARY);
 
 my $super_pw  = 'Super-Pw-27a1';
 my $app_pw    = 'App-Pw-27b2';
@@ -113,13 +113,7 @@ log_min_messages = debug2
 log_error_verbosity = verbose
 log_parameter_max_length = -1
 },
-	hba => sub {
-		my ($node, $superuser) = @_;
-		return "local all $superuser trust\n"
-		  . "local all all scram-sha-256\n"
-		  . "host all $superuser 127.0.0.1/32 trust\n"
-		  . "host all all 127.0.0.1/32 scram-sha-256\n";
-	});
+	hba => \&scram_hba);
 my $src_port = $source->port;
 my $sib_port = $sibling->port;
 for my $node ($source, $sibling)

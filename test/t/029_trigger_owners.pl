@@ -61,7 +61,7 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use SplitdbTest qw(start_logged_pair set_passwords psql_verbose);
+use SplitdbTest qw(start_logged_pair scram_hba set_passwords psql_verbose);
 
 my $super_pw = 'Super-Pw-9a17';
 my $co_pw    = 'Cowner-Pw-41be';
@@ -71,13 +71,7 @@ my ($source, $sibling, $user) = start_logged_pair(
 	conf => q{
 listen_addresses = '127.0.0.1'
 },
-	hba => sub {
-		my ($node, $superuser) = @_;
-		return "local all $superuser trust\n"
-		  . "local all all scram-sha-256\n"
-		  . "host all $superuser 127.0.0.1/32 trust\n"
-		  . "host all all 127.0.0.1/32 scram-sha-256\n";
-	});
+	hba => \&scram_hba);
 set_passwords($_, $super_pw, [ cowner => $co_pw, oowner => $oo_pw ])
   for ($source, $sibling);
 my $src_port = $source->port;
