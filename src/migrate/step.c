@@ -876,7 +876,14 @@ splitdb_step_cut_over(SplitdbJob *job)
 	params[0] = splitdb_worker_int64_text(job->job_id);
 	params[1] = splitdb_worker_phase_name(SPLITDB_PHASE_DONE);
 	params[2] = splitdb_worker_table_phase_name(SPLITDB_TABLE_CUT_OVER);
+	/*
+	 * Online, the cutover replayed under its locks what the last round left:
+	 * nothing is left to replay, whatever that round counted.
+	 */
 	splitdb_worker_sql("UPDATE splitdb.job SET state = $2, phase = $2, current_table = NULL,"
+					   " lag_trend = CASE WHEN lag_rows > 0 THEN 'shrinking' ELSE lag_trend END,"
+					   " lag_seconds = CASE WHEN lag_rows IS NULL THEN lag_seconds ELSE 0 END,"
+					   " lag_rows = CASE WHEN lag_rows IS NULL THEN NULL ELSE 0 END,"
 					   " finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp()"
 					   " WHERE job_id = $1::bigint", 2, params);
 	params[1] = params[2];
