@@ -83,6 +83,7 @@ OBJS = \
 	src/reference/shimguard.o \
 	src/reference/trigguard.o \
 	src/remote/checkconn.o \
+	src/remote/between.o \
 	src/remote/copyin.o \
 	src/remote/copyout.o \
 	src/remote/deparse.o \

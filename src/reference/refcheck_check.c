@@ -130,8 +130,10 @@ run_statement(RefDef *def, Oid server, const char *table, const char *sql,
  *		foreign keys, which read the table as its owner, never do.  The
  *		setting is the session's again afterwards (postgres_fdw sets none),
  *		so the writer's own reads through foreign tables keep their policies.
- *		Counts a round trip, with its time.  Returns the rows as arrays of
- *		C strings.
+ *		The setting, the statement and the reset go out together, in one
+ *		round trip (between.c), after the PREPARE of a statement's first
+ *		use on the connection.  Counts a round trip, with its time.  Returns
+ *		the rows as arrays of C strings.
  */
 List *
 splitdb_refcheck_run_remote(RefDef *def, Oid server, const char *sql,
@@ -147,12 +149,10 @@ splitdb_refcheck_run_remote(RefDef *def, Oid server, const char *sql,
 	conn = splitdb_refcheck_fdw_connection(server, refcheck_xact.caller_userid,
 										   def->owner);
 	INSTR_TIME_SET_CURRENT(start);
-	splitdb_remote_command(conn, "SET LOCAL row_security = off", 0, NULL, NULL);
-	if (prepare)
-		res = splitdb_prepared_exec(conn, sql, nparams, values, NULL);
-	else
-		res = splitdb_remote_exec(conn, sql, nparams, values, NULL);
-	splitdb_remote_command(conn, "SET LOCAL row_security TO DEFAULT", 0, NULL, NULL);
+	res = splitdb_remote_exec_between(conn, "SET LOCAL row_security = off",
+									  "SET LOCAL row_security TO DEFAULT",
+									  prepare ? splitdb_prepared_ensure(conn, sql, nparams, NULL) : NULL,
+									  sql, nparams, values, NULL);
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	splitdb_refstats_add(def->counter, 0, 0, 1, INSTR_TIME_GET_MICROSEC(duration));

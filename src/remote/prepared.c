@@ -195,6 +195,22 @@ PGresult *
 splitdb_prepared_exec(PGconn *conn, const char *sql, int nparams,
 					  const char *const *values, const char *service)
 {
+	const char *name = splitdb_prepared_ensure(conn, sql, nparams, service);
+
+	return splitdb_remote_exec_prepared(conn, name, sql, nparams, values, service);
+}
+
+/*
+ * splitdb_prepared_ensure
+ *		The name of sql prepared on a borrowed connection, preparing it
+ *		there now (a round trip) if it is not yet; the caller runs it.
+ *
+ * conn: as for splitdb_prepared_exec().
+ */
+const char *
+splitdb_prepared_ensure(PGconn *conn, const char *sql, int nparams,
+						const char *service)
+{
 	PreparedConn *pc = conn_entry(conn);
 	PreparedStmt *ps = NULL;
 	ListCell   *lc;
@@ -214,8 +230,7 @@ splitdb_prepared_exec(PGconn *conn, const char *sql, int nparams,
 	}
 	if (ps == NULL)
 		ps = prepare_statement(pc, sql, nparams, service);
-
-	return splitdb_remote_exec_prepared(conn, ps->name, sql, nparams, values, service);
+	return ps->name;
 }
 
 /*

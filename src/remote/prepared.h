@@ -18,6 +18,8 @@
 extern PGresult *splitdb_prepared_exec(PGconn *conn, const char *sql,
 									   int nparams, const char *const *values,
 									   const char *service);
+extern const char *splitdb_prepared_ensure(PGconn *conn, const char *sql,
+										   int nparams, const char *service);
 extern const char *splitdb_prepared_name(PGconn *conn, const char *sql,
 										 bool *is_new);
 extern void splitdb_prepared_drop(PGconn *conn);

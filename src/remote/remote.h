@@ -42,6 +42,11 @@ extern PGresult *splitdb_remote_exec_prepared(PGconn *conn, const char *name,
 											  const char *sql, int nparams,
 											  const char *const *values,
 											  const char *service);
+extern PGresult *splitdb_remote_exec_between(PGconn *conn, const char *before,
+											 const char *after, const char *name,
+											 const char *sql, int nparams,
+											 const char *const *values,
+											 const char *service);
 extern PGresult *splitdb_remote_finish(PGconn *conn, const char *sql,
 										const char *service);
 extern PGresult *splitdb_remote_finish_unless(PGconn *conn, const char *sql,

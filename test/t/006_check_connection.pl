@@ -13,6 +13,10 @@
 #    for that lock in the sibling; once the insert has committed, it finds
 #    the new line and is refused (23503): no line is left without its
 #    product;
+# 2b. a check on postgres_fdw's connection (after a write through the shim;
+#    in one pipeline with its row_security setting) is interrupted while it
+#    waits for a lock in the sibling: 57014, nothing written, and
+#    postgres_fdw's session in the sibling is kept and works;
 # 3. in one transaction, a check and then a delete of the product through
 #    the shim: the lock moves to postgres_fdw's remote transaction first,
 #    so the delete does not wait for its own transaction, and is refused;
@@ -100,6 +104,45 @@ is($sibling->safe_psql('shop', 'SELECT count(*) FROM product WHERE id = 1'),
 is($source->safe_psql('mono', 'SELECT product_id FROM line WHERE id = 1'),
 	'1', 'the line committed');
 $deleter->quit;
+
+# 2b. a check on postgres_fdw's connection is interrupted while it waits:
+# once a transaction has written to the sibling through the shim, its checks
+# there run on postgres_fdw's connection, with row_security off and back in
+# one pipeline (between.c).  The lookup waits for a lock on the product in
+# the sibling; the insert's statement_timeout interrupts the wait, the
+# pipeline is cancelled and read to its end, and the connection is kept:
+# the session's next check runs on the same session of the sibling.
+my $fdw_sessions = q{SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity
+ WHERE datname = 'shop' AND application_name = 'postgres_fdw'};
+my $victim = $source->background_psql('mono', on_error_stop => 0);
+$victim->query_safe('\set VERBOSITY verbose');
+$victim->query_safe("UPDATE product SET name = name WHERE id = 3");
+my $fdw_before = $sibling->safe_psql('shop', $fdw_sessions);
+isnt($fdw_before, '', 'the writer has a session of postgres_fdw in the sibling');
+my $locker = $sibling->background_psql('shop', on_error_stop => 0);
+$locker->query_safe('BEGIN');
+$locker->query_safe('SELECT id FROM product WHERE id = 2 FOR UPDATE');
+$victim->query_safe("SET statement_timeout = '1s'");
+$victim->query_safe('BEGIN');
+$victim->query_safe("UPDATE product SET name = name WHERE id = 3");
+$victim->query('INSERT INTO line VALUES (20, 2)');
+# the next query waits for psql's stderr too
+$victim->query('ROLLBACK');
+like($victim->{stderr}, qr/ERROR:  57014: canceling statement due to statement timeout/,
+	'a check waiting for a lock on postgres_fdw\'s connection is cancelled: 57014');
+$locker->query_safe('ROLLBACK');
+$locker->quit;
+is($source->safe_psql('mono', 'SELECT count(*) FROM line WHERE id = 20'),
+	'0', 'the cancelled insert left nothing');
+# psql's stderr keeps the error: the statements' effects are checked instead
+$victim->query("RESET statement_timeout; BEGIN; UPDATE product SET name = name WHERE id = 3;"
+	  . " INSERT INTO line VALUES (20, 2); COMMIT;");
+is($source->safe_psql('mono', 'SELECT product_id FROM line WHERE id = 20'),
+	'2', 'the next check on postgres_fdw\'s connection works');
+is($sibling->safe_psql('shop', $fdw_sessions), $fdw_before,
+	'on the same session of the sibling: the interrupted pipeline was read to its end');
+$victim->quit;
+$source->safe_psql('mono', 'DELETE FROM line WHERE id = 20');
 
 # 3. a check, then a delete through the shim in the same transaction
 ($rc, $out, $err) = $source->psql(
