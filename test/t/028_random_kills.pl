@@ -365,6 +365,32 @@ sub wait_launcher
 	return;
 }
 
+# SIGKILL of $pid of $node, then the crash-restart it causes.  Returns 0,
+# waiting for nothing, when the process had ended by itself just before
+# (kill() also succeeds on a process that has exited and is not reaped
+# yet): the postmaster then logs no "(PID n) was terminated by signal 9".
+sub kill_and_wait
+{
+	my ($node, $offset, $pid, $what) = @_;
+	return 0 unless kill('KILL', $pid);
+	my $deadline = time() + 60;
+	my $gone_at;
+	while (time() < $deadline)
+	{
+		my $log = slurp_file($node->logfile, $offset);
+		if ($log =~ /\(PID $pid\) was terminated by signal 9/)
+		{
+			wait_restart($node, $offset, $what);
+			return 1;
+		}
+		# reaped without that line: it had exited by itself
+		$gone_at //= time() if !kill(0, $pid);
+		return 0 if defined $gone_at && time() - $gone_at > 2;
+		usleep(100_000);
+	}
+	die "$what: neither a crash-restart nor the end of PID $pid";
+}
+
 # kill($phase, $main_pid): one kill, of a kind drawn at random.
 # $main_pid is the process that does the work (a job's worker, a
 # rollback's worker, a cancelling backend), or undef.  Returns what was
@@ -395,10 +421,9 @@ sub kill_one
 		{
 			my ($where, $pid) = split / /, $pids[ int(rand(@pids)) ];
 			$kind = "SIGKILL of a $where splitdb process";
-			if (kill('KILL', $pid))
+			if (kill_and_wait($where eq 'monolith' ? $src : $sib,
+					$where eq 'monolith' ? $src_offset : $sib_offset, $pid, $kind))
 			{
-				wait_restart($where eq 'monolith' ? $src : $sib,
-					$where eq 'monolith' ? $src_offset : $sib_offset, $kind);
 				$src_down = $where eq 'monolith';
 			}
 			else
@@ -410,9 +435,8 @@ sub kill_one
 	if ($kind eq 'main')
 	{
 		$kind = 'SIGKILL of the working process';
-		if (kill('KILL', $main_pid))
+		if (kill_and_wait($src, $src_offset, $main_pid, $kind))
 		{
-			wait_restart($src, $src_offset, $kind);
 			$src_down = 1;
 		}
 		else
