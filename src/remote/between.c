@@ -35,9 +35,6 @@
 
 #include "libpq-fe.h"
 #include "libpq/libpq-be-fe-helpers.h"
-#include "miscadmin.h"
-#include "storage/latch.h"
-#include "utils/timestamp.h"
 
 #include "compat.h"
 #include "remote/remote.h"
@@ -55,8 +52,6 @@
 static void
 drain_pipeline(PGconn *conn)
 {
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													   DRAIN_TIMEOUT_MS);
 	PGcancel   *cancel;
 	char		errbuf[256];
 
@@ -68,45 +63,8 @@ drain_pipeline(PGconn *conn)
 		(void) PQcancel(cancel, errbuf, sizeof(errbuf));
 		PQfreeCancel(cancel);
 	}
-
-	HOLD_INTERRUPTS();
-	for (;;)
-	{
-		PGresult   *res;
-		bool		synced;
-
-		while (PQisBusy(conn))
-		{
-			long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-			int			rc;
-
-			if (left <= 0)
-				goto out;
-			rc = WaitLatchOrSocket(MyLatch,
-								   WL_EXIT_ON_PM_DEATH | WL_LATCH_SET |
-								   WL_SOCKET_READABLE | WL_TIMEOUT,
-								   PQsocket(conn), left, SPLITDB_WAIT_EVENT_REMOTE);
-			if (rc & WL_LATCH_SET)
-				ResetLatch(MyLatch);
-			if (PQconsumeInput(conn) == 0)
-				goto out;
-		}
-		res = PQgetResult(conn);
-		if (res == NULL)
-		{
-			/* the end of one statement's answers; a broken one ends here */
-			if (PQstatus(conn) == CONNECTION_BAD)
-				goto out;
-			continue;
-		}
-		synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
-		PQclear(res);
-		if (synced)
-			break;
-	}
-	(void) PQexitPipelineMode(conn);
-out:
-	RESUME_INTERRUPTS();
+	if (splitdb_remote_drain_syncs(conn, 1, DRAIN_TIMEOUT_MS))
+		(void) PQexitPipelineMode(conn);
 }
 
 /*

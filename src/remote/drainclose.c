@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * drainclose.c
- *	  Closing a pipelined connection at the end of a backend without
- *	  leaving the other server a reset.
+ *	  Reading a pipeline's answers to its syncs for a bounded time, without
+ *	  servicing interrupts; closing a pipelined connection at the end of a
+ *	  backend that way, without leaving the other server a reset.
  *
  * A connection that sends its COMMIT without waiting (checkconn.c) still
  * owes answers when its backend exits.  Closed with those unread, or with
@@ -12,9 +13,12 @@
  * the answers are read first, for a bounded time, and libpq then sends its
  * Terminate message.
  *
+ * An interrupted pipeline on a borrowed connection (between.c) is read to
+ * its sync the same way before the error goes on.
+ *
  * Invariants:
  * - Raises no error and services no interrupt: it runs in a
- *   before_shmem_exit callback.
+ *   before_shmem_exit callback, and while an error is on its way.
  * - Waits at most timeout_ms in all; a server that does not answer by then
  *   gets the reset.
  *
@@ -37,12 +41,13 @@
 #include "remote/remote.h"
 
 /*
- * splitdb_remote_close_drained
- *		Read conn's results until syncs pipeline syncs have been answered
- *		(or it fails, or timeout_ms pass), then close it.
+ * splitdb_remote_drain_syncs
+ *		Read conn's results until syncs pipeline syncs have been answered;
+ *		false when it fails or timeout_ms pass first.  Raises no error and
+ *		services no interrupt.
  */
-void
-splitdb_remote_close_drained(PGconn *conn, int syncs, int timeout_ms)
+bool
+splitdb_remote_drain_syncs(PGconn *conn, int syncs, int timeout_ms)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 
@@ -51,14 +56,14 @@ splitdb_remote_close_drained(PGconn *conn, int syncs, int timeout_ms)
 		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		PGresult   *res;
 
+		if (left <= 0)
+			return false;
 		if (PQisBusy(conn))
 		{
-			if (left <= 0)
-				break;
 			(void) WaitLatchOrSocket(NULL, WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 									 PQsocket(conn), left, SPLITDB_WAIT_EVENT_REMOTE);
 			if (PQconsumeInput(conn) == 0)
-				break;
+				return false;
 			continue;
 		}
 		res = PQgetResult(conn);
@@ -66,5 +71,17 @@ splitdb_remote_close_drained(PGconn *conn, int syncs, int timeout_ms)
 			syncs--;
 		PQclear(res);
 	}
+	return syncs == 0;
+}
+
+/*
+ * splitdb_remote_close_drained
+ *		Read conn's results until syncs pipeline syncs have been answered
+ *		(or it fails, or timeout_ms pass), then close it.
+ */
+void
+splitdb_remote_close_drained(PGconn *conn, int syncs, int timeout_ms)
+{
+	(void) splitdb_remote_drain_syncs(conn, syncs, timeout_ms);
 	libpqsrv_disconnect(conn);
 }
