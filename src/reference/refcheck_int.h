@@ -85,7 +85,7 @@ typedef struct RefDef
 	AttrNumber *attnums;		/* own columns in the trigger's relation */
 	Oid		   *typoutput;
 	FmgrInfo   *outfinfo;		/* the output functions, looked up once */
-	TypeCacheEntry **typcache;	/* parent side: equality of the key */
+	TypeCacheEntry **typcache;	/* referencing side: equality of the key */
 	bool		match_full;
 	char		on_delete;
 	char		on_update;

@@ -32,6 +32,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_collation.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
@@ -130,9 +131,13 @@ splitdb_refcheck_key_texts(RefDef *def, TupleTableSlot *slot, char **texts)
 
 /*
  * splitdb_refcheck_keys_equal
- *		Whether an update left the key as it was.  The referencing side
- *		compares images, as PostgreSQL does; the referenced side uses the
- *		type's equality, so 1.0 -> 1.00 is no change.
+ *		Whether an update left the key as it was, as PostgreSQL's
+ *		ri_KeysEqual() tells it.  The referenced side compares images: a key
+ *		changed to one that only compares equal ('Tag1' -> 'TAG1' under a
+ *		case-insensitive collation, 1.0 -> 1.00) is a change, so that ON
+ *		UPDATE CASCADE carries it and RESTRICT refuses it.  The referencing
+ *		side uses the type's equality under the database's default
+ *		collation: a key equal to the one before needs no check.
  */
 bool
 splitdb_refcheck_keys_equal(RefDef *def, TupleTableSlot *oldslot,
@@ -153,10 +158,10 @@ splitdb_refcheck_keys_equal(RefDef *def, TupleTableSlot *oldslot,
 				return false;
 			continue;
 		}
-		if (def->side == 'p' && OidIsValid(def->typcache[i]->eq_opr_finfo.fn_oid))
+		if (def->side == 'c' && OidIsValid(def->typcache[i]->eq_opr_finfo.fn_oid))
 		{
 			if (!DatumGetBool(FunctionCall2Coll(&def->typcache[i]->eq_opr_finfo,
-												att->attcollation, o, n)))
+												DEFAULT_COLLATION_OID, o, n)))
 				return false;
 		}
 		else if (!datum_image_eq(o, n, att->attbyval, att->attlen))
