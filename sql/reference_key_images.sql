@@ -10,6 +10,10 @@
 -- directions of the split:
 -- - the referenced tables move (to kim_svc), the referencing ones stay;
 -- - a referencing table moves (to kim_kid), its referenced table stays.
+-- And ON DELETE SET DEFAULT whose default is the very key deleted: the
+-- referencing row keeps its key, so PostgreSQL's check of that row does not
+-- run and the delete is refused as NO ACTION refuses it (still referenced),
+-- not as a missing default.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -31,6 +35,9 @@ CREATE TABLE "Strikt" (id int PRIMARY KEY,
 	name text COLLATE "ohne Fall" REFERENCES "Etikett" ON UPDATE RESTRICT);
 CREATE TABLE "Ohne" (id int PRIMARY KEY,
 	name text COLLATE "ohne Fall" REFERENCES "Etikett");
+CREATE TABLE "Vorgabe" (id int PRIMARY KEY,
+	name text COLLATE "ohne Fall" DEFAULT 'Leer' REFERENCES "Etikett" ON DELETE SET DEFAULT,
+	fehlt text COLLATE "ohne Fall" DEFAULT 'Fehlt' REFERENCES "Etikett" ON DELETE SET DEFAULT);
 -- stays; referenced by a table that moves to kim_kid
 CREATE TABLE "Gruppe" (code text COLLATE "ohne Fall" PRIMARY KEY);
 CREATE TABLE "Mitglied" (id int PRIMARY KEY,
@@ -47,18 +54,22 @@ CREATE TABLE lokal."Strikt" (id int PRIMARY KEY,
 	name text COLLATE "ohne Fall" REFERENCES lokal."Etikett" ON UPDATE RESTRICT);
 CREATE TABLE lokal."Ohne" (id int PRIMARY KEY,
 	name text COLLATE "ohne Fall" REFERENCES lokal."Etikett");
+CREATE TABLE lokal."Vorgabe" (id int PRIMARY KEY,
+	name text COLLATE "ohne Fall" DEFAULT 'Leer' REFERENCES lokal."Etikett" ON DELETE SET DEFAULT,
+	fehlt text COLLATE "ohne Fall" DEFAULT 'Fehlt' REFERENCES lokal."Etikett" ON DELETE SET DEFAULT);
 CREATE TABLE lokal."Gruppe" (LIKE "Gruppe" INCLUDING ALL);
 CREATE TABLE lokal."Mitglied" (id int PRIMARY KEY,
 	code text COLLATE "ohne Fall" REFERENCES lokal."Gruppe" ON UPDATE CASCADE);
 
 CREATE FUNCTION fill(s text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-	EXECUTE format('INSERT INTO %I."Etikett" VALUES (''Tag1''), (''Tag2''), (''Tag3''), (''Tag4'')', s);
+	EXECUTE format('INSERT INTO %I."Etikett" VALUES (''Tag1''), (''Tag2''), (''Tag3''), (''Tag4''), (''Leer''), (''Tag5''), (''Tag6'')', s);
 	EXECUTE format('INSERT INTO %I."Preis" VALUES (1.0), (2.0), (3.0)', s);
 	EXECUTE format('INSERT INTO %I."Kaskade" VALUES (1, ''tag1'', 1.0), (2, ''TAG1'', 1), (3, ''Tag4'', 3.0)', s);
 	EXECUTE format('INSERT INTO %I."Nullen" VALUES (1, ''tag4'', 2.0), (2, ''Tag1'', 2)', s);
 	EXECUTE format('INSERT INTO %I."Strikt" VALUES (1, ''tag2'')', s);
 	EXECUTE format('INSERT INTO %I."Ohne" VALUES (1, ''tag3'')', s);
+	EXECUTE format('INSERT INTO %I."Vorgabe" VALUES (1, ''Leer'', NULL), (2, ''Tag5'', NULL), (3, NULL, ''Tag6'')', s);
 	EXECUTE format('INSERT INTO %I."Gruppe" VALUES (''Rot''), (''Blau'')', s);
 	EXECUTE format('INSERT INTO %I."Mitglied" VALUES (1, ''rot''), (2, ''BLAU'')', s);
 END $$;
@@ -128,12 +139,18 @@ SELECT * FROM show('Kaskade', 'id, name, betrag');
 SELECT * FROM both_ways($$UPDATE %I."Gruppe" SET code = 'ROT' WHERE code = 'rot'$$);
 SELECT * FROM both_ways($$UPDATE %I."Gruppe" SET code = 'blau' WHERE code = 'Blau'$$);
 SELECT * FROM show('Mitglied', 'id, code');
+-- ON DELETE SET DEFAULT: to a default that is there, to one that is not,
+-- and to the very key deleted
+SELECT * FROM both_ways($$DELETE FROM %I."Etikett" WHERE name = 'tag5'$$);
+SELECT * FROM both_ways($$DELETE FROM %I."Etikett" WHERE name = 'tag6'$$);
+SELECT * FROM both_ways($$DELETE FROM %I."Etikett" WHERE name = 'leer'$$);
+SELECT * FROM show('Vorgabe', 'id, name, fehlt');
 SELECT * FROM splitdb_orphans('kim_svc');
 SELECT * FROM splitdb_orphans('kim_kid');
 
 -- clean up
 DROP FOREIGN TABLE "Etikett", "Preis", "Mitglied";
-DROP TABLE "Kaskade", "Nullen", "Strikt", "Ohne", "Gruppe";
+DROP TABLE "Kaskade", "Nullen", "Strikt", "Ohne", "Vorgabe", "Gruppe";
 DROP SCHEMA lokal CASCADE;
 DROP FUNCTION fill(text), both_ways(text), show(text, text, text);
 DELETE FROM splitdb.job;

@@ -349,12 +349,40 @@ report_still_referenced(RefDef *def, PendingKey *pk)
 }
 
 /*
+ * same_old_key
+ *		The key of acted that a referencing row's key (text values, none
+ *		NULL) is, or NULL.
+ */
+static PendingKey *
+same_old_key(RefDef *def, List *acted, char **row)
+{
+	ListCell   *lc;
+
+	foreach(lc, acted)
+	{
+		PendingKey *pk = lfirst(lc);
+		int			c;
+
+		for (c = 0; c < def->nkeys; c++)
+			if (row[c] == NULL || strcmp(row[c], pk->old[c]) != 0)
+				break;
+		if (c == def->nkeys)
+			return pk;
+	}
+	return NULL;
+}
+
+/*
  * check_defaults_present
  *		After SET DEFAULT: the keys the referencing rows now carry must exist
- *		here, as PostgreSQL checks them.
+ *		here, as PostgreSQL checks them.  A row whose default is the very key
+ *		that was removed (acted: the keys of the action) kept its key, so
+ *		PostgreSQL's check of the referencing row does not run and its NO
+ *		ACTION recheck reports the key as still referenced: the same error
+ *		here.
  */
 static void
-check_defaults_present(RefDef *def, List *rows)
+check_defaults_present(RefDef *def, List *rows, List *acted)
 {
 	List	   *keys = NIL;
 	bool	   *found;
@@ -383,9 +411,13 @@ check_defaults_present(RefDef *def, List *rows)
 	foreach(lc, keys)
 	{
 		PendingKey *pk = lfirst(lc);
+		PendingKey *removed;
 
 		if (found[++i])
 			continue;
+		removed = same_old_key(def, acted, pk->old);
+		if (removed != NULL)
+			report_still_referenced(def, removed);
 		splitdb_refstats_add(def->counter, 0, 1, 0, 0);
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
@@ -524,7 +556,7 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 		}
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);
 		if (action == 'd')
-			check_defaults_present(def, rows);
+			check_defaults_present(def, rows, keys);
 	}
 }
 
