@@ -256,6 +256,36 @@ SELECT * FROM check_session;
 COMMIT;
 SELECT id, kunde, product_id FROM line WHERE id BETWEEN 21 AND 27 ORDER BY id;
 
+-- postgres_fdw deallocates the prepared statements of its connection at the
+-- commit of a transaction in which a subtransaction failed after writing
+-- through it: the lookups splitdb prepared there (a deleted product's key
+-- looked up again in the sibling, on postgres_fdw's connection, which the
+-- delete through the shim wrote) are prepared again in the next
+-- transaction, which failed with 26000 (prepared statement "splitdb_<n>"
+-- does not exist)
+INSERT INTO product VALUES (201), (202), (203);
+DO $$
+BEGIN
+	BEGIN
+		DELETE FROM product WHERE id = 201;
+		RAISE EXCEPTION 'undone';
+	EXCEPTION WHEN raise_exception THEN
+		NULL;
+	END;
+	DELETE FROM product WHERE id = 202;
+END
+$$;
+DELETE FROM product WHERE id = 203;
+BEGIN;
+SAVEPOINT s;
+DELETE FROM product WHERE id = 201;
+ROLLBACK TO SAVEPOINT s;
+DELETE FROM product WHERE id = 201;
+COMMIT;
+INSERT INTO product VALUES (204);
+DELETE FROM product WHERE id = 204;
+SELECT id FROM product WHERE id > 200 ORDER BY id;
+
 -- clean up
 DROP FUNCTION line_rewrite();
 DROP USER MAPPING FOR cc_owner SERVER splitdb_cc_svc;

@@ -225,6 +225,12 @@ typedef struct RefcheckXactState
 	bool		relaying;
 
 	/*
+	 * A subtransaction aborted: postgres_fdw deallocates the prepared
+	 * statements of its connections at commit (prepared.c).
+	 */
+	bool		subxact_aborted;
+
+	/*
 	 * flush_set() calls running: the statement triggers of the rows their
 	 * actions change here leave the keys queued, and the running flush works
 	 * them off, so chains of actions do not nest.

@@ -223,6 +223,14 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
+			/*
+			 * postgres_fdw deallocates every prepared statement of a
+			 * connection at the commit of a transaction in which a
+			 * subtransaction failed, statements splitdb prepared there since
+			 * the failure included
+			 */
+			if (refcheck_xact.subxact_aborted)
+				splitdb_prepared_forget();
 			xact_reset();
 			splitdb_checkconn_xact_end(true);
 			break;
@@ -279,6 +287,7 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				foreach_delete_current(refcheck_xact.fdw_checked, lc);
 	}
 	splitdb_prepared_forget();
+	refcheck_xact.subxact_aborted = true;
 	for (RefDef *def = splitdb_refcheck_defs(); def != NULL; def = def->next)
 	{
 		memset(&def->now, 0, sizeof(PendingSet));

@@ -11,10 +11,12 @@
  * connection and open another, which starts an empty list.
  *
  * postgres_fdw runs DEALLOCATE ALL at the end of a transaction that aborted
- * (or had a subtransaction abort) after it prepared statements of its own.
- * After any abort, splitdb_prepared_forget() therefore marks every list as
- * doubtful, and the next use of a connection asks the remote server which
- * of its statements still exist (pg_prepared_statements), once.  Only
+ * (or had a subtransaction abort) after it prepared statements of its own:
+ * at the commit of a transaction with a failed subtransaction too, so
+ * statements prepared after the failure go as well.  After any abort, and
+ * at such a commit, splitdb_prepared_forget() therefore marks every list
+ * as doubtful, and the next use of a connection asks the remote server
+ * which of its statements still exist (pg_prepared_statements), once.  Only
  * lookups that the caller marks as small and frequent are prepared, so a
  * list holds a few statements per reference end.
  *
@@ -291,8 +293,9 @@ splitdb_prepared_drop(PGconn *conn)
 
 /*
  * splitdb_prepared_forget
- *		After an abort (of a transaction or a subtransaction): the
- *		statements of every connection may be gone.
+ *		After an abort (of a transaction or a subtransaction), or the commit
+ *		of a transaction in which a subtransaction aborted: the statements
+ *		of every connection may be gone.
  */
 void
 splitdb_prepared_forget(void)
