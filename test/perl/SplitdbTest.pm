@@ -9,7 +9,13 @@
 #   those tests read and wait for;
 # - start_logged_pair(), set_passwords(), psql_verbose(): two clusters that
 #   log every statement and take passwords, for the tests that look for
-#   secrets in the servers' logs (007, 011).
+#   secrets in the servers' logs (007, 011);
+# - start_pair(), sibling_service_sql(): a source and a sibling on two
+#   servers, and the SQL that registers a service whose sibling database is
+#   on the second (005, 006, 018, 019, 021, 030);
+# - faults_sql(), three_tables_sql(): the gate that holds splitdb's
+#   sessions in a sibling at a chosen statement, and the tables of the
+#   tests that stop a job in each phase (010, 012, 017).
 #
 # test/run puts test/perl on prove's include path.
 
@@ -22,7 +28,8 @@ use PostgreSQL::Test::Utils;
 
 use Exporter 'import';
 our @EXPORT_OK = qw(start_source job_sql fingerprint_sql poll_until scram_hba
-  start_logged_pair set_passwords psql_verbose RUNNING JOB_SUMMARY);
+  start_logged_pair set_passwords psql_verbose start_pair sibling_service_sql
+  faults_sql three_tables_sql RUNNING JOB_SUMMARY);
 
 # the states of a job that a worker is running, as an SQL list
 use constant RUNNING =>
@@ -198,6 +205,152 @@ sub psql_verbose
 		stderr => \$err,
 		%psql_opts);
 	return ($ret, $out, $err);
+}
+
+# start_pair(%opt)
+#
+# Two new clusters, named source and sibling: the source preloads splitdb
+# with 16 worker processes; each gets the lines of $opt{source_conf} or
+# $opt{sibling_conf} when given; both started.  Returns (source, sibling,
+# the name of the bootstrap superuser, which both share).
+sub start_pair
+{
+	my (%opt) = @_;
+	my $source  = PostgreSQL::Test::Cluster->new('source');
+	my $sibling = PostgreSQL::Test::Cluster->new('sibling');
+
+	$source->init;
+	$source->append_conf('postgresql.conf',
+		"shared_preload_libraries = 'splitdb'\nmax_worker_processes = 16\n"
+		  . ($opt{source_conf} // ''));
+	$source->start;
+	$sibling->init;
+	$sibling->append_conf('postgresql.conf', $opt{sibling_conf}) if defined $opt{sibling_conf};
+	$sibling->start;
+	return ($source, $sibling, $source->safe_psql('postgres', 'SELECT current_user'));
+}
+
+# sibling_service_sql($sibling, $user, $service, %opt)
+#
+# The SQL, to run in the source database, that registers service $service
+# with its sibling database $opt{dbname} ($service when not given) on the
+# server of node $sibling: a postgres_fdw server $opt{server} ("<service>_srv"
+# when not given), the current user's user mapping there as $user, the
+# service, and the tables of $opt{tables} (a list of names as SQL literals'
+# contents) assigned to it.  The database must exist in $sibling.
+sub sibling_service_sql
+{
+	my ($sibling, $user, $service, %opt) = @_;
+	my $dbname = $opt{dbname} // $service;
+	my $server = $opt{server} // "${service}_srv";
+	my ($host, $port) = ($sibling->host, $sibling->port);
+	my $sql = "CREATE SERVER $server FOREIGN DATA WRAPPER postgres_fdw\n"
+	  . "\tOPTIONS (host '$host', port '$port', dbname '$dbname');\n"
+	  . "CREATE USER MAPPING FOR CURRENT_USER SERVER $server OPTIONS (user '$user');\n"
+	  . "SELECT splitdb_add_service('$service', server => '$server');\n";
+
+	$sql .= "SELECT splitdb_assign('$service', "
+	  . join(', ', map { "'$_'" } @{ $opt{tables} }) . ");\n"
+	  if $opt{tables};
+	return $sql;
+}
+
+# faults_sql(%opt)
+#
+# The SQL, to run in a sibling database, of the test's faults: a gate table
+# faults.gate, the tags armed (faults.armed), and an event trigger that
+# holds the sessions named splitdb at the gate (LOCK ... IN SHARE MODE,
+# until the test's session that locks it lets go) at the end of a command
+# whose tag is armed, and gives every new table of schema public a
+# statement trigger that holds them for the tag COPY.  With
+# $opt{copy_after}, that trigger holds only once the table has that many
+# rows; with $opt{sleep}, a session also sleeps while "sleep <tag>" is
+# armed (a hold that outlives a restart of the source).
+sub faults_sql
+{
+	my (%opt) = @_;
+	my $sleep = $opt{sleep} ? q{
+	WHILE pg_catalog.current_setting('application_name') = 'splitdb'
+	   AND EXISTS (SELECT FROM faults.armed a WHERE a.tag = 'sleep ' || what) LOOP
+		PERFORM pg_catalog.pg_sleep(0.05);
+	END LOOP;} : '';
+	my $hold_copy = defined $opt{copy_after} ? qq{
+DECLARE
+	n bigint;
+BEGIN
+	EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', tg_relid::regclass) INTO n;
+	IF n >= $opt{copy_after} THEN
+		PERFORM faults.hold('COPY');
+	END IF;
+	RETURN NULL;
+END} : q{
+BEGIN
+	PERFORM faults.hold('COPY');
+	RETURN NULL;
+END};
+
+	return qq{
+CREATE SCHEMA faults;
+CREATE TABLE faults.gate ();
+CREATE TABLE faults.armed (tag text PRIMARY KEY);
+CREATE FUNCTION faults.hold(what text) RETURNS void LANGUAGE plpgsql AS \$\$
+BEGIN
+	IF pg_catalog.current_setting('application_name') = 'splitdb'
+	   AND EXISTS (SELECT FROM faults.armed a WHERE a.tag = what) THEN
+		LOCK TABLE faults.gate IN SHARE MODE;
+	END IF;$sleep
+END
+\$\$;
+CREATE FUNCTION faults.hold_copy() RETURNS trigger LANGUAGE plpgsql AS \$\$$hold_copy
+\$\$;
+CREATE FUNCTION faults.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS \$\$
+DECLARE
+	r record;
+BEGIN
+	IF tg_tag = 'CREATE TABLE' AND EXISTS (SELECT FROM faults.armed a WHERE a.tag = 'COPY') THEN
+		FOR r IN SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c
+				  WHERE c.object_type = 'table' AND c.schema_name = 'public' LOOP
+			EXECUTE pg_catalog.format('CREATE TRIGGER zz_fault_copy BEFORE INSERT ON %s'
+				' FOR EACH STATEMENT EXECUTE FUNCTION faults.hold_copy()', r.objid::regclass);
+		END LOOP;
+	END IF;
+	PERFORM faults.hold(tg_tag);
+END
+\$\$;
+CREATE EVENT TRIGGER faults_on_ddl ON ddl_command_end EXECUTE FUNCTION faults.on_ddl();
+};
+}
+
+# three_tables_sql($svc, $rows, $plain_rows)
+#
+# The SQL of a service's three tables: <svc>_big ($rows rows, a bigserial
+# key, an index, a NULL every 97 rows), <svc>_small (300 rows referring to
+# it) and <svc>_zplain ($plain_rows rows, no key).
+sub three_tables_sql
+{
+	my ($svc, $rows, $plain_rows) = @_;
+	return qq{
+CREATE TABLE ${svc}_big (
+	id         bigserial PRIMARY KEY,
+	label      text NOT NULL,
+	amount     numeric(12,2),
+	created_at timestamptz NOT NULL
+);
+INSERT INTO ${svc}_big (id, label, amount, created_at)
+SELECT g, 'row ' || g, CASE WHEN g % 97 = 0 THEN NULL ELSE round((g * 7.31) % 100000, 2) END,
+	   timestamptz '2024-01-01 00:00:00+00' + g * interval '37 seconds'
+  FROM generate_series(1, $rows) g;
+SELECT setval('${svc}_big_id_seq', $rows);
+CREATE INDEX ${svc}_big_created_at_idx ON ${svc}_big (created_at);
+CREATE TABLE ${svc}_small (
+	id     integer PRIMARY KEY,
+	big_id bigint NOT NULL REFERENCES ${svc}_big (id),
+	note   text
+);
+INSERT INTO ${svc}_small SELECT g, (g * 997) % $rows + 1, 'note ' || g FROM generate_series(1, 300) g;
+CREATE TABLE ${svc}_zplain (n integer NOT NULL, what text NOT NULL);
+INSERT INTO ${svc}_zplain SELECT g, 'event ' || g FROM generate_series(1, $plain_rows) g;
+};
 }
 
 1;

@@ -30,21 +30,13 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SplitdbTest qw(start_pair sibling_service_sql);
 
 my $seed       = 20261121;
 my $statements = 2400;
 my $block      = 40;
 
-my $source  = PostgreSQL::Test::Cluster->new('source');
-my $sibling = PostgreSQL::Test::Cluster->new('sibling');
-$source->init;
-$source->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'splitdb'\nmax_worker_processes = 16");
-$source->start;
-$sibling->init;
-$sibling->start;
-
-my $user = $source->safe_psql('postgres', 'SELECT current_user');
+my ($source, $sibling, $user) = start_pair();
 $sibling->safe_psql('postgres', 'CREATE DATABASE orders');
 
 my $schema = q{
@@ -94,17 +86,9 @@ for my $db ('oracle', 'mono')
 $sibling->safe_psql('orders',
 	'CREATE TABLE diff_result (n integer PRIMARY KEY, outcome text NOT NULL)');
 
-my $sib_host = $sibling->host;
-my $sib_port = $sibling->port;
-$source->safe_psql(
-	'mono', qq{
-CREATE EXTENSION splitdb CASCADE;
-CREATE SERVER orders_srv FOREIGN DATA WRAPPER postgres_fdw
-	OPTIONS (host '$sib_host', port '$sib_port', dbname 'orders');
-CREATE USER MAPPING FOR CURRENT_USER SERVER orders_srv OPTIONS (user '$user');
-SELECT splitdb_add_service('orders', server => 'orders_srv');
-SELECT splitdb_assign('orders', 'orders', 'item', 'note');
-});
+$source->safe_psql('mono',
+	"CREATE EXTENSION splitdb CASCADE;\n"
+	  . sibling_service_sql($sibling, $user, 'orders', tables => ['orders', 'item', 'note']));
 my ($rc, $out, $err) =
   $source->psql('mono', "SELECT splitdb_migrate('orders', wait => true) > 0");
 is($rc, 0, 'the migration to a sibling on another server succeeds');

@@ -30,17 +30,9 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SplitdbTest qw(start_pair sibling_service_sql);
 
-my $source  = PostgreSQL::Test::Cluster->new('source');
-my $sibling = PostgreSQL::Test::Cluster->new('sibling');
-$source->init;
-$source->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'splitdb'\nmax_worker_processes = 16");
-$source->start;
-$sibling->init;
-$sibling->start;
-
-my $user = $source->safe_psql('postgres', 'SELECT current_user');
+my ($source, $sibling, $user) = start_pair();
 $sibling->safe_psql('postgres', 'CREATE DATABASE shop');
 $source->safe_psql('postgres', 'CREATE DATABASE mono');
 $source->safe_psql(
@@ -49,16 +41,9 @@ CREATE TABLE product (id integer PRIMARY KEY, name text);
 CREATE TABLE line (id integer PRIMARY KEY, product_id integer REFERENCES product);
 INSERT INTO product SELECT g, 'product ' || g FROM generate_series(1, 10) g;
 });
-my ($host, $port) = ($sibling->host, $sibling->port);
-$source->safe_psql(
-	'mono', qq{
-CREATE EXTENSION splitdb CASCADE;
-CREATE SERVER shop_srv FOREIGN DATA WRAPPER postgres_fdw
-	OPTIONS (host '$host', port '$port', dbname 'shop');
-CREATE USER MAPPING FOR CURRENT_USER SERVER shop_srv OPTIONS (user '$user');
-SELECT splitdb_add_service('shop', server => 'shop_srv');
-SELECT splitdb_assign('shop', 'product');
-});
+$source->safe_psql('mono',
+	"CREATE EXTENSION splitdb CASCADE;\n"
+	  . sibling_service_sql($sibling, $user, 'shop', tables => ['product']));
 my ($rc, $out, $err) =
   $source->psql('mono', "SELECT splitdb_migrate('shop', wait => true) > 0");
 is($rc, 0, 'the migration to a sibling on another server succeeds');

@@ -36,7 +36,7 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use SplitdbTest qw(start_source fingerprint_sql psql_verbose);
+use SplitdbTest qw(start_source fingerprint_sql psql_verbose sibling_service_sql);
 
 my $node = start_source('source', 1000);
 my $sib  = PostgreSQL::Test::Cluster->new('sibling');
@@ -51,7 +51,6 @@ sub src { return $node->safe_psql('postgres', $_[0]); }
 sub make_service
 {
 	my ($svc) = @_;
-	my ($host, $port) = ($sib->host, $sib->port);
 
 	$sib->safe_psql('postgres', "CREATE DATABASE $svc");
 	src(qq{
@@ -71,12 +70,8 @@ CREATE TABLE ${svc}_line (
 	item   text NOT NULL
 );
 INSERT INTO ${svc}_line (ord_id, item) SELECT 1 + g % 2000, 'item ' || g FROM generate_series(1, 3000) g;
-CREATE SERVER ${svc}_srv FOREIGN DATA WRAPPER postgres_fdw
-	OPTIONS (host '$host', port '$port', dbname '$svc');
-CREATE USER MAPPING FOR CURRENT_USER SERVER ${svc}_srv OPTIONS (user '$user');
-SELECT splitdb_add_service('$svc', server => '${svc}_srv');
-SELECT splitdb_assign('$svc', '${svc}_ord', '${svc}_line');
-});
+}
+	  . sibling_service_sql($sib, $user, $svc, tables => ["${svc}_ord", "${svc}_line"]));
 	return src("SELECT splitdb_migrate('$svc', wait => true)");
 }
 

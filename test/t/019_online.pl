@@ -62,7 +62,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
-use SplitdbTest qw(start_source fingerprint_sql poll_until psql_verbose RUNNING JOB_SUMMARY);
+use SplitdbTest qw(start_source fingerprint_sql poll_until psql_verbose sibling_service_sql
+  RUNNING JOB_SUMMARY);
 
 my $batch     = 500;
 my $pause_key = 1936747639;    # SPLITDB_MIGRATE_PAUSE_KEY
@@ -89,7 +90,6 @@ my $user = $src->safe_psql('postgres', 'SELECT current_user');
 sub make_service
 {
 	my ($node, $svc, $rows, $keyless) = @_;
-	my ($host, $port) = ($sib->host, $sib->port);
 	my $next = $rows + 1;
 
 	$sib->safe_psql('postgres', "CREATE DATABASE $svc");
@@ -107,12 +107,8 @@ CREATE TABLE ${svc}_audit (
 	at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE SEQUENCE ${svc}_ids START $next;
-CREATE SERVER ${svc}_srv FOREIGN DATA WRAPPER postgres_fdw
-	OPTIONS (host '$host', port '$port', dbname '$svc');
-CREATE USER MAPPING FOR CURRENT_USER SERVER ${svc}_srv OPTIONS (user '$user');
-SELECT splitdb_add_service('$svc', server => '${svc}_srv');
-SELECT splitdb_assign('$svc', '${svc}_t');
-});
+}
+		  . sibling_service_sql($sib, $user, $svc, tables => ["${svc}_t"]));
 	return;
 }
 

@@ -27,18 +27,10 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SplitdbTest qw(start_pair sibling_service_sql);
 
-my $source  = PostgreSQL::Test::Cluster->new('source');
-my $sibling = PostgreSQL::Test::Cluster->new('sibling');
-$source->init;
-$source->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'splitdb'\nmax_worker_processes = 16");
-$source->start;
-$sibling->init;
-$sibling->append_conf('postgresql.conf', "log_line_prefix = '%m [%p] %a %d '");
-$sibling->start;
-
-my $user = $source->safe_psql('postgres', 'SELECT current_user');
+my ($source, $sibling, $user) =
+  start_pair(sibling_conf => "log_line_prefix = '%m [%p] %a %d '");
 $sibling->safe_psql('postgres', 'CREATE DATABASE shop');
 $source->safe_psql('postgres', 'CREATE DATABASE mono');
 $source->safe_psql(
@@ -52,16 +44,9 @@ CREATE TABLE line (
 INSERT INTO customer SELECT g, 'customer ' || g FROM generate_series(1, 100) g;
 INSERT INTO product SELECT g, 'product ' || g FROM generate_series(1, 100) g;
 });
-my ($host, $port) = ($sibling->host, $sibling->port);
-$source->safe_psql(
-	'mono', qq{
-CREATE EXTENSION splitdb CASCADE;
-CREATE SERVER shop_srv FOREIGN DATA WRAPPER postgres_fdw
-	OPTIONS (host '$host', port '$port', dbname 'shop');
-CREATE USER MAPPING FOR CURRENT_USER SERVER shop_srv OPTIONS (user '$user');
-SELECT splitdb_add_service('shop', server => 'shop_srv');
-SELECT splitdb_assign('shop', 'customer', 'product');
-});
+$source->safe_psql('mono',
+	"CREATE EXTENSION splitdb CASCADE;\n"
+	  . sibling_service_sql($sibling, $user, 'shop', tables => ['customer', 'product']));
 my ($rc, $out, $err) =
   $source->psql('mono', "SELECT splitdb_migrate('shop', wait => true) > 0");
 is($rc, 0, 'customer and product move to a sibling on another server');

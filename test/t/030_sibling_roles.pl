@@ -20,17 +20,9 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SplitdbTest qw(start_pair sibling_service_sql);
 
-my $source  = PostgreSQL::Test::Cluster->new('source');
-my $sibling = PostgreSQL::Test::Cluster->new('sibling');
-$source->init;
-$source->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'splitdb'\nmax_worker_processes = 16");
-$source->start;
-$sibling->init;
-$sibling->start;
-
-my $user = $source->safe_psql('postgres', 'SELECT current_user');
+my ($source, $sibling, $user) = start_pair();
 $sibling->safe_psql('postgres', 'CREATE DATABASE memos');
 $sibling->safe_psql('postgres', 'CREATE ROLE memo_reader');
 $source->safe_psql('postgres', 'CREATE DATABASE mono');
@@ -51,16 +43,9 @@ CREATE POLICY everyone ON "Büro".memo AS RESTRICTIVE TO PUBLIC USING (body IS N
 GRANT SELECT ON "Büro".memo TO memo_reader, memo_only_here;
 INSERT INTO "Büro".memo VALUES (1, 'ann', 'a'), (2, 'bob', 'b'), (3, 'ann', NULL);
 });
-my ($host, $port) = ($sibling->host, $sibling->port);
-$source->safe_psql(
-	'mono', qq{
-CREATE EXTENSION splitdb CASCADE;
-CREATE SERVER memo_srv FOREIGN DATA WRAPPER postgres_fdw
-	OPTIONS (host '$host', port '$port', dbname 'memos');
-CREATE USER MAPPING FOR CURRENT_USER SERVER memo_srv OPTIONS (user '$user');
-SELECT splitdb_add_service('memo', server => 'memo_srv');
-SELECT splitdb_assign('memo', '"Büro".memo');
-});
+$source->safe_psql('mono',
+	"CREATE EXTENSION splitdb CASCADE;\n"
+	  . sibling_service_sql($sibling, $user, 'memo', dbname => 'memos', tables => ['"Büro".memo']));
 my ($rc, $out, $err) =
   $source->psql('mono', "SELECT splitdb_migrate('memo', mode => 'offline', wait => true) > 0");
 is($rc, 0, 'the migration ends, though policies name roles the sibling lacks');
