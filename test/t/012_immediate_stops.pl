@@ -52,7 +52,7 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use SplitdbTest qw(start_source job_sql RUNNING JOB_SUMMARY);
+use SplitdbTest qw(start_source job_sql faults_sql three_tables_sql RUNNING JOB_SUMMARY);
 
 my $rows  = 6000;
 my $batch = 1000;
@@ -160,28 +160,8 @@ INSERT INTO ${svc}_child SELECT g, 1 + (g * 31) % $rows FROM generate_series(1, 
 
 	$sib->safe_psql('postgres', "CREATE DATABASE $svc");
 	my ($host, $port) = ($sib->host, $sib->port);
-	query(
-		'postgres', qq{
-CREATE TABLE ${svc}_big (
-	id         bigserial PRIMARY KEY,
-	label      text NOT NULL,
-	amount     numeric(12,2),
-	created_at timestamptz NOT NULL
-);
-INSERT INTO ${svc}_big (id, label, amount, created_at)
-SELECT g, 'row ' || g, CASE WHEN g % 97 = 0 THEN NULL ELSE round((g * 7.31) % 100000, 2) END,
-	   timestamptz '2024-01-01 00:00:00+00' + g * interval '37 seconds'
-  FROM generate_series(1, $rows) g;
-SELECT setval('${svc}_big_id_seq', $rows);
-CREATE INDEX ${svc}_big_created_at_idx ON ${svc}_big (created_at);
-CREATE TABLE ${svc}_small (
-	id     integer PRIMARY KEY,
-	big_id bigint NOT NULL REFERENCES ${svc}_big (id),
-	note   text
-);
-INSERT INTO ${svc}_small SELECT g, (g * 997) % $rows + 1, 'note ' || g FROM generate_series(1, 300) g;
-CREATE TABLE ${svc}_zplain (n integer NOT NULL, what text NOT NULL);
-INSERT INTO ${svc}_zplain SELECT g, 'event ' || g FROM generate_series(1, 500) g;
+	query('postgres',
+		three_tables_sql($svc, $rows, 500) . qq{
 $xref
 CREATE SERVER ${svc}_srv FOREIGN DATA WRAPPER postgres_fdw
 	OPTIONS (host '$host', port '$port', dbname '$svc');
@@ -189,46 +169,7 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER ${svc}_srv OPTIONS (user '$user');
 SELECT splitdb_add_service('$svc', server => '${svc}_srv');
 SELECT splitdb_assign('$svc', VARIADIC ARRAY[@{[ join(', ', map { "'$_'" } @tables) ]}]::regclass[]);
 });
-	query(
-		$svc, q{
-CREATE SCHEMA faults;
-CREATE TABLE faults.gate ();
-CREATE TABLE faults.armed (tag text PRIMARY KEY);
-CREATE FUNCTION faults.hold(what text) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-	IF pg_catalog.current_setting('application_name') = 'splitdb'
-	   AND EXISTS (SELECT FROM faults.armed a WHERE a.tag = what) THEN
-		LOCK TABLE faults.gate IN SHARE MODE;
-	END IF;
-END
-$$;
-CREATE FUNCTION faults.hold_copy() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-	n bigint;
-BEGIN
-	EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', tg_relid::regclass) INTO n;
-	IF n >= COPY_AFTER THEN
-		PERFORM faults.hold('COPY');
-	END IF;
-	RETURN NULL;
-END
-$$;
-CREATE FUNCTION faults.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
-DECLARE
-	r record;
-BEGIN
-	IF tg_tag = 'CREATE TABLE' AND EXISTS (SELECT FROM faults.armed a WHERE a.tag = 'COPY') THEN
-		FOR r IN SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c
-				  WHERE c.object_type = 'table' AND c.schema_name = 'public' LOOP
-			EXECUTE pg_catalog.format('CREATE TRIGGER zz_fault_copy BEFORE INSERT ON %s'
-				' FOR EACH STATEMENT EXECUTE FUNCTION faults.hold_copy()', r.objid::regclass);
-		END LOOP;
-	END IF;
-	PERFORM faults.hold(tg_tag);
-END
-$$;
-CREATE EVENT TRIGGER faults_on_ddl ON ddl_command_end EXECUTE FUNCTION faults.on_ddl();
-} =~ s/COPY_AFTER/$copy_after/r);
+	query($svc, faults_sql(copy_after => $copy_after));
 
 	my %before = (relations => relations('postgres', $svc), xref => $opt{xref});
 	$before{tables} = {

@@ -66,7 +66,7 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use SplitdbTest qw(start_source job_sql fingerprint_sql poll_until JOB_SUMMARY);
+use SplitdbTest qw(start_source job_sql fingerprint_sql poll_until faults_sql JOB_SUMMARY);
 
 my $node = start_source('main', 500);
 
@@ -205,44 +205,7 @@ SELECT splitdb_assign('$svc', '${svc}_big', '${svc}_small', '${svc}_zplain');
 	query(
 		$svc, qq{
 CREATE TYPE public.${svc}_kind AS ENUM ('plain', 'fancy');
-CREATE SCHEMA faults;
-CREATE TABLE faults.gate ();
-CREATE TABLE faults.armed (tag text PRIMARY KEY);
-CREATE FUNCTION faults.hold(what text) RETURNS void LANGUAGE plpgsql AS \$\$
-BEGIN
-	IF pg_catalog.current_setting('application_name') = 'splitdb'
-	   AND EXISTS (SELECT FROM faults.armed a WHERE a.tag = what) THEN
-		LOCK TABLE faults.gate IN SHARE MODE;
-	END IF;
-	-- a hold that outlives a restart: sleep while the tag is armed so
-	WHILE pg_catalog.current_setting('application_name') = 'splitdb'
-	   AND EXISTS (SELECT FROM faults.armed a WHERE a.tag = 'sleep ' || what) LOOP
-		PERFORM pg_catalog.pg_sleep(0.05);
-	END LOOP;
-END
-\$\$;
-CREATE FUNCTION faults.hold_copy() RETURNS trigger LANGUAGE plpgsql AS \$\$
-BEGIN
-	PERFORM faults.hold('COPY');
-	RETURN NULL;
-END
-\$\$;
-CREATE FUNCTION faults.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS \$\$
-DECLARE
-	r record;
-BEGIN
-	IF tg_tag = 'CREATE TABLE' AND EXISTS (SELECT FROM faults.armed a WHERE a.tag = 'COPY') THEN
-		FOR r IN SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c
-				  WHERE c.object_type = 'table' AND c.schema_name = 'public' LOOP
-			EXECUTE pg_catalog.format('CREATE TRIGGER zz_fault_copy BEFORE INSERT ON %s'
-				' FOR EACH STATEMENT EXECUTE FUNCTION faults.hold_copy()', r.objid::regclass);
-		END LOOP;
-	END IF;
-	PERFORM faults.hold(tg_tag);
-END
-\$\$;
-CREATE EVENT TRIGGER faults_on_ddl ON ddl_command_end EXECUTE FUNCTION faults.on_ddl();
-});
+} . faults_sql(sleep => 1));
 	return snapshot($svc);
 }
 
