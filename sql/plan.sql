@@ -202,6 +202,16 @@ CREATE FUNCTION booking.touch() RETURNS trigger LANGUAGE plpgsql
 	AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER reservation_touch BEFORE UPDATE ON booking.reservation
 	FOR EACH ROW EXECUTE FUNCTION booking.touch();
+-- triggers that send notifications, with pg_notify() and with NOTIFY: they
+-- will send them in the sibling, where the source's listeners hear nothing
+CREATE FUNCTION booking.announce() RETURNS trigger LANGUAGE plpgsql
+	AS $$ BEGIN PERFORM Pg_Notify('reservations', NEW.id::text); RETURN NULL; END $$;
+CREATE TRIGGER reservation_announce AFTER INSERT ON booking.reservation
+	FOR EACH ROW EXECUTE FUNCTION booking.announce();
+CREATE FUNCTION booking.ring() RETURNS trigger LANGUAGE plpgsql
+	AS $$ BEGIN NOTIFY "reservations changed"; RETURN NULL; END $$;
+CREATE TRIGGER reservation_ring AFTER DELETE ON booking.reservation
+	FOR EACH STATEMENT EXECUTE FUNCTION booking.ring();
 -- trigger functions whose bodies name tables: staying ones are named, by
 -- qualified name or through the function's search_path; moving ones, names
 -- in strings that are no relation, and the trigger's own table are not

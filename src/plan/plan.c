@@ -473,7 +473,8 @@ SPLITDB_PLAN_RLS_REFERENCES
 " UNION ALL"
 " SELECT 'warning', format('%s.%s', t.tgrelid::regclass, quote_ident(t.tgname)),"
 "  format('trigger %s on %s calls %s; it moves with the table and fires in the sibling, so the function is created there too%s',"
-"   quote_ident(t.tgname), t.tgrelid::regclass, t.tgfoid::regprocedure, " SPLITDB_TRIGGER_SETTINGS_NOTE ")"
+"   quote_ident(t.tgname), t.tgrelid::regclass, t.tgfoid::regprocedure,"
+"   " SPLITDB_TRIGGER_SETTINGS_NOTE " || " SPLITDB_TRIGGER_NOTIFY_NOTE ")"
 "  FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
 " WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND " SPLITDB_NOT_OWN_TRIGGER("t")
 /*

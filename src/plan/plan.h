@@ -89,6 +89,20 @@ extern const char *const splitdb_plan_sql_function_checks;
 	" THEN " SPLITDB_SETTINGS_NOTE("trigger''s function") " ELSE '' END"
 
 /*
+ * A note for the warnings about triggers that move (plan.c): a trigger's
+ * function that sends notifications (NOTIFY, pg_notify()) sends them in
+ * the sibling's database once the trigger fires there, and a session that
+ * LISTENs in the source hears none.  A name match in the trigger's
+ * function; nothing deeper.
+ */
+#define SPLITDB_NOTIFY_RE "'\\m(pg_notify\\s*\\(|notify\\s+[[:alpha:]_\"])'"
+#define SPLITDB_TRIGGER_NOTIFY_NOTE \
+	" CASE WHEN (SELECT sf.prosrc FROM pg_proc sf WHERE sf.oid = t.tgfoid) ~* " SPLITDB_NOTIFY_RE \
+	" THEN '; the trigger''s function sends notifications (NOTIFY or pg_notify()), which it will send in" \
+	" the sibling''s database: a session that LISTENs in the source no longer hears them; LISTEN in the" \
+	" sibling''s database instead' ELSE '' END"
+
+/*
  * Cross-service references with an end that has row-level security
  * (plan.c): splitdb's checks and actions on that end, run from the other
  * database as the role of a user mapping with row_security off, fail where
