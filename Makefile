@@ -51,6 +51,7 @@ OBJS = \
 	src/migrate/replay.o \
 	src/migrate/restore.o \
 	src/migrate/rollback.o \
+	src/migrate/shape.o \
 	src/migrate/shim.o \
 	src/migrate/step.o \
 	src/migrate/undo.o \

@@ -7,7 +7,8 @@
 --   role that may write a table but not its log writes all the same;
 -- - every refusal, each changing nothing: a service never migrated, a job
 --   that is not done, a finalized job, a capture trigger dropped or
---   disabled by hand, an archived original gone;
+--   disabled by hand, an archived original gone, a table of the sibling
+--   whose columns changed since the cutover;
 -- - writes through the shims, directly in the sibling, through a
 --   cross-database cascade, and in a table without a key (an enum column
 --   among them, which comes back in COPY's text format); then the rollback:
@@ -173,6 +174,20 @@ SET client_min_messages = warning;
 SELECT splitdb_rollback('rb_svc');
 \c rb_svc
 ALTER TABLE "Rück Weg".tag ENABLE ALWAYS TRIGGER splitdb_capture_insert;
+-- the sibling's tables changed since the cutover: a column added there
+-- (the replay would drop its values without a word), a column retyped
+ALTER TABLE "Rück Weg"."Auftrag" ADD COLUMN "Neu ""Spalte""" integer DEFAULT 7;
+\c splitdb_regression
+SET client_min_messages = warning;
+SELECT splitdb_rollback('rb_svc');
+\c rb_svc
+ALTER TABLE "Rück Weg"."Auftrag" DROP COLUMN "Neu ""Spalte""";
+ALTER TABLE "Rück Weg".messung ALTER COLUMN v TYPE varchar(200);
+\c splitdb_regression
+SET client_min_messages = warning;
+SELECT splitdb_rollback('rb_svc');
+\c rb_svc
+ALTER TABLE "Rück Weg".messung ALTER COLUMN v TYPE text;
 \c splitdb_regression
 SET client_min_messages = warning;
 SELECT count(*) AS rollbacks FROM splitdb.rollback;

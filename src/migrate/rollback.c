@@ -69,6 +69,7 @@
 #include "migrate/pause.h"
 #include "migrate/replay.h"
 #include "migrate/rollback.h"
+#include "migrate/shape.h"
 #include "remote/remote.h"
 #include "splitdb.h"
 
@@ -261,10 +262,13 @@ check_job(const char *service, PGconn *conn)
 	{
 		PGconn	   *own = conn ? NULL : splitdb_remote_connect_server(job.server, service);
 		char	   *problem;
+		char	   *shape = NULL;
 
 		PG_TRY();
 		{
 			problem = splitdb_capture_problem(job.job_id, service, conn ? conn : own);
+			if (problem == NULL)
+				shape = splitdb_shape_problem(job.job_id, conn ? conn : own, service);
 		}
 		PG_FINALLY();
 		{
@@ -276,6 +280,11 @@ check_job(const char *service, PGconn *conn)
 			refuse(service, "its sibling's capture of writes is incomplete",
 				   psprintf("%s: the rows written since the cutover cannot all be known.", problem),
 				   psprintf("splitdb_doctor() reports the capture; without it, keep the service where it is and call splitdb_finalize('%s').",
+							service));
+		if (shape != NULL)
+			refuse(service, "its tables in the sibling no longer have the columns of their archived originals",
+				   psprintf("%s: the rows written since the cutover cannot go back as they are.", shape),
+				   psprintf("Make the table in the sibling match its archived original again (a column added there goes with its values), or keep the service where it is and call splitdb_finalize('%s').",
 							service));
 	}
 	return job;

@@ -1,0 +1,132 @@
+/*-------------------------------------------------------------------------
+ *
+ * shape.c
+ *	  Whether the sibling's tables of a job still have the columns of
+ *	  their archived originals, for a rollback.
+ *
+ * A rollback replays the rows written in the sibling since the cutover
+ * into the archived originals, by the originals' columns.  A column added
+ * to a sibling's table since (ALTER TABLE there, by the service's own
+ * migrations) has values that no archived original can hold, and the
+ * replay would drop them without a word; a column dropped or retyped there
+ * leaves rows that cannot go back as they were.  So a rollback first
+ * compares the two sides, column by column (name and type, as
+ * format_type() writes them under search_path pg_catalog), and refuses
+ * when they differ, having changed nothing.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/shape.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "libpq-fe.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "metadata/catalog.h"
+#include "migrate/shape.h"
+#include "remote/remote.h"
+#include "splitdb.h"
+
+/*
+ * The columns of relations, one row per relation: its name as the job
+ * records it, and its columns in attribute order ("name type, ...").  In
+ * the source over the job's tables (the archived originals); in the sibling
+ * over the names the job gave them there ($1).
+ */
+#define COLUMNS_OF(relid) \
+	"pg_catalog.string_agg(pg_catalog.quote_ident(a.attname) OPERATOR(pg_catalog.||) ' '" \
+	"                      OPERATOR(pg_catalog.||) pg_catalog.format_type(a.atttypid, a.atttypmod), ', '" \
+	"                      ORDER BY a.attnum)" \
+	" FROM pg_catalog.pg_attribute a WHERE a.attrelid = " relid \
+	"  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped"
+#define SOURCE_SHAPES \
+	"SELECT t.table_name, (SELECT " COLUMNS_OF("t.relid") ")" \
+	"  FROM splitdb.job_table t WHERE t.job_id = $1::pg_catalog.int8" \
+	"   AND t.relkind IN ('r', 'p') ORDER BY t.table_name"
+#define SIBLING_SHAPES \
+	"SELECT n, (SELECT " COLUMNS_OF("pg_catalog.to_regclass(n)") ")" \
+	"  FROM pg_catalog.unnest($1::pg_catalog.text[]) n"
+
+/*
+ * sibling_shapes
+ *		The columns of the named tables in the sibling: a result of one row
+ *		per name, in the order given, NULL for a table it lacks.
+ */
+static PGresult *
+sibling_shapes(PGconn *conn, List *names, const char *service)
+{
+	StringInfoData arr;
+	const char *params[1];
+	ListCell   *lc;
+
+	initStringInfo(&arr);
+	appendStringInfoChar(&arr, '{');
+	foreach(lc, names)
+	{
+		const char *name = lfirst(lc);
+
+		if (arr.len > 1)
+			appendStringInfoChar(&arr, ',');
+		appendStringInfoChar(&arr, '"');
+		for (const char *p = name; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				appendStringInfoChar(&arr, '\\');
+			appendStringInfoChar(&arr, *p);
+		}
+		appendStringInfoChar(&arr, '"');
+	}
+	appendStringInfoChar(&arr, '}');
+	params[0] = arr.data;
+	return splitdb_remote_exec(conn, SIBLING_SHAPES, 1, params, service);
+}
+
+/*
+ * splitdb_shape_problem
+ *		How a table of job job_id in the sibling (conn) differs from its
+ *		archived original in columns, or NULL when none does.  The first
+ *		such table is named.  In a transaction, connected to SPI; sets
+ *		search_path for the rest of the (sub)transaction.
+ */
+char *
+splitdb_shape_problem(int64 job_id, PGconn *conn, const char *service)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+	List	   *names = NIL;
+	List	   *shapes = NIL;
+	PGresult   *res;
+	char	   *problem = NULL;
+
+	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	splitdb_catalog_exec_text(SOURCE_SHAPES, 1, params, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		shapes = lappend(shapes, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+	}
+	if (names == NIL)
+		return NULL;
+
+	res = sibling_shapes(conn, names, service);
+	for (int i = 0; i < list_length(names) && problem == NULL; i++)
+	{
+		const char *name = list_nth(names, i);
+		const char *here = list_nth(shapes, i);
+		const char *there = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
+
+		if (there == NULL)
+			problem = psprintf("Table %s is missing in the sibling", name);
+		else if (here == NULL || strcmp(here, there) != 0)
+			problem = psprintf("Table %s has the columns (%s) in the sibling and (%s) in its archived original",
+							   name, there, here ? here : "");
+	}
+	PQclear(res);
+	return problem;
+}
