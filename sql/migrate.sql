@@ -251,6 +251,27 @@ SELECT count(*) AS rows_9999 FROM "Booking" WHERE id = 9999;
 UPDATE "Booking" SET price = 80 WHERE note = 'via shim' RETURNING id, price, total;
 DELETE FROM "Zimmer ""Extra"" Größe" WHERE "Was" = 'via shim' RETURNING "Extra-ID";
 SELECT id, guest_id, nights, price, total, note FROM "Booking" WHERE id > 250 ORDER BY id;
+-- an INSERT through a shim goes 100 rows to a statement (the batch_size of
+-- the server splitdb_add_service() made), unless the shim has row triggers
+-- for INSERT: "Booking" references guest, which stays, so its rows go one
+-- at a time
+SELECT option_value AS batch_size
+  FROM pg_foreign_server s, pg_options_to_table(s.srvoptions)
+ WHERE s.srvname = 'splitdb_mig_svc' AND option_name = 'batch_size';
+CREATE FUNCTION batch_size_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	l text;
+BEGIN
+	FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
+		IF l ~ 'Batch Size' THEN
+			RETURN trim(l);
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END $$;
+SELECT batch_size_of($$INSERT INTO "Zimmer ""Extra"" Größe" (booking_id, "Was") VALUES (252, 'x')$$) AS plain_shim,
+	   batch_size_of($$INSERT INTO "Booking" (guest_id, nights, price) VALUES (2, 3, 70)$$) AS shim_with_reference;
+DROP FUNCTION batch_size_of(text);
 -- the shims carry the originals' grants, the columns' too: a role granted
 -- one column only reads that column through the shim
 SELECT has_column_privilege('regress $splitdb$ reader', '"Zimmer ""Extra"" Größe"', 'Was', 'SELECT') AS reader_was,

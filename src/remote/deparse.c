@@ -28,6 +28,9 @@
 /*
  * splitdb_deparse_create_server
  *		CREATE SERVER for a postgres_fdw server that reaches a database.
+ *		Its batch_size lets postgres_fdw send an INSERT through a shim 100
+ *		rows to a statement, not one (it sends one row at a time all the
+ *		same for a shim with row triggers for INSERT, or with RETURNING).
  */
 char *
 splitdb_deparse_create_server(const char *server, const char *host, int port,
@@ -41,7 +44,7 @@ splitdb_deparse_create_server(const char *server, const char *host, int port,
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
 					 "CREATE SERVER %s FOREIGN DATA WRAPPER postgres_fdw"
-					 " OPTIONS (host %s, port %s, dbname %s)",
+					 " OPTIONS (host %s, port %s, dbname %s, batch_size '100')",
 					 quote_identifier(server),
 					 quote_literal_cstr(host),
 					 quote_literal_cstr(portstr),
