@@ -133,19 +133,58 @@ splitdb_refcheck_defs_reset(void)
  * output_follows_settings
  *		Whether the text form of a type's values depends on DateStyle,
  *		IntervalStyle or extra_float_digits: dates, times, intervals and
- *		floats, through domains.
+ *		floats, through domains, and the arrays, ranges, multiranges and
+ *		composite types that hold them (a date[] key under DateStyle 'SQL,
+ *		DMY' prints 4 March as 04/03/2024, which another server reads as 3
+ *		April or refuses).
  */
+static bool row_output_follows_settings(Oid typid);
+
 static bool
 output_follows_settings(Oid typid)
 {
 	char		category;
 	bool		preferred;
+	Oid			inner;
 
+	check_stack_depth();
 	typid = getBaseType(typid);
 	if (typid == FLOAT4OID || typid == FLOAT8OID)
 		return true;
 	get_type_category_preferred(typid, &category, &preferred);
-	return category == TYPCATEGORY_DATETIME || category == TYPCATEGORY_TIMESPAN;
+	if (category == TYPCATEGORY_DATETIME || category == TYPCATEGORY_TIMESPAN)
+		return true;
+	if (OidIsValid(inner = get_element_type(typid)))
+		return output_follows_settings(inner);
+	if (type_is_range(typid))
+		return output_follows_settings(get_range_subtype(typid));
+	if (type_is_multirange(typid))
+		return output_follows_settings(get_multirange_range(typid));
+	if (OidIsValid(get_typ_typrelid(typid)))
+		return row_output_follows_settings(typid);
+	return false;
+}
+
+/*
+ * row_output_follows_settings
+ *		output_follows_settings() for a composite type: whether any of its
+ *		columns' text forms follow the settings.
+ */
+static bool
+row_output_follows_settings(Oid typid)
+{
+	TupleDesc	desc = lookup_rowtype_tupdesc(typid, -1);
+	bool		follows = false;
+
+	for (int i = 0; i < desc->natts && !follows; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped)
+			follows = output_follows_settings(att->atttypid);
+	}
+	ReleaseTupleDesc(desc);
+	return follows;
 }
 
 /*
