@@ -71,6 +71,7 @@ OBJS = \
 	src/reference/refcheck_check.o \
 	src/reference/refcheck_constraint.o \
 	src/reference/refcheck_def.o \
+	src/reference/refcheck_eqop.o \
 	src/reference/refcheck_fast.o \
 	src/reference/refcheck_hold.o \
 	src/reference/refcheck_queue.o \

@@ -6,10 +6,19 @@
 -- - arrays and ranges of dates inserted and updated under DateStyle
 --   'SQL, DMY': 4 March prints as 04/03/2024 there, which another server
 --   reads as 3 April or refuses; the key's text form is pinned to ISO as
---   for a date key.
+--   for a date key;
+-- - citext keys: citext's "=" is in the schema of the extension, and
+--   pg_catalog's would compare the keys as text, case-sensitively, so an
+--   ON DELETE SET NULL or ON UPDATE CASCADE missed the rows whose key
+--   differs in case, and a lookup refused them;
+-- - keys of other types than the referenced key's (integer referencing
+--   bigint, smallint referencing numeric): PostgreSQL compares them with
+--   the referenced type's equality, so a bigint key beyond the integer
+--   range is referenced by no row, and a numeric 3.00 is smallint 3.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
+CREATE EXTENSION citext;
 
 CREATE SCHEMA lokal;
 CREATE FUNCTION make_tables(s text) RETURNS void LANGUAGE plpgsql AS $$
@@ -19,6 +28,20 @@ BEGIN
 	EXECUTE format('CREATE TABLE %1$I."Termin" (id int PRIMARY KEY,
 		tage date[] REFERENCES %1$I."Tage" ON UPDATE CASCADE,
 		spanne daterange REFERENCES %1$I."Spanne" ON UPDATE CASCADE)', s);
+	EXECUTE format('CREATE TABLE %I."Marke" (k citext PRIMARY KEY)', s);
+	EXECUTE format('CREATE TABLE %I."Gross" (k bigint PRIMARY KEY)', s);
+	EXECUTE format('CREATE TABLE %I."Betrag" (k numeric PRIMARY KEY)', s);
+	EXECUTE format('CREATE TABLE %1$I."Artikel" (id int PRIMARY KEY,
+		marke citext REFERENCES %1$I."Marke" ON UPDATE CASCADE ON DELETE SET NULL,
+		gross int REFERENCES %1$I."Gross" ON UPDATE CASCADE,
+		betrag int2 REFERENCES %1$I."Betrag" ON UPDATE CASCADE ON DELETE SET NULL)', s);
+	EXECUTE format('CREATE TABLE %1$I."Sperre" (id int PRIMARY KEY,
+		marke citext REFERENCES %1$I."Marke" ON DELETE RESTRICT)', s);
+	EXECUTE format('INSERT INTO %I."Marke" VALUES (''Acme''), (''Bolt''), (''Cord''), (''Dash'')', s);
+	EXECUTE format('INSERT INTO %I."Gross" VALUES (1), (2), (5000000000)', s);
+	EXECUTE format('INSERT INTO %I."Betrag" VALUES (1), (2.5), (3.0), (4)', s);
+	EXECUTE format('INSERT INTO %I."Artikel" VALUES (1, ''ACME'', 1, 1), (2, ''bolt'', 2, 3), (3, ''cord'', NULL, 4)', s);
+	EXECUTE format('INSERT INTO %I."Sperre" VALUES (1, ''DASH'')', s);
 	EXECUTE format('INSERT INTO %I."Tage" VALUES (''{2024-03-04}''), (''{2024-04-03}'')', s);
 	EXECUTE format('INSERT INTO %I."Spanne" VALUES (''[2024-03-04,2024-03-10)''), (''[2024-04-03,2024-10-03)'')', s);
 	EXECUTE format('INSERT INTO %I."Termin" VALUES (1, ''{2024-04-03}'', ''[2024-04-03,2024-10-03)'')', s);
@@ -26,7 +49,7 @@ END $$;
 SELECT make_tables('public'), make_tables('lokal');
 
 SELECT splitdb_add_service('rkf_svc');
-SELECT splitdb_assign('rkf_svc', '"Tage"', '"Spanne"');
+SELECT splitdb_assign('rkf_svc', '"Tage"', '"Spanne"', '"Marke"', '"Gross"', '"Betrag"');
 SELECT splitdb_migrate('rkf_svc', wait => true) > 0 AS migrated;
 
 CREATE FUNCTION both_ways(stmt text) RETURNS TABLE (copy text, outcome text)
@@ -70,9 +93,41 @@ SET DateStyle = ISO;
 SELECT * FROM show('Termin', 'id, tage, spanne');
 SELECT * FROM splitdb_orphans('rkf_svc');
 
+-- citext keys compare without case, as citext's own "=" compares them
+SELECT * FROM both_ways($$INSERT INTO %I."Artikel" VALUES (4, 'aCmE', NULL, NULL)$$);
+SELECT * FROM both_ways($$UPDATE %I."Marke" SET k = 'acme' WHERE k = 'ACME'$$);
+SELECT * FROM both_ways($$DELETE FROM %I."Marke" WHERE k = 'BOLT'$$);
+SELECT * FROM both_ways($$DELETE FROM %I."Marke" WHERE k = 'dash'$$);
+SELECT * FROM show('Artikel', 'id, marke');
+-- a bigint key beyond integer's range is referenced by no integer row;
+-- one carried to an integer row is out of its range (22003)
+SELECT * FROM both_ways($$UPDATE %I."Gross" SET k = 3 WHERE k = 5000000000$$);
+SELECT * FROM both_ways($$UPDATE %I."Gross" SET k = 5000000001 WHERE k = 2$$);
+-- smallint rows referencing numeric keys: compared and carried as numeric
+SELECT * FROM both_ways($$INSERT INTO %I."Artikel" VALUES (5, NULL, NULL, 3)$$);
+SELECT * FROM both_ways($$UPDATE %I."Betrag" SET k = 3.00 WHERE k = 3$$);
+SELECT * FROM both_ways($$UPDATE %I."Betrag" SET k = 1.5 WHERE k = 1$$);
+SELECT * FROM both_ways($$DELETE FROM %I."Betrag" WHERE k = 4.0$$);
+SELECT * FROM show('Artikel', 'id, marke, gross, betrag');
+SELECT * FROM show('Gross', 'k', 'k');
+SELECT * FROM show('Betrag', 'k', 'k');
+-- the same, written in the sibling directly
+\c rkf_svc
+SET client_min_messages = warning;
+UPDATE "Marke" SET k = 'CORD' WHERE k = 'cord';
+DELETE FROM "Betrag" WHERE k = 2.5;
+UPDATE "Betrag" SET k = 3.000 WHERE k = 3;
+\c splitdb_regression
+SET client_min_messages = warning;
+UPDATE lokal."Marke" SET k = 'CORD' WHERE k = 'cord';
+DELETE FROM lokal."Betrag" WHERE k = 2.5;
+UPDATE lokal."Betrag" SET k = 3.000 WHERE k = 3;
+SELECT * FROM show('Artikel', 'id, marke, gross, betrag');
+SELECT * FROM splitdb_orphans('rkf_svc');
+
 -- clean up
-DROP FOREIGN TABLE "Tage", "Spanne";
-DROP TABLE "Termin";
+DROP FOREIGN TABLE "Tage", "Spanne", "Marke", "Gross", "Betrag";
+DROP TABLE "Termin", "Artikel", "Sperre";
 DROP SCHEMA lokal CASCADE;
 DROP FUNCTION make_tables(text), both_ways(text), show(text, text, text);
 DELETE FROM splitdb.job;
@@ -81,3 +136,4 @@ SELECT splitdb_drop_service('rkf_svc');
 DROP DATABASE rkf_svc WITH (FORCE);
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;
+DROP EXTENSION citext;

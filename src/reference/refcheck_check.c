@@ -177,6 +177,8 @@ splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
 	const char *table = other ? def->other_table : def->own_table;
 	char	  **cols = other ? def->other_cols : def->own_cols;
 	char	  **types = other ? def->other_types : def->own_types;
+	/* the referencing columns compare with the referenced key's types */
+	char	  **valtypes = (other && def->side == 'p') ? def->own_types : NULL;
 	char	   *sql;
 	List	   *rows;
 	List	   *again = NIL;
@@ -185,12 +187,12 @@ splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
 	int			nhit = 0;
 	ListCell   *lc;
 
-	sql = splitdb_refcheck_small_batch_sql(def, n, table, cols, types, lock,
-										   first_only);
+	sql = splitdb_refcheck_small_batch_sql(def, n, table, cols, types, valtypes,
+										   lock, first_only);
 	small = (sql != NULL);
 	if (!small)
-		sql = splitdb_refcheck_key_batch_sql(def, table, cols, types, lock,
-											 first_only);
+		sql = splitdb_refcheck_key_batch_sql(def, table, cols, types, valtypes,
+											 lock, first_only);
 	rows = run_statement(def, server, table, sql, def->nkeys,
 						 splitdb_refcheck_key_arrays(def, keys, false), small);
 	nhit = splitdb_refcheck_mark_hits(rows, n, hit);
@@ -211,7 +213,8 @@ splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
 		}
 	}
 	rows = run_statement(def, server, table,
-						 splitdb_refcheck_key_batch_sql(def, table, cols, types, lock, first_only),
+						 splitdb_refcheck_key_batch_sql(def, table, cols, types, valtypes,
+														lock, first_only),
 						 def->nkeys, splitdb_refcheck_key_arrays(def, again, false), false);
 	foreach(lc, rows)
 	{
@@ -247,7 +250,7 @@ referencing_positions(RefDef *def, List *keys)
 		return splitdb_refcheck_positions(def, keys, true, true, true);
 	hit = palloc0(sizeof(bool) * (n + 1));
 	sql = splitdb_refcheck_key_batch_sql(def, def->other_table, def->other_cols,
-										 def->other_types, true, true);
+										 def->other_types, def->own_types, true, true);
 	rows = splitdb_refcheck_run_relayed(def, sql, def->nkeys,
 										splitdb_refcheck_key_arrays(def, keys, false),
 										false);
@@ -446,8 +449,9 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 {
 	int			n = list_length(keys);
 	char	   *from = splitdb_refcheck_keys_from(def->nkeys, is_update && action == 'c');
-	char	   *match = splitdb_refcheck_key_match("t", def->other_cols,
-												   def->other_types, def->nkeys);
+	char	   *match = splitdb_refcheck_key_match_as("t", def->other_cols,
+													  def->other_types, def->own_types,
+													  def->nkeys);
 	StringInfoData sql;
 	Datum	   *params;
 	int			nparams = def->nkeys;
@@ -514,7 +518,7 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 				appendStringInfoString(&sql, ", ");
 			if (action == 'c')
 				appendStringInfo(&sql, "%s = k.n%d::%s", quote_identifier(def->other_cols[c]),
-								 c + 1, def->other_types[c]);
+								 c + 1, def->own_types[c]);
 			else
 				appendStringInfo(&sql, "%s = %s", quote_identifier(def->other_cols[c]),
 								 action == 'n' ? "NULL" : "DEFAULT");

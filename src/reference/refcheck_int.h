@@ -278,10 +278,20 @@ extern PendingKey *splitdb_refcheck_take_queued(PendingSet *set, char *ident);
 
 /* refcheck_sql.c: the SQL of keys */
 extern char *splitdb_refcheck_small_batch_sql(RefDef *def, int n, const char *table,
-											  char **cols, char **types, bool lock,
-											  bool first_only);
+											  char **cols, char **types, char **valtypes,
+											  bool lock, bool first_only);
 extern char *splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char **cols,
-											char **types, bool lock, bool first_only);
+											char **types, char **valtypes, bool lock,
+											bool first_only);
+extern char *splitdb_refcheck_key_match_as(const char *alias, char **cols, char **types,
+										   char **valtypes, int nkeys);
+
+/* refcheck_eqop.c: comparisons as PostgreSQL's foreign keys compare */
+extern void splitdb_refcheck_append_key_cond(StringInfo buf, const char *col,
+											 const char *coltype, const char *valexpr,
+											 const char *valtype);
+extern bool splitdb_refcheck_same_key_types(char **types, char **valtypes, int nkeys);
+extern const char *splitdb_refcheck_eq_operator(const char *type);
 extern char *splitdb_refcheck_single_key_sql(RefDef *def);
 extern Datum *splitdb_refcheck_key_arrays(RefDef *def, List *keys, bool new);
 extern const char **splitdb_refcheck_array_texts(Datum *arrays, int n);
