@@ -95,6 +95,49 @@ splitdb_refcheck_defs(void)
 	return all_defs;
 }
 
+/* the earliest queue of a definition that flush_all would work off */
+static uint64
+first_queued(RefDef *def, bool at_commit)
+{
+	uint64		seq = def->now.keys != NIL ? def->now.seq : PG_UINT64_MAX;
+
+	if (at_commit && def->at_commit.keys != NIL && def->at_commit.seq < seq)
+		seq = def->at_commit.seq;
+	return seq;
+}
+
+/* list_sort()'s comparator has no argument: the queues it compares */
+static bool sorting_at_commit = false;
+
+static int
+queue_order_cmp(const ListCell *a, const ListCell *b)
+{
+	uint64		sa = first_queued(lfirst(a), sorting_at_commit);
+	uint64		sb = first_queued(lfirst(b), sorting_at_commit);
+
+	return sa < sb ? -1 : (sa > sb ? 1 : 0);
+}
+
+/*
+ * splitdb_refcheck_defs_in_queue_order
+ *		The definitions with queued keys (at_commit: the commit-time ones
+ *		too), the one whose keys were queued first first, so that the checks
+ *		at commit report the violation that PostgreSQL, which fires deferred
+ *		events in queue order, reports first.
+ */
+List *
+splitdb_refcheck_defs_in_queue_order(bool at_commit)
+{
+	List	   *defs = NIL;
+
+	for (RefDef *def = all_defs; def != NULL; def = def->next)
+		if (first_queued(def, at_commit) != PG_UINT64_MAX)
+			defs = lappend(defs, def);
+	sorting_at_commit = at_commit;
+	list_sort(defs, queue_order_cmp);
+	return defs;
+}
+
 /* the memory definitions live in, for the life of the backend */
 MemoryContext
 splitdb_refcheck_def_context(void)

@@ -51,6 +51,7 @@ typedef struct PendingKey
 	PendingKind kind;
 	char	  **old;			/* key values in text form, never NULL */
 	char	  **new;			/* PENDING_UPDATE: the new key, NULLs allowed */
+	uint64		seq;			/* queue order, across all queues */
 } PendingKey;
 
 /* a queue of keys, without duplicates */
@@ -58,6 +59,7 @@ typedef struct PendingSet
 {
 	List	   *keys;
 	HTAB	   *seen;			/* ident -> present */
+	uint64		seq;			/* when its first key was queued */
 } PendingSet;
 
 /* one trigger's reference end, read from splitdb.reference_end */
@@ -246,6 +248,7 @@ extern RefcheckXactState refcheck_xact;
 /* refcheck_def.c: definitions */
 extern void splitdb_refcheck_defs_init(void);
 extern RefDef *splitdb_refcheck_defs(void);
+extern List *splitdb_refcheck_defs_in_queue_order(bool at_commit);
 extern MemoryContext splitdb_refcheck_def_context(void);
 extern void splitdb_refcheck_defs_reset(void);
 extern RefDef *splitdb_refcheck_get_def(TriggerData *td);
