@@ -14,7 +14,9 @@
 -- - keys of other types than the referenced key's (integer referencing
 --   bigint, smallint referencing numeric): PostgreSQL compares them with
 --   the referenced type's equality, so a bigint key beyond the integer
---   range is referenced by no row, and a numeric 3.00 is smallint 3.
+--   range is referenced by no row, and a numeric 3.00 is smallint 3;
+--   a character(n) key referencing a text one is compared as text, without
+--   its padding.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -37,6 +39,11 @@ BEGIN
 		betrag int2 REFERENCES %1$I."Betrag" ON UPDATE CASCADE ON DELETE SET NULL)', s);
 	EXECUTE format('CREATE TABLE %1$I."Sperre" (id int PRIMARY KEY,
 		marke citext REFERENCES %1$I."Marke" ON DELETE RESTRICT)', s);
+	EXECUTE format('CREATE TABLE %I."Wort" (k text PRIMARY KEY)', s);
+	EXECUTE format('CREATE TABLE %1$I."Zeile" (id int PRIMARY KEY,
+		k char(6) REFERENCES %1$I."Wort" ON UPDATE CASCADE ON DELETE SET NULL)', s);
+	EXECUTE format('INSERT INTO %I."Wort" VALUES (''abc''), (''abc ''), (''de'')', s);
+	EXECUTE format('INSERT INTO %I."Zeile" VALUES (1, ''de'')', s);
 	EXECUTE format('INSERT INTO %I."Marke" VALUES (''Acme''), (''Bolt''), (''Cord''), (''Dash'')', s);
 	EXECUTE format('INSERT INTO %I."Gross" VALUES (1), (2), (5000000000)', s);
 	EXECUTE format('INSERT INTO %I."Betrag" VALUES (1), (2.5), (3.0), (4)', s);
@@ -49,7 +56,7 @@ END $$;
 SELECT make_tables('public'), make_tables('lokal');
 
 SELECT splitdb_add_service('rkf_svc');
-SELECT splitdb_assign('rkf_svc', '"Tage"', '"Spanne"', '"Marke"', '"Gross"', '"Betrag"');
+SELECT splitdb_assign('rkf_svc', '"Tage"', '"Spanne"', '"Marke"', '"Gross"', '"Betrag"', '"Wort"');
 SELECT splitdb_migrate('rkf_svc', wait => true) > 0 AS migrated;
 
 CREATE FUNCTION both_ways(stmt text) RETURNS TABLE (copy text, outcome text)
@@ -111,6 +118,12 @@ SELECT * FROM both_ways($$DELETE FROM %I."Betrag" WHERE k = 4.0$$);
 SELECT * FROM show('Artikel', 'id, marke, gross, betrag');
 SELECT * FROM show('Gross', 'k', 'k');
 SELECT * FROM show('Betrag', 'k', 'k');
+-- character(n) keys referencing text ones: compared as text, unpadded
+SELECT * FROM both_ways($$INSERT INTO %I."Zeile" VALUES (2, 'abc   '), (3, 'abc')$$);
+SELECT * FROM both_ways($$UPDATE %I."Wort" SET k = 'abc  ' WHERE k = 'abc '$$);
+SELECT * FROM both_ways($$UPDATE %I."Wort" SET k = 'xyz' WHERE k = 'abc'$$);
+SELECT * FROM both_ways($$DELETE FROM %I."Wort" WHERE k = 'de'$$);
+SELECT * FROM show('Zeile', 'id, k');
 -- the same, written in the sibling directly
 \c rkf_svc
 SET client_min_messages = warning;
@@ -126,8 +139,8 @@ SELECT * FROM show('Artikel', 'id, marke, gross, betrag');
 SELECT * FROM splitdb_orphans('rkf_svc');
 
 -- clean up
-DROP FOREIGN TABLE "Tage", "Spanne", "Marke", "Gross", "Betrag";
-DROP TABLE "Termin", "Artikel", "Sperre";
+DROP FOREIGN TABLE "Tage", "Spanne", "Marke", "Gross", "Betrag", "Wort";
+DROP TABLE "Termin", "Artikel", "Sperre", "Zeile";
 DROP SCHEMA lokal CASCADE;
 DROP FUNCTION make_tables(text), both_ways(text), show(text, text, text);
 DELETE FROM splitdb.job;

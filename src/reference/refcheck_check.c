@@ -177,8 +177,8 @@ splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
 	const char *table = other ? def->other_table : def->own_table;
 	char	  **cols = other ? def->other_cols : def->own_cols;
 	char	  **types = other ? def->other_types : def->own_types;
-	/* the referencing columns compare with the referenced key's types */
-	char	  **valtypes = (other && def->side == 'p') ? def->own_types : NULL;
+	/* the other end's columns compare with this end's key types */
+	char	  **valtypes = other ? def->own_types : NULL;
 	char	   *sql;
 	List	   *rows;
 	List	   *again = NIL;
@@ -517,7 +517,7 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 	char	   *from = splitdb_refcheck_keys_from(def->nkeys, is_update && action == 'c');
 	char	   *match = splitdb_refcheck_key_match_as("t", def->other_cols,
 													  def->other_types, def->own_types,
-													  def->nkeys);
+													  def->nkeys, false);
 	StringInfoData sql;
 	Datum	   *params;
 	int			nparams = def->nkeys;

@@ -28,7 +28,9 @@
 #include "postgres.h"
 
 #include "access/stratnum.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "parser/parse_type.h"
 #include "utils/builtins.h"
@@ -83,6 +85,20 @@ resolve_type(const char *name)
 	return typid;
 }
 
+/* whether a type lives in pg_catalog */
+static bool
+type_in_pg_catalog(Oid typid)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	bool		result;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	result = ((Form_pg_type) GETSTRUCT(tup))->typnamespace == PG_CATALOG_NAMESPACE;
+	ReleaseSysCache(tup);
+	return result;
+}
+
 /* "OPERATOR(schema.name)" of an operator */
 static char *
 operator_text(Oid opno)
@@ -104,26 +120,41 @@ operator_text(Oid opno)
 /*
  * splitdb_refcheck_append_key_cond
  *		Append to buf the comparison of column col (of type coltype) with
- *		the key value valexpr, a text expression, read as valtype: the
- *		type whose equality PostgreSQL's foreign key uses, the referenced
- *		key's (coltype itself when the column is the referenced one).
+ *		the key value valexpr, a text expression read as valtype, as
+ *		PostgreSQL's foreign key compares them: with the equality of the
+ *		referenced key's type, which is coltype when col_referenced (a
+ *		lookup of referencing keys in the referenced table), else valtype
+ *		(an action or check on the referencing rows).
+ *
+ * The same types compare with their own equality.  Different ones with a
+ * cross-type operator of the referenced type's btree family when there is
+ * one, else with the referencing side cast to the referenced type (a
+ * char(n) key is compared with a text column without its padding, as
+ * text).  A referencing type outside pg_catalog is not named in a cast
+ * (the other database may not have it): its key is read as the referenced
+ * type.
  */
 void
 splitdb_refcheck_append_key_cond(StringInfo buf, const char *col,
 								 const char *coltype, const char *valexpr,
-								 const char *valtype)
+								 const char *valtype, bool col_referenced)
 {
+	const char *reftype = col_referenced ? coltype : valtype;
 	Oid			coltyp = resolve_type(coltype);
 	Oid			valtyp = resolve_type(valtype);
+	Oid			reftyp = col_referenced ? coltyp : valtyp;
+	Oid			fktyp = col_referenced ? valtyp : coltyp;
 	TypeCacheEntry *tc;
 	Oid			cross;
 
-	if (!OidIsValid(coltyp) || !OidIsValid(valtyp))
+	if (!OidIsValid(coltyp) || !OidIsValid(valtyp) ||
+		(col_referenced && coltyp != valtyp &&
+		 !type_in_pg_catalog(valtyp)))
 	{
 		appendStringInfo(buf, "%s OPERATOR(pg_catalog.=) %s::%s", col, valexpr, coltype);
 		return;
 	}
-	tc = lookup_type_cache(valtyp, TYPECACHE_EQ_OPR | TYPECACHE_BTREE_OPFAMILY);
+	tc = lookup_type_cache(reftyp, TYPECACHE_EQ_OPR | TYPECACHE_BTREE_OPFAMILY);
 	if (!OidIsValid(tc->eq_opr))
 	{
 		appendStringInfo(buf, "%s OPERATOR(pg_catalog.=) %s::%s", col, valexpr, coltype);
@@ -136,13 +167,18 @@ splitdb_refcheck_append_key_cond(StringInfo buf, const char *col,
 		return;
 	}
 	cross = OidIsValid(tc->btree_opf) ?
-		get_opfamily_member(tc->btree_opf, valtyp, coltyp, BTEqualStrategyNumber) :
+		get_opfamily_member(tc->btree_opf, reftyp, fktyp, BTEqualStrategyNumber) :
 		InvalidOid;
-	if (OidIsValid(cross))
+	if (OidIsValid(cross) && col_referenced)
+		appendStringInfo(buf, "%s %s %s::%s", col, operator_text(cross), valexpr, valtype);
+	else if (OidIsValid(cross))
 		appendStringInfo(buf, "%s::%s %s %s", valexpr, valtype, operator_text(cross), col);
+	else if (col_referenced)
+		appendStringInfo(buf, "%s %s %s::%s::%s", col, operator_text(tc->eq_opr),
+						 valexpr, valtype, reftype);
 	else
-		appendStringInfo(buf, "%s::%s %s %s::%s", col, valtype,
-						 operator_text(tc->eq_opr), valexpr, valtype);
+		appendStringInfo(buf, "%s::%s %s %s::%s", col, reftype,
+						 operator_text(tc->eq_opr), valexpr, reftype);
 }
 
 /*

@@ -158,11 +158,11 @@ fast_check(List *batches, UserMapping *mapping)
 			/* a small batch is an "= ANY" lookup, which plans fast; else a join */
 			st->sql = splitdb_refcheck_small_batch_sql(def, list_length(b->keys),
 													   def->other_table, def->other_cols,
-													   def->other_types, NULL, true, false);
+													   def->other_types, def->own_types, true, false);
 			if (st->sql == NULL)
 				st->sql = splitdb_refcheck_key_batch_sql(def, def->other_table,
 														 def->other_cols,
-														 def->other_types, NULL, true, false);
+														 def->other_types, def->own_types, true, false);
 			st->values = splitdb_refcheck_key_literals(def, b->keys, false);
 		}
 	}

@@ -287,12 +287,13 @@ extern char *splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char
 											char **types, char **valtypes, bool lock,
 											bool first_only);
 extern char *splitdb_refcheck_key_match_as(const char *alias, char **cols, char **types,
-										   char **valtypes, int nkeys);
+										   char **valtypes, int nkeys,
+										   bool col_referenced);
 
 /* refcheck_eqop.c: comparisons as PostgreSQL's foreign keys compare */
 extern void splitdb_refcheck_append_key_cond(StringInfo buf, const char *col,
 											 const char *coltype, const char *valexpr,
-											 const char *valtype);
+											 const char *valtype, bool col_referenced);
 extern bool splitdb_refcheck_same_key_types(char **types, char **valtypes, int nkeys);
 extern const char *splitdb_refcheck_eq_operator(const char *type);
 extern char *splitdb_refcheck_single_key_sql(RefDef *def);

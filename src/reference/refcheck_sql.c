@@ -75,19 +75,19 @@ char *
 splitdb_refcheck_key_match(const char *alias, char **cols, char **types,
 						   int nkeys)
 {
-	return splitdb_refcheck_key_match_as(alias, cols, types, NULL, nkeys);
+	return splitdb_refcheck_key_match_as(alias, cols, types, NULL, nkeys, true);
 }
 
 /*
  * splitdb_refcheck_key_match_as
  *		splitdb_refcheck_key_match() with the values read as valtypes (NULL:
- *		types), the referenced key's types when the columns are the
- *		referencing ones: compared as PostgreSQL's foreign key compares
- *		them (splitdb_refcheck_append_key_cond()).
+ *		types), the other end's key types: compared as PostgreSQL's foreign
+ *		key compares them (splitdb_refcheck_append_key_cond()), the
+ *		columns being the referenced ones when col_referenced.
  */
 char *
 splitdb_refcheck_key_match_as(const char *alias, char **cols, char **types,
-							  char **valtypes, int nkeys)
+							  char **valtypes, int nkeys, bool col_referenced)
 {
 	StringInfoData buf;
 
@@ -100,7 +100,8 @@ splitdb_refcheck_key_match_as(const char *alias, char **cols, char **types,
 		if (i > 0)
 			appendStringInfoString(&buf, " AND ");
 		splitdb_refcheck_append_key_cond(&buf, col, types[i], val,
-										 valtypes ? valtypes[i] : types[i]);
+										 valtypes ? valtypes[i] : types[i],
+										 col_referenced);
 	}
 	return buf.data;
 }
@@ -242,7 +243,8 @@ splitdb_refcheck_small_batch_sql(RefDef *def, int n, const char *table,
 			if (i > 0)
 				appendStringInfoString(&buf, " AND ");
 			splitdb_refcheck_append_key_cond(&buf, col, types[i], val,
-											 valtypes ? valtypes[i] : types[i]);
+											 valtypes ? valtypes[i] : types[i],
+											 def->side == 'c');
 		}
 		appendStringInfoString(&buf, " LIMIT 1");
 	}
@@ -271,7 +273,7 @@ splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char **cols,
 	return psprintf("SELECT k.i FROM %s JOIN %s t ON %s%s%s",
 					splitdb_refcheck_keys_from(def->nkeys, false), table,
 					splitdb_refcheck_key_match_as("t", cols, types, valtypes,
-												  def->nkeys),
+												  def->nkeys, def->side == 'c'),
 					first_only ? " ORDER BY k.i LIMIT 1" : "",
 					lock ? " FOR KEY SHARE OF t" : "");
 }
@@ -370,7 +372,7 @@ splitdb_refcheck_single_key_sql(RefDef *def)
 		if (i > 0)
 			appendStringInfoString(&buf, " AND ");
 		splitdb_refcheck_append_key_cond(&buf, col, def->other_types[i], val,
-										 def->other_types[i]);
+										 def->own_types[i], true);
 	}
 	appendStringInfoString(&buf, " LIMIT 1 FOR KEY SHARE OF t");
 	MemoryContextSwitchTo(old);
