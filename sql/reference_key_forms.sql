@@ -16,11 +16,18 @@
 --   the referenced type's equality, so a bigint key beyond the integer
 --   range is referenced by no row, and a numeric 3.00 is smallint 3;
 --   a character(n) key referencing a text one is compared as text, without
---   its padding.
+--   its padding;
+-- - a referencing column of another collation than a nondeterministic
+--   referenced key's: PostgreSQL 15 compares under the referenced key's
+--   collation in its NO ACTION and RESTRICT checks and its ON DELETE
+--   CASCADE, under the referencing column's in ON UPDATE CASCADE, SET NULL
+--   and SET DEFAULT.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
 CREATE EXTENSION citext;
+CREATE COLLATION "rkf ohne Fall" (provider = icu, locale = 'und-u-ks-level2',
+								  deterministic = false);
 
 CREATE SCHEMA lokal;
 CREATE FUNCTION make_tables(s text) RETURNS void LANGUAGE plpgsql AS $$
@@ -44,6 +51,13 @@ BEGIN
 		k char(6) REFERENCES %1$I."Wort" ON UPDATE CASCADE ON DELETE SET NULL)', s);
 	EXECUTE format('INSERT INTO %I."Wort" VALUES (''abc''), (''abc ''), (''de'')', s);
 	EXECUTE format('INSERT INTO %I."Zeile" VALUES (1, ''de'')', s);
+	EXECUTE format('CREATE TABLE %I."Kennung" (k text COLLATE "rkf ohne Fall" PRIMARY KEY)', s);
+	EXECUTE format('CREATE TABLE %1$I."Verweis" (id int PRIMARY KEY,
+		weg text COLLATE "C" REFERENCES %1$I."Kennung" ON DELETE CASCADE,
+		halt text COLLATE "C" REFERENCES %1$I."Kennung",
+		mit text COLLATE "C" REFERENCES %1$I."Kennung" ON UPDATE CASCADE)', s);
+	EXECUTE format('INSERT INTO %I."Kennung" VALUES (''Abc''), (''Def''), (''Ghi'')', s);
+	EXECUTE format('INSERT INTO %I."Verweis" VALUES (1, ''ABC'', NULL, NULL), (2, NULL, ''DEF'', NULL), (3, NULL, NULL, ''GHI'')', s);
 	EXECUTE format('INSERT INTO %I."Marke" VALUES (''Acme''), (''Bolt''), (''Cord''), (''Dash'')', s);
 	EXECUTE format('INSERT INTO %I."Gross" VALUES (1), (2), (5000000000)', s);
 	EXECUTE format('INSERT INTO %I."Betrag" VALUES (1), (2.5), (3.0), (4)', s);
@@ -56,7 +70,7 @@ END $$;
 SELECT make_tables('public'), make_tables('lokal');
 
 SELECT splitdb_add_service('rkf_svc');
-SELECT splitdb_assign('rkf_svc', '"Tage"', '"Spanne"', '"Marke"', '"Gross"', '"Betrag"', '"Wort"');
+SELECT splitdb_assign('rkf_svc', '"Tage"', '"Spanne"', '"Marke"', '"Gross"', '"Betrag"', '"Wort"', '"Kennung"');
 SELECT splitdb_migrate('rkf_svc', wait => true) > 0 AS migrated;
 
 CREATE FUNCTION both_ways(stmt text) RETURNS TABLE (copy text, outcome text)
@@ -124,6 +138,11 @@ SELECT * FROM both_ways($$UPDATE %I."Wort" SET k = 'abc  ' WHERE k = 'abc '$$);
 SELECT * FROM both_ways($$UPDATE %I."Wort" SET k = 'xyz' WHERE k = 'abc'$$);
 SELECT * FROM both_ways($$DELETE FROM %I."Wort" WHERE k = 'de'$$);
 SELECT * FROM show('Zeile', 'id, k');
+-- a nondeterministic referenced key, referencing columns in "C"
+SELECT * FROM both_ways($$DELETE FROM %I."Kennung" WHERE k = 'def'$$);
+SELECT * FROM both_ways($$UPDATE %I."Kennung" SET k = 'Xyz' WHERE k = 'ghi'$$);
+SELECT * FROM both_ways($$DELETE FROM %I."Kennung" WHERE k = 'abc'$$);
+SELECT * FROM show('Verweis', 'id, weg, halt, mit');
 -- the same, written in the sibling directly
 \c rkf_svc
 SET client_min_messages = warning;
@@ -139,8 +158,8 @@ SELECT * FROM show('Artikel', 'id, marke, gross, betrag');
 SELECT * FROM splitdb_orphans('rkf_svc');
 
 -- clean up
-DROP FOREIGN TABLE "Tage", "Spanne", "Marke", "Gross", "Betrag", "Wort";
-DROP TABLE "Termin", "Artikel", "Sperre", "Zeile";
+DROP FOREIGN TABLE "Tage", "Spanne", "Marke", "Gross", "Betrag", "Wort", "Kennung";
+DROP TABLE "Termin", "Artikel", "Sperre", "Zeile", "Verweis";
 DROP SCHEMA lokal CASCADE;
 DROP FUNCTION make_tables(text), both_ways(text), show(text, text, text);
 DELETE FROM splitdb.job;
@@ -150,3 +169,4 @@ DROP DATABASE rkf_svc WITH (FORCE);
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;
 DROP EXTENSION citext;
+DROP COLLATION "rkf ohne Fall";

@@ -515,9 +515,17 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 {
 	int			n = list_length(keys);
 	char	   *from = splitdb_refcheck_keys_from(def->nkeys, is_update && action == 'c');
+	/*
+	 * PostgreSQL 15 compares under a nondeterministic referenced key's
+	 * collation in its ON DELETE CASCADE, as in its NO ACTION and RESTRICT
+	 * checks, but not in ON UPDATE CASCADE, SET NULL and SET DEFAULT (its
+	 * COLLATE goes to the SET list there): the same here.
+	 */
 	char	   *match = splitdb_refcheck_key_match_as("t", def->other_cols,
 													  def->other_types, def->own_types,
-													  def->nkeys, false);
+													  def->nkeys, false,
+													  (action == 'c' && !is_update) ?
+													  def->fk_collates : NULL);
 	StringInfoData sql;
 	Datum	   *params;
 	int			nparams = def->nkeys;

@@ -30,6 +30,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/partition.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/trigger.h"
@@ -43,6 +44,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "metadata/catalog.h"
@@ -93,6 +95,38 @@ RefDef *
 splitdb_refcheck_defs(void)
 {
 	return all_defs;
+}
+
+/*
+ * set_fk_collate
+ *		On the referenced side, for key column i of collation coll: when
+ *		coll is nondeterministic, the referencing rows compare under it, as
+ *		PostgreSQL's foreign keys compare them (ri_GenerateQualCollation),
+ *		whatever the referencing column's collation.  Only where the
+ *		referencing table is in the source or here, which have every
+ *		collation of the referenced table; a sibling may lack it, and there
+ *		the referencing column's collation applies (a limit).
+ */
+static void
+set_fk_collate(RefDef *def, int i, Oid coll)
+{
+	HeapTuple	tup;
+	Form_pg_collation form;
+
+	if (def->side != 'p' || !OidIsValid(coll) || get_collation_isdeterministic(coll))
+		return;
+	if (OidIsValid(def->other_server) && strcmp(def->other_location, "source") != 0)
+		return;
+	tup = SearchSysCache1(COLLOID, ObjectIdGetDatum(coll));
+	if (!HeapTupleIsValid(tup))
+		return;
+	form = (Form_pg_collation) GETSTRUCT(tup);
+	if (def->fk_collates == NULL)
+		def->fk_collates = palloc0(sizeof(char *) * def->nkeys);
+	def->fk_collates[i] = psprintf(" COLLATE %s.%s",
+								   quote_identifier(get_namespace_name(form->collnamespace)),
+								   quote_identifier(NameStr(form->collname)));
+	ReleaseSysCache(tup);
 }
 
 /* the earliest queue of a definition that flush_all would work off */
@@ -182,6 +216,7 @@ splitdb_refcheck_defs_reset(void)
  *		April or refuses).
  */
 static bool row_output_follows_settings(Oid typid);
+static void set_fk_collate(RefDef *def, int i, Oid coll);
 
 static bool
 output_follows_settings(Oid typid)
@@ -402,6 +437,7 @@ load_def(Trigger *tg, Relation rel, int64 reference_id, char side)
 		def->typcache[i] = lookup_type_cache(att->atttypid, TYPECACHE_EQ_OPR_FINFO);
 		if (output_follows_settings(att->atttypid))
 			def->pin_output = true;
+		set_fk_collate(def, i, att->attcollation);
 	}
 	MemoryContextSwitchTo(old);
 	return def;

@@ -97,7 +97,7 @@ hold_sql(RefDef *def, bool skip_locked)
 	return psprintf("SELECT k.i FROM %s JOIN %s t ON %s FOR KEY SHARE OF t%s",
 					splitdb_refcheck_keys_from(def->nkeys, false), def->other_table,
 					splitdb_refcheck_key_match_as("t", def->other_cols, def->other_types,
-												  def->own_types, def->nkeys, true),
+												  def->own_types, def->nkeys, true, NULL),
 					skip_locked ? " SKIP LOCKED" : "");
 }
 

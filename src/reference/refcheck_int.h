@@ -97,6 +97,9 @@ typedef struct RefDef
 	bool		initially_deferred;
 	bool		always;			/* checks writes from the source's shims too */
 	bool		pin_output;		/* a key type's text form follows DateStyle & co */
+	char	  **fk_collates;	/* referenced side: " COLLATE x" of each
+								 * nondeterministic key column, for the
+								 * referencing rows; NULL: none */
 	PendingSet	now;			/* checked at the end of the statement */
 	PendingSet	at_commit;		/* checked at commit */
 	PendingSet	relay;			/* skipped here, for the database that wrote */
@@ -288,7 +291,7 @@ extern char *splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char
 											bool first_only);
 extern char *splitdb_refcheck_key_match_as(const char *alias, char **cols, char **types,
 										   char **valtypes, int nkeys,
-										   bool col_referenced);
+										   bool col_referenced, char **collates);
 
 /* refcheck_eqop.c: comparisons as PostgreSQL's foreign keys compare */
 extern void splitdb_refcheck_append_key_cond(StringInfo buf, const char *col,

@@ -75,7 +75,7 @@ char *
 splitdb_refcheck_key_match(const char *alias, char **cols, char **types,
 						   int nkeys)
 {
-	return splitdb_refcheck_key_match_as(alias, cols, types, NULL, nkeys, true);
+	return splitdb_refcheck_key_match_as(alias, cols, types, NULL, nkeys, true, NULL);
 }
 
 /*
@@ -83,11 +83,13 @@ splitdb_refcheck_key_match(const char *alias, char **cols, char **types,
  *		splitdb_refcheck_key_match() with the values read as valtypes (NULL:
  *		types), the other end's key types: compared as PostgreSQL's foreign
  *		key compares them (splitdb_refcheck_append_key_cond()), the
- *		columns being the referenced ones when col_referenced.
+ *		columns being the referenced ones when col_referenced; collates
+ *		(NULL: none) the COLLATE clauses of RefDef.fk_collates.
  */
 char *
 splitdb_refcheck_key_match_as(const char *alias, char **cols, char **types,
-							  char **valtypes, int nkeys, bool col_referenced)
+							  char **valtypes, int nkeys, bool col_referenced,
+							  char **collates)
 {
 	StringInfoData buf;
 
@@ -102,6 +104,8 @@ splitdb_refcheck_key_match_as(const char *alias, char **cols, char **types,
 		splitdb_refcheck_append_key_cond(&buf, col, types[i], val,
 										 valtypes ? valtypes[i] : types[i],
 										 col_referenced);
+		if (collates != NULL && collates[i] != NULL)
+			appendStringInfoString(&buf, collates[i]);
 	}
 	return buf.data;
 }
@@ -231,6 +235,8 @@ splitdb_refcheck_small_batch_sql(RefDef *def, int n, const char *table,
 	/* "= ANY" and array_position() want the column's type: else the join */
 	if (n > 1 && !splitdb_refcheck_same_key_types(types, valtypes, def->nkeys))
 		return NULL;
+	if (n > 1 && valtypes != NULL && def->side == 'p' && def->fk_collates != NULL)
+		return NULL;
 	initStringInfo(&buf);
 	if (n == 1)
 	{
@@ -245,6 +251,9 @@ splitdb_refcheck_small_batch_sql(RefDef *def, int n, const char *table,
 			splitdb_refcheck_append_key_cond(&buf, col, types[i], val,
 											 valtypes ? valtypes[i] : types[i],
 											 def->side == 'c');
+			if (valtypes != NULL && def->side == 'p' && def->fk_collates != NULL &&
+				def->fk_collates[i] != NULL)
+				appendStringInfoString(&buf, def->fk_collates[i]);
 		}
 		appendStringInfoString(&buf, " LIMIT 1");
 	}
@@ -273,7 +282,9 @@ splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char **cols,
 	return psprintf("SELECT k.i FROM %s JOIN %s t ON %s%s%s",
 					splitdb_refcheck_keys_from(def->nkeys, false), table,
 					splitdb_refcheck_key_match_as("t", cols, types, valtypes,
-												  def->nkeys, def->side == 'c'),
+												  def->nkeys, def->side == 'c',
+												  (valtypes != NULL && def->side == 'p') ?
+												  def->fk_collates : NULL),
 					first_only ? " ORDER BY k.i LIMIT 1" : "",
 					lock ? " FOR KEY SHARE OF t" : "");
 }
