@@ -42,7 +42,7 @@
 
 #include "reference/refcheck_int.h"
 
-/* a key type's name, resolved once per backend */
+/* a key type's name, resolved once per backend while the type exists */
 typedef struct KeyType
 {
 	char	   *name;
@@ -70,12 +70,21 @@ resolve_type(const char *name)
 	foreach(lc, key_types)
 	{
 		kt = lfirst(lc);
-		if (strcmp(kt->name, name) == 0)
+		if (strcmp(kt->name, name) != 0)
+			continue;
+		/* a type dropped since (an extension made again): resolve again */
+		if (OidIsValid(kt->typid) &&
+			SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(kt->typid)))
 			return kt->typid;
+		key_types = foreach_delete_current(key_types, lc);
+		break;
 	}
 	nest = splitdb_refcheck_pin_search_path();
 	parseTypeString(name, &typid, &typmod, true);
 	AtEOXact_GUC(true, nest);
+	/* a name that is no type here is looked up again next time */
+	if (!OidIsValid(typid))
+		return typid;
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	kt = palloc(sizeof(KeyType));
 	kt->name = pstrdup(name);
