@@ -177,6 +177,8 @@ splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
 	const char *table = other ? def->other_table : def->own_table;
 	char	  **cols = other ? def->other_cols : def->own_cols;
 	char	  **types = other ? def->other_types : def->own_types;
+	/* the other end's columns compare with this end's key types */
+	char	  **valtypes = other ? def->own_types : NULL;
 	char	   *sql;
 	List	   *rows;
 	List	   *again = NIL;
@@ -185,12 +187,12 @@ splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
 	int			nhit = 0;
 	ListCell   *lc;
 
-	sql = splitdb_refcheck_small_batch_sql(def, n, table, cols, types, lock,
-										   first_only);
+	sql = splitdb_refcheck_small_batch_sql(def, n, table, cols, types, valtypes,
+										   lock, first_only);
 	small = (sql != NULL);
 	if (!small)
-		sql = splitdb_refcheck_key_batch_sql(def, table, cols, types, lock,
-											 first_only);
+		sql = splitdb_refcheck_key_batch_sql(def, table, cols, types, valtypes,
+											 lock, first_only);
 	rows = run_statement(def, server, table, sql, def->nkeys,
 						 splitdb_refcheck_key_arrays(def, keys, false), small);
 	nhit = splitdb_refcheck_mark_hits(rows, n, hit);
@@ -211,7 +213,8 @@ splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
 		}
 	}
 	rows = run_statement(def, server, table,
-						 splitdb_refcheck_key_batch_sql(def, table, cols, types, lock, first_only),
+						 splitdb_refcheck_key_batch_sql(def, table, cols, types, valtypes,
+														lock, first_only),
 						 def->nkeys, splitdb_refcheck_key_arrays(def, again, false), false);
 	foreach(lc, rows)
 	{
@@ -247,7 +250,7 @@ referencing_positions(RefDef *def, List *keys)
 		return splitdb_refcheck_positions(def, keys, true, true, true);
 	hit = palloc0(sizeof(bool) * (n + 1));
 	sql = splitdb_refcheck_key_batch_sql(def, def->other_table, def->other_cols,
-										 def->other_types, true, true);
+										 def->other_types, def->own_types, true, true);
 	rows = splitdb_refcheck_run_relayed(def, sql, def->nkeys,
 										splitdb_refcheck_key_arrays(def, keys, false),
 										false);
@@ -272,6 +275,49 @@ splitdb_refcheck_own_name(RefDef *def)
 
 	return name ? name : def->own_table;
 }
+
+/*
+ * The violation sink.  While splitdb_refcheck_flush_all() works off the
+ * queues of several ends, a violation is not raised at once but kept when
+ * its key was queued before the one kept so far, and raised when every queue
+ * was worked off: PostgreSQL fires its checks in the order their events
+ * were queued, row by row, and reports the first that fails, whichever
+ * reference it belongs to.  What runs after the first violation is undone
+ * with the error.
+ */
+typedef struct ViolationSink
+{
+	bool		active;
+	RefDef	   *def;			/* NULL: none kept */
+	PendingKey *pk;
+	bool		missing;		/* a key not present; else still referenced */
+} ViolationSink;
+
+static ViolationSink sink = {false, NULL, NULL, false};
+
+/*
+ * sink_violation
+ *		Keep a violation in the sink when one is active (and the key was
+ *		queued before the one kept); false when none is, and the caller
+ *		raises it.
+ */
+static bool
+sink_violation(RefDef *def, PendingKey *pk, bool missing)
+{
+	if (!sink.active)
+		return false;
+	if (sink.def == NULL || pk->seq < sink.pk->seq)
+	{
+		sink.def = def;
+		sink.pk = pk;
+		sink.missing = missing;
+	}
+	return true;
+}
+
+static void raise_not_present(RefDef *def, PendingKey *pk);
+static void raise_still_referenced(RefDef *def, PendingKey *pk);
+static bool flush_all_queues(bool at_commit);
 
 /*
  * check_child_keys
@@ -312,18 +358,30 @@ check_child_keys(RefDef *def, List *keys)
 		if (!still[++i])
 			continue;
 		splitdb_refstats_add(def->counter, n, 1, 0, 0);
-		ereport(ERROR,
-				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-				 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
-						splitdb_refcheck_own_name(def), def->conname),
-				 errdetail("Key %s=%s is not present in table \"%s\" of database \"%s\".",
-						   splitdb_refcheck_key_columns_text(def->own_cols, def->nkeys),
-						   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
-						   splitdb_refcheck_table_name(def->other_table),
-						   def->other_database),
-				 errhint("The referenced table is in another database since the split; insert the referenced row there first.")));
+		if (sink_violation(def, pk, true))
+			return;
+		raise_not_present(def, pk);
 	}
 	splitdb_refstats_add(def->counter, n, 0, 0, 0);
+}
+
+/*
+ * raise_not_present
+ *		The violation of a referencing row whose key is missing.
+ */
+static void
+raise_not_present(RefDef *def, PendingKey *pk)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
+					splitdb_refcheck_own_name(def), def->conname),
+			 errdetail("Key %s=%s is not present in table \"%s\" of database \"%s\".",
+					   splitdb_refcheck_key_columns_text(def->own_cols, def->nkeys),
+					   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
+					   splitdb_refcheck_table_name(def->other_table),
+					   def->other_database),
+			 errhint("The referenced table is in another database since the split; insert the referenced row there first.")));
 }
 
 /*
@@ -334,6 +392,14 @@ static void
 report_still_referenced(RefDef *def, PendingKey *pk)
 {
 	splitdb_refstats_add(def->counter, 0, 1, 0, 0);
+	if (!sink_violation(def, pk, false))
+		raise_still_referenced(def, pk);
+}
+
+/* report_still_referenced()'s error, raised at once */
+static void
+raise_still_referenced(RefDef *def, PendingKey *pk)
+{
 	ereport(ERROR,
 			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 			 errmsg("update or delete on table \"%s\" violates foreign key constraint \"%s\" on table \"%s\"",
@@ -417,7 +483,10 @@ check_defaults_present(RefDef *def, List *rows, List *acted)
 			continue;
 		removed = same_old_key(def, acted, pk->old);
 		if (removed != NULL)
-			report_still_referenced(def, removed);
+		{
+			splitdb_refstats_add(def->counter, 0, 1, 0, 0);
+			raise_still_referenced(def, removed);
+		}
 		splitdb_refstats_add(def->counter, 0, 1, 0, 0);
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
@@ -446,8 +515,17 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 {
 	int			n = list_length(keys);
 	char	   *from = splitdb_refcheck_keys_from(def->nkeys, is_update && action == 'c');
-	char	   *match = splitdb_refcheck_key_match("t", def->other_cols,
-												   def->other_types, def->nkeys);
+	/*
+	 * PostgreSQL 15 compares under a nondeterministic referenced key's
+	 * collation in its ON DELETE CASCADE, as in its NO ACTION and RESTRICT
+	 * checks, but not in ON UPDATE CASCADE, SET NULL and SET DEFAULT (its
+	 * COLLATE goes to the SET list there): the same here.
+	 */
+	char	   *match = splitdb_refcheck_key_match_as("t", def->other_cols,
+													  def->other_types, def->own_types,
+													  def->nkeys, false,
+													  (action == 'c' && !is_update) ?
+													  def->fk_collates : NULL);
 	StringInfoData sql;
 	Datum	   *params;
 	int			nparams = def->nkeys;
@@ -483,8 +561,12 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 		i = 0;
 		foreach(lc, gone)
 		{
+			/* the first in queue order; the sink may keep it for later */
 			if (hit[++i])
+			{
 				report_still_referenced(def, lfirst(lc));
+				break;
+			}
 		}
 		return;
 	}
@@ -514,7 +596,7 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 				appendStringInfoString(&sql, ", ");
 			if (action == 'c')
 				appendStringInfo(&sql, "%s = k.n%d::%s", quote_identifier(def->other_cols[c]),
-								 c + 1, def->other_types[c]);
+								 c + 1, def->own_types[c]);
 			else
 				appendStringInfo(&sql, "%s = %s", quote_identifier(def->other_cols[c]),
 								 action == 'n' ? "NULL" : "DEFAULT");
@@ -635,10 +717,40 @@ splitdb_refcheck_flush_set(RefDef *def, List *keys)
 bool
 splitdb_refcheck_flush_all(bool at_commit)
 {
-	bool		any = splitdb_refcheck_fast_pass(at_commit);
+	ViolationSink outer = sink;
+	ViolationSink mine;
+	bool		any;
 
-	for (RefDef *def = splitdb_refcheck_defs(); def != NULL; def = def->next)
+	/* a flush nested in an action keeps its own sink */
+	sink.active = true;
+	sink.def = NULL;
+	PG_TRY();
 	{
+		any = flush_all_queues(at_commit);
+	}
+	PG_FINALLY();
+	{
+		mine = sink;
+		sink = outer;
+	}
+	PG_END_TRY();
+	if (mine.def != NULL && mine.missing)
+		raise_not_present(mine.def, mine.pk);
+	if (mine.def != NULL)
+		raise_still_referenced(mine.def, mine.pk);
+	return any;
+}
+
+/* splitdb_refcheck_flush_all()'s work, with the sink active */
+static bool
+flush_all_queues(bool at_commit)
+{
+	bool		any = splitdb_refcheck_fast_pass(at_commit);
+	ListCell   *lc;
+
+	foreach(lc, splitdb_refcheck_defs_in_queue_order(at_commit))
+	{
+		RefDef	   *def = lfirst(lc);
 		List	   *keys = def->now.keys;
 
 		if (keys != NIL)

@@ -30,6 +30,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/partition.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/trigger.h"
@@ -43,6 +44,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "metadata/catalog.h"
@@ -95,6 +97,81 @@ splitdb_refcheck_defs(void)
 	return all_defs;
 }
 
+/*
+ * set_fk_collate
+ *		On the referenced side, for key column i of collation coll: when
+ *		coll is nondeterministic, the referencing rows compare under it, as
+ *		PostgreSQL's foreign keys compare them (ri_GenerateQualCollation),
+ *		whatever the referencing column's collation.  Only where the
+ *		referencing table is in the source or here, which have every
+ *		collation of the referenced table; a sibling may lack it, and there
+ *		the referencing column's collation applies (a limit).
+ */
+static void
+set_fk_collate(RefDef *def, int i, Oid coll)
+{
+	HeapTuple	tup;
+	Form_pg_collation form;
+
+	if (def->side != 'p' || !OidIsValid(coll) || get_collation_isdeterministic(coll))
+		return;
+	if (OidIsValid(def->other_server) && strcmp(def->other_location, "source") != 0)
+		return;
+	tup = SearchSysCache1(COLLOID, ObjectIdGetDatum(coll));
+	if (!HeapTupleIsValid(tup))
+		return;
+	form = (Form_pg_collation) GETSTRUCT(tup);
+	if (def->fk_collates == NULL)
+		def->fk_collates = palloc0(sizeof(char *) * def->nkeys);
+	def->fk_collates[i] = psprintf(" COLLATE %s.%s",
+								   quote_identifier(get_namespace_name(form->collnamespace)),
+								   quote_identifier(NameStr(form->collname)));
+	ReleaseSysCache(tup);
+}
+
+/* the earliest queue of a definition that flush_all would work off */
+static uint64
+first_queued(RefDef *def, bool at_commit)
+{
+	uint64		seq = def->now.keys != NIL ? def->now.seq : PG_UINT64_MAX;
+
+	if (at_commit && def->at_commit.keys != NIL && def->at_commit.seq < seq)
+		seq = def->at_commit.seq;
+	return seq;
+}
+
+/* list_sort()'s comparator has no argument: the queues it compares */
+static bool sorting_at_commit = false;
+
+static int
+queue_order_cmp(const ListCell *a, const ListCell *b)
+{
+	uint64		sa = first_queued(lfirst(a), sorting_at_commit);
+	uint64		sb = first_queued(lfirst(b), sorting_at_commit);
+
+	return sa < sb ? -1 : (sa > sb ? 1 : 0);
+}
+
+/*
+ * splitdb_refcheck_defs_in_queue_order
+ *		The definitions with queued keys (at_commit: the commit-time ones
+ *		too), the one whose keys were queued first first, so that the checks
+ *		at commit report the violation that PostgreSQL, which fires deferred
+ *		events in queue order, reports first.
+ */
+List *
+splitdb_refcheck_defs_in_queue_order(bool at_commit)
+{
+	List	   *defs = NIL;
+
+	for (RefDef *def = all_defs; def != NULL; def = def->next)
+		if (first_queued(def, at_commit) != PG_UINT64_MAX)
+			defs = lappend(defs, def);
+	sorting_at_commit = at_commit;
+	list_sort(defs, queue_order_cmp);
+	return defs;
+}
+
 /* the memory definitions live in, for the life of the backend */
 MemoryContext
 splitdb_refcheck_def_context(void)
@@ -133,19 +210,59 @@ splitdb_refcheck_defs_reset(void)
  * output_follows_settings
  *		Whether the text form of a type's values depends on DateStyle,
  *		IntervalStyle or extra_float_digits: dates, times, intervals and
- *		floats, through domains.
+ *		floats, through domains, and the arrays, ranges, multiranges and
+ *		composite types that hold them (a date[] key under DateStyle 'SQL,
+ *		DMY' prints 4 March as 04/03/2024, which another server reads as 3
+ *		April or refuses).
  */
+static bool row_output_follows_settings(Oid typid);
+static void set_fk_collate(RefDef *def, int i, Oid coll);
+
 static bool
 output_follows_settings(Oid typid)
 {
 	char		category;
 	bool		preferred;
+	Oid			inner;
 
+	check_stack_depth();
 	typid = getBaseType(typid);
 	if (typid == FLOAT4OID || typid == FLOAT8OID)
 		return true;
 	get_type_category_preferred(typid, &category, &preferred);
-	return category == TYPCATEGORY_DATETIME || category == TYPCATEGORY_TIMESPAN;
+	if (category == TYPCATEGORY_DATETIME || category == TYPCATEGORY_TIMESPAN)
+		return true;
+	if (OidIsValid(inner = get_element_type(typid)))
+		return output_follows_settings(inner);
+	if (type_is_range(typid))
+		return output_follows_settings(get_range_subtype(typid));
+	if (type_is_multirange(typid))
+		return output_follows_settings(get_multirange_range(typid));
+	if (OidIsValid(get_typ_typrelid(typid)))
+		return row_output_follows_settings(typid);
+	return false;
+}
+
+/*
+ * row_output_follows_settings
+ *		output_follows_settings() for a composite type: whether any of its
+ *		columns' text forms follow the settings.
+ */
+static bool
+row_output_follows_settings(Oid typid)
+{
+	TupleDesc	desc = lookup_rowtype_tupdesc(typid, -1);
+	bool		follows = false;
+
+	for (int i = 0; i < desc->natts && !follows; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped)
+			follows = output_follows_settings(att->atttypid);
+	}
+	ReleaseTupleDesc(desc);
+	return follows;
 }
 
 /*
@@ -320,6 +437,7 @@ load_def(Trigger *tg, Relation rel, int64 reference_id, char side)
 		def->typcache[i] = lookup_type_cache(att->atttypid, TYPECACHE_EQ_OPR_FINFO);
 		if (output_follows_settings(att->atttypid))
 			def->pin_output = true;
+		set_fk_collate(def, i, att->attcollation);
 	}
 	MemoryContextSwitchTo(old);
 	return def;

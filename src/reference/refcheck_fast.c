@@ -158,11 +158,11 @@ fast_check(List *batches, UserMapping *mapping)
 			/* a small batch is an "= ANY" lookup, which plans fast; else a join */
 			st->sql = splitdb_refcheck_small_batch_sql(def, list_length(b->keys),
 													   def->other_table, def->other_cols,
-													   def->other_types, true, false);
+													   def->other_types, def->own_types, true, false);
 			if (st->sql == NULL)
 				st->sql = splitdb_refcheck_key_batch_sql(def, def->other_table,
 														 def->other_cols,
-														 def->other_types, true, false);
+														 def->other_types, def->own_types, true, false);
 			st->values = splitdb_refcheck_key_literals(def, b->keys, false);
 		}
 	}
@@ -228,15 +228,21 @@ splitdb_refcheck_fast_pass(bool at_commit)
 {
 	List	   *batches = NIL;
 	List	   *aheads = NIL;
+	ListCell   *dc;
 
+	/* a key sent ahead is checked by its answer, if it was queued */
 	for (RefDef *def = splitdb_refcheck_defs(); def != NULL; def = def->next)
 	{
-		/* a key sent ahead is checked by its answer, if it was queued */
 		AheadKey   *a = refcheck_xact.ahead_sent != NIL ?
 			splitdb_refcheck_match_ahead(def) : NULL;
 
 		if (a != NULL)
 			aheads = lappend(aheads, a);
+	}
+	/* in the order the keys were queued, which the first violation follows */
+	foreach(dc, splitdb_refcheck_defs_in_queue_order(at_commit))
+	{
+		RefDef	   *def = lfirst(dc);
 
 		for (int which = 0; which < (at_commit ? 2 : 1); which++)
 		{

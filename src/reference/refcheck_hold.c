@@ -96,8 +96,8 @@ hold_sql(RefDef *def, bool skip_locked)
 {
 	return psprintf("SELECT k.i FROM %s JOIN %s t ON %s FOR KEY SHARE OF t%s",
 					splitdb_refcheck_keys_from(def->nkeys, false), def->other_table,
-					splitdb_refcheck_key_match("t", def->other_cols, def->other_types,
-											   def->nkeys),
+					splitdb_refcheck_key_match_as("t", def->other_cols, def->other_types,
+												  def->own_types, def->nkeys, true, NULL),
 					skip_locked ? " SKIP LOCKED" : "");
 }
 

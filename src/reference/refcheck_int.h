@@ -51,6 +51,7 @@ typedef struct PendingKey
 	PendingKind kind;
 	char	  **old;			/* key values in text form, never NULL */
 	char	  **new;			/* PENDING_UPDATE: the new key, NULLs allowed */
+	uint64		seq;			/* queue order, across all queues */
 } PendingKey;
 
 /* a queue of keys, without duplicates */
@@ -58,6 +59,7 @@ typedef struct PendingSet
 {
 	List	   *keys;
 	HTAB	   *seen;			/* ident -> present */
+	uint64		seq;			/* when its first key was queued */
 } PendingSet;
 
 /* one trigger's reference end, read from splitdb.reference_end */
@@ -95,6 +97,9 @@ typedef struct RefDef
 	bool		initially_deferred;
 	bool		always;			/* checks writes from the source's shims too */
 	bool		pin_output;		/* a key type's text form follows DateStyle & co */
+	char	  **fk_collates;	/* referenced side: " COLLATE x" of each
+								 * nondeterministic key column, for the
+								 * referencing rows; NULL: none */
 	PendingSet	now;			/* checked at the end of the statement */
 	PendingSet	at_commit;		/* checked at commit */
 	PendingSet	relay;			/* skipped here, for the database that wrote */
@@ -246,6 +251,7 @@ extern RefcheckXactState refcheck_xact;
 /* refcheck_def.c: definitions */
 extern void splitdb_refcheck_defs_init(void);
 extern RefDef *splitdb_refcheck_defs(void);
+extern List *splitdb_refcheck_defs_in_queue_order(bool at_commit);
 extern MemoryContext splitdb_refcheck_def_context(void);
 extern void splitdb_refcheck_defs_reset(void);
 extern RefDef *splitdb_refcheck_get_def(TriggerData *td);
@@ -278,10 +284,21 @@ extern PendingKey *splitdb_refcheck_take_queued(PendingSet *set, char *ident);
 
 /* refcheck_sql.c: the SQL of keys */
 extern char *splitdb_refcheck_small_batch_sql(RefDef *def, int n, const char *table,
-											  char **cols, char **types, bool lock,
-											  bool first_only);
+											  char **cols, char **types, char **valtypes,
+											  bool lock, bool first_only);
 extern char *splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char **cols,
-											char **types, bool lock, bool first_only);
+											char **types, char **valtypes, bool lock,
+											bool first_only);
+extern char *splitdb_refcheck_key_match_as(const char *alias, char **cols, char **types,
+										   char **valtypes, int nkeys,
+										   bool col_referenced, char **collates);
+
+/* refcheck_eqop.c: comparisons as PostgreSQL's foreign keys compare */
+extern void splitdb_refcheck_append_key_cond(StringInfo buf, const char *col,
+											 const char *coltype, const char *valexpr,
+											 const char *valtype, bool col_referenced);
+extern bool splitdb_refcheck_same_key_types(char **types, char **valtypes, int nkeys);
+extern const char *splitdb_refcheck_eq_operator(const char *type);
 extern char *splitdb_refcheck_single_key_sql(RefDef *def);
 extern Datum *splitdb_refcheck_key_arrays(RefDef *def, List *keys, bool new);
 extern const char **splitdb_refcheck_array_texts(Datum *arrays, int n);

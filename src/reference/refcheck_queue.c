@@ -304,6 +304,14 @@ splitdb_refcheck_key_ident(PendingKind kind, char **old, int nkeys)
 }
 
 /*
+ * The order in which keys were queued, across all queues: PostgreSQL fires
+ * its checks in the order their events were queued and reports the first
+ * that fails (splitdb_refcheck_defs_in_queue_order(), and the violation
+ * sink of splitdb_refcheck_flush_all()).
+ */
+static uint64 queue_seq = 0;
+
+/*
  * new_pending_key
  *		A queued key in one chunk of the current memory context: the
  *		PendingKey, its arrays, its ident (identlen bytes, NUL added) and
@@ -329,6 +337,7 @@ new_pending_key(PendingKind kind, char **old, char **new, int nkeys,
 	pk = palloc(size);
 	p = (char *) pk + MAXALIGN(sizeof(PendingKey));
 	pk->kind = kind;
+	pk->seq = ++queue_seq;
 	pk->old = (char **) p;
 	p += sizeof(char *) * nkeys;
 	pk->new = NULL;
@@ -428,6 +437,8 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 		/* entered only once the copy exists, so it never names the scratch */
 		(void) hash_search_with_hash_value(set->seen, &pk->ident, hashvalue,
 										   HASH_ENTER, NULL);
+		if (set->keys == NIL)
+			set->seq = pk->seq;
 		set->keys = lappend(set->keys, pk);
 	}
 	MemoryContextSwitchTo(oldcxt);

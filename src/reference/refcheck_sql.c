@@ -67,20 +67,46 @@ splitdb_refcheck_keys_from(int nkeys, bool with_new)
 
 /*
  * splitdb_refcheck_key_match
- *		"alias.c1 OPERATOR(pg_catalog.=) k.v1::type1 AND ...": the key columns
+ *		"alias.c1 OPERATOR(schema.=) k.v1::type1 AND ...": the key columns
  *		of a table equal to the queued key, each value cast to the column's own
- *		type.
+ *		type and compared with that type's equality.
  */
 char *
 splitdb_refcheck_key_match(const char *alias, char **cols, char **types,
 						   int nkeys)
 {
+	return splitdb_refcheck_key_match_as(alias, cols, types, NULL, nkeys, true, NULL);
+}
+
+/*
+ * splitdb_refcheck_key_match_as
+ *		splitdb_refcheck_key_match() with the values read as valtypes (NULL:
+ *		types), the other end's key types: compared as PostgreSQL's foreign
+ *		key compares them (splitdb_refcheck_append_key_cond()), the
+ *		columns being the referenced ones when col_referenced; collates
+ *		(NULL: none) the COLLATE clauses of RefDef.fk_collates.
+ */
+char *
+splitdb_refcheck_key_match_as(const char *alias, char **cols, char **types,
+							  char **valtypes, int nkeys, bool col_referenced,
+							  char **collates)
+{
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	for (int i = 0; i < nkeys; i++)
-		appendStringInfo(&buf, "%s%s.%s OPERATOR(pg_catalog.=) k.v%d::%s", i > 0 ? " AND " : "",
-						 alias, quote_identifier(cols[i]), i + 1, types[i]);
+	{
+		char	   *col = psprintf("%s.%s", alias, quote_identifier(cols[i]));
+		char	   *val = psprintf("k.v%d", i + 1);
+
+		if (i > 0)
+			appendStringInfoString(&buf, " AND ");
+		splitdb_refcheck_append_key_cond(&buf, col, types[i], val,
+										 valtypes ? valtypes[i] : types[i],
+										 col_referenced);
+		if (collates != NULL && collates[i] != NULL)
+			appendStringInfoString(&buf, collates[i]);
+	}
 	return buf.data;
 }
 
@@ -199,29 +225,45 @@ splitdb_refcheck_array_texts(Datum *arrays, int n)
  */
 char *
 splitdb_refcheck_small_batch_sql(RefDef *def, int n, const char *table,
-								 char **cols, char **types, bool lock,
-								 bool first_only)
+								 char **cols, char **types, char **valtypes,
+								 bool lock, bool first_only)
 {
 	StringInfoData buf;
 
 	if (n > SPLITDB_REFCHECK_SMALL_BATCH || (n > 1 && def->nkeys > 1))
+		return NULL;
+	/* "= ANY" and array_position() want the column's type: else the join */
+	if (n > 1 && !splitdb_refcheck_same_key_types(types, valtypes, def->nkeys))
+		return NULL;
+	if (n > 1 && valtypes != NULL && def->side == 'p' && def->fk_collates != NULL)
 		return NULL;
 	initStringInfo(&buf);
 	if (n == 1)
 	{
 		appendStringInfo(&buf, "SELECT 1 FROM %s t WHERE ", table);
 		for (int i = 0; i < def->nkeys; i++)
-			appendStringInfo(&buf, "%st.%s OPERATOR(pg_catalog.=) ($%d::pg_catalog.text[])[1]::%s",
-							 i > 0 ? " AND " : "", quote_identifier(cols[i]), i + 1, types[i]);
+		{
+			char	   *col = psprintf("t.%s", quote_identifier(cols[i]));
+			char	   *val = psprintf("($%d::pg_catalog.text[])[1]", i + 1);
+
+			if (i > 0)
+				appendStringInfoString(&buf, " AND ");
+			splitdb_refcheck_append_key_cond(&buf, col, types[i], val,
+											 valtypes ? valtypes[i] : types[i],
+											 def->side == 'c');
+			if (valtypes != NULL && def->side == 'p' && def->fk_collates != NULL &&
+				def->fk_collates[i] != NULL)
+				appendStringInfoString(&buf, def->fk_collates[i]);
+		}
 		appendStringInfoString(&buf, " LIMIT 1");
 	}
 	else
 		appendStringInfo(&buf,
 						 "SELECT pg_catalog.array_position($1::pg_catalog.text[]::%s[], t.%s) AS i"
-						 " FROM %s t WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::%s[])%s",
+						 " FROM %s t WHERE t.%s %s ANY ($1::pg_catalog.text[]::%s[])%s",
 						 types[0], quote_identifier(cols[0]), table,
-						 quote_identifier(cols[0]), types[0],
-						 first_only ? " ORDER BY 1 LIMIT 1" : "");
+						 quote_identifier(cols[0]), splitdb_refcheck_eq_operator(types[0]),
+						 types[0], first_only ? " ORDER BY 1 LIMIT 1" : "");
 	if (lock)
 		appendStringInfoString(&buf, " FOR KEY SHARE OF t");
 	return buf.data;
@@ -234,11 +276,15 @@ splitdb_refcheck_small_batch_sql(RefDef *def, int n, const char *table,
  */
 char *
 splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char **cols,
-							   char **types, bool lock, bool first_only)
+							   char **types, char **valtypes, bool lock,
+							   bool first_only)
 {
 	return psprintf("SELECT k.i FROM %s JOIN %s t ON %s%s%s",
 					splitdb_refcheck_keys_from(def->nkeys, false), table,
-					splitdb_refcheck_key_match("t", cols, types, def->nkeys),
+					splitdb_refcheck_key_match_as("t", cols, types, valtypes,
+												  def->nkeys, def->side == 'c',
+												  (valtypes != NULL && def->side == 'p') ?
+												  def->fk_collates : NULL),
 					first_only ? " ORDER BY k.i LIMIT 1" : "",
 					lock ? " FOR KEY SHARE OF t" : "");
 }
@@ -330,9 +376,15 @@ splitdb_refcheck_single_key_sql(RefDef *def)
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "SELECT 1 FROM %s t WHERE ", def->other_table);
 	for (int i = 0; i < def->nkeys; i++)
-		appendStringInfo(&buf, "%st.%s OPERATOR(pg_catalog.=) $%d::%s",
-						 i > 0 ? " AND " : "", quote_identifier(def->other_cols[i]),
-						 i + 1, def->other_types[i]);
+	{
+		char	   *col = psprintf("t.%s", quote_identifier(def->other_cols[i]));
+		char	   *val = psprintf("$%d", i + 1);
+
+		if (i > 0)
+			appendStringInfoString(&buf, " AND ");
+		splitdb_refcheck_append_key_cond(&buf, col, def->other_types[i], val,
+										 def->own_types[i], true);
+	}
 	appendStringInfoString(&buf, " LIMIT 1 FOR KEY SHARE OF t");
 	MemoryContextSwitchTo(old);
 	def->single_sql = buf.data;
