@@ -198,7 +198,11 @@ xact_callback(XactEvent event, void *arg)
 				}
 				while (splitdb_refcheck_flush_all(true))
 					;
-				/* checks whose remote transaction failed: check them again */
+				/*
+				 * checks whose remote transaction failed, or whose connection
+				 * is gone with their locks: check them again
+				 */
+				splitdb_checkconn_probe();
 				foreach(lc, splitdb_checkconn_failed_servers())
 					splitdb_refcheck_fdw_uses(lfirst_oid(lc));
 				/* postgres_fdw commits next: its checks' locks move first */

@@ -826,6 +826,36 @@ splitdb_checkconn_end_server(Oid serverid)
 }
 
 /*
+ * splitdb_checkconn_probe
+ *		Before the local commit: whether each connection that holds locks
+ *		that matter is still there, from what its socket already received
+ *		(no round trip).  A remote session terminated since its checks, or
+ *		a server that went away, took their locks with it, and a concurrent
+ *		delete of a referenced row may have gone through since: the
+ *		connection is lost and its remote transaction counts as failed
+ *		(splitdb_checkconn_failed_servers), so that the keys are checked
+ *		again before the commit.  Raises no error.
+ */
+void
+splitdb_checkconn_probe(void)
+{
+	HASH_SEQ_STATUS scan;
+	CheckConn  *cc;
+
+	if (splitdb_checkconn_conns == NULL)
+		return;
+	hash_seq_init(&scan, splitdb_checkconn_conns);
+	while ((cc = hash_seq_search(&scan)) != NULL)
+	{
+		/* a second read sees the end of the stream behind a last message */
+		if (cc->conn != NULL && cc->held && !cc->busy &&
+			(!PQconsumeInput(cc->conn) || !PQconsumeInput(cc->conn) ||
+			 PQstatus(cc->conn) == CONNECTION_BAD))
+			splitdb_checkconn_lose(cc);
+	}
+}
+
+/*
  * splitdb_checkconn_subxact_abort
  *		A subtransaction aborted: a connection it left in the middle of a
  *		pipeline (an error or a cancel while sending or reading) is closed,

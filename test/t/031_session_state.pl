@@ -20,7 +20,11 @@
 #    session there as they were: it prepared them all again after each
 #    error, under new names, and kept the old ones for its life (a leak of
 #    the sibling's memory).  Counted in the memory contexts the sibling logs
-#    for that session.
+#    for that session;
+# 3. splitdb's session in the sibling is terminated while it holds the lock
+#    of a check, and a concurrent delete of the referenced row goes through
+#    there before the commit: the commit checks the key again (23503); it
+#    committed a line without its product.
 
 use strict;
 use warnings FATAL => 'all';
@@ -167,6 +171,27 @@ my @lookups = (slurp_file($node->logfile, $log_offset) =~
 	  /\[$session\][^\n]*CachedPlanSource[^\n]*FOR KEY SHARE/g);
 cmp_ok(scalar(@lookups), '<=', 2,
 	'splitdb\'s session in the sibling holds its lookup prepared once, not once per failed check');
+
+# 3. splitdb's session in the sibling is terminated while it holds the lock
+# of a check, and a concurrent delete of the product goes through there (it
+# cannot see the uncommitted line): the commit checks the key again and is
+# refused, instead of committing a line without its product
+$app->{stderr} = '';
+$app->query('BEGIN; INSERT INTO line VALUES (40, 40);');
+$node->safe_psql('shop',
+	"SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+	  . " WHERE datname = 'shop' AND application_name = 'splitdb' AND usename = 'app'");
+$node->safe_psql('shop', 'DELETE FROM product WHERE id = 40');
+$app->query('COMMIT');
+$app->query('SELECT 1');
+like($app->{stderr}, qr/ERROR:  23503: insert or update on table "line" violates foreign key constraint "line_product_id_fkey"/,
+	'the commit after splitdb\'s session was terminated checks the key again: 23503');
+is($node->safe_psql('mono', 'SELECT count(*) FROM line WHERE id = 40'), '0',
+	'no line without its product');
+$app->{stderr} = '';
+$app->query('INSERT INTO line VALUES (41, 41)');
+$app->query('SELECT 1');
+is($app->{stderr}, '', 'the session\'s next check works');
 
 $app->quit;
 $node->stop;
