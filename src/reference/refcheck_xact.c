@@ -216,7 +216,7 @@ xact_callback(XactEvent event, void *arg)
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot prepare a transaction that has checked cross-service references"),
 						 errdetail("The checks hold locks in a remote transaction, which cannot be prepared."),
-						 errhint("Set splitdb.check_connection to off in transactions that end with PREPARE TRANSACTION.")));
+						 errhint("Commit the transaction instead: one that checks cross-service references cannot be prepared, as postgres_fdw refuses to prepare one that used a foreign table.")));
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
