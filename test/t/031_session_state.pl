@@ -24,7 +24,9 @@
 # 3. splitdb's session in the sibling is terminated while it holds the lock
 #    of a check, and a concurrent delete of the referenced row goes through
 #    there before the commit: the commit checks the key again (23503); it
-#    committed a line without its product.
+#    committed a line without its product;
+# 4. a statement fails while its row's lookup, sent ahead, waits for a lock
+#    in the sibling: the session's next checks do not wait for that lock.
 
 use strict;
 use warnings FATAL => 'all';
@@ -192,6 +194,38 @@ $app->{stderr} = '';
 $app->query('INSERT INTO line VALUES (41, 41)');
 $app->query('SELECT 1');
 is($app->{stderr}, '', 'the session\'s next check works');
+
+# 4. a statement fails after its row's lookup went ahead and while that
+# lookup waits for a lock in the sibling (a duplicate key here): the lookup
+# is cancelled there, and the session's next checks, of other keys, do not
+# wait for that lock (they waited until it was released, or until their
+# statement_timeout); at the end of a transaction and of a subtransaction
+$locker = $node->background_psql('shop', on_error_stop => 0);
+$locker->query_safe('BEGIN');
+$locker->query_safe('SELECT id FROM product WHERE id = 45 FOR UPDATE');
+$app->{stderr} = '';
+$app->query("SET statement_timeout = '3s'");
+$app->query('INSERT INTO line VALUES (1, 45)');
+$app->query('INSERT INTO line VALUES (46, 46)');
+$app->query(q{DO $$
+BEGIN
+	BEGIN
+		INSERT INTO line VALUES (1, 45);
+	EXCEPTION WHEN unique_violation THEN
+		NULL;
+	END;
+	INSERT INTO line VALUES (47, 47);
+END
+$$});
+$app->query('RESET statement_timeout');
+$app->query('SELECT 1');
+like($app->{stderr}, qr/ERROR:  23505: duplicate key value violates unique constraint "line_pkey"/,
+	'the insert whose lookup waits in the sibling fails on its duplicate key: 23505');
+unlike($app->{stderr}, qr/57014/, 'the next checks do not wait for that lock');
+is($node->safe_psql('mono', 'SELECT string_agg(id::text, \',\' ORDER BY id) FROM line WHERE id IN (46, 47)'),
+	'46,47', 'they went in, after the end of a transaction and of a subtransaction');
+$locker->query_safe('ROLLBACK');
+$locker->quit;
 
 $app->quit;
 $node->stop;
