@@ -70,6 +70,7 @@
 #include "libpq/libpq-be-fe-helpers.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/proc.h"
 #include "storage/latch.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -96,6 +97,7 @@ static bool send_prepared(CheckConn *cc, const char *sql, ItemKind kind);
 static bool send_stmt(CheckConn *cc, SplitdbCheckStmt *stmt, ItemKind kind,
 					  int index);
 static bool send_sync(CheckConn *cc);
+static bool send_begin(CheckConn *cc);
 static void inval_callback(Datum arg, int cacheid, uint32 hashvalue);
 
 /*
@@ -587,6 +589,36 @@ send_stmt(CheckConn *cc, SplitdbCheckStmt *stmt, ItemKind kind, int index)
 	return true;
 }
 
+/*
+ * send_begin
+ *		Before the statements of a pipeline: START TRANSACTION when this
+ *		local transaction has no remote one there yet, and the session's
+ *		lock_timeout when it is set and the remote transaction does not
+ *		have it yet (SET LOCAL), so that a check waits for a lock there no
+ *		longer than PostgreSQL's foreign key waits here.  Returns false when
+ *		libpq refused them.
+ */
+static bool
+send_begin(CheckConn *cc)
+{
+	char		value[32];
+	const char *values[1] = {value};
+	SplitdbCheckStmt stmt = {"SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1, values, NULL};
+
+	if (!cc->in_xact)
+	{
+		if (!send_prepared(cc, begin_sql(), ITEM_CHECKED))
+			return false;
+		cc->in_xact = true;
+		cc->lock_timeout = 0;
+	}
+	if (LockTimeout == cc->lock_timeout)
+		return true;
+	snprintf(value, sizeof(value), "%d", LockTimeout);
+	cc->lock_timeout = LockTimeout;
+	return send_stmt(cc, &stmt, ITEM_CHECKED, 0);
+}
+
 /* send a pipeline sync, and queue its item */
 static bool
 send_sync(CheckConn *cc)
@@ -635,9 +667,7 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 			elog(ERROR, "check connection used after a failed check");
 
 		cc->busy = true;
-		if (!cc->in_xact)
-			sent = send_prepared(cc, begin_sql(), ITEM_CHECKED);
-		cc->in_xact = true;
+		sent = send_begin(cc);
 		for (int i = 0; i < n && sent; i++)
 			sent = send_stmt(cc, &stmts[i], ITEM_OWN, i);
 		if (sent)
@@ -703,9 +733,7 @@ splitdb_checkconn_send_ahead(UserMapping *mapping, SplitdbCheckStmt *stmts,
 	if (cc->failed || cc->busy)
 		return;
 	cc->busy = true;
-	if (!cc->in_xact)
-		sent = send_prepared(cc, begin_sql(), ITEM_CHECKED);
-	cc->in_xact = true;
+	sent = send_begin(cc);
 	for (int i = 0; i < n && sent; i++)
 	{
 		sent = send_stmt(cc, &stmts[i], ITEM_AHEAD, 0);

@@ -57,6 +57,7 @@ typedef struct CheckConn
 	bool		held;			/* locks that matter taken in the remote transaction */
 	bool		failed;
 	bool		busy;
+	int			lock_timeout;	/* what the remote transaction set, in ms (0: none) */
 	List	   *queue;			/* Item: sent, not read */
 	List	   *ahead;			/* Item: ITEM_AHEAD read, not taken */
 } CheckConn;

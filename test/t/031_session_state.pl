@@ -26,7 +26,8 @@
 #    there before the commit: the commit checks the key again (23503); it
 #    committed a line without its product;
 # 4. a statement fails while its row's lookup, sent ahead, waits for a lock
-#    in the sibling: the session's next checks do not wait for that lock.
+#    in the sibling: the session's next checks do not wait for that lock;
+# 5. the session's lock_timeout bounds a check's wait in the sibling (55P03).
 
 use strict;
 use warnings FATAL => 'all';
@@ -224,6 +225,31 @@ like($app->{stderr}, qr/ERROR:  23505: duplicate key value violates unique const
 unlike($app->{stderr}, qr/57014/, 'the next checks do not wait for that lock');
 is($node->safe_psql('mono', 'SELECT string_agg(id::text, \',\' ORDER BY id) FROM line WHERE id IN (46, 47)'),
 	'46,47', 'they went in, after the end of a transaction and of a subtransaction');
+$locker->query_safe('ROLLBACK');
+$locker->quit;
+
+# 5. the session's lock_timeout bounds a check's wait for a lock in the
+# sibling, as it bounds a local foreign key's: 55P03 (the check waited
+# until the lock was released, or until statement_timeout); and a
+# transaction that sets it back to 0 waits as before
+$locker = $node->background_psql('shop', on_error_stop => 0);
+$locker->query_safe('BEGIN');
+$locker->query_safe('SELECT id FROM product WHERE id = 48 FOR UPDATE');
+$app->{stderr} = '';
+$app->query("SET statement_timeout = '3s'");
+$app->query("SET lock_timeout = '200ms'");
+$app->query('INSERT INTO line VALUES (48, 48)');
+$app->query('SELECT 1');
+like($app->{stderr}, qr/ERROR:  55P03: canceling statement due to lock timeout/,
+	'a check that waits longer than lock_timeout in the sibling fails: 55P03');
+$app->{stderr} = '';
+$app->query('INSERT INTO line VALUES (49, 49)');
+$app->query('BEGIN; SET LOCAL lock_timeout = 0; INSERT INTO line VALUES (48, 48); COMMIT');
+$app->query('RESET lock_timeout; RESET statement_timeout');
+like($app->{stderr}, qr/ERROR:  57014: canceling statement due to statement timeout/,
+	'with lock_timeout set back to 0 in a transaction, the check waits until statement_timeout');
+is($node->safe_psql('mono', 'SELECT string_agg(id::text, \',\' ORDER BY id) FROM line WHERE id IN (48, 49)'),
+	'49', 'the session\'s next check, of another key, works');
 $locker->query_safe('ROLLBACK');
 $locker->quit;
 
