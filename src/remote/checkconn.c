@@ -380,7 +380,7 @@ ahead_pending(CheckConn *cc)
 		(void) splitdb_checkconn_drain(cc, linitial(cc->queue), &rs);
 	}
 	PQclear(rs.first_error);
-	return rs.first_error != NULL || rs.lost;
+	return rs.first_error != NULL || rs.lost || rs.ahead_failed;
 }
 
 /*
@@ -487,6 +487,12 @@ read_item(CheckConn *cc, Item *it, ReadState *rs)
 				rs->lost = true;
 			if (it->prepares)
 				splitdb_prepared_forget_name(cc->conn, it->prepares);
+			if (it->kind == ITEM_AHEAD && !it->wanted)
+			{
+				/* a guess that went wrong: it ended the remote transaction */
+				rs->ahead_failed = true;
+				cc->failed = true;
+			}
 			if (it->kind == ITEM_QUIET || (it->kind == ITEM_AHEAD && !it->wanted))
 				elog(DEBUG1, "check connection: a statement sent without a wait failed: %s",
 					 PQresultErrorMessage(res));
@@ -685,6 +691,21 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 		{
 			PQclear(stmts[i].result);
 			stmts[i].result = NULL;
+		}
+		if (rs.ahead_failed && !rs.lost)
+		{
+			/*
+			 * A lookup sent ahead, wanted no more (a wrong guess), failed and
+			 * these ran in the aborted transaction: roll it back, run them in
+			 * a new one; if locks that matter went with it, the connection
+			 * counts as failed and the results are empty (the caller checks
+			 * the keys the usual way, as keys not found).
+			 */
+			PQclear(rs.first_error);
+			settle_conn(cc);
+			if (!cc->failed && attempt == 0)
+				continue;
+			return;
 		}
 		if (!rs.lost)
 		{

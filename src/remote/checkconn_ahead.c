@@ -103,6 +103,12 @@ splitdb_checkconn_take_ahead(uint64 id, const char *service)
 			splitdb_checkconn_lose(cc);
 			return NULL;
 		}
+		if (rs.ahead_failed)
+		{
+			/* a wrong guess before it ended the remote transaction: do without */
+			PQclear(rs.first_error);
+			return NULL;
+		}
 		if (rs.first_error != NULL)
 		{
 			cc->failed = true;

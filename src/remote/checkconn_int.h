@@ -69,6 +69,7 @@ typedef struct ReadState
 	PGresult   *first_error;	/* the first error to relay */
 	char	   *error_sql;		/* its statement */
 	bool		lost;			/* the connection failed */
+	bool		ahead_failed;	/* a statement sent ahead, wanted no more, failed */
 } ReadState;
 
 /* the connections, by user mapping (CheckConn); NULL before the first */

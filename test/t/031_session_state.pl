@@ -27,7 +27,9 @@
 #    committed a line without its product;
 # 4. a statement fails while its row's lookup, sent ahead, waits for a lock
 #    in the sibling: the session's next checks do not wait for that lock;
-# 5. the session's lock_timeout bounds a check's wait in the sibling (55P03).
+# 5. the session's lock_timeout bounds a check's wait in the sibling (55P03);
+# 6. a row's lookup sent ahead, proved a wrong guess by a later BEFORE
+#    trigger, fails in the sibling: the statement does not fail with it.
 
 use strict;
 use warnings FATAL => 'all';
@@ -250,6 +252,38 @@ like($app->{stderr}, qr/ERROR:  57014: canceling statement due to statement time
 	'with lock_timeout set back to 0 in a transaction, the check waits until statement_timeout');
 is($node->safe_psql('mono', 'SELECT string_agg(id::text, \',\' ORDER BY id) FROM line WHERE id IN (48, 49)'),
 	'49', 'the session\'s next check, of another key, works');
+$locker->query_safe('ROLLBACK');
+$locker->quit;
+
+# 6. a row's lookup sent ahead is a guess that a later BEFORE trigger
+# proves wrong, and it fails in the sibling (55P03: its key is locked there
+# longer than lock_timeout): the statement checks the key the row has, in
+# a new remote transaction, or the usual way inside a transaction that
+# holds locks there (it failed with 25P02, "current transaction is
+# aborted", about the lookup of that other key)
+$node->safe_psql(
+	'mono', q{
+CREATE FUNCTION line_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.id IN (60, 62) THEN NEW.product_id := NEW.product_id + 1; END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER zz_rewrite BEFORE INSERT ON line FOR EACH ROW EXECUTE FUNCTION line_rewrite();
+});
+$locker = $node->background_psql('shop', on_error_stop => 0);
+$locker->query_safe('BEGIN');
+$locker->query_safe('SELECT id FROM product WHERE id IN (20, 22) FOR UPDATE');
+$app->{stderr} = '';
+$app->query("SET lock_timeout = '200ms'");
+$app->query('INSERT INTO line VALUES (60, 20)');
+$app->query('BEGIN; INSERT INTO line VALUES (61, 21); INSERT INTO line VALUES (62, 22); COMMIT');
+$app->query('RESET lock_timeout');
+$app->query('SELECT 1');
+is($app->{stderr}, '', 'a wrong guess that fails in the sibling fails nothing here');
+is($node->safe_psql('mono',
+	'SELECT string_agg(id || \':\' || product_id, \',\' ORDER BY id) FROM line WHERE id BETWEEN 60 AND 62'),
+	'60:21,61:21,62:23', 'the rows went in with the keys their trigger gave them');
 $locker->query_safe('ROLLBACK');
 $locker->quit;
 
