@@ -90,7 +90,6 @@ static CheckConn *ready_conn(UserMapping *mapping, bool *reused);
 static void open_conn(CheckConn *cc, UserMapping *mapping);
 static void close_conn(CheckConn *cc);
 static void settle_conn(CheckConn *cc);
-static bool ahead_pending(CheckConn *cc);
 static PGresult *get_result(CheckConn *cc);
 static void push_item(CheckConn *cc, ItemKind kind, const char *sql, int index);
 static bool send_prepared(CheckConn *cc, const char *sql, ItemKind kind);
@@ -352,35 +351,6 @@ settle_conn(CheckConn *cc)
 	push_item(cc, ITEM_SYNC, NULL, 0);
 	cc->in_xact = cc->held = cc->busy = false;
 	cc->failed = held;
-}
-
-/*
- * ahead_pending
- *		Whether a statement sent ahead is still unanswered, and may be
- *		waiting in the other database (for a lock) where it would hold up
- *		the end of the remote transaction and so the session's next checks:
- *		what already arrived is read first, without waiting.  An error or a
- *		lost connection read on the way counts too: settle_conn() ends it.
- */
-static bool
-ahead_pending(CheckConn *cc)
-{
-	ReadState	rs = {NULL, NULL, NULL, false};
-	bool		unanswered = false;
-	ListCell   *lc;
-
-	foreach(lc, cc->queue)
-		unanswered |= (((Item *) lfirst(lc))->kind == ITEM_AHEAD);
-	if (!unanswered)
-		return false;
-	while (cc->queue != NIL && rs.first_error == NULL && !rs.lost)
-	{
-		if (!PQconsumeInput(cc->conn) || PQisBusy(cc->conn))
-			return true;
-		(void) splitdb_checkconn_drain(cc, linitial(cc->queue), &rs);
-	}
-	PQclear(rs.first_error);
-	return rs.first_error != NULL || rs.lost || rs.ahead_failed;
 }
 
 /*
@@ -840,7 +810,7 @@ splitdb_checkconn_failed_servers(void)
  *		wanted no more, and their errors only logged; a sync goes out after
  *		them first, so that the COMMIT runs even after one of them failed.
  *		A connection in the middle of a pipeline, or with a statement sent
- *		ahead still unanswered (ahead_pending: it may wait for a lock there,
+ *		ahead still unanswered (splitdb_checkconn_ahead_pending: it may wait for a lock there,
  *		and the session's next checks would wait behind it), is settled
  *		instead (settle_conn: cancelled, read, rolled back); one the command
  *		cannot be sent on is closed, which makes the other server roll back.
@@ -851,7 +821,7 @@ send_end(CheckConn *cc, bool commit)
 {
 	ListCell   *lc;
 
-	if (cc->busy || (cc->conn != NULL && ahead_pending(cc)))
+	if (cc->busy || (cc->conn != NULL && splitdb_checkconn_ahead_pending(cc)))
 		settle_conn(cc);
 	free_items(cc->ahead);
 	cc->ahead = NIL;
@@ -940,7 +910,7 @@ splitdb_checkconn_probe(void)
  * splitdb_checkconn_subxact_abort
  *		A subtransaction aborted: a connection it left in the middle of a
  *		pipeline (an error or a cancel while sending or reading), or with a
- *		statement sent ahead still unanswered (ahead_pending), is settled
+ *		statement sent ahead still unanswered (splitdb_checkconn_ahead_pending), is settled
  *		(settle_conn: cancelled, read, rolled back).  If it held locks that
  *		matter, its remote transaction counts as failed, so that refcheck.c
  *		checks those keys again.  Raises no error.
@@ -955,7 +925,7 @@ splitdb_checkconn_subxact_abort(void)
 		return;
 	hash_seq_init(&scan, splitdb_checkconn_conns);
 	while ((cc = hash_seq_search(&scan)) != NULL)
-		if (cc->busy || (cc->conn != NULL && ahead_pending(cc)))
+		if (cc->busy || (cc->conn != NULL && splitdb_checkconn_ahead_pending(cc)))
 			settle_conn(cc);
 }
 

@@ -14,11 +14,20 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
 
 #include "remote/checkconn.h"
 #include "remote/checkconn_int.h"
 #include "remote/remote.h"
+
+/* how long the answers of statements sent ahead are awaited at an abort */
+#define AHEAD_WAIT_MS 100
 
 /*
  * find_ahead
@@ -149,4 +158,46 @@ splitdb_checkconn_forget_ahead(uint64 id)
 		MemoryContextSwitchTo(old);
 		splitdb_checkconn_free_item(it);
 	}
+}
+
+/*
+ * splitdb_checkconn_ahead_pending
+ *		Whether a statement sent ahead is still unanswered, and waits in the
+ *		other database (for a lock), where it would hold up the end of the
+ *		remote transaction and so the session's next checks: the answers
+ *		are read for up to AHEAD_WAIT_MS first (one arrives in about a
+ *		round trip; interrupts are not serviced: this runs at an abort).  An
+ *		error or a lost connection read on the way counts too:
+ *		settle_conn() ends the remote transaction either way.
+ */
+bool
+splitdb_checkconn_ahead_pending(CheckConn *cc)
+{
+	ReadState	rs = {NULL, NULL, NULL, false};
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), AHEAD_WAIT_MS);
+	bool		unanswered = false;
+	ListCell   *lc;
+
+	foreach(lc, cc->queue)
+		unanswered |= (((Item *) lfirst(lc))->kind == ITEM_AHEAD);
+	if (!unanswered)
+		return false;
+	while (cc->queue != NIL && rs.first_error == NULL && !rs.lost)
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+		if (!PQconsumeInput(cc->conn))
+			return true;
+		if (PQisBusy(cc->conn))
+		{
+			if (left <= 0)
+				return true;
+			(void) WaitLatchOrSocket(NULL, WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 PQsocket(cc->conn), left, SPLITDB_WAIT_EVENT_REMOTE);
+			continue;
+		}
+		(void) splitdb_checkconn_drain(cc, linitial(cc->queue), &rs);
+	}
+	PQclear(rs.first_error);
+	return rs.first_error != NULL || rs.lost || rs.ahead_failed;
 }

@@ -78,5 +78,6 @@ extern HTAB *splitdb_checkconn_conns;
 extern void splitdb_checkconn_free_item(Item *it);
 extern void splitdb_checkconn_lose(CheckConn *cc);
 extern bool splitdb_checkconn_drain(CheckConn *cc, Item *upto, ReadState *rs);
+extern bool splitdb_checkconn_ahead_pending(CheckConn *cc);
 
 #endif							/* SPLITDB_CHECKCONN_INT_H */
