@@ -79,12 +79,13 @@ splitdb_remote_drain_syncs(PGconn *conn, int syncs, int timeout_ms)
  * splitdb_remote_cancel_drain
  *		Cancel what runs on conn (a statement waiting for a lock), then read
  *		its results as splitdb_remote_drain_syncs() does; false when the
- *		pipeline could not be read to its last sync in time.
+ *		pipeline could not be read to its last sync in time.  With no sync
+ *		owed nothing runs there, and no cancel is sent.
  */
 bool
 splitdb_remote_cancel_drain(PGconn *conn, int syncs, int timeout_ms)
 {
-	PGcancel   *cancel = PQgetCancel(conn);
+	PGcancel   *cancel = syncs > 0 ? PQgetCancel(conn) : NULL;
 	char		errbuf[256];
 
 	if (cancel != NULL)
