@@ -85,6 +85,7 @@ OBJS = \
 	src/reference/shimguard.o \
 	src/reference/trigguard.o \
 	src/remote/checkconn.o \
+	src/remote/checkconn_ahead.o \
 	src/remote/between.o \
 	src/remote/copyin.o \
 	src/remote/copyout.o \

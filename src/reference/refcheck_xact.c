@@ -198,7 +198,11 @@ xact_callback(XactEvent event, void *arg)
 				}
 				while (splitdb_refcheck_flush_all(true))
 					;
-				/* checks whose remote transaction failed: check them again */
+				/*
+				 * checks whose remote transaction failed, or whose connection
+				 * is gone with their locks: check them again
+				 */
+				splitdb_checkconn_probe();
 				foreach(lc, splitdb_checkconn_failed_servers())
 					splitdb_refcheck_fdw_uses(lfirst_oid(lc));
 				/* postgres_fdw commits next: its checks' locks move first */
@@ -212,7 +216,7 @@ xact_callback(XactEvent event, void *arg)
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot prepare a transaction that has checked cross-service references"),
 						 errdetail("The checks hold locks in a remote transaction, which cannot be prepared."),
-						 errhint("Set splitdb.check_connection to off in transactions that end with PREPARE TRANSACTION.")));
+						 errhint("Commit the transaction instead: one that checks cross-service references cannot be prepared, as postgres_fdw refuses to prepare one that used a foreign table.")));
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:

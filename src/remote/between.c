@@ -19,8 +19,8 @@
  *   local error aborts it).
  * - An interrupt (a cancel, a statement timeout) while the answers are
  *   awaited cancels the remote statement and reads the pipeline to its end
- *   for at most DRAIN_TIMEOUT_MS before the error goes on, as postgres_fdw
- *   does for its own statements.  A server that does not answer by then
+ *   for at most SPLITDB_DRAIN_TIMEOUT_MS (remote.h) before the error goes
+ *   on, as postgres_fdw does for its own statements.  A server that does not answer by then
  *   leaves the connection in pipeline mode: postgres_fdw's abort then
  *   fails to clean it up and closes it, and the next use opens another.
  *
@@ -39,31 +39,19 @@
 #include "compat.h"
 #include "remote/remote.h"
 
-/* how long an interrupted pipeline is read for before it is given up */
-#define DRAIN_TIMEOUT_MS 5000
-
 /*
  * drain_pipeline
  *		After an interrupt: cancel what runs on conn, read every answer up
  *		to the pipeline's sync and leave pipeline mode, for at most
- *		DRAIN_TIMEOUT_MS.  Raises no error and services no interrupt: it
+ *		SPLITDB_DRAIN_TIMEOUT_MS.  Raises no error and services no interrupt: it
  *		runs while an error is on its way.
  */
 static void
 drain_pipeline(PGconn *conn)
 {
-	PGcancel   *cancel;
-	char		errbuf[256];
-
 	if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF)
 		return;
-	cancel = PQgetCancel(conn);
-	if (cancel != NULL)
-	{
-		(void) PQcancel(cancel, errbuf, sizeof(errbuf));
-		PQfreeCancel(cancel);
-	}
-	if (splitdb_remote_drain_syncs(conn, 1, DRAIN_TIMEOUT_MS))
+	if (splitdb_remote_cancel_drain(conn, 1, SPLITDB_DRAIN_TIMEOUT_MS))
 		(void) PQexitPipelineMode(conn);
 }
 

@@ -35,7 +35,7 @@
  * rows); and each connection waits on a wait set of its own, made once.
  * A statement may also be sent ahead (splitdb_checkconn_send_ahead): the
  * other server runs it while this one goes on, and its answer is read
- * with the next pipeline, or when it is asked for.
+ * with the next pipeline, or when it is asked for (checkconn_ahead.c).
  *
  * Each connection keeps a queue of what it sent and has not read, in the
  * order the answers come: syncs, statements whose errors are relayed
@@ -49,8 +49,10 @@
  *             transaction, and its locks are gone).
  * At the end of the local transaction it sends COMMIT or ROLLBACK and a
  * sync, and the next use reads the answer.  It is busy while a pipeline is
- * being sent or read; a transaction that ends while it is busy (an error
- * or a cancel in the middle) closes it, and the other server rolls back.
+ * being sent or read; when a transaction or subtransaction ends while it is
+ * busy (an error or a cancel in the middle), what runs there is cancelled
+ * and read to its end, and the remote transaction rolled back
+ * (settle_conn); a connection that does not answer in time is closed.
  * Nothing here raises an error at the end of a transaction.
  *
  * Copyright (c) 2026, splitdb developers
@@ -68,6 +70,7 @@
 #include "libpq/libpq-be-fe-helpers.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/proc.h"
 #include "storage/latch.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -75,74 +78,25 @@
 #include "utils/syscache.h"
 
 #include "remote/checkconn.h"
+#include "remote/checkconn_int.h"
 #include "compat.h"
 #include "remote/prepared.h"
 #include "remote/remote.h"
 
-/*
- * What the connection has sent and not read yet, in the order the answers
- * come back.  The queue and its items live in TopMemoryContext: an answer
- * may be read in a later transaction than the one that sent its statement.
- */
-typedef enum ItemKind
-{
-	ITEM_SYNC,					/* a pipeline sync */
-	ITEM_QUIET,					/* SET, COMMIT, ROLLBACK: an error is logged */
-	ITEM_CHECKED,				/* START TRANSACTION, PREPARE: an error is relayed */
-	ITEM_AHEAD,					/* a statement sent ahead: its result is kept */
-	ITEM_OWN					/* stmts[index] of the running checkconn_run */
-} ItemKind;
-
-typedef struct Item
-{
-	ItemKind	kind;
-	uint64		id;				/* ITEM_AHEAD: the handle */
-	bool		wanted;			/* ITEM_AHEAD: false once forgotten */
-	int			index;			/* ITEM_OWN */
-	char	   *sql;			/* for an error's context (ITEM_AHEAD, ITEM_CHECKED) */
-	PGresult   *result;			/* ITEM_AHEAD, once read (NULL: it failed) */
-} Item;
-
-typedef struct CheckConn
-{
-	Oid			umid;			/* hash key: the user mapping */
-	Oid			serverid;
-	PGconn	   *conn;			/* NULL: closed */
-	WaitEventSet *wait;			/* the latch, postmaster death, the socket */
-	uint32		server_hash;	/* syscache hash values, for invalidation */
-	uint32		mapping_hash;
-	bool		invalidated;	/* server or mapping changed: reopen when idle */
-	bool		in_xact;
-	bool		held;			/* locks that matter taken in the remote transaction */
-	bool		failed;
-	bool		busy;
-	List	   *queue;			/* Item: sent, not read */
-	List	   *ahead;			/* Item: ITEM_AHEAD read, not taken */
-} CheckConn;
-
-/* what reading a queue found */
-typedef struct ReadState
-{
-	SplitdbCheckStmt *stmts;	/* where ITEM_OWN results go */
-	PGresult   *first_error;	/* the first error to relay */
-	char	   *error_sql;		/* its statement */
-	bool		lost;			/* the connection failed */
-} ReadState;
-
-static HTAB *conn_hash = NULL;
+HTAB	   *splitdb_checkconn_conns = NULL;
 static uint64 ahead_counter = 0;
 
 static CheckConn *ready_conn(UserMapping *mapping, bool *reused);
 static void open_conn(CheckConn *cc, UserMapping *mapping);
 static void close_conn(CheckConn *cc);
-static void lose_conn(CheckConn *cc);
+static void settle_conn(CheckConn *cc);
 static PGresult *get_result(CheckConn *cc);
 static void push_item(CheckConn *cc, ItemKind kind, const char *sql, int index);
-static bool drain(CheckConn *cc, Item *upto, ReadState *rs);
 static bool send_prepared(CheckConn *cc, const char *sql, ItemKind kind);
 static bool send_stmt(CheckConn *cc, SplitdbCheckStmt *stmt, ItemKind kind,
 					  int index);
 static bool send_sync(CheckConn *cc);
+static bool send_begin(CheckConn *cc);
 static void inval_callback(Datum arg, int cacheid, uint32 hashvalue);
 
 /*
@@ -159,24 +113,34 @@ begin_sql(void)
 	return "START TRANSACTION ISOLATION LEVEL READ COMMITTED";
 }
 
-/* before_shmem_exit: close the connections once they answered what they owe (drainclose.c) */
+/* the syncs a connection sent and has not read the answer to */
+static int
+queued_syncs(CheckConn *cc)
+{
+	int			syncs = 0;
+	ListCell   *lc;
+
+	foreach(lc, cc->queue)
+		syncs += ((Item *) lfirst(lc))->kind == ITEM_SYNC;
+	return syncs;
+}
+
+/*
+ * before_shmem_exit: close the connections once they answered what they owe
+ * (drainclose.c); a busy one is left to the abort that follows (settle_conn)
+ */
 static void
 checkconn_exit(int code, Datum arg)
 {
 	HASH_SEQ_STATUS scan;
 	CheckConn  *cc;
-	ListCell   *lc;
 
-	hash_seq_init(&scan, conn_hash);
+	hash_seq_init(&scan, splitdb_checkconn_conns);
 	while ((cc = hash_seq_search(&scan)) != NULL)
 	{
-		int			syncs = 0;
-
 		if (cc->conn == NULL || cc->busy)
 			continue;
-		foreach(lc, cc->queue)
-			syncs += ((Item *) lfirst(lc))->kind == ITEM_SYNC;
-		splitdb_remote_close_drained(cc->conn, syncs, 1000);
+		splitdb_remote_close_drained(cc->conn, queued_syncs(cc), 1000);
 		cc->conn = NULL;
 	}
 }
@@ -193,19 +157,19 @@ ready_conn(UserMapping *mapping, bool *reused)
 	CheckConn  *cc;
 	bool		found;
 
-	if (conn_hash == NULL)
+	if (splitdb_checkconn_conns == NULL)
 	{
 		HASHCTL		ctl;
 
 		ctl.keysize = sizeof(Oid);
 		ctl.entrysize = sizeof(CheckConn);
-		conn_hash = hash_create("splitdb check connections", 8, &ctl,
+		splitdb_checkconn_conns = hash_create("splitdb check connections", 8, &ctl,
 								HASH_ELEM | HASH_BLOBS);
 		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, inval_callback, (Datum) 0);
 		CacheRegisterSyscacheCallback(USERMAPPINGOID, inval_callback, (Datum) 0);
 		before_shmem_exit(checkconn_exit, (Datum) 0);
 	}
-	cc = hash_search(conn_hash, &mapping->umid, HASH_ENTER, &found);
+	cc = hash_search(splitdb_checkconn_conns, &mapping->umid, HASH_ENTER, &found);
 	if (!found)
 	{
 		memset(cc, 0, sizeof(CheckConn));
@@ -278,12 +242,14 @@ open_conn(CheckConn *cc, UserMapping *mapping)
 }
 
 /* free an item, and the result it kept */
-static void
-free_item(Item *it)
+void
+splitdb_checkconn_free_item(Item *it)
 {
 	PQclear(it->result);
 	if (it->sql)
 		pfree(it->sql);
+	if (it->prepares)
+		pfree(it->prepares);
 	pfree(it);
 }
 
@@ -294,7 +260,7 @@ free_items(List *items)
 	ListCell   *lc;
 
 	foreach(lc, items)
-		free_item(lfirst(lc));
+		splitdb_checkconn_free_item(lfirst(lc));
 	list_free(items);
 }
 
@@ -331,12 +297,59 @@ close_conn(CheckConn *cc)
  *		remote transaction counts as failed, so that refcheck.c checks those
  *		keys again.
  */
-static void
-lose_conn(CheckConn *cc)
+void
+splitdb_checkconn_lose(CheckConn *cc)
 {
 	bool		held = cc->held;
 
 	close_conn(cc);
+	cc->failed = held;
+}
+
+/*
+ * settle_conn
+ *		A connection that an error or a cancel left in the middle of a
+ *		pipeline: cancel what runs there (a check waiting for a lock) and
+ *		read the answers up to its last sync, for a bounded time
+ *		(drainclose.c); then roll back its remote transaction and deallocate
+ *		its statements (the pipeline's PREPAREs may or may not have run),
+ *		without waiting.  Closed instead, the other server would go on
+ *		waiting for the lock in a session nobody reads, and log the lost
+ *		client once it got it.  When that fails, it is closed (lose_conn);
+ *		so it is, once its answers are read, when the backend exits.
+ *		If it held locks that matter, its remote transaction counts as
+ *		failed, as splitdb_checkconn_lose() has it.  Raises no error.
+ */
+static void
+settle_conn(CheckConn *cc)
+{
+	bool		held = cc->held;
+
+	if (!splitdb_remote_cancel_drain(cc->conn, queued_syncs(cc), SPLITDB_DRAIN_TIMEOUT_MS) ||
+		(cc->in_xact &&
+		 !PQsendQueryParams(cc->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0)) ||
+		!PQsendQueryParams(cc->conn, "DEALLOCATE ALL", 0, NULL, NULL, NULL, NULL, 0) ||
+		!PQpipelineSync(cc->conn))
+	{
+		splitdb_checkconn_lose(cc);
+		return;
+	}
+	if (proc_exit_inprogress)
+	{
+		/* a FATAL error in the middle, after checkconn_exit(): close it now */
+		(void) splitdb_remote_drain_syncs(cc->conn, 1, 1000);
+		close_conn(cc);
+		return;
+	}
+	splitdb_prepared_drop(cc->conn);
+	free_items(cc->queue);
+	free_items(cc->ahead);
+	cc->queue = cc->ahead = NIL;
+	if (cc->in_xact)
+		push_item(cc, ITEM_QUIET, NULL, 0);
+	push_item(cc, ITEM_QUIET, NULL, 0);
+	push_item(cc, ITEM_SYNC, NULL, 0);
+	cc->in_xact = cc->held = cc->busy = false;
 	cc->failed = held;
 }
 
@@ -403,7 +416,8 @@ fatal_error(PGresult *res)
  *		Read the answer to one item.  A statement's result is kept where its
  *		item says; an error is kept in rs (the first one to relay) or logged
  *		(ITEM_QUIET).  A statement after an error, up to the next sync, is
- *		only "aborted", and the PREPAREs there may not have run.
+ *		only "aborted"; a PREPARE that failed or was skipped is forgotten,
+ *		the connection's other statements stay prepared.
  */
 static void
 read_item(CheckConn *cc, Item *it, ReadState *rs)
@@ -433,14 +447,22 @@ read_item(CheckConn *cc, Item *it, ReadState *rs)
 		case PGRES_COMMAND_OK:
 			break;
 		case PGRES_PIPELINE_ABORTED:
-			splitdb_prepared_drop(cc->conn);
+			if (it->prepares)
+				splitdb_prepared_forget_name(cc->conn, it->prepares);
 			PQclear(res);
 			res = NULL;
 			break;
 		default:
 			if (PQstatus(cc->conn) == CONNECTION_BAD || fatal_error(res))
 				rs->lost = true;
-			splitdb_prepared_drop(cc->conn);
+			if (it->prepares)
+				splitdb_prepared_forget_name(cc->conn, it->prepares);
+			if (it->kind == ITEM_AHEAD && !it->wanted)
+			{
+				/* a guess that went wrong: it ended the remote transaction */
+				rs->ahead_failed = true;
+				cc->failed = true;
+			}
 			if (it->kind == ITEM_QUIET || (it->kind == ITEM_AHEAD && !it->wanted))
 				elog(DEBUG1, "check connection: a statement sent without a wait failed: %s",
 					 PQresultErrorMessage(res));
@@ -477,8 +499,8 @@ read_item(CheckConn *cc, Item *it, ReadState *rs)
  *		item upto (NULL: all of them).  Kept ITEM_AHEAD items move to the
  *		connection's ahead list.  Returns false when the connection failed.
  */
-static bool
-drain(CheckConn *cc, Item *upto, ReadState *rs)
+bool
+splitdb_checkconn_drain(CheckConn *cc, Item *upto, ReadState *rs)
 {
 	MemoryContext old;
 
@@ -494,7 +516,7 @@ drain(CheckConn *cc, Item *upto, ReadState *rs)
 		if (it->kind == ITEM_AHEAD && it->wanted && !rs->lost)
 			cc->ahead = lappend(cc->ahead, it);
 		else
-			free_item(it);
+			splitdb_checkconn_free_item(it);
 		MemoryContextSwitchTo(old);
 		if (last)
 			break;
@@ -534,12 +556,43 @@ send_stmt(CheckConn *cc, SplitdbCheckStmt *stmt, ItemKind kind, int index)
 		if (!PQsendPrepare(cc->conn, name, stmt->sql, stmt->nparams, NULL))
 			return false;
 		push_item(cc, ITEM_CHECKED, stmt->sql, 0);
+		((Item *) llast(cc->queue))->prepares = MemoryContextStrdup(TopMemoryContext, name);
 	}
 	if (!PQsendQueryPrepared(cc->conn, name, stmt->nparams, stmt->values,
 							 NULL, NULL, 0))
 		return false;
 	push_item(cc, kind, kind == ITEM_OWN ? NULL : stmt->sql, index);
 	return true;
+}
+
+/*
+ * send_begin
+ *		Before the statements of a pipeline: START TRANSACTION when this
+ *		local transaction has no remote one there yet, and the session's
+ *		lock_timeout when it is set and the remote transaction does not
+ *		have it yet (SET LOCAL), so that a check waits for a lock there no
+ *		longer than PostgreSQL's foreign key waits here.  Returns false when
+ *		libpq refused them.
+ */
+static bool
+send_begin(CheckConn *cc)
+{
+	char		value[32];
+	const char *values[1] = {value};
+	SplitdbCheckStmt stmt = {"SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1, values, NULL};
+
+	if (!cc->in_xact)
+	{
+		if (!send_prepared(cc, begin_sql(), ITEM_CHECKED))
+			return false;
+		cc->in_xact = true;
+		cc->lock_timeout = 0;
+	}
+	if (LockTimeout == cc->lock_timeout)
+		return true;
+	snprintf(value, sizeof(value), "%d", LockTimeout);
+	cc->lock_timeout = LockTimeout;
+	return send_stmt(cc, &stmt, ITEM_CHECKED, 0);
 }
 
 /* send a pipeline sync, and queue its item */
@@ -590,14 +643,12 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 			elog(ERROR, "check connection used after a failed check");
 
 		cc->busy = true;
-		if (!cc->in_xact)
-			sent = send_prepared(cc, begin_sql(), ITEM_CHECKED);
-		cc->in_xact = true;
+		sent = send_begin(cc);
 		for (int i = 0; i < n && sent; i++)
 			sent = send_stmt(cc, &stmts[i], ITEM_OWN, i);
 		if (sent)
 			sent = send_sync(cc);
-		if (!sent || !drain(cc, NULL, &rs))
+		if (!sent || !splitdb_checkconn_drain(cc, NULL, &rs))
 			rs.lost = true;
 		cc->busy = false;
 
@@ -611,6 +662,21 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 			PQclear(stmts[i].result);
 			stmts[i].result = NULL;
 		}
+		if (rs.ahead_failed && !rs.lost)
+		{
+			/*
+			 * A lookup sent ahead, wanted no more (a wrong guess), failed and
+			 * these ran in the aborted transaction: roll it back, run them in
+			 * a new one; if locks that matter went with it, the connection
+			 * counts as failed and the results are empty (the caller checks
+			 * the keys the usual way, as keys not found).
+			 */
+			PQclear(rs.first_error);
+			settle_conn(cc);
+			if (!cc->failed && attempt == 0)
+				continue;
+			return;
+		}
 		if (!rs.lost)
 		{
 			/* a statement failed: the remote transaction is over */
@@ -621,7 +687,7 @@ splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts, int n,
 		/* the connection failed: try a fresh one if nothing was held on it */
 		msg = pchomp(PQerrorMessage(cc->conn));
 		PQclear(rs.first_error);
-		lose_conn(cc);
+		splitdb_checkconn_lose(cc);
 		if (fresh && reused && attempt == 0)
 			continue;
 		ereport(ERROR,
@@ -658,9 +724,7 @@ splitdb_checkconn_send_ahead(UserMapping *mapping, SplitdbCheckStmt *stmts,
 	if (cc->failed || cc->busy)
 		return;
 	cc->busy = true;
-	if (!cc->in_xact)
-		sent = send_prepared(cc, begin_sql(), ITEM_CHECKED);
-	cc->in_xact = true;
+	sent = send_begin(cc);
 	for (int i = 0; i < n && sent; i++)
 	{
 		sent = send_stmt(cc, &stmts[i], ITEM_AHEAD, 0);
@@ -673,132 +737,7 @@ splitdb_checkconn_send_ahead(UserMapping *mapping, SplitdbCheckStmt *stmts,
 	if (!sent)
 	{
 		memset(ids, 0, sizeof(uint64) * n);
-		lose_conn(cc);
-	}
-}
-
-/*
- * find_ahead
- *		The connection and item of a handle: *queued tells whether its
- *		answer is still unread.  NULL when there is no such item (its
- *		connection was closed, or its transaction ended).
- */
-static Item *
-find_ahead(uint64 id, CheckConn **ccp, bool *queued)
-{
-	HASH_SEQ_STATUS scan;
-	CheckConn  *cc;
-
-	if (conn_hash == NULL || id == 0)
-		return NULL;
-	hash_seq_init(&scan, conn_hash);
-	while ((cc = hash_seq_search(&scan)) != NULL)
-	{
-		for (int which = 0; which < 2; which++)
-		{
-			ListCell   *lc;
-
-			foreach(lc, which == 0 ? cc->ahead : cc->queue)
-			{
-				Item	   *it = lfirst(lc);
-
-				if (it->kind == ITEM_AHEAD && it->id == id)
-				{
-					hash_seq_term(&scan);
-					*ccp = cc;
-					*queued = (which == 1);
-					return it;
-				}
-			}
-		}
-	}
-	return NULL;
-}
-
-/*
- * splitdb_checkconn_take_ahead
- *		The answer to a statement sent ahead, read now if it was not yet:
- *		a PGresult the caller must PQclear(), or NULL when there is none
- *		(the statement failed, or its connection or transaction ended).
- *		A remote error read on the way is relayed, as splitdb_checkconn_run
- *		relays it.
- */
-PGresult *
-splitdb_checkconn_take_ahead(uint64 id, const char *service)
-{
-	CheckConn  *cc;
-	bool		queued;
-	Item	   *it = find_ahead(id, &cc, &queued);
-	PGresult   *res;
-	MemoryContext old;
-
-	if (it == NULL)
-		return NULL;
-	if (queued)
-	{
-		ReadState	rs = {NULL, NULL, NULL, false};
-		Item	   *upto = it;
-		bool		after = false;
-		ListCell   *lc;
-
-		/* through the sync behind it: the remote session is then idle */
-		foreach(lc, cc->queue)
-		{
-			Item	   *q = lfirst(lc);
-
-			if (q == it)
-				after = true;
-			else if (after && q->kind == ITEM_SYNC)
-			{
-				upto = q;
-				break;
-			}
-		}
-		if (!drain(cc, upto, &rs))
-		{
-			PQclear(rs.first_error);
-			lose_conn(cc);
-			return NULL;
-		}
-		if (rs.first_error != NULL)
-		{
-			cc->failed = true;
-			splitdb_remote_report(rs.first_error, cc->conn, rs.error_sql, service);
-		}
-		if (find_ahead(id, &cc, &queued) == NULL)
-			return NULL;
-	}
-	res = it->result;
-	it->result = NULL;
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	cc->ahead = list_delete_ptr(cc->ahead, it);
-	MemoryContextSwitchTo(old);
-	free_item(it);
-	return res;
-}
-
-/*
- * splitdb_checkconn_forget_ahead
- *		The caller no longer wants the answer to a statement sent ahead.
- */
-void
-splitdb_checkconn_forget_ahead(uint64 id)
-{
-	CheckConn  *cc;
-	bool		queued;
-	Item	   *it = find_ahead(id, &cc, &queued);
-
-	if (it == NULL)
-		return;
-	if (queued)
-		it->wanted = false;
-	else
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		cc->ahead = list_delete_ptr(cc->ahead, it);
-		MemoryContextSwitchTo(old);
-		free_item(it);
+		splitdb_checkconn_lose(cc);
 	}
 }
 
@@ -815,9 +754,9 @@ find_conn(Oid serverid, bool failed)
 	CheckConn  *cc;
 	bool		found = false;
 
-	if (conn_hash == NULL)
+	if (splitdb_checkconn_conns == NULL)
 		return false;
-	hash_seq_init(&scan, conn_hash);
+	hash_seq_init(&scan, splitdb_checkconn_conns);
 	while ((cc = hash_seq_search(&scan)) != NULL)
 		if ((failed ? cc->failed : cc->in_xact) &&
 			(cc->serverid == serverid || !OidIsValid(serverid)))
@@ -854,9 +793,9 @@ splitdb_checkconn_failed_servers(void)
 	CheckConn  *cc;
 	List	   *servers = NIL;
 
-	if (conn_hash == NULL)
+	if (splitdb_checkconn_conns == NULL)
 		return NIL;
-	hash_seq_init(&scan, conn_hash);
+	hash_seq_init(&scan, splitdb_checkconn_conns);
 	while ((cc = hash_seq_search(&scan)) != NULL)
 		if (cc->failed)
 			servers = list_append_unique_oid(servers, cc->serverid);
@@ -870,20 +809,20 @@ splitdb_checkconn_failed_servers(void)
  *		without waiting.  Answers still due to what was sent ahead are
  *		wanted no more, and their errors only logged; a sync goes out after
  *		them first, so that the COMMIT runs even after one of them failed.
- *		A connection in the middle of a pipeline, or one the command cannot
- *		be sent on, is closed instead, which makes the other server roll
- *		back.  Raises no error.
+ *		A connection in the middle of a pipeline, or with a statement sent
+ *		ahead still unanswered (splitdb_checkconn_ahead_pending: it may wait for a lock there,
+ *		and the session's next checks would wait behind it), is settled
+ *		instead (settle_conn: cancelled, read, rolled back); one the command
+ *		cannot be sent on is closed, which makes the other server roll back.
+ *		Raises no error.
  */
 static void
 send_end(CheckConn *cc, bool commit)
 {
 	ListCell   *lc;
 
-	if (cc->busy)
-	{
-		close_conn(cc);
-		return;
-	}
+	if (cc->busy || (cc->conn != NULL && splitdb_checkconn_ahead_pending(cc)))
+		settle_conn(cc);
 	free_items(cc->ahead);
 	cc->ahead = NIL;
 	if (!cc->in_xact)
@@ -922,9 +861,9 @@ splitdb_checkconn_end_server(Oid serverid)
 	HASH_SEQ_STATUS scan;
 	CheckConn  *cc;
 
-	if (conn_hash == NULL)
+	if (splitdb_checkconn_conns == NULL)
 		return;
-	hash_seq_init(&scan, conn_hash);
+	hash_seq_init(&scan, splitdb_checkconn_conns);
 	while ((cc = hash_seq_search(&scan)) != NULL)
 	{
 		ReadState	rs = {NULL, NULL, NULL, false};
@@ -932,16 +871,47 @@ splitdb_checkconn_end_server(Oid serverid)
 		if (cc->serverid != serverid)
 			continue;
 		send_end(cc, true);
-		if (cc->conn != NULL && !drain(cc, NULL, &rs))
+		if (cc->conn != NULL && !splitdb_checkconn_drain(cc, NULL, &rs))
 			close_conn(cc);
+	}
+}
+
+/*
+ * splitdb_checkconn_probe
+ *		Before the local commit: whether each connection that holds locks
+ *		that matter is still there, from what its socket already received
+ *		(no round trip).  A remote session terminated since its checks, or
+ *		a server that went away, took their locks with it, and a concurrent
+ *		delete of a referenced row may have gone through since: the
+ *		connection is lost and its remote transaction counts as failed
+ *		(splitdb_checkconn_failed_servers), so that the keys are checked
+ *		again before the commit.  Raises no error.
+ */
+void
+splitdb_checkconn_probe(void)
+{
+	HASH_SEQ_STATUS scan;
+	CheckConn  *cc;
+
+	if (splitdb_checkconn_conns == NULL)
+		return;
+	hash_seq_init(&scan, splitdb_checkconn_conns);
+	while ((cc = hash_seq_search(&scan)) != NULL)
+	{
+		/* a second read sees the end of the stream behind a last message */
+		if (cc->conn != NULL && cc->held && !cc->busy &&
+			(!PQconsumeInput(cc->conn) || !PQconsumeInput(cc->conn) ||
+			 PQstatus(cc->conn) == CONNECTION_BAD))
+			splitdb_checkconn_lose(cc);
 	}
 }
 
 /*
  * splitdb_checkconn_subxact_abort
  *		A subtransaction aborted: a connection it left in the middle of a
- *		pipeline (an error or a cancel while sending or reading) is closed,
- *		as what it still has to read is unknown.  If it held locks that
+ *		pipeline (an error or a cancel while sending or reading), or with a
+ *		statement sent ahead still unanswered (splitdb_checkconn_ahead_pending), is settled
+ *		(settle_conn: cancelled, read, rolled back).  If it held locks that
  *		matter, its remote transaction counts as failed, so that refcheck.c
  *		checks those keys again.  Raises no error.
  */
@@ -951,12 +921,12 @@ splitdb_checkconn_subxact_abort(void)
 	HASH_SEQ_STATUS scan;
 	CheckConn  *cc;
 
-	if (conn_hash == NULL)
+	if (splitdb_checkconn_conns == NULL)
 		return;
-	hash_seq_init(&scan, conn_hash);
+	hash_seq_init(&scan, splitdb_checkconn_conns);
 	while ((cc = hash_seq_search(&scan)) != NULL)
-		if (cc->busy)
-			lose_conn(cc);
+		if (cc->busy || (cc->conn != NULL && splitdb_checkconn_ahead_pending(cc)))
+			settle_conn(cc);
 }
 
 /*
@@ -971,9 +941,9 @@ splitdb_checkconn_xact_end(bool commit)
 	HASH_SEQ_STATUS scan;
 	CheckConn  *cc;
 
-	if (conn_hash == NULL)
+	if (splitdb_checkconn_conns == NULL)
 		return;
-	hash_seq_init(&scan, conn_hash);
+	hash_seq_init(&scan, splitdb_checkconn_conns);
 	while ((cc = hash_seq_search(&scan)) != NULL)
 		send_end(cc, commit);
 }
@@ -989,7 +959,7 @@ inval_callback(Datum arg, int cacheid, uint32 hashvalue)
 	HASH_SEQ_STATUS scan;
 	CheckConn  *cc;
 
-	hash_seq_init(&scan, conn_hash);
+	hash_seq_init(&scan, splitdb_checkconn_conns);
 	while ((cc = hash_seq_search(&scan)) != NULL)
 	{
 		if (hashvalue == 0 ||

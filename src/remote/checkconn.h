@@ -39,6 +39,7 @@ extern bool splitdb_checkconn_active(Oid serverid);
 extern bool splitdb_checkconn_failed(Oid serverid);
 extern List *splitdb_checkconn_failed_servers(void);
 extern void splitdb_checkconn_end_server(Oid serverid);
+extern void splitdb_checkconn_probe(void);
 extern void splitdb_checkconn_subxact_abort(void);
 extern void splitdb_checkconn_xact_end(bool commit);
 

@@ -13,8 +13,9 @@
  * the answers are read first, for a bounded time, and libpq then sends its
  * Terminate message.
  *
- * An interrupted pipeline on a borrowed connection (between.c) is read to
- * its sync the same way before the error goes on.
+ * An interrupted pipeline is cancelled and read to its sync the same way
+ * before the error goes on: on a borrowed connection (between.c), and on a
+ * check connection, which is then kept (checkconn.c).
  *
  * Invariants:
  * - Raises no error and services no interrupt: it runs in a
@@ -72,6 +73,27 @@ splitdb_remote_drain_syncs(PGconn *conn, int syncs, int timeout_ms)
 		PQclear(res);
 	}
 	return syncs == 0;
+}
+
+/*
+ * splitdb_remote_cancel_drain
+ *		Cancel what runs on conn (a statement waiting for a lock), then read
+ *		its results as splitdb_remote_drain_syncs() does; false when the
+ *		pipeline could not be read to its last sync in time.  With no sync
+ *		owed nothing runs there, and no cancel is sent.
+ */
+bool
+splitdb_remote_cancel_drain(PGconn *conn, int syncs, int timeout_ms)
+{
+	PGcancel   *cancel = syncs > 0 ? PQgetCancel(conn) : NULL;
+	char		errbuf[256];
+
+	if (cancel != NULL)
+	{
+		(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+		PQfreeCancel(cancel);
+	}
+	return splitdb_remote_drain_syncs(conn, syncs, timeout_ms);
 }
 
 /*

@@ -23,7 +23,8 @@
  * Connections of splitdb's own (checkconn.c) use the same lists through
  * splitdb_prepared_name(): nothing else runs on them, so their lists are
  * never doubtful, and they send the PREPARE in the pipeline of its first
- * use instead of waiting for it.
+ * use instead of waiting for it; one that did not run there is forgotten
+ * alone (splitdb_prepared_forget_name).
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -288,6 +289,40 @@ splitdb_prepared_drop(PGconn *conn)
 		free_statements(pc);
 		pfree(pc);
 		return;
+	}
+}
+
+/*
+ * splitdb_prepared_forget_name
+ *		A PREPARE of a connection of splitdb's own that failed, or that its
+ *		pipeline skipped after an error: forget that one statement, so that
+ *		its next use prepares it again.  The connection's other statements
+ *		stay: forgetting them would leave them in the remote session, under
+ *		names nothing uses again, for the rest of its life.
+ */
+void
+splitdb_prepared_forget_name(PGconn *conn, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, prepared_conns)
+	{
+		PreparedConn *pc = lfirst(lc);
+		ListCell   *sc;
+
+		if (pc->conn != conn)
+			continue;
+		foreach(sc, pc->stmts)
+		{
+			PreparedStmt *ps = lfirst(sc);
+
+			if (strcmp(ps->name, name) != 0)
+				continue;
+			pc->stmts = foreach_delete_current(pc->stmts, sc);
+			pfree(ps->sql);
+			pfree(ps);
+			return;
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ extern const char *splitdb_prepared_ensure(PGconn *conn, const char *sql,
 extern const char *splitdb_prepared_name(PGconn *conn, const char *sql,
 										 bool *is_new);
 extern void splitdb_prepared_drop(PGconn *conn);
+extern void splitdb_prepared_forget_name(PGconn *conn, const char *name);
 extern void splitdb_prepared_forget(void);
 
 #endif							/* SPLITDB_PREPARED_H */

@@ -66,7 +66,11 @@ extern void splitdb_remote_copy_out_begin(PGconn *conn, const char *sql,
 extern int	splitdb_remote_copy_out_row(PGconn *conn, StringInfo buf,
 										const char *sql, const char *service);
 extern void splitdb_remote_disconnect(PGconn *conn);
+/* how long an interrupted pipeline is read for before it is given up */
+#define SPLITDB_DRAIN_TIMEOUT_MS 5000
+
 extern bool splitdb_remote_drain_syncs(PGconn *conn, int syncs, int timeout_ms);
+extern bool splitdb_remote_cancel_drain(PGconn *conn, int syncs, int timeout_ms);
 extern void splitdb_remote_close_drained(PGconn *conn, int syncs, int timeout_ms);
 extern void splitdb_remote_rollback_open(PGconn *conn, const char *service);
 extern List *splitdb_remote_result_rows(PGresult *res);
