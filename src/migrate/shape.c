@@ -24,7 +24,6 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
-#include "libpq-fe.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -119,7 +118,7 @@ splitdb_shape_problem(int64 job_id, PGconn *conn, const char *service)
 	{
 		const char *name = list_nth(names, i);
 		const char *here = list_nth(shapes, i);
-		const char *there = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
+		const char *there = splitdb_remote_value(res, i, 1);
 
 		if (there == NULL)
 			problem = psprintf("Table %s is missing in the sibling", name);
@@ -127,6 +126,6 @@ splitdb_shape_problem(int64 job_id, PGconn *conn, const char *service)
 			problem = psprintf("Table %s has the columns (%s) in the sibling and (%s) in its archived original",
 							   name, there, here ? here : "");
 	}
-	PQclear(res);
+	splitdb_remote_clear(res);
 	return problem;
 }
