@@ -90,8 +90,7 @@ sibling_shapes(PGconn *conn, List *names, const char *service)
  * splitdb_shape_problem
  *		How a table of job job_id in the sibling (conn) differs from its
  *		archived original in columns, or NULL when none does.  The first
- *		such table is named.  In a transaction, connected to SPI; sets
- *		search_path for the rest of the (sub)transaction.
+ *		such table is named.  In a transaction, connected to SPI.
  */
 char *
 splitdb_shape_problem(int64 job_id, PGconn *conn, const char *service)
@@ -102,14 +101,18 @@ splitdb_shape_problem(int64 job_id, PGconn *conn, const char *service)
 	PGresult   *res;
 	char	   *problem = NULL;
 
+	int			nest = NewGUCNestLevel();
+
+	/* format_type() qualifies every type outside pg_catalog, as there */
 	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
+							 GUC_ACTION_SAVE, true, 0, false);
 	splitdb_catalog_exec_text(SOURCE_SHAPES, 1, params, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 		shapes = lappend(shapes, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
 	}
+	AtEOXact_GUC(true, nest);
 	if (names == NIL)
 		return NULL;
 
