@@ -93,30 +93,6 @@ typedef struct RoundTable
 } RoundTable;
 
 /*
- * splitdb_online_check_sibling
- *		Refuse, before anything is made, a sibling where the job's role may
- *		not replay: replayed rows are written with session_replication_role
- *		= replica, which needs superuser or SET on that parameter there.
- */
-void
-splitdb_online_check_sibling(SplitdbJob *job)
-{
-	char	   *ok = splitdb_remote_scalar(job->conn,
-										   "SELECT pg_catalog.has_parameter_privilege('session_replication_role', 'SET')"
-										   "       OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r"
-										   "            WHERE r.rolname = CURRENT_USER)",
-										   0, NULL, job->service);
-
-	if (strcmp(ok, "t") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("the role of service \"%s\"'s user mapping may not set session_replication_role in the sibling",
-						job->service),
-				 errdetail("An online migration writes the rows changed during the copy as a replica, so that the sibling's triggers and foreign keys do not fire twice."),
-				 errhint("In the sibling, GRANT SET ON PARAMETER session_replication_role TO the mapped role, or migrate with mode => 'offline'.")));
-}
-
-/*
  * splitdb_online_backoff
  *		Wait before the attempt after attempt (1 for the first) to take
  *		locks that were not granted in time: 100 ms doubling up to 5 s,

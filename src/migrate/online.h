@@ -31,7 +31,6 @@ extern void splitdb_online_retry(SplitdbJob *job, const char *what,
 								 void (*fn) (SplitdbJob *job, int attempt),
 								 void (*between) (SplitdbJob *job),
 								 void (*give_up) (SplitdbJob *job));
-extern void splitdb_online_check_sibling(SplitdbJob *job);
 extern void splitdb_online_capture(SplitdbJob *job);
 extern bool splitdb_online_capture_intact(int64 job_id);
 extern void splitdb_online_round(SplitdbJob *job, bool check, int budget_ms,
