@@ -5,13 +5,15 @@
 -- another role copied, indexed and verified every row, then failed at its
 -- cutover (42501, "permission denied to create extension", and with the
 -- extension installed by hand "permission denied for function
--- install_capture").  It is refused at preparing now, in both modes, before
--- anything is made.  Checked here:
--- - each job fails at preparing with 42501 and says which role and why;
--- - nothing was made: no capture in the source, the table takes writes, the
---   sibling has no table and no splitdb;
--- - mapped to a superuser again, the same job resumes and ends done, with
---   the write made in between.
+-- install_capture").  splitdb_migrate() refuses it now, in both modes,
+-- before it makes a job (and a worker that finds such a connection, in a
+-- job the launcher resumes, fails before it changes anything: TAP test
+-- 032_sibling_role.pl).  Checked here:
+-- - each call fails with 42501 and says which role, why, and what to do;
+-- - nothing was made: no job, no capture in the source, the table takes
+--   writes, the sibling has no table and no splitdb;
+-- - mapped to a superuser again, each job runs to done, with the writes
+--   made in between.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -28,11 +30,12 @@ SELECT splitdb_assign('sr_on', '"Regal"');
 ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_sr_off OPTIONS (SET user 'regress_sr Mover');
 ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_sr_on OPTIONS (SET user 'regress_sr Mover');
 
--- refused in both modes, at preparing
+-- refused in both modes, before a job is made
 SELECT splitdb_migrate('sr_off', mode => 'offline', wait => true);
-SELECT splitdb_migrate('sr_on', mode => 'online', wait => true);
-SELECT service, mode, state, phase, last_sqlstate, last_error
-  FROM splitdb.job ORDER BY service;
+\echo :LAST_ERROR_SQLSTATE
+SELECT splitdb_migrate('sr_on', mode => 'online');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS jobs FROM splitdb.job;
 
 -- nothing was made in the source: no capture, no log, no shim; writes go on
 SELECT c.relname, c.relkind,
@@ -53,15 +56,15 @@ SELECT count(*) AS extensions FROM pg_extension WHERE extname = 'splitdb';
 \c splitdb_regression
 SET client_min_messages = warning;
 
--- mapped to a superuser again, each job resumes and finishes
+-- mapped to a superuser again, each job runs to done
 DO $$
 BEGIN
 	EXECUTE format('ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_sr_off OPTIONS (SET user %L)', current_user);
 	EXECUTE format('ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_sr_on OPTIONS (SET user %L)', current_user);
 END
 $$;
-SELECT splitdb_migrate('sr_off', wait => true);
-SELECT splitdb_migrate('sr_on', wait => true);
+SELECT splitdb_migrate('sr_off', mode => 'offline', wait => true) IS NOT NULL AS migrated;
+SELECT splitdb_migrate('sr_on', mode => 'online', wait => true) IS NOT NULL AS migrated;
 SELECT service, mode, state, runs FROM splitdb.job ORDER BY service;
 SELECT count(*), max(id), count(*) FILTER (WHERE v = 'dazwischen') AS between FROM "Lager";
 SELECT count(*), count(*) FILTER (WHERE v = 'geändert') AS changed FROM "Regal";

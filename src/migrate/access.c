@@ -20,10 +20,6 @@
  * (splitdb_access_take_back), and the verification, which a resumed cutover
  * runs again, sees any row written there meanwhile.
  *
- * Before any of that, the preparing step refuses a job whose connection is
- * no superuser in the sibling (splitdb_access_check_job_role): the cutover
- * could not install splitdb there.
- *
  * Invariants:
  * - Statements name objects by quoted, schema-qualified names only; the
  *   withholding statements are made in the sibling from its own catalogs.
@@ -306,34 +302,4 @@ splitdb_access_take_back(SplitdbJob *job)
 				(errmsg("job " INT64_FORMAT " of service \"%s\" took its copies in the sibling back from other roles (%d statement%s)",
 						job->job_id, job->service, n, n == 1 ? "" : "s")));
 	list_free(names);
-}
-
-/*
- * splitdb_access_check_job_role
- *		Refuse, before anything is made, a job whose connection is no
- *		superuser in the sibling.
- *
- * The cutover installs splitdb in the sibling (CREATE EXTENSION, which a
- * role that is no superuser may not run for it), and with it the triggers
- * of the change capture and of the cross-service references, through
- * functions that only the extension's owner may call; the online rounds
- * write as a replica.  Without this check a job would copy, index and
- * verify every row and only then fail at its cutover.  Called first in the
- * preparing step, so a refused job has changed nothing in either database.
- */
-void
-splitdb_access_check_job_role(SplitdbJob *job)
-{
-	char	   *role = splitdb_remote_scalar(job->conn,
-											 "SELECT r.rolname::pg_catalog.text FROM pg_catalog.pg_roles r"
-											 " WHERE r.rolname = CURRENT_USER AND NOT r.rolsuper",
-											 0, NULL, job->service);
-
-	if (role != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\", which the user mapping of service \"%s\" connects as, is not a superuser in the sibling",
-						role, job->service),
-				 errdetail("The cutover installs splitdb in the sibling, with the triggers of the change capture and of the cross-service references, which takes a superuser there."),
-				 errhint("Map the service's server to a superuser of the sibling's cluster with ALTER USER MAPPING, then call splitdb_migrate() again.")));
 }

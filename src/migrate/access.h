@@ -22,6 +22,5 @@ struct SplitdbJob;
 extern void splitdb_access_withhold_created(struct SplitdbJob *job);
 extern void splitdb_access_take_back(struct SplitdbJob *job);
 extern void splitdb_access_check_withheld(const char *service);
-extern void splitdb_access_check_job_role(struct SplitdbJob *job);
 
 #endif							/* SPLITDB_ACCESS_H */

@@ -292,9 +292,42 @@ check_resumable(PGconn *conn, const char *service, const SplitdbJobState *job)
 }
 
 /*
+ * splitdb_job_check_role
+ *		Refuse a job whose connection to the sibling (conn) is no superuser
+ *		there.
+ *
+ * The cutover installs splitdb in the sibling (CREATE EXTENSION, which a
+ * role that is no superuser may not run for it), and with it the triggers
+ * of the change capture and of the cross-service references, through
+ * functions that only the extension's owner may call; the online rounds
+ * write as a replica.  Without this check a job would copy, index and
+ * verify every row and only then fail at its cutover.  splitdb_migrate()
+ * calls it before it makes or resumes a job, and every run of the worker
+ * as soon as it has connected (a job the launcher resumes after a restart,
+ * whose mapping changed meanwhile), before it changes anything.
+ */
+void
+splitdb_job_check_role(PGconn *conn, const char *service)
+{
+	char	   *role = splitdb_remote_scalar(conn,
+											 "SELECT r.rolname::pg_catalog.text FROM pg_catalog.pg_roles r"
+											 " WHERE r.rolname = CURRENT_USER AND NOT r.rolsuper",
+											 0, NULL, service);
+
+	if (role != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\", which the user mapping of service \"%s\" connects as, is not a superuser in the sibling",
+						role, service),
+				 errdetail("The cutover installs splitdb in the sibling, with the triggers of the change capture and of the cross-service references, which takes a superuser there."),
+				 errhint("Map the service's server to a superuser of the sibling's cluster with ALTER USER MAPPING, then call splitdb_migrate() again.")));
+}
+
+/*
  * check_sibling
- *		Connect to the sibling (so an unreachable one is refused now) and,
- *		for a new job, refuse when one of the tables is already there; for
+ *		Connect to the sibling (so an unreachable one is refused now), refuse
+ *		a connection that is no superuser there (splitdb_job_check_role)
+ *		and, for a new job, when one of the tables is already there; for
  *		a resumed job (resumed not NULL), when its tables are gone
  *		(check_resumable).
  */
@@ -323,6 +356,7 @@ check_sibling(const char *service, const char *server, const SplitdbJobState *re
 	PG_TRY();
 	{
 		conn = splitdb_remote_connect_server(server, service);
+		splitdb_job_check_role(conn, service);
 		if (resumed != NULL)
 			check_resumable(conn, service, resumed);
 		foreach(lc, names)

@@ -197,9 +197,6 @@ splitdb_step_prepare(SplitdbJob *job)
 	List	   *items;
 	ListCell   *lc;
 
-	/* a role that could not finish the job is refused before anything is made */
-	splitdb_access_check_job_role(job);
-
 	/* online: every write is logged before the copy reads its first row */
 	if (job->online)
 		splitdb_online_capture(job);
