@@ -13,7 +13,12 @@
 -- - nothing was made: no job, no capture in the source, the table takes
 --   writes, the sibling has no table and no splitdb;
 -- - mapped to a superuser again, each job runs to done, with the writes
---   made in between.
+--   made in between;
+-- - mapped to that role again after the cutover, splitdb_rollback() and
+--   splitdb_finalize() are refused (they failed with "permission denied
+--   for function capture_problem" and "for schema splitdb_capture"), and
+--   the job, the shim, the archive and the sibling's capture are as they
+--   were.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -68,6 +73,28 @@ SELECT splitdb_migrate('sr_on', mode => 'online', wait => true) IS NOT NULL AS m
 SELECT service, mode, state, runs FROM splitdb.job ORDER BY service;
 SELECT count(*), max(id), count(*) FILTER (WHERE v = 'dazwischen') AS between FROM "Lager";
 SELECT count(*), count(*) FILTER (WHERE v = 'geändert') AS changed FROM "Regal";
+
+-- the mapping changed after the cutover: the ways out say why they cannot
+-- go on, and change nothing
+ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_sr_off OPTIONS (SET user 'regress_sr Mover');
+SELECT splitdb_rollback('sr_off');
+\echo :LAST_ERROR_SQLSTATE
+SELECT splitdb_finalize('sr_off');
+\echo :LAST_ERROR_SQLSTATE
+SELECT state FROM splitdb.job WHERE service = 'sr_off';
+SELECT n.nspname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relname = 'Lager' ORDER BY 1;
+SELECT count(*) AS archived_rows FROM splitdb_archive."Lager";
+\c sr_off
+SELECT count(*) AS capture_logs FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'splitdb_capture';
+\c splitdb_regression
+SET client_min_messages = warning;
+DO $$
+BEGIN
+	EXECUTE format('ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_sr_off OPTIONS (SET user %L)', current_user);
+END
+$$;
 
 -- clean up
 SELECT splitdb_rollback('sr_off');

@@ -475,6 +475,7 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		conn = splitdb_remote_connect_server(svc->server, service);
+		splitdb_job_check_role(conn, service, "splitdb_finalize");
 		dropped = splitdb_undo_sibling(conn, service, artifacts);
 	}
 	PG_FINALLY();

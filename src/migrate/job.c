@@ -294,7 +294,8 @@ check_resumable(PGconn *conn, const char *service, const SplitdbJobState *job)
 /*
  * splitdb_job_check_role
  *		Refuse a job whose connection to the sibling (conn) is no superuser
- *		there.
+ *		there; call names the SQL function that would go on with it
+ *		("splitdb_migrate", "splitdb_rollback", "splitdb_finalize").
  *
  * The cutover installs splitdb in the sibling (CREATE EXTENSION, which a
  * role that is no superuser may not run for it), and with it the triggers
@@ -304,10 +305,12 @@ check_resumable(PGconn *conn, const char *service, const SplitdbJobState *job)
  * verify every row and only then fail at its cutover.  splitdb_migrate()
  * calls it before it makes or resumes a job, and every run of the worker
  * as soon as it has connected (a job the launcher resumes after a restart,
- * whose mapping changed meanwhile), before it changes anything.
+ * whose mapping changed meanwhile), before it changes anything.  A rollback
+ * and a finalize change those objects again, and call it before they do,
+ * so that a mapping changed after the cutover is named for what it is.
  */
 void
-splitdb_job_check_role(PGconn *conn, const char *service)
+splitdb_job_check_role(PGconn *conn, const char *service, const char *call)
 {
 	char	   *role = splitdb_remote_scalar(conn,
 											 "SELECT r.rolname::pg_catalog.text FROM pg_catalog.pg_roles r"
@@ -319,8 +322,10 @@ splitdb_job_check_role(PGconn *conn, const char *service)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\", which the user mapping of service \"%s\" connects as, is not a superuser in the sibling",
 						role, service),
-				 errdetail("The cutover installs splitdb in the sibling, with the triggers of the change capture and of the cross-service references, which takes a superuser there."),
-				 errhint("Map the service's server to a superuser of the sibling's cluster with ALTER USER MAPPING, then call splitdb_migrate() again.")));
+				 strcmp(call, "splitdb_migrate") == 0 ?
+				 errdetail("The cutover installs splitdb in the sibling, with the triggers of the change capture and of the cross-service references, which takes a superuser there.") :
+				 errdetail("%s() changes splitdb's objects in the sibling (the change capture, the triggers of the cross-service references), which takes a superuser there.", call),
+				 errhint("Map the service's server to a superuser of the sibling's cluster with ALTER USER MAPPING, then call %s() again.", call)));
 }
 
 /*
@@ -356,7 +361,7 @@ check_sibling(const char *service, const char *server, const SplitdbJobState *re
 	PG_TRY();
 	{
 		conn = splitdb_remote_connect_server(server, service);
-		splitdb_job_check_role(conn, service);
+		splitdb_job_check_role(conn, service, "splitdb_migrate");
 		if (resumed != NULL)
 			check_resumable(conn, service, resumed);
 		foreach(lc, names)

@@ -106,6 +106,6 @@ extern void splitdb_bgworker_init(BackgroundWorker *worker, const char *function
 extern BackgroundWorkerHandle *splitdb_job_start_worker(const SplitdbWorkerArgs *args,
 														bool must);
 extern void splitdb_job_cutover_settings(int64 job_id, SplitdbCutoverSettings *settings);
-extern void splitdb_job_check_role(PGconn *conn, const char *service);
+extern void splitdb_job_check_role(PGconn *conn, const char *service, const char *call);
 
 #endif							/* SPLITDB_JOB_H */

@@ -266,6 +266,7 @@ check_job(const char *service, PGconn *conn)
 
 		PG_TRY();
 		{
+			splitdb_job_check_role(conn ? conn : own, service, "splitdb_rollback");
 			problem = splitdb_capture_problem(job.job_id, service, conn ? conn : own);
 			if (problem == NULL)
 				shape = splitdb_shape_problem(job.job_id, conn ? conn : own, service);

@@ -760,7 +760,7 @@ start_job(const SplitdbWorkerArgs *args)
 		job->conn = splitdb_remote_connect_server(job->server, job->service);
 		running_conn = job->conn;
 		splitdb_worker_commit();
-		splitdb_job_check_role(job->conn, job->service);
+		splitdb_job_check_role(job->conn, job->service, "splitdb_migrate");
 		fence_sibling(job, args);
 		splitdb_access_take_back(job);
 		if (job->online && job->phase > SPLITDB_PHASE_PREPARING)
