@@ -416,6 +416,23 @@ SELECT splitdb_reference_mode(1, 'lenient');
 SELECT splitdb_reference_mode(9999, 'off');
 SELECT * FROM splitdb_orphans('no_such_service');
 SELECT mode, count(*) FROM splitdb.reference GROUP BY mode;
+-- refused inside a transaction block (25001): the sibling's triggers would
+-- have been switched off for good there, committed at once, while the
+-- ROLLBACK kept the source's and the catalog's mode strict
+BEGIN;
+SELECT splitdb_reference_mode(r.reference_id, 'off')
+  FROM splitdb_references r WHERE r.constraint_name = 'Order_customer_id_fkey';
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT mode, count(*) FROM splitdb.reference GROUP BY mode;
+\c ref_svc
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = '"Order"'::regclass
+   AND tgname LIKE 'splitdb_ref%' ORDER BY 1;
+-- still enforced in the sibling
+INSERT INTO "Order" (id, customer_id) VALUES (73, 703);
+\echo :LAST_ERROR_SQLSTATE
+\c splitdb_regression
+SET client_min_messages = warning;
 
 -- the counters of this cluster
 SELECT constraint_name, checks > 0 AS checked, violations > 0 AS refused,

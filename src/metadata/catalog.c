@@ -27,6 +27,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -97,6 +98,29 @@ splitdb_require_superuser(const char *function)
 				 errmsg("permission denied for function %s", function),
 				 errdetail("splitdb's functions that change services and ownership, or read table data, are reserved to superusers."),
 				 errhint("Ask a superuser to run %s().", function)));
+}
+
+/*
+ * splitdb_require_own_transaction
+ *		Refuse (25001) a call inside a transaction block, explicit or
+ *		implicit (several statements in one query), as PostgreSQL refuses
+ *		CREATE DATABASE there.  For the functions that commit in another
+ *		database before the calling transaction commits, which a ROLLBACK of
+ *		that transaction could not undo.
+ *
+ * function: the SQL function being called; detail: what a ROLLBACK would
+ * leave; call: the call to run on its own, for the hint
+ */
+void
+splitdb_require_own_transaction(const char *function, const char *detail,
+								const char *call)
+{
+	if (IsTransactionBlock())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s() cannot run inside a transaction block", function),
+				 errdetail_internal("%s", detail),
+				 errhint("Call %s in a statement of its own, outside BEGIN ... COMMIT.", call)));
 }
 
 /*

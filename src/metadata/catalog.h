@@ -53,6 +53,8 @@ extern bool splitdb_catalog_insert_owned(Oid relid, const char *service,
 extern int	splitdb_catalog_delete_owned(Oid relid, const char *service);
 extern void splitdb_catalog_require_no_job(const char *service, const char *what);
 extern void splitdb_require_superuser(const char *function);
+extern void splitdb_require_own_transaction(const char *function, const char *detail,
+											 const char *call);
 /*
  * SPI, one way: connect, run, and report a failure.  Every file that uses SPI
  * goes through these, so an SPI failure always reads the same.

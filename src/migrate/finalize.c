@@ -37,7 +37,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -101,28 +100,6 @@ check_finalizable(const char *service, const SplitdbJobState *job, bool drop_shi
 				 errhint("The job ended without a migration to keep; splitdb_migrate('%s') migrates the service again.",
 						 service) :
 				 errhint("Wait until splitdb_status shows it done, or cancel it with splitdb_cancel('%s').",
-						 service)));
-}
-
-/*
- * refuse_transaction_block
- *		Refuse (25001) a call inside a transaction block, explicit or implicit
- *		(several statements in one query): the sibling's drops commit before
- *		the calling transaction, so a ROLLBACK of that transaction would
- *		leave the job done, its archive kept, and its capture gone, the way
- *		back lost while the DBA believes the finalize undone.  As PostgreSQL
- *		refuses CREATE DATABASE there.
- */
-static void
-refuse_transaction_block(const char *service)
-{
-	if (IsTransactionBlock())
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("splitdb_finalize() cannot run inside a transaction block"),
-				 errdetail("It commits its drops in the sibling of service \"%s\" before the calling transaction commits, so a ROLLBACK could not bring them back.",
-						   service),
-				 errhint("Call splitdb_finalize('%s') in a statement of its own, outside BEGIN ... COMMIT.",
 						 service)));
 }
 
@@ -435,7 +412,15 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 	int			dropped;
 
 	splitdb_require_superuser("splitdb_finalize");
-	refuse_transaction_block(service);
+	/*
+	 * The sibling's drops commit before the caller's transaction: a ROLLBACK
+	 * of it would leave the job done, its archive kept, its capture gone,
+	 * the way back lost while the DBA believes the finalize undone.
+	 */
+	splitdb_require_own_transaction("splitdb_finalize",
+									psprintf("It commits its drops in the sibling of service \"%s\" before the calling transaction commits, so a ROLLBACK could not bring them back.",
+											 service),
+									psprintf("splitdb_finalize('%s')", service));
 	splitdb_spi_connect();
 
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_SHARE, false);

@@ -752,6 +752,16 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 				 errmsg("invalid reference mode \"%s\"", mode),
 				 errhint("The mode is \"strict\" or \"off\".")));
 
+	/*
+	 * Each sibling's triggers change in a remote transaction that commits
+	 * at once: a ROLLBACK of the caller's would leave them in the new mode
+	 * (a reference off there) while the source and the catalog keep the
+	 * old one.
+	 */
+	splitdb_require_own_transaction("splitdb_reference_mode",
+									"It changes the reference's triggers in the siblings that hold an end, each committed there at once, before the calling transaction commits, so a ROLLBACK could not bring them back.",
+									psprintf("splitdb_reference_mode(" INT64_FORMAT ", '%s')",
+											 reference_id, mode));
 	splitdb_spi_connect();
 	values[0] = Int64GetDatum(reference_id);
 	values[1] = CStringGetTextDatum(mode);
