@@ -560,13 +560,51 @@ SELECT online_wait_done('online_late');
 SELECT state, lag_rows, lag_seconds, lag_trend FROM splitdb_status WHERE service = 'online_late';
 SELECT count(*) AS rows_through_the_shim, count(*) FILTER (WHERE v LIKE 'spät %') AS late_rows FROM spaet;
 
+-------------------------------------------------------------------------
+-- a seventh service: its capture broken by hand while the job was failed
+-- (a superuser disables splitdb's event triggers and drops a capture
+-- trigger), then rows written that nothing logs.  The resumed job finds
+-- the capture not intact, installs it again and copies every table again:
+-- the rows written meanwhile reach the sibling, and one call ends it done
+-- (without that, they would be missing there until the verification
+-- failed the job)
+-------------------------------------------------------------------------
+CREATE TABLE gebrochen (id integer PRIMARY KEY, v text NOT NULL);
+INSERT INTO gebrochen SELECT g, 'v' || g FROM generate_series(1, 300) g;
+SELECT splitdb_add_service('online_broken');
+SELECT splitdb_assign('online_broken', 'gebrochen');
+SELECT pg_advisory_lock(1936747639, 0);
+SET splitdb.migrate_pause_at = 'catching_up';
+SELECT splitdb_migrate('online_broken') AS broken_job \gset
+SELECT online_wait_paused('online_broken', 'catching_up');
+SELECT pg_terminate_backend(worker_pid) IS NOT NULL AS terminated FROM splitdb.job WHERE job_id = :broken_job;
+SELECT online_wait_done('online_broken');
+SELECT pg_advisory_unlock(1936747639, 0);
+RESET splitdb.migrate_pause_at;
+ALTER EVENT TRIGGER splitdb_guard_ddl DISABLE;
+ALTER EVENT TRIGGER splitdb_guard_drop DISABLE;
+ALTER EVENT TRIGGER splitdb_guard_start DISABLE;
+DROP TRIGGER splitdb_capture_insert ON gebrochen;
+ALTER EVENT TRIGGER splitdb_guard_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER splitdb_guard_drop ENABLE ALWAYS;
+ALTER EVENT TRIGGER splitdb_guard_start ENABLE ALWAYS;
+INSERT INTO gebrochen SELECT g, 'ungeloggt ' || g FROM generate_series(301, 350) g;
+UPDATE gebrochen SET v = 'geändert' WHERE id = 5;
+SELECT splitdb_migrate('online_broken', wait => true) = :broken_job AS same_job;
+SELECT state, runs FROM splitdb.job WHERE job_id = :broken_job;
+SELECT count(*), count(*) FILTER (WHERE v LIKE 'ungeloggt %') AS unlogged,
+	   count(*) FILTER (WHERE v = 'geändert') AS changed FROM gebrochen;
+SELECT (SELECT count(*) FROM (SELECT * FROM gebrochen EXCEPT ALL SELECT * FROM splitdb_archive.gebrochen) d) AS only_in_sibling,
+	   (SELECT count(*) FROM (SELECT * FROM splitdb_archive.gebrochen EXCEPT ALL SELECT * FROM gebrochen) d) AS only_in_source;
+SELECT evtname, evtenabled FROM pg_event_trigger WHERE evtname LIKE 'splitdb\_guard\_%' ORDER BY 1;
+
 RESET splitdb.migrate_pause_at;
 RESET splitdb.batch_rows;
 RESET splitdb.copy_streams;
 RESET splitdb.copy_readers;
 
 -- clean up
-DROP FOREIGN TABLE bestellung, "Kunde ""Ö"" Liste", ohne_schluessel, nachzug, stau, schleppend, spaet;
+DROP FOREIGN TABLE bestellung, "Kunde ""Ö"" Liste", ohne_schluessel, nachzug, stau, schleppend, spaet, gebrochen;
 DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
@@ -576,12 +614,14 @@ SELECT splitdb_drop_service('online_lag');
 SELECT splitdb_drop_service('online_freeze');
 SELECT splitdb_drop_service('online_slow');
 SELECT splitdb_drop_service('online_late');
+SELECT splitdb_drop_service('online_broken');
 DROP DATABASE online_svc WITH (FORCE);
 DROP DATABASE online_keyless WITH (FORCE);
 DROP DATABASE online_lag WITH (FORCE);
 DROP DATABASE online_freeze WITH (FORCE);
 DROP DATABASE online_slow WITH (FORCE);
 DROP DATABASE online_late WITH (FORCE);
+DROP DATABASE online_broken WITH (FORCE);
 DROP FUNCTION public.online_langsam(integer);
 DROP TABLE public.online_bremse;
 DROP VIEW online_capture_objects;
