@@ -34,6 +34,8 @@ SELECT splitdb_add_service('fin_svc');
 SELECT splitdb_assign('fin_svc', '"Shop"."Region"');
 SELECT splitdb_migrate('fin_svc', mode => 'offline', wait => true) > 0 AS migrated;
 SELECT splitdb_finalize('fin_svc');
+-- the plan of a finalized service says so, and plans nothing
+SELECT step, action, object, detail FROM splitdb_plan('fin_svc');
 
 -- the shim stands for the moved end
 SELECT reference_id, child_types, parent_types FROM splitdb.reference_placement;
