@@ -27,8 +27,8 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
