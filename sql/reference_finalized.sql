@@ -34,6 +34,12 @@ SELECT splitdb_add_service('fin_svc');
 SELECT splitdb_assign('fin_svc', '"Shop"."Region"');
 SELECT splitdb_migrate('fin_svc', mode => 'offline', wait => true) > 0 AS migrated;
 SELECT splitdb_finalize('fin_svc');
+-- in a transaction block, a finalize that would do nothing is refused for
+-- what it is (splitdb_finalize() refuses a block only where it would drop)
+BEGIN;
+SELECT splitdb_finalize('fin_svc');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
 -- the plan of a finalized service says so, and plans nothing
 SELECT step, action, object, detail FROM splitdb_plan('fin_svc');
 

@@ -425,6 +425,11 @@ SELECT splitdb_reference_mode(r.reference_id, 'off')
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 SELECT mode, count(*) FROM splitdb.reference GROUP BY mode;
+-- a call that changes nothing is no trouble there
+BEGIN;
+SELECT splitdb_reference_mode(r.reference_id, 'strict') AS was
+  FROM splitdb_references r WHERE r.constraint_name = 'Order_customer_id_fkey';
+ROLLBACK;
 \c ref_svc
 SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = '"Order"'::regclass
    AND tgname LIKE 'splitdb_ref%' ORDER BY 1;

@@ -412,15 +412,6 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 	int			dropped;
 
 	splitdb_require_superuser("splitdb_finalize");
-	/*
-	 * The sibling's drops commit before the caller's transaction: a ROLLBACK
-	 * of it would leave the job done, its archive kept, its capture gone,
-	 * the way back lost while the DBA believes the finalize undone.
-	 */
-	splitdb_require_own_transaction("splitdb_finalize",
-									psprintf("It commits its drops in the sibling of service \"%s\" before the calling transaction commits, so a ROLLBACK could not bring them back.",
-											 service),
-									psprintf("splitdb_finalize('%s')", service));
 	splitdb_spi_connect();
 
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_SHARE, false);
@@ -479,6 +470,18 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 	drops.drop_shim = drop_shim;
 	drops.drops = list_concat(shims, artifacts);
 	rehearse_source_drops(service, &drops);
+
+	/*
+	 * The sibling's drops commit before the caller's transaction: a ROLLBACK
+	 * of it would leave the job done, its archive kept, its capture gone,
+	 * the way back lost while the DBA believes the finalize undone.  Refused
+	 * only now, once every other refusal has had its turn, so that they read
+	 * the same inside a transaction block.
+	 */
+	splitdb_require_own_transaction("splitdb_finalize",
+									psprintf("It commits its drops in the sibling of service \"%s\" before the calling transaction commits, so a ROLLBACK could not bring them back.",
+											 service),
+									psprintf("splitdb_finalize('%s')", service));
 
 	/* the sibling first (see the file's comment) */
 	PG_TRY();

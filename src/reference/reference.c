@@ -752,16 +752,6 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 				 errmsg("invalid reference mode \"%s\"", mode),
 				 errhint("The mode is \"strict\" or \"off\".")));
 
-	/*
-	 * Each sibling's triggers change in a remote transaction that commits
-	 * at once: a ROLLBACK of the caller's would leave them in the new mode
-	 * (a reference off there) while the source and the catalog keep the
-	 * old one.
-	 */
-	splitdb_require_own_transaction("splitdb_reference_mode",
-									"It changes the reference's triggers in the siblings that hold an end, each committed there at once, before the calling transaction commits, so a ROLLBACK could not bring them back.",
-									psprintf("splitdb_reference_mode(" INT64_FORMAT ", '%s')",
-											 reference_id, mode));
 	splitdb_spi_connect();
 	values[0] = Int64GetDatum(reference_id);
 	values[1] = CStringGetTextDatum(mode);
@@ -798,6 +788,17 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 	/* enforced already: change the triggers everywhere now */
 	if (enforced && strcmp(previous, mode) != 0)
 	{
+		/*
+		 * Each sibling's triggers change in a remote transaction that
+		 * commits at once: a ROLLBACK of the caller's would leave them in
+		 * the new mode (a reference off there) while the source and the
+		 * catalog keep the old one.  Refused only here, where something
+		 * would change, so the refusals above read the same in a block.
+		 */
+		splitdb_require_own_transaction("splitdb_reference_mode",
+										"It changes the reference's triggers in the siblings that hold an end, each committed there at once, before the calling transaction commits, so a ROLLBACK could not bring them back.",
+										psprintf("splitdb_reference_mode(" INT64_FORMAT ", '%s')",
+												 reference_id, mode));
 		id = palloc(sizeof(int64));
 		*id = reference_id;
 		splitdb_reference_install(NULL, list_make1(id), NULL);
