@@ -25,8 +25,10 @@
  * to drop it.
  *
  * A rollback in progress holds the job's advisory lock: finalize refuses
- * (55P03) while it is held, and holds it itself to the end of its
- * transaction, so the two never run together.
+ * (55P03) while it is held, trying it before the service's lock, which the
+ * rollback holds too (so it does not wait for the rollback to end), and
+ * holds it itself to the end of its transaction, so the two never run
+ * together.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -415,6 +417,15 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 	splitdb_spi_connect();
 
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_SHARE, false);
+
+	/*
+	 * A rollback's worker holds the service's lock for its whole run, and
+	 * the job's: try the job's first, so that a finalize refuses at once
+	 * rather than wait for the rollback to end.
+	 */
+	job = splitdb_jobstate_last(service);
+	if (job.found && strcmp(job.state, "done") == 0)
+		lock_job(service, job.job_id);
 	splitdb_jobstate_lock_service(service);
 	job = splitdb_jobstate_last(service);
 	check_finalizable(service, &job, drop_shim);

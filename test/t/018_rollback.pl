@@ -20,7 +20,8 @@
 #    job, aside).
 # 2. stops: the worker waits at a step (splitdb.rollback_pause_at, held by
 #    an advisory lock) and is stopped there: killed before the sibling's
-#    commit (locked), the source's server stopped with -m immediate between
+#    commit (locked; first a splitdb_finalize() is refused at once, 55P03,
+#    changing nothing), the source's server stopped with -m immediate between
 #    the two commits (between_commits), killed before the sibling's cleanup
 #    (before_cleanup).  Between the commits a write through the shim and a
 #    write in the sibling both fail.  One more splitdb_rollback() then ends
@@ -200,6 +201,21 @@ for my $point ('locked', 'between_commits', 'before_cleanup')
 		"SELECT count(*) FROM pg_stat_activity WHERE query = 'paused at $point'", '1')
 	  or die "the rollback of $svc does not pause at $point";
 	my $pid = src("SELECT pid FROM pg_stat_activity WHERE query = 'paused at $point'");
+
+	if ($point eq 'locked')
+	{
+		# the worker holds the job's lock: a finalize is refused at once
+		# (it waited for the whole rollback, on the service's lock), and
+		# changes nothing
+		my ($ret, $out, $err) = psql_verbose($node, 'postgres',
+			"SET lock_timeout = '5s';\nSELECT splitdb_finalize('$svc');");
+		like(
+			$err,
+			qr/55P03: cannot finalize the migration of service "$svc" while another session works on job $job/,
+			"$svc: a finalize while the rollback holds the job is refused");
+		is( src("SELECT j.state || ' ' || (SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'splitdb_archive'::regnamespace AND c.relname = '${svc}_ord') FROM splitdb.job j WHERE j.job_id = $job"),
+			'done 1', "$svc: the refused finalize changed nothing");
+	}
 
 	if ($point eq 'between_commits')
 	{
