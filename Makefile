@@ -22,6 +22,7 @@ OBJS = \
 	src/metadata/artifact.o \
 	src/metadata/catalog.o \
 	src/metadata/ownership.o \
+	src/metadata/ownerrights.o \
 	src/metadata/service.o \
 	src/migrate/access.o \
 	src/migrate/cancel.o \

@@ -84,6 +84,45 @@ SELECT p.oid::regprocedure AS explicit_grant_to_public
    AND p.proacl IS NOT NULL
    AND has_function_privilege('public', p.oid, 'EXECUTE');
 
+-- splitdb.owner_rights: with it on, a function that no superuser owns runs
+-- as its owner when a superuser calls it, in a security-restricted
+-- operation (its SET ROLE fails), also from a CHECK constraint, an index
+-- expression and a domain check, and inside a function of its own; a
+-- superuser's function and a call by another role are left alone
+SET ROLE splitdb_priv_app;
+CREATE FUNCTION priv_who(i int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN RAISE NOTICE 'priv_who(%) runs as %', i, current_user; RETURN true; END $$;
+CREATE FUNCTION priv_who_sql() RETURNS name LANGUAGE sql AS 'SELECT current_user';
+CREATE FUNCTION priv_set_role() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN EXECUTE 'SET ROLE NONE'; END $$;
+CREATE FUNCTION priv_nested() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN RETURN priv_who(4); END $$;
+CREATE DOMAIN priv_checked AS int CHECK (priv_who(VALUE));
+CREATE TABLE priv_checked_t (id int CHECK (priv_who(id)), d priv_checked);
+CREATE INDEX ON priv_checked_t ((priv_who(id + 100)));
+-- fails: only a superuser may set it
+SET splitdb.owner_rights = on;
+RESET ROLE;
+SHOW splitdb.owner_rights;
+CREATE FUNCTION priv_super_who() RETURNS name LANGUAGE sql AS 'SELECT current_user';
+SELECT priv_who_sql() = session_user AS off_runs_as_caller;
+SET splitdb.owner_rights = on;
+SELECT priv_who_sql() AS on_runs_as;
+SELECT priv_super_who() = session_user AS superusers_function_runs_as_caller;
+SELECT priv_who(1);
+INSERT INTO priv_checked_t VALUES (2, 3);
+SELECT priv_nested();
+-- fails: SET ROLE inside a security-restricted operation
+SELECT priv_set_role();
+-- a call by the function's owner itself, or by another role, is its own
+SET ROLE splitdb_priv_app;
+SELECT priv_who_sql() AS app_runs_as;
+RESET ROLE;
+RESET splitdb.owner_rights;
+DROP TABLE priv_checked_t;
+DROP DOMAIN priv_checked;
+DROP FUNCTION priv_who(int), priv_who_sql(), priv_set_role(), priv_nested(), priv_super_who();
+
 -- clean up
 SELECT splitdb_unassign('priv_svc', 'priv_t');
 SELECT splitdb_drop_service('priv_svc');

@@ -26,6 +26,7 @@
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "metadata/ownerrights.h"
 #include "reference/fdwwatch.h"
 #include "migrate/launcher.h"
 #include "reference/refcheck.h"
@@ -258,6 +259,9 @@ _PG_init(void)
 							 NULL,
 							 NULL,
 							 NULL);
+
+	/* before the prefix is reserved: the setting of ownerrights.c */
+	splitdb_owner_rights_init();
 
 	MarkGUCPrefixReserved("splitdb");
 

@@ -26,6 +26,13 @@
 #define SPLITDB_ARCHIVE_SCHEMA		"splitdb_archive"
 
 /*
+ * the setting that makes functions no superuser owns run with their owner's
+ * rights when a superuser calls them (metadata/ownerrights.c): on in
+ * splitdb's workers and in its superuser sessions in siblings
+ */
+#define SPLITDB_OWNER_RIGHTS_GUC	"splitdb.owner_rights"
+
+/*
  * SQL condition: relation rel (an OID expression) is not in the archive,
  * where a materialized view keeps reading originals that move later
  */

@@ -608,23 +608,33 @@ SQL_ACL_STATEMENTS("NULL", "(r.rolname IS NULL OR r.rolname = ANY ($2::text[]))"
  * already is only added to, and a grantor without the grant option there
  * is not asked.  CREATE is not given: it reaches none of the copies.
  */
-static const char *const sql_access_schemas =
-"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE "," SQL_USED_SEQUENCES
-" SELECT 'grant', quote_ident(n.nspname), NULL, NULL, coalesce(r.rolname::text, 'public'), NULL,"
-"  format('DO %L', format('BEGIN IF NOT %s THEN GRANT USAGE ON SCHEMA %I TO %s%s; END IF; END',"
-"    CASE WHEN a.grantee = 0 THEN format('EXISTS (SELECT FROM pg_catalog.aclexplode((SELECT s.nspacl"
-" FROM pg_catalog.pg_namespace s WHERE s.oid = %L::pg_catalog.regnamespace)) a"
-" WHERE a.grantee = 0 AND a.privilege_type = ''USAGE'')', quote_ident(n.nspname))"
-"    ELSE format('pg_catalog.has_schema_privilege(%L::pg_catalog.regrole, %L::pg_catalog.regnamespace,"
-" ''USAGE'')', quote_ident(r.rolname), quote_ident(n.nspname)) END,"
-"    n.nspname, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"
-"    CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))"
-" FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a"
-" LEFT JOIN pg_roles r ON r.oid = a.grantee"
-" WHERE a.privilege_type = 'USAGE' AND (a.grantee = 0 OR r.rolname = ANY ($2::text[]))"
-"   AND n.oid IN (SELECT c.relnamespace FROM pg_class c WHERE c.oid IN (SELECT relid FROM owned UNION SELECT seq FROM seqs)"
-"     UNION SELECT t.typnamespace FROM pg_type t WHERE t.oid IN (SELECT typid FROM used) AND " SPLITDB_USER_TYPE("t")
+#define SQL_ACCESS_SCHEMAS \
+"WITH RECURSIVE " DDL_OWNED_CTE "," SPLITDB_TYPE_WALK_CTE "," SPLITDB_USED_FUNCTIONS_CTE "," SQL_USED_SEQUENCES\
+" SELECT 'grant', quote_ident(n.nspname), NULL, NULL, coalesce(r.rolname::text, 'public'), NULL,"\
+"  format('DO %L', format('BEGIN IF NOT %s THEN GRANT USAGE ON SCHEMA %I TO %s%s; END IF; END',"\
+"    CASE WHEN a.grantee = 0 THEN format('EXISTS (SELECT FROM pg_catalog.aclexplode((SELECT s.nspacl"\
+" FROM pg_catalog.pg_namespace s WHERE s.oid = %L::pg_catalog.regnamespace)) a"\
+" WHERE a.grantee = 0 AND a.privilege_type = ''USAGE'')', quote_ident(n.nspname))"\
+"    ELSE format('pg_catalog.has_schema_privilege(%L::pg_catalog.regrole, %L::pg_catalog.regnamespace,"\
+" ''USAGE'')', quote_ident(r.rolname), quote_ident(n.nspname)) END,"\
+"    n.nspname, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,"\
+"    CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))"\
+" FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a"\
+" LEFT JOIN pg_roles r ON r.oid = a.grantee"\
+" WHERE a.privilege_type = 'USAGE' AND (a.grantee = 0 OR r.rolname = ANY ($2::text[]))"\
+"   AND n.oid IN (SELECT c.relnamespace FROM pg_class c WHERE c.oid IN (SELECT relid FROM owned UNION SELECT seq FROM seqs)"\
+"     UNION SELECT t.typnamespace FROM pg_type t WHERE t.oid IN (SELECT typid FROM used) AND " SPLITDB_USER_TYPE("t")\
 "     UNION SELECT p.pronamespace FROM pg_proc p WHERE p.oid IN (SELECT fn FROM fns) AND " SPLITDB_USER_FUNCTION("p") ")"
+
+static const char *const sql_access_schemas = SQL_ACCESS_SCHEMAS " ORDER BY 2, 5";
+
+/*
+ * Before the data, that USAGE for the owners of the functions the tables
+ * use, which run as their owners (metadata/ownerrights.c) while the job
+ * copies and builds: it reaches none of the copies.
+ */
+static const char *const sql_function_owner_schemas =
+SQL_ACCESS_SCHEMAS "   AND a.grantee IN (SELECT p.proowner FROM pg_proc p WHERE p.oid IN (SELECT fn FROM fns))"
 " ORDER BY 2, 5";
 
 /*
@@ -855,7 +865,7 @@ static const char *const *const before_data[] = {
 	&sql_extensions, &sql_collations, &sql_ts_dictionaries, &sql_ts_configurations,
 	&sql_types, &sql_functions, &sql_domain_constraints, &sql_sequences,
 	&sql_tables, &sql_owned_by, &sql_attach, &sql_column_settings,
-	&sql_sequence_values, &sql_comments, &sql_owners, &sql_grants
+	&sql_sequence_values, &sql_comments, &sql_owners, &sql_grants, &sql_function_owner_schemas
 };
 static const char *const *const after_data[] = {
 	&sql_indexes, &sql_key_indexes, &sql_constraints, &sql_index_attach, &sql_index_settings,
@@ -918,7 +928,9 @@ run_query(const char *sql, Datum relids, const char *roles, MemoryContext cxt,
  * relids:  the OIDs of every relation the job moves, partitions included
  * roles:   the text[] literal of the roles that exist in the sibling's
  *          cluster (splitdb_access_sibling_roles()): needed at the cutover;
- *          after the data, the policies name only those (NULL: all)
+ *          before the data, the schemas' USAGE goes to those only (NULL:
+ *          PUBLIC's alone); after the data, the policies name only those
+ *          (NULL: all)
  *
  * The caller is in a transaction with search_path = pg_catalog, pg_temp;
  * this function connects to SPI itself.  Before the data, the schemas every

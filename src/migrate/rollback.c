@@ -842,6 +842,8 @@ splitdb_rollback_main(Datum main_arg)
 	/* and money as the sibling's splitdb session prints it (remote.c) */
 	SetConfigOption("lc_monetary", "C", PGC_SUSET, PGC_S_SESSION);
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
+	/* the archive's constraints and indexes run their owners' code as them */
+	SetConfigOption(SPLITDB_OWNER_RIGHTS_GUC, "on", PGC_SUSET, PGC_S_SESSION);
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(rb_cxt);
 

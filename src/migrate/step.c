@@ -226,7 +226,9 @@ splitdb_step_prepare(SplitdbJob *job)
 	{
 		MemoryContext old = MemoryContextSwitchTo(job->step_cxt);
 
-		items = splitdb_ddl_build(SPLITDB_DDL_BEFORE_DATA, job->service, job->relids, NULL);
+		/* the roles, for the schemas' USAGE of the functions' owners */
+		items = splitdb_ddl_build(SPLITDB_DDL_BEFORE_DATA, job->service, job->relids,
+								  splitdb_access_sibling_roles(job->conn, job->service));
 		MemoryContextSwitchTo(old);
 	}
 	splitdb_worker_commit();

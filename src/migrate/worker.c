@@ -902,6 +902,8 @@ splitdb_worker_pin_settings(const char *application_name)
 	/* the count and checksum scans gain nothing from JIT; it costs memory */
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("application_name", application_name, PGC_USERSET, PGC_S_SESSION);
+	/* what the tables' owners wrote runs with their rights, not ours */
+	SetConfigOption(SPLITDB_OWNER_RIGHTS_GUC, "on", PGC_SUSET, PGC_S_SESSION);
 	CommitTransactionCommand();
 }
 

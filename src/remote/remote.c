@@ -187,7 +187,10 @@ notice_processor(void *arg, const char *message)
  *		Give a new session the fixed settings splitdb relies on: catalog names
  *		resolve in pg_catalog only; values cross in one form whatever the
  *		sibling's defaults (xmloption content, as pg_dump: xml fragments too;
- *		money in lc_monetary C, as the worker writes and reads it).  On
+ *		money in lc_monetary C, as the worker writes and reads it); as a
+ *		superuser, splitdb.owner_rights on, so that the functions of the
+ *		tables' owners that the session's writes, index builds and
+ *		validations call run as their owners (metadata/ownerrights.c).  On
  *		failure the connection is closed and ERROR raised.
  */
 static void
@@ -201,7 +204,9 @@ setup_session(PGconn *conn)
 						" pg_catalog.set_config('intervalstyle', 'postgres', false),"
 						" pg_catalog.set_config('extra_float_digits', '3', false),"
 						" pg_catalog.set_config('xmloption', 'content', false),"
-						" pg_catalog.set_config('lc_monetary', 'C', false)",
+						" pg_catalog.set_config('lc_monetary', 'C', false),"
+						" CASE WHEN (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)"
+						"      THEN pg_catalog.set_config('" SPLITDB_OWNER_RIGHTS_GUC "', 'on', false) END",
 						SPLITDB_WAIT_EVENT_REMOTE);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 	{

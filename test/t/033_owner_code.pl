@@ -1,0 +1,190 @@
+# Copyright (c) 2026, splitdb developers
+#
+# A table owner's own code in the definitions of the tables it moves, on
+# two servers that ask every role but the bootstrap superuser for its
+# password (scram-sha-256 over TCP; the superuser's user mapping holds its
+# password) and log every statement, at log_min_messages = debug5.
+#
+# Role owner (no superuser) owns schema acc and, in it, a function whose
+# body makes owner a superuser when a superuser runs it (it calls another
+# function of the schema, by name).  Each moved table calls it from a
+# CHECK constraint, an index expression, a partial index's predicate, a
+# stored generated column and the CHECK of its column's domain: PostgreSQL
+# evaluates each of them, with the current user's rights, whenever a row
+# is written or an index built.  splitdb's worker is a superuser, in the
+# source and (through its user mapping) in the sibling, where the copies
+# are the superuser's until the cutover, so that even an index build,
+# which PostgreSQL runs as the table's owner, ran as a superuser there.
+#
+# 1. service oc_off moves acc.oc_off offline: the copy, the index builds
+#    and the cutover's validations in the sibling;
+# 2. service oc_on moves acc.oc_on online while owner writes to it (held
+#    at catching_up): the rounds' COPY and DELETE in the sibling;
+# 3. owner writes to its table in the sibling after the cutover, and oc_on
+#    is rolled back: the rollback's replays into the archived original in
+#    the source.
+#
+# Each ends as it should (done, rolled back, every row where it belongs)
+# and owner is a superuser on neither server.  Before splitdb ran such
+# functions as their owners (splitdb.owner_rights), the copy of section 1
+# made owner a superuser in the sibling at its first row.  No password used
+# in the test is in either server's log.
+
+use strict;
+use warnings FATAL => 'all';
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SplitdbTest qw(start_logged_pair scram_hba set_passwords psql_verbose poll_until
+  fingerprint_sql JOB_SUMMARY);
+
+my $super_pw  = 'Super-Pw-3c71';
+my $owner_pw  = 'Owner-Pw-e08b';
+my $pause_key = 1936747639;        # SPLITDB_MIGRATE_PAUSE_KEY
+
+my ($source, $sibling, $user) = start_logged_pair(
+	conf => q{
+listen_addresses = '127.0.0.1'
+log_min_messages = debug5
+},
+	hba => \&scram_hba);
+set_passwords($_, $super_pw, [ owner => $owner_pw ]) for ($source, $sibling);
+my $sib_port = $sibling->port;
+my $src_port = $source->port;
+
+$source->safe_psql('postgres', 'CREATE DATABASE mono');
+$source->safe_psql(
+	'mono', q{
+CREATE SCHEMA acc AUTHORIZATION owner;
+SET ROLE owner;
+CREATE FUNCTION acc.escalate_now() RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+	IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+		EXECUTE 'ALTER ROLE owner SUPERUSER';
+	END IF;
+END $$;
+-- declared immutable, for the index; the call by name needs USAGE on acc
+CREATE FUNCTION acc.fine(i bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN PERFORM acc.escalate_now(); RETURN i IS NOT NULL; END $$;
+CREATE DOMAIN acc.checked AS bigint CHECK (acc.fine(VALUE));
+RESET ROLE;
+SET log_statement = 'none';
+CREATE EXTENSION splitdb CASCADE;
+});
+
+for my $svc ('oc_off', 'oc_on')
+{
+	$sibling->safe_psql('postgres', "CREATE DATABASE $svc");
+	$source->safe_psql(
+		'mono', qq{
+SET ROLE owner;
+CREATE TABLE acc.$svc (id bigint PRIMARY KEY CHECK (acc.fine(id)), v acc.checked NOT NULL,
+	w bigint GENERATED ALWAYS AS (CASE WHEN acc.fine(v) THEN v * 2 END) STORED);
+CREATE INDEX ${svc}_fine ON acc.$svc (acc.fine(v));
+CREATE INDEX ${svc}_part ON acc.$svc (v) WHERE acc.fine(id);
+INSERT INTO acc.$svc (id, v) SELECT g, g FROM generate_series(1, 200) g;
+RESET ROLE;
+SET log_statement = 'none';
+CREATE SERVER ${svc}_srv FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '127.0.0.1', port '$sib_port', dbname '$svc');
+CREATE USER MAPPING FOR CURRENT_USER SERVER ${svc}_srv
+	OPTIONS (user '$user', password '$super_pw');
+RESET log_statement;
+SELECT splitdb_add_service('$svc', server => '${svc}_srv');
+SELECT splitdb_assign('$svc', 'acc.$svc');
+});
+}
+
+# owner's rolsuper on the source and on the sibling; then takes it back,
+# so that each section shows its own paths
+sub superusers
+{
+	my $seen = join(' ',
+		map { $_->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'owner'") }
+		  ($source, $sibling));
+	$_->safe_psql('postgres', 'ALTER ROLE owner NOSUPERUSER') for ($source, $sibling);
+	return $seen;
+}
+
+sub job
+{
+	my ($svc, $columns) = @_;
+	return $source->safe_psql('mono',
+		"SELECT $columns FROM splitdb.job WHERE service = '$svc' ORDER BY job_id DESC LIMIT 1");
+}
+
+# Run $sql in $db of $node as owner over TCP with its password
+sub as_owner
+{
+	my ($node, $db, $sql) = @_;
+	local $ENV{PGPASSWORD} = $owner_pw;
+	return psql_verbose(
+		$node, $db, $sql,
+		connstr       => 'host=127.0.0.1 port=' . $node->port . " dbname=$db user=owner",
+		on_error_stop => 1);
+}
+
+# 1. offline: the copy, the index builds, the cutover
+my ($ret, $out, $err) = psql_verbose($source, 'mono',
+	"SELECT splitdb_migrate('oc_off', mode => 'offline', wait => true)");
+is($ret, 0, 'oc_off: the offline migration succeeds') or diag($err);
+is(job('oc_off', 'state'), 'done', 'oc_off: done') or diag(job('oc_off', JOB_SUMMARY));
+is(superusers(), 'f f', 'oc_off: owner is a superuser on neither server');
+is( $sibling->safe_psql('oc_off', fingerprint_sql('acc.oc_off', 'id')),
+	$source->safe_psql('mono', fingerprint_sql('splitdb_archive.oc_off', 'id')),
+	'oc_off: the sibling holds the original\'s rows');
+
+# 2. online, held at catching_up while owner writes
+my $holder = $source->background_psql('mono');
+$holder->query_safe("SELECT pg_advisory_lock($pause_key, 0)");
+$source->safe_psql('mono',
+	"SET splitdb.migrate_pause_at = 'catching_up'; SELECT splitdb_migrate('oc_on', mode => 'online')");
+poll_until(
+	sub {
+		$source->safe_psql('mono',
+			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'splitdb worker'"
+			  . " AND query = 'paused at catching_up'") eq '1';
+	},
+	sub { job('oc_on', 'state') =~ /^(failed|cancelled|done)$/ },
+	'the worker of oc_on to pause at catching_up')
+  or diag('oc_on ended before its pause: ' . job('oc_on', JOB_SUMMARY));
+($ret, $out, $err) = as_owner($source, 'mono',
+	'INSERT INTO acc.oc_on (id, v) SELECT g, g FROM generate_series(201, 220) g;'
+	  . ' UPDATE acc.oc_on SET v = v + 1000 WHERE id <= 10; DELETE FROM acc.oc_on WHERE id BETWEEN 11 AND 15');
+is($ret, 0, 'oc_on: owner writes while the job catches up') or diag($err);
+$holder->query_safe("SELECT pg_advisory_unlock($pause_key, 0)");
+$holder->quit;
+poll_until(sub { job('oc_on', 'state') =~ /^(done|failed|cancelled)$/ }, undef, 'the end of oc_on');
+is(job('oc_on', "state || ' ' || mode"), 'done online', 'oc_on: done online')
+  or diag(job('oc_on', JOB_SUMMARY));
+is(superusers(), 'f f', 'oc_on: owner is a superuser on neither server');
+is( $sibling->safe_psql('oc_on', fingerprint_sql('acc.oc_on', 'id')),
+	$source->safe_psql('mono', fingerprint_sql('splitdb_archive.oc_on', 'id')),
+	'oc_on: the sibling holds the original\'s rows, owner\'s writes included');
+
+# 3. owner writes in the sibling, then the rollback replays into the archive
+($ret, $out, $err) = as_owner($sibling, 'oc_on',
+	'INSERT INTO acc.oc_on (id, v) SELECT g, g FROM generate_series(301, 310) g;'
+	  . ' UPDATE acc.oc_on SET v = v + 5000 WHERE id BETWEEN 20 AND 30');
+is($ret, 0, 'oc_on: owner writes to its table in the sibling') or diag($err);
+my $expected = $sibling->safe_psql('oc_on', fingerprint_sql('acc.oc_on', 'id'));
+($ret, $out, $err) = psql_verbose($source, 'mono', "SELECT splitdb_rollback('oc_on')");
+is($ret, 0, 'oc_on: the rollback succeeds') or diag($err);
+is(job('oc_on', 'state'), 'rolled_back', 'oc_on: rolled back') or diag(job('oc_on', JOB_SUMMARY));
+is($source->safe_psql('mono', fingerprint_sql('acc.oc_on', 'id')),
+	$expected, 'oc_on: the restored table holds the rows written in the sibling');
+is(superusers(), 'f f', 'after the rollback, owner is a superuser on neither server');
+
+# no password in either log
+for my $node ($source, $sibling)
+{
+	my $log = slurp_file($node->logfile);
+	like($log, qr/DEBUG:  StartTransaction/, $node->name . ' logged at debug5');
+	for my $pw ([ $super_pw, "the superuser's" ], [ $owner_pw, "owner's" ])
+	{
+		unlike($log, qr/\Q$pw->[0]\E/, $node->name . "'s log does not hold $pw->[1] password");
+	}
+}
+
+done_testing();
