@@ -97,6 +97,12 @@ CREATE FUNCTION priv_set_role() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN EXECUTE 'SET ROLE NONE'; END $$;
 CREATE FUNCTION priv_nested() RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN RETURN priv_who(4); END $$;
+CREATE FUNCTION priv_sets() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM set_config('search_path', 'public, pg_catalog', false);
+	PERFORM set_config('datestyle', 'SQL, DMY', false);
+	RETURN current_setting('datestyle');
+END $$;
 CREATE DOMAIN priv_checked AS int CHECK (priv_who(VALUE));
 CREATE TABLE priv_checked_t (id int CHECK (priv_who(id)), d priv_checked);
 CREATE INDEX ON priv_checked_t ((priv_who(id + 100)));
@@ -112,6 +118,13 @@ SELECT priv_super_who() = session_user AS superusers_function_runs_as_caller;
 SELECT priv_who(1);
 INSERT INTO priv_checked_t VALUES (2, 3);
 SELECT priv_nested();
+-- what such a function sets is undone when it returns
+SET search_path = pg_catalog;
+SET datestyle = 'ISO, YMD';
+SELECT public.priv_sets() AS inside;
+SELECT current_setting('search_path') AS search_path, current_setting('datestyle') AS datestyle;
+RESET search_path;
+RESET datestyle;
 -- fails: SET ROLE inside a security-restricted operation
 SELECT priv_set_role();
 -- a call by the function's owner itself, or by another role, is its own
@@ -121,7 +134,7 @@ RESET ROLE;
 RESET splitdb.owner_rights;
 DROP TABLE priv_checked_t;
 DROP DOMAIN priv_checked;
-DROP FUNCTION priv_who(int), priv_who_sql(), priv_set_role(), priv_nested(), priv_super_who();
+DROP FUNCTION priv_who(int), priv_who_sql(), priv_set_role(), priv_nested(), priv_super_who(), priv_sets();
 
 -- clean up
 SELECT splitdb_unassign('priv_svc', 'priv_t');

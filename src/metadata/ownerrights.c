@@ -21,8 +21,10 @@
  * is not a superuser) runs as its owner whenever a superuser calls it, as
  * if it were SECURITY DEFINER, and inside a security-restricted operation,
  * as PostgreSQL runs an index expression during a build: it cannot SET
- * ROLE back, nor create temporary objects.  It can do nothing its owner
- * could not do.  Its owner wrote it, so running it with these rights
+ * ROLE back, nor create temporary objects, and the settings it changes
+ * (search_path, datestyle, ...) are undone when it returns, so that the
+ * statements that splitdb runs next in the session read no name and no
+ * value differently.  It can do nothing its owner could not do.  Its owner wrote it, so running it with these rights
  * grants nobody anything; a function that a superuser owns, and every
  * call by a role that is not a superuser, is left alone.
  *
@@ -71,6 +73,7 @@ typedef struct SavedUser
 	Oid			userid;
 	int			sec;
 	bool		switched;
+	int			nestlevel;		/* GUC nest level of the call, if switched */
 } SavedUser;
 
 static SavedUser *saved = NULL;
@@ -114,7 +117,7 @@ needs_owner_rights(Oid fn_oid)
 }
 
 /* push the user and context in force, with whether this call changes them */
-static void
+static SavedUser *
 push_saved(Oid userid, int sec, bool switched)
 {
 	if (nsaved == maxsaved)
@@ -129,7 +132,8 @@ push_saved(Oid userid, int sec, bool switched)
 	saved[nsaved].userid = userid;
 	saved[nsaved].sec = sec;
 	saved[nsaved].switched = switched;
-	nsaved++;
+	saved[nsaved].nestlevel = 0;
+	return &saved[nsaved++];
 }
 
 /*
@@ -146,6 +150,7 @@ owner_rights_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 
 	if (event == FHET_START)
 	{
+		SavedUser  *s;
 		Oid			userid;
 		int			sec;
 		Oid			owner = InvalidOid;
@@ -153,16 +158,22 @@ owner_rights_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 		GetUserIdAndSecContext(&userid, &sec);
 		if (splitdb_owner_rights && superuser_arg(userid))
 			owner = function_owner(flinfo->fn_oid);
-		push_saved(userid, sec, OidIsValid(owner));
+		s = push_saved(userid, sec, OidIsValid(owner));
 		if (OidIsValid(owner))
+		{
+			/* what the call sets goes with it, as in an index build */
+			s->nestlevel = NewGUCNestLevel();
 			SetUserIdAndSecContext(owner, sec | SECURITY_LOCAL_USERID_CHANGE |
 								   SECURITY_RESTRICTED_OPERATION);
+		}
 	}
 	else if (nsaved > 0)
 	{
-		/* FHET_END, FHET_ABORT */
+		/* FHET_END, FHET_ABORT (whose (sub)transaction abort undoes the settings) */
 		SavedUser  *s = &saved[--nsaved];
 
+		if (s->switched && event == FHET_END)
+			AtEOXact_GUC(false, s->nestlevel);
 		if (s->switched)
 			SetUserIdAndSecContext(s->userid, s->sec);
 	}

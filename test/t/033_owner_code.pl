@@ -22,7 +22,11 @@
 #    at catching_up): the rounds' COPY and DELETE in the sibling;
 # 3. owner writes to its table in the sibling after the cutover, and oc_on
 #    is rolled back: the rollback's replays into the archived original in
-#    the source.
+#    the source;
+# 4. oc_off is finalized;
+# 5. service oc_cx is held while it copies online, and cancelled; while it
+#    is held, neither server's pg_stat_activity nor splitdb_status shows a
+#    password.
 #
 # Each ends as it should (done, rolled back, every row where it belongs)
 # and owner is a superuser on neither server.  Before splitdb ran such
@@ -73,7 +77,7 @@ SET log_statement = 'none';
 CREATE EXTENSION splitdb CASCADE;
 });
 
-for my $svc ('oc_off', 'oc_on')
+for my $svc ('oc_off', 'oc_on', 'oc_cx')
 {
 	$sibling->safe_psql('postgres', "CREATE DATABASE $svc");
 	$source->safe_psql(
@@ -176,7 +180,44 @@ is($source->safe_psql('mono', fingerprint_sql('acc.oc_on', 'id')),
 	$expected, 'oc_on: the restored table holds the rows written in the sibling');
 is(superusers(), 'f f', 'after the rollback, owner is a superuser on neither server');
 
-# no password in either log
+# 4. oc_off finalized
+($ret, $out, $err) = psql_verbose($source, 'mono', "SELECT splitdb_finalize('oc_off')");
+is($ret, 0, 'oc_off: finalized') or diag($err);
+is(job('oc_off', 'state'), 'finalized', 'oc_off: its job is finalized');
+
+# 5. oc_cx, held while copying, with what both servers show of splitdb's
+# sessions meanwhile; then cancelled
+$holder = $source->background_psql('mono');
+$holder->query_safe("SELECT pg_advisory_lock($pause_key, 0)");
+$source->safe_psql('mono',
+	"SET splitdb.migrate_pause_at = 'copying'; SET splitdb.batch_rows = 50;"
+	  . " SELECT splitdb_migrate('oc_cx', mode => 'online')");
+poll_until(
+	sub {
+		$source->safe_psql('mono',
+			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'splitdb worker'"
+			  . " AND query = 'paused at copying'") eq '1';
+	},
+	sub { job('oc_cx', 'state') =~ /^(failed|cancelled|done)$/ },
+	'the worker of oc_cx to pause at copying')
+  or diag('oc_cx ended before its pause: ' . job('oc_cx', JOB_SUMMARY));
+my $activity = 'SELECT string_agg(concat_ws(\' | \', application_name, backend_type, query), E\'\\n\')'
+  . ' FROM pg_stat_activity WHERE pid <> pg_backend_pid()';
+my $seen = $source->safe_psql('mono', $activity) . "\n" . $sibling->safe_psql('oc_cx', $activity)
+  . "\n" . $source->safe_psql('mono', 'SELECT s::text FROM splitdb_status s');
+like($seen, qr/paused at copying/, 'oc_cx: the worker shows its pause');
+unlike($seen, qr/\Q$super_pw\E|\Q$owner_pw\E|password\s*'[^.]/i,
+	'oc_cx: no password in pg_stat_activity of either server or in splitdb_status');
+($ret, $out, $err) = as_owner($source, 'mono', 'INSERT INTO acc.oc_cx (id, v) VALUES (500, 500)');
+is($ret, 0, 'oc_cx: owner writes while the job copies') or diag($err);
+($ret, $out, $err) = psql_verbose($source, 'mono', "SELECT splitdb_cancel('oc_cx')");
+is($ret, 0, 'oc_cx: cancelled') or diag($err);
+$holder->query_safe("SELECT pg_advisory_unlock($pause_key, 0)");
+$holder->quit;
+is(job('oc_cx', 'state'), 'cancelled', 'oc_cx: its job is cancelled');
+is(superusers(), 'f f', 'after the finalize and the cancel, owner is a superuser on neither server');
+
+# no password in either log, nor a user mapping's password option
 for my $node ($source, $sibling)
 {
 	my $log = slurp_file($node->logfile);
@@ -185,6 +226,8 @@ for my $node ($source, $sibling)
 	{
 		unlike($log, qr/\Q$pw->[0]\E/, $node->name . "'s log does not hold $pw->[1] password");
 	}
+	is(join("\n", grep { /password\s*'(?!\.\.\.')[^']/i } split /\n/, $log),
+		'', $node->name . "'s log holds no password option");
 }
 
 done_testing();
