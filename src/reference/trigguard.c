@@ -29,6 +29,14 @@
  * count with it, since those commands recurse to them.  The reference's
  * mode is changed with splitdb_reference_mode(), by a superuser.
  *
+ * The capture triggers that a cutover installs in the sibling
+ * (splitdb.capture_changes) are splitdb's too: their log is what a
+ * rollback replays, and after the cutover the table's owner owns the table
+ * there, so it could disable one, write, and enable it ALWAYS again, and
+ * the rollback would find the capture complete and leave those writes
+ * behind.  An online job's capture in the source is left to the DDL guard
+ * of the job's tables (ddlguard.c, 55006).
+ *
  * The other database reads the table and its key columns by name, where a
  * foreign key follows OIDs; a table or column put in their place would be
  * read instead.  So the same roles may not rename a relation with such
@@ -90,11 +98,11 @@ PG_FUNCTION_INFO_V1(splitdb_guard_triggers);
 /*
  * splitdb_function_owner
  *		The owner of funcid when it is one of splitdb's trigger functions
- *		(splitdb.reference_row, reference_flush, shim_statement), else
- *		InvalidOid.
+ *		(splitdb.reference_row, reference_flush, shim_statement, and
+ *		capture_changes, which sets *capture), else InvalidOid.
  */
 static Oid
-splitdb_function_owner(Oid funcid)
+splitdb_function_owner(Oid funcid, bool *capture)
 {
 	Oid			nsp = get_namespace_oid("splitdb", true);
 	HeapTuple	tup;
@@ -109,9 +117,10 @@ splitdb_function_owner(Oid funcid)
 		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
 		const char *name = NameStr(proc->proname);
 
+		*capture = strcmp(name, "capture_changes") == 0;
 		if (proc->pronamespace == nsp &&
 			(strcmp(name, "reference_row") == 0 || strcmp(name, "reference_flush") == 0 ||
-			 strcmp(name, "shim_statement") == 0))
+			 strcmp(name, "shim_statement") == 0 || *capture))
 			owner = proc->proowner;
 	}
 	ReleaseSysCache(tup);
@@ -162,6 +171,35 @@ ends_query(Oid relid, const char *cond, const char *arg)
 	return found;
 }
 
+/*
+ * job_capture_here
+ *		Whether the capture of relid belongs to a job of this database (an
+ *		online job's capture in the source, which the DDL guard of the job's
+ *		tables refuses to change with 55006), rather than to a job of
+ *		another (the reverse capture in a sibling, which only this guard
+ *		keeps: its table's owner owns the table there).
+ */
+static bool
+job_capture_here(Oid relid)
+{
+	const char *params[1] = {psprintf("%u", relid)};
+	bool		found;
+	int			nest;
+
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	splitdb_spi_connect();
+	splitdb_catalog_exec_text("SELECT FROM splitdb.capture c JOIN splitdb.job j"
+							  "    ON j.job_id OPERATOR(pg_catalog.=) c.job_id"
+							  " WHERE c.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid LIMIT 1",
+							  1, params, true);
+	found = SPI_processed > 0;
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	return found;
+}
+
 /* whether column is a key column of a reference end on relid (or above it) */
 static bool
 is_key_column(Oid relid, const char *column)
@@ -184,10 +222,11 @@ is_end_side(Oid relid, const char *side)
  *		is none, when the current role does not own relid (the command
  *		itself refuses with PostgreSQL's message), or when it is a member of
  *		the owner of splitdb's functions.  *on is set to the relation it is
- *		on.
+ *		on, and *capture to whether it is a capture trigger (of a job of
+ *		another database: job_capture_here()).
  */
 static char *
-splitdb_trigger_on(Oid relid, const char *tgname, const char *conname, Oid *on)
+splitdb_trigger_on(Oid relid, const char *tgname, const char *conname, Oid *on, bool *capture)
 {
 	List	   *relids;
 	ListCell   *lc;
@@ -223,8 +262,10 @@ splitdb_trigger_on(Oid relid, const char *tgname, const char *conname, Oid *on)
 				if (name == NULL || strcmp(name, conname) != 0)
 					continue;
 			}
-			owner = splitdb_function_owner(tg->tgfoid);
+			owner = splitdb_function_owner(tg->tgfoid, capture);
 			if (!OidIsValid(owner) || has_privs_of_role(GetUserId(), owner))
+				continue;
+			if (*capture && job_capture_here(tg->tgrelid))
 				continue;
 			found = pstrdup(NameStr(tg->tgname));
 			*on = lfirst_oid(lc);
@@ -242,8 +283,17 @@ static void
 refuse_on_relation(Oid relid, const char *tgname, const char *conname, const char *tag)
 {
 	Oid			on = InvalidOid;
-	char	   *trigger = splitdb_trigger_on(relid, tgname, conname, &on);
+	bool		capture = false;
+	char	   *trigger = splitdb_trigger_on(relid, tgname, conname, &on, &capture);
 
+	if (trigger != NULL && capture)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: \"%s\" on table \"%s\" is a trigger of splitdb",
+						trigger, get_rel_name(on)),
+				 errdetail("%s would change splitdb's capture of the table's writes, which a rollback of its service replays.",
+						   tag),
+				 errhint("The capture goes with splitdb_finalize() of the service; until then only a superuser may change it.")));
 	if (trigger != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -266,11 +316,20 @@ static void
 refuse_renaming(Oid relid, const char *column, const char *tag)
 {
 	Oid			on = InvalidOid;
+	bool		capture = false;
 
-	if (splitdb_trigger_on(relid, NULL, NULL, &on) == NULL)
+	if (splitdb_trigger_on(relid, NULL, NULL, &on, &capture) == NULL)
 		return;
 	if (column != NULL && !is_key_column(relid, column))
 		return;
+	if (capture && column == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: splitdb captures the writes to table \"%s\"",
+						get_rel_name(on)),
+				 errdetail("%s would change the name that a rollback of its service reads the table by.",
+						   tag),
+				 errhint("The capture goes with splitdb_finalize() of the service; until then only a superuser may rename or move the table.")));
 	if (column != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -314,9 +373,10 @@ static void
 refuse_detach(Oid relid, PartitionCmd *part, const char *tag)
 {
 	Oid			on = InvalidOid;
+	bool		capture = false;
 	Oid			partid = relation_of(part->name);
 
-	if (splitdb_trigger_on(relid, NULL, NULL, &on) == NULL || !OidIsValid(partid) ||
+	if (splitdb_trigger_on(relid, NULL, NULL, &on, &capture) == NULL || !OidIsValid(partid) ||
 		!is_end_side(relid, "p"))
 		return;
 	ereport(ERROR,
@@ -341,8 +401,9 @@ refuse_inherit(RangeVar *parent, const char *tag)
 {
 	Oid			relid = relation_of(parent);
 	Oid			on = InvalidOid;
+	bool		capture = false;
 
-	if (splitdb_trigger_on(relid, NULL, NULL, &on) == NULL)
+	if (splitdb_trigger_on(relid, NULL, NULL, &on, &capture) == NULL)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

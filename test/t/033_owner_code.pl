@@ -20,9 +20,11 @@
 #    and the cutover's validations in the sibling;
 # 2. service oc_on moves acc.oc_on online while owner writes to it (held
 #    at catching_up): the rounds' COPY and DELETE in the sibling;
-# 3. owner writes to its table in the sibling after the cutover, and oc_on
-#    is rolled back: the rollback's replays into the archived original in
-#    the source;
+# 3. owner writes to its table in the sibling after the cutover, tries to
+#    switch off splitdb's capture of those writes there (DISABLE TRIGGER by
+#    name, USER, ALL, ENABLE REPLICA, DROP TRIGGER, renaming the trigger or
+#    the table; each refused with 42501), and oc_on is rolled back: the
+#    rollback's replays into the archived original in the source;
 # 4. oc_off is finalized;
 # 5. service oc_cx is held while it copies online, and cancelled; while it
 #    is held, neither server's pg_stat_activity nor splitdb_status shows a
@@ -31,7 +33,11 @@
 # Each ends as it should (done, rolled back, every row where it belongs)
 # and owner is a superuser on neither server.  Before splitdb ran such
 # functions as their owners (splitdb.owner_rights), the copy of section 1
-# made owner a superuser in the sibling at its first row.  No password used
+# made owner a superuser in the sibling at its first row, and the rollback
+# of section 3 in the source.  Before splitdb_guard_triggers kept the
+# capture triggers of the sibling, owner there disabled one, wrote, enabled
+# it ALWAYS again, and the rollback, which found the capture complete,
+# left those writes behind.  No password used
 # in the test is in either server's log.
 
 use strict;
@@ -172,6 +178,31 @@ is( $sibling->safe_psql('oc_on', fingerprint_sql('acc.oc_on', 'id')),
 	'INSERT INTO acc.oc_on (id, v) SELECT g, g FROM generate_series(301, 310) g;'
 	  . ' UPDATE acc.oc_on SET v = v + 5000 WHERE id BETWEEN 20 AND 30');
 is($ret, 0, 'oc_on: owner writes to its table in the sibling') or diag($err);
+# the reverse capture in the sibling, which the rollback replays, is
+# splitdb's: its table's owner there may not switch it off, not even for
+# a moment
+for my $cmd (
+	'ALTER TABLE acc.oc_on DISABLE TRIGGER ALL',
+	'ALTER TABLE acc.oc_on DISABLE TRIGGER USER',
+	'ALTER TABLE acc.oc_on DISABLE TRIGGER splitdb_capture_insert',
+	'ALTER TABLE acc.oc_on ENABLE REPLICA TRIGGER splitdb_capture_update',
+	'ALTER TABLE acc.oc_on ENABLE TRIGGER splitdb_capture_delete',
+	'DROP TRIGGER splitdb_capture_truncate ON acc.oc_on',
+	'ALTER TRIGGER splitdb_capture_insert ON acc.oc_on RENAME TO x',
+	'ALTER TABLE acc.oc_on RENAME TO oc_on_old',
+	'BEGIN; ALTER TABLE acc.oc_on DISABLE TRIGGER splitdb_capture_insert;'
+	  . ' INSERT INTO acc.oc_on (id, v) VALUES (401, 401);'
+	  . ' ALTER TABLE acc.oc_on ENABLE ALWAYS TRIGGER splitdb_capture_insert; COMMIT')
+{
+	($ret, $out, $err) = as_owner($sibling, 'oc_on', $cmd);
+	like($err, qr/ERROR:  42501: permission denied: .*splitdb/, "oc_on: in the sibling, owner's $cmd: refused")
+	  or diag($err);
+}
+is( $sibling->safe_psql('oc_on',
+		"SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger"
+		  . " WHERE tgrelid = 'acc.oc_on'::regclass AND tgname LIKE 'splitdb_capture_%'"),
+	'splitdb_capture_delete:A,splitdb_capture_insert:A,splitdb_capture_truncate:A,splitdb_capture_update:A',
+	'oc_on: the sibling\'s capture triggers are as the cutover made them');
 my $expected = $sibling->safe_psql('oc_on', fingerprint_sql('acc.oc_on', 'id'));
 ($ret, $out, $err) = psql_verbose($source, 'mono', "SELECT splitdb_rollback('oc_on')");
 is($ret, 0, 'oc_on: the rollback succeeds') or diag($err);
