@@ -365,7 +365,9 @@ refuse_named_trigger(List *names, const char *tag)
  *		DETACH PARTITION from a referenced end: a foreign key refuses it
  *		while rows refer to the partition's rows; the triggers of a
  *		cross-service reference do not see it, so a role that is no
- *		superuser may not.  (ATTACH PARTITION and CREATE TABLE ... PARTITION
+ *		superuser may not.  Nor from a table that a sibling's capture
+ *		logs: the rows leave it without a write, so the capture logs none,
+ *		and a rollback would restore them.  (ATTACH PARTITION and CREATE TABLE ... PARTITION
  *		OF clone splitdb's triggers, which needs EXECUTE on their functions:
  *		PostgreSQL refuses them to such a role already.)
  */
@@ -376,8 +378,17 @@ refuse_detach(Oid relid, PartitionCmd *part, const char *tag)
 	bool		capture = false;
 	Oid			partid = relation_of(part->name);
 
-	if (splitdb_trigger_on(relid, NULL, NULL, &on, &capture) == NULL || !OidIsValid(partid) ||
-		!is_end_side(relid, "p"))
+	if (splitdb_trigger_on(relid, NULL, NULL, &on, &capture) == NULL || !OidIsValid(partid))
+		return;
+	if (capture)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: splitdb captures the writes to table \"%s\"",
+						get_rel_name(relid)),
+				 errdetail("%s would take the rows of \"%s\" out of the table without a write that the capture logs: a rollback of its service would bring them back.",
+						   tag, get_rel_name(partid)),
+				 errhint("The capture goes with splitdb_finalize() of the service; until then only a superuser may detach a partition.")));
+	if (!is_end_side(relid, "p"))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -20,10 +20,11 @@
 #    and the cutover's validations in the sibling;
 # 2. service oc_on moves acc.oc_on online while owner writes to it (held
 #    at catching_up): the rounds' COPY and DELETE in the sibling;
-# 3. owner writes to its table in the sibling after the cutover, tries to
+# 3. owner writes to its tables in the sibling after the cutover, tries to
 #    switch off splitdb's capture of those writes there (DISABLE TRIGGER by
 #    name, USER, ALL, ENABLE REPLICA, DROP TRIGGER, renaming the trigger or
-#    the table; each refused with 42501), and oc_on is rolled back: the
+#    the table, DETACH PARTITION of a partitioned table that moved with
+#    oc_on; each refused with 42501), and oc_on is rolled back: the
 #    rollback's replays into the archived original in the source;
 # 4. oc_off is finalized;
 # 5. service oc_cx is held while it copies online, and cancelled; while it
@@ -108,6 +109,18 @@ SELECT splitdb_assign('$svc', 'acc.$svc');
 
 # owner's rolsuper on the source and on the sibling; then takes it back,
 # so that each section shows its own paths
+# a partitioned table moves with oc_on too
+$source->safe_psql(
+	'mono', q{
+SET ROLE owner;
+CREATE TABLE acc.oc_part (id bigint PRIMARY KEY, v bigint NOT NULL) PARTITION BY RANGE (id);
+CREATE TABLE acc.oc_part_1 PARTITION OF acc.oc_part FOR VALUES FROM (0) TO (100);
+CREATE TABLE acc.oc_part_2 PARTITION OF acc.oc_part FOR VALUES FROM (100) TO (1000);
+INSERT INTO acc.oc_part SELECT g, g FROM generate_series(1, 300) g;
+RESET ROLE;
+SELECT splitdb_assign('oc_on', 'acc.oc_part');
+});
+
 sub superusers
 {
 	my $seen = join(' ',
@@ -176,7 +189,8 @@ is( $sibling->safe_psql('oc_on', fingerprint_sql('acc.oc_on', 'id')),
 # 3. owner writes in the sibling, then the rollback replays into the archive
 ($ret, $out, $err) = as_owner($sibling, 'oc_on',
 	'INSERT INTO acc.oc_on (id, v) SELECT g, g FROM generate_series(301, 310) g;'
-	  . ' UPDATE acc.oc_on SET v = v + 5000 WHERE id BETWEEN 20 AND 30');
+	  . ' UPDATE acc.oc_on SET v = v + 5000 WHERE id BETWEEN 20 AND 30;'
+	  . ' INSERT INTO acc.oc_part_2 VALUES (500, 500); DELETE FROM acc.oc_part WHERE id IN (1, 150)');
 is($ret, 0, 'oc_on: owner writes to its table in the sibling') or diag($err);
 # the reverse capture in the sibling, which the rollback replays, is
 # splitdb's: its table's owner there may not switch it off, not even for
@@ -190,6 +204,7 @@ for my $cmd (
 	'DROP TRIGGER splitdb_capture_truncate ON acc.oc_on',
 	'ALTER TRIGGER splitdb_capture_insert ON acc.oc_on RENAME TO x',
 	'ALTER TABLE acc.oc_on RENAME TO oc_on_old',
+	'ALTER TABLE acc.oc_part DETACH PARTITION acc.oc_part_2',
 	'BEGIN; ALTER TABLE acc.oc_on DISABLE TRIGGER splitdb_capture_insert;'
 	  . ' INSERT INTO acc.oc_on (id, v) VALUES (401, 401);'
 	  . ' ALTER TABLE acc.oc_on ENABLE ALWAYS TRIGGER splitdb_capture_insert; COMMIT')
@@ -204,11 +219,15 @@ is( $sibling->safe_psql('oc_on',
 	'splitdb_capture_delete:A,splitdb_capture_insert:A,splitdb_capture_truncate:A,splitdb_capture_update:A',
 	'oc_on: the sibling\'s capture triggers are as the cutover made them');
 my $expected = $sibling->safe_psql('oc_on', fingerprint_sql('acc.oc_on', 'id'));
+my $part_sql = "SELECT count(*) || ' rows, checksum ' || sum(hashtext(t::text)) FROM acc.oc_part t";
+my $expected_part = $sibling->safe_psql('oc_on', $part_sql);
 ($ret, $out, $err) = psql_verbose($source, 'mono', "SELECT splitdb_rollback('oc_on')");
 is($ret, 0, 'oc_on: the rollback succeeds') or diag($err);
 is(job('oc_on', 'state'), 'rolled_back', 'oc_on: rolled back') or diag(job('oc_on', JOB_SUMMARY));
 is($source->safe_psql('mono', fingerprint_sql('acc.oc_on', 'id')),
 	$expected, 'oc_on: the restored table holds the rows written in the sibling');
+is($source->safe_psql('mono', $part_sql),
+	$expected_part, 'oc_on: the restored partitioned table holds the rows of the sibling\'s');
 is(superusers(), 'f f', 'after the rollback, owner is a superuser on neither server');
 
 # 4. oc_off finalized
