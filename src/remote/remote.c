@@ -188,10 +188,12 @@ notice_processor(void *arg, const char *message)
  *		resolve in pg_catalog only; values cross in one form whatever the
  *		sibling's defaults (xmloption content, as pg_dump: xml fragments too;
  *		money in lc_monetary C, as the worker writes and reads it); as a
- *		superuser, splitdb.owner_rights on, so that the functions of the
- *		tables' owners that the session's writes, index builds and
- *		validations call run as their owners (metadata/ownerrights.c).  On
- *		failure the connection is closed and ERROR raised.
+ *		superuser, splitdb loaded (the sibling need not preload it; a
+ *		server without the library skips this) and splitdb.owner_rights
+ *		on, so that the functions of the tables' owners that the session's
+ *		writes, index builds and validations call run as their owners
+ *		(metadata/ownerrights.c).  On failure the connection is closed and
+ *		ERROR raised.
  */
 static void
 setup_session(PGconn *conn)
@@ -199,14 +201,18 @@ setup_session(PGconn *conn)
 	PGresult   *res;
 
 	res = libpqsrv_exec(conn,
+						"DO $splitdb$ BEGIN"
+						" IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r"
+						"      WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN"
+						"  BEGIN LOAD 'splitdb'; EXCEPTION WHEN undefined_file THEN NULL; END;"
+						"  PERFORM pg_catalog.set_config('" SPLITDB_OWNER_RIGHTS_GUC "', 'on', false);"
+						" END IF; END $splitdb$;"
 						"SELECT pg_catalog.set_config('search_path', 'pg_catalog', false),"
 						" pg_catalog.set_config('timezone', 'UTC', false), pg_catalog.set_config('datestyle', 'ISO, YMD', false),"
 						" pg_catalog.set_config('intervalstyle', 'postgres', false),"
 						" pg_catalog.set_config('extra_float_digits', '3', false),"
 						" pg_catalog.set_config('xmloption', 'content', false),"
-						" pg_catalog.set_config('lc_monetary', 'C', false),"
-						" CASE WHEN (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)"
-						"      THEN pg_catalog.set_config('" SPLITDB_OWNER_RIGHTS_GUC "', 'on', false) END",
+						" pg_catalog.set_config('lc_monetary', 'C', false)",
 						SPLITDB_WAIT_EVENT_REMOTE);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 	{

@@ -5,6 +5,9 @@
 # password (scram-sha-256 over TCP; the superuser's user mapping holds its
 # password) and log every statement, at log_min_messages = debug5.
 #
+# The sibling does not preload splitdb (a session there loads it when it
+# calls one of its functions, or when splitdb opens it).
+#
 # Role owner (no superuser) owns schema acc and, in it, a function whose
 # body makes owner a superuser when a superuser runs it (it calls another
 # function of the schema, by name).  Each moved table calls it from a
@@ -61,6 +64,9 @@ log_min_messages = debug5
 },
 	hba => \&scram_hba);
 set_passwords($_, $super_pw, [ owner => $owner_pw ]) for ($source, $sibling);
+# the sibling does not preload splitdb: its sessions load it when they need it
+$sibling->append_conf('postgresql.conf', "shared_preload_libraries = ''");
+$sibling->restart;
 my $sib_port = $sibling->port;
 my $src_port = $source->port;
 
