@@ -29,7 +29,10 @@
 #    the table, DETACH PARTITION of a partitioned table that moved with
 #    oc_on; each refused with 42501), and oc_on is rolled back: the
 #    rollback's replays into the archived original in the source;
-# 4. oc_off is finalized;
+# 4. once oc_off is done, owner tries a cast to text from the type of one
+#    of its columns, which splitdb_verify() reads as text (refused, 55006,
+#    while the archive is kept), a superuser verifies oc_off, and it is
+#    finalized;
 # 5. service oc_cx is held while it copies online, and cancelled; while it
 #    is held, neither server's pg_stat_activity nor splitdb_status shows a
 #    password.
@@ -85,6 +88,9 @@ END $$;
 CREATE FUNCTION acc.fine(i bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN PERFORM acc.escalate_now(); RETURN i IS NOT NULL; END $$;
 CREATE DOMAIN acc.checked AS bigint CHECK (acc.fine(VALUE));
+CREATE TYPE acc.mood AS ENUM ('calm', 'busy');
+CREATE FUNCTION acc.mood_text(m acc.mood) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN PERFORM acc.escalate_now(); RETURN pg_catalog.format('%s', m); END $$;
 RESET ROLE;
 SET log_statement = 'none';
 CREATE EXTENSION splitdb CASCADE;
@@ -97,7 +103,8 @@ for my $svc ('oc_off', 'oc_on', 'oc_cx')
 		'mono', qq{
 SET ROLE owner;
 CREATE TABLE acc.$svc (id bigint PRIMARY KEY CHECK (acc.fine(id)), v acc.checked NOT NULL,
-	w bigint GENERATED ALWAYS AS (CASE WHEN acc.fine(v) THEN v * 2 END) STORED);
+	w bigint GENERATED ALWAYS AS (CASE WHEN acc.fine(v) THEN v * 2 END) STORED,
+	m acc.mood NOT NULL DEFAULT 'calm');
 CREATE INDEX ${svc}_fine ON acc.$svc (acc.fine(v));
 CREATE INDEX ${svc}_part ON acc.$svc (v) WHERE acc.fine(id);
 INSERT INTO acc.$svc (id, v) SELECT g, g FROM generate_series(1, 200) g;
@@ -236,7 +243,17 @@ is($source->safe_psql('mono', $part_sql),
 	$expected_part, 'oc_on: the restored partitioned table holds the rows of the sibling\'s');
 is(superusers(), 'f f', 'after the rollback, owner is a superuser on neither server');
 
-# 4. oc_off finalized
+# 4. once oc_off is done, owner tries a cast of the type of one of its
+# columns to text (splitdb's verification reads such a column as text) and
+# a superuser verifies the service; then oc_off is finalized
+($ret, $out, $err) = as_owner($source, 'mono',
+	'CREATE CAST (acc.mood AS text) WITH FUNCTION acc.mood_text(acc.mood)');
+like($err, qr/ERROR:  55006: table "splitdb_archive\.oc_off" is the archived original/,
+	'oc_off: owner\'s cast of its column\'s type is refused while the archive is kept');
+($ret, $out, $err) = psql_verbose($source, 'mono', "SELECT count(*) FROM splitdb_verify('oc_off')");
+is($ret, 0, 'oc_off: splitdb_verify() runs') or diag($err);
+is(superusers(), 'f f', 'oc_off: after splitdb_verify(), owner is a superuser on neither server');
+
 ($ret, $out, $err) = psql_verbose($source, 'mono', "SELECT splitdb_finalize('oc_off')");
 is($ret, 0, 'oc_off: finalized') or diag($err);
 is(job('oc_off', 'state'), 'finalized', 'oc_off: its job is finalized');
