@@ -100,12 +100,12 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_dot plan_row_types plan_partition_keys verify migrate migrate_streams migrate_readers migrate_rows_total migrate_resume migrate_resume_keys migrate_opclasses migrate_domain_checks migrate_schema_access migrate_sibling_role migrate_transaction ddl_guard references reference_chains reference_action_paths reference_finalized reference_connection reference_types reference_char_keys reference_key_images reference_key_forms reference_report_order reference_partitions reference_registry function_paths privileges cancel doctor capture rollback rollback_partitions online online_domains xml_content
+REGRESS = service assign plan plan_finalized_mappings plan_dot plan_row_types plan_partition_keys verify migrate migrate_streams migrate_readers migrate_rows_total migrate_resume migrate_recopy migrate_resume_keys migrate_opclasses migrate_domain_checks migrate_schema_access migrate_sibling_role migrate_transaction ddl_guard references reference_chains reference_action_paths reference_finalized reference_connection reference_types reference_char_keys reference_key_images reference_key_forms reference_report_order reference_partitions reference_registry function_paths privileges cancel doctor capture rollback rollback_partitions online online_domains xml_content
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation
 
-ISOLATION = admin_race assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race rollback_race online_copy online_cutover online_cutover_race online_unique_swap online_unique_copy
+ISOLATION = admin_race cutover_peer_lock assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race rollback_race online_copy online_cutover online_cutover_race online_unique_swap online_unique_copy
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
 
 TAP_TESTS = 1

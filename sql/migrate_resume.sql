@@ -23,17 +23,23 @@ INSERT INTO res_u SELECT generate_series(1, 10);
 SELECT splitdb_add_service('res_svc');
 SELECT splitdb_assign('res_svc', 'res_t', 'res_u');
 
--- in the sibling: whenever res_t appears, a trigger that upper-cases v
+-- in the sibling: whenever res_t appears, a trigger that upper-cases v,
+-- ENABLE ALWAYS so that it fires in the copy's replica sessions, and made
+-- so again whenever a run of the job puts it back to the default
 \c res_svc
 CREATE FUNCTION public.sabotage() RETURNS trigger LANGUAGE plpgsql AS
 $$ BEGIN NEW.v := upper(NEW.v); RETURN NEW; END $$;
 CREATE FUNCTION public.add_sabotage() RETURNS event_trigger LANGUAGE plpgsql AS
 $$
 BEGIN
-	IF pg_catalog.to_regclass('public.res_t') IS NOT NULL
-	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgname = 'sabotage') THEN
-		CREATE TRIGGER sabotage BEFORE INSERT ON public.res_t
-			FOR EACH ROW EXECUTE FUNCTION public.sabotage();
+	IF pg_catalog.to_regclass('public.res_t') IS NOT NULL THEN
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgname = 'sabotage') THEN
+			CREATE TRIGGER sabotage BEFORE INSERT ON public.res_t
+				FOR EACH ROW EXECUTE FUNCTION public.sabotage();
+		END IF;
+		IF EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgname = 'sabotage' AND tgenabled <> 'A') THEN
+			ALTER TABLE public.res_t ENABLE ALWAYS TRIGGER sabotage;
+		END IF;
 	END IF;
 END
 $$;

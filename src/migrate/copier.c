@@ -98,6 +98,7 @@ typedef struct CopierShared
 	Oid			relid;
 	int			worker_pid;
 	int			nstreams;		/* each copier's connections to the sibling */
+	bool		replica;		/* they write in replica (splitdb_copy_replica) */
 	char		service[NAMEDATALEN];
 	char		server[NAMEDATALEN];
 	char		table[2 * NAMEDATALEN + 8];
@@ -278,6 +279,7 @@ start_copiers(SplitdbJob *job, SplitdbJobTable *t, int n, int nstreams)
 	worker_shared->relid = t->relid;
 	worker_shared->worker_pid = MyProcPid;
 	worker_shared->nstreams = nstreams;
+	worker_shared->replica = job->copy_replica;
 	strlcpy(worker_shared->service, job->service, sizeof(worker_shared->service));
 	strlcpy(worker_shared->server, job->server, sizeof(worker_shared->server));
 	strlcpy(worker_shared->table, t->name, sizeof(worker_shared->table));
@@ -515,6 +517,8 @@ run_copier(void)
 
 		my_conns[my_nconns++] = conn;
 		splitdb_fence_join(conn, my_shared->job_id, my_shared->service);
+		if (my_shared->replica)
+			splitdb_copy_replica(conn, true, my_shared->service);
 	}
 	splitdb_worker_commit();
 

@@ -939,3 +939,49 @@ splitdb_copy_truncate(PGconn *conn, const char *names, const char *service)
 	splitdb_remote_command(conn, psprintf("TRUNCATE ONLY %s", names),
 						   0, NULL, service);
 }
+
+/*
+ * splitdb_copy_empty
+ *		Delete every row of the sibling's copy of one table, where a
+ *		TRUNCATE would be refused by the foreign keys of tables that keep
+ *		their rows.  Call with the connection in replica
+ *		(splitdb_copy_replica), so that no foreign key's action or trigger
+ *		of the sibling fires.
+ *
+ * name: a quoted, schema-qualified table name
+ */
+void
+splitdb_copy_empty(PGconn *conn, const char *name, const char *service)
+{
+	splitdb_remote_command(conn, psprintf("DELETE FROM ONLY %s", name),
+						   0, NULL, service);
+}
+
+/*
+ * splitdb_copy_replica
+ *		Put a sibling connection of the copy in session_replication_role
+ *		replica (copying true) for what it writes next, or back in origin.
+ *
+ * The copy, its trims and its TRUNCATE write rows that the source's
+ * constraints and triggers have passed already.  In replica, none of the
+ * sibling's triggers in their default state fire on them: not the foreign
+ * keys among the service's tables, which exist there once the indexing
+ * step has run and the tables are sent back to be copied again (a
+ * referencing table copied before the table it references, or a batch
+ * read before the row it references was written, failed with 23503, and a
+ * trim cascaded into rows below the checkpoint), and not the moved tables'
+ * own triggers (a BEFORE INSERT trigger rewrote the rows it copied
+ * again).  The step uses it only then (step.c).  The role of
+ * the service's user mapping is a superuser there (job.c checks it), as
+ * the setting requires.  Session-level: each batch's COPY commits on its
+ * own, in autocommit.
+ */
+void
+splitdb_copy_replica(PGconn *conn, bool copying, const char *service)
+{
+	const char *params[1] = {copying ? "replica" : "origin"};
+
+	splitdb_remote_command(conn,
+						   "SELECT pg_catalog.set_config('session_replication_role', $1, false)",
+						   1, params, service);
+}

@@ -64,5 +64,9 @@ extern void splitdb_copy_trim(PGconn *conn, SplitdbCopySource *src,
 							  char **last_key, const char *service);
 extern void splitdb_copy_truncate(PGconn *conn, const char *names,
 								  const char *service);
+extern void splitdb_copy_empty(PGconn *conn, const char *name,
+							   const char *service);
+extern void splitdb_copy_replica(PGconn *conn, bool copying,
+								 const char *service);
 
 #endif							/* SPLITDB_COPY_H */

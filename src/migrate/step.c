@@ -364,6 +364,31 @@ copy_table(SplitdbJob *job, SplitdbJobTable *t)
 }
 
 /*
+ * sibling_has_constraints
+ *		Whether the job has made (or was about to make) constraints or
+ *		triggers in the sibling: the indexing step has run, and the tables
+ *		are copied again (sent back by verification, or by a capture found
+ *		broken).  Their copy then writes in replica (splitdb_copy_replica),
+ *		so that the foreign keys among the tables and the moved triggers do
+ *		not fire on the rows.  A first copy writes in origin, as it always
+ *		has: the sibling's tables have no trigger of the job's yet.
+ *
+ * Call in a transaction of the worker's.
+ */
+static bool
+sibling_has_constraints(SplitdbJob *job)
+{
+	const char *params[1] = {splitdb_worker_int64_text(job->job_id)};
+	bool		isnull;
+
+	splitdb_worker_sql("SELECT EXISTS (SELECT FROM splitdb.artifact a WHERE a.job_id = $1::bigint"
+					   " AND a.service IS NOT NULL AND a.kind IN ('constraint', 'trigger')"
+					   " AND a.dropped_at IS NULL)", 1, params);
+	return SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * splitdb_step_copy
  *		Copy every table that holds rows and is not copied yet.
  */
@@ -375,6 +400,9 @@ splitdb_step_copy(SplitdbJob *job)
 
 	splitdb_worker_connect_streams(job);
 	splitdb_worker_begin("copying");
+	job->copy_replica = sibling_has_constraints(job);
+	for (int i = 0; job->copy_replica && i < job->copy_streams; i++)
+		splitdb_copy_replica(job->streams[i], true, job->service);
 
 	/*
 	 * Tables whose copy has not reached a checkpoint start from empty: a
@@ -385,6 +413,7 @@ splitdb_step_copy(SplitdbJob *job)
 	 */
 	{
 		StringInfoData names;
+		bool		all_created = true;
 
 		initStringInfo(&names);
 		foreach(lc, job->tables)
@@ -393,9 +422,30 @@ splitdb_step_copy(SplitdbJob *job)
 
 			if (t->relkind == 'r' && t->phase == SPLITDB_TABLE_CREATED)
 				appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "", t->name);
+			else if (t->relkind == 'r')
+				all_created = false;
 		}
-		if (names.len > 0)
+
+		/*
+		 * A TRUNCATE is refused when a table it leaves references one it
+		 * empties (heap_truncate_check_FKs, whatever the replication role),
+		 * and the sibling's foreign keys exist once verification sent the
+		 * tables back: a run that stopped after copying some of them again
+		 * deletes instead.  Those tables hold at most the batches of the
+		 * run that stopped: every table was emptied when they were all
+		 * sent back, and a table's phase leaves created before its first
+		 * batch.
+		 */
+		if (names.len > 0 && all_created)
 			splitdb_copy_truncate(job->conn, names.data, job->service);
+		else if (names.len > 0)
+			foreach(lc, job->tables)
+			{
+				SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
+
+				if (t->relkind == 'r' && t->phase == SPLITDB_TABLE_CREATED)
+					splitdb_copy_empty(job->conn, t->name, job->service);
+			}
 	}
 	splitdb_worker_sql("UPDATE splitdb.job SET copy_started_at = pg_catalog.clock_timestamp(),"
 					   " copy_rows_start = (SELECT coalesce(sum(t.rows_copied), 0) FROM splitdb.job_table t"
@@ -413,6 +463,9 @@ splitdb_step_copy(SplitdbJob *job)
 	}
 
 	splitdb_worker_begin("copied");
+	for (int i = 0; job->copy_replica && i < job->copy_streams; i++)
+		splitdb_copy_replica(job->streams[i], false, job->service);
+	job->copy_replica = false;
 	splitdb_worker_sql("UPDATE splitdb.job SET copy_finished_at = pg_catalog.clock_timestamp()"
 					   " WHERE job_id = $1::bigint", 1, params);
 	foreach(lc, job->tables)

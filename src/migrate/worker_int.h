@@ -86,6 +86,7 @@ typedef struct SplitdbJob
 	int			cutover_attempts;	/* lock attempts before the job fails */
 	int			pause_at;		/* test hook: SplitdbPausePoint (job.h) */
 	PGconn	   *streams[SPLITDB_MAX_COPY_STREAMS];	/* [0] is conn */
+	bool		copy_replica;	/* the copy's connections write in replica */
 	MemoryContext job_cxt;		/* lives as long as the job runs */
 	MemoryContext step_cxt;		/* the running step's; deleted after it */
 } SplitdbJob;

@@ -183,6 +183,9 @@ splitdb_mapping_statement(const char *role, const char *server)
  * moved: one row per database, owner and server, as splitdb_reference_install()
  * would place them (sql_ends), but read from the foreign keys that its
  * migration will convert as well as from the references already recorded.
+ * A recorded end's relation is the one that stands for it as sql_ends reads
+ * it (splitdb.reference_end_relid): once a finalize has dropped a moved
+ * table's archived original, its shim, whose owner is the table's.
  * Columns: location (NULL for the source), database, owner, owner's name,
  * server there, the source's server that reaches the same place.
  */
@@ -202,8 +205,10 @@ static const char *const sql_plan_mappings =
 "   WHERE c.contype = 'f' AND c.conparentid = 0"
 "     AND $1 IN (co.service, po.service) AND co.service IS DISTINCT FROM po.service"
 "  UNION"
-"  SELECT r.child_relid, coalesce(co.service, r.child_service),"
-"         r.parent_relid, coalesce(po.service, r.parent_service)"
+"  SELECT splitdb.reference_end_relid(r.child_relid, r.child_table),"
+"         coalesce(co.service, r.child_service),"
+"         splitdb.reference_end_relid(r.parent_relid, r.parent_table),"
+"         coalesce(po.service, r.parent_service)"
 "    FROM splitdb.reference r"
 "    LEFT JOIN own co ON co.relid = r.child_relid"
 "    LEFT JOIN own po ON po.relid = r.parent_relid"

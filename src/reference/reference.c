@@ -58,6 +58,7 @@
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -486,6 +487,24 @@ install_sibling(PGconn *conn, const char *location, const char *ends)
 	const char *params[1] = {ends};
 
 	splitdb_remote_command(conn, "BEGIN", 0, NULL, location);
+
+	/*
+	 * The caller's bound on its lock waits holds there too.  A cutover
+	 * holds its service's tables here while it installs, and a transaction
+	 * of the application's that wrote the tables of an end there (through
+	 * their shims) and then waits here for those locks would never let the
+	 * install have its lock: a wait across two databases that neither's
+	 * deadlock detector sees.  Bounded, the install fails with
+	 * lock_not_available, which the cutover's attempts retry after letting
+	 * go.
+	 */
+	if (LockTimeout > 0)
+	{
+		const char *timeout[1] = {psprintf("%dms", LockTimeout)};
+
+		splitdb_remote_command(conn, "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
+							   1, timeout, location);
+	}
 	splitdb_remote_command(conn, "SELECT splitdb.install_reference_ends($1::pg_catalog.jsonb)",
 						   1, params, location);
 	splitdb_remote_command(conn, "COMMIT", 0, NULL, location);
