@@ -28,9 +28,15 @@
 #   referencing row to point at the raced key, the deleter updates the
 #   referenced key (NO ACTION, which must refuse while a row points at it,
 #   and ON UPDATE CASCADE, whose referencing rows must follow it), in both
-#   directions of the split.
+#   directions of the split;
+# - splitdb's session that holds the writer's lock on the referenced row,
+#   terminated by the deleter just before its delete.
 #
 # Which side wins each race is printed, not asserted: timing decides it.
+# Each refusal must be one PostgreSQL's foreign keys make (23503, or 40001
+# where a check runs in postgres_fdw's REPEATABLE READ transaction).
+# SPLITDB_RACE_ROUNDS, SPLITDB_RACE_SEED and SPLITDB_RACE_ONLY (a pattern of
+# the race sets to run) narrow a run by hand.
 
 use strict;
 use warnings FATAL => 'all';
@@ -39,6 +45,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $rounds = $ENV{SPLITDB_RACE_ROUNDS} // 120;
+# a pattern: only the race sets whose names match it run
+my $only = $ENV{SPLITDB_RACE_ONLY};
 srand($ENV{SPLITDB_RACE_SEED} // 20261204);
 
 my $node = PostgreSQL::Test::Cluster->new('races');
@@ -106,8 +114,11 @@ sub race
 	$s1->{stdout} = '';
 	$s2->{stdout} = '';
 	# the marker goes to both streams, so that each is read to its end
-	$s1->{stdin} .= "$script1\n\\echo race-done-$m\n\\warn race-done-$m\n";
-	$s2->{stdin} .= "$script2\n\\echo race-done-$m\n\\warn race-done-$m\n";
+	# verbose: each error carries its SQLSTATE
+	$s1->{stdin} .=
+	  "\\set VERBOSITY verbose\n$script1\n\\echo race-done-$m\n\\warn race-done-$m\n";
+	$s2->{stdin} .=
+	  "\\set VERBOSITY verbose\n$script2\n\\echo race-done-$m\n\\warn race-done-$m\n";
 	my $deadline = time + 60;
 	while (1)
 	{
@@ -121,7 +132,15 @@ sub race
 		die "race $m did not finish: $s1->{stderr} $s2->{stderr}" if time > $deadline;
 		select(undef, undef, undef, 0.001);
 	}
-	return ($s1->{stderr} =~ /ERROR/ ? 1 : 0, $s2->{stderr} =~ /ERROR/ ? 1 : 0);
+	return (sqlstates($s1->{stderr}), sqlstates($s2->{stderr}));
+}
+
+# The SQLSTATEs of the errors in a session's output, but for the 25P02 of
+# the statements after the first error: an empty list when all went well.
+sub sqlstates
+{
+	my ($stderr) = @_;
+	return [ grep { $_ ne '25P02' } $stderr =~ /ERROR:  ([0-9A-Z]{5}):/g ];
 }
 
 sub pause
@@ -168,15 +187,21 @@ sub repoint_sql
 #   orphans    the query counting referencing rows without their row (mono)
 #   fresh      the writer inserts the referenced row itself first, in the
 #              same transaction (through the shim)
+#   hold       the longest pause between the writer's statement and its
+#              COMMIT, in seconds (default 0.012)
+#   strike     a statement the deleter runs just before its delete
+#   refusals   SQLSTATEs allowed besides 23503 and 40001
 sub run_races
 {
 	my ($name, %o) = @_;
+	$variant++;
+	return if defined $only && $name !~ /$only/;
 	my $w = session("w-$o{writer_db}", $o{writer_db});
 	my $d = session("d-$o{deleter_db}", $o{deleter_db});
 	my ($wins_w, $wins_d, $both) = (0, 0, 0);
+	my %refusals;
 	my $iso = $o{isolation} // 'READ COMMITTED';
 
-	$variant++;
 	my $kbase = ($o{fresh} ? 100000 : 0) + $variant * 1000;
 	for my $i (1 .. $rounds)
 	{
@@ -188,30 +213,39 @@ sub run_races
 		  . ($o{fresh} ? "INSERT INTO $o{parent} VALUES ($k); " : '')
 		  . pause()
 		  . ($o{writer} // \&insert_sql)->($o{table}, $k, $o{size}, $idbase)
-		  . pause()
+		  . sprintf('SELECT pg_sleep(%.4f);', rand($o{hold} // 0.012))
 		  . 'COMMIT;';
 		my $deleter =
 		    "BEGIN ISOLATION LEVEL $iso; "
 		  . ($o{deleter_setup} // '')
 		  . ($o{fresh} ? 'SELECT pg_sleep(0.006); ' : '')
 		  . pause()
+		  . ($o{strike} // '')
 		  . ($o{rekey}
 			? "UPDATE $o{parent} SET id = id + 500000 WHERE id = $k; COMMIT;"
 			: "DELETE FROM $o{parent} WHERE id = $k; COMMIT;");
 		my ($werr, $derr) = race($w, $writer, $d, $deleter);
-		$w->query('ROLLBACK') if $werr;
-		$d->query('ROLLBACK') if $derr;
-		$wins_w++ if !$werr && $derr;
-		$wins_d++ if $werr && !$derr;
-		$both++ if !$werr && !$derr;
+		$w->query('ROLLBACK') if @$werr;
+		$d->query('ROLLBACK') if @$derr;
+		$wins_w++ if !@$werr && @$derr;
+		$wins_d++ if @$werr && !@$derr;
+		$both++ if !@$werr && !@$derr;
+		$refusals{$_}++ for (@$werr, @$derr);
 	}
+	# a refusal is PostgreSQL's: 23503, or 40001 where a check runs in
+	# postgres_fdw's REPEATABLE READ transaction (reference.md, Isolation)
+	my %allowed = map { $_ => 1 } ('23503', '40001', @{ $o{refusals} // [] });
+	my @foreign = grep { !$allowed{$_} } sort keys %refusals;
+	is("@foreign", '', "$name: every refusal is one of " . join(', ', sort keys %allowed));
 	# a key that cascades leaves the range: count over the whole table
 	my $orphans = $node->safe_psql('mono',
 		$o{rekey} ? $o{orphans} : "$o{orphans} AND c.pid BETWEEN $kbase AND $kbase + 999");
 	is($orphans, '0', "$name: no referencing row without its referenced row");
 	note("$name: $rounds races, writer won $wins_w, deleter won $wins_d, "
 		  . "both committed $both (the writer's rows then "
-		  . ($o{rekey} ? 'followed the key)' : 'went with the delete)'));
+		  . ($o{rekey} ? 'followed the key)' : 'went with the delete)')
+		  . '; refusals: '
+		  . join(', ', map { "$_ x$refusals{$_}" } sort keys %refusals));
 }
 
 my $orphans_of = sub {
@@ -281,6 +315,25 @@ run_races(
 	deleter_db => 'mono',
 	size       => 80,
 	orphans    => $orphans_of->('c_deferred'));
+# splitdb's session that holds the writer's lock on the referenced row is
+# terminated in the source while the writer holds its transaction open: the
+# writer must see it before its commit (the session's FATAL message comes
+# before its locks go, and its socket closes only after) and check the key
+# again, whichever of the two then wins.  A check that was under way when
+# its session ended fails with 08006 (reference.md, Checks on splitdb's own
+# connection).
+run_races(
+	'moved child, direct, the lock holder terminated',
+	table      => 'c_noaction',
+	parent     => 'parent',
+	writer_db  => 'ord',
+	deleter_db => 'mono',
+	size       => 1,
+	hold       => 0.03,
+	strike     => "SELECT count(pg_terminate_backend(pid)) >= 0 FROM pg_stat_activity"
+	  . " WHERE datname = 'mono' AND application_name = 'splitdb'; ",
+	refusals => ['08006'],
+	orphans  => $orphans_of->('c_noaction'));
 run_races(
 	'moved child, ON DELETE CASCADE, 80 keys',
 	table      => 'c_cascade',
