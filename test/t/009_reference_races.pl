@@ -457,6 +457,57 @@ for my $deleter_db ('mono', 'ord')
 }
 $_->quit for values %session;
 
+# The referenced table moves to a service of its own while a transaction in
+# the sibling of the referencing table is open: that transaction holds the
+# referencing table, which the cutover's new triggers there wait for, with
+# the referenced table locked in the source; and its next check waits for
+# that lock.  No deadlock detector sees the circle, which runs through two
+# databases: the trigger's DDL there waits no longer than the cutover's
+# lock_timeout, the attempt lets go, the writer's check goes through, and a
+# later attempt cuts over.
+my $open = $node->background_psql('ord', on_error_stop => 0);
+$open->query_safe('BEGIN');
+$open->query_safe('INSERT INTO c_noaction VALUES (-10, NULL)');
+$node->safe_psql(
+	'mono', q{
+SELECT splitdb_add_service('inv');
+SELECT splitdb_assign('inv', 'parent');
+SELECT splitdb_migrate('inv') > 0;
+});
+my $job_state =
+  "SELECT state || coalesce(' ' || last_error, '') FROM splitdb.job WHERE service = 'inv'";
+my $waits = q{SELECT count(*) FROM pg_stat_activity
+ WHERE datname = 'ord' AND wait_event_type = 'Lock' AND query LIKE '%install_reference_ends%'};
+my $seen = 0;
+my $until = time + 60;
+while (time < $until)
+{
+	$seen = $node->safe_psql('postgres', $waits);
+	last if $seen > 0 || $node->safe_psql('mono', $job_state) !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)/;
+	select(undef, undef, undef, 0.05);
+}
+ok($seen > 0, "the cutover's triggers in the referencing table's sibling wait for the open transaction");
+# the writer's check now waits for the cutover's lock on the referenced table
+$open->{stdin} .= "INSERT INTO c_noaction VALUES (-11, 7);\nCOMMIT;\n\\echo committed\n";
+my $state = '';
+$until = time + 90;
+while (time < $until)
+{
+	$open->{run}->pump_nb;
+	$state = $node->safe_psql('mono', $job_state);
+	last if $state !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)/
+	  && $open->{stdout} =~ /committed/;
+	select(undef, undef, undef, 0.05);
+}
+is($state, 'done', 'the referenced table moves: the cutover let go and tried again');
+like($open->{stdout}, qr/committed/, "the open transaction's check went through");
+is($open->{stderr}, '', 'without an error');
+is($node->safe_psql('mono', 'SELECT count(*) FROM c_noaction WHERE id = -11'),
+	'1', 'its row is there');
+# a session still waiting would never quit
+if ($open->{stdout} =~ /committed/) { $open->quit; }
+else { $open->{run}->kill_kill; }
+
 # Without splitdb in shared_preload_libraries, the cutover makes the source
 # database preload it, so that its commit-time callback runs after
 # postgres_fdw's.  A session that loaded postgres_fdw first cannot hold the
