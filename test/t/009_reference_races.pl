@@ -29,8 +29,15 @@
 #   referenced key (NO ACTION, which must refuse while a row points at it,
 #   and ON UPDATE CASCADE, whose referencing rows must follow it), in both
 #   directions of the split;
+# - shapes of key and action: ON DELETE SET DEFAULT, a two-column MATCH
+#   FULL key with a row whose key is all NULL, a key that is a UNIQUE column
+#   rather than the primary key, a chain that crosses databases twice
+#   (root <- link, moved <- leaf, each ON DELETE CASCADE), a writer at
+#   SERIALIZABLE, and a deferred reference made IMMEDIATE after the write;
 # - splitdb's session that holds the writer's lock on the referenced row,
-#   terminated by the deleter just before its delete.
+#   terminated by the deleter just before its delete;
+# - the referenced table moving to a service of its own (an online cutover)
+#   while a transaction in the referencing table's sibling is open.
 #
 # Which side wins each race is printed, not asserted: timing decides it.
 # Each refusal must be one PostgreSQL's foreign keys make (23503, or 40001
@@ -71,6 +78,22 @@ CREATE TABLE c_deferred (id bigint PRIMARY KEY,
 	pid integer REFERENCES parent DEFERRABLE INITIALLY DEFERRED);
 CREATE TABLE c_upcascade (id bigint PRIMARY KEY,
 	pid integer REFERENCES parent ON UPDATE CASCADE);
+CREATE TABLE c_setdefault (id bigint PRIMARY KEY,
+	pid integer DEFAULT 50001 REFERENCES parent ON DELETE SET DEFAULT);
+-- a key of two columns, MATCH FULL; a key that is UNIQUE, not the primary key
+CREATE TABLE pair (id integer, b integer, PRIMARY KEY (id, b));
+INSERT INTO pair SELECT g, g FROM generate_series(1, 60000) g;
+CREATE TABLE c_pair (id bigint PRIMARY KEY, pid integer, b integer,
+	FOREIGN KEY (pid, b) REFERENCES pair MATCH FULL ON DELETE CASCADE);
+CREATE TABLE coded (code integer PRIMARY KEY, id integer UNIQUE);
+INSERT INTO coded SELECT -g, g FROM generate_series(1, 60000) g;
+CREATE TABLE c_coded (id bigint PRIMARY KEY, pid integer REFERENCES coded (id));
+-- a chain that crosses twice: link (moves) refers to root, leaf to link
+CREATE TABLE root (id integer PRIMARY KEY);
+INSERT INTO root SELECT g FROM generate_series(1, 60000) g;
+CREATE TABLE link (id integer PRIMARY KEY, pid integer REFERENCES root ON DELETE CASCADE);
+INSERT INTO link SELECT g, g FROM generate_series(1, 60000) g;
+CREATE TABLE leaf (id bigint PRIMARY KEY, pid integer REFERENCES link ON DELETE CASCADE);
 -- stay, refer to a table that moves
 CREATE TABLE s_child (id bigint PRIMARY KEY, pid integer REFERENCES moved_parent);
 CREATE TABLE s_upcascade (id bigint PRIMARY KEY,
@@ -82,6 +105,10 @@ SELECT splitdb_assign('ord', 'c_setnull');
 SELECT splitdb_assign('ord', 'c_deferred');
 SELECT splitdb_assign('ord', 'c_upcascade');
 SELECT splitdb_assign('ord', 'moved_parent');
+SELECT splitdb_assign('ord', 'c_setdefault');
+SELECT splitdb_assign('ord', 'c_pair');
+SELECT splitdb_assign('ord', 'c_coded');
+SELECT splitdb_assign('ord', 'link');
 });
 my ($rc, $out, $err) =
   $node->psql('mono', "SELECT splitdb_migrate('ord', wait => true) > 0");
@@ -350,6 +377,80 @@ run_races(
 	deleter_db => 'mono',
 	size       => 80,
 	orphans    => $orphans_of->('c_setnull'));
+
+# Shapes of key and action, each with the writer in the sibling and through
+# the shim: SET DEFAULT (the default key, never deleted, is checked when the
+# action sets it); a key of two columns, MATCH FULL, ON DELETE CASCADE, next
+# to a row whose key is all NULL; a key that is a UNIQUE column, not the
+# primary key; a chain root <- link (moved) <- leaf, each ON DELETE CASCADE,
+# where a leaf is written in the source while its root is deleted there.
+for my $writer_db ('ord', 'mono')
+{
+	run_races(
+		"moved child, ON DELETE SET DEFAULT, written in $writer_db",
+		table      => 'c_setdefault',
+		parent     => 'parent',
+		writer_db  => $writer_db,
+		deleter_db => 'mono',
+		size       => 1,
+		orphans    => $orphans_of->('c_setdefault'));
+	run_races(
+		"moved child, two-column MATCH FULL key, ON DELETE CASCADE, written in $writer_db",
+		table      => 'c_pair',
+		parent     => 'pair',
+		writer_db  => $writer_db,
+		deleter_db => 'mono',
+		writer     => sub {
+			my ($table, $k, $size, $idbase) = @_;
+			return "INSERT INTO $table VALUES ($idbase, $k, $k), ($idbase + 1, NULL, NULL);";
+		},
+		orphans => 'SELECT count(*) FROM c_pair c WHERE'
+		  . ' NOT EXISTS (SELECT 1 FROM pair p WHERE (p.id, p.b) = (c.pid, c.b))');
+	run_races(
+		"moved child, key to a UNIQUE column, written in $writer_db",
+		table      => 'c_coded',
+		parent     => 'coded',
+		writer_db  => $writer_db,
+		deleter_db => 'mono',
+		size       => 1,
+		orphans    => 'SELECT count(*) FROM c_coded c WHERE'
+		  . ' NOT EXISTS (SELECT 1 FROM coded p WHERE p.id = c.pid)');
+}
+run_races(
+	'chain of two crossings, the leaf written while the root goes',
+	table      => 'leaf',
+	parent     => 'root',
+	writer_db  => 'mono',
+	deleter_db => 'mono',
+	size       => 1,
+	orphans    => 'SELECT count(*) FROM (SELECT l.pid FROM leaf l WHERE'
+	  . ' NOT EXISTS (SELECT 1 FROM link p WHERE p.id = l.pid) UNION ALL'
+	  . ' SELECT l.pid FROM link l WHERE NOT EXISTS (SELECT 1 FROM root p WHERE p.id = l.pid)) c'
+	  . ' WHERE true');
+run_races(
+	'moved child, direct, 80 keys, SERIALIZABLE',
+	table      => 'c_noaction',
+	parent     => 'parent',
+	writer_db  => 'ord',
+	deleter_db => 'mono',
+	size       => 80,
+	isolation  => 'SERIALIZABLE',
+	orphans    => $orphans_of->('c_noaction'));
+for my $writer_db ('ord', 'mono')
+{
+	run_races(
+		"moved child, deferred reference made IMMEDIATE after the write, in $writer_db",
+		table      => 'c_deferred',
+		parent     => 'parent',
+		writer_db  => $writer_db,
+		deleter_db => 'mono',
+		writer     => sub {
+			return insert_sql(@_) . ' ' . pause() . 'SET CONSTRAINTS ALL IMMEDIATE;';
+		},
+		size    => 1,
+		hold    => 0.03,
+		orphans => $orphans_of->('c_deferred'));
+}
 
 my $orphans_moved = 'SELECT count(*) FROM s_child c WHERE NOT EXISTS '
   . '(SELECT 1 FROM moved_parent p WHERE p.id = c.pid)';
