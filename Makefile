@@ -87,6 +87,7 @@ OBJS = \
 	src/reference/trigguard.o \
 	src/remote/checkconn.o \
 	src/remote/checkconn_ahead.o \
+	src/remote/checkconn_probe.o \
 	src/remote/between.o \
 	src/remote/copyin.o \
 	src/remote/copyout.o \

@@ -479,7 +479,16 @@ prepare_sibling(PGconn *conn, const char *location, const char *own_server,
 /*
  * install_sibling
  *		Install the ends a sibling holds, once prepare_sibling() gave it what
- *		they need, in a remote transaction of its own.
+ *		they need, in a remote transaction of its own, left open: the caller
+ *		commits it (COMMIT) once every database installed its ends.
+ *
+ * The triggers' DDL there waits for the transactions that hold its tables,
+ * and such a transaction may itself wait for a lock that this one holds in
+ * the source (a cutover's, or the caller's): a writer in the sibling whose
+ * check of a referenced row waits for the cutover, which no deadlock
+ * detector sees across the two databases.  So it waits no longer than this
+ * transaction's lock_timeout (a cutover's attempt sets its own), failing
+ * with 55P03 instead, when nothing has been committed anywhere yet.
  */
 static void
 install_sibling(PGconn *conn, const char *location, const char *ends)
@@ -487,27 +496,15 @@ install_sibling(PGconn *conn, const char *location, const char *ends)
 	const char *params[1] = {ends};
 
 	splitdb_remote_command(conn, "BEGIN", 0, NULL, location);
-
-	/*
-	 * The caller's bound on its lock waits holds there too.  A cutover
-	 * holds its service's tables here while it installs, and a transaction
-	 * of the application's that wrote the tables of an end there (through
-	 * their shims) and then waits here for those locks would never let the
-	 * install have its lock: a wait across two databases that neither's
-	 * deadlock detector sees.  Bounded, the install fails with
-	 * lock_not_available, which the cutover's attempts retry after letting
-	 * go.
-	 */
 	if (LockTimeout > 0)
 	{
-		const char *timeout[1] = {psprintf("%dms", LockTimeout)};
-
+		params[0] = psprintf("%dms", LockTimeout);
 		splitdb_remote_command(conn, "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
-							   1, timeout, location);
+							   1, params, location);
+		params[0] = ends;
 	}
 	splitdb_remote_command(conn, "SELECT splitdb.install_reference_ends($1::pg_catalog.jsonb)",
 						   1, params, location);
-	splitdb_remote_command(conn, "COMMIT", 0, NULL, location);
 }
 
 /* what splitdb_reference_install() reads of one database that holds ends */
@@ -637,8 +634,10 @@ pair_siblings(List *pairs)
  * the source's side.  First every database gets its servers and user
  * mappings (each sibling in a transaction of its own); if a mapping that
  * splitdb may not create is missing anywhere, ERROR before any end is
- * installed.  Then the siblings' ends, each in a transaction of its own,
- * and the source's last.  Installing again is harmless.
+ * installed.  Then the siblings' ends, each in a transaction of its own
+ * that waits for locks no longer than the caller's lock_timeout, and the
+ * source's last; the siblings commit once all are in.  Installing again is
+ * harmless.
  */
 void
 splitdb_reference_install(const char *service, List *reference_ids,
@@ -714,7 +713,11 @@ splitdb_reference_install(const char *service, List *reference_ids,
 		if (missing != NIL)
 			report_missing(missing);
 
-		/* then the ends: the siblings', then the source's */
+		/*
+		 * then the ends: the siblings', then the source's; the siblings
+		 * commit theirs only once all are in, so that a lock timeout in one
+		 * leaves every database as it was
+		 */
 		for (uint64 i = 0; i < nrows; i++)
 		{
 			EndsPlace  *p = &places[i];
@@ -730,6 +733,9 @@ splitdb_reference_install(const char *service, List *reference_ids,
 				splitdb_catalog_exec_text("SELECT splitdb.ensure_preloaded()", 0, NULL, false);
 			}
 		}
+		for (uint64 i = 0; i < nrows; i++)
+			if (strcmp(places[i].location, "source") != 0)
+				splitdb_remote_command(places[i].conn, "COMMIT", 0, NULL, places[i].location);
 		pair_siblings(pairs);
 	}
 	PG_FINALLY();

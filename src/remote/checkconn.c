@@ -176,7 +176,7 @@ ready_conn(UserMapping *mapping, bool *reused)
 		cc->umid = mapping->umid;
 	}
 	if (cc->conn != NULL && !cc->in_xact &&
-		(cc->invalidated || PQstatus(cc->conn) == CONNECTION_BAD))
+		(cc->invalidated || cc->ending || PQstatus(cc->conn) == CONNECTION_BAD))
 		close_conn(cc);
 	*reused = (cc->conn != NULL);
 	if (cc->conn == NULL)
@@ -229,8 +229,10 @@ open_conn(CheckConn *cc, UserMapping *mapping)
 	AddWaitEventToSet(wait, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	AddWaitEventToSet(wait, WL_SOCKET_READABLE, PQsocket(conn), NULL, NULL);
 
+	PQsetNoticeReceiver(conn, splitdb_checkconn_notice, cc);
 	cc->conn = conn;
 	cc->wait = wait;
+	cc->ending = false;
 	push_item(cc, ITEM_QUIET, NULL, 0);
 	push_item(cc, ITEM_SYNC, NULL, 0);
 	cc->serverid = mapping->serverid;
@@ -873,36 +875,6 @@ splitdb_checkconn_end_server(Oid serverid)
 		send_end(cc, true);
 		if (cc->conn != NULL && !splitdb_checkconn_drain(cc, NULL, &rs))
 			close_conn(cc);
-	}
-}
-
-/*
- * splitdb_checkconn_probe
- *		Before the local commit: whether each connection that holds locks
- *		that matter is still there, from what its socket already received
- *		(no round trip).  A remote session terminated since its checks, or
- *		a server that went away, took their locks with it, and a concurrent
- *		delete of a referenced row may have gone through since: the
- *		connection is lost and its remote transaction counts as failed
- *		(splitdb_checkconn_failed_servers), so that the keys are checked
- *		again before the commit.  Raises no error.
- */
-void
-splitdb_checkconn_probe(void)
-{
-	HASH_SEQ_STATUS scan;
-	CheckConn  *cc;
-
-	if (splitdb_checkconn_conns == NULL)
-		return;
-	hash_seq_init(&scan, splitdb_checkconn_conns);
-	while ((cc = hash_seq_search(&scan)) != NULL)
-	{
-		/* a second read sees the end of the stream behind a last message */
-		if (cc->conn != NULL && cc->held && !cc->busy &&
-			(!PQconsumeInput(cc->conn) || !PQconsumeInput(cc->conn) ||
-			 PQstatus(cc->conn) == CONNECTION_BAD))
-			splitdb_checkconn_lose(cc);
 	}
 }
 

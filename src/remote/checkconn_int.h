@@ -57,6 +57,7 @@ typedef struct CheckConn
 	bool		held;			/* locks that matter taken in the remote transaction */
 	bool		failed;
 	bool		busy;
+	bool		ending;			/* the server said the session ends (FATAL) */
 	int			lock_timeout;	/* what the remote transaction set, in ms (0: none) */
 	List	   *queue;			/* Item: sent, not read */
 	List	   *ahead;			/* Item: ITEM_AHEAD read, not taken */
@@ -79,5 +80,6 @@ extern void splitdb_checkconn_free_item(Item *it);
 extern void splitdb_checkconn_lose(CheckConn *cc);
 extern bool splitdb_checkconn_drain(CheckConn *cc, Item *upto, ReadState *rs);
 extern bool splitdb_checkconn_ahead_pending(CheckConn *cc);
+extern void splitdb_checkconn_notice(void *arg, const PGresult *res);
 
 #endif							/* SPLITDB_CHECKCONN_INT_H */

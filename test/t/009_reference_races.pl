@@ -28,9 +28,22 @@
 #   referencing row to point at the raced key, the deleter updates the
 #   referenced key (NO ACTION, which must refuse while a row points at it,
 #   and ON UPDATE CASCADE, whose referencing rows must follow it), in both
-#   directions of the split.
+#   directions of the split;
+# - shapes of key and action: ON DELETE SET DEFAULT, a two-column MATCH
+#   FULL key with a row whose key is all NULL, a key that is a UNIQUE column
+#   rather than the primary key, a chain that crosses databases twice
+#   (root <- link, moved <- leaf, each ON DELETE CASCADE), a writer at
+#   SERIALIZABLE, and a deferred reference made IMMEDIATE after the write;
+# - splitdb's session that holds the writer's lock on the referenced row,
+#   terminated by the deleter just before its delete;
+# - the referenced table moving to a service of its own (an online cutover)
+#   while a transaction in the referencing table's sibling is open.
 #
 # Which side wins each race is printed, not asserted: timing decides it.
+# Each refusal must be one PostgreSQL's foreign keys make (23503, or 40001
+# where a check runs in postgres_fdw's REPEATABLE READ transaction).
+# SPLITDB_RACE_ROUNDS, SPLITDB_RACE_SEED and SPLITDB_RACE_ONLY (a pattern of
+# the race sets to run) narrow a run by hand.
 
 use strict;
 use warnings FATAL => 'all';
@@ -39,6 +52,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $rounds = $ENV{SPLITDB_RACE_ROUNDS} // 120;
+# a pattern: only the race sets whose names match it run
+my $only = $ENV{SPLITDB_RACE_ONLY};
 srand($ENV{SPLITDB_RACE_SEED} // 20261204);
 
 my $node = PostgreSQL::Test::Cluster->new('races');
@@ -63,6 +78,22 @@ CREATE TABLE c_deferred (id bigint PRIMARY KEY,
 	pid integer REFERENCES parent DEFERRABLE INITIALLY DEFERRED);
 CREATE TABLE c_upcascade (id bigint PRIMARY KEY,
 	pid integer REFERENCES parent ON UPDATE CASCADE);
+CREATE TABLE c_setdefault (id bigint PRIMARY KEY,
+	pid integer DEFAULT 50001 REFERENCES parent ON DELETE SET DEFAULT);
+-- a key of two columns, MATCH FULL; a key that is UNIQUE, not the primary key
+CREATE TABLE pair (id integer, b integer, PRIMARY KEY (id, b));
+INSERT INTO pair SELECT g, g FROM generate_series(1, 60000) g;
+CREATE TABLE c_pair (id bigint PRIMARY KEY, pid integer, b integer,
+	FOREIGN KEY (pid, b) REFERENCES pair MATCH FULL ON DELETE CASCADE);
+CREATE TABLE coded (code integer PRIMARY KEY, id integer UNIQUE);
+INSERT INTO coded SELECT -g, g FROM generate_series(1, 60000) g;
+CREATE TABLE c_coded (id bigint PRIMARY KEY, pid integer REFERENCES coded (id));
+-- a chain that crosses twice: link (moves) refers to root, leaf to link
+CREATE TABLE root (id integer PRIMARY KEY);
+INSERT INTO root SELECT g FROM generate_series(1, 60000) g;
+CREATE TABLE link (id integer PRIMARY KEY, pid integer REFERENCES root ON DELETE CASCADE);
+INSERT INTO link SELECT g, g FROM generate_series(1, 60000) g;
+CREATE TABLE leaf (id bigint PRIMARY KEY, pid integer REFERENCES link ON DELETE CASCADE);
 -- stay, refer to a table that moves
 CREATE TABLE s_child (id bigint PRIMARY KEY, pid integer REFERENCES moved_parent);
 CREATE TABLE s_upcascade (id bigint PRIMARY KEY,
@@ -74,6 +105,10 @@ SELECT splitdb_assign('ord', 'c_setnull');
 SELECT splitdb_assign('ord', 'c_deferred');
 SELECT splitdb_assign('ord', 'c_upcascade');
 SELECT splitdb_assign('ord', 'moved_parent');
+SELECT splitdb_assign('ord', 'c_setdefault');
+SELECT splitdb_assign('ord', 'c_pair');
+SELECT splitdb_assign('ord', 'c_coded');
+SELECT splitdb_assign('ord', 'link');
 });
 my ($rc, $out, $err) =
   $node->psql('mono', "SELECT splitdb_migrate('ord', wait => true) > 0");
@@ -106,8 +141,11 @@ sub race
 	$s1->{stdout} = '';
 	$s2->{stdout} = '';
 	# the marker goes to both streams, so that each is read to its end
-	$s1->{stdin} .= "$script1\n\\echo race-done-$m\n\\warn race-done-$m\n";
-	$s2->{stdin} .= "$script2\n\\echo race-done-$m\n\\warn race-done-$m\n";
+	# verbose: each error carries its SQLSTATE
+	$s1->{stdin} .=
+	  "\\set VERBOSITY verbose\n$script1\n\\echo race-done-$m\n\\warn race-done-$m\n";
+	$s2->{stdin} .=
+	  "\\set VERBOSITY verbose\n$script2\n\\echo race-done-$m\n\\warn race-done-$m\n";
 	my $deadline = time + 60;
 	while (1)
 	{
@@ -121,7 +159,15 @@ sub race
 		die "race $m did not finish: $s1->{stderr} $s2->{stderr}" if time > $deadline;
 		select(undef, undef, undef, 0.001);
 	}
-	return ($s1->{stderr} =~ /ERROR/ ? 1 : 0, $s2->{stderr} =~ /ERROR/ ? 1 : 0);
+	return (sqlstates($s1->{stderr}), sqlstates($s2->{stderr}));
+}
+
+# The SQLSTATEs of the errors in a session's output, but for the 25P02 of
+# the statements after the first error: an empty list when all went well.
+sub sqlstates
+{
+	my ($stderr) = @_;
+	return [ grep { $_ ne '25P02' } $stderr =~ /ERROR:  ([0-9A-Z]{5}):/g ];
 }
 
 sub pause
@@ -168,15 +214,21 @@ sub repoint_sql
 #   orphans    the query counting referencing rows without their row (mono)
 #   fresh      the writer inserts the referenced row itself first, in the
 #              same transaction (through the shim)
+#   hold       the longest pause between the writer's statement and its
+#              COMMIT, in seconds (default 0.012)
+#   strike     a statement the deleter runs just before its delete
+#   refusals   SQLSTATEs allowed besides 23503 and 40001
 sub run_races
 {
 	my ($name, %o) = @_;
+	$variant++;
+	return if defined $only && $name !~ /$only/;
 	my $w = session("w-$o{writer_db}", $o{writer_db});
 	my $d = session("d-$o{deleter_db}", $o{deleter_db});
 	my ($wins_w, $wins_d, $both) = (0, 0, 0);
+	my %refusals;
 	my $iso = $o{isolation} // 'READ COMMITTED';
 
-	$variant++;
 	my $kbase = ($o{fresh} ? 100000 : 0) + $variant * 1000;
 	for my $i (1 .. $rounds)
 	{
@@ -188,30 +240,39 @@ sub run_races
 		  . ($o{fresh} ? "INSERT INTO $o{parent} VALUES ($k); " : '')
 		  . pause()
 		  . ($o{writer} // \&insert_sql)->($o{table}, $k, $o{size}, $idbase)
-		  . pause()
+		  . sprintf('SELECT pg_sleep(%.4f);', rand($o{hold} // 0.012))
 		  . 'COMMIT;';
 		my $deleter =
 		    "BEGIN ISOLATION LEVEL $iso; "
 		  . ($o{deleter_setup} // '')
 		  . ($o{fresh} ? 'SELECT pg_sleep(0.006); ' : '')
 		  . pause()
+		  . ($o{strike} // '')
 		  . ($o{rekey}
 			? "UPDATE $o{parent} SET id = id + 500000 WHERE id = $k; COMMIT;"
 			: "DELETE FROM $o{parent} WHERE id = $k; COMMIT;");
 		my ($werr, $derr) = race($w, $writer, $d, $deleter);
-		$w->query('ROLLBACK') if $werr;
-		$d->query('ROLLBACK') if $derr;
-		$wins_w++ if !$werr && $derr;
-		$wins_d++ if $werr && !$derr;
-		$both++ if !$werr && !$derr;
+		$w->query('ROLLBACK') if @$werr;
+		$d->query('ROLLBACK') if @$derr;
+		$wins_w++ if !@$werr && @$derr;
+		$wins_d++ if @$werr && !@$derr;
+		$both++ if !@$werr && !@$derr;
+		$refusals{$_}++ for (@$werr, @$derr);
 	}
+	# a refusal is PostgreSQL's: 23503, or 40001 where a check runs in
+	# postgres_fdw's REPEATABLE READ transaction (reference.md, Isolation)
+	my %allowed = map { $_ => 1 } ('23503', '40001', @{ $o{refusals} // [] });
+	my @foreign = grep { !$allowed{$_} } sort keys %refusals;
+	is("@foreign", '', "$name: every refusal is one of " . join(', ', sort keys %allowed));
 	# a key that cascades leaves the range: count over the whole table
 	my $orphans = $node->safe_psql('mono',
 		$o{rekey} ? $o{orphans} : "$o{orphans} AND c.pid BETWEEN $kbase AND $kbase + 999");
 	is($orphans, '0', "$name: no referencing row without its referenced row");
 	note("$name: $rounds races, writer won $wins_w, deleter won $wins_d, "
 		  . "both committed $both (the writer's rows then "
-		  . ($o{rekey} ? 'followed the key)' : 'went with the delete)'));
+		  . ($o{rekey} ? 'followed the key)' : 'went with the delete)')
+		  . '; refusals: '
+		  . join(', ', map { "$_ x$refusals{$_}" } sort keys %refusals));
 }
 
 my $orphans_of = sub {
@@ -281,6 +342,25 @@ run_races(
 	deleter_db => 'mono',
 	size       => 80,
 	orphans    => $orphans_of->('c_deferred'));
+# splitdb's session that holds the writer's lock on the referenced row is
+# terminated in the source while the writer holds its transaction open: the
+# writer must see it before its commit (the session's FATAL message comes
+# before its locks go, and its socket closes only after) and check the key
+# again, whichever of the two then wins.  A check that was under way when
+# its session ended fails with 08006 (reference.md, Checks on splitdb's own
+# connection).
+run_races(
+	'moved child, direct, the lock holder terminated',
+	table      => 'c_noaction',
+	parent     => 'parent',
+	writer_db  => 'ord',
+	deleter_db => 'mono',
+	size       => 1,
+	hold       => 0.03,
+	strike     => "SELECT count(pg_terminate_backend(pid)) >= 0 FROM pg_stat_activity"
+	  . " WHERE datname = 'mono' AND application_name = 'splitdb'; ",
+	refusals => ['08006'],
+	orphans  => $orphans_of->('c_noaction'));
 run_races(
 	'moved child, ON DELETE CASCADE, 80 keys',
 	table      => 'c_cascade',
@@ -297,6 +377,80 @@ run_races(
 	deleter_db => 'mono',
 	size       => 80,
 	orphans    => $orphans_of->('c_setnull'));
+
+# Shapes of key and action, each with the writer in the sibling and through
+# the shim: SET DEFAULT (the default key, never deleted, is checked when the
+# action sets it); a key of two columns, MATCH FULL, ON DELETE CASCADE, next
+# to a row whose key is all NULL; a key that is a UNIQUE column, not the
+# primary key; a chain root <- link (moved) <- leaf, each ON DELETE CASCADE,
+# where a leaf is written in the source while its root is deleted there.
+for my $writer_db ('ord', 'mono')
+{
+	run_races(
+		"moved child, ON DELETE SET DEFAULT, written in $writer_db",
+		table      => 'c_setdefault',
+		parent     => 'parent',
+		writer_db  => $writer_db,
+		deleter_db => 'mono',
+		size       => 1,
+		orphans    => $orphans_of->('c_setdefault'));
+	run_races(
+		"moved child, two-column MATCH FULL key, ON DELETE CASCADE, written in $writer_db",
+		table      => 'c_pair',
+		parent     => 'pair',
+		writer_db  => $writer_db,
+		deleter_db => 'mono',
+		writer     => sub {
+			my ($table, $k, $size, $idbase) = @_;
+			return "INSERT INTO $table VALUES ($idbase, $k, $k), ($idbase + 1, NULL, NULL);";
+		},
+		orphans => 'SELECT count(*) FROM c_pair c WHERE'
+		  . ' NOT EXISTS (SELECT 1 FROM pair p WHERE (p.id, p.b) = (c.pid, c.b))');
+	run_races(
+		"moved child, key to a UNIQUE column, written in $writer_db",
+		table      => 'c_coded',
+		parent     => 'coded',
+		writer_db  => $writer_db,
+		deleter_db => 'mono',
+		size       => 1,
+		orphans    => 'SELECT count(*) FROM c_coded c WHERE'
+		  . ' NOT EXISTS (SELECT 1 FROM coded p WHERE p.id = c.pid)');
+}
+run_races(
+	'chain of two crossings, the leaf written while the root goes',
+	table      => 'leaf',
+	parent     => 'root',
+	writer_db  => 'mono',
+	deleter_db => 'mono',
+	size       => 1,
+	orphans    => 'SELECT count(*) FROM (SELECT l.pid FROM leaf l WHERE'
+	  . ' NOT EXISTS (SELECT 1 FROM link p WHERE p.id = l.pid) UNION ALL'
+	  . ' SELECT l.pid FROM link l WHERE NOT EXISTS (SELECT 1 FROM root p WHERE p.id = l.pid)) c'
+	  . ' WHERE true');
+run_races(
+	'moved child, direct, 80 keys, SERIALIZABLE',
+	table      => 'c_noaction',
+	parent     => 'parent',
+	writer_db  => 'ord',
+	deleter_db => 'mono',
+	size       => 80,
+	isolation  => 'SERIALIZABLE',
+	orphans    => $orphans_of->('c_noaction'));
+for my $writer_db ('ord', 'mono')
+{
+	run_races(
+		"moved child, deferred reference made IMMEDIATE after the write, in $writer_db",
+		table      => 'c_deferred',
+		parent     => 'parent',
+		writer_db  => $writer_db,
+		deleter_db => 'mono',
+		writer     => sub {
+			return insert_sql(@_) . ' ' . pause() . 'SET CONSTRAINTS ALL IMMEDIATE;';
+		},
+		size    => 1,
+		hold    => 0.03,
+		orphans => $orphans_of->('c_deferred'));
+}
 
 my $orphans_moved = 'SELECT count(*) FROM s_child c WHERE NOT EXISTS '
   . '(SELECT 1 FROM moved_parent p WHERE p.id = c.pid)';
@@ -403,6 +557,57 @@ for my $deleter_db ('mono', 'ord')
 		orphans    => $orphans_moved);
 }
 $_->quit for values %session;
+
+# The referenced table moves to a service of its own while a transaction in
+# the sibling of the referencing table is open: that transaction holds the
+# referencing table, which the cutover's new triggers there wait for, with
+# the referenced table locked in the source; and its next check waits for
+# that lock.  No deadlock detector sees the circle, which runs through two
+# databases: the trigger's DDL there waits no longer than the cutover's
+# lock_timeout, the attempt lets go, the writer's check goes through, and a
+# later attempt cuts over.
+my $open = $node->background_psql('ord', on_error_stop => 0);
+$open->query_safe('BEGIN');
+$open->query_safe('INSERT INTO c_noaction VALUES (-10, NULL)');
+$node->safe_psql(
+	'mono', q{
+SELECT splitdb_add_service('inv');
+SELECT splitdb_assign('inv', 'parent');
+SELECT splitdb_migrate('inv') > 0;
+});
+my $job_state =
+  "SELECT state || coalesce(' ' || last_error, '') FROM splitdb.job WHERE service = 'inv'";
+my $waits = q{SELECT count(*) FROM pg_stat_activity
+ WHERE datname = 'ord' AND wait_event_type = 'Lock' AND query LIKE '%install_reference_ends%'};
+my $seen = 0;
+my $until = time + 60;
+while (time < $until)
+{
+	$seen = $node->safe_psql('postgres', $waits);
+	last if $seen > 0 || $node->safe_psql('mono', $job_state) !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)/;
+	select(undef, undef, undef, 0.05);
+}
+ok($seen > 0, "the cutover's triggers in the referencing table's sibling wait for the open transaction");
+# the writer's check now waits for the cutover's lock on the referenced table
+$open->{stdin} .= "INSERT INTO c_noaction VALUES (-11, 7);\nCOMMIT;\n\\echo committed\n";
+my $state = '';
+$until = time + 90;
+while (time < $until)
+{
+	$open->{run}->pump_nb;
+	$state = $node->safe_psql('mono', $job_state);
+	last if $state !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)/
+	  && $open->{stdout} =~ /committed/;
+	select(undef, undef, undef, 0.05);
+}
+is($state, 'done', 'the referenced table moves: the cutover let go and tried again');
+like($open->{stdout}, qr/committed/, "the open transaction's check went through");
+is($open->{stderr}, '', 'without an error');
+is($node->safe_psql('mono', 'SELECT count(*) FROM c_noaction WHERE id = -11'),
+	'1', 'its row is there');
+# a session still waiting would never quit
+if ($open->{stdout} =~ /committed/) { $open->quit; }
+else { $open->{run}->kill_kill; }
 
 # Without splitdb in shared_preload_libraries, the cutover makes the source
 # database preload it, so that its commit-time callback runs after
