@@ -51,6 +51,7 @@
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -62,6 +63,8 @@
 #include "migrate/cutover.h"
 #include "migrate/ddl.h"
 #include "migrate/ddlguard.h"
+#include "migrate/lockwait.h"
+#include "migrate/online.h"
 #include "migrate/record.h"
 #include "reference/reference.h"
 #include "remote/remote.h"
@@ -362,6 +365,71 @@ archive_relation(int64 job_id, Oid relid)
 													get_rel_name(relid))));
 }
 
+/* what install_references() runs in a subtransaction */
+typedef struct InstallArgs
+{
+	const char *service;
+	PGconn	   *conn;
+	int			lock_timeout;
+} InstallArgs;
+
+static void
+install_work(void *arg)
+{
+	InstallArgs *a = (InstallArgs *) arg;
+
+	splitdb_reference_install(a->service, NIL, a->conn, a->lock_timeout);
+}
+
+/*
+ * install_references
+ *		Install the ends of the cross-service references of service, in the
+ *		source and in every sibling that holds one.
+ *
+ * An online attempt (lock_timeout 0 here) runs under a lock_timeout of its
+ * own, which bounds the siblings' waits too, and is tried again whole
+ * (catchup.c).  An offline cutover waits for its locks in the source as
+ * long as it takes, as it always has; but in another database its wait can
+ * close a circle that no deadlock detector sees: a transaction there that
+ * wrote a table the ends go on, and then waits here for the tables the job
+ * holds since its copy.  So there each try waits at most lock_timeout ms,
+ * up to attempts tries with the cutover's backoff, and after the last the
+ * job fails with 55P03, which lets go of its tables: the other transaction
+ * goes on, and splitdb_migrate() resumes the job.
+ */
+static void
+install_references(const char *service, PGconn *conn, int lock_timeout, int attempts)
+{
+	InstallArgs a = {service, conn, lock_timeout};
+
+	if (lock_timeout <= 0)
+	{
+		splitdb_reference_install(service, NIL, conn, LockTimeout);
+		return;
+	}
+	for (int attempt = 1;; attempt++)
+	{
+		ErrorData  *why = splitdb_subxact_catch(install_work, &a, ERRCODE_LOCK_NOT_AVAILABLE);
+
+		if (why == NULL)
+			return;
+		splitdb_remote_rollback_open(conn, service);
+		if (attempt >= attempts)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not install the cross-service references of service \"%s\" in %d attempt%s: %s",
+							service, attempt, attempt == 1 ? "" : "s", why->message),
+					 errdetail("Each attempt waited at most %d ms (splitdb.cutover_lock_timeout) for a table of another database that holds an end; a transaction there that holds it may be waiting for this job's tables.",
+							   lock_timeout),
+					 errhint("Find the sessions that hold locks on that table in its database (pg_locks, pg_stat_activity); splitdb_migrate('%s') resumes the job, which copies the tables again if they were written while it was failed.",
+							 service)));
+		ereport(LOG,
+				(errmsg("service \"%s\": attempt %d to install the cross-service references failed, retrying: %s",
+						service, attempt, why->message)));
+		splitdb_online_backoff(attempt);
+	}
+}
+
 /*
  * splitdb_cutover_run
  *		Archive the originals, leave shims in their place, re-point views,
@@ -369,11 +437,14 @@ archive_relation(int64 job_id, Oid relid)
  *		sequences.
  *
  * Runs in the caller's transaction (which is connected to SPI); the caller
- * commits it together with the job's state.
+ * commits it together with the job's state.  offline_lock_timeout and
+ * offline_attempts bound an offline cutover's waits in other databases
+ * (install_references()); an online attempt passes 0, its own lock_timeout
+ * bounding them.
  */
 void
 splitdb_cutover_run(int64 job_id, const char *service, const char *server,
-					PGconn *conn)
+					PGconn *conn, int offline_lock_timeout, int offline_attempts)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(job_id)};
@@ -483,7 +554,7 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	}
 
 	/* the cross-service references, enforced on both sides from now on */
-	splitdb_reference_install(service, NIL, conn);
+	install_references(service, conn, offline_lock_timeout, offline_attempts);
 
 	/* the sibling logs every write from now on, for splitdb_rollback() */
 	splitdb_capture_install(job_id, service, conn);

@@ -17,7 +17,8 @@
 
 extern void splitdb_cutover_record_references(int64 job_id, const char *service);
 extern void splitdb_cutover_run(int64 job_id, const char *service,
-								const char *server, PGconn *conn);
+								const char *server, PGconn *conn,
+								int offline_lock_timeout, int offline_attempts);
 
 /* a materialized view to create again over the shims (matview.c) */
 typedef struct SplitdbMatview

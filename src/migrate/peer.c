@@ -45,6 +45,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 
 #include "metadata/artifact.h"
@@ -171,7 +172,7 @@ splitdb_peer_cancel(const char *service, List *artifacts, bool cut)
 	}
 
 	if (ids != NIL)
-		splitdb_reference_install(NULL, ids, NULL);
+		splitdb_reference_install(NULL, ids, NULL, LockTimeout);
 	foreach(lc, peers)
 		n += clean_peer((const char *) lfirst(lc), service, artifacts);
 	return n;

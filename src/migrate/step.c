@@ -923,7 +923,9 @@ splitdb_step_cut_over(SplitdbJob *job)
 {
 	const char *params[3];
 
-	splitdb_cutover_run(job->job_id, job->service, job->server, job->conn);
+	splitdb_cutover_run(job->job_id, job->service, job->server, job->conn,
+						job->online ? 0 : job->cutover_lock_timeout,
+						job->online ? 0 : job->cutover_attempts);
 	splitdb_worker_pause_at(job, SPLITDB_PAUSE_CUTOVER_COMMITTING, "cutover_committing");
 	params[0] = splitdb_worker_int64_text(job->job_id);
 	params[1] = splitdb_worker_phase_name(SPLITDB_PHASE_DONE);

@@ -486,19 +486,20 @@ prepare_sibling(PGconn *conn, const char *location, const char *own_server,
  * and such a transaction may itself wait for a lock that this one holds in
  * the source (a cutover's, or the caller's): a writer in the sibling whose
  * check of a referenced row waits for the cutover, which no deadlock
- * detector sees across the two databases.  So it waits no longer than this
- * transaction's lock_timeout (a cutover's attempt sets its own), failing
- * with 55P03 instead, when nothing has been committed anywhere yet.
+ * detector sees across the two databases.  So it waits no longer than
+ * lock_timeout_ms (0: no bound), failing with 55P03 instead, when nothing
+ * has been committed anywhere yet.
  */
 static void
-install_sibling(PGconn *conn, const char *location, const char *ends)
+install_sibling(PGconn *conn, const char *location, const char *ends,
+				int lock_timeout_ms)
 {
 	const char *params[1] = {ends};
 
 	splitdb_remote_command(conn, "BEGIN", 0, NULL, location);
-	if (LockTimeout > 0)
+	if (lock_timeout_ms > 0)
 	{
-		params[0] = psprintf("%dms", LockTimeout);
+		params[0] = psprintf("%dms", lock_timeout_ms);
 		splitdb_remote_command(conn, "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
 							   1, params, location);
 		params[0] = ends;
@@ -629,19 +630,22 @@ pair_siblings(List *pairs)
  * reference_ids: the references to install, or NIL for every reference of
  *                service
  * service_conn:  an open connection to service's sibling, or NULL
+ * sibling_lock_timeout: how long the installation in each sibling may wait
+ *                for a lock there, in ms (0: no bound); callers pass their
+ *                own lock_timeout, an offline cutover a bound of its own
  *
  * The caller is connected to SPI, in the transaction that must also commit
  * the source's side.  First every database gets its servers and user
  * mappings (each sibling in a transaction of its own); if a mapping that
  * splitdb may not create is missing anywhere, ERROR before any end is
  * installed.  Then the siblings' ends, each in a transaction of its own
- * that waits for locks no longer than the caller's lock_timeout, and the
+ * that waits for locks no longer than sibling_lock_timeout, and the
  * source's last; the siblings commit once all are in.  Installing again is
  * harmless.
  */
 void
 splitdb_reference_install(const char *service, List *reference_ids,
-						  PGconn *service_conn)
+						  PGconn *service_conn, int sibling_lock_timeout)
 {
 	Oid			types[2] = {NAMEOID, INT8ARRAYOID};
 	Datum		values[2];
@@ -724,7 +728,7 @@ splitdb_reference_install(const char *service, List *reference_ids,
 			const char *params[1] = {p->ends};
 
 			if (strcmp(p->location, "source") != 0)
-				install_sibling(p->conn, p->location, p->ends);
+				install_sibling(p->conn, p->location, p->ends, sibling_lock_timeout);
 			else
 			{
 				splitdb_catalog_exec_text("SELECT splitdb.install_reference_ends($1::jsonb)",
@@ -826,7 +830,7 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 												 reference_id, mode));
 		id = palloc(sizeof(int64));
 		*id = reference_id;
-		splitdb_reference_install(NULL, list_make1(id), NULL);
+		splitdb_reference_install(NULL, list_make1(id), NULL, LockTimeout);
 	}
 	previous = pstrdup(previous);
 	SPI_finish();

@@ -22,6 +22,6 @@
 
 extern void splitdb_install_in_sibling(PGconn *conn, const char *location);
 extern void splitdb_reference_install(const char *service, List *reference_ids,
-									  PGconn *service_conn);
+									  PGconn *service_conn, int sibling_lock_timeout);
 
 #endif							/* SPLITDB_REFERENCE_H */
