@@ -136,6 +136,30 @@ DROP TABLE priv_checked_t;
 DROP DOMAIN priv_checked;
 DROP FUNCTION priv_who(int), priv_who_sql(), priv_set_role(), priv_nested(), priv_super_who(), priv_sets();
 
+-- a failed job's error can quote row values, which PostgreSQL shows only to
+-- roles that may read the columns: splitdb_status shows it to superusers and
+-- members of pg_read_all_stats, and the catalog does not grant it to PUBLIC
+INSERT INTO splitdb.job (job_id, service, mode, state, phase, started_by, last_error, last_sqlstate)
+	VALUES (1000, 'priv_svc', 'offline', 'failed', 'copying', 10,
+			'duplicate key value violates unique constraint "priv_t_pkey" (Key (id)=(42) already exists.)',
+			'23505');
+INSERT INTO splitdb.rollback (job_id, step, last_error) VALUES (1000, 'replaying', 'Key (id)=(42)');
+SELECT state, last_error FROM splitdb_status WHERE service = 'priv_svc';
+SET ROLE splitdb_priv_app;
+SELECT state, last_error FROM splitdb_status WHERE service = 'priv_svc';
+SELECT job_id, state, last_sqlstate FROM splitdb.job;
+SELECT job_id, step FROM splitdb.rollback;
+-- fails: the column is not granted
+SELECT last_error FROM splitdb.job;
+SELECT last_error FROM splitdb.rollback;
+RESET ROLE;
+GRANT pg_read_all_stats TO splitdb_priv_app;
+SET ROLE splitdb_priv_app;
+SELECT state, last_error FROM splitdb_status WHERE service = 'priv_svc';
+RESET ROLE;
+REVOKE pg_read_all_stats FROM splitdb_priv_app;
+DELETE FROM splitdb.job WHERE job_id = 1000;
+
 -- clean up
 SELECT splitdb_unassign('priv_svc', 'priv_t');
 SELECT splitdb_drop_service('priv_svc');

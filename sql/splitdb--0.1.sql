@@ -396,8 +396,16 @@ SELECT pg_catalog.pg_extension_config_dump('splitdb.reference_end', '');
 SELECT pg_catalog.pg_extension_config_dump('splitdb.reference_reference_id_seq', '');
 
 GRANT USAGE ON SCHEMA splitdb TO PUBLIC;
-GRANT SELECT ON splitdb.service, splitdb.owned_table, splitdb.job,
+GRANT SELECT ON splitdb.service, splitdb.owned_table,
 	splitdb.reference, splitdb.owned_relation, splitdb.artifact TO PUBLIC;
+-- an error's text can quote row values (the key of a unique violation), as
+-- PostgreSQL shows them only to roles that may read the columns: every
+-- column but that one, which splitdb_status shows to pg_read_all_stats
+GRANT SELECT (job_id, service, mode, state, phase, current_table, started_by, runs, started_at,
+			  updated_at, copy_started_at, copy_rows_start, copy_finished_at, finished_at,
+			  last_sqlstate, worker_pid, rounds, lag_rows, lag_seconds, lag_trend, lag_at,
+			  cutover_attempts, cutover_lock_timeout, cutover_max_freeze, cutover_max_attempts)
+	ON splitdb.job TO PUBLIC;
 -- the copy's checkpoints hold row keys, which a role that may not read the
 -- table must not read here: every column but those
 GRANT SELECT (job_id, relid, table_name, relkind, partition_root, phase, key_columns, copy_format,
@@ -699,7 +707,10 @@ SELECT s.service,
 	   j.started_at,
 	   j.updated_at,
 	   j.finished_at,
-	   CASE WHEN d.dead
+	   CASE WHEN j.last_error IS NOT NULL
+				 AND NOT pg_catalog.pg_has_role('pg_read_all_stats', 'MEMBER')
+			THEN '<insufficient privilege>'
+			WHEN d.dead
 			THEN COALESCE(j.last_error,
 				 pg_catalog.format('the worker (pid %s) ended without recording a result: it was killed or the server restarted; call splitdb_migrate(%L) to resume',
 								   j.worker_pid, s.service))
@@ -1659,8 +1670,11 @@ COMMENT ON COLUMN splitdb.rollback.lock_attempts IS 'attempts to take the locks 
 COMMENT ON COLUMN splitdb.rollback.runs IS 'how many workers have run it';
 COMMENT ON COLUMN splitdb.rollback.last_error IS 'why the last run failed, NULL once a run ends well';
 SELECT pg_catalog.pg_extension_config_dump('splitdb.rollback', '');
-GRANT SELECT ON splitdb.capture, splitdb.cutover_relation, splitdb.cutover_view,
-	splitdb.rollback TO PUBLIC;
+GRANT SELECT ON splitdb.capture, splitdb.cutover_relation, splitdb.cutover_view TO PUBLIC;
+-- last_error can quote row values, as splitdb.job's (see there)
+GRANT SELECT (job_id, step, rounds, rows_replayed, lock_attempts, runs, worker_pid, started_at,
+			  updated_at, last_sqlstate, last_hint, not_valid)
+	ON splitdb.rollback TO PUBLIC;
 
 CREATE FUNCTION splitdb_rollback(service name)
 RETURNS void

@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS splitdb CASCADE;
 -- the library defines the settings; load it even without shared_preload_libraries
 LOAD 'splitdb';
 
-SELECT plan(90);
+SELECT plan(93);
 
 -- ===== the extension
 SELECT has_extension('splitdb', 'extension splitdb is installed');
@@ -402,6 +402,18 @@ SELECT table_privs_are('splitdb', 'job_table', 'public', ARRAY[]::text[],
 					   'PUBLIC holds no table-wide privilege on splitdb.job_table');
 SELECT table_privs_are('splitdb', 'job_range', 'public', ARRAY[]::text[],
 					   'PUBLIC holds no table-wide privilege on splitdb.job_range');
+-- an error's text can quote row values: not for roles that may not read them
+SELECT results_eq(
+	$$SELECT c.table_name::text COLLATE "C", c.column_name::text COLLATE "C" FROM information_schema.columns c
+	   WHERE c.table_schema = 'splitdb' AND c.table_name IN ('job', 'rollback')
+	     AND NOT has_column_privilege('public', format('splitdb.%I', c.table_name), c.column_name, 'SELECT')
+	   ORDER BY 1, 2$$,
+	$$VALUES ('job' COLLATE "C", 'last_error' COLLATE "C"), ('rollback', 'last_error')$$,
+	'PUBLIC may read every column of splitdb.job and splitdb.rollback but the errors');
+SELECT table_privs_are('splitdb', 'job', 'public', ARRAY[]::text[],
+					   'PUBLIC holds no table-wide privilege on splitdb.job');
+SELECT table_privs_are('splitdb', 'rollback', 'public', ARRAY[]::text[],
+					   'PUBLIC holds no table-wide privilege on splitdb.rollback');
 
 -- ===== the catalog starts empty
 SELECT is_empty('SELECT * FROM splitdb.service', 'splitdb.service starts empty');
@@ -424,8 +436,9 @@ SELECT results_eq(
 			 ('splitdb.maintenance_work_mem', '262144', 'kB', 'superuser', 'integer', '1024', '2147483647', '262144'),
 			 ('splitdb.migrate_pause_at', '', NULL, 'superuser', 'string', NULL, NULL, ''),
 			 ('splitdb.origin', '', NULL, 'user', 'string', NULL, NULL, ''),
+			 ('splitdb.owner_rights', 'off', NULL, 'superuser', 'bool', NULL, NULL, 'off'),
 			 ('splitdb.rollback_pause_at', '', NULL, 'superuser', 'string', NULL, NULL, '')$$,
-	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.capture_direct: superuser-only, on; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.cutover_attempts: superuser-only, 1..10000, default 20; splitdb.cutover_lock_timeout: ms, superuser-only, default 250; splitdb.cutover_max_freeze: ms, superuser-only, default 500; splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.migrate_pause_at: superuser-only, empty; splitdb.origin: user-settable, empty; splitdb.rollback_pause_at: superuser-only, empty');
+	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.capture_direct: superuser-only, on; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.cutover_attempts: superuser-only, 1..10000, default 20; splitdb.cutover_lock_timeout: ms, superuser-only, default 250; splitdb.cutover_max_freeze: ms, superuser-only, default 500; splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.migrate_pause_at: superuser-only, empty; splitdb.origin: user-settable, empty; splitdb.owner_rights: superuser-only, off; splitdb.rollback_pause_at: superuser-only, empty');
 SELECT throws_ok(
 	$$SET LOCAL splitdb.no_such_setting = 1$$,
 	'42602', 'invalid configuration parameter name "splitdb.no_such_setting"',
