@@ -115,6 +115,11 @@ SELECT priv_who_sql() = session_user AS off_runs_as_caller;
 SET splitdb.owner_rights = on;
 SELECT priv_who_sql() AS on_runs_as;
 SELECT priv_super_who() = session_user AS superusers_function_runs_as_caller;
+-- so is a function in a language that is not trusted, whose body a
+-- superuser wrote, whoever owns it now (a trusted extension's C functions)
+CREATE FUNCTION priv_c_who() RETURNS name LANGUAGE internal STABLE AS 'current_user';
+ALTER FUNCTION priv_c_who() OWNER TO splitdb_priv_app;
+SELECT priv_c_who() = session_user AS c_function_runs_as_caller;
 SELECT priv_who(1);
 INSERT INTO priv_checked_t VALUES (2, 3);
 SELECT priv_nested();
@@ -134,7 +139,8 @@ RESET ROLE;
 RESET splitdb.owner_rights;
 DROP TABLE priv_checked_t;
 DROP DOMAIN priv_checked;
-DROP FUNCTION priv_who(int), priv_who_sql(), priv_set_role(), priv_nested(), priv_super_who(), priv_sets();
+DROP FUNCTION priv_who(int), priv_who_sql(), priv_set_role(), priv_nested(), priv_super_who(), priv_sets(),
+	priv_c_who();
 
 -- a failed job's error can quote row values, which PostgreSQL shows only to
 -- roles that may read the columns: splitdb_status shows it to superusers and

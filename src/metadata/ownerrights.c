@@ -18,15 +18,18 @@
  * superuser, and could make its owner one (test/t/033_owner_code.pl).
  *
  * With splitdb.owner_rights on, such a function (any function whose owner
- * is not a superuser) runs as its owner whenever a superuser calls it, as
+ * is not a superuser, in a trusted language: its owner wrote the body) runs
+ * as its owner whenever a superuser calls it, as
  * if it were SECURITY DEFINER, and inside a security-restricted operation,
  * as PostgreSQL runs an index expression during a build: it cannot SET
  * ROLE back, nor create temporary objects, and the settings it changes
  * (search_path, datestyle, ...) are undone when it returns, so that the
  * statements that splitdb runs next in the session read no name and no
- * value differently.  It can do nothing its owner could not do.  Its owner wrote it, so running it with these rights
- * grants nobody anything; a function that a superuser owns, and every
- * call by a role that is not a superuser, is left alone.
+ * value differently.  It can do nothing its owner could not do.  Its owner
+ * wrote it, so running it with these rights grants nobody anything; a
+ * function that a superuser owns or wrote (C and the other untrusted
+ * languages), and every call by a role that is not a superuser, is left
+ * alone.
  *
  * The setting is PGC_SUSET, so that code that runs as its owner cannot turn
  * it off for the calls that follow in the same session.  splitdb's
@@ -52,6 +55,7 @@
 
 #include "access/htup_details.h"
 #include "access/transam.h"
+#include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -83,23 +87,40 @@ static int	maxsaved = 0;
 /*
  * function_owner
  *		The owner of function fn_oid, or InvalidOid when it has none that
- *		the hook must act for: a function of PostgreSQL's own, or one a
- *		superuser owns.
+ *		the hook must act for: a function of PostgreSQL's own, one a
+ *		superuser owns, or one in a language that is not trusted (C, internal,
+ *		plpython3u, ...), whose body only a superuser could have written and
+ *		its owner cannot replace: the functions of a trusted extension that a
+ *		role without superuser created (citext's, for example), which a copy
+ *		or an index build may call for every row, are left alone.
  */
 static Oid
 function_owner(Oid fn_oid)
 {
 	HeapTuple	tuple;
+	Form_pg_proc proc;
 	Oid			owner;
+	Oid			lang;
+	bool		trusted = false;
 
 	if (fn_oid < FirstNormalObjectId)
 		return InvalidOid;
 	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
 	if (!HeapTupleIsValid(tuple))
 		return InvalidOid;
-	owner = ((Form_pg_proc) GETSTRUCT(tuple))->proowner;
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	owner = proc->proowner;
+	lang = proc->prolang;
 	ReleaseSysCache(tuple);
-	return superuser_arg(owner) ? InvalidOid : owner;
+	if (superuser_arg(owner))
+		return InvalidOid;
+	tuple = SearchSysCache1(LANGOID, ObjectIdGetDatum(lang));
+	if (HeapTupleIsValid(tuple))
+	{
+		trusted = ((Form_pg_language) GETSTRUCT(tuple))->lanpltrusted;
+		ReleaseSysCache(tuple);
+	}
+	return trusted ? owner : InvalidOid;
 }
 
 /*
