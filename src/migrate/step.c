@@ -727,7 +727,8 @@ splitdb_step_index(SplitdbJob *job)
  *		After a failed verification: every table goes back to be copied, and
  *		the job to the copying phase, so that the next run copies again.  Not
  *		only the tables that differ: the sibling's foreign keys among them
- *		exist now, and only emptying them all together is allowed.
+ *		exist now, and only emptying them all together is allowed.  The
+ *		job's tables in memory follow, for a run that copies again itself.
  */
 static void
 send_back(SplitdbJob *job)
@@ -735,6 +736,7 @@ send_back(SplitdbJob *job)
 	const char *params[3] = {splitdb_worker_int64_text(job->job_id),
 		splitdb_worker_table_phase_name(SPLITDB_TABLE_CREATED),
 	splitdb_worker_phase_name(SPLITDB_PHASE_COPYING)};
+	ListCell   *lc;
 
 	splitdb_worker_begin("sending tables back to be copied");
 	splitdb_worker_sql("UPDATE splitdb.job_table SET phase = $2, rows_copied = 0, bytes_copied = 0,"
@@ -744,33 +746,7 @@ send_back(SplitdbJob *job)
 	params[1] = params[2];
 	splitdb_worker_sql("UPDATE splitdb.job SET phase = $2 WHERE job_id = $1::bigint", 2, params);
 	splitdb_worker_commit();
-}
 
-/*
- * splitdb_step_resume_online
- *		Online mode, a job resumed after its capture was installed: when the
- *		capture is no longer intact (a trigger dropped or disabled by hand,
- *		DDL with the event triggers bypassed), writes may have gone
- *		unlogged, so the capture is installed again and every table is sent
- *		back to be copied; else nothing changes.
- */
-void
-splitdb_step_resume_online(SplitdbJob *job)
-{
-	bool		intact;
-	ListCell   *lc;
-
-	splitdb_worker_begin("checking the change capture");
-	intact = splitdb_online_capture_intact(job->job_id);
-	splitdb_worker_commit();
-	if (intact)
-		return;
-
-	ereport(LOG,
-			(errmsg("job " INT64_FORMAT " of service \"%s\": the change capture was not intact; its tables are copied again",
-					job->job_id, job->service)));
-	splitdb_online_capture(job);
-	send_back(job);
 	foreach(lc, job->tables)
 	{
 		SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
@@ -786,10 +762,38 @@ splitdb_step_resume_online(SplitdbJob *job)
 }
 
 /*
+ * splitdb_step_resume_online
+ *		Online mode, a job resumed after its capture was installed: when the
+ *		capture is no longer intact (a trigger dropped or disabled by hand,
+ *		DDL with the event triggers bypassed), writes may have gone
+ *		unlogged, so the capture is installed again and every table is sent
+ *		back to be copied; else nothing changes.
+ */
+void
+splitdb_step_resume_online(SplitdbJob *job)
+{
+	bool		intact;
+
+	splitdb_worker_begin("checking the change capture");
+	intact = splitdb_online_capture_intact(job->job_id);
+	splitdb_worker_commit();
+	if (intact)
+		return;
+
+	ereport(LOG,
+			(errmsg("job " INT64_FORMAT " of service \"%s\": the change capture was not intact; its tables are copied again",
+					job->job_id, job->service)));
+	splitdb_online_capture(job);
+	send_back(job);
+}
+
+/*
  * splitdb_step_verify
  *		Count and checksum every table on both sides.  A table that differs
  *		fails the job, naming the table, and is sent back to be copied again
- *		when the job resumes.
+ *		when the job resumes; in a resumed offline job, the first time, it
+ *		is sent back without a failure (job->sent_back), and the run copies
+ *		again: the job let go of its tables while it was stopped.
  */
 void
 splitdb_step_verify(SplitdbJob *job)
@@ -863,6 +867,20 @@ splitdb_step_verify(SplitdbJob *job)
 	if (nbad > 0)
 	{
 		send_back(job);
+		if (job->recopy_if_written)
+		{
+			/*
+			 * An offline job resumed: its tables were open to writes while
+			 * it was failed, and are locked now.  Copy again, once.
+			 */
+			job->recopy_if_written = false;
+			job->sent_back = true;
+			ereport(LOG,
+					(errmsg("job " INT64_FORMAT " of service \"%s\": %d table%s changed while the job was stopped; its tables are copied again",
+							job->job_id, job->service, nbad, nbad == 1 ? "" : "s"),
+					 errdetail("%s", bad.data)));
+			return;
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("verification failed for %d table%s of service \"%s\": %s",

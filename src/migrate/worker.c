@@ -765,6 +765,8 @@ start_job(const SplitdbWorkerArgs *args)
 		splitdb_access_take_back(job);
 		if (job->online && job->phase > SPLITDB_PHASE_PREPARING)
 			splitdb_step_resume_online(job);
+		/* an offline job let go of its tables while it was stopped */
+		job->recopy_if_written = !job->online && args->resume;
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
@@ -830,6 +832,13 @@ run_job(const SplitdbWorkerArgs *args)
 		if (step->run != NULL &&
 			(job->online || phase != SPLITDB_PHASE_CATCHING_UP))
 			run_step(job, step);
+		if (job->sent_back)
+		{
+			/* verification sent the tables back: copy them again */
+			job->sent_back = false;
+			phase = SPLITDB_PHASE_COPYING;
+			continue;
+		}
 		phase = step->next;
 	}
 

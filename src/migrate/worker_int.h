@@ -81,6 +81,9 @@ typedef struct SplitdbJob
 	int			copy_readers;	/* processes that read a large table */
 	int			maintenance_work_mem;	/* kB, for each index build */
 	bool		online;			/* online mode: the source captures writes */
+	bool		recopy_if_written;	/* offline, resumed: a failed verification
+									 * copies again once instead of failing */
+	bool		sent_back;		/* the step sent the tables back to copying */
 	int			cutover_lock_timeout;	/* ms per lock attempt */
 	int			cutover_max_freeze; /* ms the cutover may hold writes */
 	int			cutover_attempts;	/* lock attempts before the job fails */

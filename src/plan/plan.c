@@ -587,6 +587,19 @@ SPLITDB_PLAN_RLS_REFERENCES
 "  JOIN pg_type t ON t.oid = a.atttypid OR t.typarray = a.atttypid"
 "  JOIN pg_class r ON r.oid = t.typrelid AND r.relkind <> 'c'"
 " WHERE a.attnum > 0 AND NOT a.attisdropped"
+/*
+ * references to another service that is migrated: once both are, neither
+ * can be rolled back (rollback.c check_source)
+ */
+" UNION ALL"
+" SELECT DISTINCT 'warning', format('%s.%s', r.child_table, quote_ident(r.constraint_name)),"
+"  format('foreign key %s of %s links this service to service %s, which is migrated; once service %s is migrated too, splitdb_rollback() refuses both services, since the key can come back only with both tables in the source: the way out of this migration is splitdb_cancel() until its cutover, and splitdb_finalize() after',"
+"   quote_ident(r.constraint_name), r.child_table, quote_ident(j.service), quote_ident($1))"
+"  FROM splitdb.reference r JOIN splitdb.job j ON j.job_id = r.job_id"
+" WHERE r.dropped_at IS NOT NULL AND j.service IS DISTINCT FROM $1"
+"   AND j.state IN ('cutting_over', 'done', 'finalized')"
+"   AND ((r.child_relid IN (SELECT relid FROM owned) AND r.parent_service = j.service)"
+"        OR (r.parent_relid IN (SELECT relid FROM owned) AND r.child_service = j.service))"
 " ORDER BY 1 DESC, 2, 3";
 
 /* what run_steps() returns a row of: action, object, detail */
