@@ -277,6 +277,41 @@ splitdb_refcheck_own_name(RefDef *def)
 }
 
 /*
+ * splitdb_refcheck_errtable
+ *		Within ereport(): the schema and name of the referencing table and
+ *		the constraint's name, the fields PostgreSQL's foreign keys set
+ *		(errtableconstraint() on the referencing relation), which drivers
+ *		and ORMs read to tell which key was violated.  own: the referencing
+ *		table is def's own end (def is the child's end), else the other end.
+ *		The table is the one the message names: a partition that fired, or
+ *		the table in the other database.  Returns 0, as errcode() does.
+ */
+int
+splitdb_refcheck_errtable(RefDef *def, bool own)
+{
+	const char *schema = NULL;
+	const char *table = NULL;
+
+	if (own && !OidIsValid(def->own_server))
+	{
+		schema = get_namespace_name(get_rel_namespace(def->relid));
+		table = get_rel_name(def->relid);
+	}
+	if (table == NULL)
+	{
+		List	   *names = stringToQualifiedNameList(own ? def->own_table : def->other_table);
+
+		if (list_length(names) > 1)
+			schema = strVal(list_nth(names, list_length(names) - 2));
+		table = strVal(llast(names));
+	}
+	if (schema != NULL)
+		err_generic_string(PG_DIAG_SCHEMA_NAME, schema);
+	err_generic_string(PG_DIAG_TABLE_NAME, table);
+	return err_generic_string(PG_DIAG_CONSTRAINT_NAME, def->conname);
+}
+
+/*
  * The violation sink.  While splitdb_refcheck_flush_all() works off the
  * queues of several ends, a violation is not raised at once but kept when
  * its key was queued before the one kept so far, and raised when every queue
@@ -381,7 +416,8 @@ raise_not_present(RefDef *def, PendingKey *pk)
 					   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
 					   splitdb_refcheck_table_name(def->other_table),
 					   def->other_database),
-			 errhint("The referenced table is in another database since the split; insert the referenced row there first.")));
+			 errhint("The referenced table is in another database since the split; insert the referenced row there first."),
+			 splitdb_refcheck_errtable(def, true)));
 }
 
 /*
@@ -411,7 +447,8 @@ raise_still_referenced(RefDef *def, PendingKey *pk)
 					   splitdb_refcheck_table_name(def->other_table),
 					   def->other_database),
 			 errhint("Delete or change the referencing rows in database \"%s\" first.",
-					 def->other_database)));
+					 def->other_database),
+			 splitdb_refcheck_errtable(def, false)));
 }
 
 /*
@@ -497,7 +534,8 @@ check_defaults_present(RefDef *def, List *rows, List *acted)
 						   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
 						   splitdb_refcheck_own_name(def)),
 				 errhint("ON DELETE/UPDATE SET DEFAULT needs the default key to exist in table \"%s\".",
-						 splitdb_refcheck_own_name(def))));
+						 splitdb_refcheck_own_name(def)),
+				 splitdb_refcheck_errtable(def, false)));
 	}
 }
 

@@ -290,7 +290,8 @@ report_not_held(HeldKeys *hk)
 					   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
 					   splitdb_refcheck_table_name(def->other_table),
 					   def->other_database),
-			 errhint("The referenced table is in another database since the split; insert the referenced row there first, or retry the transaction.")));
+			 errhint("The referenced table is in another database since the split; insert the referenced row there first, or retry the transaction."),
+			 splitdb_refcheck_errtable(def, true)));
 }
 
 /*

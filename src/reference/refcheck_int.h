@@ -316,6 +316,7 @@ extern List *splitdb_refcheck_run_remote(RefDef *def, Oid server, const char *sq
 extern bool *splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
 										bool first_only);
 extern const char *splitdb_refcheck_own_name(RefDef *def);
+extern int	splitdb_refcheck_errtable(RefDef *def, bool own);
 extern void splitdb_refcheck_flush_set(RefDef *def, List *keys);
 extern bool splitdb_refcheck_flush_all(bool at_commit);
 

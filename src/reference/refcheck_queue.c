@@ -179,7 +179,8 @@ report_match_full(RefDef *def, Relation rel)
 			 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
 					RelationGetRelationName(rel), def->conname),
 			 errdetail("MATCH FULL does not allow mixing of null and nonnull key values."),
-			 errhint("Set every column of the key, or none.")));
+			 errhint("Set every column of the key, or none."),
+			 errtableconstraint(rel, def->conname)));
 }
 
 /*
