@@ -616,7 +616,8 @@ lock_for_switch(void)
 			FlushErrorState();
 			AbortCurrentTransaction();
 			MemoryContextSwitchTo(rb_cxt);
-			remote_sql("ROLLBACK", 0, NULL);
+			/* the source's lock may have timed out before the sibling's BEGIN */
+			splitdb_remote_rollback_open(rb_conn, rb_args.service);
 			elog(LOG, "the rollback of service \"%s\" waits: %s (attempt %d of %d)",
 				 rb_args.service, edata->message, attempt, SWITCH_ATTEMPTS);
 			pgstat_report_activity(STATE_IDLE, NULL);
