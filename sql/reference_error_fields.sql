@@ -27,6 +27,15 @@ CREATE TABLE ef.label (id integer PRIMARY KEY,
 CREATE TABLE ef.book (id integer PRIMARY KEY, shelf integer REFERENCES ef.shelf);
 CREATE TABLE ef.pick (id integer PRIMARY KEY, a integer, b integer,
                       CONSTRAINT pick_slot_full FOREIGN KEY (a, b) REFERENCES ef.slot MATCH FULL);
+-- stays; the table that moves with a cascade has a child that moves too
+CREATE TABLE ef.author (id integer PRIMARY KEY);
+CREATE TABLE ef.album (id integer PRIMARY KEY,
+                       author integer REFERENCES ef.author ON DELETE CASCADE);
+CREATE TABLE ef.track (id integer PRIMARY KEY,
+                       album integer CONSTRAINT track_album_ref REFERENCES ef.album);
+INSERT INTO ef.author VALUES (1);
+INSERT INTO ef.album VALUES (1, 1);
+INSERT INTO ef.track VALUES (1, 1);
 INSERT INTO ef.shelf VALUES (1), (2);
 INSERT INTO ef.slot VALUES (1, 1);
 INSERT INTO ef.genre VALUES (1), (2);
@@ -34,7 +43,7 @@ INSERT INTO ef.label VALUES (1, 1);
 INSERT INTO ef.book VALUES (1, 1);
 
 SELECT splitdb_add_service('ef_svc');
-SELECT splitdb_assign('ef_svc', 'ef.shelf', 'ef.slot', 'ef.label');
+SELECT splitdb_assign('ef_svc', 'ef.shelf', 'ef.slot', 'ef.label', 'ef.album', 'ef.track');
 SELECT splitdb_migrate('ef_svc', wait => true) > 0 AS migrated;
 
 -- the SQLSTATE and the fields of the error a statement raises
@@ -63,12 +72,15 @@ SELECT pg_temp.fields('INSERT INTO ef.label VALUES (2, 99)');
 SELECT pg_temp.fields('DELETE FROM ef.genre WHERE id = 1');
 -- MATCH FULL with a NULL in the key
 SELECT pg_temp.fields('INSERT INTO ef.pick VALUES (1, 1, NULL)');
+-- a cascade into the sibling that a foreign key there refuses: the error
+-- comes back from the sibling with its fields
+SELECT pg_temp.fields('DELETE FROM ef.author WHERE id = 1');
 -- the writes that are no violations go through
 SELECT pg_temp.fields('DELETE FROM ef.shelf WHERE id = 2');
 SELECT pg_temp.fields('INSERT INTO ef.pick VALUES (2, 1, 1)');
 
 -- clean up
-DROP FOREIGN TABLE ef.shelf, ef.slot, ef.label;
+DROP FOREIGN TABLE ef.shelf, ef.slot, ef.label, ef.album, ef.track;
 DROP SCHEMA ef CASCADE;
 DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;

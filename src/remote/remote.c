@@ -554,7 +554,10 @@ report_lost(const char *libpq_msg, const char *sql, const char *service)
  * splitdb_remote_report
  *		Raise ERROR for a failed remote statement, keeping what the remote said.
  *
- * res may be NULL (the connection's own message is used).  Frees res.  The SQLSTATE, message, detail and hint are the remote's; a
+ * res may be NULL (the connection's own message is used).  Frees res.  The
+ * SQLSTATE, message, detail and hint are the remote's, and so are the
+ * fields that name the object (schema, table, column, data type,
+ * constraint), which drivers read to tell which key or column failed; a
  * context line names the service and the statement.  An error without a
  * remote SQLSTATE on a connection that broke is 08006, "lost the
  * connection ..." (report_lost()).
@@ -567,12 +570,21 @@ splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
 	char	   *primary = NULL;
 	char	   *detail = NULL;
 	char	   *hint = NULL;
+	static const int object_fields[] = {
+		PG_DIAG_SCHEMA_NAME, PG_DIAG_TABLE_NAME, PG_DIAG_COLUMN_NAME,
+		PG_DIAG_DATATYPE_NAME, PG_DIAG_CONSTRAINT_NAME
+	};
+	char	   *objects[lengthof(object_fields)] = {0};
 	int			code = ERRCODE_CONNECTION_FAILURE;
 	char	   *where;
 
 	if (res != NULL)
 	{
 		char	   *s;
+
+		for (int i = 0; i < lengthof(object_fields); i++)
+			if ((s = PQresultErrorField(res, object_fields[i])) != NULL)
+				objects[i] = pstrdup(s);
 
 		if ((s = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
 			sqlstate = pstrdup(s);
@@ -601,6 +613,11 @@ splitdb_remote_report(PGresult *res, PGconn *conn, const char *sql,
 			 errmsg_internal("%s", primary),
 			 detail ? errdetail_internal("%s", detail) : 0,
 			 hint ? errhint("%s", hint) : 0,
+			 objects[0] ? err_generic_string(PG_DIAG_SCHEMA_NAME, objects[0]) : 0,
+			 objects[1] ? err_generic_string(PG_DIAG_TABLE_NAME, objects[1]) : 0,
+			 objects[2] ? err_generic_string(PG_DIAG_COLUMN_NAME, objects[2]) : 0,
+			 objects[3] ? err_generic_string(PG_DIAG_DATATYPE_NAME, objects[3]) : 0,
+			 objects[4] ? err_generic_string(PG_DIAG_CONSTRAINT_NAME, objects[4]) : 0,
 			 errcontext("%s: %s", where, sql)));
 }
 
