@@ -64,6 +64,7 @@ OBJS = \
 	src/plan/plan.o \
 	src/plan/rowtype.o \
 	src/plan/viewwalk.o \
+	src/reference/constraintsfwd.o \
 	src/reference/fdwwatch.o \
 	src/reference/mapping.o \
 	src/reference/origin.o \
@@ -101,7 +102,7 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_finalized_mappings plan_way_back plan_dot plan_row_types plan_partition_keys verify migrate migrate_streams migrate_readers migrate_rows_total migrate_resume migrate_recopy migrate_offline_resume migrate_resume_keys migrate_opclasses migrate_domain_checks migrate_schema_access migrate_sibling_role migrate_transaction ddl_guard references reference_chains reference_action_paths reference_finalized reference_connection reference_types reference_char_keys reference_error_fields reference_key_images reference_key_forms reference_report_order reference_partitions reference_registry function_paths privileges cancel doctor capture rollback rollback_partitions online online_domains xml_content
+REGRESS = service assign plan plan_finalized_mappings plan_way_back plan_dot plan_row_types plan_partition_keys verify migrate migrate_streams migrate_readers migrate_rows_total migrate_resume migrate_recopy migrate_offline_resume migrate_resume_keys migrate_opclasses migrate_domain_checks migrate_schema_access migrate_sibling_role migrate_transaction ddl_guard references reference_chains reference_action_paths reference_finalized reference_connection reference_types reference_char_keys reference_error_fields reference_key_images reference_key_forms reference_report_order reference_partitions reference_registry function_paths privileges cancel doctor capture rollback rollback_partitions online online_domains shim_set_constraints xml_content
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation

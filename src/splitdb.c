@@ -27,6 +27,7 @@
 
 #include "compat.h"
 #include "metadata/ownerrights.h"
+#include "reference/constraintsfwd.h"
 #include "reference/fdwwatch.h"
 #include "migrate/launcher.h"
 #include "reference/refcheck.h"
@@ -270,6 +271,9 @@ _PG_init(void)
 
 	/* before postgres_fdw's first connection: locks that outlive its commit */
 	splitdb_refcheck_init();
+
+	/* SET CONSTRAINTS ALL reaches the siblings written through shims */
+	splitdb_constraintsfwd_init();
 
 	/* preloaded: resume jobs that a restart interrupted, count reference checks */
 	if (process_shared_preload_libraries_in_progress)

@@ -23,7 +23,10 @@
  * and the utility statements that reach foreign tables without it (COPY
  * FROM and TRUNCATE).  The utility hook also passes SET CONSTRAINTS on to
  * the callbacks (SPLITDB_FDWWATCH_CONSTRAINTS_SET), once PostgreSQL ran it,
- * for the deferred checks of shims, which have no constraint triggers.
+ * for the deferred checks of shims, which have no constraint triggers, and
+ * for the siblings' own deferrable constraints (constraintsfwd.c), which
+ * also hears of each write through a foreign table once it has begun
+ * (SPLITDB_FDWWATCH_WRITE_BEGUN).
  *
  * The same writes decide what the receiving database may skip (origin.c): a
  * write through a shim goes out on a connection that proved it comes from
@@ -131,10 +134,11 @@ splitdb_fdwwatch_register(SplitdbFdwWatchCallback callback, void *arg)
 
 /* tell every registered callback of an event */
 static void
-call_callbacks(SplitdbFdwWatchEvent event, Oid serverid, ConstraintsSetStmt *stmt)
+call_callbacks(SplitdbFdwWatchEvent event, Oid serverid, Oid relid, Oid userid,
+			   ConstraintsSetStmt *stmt)
 {
 	for (FdwWatchCallbackItem *item = callbacks; item != NULL; item = item->next)
-		item->callback(event, serverid, stmt, item->arg);
+		item->callback(event, serverid, relid, userid, stmt, item->arg);
 }
 
 /*
@@ -158,7 +162,8 @@ static void
 note_relation(Oid relid)
 {
 	if (get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
-		call_callbacks(SPLITDB_FDWWATCH_WRITE, GetForeignServerIdByRelId(relid), NULL);
+		call_callbacks(SPLITDB_FDWWATCH_WRITE, GetForeignServerIdByRelId(relid),
+					   InvalidOid, InvalidOid, NULL);
 	else if (has_subclass(relid))
 	{
 		ListCell   *lc;
@@ -169,21 +174,36 @@ note_relation(Oid relid)
 
 			if (child != relid && get_rel_relkind(child) == RELKIND_FOREIGN_TABLE)
 				call_callbacks(SPLITDB_FDWWATCH_WRITE,
-							   GetForeignServerIdByRelId(child), NULL);
+							   GetForeignServerIdByRelId(child), InvalidOid,
+							   InvalidOid, NULL);
 		}
 	}
 }
 
 /*
+ * note_foreign_write
+ *		A statement writes through foreign table relid with userid's user
+ *		mapping: tell origin.c, then the callbacks.
+ */
+static void
+note_foreign_write(Oid relid, Oid userid)
+{
+	splitdb_origin_note_write(relid, userid);
+	call_callbacks(SPLITDB_FDWWATCH_WRITE_BEGUN, GetForeignServerIdByRelId(relid),
+				   relid, userid, NULL);
+}
+
+/*
  * note_origin
  *		A statement writes through relid (or the tables below it) with
- *		userid's user mapping: tell origin.c about each foreign table.
+ *		userid's user mapping: tell origin.c and the callbacks about each
+ *		foreign table.
  */
 static void
 note_origin(Oid relid, Oid userid)
 {
 	if (get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
-		splitdb_origin_note_write(relid, userid);
+		note_foreign_write(relid, userid);
 	else if (has_subclass(relid))
 	{
 		ListCell   *lc;
@@ -193,7 +213,7 @@ note_origin(Oid relid, Oid userid)
 			Oid			child = lfirst_oid(lc);
 
 			if (child != relid && get_rel_relkind(child) == RELKIND_FOREIGN_TABLE)
-				splitdb_origin_note_write(child, userid);
+				note_foreign_write(child, userid);
 		}
 	}
 }
@@ -385,6 +405,6 @@ watch_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	/* SET CONSTRAINTS also reaches the deferred checks of shims */
 	if (IsA(node, ConstraintsSetStmt) && IsTransactionState() && splitdb_here())
-		call_callbacks(SPLITDB_FDWWATCH_CONSTRAINTS_SET, InvalidOid,
-					   (ConstraintsSetStmt *) node);
+		call_callbacks(SPLITDB_FDWWATCH_CONSTRAINTS_SET, InvalidOid, InvalidOid,
+					   InvalidOid, (ConstraintsSetStmt *) node);
 }

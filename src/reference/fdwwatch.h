@@ -22,16 +22,26 @@ typedef enum SplitdbFdwWatchEvent
 	SPLITDB_FDWWATCH_WRITE,		/* a statement is about to write to, or lock
 								 * rows of, server serverid through a foreign
 								 * table */
+	SPLITDB_FDWWATCH_WRITE_BEGUN,	/* a statement writes through foreign
+									 * table relid of server serverid, with
+									 * userid's user mapping: for the executor,
+									 * its plan is started (postgres_fdw's
+									 * connection taken); for COPY FROM and
+									 * TRUNCATE, before they run */
 	SPLITDB_FDWWATCH_CONSTRAINTS_SET	/* PostgreSQL ran SET CONSTRAINTS stmt */
 } SplitdbFdwWatchEvent;
 
 /*
- * serverid: for SPLITDB_FDWWATCH_WRITE, else InvalidOid
+ * serverid: for SPLITDB_FDWWATCH_WRITE and _WRITE_BEGUN, else InvalidOid
+ * relid:    for SPLITDB_FDWWATCH_WRITE_BEGUN, else InvalidOid
+ * userid:   for SPLITDB_FDWWATCH_WRITE_BEGUN, else InvalidOid
  * stmt:     for SPLITDB_FDWWATCH_CONSTRAINTS_SET, else NULL
  * arg:      as given to splitdb_fdwwatch_register()
  */
 typedef void (*SplitdbFdwWatchCallback) (SplitdbFdwWatchEvent event,
 										 Oid serverid,
+										 Oid relid,
+										 Oid userid,
 										 ConstraintsSetStmt *stmt,
 										 void *arg);
 

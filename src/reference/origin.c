@@ -540,6 +540,13 @@ is_shim(Oid relid)
 	return found;
 }
 
+/* splitdb_origin_is_shim: is_shim() for other files */
+bool
+splitdb_origin_is_shim(Oid relid)
+{
+	return is_shim(relid);
+}
+
 /* postgres_fdw's connection for userid's mapping on serverid */
 static PGconn *
 fdw_connection_for(Oid userid, Oid serverid)

@@ -22,6 +22,7 @@ extern const char *splitdb_origin_proven(void);
 extern void splitdb_origin_prove_connection(PGconn *conn, Oid serverid);
 extern void splitdb_origin_note_write(Oid relid, Oid userid);
 extern void splitdb_origin_note_read(Oid relid, Oid userid);
+extern bool splitdb_origin_is_shim(Oid relid);
 
 /* installation: the secret of a pair of databases */
 extern void splitdb_origin_pair_source(PGconn *conn, const char *location,

@@ -74,7 +74,7 @@ bool		splitdb_check_connection = true;
  *		CONSTRAINTS.
  */
 static void
-fdwwatch_event(SplitdbFdwWatchEvent event, Oid serverid,
+fdwwatch_event(SplitdbFdwWatchEvent event, Oid serverid, Oid relid, Oid userid,
 			   ConstraintsSetStmt *stmt, void *arg)
 {
 	switch (event)
@@ -84,6 +84,8 @@ fdwwatch_event(SplitdbFdwWatchEvent event, Oid serverid,
 			break;
 		case SPLITDB_FDWWATCH_CONSTRAINTS_SET:
 			splitdb_refcheck_constraints_set(stmt);
+			break;
+		case SPLITDB_FDWWATCH_WRITE_BEGUN:
 			break;
 	}
 }

@@ -1,0 +1,19 @@
+/*-------------------------------------------------------------------------
+ *
+ * constraintsfwd.h
+ *	  SET CONSTRAINTS ALL for the remote transactions that write through
+ *	  shims (constraintsfwd.c).
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/constraintsfwd.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_CONSTRAINTSFWD_H
+#define SPLITDB_CONSTRAINTSFWD_H
+
+extern void splitdb_constraintsfwd_init(void);
+
+#endif							/* SPLITDB_CONSTRAINTSFWD_H */
