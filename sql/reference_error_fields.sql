@@ -19,31 +19,31 @@ CREATE SCHEMA ef;
 CREATE TABLE ef.shelf (id integer PRIMARY KEY);
 CREATE TABLE ef.slot (a integer, b integer, PRIMARY KEY (a, b));
 -- stays, referenced by a table that moves
-CREATE TABLE ef.genre (id integer PRIMARY KEY);
+CREATE TABLE ef.zone (id integer PRIMARY KEY);
 -- moves, references a table that stays
-CREATE TABLE ef.label (id integer PRIMARY KEY,
-                       genre integer CONSTRAINT label_genre_ref REFERENCES ef.genre);
+CREATE TABLE ef.crate (id integer PRIMARY KEY,
+                       zone integer CONSTRAINT crate_zone_ref REFERENCES ef.zone);
 -- stay, reference tables that move
-CREATE TABLE ef.book (id integer PRIMARY KEY, shelf integer REFERENCES ef.shelf);
+CREATE TABLE ef.box (id integer PRIMARY KEY, shelf integer REFERENCES ef.shelf);
 CREATE TABLE ef.pick (id integer PRIMARY KEY, a integer, b integer,
                       CONSTRAINT pick_slot_full FOREIGN KEY (a, b) REFERENCES ef.slot MATCH FULL);
 -- stays; the table that moves with a cascade has a child that moves too
-CREATE TABLE ef.author (id integer PRIMARY KEY);
-CREATE TABLE ef.album (id integer PRIMARY KEY,
-                       author integer REFERENCES ef.author ON DELETE CASCADE);
-CREATE TABLE ef.track (id integer PRIMARY KEY,
-                       album integer CONSTRAINT track_album_ref REFERENCES ef.album);
-INSERT INTO ef.author VALUES (1);
-INSERT INTO ef.album VALUES (1, 1);
-INSERT INTO ef.track VALUES (1, 1);
+CREATE TABLE ef.depot (id integer PRIMARY KEY);
+CREATE TABLE ef.pallet (id integer PRIMARY KEY,
+                       depot integer REFERENCES ef.depot ON DELETE CASCADE);
+CREATE TABLE ef.parcel (id integer PRIMARY KEY,
+                       pallet integer CONSTRAINT parcel_pallet_ref REFERENCES ef.pallet);
+INSERT INTO ef.depot VALUES (1);
+INSERT INTO ef.pallet VALUES (1, 1);
+INSERT INTO ef.parcel VALUES (1, 1);
 INSERT INTO ef.shelf VALUES (1), (2);
 INSERT INTO ef.slot VALUES (1, 1);
-INSERT INTO ef.genre VALUES (1), (2);
-INSERT INTO ef.label VALUES (1, 1);
-INSERT INTO ef.book VALUES (1, 1);
+INSERT INTO ef.zone VALUES (1), (2);
+INSERT INTO ef.crate VALUES (1, 1);
+INSERT INTO ef.box VALUES (1, 1);
 
 SELECT splitdb_add_service('ef_svc');
-SELECT splitdb_assign('ef_svc', 'ef.shelf', 'ef.slot', 'ef.label', 'ef.album', 'ef.track');
+SELECT splitdb_assign('ef_svc', 'ef.shelf', 'ef.slot', 'ef.crate', 'ef.pallet', 'ef.parcel');
 SELECT splitdb_migrate('ef_svc', wait => true) > 0 AS migrated;
 
 -- the SQLSTATE and the fields of the error a statement raises
@@ -60,27 +60,27 @@ EXCEPTION WHEN foreign_key_violation THEN
 END $$;
 
 -- what PostgreSQL's own foreign key gives, before the split
-CREATE TABLE ef.local_kid (id integer PRIMARY KEY, genre integer CONSTRAINT local_kid_genre_ref REFERENCES ef.genre);
+CREATE TABLE ef.local_kid (id integer PRIMARY KEY, zone integer CONSTRAINT local_kid_zone_ref REFERENCES ef.zone);
 SELECT pg_temp.fields('INSERT INTO ef.local_kid VALUES (1, 99)');
 -- the referencing table stays: key not present
-SELECT pg_temp.fields('INSERT INTO ef.book VALUES (2, 99)');
+SELECT pg_temp.fields('INSERT INTO ef.box VALUES (2, 99)');
 -- the referenced table moved: deleting a referenced row through its shim
 SELECT pg_temp.fields('DELETE FROM ef.shelf WHERE id = 1');
 -- the referencing table moved: a missing key through its shim
-SELECT pg_temp.fields('INSERT INTO ef.label VALUES (2, 99)');
+SELECT pg_temp.fields('INSERT INTO ef.crate VALUES (2, 99)');
 -- the referenced table stays: deleting a row the moved table references
-SELECT pg_temp.fields('DELETE FROM ef.genre WHERE id = 1');
+SELECT pg_temp.fields('DELETE FROM ef.zone WHERE id = 1');
 -- MATCH FULL with a NULL in the key
 SELECT pg_temp.fields('INSERT INTO ef.pick VALUES (1, 1, NULL)');
 -- a cascade into the sibling that a foreign key there refuses: the error
 -- comes back from the sibling with its fields
-SELECT pg_temp.fields('DELETE FROM ef.author WHERE id = 1');
+SELECT pg_temp.fields('DELETE FROM ef.depot WHERE id = 1');
 -- the writes that are no violations go through
 SELECT pg_temp.fields('DELETE FROM ef.shelf WHERE id = 2');
 SELECT pg_temp.fields('INSERT INTO ef.pick VALUES (2, 1, 1)');
 
 -- clean up
-DROP FOREIGN TABLE ef.shelf, ef.slot, ef.label, ef.album, ef.track;
+DROP FOREIGN TABLE ef.shelf, ef.slot, ef.crate, ef.pallet, ef.parcel;
 DROP SCHEMA ef CASCADE;
 DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
