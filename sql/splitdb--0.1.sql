@@ -1517,8 +1517,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
-		MESSAGE = format('service %s was rolled back: %s no longer takes writes', TG_ARGV[0],
-						 TG_RELID::regclass),
+		MESSAGE = format('service "%s" was rolled back: table "%s.%s" no longer takes writes',
+						 TG_ARGV[0], TG_TABLE_SCHEMA, TG_TABLE_NAME),
 		HINT = 'The rows are back in the source database; write there.  A rollback still under way finishes with the next splitdb_rollback().';
 END
 $$;

@@ -224,7 +224,7 @@ for my $point ('locked', 'between_commits', 'before_cleanup')
 		like($err, qr/55P03/, "$svc: between the commits a write through the shim fails");
 		($ret, $out, $err) = psql_verbose($sib, $svc,
 			"INSERT INTO ${svc}_ord (cust_id, qty) VALUES (5, 1);");
-		like($err, qr/55000: service $svc was rolled back/,
+		like($err, qr/55000: service "$svc" was rolled back/,
 			"$svc: and a write in the sibling is refused");
 		$node->stop('immediate');
 		$node->start;

@@ -10,7 +10,9 @@
 # One cluster, a sibling database on it: a table moves; a session holds
 # ROW EXCLUSIVE on its shim (an open insert) for a while, so the rollback's first attempts
 # wait (logged "the rollback of service ... waits"); the rollback then ends
-# rolled_back with the rows, and the log holds no such warning.
+# rolled_back with the rows, and the log holds no such warning.  Migrated
+# again, the service is rolled back once more, held before its cleanup: a
+# write in the sibling then gets the refusal of a rolled-back service.
 
 use strict;
 use warnings FATAL => 'all';
@@ -55,6 +57,32 @@ is($node->safe_psql('postgres', "SELECT relkind FROM pg_class WHERE oid = 'rbw_i
 my $log = slurp_file($node->logfile, $log_offset);
 unlike($log, qr/there is no transaction in progress/,
 	'the attempts that waited sent no ROLLBACK to an idle sibling connection');
+
+# Between the sibling's commit and its cleanup, its tables refuse writes
+# with a message that names the service and the table as PostgreSQL's
+# messages name objects (it read "service rbw_svc was rolled back:
+# rbw_item no longer takes writes").
+my $pause_key = 1936747638;    # SPLITDB_ROLLBACK_PAUSE_KEY
+$node->safe_psql('postgres', "SELECT splitdb_migrate('$svc', wait => true)");
+my $job = $node->safe_psql('postgres',
+	"SELECT max(job_id) FROM splitdb.job WHERE service = '$svc'");
+my $lock = $node->background_psql('postgres');
+$lock->query_safe("SELECT pg_advisory_lock($pause_key, $job)");
+$caller = $node->background_psql('postgres', on_error_stop => 0);
+$caller->query_safe("SET splitdb.rollback_pause_at = 'before_cleanup'");
+$caller->query_until(qr/caller starts/, "\\echo caller starts\nSELECT splitdb_rollback('$svc');\n\\echo caller done\n");
+$node->poll_query_until('postgres',
+	"SELECT count(*) FROM pg_stat_activity WHERE query = 'paused at before_cleanup'", '1')
+  or die "the rollback of $svc does not pause before its cleanup";
+my ($ret, $out, $err) = $node->psql($svc, "INSERT INTO rbw_item VALUES (52, 'late')");
+like($err, qr/ERROR:  service "$svc" was rolled back: table "public\.rbw_item" no longer takes writes/,
+	'a write in the sibling after the switch names the service and the table');
+$lock->query_safe("SELECT pg_advisory_unlock($pause_key, $job)");
+$lock->quit;
+$caller->query_until(qr/caller done/, '');
+$caller->quit;
+is($node->safe_psql('postgres', "SELECT state FROM splitdb.job WHERE job_id = $job"),
+	'rolled_back', 'the second rollback ends');
 
 $node->stop;
 done_testing();
