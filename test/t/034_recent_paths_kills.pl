@@ -1,0 +1,692 @@
+# Copyright (c) 2026, splitdb developers
+
+# Kills and immediate stops in the code paths of the last releases, which
+# the older crash tests (010, 012, 013, 028) predate: the copy again after
+# a failed verification (it writes in session_replication_role replica and
+# empties with DELETE), the resumed offline job that copies again in the
+# same run what was written while it was stopped, the offline cutover's
+# bounded installs of reference ends in another sibling (55P03), the
+# workers' owner_rights sessions, the rollback's replays, finalize and
+# splitdb_cancel() under writes.
+#
+# One cluster (restart_after_crash on, as in production: a SIGKILL of a
+# backend restarts every process, and the launcher resumes the jobs); each
+# service's sibling is a database of the same cluster.  Each service owns
+# NAME_a_child (4000 rows, a foreign key ON DELETE CASCADE to the parent, a
+# BEFORE INSERT trigger that moves with it, a CHECK calling a function of
+# the tables' owner, a role without superuser: with splitdb.owner_rights
+# the workers run it as that role) and NAME_b_parent (2000 rows); the
+# child sorts first, so a copy again copies it before the table it
+# references.  splitdb.batch_rows is 500.
+#
+# The worker is met where the test wants it with the code's test hooks
+# (splitdb.migrate_pause_at, splitdb.rollback_pause_at and their advisory
+# locks), and with locks the test holds.  Then one of: pg_terminate_backend
+# of the working process, its SIGKILL (a crash-restart of the cluster), an
+# immediate stop and a start.  Then the DBA's call (splitdb_migrate,
+# splitdb_rollback, splitdb_cancel, splitdb_finalize), or the launcher's
+# resume after a restart, and the checks:
+# - the sibling's tables equal the source's row for row: an ordered digest
+#   of every row (md5 of the rows in key order), with the count and the
+#   distinct keys, so that nothing is lost, doubled or changed (the moved
+#   trigger did not fire again on a copied row);
+# - the job's state, runs, phase and last error;
+# - after a failure or a cancel: the source's tables are ordinary tables
+#   with exactly their rows;
+# - no lock of any session but the test's on the service's tables, no
+#   advisory lock, no splitdb session left in the sibling;
+# - splitdb_doctor() finds nothing.
+#
+# 1. the copy again after a failed verification (a trigger ENABLE ALWAYS in
+#    the sibling changes the parent's rows, then is dropped), stopped after
+#    its first batch: rc_term (pg_terminate_backend, then writes to the
+#    source while the job is failed: the resumed run copies again once
+#    more), rc_kill (SIGKILL), rc_stop (immediate stop);
+# 2. a resumed offline job that copies again what was written while it
+#    was stopped, stopped in that copy: of_kill (SIGKILL; the launcher
+#    resumes it), of_term (pg_terminate_backend, more writes, one call);
+# 3. the offline cutover's install of reference ends in another sibling,
+#    held by a transaction there: fails with 55P03 after its attempts,
+#    lets go of its tables, and the resumed job copies again and cuts
+#    over; then, held again, an immediate stop while the install waits;
+# 4. the rollback of rc_term, written through its shims, its worker
+#    SIGKILLed while it holds the locks of the switch back; of rc_kill, its
+#    worker terminated between the sibling's commit and the source's;
+# 5. the finalize of rc_stop, its backend SIGKILLed while it waits for a
+#    lock on an archived original;
+# 6. splitdb_cancel() of an online job copying again, its backend
+#    SIGKILLed while its drops in the source wait for a writer.
+
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+use SplitdbTest qw(start_source poll_until psql_verbose JOB_SUMMARY);
+
+my $parents  = 2000;
+my $children = 4000;
+my $batch    = 500;
+my $migrate_key  = 1936747639;    # SPLITDB_MIGRATE_PAUSE_KEY
+my $rollback_key = 1936747638;    # SPLITDB_ROLLBACK_PAUSE_KEY
+my $running = q{('queued', 'preparing', 'copying', 'indexing', 'catching_up', 'verifying', 'cutting_over')};
+
+my $node = start_source('source', $batch, "restart_after_crash = on\n");
+$node->safe_psql(
+	'postgres', q{
+CREATE ROLE app_owner NOLOGIN;
+GRANT CREATE ON SCHEMA public TO app_owner;
+});
+
+sub src { return $node->safe_psql('postgres', $_[0]); }
+sub sib { return $node->safe_psql($_[0], $_[1]); }
+
+# ---------------------------------------------------------------------------
+# the service's tables
+
+sub make_service
+{
+	my ($svc) = @_;
+	src(qq{
+SET ROLE app_owner;
+CREATE FUNCTION ${svc}_ok(v text) RETURNS boolean LANGUAGE plpgsql AS
+\$\$ BEGIN RETURN length(v) < 200; END \$\$;
+CREATE FUNCTION ${svc}_mark() RETURNS trigger LANGUAGE plpgsql AS
+\$\$ BEGIN NEW.v := NEW.v || '!'; RETURN NEW; END \$\$;
+CREATE TABLE ${svc}_b_parent (id integer PRIMARY KEY, v text NOT NULL);
+CREATE TABLE ${svc}_a_child (
+	id integer PRIMARY KEY,
+	parent_id integer NOT NULL REFERENCES ${svc}_b_parent ON DELETE CASCADE,
+	v text NOT NULL CHECK (${svc}_ok(v)));
+CREATE TRIGGER ${svc}_mark BEFORE INSERT ON ${svc}_a_child
+	FOR EACH ROW EXECUTE FUNCTION ${svc}_mark();
+INSERT INTO ${svc}_b_parent SELECT g, 'parent ' || g FROM generate_series(1, $parents) g;
+INSERT INTO ${svc}_a_child SELECT g, 1 + g % $parents, 'child ' || g FROM generate_series(1, $children) g;
+RESET ROLE;
+SELECT splitdb_add_service('$svc');
+SELECT splitdb_assign('$svc', '${svc}_a_child', '${svc}_b_parent');
+});
+	return;
+}
+
+# In the sibling: a trigger that fires in every session (ENABLE ALWAYS)
+# on the parent, made as soon as the job creates the table, which changes
+# its rows: the verification fails.
+sub sabotage
+{
+	my ($svc) = @_;
+	sib($svc, qq{
+CREATE FUNCTION public.sabotage() RETURNS trigger LANGUAGE plpgsql AS
+\$\$ BEGIN NEW.v := upper(NEW.v); RETURN NEW; END \$\$;
+CREATE FUNCTION public.add_sabotage() RETURNS event_trigger LANGUAGE plpgsql AS
+\$\$
+BEGIN
+	IF pg_catalog.to_regclass('public.${svc}_b_parent') IS NOT NULL THEN
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgname = 'sabotage') THEN
+			CREATE TRIGGER sabotage BEFORE INSERT ON public.${svc}_b_parent
+				FOR EACH ROW EXECUTE FUNCTION public.sabotage();
+		END IF;
+		IF EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgname = 'sabotage' AND tgenabled <> 'A') THEN
+			ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER sabotage;
+		END IF;
+	END IF;
+END
+\$\$;
+CREATE EVENT TRIGGER add_sabotage ON ddl_command_end EXECUTE FUNCTION public.add_sabotage();
+});
+	return;
+}
+
+sub unsabotage
+{
+	my ($svc) = @_;
+	sib($svc, qq{
+DROP EVENT TRIGGER add_sabotage;
+DROP TRIGGER IF EXISTS sabotage ON public.${svc}_b_parent;
+DROP FUNCTION public.add_sabotage();
+DROP FUNCTION public.sabotage();
+});
+	return;
+}
+
+# writes of the application to the source's tables (or through the shims)
+sub writes
+{
+	my ($svc, $k) = @_;
+	src(qq{
+INSERT INTO ${svc}_b_parent VALUES ($k, 'parent new $k');
+INSERT INTO ${svc}_a_child VALUES ($k, $k, 'child new $k'), ($k + 1, 7, 'child new ' || $k + 1);
+UPDATE ${svc}_b_parent SET v = 'changed $k' WHERE id IN (3, $parents - 3);
+UPDATE ${svc}_a_child SET v = 'changed $k' WHERE id IN (5, $children - 5);
+DELETE FROM ${svc}_a_child WHERE id = $k % 1000 + 11;
+DELETE FROM ${svc}_b_parent WHERE id = $k % 1000 + 13;
+});
+	return;
+}
+
+# ---------------------------------------------------------------------------
+# what the checks read
+
+# the ordered digest of every row of a table, with its count and keys
+sub digest_sql
+{
+	my ($table) = @_;
+	return "SELECT count(*) || ' rows, ' || count(DISTINCT id) || ' keys, '"
+	  . " || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY id)), 'empty')"
+	  . " FROM ONLY $table t";
+}
+
+# the digests of the service's tables, in $db ('postgres': the source)
+# and $schema
+sub digests
+{
+	my ($db, $svc, $schema) = @_;
+	$schema //= 'public';
+	return join("\n",
+		map { "$_: " . sib($db, digest_sql("$schema.${svc}_$_")) } ('a_child', 'b_parent'));
+}
+
+sub job
+{
+	my ($svc, $columns) = @_;
+	return src("SELECT $columns FROM splitdb.job WHERE service = '$svc'"
+		  . " AND state NOT IN ('cancelled', 'rolled_back') ORDER BY job_id DESC LIMIT 1");
+}
+
+sub job_state
+{
+	my ($svc) = @_;
+	return job($svc,
+		"CASE WHEN splitdb.job_worker_gone(state, worker_pid) THEN 'failed' ELSE state END");
+}
+
+sub summary
+{
+	my ($svc) = @_;
+	return "job of $svc: " . src("SELECT string_agg(" . JOB_SUMMARY
+		  . ", '; ' ORDER BY job_id) FROM splitdb.job WHERE service = '$svc'");
+}
+
+# wait until the job of $svc no longer runs; returns its state
+sub wait_job_end
+{
+	my ($svc) = @_;
+	my $state;
+	poll_until(sub { $state = job_state($svc); $state !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)$/ },
+		undef, "the job of $svc to end");
+	return $state;
+}
+
+# the kinds of the relkind of the service's tables in the source
+sub relkinds
+{
+	my ($svc) = @_;
+	return src("SELECT string_agg(relkind::text, ' ' ORDER BY relname) FROM pg_class"
+		  . " WHERE relnamespace = 'public'::regnamespace AND relname IN ('${svc}_a_child', '${svc}_b_parent')");
+}
+
+# locks that other sessions hold on the service's tables, and advisory
+# locks, in the source
+sub leftover_locks
+{
+	my ($svc) = @_;
+	return src(qq{SELECT count(*) FILTER (WHERE l.locktype = 'relation' AND c.relname LIKE '${svc}\\_%') || ' relation, '
+	|| count(*) FILTER (WHERE l.locktype = 'advisory') || ' advisory'
+  FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation
+ WHERE l.pid <> pg_backend_pid()});
+}
+
+sub check_clean
+{
+	my ($svc, $what) = @_;
+	my $locks;
+	my $deadline = time + 30;
+	do { $locks = leftover_locks($svc); usleep(100_000) if $locks ne '0 relation, 0 advisory'; }
+	  while ($locks ne '0 relation, 0 advisory' && time < $deadline);
+	is($locks, '0 relation, 0 advisory', "$what: no session holds a lock on its tables, no advisory lock");
+	is( src(q{SELECT coalesce(string_agg(severity || ' ' || coalesce(service::text, '-') || ' ' || location
+	          || ' ' || object || ': ' || problem, '; '), '') FROM splitdb_doctor()}),
+		'', "$what: splitdb_doctor() finds nothing");
+	return;
+}
+
+# the job of $svc is done, and the sibling holds exactly $expected
+sub check_done
+{
+	my ($svc, $expected, $runs, $what) = @_;
+	is(job($svc, "state || '|' || phase || '|' || coalesce(last_sqlstate || ' ' || last_error, 'no error')"),
+		'done|done|no error', "$what: the job is done, no error left")
+	  or diag(summary($svc));
+	is(job($svc, 'runs'), $runs, "$what: after $runs runs") if defined $runs;
+	is(digests($svc, $svc), $expected, "$what: the sibling holds the source's rows, row for row");
+	is(digests('postgres', $svc), $expected, "$what: the shims read them");
+	is(digests('postgres', $svc, 'splitdb_archive'), $expected,
+		"$what: the archived originals hold them");
+	is(relkinds($svc), 'f f', "$what: the source's tables are shims");
+	poll_until(
+		sub {
+			sib($svc, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+				  . " AND application_name = 'splitdb' AND state <> 'idle'") eq '0';
+		},
+		undef,
+		"the sessions of $svc in the sibling");
+	is( src("SELECT count(*) FROM splitdb_verify('$svc') WHERE ok"), '2',
+		"$what: splitdb_verify agrees");
+	check_clean($svc, $what);
+	return;
+}
+
+# the source of $svc is intact: ordinary tables holding $expected
+sub check_source_intact
+{
+	my ($svc, $expected, $what) = @_;
+	is(relkinds($svc), 'r r', "$what: the source's tables are still ordinary tables");
+	is(digests('postgres', $svc), $expected, "$what: with exactly their rows");
+	return;
+}
+
+# ---------------------------------------------------------------------------
+# kills
+
+# wait until the launcher has looked for interrupted jobs after a start
+sub wait_launcher
+{
+	my ($offset) = @_;
+	$node->wait_for_log(qr/the launcher looked for interrupted jobs in (\d+) of \1 databases/, $offset);
+	return;
+}
+
+# SIGKILL of $pid, then the crash-restart it causes, and the launcher's look
+sub sigkill
+{
+	my ($pid, $what) = @_;
+	my $offset = -s $node->logfile;
+	ok(kill('KILL', $pid), "$what: SIGKILL of process $pid");
+	$node->wait_for_log(qr/\(PID $pid\) was terminated by signal 9/, $offset);
+	$node->wait_for_log(qr/all server processes terminated; reinitializing/, $offset);
+	$node->poll_query_until('postgres', 'SELECT true') or die "$what: the server does not come back";
+	wait_launcher($offset);
+	return $offset;
+}
+
+# an immediate stop and a start
+sub immediate_stop
+{
+	my ($what) = @_;
+	my $offset = -s $node->logfile;
+	$node->stop('immediate');
+	$node->start;
+	wait_launcher($offset);
+	pass("$what: the server stopped immediately and started again");
+	return $offset;
+}
+
+# a session whose server went away
+sub forget
+{
+	my ($bg) = @_;
+	eval { $bg->quit; };
+	return;
+}
+
+# Start a run of the job of $svc (splitdb_migrate with @args) that waits at
+# $point while the returned session holds the hook's lock; returns
+# (holder, worker's pid).
+sub start_paused
+{
+	my ($svc, $point, $args) = @_;
+	my $holder = $node->background_psql('postgres');
+	$holder->query_safe("SELECT pg_advisory_lock($migrate_key, 0)");
+	src("SET splitdb.migrate_pause_at = '$point'; SELECT splitdb_migrate('$svc'$args)");
+	my $paused = qq{SELECT a.pid FROM pg_stat_activity a JOIN splitdb.job j ON j.worker_pid = a.pid
+		WHERE j.service = '$svc' AND a.query = 'paused at $point'};
+	poll_until(sub { src($paused) ne '' || job_state($svc) !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)$/ },
+		undef, "the job of $svc to pause at $point");
+	my $pid = src($paused);
+	ok($pid ne '', "$svc: the worker waits at $point") or diag(summary($svc));
+	return ($holder, $pid);
+}
+
+# the rows the copy again has recorded so far, per table
+sub copy_progress
+{
+	my ($svc) = @_;
+	return src("SELECT string_agg(jt.table_name || ' ' || jt.phase || ' ' || jt.rows_copied, ', '"
+		  . " ORDER BY jt.table_name) FROM splitdb.job_table jt JOIN splitdb.job j USING (job_id)"
+		  . " WHERE j.service = '$svc' AND j.state NOT IN ('cancelled', 'rolled_back')");
+}
+
+# ---------------------------------------------------------------------------
+# 1. the copy again after a failed verification
+
+sub case_recopy
+{
+	my ($svc, $kill) = @_;
+	make_service($svc);
+	sabotage($svc);
+	my $before = digests('postgres', $svc);
+
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres',
+		"SELECT splitdb_migrate('$svc', mode => 'offline', wait => true);");
+	like($err, qr/22000: migration of service "$svc" failed: verification failed for 1 table of service "$svc"/,
+		"$svc: the first run fails its verification (22000)");
+	is(job($svc, "state || '|' || phase || '|' || last_sqlstate"),
+		'failed|copying|22000', "$svc: the job is failed, sent back to copying");
+	check_source_intact($svc, $before, "$svc after the failed verification");
+	unsabotage($svc);
+
+	my ($holder, $pid) = start_paused($svc, 'copying', '');
+	is(copy_progress($svc),
+		"public.${svc}_a_child copying $batch, public.${svc}_b_parent created 0",
+		"$svc: the copy again stopped after its first batch of the child, in replica");
+	is(sib($svc, "SELECT count(*) FROM public.${svc}_a_child WHERE v LIKE '%!!'"),
+		'0', "$svc: the moved trigger did not fire on the rows copied again");
+
+	my $expected = $before;
+	if ($kill eq 'term')
+	{
+		src("SELECT pg_terminate_backend($pid)");
+		is(wait_job_end($svc), 'failed', "$svc: the terminated job is failed");
+		is(job($svc, 'last_sqlstate'), '57P01', "$svc: with 57P01");
+		$holder->quit;
+		check_source_intact($svc, $before, "$svc after the terminate");
+		# the tables are open to writes while the job is failed
+		writes($svc, 100000);
+		$expected = digests('postgres', $svc);
+		($ret, $out, $err) = psql_verbose($node, 'postgres',
+			"SELECT splitdb_migrate('$svc', wait => true);");
+		is($ret, 0, "$svc: one splitdb_migrate() resumes the job to done") or diag($err);
+		check_done($svc, $expected, 3, $svc);
+	}
+	else
+	{
+		my $offset = $kill eq 'kill' ? sigkill($pid, $svc) : immediate_stop($svc);
+		forget($holder);
+		ok($node->log_contains(qr/resuming job \d+ of service "$svc" after a restart/, $offset),
+			"$svc: the launcher resumes the job") or diag(summary($svc));
+		is(wait_job_end($svc), 'done', "$svc: the resumed job ends done") or diag(summary($svc));
+		check_done($svc, $expected, 3, $svc);
+	}
+	is(sib($svc, "SELECT count(*) FROM public.${svc}_a_child WHERE v LIKE '%!!'"),
+		'0', "$svc: no child row went through the moved trigger twice");
+	return;
+}
+
+case_recopy('rc_term', 'term');
+case_recopy('rc_kill', 'kill');
+case_recopy('rc_stop', 'stop');
+
+# ---------------------------------------------------------------------------
+# 2. a resumed offline job copies again what was written while it was stopped
+
+sub case_offline_resume
+{
+	my ($svc, $kill) = @_;
+	make_service($svc);
+
+	my ($holder, $pid) = start_paused($svc, 'cutover', ", mode => 'offline'");
+	src("SELECT pg_terminate_backend($pid)");
+	is(wait_job_end($svc), 'failed', "$svc: the job terminated before its cutover is failed");
+	$holder->quit;
+	writes($svc, 200000);
+	my $expected = digests('postgres', $svc);
+
+	# the resumed run finds the tables written, and copies them again
+	my $offset = -s $node->logfile;
+	($holder, $pid) = start_paused($svc, 'copying', '');
+	ok( $node->log_contains(
+			qr/job \d+ of service "$svc": 2 tables changed while the job was stopped; its tables are copied again/,
+			$offset),
+		"$svc: the resumed run copies again the tables written while it was stopped");
+	if ($kill eq 'kill')
+	{
+		$offset = sigkill($pid, $svc);
+		forget($holder);
+		ok($node->log_contains(qr/resuming job \d+ of service "$svc" after a restart/, $offset),
+			"$svc: the launcher resumes the job");
+		is(wait_job_end($svc), 'done', "$svc: the resumed job ends done") or diag(summary($svc));
+		check_done($svc, $expected, 3, $svc);
+		return;
+	}
+	src("SELECT pg_terminate_backend($pid)");
+	is(wait_job_end($svc), 'failed', "$svc: the job terminated in its copy again is failed");
+	$holder->quit;
+	check_source_intact($svc, $expected, "$svc after the terminate in the copy again");
+	writes($svc, 300000);
+	$expected = digests('postgres', $svc);
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres',
+		"SELECT splitdb_migrate('$svc', wait => true);");
+	is($ret, 0, "$svc: one splitdb_migrate() resumes the job to done") or diag($err);
+	check_done($svc, $expected, 3, $svc);
+	return;
+}
+
+case_offline_resume('of_kill', 'kill');
+case_offline_resume('of_term', 'term');
+
+# ---------------------------------------------------------------------------
+# 3. the offline cutover's install of reference ends in another sibling
+
+{
+	# pa_ca, migrated first, refers to pb_pb, which service pb takes
+	src(q{
+CREATE TABLE pb_pb (id integer PRIMARY KEY, v text NOT NULL);
+INSERT INTO pb_pb SELECT g, 'pb ' || g FROM generate_series(1, 1500) g;
+CREATE TABLE pa_ca (id integer PRIMARY KEY, pb_id integer REFERENCES pb_pb);
+INSERT INTO pa_ca SELECT g, 1 + g % 1500 FROM generate_series(1, 300) g;
+SELECT splitdb_add_service('pa');
+SELECT splitdb_add_service('pb');
+SELECT splitdb_assign('pa', 'pa_ca');
+SELECT splitdb_assign('pb', 'pb_pb');
+SELECT splitdb_migrate('pa', mode => 'offline', wait => true);
+});
+	my $pb_digest = sub { sib($_[0], digest_sql("$_[1]pb_pb")) };
+	my $before = $pb_digest->('postgres', 'public.');
+
+	# a transaction of the application's writes pa_ca through its shim,
+	# holding it in pa's sibling
+	my $w = $node->background_psql('postgres', on_error_stop => 0);
+	$w->query_safe("BEGIN; INSERT INTO pa_ca VALUES (10001, NULL)");
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres', q{
+SET splitdb.cutover_lock_timeout = 200;
+SET splitdb.cutover_attempts = 2;
+SELECT splitdb_migrate('pb', mode => 'offline', wait => true);});
+	like($err, qr/55P03: migration of service "pb" failed: could not install the cross-service references of service "pb" in 2 attempts/,
+		'pb: the offline cutover fails with 55P03 after its attempts');
+	is(job('pb', "state || '|' || last_sqlstate"), 'failed|55P03', 'pb: the job is failed with 55P03');
+	is(src("SELECT relkind::text FROM pg_class WHERE oid = 'public.pb_pb'::regclass"),
+		'r', 'pb: pb_pb is still an ordinary table');
+	is($pb_digest->('postgres', 'public.'), $before, 'pb: with exactly its rows');
+
+	# the job let go of pb_pb: the writer goes on and commits
+	$w->query_safe("SET lock_timeout = '5s'; INSERT INTO pb_pb VALUES (10001, 'written'); COMMIT");
+	$w->quit;
+	pass('pb: the writer held in the other sibling writes pb_pb and commits');
+	check_clean('pb', 'pb after its 55P03');
+
+	# held again, with a long wait: an immediate stop while it waits there
+	# (holding pb_pb: its rows are read before)
+	my $expected = $pb_digest->('postgres', 'public.');
+	$w = $node->background_psql('postgres', on_error_stop => 0);
+	$w->query_safe("BEGIN; INSERT INTO pa_ca VALUES (10002, NULL)");
+	src(q{SET splitdb.cutover_lock_timeout = 600000; SET splitdb.cutover_attempts = 1;
+SELECT splitdb_migrate('pb');});
+	poll_until(
+		sub {
+			sib('pa', q{SELECT count(*) FROM pg_stat_activity WHERE datname = 'pa'
+				AND wait_event_type = 'Lock' AND query LIKE '%install_reference_ends%'}) ne '0'
+			  || job_state('pb') !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)$/;
+		},
+		undef,
+		'the install in pa to wait');
+	is(job('pb', 'state'), 'cutting_over', 'pb: the resumed job waits in the other sibling, cutting over')
+	  or diag(summary('pb'));
+	my $offset = immediate_stop('pb waiting in pa');
+	forget($w);
+	ok($node->log_contains(qr/resuming job \d+ of service "pb" after a restart/, $offset),
+		'pb: the launcher resumes the job');
+	is(wait_job_end('pb'), 'done', 'pb: the resumed job ends done') or diag(summary('pb'));
+	is($pb_digest->('pb', 'public.'), $expected, 'pb: the sibling holds the rows, the one written while it was failed included');
+	is($pb_digest->('postgres', 'splitdb_archive.'), $expected, 'pb: the archived original holds them');
+	is(sib('pa', 'SELECT count(*) FROM pa_ca WHERE id IN (10001, 10002)'), '1',
+		'pa: the committed write is there, the one the stop cut short is not');
+	my ($r2, $o2, $e2) = psql_verbose($node, 'postgres', 'INSERT INTO pa_ca VALUES (10003, 999999);');
+	like($e2, qr/23503/, 'pa: a row of pa_ca referencing no row of pb_pb is refused (23503)');
+	src('INSERT INTO pa_ca VALUES (10004, 10001)');
+	pass('pa: a row referencing the row written while pb was failed is taken');
+	check_clean('pb', 'pb done');
+}
+
+# ---------------------------------------------------------------------------
+# 4. the rollback, its replays into the archived originals
+
+# start the rollback of $svc that pauses at $point; returns (holder,
+# caller, worker's pid)
+sub start_rollback_paused
+{
+	my ($svc, $point) = @_;
+	my $id = job($svc, 'job_id');
+	my $holder = $node->background_psql('postgres');
+	$holder->query_safe("SELECT pg_advisory_lock($rollback_key, $id)");
+	my $caller = $node->background_psql('postgres', on_error_stop => 0);
+	$caller->query_safe("SET splitdb.rollback_pause_at = '$point'");
+	$caller->{stdin} .= "SELECT splitdb_rollback('$svc');\n\\echo caller done\n";
+	$caller->{run}->pump_nb;
+	$node->poll_query_until('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE query = 'paused at $point'", '1')
+	  or die "the rollback of $svc does not pause at $point";
+	return ($holder, $caller, src("SELECT pid FROM pg_stat_activity WHERE query = 'paused at $point'"));
+}
+
+sub check_rolled_back
+{
+	my ($svc, $expected, $what) = @_;
+	is(src("SELECT state FROM splitdb.job WHERE service = '$svc' ORDER BY job_id DESC LIMIT 1"),
+		'rolled_back', "$what: the job is rolled_back");
+	is(relkinds($svc), 'r r', "$what: the source's tables are the originals again");
+	is(digests('postgres', $svc), $expected,
+		"$what: they hold the sibling's rows, row for row, every write replayed once");
+	is(sib($svc, "SELECT count(*) FROM pg_class WHERE relname LIKE '${svc}\\_%' AND relkind = 'r'"),
+		'0', "$what: the sibling's tables are gone");
+	check_clean($svc, $what);
+	return;
+}
+
+{
+	my $svc = 'rc_term';
+	writes($svc, 400000);
+	my ($holder, $caller, $pid) = start_rollback_paused($svc, 'locked');
+	sigkill($pid, "$svc rollback");
+	forget($holder);
+	forget($caller);
+	is(job($svc, 'state'), 'done', "$svc: the killed rollback left the job done");
+	is(relkinds($svc), 'f f', "$svc: and the shims in place");
+	writes($svc, 500000);
+	my $expected = digests($svc, $svc);
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_rollback('$svc');");
+	is($ret, 0, "$svc: splitdb_rollback() called again finishes") or diag($err);
+	check_rolled_back($svc, $expected, "$svc rolled back");
+}
+
+{
+	my $svc = 'rc_kill';
+	writes($svc, 400000);
+	my $expected = digests($svc, $svc);
+	my ($holder, $caller, $pid) = start_rollback_paused($svc, 'between_commits');
+	src("SELECT pg_terminate_backend($pid)");
+	$caller->query_until(qr/caller done/, '');
+	like($caller->{stderr}, qr/rollback of service "$svc" failed/,
+		"$svc: the call reports the terminated worker");
+	$holder->quit;
+	$caller->quit;
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_rollback('$svc');");
+	is($ret, 0, "$svc: splitdb_rollback() called again finishes") or diag($err);
+	check_rolled_back($svc, $expected, "$svc rolled back");
+}
+
+# ---------------------------------------------------------------------------
+# 5. finalize, killed while it waits for a lock on an archived original
+
+{
+	my $svc = 'rc_stop';
+	writes($svc, 600000);
+	my $expected = digests($svc, $svc);
+	my $archived = digests('postgres', $svc, 'splitdb_archive');
+	my $reader = $node->background_psql('postgres');
+	$reader->query_safe("BEGIN; SELECT count(*) FROM splitdb_archive.${svc}_b_parent");
+	my $fin = $node->background_psql('postgres', on_error_stop => 0);
+	my $fpid = $fin->query_safe('SELECT pg_backend_pid()');
+	$fin->{stdin} .= "SELECT splitdb_finalize('$svc');\n\\echo finalize done\n";
+	$fin->{run}->pump_nb;
+	$node->poll_query_until('postgres',
+		"SELECT wait_event_type FROM pg_stat_activity WHERE pid = $fpid", 'Lock')
+	  or die 'the finalize does not wait for the lock';
+	sigkill($fpid, "$svc finalize");
+	forget($reader);
+	forget($fin);
+	is(job($svc, 'state'), 'done', "$svc: the killed finalize left the job done");
+	is(digests('postgres', $svc, 'splitdb_archive'), $archived,
+		"$svc: and the archived originals intact");
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_finalize('$svc');");
+	is($ret, 0, "$svc: splitdb_finalize() called again finishes") or diag($err);
+	is(job($svc, 'state'), 'finalized', "$svc: the job is finalized");
+	is(digests($svc, $svc), $expected, "$svc: the sibling kept its rows");
+	is(digests('postgres', $svc), $expected, "$svc: the shims read them");
+	is(src("SELECT count(*) FROM pg_class WHERE relnamespace = 'splitdb_archive'::regnamespace"
+			  . " AND relname LIKE '${svc}\\_%'"),
+		'0', "$svc: the archived originals are gone");
+	check_clean($svc, "$svc finalized");
+}
+
+# ---------------------------------------------------------------------------
+# 6. splitdb_cancel() of an online job copying again, killed while it waits
+
+{
+	my $svc = 'cn';
+	make_service($svc);
+	sabotage($svc);
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres',
+		"SELECT splitdb_migrate('$svc', wait => true);");
+	like($err, qr/22000: migration of service "$svc" failed: verification failed/, "$svc: the online job fails its verification (22000)");
+	unsabotage($svc);
+	my ($holder, $pid) = start_paused($svc, 'copying', '');
+	# online: the application writes while the job copies again
+	writes($svc, 700000);
+	my $expected = digests('postgres', $svc);
+	my $w = $node->background_psql('postgres', on_error_stop => 0);
+	$w->query_safe("BEGIN; UPDATE ${svc}_b_parent SET v = 'uncommitted' WHERE id = 100");
+	my $c = $node->background_psql('postgres', on_error_stop => 0);
+	my $cpid = $c->query_safe('SELECT pg_backend_pid()');
+	$c->query_safe('SET splitdb.cutover_lock_timeout = 600000; SET splitdb.cutover_attempts = 1');
+	$c->{stdin} .= "SELECT splitdb_cancel('$svc');\n\\echo cancel done\n";
+	$c->{run}->pump_nb;
+	$holder->query_safe("SELECT pg_advisory_unlock($migrate_key, 0)");
+	$node->poll_query_until('postgres',
+		"SELECT count(*) FROM pg_locks WHERE pid = $cpid AND NOT granted AND locktype = 'relation'"
+		  . " AND relation = '${svc}_b_parent'::regclass", '1')
+	  or die 'the cancel does not wait for the writer';
+	pass("$svc: the cancel's drops in the source wait for the writer");
+	sigkill($cpid, "$svc cancel");
+	forget($_) for ($holder, $w, $c);
+	usleep(500_000);
+	is(job_state($svc), 'failed', "$svc: the killed cancel left the job failed, not resumed")
+	  or diag(summary($svc));
+	is(job($svc, 'last_sqlstate'), '57014', "$svc: stopped by the cancel (57014)");
+	($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_cancel('$svc');");
+	is($ret, 0, "$svc: splitdb_cancel() called again finishes") or diag($err);
+	is(src("SELECT state FROM splitdb.job WHERE service = '$svc'"), 'cancelled', "$svc: the job is cancelled");
+	check_source_intact($svc, $expected, "$svc cancelled");
+	is( src("SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('${svc}_a_child'::regclass, '${svc}_b_parent'::regclass)"
+			  . " AND tgname LIKE 'splitdb%'"),
+		'0', "$svc: no capture trigger is left in the source");
+	is(sib($svc, "SELECT count(*) FROM pg_class WHERE relname LIKE '${svc}\\_%'"),
+		'0', "$svc: nothing of the job is left in the sibling");
+	check_clean($svc, "$svc cancelled");
+	my $id = src("SELECT splitdb_migrate('$svc', mode => 'offline', wait => true)");
+	is(job($svc, 'state'), 'done', "$svc: migrated again after the cancel, done");
+	is(digests($svc, $svc), $expected, "$svc: with the source's rows");
+}
+
+$node->stop;
+done_testing();
