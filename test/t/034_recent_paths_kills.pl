@@ -87,7 +87,8 @@ sub sib { return $node->safe_psql($_[0], $_[1]); }
 
 sub make_service
 {
-	my ($svc) = @_;
+	my ($svc, $np) = @_;
+	$np //= $parents;
 	src(qq{
 SET ROLE app_owner;
 CREATE FUNCTION ${svc}_ok(v text) RETURNS boolean LANGUAGE plpgsql AS
@@ -101,8 +102,8 @@ CREATE TABLE ${svc}_a_child (
 	v text NOT NULL CHECK (${svc}_ok(v)));
 CREATE TRIGGER ${svc}_mark BEFORE INSERT ON ${svc}_a_child
 	FOR EACH ROW EXECUTE FUNCTION ${svc}_mark();
-INSERT INTO ${svc}_b_parent SELECT g, 'parent ' || g FROM generate_series(1, $parents) g;
-INSERT INTO ${svc}_a_child SELECT g, 1 + g % $parents, 'child ' || g FROM generate_series(1, $children) g;
+INSERT INTO ${svc}_b_parent SELECT g, 'parent ' || g FROM generate_series(1, $np) g;
+INSERT INTO ${svc}_a_child SELECT g, 1 + g % $np, 'child ' || g FROM generate_series(1, $children) g;
 RESET ROLE;
 SELECT splitdb_add_service('$svc');
 SELECT splitdb_assign('$svc', '${svc}_a_child', '${svc}_b_parent');
@@ -417,6 +418,94 @@ case_recopy('rc_term', 'term');
 case_recopy('rc_kill', 'kill');
 case_recopy('rc_stop', 'stop');
 
+# The copy again of a table large enough for key ranges, with two readers
+# (the worker and a copier, each in replica): a gate in the sibling (a
+# statement trigger ENABLE ALWAYS) holds both once the parent holds 20000
+# rows, with checkpoints in both ranges; SIGKILL of the copier.  The
+# launcher resumes the job with the server's one reader, which copies what
+# is left of both ranges.
+{
+	my $svc = 'rg';
+	make_service($svc, 120000);
+	sabotage($svc);
+	my $before = digests('postgres', $svc);
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres',
+		"SET splitdb.copy_readers = 2;\nSELECT splitdb_migrate('$svc', mode => 'offline', wait => true);");
+	like($err, qr/22000: migration of service "$svc" failed: verification failed/,
+		"$svc: the first run, with two readers, fails its verification (22000)");
+	unsabotage($svc);
+	sib($svc, qq{
+CREATE TABLE public.gate ();
+CREATE FUNCTION public.hold() RETURNS trigger LANGUAGE plpgsql AS
+\$\$
+BEGIN
+	IF (SELECT count(*) FROM public.${svc}_b_parent) >= 20000 THEN
+		LOCK TABLE public.gate IN SHARE MODE;
+	END IF;
+	RETURN NULL;
+END
+\$\$;
+CREATE TRIGGER zz_gate BEFORE INSERT ON public.${svc}_b_parent
+	FOR EACH STATEMENT EXECUTE FUNCTION public.hold();
+CREATE FUNCTION public.gate_always() RETURNS event_trigger LANGUAGE plpgsql AS
+\$\$
+BEGIN
+	IF EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgname = 'zz_gate' AND tgenabled <> 'A') THEN
+		ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
+	END IF;
+END
+\$\$;
+CREATE EVENT TRIGGER gate_always ON ddl_command_end EXECUTE FUNCTION public.gate_always();
+ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
+});
+	my $gate = $node->background_psql($svc);
+	$gate->query_safe('BEGIN; LOCK TABLE public.gate IN EXCLUSIVE MODE');
+	src("SET splitdb.copy_readers = 2; SELECT splitdb_migrate('$svc')");
+	my $waiting = q{SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'public.gate'::regclass};
+	poll_until(sub { sib($svc, $waiting) eq '2' || job_state($svc) !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)$/ },
+		undef, "both readers of $svc at the gate");
+	is(sib($svc, $waiting), '2', "$svc: both readers of the copy again wait at the gate")
+	  or diag(summary($svc));
+	is( src("SELECT count(*) || ' ranges, ' || count(*) FILTER (WHERE rows_copied > 0 AND NOT done) || ' under way'"
+			  . " FROM splitdb.job_range r JOIN splitdb.job j USING (job_id) WHERE j.service = '$svc'"),
+		'2 ranges, 2 under way', "$svc: the parent's two ranges have checkpoints");
+	my $copier = src("SELECT pid FROM pg_stat_activity WHERE backend_type = 'splitdb copier'");
+	my $offset = sigkill($copier, "$svc copier");
+	forget($gate);
+	ok($node->log_contains(qr/resuming job \d+ of service "$svc" after a restart/, $offset),
+		"$svc: the launcher resumes the job");
+	is(wait_job_end($svc), 'done', "$svc: the resumed job ends done") or diag(summary($svc));
+	ok( $node->log_contains(
+			qr/job \d+ of service "$svc" copies table public.${svc}_b_parent in 2 ranges \(2 to go\) with 1 reader/,
+			$offset),
+		"$svc: the resumed run copies what is left of both ranges, alone");
+	sib($svc, "DROP EVENT TRIGGER gate_always; DROP TRIGGER zz_gate ON public.${svc}_b_parent");
+	check_done($svc, $before, 3, $svc);
+}
+
+# An online job's copy again, written meanwhile through its capture: the
+# application writes while the worker waits after the first batch, and
+# while the worker is gone after its SIGKILL; the launcher resumes it, and
+# the catch-up brings the sibling to the source.
+{
+	my $svc = 'on';
+	make_service($svc);
+	sabotage($svc);
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_migrate('$svc', wait => true);");
+	like($err, qr/22000: migration of service "$svc" failed: verification failed/,
+		"$svc: the online job fails its verification (22000)");
+	unsabotage($svc);
+	my ($holder, $pid) = start_paused($svc, 'copying', '');
+	writes($svc, 800000);
+	my $offset = sigkill($pid, $svc);
+	forget($holder);
+	writes($svc, 810000);
+	ok($node->log_contains(qr/resuming job \d+ of service "$svc" after a restart/, $offset),
+		"$svc: the launcher resumes the job");
+	is(wait_job_end($svc), 'done', "$svc: the resumed job ends done") or diag(summary($svc));
+	check_done($svc, digests('postgres', $svc, 'splitdb_archive'), 3, $svc);
+}
+
 # ---------------------------------------------------------------------------
 # 2. a resumed offline job copies again what was written while it was stopped
 
@@ -536,6 +625,50 @@ SELECT splitdb_migrate('pb');});
 	src('INSERT INTO pa_ca VALUES (10004, 10001)');
 	pass('pa: a row referencing the row written while pb was failed is taken');
 	check_clean('pb', 'pb done');
+}
+
+# A cutover stopped after the other sibling committed its ends (the
+# cutover_committing hook), by pg_terminate_backend: the job is failed and
+# its table the source's again, so the other sibling's ends check it there
+# (a row deleted in the source is no longer referenced; a row added there is)
+# until a run cuts over again.
+{
+	src(q{
+CREATE TABLE qb_qb (id integer PRIMARY KEY, v text NOT NULL);
+INSERT INTO qb_qb SELECT g, 'qb ' || g FROM generate_series(1, 1500) g;
+CREATE TABLE qa_ca (id integer PRIMARY KEY, qb_id integer REFERENCES qb_qb);
+INSERT INTO qa_ca SELECT g, 1 + g % 1500 FROM generate_series(1, 300) g;
+SELECT splitdb_add_service('qa');
+SELECT splitdb_add_service('qb');
+SELECT splitdb_assign('qa', 'qa_ca');
+SELECT splitdb_assign('qb', 'qb_qb');
+SELECT splitdb_migrate('qa', mode => 'offline', wait => true);
+});
+	my ($holder, $pid) = start_paused('qb', 'cutover_committing', ", mode => 'offline'");
+	src("SELECT pg_terminate_backend($pid)");
+	is(wait_job_end('qb'), 'failed', 'qb: the job terminated with its cutover half committed is failed');
+	$holder->quit;
+	is(src("SELECT relkind::text FROM pg_class WHERE oid = 'public.qb_qb'::regclass"),
+		'r', 'qb: qb_qb is the source\'s table again');
+
+	# the application writes qb_qb in the source, and qa_ca in qa's sibling
+	src("DELETE FROM qb_qb WHERE id = 1400; INSERT INTO qb_qb VALUES (5000, 'new')");
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres', 'INSERT INTO qa_ca VALUES (20000, 1400);');
+	like($err, qr/23503/, 'qa: a row referencing a row deleted from the source is refused (23503)');
+	($ret, $out, $err) = psql_verbose($node, 'postgres', 'INSERT INTO qa_ca VALUES (20001, 5000);');
+	is($ret, 0, 'qa: a row referencing a row added in the source is taken') or diag($err);
+	is(src('SELECT count(*) FROM qa_ca c WHERE NOT EXISTS (SELECT FROM qb_qb b WHERE b.id = c.qb_id)'),
+		'0', 'qa: no row of qa_ca lacks its row of qb_qb');
+
+	my $expected = sib('postgres', digest_sql('public.qb_qb'));
+	($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_migrate('qb', wait => true);");
+	is($ret, 0, 'qb: one splitdb_migrate() resumes the job to done') or diag($err);
+	is(sib('qb', digest_sql('public.qb_qb')), $expected, 'qb: the sibling holds the source\'s rows');
+	is(src('SELECT count(*) FROM qa_ca c WHERE NOT EXISTS (SELECT FROM qb_qb b WHERE b.id = c.qb_id)'),
+		'0', 'qa: still no row of qa_ca without its row of qb_qb');
+	($ret, $out, $err) = psql_verbose($node, 'postgres', 'INSERT INTO qa_ca VALUES (20002, 1400);');
+	like($err, qr/23503/, 'qa: after the cutover, a row referencing no row of qb_qb is refused (23503)');
+	check_clean('qb', 'qb done');
 }
 
 # ---------------------------------------------------------------------------
