@@ -295,9 +295,15 @@ copy_table(SplitdbJob *job, SplitdbJobTable *t)
 	/*
 	 * Emptying a table without a key, and the trim, commit in the sibling at
 	 * once, in autocommit: the batches then go over other connections, which
-	 * must not wait for a lock this one would hold.
+	 * must not wait for a lock this one would hold.  A copy again empties
+	 * with a DELETE, in replica as every statement of the copy then is: the
+	 * sibling's foreign keys exist, and one that references the table (a
+	 * unique column that may be null, which gives no key) refuses a
+	 * TRUNCATE (0A000), in every run that resumes.
 	 */
-	if (t->phase == SPLITDB_TABLE_COPYING && src->nkeys == 0)
+	if (t->phase == SPLITDB_TABLE_COPYING && src->nkeys == 0 && job->copy_replica)
+		splitdb_copy_empty(job->conn, src->name, job->service);
+	else if (t->phase == SPLITDB_TABLE_COPYING && src->nkeys == 0)
 		splitdb_copy_truncate(job->conn, src->name, job->service);
 	else if (t->phase == SPLITDB_TABLE_COPYING)
 	{

@@ -41,7 +41,14 @@
 #    the sibling changes the parent's rows, then is dropped), stopped after
 #    its first batch: rc_term (pg_terminate_backend, then writes to the
 #    source while the job is failed: the resumed run copies again once
-#    more), rc_kill (SIGKILL), rc_stop (immediate stop);
+#    more), rc_kill (SIGKILL), rc_stop (immediate stop); ku: a table
+#    without a key (a nullable unique column that the other table's
+#    foreign key references), its one batch held by a gate in the sibling,
+#    SIGKILL (the resumed run emptied it with a TRUNCATE, refused by that
+#    foreign key, 0A000, on every run); rg: a table copied by key ranges
+#    with two readers, held at a gate with checkpoints in both ranges,
+#    SIGKILL of the copier, resumed with one reader; on: an online job's
+#    copy again, SIGKILL, written before and after;
 # 2. a resumed offline job that copies again what was written while it
 #    was stopped, stopped in that copy: of_kill (SIGKILL; the launcher
 #    resumes it), of_term (pg_terminate_backend, more writes, one call);
@@ -49,6 +56,9 @@
 #    held by a transaction there: fails with 55P03 after its attempts,
 #    lets go of its tables, and the resumed job copies again and cuts
 #    over; then, held again, an immediate stop while the install waits;
+#    qa/qb: a cutover terminated after the other sibling committed its
+#    ends (cutover_committing): the other service's keys are checked
+#    against the source's table while the job is failed;
 # 4. the rollback of rc_term, written through its shims, its worker
 #    SIGKILLed while it holds the locks of the switch back; of rc_kill, its
 #    worker terminated between the sibling's commit and the source's;
@@ -417,6 +427,76 @@ sub case_recopy
 case_recopy('rc_term', 'term');
 case_recopy('rc_kill', 'kill');
 case_recopy('rc_stop', 'stop');
+
+# The copy again of a table without a key (a nullable unique column, which
+# a foreign key of the other table references): a gate in the sibling holds
+# its one batch; SIGKILL of the worker.  The resumed run empties it again
+# without a TRUNCATE, which the sibling's foreign key refuses (0A000).
+{
+	my $svc = 'ku';
+	src(qq{
+CREATE TABLE ${svc}_b_parent (code text UNIQUE, v text NOT NULL);
+CREATE TABLE ${svc}_a_child (
+	id integer PRIMARY KEY,
+	parent_code text REFERENCES ${svc}_b_parent (code),
+	v text NOT NULL);
+INSERT INTO ${svc}_b_parent SELECT 'c' || g, 'parent ' || g FROM generate_series(1, 300) g;
+INSERT INTO ${svc}_b_parent VALUES (NULL, 'no code'), (NULL, 'no code either');
+INSERT INTO ${svc}_a_child SELECT g, 'c' || (1 + g % 300), 'child ' || g FROM generate_series(1, 900) g;
+SELECT splitdb_add_service('$svc');
+SELECT splitdb_assign('$svc', '${svc}_a_child', '${svc}_b_parent');
+});
+	sabotage($svc);
+	my $digest = sub {
+		my ($db, $schema) = @_;
+		return sib($db,
+			"SELECT (SELECT count(*) || ' ' || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM ONLY $schema.${svc}_b_parent t)"
+			  . " || ' / ' || (" . digest_sql("$schema.${svc}_a_child") . ')');
+	};
+	my $before = $digest->('postgres', 'public');
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres',
+		"SELECT splitdb_migrate('$svc', mode => 'offline', wait => true);");
+	like($err, qr/22000: migration of service "$svc" failed: verification failed/,
+		"$svc: the first run fails its verification (22000)");
+	unsabotage($svc);
+	sib($svc, qq{
+CREATE TABLE public.gate ();
+CREATE FUNCTION public.hold() RETURNS trigger LANGUAGE plpgsql AS
+\$\$ BEGIN LOCK TABLE public.gate IN SHARE MODE; RETURN NULL; END \$\$;
+CREATE TRIGGER zz_gate BEFORE INSERT ON public.${svc}_b_parent
+	FOR EACH STATEMENT EXECUTE FUNCTION public.hold();
+CREATE FUNCTION public.gate_always() RETURNS event_trigger LANGUAGE plpgsql AS
+\$\$
+BEGIN
+	IF EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgname = 'zz_gate' AND tgenabled <> 'A') THEN
+		ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
+	END IF;
+END
+\$\$;
+CREATE EVENT TRIGGER gate_always ON ddl_command_end EXECUTE FUNCTION public.gate_always();
+ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
+});
+	my $gate = $node->background_psql($svc);
+	$gate->query_safe('BEGIN; LOCK TABLE public.gate IN EXCLUSIVE MODE');
+	src("SELECT splitdb_migrate('$svc')");
+	my $waiting = q{SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'public.gate'::regclass};
+	poll_until(sub { sib($svc, $waiting) eq '1' || job_state($svc) !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)$/ },
+		undef, "the copy of ${svc}_b_parent at the gate");
+	is(copy_progress($svc), "public.${svc}_a_child copied 900, public.${svc}_b_parent copying 0",
+		"$svc: the copy again waits in its batch of the table without a key, its foreign key there")
+	  or diag(summary($svc));
+	my $offset = sigkill(job($svc, 'worker_pid'), $svc);
+	forget($gate);
+	sib($svc, "DROP EVENT TRIGGER gate_always; DROP TRIGGER zz_gate ON public.${svc}_b_parent");
+	ok($node->log_contains(qr/resuming job \d+ of service "$svc" after a restart/, $offset),
+		"$svc: the launcher resumes the job");
+	is(wait_job_end($svc), 'done', "$svc: the resumed job ends done") or diag(summary($svc));
+	is(job($svc, "coalesce(last_sqlstate || ' ' || last_error, 'no error')"), 'no error',
+		"$svc: no error left");
+	is($digest->($svc, 'public'), $before, "$svc: the sibling holds the source's rows, row for row");
+	is($digest->('postgres', 'splitdb_archive'), $before, "$svc: the archived originals hold them");
+	check_clean($svc, $svc);
+}
 
 # The copy again of a table large enough for key ranges, with two readers
 # (the worker and a copier, each in replica): a gate in the sibling (a
