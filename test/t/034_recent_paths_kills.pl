@@ -17,7 +17,10 @@
 # the tables' owner, a role without superuser: with splitdb.owner_rights
 # the workers run it as that role) and NAME_b_parent (2000 rows); the
 # child sorts first, so a copy again copies it before the table it
-# references.  splitdb.batch_rows is 500.
+# references.  splitdb.batch_rows is 500.  The CHECK's function fails
+# wherever splitdb.owner_rights is on and it runs as a superuser: every
+# session of the workers, copiers and rollback must run it as its owner,
+# in every run after a kill.
 #
 # The worker is met where the test wants it with the code's test hooks
 # (splitdb.migrate_pause_at, splitdb.rollback_pause_at and their advisory
@@ -48,7 +51,7 @@
 #    foreign key, 0A000, on every run); rg: a table copied by key ranges
 #    with two readers, held at a gate with checkpoints in both ranges,
 #    SIGKILL of the copier, resumed with one reader; on: an online job's
-#    copy again, SIGKILL, written before and after;
+#    copy again written while it waits, SIGKILL;
 # 2. a resumed offline job that copies again what was written while it
 #    was stopped, stopped in that copy: of_kill (SIGKILL; the launcher
 #    resumes it), of_term (pg_terminate_backend, more writes, one call);
@@ -64,8 +67,11 @@
 #    worker terminated between the sibling's commit and the source's;
 # 5. the finalize of rc_stop, its backend SIGKILLed while it waits for a
 #    lock on an archived original;
+#    of_term's, killed between its commits in the sibling and the source;
 # 6. splitdb_cancel() of an online job copying again, its backend
-#    SIGKILLed while its drops in the source wait for a writer.
+#    SIGKILLed while its drops in the source wait for a writer; then a
+#    cancel that waits for a writer beyond its attempts (55P03, nothing
+#    changed in the source), and a last one that ends it.
 
 use strict;
 use warnings FATAL => 'all';
@@ -102,7 +108,15 @@ sub make_service
 	src(qq{
 SET ROLE app_owner;
 CREATE FUNCTION ${svc}_ok(v text) RETURNS boolean LANGUAGE plpgsql AS
-\$\$ BEGIN RETURN length(v) < 200; END \$\$;
+\$\$
+BEGIN
+	IF coalesce(pg_catalog.current_setting('splitdb.owner_rights', true), 'off') = 'on'
+	   AND (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+		RAISE EXCEPTION 'the check of ${svc} runs as superuser %', current_user;
+	END IF;
+	RETURN length(v) < 200;
+END
+\$\$;
 CREATE FUNCTION ${svc}_mark() RETURNS trigger LANGUAGE plpgsql AS
 \$\$ BEGIN NEW.v := NEW.v || '!'; RETURN NEW; END \$\$;
 CREATE TABLE ${svc}_b_parent (id integer PRIMARY KEY, v text NOT NULL);
@@ -220,12 +234,24 @@ sub summary
 }
 
 # wait until the job of $svc no longer runs; returns its state
+# wait until the job of $svc no longer runs; returns its state.  Every kill
+# here is followed by the launcher's resume or a worker's own record, so
+# the row's state is read as it is: a worker that has just ended can read
+# as gone (splitdb.job_worker_gone) before its row says done, and a job the
+# resumer has marked failed ("the server restarted") is about to run again.
 sub wait_job_end
 {
 	my ($svc) = @_;
 	my $state;
-	poll_until(sub { $state = job_state($svc); $state !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)$/ },
-		undef, "the job of $svc to end");
+	poll_until(
+		sub {
+			$state = job($svc,
+				"CASE WHEN state = 'failed' AND last_error = 'the server restarted while the job was running'"
+				  . " THEN 'resuming' ELSE state END");
+			$state !~ /^(resuming|queued|preparing|copying|indexing|catching_up|verifying|cutting_over)$/;
+		},
+		undef,
+		"the job of $svc to end");
 	return $state;
 }
 
@@ -564,9 +590,10 @@ ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
 }
 
 # An online job's copy again, written meanwhile through its capture: the
-# application writes while the worker waits after the first batch, and
-# while the worker is gone after its SIGKILL; the launcher resumes it, and
-# the catch-up brings the sibling to the source.
+# application writes while the worker waits after the first batch; SIGKILL;
+# the launcher resumes it, and the catch-up brings the sibling to the
+# source.  (Writes after the restart could land after the cutover, in the
+# sibling alone.)
 {
 	my $svc = 'on';
 	make_service($svc);
@@ -577,9 +604,9 @@ ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
 	unsabotage($svc);
 	my ($holder, $pid) = start_paused($svc, 'copying', '');
 	writes($svc, 800000);
+	writes($svc, 810000);
 	my $offset = sigkill($pid, $svc);
 	forget($holder);
-	writes($svc, 810000);
 	ok($node->log_contains(qr/resuming job \d+ of service "$svc" after a restart/, $offset),
 		"$svc: the launcher resumes the job");
 	is(wait_job_end($svc), 'done', "$svc: the resumed job ends done") or diag(summary($svc));
@@ -852,6 +879,55 @@ sub check_rolled_back
 	check_clean($svc, "$svc finalized");
 }
 
+# The finalize of of_term killed between its two commits: a writer's open
+# transaction through a shim holds the sibling's table, so the finalize's
+# drops there wait; a reader holds an archived original; the writer
+# commits, the sibling's drops commit, and the source's wait for the
+# reader: SIGKILL.  The job is still done, its archive intact; a second
+# finalize ends it.
+{
+	my $svc = 'of_term';
+	my $archived = digests('postgres', $svc, 'splitdb_archive');
+	my $w = $node->background_psql('postgres');
+	$w->query_safe("BEGIN; INSERT INTO ${svc}_b_parent VALUES (900001, 'written while finalizing')");
+	my $fin = $node->background_psql('postgres', on_error_stop => 0);
+	my $fpid = $fin->query_safe('SELECT pg_backend_pid()');
+	$fin->{stdin} .= "SELECT splitdb_finalize('$svc');\n\\echo finalize done\n";
+	$fin->{run}->pump_nb;
+	poll_until(
+		sub {
+			sib($svc, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+				  . " WHERE NOT l.granted AND a.application_name = 'splitdb'") ne '0';
+		},
+		undef,
+		"the finalize's drops in the sibling of $svc to wait");
+	my $reader = $node->background_psql('postgres');
+	$reader->query_safe("SET lock_timeout = '10s'; BEGIN; SELECT count(*) FROM splitdb_archive.${svc}_b_parent");
+	$w->query_safe('COMMIT');
+	$w->quit;
+	$node->poll_query_until('postgres',
+		"SELECT count(*) FROM pg_locks WHERE pid = $fpid AND NOT granted AND locktype = 'relation'", '1')
+	  or die 'the finalize does not wait in the source';
+	pass("$svc: the finalize's drops committed in the sibling, those in the source wait");
+	sigkill($fpid, "$svc finalize");
+	forget($reader);
+	forget($fin);
+	is(job($svc, 'state'), 'done', "$svc: the finalize killed between its commits left the job done");
+	is(digests('postgres', $svc, 'splitdb_archive'), $archived, "$svc: its archived originals intact");
+	my $expected = digests($svc, $svc);
+	is(digests('postgres', $svc), $expected, "$svc: the shims read the sibling's rows");
+	is(sib($svc, "SELECT count(*) FROM ${svc}_b_parent WHERE id = 900001"), '1',
+		"$svc: the writer's row is in the sibling, once");
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_finalize('$svc');");
+	is($ret, 0, "$svc: splitdb_finalize() called again finishes") or diag($err);
+	is(job($svc, 'state'), 'finalized', "$svc: the job is finalized");
+	is(digests($svc, $svc), $expected, "$svc: the sibling kept its rows");
+	is(src("SELECT count(*) FROM pg_class WHERE relnamespace = 'splitdb_archive'::regnamespace"
+			  . " AND relname LIKE '${svc}\\_%'"),
+		'0', "$svc: the archived originals are gone");
+	check_clean($svc, "$svc finalized");
+}
+
 # ---------------------------------------------------------------------------
 # 6. splitdb_cancel() of an online job copying again, killed while it waits
 
@@ -886,6 +962,19 @@ sub check_rolled_back
 	is(job_state($svc), 'failed', "$svc: the killed cancel left the job failed, not resumed")
 	  or diag(summary($svc));
 	is(job($svc, 'last_sqlstate'), '57014', "$svc: stopped by the cancel (57014)");
+
+	# a cancel whose drops in the source wait for a writer beyond its
+	# attempts fails with 55P03 and changes nothing here
+	$w = $node->background_psql('postgres');
+	$w->query_safe("BEGIN; UPDATE ${svc}_b_parent SET v = 'uncommitted' WHERE id = 100");
+	($ret, $out, $err) = psql_verbose($node, 'postgres',
+		"SET splitdb.cutover_lock_timeout = 100; SET splitdb.cutover_attempts = 2;\nSELECT splitdb_cancel('$svc');");
+	like($err, qr/55P03: /, "$svc: a cancel that cannot lock the source's tables fails with 55P03");
+	$w->query_safe('ROLLBACK');
+	$w->quit;
+	is(job_state($svc), 'failed', "$svc: the job is still failed");
+	check_source_intact($svc, $expected, "$svc after the cancel's 55P03");
+
 	($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_cancel('$svc');");
 	is($ret, 0, "$svc: splitdb_cancel() called again finishes") or diag($err);
 	is(src("SELECT state FROM splitdb.job WHERE service = '$svc'"), 'cancelled', "$svc: the job is cancelled");
