@@ -59,7 +59,10 @@
 #    held by a transaction there: fails with 55P03 after its attempts,
 #    lets go of its tables, and the resumed job copies again and cuts
 #    over; then, held again, an immediate stop while the install waits;
-#    qa/qb: a cutover terminated after the other sibling committed its
+#    xa/xb: a cancel of the job failed so, the writer still there: its
+#    installs in the other sibling give up with 55P03 after their attempts
+#    (it waited for the writer, and the application's statements behind
+#    it, for good); qa/qb: a cutover terminated after the other sibling committed its
 #    ends (cutover_committing): the other service's keys are checked
 #    against the source's table while the job is failed;
 # 4. the rollback of rc_term, written through its shims, its worker
@@ -732,6 +735,57 @@ SELECT splitdb_migrate('pb');});
 	src('INSERT INTO pa_ca VALUES (10004, 10001)');
 	pass('pa: a row referencing the row written while pb was failed is taken');
 	check_clean('pb', 'pb done');
+}
+
+# A cancel of an offline job failed with 55P03 in its cutover, while the
+# writer in the other sibling still holds its table: the cancel installs
+# the ends there again, each try waiting at most its
+# splitdb.cutover_lock_timeout, so no statement of the application waits
+# behind it for longer, and it fails with 55P03 after its attempts,
+# changing nothing here; once the writer is gone, the next cancel ends it.
+{
+	src(q{
+CREATE TABLE xb_xb (id integer PRIMARY KEY, v text NOT NULL);
+INSERT INTO xb_xb SELECT g, 'xb ' || g FROM generate_series(1, 500) g;
+CREATE TABLE xa_ca (id integer PRIMARY KEY, xb_id integer REFERENCES xb_xb);
+INSERT INTO xa_ca SELECT g, 1 + g % 500 FROM generate_series(1, 100) g;
+SELECT splitdb_add_service('xa');
+SELECT splitdb_add_service('xb');
+SELECT splitdb_assign('xa', 'xa_ca');
+SELECT splitdb_assign('xb', 'xb_xb');
+SELECT splitdb_migrate('xa', mode => 'offline', wait => true);
+});
+	my $before = sib('postgres', digest_sql('public.xb_xb'));
+	my $w = $node->background_psql('postgres', on_error_stop => 0);
+	$w->query_safe("BEGIN; INSERT INTO xa_ca VALUES (10001, NULL)");
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres', q{
+SET splitdb.cutover_lock_timeout = 200;
+SET splitdb.cutover_attempts = 2;
+SELECT splitdb_migrate('xb', mode => 'offline', wait => true);});
+	like($err, qr/55P03: migration of service "xb" failed: could not install/,
+		'xb: the offline cutover fails with 55P03, the writer holding xa_ca');
+	($ret, $out, $err) = psql_verbose($node, 'postgres', q{
+SET statement_timeout = '30s';
+SET splitdb.cutover_lock_timeout = 200;
+SET splitdb.cutover_attempts = 2;
+SELECT splitdb_cancel('xb');});
+	like($err,
+		qr/55P03: could not install again in the other siblings the cross-service references of service "xb" in 2 attempts/,
+		'xb: a cancel while the writer holds xa_ca gives up with 55P03, not waiting for it');
+	is(job('xb', 'state'), 'failed', 'xb: the job is still failed');
+	is(src("SELECT relkind::text FROM pg_class WHERE oid = 'public.xb_xb'::regclass"),
+		'r', 'xb: xb_xb is an ordinary table');
+	is(sib('postgres', digest_sql('public.xb_xb')), $before, 'xb: with exactly its rows');
+	$w->query_safe('COMMIT');
+	$w->quit;
+	($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_cancel('xb');");
+	is($ret, 0, 'xb: once the writer is gone, the cancel ends the job') or diag($err);
+	is(src("SELECT state FROM splitdb.job WHERE service = 'xb'"), 'cancelled', 'xb: cancelled');
+	($ret, $out, $err) = psql_verbose($node, 'postgres', 'INSERT INTO xa_ca VALUES (10002, 999999);');
+	like($err, qr/23503/, 'xa: a row of xa_ca referencing no row of xb_xb is refused (23503)');
+	src('INSERT INTO xb_xb VALUES (999, \'new\'); INSERT INTO xa_ca VALUES (10003, 999)');
+	pass('xa: a row referencing a new row of the source\'s xb_xb is taken');
+	check_clean('xb', 'xb cancelled');
 }
 
 # A cutover stopped after the other sibling committed its ends (the
