@@ -11,7 +11,8 @@
 #
 # One cluster (restart_after_crash on, as in production: a SIGKILL of a
 # backend restarts every process, and the launcher resumes the jobs); each
-# service's sibling is a database of the same cluster.  Each service owns
+# service's sibling is a database of the same cluster, but one's (fr), on
+# a second server.  Each service owns
 # NAME_a_child (4000 rows, a foreign key ON DELETE CASCADE to the parent, a
 # BEFORE INSERT trigger that moves with it, a CHECK calling a function of
 # the tables' owner, a role without superuser: with splitdb.owner_rights
@@ -51,7 +52,9 @@
 #    foreign key, 0A000, on every run); rg: a table copied by key ranges
 #    with two readers, held at a gate with checkpoints in both ranges,
 #    SIGKILL of the copier, resumed with one reader; on: an online job's
-#    copy again written while it waits, SIGKILL;
+#    copy again written while it waits, SIGKILL; fr: the sibling on a
+#    server of its own, stopped (immediate) during the copy again: 08006,
+#    the source intact, one call ends the job once it is back;
 # 2. a resumed offline job that copies again what was written while it
 #    was stopped, stopped in that copy: of_kill (SIGKILL; the launcher
 #    resumes it), of_term (pg_terminate_backend, more writes, one call);
@@ -106,8 +109,9 @@ sub sib { return $node->safe_psql($_[0], $_[1]); }
 
 sub make_service
 {
-	my ($svc, $np) = @_;
+	my ($svc, $np, $server) = @_;
 	$np //= $parents;
+	my $add = defined $server ? "'$svc', server => '$server'" : "'$svc'";
 	src(qq{
 SET ROLE app_owner;
 CREATE FUNCTION ${svc}_ok(v text) RETURNS boolean LANGUAGE plpgsql AS
@@ -132,7 +136,7 @@ CREATE TRIGGER ${svc}_mark BEFORE INSERT ON ${svc}_a_child
 INSERT INTO ${svc}_b_parent SELECT g, 'parent ' || g FROM generate_series(1, $np) g;
 INSERT INTO ${svc}_a_child SELECT g, 1 + g % $np, 'child ' || g FROM generate_series(1, $children) g;
 RESET ROLE;
-SELECT splitdb_add_service('$svc');
+SELECT splitdb_add_service($add);
 SELECT splitdb_assign('$svc', '${svc}_a_child', '${svc}_b_parent');
 });
 	return;
@@ -144,7 +148,14 @@ SELECT splitdb_assign('$svc', '${svc}_a_child', '${svc}_b_parent');
 sub sabotage
 {
 	my ($svc) = @_;
-	sib($svc, qq{
+	sib($svc, sabotage_sql($svc));
+	return;
+}
+
+sub sabotage_sql
+{
+	my ($svc) = @_;
+	return qq{
 CREATE FUNCTION public.sabotage() RETURNS trigger LANGUAGE plpgsql AS
 \$\$ BEGIN NEW.v := upper(NEW.v); RETURN NEW; END \$\$;
 CREATE FUNCTION public.add_sabotage() RETURNS event_trigger LANGUAGE plpgsql AS
@@ -162,20 +173,25 @@ BEGIN
 END
 \$\$;
 CREATE EVENT TRIGGER add_sabotage ON ddl_command_end EXECUTE FUNCTION public.add_sabotage();
-});
-	return;
+};
 }
 
 sub unsabotage
 {
 	my ($svc) = @_;
-	sib($svc, qq{
+	sib($svc, unsabotage_sql($svc));
+	return;
+}
+
+sub unsabotage_sql
+{
+	my ($svc) = @_;
+	return qq{
 DROP EVENT TRIGGER add_sabotage;
 DROP TRIGGER IF EXISTS sabotage ON public.${svc}_b_parent;
 DROP FUNCTION public.add_sabotage();
 DROP FUNCTION public.sabotage();
-});
-	return;
+};
 }
 
 # writes of the application to the source's tables (or through the shims)
@@ -614,6 +630,54 @@ ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
 		"$svc: the launcher resumes the job");
 	is(wait_job_end($svc), 'done', "$svc: the resumed job ends done") or diag(summary($svc));
 	check_done($svc, digests('postgres', $svc, 'splitdb_archive'), 3, $svc);
+}
+
+# The copy again with the sibling on a server of its own, which stops
+# (immediate) while the worker waits after the first batch: the job fails
+# with 08006 and the source keeps its rows; once the sibling is back, the
+# resumed run's new connections write in replica again, and one call ends
+# the job.
+{
+	my $svc = 'fr';
+	my $far = PostgreSQL::Test::Cluster->new('far');
+	$far->init;
+	$far->start;
+	$far->safe_psql('postgres', "CREATE ROLE app_owner NOLOGIN; CREATE DATABASE $svc");
+	$far->safe_psql($svc, 'GRANT CREATE ON SCHEMA public TO app_owner');
+	my ($host, $port, $user) = ($far->host, $far->port, src('SELECT current_user'));
+	src(qq{
+CREATE SERVER ${svc}_srv FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '$host', port '$port', dbname '$svc');
+CREATE USER MAPPING FOR CURRENT_USER SERVER ${svc}_srv OPTIONS (user '$user');
+});
+	# the service's tables, as make_service makes them, on that sibling
+	make_service($svc, undef, "${svc}_srv");
+	my $far_sib = sub { $far->safe_psql($svc, $_[0]) };
+	$far_sib->(sabotage_sql($svc));
+	my $before = digests('postgres', $svc);
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres',
+		"SELECT splitdb_migrate('$svc', mode => 'offline', wait => true);");
+	like($err, qr/22000: migration of service "$svc" failed: verification failed/,
+		"$svc: the first run fails its verification (22000)");
+	$far_sib->(unsabotage_sql($svc));
+	my ($holder, $pid) = start_paused($svc, 'copying', '');
+	$far->stop('immediate');
+	$holder->query_safe("SELECT pg_advisory_unlock($migrate_key, 0)");
+	is(wait_job_end($svc), 'failed', "$svc: the job is failed once its sibling stopped");
+	like(job($svc, "last_sqlstate || ' ' || last_error"), qr/^08006 lost the connection to the sibling of service "$svc"/,
+		"$svc: lost the connection to the sibling (08006)");
+	$holder->quit;
+	check_source_intact($svc, $before, "$svc after its sibling stopped");
+	$far->start;
+	($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_migrate('$svc', wait => true);");
+	is($ret, 0, "$svc: one splitdb_migrate() resumes the job to done") or diag($err);
+	is(job($svc, "state || '|' || coalesce(last_error, 'no error')"), 'done|no error', "$svc: the job is done");
+	is(join("\n", map { "$_: " . $far_sib->(digest_sql("public.${svc}_$_")) } ('a_child', 'b_parent')),
+		$before, "$svc: the sibling holds the source's rows, row for row");
+	is(digests('postgres', $svc, 'splitdb_archive'), $before, "$svc: the archived originals hold them");
+	is($far_sib->("SELECT count(*) FROM public.${svc}_a_child WHERE v LIKE '%!!'"),
+		'0', "$svc: no child row went through the moved trigger twice");
+	check_clean($svc, $svc);
+	$far->stop;
 }
 
 # ---------------------------------------------------------------------------
