@@ -70,7 +70,9 @@
 #    against the source's table while the job is failed;
 # 4. the rollback of rc_term, written through its shims, its worker
 #    SIGKILLed while it holds the locks of the switch back; of rc_kill, its
-#    worker terminated between the sibling's commit and the source's;
+#    worker terminated between the sibling's commit and the source's; of
+#    on, SIGKILLed before its cleanup; of rg, stopped immediately holding
+#    the switch's locks while a writer through the shim waits for them;
 # 5. the finalize of rc_stop, its backend SIGKILLed while it waits for a
 #    lock on an archived original;
 #    of_term's, killed between its commits in the sibling and the source;
@@ -637,9 +639,10 @@ ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
 # with 08006 and the source keeps its rows; once the sibling is back, the
 # resumed run's new connections write in replica again, and one call ends
 # the job.
+# (it stays up to the end: the doctor reaches every sibling)
+my $far = PostgreSQL::Test::Cluster->new('far');
 {
 	my $svc = 'fr';
-	my $far = PostgreSQL::Test::Cluster->new('far');
 	$far->init;
 	$far->start;
 	$far->safe_psql('postgres', "CREATE ROLE app_owner NOLOGIN; CREATE DATABASE $svc");
@@ -677,7 +680,6 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER ${svc}_srv OPTIONS (user '$user');
 	is($far_sib->("SELECT count(*) FROM public.${svc}_a_child WHERE v LIKE '%!!'"),
 		'0', "$svc: no child row went through the moved trigger twice");
 	check_clean($svc, $svc);
-	$far->stop;
 }
 
 # ---------------------------------------------------------------------------
@@ -963,6 +965,47 @@ sub check_rolled_back
 	check_rolled_back($svc, $expected, "$svc rolled back");
 }
 
+# The rollback of on, SIGKILLed before its cleanup of the sibling (the
+# source restored and committed); of rg, stopped immediately while it holds
+# the locks of the switch back and a writer through the shim waits for
+# them: the writer's transaction is lost with the stop, nothing else.
+{
+	my $svc = 'on';
+	writes($svc, 820000);
+	my $expected = digests($svc, $svc);
+	my ($holder, $caller, $pid) = start_rollback_paused($svc, 'before_cleanup');
+	sigkill($pid, "$svc rollback");
+	forget($holder);
+	forget($caller);
+	is(relkinds($svc), 'r r', "$svc: the killed rollback had switched the tables back");
+	is(digests('postgres', $svc), $expected, "$svc: with the sibling's rows");
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_rollback('$svc');");
+	is($ret, 0, "$svc: splitdb_rollback() called again cleans the sibling") or diag($err);
+	check_rolled_back($svc, $expected, "$svc rolled back");
+}
+
+{
+	my $svc = 'rg';
+	writes($svc, 830000);
+	my $expected = digests($svc, $svc);
+	my ($holder, $caller, $pid) = start_rollback_paused($svc, 'locked');
+	my $w = $node->background_psql('postgres', on_error_stop => 0);
+	my $wpid = $w->query_safe('SELECT pg_backend_pid()');
+	$w->{stdin} .= "INSERT INTO ${svc}_b_parent VALUES (990001, 'waits for the switch');\n";
+	$w->{run}->pump_nb;
+	$node->poll_query_until('postgres', "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $wpid", 'Lock')
+	  or die 'the writer does not wait for the switch';
+	pass("$svc: a write through the shim waits for the switch's locks");
+	immediate_stop("$svc rollback holding its locks");
+	forget($_) for ($holder, $caller, $w);
+	is(job($svc, 'state'), 'done', "$svc: the stopped rollback left the job done");
+	is(relkinds($svc), 'f f', "$svc: and the shims in place");
+	is(digests($svc, $svc), $expected, "$svc: the sibling lost nothing, the waiting write is nowhere");
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_rollback('$svc');");
+	is($ret, 0, "$svc: splitdb_rollback() called again finishes") or diag($err);
+	check_rolled_back($svc, $expected, "$svc rolled back");
+}
+
 # ---------------------------------------------------------------------------
 # 5. finalize, killed while it waits for a lock on an archived original
 
@@ -1108,5 +1151,6 @@ sub check_rolled_back
 	is(digests($svc, $svc), $expected, "$svc: with the source's rows");
 }
 
+$far->stop;
 $node->stop;
 done_testing();
