@@ -441,9 +441,25 @@ splitdb_step_copy(SplitdbJob *job)
 		 * run that stopped: every table was emptied when they were all
 		 * sent back, and a table's phase leaves created before its first
 		 * batch.
+		 *
+		 * The partitioned tables go into the TRUNCATE too: a foreign key
+		 * of one is checked on it, not on its partitions, and it refused a
+		 * TRUNCATE of the table it references that left it out (0A000, on
+		 * every run).  Named after the first table, they are truncated
+		 * with their partitions (ONLY binds to the first name alone), all
+		 * of which are the job's.
 		 */
 		if (names.len > 0 && all_created)
+		{
+			foreach(lc, job->tables)
+			{
+				SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
+
+				if (t->relkind == 'p')
+					appendStringInfo(&names, ", %s", t->name);
+			}
 			splitdb_copy_truncate(job->conn, names.data, job->service);
+		}
 		else if (names.len > 0)
 			foreach(lc, job->tables)
 			{

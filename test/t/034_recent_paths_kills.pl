@@ -49,7 +49,10 @@
 #    without a key (a nullable unique column that the other table's
 #    foreign key references), its one batch held by a gate in the sibling,
 #    SIGKILL (the resumed run emptied it with a TRUNCATE, refused by that
-#    foreign key, 0A000, on every run); rg: a table copied by key ranges
+#    foreign key, 0A000, on every run); pt: a partitioned table that
+#    references another table of the service (the copy again's TRUNCATE
+#    left it out, and its foreign key refused it, 0A000, on every run),
+#    terminated after the first batch; rg: a table copied by key ranges
 #    with two readers, held at a gate with checkpoints in both ranges,
 #    SIGKILL of the copier, resumed with one reader; on: an online job's
 #    copy again written while it waits, SIGKILL; fr: the sibling on a
@@ -542,6 +545,59 @@ ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
 		"$svc: no error left");
 	is($digest->($svc, 'public'), $before, "$svc: the sibling holds the source's rows, row for row");
 	is($digest->('postgres', 'splitdb_archive'), $before, "$svc: the archived originals hold them");
+	check_clean($svc, $svc);
+}
+
+# The copy again of a service whose partitioned table references another
+# of its tables: the copy again empties them all with one TRUNCATE, which
+# the sibling's foreign key on the partitioned table refused (0A000) on
+# every run, unless that table is in it too; then pg_terminate_backend
+# after its first batch, and one call ends the job.
+{
+	my $svc = 'pt';
+	src(qq{
+CREATE TABLE ${svc}_b_parent (id integer PRIMARY KEY, v text NOT NULL);
+CREATE TABLE ${svc}_a_child (
+	id integer NOT NULL,
+	parent_id integer NOT NULL REFERENCES ${svc}_b_parent,
+	v text NOT NULL,
+	PRIMARY KEY (id)) PARTITION BY RANGE (id);
+CREATE TABLE ${svc}_a_child_1 PARTITION OF ${svc}_a_child FOR VALUES FROM (MINVALUE) TO (1000);
+CREATE TABLE ${svc}_a_child_2 PARTITION OF ${svc}_a_child FOR VALUES FROM (1000) TO (MAXVALUE);
+INSERT INTO ${svc}_b_parent SELECT g, 'parent ' || g FROM generate_series(1, 700) g;
+INSERT INTO ${svc}_a_child SELECT g, 1 + g % 700, 'child ' || g FROM generate_series(1, 2000) g;
+SELECT splitdb_add_service('$svc');
+SELECT splitdb_assign('$svc', '${svc}_a_child', '${svc}_b_parent');
+});
+	sabotage($svc);
+	# the rows of the partitioned table through its root
+	my $digests = sub {
+		my ($db, $schema) = @_;
+		return join("\n",
+			map { (my $sql = digest_sql("$schema.${svc}_$_")) =~ s/FROM ONLY /FROM /; "$_: " . sib($db, $sql) }
+			  ('a_child', 'b_parent'));
+	};
+	my $before = $digests->('postgres', 'public');
+	like($before, qr/^a_child: 2000 rows, 2000 keys/, "$svc: the digest reads the partitions");
+	my ($ret, $out, $err) = psql_verbose($node, 'postgres',
+		"SELECT splitdb_migrate('$svc', mode => 'offline', wait => true);");
+	like($err, qr/22000: migration of service "$svc" failed: verification failed/,
+		"$svc: the first run fails its verification (22000)");
+	unsabotage($svc);
+	my ($holder, $pid) = start_paused($svc, 'copying', '');
+	src("SELECT pg_terminate_backend($pid)");
+	is(wait_job_end($svc), 'failed', "$svc: the job terminated in its copy again is failed");
+	is(job($svc, 'last_sqlstate'), '57P01', "$svc: with 57P01") or diag(summary($svc));
+	$holder->quit;
+	is(relkinds($svc), 'p r', "$svc after the terminate: the source's tables are still its tables");
+	is($digests->('postgres', 'public'), $before, "$svc after the terminate: with exactly their rows");
+	($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_migrate('$svc', wait => true);");
+	is($ret, 0, "$svc: one splitdb_migrate() resumes the job to done") or diag($err);
+	is(job($svc, "state || '|' || coalesce(last_sqlstate || ' ' || last_error, 'no error')"), 'done|no error',
+		"$svc: the job is done");
+	is($digests->($svc, 'public'), $before, "$svc: the sibling holds the source's rows, row for row");
+	is($digests->('postgres', 'splitdb_archive'), $before, "$svc: the archived originals hold them");
+	is($digests->('postgres', 'public'), $before, "$svc: the shims read them");
 	check_clean($svc, $svc);
 }
 
