@@ -65,20 +65,21 @@
 #    held by a transaction there: fails with 55P03 after its attempts,
 #    lets go of its tables, and the resumed job copies again and cuts
 #    over; then, held again, an immediate stop while the install waits;
-#    xa/xb: a cancel of the job failed so, the writer still there: its
-#    installs in the other sibling give up with 55P03 after their attempts
-#    (it waited for the writer, and the application's statements behind
-#    it, for good); qa/qb: a cutover terminated after the other sibling committed its
-#    ends (cutover_committing): the other service's keys are checked
-#    against the source's table while the job is failed;
+#    xa/xb: a cancel of a job failed so, the writer still there: its
+#    installs in the other sibling give up with 55P03 after their
+#    attempts (it waited for the writer for good, and the application's
+#    statements queued behind it); qa/qb: a cutover terminated after the
+#    other sibling committed its ends (cutover_committing): the other
+#    service's keys are checked against the source's table while the job
+#    is failed;
 # 4. the rollback of rc_term, written through its shims, its worker
 #    SIGKILLed while it holds the locks of the switch back; of rc_kill, its
 #    worker terminated between the sibling's commit and the source's; of
 #    on, SIGKILLed before its cleanup; of rg, stopped immediately holding
 #    the switch's locks while a writer through the shim waits for them;
 # 5. the finalize of rc_stop, its backend SIGKILLed while it waits for a
-#    lock on an archived original;
-#    of_term's, killed between its commits in the sibling and the source;
+#    lock on an archived original; of of_term, SIGKILLed between its
+#    commits in the sibling and in the source;
 # 6. splitdb_cancel() of an online job copying again, its backend
 #    SIGKILLed while its drops in the source wait for a writer; then a
 #    cancel that waits for a writer beyond its attempts (55P03, nothing
@@ -97,7 +98,6 @@ my $children = 4000;
 my $batch    = 500;
 my $migrate_key  = 1936747639;    # SPLITDB_MIGRATE_PAUSE_KEY
 my $rollback_key = 1936747638;    # SPLITDB_ROLLBACK_PAUSE_KEY
-my $running = q{('queued', 'preparing', 'copying', 'indexing', 'catching_up', 'verifying', 'cutting_over')};
 
 my $node = start_source('source', $batch, "restart_after_crash = on\n");
 $node->safe_psql(
