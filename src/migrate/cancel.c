@@ -29,8 +29,10 @@
  *	5. in the other siblings (peer.c): a cutover that failed had installed
  *	   there again the ends of the references with this service, to reach
  *	   its sibling; they are installed once more as the job's state now
- *	   places them (reaching the source), and the registry's objects there
- *	   (a server) are dropped, each peer committing on its own;
+ *	   places them (reaching the source), each try waiting at most
+ *	   splitdb.cutover_lock_timeout for a lock there, up to
+ *	   splitdb.cutover_attempts tries, then 55P03; and the registry's
+ *	   objects there (a server) are dropped, each peer committing on its own;
  *	6. last, in this transaction, the source's objects of the job: online
  *	   mode's capture (its triggers on the service's tables, its logs) and
  *	   whatever else the registry lists here (drop_in_source).
@@ -504,7 +506,8 @@ splitdb_cancel(PG_FUNCTION_ARGS)
 							  1, params, false);
 
 	/* the other siblings, now that the job's state places its ends in the source */
-	dropped += splitdb_peer_cancel(service, artifacts, strcmp(job.phase, "cutting_over") == 0);
+	dropped += splitdb_peer_cancel(service, job.job_id, artifacts,
+								   strcmp(job.phase, "cutting_over") == 0);
 
 	/* last: its locks on the service's tables are held until commit */
 	dropped += drop_in_source(service, job.job_id, artifacts);

@@ -22,7 +22,7 @@
  *	1. installs the ends of those references again where the placement now
  *	   puts them, the peers' first (each committed there), the source's in
  *	   the caller's transaction: the peers' ends reach the source again, as
- *	   before the job;
+ *	   before the job; each try bounded (install_peers);
  *	2. in each peer, in one remote transaction committed there, forgets the
  *	   secret shared with the service's sibling when no end there reaches it
  *	   any more, and drops the job's registry objects there (the server),
@@ -45,11 +45,13 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
+#include "migrate/job.h"
+#include "migrate/lockwait.h"
+#include "migrate/online.h"
 #include "migrate/peer.h"
 #include "migrate/undo.h"
 #include "reference/reference.h"
@@ -82,6 +84,66 @@ add_name(List *names, const char *name)
 		if (strcmp((const char *) lfirst(lc), name) == 0)
 			return names;
 	return lappend(names, pstrdup(name));
+}
+
+/* what install_peers() runs in a subtransaction */
+typedef struct PeerInstall
+{
+	List	   *ids;			/* the references, as int64 pointers */
+	int			lock_timeout;	/* ms, for each peer's locks */
+} PeerInstall;
+
+static void
+install_work(void *arg)
+{
+	PeerInstall *p = (PeerInstall *) arg;
+
+	splitdb_reference_install(NULL, p->ids, NULL, p->lock_timeout);
+}
+
+/*
+ * install_peers
+ *		Step 1: the ends of references ids installed again in the peers.
+ *		Creating them there waits for every transaction that wrote the
+ *		table they go on, and the application's statements on that table
+ *		would queue behind it: each try waits at most the job's
+ *		splitdb.cutover_lock_timeout for a lock in a peer, none commits
+ *		there unless all are in (reference.c), and a failed one is tried
+ *		again after the cutover's backoff, up to the job's
+ *		splitdb.cutover_attempts times (as the cancel's drops in the
+ *		source).  Then raises 55P03: the cancel rolls back, the job stays
+ *		failed, and a second cancel finishes it.
+ */
+static void
+install_peers(const char *service, int64 job_id, List *ids)
+{
+	SplitdbCutoverSettings settings;
+	PeerInstall p;
+
+	splitdb_job_cutover_settings(job_id, &settings);
+	p.ids = ids;
+	p.lock_timeout = settings.lock_timeout;
+	for (int attempt = 1;; attempt++)
+	{
+		ErrorData  *why = splitdb_subxact_catch(install_work, &p, ERRCODE_LOCK_NOT_AVAILABLE);
+
+		if (why == NULL)
+			return;
+		if (attempt >= settings.attempts)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not install again in the other siblings the cross-service references of service \"%s\" in %d attempt%s: %s",
+							service, attempt, attempt == 1 ? "" : "s", why->message),
+					 errdetail("Each attempt waited at most %d ms for a table of another database that holds an end; nothing was installed there: job " INT64_FORMAT " stays failed, and its objects in its sibling are dropped already.",
+							   settings.lock_timeout, job_id),
+					 errhint("Find the sessions that hold locks on that table in its database (pg_locks, pg_stat_activity) and end them, or raise splitdb.cutover_lock_timeout or splitdb.cutover_attempts, then call splitdb_cancel('%s') again to finish.",
+							 service)));
+		ereport(NOTICE,
+				(errmsg("attempt %d to install again the cross-service references of service \"%s\" in the other siblings failed, retrying: %s",
+						attempt, service, why->message)));
+		FreeErrorData(why);
+		splitdb_online_backoff(attempt);
+	}
 }
 
 /*
@@ -135,6 +197,7 @@ clean_peer(const char *peer, const char *service, List *artifacts)
  *		again, the job's objects there (artifacts: the job's registry rows
  *		that go on cancel) dropped.  Returns how many objects it dropped.
  *
+ * job_id: the job, whose cutover settings bound the waits in the peers
  * cut: whether the job reached its cutover, which alone installs ends in
  *      the peers; without it only the registry's objects there are dropped.
  *
@@ -142,7 +205,7 @@ clean_peer(const char *peer, const char *service, List *artifacts)
  * cancelled in it.
  */
 int
-splitdb_peer_cancel(const char *service, List *artifacts, bool cut)
+splitdb_peer_cancel(const char *service, int64 job_id, List *artifacts, bool cut)
 {
 	const char *params[1] = {service};
 	List	   *ids = NIL;
@@ -172,7 +235,7 @@ splitdb_peer_cancel(const char *service, List *artifacts, bool cut)
 	}
 
 	if (ids != NIL)
-		splitdb_reference_install(NULL, ids, NULL, LockTimeout);
+		install_peers(service, job_id, ids);
 	foreach(lc, peers)
 		n += clean_peer((const char *) lfirst(lc), service, artifacts);
 	return n;

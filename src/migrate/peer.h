@@ -15,6 +15,6 @@
 
 #include "nodes/pg_list.h"
 
-extern int	splitdb_peer_cancel(const char *service, List *artifacts, bool cut);
+extern int	splitdb_peer_cancel(const char *service, int64 job_id, List *artifacts, bool cut);
 
 #endif							/* SPLITDB_PEER_H */

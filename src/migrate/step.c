@@ -295,9 +295,15 @@ copy_table(SplitdbJob *job, SplitdbJobTable *t)
 	/*
 	 * Emptying a table without a key, and the trim, commit in the sibling at
 	 * once, in autocommit: the batches then go over other connections, which
-	 * must not wait for a lock this one would hold.
+	 * must not wait for a lock this one would hold.  A copy again empties
+	 * with a DELETE, in replica as every statement of the copy then is: the
+	 * sibling's foreign keys exist, and one that references the table (a
+	 * unique column that may be null, which gives no key) refuses a
+	 * TRUNCATE (0A000), in every run that resumes.
 	 */
-	if (t->phase == SPLITDB_TABLE_COPYING && src->nkeys == 0)
+	if (t->phase == SPLITDB_TABLE_COPYING && src->nkeys == 0 && job->copy_replica)
+		splitdb_copy_empty(job->conn, src->name, job->service);
+	else if (t->phase == SPLITDB_TABLE_COPYING && src->nkeys == 0)
 		splitdb_copy_truncate(job->conn, src->name, job->service);
 	else if (t->phase == SPLITDB_TABLE_COPYING)
 	{
@@ -435,9 +441,25 @@ splitdb_step_copy(SplitdbJob *job)
 		 * run that stopped: every table was emptied when they were all
 		 * sent back, and a table's phase leaves created before its first
 		 * batch.
+		 *
+		 * The partitioned tables go into the TRUNCATE too: a foreign key
+		 * of one is checked on it, not on its partitions, and it refused a
+		 * TRUNCATE of the table it references that left it out (0A000, on
+		 * every run).  Named after the first table, they are truncated
+		 * with their partitions (ONLY binds to the first name alone), all
+		 * of which are the job's.
 		 */
 		if (names.len > 0 && all_created)
+		{
+			foreach(lc, job->tables)
+			{
+				SplitdbJobTable *t = (SplitdbJobTable *) lfirst(lc);
+
+				if (t->relkind == 'p')
+					appendStringInfo(&names, ", %s", t->name);
+			}
 			splitdb_copy_truncate(job->conn, names.data, job->service);
+		}
 		else if (names.len > 0)
 			foreach(lc, job->tables)
 			{
