@@ -1,0 +1,89 @@
+# Copyright (c) 2026, splitdb developers
+
+# The launcher's resumer, which fails and resumes in each database the jobs
+# that a restart interrupted, reads that database's settings when it
+# connects.  A search_path set on the database (ALTER DATABASE ... SET)
+# that puts the application's schema before pg_catalog must not capture
+# its statement's operators.  One cluster, splitdb preloaded, one service
+# whose job is held mid-copy (splitdb.migrate_pause_at) while the database
+# gets a search_path whose first schema shadows = on text and on bigint
+# with functions that raise; then a fast restart.  Checked:
+# - the launcher logs that it resumes the job after the restart, and no
+#   operator of that schema is called;
+# - the job ends done without another splitdb_migrate(), the sibling
+#   holding the source's rows.
+
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SplitdbTest qw(start_source job_sql RUNNING JOB_SUMMARY);
+
+my $svc  = 'sp_resume';
+my $node = start_source('main', 10);
+
+sub query
+{
+	my ($db, $sql) = @_;
+	return $node->safe_psql($db, $sql);
+}
+
+query(
+	'postgres', qq{
+CREATE TABLE sp_item (id bigint PRIMARY KEY, note text);
+INSERT INTO sp_item SELECT g, 'note ' || g FROM generate_series(1, 500) g;
+SELECT splitdb_add_service('$svc');
+SELECT splitdb_assign('$svc', 'sp_item');
+});
+
+# the job waits at its copy while this session holds the pause lock
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('SELECT pg_advisory_lock(1936747639, 0)');
+$holder->query_safe("SET splitdb.migrate_pause_at = 'copying'");
+my $id = $holder->query_safe("SELECT splitdb_migrate('$svc')");
+like($id, qr/^\d+$/, 'splitdb_migrate returns a job id');
+$node->poll_query_until(
+	'postgres', qq{
+SELECT EXISTS (SELECT FROM splitdb.job j JOIN pg_stat_activity a ON a.pid = j.worker_pid
+				WHERE j.service = '$svc' AND a.query = 'paused at copying')})
+  or die 'the job does not pause at its copy: '
+  . query('postgres', job_sql($svc, JOB_SUMMARY));
+
+# the database's search_path now starts with a schema that shadows =
+query(
+	'postgres', q{
+CREATE SCHEMA sp_app;
+CREATE FUNCTION sp_app.captured_text(a text, b text) RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN RAISE EXCEPTION 'operator =(text, text) of schema sp_app called'; END$$;
+CREATE FUNCTION sp_app.captured_bigint(a bigint, b bigint) RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN RAISE EXCEPTION 'operator =(bigint, bigint) of schema sp_app called'; END$$;
+CREATE OPERATOR sp_app.= (LEFTARG = text, RIGHTARG = text, FUNCTION = sp_app.captured_text);
+CREATE OPERATOR sp_app.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = sp_app.captured_bigint);
+ALTER DATABASE postgres SET search_path = sp_app, pg_catalog, public;
+});
+
+my $offset = -s $node->logfile;
+$holder->quit;
+$node->restart(fail_ok => 0);
+$node->wait_for_log(
+	qr/the launcher looked for interrupted jobs in (\d+) of \1 databases/,
+	$offset);
+my $log = slurp_file($node->logfile, $offset);
+like($log, qr/resuming job $id of service "$svc" after a restart/,
+	'the launcher resumes the job after the restart');
+unlike($log, qr/of schema sp_app called/,
+	'no operator of the database search_path\'s schema runs');
+
+my $running = RUNNING;
+$node->poll_query_until('postgres',
+	"SELECT state NOT IN $running FROM splitdb.job WHERE service = '$svc'")
+  or die 'the resumed job does not end: ' . query('postgres', job_sql($svc, JOB_SUMMARY));
+is(query('postgres', "SELECT state FROM splitdb.job WHERE service = '$svc'"),
+	'done', 'the resumed job is done without another splitdb_migrate()')
+  or diag(query('postgres', job_sql($svc, JOB_SUMMARY)));
+is(query($svc, 'SELECT count(*), sum(id) FROM public.sp_item'),
+	'500|125250', "the sibling holds the source's rows");
+
+$node->stop;
+done_testing();
