@@ -1,6 +1,8 @@
 # Copyright (c) 2026, splitdb developers
 
-# The launcher's resumer, which fails and resumes in each database the jobs
+# What the application's sessions do around splitdb's background work.
+#
+# 1. The launcher's resumer, which fails and resumes in each database the jobs
 # that a restart interrupted, reads that database's settings when it
 # connects.  A search_path set on the database (ALTER DATABASE ... SET)
 # that puts the application's schema before pg_catalog must not capture
@@ -12,12 +14,23 @@
 #   operator of that schema is called;
 # - the job ends done without another splitdb_migrate(), the sibling
 #   holding the source's rows.
+#
+# 2. Steady inserts of referencing rows into a table that stays, while the
+# referenced table moves online: each insert locks the referencing table,
+# then checks the referenced row, which the cutover holds; the cutover then
+# waits for the referencing table, whose foreign key it turns into a
+# reference.  Three pgbench clients insert without pause; the job may try
+# its cutover 4 times (splitdb.cutover_attempts).  Checked:
+# - the job ends done (an attempt that locks the referencing table first
+#   gets through), while the writers go on;
+# - no referencing row lacks its referenced row, and no writer failed.
 
 use strict;
 use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 use SplitdbTest qw(start_source job_sql RUNNING JOB_SUMMARY);
 
 my $svc  = 'sp_resume';
@@ -84,6 +97,41 @@ is(query('postgres', "SELECT state FROM splitdb.job WHERE service = '$svc'"),
   or diag(query('postgres', job_sql($svc, JOB_SUMMARY)));
 is(query($svc, 'SELECT count(*), sum(id) FROM public.sp_item'),
 	'500|125250', "the sibling holds the source's rows");
+
+# 2. an online cutover under steady inserts of referencing rows
+query('postgres', 'ALTER DATABASE postgres RESET search_path');
+query(
+	'postgres', q{
+CREATE TABLE ap_parent (id int PRIMARY KEY, name text);
+INSERT INTO ap_parent SELECT g, 'parent ' || g FROM generate_series(1, 200) g;
+CREATE TABLE ap_child (id bigserial PRIMARY KEY, parent_id int NOT NULL REFERENCES ap_parent);
+SELECT splitdb_add_service('ap_svc');
+SELECT splitdb_assign('ap_svc', 'ap_parent');
+});
+my $script = "$PostgreSQL::Test::Utils::tmp_check/ap_writer.sql";
+PostgreSQL::Test::Utils::append_to_file($script,
+	"\\set p random(1, 200)\nINSERT INTO ap_child (parent_id) VALUES (:p);\n");
+my ($out, $err) = ('', '');
+my $writers = IPC::Run::start(
+	[
+		'pgbench', '-n', '-c', '3', '-j', '1', '-T', '120', '-f', $script,
+		'-h', $node->host, '-p', $node->port, 'postgres'
+	],
+	'>', \$out, '2>', \$err);
+$node->poll_query_until('postgres', 'SELECT count(*) > 100 FROM ap_child')
+  or die "the writers do not write: $err";
+my ($rc, $stdout, $stderr) = $node->psql('postgres',
+	"SET splitdb.cutover_attempts = 4; SELECT splitdb_migrate('ap_svc', wait => true)");
+is(query('postgres', "SELECT state FROM splitdb.job WHERE service = 'ap_svc'"),
+	'done', 'the online job cuts over while the referencing rows keep coming')
+  or diag($stderr . ' ' . query('postgres', job_sql('ap_svc', JOB_SUMMARY)));
+my $before = query('postgres', 'SELECT count(*) FROM ap_child');
+$node->poll_query_until('postgres', "SELECT count(*) > $before FROM ap_child")
+  or die "the writers stopped: $err";
+$writers->kill_kill(grace => 5);
+unlike($err, qr/ERROR/, 'no writer failed') or diag($err);
+is(query('postgres', "SELECT count(*) FROM splitdb_orphans('ap_svc')"),
+	'0', 'every referencing row has its referenced row');
 
 $node->stop;
 done_testing();
