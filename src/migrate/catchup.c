@@ -21,16 +21,14 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "storage/lockdefs.h"
 #include "utils/snapmgr.h"
 
-#include "metadata/catalog.h"
 #include "migrate/access.h"
 #include "migrate/catchup.h"
+#include "migrate/cutover.h"
 #include "migrate/job.h"
 #include "migrate/lockwait.h"
 #include "migrate/online.h"
@@ -39,7 +37,6 @@
 /* the last replay round outside the cutover, and its rate */
 static SplitdbRound last_round;
 
-static List *other_ends(SplitdbJob *job);
 static void cutover_attempt(SplitdbJob *job, int attempt);
 static void catch_up_between(SplitdbJob *job);
 static void back_to_catching_up(SplitdbJob *job);
@@ -133,43 +130,6 @@ splitdb_catchup_verify_round(SplitdbJob *job)
 }
 
 /*
- * other_ends
- *		The relations of this database outside the job's tables that the
- *		cutover changes for cross-service references, and so locks
- *		ACCESS EXCLUSIVE: the other table of each foreign key it turns into
- *		a reference (the constraint is dropped), and the relation, table or
- *		shim, with an end of an earlier job's reference whose other end is
- *		one of the job's tables (its triggers are installed again).  In a
- *		transaction, connected to SPI.
- */
-static List *
-other_ends(SplitdbJob *job)
-{
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(job->job_id)};
-	List	   *relids = NIL;
-
-	splitdb_spi_exec("SELECT DISTINCT x.relid FROM ("
-					 " SELECT r.child_relid AS relid FROM splitdb.reference r WHERE r.job_id = $1"
-					 " UNION ALL SELECT r.parent_relid FROM splitdb.reference r WHERE r.job_id = $1"
-					 " UNION ALL SELECT e.relid::oid FROM splitdb.reference_end e"
-					 "   JOIN splitdb.reference_end o ON o.reference_id = e.reference_id AND o.side <> e.side"
-					 "   JOIN splitdb.job_table t ON t.job_id = $1 AND t.relid = o.relid::oid"
-					 "  WHERE e.here = 'source' AND o.here = 'source') x"
-					 " WHERE x.relid NOT IN (SELECT t.relid FROM splitdb.job_table t WHERE t.job_id = $1)"
-					 "   AND EXISTS (SELECT FROM pg_class c WHERE c.oid = x.relid)",
-					 1, types, values, NULL, true, 0);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-
-		relids = lappend_oid(relids, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																	SPI_tuptable->tupdesc, 1, &isnull)));
-	}
-	return relids;
-}
-
-/*
  * cutover_attempt
  *		Online mode: one attempt at the cutover.  Every table is locked
  *		within the job's lock_timeout for them all (in OID order, the order
@@ -178,7 +138,8 @@ other_ends(SplitdbJob *job)
  *		logged since the one before.
  *
  *		The tables are locked before the other relations that the cutover
- *		changes for cross-service references (other_ends()) on odd
+ *		changes for cross-service references (splitdb_cutover_other_ends())
+ *		on odd
  *		attempts, and after them on even ones.  Writers lock in both
  *		orders: a transaction that writes a referenced table and then a
  *		table that refers to it, the first; a statement that writes a
@@ -219,7 +180,8 @@ cutover_attempt(SplitdbJob *job, int attempt)
 	params[0] = psprintf("%dms", job->cutover_lock_timeout);
 	splitdb_worker_sql("SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1, params);
 	if (attempt % 2 == 0)
-		splitdb_lockwait_relations(other_ends(job), AccessExclusiveLock, job->cutover_lock_timeout);
+		splitdb_lockwait_relations(splitdb_cutover_other_ends(job->job_id), AccessExclusiveLock,
+								   job->cutover_lock_timeout);
 	splitdb_lockwait_relations(job->relids, AccessExclusiveLock, job->cutover_lock_timeout);
 	INSTR_TIME_SET_CURRENT(start);
 

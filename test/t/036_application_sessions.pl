@@ -114,7 +114,7 @@ PostgreSQL::Test::Utils::append_to_file($script,
 my ($out, $err) = ('', '');
 my $writers = IPC::Run::start(
 	[
-		'pgbench', '-n', '-c', '3', '-j', '1', '-T', '120', '-f', $script,
+		'pgbench', '-n', '--verbose-errors', '-c', '3', '-j', '1', '-T', '120', '-f', $script,
 		'-h', $node->host, '-p', $node->port, 'postgres'
 	],
 	'>', \$out, '2>', \$err);
