@@ -24,6 +24,16 @@
 # - the job ends done (an attempt that locks the referencing table first
 #   gets through), while the writers go on;
 # - no referencing row lacks its referenced row, and no writer failed.
+#
+# 3. Writes through a shim into a sibling's partition with three referencing
+# ends (three BEFORE triggers that send the rows' lookups ahead) while the relation's
+# cache entry is invalidated over and over (ANALYZE) and the user mappings
+# there change (which makes the triggers' definitions load again): the
+# lookups read the relation's triggers and then the catalog, which may
+# rebuild the relation's trigger descriptor and free the one read.
+# Checked: no writer fails (a freed descriptor read as garbage gave
+# "trigger ... has invalid arguments", with a hint to drop splitdb's own
+# trigger).
 
 use strict;
 use warnings FATAL => 'all';
@@ -132,6 +142,48 @@ $writers->kill_kill(grace => 5);
 unlike($err, qr/ERROR/, 'no writer failed') or diag($err);
 is(query('postgres', "SELECT count(*) FROM splitdb_orphans('ap_svc')"),
 	'0', 'every referencing row has its referenced row');
+
+# 3. writes through a shim into a sibling while its caches are invalidated
+query(
+	'postgres', q{
+CREATE TABLE iv_a (id int PRIMARY KEY);
+CREATE TABLE iv_b (id int PRIMARY KEY);
+CREATE TABLE iv_c (id int PRIMARY KEY);
+INSERT INTO iv_a SELECT generate_series(1, 100);
+INSERT INTO iv_b SELECT generate_series(1, 100);
+INSERT INTO iv_c SELECT generate_series(1, 100);
+CREATE TABLE iv_child (day int, id bigint, a int, b int, c int, PRIMARY KEY (day, id))
+	PARTITION BY RANGE (day);
+CREATE TABLE iv_child_1 PARTITION OF iv_child FOR VALUES FROM (1) TO (50);
+CREATE TABLE iv_child_2 PARTITION OF iv_child FOR VALUES FROM (50) TO (101);
+ALTER TABLE iv_child_1 ADD FOREIGN KEY (a) REFERENCES iv_a, ADD FOREIGN KEY (b) REFERENCES iv_b,
+	ADD FOREIGN KEY (c) REFERENCES iv_c;
+CREATE SEQUENCE iv_ids;
+SELECT splitdb_add_service('iv_svc');
+SELECT splitdb_assign('iv_svc', 'iv_child');
+SELECT splitdb_migrate('iv_svc', mode => 'offline', wait => true);
+});
+my $script_iv = "$PostgreSQL::Test::Utils::tmp_check/iv_writer.sql";
+PostgreSQL::Test::Utils::append_to_file($script_iv,
+	"\\set p random(1, 49)\nINSERT INTO iv_child VALUES (:p, nextval('iv_ids'), :p, :p, :p);\n");
+($out, $err) = ('', '');
+$writers = IPC::Run::start(
+	[
+		'pgbench', '-n', '--verbose-errors', '-c', '3', '-j', '1', '-T', '120', '-f', $script_iv,
+		'-h', $node->host, '-p', $node->port, 'postgres'
+	],
+	'>', \$out, '2>', \$err);
+$node->poll_query_until('iv_svc', 'SELECT count(*) > 100 FROM iv_child')
+  or die "the writers do not write: $err";
+for my $i (1 .. 150)
+{
+	query('iv_svc', "ANALYZE iv_child_1; CREATE ROLE iv_r$i;"
+		  . " CREATE USER MAPPING FOR iv_r$i SERVER splitdb_source;"
+		  . " DROP USER MAPPING FOR iv_r$i SERVER splitdb_source; DROP ROLE iv_r$i");
+}
+$writers->kill_kill(grace => 5);
+unlike($err, qr/ERROR/, 'no write into the sibling failed while its caches were invalidated')
+  or diag($err);
 
 $node->stop;
 done_testing();
