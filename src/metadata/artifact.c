@@ -221,3 +221,24 @@ splitdb_artifact_drop_sql(const SplitdbArtifact *a)
 	elog(ERROR, "artifact %lld has unknown kind \"%s\"", (long long) a->artifact_id, kind);
 	return NULL;				/* keep compiler quiet */
 }
+
+/*
+ * splitdb_artifact_kept_sql
+ *		A query whose one value is true when artifact a stays instead of
+ *		going: a schema that holds objects the job did not make (the
+ *		application's, made in the sibling since, which DROP SCHEMA without
+ *		CASCADE refuses to drop, 2BP01).  The drops of the job's own
+ *		objects in it come first (newest first), so what is left in the
+ *		schema then is someone else's.  NULL for the kinds that always go.
+ */
+char *
+splitdb_artifact_kept_sql(const SplitdbArtifact *a)
+{
+	if (strcmp(a->kind, "schema") != 0)
+		return NULL;
+	return psprintf("SELECT EXISTS (SELECT FROM pg_catalog.pg_depend d"
+					" WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass"
+					"   AND d.refobjid OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace(%s)::pg_catalog.oid"
+					"   AND d.deptype OPERATOR(pg_catalog.=) 'n')",
+					quote_literal_cstr(a->identity));
+}

@@ -41,5 +41,6 @@ extern void splitdb_artifact_dropped(int64 artifact_id);
 extern uint64 splitdb_artifact_give_back(int64 job_id, int event);
 extern List *splitdb_artifact_list(int64 job_id, int event);
 extern char *splitdb_artifact_drop_sql(const SplitdbArtifact *a);
+extern char *splitdb_artifact_kept_sql(const SplitdbArtifact *a);
 
 #endif							/* SPLITDB_ARTIFACT_H */

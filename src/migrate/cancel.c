@@ -80,6 +80,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -249,6 +250,8 @@ splitdb_cancel_mark_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.roleoid, 0);
 
 	StartTransactionCommand();
+	/* not the database's or the role's search_path: names resolve in pg_catalog */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	splitdb_spi_connect();
 	values[0] = Int64GetDatum(args.job_id);

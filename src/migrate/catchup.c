@@ -23,10 +23,12 @@
 
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "storage/lockdefs.h"
 #include "utils/snapmgr.h"
 
 #include "migrate/access.h"
 #include "migrate/catchup.h"
+#include "migrate/cutover.h"
 #include "migrate/job.h"
 #include "migrate/lockwait.h"
 #include "migrate/online.h"
@@ -133,7 +135,19 @@ splitdb_catchup_verify_round(SplitdbJob *job)
  *		within the job's lock_timeout for them all (in OID order, the order
  *		of every splitdb lock on them: splitdb_lockwait_relations); the
  *		last round replays what the capture
- *		logged since the one before.  The attempt gives up
+ *		logged since the one before.
+ *
+ *		The tables are locked before the other relations that the cutover
+ *		changes for cross-service references (splitdb_cutover_other_ends())
+ *		on odd
+ *		attempts, and after them on even ones.  Writers lock in both
+ *		orders: a transaction that writes a referenced table and then a
+ *		table that refers to it, the first; a statement that writes a
+ *		referencing row and then checks (or reads) the referenced one, the
+ *		second.  Either, arriving steadily, would meet every attempt of a
+ *		single order in a lock cycle that the attempt's lock_timeout ends
+ *		on the cutover's side; alternating, one of the two orders gets
+ *		through.  The attempt gives up
  *		(lock_not_available), before anything is committed in any
  *		database, when what waits would take longer than the freeze budget
  *		at the last round's rate, when the round runs past the budget, or
@@ -165,6 +179,9 @@ cutover_attempt(SplitdbJob *job, int attempt)
 	splitdb_worker_begin("cutting over (attempt %d)", attempt);
 	params[0] = psprintf("%dms", job->cutover_lock_timeout);
 	splitdb_worker_sql("SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1, params);
+	if (attempt % 2 == 0)
+		splitdb_lockwait_relations(splitdb_cutover_other_ends(job->job_id), AccessExclusiveLock,
+								   job->cutover_lock_timeout);
 	splitdb_lockwait_relations(job->relids, AccessExclusiveLock, job->cutover_lock_timeout);
 	INSTR_TIME_SET_CURRENT(start);
 

@@ -431,6 +431,44 @@ install_references(const char *service, PGconn *conn, int lock_timeout, int atte
 }
 
 /*
+ * splitdb_cutover_other_ends
+ *		The relations of this database outside the job's tables that the
+ *		cutover changes for cross-service references, and so locks
+ *		ACCESS EXCLUSIVE: the other table of each foreign key it turns into
+ *		a reference (the constraint is dropped), and the relation, table or
+ *		shim, with an end of an earlier job's reference whose other end is
+ *		one of the job's tables (its triggers are installed again).  An
+ *		online attempt locks them before the job's tables on every other
+ *		try (catchup.c says why).  In a transaction, connected to SPI.
+ */
+List *
+splitdb_cutover_other_ends(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	List	   *relids = NIL;
+
+	splitdb_spi_exec("SELECT DISTINCT x.relid FROM ("
+					 " SELECT r.child_relid AS relid FROM splitdb.reference r WHERE r.job_id = $1"
+					 " UNION ALL SELECT r.parent_relid FROM splitdb.reference r WHERE r.job_id = $1"
+					 " UNION ALL SELECT e.relid::oid FROM splitdb.reference_end e"
+					 "   JOIN splitdb.reference_end o ON o.reference_id = e.reference_id AND o.side <> e.side"
+					 "   JOIN splitdb.job_table t ON t.job_id = $1 AND t.relid = o.relid::oid"
+					 "  WHERE e.here = 'source' AND o.here = 'source') x"
+					 " WHERE x.relid NOT IN (SELECT t.relid FROM splitdb.job_table t WHERE t.job_id = $1)"
+					 "   AND EXISTS (SELECT FROM pg_class c WHERE c.oid = x.relid)",
+					 1, types, values, NULL, true, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		relids = lappend_oid(relids, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																	SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	return relids;
+}
+
+/*
  * splitdb_cutover_run
  *		Archive the originals, leave shims in their place, re-point views,
  *		drop the cross-service foreign keys and advance the sibling's

@@ -16,6 +16,7 @@
 #include "remote/remote.h"
 
 extern void splitdb_cutover_record_references(int64 job_id, const char *service);
+extern List *splitdb_cutover_other_ends(int64 job_id);
 extern void splitdb_cutover_run(int64 job_id, const char *service,
 								const char *server, PGconn *conn,
 								int offline_lock_timeout, int offline_attempts);

@@ -58,6 +58,7 @@
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -274,6 +275,8 @@ splitdb_resumer_main(Datum main_arg)
 									 ALLOCSET_SMALL_SIZES);
 
 	StartTransactionCommand();
+	/* not the database's search_path (ALTER DATABASE ... SET): pg_catalog's names */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	/* splitdb installed, at a version with jobs */
 	if (OidIsValid(get_extension_oid("splitdb", true)) &&

@@ -322,8 +322,10 @@ splitdb_record_before_cutover(int64 job_id, const char *service, PGconn *conn)
  *		shim).  A shim is a foreign table, which PostgreSQL gives no TRUNCATE
  *		trigger and no constraint trigger: the referenced end's TRUNCATE
  *		trigger is gone, and a deferrable reference's constraint trigger is a
- *		plain trigger now.  The rows of the triggers that are gone are marked
- *		dropped, and the triggers without a row are recorded under the
+ *		plain trigger now; and the end on the other service's shim can go
+ *		when the reference joins two siblings now.  The rows of the
+ *		triggers that are gone, on either end, are marked dropped, and the
+ *		triggers without a row are recorded under the
  *		reference's job, to go on its rollback as the others do; so the
  *		doctor, which looks each row's object up by name, finds what the
  *		rows say.
@@ -347,7 +349,7 @@ reconcile_peer_triggers(int64 job_id, const char *service)
 	foreach(lc, splitdb_catalog_result_rows())
 	{
 		char	  **group = (char **) lfirst(lc);
-		const char *p[3] = {group[0], group[1], service};
+		const char *p[2] = {group[0], group[1]};
 		ListCell   *lt;
 
 		splitdb_catalog_exec_text("UPDATE splitdb.artifact a"
@@ -356,15 +358,12 @@ reconcile_peer_triggers(int64 job_id, const char *service)
 								  " WHERE a.job_id = $1::bigint AND a.service IS NULL"
 								  "   AND a.kind = 'trigger' AND a.dropped_at IS NULL"
 								  "   AND r.reference_id::text = ANY ($2::text[])"
-								  "   AND pg_catalog.to_regclass(a.parent) = pg_catalog.to_regclass("
-								  "         CASE WHEN r.child_service = $3::name THEN r.child_table"
-								  "              ELSE r.parent_table END)"
 								  "   AND (a.identity LIKE 'splitdb\\_ref\\_' || r.reference_id || '\\_%'"
 								  "        OR a.identity = pg_catalog.quote_ident(r.constraint_name))"
 								  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t"
 								  "                    WHERE t.tgrelid = pg_catalog.to_regclass(a.parent)"
 								  "                      AND pg_catalog.quote_ident(t.tgname) = a.identity)",
-								  3, p, false);
+								  2, p, false);
 		splitdb_catalog_exec_text(REFERENCE_TRIGGERS_SQL, 1, &p[1], false);
 		foreach(lt, splitdb_catalog_result_rows())
 		{

@@ -70,6 +70,7 @@
 #include "migrate/replay.h"
 #include "migrate/rollback.h"
 #include "migrate/shape.h"
+#include "migrate/undo.h"
 #include "remote/remote.h"
 #include "splitdb.h"
 
@@ -720,6 +721,8 @@ clean_sibling(void)
 		SplitdbArtifact *a = (SplitdbArtifact *) lfirst(lc);
 
 		if (a->service == NULL || strcmp(a->service, rb_args.service) != 0)
+			continue;
+		if (splitdb_undo_keeps(rb_conn, a, rb_args.service))
 			continue;
 		remote_sql(splitdb_artifact_drop_sql(a), 0, NULL);
 	}

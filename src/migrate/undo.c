@@ -46,6 +46,36 @@ lives_in(const SplitdbArtifact *a, const char *service)
 }
 
 /*
+ * splitdb_undo_keeps
+ *		Whether artifact a, in the sibling of service, stays there: a
+ *		schema that holds objects the job did not make is kept, with a
+ *		WARNING, rather than failing the cancel or rollback that drops it
+ *		(the application may have made tables or functions in it since).
+ *		It is forgotten all the same once the caller marks it dropped.
+ *
+ * conn: open connection to the sibling
+ */
+bool
+splitdb_undo_keeps(PGconn *conn, const SplitdbArtifact *a, const char *service)
+{
+	char	   *sql = splitdb_artifact_kept_sql(a);
+	char	   *kept;
+
+	if (sql == NULL)
+		return false;
+	kept = splitdb_remote_scalar(conn, sql, 0, NULL, service);
+	if (kept == NULL || strcmp(kept, "t") != 0)
+		return false;
+	ereport(WARNING,
+			(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+			 errmsg("schema %s in the database of service \"%s\" is kept", a->identity, service),
+			 errdetail("Job " INT64_FORMAT " made the schema, and it holds objects that the job did not make.",
+					   a->job_id),
+			 errhint("Drop the schema there yourself once nothing in it is needed.")));
+	return true;
+}
+
+/*
  * splitdb_undo_sibling
  *		Drop, in one transaction of the sibling of service, every artifact
  *		of the list that lives there, newest first, and commit it there.
@@ -68,6 +98,8 @@ splitdb_undo_sibling(PGconn *conn, const char *service, List *artifacts)
 		if (!lives_in(a, service))
 			continue;
 		CHECK_FOR_INTERRUPTS();
+		if (splitdb_undo_keeps(conn, a, service))
+			continue;
 		splitdb_remote_command(conn, splitdb_artifact_drop_sql(a), 0, NULL, service);
 		n++;
 	}

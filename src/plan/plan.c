@@ -472,10 +472,12 @@ SPLITDB_PLAN_RLS_REFERENCES
 /* user triggers on owned tables */
 " UNION ALL"
 " SELECT 'warning', format('%s.%s', t.tgrelid::regclass, quote_ident(t.tgname)),"
-"  format('trigger %s on %s calls %s; it moves with the table and fires in the sibling, so the function is created there too%s',"
+"  format('trigger %s on %s calls %s; it moves with the table and fires in the sibling, %s%s',"
 "   quote_ident(t.tgname), t.tgrelid::regclass, t.tgfoid::regprocedure,"
+"   CASE WHEN tp.pronamespace = 'pg_catalog'::regnamespace"
+"        THEN 'which has that built-in function too' ELSE 'so the function is created there too' END,"
 "   " SPLITDB_TRIGGER_SETTINGS_NOTE " || " SPLITDB_TRIGGER_NOTIFY_NOTE ")"
-"  FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid"
+"  FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid JOIN pg_proc tp ON tp.oid = t.tgfoid"
 " WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND " SPLITDB_NOT_OWN_TRIGGER("t")
 /*
  * ... whose function, or a function it calls, names relations that stay: a

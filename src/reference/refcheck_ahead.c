@@ -69,6 +69,47 @@ trigger_fires(Trigger *tg)
 }
 
 /*
+ * ahead_triggers
+ *		Copies of the relation's BEFORE ROW triggers that call fn_oid for
+ *		the event and fire in this session; their number in *n.  Copies,
+ *		since the relcache entry's trigger descriptor is rebuilt, and the
+ *		old one freed, when an invalidation of the relation is processed,
+ *		which the catalog reads of the definitions and user mappings that
+ *		follow may do (the executor keeps a copy of its own for the same
+ *		reason).  Only what splitdb_refcheck_get_def_for() reads is copied.
+ */
+static Trigger *
+ahead_triggers(TriggerData *td, Oid fn_oid, int *n)
+{
+	TriggerDesc *trigdesc = td->tg_relation->trigdesc;
+	int			event = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
+		TRIGGER_TYPE_UPDATE : TRIGGER_TYPE_INSERT;
+	Trigger    *copies = palloc0(sizeof(Trigger) * Max(trigdesc->numtriggers, 1));
+
+	*n = 0;
+	for (int i = 0; i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *tg = &trigdesc->triggers[i];
+		Trigger    *c = &copies[*n];
+
+		if (tg->tgfoid != fn_oid || !trigger_fires(tg) ||
+			!TRIGGER_TYPE_MATCHES(tg->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE, event))
+			continue;
+		c->tgoid = tg->tgoid;
+		c->tgname = pstrdup(tg->tgname);
+		c->tgfoid = tg->tgfoid;
+		c->tgtype = tg->tgtype;
+		c->tgenabled = tg->tgenabled;
+		c->tgnargs = tg->tgnargs;
+		c->tgargs = palloc(sizeof(char *) * Max(tg->tgnargs, 1));
+		for (int a = 0; a < tg->tgnargs; a++)
+			c->tgargs[a] = pstrdup(tg->tgargs[a]);
+		(*n)++;
+	}
+	return copies;
+}
+
+/*
  * ahead_key
  *		The key of the row for an end whose lookup may go ahead: a
  *		referencing end, with its parent in another database reachable on
@@ -117,9 +158,8 @@ ahead_key(RefDef *def, TriggerData *td)
 void
 splitdb_refcheck_send_ahead(TriggerData *td, Oid fn_oid)
 {
-	TriggerDesc *trigdesc = td->tg_relation->trigdesc;
-	int			event = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
-		TRIGGER_TYPE_UPDATE : TRIGGER_TYPE_INSERT;
+	Trigger    *ends;
+	int			nends;
 	int			n = 0;
 	RefDef	  **defs;
 	char	 ***keys;
@@ -131,19 +171,18 @@ splitdb_refcheck_send_ahead(TriggerData *td, Oid fn_oid)
 	MemoryContext old;
 
 	/* an earlier BEFORE trigger of the row sent for this end too */
-	if (trigdesc == NULL || find_ahead_sent(splitdb_refcheck_get_def(td)) != NULL)
+	if (td->tg_relation->trigdesc == NULL ||
+		find_ahead_sent(splitdb_refcheck_get_def(td)) != NULL)
 		return;
-	defs = palloc(sizeof(RefDef *) * trigdesc->numtriggers);
-	keys = palloc(sizeof(char **) * trigdesc->numtriggers);
-	mappings = palloc(sizeof(UserMapping *) * trigdesc->numtriggers);
-	for (int i = 0; i < trigdesc->numtriggers; i++)
+	ends = ahead_triggers(td, fn_oid, &nends);
+	defs = palloc(sizeof(RefDef *) * Max(nends, 1));
+	keys = palloc(sizeof(char **) * Max(nends, 1));
+	mappings = palloc(sizeof(UserMapping *) * Max(nends, 1));
+	for (int i = 0; i < nends; i++)
 	{
-		Trigger    *tg = &trigdesc->triggers[i];
+		Trigger    *tg = &ends[i];
 		RefDef	   *def;
 
-		if (tg->tgfoid != fn_oid || !trigger_fires(tg) ||
-			!TRIGGER_TYPE_MATCHES(tg->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE, event))
-			continue;
 		def = splitdb_refcheck_get_def_for(tg, td->tg_relation);
 		if ((keys[n] = ahead_key(def, td)) == NULL)
 			continue;

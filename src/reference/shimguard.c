@@ -47,9 +47,10 @@ shim_of_partitioned(Oid relid)
 	char	   *name;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
+	/* in the writer's session: operators qualified, past its search_path */
 	const char *sql = "SELECT 1 FROM splitdb.job_table jt"
-		" WHERE jt.relkind = 'p' AND jt.partition_root IS NULL"
-		"   AND jt.table_name = $1 LIMIT 1";
+		" WHERE jt.relkind OPERATOR(pg_catalog.=) 'p' AND jt.partition_root IS NULL"
+		"   AND jt.table_name OPERATOR(pg_catalog.=) $1 LIMIT 1";
 	bool		found;
 	int			rc;
 
