@@ -365,10 +365,11 @@ archive_relation(int64 job_id, Oid relid)
 													get_rel_name(relid))));
 }
 
-/* what install_references() runs in a subtransaction */
+/* what splitdb_cutover_install_tries() runs in a subtransaction */
 typedef struct InstallArgs
 {
-	const char *service;
+	const char *service;		/* the service's references, or NULL: ids */
+	List	   *ids;
 	PGconn	   *conn;
 	int			lock_timeout;
 } InstallArgs;
@@ -378,7 +379,45 @@ install_work(void *arg)
 {
 	InstallArgs *a = (InstallArgs *) arg;
 
-	splitdb_reference_install(a->service, NIL, a->conn, a->lock_timeout);
+	splitdb_reference_install(a->service, a->ids, a->conn, a->lock_timeout);
+}
+
+/*
+ * splitdb_cutover_install_tries
+ *		splitdb_reference_install() of the references of service (of ids
+ *		instead, when ids is not NIL), each try waiting at most
+ *		lock_timeout ms for a lock in another database, up to attempts
+ *		tries with the cutover's backoff.  After a failed try, conn's open
+ *		remote transaction (when conn is given) is rolled back and a
+ *		message at elevel says why.  Returns NULL once the ends are in,
+ *		else the last try's error (55P03), which the caller raises with
+ *		what it means there; nothing of a failed try stays installed.
+ *
+ * Creating an end in another database waits there for every transaction
+ * that wrote the table it goes on, and the application's statements on
+ * that table queue behind it; such a transaction may itself wait for a
+ * table that the caller holds here, a circle no deadlock detector sees.
+ */
+ErrorData *
+splitdb_cutover_install_tries(const char *service, List *ids, PGconn *conn,
+							  int lock_timeout, int attempts, int elevel)
+{
+	InstallArgs a = {ids != NIL ? NULL : service, ids, conn, lock_timeout};
+
+	for (int attempt = 1;; attempt++)
+	{
+		ErrorData  *why = splitdb_subxact_catch(install_work, &a, ERRCODE_LOCK_NOT_AVAILABLE);
+
+		if (why == NULL || attempt >= attempts)
+			return why;
+		if (conn != NULL)
+			splitdb_remote_rollback_open(conn, service);
+		ereport(elevel,
+				(errmsg("attempt %d to install the cross-service references of service \"%s\" failed, retrying: %s",
+						attempt, service, why->message)));
+		FreeErrorData(why);
+		splitdb_online_backoff(attempt);
+	}
 }
 
 /*
@@ -389,45 +428,33 @@ install_work(void *arg)
  * An online attempt (lock_timeout 0 here) runs under a lock_timeout of its
  * own, which bounds the siblings' waits too, and is tried again whole
  * (catchup.c).  An offline cutover waits for its locks in the source as
- * long as it takes, as it always has; but in another database its wait can
- * close a circle that no deadlock detector sees: a transaction there that
- * wrote a table the ends go on, and then waits here for the tables the job
- * holds since its copy.  So there each try waits at most lock_timeout ms,
- * up to attempts tries with the cutover's backoff, and after the last the
- * job fails with 55P03, which lets go of its tables: the other transaction
- * goes on, and splitdb_migrate() resumes the job.
+ * long as it takes, as it always has; but in another database each try
+ * waits at most lock_timeout ms (splitdb_cutover_install_tries()), since
+ * a transaction there may wait for the tables the job holds since its
+ * copy, and after the last the job fails with 55P03, which lets go of its
+ * tables: the other transaction goes on, and splitdb_migrate() resumes the
+ * job.
  */
 static void
 install_references(const char *service, PGconn *conn, int lock_timeout, int attempts)
 {
-	InstallArgs a = {service, conn, lock_timeout};
+	ErrorData  *why;
 
 	if (lock_timeout <= 0)
 	{
 		splitdb_reference_install(service, NIL, conn, LockTimeout);
 		return;
 	}
-	for (int attempt = 1;; attempt++)
-	{
-		ErrorData  *why = splitdb_subxact_catch(install_work, &a, ERRCODE_LOCK_NOT_AVAILABLE);
-
-		if (why == NULL)
-			return;
-		splitdb_remote_rollback_open(conn, service);
-		if (attempt >= attempts)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("could not install the cross-service references of service \"%s\" in %d attempt%s: %s",
-							service, attempt, attempt == 1 ? "" : "s", why->message),
-					 errdetail("Each attempt waited at most %d ms (splitdb.cutover_lock_timeout) for a table of another database that holds an end; a transaction there that holds it may be waiting for this job's tables.",
-							   lock_timeout),
-					 errhint("Find the sessions that hold locks on that table in its database (pg_locks, pg_stat_activity); splitdb_migrate('%s') resumes the job, which copies the tables again if they were written while it was failed.",
-							 service)));
-		ereport(LOG,
-				(errmsg("service \"%s\": attempt %d to install the cross-service references failed, retrying: %s",
-						service, attempt, why->message)));
-		splitdb_online_backoff(attempt);
-	}
+	why = splitdb_cutover_install_tries(service, NIL, conn, lock_timeout, attempts, LOG);
+	if (why != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("could not install the cross-service references of service \"%s\" in %d attempt%s: %s",
+						service, attempts, attempts == 1 ? "" : "s", why->message),
+				 errdetail("Each attempt waited at most %d ms (splitdb.cutover_lock_timeout) for a table of another database that holds an end; a transaction there that holds it may be waiting for this job's tables.",
+						   lock_timeout),
+				 errhint("Find the sessions that hold locks on that table in its database (pg_locks, pg_stat_activity); splitdb_migrate('%s') resumes the job, which copies the tables again if they were written while it was failed.",
+						 service)));
 }
 
 /*

@@ -17,6 +17,9 @@
 
 extern void splitdb_cutover_record_references(int64 job_id, const char *service);
 extern List *splitdb_cutover_other_ends(int64 job_id);
+extern ErrorData *splitdb_cutover_install_tries(const char *service, List *ids,
+												 PGconn *conn, int lock_timeout,
+												 int attempts, int elevel);
 extern void splitdb_cutover_run(int64 job_id, const char *service,
 								const char *server, PGconn *conn,
 								int offline_lock_timeout, int offline_attempts);

@@ -49,9 +49,8 @@
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
+#include "migrate/cutover.h"
 #include "migrate/job.h"
-#include "migrate/lockwait.h"
-#include "migrate/online.h"
 #include "migrate/peer.h"
 #include "migrate/undo.h"
 #include "reference/reference.h"
@@ -86,64 +85,35 @@ add_name(List *names, const char *name)
 	return lappend(names, pstrdup(name));
 }
 
-/* what install_peers() runs in a subtransaction */
-typedef struct PeerInstall
-{
-	List	   *ids;			/* the references, as int64 pointers */
-	int			lock_timeout;	/* ms, for each peer's locks */
-} PeerInstall;
-
-static void
-install_work(void *arg)
-{
-	PeerInstall *p = (PeerInstall *) arg;
-
-	splitdb_reference_install(NULL, p->ids, NULL, p->lock_timeout);
-}
-
 /*
  * install_peers
- *		Step 1: the ends of references ids installed again in the peers.
- *		Creating them there waits for every transaction that wrote the
- *		table they go on, and the application's statements on that table
- *		would queue behind it: each try waits at most the job's
- *		splitdb.cutover_lock_timeout for a lock in a peer, none commits
- *		there unless all are in (reference.c), and a failed one is tried
- *		again after the cutover's backoff, up to the job's
- *		splitdb.cutover_attempts times (as the cancel's drops in the
- *		source).  Then raises 55P03: the cancel rolls back, the job stays
- *		failed, and a second cancel finishes it.
+ *		Step 1: the ends of references ids installed again in the peers,
+ *		each try waiting at most the job's splitdb.cutover_lock_timeout for
+ *		a lock there, none committing there unless all are in
+ *		(reference.c), up to the job's splitdb.cutover_attempts tries (as
+ *		the cancel's drops in the source): otherwise the application's
+ *		statements on those tables would queue behind the cancel.  Then
+ *		raises 55P03: the cancel rolls back, the job stays failed, and a
+ *		second cancel finishes it.
  */
 static void
 install_peers(const char *service, int64 job_id, List *ids)
 {
 	SplitdbCutoverSettings settings;
-	PeerInstall p;
+	ErrorData  *why;
 
 	splitdb_job_cutover_settings(job_id, &settings);
-	p.ids = ids;
-	p.lock_timeout = settings.lock_timeout;
-	for (int attempt = 1;; attempt++)
-	{
-		ErrorData  *why = splitdb_subxact_catch(install_work, &p, ERRCODE_LOCK_NOT_AVAILABLE);
-
-		if (why == NULL)
-			return;
-		if (attempt >= settings.attempts)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("could not install again in the other siblings the cross-service references of service \"%s\" in %d attempt%s: %s",
-							service, attempt, attempt == 1 ? "" : "s", why->message),
-					 errdetail("Each attempt waited at most %d ms for a table of another database that holds an end; nothing was installed there: job " INT64_FORMAT " stays failed, and its objects in its sibling are dropped already.",
-							   settings.lock_timeout, job_id),
-					 errhint("Find the sessions that hold locks on that table in its database (pg_locks, pg_stat_activity) and end them, or raise splitdb.cutover_lock_timeout or splitdb.cutover_attempts, then call splitdb_cancel('%s') again to finish.",
-							 service)));
-		ereport(NOTICE,
-				(errmsg("attempt %d to install again the cross-service references of service \"%s\" in the other siblings failed, retrying: %s",
-						attempt, service, why->message)));
-		FreeErrorData(why);
-		splitdb_online_backoff(attempt);
-	}
+	why = splitdb_cutover_install_tries(service, ids, NULL, settings.lock_timeout,
+										settings.attempts, NOTICE);
+	if (why != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("could not install again in the other siblings the cross-service references of service \"%s\" in %d attempt%s: %s",
+						service, settings.attempts, settings.attempts == 1 ? "" : "s", why->message),
+				 errdetail("Each attempt waited at most %d ms for a table of another database that holds an end; nothing was installed there: job " INT64_FORMAT " stays failed, and its objects in its sibling are dropped already.",
+						   settings.lock_timeout, job_id),
+				 errhint("Find the sessions that hold locks on that table in its database (pg_locks, pg_stat_activity) and end them, or raise splitdb.cutover_lock_timeout or splitdb.cutover_attempts, then call splitdb_cancel('%s') again to finish.",
+						 service)));
 }
 
 /*
