@@ -421,6 +421,42 @@ sub copy_progress
 # ---------------------------------------------------------------------------
 # 1. the copy again after a failed verification
 
+
+# A gate in the sibling of service svc: a BEFORE INSERT statement trigger on
+# ${svc}_b_parent, ENABLE ALWAYS (kept so by an event trigger, since the
+# copy again writes in replica), runs hold_sql, which may wait for the lock
+# on public.gate; returns a background session that holds that lock until
+# it commits.
+sub gate_batches
+{
+	my ($svc, $hold_sql) = @_;
+	sib($svc, qq{
+CREATE TABLE public.gate ();
+CREATE FUNCTION public.hold() RETURNS trigger LANGUAGE plpgsql AS
+\$\$
+BEGIN
+$hold_sql
+	RETURN NULL;
+END
+\$\$;
+CREATE TRIGGER zz_gate BEFORE INSERT ON public.${svc}_b_parent
+	FOR EACH STATEMENT EXECUTE FUNCTION public.hold();
+CREATE FUNCTION public.gate_always() RETURNS event_trigger LANGUAGE plpgsql AS
+\$\$
+BEGIN
+	IF EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgname = 'zz_gate' AND tgenabled <> 'A') THEN
+		ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
+	END IF;
+END
+\$\$;
+CREATE EVENT TRIGGER gate_always ON ddl_command_end EXECUTE FUNCTION public.gate_always();
+ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
+});
+	my $gate = $node->background_psql($svc);
+	$gate->query_safe('BEGIN; LOCK TABLE public.gate IN EXCLUSIVE MODE');
+	return $gate;
+}
+
 sub case_recopy
 {
 	my ($svc, $kill) = @_;
@@ -509,25 +545,7 @@ SELECT splitdb_assign('$svc', '${svc}_a_child', '${svc}_b_parent');
 	like($err, qr/22000: migration of service "$svc" failed: verification failed/,
 		"$svc: the first run fails its verification (22000)");
 	unsabotage($svc);
-	sib($svc, qq{
-CREATE TABLE public.gate ();
-CREATE FUNCTION public.hold() RETURNS trigger LANGUAGE plpgsql AS
-\$\$ BEGIN LOCK TABLE public.gate IN SHARE MODE; RETURN NULL; END \$\$;
-CREATE TRIGGER zz_gate BEFORE INSERT ON public.${svc}_b_parent
-	FOR EACH STATEMENT EXECUTE FUNCTION public.hold();
-CREATE FUNCTION public.gate_always() RETURNS event_trigger LANGUAGE plpgsql AS
-\$\$
-BEGIN
-	IF EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgname = 'zz_gate' AND tgenabled <> 'A') THEN
-		ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
-	END IF;
-END
-\$\$;
-CREATE EVENT TRIGGER gate_always ON ddl_command_end EXECUTE FUNCTION public.gate_always();
-ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
-});
-	my $gate = $node->background_psql($svc);
-	$gate->query_safe('BEGIN; LOCK TABLE public.gate IN EXCLUSIVE MODE');
+	my $gate = gate_batches($svc, 'LOCK TABLE public.gate IN SHARE MODE;');
 	src("SELECT splitdb_migrate('$svc')");
 	my $waiting = q{SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'public.gate'::regclass};
 	poll_until(sub { sib($svc, $waiting) eq '1' || job_state($svc) !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)$/ },
@@ -617,32 +635,11 @@ SELECT splitdb_assign('$svc', '${svc}_a_child', '${svc}_b_parent');
 	like($err, qr/22000: migration of service "$svc" failed: verification failed/,
 		"$svc: the first run, with two readers, fails its verification (22000)");
 	unsabotage($svc);
-	sib($svc, qq{
-CREATE TABLE public.gate ();
-CREATE FUNCTION public.hold() RETURNS trigger LANGUAGE plpgsql AS
-\$\$
-BEGIN
+	my $gate = gate_batches($svc, qq{
 	IF (SELECT count(*) FROM public.${svc}_b_parent) >= 20000 THEN
 		LOCK TABLE public.gate IN SHARE MODE;
 	END IF;
-	RETURN NULL;
-END
-\$\$;
-CREATE TRIGGER zz_gate BEFORE INSERT ON public.${svc}_b_parent
-	FOR EACH STATEMENT EXECUTE FUNCTION public.hold();
-CREATE FUNCTION public.gate_always() RETURNS event_trigger LANGUAGE plpgsql AS
-\$\$
-BEGIN
-	IF EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgname = 'zz_gate' AND tgenabled <> 'A') THEN
-		ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
-	END IF;
-END
-\$\$;
-CREATE EVENT TRIGGER gate_always ON ddl_command_end EXECUTE FUNCTION public.gate_always();
-ALTER TABLE public.${svc}_b_parent ENABLE ALWAYS TRIGGER zz_gate;
 });
-	my $gate = $node->background_psql($svc);
-	$gate->query_safe('BEGIN; LOCK TABLE public.gate IN EXCLUSIVE MODE');
 	src("SET splitdb.copy_readers = 2; SELECT splitdb_migrate('$svc')");
 	my $waiting = q{SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'public.gate'::regclass};
 	poll_until(sub { sib($svc, $waiting) eq '2' || job_state($svc) !~ /^(queued|preparing|copying|indexing|catching_up|verifying|cutting_over)$/ },
