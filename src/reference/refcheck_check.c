@@ -42,10 +42,12 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 
 #include "metadata/catalog.h"
@@ -277,6 +279,46 @@ splitdb_refcheck_own_name(RefDef *def)
 }
 
 /*
+ * splitdb_refcheck_shows_key
+ *		Whether a violation's DETAIL may show the key of def's own row to the
+ *		current role, decided as PostgreSQL's foreign keys decide it
+ *		(ri_ReportViolation): not when row-level security applies to the role
+ *		on that relation; else when the role may read the relation, or each
+ *		of the key's columns.  A role that may write or delete rows it may
+ *		not read learns nothing of them from the error.
+ *
+ * The relation is the one the trigger fired on (a partition that fired, a
+ * shim); for an end turned around from another database's key, the shim
+ * of that table here, found by its name.  Without one, or a key column of
+ * its name, the key is not shown.  The caller is in a transaction.
+ */
+bool
+splitdb_refcheck_shows_key(RefDef *def)
+{
+	Oid			relid = def->relid;
+	Oid			role = GetUserId();
+
+	if (!OidIsValid(relid))
+		relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(def->own_table)),
+								 NoLock, true);
+	if (!OidIsValid(relid))
+		return false;
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		return false;
+	if (pg_class_aclcheck(relid, role, ACL_SELECT) == ACLCHECK_OK)
+		return true;
+	for (int i = 0; i < def->nkeys; i++)
+	{
+		AttrNumber	attnum = get_attnum(relid, def->own_cols[i]);
+
+		if (attnum == InvalidAttrNumber ||
+			pg_attribute_aclcheck(relid, attnum, role, ACL_SELECT) != ACLCHECK_OK)
+			return false;
+	}
+	return true;
+}
+
+/*
  * splitdb_refcheck_errtable
  *		Within ereport(): the schema and name of the referencing table and
  *		the constraint's name, the fields PostgreSQL's foreign keys set
@@ -407,13 +449,19 @@ check_child_keys(RefDef *def, List *keys)
 static void
 raise_not_present(RefDef *def, PendingKey *pk)
 {
+	bool		shows_key = splitdb_refcheck_shows_key(def);
+
 	ereport(ERROR,
 			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 			 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
 					splitdb_refcheck_own_name(def), def->conname),
+			 shows_key ?
 			 errdetail("Key %s=%s is not present in table \"%s\" of database \"%s\".",
 					   splitdb_refcheck_key_columns_text(def->own_cols, def->nkeys),
 					   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
+					   splitdb_refcheck_table_name(def->other_table),
+					   def->other_database) :
+			 errdetail("Key is not present in table \"%s\" of database \"%s\".",
 					   splitdb_refcheck_table_name(def->other_table),
 					   def->other_database),
 			 errhint("The referenced table is in another database since the split; insert the referenced row there first."),
@@ -436,14 +484,20 @@ report_still_referenced(RefDef *def, PendingKey *pk)
 static void
 raise_still_referenced(RefDef *def, PendingKey *pk)
 {
+	bool		shows_key = splitdb_refcheck_shows_key(def);
+
 	ereport(ERROR,
 			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 			 errmsg("update or delete on table \"%s\" violates foreign key constraint \"%s\" on table \"%s\"",
 					splitdb_refcheck_own_name(def), def->conname,
 					splitdb_refcheck_table_name(def->other_table)),
+			 shows_key ?
 			 errdetail("Key %s=%s is still referenced from table \"%s\" of database \"%s\".",
 					   splitdb_refcheck_key_columns_text(def->own_cols, def->nkeys),
 					   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
+					   splitdb_refcheck_table_name(def->other_table),
+					   def->other_database) :
+			 errdetail("Key is still referenced from table \"%s\" of database \"%s\".",
 					   splitdb_refcheck_table_name(def->other_table),
 					   def->other_database),
 			 errhint("Delete or change the referencing rows in database \"%s\" first.",

@@ -285,9 +285,13 @@ report_not_held(HeldKeys *hk)
 					 ERRCODE_FOREIGN_KEY_VIOLATION),
 			 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
 					splitdb_refcheck_own_name(def), def->conname),
+			 splitdb_refcheck_shows_key(def) ?
 			 errdetail("Key %s=%s is no longer present in table \"%s\" of database \"%s\": a concurrent transaction deleted or changed it before this one committed.",
 					   splitdb_refcheck_key_columns_text(def->own_cols, def->nkeys),
 					   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
+					   splitdb_refcheck_table_name(def->other_table),
+					   def->other_database) :
+			 errdetail("Key is no longer present in table \"%s\" of database \"%s\": a concurrent transaction deleted or changed it before this one committed.",
 					   splitdb_refcheck_table_name(def->other_table),
 					   def->other_database),
 			 errhint("The referenced table is in another database since the split; insert the referenced row there first, or retry the transaction."),

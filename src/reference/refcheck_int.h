@@ -317,6 +317,7 @@ extern bool *splitdb_refcheck_positions(RefDef *def, List *keys, bool other, boo
 										bool first_only);
 extern const char *splitdb_refcheck_own_name(RefDef *def);
 extern int	splitdb_refcheck_errtable(RefDef *def, bool own);
+extern bool splitdb_refcheck_shows_key(RefDef *def);
 extern void splitdb_refcheck_flush_set(RefDef *def, List *keys);
 extern bool splitdb_refcheck_flush_all(bool at_commit);
 
