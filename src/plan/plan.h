@@ -48,6 +48,9 @@ extern const char *splitdb_plan_action_name(SplitdbPlanAction action);
 /* onlinekey.c: the warning for a table whose keys are all DEFERRABLE */
 extern const char *const splitdb_plan_sql_online_keys;
 
+/* shimrights.c: roles whose writes through a shim with row triggers fail */
+extern const char *const splitdb_plan_sql_shim_rights;
+
 /* rowtype.c: functions bound to a moving table's row type */
 extern const char *const splitdb_plan_sql_row_type_functions;
 
