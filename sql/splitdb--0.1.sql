@@ -888,6 +888,15 @@ LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.reference_relay(text, text[]) IS 'runs, with the caller''s rights, an action that another database''s enforcement applies here, and returns the statement''s rows and then the keys this database left to the caller';
 
+CREATE FUNCTION splitdb.reference_relay_action(reference_id bigint, event "char",
+	collations text[], params text[], counter bigint, mac text,
+	OUT reference_id bigint, OUT side "char", OUT kind "char", OUT old_key text[], OUT new_key text[])
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'splitdb_reference_relay_action'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.reference_relay_action(bigint, "char", text[], text[], bigint, text) IS 'applies, as the owner of the referencing table here, the action of a reference for the keys that another database deleted or changed, for splitdb in that database alone (a proved session and a MAC per request), and returns the statement''s rows and then the keys this database left to the caller';
+
 CREATE FUNCTION splitdb.reference_relayed(
 	OUT reference_id bigint, OUT side "char", OUT kind "char", OUT old_key text[], OUT new_key text[])
 RETURNS SETOF record
@@ -908,16 +917,21 @@ COMMENT ON FUNCTION splitdb.shim_statement() IS 'statement trigger of a shim: af
  * revoking it keeps every other role from making a trigger that calls them
  * and costs the writers nothing.
  *
- * reference_relay() and reference_relayed() keep PUBLIC's EXECUTE, although
- * only splitdb calls them: splitdb calls them from another database, on
- * postgres_fdw's connection for the writing role's user mapping (or the
- * table owner's), so the caller here is whatever role that mapping logs in
- * as, which no install script can name.  Revoked, every CASCADE, SET NULL
- * or SET DEFAULT across databases and every UPDATE or DELETE through a shim
- * whose sibling holds an end would fail for such a role with 42501.  Both
- * grant nothing: the relay runs its statement with the caller's own rights
- * and every check on, and the keys either hands back exist only in a
- * session that proved its origin (src/reference/origin.c): splitdb's.
+ * reference_relay(), reference_relay_action() and reference_relayed() keep
+ * PUBLIC's EXECUTE, although only splitdb calls them: splitdb calls them
+ * from another database, on postgres_fdw's connection for the writing
+ * role's user mapping (or the table owner's), so the caller here is
+ * whatever role that mapping logs in as, which no install script can name.
+ * Revoked, every CASCADE, SET NULL or SET DEFAULT across databases and
+ * every UPDATE or DELETE through a shim whose sibling holds an end would
+ * fail for such a role with 42501.  They grant nothing to anyone else: the
+ * relay runs its statement with the caller's own rights and every check
+ * on; the relay of an action runs, as the referencing table's owner, only
+ * the statement of an action of a reference whose referencing end is here,
+ * made here from that end's row, and only for a request that carries a MAC
+ * under a key of a session that proved its origin (src/reference/origin.c,
+ * refcheck_act.c): splitdb's; and the keys they hand back exist only in
+ * such a session.
  * reference_counters() keeps it because the view splitdb_references, which
  * PUBLIC may read, calls it with the reader's rights.
  */

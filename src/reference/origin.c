@@ -40,6 +40,16 @@
  * whatever the remote relation runs (a view's volatile functions), which
  * can write there.
  *
+ * Actions: a proved session may also ask the receiving end to apply a
+ * referential action as the owner of the referencing table
+ * (splitdb.reference_relay_action(), refcheck_act.c).  That grants rights,
+ * so the proof of the session is not enough: code that runs inside it (a
+ * trigger that a write through the shim fires there) could call the function
+ * too.  Each such call carries its own MAC, keyed with a key that both ends
+ * derive from the secret and the proof's nonce and never send, over a
+ * counter that only grows and the whole request: only splitdb in the issuing
+ * database can make one, and a call made once cannot be made again.
+ *
  * Copyright (c) 2026, splitdb developers
  *
  * IDENTIFICATION
@@ -98,12 +108,16 @@ typedef struct ProvenConn
 	int			pid;			/* the remote backend: the same conn, not a new one */
 	Oid			serverid;
 	bool		confirmed;		/* false: the proof was sent, its answer not seen */
+	uint8		action_key[PG_SHA256_DIGEST_LENGTH];	/* see derive_action_key */
+	int64		action_counter; /* the last action signed on it */
 } ProvenConn;
 
 /* the receiving end: the pending nonce and what this session proved */
 static uint8 nonce[ORIGIN_NONCE_LEN];
 static bool nonce_pending = false;
 static char *proven_location = NULL;
+static uint8 action_key[PG_SHA256_DIGEST_LENGTH];
+static int64 action_counter = 0;	/* the last action accepted */
 
 /* the issuing end: connections proved (TopMemoryContext), servers not to prove */
 static List *proven_conns = NIL;
@@ -215,6 +229,33 @@ read_key(bool by_server, const char *value, char **here, bytea **secret)
 }
 
 /*
+ * hmac_parts
+ *		HMAC-SHA256 keyed with key of the concatenation of nparts byte
+ *		strings, into mac (PG_SHA256_DIGEST_LENGTH bytes).
+ */
+static void
+hmac_parts(const uint8 *key, int key_len, int nparts, const uint8 *const *parts,
+		   const int *lens, uint8 *mac)
+{
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+	bool		ok;
+
+	if (ctx == NULL)
+		elog(ERROR, "out of memory");
+	ok = pg_hmac_init(ctx, key, key_len) >= 0;
+	for (int i = 0; ok && i < nparts; i++)
+		ok = pg_hmac_update(ctx, parts[i], lens[i]) >= 0;
+	if (!ok || pg_hmac_final(ctx, mac, PG_SHA256_DIGEST_LENGTH) < 0)
+	{
+		const char *why = pg_hmac_error(ctx);
+
+		pg_hmac_free(ctx);
+		elog(ERROR, "could not compute an HMAC: %s", why);
+	}
+	pg_hmac_free(ctx);
+}
+
+/*
  * compute_mac
  *		HMAC-SHA256 of the nonce and the claimed location, keyed with the
  *		pair's secret, into mac (PG_SHA256_DIGEST_LENGTH bytes).
@@ -223,21 +264,41 @@ static void
 compute_mac(bytea *secret, const uint8 *nonce_bytes, const char *location,
 			uint8 *mac)
 {
-	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+	const uint8 *parts[2] = {nonce_bytes, (const uint8 *) location};
+	int			lens[2] = {ORIGIN_NONCE_LEN, strlen(location)};
 
-	if (ctx == NULL)
-		elog(ERROR, "out of memory");
-	if (pg_hmac_init(ctx, (const uint8 *) VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret)) < 0 ||
-		pg_hmac_update(ctx, nonce_bytes, ORIGIN_NONCE_LEN) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) location, strlen(location)) < 0 ||
-		pg_hmac_final(ctx, mac, PG_SHA256_DIGEST_LENGTH) < 0)
-	{
-		const char *why = pg_hmac_error(ctx);
+	hmac_parts((const uint8 *) VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret),
+			   2, parts, lens, mac);
+}
 
-		pg_hmac_free(ctx);
-		elog(ERROR, "could not compute an HMAC: %s", why);
-	}
-	pg_hmac_free(ctx);
+/*
+ * derive_action_key
+ *		The key of the action MACs of one proved session, into key:
+ *		HMAC-SHA256 of the proof's nonce, the location and a NUL byte
+ *		followed by "action", keyed with the pair's secret.  A location
+ *		holds no NUL, so the proof's own MAC, which goes over the wire, is
+ *		never this key.
+ */
+static void
+derive_action_key(bytea *secret, const uint8 *nonce_bytes, const char *location,
+				  uint8 *key)
+{
+	static const uint8 tail[7] = {0, 'a', 'c', 't', 'i', 'o', 'n'};
+	const uint8 *parts[3] = {nonce_bytes, (const uint8 *) location, tail};
+	int			lens[3] = {ORIGIN_NONCE_LEN, strlen(location), sizeof(tail)};
+
+	hmac_parts((const uint8 *) VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret),
+			   3, parts, lens, key);
+}
+
+/* the MAC of one action request (a C string) under a session's action key */
+static void
+action_mac(const uint8 *key, const char *request, uint8 *mac)
+{
+	const uint8 *parts[1] = {(const uint8 *) request};
+	int			lens[1] = {strlen(request)};
+
+	hmac_parts(key, PG_SHA256_DIGEST_LENGTH, 1, parts, lens, mac);
 }
 
 /* bytes as lower-case hex, NUL-terminated */
@@ -272,6 +333,8 @@ forget_proof(void)
 	if (proven_location != NULL)
 		pfree(proven_location);
 	proven_location = NULL;
+	memset(action_key, 0, sizeof(action_key));
+	action_counter = 0;
 	nonce_pending = false;
 	memset(nonce, 0, sizeof(nonce));
 }
@@ -345,8 +408,54 @@ splitdb_origin_prove(PG_FUNCTION_ARGS)
 				 errmsg("could not prove that this session comes from \"%s\"", location),
 				 errdetail("The proof does not match the secret this database shares with \"%s\".", location),
 				 errhint("If splitdb itself failed here, the two databases hold different secrets: install the references again, with splitdb_reference_mode(reference_id, 'strict').")));
+	derive_action_key(secret, challenge, location, action_key);
+	action_counter = 0;
 	proven_location = MemoryContextStrdup(TopMemoryContext, location);
 	PG_RETURN_VOID();
+}
+
+/*
+ * splitdb_origin_check_action
+ *		Accept one action request of splitdb in the proved database, or
+ *		raise 42501: request (the text splitdb_refcheck_action_request()
+ *		makes, the counter in it) must carry mac_hex, the hex of its
+ *		HMAC-SHA256 under this session's action key, and a counter above
+ *		every one accepted since the proof.  Nothing else can make the MAC:
+ *		not a client, not code that runs inside the proved session.
+ */
+void
+splitdb_origin_check_action(int64 counter, const char *mac_hex, const char *request)
+{
+	uint8		expected[PG_SHA256_DIGEST_LENGTH];
+	uint8		given[PG_SHA256_DIGEST_LENGTH];
+	int			diff = 0;
+
+	if (proven_location == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to apply a referential action of another database"),
+				 errdetail("This session did not prove which database it comes from."),
+				 errhint("Only splitdb's enforcement in another database calls splitdb.reference_relay_action(), on a session it proved.")));
+	memset(given, 0, sizeof(given));
+	if (strlen(mac_hex) != PG_SHA256_DIGEST_LENGTH * 2 ||
+		strspn(mac_hex, "0123456789abcdefABCDEF") != PG_SHA256_DIGEST_LENGTH * 2)
+		diff = 1;
+	else
+		hex_decode(mac_hex, PG_SHA256_DIGEST_LENGTH * 2, (char *) given);
+	action_mac(action_key, request, expected);
+	/* in constant time */
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		diff |= expected[i] ^ given[i];
+	if (diff != 0 || counter <= action_counter)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to apply a referential action of another database"),
+				 errdetail(diff != 0 ?
+						   "The request does not carry the MAC of the database \"%s\" that this session proved." :
+						   "The request repeats an earlier one of the database \"%s\" that this session proved.",
+						   proven_location),
+				 errhint("Only splitdb's enforcement in another database calls splitdb.reference_relay_action(), once per request.")));
+	action_counter = counter;
 }
 
 /*
@@ -505,7 +614,42 @@ splitdb_origin_prove_connection(PGconn *conn, Oid serverid)
 	params[1] = hex_of(mac, PG_SHA256_DIGEST_LENGTH);
 	splitdb_remote_command(conn, "SELECT splitdb.origin_prove($1, $2)", 2, params,
 						   server->servername);
+	derive_action_key(secret, challenge, here, pc->action_key);
+	pc->action_counter = 0;
 	pc->confirmed = true;
+}
+
+/*
+ * splitdb_origin_next_action
+ *		The counter of the next action request on conn, a proved
+ *		connection; 0 when conn is not one (its session would refuse the
+ *		request).  Pass the request made with it to splitdb_origin_sign().
+ */
+int64
+splitdb_origin_next_action(PGconn *conn)
+{
+	ProvenConn *pc = find_proven(conn);
+
+	if (pc == NULL || !pc->confirmed)
+		return 0;
+	return ++pc->action_counter;
+}
+
+/*
+ * splitdb_origin_sign
+ *		The MAC (hex) of an action request on conn, a proved connection,
+ *		under its action key (see splitdb_origin_check_action).
+ */
+char *
+splitdb_origin_sign(PGconn *conn, const char *request)
+{
+	ProvenConn *pc = find_proven(conn);
+	uint8		mac[PG_SHA256_DIGEST_LENGTH];
+
+	if (pc == NULL || !pc->confirmed)
+		elog(ERROR, "the connection of an action request is not proved");
+	action_mac(pc->action_key, request, mac);
+	return hex_of(mac, PG_SHA256_DIGEST_LENGTH);
 }
 
 /*

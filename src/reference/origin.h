@@ -17,12 +17,16 @@
 
 /* the receiving end: the location this session proved, or NULL */
 extern const char *splitdb_origin_proven(void);
+extern void splitdb_origin_check_action(int64 counter, const char *mac_hex,
+										const char *request);
 
 /* the issuing end: prove a postgres_fdw connection before writing through it */
 extern void splitdb_origin_prove_connection(PGconn *conn, Oid serverid);
 extern void splitdb_origin_note_write(Oid relid, Oid userid);
 extern void splitdb_origin_note_read(Oid relid, Oid userid);
 extern bool splitdb_origin_is_shim(Oid relid);
+extern int64 splitdb_origin_next_action(PGconn *conn);
+extern char *splitdb_origin_sign(PGconn *conn, const char *request);
 
 /* installation: the secret of a pair of databases */
 extern void splitdb_origin_pair_source(PGconn *conn, const char *location,

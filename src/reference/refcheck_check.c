@@ -58,13 +58,13 @@
 #include "remote/remote.h"
 
 /*
- * table_owner
+ * splitdb_refcheck_table_owner
  *		The owner of a table of this database named by its qualified,
  *		quoted name (splitdb.reference_end's own_table and other_table).
  *		Raises 42P01 when there is none.
  */
-static Oid
-table_owner(const char *table)
+Oid
+splitdb_refcheck_table_owner(const char *table)
 {
 	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(table));
 	Oid			relid = RangeVarGetRelid(rv, AccessShareLock, false);
@@ -109,7 +109,7 @@ run_statement(RefDef *def, Oid server, const char *table, const char *sql,
 		for (int i = 0; i < nparams; i++)
 			types[i] = TEXTARRAYOID;
 		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(table_owner(table),
+		SetUserIdAndSecContext(splitdb_refcheck_table_owner(table),
 							   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 		(void) splitdb_spi_exec(sql, nparams, types, params, NULL, false, 0);
 		rows = splitdb_catalog_result_rows();
@@ -594,6 +594,34 @@ check_defaults_present(RefDef *def, List *rows, List *acted)
 }
 
 /*
+ * act_here
+ *		Run an action statement on the referencing table, here: as its
+ *		owner, with its AFTER triggers fired as the writer, as PostgreSQL's
+ *		foreign keys do (splitdb_refcheck_act_as_owner).  The caller is
+ *		connected to SPI, as the owner of def's relation; it still is on
+ *		return.  params: text[] Datums.  Returns the statement's rows.
+ */
+static List *
+act_here(RefDef *def, const char *sql, int nparams, Datum *params)
+{
+	Oid		   *types = palloc(sizeof(Oid) * Max(nparams, 1));
+	Oid			save_userid;
+	int			save_sec;
+	List	   *rows;
+	int			natts;
+
+	for (int i = 0; i < nparams; i++)
+		types[i] = TEXTARRAYOID;
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	rows = splitdb_refcheck_act_as_owner(sql, nparams, types, params, false,
+										 splitdb_refcheck_table_owner(def->other_table),
+										 refcheck_xact.caller_userid,
+										 refcheck_xact.caller_sec, &natts);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return rows;
+}
+
+/*
  * apply_parent_action
  *		Apply one referential action to the referencing rows of the given old
  *		keys, in the child's database, with one statement.  Here, it runs
@@ -606,19 +634,7 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 					const char *session_path)
 {
 	int			n = list_length(keys);
-	char	   *from = splitdb_refcheck_keys_from(def->nkeys, is_update && action == 'c');
-	/*
-	 * PostgreSQL 15 compares under a nondeterministic referenced key's
-	 * collation in its ON DELETE CASCADE, as in its NO ACTION and RESTRICT
-	 * checks, but not in ON UPDATE CASCADE, SET NULL and SET DEFAULT (its
-	 * COLLATE goes to the SET list there): the same here.
-	 */
-	char	   *match = splitdb_refcheck_key_match_as("t", def->other_cols,
-													  def->other_types, def->own_types,
-													  def->nkeys, false,
-													  (action == 'c' && !is_update) ?
-													  def->fk_collates : NULL);
-	StringInfoData sql;
+	char	   *sql;
 	Datum	   *params;
 	int			nparams = def->nkeys;
 
@@ -663,46 +679,7 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 		return;
 	}
 
-	initStringInfo(&sql);
-	if (action == 'c' && !is_update)
-		appendStringInfo(&sql, "DELETE FROM %s t USING %s WHERE %s",
-						 def->other_table, from, match);
-	else
-	{
-		appendStringInfo(&sql, "UPDATE %s t SET ", def->other_table);
-		for (int c = 0; c < def->nkeys; c++)
-		{
-			bool		set = true;
-
-			/* ON DELETE SET NULL/DEFAULT (cols): only those columns */
-			if (!is_update && def->nset > 0)
-			{
-				set = false;
-				for (int s = 0; s < def->nset; s++)
-					if (strcmp(def->set_cols[s], def->other_cols[c]) == 0)
-						set = true;
-			}
-			if (!set)
-				continue;
-			if (sql.data[sql.len - 1] != ' ')
-				appendStringInfoString(&sql, ", ");
-			if (action == 'c')
-				appendStringInfo(&sql, "%s = k.n%d::%s", quote_identifier(def->other_cols[c]),
-								 c + 1, def->own_types[c]);
-			else
-				appendStringInfo(&sql, "%s = %s", quote_identifier(def->other_cols[c]),
-								 action == 'n' ? "NULL" : "DEFAULT");
-		}
-		appendStringInfo(&sql, " FROM %s WHERE %s", from, match);
-		if (action == 'd')
-		{
-			appendStringInfoString(&sql, " RETURNING ");
-			for (int c = 0; c < def->nkeys; c++)
-				appendStringInfo(&sql, "%st.%s::pg_catalog.text", c > 0 ? ", " : "",
-								 quote_identifier(def->other_cols[c]));
-		}
-	}
-
+	sql = splitdb_refcheck_action_sql(def, action, is_update);
 	params = splitdb_refcheck_key_arrays(def, keys, false);
 	if (is_update && action == 'c')
 	{
@@ -719,13 +696,12 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 
 		/* another database relays what its triggers leave to this one */
 		if (OidIsValid(def->other_server))
-			rows = splitdb_refcheck_run_relayed(def, sql.data, nparams, params, true);
+			rows = splitdb_refcheck_run_action(def, is_update, sql, nparams, params);
 		else
 		{
 			int			nest = splitdb_refcheck_action_search_path(session_path);
 
-			rows = run_statement(def, InvalidOid, def->other_table, sql.data, nparams,
-								 params, false);
+			rows = act_here(def, sql, nparams, params);
 			AtEOXact_GUC(true, nest);
 		}
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);
@@ -749,6 +725,7 @@ splitdb_refcheck_flush_set(RefDef *def, List *keys)
 	ListCell   *lc;
 	int			nest;
 	Oid			prev_caller;
+	int			prev_caller_sec;
 	char	   *session_path;
 
 	if (keys == NIL)
@@ -758,7 +735,9 @@ splitdb_refcheck_flush_set(RefDef *def, List *keys)
 	session_path = pstrdup(GetConfigOption("search_path", false, false));
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	prev_caller = refcheck_xact.caller_userid;
+	prev_caller_sec = refcheck_xact.caller_sec;
 	refcheck_xact.caller_userid = save_userid;
+	refcheck_xact.caller_sec = save_sec;
 	SetUserIdAndSecContext(def->owner,
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 	nest = splitdb_refcheck_pin_search_path();
@@ -798,6 +777,7 @@ splitdb_refcheck_flush_set(RefDef *def, List *keys)
 	AtEOXact_GUC(true, nest);
 	SetUserIdAndSecContext(save_userid, save_sec);
 	refcheck_xact.caller_userid = prev_caller;
+	refcheck_xact.caller_sec = prev_caller_sec;
 }
 
 /*

@@ -307,14 +307,14 @@ splitdb_refcheck_relation_is_or_under(Oid relid, Oid target)
 /*
  * read_end
  *		Read this database's end (reference_id, side) of a reference from
- *		splitdb.reference_end into a new definition in def_cxt, without the
+ *		splitdb.reference_end into a new definition in cxt, without the
  *		parts that need the trigger's relation.
  *
  * def->relid is the end's relation.  Returns NULL when there is no such
  * row.  Runs its own SPI connection.
  */
 static RefDef *
-read_end(int64 reference_id, char side)
+read_end(int64 reference_id, char side, MemoryContext cxt)
 {
 	Oid			types[2] = {INT8OID, CHAROID};
 	Datum		values[2] = {Int64GetDatum(reference_id), CharGetDatum(side)};
@@ -342,7 +342,7 @@ read_end(int64 reference_id, char side)
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 
-	old = MemoryContextSwitchTo(def_cxt);
+	old = MemoryContextSwitchTo(cxt);
 	def = palloc0(sizeof(RefDef));
 	def->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
 	def->valid = true;
@@ -390,7 +390,7 @@ read_end(int64 reference_id, char side)
 static RefDef *
 load_def(Trigger *tg, Relation rel, int64 reference_id, char side)
 {
-	RefDef	   *def = read_end(reference_id, side);
+	RefDef	   *def = read_end(reference_id, side, def_cxt);
 	MemoryContext old;
 
 	if (def == NULL)
@@ -529,11 +529,12 @@ relcache_callback(Datum arg, Oid relid)
  *		Turn this database's end of a reference into the other end, as seen
  *		from here: the other end's table becomes "own" (reached through the
  *		server this end names) and this end's table, here, becomes "other".
+ *		What it allocates goes to cxt, def's context.
  */
 static void
-swap_ends(RefDef *def)
+swap_ends(RefDef *def, MemoryContext cxt)
 {
-	MemoryContext old = MemoryContextSwitchTo(def_cxt);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
 	char	   *t;
 	char	  **a;
 	Oid			o;
@@ -579,20 +580,44 @@ splitdb_refcheck_relayed_def(int64 reference_id, char side)
 			def->side == side)
 			return def;
 
-	def = read_end(reference_id, side);
+	def = read_end(reference_id, side, def_cxt);
 	if (def == NULL)
 	{
-		def = read_end(reference_id, side == 'c' ? 'p' : 'c');
+		def = read_end(reference_id, side == 'c' ? 'p' : 'c', def_cxt);
 		if (def == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 					 errmsg("another database handed back a key of cross-service reference " INT64_FORMAT ", which has no end in database \"%s\"",
 							reference_id, get_database_name(MyDatabaseId)),
 					 errhint("The databases disagree about where the reference's ends are; compare splitdb.reference_end in both.")));
-		swap_ends(def);
+		swap_ends(def, def_cxt);
 	}
 	def->relayed = true;
 	def->next = all_defs;
 	all_defs = def;
+	return def;
+}
+
+/*
+ * splitdb_refcheck_acting_def
+ *		For an action that another database asks this one to apply
+ *		(splitdb.reference_relay_action()): the referenced end of reference
+ *		reference_id as seen from here, made from this database's own
+ *		referencing end, whose table is here (not a shim): the other end is
+ *		then that table, here.  def->relid is that table.  NULL when this
+ *		database holds no such end.  Lives in the caller's memory context,
+ *		on no list: it queues nothing.
+ */
+RefDef *
+splitdb_refcheck_acting_def(int64 reference_id)
+{
+	RefDef	   *def = read_end(reference_id, 'c', CurrentMemoryContext);
+	Oid			relid;
+
+	if (def == NULL || OidIsValid(def->own_server))
+		return NULL;
+	relid = def->relid;
+	swap_ends(def, CurrentMemoryContext);
+	def->relid = relid;
 	return def;
 }

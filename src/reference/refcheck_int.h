@@ -244,6 +244,7 @@ typedef struct RefcheckXactState
 
 	/* the role whose statement is being checked, while enforcement runs as the owner */
 	Oid			caller_userid;
+	int			caller_sec;		/* and its security context */
 } RefcheckXactState;
 
 extern RefcheckXactState refcheck_xact;
@@ -257,6 +258,7 @@ extern void splitdb_refcheck_defs_reset(void);
 extern RefDef *splitdb_refcheck_get_def(TriggerData *td);
 extern RefDef *splitdb_refcheck_get_def_for(Trigger *tg, Relation rel);
 extern RefDef *splitdb_refcheck_relayed_def(int64 reference_id, char side);
+extern RefDef *splitdb_refcheck_acting_def(int64 reference_id);
 extern bool splitdb_refcheck_relation_is_or_under(Oid relid, Oid target);
 
 /* refcheck_xact.c: transaction state and callbacks, postgres_fdw's connection */
@@ -292,6 +294,7 @@ extern char *splitdb_refcheck_key_batch_sql(RefDef *def, const char *table, char
 extern char *splitdb_refcheck_key_match_as(const char *alias, char **cols, char **types,
 										   char **valtypes, int nkeys,
 										   bool col_referenced, char **collates);
+extern char *splitdb_refcheck_action_sql(RefDef *def, char action, bool is_update);
 
 /* refcheck_eqop.c: comparisons as PostgreSQL's foreign keys compare */
 extern void splitdb_refcheck_append_key_cond(StringInfo buf, const char *col,
@@ -311,6 +314,7 @@ extern int	splitdb_refcheck_pin_search_path(void);
 extern int	splitdb_refcheck_action_search_path(const char *base);
 
 /* refcheck_check.c: checks and actions */
+extern Oid	splitdb_refcheck_table_owner(const char *table);
 extern List *splitdb_refcheck_run_remote(RefDef *def, Oid server, const char *sql,
 										 int nparams, const char **values, bool prepare);
 extern bool *splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
@@ -324,7 +328,17 @@ extern bool splitdb_refcheck_flush_all(bool at_commit);
 /* refcheck_relay.c: the relay of chains */
 extern List *splitdb_refcheck_run_relayed(RefDef *def, const char *sql, int nparams,
 										  Datum *params, bool modifies);
+extern List *splitdb_refcheck_relay_rows(RefDef *def, List *rows);
 extern CmdType splitdb_refcheck_statement_writes(Oid relid);
+extern void splitdb_refcheck_relay_run(const char *sql, char **texts, int nparams,
+									   Oid owner, ReturnSetInfo *rsinfo);
+
+/* refcheck_act.c: actions as the referencing table's owner, here and elsewhere */
+extern List *splitdb_refcheck_act_as_owner(const char *sql, int nparams, Oid *types,
+										   Datum *values, bool latest, Oid owner,
+										   Oid after_userid, int after_sec, int *natts);
+extern List *splitdb_refcheck_run_action(RefDef *def, bool is_update, const char *sql,
+										 int nparams, Datum *params);
 extern void splitdb_refcheck_take_relayed(Relation shim);
 
 /* refcheck_hold.c: locks past the commit */

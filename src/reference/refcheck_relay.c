@@ -104,9 +104,7 @@ splitdb_refcheck_run_relayed(RefDef *def, const char *sql, int nparams,
 {
 	const char **texts = splitdb_refcheck_array_texts(params, nparams);
 	const char *values[2];
-	List	   *own = NIL;
 	List	   *rows;
-	ListCell   *lc;
 
 	values[0] = sql;
 	values[1] = splitdb_catalog_text_array((char **) texts, nparams);
@@ -125,6 +123,21 @@ splitdb_refcheck_run_relayed(RefDef *def, const char *sql, int nparams,
 									   "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
 									   " FROM splitdb.reference_relay($1, $2) r",
 									   2, values, false);
+	return splitdb_refcheck_relay_rows(def, rows);
+}
+
+/*
+ * splitdb_refcheck_relay_rows
+ *		The rows of splitdb.reference_relay() or reference_relay_action()
+ *		that def's statement made in the other database: queue here the
+ *		keys handed back, and return the statement's own rows.
+ */
+List *
+splitdb_refcheck_relay_rows(RefDef *def, List *rows)
+{
+	List	   *own = NIL;
+	ListCell   *lc;
+
 	foreach(lc, rows)
 	{
 		char	  **row = lfirst(lc);
@@ -247,17 +260,44 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	  **texts;
-	Oid		   *types;
-	Datum	   *values;
 	int			nparams;
-	bool		was_relaying = refcheck_xact.relaying;
-	int			rc = 0;
-	int			nest;
-	ListCell   *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
 	splitdb_refcheck_register_callbacks();
 	texts = splitdb_catalog_text_items(PG_GETARG_ARRAYTYPE_P(1), &nparams);
+	splitdb_refcheck_relay_run(sql, texts, nparams, InvalidOid, rsinfo);
+	return (Datum) 0;
+}
+
+/*
+ * splitdb_refcheck_relay_run
+ *		Run the statement of splitdb.reference_relay() or
+ *		splitdb.reference_relay_action() (the caller set up rsinfo's
+ *		tuplestore), with texts, the text forms of its nparams text[]
+ *		parameters, and put its rows and then the keys left to the caller
+ *		into rsinfo.
+ *
+ * owner: InvalidOid runs it with the caller's rights; else as that role,
+ * the owner of the referencing table, with its AFTER triggers fired after
+ * it with the caller's rights (splitdb_refcheck_act_as_owner), before this
+ * function returns, so that the keys they leave to the caller are among
+ * its rows.  With the latest snapshot either way.
+ */
+void
+splitdb_refcheck_relay_run(const char *sql, char **texts, int nparams, Oid owner,
+						   ReturnSetInfo *rsinfo)
+{
+	Oid		   *types;
+	Datum	   *values;
+	bool		was_relaying = refcheck_xact.relaying;
+	Oid			save_userid;
+	int			save_sec;
+	int			rc = 0;
+	int			nest;
+	int			natts = 0;
+	List	   *rows = NIL;
+	ListCell   *lc;
+
 	types = palloc(sizeof(Oid) * Max(nparams, 1));
 	values = palloc(sizeof(Datum) * Max(nparams, 1));
 	for (int i = 0; i < nparams; i++)
@@ -278,46 +318,55 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 	 */
 	nest = splitdb_refcheck_action_search_path(GetConfigOptionResetString("search_path"));
 	splitdb_spi_connect();
+	GetUserIdAndSecContext(&save_userid, &save_sec);
 	refcheck_xact.relaying = true;
+
+	/*
+	 * With the latest snapshot, as PostgreSQL's foreign keys act: the
+	 * caller's remote transaction is REPEATABLE READ, and a referencing row
+	 * committed after its snapshot (while the caller waited for the lock on
+	 * the referenced row) must be seen and acted on.
+	 */
 	PG_TRY();
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nparams, types);
+		if (OidIsValid(owner))
+			rows = splitdb_refcheck_act_as_owner(sql, nparams, types, values, true,
+												 owner, save_userid, save_sec, &natts);
+		else
+		{
+			SPIPlanPtr	plan = SPI_prepare(sql, nparams, types);
 
-		if (plan == NULL)
-			splitdb_spi_failed(sql, SPI_result);
-
-		/*
-		 * With the latest snapshot, as PostgreSQL's foreign keys act: the
-		 * caller's remote transaction is REPEATABLE READ, and a referencing
-		 * row committed after its snapshot (while the caller waited for the
-		 * lock on the referenced row) must be seen and acted on.
-		 */
-		CommandCounterIncrement();
-		rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
-								  InvalidSnapshot, false, true, 0);
+			if (plan == NULL)
+				splitdb_spi_failed(sql, SPI_result);
+			CommandCounterIncrement();
+			rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
+									  InvalidSnapshot, false, true, 0);
+			if (rc < 0)
+				splitdb_spi_failed(sql, rc);
+			natts = SPI_tuptable ? SPI_tuptable->tupdesc->natts : 0;
+			rows = splitdb_catalog_result_rows();
+		}
 	}
 	PG_FINALLY();
 	{
 		refcheck_xact.relaying = was_relaying;
+		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
-	if (rc < 0)
-		splitdb_spi_failed(sql, rc);
 
 	/* the statement's own rows */
-	foreach(lc, splitdb_catalog_result_rows())
+	foreach(lc, rows)
 	{
 		Datum		out[5] = {0};
 		bool		nulls[5] = {true, true, true, false, true};
 
-		out[3] = splitdb_catalog_text_array_datum(lfirst(lc), SPI_tuptable->tupdesc->natts);
+		out[3] = splitdb_catalog_text_array_datum(lfirst(lc), natts);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
 	}
 	SPI_finish();
 	AtEOXact_GUC(true, nest);
 
 	emit_relayed(rsinfo);
-	return (Datum) 0;
 }
 
 /*

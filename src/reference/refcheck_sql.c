@@ -392,6 +392,77 @@ splitdb_refcheck_single_key_sql(RefDef *def)
 }
 
 /*
+ * splitdb_refcheck_action_sql
+ *		The statement of a referential action (action 'c' CASCADE, 'n' SET
+ *		NULL, 'd' SET DEFAULT) on the referencing rows of def's other end,
+ *		for deleted keys or, is_update, changed ones: its parameters are
+ *		the old keys' text[] per column, then for ON UPDATE CASCADE the new
+ *		keys'.  SET DEFAULT returns the referencing rows' new keys as text.
+ *		Everything outside pg_catalog is named with its schema.  The
+ *		database that applies the statement makes it (for another
+ *		database's action, from its own row of the reference's end:
+ *		splitdb.reference_relay_action()).
+ */
+char *
+splitdb_refcheck_action_sql(RefDef *def, char action, bool is_update)
+{
+	char	   *from = splitdb_refcheck_keys_from(def->nkeys, is_update && action == 'c');
+	/*
+	 * PostgreSQL 15 compares under a nondeterministic referenced key's
+	 * collation in its ON DELETE CASCADE, as in its NO ACTION and RESTRICT
+	 * checks, but not in ON UPDATE CASCADE, SET NULL and SET DEFAULT (its
+	 * COLLATE goes to the SET list there): the same here.
+	 */
+	char	   *match = splitdb_refcheck_key_match_as("t", def->other_cols,
+													  def->other_types, def->own_types,
+													  def->nkeys, false,
+													  (action == 'c' && !is_update) ?
+													  def->fk_collates : NULL);
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	if (action == 'c' && !is_update)
+	{
+		appendStringInfo(&sql, "DELETE FROM %s t USING %s WHERE %s",
+						 def->other_table, from, match);
+		return sql.data;
+	}
+	appendStringInfo(&sql, "UPDATE %s t SET ", def->other_table);
+	for (int c = 0; c < def->nkeys; c++)
+	{
+		bool		set = true;
+
+		/* ON DELETE SET NULL/DEFAULT (cols): only those columns */
+		if (!is_update && def->nset > 0)
+		{
+			set = false;
+			for (int s = 0; s < def->nset; s++)
+				if (strcmp(def->set_cols[s], def->other_cols[c]) == 0)
+					set = true;
+		}
+		if (!set)
+			continue;
+		if (sql.data[sql.len - 1] != ' ')
+			appendStringInfoString(&sql, ", ");
+		if (action == 'c')
+			appendStringInfo(&sql, "%s = k.n%d::%s", quote_identifier(def->other_cols[c]),
+							 c + 1, def->own_types[c]);
+		else
+			appendStringInfo(&sql, "%s = %s", quote_identifier(def->other_cols[c]),
+							 action == 'n' ? "NULL" : "DEFAULT");
+	}
+	appendStringInfo(&sql, " FROM %s WHERE %s", from, match);
+	if (action == 'd')
+	{
+		appendStringInfoString(&sql, " RETURNING ");
+		for (int c = 0; c < def->nkeys; c++)
+			appendStringInfo(&sql, "%st.%s::pg_catalog.text", c > 0 ? ", " : "",
+							 quote_identifier(def->other_cols[c]));
+	}
+	return sql.data;
+}
+
+/*
  * splitdb_refcheck_pin_search_path
  *		Resolve every name of splitdb's statements in pg_catalog, whatever
  *		the session's search_path: the statements run with the owner's

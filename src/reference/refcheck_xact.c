@@ -168,6 +168,7 @@ xact_reset(void)
 	/* checkconn.c drops the answers of the lookups sent ahead */
 	MemSet(&refcheck_xact, 0, sizeof(refcheck_xact));
 	refcheck_xact.caller_userid = InvalidOid;
+	refcheck_xact.caller_sec = 0;
 	splitdb_refcheck_defs_reset();
 }
 

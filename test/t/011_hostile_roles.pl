@@ -240,7 +240,9 @@ is( $source->safe_psql('mono', $fn_list . 'true'),
 	'splitdb.job_worker_gone(text,integer) splitdb.key_type(oid) '
 	  . 'splitdb.origin_challenge() splitdb.origin_prove(text,text) splitdb.origin_withdraw() '
 	  . 'splitdb.reference_counters() splitdb.reference_end_relid(oid,text) '
-	  . 'splitdb.reference_relay(text,text[]) splitdb.reference_relayed() '
+	  . 'splitdb.reference_relay(text,text[]) '
+	  . 'splitdb.reference_relay_action(bigint,"char",text[],text[],bigint,text) '
+	  . 'splitdb.reference_relayed() '
 	  . 'splitdb_add_service(name,text,name,boolean) splitdb_assign(name,regclass[]) '
 	  . 'splitdb_cancel(name) splitdb_doctor(boolean) '
 	  . 'splitdb_drop_service(name) splitdb_finalize(name,boolean) '
@@ -294,6 +296,11 @@ for my $db ('mono', 'orddb')
 		q{SELECT * FROM splitdb.reference_relay('DELETE FROM splitdb.reference_end', '{}')},
 		'42501', 'permission denied for table reference_end',
 		"$db: reference_relay() of a write to splitdb.reference_end");
+	# an action as the referencing table's owner: splitdb's alone
+	refused($db,
+		q{SELECT * FROM splitdb.reference_relay_action(1, 'd', '{NULL}', '{"{1}"}', 1, repeat('0', 64))},
+		'42501', 'permission denied to apply a referential action of another database',
+		"$db: reference_relay_action() on a session that proved nothing");
 	my ($ret, $relayed) = as_app($db, 'SELECT count(*) FROM splitdb.reference_relayed()');
 	is($relayed, '0', "$db: reference_relayed() hands back nothing");
 }
