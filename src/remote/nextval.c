@@ -17,7 +17,10 @@
  *   broken.  A change of the server's or the mapping's options takes
  *   effect with the next such reopening, or in a new session.
  * - The connection is never closed by a transaction's end: nextval() is not
- *   transactional, and the connection runs nothing else.
+ *   transactional, and the connection runs nothing else.  It is closed at
+ *   the backend's exit (a Terminate message), so that the sibling does not
+ *   log "unexpected EOF on client connection" for every application
+ *   session that inserted through a shim.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -31,6 +34,7 @@
 #include "foreign/foreign.h"
 #include "libpq-fe.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 
 #include "remote/nextval.h"
 #include "remote/remote.h"
@@ -39,6 +43,18 @@
 static PGconn *nextval_conn = NULL;
 static Oid	nextval_server = InvalidOid;
 static Oid	nextval_user = InvalidOid;
+static bool nextval_exit_registered = false;
+
+/*
+ * before_shmem_exit: close the kept connection.  It is idle (each call
+ * reads its answer), so closing it waits for nothing and raises nothing.
+ */
+static void
+nextval_exit(int code, Datum arg)
+{
+	splitdb_remote_disconnect(nextval_conn);
+	nextval_conn = NULL;
+}
 
 /*
  * splitdb_nextval_connection
@@ -66,7 +82,14 @@ splitdb_nextval_connection(const char *servername, const char *service)
 	}
 	if (nextval_conn == NULL)
 	{
-		UserMapping *mapping = splitdb_remote_user_mapping(servername, &server);
+		UserMapping *mapping;
+
+		if (!nextval_exit_registered)
+		{
+			before_shmem_exit(nextval_exit, (Datum) 0);
+			nextval_exit_registered = true;
+		}
+		mapping = splitdb_remote_user_mapping(servername, &server);
 
 		nextval_conn = splitdb_remote_connect_mapping(server, mapping, service,
 													  true);

@@ -1,0 +1,170 @@
+# Copyright (c) 2026, splitdb developers
+#
+# What the servers log of the sessions that splitdb itself opens, read line
+# by line as an auditor reads them: both clusters log every statement,
+# every connection and disconnection, at debug1 (log_statement = all,
+# log_min_messages = debug1, log_connections, log_disconnections), and the
+# application's role logs in with its password (scram over TCP).
+#
+# The service's name holds a space ("lg svc"), the names of the tables and
+# columns quotes, spaces and non-ASCII letters.  A table that stays is
+# referenced by one that moves, with a serial key; the application role
+# owns both.  After an offline migration the application, as its role:
+#
+# 1. inserts rows through the shim (the serial default draws each value
+#    from the sibling's sequence on a connection of splitdb's own), then
+#    ends its session;
+# 2. writes in the sibling a row that refers to the source (checked over
+#    the server splitdb_source, whose options carry '-c splitdb.origin=lg\
+#    svc': unescaped, libpq split it at the space, and every such check
+#    failed with "invalid command-line argument for server process");
+# 3. deletes in the source a customer that a row of the sibling refers to
+#    (23503).
+#
+# Then, in the logs: every session that splitdb opened (application_name
+# splitdb) ended with a disconnection and without "unexpected EOF on
+# client connection" (before the fix, the connection of the shim's serial
+# default was never closed: the sibling logged that line at debug1 for
+# every application session that inserted through a shim), no FATAL, and
+# no password.
+
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SplitdbTest qw(start_logged_pair scram_hba psql_verbose);
+
+my $super_pw = 'Super-Pw-39a1';
+my $app_pw   = 'App-Pw-39b2';
+my $app      = 'app39';
+my $svc      = 'lg svc';
+
+my ($source, $sibling, $user) = start_logged_pair(
+	conf => q{
+listen_addresses = '127.0.0.1'
+log_disconnections = on
+},
+	hba => \&scram_hba);
+my ($src_port, $sib_port) = ($source->port, $sibling->port);
+for my $node ($source, $sibling)
+{
+	$node->safe_psql('postgres',
+		"SET log_statement = 'none'; ALTER ROLE CURRENT_USER PASSWORD '$super_pw';"
+		  . " CREATE ROLE $app LOGIN PASSWORD '$app_pw'");
+}
+
+$source->safe_psql('postgres', 'CREATE DATABASE mono');
+$source->safe_psql(
+	'mono', qq{
+CREATE SCHEMA "Lä den" AUTHORIZATION $app;
+SET ROLE $app;
+CREATE TABLE "Lä den"."Kunde ""K""" ("Ïd" integer PRIMARY KEY);
+INSERT INTO "Lä den"."Kunde ""K""" SELECT generate_series(1, 10);
+CREATE TABLE "Lä den"."Bestell ung" ("Ïd" bigserial PRIMARY KEY,
+	"Kunde Nr" integer CONSTRAINT "Fk ""K"" ü" REFERENCES "Lä den"."Kunde ""K""");
+INSERT INTO "Lä den"."Bestell ung" ("Kunde Nr") SELECT 1 + g % 10 FROM generate_series(1, 50) g;
+RESET ROLE;
+SET log_statement = 'none';
+CREATE EXTENSION splitdb CASCADE;
+});
+
+# the sibling's database, and its way back to the source for the checks
+# of the application's role (with its password: splitdb makes none)
+$sibling->safe_psql('postgres', 'CREATE DATABASE lg_svc');
+$sibling->safe_psql(
+	'lg_svc', qq{
+CREATE SCHEMA "Lä den" AUTHORIZATION $app;
+SET log_statement = 'none';
+CREATE EXTENSION splitdb CASCADE;
+CREATE SERVER splitdb_source FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '127.0.0.1', port '$src_port', dbname 'mono');
+CREATE USER MAPPING FOR $app SERVER splitdb_source OPTIONS (user '$app', password '$app_pw');
+});
+$source->safe_psql(
+	'mono', qq{
+SET log_statement = 'none';
+CREATE SERVER lg_srv FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '127.0.0.1', port '$sib_port', dbname 'lg_svc');
+CREATE USER MAPPING FOR CURRENT_USER SERVER lg_srv OPTIONS (user '$user', password '$super_pw');
+CREATE USER MAPPING FOR $app SERVER lg_srv OPTIONS (user '$app', password '$app_pw');
+RESET log_statement;
+SELECT splitdb_add_service('$svc', server => 'lg_srv');
+SELECT splitdb_assign('$svc', '"Lä den"."Bestell ung"');
+SELECT splitdb_migrate('$svc', mode => 'offline', wait => true);
+});
+is($source->safe_psql('mono', "SELECT state FROM splitdb.job WHERE service = '$svc'"),
+	'done', 'the service is migrated');
+
+my %port = (mono => $src_port, lg_svc => $sib_port);
+my %node = (mono => $source, lg_svc => $sibling);
+
+# $sql in $db as the application's role, over TCP with its password, in a
+# session of its own; returns (exit code, stdout, stderr)
+sub as_app
+{
+	my ($db, $sql) = @_;
+	local $ENV{PGPASSWORD} = $app_pw;
+	return psql_verbose($node{$db}, $db, $sql,
+		connstr => "host=127.0.0.1 port=$port{$db} dbname=$db user=$app");
+}
+
+# 1. inserts through the shim: the serial default, one value per row
+my ($ret, $out, $err) = as_app('mono',
+	'INSERT INTO "Lä den"."Bestell ung" ("Kunde Nr") SELECT 1 + g % 10 FROM generate_series(1, 5) g'
+	  . ' RETURNING "Ïd"');
+is($ret, 0, 'the application inserts through the shim') or diag($err);
+is( $sibling->safe_psql('lg_svc', 'SELECT count(*) FROM "Lä den"."Bestell ung" WHERE "Ïd" > 50'),
+	'5', 'the rows drew their keys from the sibling\'s sequence');
+
+# 2. in the sibling, checked in the source over splitdb_source
+($ret, $out, $err) = as_app('lg_svc',
+	'INSERT INTO "Lä den"."Bestell ung" ("Kunde Nr") VALUES (3)');
+is($ret, 0, 'in the sibling, a row that refers to a customer is accepted') or diag($err);
+($ret, $out, $err) = as_app('lg_svc',
+	'INSERT INTO "Lä den"."Bestell ung" ("Kunde Nr") VALUES (99)');
+like($err, qr/ERROR:  23503: insert or update on table "Bestell ung" violates foreign key constraint "Fk "K" ü"/,
+	'in the sibling, a row that refers to no customer is refused (23503)');
+
+# 3. in the source, checked in the sibling
+($ret, $out, $err) = as_app('mono', 'DELETE FROM "Lä den"."Kunde ""K""" WHERE "Ïd" = 3');
+like($err, qr/ERROR:  23503: /, 'in the source, deleting a customer referred to is refused (23503)');
+
+# every session has ended once pg_stat_activity shows no client but ours
+for my $node ($source, $sibling)
+{
+	$node->poll_query_until('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+		  . ' AND pid <> pg_backend_pid()', '0')
+	  or die 'sessions left on ' . $node->name;
+}
+
+# the logs as entries: "<date> <time> <zone> [pid] <application_name> ..."
+for my $node ($source, $sibling)
+{
+	my $name = $node->name;
+	my $log  = slurp_file($node->logfile);
+	my @entries = split /\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)/, $log;
+	my (%app_of, %ended, @eof, @fatal);
+	for my $e (@entries)
+	{
+		next unless $e =~ /^\S+ \S+ \S+ \[(\d+)\] /;
+		my $pid = $1;
+		$app_of{$pid} = $1 if $e =~ /connection authorized: .* application_name=(\S+)/;
+		$ended{$pid} = 1 if $e =~ /LOG:  disconnection: /;
+		push @eof, $pid if $e =~ /unexpected EOF on client connection|could not receive data from client/;
+		push @fatal, $e if $e =~ /FATAL:  /;
+	}
+	my @splitdb = grep { $app_of{$_} eq 'splitdb' } sort keys %app_of;
+	ok(@splitdb > 0, "$name: splitdb opened sessions there (" . scalar(@splitdb) . ')');
+	is(join(',', grep { !$ended{$_} } @splitdb), '', "$name: every session splitdb opened logged its disconnection");
+	is(join(',', grep { ($app_of{$_} // '') eq 'splitdb' } @eof),
+		'', "$name: no session splitdb opened ended with an unexpected EOF");
+	is(join("\n", @fatal), '', "$name: no FATAL");
+	for my $pw ($super_pw, $app_pw)
+	{
+		unlike($log, qr/\Q$pw\E/, "$name: no password in the log");
+	}
+}
+
+done_testing();
