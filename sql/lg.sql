@@ -35,11 +35,37 @@ INSERT INTO "Bestell L" VALUES (3, 99);
 \set VERBOSITY default
 -- the rows the sibling holds: the one accepted, not the refused one
 SELECT count(*) FROM "Bestell L";
+-- the DBA's user mapping on the server that the cutover made, with a
+-- password (splitdb makes none): the rollback keeps the server with it,
+-- and postgres_fdw under it, with a WARNING each, rather than dropping the
+-- mapping with the server (the next migration would fail at its cutover
+-- for want of it)
+CREATE ROLE regress_lg_app;
+CREATE USER MAPPING FOR regress_lg_app SERVER splitdb_source
+	OPTIONS (user 'regress_lg_app', password 'not-a-secret');
 \c :source_db
 SET client_min_messages = warning;
+SELECT splitdb_rollback(E'lg svc\\ ö');
+SELECT * FROM "Bestell L" ORDER BY 1;
+\c lg_svc_db
+SELECT s.srvname, count(m.*) AS mappings,
+       bool_or(m.usename = 'regress_lg_app' AND m.umoptions @> '{password=not-a-secret}') AS dba_mapping
+  FROM pg_foreign_server s LEFT JOIN pg_user_mappings m ON m.srvid = s.oid
+ GROUP BY 1 ORDER BY 1;
+SELECT extname FROM pg_extension ORDER BY 1;
+\c :source_db
+SET client_min_messages = warning;
+-- nothing of the job stands in the registry; the service migrates again,
+-- over the server kept
+SELECT * FROM splitdb_doctor();
+SELECT splitdb_migrate(E'lg svc\\ ö', mode => 'offline', wait => true) > 0 AS migrated;
+INSERT INTO "Bestell L" VALUES (4, 4);
 SELECT splitdb_rollback(E'lg svc\\ ö');
 SELECT * FROM "Bestell L" ORDER BY 1;
 DROP TABLE "Bestell L", "Kunde L";
 SELECT splitdb_drop_service(E'lg svc\\ ö');
 DROP DATABASE lg_svc_db;
-DROP EXTENSION splitdb CASCADE;
+DROP ROLE regress_lg_app;
+DROP SCHEMA splitdb_archive;
+DROP EXTENSION splitdb;
+DROP EXTENSION postgres_fdw;
