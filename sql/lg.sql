@@ -35,6 +35,20 @@ INSERT INTO "Bestell L" VALUES (3, 99);
 \set VERBOSITY default
 -- the rows the sibling holds: the one accepted, not the refused one
 SELECT count(*) FROM "Bestell L";
+-- a check that cannot reach the source says so: the hint names the
+-- server's database, not "the sibling" (which this database is)
+ALTER SERVER splitdb_source OPTIONS (SET dbname 'lg_no_such_db');
+DO $$
+DECLARE
+	h text;
+BEGIN
+	INSERT INTO "Bestell L" VALUES (5, 5);
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT;
+	RAISE WARNING '%: %', SQLSTATE, h;
+END
+$$;
+ALTER SERVER splitdb_source OPTIONS (SET dbname :'source_db');
 -- the DBA's user mapping on the server that the cutover made, with a
 -- password (splitdb makes none): the rollback keeps the server with it,
 -- and postgres_fdw under it, with a WARNING each, rather than dropping the
