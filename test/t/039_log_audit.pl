@@ -25,8 +25,10 @@
 # splitdb) ended with a disconnection and without "unexpected EOF on
 # client connection" (before the fix, the connection of the shim's serial
 # default was never closed: the sibling logged that line at debug1 for
-# every application session that inserted through a shim), no FATAL, and
-# no password.
+# every application session that inserted through a shim), no FATAL, no
+# password, and no value in the text of splitdb's statements: not a row's,
+# not the sequence's (the sibling's sequence was set with its value pasted
+# into the statement).
 
 use strict;
 use warnings FATAL => 'all';
@@ -62,8 +64,11 @@ SET ROLE $app;
 CREATE TABLE "Lä den"."Kunde ""K""" ("Ïd" integer PRIMARY KEY);
 INSERT INTO "Lä den"."Kunde ""K""" SELECT generate_series(1, 10);
 CREATE TABLE "Lä den"."Bestell ung" ("Ïd" bigserial PRIMARY KEY,
-	"Kunde Nr" integer CONSTRAINT "Fk ""K"" ü" REFERENCES "Lä den"."Kunde ""K""");
-INSERT INTO "Lä den"."Bestell ung" ("Kunde Nr") SELECT 1 + g % 10 FROM generate_series(1, 50) g;
+	"Kunde Nr" integer CONSTRAINT "Fk ""K"" ü" REFERENCES "Lä den"."Kunde ""K""",
+	"Nöte's" text NOT NULL DEFAULT 'none');
+INSERT INTO "Lä den"."Bestell ung" ("Kunde Nr", "Nöte's")
+	SELECT 1 + g % 10, 'Wert-39x ' || g FROM generate_series(1, 50) g;
+SELECT setval('"Lä den"."Bestell ung_Ïd_seq"', 4711);
 RESET ROLE;
 SET log_statement = 'none';
 CREATE EXTENSION splitdb CASCADE;
@@ -165,6 +170,19 @@ for my $node ($source, $sibling)
 	{
 		unlike($log, qr/\Q$pw\E/, "$name: no password in the log");
 	}
+
+	# the statements of splitdb's sessions: no value in their text, not a
+	# row's (the marker), not the sequence's (4711: before the fix, the
+	# sibling's sequence was set with "SELECT pg_catalog.setval('...', 4711,
+	# true)")
+	my @statements = map { /(?:LOG|DEBUG\d?):  (?:statement|execute [^:]*): (.*)\z/s ? $1 : () }
+	  grep { /^\S+ \S+ \S+ \[(\d+)\] splitdb / } @entries;
+	ok(@statements > 0, "$name: splitdb's statements are logged (" . scalar(@statements) . ')');
+	is(join("\n---\n", grep { /Wert-39x|4711|setval\('/ } @statements),
+		'', "$name: no value in the text of a statement of splitdb's");
 }
+like(slurp_file($sibling->logfile),
+	qr/setval\(\$1::pg_catalog.regclass, \$2::pg_catalog.int8, true\)\n[^\n]*DETAIL:  parameters: \$1 = '"Lä den"."Bestell ung_Ïd_seq"', \$2 = '4711'/,
+	'the sibling\'s sequence is set with its name and value as parameters');
 
 done_testing();
