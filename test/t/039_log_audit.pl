@@ -19,7 +19,9 @@
 #    svc': unescaped, libpq split it at the space, and every such check
 #    failed with "invalid command-line argument for server process");
 # 3. deletes in the source a customer that a row of the sibling refers to
-#    (23503).
+#    (23503);
+# 4. and the DBA calls splitdb_doctor(), which checks the objects of its
+#    registry in the sibling with one query (it sent one per object).
 #
 # Then, in the logs: every session that splitdb opened (application_name
 # splitdb) ended with a disconnection and without "unexpected EOF on
@@ -134,6 +136,16 @@ like($err, qr/ERROR:  23503: insert or update on table "Bestell ung" violates fo
 # 3. in the source, checked in the sibling
 ($ret, $out, $err) = as_app('mono', 'DELETE FROM "Lä den"."Kunde ""K""" WHERE "Ïd" = 3');
 like($err, qr/ERROR:  23503: /, 'in the source, deleting a customer referred to is refused (23503)');
+
+# 4. the doctor: one query checks every object of the registry in the
+# sibling (it ran one per object before)
+my $objects = $source->safe_psql('mono',
+	"SELECT count(*) FROM splitdb.artifact WHERE service = '$svc' AND dropped_at IS NULL");
+cmp_ok($objects, '>', 1, "the registry lists $objects objects in the sibling");
+is($source->safe_psql('mono', 'SELECT count(*) FROM splitdb_doctor()'), '0', 'the doctor finds nothing');
+my @checks = grep { /splitdb [^\n]*(?:statement|execute [^:]*): SELECT coalesce\(CASE (?:o\.kind|\$3)/ }
+  split /\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)/, slurp_file($sibling->logfile);
+is(scalar(@checks), 1, 'the doctor checked the sibling\'s objects with one query');
 
 # every session has ended once pg_stat_activity shows no client but ours
 for my $node ($source, $sibling)
