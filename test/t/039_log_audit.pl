@@ -11,9 +11,10 @@
 # referenced by one that moves, with a serial key; the application role
 # owns both.  After an offline migration the application, as its role:
 #
-# 1. inserts rows through the shim (the serial default draws each value
-#    from the sibling's sequence on a connection of splitdb's own), then
-#    ends its session;
+# 1. inserts rows through the shim (the serial default draws the values
+#    from the sibling's sequence on a connection of splitdb's own, as many
+#    in one round trip as the sequence's CACHE, 10 here), then ends its
+#    session;
 # 2. writes in the sibling a row that refers to the source (checked over
 #    the server splitdb_source, whose options carry '-c splitdb.origin=lg\
 #    svc': unescaped, libpq split it at the space, and every such check
@@ -71,6 +72,7 @@ CREATE TABLE "Lä den"."Bestell ung" ("Ïd" bigserial PRIMARY KEY,
 INSERT INTO "Lä den"."Bestell ung" ("Kunde Nr", "Nöte's")
 	SELECT 1 + g % 10, 'Wert-39x ' || g FROM generate_series(1, 50) g;
 SELECT setval('"Lä den"."Bestell ung_Ïd_seq"', 4711);
+ALTER SEQUENCE "Lä den"."Bestell ung_Ïd_seq" CACHE 10;
 RESET ROLE;
 SET log_statement = 'none';
 CREATE EXTENSION splitdb CASCADE;
@@ -116,13 +118,19 @@ sub as_app
 		connstr => "host=127.0.0.1 port=$port{$db} dbname=$db user=$app");
 }
 
-# 1. inserts through the shim: the serial default, one value per row
+# 1. inserts through the shim: the serial default, drawn from the
+# sibling's sequence; its CACHE 10 draws ten values in one round trip (one
+# per row before), which serve both statements of the session
 my ($ret, $out, $err) = as_app('mono',
-	'INSERT INTO "Lä den"."Bestell ung" ("Kunde Nr") SELECT 1 + g % 10 FROM generate_series(1, 5) g'
-	  . ' RETURNING "Ïd"');
+	'INSERT INTO "Lä den"."Bestell ung" ("Kunde Nr") SELECT 1 + g % 10 FROM generate_series(1, 5) g;'
+	  . ' INSERT INTO "Lä den"."Bestell ung" ("Kunde Nr") SELECT 1 + g % 10 FROM generate_series(1, 3) g');
 is($ret, 0, 'the application inserts through the shim') or diag($err);
-is( $sibling->safe_psql('lg_svc', 'SELECT count(*) FROM "Lä den"."Bestell ung" WHERE "Ïd" > 50'),
-	'5', 'the rows drew their keys from the sibling\'s sequence');
+is( $sibling->safe_psql('lg_svc',
+		'SELECT string_agg("Ïd"::text, \',\' ORDER BY "Ïd") FROM "Lä den"."Bestell ung" WHERE "Ïd" > 50'),
+	join(',', 4712 .. 4719), 'the rows drew their keys from the sibling\'s sequence, in order');
+my @draws = grep { /splitdb [^\n]*(?:statement|execute [^:]*): SELECT pg_catalog\.nextval\(/ }
+  split /\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)/, slurp_file($sibling->logfile);
+is(scalar(@draws), 1, 'the eight keys took one round trip to the sibling (CACHE 10)');
 
 # 2. in the sibling, checked in the source over splitdb_source
 ($ret, $out, $err) = as_app('lg_svc',
