@@ -7,14 +7,16 @@
  * A shim's serial or identity column defaults to a value drawn from the
  * sibling's sequence, one call per inserted row, so the connection is
  * kept: one per backend, for the postgres_fdw server and the current user
- * of the last call.  A sequence whose CACHE is n > 1 has n values drawn
- * in one round trip, and the rest kept here for the next calls, as
- * PostgreSQL's own sequence cache keeps them for its session: the values
- * a session did not use are lost when it ends (a gap), and sessions
- * interleave theirs.  With CACHE 1 (the default) each call is one round
- * trip, as each nextval() of such a sequence is one change of it.  It is opened with that user's user mapping (or the
+ * of the last call.  It is opened with that user's user mapping (or the
  * PUBLIC one) under postgres_fdw's password rule, as postgres_fdw opens
  * the connection the shim's own writes go through.
+ *
+ * A sequence whose CACHE is n > 1 has n values drawn in one round trip,
+ * and the rest kept here for the next calls, as PostgreSQL's own sequence
+ * cache keeps them for its session: the values a session did not use are
+ * lost when it ends (a gap), and sessions interleave theirs.  With CACHE 1
+ * (the default) each call is one round trip, as each nextval() of such a
+ * sequence is one change of it.
  *
  * Invariants:
  * - At most one connection is kept; it is closed and another opened when a
@@ -22,12 +24,12 @@
  *   broken.  A change of the server's or the mapping's options takes
  *   effect with the next such reopening, or in a new session.
  * - The connection is never closed by a transaction's end: nextval() is not
- *   transactional, and the connection runs nothing else.
- * - Cached values belong to the connection they were drawn on: reopening
- *   it forgets them.  It is closed at
+ *   transactional, and the connection runs nothing else.  It is closed at
  *   the backend's exit (a Terminate message), so that the sibling does not
  *   log "unexpected EOF on client connection" for every application
  *   session that inserted through a shim.
+ * - Cached values belong to the connection they were drawn on: reopening
+ *   it forgets them.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -77,7 +79,8 @@ forget_cache(void)
 		CachedValues *c = lfirst(lc);
 
 		pfree(c->sequence);
-		pfree(c->values);
+		if (c->values != NULL)
+			pfree(c->values);
 		pfree(c);
 	}
 	list_free(nextval_cache);
