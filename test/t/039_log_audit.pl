@@ -21,15 +21,21 @@
 #    failed with "invalid command-line argument for server process");
 # 3. deletes in the source a customer that a row of the sibling refers to
 #    (23503);
-# 4. and the DBA calls splitdb_doctor(), which checks the objects of its
-#    registry in the sibling with one query (it sent one per object).
+# 4. the DBA calls splitdb_doctor(), which checks the objects of its
+#    registry in the sibling with one query (it sent one per object);
+# 5. the referenced table moves to a second service ("lg k\unde", on the
+#    same sibling server), so that the reference joins two siblings, which
+#    share a secret and reach each other through servers whose
+#    splitdb.origin names a service with a space or a backslash: a row
+#    referring to a customer and the delete of a referenced customer are
+#    checked there (23503).
 #
 # Then, in the logs: every session that splitdb opened (application_name
 # splitdb) ended with a disconnection and without "unexpected EOF on
 # client connection" (before the fix, the connection of the shim's serial
 # default was never closed: the sibling logged that line at debug1 for
 # every application session that inserted through a shim), no FATAL, no
-# password, and no value in the text of splitdb's statements: not a row's,
+# password nor secret of the origin, and no value in the text of splitdb's statements: not a row's,
 # not the sequence's (the sibling's sequence was set with its value pasted
 # into the statement).
 
@@ -155,6 +161,57 @@ my @checks = grep { /splitdb [^\n]*(?:statement|execute [^:]*): SELECT coalesce\
   split /\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)/, slurp_file($sibling->logfile);
 is(scalar(@checks), 1, 'the doctor checked the sibling\'s objects with one query');
 
+# 5. the referenced table moves too, to a second service (a backslash in
+# its name) on the same sibling server: the reference then joins two
+# siblings, which share a secret that one copies to the other with COPY,
+# and reach each other through servers whose splitdb.origin names the
+# other service, escaped.  The application's mappings there, with its
+# password, are the DBA's (splitdb makes none).
+my $svc2 = 'lg k\\unde';
+$sibling->safe_psql('postgres', 'CREATE DATABASE lg_kunde');
+$sibling->safe_psql('lg_kunde', qq{
+CREATE SCHEMA "Lä den" AUTHORIZATION $app;
+SET log_statement = 'none';
+CREATE EXTENSION splitdb CASCADE;
+CREATE SERVER "splitdb_lg svc" FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '127.0.0.1', port '$sib_port', dbname 'lg_svc');
+CREATE USER MAPPING FOR $app SERVER "splitdb_lg svc" OPTIONS (user '$app', password '$app_pw');
+CREATE SERVER splitdb_source FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '127.0.0.1', port '$src_port', dbname 'mono');
+CREATE USER MAPPING FOR $app SERVER splitdb_source OPTIONS (user '$app', password '$app_pw');
+});
+$sibling->safe_psql('lg_svc', qq{
+SET log_statement = 'none';
+CREATE SERVER "splitdb_$svc2" FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '127.0.0.1', port '$sib_port', dbname 'lg_kunde');
+CREATE USER MAPPING FOR $app SERVER "splitdb_$svc2" OPTIONS (user '$app', password '$app_pw');
+});
+$source->safe_psql(
+	'mono', qq{
+SET log_statement = 'none';
+CREATE SERVER lg_srv2 FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '127.0.0.1', port '$sib_port', dbname 'lg_kunde');
+CREATE USER MAPPING FOR CURRENT_USER SERVER lg_srv2 OPTIONS (user '$user', password '$super_pw');
+CREATE USER MAPPING FOR $app SERVER lg_srv2 OPTIONS (user '$app', password '$app_pw');
+RESET log_statement;
+SELECT splitdb_add_service('$svc2', server => 'lg_srv2');
+SELECT splitdb_assign('$svc2', '"Lä den"."Kunde ""K"""');
+SELECT splitdb_migrate('$svc2', mode => 'offline', wait => true);
+});
+is($source->safe_psql('mono', "SELECT state FROM splitdb.job WHERE service = '$svc2'"),
+	'done', 'the second service is migrated');
+$node{lg_kunde} = $sibling;
+$port{lg_kunde} = $sib_port;
+($ret, $out, $err) = as_app('lg_svc', 'INSERT INTO "Lä den"."Bestell ung" ("Kunde Nr") VALUES (4)');
+is($ret, 0, 'sibling to sibling: a row that refers to a customer is accepted') or diag($err);
+($ret, $out, $err) = as_app('lg_svc', 'INSERT INTO "Lä den"."Bestell ung" ("Kunde Nr") VALUES (98)');
+like($err, qr/ERROR:  23503: /, 'sibling to sibling: a row that refers to no customer is refused (23503)');
+($ret, $out, $err) = as_app('lg_kunde', 'DELETE FROM "Lä den"."Kunde ""K""" WHERE "Ïd" = 4');
+like($err, qr/ERROR:  23503: /, 'sibling to sibling: deleting a customer referred to is refused (23503)');
+my @secrets = map { $sibling->safe_psql($_, "SELECT string_agg(encode(secret, 'hex'), ' ') FROM splitdb.origin_key") }
+  ('lg_svc', 'lg_kunde');
+like(join(' ', @secrets), qr/^[0-9a-f]{64}/, 'the siblings share secrets');
+
 # every session has ended once pg_stat_activity shows no client but ours
 for my $node ($source, $sibling)
 {
@@ -189,6 +246,10 @@ for my $node ($source, $sibling)
 	for my $pw ($super_pw, $app_pw)
 	{
 		unlike($log, qr/\Q$pw\E/, "$name: no password in the log");
+	}
+	for my $secret (map { split / / } @secrets)
+	{
+		unlike($log, qr/\Q$secret\E/i, "$name: no secret of the origin in the log");
 	}
 
 	# the statements of splitdb's sessions: no value in their text, not a
