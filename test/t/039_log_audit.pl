@@ -35,9 +35,9 @@
 # client connection" (before the fix, the connection of the shim's serial
 # default was never closed: the sibling logged that line at debug1 for
 # every application session that inserted through a shim), no FATAL, no
-# password nor secret of the origin, and no value in the text of splitdb's statements: not a row's,
-# not the sequence's (the sibling's sequence was set with its value pasted
-# into the statement).
+# password nor secret of the origin, and no value in the text of
+# splitdb's statements: not a row's, not the sequence's (the sibling's
+# sequence was set with its value pasted into the statement).
 
 use strict;
 use warnings FATAL => 'all';
