@@ -1212,7 +1212,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	current text;
-	wanted text := '-c splitdb.origin=' || origin;
+	-- libpq splits options at white space, and takes a backslash as an
+	-- escape: a service named "a b" must arrive as one argument, a b
+	wanted text := '-c splitdb.origin=' || regexp_replace(origin, '([\\[:space:]])', '\\\1', 'g');
 BEGIN
 	IF EXISTS (SELECT FROM unnest(options) o WHERE split_part(o, '=', 1) IN ('password', 'sslpassword')) THEN
 		RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',

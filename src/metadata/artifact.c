@@ -225,20 +225,49 @@ splitdb_artifact_drop_sql(const SplitdbArtifact *a)
 /*
  * splitdb_artifact_kept_sql
  *		A query whose one value is true when artifact a stays instead of
- *		going: a schema that holds objects the job did not make (the
- *		application's, made in the sibling since, which DROP SCHEMA without
- *		CASCADE refuses to drop, 2BP01).  The drops of the job's own
- *		objects in it come first (newest first), so what is left in the
- *		schema then is someone else's.  NULL for the kinds that always go.
+ *		going, because something the job did not make needs it (the
+ *		application's, or the DBA's, made in the sibling since):
+ *		- a schema that holds such objects, which DROP SCHEMA without
+ *		  CASCADE refuses to drop (2BP01);
+ *		- a server with a user mapping that holds a password: splitdb
+ *		  makes none (ensure_user_mapping refuses one), so the DBA made it,
+ *		  as the plan and the cutover ask, and DROP SERVER ... CASCADE
+ *		  would take it with the server, leaving the next migration of the
+ *		  service to fail at its cutover for want of it;
+ *		- an extension that owns the foreign-data wrapper of a server that
+ *		  stays (postgres_fdw, under a server kept as above or made by the
+ *		  application), which DROP EXTENSION refuses to drop (2BP01).
+ *		The drops of the job's own objects come first (newest first), so
+ *		what is left then is someone else's.  NULL for the kinds that
+ *		always go.
  */
 char *
 splitdb_artifact_kept_sql(const SplitdbArtifact *a)
 {
-	if (strcmp(a->kind, "schema") != 0)
-		return NULL;
-	return psprintf("SELECT EXISTS (SELECT FROM pg_catalog.pg_depend d"
-					" WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass"
-					"   AND d.refobjid OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace(%s)::pg_catalog.oid"
-					"   AND d.deptype OPERATOR(pg_catalog.=) 'n')",
-					quote_literal_cstr(a->identity));
+	const char *lit = quote_literal_cstr(a->identity);
+
+	if (strcmp(a->kind, "schema") == 0)
+		return psprintf("SELECT EXISTS (SELECT FROM pg_catalog.pg_depend d"
+						" WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass"
+						"   AND d.refobjid OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace(%s)::pg_catalog.oid"
+						"   AND d.deptype OPERATOR(pg_catalog.=) 'n')",
+						lit);
+	if (strcmp(a->kind, "server") == 0)
+		return psprintf("SELECT EXISTS (SELECT FROM pg_catalog.pg_user_mapping m"
+						"  JOIN pg_catalog.pg_foreign_server s ON s.oid OPERATOR(pg_catalog.=) m.umserver,"
+						"       pg_catalog.unnest(m.umoptions) o"
+						" WHERE s.srvname OPERATOR(pg_catalog.=) %s"
+						"   AND pg_catalog.split_part(o, '=', 1) OPERATOR(pg_catalog.=) ANY ('{password,sslpassword}'))",
+						lit);
+	if (strcmp(a->kind, "extension") == 0)
+		return psprintf("SELECT EXISTS (SELECT FROM pg_catalog.pg_foreign_server s"
+						"  JOIN pg_catalog.pg_depend d"
+						"    ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass"
+						"   AND d.objid OPERATOR(pg_catalog.=) s.srvfdw"
+						"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass"
+						"   AND d.deptype OPERATOR(pg_catalog.=) 'e'"
+						"  JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid"
+						" WHERE e.extname OPERATOR(pg_catalog.=) %s)",
+						lit);
+	return NULL;
 }

@@ -394,16 +394,16 @@ static const char *const sql_attach =
 " WHERE c.relispartition"
 " ORDER BY " SQL_DEPTH("c.oid") " DESC, 2";
 
-/* every sequence starts where the source's stands */
+/* every sequence starts where the source's stands (name and value: parameters) */
 static const char *const sql_sequence_values =
 "WITH " DDL_OWNED_CTE "," SQL_USED_SEQUENCES ","
 " allseqs AS (SELECT seq FROM seqs"
 "  UNION SELECT d.objid FROM pg_depend d JOIN owned o ON o.relid = d.refobjid"
 "   WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'i')"
-" SELECT 'sequence value', s.seq::regclass::text, NULL, NULL, NULL, NULL,"
-"  format('SELECT pg_catalog.setval(%L, %s, %s)', s.seq::regclass,"
-"         coalesce(pg_sequence_last_value(s.seq), q.seqstart),"
-"         CASE WHEN pg_sequence_last_value(s.seq) IS NULL THEN 'false' ELSE 'true' END)"
+" SELECT 'sequence value', s.seq::regclass::text, NULL, NULL, s.seq::regclass::text,"
+"  coalesce(pg_sequence_last_value(s.seq), q.seqstart)::text,"
+"  'SELECT pg_catalog.setval($1::pg_catalog.regclass, $2::pg_catalog.int8, '"
+"  || (pg_sequence_last_value(s.seq) IS NOT NULL)::text || ')'"
 " FROM allseqs s JOIN pg_sequence q ON q.seqrelid = s.seq"
 " ORDER BY 2";
 

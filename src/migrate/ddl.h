@@ -23,8 +23,12 @@ typedef struct SplitdbDdl
 	char	   *name;			/* the object, schema-qualified */
 	char	   *schema;			/* schema the object lives in, or NULL */
 	char	   *guard;			/* remote check that says the step is done */
-	char	   *arg1;			/* first parameter of the guard */
-	char	   *arg2;			/* second parameter of the guard, or NULL */
+	char	   *arg1;			/* first parameter of the guard; of a "sequence
+								 * value" (no guard), of the statement: the
+								 * sequence */
+	char	   *arg2;			/* second parameter of the guard, or NULL; of a
+								 * "sequence value", of the statement: the
+								 * value, never pasted into its text */
 	char	   *sql;			/* the statement */
 } SplitdbDdl;
 

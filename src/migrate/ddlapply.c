@@ -106,6 +106,23 @@ already_done(PGconn *conn, const SplitdbDdl *d, const char *service)
 }
 
 /*
+ * run_statement
+ *		Run d's statement in the sibling: a "sequence value" with its
+ *		sequence and value as parameters ($1, $2), so that no value is
+ *		statement text; the others as they are.
+ */
+static void
+run_statement(PGconn *conn, const SplitdbDdl *d, const char *service)
+{
+	const char *params[2] = {d->arg1, d->arg2};
+
+	if (strcmp(d->kind, "sequence value") == 0)
+		splitdb_remote_command(conn, d->sql, 2, params, service);
+	else
+		splitdb_remote_command(conn, d->sql, 0, NULL, service);
+}
+
+/*
  * splitdb_ddl_present
  *		Whether the sibling has what d makes, as its guard says; false for a
  *		statement without a guard.  The job's records (record.c) ask it
@@ -153,7 +170,7 @@ splitdb_ddl_apply(PGconn *conn, List *items, const char *service)
 			bodies_unchecked = true;
 		}
 		if (!already_done(conn, d, service))
-			splitdb_remote_command(conn, d->sql, 0, NULL, service);
+			run_statement(conn, d, service);
 	}
 }
 

@@ -87,41 +87,47 @@ PG_FUNCTION_INFO_V1(splitdb_doctor);
 #define CAPTURE_LOG_WARN_AGE_S	86400
 
 /*
- * Whether an object of the registry is there: 'ok', 'disabled' (a trigger
- * that does not fire) or 'missing'.  $1 identity, $2 parent, $3 kind; the
- * same text in the source and in a sibling.
+ * Whether each object of the registry in one database is there: 'ok',
+ * 'disabled' (a trigger that does not fire) or 'missing', in the order of
+ * the arrays $1 identities, $2 parents ('' for none) and $3 kinds: one
+ * query for them all, the same text in the source and in a sibling.
  */
 static const char *const exists_sql =
-"SELECT coalesce(CASE $3"
+"SELECT coalesce(CASE o.kind"
 "  WHEN 'trigger' THEN (SELECT CASE WHEN t.tgenabled = 'D' THEN 'disabled' ELSE 'ok' END"
-"     FROM pg_catalog.pg_trigger t WHERE t.tgrelid = pg_catalog.to_regclass($2)"
-"      AND pg_catalog.quote_ident(t.tgname) = $1)"
+"     FROM pg_catalog.pg_trigger t WHERE t.tgrelid = pg_catalog.to_regclass(o.parent)"
+"      AND pg_catalog.quote_ident(t.tgname) = o.identity)"
 "  WHEN 'constraint' THEN (SELECT 'ok' FROM pg_catalog.pg_constraint k"
-"     WHERE k.conrelid = pg_catalog.to_regclass($2) AND pg_catalog.quote_ident(k.conname) = $1)"
+"     WHERE k.conrelid = pg_catalog.to_regclass(o.parent) AND pg_catalog.quote_ident(k.conname) = o.identity)"
 "  WHEN 'policy' THEN (SELECT 'ok' FROM pg_catalog.pg_policy p"
-"     WHERE p.polrelid = pg_catalog.to_regclass($2) AND pg_catalog.quote_ident(p.polname) = $1)"
+"     WHERE p.polrelid = pg_catalog.to_regclass(o.parent) AND pg_catalog.quote_ident(p.polname) = o.identity)"
 "  WHEN 'foreign table' THEN (SELECT 'ok' FROM pg_catalog.pg_class c"
-"     WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind = 'f')"
-"  WHEN 'type' THEN (SELECT 'ok' WHERE pg_catalog.to_regtype($1) IS NOT NULL)"
-"  WHEN 'domain' THEN (SELECT 'ok' WHERE pg_catalog.to_regtype($1) IS NOT NULL)"
-"  WHEN 'collation' THEN (SELECT 'ok' WHERE pg_catalog.to_regcollation($1) IS NOT NULL)"
+"     WHERE c.oid = pg_catalog.to_regclass(o.identity) AND c.relkind = 'f')"
+"  WHEN 'type' THEN (SELECT 'ok' WHERE pg_catalog.to_regtype(o.identity) IS NOT NULL)"
+"  WHEN 'domain' THEN (SELECT 'ok' WHERE pg_catalog.to_regtype(o.identity) IS NOT NULL)"
+"  WHEN 'collation' THEN (SELECT 'ok' WHERE pg_catalog.to_regcollation(o.identity) IS NOT NULL)"
 "  WHEN 'function' THEN (SELECT 'ok' FROM pg_catalog.pg_proc p"
-"     WHERE p.oid::pg_catalog.regprocedure::pg_catalog.text = $1 LIMIT 1)"
-"  WHEN 'schema' THEN (SELECT 'ok' WHERE pg_catalog.to_regnamespace($1) IS NOT NULL)"
+"     WHERE p.oid::pg_catalog.regprocedure::pg_catalog.text = o.identity LIMIT 1)"
+"  WHEN 'schema' THEN (SELECT 'ok' WHERE pg_catalog.to_regnamespace(o.identity) IS NOT NULL)"
 "  WHEN 'extension' THEN (SELECT 'ok' FROM pg_catalog.pg_extension e"
-"     WHERE pg_catalog.quote_ident(e.extname) = $1)"
+"     WHERE pg_catalog.quote_ident(e.extname) = o.identity)"
 "  WHEN 'server' THEN (SELECT 'ok' FROM pg_catalog.pg_foreign_server s"
-"     WHERE pg_catalog.quote_ident(s.srvname) = $1)"
+"     WHERE pg_catalog.quote_ident(s.srvname) = o.identity)"
 "  WHEN 'statistics' THEN (SELECT 'ok' FROM pg_catalog.pg_statistic_ext s"
 "     JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace"
-"     WHERE pg_catalog.format('%I.%I', n.nspname, s.stxname) = $1)"
+"     WHERE pg_catalog.format('%I.%I', n.nspname, s.stxname) = o.identity)"
 "  WHEN 'text search configuration' THEN (SELECT 'ok' FROM pg_catalog.pg_ts_config c"
 "     JOIN pg_catalog.pg_namespace n ON n.oid = c.cfgnamespace"
-"     WHERE pg_catalog.format('%I.%I', n.nspname, c.cfgname) = $1)"
+"     WHERE pg_catalog.format('%I.%I', n.nspname, c.cfgname) = o.identity)"
 "  WHEN 'text search dictionary' THEN (SELECT 'ok' FROM pg_catalog.pg_ts_dict d"
 "     JOIN pg_catalog.pg_namespace n ON n.oid = d.dictnamespace"
-"     WHERE pg_catalog.format('%I.%I', n.nspname, d.dictname) = $1)"
-"  ELSE (SELECT 'ok' WHERE pg_catalog.to_regclass($1) IS NOT NULL) END, 'missing')";
+"     WHERE pg_catalog.format('%I.%I', n.nspname, d.dictname) = o.identity)"
+"  ELSE (SELECT 'ok' WHERE pg_catalog.to_regclass(o.identity) IS NOT NULL) END, 'missing')"
+"  FROM (SELECT u.identity, NULLIF(u.parent, '') AS parent, u.kind, u.i"
+"          FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]),"
+"                          pg_catalog.unnest($3::pg_catalog.text[]))"
+"               WITH ORDINALITY AS u(identity, parent, kind, i)) o"
+" ORDER BY o.i";
 
 /*
  * The size of a capture log, and whether it holds a row.  A log's rows
@@ -234,6 +240,7 @@ typedef struct Entry
 	char	   *job_service;
 	char	   *state;
 	bool		due;			/* the event it goes on happened */
+	char	   *status;			/* exists_sql's answer, set by fetch_statuses() */
 } Entry;
 
 /* the registry rows not dropped, by database (the source's first), newest first */
@@ -283,18 +290,52 @@ object_text(const Entry *e)
 	return psprintf("%s %s", e->a.kind, e->a.identity);
 }
 
-/* exists_sql for an entry, in the source (conn NULL) or in a sibling */
-static char *
-entry_status(PGconn *conn, const Entry *e)
+/*
+ * fetch_statuses
+ *		Set the status of every entry of one database, in the source (conn
+ *		NULL) or in the sibling of service, with one exists_sql: one round
+ *		trip for the place, not one per object.  Connected to SPI.
+ */
+static void
+fetch_statuses(PGconn *conn, const char *service, List *entries)
 {
-	const char *params[3] = {e->a.identity, e->a.parent, e->a.kind};
+	int			n = list_length(entries);
+	char	  **ids = palloc(sizeof(char *) * Max(n, 1));
+	char	  **parents = palloc(sizeof(char *) * Max(n, 1));
+	char	  **kinds = palloc(sizeof(char *) * Max(n, 1));
+	const char *params[3];
+	List	   *rows = NIL;
+	PGresult   *res = NULL;
+	ListCell   *lc;
+	int			i = 0;
 
+	foreach(lc, entries)
+	{
+		Entry	   *e = (Entry *) lfirst(lc);
+
+		ids[i] = e->a.identity;
+		parents[i] = e->a.parent ? e->a.parent : "";
+		kinds[i++] = e->a.kind;
+	}
+	params[0] = splitdb_catalog_text_array(ids, n);
+	params[1] = splitdb_catalog_text_array(parents, n);
+	params[2] = splitdb_catalog_text_array(kinds, n);
 	if (conn == NULL)
 	{
 		splitdb_catalog_exec_text(exists_sql, 3, params, false);
-		return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		rows = splitdb_catalog_result_rows();
 	}
-	return splitdb_remote_scalar(conn, exists_sql, 3, params, e->a.service);
+	else
+	{
+		res = splitdb_remote_exec(conn, exists_sql, 3, params, service);
+		rows = splitdb_remote_result_rows(res);
+		splitdb_remote_clear(res);
+	}
+	if (list_length(rows) != n)
+		elog(ERROR, "the doctor's check of %d objects returned %d rows", n, list_length(rows));
+	i = 0;
+	foreach(lc, entries)
+		((Entry *) lfirst(lc))->status = ((char **) list_nth(rows, i++))[0];
 }
 
 /*
@@ -380,7 +421,7 @@ static bool
 check_entry(Doctor *dr, PGconn *conn, const Entry *e)
 {
 	const char *location = e->a.service ? e->a.service : "source";
-	char	   *status = entry_status(conn, e);
+	char	   *status = e->status;
 	bool		exists = strcmp(status, "missing") != 0;
 
 	if (e->due && exists)
@@ -530,6 +571,7 @@ check_place(Doctor *dr, const char *service, List *entries)
 		return;
 	PG_TRY();
 	{
+		fetch_statuses(conn, service, entries);
 		foreach(lc, entries)
 		{
 			Entry	   *e = (Entry *) lfirst(lc);

@@ -208,26 +208,22 @@ splitdb_shim_defaults(int64 job_id)
  * The next value of a sequence in the service's sibling: the default of a
  * shim's serial and identity columns.  Runs on the connection that
  * remote/nextval.c keeps for the session, opened with the current user's
- * user mapping under postgres_fdw's password rule.
+ * user mapping under postgres_fdw's password rule; a sequence with a CACHE
+ * over 1 has that many values drawn in one round trip (nextval.c).
  */
 Datum
 splitdb_remote_nextval(PG_FUNCTION_ARGS)
 {
 	char	   *service = NameStr(*PG_GETARG_NAME(0));
 	char	   *sequence = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	MemoryContext outer = CurrentMemoryContext;
 	SplitdbService *svc;
-	const char *params[1] = {sequence};
-	PGconn	   *conn;
-	char	   *value;
+	char	   *server;
 
 	splitdb_spi_connect();
 	svc = splitdb_catalog_get_service(service, SPLITDB_LOCK_NONE, false);
-	conn = splitdb_nextval_connection(svc->server, service);
+	server = MemoryContextStrdup(outer, svc->server);
 	SPI_finish();
 
-	value = splitdb_remote_scalar(conn, "SELECT pg_catalog.nextval($1::pg_catalog.regclass)",
-								  1, params, service);
-	if (value == NULL)
-		elog(ERROR, "nextval() returned no value");
-	PG_RETURN_INT64(pg_strtoint64(value));
+	PG_RETURN_INT64(splitdb_nextval_draw(server, service, sequence));
 }

@@ -47,11 +47,13 @@ lives_in(const SplitdbArtifact *a, const char *service)
 
 /*
  * splitdb_undo_keeps
- *		Whether artifact a, in the sibling of service, stays there: a
- *		schema that holds objects the job did not make is kept, with a
- *		WARNING, rather than failing the cancel or rollback that drops it
- *		(the application may have made tables or functions in it since).
- *		It is forgotten all the same once the caller marks it dropped.
+ *		Whether artifact a, in the sibling of service, stays there, with a
+ *		WARNING, rather than failing the cancel or rollback that drops it,
+ *		or taking with it what it does not own (splitdb_artifact_kept_sql):
+ *		a schema that holds objects the job did not make, a server with a
+ *		user mapping that holds a password, an extension whose
+ *		foreign-data wrapper a remaining server uses.  It is forgotten all
+ *		the same once the caller marks it dropped.
  *
  * conn: open connection to the sibling
  */
@@ -60,18 +62,34 @@ splitdb_undo_keeps(PGconn *conn, const SplitdbArtifact *a, const char *service)
 {
 	char	   *sql = splitdb_artifact_kept_sql(a);
 	char	   *kept;
+	const char *detail;
+	const char *hint;
 
 	if (sql == NULL)
 		return false;
 	kept = splitdb_remote_scalar(conn, sql, 0, NULL, service);
 	if (kept == NULL || strcmp(kept, "t") != 0)
 		return false;
+	if (strcmp(a->kind, "server") == 0)
+	{
+		detail = psprintf("Job " INT64_FORMAT " made the server, and a user mapping on it holds a password, which splitdb never makes.", a->job_id);
+		hint = "The next migration of the service uses the server as it is; drop it there yourself (DROP SERVER ... CASCADE) once it is not needed.";
+	}
+	else if (strcmp(a->kind, "extension") == 0)
+	{
+		detail = psprintf("Job " INT64_FORMAT " installed the extension, and a foreign server that stays uses its foreign-data wrapper.", a->job_id);
+		hint = "Drop the extension there yourself once no server needs it.";
+	}
+	else
+	{
+		detail = psprintf("Job " INT64_FORMAT " made the schema, and it holds objects that the job did not make.", a->job_id);
+		hint = "Drop the schema there yourself once nothing in it is needed.";
+	}
 	ereport(WARNING,
 			(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-			 errmsg("schema %s in the database of service \"%s\" is kept", a->identity, service),
-			 errdetail("Job " INT64_FORMAT " made the schema, and it holds objects that the job did not make.",
-					   a->job_id),
-			 errhint("Drop the schema there yourself once nothing in it is needed.")));
+			 errmsg("%s %s in the database of service \"%s\" is kept", a->kind, a->identity, service),
+			 errdetail("%s", detail),
+			 errhint("%s", hint)));
 	return true;
 }
 

@@ -16,7 +16,7 @@
 
 #include "libpq-fe.h"
 
-extern PGconn *splitdb_nextval_connection(const char *servername,
-										  const char *service);
+extern int64 splitdb_nextval_draw(const char *servername, const char *service,
+								  const char *sequence);
 
 #endif							/* SPLITDB_NEXTVAL_H */

@@ -420,8 +420,12 @@ splitdb_remote_connect_mapping(ForeignServer *server, UserMapping *mapping,
 	target = service ?
 		psprintf("server \"%s\" of service \"%s\"", server->servername, service) :
 		psprintf("server \"%s\"", server->servername);
-	hint = psprintf("Check that the sibling is running and that the options of server \"%s\" and of its user mapping for the current user are right.",
-					server->servername);
+	/* without a service, the connection may reach the source (splitdb_source) */
+	hint = service ?
+		psprintf("Check that the sibling is running and that the options of server \"%s\" and of its user mapping for the current user are right.",
+				 server->servername) :
+		psprintf("Check that the database that server \"%s\" reaches is running and that the options of the server and of its user mapping for the current user are right.",
+				 server->servername);
 
 	conn = connect_with(keywords, values, target, hint);
 	if (fdw_rules)
