@@ -37,6 +37,8 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -137,6 +139,81 @@ splitdb_refcheck_order_callbacks(RefDef *def)
 	splitdb_refcheck_fdw_connection(OidIsValid(def->other_server) ?
 									def->other_server : def->own_server,
 									GetUserId(), def->owner);
+}
+
+/*
+ * has_deferrable_trigger
+ *		Whether a relation has a deferrable trigger (a constraint trigger of a
+ *		deferrable reference, among others).  False for one that is gone.
+ */
+static bool
+has_deferrable_trigger(Oid relid)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	bool		found = false;
+
+	if (rel == NULL)
+		return false;
+	if (rel->trigdesc != NULL)
+	{
+		for (int i = 0; i < rel->trigdesc->numtriggers && !found; i++)
+			found = rel->trigdesc->triggers[i].tgdeferrable;
+	}
+	RelationClose(rel);
+	return found;
+}
+
+/*
+ * splitdb_refcheck_note_table_writer
+ *		A statement writes table relid as role writer (fdwwatch.c): remember
+ *		the role when the table has a deferrable trigger, whose events may
+ *		fire later under another role (SET ROLE before COMMIT, the end of a
+ *		SECURITY DEFINER function), for splitdb_refcheck_table_writer().
+ */
+void
+splitdb_refcheck_note_table_writer(Oid relid, Oid writer)
+{
+	MemoryContext old;
+	TableWriter *tw;
+	ListCell   *lc;
+
+	foreach(lc, refcheck_xact.table_writers)
+	{
+		tw = lfirst(lc);
+		if (tw->relid == relid)
+		{
+			tw->writer = writer;
+			return;
+		}
+	}
+	if (!has_deferrable_trigger(relid))
+		return;
+	old = MemoryContextSwitchTo(splitdb_refcheck_xact_context());
+	tw = palloc(sizeof(TableWriter));
+	tw->relid = relid;
+	tw->writer = writer;
+	refcheck_xact.table_writers = lappend(refcheck_xact.table_writers, tw);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * splitdb_refcheck_table_writer
+ *		The role of the last statement of this transaction that wrote relid,
+ *		or a table relid is a partition of; InvalidOid when none is known.
+ */
+Oid
+splitdb_refcheck_table_writer(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, refcheck_xact.table_writers)
+	{
+		TableWriter *tw = lfirst(lc);
+
+		if (splitdb_refcheck_relation_is_or_under(relid, tw->relid))
+			return tw->writer;
+	}
+	return InvalidOid;
 }
 
 /*
