@@ -198,7 +198,8 @@ note_foreign_write(Oid relid, Oid userid)
  *		A statement writes through relid (or the tables below it) with
  *		userid's user mapping: tell origin.c and the callbacks about each
  *		foreign table, and the callbacks about relid when it is no foreign
- *		table (SPLITDB_FDWWATCH_TABLE_WRITE).
+ *		table (SPLITDB_FDWWATCH_TABLE_WRITE, with the current role, as which
+ *		the table's triggers run).
  */
 static void
 note_origin(Oid relid, Oid userid)
@@ -208,7 +209,7 @@ note_origin(Oid relid, Oid userid)
 		note_foreign_write(relid, userid);
 		return;
 	}
-	call_callbacks(SPLITDB_FDWWATCH_TABLE_WRITE, InvalidOid, relid, userid, NULL);
+	call_callbacks(SPLITDB_FDWWATCH_TABLE_WRITE, InvalidOid, relid, GetUserId(), NULL);
 	if (has_subclass(relid))
 	{
 		ListCell   *lc;

@@ -30,7 +30,8 @@ typedef enum SplitdbFdwWatchEvent
 									 * TRUNCATE, before they run */
 	SPLITDB_FDWWATCH_TABLE_WRITE,	/* a statement writes table relid (not a
 									 * foreign table: the relation its plan or
-									 * COPY FROM names) as role userid */
+									 * COPY FROM names) as the current role,
+									 * userid, as which its triggers run */
 	SPLITDB_FDWWATCH_CONSTRAINTS_SET	/* PostgreSQL ran SET CONSTRAINTS stmt */
 } SplitdbFdwWatchEvent;
 

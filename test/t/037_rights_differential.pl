@@ -314,6 +314,18 @@ my @actions = (
 		q{BEGIN; DELETE FROM orders WHERE id = 24; SET ROLE app_reader; COMMIT} ],
 	[ 'app deletes a claimed order, then SET ROLE clerk before COMMIT', 'app', 'mono',
 		q{BEGIN; DELETE FROM orders WHERE id = 22; SET ROLE clerk; COMMIT} ],
+	[ 'app writes an order and its claim, then SET ROLE app_reader and SET CONSTRAINTS ALL IMMEDIATE',
+		'app', 'mono',
+		q{BEGIN; INSERT INTO orders VALUES (113, 1, 'eu', 1); INSERT INTO claim VALUES (113, 113);
+		  SET ROLE app_reader; SET CONSTRAINTS ALL IMMEDIATE; COMMIT} ],
+	[ 'app deletes a claimed order, then SET ROLE app_reader and SET CONSTRAINTS ALL IMMEDIATE',
+		'app', 'mono',
+		q{BEGIN; DELETE FROM orders WHERE id = 20; SET ROLE app_reader; SET CONSTRAINTS ALL IMMEDIATE;
+		  COMMIT} ],
+	[ 'app writes a note of a missing customer in the sibling, then SET ROLE app_reader before COMMIT',
+		'app', 'sib', q{BEGIN; INSERT INTO pnote VALUES (111, 95); SET ROLE app_reader; COMMIT} ],
+	[ 'app writes a note in the sibling, then SET ROLE app_reader before COMMIT', 'app', 'sib',
+		q{BEGIN; INSERT INTO pnote VALUES (112, 2); SET ROLE app_reader; COMMIT} ],
 
 	# definer's function writes an order, its shipment and its claim (deferred)
 	[ 'app places an order through the definer', 'app', 'mono', q{SELECT place_order(120, 2, 120)} ],
@@ -412,5 +424,9 @@ for my $a (@actions)
 
 is($node->safe_psql('mono', q{SELECT count(*) FROM splitdb_orphans('svc')}), '0',
 	'splitdb_orphans finds nothing');
+
+my $log = slurp_file($node->logfile);
+my @leaked = grep { index($log, $pw{$_}) >= 0 } sort keys %pw;
+is("@leaked", '', 'no password is in the server log');
 
 done_testing();
