@@ -169,6 +169,11 @@ has_deferrable_trigger(Oid relid)
  *		the role when the table has a deferrable trigger, whose events may
  *		fire later under another role (SET ROLE before COMMIT, the end of a
  *		SECURITY DEFINER function), for splitdb_refcheck_table_writer().
+ *		Not a statement of a foreign key's enforcement (PostgreSQL's actions
+ *		and splitdb's, which run as a table's owner with row-level security
+ *		not forced): the rows it changes were not written by that owner's
+ *		role, and the keys they queue take the writer being enforced
+ *		(splitdb_refcheck_add_pending).
  */
 void
 splitdb_refcheck_note_table_writer(Oid relid, Oid writer)
@@ -177,6 +182,8 @@ splitdb_refcheck_note_table_writer(Oid relid, Oid writer)
 	TableWriter *tw;
 	ListCell   *lc;
 
+	if (InNoForceRLSOperation())
+		return;
 	foreach(lc, refcheck_xact.table_writers)
 	{
 		tw = lfirst(lc);

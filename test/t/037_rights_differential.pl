@@ -111,9 +111,11 @@ CREATE TABLE invoice (
 CREATE TABLE label (
 	id       integer PRIMARY KEY,
 	order_id integer DEFAULT 0 REFERENCES orders ON DELETE SET DEFAULT);
+CREATE TABLE batch (id integer PRIMARY KEY);
 CREATE TABLE claim (
 	id       integer PRIMARY KEY,
-	order_id integer REFERENCES orders DEFERRABLE INITIALLY DEFERRED);
+	order_id integer REFERENCES orders DEFERRABLE INITIALLY DEFERRED,
+	batch_id integer REFERENCES batch ON DELETE SET NULL);
 CREATE TABLE hold (
 	id       integer PRIMARY KEY,
 	order_id integer REFERENCES orders ON DELETE RESTRICT ON UPDATE RESTRICT);
@@ -128,7 +130,8 @@ INSERT INTO ptag SELECT g, 10 + g % 5 FROM generate_series(1, 10) g;
 INSERT INTO shipment SELECT g, 10 + g % 10 FROM generate_series(1, 10) g;
 INSERT INTO invoice SELECT g, 10 + g % 10 FROM generate_series(1, 10) g;
 INSERT INTO label SELECT g, 10 + g % 10 FROM generate_series(1, 10) g;
-INSERT INTO claim SELECT g, 20 + g % 5 FROM generate_series(1, 5) g;
+INSERT INTO batch SELECT generate_series(1, 5);
+INSERT INTO claim SELECT g, 20 + g % 5, g FROM generate_series(1, 5) g;
 INSERT INTO hold SELECT g, 25 + g FROM generate_series(1, 3) g;
 
 ALTER TABLE customer OWNER TO towner;
@@ -137,6 +140,7 @@ ALTER TABLE shipment OWNER TO towner;
 ALTER TABLE invoice OWNER TO towner;
 ALTER TABLE label OWNER TO towner;
 ALTER TABLE claim OWNER TO towner;
+ALTER TABLE batch OWNER TO towner;
 ALTER TABLE hold OWNER TO towner;
 ALTER TABLE orders OWNER TO sowner;
 ALTER TABLE payment OWNER TO sowner;
@@ -164,6 +168,7 @@ GRANT UPDATE ON payment, pnote, ptag TO app;
 GRANT INSERT, SELECT, UPDATE, DELETE ON shipment TO app;
 GRANT INSERT, SELECT (id), UPDATE (order_id) ON invoice TO app;
 GRANT INSERT ON label, claim TO app;
+GRANT SELECT, DELETE ON batch TO app;
 
 GRANT INSERT ON payment TO app_reader;
 
@@ -324,6 +329,10 @@ my @actions = (
 		'app', 'mono',
 		q{BEGIN; DELETE FROM orders WHERE id = 20; SET ROLE app_reader; SET CONSTRAINTS ALL IMMEDIATE;
 		  COMMIT} ],
+	[ 'app writes an order and its claim, then deletes a batch (SET NULL on claim, as its owner)',
+		'app', 'mono',
+		q{BEGIN; INSERT INTO orders VALUES (114, 1, 'eu', 1); INSERT INTO claim VALUES (114, 114);
+		  DELETE FROM batch WHERE id = 1; COMMIT} ],
 	[ 'app writes a note of a missing customer in the sibling, then SET ROLE app_reader before COMMIT',
 		'app', 'sib', q{BEGIN; INSERT INTO pnote VALUES (111, 95); SET ROLE app_reader; COMMIT} ],
 	[ 'app writes a note in the sibling, then SET ROLE app_reader before COMMIT', 'app', 'sib',
@@ -367,7 +376,7 @@ my @actions = (
 		q{INSERT INTO orders VALUES (141, 1, 'eu', 1)}, '42501' ],
 );
 
-my @tables = qw(customer ref.region orders payment pnote ptag shipment invoice label claim hold);
+my @tables = qw(customer ref.region orders payment pnote ptag shipment invoice label batch claim hold);
 
 # every table's rows, as the superuser
 sub rows
