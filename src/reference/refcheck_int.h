@@ -280,7 +280,7 @@ extern void splitdb_refcheck_register_callbacks(void);
 extern MemoryContext splitdb_refcheck_xact_context(void);
 extern UserMapping *splitdb_refcheck_mapping(Oid serverid, Oid writer, Oid owner);
 extern PGconn *splitdb_refcheck_fdw_connection(Oid serverid, Oid writer, Oid owner);
-extern void splitdb_refcheck_order_callbacks(RefDef *def);
+extern void splitdb_refcheck_order_callbacks(RefDef *def, Oid writer);
 extern void splitdb_refcheck_note_table_writer(Oid relid, Oid writer);
 extern Oid	splitdb_refcheck_table_writer(Oid relid);
 

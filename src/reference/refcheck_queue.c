@@ -414,11 +414,16 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 		MemoryContextSwitchTo(oldcxt);
 	}
 
+	if (!OidIsValid(writer))
+		writer = (refcheck_xact.flush_depth > 0 &&
+				  OidIsValid(refcheck_xact.caller_userid)) ?
+			refcheck_xact.caller_userid : GetUserId();
+
 	oldcxt = MemoryContextSwitchTo(splitdb_refcheck_xact_context());
 
 	/* the remote transaction must exist before commit */
 	if (!relay)
-		splitdb_refcheck_order_callbacks(def);
+		splitdb_refcheck_order_callbacks(def, writer);
 
 	if (set->seen == NULL)
 	{
@@ -443,10 +448,6 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 		PendingKey *pk = new_pending_key(kind, old, new, def->nkeys,
 										 ident->data, ident->len);
 
-		if (!OidIsValid(writer))
-			writer = (refcheck_xact.flush_depth > 0 &&
-					  OidIsValid(refcheck_xact.caller_userid)) ?
-				refcheck_xact.caller_userid : GetUserId();
 		pk->writer = writer;
 
 		/* entered only once the copy exists, so it never names the scratch */

@@ -128,17 +128,18 @@ splitdb_refcheck_fdw_connection(Oid serverid, Oid writer, Oid owner)
  *		Before a key of an end that reaches another database is queued:
  *		make sure postgres_fdw's remote transaction, and with it its
  *		transaction callback, exists before commit, so that splitdb's runs
- *		first (see splitdb_refcheck_fdw_connection).  Once per backend.
+ *		first (see splitdb_refcheck_fdw_connection), through the mapping
+ *		that the key's writer will use.  Once per backend.
  */
 void
-splitdb_refcheck_order_callbacks(RefDef *def)
+splitdb_refcheck_order_callbacks(RefDef *def, Oid writer)
 {
 	if (fdw_callbacks_first ||
 		(!OidIsValid(def->other_server) && !OidIsValid(def->own_server)))
 		return;
 	splitdb_refcheck_fdw_connection(OidIsValid(def->other_server) ?
 									def->other_server : def->own_server,
-									GetUserId(), def->owner);
+									writer, def->owner);
 }
 
 /*
