@@ -90,6 +90,7 @@ fdwwatch_event(SplitdbFdwWatchEvent event, Oid serverid, Oid relid, Oid userid,
 			splitdb_refcheck_note_table_writer(relid, userid);
 			break;
 		case SPLITDB_FDWWATCH_WRITE_BEGUN:
+			splitdb_refcheck_note_fdw_writer(serverid, userid);
 			break;
 	}
 }

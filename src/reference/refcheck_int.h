@@ -253,7 +253,22 @@ typedef struct RefcheckXactState
 	 * under whatever role is current then.
 	 */
 	List	   *table_writers;
+
+	/*
+	 * The user mappings this transaction wrote through with postgres_fdw
+	 * (FdwWriter), in order: their remote transactions hold rows that no
+	 * other session sees.
+	 */
+	List	   *fdw_writers;
 } RefcheckXactState;
+
+/* refcheck_xact.fdw_writers: a user mapping written through */
+typedef struct FdwWriter
+{
+	Oid			serverid;
+	Oid			umid;
+	Oid			userid;			/* the role it was taken for */
+} FdwWriter;
 
 /* refcheck_xact.table_writers: a table and the role that last wrote it */
 typedef struct TableWriter
@@ -283,6 +298,7 @@ extern PGconn *splitdb_refcheck_fdw_connection(Oid serverid, Oid writer, Oid own
 extern void splitdb_refcheck_order_callbacks(RefDef *def, Oid writer);
 extern void splitdb_refcheck_note_table_writer(Oid relid, Oid writer);
 extern Oid	splitdb_refcheck_table_writer(Oid relid);
+extern void splitdb_refcheck_note_fdw_writer(Oid serverid, Oid userid);
 
 /* refcheck_constraint.c: SET CONSTRAINTS for shims */
 extern bool splitdb_refcheck_shim_deferred(RefDef *def);

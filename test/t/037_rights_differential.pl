@@ -195,6 +195,30 @@ $$;
 ALTER FUNCTION public.place_order(integer, integer, integer) OWNER TO definer;
 REVOKE EXECUTE ON FUNCTION public.place_order(integer, integer, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.place_order(integer, integer, integer) TO app, clerk;
+GRANT DELETE ON orders TO definer;
+CREATE FUNCTION public.drop_order(o integer) RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+	DELETE FROM orders WHERE id = o;
+END
+$$;
+ALTER FUNCTION public.drop_order(integer) OWNER TO definer;
+CREATE FUNCTION public.ship_order(s integer, o integer) RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+	INSERT INTO shipment (id, order_id) VALUES (s, o);
+END
+$$;
+ALTER FUNCTION public.ship_order(integer, integer) OWNER TO definer;
+REVOKE EXECUTE ON FUNCTION public.ship_order(integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.ship_order(integer, integer) TO app;
+REVOKE EXECUTE ON FUNCTION public.drop_order(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.drop_order(integer) TO app, clerk;
+
+-- a view of definer's over orders, which app writes through
+CREATE VIEW public.order_entry AS SELECT id, customer_id, region, amount FROM orders;
+ALTER VIEW public.order_entry OWNER TO definer;
+GRANT SELECT, INSERT ON public.order_entry TO app;
 };
 
 $node->safe_psql('postgres', 'CREATE DATABASE localfk');
@@ -302,6 +326,8 @@ my @actions = (
 		q{DELETE FROM orders WHERE id = 26} ],
 	[ 'app deletes a claimed order (deferred NO ACTION) through the shim', 'app', 'mono',
 		q{DELETE FROM orders WHERE id = 21} ],
+	[ 'app deletes a claimed order (deferred NO ACTION) in the sibling', 'app', 'sib',
+		q{DELETE FROM orders WHERE id = 22}, '42501' ],
 	[ 'app deletes an order and puts it back (deferred NO ACTION)', 'app', 'mono',
 		q{BEGIN; DELETE FROM orders WHERE id = 23; INSERT INTO orders VALUES (23, 3, 'ap', 1); COMMIT} ],
 
@@ -343,6 +369,13 @@ my @actions = (
 	[ 'clerk places an order through the definer', 'clerk', 'mono', q{SELECT place_order(121, 2, 121)} ],
 	[ 'clerk places an order of a missing customer through the definer', 'clerk', 'mono',
 		q{SELECT place_order(122, 92, 122)} ],
+	[ 'clerk drops a claimed order through the definer', 'clerk', 'mono', q{SELECT drop_order(21)} ],
+	[ 'clerk drops an order through the definer', 'clerk', 'mono', q{SELECT drop_order(29)} ],
+	[ 'app inserts an order through the shim and has the definer ship it', 'app', 'mono',
+		q{BEGIN; INSERT INTO orders VALUES (126, 1, 'eu', 1); SELECT ship_order(126, 126); COMMIT} ],
+	[ 'app inserts an order through a view of the definer and its shipment', 'app', 'mono',
+		q{BEGIN; INSERT INTO order_entry VALUES (125, 1, 'eu', 1); INSERT INTO shipment VALUES (125, 125);
+		  COMMIT} ],
 
 	# clerk: INSERT only, a user mapping of its own
 	[ 'clerk inserts an order through the shim', 'clerk', 'mono',
