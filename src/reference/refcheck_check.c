@@ -698,6 +698,11 @@ splitdb_refcheck_flush_set(RefDef *def, List *keys)
 		List	   *rest = NIL;
 		ListCell   *lc;
 
+		if (splitdb_refcheck_one_writer(keys))
+		{
+			flush_writer_set(def, keys, writer);
+			return;
+		}
 		foreach(lc, keys)
 		{
 			PendingKey *pk = lfirst(lc);

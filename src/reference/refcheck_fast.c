@@ -220,6 +220,13 @@ add_batches(List *batches, RefDef *def, List *keys)
 		b->def = def;
 		b->keys = NIL;
 		b->writer = splitdb_refcheck_key_writer(linitial(keys));
+		b->mapping = splitdb_refcheck_mapping(def->other_server, b->writer,
+											  def->owner);
+		if (splitdb_refcheck_one_writer(keys))
+		{
+			b->keys = keys;
+			return lappend(batches, b);
+		}
 		foreach(lc, keys)
 		{
 			PendingKey *pk = lfirst(lc);
@@ -229,8 +236,6 @@ add_batches(List *batches, RefDef *def, List *keys)
 			else
 				rest = lappend(rest, pk);
 		}
-		b->mapping = splitdb_refcheck_mapping(def->other_server, b->writer,
-											  def->owner);
 		batches = lappend(batches, b);
 		keys = rest;
 	}

@@ -317,6 +317,7 @@ extern char *splitdb_refcheck_key_ident(PendingKind kind, char **old, int nkeys)
 extern void splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 										 char **new, bool relay, Oid writer);
 extern Oid	splitdb_refcheck_key_writer(PendingKey *pk);
+extern bool splitdb_refcheck_one_writer(List *keys);
 extern PendingKey *splitdb_refcheck_take_queued(PendingSet *set, char *ident);
 
 /* refcheck_sql.c: the SQL of keys */

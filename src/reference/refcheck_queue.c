@@ -487,6 +487,28 @@ splitdb_refcheck_key_writer(PendingKey *pk)
 }
 
 /*
+ * splitdb_refcheck_one_writer
+ *		Whether every key of a list has the same writer (the usual case: the
+ *		keys of one statement), so that it need not be split per writer.
+ */
+bool
+splitdb_refcheck_one_writer(List *keys)
+{
+	Oid			writer;
+	ListCell   *lc;
+
+	if (keys == NIL)
+		return true;
+	writer = splitdb_refcheck_key_writer(linitial(keys));
+	foreach(lc, keys)
+	{
+		if (splitdb_refcheck_key_writer(lfirst(lc)) != writer)
+			return false;
+	}
+	return true;
+}
+
+/*
  * splitdb_refcheck_take_queued
  *		Take the key of an ident out of a queue; NULL when it is not there.
  */
