@@ -18,10 +18,10 @@
 # SELECT and UPDATE grants, no right at all on the tables its keys refer
 # to), clerk (INSERT only), rls_app (row-level security policies apply to
 # it; region forces row-level security on its owner), noschema (no USAGE on
-# schema ref, which holds region), and definer, which owns a SECURITY
-# DEFINER function that writes.  app is a member of app_reader, which has
-# no user mapping, and switches to it with SET ROLE between its writes and
-# COMMIT.
+# schema ref, which holds region), and definer, which owns SECURITY
+# DEFINER functions that write and a view over orders that app writes
+# through.  app is a member of app_reader, which has no user mapping, and of
+# clerk, and switches to them with SET ROLE between its writes and COMMIT.
 #
 # The same script of actions then runs as each role against both: in
 # "mono" through the shims, or, for actions that only name moved tables,
@@ -43,7 +43,12 @@
 # order deleted through its shim, then SET ROLE app_reader, then COMMIT:
 # the deferred NO ACTION check found the order still there and let the
 # delete commit, its claim left pointing at nothing; an order and its claim
-# written together were refused (23503, or 42501 as the other role).
+# written together were refused (23503, or 42501 as the other role).  And a
+# check ran through the writing role's mapping even when the transaction
+# had written the other database through another one: an order inserted
+# through definer's view (postgres_fdw takes the view owner's mapping), or
+# through the shim by the caller of a SECURITY DEFINER function that then
+# inserts its shipment, was not seen, and the shipment was refused (23503).
 
 use strict;
 use warnings FATAL => 'all';
