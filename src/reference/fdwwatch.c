@@ -197,14 +197,20 @@ note_foreign_write(Oid relid, Oid userid)
  * note_origin
  *		A statement writes through relid (or the tables below it) with
  *		userid's user mapping: tell origin.c and the callbacks about each
- *		foreign table.
+ *		foreign table, and the callbacks about relid when it is no foreign
+ *		table (SPLITDB_FDWWATCH_TABLE_WRITE, with the current role, as which
+ *		the table's triggers run).
  */
 static void
 note_origin(Oid relid, Oid userid)
 {
 	if (get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
+	{
 		note_foreign_write(relid, userid);
-	else if (has_subclass(relid))
+		return;
+	}
+	call_callbacks(SPLITDB_FDWWATCH_TABLE_WRITE, InvalidOid, relid, GetUserId(), NULL);
+	if (has_subclass(relid))
 	{
 		ListCell   *lc;
 

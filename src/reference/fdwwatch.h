@@ -28,13 +28,17 @@ typedef enum SplitdbFdwWatchEvent
 									 * its plan is started (postgres_fdw's
 									 * connection taken); for COPY FROM and
 									 * TRUNCATE, before they run */
+	SPLITDB_FDWWATCH_TABLE_WRITE,	/* a statement writes table relid (not a
+									 * foreign table: the relation its plan or
+									 * COPY FROM names) as the current role,
+									 * userid, as which its triggers run */
 	SPLITDB_FDWWATCH_CONSTRAINTS_SET	/* PostgreSQL ran SET CONSTRAINTS stmt */
 } SplitdbFdwWatchEvent;
 
 /*
  * serverid: for SPLITDB_FDWWATCH_WRITE and _WRITE_BEGUN, else InvalidOid
- * relid:    for SPLITDB_FDWWATCH_WRITE_BEGUN, else InvalidOid
- * userid:   for SPLITDB_FDWWATCH_WRITE_BEGUN, else InvalidOid
+ * relid:    for SPLITDB_FDWWATCH_WRITE_BEGUN and _TABLE_WRITE, else InvalidOid
+ * userid:   for SPLITDB_FDWWATCH_WRITE_BEGUN and _TABLE_WRITE, else InvalidOid
  * stmt:     for SPLITDB_FDWWATCH_CONSTRAINTS_SET, else NULL
  * arg:      as given to splitdb_fdwwatch_register()
  */

@@ -70,8 +70,9 @@ bool		splitdb_check_connection = true;
 /*
  * fdwwatch_event
  *		fdwwatch.c's callback: a statement is about to write to (or lock
- *		rows of) a server through postgres_fdw, or PostgreSQL ran SET
- *		CONSTRAINTS.
+ *		rows of) a server through postgres_fdw, or writes a table (whose
+ *		writer the keys of its deferred triggers keep), or PostgreSQL ran
+ *		SET CONSTRAINTS.
  */
 static void
 fdwwatch_event(SplitdbFdwWatchEvent event, Oid serverid, Oid relid, Oid userid,
@@ -85,7 +86,11 @@ fdwwatch_event(SplitdbFdwWatchEvent event, Oid serverid, Oid relid, Oid userid,
 		case SPLITDB_FDWWATCH_CONSTRAINTS_SET:
 			splitdb_refcheck_constraints_set(stmt);
 			break;
+		case SPLITDB_FDWWATCH_TABLE_WRITE:
+			splitdb_refcheck_note_table_writer(relid, userid);
+			break;
 		case SPLITDB_FDWWATCH_WRITE_BEGUN:
+			splitdb_refcheck_note_fdw_writer(serverid, userid);
 			break;
 	}
 }
@@ -149,6 +154,25 @@ handback_trigger(TriggerData *td)
 }
 
 /*
+ * row_writer
+ *		The role whose statement wrote the row a trigger fired for: for a
+ *		constraint trigger, which PostgreSQL may fire at commit or at a
+ *		later SET CONSTRAINTS ... IMMEDIATE under another role (after SET
+ *		ROLE, or outside the SECURITY DEFINER function that wrote), the
+ *		role of the last statement that wrote the table; InvalidOid for
+ *		the current role (splitdb_refcheck_add_pending).  Its user mapping
+ *		is the one whose remote transaction holds what that statement wrote
+ *		through shims, which the check must see.
+ */
+static Oid
+row_writer(TriggerData *td)
+{
+	if (!td->tg_trigger->tgdeferrable)
+		return InvalidOid;
+	return splitdb_refcheck_table_writer(RelationGetRelid(td->tg_relation));
+}
+
+/*
  * splitdb_reference_row
  *		AFTER ROW trigger of a reference end: queue the key.  BEFORE INSERT
  *		OR UPDATE ROW trigger of a referencing end: send its lookup ahead
@@ -184,9 +208,9 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 		(cmd != CMD_UNKNOWN && !handed_back(def, cmd)))
 		return PointerGetDatum(NULL);	/* the writer's shim triggers saw it, or no hand-back */
 	if (def->side == 'c')
-		splitdb_refcheck_queue_child(def, td, relay);
+		splitdb_refcheck_queue_child(def, td, relay, row_writer(td));
 	else
-		splitdb_refcheck_queue_parent(def, td, relay);
+		splitdb_refcheck_queue_parent(def, td, relay, row_writer(td));
 	return PointerGetDatum(NULL);
 }
 

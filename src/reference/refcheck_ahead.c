@@ -320,7 +320,8 @@ splitdb_refcheck_take_ahead_answers(List *aheads)
 		{
 			splitdb_refstats_add(a->def->counter, 1, 0, 1,
 								 INSTR_TIME_GET_MICROSEC(duration));
-			splitdb_refcheck_remember_checked(a->def, list_make1(a->pk));
+			splitdb_refcheck_remember_checked(a->def, list_make1(a->pk),
+											  splitdb_refcheck_key_writer(a->pk));
 		}
 		else
 			splitdb_refcheck_flush_set(a->def, list_make1(a->pk));

@@ -395,6 +395,7 @@ sink_violation(RefDef *def, PendingKey *pk, bool missing)
 static void raise_not_present(RefDef *def, PendingKey *pk);
 static void raise_still_referenced(RefDef *def, PendingKey *pk);
 static bool flush_all_queues(bool at_commit);
+static void flush_writer_set(RefDef *def, List *keys, Oid writer);
 
 /*
  * check_child_keys
@@ -713,10 +714,49 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 /*
  * splitdb_refcheck_flush_set
  *		Check or act on a batch of queued keys of one reference end, as the
- *		owner of its relation.
+ *		owner of its relation: the keys of each writer together (in the
+ *		order of their first keys), in the other database through that
+ *		writer's user mapping (flush_writer_set).
  */
 void
 splitdb_refcheck_flush_set(RefDef *def, List *keys)
+{
+	while (keys != NIL)
+	{
+		Oid			writer = splitdb_refcheck_key_writer(linitial(keys));
+		List	   *mine = NIL;
+		List	   *rest = NIL;
+		ListCell   *lc;
+
+		if (splitdb_refcheck_one_writer(keys))
+		{
+			flush_writer_set(def, keys, writer);
+			return;
+		}
+		foreach(lc, keys)
+		{
+			PendingKey *pk = lfirst(lc);
+
+			if (splitdb_refcheck_key_writer(pk) == writer)
+				mine = lappend(mine, pk);
+			else
+				rest = lappend(rest, pk);
+		}
+		flush_writer_set(def, mine, writer);
+		keys = rest;
+	}
+}
+
+/*
+ * flush_writer_set
+ *		splitdb_refcheck_flush_set() for the keys of one writer: the role
+ *		whose statement wrote their rows, whose user mapping reaches the
+ *		remote transaction that holds what it wrote through shims (the
+ *		role current now may be another one, after SET ROLE, or outside the
+ *		SECURITY DEFINER function that wrote).
+ */
+static void
+flush_writer_set(RefDef *def, List *keys, Oid writer)
 {
 	Oid			save_userid;
 	int			save_sec;
@@ -736,7 +776,7 @@ splitdb_refcheck_flush_set(RefDef *def, List *keys)
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	prev_caller = refcheck_xact.caller_userid;
 	prev_caller_sec = refcheck_xact.caller_sec;
-	refcheck_xact.caller_userid = save_userid;
+	refcheck_xact.caller_userid = writer;
 	refcheck_xact.caller_sec = save_sec;
 	SetUserIdAndSecContext(def->owner,
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);

@@ -122,7 +122,7 @@ splitdb_refcheck_constraints_set(ConstraintsSetStmt *stmt)
 				PendingKey *pk = lfirst(kc);
 
 				splitdb_refcheck_add_pending(def, pk->kind, pk->old, pk->new,
-											 false);
+											 false, pk->writer);
 			}
 			memset(&def->at_commit, 0, sizeof(PendingSet));
 		}

@@ -48,6 +48,7 @@ typedef struct FastBatch
 {
 	RefDef	   *def;
 	List	   *keys;
+	Oid			writer;			/* the keys' writer, whose mapping checks them */
 	UserMapping *mapping;
 } FastBatch;
 
@@ -85,17 +86,18 @@ splitdb_refcheck_fast_eligible(RefDef *def, List *keys)
 
 /*
  * splitdb_refcheck_remember_checked
- *		Keep keys checked on splitdb's own connection, for hand_over().
+ *		Keep keys checked on splitdb's own connection, for hand_over(), with
+ *		their writer, through whose user mapping they were checked.
  */
 void
-splitdb_refcheck_remember_checked(RefDef *def, List *keys)
+splitdb_refcheck_remember_checked(RefDef *def, List *keys, Oid writer)
 {
 	MemoryContext old = MemoryContextSwitchTo(splitdb_refcheck_xact_context());
 	FastChecked *fc = palloc(sizeof(FastChecked));
 
 	fc->def = def;
 	fc->serverid = def->other_server;
-	fc->writer = GetUserId();
+	fc->writer = writer;
 	fc->keys = list_copy(keys);
 	refcheck_xact.fast_checked = lappend(refcheck_xact.fast_checked, fc);
 	MemoryContextSwitchTo(old);
@@ -194,26 +196,89 @@ fast_check(List *batches, UserMapping *mapping)
 		}
 		splitdb_refstats_add(b->def->counter, list_length(found), 0, 1, share);
 		if (found != NIL)
-			splitdb_refcheck_remember_checked(b->def, found);
+			splitdb_refcheck_remember_checked(b->def, found, b->writer);
 		if (missing != NIL)
 			splitdb_refcheck_flush_set(b->def, missing);
 	}
 }
 
 /*
+ * add_batches
+ *		Append to batches the keys of one end, one FastBatch per writer (in
+ *		the order of their first keys), each with its writer's user mapping
+ *		(splitdb_refcheck_mapping).  Returns the longer list.
+ */
+static List *
+add_batches(List *batches, RefDef *def, List *keys)
+{
+	while (keys != NIL)
+	{
+		FastBatch  *b = palloc(sizeof(FastBatch));
+		List	   *rest = NIL;
+		ListCell   *lc;
+
+		b->def = def;
+		b->keys = NIL;
+		b->writer = splitdb_refcheck_key_writer(linitial(keys));
+		b->mapping = splitdb_refcheck_mapping(def->other_server, b->writer,
+											  def->owner);
+		if (splitdb_refcheck_one_writer(keys))
+		{
+			b->keys = keys;
+			return lappend(batches, b);
+		}
+		foreach(lc, keys)
+		{
+			PendingKey *pk = lfirst(lc);
+
+			if (splitdb_refcheck_key_writer(pk) == b->writer)
+				b->keys = lappend(b->keys, pk);
+			else
+				rest = lappend(rest, pk);
+		}
+		batches = lappend(batches, b);
+		keys = rest;
+	}
+	return batches;
+}
+
+/* the batches of fast_pass() that share the first one's user mapping, taken out */
+static List *
+take_mapping_group(List **batches)
+{
+	UserMapping *mapping = ((FastBatch *) linitial(*batches))->mapping;
+	List	   *group = NIL;
+	List	   *rest = NIL;
+	ListCell   *lc;
+
+	foreach(lc, *batches)
+	{
+		FastBatch  *b = lfirst(lc);
+
+		if (b->mapping->umid == mapping->umid)
+			group = lappend(group, b);
+		else
+			rest = lappend(rest, b);
+	}
+	*batches = rest;
+	return group;
+}
+
+/*
  * splitdb_refcheck_fast_check_one
- *		fast_check() for the keys of one end.
+ *		fast_check() for the keys of one end, one pipeline per user mapping.
  */
 void
 splitdb_refcheck_fast_check_one(RefDef *def, List *keys)
 {
-	FastBatch  *b = palloc(sizeof(FastBatch));
+	List	   *batches = add_batches(NIL, def, keys);
 
-	b->def = def;
-	b->keys = keys;
-	b->mapping = splitdb_refcheck_mapping(def->other_server, GetUserId(),
-										  def->owner);
-	fast_check(list_make1(b), b->mapping);
+	while (batches != NIL)
+	{
+		List	   *group = take_mapping_group(&batches);
+
+		fast_check(group, ((FastBatch *) linitial(group))->mapping);
+	}
 }
 
 /*
@@ -247,17 +312,12 @@ splitdb_refcheck_fast_pass(bool at_commit)
 		for (int which = 0; which < (at_commit ? 2 : 1); which++)
 		{
 			PendingSet *set = which == 0 ? &def->now : &def->at_commit;
-			FastBatch  *b;
+			List	   *keys = set->keys;
 
-			if (!splitdb_refcheck_fast_eligible(def, set->keys))
+			if (!splitdb_refcheck_fast_eligible(def, keys))
 				continue;
-			b = palloc(sizeof(FastBatch));
-			b->def = def;
-			b->keys = set->keys;
-			b->mapping = splitdb_refcheck_mapping(def->other_server, GetUserId(),
-												  def->owner);
 			memset(set, 0, sizeof(PendingSet));
-			batches = lappend(batches, b);
+			batches = add_batches(batches, def, keys);
 		}
 	}
 	/* what no queued key matched: a row dropped, a key changed, or not queued yet */
@@ -268,22 +328,9 @@ splitdb_refcheck_fast_pass(bool at_commit)
 	/* the answers sent ahead are read with these pipelines */
 	while (batches != NIL)
 	{
-		UserMapping *mapping = ((FastBatch *) linitial(batches))->mapping;
-		List	   *group = NIL;
-		List	   *rest = NIL;
-		ListCell   *lc;
+		List	   *group = take_mapping_group(&batches);
 
-		foreach(lc, batches)
-		{
-			FastBatch  *b = lfirst(lc);
-
-			if (b->mapping->umid == mapping->umid)
-				group = lappend(group, b);
-			else
-				rest = lappend(rest, b);
-		}
-		fast_check(group, mapping);
-		batches = rest;
+		fast_check(group, ((FastBatch *) linitial(group))->mapping);
 	}
 	splitdb_refcheck_take_ahead_answers(aheads);
 	return true;

@@ -52,6 +52,7 @@ typedef struct PendingKey
 	char	  **old;			/* key values in text form, never NULL */
 	char	  **new;			/* PENDING_UPDATE: the new key, NULLs allowed */
 	uint64		seq;			/* queue order, across all queues */
+	Oid			writer;			/* the role whose statement wrote the row */
 } PendingKey;
 
 /* a queue of keys, without duplicates */
@@ -245,7 +246,37 @@ typedef struct RefcheckXactState
 	/* the role whose statement is being checked, while enforcement runs as the owner */
 	Oid			caller_userid;
 	int			caller_sec;		/* and its security context */
+
+	/*
+	 * The role of the last statement that wrote each table with a deferrable
+	 * trigger (TableWriter): the writer of the keys its constraint triggers
+	 * queue when they fire later, at commit or SET CONSTRAINTS ... IMMEDIATE,
+	 * under whatever role is current then.
+	 */
+	List	   *table_writers;
+
+	/*
+	 * The user mappings this transaction wrote through with postgres_fdw
+	 * (FdwWriter), in order: their remote transactions hold rows that no
+	 * other session sees.
+	 */
+	List	   *fdw_writers;
 } RefcheckXactState;
+
+/* refcheck_xact.fdw_writers: a user mapping written through */
+typedef struct FdwWriter
+{
+	Oid			serverid;
+	Oid			umid;
+	Oid			userid;			/* the role it was taken for */
+} FdwWriter;
+
+/* refcheck_xact.table_writers: a table and the role that last wrote it */
+typedef struct TableWriter
+{
+	Oid			relid;
+	Oid			writer;
+} TableWriter;
 
 extern RefcheckXactState refcheck_xact;
 
@@ -266,7 +297,10 @@ extern void splitdb_refcheck_register_callbacks(void);
 extern MemoryContext splitdb_refcheck_xact_context(void);
 extern UserMapping *splitdb_refcheck_mapping(Oid serverid, Oid writer, Oid owner);
 extern PGconn *splitdb_refcheck_fdw_connection(Oid serverid, Oid writer, Oid owner);
-extern void splitdb_refcheck_order_callbacks(RefDef *def);
+extern void splitdb_refcheck_order_callbacks(RefDef *def, Oid writer);
+extern void splitdb_refcheck_note_table_writer(Oid relid, Oid writer);
+extern Oid	splitdb_refcheck_table_writer(Oid relid);
+extern void splitdb_refcheck_note_fdw_writer(Oid serverid, Oid userid);
 
 /* refcheck_constraint.c: SET CONSTRAINTS for shims */
 extern bool splitdb_refcheck_shim_deferred(RefDef *def);
@@ -277,11 +311,15 @@ extern bool splitdb_refcheck_origin_skips(RefDef *def);
 extern int	splitdb_refcheck_key_texts(RefDef *def, TupleTableSlot *slot, char **texts);
 extern bool splitdb_refcheck_keys_equal(RefDef *def, TupleTableSlot *oldslot,
 										TupleTableSlot *newslot);
-extern void splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay);
-extern void splitdb_refcheck_queue_parent(RefDef *def, TriggerData *td, bool relay);
+extern void splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay,
+										 Oid writer);
+extern void splitdb_refcheck_queue_parent(RefDef *def, TriggerData *td, bool relay,
+										  Oid writer);
 extern char *splitdb_refcheck_key_ident(PendingKind kind, char **old, int nkeys);
 extern void splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
-										 char **new, bool relay);
+										 char **new, bool relay, Oid writer);
+extern Oid	splitdb_refcheck_key_writer(PendingKey *pk);
+extern bool splitdb_refcheck_one_writer(List *keys);
 extern PendingKey *splitdb_refcheck_take_queued(PendingSet *set, char *ident);
 
 /* refcheck_sql.c: the SQL of keys */
@@ -349,7 +387,7 @@ extern void splitdb_refcheck_hold_locks(void);
 /* refcheck_fast.c: checks on splitdb's own connection */
 extern bool splitdb_refcheck_checkconn_usable(RefDef *def);
 extern bool splitdb_refcheck_fast_eligible(RefDef *def, List *keys);
-extern void splitdb_refcheck_remember_checked(RefDef *def, List *keys);
+extern void splitdb_refcheck_remember_checked(RefDef *def, List *keys, Oid writer);
 extern void splitdb_refcheck_fast_check_one(RefDef *def, List *keys);
 extern bool splitdb_refcheck_fast_pass(bool at_commit);
 extern void splitdb_refcheck_fdw_writes(Oid serverid);

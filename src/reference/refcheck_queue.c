@@ -186,10 +186,11 @@ report_match_full(RefDef *def, Relation rel)
 /*
  * splitdb_refcheck_queue_child
  *		An inserted row, or an updated one whose key changed: queue its key
- *		for the check in the parent's database.
+ *		for the check in the parent's database.  writer: as for
+ *		splitdb_refcheck_add_pending().
  */
 void
-splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay)
+splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay, Oid writer)
 {
 	TupleTableSlot *slot;
 	char	   *texts[INDEX_MAX_KEYS];
@@ -218,16 +219,17 @@ splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay)
 			report_match_full(def, td->tg_relation);
 		return;					/* MATCH SIMPLE */
 	}
-	splitdb_refcheck_add_pending(def, PENDING_CHECK, texts, NULL, relay);
+	splitdb_refcheck_add_pending(def, PENDING_CHECK, texts, NULL, relay, writer);
 }
 
 /*
  * splitdb_refcheck_queue_parent
  *		A deleted row, or an updated one whose key changed: queue the old key
- *		(and the new one) for the reference's action.
+ *		(and the new one) for the reference's action.  writer: as for
+ *		splitdb_refcheck_add_pending().
  */
 void
-splitdb_refcheck_queue_parent(RefDef *def, TriggerData *td, bool relay)
+splitdb_refcheck_queue_parent(RefDef *def, TriggerData *td, bool relay, Oid writer)
 {
 	char	   *old[INDEX_MAX_KEYS];
 	char	   *new[INDEX_MAX_KEYS];
@@ -243,10 +245,10 @@ splitdb_refcheck_queue_parent(RefDef *def, TriggerData *td, bool relay)
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
 		splitdb_refcheck_key_texts(def, td->tg_newslot, new);
-		splitdb_refcheck_add_pending(def, PENDING_UPDATE, old, new, relay);
+		splitdb_refcheck_add_pending(def, PENDING_UPDATE, old, new, relay, writer);
 	}
 	else
-		splitdb_refcheck_add_pending(def, PENDING_DELETE, old, NULL, relay);
+		splitdb_refcheck_add_pending(def, PENDING_DELETE, old, NULL, relay, writer);
 }
 
 /* dynahash over C strings */
@@ -339,6 +341,7 @@ new_pending_key(PendingKind kind, char **old, char **new, int nkeys,
 	p = (char *) pk + MAXALIGN(sizeof(PendingKey));
 	pk->kind = kind;
 	pk->seq = ++queue_seq;
+	pk->writer = InvalidOid;
 	pk->old = (char **) p;
 	p += sizeof(char *) * nkeys;
 	pk->new = NULL;
@@ -371,7 +374,12 @@ new_pending_key(PendingKind kind, char **old, char **new, int nkeys,
  * splitdb_refcheck_add_pending
  *		Queue a key once.  old and new are copied into the transaction's
  *		queue memory.  relay: the key is not enforced here but handed back
- *		to the database that wrote (see splitdb_reference_relay).
+ *		to the database that wrote (see splitdb_reference_relay).  writer:
+ *		the role whose statement wrote the row, whose user mapping the
+ *		check or action uses (splitdb_refcheck_key_writer); InvalidOid for
+ *		the role being checked when a flush runs (a row that an action
+ *		changed in turn), else the current role.  A key queued again keeps
+ *		its first writer.
  *
  * The ident is made in the definition's scratch buffer and looked up in
  * the queue's hash; only a key not queued yet is copied, in one chunk
@@ -379,7 +387,7 @@ new_pending_key(PendingKind kind, char **old, char **new, int nkeys,
  */
 void
 splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
-							 char **new, bool relay)
+							 char **new, bool relay, Oid writer)
 {
 	PendingSet *set = relay ? &def->relay : &def->now;
 	StringInfo	ident = &def->ident_buf;
@@ -406,11 +414,16 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 		MemoryContextSwitchTo(oldcxt);
 	}
 
+	if (!OidIsValid(writer))
+		writer = (refcheck_xact.flush_depth > 0 &&
+				  OidIsValid(refcheck_xact.caller_userid)) ?
+			refcheck_xact.caller_userid : GetUserId();
+
 	oldcxt = MemoryContextSwitchTo(splitdb_refcheck_xact_context());
 
 	/* the remote transaction must exist before commit */
 	if (!relay)
-		splitdb_refcheck_order_callbacks(def);
+		splitdb_refcheck_order_callbacks(def, writer);
 
 	if (set->seen == NULL)
 	{
@@ -435,6 +448,8 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 		PendingKey *pk = new_pending_key(kind, old, new, def->nkeys,
 										 ident->data, ident->len);
 
+		pk->writer = writer;
+
 		/* entered only once the copy exists, so it never names the scratch */
 		(void) hash_search_with_hash_value(set->seen, &pk->ident, hashvalue,
 										   HASH_ENTER, NULL);
@@ -458,6 +473,39 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 		else
 			splitdb_refcheck_flush_set(def, keys);
 	}
+}
+
+/*
+ * splitdb_refcheck_key_writer
+ *		The role whose user mapping a queued key is checked or acted on
+ *		through: its writer, or the current role for a key that has none.
+ */
+Oid
+splitdb_refcheck_key_writer(PendingKey *pk)
+{
+	return OidIsValid(pk->writer) ? pk->writer : GetUserId();
+}
+
+/*
+ * splitdb_refcheck_one_writer
+ *		Whether every key of a list has the same writer (the usual case: the
+ *		keys of one statement), so that it need not be split per writer.
+ */
+bool
+splitdb_refcheck_one_writer(List *keys)
+{
+	Oid			writer;
+	ListCell   *lc;
+
+	if (keys == NIL)
+		return true;
+	writer = splitdb_refcheck_key_writer(linitial(keys));
+	foreach(lc, keys)
+	{
+		if (splitdb_refcheck_key_writer(lfirst(lc)) != writer)
+			return false;
+	}
+	return true;
 }
 
 /*

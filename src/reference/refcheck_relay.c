@@ -85,7 +85,7 @@ relay_key(RefDef *acting, char **row)
 			 reference_id, n, def->nkeys);
 	if (row[4] != NULL)
 		new = splitdb_catalog_parse_text_array(row[4], &n);
-	splitdb_refcheck_add_pending(def, kind, old, new, false);
+	splitdb_refcheck_add_pending(def, kind, old, new, false, InvalidOid);
 }
 
 /*

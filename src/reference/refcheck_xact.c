@@ -15,11 +15,12 @@
  * At commit, xact_callback checks what is still queued; an error there
  * aborts the commit.  The statements run as the owner of the trigger's
  * relation, like built-in foreign keys.  In the other database they run
- * through postgres_fdw's connection for the writing role's user mapping
- * when it has one, else the owner's (splitdb_refcheck_mapping), so they
- * share the remote transaction of the shims the role wrote through in the
- * same transaction: they see its rows, never wait for its locks, and commit
- * and roll back with the local transaction (savepoints included).  For
+ * through postgres_fdw's connection for the user mapping the transaction
+ * wrote through there, else the writing role's when it has one, else the
+ * owner's (splitdb_refcheck_mapping), so they share the remote transaction
+ * of the shims written through in the same transaction: they see its rows,
+ * never wait for its locks, and commit and roll back with the local
+ * transaction (savepoints included).  For
  * that, splitdb's transaction callback must run before postgres_fdw's at
  * commit (splitdb_refcheck_fdw_connection).
  *
@@ -37,6 +38,8 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -72,28 +75,86 @@ splitdb_refcheck_register_callbacks(void)
 }
 
 /*
+ * splitdb_refcheck_note_fdw_writer
+ *		A statement writes through a foreign table of a server with userid's
+ *		user mapping (fdwwatch.c): remember the mapping, once, for
+ *		splitdb_refcheck_mapping().
+ */
+void
+splitdb_refcheck_note_fdw_writer(Oid serverid, Oid userid)
+{
+	UserMapping *um;
+	MemoryContext old;
+	FdwWriter  *fw;
+	ListCell   *lc;
+
+	if (!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(userid),
+							   ObjectIdGetDatum(serverid)) &&
+		!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
+							   ObjectIdGetDatum(serverid)))
+		return;					/* postgres_fdw refuses the write */
+	um = GetUserMapping(userid, serverid);
+	foreach(lc, refcheck_xact.fdw_writers)
+	{
+		fw = lfirst(lc);
+		if (fw->umid == um->umid)
+			return;
+	}
+	old = MemoryContextSwitchTo(splitdb_refcheck_xact_context());
+	fw = palloc(sizeof(FdwWriter));
+	fw->serverid = serverid;
+	fw->umid = um->umid;
+	fw->userid = userid;
+	refcheck_xact.fdw_writers = lappend(refcheck_xact.fdw_writers, fw);
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * splitdb_refcheck_mapping
  *		The user mapping enforcement uses on a server: the writing role's
- *		own (or PUBLIC) one when it has one, else the owner's.
+ *		own (or PUBLIC) one when it has one and this transaction wrote
+ *		through it there, else the first one this transaction wrote
+ *		through there, else the writing role's, else the owner's.
  *
  * A role with a mapping may write the other database through shims, in
  * postgres_fdw's remote transaction for that mapping.  Checks and actions
  * there must see those rows and must not wait for their locks, which only
  * that remote transaction does (like PostgreSQL's own foreign keys, which
- * run in the writing session).  A role without one cannot have written
- * there, so enforcement runs as the owner, and the role needs no rights on
- * the server.
+ * run in the writing session).  The rows may have been written through
+ * another role's mapping than the writing role's: through a view of
+ * another owner (postgres_fdw takes the view owner's), or by the caller of
+ * the SECURITY DEFINER function that writes now.  A role without one, in a
+ * transaction that wrote nothing there, cannot have written there, so
+ * enforcement runs as the owner, and the role needs no rights on the
+ * server.
  */
 UserMapping *
 splitdb_refcheck_mapping(Oid serverid, Oid writer, Oid owner)
 {
+	UserMapping *mine = NULL;
+	FdwWriter  *first = NULL;
+	ListCell   *lc;
+
 	if (OidIsValid(writer) &&
 		(SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(writer),
 							   ObjectIdGetDatum(serverid)) ||
 		 SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
 							   ObjectIdGetDatum(serverid))))
-		return GetUserMapping(writer, serverid);
-	return GetUserMapping(owner, serverid);
+		mine = GetUserMapping(writer, serverid);
+	foreach(lc, refcheck_xact.fdw_writers)
+	{
+		FdwWriter  *fw = lfirst(lc);
+
+		if (fw->serverid != serverid)
+			continue;
+		if (mine != NULL && mine->umid == fw->umid)
+			return mine;
+		if (first == NULL)
+			first = fw;
+	}
+	if (first != NULL)
+		return GetUserMapping(first->userid, serverid);
+	return mine != NULL ? mine : GetUserMapping(owner, serverid);
 }
 
 /*
@@ -126,17 +187,100 @@ splitdb_refcheck_fdw_connection(Oid serverid, Oid writer, Oid owner)
  *		Before a key of an end that reaches another database is queued:
  *		make sure postgres_fdw's remote transaction, and with it its
  *		transaction callback, exists before commit, so that splitdb's runs
- *		first (see splitdb_refcheck_fdw_connection).  Once per backend.
+ *		first (see splitdb_refcheck_fdw_connection), through the mapping
+ *		that the key's writer will use.  Once per backend.
  */
 void
-splitdb_refcheck_order_callbacks(RefDef *def)
+splitdb_refcheck_order_callbacks(RefDef *def, Oid writer)
 {
 	if (fdw_callbacks_first ||
 		(!OidIsValid(def->other_server) && !OidIsValid(def->own_server)))
 		return;
 	splitdb_refcheck_fdw_connection(OidIsValid(def->other_server) ?
 									def->other_server : def->own_server,
-									GetUserId(), def->owner);
+									writer, def->owner);
+}
+
+/*
+ * has_deferrable_trigger
+ *		Whether a relation has a deferrable trigger (a constraint trigger of a
+ *		deferrable reference, among others).  False for one that is gone.
+ */
+static bool
+has_deferrable_trigger(Oid relid)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	bool		found = false;
+
+	if (rel == NULL)
+		return false;
+	if (rel->trigdesc != NULL)
+	{
+		for (int i = 0; i < rel->trigdesc->numtriggers && !found; i++)
+			found = rel->trigdesc->triggers[i].tgdeferrable;
+	}
+	RelationClose(rel);
+	return found;
+}
+
+/*
+ * splitdb_refcheck_note_table_writer
+ *		A statement writes table relid as role writer (fdwwatch.c): remember
+ *		the role when the table has a deferrable trigger, whose events may
+ *		fire later under another role (SET ROLE before COMMIT, the end of a
+ *		SECURITY DEFINER function), for splitdb_refcheck_table_writer().
+ *		Not a statement of a foreign key's enforcement (PostgreSQL's actions
+ *		and splitdb's, which run as a table's owner with row-level security
+ *		not forced): the rows it changes were not written by that owner's
+ *		role, and the keys they queue take the writer being enforced
+ *		(splitdb_refcheck_add_pending).
+ */
+void
+splitdb_refcheck_note_table_writer(Oid relid, Oid writer)
+{
+	MemoryContext old;
+	TableWriter *tw;
+	ListCell   *lc;
+
+	if (InNoForceRLSOperation())
+		return;
+	foreach(lc, refcheck_xact.table_writers)
+	{
+		tw = lfirst(lc);
+		if (tw->relid == relid)
+		{
+			tw->writer = writer;
+			return;
+		}
+	}
+	if (!has_deferrable_trigger(relid))
+		return;
+	old = MemoryContextSwitchTo(splitdb_refcheck_xact_context());
+	tw = palloc(sizeof(TableWriter));
+	tw->relid = relid;
+	tw->writer = writer;
+	refcheck_xact.table_writers = lappend(refcheck_xact.table_writers, tw);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * splitdb_refcheck_table_writer
+ *		The role of the last statement of this transaction that wrote relid,
+ *		or a table relid is a partition of; InvalidOid when none is known.
+ */
+Oid
+splitdb_refcheck_table_writer(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, refcheck_xact.table_writers)
+	{
+		TableWriter *tw = lfirst(lc);
+
+		if (splitdb_refcheck_relation_is_or_under(relid, tw->relid))
+			return tw->writer;
+	}
+	return InvalidOid;
 }
 
 /*
