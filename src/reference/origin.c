@@ -291,6 +291,28 @@ derive_action_key(bytea *secret, const uint8 *nonce_bytes, const char *location,
 			   3, parts, lens, key);
 }
 
+/*
+ * mac_differs
+ *		Whether mac_hex, a MAC in hex as a session sent it, is not expected
+ *		(PG_SHA256_DIGEST_LENGTH bytes); compared in constant time.
+ */
+static bool
+mac_differs(const char *mac_hex, const uint8 *expected)
+{
+	uint8		given[PG_SHA256_DIGEST_LENGTH];
+	int			diff = 0;
+
+	memset(given, 0, sizeof(given));
+	if (strlen(mac_hex) != PG_SHA256_DIGEST_LENGTH * 2 ||
+		strspn(mac_hex, "0123456789abcdefABCDEF") != PG_SHA256_DIGEST_LENGTH * 2)
+		diff = 1;
+	else
+		hex_decode(mac_hex, PG_SHA256_DIGEST_LENGTH * 2, (char *) given);
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		diff |= expected[i] ^ given[i];
+	return diff != 0;
+}
+
 /* the MAC of one action request (a C string) under a session's action key */
 static void
 action_mac(const uint8 *key, const char *request, uint8 *mac)
@@ -373,10 +395,8 @@ splitdb_origin_prove(PG_FUNCTION_ARGS)
 	uint8		challenge[ORIGIN_NONCE_LEN];
 	bool		had_nonce = nonce_pending;
 	uint8		expected[PG_SHA256_DIGEST_LENGTH];
-	uint8		given[PG_SHA256_DIGEST_LENGTH];
 	char	   *here;
 	bytea	   *secret;
-	int			diff = 0;
 
 	memcpy(challenge, nonce, ORIGIN_NONCE_LEN);
 	forget_proof();
@@ -392,17 +412,8 @@ splitdb_origin_prove(PG_FUNCTION_ARGS)
 				 errmsg("could not prove that this session comes from \"%s\"", location),
 				 errdetail("This database shares no secret with \"%s\".", location),
 				 errhint("Installing the cross-service references makes the secrets of the databases that hold their ends.")));
-	memset(given, 0, sizeof(given));
-	if (strlen(mac_hex) != PG_SHA256_DIGEST_LENGTH * 2 ||
-		strspn(mac_hex, "0123456789abcdefABCDEF") != PG_SHA256_DIGEST_LENGTH * 2)
-		diff = 1;
-	else
-		hex_decode(mac_hex, PG_SHA256_DIGEST_LENGTH * 2, (char *) given);
 	compute_mac(secret, challenge, location, expected);
-	/* in constant time */
-	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		diff |= expected[i] ^ given[i];
-	if (diff != 0)
+	if (mac_differs(mac_hex, expected))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("could not prove that this session comes from \"%s\"", location),
@@ -427,8 +438,7 @@ void
 splitdb_origin_check_action(int64 counter, const char *mac_hex, const char *request)
 {
 	uint8		expected[PG_SHA256_DIGEST_LENGTH];
-	uint8		given[PG_SHA256_DIGEST_LENGTH];
-	int			diff = 0;
+	bool		forged;
 
 	if (proven_location == NULL)
 		ereport(ERROR,
@@ -436,21 +446,13 @@ splitdb_origin_check_action(int64 counter, const char *mac_hex, const char *requ
 				 errmsg("permission denied to apply a referential action of another database"),
 				 errdetail("This session did not prove which database it comes from."),
 				 errhint("Only splitdb's enforcement in another database calls splitdb.reference_relay_action(), on a session it proved.")));
-	memset(given, 0, sizeof(given));
-	if (strlen(mac_hex) != PG_SHA256_DIGEST_LENGTH * 2 ||
-		strspn(mac_hex, "0123456789abcdefABCDEF") != PG_SHA256_DIGEST_LENGTH * 2)
-		diff = 1;
-	else
-		hex_decode(mac_hex, PG_SHA256_DIGEST_LENGTH * 2, (char *) given);
 	action_mac(action_key, request, expected);
-	/* in constant time */
-	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		diff |= expected[i] ^ given[i];
-	if (diff != 0 || counter <= action_counter)
+	forged = mac_differs(mac_hex, expected);
+	if (forged || counter <= action_counter)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to apply a referential action of another database"),
-				 errdetail(diff != 0 ?
+				 errdetail(forged ?
 						   "The request does not carry the MAC of the database \"%s\" that this session proved." :
 						   "The request repeats an earlier one of the database \"%s\" that this session proved.",
 						   proven_location),
