@@ -1,0 +1,86 @@
+--
+-- SET CONSTRAINTS by name for a deferrable reference whose referencing
+-- table moved and whose referenced table stays.  In the monolith the
+-- foreign key's name is a constraint of the database; after the split the
+-- referencing end is a shim, which can have no constraint trigger, and the
+-- referenced end's triggers, for ON DELETE RESTRICT and ON UPDATE CASCADE,
+-- are not deferrable (as PostgreSQL's own for those actions): the name must
+-- still be found, and defer the shim's checks.
+-- - deferred by name: the referencing row goes in before its referenced row;
+-- - deferred by name, still missing at commit: 23503 at COMMIT;
+-- - IMMEDIATE by name checks what was deferred, at once;
+-- - the actions stay immediate: RESTRICT refuses at once, CASCADE reaches
+--   the sibling at once.
+--
+CREATE EXTENSION splitdb CASCADE;
+SET client_min_messages = warning;
+
+CREATE SCHEMA hx;
+CREATE TABLE hx.owner (id integer PRIMARY KEY);
+CREATE TABLE hx.pet (id integer PRIMARY KEY,
+                     owner integer NOT NULL CONSTRAINT pet_owner_ref REFERENCES hx.owner
+                         ON DELETE RESTRICT ON UPDATE CASCADE
+                         DEFERRABLE INITIALLY IMMEDIATE);
+INSERT INTO hx.owner VALUES (1), (2);
+INSERT INTO hx.pet VALUES (1, 1), (2, 2);
+
+SELECT splitdb_add_service('hx_svc');
+SELECT splitdb_assign('hx_svc', 'hx.pet');
+SELECT splitdb_migrate('hx_svc', wait => true) > 0 AS migrated;
+SELECT relkind FROM pg_class WHERE oid = 'hx.pet'::regclass;
+
+\set VERBOSITY terse
+-- deferred by name: the pet goes in before its owner
+BEGIN;
+SET CONSTRAINTS hx.pet_owner_ref DEFERRED;
+INSERT INTO hx.pet VALUES (3, 3);
+INSERT INTO hx.owner VALUES (3);
+COMMIT;
+-- the same without a schema, the name found on the search_path
+SET search_path = hx, public;
+BEGIN;
+SET CONSTRAINTS pet_owner_ref DEFERRED;
+INSERT INTO hx.pet VALUES (4, 4);
+INSERT INTO hx.owner VALUES (4);
+COMMIT;
+RESET search_path;
+-- deferred by name, and still missing at commit
+BEGIN;
+SET CONSTRAINTS hx.pet_owner_ref DEFERRED;
+INSERT INTO hx.pet VALUES (5, 5);
+COMMIT;
+-- IMMEDIATE by name checks what was deferred: the error is its own
+BEGIN;
+SET CONSTRAINTS hx.pet_owner_ref DEFERRED;
+INSERT INTO hx.pet VALUES (6, 6);
+SET CONSTRAINTS hx.pet_owner_ref IMMEDIATE;
+ROLLBACK;
+-- RESTRICT is not deferred by the name
+BEGIN;
+SET CONSTRAINTS hx.pet_owner_ref DEFERRED;
+DELETE FROM hx.owner WHERE id = 1;
+ROLLBACK;
+-- nor is CASCADE: the sibling's row follows at once
+BEGIN;
+SET CONSTRAINTS hx.pet_owner_ref DEFERRED;
+UPDATE hx.owner SET id = 20 WHERE id = 2;
+SELECT id, owner FROM hx.pet WHERE id = 2;
+COMMIT;
+-- without SET CONSTRAINTS: checked at once, as declared
+INSERT INTO hx.pet VALUES (7, 7);
+\set VERBOSITY default
+SELECT id, owner FROM hx.pet ORDER BY id;
+SELECT * FROM splitdb_orphans('hx_svc');
+-- the doctor knows the trigger that keeps the name
+SELECT severity, object, problem FROM splitdb_doctor();
+SELECT tgname, tgdeferrable FROM pg_trigger WHERE tgrelid = 'hx.owner'::regclass AND tgconstraint <> 0;
+
+-- clean up
+DROP FOREIGN TABLE hx.pet;
+DELETE FROM splitdb.job;
+DROP SCHEMA splitdb_archive CASCADE;
+DROP SCHEMA hx CASCADE;
+SELECT splitdb_drop_service('hx_svc');
+DROP DATABASE hx_svc WITH (FORCE);
+DROP EXTENSION splitdb;
+DROP EXTENSION postgres_fdw;
