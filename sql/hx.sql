@@ -11,6 +11,7 @@
 -- - IMMEDIATE by name checks what was deferred, at once;
 -- - the actions stay immediate: RESTRICT refuses at once, CASCADE reaches
 --   the sibling at once.
+-- Then a rollback with a view made over the shim since the cutover.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -75,10 +76,27 @@ SELECT * FROM splitdb_orphans('hx_svc');
 SELECT severity, object, problem FROM splitdb_doctor();
 SELECT tgname, tgdeferrable FROM pg_trigger WHERE tgrelid = 'hx.owner'::regclass AND tgconstraint <> 0;
 
+-- A view made over a shim after the cutover (one the cutover did not
+-- re-point) does not stop the rollback, which dropped the shims under it
+-- (2BP01 at every run): it reads the original again, with its options.
+CREATE VIEW hx.pet_owners WITH (security_barrier) AS
+  SELECT p.id, p.owner FROM hx.pet p JOIN hx.owner o ON o.id = p.owner;
+CREATE VIEW hx.pet_count AS SELECT count(*) AS pets FROM hx.pet_owners;
+SELECT splitdb_rollback('hx_svc');
+SELECT state FROM splitdb_status WHERE service = 'hx_svc';
+SELECT DISTINCT c.relname, c.relkind FROM pg_depend d
+  JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class c ON c.oid = d.refobjid
+ WHERE r.ev_class = 'hx.pet_owners'::regclass AND d.refobjid <> r.ev_class
+ ORDER BY 1;
+SELECT reloptions FROM pg_class WHERE oid = 'hx.pet_owners'::regclass;
+SELECT * FROM hx.pet_count;
+-- the foreign key is back, deferrable as declared
+SELECT conname, condeferrable, condeferred, convalidated FROM pg_constraint
+ WHERE conrelid = 'hx.pet'::regclass AND contype = 'f';
+
 -- clean up
-DROP FOREIGN TABLE hx.pet;
+DROP SCHEMA IF EXISTS splitdb_archive CASCADE;
 DELETE FROM splitdb.job;
-DROP SCHEMA splitdb_archive CASCADE;
 DROP SCHEMA hx CASCADE;
 SELECT splitdb_drop_service('hx_svc');
 DROP DATABASE hx_svc WITH (FORCE);
