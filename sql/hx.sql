@@ -11,7 +11,8 @@
 -- - IMMEDIATE by name checks what was deferred, at once;
 -- - the actions stay immediate: RESTRICT refuses at once, CASCADE reaches
 --   the sibling at once.
--- Then a rollback with a view made over the shim since the cutover.
+-- Then a rollback with a view, a materialized view and a function made
+-- over the shim since the cutover.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -82,6 +83,18 @@ SELECT tgname, tgdeferrable FROM pg_trigger WHERE tgrelid = 'hx.owner'::regclass
 CREATE VIEW hx.pet_owners WITH (security_barrier) AS
   SELECT p.id, p.owner FROM hx.pet p JOIN hx.owner o ON o.id = p.owner;
 CREATE VIEW hx.pet_count AS SELECT count(*) AS pets FROM hx.pet_owners;
+-- A materialized view or a function with a SQL-standard body made over it
+-- since cannot follow: the rollback refuses before it changes anything.
+CREATE MATERIALIZED VIEW hx.pet_totals AS SELECT owner, count(*) FROM hx.pet GROUP BY 1;
+CREATE FUNCTION hx.pet_total() RETURNS bigint LANGUAGE sql
+  BEGIN ATOMIC SELECT count(*) FROM hx.pet; END;
+SELECT splitdb_rollback('hx_svc');
+DROP FUNCTION hx.pet_total();
+SELECT splitdb_rollback('hx_svc');
+-- nothing changed: the service is migrated still, and takes writes
+SELECT state FROM splitdb_status WHERE service = 'hx_svc';
+INSERT INTO hx.pet VALUES (8, 1);
+DROP MATERIALIZED VIEW hx.pet_totals;
 SELECT splitdb_rollback('hx_svc');
 SELECT state FROM splitdb_status WHERE service = 'hx_svc';
 SELECT DISTINCT c.relname, c.relkind FROM pg_depend d
@@ -90,6 +103,7 @@ SELECT DISTINCT c.relname, c.relkind FROM pg_depend d
  ORDER BY 1;
 SELECT reloptions FROM pg_class WHERE oid = 'hx.pet_owners'::regclass;
 SELECT * FROM hx.pet_count;
+SELECT id, owner FROM hx.pet ORDER BY id;
 -- the foreign key is back, deferrable as declared
 SELECT conname, condeferrable, condeferred, convalidated FROM pg_constraint
  WHERE conrelid = 'hx.pet'::regclass AND contype = 'f';
