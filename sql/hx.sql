@@ -12,7 +12,8 @@
 -- - the actions stay immediate: RESTRICT refuses at once, CASCADE reaches
 --   the sibling at once.
 -- Then a rollback with a view, a materialized view and a function made
--- over the shim since the cutover.
+-- over the shim since the cutover; last, the cancel of a job that failed
+-- early.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -107,6 +108,35 @@ SELECT id, owner FROM hx.pet ORDER BY id;
 -- the foreign key is back, deferrable as declared
 SELECT conname, condeferrable, condeferred, convalidated FROM pg_constraint
  WHERE conrelid = 'hx.pet'::regclass AND contype = 'f';
+
+-- The cancel of a job that stopped early drops what its registry names
+-- with IF EXISTS, some of it never made: PostgreSQL's notices for those
+-- ("does not exist, skipping") do not reach the caller.  A job that fails
+-- in the sibling as its table is made there, and a trigger it recorded
+-- before making it.
+\c hx_svc
+CREATE FUNCTION public.refuse_pet() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF pg_catalog.to_regclass('hx.pet') IS NOT NULL THEN
+		RAISE EXCEPTION 'no pets here';
+	END IF;
+END $$;
+CREATE EVENT TRIGGER refuse_pet ON ddl_command_end EXECUTE FUNCTION public.refuse_pet();
+\c splitdb_regression
+SET client_min_messages = warning;
+SELECT splitdb_migrate('hx_svc', wait => true);
+SELECT state FROM splitdb_status WHERE service = 'hx_svc';
+INSERT INTO splitdb.artifact (job_id, service, kind, identity, parent, drop_on)
+SELECT max(job_id), NULL, 'trigger', 'hx_never_made', 'hx.owner', '{cancel}' FROM splitdb.job;
+SET client_min_messages = notice;
+SELECT splitdb_cancel('hx_svc');
+SET client_min_messages = warning;
+SELECT state FROM splitdb_status WHERE service = 'hx_svc';
+\c hx_svc
+DROP EVENT TRIGGER refuse_pet;
+DROP FUNCTION public.refuse_pet();
+\c splitdb_regression
+SET client_min_messages = warning;
 
 -- clean up
 DROP SCHEMA IF EXISTS splitdb_archive CASCADE;
