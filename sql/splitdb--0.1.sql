@@ -1138,6 +1138,17 @@ BEGIN
 						   e.constraint_name, array_to_string(deferred_events, ' OR '),
 						   e.relid, deferral, route, e.reference_id, e.side);
 			names := names || e.constraint_name::text;
+		ELSIF e.is_deferrable AND kind <> 'f' AND e.side = 'p' THEN
+			-- the referenced end of a deferrable key whose actions PostgreSQL
+			-- never defers (RESTRICT, CASCADE, SET NULL, SET DEFAULT): its
+			-- triggers are plain ones, so a constraint trigger that never
+			-- fires keeps the key's name here, for SET CONSTRAINTS <name>,
+			-- which then reaches the deferred checks of the referencing end
+			-- on a shim (refcheck_constraint.c)
+			EXECUTE format('CREATE CONSTRAINT TRIGGER %I AFTER DELETE ON %s %s FOR EACH ROW'
+						   ' WHEN (false) EXECUTE FUNCTION splitdb.reference_row(%L, %L)',
+						   e.constraint_name, e.relid, deferral, e.reference_id, e.side);
+			names := names || e.constraint_name::text;
 		END IF;
 		IF cardinality(plain_events) > 0 THEN
 			n := format('splitdb_ref_%s_%s', e.reference_id, e.side);

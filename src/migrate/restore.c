@@ -14,8 +14,9 @@
  *	   name_N gets its name back (splitdb.cutover_relation); the trigger
  *	   that made the archived originals refuse writes (ddlguard.c) goes;
  *	3. the views the cutover re-pointed run their recorded statement again,
- *	   which now resolves to the originals (splitdb.cutover_view); the
- *	   archived materialized views come back and are refreshed;
+ *	   which now resolves to the originals (splitdb.cutover_view), and so do
+ *	   the views made over the shims since, read before 2.; the archived
+ *	   materialized views come back and are refreshed;
  *	4. the shims are dropped;
  *	5. the foreign keys that crossed databases are added again from their
  *	   definition in splitdb.reference, NOT VALID, then validated; one that
@@ -376,6 +377,31 @@ drop_source_artifacts(List *artifacts)
 }
 
 /*
+ * CREATE OR REPLACE VIEW statements for the views that read a shim of the
+ * job directly and that its cutover did not re-point (made since), with
+ * their definitions as they read now: names qualified, so that once the
+ * originals are back under the shims' names they resolve to them.  Without
+ * them, dropping the shims at 4. would fail on the views that depend on
+ * them, at every run of the rollback.
+ */
+#define LATER_VIEWS_SQL \
+	"SELECT format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass," \
+	"       CASE WHEN v.reloptions IS NOT NULL" \
+	"            THEN ' WITH (' || array_to_string(v.reloptions, ', ') || ')' ELSE '' END," \
+	"       rtrim(pg_get_viewdef(v.oid), ';'))" \
+	"  FROM pg_class v" \
+	" WHERE v.relkind = 'v'" \
+	"   AND v.oid IN (SELECT r.ev_class FROM splitdb.job_table t" \
+	"                   JOIN pg_class s ON s.oid = to_regclass(t.table_name) AND s.relkind = 'f'" \
+	"                   JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass" \
+	"                    AND d.refobjid = s.oid AND d.classid = 'pg_rewrite'::regclass" \
+	"                   JOIN pg_rewrite r ON r.oid = d.objid AND r.rulename = '_RETURN'" \
+	"                  WHERE t.job_id = $1::bigint)" \
+	"   AND v.oid NOT IN (SELECT to_regclass(w.view_name) FROM splitdb.cutover_view w" \
+	"                      WHERE w.job_id = $1::bigint AND to_regclass(w.view_name) IS NOT NULL)" \
+	" ORDER BY v.oid"
+
+/*
  * splitdb_restore_source
  *		Undo the job's cutover in the source (see the file's header).  In the
  *		caller's transaction, connected to SPI, with the shims locked; conn
@@ -386,6 +412,7 @@ splitdb_restore_source(int64 job_id, const char *service, PGconn *conn)
 {
 	const char *params[2] = {psprintf(INT64_FORMAT, job_id), service};
 	List	   *artifacts = resolve_source_artifacts(job_id);
+	List	   *later_views;
 
 	/* 1. the materialized views over the shims, the reference ends here */
 	run_each(job_rows("SELECT format('DROP MATERIALIZED VIEW %s', m.oid::regclass)"
@@ -399,6 +426,12 @@ splitdb_restore_source(int64 job_id, const char *service, PGconn *conn)
 							  "  FROM splitdb.reference r WHERE r.dropped_at IS NOT NULL"
 							  "   AND (r.job_id = $1::bigint OR $2 IN (r.child_service, r.parent_service))))",
 							  2, params, false);
+
+	/*
+	 * the views made over the shims since the cutover, read while the shims
+	 * have the tables' names: run again at 3., they read the originals
+	 */
+	later_views = job_rows(LATER_VIEWS_SQL, job_id);
 
 	/* 2. the shims step aside; the originals come back, under their names */
 	run_each(job_rows("SELECT format('ALTER FOREIGN TABLE %s RENAME TO %I', c.oid::regclass,"
@@ -436,6 +469,7 @@ splitdb_restore_source(int64 job_id, const char *service, PGconn *conn)
 	run_each(job_rows("SELECT definition FROM splitdb.cutover_view WHERE job_id = $1::bigint"
 					  " ORDER BY view_name",
 					  job_id));
+	run_each(later_views);
 	run_each(job_rows("SELECT format('REFRESH MATERIALIZED VIEW %s', r.relid::regclass)"
 					  "  FROM splitdb.cutover_relation r"
 					  " WHERE r.job_id = $1::bigint AND r.relkind = 'm' AND r.populated"

@@ -174,7 +174,8 @@ refuse(const char *service, const char *message, const char *detail, const char 
 /*
  * check_source
  *		What the source must hold for a lossless rollback of a done job:
- *		every archived original, and no reference to a table of another
+ *		every archived original, nothing over the shims that the switch
+ *		cannot move to the originals, and no reference to a table of another
  *		service that is migrated (its sibling checks against this service's
  *		sibling, which the rollback removes).
  */
@@ -195,6 +196,48 @@ check_source(const char *service, int64 job_id)
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
 			   "Rows written before the cutover exist only in the archived originals.",
 			   psprintf("Restore the table into schema " SPLITDB_ARCHIVE_SCHEMA " (from a backup), or keep the service where it is and call splitdb_finalize('%s').",
+						service));
+
+	/*
+	 * The switch drops the shims, with what is the shims' own (defaults,
+	 * constraints, triggers, policies, statistics): what else was made over
+	 * them since the cutover must follow the originals.  Views do (restore.c), and so do the
+	 * materialized views the cutover made; anything else (a materialized
+	 * view or a function with a SQL-standard body made since) would make
+	 * the switch fail at every run, with the sibling refusing writes.
+	 */
+	local_sql("SELECT CASE WHEN v.oid IS NOT NULL THEN pg_describe_object('pg_class'::regclass, v.oid, 0)"
+			  "            ELSE pg_describe_object(d.classid, d.objid, 0) END, s.oid::regclass::text"
+			  "  FROM splitdb.job_table t"
+			  "  JOIN pg_class s ON s.oid = to_regclass(t.table_name) AND s.relkind = 'f'"
+			  "  JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = s.oid"
+			  "   AND d.deptype = 'n'"
+			  "  LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid"
+			  "  LEFT JOIN pg_class v ON v.oid = r.ev_class"
+			  " WHERE t.job_id = $1::bigint"
+			  "   AND coalesce(CASE d.classid"
+			  "         WHEN 'pg_rewrite'::regclass THEN r.ev_class"
+			  "         WHEN 'pg_attrdef'::regclass THEN (SELECT a.adrelid FROM pg_attrdef a WHERE a.oid = d.objid)"
+			  "         WHEN 'pg_constraint'::regclass THEN (SELECT k.conrelid FROM pg_constraint k WHERE k.oid = d.objid)"
+			  "         WHEN 'pg_trigger'::regclass THEN (SELECT g.tgrelid FROM pg_trigger g WHERE g.oid = d.objid)"
+			  "         WHEN 'pg_policy'::regclass THEN (SELECT p.polrelid FROM pg_policy p WHERE p.oid = d.objid)"
+			  "         WHEN 'pg_statistic_ext'::regclass"
+			  "          THEN (SELECT x.stxrelid FROM pg_statistic_ext x WHERE x.oid = d.objid) END, 0) <> s.oid"
+			  "   AND coalesce(v.relkind, '-') <> 'v'"
+			  "   AND NOT coalesce(v.relkind = 'm' AND EXISTS (SELECT FROM splitdb.cutover_relation m"
+			  "                     JOIN pg_namespace n ON n.nspname = m.schema_name"
+			  "                    WHERE m.job_id = $1::bigint AND m.relkind = 'm'"
+			  "                      AND n.oid = v.relnamespace AND m.rel_name = v.relname"
+			  "                      AND m.relid <> v.oid), false)"
+			  " ORDER BY 1, 2 LIMIT 1",
+			  2, params);
+	if (SPI_processed > 0)
+		refuse(service,
+			   psprintf("%s depends on shim %s",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+			   "The rollback drops the shims; views made over them since the cutover are re-pointed to the original tables, other objects are not.",
+			   psprintf("Drop it, call splitdb_rollback('%s') again, and make it again afterwards.",
 						service));
 
 	local_sql("SELECT CASE WHEN r.child_service = $2 THEN r.parent_service ELSE r.child_service END,"

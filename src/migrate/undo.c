@@ -29,6 +29,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
@@ -175,12 +176,23 @@ splitdb_undo_source(List *artifacts)
 	StringInfoData tables;
 	ListCell   *lc;
 	int			n = 0;
+	int			nest;
 
 	/*
 	 * The archived originals refuse DDL until their job is over; dropping
 	 * them here is what finalize (or a repair of a job that is over) is for.
 	 */
 	splitdb_ddl_guard_off_for_xact();
+
+	/*
+	 * The drops name what a job that stopped early may never have made (IF
+	 * EXISTS): PostgreSQL's "does not exist, skipping" for each is no news
+	 * to the caller of splitdb_cancel() or splitdb_finalize().
+	 */
+	nest = NewGUCNestLevel();
+	if (client_min_messages < WARNING)
+		(void) set_config_option("client_min_messages", "warning", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
 	initStringInfo(&tables);
 	foreach(lc, artifacts)
@@ -202,6 +214,7 @@ splitdb_undo_source(List *artifacts)
 	if (tables.len > 0)
 		splitdb_spi_exec(psprintf("DROP TABLE IF EXISTS %s", tables.data),
 						 0, NULL, NULL, NULL, false, 0);
+	AtEOXact_GUC(true, nest);
 	splitdb_undo_mark(artifacts, NULL);
 	return n;
 }
