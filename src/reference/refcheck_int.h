@@ -251,9 +251,10 @@ typedef struct RefcheckXactState
 	 * The role of the last statement that wrote each table with a deferrable
 	 * trigger (TableWriter): the writer of the keys its constraint triggers
 	 * queue when they fire later, at commit or SET CONSTRAINTS ... IMMEDIATE,
-	 * under whatever role is current then.
+	 * under whatever role is current then.  The most recent first.
 	 */
 	List	   *table_writers;
+	List	   *leaf_ancestors; /* LeafAncestors of the partitions looked up */
 
 	/*
 	 * The user mappings this transaction wrote through with postgres_fdw
@@ -277,6 +278,13 @@ typedef struct TableWriter
 	Oid			relid;
 	Oid			writer;
 } TableWriter;
+
+/* refcheck_xact.leaf_ancestors: a relation's partition ancestors (NIL: none) */
+typedef struct LeafAncestors
+{
+	Oid			relid;
+	List	   *ancestors;
+} LeafAncestors;
 
 extern RefcheckXactState refcheck_xact;
 

@@ -34,9 +34,11 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/partition.h"
 #include "foreign/foreign.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -244,23 +246,57 @@ splitdb_refcheck_note_table_writer(Oid relid, Oid writer)
 
 	if (InNoForceRLSOperation())
 		return;
+	tw = NULL;
 	foreach(lc, refcheck_xact.table_writers)
 	{
-		tw = lfirst(lc);
-		if (tw->relid == relid)
+		if (((TableWriter *) lfirst(lc))->relid == relid)
 		{
-			tw->writer = writer;
-			return;
+			tw = lfirst(lc);
+			refcheck_xact.table_writers =
+				foreach_delete_current(refcheck_xact.table_writers, lc);
+			break;
 		}
 	}
-	if (!has_deferrable_trigger(relid))
+	if (tw == NULL && !has_deferrable_trigger(relid))
 		return;
 	old = MemoryContextSwitchTo(splitdb_refcheck_xact_context());
-	tw = palloc(sizeof(TableWriter));
-	tw->relid = relid;
+	if (tw == NULL)
+	{
+		tw = palloc(sizeof(TableWriter));
+		tw->relid = relid;
+	}
 	tw->writer = writer;
-	refcheck_xact.table_writers = lappend(refcheck_xact.table_writers, tw);
+	/* the most recent first, for splitdb_refcheck_table_writer() */
+	refcheck_xact.table_writers = lcons(tw, refcheck_xact.table_writers);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * partition_ancestors
+ *		The partitioned tables relid is a partition of, looked up once per
+ *		transaction: splitdb_refcheck_table_writer() runs for every row a
+ *		deferrable trigger fires on, and the lookup scans pg_inherits.
+ */
+static List *
+partition_ancestors(Oid relid)
+{
+	MemoryContext old;
+	LeafAncestors *la;
+	ListCell   *lc;
+
+	foreach(lc, refcheck_xact.leaf_ancestors)
+	{
+		la = lfirst(lc);
+		if (la->relid == relid)
+			return la->ancestors;
+	}
+	old = MemoryContextSwitchTo(splitdb_refcheck_xact_context());
+	la = palloc(sizeof(LeafAncestors));
+	la->relid = relid;
+	la->ancestors = get_rel_relispartition(relid) ? get_partition_ancestors(relid) : NIL;
+	refcheck_xact.leaf_ancestors = lappend(refcheck_xact.leaf_ancestors, la);
+	MemoryContextSwitchTo(old);
+	return la->ancestors;
 }
 
 /*
@@ -271,13 +307,22 @@ splitdb_refcheck_note_table_writer(Oid relid, Oid writer)
 Oid
 splitdb_refcheck_table_writer(Oid relid)
 {
+	List	   *ancestors = NIL;
+	bool		looked_up = false;
 	ListCell   *lc;
 
 	foreach(lc, refcheck_xact.table_writers)
 	{
 		TableWriter *tw = lfirst(lc);
 
-		if (splitdb_refcheck_relation_is_or_under(relid, tw->relid))
+		if (tw->relid == relid)
+			return tw->writer;
+		if (!looked_up)
+		{
+			ancestors = partition_ancestors(relid);
+			looked_up = true;
+		}
+		if (list_member_oid(ancestors, tw->relid))
 			return tw->writer;
 	}
 	return InvalidOid;
