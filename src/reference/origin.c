@@ -49,12 +49,9 @@
  * derive from the secret and the proof's nonce and never send, over a
  * counter that only grows and the whole request: only splitdb in the issuing
  * database can make one, and a call made once cannot be made again.  The
- * lookups of checks, which read as the owner of the table they read
- * (splitdb.reference_lookup(), refcheck_lookup.c), are requests of the same
- * kind, under the same counter.  splitdb's own check connections
- * (checkconn.c) are proved as they open, whatever the transaction did
- * through postgres_fdw: they run nothing but splitdb's lookups
- * (splitdb_origin_prove_own).
+ * checks' lookups as a table's owner (refcheck_lookup.c) are such requests
+ * too; splitdb's own check connections are proved as they open
+ * (splitdb_origin_prove_own): they run nothing but splitdb's lookups.
  *
  * Copyright (c) 2026, splitdb developers
  *
