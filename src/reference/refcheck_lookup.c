@@ -709,7 +709,10 @@ request_params(LookupEnd *le, char **columns, int ncolumns, int ncolls, int *n)
 		int			len;
 
 		if (columns[c] == NULL)
+		{
+			*n = -1;
 			break;
+		}
 		params[c] = OidInputFunctionCall(F_ARRAY_IN, columns[c], TEXTOID, -1);
 		a = DatumGetArrayTypeP(params[c]);
 		len = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
