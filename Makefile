@@ -79,6 +79,7 @@ OBJS = \
 	src/reference/refcheck_eqop.o \
 	src/reference/refcheck_fast.o \
 	src/reference/refcheck_hold.o \
+	src/reference/refcheck_lookup.o \
 	src/reference/refcheck_queue.o \
 	src/reference/refcheck_relay.o \
 	src/reference/refcheck_sql.o \

@@ -389,6 +389,51 @@ SELECT * FROM splitdb.reference_relay_action(:cm_ref, 'd', '{NULL}', '{"{0}"}', 
 	pg_temp.mac(:'action_key', 4, :cm_ref, 'd', '{NULL}', '{"{0}"}'));
 \echo :LAST_ERROR_SQLSTATE
 SELECT id, pid FROM ac_cm.c_cascade ORDER BY id;
+
+--
+-- splitdb.reference_lookup() on the same proved session, under the same
+-- counter: the lookups of checks, as the owner of the table they read.
+-- With the right MAC it reads the referencing table here as its owner
+-- (for a caller with no right on it, past forced policies that hide every
+-- row) and returns the positions of the keys found; a request made again,
+-- one whose MAC is another reference's (42501), one for an end whose table
+-- is not here (42704), one that does not fit the end (22023) are refused
+--
+CREATE FUNCTION pg_temp.lookup_mac(key bytea, counter bigint, ref bigint, side "char",
+								   flags integer, colls text[], keys text[]) RETURNS text
+LANGUAGE sql AS $$
+	SELECT encode(pg_temp.hmac(key, convert_to(format('splitdb lookup %s %s %s %s %s %s %s %s',
+		counter, ref, side, flags, octet_length(colls::text), colls::text,
+		octet_length(keys::text), keys::text), 'UTF8')), 'hex')
+$$;
+SELECT pg_temp.lookup_mac(:'action_key', 5, :cm_ref, 'c', 1, '{}', '{"{424242,0}"}') AS mac5,
+	   pg_temp.lookup_mac(:'action_key', 6, :pm_ref, 'c', 0, '{}', '{"{0}"}') AS mac6,
+	   pg_temp.lookup_mac(:'action_key', 7, :cm_ref, 'p', 1, '{}', '{"{0}"}') AS mac7,
+	   pg_temp.lookup_mac(:'action_key', 8, :cm_ref, 'c', 0, '{}', '{"{0}","{1}"}') AS mac8,
+	   pg_temp.lookup_mac(:'action_key', 9, :cm_ref, 'c', 3, '{}', '{"{0,0,424242}"}') AS mac9 \gset
+ALTER TABLE ac_cm.c_cascade ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ac_cm.c_cascade FORCE ROW LEVEL SECURITY;
+CREATE POLICY hide_all ON ac_cm.c_cascade USING (false);
+SET ROLE ac_writer;
+\set VERBOSITY sqlstate
+SELECT count(*) FROM ac_cm.c_cascade;
+-- the key 0 is carried, 424242 not: position 2
+SELECT * FROM splitdb.reference_lookup(:cm_ref, 'c', 1, '{}', '{"{424242,0}"}', 5, :'mac5');
+-- the same request again
+SELECT * FROM splitdb.reference_lookup(:cm_ref, 'c', 1, '{}', '{"{424242,0}"}', 5, :'mac5');
+-- a MAC made for another reference
+SELECT * FROM splitdb.reference_lookup(:cm_ref, 'c', 0, '{}', '{"{0}"}', 6, :'mac6');
+-- the referenced end, which is not here
+SELECT * FROM splitdb.reference_lookup(:cm_ref, 'p', 1, '{}', '{"{0}"}', 7, :'mac7');
+-- two key columns for a key of one
+SELECT * FROM splitdb.reference_lookup(:cm_ref, 'c', 0, '{}', '{"{0}","{1}"}', 8, :'mac8');
+-- the first key found, locked: position 1 only
+SELECT * FROM splitdb.reference_lookup(:cm_ref, 'c', 3, '{}', '{"{0,0,424242}"}', 9, :'mac9');
+\set VERBOSITY default
+RESET ROLE;
+DROP POLICY hide_all ON ac_cm.c_cascade;
+ALTER TABLE ac_cm.c_cascade NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE ac_cm.c_cascade DISABLE ROW LEVEL SECURITY;
 SELECT splitdb.origin_withdraw();
 
 -- clean up

@@ -51,7 +51,7 @@ BEGIN
 END
 $$;
 CREATE VIEW check_session AS
-	SELECT state, query LIKE '%FOR KEY SHARE OF t' AS last_query_locks FROM splitdb_sessions();
+	SELECT state, query LIKE '%FOR KEY SHARE OF t' OR query LIKE '%splitdb.reference_lookup(%' AS last_query_locks FROM splitdb_sessions();
 \c :source_db
 SET client_min_messages = warning;
 CREATE FOREIGN TABLE check_session (state text, last_query_locks boolean)

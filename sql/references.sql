@@ -347,7 +347,8 @@ RESET ROLE;
 SELECT (SELECT count(*) FROM invoice WHERE id = 64) AS invoice_64,
 	   (SELECT count(*) FROM "Order" WHERE id IN (64, 65)) AS orders_64_65,
 	   (SELECT count(*) FROM customer WHERE id = 9) AS customer_9;
--- without UPDATE on the referenced table there, the lock is refused
+-- without UPDATE on the referenced table there, the check still locks its
+-- row: it runs there as the table's owner, as PostgreSQL's foreign keys do
 \c ref_svc
 REVOKE UPDATE ON "Order" FROM regress_ref_app;
 \c splitdb_regression
@@ -355,10 +356,18 @@ SET client_min_messages = warning;
 SET ROLE regress_ref_app;
 INSERT INTO invoice VALUES (66, 64);
 RESET ROLE;
--- the refusal is the other database's, relayed: its SQLSTATE (42501), its
--- message, and no part of it names the connection or the user mapping's
--- password (a password the server never asks for here, so that only a leak
--- could show it)
+DELETE FROM invoice WHERE id = 66;
+-- a transaction that read another foreign table of that server first
+-- proves nothing on postgres_fdw's connection there (the check takes that
+-- connection when splitdb.check_connection is off, or after a write
+-- through postgres_fdw): its check falls back to the mapped role's rights,
+-- and the refusal is the other database's, relayed: its SQLSTATE (42501),
+-- its message, and no part of it names the connection or the user
+-- mapping's password (a password the server never asks for here, so that
+-- only a leak could show it)
+CREATE FOREIGN TABLE ref_svc_databases (datname name) SERVER splitdb_ref_svc
+	OPTIONS (schema_name 'pg_catalog', table_name 'pg_database');
+GRANT SELECT ON ref_svc_databases TO regress_ref_app;
 ALTER USER MAPPING FOR regress_ref_app SERVER splitdb_ref_svc
 	OPTIONS (ADD password 'Regress-Pw-42');
 CREATE FUNCTION ref_relayed(stmt text)
@@ -372,6 +381,8 @@ DECLARE
 	hnt text;
 	ctx text;
 BEGIN
+	SET LOCAL splitdb.check_connection = off;
+	PERFORM count(*) FROM ref_svc_databases;
 	EXECUTE stmt;
 	RAISE EXCEPTION 'not refused: %', stmt;
 EXCEPTION WHEN insufficient_privilege THEN
@@ -387,6 +398,7 @@ SET ROLE regress_ref_app;
 SELECT * FROM ref_relayed('INSERT INTO invoice VALUES (66, 64)');
 RESET ROLE;
 DROP FUNCTION ref_relayed(text);
+DROP FOREIGN TABLE ref_svc_databases;
 SELECT count(*) AS invoice_66 FROM invoice WHERE id = 66;
 REVOKE ALL ON invoice, "Order", customer FROM regress_ref_app;
 DROP USER MAPPING FOR regress_ref_app SERVER splitdb_ref_svc;

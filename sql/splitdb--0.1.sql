@@ -897,6 +897,14 @@ LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.reference_relay_action(bigint, "char", text[], text[], bigint, text) IS 'applies, as the owner of the referencing table here, the action of a reference for the keys that another database deleted or changed, for splitdb in that database alone (a proved session and a MAC per request), and returns the statement''s rows and then the keys this database left to the caller';
 
+CREATE FUNCTION splitdb.reference_lookup(reference_id bigint, side "char",
+	flags integer, collations text[], keys text[], counter bigint, mac text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'splitdb_reference_lookup'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.reference_lookup(bigint, "char", integer, text[], text[], bigint, text) IS 'looks up, as the owner of the table of this database''s end of a reference, the keys that another database checks, for splitdb in that database alone (a proved session and a MAC per request), and returns the positions of the keys found';
+
 CREATE FUNCTION splitdb.reference_relayed(
 	OUT reference_id bigint, OUT side "char", OUT kind "char", OUT old_key text[], OUT new_key text[])
 RETURNS SETOF record
@@ -917,8 +925,9 @@ COMMENT ON FUNCTION splitdb.shim_statement() IS 'statement trigger of a shim: af
  * revoking it keeps every other role from making a trigger that calls them
  * and costs the writers nothing.
  *
- * reference_relay(), reference_relay_action() and reference_relayed() keep
- * PUBLIC's EXECUTE, although only splitdb calls them: splitdb calls them
+ * reference_relay(), reference_relay_action(), reference_lookup() and
+ * reference_relayed() keep PUBLIC's EXECUTE, although only splitdb calls
+ * them: splitdb calls them
  * from another database, on postgres_fdw's connection for the writing
  * role's user mapping (or the table owner's), so the caller here is
  * whatever role that mapping logs in as, which no install script can name.
@@ -930,7 +939,9 @@ COMMENT ON FUNCTION splitdb.shim_statement() IS 'statement trigger of a shim: af
  * the statement of an action of a reference whose referencing end is here,
  * made here from that end's row, and only for a request that carries a MAC
  * under a key of a session that proved its origin (src/reference/origin.c,
- * refcheck_act.c): splitdb's; and the keys they hand back exist only in
+ * refcheck_act.c): splitdb's; the lookup reads, as the owner of a table of
+ * an end here, only the lookup made here from that end's row, under the
+ * same rule (refcheck_lookup.c); and the keys they hand back exist only in
  * such a session.
  * reference_counters() keeps it because the view splitdb_references, which
  * PUBLIC may read, calls it with the reader's rights.

@@ -108,19 +108,22 @@ extern const char *const splitdb_plan_sql_function_checks;
 /*
  * Cross-service references with an end that has row-level security
  * (plan.c): splitdb's checks and actions on that end, run from the other
- * database as the role of a user mapping with row_security off, fail where
- * its policies apply to that role, where PostgreSQL's foreign keys read the
- * table as its owner, past the policies.
+ * database, run there as the table's owner past the policies, as
+ * PostgreSQL's foreign keys read the table; on a connection that splitdb
+ * cannot prove they run as the role of a user mapping with row_security
+ * off, and fail where the policies apply to that role.
  */
 #define SPLITDB_PLAN_RLS_REFERENCES \
 	" UNION ALL" \
 	" SELECT 'warning', format('%s.%s', k.conrelid::regclass, quote_ident(k.conname))," \
 	"  format('reference %s from %s to %s: table %s has row-level security; the checks and actions that" \
-	" splitdb runs on it from the other database run as the role of a user mapping with row_security off," \
-	" so that no policy runs its functions with that role''s rights, and fail (42501) where the policies" \
-	" apply to that role, refusing the write that needed them, where a foreign key reads the table as its" \
-	" owner, past the policies; map the roles that write to a role that the policies do not apply to there" \
-	" (BYPASSRLS, or the table''s owner without FORCE ROW LEVEL SECURITY)'," \
+	" splitdb runs on it from the other database run there as the table''s owner, past the policies, as a" \
+	" foreign key reads the table, except on a connection that splitdb cannot prove (a transaction that" \
+	" read or wrote another foreign table of that server first, databases that share no secret): there they" \
+	" run as the role of a user mapping with row_security off, so that no policy runs its functions with" \
+	" that role''s rights, and fail (42501) where the policies apply to that role; keep such reads and" \
+	" writes out of those transactions, or map the roles that write to a role that the policies do not" \
+	" apply to there (BYPASSRLS, or the table''s owner without FORCE ROW LEVEL SECURITY)'," \
 	"   quote_ident(k.conname), k.conrelid::regclass, k.confrelid::regclass, c.oid::regclass)" \
 	"  FROM pg_constraint k JOIN pg_class c ON c.oid IN (k.conrelid, k.confrelid) AND c.relrowsecurity" \
 	" WHERE k.contype = 'f' AND k.conparentid = 0" \

@@ -48,7 +48,10 @@
  * too.  Each such call carries its own MAC, keyed with a key that both ends
  * derive from the secret and the proof's nonce and never send, over a
  * counter that only grows and the whole request: only splitdb in the issuing
- * database can make one, and a call made once cannot be made again.
+ * database can make one, and a call made once cannot be made again.  The
+ * checks' lookups as a table's owner (refcheck_lookup.c) are such requests
+ * too; splitdb's own check connections are proved as they open
+ * (splitdb_origin_prove_own): they run nothing but splitdb's lookups.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -426,16 +429,19 @@ splitdb_origin_prove(PG_FUNCTION_ARGS)
 }
 
 /*
- * splitdb_origin_check_action
- *		Accept one action request of splitdb in the proved database, or
- *		raise 42501: request (the text splitdb_refcheck_action_request()
- *		makes, the counter in it) must carry mac_hex, the hex of its
- *		HMAC-SHA256 under this session's action key, and a counter above
+ * check_request
+ *		Accept one request of splitdb in the proved database, or raise
+ *		42501 with message (which names what the request would do) and
+ *		function (the SQL function it calls) in the hint: request (the text
+ *		the caller makes, the counter in it) must carry mac_hex, the hex of
+ *		its HMAC-SHA256 under this session's action key, and a counter above
  *		every one accepted since the proof.  Nothing else can make the MAC:
- *		not a client, not code that runs inside the proved session.
+ *		not a client, not code that runs inside the proved session.  A
+ *		refused request changes nothing, the counter included.
  */
-void
-splitdb_origin_check_action(int64 counter, const char *mac_hex, const char *request)
+static void
+check_request(int64 counter, const char *mac_hex, const char *request,
+			  const char *message, const char *function)
 {
 	uint8		expected[PG_SHA256_DIGEST_LENGTH];
 	bool		forged;
@@ -443,21 +449,47 @@ splitdb_origin_check_action(int64 counter, const char *mac_hex, const char *requ
 	if (proven_location == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to apply a referential action of another database"),
+				 errmsg("%s", message),
 				 errdetail("This session did not prove which database it comes from."),
-				 errhint("Only splitdb's enforcement in another database calls splitdb.reference_relay_action(), on a session it proved.")));
+				 errhint("Only splitdb's enforcement in another database calls %s, on a session it proved.",
+						 function)));
 	action_mac(action_key, request, expected);
 	forged = mac_differs(mac_hex, expected);
 	if (forged || counter <= action_counter)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to apply a referential action of another database"),
+				 errmsg("%s", message),
 				 errdetail(forged ?
 						   "The request does not carry the MAC of the database \"%s\" that this session proved." :
 						   "The request repeats an earlier one of the database \"%s\" that this session proved.",
 						   proven_location),
-				 errhint("Only splitdb's enforcement in another database calls splitdb.reference_relay_action(), once per request.")));
+				 errhint("Only splitdb's enforcement in another database calls %s, once per request.",
+						 function)));
 	action_counter = counter;
+}
+
+/*
+ * splitdb_origin_check_action
+ *		check_request() for splitdb.reference_relay_action().
+ */
+void
+splitdb_origin_check_action(int64 counter, const char *mac_hex, const char *request)
+{
+	check_request(counter, mac_hex, request,
+				  "permission denied to apply a referential action of another database",
+				  "splitdb.reference_relay_action()");
+}
+
+/*
+ * splitdb_origin_check_lookup
+ *		check_request() for splitdb.reference_lookup().
+ */
+void
+splitdb_origin_check_lookup(int64 counter, const char *mac_hex, const char *request)
+{
+	check_request(counter, mac_hex, request,
+				  "permission denied to look up keys for another database",
+				  "splitdb.reference_lookup()");
 }
 
 /*
@@ -568,6 +600,46 @@ find_proven(PGconn *conn)
 void
 splitdb_origin_prove_connection(PGconn *conn, Oid serverid)
 {
+	if (list_member_oid(tainted_servers, serverid))
+		return;
+	(void) splitdb_origin_prove_own(conn, serverid);
+}
+
+/*
+ * splitdb_origin_forget_connection
+ *		conn, a connection of splitdb's own, is about to close: forget its
+ *		proof, so that a later connection at the same address is not taken
+ *		for it.
+ */
+void
+splitdb_origin_forget_connection(PGconn *conn)
+{
+	ListCell   *lc;
+
+	foreach(lc, proven_conns)
+	{
+		ProvenConn *pc = lfirst(lc);
+
+		if (pc->conn != conn)
+			continue;
+		proven_conns = foreach_delete_current(proven_conns, lc);
+		explicit_bzero(pc, sizeof(ProvenConn));
+		pfree(pc);
+	}
+}
+
+/*
+ * splitdb_origin_prove_own
+ *		splitdb_origin_prove_connection() for a connection of splitdb's own
+ *		(checkconn.c), which runs nothing but splitdb's lookups, so that
+ *		what the transaction did through postgres_fdw's connections does
+ *		not concern it.  conn is out of pipeline mode, with no command in
+ *		progress.  Returns whether conn is proved: false when this database
+ *		shares no secret with the server's.
+ */
+bool
+splitdb_origin_prove_own(PGconn *conn, Oid serverid)
+{
 	ForeignServer *server;
 	ProvenConn *pc;
 	char	   *here;
@@ -577,14 +649,12 @@ splitdb_origin_prove_connection(PGconn *conn, Oid serverid)
 	const char *params[2];
 	char	   *nonce_hex;
 
-	if (list_member_oid(tainted_servers, serverid))
-		return;
 	pc = find_proven(conn);
 	if (pc != NULL && pc->confirmed)
-		return;
+		return true;
 	server = GetForeignServer(serverid);
 	if (!read_key(true, server->servername, &here, &secret))
-		return;
+		return false;
 
 	/* from the first byte sent, withdraw before another write */
 	if (pc == NULL)
@@ -619,6 +689,7 @@ splitdb_origin_prove_connection(PGconn *conn, Oid serverid)
 	derive_action_key(secret, challenge, here, pc->action_key);
 	pc->action_counter = 0;
 	pc->confirmed = true;
+	return true;
 }
 
 /*

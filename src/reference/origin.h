@@ -19,9 +19,13 @@
 extern const char *splitdb_origin_proven(void);
 extern void splitdb_origin_check_action(int64 counter, const char *mac_hex,
 										const char *request);
+extern void splitdb_origin_check_lookup(int64 counter, const char *mac_hex,
+										const char *request);
 
 /* the issuing end: prove a postgres_fdw connection before writing through it */
 extern void splitdb_origin_prove_connection(PGconn *conn, Oid serverid);
+extern bool splitdb_origin_prove_own(PGconn *conn, Oid serverid);
+extern void splitdb_origin_forget_connection(PGconn *conn);
 extern void splitdb_origin_note_write(Oid relid, Oid userid);
 extern void splitdb_origin_note_read(Oid relid, Oid userid);
 extern bool splitdb_origin_is_shim(Oid relid);

@@ -106,6 +106,7 @@ splitdb_refcheck_init(void)
 {
 	splitdb_fdwwatch_register(fdwwatch_event, NULL);
 	splitdb_refcheck_hold_init();
+	splitdb_refcheck_lookup_init();
 }
 
 /* ----------------------------------------------------------------

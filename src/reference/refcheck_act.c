@@ -221,13 +221,14 @@ splitdb_refcheck_run_action(RefDef *def, bool is_update, const char *sql,
 }
 
 /*
- * collate_clauses
- *		RefDef.fk_collates from the collation names of a request (NULL: none),
- *		each resolved here and named again from the catalog.  Raises 42704
- *		for a collation that does not exist here.
+ * splitdb_refcheck_collate_clauses
+ *		RefDef.fk_collates from the collation names of a request (NULL
+ *		elements: none), each resolved here and named again from the
+ *		catalog; NULL when there is none.  Raises 42704 for a collation that
+ *		does not exist here.
  */
-static char **
-collate_clauses(char **names, int n)
+char **
+splitdb_refcheck_collate_clauses(char **names, int n)
 {
 	char	  **clauses = NULL;
 
@@ -316,7 +317,7 @@ splitdb_reference_relay_action(PG_FUNCTION_ARGS)
 				 errdetail("Event \"%c\" with %d parameters and %d collations; the reference has %d key columns and ON DELETE \"%c\", ON UPDATE \"%c\" here.",
 						   event, nparams, ncolls, def->nkeys, def->on_delete, def->on_update),
 				 errhint("The databases disagree about the reference; compare splitdb.reference_end in both.")));
-	def->fk_collates = collate_clauses(colls, ncolls);
+	def->fk_collates = splitdb_refcheck_collate_clauses(colls, ncolls);
 
 	splitdb_refcheck_relay_run(splitdb_refcheck_action_sql(def, action, is_update),
 							   texts, nparams,

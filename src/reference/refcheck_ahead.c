@@ -211,6 +211,9 @@ splitdb_refcheck_send_ahead(TriggerData *td, Oid fn_oid)
 			stmts[m].sql = splitdb_refcheck_single_key_sql(defs[j]);
 			stmts[m].nparams = defs[j]->nkeys;
 			stmts[m].values = (const char **) keys[j];
+			splitdb_refcheck_lookup_stmt(&stmts[m], defs[j], SPLITDB_LOOKUP_LOCK,
+										 splitdb_refcheck_one_key_columns(keys[j],
+																		  defs[j]->nkeys));
 			which[m++] = j;
 		}
 		splitdb_checkconn_send_ahead(mappings[i], stmts, m, ids);

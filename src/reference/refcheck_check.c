@@ -189,6 +189,24 @@ splitdb_refcheck_positions(RefDef *def, List *keys, bool other, bool lock,
 	int			nhit = 0;
 	ListCell   *lc;
 
+	/* in another database: as the owner of the table there, when it can */
+	if (OidIsValid(server))
+	{
+		bool		done;
+
+		rows = splitdb_refcheck_lookup_remote(def, server,
+											  other ? (def->side == 'c' ? 'p' : 'c') : def->side,
+											  (lock ? SPLITDB_LOOKUP_LOCK : 0) |
+											  (first_only ? SPLITDB_LOOKUP_FIRST : 0) |
+											  (other ? 0 : SPLITDB_LOOKUP_SAME_TYPES),
+											  keys, &done);
+		if (done)
+		{
+			splitdb_refcheck_mark_hits(rows, n, hit);
+			return hit;
+		}
+	}
+
 	sql = splitdb_refcheck_small_batch_sql(def, n, table, cols, types, valtypes,
 										   lock, first_only);
 	small = (sql != NULL);
@@ -247,10 +265,19 @@ referencing_positions(RefDef *def, List *keys)
 	bool	   *hit;
 	char	   *sql;
 	List	   *rows;
+	bool		done;
 
 	if (!OidIsValid(def->other_server))
 		return splitdb_refcheck_positions(def, keys, true, true, true);
 	hit = palloc0(sizeof(bool) * (n + 1));
+	rows = splitdb_refcheck_lookup_remote(def, def->other_server, 'c',
+										  SPLITDB_LOOKUP_LOCK | SPLITDB_LOOKUP_FIRST |
+										  SPLITDB_LOOKUP_LATEST, keys, &done);
+	if (done)
+	{
+		splitdb_refcheck_mark_hits(rows, n, hit);
+		return hit;
+	}
 	sql = splitdb_refcheck_key_batch_sql(def, def->other_table, def->other_cols,
 										 def->other_types, def->own_types, true, true);
 	rows = splitdb_refcheck_run_relayed(def, sql, def->nkeys,

@@ -621,3 +621,25 @@ splitdb_refcheck_acting_def(int64 reference_id)
 	def->relid = relid;
 	return def;
 }
+
+/*
+ * splitdb_refcheck_reading_def
+ *		For a lookup that another database asks this one for
+ *		(splitdb.reference_lookup()): this database's end (reference_id,
+ *		side), whose table is here (not a shim), turned around as
+ *		splitdb_refcheck_acting_def() turns it: the table here is "other",
+ *		the end that asks is "own".  *relid is the table here.  NULL when
+ *		this database holds no such end.  Lives in cxt, on no list.
+ */
+RefDef *
+splitdb_refcheck_reading_def(int64 reference_id, char side, MemoryContext cxt,
+							 Oid *relid)
+{
+	RefDef	   *def = read_end(reference_id, side, cxt);
+
+	if (def == NULL || OidIsValid(def->own_server))
+		return NULL;
+	*relid = def->relid;
+	swap_ends(def, cxt);
+	return def;
+}

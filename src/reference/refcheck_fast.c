@@ -150,8 +150,12 @@ fast_check(List *batches, UserMapping *mapping)
 		st->nparams = b->def->nkeys;
 		if (list_length(b->keys) == 1)
 		{
+			char	  **key = ((PendingKey *) linitial(b->keys))->old;
+
 			st->sql = splitdb_refcheck_single_key_sql(b->def);
-			st->values = (const char **) ((PendingKey *) linitial(b->keys))->old;
+			st->values = (const char **) key;
+			splitdb_refcheck_lookup_stmt(st, b->def, SPLITDB_LOOKUP_LOCK,
+										 splitdb_refcheck_one_key_columns(key, b->def->nkeys));
 		}
 		else
 		{
@@ -166,6 +170,7 @@ fast_check(List *batches, UserMapping *mapping)
 														 def->other_cols,
 														 def->other_types, def->own_types, true, false);
 			st->values = splitdb_refcheck_key_literals(def, b->keys, false);
+			splitdb_refcheck_lookup_stmt(st, def, SPLITDB_LOOKUP_LOCK, st->values);
 		}
 	}
 

@@ -163,6 +163,9 @@ run_holds(List *held, bool skip_locked)
 			st->sql = hold_sql(hk->def, skip_locked);
 			st->nparams = hk->def->nkeys;
 			st->values = splitdb_refcheck_key_literals(hk->def, hk->keys, false);
+			splitdb_refcheck_lookup_stmt(st, hk->def, SPLITDB_LOOKUP_LOCK |
+										 (skip_locked ? SPLITDB_LOOKUP_SKIP_LOCKED : 0),
+										 st->values);
 		}
 		splitdb_checkconn_run(mapping, stmts, list_length(group), NULL);
 		foreach(lc, group)

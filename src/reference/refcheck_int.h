@@ -298,6 +298,8 @@ extern RefDef *splitdb_refcheck_get_def(TriggerData *td);
 extern RefDef *splitdb_refcheck_get_def_for(Trigger *tg, Relation rel);
 extern RefDef *splitdb_refcheck_relayed_def(int64 reference_id, char side);
 extern RefDef *splitdb_refcheck_acting_def(int64 reference_id);
+extern RefDef *splitdb_refcheck_reading_def(int64 reference_id, char side,
+											MemoryContext cxt, Oid *relid);
 extern bool splitdb_refcheck_relation_is_or_under(Oid relid, Oid target);
 
 /* refcheck_xact.c: transaction state and callbacks, postgres_fdw's connection */
@@ -352,6 +354,7 @@ extern char *splitdb_refcheck_single_key_sql(RefDef *def);
 extern Datum *splitdb_refcheck_key_arrays(RefDef *def, List *keys, bool new);
 extern const char **splitdb_refcheck_array_texts(Datum *arrays, int n);
 extern const char **splitdb_refcheck_key_literals(RefDef *def, List *keys, bool new);
+extern const char **splitdb_refcheck_key_literals_n(int nkeys, List *keys, bool new);
 extern int	splitdb_refcheck_mark_hits(List *rows, int n, bool *hit);
 extern const char *splitdb_refcheck_table_name(const char *qualified);
 extern char *splitdb_refcheck_key_columns_text(char **cols, int nkeys);
@@ -386,6 +389,26 @@ extern List *splitdb_refcheck_act_as_owner(const char *sql, int nparams, Oid *ty
 extern List *splitdb_refcheck_run_action(RefDef *def, bool is_update, const char *sql,
 										 int nparams, Datum *params);
 extern void splitdb_refcheck_take_relayed(Relation shim);
+extern char **splitdb_refcheck_collate_clauses(char **names, int n);
+
+/*
+ * refcheck_lookup.c: lookups in another database as the owner of the table
+ * read there; the flags of a request
+ */
+#define SPLITDB_LOOKUP_LOCK			0x01	/* FOR KEY SHARE the rows found */
+#define SPLITDB_LOOKUP_FIRST		0x02	/* the first position found only */
+#define SPLITDB_LOOKUP_SKIP_LOCKED	0x04	/* with LOCK: SKIP LOCKED */
+#define SPLITDB_LOOKUP_SAME_TYPES	0x08	/* keys of the table's own key types */
+#define SPLITDB_LOOKUP_LATEST		0x10	/* with the latest snapshot */
+#define SPLITDB_LOOKUP_ALL			0x1f
+
+struct SplitdbCheckStmt;
+extern void splitdb_refcheck_lookup_init(void);
+extern void splitdb_refcheck_lookup_stmt(struct SplitdbCheckStmt *st, RefDef *def,
+										 int flags, const char *const *columns);
+extern const char **splitdb_refcheck_one_key_columns(char **texts, int nkeys);
+extern List *splitdb_refcheck_lookup_remote(RefDef *def, Oid server, char side,
+											int flags, List *keys, bool *done);
 
 /* refcheck_hold.c: locks past the commit */
 extern void splitdb_refcheck_hold_init(void);

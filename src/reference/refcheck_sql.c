@@ -156,9 +156,16 @@ splitdb_refcheck_key_arrays(RefDef *def, List *keys, bool new)
 const char **
 splitdb_refcheck_key_literals(RefDef *def, List *keys, bool new)
 {
-	const char **values = palloc(sizeof(char *) * Max(def->nkeys, 1));
+	return splitdb_refcheck_key_literals_n(def->nkeys, keys, new);
+}
 
-	for (int col = 0; col < def->nkeys; col++)
+/* splitdb_refcheck_key_literals() for keys of nkeys columns */
+const char **
+splitdb_refcheck_key_literals_n(int nkeys, List *keys, bool new)
+{
+	const char **values = palloc(sizeof(char *) * Max(nkeys, 1));
+
+	for (int col = 0; col < nkeys; col++)
 	{
 		StringInfoData buf;
 		ListCell   *lc;

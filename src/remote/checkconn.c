@@ -84,6 +84,8 @@
 #include "remote/remote.h"
 
 HTAB	   *splitdb_checkconn_conns = NULL;
+bool		(*splitdb_checkconn_prove_hook) (PGconn *conn, Oid serverid) = NULL;
+void		(*splitdb_checkconn_close_hook) (PGconn *conn) = NULL;
 static uint64 ahead_counter = 0;
 
 static CheckConn *ready_conn(UserMapping *mapping, bool *reused);
@@ -206,6 +208,22 @@ open_conn(CheckConn *cc, UserMapping *mapping)
 	PGconn	   *conn = splitdb_remote_connect_mapping(server, mapping, NULL, true);
 	WaitEventSet *wait;
 
+	/* proved once per remote session, before its pipelines (origin.c) */
+	if (splitdb_checkconn_prove_hook != NULL)
+	{
+		PG_TRY();
+		{
+			(void) splitdb_checkconn_prove_hook(conn, mapping->serverid);
+		}
+		PG_CATCH();
+		{
+			if (splitdb_checkconn_close_hook != NULL)
+				splitdb_checkconn_close_hook(conn);
+			libpqsrv_disconnect(conn);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
 	if (!PQenterPipelineMode(conn) ||
 		!PQsendQueryParams(conn, "SELECT pg_catalog.set_config('synchronous_commit', 'off', false),"
 						   " pg_catalog.set_config('row_security', 'off', false)",
@@ -214,6 +232,8 @@ open_conn(CheckConn *cc, UserMapping *mapping)
 	{
 		char	   *msg = pchomp(PQerrorMessage(conn));
 
+		if (splitdb_checkconn_close_hook != NULL)
+			splitdb_checkconn_close_hook(conn);
 		libpqsrv_disconnect(conn);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
@@ -277,6 +297,8 @@ close_conn(CheckConn *cc)
 	if (cc->conn != NULL)
 	{
 		splitdb_prepared_drop(cc->conn);
+		if (splitdb_checkconn_close_hook != NULL)
+			splitdb_checkconn_close_hook(cc->conn);
 		libpqsrv_disconnect(cc->conn);
 	}
 	if (cc->wait != NULL)
@@ -536,7 +558,7 @@ splitdb_checkconn_drain(CheckConn *cc, Item *upto, ReadState *rs)
 static bool
 send_prepared(CheckConn *cc, const char *sql, ItemKind kind)
 {
-	SplitdbCheckStmt stmt = {sql, 0, NULL, NULL};
+	SplitdbCheckStmt stmt = {sql, 0, NULL, NULL, NULL, NULL};
 
 	return send_stmt(cc, &stmt, kind, 0);
 }
@@ -551,7 +573,11 @@ static bool
 send_stmt(CheckConn *cc, SplitdbCheckStmt *stmt, ItemKind kind, int index)
 {
 	bool		is_new;
-	const char *name = splitdb_prepared_name(cc->conn, stmt->sql, &is_new);
+	const char *name;
+
+	if (stmt->bind != NULL)
+		stmt->bind(cc->conn, stmt);
+	name = splitdb_prepared_name(cc->conn, stmt->sql, &is_new);
 
 	if (is_new)
 	{
@@ -581,7 +607,7 @@ send_begin(CheckConn *cc)
 {
 	char		value[32];
 	const char *values[1] = {value};
-	SplitdbCheckStmt stmt = {"SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1, values, NULL};
+	SplitdbCheckStmt stmt = {"SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1, values, NULL, NULL, NULL};
 
 	if (!cc->in_xact)
 	{

@@ -17,14 +17,30 @@
 #include "foreign/foreign.h"
 #include "libpq-fe.h"
 
-/* one statement of a pipeline */
+/*
+ * one statement of a pipeline; bind (NULL: none), when set, is called with
+ * the connection right before the statement is sent (each time it is sent:
+ * a statement is sent again on a new connection after a lost one), and may
+ * set sql, nparams and values for that connection (a request signed for
+ * its session: refcheck_lookup.c)
+ */
 typedef struct SplitdbCheckStmt
 {
 	const char *sql;			/* $1..$n text parameters */
 	int			nparams;
 	const char **values;
 	PGresult   *result;			/* set by splitdb_checkconn_run() */
+	void		(*bind) (PGconn *conn, struct SplitdbCheckStmt *stmt);
+	void	   *bind_arg;		/* the bind callback's */
 } SplitdbCheckStmt;
+
+/*
+ * Set by the reference layer: prove_hook proves a connection as it opens,
+ * before it enters pipeline mode (origin.c), close_hook forgets it as it
+ * closes.  NULL: nothing is proved.
+ */
+extern bool (*splitdb_checkconn_prove_hook) (PGconn *conn, Oid serverid);
+extern void (*splitdb_checkconn_close_hook) (PGconn *conn);
 
 extern void splitdb_checkconn_run(UserMapping *mapping, SplitdbCheckStmt *stmts,
 								  int n, const char *service);

@@ -237,15 +237,16 @@ SELECT set_eq(
 		  'splitdb.refuse_writes()',
 		  'splitdb.close_capture(bigint,text)',
 		  'splitdb.drop_capture(bigint)',
-		  'splitdb.reference_relay_action(bigint,"char",text[],text[],bigint,text)'],
-	'the extension has exactly these functions: fifteen in its schema, thirty-three helpers in splitdb');
+		  'splitdb.reference_relay_action(bigint,"char",text[],text[],bigint,text)',
+		  'splitdb.reference_lookup(bigint,"char",integer,text[],text[],bigint,text)'],
+	'the extension has exactly these functions: fifteen in its schema, thirty-four helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
 	'no splitdb_ function sits in schema splitdb');
 SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone',
 									  'reference_row', 'reference_flush', 'reference_relay',
-									  'reference_relay_action', 'reference_relayed', 'shim_statement',
+									  'reference_relay_action', 'reference_lookup', 'reference_relayed', 'shim_statement',
 									  'reference_counters',
 									  'drop_reference_ends', 'install_reference_ends',
 									  'ensure_server', 'ensure_user_mapping', 'key_type',

@@ -240,6 +240,7 @@ is( $source->safe_psql('mono', $fn_list . 'true'),
 	'splitdb.job_worker_gone(text,integer) splitdb.key_type(oid) '
 	  . 'splitdb.origin_challenge() splitdb.origin_prove(text,text) splitdb.origin_withdraw() '
 	  . 'splitdb.reference_counters() splitdb.reference_end_relid(oid,text) '
+	  . 'splitdb.reference_lookup(bigint,"char",integer,text[],text[],bigint,text) '
 	  . 'splitdb.reference_relay(text,text[]) '
 	  . 'splitdb.reference_relay_action(bigint,"char",text[],text[],bigint,text) '
 	  . 'splitdb.reference_relayed() '

@@ -15,8 +15,8 @@
 #    send data to client" and "connection to client lost"), the same session
 #    serves the next checks, and the rows are right; the same when the
 #    application's session is terminated during the wait (1b);
-# 2. checks that fail in the sibling (42501, the mapped role lost its
-#    right) again and again leave the statements prepared in splitdb's
+# 2. checks that fail in the sibling (42501, the mapped role lost EXECUTE
+#    on splitdb.reference_lookup()) again and again leave the statements prepared in splitdb's
 #    session there as they were: it prepared them all again after each
 #    error, under new names, and kept the old ones for its life (a leak of
 #    the sibling's memory).  Counted in the memory contexts the sibling logs
@@ -155,13 +155,13 @@ is($node->safe_psql('mono', 'SELECT count(*) FROM line WHERE id = 6'), '0',
 # 2. checks failing in the sibling leave its prepared statements as they were
 $app->query('INSERT INTO line VALUES (11, 11)');
 $session = $node->safe_psql('shop', $splitdb_sessions);
-$node->safe_psql('shop', 'REVOKE SELECT ON product FROM app');
+$node->safe_psql('shop', 'REVOKE EXECUTE ON FUNCTION splitdb.reference_lookup(bigint, "char", integer, text[], text[], bigint, text) FROM PUBLIC');
 $app->{stderr} = '';
 $app->query('INSERT INTO line VALUES (10, 10)') for 1 .. 20;
 $app->query('SELECT 1');
-like($app->{stderr}, qr/ERROR:  42501: permission denied for table product/,
+like($app->{stderr}, qr/ERROR:  42501: permission denied for function reference_lookup/,
 	'a check that the sibling refuses fails: 42501');
-$node->safe_psql('shop', 'GRANT SELECT ON product TO app');
+$node->safe_psql('shop', 'GRANT EXECUTE ON FUNCTION splitdb.reference_lookup(bigint, "char", integer, text[], text[], bigint, text) TO PUBLIC');
 $app->{stderr} = '';
 $app->query('INSERT INTO line VALUES (10, 10)');
 $app->query('SELECT 1');

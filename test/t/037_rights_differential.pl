@@ -27,13 +27,15 @@
 # "mono" through the shims, or, for actions that only name moved tables,
 # directly in svcdb, where the application writes after the split.  Action
 # by action, the outcome (accepted, or the SQLSTATE) and the rows of every
-# table afterwards must be the same.  The actions that meet a documented
-# limit (docs/operations.md, "Limits known today": the rights that the
-# mapped roles need, a shim's whole rows, row-level security on an end
-# checked from the other database, a new foreign key to a shim) must be
-# refused with the limit's SQLSTATE, and are then run again as the
-# superuser where the oracle accepted them, so that both databases go on
-# alike.
+# table afterwards must be the same.  The checks' lookups in the other
+# database run there as the owner of the table they read, as PostgreSQL's
+# own do, so a role with no right on that table (clerk, app_reader,
+# noschema), or whose policies there would hide the row (rls_app), gets the
+# oracle's outcome.  The actions that meet a documented limit
+# (docs/operations.md, "Limits known today": a shim's whole rows, a new
+# foreign key to a shim) must be refused with the limit's SQLSTATE, and
+# are then run again as the superuser where the oracle accepted them, so
+# that both databases go on alike.
 #
 # Before the fix, a check that ran later than its statement (a deferred
 # reference at COMMIT) went through the user mapping of the role current at
@@ -332,7 +334,7 @@ my @actions = (
 	[ 'app deletes a claimed order (deferred NO ACTION) through the shim', 'app', 'mono',
 		q{DELETE FROM orders WHERE id = 21} ],
 	[ 'app deletes a claimed order (deferred NO ACTION) in the sibling', 'app', 'sib',
-		q{DELETE FROM orders WHERE id = 22}, '42501' ],
+		q{DELETE FROM orders WHERE id = 22} ],
 	[ 'app deletes an order and puts it back (deferred NO ACTION)', 'app', 'mono',
 		q{BEGIN; DELETE FROM orders WHERE id = 23; INSERT INTO orders VALUES (23, 3, 'ap', 1); COMMIT} ],
 
@@ -386,8 +388,8 @@ my @actions = (
 	[ 'clerk inserts an order through the shim', 'clerk', 'mono',
 		q{INSERT INTO orders VALUES (130, 1, 'eu', 1)}, '42501' ],
 	[ 'clerk inserts an order in the sibling', 'clerk', 'sib',
-		q{INSERT INTO orders VALUES (131, 1, 'eu', 1)}, '42501' ],
-	[ 'clerk inserts a shipment', 'clerk', 'mono', q{INSERT INTO shipment VALUES (130, 14)}, '42501' ],
+		q{INSERT INTO orders VALUES (131, 1, 'eu', 1)} ],
+	[ 'clerk inserts a shipment', 'clerk', 'mono', q{INSERT INTO shipment VALUES (130, 14)} ],
 
 	# a new foreign key to a moved table, in the source
 	[ 'towner creates a table referencing orders, on which it has REFERENCES', 'towner', 'mono',
@@ -396,7 +398,7 @@ my @actions = (
 
 	# app_reader: no user mapping, so the moved tables' owner's checks
 	[ 'app_reader inserts a payment in the sibling', 'app_reader', 'sib',
-		q{INSERT INTO payment VALUES (140, 2)}, '42501' ],
+		q{INSERT INTO payment VALUES (140, 2)} ],
 
 	# rls_app: policies on hold, which forces them on its owner
 	[ 'rls_app inserts a hold', 'rls_app', 'mono', q{INSERT INTO hold VALUES (150, 9)} ],
@@ -404,14 +406,14 @@ my @actions = (
 	[ 'rls_app deletes a held order (RESTRICT) through the shim', 'rls_app', 'mono',
 		q{DELETE FROM orders WHERE id = 9} ],
 	[ 'rls_app deletes a held order (RESTRICT) in the sibling', 'rls_app', 'sib',
-		q{DELETE FROM orders WHERE id = 27}, '42501' ],
+		q{DELETE FROM orders WHERE id = 27} ],
 	[ 'rls_app deletes an order held by nothing in the sibling', 'rls_app', 'sib',
-		q{DELETE FROM orders WHERE id = 30}, '42501' ],
+		q{DELETE FROM orders WHERE id = 30} ],
 
 	# noschema: no USAGE on ref
 	[ 'noschema inserts an order', 'noschema', 'mono', q{INSERT INTO orders VALUES (140, 1, 'eu', 1)} ],
 	[ 'noschema inserts an order in the sibling', 'noschema', 'sib',
-		q{INSERT INTO orders VALUES (141, 1, 'eu', 1)}, '42501' ],
+		q{INSERT INTO orders VALUES (141, 1, 'eu', 1)} ],
 );
 
 my @tables = qw(customer ref.region orders payment pnote ptag shipment invoice label batch claim hold);
