@@ -62,6 +62,7 @@ OBJS = \
 	src/plan/functions.o \
 	src/plan/onlinekey.o \
 	src/plan/shimrights.o \
+	src/plan/shimmappings.o \
 	src/plan/plan.o \
 	src/plan/rowtype.o \
 	src/plan/viewwalk.o \
@@ -105,12 +106,12 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_finalized_mappings plan_way_back plan_dot plan_row_types plan_partition_keys plan_builtin_trigger plan_shim_rights verify migrate migrate_streams migrate_readers migrate_rows_total migrate_resume migrate_recopy migrate_offline_resume migrate_resume_keys migrate_opclasses migrate_domain_checks migrate_schema_access migrate_sibling_role migrate_transaction ddl_guard references reference_chains reference_action_paths reference_action_owner reference_finalized reference_connection reference_types reference_char_keys reference_error_fields reference_detail_rights reference_key_images reference_key_forms reference_report_order reference_partitions reference_registry reference_peer_ends function_paths privileges cancel doctor capture rollback rollback_partitions rollback_kept_schema shim_search_path cancel_search_path online online_domains shim_set_constraints xml_content service_name_escapes shim_dependents
+REGRESS = service assign plan plan_finalized_mappings plan_way_back plan_dot plan_row_types plan_partition_keys plan_builtin_trigger plan_shim_rights verify migrate migrate_streams migrate_readers migrate_rows_total migrate_resume migrate_recopy migrate_offline_resume migrate_resume_keys migrate_opclasses migrate_domain_checks migrate_schema_access migrate_sibling_role migrate_transaction ddl_guard references reference_chains reference_action_paths reference_action_owner reference_finalized reference_connection reference_types reference_char_keys reference_error_fields reference_detail_rights reference_key_images reference_key_forms reference_report_order reference_partitions reference_registry reference_peer_ends function_paths privileges cancel doctor capture rollback rollback_partitions rollback_kept_schema shim_search_path cancel_search_path online online_domains shim_set_constraints xml_content service_name_escapes shim_dependents plan_shim_mappings
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation
 
-ISOLATION = admin_race cutover_peer_lock assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race rollback_race online_copy online_cutover online_cutover_race online_unique_swap online_unique_copy
+ISOLATION = admin_race cutover_peer_lock assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race rollback_race online_copy online_cutover online_cutover_race online_unique_swap online_unique_copy online_old_snapshot
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
 
 TAP_TESTS = 1

@@ -36,6 +36,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
@@ -427,6 +428,37 @@ splitdb_spi_exec(const char *sql, int nparams, Oid *types, Datum *values,
 								   read_only, count);
 	if (rc < 0)
 		splitdb_spi_failed(sql, rc);
+	return rc;
+}
+
+/*
+ * splitdb_spi_exec_latest
+ *		Run a read-only query of splitdb's catalog tables under the newest
+ *		snapshot instead of the statement's; returns SPI's result code.
+ *
+ * For the rows that go with a trigger splitdb installed (a capture, an end
+ * of a cross-service reference, a shim's job): PostgreSQL fires the
+ * triggers it finds in the catalogs as they are now, so the row must be
+ * read as of now too.  Under the statement's snapshot a transaction that
+ * took it before the trigger's creation committed (REPEATABLE READ begun
+ * before a migration, or a statement that then waited for the lock the
+ * creation held) would find the trigger without its row.
+ */
+int
+splitdb_spi_exec_latest(const char *sql, int nparams, Oid *types, Datum *values,
+						const char *nulls, long count)
+{
+	SPIPlanPtr	plan;
+	int			rc;
+
+	plan = SPI_prepare(sql, nparams, types);
+	if (plan == NULL)
+		splitdb_spi_failed(sql, SPI_result);
+	rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
+							  InvalidSnapshot, true, false, count);
+	if (rc < 0)
+		splitdb_spi_failed(sql, rc);
+	SPI_freeplan(plan);
 	return rc;
 }
 

@@ -64,6 +64,8 @@ extern void splitdb_spi_failed(const char *sql, int rc) pg_attribute_noreturn();
 extern int	splitdb_spi_exec(const char *sql, int nparams, Oid *types,
 							 Datum *values, const char *nulls, bool read_only,
 							 long count);
+extern int	splitdb_spi_exec_latest(const char *sql, int nparams, Oid *types,
+									Datum *values, const char *nulls, long count);
 extern void splitdb_catalog_exec_text(const char *sql, int nparams,
 									  const char *const *params, bool read_only);
 extern List *splitdb_catalog_result_rows(void);

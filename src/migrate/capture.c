@@ -53,6 +53,7 @@
 #include "miscadmin.h"
 #include "common/hashfn.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -294,7 +295,9 @@ read_capture_row(Relation rel, const char *tgname)
 		SPI_keepplan(plan);
 		capture_lookup = plan;
 	}
-	rc = SPI_execute_plan(capture_lookup, values, NULL, true, 1);
+	/* under the newest snapshot, as the trigger was found: see splitdb_spi_exec_latest() */
+	rc = SPI_execute_snapshot(capture_lookup, values, NULL, GetLatestSnapshot(),
+							  InvalidSnapshot, true, false, 1);
 	if (rc != SPI_OK_SELECT)
 		splitdb_spi_failed("capture lookup", rc);
 	if (SPI_processed != 1)

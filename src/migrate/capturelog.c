@@ -194,7 +194,7 @@ splitdb_capturelog_source(TriggerData *td)
 /*
  * read_capture_row
  *		The log and the key columns (a copy, in the current memory context)
- *		of rel's splitdb.capture row under the active snapshot, or an error
+ *		of rel's splitdb.capture row under the newest snapshot, or an error
  *		when it has none: a capture trigger that splitdb did not install
  *		refuses to run.  Read by the table's primary key, no query.
  */
@@ -205,6 +205,7 @@ read_capture_row(TriggerData *td, Oid *log, ArrayType **key_columns)
 	SysScanDesc scan;
 	ScanKeyData skey;
 	HeapTuple	tuple;
+	Snapshot	snap;
 	bool		isnull;
 
 	if (capture_targets == NULL)
@@ -228,9 +229,9 @@ read_capture_row(TriggerData *td, Oid *log, ArrayType **key_columns)
 	capture = table_open(capture_relid, AccessShareLock);
 	ScanKeyInit(&skey, Anum_capture_relid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(RelationGetRelid(td->tg_relation)));
-	scan = systable_beginscan(capture, capture_pkey, true,
-							  ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
-							  1, &skey);
+	/* under the newest snapshot, as the trigger was found (splitdb_spi_exec_latest) */
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(capture, capture_pkey, true, snap, 1, &skey);
 	tuple = systable_getnext(scan);
 	if (!HeapTupleIsValid(tuple))
 		ereport(ERROR,
@@ -243,6 +244,7 @@ read_capture_row(TriggerData *td, Oid *log, ArrayType **key_columns)
 	*key_columns = DatumGetArrayTypePCopy(heap_getattr(tuple, Anum_capture_key_columns,
 													   RelationGetDescr(capture), &isnull));
 	systable_endscan(scan);
+	UnregisterSnapshot(snap);
 	table_close(capture, AccessShareLock);
 }
 

@@ -51,6 +51,9 @@ extern const char *const splitdb_plan_sql_online_keys;
 /* shimrights.c: roles whose writes through a shim with row triggers fail */
 extern const char *const splitdb_plan_sql_shim_rights;
 
+/* shimmappings.c: roles without a user mapping for the service's server */
+extern const char *const splitdb_plan_sql_shim_mappings;
+
 /* rowtype.c: functions bound to a moving table's row type */
 extern const char *const splitdb_plan_sql_row_type_functions;
 

@@ -311,7 +311,8 @@ splitdb_refcheck_relation_is_or_under(Oid relid, Oid target)
  *		parts that need the trigger's relation.
  *
  * def->relid is the end's relation.  Returns NULL when there is no such
- * row.  Runs its own SPI connection.
+ * row.  Runs its own SPI connection, and reads under the newest snapshot,
+ * as PostgreSQL found the trigger (splitdb_spi_exec_latest).
  */
 static RefDef *
 read_end(int64 reference_id, char side, MemoryContext cxt)
@@ -330,7 +331,7 @@ read_end(int64 reference_id, char side, MemoryContext cxt)
 
 	nest = splitdb_refcheck_pin_search_path();
 	splitdb_spi_connect();
-	rc = splitdb_spi_exec(sql_read_end, 2, types, values, NULL, true, 1);
+	rc = splitdb_spi_exec_latest(sql_read_end, 2, types, values, NULL, 1);
 	if (rc != SPI_OK_SELECT)
 		splitdb_spi_failed(sql_read_end, rc);
 	if (SPI_processed != 1)

@@ -39,7 +39,9 @@
 /*
  * shim_of_partitioned
  *		Whether relid is the shim of a partitioned table that a migration
- *		moved: a foreign table named as one in splitdb.job_table.
+ *		moved: a foreign table named as one in splitdb.job_table, read
+ *		under the newest snapshot, so that a transaction whose snapshot is
+ *		older than the cutover is refused too.
  */
 static bool
 shim_of_partitioned(Oid relid)
@@ -60,7 +62,7 @@ shim_of_partitioned(Oid relid)
 					quote_identifier(get_rel_name(relid)));
 	values[0] = CStringGetTextDatum(name);
 	splitdb_spi_connect();
-	rc = splitdb_spi_exec(sql, 1, types, values, NULL, true, 1);
+	rc = splitdb_spi_exec_latest(sql, 1, types, values, NULL, 1);
 	if (rc != SPI_OK_SELECT)
 		splitdb_spi_failed(sql, rc);
 	found = SPI_processed > 0;
