@@ -455,7 +455,7 @@ lookup_cache_ready(void)
  * end_row_version
  *		The version of this database's row of the end (reference_id, side)
  *		in splitdb.reference_end that the active snapshot sees: its tid and
- *		xmin.  False when there is none.  A write of that row alone (a
+ *		raw xmin (a freeze does not change it).  False when there is none.  A write of that row alone (a
  *		reinstall, splitdb_reference_mode(), a finalize or rollback that drops
  *		the end, a superuser's UPDATE) changes no table, so no relcache
  *		callback tells of it: lookup_end compares this version with the one
@@ -482,7 +482,7 @@ end_row_version(int64 reference_id, char side, ItemPointer tid, TransactionId *x
 	if (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		*tid = tup->t_self;
-		*xmin = HeapTupleHeaderGetXmin(tup->t_data);
+		*xmin = HeapTupleHeaderGetRawXmin(tup->t_data);
 		found = true;
 	}
 	systable_endscan(scan);
