@@ -70,6 +70,7 @@ OBJS = \
 	src/reference/fdwwatch.o \
 	src/reference/mapping.o \
 	src/reference/origin.o \
+	src/reference/origin_pair.o \
 	src/reference/orphan.o \
 	src/reference/refcheck.o \
 	src/reference/refcheck_act.o \

@@ -32,7 +32,9 @@ extern bool splitdb_origin_is_shim(Oid relid);
 extern int64 splitdb_origin_next_action(PGconn *conn);
 extern char *splitdb_origin_sign(PGconn *conn, const char *request);
 
-/* installation: the secret of a pair of databases */
+/* installation: the secret of a pair of databases (origin_pair.c) */
+extern Oid	splitdb_origin_key_owner(void);
+extern void splitdb_origin_forget_keyless(void);
 extern void splitdb_origin_pair_source(PGconn *conn, const char *location,
 									   const char *source_server);
 extern void splitdb_origin_pair_siblings(PGconn *conn_a, const char *loc_a,

@@ -50,7 +50,11 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
@@ -64,6 +68,9 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 
 #include "metadata/catalog.h"
@@ -353,6 +360,8 @@ typedef struct LookupEnd
 	RefDef	   *def;			/* turned around: the table here is "other" */
 	Oid			relid;			/* the table here */
 	Oid			owner;			/* its owner, who runs the lookups */
+	ItemPointerData row_tid;	/* the version of its splitdb.reference_end */
+	TransactionId row_xmin;		/* row read: see end_row_version */
 } LookupEnd;
 
 /* a kept plan */
@@ -443,10 +452,51 @@ lookup_cache_ready(void)
 }
 
 /*
+ * end_row_version
+ *		The version of this database's row of the end (reference_id, side)
+ *		in splitdb.reference_end that the active snapshot sees: its tid and
+ *		raw xmin (a freeze does not change it).  False when there is none.  A write of that row alone (a
+ *		reinstall, splitdb_reference_mode(), a finalize or rollback that drops
+ *		the end, a superuser's UPDATE) changes no table, so no relcache
+ *		callback tells of it: lookup_end compares this version with the one
+ *		it read, one index probe per request and no round trip.
+ */
+static bool
+end_row_version(int64 reference_id, char side, ItemPointer tid, TransactionId *xmin)
+{
+	Oid			nsp = get_namespace_oid("splitdb", false);
+	Oid			relid = get_relname_relid("reference_end", nsp);
+	Relation	rel;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (!OidIsValid(relid))
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(reference_id));
+	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_CHAREQ, CharGetDatum(side));
+	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
+							  GetActiveSnapshot(), 2, key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		*tid = tup->t_self;
+		*xmin = HeapTupleHeaderGetRawXmin(tup->t_data);
+		found = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
  * lookup_end
  *		This database's end (reference_id, side), whose table is here,
- *		turned around (refcheck_def.c); read once, then kept.  Raises 42704
- *		when there is none.
+ *		turned around (refcheck_def.c); read once, then kept while its row
+ *		in splitdb.reference_end stays the version read (end_row_version):
+ *		once it changed, every kept end and plan is forgotten and the end
+ *		read again.  Raises 42704 when there is none.
  */
 static LookupEnd *
 lookup_end(int64 reference_id, char side)
@@ -456,14 +506,26 @@ lookup_end(int64 reference_id, char side)
 	bool		found;
 	RefDef	   *def;
 	Oid			relid;
+	ItemPointerData tid;
+	TransactionId xmin = InvalidTransactionId;
+	bool		has_row;
 
+	ItemPointerSetInvalid(&tid);
 	memset(&key, 0, sizeof(key));
 	key.reference_id = reference_id;
 	key.side = side;
+	has_row = end_row_version(reference_id, side, &tid, &xmin);
 	le = hash_search(lookup_ends, &key, HASH_FIND, NULL);
-	if (le != NULL)
+	if (le != NULL && has_row && ItemPointerEquals(&le->row_tid, &tid) &&
+		TransactionIdEquals(le->row_xmin, xmin))
 		return le;
-	def = splitdb_refcheck_reading_def(reference_id, side, lookup_cxt, &relid);
+	if (le != NULL)
+	{
+		/* its row changed: start again (plans of its shapes included) */
+		lookup_stale = true;
+		lookup_cache_ready();
+	}
+	def = has_row ? splitdb_refcheck_reading_def(reference_id, side, lookup_cxt, &relid) : NULL;
 	if (def == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -474,6 +536,8 @@ lookup_end(int64 reference_id, char side)
 	le = hash_search(lookup_ends, &key, HASH_ENTER, &found);
 	le->def = def;
 	le->relid = relid;
+	le->row_tid = tid;
+	le->row_xmin = xmin;
 	le->owner = splitdb_catalog_relowner(relid);
 	if (!OidIsValid(le->owner))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
