@@ -171,7 +171,7 @@ splitdb_origin_forget_keyless(void)
 
 /*
  * run_as_key_owner
- *		Run one statement on splitdb.origin_key as its owner: the role at
+ *		Run one query of splitdb.origin_key as its owner, as of now: the role at
  *		work (a writer, a remote login) cannot read the table.  The caller
  *		is not connected to SPI.  Returns the first row's values, copied into
  *		the caller's memory, with their null flags in *isnull; NULL when
@@ -199,8 +199,15 @@ run_as_key_owner(const char *sql, int nargs, Oid *types, Datum *args,
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	splitdb_spi_connect();
-	/* read only: a statement about to run must not see its command counter move */
-	(void) splitdb_spi_exec(sql, nargs, types, args, NULL, true, 0);
+
+	/*
+	 * Read only: a statement about to run must not see its command counter
+	 * move.  As of now, not under the statement's snapshot: a transaction
+	 * older than the secret (REPEATABLE READ begun before a cutover made or
+	 * re-made it) would otherwise prove with a secret the other end no
+	 * longer has, or with none.
+	 */
+	(void) splitdb_spi_exec_latest(sql, nargs, types, args, NULL, 0);
 	if (SPI_tuptable != NULL && SPI_processed > 0)
 	{
 		TupleDesc	desc = SPI_tuptable->tupdesc;

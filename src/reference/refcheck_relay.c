@@ -211,7 +211,8 @@ splitdb_refcheck_take_relayed(Relation shim)
 	/* nothing to take where the sibling holds no end */
 	nest = splitdb_refcheck_pin_search_path();
 	splitdb_spi_connect();
-	rc = splitdb_spi_exec(sql, 1, types, values, NULL, true, 1);
+	/* as of now, as the shim's triggers were found: see splitdb_spi_exec_latest() */
+	rc = splitdb_spi_exec_latest(sql, 1, types, values, NULL, 1);
 	if (rc != SPI_OK_SELECT)
 		splitdb_spi_failed(sql, rc);
 	any = (SPI_processed > 0);
