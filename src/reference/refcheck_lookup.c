@@ -612,7 +612,15 @@ lookup_plan(LookupEnd *le, int flags, LookupShape shape, int n,
 	types = palloc(sizeof(Oid) * le->def->nkeys);
 	for (int i = 0; i < le->def->nkeys; i++)
 		types[i] = TEXTARRAYOID;
-	plan = SPI_prepare(sql, le->def->nkeys, types);
+
+	/*
+	 * The join is planned for each batch with its keys, as the statement of
+	 * the issuing end was (an unnamed statement, planned at bind): a generic
+	 * plan takes the keys' unnest() for 100 rows, and probes the index once
+	 * per key where a batch of 100,000 wants a hash join.
+	 */
+	plan = SPI_prepare_cursor(sql, le->def->nkeys, types,
+							  shape == SHAPE_JOIN ? CURSOR_OPT_CUSTOM_PLAN : 0);
 	if (plan == NULL)
 		splitdb_spi_failed(sql, SPI_result);
 	if (SPI_keepplan(plan) != 0)
