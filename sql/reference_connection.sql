@@ -286,6 +286,21 @@ INSERT INTO product VALUES (204);
 DELETE FROM product WHERE id = 204;
 SELECT id FROM product WHERE id > 200 ORDER BY id;
 
+-- an error of the other database while splitdb proves a write's origin is
+-- relayed with the context of a reference's statement, which names no
+-- service (the server splitdb_cc_svc is no service's name); the delete
+-- changes nothing
+\c cc_svc
+ALTER FUNCTION splitdb.origin_challenge() RENAME TO origin_challenge_away;
+\c :source_db
+SET client_min_messages = warning;
+DELETE FROM product WHERE id = 20;
+SELECT count(*) AS kept FROM product WHERE id = 20;
+\c cc_svc
+ALTER FUNCTION splitdb.origin_challenge_away() RENAME TO origin_challenge;
+\c :source_db
+SET client_min_messages = warning;
+
 -- clean up
 DROP FUNCTION line_rewrite();
 DROP USER MAPPING FOR cc_owner SERVER splitdb_cc_svc;

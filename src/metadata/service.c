@@ -395,6 +395,29 @@ drop_user_mappings(const char *server)
 }
 
 /*
+ * service_references
+ *		The cross-service references with an end in the service's sibling,
+ *		either way, for a message: reference 3 ("c_bill_stay_id_fkey" of
+ *		public.c_bill), joined with commas, in reference_id order.
+ */
+static char *
+service_references(const char *service)
+{
+	const char *params[1] = {service};
+	char	   *list;
+
+	splitdb_catalog_exec_text("SELECT CASE WHEN pg_catalog.count(*) = 1 THEN 'reference ' ELSE 'references ' END"
+							  "       || pg_catalog.string_agg(pg_catalog.format('%s (\"%s\" of %s)', r.reference_id,"
+							  "                                                  r.constraint_name, r.child_table),"
+							  "                                ', ' ORDER BY r.reference_id)"
+							  "  FROM splitdb.reference r"
+							  " WHERE $1::pg_catalog.name IN (r.child_service, r.parent_service)",
+							  1, params, true);
+	list = ((char **) linitial(splitdb_catalog_result_rows()))[0];
+	return list != NULL ? list : "cross-service references";
+}
+
+/*
  * require_jobs_over
  *		Refuse to drop a service whose migration is not over: every job must
  *		be cancelled or rolled back, or finalized with its shims dropped and
@@ -445,9 +468,12 @@ require_jobs_over(const char *service)
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("cannot drop service \"%s\" because cross-service references have an end in it", service),
-			 errdetail("Job %s is finalized; splitdb.reference lists references that its sibling enforces.", row[0]),
-			 errhint("Keep the service while those references are needed.")));
+			 errdetail("Job %s is finalized, and its sibling still enforces %s.",
+					   row[0], service_references(service)),
+			 errhint("splitdb_references lists them; their triggers keep enforcing them in both databases. "
+					 "splitdb has no call that drops a cross-service reference, so the service stays registered.")));
 }
+
 
 /*
  * splitdb_drop_service

@@ -531,7 +531,7 @@ SPLITDB_PLAN_RLS_REFERENCES
 "   THEN format('table %s has no primary key; its unique key (%s) on NOT NULL columns orders the copy instead',"
 "               c.oid::regclass, " SQL_UNIQUE_KEY("c.oid") ")"
 "   WHEN c.relkind = 'p' THEN format('partitioned table %s has no primary key and no unique key on NOT NULL columns; its partitions are copied by their own keys (in one pass where they have none), but an online migration needs one on the partitioned table: add a primary key, or migrate with mode => ''offline''', c.oid::regclass)"
-"   ELSE format('table %s has no primary key and no unique key on NOT NULL columns; it is copied in one pass with no resume point and verified by whole-row checksums; add a primary key to copy it in batches', c.oid::regclass) END"
+"   ELSE format('table %s has no primary key and no unique key on NOT NULL columns; an online migration, the default, needs one, and splitdb_migrate() refuses the service (0A000): add a primary key, or migrate with mode => ''offline'', which copies the table in one pass with no resume point and verifies it by whole-row checksums', c.oid::regclass) END"
 "  FROM pg_class c JOIN owned o ON o.relid = c.oid"
 " WHERE NOT c.relispartition"
 "   AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p')"

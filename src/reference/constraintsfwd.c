@@ -82,8 +82,7 @@ send_all_set(WrittenMapping *wm, bool deferred)
 	PGconn	   *conn = splitdb_remote_fdw_connection(GetUserMapping(wm->userid, wm->serverid));
 
 	splitdb_remote_command(conn, deferred ? "SET CONSTRAINTS ALL DEFERRED" :
-						   "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL,
-						   GetForeignServer(wm->serverid)->servername);
+						   "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL, NULL);
 }
 
 /*

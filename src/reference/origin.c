@@ -713,8 +713,7 @@ splitdb_origin_prove_own(PGconn *conn, Oid serverid)
 	}
 	pc->confirmed = false;
 
-	nonce_hex = splitdb_remote_scalar(conn, "SELECT splitdb.origin_challenge()", 0, NULL,
-									  server->servername);
+	nonce_hex = splitdb_remote_scalar(conn, "SELECT splitdb.origin_challenge()", 0, NULL, NULL);
 	if (nonce_hex == NULL)
 		nonce_hex = "";
 	if (strlen(nonce_hex) != ORIGIN_NONCE_LEN * 2)
@@ -727,8 +726,7 @@ splitdb_origin_prove_own(PGconn *conn, Oid serverid)
 	compute_mac(secret, challenge, here, mac);
 	params[0] = here;
 	params[1] = hex_of(mac, PG_SHA256_DIGEST_LENGTH);
-	splitdb_remote_command(conn, "SELECT splitdb.origin_prove($1, $2)", 2, params,
-						   server->servername);
+	splitdb_remote_command(conn, "SELECT splitdb.origin_prove($1, $2)", 2, params, NULL);
 	derive_action_key(secret, challenge, here, pc->action_key);
 	pc->action_counter = 0;
 	pc->confirmed = true;
@@ -846,8 +844,7 @@ withdraw_server(Oid serverid, Oid userid)
 	pc = find_proven(conn);
 	if (pc == NULL)
 		return;
-	splitdb_remote_command(conn, "SELECT splitdb.origin_withdraw()", 0, NULL,
-						   GetForeignServer(serverid)->servername);
+	splitdb_remote_command(conn, "SELECT splitdb.origin_withdraw()", 0, NULL, NULL);
 	proven_conns = list_delete_ptr(proven_conns, pc);
 	pfree(pc);
 }
