@@ -367,7 +367,10 @@ splitdb_catalog_delete_owned(Oid relid, const char *service)
 /*
  * splitdb_catalog_require_no_job
  *		Refuse a change to a service that has a migration job, running or
- *		done (cancelled and rolled-back jobs do not count).
+ *		done (cancelled and rolled-back jobs do not count).  Read as of now
+ *		(splitdb_spi_exec_latest): a REPEATABLE READ transaction older than
+ *		the job is refused too, and one older than its cancel or rollback is
+ *		not.
  *
  * what: the refused action, for the message ("drop", "assign tables to")
  */
@@ -378,10 +381,10 @@ splitdb_catalog_require_no_job(const char *service, const char *what)
 	Datum		values[1];
 
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
-	run("SELECT job_id, state FROM splitdb.job"
-		" WHERE service = $1 AND state NOT IN ('cancelled', 'rolled_back')"
-		" ORDER BY job_id DESC LIMIT 1",
-		1, types, values, NULL, SPI_OK_SELECT);
+	(void) splitdb_spi_exec_latest("SELECT job_id, state FROM splitdb.job"
+								   " WHERE service = $1 AND state NOT IN ('cancelled', 'rolled_back')"
+								   " ORDER BY job_id DESC LIMIT 1",
+								   1, types, values, NULL, 0);
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
