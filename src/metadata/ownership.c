@@ -341,11 +341,10 @@ splitdb_unassign(PG_FUNCTION_ARGS)
  *		SQL: event trigger on sql_drop (SECURITY DEFINER).  Deletes the
  *		ownership rows of the tables the command dropped.
  *
- * As of now, not under the command's snapshot: a DROP that waited for the
- * lock of a splitdb_assign() (ACCESS SHARE on the table) in a REPEATABLE READ
- * transaction older than it would not see the row the assign committed, and
- * leave it naming a dropped table, which keeps splitdb_drop_service()
- * refusing.
+ * As of now, not under the command's snapshot: a DROP in a REPEATABLE READ
+ * transaction older than the table's splitdb_assign() would not see the row
+ * the assign committed, and leave it naming a dropped table, which keeps
+ * splitdb_drop_service() refusing.
  */
 Datum
 splitdb_forget_dropped_tables(PG_FUNCTION_ARGS)
