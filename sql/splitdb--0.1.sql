@@ -417,22 +417,16 @@ GRANT SELECT (job_id, relid, range_no, rows_copied, bytes_copied, done, updated_
 
 /*
  * A dropped table leaves no ownership row behind, so the catalog never holds
- * a dangling OID.
+ * a dangling OID.  In C (src/metadata/ownership.c): it deletes the rows as of
+ * now, so that a REPEATABLE READ transaction older than a table's
+ * splitdb_assign() drops its row too.
  */
 CREATE FUNCTION splitdb.forget_dropped_tables()
 RETURNS event_trigger
-LANGUAGE plpgsql
+AS 'MODULE_PATHNAME', 'splitdb_forget_dropped_tables'
+LANGUAGE C
 SECURITY DEFINER	-- any role's DROP fires it; only the owner may write the catalog
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	DELETE FROM splitdb.owned_table o
-	 USING pg_catalog.pg_event_trigger_dropped_objects() d
-	 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-	   AND d.objsubid = 0
-	   AND o.relid::pg_catalog.oid = d.objid;
-END
-$$;
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb.forget_dropped_tables() IS 'event trigger: removes ownership rows of dropped tables';
 REVOKE ALL ON FUNCTION splitdb.forget_dropped_tables() FROM PUBLIC;
 

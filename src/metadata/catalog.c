@@ -44,6 +44,11 @@
 #include "compat.h"
 #include "splitdb.h"
 
+static int	spi_exec_latest(const char *sql, int nparams, Oid *types, Datum *values,
+							const char *nulls, bool read_only, long count);
+static void catalog_exec_text(const char *sql, int nparams, const char *const *params,
+							  bool read_only, bool latest);
+
 static void run(const char *sql, int nargs, Oid *types, Datum *values,
 				const char *nulls, int expected);
 static char *get_text(int row, int col);
@@ -362,7 +367,10 @@ splitdb_catalog_delete_owned(Oid relid, const char *service)
 /*
  * splitdb_catalog_require_no_job
  *		Refuse a change to a service that has a migration job, running or
- *		done (cancelled and rolled-back jobs do not count).
+ *		done (cancelled and rolled-back jobs do not count).  Read as of now
+ *		(splitdb_spi_exec_latest): a REPEATABLE READ transaction older than
+ *		the job is refused too, and one older than its cancel or rollback is
+ *		not.
  *
  * what: the refused action, for the message ("drop", "assign tables to")
  */
@@ -373,10 +381,10 @@ splitdb_catalog_require_no_job(const char *service, const char *what)
 	Datum		values[1];
 
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(service));
-	run("SELECT job_id, state FROM splitdb.job"
-		" WHERE service = $1 AND state NOT IN ('cancelled', 'rolled_back')"
-		" ORDER BY job_id DESC LIMIT 1",
-		1, types, values, NULL, SPI_OK_SELECT);
+	(void) splitdb_spi_exec_latest("SELECT job_id, state FROM splitdb.job"
+								   " WHERE service = $1 AND state NOT IN ('cancelled', 'rolled_back')"
+								   " ORDER BY job_id DESC LIMIT 1",
+								   1, types, values, NULL, 0);
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -448,6 +456,20 @@ int
 splitdb_spi_exec_latest(const char *sql, int nparams, Oid *types, Datum *values,
 						const char *nulls, long count)
 {
+	return spi_exec_latest(sql, nparams, types, values, nulls, true, count);
+}
+
+/*
+ * spi_exec_latest
+ *		splitdb_spi_exec_latest(), read-only or not: not read-only, SPI
+ *		advances the command counter first, so that the query sees what the
+ *		current command did too (an event trigger's query of the objects
+ *		its command made).
+ */
+static int
+spi_exec_latest(const char *sql, int nparams, Oid *types, Datum *values,
+				const char *nulls, bool read_only, long count)
+{
 	SPIPlanPtr	plan;
 	int			rc;
 
@@ -455,7 +477,7 @@ splitdb_spi_exec_latest(const char *sql, int nparams, Oid *types, Datum *values,
 	if (plan == NULL)
 		splitdb_spi_failed(sql, SPI_result);
 	rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
-							  InvalidSnapshot, true, false, count);
+							  InvalidSnapshot, read_only, false, count);
 	if (rc < 0)
 		splitdb_spi_failed(sql, rc);
 	SPI_freeplan(plan);
@@ -471,6 +493,30 @@ void
 splitdb_catalog_exec_text(const char *sql, int nparams,
 						  const char *const *params, bool read_only)
 {
+	catalog_exec_text(sql, nparams, params, read_only, false);
+}
+
+/*
+ * splitdb_catalog_exec_text_latest
+ *		splitdb_catalog_exec_text() under the newest snapshot, as
+ *		splitdb_spi_exec_latest(): for the guards that decide from splitdb's
+ *		catalog what a client's command may do (ddlguard.c, trigguard.c).
+ *		A transaction whose snapshot is older than a job, a cutover, a
+ *		rollback or a finalize must be refused, or let through, as any
+ *		other is now.
+ */
+void
+splitdb_catalog_exec_text_latest(const char *sql, int nparams,
+								 const char *const *params, bool read_only)
+{
+	catalog_exec_text(sql, nparams, params, read_only, true);
+}
+
+/* the two above: text parameters, under the statement's or the newest snapshot */
+static void
+catalog_exec_text(const char *sql, int nparams, const char *const *params,
+				  bool read_only, bool latest)
+{
 	Oid		   *types = palloc(sizeof(Oid) * Max(nparams, 1));
 	Datum	   *values = palloc(sizeof(Datum) * Max(nparams, 1));
 	char	   *nulls = palloc(Max(nparams, 1));
@@ -481,7 +527,10 @@ splitdb_catalog_exec_text(const char *sql, int nparams,
 		values[i] = params[i] ? CStringGetTextDatum(params[i]) : (Datum) 0;
 		nulls[i] = params[i] ? ' ' : 'n';
 	}
-	splitdb_spi_exec(sql, nparams, types, values, nulls, read_only, 0);
+	if (latest)
+		(void) spi_exec_latest(sql, nparams, types, values, nulls, read_only, 0);
+	else
+		splitdb_spi_exec(sql, nparams, types, values, nulls, read_only, 0);
 }
 
 /*

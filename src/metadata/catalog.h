@@ -68,6 +68,8 @@ extern int	splitdb_spi_exec_latest(const char *sql, int nparams, Oid *types,
 									Datum *values, const char *nulls, long count);
 extern void splitdb_catalog_exec_text(const char *sql, int nparams,
 									  const char *const *params, bool read_only);
+extern void splitdb_catalog_exec_text_latest(const char *sql, int nparams,
+											 const char *const *params, bool read_only);
 extern List *splitdb_catalog_result_rows(void);
 extern char **splitdb_catalog_array_elems(HeapTuple tuple, TupleDesc desc,
 										  int col, int *n);

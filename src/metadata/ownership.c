@@ -36,6 +36,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -50,6 +51,7 @@
 
 PG_FUNCTION_INFO_V1(splitdb_assign);
 PG_FUNCTION_INFO_V1(splitdb_unassign);
+PG_FUNCTION_INFO_V1(splitdb_forget_dropped_tables);
 
 static List *table_arguments(ArrayType *arr);
 static char *rel_name(Oid relid);
@@ -332,4 +334,33 @@ splitdb_unassign(PG_FUNCTION_ARGS)
 
 	SPI_finish();
 	PG_RETURN_INT32(removed);
+}
+
+/*
+ * splitdb_forget_dropped_tables
+ *		SQL: event trigger on sql_drop (SECURITY DEFINER).  Deletes the
+ *		ownership rows of the tables the command dropped.
+ *
+ * As of now, not under the command's snapshot: a DROP in a REPEATABLE READ
+ * transaction older than the table's splitdb_assign() would not see the row
+ * the assign committed, and leave it naming a dropped table, which keeps
+ * splitdb_drop_service() refusing.
+ */
+Datum
+splitdb_forget_dropped_tables(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function splitdb.forget_dropped_tables() must be called as an event trigger"),
+				 errhint("Only splitdb's event trigger splitdb_forget_dropped_tables calls it.")));
+	splitdb_spi_connect();
+	splitdb_catalog_exec_text_latest("DELETE FROM splitdb.owned_table o"
+									 " USING pg_catalog.pg_event_trigger_dropped_objects() d"
+									 " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+									 "   AND d.objsubid = 0"
+									 "   AND o.relid::pg_catalog.oid = d.objid",
+									 0, NULL, false);
+	SPI_finish();
+	PG_RETURN_VOID();
 }

@@ -69,6 +69,9 @@
  *
  * Invariants:
  * - The refusal is an error, so the command rolls back whole.
+ * - splitdb's catalog is read as of now, not under the command's snapshot:
+ *   a REPEATABLE READ transaction begun before the job (or before its
+ *   rollback, cancel or finalize) is refused, or let through, as any other.
  * - splitdb's own DDL passes: everything its background workers run, and
  *   what a SQL function runs after splitdb_ddl_guard_off_for_xact(), which
  *   lasts until its transaction ends.  Neither is reachable by a client:
@@ -363,8 +366,12 @@ refuse_if_guarded(const char *sql, int nparams, const char *const *params)
 	const char *on;
 
 	splitdb_spi_connect();
-	/* not read-only: a fresh snapshot sees what the command made */
-	splitdb_catalog_exec_text(sql, nparams, params, false);
+	/*
+	 * as of now (a transaction older than the job, the cutover, the rollback
+	 * or the finalize is guarded as any other), and not read-only: the
+	 * command counter advanced, it sees what the command made
+	 */
+	splitdb_catalog_exec_text_latest(sql, nparams, params, false);
 	if (SPI_processed == 0)
 	{
 		SPI_finish();
@@ -458,9 +465,9 @@ any_job_guards(void)
 	bool		any;
 
 	splitdb_spi_connect();
-	splitdb_catalog_exec_text("SELECT FROM splitdb.job j"
-							  " WHERE j.state NOT IN ('cancelled', 'rolled_back', 'finalized') LIMIT 1",
-							  0, NULL, true);
+	splitdb_catalog_exec_text_latest("SELECT FROM splitdb.job j"
+									 " WHERE j.state NOT IN ('cancelled', 'rolled_back', 'finalized') LIMIT 1",
+									 0, NULL, true);
 	any = SPI_processed > 0;
 	SPI_finish();
 	return any;

@@ -54,6 +54,9 @@
  *   will look them up; the guard reads the catalogs directly, and its
  *   queries (of splitdb.reference_end) run under search_path pg_catalog,
  *   pg_temp, so no operator or function of the caller's takes part.
+ * - Those queries read as of now (splitdb_catalog_exec_text_latest): a
+ *   transaction whose snapshot is older than the cutover that installed an
+ *   end is refused as any other, not let through.
  * - A role that does not own the relation gets PostgreSQL's own refusal.
  * - splitdb's background workers pass.
  *
@@ -161,10 +164,10 @@ ends_query(Oid relid, const char *cond, const char *arg)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	splitdb_spi_connect();
-	splitdb_catalog_exec_text(psprintf("SELECT FROM splitdb.reference_end e"
-									   " WHERE e.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])"
-									   "   AND %s LIMIT 1", cond),
-							  2, params, true);
+	splitdb_catalog_exec_text_latest(psprintf("SELECT FROM splitdb.reference_end e"
+											  " WHERE e.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])"
+											  "   AND %s LIMIT 1", cond),
+									 2, params, true);
 	found = SPI_processed > 0;
 	SPI_finish();
 	AtEOXact_GUC(true, nest);
@@ -190,10 +193,10 @@ job_capture_here(Oid relid)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	splitdb_spi_connect();
-	splitdb_catalog_exec_text("SELECT FROM splitdb.capture c JOIN splitdb.job j"
-							  "    ON j.job_id OPERATOR(pg_catalog.=) c.job_id"
-							  " WHERE c.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid LIMIT 1",
-							  1, params, true);
+	splitdb_catalog_exec_text_latest("SELECT FROM splitdb.capture c JOIN splitdb.job j"
+									 "    ON j.job_id OPERATOR(pg_catalog.=) c.job_id"
+									 " WHERE c.relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid LIMIT 1",
+									 1, params, true);
 	found = SPI_processed > 0;
 	SPI_finish();
 	AtEOXact_GUC(true, nest);
@@ -452,10 +455,10 @@ refuse_cast(CreateCastStmt *stmt, const char *tag)
 		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 		splitdb_spi_connect();
-		splitdb_catalog_exec_text("SELECT FROM splitdb.reference_end e"
-								  " WHERE splitdb.key_type($1::pg_catalog.oid) OPERATOR(pg_catalog.=)"
-								  "       ANY (e.own_types OPERATOR(pg_catalog.||) e.other_types) LIMIT 1",
-								  1, params, true);
+		splitdb_catalog_exec_text_latest("SELECT FROM splitdb.reference_end e"
+										 " WHERE splitdb.key_type($1::pg_catalog.oid) OPERATOR(pg_catalog.=)"
+										 "       ANY (e.own_types OPERATOR(pg_catalog.||) e.other_types) LIMIT 1",
+										 1, params, true);
 		found = SPI_processed > 0;
 		SPI_finish();
 		AtEOXact_GUC(true, nest);
