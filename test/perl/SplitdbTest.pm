@@ -27,7 +27,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
 use Exporter 'import';
-our @EXPORT_OK = qw(start_source job_sql fingerprint_sql poll_until scram_hba
+our @EXPORT_OK = qw(start_source job_sql fingerprint_sql poll_until scram_hba start_scram_node
   start_logged_pair set_passwords psql_verbose start_pair sibling_service_sql
   faults_sql three_tables_sql RUNNING JOB_SUMMARY);
 
@@ -188,6 +188,42 @@ sub set_passwords
 	}
 	$node->safe_psql('postgres', $sql);
 	return;
+}
+
+# start_scram_node($name, \%pw, $conf)
+#
+# One new cluster that preloads splitdb (16 worker processes), logs every
+# statement, listens on 127.0.0.1 and keeps passwords as SCRAM, with the
+# lines of $conf added; started.  Every role, the bootstrap superuser too
+# ($pw{super}), logs in with its password (SCRAM, over the Unix socket and
+# over TCP from 127.0.0.1); each other key of %pw becomes a LOGIN role with
+# its password (set_passwords), and PGPASSWORD is the superuser's.
+# Returns (node, the superuser's name).
+sub start_scram_node
+{
+	my ($name, $pw, $conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+
+	$node->init;
+	$node->append_conf(
+		'postgresql.conf', q{
+shared_preload_libraries = 'splitdb'
+max_worker_processes = 16
+log_statement = 'all'
+listen_addresses = '127.0.0.1'
+password_encryption = 'scram-sha-256'
+} . ($conf // ''));
+	$node->start;
+	my $user = $node->safe_psql('postgres', 'SELECT current_user');
+	set_passwords($node, $pw->{super},
+		[ map { ($_ => $pw->{$_}) } grep { $_ ne 'super' } sort keys %$pw ]);
+	my $hba = $node->data_dir . '/pg_hba.conf';
+	open(my $fh, '>', $hba) or die "could not write $hba: $!";
+	print $fh "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n";
+	close($fh);
+	$ENV{PGPASSWORD} = $pw->{super};
+	$node->reload;
+	return ($node, $user);
 }
 
 # psql_verbose($node, $db, $sql, %psql_opts)

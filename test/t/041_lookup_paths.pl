@@ -32,38 +32,14 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use SplitdbTest qw(psql_verbose);
+use SplitdbTest qw(start_scram_node psql_verbose);
 
 my %pw = map { $_ => "Pw-$_-41c" } qw(super towner sowner writer clerk reader);
 
-my $node = PostgreSQL::Test::Cluster->new('paths');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'splitdb'
-max_worker_processes = 16
-log_statement = 'all'
+my ($node, $user) = start_scram_node('paths', \%pw, q{
 log_line_prefix = '%m [%p] app=%a login=%u db=%d '
-listen_addresses = '127.0.0.1'
-password_encryption = 'scram-sha-256'
 });
-$node->start;
-my $user = $node->safe_psql('postgres', 'SELECT current_user');
 my $port = $node->port;
-{
-	my $sql = "SET log_statement = 'none';\nALTER ROLE CURRENT_USER PASSWORD '$pw{super}';\n";
-	$sql .= "CREATE ROLE $_ LOGIN PASSWORD '$pw{$_}';\n"
-	  for grep { $_ ne 'super' } sort keys %pw;
-	$node->safe_psql('postgres', $sql);
-}
-{
-	my $hba = $node->data_dir . '/pg_hba.conf';
-	open(my $fh, '>', $hba) or die "could not write $hba: $!";
-	print $fh "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n";
-	close($fh);
-	$ENV{PGPASSWORD} = $pw{super};
-	$node->reload;
-}
 
 # orders moves to service svc; shipment stays and refers to it
 my $schema = q{
