@@ -454,12 +454,15 @@ lookup_cache_ready(void)
 /*
  * end_row_version
  *		The version of this database's row of the end (reference_id, side)
- *		in splitdb.reference_end that the active snapshot sees: its tid and
- *		raw xmin (a freeze does not change it).  False when there is none.  A write of that row alone (a
- *		reinstall, splitdb_reference_mode(), a finalize or rollback that drops
- *		the end, a superuser's UPDATE) changes no table, so no relcache
- *		callback tells of it: lookup_end compares this version with the one
- *		it read, one index probe per request and no round trip.
+ *		in splitdb.reference_end as of now, as read_end() reads it (under
+ *		the request's older snapshot the version would not match the one
+ *		read, and every request would read the end again): its tid and raw
+ *		xmin (a freeze does not change it).  False when there is none.  A
+ *		write of that row alone (a reinstall, splitdb_reference_mode(), a
+ *		finalize or rollback that drops the end, a superuser's UPDATE)
+ *		changes no table, so no relcache callback tells of it: lookup_end
+ *		compares this version with the one it read, one index probe per
+ *		request and no round trip.
  */
 static bool
 end_row_version(int64 reference_id, char side, ItemPointer tid, TransactionId *xmin)
@@ -470,6 +473,7 @@ end_row_version(int64 reference_id, char side, ItemPointer tid, TransactionId *x
 	ScanKeyData key[2];
 	SysScanDesc scan;
 	HeapTuple	tup;
+	Snapshot	snap;
 	bool		found = false;
 
 	if (!OidIsValid(relid))
@@ -477,8 +481,9 @@ end_row_version(int64 reference_id, char side, ItemPointer tid, TransactionId *x
 	rel = table_open(relid, AccessShareLock);
 	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(reference_id));
 	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_CHAREQ, CharGetDatum(side));
+	snap = RegisterSnapshot(GetLatestSnapshot());
 	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
-							  GetActiveSnapshot(), 2, key);
+							  snap, 2, key);
 	if (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		*tid = tup->t_self;
@@ -486,6 +491,7 @@ end_row_version(int64 reference_id, char side, ItemPointer tid, TransactionId *x
 		found = true;
 	}
 	systable_endscan(scan);
+	UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
 	return found;
 }
