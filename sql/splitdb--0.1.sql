@@ -251,6 +251,7 @@ CREATE TABLE splitdb.reference (
 	dropped_at          timestamptz,
 	reference_id        bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
 	mode                text NOT NULL DEFAULT 'strict' CHECK (mode IN ('strict', 'off')),
+	constraint_oid      oid,
 	PRIMARY KEY (job_id, child_relid, constraint_name)
 );
 COMMENT ON TABLE splitdb.reference IS 'foreign keys whose two ends end up in different databases, with their full definition';
@@ -273,6 +274,7 @@ COMMENT ON COLUMN splitdb.reference.parent_service IS 'service the referenced ta
 COMMENT ON COLUMN splitdb.reference.definition IS 'pg_get_constraintdef() of the original constraint, names schema-qualified';
 COMMENT ON COLUMN splitdb.reference.dropped_at IS 'when cutover dropped the constraint in the source';
 COMMENT ON COLUMN splitdb.reference.reference_id IS 'the reference''s number, as splitdb_references shows it and the trigger rows in every database name it';
+COMMENT ON COLUMN splitdb.reference.constraint_oid IS 'the foreign key in the source, until the cutover drops it: the cutover reads its names and definition again from it';
 COMMENT ON COLUMN splitdb.reference.mode IS 'strict: enforced by triggers on both sides; off: triggers disabled (check with splitdb_orphans)';
 
 /*

@@ -47,6 +47,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
@@ -72,6 +73,22 @@
 
 /* the text value of (row, col) of SPI_tuptable */
 #define VALUE(row, col) SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col)
+
+/*
+ * What splitdb.reference records of a foreign key c (pg_constraint): its key
+ * columns by name, in key order, its match type and its actions.
+ */
+#define KEY_NAMES_SQL(keys, rel) \
+	"(SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(" keys ") WITH ORDINALITY k(attnum, ord)" \
+	"  JOIN pg_attribute a ON a.attrelid = " rel " AND a.attnum = k.attnum)"
+#define CHILD_COLUMNS_SQL KEY_NAMES_SQL("c.conkey", "c.conrelid")
+#define PARENT_COLUMNS_SQL KEY_NAMES_SQL("c.confkey", "c.confrelid")
+#define DELETE_SET_COLUMNS_SQL KEY_NAMES_SQL("c.confdelsetcols", "c.conrelid")
+#define MATCH_TYPE_SQL \
+	"CASE c.confmatchtype WHEN 'f' THEN 'FULL' WHEN 'p' THEN 'PARTIAL' ELSE 'SIMPLE' END"
+#define ACTION_SQL(col) \
+	"CASE " col " WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'" \
+	" WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END"
 
 /*
  * splitdb_cutover_record_references
@@ -111,21 +128,14 @@ splitdb_cutover_record_references(int64 job_id, const char *service)
 					 " INSERT INTO splitdb.reference (job_id, constraint_name, child_relid, child_table,"
 					 "  child_service, child_columns, parent_relid, parent_table, parent_service,"
 					 "  parent_columns, match_type, on_delete, on_update, delete_set_columns,"
-					 "  is_deferrable, initially_deferred, definition)"
+					 "  is_deferrable, initially_deferred, definition, constraint_oid)"
 					 " SELECT $1, c.conname, c.conrelid, c.conrelid::regclass::text, co.service,"
-					 "  (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord)"
-					 "     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum),"
+					 "  " CHILD_COLUMNS_SQL ","
 					 "  c.confrelid, c.confrelid::regclass::text, po.service,"
-					 "  (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(attnum, ord)"
-					 "     JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum),"
-					 "  CASE c.confmatchtype WHEN 'f' THEN 'FULL' WHEN 'p' THEN 'PARTIAL' ELSE 'SIMPLE' END,"
-					 "  CASE c.confdeltype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'"
-					 "   WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END,"
-					 "  CASE c.confupdtype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'"
-					 "   WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END,"
-					 "  (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.confdelsetcols) WITH ORDINALITY k(attnum, ord)"
-					 "     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum),"
-					 "  c.condeferrable, c.condeferred, pg_get_constraintdef(c.oid)"
+					 "  " PARENT_COLUMNS_SQL ", " MATCH_TYPE_SQL ","
+					 "  " ACTION_SQL("c.confdeltype") ", " ACTION_SQL("c.confupdtype") ","
+					 "  " DELETE_SET_COLUMNS_SQL ","
+					 "  c.condeferrable, c.condeferred, pg_get_constraintdef(c.oid), c.oid"
 					 " FROM pg_constraint c"
 					 " LEFT JOIN owner co ON co.relid = c.conrelid"
 					 " LEFT JOIN owner po ON po.relid = c.confrelid"
@@ -134,6 +144,39 @@ splitdb_cutover_record_references(int64 job_id, const char *service)
 					 "   AND co.service IS DISTINCT FROM po.service"
 					 " ORDER BY c.conrelid::regclass::text, c.conname",
 					 2, types, values, NULL, false, 0);
+}
+
+/*
+ * splitdb_cutover_refresh_references
+ *		Read the job's references again from their foreign keys, which the
+ *		caller holds locked: names of the constraint, the tables and the key
+ *		columns, the actions, the deferrability and the definition.
+ *
+ * The job recorded them when it prepared.  A relation outside the service
+ * is not the job's to guard, and a foreign key follows its columns by
+ * number: its owner may have renamed a key column since (and given another
+ * column the old name), the constraint, or the table, or made the key
+ * deferrable.  The references keep their numbers.  The caller is connected
+ * to SPI, with search_path = pg_catalog, pg_temp.
+ */
+void
+splitdb_cutover_refresh_references(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+
+	splitdb_spi_exec("UPDATE splitdb.reference r SET constraint_name = c.conname,"
+					 "  child_table = c.conrelid::regclass::text, child_columns = " CHILD_COLUMNS_SQL ","
+					 "  parent_table = c.confrelid::regclass::text, parent_columns = " PARENT_COLUMNS_SQL ","
+					 "  match_type = " MATCH_TYPE_SQL ", on_delete = " ACTION_SQL("c.confdeltype") ","
+					 "  on_update = " ACTION_SQL("c.confupdtype") ","
+					 "  delete_set_columns = " DELETE_SET_COLUMNS_SQL ","
+					 "  is_deferrable = c.condeferrable, initially_deferred = c.condeferred,"
+					 "  definition = pg_get_constraintdef(c.oid)"
+					 " FROM pg_constraint c"
+					 " WHERE r.job_id = $1 AND c.oid = r.constraint_oid AND c.contype = 'f'"
+					 "   AND c.conrelid = r.child_relid AND c.confrelid = r.parent_relid",
+					 1, types, values, NULL, false, 0);
 }
 
 /* a view to re-point, read before the move */
@@ -457,6 +500,30 @@ install_references(const char *service, PGconn *conn, int lock_timeout, int atte
 						 service)));
 }
 
+/* both ends of the job's own references (splitdb.reference), as x(relid) */
+#define JOB_REFERENCE_RELIDS_SQL \
+	" SELECT r.child_relid AS relid FROM splitdb.reference r WHERE r.job_id = $1" \
+	" UNION ALL SELECT r.parent_relid FROM splitdb.reference r WHERE r.job_id = $1"
+
+/* the OIDs that sql, of the job's id as $1, returns in its first column */
+static List *
+relids_of_job(const char *sql, int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	List	   *relids = NIL;
+
+	splitdb_spi_exec(sql, 1, types, values, NULL, true, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		relids = lappend_oid(relids, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																	SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	return relids;
+}
+
 /*
  * splitdb_cutover_other_ends
  *		The relations of this database outside the job's tables that the
@@ -471,28 +538,30 @@ install_references(const char *service, PGconn *conn, int lock_timeout, int atte
 List *
 splitdb_cutover_other_ends(int64 job_id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(job_id)};
-	List	   *relids = NIL;
+	return relids_of_job("SELECT DISTINCT x.relid FROM (" JOB_REFERENCE_RELIDS_SQL
+						 " UNION ALL SELECT e.relid::oid FROM splitdb.reference_end e"
+						 "   JOIN splitdb.reference_end o ON o.reference_id = e.reference_id AND o.side <> e.side"
+						 "   JOIN splitdb.job_table t ON t.job_id = $1 AND t.relid = o.relid::oid"
+						 "  WHERE e.here = 'source' AND o.here = 'source') x"
+						 " WHERE x.relid NOT IN (SELECT t.relid FROM splitdb.job_table t WHERE t.job_id = $1)"
+						 "   AND EXISTS (SELECT FROM pg_class c WHERE c.oid = x.relid)",
+						 job_id);
+}
 
-	splitdb_spi_exec("SELECT DISTINCT x.relid FROM ("
-					 " SELECT r.child_relid AS relid FROM splitdb.reference r WHERE r.job_id = $1"
-					 " UNION ALL SELECT r.parent_relid FROM splitdb.reference r WHERE r.job_id = $1"
-					 " UNION ALL SELECT e.relid::oid FROM splitdb.reference_end e"
-					 "   JOIN splitdb.reference_end o ON o.reference_id = e.reference_id AND o.side <> e.side"
-					 "   JOIN splitdb.job_table t ON t.job_id = $1 AND t.relid = o.relid::oid"
-					 "  WHERE e.here = 'source' AND o.here = 'source') x"
-					 " WHERE x.relid NOT IN (SELECT t.relid FROM splitdb.job_table t WHERE t.job_id = $1)"
-					 "   AND EXISTS (SELECT FROM pg_class c WHERE c.oid = x.relid)",
-					 1, types, values, NULL, true, 0);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-
-		relids = lappend_oid(relids, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																	SPI_tuptable->tupdesc, 1, &isnull)));
-	}
-	return relids;
+/*
+ * referencing_others
+ *		The relations outside the job at the other ends of the foreign keys
+ *		its cutover drops (the job's rows of splitdb.reference), in OID
+ *		order.  In a transaction, connected to SPI.
+ */
+static List *
+referencing_others(int64 job_id)
+{
+	return relids_of_job("SELECT DISTINCT x.relid FROM (" JOB_REFERENCE_RELIDS_SQL ") x"
+						 " WHERE x.relid NOT IN (SELECT t.relid FROM splitdb.job_table t WHERE t.job_id = $1)"
+						 "   AND EXISTS (SELECT FROM pg_class c WHERE c.oid = x.relid)"
+						 " ORDER BY x.relid",
+						 job_id);
 }
 
 /*
@@ -533,6 +602,21 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 													   SPI_tuptable->tupdesc, 1, &isnull)),
 						AccessExclusiveLock);
 	}
+
+	/*
+	 * The relations at the other ends of its references, locked as the
+	 * drops of their foreign keys below would lock them, and the references
+	 * read again from the foreign keys under those locks: installed on what
+	 * the keys are now, not on the names they had when the job prepared.
+	 */
+	foreach(lc, referencing_others(job_id))
+	{
+		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+		/* ALTER SCHEMA ... RENAME locks no table: trigguard.c waits for this */
+		LockDatabaseObject(NamespaceRelationId, get_rel_namespace(lfirst_oid(lc)), 0,
+						   AccessShareLock);
+	}
+	splitdb_cutover_refresh_references(job_id);
 
 	/* 1. what must be rebuilt, read while the names are the originals' */
 	shims = splitdb_shim_ddl(job_id, service, server);

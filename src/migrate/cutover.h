@@ -16,6 +16,7 @@
 #include "remote/remote.h"
 
 extern void splitdb_cutover_record_references(int64 job_id, const char *service);
+extern void splitdb_cutover_refresh_references(int64 job_id);
 extern List *splitdb_cutover_other_ends(int64 job_id);
 extern ErrorData *splitdb_cutover_install_tries(const char *service, List *ids,
 												 PGconn *conn, int lock_timeout,

@@ -78,14 +78,17 @@
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
 #include "commands/event_trigger.h"
+#include "commands/tablecmds.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "postmaster/bgworker.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "parser/parse_type.h"
@@ -130,11 +133,35 @@ splitdb_function_owner(Oid funcid, bool *capture)
 	return owner;
 }
 
-/* the OID of the relation rv names, as the command will find it; 0 if none */
+/*
+ * relation_of
+ *		The OID of the relation rv names, as the command will find it (0 if
+ *		none), locked with lockmode, the lock the command takes on it, when
+ *		the current user owns it.
+ *
+ * The guard runs before the command takes its lock.  Without the lock a
+ * cutover that is installing an end on the relation, and holds it locked
+ * until it commits, is not seen yet (its rows of splitdb.reference_end are
+ * not committed), and the command, let through, waits for the cutover's
+ * lock and then runs on the end.  Taken here, the lock waits for the
+ * cutover, and the ends are read as of now afterwards.  A relation the
+ * user does not own is not locked: PostgreSQL refuses the command before
+ * it locks anything, and a role must not hold up another's table by
+ * naming it.
+ */
 static Oid
-relation_of(RangeVar *rv)
+relation_of(RangeVar *rv, LOCKMODE lockmode)
 {
-	return rv != NULL ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+	Oid			relid;
+
+	if (rv == NULL)
+		return InvalidOid;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (lockmode == NoLock || !OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
+		return relid;
+	LockRelationOid(relid, lockmode);
+	/* the name may have gone to another relation while this waited */
+	return RangeVarGetRelid(rv, NoLock, true);
 }
 
 /*
@@ -360,7 +387,8 @@ refuse_named_trigger(List *names, const char *tag)
 	relname = list_truncate(relname, list_length(relname) - 1);
 	if (relname == NIL)
 		return;
-	refuse_on_relation(relation_of(makeRangeVarFromNameList(relname)), tgname, NULL, tag);
+	refuse_on_relation(relation_of(makeRangeVarFromNameList(relname), AccessExclusiveLock),
+					   tgname, NULL, tag);
 }
 
 /*
@@ -379,7 +407,7 @@ refuse_detach(Oid relid, PartitionCmd *part, const char *tag)
 {
 	Oid			on = InvalidOid;
 	bool		capture = false;
-	Oid			partid = relation_of(part->name);
+	Oid			partid = relation_of(part->name, NoLock);
 
 	if (splitdb_trigger_on(relid, NULL, NULL, &on, &capture) == NULL || !OidIsValid(partid))
 		return;
@@ -413,7 +441,7 @@ refuse_detach(Oid relid, PartitionCmd *part, const char *tag)
 static void
 refuse_inherit(RangeVar *parent, const char *tag)
 {
-	Oid			relid = relation_of(parent);
+	Oid			relid = relation_of(parent, ShareUpdateExclusiveLock);
 	Oid			on = InvalidOid;
 	bool		capture = false;
 
@@ -504,7 +532,7 @@ refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 				continue;
 		}
 		if (!OidIsValid(relid))
-			relid = relation_of(stmt->relation);
+			relid = relation_of(stmt->relation, AlterTableGetLockLevel(stmt->cmds));
 		if (cmd->subtype == AT_AddInherit)
 			refuse_inherit((RangeVar *) cmd->def, tag);
 		else if (cmd->subtype == AT_DetachPartition)
@@ -535,6 +563,15 @@ refuse_schema_rename(const char *schema, const char *tag)
 
 	if (!OidIsValid(nsp))
 		return;
+
+	/*
+	 * RENAME takes no lock on the schema's tables; a cutover that installs
+	 * an end on one of them holds this lock on the schema (cutover.c), so
+	 * the rename waits for it here and then sees the end.  Only a schema
+	 * the role owns: PostgreSQL refuses the others.
+	 */
+	if (pg_namespace_ownercheck(nsp, GetUserId()))
+		LockDatabaseObject(NamespaceRelationId, nsp, 0, AccessExclusiveLock);
 	classrel = table_open(RelationRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(nsp));
@@ -598,24 +635,25 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 		RenameStmt *stmt = (RenameStmt *) tree;
 
 		if (stmt->renameType == OBJECT_TRIGGER)
-			refuse_on_relation(relation_of(stmt->relation), stmt->subname, NULL, tag);
+			refuse_on_relation(relation_of(stmt->relation, AccessExclusiveLock), stmt->subname, NULL, tag);
 		else if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_FOREIGN_TABLE)
-			refuse_renaming(relation_of(stmt->relation), NULL, tag);
+			refuse_renaming(relation_of(stmt->relation, AccessExclusiveLock), NULL, tag);
 		else if (stmt->renameType == OBJECT_COLUMN)
-			refuse_renaming(relation_of(stmt->relation), stmt->subname, tag);
+			refuse_renaming(relation_of(stmt->relation, AccessExclusiveLock), stmt->subname, tag);
 		else if (stmt->renameType == OBJECT_SCHEMA)
 			refuse_schema_rename(stmt->subname, tag);
 	}
 	else if (IsA(tree, AlterObjectSchemaStmt) &&
 			 (((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_TABLE ||
 			  ((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_FOREIGN_TABLE))
-		refuse_renaming(relation_of(((AlterObjectSchemaStmt *) tree)->relation), NULL, tag);
+		refuse_renaming(relation_of(((AlterObjectSchemaStmt *) tree)->relation, AccessExclusiveLock),
+						NULL, tag);
 	else if (IsA(tree, AlterObjectDependsStmt) &&
 			 ((AlterObjectDependsStmt *) tree)->objectType == OBJECT_TRIGGER)
 	{
 		AlterObjectDependsStmt *stmt = (AlterObjectDependsStmt *) tree;
 
-		refuse_on_relation(relation_of(stmt->relation),
+		refuse_on_relation(relation_of(stmt->relation, AccessExclusiveLock),
 						   strVal(linitial((List *) stmt->object)), NULL, tag);
 	}
 	PG_RETURN_VOID();

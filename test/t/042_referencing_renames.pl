@@ -1,0 +1,231 @@
+# Copyright (c) 2026, splitdb developers
+#
+# What the cross-service references are installed on when the tables at
+# their other ends change names during the job, and the owner of such a
+# table renaming a key column while the cutover installs its end.
+#
+# One cluster (splitdb preloaded, trust authentication); services svc and
+# svc2 (their sibling databases on the same cluster).  par and item move; outside
+# the service, kid (id, pid REFERENCES par) and cat (id, referenced by
+# item.cat_id) stay, and so does kid2 (pid REFERENCES par2), owned by the
+# role towner, which is no superuser.
+#
+# 1. The job is held at copying (splitdb.migrate_pause_at), after it
+#    recorded its references.  A foreign key follows its columns by number,
+#    and those tables are not the job's to guard, so their owner may change
+#    them: kid's key column pid is renamed par_ref and a new column pid
+#    takes the old name (holding values no parent has), kid is renamed
+#    kid_renamed (renaming or altering the constraint, which changes the
+#    triggers on par, is refused); cat's key column id is renamed cat_key and a new column
+#    id takes the old name.  The job then ends done, and the references
+#    are on what the foreign keys are at the cutover, with their numbers
+#    kept: a parent that a kid row still refers to (by par_ref) cannot be
+#    deleted in the sibling, a kid row referring to no parent is refused,
+#    the decoy column pid is no key; an item's
+#    cat_id is checked against cat_key, not the decoy id.  Before, the
+#    references were installed on the names recorded when the job
+#    prepared: the decoys, so the parent's delete went through and left an
+#    orphan.
+#
+# 2. The job of svc2 moves par2, held where its cutover has installed
+#    everything and is about to commit (cutover_committing), with kid2's
+#    lock held, and tsch.kid3's (which refers to par2 too, in a schema that
+#    towner owns).  towner renames kid2's key column meanwhile, and schema
+#    tsch: each command waits for the cutover's lock, and is then refused
+#    (42501), the names unchanged, the references enforced.  Before, the
+#    guard of the reference triggers looked before the lock, found no end
+#    yet, and the rename went through once the cutover committed (the
+#    schema's rename took no lock at all).
+
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SplitdbTest qw(start_source poll_until psql_verbose JOB_SUMMARY);
+
+my $pause_key = 1936747639;    # SPLITDB_MIGRATE_PAUSE_KEY
+
+my $node = start_source('renames', 500);
+
+sub query
+{
+	my ($db, $sql) = @_;
+	return $node->safe_psql($db, $sql);
+}
+
+sub job
+{
+	my ($id, $columns) = @_;
+	return query('postgres', "SELECT $columns FROM splitdb.job WHERE job_id = $id");
+}
+
+# $sql in $db as $role (verbose errors, stopping at the first):
+# (exit code, stdout, stderr)
+sub as_role
+{
+	my ($role, $db, $sql) = @_;
+	return psql_verbose($node, $db, $sql,
+		connstr => $node->connstr($db) . " user=$role", on_error_stop => 1);
+}
+
+# Start job of service $svc held at $point; returns (job id, the session
+# that holds the pause).
+sub start_held
+{
+	my ($svc, $point) = @_;
+	my $holder = $node->background_psql('postgres');
+	$holder->query_safe("SELECT pg_advisory_lock($pause_key, 0)");
+	my $id = query('postgres', "SET splitdb.migrate_pause_at = '$point'; SELECT splitdb_migrate('$svc')");
+	poll_until(
+		sub {
+			query('postgres',
+				"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'splitdb worker'"
+				  . " AND query = 'paused at $point'") eq '1';
+		},
+		sub { job($id, 'state') =~ /^(failed|cancelled|done)$/ },
+		"the worker of $svc to pause at $point")
+	  or BAIL_OUT("the job of $svc ended before pausing at $point: " . job($id, JOB_SUMMARY));
+	return ($id, $holder);
+}
+
+sub release_and_wait
+{
+	my ($id, $holder) = @_;
+	$holder->query_safe("SELECT pg_advisory_unlock($pause_key, 0)");
+	$holder->quit;
+	poll_until(sub { job($id, 'state') =~ /^(done|failed|cancelled)$/ }, undef, "the end of job $id");
+	return job($id, JOB_SUMMARY);
+}
+
+my $refs_sql = q{SELECT string_agg(format('%s %s %s %s -> %s %s %s %s', reference_id, constraint_name,
+	child_table, child_columns, parent_table, parent_columns, is_deferrable, initially_deferred), E'\n'
+	ORDER BY reference_id) FROM splitdb_references};
+
+query(
+	'postgres', q{
+CREATE ROLE towner LOGIN;
+CREATE TABLE par (id bigint PRIMARY KEY);
+INSERT INTO par SELECT g FROM generate_series(1, 3000) g;
+CREATE TABLE kid (id integer PRIMARY KEY, pid bigint NOT NULL REFERENCES par);
+INSERT INTO kid SELECT g, g FROM generate_series(1, 5) g;
+CREATE TABLE cat (id integer PRIMARY KEY);
+INSERT INTO cat SELECT g FROM generate_series(1, 10) g;
+CREATE TABLE item (id integer PRIMARY KEY, cat_id integer REFERENCES cat);
+INSERT INTO item SELECT g, g FROM generate_series(1, 10) g;
+CREATE TABLE par2 (id bigint PRIMARY KEY);
+INSERT INTO par2 SELECT g FROM generate_series(1, 1000) g;
+CREATE TABLE kid2 (id integer PRIMARY KEY, pid bigint REFERENCES par2);
+INSERT INTO kid2 SELECT g, g FROM generate_series(1, 5) g;
+ALTER TABLE kid2 OWNER TO towner;
+CREATE SCHEMA tsch AUTHORIZATION towner;
+CREATE TABLE tsch.kid3 (id integer PRIMARY KEY, pid bigint REFERENCES par2);
+INSERT INTO tsch.kid3 SELECT g, g FROM generate_series(1, 5) g;
+ALTER TABLE tsch.kid3 OWNER TO towner;
+GRANT REFERENCES ON par2 TO towner;
+SELECT splitdb_add_service('svc');
+SELECT splitdb_assign('svc', 'par', 'item');
+SELECT splitdb_add_service('svc2');
+SELECT splitdb_assign('svc2', 'par2');
+});
+
+# ===== 1. names changed between the job's prepare and its cutover =====
+my ($id, $holder) = start_held('svc', 'copying');
+my $recorded = query('postgres', $refs_sql);
+is( $recorded,
+	"1 item_cat_id_fkey public.item {cat_id} -> public.cat {id} f f\n"
+	  . '2 kid_pid_fkey public.kid {pid} -> public.par {id} f f',
+	'the job recorded its references when it prepared');
+query(
+	'postgres', q{
+ALTER TABLE kid RENAME COLUMN pid TO par_ref;
+ALTER TABLE kid ADD COLUMN pid bigint;
+UPDATE kid SET pid = 424242;
+ALTER TABLE kid RENAME TO kid_renamed;
+ALTER TABLE cat RENAME COLUMN id TO cat_key;
+ALTER TABLE cat ADD COLUMN id integer;
+UPDATE cat SET id = 999;
+});
+is(release_and_wait($id, $holder), 'done, phase done, run 1: no error', 'the job ends done');
+is( query('postgres', $refs_sql),
+	"1 item_cat_id_fkey public.item {cat_id} -> public.cat {cat_key} f f\n"
+	  . '2 kid_pid_fkey public.kid_renamed {par_ref} -> public.par {id} f f',
+	'the references are what the foreign keys were at the cutover, with their numbers');
+is( query('postgres',
+		q{SELECT string_agg(relid::regclass || ' ' || side::text || ' ' || own_columns::text, ', ' ORDER BY side)
+		    FROM splitdb.reference_end WHERE relid IN ('kid_renamed'::regclass, 'cat'::regclass)}),
+	'kid_renamed c {par_ref}, cat p {cat_key}',
+	"the source's ends read the key columns by their names at the cutover");
+
+my ($rc, $out, $err) = psql_verbose($node, 'svc', 'DELETE FROM par WHERE id = 1');
+like($err, qr/ERROR:  23503: update or delete on table "par" violates foreign key constraint "kid_pid_fkey" on table "kid_renamed"/,
+	'a parent that kid_renamed.par_ref refers to cannot be deleted in the sibling');
+is(query('svc', 'SELECT count(*) FROM par WHERE id = 1'), '1', 'the parent is still there');
+($rc, $out, $err) = psql_verbose($node, 'svc', 'DELETE FROM par WHERE id = 3000');
+is($rc, 0, 'a parent nothing refers to can be deleted') or diag($err);
+
+($rc, $out, $err) = psql_verbose($node, 'postgres', 'INSERT INTO kid_renamed (id, par_ref) VALUES (100, 999999)');
+like($err, qr/ERROR:  23503: insert or update on table "kid_renamed" violates foreign key constraint "kid_pid_fkey"\nDETAIL:  Key \(par_ref\)=\(999999\) is not present in table "par"/,
+	'a kid row that refers to no parent is refused');
+($rc, $out, $err) = psql_verbose($node, 'postgres', 'INSERT INTO kid_renamed (id, par_ref, pid) VALUES (101, 2, 777777)');
+is($rc, 0, 'the decoy column pid is no key') or diag($err);
+is(query('postgres', 'SELECT count(*) FROM kid_renamed WHERE id >= 100'), '1', 'only the valid kid row went in');
+
+($rc, $out, $err) = psql_verbose($node, 'svc', 'INSERT INTO item VALUES (100, 999)');
+like($err, qr/ERROR:  23503: insert or update on table "item" violates foreign key constraint "item_cat_id_fkey"\nDETAIL:  Key \(cat_id\)=\(999\) is not present in table "cat"/,
+	"an item is checked against cat's key column, not the decoy that took its name");
+($rc, $out, $err) = psql_verbose($node, 'svc', 'INSERT INTO item VALUES (101, 3)');
+is($rc, 0, 'an item whose category exists goes in') or diag($err);
+($rc, $out, $err) = psql_verbose($node, 'postgres', 'DELETE FROM cat WHERE cat_key = 3');
+like($err, qr/ERROR:  23503: update or delete on table "cat" violates foreign key constraint "item_cat_id_fkey" on table "item"/,
+	'a category that an item refers to cannot be deleted');
+is( query('postgres',
+		'SELECT count(*) FROM kid_renamed k WHERE NOT EXISTS (SELECT FROM par_check p WHERE p.id = k.par_ref)'
+		  =~ s/par_check/par/r),
+	'0', 'no kid row is an orphan');
+
+# ===== 2. the owner of a referencing table renames its key column while the cutover installs its end =====
+query('postgres',
+	"CREATE USER MAPPING FOR towner SERVER splitdb_svc2 OPTIONS (user 'towner', password_required 'false')");
+($id, $holder) = start_held('svc2', 'cutover_committing');
+my %rename = (
+	column => 'ALTER TABLE kid2 RENAME COLUMN pid TO y',
+	schema => 'ALTER SCHEMA tsch RENAME TO tsch2');
+my %session;
+for my $what (sort keys %rename)
+{
+	$session{$what} =
+	  $node->background_psql('postgres', extra_params => [ '-U', 'towner' ], on_error_stop => 0);
+	$session{$what}->query_until(qr/started/, "\\echo started\n$rename{$what};\n");
+}
+poll_until(
+	sub {
+		query('postgres',
+			"SELECT count(*) FROM pg_stat_activity WHERE usename = 'towner' AND wait_event_type = 'Lock'") eq '2';
+	},
+	undef,
+	"towner's renames to wait for the cutover's locks");
+is(release_and_wait($id, $holder), 'done, phase done, run 1: no error', 'the job of svc2 ends done');
+for my $what (sort keys %rename)
+{
+	$session{$what}->query('SELECT 1');
+	$session{$what}->quit;
+}
+like($session{column}->{stderr},
+	qr/permission denied: column "pid" of table "kid2" is a key of a cross-service reference/,
+	"towner's column rename, which waited for the cutover, is refused once the reference is in place");
+like($session{schema}->{stderr},
+	qr/permission denied: table "kid3" holds an end of a cross-service reference/,
+	"towner's schema rename, which waited for the cutover, is refused once the reference is in place");
+is(query('postgres', "SELECT count(*) FROM pg_namespace WHERE nspname = 'tsch'"), '1', 'the schema keeps its name');
+($rc, $out, $err) = as_role('towner', 'postgres', 'INSERT INTO tsch.kid3 VALUES (100, 999999)');
+like($err, qr/ERROR:  23503: insert or update on table "kid3" violates foreign key constraint "kid3_pid_fkey"/,
+	'the reference to par2 is enforced on tsch.kid3');
+is( query('postgres', q{SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
+	WHERE attrelid = 'kid2'::regclass AND attnum > 0 AND NOT attisdropped}),
+	'id,pid', "kid2's key column keeps its name");
+($rc, $out, $err) = as_role('towner', 'postgres', 'INSERT INTO kid2 VALUES (100, 999999)');
+like($err, qr/ERROR:  23503: insert or update on table "kid2" violates foreign key constraint "kid2_pid_fkey"/,
+	'the reference to par2 is enforced on kid2.pid');
+
+done_testing();
