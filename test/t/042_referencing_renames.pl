@@ -25,7 +25,9 @@
 #    cat_id is checked against cat_key, not the decoy id.  Before, the
 #    references were installed on the names recorded when the job
 #    prepared: the decoys, so the parent's delete went through and left an
-#    orphan.
+#    orphan.  Then the way to drop a table with an end: each reference
+#    turned off (splitdb_reference_mode), cat and kid_renamed dropped, and
+#    the sibling's writes no longer check them.
 #
 # 2. The job of svc2 moves par2, held where its cutover has installed
 #    everything and is about to commit (cutover_committing), with kid2's
@@ -183,6 +185,23 @@ is( query('postgres',
 		'SELECT count(*) FROM kid_renamed k WHERE NOT EXISTS (SELECT FROM par_check p WHERE p.id = k.par_ref)'
 		  =~ s/par_check/par/r),
 	'0', 'no kid row is an orphan');
+
+# ===== the way to drop a table with an end (operations.md, Limits known
+# today): the reference off first, then the table; the other database's
+# writes no longer check it
+for my $ref ([ 1, 'cat' ], [ 2, 'kid_renamed' ])
+{
+	my ($n, $table) = @$ref;
+	is(query('postgres', "SELECT splitdb_reference_mode($n, 'off')"), 'strict', "reference $n was strict");
+	is(query('postgres', "SELECT mode FROM splitdb_references WHERE reference_id = $n"), 'off',
+		"reference $n is turned off");
+	query('postgres', "DROP TABLE $table");
+}
+($rc, $out, $err) = psql_verbose($node, 'svc', 'DELETE FROM par WHERE id = 1');
+is($rc, 0, "with kid_renamed dropped after its reference was turned off, the sibling deletes a parent it referred to")
+  or diag($err);
+($rc, $out, $err) = psql_verbose($node, 'svc', 'INSERT INTO item VALUES (102, 999)');
+is($rc, 0, 'with cat dropped after its reference was turned off, the sibling writes any category') or diag($err);
 
 # ===== 2. the owner of a referencing table renames its key column while the cutover installs its end =====
 query('postgres',
