@@ -566,6 +566,20 @@ CREATE EVENT TRIGGER splitdb_guard_triggers ON ddl_command_start
 	EXECUTE FUNCTION splitdb.guard_triggers();
 ALTER EVENT TRIGGER splitdb_guard_triggers ENABLE ALWAYS;
 
+-- For a role that is no superuser, a command that dropped a relation with an
+-- end of a cross-service reference (DROP TABLE, DROP SCHEMA ... CASCADE, ...):
+-- the other end's triggers, in another database, would go on checking it.
+CREATE FUNCTION splitdb.guard_dropped_ends()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'splitdb_guard_dropped_ends'
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION splitdb.guard_dropped_ends() IS 'event trigger: refuses, for a role that is no superuser, dropping a relation that holds an end of a cross-service reference';
+REVOKE ALL ON FUNCTION splitdb.guard_dropped_ends() FROM PUBLIC;
+CREATE EVENT TRIGGER splitdb_guard_dropped_ends ON sql_drop
+	EXECUTE FUNCTION splitdb.guard_dropped_ends();
+ALTER EVENT TRIGGER splitdb_guard_dropped_ends ENABLE ALWAYS;
+
 /*
  * Services
  */

@@ -17,6 +17,11 @@
  * DROP TRIGGER; ALTER TRIGGER ... DEPENDS ON EXTENSION and then DROP
  * EXTENSION) and delete rows that another role's table still refers to.
  *
+ * splitdb_guard_dropped_ends, on sql_drop, refuses, to a role that is no
+ * superuser, a command that dropped a relation holding an end, by any
+ * route (2BP01): the other end's triggers, in another database, would go
+ * on checking it.
+ *
  * splitdb_guard_triggers, on ddl_command_start for ALTER TABLE, ALTER
  * FOREIGN TABLE, DROP TRIGGER, ALTER TRIGGER, ALTER SCHEMA, CREATE TABLE
  * and CREATE CAST, looks at the parse tree
@@ -100,6 +105,7 @@
 #include "metadata/catalog.h"
 
 PG_FUNCTION_INFO_V1(splitdb_guard_triggers);
+PG_FUNCTION_INFO_V1(splitdb_guard_dropped_ends);
 
 /*
  * splitdb_function_owner
@@ -590,6 +596,24 @@ refuse_schema_rename(const char *schema, const char *tag)
 }
 
 /*
+ * guard_passes
+ *		Whether the guards let the command through without looking: for a
+ *		superuser and for splitdb's background workers.  Raises 39P01 when
+ *		the function is not called as an event trigger.
+ */
+static bool
+guard_passes(FunctionCallInfo fcinfo)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function can only be called as an event trigger"),
+				 errhint("Only splitdb's own event triggers call it.")));
+	return superuser() || (MyBgworkerEntry != NULL &&
+						   strcmp(MyBgworkerEntry->bgw_library_name, "splitdb") == 0);
+}
+
+/*
  * splitdb_guard_triggers
  *		SQL: event trigger on ddl_command_start.  Refuses a command of a role
  *		that is no superuser on one of splitdb's triggers (see the file's
@@ -602,13 +626,7 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 	Node	   *tree;
 	const char *tag;
 
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function can only be called as an event trigger"),
-				 errhint("Only splitdb's own event triggers call it.")));
-	if (superuser() || (MyBgworkerEntry != NULL &&
-						strcmp(MyBgworkerEntry->bgw_library_name, "splitdb") == 0))
+	if (guard_passes(fcinfo))
 		PG_RETURN_VOID();
 	tree = trigdata->parsetree;
 	tag = GetCommandTagName(trigdata->tag);
@@ -656,5 +674,69 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 		refuse_on_relation(relation_of(stmt->relation, AccessExclusiveLock),
 						   strVal(linitial((List *) stmt->object)), NULL, tag);
 	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * splitdb_guard_dropped_ends
+ *		SQL: event trigger on sql_drop.  Refuses (2BP01), for a role that is
+ *		no superuser, a command that dropped a relation holding an end of a
+ *		cross-service reference, whatever its route: DROP TABLE, DROP
+ *		FOREIGN TABLE (a shim), DROP SCHEMA ... CASCADE, DROP OWNED ...
+ *		CASCADE.
+ *
+ * A foreign key goes with its referencing table, and keeps its referenced
+ * table from being dropped.  The triggers of the reference's other end are
+ * in another database, which this command cannot change: they would go on
+ * checking a table that no longer exists, and every write there that they
+ * check would fail (42704).  A superuser turns the reference off first
+ * (splitdb_reference_mode()), and then drops the table.  The relations are
+ * gone from the catalog by now; splitdb.reference_end still names their
+ * OIDs, and is read as of now.
+ */
+Datum
+splitdb_guard_dropped_ends(PG_FUNCTION_ARGS)
+{
+	bool		present;
+	List	   *rows = NIL;
+
+	if (guard_passes(fcinfo))
+		PG_RETURN_VOID();
+
+	/* search_path is pg_catalog, pg_temp (the function's SET clause) */
+	splitdb_spi_connect();
+	/* DROP EXTENSION splitdb takes the catalog along */
+	splitdb_catalog_exec_text_latest("SELECT pg_catalog.to_regclass('splitdb.reference_end') IS NOT NULL",
+									 0, NULL, true);
+	present = SPI_processed == 1 &&
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
+	if (present)
+	{
+		splitdb_catalog_exec_text_latest("SELECT d.object_type, d.object_identity, e.reference_id::text,"
+										 "       e.constraint_name::text"
+										 "  FROM pg_catalog.pg_event_trigger_dropped_objects() d"
+										 "  JOIN splitdb.reference_end e"
+										 "    ON e.relid::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid"
+										 " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+										 "   AND d.objsubid OPERATOR(pg_catalog.=) 0"
+										 " ORDER BY e.reference_id, e.side LIMIT 1",
+										 0, NULL, true);
+		rows = splitdb_catalog_result_rows();
+	}
+	if (rows != NIL)
+	{
+		/* raised while connected: the strings live in SPI's memory */
+		char	  **row = (char **) linitial(rows);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot drop %s %s because cross-service reference %s depends on it",
+						row[0], row[1], row[2]),
+				 errdetail("Reference %s (\"%s\") has an end on it; the triggers of its other end, in another database, would go on checking a table that no longer exists.",
+						   row[2], row[3]),
+				 errhint("Ask a superuser to turn the reference off with splitdb_reference_mode(%s, 'off') and to drop the %s.",
+						 row[2], row[0])));
+	}
+	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS splitdb CASCADE;
 -- the library defines the settings; load it even without shared_preload_libraries
 LOAD 'splitdb';
 
-SELECT plan(93);
+SELECT plan(94);
 
 -- ===== the extension
 SELECT has_extension('splitdb', 'extension splitdb is installed');
@@ -178,9 +178,12 @@ SELECT results_eq(
 	   ORDER BY 1$$,
 	$$VALUES ('splitdb_guard_ddl', 'ddl_command_end', 'splitdb.guard_ddl()', 'A', true, false),
 			 ('splitdb_guard_drop', 'sql_drop', 'splitdb.guard_drop()', 'A', true, false),
+			 ('splitdb_guard_dropped_ends', 'sql_drop', 'splitdb.guard_dropped_ends()', 'A', NULL::boolean, NULL::boolean),
 			 ('splitdb_guard_start', 'ddl_command_start', 'splitdb.guard_start()', 'A', true, false),
 			 ('splitdb_guard_triggers', 'ddl_command_start', 'splitdb.guard_triggers()', 'A', true, false)$$,
-	'event triggers splitdb_guard_ddl, splitdb_guard_drop, splitdb_guard_start and splitdb_guard_triggers: enabled always (replica sessions too), part of the extension, for listed tags only');
+	'event triggers splitdb_guard_ddl, splitdb_guard_drop, splitdb_guard_start and splitdb_guard_triggers: enabled always (replica sessions too), part of the extension, for listed tags only; splitdb_guard_dropped_ends on every drop (sql_drop fires for no command that can carry a password)');
+SELECT function_privs_are('splitdb', 'guard_dropped_ends', ARRAY[]::name[],
+						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.guard_dropped_ends()');
 SELECT function_privs_are('splitdb', 'guard_ddl', ARRAY[]::name[],
 						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.guard_ddl()');
 
@@ -229,6 +232,7 @@ SELECT set_eq(
 		  'splitdb.guard_drop()',
 		  'splitdb.guard_start()',
 		  'splitdb.guard_triggers()',
+		  'splitdb.guard_dropped_ends()',
 		  'splitdb.archive_guard()',
 		  'splitdb_rollback(name)',
 		  'splitdb.capture_changes()',
@@ -239,7 +243,7 @@ SELECT set_eq(
 		  'splitdb.drop_capture(bigint)',
 		  'splitdb.reference_relay_action(bigint,"char",text[],text[],bigint,text)',
 		  'splitdb.reference_lookup(bigint,"char",integer,text[],text[],bigint,text)'],
-	'the extension has exactly these functions: fifteen in its schema, thirty-four helpers in splitdb');
+	'the extension has exactly these functions: fifteen in its schema, thirty-five helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -253,7 +257,7 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'reference_end_relid', 'origin_challenge', 'origin_prove', 'origin_withdraw',
 									  'origin_key_make', 'ensure_preloaded', 'partition_route',
 									  'refuse_foreign_triggers', 'guard_ddl', 'guard_drop',
-									  'guard_start', 'guard_triggers', 'archive_guard', 'capture_changes', 'install_capture',
+									  'guard_start', 'guard_triggers', 'guard_dropped_ends', 'archive_guard', 'capture_changes', 'install_capture',
 									  'capture_problem', 'refuse_writes', 'close_capture', 'drop_capture'],
 					 'schema splitdb holds only the internal helpers');
 

@@ -38,6 +38,14 @@
 #    guard of the reference triggers looked before the lock, found no end
 #    yet, and the rename went through once the cutover committed (the
 #    schema's rename took no lock at all).
+#
+# 3. towner drops what holds an end, by each route: DROP TABLE of kid2,
+#    DROP SCHEMA tsch CASCADE (kid3), and in the sibling, owning par2
+#    there, DROP TABLE par2 and DROP OWNED BY towner CASCADE.  Each is
+#    refused (2BP01, naming the reference, a hint to have a superuser turn
+#    it off and drop the table), and drops nothing.  Before, the drop went
+#    through, and the other database's checks failed on every write with
+#    42704 from then on, splitdb_reference_mode() too.
 
 use strict;
 use warnings FATAL => 'all';
@@ -240,6 +248,29 @@ is(query('postgres', "SELECT count(*) FROM pg_namespace WHERE nspname = 'tsch'")
 ($rc, $out, $err) = as_role('towner', 'postgres', 'INSERT INTO tsch.kid3 VALUES (100, 999999)');
 like($err, qr/ERROR:  23503: insert or update on table "kid3" violates foreign key constraint "kid3_pid_fkey"/,
 	'the reference to par2 is enforced on tsch.kid3');
+
+# ===== 3. the owner of a table with an end drops it, by any route =====
+my %drop = (
+	'DROP TABLE kid2'         => [ 'postgres', 'table public.kid2' ],
+	'DROP SCHEMA tsch CASCADE' => [ 'postgres', 'table tsch.kid3' ],
+	'DROP TABLE par2'         => [ 'svc2', 'table public.par2' ],
+	'DROP OWNED BY towner CASCADE' => [ 'svc2', 'table public.par2' ]);
+query('svc2', 'ALTER TABLE par2 OWNER TO towner');
+for my $sql (sort keys %drop)
+{
+	my ($db, $what) = @{ $drop{$sql} };
+	my $before = query($db, q{SELECT count(*) FROM pg_class WHERE relname IN ('kid2', 'kid3', 'par2')});
+	($rc, $out, $err) = as_role('towner', $db, $sql);
+	like(
+		$err,
+		qr/ERROR:  2BP01: cannot drop \Q$what\E because cross-service reference \d+ depends on it\nDETAIL:  Reference \d+ \("\w+"\) has an end on it; the triggers of its other end, in another database, would go on checking a table that no longer exists\.\nHINT:  Ask a superuser to turn the reference off with splitdb_reference_mode\(\d+, 'off'\) and to drop the table\./,
+		"$db: towner's $sql is refused (2BP01), naming the reference");
+	is(query($db, q{SELECT count(*) FROM pg_class WHERE relname IN ('kid2', 'kid3', 'par2')}),
+		$before, "$db: $sql dropped nothing");
+}
+($rc, $out, $err) = psql_verbose($node, 'svc2', 'DELETE FROM par2 WHERE id = 2');
+like($err, qr/ERROR:  23503: update or delete on table "par2" violates foreign key constraint "kid2_pid_fkey" on table "kid2"/,
+	'the sibling still checks kid2 before deleting a parent it refers to');
 is( query('postgres', q{SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
 	WHERE attrelid = 'kid2'::regclass AND attnum > 0 AND NOT attisdropped}),
 	'id,pid', "kid2's key column keeps its name");
