@@ -681,9 +681,12 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
  * splitdb_guard_dropped_ends
  *		SQL: event trigger on sql_drop.  Refuses (2BP01), for a role that is
  *		no superuser, a command that dropped a relation holding an end of a
- *		cross-service reference, whatever its route: DROP TABLE, DROP
- *		FOREIGN TABLE (a shim), DROP SCHEMA ... CASCADE, DROP OWNED ...
- *		CASCADE.
+ *		cross-service reference, or a partition of a referenced end (found
+ *		by the reference's trigger cloned onto it), whatever its route: DROP
+ *		TABLE, DROP FOREIGN TABLE (a shim), DROP SCHEMA ... CASCADE, DROP
+ *		OWNED ... CASCADE.  A partition's rows would leave the referenced
+ *		table without a check of the rows that refer to them, as DETACH
+ *		PARTITION's would (refuse_detach).
  *
  * A foreign key goes with its referencing table, and keeps its referenced
  * table from being dropped.  The triggers of the reference's other end are
@@ -712,14 +715,21 @@ splitdb_guard_dropped_ends(PG_FUNCTION_ARGS)
 		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
 	if (present)
 	{
-		splitdb_catalog_exec_text_latest("SELECT d.object_type, d.object_identity, e.reference_id::text,"
-										 "       e.constraint_name::text"
-										 "  FROM pg_catalog.pg_event_trigger_dropped_objects() d"
-										 "  JOIN splitdb.reference_end e"
-										 "    ON e.relid::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid"
-										 " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-										 "   AND d.objsubid OPERATOR(pg_catalog.=) 0"
-										 " ORDER BY e.reference_id, e.side LIMIT 1",
+		splitdb_catalog_exec_text_latest("SELECT x.kind, x.identity, x.reference_id::text, x.constraint_name::text"
+										 "  FROM (SELECT 0 AS pref, d.object_type AS kind, d.object_identity AS identity,"
+										 "               e.reference_id, e.side, e.constraint_name"
+										 "          FROM pg_event_trigger_dropped_objects() d"
+										 "          JOIN splitdb.reference_end e ON e.relid::oid = d.objid"
+										 "         WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0"
+										 "        UNION ALL"
+										 "        SELECT 1, 'table', split_part(d.object_identity, ' on ', 2),"
+										 "               e.reference_id, e.side, e.constraint_name"
+										 "          FROM pg_event_trigger_dropped_objects() d"
+										 "          JOIN splitdb.reference_end e ON e.side = 'p'"
+										 "           AND d.object_identity LIKE"
+										 "               'splitdb\\_ref\\_' || e.reference_id || '\\_p on %'"
+										 "         WHERE d.classid = 'pg_trigger'::regclass) x"
+										 " ORDER BY x.reference_id, x.side, x.pref LIMIT 1",
 										 0, NULL, true);
 		rows = splitdb_catalog_result_rows();
 	}

@@ -40,7 +40,10 @@
 #    schema's rename took no lock at all).
 #
 # 3. towner drops what holds an end, by each route: DROP TABLE of kid2,
-#    DROP SCHEMA tsch CASCADE (kid3), and in the sibling, owning par2
+#    DROP SCHEMA tsch CASCADE (kid3), DROP TABLE of zone_a, a partition of
+#    zone, which stays and which visit (moved by svc2 too) refers to (its
+#    rows would leave zone unchecked, as a DETACH's would), and in the
+#    sibling, owning par2
 #    there, DROP TABLE par2 and DROP OWNED BY towner CASCADE.  Each is
 #    refused (2BP01, naming the reference, a hint to have a superuser turn
 #    it off and drop the table), and drops nothing.  Before, the drop went
@@ -132,11 +135,20 @@ CREATE SCHEMA tsch AUTHORIZATION towner;
 CREATE TABLE tsch.kid3 (id integer PRIMARY KEY, pid bigint REFERENCES par2);
 INSERT INTO tsch.kid3 SELECT g, g FROM generate_series(1, 5) g;
 ALTER TABLE tsch.kid3 OWNER TO towner;
+CREATE TABLE zone (id integer PRIMARY KEY) PARTITION BY RANGE (id);
+CREATE TABLE zone_a PARTITION OF zone FOR VALUES FROM (0) TO (100);
+CREATE TABLE zone_b PARTITION OF zone FOR VALUES FROM (100) TO (200);
+INSERT INTO zone SELECT g FROM generate_series(1, 150) g;
+CREATE TABLE visit (id integer PRIMARY KEY, zone_id integer REFERENCES zone);
+INSERT INTO visit VALUES (1, 50), (2, 150);
+ALTER TABLE zone OWNER TO towner;
+ALTER TABLE zone_a OWNER TO towner;
+ALTER TABLE zone_b OWNER TO towner;
 GRANT REFERENCES ON par2 TO towner;
 SELECT splitdb_add_service('svc');
 SELECT splitdb_assign('svc', 'par', 'item');
 SELECT splitdb_add_service('svc2');
-SELECT splitdb_assign('svc2', 'par2');
+SELECT splitdb_assign('svc2', 'par2', 'visit');
 });
 
 # ===== 1. names changed between the job's prepare and its cutover =====
@@ -252,6 +264,7 @@ like($err, qr/ERROR:  23503: insert or update on table "kid3" violates foreign k
 # ===== 3. the owner of a table with an end drops it, by any route =====
 my %drop = (
 	'DROP TABLE kid2'         => [ 'postgres', 'table public.kid2' ],
+	'DROP TABLE zone_a'       => [ 'postgres', 'table public.zone_a' ],
 	'DROP SCHEMA tsch CASCADE' => [ 'postgres', 'table tsch.kid3' ],
 	'DROP TABLE par2'         => [ 'svc2', 'table public.par2' ],
 	'DROP OWNED BY towner CASCADE' => [ 'svc2', 'table public.par2' ]);
@@ -259,13 +272,13 @@ query('svc2', 'ALTER TABLE par2 OWNER TO towner');
 for my $sql (sort keys %drop)
 {
 	my ($db, $what) = @{ $drop{$sql} };
-	my $before = query($db, q{SELECT count(*) FROM pg_class WHERE relname IN ('kid2', 'kid3', 'par2')});
+	my $before = query($db, q{SELECT count(*) FROM pg_class WHERE relname IN ('kid2', 'kid3', 'par2', 'zone_a')});
 	($rc, $out, $err) = as_role('towner', $db, $sql);
 	like(
 		$err,
 		qr/ERROR:  2BP01: cannot drop \Q$what\E because cross-service reference \d+ depends on it\nDETAIL:  Reference \d+ \("\w+"\) has an end on it; the triggers of its other end, in another database, would go on checking a table that no longer exists\.\nHINT:  Ask a superuser to turn the reference off with splitdb_reference_mode\(\d+, 'off'\) and to drop the table\./,
 		"$db: towner's $sql is refused (2BP01), naming the reference");
-	is(query($db, q{SELECT count(*) FROM pg_class WHERE relname IN ('kid2', 'kid3', 'par2')}),
+	is(query($db, q{SELECT count(*) FROM pg_class WHERE relname IN ('kid2', 'kid3', 'par2', 'zone_a')}),
 		$before, "$db: $sql dropped nothing");
 }
 ($rc, $out, $err) = psql_verbose($node, 'svc2', 'DELETE FROM par2 WHERE id = 2');
