@@ -155,9 +155,11 @@ splitdb_cutover_record_references(int64 job_id, const char *service)
  * The job recorded them when it prepared.  A relation outside the service
  * is not the job's to guard, and a foreign key follows its columns by
  * number: its owner may have renamed a key column since (and given another
- * column the old name), the constraint, or the table, or made the key
- * deferrable.  The references keep their numbers.  The caller is connected
- * to SPI, with search_path = pg_catalog, pg_temp.
+ * column the old name), or renamed or moved the table.  (Renaming or
+ * altering the constraint changes the triggers on the job's table, which
+ * the DDL guard refuses; the row is read whole all the same.)  The
+ * references keep their numbers.  The caller is connected to SPI, with
+ * search_path = pg_catalog, pg_temp.
  */
 void
 splitdb_cutover_refresh_references(int64 job_id)
