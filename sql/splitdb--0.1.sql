@@ -1094,6 +1094,87 @@ END
 $$;
 COMMENT ON FUNCTION splitdb.drop_reference_ends(bigint[]) IS 'removes the triggers and rows of reference ends in this database';
 
+/*
+ * One end: its triggers and its row.  A superuser's DROP of a table here
+ * that holds the other end calls it (splitdb_guard_dropped_ends) for the
+ * ends here whose other end was that table: their checks would read a
+ * table that no longer exists.
+ */
+CREATE FUNCTION splitdb.drop_reference_end(reference_id bigint, side "char")
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t record;
+BEGIN
+	FOR t IN
+		SELECT tg.tgrelid::regclass AS rel, tg.tgname
+		  FROM pg_trigger tg
+		 WHERE tg.tgfoid IN ('splitdb.reference_row()'::regprocedure,
+							 'splitdb.reference_flush()'::regprocedure)
+		   AND tg.tgnargs = 2 AND tg.tgparentid = 0
+		   AND split_part(encode(tg.tgargs, 'escape'), '\000', 1) = drop_reference_end.reference_id::text
+		   AND split_part(encode(tg.tgargs, 'escape'), '\000', 2) = drop_reference_end.side::text
+	LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+		-- the source's registry: dropped on purpose, not missing
+		UPDATE splitdb.artifact a SET dropped_at = pg_catalog.clock_timestamp()
+		 WHERE a.service IS NULL AND a.kind = 'trigger' AND a.dropped_at IS NULL
+		   AND a.identity = pg_catalog.quote_ident(t.tgname) AND a.parent = t.rel::text;
+	END LOOP;
+	DELETE FROM splitdb.reference_end e
+	 WHERE e.reference_id = drop_reference_end.reference_id AND e.side = drop_reference_end.side;
+	-- statement triggers of relations that no longer hold an end
+	FOR t IN
+		SELECT tg.tgrelid::regclass AS rel, tg.tgname
+		  FROM pg_trigger tg
+		 WHERE tg.tgfoid = 'splitdb.reference_flush()'::regprocedure
+		   AND tg.tgnargs = 0 AND tg.tgname = 'splitdb_reference_flush'
+		   AND NOT EXISTS (SELECT FROM splitdb.reference_end e
+							WHERE e.relid = tg.tgrelid
+							   OR e.relid IN (SELECT a FROM pg_partition_ancestors(tg.tgrelid) a))
+	LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION splitdb.drop_reference_end(bigint, "char") IS 'removes the triggers and row of one reference end in this database';
+
+/*
+ * A reference off here: the triggers of its ends disabled, whatever the
+ * ends' tables hold, for splitdb_reference_mode(..., 'off') of a reference
+ * whose table in the source was dropped (its ends cannot be installed again
+ * without that table's key types).
+ */
+CREATE FUNCTION splitdb.reference_ends_off(reference_id bigint)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t record;
+	n integer := 0;
+BEGIN
+	FOR t IN
+		SELECT tg.tgrelid::regclass AS rel, tg.tgname, c.relkind
+		  FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid
+		 WHERE tg.tgfoid IN ('splitdb.reference_row()'::regprocedure,
+							 'splitdb.reference_flush()'::regprocedure)
+		   AND tg.tgnargs = 2 AND tg.tgparentid = 0 AND tg.tgenabled <> 'D'
+		   AND split_part(encode(tg.tgargs, 'escape'), '\000', 1) = reference_ends_off.reference_id::text
+		 ORDER BY 1, 2
+	LOOP
+		EXECUTE format('%s %s DISABLE TRIGGER %I',
+					   CASE WHEN t.relkind = 'f' THEN 'ALTER FOREIGN TABLE' ELSE 'ALTER TABLE' END,
+					   t.rel, t.tgname);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION splitdb.reference_ends_off(bigint) IS 'disables the triggers of a reference''s ends in this database';
+
 CREATE FUNCTION splitdb.install_reference_ends(ends jsonb)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -1112,11 +1193,23 @@ DECLARE
 	n text;
 	p regclass;
 	installed integer := 0;
+	dropped splitdb.reference_end[];
 BEGIN
+	-- ends whose table here was dropped (splitdb_guard_dropped_ends) stay
+	-- as they are: the other databases' lookups read them
+	SELECT pg_catalog.array_agg(d) INTO dropped
+	  FROM splitdb.reference_end d
+	 WHERE d.reference_id IN (SELECT (x->>'reference_id')::bigint FROM jsonb_array_elements(ends) x)
+	   AND d.own_server IS NULL
+	   AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = d.relid);
 	PERFORM splitdb.drop_reference_ends(
 		ARRAY(SELECT (x->>'reference_id')::bigint FROM jsonb_array_elements(ends) x));
+	INSERT INTO splitdb.reference_end SELECT d.* FROM unnest(dropped) d;
 	FOR j IN SELECT x FROM jsonb_array_elements(ends) x
 	LOOP
+		CONTINUE WHEN EXISTS (SELECT FROM unnest(dropped) d
+							   WHERE d.reference_id = (j->>'reference_id')::bigint
+								 AND d.side = (j->>'side')::"char");
 		e := jsonb_populate_record(NULL::splitdb.reference_end,
 								   j || jsonb_build_object('relid',
 									   coalesce(j->>'on_table', j->>'own_table')::regclass::oid));
@@ -1316,6 +1409,8 @@ $$;
 COMMENT ON FUNCTION splitdb.ensure_user_mapping(name, name, text[]) IS 'whether a role has the user mapping a reference check needs; creates one without a secret when given its options';
 
 REVOKE ALL ON FUNCTION splitdb.drop_reference_ends(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb.drop_reference_end(bigint, "char") FROM PUBLIC;
+REVOKE ALL ON FUNCTION splitdb.reference_ends_off(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.install_reference_ends(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.ensure_server(name, text[], text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.ensure_user_mapping(name, name, text[]) FROM PUBLIC;

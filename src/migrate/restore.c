@@ -173,6 +173,10 @@ restored_not_valid(int64 job_id, const char *service, const char *where,
  *		leaf partitions instead, so that every partition checks new rows,
  *		and that is said (the key can go back on the partitioned table once
  *		the orphans are fixed).
+ *
+ *		A key whose referencing or referenced table a superuser dropped
+ *		while the service lived apart is not added: PostgreSQL would have
+ *		dropped it along with the table (splitdb_guard_dropped_ends).
  */
 static void
 add_foreign_keys(int64 job_id, const char *service)
@@ -190,6 +194,7 @@ add_foreign_keys(int64 job_id, const char *service)
 					"              r.constraint_name, r.definition)"
 					"  FROM splitdb.reference r JOIN pg_class c ON c.oid = r.child_relid"
 					" WHERE r.job_id = $1::bigint AND r.dropped_at IS NOT NULL"
+					"   AND EXISTS (SELECT FROM pg_class pc WHERE pc.oid = r.parent_relid)"
 					" ORDER BY r.child_relid::regclass::text, r.constraint_name",
 					job_id);
 	foreach(lc, rows)

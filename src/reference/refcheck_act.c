@@ -270,7 +270,9 @@ splitdb_refcheck_collate_clauses(char **names, int n)
  * UPDATE CASCADE the new ones); counter and mac: see origin.c.  Raises
  * 42501 unless the session proved its origin and mac matches; 42704 when
  * this database holds no referencing end of the reference whose table is
- * here; 22023 for a request that does not fit that end.
+ * here; 22023 for a request that does not fit that end.  Nothing is done,
+ * and nothing returned, when that table was dropped here
+ * (splitdb_refcheck_end_dropped).
  */
 Datum
 splitdb_reference_relay_action(PG_FUNCTION_ARGS)
@@ -297,6 +299,9 @@ splitdb_reference_relay_action(PG_FUNCTION_ARGS)
 											   OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(params))));
 
 	def = splitdb_refcheck_acting_def(reference_id);
+	/* the referencing table was dropped here: no row to act on */
+	if (def == NULL && splitdb_refcheck_end_dropped(reference_id, 'c'))
+		return (Datum) 0;
 	if (def == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -600,6 +600,40 @@ splitdb_refcheck_relayed_def(int64 reference_id, char side)
 }
 
 /*
+ * splitdb_refcheck_end_dropped
+ *		Whether this database's end (reference_id, side) is of a table here
+ *		(not a shim) that was dropped: its row in splitdb.reference_end is
+ *		left, its relation is not.  Only a superuser's DROP gets there
+ *		(trigguard.c, splitdb_guard_dropped_ends), which PostgreSQL would
+ *		have taken the foreign key along with: the other database's checks
+ *		then find what they would find without it.  Read under the newest
+ *		snapshot, as read_end reads.
+ */
+bool
+splitdb_refcheck_end_dropped(int64 reference_id, char side)
+{
+	static const char *const sql =
+		"SELECT FROM splitdb.reference_end e"
+		" WHERE e.reference_id = $1 AND e.side = $2 AND e.own_server IS NULL"
+		"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = e.relid)";
+	Oid			types[2] = {INT8OID, CHAROID};
+	Datum		values[2] = {Int64GetDatum(reference_id), CharGetDatum(side)};
+	bool		dropped;
+	int			nest;
+	int			rc;
+
+	nest = splitdb_refcheck_pin_search_path();
+	splitdb_spi_connect();
+	rc = splitdb_spi_exec_latest(sql, 2, types, values, NULL, 1);
+	if (rc != SPI_OK_SELECT)
+		splitdb_spi_failed(sql, rc);
+	dropped = SPI_processed == 1;
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	return dropped;
+}
+
+/*
  * splitdb_refcheck_acting_def
  *		For an action that another database asks this one to apply
  *		(splitdb.reference_relay_action()): the referenced end of reference

@@ -301,6 +301,7 @@ extern RefDef *splitdb_refcheck_acting_def(int64 reference_id);
 extern RefDef *splitdb_refcheck_reading_def(int64 reference_id, char side,
 											MemoryContext cxt, Oid *relid);
 extern bool splitdb_refcheck_relation_is_or_under(Oid relid, Oid target);
+extern bool splitdb_refcheck_end_dropped(int64 reference_id, char side);
 
 /* refcheck_xact.c: transaction state and callbacks, postgres_fdw's connection */
 extern void splitdb_refcheck_register_callbacks(void);

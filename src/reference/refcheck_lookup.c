@@ -502,7 +502,8 @@ end_row_version(int64 reference_id, char side, ItemPointer tid, TransactionId *x
  *		turned around (refcheck_def.c); read once, then kept while its row
  *		in splitdb.reference_end stays the version read (end_row_version):
  *		once it changed, every kept end and plan is forgotten and the end
- *		read again.  Raises 42704 when there is none.
+ *		read again.  NULL when its table here was dropped
+ *		(splitdb_refcheck_end_dropped); raises 42704 when there is none.
  */
 static LookupEnd *
 lookup_end(int64 reference_id, char side)
@@ -532,6 +533,8 @@ lookup_end(int64 reference_id, char side)
 		lookup_cache_ready();
 	}
 	def = has_row ? splitdb_refcheck_reading_def(reference_id, side, lookup_cxt, &relid) : NULL;
+	if (def == NULL && has_row && splitdb_refcheck_end_dropped(reference_id, side))
+		return NULL;
 	if (def == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -813,6 +816,39 @@ request_params(LookupEnd *le, char **columns, int ncolumns, int ncolls, int *n)
 }
 
 /*
+ * dropped_end_answer
+ *		The answer to a lookup of an end whose table was dropped here, as if
+ *		the foreign key had gone with it: a referencing table holds none of
+ *		the keys (nothing refers to them any more), a referenced table holds
+ *		all of them (nothing is checked any more).  Nothing is locked.
+ */
+static void
+dropped_end_answer(ReturnSetInfo *rsinfo, char side, ArrayType *keys)
+{
+	char	  **columns;
+	int			ncolumns;
+	int			n = 0;
+
+	if (side != 'p')
+		return;
+	columns = splitdb_catalog_text_items(keys, &ncolumns);
+	if (ncolumns > 0 && columns[0] != NULL)
+	{
+		ArrayType  *a = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, columns[0],
+																  TEXTOID, -1));
+
+		n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+	}
+	for (int i = 1; i <= n; i++)
+	{
+		Datum		v = Int64GetDatum(i);
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &v, &isnull);
+	}
+}
+
+/*
  * splitdb_reference_lookup
  *		splitdb.reference_lookup(reference_id, side, flags, collations,
  *		keys, counter, mac): the positions (1-based) of the keys that the
@@ -827,7 +863,8 @@ request_params(LookupEnd *le, char **columns, int ncolumns, int ncolls, int *n)
  * text[] of the keys; counter and mac: see origin.c.  Raises 42501 unless
  * the session proved its origin and mac matches (then nothing is read or
  * locked); 42704 when this database holds no such end whose table is here;
- * 22023 for a request that does not fit that end.
+ * 22023 for a request that does not fit that end.  An end whose table was
+ * dropped here answers as dropped_end_answer() says.
  */
 Datum
 splitdb_reference_lookup(PG_FUNCTION_ARGS)
@@ -863,6 +900,11 @@ splitdb_reference_lookup(PG_FUNCTION_ARGS)
 				 errhint("Both databases must run the same version of splitdb.")));
 	lookup_cache_ready();
 	le = lookup_end(reference_id, side);
+	if (le == NULL)
+	{
+		dropped_end_answer(rsinfo, side, keys);
+		return (Datum) 0;
+	}
 	columns = splitdb_catalog_text_items(keys, &ncolumns);
 	colls = splitdb_catalog_text_items(collations, &ncolls);
 	params = request_params(le, columns, ncolumns, ncolls, &n);

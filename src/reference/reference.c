@@ -752,9 +752,76 @@ splitdb_reference_install(const char *service, List *reference_ids,
 }
 
 /*
+ * dropped_in_source
+ *		The end of reference_id whose table in the source was dropped
+ *		(splitdb_guard_dropped_ends keeps its row), as "referencing table
+ *		public.t" (or referenced), or NULL when none was.  Connected to SPI.
+ */
+static char *
+dropped_in_source(int64 reference_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, reference_id)};
+
+	splitdb_catalog_exec_text("SELECT CASE e.side WHEN 'c' THEN 'referencing' ELSE 'referenced' END"
+							  "       || ' table ' || e.own_table"
+							  "  FROM splitdb.reference_end e"
+							  " WHERE e.reference_id = $1::bigint AND e.own_server IS NULL"
+							  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = e.relid)"
+							  " ORDER BY e.side LIMIT 1",
+							  1, params, true);
+	return SPI_processed == 1 ?
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+}
+
+/*
+ * ends_off_everywhere
+ *		Disable the triggers of reference_id's ends in the source and in
+ *		every sibling that holds one (splitdb.reference_ends_off), each
+ *		sibling's in a statement that commits there at once.  For a
+ *		reference whose table in the source was dropped: its ends cannot be
+ *		installed again, the dropped table's key types being gone.
+ */
+static void
+ends_off_everywhere(int64 reference_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, reference_id)};
+	List	   *rows;
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("SELECT splitdb.reference_ends_off($1::bigint)", 1, params, false);
+	splitdb_catalog_exec_text("SELECT DISTINCT l.location, l.server"
+							  "  FROM splitdb.reference_placement p,"
+							  "       LATERAL (VALUES (p.child_location, p.child_server),"
+							  "                       (p.parent_location, p.parent_server)) l(location, server)"
+							  " WHERE p.reference_id = $1::bigint AND l.location <> 'source'"
+							  " ORDER BY 1",
+							  1, params, true);
+	rows = splitdb_catalog_result_rows();
+	foreach(lc, rows)
+	{
+		char	  **row = (char **) lfirst(lc);
+		PGconn	   *volatile conn = NULL;
+
+		PG_TRY();
+		{
+			conn = splitdb_remote_connect_server(row[1], row[0]);
+			splitdb_remote_command(conn, "SELECT splitdb.reference_ends_off($1::pg_catalog.int8)",
+								   1, params, row[0]);
+		}
+		PG_FINALLY();
+		{
+			splitdb_remote_disconnect(conn);
+		}
+		PG_END_TRY();
+	}
+}
+
+/*
  * splitdb_reference_mode
  *		Set a reference's mode: strict enforces it, off disables its triggers
- *		in every database.  Returns the previous mode.
+ *		in every database.  Returns the previous mode.  A reference whose
+ *		table in the source was dropped may be turned off, not on again:
+ *		PostgreSQL drops a foreign key along with its table.
  */
 Datum
 splitdb_reference_mode(PG_FUNCTION_ARGS)
@@ -764,6 +831,7 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 	char	   *previous;
+	char	   *dropped;
 	bool		enforced;
 	bool		isnull;
 	int64	   *id;
@@ -808,6 +876,15 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 	}
 	previous = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	enforced = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	dropped = enforced ? dropped_in_source(reference_id) : NULL;
+	if (dropped != NULL && strcmp(mode, "strict") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cross-service reference " INT64_FORMAT " cannot be enforced again", reference_id),
+				 errdetail("Its %s was dropped; PostgreSQL drops a foreign key along with its table.",
+						   dropped),
+				 errhint("Turn it off with splitdb_reference_mode(" INT64_FORMAT ", 'off').",
+						 reference_id)));
 
 	sql = "UPDATE splitdb.reference SET mode = $2 WHERE reference_id = $1";
 	rc = splitdb_spi_exec(sql, 2, types, values, NULL, false, 0);
@@ -828,9 +905,14 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 										"It changes the reference's triggers in the siblings that hold an end, each committed there at once, before the calling transaction commits, so a ROLLBACK could not bring them back.",
 										psprintf("splitdb_reference_mode(" INT64_FORMAT ", '%s')",
 												 reference_id, mode));
-		id = palloc(sizeof(int64));
-		*id = reference_id;
-		splitdb_reference_install(NULL, list_make1(id), NULL, LockTimeout);
+		if (dropped != NULL)
+			ends_off_everywhere(reference_id);
+		else
+		{
+			id = palloc(sizeof(int64));
+			*id = reference_id;
+			splitdb_reference_install(NULL, list_make1(id), NULL, LockTimeout);
+		}
 	}
 	previous = pstrdup(previous);
 	SPI_finish();

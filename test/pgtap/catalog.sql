@@ -216,6 +216,8 @@ SELECT set_eq(
 		  'splitdb.shim_statement()',
 		  'splitdb.reference_counters()',
 		  'splitdb.drop_reference_ends(bigint[])',
+		  'splitdb.drop_reference_end(bigint,"char")',
+		  'splitdb.reference_ends_off(bigint)',
 		  'splitdb.install_reference_ends(jsonb)',
 		  'splitdb.ensure_server(name,text[],text)',
 		  'splitdb.ensure_user_mapping(name,name,text[])',
@@ -243,7 +245,7 @@ SELECT set_eq(
 		  'splitdb.drop_capture(bigint)',
 		  'splitdb.reference_relay_action(bigint,"char",text[],text[],bigint,text)',
 		  'splitdb.reference_lookup(bigint,"char",integer,text[],text[],bigint,text)'],
-	'the extension has exactly these functions: fifteen in its schema, thirty-five helpers in splitdb');
+	'the extension has exactly these functions: fifteen in its schema, thirty-seven helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -252,7 +254,8 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'reference_row', 'reference_flush', 'reference_relay',
 									  'reference_relay_action', 'reference_lookup', 'reference_relayed', 'shim_statement',
 									  'reference_counters',
-									  'drop_reference_ends', 'install_reference_ends',
+									  'drop_reference_ends', 'drop_reference_end', 'reference_ends_off',
+									  'install_reference_ends',
 									  'ensure_server', 'ensure_user_mapping', 'key_type',
 									  'reference_end_relid', 'origin_challenge', 'origin_prove', 'origin_withdraw',
 									  'origin_key_make', 'ensure_preloaded', 'partition_route',

@@ -203,14 +203,16 @@ SELECT string_agg(p.oid::regprocedure::text, ' ' ORDER BY p.oid::regprocedure::t
 my $internal =
     'splitdb.archive_guard() splitdb.capture_changes() splitdb.capture_problem(bigint,text[]) '
   . 'splitdb.close_capture(bigint,text) splitdb.drop_capture(bigint) '
-  . 'splitdb.drop_reference_ends(bigint[]) splitdb.ensure_preloaded() '
+  . 'splitdb.drop_reference_end(bigint,"char") splitdb.drop_reference_ends(bigint[]) '
+  . 'splitdb.ensure_preloaded() '
   . 'splitdb.ensure_server(name,text[],text) splitdb.ensure_user_mapping(name,name,text[]) '
   . 'splitdb.forget_dropped_tables() splitdb.guard_ddl() splitdb.guard_drop() '
   . 'splitdb.guard_dropped_ends() splitdb.guard_start() splitdb.guard_triggers() '
   . 'splitdb.install_capture(bigint,text[]) '
   . 'splitdb.install_reference_ends(jsonb) '
   . 'splitdb.origin_key_make(text,name,text) splitdb.partition_route(regclass,text) '
-  . 'splitdb.reference_flush() splitdb.reference_row() splitdb.refuse_foreign_triggers() '
+  . 'splitdb.reference_ends_off(bigint) splitdb.reference_flush() splitdb.reference_row() '
+  . 'splitdb.refuse_foreign_triggers() '
   . 'splitdb.refuse_writes() splitdb.shim_statement()';
 for my $db ('mono', 'orddb')
 {

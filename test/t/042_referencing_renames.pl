@@ -39,16 +39,26 @@
 #    yet, and the rename went through once the cutover committed (the
 #    schema's rename took no lock at all).
 #
-# 3. towner drops what holds an end, by each route: DROP TABLE of kid2,
-#    DROP SCHEMA tsch CASCADE (kid3), DROP TABLE of zone_a, a partition of
-#    zone, which stays and which visit (moved by svc2 too) refers to (its
-#    rows would leave zone unchecked, as a DETACH's would), and in the
-#    sibling, owning par2
-#    there, DROP TABLE par2 and DROP OWNED BY towner CASCADE.  Each is
-#    refused (2BP01, naming the reference, a hint to have a superuser turn
-#    it off and drop the table), and drops nothing.  Before, the drop went
-#    through, and the other database's checks failed on every write with
-#    42704 from then on, splitdb_reference_mode() too.
+# 3. What towner may not drop, as PostgreSQL refuses it: zone_a, a
+#    partition of zone, which stays and which visit (moved by svc2 too)
+#    refers to (its rows would leave zone unchecked, as a DETACH's would),
+#    and without CASCADE the referenced zone, and in the sibling, owning
+#    par2 there, par2.  Each is refused (2BP01), and drops nothing.
+#
+# 4. The reference goes with its table, as a foreign key does: towner
+#    drops kid2 (a NOTICE names the reference; the source's end on par2's
+#    shim, which read kid2, goes; kid2's own row stays, and the sibling's
+#    deletes of a parent it referred to, and the shim's, then go through,
+#    as without the key; the doctor reports nothing missing); the
+#    reference is refused strict again (55000) and turned off (its
+#    triggers in the sibling disabled).  towner drops zone with CASCADE:
+#    the sibling and the shim then write a visit of any zone.  A superuser
+#    drops par2 in the sibling: tsch.kid3 then takes any key.  towner drops
+#    schema tsch with CASCADE.  The rollback of svc then adds no foreign key
+#    to cat and kid_renamed, dropped in part 1.  Before, a superuser's drop
+#    left the other database's checks failing on every write (42704),
+#    splitdb_reference_mode() too (55000), and the rollback failed (42P01);
+#    and the owner of a referencing table could not drop it.
 
 use strict;
 use warnings FATAL => 'all';
@@ -261,24 +271,34 @@ is(query('postgres', "SELECT count(*) FROM pg_namespace WHERE nspname = 'tsch'")
 like($err, qr/ERROR:  23503: insert or update on table "kid3" violates foreign key constraint "kid3_pid_fkey"/,
 	'the reference to par2 is enforced on tsch.kid3');
 
-# ===== 3. the owner of a table with an end drops it, by any route =====
+# ===== 3. what the owner of a table with an end may not drop =====
+# PostgreSQL refuses to drop a referenced table without CASCADE, and the
+# partition of a referenced partitioned table
 my %drop = (
-	'DROP TABLE kid2'         => [ 'postgres', 'table public.kid2' ],
-	'DROP TABLE zone_a'       => [ 'postgres', 'table public.zone_a' ],
-	'DROP SCHEMA tsch CASCADE' => [ 'postgres', 'table tsch.kid3' ],
-	'DROP TABLE par2'         => [ 'svc2', 'table public.par2' ],
-	'DROP OWNED BY towner CASCADE' => [ 'svc2', 'table public.par2' ]);
+	'DROP TABLE zone_a' => [ 'postgres', 'table public.zone_a', 'partition' ],
+	'DROP TABLE zone'   => [ 'postgres', 'table public.zone',   'referenced' ],
+	'DROP TABLE par2'   => [ 'svc2',     'table public.par2',   'referenced' ]);
 query('svc2', 'ALTER TABLE par2 OWNER TO towner');
 for my $sql (sort keys %drop)
 {
-	my ($db, $what) = @{ $drop{$sql} };
-	my $before = query($db, q{SELECT count(*) FROM pg_class WHERE relname IN ('kid2', 'kid3', 'par2', 'zone_a')});
+	my ($db, $what, $why) = @{ $drop{$sql} };
+	my $before = query($db, q{SELECT count(*) FROM pg_class WHERE relname IN ('kid2', 'kid3', 'par2', 'zone', 'zone_a')});
 	($rc, $out, $err) = as_role('towner', $db, $sql);
-	like(
-		$err,
-		qr/ERROR:  2BP01: cannot drop \Q$what\E because cross-service reference \d+ depends on it\nDETAIL:  Reference \d+ \("\w+"\) has an end on it; the triggers of its other end, in another database, would go on checking a table that no longer exists\.\nHINT:  Ask a superuser to turn the reference off with splitdb_reference_mode\(\d+, 'off'\) and to drop the table\./,
-		"$db: towner's $sql is refused (2BP01), naming the reference");
-	is(query($db, q{SELECT count(*) FROM pg_class WHERE relname IN ('kid2', 'kid3', 'par2', 'zone_a')}),
+	if ($why eq 'partition')
+	{
+		like(
+			$err,
+			qr/ERROR:  2BP01: cannot drop \Q$what\E because cross-service reference \d+ depends on it\nDETAIL:  Reference \d+ \("\w+"\) is on the partitioned table above it, whose other end, in another database, refers to the partition's rows\.\nHINT:  Ask a superuser to turn the reference off with splitdb_reference_mode\(\d+, 'off'\) and to drop the table\./,
+			"$db: towner's $sql is refused (2BP01), naming the reference");
+	}
+	else
+	{
+		like(
+			$err,
+			qr/ERROR:  2BP01: cannot drop \Q$what\E because other objects depend on it\nDETAIL:  Cross-service reference \d+ \("\w+"\) on table [\w.]+ in database "\w+" depends on \Q$what\E\.\nHINT:  Use DROP \.\.\. CASCADE to drop the dependent objects too\./,
+			"$db: towner's $sql is refused (2BP01), as PostgreSQL refuses it without CASCADE");
+	}
+	is(query($db, q{SELECT count(*) FROM pg_class WHERE relname IN ('kid2', 'kid3', 'par2', 'zone', 'zone_a')}),
 		$before, "$db: $sql dropped nothing");
 }
 ($rc, $out, $err) = psql_verbose($node, 'svc2', 'DELETE FROM par2 WHERE id = 2');
@@ -290,5 +310,80 @@ is( query('postgres', q{SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_
 ($rc, $out, $err) = as_role('towner', 'postgres', 'INSERT INTO kid2 VALUES (100, 999999)');
 like($err, qr/ERROR:  23503: insert or update on table "kid2" violates foreign key constraint "kid2_pid_fkey"/,
 	'the reference to par2 is enforced on kid2.pid');
+
+# ===== 4. the reference goes with a table that holds an end, as a foreign key goes with its table =====
+sub ref_of
+{
+	my ($conname) = @_;
+	return query('postgres', "SELECT reference_id FROM splitdb_references WHERE constraint_name = '$conname'");
+}
+my $kid2_ref = ref_of('kid2_pid_fkey');
+query('postgres', 'INSERT INTO kid2 VALUES (20, 10), (21, 11)');
+($rc, $out, $err) = psql_verbose($node, 'svc2', 'DELETE FROM par2 WHERE id = 10');
+like($err, qr/ERROR:  23503: update or delete on table "par2" violates foreign key constraint "kid2_pid_fkey" on table "kid2"/,
+	'before the drop, a parent that only kid2 refers to cannot be deleted');
+($rc, $out, $err) = as_role('towner', 'postgres', 'DROP TABLE kid2');
+like(
+	$err,
+	qr/NOTICE:  00000: cross-service reference $kid2_ref \("kid2_pid_fkey"\) checks nothing any more: its referencing table public\.kid2 was dropped\nDETAIL:  Its other end, table public\.par2 in database "svc2", finds from now on what it would find if the foreign key had gone with the table\.\nHINT:  splitdb_reference_mode\($kid2_ref, 'off'\) takes its triggers off there\./,
+	"kid2's owner drops it, as PostgreSQL lets the owner of a referencing table, and is told what became of the reference");
+is(query('postgres', "SELECT count(*) FROM pg_class WHERE relname = 'kid2'"), '0', 'kid2 is gone');
+is( query('postgres',
+		"SELECT string_agg(side::text || ' ' || EXISTS (SELECT FROM pg_class c WHERE c.oid = relid)::text, ','"
+		  . " ORDER BY side) FROM splitdb.reference_end WHERE reference_id = $kid2_ref"),
+	'c false',
+	"the source keeps the dropped table's end, and drops the end on par2's shim that read kid2");
+($rc, $out, $err) = psql_verbose($node, 'svc2', 'DELETE FROM par2 WHERE id = 10');
+is($rc, 0, 'the sibling deletes a parent that kid2 referred to, as without the foreign key') or diag($err);
+($rc, $out, $err) = psql_verbose($node, 'postgres', 'DELETE FROM par2 WHERE id = 11');
+is($rc, 0, 'and so does the source, through the shim') or diag($err);
+($rc, $out, $err) = psql_verbose($node, 'postgres', 'DELETE FROM par2 WHERE id = 4');
+like($err, qr/ERROR:  23503: update or delete on table "par2" violates foreign key constraint "kid3_pid_fkey" on table "kid3"/,
+	'the other reference to par2 still holds');
+is(query('postgres', "SELECT count(*) FROM splitdb_doctor() WHERE object LIKE '%kid2%'"),
+	'0', "the doctor does not report kid2's triggers missing");
+
+($rc, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_reference_mode($kid2_ref, 'strict')");
+like(
+	$err,
+	qr/ERROR:  55000: cross-service reference $kid2_ref cannot be enforced again\nDETAIL:  Its referencing table public\.kid2 was dropped; PostgreSQL drops a foreign key along with its table\.\nHINT:  Turn it off with splitdb_reference_mode\($kid2_ref, 'off'\)\./,
+	'the reference cannot be enforced again');
+is(query('postgres', "SELECT splitdb_reference_mode($kid2_ref, 'off')"), 'strict', 'but it can be turned off');
+is( query('svc2',
+		"SELECT string_agg(DISTINCT tgenabled::text, ',') FROM pg_trigger"
+		  . " WHERE tgname LIKE 'splitdb\\_ref\\_${kid2_ref}\\_%'"),
+	'D', "its triggers in the sibling are disabled");
+
+my $visit_ref = ref_of('visit_zone_id_fkey');
+($rc, $out, $err) = as_role('towner', 'postgres', 'DROP TABLE zone CASCADE');
+like($err, qr/NOTICE:  00000: cross-service reference $visit_ref \("visit_zone_id_fkey"\) checks nothing any more: its referenced table public\.zone was dropped/,
+	"zone's owner drops it with CASCADE, as PostgreSQL lets it, and is told what became of the reference");
+is(query('postgres', "SELECT count(*) FROM pg_class WHERE relname IN ('zone', 'zone_a', 'zone_b')"), '0',
+	'zone and its partitions are gone');
+($rc, $out, $err) = psql_verbose($node, 'svc2', 'INSERT INTO visit VALUES (10, 999)');
+is($rc, 0, 'the sibling then writes a visit of any zone, as without the foreign key') or diag($err);
+($rc, $out, $err) = psql_verbose($node, 'postgres', 'INSERT INTO visit VALUES (11, 998)');
+is($rc, 0, 'and so does the source, through the shim') or diag($err);
+
+my $kid3_ref = ref_of('kid3_pid_fkey');
+($rc, $out, $err) = psql_verbose($node, 'svc2', 'DROP TABLE par2');
+like($err, qr/NOTICE:  00000: cross-service reference $kid3_ref \("kid3_pid_fkey"\) checks nothing any more: its referenced table public\.par2 was dropped\nDETAIL:  Its other end, table tsch\.kid3 in database "postgres"/,
+	"a superuser's DROP TABLE of a moved table in its sibling says what became of its references");
+($rc, $out, $err) = as_role('towner', 'postgres', 'INSERT INTO tsch.kid3 VALUES (101, 999999)');
+is($rc, 0, 'kid3 then takes any key, as without the foreign key') or diag($err);
+is(query('postgres', "SELECT splitdb_reference_mode($kid3_ref, 'off')"), 'strict',
+	'a reference whose table in a sibling was dropped can be turned off');
+is(query('postgres', "SELECT string_agg(DISTINCT tgenabled::text, ',') FROM pg_trigger WHERE tgrelid = 'tsch.kid3'::regclass"
+	  . " AND tgname LIKE 'splitdb\\_ref\\_%'"), 'D', "and kid3's triggers are off");
+($rc, $out, $err) = as_role('towner', 'postgres', 'DROP SCHEMA tsch CASCADE');
+is($rc, 0, "kid3's owner drops its schema with it") or diag($err);
+is(query('postgres', "SELECT count(*) FROM pg_namespace WHERE nspname = 'tsch'"), '0', 'the schema is gone');
+
+# the way back: no foreign key is restored to a table that was dropped
+is(query('postgres', "SELECT splitdb_rollback('svc')"), '', 'service svc rolls back');
+is(query('postgres', "SELECT state FROM splitdb.job WHERE service = 'svc'"), 'rolled_back', 'its job is rolled back');
+is( query('postgres',
+		"SELECT count(*) FROM pg_constraint WHERE conrelid IN ('par'::regclass, 'item'::regclass) AND contype = 'f'"),
+	'0', 'no foreign key is restored to cat or kid_renamed, which were dropped');
 
 done_testing();
