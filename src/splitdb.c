@@ -200,8 +200,9 @@ _PG_init(void)
 	DefineCustomStringVariable("splitdb.origin",
 							   "Where the writes of this session come from, for cross-service references.",
 							   "Set by the servers splitdb creates: \"source\" on the connections of the source's shims and "
-							   "reference checks, the service's name on those of a sibling. The database a write comes from "
-							   "enforces the references it concerns, so the receiving end does not check them again.",
+							   "reference checks, the service's name on those of a sibling. It grants nothing: a database "
+							   "skips the checks of a write only for a session that proved where it comes from "
+							   "(splitdb.origin_prove()).",
 							   &splitdb_origin,
 							   "",
 							   PGC_USERSET,
