@@ -234,10 +234,35 @@ static const char *const sql_plan_mappings =
 "              ELSE '" SPLITDB_SERVER_PREFIX "' || l.other_loc END,"
 "         coalesce(l.other_server, l.own_server)"
 "    FROM l WHERE l.own_loc IS NOT NULL)"
-" SELECT m.location, m.dbname, m.owner, a.rolname::text, m.server::text, m.forward::text"
+" SELECT m.location, m.dbname, m.owner, a.rolname::text, m.server::text, m.forward::text,"
+"        a.rolcanlogin"
 "   FROM m JOIN pg_roles a ON a.oid = m.owner"
 "  WHERE m.server IS NOT NULL"
 "  ORDER BY m.location NULLS FIRST, a.rolname, m.server";
+
+/*
+ * nologin_need
+ *		The warning for the owner of a moving table with an end that cannot
+ *		log in (NOLOGIN on this cluster).  In the sibling, the checks of
+ *		the writes of a role with no user mapping of its own for the other
+ *		database log in there as the owner, through the owner's mapping
+ *		(refcheck_xact.c): the cutover succeeds, and then every such write
+ *		that a check runs for fails with 08001.
+ */
+static SplitdbMappingNeed *
+nologin_need(const char *location, const char *dbname, const char *role,
+			 const char *server)
+{
+	SplitdbMappingNeed *need = palloc(sizeof(SplitdbMappingNeed));
+
+	need->blocker = false;
+	need->object = psprintf("role %s", quote_identifier(role));
+	need->detail = psprintf("role %s cannot log in (NOLOGIN on this cluster); in database %s of service %s, the cross-service reference checks of the tables it owns log in as that role, through its user mapping on server %s, for the writers with no user mapping of their own on that server, so after the cutover every write of theirs there that such a check runs for fails (08001, not permitted to log in); before migrating, give the role LOGIN and a password (ALTER ROLE %s LOGIN PASSWORD '...', run with log_statement off), the password that its user mappings hold",
+							quote_identifier(role), quote_identifier(dbname),
+							quote_identifier(location), quote_identifier(server),
+							quote_identifier(role));
+	return need;
+}
 
 /*
  * splitdb_reference_plan_mappings
@@ -281,9 +306,12 @@ splitdb_reference_plan_mappings(const char *service)
 		char	   *role = SPI_getvalue(tup, desc, 4);
 		char	   *server = SPI_getvalue(tup, desc, 5);
 		char	   *forward = SPI_getvalue(tup, desc, 6);
+		bool		canlogin = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 		SplitdbMappingNeed *need;
 		List	   *options;
 
+		if (!canlogin && location != NULL)
+			result = lappend(result, nologin_need(location, dbname, role, server));
 		if (location == NULL)
 		{
 			bool		found;
