@@ -241,27 +241,49 @@ static const char *const sql_plan_mappings =
 "  ORDER BY m.location NULLS FIRST, a.rolname, m.server";
 
 /*
- * nologin_need
- *		The warning for the owner of a moving table with an end that cannot
- *		log in (NOLOGIN on this cluster).  In the sibling, the checks of
- *		the writes of a role with no user mapping of its own for the other
- *		database log in there as the owner, through the owner's mapping
- *		(refcheck_xact.c): the cutover succeeds, and then every such write
- *		that a check runs for fails with 08001.
+ * nologin_place
+ *		Add one place (database and server) where the checks of the tables
+ *		of an owner that cannot log in (NOLOGIN on this cluster) log in as
+ *		that owner, to the warning about that owner in *nologin (one per
+ *		owner, made on its first place).
+ *
+ * The checks of the writes of a role with no user mapping of its own for
+ * the other end's server log in there as the owner of the relation with
+ * the end, through the owner's mapping (refcheck_xact.c; in the source on
+ * postgres_fdw's connection): the cutover succeeds, and then every such
+ * write that a check runs for fails with 08001.
  */
-static SplitdbMappingNeed *
-nologin_need(const char *location, const char *dbname, const char *role,
-			 const char *server)
+static void
+nologin_place(List **nologin, const char *location, const char *dbname,
+			  const char *role, const char *server)
 {
-	SplitdbMappingNeed *need = palloc(sizeof(SplitdbMappingNeed));
+	SplitdbMappingNeed *need = NULL;
+	ListCell   *lc;
+	char	   *object = psprintf("role %s", quote_identifier(role));
+	char	   *place = location ?
+		psprintf("database %s of service %s (server %s)", quote_identifier(dbname),
+				 quote_identifier(location), quote_identifier(server)) :
+		psprintf("database %s, the source (server %s)", quote_identifier(dbname),
+				 quote_identifier(server));
 
+	foreach(lc, *nologin)
+	{
+		SplitdbMappingNeed *n = lfirst(lc);
+
+		if (strcmp(n->object, object) == 0)
+			need = n;
+	}
+	if (need != NULL)
+	{
+		need->detail = psprintf("%s, %s", need->detail, place);
+		return;
+	}
+	need = palloc(sizeof(SplitdbMappingNeed));
 	need->blocker = false;
-	need->object = psprintf("role %s", quote_identifier(role));
-	need->detail = psprintf("role %s cannot log in (NOLOGIN on this cluster); in database %s of service %s, the cross-service reference checks of the tables it owns log in as that role, through its user mapping on server %s, for the writers with no user mapping of their own on that server, so after the cutover every write of theirs there that such a check runs for fails (08001, not permitted to log in); before migrating, give the role LOGIN and a password (ALTER ROLE %s LOGIN PASSWORD '...', run with log_statement off), the password that its user mappings hold",
-							quote_identifier(role), quote_identifier(dbname),
-							quote_identifier(location), quote_identifier(server),
-							quote_identifier(role));
-	return need;
+	need->object = object;
+	need->detail = psprintf("role %s cannot log in (NOLOGIN on this cluster), and the cross-service reference checks of the tables it owns log in to the other database as that role, through its user mapping, for the writers with no user mapping of their own for that database; so after the cutover every write of theirs that such a check runs for fails (08001, not permitted to log in); before migrating, give the role LOGIN and a password (ALTER ROLE %s LOGIN PASSWORD '...', run with log_statement off), the password that its user mappings hold; where: %s",
+							quote_identifier(role), quote_identifier(role), place);
+	*nologin = lappend(*nologin, need);
 }
 
 /*
@@ -269,7 +291,9 @@ nologin_need(const char *location, const char *dbname, const char *role,
  *		The user mappings that the references of a service will need after
  *		its migration and that splitdb cannot create, as a List of
  *		SplitdbMappingNeed: a blocker for one missing in the source, a
- *		warning for one in a sibling, whose catalogs the plan does not read.
+ *		warning for one in a sibling, whose catalogs the plan does not read;
+ *		first, one warning for each owner that cannot log in
+ *		(nologin_place).
  *
  * Judged for the calling role, as the role that would run the migration;
  * NIL for a role that is not a superuser, which cannot run one and may not
@@ -284,6 +308,7 @@ splitdb_reference_plan_mappings(const char *service)
 	SPITupleTable *tuptable;
 	uint64		nrows;
 	List	   *result = NIL;
+	List	   *nologin = NIL;
 	int			rc;
 
 	if (!superuser())
@@ -310,8 +335,8 @@ splitdb_reference_plan_mappings(const char *service)
 		SplitdbMappingNeed *need;
 		List	   *options;
 
-		if (!canlogin && location != NULL)
-			result = lappend(result, nologin_need(location, dbname, role, server));
+		if (!canlogin)
+			nologin_place(&nologin, location, dbname, role, server);
 		if (location == NULL)
 		{
 			bool		found;
@@ -343,5 +368,5 @@ splitdb_reference_plan_mappings(const char *service)
 		}
 		result = lappend(result, need);
 	}
-	return result;
+	return list_concat(nologin, result);
 }

@@ -8,14 +8,15 @@
 # every such write fails with 08001.
 #
 # - splitdb_plan() warns of it before anything moves (object "role
-#   tabowner", naming the sibling's database and server), and gives no
-#   such warning for an owner that can log in;
+#   tabowner", naming the databases and servers: the source's and the
+#   sibling's), and gives no such warning for an owner that can log in;
 # - the refused write (of clerk, who has no user mapping in the sibling)
 #   names in its hint the user mapping that was used, the owner's, not
 #   "the current user", and changes nothing; the superuser, who has a
-#   mapping of its own there, writes;
-# - once the owner can log in, the same write is accepted and an orphan
-#   is refused (23503), as the warning says.
+#   mapping of its own there, writes; in the source, clerk (no mapping for
+#   svcdb) deleting a parent fails the same way, the row kept;
+# - once the owner can log in, the same write is accepted, an orphan is
+#   refused (23503), and so is clerk's delete of a referenced parent.
 #
 # One cluster that asks every connection for its password (scram) and
 # logs every statement.  parent stays, child (referencing it) moves to
@@ -52,6 +53,7 @@ ALTER TABLE child OWNER TO tabowner;
 ALTER TABLE other_parent OWNER TO other;
 ALTER TABLE other_child OWNER TO other;
 GRANT SELECT, INSERT ON child TO clerk;
+GRANT SELECT, DELETE ON parent TO clerk;
 });
 
 sub mappings_sql
@@ -77,8 +79,8 @@ SELECT splitdb_assign('svc', 'child', 'other_child');
 my $warn = $node->safe_psql('mono',
 	q{SELECT object || ': ' || detail FROM splitdb_plan('svc') WHERE action = 'warning' AND object LIKE 'role %'});
 like($warn,
-	qr/^role tabowner: role tabowner cannot log in \(NOLOGIN on this cluster\); in database svcdb of service svc, .* through its user mapping on server splitdb_source, .*fails \(08001, not permitted to log in\); before migrating, give the role LOGIN/,
-	'the plan warns that the NOLOGIN owner\'s checks in the sibling cannot log in');
+	qr/^role tabowner: role tabowner cannot log in \(NOLOGIN on this cluster\), .* for the writers with no user mapping of their own for that database; so after the cutover every write of theirs that such a check runs for fails \(08001, not permitted to log in\); before migrating, give the role LOGIN .*; where: database mono, the source \(server svc_srv\), database svcdb of service svc \(server splitdb_source\)$/,
+	'the plan warns that the NOLOGIN owner\'s checks cannot log in, in the source and in the sibling');
 is(scalar(() = $warn =~ /^role /mg), 1, 'one such warning, none for the owner that can log in');
 is($node->safe_psql('mono', q{SELECT count(*) FROM splitdb_plan('svc') WHERE action = 'blocker'}),
 	'0', 'no blocker: the migration may start');
@@ -111,6 +113,17 @@ like($err,
 unlike($err, qr/for the current user/, 'not the current user\'s');
 is($node->safe_psql('svcdb', 'SELECT count(*) FROM child WHERE id = 101'), '0',
 	'the refused write changed nothing');
+# in the source too: clerk, with no user mapping for svcdb, deletes a
+# parent; the check of the reference logs in to svcdb as tabowner
+{
+	local $ENV{PGPASSWORD} = $pw{clerk};
+	($rc, $out, $err) = psql_verbose($node, 'mono', 'DELETE FROM parent WHERE id = 2;',
+		connstr => "host=127.0.0.1 port=$port dbname=mono user=clerk");
+}
+like($err, qr/ERROR:  08001: .*\n.*role "tabowner" is not permitted to log in/,
+	'in the source, the check of clerk\'s delete cannot log in either');
+is($node->safe_psql('mono', 'SELECT count(*) FROM parent WHERE id = 2'), '1',
+	'the parent is still there');
 ($rc, $out, $err) = psql_verbose($node, 'svcdb', 'INSERT INTO child VALUES (100, 1);');
 is($rc, 0, 'the superuser, with a mapping of its own there, writes');
 unlike(slurp_file($node->logfile), qr/\Q$pw{tabowner}\E/, 'no password in the log');
@@ -121,6 +134,12 @@ $node->safe_psql('postgres', 'ALTER ROLE tabowner LOGIN');
 is($rc, 0, 'once the owner can log in, clerk\'s write is accepted');
 ($rc, $out, $err) = as_clerk('INSERT INTO child VALUES (102, 99);');
 like($err, qr/ERROR:  23503:/, 'and an orphan is refused');
+{
+	local $ENV{PGPASSWORD} = $pw{clerk};
+	($rc, $out, $err) = psql_verbose($node, 'mono', 'DELETE FROM parent WHERE id = 2;',
+		connstr => "host=127.0.0.1 port=$port dbname=mono user=clerk");
+}
+like($err, qr/ERROR:  23503:/, 'in the source, the delete of a referenced parent is refused (23503)');
 is($node->safe_psql('svcdb', 'SELECT string_agg(id::text, \',\' ORDER BY id) FROM child WHERE id > 99'),
 	'100,101', 'the sibling holds the accepted rows only');
 
