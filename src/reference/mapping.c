@@ -361,7 +361,7 @@ splitdb_reference_plan_mappings(const char *service)
 			need->blocker = false;
 			need->object = psprintf("user mapping for %s on server %s",
 									quote_identifier(role), quote_identifier(server));
-			need->detail = psprintf("in database %s of service %s, role %s needs a user mapping on server %s for the cross-service reference checks of the tables it owns, and splitdb creates none that needs a password or another role's credentials; unless it exists there, the cutover creates the server and stops before it changes the source; create it there first: %s",
+			need->detail = psprintf("in database %s of service %s, role %s needs a user mapping on server %s for the cross-service reference checks of the tables it owns, and splitdb creates none that needs a password or another role's credentials; the server may not exist there yet: a cutover that finds the mapping missing creates the server, if missing, and stops before it changes the source; create the mapping there then, and call splitdb_migrate() again (or, where the server exists, before migrating): %s",
 									quote_identifier(dbname), quote_identifier(location),
 									quote_identifier(role), quote_identifier(server),
 									splitdb_mapping_statement(role, server));
