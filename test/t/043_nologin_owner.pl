@@ -12,7 +12,8 @@
 #   sibling's), and gives no such warning for an owner that can log in;
 # - the refused write (of clerk, who has no user mapping in the sibling)
 #   names in its hint the user mapping that was used, the owner's, not
-#   "the current user", and changes nothing; the superuser, who has a
+#   "the current user" (with the role its user option logs in as, when
+#   another), and changes nothing; the superuser, who has a
 #   mapping of its own there, writes; in the source, clerk (no mapping for
 #   svcdb) deleting a parent fails the same way, the row kept;
 # - once the owner can log in, the same write is accepted, an orphan is
@@ -113,6 +114,16 @@ like($err,
 unlike($err, qr/for the current user/, 'not the current user\'s');
 is($node->safe_psql('svcdb', 'SELECT count(*) FROM child WHERE id = 101'), '0',
 	'the refused write changed nothing');
+# a mapping whose user option names another role: the hint says so
+$node->safe_psql('svcdb',
+	"ALTER USER MAPPING FOR tabowner SERVER splitdb_source OPTIONS (SET user 'no_such_role_43')");
+($rc, $out, $err) = as_clerk('INSERT INTO child VALUES (101, 1);');
+like($err,
+	qr/HINT:  .* and of its user mapping for role "tabowner" \(which logs in as "no_such_role_43"\) are right\./,
+	'the hint names the mapping and the role its user option logs in as');
+$node->safe_psql('svcdb',
+	"ALTER USER MAPPING FOR tabowner SERVER splitdb_source OPTIONS (SET user 'tabowner')");
+
 # in the source too: clerk, with no user mapping for svcdb, deletes a
 # parent; the check of the reference logs in to svcdb as tabowner
 {
