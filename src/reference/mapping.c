@@ -234,17 +234,66 @@ static const char *const sql_plan_mappings =
 "              ELSE '" SPLITDB_SERVER_PREFIX "' || l.other_loc END,"
 "         coalesce(l.other_server, l.own_server)"
 "    FROM l WHERE l.own_loc IS NOT NULL)"
-" SELECT m.location, m.dbname, m.owner, a.rolname::text, m.server::text, m.forward::text"
+" SELECT m.location, m.dbname, m.owner, a.rolname::text, m.server::text, m.forward::text,"
+"        a.rolcanlogin"
 "   FROM m JOIN pg_roles a ON a.oid = m.owner"
 "  WHERE m.server IS NOT NULL"
 "  ORDER BY m.location NULLS FIRST, a.rolname, m.server";
+
+/*
+ * nologin_place
+ *		Add one place (database and server) where the checks of the tables
+ *		of an owner that cannot log in (NOLOGIN on this cluster) log in as
+ *		that owner, to the warning about that owner in *nologin (one per
+ *		owner, made on its first place).
+ *
+ * The checks of the writes of a role with no user mapping of its own for
+ * the other end's server log in there as the owner of the relation with
+ * the end, through the owner's mapping (refcheck_xact.c; in the source on
+ * postgres_fdw's connection): the cutover succeeds, and then every such
+ * write that a check runs for fails with 08001.
+ */
+static void
+nologin_place(List **nologin, const char *location, const char *dbname,
+			  const char *role, const char *server)
+{
+	SplitdbMappingNeed *need = NULL;
+	ListCell   *lc;
+	char	   *object = psprintf("role %s", quote_identifier(role));
+	char	   *place = location ?
+		psprintf("database %s of service %s (server %s)", quote_identifier(dbname),
+				 quote_identifier(location), quote_identifier(server)) :
+		psprintf("database %s, the source (server %s)", quote_identifier(dbname),
+				 quote_identifier(server));
+
+	foreach(lc, *nologin)
+	{
+		SplitdbMappingNeed *n = lfirst(lc);
+
+		if (strcmp(n->object, object) == 0)
+			need = n;
+	}
+	if (need != NULL)
+	{
+		need->detail = psprintf("%s, %s", need->detail, place);
+		return;
+	}
+	need = palloc(sizeof(SplitdbMappingNeed));
+	need->blocker = false;
+	need->object = object;
+	need->detail = psprintf("role %s cannot log in (NOLOGIN on this cluster), and the cross-service reference checks of the tables it owns log in to the other database as that role, through its user mapping, for the writers with no user mapping of their own for that database; so after the cutover every write of theirs that such a check runs for fails (08001, not permitted to log in); before migrating, give the role LOGIN and a password (ALTER ROLE %s LOGIN PASSWORD '...', run with log_statement off), the password that its user mappings hold; where: %s",
+							quote_identifier(role), quote_identifier(role), place);
+	*nologin = lappend(*nologin, need);
+}
 
 /*
  * splitdb_reference_plan_mappings
  *		The user mappings that the references of a service will need after
  *		its migration and that splitdb cannot create, as a List of
  *		SplitdbMappingNeed: a blocker for one missing in the source, a
- *		warning for one in a sibling, whose catalogs the plan does not read.
+ *		warning for one in a sibling, whose catalogs the plan does not read;
+ *		first, one warning for each owner that cannot log in
+ *		(nologin_place).
  *
  * Judged for the calling role, as the role that would run the migration;
  * NIL for a role that is not a superuser, which cannot run one and may not
@@ -259,6 +308,7 @@ splitdb_reference_plan_mappings(const char *service)
 	SPITupleTable *tuptable;
 	uint64		nrows;
 	List	   *result = NIL;
+	List	   *nologin = NIL;
 	int			rc;
 
 	if (!superuser())
@@ -281,9 +331,12 @@ splitdb_reference_plan_mappings(const char *service)
 		char	   *role = SPI_getvalue(tup, desc, 4);
 		char	   *server = SPI_getvalue(tup, desc, 5);
 		char	   *forward = SPI_getvalue(tup, desc, 6);
+		bool		canlogin = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 		SplitdbMappingNeed *need;
 		List	   *options;
 
+		if (!canlogin)
+			nologin_place(&nologin, location, dbname, role, server);
 		if (location == NULL)
 		{
 			bool		found;
@@ -308,12 +361,12 @@ splitdb_reference_plan_mappings(const char *service)
 			need->blocker = false;
 			need->object = psprintf("user mapping for %s on server %s",
 									quote_identifier(role), quote_identifier(server));
-			need->detail = psprintf("in database %s of service %s, role %s needs a user mapping on server %s for the cross-service reference checks of the tables it owns, and splitdb creates none that needs a password or another role's credentials; unless it exists there, the cutover creates the server and stops before it changes the source; create it there first: %s",
+			need->detail = psprintf("in database %s of service %s, role %s needs a user mapping on server %s for the cross-service reference checks of the tables it owns, and splitdb creates none that needs a password or another role's credentials; the server may not exist there yet: a cutover that finds the mapping missing creates the server, if missing, and stops before it changes the source; create the mapping there then, and call splitdb_migrate() again (or, where the server exists, before migrating): %s",
 									quote_identifier(dbname), quote_identifier(location),
 									quote_identifier(role), quote_identifier(server),
 									splitdb_mapping_statement(role, server));
 		}
 		result = lappend(result, need);
 	}
-	return result;
+	return list_concat(nologin, result);
 }

@@ -69,6 +69,7 @@ static int	append_options(List *options, const char **keywords,
 static PGconn *connect_with(const char **keywords, const char **values,
 							const char *target, const char *hint);
 static void setup_session(PGconn *conn);
+static char *mapping_role_words(UserMapping *mapping);
 static void notice_processor(void *arg, const char *message);
 
 /*
@@ -363,6 +364,41 @@ refuse_without_password(UserMapping *mapping, PGconn *conn,
 }
 
 /*
+ * mapping_role_words
+ *		How a connection failure's hint names the role whose user mapping
+ *		was used: "the current user" when it is the current user's (its own
+ *		or PUBLIC's), else that role, quoted, with the role the mapping's
+ *		user option logs in as when that is another one.  The checks of
+ *		cross-service references log in through the mapping of a table's
+ *		owner (refcheck_xact.c), so "the current user" would send a DBA to
+ *		the wrong mapping, and an owner that cannot log in (NOLOGIN) shows
+ *		only here.
+ */
+static char *
+mapping_role_words(UserMapping *mapping)
+{
+	char	   *role;
+	const char *login = NULL;
+	ListCell   *lc;
+
+	if (mapping->userid == GetUserId())
+		return pstrdup("the current user");
+	role = GetUserNameFromId(mapping->userid, true);
+	if (role == NULL)
+		return pstrdup("the role it is used for");
+	foreach(lc, mapping->options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, "user") == 0)
+			login = defGetString(d);
+	}
+	if (login == NULL || strcmp(login, role) == 0)
+		return psprintf("role \"%s\"", role);
+	return psprintf("role \"%s\" (which logs in as \"%s\")", role, login);
+}
+
+/*
  * splitdb_remote_connect_mapping
  *		Connect to the database of a postgres_fdw server with the options of
  *		one of its user mappings.
@@ -422,10 +458,10 @@ splitdb_remote_connect_mapping(ForeignServer *server, UserMapping *mapping,
 		psprintf("server \"%s\"", server->servername);
 	/* without a service, the connection may reach the source (splitdb_source) */
 	hint = service ?
-		psprintf("Check that the sibling is running and that the options of server \"%s\" and of its user mapping for the current user are right.",
-				 server->servername) :
-		psprintf("Check that the database that server \"%s\" reaches is running and that the options of the server and of its user mapping for the current user are right.",
-				 server->servername);
+		psprintf("Check that the sibling is running and that the options of server \"%s\" and of its user mapping for %s are right.",
+				 server->servername, mapping_role_words(mapping)) :
+		psprintf("Check that the database that server \"%s\" reaches is running and that the options of the server and of its user mapping for %s are right.",
+				 server->servername, mapping_role_words(mapping));
 
 	conn = connect_with(keywords, values, target, hint);
 	if (fdw_rules)
