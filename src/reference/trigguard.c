@@ -23,13 +23,16 @@
  * on checking it.
  *
  * splitdb_guard_triggers, on ddl_command_start for ALTER TABLE, ALTER
- * FOREIGN TABLE, DROP TRIGGER, ALTER TRIGGER, ALTER SCHEMA, CREATE TABLE
- * and CREATE CAST, looks at the parse tree
- * before the command does anything and refuses (42501), for a role that
- * owns the relation and is neither a superuser nor a member of the role
- * that owns splitdb's functions (the extension's owner, which installs and
- * switches the triggers), every command that would enable, disable, drop,
- * rename or tie to an extension one of splitdb's triggers, or drop the
+ * FOREIGN TABLE, DROP TRIGGER, ALTER TRIGGER, ALTER SCHEMA, CREATE TABLE,
+ * CREATE FOREIGN TABLE, CREATE CAST, and ALTER INDEX, ALTER VIEW, ALTER
+ * MATERIALIZED VIEW and ALTER TYPE (PostgreSQL lets ALTER INDEX ... RENAME
+ * rename a table, the others ... RENAME COLUMN or ATTRIBUTE rename a
+ * table's column), looks at the parse tree before the command does
+ * anything and refuses (42501), for a role that owns the relation and is
+ * neither a superuser nor a member of the role that owns splitdb's
+ * functions (the extension's owner, which installs and switches the
+ * triggers), every command that would enable, disable, drop, rename or tie
+ * to an extension one of splitdb's triggers, or drop or rename the
  * constraint of one.  A relation's partitions and inheritance children
  * count with it, since those commands recurse to them.  The reference's
  * mode is changed with splitdb_reference_mode(), by a superuser.
@@ -45,8 +48,10 @@
  * The other database reads the table and its key columns by name, where a
  * foreign key follows OIDs; a table or column put in their place would be
  * read instead.  So the same roles may not rename a relation with such
- * triggers, move it to another schema, rename its schema, or rename, drop
- * or retype one of its key columns (splitdb.reference_end.own_columns).
+ * triggers, move it to another schema, or rename, drop or retype one of
+ * its key columns (splitdb.reference_end.own_columns), also through the
+ * composite type of a typed table; and the owner of its schema, whoever
+ * owns the relation, may not rename the schema.
  * Nor detach a partition from a referenced end: a foreign key checks the
  * rows that refer to it, the triggers see none.  Nor give such a relation
  * an inheritance child: the checks read the table with its children, whose
@@ -171,6 +176,24 @@ relation_of(RangeVar *rv, LOCKMODE lockmode)
 }
 
 /*
+ * relation_not_index
+ *		For ALTER INDEX ... RENAME, which PostgreSQL lets rename any relation:
+ *		the relation rv names when it is no index, locked as relation_of()
+ *		locks it (AccessExclusiveLock, the lock the rename then takes);
+ *		InvalidOid for an index, which holds no trigger.
+ */
+static Oid
+relation_not_index(RangeVar *rv)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+	char		relkind = OidIsValid(relid) ? get_rel_relkind(relid) : RELKIND_INDEX;
+
+	if (relkind == RELKIND_INDEX || relkind == RELKIND_PARTITIONED_INDEX)
+		return InvalidOid;
+	return relation_of(rv, AccessExclusiveLock);
+}
+
+/*
  * ends_query
  *		Whether splitdb.reference_end has a row for relid or a partitioned
  *		table above it that matches cond ($2 is arg).  The query runs under
@@ -251,27 +274,23 @@ is_end_side(Oid relid, const char *side)
 }
 
 /*
- * splitdb_trigger_on
+ * splitdb_trigger_in
  *		The name of a trigger of splitdb's on relid or on a partition or child
  *		of it that the command touches: the one named tgname, the one of the
  *		constraint named conname, or any when both are NULL; NULL when there
- *		is none, when the current role does not own relid (the command
- *		itself refuses with PostgreSQL's message), or when it is a member of
- *		the owner of splitdb's functions.  *on is set to the relation it is
- *		on, and *capture to whether it is a capture trigger (of a job of
- *		another database: job_capture_here()).
+ *		is none, or when the current role is a member of the owner of
+ *		splitdb's functions.  *on is set to the relation it is on, and
+ *		*capture to whether it is a capture trigger (of a job of another
+ *		database: job_capture_here()).  Whoever owns relid.
  */
 static char *
-splitdb_trigger_on(Oid relid, const char *tgname, const char *conname, Oid *on, bool *capture)
+splitdb_trigger_in(Oid relid, const char *tgname, const char *conname, Oid *on, bool *capture)
 {
 	List	   *relids;
 	ListCell   *lc;
 	Relation	tgrel;
 	char	   *found = NULL;
 
-	/* a missing name, or a relation the role does not own: the command reports it */
-	if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
-		return NULL;
 	relids = find_all_inheritors(relid, NoLock, NULL);
 	tgrel = table_open(TriggerRelationId, AccessShareLock);
 	foreach(lc, relids)
@@ -314,6 +333,20 @@ splitdb_trigger_on(Oid relid, const char *tgname, const char *conname, Oid *on, 
 	return found;
 }
 
+/*
+ * splitdb_trigger_on
+ *		splitdb_trigger_in() for a relation that the current role owns; NULL
+ *		for a missing name or a relation it does not own (the command itself
+ *		refuses with PostgreSQL's message).
+ */
+static char *
+splitdb_trigger_on(Oid relid, const char *tgname, const char *conname, Oid *on, bool *capture)
+{
+	if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
+		return NULL;
+	return splitdb_trigger_in(relid, tgname, conname, on, capture);
+}
+
 /* raise 42501 if the command touches a trigger of splitdb's (splitdb_trigger_on) */
 static void
 refuse_on_relation(Oid relid, const char *tgname, const char *conname, const char *tag)
@@ -346,15 +379,20 @@ refuse_on_relation(Oid relid, const char *tgname, const char *conname, const cha
  *		trigger of splitdb's) and, when column is not NULL, that column is
  *		one of its keys: the other database reads the table and its key
  *		columns by name, so a table or column put in their place would be
- *		read instead.
+ *		read instead.  Only for a relation the current role owns, unless
+ *		any_owner (a rename of its schema, which the schema's owner may do
+ *		whoever owns the relation).
  */
 static void
-refuse_renaming(Oid relid, const char *column, const char *tag)
+refuse_renaming(Oid relid, const char *column, const char *tag, bool any_owner)
 {
 	Oid			on = InvalidOid;
 	bool		capture = false;
 
-	if (splitdb_trigger_on(relid, NULL, NULL, &on, &capture) == NULL)
+	if (!OidIsValid(relid))
+		return;
+	if ((any_owner ? splitdb_trigger_in(relid, NULL, NULL, &on, &capture) :
+		 splitdb_trigger_on(relid, NULL, NULL, &on, &capture)) == NULL)
 		return;
 	if (column != NULL && !is_key_column(relid, column))
 		return;
@@ -381,6 +419,45 @@ refuse_renaming(Oid relid, const char *column, const char *tag)
 			 errdetail("%s would change the name that the checks of the reference read the table by; a foreign key follows its table.",
 					   tag),
 			 errhint("Only a superuser may rename or move a table that holds an end of a cross-service reference.")));
+}
+
+/*
+ * refuse_column_change
+ *		refuse_renaming() of column on relid, and, when relid is a composite
+ *		type, on each typed table of it that the current role owns (locked
+ *		as the command locks it): ALTER TYPE ... RENAME, ALTER or DROP
+ *		ATTRIBUTE ... CASCADE changes their columns too.
+ */
+static void
+refuse_column_change(Oid relid, const char *column, const char *tag)
+{
+	Relation	classrel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *typed = NIL;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_COMPOSITE_TYPE)
+	{
+		refuse_renaming(relid, column, tag, false);
+		return;
+	}
+	ScanKeyInit(&key, Anum_pg_class_reloftype, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(get_rel_type_id(relid)));
+	classrel = table_open(RelationRelationId, AccessShareLock);
+	scan = systable_beginscan(classrel, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		typed = lappend_oid(typed, ((Form_pg_class) GETSTRUCT(tup))->oid);
+	systable_endscan(scan);
+	table_close(classrel, AccessShareLock);
+	foreach(lc, typed)
+	{
+		if (!pg_class_ownercheck(lfirst_oid(lc), GetUserId()))
+			continue;
+		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+		refuse_renaming(lfirst_oid(lc), column, tag, false);
+	}
 }
 
 /* relation and trigger of a trigger's name list ([schema.]table.trigger) */
@@ -544,7 +621,7 @@ refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 		else if (cmd->subtype == AT_DetachPartition)
 			refuse_detach(relid, (PartitionCmd *) cmd->def, tag);
 		else if (cmd->subtype == AT_DropColumn || cmd->subtype == AT_AlterColumnType)
-			refuse_renaming(relid, cmd->name, tag);
+			refuse_column_change(relid, cmd->name, tag);
 		else if (cmd->subtype == AT_DropConstraint)
 			refuse_on_relation(relid, NULL, cmd->name, tag);
 		else if (cmd->subtype == AT_EnableTrig || cmd->subtype == AT_EnableAlwaysTrig ||
@@ -555,7 +632,14 @@ refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 	}
 }
 
-/* ALTER SCHEMA ... RENAME: refuse_renaming() for each relation of the schema */
+/*
+ * ALTER SCHEMA ... RENAME: refuse_renaming() for each relation of the
+ * schema, whoever owns it.  PostgreSQL lets a schema's owner rename it
+ * over other roles' tables, which a foreign key follows by OID; the checks
+ * of a cross-service reference read the table by name, so the schema's
+ * owner could otherwise put a schema of its own, with a table of the same
+ * name and rows of its choosing, in the place of the one they read.
+ */
 static void
 refuse_schema_rename(const char *schema, const char *tag)
 {
@@ -576,8 +660,9 @@ refuse_schema_rename(const char *schema, const char *tag)
 	 * the rename waits for it here and then sees the end.  Only a schema
 	 * the role owns: PostgreSQL refuses the others.
 	 */
-	if (pg_namespace_ownercheck(nsp, GetUserId()))
-		LockDatabaseObject(NamespaceRelationId, nsp, 0, AccessExclusiveLock);
+	if (!pg_namespace_ownercheck(nsp, GetUserId()))
+		return;
+	LockDatabaseObject(NamespaceRelationId, nsp, 0, AccessExclusiveLock);
 	classrel = table_open(RelationRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(nsp));
@@ -592,7 +677,7 @@ refuse_schema_rename(const char *schema, const char *tag)
 	systable_endscan(scan);
 	table_close(classrel, AccessShareLock);
 	foreach(lc, relids)
-		refuse_renaming(lfirst_oid(lc), NULL, tag);
+		refuse_renaming(lfirst_oid(lc), NULL, tag, true);
 }
 
 /*
@@ -634,8 +719,10 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 		refuse_alter_table((AlterTableStmt *) tree, tag);
 	else if (IsA(tree, CreateCastStmt))
 		refuse_cast((CreateCastStmt *) tree, tag);
-	else if (IsA(tree, CreateStmt) && ((CreateStmt *) tree)->partbound == NULL)
+	else if ((IsA(tree, CreateStmt) || IsA(tree, CreateForeignTableStmt)) &&
+			 ((CreateStmt *) tree)->partbound == NULL)
 	{
+		/* CREATE FOREIGN TABLE ... INHERITS: CreateForeignTableStmt starts with a CreateStmt */
 		ListCell   *lc;
 
 		foreach(lc, ((CreateStmt *) tree)->inhRelations)
@@ -654,10 +741,14 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 
 		if (stmt->renameType == OBJECT_TRIGGER)
 			refuse_on_relation(relation_of(stmt->relation, AccessExclusiveLock), stmt->subname, NULL, tag);
+		else if (stmt->renameType == OBJECT_TABCONSTRAINT)
+			refuse_on_relation(relation_of(stmt->relation, AccessExclusiveLock), NULL, stmt->subname, tag);
 		else if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_FOREIGN_TABLE)
-			refuse_renaming(relation_of(stmt->relation, AccessExclusiveLock), NULL, tag);
-		else if (stmt->renameType == OBJECT_COLUMN)
-			refuse_renaming(relation_of(stmt->relation, AccessExclusiveLock), stmt->subname, tag);
+			refuse_renaming(relation_of(stmt->relation, AccessExclusiveLock), NULL, tag, false);
+		else if (stmt->renameType == OBJECT_INDEX)
+			refuse_renaming(relation_not_index(stmt->relation), NULL, tag, false);
+		else if (stmt->renameType == OBJECT_COLUMN || stmt->renameType == OBJECT_ATTRIBUTE)
+			refuse_column_change(relation_of(stmt->relation, AccessExclusiveLock), stmt->subname, tag);
 		else if (stmt->renameType == OBJECT_SCHEMA)
 			refuse_schema_rename(stmt->subname, tag);
 	}
@@ -665,7 +756,7 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 			 (((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_TABLE ||
 			  ((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_FOREIGN_TABLE))
 		refuse_renaming(relation_of(((AlterObjectSchemaStmt *) tree)->relation, AccessExclusiveLock),
-						NULL, tag);
+						NULL, tag, false);
 	else if (IsA(tree, AlterObjectDependsStmt) &&
 			 ((AlterObjectDependsStmt *) tree)->objectType == OBJECT_TRIGGER)
 	{

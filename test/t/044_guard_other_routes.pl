@@ -1,0 +1,238 @@
+# Copyright (c) 2026, splitdb developers
+#
+# The routes around the guard of cross-service references that PostgreSQL
+# offers besides ALTER TABLE, for roles that are no superuser: the other
+# database reads an end's table and key columns by name, where a foreign
+# key follows OIDs, and reads the referenced table with its inheritance
+# children.
+#
+# One cluster (splitdb preloaded, trust authentication).  Schema shop is
+# owned by sowner, who owns none of its tables; towner owns shop.customer
+# and shop.region (a typed table, of type shop.rtype, which towner owns
+# too), both of which stay, and has CREATE on shop.  shop.orders moves to
+# service svc and refers to customer; shop.visit moves to svc2 and refers
+# to region (DEFERRABLE INITIALLY DEFERRED, so region has a constraint
+# trigger of splitdb's).
+#
+# 1. towner tries, on its own tables: ALTER INDEX shop.customer RENAME TO
+#    (PostgreSQL renames a table by ALTER INDEX), ALTER VIEW and ALTER
+#    MATERIALIZED VIEW ... RENAME COLUMN of the key (PostgreSQL renames a
+#    table's column by either), ALTER TYPE shop.customer RENAME ATTRIBUTE
+#    of the key, ALTER TYPE shop.rtype RENAME ATTRIBUTE id ... CASCADE,
+#    ALTER ATTRIBUTE id TYPE ... CASCADE and DROP ATTRIBUTE id CASCADE
+#    (which change the typed table region's key column), RENAME CONSTRAINT
+#    of the constraint of splitdb's trigger on region, and CREATE FOREIGN
+#    TABLE ... INHERITS (shop.customer) over a server it may use: each
+#    refused (42501) before it changes anything.  Before, each went through
+#    (none of those commands reached the guard, or the guard did not look
+#    at the typed tables); a foreign child over a table of towner's with
+#    key 999 let the sibling insert an order for customer 999, which does
+#    not exist.
+# 2. sowner renames schema shop: refused (42501), the name kept.  Before,
+#    the rename went through (the guard looked only at the tables the role
+#    owns); sowner then made a new schema shop with a table customer of its
+#    own, whose rows the sibling's checks read: an order for a customer
+#    that does not exist was accepted.
+# 3. What the roles may still do, as without splitdb: towner renames a
+#    column that is no key by ALTER VIEW ... RENAME COLUMN and ALTER TYPE
+#    ... RENAME ATTRIBUTE, and the real index customer_pkey by ALTER INDEX;
+#    sowner renames a schema of its own that holds no end.
+# 4. app, which owns nothing, gets PostgreSQL's own refusal for each, and
+#    its command takes no lock on the table it names: with a lock held on
+#    customer by another session, its ALTER INDEX ... RENAME of customer
+#    is refused (42501) rather than waiting (lock_timeout ends a wait with
+#    55P03), and so is its ALTER SCHEMA shop RENAME.
+#
+# The references are enforced throughout: an order for a missing customer
+# and a visit for a missing region are refused (23503) in the siblings.
+
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SplitdbTest qw(start_source psql_verbose);
+
+my $node = start_source('guard_routes', 500);
+
+sub query
+{
+	my ($db, $sql) = @_;
+	return $node->safe_psql($db, $sql);
+}
+
+# $sql in $db as $role (verbose errors, stopping at the first):
+# (exit code, stdout, stderr)
+sub as_role
+{
+	my ($role, $db, $sql) = @_;
+	return psql_verbose($node, $db, $sql,
+		connstr => $node->connstr($db) . " user=$role", on_error_stop => 1);
+}
+
+query(
+	'postgres', q{
+CREATE ROLE towner LOGIN;
+CREATE ROLE sowner LOGIN;
+CREATE ROLE app LOGIN;
+GRANT CREATE ON DATABASE postgres TO sowner;
+CREATE SCHEMA shop AUTHORIZATION sowner;
+CREATE SCHEMA sown AUTHORIZATION sowner;
+CREATE TABLE sown.note (id integer);
+CREATE SCHEMA tsch AUTHORIZATION towner;
+CREATE TABLE shop.customer (id integer PRIMARY KEY, name text);
+INSERT INTO shop.customer SELECT g, 'c' || g FROM generate_series(1, 10) g;
+CREATE TABLE shop.orders (id integer PRIMARY KEY, customer_id integer REFERENCES shop.customer);
+INSERT INTO shop.orders SELECT g, g FROM generate_series(1, 5) g;
+CREATE TYPE shop.rtype AS (id integer, label text);
+CREATE TABLE shop.region OF shop.rtype (PRIMARY KEY (id));
+INSERT INTO shop.region VALUES (1, 'north'), (2, 'south');
+CREATE TABLE shop.visit (id integer PRIMARY KEY,
+	region_id integer REFERENCES shop.region DEFERRABLE INITIALLY DEFERRED);
+INSERT INTO shop.visit VALUES (1, 1);
+ALTER TABLE shop.customer OWNER TO towner;
+ALTER TYPE shop.rtype OWNER TO towner;
+ALTER TABLE shop.region OWNER TO towner;
+GRANT USAGE, CREATE ON SCHEMA shop TO towner;
+GRANT USAGE ON SCHEMA shop TO app;
+CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'postgres');
+GRANT USAGE ON FOREIGN SERVER loop TO towner;
+SELECT splitdb_add_service('svc');
+SELECT splitdb_add_service('svc2');
+CREATE USER MAPPING FOR towner SERVER splitdb_svc OPTIONS (user 'towner', password_required 'false');
+CREATE USER MAPPING FOR towner SERVER splitdb_svc2 OPTIONS (user 'towner', password_required 'false');
+SELECT splitdb_assign('svc', 'shop.orders');
+SELECT splitdb_assign('svc2', 'shop.visit');
+});
+query('postgres', "SELECT splitdb_migrate('svc', wait => true)");
+query('postgres', "SELECT splitdb_migrate('svc2', wait => true)");
+query(
+	'postgres', q{
+CREATE TABLE tsch.fake (id integer, name text);
+INSERT INTO tsch.fake VALUES (999, 'decoy');
+ALTER TABLE tsch.fake OWNER TO towner;
+});
+is( query('postgres',
+		q{SELECT string_agg(child_table || ' > ' || parent_table, ', ' ORDER BY reference_id) FROM splitdb_references}),
+	'shop.orders > shop.customer, shop.visit > shop.region',
+	'both references cross the split');
+my $conname = query('postgres',
+	q{SELECT c.conname FROM pg_trigger t JOIN pg_constraint c ON c.oid = t.tgconstraint
+	   WHERE t.tgrelid = 'shop.region'::regclass});
+is($conname, 'visit_region_id_fkey', "region has the constraint trigger of splitdb's deferrable reference");
+
+# the names the sibling's checks read, the children of customer, and the
+# constraints of region: what no refused command may change
+my $state_sql = q{
+SELECT (SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace
+         WHERE nspname IN ('shop', 'sown', 'tsch', 'shop_old', 'sown2')),
+       (SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class
+         WHERE relnamespace IN ('shop'::regnamespace, 'tsch'::regnamespace)),
+       (SELECT string_agg(attrelid::regclass || '.' || attname, ',' ORDER BY attrelid, attnum)
+          FROM pg_attribute WHERE attrelid IN ('shop.customer'::regclass, 'shop.region'::regclass,
+                                                'shop.rtype'::regclass)
+           AND attnum > 0 AND NOT attisdropped),
+       (SELECT string_agg(format_type(atttypid, atttypmod), ',' ORDER BY attrelid, attnum)
+          FROM pg_attribute WHERE attrelid = 'shop.region'::regclass AND attnum > 0 AND NOT attisdropped),
+       (SELECT count(*) FROM pg_inherits WHERE inhparent = 'shop.customer'::regclass),
+       (SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint
+         WHERE conrelid = 'shop.region'::regclass)};
+my $before = query('postgres', $state_sql);
+
+# $sql as $role must fail with $state before it changes anything (run in a
+# transaction that rolls back, so that one that gets through changes nothing
+# either, and the next attempt starts from the same state)
+sub refused
+{
+	my ($role, $sql, $state, $name) = @_;
+	my ($rc, $out, $err) = as_role($role, 'postgres', "BEGIN;\n$sql;\nROLLBACK;");
+	like($err, qr/ERROR:  $state:/, "$name: refused with $state") or diag($err);
+	is(query('postgres', $state_sql), $before, "$name: nothing changed");
+	return $err;
+}
+
+# ===== 1. towner: the other commands that rename or change its tables =====
+my $err = refused('towner', 'ALTER INDEX shop.customer RENAME TO customer_old', '42501',
+	'ALTER INDEX ... RENAME of a table with an end');
+like($err, qr/permission denied: table "customer" holds an end of a cross-service reference\nDETAIL:  ALTER INDEX would change the name/,
+	'the refusal names the table and the command');
+$err = refused('towner', 'ALTER VIEW shop.customer RENAME COLUMN id TO real_id', '42501',
+	'ALTER VIEW ... RENAME COLUMN of a key');
+like($err, qr/permission denied: column "id" of table "customer" is a key of a cross-service reference\nDETAIL:  ALTER VIEW would change/,
+	'the refusal names the column and the command');
+refused('towner', 'ALTER MATERIALIZED VIEW shop.customer RENAME COLUMN id TO real_id', '42501',
+	'ALTER MATERIALIZED VIEW ... RENAME COLUMN of a key');
+refused('towner', 'ALTER TYPE shop.customer RENAME ATTRIBUTE id TO real_id', '42501',
+	"ALTER TYPE ... RENAME ATTRIBUTE of a key of the table's row type");
+$err = refused('towner', 'ALTER TYPE shop.rtype RENAME ATTRIBUTE id TO real_id CASCADE', '42501',
+	'ALTER TYPE ... RENAME ATTRIBUTE ... CASCADE of the key of a typed table');
+like($err, qr/column "id" of table "region" is a key of a cross-service reference/,
+	'the refusal names the typed table');
+refused('towner', 'ALTER TYPE shop.rtype ALTER ATTRIBUTE id TYPE bigint CASCADE', '42501',
+	'ALTER TYPE ... ALTER ATTRIBUTE ... CASCADE of the key of a typed table');
+refused('towner', 'ALTER TYPE shop.rtype DROP ATTRIBUTE id CASCADE', '42501',
+	'ALTER TYPE ... DROP ATTRIBUTE ... CASCADE of the key of a typed table');
+$err = refused('towner', "ALTER TABLE shop.region NOT OF; ALTER TABLE shop.region RENAME CONSTRAINT $conname TO mine",
+	'42501', "RENAME CONSTRAINT of the constraint of splitdb's trigger");
+like($err, qr/permission denied: "$conname" on table "region" is a trigger of splitdb/,
+	'the refusal names the trigger');
+$err = refused('towner',
+	q{CREATE FOREIGN TABLE tsch.customer_more () INHERITS (shop.customer)
+	    SERVER loop OPTIONS (schema_name 'tsch', table_name 'fake')},
+	'42501', 'CREATE FOREIGN TABLE ... INHERITS a table with an end');
+like($err, qr/DETAIL:  CREATE FOREIGN TABLE would give it an inheritance child/,
+	'the refusal says the child is the matter');
+
+# ===== 2. sowner: its schema, over towner's tables =====
+$err = refused('sowner', 'ALTER SCHEMA shop RENAME TO shop_old', '42501',
+	"ALTER SCHEMA ... RENAME by the schema's owner, over another role's table with an end");
+like($err, qr/permission denied: table "(customer|region|orders|visit)" holds an end of a cross-service reference\nDETAIL:  ALTER SCHEMA would change the name/,
+	'the refusal names a table with an end');
+
+# ===== 3. what stays theirs =====
+my ($rc, $out);
+($rc, $out, $err) = as_role(
+	'towner', 'postgres', q{
+ALTER VIEW shop.customer RENAME COLUMN name TO full_name;
+ALTER TYPE shop.customer RENAME ATTRIBUTE full_name TO name;
+ALTER INDEX shop.customer_pkey RENAME TO customer_key;
+ALTER TYPE shop.rtype RENAME ATTRIBUTE label TO title CASCADE;
+});
+is($rc, 0, 'towner renames columns that are no key, and an index, as without splitdb') or diag($err);
+($rc, $out, $err) = as_role('sowner', 'postgres', 'ALTER SCHEMA sown RENAME TO sown2');
+is($rc, 0, 'sowner renames a schema of its own that holds no end') or diag($err);
+is( query('postgres',
+		q{SELECT (SELECT count(*) FROM pg_class WHERE oid = 'shop.customer_key'::regclass),
+		         (SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
+		           WHERE attrelid = 'shop.region'::regclass AND attnum > 0 AND NOT attisdropped),
+		         (SELECT count(*) FROM pg_namespace WHERE nspname = 'sown2')}),
+	'1|id,title|1',
+	'the index, the column and the schema have their new names');
+$before = query('postgres', $state_sql);
+
+# ===== 4. app: PostgreSQL's refusals, and no lock taken =====
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('BEGIN; LOCK shop.customer IN ACCESS SHARE MODE');
+$err = refused('app', "SET lock_timeout = '30s'; ALTER INDEX shop.customer RENAME TO customer_old", '42501',
+	'ALTER INDEX ... RENAME by a role that owns nothing, while another session reads customer');
+like($err, qr/must be owner of table customer/, "app gets PostgreSQL's own refusal, without waiting for the lock");
+$err = refused('app', "SET lock_timeout = '30s'; ALTER SCHEMA shop RENAME TO shop_old", '42501',
+	'ALTER SCHEMA ... RENAME by a role that owns nothing');
+like($err, qr/must be owner of schema shop/, "app gets PostgreSQL's own refusal");
+$holder->query_safe('COMMIT');
+$holder->quit;
+
+# the references still hold, both ways
+($rc, $out, $err) = psql_verbose($node, 'svc', 'INSERT INTO shop.orders VALUES (999, 999)');
+like($err, qr/ERROR:  23503: insert or update on table "orders" violates foreign key constraint "orders_customer_id_fkey"/,
+	'an order for a customer that does not exist is refused in the sibling');
+($rc, $out, $err) = psql_verbose($node, 'svc2', 'INSERT INTO shop.visit VALUES (999, 999)');
+like($err, qr/ERROR:  23503: insert or update on table "visit" violates foreign key constraint "visit_region_id_fkey"/,
+	'a visit for a region that does not exist is refused in the sibling');
+($rc, $out, $err) = as_role('towner', 'postgres', 'DELETE FROM shop.region WHERE id = 1');
+like($err, qr/ERROR:  23503: update or delete on table "region" violates foreign key constraint "visit_region_id_fkey"/,
+	'a region that a visit refers to cannot be deleted');
+is(query('svc', 'SELECT count(*) FROM shop.orders WHERE id = 999'), '0', 'no orphan order');
+is(query('postgres', 'SELECT count(*) FROM shop.region'), '2', 'no region deleted');
+
+done_testing();
