@@ -57,7 +57,9 @@
  * an inheritance child: the checks read the table with its children, whose
  * rows no trigger guards.  Nor create a cast from or to a key type of a
  * reference end here: the checks cast keys from and to text, as the mapped
- * role of the other database's writer, and would call its function.
+ * role of the other database's writer, and would call its function.  Nor
+ * rename such a type, move it, or rename one of its enum labels: the
+ * databases compare keys as text, each with its own copy of the type.
  *
  * Invariants:
  * - Names are looked up under the session's search_path, as the command
@@ -96,6 +98,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "postmaster/bgworker.h"
 #include "storage/lmgr.h"
@@ -540,40 +543,51 @@ refuse_inherit(RangeVar *parent, const char *tag)
 }
 
 /*
+ * is_key_type
+ *		Whether typid is a type that the keys of a reference end here
+ *		compare as (splitdb.reference_end.own_types, other_types, which name
+ *		it as text).  The query runs under search_path pg_catalog, pg_temp.
+ */
+static bool
+is_key_type(Oid typid)
+{
+	const char *params[1];
+	bool		found;
+	int			nest;
+
+	params[0] = psprintf("%u", typid);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	splitdb_spi_connect();
+	splitdb_catalog_exec_text_latest("SELECT FROM splitdb.reference_end e"
+									 " WHERE splitdb.key_type($1::pg_catalog.oid) OPERATOR(pg_catalog.=)"
+									 "       ANY (e.own_types OPERATOR(pg_catalog.||) e.other_types) LIMIT 1",
+									 1, params, true);
+	found = SPI_processed > 0;
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	return found;
+}
+
+/*
  * refuse_cast
  *		CREATE CAST from or to a type that the keys of a reference end here
- *		compare as (splitdb.reference_end.own_types, other_types): the
- *		checks cast keys from text to that type and back, in this database
- *		as the mapped role of another database's writer, so a cast function
- *		of the type's owner would run with that role's rights.  A foreign
- *		key casts nothing.
+ *		compare as (is_key_type): the checks cast keys from text to that
+ *		type and back, in this database as the mapped role of another
+ *		database's writer, so a cast function of the type's owner would run
+ *		with that role's rights.  A foreign key casts nothing.
  */
 static void
 refuse_cast(CreateCastStmt *stmt, const char *tag)
 {
 	Oid			types[2];
-	int			nest;
 
 	types[0] = typenameTypeId(NULL, stmt->sourcetype);
 	types[1] = typenameTypeId(NULL, stmt->targettype);
 	for (int i = 0; i < 2; i++)
 	{
-		const char *params[1];
-		bool		found;
-
-		params[0] = psprintf("%u", types[i]);
-		nest = NewGUCNestLevel();
-		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		splitdb_spi_connect();
-		splitdb_catalog_exec_text_latest("SELECT FROM splitdb.reference_end e"
-										 " WHERE splitdb.key_type($1::pg_catalog.oid) OPERATOR(pg_catalog.=)"
-										 "       ANY (e.own_types OPERATOR(pg_catalog.||) e.other_types) LIMIT 1",
-										 1, params, true);
-		found = SPI_processed > 0;
-		SPI_finish();
-		AtEOXact_GUC(true, nest);
-		if (found)
+		if (is_key_type(types[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied: type %s is a key type of a cross-service reference",
@@ -582,6 +596,31 @@ refuse_cast(CreateCastStmt *stmt, const char *tag)
 							   tag),
 					 errhint("Only a superuser may create a cast from or to a key type of a cross-service reference.")));
 	}
+}
+
+/*
+ * refuse_key_type_change
+ *		ALTER TYPE ... RENAME VALUE, RENAME TO or SET SCHEMA of a type that
+ *		the keys of a reference end here compare as, by its owner: the
+ *		databases compare keys as text, each with its own copy of the type,
+ *		so an enum label renamed here points the other database's rows at
+ *		another row, or at none (a foreign key compares the label's OID,
+ *		which the rename keeps), and the checks name the type, so a renamed
+ *		or moved type fails every check of the other database.  A type the
+ *		role does not own gets PostgreSQL's own refusal.
+ */
+static void
+refuse_key_type_change(Oid typid, const char *tag)
+{
+	if (!OidIsValid(typid) || !pg_type_ownercheck(typid, GetUserId()) || !is_key_type(typid))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: type %s is a key type of a cross-service reference",
+					format_type_be(typid)),
+			 errdetail("%s would change the names or labels by which the checks of the reference, which compare keys as text across databases, find the keys; a foreign key follows their OIDs.",
+					   tag),
+			 errhint("Only a superuser may rename a key type of a cross-service reference, its labels, or move it.")));
 }
 
 /* ALTER TABLE: the subcommands that switch, or drop the constraint of, a trigger */
@@ -719,6 +758,9 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 		refuse_alter_table((AlterTableStmt *) tree, tag);
 	else if (IsA(tree, CreateCastStmt))
 		refuse_cast((CreateCastStmt *) tree, tag);
+	else if (IsA(tree, AlterEnumStmt) && ((AlterEnumStmt *) tree)->oldVal != NULL)
+		refuse_key_type_change(LookupTypeNameOid(NULL, makeTypeNameFromNameList(((AlterEnumStmt *) tree)->typeName), true),
+							   tag);
 	else if ((IsA(tree, CreateStmt) || IsA(tree, CreateForeignTableStmt)) &&
 			 ((CreateStmt *) tree)->partbound == NULL)
 	{
@@ -751,12 +793,19 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 			refuse_column_change(relation_of(stmt->relation, AccessExclusiveLock), stmt->subname, tag);
 		else if (stmt->renameType == OBJECT_SCHEMA)
 			refuse_schema_rename(stmt->subname, tag);
+		else if (stmt->renameType == OBJECT_TYPE)
+			refuse_key_type_change(LookupTypeNameOid(NULL, makeTypeNameFromNameList((List *) stmt->object), true),
+								   tag);
 	}
 	else if (IsA(tree, AlterObjectSchemaStmt) &&
 			 (((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_TABLE ||
 			  ((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_FOREIGN_TABLE))
 		refuse_renaming(relation_of(((AlterObjectSchemaStmt *) tree)->relation, AccessExclusiveLock),
 						NULL, tag, false);
+	else if (IsA(tree, AlterObjectSchemaStmt) &&
+			 ((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_TYPE)
+		refuse_key_type_change(LookupTypeNameOid(NULL, makeTypeNameFromNameList((List *) ((AlterObjectSchemaStmt *) tree)->object), true),
+							   tag);
 	else if (IsA(tree, AlterObjectDependsStmt) &&
 			 ((AlterObjectDependsStmt *) tree)->objectType == OBJECT_TRIGGER)
 	{

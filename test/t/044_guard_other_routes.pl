@@ -22,12 +22,17 @@
 #    ALTER ATTRIBUTE id TYPE ... CASCADE and DROP ATTRIBUTE id CASCADE
 #    (which change the typed table region's key column), RENAME CONSTRAINT
 #    of the constraint of splitdb's trigger on region, and CREATE FOREIGN
-#    TABLE ... INHERITS (shop.customer) over a server it may use: each
-#    refused (42501) before it changes anything.  Before, each went through
+#    TABLE ... INHERITS (shop.customer) over a server it may use, and
+#    ALTER TYPE ... RENAME VALUE, RENAME TO and SET SCHEMA of shop.tier, the
+#    enum type of the key of shop.plan (which stays; shop.sub moves to
+#    svc3, finalized, and refers to it): each refused (42501) before it
+#    changes anything.  Before, each went through
 #    (none of those commands reached the guard, or the guard did not look
 #    at the typed tables); a foreign child over a table of towner's with
 #    key 999 let the sibling insert an order for customer 999, which does
-#    not exist.
+#    not exist; with the label 'gold' renamed in the source (the
+#    sibling's copy of the enum keeps its own), the sibling's subscription
+#    to 'gold' referred to no plan.
 # 2. sowner renames schema shop: refused (42501), the name kept.  Before,
 #    the rename went through (the guard looked only at the tables the role
 #    owns); sowner then made a new schema shop with a table customer of its
@@ -35,7 +40,8 @@
 #    that does not exist was accepted.
 # 3. What the roles may still do, as without splitdb: towner renames a
 #    column that is no key by ALTER VIEW ... RENAME COLUMN and ALTER TYPE
-#    ... RENAME ATTRIBUTE, and the real index customer_pkey by ALTER INDEX;
+#    ... RENAME ATTRIBUTE, and the real index customer_pkey by ALTER INDEX,
+#    and adds a label to shop.tier;
 #    sowner renames a schema of its own that holds no end.
 # 4. app, which owns nothing, gets PostgreSQL's own refusal for each, and
 #    its command takes no lock on the table it names: with a lock held on
@@ -90,6 +96,13 @@ INSERT INTO shop.region VALUES (1, 'north'), (2, 'south');
 CREATE TABLE shop.visit (id integer PRIMARY KEY,
 	region_id integer REFERENCES shop.region DEFERRABLE INITIALLY DEFERRED);
 INSERT INTO shop.visit VALUES (1, 1);
+CREATE TYPE shop.tier AS ENUM ('gold', 'silver');
+CREATE TABLE shop.plan (k shop.tier PRIMARY KEY);
+INSERT INTO shop.plan VALUES ('gold'), ('silver');
+CREATE TABLE shop.sub (id integer PRIMARY KEY, plan_k shop.tier REFERENCES shop.plan);
+INSERT INTO shop.sub VALUES (1, 'gold');
+ALTER TYPE shop.tier OWNER TO towner;
+ALTER TABLE shop.plan OWNER TO towner;
 ALTER TABLE shop.customer OWNER TO towner;
 ALTER TYPE shop.rtype OWNER TO towner;
 ALTER TABLE shop.region OWNER TO towner;
@@ -99,13 +112,18 @@ CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'postgres')
 GRANT USAGE ON FOREIGN SERVER loop TO towner;
 SELECT splitdb_add_service('svc');
 SELECT splitdb_add_service('svc2');
+SELECT splitdb_add_service('svc3');
 CREATE USER MAPPING FOR towner SERVER splitdb_svc OPTIONS (user 'towner', password_required 'false');
 CREATE USER MAPPING FOR towner SERVER splitdb_svc2 OPTIONS (user 'towner', password_required 'false');
+CREATE USER MAPPING FOR towner SERVER splitdb_svc3 OPTIONS (user 'towner', password_required 'false');
 SELECT splitdb_assign('svc', 'shop.orders');
 SELECT splitdb_assign('svc2', 'shop.visit');
+SELECT splitdb_assign('svc3', 'shop.sub');
 });
 query('postgres', "SELECT splitdb_migrate('svc', wait => true)");
 query('postgres', "SELECT splitdb_migrate('svc2', wait => true)");
+# finalized: no archive whose types the DDL guard of the job's tables keeps
+query('postgres', "SELECT splitdb_migrate('svc3', wait => true); SELECT splitdb_finalize('svc3')");
 query(
 	'postgres', q{
 CREATE TABLE tsch.fake (id integer, name text);
@@ -114,7 +132,7 @@ ALTER TABLE tsch.fake OWNER TO towner;
 });
 is( query('postgres',
 		q{SELECT string_agg(child_table || ' > ' || parent_table, ', ' ORDER BY reference_id) FROM splitdb_references}),
-	'shop.orders > shop.customer, shop.visit > shop.region',
+	'shop.orders > shop.customer, shop.visit > shop.region, shop.sub > shop.plan',
 	'both references cross the split');
 my $conname = query('postgres',
 	q{SELECT c.conname FROM pg_trigger t JOIN pg_constraint c ON c.oid = t.tgconstraint
@@ -136,7 +154,10 @@ SELECT (SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace
           FROM pg_attribute WHERE attrelid = 'shop.region'::regclass AND attnum > 0 AND NOT attisdropped),
        (SELECT count(*) FROM pg_inherits WHERE inhparent = 'shop.customer'::regclass),
        (SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint
-         WHERE conrelid = 'shop.region'::regclass)};
+         WHERE conrelid = 'shop.region'::regclass),
+       (SELECT string_agg(t.typnamespace::regnamespace || '.' || t.typname || ':' || e.enumlabel, ','
+                          ORDER BY e.enumsortorder)
+          FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typowner = 'towner'::regrole)};
 my $before = query('postgres', $state_sql);
 
 # $sql as $role must fail with $state before it changes anything (run in a
@@ -183,10 +204,19 @@ $err = refused('towner',
 like($err, qr/DETAIL:  CREATE FOREIGN TABLE would give it an inheritance child/,
 	'the refusal says the child is the matter');
 
+# an enum key type: the databases compare its labels as text, each with its
+# own copy of the type, where a foreign key compares their OIDs
+$err = refused('towner', "ALTER TYPE shop.tier RENAME VALUE 'gold' TO 'platinum'", '42501',
+	'ALTER TYPE ... RENAME VALUE of a key type');
+like($err, qr/permission denied: type shop.tier is a key type of a cross-service reference\nDETAIL:  ALTER TYPE would change the names or labels/,
+	'the refusal names the type');
+refused('towner', 'ALTER TYPE shop.tier RENAME TO grade', '42501', 'ALTER TYPE ... RENAME of a key type');
+refused('towner', 'ALTER TYPE shop.tier SET SCHEMA tsch', '42501', 'ALTER TYPE ... SET SCHEMA of a key type');
+
 # ===== 2. sowner: its schema, over towner's tables =====
 $err = refused('sowner', 'ALTER SCHEMA shop RENAME TO shop_old', '42501',
 	"ALTER SCHEMA ... RENAME by the schema's owner, over another role's table with an end");
-like($err, qr/permission denied: table "(customer|region|orders|visit)" holds an end of a cross-service reference\nDETAIL:  ALTER SCHEMA would change the name/,
+like($err, qr/permission denied: table "\w+" holds an end of a cross-service reference\nDETAIL:  ALTER SCHEMA would change the name/,
 	'the refusal names a table with an end');
 
 # ===== 3. what stays theirs =====
@@ -197,8 +227,9 @@ ALTER VIEW shop.customer RENAME COLUMN name TO full_name;
 ALTER TYPE shop.customer RENAME ATTRIBUTE full_name TO name;
 ALTER INDEX shop.customer_pkey RENAME TO customer_key;
 ALTER TYPE shop.rtype RENAME ATTRIBUTE label TO title CASCADE;
+ALTER TYPE shop.tier ADD VALUE 'bronze';
 });
-is($rc, 0, 'towner renames columns that are no key, and an index, as without splitdb') or diag($err);
+is($rc, 0, 'towner renames columns that are no key and an index, and adds a label to a key type, as without splitdb') or diag($err);
 ($rc, $out, $err) = as_role('sowner', 'postgres', 'ALTER SCHEMA sown RENAME TO sown2');
 is($rc, 0, 'sowner renames a schema of its own that holds no end') or diag($err);
 is( query('postgres',
@@ -234,5 +265,10 @@ like($err, qr/ERROR:  23503: update or delete on table "region" violates foreign
 	'a region that a visit refers to cannot be deleted');
 is(query('svc', 'SELECT count(*) FROM shop.orders WHERE id = 999'), '0', 'no orphan order');
 is(query('postgres', 'SELECT count(*) FROM shop.region'), '2', 'no region deleted');
+($rc, $out, $err) = as_role('towner', 'postgres', "DELETE FROM shop.plan WHERE k = 'gold'");
+like($err, qr/ERROR:  23503: update or delete on table "plan" violates foreign key constraint "sub_plan_k_fkey"/,
+	'a plan that a subscription refers to by its label cannot be deleted');
+($rc, $out, $err) = psql_verbose($node, 'svc3', "INSERT INTO shop.sub VALUES (2, 'silver')");
+is($rc, 0, 'a subscription to an existing plan goes in') or diag($err);
 
 done_testing();
