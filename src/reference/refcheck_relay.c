@@ -188,10 +188,13 @@ splitdb_refcheck_statement_writes(Oid relid)
 
 /*
  * splitdb_refcheck_take_relayed
- *		After an UPDATE or DELETE through a shim: queue here the keys that
- *		the other database left to this one for the rows that its foreign
- *		keys and triggers changed in turn (the shim's own rows come through
- *		the shim's triggers).
+ *		After an INSERT, UPDATE or DELETE through a shim: queue here the
+ *		keys that the other database left to this one for the rows that its
+ *		foreign keys and triggers changed in turn (the shim's own rows come
+ *		through the shim's triggers).  An INSERT fires no foreign key's
+ *		action, but it fires the other table's triggers and rules, whose
+ *		writes to a third table that the other database skipped (the write
+ *		came from here) would otherwise go unchecked.
  */
 void
 splitdb_refcheck_take_relayed(Relation shim)

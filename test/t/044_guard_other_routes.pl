@@ -49,6 +49,16 @@
 #    is refused (42501) rather than waiting (lock_timeout ends a wait with
 #    55P03), and so is its ALTER SCHEMA shop RENAME.
 #
+# 5. aowner owns table a4, which moves to svc4 with b4 (which refers to
+#    customer; aowner may only INSERT into it).  In the sibling, a trigger
+#    of aowner's on a4 writes a row into b4 with the key a4's row carries.
+#    aowner's INSERT through the shim of a4 whose trigger writes an order of
+#    a missing customer is refused (23503), nothing written; one of an
+#    existing customer goes in.  Before, the sibling skipped the check of
+#    b4's row (the write came from the source, on a session that proved
+#    it) and the source took back the rows written in turn only after an
+#    UPDATE or DELETE: the orphan was written.
+#
 # The references are enforced throughout: an order for a missing customer
 # and a visit for a missing region are refused (23503) in the siblings.
 
@@ -81,6 +91,7 @@ query(
 CREATE ROLE towner LOGIN;
 CREATE ROLE sowner LOGIN;
 CREATE ROLE app LOGIN;
+CREATE ROLE aowner LOGIN;
 GRANT CREATE ON DATABASE postgres TO sowner;
 CREATE SCHEMA shop AUTHORIZATION sowner;
 CREATE SCHEMA sown AUTHORIZATION sowner;
@@ -103,27 +114,36 @@ CREATE TABLE shop.sub (id integer PRIMARY KEY, plan_k shop.tier REFERENCES shop.
 INSERT INTO shop.sub VALUES (1, 'gold');
 ALTER TYPE shop.tier OWNER TO towner;
 ALTER TABLE shop.plan OWNER TO towner;
+CREATE TABLE shop.a4 (id integer PRIMARY KEY);
+CREATE TABLE shop.b4 (id integer PRIMARY KEY, customer_id integer REFERENCES shop.customer);
+ALTER TABLE shop.a4 OWNER TO aowner;
+GRANT INSERT ON shop.b4 TO aowner;
 ALTER TABLE shop.customer OWNER TO towner;
 ALTER TYPE shop.rtype OWNER TO towner;
 ALTER TABLE shop.region OWNER TO towner;
 GRANT USAGE, CREATE ON SCHEMA shop TO towner;
-GRANT USAGE ON SCHEMA shop TO app;
+GRANT USAGE ON SCHEMA shop TO app, aowner;
 CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'postgres');
 GRANT USAGE ON FOREIGN SERVER loop TO towner;
 SELECT splitdb_add_service('svc');
 SELECT splitdb_add_service('svc2');
 SELECT splitdb_add_service('svc3');
+SELECT splitdb_add_service('svc4');
 CREATE USER MAPPING FOR towner SERVER splitdb_svc OPTIONS (user 'towner', password_required 'false');
 CREATE USER MAPPING FOR towner SERVER splitdb_svc2 OPTIONS (user 'towner', password_required 'false');
 CREATE USER MAPPING FOR towner SERVER splitdb_svc3 OPTIONS (user 'towner', password_required 'false');
+CREATE USER MAPPING FOR towner SERVER splitdb_svc4 OPTIONS (user 'towner', password_required 'false');
+CREATE USER MAPPING FOR aowner SERVER splitdb_svc4 OPTIONS (user 'aowner', password_required 'false');
 SELECT splitdb_assign('svc', 'shop.orders');
 SELECT splitdb_assign('svc2', 'shop.visit');
 SELECT splitdb_assign('svc3', 'shop.sub');
+SELECT splitdb_assign('svc4', 'shop.a4', 'shop.b4');
 });
 query('postgres', "SELECT splitdb_migrate('svc', wait => true)");
 query('postgres', "SELECT splitdb_migrate('svc2', wait => true)");
 # finalized: no archive whose types the DDL guard of the job's tables keeps
 query('postgres', "SELECT splitdb_migrate('svc3', wait => true); SELECT splitdb_finalize('svc3')");
+query('postgres', "SELECT splitdb_migrate('svc4', wait => true)");
 query(
 	'postgres', q{
 CREATE TABLE tsch.fake (id integer, name text);
@@ -132,7 +152,7 @@ ALTER TABLE tsch.fake OWNER TO towner;
 });
 is( query('postgres',
 		q{SELECT string_agg(child_table || ' > ' || parent_table, ', ' ORDER BY reference_id) FROM splitdb_references}),
-	'shop.orders > shop.customer, shop.visit > shop.region, shop.sub > shop.plan',
+	'shop.orders > shop.customer, shop.visit > shop.region, shop.sub > shop.plan, shop.b4 > shop.customer',
 	'both references cross the split');
 my $conname = query('postgres',
 	q{SELECT c.conname FROM pg_trigger t JOIN pg_constraint c ON c.oid = t.tgconstraint
@@ -270,5 +290,46 @@ like($err, qr/ERROR:  23503: update or delete on table "plan" violates foreign k
 	'a plan that a subscription refers to by its label cannot be deleted');
 ($rc, $out, $err) = psql_verbose($node, 'svc3', "INSERT INTO shop.sub VALUES (2, 'silver')");
 is($rc, 0, 'a subscription to an existing plan goes in') or diag($err);
+
+# ===== 5. a trigger in the sibling, fired by an INSERT through a shim =====
+# The sibling skips the checks of the writes that come from the source on a
+# session that proved it (the source checks the rows it sends); the rows
+# that the sibling's triggers write in turn into another table go back to
+# the source, which checks them in the writer's transaction.  Before, only
+# an UPDATE or DELETE through a shim took them back: aowner, with INSERT
+# only on b4, wrote into it any key it liked through a trigger on its own
+# table a4.
+query('svc4', 'CREATE SCHEMA aown AUTHORIZATION aowner');
+($rc, $out, $err) = as_role(
+	'aowner', 'svc4', q{
+CREATE FUNCTION aown.a4_side() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO shop.b4 VALUES (NEW.id + 100000, NEW.id);
+	RETURN NEW;
+END $$;
+CREATE TRIGGER a4_side AFTER INSERT ON shop.a4 FOR EACH ROW EXECUTE FUNCTION aown.a4_side();
+});
+is($rc, 0, "aowner puts a trigger of its own on its table a4 in the sibling") or diag($err);
+($rc, $out, $err) = as_role('aowner', 'svc4', 'INSERT INTO shop.b4 VALUES (1, 4242)');
+like($err, qr/ERROR:  23503: insert or update on table "b4" violates foreign key constraint "b4_customer_id_fkey"/,
+	'aowner cannot write an order of a missing customer into b4 itself');
+($rc, $out, $err) = as_role('aowner', 'postgres', 'INSERT INTO shop.a4 VALUES (4242)');
+like($err, qr/ERROR:  23503: insert or update on table "b4" violates foreign key constraint "b4_customer_id_fkey"/,
+	"nor through its trigger, fired by an INSERT through the shim: the row goes back to the source's check");
+is(query('svc4', 'SELECT (SELECT count(*) FROM shop.a4) || \' \' || (SELECT count(*) FROM shop.b4)'), '0 0',
+	'neither row is written');
+($rc, $out, $err) = as_role('aowner', 'postgres', 'INSERT INTO shop.a4 VALUES (3)');
+is($rc, 0, "a row whose trigger refers to an existing customer goes in") or diag($err);
+($rc, $out, $err) = psql_verbose($node, 'postgres', q{
+BEGIN;
+INSERT INTO shop.customer VALUES (51, 'in this transaction');
+INSERT INTO shop.a4 VALUES (51);
+COMMIT;
+}, on_error_stop => 1);
+is($rc, 0, "a row whose trigger refers to a customer inserted in the same transaction goes in: the source checks it there")
+  or diag($err);
+is( query('svc4', q{SELECT string_agg(id || ':' || customer_id, ',' ORDER BY id) FROM shop.b4}),
+	'100003:3,100051:51',
+	'b4 holds only the rows that refer to existing customers');
 
 done_testing();
