@@ -4,7 +4,10 @@
 # offers besides ALTER TABLE, for roles that are no superuser: the other
 # database reads an end's table and key columns by name, where a foreign
 # key follows OIDs, and reads the referenced table with its inheritance
-# children.
+# children.  And the rows that a table owner's own code in a sibling (a
+# trigger, a rule) writes in turn into another role's table while a write
+# through a shim runs there: the sibling leaves the checks of that write
+# to the source, which checks only the rows it sent.
 #
 # One cluster (splitdb preloaded, trust authentication).  Schema shop is
 # owned by sowner, who owns none of its tables; towner owns shop.customer
@@ -50,7 +53,7 @@
 #    55P03), and so is its ALTER SCHEMA shop RENAME.
 #
 # 5. aowner owns table a4, which moves to svc4 with b4 (which refers to
-#    customer; aowner may only INSERT into it).  In the sibling, a trigger
+#    customer; aowner may only INSERT into it, and SELECT).  In the sibling, a trigger
 #    of aowner's on a4 writes a row into b4 with the key a4's row carries.
 #    aowner's INSERT through the shim of a4 whose trigger writes an order of
 #    a missing customer is refused (23503), nothing written; one of an
@@ -117,7 +120,7 @@ ALTER TABLE shop.plan OWNER TO towner;
 CREATE TABLE shop.a4 (id integer PRIMARY KEY);
 CREATE TABLE shop.b4 (id integer PRIMARY KEY, customer_id integer REFERENCES shop.customer);
 ALTER TABLE shop.a4 OWNER TO aowner;
-GRANT INSERT ON shop.b4 TO aowner;
+GRANT INSERT, SELECT ON shop.b4 TO aowner;
 ALTER TABLE shop.customer OWNER TO towner;
 ALTER TYPE shop.rtype OWNER TO towner;
 ALTER TABLE shop.region OWNER TO towner;
@@ -331,5 +334,40 @@ is($rc, 0, "a row whose trigger refers to a customer inserted in the same transa
 is( query('svc4', q{SELECT string_agg(id || ':' || customer_id, ',' ORDER BY id) FROM shop.b4}),
 	'100003:3,100051:51',
 	'b4 holds only the rows that refer to existing customers');
+
+# the same through what ActivePortal holds besides the client's statement:
+# a cursor's portal (a PL/pgSQL FOR loop over INSERT ... RETURNING, in the
+# trigger), and the actions of a DO ALSO and a DO INSTEAD rule on a4
+my %route = (
+	'a FOR loop over INSERT ... RETURNING in the trigger' => q{
+CREATE OR REPLACE FUNCTION aown.a4_side() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE r record;
+BEGIN
+	FOR r IN INSERT INTO shop.b4 VALUES (NEW.id + 100000, NEW.id) RETURNING * LOOP
+	END LOOP;
+	RETURN NEW;
+END $$;},
+	'a DO ALSO rule' => q{
+DROP TRIGGER a4_side ON shop.a4;
+CREATE RULE a4_also AS ON INSERT TO shop.a4 DO ALSO INSERT INTO shop.b4 VALUES (NEW.id + 100000, NEW.id);},
+	'a DO INSTEAD rule' => q{
+DROP RULE a4_also ON shop.a4;
+CREATE RULE a4_instead AS ON INSERT TO shop.a4 DO INSTEAD INSERT INTO shop.b4 VALUES (NEW.id + 100000, NEW.id);});
+my $b4_before = query('svc4', q{SELECT string_agg(id || ':' || customer_id, ',' ORDER BY id) FROM shop.b4});
+for my $name ('a FOR loop over INSERT ... RETURNING in the trigger', 'a DO ALSO rule', 'a DO INSTEAD rule')
+{
+	($rc, $out, $err) = as_role('aowner', 'svc4', $route{$name});
+	is($rc, 0, "aowner makes $name") or diag($err);
+	($rc, $out, $err) = as_role('aowner', 'postgres', 'INSERT INTO shop.a4 VALUES (4243)');
+	like($err, qr/ERROR:  23503: insert or update on table "b4" violates foreign key constraint "b4_customer_id_fkey"/,
+		"$name: an order of a missing customer written in turn is refused");
+	is( query('svc4', q{SELECT string_agg(id || ':' || customer_id, ',' ORDER BY id) FROM shop.b4}),
+		$b4_before, "$name: b4 unchanged");
+	is(query('svc4', 'SELECT count(*) FROM shop.a4 WHERE id = 4243'), '0', "$name: no row in a4");
+}
+($rc, $out, $err) = as_role('aowner', 'svc4', 'DROP RULE a4_instead ON shop.a4');
+($rc, $out, $err) = as_role('aowner', 'postgres',
+	'INSERT INTO shop.a4 VALUES (4244); UPDATE shop.a4 SET id = 4245 WHERE id = 4244; DELETE FROM shop.a4 WHERE id = 4245');
+is($rc, 0, "the shim's own rows are written, changed and deleted as before") or diag($err);
 
 done_testing();
