@@ -91,6 +91,7 @@ OBJS = \
 	src/reference/route.o \
 	src/reference/shimguard.o \
 	src/reference/trigguard.o \
+	src/reference/dropguard.o \
 	src/remote/checkconn.o \
 	src/remote/checkconn_ahead.o \
 	src/remote/checkconn_probe.o \

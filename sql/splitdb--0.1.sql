@@ -560,9 +560,15 @@ AS 'MODULE_PATHNAME', 'splitdb_guard_triggers'
 LANGUAGE C;
 COMMENT ON FUNCTION splitdb.guard_triggers() IS 'event trigger: refuses, for a role that is no superuser, enabling, disabling, dropping or renaming a trigger of a cross-service reference, and renaming, moving or changing a key column of a table that has one';
 REVOKE ALL ON FUNCTION splitdb.guard_triggers() FROM PUBLIC;
+-- ALTER INDEX, ALTER VIEW, ALTER MATERIALIZED VIEW and ALTER TYPE: PostgreSQL
+-- lets ALTER INDEX ... RENAME rename a table, ALTER VIEW and ALTER
+-- MATERIALIZED VIEW ... RENAME COLUMN rename a table's column, and ALTER TYPE
+-- ... RENAME ATTRIBUTE rename one of a table's (or, with CASCADE, of a typed
+-- table's); CREATE FOREIGN TABLE ... INHERITS makes an inheritance child
 CREATE EVENT TRIGGER splitdb_guard_triggers ON ddl_command_start
 	WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'DROP TRIGGER', 'ALTER TRIGGER',
-				 'ALTER SCHEMA', 'CREATE TABLE', 'CREATE CAST')
+				 'ALTER SCHEMA', 'CREATE TABLE', 'CREATE FOREIGN TABLE', 'CREATE CAST',
+				 'ALTER INDEX', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER TYPE')
 	EXECUTE FUNCTION splitdb.guard_triggers();
 ALTER EVENT TRIGGER splitdb_guard_triggers ENABLE ALWAYS;
 
@@ -574,7 +580,7 @@ RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'splitdb_guard_dropped_ends'
 LANGUAGE C
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION splitdb.guard_dropped_ends() IS 'event trigger: refuses, for a role that is no superuser, dropping a relation that holds an end of a cross-service reference';
+COMMENT ON FUNCTION splitdb.guard_dropped_ends() IS 'event trigger: drops a cross-service reference with a dropped table that holds one of its ends, as a foreign key goes with its table; refuses, for a role that is no superuser, what PostgreSQL refuses of a referenced table (a drop without CASCADE, a partition) and the drop of a shim with an end';
 REVOKE ALL ON FUNCTION splitdb.guard_dropped_ends() FROM PUBLIC;
 CREATE EVENT TRIGGER splitdb_guard_dropped_ends ON sql_drop
 	EXECUTE FUNCTION splitdb.guard_dropped_ends();

@@ -125,7 +125,7 @@ static const char *const sql_shims =
 " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND NOT a.attisdropped"
 " UNION ALL"
 " SELECT 5, c.oid::regclass::text,"
-"  format('CREATE TRIGGER splitdb_shim AFTER UPDATE OR DELETE ON %s FOR EACH STATEMENT"
+"  format('CREATE TRIGGER splitdb_shim AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH STATEMENT"
 "          EXECUTE FUNCTION splitdb.shim_statement()', c.oid::regclass)"
 " FROM shims s JOIN pg_class c ON c.oid = s.oid"
 " ORDER BY 1, 2, 3";

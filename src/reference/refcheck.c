@@ -217,9 +217,9 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 
 /*
  * splitdb_shim_statement
- *		AFTER UPDATE OR DELETE statement trigger of every shim: take back
- *		what the other database's foreign keys and triggers changed in turn
- *		(splitdb_refcheck_take_relayed), and work it off.
+ *		AFTER INSERT OR UPDATE OR DELETE statement trigger of every shim:
+ *		take back what the other database's foreign keys and triggers
+ *		changed in turn (splitdb_refcheck_take_relayed), and work it off.
  */
 Datum
 splitdb_shim_statement(PG_FUNCTION_ARGS)

@@ -37,12 +37,16 @@
 #include "foreign/foreign.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "catalog/namespace.h"
 #include "nodes/plannodes.h"
+#include "parser/parser.h"
 #include "parser/parsetree.h"
 #include "tcop/pquery.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -152,27 +156,89 @@ splitdb_refcheck_relay_rows(RefDef *def, List *rows)
 }
 
 /*
+ * client_target
+ *		The relation that text, the statement of a portal, names as the one
+ *		it writes (INSERT, UPDATE, DELETE or MERGE), found under the
+ *		session's search_path; InvalidOid for anything else, or for more
+ *		than one statement.  The last text's parse is kept, since a proved
+ *		session's statements repeat one text for many rows.
+ */
+static Oid
+client_target(const char *text)
+{
+	static MemoryContext cxt = NULL;
+	static char *kept_text = NULL;
+	static RangeVar *kept_rv = NULL;
+
+	if (kept_text == NULL || strcmp(kept_text, text) != 0)
+	{
+		List	   *raw;
+		Node	   *stmt = NULL;
+		RangeVar   *rv = NULL;
+		MemoryContext old;
+
+		if (cxt == NULL)
+			cxt = AllocSetContextCreate(TopMemoryContext, "splitdb client statement",
+										ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(cxt);
+		kept_text = NULL;
+		kept_rv = NULL;
+		raw = raw_parser(text, RAW_PARSE_DEFAULT);
+		if (list_length(raw) == 1)
+			stmt = linitial_node(RawStmt, raw)->stmt;
+		if (stmt != NULL && IsA(stmt, InsertStmt))
+			rv = ((InsertStmt *) stmt)->relation;
+		else if (stmt != NULL && IsA(stmt, UpdateStmt))
+			rv = ((UpdateStmt *) stmt)->relation;
+		else if (stmt != NULL && IsA(stmt, DeleteStmt))
+			rv = ((DeleteStmt *) stmt)->relation;
+		else if (stmt != NULL && IsA(stmt, MergeStmt))
+			rv = ((MergeStmt *) stmt)->relation;
+		old = MemoryContextSwitchTo(cxt);
+		kept_rv = rv ? copyObject(rv) : NULL;
+		kept_text = pstrdup(text);
+		MemoryContextSwitchTo(old);
+	}
+	return kept_rv ? RangeVarGetRelid(kept_rv, NoLock, true) : InvalidOid;
+}
+
+/*
  * splitdb_refcheck_statement_writes
  *		The command of the statement the client sent, when it writes relid
  *		(or a table relid is a partition of): a shim's own rows, changed by
  *		the INSERT, UPDATE or DELETE sent through it.  CMD_UNKNOWN when it
  *		does not: rows of other tables were changed in turn, by foreign
  *		keys (which queue their rows' triggers in the same statement) or by
- *		triggers.
+ *		triggers and rules.
+ *
+ * ActivePortal is not the client's statement alone: its statements include
+ * the actions of the rules on the table it writes (a DO ALSO or DO INSTEAD
+ * rule's INSERT into another table), and while a function's cursor runs
+ * (a PL/pgSQL FOR loop over an INSERT ... RETURNING, in a trigger) it is
+ * that cursor's portal.  So the row must be of the relation that the
+ * portal's text names, in a statement that sets the command's tag (a DO
+ * ALSO rule's does not), and its trigger must not be nested in another
+ * trigger (the client's rows fire theirs at depth 1; those of a statement
+ * that a trigger runs, at 2 or more).
  */
 CmdType
 splitdb_refcheck_statement_writes(Oid relid)
 {
 	ListCell   *lc;
+	Oid			target;
 
-	if (ActivePortal == NULL)
+	if (ActivePortal == NULL || ActivePortal->sourceText == NULL ||
+		DatumGetInt32(DirectFunctionCall1(pg_trigger_depth, (Datum) 0)) > 1)
+		return CMD_UNKNOWN;
+	target = client_target(ActivePortal->sourceText);
+	if (!OidIsValid(target) || !splitdb_refcheck_relation_is_or_under(relid, target))
 		return CMD_UNKNOWN;
 	foreach(lc, ActivePortal->stmts)
 	{
 		PlannedStmt *ps = (PlannedStmt *) lfirst(lc);
 		ListCell   *rc;
 
-		if (!IsA(ps, PlannedStmt) || ps->commandType == CMD_SELECT ||
+		if (!IsA(ps, PlannedStmt) || !ps->canSetTag || ps->commandType == CMD_SELECT ||
 			ps->commandType == CMD_UTILITY)
 			continue;
 		foreach(rc, ps->resultRelations)
@@ -188,10 +254,13 @@ splitdb_refcheck_statement_writes(Oid relid)
 
 /*
  * splitdb_refcheck_take_relayed
- *		After an UPDATE or DELETE through a shim: queue here the keys that
- *		the other database left to this one for the rows that its foreign
- *		keys and triggers changed in turn (the shim's own rows come through
- *		the shim's triggers).
+ *		After an INSERT, UPDATE or DELETE through a shim: queue here the
+ *		keys that the other database left to this one for the rows that its
+ *		foreign keys and triggers changed in turn (the shim's own rows come
+ *		through the shim's triggers).  An INSERT fires no foreign key's
+ *		action, but it fires the other table's triggers and rules, whose
+ *		writes to a third table that the other database skipped (the write
+ *		came from here) would otherwise go unchecked.
  */
 void
 splitdb_refcheck_take_relayed(Relation shim)

@@ -17,21 +17,20 @@
  * DROP TRIGGER; ALTER TRIGGER ... DEPENDS ON EXTENSION and then DROP
  * EXTENSION) and delete rows that another role's table still refers to.
  *
- * splitdb_guard_dropped_ends, on sql_drop, drops a reference along with a
- * table holding an end, as PostgreSQL drops a foreign key with its table:
- * the other database's checks then find what they would find without the
- * key.  It refuses, as PostgreSQL does, to a role that is no superuser the
- * drop of a referenced table without CASCADE (2BP01), and by any route the
- * drop of a shim holding an end or of a partition of a referenced end.
+ * What becomes of a reference when a table with an end is dropped is
+ * dropguard.c's.
  *
  * splitdb_guard_triggers, on ddl_command_start for ALTER TABLE, ALTER
- * FOREIGN TABLE, DROP TRIGGER, ALTER TRIGGER, ALTER SCHEMA, CREATE TABLE
- * and CREATE CAST, looks at the parse tree
- * before the command does anything and refuses (42501), for a role that
- * owns the relation and is neither a superuser nor a member of the role
- * that owns splitdb's functions (the extension's owner, which installs and
- * switches the triggers), every command that would enable, disable, drop,
- * rename or tie to an extension one of splitdb's triggers, or drop the
+ * FOREIGN TABLE, DROP TRIGGER, ALTER TRIGGER, ALTER SCHEMA, CREATE TABLE,
+ * CREATE FOREIGN TABLE, CREATE CAST, and ALTER INDEX, ALTER VIEW, ALTER
+ * MATERIALIZED VIEW and ALTER TYPE (PostgreSQL lets ALTER INDEX ... RENAME
+ * rename a table, the others ... RENAME COLUMN or ATTRIBUTE rename a
+ * table's column), looks at the parse tree before the command does
+ * anything and refuses (42501), for a role that owns the relation and is
+ * neither a superuser nor a member of the role that owns splitdb's
+ * functions (the extension's owner, which installs and switches the
+ * triggers), every command that would enable, disable, drop, rename or tie
+ * to an extension one of splitdb's triggers, or drop or rename the
  * constraint of one.  A relation's partitions and inheritance children
  * count with it, since those commands recurse to them.  The reference's
  * mode is changed with splitdb_reference_mode(), by a superuser.
@@ -47,14 +46,18 @@
  * The other database reads the table and its key columns by name, where a
  * foreign key follows OIDs; a table or column put in their place would be
  * read instead.  So the same roles may not rename a relation with such
- * triggers, move it to another schema, rename its schema, or rename, drop
- * or retype one of its key columns (splitdb.reference_end.own_columns).
+ * triggers, move it to another schema, or rename, drop or retype one of
+ * its key columns (splitdb.reference_end.own_columns), also through the
+ * composite type of a typed table; and the owner of its schema, whoever
+ * owns the relation, may not rename the schema.
  * Nor detach a partition from a referenced end: a foreign key checks the
  * rows that refer to it, the triggers see none.  Nor give such a relation
  * an inheritance child: the checks read the table with its children, whose
  * rows no trigger guards.  Nor create a cast from or to a key type of a
  * reference end here: the checks cast keys from and to text, as the mapped
- * role of the other database's writer, and would call its function.
+ * role of the other database's writer, and would call its function.  Nor
+ * rename such a type, move it, or rename one of its enum labels: the
+ * databases compare keys as text, each with its own copy of the type.
  *
  * Invariants:
  * - Names are looked up under the session's search_path, as the command
@@ -83,7 +86,6 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
-#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
@@ -94,6 +96,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "postmaster/bgworker.h"
 #include "storage/lmgr.h"
@@ -106,9 +109,9 @@
 #include "utils/syscache.h"
 
 #include "metadata/catalog.h"
+#include "reference/trigguard.h"
 
 PG_FUNCTION_INFO_V1(splitdb_guard_triggers);
-PG_FUNCTION_INFO_V1(splitdb_guard_dropped_ends);
 
 /*
  * splitdb_function_owner
@@ -171,6 +174,24 @@ relation_of(RangeVar *rv, LOCKMODE lockmode)
 	LockRelationOid(relid, lockmode);
 	/* the name may have gone to another relation while this waited */
 	return RangeVarGetRelid(rv, NoLock, true);
+}
+
+/*
+ * relation_not_index
+ *		For ALTER INDEX ... RENAME, which PostgreSQL lets rename any relation:
+ *		the relation rv names when it is no index, locked as relation_of()
+ *		locks it (AccessExclusiveLock, the lock the rename then takes);
+ *		InvalidOid for an index, which holds no trigger.
+ */
+static Oid
+relation_not_index(RangeVar *rv)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+	char		relkind = OidIsValid(relid) ? get_rel_relkind(relid) : RELKIND_INDEX;
+
+	if (relkind == RELKIND_INDEX || relkind == RELKIND_PARTITIONED_INDEX)
+		return InvalidOid;
+	return relation_of(rv, AccessExclusiveLock);
 }
 
 /*
@@ -254,27 +275,23 @@ is_end_side(Oid relid, const char *side)
 }
 
 /*
- * splitdb_trigger_on
+ * splitdb_trigger_in
  *		The name of a trigger of splitdb's on relid or on a partition or child
  *		of it that the command touches: the one named tgname, the one of the
  *		constraint named conname, or any when both are NULL; NULL when there
- *		is none, when the current role does not own relid (the command
- *		itself refuses with PostgreSQL's message), or when it is a member of
- *		the owner of splitdb's functions.  *on is set to the relation it is
- *		on, and *capture to whether it is a capture trigger (of a job of
- *		another database: job_capture_here()).
+ *		is none, or when the current role is a member of the owner of
+ *		splitdb's functions.  *on is set to the relation it is on, and
+ *		*capture to whether it is a capture trigger (of a job of another
+ *		database: job_capture_here()).  Whoever owns relid.
  */
 static char *
-splitdb_trigger_on(Oid relid, const char *tgname, const char *conname, Oid *on, bool *capture)
+splitdb_trigger_in(Oid relid, const char *tgname, const char *conname, Oid *on, bool *capture)
 {
 	List	   *relids;
 	ListCell   *lc;
 	Relation	tgrel;
 	char	   *found = NULL;
 
-	/* a missing name, or a relation the role does not own: the command reports it */
-	if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
-		return NULL;
 	relids = find_all_inheritors(relid, NoLock, NULL);
 	tgrel = table_open(TriggerRelationId, AccessShareLock);
 	foreach(lc, relids)
@@ -317,6 +334,20 @@ splitdb_trigger_on(Oid relid, const char *tgname, const char *conname, Oid *on, 
 	return found;
 }
 
+/*
+ * splitdb_trigger_on
+ *		splitdb_trigger_in() for a relation that the current role owns; NULL
+ *		for a missing name or a relation it does not own (the command itself
+ *		refuses with PostgreSQL's message).
+ */
+static char *
+splitdb_trigger_on(Oid relid, const char *tgname, const char *conname, Oid *on, bool *capture)
+{
+	if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
+		return NULL;
+	return splitdb_trigger_in(relid, tgname, conname, on, capture);
+}
+
 /* raise 42501 if the command touches a trigger of splitdb's (splitdb_trigger_on) */
 static void
 refuse_on_relation(Oid relid, const char *tgname, const char *conname, const char *tag)
@@ -349,15 +380,20 @@ refuse_on_relation(Oid relid, const char *tgname, const char *conname, const cha
  *		trigger of splitdb's) and, when column is not NULL, that column is
  *		one of its keys: the other database reads the table and its key
  *		columns by name, so a table or column put in their place would be
- *		read instead.
+ *		read instead.  Only for a relation the current role owns, unless
+ *		any_owner (a rename of its schema, which the schema's owner may do
+ *		whoever owns the relation).
  */
 static void
-refuse_renaming(Oid relid, const char *column, const char *tag)
+refuse_renaming(Oid relid, const char *column, const char *tag, bool any_owner)
 {
 	Oid			on = InvalidOid;
 	bool		capture = false;
 
-	if (splitdb_trigger_on(relid, NULL, NULL, &on, &capture) == NULL)
+	if (!OidIsValid(relid))
+		return;
+	if ((any_owner ? splitdb_trigger_in(relid, NULL, NULL, &on, &capture) :
+		 splitdb_trigger_on(relid, NULL, NULL, &on, &capture)) == NULL)
 		return;
 	if (column != NULL && !is_key_column(relid, column))
 		return;
@@ -384,6 +420,45 @@ refuse_renaming(Oid relid, const char *column, const char *tag)
 			 errdetail("%s would change the name that the checks of the reference read the table by; a foreign key follows its table.",
 					   tag),
 			 errhint("Only a superuser may rename or move a table that holds an end of a cross-service reference.")));
+}
+
+/*
+ * refuse_column_change
+ *		refuse_renaming() of column on relid, and, when relid is a composite
+ *		type, on each typed table of it that the current role owns (locked
+ *		as the command locks it): ALTER TYPE ... RENAME, ALTER or DROP
+ *		ATTRIBUTE ... CASCADE changes their columns too.
+ */
+static void
+refuse_column_change(Oid relid, const char *column, const char *tag)
+{
+	Relation	classrel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *typed = NIL;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_COMPOSITE_TYPE)
+	{
+		refuse_renaming(relid, column, tag, false);
+		return;
+	}
+	ScanKeyInit(&key, Anum_pg_class_reloftype, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(get_rel_type_id(relid)));
+	classrel = table_open(RelationRelationId, AccessShareLock);
+	scan = systable_beginscan(classrel, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		typed = lappend_oid(typed, ((Form_pg_class) GETSTRUCT(tup))->oid);
+	systable_endscan(scan);
+	table_close(classrel, AccessShareLock);
+	foreach(lc, typed)
+	{
+		if (!pg_class_ownercheck(lfirst_oid(lc), GetUserId()))
+			continue;
+		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+		refuse_renaming(lfirst_oid(lc), column, tag, false);
+	}
 }
 
 /* relation and trigger of a trigger's name list ([schema.]table.trigger) */
@@ -466,40 +541,51 @@ refuse_inherit(RangeVar *parent, const char *tag)
 }
 
 /*
+ * is_key_type
+ *		Whether typid is a type that the keys of a reference end here
+ *		compare as (splitdb.reference_end.own_types, other_types, which name
+ *		it as text).  The query runs under search_path pg_catalog, pg_temp.
+ */
+static bool
+is_key_type(Oid typid)
+{
+	const char *params[1];
+	bool		found;
+	int			nest;
+
+	params[0] = psprintf("%u", typid);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	splitdb_spi_connect();
+	splitdb_catalog_exec_text_latest("SELECT FROM splitdb.reference_end e"
+									 " WHERE splitdb.key_type($1::pg_catalog.oid) OPERATOR(pg_catalog.=)"
+									 "       ANY (e.own_types OPERATOR(pg_catalog.||) e.other_types) LIMIT 1",
+									 1, params, true);
+	found = SPI_processed > 0;
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	return found;
+}
+
+/*
  * refuse_cast
  *		CREATE CAST from or to a type that the keys of a reference end here
- *		compare as (splitdb.reference_end.own_types, other_types): the
- *		checks cast keys from text to that type and back, in this database
- *		as the mapped role of another database's writer, so a cast function
- *		of the type's owner would run with that role's rights.  A foreign
- *		key casts nothing.
+ *		compare as (is_key_type): the checks cast keys from text to that
+ *		type and back, in this database as the mapped role of another
+ *		database's writer, so a cast function of the type's owner would run
+ *		with that role's rights.  A foreign key casts nothing.
  */
 static void
 refuse_cast(CreateCastStmt *stmt, const char *tag)
 {
 	Oid			types[2];
-	int			nest;
 
 	types[0] = typenameTypeId(NULL, stmt->sourcetype);
 	types[1] = typenameTypeId(NULL, stmt->targettype);
 	for (int i = 0; i < 2; i++)
 	{
-		const char *params[1];
-		bool		found;
-
-		params[0] = psprintf("%u", types[i]);
-		nest = NewGUCNestLevel();
-		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		splitdb_spi_connect();
-		splitdb_catalog_exec_text_latest("SELECT FROM splitdb.reference_end e"
-										 " WHERE splitdb.key_type($1::pg_catalog.oid) OPERATOR(pg_catalog.=)"
-										 "       ANY (e.own_types OPERATOR(pg_catalog.||) e.other_types) LIMIT 1",
-										 1, params, true);
-		found = SPI_processed > 0;
-		SPI_finish();
-		AtEOXact_GUC(true, nest);
-		if (found)
+		if (is_key_type(types[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied: type %s is a key type of a cross-service reference",
@@ -508,6 +594,31 @@ refuse_cast(CreateCastStmt *stmt, const char *tag)
 							   tag),
 					 errhint("Only a superuser may create a cast from or to a key type of a cross-service reference.")));
 	}
+}
+
+/*
+ * refuse_key_type_change
+ *		ALTER TYPE ... RENAME VALUE, RENAME TO or SET SCHEMA of a type that
+ *		the keys of a reference end here compare as, by its owner: the
+ *		databases compare keys as text, each with its own copy of the type,
+ *		so an enum label renamed here points the other database's rows at
+ *		another row, or at none (a foreign key compares the label's OID,
+ *		which the rename keeps), and the checks name the type, so a renamed
+ *		or moved type fails every check of the other database.  A type the
+ *		role does not own gets PostgreSQL's own refusal.
+ */
+static void
+refuse_key_type_change(Oid typid, const char *tag)
+{
+	if (!OidIsValid(typid) || !pg_type_ownercheck(typid, GetUserId()) || !is_key_type(typid))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: type %s is a key type of a cross-service reference",
+					format_type_be(typid)),
+			 errdetail("%s would change the names or labels by which the checks of the reference, which compare keys as text across databases, find the keys; a foreign key follows their OIDs.",
+					   tag),
+			 errhint("Only a superuser may rename a key type of a cross-service reference, its labels, or move it.")));
 }
 
 /* ALTER TABLE: the subcommands that switch, or drop the constraint of, a trigger */
@@ -547,7 +658,7 @@ refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 		else if (cmd->subtype == AT_DetachPartition)
 			refuse_detach(relid, (PartitionCmd *) cmd->def, tag);
 		else if (cmd->subtype == AT_DropColumn || cmd->subtype == AT_AlterColumnType)
-			refuse_renaming(relid, cmd->name, tag);
+			refuse_column_change(relid, cmd->name, tag);
 		else if (cmd->subtype == AT_DropConstraint)
 			refuse_on_relation(relid, NULL, cmd->name, tag);
 		else if (cmd->subtype == AT_EnableTrig || cmd->subtype == AT_EnableAlwaysTrig ||
@@ -558,7 +669,14 @@ refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 	}
 }
 
-/* ALTER SCHEMA ... RENAME: refuse_renaming() for each relation of the schema */
+/*
+ * ALTER SCHEMA ... RENAME: refuse_renaming() for each relation of the
+ * schema, whoever owns it.  PostgreSQL lets a schema's owner rename it
+ * over other roles' tables, which a foreign key follows by OID; the checks
+ * of a cross-service reference read the table by name, so the schema's
+ * owner could otherwise put a schema of its own, with a table of the same
+ * name and rows of its choosing, in the place of the one they read.
+ */
 static void
 refuse_schema_rename(const char *schema, const char *tag)
 {
@@ -579,8 +697,9 @@ refuse_schema_rename(const char *schema, const char *tag)
 	 * the rename waits for it here and then sees the end.  Only a schema
 	 * the role owns: PostgreSQL refuses the others.
 	 */
-	if (pg_namespace_ownercheck(nsp, GetUserId()))
-		LockDatabaseObject(NamespaceRelationId, nsp, 0, AccessExclusiveLock);
+	if (!pg_namespace_ownercheck(nsp, GetUserId()))
+		return;
+	LockDatabaseObject(NamespaceRelationId, nsp, 0, AccessExclusiveLock);
 	classrel = table_open(RelationRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(nsp));
@@ -595,17 +714,17 @@ refuse_schema_rename(const char *schema, const char *tag)
 	systable_endscan(scan);
 	table_close(classrel, AccessShareLock);
 	foreach(lc, relids)
-		refuse_renaming(lfirst_oid(lc), NULL, tag);
+		refuse_renaming(lfirst_oid(lc), NULL, tag, true);
 }
 
 /*
- * guard_passes
+ * splitdb_trigguard_passes
  *		Whether the guards let the command through without looking: for a
  *		superuser and for splitdb's background workers.  Raises 39P01 when
- *		the function is not called as an event trigger.
+ *		the function is not called as an event trigger.  dropguard.c's too.
  */
-static bool
-guard_passes(FunctionCallInfo fcinfo)
+bool
+splitdb_trigguard_passes(FunctionCallInfo fcinfo)
 {
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -629,7 +748,7 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 	Node	   *tree;
 	const char *tag;
 
-	if (guard_passes(fcinfo))
+	if (splitdb_trigguard_passes(fcinfo))
 		PG_RETURN_VOID();
 	tree = trigdata->parsetree;
 	tag = GetCommandTagName(trigdata->tag);
@@ -637,8 +756,13 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 		refuse_alter_table((AlterTableStmt *) tree, tag);
 	else if (IsA(tree, CreateCastStmt))
 		refuse_cast((CreateCastStmt *) tree, tag);
-	else if (IsA(tree, CreateStmt) && ((CreateStmt *) tree)->partbound == NULL)
+	else if (IsA(tree, AlterEnumStmt) && ((AlterEnumStmt *) tree)->oldVal != NULL)
+		refuse_key_type_change(LookupTypeNameOid(NULL, makeTypeNameFromNameList(((AlterEnumStmt *) tree)->typeName), true),
+							   tag);
+	else if ((IsA(tree, CreateStmt) || IsA(tree, CreateForeignTableStmt)) &&
+			 ((CreateStmt *) tree)->partbound == NULL)
 	{
+		/* CREATE FOREIGN TABLE ... INHERITS: CreateForeignTableStmt starts with a CreateStmt */
 		ListCell   *lc;
 
 		foreach(lc, ((CreateStmt *) tree)->inhRelations)
@@ -657,18 +781,29 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 
 		if (stmt->renameType == OBJECT_TRIGGER)
 			refuse_on_relation(relation_of(stmt->relation, AccessExclusiveLock), stmt->subname, NULL, tag);
+		else if (stmt->renameType == OBJECT_TABCONSTRAINT)
+			refuse_on_relation(relation_of(stmt->relation, AccessExclusiveLock), NULL, stmt->subname, tag);
 		else if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_FOREIGN_TABLE)
-			refuse_renaming(relation_of(stmt->relation, AccessExclusiveLock), NULL, tag);
-		else if (stmt->renameType == OBJECT_COLUMN)
-			refuse_renaming(relation_of(stmt->relation, AccessExclusiveLock), stmt->subname, tag);
+			refuse_renaming(relation_of(stmt->relation, AccessExclusiveLock), NULL, tag, false);
+		else if (stmt->renameType == OBJECT_INDEX)
+			refuse_renaming(relation_not_index(stmt->relation), NULL, tag, false);
+		else if (stmt->renameType == OBJECT_COLUMN || stmt->renameType == OBJECT_ATTRIBUTE)
+			refuse_column_change(relation_of(stmt->relation, AccessExclusiveLock), stmt->subname, tag);
 		else if (stmt->renameType == OBJECT_SCHEMA)
 			refuse_schema_rename(stmt->subname, tag);
+		else if (stmt->renameType == OBJECT_TYPE)
+			refuse_key_type_change(LookupTypeNameOid(NULL, makeTypeNameFromNameList((List *) stmt->object), true),
+								   tag);
 	}
 	else if (IsA(tree, AlterObjectSchemaStmt) &&
 			 (((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_TABLE ||
 			  ((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_FOREIGN_TABLE))
 		refuse_renaming(relation_of(((AlterObjectSchemaStmt *) tree)->relation, AccessExclusiveLock),
-						NULL, tag);
+						NULL, tag, false);
+	else if (IsA(tree, AlterObjectSchemaStmt) &&
+			 ((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_TYPE)
+		refuse_key_type_change(LookupTypeNameOid(NULL, makeTypeNameFromNameList((List *) ((AlterObjectSchemaStmt *) tree)->object), true),
+							   tag);
 	else if (IsA(tree, AlterObjectDependsStmt) &&
 			 ((AlterObjectDependsStmt *) tree)->objectType == OBJECT_TRIGGER)
 	{
@@ -677,227 +812,5 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 		refuse_on_relation(relation_of(stmt->relation, AccessExclusiveLock),
 						   strVal(linitial((List *) stmt->object)), NULL, tag);
 	}
-	PG_RETURN_VOID();
-}
-
-/*
- * ends_catalog_present
- *		Whether splitdb.reference_end is there to read: DROP EXTENSION
- *		splitdb takes the catalog along.  Connected to SPI.
- */
-static bool
-ends_catalog_present(void)
-{
-	splitdb_catalog_exec_text_latest("SELECT pg_catalog.to_regclass('splitdb.reference_end') IS NOT NULL",
-									 0, NULL, true);
-	return SPI_processed == 1 &&
-		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
-}
-
-/*
- * forget_dropped_ends
- *		After a superuser's command dropped tables here that hold ends of
- *		cross-service references, as PostgreSQL takes a foreign key along
- *		with its table: the ends here whose other end was such a table (the
- *		end of a moved table on its shim, whose checks read this database)
- *		are dropped, triggers and row, and a NOTICE names each reference.
- *		The dropped table's own row stays: the other database's lookups and
- *		actions then answer as if the key had gone with it
- *		(splitdb_refcheck_end_dropped).  The source's artifact registry
- *		records the triggers that went as dropped, so that splitdb_doctor()
- *		does not report them missing.  In the command's transaction, so a
- *		rollback of the DROP brings them all back.
- */
-static void
-forget_dropped_ends(void)
-{
-	List	   *rows;
-	ListCell   *lc;
-
-	splitdb_spi_connect();
-	if (!ends_catalog_present())
-	{
-		SPI_finish();
-		return;
-	}
-	splitdb_catalog_exec_text_latest("SELECT g.reference_id::text, g.constraint_name::text, g.own_table,"
-									 "       g.other_table, g.other_database,"
-									 "       CASE g.side WHEN 'c' THEN 'referencing' ELSE 'referenced' END"
-									 "  FROM splitdb.reference_end g"
-									 "  JOIN pg_event_trigger_dropped_objects() d"
-									 "    ON d.classid = 'pg_class'::regclass AND d.objsubid = 0"
-									 "   AND d.objid = g.relid"
-									 " WHERE g.own_server IS NULL"
-									 " ORDER BY g.reference_id, g.side",
-									 0, NULL, true);
-	rows = splitdb_catalog_result_rows();
-	foreach(lc, rows)
-	{
-		char	  **row = (char **) lfirst(lc);
-
-		ereport(NOTICE,
-				(errmsg("cross-service reference %s (\"%s\") checks nothing any more: its %s table %s was dropped",
-						row[0], row[1], row[5], row[2]),
-				 errdetail("Its other end, table %s in database \"%s\", finds from now on what it would find if the foreign key had gone with the table.",
-						   row[3], row[4]),
-				 errhint("splitdb_reference_mode(%s, 'off') takes its triggers off there.", row[0])));
-	}
-	/* the source's registry: its triggers went with it, not missing */
-	splitdb_catalog_exec_text("UPDATE splitdb.artifact a SET dropped_at = pg_catalog.clock_timestamp()"
-							  "  FROM pg_event_trigger_dropped_objects() d"
-							  " WHERE a.service IS NULL AND a.kind = 'trigger' AND a.dropped_at IS NULL"
-							  "   AND d.classid = 'pg_class'::regclass AND d.objsubid = 0"
-							  "   AND a.parent = d.object_identity"
-							  "   AND EXISTS (SELECT FROM splitdb.reference_end g WHERE g.relid = d.objid"
-							  "                  AND g.own_server IS NULL)",
-							  0, NULL, false);
-	splitdb_catalog_exec_text("SELECT splitdb.drop_reference_end(e.reference_id, e.side)"
-									 "  FROM splitdb.reference_end e"
-									 "  JOIN splitdb.reference_end g ON g.reference_id = e.reference_id"
-									 "   AND g.side <> e.side AND g.own_server IS NULL"
-									 "  JOIN pg_event_trigger_dropped_objects() d"
-									 "    ON d.classid = 'pg_class'::regclass AND d.objsubid = 0"
-									 "   AND d.objid = g.relid"
-									 " WHERE e.other_server IS NULL",
-									 0, NULL, false);
-	SPI_finish();
-}
-
-/*
- * drops_with_cascade
- *		Whether the command drops what depends on what it drops: DROP ...
- *		CASCADE, DROP OWNED ... CASCADE.  Any other command is taken as
- *		RESTRICT.
- */
-static bool
-drops_with_cascade(Node *parsetree)
-{
-	if (parsetree != NULL && IsA(parsetree, DropStmt))
-		return ((DropStmt *) parsetree)->behavior == DROP_CASCADE;
-	if (parsetree != NULL && IsA(parsetree, DropOwnedStmt))
-		return ((DropOwnedStmt *) parsetree)->behavior == DROP_CASCADE;
-	return false;
-}
-
-/*
- * splitdb_guard_dropped_ends
- *		SQL: event trigger on sql_drop.  A command that dropped a table here
- *		holding an end of a cross-service reference drops the reference as
- *		PostgreSQL drops a foreign key with its table: the ends left here
- *		that read that table go, and the table's own row stays, so that the
- *		other database's lookups and actions find what they would find
- *		without the key (forget_dropped_ends).  For a role that is no
- *		superuser it refuses (2BP01), as PostgreSQL refuses, the drop of a
- *		referenced table without CASCADE (DROP ... CASCADE, DROP SCHEMA or
- *		DROP OWNED ... CASCADE take it); and whatever the route, the drop of
- *		a shim holding an end (the writes through it are checked there) or
- *		of a partition of a referenced end (found by the reference's trigger
- *		cloned onto it), whose rows would leave the referenced table without
- *		a check of the rows that refer to them, as DETACH PARTITION's would
- *		(refuse_detach).  A superuser's drop is not refused.
- *
- * The relations are gone from the catalog by now; splitdb.reference_end
- * still names their OIDs, and is read as of now.
- */
-Datum
-splitdb_guard_dropped_ends(PG_FUNCTION_ARGS)
-{
-	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
-	bool		cascade;
-	List	   *rows = NIL;
-	ListCell   *lc;
-	Oid			save_userid;
-	int			save_sec;
-
-	if (guard_passes(fcinfo))
-	{
-		if (superuser() && MyBgworkerEntry == NULL)
-			forget_dropped_ends();
-		PG_RETURN_VOID();
-	}
-	cascade = drops_with_cascade(trigdata->parsetree);
-
-	/* search_path is pg_catalog, pg_temp (the function's SET clause) */
-	splitdb_spi_connect();
-	if (!ends_catalog_present())
-	{
-		SPI_finish();
-		PG_RETURN_VOID();
-	}
-	splitdb_catalog_exec_text_latest("SELECT x.kind, x.identity, x.reference_id::text, x.constraint_name::text,"
-									 "       x.why, x.other_table, x.other_database"
-									 "  FROM (SELECT 0 AS pref, d.object_type AS kind, d.object_identity AS identity,"
-									 "               e.reference_id, e.side, e.constraint_name,"
-									 "               CASE WHEN e.own_server IS NOT NULL THEN 'shim'"
-									 "                    WHEN e.side = 'p' THEN 'referenced' END AS why,"
-									 "               e.other_table, e.other_database"
-									 "          FROM pg_event_trigger_dropped_objects() d"
-									 "          JOIN splitdb.reference_end e ON e.relid::oid = d.objid"
-									 "         WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0"
-									 "        UNION ALL"
-									 "        SELECT 1, 'table', split_part(d.object_identity, ' on ', 2),"
-									 "               e.reference_id, e.side, e.constraint_name, 'partition',"
-									 "               e.other_table, e.other_database"
-									 "          FROM pg_event_trigger_dropped_objects() d"
-									 "          JOIN splitdb.reference_end e ON e.side = 'p'"
-									 "           AND d.object_identity LIKE"
-									 "               'splitdb\\_ref\\_' || e.reference_id || '\\_p on %'"
-									 "         WHERE d.classid = 'pg_trigger'::regclass"
-									 /* not when the end itself goes with it */
-									 "           AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() t"
-									 "                            WHERE t.classid = 'pg_class'::regclass"
-									 "                              AND t.objsubid = 0 AND t.objid = e.relid)) x"
-									 " WHERE x.why IS NOT NULL"
-									 " ORDER BY x.reference_id, x.side, x.pref",
-									 0, NULL, true);
-	rows = splitdb_catalog_result_rows();
-	foreach(lc, rows)
-	{
-		/* raised while connected: the strings live in SPI's memory */
-		char	  **row = (char **) lfirst(lc);
-
-		if (strcmp(row[4], "referenced") == 0 && cascade)
-			continue;
-		if (strcmp(row[4], "referenced") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-					 errmsg("cannot drop %s %s because other objects depend on it", row[0], row[1]),
-					 errdetail("Cross-service reference %s (\"%s\") on table %s in database \"%s\" depends on %s %s.",
-							   row[2], row[3], row[5], row[6], row[0], row[1]),
-					 errhint("Use DROP ... CASCADE to drop the dependent objects too.")));
-		ereport(ERROR,
-				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-				 errmsg("cannot drop %s %s because cross-service reference %s depends on it",
-						row[0], row[1], row[2]),
-				 strcmp(row[4], "shim") == 0 ?
-				 errdetail("Reference %s (\"%s\") has an end on this shim, which checks the writes that come through it.",
-						   row[2], row[3]) :
-				 errdetail("Reference %s (\"%s\") is on the partitioned table above it, whose other end, in another database, refers to the partition's rows.",
-						   row[2], row[3]),
-				 errhint("Ask a superuser to turn the reference off with splitdb_reference_mode(%s, 'off') and to drop the %s.",
-						 row[2], row[0])));
-	}
-	SPI_finish();
-
-	/*
-	 * What PostgreSQL lets the role drop, with the foreign key: the ends it
-	 * leaves go as a superuser's drop takes them, with the rights of
-	 * splitdb's catalog, which the role lacks (the ends of the shim of
-	 * another role's table among them, as PostgreSQL drops a foreign key's
-	 * triggers on the referenced table).  Only splitdb's own statements
-	 * run so.
-	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		forget_dropped_ends();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
 	PG_RETURN_VOID();
 }
