@@ -669,6 +669,33 @@ check_references(Doctor *dr)
 			 why ? psprintf("%s; %s", action, why) : action, dr->repair && why == NULL);
 	}
 
+	/*
+	 * references whose table in the source was dropped (dropguard.c): they
+	 * check nothing, and their other ends still cost a round trip a write
+	 */
+	splitdb_catalog_exec_text("SELECT r.reference_id::text, j.service::text, j.job_id::text,"
+							  "       r.constraint_name::text,"
+							  "       CASE e.side WHEN 'c' THEN 'referencing' ELSE 'referenced' END,"
+							  "       e.own_table"
+							  "  FROM splitdb.reference_end e"
+							  "  JOIN splitdb.reference r ON r.reference_id = e.reference_id"
+							  "  JOIN splitdb.job j ON j.job_id = r.job_id"
+							  " WHERE e.own_server IS NULL AND r.mode = 'strict'"
+							  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = e.relid)"
+							  " ORDER BY r.reference_id, e.side",
+							  0, NULL, false);
+	foreach(lc, splitdb_catalog_result_rows())
+	{
+		char	  **row = (char **) lfirst(lc);
+
+		emit(dr, "warning", row[1], pg_strtoint64(row[2]), "source",
+			 psprintf("reference %s (%s)", row[0], row[3]),
+			 psprintf("its %s table %s was dropped: the reference checks nothing, and its triggers in the other database still cost a round trip for each write they check",
+					  row[4], row[5]),
+			 psprintf("none: turn it off with SELECT splitdb_reference_mode(%s, 'off')", row[0]),
+			 false);
+	}
+
 	/* references that cross databases with no end in the source */
 	splitdb_catalog_exec_text("SELECT p.reference_id::text, j.service::text, j.job_id::text,"
 							  "       p.constraint_name::text"
