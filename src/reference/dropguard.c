@@ -99,6 +99,12 @@ forget_dropped_ends(void)
 									 " ORDER BY g.reference_id, g.side",
 									 0, NULL, true);
 	rows = splitdb_catalog_result_rows();
+	/* most drops hold no end: nothing below would change anything */
+	if (rows == NIL)
+	{
+		SPI_finish();
+		return;
+	}
 	foreach(lc, rows)
 	{
 		char	  **row = (char **) lfirst(lc);
