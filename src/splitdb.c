@@ -28,6 +28,7 @@
 #include "compat.h"
 #include "metadata/ownerrights.h"
 #include "reference/constraintsfwd.h"
+#include "reference/execdepth.h"
 #include "reference/fdwwatch.h"
 #include "migrate/launcher.h"
 #include "reference/refcheck.h"
@@ -269,6 +270,9 @@ _PG_init(void)
 
 	/* checks on splitdb's own connections must know of writes through postgres_fdw */
 	splitdb_fdwwatch_init();
+
+	/* a proved session's own rows are those of the client's statement, not nested ones */
+	splitdb_execdepth_init();
 
 	/* before postgres_fdw's first connection: locks that outlive its commit */
 	splitdb_refcheck_init();

@@ -51,6 +51,7 @@
 #include "utils/snapmgr.h"
 
 #include "metadata/catalog.h"
+#include "reference/execdepth.h"
 #include "reference/origin.h"
 #include "reference/refcheck_int.h"
 #include "remote/remote.h"
@@ -219,7 +220,11 @@ client_target(const char *text)
  * portal's text names, in a statement that sets the command's tag (a DO
  * ALSO rule's does not), and its trigger must not be nested in another
  * trigger (the client's rows fire theirs at depth 1; those of a statement
- * that a trigger runs, at 2 or more).
+ * that a trigger runs, at 2 or more), nor fired by a statement that a
+ * function runs inside the client's (a CHECK constraint's, a domain's, a
+ * DEFAULT's), which has neither a portal nor a trigger of its own: the
+ * client's rows fire their AFTER triggers at executor depth 1
+ * (execdepth.c), those of such a statement deeper.
  */
 CmdType
 splitdb_refcheck_statement_writes(Oid relid)
@@ -228,6 +233,7 @@ splitdb_refcheck_statement_writes(Oid relid)
 	Oid			target;
 
 	if (ActivePortal == NULL || ActivePortal->sourceText == NULL ||
+		splitdb_execdepth() != 1 ||
 		DatumGetInt32(DirectFunctionCall1(pg_trigger_depth, (Datum) 0)) > 1)
 		return CMD_UNKNOWN;
 	target = client_target(ActivePortal->sourceText);

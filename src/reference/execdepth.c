@@ -1,0 +1,100 @@
+/*-------------------------------------------------------------------------
+ *
+ * execdepth.c
+ *	  How deep in nested executor runs this backend is.
+ *
+ * A statement that a function runs while another statement executes (a
+ * CHECK constraint's, a domain's CHECK's or a column DEFAULT's function
+ * that writes, through SPI or an SQL function) runs and finishes inside
+ * the outer statement's ExecutorRun.  Neither ActivePortal nor the trigger
+ * depth tells it apart from the client's statement: it has no portal of
+ * its own, and no trigger runs it.  The depth counted here does: the AFTER
+ * ROW triggers of the client's statement fire from its ExecutorFinish at
+ * depth 1, those of a statement nested in it at 2 or more, and deferred
+ * ones at commit, at 0 (refcheck_relay.c).
+ *
+ * The hooks count every ExecutorRun and ExecutorFinish around the call, as
+ * pg_stat_statements counts its nesting level.  They are in place from the
+ * library's load: a statement that was already running when the library
+ * loaded counts one less than it is deep, for as long as it runs.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/execdepth.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/executor.h"
+
+#include "reference/execdepth.h"
+
+static ExecutorRun_hook_type prev_executor_run = NULL;
+static ExecutorFinish_hook_type prev_executor_finish = NULL;
+
+/* ExecutorRun and ExecutorFinish calls under way in this backend */
+static int	depth = 0;
+
+static void
+depth_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+				   bool execute_once)
+{
+	depth++;
+	PG_TRY();
+	{
+		if (prev_executor_run)
+			prev_executor_run(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		depth--;
+	}
+	PG_END_TRY();
+}
+
+static void
+depth_executor_finish(QueryDesc *queryDesc)
+{
+	depth++;
+	PG_TRY();
+	{
+		if (prev_executor_finish)
+			prev_executor_finish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		depth--;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * splitdb_execdepth_init
+ *		Install the hooks; from _PG_init.
+ */
+void
+splitdb_execdepth_init(void)
+{
+	prev_executor_run = ExecutorRun_hook;
+	ExecutorRun_hook = depth_executor_run;
+	prev_executor_finish = ExecutorFinish_hook;
+	ExecutorFinish_hook = depth_executor_finish;
+}
+
+/*
+ * splitdb_execdepth
+ *		The ExecutorRun and ExecutorFinish calls under way: 1 while the
+ *		client's statement runs or fires its AFTER triggers, more in the
+ *		statements nested in it, 0 between statements (at commit, say).
+ */
+int
+splitdb_execdepth(void)
+{
+	return depth;
+}

@@ -1,0 +1,19 @@
+/*-------------------------------------------------------------------------
+ *
+ * execdepth.h
+ *	  How deep in nested executor runs this backend is (execdepth.c).
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/execdepth.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPLITDB_EXECDEPTH_H
+#define SPLITDB_EXECDEPTH_H
+
+extern void splitdb_execdepth_init(void);
+extern int	splitdb_execdepth(void);
+
+#endif							/* SPLITDB_EXECDEPTH_H */
