@@ -12,14 +12,18 @@
 # shop.c5, which moves to service svc5 and refers to shop.customer (which
 # stays, owned by the superuser).  In the sibling aowner gives c5, in turn:
 #
-# 1. a CHECK constraint whose function inserts a second row into c5, with a
+# 1. a BEFORE trigger that changes the customer of the row the shim sends
+#    to one that does not exist;
+# 2. a CHECK constraint whose function inserts a second row into c5, with a
 #    customer that does not exist;
-# 2. a column whose domain's CHECK does the same;
-# 3. a column, missing in the shim, whose DEFAULT does the same.
+# 3. a column whose domain's CHECK does the same;
+# 4. a column, missing in the shim, whose DEFAULT does the same.
 #
 # Each time aowner's INSERT of a valid row through the shim is refused
-# (23503) and neither row is written; an INSERT whose function writes a
-# row of an existing customer goes in with both rows.  Before, the second
+# (23503) and nothing is written; an INSERT whose trigger or function
+# names an existing customer goes in (with both rows, for 2 to 4).  The
+# trigger's row was refused before too: postgres_fdw returns the row as
+# the sibling stored it to the shim's AFTER triggers, which check it.  Before, the second
 # row was taken for the shim's own (ActivePortal and the trigger depth are
 # the client's while the function runs) and written unchecked.  A write
 # into c5 through the shim with no such function still costs no check in
@@ -108,6 +112,18 @@ CREATE DOMAIN aown.dside AS integer CHECK (aown.side());
 ALTER TABLE shop.c5 ADD COLUMN d aown.dside;},
 		undo => 'ALTER TABLE shop.c5 DROP COLUMN d; DROP DOMAIN aown.dside',
 	},
+	'a BEFORE trigger that changes the key' => {
+		make => q{
+CREATE FUNCTION aown.bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF (SELECT customer FROM aown.knob) IS NOT NULL THEN
+		NEW.customer_id := (SELECT customer FROM aown.knob);
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER c5_bump BEFORE INSERT OR UPDATE ON shop.c5 FOR EACH ROW EXECUTE FUNCTION aown.bump();},
+		undo => 'DROP TRIGGER c5_bump ON shop.c5; DROP FUNCTION aown.bump()',
+	},
 	'a DEFAULT of a column the shim lacks' => {
 		make => q{
 CREATE FUNCTION aown.dflt() RETURNS integer LANGUAGE plpgsql AS $$
@@ -120,7 +136,8 @@ ALTER TABLE shop.c5 ADD COLUMN e integer DEFAULT aown.dflt();},
 	},);
 
 my $id = 10;
-for my $name ('a CHECK constraint', "a domain's CHECK", 'a DEFAULT of a column the shim lacks')
+for my $name ('a BEFORE trigger that changes the key', 'a CHECK constraint', "a domain's CHECK",
+	'a DEFAULT of a column the shim lacks')
 {
 	my $before = query('svc5', $c5_sql);
 	($rc, $out, $err) = as_role('aowner', 'svc5', $route{$name}{make});
@@ -137,8 +154,16 @@ for my $name ('a CHECK constraint', "a domain's CHECK", 'a DEFAULT of a column t
 	$id++;
 	($rc, $out, $err) = as_role('aowner', 'postgres', "INSERT INTO shop.c5 (id, customer_id) VALUES ($id, 2)");
 	is($rc, 0, "$name: a row whose function writes a row of an existing customer goes in") or diag($err);
-	is( query('svc5', "SELECT string_agg(customer_id::text, ',' ORDER BY id) FROM shop.c5 WHERE id = $id OR id >= 100000"),
-		'2,3', "$name: both rows are in the sibling");
+	if ($name eq 'a BEFORE trigger that changes the key')
+	{
+		is(query('svc5', "SELECT customer_id FROM shop.c5 WHERE id = $id OR id >= 100000"),
+			'3', "$name: the row is in the sibling as the trigger changed it");
+	}
+	else
+	{
+		is( query('svc5', "SELECT string_agg(customer_id::text, ',' ORDER BY id) FROM shop.c5 WHERE id = $id OR id >= 100000"),
+			'2,3', "$name: both rows are in the sibling");
+	}
 	query('svc5', "UPDATE aown.knob SET customer = NULL; DELETE FROM shop.c5 WHERE id >= 100000");
 
 	($rc, $out, $err) = as_role('aowner', 'svc5', $route{$name}{undo});
