@@ -26,6 +26,10 @@
  *	                     warning; dropped (splitdb.drop_reference_ends)
  *	 a reference that crosses databases with no end in the source
  *	                     critical; reported only
+ *	 a strict reference whose table was dropped, in the source or in a
+ *	 sibling (it checks nothing)
+ *	                     warning; reported only, with the call that turns
+ *	                     it off
  *	 a capture log over 1 GB, or whose oldest row is over a day old
  *	                     warning; reported only
  *	 a sibling that cannot be reached
@@ -639,6 +643,97 @@ drop_reference_ends(void *arg)
 							  1, params, false);
 }
 
+/* check_sibling_drops()'s work: the ends of a sibling whose table was dropped */
+typedef struct SiblingDrops
+{
+	PGconn	   *conn;
+	const char *service;
+	List	   *rows;			/* (reference_id, side in words, own_table) */
+} SiblingDrops;
+
+static void
+fetch_sibling_drops(void *arg)
+{
+	SiblingDrops *d = (SiblingDrops *) arg;
+	PGresult   *res;
+
+	res = splitdb_remote_exec(d->conn,
+							  "SELECT e.reference_id::pg_catalog.text,"
+							  "       CASE e.side WHEN 'c' THEN 'referencing' ELSE 'referenced' END,"
+							  "       e.own_table"
+							  "  FROM splitdb.reference_end e"
+							  " WHERE e.own_server IS NULL"
+							  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = e.relid)"
+							  " ORDER BY e.reference_id, e.side",
+							  0, NULL, d->service);
+	d->rows = splitdb_remote_result_rows(res);
+	splitdb_remote_clear(res);
+}
+
+/*
+ * check_sibling_drops
+ *		Strict references whose table in a sibling was dropped
+ *		(dropguard.c there keeps the end's row): as for a table dropped in
+ *		the source, they check nothing, and their other ends still cost a
+ *		round trip a write.  The source does not hear of such a drop, so
+ *		every sibling that holds an end of a strict reference is asked.
+ */
+static void
+check_sibling_drops(Doctor *dr)
+{
+	ListCell   *lc;
+
+	splitdb_catalog_exec_text("SELECT DISTINCT l.location::text"
+							  "  FROM splitdb.reference r"
+							  "  JOIN splitdb.reference_placement p ON p.reference_id = r.reference_id,"
+							  "       LATERAL (VALUES (p.child_location), (p.parent_location)) l(location)"
+							  " WHERE r.mode = 'strict' AND r.dropped_at IS NOT NULL"
+							  "   AND l.location <> 'source'"
+							  " ORDER BY 1",
+							  0, NULL, false);
+	foreach(lc, splitdb_catalog_result_rows())
+	{
+		const char *service = ((char **) lfirst(lc))[0];
+		SiblingDrops d = {NULL, service, NIL};
+		ErrorData  *why;
+		ListCell   *rc;
+
+		if ((d.conn = connect_sibling(dr, service)) == NULL)
+			continue;
+		why = splitdb_subxact_catch(fetch_sibling_drops, &d, 0);
+		splitdb_remote_disconnect(d.conn);
+		if (why != NULL)
+		{
+			emit(dr, "warning", service, 0, service, psprintf("sibling of service %s", service),
+				 psprintf("its reference ends cannot be read: %s", why->message),
+				 "none: they were not checked; call splitdb_doctor() again once it answers",
+				 false);
+			continue;
+		}
+		foreach(rc, d.rows)
+		{
+			char	  **end = (char **) lfirst(rc);
+			const char *params[1] = {end[0]};
+			char	  **ref;
+
+			splitdb_catalog_exec_text("SELECT j.service::text, j.job_id::text, r.constraint_name::text"
+									  "  FROM splitdb.reference r JOIN splitdb.job j ON j.job_id = r.job_id"
+									  " WHERE r.reference_id = $1::bigint AND r.mode = 'strict'"
+									  "   AND r.dropped_at IS NOT NULL",
+									  1, params, false);
+			if (SPI_processed == 0)
+				continue;
+			ref = (char **) linitial(splitdb_catalog_result_rows());
+			emit(dr, "warning", ref[0], pg_strtoint64(ref[1]), service,
+				 psprintf("reference %s (%s)", end[0], ref[2]),
+				 psprintf("its %s table %s in the sibling of service %s was dropped: the reference checks nothing, and its triggers in the other database still cost a round trip for each write they check",
+						  end[1], end[2], service),
+				 psprintf("none: turn it off with SELECT splitdb_reference_mode(%s, 'off')", end[0]),
+				 false);
+		}
+	}
+}
+
 /* the source's reference ends against the references and the jobs */
 static void
 check_references(Doctor *dr)
@@ -738,6 +833,7 @@ splitdb_doctor(PG_FUNCTION_ARGS)
 	check_workers(&dr);
 	check_registry(&dr);
 	check_references(&dr);
+	check_sibling_drops(&dr);
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -752,25 +752,92 @@ splitdb_reference_install(const char *service, List *reference_ids,
 }
 
 /*
+ * The end of reference $1 whose table in this database was dropped
+ * (splitdb_guard_dropped_ends keeps its row), as "referencing table
+ * public.t" (or referenced); no row when none was.  The same in the source
+ * and in a sibling.
+ */
+#define DROPPED_END_SQL \
+	"SELECT CASE e.side WHEN 'c' THEN 'referencing' ELSE 'referenced' END" \
+	"       OPERATOR(pg_catalog.||) ' table ' OPERATOR(pg_catalog.||) e.own_table" \
+	"  FROM splitdb.reference_end e" \
+	" WHERE e.reference_id = $1::pg_catalog.int8 AND e.own_server IS NULL" \
+	"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = e.relid)" \
+	" ORDER BY e.side LIMIT 1"
+
+/*
  * dropped_in_source
- *		The end of reference_id whose table in the source was dropped
- *		(splitdb_guard_dropped_ends keeps its row), as "referencing table
- *		public.t" (or referenced), or NULL when none was.  Connected to SPI.
+ *		The end of reference_id whose table in the source was dropped, as
+ *		DROPPED_END_SQL gives it, or NULL when none was.  Connected to SPI.
  */
 static char *
 dropped_in_source(int64 reference_id)
 {
 	const char *params[1] = {psprintf(INT64_FORMAT, reference_id)};
 
-	splitdb_catalog_exec_text("SELECT CASE e.side WHEN 'c' THEN 'referencing' ELSE 'referenced' END"
-							  "       || ' table ' || e.own_table"
-							  "  FROM splitdb.reference_end e"
-							  " WHERE e.reference_id = $1::bigint AND e.own_server IS NULL"
-							  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = e.relid)"
-							  " ORDER BY e.side LIMIT 1",
-							  1, params, true);
+	splitdb_catalog_exec_text(DROPPED_END_SQL, 1, params, true);
 	return SPI_processed == 1 ?
 		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+}
+
+/*
+ * sibling_places
+ *		The siblings that hold an end of reference_id: rows of (location,
+ *		server), each once.  Connected to SPI.
+ */
+static List *
+sibling_places(int64 reference_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, reference_id)};
+
+	splitdb_catalog_exec_text("SELECT DISTINCT l.location, l.server"
+							  "  FROM splitdb.reference_placement p,"
+							  "       LATERAL (VALUES (p.child_location, p.child_server),"
+							  "                       (p.parent_location, p.parent_server)) l(location, server)"
+							  " WHERE p.reference_id = $1::bigint AND l.location <> 'source'"
+							  " ORDER BY 1",
+							  1, params, true);
+	return splitdb_catalog_result_rows();
+}
+
+/*
+ * dropped_in_sibling
+ *		The end of reference_id whose table in a sibling was dropped, as
+ *		"referencing table public.t in the database of service "svc"", or
+ *		NULL when none was.  The source does not hear of such a drop
+ *		(dropguard.c runs in the sibling), so each sibling that holds an end
+ *		is asked.  Connected to SPI.
+ */
+static char *
+dropped_in_sibling(int64 reference_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, reference_id)};
+	char	   *volatile found = NULL;
+	ListCell   *lc;
+
+	foreach(lc, sibling_places(reference_id))
+	{
+		char	  **row = (char **) lfirst(lc);
+		PGconn	   *volatile conn = NULL;
+
+		PG_TRY();
+		{
+			char	   *end;
+
+			conn = splitdb_remote_connect_server(row[1], row[0]);
+			end = splitdb_remote_scalar(conn, DROPPED_END_SQL, 1, params, row[0]);
+			if (end != NULL)
+				found = psprintf("%s in the database of service \"%s\"", end, row[0]);
+		}
+		PG_FINALLY();
+		{
+			splitdb_remote_disconnect(conn);
+		}
+		PG_END_TRY();
+		if (found != NULL)
+			break;
+	}
+	return found;
 }
 
 /*
@@ -785,19 +852,10 @@ static void
 ends_off_everywhere(int64 reference_id)
 {
 	const char *params[1] = {psprintf(INT64_FORMAT, reference_id)};
-	List	   *rows;
 	ListCell   *lc;
 
 	splitdb_catalog_exec_text("SELECT splitdb.reference_ends_off($1::bigint)", 1, params, false);
-	splitdb_catalog_exec_text("SELECT DISTINCT l.location, l.server"
-							  "  FROM splitdb.reference_placement p,"
-							  "       LATERAL (VALUES (p.child_location, p.child_server),"
-							  "                       (p.parent_location, p.parent_server)) l(location, server)"
-							  " WHERE p.reference_id = $1::bigint AND l.location <> 'source'"
-							  " ORDER BY 1",
-							  1, params, true);
-	rows = splitdb_catalog_result_rows();
-	foreach(lc, rows)
+	foreach(lc, sibling_places(reference_id))
 	{
 		char	  **row = (char **) lfirst(lc);
 		PGconn	   *volatile conn = NULL;
@@ -832,6 +890,7 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	char	   *previous;
 	char	   *dropped;
+	char	   *in_sibling;
 	bool		enforced;
 	bool		isnull;
 	int64	   *id;
@@ -877,6 +936,16 @@ splitdb_reference_mode(PG_FUNCTION_ARGS)
 	previous = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	enforced = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	dropped = enforced ? dropped_in_source(reference_id) : NULL;
+	/* a sibling's drop leaves ends that can be installed again, checking nothing */
+	if (enforced && dropped == NULL && strcmp(mode, "strict") == 0 &&
+		(in_sibling = dropped_in_sibling(reference_id)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cross-service reference " INT64_FORMAT " cannot be enforced again", reference_id),
+				 errdetail("Its %s was dropped; PostgreSQL drops a foreign key along with its table.",
+						   in_sibling),
+				 errhint("Turn it off with splitdb_reference_mode(" INT64_FORMAT ", 'off').",
+						 reference_id)));
 	if (dropped != NULL && strcmp(mode, "strict") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -53,7 +53,9 @@
 #    reference is refused strict again (55000) and turned off (its
 #    triggers in the sibling disabled).  towner drops zone with CASCADE:
 #    the sibling and the shim then write a visit of any zone.  A superuser
-#    drops par2 in the sibling: tsch.kid3 then takes any key.  towner drops
+#    drops par2 in the sibling: tsch.kid3 then takes any key; the doctor,
+#    asking the sibling, warns of the reference, which is refused strict
+#    again (55000) before and after it is turned off.  towner drops
 #    schema tsch with CASCADE.  The rollback of svc then adds no foreign key
 #    to cat and kid_renamed, dropped in part 1.  Before, a superuser's drop
 #    left the other database's checks failing on every write (42704),
@@ -378,8 +380,24 @@ like($err, qr/NOTICE:  00000: cross-service reference $kid3_ref \("kid3_pid_fkey
 	"a superuser's DROP TABLE of a moved table in its sibling says what became of its references");
 ($rc, $out, $err) = as_role('towner', 'postgres', 'INSERT INTO tsch.kid3 VALUES (101, 999999)');
 is($rc, 0, 'kid3 then takes any key, as without the foreign key') or diag($err);
+is( query('postgres',
+		"SELECT string_agg(severity || ': ' || location || ': ' || object || ': ' || problem || ': ' || action, E'\\n')"
+		  . " FROM splitdb_doctor() WHERE object LIKE '%kid3%'"),
+	"warning: svc2: reference $kid3_ref (kid3_pid_fkey): its referenced table public.par2 in the sibling of service svc2"
+	  . " was dropped: the reference checks nothing, and its triggers in the other database still cost a round trip"
+	  . " for each write they check: none: turn it off with SELECT splitdb_reference_mode($kid3_ref, 'off')",
+	"the doctor asks the sibling, and warns that the reference checks nothing");
+my $strict_again = qr/ERROR:  55000: cross-service reference $kid3_ref cannot be enforced again\nDETAIL:  Its referenced table public\.par2 in the database of service "svc2" was dropped; PostgreSQL drops a foreign key along with its table\.\nHINT:  Turn it off with splitdb_reference_mode\($kid3_ref, 'off'\)\./;
+($rc, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_reference_mode($kid3_ref, 'strict')");
+like($err, $strict_again, 'the reference cannot be set strict: the call asks the sibling');
 is(query('postgres', "SELECT splitdb_reference_mode($kid3_ref, 'off')"), 'strict',
 	'a reference whose table in a sibling was dropped can be turned off');
+($rc, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_reference_mode($kid3_ref, 'strict')");
+like($err, $strict_again, 'nor enforced again once off');
+is(query('postgres', "SELECT mode FROM splitdb_references WHERE reference_id = $kid3_ref"), 'off',
+	'the refused call left it off');
+is(query('postgres', "SELECT count(*) FROM splitdb_doctor() WHERE object LIKE '%kid3%'"), '0',
+	'and the doctor then reports nothing of it');
 is(query('postgres', "SELECT string_agg(DISTINCT tgenabled::text, ',') FROM pg_trigger WHERE tgrelid = 'tsch.kid3'::regclass"
 	  . " AND tgname LIKE 'splitdb\\_ref\\_%'"), 'D', "and kid3's triggers are off");
 ($rc, $out, $err) = as_role('towner', 'postgres', 'DROP SCHEMA tsch CASCADE');
