@@ -87,6 +87,7 @@
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
@@ -670,6 +671,67 @@ refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 }
 
 /*
+ * explain_converted_constraint
+ *		ALTER TABLE ... DROP CONSTRAINT name, where the table has no such
+ *		constraint but holds the referencing end of a cross-service
+ *		reference that was that foreign key: the cutover dropped the
+ *		constraint, so PostgreSQL would say no more than that it does not
+ *		exist.  Say what became of it: PostgreSQL's error (42704) with a
+ *		detail and a hint, or, with IF EXISTS, a NOTICE before PostgreSQL's
+ *		own.  For every role; it reads and changes nothing else.  The query
+ *		runs under search_path pg_catalog, pg_temp.
+ */
+static void
+explain_converted_constraint(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+		const char *params[2];
+		Oid			relid;
+		char	   *reference_id = NULL;
+		int			nest;
+
+		if (cmd->subtype != AT_DropConstraint || cmd->name == NULL)
+			continue;
+		relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		if (!OidIsValid(relid) ||
+			OidIsValid(get_relation_constraint_oid(relid, cmd->name, true)))
+			continue;
+
+		params[0] = psprintf("%u", relid);
+		params[1] = cmd->name;
+		nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		splitdb_spi_connect();
+		splitdb_catalog_exec_text_latest("SELECT e.reference_id::pg_catalog.text FROM splitdb.reference_end e"
+										 " WHERE e.relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+										 "   AND e.side OPERATOR(pg_catalog.=) 'c'"
+										 "   AND e.constraint_name OPERATOR(pg_catalog.=) $2::pg_catalog.name"
+										 " LIMIT 1",
+										 2, params, true);
+		if (SPI_processed > 0)
+			reference_id = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		SPI_finish();
+		AtEOXact_GUC(true, nest);
+		if (reference_id == NULL)
+			continue;
+
+		ereport(cmd->missing_ok ? NOTICE : ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("constraint \"%s\" of relation \"%s\" does not exist",
+						cmd->name, get_rel_name(relid)),
+				 errdetail("It became cross-service reference %s when its tables were split between databases; splitdb enforces it with triggers, not as a constraint.",
+						   reference_id),
+				 errhint("To stop enforcing it, a superuser calls splitdb_reference_mode(%s, 'off') in the source database.",
+						 reference_id)));
+	}
+}
+
+/*
  * ALTER SCHEMA ... RENAME: refuse_renaming() for each relation of the
  * schema, whoever owns it.  PostgreSQL lets a schema's owner rename it
  * over other roles' tables, which a foreign key follows by OID; the checks
@@ -748,9 +810,13 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 	Node	   *tree;
 	const char *tag;
 
-	if (splitdb_trigguard_passes(fcinfo))
-		PG_RETURN_VOID();
+	bool		passes = splitdb_trigguard_passes(fcinfo);
+
 	tree = trigdata->parsetree;
+	if (IsA(tree, AlterTableStmt))
+		explain_converted_constraint((AlterTableStmt *) tree);
+	if (passes)
+		PG_RETURN_VOID();
 	tag = GetCommandTagName(trigdata->tag);
 	if (IsA(tree, AlterTableStmt))
 		refuse_alter_table((AlterTableStmt *) tree, tag);
