@@ -21,6 +21,7 @@
 
 #include <limits.h>
 
+#include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -56,6 +57,8 @@ int			splitdb_cutover_attempts = 20;
 char	   *splitdb_migrate_pause_at = NULL;
 /* capture triggers write their logs directly (capturelog.c), not through SPI */
 bool		splitdb_capture_direct = true;
+/* splitdb.relay_waiting: keys wait to be handed back (refcheck_relay.c) */
+bool		splitdb_relay_waiting = false;
 
 PGDLLEXPORT void _PG_init(void);
 
@@ -262,6 +265,36 @@ _PG_init(void)
 							 NULL,
 							 NULL,
 							 NULL);
+
+	/*
+	 * Reported to the client with every change (GUC_REPORT), so that the
+	 * source asks for the keys a write through a shim left it only when
+	 * some wait; nobody can set it (PGC_INTERNAL), so that nothing a
+	 * session runs can hide a waiting key.
+	 */
+	DefineCustomBoolVariable("splitdb.relay_waiting",
+							 "Shows whether keys wait to be handed back to the database whose write left them here.",
+							 "Set by splitdb only: on once a write through a shim leaves this session keys that "
+							 "the database it came from must check, off once splitdb.reference_relayed() or "
+							 "splitdb.reference_relay() hands them back.",
+							 &splitdb_relay_waiting,
+							 false,
+							 PGC_INTERNAL,
+							 GUC_REPORT | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE | GUC_NO_RESET_ALL,
+							 NULL,
+							 NULL,
+							 NULL);
+
+	/*
+	 * A session reports the settings of libraries loaded before it started
+	 * (shared_preload_libraries) as it starts; loaded later, the setting
+	 * is reported once set, at the next ReadyForQuery.  No key can wait
+	 * before the library is loaded.  Not during a parallel operation, where
+	 * no setting may change: the source then sees no report, and asks.
+	 */
+	if (!process_shared_preload_libraries_in_progress && IsUnderPostmaster &&
+		!IsInParallelMode())
+		SetConfigOption("splitdb.relay_waiting", "off", PGC_INTERNAL, PGC_S_OVERRIDE);
 
 	/* before the prefix is reserved: the setting of ownerrights.c */
 	splitdb_owner_rights_init();

@@ -81,6 +81,8 @@ extern char *splitdb_migrate_pause_at;
 extern char *splitdb_origin;
 extern bool splitdb_capture_direct;
 extern bool splitdb_check_connection;
+/* keys wait in this session's relay queue (refcheck_relay.c); reported to the client */
+extern bool splitdb_relay_waiting;
 extern char *splitdb_rollback_pause_at;
 
 #endif							/* SPLITDB_H */

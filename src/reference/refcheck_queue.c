@@ -424,6 +424,8 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 	/* the remote transaction must exist before commit */
 	if (!relay)
 		splitdb_refcheck_order_callbacks(def, writer);
+	else
+		splitdb_refcheck_relay_waiting(true);
 
 	if (set->seen == NULL)
 	{

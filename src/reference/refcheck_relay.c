@@ -55,6 +55,7 @@
 #include "reference/origin.h"
 #include "reference/refcheck_int.h"
 #include "remote/remote.h"
+#include "splitdb.h"
 
 PG_FUNCTION_INFO_V1(splitdb_reference_relay);
 PG_FUNCTION_INFO_V1(splitdb_reference_relayed);
@@ -279,6 +280,7 @@ splitdb_refcheck_take_relayed(Relation shim)
 	PGconn	   *conn;
 	PGresult   *res;
 	ListCell   *lc;
+	const char *waiting;
 	bool		any;
 	int			nest;
 	int			rc;
@@ -298,6 +300,15 @@ splitdb_refcheck_take_relayed(Relation shim)
 
 	conn = splitdb_refcheck_fdw_connection(server->serverid, GetUserId(),
 										   shim->rd_rel->relowner);
+
+	/*
+	 * The sibling reports splitdb.relay_waiting with every change; off
+	 * means its session left no key to take.  A sibling that reports
+	 * nothing (one whose splitdb does not have the setting) is asked.
+	 */
+	waiting = splitdb_remote_parameter(conn, "splitdb.relay_waiting");
+	if (waiting != NULL && strcmp(waiting, "off") == 0)
+		return;
 	res = splitdb_remote_exec(conn,
 							  "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
 							  " FROM splitdb.reference_relayed() r",
@@ -473,6 +484,28 @@ emit_relayed(ReturnSetInfo *rsinfo)
 		}
 		memset(&def->relay, 0, sizeof(PendingSet));
 	}
+	splitdb_refcheck_relay_waiting(false);
+}
+
+/*
+ * splitdb_refcheck_relay_waiting
+ *		Set splitdb.relay_waiting to on (a key was queued for the relay) or
+ *		off (the relay queues were handed back), when it is not so already.
+ *		The setting is reported to the client with its next ReadyForQuery
+ *		(GUC_REPORT), so the source can read it on postgres_fdw's
+ *		connection without asking (splitdb_refcheck_take_relayed).  It is
+ *		set in the (sub)transaction that queues the key, so an abort that
+ *		takes the setting back takes the key's row back too; the reverse (on,
+ *		no key waiting) costs only a request that hands back nothing.
+ */
+void
+splitdb_refcheck_relay_waiting(bool on)
+{
+	if (splitdb_relay_waiting == on)
+		return;
+	(void) set_config_option("splitdb.relay_waiting", on ? "on" : "off",
+							 PGC_INTERNAL, PGC_S_OVERRIDE, GUC_ACTION_SET,
+							 true, 0, false);
 }
 
 /*

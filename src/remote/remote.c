@@ -857,6 +857,18 @@ splitdb_remote_clear(PGresult *res)
 	PQclear(res);
 }
 
+/*
+ * splitdb_remote_parameter
+ *		The value of a setting that the server reports (ParameterStatus) as
+ *		libpq last read it, owned by the connection; NULL when the server
+ *		reported none of that name.  Asks the server nothing.
+ */
+const char *
+splitdb_remote_parameter(const PGconn *conn, const char *name)
+{
+	return PQparameterStatus(conn, name);
+}
+
 /* splitdb_remote_backend_pid: the pid of the server process behind conn. */
 int
 splitdb_remote_backend_pid(const PGconn *conn)

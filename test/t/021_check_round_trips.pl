@@ -22,7 +22,13 @@
 #    the pipeline) fails the insert with the remote SQLSTATE, 55P03, and
 #    the message of the statement that failed; nothing is written, an open
 #    transaction is aborted (25P02), and the same session's next insert
-#    works once the row is free, its sibling session left idle.
+#    works once the row is free, its sibling session left idle;
+# 4. an update and a delete through a shim whose sibling leaves the source
+#    no key to check send no request of splitdb.reference_relayed(): the
+#    sibling reports splitdb.relay_waiting (off) with every change; when a
+#    trigger there deletes, in turn, a product that a line refers to, the
+#    sibling reports a key waiting, the source asks for it, and refuses
+#    (23503).
 
 use strict;
 use warnings FATAL => 'all';
@@ -185,6 +191,50 @@ SELECT count(*) >= 1 AND bool_and(a.state = 'idle'
 		"and splitdb's sessions in the sibling are idle, without locks ($table)");
 	$source->safe_psql('mono', 'DELETE FROM line WHERE id = 10');
 }
+
+# 4. writes through a shim: the sibling reports splitdb.relay_waiting with
+#    every change, so the source asks it for the keys it left only when
+#    some wait.  An update and a delete of customers that nothing in the
+#    sibling changes in turn send no request of splitdb.reference_relayed().
+run_ok($writer, 'INSERT INTO customer VALUES (500, \'new\')');
+$offset = -s $sibling->logfile;
+run_ok($writer, 'UPDATE customer SET name = \'renamed\' WHERE id = 500');
+run_ok($writer, 'DELETE FROM customer WHERE id = 500');
+@stmts = statements_since($offset);
+my @fdw = grep { /^postgres_fdw: / } @stmts;
+ok(scalar(grep { /^postgres_fdw: UPDATE / } @fdw) == 1 && scalar(grep { /^postgres_fdw: DELETE / } @fdw) == 1,
+	'the update and the delete go through the shim') or diag(join("\n", @stmts));
+is(scalar(grep { /reference_relayed/ } @fdw), 0,
+	'and no request for keys left to the source follows them: the sibling reported none waiting')
+  or diag(join("\n", @stmts));
+is($source->safe_psql('mono', 'SELECT count(*) FROM customer WHERE id = 500'), '0', 'the customer is gone');
+
+# ... and when a trigger in the sibling deletes a product that a line
+# refers to, in turn of an update through the shim, the sibling reports a
+# key waiting (its splitdb loaded on demand there), and the source asks for
+# it and refuses the delete as its foreign key would
+$sibling->safe_psql(
+	'shop', q{
+CREATE FUNCTION drop_product() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	DELETE FROM public.product WHERE id = NEW.id;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER customer_drops_product AFTER UPDATE ON customer
+	FOR EACH ROW EXECUTE FUNCTION drop_product();
+});
+$offset = -s $sibling->logfile;
+like(run_error($writer, 'UPDATE customer SET name = \'renamed\' WHERE id = 2'),
+	qr/ERROR:  23503: update or delete on table "product" violates foreign key constraint "line_product_id_fkey" on table "line"/,
+	'a product deleted in turn, which a line refers to, is refused');
+@stmts = statements_since($offset);
+is(scalar(grep { /^postgres_fdw: .*reference_relayed/ } @stmts), 1,
+	'the source asked for the key the sibling reported waiting') or diag(join("\n", @stmts));
+is($sibling->safe_psql('shop', 'SELECT count(*) FROM product WHERE id = 2'), '1', 'the product is still there');
+run_ok($writer, 'UPDATE customer SET name = \'renamed\' WHERE id = 99');
+is($sibling->safe_psql('shop', 'SELECT count(*) FROM product WHERE id = 99'), '0',
+	'a product no line refers to goes, as without the split');
+
 $blocker->quit;
 $writer->quit;
 $holder->quit;
