@@ -439,11 +439,12 @@ CREATE EVENT TRIGGER splitdb_forget_dropped_tables ON sql_drop
  * Only a table's owner may create a trigger on it here; the TRIGGER
  * privilege alone no longer suffices.  Writes that arrive from another
  * database on a session that proved its origin (src/reference/origin.c)
- * are enforced by that database, which sees only the rows it sent: a
- * trigger here that writes more rows in that session escapes both
- * databases' checks.  A role that could drop the constraint (the owner)
- * could get around it anyway; one that holds only the TRIGGER privilege
- * could not without splitdb.
+ * are enforced by that database, which sees only the rows it sent; the
+ * rows that a trigger here writes in turn are handed back to it after each
+ * statement, but those that a deferred trigger writes at the session's
+ * commit come after the last hand-back, and neither database checks them
+ * (docs/operations.md, "Limits known today").  This keeps that to the
+ * tables' owners.
  */
 CREATE FUNCTION splitdb.refuse_foreign_triggers()
 RETURNS event_trigger
@@ -463,7 +464,7 @@ BEGIN
 	LOOP
 		RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
 			MESSAGE = format('permission denied to create trigger %I on %s', t.tgname, t.rel),
-			DETAIL = 'In a database with splitdb, only a table''s owner may create triggers on it: a trigger fires in the sessions whose writes another database enforces, and its own writes there would be checked by neither.',
+			DETAIL = 'In a database with splitdb, only a table''s owner may create triggers on it: a trigger fires in the sessions whose writes another database enforces, and what it writes at their commit would be checked by neither.',
 			HINT = format('Ask role %I, the owner of %s, to create the trigger.', t.relowner::regrole, t.rel);
 	END LOOP;
 END
