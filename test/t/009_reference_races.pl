@@ -138,6 +138,9 @@ sub race
 	my $m = ++$marker;
 
 	$_->{stderr} = '' for ($s1, $s2);
+	# the sessions live through every race: each race has its own deadline
+	# (below), so their timers start again, as a query's would
+	$_->{timeout}->start() for ($s1, $s2);
 	$s1->{stdout} = '';
 	$s2->{stdout} = '';
 	# the marker goes to both streams, so that each is read to its end
