@@ -1,11 +1,15 @@
 --
--- splitdb_orphans() of a service one of whose tables its owner dropped
--- since the cutover: a referencing table dropped in the sibling (as an
--- application's down migration drops it), and a referenced one dropped
--- there with CASCADE.  Such a reference keeps its row; splitdb_orphans()
--- read the dropped table and failed (42P01, relayed from the sibling) for
--- the whole service.  It now skips the reference with a NOTICE naming the
--- table, and still reports the orphans of the others.
+-- A service some of whose tables were dropped in the sibling since the
+-- cutover: a referencing table (as an application's down migration drops
+-- it), and a referenced one dropped there with CASCADE.
+-- - splitdb_orphans(): such a reference keeps its row, and the function
+--   read the dropped table and failed (42P01, relayed from the sibling) for
+--   the whole service; it now skips the reference with a NOTICE naming the
+--   table, and still reports the orphans of the others.
+-- - splitdb_doctor(): each dropped table is one row that says it was
+--   dropped and what to do (splitdb_rollback() refuses); the indexes,
+--   triggers and constraints that went with it were one critical row each,
+--   whose action said to roll the job back.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -44,6 +48,9 @@ SELECT r.constraint_name, o.child_table, o.parent_table, o.child_key
   FROM splitdb_orphans('od_svc') o JOIN splitdb_references r USING (reference_id)
  ORDER BY 1, 4;
 SET client_min_messages = warning;
+SELECT severity, location, object, problem, action FROM splitdb_doctor()
+ ORDER BY severity, object;
+SELECT splitdb_rollback('od_svc');
 
 -- clean up
 DROP FOREIGN TABLE od.kid1, od.kid2, od.par2;
