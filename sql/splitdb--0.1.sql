@@ -440,11 +440,10 @@ CREATE EVENT TRIGGER splitdb_forget_dropped_tables ON sql_drop
  * privilege alone no longer suffices.  Writes that arrive from another
  * database on a session that proved its origin (src/reference/origin.c)
  * are enforced by that database, which sees only the rows it sent; the
- * rows that a trigger here writes in turn are handed back to it after each
- * statement, but those that a deferred trigger writes at the session's
- * commit come after the last hand-back, and neither database checks them
- * (docs/operations.md, "Limits known today").  This keeps that to the
- * tables' owners.
+ * rows that a trigger here writes in turn are handed back to it, after each
+ * statement and before it commits, but not in every case
+ * (docs/operations.md, "Limits known today"), and a trigger runs its code
+ * in those sessions.  This keeps that to the tables' owners.
  */
 CREATE FUNCTION splitdb.refuse_foreign_triggers()
 RETURNS event_trigger
@@ -464,7 +463,7 @@ BEGIN
 	LOOP
 		RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
 			MESSAGE = format('permission denied to create trigger %I on %s', t.tgname, t.rel),
-			DETAIL = 'In a database with splitdb, only a table''s owner may create triggers on it: a trigger fires in the sessions whose writes another database enforces, and what it writes at their commit would be checked by neither.',
+			DETAIL = 'In a database with splitdb, only a table''s owner may create triggers on it: a trigger runs in the sessions whose writes another database enforces, and that database does not check every row a trigger writes there.',
 			HINT = format('Ask role %I, the owner of %s, to create the trigger.', t.relowner::regrole, t.rel);
 	END LOOP;
 END

@@ -71,6 +71,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "nodes/value.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -414,6 +415,44 @@ emit_leftover(Doctor *dr, const Entry *e, bool repaired, const char *why)
 		 why ? psprintf("drop it; %s", why) : "drop it", repaired);
 }
 
+/* the String nodes of a list, comma-separated */
+static char *
+names_text(List *names)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, names)
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", strVal(lfirst(lc)));
+	return buf.data;
+}
+
+/*
+ * gone_tables_of
+ *		The tables of one database's registry rows that a done or
+ *		finalized job needs and that are missing, as String nodes: the
+ *		indexes, triggers and constraints on them went with them, and are
+ *		not reported one by one.
+ */
+static List *
+gone_tables_of(List *entries)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, entries)
+	{
+		Entry	   *e = (Entry *) lfirst(lc);
+
+		if (!e->due && strcmp(e->a.kind, "table") == 0 &&
+			strcmp(e->status, "missing") == 0 &&
+			(strcmp(e->state, "done") == 0 || strcmp(e->state, "finalized") == 0))
+			result = lappend(result, makeString(e->a.identity));
+	}
+	return result;
+}
+
 /*
  * check_entry
  *		Report one registry row; returns true when it must be dropped (a
@@ -422,7 +461,7 @@ emit_leftover(Doctor *dr, const Entry *e, bool repaired, const char *why)
  *		event happened is marked dropped here when repairing.
  */
 static bool
-check_entry(Doctor *dr, PGconn *conn, const Entry *e)
+check_entry(Doctor *dr, PGconn *conn, const Entry *e, List *gone_tables)
 {
 	const char *location = e->a.service ? e->a.service : "source";
 	char	   *status = e->status;
@@ -441,7 +480,23 @@ check_entry(Doctor *dr, PGconn *conn, const Entry *e)
 	/* a job in the middle of its run makes its objects after their records */
 	if (strcmp(e->state, "done") != 0 && strcmp(e->state, "finalized") != 0)
 		return false;
-	if (!exists)
+	/* the index, trigger or constraint of a table that is gone: its row says it */
+	if (!exists && e->a.parent != NULL && list_member(gone_tables, makeString(e->a.parent)))
+		return false;
+	if (!exists && e->a.service != NULL && strcmp(e->a.kind, "table") == 0)
+		emit(dr, "critical", e->job_service, e->a.job_id, location, object_text(e),
+			 psprintf("missing, though the job is %s: the table was dropped in the sibling since the cutover (by its owner, as an application's migration may drop it, or by a superuser), with its indexes, triggers and constraints",
+					  e->state),
+			 psprintf("none: the rows written to it since the cutover went with it, so splitdb_rollback() refuses; create it again by hand with its rows, or keep the service where it is with splitdb_finalize('%s')",
+					  e->job_service),
+			 false);
+	else if (!exists && gone_tables != NIL && strcmp(e->a.kind, "index") == 0)
+		emit(dr, "critical", e->job_service, e->a.job_id, location, object_text(e),
+			 psprintf("missing, though the job is %s; tables of the same database were dropped since the cutover (%s), and their indexes went with them",
+					  e->state, names_text(gone_tables)),
+			 "none: if it was an index of one of them, their rows say what to do; else restore it by hand, or roll the job back",
+			 false);
+	else if (!exists)
 		emit(dr, "critical", e->job_service, e->a.job_id, location, object_text(e),
 			 psprintf("missing, though the job is %s", e->state),
 			 "none: splitdb never makes it again, since writes may have been lost or left unchecked; restore it by hand, or roll the job back",
@@ -569,6 +624,7 @@ check_place(Doctor *dr, const char *service, List *entries)
 	List	   *volatile leftovers = NIL;
 	List	   *volatile drops = NIL;
 	char	   *volatile why = NULL;
+	List	   *gone_tables;
 	ListCell   *lc;
 
 	if (service != NULL && (conn = connect_sibling(dr, service)) == NULL)
@@ -576,11 +632,12 @@ check_place(Doctor *dr, const char *service, List *entries)
 	PG_TRY();
 	{
 		fetch_statuses(conn, service, entries);
+		gone_tables = gone_tables_of(entries);
 		foreach(lc, entries)
 		{
 			Entry	   *e = (Entry *) lfirst(lc);
 
-			if (check_entry(dr, conn, e))
+			if (check_entry(dr, conn, e, gone_tables))
 			{
 				leftovers = lappend(leftovers, e);
 				drops = lappend(drops, &e->a);

@@ -227,6 +227,26 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
+ * splitdb_constraintsfwd_foreach_shim
+ *		Call fn for each user mapping that this transaction wrote through a
+ *		shim with, in the order of their first writes, each once.  fn must
+ *		not write through foreign tables.
+ */
+void
+splitdb_constraintsfwd_foreach_shim(SplitdbShimMappingFn fn)
+{
+	ListCell   *lc;
+
+	foreach(lc, written)
+	{
+		WrittenMapping *wm = lfirst(lc);
+
+		if (wm->shim)
+			fn(wm->serverid, wm->userid);
+	}
+}
+
+/*
  * splitdb_constraintsfwd_init
  *		From _PG_init, after splitdb_fdwwatch_init().
  */

@@ -16,4 +16,8 @@
 
 extern void splitdb_constraintsfwd_init(void);
 
+/* called with each user mapping this transaction wrote through a shim with */
+typedef void (*SplitdbShimMappingFn) (Oid serverid, Oid userid);
+extern void splitdb_constraintsfwd_foreach_shim(SplitdbShimMappingFn fn);
+
 #endif							/* SPLITDB_CONSTRAINTSFWD_H */

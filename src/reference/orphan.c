@@ -206,6 +206,57 @@ orphans_of(ReturnSetInfo *rsinfo, int64 reference_id, const char *conname,
 }
 
 /*
+ * end_exists
+ *		Whether the end's table still exists in its database.  A table that
+ *		its owner dropped since the cutover (dropguard.c lets a referencing
+ *		table go, and a referenced one with CASCADE) keeps its reference's
+ *		row: there is nothing to read there.
+ */
+static bool
+end_exists(OrphanEnd *end)
+{
+	List	   *rows;
+
+	rows = run_end(end, "SELECT pg_catalog.to_regclass($1::pg_catalog.text) IS NOT NULL",
+				   1, &end->table);
+	return rows != NIL && strcmp(((char **) linitial(rows))[0], "t") == 0;
+}
+
+/*
+ * skip_dropped
+ *		Whether one end of the reference was dropped; if so, say so with a
+ *		NOTICE: PostgreSQL drops a foreign key along with either table, so
+ *		the reference points at nothing to check.
+ */
+static bool
+skip_dropped(int64 reference_id, const char *conname, OrphanEnd *child,
+			 OrphanEnd *parent)
+{
+	OrphanEnd  *gone;
+	bool		referencing;
+
+	if (!end_exists(child))
+		gone = child;
+	else if (!end_exists(parent))
+		gone = parent;
+	else
+		return false;
+	referencing = (gone == child);
+	ereport(NOTICE,
+			(errmsg("cross-service reference %lld (\"%s\") is not read: its %s table %s%s was dropped",
+					(long long) reference_id, conname,
+					referencing ? "referencing" : "referenced", gone->table,
+					gone->server == NULL ? "" :
+					psprintf(" in the database of service \"%s\"", gone->location)),
+			 errdetail(referencing ?
+					   "A dropped referencing table has no rows that could point at nothing." :
+					   "PostgreSQL drops a foreign key along with its referenced table; the referencing rows are no orphans of it."),
+			 errhint("splitdb_doctor() reports it; splitdb_reference_mode(%lld, 'off') takes its triggers off.",
+					 (long long) reference_id)));
+	return true;
+}
+
+/*
  * pin_key_settings
  *		Make this session write keys as text in the forms splitdb's remote
  *		sessions read and write them (remote.c): ISO dates, postgres
@@ -285,6 +336,9 @@ splitdb_orphans(PG_FUNCTION_ARGS)
 			conns = lappend(conns, child);
 			conns = lappend(conns, parent);
 
+			if (skip_dropped(DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
+							 SPI_getvalue(tup, desc, 2), child, parent))
+				continue;
 			orphans_of(rsinfo, DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
 					   SPI_getvalue(tup, desc, 2), child, parent, nkeys);
 		}

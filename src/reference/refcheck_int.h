@@ -391,6 +391,8 @@ extern List *splitdb_refcheck_act_as_owner(const char *sql, int nparams, Oid *ty
 extern List *splitdb_refcheck_run_action(RefDef *def, bool is_update, const char *sql,
 										 int nparams, Datum *params);
 extern void splitdb_refcheck_take_relayed(Relation shim);
+extern void splitdb_refcheck_enforce_unrelayed(void);
+extern void splitdb_refcheck_fire_deferred(void);
 extern char **splitdb_refcheck_collate_clauses(char **names, int n);
 
 /*

@@ -51,6 +51,7 @@
 #include "utils/snapmgr.h"
 
 #include "metadata/catalog.h"
+#include "reference/constraintsfwd.h"
 #include "reference/execdepth.h"
 #include "reference/origin.h"
 #include "reference/refcheck_int.h"
@@ -260,6 +261,62 @@ splitdb_refcheck_statement_writes(Oid relid)
 }
 
 /*
+ * server_holds_end
+ *		Whether the database behind the server holds an end of a
+ *		cross-service reference (as of now, as the shim's triggers were
+ *		found: see splitdb_spi_exec_latest()).  Nothing is handed back
+ *		from a database that holds none.
+ */
+static bool
+server_holds_end(ForeignServer *server)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(server->servername)};
+	const char *sql = "SELECT FROM splitdb.reference_end WHERE own_server = $1::pg_catalog.name"
+		" OR other_server = $1::pg_catalog.name LIMIT 1";
+	bool		any;
+	int			nest;
+	int			rc;
+
+	nest = splitdb_refcheck_pin_search_path();
+	splitdb_spi_connect();
+	rc = splitdb_spi_exec_latest(sql, 1, types, values, NULL, 1);
+	if (rc != SPI_OK_SELECT)
+		splitdb_spi_failed(sql, rc);
+	any = (SPI_processed > 0);
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	return any;
+}
+
+/*
+ * take_relayed_on
+ *		Queue here the keys that the session behind conn left to this
+ *		database (splitdb.reference_relayed() there).  The session reports
+ *		splitdb.relay_waiting with every change; off means it left none,
+ *		and nothing is asked.  A session that reports nothing (a sibling
+ *		whose splitdb does not have the setting) is asked.
+ */
+static void
+take_relayed_on(PGconn *conn)
+{
+	PGresult   *res;
+	ListCell   *lc;
+	const char *waiting;
+
+	waiting = splitdb_remote_parameter(conn, "splitdb.relay_waiting");
+	if (waiting != NULL && strcmp(waiting, "off") == 0)
+		return;
+	res = splitdb_remote_exec(conn,
+							  "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
+							  " FROM splitdb.reference_relayed() r",
+							  0, NULL, NULL);
+	foreach(lc, splitdb_remote_result_rows(res))
+		relay_key(NULL, lfirst(lc));
+	splitdb_remote_clear(res);
+}
+
+/*
  * splitdb_refcheck_take_relayed
  *		After an INSERT, UPDATE or DELETE through a shim: queue here the
  *		keys that the other database left to this one for the rows that its
@@ -273,49 +330,106 @@ void
 splitdb_refcheck_take_relayed(Relation shim)
 {
 	ForeignServer *server = GetForeignServer(GetForeignTable(RelationGetRelid(shim))->serverid);
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(server->servername)};
-	const char *sql = "SELECT FROM splitdb.reference_end WHERE own_server = $1::pg_catalog.name"
-		" OR other_server = $1::pg_catalog.name LIMIT 1";
+
+	if (!server_holds_end(server))
+		return;
+	take_relayed_on(splitdb_refcheck_fdw_connection(server->serverid, GetUserId(),
+													shim->rd_rel->relowner));
+}
+
+/* error context of fire_deferred_on(): arg is the server's name */
+static void
+fire_deferred_context(void *arg)
+{
+	errcontext("at commit, firing the deferred triggers and constraints of the transaction written through server \"%s\"",
+			   (const char *) arg);
+}
+
+/*
+ * fire_deferred_on
+ *		For splitdb_refcheck_fire_deferred(): in the remote transaction of
+ *		one user mapping that wrote through shims, fire the deferred
+ *		triggers now, and take back the keys of the rows they wrote.
+ */
+static void
+fire_deferred_on(Oid serverid, Oid userid)
+{
+	ForeignServer *server = GetForeignServer(serverid);
+	ErrorContextCallback errcb;
 	PGconn	   *conn;
-	PGresult   *res;
-	ListCell   *lc;
-	const char *waiting;
-	bool		any;
-	int			nest;
-	int			rc;
 
-	/* nothing to take where the sibling holds no end */
-	nest = splitdb_refcheck_pin_search_path();
-	splitdb_spi_connect();
-	/* as of now, as the shim's triggers were found: see splitdb_spi_exec_latest() */
-	rc = splitdb_spi_exec_latest(sql, 1, types, values, NULL, 1);
-	if (rc != SPI_OK_SELECT)
-		splitdb_spi_failed(sql, rc);
-	any = (SPI_processed > 0);
-	SPI_finish();
-	AtEOXact_GUC(true, nest);
-	if (!any)
+	if (!server_holds_end(server))
 		return;
+	errcb.callback = fire_deferred_context;
+	errcb.arg = server->servername;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	conn = splitdb_remote_fdw_connection(GetUserMapping(userid, serverid));
+	splitdb_remote_command(conn, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL, NULL);
+	take_relayed_on(conn);
+	error_context_stack = errcb.previous;
+}
 
-	conn = splitdb_refcheck_fdw_connection(server->serverid, GetUserId(),
-										   shim->rd_rel->relowner);
+/*
+ * splitdb_refcheck_fire_deferred
+ *		At commit, before postgres_fdw commits its remote transactions: in
+ *		each one that this transaction wrote through shims, where the
+ *		sibling holds an end, fire the sibling's deferred triggers (SET
+ *		CONSTRAINTS ALL IMMEDIATE, which PostgreSQL would do at the
+ *		sibling's commit anyway) and take back the keys of the rows that
+ *		they wrote, so that this transaction checks them and acts on them
+ *		with what it wrote itself, as the shim's statement trigger does for
+ *		the rows that a statement's triggers write.  A constraint trigger
+ *		INITIALLY DEFERRED in the sibling (a history row, a counter, a
+ *		clean-up) fires only at its commit, when every statement through
+ *		the shim is over.
+ */
+void
+splitdb_refcheck_fire_deferred(void)
+{
+	bool		pushed = false;
 
-	/*
-	 * The sibling reports splitdb.relay_waiting with every change; off
-	 * means its session left no key to take.  A sibling that reports
-	 * nothing (one whose splitdb does not have the setting) is asked.
-	 */
-	waiting = splitdb_remote_parameter(conn, "splitdb.relay_waiting");
-	if (waiting != NULL && strcmp(waiting, "off") == 0)
-		return;
-	res = splitdb_remote_exec(conn,
-							  "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
-							  " FROM splitdb.reference_relayed() r",
-							  0, NULL, NULL);
-	foreach(lc, splitdb_remote_result_rows(res))
-		relay_key(NULL, lfirst(lc));
-	splitdb_remote_clear(res);
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pushed = true;
+	}
+	splitdb_constraintsfwd_foreach_shim(fire_deferred_on);
+	if (pushed)
+		PopActiveSnapshot();
+}
+
+/*
+ * splitdb_refcheck_enforce_unrelayed
+ *		At commit: enforce here, as for a write made here directly, the keys
+ *		still waiting to be handed back, which no database would check any
+ *		more.  The writer fires this database's deferred triggers and takes
+ *		their rows' keys before it commits (splitdb_refcheck_fire_deferred),
+ *		so only a writer that did not (a deferred trigger that a check or an
+ *		action of the writer's commit fired here in turn) leaves any.  The
+ *		checks and actions run through this database's own connection,
+ *		which does not see what the writer's transaction has not committed.
+ */
+void
+splitdb_refcheck_enforce_unrelayed(void)
+{
+	for (RefDef *def = splitdb_refcheck_defs(); def != NULL; def = def->next)
+	{
+		List	   *keys = def->relay.keys;
+		ListCell   *lc;
+
+		if (keys == NIL)
+			continue;
+		memset(&def->relay, 0, sizeof(PendingSet));
+		foreach(lc, keys)
+		{
+			PendingKey *pk = lfirst(lc);
+
+			splitdb_refcheck_add_pending(def, pk->kind, pk->old, pk->new, false,
+										 pk->writer);
+		}
+	}
+	splitdb_refcheck_relay_waiting(false);
 }
 
 /*

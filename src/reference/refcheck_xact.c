@@ -376,6 +376,14 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
+			/*
+			 * the rows that the siblings' deferred triggers write, to check
+			 * here: only while postgres_fdw's remote transactions are still
+			 * open (its callback runs after this one), which they are once
+			 * this backend wrote through a shim whose sibling holds an end
+			 */
+			if (event != XACT_EVENT_PRE_PREPARE && fdw_callbacks_first)
+				splitdb_refcheck_fire_deferred();
 			if (refcheck_xact.cxt != NULL)
 			{
 				bool		pushed = false;
@@ -386,6 +394,8 @@ xact_callback(XactEvent event, void *arg)
 					PushActiveSnapshot(GetTransactionSnapshot());
 					pushed = true;
 				}
+				/* keys that no database will take back any more: enforce them here */
+				splitdb_refcheck_enforce_unrelayed();
 				while (splitdb_refcheck_flush_all(true))
 					;
 				/*
