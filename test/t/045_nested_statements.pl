@@ -17,11 +17,15 @@
 # 2. a CHECK constraint whose function inserts a second row into c5, with a
 #    customer that does not exist;
 # 3. a column whose domain's CHECK does the same;
-# 4. a column, missing in the shim, whose DEFAULT does the same.
+# 4. a column, missing in the shim, whose DEFAULT does the same;
+# 5. a deferred constraint trigger that does the same at the commit of the
+#    transaction that wrote through the shim (the source fires the
+#    sibling's deferred triggers before it commits, and takes their rows'
+#    keys back).
 #
 # Each time aowner's INSERT of a valid row through the shim is refused
 # (23503) and nothing is written; an INSERT whose trigger or function
-# names an existing customer goes in (with both rows, for 2 to 4).  The
+# names an existing customer goes in (with both rows, for 2 to 5).  The
 # trigger's row was refused before too: postgres_fdw returns the row as
 # the sibling stored it to the shim's AFTER triggers, which check it.  Before, the second
 # row was taken for the shim's own (ActivePortal and the trigger depth are
@@ -124,6 +128,19 @@ END $$;
 CREATE TRIGGER c5_bump BEFORE INSERT OR UPDATE ON shop.c5 FOR EACH ROW EXECUTE FUNCTION aown.bump();},
 		undo => 'DROP TRIGGER c5_bump ON shop.c5; DROP FUNCTION aown.bump()',
 	},
+	'a deferred constraint trigger' => {
+		make => q{
+CREATE FUNCTION aown.late() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.id < 100000 THEN
+		PERFORM aown.side();
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER c5_late AFTER INSERT ON shop.c5 DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW EXECUTE FUNCTION aown.late();},
+		undo => 'DROP TRIGGER c5_late ON shop.c5; DROP FUNCTION aown.late()',
+	},
 	'a DEFAULT of a column the shim lacks' => {
 		make => q{
 CREATE FUNCTION aown.dflt() RETURNS integer LANGUAGE plpgsql AS $$
@@ -137,7 +154,7 @@ ALTER TABLE shop.c5 ADD COLUMN e integer DEFAULT aown.dflt();},
 
 my $id = 10;
 for my $name ('a BEFORE trigger that changes the key', 'a CHECK constraint', "a domain's CHECK",
-	'a DEFAULT of a column the shim lacks')
+	'a DEFAULT of a column the shim lacks', 'a deferred constraint trigger')
 {
 	my $before = query('svc5', $c5_sql);
 	($rc, $out, $err) = as_role('aowner', 'svc5', $route{$name}{make});
