@@ -59,6 +59,8 @@ char	   *splitdb_migrate_pause_at = NULL;
 bool		splitdb_capture_direct = true;
 /* splitdb.relay_waiting: keys wait to be handed back (refcheck_relay.c) */
 bool		splitdb_relay_waiting = false;
+/* splitdb.deferred_waiting: deferred triggers may wait (refcheck_relay.c) */
+bool		splitdb_deferred_waiting = false;
 
 PGDLLEXPORT void _PG_init(void);
 
@@ -286,6 +288,23 @@ _PG_init(void)
 							 NULL);
 
 	/*
+	 * The same for the deferred triggers that a write from another database
+	 * may have queued: the writer fires them before it commits only when
+	 * some may wait.
+	 */
+	DefineCustomBoolVariable("splitdb.deferred_waiting",
+							 "Shows whether deferred triggers may wait in a session whose writes another database enforces.",
+							 "Set by splitdb only: on once a statement of such a session writes a table with a "
+							 "deferrable trigger, off once SET CONSTRAINTS ALL IMMEDIATE has fired them.",
+							 &splitdb_deferred_waiting,
+							 false,
+							 PGC_INTERNAL,
+							 GUC_REPORT | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE | GUC_NO_RESET_ALL,
+							 NULL,
+							 NULL,
+							 NULL);
+
+	/*
 	 * A session reports the settings of libraries loaded before it started
 	 * (shared_preload_libraries) as it starts; loaded later, the setting
 	 * is reported once set, at the next ReadyForQuery.  No key can wait
@@ -294,7 +313,10 @@ _PG_init(void)
 	 */
 	if (!process_shared_preload_libraries_in_progress && IsUnderPostmaster &&
 		!IsInParallelMode())
+	{
 		SetConfigOption("splitdb.relay_waiting", "off", PGC_INTERNAL, PGC_S_OVERRIDE);
+		SetConfigOption("splitdb.deferred_waiting", "off", PGC_INTERNAL, PGC_S_OVERRIDE);
+	}
 
 	/* before the prefix is reserved: the setting of ownerrights.c */
 	splitdb_owner_rights_init();

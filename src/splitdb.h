@@ -83,6 +83,8 @@ extern bool splitdb_capture_direct;
 extern bool splitdb_check_connection;
 /* keys wait in this session's relay queue (refcheck_relay.c); reported to the client */
 extern bool splitdb_relay_waiting;
+/* deferred triggers may wait in this session (refcheck_relay.c); reported to the client */
+extern bool splitdb_deferred_waiting;
 extern char *splitdb_rollback_pause_at;
 
 #endif							/* SPLITDB_H */

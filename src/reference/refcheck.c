@@ -85,9 +85,11 @@ fdwwatch_event(SplitdbFdwWatchEvent event, Oid serverid, Oid relid, Oid userid,
 			break;
 		case SPLITDB_FDWWATCH_CONSTRAINTS_SET:
 			splitdb_refcheck_constraints_set(stmt);
+			splitdb_refcheck_deferred_fired(stmt);
 			break;
 		case SPLITDB_FDWWATCH_TABLE_WRITE:
 			splitdb_refcheck_note_table_writer(relid, userid);
+			splitdb_refcheck_note_deferrable(relid);
 			break;
 		case SPLITDB_FDWWATCH_WRITE_BEGUN:
 			splitdb_refcheck_note_fdw_writer(serverid, userid);

@@ -381,6 +381,8 @@ extern List *splitdb_refcheck_run_relayed(RefDef *def, const char *sql, int npar
 extern List *splitdb_refcheck_relay_rows(RefDef *def, List *rows);
 extern CmdType splitdb_refcheck_statement_writes(Oid relid);
 extern void splitdb_refcheck_relay_waiting(bool on);
+extern void splitdb_refcheck_note_deferrable(Oid relid);
+extern void splitdb_refcheck_deferred_fired(ConstraintsSetStmt *stmt);
 extern void splitdb_refcheck_relay_run(const char *sql, char **texts, int nparams,
 									   Oid owner, ReturnSetInfo *rsinfo);
 

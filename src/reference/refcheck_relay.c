@@ -337,6 +337,60 @@ splitdb_refcheck_take_relayed(Relation shim)
 													shim->rd_rel->relowner));
 }
 
+/*
+ * splitdb_refcheck_note_deferrable
+ *		A statement writes table relid (fdwwatch.c, at any depth): in a
+ *		session that proved it comes from another database, set
+ *		splitdb.deferred_waiting on when the table has a deferrable trigger
+ *		(a constraint trigger, a deferrable foreign key's, splitdb's for a
+ *		deferrable reference), whose events may wait for the commit, or
+ *		when it has partitions or children, whose triggers are not looked
+ *		at.  The writer reads the setting, reported with every change, and
+ *		fires the session's deferred triggers before it commits only when
+ *		it is on (splitdb_refcheck_fire_deferred).  Set in the
+ *		(sub)transaction of the write, so an abort that takes it back takes
+ *		the trigger events back too.
+ */
+void
+splitdb_refcheck_note_deferrable(Oid relid)
+{
+	Relation	rel;
+	bool		deferrable = false;
+
+	if (splitdb_deferred_waiting || splitdb_origin_proven() == NULL)
+		return;
+	rel = RelationIdGetRelation(relid);
+	if (!RelationIsValid(rel))
+		return;
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE || rel->rd_rel->relhassubclass)
+		deferrable = true;
+	else if (rel->trigdesc != NULL)
+	{
+		for (int i = 0; i < rel->trigdesc->numtriggers && !deferrable; i++)
+			deferrable = rel->trigdesc->triggers[i].tgdeferrable;
+	}
+	RelationClose(rel);
+	if (deferrable)
+		(void) set_config_option("splitdb.deferred_waiting", "on",
+								 PGC_INTERNAL, PGC_S_OVERRIDE, GUC_ACTION_SET,
+								 true, 0, false);
+}
+
+/*
+ * splitdb_refcheck_deferred_fired
+ *		PostgreSQL ran SET CONSTRAINTS stmt here: ALL IMMEDIATE fired every
+ *		deferred trigger event, so none waits (splitdb.deferred_waiting
+ *		off).
+ */
+void
+splitdb_refcheck_deferred_fired(ConstraintsSetStmt *stmt)
+{
+	if (splitdb_deferred_waiting && stmt->constraints == NIL && !stmt->deferred)
+		(void) set_config_option("splitdb.deferred_waiting", "off",
+								 PGC_INTERNAL, PGC_S_OVERRIDE, GUC_ACTION_SET,
+								 true, 0, false);
+}
+
 /* error context of fire_deferred_on(): arg is the server's name */
 static void
 fire_deferred_context(void *arg)
@@ -357,6 +411,7 @@ fire_deferred_on(Oid serverid, Oid userid)
 	ForeignServer *server = GetForeignServer(serverid);
 	ErrorContextCallback errcb;
 	PGconn	   *conn;
+	const char *waiting;
 
 	if (!server_holds_end(server))
 		return;
@@ -365,7 +420,15 @@ fire_deferred_on(Oid serverid, Oid userid)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 	conn = splitdb_remote_fdw_connection(GetUserMapping(userid, serverid));
-	splitdb_remote_command(conn, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL, NULL);
+
+	/*
+	 * The session reports splitdb.deferred_waiting with every change: off,
+	 * no statement of it wrote a table with a deferrable trigger since the
+	 * last SET CONSTRAINTS ALL IMMEDIATE.  Not reported, it is asked.
+	 */
+	waiting = splitdb_remote_parameter(conn, "splitdb.deferred_waiting");
+	if (waiting == NULL || strcmp(waiting, "off") != 0)
+		splitdb_remote_command(conn, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL, NULL);
 	take_relayed_on(conn);
 	error_context_stack = errcb.previous;
 }

@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS splitdb CASCADE;
 -- the library defines the settings; load it even without shared_preload_libraries
 LOAD 'splitdb';
 
-SELECT plan(96);
+SELECT plan(97);
 
 -- ===== the extension
 SELECT has_extension('splitdb', 'extension splitdb is installed');
@@ -441,6 +441,7 @@ SELECT results_eq(
 			 ('splitdb.cutover_attempts', '20', NULL, 'superuser', 'integer', '1', '10000', '20'),
 			 ('splitdb.cutover_lock_timeout', '250', 'ms', 'superuser', 'integer', '1', '600000', '250'),
 			 ('splitdb.cutover_max_freeze', '500', 'ms', 'superuser', 'integer', '1', '600000', '500'),
+			 ('splitdb.deferred_waiting', 'off', NULL, 'internal', 'bool', NULL, NULL, 'off'),
 			 ('splitdb.fence_timeout', '60000', 'ms', 'superuser', 'integer', '1', '2147483647', '60000'),
 			 ('splitdb.maintenance_work_mem', '262144', 'kB', 'superuser', 'integer', '1024', '2147483647', '262144'),
 			 ('splitdb.migrate_pause_at', '', NULL, 'superuser', 'string', NULL, NULL, ''),
@@ -448,7 +449,7 @@ SELECT results_eq(
 			 ('splitdb.owner_rights', 'off', NULL, 'superuser', 'bool', NULL, NULL, 'off'),
 			 ('splitdb.relay_waiting', 'off', NULL, 'internal', 'bool', NULL, NULL, 'off'),
 			 ('splitdb.rollback_pause_at', '', NULL, 'superuser', 'string', NULL, NULL, '')$$,
-	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.capture_direct: superuser-only, on; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.cutover_attempts: superuser-only, 1..10000, default 20; splitdb.cutover_lock_timeout: ms, superuser-only, default 250; splitdb.cutover_max_freeze: ms, superuser-only, default 500; splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.migrate_pause_at: superuser-only, empty; splitdb.origin: user-settable, empty; splitdb.owner_rights: superuser-only, off; splitdb.relay_waiting: internal (no one sets it), off; splitdb.rollback_pause_at: superuser-only, empty');
+	'splitdb.batch_rows: rows, superuser-only, default 100000; splitdb.capture_direct: superuser-only, on; splitdb.check_connection: user-settable, on; splitdb.connect_timeout: seconds, user-settable, 0..3600, default 10; splitdb.copy_readers: superuser-only, 0..16, default 0 (auto); splitdb.copy_streams: superuser-only, 0..16, default 0 (auto); splitdb.cutover_attempts: superuser-only, 1..10000, default 20; splitdb.cutover_lock_timeout: ms, superuser-only, default 250; splitdb.cutover_max_freeze: ms, superuser-only, default 500; splitdb.deferred_waiting: internal (no one sets it), off; splitdb.fence_timeout: ms, superuser-only, default 60 s; splitdb.maintenance_work_mem: kB, superuser-only, 1MB.., default 256MB; splitdb.migrate_pause_at: superuser-only, empty; splitdb.origin: user-settable, empty; splitdb.owner_rights: superuser-only, off; splitdb.relay_waiting: internal (no one sets it), off; splitdb.rollback_pause_at: superuser-only, empty');
 SELECT is(
 	(SELECT extra_desc FROM pg_settings WHERE name = 'splitdb.origin'),
 	'Set by the servers splitdb creates: "source" on the connections of the source''s shims and '
@@ -456,6 +457,10 @@ SELECT is(
 	'skips the checks of a write only for a session that proved where it comes from '
 	'(splitdb.origin_prove()).',
 	'splitdb.origin''s description says that it grants nothing: only a proved session''s writes skip the checks');
+SELECT throws_ok(
+	$$SET LOCAL splitdb.deferred_waiting = off$$,
+	'55P02', 'parameter "splitdb.deferred_waiting" cannot be changed',
+	'no one sets splitdb.deferred_waiting either: it would keep deferred triggers from firing before the source commits');
 SELECT throws_ok(
 	$$SET LOCAL splitdb.relay_waiting = off$$,
 	'55P02', 'parameter "splitdb.relay_waiting" cannot be changed',

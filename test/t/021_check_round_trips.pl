@@ -28,7 +28,9 @@
 #    sibling reports splitdb.relay_waiting (off) with every change; when a
 #    trigger there deletes, in turn, a product that a line refers to, the
 #    sibling reports a key waiting, the source asks for it, and refuses
-#    (23503).
+#    (23503).  Nor, at commit, a SET CONSTRAINTS ALL IMMEDIATE there: the
+#    sibling reports splitdb.deferred_waiting off, no table with a
+#    deferrable trigger having been written.
 
 use strict;
 use warnings FATAL => 'all';
@@ -206,6 +208,9 @@ ok(scalar(grep { /^postgres_fdw: UPDATE / } @fdw) == 1 && scalar(grep { /^postgr
 	'the update and the delete go through the shim') or diag(join("\n", @stmts));
 is(scalar(grep { /reference_relayed/ } @fdw), 0,
 	'and no request for keys left to the source follows them: the sibling reported none waiting')
+  or diag(join("\n", @stmts));
+is(scalar(grep { /SET CONSTRAINTS/ } @fdw), 0,
+	'nor, at their commits, a SET CONSTRAINTS ALL IMMEDIATE: customer has no deferrable trigger there')
   or diag(join("\n", @stmts));
 is($source->safe_psql('mono', 'SELECT count(*) FROM customer WHERE id = 500'), '0', 'the customer is gone');
 
