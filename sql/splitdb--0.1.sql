@@ -1278,11 +1278,15 @@ BEGIN
 						   e.reference_id, e.side);
 			names := names || n;
 		END IF;
-		-- an end on a partition whose other end is in the source: the rows
-		-- that an UPDATE or DELETE through the source's shim writes here go
-		-- back to the source at once (refcheck.c), even where the key's own
-		-- triggers are deferred to this database's commit
-		IF e.always AND e.other_location = 'source' AND cardinality(deferred_events) > 0 THEN
+		-- a deferrable end: in a session that proved it comes from the
+		-- database that enforces the reference, the rows that are not the
+		-- writer's own (those that code here writes in turn, an action's,
+		-- and on a partition whose other end is in the source those of an
+		-- UPDATE or DELETE through the source's shim) go back to that
+		-- database at the end of the statement (refcheck.c), which the key's
+		-- constraint trigger, deferred to this database's commit, would do
+		-- too late
+		IF cardinality(deferred_events) > 0 THEN
 			n := format('splitdb_ref_%s_%s_handback', e.reference_id, e.side);
 			EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW'
 						   ' EXECUTE FUNCTION splitdb.reference_row(%L, %L)',

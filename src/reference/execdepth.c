@@ -11,7 +11,10 @@
  * its own, and no trigger runs it.  The depth counted here does: the AFTER
  * ROW triggers of the client's statement fire from its ExecutorFinish at
  * depth 1, those of a statement nested in it at 2 or more, and deferred
- * ones at commit, at 0 (refcheck_relay.c).
+ * ones at commit, at 0 (refcheck_relay.c).  The statement of the outermost
+ * run tells the client's statement from the actions of rules that the
+ * portal runs after it (a DO ALSO rule's UPDATE of the same table), each
+ * at depth 1 too.
  *
  * The hooks count every ExecutorRun and ExecutorFinish around the call, as
  * pg_stat_statements counts its nesting level.  They are in place from the
@@ -37,10 +40,17 @@ static ExecutorFinish_hook_type prev_executor_finish = NULL;
 /* ExecutorRun and ExecutorFinish calls under way in this backend */
 static int	depth = 0;
 
+/* the statement of the outermost one, NULL at depth 0 */
+static PlannedStmt *outer_stmt = NULL;
+
 static void
 depth_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 				   bool execute_once)
 {
+	PlannedStmt *save_stmt = outer_stmt;
+
+	if (depth == 0)
+		outer_stmt = queryDesc->plannedstmt;
 	depth++;
 	PG_TRY();
 	{
@@ -52,6 +62,7 @@ depth_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	PG_FINALLY();
 	{
 		depth--;
+		outer_stmt = save_stmt;
 	}
 	PG_END_TRY();
 }
@@ -59,6 +70,10 @@ depth_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 static void
 depth_executor_finish(QueryDesc *queryDesc)
 {
+	PlannedStmt *save_stmt = outer_stmt;
+
+	if (depth == 0)
+		outer_stmt = queryDesc->plannedstmt;
 	depth++;
 	PG_TRY();
 	{
@@ -70,6 +85,7 @@ depth_executor_finish(QueryDesc *queryDesc)
 	PG_FINALLY();
 	{
 		depth--;
+		outer_stmt = save_stmt;
 	}
 	PG_END_TRY();
 }
@@ -97,4 +113,17 @@ int
 splitdb_execdepth(void)
 {
 	return depth;
+}
+
+/*
+ * splitdb_execdepth_outer_stmt
+ *		The statement of the outermost ExecutorRun or ExecutorFinish under
+ *		way: one of the portal's statements (the client's, or one that a
+ *		rule added to it), whose AFTER triggers fire at depth 1; NULL
+ *		between statements.
+ */
+PlannedStmt *
+splitdb_execdepth_outer_stmt(void)
+{
+	return outer_stmt;
 }

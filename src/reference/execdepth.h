@@ -13,7 +13,10 @@
 #ifndef SPLITDB_EXECDEPTH_H
 #define SPLITDB_EXECDEPTH_H
 
+#include "nodes/plannodes.h"
+
 extern void splitdb_execdepth_init(void);
 extern int	splitdb_execdepth(void);
+extern PlannedStmt *splitdb_execdepth_outer_stmt(void);
 
 #endif							/* SPLITDB_EXECDEPTH_H */

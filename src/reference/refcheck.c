@@ -141,11 +141,14 @@ handed_back(RefDef *def, CmdType cmd)
 
 /*
  * handback_trigger
- *		Whether the trigger is an end's splitdb_ref_<id>_<side>_handback: on
- *		a partition whose key is deferrable, it hands the rows of the
- *		source's shim statements back at once (install_reference_ends()),
- *		which the key's constraint trigger, deferred to this database's
- *		commit, would do too late.
+ *		Whether the trigger is an end's splitdb_ref_<id>_<side>_handback:
+ *		the immediate companion of a deferrable end's constraint trigger
+ *		(install_reference_ends()).  In a session whose origin the end skips
+ *		it decides, at the end of the statement, which rows go back to the
+ *		writer; the constraint trigger fires at this database's commit (or
+ *		at a SET CONSTRAINTS), outside the statement that the writer's
+ *		shim trigger follows with splitdb.reference_relayed(), when a key
+ *		handed back would be handed to no one.
  */
 static bool
 handback_trigger(TriggerData *td)
@@ -205,11 +208,12 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 	}
 	def = splitdb_refcheck_get_def(td);
 	relay = splitdb_refcheck_origin_skips(def);
+	if (handback_trigger(td) ? !relay : (relay && td->tg_trigger->tgdeferrable))
+		return PointerGetDatum(NULL);	/* the other trigger of the end decides */
 	cmd = (relay && !refcheck_xact.relaying) ?
 		splitdb_refcheck_statement_writes(RelationGetRelid(td->tg_relation)) : CMD_UNKNOWN;
-	if (handback_trigger(td) ? !handed_back(def, cmd) :
-		(cmd != CMD_UNKNOWN && !handed_back(def, cmd)))
-		return PointerGetDatum(NULL);	/* the writer's shim triggers saw it, or no hand-back */
+	if (cmd != CMD_UNKNOWN && !handed_back(def, cmd))
+		return PointerGetDatum(NULL);	/* the writer's shim triggers saw it */
 	if (def->side == 'c')
 		splitdb_refcheck_queue_child(def, td, relay, row_writer(td));
 	else

@@ -53,6 +53,7 @@ typedef struct PendingKey
 	char	  **new;			/* PENDING_UPDATE: the new key, NULLs allowed */
 	uint64		seq;			/* queue order, across all queues */
 	Oid			writer;			/* the role whose statement wrote the row */
+	SubTransactionId subid;		/* the oldest subtransaction that queued it */
 } PendingKey;
 
 /* a queue of keys, without duplicates */
@@ -61,6 +62,7 @@ typedef struct PendingSet
 	List	   *keys;
 	HTAB	   *seen;			/* ident -> present */
 	uint64		seq;			/* when its first key was queued */
+	SubTransactionId newest_subid;	/* the newest subid of its keys */
 } PendingSet;
 
 /* one trigger's reference end, read from splitdb.reference_end */
@@ -327,6 +329,7 @@ extern void splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool rela
 extern void splitdb_refcheck_queue_parent(RefDef *def, TriggerData *td, bool relay,
 										  Oid writer);
 extern char *splitdb_refcheck_key_ident(PendingKind kind, char **old, int nkeys);
+extern void splitdb_refcheck_forget_subxact(PendingSet *set, SubTransactionId subid);
 extern void splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 										 char **new, bool relay, Oid writer);
 extern Oid	splitdb_refcheck_key_writer(PendingKey *pk);

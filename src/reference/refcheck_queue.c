@@ -314,6 +314,13 @@ splitdb_refcheck_key_ident(PendingKind kind, char **old, int nkeys)
  */
 static uint64 queue_seq = 0;
 
+/* an entry of a PendingSet's hash: the ident (the hash key) and its key */
+typedef struct QueuedEntry
+{
+	char	   *ident;			/* pk->ident */
+	PendingKey *pk;
+} QueuedEntry;
+
 /*
  * new_pending_key
  *		A queued key in one chunk of the current memory context: the
@@ -342,6 +349,7 @@ new_pending_key(PendingKind kind, char **old, char **new, int nkeys,
 	pk->kind = kind;
 	pk->seq = ++queue_seq;
 	pk->writer = InvalidOid;
+	pk->subid = GetCurrentSubTransactionId();
 	pk->old = (char **) p;
 	p += sizeof(char *) * nkeys;
 	pk->new = NULL;
@@ -391,7 +399,9 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 {
 	PendingSet *set = relay ? &def->relay : &def->now;
 	StringInfo	ident = &def->ident_buf;
+	SubTransactionId subid = GetCurrentSubTransactionId();
 	MemoryContext oldcxt;
+	QueuedEntry *entry;
 	char	   *key;
 	uint32		hashvalue;
 
@@ -432,7 +442,7 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 		HASHCTL		ctl;
 
 		ctl.keysize = sizeof(char *);
-		ctl.entrysize = sizeof(char *);
+		ctl.entrysize = sizeof(QueuedEntry);
 		ctl.hash = ident_hash;
 		ctl.match = ident_match;
 		ctl.hcxt = refcheck_xact.cxt;
@@ -444,8 +454,8 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 	append_key_ident(ident, kind, old, def->nkeys);
 	key = ident->data;
 	hashvalue = get_hash_value(set->seen, &key);
-	if (hash_search_with_hash_value(set->seen, &key, hashvalue, HASH_FIND,
-									NULL) == NULL)
+	entry = hash_search_with_hash_value(set->seen, &key, hashvalue, HASH_FIND, NULL);
+	if (entry == NULL)
 	{
 		PendingKey *pk = new_pending_key(kind, old, new, def->nkeys,
 										 ident->data, ident->len);
@@ -453,12 +463,16 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 		pk->writer = writer;
 
 		/* entered only once the copy exists, so it never names the scratch */
-		(void) hash_search_with_hash_value(set->seen, &pk->ident, hashvalue,
-										   HASH_ENTER, NULL);
+		entry = hash_search_with_hash_value(set->seen, &pk->ident, hashvalue,
+											HASH_ENTER, NULL);
+		entry->pk = pk;
 		if (set->keys == NIL)
 			set->seq = pk->seq;
 		set->keys = lappend(set->keys, pk);
+		set->newest_subid = Max(set->newest_subid, subid);
 	}
+	else if (subid < entry->pk->subid)
+		entry->pk->subid = subid;	/* queued again, by a row outside that one */
 	MemoryContextSwitchTo(oldcxt);
 
 	/* a referencing end checks early rather than grow without bound */
@@ -533,4 +547,44 @@ splitdb_refcheck_take_queued(PendingSet *set, char *ident)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * splitdb_refcheck_forget_subxact
+ *		A subtransaction (subid) aborts: take out of set the keys that only
+ *		it, or a subtransaction of its, queued.  Their rows are gone with
+ *		it, and a check of them could fail (a referencing row rolled back
+ *		with the parent it named) or act on rows no longer there.
+ *
+ * The keys queued before it began stay: they belong to rows of statements
+ * that go on (a statement whose trigger runs a PL/pgSQL block that catches
+ * an error still has the keys of its earlier rows to check, or to hand
+ * back).  A key's subid is the oldest subtransaction that queued it:
+ * subtransaction ids grow, and every subtransaction that began while subid
+ * was open is inside it, so a key with a smaller id was queued outside it.
+ */
+void
+splitdb_refcheck_forget_subxact(PendingSet *set, SubTransactionId subid)
+{
+	SubTransactionId newest = InvalidSubTransactionId;
+	ListCell   *lc;
+
+	if (set->keys == NIL || set->newest_subid < subid)
+		return;
+	foreach(lc, set->keys)
+	{
+		PendingKey *pk = lfirst(lc);
+
+		if (pk->subid >= subid)
+		{
+			if (set->seen != NULL)
+				(void) hash_search(set->seen, &pk->ident, HASH_REMOVE, NULL);
+			set->keys = foreach_delete_current(set->keys, lc);
+		}
+		else
+			newest = Max(newest, pk->subid);
+	}
+	set->newest_subid = newest;
+	if (set->keys != NIL)
+		set->seq = ((PendingKey *) linitial(set->keys))->seq;
 }

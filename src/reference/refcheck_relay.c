@@ -219,8 +219,11 @@ client_target(const char *text)
  * rule's INSERT into another table), and while a function's cursor runs
  * (a PL/pgSQL FOR loop over an INSERT ... RETURNING, in a trigger) it is
  * that cursor's portal.  So the row must be of the relation that the
- * portal's text names, in a statement that sets the command's tag (a DO
- * ALSO rule's does not), and its trigger must not be nested in another
+ * portal's text names, written by the statement that runs now (the
+ * outermost executor run, execdepth.c), which must be the portal's
+ * statement that sets the command's tag: a DO ALSO rule's action runs
+ * before or after it, at the same depth, and may write the same table (an
+ * INSERT's rule that UPDATEs it), and its trigger must not be nested in another
  * trigger (the client's rows fire theirs at depth 1; those of a statement
  * that a trigger runs, at 2 or more), nor fired by a statement that a
  * function runs inside the client's (a CHECK constraint's, a domain's, a
@@ -231,7 +234,8 @@ client_target(const char *text)
 CmdType
 splitdb_refcheck_statement_writes(Oid relid)
 {
-	ListCell   *lc;
+	PlannedStmt *ps;
+	ListCell   *rc;
 	Oid			target;
 
 	if (ActivePortal == NULL || ActivePortal->sourceText == NULL ||
@@ -241,21 +245,17 @@ splitdb_refcheck_statement_writes(Oid relid)
 	target = client_target(ActivePortal->sourceText);
 	if (!OidIsValid(target) || !splitdb_refcheck_relation_is_or_under(relid, target))
 		return CMD_UNKNOWN;
-	foreach(lc, ActivePortal->stmts)
+	/* the statement that runs now, if it is the portal's that sets the tag */
+	ps = splitdb_execdepth_outer_stmt();
+	if (ps == NULL || !list_member_ptr(ActivePortal->stmts, ps) || !ps->canSetTag ||
+		ps->commandType == CMD_SELECT || ps->commandType == CMD_UTILITY)
+		return CMD_UNKNOWN;
+	foreach(rc, ps->resultRelations)
 	{
-		PlannedStmt *ps = (PlannedStmt *) lfirst(lc);
-		ListCell   *rc;
+		RangeTblEntry *rte = rt_fetch(lfirst_int(rc), ps->rtable);
 
-		if (!IsA(ps, PlannedStmt) || !ps->canSetTag || ps->commandType == CMD_SELECT ||
-			ps->commandType == CMD_UTILITY)
-			continue;
-		foreach(rc, ps->resultRelations)
-		{
-			RangeTblEntry *rte = rt_fetch(lfirst_int(rc), ps->rtable);
-
-			if (splitdb_refcheck_relation_is_or_under(relid, rte->relid))
-				return ps->commandType;
-		}
+		if (splitdb_refcheck_relation_is_or_under(relid, rte->relid))
+			return ps->commandType;
 	}
 	return CMD_UNKNOWN;
 }

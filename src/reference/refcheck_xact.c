@@ -77,10 +77,28 @@ splitdb_refcheck_register_callbacks(void)
 }
 
 /*
+ * callbacks_before_fdw
+ *		Once postgres_fdw has a connection, and so its transaction callback:
+ *		register splitdb's again, once per backend, so that it runs first at
+ *		commit, while the remote transactions are still open.
+ */
+static void
+callbacks_before_fdw(void)
+{
+	if (fdw_callbacks_first)
+		return;
+	splitdb_refcheck_register_callbacks();
+	UnregisterXactCallback(xact_callback, NULL);
+	RegisterXactCallback(xact_callback, NULL);
+	fdw_callbacks_first = true;
+}
+
+/*
  * splitdb_refcheck_note_fdw_writer
  *		A statement writes through a foreign table of a server with userid's
  *		user mapping (fdwwatch.c): remember the mapping, once, for
- *		splitdb_refcheck_mapping().
+ *		splitdb_refcheck_mapping() and for splitdb_refcheck_fire_deferred(),
+ *		which needs its remote transaction still open at commit.
  */
 void
 splitdb_refcheck_note_fdw_writer(Oid serverid, Oid userid)
@@ -95,6 +113,8 @@ splitdb_refcheck_note_fdw_writer(Oid serverid, Oid userid)
 		!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
 							   ObjectIdGetDatum(serverid)))
 		return;					/* postgres_fdw refuses the write */
+	/* its remote transaction is open: commit takes back what it left */
+	callbacks_before_fdw();
 	um = GetUserMapping(userid, serverid);
 	foreach(lc, refcheck_xact.fdw_writers)
 	{
@@ -175,12 +195,7 @@ splitdb_refcheck_fdw_connection(Oid serverid, Oid writer, Oid owner)
 	PGconn	   *conn;
 
 	conn = splitdb_remote_fdw_connection(splitdb_refcheck_mapping(serverid, writer, owner));
-	if (!fdw_callbacks_first)
-	{
-		UnregisterXactCallback(xact_callback, NULL);
-		RegisterXactCallback(xact_callback, NULL);
-		fdw_callbacks_first = true;
-	}
+	callbacks_before_fdw();
 	return conn;
 }
 
@@ -443,10 +458,12 @@ xact_callback(XactEvent event, void *arg)
 
 /*
  * subxact_callback
- *		A subtransaction that aborts takes its statements' queued keys with
- *		it: statement-time keys only come from statements that have not
- *		ended, which are inside it.  Commit-time keys stay; their check
- *		looks again at the rows, which the rollback restored.
+ *		A subtransaction that aborts takes the statement-time keys that it
+ *		queued with it (splitdb_refcheck_forget_subxact), not those of the
+ *		statement that it runs inside (a trigger's PL/pgSQL block that
+ *		catches an error): those rows stay, and their keys are checked or
+ *		handed back as before.  Commit-time keys stay; their check looks
+ *		again at the rows, which the rollback restored.
  */
 static void
 subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -494,8 +511,8 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	refcheck_xact.subxact_aborted = true;
 	for (RefDef *def = splitdb_refcheck_defs(); def != NULL; def = def->next)
 	{
-		memset(&def->now, 0, sizeof(PendingSet));
-		memset(&def->relay, 0, sizeof(PendingSet));
+		splitdb_refcheck_forget_subxact(&def->now, mySubid);
+		splitdb_refcheck_forget_subxact(&def->relay, mySubid);
 	}
 	splitdb_refcheck_forget_ahead();
 	splitdb_checkconn_subxact_abort();
