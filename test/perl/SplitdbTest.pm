@@ -28,7 +28,7 @@ use PostgreSQL::Test::Utils;
 
 use Exporter 'import';
 our @EXPORT_OK = qw(start_source job_sql fingerprint_sql poll_until scram_hba start_scram_node
-  start_logged_pair set_passwords psql_verbose start_pair sibling_service_sql
+  start_logged_pair set_passwords psql_verbose psql_as start_pair sibling_service_sql
   faults_sql three_tables_sql RUNNING JOB_SUMMARY);
 
 # the states of a job that a worker is running, as an SQL list
@@ -241,6 +241,17 @@ sub psql_verbose
 		stderr => \$err,
 		%psql_opts);
 	return ($ret, $out, $err);
+}
+
+# psql_as($node, $role, $db, $sql)
+#
+# $sql in database $db of $node as role $role, with verbose errors, stopping
+# at the first: (exit code, stdout, stderr), as psql_verbose() gives them.
+sub psql_as
+{
+	my ($node, $role, $db, $sql) = @_;
+	return psql_verbose($node, $db, $sql,
+		connstr => $node->connstr($db) . " user=$role", on_error_stop => 1);
 }
 
 # start_pair(%opt)

@@ -67,7 +67,7 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use SplitdbTest qw(start_source poll_until psql_verbose JOB_SUMMARY);
+use SplitdbTest qw(start_source poll_until psql_verbose psql_as JOB_SUMMARY);
 
 my $pause_key = 1936747639;    # SPLITDB_MIGRATE_PAUSE_KEY
 
@@ -85,14 +85,8 @@ sub job
 	return query('postgres', "SELECT $columns FROM splitdb.job WHERE job_id = $id");
 }
 
-# $sql in $db as $role (verbose errors, stopping at the first):
-# (exit code, stdout, stderr)
-sub as_role
-{
-	my ($role, $db, $sql) = @_;
-	return psql_verbose($node, $db, $sql,
-		connstr => $node->connstr($db) . " user=$role", on_error_stop => 1);
-}
+# $sql in $db as $role: (exit code, stdout, stderr)
+sub as_role { return psql_as($node, @_); }
 
 # Start job of service $svc held at $point; returns (job id, the session
 # that holds the pause).

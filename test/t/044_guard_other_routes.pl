@@ -70,7 +70,7 @@ use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use SplitdbTest qw(start_source psql_verbose);
+use SplitdbTest qw(start_source psql_verbose psql_as);
 
 my $node = start_source('guard_routes', 500);
 
@@ -80,14 +80,8 @@ sub query
 	return $node->safe_psql($db, $sql);
 }
 
-# $sql in $db as $role (verbose errors, stopping at the first):
-# (exit code, stdout, stderr)
-sub as_role
-{
-	my ($role, $db, $sql) = @_;
-	return psql_verbose($node, $db, $sql,
-		connstr => $node->connstr($db) . " user=$role", on_error_stop => 1);
-}
+# $sql in $db as $role: (exit code, stdout, stderr)
+sub as_role { return psql_as($node, @_); }
 
 query(
 	'postgres', q{
