@@ -290,6 +290,39 @@ server_holds_end(ForeignServer *server)
 }
 
 /*
+ * set_flag
+ *		Set one of the settings that this session reports to the database
+ *		whose writes it receives (splitdb.relay_waiting,
+ *		splitdb.deferred_waiting; value is its variable) when it is not so
+ *		already, in the current (sub)transaction.  They are PGC_INTERNAL:
+ *		only this sets them.
+ */
+static void
+set_flag(const char *name, bool value, bool on)
+{
+	if (value == on)
+		return;
+	(void) set_config_option(name, on ? "on" : "off",
+							 PGC_INTERNAL, PGC_S_OVERRIDE, GUC_ACTION_SET,
+							 true, 0, false);
+}
+
+/*
+ * reports_off
+ *		Whether the session behind conn reported the setting name (one of
+ *		those set_flag() sets there) as off, which libpq keeps from the
+ *		server's ParameterStatus messages: nothing is asked.  A session
+ *		that reported nothing (a splitdb without the setting) is not off.
+ */
+static bool
+reports_off(PGconn *conn, const char *name)
+{
+	const char *value = splitdb_remote_parameter(conn, name);
+
+	return value != NULL && strcmp(value, "off") == 0;
+}
+
+/*
  * take_relayed_on
  *		Queue here the keys that the session behind conn left to this
  *		database (splitdb.reference_relayed() there).  The session reports
@@ -302,10 +335,8 @@ take_relayed_on(PGconn *conn)
 {
 	PGresult   *res;
 	ListCell   *lc;
-	const char *waiting;
 
-	waiting = splitdb_remote_parameter(conn, "splitdb.relay_waiting");
-	if (waiting != NULL && strcmp(waiting, "off") == 0)
+	if (reports_off(conn, "splitdb.relay_waiting"))
 		return;
 	res = splitdb_remote_exec(conn,
 							  "SELECT r.reference_id, r.side, r.kind, r.old_key, r.new_key"
@@ -371,9 +402,7 @@ splitdb_refcheck_note_deferrable(Oid relid)
 	}
 	RelationClose(rel);
 	if (deferrable)
-		(void) set_config_option("splitdb.deferred_waiting", "on",
-								 PGC_INTERNAL, PGC_S_OVERRIDE, GUC_ACTION_SET,
-								 true, 0, false);
+		set_flag("splitdb.deferred_waiting", splitdb_deferred_waiting, true);
 }
 
 /*
@@ -385,10 +414,8 @@ splitdb_refcheck_note_deferrable(Oid relid)
 void
 splitdb_refcheck_deferred_fired(ConstraintsSetStmt *stmt)
 {
-	if (splitdb_deferred_waiting && stmt->constraints == NIL && !stmt->deferred)
-		(void) set_config_option("splitdb.deferred_waiting", "off",
-								 PGC_INTERNAL, PGC_S_OVERRIDE, GUC_ACTION_SET,
-								 true, 0, false);
+	if (stmt->constraints == NIL && !stmt->deferred)
+		set_flag("splitdb.deferred_waiting", splitdb_deferred_waiting, false);
 }
 
 /* error context of fire_deferred_on(): arg is the server's name */
@@ -411,7 +438,6 @@ fire_deferred_on(Oid serverid, Oid userid)
 	ForeignServer *server = GetForeignServer(serverid);
 	ErrorContextCallback errcb;
 	PGconn	   *conn;
-	const char *waiting;
 
 	if (!server_holds_end(server))
 		return;
@@ -426,8 +452,7 @@ fire_deferred_on(Oid serverid, Oid userid)
 	 * no statement of it wrote a table with a deferrable trigger since the
 	 * last SET CONSTRAINTS ALL IMMEDIATE.  Not reported, it is asked.
 	 */
-	waiting = splitdb_remote_parameter(conn, "splitdb.deferred_waiting");
-	if (waiting == NULL || strcmp(waiting, "off") != 0)
+	if (!reports_off(conn, "splitdb.deferred_waiting"))
 		splitdb_remote_command(conn, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL, NULL);
 	take_relayed_on(conn);
 	error_context_stack = errcb.previous;
@@ -678,11 +703,7 @@ emit_relayed(ReturnSetInfo *rsinfo)
 void
 splitdb_refcheck_relay_waiting(bool on)
 {
-	if (splitdb_relay_waiting == on)
-		return;
-	(void) set_config_option("splitdb.relay_waiting", on ? "on" : "off",
-							 PGC_INTERNAL, PGC_S_OVERRIDE, GUC_ACTION_SET,
-							 true, 0, false);
+	set_flag("splitdb.relay_waiting", splitdb_relay_waiting, on);
 }
 
 /*
