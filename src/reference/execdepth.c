@@ -14,7 +14,9 @@
  * ones at commit, at 0 (refcheck_relay.c).  The statement of the outermost
  * run tells the client's statement from the actions of rules that the
  * portal runs after it (a DO ALSO rule's UPDATE of the same table), each
- * at depth 1 too.
+ * at depth 1 too, and its command id the rows it wrote itself from those
+ * that a foreign key's action changed after it (their triggers fire on the
+ * statement's list, at depth 1 too, but a later command wrote them).
  *
  * The hooks count every ExecutorRun and ExecutorFinish around the call, as
  * pg_stat_statements counts its nesting level.  They are in place from the
@@ -43,14 +45,32 @@ static int	depth = 0;
 /* the statement of the outermost one, NULL at depth 0 */
 static PlannedStmt *outer_stmt = NULL;
 
+/* the command id that statement writes its rows with */
+static CommandId outer_cid = InvalidCommandId;
+
+/*
+ * set_outer
+ *		Keep the outermost run's statement and the command id its rows are
+ *		written with (ExecutorStart set it; InvalidCommandId where the
+ *		statement has no executor state).
+ */
+static void
+set_outer(QueryDesc *queryDesc)
+{
+	outer_stmt = queryDesc->plannedstmt;
+	outer_cid = queryDesc->estate != NULL ?
+		queryDesc->estate->es_output_cid : InvalidCommandId;
+}
+
 static void
 depth_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 				   bool execute_once)
 {
 	PlannedStmt *save_stmt = outer_stmt;
+	CommandId	save_cid = outer_cid;
 
 	if (depth == 0)
-		outer_stmt = queryDesc->plannedstmt;
+		set_outer(queryDesc);
 	depth++;
 	PG_TRY();
 	{
@@ -63,6 +83,7 @@ depth_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	{
 		depth--;
 		outer_stmt = save_stmt;
+		outer_cid = save_cid;
 	}
 	PG_END_TRY();
 }
@@ -71,9 +92,10 @@ static void
 depth_executor_finish(QueryDesc *queryDesc)
 {
 	PlannedStmt *save_stmt = outer_stmt;
+	CommandId	save_cid = outer_cid;
 
 	if (depth == 0)
-		outer_stmt = queryDesc->plannedstmt;
+		set_outer(queryDesc);
 	depth++;
 	PG_TRY();
 	{
@@ -86,6 +108,7 @@ depth_executor_finish(QueryDesc *queryDesc)
 	{
 		depth--;
 		outer_stmt = save_stmt;
+		outer_cid = save_cid;
 	}
 	PG_END_TRY();
 }
@@ -126,4 +149,21 @@ PlannedStmt *
 splitdb_execdepth_outer_stmt(void)
 {
 	return outer_stmt;
+}
+
+/*
+ * splitdb_execdepth_outer_cid
+ *		The command id with which the statement of the outermost run writes
+ *		its rows (their cmin, or the cmax of the rows it deletes);
+ *		InvalidCommandId between statements.  A statement that runs later
+ *		in the same transaction writes with a higher one, even when its
+ *		AFTER triggers fire at depth 1: the query of a foreign key's action
+ *		(ON DELETE CASCADE, SET NULL, SET DEFAULT), which PostgreSQL runs
+ *		through SPI without firing its triggers itself, queues them on the
+ *		list of the statement whose row fired the action.
+ */
+CommandId
+splitdb_execdepth_outer_cid(void)
+{
+	return outer_cid;
 }

@@ -18,5 +18,6 @@
 extern void splitdb_execdepth_init(void);
 extern int	splitdb_execdepth(void);
 extern PlannedStmt *splitdb_execdepth_outer_stmt(void);
+extern CommandId splitdb_execdepth_outer_cid(void);
 
 #endif							/* SPLITDB_EXECDEPTH_H */

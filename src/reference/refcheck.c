@@ -211,7 +211,7 @@ splitdb_reference_row(PG_FUNCTION_ARGS)
 	if (handback_trigger(td) ? !relay : (relay && td->tg_trigger->tgdeferrable))
 		return PointerGetDatum(NULL);	/* the other trigger of the end decides */
 	cmd = (relay && !refcheck_xact.relaying) ?
-		splitdb_refcheck_statement_writes(RelationGetRelid(td->tg_relation)) : CMD_UNKNOWN;
+		splitdb_refcheck_statement_writes(td) : CMD_UNKNOWN;
 	if (cmd != CMD_UNKNOWN && !handed_back(def, cmd))
 		return PointerGetDatum(NULL);	/* the writer's shim triggers saw it */
 	if (def->side == 'c')

@@ -382,7 +382,7 @@ extern bool splitdb_refcheck_flush_all(bool at_commit);
 extern List *splitdb_refcheck_run_relayed(RefDef *def, const char *sql, int nparams,
 										  Datum *params, bool modifies);
 extern List *splitdb_refcheck_relay_rows(RefDef *def, List *rows);
-extern CmdType splitdb_refcheck_statement_writes(Oid relid);
+extern CmdType splitdb_refcheck_statement_writes(TriggerData *td);
 extern void splitdb_refcheck_relay_waiting(bool on);
 extern void splitdb_refcheck_note_deferrable(Oid relid);
 extern void splitdb_refcheck_deferred_fired(ConstraintsSetStmt *stmt);

@@ -30,6 +30,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -206,6 +207,43 @@ client_target(const char *text)
 }
 
 /*
+ * row_written_by_outer
+ *		Whether the row an AFTER ROW trigger fires for was written by the
+ *		statement of the outermost executor run (execdepth.c): the command
+ *		id of its new version (INSERT, UPDATE) or of its deletion (DELETE)
+ *		is that statement's.  A row that a later command of the transaction
+ *		changed has a higher one: the query of a foreign key's action,
+ *		which PostgreSQL runs after advancing the command counter, fires its
+ *		rows' AFTER triggers on the list of the statement whose row started
+ *		it (SPI_execute_snapshot() with fire_triggers false), at depth 1.
+ *		A row whose version this transaction did not write (none should
+ *		come here) is not the statement's: it goes back to the writer,
+ *		which checks it.
+ *
+ * The trigger's tuple is the one in the table's page (AFTER triggers fetch
+ * it by its ctid), so its header holds the ids.
+ */
+static bool
+row_written_by_outer(TriggerData *td)
+{
+	CommandId	cid = splitdb_execdepth_outer_cid();
+	HeapTupleHeader h;
+
+	if (cid == InvalidCommandId)
+		return false;
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		h = td->tg_trigtuple->t_data;
+		return TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(h)) &&
+			HeapTupleHeaderGetCmax(h) == cid;
+	}
+	h = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
+		td->tg_newtuple->t_data : td->tg_trigtuple->t_data;
+	return TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(h)) &&
+		HeapTupleHeaderGetCmin(h) == cid;
+}
+
+/*
  * splitdb_refcheck_statement_writes
  *		The command of the statement the client sent, when it writes relid
  *		(or a table relid is a partition of): a shim's own rows, changed by
@@ -229,11 +267,16 @@ client_target(const char *text)
  * function runs inside the client's (a CHECK constraint's, a domain's, a
  * DEFAULT's), which has neither a portal nor a trigger of its own: the
  * client's rows fire their AFTER triggers at executor depth 1
- * (execdepth.c), those of such a statement deeper.
+ * (execdepth.c), those of such a statement deeper.  Last, the row must have
+ * been written by that statement itself (row_written_by_outer()): the
+ * action of a foreign key of the table on itself (ON DELETE CASCADE to the
+ * rows below a deleted one) changes rows of the same table whose triggers
+ * fire at depth 1 too, on the list of the client's statement.
  */
 CmdType
-splitdb_refcheck_statement_writes(Oid relid)
+splitdb_refcheck_statement_writes(TriggerData *td)
 {
+	Oid			relid = RelationGetRelid(td->tg_relation);
 	PlannedStmt *ps;
 	ListCell   *rc;
 	Oid			target;
@@ -255,7 +298,7 @@ splitdb_refcheck_statement_writes(Oid relid)
 		RangeTblEntry *rte = rt_fetch(lfirst_int(rc), ps->rtable);
 
 		if (splitdb_refcheck_relation_is_or_under(relid, rte->relid))
-			return ps->commandType;
+			return row_written_by_outer(td) ? ps->commandType : CMD_UNKNOWN;
 	}
 	return CMD_UNKNOWN;
 }
