@@ -67,6 +67,7 @@ OBJS = \
 	src/plan/rowtype.o \
 	src/plan/viewwalk.o \
 	src/reference/constraintsfwd.o \
+	src/reference/attachcheck.o \
 	src/reference/execdepth.o \
 	src/reference/fdwwatch.o \
 	src/reference/mapping.o \

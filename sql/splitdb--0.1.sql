@@ -936,10 +936,20 @@ LANGUAGE C STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION splitdb.shim_statement() IS 'statement trigger of a shim: after an update or delete, enforces here the references that the rows the sibling''s foreign keys and triggers changed in turn left to this database';
 
 /*
- * The trigger functions are splitdb's own: PostgreSQL checks EXECUTE on a
+ * shim_statement() is splitdb's own: PostgreSQL checks EXECUTE on a
  * trigger's function when the trigger is created, not when it fires, so
- * revoking it keeps every other role from making a trigger that calls them
+ * revoking it keeps every other role from making a trigger that calls it
  * and costs the writers nothing.
+ *
+ * reference_row() and reference_flush() keep PUBLIC's EXECUTE: CREATE
+ * TABLE ... PARTITION OF and ALTER TABLE ... ATTACH PARTITION clone a
+ * table's row triggers onto the partition, and PostgreSQL checks EXECUTE
+ * on their functions for the role that adds it, the table's owner.  A
+ * trigger made by hand with them grants nothing: it must name, in its
+ * arguments, a reference with an end on its own table (or a table it is a
+ * partition of), or it fails (09000, refcheck_def.c), and then it only
+ * checks what splitdb's trigger checks already.  The rows an attached
+ * partition brings are checked at the attachment (attachcheck.c).
  *
  * reference_relay(), reference_relay_action(), reference_lookup() and
  * reference_relayed() keep PUBLIC's EXECUTE, although only splitdb calls
@@ -962,9 +972,7 @@ COMMENT ON FUNCTION splitdb.shim_statement() IS 'statement trigger of a shim: af
  * reference_counters() keeps it because the view splitdb_references, which
  * PUBLIC may read, calls it with the reader's rights.
  */
-REVOKE ALL ON FUNCTION splitdb.reference_row() FROM PUBLIC;
 REVOKE ALL ON FUNCTION splitdb.shim_statement() FROM PUBLIC;
-REVOKE ALL ON FUNCTION splitdb.reference_flush() FROM PUBLIC;
 
 CREATE VIEW splitdb_references AS
 SELECT r.reference_id,

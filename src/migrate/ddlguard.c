@@ -110,6 +110,7 @@
 
 #include "metadata/catalog.h"
 #include "migrate/ddlguard.h"
+#include "reference/attachcheck.h"
 
 PG_FUNCTION_INFO_V1(splitdb_guard_ddl);
 PG_FUNCTION_INFO_V1(splitdb_guard_drop);
@@ -488,7 +489,9 @@ guard_applies(FunctionCallInfo fcinfo)
 /*
  * splitdb_guard_ddl
  *		SQL: event trigger on ddl_command_end.  Refuses a command that
- *		changed a guarded table or something on it.
+ *		changed a guarded table or something on it, and checks the rows of a
+ *		partition it attached to a table that references another database
+ *		(attachcheck.c).
  */
 Datum
 splitdb_guard_ddl(PG_FUNCTION_ARGS)
@@ -497,6 +500,9 @@ splitdb_guard_ddl(PG_FUNCTION_ARGS)
 		refuse_if_guarded(type_command(fcinfo) ?
 						  RELATIONS_OF_TYPE_COMMANDS GUARDED_AMONG :
 						  RELATIONS_OF_COMMANDS GUARDED_AMONG, 0, NULL);
+	/* a partition attached to a referencing end: its rows are checked */
+	if (!splitdb_process() && catalog_present())
+		splitdb_check_attached_partitions((EventTriggerData *) fcinfo->context);
 	PG_RETURN_VOID();
 }
 

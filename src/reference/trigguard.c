@@ -483,9 +483,9 @@ refuse_named_trigger(List *names, const char *tag)
  *		cross-service reference do not see it, so a role that is no
  *		superuser may not.  Nor from a table that a sibling's capture
  *		logs: the rows leave it without a write, so the capture logs none,
- *		and a rollback would restore them.  (ATTACH PARTITION and CREATE TABLE ... PARTITION
- *		OF clone splitdb's triggers, which needs EXECUTE on their functions:
- *		PostgreSQL refuses them to such a role already.)
+ *		and a rollback would restore them.  (ATTACH PARTITION and CREATE
+ *		TABLE ... PARTITION OF clone splitdb's triggers onto the partition,
+ *		and attachcheck.c checks the rows an attached one brings.)
  */
 static void
 refuse_detach(Oid relid, PartitionCmd *part, const char *tag)

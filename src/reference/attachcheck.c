@@ -1,0 +1,198 @@
+/*-------------------------------------------------------------------------
+ *
+ * attachcheck.c
+ *	  The rows of a partition attached to a table that references another
+ *	  database: checked as PostgreSQL checks them against a foreign key.
+ *
+ * ALTER TABLE ... ATTACH PARTITION clones the parent's row triggers onto
+ * the partition, splitdb's among them, but fires none for the rows the
+ * partition already holds; PostgreSQL validates those rows against each
+ * foreign key of the parent before the command ends (23503 for a key that
+ * the referenced table lacks).  splitdb does the same for the referencing
+ * ends of cross-service references: at ddl_command_end, in the attaching
+ * transaction, every row of each leaf under the attached partition queues
+ * its key as an inserted row would (splitdb_refcheck_queue_child), and the
+ * queue is checked in the other database at once, with the locks that an
+ * insert's check takes.  A reference whose check is deferred until commit
+ * is checked there, with the transaction's other keys.
+ *
+ * CREATE TABLE ... PARTITION OF makes an empty partition: nothing to check.
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/reference/attachcheck.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
+#include "commands/event_trigger.h"
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "reference/attachcheck.h"
+#include "reference/refcheck_int.h"
+
+/*
+ * is_reference_row
+ *		Whether funcid is splitdb.reference_row(), the function of the
+ *		reference ends' row triggers.
+ */
+static bool
+is_reference_row(Oid funcid)
+{
+	Oid			nsp = get_namespace_oid("splitdb", true);
+	HeapTuple	tup;
+	bool		is;
+
+	if (!OidIsValid(nsp))
+		return false;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	is = ((Form_pg_proc) GETSTRUCT(tup))->pronamespace == nsp &&
+		strcmp(NameStr(((Form_pg_proc) GETSTRUCT(tup))->proname), "reference_row") == 0;
+	ReleaseSysCache(tup);
+	return is;
+}
+
+/*
+ * referencing_end
+ *		Whether tg is the AFTER INSERT row trigger of a referencing end
+ *		(arguments: the reference's id and "c"), and not disabled.
+ */
+static bool
+referencing_end(Trigger *tg)
+{
+	return TRIGGER_FOR_ROW(tg->tgtype) && TRIGGER_FOR_INSERT(tg->tgtype) &&
+		!TRIGGER_FOR_BEFORE(tg->tgtype) && !TRIGGER_FOR_INSTEAD(tg->tgtype) &&
+		tg->tgenabled != TRIGGER_DISABLED && tg->tgnargs == 2 &&
+		strcmp(tg->tgargs[1], "c") == 0 && is_reference_row(tg->tgfoid);
+}
+
+/*
+ * queue_rows
+ *		Queue the key of every row of rel (a table, locked by the command)
+ *		for the end that tg belongs to, as its trigger queues an inserted
+ *		row's.  Each row's key texts are made in a context reset per row;
+ *		the queue copies what it keeps.
+ */
+static void
+queue_rows(Relation rel, Trigger *tg)
+{
+	RefDef	   *def = splitdb_refcheck_get_def_for(tg, rel);
+	TriggerData td;
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext,
+												 "splitdb attached rows",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+
+	memset(&td, 0, sizeof(td));
+	td.type = T_TriggerData;
+	td.tg_event = TRIGGER_EVENT_INSERT | TRIGGER_EVENT_ROW;
+	td.tg_relation = rel;
+	td.tg_trigger = tg;
+	td.tg_trigslot = slot;
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(rowcxt);
+		splitdb_refcheck_queue_child(def, &td, false, InvalidOid);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	MemoryContextDelete(rowcxt);
+}
+
+/*
+ * queue_relation
+ *		Queue the keys of the rows of relid (the attached partition) and of
+ *		every leaf under it, for each referencing end whose trigger the
+ *		attachment cloned onto it.  Returns whether any was queued.
+ */
+static bool
+queue_relation(Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
+	bool		any = false;
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), NoLock);
+
+		if (rel->rd_rel->relkind == RELKIND_RELATION && rel->trigdesc != NULL)
+		{
+			for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+			{
+				Trigger    *tg = &rel->trigdesc->triggers[i];
+
+				if (referencing_end(tg))
+				{
+					queue_rows(rel, tg);
+					any = true;
+				}
+			}
+		}
+		table_close(rel, NoLock);
+	}
+	return any;
+}
+
+/*
+ * splitdb_check_attached_partitions
+ *		From the ddl_command_end event trigger (ddlguard.c's guard_ddl), for
+ *		an ALTER TABLE: check the rows of each partition it attached against
+ *		the cross-service references of its new parent's referencing ends;
+ *		a key that the other database lacks fails the command with 23503.
+ *
+ * The partitions are locked by the command (ACCESS EXCLUSIVE; the parent
+ * SHARE UPDATE EXCLUSIVE), so no row comes or goes while this reads them.
+ */
+void
+splitdb_check_attached_partitions(EventTriggerData *trigdata)
+{
+	AlterTableStmt *stmt;
+	bool		any = false;
+	ListCell   *lc;
+
+	if (trigdata->parsetree == NULL || !IsA(trigdata->parsetree, AlterTableStmt))
+		return;
+	stmt = (AlterTableStmt *) trigdata->parsetree;
+	if (stmt->objtype != OBJECT_TABLE)
+		return;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+		Oid			partid;
+
+		if (cmd->subtype != AT_AttachPartition)
+			continue;
+		partid = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+		if (OidIsValid(partid))
+			any |= queue_relation(partid);
+	}
+	if (any)
+		while (splitdb_refcheck_flush_all(false))
+			;
+}
