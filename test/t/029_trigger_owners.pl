@@ -37,8 +37,10 @@
 #    since a foreign key checks the rows that refer to it and the
 #    reference's triggers see none of them; ATTACH PARTITION of a table
 #    with a row that refers to nothing to a referencing one (ticket, in the
-#    sibling): refused by PostgreSQL (cloning splitdb's triggers needs
-#    EXECUTE on their functions); an inheritance child of customer (CREATE
+#    sibling): refused with 23503, its rows checked in the other database
+#    as PostgreSQL checks them against a foreign key; without it, attached,
+#    and a partition created (the owner may, as without splitdb), whose
+#    rows are checked; an inheritance child of customer (CREATE
 #    TABLE ... INHERITS, ALTER TABLE ... INHERIT), whose rows the checks
 #    read and no trigger guards: refused with 42501.
 #
@@ -248,20 +250,35 @@ like($err, qr/ERROR:  23503:/, 'a referenced customer is still refused');
 like($err, qr/ERROR:  23503:/, 'an order of a missing customer is still refused');
 is(orphans(), '0', 'no orphan after the triggers held');
 
-# ===== 6. partitions: rows attached unchecked, referenced rows detached
+# ===== 6. partitions: rows attached and checked, referenced rows detached
 refused('cowner', 'mono', 'ALTER TABLE zone DETACH PARTITION zone_b',
 	'cowner: DETACH PARTITION of a referenced partition');
-# PostgreSQL refuses it already: cloning splitdb's triggers needs EXECUTE on
-# their functions
+# the owner may add partitions (cloning splitdb's triggers takes EXECUTE on
+# their functions, which PUBLIC keeps); the rows an attached one brings are
+# checked in the other database before the command ends
 my $before = state();
 ($rc, $out, $err) = as_role('oowner', 'orddb',
 	"CREATE TABLE oo.ticket_b (id integer NOT NULL, customer_id integer);\n"
 	  . "INSERT INTO oo.ticket_b VALUES (150, 99);\n"
 	  . 'ALTER TABLE ticket ATTACH PARTITION oo.ticket_b FOR VALUES FROM (100) TO (200)');
-like($err, qr/ERROR:  42501: permission denied for function/,
+like($err,
+	qr/ERROR:  23503: insert or update on table "ticket_b" violates foreign key constraint/,
 	'oowner: ATTACH PARTITION of a table with an orphan is refused');
 is(state(), $before, 'oowner: ATTACH PARTITION: nothing changed');
 is(orphans(), '0', 'oowner: ATTACH PARTITION: no row without its parent');
+($rc, $out, $err) = as_role('oowner', 'orddb',
+	"DELETE FROM oo.ticket_b;\n"
+	  . "INSERT INTO oo.ticket_b VALUES (150, 2), (151, NULL);\n"
+	  . "ALTER TABLE ticket ATTACH PARTITION oo.ticket_b FOR VALUES FROM (100) TO (200);\n"
+	  . 'CREATE TABLE oo.ticket_c PARTITION OF ticket FOR VALUES FROM (200) TO (300)');
+is($rc, 0, 'oowner: a partition without an orphan attached, another created') or diag($err);
+($rc, $out, $err) = as_role('oowner', 'orddb', 'INSERT INTO oo.ticket_c VALUES (250, 99)');
+like($err, qr/ERROR:  23503:/, "oowner: the new partition's rows are checked");
+($rc, $out, $err) = as_role('cowner', 'mono', 'DELETE FROM customer WHERE id = 2');
+like($err, qr/ERROR:  23503:/, "cowner: the attached row's customer is kept");
+is($sibling->safe_psql('orddb', 'SELECT count(*) FROM ticket'), '3',
+	'ticket holds its row and the two attached');
+is(orphans(), '0', 'oowner: partitions added: no row without its parent');
 
 # an inheritance child: the checks would read its rows, which no trigger guards
 refused('cowner', 'mono',
