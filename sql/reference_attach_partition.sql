@@ -13,7 +13,9 @@
 --   nothing; so is one whose missing key is in a leaf of a partitioned
 --   table attached whole; a NULL key is no reference;
 -- - attaching rows whose keys exist is accepted, and the referenced row
---   is then kept from being deleted.
+--   is then kept from being deleted;
+-- - a foreign table under it (CREATE FOREIGN TABLE ... PARTITION OF, or
+--   attached) is refused, as PostgreSQL refuses it under a foreign key.
 -- Names with spaces, mixed case and non-ASCII letters.
 --
 CREATE EXTENSION splitdb CASCADE;
@@ -74,6 +76,17 @@ RESET ROLE;
 DELETE FROM "Att Sché"."Cust" WHERE id = 1;
 \set VERBOSITY default
 SELECT id FROM "Att Sché"."Cust" ORDER BY id;
+-- a foreign table as a partition, made one or attached: its rows are in
+-- another database that no check reaches; refused, as PostgreSQL refuses it
+-- under a foreign key
+CREATE FOREIGN TABLE "Att Sché"."Ordér f" PARTITION OF "Att Sché"."Ordér"
+	FOR VALUES FROM (500) TO (600) SERVER splitdb_attach_svc;
+CREATE FOREIGN TABLE "Att Sché"."Ordér g" (id integer NOT NULL, cust_id integer)
+	SERVER splitdb_attach_svc;
+ALTER TABLE "Att Sché"."Ordér" ATTACH PARTITION "Att Sché"."Ordér g" FOR VALUES FROM (600) TO (700);
+SELECT c.relname, c.relispartition FROM pg_class c
+ WHERE c.relnamespace = '"Att Sché"'::regnamespace AND c.relkind = 'f'
+ ORDER BY 1;
 SELECT count(*) AS orphans FROM splitdb_orphans('attach_svc');
 
 -- clean up

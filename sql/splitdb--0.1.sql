@@ -436,6 +436,11 @@ CREATE EVENT TRIGGER splitdb_forget_dropped_tables ON sql_drop
 	EXECUTE FUNCTION splitdb.forget_dropped_tables();
 
 /*
+ * A trigger on splitdb.reference_row() or splitdb.reference_flush() made
+ * by hand is refused to every role but the functions' owner: PUBLIC keeps
+ * EXECUTE on them for the copies that PostgreSQL makes on a new partition,
+ * which fire no CREATE TRIGGER.
+ *
  * Only a table's owner may create a trigger on it here; the TRIGGER
  * privilege alone no longer suffices.  Writes that arrive from another
  * database on a session that proved its origin (src/reference/origin.c)
@@ -453,6 +458,24 @@ AS $$
 DECLARE
 	t record;
 BEGIN
+	-- splitdb's own trigger functions, which PUBLIC may execute so that a
+	-- partition's owner gets the copies of its table's triggers
+	FOR t IN
+		SELECT tg.tgname, c.oid::regclass AS rel, p.oid::regprocedure AS fn
+		  FROM pg_event_trigger_ddl_commands() d
+		  JOIN pg_trigger tg ON tg.oid = d.objid
+		  JOIN pg_class c ON c.oid = tg.tgrelid
+		  JOIN pg_proc p ON p.oid = tg.tgfoid
+		 WHERE d.classid = 'pg_catalog.pg_trigger'::regclass
+		   AND p.pronamespace = 'splitdb'::regnamespace
+		   AND p.proname IN ('reference_row', 'reference_flush')
+		   AND NOT pg_has_role(p.proowner, 'USAGE')
+	LOOP
+		RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+			MESSAGE = format('permission denied for function %s', t.fn),
+			DETAIL = format('Trigger %I on %s would call one of the functions of splitdb''s cross-service references, whose triggers only splitdb creates.', t.tgname, t.rel),
+			HINT = 'splitdb installs these triggers itself when a cutover turns a foreign key into a cross-service reference, and PostgreSQL copies them onto new partitions.';
+	END LOOP;
 	FOR t IN
 		SELECT tg.tgname, c.oid::regclass AS rel, c.relowner
 		  FROM pg_event_trigger_ddl_commands() d
@@ -945,11 +968,12 @@ COMMENT ON FUNCTION splitdb.shim_statement() IS 'statement trigger of a shim: af
  * TABLE ... PARTITION OF and ALTER TABLE ... ATTACH PARTITION clone a
  * table's row triggers onto the partition, and PostgreSQL checks EXECUTE
  * on their functions for the role that adds it, the table's owner.  A
- * trigger made by hand with them grants nothing: it must name, in its
- * arguments, a reference with an end on its own table (or a table it is a
- * partition of), or it fails (09000, refcheck_def.c), and then it only
- * checks what splitdb's trigger checks already.  The rows an attached
- * partition brings are checked at the attachment (attachcheck.c).
+ * CREATE TRIGGER that calls them is refused all the same, to every role
+ * but their owner (splitdb_trigger_owner, above); one made by a superuser
+ * must name, in its arguments, a reference with an end on its own table
+ * (or a table it is a partition of), or it fails (09000,
+ * refcheck_def.c).  The rows an attached partition brings are checked at
+ * the attachment (attachcheck.c).
  *
  * reference_relay(), reference_relay_action(), reference_lookup() and
  * reference_relayed() keep PUBLIC's EXECUTE, although only splitdb calls

@@ -17,6 +17,9 @@
  * is checked there, with the transaction's other keys.
  *
  * CREATE TABLE ... PARTITION OF makes an empty partition: nothing to check.
+ * A foreign table's rows are in another database that no check reaches:
+ * one under such a table is refused, as PostgreSQL refuses a foreign table
+ * as a partition of a table with a foreign key.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -27,7 +30,7 @@
  */
 #include "postgres.h"
 
-#include "access/table.h"
+#include "access/relation.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_inherits.h"
@@ -125,10 +128,31 @@ queue_rows(Relation rel, Trigger *tg)
 }
 
 /*
+ * refuse_foreign
+ *		A foreign table attached under a table with a referencing end: its
+ *		rows are in yet another database, which no check reaches before
+ *		they are written.  PostgreSQL refuses to attach one to a table with
+ *		a foreign key; so does splitdb, with its message.
+ */
+static void
+refuse_foreign(Relation rel, Trigger *tg)
+{
+	RefDef	   *def = splitdb_refcheck_get_def_for(tg, rel);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("foreign key constraints are not supported on foreign tables"),
+			 errdetail("Foreign table \"%s\" would be a partition of a table that references another database through cross-service reference \"%s\".",
+					   RelationGetRelationName(rel), def->conname),
+			 errhint("Attach a table instead, or copy the rows into a partition.")));
+}
+
+/*
  * queue_relation
  *		Queue the keys of the rows of relid (the attached partition) and of
  *		every leaf under it, for each referencing end whose trigger the
- *		attachment cloned onto it.  Returns whether any was queued.
+ *		attachment cloned onto it; refuse a foreign table among them.
+ *		Returns whether any was queued.
  */
 static bool
 queue_relation(Oid relid)
@@ -139,22 +163,24 @@ queue_relation(Oid relid)
 
 	foreach(lc, rels)
 	{
-		Relation	rel = table_open(lfirst_oid(lc), NoLock);
+		Relation	rel = relation_open(lfirst_oid(lc), NoLock);
+		char		relkind = rel->rd_rel->relkind;
 
-		if (rel->rd_rel->relkind == RELKIND_RELATION && rel->trigdesc != NULL)
+		for (int i = 0; rel->trigdesc != NULL && i < rel->trigdesc->numtriggers; i++)
 		{
-			for (int i = 0; i < rel->trigdesc->numtriggers; i++)
-			{
-				Trigger    *tg = &rel->trigdesc->triggers[i];
+			Trigger    *tg = &rel->trigdesc->triggers[i];
 
-				if (referencing_end(tg))
-				{
-					queue_rows(rel, tg);
-					any = true;
-				}
+			if (!referencing_end(tg))
+				continue;
+			if (relkind == RELKIND_FOREIGN_TABLE)
+				refuse_foreign(rel, tg);
+			if (relkind == RELKIND_RELATION)
+			{
+				queue_rows(rel, tg);
+				any = true;
 			}
 		}
-		table_close(rel, NoLock);
+		relation_close(rel, NoLock);
 	}
 	return any;
 }
@@ -165,6 +191,8 @@ queue_relation(Oid relid)
  *		an ALTER TABLE: check the rows of each partition it attached against
  *		the cross-service references of its new parent's referencing ends;
  *		a key that the other database lacks fails the command with 23503.
+ *		A foreign table attached there, or made a partition by CREATE
+ *		FOREIGN TABLE ... PARTITION OF, is refused (refuse_foreign()).
  *
  * The partitions are locked by the command (ACCESS EXCLUSIVE; the parent
  * SHARE UPDATE EXCLUSIVE), so no row comes or goes while this reads them.
@@ -176,7 +204,22 @@ splitdb_check_attached_partitions(EventTriggerData *trigdata)
 	bool		any = false;
 	ListCell   *lc;
 
-	if (trigdata->parsetree == NULL || !IsA(trigdata->parsetree, AlterTableStmt))
+	if (trigdata->parsetree == NULL)
+		return;
+	/* a foreign table made a partition at once */
+	if (IsA(trigdata->parsetree, CreateForeignTableStmt))
+	{
+		CreateStmt *cs = &((CreateForeignTableStmt *) trigdata->parsetree)->base;
+		Oid			relid;
+
+		if (cs->partbound == NULL)
+			return;
+		relid = RangeVarGetRelid(cs->relation, NoLock, true);
+		if (OidIsValid(relid))
+			(void) queue_relation(relid);
+		return;
+	}
+	if (!IsA(trigdata->parsetree, AlterTableStmt))
 		return;
 	stmt = (AlterTableStmt *) trigdata->parsetree;
 	if (stmt->objtype != OBJECT_TABLE)
