@@ -14,6 +14,8 @@
 --   table attached whole; a NULL key is no reference;
 -- - attaching rows whose keys exist is accepted, and the referenced row
 --   is then kept from being deleted;
+-- - a partition detached keeps no check, and a NOTICE says so; attached
+--   again, its rows are checked;
 -- - a foreign table under it (CREATE FOREIGN TABLE ... PARTITION OF, or
 --   attached) is refused, as PostgreSQL refuses it under a foreign key.
 -- Names with spaces, mixed case and non-ASCII letters.
@@ -76,6 +78,19 @@ RESET ROLE;
 DELETE FROM "Att Sché"."Cust" WHERE id = 1;
 \set VERBOSITY default
 SELECT id FROM "Att Sché"."Cust" ORDER BY id;
+-- detached, a partition keeps no check (PostgreSQL would keep the foreign
+-- key on it as its own): a NOTICE says so; attached again, its rows are
+-- checked
+SET client_min_messages = notice;
+ALTER TABLE "Att Sché"."Ordér" DETACH PARTITION "Att Sché"."Ordér 3";
+SET client_min_messages = warning;
+INSERT INTO "Att Sché"."Ordér 3" VALUES (253, 9);
+\set VERBOSITY terse
+ALTER TABLE "Att Sché"."Ordér" ATTACH PARTITION "Att Sché"."Ordér 3" FOR VALUES FROM (200) TO (300);
+\set VERBOSITY default
+DELETE FROM "Att Sché"."Ordér 3" WHERE id = 253;
+ALTER TABLE "Att Sché"."Ordér" ATTACH PARTITION "Att Sché"."Ordér 3" FOR VALUES FROM (200) TO (300);
+SELECT count(*) AS rows FROM "Att Sché"."Ordér";
 -- a foreign table as a partition, made one or attached: its rows are in
 -- another database that no check reaches; refused, as PostgreSQL refuses it
 -- under a foreign key

@@ -19,7 +19,9 @@
  * CREATE TABLE ... PARTITION OF makes an empty partition: nothing to check.
  * A foreign table's rows are in another database that no check reaches:
  * one under such a table is refused, as PostgreSQL refuses a foreign table
- * as a partition of a table with a foreign key.
+ * as a partition of a table with a foreign key.  A partition detached from
+ * such a table keeps no check (PostgreSQL keeps a foreign key on it, but
+ * drops the triggers it cloned): a NOTICE says so.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -186,6 +188,41 @@ queue_relation(Oid relid)
 }
 
 /*
+ * note_detached
+ *		A partition detached from a table with referencing ends: PostgreSQL
+ *		keeps a foreign key of the partitioned table on the detached one,
+ *		as a constraint of its own, but the copies of splitdb's triggers go
+ *		with the partition's place (PostgreSQL drops the triggers it
+ *		cloned).  Say so, once per reference, so that no one takes the
+ *		table's new rows for checked.
+ */
+static void
+note_detached(Oid parentid, Oid partid)
+{
+	Relation	parent;
+
+	if (!OidIsValid(parentid))
+		return;
+	parent = relation_open(parentid, NoLock);
+	for (int i = 0; parent->trigdesc != NULL && i < parent->trigdesc->numtriggers; i++)
+	{
+		Trigger    *tg = &parent->trigdesc->triggers[i];
+		RefDef	   *def;
+
+		if (!referencing_end(tg))
+			continue;
+		def = splitdb_refcheck_get_def_for(tg, parent);
+		ereport(NOTICE,
+				(errmsg("table \"%s\" no longer checks cross-service reference \"%s\"",
+						get_rel_name(partid), def->conname),
+				 errdetail("Detached from \"%s\", it loses the triggers that check its rows' keys in database \"%s\"; PostgreSQL would keep the foreign key on it.",
+						   RelationGetRelationName(parent), def->other_database),
+				 errhint("Write no rows into it, or attach it again, where its rows are checked; splitdb_orphans() does not read it.")));
+	}
+	relation_close(parent, NoLock);
+}
+
+/*
  * splitdb_check_attached_partitions
  *		From the ddl_command_end event trigger (ddlguard.c's guard_ddl), for
  *		an ALTER TABLE: check the rows of each partition it attached against
@@ -229,11 +266,15 @@ splitdb_check_attached_partitions(EventTriggerData *trigdata)
 		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
 		Oid			partid;
 
-		if (cmd->subtype != AT_AttachPartition)
+		if (cmd->subtype != AT_AttachPartition && cmd->subtype != AT_DetachPartition)
 			continue;
 		partid = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
-		if (OidIsValid(partid))
+		if (!OidIsValid(partid))
+			continue;
+		if (cmd->subtype == AT_AttachPartition)
 			any |= queue_relation(partid);
+		else
+			note_detached(RangeVarGetRelid(stmt->relation, NoLock, true), partid);
 	}
 	if (any)
 		while (splitdb_refcheck_flush_all(false))
