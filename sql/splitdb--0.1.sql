@@ -587,9 +587,10 @@ REVOKE ALL ON FUNCTION splitdb.guard_triggers() FROM PUBLIC;
 -- lets ALTER INDEX ... RENAME rename a table, ALTER VIEW and ALTER
 -- MATERIALIZED VIEW ... RENAME COLUMN rename a table's column, and ALTER TYPE
 -- ... RENAME ATTRIBUTE rename one of a table's (or, with CASCADE, of a typed
--- table's); CREATE FOREIGN TABLE ... INHERITS makes an inheritance child
+-- table's); CREATE FOREIGN TABLE ... INHERITS makes an inheritance child;
+-- CREATE OR REPLACE TRIGGER would put another function in one of splitdb's
 CREATE EVENT TRIGGER splitdb_guard_triggers ON ddl_command_start
-	WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'DROP TRIGGER', 'ALTER TRIGGER',
+	WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'DROP TRIGGER', 'ALTER TRIGGER', 'CREATE TRIGGER',
 				 'ALTER SCHEMA', 'CREATE TABLE', 'CREATE FOREIGN TABLE', 'CREATE CAST',
 				 'ALTER INDEX', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER TYPE')
 	EXECUTE FUNCTION splitdb.guard_triggers();

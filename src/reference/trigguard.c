@@ -870,6 +870,14 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 			 ((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_TYPE)
 		refuse_key_type_change(LookupTypeNameOid(NULL, makeTypeNameFromNameList((List *) ((AlterObjectSchemaStmt *) tree)->object), true),
 							   tag);
+	else if (IsA(tree, CreateTrigStmt) && ((CreateTrigStmt *) tree)->replace)
+	{
+		/* CREATE OR REPLACE TRIGGER of one of splitdb's puts another function in */
+		CreateTrigStmt *stmt = (CreateTrigStmt *) tree;
+
+		refuse_on_relation(relation_of(stmt->relation, ShareRowExclusiveLock),
+						   stmt->trigname, NULL, tag);
+	}
 	else if (IsA(tree, AlterObjectDependsStmt) &&
 			 ((AlterObjectDependsStmt *) tree)->objectType == OBJECT_TRIGGER)
 	{

@@ -11,8 +11,9 @@
 # in the source and on orders in the sibling.  cowner tries:
 #
 # 1. ALTER TABLE customer DISABLE TRIGGER (the reference's trigger by name,
-#    USER, ALL), ENABLE REPLICA TRIGGER, DROP TRIGGER and ALTER TRIGGER
-#    ... RENAME of splitdb's triggers, then deleting a referenced customer
+#    USER, ALL), ENABLE REPLICA TRIGGER, DROP TRIGGER, ALTER TRIGGER ...
+#    RENAME and CREATE OR REPLACE TRIGGER (a function of its own in place
+#    of splitdb's) of splitdb's triggers, then deleting a referenced customer
 #    or truncating customer: each refused with 42501 before it changes
 #    anything, and no orphan;
 # 2. oowner tries the same on orders in the sibling and on the shim in the
@@ -195,6 +196,9 @@ sub refused
 }
 
 # ===== 1. the referenced table's owner
+# a trigger function of its own, for CREATE OR REPLACE TRIGGER
+as_role('cowner', 'mono',
+	'CREATE FUNCTION cw.noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$');
 for my $cmd (
 	"ALTER TABLE customer DISABLE TRIGGER splitdb_ref_${ref_id}_p",
 	'ALTER TABLE customer DISABLE TRIGGER USER',
@@ -206,7 +210,9 @@ for my $cmd (
 	"DROP TRIGGER splitdb_ref_${ref_id}_truncate ON customer",
 	"ALTER TRIGGER splitdb_ref_${ref_id}_p ON customer RENAME TO mine",
 	"ALTER TRIGGER splitdb_ref_${ref_id}_p ON customer DEPENDS ON EXTENSION plpgsql",
-	"ALTER TABLE ONLY customer DISABLE TRIGGER ALL, ADD COLUMN note text")
+	"ALTER TABLE ONLY customer DISABLE TRIGGER ALL, ADD COLUMN note text",
+	"CREATE OR REPLACE TRIGGER splitdb_ref_${ref_id}_p AFTER UPDATE OR DELETE ON customer\n"
+	  . '  FOR EACH ROW EXECUTE FUNCTION cw.noop()')
 {
 	refused('cowner', 'mono', "BEGIN; $cmd; DELETE FROM customer WHERE id = 1; COMMIT;",
 		"cowner: $cmd");
@@ -216,10 +222,14 @@ refused('cowner', 'mono',
 	'cowner: DISABLE TRIGGER ALL, then TRUNCATE');
 
 # ===== 2. the referencing table's owner, in the sibling and on the shim
+as_role('oowner', 'orddb',
+	'CREATE FUNCTION oo.noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$');
 for my $cmd (
 	"ALTER TABLE orders DISABLE TRIGGER splitdb_ref_${ref_id}_c",
 	'ALTER TABLE orders DISABLE TRIGGER ALL',
-	"DROP TRIGGER splitdb_ref_${ref_id}_c ON orders")
+	"DROP TRIGGER splitdb_ref_${ref_id}_c ON orders",
+	"CREATE OR REPLACE TRIGGER splitdb_ref_${ref_id}_c AFTER INSERT OR UPDATE ON orders\n"
+	  . '  FOR EACH ROW EXECUTE FUNCTION oo.noop()')
 {
 	refused('oowner', 'orddb', "BEGIN; $cmd; INSERT INTO orders VALUES (10, 99); COMMIT;",
 		"oowner in the sibling: $cmd");
