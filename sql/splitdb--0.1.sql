@@ -494,7 +494,9 @@ $$;
 COMMENT ON FUNCTION splitdb.refuse_foreign_triggers() IS 'event trigger: refuses a trigger created by a role that does not own its table';
 REVOKE ALL ON FUNCTION splitdb.refuse_foreign_triggers() FROM PUBLIC;
 
-CREATE EVENT TRIGGER splitdb_trigger_owner ON ddl_command_end WHEN TAG IN ('CREATE TRIGGER')
+-- CREATE SCHEMA too: its elements may create a table and a trigger on it,
+-- which fire no CREATE TRIGGER of their own
+CREATE EVENT TRIGGER splitdb_trigger_owner ON ddl_command_end WHEN TAG IN ('CREATE TRIGGER', 'CREATE SCHEMA')
 	EXECUTE FUNCTION splitdb.refuse_foreign_triggers();
 
 /*

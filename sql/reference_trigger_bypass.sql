@@ -1,4 +1,7 @@
 --
+-- Ways around the guards of splitdb's triggers, for a role that is no
+-- superuser.
+--
 -- CREATE OR REPLACE TRIGGER with the name of one of splitdb's triggers, by
 -- the owner (no superuser) of the table it is on.  PostgreSQL lets a
 -- table's owner replace any trigger on it but a constraint trigger, an
@@ -11,6 +14,12 @@
 --   unchanged, and the rows they check still refused (23503);
 -- - a trigger of the owner's own: replaced, as without splitdb;
 -- - in the sibling, the capture trigger of a moved table: refused.
+--
+-- CREATE SCHEMA ... CREATE TABLE ... CREATE TRIGGER fires no CREATE
+-- TRIGGER, so a trigger on splitdb.reference_row(), which PUBLIC may
+-- execute for the copies on new partitions, was made all the same: now
+-- refused (42501), nothing created; one on a function of the role's own is
+-- made.
 -- Names with spaces, mixed case and non-ASCII letters.
 --
 CREATE EXTENSION splitdb CASCADE;
@@ -81,6 +90,24 @@ SELECT tgrelid::regclass AS rel, regexp_replace(tgname, '[0-9]+', 'N') AS trigge
  ORDER BY 1, 2;
 SELECT count(*) AS rows FROM "Rep Sché"."Bestellung";
 SELECT count(*) AS rows FROM "Rep Sché"."Posten";
+
+-- a trigger on splitdb's function among the elements of CREATE SCHEMA
+GRANT CREATE ON DATABASE splitdb_regression TO "regress Replace Owner";
+SET ROLE "regress Replace Owner";
+CREATE SCHEMA "Eigenes Schéma"
+	CREATE TABLE "Posten 9" (id integer NOT NULL, kunde_id integer)
+	CREATE TRIGGER "Von Hand" AFTER INSERT ON "Posten 9"
+		FOR EACH ROW EXECUTE FUNCTION splitdb.reference_row('1', 'c');
+SELECT count(*) AS schemas FROM pg_namespace WHERE nspname = 'Eigenes Schéma';
+CREATE SCHEMA "Eigenes Schéma"
+	CREATE TABLE "Posten 9" (id integer NOT NULL, kunde_id integer)
+	CREATE TRIGGER "Von Hand" AFTER INSERT ON "Posten 9"
+		FOR EACH ROW EXECUTE FUNCTION "Rep Sché"."Nichts"();
+SELECT tgname, tgfoid::regproc AS function FROM pg_trigger
+ WHERE tgrelid = '"Eigenes Schéma"."Posten 9"'::regclass;
+DROP SCHEMA "Eigenes Schéma" CASCADE;
+RESET ROLE;
+REVOKE CREATE ON DATABASE splitdb_regression FROM "regress Replace Owner";
 
 -- in the sibling, the capture of the moved table that the role owns
 \c replace_svc
