@@ -77,15 +77,15 @@ char	   *splitdb_origin = NULL;
 /* splitdb.check_connection */
 bool		splitdb_check_connection = true;
 
+static void refuse_partition_truncate(Oid relid);
+
 /*
  * fdwwatch_event
  *		fdwwatch.c's callback: a statement is about to write to (or lock
  *		rows of) a server through postgres_fdw, or writes a table (whose
  *		writer the keys of its deferred triggers keep), or PostgreSQL ran
- *		SET CONSTRAINTS.
+ *		SET CONSTRAINTS, or a TRUNCATE names a table.
  */
-static void refuse_partition_truncate(Oid relid);
-
 static void
 fdwwatch_event(SplitdbFdwWatchEvent event, Oid serverid, Oid relid, Oid userid,
 			   ConstraintsSetStmt *stmt, void *arg)
