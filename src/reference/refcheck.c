@@ -54,6 +54,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -321,15 +322,23 @@ is_truncate_guard(Trigger *tg)
  *		refer to it; PostgreSQL refuses it under a foreign key.  Nothing for
  *		a role that may not truncate relid (PostgreSQL's own refusal
  *		follows) nor for splitdb's background workers.
+ *
+ * The lock TRUNCATE takes on relid is taken before the catalogs are read:
+ * without it a transaction whose catalog cache predates an ATTACH PARTITION
+ * that committed since would take relid for a table of its own, and then
+ * wait for the lock of a writer that referred to its rows meanwhile.
  */
 static void
 refuse_partition_truncate(Oid relid)
 {
 	ListCell   *lc;
 
-	if (!get_rel_relispartition(relid) ||
-		pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK ||
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK ||
 		(MyBgworkerEntry != NULL && strcmp(MyBgworkerEntry->bgw_library_name, "splitdb") == 0))
+		return;
+	/* TRUNCATE's own lock, taken first: an ATTACH that commits meanwhile is seen */
+	LockRelationOid(relid, AccessExclusiveLock);
+	if (!get_rel_relispartition(relid))
 		return;
 	foreach(lc, get_partition_ancestors(relid))
 	{
