@@ -494,7 +494,9 @@ $$;
 COMMENT ON FUNCTION splitdb.refuse_foreign_triggers() IS 'event trigger: refuses a trigger created by a role that does not own its table';
 REVOKE ALL ON FUNCTION splitdb.refuse_foreign_triggers() FROM PUBLIC;
 
-CREATE EVENT TRIGGER splitdb_trigger_owner ON ddl_command_end WHEN TAG IN ('CREATE TRIGGER')
+-- CREATE SCHEMA too: its elements may create a table and a trigger on it,
+-- which fire no CREATE TRIGGER of their own
+CREATE EVENT TRIGGER splitdb_trigger_owner ON ddl_command_end WHEN TAG IN ('CREATE TRIGGER', 'CREATE SCHEMA')
 	EXECUTE FUNCTION splitdb.refuse_foreign_triggers();
 
 /*
@@ -581,16 +583,17 @@ CREATE FUNCTION splitdb.guard_triggers()
 RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'splitdb_guard_triggers'
 LANGUAGE C;
-COMMENT ON FUNCTION splitdb.guard_triggers() IS 'event trigger: refuses, for a role that is no superuser, enabling, disabling, dropping or renaming a trigger of a cross-service reference, and renaming, moving or changing a key column of a table that has one';
+COMMENT ON FUNCTION splitdb.guard_triggers() IS 'event trigger: refuses, for a role that is no superuser, enabling, disabling, replacing, dropping or renaming a trigger of a cross-service reference, and renaming, moving or changing a key column of a table that has one';
 REVOKE ALL ON FUNCTION splitdb.guard_triggers() FROM PUBLIC;
 -- ALTER INDEX, ALTER VIEW, ALTER MATERIALIZED VIEW and ALTER TYPE: PostgreSQL
 -- lets ALTER INDEX ... RENAME rename a table, ALTER VIEW and ALTER
 -- MATERIALIZED VIEW ... RENAME COLUMN rename a table's column, and ALTER TYPE
 -- ... RENAME ATTRIBUTE rename one of a table's (or, with CASCADE, of a typed
 -- table's); CREATE FOREIGN TABLE ... INHERITS makes an inheritance child;
--- CREATE OR REPLACE TRIGGER would put another function in one of splitdb's
+-- CREATE OR REPLACE TRIGGER would put another function in place of one of
+-- splitdb's triggers
 CREATE EVENT TRIGGER splitdb_guard_triggers ON ddl_command_start
-	WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'DROP TRIGGER', 'ALTER TRIGGER', 'CREATE TRIGGER',
+	WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TRIGGER', 'DROP TRIGGER', 'ALTER TRIGGER',
 				 'ALTER SCHEMA', 'CREATE TABLE', 'CREATE FOREIGN TABLE', 'CREATE CAST',
 				 'ALTER INDEX', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER TYPE')
 	EXECUTE FUNCTION splitdb.guard_triggers();

@@ -26,7 +26,9 @@
  * for the deferred checks of shims, which have no constraint triggers, and
  * for the siblings' own deferrable constraints (constraintsfwd.c), which
  * also hears of each write through a foreign table once it has begun
- * (SPLITDB_FDWWATCH_WRITE_BEGUN).
+ * (SPLITDB_FDWWATCH_WRITE_BEGUN), and each relation that a TRUNCATE names
+ * before it runs (SPLITDB_FDWWATCH_TRUNCATE), for the partitions of
+ * referenced ends (refcheck.c).
  *
  * The same writes decide what the receiving database may skip (origin.c): a
  * write through a shim goes out on a connection that proved it comes from
@@ -399,7 +401,13 @@ watch_process_utility(PlannedStmt *pstmt, const char *queryString,
 		ListCell   *lc;
 
 		foreach(lc, ((TruncateStmt *) node)->relations)
+		{
+			Oid			relid = RangeVarGetRelid(lfirst(lc), NoLock, true);
+
+			if (OidIsValid(relid))
+				call_callbacks(SPLITDB_FDWWATCH_TRUNCATE, InvalidOid, relid, GetUserId(), NULL);
 			note_range_var(lfirst(lc), true);
+		}
 	}
 
 	if (prev_process_utility)

@@ -32,12 +32,15 @@ typedef enum SplitdbFdwWatchEvent
 									 * foreign table: the relation its plan or
 									 * COPY FROM names) as the current role,
 									 * userid, as which its triggers run */
-	SPLITDB_FDWWATCH_CONSTRAINTS_SET	/* PostgreSQL ran SET CONSTRAINTS stmt */
+	SPLITDB_FDWWATCH_CONSTRAINTS_SET,	/* PostgreSQL ran SET CONSTRAINTS stmt */
+	SPLITDB_FDWWATCH_TRUNCATE	/* TRUNCATE names relid (as the command
+								 * will find it), before it runs */
 } SplitdbFdwWatchEvent;
 
 /*
  * serverid: for SPLITDB_FDWWATCH_WRITE and _WRITE_BEGUN, else InvalidOid
- * relid:    for SPLITDB_FDWWATCH_WRITE_BEGUN and _TABLE_WRITE, else InvalidOid
+ * relid:    for SPLITDB_FDWWATCH_WRITE_BEGUN, _TABLE_WRITE and _TRUNCATE, else
+ *           InvalidOid
  * userid:   for SPLITDB_FDWWATCH_WRITE_BEGUN and _TABLE_WRITE, else InvalidOid
  * stmt:     for SPLITDB_FDWWATCH_CONSTRAINTS_SET, else NULL
  * arg:      as given to splitdb_fdwwatch_register()

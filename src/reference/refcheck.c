@@ -45,9 +45,20 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "reference/fdwwatch.h"
 #include "reference/refcheck.h"
@@ -67,12 +78,14 @@ char	   *splitdb_origin = NULL;
 /* splitdb.check_connection */
 bool		splitdb_check_connection = true;
 
+static void refuse_partition_truncate(Oid relid);
+
 /*
  * fdwwatch_event
  *		fdwwatch.c's callback: a statement is about to write to (or lock
  *		rows of) a server through postgres_fdw, or writes a table (whose
  *		writer the keys of its deferred triggers keep), or PostgreSQL ran
- *		SET CONSTRAINTS.
+ *		SET CONSTRAINTS, or a TRUNCATE names a table.
  */
 static void
 fdwwatch_event(SplitdbFdwWatchEvent event, Oid serverid, Oid relid, Oid userid,
@@ -93,6 +106,9 @@ fdwwatch_event(SplitdbFdwWatchEvent event, Oid serverid, Oid relid, Oid userid,
 			break;
 		case SPLITDB_FDWWATCH_WRITE_BEGUN:
 			splitdb_refcheck_note_fdw_writer(serverid, userid);
+			break;
+		case SPLITDB_FDWWATCH_TRUNCATE:
+			refuse_partition_truncate(relid);
 			break;
 	}
 }
@@ -248,6 +264,98 @@ splitdb_shim_statement(PG_FUNCTION_ARGS)
 }
 
 /*
+ * refuse_truncate
+ *		PostgreSQL's refusal of a TRUNCATE of a table that a foreign key
+ *		references, for rel, which holds the referenced end def (a
+ *		TRUNCATE of it, or of a partition of it).
+ */
+static void
+refuse_truncate(RefDef *def, Relation rel)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot truncate a table referenced in a foreign key constraint"),
+			 errdetail("Table \"%s\" of database \"%s\" references table \"%s\" through cross-service reference \"%s\".",
+					   splitdb_refcheck_table_name(def->other_table), def->other_database,
+					   RelationGetRelationName(rel), def->conname),
+			 errhint("Delete the rows instead, or set the reference's mode to off with splitdb_reference_mode(" INT64_FORMAT ", 'off') and check splitdb_orphans() afterwards.",
+					 def->reference_id)));
+}
+
+/*
+ * is_truncate_guard
+ *		Whether tg is a referenced end's BEFORE TRUNCATE statement trigger
+ *		(splitdb.reference_flush(), install_reference_ends()) that fires in
+ *		this session: enabled (not in mode off), and for the session's
+ *		replication role, as PostgreSQL would fire it.
+ */
+static bool
+is_truncate_guard(Trigger *tg)
+{
+	HeapTuple	tup;
+	bool		is;
+
+	if (!TRIGGER_FOR_TRUNCATE(tg->tgtype) || !TRIGGER_FOR_BEFORE(tg->tgtype) ||
+		tg->tgenabled == TRIGGER_DISABLED ||
+		(SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA ?
+		 tg->tgenabled == TRIGGER_FIRES_ON_ORIGIN :
+		 tg->tgenabled == TRIGGER_FIRES_ON_REPLICA))
+		return false;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(tg->tgfoid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	is = ((Form_pg_proc) GETSTRUCT(tup))->pronamespace == get_namespace_oid("splitdb", true) &&
+		strcmp(NameStr(((Form_pg_proc) GETSTRUCT(tup))->proname), "reference_flush") == 0;
+	ReleaseSysCache(tup);
+	return is;
+}
+
+/*
+ * refuse_partition_truncate
+ *		TRUNCATE names relid (fdwwatch.c, before it runs): when relid is a
+ *		partition, at any depth, of a referenced end here, refuse it as the
+ *		end's BEFORE TRUNCATE trigger refuses a TRUNCATE of the end itself.
+ *		That trigger is a statement trigger, which PostgreSQL fires for the
+ *		relations a TRUNCATE empties, not for their ancestors, and does not
+ *		copy onto a partition, so a partition, made by the cutover or added
+ *		since by its owner, was emptied without a check of the rows that
+ *		refer to it; PostgreSQL refuses it under a foreign key.  Nothing for
+ *		a role that may not truncate relid (PostgreSQL's own refusal
+ *		follows) nor for splitdb's background workers.
+ *
+ * The lock TRUNCATE takes on relid is taken before the catalogs are read:
+ * without it a transaction whose catalog cache predates an ATTACH PARTITION
+ * that committed since would take relid for a table of its own, and then
+ * wait for the lock of a writer that referred to its rows meanwhile.
+ */
+static void
+refuse_partition_truncate(Oid relid)
+{
+	ListCell   *lc;
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK ||
+		(MyBgworkerEntry != NULL && strcmp(MyBgworkerEntry->bgw_library_name, "splitdb") == 0))
+		return;
+	/* TRUNCATE's own lock, taken first: an ATTACH that commits meanwhile is seen */
+	LockRelationOid(relid, AccessExclusiveLock);
+	if (!get_rel_relispartition(relid))
+		return;
+	foreach(lc, get_partition_ancestors(relid))
+	{
+		Relation	rel = relation_open(lfirst_oid(lc), AccessShareLock);
+
+		for (int i = 0; rel->trigdesc != NULL && i < rel->trigdesc->numtriggers; i++)
+		{
+			Trigger    *tg = &rel->trigdesc->triggers[i];
+
+			if (is_truncate_guard(tg))
+				refuse_truncate(splitdb_refcheck_get_def_for(tg, rel), rel);
+		}
+		relation_close(rel, AccessShareLock);
+	}
+}
+
+/*
  * splitdb_reference_flush
  *		AFTER STATEMENT trigger: check the keys the statement queued.  As a
  *		BEFORE TRUNCATE trigger of a referenced table: refuse, as PostgreSQL
@@ -265,18 +373,7 @@ splitdb_reference_flush(PG_FUNCTION_ARGS)
 				 errhint("Only splitdb creates triggers that call splitdb.reference_flush(); drop this one.")));
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-	{
-		RefDef	   *def = splitdb_refcheck_get_def(td);
-
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot truncate a table referenced in a foreign key constraint"),
-				 errdetail("Table \"%s\" of database \"%s\" references table \"%s\" through cross-service reference \"%s\".",
-						   splitdb_refcheck_table_name(def->other_table), def->other_database,
-						   RelationGetRelationName(td->tg_relation), def->conname),
-				 errhint("Delete the rows instead, or set the reference's mode to off with splitdb_reference_mode(" INT64_FORMAT ", 'off') and check splitdb_orphans() afterwards.",
-						 def->reference_id)));
-	}
+		refuse_truncate(splitdb_refcheck_get_def(td), td->tg_relation);
 
 	splitdb_refcheck_register_callbacks();
 	if (refcheck_xact.flush_depth > 0)

@@ -21,7 +21,11 @@
  * dropguard.c's.
  *
  * splitdb_guard_triggers, on ddl_command_start for ALTER TABLE, ALTER
- * FOREIGN TABLE, DROP TRIGGER, ALTER TRIGGER, ALTER SCHEMA, CREATE TABLE,
+ * FOREIGN TABLE, CREATE TRIGGER (CREATE OR REPLACE TRIGGER with the name of
+ * one of splitdb's would put the owner's function in its place, which
+ * PostgreSQL lets the owner do for every trigger but a constraint trigger,
+ * an internal one and a partition's copy), DROP TRIGGER, ALTER TRIGGER,
+ * ALTER SCHEMA, CREATE TABLE,
  * CREATE FOREIGN TABLE, CREATE CAST, and ALTER INDEX, ALTER VIEW, ALTER
  * MATERIALIZED VIEW and ALTER TYPE (PostgreSQL lets ALTER INDEX ... RENAME
  * rename a table, the others ... RENAME COLUMN or ATTRIBUTE rename a
@@ -834,6 +838,14 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 		foreach(lc, ((CreateStmt *) tree)->inhRelations)
 			refuse_inherit((RangeVar *) lfirst(lc), tag);
 	}
+	else if (IsA(tree, CreateTrigStmt) && ((CreateTrigStmt *) tree)->replace)
+	{
+		/* CREATE OR REPLACE TRIGGER with the name of one of splitdb's */
+		CreateTrigStmt *stmt = (CreateTrigStmt *) tree;
+
+		refuse_on_relation(relation_of(stmt->relation, ShareRowExclusiveLock), stmt->trigname,
+						   NULL, tag);
+	}
 	else if (IsA(tree, DropStmt) && ((DropStmt *) tree)->removeType == OBJECT_TRIGGER)
 	{
 		ListCell   *lc;
@@ -870,14 +882,6 @@ splitdb_guard_triggers(PG_FUNCTION_ARGS)
 			 ((AlterObjectSchemaStmt *) tree)->objectType == OBJECT_TYPE)
 		refuse_key_type_change(LookupTypeNameOid(NULL, makeTypeNameFromNameList((List *) ((AlterObjectSchemaStmt *) tree)->object), true),
 							   tag);
-	else if (IsA(tree, CreateTrigStmt) && ((CreateTrigStmt *) tree)->replace)
-	{
-		/* CREATE OR REPLACE TRIGGER of one of splitdb's puts another function in */
-		CreateTrigStmt *stmt = (CreateTrigStmt *) tree;
-
-		refuse_on_relation(relation_of(stmt->relation, ShareRowExclusiveLock),
-						   stmt->trigname, NULL, tag);
-	}
 	else if (IsA(tree, AlterObjectDependsStmt) &&
 			 ((AlterObjectDependsStmt *) tree)->objectType == OBJECT_TRIGGER)
 	{

@@ -162,8 +162,8 @@ SELECT results_eq(
 						AND d.objid = t.oid AND d.deptype = 'e'
 	   WHERE t.evtname = 'splitdb_trigger_owner'
 		 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'splitdb')$$,
-	$$VALUES ('ddl_command_end', 'splitdb.refuse_foreign_triggers()', 'O', '{"CREATE TRIGGER"}')$$,
-	'event trigger splitdb_trigger_owner: CREATE TRIGGER, enabled, part of the extension');
+	$$VALUES ('ddl_command_end', 'splitdb.refuse_foreign_triggers()', 'O', '{"CREATE TRIGGER","CREATE SCHEMA"}')$$,
+	'event trigger splitdb_trigger_owner: CREATE TRIGGER and CREATE SCHEMA (whose elements may create a trigger), enabled, part of the extension');
 SELECT function_privs_are('splitdb', 'refuse_foreign_triggers', ARRAY[]::name[],
 						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.refuse_foreign_triggers()');
 SELECT results_eq(
