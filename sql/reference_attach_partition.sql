@@ -15,7 +15,8 @@
 -- - attaching rows whose keys exist is accepted, and the referenced row
 --   is then kept from being deleted;
 -- - a partition detached keeps no check, and a NOTICE says so; attached
---   again, its rows are checked;
+--   again, its rows are checked; a deferrable reference's rows are checked
+--   once, and its NOTICE is given once;
 -- - a foreign table under it (CREATE FOREIGN TABLE ... PARTITION OF, or
 --   attached) is refused, as PostgreSQL refuses it under a foreign key.
 -- Names with spaces, mixed case and non-ASCII letters.
@@ -34,6 +35,9 @@ SET ROLE "regress Attach Owner";
 CREATE TABLE "Att Sché"."Ordér" (id integer NOT NULL, cust_id integer
 	CONSTRAINT "ordér's cust" REFERENCES "Att Sché"."Cust") PARTITION BY RANGE (id);
 CREATE TABLE "Att Sché"."Ordér 1" PARTITION OF "Att Sché"."Ordér" FOR VALUES FROM (0) TO (100);
+CREATE TABLE "Att Sché"."Lot" (id integer NOT NULL, cust_id integer
+	CONSTRAINT "lot's cust" REFERENCES "Att Sché"."Cust" DEFERRABLE INITIALLY DEFERRED) PARTITION BY RANGE (id);
+CREATE TABLE "Att Sché"."Lot 1" PARTITION OF "Att Sché"."Lot" FOR VALUES FROM (0) TO (100);
 INSERT INTO "Att Sché"."Ordér" VALUES (1, 1);
 RESET ROLE;
 
@@ -91,6 +95,24 @@ ALTER TABLE "Att Sché"."Ordér" ATTACH PARTITION "Att Sché"."Ordér 3" FOR VAL
 DELETE FROM "Att Sché"."Ordér 3" WHERE id = 253;
 ALTER TABLE "Att Sché"."Ordér" ATTACH PARTITION "Att Sché"."Ordér 3" FOR VALUES FROM (200) TO (300);
 SELECT count(*) AS rows FROM "Att Sché"."Ordér";
+-- a deferrable reference: its rows checked once at the attachment, and
+-- one NOTICE at the detachment
+SET ROLE "regress Attach Owner";
+\set VERBOSITY terse
+INSERT INTO "Att Sché"."Lot 1" VALUES (1, 9);
+\set VERBOSITY default
+CREATE TABLE "Att Sché"."Lot 2" (id integer NOT NULL, cust_id integer);
+INSERT INTO "Att Sché"."Lot 2" VALUES (150, 2), (151, 2), (152, 9);
+\set VERBOSITY terse
+ALTER TABLE "Att Sché"."Lot" ATTACH PARTITION "Att Sché"."Lot 2" FOR VALUES FROM (100) TO (200);
+\set VERBOSITY default
+DELETE FROM "Att Sché"."Lot 2" WHERE id = 152;
+ALTER TABLE "Att Sché"."Lot" ATTACH PARTITION "Att Sché"."Lot 2" FOR VALUES FROM (100) TO (200);
+SELECT count(*) AS lots FROM "Att Sché"."Lot";
+SET client_min_messages = notice;
+ALTER TABLE "Att Sché"."Lot" DETACH PARTITION "Att Sché"."Lot 2";
+SET client_min_messages = warning;
+RESET ROLE;
 -- a foreign table as a partition, made one or attached: its rows are in
 -- another database that no check reaches; refused, as PostgreSQL refuses it
 -- under a foreign key

@@ -78,11 +78,17 @@ is_reference_row(Oid funcid)
 /*
  * referencing_end
  *		Whether tg is the AFTER INSERT row trigger of a referencing end
- *		(arguments: the reference's id and "c"), and not disabled.
+ *		(arguments: the reference's id and "c"), and not disabled.  Not a
+ *		deferrable end's immediate companion (splitdb_ref_<id>_c_handback),
+ *		which names the same end: its rows would be read twice.
  */
 static bool
 referencing_end(Trigger *tg)
 {
+	size_t		len = strlen(tg->tgname);
+
+	if (len > 9 && strcmp(tg->tgname + len - 9, "_handback") == 0)
+		return false;
 	return TRIGGER_FOR_ROW(tg->tgtype) && TRIGGER_FOR_INSERT(tg->tgtype) &&
 		!TRIGGER_FOR_BEFORE(tg->tgtype) && !TRIGGER_FOR_INSTEAD(tg->tgtype) &&
 		tg->tgenabled != TRIGGER_DISABLED && tg->tgnargs == 2 &&
