@@ -36,7 +36,6 @@
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_inherits.h"
-#include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
@@ -47,33 +46,9 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 
 #include "reference/attachcheck.h"
 #include "reference/refcheck_int.h"
-
-/*
- * is_reference_row
- *		Whether funcid is splitdb.reference_row(), the function of the
- *		reference ends' row triggers.
- */
-static bool
-is_reference_row(Oid funcid)
-{
-	Oid			nsp = get_namespace_oid("splitdb", true);
-	HeapTuple	tup;
-	bool		is;
-
-	if (!OidIsValid(nsp))
-		return false;
-	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
-	if (!HeapTupleIsValid(tup))
-		return false;
-	is = ((Form_pg_proc) GETSTRUCT(tup))->pronamespace == nsp &&
-		strcmp(NameStr(((Form_pg_proc) GETSTRUCT(tup))->proname), "reference_row") == 0;
-	ReleaseSysCache(tup);
-	return is;
-}
 
 /*
  * referencing_end
@@ -85,14 +60,12 @@ is_reference_row(Oid funcid)
 static bool
 referencing_end(Trigger *tg)
 {
-	size_t		len = strlen(tg->tgname);
-
-	if (len > 9 && strcmp(tg->tgname + len - 9, "_handback") == 0)
-		return false;
 	return TRIGGER_FOR_ROW(tg->tgtype) && TRIGGER_FOR_INSERT(tg->tgtype) &&
 		!TRIGGER_FOR_BEFORE(tg->tgtype) && !TRIGGER_FOR_INSTEAD(tg->tgtype) &&
 		tg->tgenabled != TRIGGER_DISABLED && tg->tgnargs == 2 &&
-		strcmp(tg->tgargs[1], "c") == 0 && is_reference_row(tg->tgfoid);
+		strcmp(tg->tgargs[1], "c") == 0 &&
+		!splitdb_refcheck_handback_name(tg->tgname) &&
+		splitdb_refcheck_function_is(tg->tgfoid, "reference_row");
 }
 
 /*

@@ -169,10 +169,44 @@ handed_back(RefDef *def, CmdType cmd)
 static bool
 handback_trigger(TriggerData *td)
 {
-	const char *name = td->tg_trigger->tgname;
-	size_t		len = strlen(name);
+	return splitdb_refcheck_handback_name(td->tg_trigger->tgname);
+}
 
-	return len > 9 && strcmp(name + len - 9, "_handback") == 0;
+/*
+ * splitdb_refcheck_handback_name
+ *		Whether a trigger's name is that of a deferrable end's immediate
+ *		companion, splitdb_ref_<id>_<side>_handback, which names the same
+ *		end as the end's constraint trigger.
+ */
+bool
+splitdb_refcheck_handback_name(const char *tgname)
+{
+	size_t		len = strlen(tgname);
+
+	return len > 9 && strcmp(tgname + len - 9, "_handback") == 0;
+}
+
+/*
+ * splitdb_refcheck_function_is
+ *		Whether funcid is splitdb.<name>() (reference_row, reference_flush),
+ *		the function of one of splitdb's triggers.
+ */
+bool
+splitdb_refcheck_function_is(Oid funcid, const char *name)
+{
+	Oid			nsp = get_namespace_oid("splitdb", true);
+	HeapTuple	tup;
+	bool		is;
+
+	if (!OidIsValid(nsp))
+		return false;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	is = ((Form_pg_proc) GETSTRUCT(tup))->pronamespace == nsp &&
+		strcmp(NameStr(((Form_pg_proc) GETSTRUCT(tup))->proname), name) == 0;
+	ReleaseSysCache(tup);
+	return is;
 }
 
 /*
@@ -292,22 +326,13 @@ refuse_truncate(RefDef *def, Relation rel)
 static bool
 is_truncate_guard(Trigger *tg)
 {
-	HeapTuple	tup;
-	bool		is;
-
 	if (!TRIGGER_FOR_TRUNCATE(tg->tgtype) || !TRIGGER_FOR_BEFORE(tg->tgtype) ||
 		tg->tgenabled == TRIGGER_DISABLED ||
 		(SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA ?
 		 tg->tgenabled == TRIGGER_FIRES_ON_ORIGIN :
 		 tg->tgenabled == TRIGGER_FIRES_ON_REPLICA))
 		return false;
-	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(tg->tgfoid));
-	if (!HeapTupleIsValid(tup))
-		return false;
-	is = ((Form_pg_proc) GETSTRUCT(tup))->pronamespace == get_namespace_oid("splitdb", true) &&
-		strcmp(NameStr(((Form_pg_proc) GETSTRUCT(tup))->proname), "reference_flush") == 0;
-	ReleaseSysCache(tup);
-	return is;
+	return splitdb_refcheck_function_is(tg->tgfoid, "reference_flush");
 }
 
 /*

@@ -315,6 +315,10 @@ extern void splitdb_refcheck_note_table_writer(Oid relid, Oid writer);
 extern Oid	splitdb_refcheck_table_writer(Oid relid);
 extern void splitdb_refcheck_note_fdw_writer(Oid serverid, Oid userid);
 
+/* refcheck.c: splitdb's trigger functions and the names of their triggers */
+extern bool splitdb_refcheck_handback_name(const char *tgname);
+extern bool splitdb_refcheck_function_is(Oid funcid, const char *name);
+
 /* refcheck_constraint.c: SET CONSTRAINTS for shims */
 extern bool splitdb_refcheck_shim_deferred(RefDef *def);
 extern void splitdb_refcheck_constraints_set(ConstraintsSetStmt *stmt);
