@@ -7,6 +7,8 @@
 -- When rows written while the service lived apart refer to missing keys,
 -- the key goes NOT VALID on each leaf partition instead, and the rollback
 -- warns.  Either way the rollback completes, and nothing is left behind.
+-- Rows written in the sibling through a partitioned table of the second
+-- level (whose statement triggers alone fire) are captured and come back.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -50,6 +52,14 @@ SELECT splitdb_reference_mode(reference_id, 'off') FROM splitdb.reference
  WHERE constraint_name = 'rp_notiz_kunde_id_fkey';
 \c rp_svc
 INSERT INTO rp_notiz VALUES (4, '2026-10-01', 42);
+-- writes through the partitioned table of the second level fire its own
+-- statement triggers alone: it captures them as the root and the leaves do
+SELECT tgrelid::regclass AS "table", count(*) AS capture_triggers
+  FROM pg_trigger WHERE tgname LIKE 'splitdb\_capture\_%'
+ GROUP BY 1 ORDER BY tgrelid::regclass::text;
+INSERT INTO rp_notiz_1 VALUES (5, '2026-02-02', 1), (6, '2026-03-03', 2);
+UPDATE rp_notiz_1 SET kunde_id = 2 WHERE id = 3;
+DELETE FROM rp_notiz_1 WHERE id = 6;
 \c splitdb_regression
 SET client_min_messages = warning;
 

@@ -1604,10 +1604,12 @@ BEGIN
 					   log_name, coalesce(', ' || cols, ''));
 		log := format('splitdb_capture.%I', log_name)::regclass;
 		EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', log);
-		-- pg_partition_tree() lists nothing for a table that is not partitioned
+		-- every relation of the tree: a write fires the statement triggers of
+		-- the table it names alone, be it the root, a partitioned table under
+		-- it or a leaf.  pg_partition_tree() lists nothing for a table that is
+		-- not partitioned.
 		FOR r IN
 			SELECT p.relid FROM pg_partition_tree(root) p
-			 WHERE p.isleaf OR p.level = 0
 			UNION
 			SELECT root
 		LOOP
@@ -1665,9 +1667,10 @@ BEGIN
 			RETURN format('table %s is missing', t);
 		END IF;
 		rootlog := NULL;
-		-- pg_partition_tree() lists nothing for a table that is not partitioned
+		-- every relation of the tree (see install_capture); pg_partition_tree()
+		-- lists nothing for a table that is not partitioned
 		FOR r IN
-			SELECT p.relid FROM pg_partition_tree(root) p WHERE p.isleaf OR p.level = 0
+			SELECT p.relid FROM pg_partition_tree(root) p
 			UNION
 			SELECT root
 		LOOP

@@ -16,12 +16,13 @@
  * splitdb.capture_direct off, or for a log it does not take, one
  * INSERT ... SELECT from the transition tables runs through SPI here.
  *
- * A partitioned table logs into one log: the triggers sit on the root
- * (writes through it: PostgreSQL fires statement triggers of the target
- * only, with transition tables in the root's row type) and on every leaf
- * partition (writes straight into a partition), all naming the root's log
- * in splitdb.capture.  PostgreSQL 15 allows transition tables on statement
- * triggers of both.
+ * A partitioned table logs into one log: the triggers sit on every
+ * relation of its tree, all naming the root's log in splitdb.capture.
+ * PostgreSQL fires the statement triggers of the table a statement names
+ * alone, with transition tables in that table's row type: the root for a
+ * write through it, a partitioned table under it for a write through that
+ * one (a second level of partitions), a leaf for a write straight into it.
+ * PostgreSQL 15 allows transition tables on statement triggers of each.
  *
  * Invariants:
  * - The trigger function writes only into the log splitdb.capture lists for
@@ -145,7 +146,7 @@ splitdb_capture_record(int64 job_id, const char *service, PGconn *conn)
 							  " SELECT r.n, r.table_name, p.table_name"
 							  "   FROM root r JOIN splitdb.job_table p"
 							  "     ON p.job_id = $1::bigint AND p.partition_root = r.relid"
-							  "    AND p.relkind = 'r'"
+							  "    AND p.relkind IN ('r', 'p')"
 							  " ORDER BY 1, 3",
 							  1, params, true);
 	rows = splitdb_catalog_result_rows();
