@@ -1695,6 +1695,23 @@ BEGIN
 				END IF;
 			END LOOP;
 		END LOOP;
+		-- a statement on a table writes its inheritance children's rows too,
+		-- and their logs take its keys (splitdb.capture_changes): each must
+		-- capture as well
+		FOR r IN
+			WITH RECURSIVE kids(relid) AS (
+				SELECT i.inhrelid FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+				 WHERE i.inhparent = root AND NOT k.relispartition
+				UNION
+				SELECT i.inhrelid FROM kids JOIN pg_inherits i ON i.inhparent = kids.relid)
+			SELECT kids.relid FROM kids
+		LOOP
+			IF NOT EXISTS (SELECT FROM splitdb.capture x
+							WHERE x.relid = r AND x.job_id = capture_problem.job_id) THEN
+				RETURN format('%s inherits from %s and has no capture row of job %s',
+							  r, root, capture_problem.job_id);
+			END IF;
+		END LOOP;
 	END LOOP;
 	RETURN NULL;
 END

@@ -46,6 +46,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -240,6 +241,7 @@ typedef struct CaptureRow
 	Oid			owner;
 	char	   *key_text;		/* key_columns as text, to tell rows apart */
 	List	   *keys;			/* quoted column names */
+	List	   *names;			/* the same, unquoted */
 } CaptureRow;
 
 /*
@@ -267,16 +269,15 @@ static HTAB *capture_plans = NULL;
 static SPIPlanPtr capture_lookup = NULL;
 
 /*
- * read_capture_row
- *		The capture row of the trigger's relation, or an error when there is
- *		none: a capture trigger that splitdb did not install refuses to run.
- *		Through a plan saved once per backend.
+ * lookup_capture_row
+ *		Fill *row from relid's capture row and return true, or return false
+ *		when it has none.  Through a plan saved once per backend.
  */
-static CaptureRow
-read_capture_row(Relation rel, const char *tgname)
+static bool
+lookup_capture_row(Oid relid, CaptureRow *out)
 {
 	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(RelationGetRelid(rel))};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	CaptureRow	row;
 	bool		isnull;
 	int			nkeys;
@@ -302,12 +303,7 @@ read_capture_row(Relation rel, const char *tgname)
 	if (rc != SPI_OK_SELECT)
 		splitdb_spi_failed("capture lookup", rc);
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("trigger \"%s\" on \"%s\" is not a splitdb capture trigger",
-						tgname, RelationGetRelationName(rel)),
-				 errdetail("splitdb.capture has no row for the relation."),
-				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
+		return false;
 	row.log_oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	row.owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	row.key_text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
@@ -315,8 +311,33 @@ read_capture_row(Relation rel, const char *tgname)
 	row.log = quote_qualified_identifier(get_namespace_name(get_rel_namespace(row.log_oid)),
 										 get_rel_name(row.log_oid));
 	row.keys = NIL;
+	row.names = NIL;
 	for (int i = 0; i < nkeys; i++)
+	{
 		row.keys = lappend(row.keys, (char *) quote_identifier(keys[i]));
+		row.names = lappend(row.names, keys[i]);
+	}
+	*out = row;
+	return true;
+}
+
+/*
+ * read_capture_row
+ *		The capture row of the trigger's relation, or an error when there is
+ *		none: a capture trigger that splitdb did not install refuses to run.
+ */
+static CaptureRow
+read_capture_row(Relation rel, const char *tgname)
+{
+	CaptureRow	row;
+
+	if (!lookup_capture_row(RelationGetRelid(rel), &row))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trigger \"%s\" on \"%s\" is not a splitdb capture trigger",
+						tgname, RelationGetRelationName(rel)),
+				 errdetail("splitdb.capture has no row for the relation."),
+				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
 	return row;
 }
 
@@ -408,6 +429,75 @@ capture_plan(TriggerData *td, const CaptureRow *row)
 }
 
 /*
+ * log_into
+ *		Run the trigger call's statement into row's log, as the log's owner.
+ *		Connected to SPI, with the trigger's data registered.
+ */
+static void
+log_into(TriggerData *td, const CaptureRow *row)
+{
+	Oid			save_userid;
+	int			save_sec;
+	SPIPlanPtr	plan;
+	int			rc;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	/* as the log's owner; an error on the way resets the user at abort */
+	SetUserIdAndSecContext(row->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	plan = capture_plan(td, row);
+	rc = SPI_execute_plan(plan, NULL, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		splitdb_spi_failed("capture", rc);
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/*
+ * log_into_children
+ *		A statement on a table with inheritance children writes their rows
+ *		too, and PostgreSQL fires the statement triggers of the table it
+ *		names alone, with the children's rows in its transition tables; so
+ *		the keys it logged go into the log of each descendant that captures
+ *		as well.  A descendant's replay then reads the rows of those keys in
+ *		the descendant itself (ONLY), which a key of the parent's own rows
+ *		leaves as they are.  A descendant whose key has a column the parent
+ *		lacks gets a T ("everything may have changed").  A descendant
+ *		without a capture row is not the job's: splitdb.capture_problem
+ *		reports it.  Connected to SPI, with the trigger's data registered.
+ */
+static void
+log_into_children(TriggerData *td)
+{
+	Relation	rel = td->tg_relation;
+	List	   *kids;
+	ListCell   *lc;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || !rel->rd_rel->relhassubclass)
+		return;
+	/* the statement has locked them */
+	kids = find_all_inheritors(RelationGetRelid(rel), NoLock, NULL);
+	foreach(lc, kids)
+	{
+		Oid			kid = lfirst_oid(lc);
+		CaptureRow	row;
+		ListCell   *kc;
+
+		if (kid == RelationGetRelid(rel) || !lookup_capture_row(kid, &row))
+			continue;
+		foreach(kc, row.names)
+		{
+			if (get_attnum(RelationGetRelid(rel), (char *) lfirst(kc)) == InvalidAttrNumber)
+			{
+				row.keys = NIL;
+				row.key_text = "";
+				break;
+			}
+		}
+		log_into(td, &row);
+	}
+}
+
+/*
  * splitdb_capture_changes
  *		Trigger function of the capture triggers (AFTER, FOR EACH
  *		STATEMENT): logs the keys the statement wrote into the relation's
@@ -418,12 +508,8 @@ Datum
 splitdb_capture_changes(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
-	CaptureRow	row;
-	SPIPlanPtr	plan;
-	Oid			save_userid;
-	int			save_sec;
+	bool		logged;
 	int			nest;
-	int			rc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -438,7 +524,8 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 				 errdetail("A capture trigger fires AFTER, FOR EACH STATEMENT."),
 				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
 
-	if (splitdb_capture_direct && splitdb_capturelog_write(td))
+	logged = splitdb_capture_direct && splitdb_capturelog_write(td);
+	if (logged && !td->tg_relation->rd_rel->relhassubclass)
 		return PointerGetDatum(NULL);
 
 	/*
@@ -448,22 +535,18 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 	nest = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	GetUserIdAndSecContext(&save_userid, &save_sec);
 	splitdb_spi_connect();
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "could not register the transition tables of trigger \"%s\"",
 			 td->tg_trigger->tgname);
 
-	row = read_capture_row(td->tg_relation, td->tg_trigger->tgname);
+	if (!logged)
+	{
+		CaptureRow	row = read_capture_row(td->tg_relation, td->tg_trigger->tgname);
 
-	/* as the log's owner; an error on the way resets the user at abort */
-	SetUserIdAndSecContext(row.owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
-	plan = capture_plan(td, &row);
-	rc = SPI_execute_plan(plan, NULL, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		splitdb_spi_failed("capture", rc);
-	SetUserIdAndSecContext(save_userid, save_sec);
+		log_into(td, &row);
+	}
+	log_into_children(td);
 
 	SPI_finish();
 	AtEOXact_GUC(true, nest);

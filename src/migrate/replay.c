@@ -19,7 +19,9 @@
  * that types whose OIDs differ between the databases travel by their text
  * form.  A T entry (TRUNCATE, or a write to a table without a key)
  * replaces everything: every row here is deleted and every row there
- * copied.  Deleting every logged key before inserting any row keeps unique
+ * copied.  Each table is read and written alone (ONLY), its inheritance
+ * children by their own replays, but for a partitioned table, whose rows
+ * are its partitions'.  Deleting every logged key before inserting any row keeps unique
  * keys other than the logged one from colliding halfway.
  *
  * Once the caller has committed the local transaction, splitdb_replay_forget
@@ -110,12 +112,26 @@ splitdb_replay_table(PGconn *conn, const char *service, const char *table, Oid t
 	return t;
 }
 
-/* the target, quoted and qualified */
+/*
+ * "ONLY " for a table that is no partitioned table, else "": the rows of
+ * the table itself, without those of its inheritance children, which have
+ * logs and replays of their own (a partitioned table's rows are its
+ * partitions', reached through it).  The target and the captured table
+ * have the same kind.
+ */
+static const char *
+only(const SplitdbReplayTable *t)
+{
+	return get_rel_relkind(t->target) == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ";
+}
+
+/* the target, quoted and qualified, after only() */
 static char *
 target_name(const SplitdbReplayTable *t)
 {
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(t->target)),
-									  get_rel_name(t->target));
+	return psprintf("%s%s", only(t),
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(t->target)),
+											   get_rel_name(t->target)));
 }
 
 /*
@@ -507,7 +523,7 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 	{
 		/* every row: the table's contents replace those here */
 		run_local(psprintf("DELETE FROM %s", target_name(t)), NULL);
-		copy_in(conn, service, t, psprintf("%s t", t->table));
+		copy_in(conn, service, t, psprintf("%s%s t", only(t), t->table));
 		restore_triggers(restore);
 		return nids;
 	}
@@ -520,8 +536,8 @@ splitdb_replay_run(PGconn *conn, const char *service, SplitdbReplayTable *t)
 			   psprintf("SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT DISTINCT %s FROM %s) k", keys, t->log),
 			   true, SPLITDB_REPLAY_BATCH, apply_statement, &a);
 	copy_in(conn, service, t,
-			psprintf("%s t WHERE EXISTS (SELECT FROM %s l WHERE %s)",
-					 t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")));
+			psprintf("%s%s t WHERE EXISTS (SELECT FROM %s l WHERE %s)",
+					 only(t), t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")));
 	restore_triggers(restore);
 	return nids;
 }
