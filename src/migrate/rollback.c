@@ -267,6 +267,37 @@ check_source(const char *service, int64 job_id)
 }
 
 /*
+ * check_sibling
+ *		Refuse when the sibling's capture of the job misses writes, or when
+ *		its tables no longer have their archived originals' columns: what
+ *		splitdb_capture_problem() and splitdb_shape_problem() report.  Run
+ *		by the call, and again by the worker under the switch's locks, which
+ *		hold off the DDL that could change either in between (a partition
+ *		or table dropped, one made that captures nothing, a column added).
+ *		In a transaction, connected to SPI.
+ */
+static void
+check_sibling(const char *service, int64 job_id, PGconn *conn)
+{
+	char	   *problem;
+	char	   *shape = NULL;
+
+	problem = splitdb_capture_problem(job_id, service, conn);
+	if (problem == NULL)
+		shape = splitdb_shape_problem(job_id, conn, service);
+	if (problem != NULL)
+		refuse(service, "its sibling's capture of writes is incomplete",
+			   psprintf("%s: the rows written since the cutover cannot all be known.", problem),
+			   psprintf("splitdb_doctor() reports the capture; without it, keep the service where it is and call splitdb_finalize('%s').",
+						service));
+	if (shape != NULL)
+		refuse(service, "its tables in the sibling no longer have the columns of their archived originals",
+			   psprintf("%s: the rows written since the cutover cannot go back as they are.", shape),
+			   psprintf("Make the table in the sibling match its archived original again (a column added there goes with its values), or keep the service where it is and call splitdb_finalize('%s').",
+						service));
+}
+
+/*
  * check_job
  *		Everything splitdb_rollback() refuses, for the service's newest job;
  *		with a done job, conn (opened here when NULL, and closed) reaches the
@@ -305,15 +336,11 @@ check_job(const char *service, PGconn *conn)
 	check_source(service, job.job_id);
 	{
 		PGconn	   *own = conn ? NULL : splitdb_remote_connect_server(job.server, service);
-		char	   *problem;
-		char	   *shape = NULL;
 
 		PG_TRY();
 		{
 			splitdb_job_check_role(conn ? conn : own, service, "splitdb_rollback");
-			problem = splitdb_capture_problem(job.job_id, service, conn ? conn : own);
-			if (problem == NULL)
-				shape = splitdb_shape_problem(job.job_id, conn ? conn : own, service);
+			check_sibling(service, job.job_id, conn ? conn : own);
 		}
 		PG_FINALLY();
 		{
@@ -321,16 +348,6 @@ check_job(const char *service, PGconn *conn)
 				splitdb_remote_disconnect(own);
 		}
 		PG_END_TRY();
-		if (problem != NULL)
-			refuse(service, "its sibling's capture of writes is incomplete",
-				   psprintf("%s: the rows written since the cutover cannot all be known.", problem),
-				   psprintf("splitdb_doctor() reports the capture; without it, keep the service where it is and call splitdb_finalize('%s').",
-							service));
-		if (shape != NULL)
-			refuse(service, "its tables in the sibling no longer have the columns of their archived originals",
-				   psprintf("%s: the rows written since the cutover cannot go back as they are.", shape),
-				   psprintf("Make the table in the sibling match its archived original again (a column added there goes with its values), or keep the service where it is and call splitdb_finalize('%s').",
-							service));
 	}
 	return job;
 }
@@ -687,17 +704,27 @@ lock_for_switch(void)
 
 /*
  * switch_back
- *		Steps 2 and 3: under the locks, the last replay; the sibling's
+ *		Steps 2 and 3: under the locks, the sibling checked again and the
+ *		last replay; the sibling's
  *		commit (writes refused there, its reference ends gone), then the
  *		source's (restored, the job rolled_back).
  */
 static void
 switch_back(List *tables)
 {
-	int			attempts = lock_for_switch();
+	int			attempts;
 	int64		n;
 	const char *params[3];
 
+	if (rb_args.pause_at[0] != '\0')
+	{
+		begin_tx("replayed");
+		pause_at("replayed");
+		commit_tx();
+	}
+	attempts = lock_for_switch();
+	/* what DDL in the sibling may have changed since the call checked */
+	check_sibling(rb_args.service, rb_args.job_id, rb_conn);
 	n = replay_all(tables);
 	pause_at("locked");
 
