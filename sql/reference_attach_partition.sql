@@ -126,6 +126,40 @@ SELECT c.relname, c.relispartition FROM pg_class c
  ORDER BY 1;
 SELECT count(*) AS orphans FROM splitdb_orphans('attach_svc');
 
+-- the names as an application's migration script writes them, unqualified
+-- and found under search_path: the check reads the partition that the
+-- command attached, not one that the event trigger's own search_path finds
+-- (none: the rows went unchecked, and the detachment said nothing)
+SET ROLE "regress Attach Owner";
+SET search_path = "Att Sché", public;
+CREATE TABLE "Ordér 5" (id integer NOT NULL, cust_id integer);
+INSERT INTO "Ordér 5" VALUES (701, 2), (702, 9);
+\set VERBOSITY terse
+ALTER TABLE "Ordér" ATTACH PARTITION "Ordér 5" FOR VALUES FROM (700) TO (800);
+\set VERBOSITY default
+SELECT relispartition FROM pg_class WHERE oid = '"Ordér 5"'::regclass;
+DELETE FROM "Ordér 5" WHERE id = 702;
+ALTER TABLE "Ordér" ATTACH PARTITION "Ordér 5" FOR VALUES FROM (700) TO (800);
+SELECT tableoid::regclass AS partition, id, cust_id FROM "Ordér" WHERE id > 700;
+SET client_min_messages = notice;
+ALTER TABLE "Ordér" DETACH PARTITION "Ordér 5";
+SET client_min_messages = warning;
+RESET ROLE;
+-- a foreign table made a partition by an unqualified name, with a
+-- temporary table of that name in the way, and one attached: refused
+CREATE TEMPORARY TABLE "Ordér h" (id integer);
+CREATE FOREIGN TABLE "Ordér h" PARTITION OF "Ordér"
+	FOR VALUES FROM (800) TO (900) SERVER splitdb_attach_svc;
+CREATE FOREIGN TABLE "Ordér i" (id integer NOT NULL, cust_id integer)
+	SERVER splitdb_attach_svc;
+ALTER TABLE "Ordér" ATTACH PARTITION "Ordér i" FOR VALUES FROM (900) TO (1000);
+SELECT c.relname, c.relispartition FROM pg_class c
+ WHERE c.relnamespace = '"Att Sché"'::regnamespace AND c.relkind = 'f'
+ ORDER BY 1;
+DROP TABLE pg_temp."Ordér h";
+RESET search_path;
+SELECT count(*) AS orphans FROM splitdb_orphans('attach_svc');
+
 -- clean up
 DROP FOREIGN TABLE "Att Sché"."Cust" CASCADE;
 DELETE FROM splitdb.job;

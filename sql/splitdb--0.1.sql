@@ -505,11 +505,14 @@ CREATE EVENT TRIGGER splitdb_trigger_owner ON ddl_command_end WHEN TAG IN ('CREA
  * sibling was built from its definition, and a rollback restores it as it
  * was archived (src/migrate/ddlguard.c).  splitdb's own workers pass.
  */
+-- no SET search_path: the rows of a partition that ALTER TABLE ... ATTACH
+-- PARTITION names are checked (src/reference/attachcheck.c), and its names are
+-- looked up under the session's path, as the command looked them up; the
+-- function pins pg_catalog, pg_temp for its queries
 CREATE FUNCTION splitdb.guard_ddl()
 RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'splitdb_guard_ddl'
-LANGUAGE C
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C;
 COMMENT ON FUNCTION splitdb.guard_ddl() IS 'event trigger: refuses DDL on a table of a migration under way or on an archived original, on its schema or on the types of its columns';
 REVOKE ALL ON FUNCTION splitdb.guard_ddl() FROM PUBLIC;
 

@@ -496,11 +496,24 @@ guard_applies(FunctionCallInfo fcinfo)
 Datum
 splitdb_guard_ddl(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
+
+	/* splitdb's queries, under a search_path the caller cannot change */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	if (guard_applies(fcinfo))
 		refuse_if_guarded(type_command(fcinfo) ?
 						  RELATIONS_OF_TYPE_COMMANDS GUARDED_AMONG :
 						  RELATIONS_OF_COMMANDS GUARDED_AMONG, 0, NULL);
-	/* a partition attached to a referencing end: its rows are checked */
+	AtEOXact_GUC(true, nestlevel);
+
+	/*
+	 * A partition attached to a referencing end: its rows are checked.  Under
+	 * the session's search_path, which the command's names were looked up
+	 * under (the function has no SET search_path of its own for this);
+	 * attachcheck.c pins it for its own queries.
+	 */
 	if (!splitdb_process() && catalog_present())
 		splitdb_check_attached_partitions((EventTriggerData *) fcinfo->context);
 	PG_RETURN_VOID();

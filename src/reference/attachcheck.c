@@ -42,6 +42,7 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -202,42 +203,38 @@ note_detached(Oid parentid, Oid partid)
 }
 
 /*
- * splitdb_check_attached_partitions
- *		From the ddl_command_end event trigger (ddlguard.c's guard_ddl), for
- *		an ALTER TABLE: check the rows of each partition it attached against
- *		the cross-service references of its new parent's referencing ends;
- *		a key that the other database lacks fails the command with 23503.
- *		A foreign table attached there, or made a partition by CREATE
- *		FOREIGN TABLE ... PARTITION OF, is refused (refuse_foreign()).
- *
- * The partitions are locked by the command (ACCESS EXCLUSIVE; the parent
- * SHARE UPDATE EXCLUSIVE), so no row comes or goes while this reads them.
+ * attached_relations
+ *		The relations the command names, looked up under the session's
+ *		search_path, as the command looked them up: *attached gets each
+ *		partition that ALTER TABLE attached, and the foreign table that
+ *		CREATE FOREIGN TABLE ... PARTITION OF made (found in the schema it
+ *		was created in, so that a temporary table of the same name does not
+ *		stand in for it); *detached gets the partitions that ALTER TABLE
+ *		detached, and *parent the ALTER TABLE's table.  Names that find
+ *		nothing are left out.
  */
-void
-splitdb_check_attached_partitions(EventTriggerData *trigdata)
+static void
+attached_relations(Node *parsetree, List **attached, List **detached, Oid *parent)
 {
 	AlterTableStmt *stmt;
-	bool		any = false;
 	ListCell   *lc;
 
-	if (trigdata->parsetree == NULL)
-		return;
-	/* a foreign table made a partition at once */
-	if (IsA(trigdata->parsetree, CreateForeignTableStmt))
+	if (IsA(parsetree, CreateForeignTableStmt))
 	{
-		CreateStmt *cs = &((CreateForeignTableStmt *) trigdata->parsetree)->base;
+		CreateStmt *cs = &((CreateForeignTableStmt *) parsetree)->base;
 		Oid			relid;
 
 		if (cs->partbound == NULL)
 			return;
-		relid = RangeVarGetRelid(cs->relation, NoLock, true);
+		relid = get_relname_relid(cs->relation->relname,
+								  RangeVarGetCreationNamespace(cs->relation));
 		if (OidIsValid(relid))
-			(void) queue_relation(relid);
+			*attached = lappend_oid(*attached, relid);
 		return;
 	}
-	if (!IsA(trigdata->parsetree, AlterTableStmt))
+	if (!IsA(parsetree, AlterTableStmt))
 		return;
-	stmt = (AlterTableStmt *) trigdata->parsetree;
+	stmt = (AlterTableStmt *) parsetree;
 	if (stmt->objtype != OBJECT_TABLE)
 		return;
 	foreach(lc, stmt->cmds)
@@ -251,11 +248,53 @@ splitdb_check_attached_partitions(EventTriggerData *trigdata)
 		if (!OidIsValid(partid))
 			continue;
 		if (cmd->subtype == AT_AttachPartition)
-			any |= queue_relation(partid);
+			*attached = lappend_oid(*attached, partid);
 		else
-			note_detached(RangeVarGetRelid(stmt->relation, NoLock, true), partid);
+			*detached = lappend_oid(*detached, partid);
 	}
+	if (*detached != NIL)
+		*parent = RangeVarGetRelid(stmt->relation, NoLock, true);
+}
+
+/*
+ * splitdb_check_attached_partitions
+ *		From the ddl_command_end event trigger (ddlguard.c's guard_ddl), for
+ *		an ALTER TABLE: check the rows of each partition it attached against
+ *		the cross-service references of its new parent's referencing ends;
+ *		a key that the other database lacks fails the command with 23503.
+ *		A foreign table attached there, or made a partition by CREATE
+ *		FOREIGN TABLE ... PARTITION OF, is refused (refuse_foreign()).
+ *
+ * Called under the session's search_path: the command's names, often
+ * unqualified in an application's migration scripts, are looked up as the
+ * command looked them up (attached_relations()); the checks then run under
+ * search_path pg_catalog, pg_temp, as a reference's triggers run them.
+ *
+ * The partitions are locked by the command (ACCESS EXCLUSIVE; the parent
+ * SHARE UPDATE EXCLUSIVE), so no row comes or goes while this reads them.
+ */
+void
+splitdb_check_attached_partitions(EventTriggerData *trigdata)
+{
+	List	   *attached = NIL;
+	List	   *detached = NIL;
+	Oid			parent = InvalidOid;
+	bool		any = false;
+	int			nest;
+	ListCell   *lc;
+
+	if (trigdata->parsetree == NULL)
+		return;
+	attached_relations(trigdata->parsetree, &attached, &detached, &parent);
+	if (attached == NIL && detached == NIL)
+		return;
+	nest = splitdb_refcheck_pin_search_path();
+	foreach(lc, attached)
+		any |= queue_relation(lfirst_oid(lc));
+	foreach(lc, detached)
+		note_detached(parent, lfirst_oid(lc));
 	if (any)
 		while (splitdb_refcheck_flush_all(false))
 			;
+	AtEOXact_GUC(true, nest);
 }

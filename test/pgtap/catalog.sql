@@ -330,12 +330,15 @@ SELECT is_empty(
 		 -- the capture trigger resolves no name, or pins it when it runs a statement;
 		 -- the start guard finds a command's names under the session's path, as the
 		 -- command does, and pins it for its own queries; the trigger guard finds
-		 -- them the same way and runs no query
+		 -- them the same way and runs no query; the end guard finds the partitions
+		 -- that ALTER TABLE ... ATTACH PARTITION names the same way, and pins it for
+		 -- its queries and checks
 		 AND p.oid NOT IN ('splitdb.reference_row()'::regprocedure,
 						   'splitdb.reference_flush()'::regprocedure,
 						   'splitdb.shim_statement()'::regprocedure,
 						   'splitdb.capture_changes()'::regprocedure,
 						   'splitdb.guard_start()'::regprocedure,
+						   'splitdb.guard_ddl()'::regprocedure,
 						   'splitdb.guard_triggers()'::regprocedure)$$,
 	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers and the start guards pin it themselves or run no query)');
 
