@@ -223,6 +223,39 @@ splitdb_artifact_drop_sql(const SplitdbArtifact *a)
 }
 
 /*
+ * depended_on_sql
+ *		The (catalog, OID) pairs of the object of kind (a type, domain,
+ *		collation, function or sequence) that the literal lit names, as
+ *		pg_depend refers to it: a type with its array type.  None when it
+ *		is gone.
+ */
+static char *
+depended_on_sql(const char *kind, const char *lit)
+{
+	if (strcmp(kind, "collation") == 0)
+		return psprintf("SELECT 'pg_catalog.pg_collation'::pg_catalog.regclass::pg_catalog.oid, c.oid"
+						"  FROM pg_catalog.pg_collation c"
+						" WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regcollation(%s)::pg_catalog.oid",
+						lit);
+	if (strcmp(kind, "function") == 0)
+		/* not to_regprocedure(), which raises when an argument's schema is missing */
+		return psprintf("SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid, p.oid"
+						"  FROM pg_catalog.pg_proc p"
+						" WHERE p.oid::pg_catalog.regprocedure::pg_catalog.text OPERATOR(pg_catalog.=) %s",
+						lit);
+	if (strcmp(kind, "sequence") == 0)
+		return psprintf("SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, c.oid"
+						"  FROM pg_catalog.pg_class c"
+						" WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%s)::pg_catalog.oid",
+						lit);
+	return psprintf("SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, x.oid"
+					"  FROM pg_catalog.pg_type t,"
+					"       LATERAL (VALUES (t.oid), (t.typarray)) x(oid)"
+					" WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype(%s)::pg_catalog.oid",
+					lit);
+}
+
+/*
  * splitdb_artifact_kept_sql
  *		A query whose one value is true when artifact a stays instead of
  *		going, because something the job did not make needs it (the
@@ -236,7 +269,11 @@ splitdb_artifact_drop_sql(const SplitdbArtifact *a)
  *		  service to fail at its cutover for want of it;
  *		- an extension that owns the foreign-data wrapper of a server that
  *		  stays (postgres_fdw, under a server kept as above or made by the
- *		  application), which DROP EXTENSION refuses to drop (2BP01).
+ *		  application), which DROP EXTENSION refuses to drop (2BP01);
+ *		- a type, domain, collation, function or sequence that an object
+ *		  depends on (a column of a table the application made with the
+ *		  service's enum, a default that calls the function), which DROP
+ *		  without CASCADE refuses to drop (2BP01).
  *		The drops of the job's own objects come first (newest first), so
  *		what is left then is someone else's.  NULL for the kinds that
  *		always go.
@@ -259,6 +296,19 @@ splitdb_artifact_kept_sql(const SplitdbArtifact *a)
 						" WHERE s.srvname OPERATOR(pg_catalog.=) %s"
 						"   AND pg_catalog.split_part(o, '=', 1) OPERATOR(pg_catalog.=) ANY ('{password,sslpassword}'))",
 						lit);
+	if (strcmp(a->kind, "type") == 0 || strcmp(a->kind, "domain") == 0 ||
+		strcmp(a->kind, "collation") == 0 || strcmp(a->kind, "function") == 0 ||
+		strcmp(a->kind, "sequence") == 0)
+		/*
+		 * normal dependencies (a column's type or collation, a default);
+		 * for a sequence also a column that owns it (auto), which a
+		 * domain's own CHECK constraints are on their domain
+		 */
+		return psprintf("SELECT EXISTS (SELECT FROM pg_catalog.pg_depend d"
+						" WHERE d.deptype OPERATOR(pg_catalog.=) ANY ('%s')"
+						"   AND (d.refclassid, d.refobjid) IN (%s))",
+						strcmp(a->kind, "sequence") == 0 ? "{n,a}" : "{n}",
+						depended_on_sql(a->kind, lit));
 	if (strcmp(a->kind, "extension") == 0)
 		return psprintf("SELECT EXISTS (SELECT FROM pg_catalog.pg_foreign_server s"
 						"  JOIN pg_catalog.pg_depend d"

@@ -53,7 +53,8 @@ lives_in(const SplitdbArtifact *a, const char *service)
  *		or taking with it what it does not own (splitdb_artifact_kept_sql):
  *		a schema that holds objects the job did not make, a server with a
  *		user mapping that holds a password, an extension whose
- *		foreign-data wrapper a remaining server uses.  It is forgotten all
+ *		foreign-data wrapper a remaining server uses, a type, domain,
+ *		collation, function or sequence that such an object depends on.  It is forgotten all
  *		the same once the caller marks it dropped.
  *
  * conn: open connection to the sibling
@@ -81,10 +82,16 @@ splitdb_undo_keeps(PGconn *conn, const SplitdbArtifact *a, const char *service)
 		detail = psprintf("Job " INT64_FORMAT " installed the extension, and a foreign server that stays uses its foreign-data wrapper.", a->job_id);
 		hint = "Drop the extension there yourself once no server needs it.";
 	}
-	else
+	else if (strcmp(a->kind, "schema") == 0)
 	{
 		detail = psprintf("Job " INT64_FORMAT " made the schema, and it holds objects that the job did not make.", a->job_id);
 		hint = "Drop the schema there yourself once nothing in it is needed.";
+	}
+	else
+	{
+		detail = psprintf("Job " INT64_FORMAT " made the %s, and objects that the job did not make depend on it.",
+						  a->job_id, a->kind);
+		hint = psprintf("Drop the %s there yourself once nothing depends on it.", a->kind);
 	}
 	ereport(WARNING,
 			(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
