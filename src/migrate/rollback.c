@@ -268,9 +268,11 @@ check_source(const char *service, int64 job_id)
 
 /*
  * check_sibling
- *		Refuse when the sibling's capture of the job misses writes, or when
- *		its tables no longer have their archived originals' columns: what
- *		splitdb_capture_problem() and splitdb_shape_problem() report.  Run
+ *		Refuse when the sibling's capture of the job misses writes, when
+ *		its tables no longer have their archived originals' columns, or
+ *		when objects made there since depend on them: what
+ *		splitdb_capture_problem(), splitdb_shape_problem() and
+ *		splitdb_dependents_problem() report.  Run
  *		by the call, and again by the worker under the switch's locks, which
  *		hold off the DDL that could change either in between (a partition
  *		or table dropped, one made that captures nothing, a column added).
@@ -281,10 +283,13 @@ check_sibling(const char *service, int64 job_id, PGconn *conn)
 {
 	char	   *problem;
 	char	   *shape = NULL;
+	char	   *dependents = NULL;
 
 	problem = splitdb_capture_problem(job_id, service, conn);
 	if (problem == NULL)
 		shape = splitdb_shape_problem(job_id, conn, service);
+	if (problem == NULL && shape == NULL)
+		dependents = splitdb_dependents_problem(job_id, conn, service);
 	if (problem != NULL)
 		refuse(service, "its sibling's capture of writes is incomplete",
 			   psprintf("%s: the rows written since the cutover cannot all be known.", problem),
@@ -295,6 +300,11 @@ check_sibling(const char *service, int64 job_id, PGconn *conn)
 			   psprintf("%s: the rows written since the cutover cannot go back as they are.", shape),
 			   psprintf("Make the table in the sibling match its archived original again (a column added there goes with its values), or keep the service where it is and call splitdb_finalize('%s').",
 						service));
+	if (dependents != NULL)
+		refuse(service, "objects in its sibling depend on its tables there",
+			   psprintf("%s: the rollback drops the tables in the sibling once the source has them back.", dependents),
+			   psprintf("Drop those objects in the sibling (or move what they hold into the source yourself), then call splitdb_rollback('%s') again; or keep the service where it is and call splitdb_finalize('%s').",
+						service, service));
 }
 
 /*

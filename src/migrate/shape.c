@@ -14,6 +14,13 @@
  * format_type() writes them under search_path pg_catalog), and refuses
  * when they differ, having changed nothing.
  *
+ * A rollback also drops the sibling's tables once the source has them
+ * back.  An object made there since that depends on one of them (a view,
+ * a foreign key of a table the service added, a column of its row type, a
+ * default that takes a value from a sequence one of them owns) would make
+ * that last step fail after the source was restored, so a rollback
+ * refuses it first as well, naming it, as DROP TABLE without CASCADE would.
+ *
  * Copyright (c) 2026, splitdb developers
  *
  * IDENTIFICATION
@@ -53,15 +60,59 @@
 	"  FROM pg_catalog.unnest($1::pg_catalog.text[]) n"
 
 /*
- * sibling_shapes
- *		The columns of the named tables in the sibling: a result of one row
- *		per name, in the order given, NULL for a table it lacks.
+ * The objects of the sibling, up to three, that depend on the named tables
+ * ($1) and that dropping them would not take along: not the tables
+ * themselves, their partitions and children, nor their constraints, rules,
+ * triggers, policies and defaults, nor the sequences they own, which go
+ * with them.  What depends on the tables, their row types (and arrays of
+ * them) and those sequences.
  */
-static PGresult *
-sibling_shapes(PGconn *conn, List *names, const char *service)
+#define SIBLING_DEPENDENTS \
+	"WITH rels AS (SELECT c.oid, c.reltype FROM pg_catalog.unnest($1::pg_catalog.text[]) n" \
+	"               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(n))," \
+	"     owned AS (SELECT d.objid AS oid FROM pg_catalog.pg_depend d" \
+	"                 JOIN pg_catalog.pg_class s ON s.oid OPERATOR(pg_catalog.=) d.objid AND s.relkind OPERATOR(pg_catalog.=) 'S'" \
+	"                WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	"                  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	"                  AND d.refobjid IN (SELECT oid FROM rels) AND d.deptype OPERATOR(pg_catalog.=) 'a')," \
+	"     targets AS (SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid AS cls, oid FROM rels" \
+	"                 UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, oid FROM owned" \
+	"                 UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, x.oid" \
+	"                   FROM rels r JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) r.reltype," \
+	"                        LATERAL (VALUES (t.oid), (t.typarray)) x(oid))," \
+	"     deps AS (SELECT DISTINCT coalesce((SELECT pg_catalog.pg_describe_object('pg_catalog.pg_class'::pg_catalog.regclass, w.ev_class, 0)" \
+	"                                          FROM pg_catalog.pg_rewrite w" \
+	"                                         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass" \
+	"                                           AND w.oid OPERATOR(pg_catalog.=) d.objid" \
+	"                                           AND w.rulename OPERATOR(pg_catalog.=) '_RETURN')," \
+	"                                       pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)) AS what" \
+	"                FROM pg_catalog.pg_depend d" \
+	"               WHERE d.deptype OPERATOR(pg_catalog.=) 'n'" \
+	"                 AND (d.refclassid, d.refobjid) IN (SELECT cls, oid FROM targets)" \
+	"                 AND NOT (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	"                          AND (d.objid IN (SELECT oid FROM rels) OR d.objid IN (SELECT oid FROM owned)))" \
+	"                 AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k WHERE k.oid OPERATOR(pg_catalog.=) d.objid" \
+	"                                    AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass" \
+	"                                    AND k.conrelid IN (SELECT oid FROM rels))" \
+	"                 AND NOT EXISTS (SELECT FROM pg_catalog.pg_rewrite w WHERE w.oid OPERATOR(pg_catalog.=) d.objid" \
+	"                                    AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass" \
+	"                                    AND w.ev_class IN (SELECT oid FROM rels))" \
+	"                 AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.oid OPERATOR(pg_catalog.=) d.objid" \
+	"                                    AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass" \
+	"                                    AND g.tgrelid IN (SELECT oid FROM rels))" \
+	"                 AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.oid OPERATOR(pg_catalog.=) d.objid" \
+	"                                    AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass" \
+	"                                    AND p.polrelid IN (SELECT oid FROM rels))" \
+	"                 AND NOT EXISTS (SELECT FROM pg_catalog.pg_attrdef a WHERE a.oid OPERATOR(pg_catalog.=) d.objid" \
+	"                                    AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass" \
+	"                                    AND a.adrelid IN (SELECT oid FROM rels)))" \
+	" SELECT pg_catalog.string_agg(what, '; ' ORDER BY what) FROM (SELECT what FROM deps ORDER BY what LIMIT 3) s"
+
+/* the text[] literal of a list of strings */
+static char *
+text_array_literal(List *names)
 {
 	StringInfoData arr;
-	const char *params[1];
 	ListCell   *lc;
 
 	initStringInfo(&arr);
@@ -82,8 +133,46 @@ sibling_shapes(PGconn *conn, List *names, const char *service)
 		appendStringInfoChar(&arr, '"');
 	}
 	appendStringInfoChar(&arr, '}');
-	params[0] = arr.data;
+	return arr.data;
+}
+
+/*
+ * sibling_shapes
+ *		The columns of the named tables in the sibling: a result of one row
+ *		per name, in the order given, NULL for a table it lacks.
+ */
+static PGresult *
+sibling_shapes(PGconn *conn, List *names, const char *service)
+{
+	const char *params[1] = {text_array_literal(names)};
+
 	return splitdb_remote_exec(conn, SIBLING_SHAPES, 1, params, service);
+}
+
+/*
+ * splitdb_dependents_problem
+ *		The objects of the sibling (conn), up to three, that depend on the
+ *		tables of job job_id there and that dropping them would not take
+ *		along (see the file's header), or NULL when there are none.  In a
+ *		transaction, connected to SPI.
+ */
+char *
+splitdb_dependents_problem(int64 job_id, PGconn *conn, const char *service)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+	List	   *names = NIL;
+	const char *remote[1];
+
+	splitdb_catalog_exec_text("SELECT table_name FROM splitdb.job_table"
+							  " WHERE job_id = $1::pg_catalog.int8 AND relkind IN ('r', 'p')"
+							  " ORDER BY table_name",
+							  1, params, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	if (names == NIL)
+		return NULL;
+	remote[0] = text_array_literal(names);
+	return splitdb_remote_scalar(conn, SIBLING_DEPENDENTS, 1, remote, service);
 }
 
 /*

@@ -17,5 +17,6 @@
 #include "remote/remote.h"
 
 extern char *splitdb_shape_problem(int64 job_id, PGconn *conn, const char *service);
+extern char *splitdb_dependents_problem(int64 job_id, PGconn *conn, const char *service);
 
 #endif							/* SPLITDB_SHAPE_H */

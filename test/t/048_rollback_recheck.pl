@@ -6,7 +6,8 @@
 # rollback impossible: a partition dropped (its rows go without a capture
 # entry, so the archived original would keep them), a column added (its
 # values have nowhere to go), a table made that inherits from a moved one
-# (its rows are captured nowhere).  Before the second check the rollback
+# (its rows are captured nowhere), a view made over a moved table (the
+# rollback's last step drops the tables there).  Before the second check the rollback
 # went on and resurrected the dropped rows, or dropped the column's values,
 # without a word.
 #
@@ -185,6 +186,32 @@ DELETE FROM "${svc} Gerät" WHERE id > 45;
 	like($err, qr/Gerät alt" inherits from public\."$svc Gerät" and has no capture row/,
 		"$svc: the message names the new table");
 	unchanged($svc, sibling_rows($svc));
+}
+
+# ---------------------------------------------------------------------------
+# 4. a view made in the sibling over a moved table, then dropped again
+
+{
+	my $svc = 'rbre_view';
+	my $job = make_service($svc);
+	write_after($svc);
+	my $err = held_rollback($svc, $job,
+		qq{CREATE VIEW "${svc} Geräte" AS SELECT name FROM "${svc} Gerät"}, 'Eigentümer');
+	like($err,
+		qr/55000: rollback of service "$svc" failed: service "$svc" cannot be rolled back: objects in its sibling depend on its tables there/,
+		"$svc: the rollback refuses under its locks (55000)");
+	like($err, qr/view public\."$svc Geräte"/, "$svc: the message names the view");
+	my $before = sibling_rows($svc);
+	unchanged($svc, $before);
+
+	$node->safe_psql($svc, qq{DROP VIEW "${svc} Geräte"});
+	my $expected = sibling_rows($svc);
+	src("SELECT splitdb_rollback('$svc')");
+	is(src("SELECT state FROM splitdb.job WHERE service = '$svc'"), 'rolled_back',
+		"$svc: with the view gone, the rollback completes");
+	is( src(qq{SELECT (SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM "${svc} Messung" t)
+		   || ' / ' || (SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM "${svc} Gerät" t)}),
+		$expected, "$svc: the source holds the sibling's rows, each once");
 }
 
 done_testing();
