@@ -25,9 +25,11 @@ OBJS = \
 	src/metadata/ownerrights.o \
 	src/metadata/service.o \
 	src/migrate/access.o \
+	src/migrate/archivepart.o \
 	src/migrate/cancel.o \
 	src/migrate/capture.o \
 	src/migrate/capturelog.o \
+	src/migrate/capturepart.o \
 	src/migrate/copier.o \
 	src/migrate/copy.o \
 	src/migrate/cutover.o \
@@ -110,7 +112,7 @@ EXTENSION = splitdb
 DATA = sql/splitdb--0.1.sql
 PGFILEDESC = "splitdb - split a monolith database into per-service databases"
 
-REGRESS = service assign plan plan_finalized_mappings plan_way_back plan_dot plan_row_types plan_partition_keys plan_builtin_trigger plan_shim_rights verify migrate migrate_streams migrate_readers migrate_rows_total migrate_resume migrate_recopy migrate_offline_resume migrate_resume_keys migrate_opclasses migrate_domain_checks migrate_schema_access migrate_sibling_role migrate_transaction ddl_guard references reference_chains reference_deferred_triggers sibling_dropped_tables reference_action_paths reference_action_owner reference_finalized reference_connection reference_types reference_char_keys reference_error_fields reference_detail_rights reference_key_images reference_key_forms reference_report_order reference_partitions reference_registry reference_peer_ends function_paths privileges cancel doctor capture rollback rollback_partitions online_partition_levels inheritance_writes rollback_kept_schema rollback_sibling_dependents shim_search_path cancel_search_path online online_domains shim_set_constraints xml_content service_name_escapes shim_dependents plan_shim_mappings reference_drop_constraint reference_self_actions reference_attach_partition reference_trigger_bypass reference_partition_truncate
+REGRESS = service assign plan plan_finalized_mappings plan_way_back plan_dot plan_row_types plan_partition_keys plan_builtin_trigger plan_shim_rights verify migrate migrate_streams migrate_readers migrate_rows_total migrate_resume migrate_recopy migrate_offline_resume migrate_resume_keys migrate_opclasses migrate_domain_checks migrate_schema_access migrate_sibling_role migrate_transaction ddl_guard references reference_chains reference_deferred_triggers sibling_dropped_tables reference_action_paths reference_action_owner reference_finalized reference_connection reference_types reference_char_keys reference_error_fields reference_detail_rights reference_key_images reference_key_forms reference_report_order reference_partitions reference_registry reference_peer_ends function_paths privileges cancel doctor capture rollback rollback_partitions rollback_new_partitions online_partition_levels inheritance_writes rollback_kept_schema rollback_sibling_dependents shim_search_path cancel_search_path online online_domains shim_set_constraints xml_content service_name_escapes shim_dependents plan_shim_mappings reference_drop_constraint reference_self_actions reference_attach_partition reference_trigger_bypass reference_partition_truncate
 # pg_regress databases; PGXS passes them with --dbname
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation

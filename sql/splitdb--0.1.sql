@@ -1554,6 +1554,43 @@ COMMENT ON FUNCTION splitdb.capture_changes() IS 'statement trigger of change ca
 REVOKE ALL ON FUNCTION splitdb.capture_changes() FROM PUBLIC;
 
 /*
+ * splitdb.capture_relation: the capture of relation r into log (key
+ * columns keys) for job_id: its row of splitdb.capture and its four
+ * statement triggers, ENABLE ALWAYS, so that writes applied with
+ * session_replication_role = replica are captured too.  Idempotent.
+ */
+CREATE FUNCTION splitdb.capture_relation(r regclass, log regclass, keys name[], job_id bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	INSERT INTO splitdb.capture (relid, log, key_columns, job_id)
+	VALUES (r, log, keys, capture_relation.job_id)
+	ON CONFLICT (relid) DO UPDATE
+	   SET log = excluded.log, key_columns = excluded.key_columns, job_id = excluded.job_id,
+		   closed_by = NULL, closed_at = NULL;
+	EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_capture_insert AFTER INSERT ON %s'
+				   ' REFERENCING NEW TABLE AS splitdb_new'
+				   ' FOR EACH STATEMENT EXECUTE FUNCTION splitdb.capture_changes()', r);
+	EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_capture_update AFTER UPDATE ON %s'
+				   ' REFERENCING OLD TABLE AS splitdb_old NEW TABLE AS splitdb_new'
+				   ' FOR EACH STATEMENT EXECUTE FUNCTION splitdb.capture_changes()', r);
+	EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_capture_delete AFTER DELETE ON %s'
+				   ' REFERENCING OLD TABLE AS splitdb_old'
+				   ' FOR EACH STATEMENT EXECUTE FUNCTION splitdb.capture_changes()', r);
+	EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_capture_truncate AFTER TRUNCATE ON %s'
+				   ' FOR EACH STATEMENT EXECUTE FUNCTION splitdb.capture_changes()', r);
+	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER splitdb_capture_insert,'
+				   ' ENABLE ALWAYS TRIGGER splitdb_capture_update,'
+				   ' ENABLE ALWAYS TRIGGER splitdb_capture_delete,'
+				   ' ENABLE ALWAYS TRIGGER splitdb_capture_truncate', r);
+END
+$$;
+COMMENT ON FUNCTION splitdb.capture_relation(regclass, regclass, name[], bigint) IS 'captures the writes to one relation into a key log; called by splitdb';
+REVOKE ALL ON FUNCTION splitdb.capture_relation(regclass, regclass, name[], bigint) FROM PUBLIC;
+
+/*
  * splitdb.install_capture: run in the database that captures.  tables: the
  * quoted names of the tables to capture (partitioned tables capture their
  * leaf partitions too); the n-th gets log splitdb_capture.log_<job>_<n>.
@@ -1616,27 +1653,7 @@ BEGIN
 			UNION
 			SELECT root
 		LOOP
-			INSERT INTO splitdb.capture (relid, log, key_columns, job_id)
-			VALUES (r, log, keys, install_capture.job_id)
-			ON CONFLICT (relid) DO UPDATE
-			   SET log = excluded.log, key_columns = excluded.key_columns, job_id = excluded.job_id,
-				   closed_by = NULL, closed_at = NULL;
-			EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_capture_insert AFTER INSERT ON %s'
-						   ' REFERENCING NEW TABLE AS splitdb_new'
-						   ' FOR EACH STATEMENT EXECUTE FUNCTION splitdb.capture_changes()', r);
-			EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_capture_update AFTER UPDATE ON %s'
-						   ' REFERENCING OLD TABLE AS splitdb_old NEW TABLE AS splitdb_new'
-						   ' FOR EACH STATEMENT EXECUTE FUNCTION splitdb.capture_changes()', r);
-			EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_capture_delete AFTER DELETE ON %s'
-						   ' REFERENCING OLD TABLE AS splitdb_old'
-						   ' FOR EACH STATEMENT EXECUTE FUNCTION splitdb.capture_changes()', r);
-			EXECUTE format('CREATE OR REPLACE TRIGGER splitdb_capture_truncate AFTER TRUNCATE ON %s'
-						   ' FOR EACH STATEMENT EXECUTE FUNCTION splitdb.capture_changes()', r);
-			-- writes applied with session_replication_role = replica are captured too
-			EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER splitdb_capture_insert,'
-						   ' ENABLE ALWAYS TRIGGER splitdb_capture_update,'
-						   ' ENABLE ALWAYS TRIGGER splitdb_capture_delete,'
-						   ' ENABLE ALWAYS TRIGGER splitdb_capture_truncate', r);
+			PERFORM splitdb.capture_relation(r, log, keys, install_capture.job_id);
 			total := total + 1;
 		END LOOP;
 	END LOOP;
@@ -1645,6 +1662,51 @@ END
 $$;
 COMMENT ON FUNCTION splitdb.install_capture(bigint, text[]) IS 'captures the writes to the tables (and their partitions) into key logs; called by splitdb at cutover';
 REVOKE ALL ON FUNCTION splitdb.install_capture(bigint, text[]) FROM PUBLIC;
+
+/*
+ * splitdb.capture_partition: a partition made or attached under a
+ * relation that captures (CREATE TABLE ... PARTITION OF, ALTER TABLE ...
+ * ATTACH PARTITION, caught by splitdb.guard_ddl) captures into the same
+ * log, with every relation under it; the rows it brings are logged as
+ * inserted, since they are new to the captured table.  Nothing when the
+ * parent does not capture.  A partition of a table whose capture a
+ * rollback has closed is refused, as a write to it would be.
+ */
+CREATE FUNCTION splitdb.capture_partition(parent regclass, part regclass)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c splitdb.capture;
+	r regclass;
+	n integer := 0;
+	keys text;
+BEGIN
+	SELECT * INTO c FROM splitdb.capture x WHERE x.relid = parent;
+	IF NOT FOUND THEN
+		RETURN 0;
+	END IF;
+	IF c.closed_at IS NOT NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+			MESSAGE = format('service "%s" was rolled back: table %s takes no new partition', c.closed_by, parent),
+			HINT = 'The rows are back in the source database; work there.  A rollback still under way finishes with the next splitdb_rollback().';
+	END IF;
+	FOR r IN SELECT p.relid FROM pg_partition_tree(part) p UNION SELECT part LOOP
+		PERFORM splitdb.capture_relation(r, c.log, c.key_columns, c.job_id);
+		n := n + 1;
+	END LOOP;
+	IF cardinality(c.key_columns) = 0 THEN
+		EXECUTE format('INSERT INTO %s (splitdb_op) SELECT ''T'' WHERE EXISTS (SELECT FROM %s)', c.log, part);
+	ELSE
+		SELECT string_agg(quote_ident(k), ', ') INTO keys FROM unnest(c.key_columns) k;
+		EXECUTE format('INSERT INTO %s (splitdb_op, %s) SELECT ''I'', %s FROM %s', c.log, keys, keys, part);
+	END IF;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION splitdb.capture_partition(regclass, regclass) IS 'captures the writes to a partition made or attached under a captured relation, and logs the rows it brings; called by splitdb';
+REVOKE ALL ON FUNCTION splitdb.capture_partition(regclass, regclass) FROM PUBLIC;
 
 /*
  * splitdb.capture_problem: what is wrong with job_id's capture of tables

@@ -28,4 +28,8 @@ extern char *splitdb_capture_problem(int64 job_id, const char *service,
 									 PGconn *conn);
 extern char *splitdb_capture_tables(int64 job_id);
 
+/* capturepart.c */
+struct EventTriggerData;
+extern void splitdb_capture_new_partitions(struct EventTriggerData *trigdata);
+
 #endif							/* SPLITDB_CAPTURE_H */

@@ -109,6 +109,7 @@
 #include "utils/rel.h"
 
 #include "metadata/catalog.h"
+#include "migrate/capture.h"
 #include "migrate/ddlguard.h"
 #include "reference/attachcheck.h"
 
@@ -515,7 +516,11 @@ splitdb_guard_ddl(PG_FUNCTION_ARGS)
 	 * attachcheck.c pins it for its own queries.
 	 */
 	if (!splitdb_process() && catalog_present())
+	{
 		splitdb_check_attached_partitions((EventTriggerData *) fcinfo->context);
+		/* a partition made or attached under a table that captures: it does too */
+		splitdb_capture_new_partitions((EventTriggerData *) fcinfo->context);
+	}
 	PG_RETURN_VOID();
 }
 

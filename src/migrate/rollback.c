@@ -11,6 +11,8 @@
  * worker (job.c's splitdb_bgworker_init), waits for it, and raises its
  * error.  The worker:
  *
+ *	0. makes in the archive the partitions that the sibling's partitioned
+ *	   tables got since the cutover (archivepart.c);
  *	1. replays the sibling's capture log into the archived originals in
  *	   rounds without locks, until a round finds few entries (each round:
  *	   one REPEATABLE READ snapshot there, one source transaction here,
@@ -867,6 +869,8 @@ run_rollback(void)
 		begin_tx("reading the capture");
 		MemoryContextSwitchTo(rb_cxt);
 		rb_conn = splitdb_remote_connect_server(job.server, rb_args.service);
+		/* the partitions the sibling got since the cutover, before any replay */
+		(void) splitdb_archive_new_partitions(rb_args.job_id, rb_args.service, rb_conn);
 		tables = load_tables();
 		commit_tx();
 		replay_rounds(tables);

@@ -19,4 +19,7 @@
 extern void splitdb_restore_lock(int64 job_id, const char *service);
 extern void splitdb_restore_source(int64 job_id, const char *service, PGconn *conn);
 
+/* archivepart.c */
+extern int	splitdb_archive_new_partitions(int64 job_id, const char *service, PGconn *conn);
+
 #endif							/* SPLITDB_ROLLBACK_H */

@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS splitdb CASCADE;
 -- the library defines the settings; load it even without shared_preload_libraries
 LOAD 'splitdb';
 
-SELECT plan(97);
+SELECT plan(99);
 
 -- ===== the extension
 SELECT has_extension('splitdb', 'extension splitdb is installed');
@@ -186,6 +186,10 @@ SELECT function_privs_are('splitdb', 'guard_dropped_ends', ARRAY[]::name[],
 						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.guard_dropped_ends()');
 SELECT function_privs_are('splitdb', 'guard_ddl', ARRAY[]::name[],
 						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.guard_ddl()');
+SELECT function_privs_are('splitdb', 'capture_relation', ARRAY['regclass', 'regclass', 'name[]', 'bigint'],
+						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.capture_relation()');
+SELECT function_privs_are('splitdb', 'capture_partition', ARRAY['regclass', 'regclass'],
+						  'public', ARRAY[]::text[], 'PUBLIC may not execute splitdb.capture_partition()');
 
 -- ===== functions
 SELECT set_eq(
@@ -239,13 +243,15 @@ SELECT set_eq(
 		  'splitdb_rollback(name)',
 		  'splitdb.capture_changes()',
 		  'splitdb.install_capture(bigint,text[])',
+		  'splitdb.capture_relation(regclass,regclass,name[],bigint)',
+		  'splitdb.capture_partition(regclass,regclass)',
 		  'splitdb.capture_problem(bigint,text[])',
 		  'splitdb.refuse_writes()',
 		  'splitdb.close_capture(bigint,text)',
 		  'splitdb.drop_capture(bigint)',
 		  'splitdb.reference_relay_action(bigint,"char",text[],text[],bigint,text)',
 		  'splitdb.reference_lookup(bigint,"char",integer,text[],text[],bigint,text)'],
-	'the extension has exactly these functions: fifteen in its schema, thirty-seven helpers in splitdb');
+	'the extension has exactly these functions: fifteen in its schema, thirty-nine helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -261,7 +267,7 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'origin_key_make', 'ensure_preloaded', 'partition_route',
 									  'refuse_foreign_triggers', 'guard_ddl', 'guard_drop',
 									  'guard_start', 'guard_triggers', 'guard_dropped_ends', 'archive_guard', 'capture_changes', 'install_capture',
-									  'capture_problem', 'refuse_writes', 'close_capture', 'drop_capture'],
+									  'capture_relation', 'capture_partition', 'capture_problem', 'refuse_writes', 'close_capture', 'drop_capture'],
 					 'schema splitdb holds only the internal helpers');
 
 SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',

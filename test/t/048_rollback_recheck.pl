@@ -214,4 +214,39 @@ DELETE FROM "${svc} Gerät" WHERE id > 45;
 		$expected, "$svc: the source holds the sibling's rows, each once");
 }
 
+# ---------------------------------------------------------------------------
+# 5. a partition the owner makes in the sibling: captured as its parent is,
+#    made in the archive by the rollback, and back in the source with its rows
+
+{
+	my $svc = 'rbre_partition';
+	my $job = make_service($svc);
+	write_after($svc);
+	my ($ret, $out, $err) = psql_as($node, 'Eigentümer', $svc, qq{
+CREATE TABLE "${svc} Messung 3" PARTITION OF "${svc} Messung" FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+INSERT INTO "${svc} Messung" SELECT g, date '2027-01-01' + (g - 400), g FROM generate_series(401, 420) g;
+INSERT INTO "${svc} Messung 3" VALUES (500, '2027-12-12', 5);
+UPDATE "${svc} Messung" SET tag = '2027-06-06' WHERE id = 7;
+DELETE FROM "${svc} Messung 3" WHERE id = 405;
+SELECT count(*) FROM pg_trigger
+ WHERE tgrelid = '"${svc} Messung 3"'::regclass AND tgname LIKE 'splitdb\_capture\_%'});
+	is($ret, 0, "$svc: the owner makes a partition in the sibling and writes to it") or diag $err;
+	is($out, '4', "$svc: the new partition has the four capture triggers");
+	my $expected = sibling_rows($svc);
+	my $per_partition = $node->safe_psql($svc,
+		qq{SELECT string_agg(tableoid::regclass || ' ' || n, ', ' ORDER BY tableoid::regclass::text)
+		     FROM (SELECT tableoid, count(*) AS n FROM "${svc} Messung" GROUP BY 1) c});
+	src("SELECT splitdb_rollback('$svc')");
+	is(src("SELECT state FROM splitdb.job WHERE service = '$svc'"), 'rolled_back',
+		"$svc: the rollback completes");
+	is( src(qq{SELECT (SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM "${svc} Messung" t)
+		   || ' / ' || (SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM "${svc} Gerät" t)}),
+		$expected, "$svc: the source holds the sibling's rows, each once");
+	is( src(qq{SELECT string_agg(tableoid::regclass || ' ' || n, ', ' ORDER BY tableoid::regclass::text)
+		     FROM (SELECT tableoid, count(*) AS n FROM "${svc} Messung" GROUP BY 1) c}),
+		$per_partition, "$svc: each row in the same partition as in the sibling");
+	is(src(qq{SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = '"${svc} Messung 3"'::regclass}),
+		'Eigentümer', "$svc: the new partition is the table owner's in the source");
+}
+
 done_testing();
