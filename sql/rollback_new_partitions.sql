@@ -69,9 +69,13 @@ CREATE FOREIGN TABLE "Protokoll 2030" PARTITION OF "Protokoll" FOR VALUES FROM (
 	SERVER np_elsewhere;
 CREATE FOREIGN TABLE "Protokoll fremd" (am date NOT NULL, eintrag text) SERVER np_elsewhere;
 ALTER TABLE "Protokoll" ATTACH PARTITION "Protokoll fremd" FOR VALUES FROM ('2031-01-01') TO ('2032-01-01');
+-- or under a partitioned table attached
+CREATE TABLE "Protokoll 2031" (am date NOT NULL, eintrag text) PARTITION BY RANGE (am);
+ALTER TABLE "Protokoll 2031" ATTACH PARTITION "Protokoll fremd" FOR VALUES FROM ('2031-01-01') TO ('2031-07-01');
+ALTER TABLE "Protokoll" ATTACH PARTITION "Protokoll 2031" FOR VALUES FROM ('2031-01-01') TO ('2032-01-01');
 \set VERBOSITY default
 SELECT count(*) AS partitions FROM pg_inherits WHERE inhparent = '"Protokoll"'::regclass;
-DROP FOREIGN TABLE "Protokoll fremd";
+DROP TABLE "Protokoll 2031";
 DROP SERVER np_elsewhere;
 
 -- writes: through the parent, straight into the new partitions, rows moved

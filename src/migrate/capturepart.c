@@ -16,8 +16,10 @@
  * then makes the partition in the archived original before it replays
  * (rollback.c).
  *
- * A foreign table is refused as such a partition: its rows live in another
- * database, which no capture reaches.
+ * A foreign table is refused as such a partition, or under one (an attached
+ * partitioned table): its rows live in another database, which no capture
+ * reaches, and reading them as the log's owner would use that role's user
+ * mapping.
  *
  * Invariants:
  * - The capture is installed in the command's own transaction: no write
@@ -38,6 +40,7 @@
 
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
@@ -146,15 +149,21 @@ capture_partition(const NewPartition *p)
 	Oid			save_userid;
 	int			save_sec;
 
+	ListCell   *lc;
+
 	if (!OidIsValid(owner))
 		return;
-	if (get_rel_relkind(p->part) == RELKIND_FOREIGN_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("foreign table \"%s\" cannot be a partition of \"%s\", whose writes splitdb captures",
-						get_rel_name(p->part), get_rel_name(p->parent)),
-				 errdetail("A rollback of the service brings back the rows written here since its migration, and the rows of a foreign table are in another database."),
-				 errhint("Attach it once the service's migration is finalized (splitdb_finalize() in the source database).")));
+	/* the partition, or one under it (an attached partitioned table) */
+	foreach(lc, find_all_inheritors(p->part, NoLock, NULL))
+	{
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("foreign table \"%s\" cannot be a partition of \"%s\", whose writes splitdb captures",
+							get_rel_name(lfirst_oid(lc)), get_rel_name(p->parent)),
+					 errdetail("A rollback of the service brings back the rows written here since its migration, and the rows of a foreign table are in another database."),
+					 errhint("Attach it once the service's migration is finalized (splitdb_finalize() in the source database).")));
+	}
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	/* an error on the way resets the user at abort */
