@@ -452,6 +452,13 @@ log_into(TriggerData *td, const CaptureRow *row)
 	SetUserIdAndSecContext(save_userid, save_sec);
 }
 
+/* whether rel is a table with inheritance children (a partitioned table's are its partitions) */
+static bool
+has_children(Relation rel)
+{
+	return rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_rel->relhassubclass;
+}
+
 /*
  * log_into_children
  *		A statement on a table with inheritance children writes their rows
@@ -472,7 +479,7 @@ log_into_children(TriggerData *td)
 	List	   *kids;
 	ListCell   *lc;
 
-	if (rel->rd_rel->relkind != RELKIND_RELATION || !rel->rd_rel->relhassubclass)
+	if (!has_children(rel))
 		return;
 	/* the statement has locked them */
 	kids = find_all_inheritors(RelationGetRelid(rel), NoLock, NULL);
@@ -525,7 +532,7 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
 
 	logged = splitdb_capture_direct && splitdb_capturelog_write(td);
-	if (logged && !td->tg_relation->rd_rel->relhassubclass)
+	if (logged && !has_children(td->tg_relation))
 		return PointerGetDatum(NULL);
 
 	/*
