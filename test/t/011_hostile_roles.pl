@@ -201,7 +201,9 @@ SELECT string_agg(p.oid::regprocedure::text, ' ' ORDER BY p.oid::regprocedure::t
 		OR (p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'splitdb\_%'))
    AND has_function_privilege('app', p.oid, 'EXECUTE') = };
 my $internal =
-    'splitdb.archive_guard() splitdb.capture_changes() splitdb.capture_problem(bigint,text[]) '
+    'splitdb.archive_guard() splitdb.capture_changes() '
+  . 'splitdb.capture_partition(regclass,regclass) splitdb.capture_problem(bigint,text[]) '
+  . 'splitdb.capture_relation(regclass,regclass,name[],bigint) '
   . 'splitdb.close_capture(bigint,text) splitdb.drop_capture(bigint) '
   . 'splitdb.drop_reference_end(bigint,"char") splitdb.drop_reference_ends(bigint[]) '
   . 'splitdb.ensure_preloaded() '
