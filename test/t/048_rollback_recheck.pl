@@ -63,14 +63,17 @@ SELECT splitdb_assign('$svc', '"${svc} Messung"', '"${svc} Gerät"');
 	return src("SELECT job_id FROM splitdb.job WHERE service = '$svc'");
 }
 
-# the rows of both tables in the sibling, as a fingerprint
-sub sibling_rows
+# the rows of both tables of $svc in database $db, as a fingerprint
+sub rows_in
 {
-	my ($svc) = @_;
-	return $node->safe_psql($svc,
+	my ($n, $db, $svc) = @_;
+	return $n->safe_psql($db,
 		qq{SELECT (SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM "${svc} Messung" t)
 		   || ' / ' || (SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM "${svc} Gerät" t)});
 }
+
+# the same in the sibling
+sub sibling_rows { return rows_in($node, $_[0], $_[0]); }
 
 # held_rollback($svc, $job, $ddl, $role): the rollback held at 'replayed',
 # $ddl run in the sibling as $role (the bootstrap superuser when undef), the
@@ -164,8 +167,7 @@ DELETE FROM "${svc} Gerät" WHERE id > 45;
 	src("SELECT splitdb_rollback('$svc')");
 	is(src("SELECT state FROM splitdb.job WHERE service = '$svc'"), 'rolled_back',
 		"$svc: with the column gone again, the rollback completes");
-	is( src(qq{SELECT (SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM "${svc} Messung" t)
-		   || ' / ' || (SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM "${svc} Gerät" t)}),
+	is( rows_in($node, 'postgres', $svc),
 		$expected, "$svc: the source holds the sibling's rows, each once");
 }
 
@@ -209,8 +211,7 @@ DELETE FROM "${svc} Gerät" WHERE id > 45;
 	src("SELECT splitdb_rollback('$svc')");
 	is(src("SELECT state FROM splitdb.job WHERE service = '$svc'"), 'rolled_back',
 		"$svc: with the view gone, the rollback completes");
-	is( src(qq{SELECT (SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM "${svc} Messung" t)
-		   || ' / ' || (SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM "${svc} Gerät" t)}),
+	is( rows_in($node, 'postgres', $svc),
 		$expected, "$svc: the source holds the sibling's rows, each once");
 }
 
@@ -239,8 +240,7 @@ SELECT count(*) FROM pg_trigger
 	src("SELECT splitdb_rollback('$svc')");
 	is(src("SELECT state FROM splitdb.job WHERE service = '$svc'"), 'rolled_back',
 		"$svc: the rollback completes");
-	is( src(qq{SELECT (SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM "${svc} Messung" t)
-		   || ' / ' || (SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)), 0) FROM "${svc} Gerät" t)}),
+	is( rows_in($node, 'postgres', $svc),
 		$expected, "$svc: the source holds the sibling's rows, each once");
 	is( src(qq{SELECT string_agg(tableoid::regclass || ' ' || n, ', ' ORDER BY tableoid::regclass::text)
 		     FROM (SELECT tableoid, count(*) AS n FROM "${svc} Messung" GROUP BY 1) c}),
