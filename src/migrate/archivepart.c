@@ -134,6 +134,27 @@ make_partition(int64 job_id, const char *service, JobRelation *parent, char **ro
 	JobRelation *r;
 	char	   *taken;
 
+	/*
+	 * The restore moves it to its schema under its name, between the
+	 * sibling's commit and the source's: what would stop it there is
+	 * refused now, having changed nothing.
+	 */
+	splitdb_catalog_exec_text("SELECT pg_catalog.to_regnamespace(pg_catalog.quote_ident($1)) IS NULL,"
+							  "       pg_catalog.to_regclass($2) IS NOT NULL",
+							  2, (const char *[]) {row[5], row[0]}, true);
+	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_SCHEMA_NAME),
+				 errmsg("service \"%s\" cannot be rolled back: its partition %s, made in the sibling since the cutover, is in schema \"%s\", which this database lacks",
+						service, row[0], row[5]),
+				 errhint("Create the schema here, then call splitdb_rollback('%s') again.", service)));
+	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "t") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("service \"%s\" cannot be rolled back: its partition %s, made in the sibling since the cutover, has the name of a relation of this database",
+						service, row[0]),
+				 errhint("Rename the partition in the sibling, or that relation here, then call splitdb_rollback('%s') again.", service)));
+
 	splitdb_catalog_exec_text("SELECT pg_catalog.to_regclass($1) IS NOT NULL", 1, &archived, true);
 	taken = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (strcmp(taken, "t") == 0)
