@@ -574,6 +574,12 @@ my @actions = (
 		q{INSERT INTO shipment SELECT g, g FROM generate_series(100000, 360000) g} ],
 	[ '260,002 claims, the last of a missing order (deferred)', 'mono',
 		q{INSERT INTO claim SELECT g, g FROM generate_series(100000, 360001) g} ],
+	[ '260,002 claims of missing orders, deleted before the commit (deferred)', 'mono',
+		q{BEGIN; INSERT INTO claim SELECT g, g FROM generate_series(400000, 660001) g;
+		  DELETE FROM claim WHERE id >= 400000; COMMIT} ],
+	[ '260,002 claims of missing orders, all but the last deleted before the commit (deferred)', 'mono',
+		q{BEGIN; INSERT INTO claim SELECT g, g FROM generate_series(400000, 660001) g;
+		  DELETE FROM claim WHERE id >= 400000 AND id < 660001; COMMIT} ],
 	[ '260,001 orders deleted in the sibling (CASCADE to their shipments)', 'sib',
 		q{DELETE FROM orders WHERE id >= 100000} ],
 	[ '260,001 customers', 'mono',
@@ -582,6 +588,9 @@ my @actions = (
 		q{INSERT INTO orders SELECT g, g, 0 FROM generate_series(100000, 360001) g} ],
 	[ '260,002 notes in the sibling, the last of a missing customer (deferred)', 'sib',
 		q{INSERT INTO pnote SELECT g, g FROM generate_series(100000, 360001) g} ],
+	[ '260,002 notes of missing customers in the sibling, deleted before the commit (deferred)', 'sib',
+		q{BEGIN; INSERT INTO pnote SELECT g, g FROM generate_series(400000, 660001) g;
+		  DELETE FROM pnote WHERE id >= 400000; COMMIT} ],
 	[ '260,001 notes in the sibling', 'sib',
 		q{INSERT INTO pnote SELECT g, g FROM generate_series(100000, 360000) g} ],
 	[ '260,001 noted customers deleted (SET NULL in the sibling)', 'mono',
