@@ -93,6 +93,7 @@ OBJS = \
 	src/reference/reference.o \
 	src/reference/refstats.o \
 	src/reference/route.o \
+	src/reference/shimforms.o \
 	src/reference/shimguard.o \
 	src/reference/trigguard.o \
 	src/reference/dropguard.o \

@@ -163,6 +163,44 @@ INSERT INTO line VALUES (11, 10, 99);
 RESET splitdb.check_connection;
 SELECT id, kunde, product_id FROM line WHERE id >= 10 ORDER BY id;
 
+
+--
+-- Statement forms that postgres_fdw cannot apply to a shim are refused
+-- with a message that says the table moved (not PostgreSQL's, which names
+-- a missing unique index or "this table type"), in a WITH clause too;
+-- nothing is written.  On a table that stays they are checked as before.
+--
+INSERT INTO product VALUES (1) ON CONFLICT (id) DO UPDATE SET id = 21;
+INSERT INTO product VALUES (1), (21) ON CONFLICT (id) DO NOTHING;
+WITH i AS (INSERT INTO product VALUES (1) ON CONFLICT (id) DO UPDATE SET id = 21 RETURNING id)
+SELECT * FROM i;
+BEGIN;
+DECLARE c CURSOR FOR SELECT id FROM product WHERE id = 2 FOR UPDATE;
+FETCH c;
+UPDATE product SET id = 22 WHERE CURRENT OF c;
+ROLLBACK;
+BEGIN;
+DECLARE c CURSOR FOR SELECT id FROM product WHERE id = 2 FOR UPDATE;
+FETCH c;
+DELETE FROM product WHERE CURRENT OF c;
+ROLLBACK;
+-- PostgreSQL's own refusal
+MERGE INTO product p USING (VALUES (23)) v(id) ON p.id = v.id
+	WHEN NOT MATCHED THEN INSERT VALUES (v.id);
+SELECT count(*) FROM product WHERE id BETWEEN 21 AND 23;
+-- without a conflict target the shim takes it
+INSERT INTO product VALUES (1), (21) ON CONFLICT DO NOTHING;
+SELECT id FROM product WHERE id BETWEEN 21 AND 23;
+DELETE FROM product WHERE id = 21;
+-- on the table that stays, the changed key is checked
+INSERT INTO line VALUES (9, 9, 9) ON CONFLICT (id) DO UPDATE SET product_id = 99;
+BEGIN;
+DECLARE c CURSOR FOR SELECT id FROM line WHERE id = 9 FOR UPDATE;
+FETCH c;
+UPDATE line SET product_id = 98 WHERE CURRENT OF c;
+ROLLBACK;
+SELECT id, kunde, product_id FROM line WHERE id = 9;
+
 --
 -- An owner that is not a superuser: postgres_fdw's password rule, the same
 -- refusal with the setting on or off

@@ -34,6 +34,7 @@
 #include "migrate/launcher.h"
 #include "reference/refcheck.h"
 #include "reference/refstats.h"
+#include "reference/shimforms.h"
 #include "splitdb.h"
 
 PG_MODULE_MAGIC;
@@ -334,6 +335,9 @@ _PG_init(void)
 
 	/* SET CONSTRAINTS ALL reaches the siblings written through shims */
 	splitdb_constraintsfwd_init();
+
+	/* ON CONFLICT with a target and WHERE CURRENT OF on a shim: refused with their reason */
+	splitdb_shimforms_init();
 
 	/* preloaded: resume jobs that a restart interrupted, count reference checks */
 	if (process_shared_preload_libraries_in_progress)

@@ -220,6 +220,12 @@ typedef struct RefcheckXactState
 	 */
 	List	   *fdw_modified;
 
+	/*
+	 * A check or action of this transaction ran on postgres_fdw's
+	 * connection: its remote transaction cannot be prepared.
+	 */
+	bool		fdw_enforced;
+
 	/* keys found on postgres_fdw's connection, to hold past its commit: HeldKeys */
 	List	   *fdw_checked;
 

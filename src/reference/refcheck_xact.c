@@ -196,6 +196,7 @@ splitdb_refcheck_fdw_connection(Oid serverid, Oid writer, Oid owner)
 
 	conn = splitdb_remote_fdw_connection(splitdb_refcheck_mapping(serverid, writer, owner));
 	callbacks_before_fdw();
+	refcheck_xact.fdw_enforced = true;
 	return conn;
 }
 
@@ -426,7 +427,13 @@ xact_callback(XactEvent event, void *arg)
 				if (pushed)
 					PopActiveSnapshot();
 			}
-			if (event == XACT_EVENT_PRE_PREPARE && splitdb_checkconn_any_active())
+			/*
+			 * on splitdb's connection or on postgres_fdw's (which would
+			 * refuse next, naming foreign tables the client may never have
+			 * written): the same refusal
+			 */
+			if (event == XACT_EVENT_PRE_PREPARE &&
+				(splitdb_checkconn_any_active() || refcheck_xact.fdw_enforced))
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot prepare a transaction that has checked cross-service references"),

@@ -509,11 +509,11 @@ refused('orddb',
 	'PREPARE TRANSACTION in the sibling after a checked insert');
 refused('orddb',
 	"BEGIN;\nSET LOCAL splitdb.check_connection = off;\nINSERT INTO orders VALUES (110, 4);\nPREPARE TRANSACTION 'p2';",
-	'0A000', 'cannot PREPARE a transaction that has operated on postgres_fdw foreign tables',
+	'0A000', 'cannot prepare a transaction that has checked cross-service references',
 	'PREPARE TRANSACTION in the sibling with splitdb.check_connection off');
 refused('mono',
 	"BEGIN;\nDELETE FROM customer WHERE id = 5;\nPREPARE TRANSACTION 'p3';",
-	'0A000', 'cannot PREPARE a transaction that has operated on postgres_fdw foreign tables',
+	'0A000', 'cannot prepare a transaction that has checked cross-service references',
 	'PREPARE TRANSACTION in the source after a checked delete');
 is($sibling->safe_psql('orddb', 'SELECT count(*) FROM pg_prepared_xacts')
 	  . $source->safe_psql('mono', 'SELECT count(*) FROM pg_prepared_xacts'),
