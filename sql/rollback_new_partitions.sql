@@ -45,11 +45,22 @@ CREATE TABLE "Buchung 2027a" PARTITION OF "Buchung" FOR VALUES FROM ('2027-01-01
 CREATE TABLE "Buchung 2027b" (LIKE "Buchung");
 INSERT INTO "Buchung 2027b" SELECT g, date '2027-07-01' + (g - 1000), 'y', g FROM generate_series(1001, 1020) g;
 ALTER TABLE "Buchung" ATTACH PARTITION "Buchung 2027b" FOR VALUES FROM ('2027-07-01') TO ('2028-01-01');
--- a partition partitioned in turn
+-- a partition partitioned in turn, and its partitions, in one transaction
+-- (as a migration script makes them)
+BEGIN;
 CREATE TABLE "Buchung 2028" PARTITION OF "Buchung" FOR VALUES FROM ('2028-01-01') TO ('2029-01-01')
 	PARTITION BY RANGE (tag);
 CREATE TABLE "Buchung 2028 h1" PARTITION OF "Buchung 2028" FOR VALUES FROM ('2028-01-01') TO ('2028-07-01');
 CREATE TABLE "Buchung 2028 rest" PARTITION OF "Buchung 2028" DEFAULT;
+COMMIT;
+-- a partition partitioned in turn and its partition, made by one call of a
+-- function (as a partition manager makes them)
+DO $$
+BEGIN
+	EXECUTE 'CREATE TABLE "Buchung 2030" PARTITION OF "Buchung" FOR VALUES FROM (''2030-01-01'') TO (''2031-01-01'') PARTITION BY RANGE (tag)';
+	EXECUTE 'CREATE TABLE "Buchung 2030 h1" PARTITION OF "Buchung 2030" FOR VALUES FROM (''2030-01-01'') TO (''2030-07-01'')';
+END
+$$;
 -- one in a schema of its own
 CREATE SCHEMA "Teile";
 CREATE TABLE "Teile"."Buchung 2029" PARTITION OF "Buchung" FOR VALUES FROM ('2029-01-01') TO ('2030-01-01');

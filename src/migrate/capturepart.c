@@ -148,7 +148,6 @@ capture_partition(const NewPartition *p)
 	Datum		values[2] = {ObjectIdGetDatum(p->parent), ObjectIdGetDatum(p->part)};
 	Oid			save_userid;
 	int			save_sec;
-
 	ListCell   *lc;
 
 	if (!OidIsValid(owner))
