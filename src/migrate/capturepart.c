@@ -38,7 +38,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
@@ -52,6 +51,7 @@
 
 #include "metadata/catalog.h"
 #include "migrate/capture.h"
+#include "reference/attachcheck.h"
 #include "splitdb.h"
 
 /* a partition the command made or attached, and its parent */
@@ -63,10 +63,8 @@ typedef struct NewPartition
 
 /*
  * new_partitions
- *		The partitions the command made (CREATE [FOREIGN] TABLE ... PARTITION
- *		OF, found in the schema it was created in) or attached (ALTER TABLE
- *		... ATTACH PARTITION), looked up under the session's search_path as
- *		the command looked them up; names that find nothing are left out.
+ *		The partitions the command made or attached (attachcheck.c looks
+ *		them up as the command did), each with its parent.
  */
 static List *
 new_partitions(Node *parsetree)
@@ -74,36 +72,12 @@ new_partitions(Node *parsetree)
 	List	   *found = NIL;
 	ListCell   *lc;
 
-	if (IsA(parsetree, CreateStmt) || IsA(parsetree, CreateForeignTableStmt))
+	foreach(lc, splitdb_partitions_made(parsetree, false))
 	{
-		CreateStmt *cs = IsA(parsetree, CreateStmt) ? (CreateStmt *) parsetree :
-			&((CreateForeignTableStmt *) parsetree)->base;
+		Oid			relid = lfirst_oid(lc);
 		NewPartition *p;
-		Oid			relid;
 
-		if (cs->partbound == NULL)
-			return NIL;
-		relid = get_relname_relid(cs->relation->relname,
-								  RangeVarGetCreationNamespace(cs->relation));
-		if (!OidIsValid(relid) || !get_rel_relispartition(relid))
-			return NIL;
-		p = palloc(sizeof(NewPartition));
-		p->part = relid;
-		p->parent = get_partition_parent(relid, true);
-		return list_make1(p);
-	}
-	if (!IsA(parsetree, AlterTableStmt) || ((AlterTableStmt *) parsetree)->objtype != OBJECT_TABLE)
-		return NIL;
-	foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
-	{
-		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
-		NewPartition *p;
-		Oid			relid;
-
-		if (cmd->subtype != AT_AttachPartition)
-			continue;
-		relid = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
-		if (!OidIsValid(relid) || !get_rel_relispartition(relid))
+		if (!get_rel_relispartition(relid))
 			continue;
 		p = palloc(sizeof(NewPartition));
 		p->part = relid;

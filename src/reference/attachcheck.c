@@ -203,57 +203,61 @@ note_detached(Oid parentid, Oid partid)
 }
 
 /*
- * attached_relations
- *		The relations the command names, looked up under the session's
- *		search_path, as the command looked them up: *attached gets each
- *		partition that ALTER TABLE attached, and the foreign table that
- *		CREATE FOREIGN TABLE ... PARTITION OF made (found in the schema it
- *		was created in, so that a temporary table of the same name does not
- *		stand in for it); *detached gets the partitions that ALTER TABLE
- *		detached, and *parent the ALTER TABLE's table.  Names that find
- *		nothing are left out.
+ * partition_commands
+ *		The partitions that the ALTER TABLE parsetree attaches or detaches
+ *		(subtype), looked up under the session's search_path as the command
+ *		looked them up; names that find nothing are left out.  NIL for any
+ *		other command.
  */
-static void
-attached_relations(Node *parsetree, List **attached, List **detached, Oid *parent)
+static List *
+partition_commands(Node *parsetree, AlterTableType subtype)
 {
-	AlterTableStmt *stmt;
+	List	   *found = NIL;
 	ListCell   *lc;
 
-	if (IsA(parsetree, CreateForeignTableStmt))
-	{
-		CreateStmt *cs = &((CreateForeignTableStmt *) parsetree)->base;
-		Oid			relid;
-
-		if (cs->partbound == NULL)
-			return;
-		relid = get_relname_relid(cs->relation->relname,
-								  RangeVarGetCreationNamespace(cs->relation));
-		if (OidIsValid(relid))
-			*attached = lappend_oid(*attached, relid);
-		return;
-	}
-	if (!IsA(parsetree, AlterTableStmt))
-		return;
-	stmt = (AlterTableStmt *) parsetree;
-	if (stmt->objtype != OBJECT_TABLE)
-		return;
-	foreach(lc, stmt->cmds)
+	if (!IsA(parsetree, AlterTableStmt) || ((AlterTableStmt *) parsetree)->objtype != OBJECT_TABLE)
+		return NIL;
+	foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
 	{
 		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
 		Oid			partid;
 
-		if (cmd->subtype != AT_AttachPartition && cmd->subtype != AT_DetachPartition)
+		if (cmd->subtype != subtype)
 			continue;
 		partid = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
-		if (!OidIsValid(partid))
-			continue;
-		if (cmd->subtype == AT_AttachPartition)
-			*attached = lappend_oid(*attached, partid);
-		else
-			*detached = lappend_oid(*detached, partid);
+		if (OidIsValid(partid))
+			found = lappend_oid(found, partid);
 	}
-	if (*detached != NIL)
-		*parent = RangeVarGetRelid(stmt->relation, NoLock, true);
+	return found;
+}
+
+/*
+ * splitdb_partitions_made
+ *		The partitions that the command parsetree made or attached, as the
+ *		command found them: the one CREATE [FOREIGN] TABLE ... PARTITION OF
+ *		made (with foreign_only, only a foreign table), found in the schema
+ *		it was created in, so that a temporary table of the same name does
+ *		not stand in for it; those ALTER TABLE ... ATTACH PARTITION
+ *		attached, under the session's search_path.  Names that find nothing
+ *		are left out.
+ */
+List *
+splitdb_partitions_made(Node *parsetree, bool foreign_only)
+{
+	CreateStmt *cs;
+	Oid			relid;
+
+	if (IsA(parsetree, CreateForeignTableStmt))
+		cs = &((CreateForeignTableStmt *) parsetree)->base;
+	else if (IsA(parsetree, CreateStmt) && !foreign_only)
+		cs = (CreateStmt *) parsetree;
+	else
+		return partition_commands(parsetree, AT_AttachPartition);
+	if (cs->partbound == NULL)
+		return NIL;
+	relid = get_relname_relid(cs->relation->relname,
+							  RangeVarGetCreationNamespace(cs->relation));
+	return OidIsValid(relid) ? list_make1_oid(relid) : NIL;
 }
 
 /*
@@ -267,7 +271,7 @@ attached_relations(Node *parsetree, List **attached, List **detached, Oid *paren
  *
  * Called under the session's search_path: the command's names, often
  * unqualified in an application's migration scripts, are looked up as the
- * command looked them up (attached_relations()); the checks then run under
+ * command looked them up (splitdb_partitions_made()); the checks then run under
  * search_path pg_catalog, pg_temp, as a reference's triggers run them.
  *
  * The partitions are locked by the command (ACCESS EXCLUSIVE; the parent
@@ -285,9 +289,13 @@ splitdb_check_attached_partitions(EventTriggerData *trigdata)
 
 	if (trigdata->parsetree == NULL)
 		return;
-	attached_relations(trigdata->parsetree, &attached, &detached, &parent);
+	/* a plain table made a partition is empty: nothing to check */
+	attached = splitdb_partitions_made(trigdata->parsetree, true);
+	detached = partition_commands(trigdata->parsetree, AT_DetachPartition);
 	if (attached == NIL && detached == NIL)
 		return;
+	if (detached != NIL)
+		parent = RangeVarGetRelid(((AlterTableStmt *) trigdata->parsetree)->relation, NoLock, true);
 	nest = splitdb_refcheck_pin_search_path();
 	foreach(lc, attached)
 		any |= queue_relation(lfirst_oid(lc));

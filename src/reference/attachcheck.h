@@ -17,5 +17,6 @@
 #include "commands/event_trigger.h"
 
 extern void splitdb_check_attached_partitions(EventTriggerData *trigdata);
+extern List *splitdb_partitions_made(Node *parsetree, bool foreign_only);
 
 #endif							/* SPLITDB_ATTACHCHECK_H */
