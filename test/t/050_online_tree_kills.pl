@@ -33,7 +33,8 @@
 # The job is held at each test hook point of its phases in turn (copying,
 # indexing, catching_up, verifying, cutover, cutover_committing) while the
 # writers write, then its worker is killed with SIGKILL (a crash-restart of
-# the source) or the source is stopped immediately and started again.  For
+# the source) or the source is stopped immediately and started again (at
+# verifying, the sibling first as well).  For
 # every kill but the last, a session of the test holds the job's fence lock
 # in the sibling, so that the launcher's resume after the restart fails at
 # the fence (55P03, naming that session), and the DBA's splitdb_migrate()
@@ -558,6 +559,14 @@ for my $i (0 .. $#kills)
 		ddl_refused();
 		truncate_through_parents();
 		$during{"$point (after the DDL)"} = more_writes(10, "after the DDL at $point");
+	}
+
+	if ($point eq 'verifying')
+	{
+		# the sibling goes first: its sessions of the held run die with it
+		$sib->stop('immediate');
+		$sib->start;
+		pass("$point: the sibling stopped immediately and started again");
 	}
 
 	my ($fence, $fence_pid) = $last ? () : hold_fence();
