@@ -23,9 +23,11 @@
  *   can only make a capture log a T it did not need, never log less.
  * - Nothing here reads or writes a table: one syscache lookup of the
  *   target's relkind per MERGE, nothing for any other statement.
- * - The hooks are in place from the library's load: in a backend that
- *   loads splitdb only when a capture trigger first runs (a sibling whose
- *   server does not preload it), the MERGE that loads it is not seen.
+ * - The hooks are in place from the library's load.  A backend that loads
+ *   splitdb only when a capture trigger first runs (a server that does not
+ *   preload it) cannot have seen a MERGE that started before: until the end
+ *   of that transaction, every capture trigger of a partitioned table
+ *   counts as a MERGE's.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -57,6 +59,12 @@ typedef struct SplitdbMergeRun
 } SplitdbMergeRun;
 
 static List *merge_runs = NIL;	/* of SplitdbMergeRun *, in TopMemoryContext */
+
+/*
+ * the library was loaded inside the current transaction (by a capture
+ * trigger, say): a MERGE that had started by then went unseen
+ */
+static bool loaded_mid_xact = false;
 
 static ExecutorStart_hook_type prev_executor_start = NULL;
 static ExecutorEnd_hook_type prev_executor_end = NULL;
@@ -156,7 +164,10 @@ merge_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
 		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_PREPARE)
+	{
 		forget_runs(0);
+		loaded_mid_xact = false;
+	}
 }
 
 static void
@@ -180,18 +191,24 @@ splitdb_capturemerge_init(void)
 	ExecutorEnd_hook = merge_executor_end;
 	RegisterXactCallback(merge_xact_callback, NULL);
 	RegisterSubXactCallback(merge_subxact_callback, NULL);
+	loaded_mid_xact = IsTransactionState();
 }
 
 /*
  * splitdb_capturemerge_running
- *		Whether a MERGE into the partitioned table relid is running in this
- *		backend: a capture trigger that fires on relid may then have been
- *		given incomplete transition tables.
+ *		Whether a MERGE into the partitioned table relid may be running in
+ *		this backend: a capture trigger that fires on relid may then have
+ *		been given incomplete transition tables.  True for any partitioned
+ *		table until the end of the transaction in which the library was
+ *		loaded, since a MERGE that started before could not be seen.
  */
 bool
 splitdb_capturemerge_running(Oid relid)
 {
 	ListCell   *lc;
+
+	if (loaded_mid_xact && get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+		return true;
 
 	foreach(lc, merge_runs)
 	{
