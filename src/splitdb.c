@@ -28,6 +28,7 @@
 
 #include "compat.h"
 #include "metadata/ownerrights.h"
+#include "migrate/capture.h"
 #include "reference/constraintsfwd.h"
 #include "reference/execdepth.h"
 #include "reference/fdwwatch.h"
@@ -338,6 +339,9 @@ _PG_init(void)
 
 	/* ON CONFLICT with a target and WHERE CURRENT OF on a shim: refused with their reason */
 	splitdb_shimforms_init();
+
+	/* a MERGE into a captured partitioned table logs a T (capturemerge.c) */
+	splitdb_capturemerge_init();
 
 	/* preloaded: resume jobs that a restart interrupted, count reference checks */
 	if (process_shared_preload_libraries_in_progress)

@@ -23,6 +23,9 @@
  * write through it, a partitioned table under it for a write through that
  * one (a second level of partitions), a leaf for a write straight into it.
  * PostgreSQL 15 allows transition tables on statement triggers of each.
+ * A MERGE into a partitioned table logs a T from its UPDATE trigger: its
+ * transition tables lack the rows it moved to another partition
+ * (capturemerge.c).
  *
  * Invariants:
  * - The trigger function writes only into the log splitdb.capture lists for
@@ -452,6 +455,42 @@ log_into(TriggerData *td, const CaptureRow *row)
 	SetUserIdAndSecContext(save_userid, save_sec);
 }
 
+/*
+ * log_everything
+ *		Log a T ("everything may have changed") into rel's log, as the log's
+ *		owner: for a MERGE into a partitioned table, whose transition tables
+ *		lack the rows its UPDATE action moved to another partition
+ *		(capturemerge.c); the replay then replaces the whole table.
+ *		Connects to SPI itself.
+ */
+static void
+log_everything(TriggerData *td)
+{
+	CaptureRow	row;
+	Oid			save_userid;
+	int			save_sec;
+	int			nest;
+	int			rc;
+	char	   *sql;
+
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	splitdb_spi_connect();
+	row = read_capture_row(td->tg_relation, td->tg_trigger->tgname);
+	sql = psprintf("INSERT INTO %s (splitdb_op) VALUES ('T')", row.log);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	/* as the log's owner; an error on the way resets the user at abort */
+	SetUserIdAndSecContext(row.owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	rc = SPI_execute(sql, false, 0);
+	if (rc != SPI_OK_INSERT)
+		splitdb_spi_failed(sql, rc);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+}
+
 /* whether rel is a table with inheritance children (a partitioned table's are its partitions) */
 static bool
 has_children(Relation rel)
@@ -530,6 +569,17 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 						td->tg_trigger->tgname, RelationGetRelationName(td->tg_relation)),
 				 errdetail("A capture trigger fires AFTER, FOR EACH STATEMENT."),
 				 errhint("Drop the trigger: splitdb installs its capture triggers itself.")));
+
+	/*
+	 * A MERGE into a partitioned table: PostgreSQL 15 leaves the rows its
+	 * UPDATE action moved between partitions out of the transition tables
+	 */
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
+		splitdb_capturemerge_running(RelationGetRelid(td->tg_relation)))
+	{
+		log_everything(td);
+		return PointerGetDatum(NULL);
+	}
 
 	logged = splitdb_capture_direct && splitdb_capturelog_write(td);
 	if (logged && !has_children(td->tg_relation))

@@ -28,6 +28,9 @@ extern char *splitdb_capture_problem(int64 job_id, const char *service,
 									 PGconn *conn);
 extern char *splitdb_capture_tables(int64 job_id);
 
+/* capturemerge.c */
+extern void splitdb_capturemerge_init(void);
+
 /* capturepart.c */
 struct EventTriggerData;
 extern void splitdb_capture_new_partitions(struct EventTriggerData *trigdata);

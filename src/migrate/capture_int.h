@@ -2,7 +2,8 @@
  *
  * capture_int.h
  *	  What the capture trigger (capture.c) asks of its direct writer
- *	  (capturelog.c).
+ *	  (capturelog.c) and of the executor hooks that see a MERGE
+ *	  (capturemerge.c).
  *
  * Private to src/migrate/.
  *
@@ -22,5 +23,6 @@
 extern void splitdb_capturelog_refuse(TriggerData *td, const char *detail) pg_attribute_noreturn();
 extern Tuplestorestate *splitdb_capturelog_source(TriggerData *td);
 extern bool splitdb_capturelog_write(TriggerData *td);
+extern bool splitdb_capturemerge_running(Oid relid);
 
 #endif							/* SPLITDB_CAPTURE_INT_H */
