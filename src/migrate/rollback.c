@@ -873,6 +873,12 @@ run_rollback(void)
 		(void) splitdb_archive_new_partitions(rb_args.job_id, rb_args.service, rb_conn);
 		tables = load_tables();
 		commit_tx();
+		if (rb_args.pause_at[0] != '\0')
+		{
+			begin_tx("partitions_made");
+			pause_at("partitions_made");
+			commit_tx();
+		}
 		replay_rounds(tables);
 		switch_back(tables);
 	}
