@@ -478,6 +478,11 @@ my @cx_tables = leaves('cx');
 		"the job of $p to pause at catching_up");
 	pass("$p: the online job waits at catching_up");
 	source_writes($p, 1, 'the application writes in the source through each level while the job runs');
+	my ($ret, $out, $err) = as_app('postgres',
+		"CREATE TABLE ${p}_orders_latam PARTITION OF ${p}_orders FOR VALUES IN ('latam')");
+	like($err, qr/ERROR:  55006: table "public.${p}_orders" belongs to a migration of service "$p"/,
+		"$p: a partition made in the source while the job runs is refused");
+	is(src("SELECT to_regclass('${p}_orders_latam') IS NULL"), 't', "$p: and not made");
 
 	# its drops in the sibling wait for a session there: an immediate stop
 	my $blocker = $node->background_psql($p);
@@ -506,7 +511,7 @@ my @cx_tables = leaves('cx');
 	is(job($p, 'state'), 'failed', "$p: the killed cancel left the job failed");
 	is(model('postgres', @cx_tables), $expected, "$p: the source's tables hold their rows");
 
-	my ($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_cancel('$p')");
+	($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_cancel('$p')");
 	is($ret, 0, "$p: splitdb_cancel() called again completes") or diag($err);
 	is( src("SELECT state || ' ' || coalesce(way_out, '-') FROM splitdb_status WHERE service = '$p'"),
 		'cancelled -', "$p: splitdb_status: cancelled, no way out left");
@@ -548,6 +553,13 @@ CREATE TABLE ${p}_orders_asia PARTITION OF ${p}_orders FOR VALUES IN ('asia');
 INSERT INTO ${p}_orders SELECT g, 'asia', g, 'asia' FROM generate_series(1, 15) g;
 }, "$p: the owner makes a partition in the sibling");
 	my @tables = (@cx_tables, "${p}_orders_asia");
+
+	# a rollback killed after it made the sibling's new partition in the
+	# archive: finalize goes on all the same
+	my ($holder, $caller, $pid) = start_rollback_paused($p, 'partitions_made');
+	sigkill($pid, "$p rollback after its partitions");
+	forget($_) for ($holder, $caller);
+	is(job($p, 'state'), 'done', "$p: the killed rollback left the job done");
 	my $archived = archive_model(@cx_tables);
 
 	# its rehearsal waits for a reader of an archived original: SIGKILL
