@@ -366,6 +366,12 @@ UPDATE ${p}_orders SET id = id + 2500 WHERE id = 1001 AND region = 'eu';
 	($ret, $out, $err) = as_app($p, "INSERT INTO ${p}_orders_eu_mid VALUES (1555, 'eu', 1, 'lost?')");
 	like($err, qr/ERROR:  55000: service "$p" was rolled back/, "$p: so is a write in the sibling's new partition");
 	is(model($p, @tables), $expected, "$p: the sibling lost nothing");
+	is( src("SELECT severity || ' ' || location || ' ' || object || ': ' || problem || ' / ' || action"
+			  . " FROM splitdb_doctor() WHERE job_id IS NOT NULL"),
+		"critical $p the tables of job " . job($p, 'job_id')
+		  . ": a splitdb_rollback() stopped after the sibling's commit: these tables refuse every write,"
+		  . " and writes through the source's shims fail, until it finishes / none here: call splitdb_rollback('$p') to finish it",
+		"$p: splitdb_doctor() reports the rollback stopped between its commits");
 	($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_finalize('$p')");
 	like($err,
 		qr/ERROR:  55000: cannot finalize the migration of service "$p" because its rollback has switched the sibling/,
