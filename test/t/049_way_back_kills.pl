@@ -342,6 +342,30 @@ UPDATE ${p}_orders SET id = id + 2500 WHERE id = 1001 AND region = 'eu';
 	is(job($p, 'state'), 'done', "$p: the stopped rollback left the job done");
 	sibling_writes($p, 3, 'writes in the sibling after the stop');
 
+	# a partition made after the rollback's first step, with rows, while a
+	# writer holds a table of the sibling through every attempt at the
+	# switch's locks: the rounds replay its rows, the call gives up (55P03)
+	($holder, $caller, $pid) = start_rollback_paused($p, 'partitions_made');
+	app_ok($p, qq{
+CREATE TABLE ${p}_orders_eu_top PARTITION OF ${p}_orders_eu FOR VALUES FROM (4000) TO (4500);
+INSERT INTO ${p}_orders SELECT g, 'eu', g, 'top' FROM generate_series(4000, 4004) g;
+INSERT INTO ${p}_orders_eu_top VALUES (4005, 'eu', 1, 'top leaf');
+}, "$p: a partition made in the sibling after the rollback's first step");
+	push @tables, "${p}_orders_eu_top";
+	my $writer = app_session($p);
+	$writer->query_safe("BEGIN; INSERT INTO ${p}_orders_us VALUES (4401, 'us', 1, 'held')");
+	$holder->query_safe("SELECT pg_advisory_unlock_all()");
+	$caller->query_until(qr/caller done/, '');
+	like($caller->{stderr},
+		qr/ERROR:  55P03: rollback of service "$p" failed: could not lock the tables of service "$p" for the switch back/,
+		"$p: the rollback gives up on the switch's locks (55P03)");
+	forget($_) for ($holder, $caller);
+	$writer->query_safe('COMMIT');
+	$writer->quit;
+	is(job($p, 'state'), 'done', "$p: the job is still done");
+	is( src("SELECT count(*) FROM ONLY splitdb_archive.${p}_orders_eu_rest WHERE id BETWEEN 4000 AND 4499"),
+		'0', "$p: no row of the new partition replayed into the archive's default partition");
+
 	# holding the switch's locks: SIGKILL
 	($holder, $caller, $pid) = start_rollback_paused($p, 'locked');
 	sigkill($pid, "$p rollback holding the switch's locks");
@@ -401,7 +425,8 @@ UPDATE ${p}_orders SET id = id + 2500 WHERE id = 1001 AND region = 'eu';
 		join(', ', map { "$_ app" } sort(
 			"${p}_orders p public", "${p}_orders_af r public", "${p}_orders_asia r public",
 			"${p}_orders_eu p public", "${p}_orders_eu_high r public", "${p}_orders_eu_low r public",
-			"${p}_orders_eu_mid r public", "${p}_orders_eu_rest r public", "${p}_orders_us r public",
+			"${p}_orders_eu_mid r public", "${p}_orders_eu_rest r public", "${p}_orders_eu_top r public",
+			"${p}_orders_us r public",
 			"${p}_animal r public", "${p}_dog r public", "Kundenkonto Größe $p r public")),
 		"$p: every table back in public, owned by the owner, none left in the archive");
 	is(sib($p, "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')"),
