@@ -387,6 +387,8 @@ INSERT INTO ${p}_orders_eu_top VALUES (4005, 'eu', 1, 'top leaf');
 	my ($ret, $out, $err) = as_app('postgres', "INSERT INTO ${p}_orders VALUES (4444, 'us', 1, 'lost?')");
 	like($err, qr/ERROR:  55000: service "$p" was rolled back: table .* no longer takes writes/,
 		"$p: a write through the shim is refused, saying why");
+	like($err, qr/HINT:  .*While it shows the job done, its rollback stopped half way: call splitdb_rollback\('$p'\) in the source database to finish it\./,
+		"$p: the hint says how to finish the rollback");
 	($ret, $out, $err) = as_app($p, "INSERT INTO ${p}_orders_eu_mid VALUES (1555, 'eu', 1, 'lost?')");
 	like($err, qr/ERROR:  55000: service "$p" was rolled back/, "$p: so is a write in the sibling's new partition");
 	is(model($p, @tables), $expected, "$p: the sibling lost nothing");
