@@ -15,17 +15,25 @@
 #    the shims in the source.  Then one rollback, stopped at each of its
 #    steps in turn (splitdb.rollback_pause_at): after it made the new
 #    partitions in the archive (SIGKILL of its worker; a partition made
-#    after that), after its replay rounds (an immediate stop), holding the
-#    switch's locks (SIGKILL), between the sibling's commit and the
-#    source's (an immediate stop: writes through the shims fail with the
-#    rolled-back message, nothing is lost), before its cleanup of the
-#    sibling (SIGKILL); each call after a stop goes on from there, and
-#    the last one completes.
+#    after that), after its replay rounds (an immediate stop); a run
+#    during whose rounds a partition is made with rows, and that gives up
+#    on the switch's locks (55P03) for a writer (the rows must not land in
+#    the archive's default partition, which made every later call fail);
+#    holding the switch's locks (SIGKILL), between the sibling's commit
+#    and the source's (an immediate stop: writes through the shims fail
+#    with the rolled-back message and a hint that says how to finish,
+#    splitdb_doctor() reports it, splitdb_finalize() is refused and
+#    changes nothing, nothing is lost), before its cleanup of the sibling
+#    (SIGKILL); each call after a stop goes on from there, and the last
+#    one completes.
 # 2. splitdb_cancel() of service cx's online job, held at catching_up with
-#    writes in the source: stopped immediately while its drops in the
+#    writes in the source (a partition made there meanwhile is refused,
+#    55006): stopped immediately while its drops in the
 #    sibling wait for a session there, then SIGKILLed while its drops in
 #    the source wait for a writer; the third call ends it.
-# 3. splitdb_finalize() of cx, migrated again (offline): SIGKILLed while
+# 3. splitdb_finalize() of cx, migrated again (offline), after a rollback
+#    SIGKILLed once it made the sibling's new partition in the archive:
+#    SIGKILLed while
 #    its rehearsal waits for a reader of an archived original, then stopped
 #    immediately between the sibling's commit and the source's (the
 #    rollback then refuses: the capture is gone); the third call ends it,
