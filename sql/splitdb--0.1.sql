@@ -1793,7 +1793,8 @@ BEGIN
 	RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
 		MESSAGE = format('service "%s" was rolled back: table "%s.%s" no longer takes writes',
 						 TG_ARGV[0], TG_TABLE_SCHEMA, TG_TABLE_NAME),
-		HINT = 'The rows are back in the source database; write there.  A rollback still under way finishes with the next splitdb_rollback().';
+		HINT = format('Once splitdb_status shows the job of service "%s" rolled_back, its rows are in the source database: write there.  While it shows the job done, its rollback stopped half way: call splitdb_rollback(%L) in the source database to finish it.',
+					  TG_ARGV[0], TG_ARGV[0]);
 END
 $$;
 COMMENT ON FUNCTION splitdb.refuse_writes() IS 'statement trigger on the tables of a rolled-back service: refuses every write';

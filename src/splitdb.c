@@ -221,7 +221,7 @@ _PG_init(void)
 
 	DefineCustomStringVariable("splitdb.rollback_pause_at",
 							   "Test hook: a point where the worker of splitdb_rollback() waits to be stopped.",
-							   "replayed (after the rounds without locks), locked, between_commits or before_cleanup: the worker waits there while a session holds the advisory lock (1936747638, job id); empty (the default): nowhere. For tests.",
+							   "partitions_made (after the partitions the sibling got are made in the archive), replayed (after the rounds without locks), locked, between_commits or before_cleanup: the worker waits there while a session holds the advisory lock (1936747638, job id); empty (the default): nowhere. For tests.",
 							   &splitdb_rollback_pause_at,
 							   "",
 							   PGC_SUSET,

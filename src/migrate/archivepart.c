@@ -20,7 +20,12 @@
  * it with its parent.
  *
  * Idempotent: a partition the job knows is left alone, so a resumed
- * rollback makes none twice.
+ * rollback makes none twice, and each replay round calls it again (inside
+ * its REPEATABLE READ transaction in the sibling: every partition that
+ * holds a row the round reads is seen), as does the switch under its
+ * locks.  A row replayed before its partition is made here would go to
+ * the archived default partition, and CREATE TABLE ... PARTITION OF would
+ * then refuse the partition on every later run.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -208,7 +213,8 @@ make_partition(int64 job_id, const char *service, JobRelation *parent, char **ro
 /*
  * splitdb_archive_new_partitions
  *		Make in the archive each partition that the job's partitioned
- *		tables have in the sibling (conn, outside a remote transaction) and
+ *		tables have in the sibling (conn, in or outside a remote
+ *		transaction) and
  *		the job does not know (see the file's header).  Returns how many it
  *		made.  In a transaction of the source, connected to SPI.
  */

@@ -32,6 +32,10 @@
  *	                     it off
  *	 a capture log over 1 GB, or whose oldest row is over a day old
  *	                     warning; reported only
+ *	 a done job whose rollback stopped after the sibling's commit (its
+ *	 capture closed there: the tables refuse writes)
+ *	                     critical; reported only: splitdb_rollback()
+ *	                     finishes it
  *	 a sibling that cannot be reached
  *	                     warning; its objects are not checked
  *
@@ -511,6 +515,58 @@ check_entry(Doctor *dr, PGconn *conn, const Entry *e, List *gone_tables)
 	return false;
 }
 
+/*
+ * check_switched
+ *		A done job of the sibling conn reaches whose capture is closed
+ *		there: a splitdb_rollback() stopped after the sibling's commit, so
+ *		the service's tables refuse every write and the source still has
+ *		its shims, until splitdb_rollback() finishes.  Reported once per
+ *		job (critical, never repaired: only the rollback goes on from
+ *		there), unless a process holds the job's lock (a rollback on its
+ *		way).  Connected to SPI.
+ */
+static void
+check_switched(Doctor *dr, PGconn *conn, const char *service, List *entries)
+{
+	List	   *seen = NIL;
+	ListCell   *lc;
+	char	   *has_capture;
+
+	has_capture = splitdb_remote_scalar(conn, "SELECT pg_catalog.to_regclass('splitdb.capture') IS NOT NULL",
+										0, NULL, service);
+	if (has_capture == NULL || strcmp(has_capture, "t") != 0)
+		return;
+	foreach(lc, entries)
+	{
+		Entry	   *e = (Entry *) lfirst(lc);
+		const char *job[1] = {psprintf(INT64_FORMAT, e->a.job_id)};
+		char	   *closed;
+
+		if (strcmp(e->state, "done") != 0 || list_member(seen, makeString((char *) job[0])))
+			continue;
+		seen = lappend(seen, makeString((char *) job[0]));
+		closed = splitdb_remote_scalar(conn,
+									   "SELECT pg_catalog.count(*) FROM splitdb.capture c"
+									   " WHERE c.job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+									   "   AND c.closed_at IS NOT NULL",
+									   1, job, service);
+		if (closed == NULL || strcmp(closed, "0") == 0)
+			continue;
+		splitdb_catalog_exec_text("SELECT EXISTS (SELECT FROM pg_catalog.pg_locks l"
+								  " WHERE l.locktype = 'advisory'"
+								  "   AND l.classid::pg_catalog.int8 = $2::pg_catalog.int8"
+								  "   AND l.objid::pg_catalog.int8 = $1::pg_catalog.int8 AND l.objsubid = 2)",
+								  2, (const char *[]) {job[0], psprintf("%d", SPLITDB_JOB_LOCK_KEY)}, false);
+		if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
+			continue;
+		emit(dr, "critical", e->job_service, e->a.job_id, service,
+			 psprintf("the tables of job " INT64_FORMAT, e->a.job_id),
+			 "a splitdb_rollback() stopped after the sibling's commit: these tables refuse every write, and writes through the source's shims fail, until it finishes",
+			 psprintf("none here: call splitdb_rollback('%s') to finish it", e->job_service),
+			 false);
+	}
+}
+
 /* connect_sibling()'s work: the connection to a server */
 typedef struct SiblingConnect
 {
@@ -643,6 +699,8 @@ check_place(Doctor *dr, const char *service, List *entries)
 				drops = lappend(drops, &e->a);
 			}
 		}
+		if (service != NULL)
+			check_switched(dr, conn, service, entries);
 		if (dr->repair && drops != NIL && service != NULL)
 		{
 			splitdb_undo_sibling(conn, service, drops);

@@ -28,7 +28,10 @@
  * (55P03) while it is held, trying it before the service's lock, which the
  * rollback holds too (so it does not wait for the rollback to end), and
  * holds it itself to the end of its transaction, so the two never run
- * together.
+ * together.  A rollback that stopped after the sibling's commit (its
+ * tables there refuse writes) can only be finished: finalize refuses it
+ * (check_not_switched), or it would drop the archive and leave the rows
+ * in tables nobody can write.
  *
  * Copyright (c) 2026, splitdb developers
  *
@@ -116,6 +119,54 @@ lock_job(const char *service, int64 job_id)
 						service, job_id),
 				 errdetail("A rollback of the job may be in progress: it holds the job's advisory lock."),
 				 errhint("Wait for it to end; see pg_locks and splitdb_status.")));
+}
+
+/*
+ * check_not_switched
+ *		Refuse to finalize a done job whose rollback stopped after the
+ *		sibling's commit (a kill, a crash, an error in the source's step):
+ *		the sibling's tables refuse every write from then on (its
+ *		splitdb.capture rows are closed), and only the rollback brings
+ *		them back to a database that takes writes.  Finalizing then would
+ *		drop the archive and leave the service's rows in tables that
+ *		nobody can write.  Opens and closes its own connection to the
+ *		sibling; changes nothing.  Connected to SPI.
+ */
+static void
+check_not_switched(const char *server, const char *service, int64 job_id)
+{
+	PGconn	   *volatile conn = NULL;
+	char	   *closed = NULL;
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+
+	PG_TRY();
+	{
+		conn = splitdb_remote_connect_server(server, service);
+		/* a finalize whose drops there committed may have dropped splitdb */
+		closed = splitdb_remote_scalar(conn,
+									   "SELECT pg_catalog.to_regclass('splitdb.capture') IS NOT NULL",
+									   0, NULL, service);
+		if (closed != NULL && strcmp(closed, "t") == 0)
+			closed = splitdb_remote_scalar(conn,
+										   "SELECT pg_catalog.count(*) FROM splitdb.capture c"
+										   " WHERE c.job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+										   "   AND c.closed_at IS NOT NULL",
+										   1, params, service);
+		else
+			closed = NULL;
+	}
+	PG_FINALLY();
+	{
+		splitdb_remote_disconnect(conn);
+	}
+	PG_END_TRY();
+	if (closed != NULL && strcmp(closed, "0") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot finalize the migration of service \"%s\" because its rollback has switched the sibling", service),
+				 errdetail("A splitdb_rollback() of job " INT64_FORMAT " stopped after the sibling's commit: the service's tables there refuse every write, and only the rollback brings their rows back to the source.",
+						   job_id),
+				 errhint("Call splitdb_rollback('%s') to finish the rollback.", service)));
 }
 
 /*
@@ -433,6 +484,8 @@ splitdb_finalize(PG_FUNCTION_ARGS)
 	if (drop_shim)
 		check_shims_unused(service, job.job_id);
 	check_archive_unused(service, job.job_id);
+	if (strcmp(job.state, "done") == 0)
+		check_not_switched(svc->server, service, job.job_id);
 
 	artifacts = splitdb_artifact_list(job.job_id, SPLITDB_ON_FINALIZE);
 	params[0] = psprintf(INT64_FORMAT, job.job_id);

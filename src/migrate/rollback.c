@@ -12,7 +12,11 @@
  * error.  The worker:
  *
  *	0. makes in the archive the partitions that the sibling's partitioned
- *	   tables got since the cutover (archivepart.c);
+ *	   tables got since the cutover (archivepart.c), and again in each
+ *	   round and under the locks, before any row of theirs is replayed: a
+ *	   row of a partition the archive lacks would land in the archive's
+ *	   default partition, whose rows then keep the partition from being
+ *	   made there on every later run;
  *	1. replays the sibling's capture log into the archived originals in
  *	   rounds without locks, until a round finds few entries (each round:
  *	   one REPEATABLE READ snapshot there, one source transaction here,
@@ -614,6 +618,8 @@ replay_rounds(List *tables)
 
 		begin_tx("replaying the sibling's changes");
 		remote_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+		/* partitions made there since the last look, before their rows */
+		(void) splitdb_archive_new_partitions(rb_args.job_id, rb_args.service, rb_conn);
 		n = replay_all(tables);
 		remote_sql("COMMIT", 0, NULL);
 		count_round(n);
@@ -735,6 +741,8 @@ switch_back(List *tables)
 		commit_tx();
 	}
 	attempts = lock_for_switch();
+	/* the partitions made there since the last round; the locks hold off more */
+	(void) splitdb_archive_new_partitions(rb_args.job_id, rb_args.service, rb_conn);
 	/* what DDL in the sibling may have changed since the call checked */
 	check_sibling(rb_args.service, rb_args.job_id, rb_conn);
 	n = replay_all(tables);
@@ -873,6 +881,12 @@ run_rollback(void)
 		(void) splitdb_archive_new_partitions(rb_args.job_id, rb_args.service, rb_conn);
 		tables = load_tables();
 		commit_tx();
+		if (rb_args.pause_at[0] != '\0')
+		{
+			begin_tx("partitions_made");
+			pause_at("partitions_made");
+			commit_tx();
+		}
 		replay_rounds(tables);
 		switch_back(tables);
 	}
