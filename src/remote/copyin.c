@@ -28,12 +28,50 @@
  */
 #include "postgres.h"
 
+#include <sys/socket.h>
+
 #include "libpq/libpq-be-fe-helpers.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 
 #include "compat.h"
 #include "remote/remote.h"
+
+/*
+ * The send buffer asked for on a Unix-domain socket that carries COPY data:
+ * the kernel grants at most twice net.core.wmem_max.
+ */
+#define COPY_SEND_BUFFER	(4 * 1024 * 1024)
+
+/*
+ * widen_send_buffer
+ *		Ask for a larger send buffer on conn's socket when it is a
+ *		Unix-domain socket (a sibling on this host).
+ *
+ * Why: the socket's buffer is the only queue between the worker, which
+ * reads and encodes the rows, and the sibling's backends, which parse and
+ * write them; the default (net.core.wmem_default, about 200 kB) holds a few
+ * milliseconds of rows.  On a machine with fewer free cores than processes,
+ * whichever side the scheduler takes off its core leaves the other waiting
+ * within those milliseconds: the sibling's backends in ClientRead, the
+ * worker for a socket to drain.  A buffer of megabytes lets each side run
+ * on through the other's time off the core.  A TCP socket is left alone:
+ * the kernel sizes its buffers to the link, and a size set here would fix
+ * it.  Failure only leaves the default: the copy is as correct, if slower.
+ */
+static void
+widen_send_buffer(PGconn *conn)
+{
+	int			sock = PQsocket(conn);
+	struct sockaddr_storage addr;
+	socklen_t	addrlen = sizeof(addr);
+	int			size = COPY_SEND_BUFFER;
+
+	if (sock < 0 || getsockname(sock, (struct sockaddr *) &addr, &addrlen) != 0 ||
+		addr.ss_family != AF_UNIX)
+		return;
+	(void) setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
 
 /*
  * splitdb_remote_copy_begin
@@ -52,6 +90,7 @@ splitdb_remote_copy_begin(PGconn *conn, const char *sql, const char *service)
 {
 	PGresult   *res;
 
+	widen_send_buffer(conn);
 	if (!PQsendQuery(conn, sql))
 		splitdb_remote_report(NULL, conn, sql, service);
 	res = libpqsrv_get_result(conn, SPLITDB_WAIT_EVENT_REMOTE);
