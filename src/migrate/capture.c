@@ -457,38 +457,28 @@ log_into(TriggerData *td, const CaptureRow *row)
 
 /*
  * log_everything
- *		Log a T ("everything may have changed") into rel's log, as the log's
+ *		Log a T ("everything may have changed") into row's log, as the log's
  *		owner: for a MERGE into a partitioned table, whose transition tables
  *		lack the rows its UPDATE action moved to another partition
  *		(capturemerge.c); the replay then replaces the whole table.
- *		Connects to SPI itself.
+ *		Connected to SPI.
  */
 static void
-log_everything(TriggerData *td)
+log_everything(const CaptureRow *row)
 {
-	CaptureRow	row;
+	char	   *sql = psprintf("INSERT INTO %s (splitdb_op) VALUES ('T')", row->log);
 	Oid			save_userid;
 	int			save_sec;
-	int			nest;
 	int			rc;
-	char	   *sql;
 
-	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	splitdb_spi_connect();
-	row = read_capture_row(td->tg_relation, td->tg_trigger->tgname);
-	sql = psprintf("INSERT INTO %s (splitdb_op) VALUES ('T')", row.log);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	/* as the log's owner; an error on the way resets the user at abort */
-	SetUserIdAndSecContext(row.owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+	SetUserIdAndSecContext(row->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_NOFORCE_RLS);
 	rc = SPI_execute(sql, false, 0);
 	if (rc != SPI_OK_INSERT)
 		splitdb_spi_failed(sql, rc);
 	SetUserIdAndSecContext(save_userid, save_sec);
-	SPI_finish();
-	AtEOXact_GUC(true, nest);
 }
 
 /* whether rel is a table with inheritance children (a partitioned table's are its partitions) */
@@ -555,6 +545,7 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	bool		logged;
+	bool		everything;
 	int			nest;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -572,16 +563,13 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 
 	/*
 	 * A MERGE into a partitioned table: PostgreSQL 15 leaves the rows its
-	 * UPDATE action moved between partitions out of the transition tables
+	 * UPDATE action moved between partitions out of the transition tables,
+	 * so its keys cannot be logged; a T is, through SPI
 	 */
-	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
-		splitdb_capturemerge_running(RelationGetRelid(td->tg_relation)))
-	{
-		log_everything(td);
-		return PointerGetDatum(NULL);
-	}
+	everything = TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
+		splitdb_capturemerge_running(RelationGetRelid(td->tg_relation));
 
-	logged = splitdb_capture_direct && splitdb_capturelog_write(td);
+	logged = !everything && splitdb_capture_direct && splitdb_capturelog_write(td);
 	if (logged && !has_children(td->tg_relation))
 		return PointerGetDatum(NULL);
 
@@ -601,7 +589,10 @@ splitdb_capture_changes(PG_FUNCTION_ARGS)
 	{
 		CaptureRow	row = read_capture_row(td->tg_relation, td->tg_trigger->tgname);
 
-		log_into(td, &row);
+		if (everything)
+			log_everything(&row);
+		else
+			log_into(td, &row);
 	}
 	log_into_children(td);
 
