@@ -730,66 +730,6 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION splitdb_remote_nextval(name, text) IS
 'the next value of a sequence in a service''s sibling: the default of a shim''s serial and identity columns';
 
-/*
- * Progress.  A job whose worker is gone (killed, or the server restarted)
- * reads as failed, whatever its row says.
- */
-CREATE VIEW splitdb_status AS
-SELECT s.service,
-	   j.job_id,
-	   CASE WHEN d.dead THEN 'failed' ELSE j.state END AS state,
-	   j.phase,
-	   j.current_table,
-	   t.tables_done,
-	   t.tables_total,
-	   t.rows_copied,
-	   t.rows_total,
-	   t.bytes_copied,
-	   r.rows_per_sec,
-	   CASE WHEN j.state = 'copying' AND NOT d.dead AND r.rows_per_sec > 0
-			THEN pg_catalog.make_interval(secs => GREATEST(t.rows_total - t.rows_copied, 0)
-												  / r.rows_per_sec::double precision)
-	   END AS eta,
-	   j.started_at,
-	   j.updated_at,
-	   j.finished_at,
-	   CASE WHEN j.last_error IS NOT NULL
-				 AND NOT pg_catalog.pg_has_role('pg_read_all_stats', 'MEMBER')
-			THEN '<insufficient privilege>'
-			WHEN d.dead
-			THEN COALESCE(j.last_error,
-				 pg_catalog.format('the worker (pid %s) ended without recording a result: it was killed or the server restarted; call splitdb_migrate(%L) to resume',
-								   j.worker_pid, s.service))
-			ELSE j.last_error END AS last_error,
-	   CASE WHEN j.state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
-							 'verifying', 'cutting_over') AND NOT d.dead
-			THEN j.worker_pid END AS worker_pid,
-	   CASE WHEN j.state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
-							 'verifying', 'cutting_over', 'failed') OR d.dead
-			THEN 'cancel'
-			WHEN j.state = 'done' THEN 'rollback or finalize' END AS way_out,
-	   j.mode,
-	   j.lag_rows,
-	   j.lag_seconds,
-	   j.lag_trend
-  FROM splitdb.service s
-  LEFT JOIN LATERAL (SELECT * FROM splitdb.job j WHERE j.service = s.service
-					  ORDER BY j.job_id DESC LIMIT 1) j ON true
-  LEFT JOIN LATERAL (
-	SELECT pg_catalog.count(*) FILTER (WHERE jt.relkind = 'r'
-		   AND jt.phase IN ('copied', 'indexed', 'verified', 'cut_over')) AS tables_done,
-		   pg_catalog.count(*) FILTER (WHERE jt.relkind = 'r') AS tables_total,
-		   pg_catalog.sum(jt.rows_copied)::bigint AS rows_copied,
-		   pg_catalog.sum(jt.rows_total)::bigint AS rows_total,
-		   pg_catalog.sum(jt.bytes_copied)::bigint AS bytes_copied
-	  FROM splitdb.job_table jt WHERE jt.job_id = j.job_id) t ON true
-  CROSS JOIN LATERAL (SELECT COALESCE(splitdb.job_worker_gone(j.state, j.worker_pid), false) AS dead) d
-  LEFT JOIN LATERAL (
-	SELECT pg_catalog.round((t.rows_copied - j.copy_rows_start)
-			 / NULLIF(EXTRACT(epoch FROM COALESCE(j.copy_finished_at, j.updated_at) - j.copy_started_at),
-					  0::numeric))::bigint AS rows_per_sec) r ON j.copy_started_at IS NOT NULL;
-COMMENT ON VIEW splitdb_status IS 'one row per service: its last migration job, with progress, rate, ETA and errors';
-
 CREATE VIEW splitdb_table_status AS
 SELECT o.service,
 	   COALESCE(jt.table_name, o.relid::pg_catalog.regclass::pg_catalog.text) AS table_name,
@@ -816,7 +756,7 @@ COMMENT ON VIEW splitdb_table_status IS 'one row per owned table: phase of its s
 -- splitdb_migrate() checks for superuser itself; splitdb_remote_nextval() is
 -- the default of shim columns, so every role that inserts through a shim
 -- calls it: both keep PUBLIC's EXECUTE
-GRANT SELECT ON splitdb_status, splitdb_table_status TO PUBLIC;
+GRANT SELECT ON splitdb_table_status TO PUBLIC;
 
 /*
  * Cross-service references.  Cutover turns each foreign key that now crosses
@@ -1950,6 +1890,72 @@ GRANT SELECT ON splitdb.capture, splitdb.cutover_relation, splitdb.cutover_view 
 GRANT SELECT (job_id, step, rounds, rows_replayed, lock_attempts, runs, worker_pid, started_at,
 			  updated_at, last_sqlstate, last_hint, not_valid)
 	ON splitdb.rollback TO PUBLIC;
+
+/*
+ * Progress.  A job whose worker is gone (killed, or the server restarted)
+ * reads as failed, whatever its row says.  Defined after splitdb.rollback:
+ * a done job whose rollback has started and not restored the source has one
+ * way out left, to finish that rollback (between the rollback's commits the
+ * sibling refuses writes, and splitdb_finalize() is refused).
+ */
+CREATE VIEW splitdb_status AS
+SELECT s.service,
+	   j.job_id,
+	   CASE WHEN d.dead THEN 'failed' ELSE j.state END AS state,
+	   j.phase,
+	   j.current_table,
+	   t.tables_done,
+	   t.tables_total,
+	   t.rows_copied,
+	   t.rows_total,
+	   t.bytes_copied,
+	   r.rows_per_sec,
+	   CASE WHEN j.state = 'copying' AND NOT d.dead AND r.rows_per_sec > 0
+			THEN pg_catalog.make_interval(secs => GREATEST(t.rows_total - t.rows_copied, 0)
+												  / r.rows_per_sec::double precision)
+	   END AS eta,
+	   j.started_at,
+	   j.updated_at,
+	   j.finished_at,
+	   CASE WHEN j.last_error IS NOT NULL
+				 AND NOT pg_catalog.pg_has_role('pg_read_all_stats', 'MEMBER')
+			THEN '<insufficient privilege>'
+			WHEN d.dead
+			THEN COALESCE(j.last_error,
+				 pg_catalog.format('the worker (pid %s) ended without recording a result: it was killed or the server restarted; call splitdb_migrate(%L) to resume',
+								   j.worker_pid, s.service))
+			ELSE j.last_error END AS last_error,
+	   CASE WHEN j.state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
+							 'verifying', 'cutting_over') AND NOT d.dead
+			THEN j.worker_pid END AS worker_pid,
+	   CASE WHEN j.state IN ('queued', 'preparing', 'copying', 'indexing', 'catching_up',
+							 'verifying', 'cutting_over', 'failed') OR d.dead
+			THEN 'cancel'
+			WHEN j.state = 'done' AND rb.step = 'replaying' THEN 'rollback'
+			WHEN j.state = 'done' THEN 'rollback or finalize' END AS way_out,
+	   j.mode,
+	   j.lag_rows,
+	   j.lag_seconds,
+	   j.lag_trend
+  FROM splitdb.service s
+  LEFT JOIN LATERAL (SELECT * FROM splitdb.job j WHERE j.service = s.service
+					  ORDER BY j.job_id DESC LIMIT 1) j ON true
+  LEFT JOIN splitdb.rollback rb ON rb.job_id = j.job_id
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.count(*) FILTER (WHERE jt.relkind = 'r'
+		   AND jt.phase IN ('copied', 'indexed', 'verified', 'cut_over')) AS tables_done,
+		   pg_catalog.count(*) FILTER (WHERE jt.relkind = 'r') AS tables_total,
+		   pg_catalog.sum(jt.rows_copied)::bigint AS rows_copied,
+		   pg_catalog.sum(jt.rows_total)::bigint AS rows_total,
+		   pg_catalog.sum(jt.bytes_copied)::bigint AS bytes_copied
+	  FROM splitdb.job_table jt WHERE jt.job_id = j.job_id) t ON true
+  CROSS JOIN LATERAL (SELECT COALESCE(splitdb.job_worker_gone(j.state, j.worker_pid), false) AS dead) d
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.round((t.rows_copied - j.copy_rows_start)
+			 / NULLIF(EXTRACT(epoch FROM COALESCE(j.copy_finished_at, j.updated_at) - j.copy_started_at),
+					  0::numeric))::bigint AS rows_per_sec) r ON j.copy_started_at IS NOT NULL;
+COMMENT ON VIEW splitdb_status IS 'one row per service: its last migration job, with progress, rate, ETA and errors';
+GRANT SELECT ON splitdb_status TO PUBLIC;
 
 CREATE FUNCTION splitdb_rollback(service name)
 RETURNS void

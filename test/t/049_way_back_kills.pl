@@ -392,6 +392,8 @@ INSERT INTO ${p}_orders_eu_top VALUES (4005, 'eu', 1, 'top leaf');
 	immediate_stop("$p rollback between its commits");
 	forget($_) for ($holder, $caller);
 	is(job($p, 'state'), 'done', "$p: the stopped rollback left the job done");
+	is( src("SELECT state || ' ' || coalesce(way_out, '-') FROM splitdb_status WHERE service = '$p'"),
+		'done rollback', "$p: splitdb_status: the way out left is to finish the rollback");
 	my ($ret, $out, $err) = as_app('postgres', "INSERT INTO ${p}_orders VALUES (4444, 'us', 1, 'lost?')");
 	like($err, qr/ERROR:  55000: service "$p" was rolled back: table .* no longer takes writes/,
 		"$p: a write through the shim is refused, saying why");
