@@ -117,6 +117,7 @@ SET client_min_messages = warning;
 SELECT splitdb_rollback('np_svc');
 -- the job is still done; the way out left is to finish the rollback
 SELECT state, way_out FROM splitdb_status WHERE service = 'np_svc';
+SELECT action, detail FROM splitdb_plan('np_svc') WHERE action = 'blocker';
 SELECT count(*) AS archived_tables FROM pg_class
  WHERE relnamespace = 'splitdb_archive'::regnamespace AND relkind IN ('r', 'p');
 CREATE SCHEMA "Teile";

@@ -784,8 +784,9 @@ add_view_steps(PlanParams *params, List **steps)
 
 /* the service's last job, with the database its tables went to */
 static const char *const sql_last_job =
-"SELECT j.job_id, j.state, s.dbname FROM splitdb.job j"
+"SELECT j.job_id, j.state, s.dbname, r.step FROM splitdb.job j"
 " JOIN splitdb.service s ON s.service = j.service"
+" LEFT JOIN splitdb.rollback r ON r.job_id = j.job_id"
 " WHERE j.service = $1 ORDER BY j.job_id DESC LIMIT 1";
 
 /*
@@ -797,6 +798,10 @@ static const char *const sql_last_job =
  *
  * in_flight: set to the detail of a warning when the last job has neither
  * cut over nor ended (it runs, or it failed): the way out is a cancel.
+ *
+ * A done job whose rollback has started and has not restored the source
+ * (splitdb.rollback.step replaying) has one way on, as splitdb_status.way_out
+ * says: to finish that rollback.
  */
 static char *
 migrated_detail(const char *service, char **in_flight)
@@ -805,6 +810,7 @@ migrated_detail(const char *service, char **in_flight)
 	Datum		arg = DirectFunctionCall1(namein, CStringGetDatum(service));
 	char	   *job;
 	char	   *state;
+	char	   *rollback_step;
 	const char *dbname;
 
 	*in_flight = NULL;
@@ -814,10 +820,16 @@ migrated_detail(const char *service, char **in_flight)
 	job = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	dbname = quote_identifier(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+	rollback_step = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 
 	if (strcmp(state, "finalized") == 0)
 		return psprintf("service %s has already been migrated: job %s is finalized, and its tables live in database %s; the originals are dropped, so there is no way back; nothing is left to plan, see splitdb_status",
 						quote_identifier(service), job, dbname);
+	if (strcmp(state, "done") == 0 && rollback_step != NULL &&
+		strcmp(rollback_step, "replaying") == 0)
+		return psprintf("service %s has already been migrated: job %s is done, and its tables live in database %s, their originals in schema splitdb_archive; a splitdb_rollback() of it has started and has not restored them: the way on is splitdb_rollback(%s), which finishes it; nothing is left to plan, see splitdb_status and splitdb.rollback",
+						quote_identifier(service), job, dbname,
+						quote_literal_cstr(service));
 	if (strcmp(state, "done") == 0)
 		return psprintf("service %s has already been migrated: job %s is done, and its tables live in database %s, their originals in schema splitdb_archive; the way out: splitdb_rollback(%s) brings the tables back with every write made since, splitdb_finalize(%s) drops the originals; nothing is left to plan, see splitdb_status",
 						quote_identifier(service), job, dbname,
