@@ -61,6 +61,7 @@ OBJS = \
 	src/migrate/undo.o \
 	src/migrate/verify.o \
 	src/migrate/worker.o \
+	src/migrate/freecores.o \
 	src/plan/dot.o \
 	src/plan/functions.o \
 	src/plan/onlinekey.o \

@@ -90,8 +90,8 @@ _PG_init(void)
 	DefineCustomIntVariable("splitdb.copy_streams",
 							"Connections to the sibling over which a migration copies each batch.",
 							"The sibling parses and writes the rows in one backend per stream. 0 (the default) "
-							"takes the free cores when the job's run starts: the cores online less the "
-							"one-minute load average, 1 to 8. A job takes the value of the session that calls splitdb_migrate().",
+							"takes the free cores when the job's run starts: the cores idle over a "
+							"100 ms sample, 1 to 8. A job takes the value of the session that calls splitdb_migrate().",
 							&splitdb_copy_streams,
 							SPLITDB_COPY_STREAMS_AUTO,
 							0,

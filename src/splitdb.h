@@ -61,8 +61,8 @@ extern char *splitdb_migrate_pause_at;
 
 /*
  * splitdb.copy_streams = 0: as many streams as free cores when a job's run
- * starts (the cores online less the one-minute load), at least 1 and at
- * most SPLITDB_MAX_AUTO_COPY_STREAMS
+ * starts (the cores idle over a short sample, freecores.c), at least 1 and
+ * at most SPLITDB_MAX_AUTO_COPY_STREAMS
  */
 #define SPLITDB_COPY_STREAMS_AUTO	0
 #define SPLITDB_MAX_AUTO_COPY_STREAMS	8

@@ -46,10 +46,6 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-#include <stdlib.h>
-#include <unistd.h>
-
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -75,6 +71,7 @@
 #include "migrate/access.h"
 #include "migrate/copier.h"
 #include "migrate/fence.h"
+#include "migrate/freecores.h"
 #include "migrate/job.h"
 #include "migrate/worker_int.h"
 #include "remote/remote.h"
@@ -523,43 +520,6 @@ claim_job(const SplitdbWorkerArgs *args)
 }
 
 /*
- * free_cores
- *		An automatic setting (0): the cores online less the one-minute load
- *		average (rounded), divided by per, at least 1 and at most max; 1
- *		when either cannot be read.
- *
- * splitdb.copy_streams takes a stream per free core: each keeps a backend
- * of the sibling busy parsing rows while the worker reads the source, so a
- * stream beyond the free cores only adds switching (on 2 cores that ran
- * both servers, 1 stream copied fastest; see splitdb.copy_streams in
- * docs/reference.md).  splitdb.copy_readers takes a reader per
- * SPLITDB_STREAMS_PER_READER free cores: one reader kept about that many
- * streams busy before it became the ceiling.  Logged, with what it was made
- * of, so that a run's choice can be read afterwards.
- */
-static int
-free_cores(int64 job_id, const char *service, const char *setting,
-		   const char *verb, const char *unit, int per, int max)
-{
-	long		online = sysconf(_SC_NPROCESSORS_ONLN);
-	double		load[1];
-	int			n;
-
-	if (online < 1 || getloadavg(load, 1) != 1)
-	{
-		ereport(LOG,
-				(errmsg("job " INT64_FORMAT " of service \"%s\" %s 1 %s: %s is 0 (auto), and the cores online or the load could not be read",
-						job_id, service, verb, unit, setting)));
-		return 1;
-	}
-	n = (int) Max(Min((online - rint(load[0])) / per, max), 1);
-	ereport(LOG,
-			(errmsg("job " INT64_FORMAT " of service \"%s\" %s %d %s%s: %s is 0 (auto), with %ld cores online and a one-minute load of %.2f",
-					job_id, service, verb, n, unit, n == 1 ? "" : "s", setting, online, load[0])));
-	return n;
-}
-
-/*
  * load_job
  *		Read the job, its service and its tables into job_cxt.
  */
@@ -585,12 +545,12 @@ load_job(const SplitdbWorkerArgs *args)
 	job->batch_rows = args->batch_rows > 0 ? args->batch_rows : splitdb_batch_rows;
 	job->copy_streams = args->copy_streams > 0 ?
 		Min(args->copy_streams, SPLITDB_MAX_COPY_STREAMS) :
-		free_cores(args->job_id, args->service, "splitdb.copy_streams", "copies over", "stream",
+		splitdb_free_cores(args->job_id, args->service, "splitdb.copy_streams", "copies over", "stream",
 				   1, SPLITDB_MAX_AUTO_COPY_STREAMS);
 	/* the worker is one reader; each copier takes a worker slot */
 	job->copy_readers = args->copy_readers > 0 ?
 		Min(args->copy_readers, SPLITDB_MAX_COPY_READERS) :
-		free_cores(args->job_id, args->service, "splitdb.copy_readers", "reads large tables with",
+		splitdb_free_cores(args->job_id, args->service, "splitdb.copy_readers", "reads large tables with",
 				   "reader", SPLITDB_STREAMS_PER_READER, SPLITDB_MAX_AUTO_COPY_READERS);
 	job->copy_readers = Max(Min(job->copy_readers, max_worker_processes), 1);
 	job->maintenance_work_mem = args->maintenance_work_mem > 0 ?

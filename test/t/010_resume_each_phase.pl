@@ -268,6 +268,11 @@ sub check_migrated
 	  /job $id of service "$svc" copies over (\d+) streams?: splitdb\.copy_streams is 0 \(auto\)/g;
 	ok(@streams == $runs && !grep({ $_ < 1 || $_ > 8 } @streams),
 		"$svc: each of the $runs runs took 1 to 8 streams (auto): @streams");
+	# from the cores idle when the run started, sampled (/proc/stat), not
+	# from the load average, which lags
+	my @idle = slurp_file($node->logfile) =~
+	  /job $id of service "$svc" copies over \d+ streams?: splitdb\.copy_streams is 0 \(auto\), with \d+ cores online, (\d+\.\d\d) of them idle over 100 ms/g;
+	ok(@idle == $runs, "$svc: each run measured the idle cores: @idle");
 	for my $table (sort keys %$before)
 	{
 		is(fingerprint($svc, "public.$table"),
