@@ -9,8 +9,8 @@
  * through, times the cores online.  The one-minute load average, used
  * where /proc/stat cannot be read, lags: a minute after other work ended
  * it still counts that work's processes, and on a 2-core machine a load of
- * 0.5 or more left one stream, which copied slower than two in every run
- * of `make bench` (docs/benchmarks.md).
+ * 0.5 or more left one stream, no faster than two in any run of `make
+ * bench` there and slower in all but one (docs/benchmarks.md).
  *
  * One sample per process (a run of a job): both settings read it.
  *
