@@ -212,6 +212,32 @@ splitdb_capture_install(int64 job_id, const char *service, PGconn *conn)
 }
 
 /*
+ * splitdb_capture_closed
+ *		Whether a splitdb_rollback() of the job has switched the sibling that
+ *		conn reaches: it closed the job's splitdb.capture rows there, in the
+ *		sibling's commit of the switch, after which the service's tables
+ *		there refuse every write.  False when the sibling has no splitdb (a
+ *		finalize or a rollback's cleanup dropped it).  Reads only.
+ */
+bool
+splitdb_capture_closed(PGconn *conn, const char *service, int64 job_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+	char	   *v;
+
+	v = splitdb_remote_scalar(conn, "SELECT pg_catalog.to_regclass('splitdb.capture') IS NOT NULL",
+							  0, NULL, service);
+	if (v == NULL || strcmp(v, "t") != 0)
+		return false;
+	v = splitdb_remote_scalar(conn,
+							  "SELECT pg_catalog.count(*) FROM splitdb.capture c"
+							  " WHERE c.job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+							  "   AND c.closed_at IS NOT NULL",
+							  1, params, service);
+	return v != NULL && strcmp(v, "0") != 0;
+}
+
+/*
  * splitdb_capture_problem
  *		What is wrong with the job's capture in service's sibling, or NULL
  *		when it captures every write of every table (its rows, logs and

@@ -27,6 +27,7 @@ extern void splitdb_capture_install(int64 job_id, const char *service,
 extern char *splitdb_capture_problem(int64 job_id, const char *service,
 									 PGconn *conn);
 extern char *splitdb_capture_tables(int64 job_id);
+extern bool splitdb_capture_closed(PGconn *conn, const char *service, int64 job_id);
 
 /* capturemerge.c */
 extern void splitdb_capturemerge_init(void);

@@ -81,6 +81,7 @@
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
+#include "migrate/capture.h"
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
 #include "migrate/lockwait.h"
@@ -530,27 +531,16 @@ check_switched(Doctor *dr, PGconn *conn, const char *service, List *entries)
 {
 	List	   *seen = NIL;
 	ListCell   *lc;
-	char	   *has_capture;
 
-	has_capture = splitdb_remote_scalar(conn, "SELECT pg_catalog.to_regclass('splitdb.capture') IS NOT NULL",
-										0, NULL, service);
-	if (has_capture == NULL || strcmp(has_capture, "t") != 0)
-		return;
 	foreach(lc, entries)
 	{
 		Entry	   *e = (Entry *) lfirst(lc);
 		const char *job[1] = {psprintf(INT64_FORMAT, e->a.job_id)};
-		char	   *closed;
 
 		if (strcmp(e->state, "done") != 0 || list_member(seen, makeString((char *) job[0])))
 			continue;
 		seen = lappend(seen, makeString((char *) job[0]));
-		closed = splitdb_remote_scalar(conn,
-									   "SELECT pg_catalog.count(*) FROM splitdb.capture c"
-									   " WHERE c.job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
-									   "   AND c.closed_at IS NOT NULL",
-									   1, job, service);
-		if (closed == NULL || strcmp(closed, "0") == 0)
+		if (!splitdb_capture_closed(conn, service, e->a.job_id))
 			continue;
 		splitdb_catalog_exec_text("SELECT EXISTS (SELECT FROM pg_catalog.pg_locks l"
 								  " WHERE l.locktype = 'advisory'"

@@ -50,6 +50,7 @@
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
+#include "migrate/capture.h"
 #include "migrate/ddlguard.h"
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
@@ -136,31 +137,20 @@ static void
 check_not_switched(const char *server, const char *service, int64 job_id)
 {
 	PGconn	   *volatile conn = NULL;
-	char	   *closed = NULL;
-	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+	volatile bool closed = false;
 
 	PG_TRY();
 	{
 		conn = splitdb_remote_connect_server(server, service);
 		/* a finalize whose drops there committed may have dropped splitdb */
-		closed = splitdb_remote_scalar(conn,
-									   "SELECT pg_catalog.to_regclass('splitdb.capture') IS NOT NULL",
-									   0, NULL, service);
-		if (closed != NULL && strcmp(closed, "t") == 0)
-			closed = splitdb_remote_scalar(conn,
-										   "SELECT pg_catalog.count(*) FROM splitdb.capture c"
-										   " WHERE c.job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
-										   "   AND c.closed_at IS NOT NULL",
-										   1, params, service);
-		else
-			closed = NULL;
+		closed = splitdb_capture_closed(conn, service, job_id);
 	}
 	PG_FINALLY();
 	{
 		splitdb_remote_disconnect(conn);
 	}
 	PG_END_TRY();
-	if (closed != NULL && strcmp(closed, "0") != 0)
+	if (closed)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot finalize the migration of service \"%s\" because its rollback has switched the sibling", service),
