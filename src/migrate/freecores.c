@@ -39,7 +39,6 @@
 
 /* the sample, taken once per process */
 static bool sampled = false;
-static long cores_online;
 static double cores_free;		/* -1: none could be read */
 static char how[128];			/* what cores_free was made of, for the log */
 
@@ -113,9 +112,9 @@ take_sample(void)
 				total1,
 				idle1;
 	double		load[1];
+	long		cores_online = sysconf(_SC_NPROCESSORS_ONLN);
 
 	sampled = true;
-	cores_online = sysconf(_SC_NPROCESSORS_ONLN);
 	cores_free = -1;
 	strlcpy(how, "and the cores online or their idle time could not be read", sizeof(how));
 	if (cores_online < 1)
