@@ -53,6 +53,7 @@ OBJS = \
 	src/migrate/range.o \
 	src/migrate/record.o \
 	src/migrate/replay.o \
+	src/migrate/rowhash.o \
 	src/migrate/restore.o \
 	src/migrate/rollback.o \
 	src/migrate/shape.o \

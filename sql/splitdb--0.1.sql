@@ -702,6 +702,16 @@ SET lc_monetary = 'C';
 COMMENT ON FUNCTION splitdb_verify(name) IS
 'row counts and order-independent checksums of each owned table, in the source and in the sibling';
 
+-- One row's hash for those checksums: hash_record_extended(ROW(...), 0) of
+-- the arguments, without building the record.  No SET clause: it runs once
+-- per row, and looks nothing up by name.
+CREATE FUNCTION splitdb.row_hash(VARIADIC "any")
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'splitdb_row_hash'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION splitdb.row_hash("any") IS
+'the hash of the row made of the arguments, equal to hash_record_extended(ROW(...), 0): the row hash of splitdb_verify()''s checksums';
+
 /*
  * Privileges of the splitdb_* functions: PUBLIC keeps the EXECUTE that
  * PostgreSQL grants on every new function.  Those that change the catalog

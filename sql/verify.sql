@@ -132,6 +132,77 @@ UPDATE ver_types SET rel = 'ver_plain' WHERE id = 1;
 SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
   FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_types';
 
+-- ===== the row hash: splitdb.row_hash() is hash_record_extended(ROW(...), 0)
+-- of its arguments, NULLs, arrays, ranges, enums and collations included
+SELECT count(*) AS rows,
+	   count(*) FILTER (WHERE splitdb.row_hash(id, name, at, f, b, span, d) =
+							  hash_record_extended(ROW(id, name, at, f, b, span, d), 0)) AS equal
+  FROM ver_plain;
+SELECT id, splitdb.row_hash(id, mood, moods, pos, ci COLLATE "C", r, n, jb, tags) =
+		   hash_record_extended(ROW(id, mood, moods, pos, ci COLLATE "C", r, n, jb, tags), 0) AS equal
+  FROM ver_types ORDER BY id;
+SELECT splitdb.row_hash(NULL::int) AS one_null, splitdb.row_hash(NULL::int, NULL::text) AS two_nulls;
+-- each value hashed under its own collation
+SELECT splitdb.row_hash('Alpha'::text COLLATE ver_ci) = splitdb.row_hash('ALPHA'::text COLLATE ver_ci) AS equal_under_ci,
+	   splitdb.row_hash('Alpha'::text COLLATE "C") = splitdb.row_hash('ALPHA'::text COLLATE "C") AS equal_under_c;
+-- fails: a type without an extended hash function, as hash_record_extended()
+SELECT splitdb.row_hash(1, point '(1,2)');
+SELECT hash_record_extended(ROW(1, point '(1,2)'), 0);
+-- fails: the values come as separate arguments
+SELECT splitdb.row_hash(VARIADIC ARRAY[1, 2]);
+
+-- a table of more columns than a function takes is hashed with ROW() on
+-- both sides
+SELECT format('CREATE TABLE ver_wide (%s)',
+			  string_agg(format('c%s int DEFAULT %s', g, g), ', ' ORDER BY g)) AS wide_ddl
+  FROM generate_series(1, 120) g \gset
+:wide_ddl;
+INSERT INTO ver_wide DEFAULT VALUES;
+INSERT INTO ver_wide (c1) VALUES (0);
+SELECT splitdb_assign('ver_svc', 'ver_wide');
+\c ver_svc
+:wide_ddl;
+INSERT INTO ver_wide (c1) VALUES (0);
+INSERT INTO ver_wide DEFAULT VALUES;
+\c :source_db
+SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_wide';
+\c ver_svc
+UPDATE ver_wide SET c120 = 0 WHERE c1 = 0;
+\c :source_db
+SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_wide';
+\c ver_svc
+UPDATE ver_wide SET c120 = 120 WHERE c1 = 0;
+
+-- the sibling's session hashes with a temporary function it makes from
+-- splitdb's library; where it cannot make one (here an event trigger
+-- refuses it), it hashes with ROW(), to the same checksums
+\c :source_db
+SELECT string_agg(target_checksum, ',' ORDER BY table_name) AS sums
+  FROM splitdb_verify('ver_svc') \gset
+\c ver_svc
+CREATE FUNCTION ver_no_functions() RETURNS event_trigger LANGUAGE plpgsql AS
+$$BEGIN RAISE EXCEPTION 'no functions here'; END$$;
+CREATE EVENT TRIGGER ver_no_functions ON ddl_command_start WHEN TAG IN ('CREATE FUNCTION')
+	EXECUTE FUNCTION ver_no_functions();
+\c :source_db
+SELECT count(*) AS tables, string_agg(target_checksum, ',' ORDER BY table_name) = :'sums' AS same_sums
+  FROM splitdb_verify('ver_svc');
+-- and where its role is no superuser, it does not try
+\c ver_svc
+DROP EVENT TRIGGER ver_no_functions;
+DROP FUNCTION ver_no_functions();
+CREATE ROLE splitdb_ver_reader LOGIN;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO splitdb_ver_reader;
+\c :source_db
+ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_ver_svc OPTIONS (SET user 'splitdb_ver_reader');
+SELECT count(*) AS tables, string_agg(target_checksum, ',' ORDER BY table_name) = :'sums' AS same_sums
+  FROM splitdb_verify('ver_svc');
+DO $$BEGIN
+	EXECUTE format('ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_ver_svc OPTIONS (SET user %L)', current_user);
+END$$;
+
 -- ===== refusals
 -- fails: unknown service
 SELECT * FROM splitdb_verify('no_such_service');
@@ -149,12 +220,13 @@ SELECT * FROM splitdb_verify('ver_svc');
 ALTER SERVER splitdb_ver_svc OPTIONS (SET dbname 'ver_svc');
 
 -- clean up
-SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped', 'ver_nocols', 'ver_types');
+SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped', 'ver_nocols', 'ver_types', 'ver_wide');
 SELECT splitdb_drop_service('ver_svc');
-DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped, ver_nocols, ver_types;
+DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped, ver_nocols, ver_types, ver_wide;
 DROP TYPE ver_mood, ver_pair;
 DROP DOMAIN ver_posint;
 DROP COLLATION ver_ci;
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;
 DROP DATABASE ver_svc;
+DROP ROLE splitdb_ver_reader;

@@ -498,16 +498,17 @@ static void
 check_replayed(SplitdbJob *job, const RoundTable *t)
 {
 	const char *only = t->relkind == 'r' ? "ONLY " : "";
-	char	   *terms = splitdb_verify_row_terms(t->relid);
+	int			nterms;
+	char	   *terms = splitdb_verify_row_terms(t->relid, &nterms);
 	Checksum	here;
 	Checksum	there = {0, "0"};
 	bool		isnull;
 
 	splitdb_spi_exec(psprintf("SELECT pg_catalog.count(*),"
-							  "       coalesce(pg_catalog.sum(pg_catalog.hash_record_extended(ROW(%s), 0)), 0)"
-							  "       ::pg_catalog.text"
+							  "       coalesce(pg_catalog.sum(%s), 0)::pg_catalog.text"
 							  "  FROM %s%s t WHERE EXISTS (SELECT FROM %s l WHERE %s)",
-							  terms, only, t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")),
+							  splitdb_verify_row_hash(terms, nterms, SPLITDB_ROW_HASH_LOCAL),
+							  only, t->table, t->log, splitdb_replay_key_join(t->keys, "l", "t")),
 					 0, NULL, NULL, NULL, true, 1);
 	here.rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	here.sum = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
@@ -516,10 +517,9 @@ check_replayed(SplitdbJob *job, const RoundTable *t)
 				psprintf("SELECT pg_catalog.to_jsonb(k.*) FROM (SELECT DISTINCT %s FROM %s) k",
 						 splitdb_replay_key_list(t->keys), t->log),
 				psprintf("SELECT pg_catalog.count(*),"
-						 "       coalesce(pg_catalog.sum(pg_catalog.hash_record_extended(ROW(%s), 0)), 0)"
-						 "       ::pg_catalog.text"
+						 "       coalesce(pg_catalog.sum(%s), 0)::pg_catalog.text"
 						 "  FROM %s%s t WHERE EXISTS (SELECT FROM %s WHERE %s)",
-						 terms, only, t->table, splitdb_replay_key_rows(t->relid, t->keys, "k"),
+						 splitdb_verify_row_hash(terms, nterms, NULL), only, t->table, splitdb_replay_key_rows(t->relid, t->keys, "k"),
 						 splitdb_replay_key_join(t->keys, "k", "t")),
 				add_checksum, &there);
 

@@ -824,11 +824,12 @@ splitdb_step_verify(SplitdbJob *job)
 	ListCell   *lc;
 	StringInfoData bad;
 	int			nbad = 0;
+	const char *remote_hash;
 
 	splitdb_worker_begin("verifying");
 	tables = splitdb_verify_tables(job->service, job->step_cxt);
 	splitdb_worker_commit();
-	splitdb_verify_prepare_remote(job->conn, job->service);
+	remote_hash = splitdb_verify_prepare_remote(job->conn, job->service);
 
 	/*
 	 * Online: one snapshot for every table.  The round brings the sibling
@@ -852,7 +853,7 @@ splitdb_step_verify(SplitdbJob *job)
 		if (!job->online)
 			splitdb_worker_begin("verifying %s", vt->target_name);
 		set_current_table(job, vt->target_name);
-		splitdb_verify_table(job->conn, vt, job->service, &r);
+		splitdb_verify_table(job->conn, vt, remote_hash, job->service, &r);
 		params[0] = splitdb_worker_int64_text(job->job_id);
 		params[1] = vt->target_name;
 		params[2] = splitdb_worker_int64_text(r.source_rows);

@@ -11,7 +11,13 @@
  *	   FROM ONLY schema.table
  *
  * The sum of per-row hashes does not depend on the order in which rows are
- * read, so the two sides can be compared without sorting.  Columns are named
+ * read, so the two sides can be compared without sorting.  The row hash is
+ * computed by splitdb.row_hash(t1, t2, ...) where it can be (rowhash.c),
+ * which gives the same values without building a record for each row: in
+ * the source always, in the sibling through a temporary function of the
+ * session when it connects as a superuser and the sibling's server has
+ * splitdb's library with it (splitdb_verify_prepare_remote()); for more
+ * terms than a function takes, and in any other sibling, the ROW() form.  Columns are named
  * explicitly, in the source's attribute order, so dropped columns and a
  * different physical order in the sibling do not matter; generated columns
  * are included, since they must agree too.  Online mode checks the rows a
@@ -72,8 +78,16 @@ PG_FUNCTION_INFO_V1(splitdb_verify);
  * (sql/splitdb--0.1.sql).
  */
 static const char *const remote_settings =
-"SELECT pg_catalog.set_config('bytea_output', 'hex', false),"
+"SELECT pg_catalog.current_setting('is_superuser'),"
+" pg_catalog.set_config('bytea_output', 'hex', false),"
 " pg_catalog.set_config('lc_monetary', 'C', false)";
+
+/* the sibling session's row hash: splitdb.row_hash() of its server's library */
+static const char *const remote_row_hash =
+"CREATE OR REPLACE FUNCTION pg_temp.splitdb_row_hash(VARIADIC \"any\")"
+" RETURNS pg_catalog.int8"
+" AS '$libdir/splitdb', 'splitdb_row_hash'"
+" LANGUAGE C IMMUTABLE PARALLEL SAFE";
 
 
 /*
@@ -117,13 +131,13 @@ hashes_alike_everywhere(Oid typid, int depth)
 /*
  * splitdb_verify_row_terms
  *		The terms of a table's row hash, in attribute order (see the head
- *		of this file): sum(hash_record_extended(ROW(<terms>), 0)) over a
- *		set of rows is its checksum, alike on both sides.  Called connected
- *		to SPI; the result is palloc'd in the current context, outside
- *		SPI's.
+ *		of this file), and their number in *nterms: the sum of
+ *		splitdb_verify_row_hash() of them over a set of rows is its
+ *		checksum, alike on both sides.  Called connected to SPI; the result
+ *		is palloc'd in the current context, outside SPI's.
  */
 char *
-splitdb_verify_row_terms(Oid relid)
+splitdb_verify_row_terms(Oid relid, int *nterms)
 {
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
@@ -156,7 +170,25 @@ splitdb_verify_row_terms(Oid relid)
 		else
 			appendStringInfoString(&terms, name);
 	}
+	*nterms = (int) SPI_processed;
 	return terms.data;
+}
+
+/*
+ * splitdb_verify_row_hash
+ *		The expression of one row's hash over terms (nterms of them, from
+ *		splitdb_verify_row_terms()): func(terms) where func is a row hash
+ *		function the session has (SPLITDB_ROW_HASH_LOCAL in the source, the
+ *		one splitdb_verify_prepare_remote() returned in the sibling) and the
+ *		terms fit in a function's arguments; else
+ *		hash_record_extended(ROW(terms), 0), which gives the same value.
+ */
+char *
+splitdb_verify_row_hash(const char *terms, int nterms, const char *func)
+{
+	if (func != NULL && nterms > 0 && nterms <= FUNC_MAX_ARGS)
+		return psprintf("%s(%s)", func, terms);
+	return psprintf("pg_catalog.hash_record_extended(ROW(%s), 0)", terms);
 }
 
 /*
@@ -211,7 +243,7 @@ splitdb_verify_tables(const char *service, MemoryContext cxt)
 	{
 		SplitdbVerifyTable *t = (SplitdbVerifyTable *) lfirst(lc);
 
-		t->terms = MemoryContextStrdup(cxt, splitdb_verify_row_terms(t->relid));
+		t->terms = MemoryContextStrdup(cxt, splitdb_verify_row_terms(t->relid, &t->nterms));
 	}
 	return result;
 }
@@ -219,15 +251,17 @@ splitdb_verify_tables(const char *service, MemoryContext cxt)
 /*
  * checksum_query
  *		The count-and-checksum query for one table.  The table name comes
- *		quoted from splitdb_verify_tables(), the terms from row_terms().
+ *		quoted from splitdb_verify_tables(), with the terms; func: the row
+ *		hash function of the session that runs it, or NULL (see
+ *		splitdb_verify_row_hash()).
  */
 static char *
-checksum_query(const char *terms, const char *name)
+checksum_query(const SplitdbVerifyTable *t, const char *name, const char *func)
 {
 	return psprintf("SELECT pg_catalog.count(*),"
-					" pg_catalog.sum(pg_catalog.hash_record_extended(ROW(%s), 0))::pg_catalog.text"
+					" pg_catalog.sum(%s)::pg_catalog.text"
 					" FROM ONLY %s",
-					terms, name);
+					splitdb_verify_row_hash(t->terms, t->nterms, func), name);
 }
 
 /*
@@ -254,12 +288,41 @@ local_checksum(const char *sql, MemoryContext cxt, int64 *rows, char **checksum)
 
 /*
  * splitdb_verify_prepare_remote
- *		Give a sibling session the output settings checksums need.
+ *		Give a sibling session the output settings checksums need, and,
+ *		where it can have one, a row hash function of its own: returns its
+ *		name for splitdb_verify_row_hash(), or NULL for the ROW() form.
+ *
+ * The sibling's splitdb extension, if it has one at all, comes with the
+ * first cutover into it, after the verification.  So the function is made
+ * for the session: pg_temp.splitdb_row_hash, from the library of the
+ * sibling's server, which splitdb needs there anyway.  That takes a
+ * superuser (a C function), as every job's connection is; for another role
+ * (splitdb_verify() through a mapping to one), or a server whose library
+ * lacks the function, NULL.  In an open transaction the attempt runs under
+ * a savepoint, so that a failure leaves the transaction as it was.
  */
-void
+const char *
 splitdb_verify_prepare_remote(PGconn *conn, const char *service)
 {
-	splitdb_remote_command(conn, remote_settings, 0, NULL, service);
+	char	   *superuser;
+	bool		in_xact;
+	bool		made;
+
+	superuser = splitdb_remote_scalar(conn, remote_settings, 0, NULL, service);
+	if (superuser == NULL || strcmp(superuser, "on") != 0)
+		return NULL;
+
+	in_xact = splitdb_remote_in_transaction(conn);
+	if (in_xact)
+		splitdb_remote_command(conn, "SAVEPOINT splitdb_row_hash", 0, NULL, service);
+	made = splitdb_remote_try_command(conn, remote_row_hash, service);
+	if (in_xact)
+	{
+		if (!made)
+			splitdb_remote_command(conn, "ROLLBACK TO SAVEPOINT splitdb_row_hash", 0, NULL, service);
+		splitdb_remote_command(conn, "RELEASE SAVEPOINT splitdb_row_hash", 0, NULL, service);
+	}
+	return made ? "pg_temp.splitdb_row_hash" : NULL;
 }
 
 /*
@@ -269,6 +332,7 @@ splitdb_verify_prepare_remote(PGconn *conn, const char *service)
  *		source's runs here.
  *
  * conn: a sibling session prepared by splitdb_verify_prepare_remote()
+ * remote_hash: what that returned
  * r:    out: both sides' counts and checksums; a table the sibling lacks is
  *       reported with present = false rather than raised
  *
@@ -279,7 +343,8 @@ splitdb_verify_prepare_remote(PGconn *conn, const char *service)
  */
 void
 splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
-					 const char *service, SplitdbVerifyResult *r)
+					 const char *remote_hash, const char *service,
+					 SplitdbVerifyResult *r)
 {
 	const char *param[1];
 	char	   *remote_sql;
@@ -294,14 +359,14 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 	r->present = present != NULL && strcmp(present, "t") == 0;
 	if (!r->present)
 	{
-		local_checksum(checksum_query(t->terms, t->source_name),
+		local_checksum(checksum_query(t, t->source_name, SPLITDB_ROW_HASH_LOCAL),
 					   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 		return;
 	}
 
-	remote_sql = checksum_query(t->terms, t->target_name);
+	remote_sql = checksum_query(t, t->target_name, remote_hash);
 	splitdb_remote_send(conn, remote_sql, 0, NULL, service);
-	local_checksum(checksum_query(t->terms, t->source_name),
+	local_checksum(checksum_query(t, t->source_name, SPLITDB_ROW_HASH_LOCAL),
 				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 	res = splitdb_remote_finish(conn, remote_sql, service);
 
@@ -334,6 +399,7 @@ splitdb_verify(PG_FUNCTION_ARGS)
 	char	   *server;
 	List	   *tables;
 	PGconn	   *volatile conn = NULL;
+	const char *remote_hash;
 
 	splitdb_require_superuser("splitdb_verify");
 	InitMaterializedSRF(fcinfo, 0);
@@ -349,7 +415,7 @@ splitdb_verify(PG_FUNCTION_ARGS)
 		ListCell   *lc;
 
 		conn = splitdb_remote_connect_server(server, service);
-		splitdb_verify_prepare_remote(conn, service);
+		remote_hash = splitdb_verify_prepare_remote(conn, service);
 
 		foreach(lc, tables)
 		{
@@ -358,7 +424,7 @@ splitdb_verify(PG_FUNCTION_ARGS)
 			Datum		values[6];
 			bool		nulls[6] = {false, false, false, false, false, false};
 
-			splitdb_verify_table(conn, t, service, &r);
+			splitdb_verify_table(conn, t, remote_hash, service, &r);
 			values[0] = CStringGetTextDatum(t->target_name);
 			values[1] = Int64GetDatum(r.source_rows);
 			values[3] = CStringGetTextDatum(r.source_checksum);

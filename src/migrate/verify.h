@@ -22,6 +22,7 @@ typedef struct SplitdbVerifyTable
 	char	   *target_name;	/* in the sibling: the original name */
 	Oid			relid;			/* the source table */
 	char	   *terms;			/* the row hash's terms, in attribute order */
+	int			nterms;			/* how many */
 } SplitdbVerifyTable;
 
 /* both sides of one table */
@@ -35,10 +36,17 @@ typedef struct SplitdbVerifyResult
 	bool		ok;
 } SplitdbVerifyResult;
 
-extern char *splitdb_verify_row_terms(Oid relid);
+/* the row hash of the source, where the extension is (rowhash.c) */
+#define SPLITDB_ROW_HASH_LOCAL "splitdb.row_hash"
+
+extern char *splitdb_verify_row_terms(Oid relid, int *nterms);
+extern char *splitdb_verify_row_hash(const char *terms, int nterms,
+									 const char *func);
 extern List *splitdb_verify_tables(const char *service, MemoryContext cxt);
-extern void splitdb_verify_prepare_remote(PGconn *conn, const char *service);
+extern const char *splitdb_verify_prepare_remote(PGconn *conn,
+												 const char *service);
 extern void splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
-								 const char *service, SplitdbVerifyResult *r);
+								 const char *remote_hash, const char *service,
+								 SplitdbVerifyResult *r);
 
 #endif							/* SPLITDB_VERIFY_H */

@@ -889,3 +889,42 @@ splitdb_remote_rollback_open(PGconn *conn, const char *service)
 	if (status == PQTRANS_INTRANS || status == PQTRANS_INERROR)
 		splitdb_remote_command(conn, "ROLLBACK", 0, NULL, service);
 }
+
+/*
+ * splitdb_remote_in_transaction
+ *		Whether a transaction block is open on conn (in error or not).
+ */
+bool
+splitdb_remote_in_transaction(const PGconn *conn)
+{
+	PGTransactionStatusType status = PQtransactionStatus(conn);
+
+	return status == PQTRANS_INTRANS || status == PQTRANS_INERROR;
+}
+
+/*
+ * splitdb_remote_try_command
+ *		Run a statement whose result is not needed, for a caller that has a
+ *		way on without it: false when the statement failed, its error
+ *		dropped (the connection idle again, an open transaction block
+ *		aborted: the caller runs it under a savepoint there).  A connection
+ *		that broke is reported as splitdb_remote_exec() reports it.
+ */
+bool
+splitdb_remote_try_command(PGconn *conn, const char *sql, const char *service)
+{
+	PGresult   *res;
+
+	splitdb_remote_send(conn, sql, 0, NULL, service);
+	res = libpqsrv_get_result_last(conn, SPLITDB_WAIT_EVENT_REMOTE);
+	if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR &&
+		PQstatus(conn) == CONNECTION_OK)
+	{
+		PQclear(res);
+		return false;
+	}
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		splitdb_remote_report(res, conn, sql, service);
+	PQclear(res);
+	return true;
+}

@@ -73,6 +73,9 @@ extern bool splitdb_remote_drain_syncs(PGconn *conn, int syncs, int timeout_ms);
 extern bool splitdb_remote_cancel_drain(PGconn *conn, int syncs, int timeout_ms);
 extern void splitdb_remote_close_drained(PGconn *conn, int syncs, int timeout_ms);
 extern void splitdb_remote_rollback_open(PGconn *conn, const char *service);
+extern bool splitdb_remote_in_transaction(const PGconn *conn);
+extern bool splitdb_remote_try_command(PGconn *conn, const char *sql,
+									   const char *service);
 extern List *splitdb_remote_result_rows(PGresult *res);
 
 /*

@@ -37,7 +37,9 @@
 # every application session that inserted through a shim), no FATAL, no
 # password nor secret of the origin, and no value in the text of
 # splitdb's statements: not a row's, not the sequence's (the sibling's
-# sequence was set with its value pasted into the statement).
+# sequence was set with its value pasted into the statement).  The
+# verification in the sibling hashed its rows with a temporary function
+# made from splitdb's library.
 
 use strict;
 use warnings FATAL => 'all';
@@ -265,5 +267,14 @@ for my $node ($source, $sibling)
 like(slurp_file($sibling->logfile),
 	qr/setval\(\$1::pg_catalog.regclass, \$2::pg_catalog.int8, true\)\n[^\n]*DETAIL:  parameters: \$1 = '"Lä den"."Bestell ung_Ïd_seq"', \$2 = '4711'/,
 	'the sibling\'s sequence is set with its name and value as parameters');
+
+# the job's verification hashed the sibling's rows with a function of its
+# session's own, made from splitdb's library: no record built per row
+like(slurp_file($sibling->logfile),
+	qr/\] splitdb LOG:  (?:statement|execute [^:]*): CREATE OR REPLACE FUNCTION pg_temp\.splitdb_row_hash\(VARIADIC "any"\)/,
+	'the sibling\'s verification session made its row hash function');
+like(slurp_file($sibling->logfile),
+	qr/pg_catalog\.sum\(pg_temp\.splitdb_row_hash\([^\n]*\)\)::pg_catalog\.text FROM ONLY "Lä den"\."Bestell ung"/,
+	'the sibling\'s checksum of the moved table used it');
 
 done_testing();
