@@ -13,6 +13,8 @@
 # make bench-online  an online migration under pgbench writes against an
 #                 offline one: TPS by phase, longest wait, rows lost
 #                 (test/bench/online)
+# make bench-rowhash  the row hash of the checksums: hash_record_extended(ROW())
+#                 against splitdb.row_hash() (test/bench/rowhash)
 # make bench-capture  the write cost of change capture: no trigger, empty
 #                 statement triggers, capture through SPI, direct (test/bench/capture)
 
@@ -142,7 +144,7 @@ include $(PGXS)
 SPLITDB_HEADERS = $(wildcard src/*.h src/*/*.h)
 $(OBJS) $(OBJS:.o=.bc): $(SPLITDB_HEADERS)
 
-.PHONY: test demo samples bench bench-references bench-rollback bench-online bench-capture
+.PHONY: test demo samples bench bench-references bench-rollback bench-online bench-capture bench-rowhash
 
 test:
 	test/run
@@ -164,5 +166,9 @@ bench-rollback:
 
 bench-online:
 	test/bench/online
+
+bench-rowhash:
+	test/bench/rowhash
+
 bench-capture:
 	test/bench/capture
