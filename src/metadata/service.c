@@ -139,11 +139,7 @@ check_sibling(const char *server, const char *service, bool *is_source)
 		PGresult   *res;
 
 		conn = splitdb_remote_connect_server(server, service);
-		res = splitdb_remote_exec(conn,
-								  "SELECT pg_catalog.current_database(),"
-								  " (pg_catalog.extract('epoch', pg_catalog.pg_postmaster_start_time())"
-								  "  * 1000000)::pg_catalog.int8::pg_catalog.text",
-								  0, NULL, service);
+		res = splitdb_remote_exec(conn, SPLITDB_DATABASE_IDENTITY_SQL, 0, NULL, service);
 		/* neither value can be NULL */
 		dbname = pstrdup(splitdb_remote_value(res, 0, 0));
 		started = pstrdup(splitdb_remote_value(res, 0, 1));

@@ -59,6 +59,7 @@
 #include "compat.h"
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
+#include "migrate/peer.h"
 #include "plan/plan.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -362,6 +363,7 @@ check_sibling(const char *service, const char *server, const SplitdbJobState *re
 	{
 		conn = splitdb_remote_connect_server(server, service);
 		splitdb_job_check_role(conn, service, "splitdb_migrate");
+		splitdb_peer_check_databases(conn, service);
 		if (resumed != NULL)
 			check_resumable(conn, service, resumed);
 		foreach(lc, names)

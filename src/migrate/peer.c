@@ -210,3 +210,77 @@ splitdb_peer_cancel(const char *service, int64 job_id, List *artifacts, bool cut
 		n += clean_peer((const char *) lfirst(lc), service, artifacts);
 	return n;
 }
+
+/*
+ * database_identity
+ *		Which database conn reaches, as one string: its name and the
+ *		instant its server started (SPLITDB_DATABASE_IDENTITY_SQL).
+ */
+static char *
+database_identity(PGconn *conn, const char *service)
+{
+	PGresult   *res = splitdb_remote_exec(conn, SPLITDB_DATABASE_IDENTITY_SQL,
+										  0, NULL, service);
+	char	   *identity = psprintf("%s %s", splitdb_remote_value(res, 0, 0),
+									splitdb_remote_value(res, 0, 1));
+
+	splitdb_remote_clear(res);
+	return identity;
+}
+
+/*
+ * splitdb_peer_check_databases
+ *		Refuse a job of service whose sibling (conn) is the very database
+ *		of a peer: another service whose tables a reference joins to
+ *		service's, with its end in its sibling.  splitdb keeps the two ends
+ *		of a cross-service reference in two databases, each end installed by
+ *		a session of its own; in one database the cutover's two sessions
+ *		wait for each other's locks, and the job failed there after copying
+ *		every row.  A peer's sibling that does not answer raises its
+ *		connection error, as the cutover would.
+ *
+ * Called connected to SPI, before a job is made or resumed.
+ */
+void
+splitdb_peer_check_databases(PGconn *conn, const char *service)
+{
+	const char *params[1] = {service};
+	List	   *peers = NIL;
+	ListCell   *lc;
+	char	   *ours;
+
+	splitdb_catalog_exec_text(PEER_REFERENCES_SQL, 1, params, false);
+	foreach(lc, splitdb_catalog_result_rows())
+		peers = add_name(peers, ((char **) lfirst(lc))[1]);
+	if (peers == NIL)
+		return;
+
+	ours = database_identity(conn, service);
+	foreach(lc, peers)
+	{
+		const char *peer = (const char *) lfirst(lc);
+		SplitdbService *svc = splitdb_catalog_get_service(peer, SPLITDB_LOCK_NONE, false);
+		PGconn	   *volatile peer_conn = NULL;
+		char	   *theirs = NULL;
+
+		PG_TRY();
+		{
+			peer_conn = splitdb_remote_connect_server(svc->server, peer);
+			theirs = database_identity(peer_conn, peer);
+		}
+		PG_FINALLY();
+		{
+			splitdb_remote_disconnect(peer_conn);
+		}
+		PG_END_TRY();
+
+		if (strcmp(ours, theirs) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the sibling of service \"%s\" is database \"%s\", the sibling of service \"%s\"",
+							service, svc->dbname, peer),
+					 errdetail("A reference joins the tables of the two services; splitdb keeps the ends of such a reference in two databases."),
+					 errhint("Give service \"%s\" a database of its own, or assign the tables of both services to one service; a job of it that has started ends with splitdb_cancel('%s').",
+							 service, service)));
+	}
+}

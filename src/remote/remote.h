@@ -18,6 +18,16 @@
 #include "libpq-fe.h"
 #include "nodes/pg_list.h"
 
+/*
+ * Which database a connection reaches: its name, and the instant its server
+ * started in Unix microseconds.  Two connections that give the same pair
+ * reach the same database.
+ */
+#define SPLITDB_DATABASE_IDENTITY_SQL \
+	"SELECT pg_catalog.current_database()," \
+	" (pg_catalog.extract('epoch', pg_catalog.pg_postmaster_start_time())" \
+	"  * 1000000)::pg_catalog.int8::pg_catalog.text"
+
 extern PGconn *splitdb_remote_connect_server(const char *servername,
 											 const char *service);
 extern UserMapping *splitdb_remote_user_mapping(const char *servername,
