@@ -250,8 +250,9 @@ SELECT set_eq(
 		  'splitdb.close_capture(bigint,text)',
 		  'splitdb.drop_capture(bigint)',
 		  'splitdb.reference_relay_action(bigint,"char",text[],text[],bigint,text)',
-		  'splitdb.reference_lookup(bigint,"char",integer,text[],text[],bigint,text)'],
-	'the extension has exactly these functions: fifteen in its schema, thirty-nine helpers in splitdb');
+		  'splitdb.reference_lookup(bigint,"char",integer,text[],text[],bigint,text)',
+		  'splitdb.row_hash("any")'],
+	'the extension has exactly these functions: fifteen in its schema, forty helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -267,7 +268,8 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'origin_key_make', 'ensure_preloaded', 'partition_route',
 									  'refuse_foreign_triggers', 'guard_ddl', 'guard_drop',
 									  'guard_start', 'guard_triggers', 'guard_dropped_ends', 'archive_guard', 'capture_changes', 'install_capture',
-									  'capture_relation', 'capture_partition', 'capture_problem', 'refuse_writes', 'close_capture', 'drop_capture'],
+									  'capture_relation', 'capture_partition', 'capture_problem', 'refuse_writes', 'close_capture', 'drop_capture',
+									  'row_hash'],
 					 'schema splitdb holds only the internal helpers');
 
 SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',
