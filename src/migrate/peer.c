@@ -214,30 +214,63 @@ splitdb_peer_cancel(const char *service, int64 job_id, List *artifacts, bool cut
 /*
  * database_identity
  *		Which database conn reaches, as one string: its name and the
- *		instant its server started (SPLITDB_DATABASE_IDENTITY_SQL).
+ *		instant its server started (SPLITDB_DATABASE_IDENTITY_SQL); *dbname,
+ *		when not NULL, is set to the name.
  */
 static char *
-database_identity(PGconn *conn, const char *service)
+database_identity(PGconn *conn, const char *service, char **dbname)
 {
 	PGresult   *res = splitdb_remote_exec(conn, SPLITDB_DATABASE_IDENTITY_SQL,
 										  0, NULL, service);
 	char	   *identity = psprintf("%s %s", splitdb_remote_value(res, 0, 0),
 									splitdb_remote_value(res, 0, 1));
 
+	if (dbname != NULL)
+		*dbname = pstrdup(splitdb_remote_value(res, 0, 0));
 	splitdb_remote_clear(res);
 	return identity;
 }
 
 /*
+ * The services that a reference joins to service $1 and that have a job
+ * which may move their tables (any but a cancelled or rolled back one):
+ * by the tables' owners now, over the foreign keys still in the source and
+ * the references splitdb enforces (whose relids are the originals, which
+ * the owners keep after a cutover), and by the services splitdb.reference
+ * recorded at a cutover.
+ */
+#define JOINED_SERVICES_SQL \
+	"WITH owned AS (" SPLITDB_OWNED_RELATION_SQL ")," \
+	" ends AS (SELECT c.conrelid AS a, c.confrelid AS b FROM pg_catalog.pg_constraint c" \
+	"           WHERE c.contype = 'f'" \
+	"          UNION ALL" \
+	"          SELECT r.child_relid, r.parent_relid FROM splitdb.reference r)," \
+	" joined AS (SELECT o2.service FROM ends e" \
+	"              JOIN owned o1 ON o1.relid IN (e.a, e.b) AND o1.service = $1::name" \
+	"              JOIN owned o2 ON o2.relid IN (e.a, e.b) AND o2.service <> $1::name" \
+	"            UNION" \
+	"            SELECT CASE WHEN r.child_service = $1::name THEN r.parent_service" \
+	"                        ELSE r.child_service END" \
+	"              FROM splitdb.reference r" \
+	"             WHERE $1::name IN (r.child_service, r.parent_service))" \
+	"SELECT DISTINCT j.service::text FROM joined j" \
+	" WHERE j.service IS NOT NULL AND j.service <> $1::name" \
+	"   AND EXISTS (SELECT FROM splitdb.job b WHERE b.service = j.service" \
+	"                  AND b.state NOT IN ('cancelled', 'rolled_back'))" \
+	" ORDER BY 1"
+
+/*
  * splitdb_peer_check_databases
  *		Refuse a job of service whose sibling (conn) is the very database
- *		of a peer: another service whose tables a reference joins to
- *		service's, with its end in its sibling.  splitdb keeps the two ends
- *		of a cross-service reference in two databases, each end installed by
- *		a session of its own; in one database the cutover's two sessions
- *		wait for each other's locks, and the job failed there after copying
- *		every row.  A peer's sibling that does not answer raises its
- *		connection error, as the cutover would.
+ *		of a peer: another service that a reference joins to service's
+ *		tables and that has a job which moves, or moved, its tables there
+ *		(JOINED_SERVICES_SQL).  splitdb keeps the two ends of a
+ *		cross-service reference in two databases, each end installed by a
+ *		session of its own; in one database the cutover's two sessions wait
+ *		for each other's locks, and the job failed there after copying every
+ *		row.  Whichever of the two jobs is made second is refused.  A peer's
+ *		sibling that does not answer raises its connection error, as the
+ *		cutover would.
  *
  * Called connected to SPI, before a job is made or resumed.
  */
@@ -248,14 +281,15 @@ splitdb_peer_check_databases(PGconn *conn, const char *service)
 	List	   *peers = NIL;
 	ListCell   *lc;
 	char	   *ours;
+	char	   *dbname;
 
-	splitdb_catalog_exec_text(PEER_REFERENCES_SQL, 1, params, false);
+	splitdb_catalog_exec_text(JOINED_SERVICES_SQL, 1, params, false);
 	foreach(lc, splitdb_catalog_result_rows())
-		peers = add_name(peers, ((char **) lfirst(lc))[1]);
+		peers = lappend(peers, ((char **) lfirst(lc))[0]);
 	if (peers == NIL)
 		return;
 
-	ours = database_identity(conn, service);
+	ours = database_identity(conn, service, &dbname);
 	foreach(lc, peers)
 	{
 		const char *peer = (const char *) lfirst(lc);
@@ -266,7 +300,7 @@ splitdb_peer_check_databases(PGconn *conn, const char *service)
 		PG_TRY();
 		{
 			peer_conn = splitdb_remote_connect_server(svc->server, peer);
-			theirs = database_identity(peer_conn, peer);
+			theirs = database_identity(peer_conn, peer, NULL);
 		}
 		PG_FINALLY();
 		{
@@ -278,7 +312,7 @@ splitdb_peer_check_databases(PGconn *conn, const char *service)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("the sibling of service \"%s\" is database \"%s\", the sibling of service \"%s\"",
-							service, svc->dbname, peer),
+							service, dbname, peer),
 					 errdetail("A reference joins the tables of the two services; splitdb keeps the ends of such a reference in two databases."),
 					 errhint("Give service \"%s\" a database of its own, or assign the tables of both services to one service; a job of it that has started ends with splitdb_cancel('%s').",
 							 service, service)));

@@ -340,15 +340,17 @@ SELECT is_empty(
 		 -- command does, and pins it for its own queries; the trigger guard finds
 		 -- them the same way and runs no query; the end guard finds the partitions
 		 -- that ALTER TABLE ... ATTACH PARTITION names the same way, and pins it for
-		 -- its queries and checks
+		 -- its queries and checks; the row hash of the checksums runs once per row and
+		 -- looks nothing up by name
 		 AND p.oid NOT IN ('splitdb.reference_row()'::regprocedure,
+						   'splitdb.row_hash("any")'::regprocedure,
 						   'splitdb.reference_flush()'::regprocedure,
 						   'splitdb.shim_statement()'::regprocedure,
 						   'splitdb.capture_changes()'::regprocedure,
 						   'splitdb.guard_start()'::regprocedure,
 						   'splitdb.guard_ddl()'::regprocedure,
 						   'splitdb.guard_triggers()'::regprocedure)$$,
-	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers and the start guards pin it themselves or run no query)');
+	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers and the start guards pin it themselves or run no query, the row hash looks nothing up)');
 
 -- ===== privileges
 SELECT function_privs_are('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'],
