@@ -14,7 +14,9 @@
  * sibling can be checked with either form.
  *
  * At most FUNC_MAX_ARGS arguments; callers use the ROW() form for wider
- * rows (verify.c).
+ * rows (verify.c).  As for any function, the parser refuses arguments with
+ * two different explicit collations (42P21), which ROW() accepts; verify.c
+ * writes only COLLATE "C".
  *
  * Copyright (c) 2026, splitdb developers
  *
