@@ -181,7 +181,9 @@ UPDATE ver_wide SET c120 = 120 WHERE c1 = 0;
 \c :source_db
 SELECT string_agg(target_checksum, ',' ORDER BY table_name) AS sums
   FROM splitdb_verify('ver_svc') \gset
+-- the call dropped the function before it ended its session
 \c ver_svc
+SELECT count(*) AS row_hash_functions_left FROM pg_proc WHERE proname = 'splitdb_row_hash';
 CREATE FUNCTION ver_no_functions() RETURNS event_trigger LANGUAGE plpgsql AS
 $$BEGIN RAISE EXCEPTION 'no functions here'; END$$;
 CREATE EVENT TRIGGER ver_no_functions ON ddl_command_start WHEN TAG IN ('CREATE FUNCTION')

@@ -438,6 +438,15 @@ splitdb_verify(PG_FUNCTION_ARGS)
 			values[5] = BoolGetDatum(r.ok);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
+
+		/*
+		 * The session's function goes with the session; dropped here, a
+		 * reader of the sibling's catalog right after the call does not
+		 * see it while that backend exits.
+		 */
+		if (remote_hash != NULL)
+			splitdb_remote_command(conn, "DROP FUNCTION pg_temp.splitdb_row_hash(\"any\")",
+								   0, NULL, service);
 	}
 	PG_FINALLY();
 	{
