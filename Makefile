@@ -123,7 +123,7 @@ REGRESS = service assign plan plan_finalized_mappings plan_way_back plan_dot pla
 CONTRIB_TESTDB = splitdb_regression
 ISOLATION_TESTDB = splitdb_isolation
 
-ISOLATION = admin_race cutover_peer_lock assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race rollback_race online_copy online_cutover online_cutover_race online_unique_swap online_unique_copy online_old_snapshot ddl_old_snapshot partition_truncate_race
+ISOLATION = admin_race cutover_peer_lock shared_database_race assign_race drop_race migrate_race migrate_snapshot references_race reference_connection_race rollback_race online_copy online_cutover online_cutover_race online_unique_swap online_unique_copy online_old_snapshot ddl_old_snapshot partition_truncate_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
 
 TAP_TESTS = 1

@@ -233,7 +233,8 @@ database_identity(PGconn *conn, const char *service, char **dbname)
 
 /*
  * The services that a reference joins to service $1 and that have a job
- * which may move their tables (any but a cancelled or rolled back one):
+ * which may move their tables (any but a cancelled or rolled back one),
+ * made before job $2 (NULL: any, for a job not made yet):
  * by the tables' owners now, over the foreign keys still in the source and
  * the references splitdb enforces (whose relids are the originals, which
  * the owners keep after a cutover), and by the services splitdb.reference
@@ -256,7 +257,8 @@ database_identity(PGconn *conn, const char *service, char **dbname)
 	"SELECT DISTINCT j.service::text FROM joined j" \
 	" WHERE j.service IS NOT NULL AND j.service <> $1::name" \
 	"   AND EXISTS (SELECT FROM splitdb.job b WHERE b.service = j.service" \
-	"                  AND b.state NOT IN ('cancelled', 'rolled_back'))" \
+	"                  AND b.state NOT IN ('cancelled', 'rolled_back')" \
+	"                  AND ($2::pg_catalog.int8 IS NULL OR b.job_id < $2::pg_catalog.int8))" \
 	" ORDER BY 1"
 
 /*
@@ -268,22 +270,26 @@ database_identity(PGconn *conn, const char *service, char **dbname)
  *		cross-service reference in two databases, each end installed by a
  *		session of its own; in one database the cutover's two sessions wait
  *		for each other's locks, and the job failed there after copying every
- *		row.  Whichever of the two jobs is made second is refused.  A peer's
- *		sibling that does not answer raises its connection error, as the
- *		cutover would.
+ *		row.  Whichever of the two jobs is made second is refused: job_id,
+ *		the job that would go on (0 for one not made yet), is checked only
+ *		against peers' jobs made before it, so that of two jobs made at the
+ *		same time by two sessions, whose splitdb_migrate() did not see each
+ *		other's, the older goes on.  A peer's sibling that does not answer
+ *		raises its connection error, as the cutover would.
  *
- * Called connected to SPI, before a job is made or resumed.
+ * Called connected to SPI: by splitdb_migrate() before it makes or resumes
+ * a job, and by every run of the job's worker before its first step.
  */
 void
-splitdb_peer_check_databases(PGconn *conn, const char *service)
+splitdb_peer_check_databases(PGconn *conn, const char *service, int64 job_id)
 {
-	const char *params[1] = {service};
+	const char *params[2] = {service, job_id > 0 ? psprintf(INT64_FORMAT, job_id) : NULL};
 	List	   *peers = NIL;
 	ListCell   *lc;
 	char	   *ours;
 	char	   *dbname;
 
-	splitdb_catalog_exec_text(JOINED_SERVICES_SQL, 1, params, false);
+	splitdb_catalog_exec_text(JOINED_SERVICES_SQL, 2, params, false);
 	foreach(lc, splitdb_catalog_result_rows())
 		peers = lappend(peers, ((char **) lfirst(lc))[0]);
 	if (peers == NIL)

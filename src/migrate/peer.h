@@ -17,6 +17,7 @@
 #include "remote/remote.h"
 
 extern int	splitdb_peer_cancel(const char *service, int64 job_id, List *artifacts, bool cut);
-extern void splitdb_peer_check_databases(PGconn *conn, const char *service);
+extern void splitdb_peer_check_databases(PGconn *conn, const char *service,
+										 int64 job_id);
 
 #endif							/* SPLITDB_PEER_H */

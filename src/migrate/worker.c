@@ -73,6 +73,7 @@
 #include "migrate/fence.h"
 #include "migrate/freecores.h"
 #include "migrate/job.h"
+#include "migrate/peer.h"
 #include "migrate/worker_int.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -721,6 +722,9 @@ start_job(const SplitdbWorkerArgs *args)
 		running_conn = job->conn;
 		splitdb_worker_commit();
 		splitdb_job_check_role(job->conn, job->service, "splitdb_migrate");
+		splitdb_worker_begin("checking the peers' databases");
+		splitdb_peer_check_databases(job->conn, job->service, job->job_id);
+		splitdb_worker_commit();
 		fence_sibling(job, args);
 		splitdb_access_take_back(job);
 		if (job->online && job->phase > SPLITDB_PHASE_PREPARING)
