@@ -274,8 +274,11 @@ database_identity(PGconn *conn, const char *service, char **dbname)
  *		the job that would go on (0 for one not made yet), is checked only
  *		against peers' jobs made before it, so that of two jobs made at the
  *		same time by two sessions, whose splitdb_migrate() did not see each
- *		other's, the older goes on.  A peer's sibling that does not answer
- *		raises its connection error, as the cutover would.
+ *		other's, the older goes on.  Only a peer whose sibling has the same
+ *		name as service's (splitdb.service.dbname, as it answered when the
+ *		service was added) is asked which database it is, through its
+ *		server and the current user's mapping there; one that does not
+ *		answer raises its connection error.
  *
  * Called connected to SPI: by splitdb_migrate() before it makes or resumes
  * a job, and by every run of the job's worker before its first step.
@@ -302,6 +305,10 @@ splitdb_peer_check_databases(PGconn *conn, const char *service, int64 job_id)
 		SplitdbService *svc = splitdb_catalog_get_service(peer, SPLITDB_LOCK_NONE, false);
 		PGconn	   *volatile peer_conn = NULL;
 		char	   *theirs = NULL;
+
+		/* another name is another database: no connection, no mapping needed */
+		if (strcmp(svc->dbname, dbname) != 0)
+			continue;
 
 		PG_TRY();
 		{
