@@ -59,6 +59,7 @@ OBJS = \
 	src/migrate/restore.o \
 	src/migrate/rollback.o \
 	src/migrate/shape.o \
+	src/migrate/shareddb.o \
 	src/migrate/shim.o \
 	src/migrate/step.o \
 	src/migrate/undo.o \

@@ -59,7 +59,7 @@
 #include "compat.h"
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
-#include "migrate/peer.h"
+#include "migrate/shareddb.h"
 #include "plan/plan.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -363,7 +363,7 @@ check_sibling(const char *service, const char *server, const SplitdbJobState *re
 	{
 		conn = splitdb_remote_connect_server(server, service);
 		splitdb_job_check_role(conn, service, "splitdb_migrate");
-		splitdb_peer_check_databases(conn, service, resumed ? resumed->job_id : 0);
+		splitdb_shareddb_check(conn, service, resumed ? resumed->job_id : 0);
 		if (resumed != NULL)
 			check_resumable(conn, service, resumed);
 		foreach(lc, names)

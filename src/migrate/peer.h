@@ -14,10 +14,7 @@
 #define SPLITDB_PEER_H
 
 #include "nodes/pg_list.h"
-#include "remote/remote.h"
 
 extern int	splitdb_peer_cancel(const char *service, int64 job_id, List *artifacts, bool cut);
-extern void splitdb_peer_check_databases(PGconn *conn, const char *service,
-										 int64 job_id);
 
 #endif							/* SPLITDB_PEER_H */

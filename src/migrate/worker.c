@@ -73,7 +73,7 @@
 #include "migrate/fence.h"
 #include "migrate/freecores.h"
 #include "migrate/job.h"
-#include "migrate/peer.h"
+#include "migrate/shareddb.h"
 #include "migrate/worker_int.h"
 #include "remote/remote.h"
 #include "splitdb.h"
@@ -723,7 +723,7 @@ start_job(const SplitdbWorkerArgs *args)
 		splitdb_worker_commit();
 		splitdb_job_check_role(job->conn, job->service, "splitdb_migrate");
 		splitdb_worker_begin("checking the peers' databases");
-		splitdb_peer_check_databases(job->conn, job->service, job->job_id);
+		splitdb_shareddb_check(job->conn, job->service, job->job_id);
 		splitdb_worker_commit();
 		fence_sibling(job, args);
 		splitdb_access_take_back(job);

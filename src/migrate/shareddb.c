@@ -1,0 +1,149 @@
+/*-------------------------------------------------------------------------
+ *
+ * shareddb.c
+ *	  Whether a service's sibling is the very database of another service
+ *	  that a cross-service reference joins it to.
+ *
+ * Two services may name one sibling database, each through a server of its
+ * own.  Where a reference joins their tables, both of its ends would be in
+ * that database, and splitdb installs each end in a session of its own: the
+ * cutover's two sessions there waited for each other's locks, and the job
+ * failed with 55P03 after copying every row.  splitdb_migrate() and every
+ * run of a job's worker refuse such a job before it starts
+ * (splitdb_shareddb_check()).
+ *
+ * Copyright (c) 2026, splitdb developers
+ *
+ * IDENTIFICATION
+ *	  src/migrate/shareddb.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+
+#include "metadata/catalog.h"
+#include "migrate/shareddb.h"
+#include "remote/remote.h"
+
+/*
+ * database_identity
+ *		Which database conn reaches, as one string: its name and the
+ *		instant its server started (SPLITDB_DATABASE_IDENTITY_SQL); *dbname,
+ *		when not NULL, is set to the name.
+ */
+static char *
+database_identity(PGconn *conn, const char *service, char **dbname)
+{
+	PGresult   *res = splitdb_remote_exec(conn, SPLITDB_DATABASE_IDENTITY_SQL,
+										  0, NULL, service);
+	char	   *identity = psprintf("%s %s", splitdb_remote_value(res, 0, 0),
+									splitdb_remote_value(res, 0, 1));
+
+	if (dbname != NULL)
+		*dbname = pstrdup(splitdb_remote_value(res, 0, 0));
+	splitdb_remote_clear(res);
+	return identity;
+}
+
+/*
+ * The services that a reference joins to service $1 and that have a job
+ * which may move their tables (any but a cancelled or rolled back one),
+ * made before job $2 (NULL: any, for a job not made yet):
+ * by the tables' owners now, over the foreign keys still in the source and
+ * the references splitdb enforces (whose relids are the originals, which
+ * the owners keep after a cutover), and by the services splitdb.reference
+ * recorded at a cutover.
+ */
+#define JOINED_SERVICES_SQL \
+	"WITH owned AS (" SPLITDB_OWNED_RELATION_SQL ")," \
+	" ends AS (SELECT c.conrelid AS a, c.confrelid AS b FROM pg_catalog.pg_constraint c" \
+	"           WHERE c.contype = 'f'" \
+	"          UNION ALL" \
+	"          SELECT r.child_relid, r.parent_relid FROM splitdb.reference r)," \
+	" joined AS (SELECT o2.service FROM ends e" \
+	"              JOIN owned o1 ON o1.relid IN (e.a, e.b) AND o1.service = $1::name" \
+	"              JOIN owned o2 ON o2.relid IN (e.a, e.b) AND o2.service <> $1::name" \
+	"            UNION" \
+	"            SELECT CASE WHEN r.child_service = $1::name THEN r.parent_service" \
+	"                        ELSE r.child_service END" \
+	"              FROM splitdb.reference r" \
+	"             WHERE $1::name IN (r.child_service, r.parent_service))" \
+	"SELECT DISTINCT j.service::text FROM joined j" \
+	" WHERE j.service IS NOT NULL AND j.service <> $1::name" \
+	"   AND EXISTS (SELECT FROM splitdb.job b WHERE b.service = j.service" \
+	"                  AND b.state NOT IN ('cancelled', 'rolled_back')" \
+	"                  AND ($2::pg_catalog.int8 IS NULL OR b.job_id < $2::pg_catalog.int8))" \
+	" ORDER BY 1"
+
+/*
+ * splitdb_shareddb_check
+ *		Refuse a job of service whose sibling (conn) is the very database
+ *		of a peer: another service that a reference joins to service's
+ *		tables and that has a job which moves, or moved, its tables there
+ *		(JOINED_SERVICES_SQL).  splitdb keeps the two ends of a
+ *		cross-service reference in two databases, each end installed by a
+ *		session of its own; in one database the cutover's two sessions wait
+ *		for each other's locks, and the job failed there after copying every
+ *		row.  Whichever of the two jobs is made second is refused: job_id,
+ *		the job that would go on (0 for one not made yet), is checked only
+ *		against peers' jobs made before it, so that of two jobs made at the
+ *		same time by two sessions, whose splitdb_migrate() did not see each
+ *		other's, the older goes on.  Only a peer whose sibling has the same
+ *		name as service's (splitdb.service.dbname, as it answered when the
+ *		service was added) is asked which database it is, through its
+ *		server and the current user's mapping there; one that does not
+ *		answer raises its connection error.
+ *
+ * Called connected to SPI: by splitdb_migrate() before it makes or resumes
+ * a job, and by every run of the job's worker before its first step.
+ */
+void
+splitdb_shareddb_check(PGconn *conn, const char *service, int64 job_id)
+{
+	const char *params[2] = {service, job_id > 0 ? psprintf(INT64_FORMAT, job_id) : NULL};
+	List	   *peers = NIL;
+	ListCell   *lc;
+	char	   *ours;
+	char	   *dbname;
+
+	splitdb_catalog_exec_text(JOINED_SERVICES_SQL, 2, params, false);
+	foreach(lc, splitdb_catalog_result_rows())
+		peers = lappend(peers, ((char **) lfirst(lc))[0]);
+	if (peers == NIL)
+		return;
+
+	ours = database_identity(conn, service, &dbname);
+	foreach(lc, peers)
+	{
+		const char *peer = (const char *) lfirst(lc);
+		SplitdbService *svc = splitdb_catalog_get_service(peer, SPLITDB_LOCK_NONE, false);
+		PGconn	   *volatile peer_conn = NULL;
+		char	   *theirs = NULL;
+
+		/* another name is another database: no connection, no mapping needed */
+		if (strcmp(svc->dbname, dbname) != 0)
+			continue;
+
+		PG_TRY();
+		{
+			peer_conn = splitdb_remote_connect_server(svc->server, peer);
+			theirs = database_identity(peer_conn, peer, NULL);
+		}
+		PG_FINALLY();
+		{
+			splitdb_remote_disconnect(peer_conn);
+		}
+		PG_END_TRY();
+
+		if (strcmp(ours, theirs) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the sibling of service \"%s\" is database \"%s\", the sibling of service \"%s\"",
+							service, dbname, peer),
+					 errdetail("A reference joins the tables of the two services; splitdb keeps the ends of such a reference in two databases."),
+					 errhint("Give service \"%s\" a database of its own, or assign the tables of both services to one service; a job of it that has started ends with splitdb_cancel('%s').",
+							 service, service)));
+	}
+}
