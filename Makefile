@@ -71,6 +71,7 @@ OBJS = \
 	src/plan/onlinekey.o \
 	src/plan/shimrights.o \
 	src/plan/shimmappings.o \
+	src/plan/sharedsibling.o \
 	src/plan/plan.o \
 	src/plan/rowtype.o \
 	src/plan/viewwalk.o \

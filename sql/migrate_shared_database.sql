@@ -46,6 +46,15 @@ SELECT splitdb_assign('sd_orders', 'sd_order');
 SELECT splitdb_assign('sd_people', 'sd_person');
 SELECT splitdb_assign('sd_notes', 'sd_note');
 
+-- the plans warn of it: the same database name for two services that a
+-- foreign key joins (the plan cannot tell whether the servers reach one
+-- cluster); no warning for the service that nothing joins
+SELECT p.service, s.object, s.detail
+  FROM (VALUES ('sd_orders'), ('sd_people'), ('sd_notes')) p(service),
+	   LATERAL splitdb_plan(p.service::name) s
+ WHERE s.action = 'warning' AND s.detail LIKE '%names the same sibling database%'
+ ORDER BY 1, 2;
+
 -- the referencing table moves first: its ends now check the source
 SELECT splitdb_migrate('sd_orders', mode => 'offline', wait => true) > 0 AS orders_migrated;
 

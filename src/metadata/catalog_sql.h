@@ -42,6 +42,30 @@
 	"SELECT relid, service, partition_root FROM splitdb.owned_relation"
 
 /*
+ * A CTE joined(service): the services that a reference joins to service $1,
+ * by the tables' owners now, over the foreign keys still in the source and
+ * the references splitdb enforces (whose relids are the originals, which
+ * their owners keep after a cutover), and by the services that
+ * splitdb.reference recorded at a cutover (NULL where no service owned the
+ * table then; $1 itself for a reference inside the service).  The caller
+ * defines a CTE owner(relid, service) of every owned relation before it.
+ */
+#define SPLITDB_JOINED_SERVICES_CTE \
+	"joined(service) AS (" \
+	" SELECT o2.service" \
+	"   FROM (SELECT c.conrelid AS a, c.confrelid AS b FROM pg_catalog.pg_constraint c" \
+	"          WHERE c.contype = 'f'" \
+	"         UNION ALL" \
+	"         SELECT r.child_relid, r.parent_relid FROM splitdb.reference r) e" \
+	"   JOIN owner o1 ON o1.relid IN (e.a, e.b) AND o1.service = $1::name" \
+	"   JOIN owner o2 ON o2.relid IN (e.a, e.b) AND o2.service <> $1::name" \
+	" UNION" \
+	" SELECT CASE WHEN r.child_service = $1::name THEN r.parent_service" \
+	"             ELSE r.child_service END" \
+	"   FROM splitdb.reference r" \
+	"  WHERE $1::name IN (r.child_service, r.parent_service))"
+
+/*
  * SQL fragments for names that function bodies hold as text, where
  * PostgreSQL records no dependency:
  * - SPLITDB_NAME_RE: a regular expression group matching one identifier,

@@ -48,34 +48,19 @@ database_identity(PGconn *conn, const char *service, char **dbname)
 }
 
 /*
- * The services that a reference joins to service $1 and that have a job
- * which may move their tables (any but a cancelled or rolled back one),
- * made before job $2 (NULL: any, for a job not made yet):
- * by the tables' owners now, over the foreign keys still in the source and
- * the references splitdb enforces (whose relids are the originals, which
- * the owners keep after a cutover), and by the services splitdb.reference
- * recorded at a cutover.
+ * The services that a reference joins to service $1 (SPLITDB_JOINED_SERVICES_CTE)
+ * and that have a job which may move their tables (any but a cancelled or
+ * rolled back one), made before job $2 (NULL: any, for a job not made yet).
  */
 #define JOINED_SERVICES_SQL \
-	"WITH owned AS (" SPLITDB_OWNED_RELATION_SQL ")," \
-	" ends AS (SELECT c.conrelid AS a, c.confrelid AS b FROM pg_catalog.pg_constraint c" \
-	"           WHERE c.contype = 'f'" \
-	"          UNION ALL" \
-	"          SELECT r.child_relid, r.parent_relid FROM splitdb.reference r)," \
-	" joined AS (SELECT o2.service FROM ends e" \
-	"              JOIN owned o1 ON o1.relid IN (e.a, e.b) AND o1.service = $1::name" \
-	"              JOIN owned o2 ON o2.relid IN (e.a, e.b) AND o2.service <> $1::name" \
-	"            UNION" \
-	"            SELECT CASE WHEN r.child_service = $1::name THEN r.parent_service" \
-	"                        ELSE r.child_service END" \
-	"              FROM splitdb.reference r" \
-	"             WHERE $1::name IN (r.child_service, r.parent_service))" \
-	"SELECT DISTINCT j.service::text FROM joined j" \
-	" WHERE j.service IS NOT NULL AND j.service <> $1::name" \
-	"   AND EXISTS (SELECT FROM splitdb.job b WHERE b.service = j.service" \
-	"                  AND b.state NOT IN ('cancelled', 'rolled_back')" \
-	"                  AND ($2::pg_catalog.int8 IS NULL OR b.job_id < $2::pg_catalog.int8))" \
-	" ORDER BY 1"
+	"WITH owner AS (SELECT o.relid, o.service FROM (" SPLITDB_OWNED_RELATION_SQL ") o)," \
+	" " SPLITDB_JOINED_SERVICES_CTE \
+	" SELECT DISTINCT j.service::text FROM joined j" \
+	"  WHERE j.service IS NOT NULL AND j.service <> $1::name" \
+	"    AND EXISTS (SELECT FROM splitdb.job b WHERE b.service = j.service" \
+	"                   AND b.state NOT IN ('cancelled', 'rolled_back')" \
+	"                   AND ($2::pg_catalog.int8 IS NULL OR b.job_id < $2::pg_catalog.int8))" \
+	"  ORDER BY 1"
 
 /*
  * splitdb_shareddb_check

@@ -900,6 +900,7 @@ splitdb_plan_build(const char *service)
 	run_query(splitdb_plan_sql_online_keys, params, steps);
 	run_query(splitdb_plan_sql_shim_rights, params, steps);
 	run_query(splitdb_plan_sql_shim_mappings, params, steps);
+	run_query(splitdb_plan_sql_shared_sibling, params, steps);
 	add_mapping_steps(service, steps);
 	run_query(splitdb_plan_sql_function_checks, params, steps);
 	run_query(splitdb_plan_sql_row_type_functions, params, steps);

@@ -54,6 +54,9 @@ extern const char *const splitdb_plan_sql_shim_rights;
 /* shimmappings.c: roles without a user mapping for the service's server */
 extern const char *const splitdb_plan_sql_shim_mappings;
 
+/* sharedsibling.c: another service, joined by a reference, in the same database */
+extern const char *const splitdb_plan_sql_shared_sibling;
+
 /* rowtype.c: functions bound to a moving table's row type */
 extern const char *const splitdb_plan_sql_row_type_functions;
 
