@@ -329,10 +329,12 @@ sub resume_result
 # are gone.
 sub wait_ended
 {
-	my ($svc, $pids) = @_;
+	my ($svc, $pids, $runs) = @_;
+	# the job is still failed from the killed run until the resumed run's
+	# worker claims it: only an end of a later run stops the wait
 	return poll_until(
 		sub { alive($svc, $pids) == 0 },
-		sub { job($svc, "state IN ('done', 'failed')") eq 't' },
+		sub { job($svc, "state IN ('done', 'failed') AND runs > $runs") eq 't' },
 		"the sessions of $svc to end");
 }
 
@@ -392,8 +394,9 @@ sub case_late
 
 	# the resumed run ends the killed run's session while the lock it
 	# waits for is still held, then waits for that lock itself
+	my $runs   = job($svc, 'runs');
 	my $resume = resume_start($svc);
-	ok(wait_ended($svc, $pids),
+	ok(wait_ended($svc, $pids, $runs),
 		"$svc: the resumed run ended the killed run's sibling sessions, whose lock is still held")
 	  or diag(job_summary($svc));
 	wait_sibling_waiter($svc, $relation, 'the resumed run');
