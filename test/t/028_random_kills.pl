@@ -724,9 +724,13 @@ for my $round (1, 2)
 	my $h = IPC::Run::start(
 		[ 'psql', '-X', '-d', $src->connstr('postgres'), '-c', "SELECT splitdb_cancel('extra')" ],
 		'>', \$o, '2>', \$e);
-	# the cancel cannot end while the reader holds its lock
+	# the cancel cannot end while the reader holds its lock, unless it has
+	# nothing to drop in the source: it stopped the worker while that was
+	# installing the capture, whose transaction then rolled back
 	$src->poll_query_until('postgres',
-		q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT splitdb_cancel(%' AND pid <> pg_backend_pid()}, '1')
+		q{SELECT (SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT splitdb_cancel(%'}
+		  . q{ AND pid <> pg_backend_pid()) = 1}
+		  . " OR (SELECT state FROM splitdb.job WHERE job_id = $id) = 'cancelled'", 't')
 	  or die 'the cancel does not start';
 	$reader->query_safe('COMMIT');
 	$reader->quit;
