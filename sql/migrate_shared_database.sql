@@ -22,7 +22,8 @@ BEGIN
 	  INTO opts
 	  FROM pg_foreign_server f, unnest(f.srvoptions) o
 	 WHERE f.srvname = 'splitdb_sd_orders' AND o NOT LIKE 'options=%';
-	FOREACH s IN ARRAY ARRAY['sd_people', 'sd_notes', 'sd_cities', 'sd_a', 'sd_b'] LOOP
+	FOREACH s IN ARRAY ARRAY['sd_people', 'sd_notes', 'sd_cities', 'sd_a', 'sd_b',
+							 'sd_f1', 'sd_f2', 'sd_g2'] LOOP
 		EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (%s)', s || '_srv', opts);
 		EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER %I', s || '_srv');
 		PERFORM splitdb_add_service(s::name, server => (s || '_srv')::name);
@@ -112,14 +113,65 @@ SELECT splitdb_cancel('sd_b');
 SELECT splitdb_migrate('sd_a', mode => 'offline', wait => true) > 0 AS a_migrated;
 SELECT service, state FROM splitdb_status ORDER BY service;
 
+-- a peer found by the reference it recorded, after its finalize dropped
+-- the original and the original's owner with it: sd_fchild had no service
+-- when sd_f1 moved sd_fparent, and has one now
+CREATE TABLE sd_fparent (id int PRIMARY KEY);
+CREATE TABLE sd_fchild (id int PRIMARY KEY, parent_id int REFERENCES sd_fparent);
+INSERT INTO sd_fparent VALUES (1), (2);
+INSERT INTO sd_fchild VALUES (1, 1);
+SELECT splitdb_assign('sd_f1', 'sd_fparent');
+SELECT splitdb_migrate('sd_f1', mode => 'offline', wait => true) > 0 AS f1_migrated;
+SELECT splitdb_finalize('sd_f1');
+SELECT count(*) AS f1_owned FROM splitdb.owned_relation WHERE service = 'sd_f1';
+SELECT child_service, parent_service FROM splitdb.reference
+ WHERE child_relid = 'sd_fchild'::regclass;
+SELECT splitdb_assign('sd_f2', 'sd_fchild');
+SELECT s.object, s.detail FROM splitdb_plan('sd_f2') s
+ WHERE s.action = 'warning' AND s.detail LIKE '%names the same sibling database%';
+SELECT splitdb_migrate('sd_f2', mode => 'offline', wait => true);
+SELECT count(*) AS f2_jobs FROM splitdb.job WHERE service = 'sd_f2';
+SELECT relkind FROM pg_class WHERE oid = 'sd_fchild'::regclass;
+-- the reference still holds through the shim
+INSERT INTO sd_fchild VALUES (2, 99);
+
+-- a peer whose server was pointed at the shared database after the service
+-- was added: the check reads the server's dbname option now, not the name
+-- recorded then
+SELECT splitdb_add_service('sd_g1', 'sd other');
+SELECT dbname FROM splitdb.service WHERE service = 'sd_g1';
+ALTER SERVER splitdb_sd_g1 OPTIONS (SET dbname 'sd shared');
+CREATE TABLE sd_gparent (id int PRIMARY KEY);
+CREATE TABLE sd_gchild (id int PRIMARY KEY, parent_id int REFERENCES sd_gparent);
+INSERT INTO sd_gparent VALUES (1);
+INSERT INTO sd_gchild VALUES (1, 1);
+SELECT splitdb_assign('sd_g1', 'sd_gparent');
+SELECT splitdb_assign('sd_g2', 'sd_gchild');
+SELECT s.object, s.detail FROM splitdb_plan('sd_g2') s
+ WHERE s.action = 'warning' AND s.detail LIKE '%names the same sibling database%';
+SELECT splitdb_migrate('sd_g1', mode => 'offline', wait => true) > 0 AS g1_migrated;
+\c 'sd shared'
+SELECT count(*) AS gparent_in_shared FROM public.sd_gparent;
+\c :source_db
+SET client_min_messages = warning;
+\set VERBOSITY default
+SELECT splitdb_migrate('sd_g2', mode => 'offline', wait => true);
+SELECT count(*) AS g2_jobs FROM splitdb.job WHERE service = 'sd_g2';
+SELECT relkind FROM pg_class WHERE oid = 'sd_gchild'::regclass;
+
 -- clean up
 SELECT splitdb_finalize('sd_notes', drop_shim => true);
 SELECT splitdb_finalize('sd_orders', drop_shim => true);
 SELECT splitdb_finalize('sd_a', drop_shim => true);
+SELECT splitdb_finalize('sd_g1', drop_shim => true);
 DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
-DROP TABLE IF EXISTS sd_person, sd_city, sd_order, sd_note, sd_parent, sd_child;
+DROP TABLE IF EXISTS sd_person, sd_city, sd_order, sd_note, sd_parent, sd_child,
+	sd_fchild, sd_gchild;
+DROP FOREIGN TABLE IF EXISTS sd_fparent;
 DROP EXTENSION splitdb CASCADE;
-DROP SERVER splitdb_sd_orders, sd_people_srv, sd_notes_srv, sd_cities_srv, sd_a_srv, sd_b_srv CASCADE;
+DROP SERVER splitdb_sd_orders, sd_people_srv, sd_notes_srv, sd_cities_srv, sd_a_srv, sd_b_srv,
+	sd_f1_srv, sd_f2_srv, sd_g2_srv, splitdb_sd_g1 CASCADE;
 DROP DATABASE "sd shared" WITH (FORCE);
+DROP DATABASE "sd other" WITH (FORCE);
 DROP EXTENSION postgres_fdw;

@@ -47,8 +47,12 @@
  * the references splitdb enforces (whose relids are the originals, which
  * their owners keep after a cutover), and by the services that
  * splitdb.reference recorded at a cutover (NULL where no service owned the
- * table then; $1 itself for a reference inside the service).  The caller
- * defines a CTE owner(relid, service) of every owned relation before it.
+ * table then; $1 itself for a reference inside the service): those that
+ * name $1, and those of the other end of a reference whose own end $1
+ * owns now (a table assigned to $1 after the cutover of the service at
+ * the other end, whose original a splitdb_finalize() may have dropped
+ * with its owner's row).  The caller defines a CTE owner(relid, service)
+ * of every owned relation before it.
  */
 #define SPLITDB_JOINED_SERVICES_CTE \
 	"joined(service) AS (" \
@@ -63,7 +67,13 @@
 	" SELECT CASE WHEN r.child_service = $1::name THEN r.parent_service" \
 	"             ELSE r.child_service END" \
 	"   FROM splitdb.reference r" \
-	"  WHERE $1::name IN (r.child_service, r.parent_service))"
+	"  WHERE $1::name IN (r.child_service, r.parent_service)" \
+	" UNION" \
+	" SELECT r.parent_service FROM splitdb.reference r" \
+	"   JOIN owner o ON o.relid = r.child_relid AND o.service = $1::name" \
+	" UNION" \
+	" SELECT r.child_service FROM splitdb.reference r" \
+	"   JOIN owner o ON o.relid = r.parent_relid AND o.service = $1::name)"
 
 /*
  * SQL fragments for names that function bodies hold as text, where

@@ -26,6 +26,12 @@
  * from before it stops the worker to its commit (jobexit.c).
  */
 #define SPLITDB_CANCEL_LOCK_KEY		0x73706c63
+/*
+ * With 0: the transaction lock a new job's worker holds from the moment it
+ * stamps its job's splitdb.job.started_at to the commit of its claim, so
+ * that jobs become visible in the order of their started_at (shareddb.c).
+ */
+#define SPLITDB_CLAIM_LOCK_KEY		0x73706c6f
 
 /* the newest job of a service */
 typedef struct SplitdbJobState

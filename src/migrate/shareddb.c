@@ -21,6 +21,8 @@
  */
 #include "postgres.h"
 
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
 #include "utils/builtins.h"
 
 #include "metadata/catalog.h"
@@ -50,7 +52,11 @@ database_identity(PGconn *conn, const char *service, char **dbname)
 /*
  * The services that a reference joins to service $1 (SPLITDB_JOINED_SERVICES_CTE)
  * and that have a job which may move their tables (any but a cancelled or
- * rolled back one), made before job $2 (NULL: any, for a job not made yet).
+ * rolled back one), claimed before job $2 (NULL: any, for a job not made
+ * yet).  A new job's worker stamps started_at and commits its claim under
+ * one lock (SPLITDB_CLAIM_LOCK_KEY, worker.c), so a job sees every job
+ * whose started_at is earlier than its own; job ids, drawn by the callers
+ * of splitdb_migrate(), come in another order.
  */
 #define JOINED_SERVICES_SQL \
 	"WITH owner AS (SELECT o.relid, o.service FROM (" SPLITDB_OWNED_RELATION_SQL ") o)," \
@@ -59,8 +65,34 @@ database_identity(PGconn *conn, const char *service, char **dbname)
 	"  WHERE j.service IS NOT NULL AND j.service <> $1::name" \
 	"    AND EXISTS (SELECT FROM splitdb.job b WHERE b.service = j.service" \
 	"                   AND b.state NOT IN ('cancelled', 'rolled_back')" \
-	"                   AND ($2::pg_catalog.int8 IS NULL OR b.job_id < $2::pg_catalog.int8))" \
+	"                   AND ($2::pg_catalog.int8 IS NULL" \
+	"                        OR (b.started_at, b.job_id) <" \
+	"                           (SELECT m.started_at, m.job_id FROM splitdb.job m" \
+	"                             WHERE m.job_id = $2::pg_catalog.int8)))" \
 	"  ORDER BY 1"
+
+/*
+ * server_dbname
+ *		The dbname option of a foreign server now, or NULL when it has none
+ *		(libpq's default then picks the database) or the server is gone.
+ */
+static const char *
+server_dbname(const char *server)
+{
+	ForeignServer *fs = GetForeignServerByName(server, true);
+	ListCell   *lc;
+
+	if (fs == NULL)
+		return NULL;
+	foreach(lc, fs->options)
+	{
+		DefElem    *opt = (DefElem *) lfirst(lc);
+
+		if (strcmp(opt->defname, "dbname") == 0)
+			return defGetString(opt);
+	}
+	return NULL;
+}
 
 /*
  * splitdb_shareddb_check
@@ -71,14 +103,15 @@ database_identity(PGconn *conn, const char *service, char **dbname)
  *		cross-service reference in two databases, each end installed by a
  *		session of its own; in one database the cutover's two sessions wait
  *		for each other's locks, and the job failed there after copying every
- *		row.  Whichever of the two jobs is made second is refused: job_id,
- *		the job that would go on (0 for one not made yet), is checked only
- *		against peers' jobs made before it, so that of two jobs made at the
- *		same time by two sessions, whose splitdb_migrate() did not see each
- *		other's, the older goes on.  Only a peer whose sibling has the same
- *		name as service's (splitdb.service.dbname, as it answered when the
- *		service was added) is asked which database it is, through its
- *		server and the current user's mapping there; one that does not
+ *		row.  Whichever of the two jobs is claimed second is refused:
+ *		job_id, the job that would go on (0 for one not made yet), is
+ *		checked only against peers' jobs claimed before it (started_at,
+ *		JOINED_SERVICES_SQL), so that of two jobs made at the same time by
+ *		two sessions, whose splitdb_migrate() did not see each other's, the
+ *		one whose worker claimed it first goes on, and the other is refused
+ *		by its worker.  Only a peer whose server names the database that
+ *		conn reaches, or names none, is asked which database it is, through
+ *		its server and the current user's mapping there; one that does not
  *		answer raises its connection error.
  *
  * Called connected to SPI: by splitdb_migrate() before it makes or resumes
@@ -107,8 +140,15 @@ splitdb_shareddb_check(PGconn *conn, const char *service, int64 job_id)
 		PGconn	   *volatile peer_conn = NULL;
 		char	   *theirs = NULL;
 
-		/* another name is another database: no connection, no mapping needed */
-		if (strcmp(svc->dbname, dbname) != 0)
+		const char *peer_dbname = server_dbname(svc->server);
+
+		/*
+		 * Another name is another database: no connection, no mapping
+		 * needed.  The name is the server's option now, not the one the
+		 * peer recorded when it was added: an ALTER SERVER since then
+		 * points it elsewhere.
+		 */
+		if (peer_dbname != NULL && strcmp(peer_dbname, dbname) != 0)
 			continue;
 
 		PG_TRY();

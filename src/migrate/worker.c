@@ -427,6 +427,26 @@ check_relations(const SplitdbWorkerArgs *args)
 }
 
 /*
+ * stamp_claim
+ *		Set a new job's started_at to now, under a transaction lock that
+ *		every new job's claim takes, so that its commit (the caller's) makes
+ *		jobs visible in the order of their started_at: a job that a
+ *		worker's check of its peers does not see (shareddb.c) started after
+ *		its own.  Job ids do not give that order: the callers of
+ *		splitdb_migrate() draw them before their workers claim.
+ */
+static void
+stamp_claim(const SplitdbWorkerArgs *args)
+{
+	const char *key[1] = {psprintf("%d", SPLITDB_CLAIM_LOCK_KEY)};
+	const char *job[1] = {splitdb_worker_int64_text(args->job_id)};
+
+	splitdb_worker_sql("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, 0)", 1, key);
+	splitdb_worker_sql("UPDATE splitdb.job SET started_at = pg_catalog.clock_timestamp()"
+					   " WHERE job_id = $1::bigint", 1, job);
+}
+
+/*
  * claim_job
  *		Write the job's row (a new job) or take it over (a resumed one), with
  *		this worker's pid, and commit, which is what splitdb_migrate waits
@@ -487,6 +507,7 @@ claim_job(const SplitdbWorkerArgs *args)
 						   "  WHERE r.service = $2::name",
 						   2, params);
 		check_relations(args);
+		stamp_claim(args);
 	}
 	else
 	{
