@@ -196,6 +196,10 @@ splitdb_ddl_side_by_side(const SplitdbDdl *d)
  * items:   statements for which splitdb_ddl_side_by_side() is true
  * started: called, if not NULL, with the names of the statements under way
  *          ("kind name", comma-separated) each time one starts
+ * idle:    called, if not NULL, while statements run, before each wait for
+ *          one of them: one piece of the caller's own work, done while the
+ *          sibling builds; it returns false once it has none left, and is
+ *          not called again
  * deferred: NULL, or where a statement that failed with unique_violation
  *          (23505) is appended, in the current memory context, instead of
  *          being raised: a unique index built before the rows are final
@@ -210,6 +214,7 @@ void
 splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns, List *items,
 							   const char *service,
 							   void (*started) (const char *running, void *arg),
+							   bool (*idle) (void *arg),
 							   void *arg, List **deferred)
 {
 	SplitdbDdl **running = palloc0(sizeof(SplitdbDdl *) * nconns);
@@ -255,6 +260,9 @@ splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns, List *items,
 		}
 		if (nbusy == 0)
 			break;
+
+		if (idle != NULL && !idle(arg))
+			idle = NULL;
 
 		/* one ends */
 		{
