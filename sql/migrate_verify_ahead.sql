@@ -49,6 +49,7 @@ $$;
 
 -- the offline job, held at the end of its indexing step
 SELECT pg_advisory_lock(1936747639, 0);
+SET splitdb.copy_streams = 2;
 SET splitdb.migrate_pause_at = 'indexing';
 SELECT splitdb_migrate('va_svc', mode => 'offline') > 0 AS started;
 SELECT va_wait('va_svc', 'indexing');

@@ -5,13 +5,13 @@
  *	  sibling builds the job's indexes.
  *
  * While the indexing step's builds run in the sibling, the worker only
- * waits for them, and on a machine of few cores the builds leave part of a
- * core idle (docs/benchmarks.md).  The rows of an offline job's tables in
+ * waits for them, and once the last build has started the connections that
+ * finish leave their cores idle.  The rows of an offline job's tables in
  * the source cannot change until the job ends: the worker holds a share lock
  * on each for as long as it runs (worker.c).  So their count and checksum
  * are then what the verification would find, and the worker computes them
- * between two waits for the builds, one table at a time, in its own backend
- * alone.  The verifying step then asks only the sibling for those tables
+ * between two waits for the builds once none is left to start, one table at
+ * a time, in its own backend alone.  The verifying step then asks only the sibling for those tables
  * (verify.c), and runs both sides at once for the others.  Each result is
  * also recorded in splitdb.job_table, with the sibling's side and the
  * verdict cleared, where splitdb_table_status shows it before the
@@ -41,16 +41,25 @@
 /*
  * splitdb_verify_ahead_start
  *		Make job->verify_ahead the tables that the verification will count,
- *		none of them counted yet; NIL for an online job.
+ *		none of them counted yet, and clear what an earlier verification of
+ *		the job recorded (its tables were copied again since); NIL for an
+ *		online job.
  */
 void
 splitdb_verify_ahead_start(SplitdbJob *job)
 {
+	const char *params[1];
+
 	job->verify_ahead = NIL;
 	if (job->online)
 		return;
 	splitdb_worker_begin("listing the tables to verify");
 	job->verify_ahead = splitdb_verify_tables(job->service, job->job_cxt);
+	/* a verification of earlier copies says nothing of these */
+	params[0] = splitdb_worker_int64_text(job->job_id);
+	splitdb_worker_sql("UPDATE splitdb.job_table SET source_rows = NULL, source_checksum = NULL,"
+					   " target_rows = NULL, target_checksum = NULL, verified = NULL, error = NULL"
+					   " WHERE job_id = $1::bigint", 1, params);
 	splitdb_worker_commit();
 }
 
@@ -81,7 +90,6 @@ splitdb_verify_ahead_next(void *arg)
 		params[2] = splitdb_worker_int64_text(t->source_rows);
 		params[3] = t->source_checksum;
 		splitdb_worker_sql("UPDATE splitdb.job_table SET source_rows = $3::bigint, source_checksum = $4,"
-						   " target_rows = NULL, target_checksum = NULL, verified = NULL, error = NULL,"
 						   " updated_at = pg_catalog.clock_timestamp()"
 						   " WHERE job_id = $1::bigint AND table_name = $2", 4, params);
 		splitdb_worker_commit_busy();
