@@ -6,7 +6,8 @@
 -- (the sibling's side and the verdict still empty) at the end of the
 -- indexing step, equal to what splitdb_verify() finds in the source then,
 -- and the job ends verified.  An online job, whose source changes until
--- the verification's snapshot, counts nothing ahead.
+-- the verification's snapshot, counts nothing ahead, nor does an offline
+-- job with splitdb.verify_ahead off.
 --
 CREATE EXTENSION splitdb CASCADE;
 SET client_min_messages = warning;
@@ -87,14 +88,37 @@ SELECT t.table_name, t.source_rows, t.target_rows, t.verified
   FROM splitdb.job_table t JOIN splitdb.job j USING (job_id)
  WHERE j.service = 'va_online';
 
+-- with splitdb.verify_ahead off, an offline job counts nothing ahead either
+SELECT splitdb_add_service('va_off');
+CREATE TABLE va_off_t (id int PRIMARY KEY, v text);
+INSERT INTO va_off_t SELECT g, 'f' || g FROM generate_series(1, 50) g;
+SELECT splitdb_assign('va_off', 'va_off_t');
+SET splitdb.verify_ahead = off;
+SET splitdb.migrate_pause_at = 'indexing';
+SELECT pg_advisory_lock(1936747639, 0);
+SELECT splitdb_migrate('va_off', mode => 'offline') > 0 AS started;
+RESET splitdb.verify_ahead;
+RESET splitdb.migrate_pause_at;
+SELECT va_wait('va_off', 'indexing');
+SELECT t.table_name, t.source_rows, t.source_checksum, t.verified
+  FROM splitdb.job_table t JOIN splitdb.job j USING (job_id)
+ WHERE j.service = 'va_off';
+SELECT pg_advisory_unlock(1936747639, 0);
+SELECT va_wait('va_off', 'nowhere');
+SELECT t.table_name, t.source_rows, t.target_rows, t.verified
+  FROM splitdb.job_table t JOIN splitdb.job j USING (job_id)
+ WHERE j.service = 'va_off';
+
 -- clean up
-DROP FOREIGN TABLE "Va ahead", va_plain, va_on;
+DROP FOREIGN TABLE "Va ahead", va_plain, va_on, va_off_t;
 DELETE FROM splitdb.job;
 DROP SCHEMA splitdb_archive CASCADE;
 SELECT splitdb_drop_service('va_svc');
 SELECT splitdb_drop_service('va_online');
+SELECT splitdb_drop_service('va_off');
 DROP DATABASE va_svc WITH (FORCE);
 DROP DATABASE va_online WITH (FORCE);
+DROP DATABASE va_off WITH (FORCE);
 DROP FUNCTION va_wait(name, text);
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;

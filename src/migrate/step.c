@@ -634,7 +634,7 @@ build_side_by_side(SplitdbJob *job, List *builds, List **deferred)
 	set_build_settings(job, job->streams, nconns);
 	old = MemoryContextSwitchTo(job->step_cxt);
 	splitdb_ddl_apply_side_by_side(job->streams, nconns, builds, job->service, record_builds,
-								   job->verify_ahead != NIL ? splitdb_verify_ahead_next : NULL,
+								   job->ahead_tables != NIL ? splitdb_verify_ahead_next : NULL,
 								   job, deferred);
 	MemoryContextSwitchTo(old);
 }

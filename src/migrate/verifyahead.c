@@ -40,21 +40,21 @@
 
 /*
  * splitdb_verify_ahead_start
- *		Make job->verify_ahead the tables that the verification will count,
+ *		Make job->ahead_tables the tables that the verification will count,
  *		none of them counted yet, and clear what an earlier verification of
  *		the job recorded (its tables were copied again since); NIL for an
- *		online job.
+ *		online job, or with splitdb.verify_ahead off.
  */
 void
 splitdb_verify_ahead_start(SplitdbJob *job)
 {
 	const char *params[1];
 
-	job->verify_ahead = NIL;
-	if (job->online)
+	job->ahead_tables = NIL;
+	if (job->online || !job->verify_ahead)
 		return;
 	splitdb_worker_begin("listing the tables to verify");
-	job->verify_ahead = splitdb_verify_tables(job->service, job->job_cxt);
+	job->ahead_tables = splitdb_verify_tables(job->service, job->job_cxt);
 	/* a verification of earlier copies says nothing of these */
 	params[0] = splitdb_worker_int64_text(job->job_id);
 	splitdb_worker_sql("UPDATE splitdb.job_table SET source_rows = NULL, source_checksum = NULL,"
@@ -65,7 +65,7 @@ splitdb_verify_ahead_start(SplitdbJob *job)
 
 /*
  * splitdb_verify_ahead_next
- *		Count and checksum in the source the next table of job->verify_ahead
+ *		Count and checksum in the source the next table of job->ahead_tables
  *		(arg: the SplitdbJob) not counted yet, and record it; false when none
  *		is left.  The idle work of the indexing step's builds
  *		(splitdb_ddl_apply_side_by_side()).
@@ -76,7 +76,7 @@ splitdb_verify_ahead_next(void *arg)
 	SplitdbJob *job = (SplitdbJob *) arg;
 	ListCell   *lc;
 
-	foreach(lc, job->verify_ahead)
+	foreach(lc, job->ahead_tables)
 	{
 		SplitdbVerifyTable *t = (SplitdbVerifyTable *) lfirst(lc);
 		const char *params[4];
@@ -108,8 +108,8 @@ splitdb_verify_ahead_next(void *arg)
 List *
 splitdb_verify_ahead_take(SplitdbJob *job)
 {
-	List	   *tables = job->verify_ahead;
+	List	   *tables = job->ahead_tables;
 
-	job->verify_ahead = NIL;
+	job->ahead_tables = NIL;
 	return tables;
 }
