@@ -52,9 +52,6 @@ int			splitdb_fence_timeout = 60000;
 /* kB of maintenance_work_mem for each index build in a sibling */
 int			splitdb_maintenance_work_mem = 262144;
 
-/* offline jobs count the source's side of the verification while indexing */
-bool		splitdb_verify_ahead = true;
-
 /* online mode: the bounded lock waits of the capture and the cutover */
 int			splitdb_cutover_lock_timeout = 250;
 int			splitdb_cutover_max_freeze = 500;
@@ -134,19 +131,6 @@ _PG_init(void)
 							NULL,
 							NULL,
 							NULL);
-
-	DefineCustomBoolVariable("splitdb.verify_ahead",
-							 "Whether an offline job counts the source's side of its verification while the sibling builds its indexes.",
-							 "The worker counts and checksums each table in the source once every index build has started, "
-							 "and the verification then asks only the sibling. A job takes the value of the session that "
-							 "calls splitdb_migrate().",
-							 &splitdb_verify_ahead,
-							 true,
-							 PGC_SUSET,
-							 0,
-							 NULL,
-							 NULL,
-							 NULL);
 
 	DefineCustomIntVariable("splitdb.batch_rows",
 							"Rows per copy batch of a migration; each batch is a checkpoint.",

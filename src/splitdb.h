@@ -51,7 +51,6 @@ extern int	splitdb_copy_streams;
 extern int	splitdb_copy_readers;
 extern int	splitdb_fence_timeout;
 extern int	splitdb_maintenance_work_mem;
-extern bool splitdb_verify_ahead;
 extern int	splitdb_cutover_lock_timeout;
 extern int	splitdb_cutover_max_freeze;
 extern int	splitdb_cutover_attempts;

@@ -49,7 +49,6 @@ extern bool splitdb_ddl_side_by_side(const SplitdbDdl *d);
 extern void splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns,
 										   List *items, const char *service,
 										   void (*started) (const char *running, void *arg),
-										   bool (*idle) (void *arg),
 										   void *arg, List **deferred);
 
 #endif							/* SPLITDB_DDL_H */

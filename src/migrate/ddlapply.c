@@ -188,26 +188,6 @@ splitdb_ddl_side_by_side(const SplitdbDdl *d)
 }
 
 /*
- * report_running
- *		Call started with the names of the statements under way ("kind
- *		name", comma-separated).
- */
-static void
-report_running(SplitdbDdl *const *running, const bool *busy, int nconns,
-			   void (*started) (const char *running, void *arg), void *arg)
-{
-	StringInfoData names;
-
-	initStringInfo(&names);
-	for (int i = 0; i < nconns; i++)
-		if (busy[i])
-			appendStringInfo(&names, "%s%s %s", names.len > 0 ? ", " : "",
-							 running[i]->kind, running[i]->name);
-	started(names.data, arg);
-	pfree(names.data);
-}
-
-/*
  * splitdb_ddl_apply_side_by_side
  *		Run statements in the sibling, each in autocommit, as many at a time
  *		as there are connections.
@@ -216,10 +196,6 @@ report_running(SplitdbDdl *const *running, const bool *busy, int nconns,
  * items:   statements for which splitdb_ddl_side_by_side() is true
  * started: called, if not NULL, with the names of the statements under way
  *          ("kind name", comma-separated) each time one starts
- * idle:    called, if not NULL, once every statement has started, before
- *          each wait for one of them: one piece of the caller's own work,
- *          done while the sibling builds; it returns false once it has none
- *          left, and is not called again
  * deferred: NULL, or where a statement that failed with unique_violation
  *          (23505) is appended, in the current memory context, instead of
  *          being raised: a unique index built before the rows are final
@@ -234,7 +210,6 @@ void
 splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns, List *items,
 							   const char *service,
 							   void (*started) (const char *running, void *arg),
-							   bool (*idle) (void *arg),
 							   void *arg, List **deferred)
 {
 	SplitdbDdl **running = palloc0(sizeof(SplitdbDdl *) * nconns);
@@ -268,22 +243,18 @@ splitdb_ddl_apply_side_by_side(PGconn *const *conns, int nconns, List *items,
 			launched = true;
 		}
 		if (launched && started != NULL)
-			report_running(running, busy, nconns, started, arg);
+		{
+			StringInfoData names;
+
+			initStringInfo(&names);
+			for (int i = 0; i < nconns; i++)
+				if (busy[i])
+					appendStringInfo(&names, "%s%s %s", names.len > 0 ? ", " : "",
+									 running[i]->kind, running[i]->name);
+			started(names.data, arg);
+		}
 		if (nbusy == 0)
 			break;
-
-		/*
-		 * The caller's work once every statement has started, so that it
-		 * never holds back a statement a connection could run; reported
-		 * again after it, since the caller's work reports itself.
-		 */
-		if (idle != NULL && next == NULL)
-		{
-			if (!idle(arg))
-				idle = NULL;
-			else if (started != NULL)
-				report_running(running, busy, nconns, started, arg);
-		}
 
 		/* one ends */
 		{

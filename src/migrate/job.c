@@ -808,7 +808,6 @@ splitdb_migrate(PG_FUNCTION_ARGS)
 	args.copy_readers = splitdb_copy_readers;
 	args.fence_timeout = splitdb_fence_timeout;
 	args.maintenance_work_mem = splitdb_maintenance_work_mem;
-	args.verify_ahead = splitdb_verify_ahead ? 1 : -1;
 	args.nrelations = nrelations;
 	args.relset_hash = relset_hash;
 	args.online = online;

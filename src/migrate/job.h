@@ -38,8 +38,6 @@ typedef struct SplitdbWorkerArgs
 	int32		cutover_attempts;	/* the job's row (the launcher) */
 	bool		online;			/* a new job: mode => 'online' */
 	int8		pause_at;		/* test hook: SplitdbPausePoint */
-	int8		verify_ahead;	/* splitdb.verify_ahead of the caller: 1 on,
-								 * -1 off, 0 the worker's own */
 	char		service[NAMEDATALEN];
 } SplitdbWorkerArgs;
 

@@ -633,9 +633,8 @@ build_side_by_side(SplitdbJob *job, List *builds, List **deferred)
 	splitdb_worker_connect_streams(job);
 	set_build_settings(job, job->streams, nconns);
 	old = MemoryContextSwitchTo(job->step_cxt);
-	splitdb_ddl_apply_side_by_side(job->streams, nconns, builds, job->service, record_builds,
-								   job->ahead_tables != NIL ? splitdb_verify_ahead_next : NULL,
-								   job, deferred);
+	splitdb_ddl_apply_side_by_side(job->streams, nconns, builds,
+								   job->service, record_builds, job, deferred);
 	MemoryContextSwitchTo(old);
 }
 
@@ -694,7 +693,6 @@ splitdb_step_index(SplitdbJob *job)
 	splitdb_worker_commit();
 
 	drop_invalid_indexes(job);
-	splitdb_verify_ahead_start(job);
 
 	/*
 	 * Each statement of this step is a remote transaction of its own
@@ -829,9 +827,7 @@ splitdb_step_verify(SplitdbJob *job)
 	const char *remote_hash;
 
 	splitdb_worker_begin("verifying");
-	tables = splitdb_verify_ahead_take(job);
-	if (tables == NIL)
-		tables = splitdb_verify_tables(job->service, job->step_cxt);
+	tables = splitdb_verify_tables(job->service, job->step_cxt);
 	splitdb_worker_commit();
 	remote_hash = splitdb_verify_prepare_remote(job->conn, job->service);
 

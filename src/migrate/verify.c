@@ -60,7 +60,6 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 
@@ -229,7 +228,7 @@ splitdb_verify_tables(const char *service, MemoryContext cxt)
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
-		SplitdbVerifyTable *t = palloc0(sizeof(SplitdbVerifyTable));
+		SplitdbVerifyTable *t = palloc(sizeof(SplitdbVerifyTable));
 		bool		isnull;
 
 		t->source_name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
@@ -288,28 +287,6 @@ local_checksum(const char *sql, MemoryContext cxt, int64 *rows, char **checksum)
 }
 
 /*
- * splitdb_verify_source
- *		Count and checksum the source's side of t now, in this backend alone
- *		(no parallel workers: it runs beside other work), for a later
- *		splitdb_verify_table(), which then asks only the sibling.
- *
- * Only where the source's rows cannot change in between: an offline job
- * holds a share lock on each of its tables for as long as its worker runs
- * (worker.c).  Called in a transaction, with the settings of
- * splitdb_verify_table(); the checksum is allocated in cxt.
- */
-void
-splitdb_verify_source(SplitdbVerifyTable *t, MemoryContext cxt)
-{
-	(void) set_config_option("max_parallel_workers_per_gather", "0",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
-							 true, 0, false);
-	local_checksum(checksum_query(t, t->source_name, SPLITDB_ROW_HASH_LOCAL),
-				   cxt, &t->source_rows, &t->source_checksum);
-	t->source_ready = true;
-}
-
-/*
  * splitdb_verify_prepare_remote
  *		Give a sibling session the output settings checksums need, and,
  *		where it can have one, a row hash function of its own: returns its
@@ -352,8 +329,7 @@ splitdb_verify_prepare_remote(PGconn *conn, const char *service)
  * splitdb_verify_table
  *		Count and checksum one table in the source and in the sibling, both
  *		at once: the sibling's query is sent first and runs there while the
- *		source's runs here.  A source's side counted already
- *		(t->source_ready) is taken as it is.
+ *		source's runs here.
  *
  * conn: a sibling session prepared by splitdb_verify_prepare_remote()
  * remote_hash: what that returned
@@ -377,28 +353,21 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 	PGresult   *res;
 
 	memset(r, 0, sizeof(*r));
-	if (t->source_ready)
-	{
-		r->source_rows = t->source_rows;
-		r->source_checksum = pstrdup(t->source_checksum);
-	}
 	param[0] = t->target_name;
 	present = splitdb_remote_scalar(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
 									1, param, service);
 	r->present = present != NULL && strcmp(present, "t") == 0;
 	if (!r->present)
 	{
-		if (!t->source_ready)
-			local_checksum(checksum_query(t, t->source_name, SPLITDB_ROW_HASH_LOCAL),
-						   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
+		local_checksum(checksum_query(t, t->source_name, SPLITDB_ROW_HASH_LOCAL),
+					   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 		return;
 	}
 
 	remote_sql = checksum_query(t, t->target_name, remote_hash);
 	splitdb_remote_send(conn, remote_sql, 0, NULL, service);
-	if (!t->source_ready)
-		local_checksum(checksum_query(t, t->source_name, SPLITDB_ROW_HASH_LOCAL),
-					   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
+	local_checksum(checksum_query(t, t->source_name, SPLITDB_ROW_HASH_LOCAL),
+				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 	res = splitdb_remote_finish(conn, remote_sql, service);
 
 	/* copy out and clear first: nothing below may leak res */

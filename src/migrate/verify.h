@@ -23,10 +23,6 @@ typedef struct SplitdbVerifyTable
 	Oid			relid;			/* the source table */
 	char	   *terms;			/* the row hash's terms, in attribute order */
 	int			nterms;			/* how many */
-	bool		source_ready;	/* the source's side was counted already
-								 * (splitdb_verify_source()) */
-	int64		source_rows;	/* then: its count */
-	char	   *source_checksum;	/* and its checksum */
 } SplitdbVerifyTable;
 
 /* both sides of one table */
@@ -49,7 +45,6 @@ extern char *splitdb_verify_row_hash(const char *terms, int nterms,
 extern List *splitdb_verify_tables(const char *service, MemoryContext cxt);
 extern const char *splitdb_verify_prepare_remote(PGconn *conn,
 												 const char *service);
-extern void splitdb_verify_source(SplitdbVerifyTable *t, MemoryContext cxt);
 extern void splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 								 const char *remote_hash, const char *service,
 								 SplitdbVerifyResult *r);

@@ -577,7 +577,6 @@ load_job(const SplitdbWorkerArgs *args)
 	job->copy_readers = Max(Min(job->copy_readers, max_worker_processes), 1);
 	job->maintenance_work_mem = args->maintenance_work_mem > 0 ?
 		args->maintenance_work_mem : splitdb_maintenance_work_mem;
-	job->verify_ahead = args->verify_ahead != 0 ? args->verify_ahead > 0 : splitdb_verify_ahead;
 	job->cutover_lock_timeout = args->cutover_lock_timeout > 0 ?
 		args->cutover_lock_timeout : splitdb_cutover_lock_timeout;
 	job->cutover_max_freeze = args->cutover_max_freeze > 0 ?

@@ -80,7 +80,6 @@ typedef struct SplitdbJob
 	int			copy_streams;	/* connections a batch is copied over */
 	int			copy_readers;	/* processes that read a large table */
 	int			maintenance_work_mem;	/* kB, for each index build */
-	bool		verify_ahead;	/* offline: count the source while indexing */
 	bool		online;			/* online mode: the source captures writes */
 	bool		recopy_if_written;	/* offline, resumed: a failed verification
 									 * copies again once instead of failing */
@@ -91,8 +90,6 @@ typedef struct SplitdbJob
 	int			pause_at;		/* test hook: SplitdbPausePoint (job.h) */
 	PGconn	   *streams[SPLITDB_MAX_COPY_STREAMS];	/* [0] is conn */
 	bool		copy_replica;	/* the copy's connections write in replica */
-	List	   *ahead_tables;	/* offline: SplitdbVerifyTable, the source's
-								 * side counted while indexing (verifyahead.c) */
 	MemoryContext job_cxt;		/* lives as long as the job runs */
 	MemoryContext step_cxt;		/* the running step's; deleted after it */
 } SplitdbJob;
@@ -129,10 +126,6 @@ extern void splitdb_step_resume_online(SplitdbJob *job);
 extern void splitdb_step_verify(SplitdbJob *job);
 extern void splitdb_step_cutover(SplitdbJob *job);
 extern void splitdb_step_cut_over(SplitdbJob *job);
-/* verifyahead.c */
-extern void splitdb_verify_ahead_start(SplitdbJob *job);
-extern bool splitdb_verify_ahead_next(void *arg);
-extern List *splitdb_verify_ahead_take(SplitdbJob *job);
 
 /* text forms of parameters, in the current memory context */
 static inline char *
