@@ -149,7 +149,12 @@ SELECT splitdb_assign('sd_g1', 'sd_gparent');
 SELECT splitdb_assign('sd_g2', 'sd_gchild');
 SELECT s.object, s.detail FROM splitdb_plan('sd_g2') s
  WHERE s.action = 'warning' AND s.detail LIKE '%names the same sibling database%';
+-- (a job's claim is stamped after every earlier one, even one stamped
+-- ahead of the clock, as after the clock stepped back)
+UPDATE splitdb.job SET started_at = started_at + interval '1 day' WHERE service = 'sd_f1';
 SELECT splitdb_migrate('sd_g1', mode => 'offline', wait => true) > 0 AS g1_migrated;
+SELECT (SELECT started_at FROM splitdb.job WHERE service = 'sd_g1')
+	   > (SELECT started_at FROM splitdb.job WHERE service = 'sd_f1') AS g1_claimed_after_f1;
 \c 'sd shared'
 SELECT count(*) AS gparent_in_shared FROM public.sd_gparent;
 \c :source_db

@@ -110,9 +110,10 @@ server_dbname(const char *server)
  *		two sessions, whose splitdb_migrate() did not see each other's, the
  *		one whose worker claimed it first goes on, and the other is refused
  *		by its worker.  Only a peer whose server names the database that
- *		conn reaches, or names none, is asked which database it is, through
- *		its server and the current user's mapping there; one that does not
- *		answer raises its connection error.
+ *		conn reaches (for a server without a dbname option, the name the
+ *		peer recorded) is asked which database it is, through its server
+ *		and the current user's mapping there; one that does not answer
+ *		raises its connection error.
  *
  * Called connected to SPI: by splitdb_migrate() before it makes or resumes
  * a job, and by every run of the job's worker before its first step.
@@ -142,13 +143,17 @@ splitdb_shareddb_check(PGconn *conn, const char *service, int64 job_id)
 
 		const char *peer_dbname = server_dbname(svc->server);
 
+		if (peer_dbname == NULL)
+			peer_dbname = svc->dbname;
+
 		/*
 		 * Another name is another database: no connection, no mapping
 		 * needed.  The name is the server's option now, not the one the
-		 * peer recorded when it was added: an ALTER SERVER since then
-		 * points it elsewhere.
+		 * peer recorded when it was added (an ALTER SERVER since then
+		 * points it elsewhere); for a server without one, or one that is
+		 * gone, the recorded name, as the plan's warning reads it.
 		 */
-		if (peer_dbname != NULL && strcmp(peer_dbname, dbname) != 0)
+		if (strcmp(peer_dbname, dbname) != 0)
 			continue;
 
 		PG_TRY();

@@ -433,7 +433,9 @@ check_relations(const SplitdbWorkerArgs *args)
  *		jobs visible in the order of their started_at: a job that a
  *		worker's check of its peers does not see (shareddb.c) started after
  *		its own.  Job ids do not give that order: the callers of
- *		splitdb_migrate() draw them before their workers claim.
+ *		splitdb_migrate() draw them before their workers claim.  The
+ *		stamp is after every one already committed, also when the clock
+ *		stepped back since.
  */
 static void
 stamp_claim(const SplitdbWorkerArgs *args)
@@ -442,7 +444,10 @@ stamp_claim(const SplitdbWorkerArgs *args)
 	const char *job[1] = {splitdb_worker_int64_text(args->job_id)};
 
 	splitdb_worker_sql("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, 0)", 1, key);
-	splitdb_worker_sql("UPDATE splitdb.job SET started_at = pg_catalog.clock_timestamp()"
+	/* later than every claim before it, even if the clock stepped back */
+	splitdb_worker_sql("UPDATE splitdb.job SET started_at = GREATEST(pg_catalog.clock_timestamp(),"
+					   "  (SELECT pg_catalog.max(o.started_at) + interval '1 microsecond'"
+					   "     FROM splitdb.job o WHERE o.job_id <> $1::bigint))"
 					   " WHERE job_id = $1::bigint", 1, job);
 }
 
