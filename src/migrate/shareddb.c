@@ -140,7 +140,6 @@ splitdb_shareddb_check(PGconn *conn, const char *service, int64 job_id)
 		SplitdbService *svc = splitdb_catalog_get_service(peer, SPLITDB_LOCK_NONE, false);
 		PGconn	   *volatile peer_conn = NULL;
 		char	   *theirs = NULL;
-
 		const char *peer_dbname = server_dbname(svc->server);
 
 		if (peer_dbname == NULL)

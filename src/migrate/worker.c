@@ -444,7 +444,6 @@ stamp_claim(const SplitdbWorkerArgs *args)
 	const char *job[1] = {splitdb_worker_int64_text(args->job_id)};
 
 	splitdb_worker_sql("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, 0)", 1, key);
-	/* later than every claim before it, even if the clock stepped back */
 	splitdb_worker_sql("UPDATE splitdb.job SET started_at = GREATEST(pg_catalog.clock_timestamp(),"
 					   "  (SELECT pg_catalog.max(o.started_at) + interval '1 microsecond'"
 					   "     FROM splitdb.job o WHERE o.job_id <> $1::bigint))"
