@@ -70,18 +70,11 @@ typedef enum SplitdbPausePoint
 	SPLITDB_PAUSE_VERIFYING		/* after a verification that passed */
 } SplitdbPausePoint;
 
-#define SPLITDB_MIGRATE_PAUSE_KEY	0x73706c77
 
 StaticAssertDecl(sizeof(SplitdbWorkerArgs) <= BGW_EXTRALEN,
 				 "SplitdbWorkerArgs must fit in bgw_extra");
 
 /* the advisory lock keys: migrate/jobstate.h */
-
-/*
- * First key of the session locks a reader holds on the key range of a table
- * it copies (range.c); the second is a hash of the job, table and range.
- */
-#define SPLITDB_RANGE_LOCK_KEY		0x73706c76
 
 /*
  * The digest of a set of relations, over rows with a relid column: how many

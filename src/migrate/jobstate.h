@@ -15,6 +15,9 @@
 #define SPLITDB_JOBSTATE_H
 
 /*
+ * The first keys of splitdb's advisory locks, one per use, all distinct:
+ * each use chooses its second key on its own.  docs/reference.md lists them.
+ *
  * First key of the advisory locks: with the service's name hashed, the lock
  * that serializes splitdb_migrate() calls; with a job id, the session lock
  * the job's one worker holds while it runs.
@@ -32,6 +35,18 @@
  * that jobs become visible in the order of their started_at (shareddb.c).
  */
 #define SPLITDB_CLAIM_LOCK_KEY		0x73706c6f
+/*
+ * With a hash of the job, table and range: the session lock a reader holds
+ * on the key range of a table it copies (range.c).
+ */
+#define SPLITDB_RANGE_LOCK_KEY		0x73706c72
+/*
+ * Test hooks (pause.c): with 0, the lock a session holds to keep a worker
+ * at its splitdb.migrate_pause_at point (1936747639); with a job id, the
+ * one for a rollback's splitdb.rollback_pause_at point (1936747638).
+ */
+#define SPLITDB_MIGRATE_PAUSE_KEY	0x73706c77
+#define SPLITDB_ROLLBACK_PAUSE_KEY	0x73706c76
 
 /* the newest job of a service */
 typedef struct SplitdbJobState

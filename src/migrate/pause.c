@@ -29,6 +29,7 @@
 
 #include "metadata/catalog.h"
 #include "migrate/job.h"
+#include "migrate/jobstate.h"
 #include "migrate/pause.h"
 #include "migrate/worker_int.h"
 

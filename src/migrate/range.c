@@ -54,6 +54,7 @@
 
 #include "metadata/catalog.h"
 #include "migrate/job.h"
+#include "migrate/jobstate.h"
 #include "migrate/range.h"
 #include "migrate/worker_int.h"
 

@@ -93,9 +93,6 @@ PGDLLEXPORT void splitdb_rollback_main(Datum main_arg);
 #define SWITCH_FIRST_PAUSE_MS	50L
 #define SWITCH_MAX_PAUSE_MS		1000L
 
-/* first key of the advisory lock that holds a paused worker (tests) */
-#define SPLITDB_ROLLBACK_PAUSE_KEY	0x73706c76	/* 1936747638 */
-
 /* what the worker is started with, in bgw_extra */
 typedef struct RollbackArgs
 {
