@@ -74,6 +74,7 @@ SELECT table_name, source_rows, target_rows, source_checksum = target_checksum A
 CREATE TYPE ver_mood AS ENUM ('sad', 'ok', 'happy');
 CREATE TYPE ver_pair AS (a int, b text);
 CREATE DOMAIN ver_posint AS int CHECK (VALUE > 0);
+CREATE DOMAIN ver_num AS numeric;
 CREATE COLLATION ver_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 CREATE TABLE ver_types (id int PRIMARY KEY, mood ver_mood, moods ver_mood[], pair ver_pair,
 						pos ver_posint, ci text COLLATE ver_ci, j json, p point,
@@ -151,6 +152,65 @@ SELECT hash_record_extended(ROW(1, point '(1,2)'), 0);
 -- fails: the values come as separate arguments
 SELECT splitdb.row_hash(VARIADIC ARRAY[1, 2]);
 
+-- ===== the digest: splitdb.row_digest() is splitdb.row_hash() with numeric
+-- and jsonb values hashed by their bytes, decompressed
+SELECT splitdb.row_digest(1, 'a'::text, NULL::int) = splitdb.row_hash(1, 'a'::text, NULL::int) AS same_without_numeric_or_jsonb,
+	   splitdb.row_digest(1.50) <> splitdb.row_hash(1.50) AS numeric_by_bytes,
+	   splitdb.row_digest('{"a": 1}'::jsonb) <> splitdb.row_hash('{"a": 1}'::jsonb) AS jsonb_by_bytes,
+	   splitdb.row_digest(1.50::ver_num) = splitdb.row_digest(1.50) AS domain_as_its_type,
+	   splitdb.row_digest(NULL::numeric, NULL::jsonb) AS nulls;
+-- values their type calls equal, stored in other bytes, differ
+SELECT splitdb.row_hash(1.5) = splitdb.row_hash(1.50) AS equal_by_type,
+	   splitdb.row_digest(1.5) = splitdb.row_digest(1.50) AS equal_by_bytes;
+-- fails: the values come as separate arguments
+SELECT splitdb.row_digest(VARIADIC ARRAY[1, 2]);
+-- both sides digest where the sibling's session can make the function: a
+-- jsonb compressed here and stored uncompressed there has the same digest
+CREATE TABLE ver_digest (id int PRIMARY KEY, n numeric, jb jsonb, d ver_num);
+INSERT INTO ver_digest VALUES
+	(1, 1.50, '{"k": [1, 2.0], "a": "b"}', 2.5),
+	(2, -0.001, (SELECT jsonb_agg(repeat('splitdb ', 20) || g) FROM generate_series(1, 2000) g), NULL),
+	(3, NULL, NULL, NULL);
+SELECT id, pg_column_compression(jb) IS NOT NULL AS compressed FROM ver_digest WHERE id = 2;
+SELECT splitdb_assign('ver_svc', 'ver_digest');
+\c ver_svc
+CREATE DOMAIN ver_num AS numeric;
+CREATE TABLE ver_digest (id int PRIMARY KEY, n numeric, jb jsonb, d ver_num);
+ALTER TABLE ver_digest ALTER COLUMN jb SET STORAGE EXTERNAL;
+INSERT INTO ver_digest VALUES
+	(3, NULL, NULL, NULL),
+	(2, -0.001, (SELECT jsonb_agg(repeat('splitdb ', 20) || g) FROM generate_series(1, 2000) g), NULL),
+	(1, 1.50, '{"a": "b", "k": [1, 2.0]}', 2.5);
+SELECT id, pg_column_compression(jb) IS NULL AS uncompressed FROM ver_digest WHERE id = 2;
+\c :source_db
+SELECT sum(splitdb.row_digest(id, n, jb, d))::text AS digest_sum,
+	   sum(splitdb.row_hash(id, n, jb, d))::text AS hash_sum
+  FROM ver_digest \gset
+SELECT table_name, source_rows, target_rows, ok,
+	   source_checksum = :'digest_sum' AS source_digested,
+	   target_checksum = :'digest_sum' AS target_digested
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_digest';
+-- a value its type calls equal in other bytes: the digests differ, and
+-- row_hash() on both sides decides, as it would have alone
+\c ver_svc
+UPDATE ver_digest SET n = 1.5 WHERE id = 1;
+\c :source_db
+SELECT table_name, source_rows, target_rows, ok,
+	   source_checksum = :'hash_sum' AS source_by_type
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_digest';
+-- a value that differs fails both
+\c ver_svc
+UPDATE ver_digest SET n = 1.50, jb = '{"k": [1, 2.0], "a": "c"}' WHERE id = 1;
+\c :source_db
+SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok,
+	   source_checksum = :'hash_sum' AS source_by_type
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_digest';
+\c ver_svc
+UPDATE ver_digest SET jb = '{"a": "b", "k": [1, 2.0]}' WHERE id = 1;
+\c :source_db
+SELECT table_name, ok, source_checksum = :'digest_sum' AS source_digested
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_digest';
+
 -- a table of more columns than a function takes is hashed with ROW() on
 -- both sides
 SELECT format('CREATE TABLE ver_wide (%s)',
@@ -175,21 +235,27 @@ SELECT table_name, source_rows, target_rows, source_checksum = target_checksum A
 \c ver_svc
 UPDATE ver_wide SET c120 = 120 WHERE c1 = 0;
 
--- the sibling's session hashes with a temporary function it makes from
+-- the sibling's session digests with a temporary function it makes from
 -- splitdb's library; where it cannot make one (here an event trigger
--- refuses it), it hashes with ROW(), to the same checksums
+-- refuses it), it hashes with ROW() and the source with row_hash(): the same
+-- results, and the same checksums where no numeric or jsonb is hashed
 \c :source_db
-SELECT string_agg(target_checksum, ',' ORDER BY table_name) AS sums
+SELECT string_agg(ok::text, ',' ORDER BY table_name) AS oks,
+	   string_agg(target_checksum, ',' ORDER BY table_name)
+		   FILTER (WHERE table_name NOT IN ('public.ver_types', 'public.ver_digest')) AS sums
   FROM splitdb_verify('ver_svc') \gset
 -- the call dropped the function before it ended its session
 \c ver_svc
-SELECT count(*) AS row_hash_functions_left FROM pg_proc WHERE proname = 'splitdb_row_hash';
+SELECT count(*) AS row_hash_functions_left FROM pg_proc WHERE proname IN ('splitdb_row_hash', 'splitdb_row_digest');
 CREATE FUNCTION ver_no_functions() RETURNS event_trigger LANGUAGE plpgsql AS
 $$BEGIN RAISE EXCEPTION 'no functions here'; END$$;
 CREATE EVENT TRIGGER ver_no_functions ON ddl_command_start WHEN TAG IN ('CREATE FUNCTION')
 	EXECUTE FUNCTION ver_no_functions();
 \c :source_db
-SELECT count(*) AS tables, string_agg(target_checksum, ',' ORDER BY table_name) = :'sums' AS same_sums
+SELECT count(*) AS tables, string_agg(ok::text, ',' ORDER BY table_name) = :'oks' AS same_results,
+	   string_agg(target_checksum, ',' ORDER BY table_name)
+		   FILTER (WHERE table_name NOT IN ('public.ver_types', 'public.ver_digest')) = :'sums' AS same_sums,
+	   max(source_checksum) FILTER (WHERE table_name = 'public.ver_digest') = :'hash_sum' AS source_by_type
   FROM splitdb_verify('ver_svc');
 -- and where its role is no superuser, it does not try
 \c ver_svc
@@ -199,7 +265,10 @@ CREATE ROLE splitdb_ver_reader LOGIN;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO splitdb_ver_reader;
 \c :source_db
 ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_ver_svc OPTIONS (SET user 'splitdb_ver_reader');
-SELECT count(*) AS tables, string_agg(target_checksum, ',' ORDER BY table_name) = :'sums' AS same_sums
+SELECT count(*) AS tables, string_agg(ok::text, ',' ORDER BY table_name) = :'oks' AS same_results,
+	   string_agg(target_checksum, ',' ORDER BY table_name)
+		   FILTER (WHERE table_name NOT IN ('public.ver_types', 'public.ver_digest')) = :'sums' AS same_sums,
+	   max(source_checksum) FILTER (WHERE table_name = 'public.ver_digest') = :'hash_sum' AS source_by_type
   FROM splitdb_verify('ver_svc');
 DO $$BEGIN
 	EXECUTE format('ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_ver_svc OPTIONS (SET user %L)', current_user);
@@ -222,11 +291,11 @@ SELECT * FROM splitdb_verify('ver_svc');
 ALTER SERVER splitdb_ver_svc OPTIONS (SET dbname 'ver_svc');
 
 -- clean up
-SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped', 'ver_nocols', 'ver_types', 'ver_wide');
+SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped', 'ver_nocols', 'ver_types', 'ver_wide', 'ver_digest');
 SELECT splitdb_drop_service('ver_svc');
-DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped, ver_nocols, ver_types, ver_wide;
+DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped, ver_nocols, ver_types, ver_wide, ver_digest;
 DROP TYPE ver_mood, ver_pair;
-DROP DOMAIN ver_posint;
+DROP DOMAIN ver_posint, ver_num;
 DROP COLLATION ver_ci;
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;

@@ -11,13 +11,17 @@
  *	   FROM ONLY schema.table
  *
  * The sum of per-row hashes does not depend on the order in which rows are
- * read, so the two sides can be compared without sorting.  The row hash is
- * computed by splitdb.row_hash(t1, t2, ...) where it can be (rowhash.c),
- * which gives the same values without building a record for each row: in
- * the source always, in the sibling through a temporary function of the
- * session when it connects as a superuser and the sibling's server has
- * splitdb's library with it (splitdb_verify_prepare_remote()); for more
- * terms than a function takes, and in any other sibling, the ROW() form.  Columns are named
+ * read, so the two sides can be compared without sorting.  Where the
+ * sibling's session connects as a superuser and its server has splitdb's
+ * library, it makes a temporary function from it
+ * (splitdb_verify_prepare_remote()), and both sides hash each row with
+ * splitdb.row_digest(t1, t2, ...), which hashes numeric and jsonb values by
+ * their bytes (rowhash.c); where the digests differ, splitdb.row_hash() and
+ * the ROW() form decide (splitdb_verify_table()).  Otherwise the source
+ * hashes with splitdb.row_hash(), the same values as the ROW() form without
+ * a record for each row, and the sibling with a temporary row_hash() or the
+ * ROW() form; for more terms than a function takes, both sides use the
+ * ROW() form.  Columns are named
  * explicitly, in the source's attribute order, so dropped columns and a
  * different physical order in the sibling do not matter; generated columns
  * are included, since they must agree too.  Online mode checks the rows a
@@ -82,7 +86,15 @@ static const char *const remote_settings =
 " pg_catalog.set_config('bytea_output', 'hex', false),"
 " pg_catalog.set_config('lc_monetary', 'C', false)";
 
-/* the sibling session's row hash: splitdb.row_hash() of its server's library */
+/*
+ * The sibling session's row hashes, from its server's library: the digest,
+ * and row_hash() where the library has no digest.
+ */
+static const char *const remote_row_digest =
+"CREATE OR REPLACE FUNCTION " SPLITDB_ROW_DIGEST_REMOTE "(VARIADIC \"any\")"
+" RETURNS pg_catalog.int8"
+" AS '$libdir/splitdb', 'splitdb_row_digest'"
+" LANGUAGE C IMMUTABLE PARALLEL SAFE";
 static const char *const remote_row_hash =
 "CREATE OR REPLACE FUNCTION pg_temp.splitdb_row_hash(VARIADIC \"any\")"
 " RETURNS pg_catalog.int8"
@@ -287,6 +299,30 @@ local_checksum(const char *sql, MemoryContext cxt, int64 *rows, char **checksum)
 }
 
 /*
+ * try_remote_function
+ *		Make one of the sibling session's row hash functions; false where
+ *		the sibling refuses it.  In an open transaction the attempt runs
+ *		under a savepoint, so that a failure leaves the transaction as it
+ *		was.
+ */
+static bool
+try_remote_function(PGconn *conn, const char *sql, bool in_xact, const char *service)
+{
+	bool		made;
+
+	if (in_xact)
+		splitdb_remote_command(conn, "SAVEPOINT splitdb_row_hash", 0, NULL, service);
+	made = splitdb_remote_try_command(conn, sql, service);
+	if (in_xact)
+	{
+		if (!made)
+			splitdb_remote_command(conn, "ROLLBACK TO SAVEPOINT splitdb_row_hash", 0, NULL, service);
+		splitdb_remote_command(conn, "RELEASE SAVEPOINT splitdb_row_hash", 0, NULL, service);
+	}
+	return made;
+}
+
+/*
  * splitdb_verify_prepare_remote
  *		Give a sibling session the output settings checksums need, and,
  *		where it can have one, a row hash function of its own: returns its
@@ -294,47 +330,92 @@ local_checksum(const char *sql, MemoryContext cxt, int64 *rows, char **checksum)
  *
  * The sibling's splitdb extension, if it has one at all, comes with the
  * first cutover into it, after the verification.  So the function is made
- * for the session: pg_temp.splitdb_row_hash, from the library of the
- * sibling's server, which splitdb needs there anyway.  That takes a
- * superuser (a C function), as every job's connection is; for another role
- * (splitdb_verify() through a mapping to one), or a server whose library
- * lacks the function, NULL.  In an open transaction the attempt runs under
- * a savepoint, so that a failure leaves the transaction as it was.
+ * for the session from the library of the sibling's server, which splitdb
+ * needs there anyway: the digest (SPLITDB_ROW_DIGEST_REMOTE), which the
+ * source then uses too (splitdb_verify_table()), else, for a library
+ * without it, pg_temp.splitdb_row_hash.  That takes a superuser (a C
+ * function), as every job's connection is; for another role
+ * (splitdb_verify() through a mapping to one), or where the sibling refuses
+ * both, NULL.
  */
 const char *
 splitdb_verify_prepare_remote(PGconn *conn, const char *service)
 {
 	char	   *superuser;
 	bool		in_xact;
-	bool		made;
 
 	superuser = splitdb_remote_scalar(conn, remote_settings, 0, NULL, service);
 	if (superuser == NULL || strcmp(superuser, "on") != 0)
 		return NULL;
 
 	in_xact = splitdb_remote_in_transaction(conn);
-	if (in_xact)
-		splitdb_remote_command(conn, "SAVEPOINT splitdb_row_hash", 0, NULL, service);
-	made = splitdb_remote_try_command(conn, remote_row_hash, service);
-	if (in_xact)
-	{
-		if (!made)
-			splitdb_remote_command(conn, "ROLLBACK TO SAVEPOINT splitdb_row_hash", 0, NULL, service);
-		splitdb_remote_command(conn, "RELEASE SAVEPOINT splitdb_row_hash", 0, NULL, service);
-	}
-	return made ? "pg_temp.splitdb_row_hash" : NULL;
+	if (try_remote_function(conn, remote_row_digest, in_xact, service))
+		return SPLITDB_ROW_DIGEST_REMOTE;
+	if (try_remote_function(conn, remote_row_hash, in_xact, service))
+		return "pg_temp.splitdb_row_hash";
+	return NULL;
+}
+
+/*
+ * splitdb_verify_drop_remote
+ *		Drop the function splitdb_verify_prepare_remote() made, if it made
+ *		one (remote_hash, what it returned): a reader of the sibling's
+ *		catalog right after does not see it while that backend exits.
+ */
+void
+splitdb_verify_drop_remote(PGconn *conn, const char *remote_hash, const char *service)
+{
+	if (remote_hash != NULL)
+		splitdb_remote_command(conn, psprintf("DROP FUNCTION %s(\"any\")", remote_hash),
+							   0, NULL, service);
+}
+
+/*
+ * both_checksums
+ *		Count and checksum one table present in both: the sibling's query
+ *		(with its row hash function remote_hash) is sent first and runs
+ *		there while the source's (with local) runs here.  Sets r's counts
+ *		and checksums, in CurrentMemoryContext, and r->ok.
+ */
+static void
+both_checksums(PGconn *conn, const SplitdbVerifyTable *t, const char *local,
+			   const char *remote_hash, const char *service, SplitdbVerifyResult *r)
+{
+	char	   *remote_sql;
+	char	   *checksum;
+	PGresult   *res;
+
+	remote_sql = checksum_query(t, t->target_name, remote_hash);
+	splitdb_remote_send(conn, remote_sql, 0, NULL, service);
+	local_checksum(checksum_query(t, t->source_name, local),
+				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
+	res = splitdb_remote_finish(conn, remote_sql, service);
+
+	/* copy out and clear first: nothing below may leak res */
+	r->target_rows = pg_strtoint64(splitdb_remote_value(res, 0, 0));	/* a count */
+	checksum = splitdb_remote_value(res, 0, 1);
+	r->target_checksum = pstrdup(checksum != NULL ? checksum : "0");
+	splitdb_remote_clear(res);
+	r->ok = r->source_rows == r->target_rows &&
+		strcmp(r->source_checksum, r->target_checksum) == 0;
 }
 
 /*
  * splitdb_verify_table
  *		Count and checksum one table in the source and in the sibling, both
- *		at once: the sibling's query is sent first and runs there while the
- *		source's runs here.
+ *		at once (both_checksums()).
  *
  * conn: a sibling session prepared by splitdb_verify_prepare_remote()
  * remote_hash: what that returned
  * r:    out: both sides' counts and checksums; a table the sibling lacks is
  *       reported with present = false rather than raised
+ *
+ * With the sibling's digest, the source hashes with its digest too.  Where
+ * the digests differ over as many rows, the values their types call equal
+ * may still be stored in other bytes (see rowhash.c), so both sides are
+ * counted and checksummed again with row_hash() (the ROW() form in the
+ * sibling), and that decides: the digest spares verification the types'
+ * hash functions, and never fails a table that they pass.
  *
  * The local session must have the settings splitdb_verify() sets.  The
  * results are allocated in CurrentMemoryContext.  If the local query
@@ -347,10 +428,10 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 					 SplitdbVerifyResult *r)
 {
 	const char *param[1];
-	char	   *remote_sql;
 	char	   *present;
-	char	   *checksum;
-	PGresult   *res;
+	bool		digest = remote_hash != NULL &&
+		strcmp(remote_hash, SPLITDB_ROW_DIGEST_REMOTE) == 0;
+	const char *local = digest ? SPLITDB_ROW_DIGEST_LOCAL : SPLITDB_ROW_HASH_LOCAL;
 
 	memset(r, 0, sizeof(*r));
 	param[0] = t->target_name;
@@ -359,24 +440,15 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 	r->present = present != NULL && strcmp(present, "t") == 0;
 	if (!r->present)
 	{
-		local_checksum(checksum_query(t, t->source_name, SPLITDB_ROW_HASH_LOCAL),
+		local_checksum(checksum_query(t, t->source_name, local),
 					   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 		return;
 	}
 
-	remote_sql = checksum_query(t, t->target_name, remote_hash);
-	splitdb_remote_send(conn, remote_sql, 0, NULL, service);
-	local_checksum(checksum_query(t, t->source_name, SPLITDB_ROW_HASH_LOCAL),
-				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
-	res = splitdb_remote_finish(conn, remote_sql, service);
-
-	/* copy out and clear first: nothing below may leak res */
-	r->target_rows = pg_strtoint64(splitdb_remote_value(res, 0, 0));	/* a count */
-	checksum = splitdb_remote_value(res, 0, 1);
-	r->target_checksum = pstrdup(checksum != NULL ? checksum : "0");
-	splitdb_remote_clear(res);
-	r->ok = r->source_rows == r->target_rows &&
-		strcmp(r->source_checksum, r->target_checksum) == 0;
+	both_checksums(conn, t, local, remote_hash, service, r);
+	if (!r->ok && digest && r->source_rows == r->target_rows &&
+		t->nterms > 0 && t->nterms <= FUNC_MAX_ARGS)
+		both_checksums(conn, t, SPLITDB_ROW_HASH_LOCAL, NULL, service, r);
 }
 
 /*
@@ -439,14 +511,8 @@ splitdb_verify(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 
-		/*
-		 * The session's function goes with the session; dropped here, a
-		 * reader of the sibling's catalog right after the call does not
-		 * see it while that backend exits.
-		 */
-		if (remote_hash != NULL)
-			splitdb_remote_command(conn, "DROP FUNCTION pg_temp.splitdb_row_hash(\"any\")",
-								   0, NULL, service);
+		/* the session's function goes with the session, and here */
+		splitdb_verify_drop_remote(conn, remote_hash, service);
 	}
 	PG_FINALLY();
 	{

@@ -36,8 +36,11 @@ typedef struct SplitdbVerifyResult
 	bool		ok;
 } SplitdbVerifyResult;
 
-/* the row hash of the source, where the extension is (rowhash.c) */
+/* the row hashes of the source, where the extension is (rowhash.c) */
 #define SPLITDB_ROW_HASH_LOCAL "splitdb.row_hash"
+#define SPLITDB_ROW_DIGEST_LOCAL "splitdb.row_digest"
+/* the sibling session's row digest, when it could make it */
+#define SPLITDB_ROW_DIGEST_REMOTE "pg_temp.splitdb_row_digest"
 
 extern char *splitdb_verify_row_terms(Oid relid, int *nterms);
 extern char *splitdb_verify_row_hash(const char *terms, int nterms,
@@ -45,6 +48,8 @@ extern char *splitdb_verify_row_hash(const char *terms, int nterms,
 extern List *splitdb_verify_tables(const char *service, MemoryContext cxt);
 extern const char *splitdb_verify_prepare_remote(PGconn *conn,
 												 const char *service);
+extern void splitdb_verify_drop_remote(PGconn *conn, const char *remote_hash,
+									   const char *service);
 extern void splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 								 const char *remote_hash, const char *service,
 								 SplitdbVerifyResult *r);

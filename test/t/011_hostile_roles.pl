@@ -250,7 +250,7 @@ is( $source->safe_psql('mono', $fn_list . 'true'),
 	  . 'splitdb.reference_lookup(bigint,"char",integer,text[],text[],bigint,text) '
 	  . 'splitdb.reference_relay(text,text[]) '
 	  . 'splitdb.reference_relay_action(bigint,"char",text[],text[],bigint,text) '
-	  . 'splitdb.reference_relayed() splitdb.reference_row() splitdb.row_hash("any") '
+	  . 'splitdb.reference_relayed() splitdb.reference_row() splitdb.row_digest("any") splitdb.row_hash("any") '
 	  . 'splitdb_add_service(name,text,name,boolean) splitdb_assign(name,regclass[]) '
 	  . 'splitdb_cancel(name) splitdb_doctor(boolean) '
 	  . 'splitdb_drop_service(name) splitdb_finalize(name,boolean) '
@@ -258,7 +258,7 @@ is( $source->safe_psql('mono', $fn_list . 'true'),
 	  . 'splitdb_plan(name) splitdb_plan_dot(name) splitdb_reference_mode(bigint,text) '
 	  . 'splitdb_remote_nextval(name,text) splitdb_rollback(name) splitdb_unassign(name,regclass[]) '
 	  . 'splitdb_verify(name)',
-	'app may execute the public functions, the origin proofs, the relay and four pure helpers');
+	'app may execute the public functions, the origin proofs, the relay and five pure helpers');
 
 # the public functions that change or read data check superuser() themselves
 refused('mono', q{SELECT splitdb_reference_mode(1, 'off')},

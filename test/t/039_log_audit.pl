@@ -271,10 +271,10 @@ like(slurp_file($sibling->logfile),
 # the job's verification hashed the sibling's rows with a function of its
 # session's own, made from splitdb's library: no record built per row
 like(slurp_file($sibling->logfile),
-	qr/\] splitdb LOG:  (?:statement|execute [^:]*): CREATE OR REPLACE FUNCTION pg_temp\.splitdb_row_hash\(VARIADIC "any"\)/,
-	'the sibling\'s verification session made its row hash function');
+	qr/\] splitdb LOG:  (?:statement|execute [^:]*): CREATE OR REPLACE FUNCTION pg_temp\.splitdb_row_digest\(VARIADIC "any"\)/,
+	'the sibling\'s verification session made its row digest function');
 like(slurp_file($sibling->logfile),
-	qr/pg_catalog\.sum\(pg_temp\.splitdb_row_hash\([^\n]*\)\)::pg_catalog\.text FROM ONLY "Lä den"\."Bestell ung"/,
+	qr/pg_catalog\.sum\(pg_temp\.splitdb_row_digest\([^\n]*\)\)::pg_catalog\.text FROM ONLY "Lä den"\."Bestell ung"/,
 	'the sibling\'s checksum of the moved table used it');
 
 done_testing();
