@@ -67,7 +67,7 @@ SELECT count(*) AS origin_keys FROM splitdb.origin_key;
 -- functions that change or read data check for superuser themselves), the
 -- origin proofs and the relay (called from another database as the role of
 -- a user mapping), what the views that anyone may read call, and the row
--- hash of the checksums (a value's hash, as hash_record_extended() is)
+-- hashes of the checksums (a value's hash, as hash_record_extended() is)
 SELECT p.oid::regprocedure AS executable_by_public
   FROM pg_proc p
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
