@@ -499,7 +499,7 @@ check_replayed(SplitdbJob *job, const RoundTable *t)
 {
 	const char *only = t->relkind == 'r' ? "ONLY " : "";
 	int			nterms;
-	char	   *terms = splitdb_verify_row_terms(t->relid, &nterms);
+	char	   *terms = splitdb_verify_row_terms(t->relid, &nterms, NULL);
 	Checksum	here;
 	Checksum	there = {0, "0"};
 	bool		isnull;

@@ -7,21 +7,23 @@
  * For every owned table that holds rows (plain tables and leaf partitions),
  * the same query runs in the source and in the sibling:
  *
- *	 SELECT count(*), sum(hash_record_extended(ROW(t1, t2, ...), 0))
+ *	 SELECT count(*), sum(hashint8extended(<row hash of t1, t2, ...>, 0))
  *	   FROM ONLY schema.table
  *
  * The sum of per-row hashes does not depend on the order in which rows are
- * read, so the two sides can be compared without sorting.  Where the
- * sibling's session connects as a superuser and its server has splitdb's
- * library, it makes a temporary function from it
- * (splitdb_verify_prepare_remote()), and both sides hash each row with
- * splitdb.row_digest(t1, t2, ...), which hashes numeric and jsonb values by
- * their bytes (rowhash.c); where the digests differ, splitdb.row_hash() and
- * the ROW() form decide (splitdb_verify_table()).  Otherwise the source
- * hashes with splitdb.row_hash(), the same values as the ROW() form without
- * a record for each row, and the sibling with a temporary row_hash() or the
- * ROW() form; for more terms than a function takes, both sides use the
- * ROW() form.  Columns are named
+ * read, so the two sides can be compared without sorting; each row's hash
+ * is hashed again so that the sum depends on which values share a row
+ * (splitdb_verify_row_hash()).  Where the sibling's session connects as a
+ * superuser and its server has splitdb's library, it makes a temporary
+ * function from it (splitdb_verify_prepare_remote()), and both sides hash
+ * each row with splitdb.row_digest(t1, t2, ...), which hashes numeric and
+ * jsonb values by their bytes (rowhash.c); where the digests differ, both
+ * sides count again with those values as text, which decides
+ * (splitdb_verify_table()).  Otherwise the source hashes with
+ * splitdb.row_hash(), the value of hash_record_extended(ROW(t1, t2, ...), 0)
+ * without a record for each row, and the sibling with a temporary
+ * row_hash() or the ROW() form; for more terms than a function takes, both
+ * sides use the ROW() form.  Columns are named
  * explicitly, in the source's attribute order, so dropped columns and a
  * different physical order in the sibling do not matter; generated columns
  * are included, since they must agree too.  Online mode checks the rows a
@@ -145,15 +147,20 @@ hashes_alike_everywhere(Oid typid, int depth)
  *		The terms of a table's row hash, in attribute order (see the head
  *		of this file), and their number in *nterms: the sum of
  *		splitdb_verify_row_hash() of them over a set of rows is its
- *		checksum, alike on both sides.  Called connected to SPI; the result
- *		is palloc'd in the current context, outside SPI's.
+ *		checksum, alike on both sides.  text_terms, unless NULL: set to the
+ *		same terms with each numeric or jsonb one as its text, the terms of
+ *		the second count where the digests differ (splitdb_verify_table()),
+ *		or NULL where no term is numeric or jsonb.  Called connected to
+ *		SPI; the results are palloc'd in the current context, outside SPI's.
  */
 char *
-splitdb_verify_row_terms(Oid relid, int *nterms)
+splitdb_verify_row_terms(Oid relid, int *nterms, char **text_terms)
 {
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	StringInfoData terms;
+	StringInfoData as_text;
+	bool		by_bytes = false;
 
 	splitdb_spi_exec("SELECT quote_ident(a.attname), a.atttypid, a.attcollation"
 					 "  FROM pg_catalog.pg_attribute a"
@@ -162,6 +169,7 @@ splitdb_verify_row_terms(Oid relid, int *nterms)
 					 1, types, values, NULL, true, 0);
 
 	initStringInfo(&terms);
+	initStringInfo(&as_text);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -170,6 +178,7 @@ splitdb_verify_row_terms(Oid relid, int *nterms)
 		bool		isnull;
 		Oid			typid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
 		Oid			collid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		int			len = terms.len;
 
 		if (i > 0)
 			appendStringInfoString(&terms, ", ");
@@ -181,26 +190,45 @@ splitdb_verify_row_terms(Oid relid, int *nterms)
 			appendStringInfo(&terms, "%s COLLATE pg_catalog.\"C\"", name);
 		else
 			appendStringInfoString(&terms, name);
+
+		/* the text terms: the same, but numeric and jsonb as text */
+		if (getBaseType(typid) == NUMERICOID || getBaseType(typid) == JSONBOID)
+		{
+			appendStringInfo(&as_text, "%s%s::pg_catalog.text", i > 0 ? ", " : "", name);
+			by_bytes = true;
+		}
+		else
+			appendStringInfoString(&as_text, terms.data + len);
 	}
 	*nterms = (int) SPI_processed;
+	if (text_terms != NULL)
+		*text_terms = by_bytes ? as_text.data : NULL;
 	return terms.data;
 }
 
 /*
  * splitdb_verify_row_hash
  *		The expression of one row's hash over terms (nterms of them, from
- *		splitdb_verify_row_terms()): func(terms) where func is a row hash
- *		function the session has (SPLITDB_ROW_HASH_LOCAL in the source, the
- *		one splitdb_verify_prepare_remote() returned in the sibling) and the
- *		terms fit in a function's arguments; else
- *		hash_record_extended(ROW(terms), 0), which gives the same value.
+ *		splitdb_verify_row_terms()): the hash, by hashint8extended(), of
+ *		func(terms) where func is a row hash function the session has
+ *		(SPLITDB_ROW_HASH_LOCAL or SPLITDB_ROW_DIGEST_LOCAL in the source,
+ *		the one splitdb_verify_prepare_remote() returned in the sibling) and
+ *		the terms fit in a function's arguments, else of
+ *		hash_record_extended(ROW(terms), 0), which row_hash() equals.
+ *
+ * Why the outer hash: the row hashes combine their terms' hashes linearly
+ * (result * 31 + hash), so the sum over the rows would be a weighted sum of
+ * each column's sum, and values swapped between rows would leave it as it
+ * was but for carries.  Hashing each row's hash again makes every row's
+ * contribution depend on the whole row.
  */
 char *
 splitdb_verify_row_hash(const char *terms, int nterms, const char *func)
 {
 	if (func != NULL && nterms > 0 && nterms <= FUNC_MAX_ARGS)
-		return psprintf("%s(%s)", func, terms);
-	return psprintf("pg_catalog.hash_record_extended(ROW(%s), 0)", terms);
+		return psprintf("pg_catalog.hashint8extended(%s(%s), 0)", func, terms);
+	return psprintf("pg_catalog.hashint8extended(pg_catalog.hash_record_extended(ROW(%s), 0), 0)",
+					terms);
 }
 
 /*
@@ -255,25 +283,31 @@ splitdb_verify_tables(const char *service, MemoryContext cxt)
 	{
 		SplitdbVerifyTable *t = (SplitdbVerifyTable *) lfirst(lc);
 
-		t->terms = MemoryContextStrdup(cxt, splitdb_verify_row_terms(t->relid, &t->nterms));
+		char	   *terms;
+		char	   *text_terms;
+
+		terms = splitdb_verify_row_terms(t->relid, &t->nterms, &text_terms);
+		t->terms = MemoryContextStrdup(cxt, terms);
+		t->text_terms = text_terms ? MemoryContextStrdup(cxt, text_terms) : NULL;
 	}
 	return result;
 }
 
 /*
  * checksum_query
- *		The count-and-checksum query for one table.  The table name comes
- *		quoted from splitdb_verify_tables(), with the terms; func: the row
- *		hash function of the session that runs it, or NULL (see
- *		splitdb_verify_row_hash()).
+ *		The count-and-checksum query for one table, over terms (t->terms or
+ *		t->text_terms).  The table name comes quoted from
+ *		splitdb_verify_tables(), with the terms; func: the row hash function
+ *		of the session that runs it, or NULL (see splitdb_verify_row_hash()).
  */
 static char *
-checksum_query(const SplitdbVerifyTable *t, const char *name, const char *func)
+checksum_query(const SplitdbVerifyTable *t, const char *terms, const char *name,
+			   const char *func)
 {
 	return psprintf("SELECT pg_catalog.count(*),"
 					" pg_catalog.sum(%s)::pg_catalog.text"
 					" FROM ONLY %s",
-					splitdb_verify_row_hash(t->terms, t->nterms, func), name);
+					splitdb_verify_row_hash(terms, t->nterms, func), name);
 }
 
 /*
@@ -372,22 +406,23 @@ splitdb_verify_drop_remote(PGconn *conn, const char *remote_hash, const char *se
 
 /*
  * both_checksums
- *		Count and checksum one table present in both: the sibling's query
- *		(with its row hash function remote_hash) is sent first and runs
- *		there while the source's (with local) runs here.  Sets r's counts
+ *		Count and checksum one table present in both, over terms: the
+ *		sibling's query (with its row hash function remote_hash) is sent
+ *		first and runs there while the source's (with local) runs here.  Sets r's counts
  *		and checksums, in CurrentMemoryContext, and r->ok.
  */
 static void
-both_checksums(PGconn *conn, const SplitdbVerifyTable *t, const char *local,
-			   const char *remote_hash, const char *service, SplitdbVerifyResult *r)
+both_checksums(PGconn *conn, const SplitdbVerifyTable *t, const char *terms,
+			   const char *local, const char *remote_hash, const char *service,
+			   SplitdbVerifyResult *r)
 {
 	char	   *remote_sql;
 	char	   *checksum;
 	PGresult   *res;
 
-	remote_sql = checksum_query(t, t->target_name, remote_hash);
+	remote_sql = checksum_query(t, terms, t->target_name, remote_hash);
 	splitdb_remote_send(conn, remote_sql, 0, NULL, service);
-	local_checksum(checksum_query(t, t->source_name, local),
+	local_checksum(checksum_query(t, terms, t->source_name, local),
 				   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 	res = splitdb_remote_finish(conn, remote_sql, service);
 
@@ -411,11 +446,13 @@ both_checksums(PGconn *conn, const SplitdbVerifyTable *t, const char *local,
  *       reported with present = false rather than raised
  *
  * With the sibling's digest, the source hashes with its digest too.  Where
- * the digests differ over as many rows, the values their types call equal
- * may still be stored in other bytes (see rowhash.c), so both sides are
- * counted and checksummed again with row_hash() (the ROW() form in the
- * sibling), and that decides: the digest spares verification the types'
- * hash functions, and never fails a table that they pass.
+ * the digests of a table with numeric or jsonb terms differ over as many
+ * rows, a value may be the same but stored in other bytes (a numeric that a
+ * server before 9.1 wrote in its long form, see rowhash.c), so both sides
+ * are counted and checksummed again with those terms as their text, and
+ * that decides: text that differs is a value that differs (1.5 and 1.50,
+ * NaN and NULL, {} and [], which their types' hash functions do not tell
+ * apart).
  *
  * The local session must have the settings splitdb_verify() sets.  The
  * results are allocated in CurrentMemoryContext.  If the local query
@@ -440,15 +477,15 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 	r->present = present != NULL && strcmp(present, "t") == 0;
 	if (!r->present)
 	{
-		local_checksum(checksum_query(t, t->source_name, local),
+		local_checksum(checksum_query(t, t->terms, t->source_name, local),
 					   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 		return;
 	}
 
-	both_checksums(conn, t, local, remote_hash, service, r);
+	both_checksums(conn, t, t->terms, local, remote_hash, service, r);
 	if (!r->ok && digest && r->source_rows == r->target_rows &&
-		t->nterms > 0 && t->nterms <= FUNC_MAX_ARGS)
-		both_checksums(conn, t, SPLITDB_ROW_HASH_LOCAL, NULL, service, r);
+		t->text_terms != NULL && t->nterms <= FUNC_MAX_ARGS)
+		both_checksums(conn, t, t->text_terms, local, remote_hash, service, r);
 }
 
 /*

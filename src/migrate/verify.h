@@ -23,6 +23,8 @@ typedef struct SplitdbVerifyTable
 	Oid			relid;			/* the source table */
 	char	   *terms;			/* the row hash's terms, in attribute order */
 	int			nterms;			/* how many */
+	char	   *text_terms;		/* the same with numeric and jsonb terms as
+								 * text, or NULL where there are none */
 } SplitdbVerifyTable;
 
 /* both sides of one table */
@@ -42,7 +44,7 @@ typedef struct SplitdbVerifyResult
 /* the sibling session's row digest, when it could make it */
 #define SPLITDB_ROW_DIGEST_REMOTE "pg_temp.splitdb_row_digest"
 
-extern char *splitdb_verify_row_terms(Oid relid, int *nterms);
+extern char *splitdb_verify_row_terms(Oid relid, int *nterms, char **text_terms);
 extern char *splitdb_verify_row_hash(const char *terms, int nterms,
 									 const char *func);
 extern List *splitdb_verify_tables(const char *service, MemoryContext cxt);
