@@ -499,10 +499,15 @@ check_replayed(SplitdbJob *job, const RoundTable *t)
 {
 	const char *only = t->relkind == 'r' ? "ONLY " : "";
 	int			nterms;
-	char	   *terms = splitdb_verify_row_terms(t->relid, &nterms, NULL);
+	char	   *text_terms;
+	char	   *terms = splitdb_verify_row_terms(t->relid, &nterms, &text_terms);
 	Checksum	here;
 	Checksum	there = {0, "0"};
 	bool		isnull;
+
+	/* numeric and jsonb values by their text, as verification compares them */
+	if (text_terms != NULL)
+		terms = text_terms;
 
 	splitdb_spi_exec(psprintf("SELECT pg_catalog.count(*),"
 							  "       coalesce(pg_catalog.sum(%s), 0)::pg_catalog.text"

@@ -22,8 +22,8 @@
  * (splitdb_verify_table()).  Otherwise the source hashes with
  * splitdb.row_hash(), the value of hash_record_extended(ROW(t1, t2, ...), 0)
  * without a record for each row, and the sibling with a temporary
- * row_hash() or the ROW() form; for more terms than a function takes, both
- * sides use the ROW() form.  Columns are named
+ * row_hash() or the ROW() form, numeric and jsonb terms as text; for more
+ * terms than a function takes, both sides use the ROW() form.  Columns are named
  * explicitly, in the source's attribute order, so dropped columns and a
  * different physical order in the sibling do not matter; generated columns
  * are included, since they must agree too.  Online mode checks the rows a
@@ -445,14 +445,15 @@ both_checksums(PGconn *conn, const SplitdbVerifyTable *t, const char *terms,
  * r:    out: both sides' counts and checksums; a table the sibling lacks is
  *       reported with present = false rather than raised
  *
- * With the sibling's digest, the source hashes with its digest too.  Where
- * the digests of a table with numeric or jsonb terms differ over as many
- * rows, a value may be the same but stored in other bytes (a numeric that a
- * server before 9.1 wrote in its long form, see rowhash.c), so both sides
- * are counted and checksummed again with those terms as their text, and
- * that decides: text that differs is a value that differs (1.5 and 1.50,
- * NaN and NULL, {} and [], which their types' hash functions do not tell
- * apart).
+ * Numeric and jsonb values compare by their text: their types' hash
+ * functions call 1.5 and 1.50, NaN and NULL, {} and [] alike.  With the
+ * sibling's digest, the source digests too, which hashes those values by
+ * their bytes (equal bytes, equal text); where the digests of a table with
+ * such terms differ over as many rows, a value may be the same but stored
+ * in other bytes (a numeric that a server before 9.1 wrote in its long
+ * form, see rowhash.c), so both sides are counted and checksummed again
+ * with those terms as text, and that decides.  Without the digest, both
+ * sides take those terms as text at once.
  *
  * The local session must have the settings splitdb_verify() sets.  The
  * results are allocated in CurrentMemoryContext.  If the local query
@@ -482,8 +483,14 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 		return;
 	}
 
+	if (!digest)
+	{
+		both_checksums(conn, t, t->text_terms ? t->text_terms : t->terms,
+					   local, remote_hash, service, r);
+		return;
+	}
 	both_checksums(conn, t, t->terms, local, remote_hash, service, r);
-	if (!r->ok && digest && r->source_rows == r->target_rows &&
+	if (!r->ok && r->source_rows == r->target_rows &&
 		t->text_terms != NULL && t->nterms <= FUNC_MAX_ARGS)
 		both_checksums(conn, t, t->text_terms, local, remote_hash, service, r);
 }
