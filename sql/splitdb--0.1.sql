@@ -713,15 +713,16 @@ COMMENT ON FUNCTION splitdb.row_hash("any") IS
 'the hash of the row made of the arguments, equal to hash_record_extended(ROW(...), 0): the row hash of splitdb_verify()''s checksums';
 
 -- The row hash of splitdb_verify()'s checksums where both sides have it:
--- row_hash() with numeric and jsonb values hashed by their bytes, which
--- costs less than their types' hash functions.  Its values are not those of
+-- row_hash() with the values of numeric, jsonb, the text, integer, date
+-- and time types and uuid hashed by their bytes or value, which costs less
+-- than their types' hash functions.  Its values are not those of
 -- ROW(): compare a checksum made with it only with another made with it.
 CREATE FUNCTION splitdb.row_digest(VARIADIC "any")
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'splitdb_row_digest'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION splitdb.row_digest("any") IS
-'the row hash of splitdb_verify()''s checksums where both sides have this function: splitdb.row_hash() with numeric and jsonb values hashed by their bytes';
+'the row hash of splitdb_verify()''s checksums where both sides have this function: splitdb.row_hash() with the values of some built-in types hashed by their bytes or value';
 
 /*
  * Privileges of the splitdb_* functions: PUBLIC keeps the EXECUTE that

@@ -152,9 +152,13 @@ SELECT hash_record_extended(ROW(1, point '(1,2)'), 0);
 -- fails: the values come as separate arguments
 SELECT splitdb.row_hash(VARIADIC ARRAY[1, 2]);
 
--- ===== the digest: splitdb.row_digest() is splitdb.row_hash() with numeric
--- and jsonb values hashed by their bytes, decompressed
-SELECT splitdb.row_digest(1, 'a'::text, NULL::int) = splitdb.row_hash(1, 'a'::text, NULL::int) AS same_without_numeric_or_jsonb,
+-- ===== the digest: splitdb.row_digest() is splitdb.row_hash() with numeric,
+-- jsonb, text, varchar and bytea values hashed by their bytes, decompressed,
+-- the integer, date and time types by their value and uuid by its bytes
+SELECT splitdb.row_digest(1.5::float8, interval '1 day', NULL::int) =
+		   splitdb.row_hash(1.5::float8, interval '1 day', NULL::int) AS others_by_their_function,
+	   splitdb.row_digest(1, 'a'::text, date '2026-01-01', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid) <>
+		   splitdb.row_hash(1, 'a'::text, date '2026-01-01', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid) AS integers_text_dates_uuid_not,
 	   splitdb.row_digest(1.50) <> splitdb.row_hash(1.50) AS numeric_by_bytes,
 	   splitdb.row_digest('{"a": 1}'::jsonb) <> splitdb.row_hash('{"a": 1}'::jsonb) AS jsonb_by_bytes,
 	   splitdb.row_digest(1.50::ver_num) = splitdb.row_digest(1.50) AS domain_as_its_type,
@@ -294,12 +298,9 @@ UPDATE ver_wide SET c120 = 120 WHERE c1 = 0;
 -- the sibling's session digests with a temporary function it makes from
 -- splitdb's library; where it cannot make one (here an event trigger
 -- refuses it), it hashes with ROW() and the source with row_hash(), numeric
--- and jsonb values as text: the same results, and the same checksums where
--- no numeric or jsonb is hashed
+-- and jsonb values as text: the same results, with other checksums
 \c :source_db
-SELECT string_agg(ok::text, ',' ORDER BY table_name) AS oks,
-	   string_agg(target_checksum, ',' ORDER BY table_name)
-		   FILTER (WHERE table_name NOT IN ('public.ver_types', 'public.ver_digest')) AS sums
+SELECT string_agg(ok::text, ',' ORDER BY table_name) AS oks
   FROM splitdb_verify('ver_svc') \gset
 -- the call dropped the function before it ended its session
 \c ver_svc
@@ -310,8 +311,6 @@ CREATE EVENT TRIGGER ver_no_functions ON ddl_command_start WHEN TAG IN ('CREATE 
 	EXECUTE FUNCTION ver_no_functions();
 \c :source_db
 SELECT count(*) AS tables, string_agg(ok::text, ',' ORDER BY table_name) = :'oks' AS same_results,
-	   string_agg(target_checksum, ',' ORDER BY table_name)
-		   FILTER (WHERE table_name NOT IN ('public.ver_types', 'public.ver_digest')) = :'sums' AS same_sums,
 	   max(source_checksum) FILTER (WHERE table_name = 'public.ver_digest') = :'text_sum' AS source_as_text
   FROM splitdb_verify('ver_svc');
 -- and where its role is no superuser, it does not try
@@ -323,8 +322,6 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO splitdb_ver_reader;
 \c :source_db
 ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_ver_svc OPTIONS (SET user 'splitdb_ver_reader');
 SELECT count(*) AS tables, string_agg(ok::text, ',' ORDER BY table_name) = :'oks' AS same_results,
-	   string_agg(target_checksum, ',' ORDER BY table_name)
-		   FILTER (WHERE table_name NOT IN ('public.ver_types', 'public.ver_digest')) = :'sums' AS same_sums,
 	   max(source_checksum) FILTER (WHERE table_name = 'public.ver_digest') = :'text_sum' AS source_as_text
   FROM splitdb_verify('ver_svc');
 -- ROW() compares numeric and jsonb values by their text too: NaN against

@@ -14,18 +14,20 @@
  * that tuple taken apart again.  The checksums are the same either way, so a
  * sibling can be checked with either form.
  *
- * splitdb.row_digest(t1, t2, ...) combines the same way, but hashes a
- * numeric or jsonb argument (or one of a domain over them) by its bytes,
- * decompressed, with hash_bytes_extended() and seed 0, instead of by its
- * type's hash function, which for jsonb walks the whole document and for
- * numeric strips its digits first.  Both types store a value in one form
- * (PostgreSQL's input, receive and build functions write it), and a copy
- * writes the value it read, so a faithful copy has the same bytes.  Equal
- * bytes are equal values; the other way round, values that their type calls
- * equal may differ in bytes (1.5 and 1.50; a numeric of a server before 9.1
- * in its long form), which verify.c settles with row_hash().  Its values
- * are not those of ROW(): a checksum with it compares only with one made
- * with it.
+ * splitdb.row_digest(t1, t2, ...) combines the same way, but hashes the
+ * values of some built-in types (and of domains over them) without their
+ * type's hash function (digest_form()): numeric, jsonb, text, varchar and
+ * bytea by their bytes, decompressed, with hash_bytes_extended() and seed
+ * 0; the integer, boolean, date and time types by their value, mixed; uuid
+ * by its bytes.  jsonb's hash function walks the whole document, numeric's
+ * strips its digits first, and the others cost a function call each.  These
+ * types store a value in one form (PostgreSQL's input, receive and build
+ * functions write it), and a copy writes the value it read, so a faithful
+ * copy has the same bytes.  Equal bytes are equal values; the other way
+ * round, values that their type calls equal may differ in bytes (1.5 and
+ * 1.50; a numeric of a server before 9.1 in its long form), which verify.c
+ * settles by their text.  Its values are not those of ROW(): a checksum
+ * with it compares only with one made with it.
  *
  * At most FUNC_MAX_ARGS arguments; callers use the ROW() form for wider
  * rows (verify.c).  As for any function, the parser refuses arguments with
@@ -48,9 +50,19 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
+#include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(splitdb_row_hash);
 PG_FUNCTION_INFO_V1(splitdb_row_digest);
+
+/* how row_digest() hashes a value of a type (digest_form()) */
+typedef enum DigestForm
+{
+	DIGEST_TYPE_HASH,			/* its type's extended hash function */
+	DIGEST_VARLENA,				/* its bytes, detoasted, without the header */
+	DIGEST_VALUE,				/* a pass-by-value integer: its value, mixed */
+	DIGEST_FIXED				/* a fixed-length value by reference: its bytes */
+} DigestForm;
 
 /* what one call site needs, looked up at its first row */
 typedef struct RowHashArgs
@@ -60,10 +72,55 @@ typedef struct RowHashArgs
 	{
 		FmgrInfo   *hash;		/* the type's extended hash function */
 		Oid			collation;	/* the argument's collation */
-		bool		by_bytes;	/* numeric or jsonb: row_digest() hashes
-								 * its bytes */
+		DigestForm	digest;		/* how row_digest() hashes it */
+		int16		typlen;		/* for DIGEST_VALUE and DIGEST_FIXED */
 	}			arg[FLEXIBLE_ARRAY_MEMBER];
 } RowHashArgs;
+
+/*
+ * digest_form
+ *		How row_digest() hashes a value of built-in type typid (a base
+ *		type): by its bytes where the type stores each value in one form, so
+ *		that a faithful copy has the same bytes, and where its hash function
+ *		costs more than the bytes' (numeric, jsonb) or than the call (the
+ *		integer and time types, uuid, text, bytea); else by its type's hash
+ *		function.  Floats keep theirs: -0 and 0 are one value there.
+ *		*typlen: the length to hash, for DIGEST_VALUE and DIGEST_FIXED.
+ */
+static DigestForm
+digest_form(Oid typid, int16 *typlen)
+{
+	switch (typid)
+	{
+		case NUMERICOID:
+		case JSONBOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BYTEAOID:
+			return DIGEST_VARLENA;
+		case BOOLOID:
+			*typlen = 1;
+			return DIGEST_VALUE;
+		case INT2OID:
+			*typlen = 2;
+			return DIGEST_VALUE;
+		case INT4OID:
+		case DATEOID:
+			*typlen = 4;
+			return DIGEST_VALUE;
+		case INT8OID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case TIMEOID:
+			*typlen = 8;
+			return DIGEST_VALUE;
+		case UUIDOID:
+			*typlen = UUID_LEN;
+			return DIGEST_FIXED;
+		default:
+			return DIGEST_TYPE_HASH;
+	}
+}
 
 /*
  * row_hash_args
@@ -107,8 +164,7 @@ row_hash_args(FunctionCallInfo fcinfo, const char *name)
 							format_type_be(typid))));
 		args->arg[i].hash = &tc->hash_extended_proc_finfo;
 		args->arg[i].collation = exprCollation(expr);
-		typid = getBaseType(typid);
-		args->arg[i].by_bytes = (typid == NUMERICOID || typid == JSONBOID);
+		args->arg[i].digest = digest_form(getBaseType(typid), &args->arg[i].typlen);
 	}
 	flinfo->fn_extra = args;
 	return args;
@@ -152,24 +208,64 @@ bytes_hash(Datum value)
 }
 
 /*
+ * value_hash
+ *		A pass-by-value integer of len bytes, mixed into 64 bits (the
+ *		finalizer of MurmurHash3, which maps distinct values to distinct
+ *		hashes).
+ */
+static inline uint64
+value_hash(Datum value, int16 len)
+{
+	uint64		k;
+
+	switch (len)
+	{
+		case 1:
+			k = (uint8) DatumGetChar(value);
+			break;
+		case 2:
+			k = (uint16) DatumGetInt16(value);
+			break;
+		case 4:
+			k = (uint32) DatumGetInt32(value);
+			break;
+		default:
+			k = (uint64) DatumGetInt64(value);
+			break;
+	}
+	k ^= k >> 33;
+	k *= UINT64CONST(0xff51afd7ed558ccd);
+	k ^= k >> 33;
+	k *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	k ^= k >> 33;
+	return k;
+}
+
+/*
  * row_hash_of
  *		The arguments' hashes combined as hash_record_extended() combines
- *		its columns': by_bytes, numeric and jsonb arguments hashed by their
- *		bytes (row_digest()), else by their types' functions (row_hash()).
+ *		its columns': with digest, as digest_form() says (row_digest()),
+ *		else by their types' functions (row_hash()).
  */
 static uint64
-row_hash_of(FunctionCallInfo fcinfo, RowHashArgs *args, bool by_bytes)
+row_hash_of(FunctionCallInfo fcinfo, RowHashArgs *args, bool digest)
 {
 	uint64		result = 0;
 
 	for (int i = 0; i < args->nargs; i++)
 	{
 		uint64		element_hash = 0;
+		DigestForm	form = digest ? args->arg[i].digest : DIGEST_TYPE_HASH;
 
 		if (PG_ARGISNULL(i))
 			element_hash = 0;
-		else if (by_bytes && args->arg[i].by_bytes)
+		else if (form == DIGEST_VARLENA)
 			element_hash = bytes_hash(PG_GETARG_DATUM(i));
+		else if (form == DIGEST_VALUE)
+			element_hash = value_hash(PG_GETARG_DATUM(i), args->arg[i].typlen);
+		else if (form == DIGEST_FIXED)
+			element_hash = hash_bytes_extended((const unsigned char *) DatumGetPointer(PG_GETARG_DATUM(i)),
+											   args->arg[i].typlen, 0);
 		else
 			element_hash = type_hash(args, i, PG_GETARG_DATUM(i));
 		result = (result << 5) - result + element_hash;
@@ -195,7 +291,7 @@ splitdb_row_hash(PG_FUNCTION_ARGS)
 /*
  * splitdb_row_digest
  *		SQL: splitdb.row_digest(VARIADIC "any") RETURNS bigint
- *		row_hash() with numeric and jsonb arguments hashed by their bytes
+ *		row_hash() with some built-in types hashed by their bytes or value
  *		(see the head of this file).  Never NULL.
  */
 Datum
