@@ -719,7 +719,7 @@ COMMENT ON FUNCTION splitdb.row_hash("any") IS
 -- ROW(): compare a checksum made with it only with another made with it.
 CREATE FUNCTION splitdb.row_digest(VARIADIC "any")
 RETURNS bigint
-AS 'MODULE_PATHNAME', 'splitdb_row_digest'
+AS 'MODULE_PATHNAME', 'splitdb_row_digest_v1'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION splitdb.row_digest("any") IS
 'the row hash of splitdb_verify()''s checksums where both sides have this function: splitdb.row_hash() with the values of some built-in types hashed by their bytes or value';

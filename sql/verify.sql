@@ -157,12 +157,34 @@ SELECT splitdb.row_hash(VARIADIC ARRAY[1, 2]);
 -- the integer, date and time types by their value and uuid by its bytes
 SELECT splitdb.row_digest(1.5::float8, interval '1 day', NULL::int) =
 		   splitdb.row_hash(1.5::float8, interval '1 day', NULL::int) AS others_by_their_function,
-	   splitdb.row_digest(1, 'a'::text, date '2026-01-01', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid) <>
-		   splitdb.row_hash(1, 'a'::text, date '2026-01-01', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid) AS integers_text_dates_uuid_not,
 	   splitdb.row_digest(1.50) <> splitdb.row_hash(1.50) AS numeric_by_bytes,
 	   splitdb.row_digest('{"a": 1}'::jsonb) <> splitdb.row_hash('{"a": 1}'::jsonb) AS jsonb_by_bytes,
 	   splitdb.row_digest(1.50::ver_num) = splitdb.row_digest(1.50) AS domain_as_its_type,
 	   splitdb.row_digest(NULL::numeric, NULL::jsonb) AS nulls;
+-- the integer, date and time types by their value, mixed: other values
+-- than their hash functions give
+SELECT splitdb.row_digest(true) <> splitdb.row_hash(true) AS bool,
+	   splitdb.row_digest(7::int2) <> splitdb.row_hash(7::int2) AS int2,
+	   splitdb.row_digest(7::int4) <> splitdb.row_hash(7::int4) AS int4,
+	   splitdb.row_digest(7::int8) <> splitdb.row_hash(7::int8) AS int8,
+	   splitdb.row_digest(date '2026-01-01') <> splitdb.row_hash(date '2026-01-01') AS date,
+	   splitdb.row_digest(time '10:00') <> splitdb.row_hash(time '10:00') AS "time",
+	   splitdb.row_digest(timestamp '2026-01-01 10:00') <> splitdb.row_hash(timestamp '2026-01-01 10:00') AS "timestamp",
+	   splitdb.row_digest(timestamptz '2026-01-01 10:00+00') <> splitdb.row_hash(timestamptz '2026-01-01 10:00+00') AS timestamptz;
+-- text, varchar, bytea and uuid by their bytes without the function call:
+-- the values their hash functions give (with seed 0 they hash the bytes)
+SELECT splitdb.row_digest('vé'::text) = splitdb.row_hash('vé'::text) AS text,
+	   splitdb.row_digest('vé'::varchar) = splitdb.row_hash('vé'::varchar) AS "varchar",
+	   splitdb.row_digest('\x01'::bytea) = splitdb.row_hash('\x01'::bytea) AS bytea,
+	   splitdb.row_digest('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid) =
+		   splitdb.row_hash('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid) AS uuid,
+	   splitdb.row_digest(repeat('long ', 10000)) = splitdb.row_hash(repeat('long ', 10000)) AS long_text;
+-- an integer hashes alike in smallint, integer and bigint, as with their
+-- hash functions, and distinct integers do not
+SELECT splitdb.row_digest(-1::int2) = splitdb.row_digest(-1::int4) AND
+	   splitdb.row_digest(-1::int4) = splitdb.row_digest(-1::int8) AS minus_one_alike,
+	   count(DISTINCT splitdb.row_digest(g)) AS distinct_of_1000
+  FROM generate_series(-500, 499) g;
 -- values their type calls equal, stored in other bytes, differ
 SELECT splitdb.row_hash(1.5) = splitdb.row_hash(1.50) AS equal_by_type,
 	   splitdb.row_digest(1.5) = splitdb.row_digest(1.50) AS equal_by_bytes;
@@ -271,9 +293,46 @@ SELECT table_name, ok FROM splitdb_verify('ver_svc') WHERE table_name = 'public.
 DROP FOREIGN TABLE ver_swap_there;
 DROP TABLE ver_swap_found;
 
+-- the digested types through splitdb_verify(), and arrays and ranges of
+-- numeric compared by their text: {1.5} and {1.50} differ
+CREATE TABLE ver_kinds (id int2 PRIMARY KEY, flag bool, big int8, t time, ts timestamp,
+						v varchar(10), nums numeric[], r numrange);
+INSERT INTO ver_kinds VALUES
+	(-1, true, -9000000000, '10:00', '2026-01-01 10:00', 'vé', '{1.50,NaN}', '[1.0,2.50)'),
+	(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT splitdb_assign('ver_svc', 'ver_kinds');
+\c ver_svc
+CREATE TABLE ver_kinds (id int2 PRIMARY KEY, flag bool, big int8, t time, ts timestamp,
+						v varchar(10), nums numeric[], r numrange);
+INSERT INTO ver_kinds VALUES
+	(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+	(-1, true, -9000000000, '10:00', '2026-01-01 10:00', 'vé', '{1.50,NaN}', '[1.0,2.50)');
+\c :source_db
+SELECT table_name, source_rows, target_rows, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_kinds';
+\c ver_svc
+UPDATE ver_kinds SET nums = '{1.5,NaN}' WHERE id = -1;
+\c :source_db
+SELECT table_name, source_rows, target_rows, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_kinds';
+\c ver_svc
+UPDATE ver_kinds SET nums = '{1.50,NaN}', r = '[1,2.5)' WHERE id = -1;
+\c :source_db
+SELECT table_name, source_rows, target_rows, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_kinds';
+\c ver_svc
+UPDATE ver_kinds SET r = '[1.0,2.50)', flag = false WHERE id = -1;
+\c :source_db
+SELECT table_name, source_rows, target_rows, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_kinds';
+\c ver_svc
+UPDATE ver_kinds SET flag = true WHERE id = -1;
+\c :source_db
+SELECT table_name, ok FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_kinds';
+
 -- a table of more columns than a function takes is hashed with ROW() on
--- both sides
-SELECT format('CREATE TABLE ver_wide (%s)',
+-- both sides, its numeric and jsonb values as text
+SELECT format('CREATE TABLE ver_wide (%s, n numeric DEFAULT 1.50)',
 			  string_agg(format('c%s int DEFAULT %s', g, g), ', ' ORDER BY g)) AS wide_ddl
   FROM generate_series(1, 120) g \gset
 :wide_ddl;
@@ -293,7 +352,12 @@ UPDATE ver_wide SET c120 = 0 WHERE c1 = 0;
 SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
   FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_wide';
 \c ver_svc
-UPDATE ver_wide SET c120 = 120 WHERE c1 = 0;
+UPDATE ver_wide SET c120 = 120, n = 1.5 WHERE c1 = 0;
+\c :source_db
+SELECT table_name, source_rows, target_rows, source_checksum = target_checksum AS same, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_wide';
+\c ver_svc
+UPDATE ver_wide SET n = 1.50 WHERE c1 = 0;
 
 -- the sibling's session digests with a temporary function it makes from
 -- splitdb's library; where it cannot make one (here an event trigger
@@ -351,9 +415,9 @@ SELECT * FROM splitdb_verify('ver_svc');
 ALTER SERVER splitdb_ver_svc OPTIONS (SET dbname 'ver_svc');
 
 -- clean up
-SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped', 'ver_nocols', 'ver_types', 'ver_wide', 'ver_digest', 'ver_swap');
+SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped', 'ver_nocols', 'ver_types', 'ver_wide', 'ver_digest', 'ver_swap', 'ver_kinds');
 SELECT splitdb_drop_service('ver_svc');
-DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped, ver_nocols, ver_types, ver_wide, ver_digest, ver_swap;
+DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped, ver_nocols, ver_types, ver_wide, ver_digest, ver_swap, ver_kinds;
 DROP TYPE ver_mood, ver_pair;
 DROP DOMAIN ver_posint, ver_num;
 DROP COLLATION ver_ci;

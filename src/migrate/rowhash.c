@@ -27,7 +27,10 @@
  * round, values that their type calls equal may differ in bytes (1.5 and
  * 1.50; a numeric of a server before 9.1 in its long form), which verify.c
  * settles by their text.  Its values are not those of ROW(): a checksum
- * with it compares only with one made with it.
+ * with it compares only with one made with it.  Its C symbol carries the
+ * digest's version (splitdb_row_digest_v1): a sibling whose library
+ * computes another digest lacks this one, and verification falls back to
+ * row_hash() (verify.c); a change of what it computes takes a new one.
  *
  * At most FUNC_MAX_ARGS arguments; callers use the ROW() form for wider
  * rows (verify.c).  As for any function, the parser refuses arguments with
@@ -53,7 +56,7 @@
 #include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(splitdb_row_hash);
-PG_FUNCTION_INFO_V1(splitdb_row_digest);
+PG_FUNCTION_INFO_V1(splitdb_row_digest_v1);
 
 /* how row_digest() hashes a value of a type (digest_form()) */
 typedef enum DigestForm
@@ -209,9 +212,10 @@ bytes_hash(Datum value)
 
 /*
  * value_hash
- *		A pass-by-value integer of len bytes, mixed into 64 bits (the
- *		finalizer of MurmurHash3, which maps distinct values to distinct
- *		hashes).
+ *		A pass-by-value integer of len bytes, sign-extended to 64 bits (so
+ *		that a value hashes alike in smallint, integer and bigint, as their
+ *		hash functions make it) and mixed (the finalizer of MurmurHash3,
+ *		which maps distinct values to distinct hashes).
  */
 static inline uint64
 value_hash(Datum value, int16 len)
@@ -224,10 +228,10 @@ value_hash(Datum value, int16 len)
 			k = (uint8) DatumGetChar(value);
 			break;
 		case 2:
-			k = (uint16) DatumGetInt16(value);
+			k = (uint64) (int64) DatumGetInt16(value);
 			break;
 		case 4:
-			k = (uint32) DatumGetInt32(value);
+			k = (uint64) (int64) DatumGetInt32(value);
 			break;
 		default:
 			k = (uint64) DatumGetInt64(value);
@@ -289,13 +293,13 @@ splitdb_row_hash(PG_FUNCTION_ARGS)
 }
 
 /*
- * splitdb_row_digest
+ * splitdb_row_digest_v1
  *		SQL: splitdb.row_digest(VARIADIC "any") RETURNS bigint
  *		row_hash() with some built-in types hashed by their bytes or value
  *		(see the head of this file).  Never NULL.
  */
 Datum
-splitdb_row_digest(PG_FUNCTION_ARGS)
+splitdb_row_digest_v1(PG_FUNCTION_ARGS)
 {
 	RowHashArgs *args = row_hash_args(fcinfo, "splitdb.row_digest");
 

@@ -16,14 +16,15 @@
  * (splitdb_verify_row_hash()).  Where the sibling's session connects as a
  * superuser and its server has splitdb's library, it makes a temporary
  * function from it (splitdb_verify_prepare_remote()), and both sides hash
- * each row with splitdb.row_digest(t1, t2, ...), which hashes numeric and
- * jsonb values by their bytes (rowhash.c); where the digests differ, both
- * sides count again with those values as text, which decides
- * (splitdb_verify_table()).  Otherwise the source hashes with
- * splitdb.row_hash(), the value of hash_record_extended(ROW(t1, t2, ...), 0)
- * without a record for each row, and the sibling with a temporary
- * row_hash() or the ROW() form, numeric and jsonb terms as text; for more
- * terms than a function takes, both sides use the ROW() form.  Columns are named
+ * each row with splitdb.row_digest(t1, t2, ...), which hashes the values
+ * of some built-in types by their bytes or value (rowhash.c); where the
+ * digests differ, both sides count again with numeric and jsonb values as
+ * text, which decides (splitdb_verify_table()).  Otherwise the source
+ * hashes with splitdb.row_hash(), the value of hash_record_extended(ROW(t1,
+ * t2, ...), 0) without a record for each row, and the sibling with a
+ * temporary row_hash() or the ROW() form, numeric and jsonb terms as text;
+ * for more terms than a function takes, both sides use the ROW() form,
+ * numeric and jsonb terms as text.  Columns are named
  * explicitly, in the source's attribute order, so dropped columns and a
  * different physical order in the sibling do not matter; generated columns
  * are included, since they must agree too.  Online mode checks the rows a
@@ -95,7 +96,7 @@ static const char *const remote_settings =
 static const char *const remote_row_digest =
 "CREATE OR REPLACE FUNCTION " SPLITDB_ROW_DIGEST_REMOTE "(VARIADIC \"any\")"
 " RETURNS pg_catalog.int8"
-" AS '$libdir/splitdb', 'splitdb_row_digest'"
+" AS '$libdir/splitdb', 'splitdb_row_digest_v1'"
 " LANGUAGE C IMMUTABLE PARALLEL SAFE";
 static const char *const remote_row_hash =
 "CREATE OR REPLACE FUNCTION pg_temp.splitdb_row_hash(VARIADIC \"any\")"
@@ -143,6 +144,34 @@ hashes_alike_everywhere(Oid typid, int depth)
 }
 
 /*
+ * holds_text_compared
+ *		True when the type (a base type) is an array, range or multirange
+ *		that holds numeric or jsonb values (through domains and nesting):
+ *		such a column is hashed as text, as those values compare by their
+ *		text (see splitdb_verify_table()), and the digest would hash them by
+ *		their types' functions inside the container.
+ */
+static bool
+holds_text_compared(Oid typid, int depth)
+{
+	Oid			inner = InvalidOid;
+
+	if (depth > 16)
+		return false;
+	if (type_is_array(typid))
+		inner = get_element_type(typid);
+	else if (type_is_range(typid))
+		inner = get_range_subtype(typid);
+	else if (type_is_multirange(typid))
+		inner = get_range_subtype(get_multirange_range(typid));
+	if (!OidIsValid(inner))
+		return false;
+	inner = getBaseType(inner);
+	return inner == NUMERICOID || inner == JSONBOID ||
+		holds_text_compared(inner, depth + 1);
+}
+
+/*
  * splitdb_verify_row_terms
  *		The terms of a table's row hash, in attribute order (see the head
  *		of this file), and their number in *nterms: the sum of
@@ -184,7 +213,8 @@ splitdb_verify_row_terms(Oid relid, int *nterms, char **text_terms)
 			appendStringInfoString(&terms, ", ");
 		if (getBaseType(typid) == XMLOID)
 			appendStringInfo(&terms, "pg_catalog.textin(pg_catalog.xml_out(%s))", name);
-		else if (!hashes_alike_everywhere(typid, 0))
+		else if (!hashes_alike_everywhere(typid, 0) ||
+				 holds_text_compared(getBaseType(typid), 0))
 			appendStringInfo(&terms, "%s::pg_catalog.text", name);
 		else if (OidIsValid(collid) && !get_collation_isdeterministic(collid))
 			appendStringInfo(&terms, "%s COLLATE pg_catalog.\"C\"", name);
@@ -452,7 +482,8 @@ both_checksums(PGconn *conn, const SplitdbVerifyTable *t, const char *terms,
  * such terms differ over as many rows, a value may be the same but stored
  * in other bytes (a numeric that a server before 9.1 wrote in its long
  * form, see rowhash.c), so both sides are counted and checksummed again
- * with those terms as text, and that decides.  Without the digest, both
+ * with those terms as text, and that decides.  Without the digest (no
+ * function in the sibling, or more terms than a function takes), both
  * sides take those terms as text at once.
  *
  * The local session must have the settings splitdb_verify() sets.  The
@@ -467,9 +498,12 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 {
 	const char *param[1];
 	char	   *present;
+	/* the digest, where both sides have it and the terms fit a function */
 	bool		digest = remote_hash != NULL &&
-		strcmp(remote_hash, SPLITDB_ROW_DIGEST_REMOTE) == 0;
+		strcmp(remote_hash, SPLITDB_ROW_DIGEST_REMOTE) == 0 &&
+		t->nterms > 0 && t->nterms <= FUNC_MAX_ARGS;
 	const char *local = digest ? SPLITDB_ROW_DIGEST_LOCAL : SPLITDB_ROW_HASH_LOCAL;
+	const char *as_text = t->text_terms ? t->text_terms : t->terms;
 
 	memset(r, 0, sizeof(*r));
 	param[0] = t->target_name;
@@ -478,20 +512,18 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 	r->present = present != NULL && strcmp(present, "t") == 0;
 	if (!r->present)
 	{
-		local_checksum(checksum_query(t, t->terms, t->source_name, local),
+		local_checksum(checksum_query(t, digest ? t->terms : as_text, t->source_name, local),
 					   CurrentMemoryContext, &r->source_rows, &r->source_checksum);
 		return;
 	}
 
 	if (!digest)
 	{
-		both_checksums(conn, t, t->text_terms ? t->text_terms : t->terms,
-					   local, remote_hash, service, r);
+		both_checksums(conn, t, as_text, local, remote_hash, service, r);
 		return;
 	}
 	both_checksums(conn, t, t->terms, local, remote_hash, service, r);
-	if (!r->ok && r->source_rows == r->target_rows &&
-		t->text_terms != NULL && t->nterms <= FUNC_MAX_ARGS)
+	if (!r->ok && r->source_rows == r->target_rows && t->text_terms != NULL)
 		both_checksums(conn, t, t->text_terms, local, remote_hash, service, r);
 }
 

@@ -251,8 +251,9 @@ SELECT set_eq(
 		  'splitdb.drop_capture(bigint)',
 		  'splitdb.reference_relay_action(bigint,"char",text[],text[],bigint,text)',
 		  'splitdb.reference_lookup(bigint,"char",integer,text[],text[],bigint,text)',
-		  'splitdb.row_hash("any")'],
-	'the extension has exactly these functions: fifteen in its schema, forty helpers in splitdb');
+		  'splitdb.row_hash("any")',
+		  'splitdb.row_digest("any")'],
+	'the extension has exactly these functions: fifteen in its schema, forty-one helpers in splitdb');
 SELECT is_empty(
 	$$SELECT proname FROM pg_proc
 	   WHERE pronamespace = 'splitdb'::regnamespace AND proname LIKE 'splitdb%'$$,
@@ -269,7 +270,7 @@ SELECT functions_are('splitdb', ARRAY['forget_dropped_tables', 'job_worker_gone'
 									  'refuse_foreign_triggers', 'guard_ddl', 'guard_drop',
 									  'guard_start', 'guard_triggers', 'guard_dropped_ends', 'archive_guard', 'capture_changes', 'install_capture',
 									  'capture_relation', 'capture_partition', 'capture_problem', 'refuse_writes', 'close_capture', 'drop_capture',
-									  'row_hash'],
+									  'row_hash', 'row_digest'],
 					 'schema splitdb holds only the internal helpers');
 
 SELECT function_returns('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'], 'void',
@@ -340,17 +341,18 @@ SELECT is_empty(
 		 -- command does, and pins it for its own queries; the trigger guard finds
 		 -- them the same way and runs no query; the end guard finds the partitions
 		 -- that ALTER TABLE ... ATTACH PARTITION names the same way, and pins it for
-		 -- its queries and checks; the row hash of the checksums runs once per row and
-		 -- looks nothing up by name
+		 -- its queries and checks; the row hashes of the checksums run once per row and
+		 -- look nothing up by name
 		 AND p.oid NOT IN ('splitdb.reference_row()'::regprocedure,
 						   'splitdb.row_hash("any")'::regprocedure,
+						   'splitdb.row_digest("any")'::regprocedure,
 						   'splitdb.reference_flush()'::regprocedure,
 						   'splitdb.shim_statement()'::regprocedure,
 						   'splitdb.capture_changes()'::regprocedure,
 						   'splitdb.guard_start()'::regprocedure,
 						   'splitdb.guard_ddl()'::regprocedure,
 						   'splitdb.guard_triggers()'::regprocedure)$$,
-	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers and the start guards pin it themselves or run no query, the row hash looks nothing up)');
+	'every splitdb function runs with search_path = pg_catalog, pg_temp (the triggers and the start guards pin it themselves or run no query, the row hashes look nothing up)');
 
 -- ===== privileges
 SELECT function_privs_are('public', 'splitdb_add_service', ARRAY['name', 'text', 'name', 'boolean'],
