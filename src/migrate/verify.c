@@ -66,6 +66,8 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
@@ -466,6 +468,23 @@ both_checksums(PGconn *conn, const SplitdbVerifyTable *t, const char *terms,
 }
 
 /*
+ * local_digest_exists
+ *		True when the source's extension has splitdb.row_digest("any"): a
+ *		library newer than the extension's objects (installed, not yet
+ *		updated with ALTER EXTENSION) may lack it, and verification then
+ *		hashes with row_hash() on both sides rather than fail.
+ */
+static bool
+local_digest_exists(void)
+{
+	Oid			argtypes[1] = {ANYOID};
+
+	return OidIsValid(LookupFuncName(list_make2(makeString("splitdb"),
+												makeString("row_digest")),
+									 1, argtypes, true));
+}
+
+/*
  * splitdb_verify_table
  *		Count and checksum one table in the source and in the sibling, both
  *		at once (both_checksums()).
@@ -499,10 +518,13 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 	const char *param[1];
 	char	   *present;
 	/* the digest, where both sides have it and the terms fit a function */
-	bool		digest = remote_hash != NULL &&
-		strcmp(remote_hash, SPLITDB_ROW_DIGEST_REMOTE) == 0 &&
-		t->nterms > 0 && t->nterms <= FUNC_MAX_ARGS;
+	bool		remote_digest = remote_hash != NULL &&
+		strcmp(remote_hash, SPLITDB_ROW_DIGEST_REMOTE) == 0;
+	bool		digest = remote_digest && t->nterms > 0 &&
+		t->nterms <= FUNC_MAX_ARGS && local_digest_exists();
 	const char *local = digest ? SPLITDB_ROW_DIGEST_LOCAL : SPLITDB_ROW_HASH_LOCAL;
+	/* without the digest, the sibling's digest function is not row_hash() */
+	const char *remote = !digest && remote_digest ? NULL : remote_hash;
 	const char *as_text = t->text_terms ? t->text_terms : t->terms;
 
 	memset(r, 0, sizeof(*r));
@@ -519,7 +541,7 @@ splitdb_verify_table(PGconn *conn, const SplitdbVerifyTable *t,
 
 	if (!digest)
 	{
-		both_checksums(conn, t, as_text, local, remote_hash, service, r);
+		both_checksums(conn, t, as_text, local, remote, service, r);
 		return;
 	}
 	both_checksums(conn, t, t->terms, local, remote_hash, service, r);
