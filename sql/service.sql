@@ -131,9 +131,42 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER svc_loop;
 SELECT splitdb_add_service('svc_loop', server => 'svc_loop');
 SELECT svc_unchanged();
 DROP SERVER svc_loop CASCADE;
+-- fails: a sibling whose encoding is not the source's (its text would be
+-- converted on the way, and no check could call the copy faithful); the
+-- database, which was there before, is kept, and no server is left
+CREATE DATABASE svc_latin1 ENCODING 'LATIN1' TEMPLATE template0;
+SELECT splitdb_add_service('svc_latin1');
+SELECT svc_unchanged(), count(*) AS servers FROM pg_foreign_server WHERE srvname = 'splitdb_svc_latin1';
+-- and the same through a server of the DBA's
+CREATE SERVER svc_latin1_srv FOREIGN DATA WRAPPER postgres_fdw;
+DO $$
+BEGIN
+	EXECUTE (SELECT format('ALTER SERVER svc_latin1_srv OPTIONS (ADD host %L, ADD port %L, ADD dbname %L)',
+						   h.option_value, p.option_value, 'svc_latin1')
+			   FROM pg_foreign_server s,
+					pg_options_to_table(s.srvoptions) h,
+					pg_options_to_table(s.srvoptions) p
+			  WHERE s.srvname = 'svc_ext' AND h.option_name = 'host' AND p.option_name = 'port');
+END
+$$;
+CREATE USER MAPPING FOR CURRENT_USER SERVER svc_latin1_srv;
+SELECT splitdb_add_service('svc_latin1', server => 'svc_latin1_srv');
+SELECT svc_unchanged();
+DROP SERVER svc_latin1_srv CASCADE;
 -- succeeds: the database is read from the sibling itself
 SELECT splitdb_add_service('svc_external', server => 'svc_ext');
 SELECT * FROM svc WHERE service = 'svc_external';
+-- fails: a migration into a sibling whose encoding is not the source's
+-- (its server pointed at another database since); no job is made
+CREATE TABLE svc_enc (id int PRIMARY KEY);
+SELECT splitdb_assign('svc_external', 'svc_enc');
+ALTER SERVER svc_ext OPTIONS (SET dbname 'svc_latin1');
+SELECT splitdb_migrate('svc_external');
+SELECT count(*) AS jobs FROM splitdb.job WHERE service = 'svc_external';
+ALTER SERVER svc_ext OPTIONS (SET dbname 'svc billing DB');
+SELECT splitdb_unassign('svc_external', 'svc_enc');
+DROP TABLE svc_enc;
+DROP DATABASE svc_latin1;
 
 -- ===== drop_service
 -- fails: unknown service

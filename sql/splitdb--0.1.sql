@@ -713,16 +713,19 @@ COMMENT ON FUNCTION splitdb.row_hash("any") IS
 'the hash of the row made of the arguments, equal to hash_record_extended(ROW(...), 0): the row hash of splitdb_verify()''s checksums';
 
 -- The row hash of splitdb_verify()'s checksums where both sides have it:
--- row_hash() with the values of numeric, jsonb, the text, integer, date
--- and time types and uuid hashed by their bytes or value, which costs less
--- than their types' hash functions.  Its values are not those of
--- ROW(): compare a checksum made with it only with another made with it.
+-- row_hash() with the values of numeric, jsonb, the text, integer, date,
+-- time and float types, uuid, interval and arrays hashed by their bytes,
+-- value or shape, which costs less than their types' hash functions and
+-- tells apart values that those call equal, and the row's hash mixed once
+-- more, so that its sum over a table is the checksum.  Its values are not
+-- those of ROW(): compare a checksum made with it only with another made
+-- with it.  The C symbol names the digest's version (rowhash.c).
 CREATE FUNCTION splitdb.row_digest(VARIADIC "any")
 RETURNS bigint
-AS 'MODULE_PATHNAME', 'splitdb_row_digest_v1'
+AS 'MODULE_PATHNAME', 'splitdb_row_digest_v2'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION splitdb.row_digest("any") IS
-'the row hash of splitdb_verify()''s checksums where both sides have this function: splitdb.row_hash() with the values of some built-in types hashed by their bytes or value';
+'the row hash of splitdb_verify()''s checksums where both sides have this function: splitdb.row_hash() with the values of some built-in types hashed by their bytes, value or shape, mixed once more';
 
 /*
  * Privileges of the splitdb_* functions: PUBLIC keeps the EXECUTE that

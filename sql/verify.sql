@@ -152,33 +152,43 @@ SELECT hash_record_extended(ROW(1, point '(1,2)'), 0);
 -- fails: the values come as separate arguments
 SELECT splitdb.row_hash(VARIADIC ARRAY[1, 2]);
 
--- ===== the digest: splitdb.row_digest() is splitdb.row_hash() with numeric,
--- jsonb, text, varchar and bytea values hashed by their bytes, decompressed,
--- the integer, date and time types by their value and uuid by its bytes
-SELECT splitdb.row_digest(1.5::float8, interval '1 day', NULL::int) =
-		   splitdb.row_hash(1.5::float8, interval '1 day', NULL::int) AS others_by_their_function,
-	   splitdb.row_digest(1.50) <> splitdb.row_hash(1.50) AS numeric_by_bytes,
-	   splitdb.row_digest('{"a": 1}'::jsonb) <> splitdb.row_hash('{"a": 1}'::jsonb) AS jsonb_by_bytes,
-	   splitdb.row_digest(1.50::ver_num) = splitdb.row_digest(1.50) AS domain_as_its_type,
-	   splitdb.row_digest(NULL::numeric, NULL::jsonb) AS nulls;
--- the integer, date and time types by their value, mixed: other values
--- than their hash functions give
-SELECT splitdb.row_digest(true) <> splitdb.row_hash(true) AS bool,
-	   splitdb.row_digest(7::int2) <> splitdb.row_hash(7::int2) AS int2,
-	   splitdb.row_digest(7::int4) <> splitdb.row_hash(7::int4) AS int4,
-	   splitdb.row_digest(7::int8) <> splitdb.row_hash(7::int8) AS int8,
-	   splitdb.row_digest(date '2026-01-01') <> splitdb.row_hash(date '2026-01-01') AS date,
-	   splitdb.row_digest(time '10:00') <> splitdb.row_hash(time '10:00') AS "time",
-	   splitdb.row_digest(timestamp '2026-01-01 10:00') <> splitdb.row_hash(timestamp '2026-01-01 10:00') AS "timestamp",
-	   splitdb.row_digest(timestamptz '2026-01-01 10:00+00') <> splitdb.row_hash(timestamptz '2026-01-01 10:00+00') AS timestamptz;
--- text, varchar, bytea and uuid by their bytes without the function call:
--- the values their hash functions give (with seed 0 they hash the bytes)
-SELECT splitdb.row_digest('vé'::text) = splitdb.row_hash('vé'::text) AS text,
-	   splitdb.row_digest('vé'::varchar) = splitdb.row_hash('vé'::varchar) AS "varchar",
-	   splitdb.row_digest('\x01'::bytea) = splitdb.row_hash('\x01'::bytea) AS bytea,
-	   splitdb.row_digest('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid) =
-		   splitdb.row_hash('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid) AS uuid,
-	   splitdb.row_digest(repeat('long ', 10000)) = splitdb.row_hash(repeat('long ', 10000)) AS long_text;
+-- ===== the digest: splitdb.row_digest() combines its values as
+-- splitdb.row_hash() does, with numeric, jsonb, text, varchar, bpchar and
+-- bytea values hashed by their bytes, decompressed, the integer, date and
+-- time types by their value, floats by their bits, uuid and interval by
+-- their bytes and arrays with their shape, and mixes the row's hash once
+-- more
+SELECT splitdb.row_digest(1.50::ver_num) = splitdb.row_digest(1.50) AS domain_as_its_type,
+	   splitdb.row_digest('vé'::text) = splitdb.row_digest('vé'::varchar) AS text_as_varchar,
+	   splitdb.row_digest(repeat('long ', 10000)) =
+		   splitdb.row_digest(repeat('long ', 10000) || '') AS long_text,
+	   splitdb.row_digest(NULL::numeric, NULL::jsonb) =
+		   splitdb.row_digest(NULL::int, NULL::text) AS nulls_alike;
+-- no value hashes as a NULL does, where the types' hash functions give
+-- 0, false, 2000-01-01, -0 and 0.0 the hash of a NULL
+SELECT splitdb.row_digest(0) <> splitdb.row_digest(NULL::int) AS int_zero,
+	   splitdb.row_digest(false) <> splitdb.row_digest(NULL::bool) AS "false",
+	   splitdb.row_digest(date '2000-01-01') <> splitdb.row_digest(NULL::date) AS epoch_date,
+	   splitdb.row_digest(timestamptz '2000-01-01 00:00+00') <> splitdb.row_digest(NULL::timestamptz) AS epoch_timestamptz,
+	   splitdb.row_digest(0::float8) <> splitdb.row_digest(NULL::float8) AS float8_zero,
+	   splitdb.row_digest('-0'::float4) <> splitdb.row_digest(NULL::float4) AS float4_minus_zero,
+	   splitdb.row_digest(''::text) <> splitdb.row_digest(NULL::text) AS empty_text,
+	   splitdb.row_digest(0, NULL::int) <> splitdb.row_digest(NULL::int, 0) AS zero_null_swapped;
+SELECT splitdb.row_hash(0::float8) = splitdb.row_hash(NULL::float8) AS float8_zero_by_type,
+	   splitdb.row_hash('-0'::float8) = splitdb.row_hash(0::float8) AS minus_zero_by_type;
+-- values their types' functions call equal differ: -0 and 0, '1 day' and
+-- '24 hours', 'a' and 'a ' in character, arrays of the same elements in
+-- other shapes; every NaN is one (Infinity - Infinity gives another bit
+-- pattern than 'NaN')
+SELECT splitdb.row_digest('-0'::float8) <> splitdb.row_digest(0::float8) AS minus_zero,
+	   splitdb.row_digest('NaN'::float8) = splitdb.row_digest('Infinity'::float8 - 'Infinity'::float8) AS nan_alike,
+	   splitdb.row_digest(interval '1 day') <> splitdb.row_digest(interval '24 hours') AS day_hours,
+	   splitdb.row_hash(interval '1 day') = splitdb.row_hash(interval '24 hours') AS day_hours_by_type,
+	   splitdb.row_digest('a'::bpchar) <> splitdb.row_digest('a '::bpchar) AS bpchar_spaces,
+	   splitdb.row_digest('{1,2,3,4}'::int[]) <> splitdb.row_digest('{{1,2},{3,4}}'::int[]) AS array_dims,
+	   splitdb.row_digest('{1,2,3,4}'::int[]) <> splitdb.row_digest('[0:3]={1,2,3,4}'::int[]) AS array_lower_bound,
+	   splitdb.row_hash('{1,2,3,4}'::int[]) = splitdb.row_hash('{{1,2},{3,4}}'::int[]) AS array_shape_by_type,
+	   splitdb.row_digest('{1,2}'::int[]) = splitdb.row_digest('{1,2}'::int8[]) AS array_elements_by_type;
 -- an integer hashes alike in smallint, integer and bigint, as with their
 -- hash functions, and distinct integers do not
 SELECT splitdb.row_digest(-1::int2) = splitdb.row_digest(-1::int4) AND
@@ -209,9 +219,9 @@ INSERT INTO ver_digest VALUES
 	(1, 1.50, '{"a": "b", "k": [1, 2.0]}', 2.5);
 SELECT id, pg_column_compression(jb) IS NULL AS uncompressed FROM ver_digest WHERE id = 2;
 \c :source_db
--- each row's hash is hashed again (hashint8extended) before the sum
-SELECT sum(hashint8extended(splitdb.row_digest(id, n, jb, d), 0))::text AS digest_sum,
-	   sum(hashint8extended(splitdb.row_digest(id, n::text, jb::text, d::text), 0))::text AS text_sum
+-- the checksum is the sum of the digests (each a row's hash mixed once more)
+SELECT sum(splitdb.row_digest(id, n, jb, d))::text AS digest_sum,
+	   sum(splitdb.row_digest(id, n::text, jb::text, d::text))::text AS text_sum
   FROM ver_digest \gset
 SELECT table_name, source_rows, target_rows, ok,
 	   source_checksum = :'digest_sum' AS source_digested,
@@ -227,7 +237,7 @@ ALTER TABLE ver_digest ALTER COLUMN d TYPE int USING d::int;
 UPDATE ver_digest SET d = 3 WHERE id = 1;
 \c :source_db
 UPDATE ver_digest SET d = 3 WHERE id = 1;
-SELECT sum(hashint8extended(splitdb.row_digest(id, n::text, jb::text, d::text), 0))::text AS text_sum
+SELECT sum(splitdb.row_digest(id, n::text, jb::text, d::text))::text AS text_sum
   FROM ver_digest \gset
 SELECT table_name, source_rows, target_rows, ok,
 	   source_checksum = :'text_sum' AS source_as_text
@@ -259,7 +269,7 @@ SELECT table_name, source_rows, target_rows, source_checksum = target_checksum A
 UPDATE ver_digest SET jb = '{}' WHERE id = 3;
 ALTER TABLE ver_digest ALTER COLUMN d TYPE ver_num;
 \c :source_db
-SELECT sum(hashint8extended(splitdb.row_digest(id, n, jb, d), 0))::text AS digest_sum,
+SELECT sum(splitdb.row_digest(id, n, jb, d))::text AS digest_sum,
 	   sum(hashint8extended(splitdb.row_hash(id, n::text, jb::text, d::text), 0))::text AS text_sum
   FROM ver_digest \gset
 SELECT table_name, ok, source_checksum = :'digest_sum' AS source_digested
@@ -330,6 +340,54 @@ UPDATE ver_kinds SET flag = true WHERE id = -1;
 \c :source_db
 SELECT table_name, ok FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_kinds';
 
+-- a value against a NULL, -0 against 0, and arrays of other shapes or
+-- of a NULL against a 0 element differ, which the types' hash functions
+-- call alike; so does a case change in an array of a nondeterministic
+-- collation's domain; aclitem values compare by their text
+CREATE DOMAIN ver_ci_text AS text COLLATE ver_ci;
+CREATE TABLE ver_zero (id int PRIMARY KEY, i int, f float8, fs float8[], a int[],
+					   cis ver_ci_text[], acl aclitem[]);
+INSERT INTO ver_zero VALUES
+	(1, 0, 0, '{0}', '{1,2,3,4}', '{Alpha}', '{=r/postgres}'),
+	(2, NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT splitdb_assign('ver_svc', 'ver_zero');
+\c ver_svc
+CREATE DOMAIN ver_ci_text AS text COLLATE ver_ci;
+CREATE TABLE ver_zero (id int PRIMARY KEY, i int, f float8, fs float8[], a int[],
+					   cis ver_ci_text[], acl aclitem[]);
+INSERT INTO ver_zero VALUES
+	(2, NULL, NULL, NULL, NULL, NULL, NULL),
+	(1, 0, 0, '{0}', '{1,2,3,4}', '{Alpha}', '{=r/postgres}');
+\c :source_db
+SELECT table_name, source_rows, target_rows, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_zero';
+CREATE TABLE ver_zero_found (change text, ok bool);
+CREATE FOREIGN TABLE ver_zero_there (id int, i int, f float8, fs float8[], a int[],
+									 cis text[], acl aclitem[])
+	SERVER splitdb_ver_svc OPTIONS (table_name 'ver_zero');
+\set ECHO none
+SELECT format('UPDATE ver_zero_there SET %s WHERE id = 1', change),
+	   format('INSERT INTO ver_zero_found SELECT %L, ok FROM splitdb_verify(%L) WHERE table_name = %L',
+			  change, 'ver_svc', 'public.ver_zero'),
+	   'UPDATE ver_zero_there SET i = 0, f = 0, fs = ''{0}'', a = ''{1,2,3,4}'', cis = ''{Alpha}'' WHERE id = 1'
+  FROM unnest(ARRAY['i = NULL', 'f = NULL', 'fs = ''{NULL}''',
+					'a = ''{{1,2},{3,4}}''', 'a = ''[0:3]={1,2,3,4}''', 'cis = ''{ALPHA}''']) change \gexec
+\set ECHO all
+SELECT change, ok FROM ver_zero_found ORDER BY change;
+DROP FOREIGN TABLE ver_zero_there;
+DROP TABLE ver_zero_found;
+SELECT table_name, ok FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_zero';
+-- -0 written in the sibling's own session (postgres_fdw would send the
+-- constant as (-0), which its server reads as the integer 0)
+\c ver_svc
+UPDATE ver_zero SET f = '-0' WHERE id = 1;
+\c :source_db
+SELECT table_name, source_rows, target_rows, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_zero';
+\c ver_svc
+UPDATE ver_zero SET f = 0 WHERE id = 1;
+\c :source_db
+
 -- a table of more columns than a function takes is hashed with ROW() on
 -- both sides, its numeric and jsonb values as text
 SELECT format('CREATE TABLE ver_wide (%s, n numeric DEFAULT 1.50)',
@@ -394,6 +452,27 @@ UPDATE ver_digest SET n = 'NaN' WHERE id = 3;
 SELECT table_name, source_rows, target_rows, ok
   FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_digest';
 UPDATE ver_digest SET n = NULL WHERE id = 3;
+-- and so do the floats, by their text, and a case change in an array of a
+-- nondeterministic collation's domain, its text hashed under "C"
+\c ver_svc
+UPDATE ver_zero SET f = NULL WHERE id = 1;
+\c :source_db
+SELECT table_name, source_rows, target_rows, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_zero';
+\c ver_svc
+UPDATE ver_zero SET f = '-0' WHERE id = 1;
+\c :source_db
+SELECT table_name, source_rows, target_rows, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_zero';
+\c ver_svc
+UPDATE ver_zero SET f = 0, cis = '{ALPHA}' WHERE id = 1;
+\c :source_db
+SELECT table_name, source_rows, target_rows, ok
+  FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_zero';
+\c ver_svc
+UPDATE ver_zero SET cis = '{Alpha}' WHERE id = 1;
+\c :source_db
+SELECT table_name, ok FROM splitdb_verify('ver_svc') WHERE table_name = 'public.ver_zero';
 DO $$BEGIN
 	EXECUTE format('ALTER USER MAPPING FOR CURRENT_USER SERVER splitdb_ver_svc OPTIONS (SET user %L)', current_user);
 END$$;
@@ -424,11 +503,11 @@ SELECT * FROM splitdb_verify('ver_svc');
 ALTER SERVER splitdb_ver_svc OPTIONS (SET dbname 'ver_svc');
 
 -- clean up
-SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped', 'ver_nocols', 'ver_types', 'ver_wide', 'ver_digest', 'ver_swap', 'ver_kinds');
+SELECT splitdb_unassign('ver_svc', 'ver_plain', '"Vér Part"', 'ver_empty', 'ver_dropped', 'ver_nocols', 'ver_types', 'ver_wide', 'ver_digest', 'ver_swap', 'ver_kinds', 'ver_zero');
 SELECT splitdb_drop_service('ver_svc');
-DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped, ver_nocols, ver_types, ver_wide, ver_digest, ver_swap, ver_kinds;
+DROP TABLE ver_plain, "Vér Part", ver_empty, ver_dropped, ver_nocols, ver_types, ver_wide, ver_digest, ver_swap, ver_kinds, ver_zero;
 DROP TYPE ver_mood, ver_pair;
-DROP DOMAIN ver_posint, ver_num;
+DROP DOMAIN ver_posint, ver_num, ver_ci_text;
 DROP COLLATION ver_ci;
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;

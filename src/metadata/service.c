@@ -118,7 +118,9 @@ run_on_local(const char *sql)
 
 /*
  * check_sibling
- *		Connect through a server and ask the sibling which database it is.
+ *		Connect through a server and ask the sibling which database it is;
+ *		refuse one whose encoding is not the source's
+ *		(splitdb_remote_check_encoding()).
  *
  * is_source: set to true when the server reaches this very database (same
  *            database name on a server started at the same instant)
@@ -139,6 +141,7 @@ check_sibling(const char *server, const char *service, bool *is_source)
 		PGresult   *res;
 
 		conn = splitdb_remote_connect_server(server, service);
+		splitdb_remote_check_encoding(conn, service);
 		res = splitdb_remote_exec(conn, SPLITDB_DATABASE_IDENTITY_SQL, 0, NULL, service);
 		/* neither value can be NULL */
 		dbname = pstrdup(splitdb_remote_value(res, 0, 0));

@@ -332,7 +332,8 @@ splitdb_job_check_role(PGconn *conn, const char *service, const char *call)
 /*
  * check_sibling
  *		Connect to the sibling (so an unreachable one is refused now), refuse
- *		a connection that is no superuser there (splitdb_job_check_role)
+ *		one whose encoding is not the source's, and a connection that is no
+ *		superuser there (splitdb_job_check_role)
  *		and, for a new job, when one of the tables is already there; for
  *		a resumed job (resumed not NULL), when its tables are gone
  *		(check_resumable).
@@ -362,6 +363,7 @@ check_sibling(const char *service, const char *server, const SplitdbJobState *re
 	PG_TRY();
 	{
 		conn = splitdb_remote_connect_server(server, service);
+		splitdb_remote_check_encoding(conn, service);
 		splitdb_job_check_role(conn, service, "splitdb_migrate");
 		splitdb_shareddb_check(conn, service, resumed ? resumed->job_id : 0);
 		if (resumed != NULL)

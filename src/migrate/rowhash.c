@@ -16,21 +16,31 @@
  *
  * splitdb.row_digest(t1, t2, ...) combines the same way, but hashes the
  * values of some built-in types (and of domains over them) without their
- * type's hash function (digest_form()): numeric, jsonb, text, varchar and
- * bytea by their bytes, decompressed, with hash_bytes_extended() and seed
- * 0; the integer, boolean, date and time types by their value, mixed; uuid
- * by its bytes.  jsonb's hash function walks the whole document, numeric's
+ * type's hash function (digest_form()): numeric, jsonb, text, varchar,
+ * bpchar and bytea by their bytes, decompressed, with hash_bytes_extended()
+ * and seed 0; the integer, boolean, date and time types by their value,
+ * mixed; float4 and float8 by their value's bits (-0 apart from 0, every NaN
+ * alike), mixed; uuid and interval by their bytes; arrays by their type's
+ * function and their shape (dimensions and lower bounds, which that function
+ * leaves out).  jsonb's hash function walks the whole document, numeric's
  * strips its digits first, and the others cost a function call each.  These
  * types store a value in one form (PostgreSQL's input, receive and build
  * functions write it), and a copy writes the value it read, so a faithful
  * copy has the same bytes.  Equal bytes are equal values; the other way
  * round, values that their type calls equal may differ in bytes (1.5 and
  * 1.50; a numeric of a server before 9.1 in its long form), which verify.c
- * settles by their text.  Its values are not those of ROW(): a checksum
- * with it compares only with one made with it.  Its C symbol carries the
- * digest's version (splitdb_row_digest_v1): a sibling whose library
- * computes another digest lacks this one, and verification falls back to
- * row_hash() (verify.c); a change of what it computes takes a new one.
+ * settles by their text.  No value of these forms hashes as a NULL does
+ * (0) but by a 2^-64 chance: the values are mixed with a seed, and the
+ * types' functions for floats and arrays, which give 0 for 0 and for
+ * {NULL}'s element, are not used for them.  The row's hash is then mixed
+ * once more (finish()), so that the sum of the digests over a table
+ * depends on which values share a row: the combination above is linear,
+ * and a sum of linear hashes stays the same when values swap between rows.
+ * Its values are not those of ROW(): a checksum with it compares only with
+ * one made with it.  Its C symbol carries the digest's version
+ * (SPLITDB_ROW_DIGEST_SYMBOL, verify.h): a sibling whose library computes
+ * another digest lacks this one, and verification falls back to row_hash()
+ * (verify.c); a change of what it computes takes a new one.
  *
  * At most FUNC_MAX_ARGS arguments; callers use the ROW() form for wider
  * rows (verify.c).  As for any function, the parser refuses arguments with
@@ -46,17 +56,23 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "nodes/nodeFuncs.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 #include "utils/uuid.h"
 
+#include "migrate/verify.h"
+
 PG_FUNCTION_INFO_V1(splitdb_row_hash);
-PG_FUNCTION_INFO_V1(splitdb_row_digest_v1);
+PG_FUNCTION_INFO_V1(splitdb_row_digest_v2);
 
 /* how row_digest() hashes a value of a type (digest_form()) */
 typedef enum DigestForm
@@ -64,8 +80,17 @@ typedef enum DigestForm
 	DIGEST_TYPE_HASH,			/* its type's extended hash function */
 	DIGEST_VARLENA,				/* its bytes, detoasted, without the header */
 	DIGEST_VALUE,				/* a pass-by-value integer: its value, mixed */
-	DIGEST_FIXED				/* a fixed-length value by reference: its bytes */
+	DIGEST_FIXED,				/* a fixed-length value by reference: its bytes */
+	DIGEST_FLOAT4,				/* its bits as a float8's, NaN as one, mixed */
+	DIGEST_FLOAT8,				/* its bits, NaN as one, mixed */
+	DIGEST_ARRAY				/* its type's function, and its shape */
 } DigestForm;
+
+/*
+ * The seed that value_hash() and finish() mix in, so that neither maps 0
+ * (a NULL's hash) to 0: the fractional part of the golden ratio.
+ */
+#define DIGEST_SEED UINT64CONST(0x9e3779b97f4a7c15)
 
 /* what one call site needs, looked up at its first row */
 typedef struct RowHashArgs
@@ -86,21 +111,34 @@ typedef struct RowHashArgs
  *		type): by its bytes where the type stores each value in one form, so
  *		that a faithful copy has the same bytes, and where its hash function
  *		costs more than the bytes' (numeric, jsonb) or than the call (the
- *		integer and time types, uuid, text, bytea); else by its type's hash
- *		function.  Floats keep theirs: -0 and 0 are one value there.
- *		*typlen: the length to hash, for DIGEST_VALUE and DIGEST_FIXED.
+ *		integer and time types, uuid, text, bytea), or calls values alike
+ *		that differ (floats: -0 and 0, which it also hashes as a NULL;
+ *		interval: '1 day' and '24 hours'; bpchar: trailing spaces); an array
+ *		by its type's function and its shape; else by its type's hash
+ *		function.  *typlen: the length to hash, for DIGEST_VALUE and
+ *		DIGEST_FIXED.
  */
 static DigestForm
 digest_form(Oid typid, int16 *typlen)
 {
+	if (type_is_array(typid))
+		return DIGEST_ARRAY;
 	switch (typid)
 	{
 		case NUMERICOID:
 		case JSONBOID:
 		case TEXTOID:
 		case VARCHAROID:
+		case BPCHAROID:
 		case BYTEAOID:
 			return DIGEST_VARLENA;
+		case FLOAT4OID:
+			return DIGEST_FLOAT4;
+		case FLOAT8OID:
+			return DIGEST_FLOAT8;
+		case INTERVALOID:
+			*typlen = sizeof(Interval);
+			return DIGEST_FIXED;
 		case BOOLOID:
 			*typlen = 1;
 			return DIGEST_VALUE;
@@ -211,11 +249,27 @@ bytes_hash(Datum value)
 }
 
 /*
+ * mix64
+ *		The finalizer of MurmurHash3 over k with DIGEST_SEED: distinct values
+ *		to distinct hashes, and 0 to another value than 0.
+ */
+static inline uint64
+mix64(uint64 k)
+{
+	k ^= DIGEST_SEED;
+	k ^= k >> 33;
+	k *= UINT64CONST(0xff51afd7ed558ccd);
+	k ^= k >> 33;
+	k *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	k ^= k >> 33;
+	return k;
+}
+
+/*
  * value_hash
  *		A pass-by-value integer of len bytes, sign-extended to 64 bits (so
  *		that a value hashes alike in smallint, integer and bigint, as their
- *		hash functions make it) and mixed (the finalizer of MurmurHash3,
- *		which maps distinct values to distinct hashes).
+ *		hash functions make it) and mixed (mix64()).
  */
 static inline uint64
 value_hash(Datum value, int16 len)
@@ -237,12 +291,57 @@ value_hash(Datum value, int16 len)
 			k = (uint64) DatumGetInt64(value);
 			break;
 	}
-	k ^= k >> 33;
-	k *= UINT64CONST(0xff51afd7ed558ccd);
-	k ^= k >> 33;
-	k *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	k ^= k >> 33;
-	return k;
+	return mix64(k);
+}
+
+/*
+ * float_hash
+ *		A float8's bits, mixed: -0 and 0 differ, as a copy keeps them; every
+ *		NaN hashes alike, as its text is one ("NaN") and a copy through text
+ *		(an online replay) writes the one NaN whatever the bits it read.
+ *		A float4 comes widened, which keeps both.
+ */
+static inline uint64
+float_hash(float8 f)
+{
+	union
+	{
+		float8		f;
+		uint64		bits;
+	}			u;
+
+	if (isnan(f))
+		return mix64(UINT64CONST(0x7ff8000000000000));
+	u.f = f;
+	return mix64(u.bits);
+}
+
+/*
+ * array_hash
+ *		An array's hash by its type's function, with its number of
+ *		dimensions, their lengths and lower bounds mixed in: the function
+ *		hashes the elements alone, so '{1,2,3,4}', '{{1,2},{3,4}}' and
+ *		'[0:3]={1,2,3,4}' would be alike.  The array is detoasted once here,
+ *		and the function is given that copy.
+ */
+static inline uint64
+array_hash(RowHashArgs *args, int i, Datum value)
+{
+	ArrayType  *orig = (ArrayType *) DatumGetPointer(value);
+	ArrayType  *a = DatumGetArrayTypeP(value);
+	int			ndim = ARR_NDIM(a);
+	uint64		h;
+
+	h = type_hash(args, i, PointerGetDatum(a));
+	h = (h << 5) - h + mix64((uint64) ndim);
+	for (int d = 0; d < ndim; d++)
+	{
+		h = (h << 5) - h + mix64((uint64) (int64) ARR_DIMS(a)[d]);
+		h = (h << 5) - h + mix64((uint64) (int64) ARR_LBOUND(a)[d]);
+	}
+	if (a != orig)
+		pfree(a);
+	return h;
 }
 
 /*
@@ -270,6 +369,12 @@ row_hash_of(FunctionCallInfo fcinfo, RowHashArgs *args, bool digest)
 		else if (form == DIGEST_FIXED)
 			element_hash = hash_bytes_extended((const unsigned char *) DatumGetPointer(PG_GETARG_DATUM(i)),
 											   args->arg[i].typlen, 0);
+		else if (form == DIGEST_FLOAT4)
+			element_hash = float_hash((float8) PG_GETARG_FLOAT4(i));
+		else if (form == DIGEST_FLOAT8)
+			element_hash = float_hash(PG_GETARG_FLOAT8(i));
+		else if (form == DIGEST_ARRAY)
+			element_hash = array_hash(args, i, PG_GETARG_DATUM(i));
 		else
 			element_hash = type_hash(args, i, PG_GETARG_DATUM(i));
 		result = (result << 5) - result + element_hash;
@@ -293,15 +398,16 @@ splitdb_row_hash(PG_FUNCTION_ARGS)
 }
 
 /*
- * splitdb_row_digest_v1
+ * splitdb_row_digest_v2
  *		SQL: splitdb.row_digest(VARIADIC "any") RETURNS bigint
- *		row_hash() with some built-in types hashed by their bytes or value
- *		(see the head of this file).  Never NULL.
+ *		row_hash() with some built-in types hashed by their bytes or value,
+ *		and the row's hash mixed once more (see the head of this file): its
+ *		sum over a table is a checksum as it is.  Never NULL.
  */
 Datum
-splitdb_row_digest_v1(PG_FUNCTION_ARGS)
+splitdb_row_digest_v2(PG_FUNCTION_ARGS)
 {
 	RowHashArgs *args = row_hash_args(fcinfo, "splitdb.row_digest");
 
-	PG_RETURN_UINT64(row_hash_of(fcinfo, args, true));
+	PG_RETURN_UINT64(mix64(row_hash_of(fcinfo, args, true)));
 }

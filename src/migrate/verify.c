@@ -7,13 +7,13 @@
  * For every owned table that holds rows (plain tables and leaf partitions),
  * the same query runs in the source and in the sibling:
  *
- *	 SELECT count(*), sum(hashint8extended(<row hash of t1, t2, ...>, 0))
- *	   FROM ONLY schema.table
+ *	 SELECT count(*), sum(<row hash of t1, t2, ...>) FROM ONLY schema.table
  *
  * The sum of per-row hashes does not depend on the order in which rows are
  * read, so the two sides can be compared without sorting; each row's hash
  * is hashed again so that the sum depends on which values share a row
- * (splitdb_verify_row_hash()).  Where the sibling's session connects as a
+ * (splitdb_verify_row_hash(): the digest does it itself, the other forms
+ * go through hashint8extended()).  Where the sibling's session connects as a
  * superuser and its server has splitdb's library, it makes a temporary
  * function from it (splitdb_verify_prepare_remote()), and both sides hash
  * each row with splitdb.row_digest(t1, t2, ...), which hashes the values
@@ -22,9 +22,9 @@
  * text, which decides (splitdb_verify_table()).  Otherwise the source
  * hashes with splitdb.row_hash(), the value of hash_record_extended(ROW(t1,
  * t2, ...), 0) without a record for each row, and the sibling with a
- * temporary row_hash() or the ROW() form, numeric and jsonb terms as text;
- * for more terms than a function takes, both sides use the ROW() form,
- * numeric and jsonb terms as text.  Columns are named
+ * temporary row_hash() or the ROW() form, numeric, jsonb and float terms as
+ * text; for more terms than a function takes, both sides use the ROW()
+ * form, those terms as text.  Columns are named
  * explicitly, in the source's attribute order, so dropped columns and a
  * different physical order in the sibling do not matter; generated columns
  * are included, since they must agree too.  Online mode checks the rows a
@@ -36,7 +36,8 @@
  * into text; a column of a nondeterministic collation is hashed under "C",
  * so that values its collation calls equal still differ.  Every other column
  * (user-defined types, whose enum labels and member types have other OIDs in
- * the sibling; reg* types; types without a hash opclass) is hashed as text.
+ * the sibling; reg* types and aclitem; types without a hash opclass) is
+ * hashed as text, under "C" too: a cast keeps its input's collation.
  * An xml column's text is its output, not its cast to text: the cast gives
  * the value as stored, and a copy stores the output, which leaves out an
  * XML declaration that says no more than the defaults (<?xml
@@ -61,6 +62,8 @@
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -70,6 +73,7 @@
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "metadata/catalog.h"
@@ -98,7 +102,7 @@ static const char *const remote_settings =
 static const char *const remote_row_digest =
 "CREATE OR REPLACE FUNCTION " SPLITDB_ROW_DIGEST_REMOTE "(VARIADIC \"any\")"
 " RETURNS pg_catalog.int8"
-" AS '$libdir/splitdb', 'splitdb_row_digest_v1'"
+" AS '$libdir/splitdb', '" SPLITDB_ROW_DIGEST_SYMBOL "'"
 " LANGUAGE C IMMUTABLE PARALLEL SAFE";
 static const char *const remote_row_hash =
 "CREATE OR REPLACE FUNCTION pg_temp.splitdb_row_hash(VARIADIC \"any\")"
@@ -116,8 +120,8 @@ static const char *const remote_row_hash =
  * of them: their hash functions are the ones hash partitioning relies on,
  * which PostgreSQL keeps stable, and they hash the value, not an OID.  It
  * does not hold for user-defined types (an enum hashes its label's OID,
- * which differs in the sibling) nor for the reg* types (OIDs of objects
- * that have other OIDs there).
+ * which differs in the sibling) nor for the reg* types and aclitem (OIDs of
+ * objects and roles that have other OIDs there).
  */
 static bool
 hashes_alike_everywhere(Oid typid, int depth)
@@ -127,7 +131,8 @@ hashes_alike_everywhere(Oid typid, int depth)
 	if (depth > 16)
 		return false;
 	typid = getBaseType(typid);
-	if (typid >= FirstNormalObjectId || splitdb_type_is_object_oid(typid))
+	if (typid >= FirstNormalObjectId || splitdb_type_is_object_oid(typid) ||
+		typid == ACLITEMOID)
 		return false;
 	if (type_is_array(typid) &&
 		!hashes_alike_everywhere(get_element_type(typid), depth + 1))
@@ -146,12 +151,26 @@ hashes_alike_everywhere(Oid typid, int depth)
 }
 
 /*
+ * text_compared
+ *		True for the types whose values verification compares by their text
+ *		wherever it does not digest them (splitdb_verify_table()): numeric
+ *		and jsonb, whose hash functions call 1.5 and 1.50, NaN and NULL, {}
+ *		and [] alike, and float4 and float8, whose hash functions give -0
+ *		and 0 the hash of a NULL.  typid: a base type.
+ */
+static bool
+text_compared(Oid typid)
+{
+	return typid == NUMERICOID || typid == JSONBOID ||
+		typid == FLOAT4OID || typid == FLOAT8OID;
+}
+
+/*
  * holds_text_compared
  *		True when the type (a base type) is an array, range or multirange
- *		that holds numeric or jsonb values (through domains and nesting):
- *		such a column is hashed as text, as those values compare by their
- *		text (see splitdb_verify_table()), and the digest would hash them by
- *		their types' functions inside the container.
+ *		that holds values of text_compared() types (through domains and
+ *		nesting): such a column is hashed as text, since the digest would
+ *		hash those values by their types' functions inside the container.
  */
 static bool
 holds_text_compared(Oid typid, int depth)
@@ -169,8 +188,7 @@ holds_text_compared(Oid typid, int depth)
 	if (!OidIsValid(inner))
 		return false;
 	inner = getBaseType(inner);
-	return inner == NUMERICOID || inner == JSONBOID ||
-		holds_text_compared(inner, depth + 1);
+	return text_compared(inner) || holds_text_compared(inner, depth + 1);
 }
 
 /*
@@ -179,10 +197,11 @@ holds_text_compared(Oid typid, int depth)
  *		of this file), and their number in *nterms: the sum of
  *		splitdb_verify_row_hash() of them over a set of rows is its
  *		checksum, alike on both sides.  text_terms, unless NULL: set to the
- *		same terms with each numeric or jsonb one as its text, the terms of
- *		the second count where the digests differ (splitdb_verify_table()),
- *		or NULL where no term is numeric or jsonb.  Called connected to
- *		SPI; the results are palloc'd in the current context, outside SPI's.
+ *		same terms with each of a text_compared() type as its text, the
+ *		terms of the forms other than the digest and of the second count
+ *		where the digests differ (splitdb_verify_table()), or NULL where no
+ *		term is of such a type.  Called connected to SPI; the results are
+ *		palloc'd in the current context, outside SPI's.
  */
 char *
 splitdb_verify_row_terms(Oid relid, int *nterms, char **text_terms)
@@ -217,14 +236,14 @@ splitdb_verify_row_terms(Oid relid, int *nterms, char **text_terms)
 			appendStringInfo(&terms, "pg_catalog.textin(pg_catalog.xml_out(%s))", name);
 		else if (!hashes_alike_everywhere(typid, 0) ||
 				 holds_text_compared(getBaseType(typid), 0))
-			appendStringInfo(&terms, "%s::pg_catalog.text", name);
+			appendStringInfo(&terms, "%s::pg_catalog.text COLLATE pg_catalog.\"C\"", name);
 		else if (OidIsValid(collid) && !get_collation_isdeterministic(collid))
 			appendStringInfo(&terms, "%s COLLATE pg_catalog.\"C\"", name);
 		else
 			appendStringInfoString(&terms, name);
 
-		/* the text terms: the same, but numeric and jsonb as text */
-		if (getBaseType(typid) == NUMERICOID || getBaseType(typid) == JSONBOID)
+		/* the text terms: the same, but numeric, jsonb and floats as text */
+		if (text_compared(getBaseType(typid)))
 		{
 			appendStringInfo(&as_text, "%s%s::pg_catalog.text", i > 0 ? ", " : "", name);
 			by_bytes = true;
@@ -241,23 +260,32 @@ splitdb_verify_row_terms(Oid relid, int *nterms, char **text_terms)
 /*
  * splitdb_verify_row_hash
  *		The expression of one row's hash over terms (nterms of them, from
- *		splitdb_verify_row_terms()): the hash, by hashint8extended(), of
- *		func(terms) where func is a row hash function the session has
- *		(SPLITDB_ROW_HASH_LOCAL or SPLITDB_ROW_DIGEST_LOCAL in the source,
- *		the one splitdb_verify_prepare_remote() returned in the sibling) and
- *		the terms fit in a function's arguments, else of
- *		hash_record_extended(ROW(terms), 0), which row_hash() equals.
+ *		splitdb_verify_row_terms()): func(terms) where func is a row digest
+ *		(SPLITDB_ROW_DIGEST_LOCAL in the source, SPLITDB_ROW_DIGEST_REMOTE
+ *		in the sibling), which mixes the row's hash itself; the hash, by
+ *		hashint8extended(), of func(terms) where func is another row hash
+ *		function the session has (SPLITDB_ROW_HASH_LOCAL, or the one
+ *		splitdb_verify_prepare_remote() returned in the sibling); in both
+ *		cases only where the terms fit in a function's arguments, else the
+ *		hash of hash_record_extended(ROW(terms), 0), which row_hash() equals.
  *
  * Why the outer hash: the row hashes combine their terms' hashes linearly
  * (result * 31 + hash), so the sum over the rows would be a weighted sum of
  * each column's sum, and values swapped between rows would leave it as it
  * was but for carries.  Hashing each row's hash again makes every row's
- * contribution depend on the whole row.
+ * contribution depend on the whole row.  hashint8extended() folds its
+ * argument to 32 bits first, so in the forms other than the digest a
+ * changed row goes unseen with a chance of 2^-32 rather than 2^-64.
  */
 char *
 splitdb_verify_row_hash(const char *terms, int nterms, const char *func)
 {
-	if (func != NULL && nterms > 0 && nterms <= FUNC_MAX_ARGS)
+	bool		fits = func != NULL && nterms > 0 && nterms <= FUNC_MAX_ARGS;
+
+	if (fits && (strcmp(func, SPLITDB_ROW_DIGEST_LOCAL) == 0 ||
+				 strcmp(func, SPLITDB_ROW_DIGEST_REMOTE) == 0))
+		return psprintf("%s(%s)", func, terms);
+	if (fits)
 		return psprintf("pg_catalog.hashint8extended(%s(%s), 0)", func, terms);
 	return psprintf("pg_catalog.hashint8extended(pg_catalog.hash_record_extended(ROW(%s), 0), 0)",
 					terms);
@@ -469,19 +497,37 @@ both_checksums(PGconn *conn, const SplitdbVerifyTable *t, const char *terms,
 
 /*
  * local_digest_exists
- *		True when the source's extension has splitdb.row_digest("any"): a
- *		library newer than the extension's objects (installed, not yet
- *		updated with ALTER EXTENSION) may lack it, and verification then
- *		hashes with row_hash() on both sides rather than fail.
+ *		True when the source's extension has splitdb.row_digest("any") and
+ *		it computes this library's digest (a C function of symbol
+ *		SPLITDB_ROW_DIGEST_SYMBOL): a library newer than the extension's
+ *		objects (installed, not yet updated with ALTER EXTENSION) may lack
+ *		the function, or have it name another digest than this library's,
+ *		and verification then hashes with row_hash() on both sides rather
+ *		than fail or compare two different digests.
  */
 static bool
 local_digest_exists(void)
 {
 	Oid			argtypes[1] = {ANYOID};
+	Oid			fn;
+	HeapTuple	tup;
+	bool		ours = false;
 
-	return OidIsValid(LookupFuncName(list_make2(makeString("splitdb"),
-												makeString("row_digest")),
-									 1, argtypes, true));
+	fn = LookupFuncName(list_make2(makeString("splitdb"), makeString("row_digest")),
+						1, argtypes, true);
+	if (!OidIsValid(fn))
+		return false;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		src = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &isnull);
+
+		ours = ((Form_pg_proc) GETSTRUCT(tup))->prolang == ClanguageId && !isnull &&
+			strcmp(TextDatumGetCString(src), SPLITDB_ROW_DIGEST_SYMBOL) == 0;
+		ReleaseSysCache(tup);
+	}
+	return ours;
 }
 
 /*
@@ -494,16 +540,17 @@ local_digest_exists(void)
  * r:    out: both sides' counts and checksums; a table the sibling lacks is
  *       reported with present = false rather than raised
  *
- * Numeric and jsonb values compare by their text: their types' hash
- * functions call 1.5 and 1.50, NaN and NULL, {} and [] alike.  With the
- * sibling's digest, the source digests too, which hashes those values by
- * their bytes (equal bytes, equal text); where the digests of a table with
- * such terms differ over as many rows, a value may be the same but stored
- * in other bytes (a numeric that a server before 9.1 wrote in its long
- * form, see rowhash.c), so both sides are counted and checksummed again
- * with those terms as text, and that decides.  Without the digest (no
- * function in the sibling, or more terms than a function takes), both
- * sides take those terms as text at once.
+ * Numeric, jsonb and float values compare by their text: their types' hash
+ * functions call 1.5 and 1.50, NaN and NULL, {} and [] alike, and hash -0
+ * and 0 as a NULL.  With the sibling's digest, the source digests too,
+ * which hashes those values by their bytes or bits (equal bytes, equal
+ * text); where the digests of a table with such terms differ over as many
+ * rows, a value may be the same but stored in other bytes (a numeric that
+ * a server before 9.1 wrote in its long form, see rowhash.c), so both
+ * sides are counted and checksummed again with those terms as text, and
+ * that decides.  Without the digest (no function in the sibling, or more
+ * terms than a function takes), both sides take those terms as text at
+ * once.
  *
  * The local session must have the settings splitdb_verify() sets.  The
  * results are allocated in CurrentMemoryContext.  If the local query

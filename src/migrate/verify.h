@@ -43,6 +43,8 @@ typedef struct SplitdbVerifyResult
 #define SPLITDB_ROW_DIGEST_LOCAL "splitdb.row_digest"
 /* the sibling session's row digest, when it could make it */
 #define SPLITDB_ROW_DIGEST_REMOTE "pg_temp.splitdb_row_digest"
+/* the C symbol of the digest this library computes (rowhash.c) */
+#define SPLITDB_ROW_DIGEST_SYMBOL "splitdb_row_digest_v2"
 
 extern char *splitdb_verify_row_terms(Oid relid, int *nterms, char **text_terms);
 extern char *splitdb_verify_row_hash(const char *terms, int nterms,

@@ -869,6 +869,33 @@ splitdb_remote_parameter(const PGconn *conn, const char *name)
 	return PQparameterStatus(conn, name);
 }
 
+/*
+ * splitdb_remote_check_encoding
+ *		Refuse a sibling whose database encoding is not the source's, as its
+ *		server reported it (server_encoding) when the connection started.
+ *
+ * splitdb copies values in the form they are stored and verifies them by
+ * their bytes: text received in another encoding is converted, so a
+ * faithful copy would fail verification, and a character the sibling's
+ * encoding lacks would fail the copy itself.
+ */
+void
+splitdb_remote_check_encoding(PGconn *conn, const char *service)
+{
+	const char *theirs = PQparameterStatus(conn, "server_encoding");
+	const char *ours = GetDatabaseEncodingName();
+
+	if (theirs != NULL && strcmp(theirs, ours) == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("database \"%s\" of service \"%s\" has encoding \"%s\", but the source has \"%s\"",
+					PQdb(conn), service, theirs ? theirs : "unknown", ours),
+			 errdetail("splitdb copies values as they are stored, and verifies the copy by their bytes."),
+			 errhint("Give the service a sibling with the source's encoding, such as one made with CREATE DATABASE ... ENCODING '%s' TEMPLATE template0.",
+					 ours)));
+}
+
 /* splitdb_remote_backend_pid: the pid of the server process behind conn. */
 int
 splitdb_remote_backend_pid(const PGconn *conn)
