@@ -134,7 +134,7 @@ DROP SERVER svc_loop CASCADE;
 -- fails: a sibling whose encoding is not the source's (its text would be
 -- converted on the way, and no check could call the copy faithful); the
 -- database, which was there before, is kept, and no server is left
-CREATE DATABASE svc_latin1 ENCODING 'LATIN1' TEMPLATE template0;
+CREATE DATABASE svc_latin1 ENCODING 'LATIN1' LOCALE 'C' TEMPLATE template0;
 SELECT splitdb_add_service('svc_latin1');
 SELECT svc_unchanged(), count(*) AS servers FROM pg_foreign_server WHERE srvname = 'splitdb_svc_latin1';
 -- and the same through a server of the DBA's
@@ -167,6 +167,18 @@ ALTER SERVER svc_ext OPTIONS (SET dbname 'svc billing DB');
 SELECT splitdb_unassign('svc_external', 'svc_enc');
 DROP TABLE svc_enc;
 DROP DATABASE svc_latin1;
+-- succeeds: a source whose encoding and locale template1 lacks gets a
+-- sibling made from template0 with them
+SELECT current_database() AS source_db \gset
+CREATE DATABASE svc_latin1_src ENCODING 'LATIN1' LOCALE 'C' TEMPLATE template0;
+\c svc_latin1_src
+CREATE EXTENSION splitdb CASCADE;
+SELECT splitdb_add_service('svc_latin1_sib');
+SELECT datname, pg_encoding_to_char(encoding) AS encoding, datcollate, datctype, datlocprovider
+  FROM pg_database WHERE datname IN ('svc_latin1_src', 'svc_latin1_sib') ORDER BY 1;
+\c :source_db
+DROP DATABASE svc_latin1_src;
+DROP DATABASE svc_latin1_sib;
 
 -- ===== drop_service
 -- fails: unknown service

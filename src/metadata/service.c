@@ -30,13 +30,17 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "metadata/catalog.h"
@@ -207,6 +211,64 @@ add_external_service(SplitdbService *svc, const char *dbname)
 }
 
 /*
+ * database_field
+ *		A text column of a pg_database row, palloc'd; NULL for NULL.
+ */
+static char *
+database_field(HeapTuple tup, AttrNumber attno)
+{
+	bool		isnull;
+	Datum		d = SysCacheGetAttr(DATABASEOID, tup, attno, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * new_database_locale
+ *		The encoding and locale a sibling that splitdb creates takes: NULL
+ *		where template1 has the source database's (a plain CREATE DATABASE
+ *		then gives them, and whatever the DBA put in template1), else the
+ *		source's, for a copy of template0.  A sibling of another encoding
+ *		would be refused (splitdb_remote_check_encoding()), and one of
+ *		another collation would sort the service's text otherwise.
+ */
+static SplitdbDatabaseLocale *
+new_database_locale(void)
+{
+	Oid			template1 = get_database_oid("template1", true);
+	HeapTuple	ours;
+	HeapTuple	theirs = NULL;
+	SplitdbDatabaseLocale *locale = palloc0(sizeof(SplitdbDatabaseLocale));
+	bool		same = false;
+
+	ours = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
+	if (!HeapTupleIsValid(ours))
+		elog(ERROR, "cache lookup failed for database %u", MyDatabaseId);
+	locale->encoding = pg_encoding_to_char(((Form_pg_database) GETSTRUCT(ours))->encoding);
+	locale->collate = database_field(ours, Anum_pg_database_datcollate);
+	locale->ctype = database_field(ours, Anum_pg_database_datctype);
+	if (((Form_pg_database) GETSTRUCT(ours))->datlocprovider == COLLPROVIDER_ICU)
+		locale->icu_locale = database_field(ours, Anum_pg_database_daticulocale);
+
+	if (OidIsValid(template1))
+		theirs = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(template1));
+	if (theirs != NULL && HeapTupleIsValid(theirs))
+	{
+		Form_pg_database t = (Form_pg_database) GETSTRUCT(theirs);
+		char	   *icu = database_field(theirs, Anum_pg_database_daticulocale);
+
+		same = t->encoding == ((Form_pg_database) GETSTRUCT(ours))->encoding &&
+			t->datlocprovider == ((Form_pg_database) GETSTRUCT(ours))->datlocprovider &&
+			strcmp(database_field(theirs, Anum_pg_database_datcollate), locale->collate) == 0 &&
+			strcmp(database_field(theirs, Anum_pg_database_datctype), locale->ctype) == 0 &&
+			(locale->icu_locale == NULL || (icu != NULL && strcmp(icu, locale->icu_locale) == 0));
+		ReleaseSysCache(theirs);
+	}
+	ReleaseSysCache(ours);
+	return same ? NULL : locale;
+}
+
+/*
  * add_local_service
  *		Register a service whose sibling is a database of this cluster,
  *		making the server, the user mapping and, when allowed, the database.
@@ -277,7 +339,7 @@ add_local_service(SplitdbService *svc, const char *dbname,
 		return;
 	}
 
-	run_on_local(splitdb_deparse_create_database(dbname));
+	run_on_local(splitdb_deparse_create_database(dbname, new_database_locale()));
 	PG_TRY();
 	{
 		(void) check_sibling(server, svc->service, &is_source);

@@ -505,7 +505,7 @@ check_replayed(SplitdbJob *job, const RoundTable *t)
 	Checksum	there = {0, "0"};
 	bool		isnull;
 
-	/* numeric and jsonb values by their text, as verification compares them */
+	/* numeric, jsonb and floats by their text, as verification compares them */
 	if (text_terms != NULL)
 		terms = text_terms;
 

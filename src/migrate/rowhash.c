@@ -30,10 +30,13 @@
  * round, values that their type calls equal may differ in bytes (1.5 and
  * 1.50; a numeric of a server before 9.1 in its long form), which verify.c
  * settles by their text.  No value of these forms hashes as a NULL does
- * (0) but by a 2^-64 chance: the values are mixed with a seed, and the
- * types' functions for floats and arrays, which give 0 for 0 and for
- * {NULL}'s element, are not used for them.  The row's hash is then mixed
- * once more (finish()), so that the sum of the digests over a table
+ * (0) but by a 2^-64 chance: the values are mixed with a seed, floats do
+ * not go through their type's function (which gives 0 and -0 a NULL's
+ * hash), and an array's shape is mixed into its function's hash; inside
+ * an array the elements still go through their type's function, so
+ * verify.c compares arrays of floats, numeric and jsonb by their text.
+ * The row's hash is then mixed once more (mix64()), so that the sum of the
+ * digests over a table
  * depends on which values share a row: the combination above is linear,
  * and a sum of linear hashes stays the same when values swap between rows.
  * Its values are not those of ROW(): a checksum with it compares only with
@@ -87,7 +90,7 @@ typedef enum DigestForm
 } DigestForm;
 
 /*
- * The seed that value_hash() and finish() mix in, so that neither maps 0
+ * The seed that mix64() mixes in, so that it does not map 0
  * (a NULL's hash) to 0: the fractional part of the golden ratio.
  */
 #define DIGEST_SEED UINT64CONST(0x9e3779b97f4a7c15)

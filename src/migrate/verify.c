@@ -18,8 +18,8 @@
  * function from it (splitdb_verify_prepare_remote()), and both sides hash
  * each row with splitdb.row_digest(t1, t2, ...), which hashes the values
  * of some built-in types by their bytes or value (rowhash.c); where the
- * digests differ, both sides count again with numeric and jsonb values as
- * text, which decides (splitdb_verify_table()).  Otherwise the source
+ * digests differ, both sides count again with numeric, jsonb and float
+ * values as text, which decides (splitdb_verify_table()).  Otherwise the source
  * hashes with splitdb.row_hash(), the value of hash_record_extended(ROW(t1,
  * t2, ...), 0) without a record for each row, and the sibling with a
  * temporary row_hash() or the ROW() form, numeric, jsonb and float terms as
@@ -632,6 +632,7 @@ splitdb_verify(PG_FUNCTION_ARGS)
 		ListCell   *lc;
 
 		conn = splitdb_remote_connect_server(server, service);
+		splitdb_remote_check_encoding(conn, service);
 		remote_hash = splitdb_verify_prepare_remote(conn, service);
 
 		foreach(lc, tables)

@@ -23,8 +23,9 @@ typedef struct SplitdbVerifyTable
 	Oid			relid;			/* the source table */
 	char	   *terms;			/* the row hash's terms, in attribute order */
 	int			nterms;			/* how many */
-	char	   *text_terms;		/* the same with numeric and jsonb terms as
-								 * text, or NULL where there are none */
+	char	   *text_terms;		/* the same with numeric, jsonb and float
+								 * terms as text, or NULL where there are
+								 * none */
 } SplitdbVerifyTable;
 
 /* both sides of one table */

@@ -746,6 +746,7 @@ start_job(const SplitdbWorkerArgs *args)
 		job->conn = splitdb_remote_connect_server(job->server, job->service);
 		running_conn = job->conn;
 		splitdb_worker_commit();
+		splitdb_remote_check_encoding(job->conn, job->service);
 		splitdb_job_check_role(job->conn, job->service, "splitdb_migrate");
 		splitdb_worker_begin("checking the peers' databases");
 		splitdb_shareddb_check(job->conn, job->service, job->job_id);

@@ -89,12 +89,20 @@ splitdb_deparse_drop_server(const char *server)
 
 /*
  * splitdb_deparse_create_database
- *		CREATE DATABASE with the server's defaults.
+ *		CREATE DATABASE with the server's defaults (a copy of template1), or,
+ *		with locale, a copy of template0 in that encoding and locale.
  */
 char *
-splitdb_deparse_create_database(const char *dbname)
+splitdb_deparse_create_database(const char *dbname,
+								const SplitdbDatabaseLocale *locale)
 {
-	return psprintf("CREATE DATABASE %s", quote_identifier(dbname));
+	if (locale == NULL)
+		return psprintf("CREATE DATABASE %s", quote_identifier(dbname));
+	return psprintf("CREATE DATABASE %s TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s%s%s",
+					quote_identifier(dbname), quote_literal_cstr(locale->encoding),
+					quote_literal_cstr(locale->collate), quote_literal_cstr(locale->ctype),
+					locale->icu_locale ? " LOCALE_PROVIDER icu ICU_LOCALE " : " LOCALE_PROVIDER libc",
+					locale->icu_locale ? quote_literal_cstr(locale->icu_locale) : "");
 }
 
 /*

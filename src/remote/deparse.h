@@ -21,7 +21,17 @@ extern char *splitdb_deparse_create_user_mapping(const char *server,
 extern char *splitdb_deparse_drop_user_mapping(const char *server,
 											   const char *role);
 extern char *splitdb_deparse_drop_server(const char *server);
-extern char *splitdb_deparse_create_database(const char *dbname);
+/* the encoding and locale a new database takes, when not template1's */
+typedef struct SplitdbDatabaseLocale
+{
+	const char *encoding;
+	const char *collate;
+	const char *ctype;
+	const char *icu_locale;		/* NULL: the libc provider */
+} SplitdbDatabaseLocale;
+
+extern char *splitdb_deparse_create_database(const char *dbname,
+											 const SplitdbDatabaseLocale *locale);
 extern char *splitdb_deparse_drop_database(const char *dbname);
 
 #endif							/* SPLITDB_DEPARSE_H */

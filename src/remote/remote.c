@@ -892,7 +892,7 @@ splitdb_remote_check_encoding(PGconn *conn, const char *service)
 			 errmsg("database \"%s\" of service \"%s\" has encoding \"%s\", but the source has \"%s\"",
 					PQdb(conn), service, theirs ? theirs : "unknown", ours),
 			 errdetail("splitdb copies values as they are stored, and verifies the copy by their bytes."),
-			 errhint("Give the service a sibling with the source's encoding, such as one made with CREATE DATABASE ... ENCODING '%s' TEMPLATE template0.",
+			 errhint("Give the service a sibling with the source's encoding, such as one made with CREATE DATABASE ... TEMPLATE template0 ENCODING '%s' and a locale of that encoding.",
 					 ours)));
 }
 
