@@ -48,6 +48,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -564,6 +565,35 @@ splitdb_refcheck_enforce_unrelayed(void)
 }
 
 /*
+ * require_own_statement
+ *		Refuse a call of fname() that is not a client's statement of its
+ *		own: a SELECT that is the only statement of its portal, at executor
+ *		depth 1, with no trigger under way.  The database that wrote
+ *		through a shim calls splitdb.reference_relay() and
+ *		splitdb.reference_relayed() so, on its connection; called from a
+ *		trigger, a function, a constraint or a rule's action that its write
+ *		set off here, they would hand the keys that this database's
+ *		references left to it (and forget them) to that code instead, and
+ *		the checks of those keys would never run.
+ */
+static void
+require_own_statement(const char *fname)
+{
+	PlannedStmt *outer = splitdb_execdepth_outer_stmt();
+
+	if (splitdb_execdepth() == 1 && outer != NULL && outer->commandType == CMD_SELECT &&
+		ActivePortal != NULL && list_length(ActivePortal->stmts) == 1 &&
+		linitial(ActivePortal->stmts) == outer &&
+		DatumGetInt32(DirectFunctionCall1(pg_trigger_depth, (Datum) 0)) == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s() must be called as a statement of its own", fname),
+			 errdetail("It hands the keys that the cross-service references of this database left to the database that wrote through a shim, which calls it as a statement of its own; called from a trigger, a function, a constraint or a rule, it would take them from that database's checks."),
+			 errhint("Do not call it from code in the database; splitdb's enforcement in another database calls it.")));
+}
+
+/*
  * splitdb_reference_relay
  *		splitdb.reference_relay(statement, params): run an action statement
  *		that another database's enforcement applies here, and hand back the
@@ -594,6 +624,7 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 	char	  **texts;
 	int			nparams;
 
+	require_own_statement("splitdb.reference_relay");
 	InitMaterializedSRF(fcinfo, 0);
 	splitdb_refcheck_register_callbacks();
 	texts = splitdb_catalog_text_items(PG_GETARG_ARRAYTYPE_P(1), &nparams);
@@ -760,6 +791,7 @@ splitdb_refcheck_relay_waiting(bool on)
 Datum
 splitdb_reference_relayed(PG_FUNCTION_ARGS)
 {
+	require_own_statement("splitdb.reference_relayed");
 	InitMaterializedSRF(fcinfo, 0);
 	splitdb_refcheck_register_callbacks();
 	emit_relayed((ReturnSetInfo *) fcinfo->resultinfo);

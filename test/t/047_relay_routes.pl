@@ -50,6 +50,13 @@
 #    goes in.  These routes held: postgres_fdw sends one INSERT per row
 #    where the shim has AFTER ROW triggers, and COPY fires the shim's
 #    statement trigger.
+# 6. aowner's trigger on c7 in the sibling writes a row of a missing
+#    customer into d7 and then calls splitdb.reference_relayed(), which
+#    hands the keys waiting for the source to its caller and forgets them;
+#    or writes one through splitdb.reference_relay(); or a DO ALSO rule of
+#    the shim's INSERT calls reference_relayed().  Before, the keys went to
+#    that code and the source checked none: an orphan.  Now the functions
+#    refuse any call but a statement of its own (42501): nothing written.
 
 use strict;
 use warnings FATAL => 'all';
@@ -286,6 +293,56 @@ query('svc7', q{UPDATE aown.knob SET customer = 5});
 is($rc, 0, 'with an existing customer, COPY FROM goes in') or diag($err);
 is(query('svc7', q{SELECT count(*) FROM shop.c7 WHERE id IN (15, 16)}), '2', 'c7 holds the copied rows');
 query('svc7', q{UPDATE aown.knob SET target = NULL, customer = NULL});
+
+# 6. aowner's code in the sibling, set off by a shim write, takes the keys
+# that the sibling hands back to the source (splitdb.reference_relayed())
+# after writing a row of a missing customer, or writes one through
+# splitdb.reference_relay(), from a trigger or a DO ALSO rule: before, the
+# keys went to that code, and the source, which takes them from that call,
+# checked none (an orphan written); now each call but a statement of its
+# own is refused (42501), and nothing is written
+($rc, $out, $err) = as_role(
+	'aowner', 'svc7', q{
+CREATE FUNCTION aown.drain() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	t text := (SELECT target FROM aown.knob);
+BEGIN
+	IF t = 'drain' THEN
+		INSERT INTO shop.d7 VALUES (nextval('aown.s'), 4257);
+		PERFORM * FROM splitdb.reference_relayed();
+	ELSIF t = 'relay' THEN
+		PERFORM * FROM splitdb.reference_relay(
+			format('INSERT INTO shop.d7 VALUES (%s, 4258)', nextval('aown.s')), '{}');
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER c7_drain AFTER INSERT ON shop.c7 FOR EACH STATEMENT EXECUTE FUNCTION aown.drain();
+});
+is($rc, 0, 'aowner makes a trigger on c7 in the sibling that calls the relay functions') or diag($err);
+$before = query('svc7', $rows_sql);
+query('svc7', q{UPDATE aown.knob SET target = 'drain'});
+($rc, $out, $err) = as_role('aowner', 'postgres', 'INSERT INTO shop.c7 VALUES (17, 2)');
+like($err, qr/ERROR:  42501: splitdb\.reference_relayed\(\) must be called as a statement of its own/,
+	'a trigger set off by a shim write cannot take the keys handed back to the source');
+query('svc7', q{UPDATE aown.knob SET target = 'relay'});
+($rc, $out, $err) = as_role('aowner', 'postgres', 'INSERT INTO shop.c7 VALUES (18, 2)');
+like($err, qr/ERROR:  42501: splitdb\.reference_relay\(\) must be called as a statement of its own/,
+	'nor write through splitdb.reference_relay()');
+is(query('svc7', $rows_sql), $before, 'nothing written in the sibling');
+query('svc7', q{UPDATE aown.knob SET target = NULL});
+($rc, $out, $err) = as_role(
+	'aowner', 'svc7', q{
+DROP TRIGGER c7_drain ON shop.c7;
+CREATE RULE c7_drain_rule AS ON INSERT TO shop.c7 DO ALSO SELECT * FROM splitdb.reference_relayed();
+});
+is($rc, 0, 'aowner makes a DO ALSO rule on c7 in the sibling that calls reference_relayed()') or diag($err);
+($rc, $out, $err) = as_role('aowner', 'postgres', 'INSERT INTO shop.c7 VALUES (19, 2)');
+like($err, qr/ERROR:  42501: splitdb\.reference_relayed\(\) must be called as a statement of its own/,
+	'nor a rule of its statement');
+is(query('svc7', $rows_sql), $before, 'nothing written in the sibling');
+query('svc7', 'DROP RULE c7_drain_rule ON shop.c7');
+($rc, $out, $err) = as_role('aowner', 'postgres', 'INSERT INTO shop.c7 VALUES (19, 2)');
+is($rc, 0, 'without them, the shim write goes in') or diag($err);
 
 is(query('postgres', q{SELECT count(*) FROM splitdb_orphans('svc7')}), '0', 'splitdb_orphans() finds none');
 
