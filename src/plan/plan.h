@@ -135,4 +135,62 @@ extern const char *const splitdb_plan_sql_function_checks;
 	" WHERE k.contype = 'f' AND k.conparentid = 0" \
 	"   AND (k.conrelid IN (SELECT relid FROM owned)) <> (k.confrelid IN (SELECT relid FROM owned))"
 
+/*
+ * SPLITDB_CALLER_RIGHTS_FN(p): true for PostgreSQL's own functions (pg_proc
+ * row p) that act with the rights of the role that runs them in a way
+ * their caller's expression does not show: those that run SQL text they
+ * are given (query_to_xml() and its kin, ts_stat(), ts_rewrite()) or read
+ * whole tables (table_to_xml() and its kin), that change settings
+ * (set_config(), superuser-only ones included), sequences or large objects,
+ * or end other sessions, and those PUBLIC may not execute.
+ */
+#define SPLITDB_CALLER_RIGHTS_FN(p) \
+"(" p ".oid < " CppAsString2(FirstNormalObjectId) \
+" AND (" p ".proname IN ('query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema'," \
+"                        'cursor_to_xml', 'cursor_to_xmlschema', 'table_to_xml', 'table_to_xmlschema'," \
+"                        'table_to_xml_and_xmlschema', 'schema_to_xml', 'schema_to_xmlschema'," \
+"                        'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema'," \
+"                        'database_to_xml_and_xmlschema', 'ts_stat', 'ts_rewrite', 'set_config'," \
+"                        'nextval', 'setval', 'currval', 'loread', 'lowrite'," \
+"                        'pg_cancel_backend', 'pg_terminate_backend')" \
+"      OR " p ".proname LIKE 'lo\\_%'" \
+"      OR NOT EXISTS (SELECT FROM pg_catalog.aclexplode(coalesce(" p ".proacl," \
+"                                                       pg_catalog.acldefault('f', " p ".proowner))) a" \
+"                      WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')))"
+
+/*
+ * Constraints (of the tables and of their columns' domains) and trigger
+ * conditions that a role who is no superuser wrote, calling one of
+ * PostgreSQL's own functions that act with the rights of whoever runs them
+ * (SPLITDB_CALLER_RIGHTS_FN): splitdb's worker, a superuser, evaluates them
+ * when it copies, replays and validates, and splitdb.owner_rights, which
+ * runs the owner's own functions as their owner, never sees a built-in one
+ * (PostgreSQL calls those without the hook).  A part of plan.c's checks,
+ * whose CTEs owned and col_type it reads.
+ */
+#define SPLITDB_PLAN_CALLER_RIGHTS \
+	" UNION ALL" \
+	" SELECT DISTINCT 'blocker', e.what," \
+	"  format('%s calls %s, which acts with the rights of the role that runs it; splitdb''s worker, a superuser, evaluates it when it copies, replays or validates rows, so what role %s, who is no superuser, wrote would run as a superuser; drop the call, or move it into a function that role owns (splitdb.owner_rights runs such a function as its owner), before migrating'," \
+	"   e.what, f.oid::regprocedure, quote_ident(r.rolname))" \
+	"  FROM (SELECT format('constraint %s of table %s', quote_ident(k.conname), k.conrelid::regclass) AS what," \
+	"               c.relowner AS writer, k.conbin::text AS expr" \
+	"          FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid JOIN pg_class c ON c.oid = k.conrelid" \
+	"         WHERE k.contype = 'c'" \
+	"        UNION ALL" \
+	"        SELECT format('constraint %s of domain %s', quote_ident(k.conname), k.contypid::regtype)," \
+	"               t.typowner, k.conbin::text" \
+	"          FROM pg_constraint k JOIN pg_type t ON t.oid = k.contypid" \
+	"         WHERE k.contype = 'c' AND k.contypid IN (SELECT ty FROM col_type)" \
+	"        UNION ALL" \
+	"        SELECT format('the condition of trigger %s on %s', quote_ident(t.tgname), t.tgrelid::regclass)," \
+	"               c.relowner, t.tgqual::text" \
+	"          FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid JOIN pg_class c ON c.oid = t.tgrelid" \
+	"         WHERE t.tgqual IS NOT NULL AND NOT t.tgisinternal) e" \
+	"  JOIN pg_roles r ON r.oid = e.writer AND NOT r.rolsuper" \
+	"  CROSS JOIN LATERAL pg_catalog.regexp_matches(e.expr, ':(funcid|opno) ([0-9]+)', 'g') m" \
+	"  JOIN pg_proc f ON f.oid = CASE m[1] WHEN 'funcid' THEN m[2]::oid" \
+	"                            ELSE (SELECT op.oprcode::oid FROM pg_operator op WHERE op.oid = m[2]::oid) END" \
+	" WHERE " SPLITDB_CALLER_RIGHTS_FN("f")
+
 #endif							/* SPLITDB_PLAN_H */
