@@ -436,6 +436,33 @@ ALTER TABLE ac_cm.c_cascade NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE ac_cm.c_cascade DISABLE ROW LEVEL SECURITY;
 SELECT splitdb.origin_withdraw();
 
+--
+-- A writer with no user mapping of its own for the sibling: the source
+-- applies the action through the referenced table's owner's mapping (here
+-- a superuser's), and ac_owner's AFTER trigger in the sibling fires as
+-- ac_owner, in a security-restricted operation, not with the rights of the
+-- role that mapping logs in as
+--
+\c splitdb_regression
+INSERT INTO ac_cm.p VALUES (7);
+\c ac_svc
+INSERT INTO ac_cm.c_cascade VALUES (70, 7);
+\c splitdb_regression
+SET client_min_messages = warning;
+\set SHOW_CONTEXT never
+CREATE ROLE ac_nomap;
+GRANT USAGE ON SCHEMA ac_cm TO ac_nomap;
+GRANT SELECT, DELETE ON ac_cm.p TO ac_nomap;
+SELECT count(*) AS own_mappings FROM pg_user_mappings
+ WHERE srvname = 'splitdb_ac_svc' AND usename = 'ac_nomap';
+SET ROLE ac_nomap;
+DELETE FROM ac_cm.p WHERE id = 7;
+RESET ROLE;
+\c ac_svc
+SET client_min_messages = warning;
+SELECT tbl, op, who FROM ac_cm.log WHERE id = 70 ORDER BY op;
+SELECT count(*) AS left_behind FROM ac_cm.c_cascade WHERE id = 70;
+
 -- clean up
 DROP USER MAPPING FOR ac_writer SERVER splitdb_source;
 DROP USER MAPPING FOR ac_owner SERVER splitdb_source;
@@ -454,6 +481,7 @@ DROP SCHEMA ac_loc, ac_pm, ac_cm, ac_sh, ac_test CASCADE;
 DROP SCHEMA splitdb_archive CASCADE;
 DROP EXTENSION splitdb;
 DROP EXTENSION postgres_fdw;
-DROP OWNED BY ac_owner, ac_writer;
+DROP OWNED BY ac_owner, ac_writer, ac_nomap;
 DROP ROLE ac_owner;
 DROP ROLE ac_writer;
+DROP ROLE ac_nomap;

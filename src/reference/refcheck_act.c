@@ -198,7 +198,12 @@ splitdb_refcheck_run_action(RefDef *def, bool is_update, const char *sql,
 		if (def->fk_collates != NULL && def->fk_collates[i] != NULL)
 			colls[i] = def->fk_collates[i] + strlen(" COLLATE ");
 	values[0] = psprintf(INT64_FORMAT, def->reference_id);
-	values[1] = is_update ? "u" : "d";
+	/* upper case: the session there logged in through another role's mapping */
+	if (splitdb_refcheck_mapping(def->other_server, refcheck_xact.caller_userid,
+								 def->owner)->userid != refcheck_xact.caller_userid)
+		values[1] = is_update ? "U" : "D";
+	else
+		values[1] = is_update ? "u" : "d";
 	values[2] = array_text(colls, def->nkeys);
 	values[3] = array_text((char **) texts, nparams);
 	values[4] = psprintf(INT64_FORMAT, counter);
@@ -262,7 +267,14 @@ splitdb_refcheck_collate_clauses(char **names, int n)
  *		table, the action of reference reference_id for the keys that
  *		another database deleted (event 'd') or changed ('u'), and hand back
  *		what this database's triggers left to that one, as
- *		splitdb.reference_relay() does.
+ *		splitdb.reference_relay() does.  The statement's AFTER triggers
+ *		fire with this session's rights, which are the writer's there; for
+ *		'D' and 'U' (the writer's own user mapping was not the one this
+ *		session logged in through: it borrowed the referenced table's
+ *		owner's, or that of a view's owner it wrote through), as the
+ *		referencing table's owner in a security-restricted operation
+ *		instead, so that code there runs with no role's rights but its
+ *		owner's.
  *
  * collations: per key column, the referenced key's nondeterministic
  * collation (qualified name) or NULL; params: the text forms of the
@@ -289,7 +301,8 @@ splitdb_reference_relay_action(PG_FUNCTION_ARGS)
 	int			nparams;
 	int			ncolls;
 	char		action;
-	bool		is_update = (event == 'u');
+	bool		is_update = (event == 'u' || event == 'U');
+	bool		borrowed = (event == 'D' || event == 'U');
 
 	InitMaterializedSRF(fcinfo, 0);
 	splitdb_refcheck_register_callbacks();
@@ -311,7 +324,7 @@ splitdb_reference_relay_action(PG_FUNCTION_ARGS)
 	action = is_update ? def->on_update : def->on_delete;
 	texts = splitdb_catalog_text_items(params, &nparams);
 	colls = splitdb_catalog_text_items(collations, &ncolls);
-	if ((event != 'd' && event != 'u') ||
+	if ((event != 'd' && event != 'u' && event != 'D' && event != 'U') ||
 		(action != 'c' && action != 'n' && action != 'd') ||
 		nparams != ((is_update && action == 'c') ? 2 : 1) * def->nkeys ||
 		ncolls != def->nkeys)
@@ -326,7 +339,7 @@ splitdb_reference_relay_action(PG_FUNCTION_ARGS)
 
 	splitdb_refcheck_relay_run(splitdb_refcheck_action_sql(def, action, is_update),
 							   texts, nparams,
-							   splitdb_refcheck_table_owner(def->other_table),
+							   splitdb_refcheck_table_owner(def->other_table), borrowed,
 							   (ReturnSetInfo *) fcinfo->resultinfo);
 	return (Datum) 0;
 }

@@ -397,7 +397,8 @@ extern void splitdb_refcheck_relay_waiting(bool on);
 extern void splitdb_refcheck_note_deferrable(Oid relid);
 extern void splitdb_refcheck_deferred_fired(ConstraintsSetStmt *stmt);
 extern void splitdb_refcheck_relay_run(const char *sql, char **texts, int nparams,
-									   Oid owner, ReturnSetInfo *rsinfo);
+									   Oid owner, bool owner_fires,
+									   ReturnSetInfo *rsinfo);
 
 /* refcheck_act.c: actions as the referencing table's owner, here and elsewhere */
 extern List *splitdb_refcheck_act_as_owner(const char *sql, int nparams, Oid *types,

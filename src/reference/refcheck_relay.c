@@ -628,7 +628,7 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	splitdb_refcheck_register_callbacks();
 	texts = splitdb_catalog_text_items(PG_GETARG_ARRAYTYPE_P(1), &nparams);
-	splitdb_refcheck_relay_run(sql, texts, nparams, InvalidOid, rsinfo);
+	splitdb_refcheck_relay_run(sql, texts, nparams, InvalidOid, false, rsinfo);
 	return (Datum) 0;
 }
 
@@ -642,13 +642,15 @@ splitdb_reference_relay(PG_FUNCTION_ARGS)
  *
  * owner: InvalidOid runs it with the caller's rights; else as that role,
  * the owner of the referencing table, with its AFTER triggers fired after
- * it with the caller's rights (splitdb_refcheck_act_as_owner), before this
- * function returns, so that the keys they leave to the caller are among
- * its rows.  With the latest snapshot either way.
+ * it (splitdb_refcheck_act_as_owner), before this function returns, so
+ * that the keys they leave to the caller are among its rows: with the
+ * caller's rights, or, with owner_fires, as owner in a security-restricted
+ * operation (the caller's login is another role's than the writer's).
+ * With the latest snapshot either way.
  */
 void
 splitdb_refcheck_relay_run(const char *sql, char **texts, int nparams, Oid owner,
-						   ReturnSetInfo *rsinfo)
+						   bool owner_fires, ReturnSetInfo *rsinfo)
 {
 	Oid		   *types;
 	Datum	   *values;
@@ -693,8 +695,12 @@ splitdb_refcheck_relay_run(const char *sql, char **texts, int nparams, Oid owner
 	PG_TRY();
 	{
 		if (OidIsValid(owner))
-			rows = splitdb_refcheck_act_as_owner(sql, nparams, types, values, true,
-												 owner, save_userid, save_sec, &natts);
+			rows = splitdb_refcheck_act_as_owner(sql, nparams, types, values, true, owner,
+												 owner_fires ? owner : save_userid,
+												 owner_fires ?
+												 save_sec | SECURITY_LOCAL_USERID_CHANGE |
+												 SECURITY_RESTRICTED_OPERATION : save_sec,
+												 &natts);
 		else
 		{
 			SPIPlanPtr	plan = SPI_prepare(sql, nparams, types);
