@@ -462,6 +462,27 @@ RESET ROLE;
 SET client_min_messages = warning;
 SELECT tbl, op, who FROM ac_cm.log WHERE id = 70 ORDER BY op;
 SELECT count(*) AS left_behind FROM ac_cm.c_cascade WHERE id = 70;
+-- and on a session that proved no origin (here the source lost its
+-- secret), where the whole action would run as the borrowed mapping's
+-- role, it is refused (42501), and nothing is deleted on either side
+\c splitdb_regression
+INSERT INTO ac_cm.p VALUES (8);
+\c ac_svc
+INSERT INTO ac_cm.c_cascade VALUES (80, 8);
+\c splitdb_regression
+SET client_min_messages = warning;
+\set SHOW_CONTEXT never
+CREATE TABLE ac_test.kept_key AS SELECT * FROM splitdb.origin_key;
+DELETE FROM splitdb.origin_key;
+SET ROLE ac_nomap;
+DELETE FROM ac_cm.p WHERE id = 8;
+RESET ROLE;
+INSERT INTO splitdb.origin_key SELECT * FROM ac_test.kept_key;
+DROP TABLE ac_test.kept_key;
+SELECT count(*) AS parent_kept FROM ac_cm.p WHERE id = 8;
+\c ac_svc
+SET client_min_messages = warning;
+SELECT count(*) AS child_kept FROM ac_cm.c_cascade WHERE id = 80;
 
 -- clean up
 DROP USER MAPPING FOR ac_writer SERVER splitdb_source;

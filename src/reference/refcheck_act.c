@@ -47,6 +47,7 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "foreign/foreign.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -162,6 +163,30 @@ splitdb_refcheck_act_as_owner(const char *sql, int nparams, Oid *types,
 }
 
 /*
+ * refuse_borrowed_unproved
+ *		Refuse def's action in the other database on a session that proved
+ *		no origin there and logged in through another role's user mapping
+ *		than the writer's: splitdb.reference_relay() would run the action,
+ *		and the referencing table's triggers, with the rights of the role
+ *		that mapping logs in as (the referenced table's owner's, say), not as
+ *		the referencing table's owner.
+ */
+static void
+refuse_borrowed_unproved(RefDef *def)
+{
+	ForeignServer *server = GetForeignServer(def->other_server);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot apply the action of cross-service reference \"%s\" through another role's user mapping",
+					def->conname),
+			 errdetail("Role %s has no user mapping for server \"%s\", and the session there proved no origin, so the action would run with the rights of the role that the borrowed mapping logs in as.",
+					   GetUserNameFromId(refcheck_xact.caller_userid, false), server->servername),
+			 errhint("Create a user mapping for role %s on server \"%s\", or keep this transaction's reads and writes of that server's other foreign tables apart from the write that sets off the action.",
+					 GetUserNameFromId(refcheck_xact.caller_userid, false), server->servername)));
+}
+
+/*
  * splitdb_refcheck_run_action
  *		Apply def's action, whose statement here would be sql, to the
  *		referencing rows in the other database: as the owner of the table
@@ -182,6 +207,7 @@ splitdb_refcheck_run_action(RefDef *def, bool is_update, const char *sql,
 	PGresult   *res;
 	List	   *rows;
 	int64		counter;
+	bool		borrowed;
 	instr_time	start,
 				duration;
 
@@ -190,6 +216,10 @@ splitdb_refcheck_run_action(RefDef *def, bool is_update, const char *sql,
 										   refcheck_xact.caller_userid, def->owner);
 	splitdb_origin_prove_connection(conn, def->other_server);
 	counter = splitdb_origin_next_action(conn);
+	borrowed = splitdb_refcheck_mapping(def->other_server, refcheck_xact.caller_userid,
+										def->owner)->userid != refcheck_xact.caller_userid;
+	if (counter == 0 && borrowed)
+		refuse_borrowed_unproved(def);
 	if (counter == 0)
 		return splitdb_refcheck_run_relayed(def, sql, nparams, params, true);
 
@@ -199,8 +229,7 @@ splitdb_refcheck_run_action(RefDef *def, bool is_update, const char *sql,
 			colls[i] = def->fk_collates[i] + strlen(" COLLATE ");
 	values[0] = psprintf(INT64_FORMAT, def->reference_id);
 	/* upper case: the session there logged in through another role's mapping */
-	if (splitdb_refcheck_mapping(def->other_server, refcheck_xact.caller_userid,
-								 def->owner)->userid != refcheck_xact.caller_userid)
+	if (borrowed)
 		values[1] = is_update ? "U" : "D";
 	else
 		values[1] = is_update ? "u" : "d";
