@@ -28,6 +28,26 @@ CREATE TABLE "Cr schema".t_trg (id int PRIMARY KEY, v int);
 CREATE TRIGGER t_trg_when BEFORE INSERT ON "Cr schema".t_trg FOR EACH ROW
 	WHEN (OPERATOR("Cr schema".!!!) '"Cr schema".s'::regclass > 0)
 	EXECUTE FUNCTION "Cr schema".noop();
+-- a domain that no column has, cast to in a CHECK and in a stored
+-- generated column: its constraint runs SQL text
+CREATE DOMAIN "Cr schema".d_sql AS text
+	CHECK (current_setting('is_superuser') = 'off' OR query_to_xml(VALUE, false, false, '') IS NOT NULL);
+CREATE TABLE "Cr schema".t_cast (id int PRIMARY KEY, q text,
+	CONSTRAINT t_cast_q CHECK ((q::"Cr schema".d_sql) IS NOT NULL));
+CREATE TABLE "Cr schema".t_gen (id int PRIMARY KEY, q text,
+	g text GENERATED ALWAYS AS ((q::"Cr schema".d_sql)::text) STORED);
+-- a function of the owner's own that PUBLIC may not execute: it runs as
+-- its owner, no blocker
+CREATE FUNCTION "Cr schema".own_only() RETURNS boolean LANGUAGE sql AS $$SELECT true$$;
+REVOKE EXECUTE ON FUNCTION "Cr schema".own_only() FROM PUBLIC;
+CREATE TABLE "Cr schema".t_own (id int PRIMARY KEY, CHECK ("Cr schema".own_only()));
+RESET ROLE;
+-- a superuser's function that PUBLIC may not execute, called from the
+-- owner's CHECK: EXECUTE is checked against whoever writes the row
+CREATE FUNCTION "Cr schema".su_only() RETURNS boolean LANGUAGE sql AS $$SELECT true$$;
+REVOKE EXECUTE ON FUNCTION "Cr schema".su_only() FROM PUBLIC;
+SET ROLE splitdb_cr_owner;
+CREATE TABLE "Cr schema".t_su (id int PRIMARY KEY, CONSTRAINT t_su_check CHECK ("Cr schema".su_only()));
 -- the same call inside a function the owner owns: it runs as its owner
 -- (splitdb.owner_rights), no blocker
 CREATE FUNCTION "Cr schema".xml_ok() RETURNS boolean LANGUAGE sql
@@ -38,7 +58,8 @@ RESET ROLE;
 CREATE TABLE "Cr schema".t_super (id int PRIMARY KEY,
 	CHECK (query_to_xml('SELECT 1', true, false, '') IS NOT NULL));
 SELECT splitdb_assign('cr_svc', '"Cr schema".t_xml', '"Cr schema".t_dom', '"Cr schema".t_trg',
-					  '"Cr schema".t_fn', '"Cr schema".t_super');
+					  '"Cr schema".t_fn', '"Cr schema".t_super', '"Cr schema".t_cast',
+					  '"Cr schema".t_gen', '"Cr schema".t_own', '"Cr schema".t_su');
 SELECT object, detail FROM splitdb_plan('cr_svc') WHERE action = 'blocker' ORDER BY object;
 
 -- fails: the blockers stop the migration, and no job is made
@@ -49,11 +70,14 @@ SELECT count(*) AS jobs FROM splitdb.job WHERE service = 'cr_svc';
 ALTER TABLE "Cr schema".t_xml DROP CONSTRAINT "Cr xml";
 ALTER DOMAIN "Cr schema".d_set DROP CONSTRAINT d_set_check;
 DROP TRIGGER t_trg_when ON "Cr schema".t_trg;
+ALTER DOMAIN "Cr schema".d_sql DROP CONSTRAINT d_sql_check;
+ALTER TABLE "Cr schema".t_su DROP CONSTRAINT t_su_check;
 SELECT count(*) AS blockers FROM splitdb_plan('cr_svc') WHERE action = 'blocker';
 
 -- clean up
 SELECT splitdb_unassign('cr_svc', '"Cr schema".t_xml', '"Cr schema".t_dom', '"Cr schema".t_trg',
-						'"Cr schema".t_fn', '"Cr schema".t_super');
+						'"Cr schema".t_fn', '"Cr schema".t_super', '"Cr schema".t_cast',
+						'"Cr schema".t_gen', '"Cr schema".t_own', '"Cr schema".t_su');
 SELECT splitdb_drop_service('cr_svc');
 DROP SCHEMA "Cr schema" CASCADE;
 DROP ROLE splitdb_cr_owner;

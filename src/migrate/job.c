@@ -365,6 +365,7 @@ check_sibling(const char *service, const char *server, const SplitdbJobState *re
 		conn = splitdb_remote_connect_server(server, service);
 		splitdb_remote_check_encoding(conn, service);
 		splitdb_job_check_role(conn, service, "splitdb_migrate");
+		splitdb_remote_check_library(conn, service);
 		splitdb_shareddb_check(conn, service, resumed ? resumed->job_id : 0);
 		if (resumed != NULL)
 			check_resumable(conn, service, resumed);

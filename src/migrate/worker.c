@@ -748,6 +748,7 @@ start_job(const SplitdbWorkerArgs *args)
 		splitdb_worker_commit();
 		splitdb_remote_check_encoding(job->conn, job->service);
 		splitdb_job_check_role(job->conn, job->service, "splitdb_migrate");
+		splitdb_remote_check_library(job->conn, job->service);
 		splitdb_worker_begin("checking the peers' databases");
 		splitdb_shareddb_check(job->conn, job->service, job->job_id);
 		splitdb_worker_commit();

@@ -136,57 +136,115 @@ extern const char *const splitdb_plan_sql_function_checks;
 	"   AND (k.conrelid IN (SELECT relid FROM owned)) <> (k.confrelid IN (SELECT relid FROM owned))"
 
 /*
- * SPLITDB_CALLER_RIGHTS_FN(p): true for PostgreSQL's own functions (pg_proc
- * row p) that act with the rights of the role that runs them in a way
- * their caller's expression does not show: those that run SQL text they
- * are given (query_to_xml() and its kin, ts_stat(), ts_rewrite()) or read
- * whole tables (table_to_xml() and its kin), that change settings
- * (set_config(), superuser-only ones included), sequences or large objects,
- * or end other sessions, and those PUBLIC may not execute.
+ * SPLITDB_CALLER_RIGHTS_FN(p): true for the functions (pg_proc row p) that
+ * act with the rights of the role that runs them in a way their caller's
+ * expression does not show, and that splitdb.owner_rights cannot run as
+ * their owner (PostgreSQL's own, which it calls without the hook, and any
+ * that a superuser owns or whose language is not trusted):
+ * - PostgreSQL's own that run SQL text they are given (query_to_xml() and
+ *   its kin, ts_stat(), ts_rewrite()), read whole tables or other
+ *   sessions' statements (table_to_xml() and its kin, pg_stat_get_activity()
+ *   and pg_stat_get_backend_*()), change settings (set_config(), the
+ *   superuser-only ones included), sequences, large objects or replication
+ *   slots, write WAL messages, end or hold sessions (pg_terminate_backend(),
+ *   advisory locks, pg_sleep());
+ * - dblink's, which connect anywhere as whoever runs them;
+ * - any of those that PUBLIC may not execute: EXECUTE is checked against the
+ *   role that runs the expression, which is a superuser in the worker.
  */
 #define SPLITDB_CALLER_RIGHTS_FN(p) \
-"(" p ".oid < " CppAsString2(FirstNormalObjectId) \
-" AND (" p ".proname IN ('query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema'," \
-"                        'cursor_to_xml', 'cursor_to_xmlschema', 'table_to_xml', 'table_to_xmlschema'," \
-"                        'table_to_xml_and_xmlschema', 'schema_to_xml', 'schema_to_xmlschema'," \
-"                        'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema'," \
-"                        'database_to_xml_and_xmlschema', 'ts_stat', 'ts_rewrite', 'set_config'," \
-"                        'nextval', 'setval', 'currval', 'loread', 'lowrite'," \
-"                        'pg_cancel_backend', 'pg_terminate_backend')" \
-"      OR " p ".proname LIKE 'lo\\_%'" \
-"      OR NOT EXISTS (SELECT FROM pg_catalog.aclexplode(coalesce(" p ".proacl," \
-"                                                       pg_catalog.acldefault('f', " p ".proowner))) a" \
-"                      WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')))"
+"((" p ".oid < " CppAsString2(FirstNormalObjectId) \
+"   AND (" p ".proname IN ('query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema'," \
+"                         'cursor_to_xml', 'cursor_to_xmlschema', 'table_to_xml', 'table_to_xmlschema'," \
+"                         'table_to_xml_and_xmlschema', 'schema_to_xml', 'schema_to_xmlschema'," \
+"                         'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema'," \
+"                         'database_to_xml_and_xmlschema', 'ts_stat', 'ts_rewrite', 'set_config'," \
+"                         'nextval', 'setval', 'currval', 'loread', 'lowrite', 'pg_cancel_backend'," \
+"                         'pg_terminate_backend', 'pg_stat_get_activity', 'pg_logical_emit_message')" \
+"        OR " p ".proname ~ '^(lo_|pg_stat_get_backend_|pg_(try_)?advisory_|pg_sleep|pg_logical_slot_)'" \
+"        OR " p ".proname ~ 'replication_slot'))" \
+" OR (" p ".proname LIKE 'dblink%'" \
+"     AND EXISTS (SELECT FROM pg_roles sr WHERE sr.oid = " p ".proowner AND sr.rolsuper))" \
+" OR (NOT EXISTS (SELECT FROM pg_catalog.aclexplode(coalesce(" p ".proacl," \
+"                                                    pg_catalog.acldefault('f', " p ".proowner))) a" \
+"                  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')" \
+"     AND (EXISTS (SELECT FROM pg_roles sr WHERE sr.oid = " p ".proowner AND sr.rolsuper)" \
+"          OR NOT EXISTS (SELECT FROM pg_language l WHERE l.oid = " p ".prolang AND l.lanpltrusted))))"
 
 /*
- * Constraints (of the tables and of their columns' domains) and trigger
- * conditions that a role who is no superuser wrote, calling one of
- * PostgreSQL's own functions that act with the rights of whoever runs them
- * (SPLITDB_CALLER_RIGHTS_FN): splitdb's worker, a superuser, evaluates them
- * when it copies, replays and validates, and splitdb.owner_rights, which
- * runs the owner's own functions as their owner, never sees a built-in one
- * (PostgreSQL calls those without the hook).  A part of plan.c's checks,
- * whose CTEs owned and col_type it reads.
+ * The expressions of an owned table that PostgreSQL evaluates when splitdb's
+ * worker writes or builds it, a superuser in the source and in the
+ * sibling (its CHECK constraints, stored generated columns, index
+ * expressions and predicates, exclusion constraints among them, partition
+ * keys, triggers' conditions), with the role who wrote them (the table's
+ * owner), and the CHECK constraints of the domains they evaluate: those of
+ * the columns' types and what those are made of (col_type), those that an
+ * expression casts to, and those that a domain's own constraint or base
+ * type names, followed through.  Domains appear in a stored expression as
+ * the type of one of its nodes (resulttype, consttype, ...).
+ */
+#define SPLITDB_TYPE_OIDS_RE "':[a-z_]*type(?:id)? ([0-9]+)'"
+#define SPLITDB_PLAN_WRITTEN_EXPRS \
+"  WITH RECURSIVE own_exprs(what, writer, expr) AS (" \
+"    SELECT format('constraint %s of table %s', quote_ident(k.conname), k.conrelid::regclass)," \
+"           c.relowner, k.conbin::text" \
+"      FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid JOIN pg_class c ON c.oid = k.conrelid" \
+"     WHERE k.contype = 'c'" \
+"    UNION ALL" \
+"    SELECT format('generated column %s of table %s', quote_ident(a.attname), a.attrelid::regclass)," \
+"           c.relowner, d.adbin::text" \
+"      FROM pg_attrdef d JOIN owned o ON o.relid = d.adrelid" \
+"      JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum" \
+"      JOIN pg_class c ON c.oid = d.adrelid WHERE a.attgenerated = 's'" \
+"    UNION ALL" \
+"    SELECT format('index %s', i.indexrelid::regclass), c.relowner," \
+"           concat_ws(' ', i.indexprs::text, i.indpred::text)" \
+"      FROM pg_index i JOIN owned o ON o.relid = i.indrelid JOIN pg_class c ON c.oid = i.indrelid" \
+"     WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL" \
+"    UNION ALL" \
+"    SELECT format('the partition key of table %s', p.partrelid::regclass), c.relowner, p.partexprs::text" \
+"      FROM pg_partitioned_table p JOIN owned o ON o.relid = p.partrelid JOIN pg_class c ON c.oid = p.partrelid" \
+"     WHERE p.partexprs IS NOT NULL" \
+"    UNION ALL" \
+"    SELECT format('the condition of trigger %s on %s', quote_ident(t.tgname), t.tgrelid::regclass)," \
+"           c.relowner, t.tgqual::text" \
+"      FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid JOIN pg_class c ON c.oid = t.tgrelid" \
+"     WHERE t.tgqual IS NOT NULL AND NOT t.tgisinternal)," \
+"  doms(ty) AS (" \
+"    SELECT ct.ty FROM col_type ct JOIN pg_type t ON t.oid = ct.ty AND t.typtype = 'd'" \
+"    UNION" \
+"    SELECT t.oid FROM own_exprs x" \
+"     CROSS JOIN LATERAL pg_catalog.regexp_matches(x.expr, " SPLITDB_TYPE_OIDS_RE ", 'g') m" \
+"      JOIN pg_type t ON t.oid = m[1]::oid AND t.typtype = 'd'" \
+"    UNION" \
+"    SELECT t2.oid FROM doms d JOIN pg_type t ON t.oid = d.ty" \
+"     CROSS JOIN LATERAL (SELECT t.typbasetype" \
+"                         UNION ALL" \
+"                         SELECT m[1]::oid FROM pg_constraint k" \
+"                          CROSS JOIN LATERAL pg_catalog.regexp_matches(k.conbin::text, " SPLITDB_TYPE_OIDS_RE ", 'g') m" \
+"                          WHERE k.contypid = t.oid) x(ty)" \
+"      JOIN pg_type t2 ON t2.oid = x.ty AND t2.typtype = 'd')" \
+"  SELECT what, writer, expr FROM own_exprs" \
+"  UNION ALL" \
+"  SELECT format('constraint %s of domain %s', quote_ident(k.conname), k.contypid::regtype)," \
+"         t.typowner, k.conbin::text" \
+"    FROM doms d JOIN pg_constraint k ON k.contypid = d.ty AND k.contype = 'c'" \
+"    JOIN pg_type t ON t.oid = d.ty"
+
+/*
+ * The blockers for those expressions when a role who is no superuser wrote
+ * them and they call a function of SPLITDB_CALLER_RIGHTS_FN, directly or
+ * through an operator: splitdb's worker, a superuser, evaluates them when
+ * it copies, replays and validates, and splitdb.owner_rights, which runs
+ * the owner's own functions as their owner, does not reach these.  A part
+ * of plan.c's checks, whose CTEs owned and col_type it reads.
  */
 #define SPLITDB_PLAN_CALLER_RIGHTS \
 	" UNION ALL" \
 	" SELECT DISTINCT 'blocker', e.what," \
 	"  format('%s calls %s, which acts with the rights of the role that runs it; splitdb''s worker, a superuser, evaluates it when it copies, replays or validates rows, so what role %s, who is no superuser, wrote would run as a superuser; drop the call, or move it into a function that role owns (splitdb.owner_rights runs such a function as its owner), before migrating'," \
 	"   e.what, f.oid::regprocedure, quote_ident(r.rolname))" \
-	"  FROM (SELECT format('constraint %s of table %s', quote_ident(k.conname), k.conrelid::regclass) AS what," \
-	"               c.relowner AS writer, k.conbin::text AS expr" \
-	"          FROM pg_constraint k JOIN owned o ON o.relid = k.conrelid JOIN pg_class c ON c.oid = k.conrelid" \
-	"         WHERE k.contype = 'c'" \
-	"        UNION ALL" \
-	"        SELECT format('constraint %s of domain %s', quote_ident(k.conname), k.contypid::regtype)," \
-	"               t.typowner, k.conbin::text" \
-	"          FROM pg_constraint k JOIN pg_type t ON t.oid = k.contypid" \
-	"         WHERE k.contype = 'c' AND k.contypid IN (SELECT ty FROM col_type)" \
-	"        UNION ALL" \
-	"        SELECT format('the condition of trigger %s on %s', quote_ident(t.tgname), t.tgrelid::regclass)," \
-	"               c.relowner, t.tgqual::text" \
-	"          FROM pg_trigger t JOIN owned o ON o.relid = t.tgrelid JOIN pg_class c ON c.oid = t.tgrelid" \
-	"         WHERE t.tgqual IS NOT NULL AND NOT t.tgisinternal) e" \
+	"  FROM (" SPLITDB_PLAN_WRITTEN_EXPRS ") e" \
 	"  JOIN pg_roles r ON r.oid = e.writer AND NOT r.rolsuper" \
 	"  CROSS JOIN LATERAL pg_catalog.regexp_matches(e.expr, ':(funcid|opno) ([0-9]+)', 'g') m" \
 	"  JOIN pg_proc f ON f.oid = CASE m[1] WHEN 'funcid' THEN m[2]::oid" \

@@ -870,6 +870,36 @@ splitdb_remote_parameter(const PGconn *conn, const char *name)
 }
 
 /*
+ * splitdb_remote_check_library
+ *		Refuse a sibling session, of a superuser, in which splitdb's library
+ *		did not load (setup_session() skips a server without it): there
+ *		splitdb.owner_rights is a mere placeholder, so the functions of the
+ *		tables' owners that the job's copy, replays, index builds and
+ *		validations call would run with the superuser's rights; and the
+ *		cutover's CREATE EXTENSION would fail at the end anyway.
+ */
+void
+splitdb_remote_check_library(PGconn *conn, const char *service)
+{
+	const char *param[1] = {SPLITDB_OWNER_RIGHTS_GUC};
+	char	   *vartype;
+
+	vartype = splitdb_remote_scalar(conn,
+									"SELECT s.vartype FROM pg_catalog.pg_settings s"
+									" WHERE s.name OPERATOR(pg_catalog.=) $1",
+									1, param, service);
+	if (vartype != NULL && strcmp(vartype, "bool") == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_FILE),
+			 errmsg("splitdb's library is not installed on the server of database \"%s\" of service \"%s\"",
+					PQdb(conn), service),
+			 errdetail("The job's sessions there load it, so that the functions of the tables' owners that its copy, replays and index builds call run with their owners' rights, and the cutover installs the extension there."),
+			 errhint("Install the same version of splitdb on the sibling's server, then call splitdb_migrate('%s') again.",
+					 service)));
+}
+
+/*
  * splitdb_remote_check_encoding
  *		Refuse a sibling whose database encoding is not the source's, as its
  *		server reported it (server_encoding) when the connection started.

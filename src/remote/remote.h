@@ -104,6 +104,7 @@ extern void splitdb_remote_clear(PGresult *res);
 extern int	splitdb_remote_backend_pid(const PGconn *conn);
 extern const char *splitdb_remote_parameter(const PGconn *conn, const char *name);
 extern void splitdb_remote_check_encoding(PGconn *conn, const char *service);
+extern void splitdb_remote_check_library(PGconn *conn, const char *service);
 extern char *splitdb_remote_local_host(void);
 
 #endif							/* SPLITDB_REMOTE_H */

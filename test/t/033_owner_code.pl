@@ -35,7 +35,10 @@
 #    finalized;
 # 5. service oc_cx is held while it copies online, and cancelled; while it
 #    is held, neither server's pg_stat_activity nor splitdb_status shows a
-#    password.
+#    password;
+# 6. service oc_lib's sibling cannot load splitdb's library (its
+#    dynamic_library_path points nowhere): splitdb_migrate() refuses it
+#    (58P01), since there the owners' functions would run as a superuser.
 #
 # Each ends as it should (done, rolled back, every row where it belongs)
 # and owner is a superuser on neither server.  Before splitdb ran such
@@ -289,6 +292,30 @@ $holder->query_safe("SELECT pg_advisory_unlock($pause_key, 0)");
 $holder->quit;
 is(job('oc_cx', 'state'), 'cancelled', 'oc_cx: its job is cancelled');
 is(superusers(), 'f f', 'after the finalize and the cancel, owner is a superuser on neither server');
+
+# 6. a sibling whose server cannot load splitdb's library (here its
+# dynamic_library_path points nowhere): the owners' functions would run
+# with the superuser's rights there, so splitdb_migrate() refuses it
+# (58P01) before it makes a job
+$sibling->safe_psql('postgres', 'CREATE DATABASE oc_lib');
+$sibling->safe_psql('postgres', q{ALTER DATABASE oc_lib SET dynamic_library_path = '/nonexistent'});
+$source->safe_psql(
+	'mono', qq{
+CREATE TABLE public.oc_lib (id bigint PRIMARY KEY);
+SET log_statement = 'none';
+CREATE SERVER oc_lib_srv FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '127.0.0.1', port '$sib_port', dbname 'oc_lib');
+CREATE USER MAPPING FOR CURRENT_USER SERVER oc_lib_srv
+	OPTIONS (user '$user', password '$super_pw');
+RESET log_statement;
+SELECT splitdb_add_service('oc_lib', server => 'oc_lib_srv');
+SELECT splitdb_assign('oc_lib', 'public.oc_lib');
+});
+($ret, $out, $err) = psql_verbose($source, 'mono', "SELECT splitdb_migrate('oc_lib', mode => 'offline')");
+like($err, qr/splitdb's library is not installed on the server of database "oc_lib" of service "oc_lib"/,
+	'oc_lib: a sibling without splitdb\'s library is refused');
+is($source->safe_psql('mono', q{SELECT count(*) FROM splitdb.job WHERE service = 'oc_lib'}),
+	'0', 'oc_lib: no job is made');
 
 # no password in either log, nor a user mapping's password option
 for my $node ($source, $sibling)
