@@ -234,7 +234,8 @@ _PG_init(void)
 							   "Test hook: a point where the worker of splitdb_migrate() waits.",
 							   "copying (after each batch), indexing (after the indexing step), catching_up (before each round), "
 							   "verifying (after a verification that passed), cutover (before each attempt to lock) "
-							   "or cutover_committing (after the sibling's part of the cutover committed): the worker waits "
+							   "cutover_committing (after the sibling's part of the cutover committed) or done (after the commit "
+							   "that made the job done): the worker waits "
 							   "there while a session holds the advisory lock (1936747639, 0); empty (the default): nowhere. For tests.",
 							   &splitdb_migrate_pause_at,
 							   "",

@@ -718,7 +718,7 @@ static SplitdbPausePoint
 pause_point(const char *name)
 {
 	static const char *const names[] = {"", "copying", "catching_up", "cutover",
-	"cutover_committing", "indexing", "verifying"};
+	"cutover_committing", "indexing", "verifying", "done"};
 
 	for (int i = 0; i < lengthof(names); i++)
 		if (strcmp(name == NULL ? "" : name, names[i]) == 0)
@@ -726,7 +726,7 @@ pause_point(const char *name)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid value for splitdb.migrate_pause_at: \"%s\"", name),
-			 errhint("It is empty, copying, indexing, catching_up, verifying, cutover or cutover_committing.")));
+			 errhint("It is empty, copying, indexing, catching_up, verifying, cutover, cutover_committing or done.")));
 }
 
 /*

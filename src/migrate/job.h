@@ -67,7 +67,9 @@ typedef enum SplitdbPausePoint
 	SPLITDB_PAUSE_CUTOVER_COMMITTING,	/* the sibling's part committed, the
 										 * source's not yet */
 	SPLITDB_PAUSE_INDEXING,		/* after the indexing step */
-	SPLITDB_PAUSE_VERIFYING		/* after a verification that passed */
+	SPLITDB_PAUSE_VERIFYING,	/* after a verification that passed */
+	SPLITDB_PAUSE_DONE			/* after the commit that made the job done,
+								 * before the worker ends */
 } SplitdbPausePoint;
 
 

@@ -59,7 +59,11 @@ cancel_under_way(int64 job_id)
  *		transaction (the caller has aborted the one that failed).  A
  *		termination (57P01) while a splitdb_cancel() of the job is under way
  *		is recorded as a stop by that cancel (57014), which the launcher
- *		does not resume.
+ *		does not resume.  A job that has ended (done, or over since) stays
+ *		as it is: a worker stopped after the commit that made its job done
+ *		(a termination, a shutdown or a cancel's signal taken at the next
+ *		interrupt check) failed nothing, and a job read as failed then
+ *		would let splitdb_cancel() drop the sibling's live tables.
  */
 void
 splitdb_worker_record_failure(int64 job_id, int sqlerrcode, const char *message)
@@ -79,6 +83,7 @@ splitdb_worker_record_failure(int64 job_id, int sqlerrcode, const char *message)
 	splitdb_worker_sql("UPDATE splitdb.job SET state = 'failed', last_error = $2, last_sqlstate = $3,"
 					   " worker_pid = $4::integer, finished_at = pg_catalog.clock_timestamp(),"
 					   " updated_at = pg_catalog.clock_timestamp()"
-					   " WHERE job_id = $1::bigint", 4, params);
+					   " WHERE job_id = $1::bigint"
+					   "   AND state NOT IN ('done', 'finalized', 'cancelled', 'rolled_back')", 4, params);
 	splitdb_worker_commit();
 }

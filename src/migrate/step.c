@@ -985,4 +985,10 @@ splitdb_step_cut_over(SplitdbJob *job)
 	splitdb_worker_sql("UPDATE splitdb.job_table SET phase = $2, updated_at = pg_catalog.clock_timestamp()"
 					   " WHERE job_id = $1::bigint", 2, params);
 	splitdb_worker_commit();
+	if (job->pause_at == SPLITDB_PAUSE_DONE)
+	{
+		splitdb_worker_begin("done");
+		splitdb_worker_pause_at(job, SPLITDB_PAUSE_DONE, "done");
+		splitdb_worker_commit();
+	}
 }

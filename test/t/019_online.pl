@@ -51,6 +51,11 @@
 # 6. wait: the worker held before its cutover attempt (lock wait 20 s), a
 #    session's UPDATE open; the attempt waits for its lock, the UPDATE
 #    commits, the job ends done: the update is in the sibling, exact.
+# 9. done: the worker held after the commit that made its job done
+#    (splitdb.migrate_pause_at = done) and terminated there: the job stays
+#    done with no error (before, the worker's exit recorded it failed, and
+#    a splitdb_cancel() of it then dropped the sibling's live tables); its
+#    cancel is refused, and the shim reads every row.
 #
 # Cases 4 and 6 guard the cutover's retries (splitdb_online_retry()) and the
 # snapshot of its last round, taken once the tables' locks are granted: a
@@ -565,6 +570,43 @@ INSERT INTO ${svc}_audit (op, id) SELECT 'u', id FROM w});
 	is($sib->safe_psql($svc, "SELECT v || ' ' || note FROM ${svc}_t WHERE id = 7"),
 		'1 updated', "$svc: the write committed while the cutover waited is in the sibling");
 	check_exact($src, $svc, $rows);
+}
+
+# ---------------------------------------------------------------------------
+# 9. the worker terminated after the commit that made its job done, before
+#    it ended (held at done): before, its exit recorded the job failed over
+#    done, and a splitdb_cancel() of that failed job dropped the sibling's
+#    live tables; now the job stays done, and the cancel is refused
+
+{
+	my $svc = 'ol_term_done';
+	make_service($src, $svc, 1000);
+	my $holder = $src->background_psql('postgres');
+	$holder->query_safe("SELECT pg_advisory_lock($pause_key, 0)");
+	my $id = $src->safe_psql('postgres',
+		"SET splitdb.migrate_pause_at = 'done'; SELECT splitdb_migrate('$svc')");
+	poll_until(
+		sub {
+			$src->safe_psql('postgres',
+				"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'splitdb worker'"
+				  . " AND query = 'paused at done'") eq '1';
+		},
+		undef,
+		"the worker of $svc to pause at done");
+	is(job($src, $id, 'state'), 'done', "$svc: the job is done while its worker is held after the commit");
+	my $pid = job($src, $id, 'worker_pid');
+	$src->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+	poll_until(
+		sub { $src->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid") eq '0' },
+		undef, "the worker of $svc to be gone");
+	eval { $holder->quit; };
+	is(job($src, $id, "concat_ws(' ', state, coalesce(last_sqlstate, '-'))"), 'done -',
+		"$svc: the job stays done, with no error recorded");
+	my ($ret, $out, $err) = psql_verbose($src, 'postgres', "SELECT splitdb_cancel('$svc')");
+	isnt($ret, 0, "$svc: its cancel is refused");
+	check_done($src, $svc, $id);
+	is($src->safe_psql('postgres', "SELECT count(*) FROM ${svc}_t"), '1000',
+		"$svc: the shim reads every row from the sibling");
 }
 
 done_testing();
