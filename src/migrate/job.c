@@ -654,6 +654,37 @@ check_online_keys(const char *service)
 }
 
 /*
+ * check_rollback_cleaned
+ *		Refuse a new job while the rollback of the service's last job
+ *		(job_id, rolled_back) has not cleaned the sibling yet
+ *		(splitdb.rollback.step restored): its registry still lists the
+ *		sibling's tables of that job as due to drop, under the names a new
+ *		job would make them with again, and the cleanup that finishes
+ *		(splitdb_rollback() or splitdb_doctor(repair)) would drop the new
+ *		job's live tables.
+ */
+static void
+check_rollback_cleaned(const char *service, int64 job_id)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job_id)};
+	List	   *rows;
+
+	splitdb_catalog_exec_text("SELECT r.step FROM splitdb.rollback r WHERE r.job_id = $1::pg_catalog.int8",
+							  1, params, true);
+	rows = splitdb_catalog_result_rows();
+	if (rows == NIL || ((char **) linitial(rows))[0] == NULL ||
+		strcmp(((char **) linitial(rows))[0], "done") == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the rollback of service \"%s\" has not cleaned its sibling yet", service),
+			 errdetail("Job " INT64_FORMAT " is rolled_back, and the sibling still holds its tables, which a new job would make again under the same names.",
+					   job_id),
+			 errhint("Call splitdb_rollback('%s') again to finish the cleanup, then call splitdb_migrate('%s').",
+					 service, service)));
+}
+
+/*
  * check_request
  *		Everything splitdb_migrate refuses, checked before anything starts.
  *
@@ -689,6 +720,8 @@ check_request(const char *service, bool online, SplitdbJobState *job, bool *resu
 				 errhint("Watch it in splitdb_status; call splitdb_migrate('%s') again if it fails.",
 						 service)));
 	}
+	if (job->found && strcmp(job->state, "rolled_back") == 0)
+		check_rollback_cleaned(service, job->job_id);
 
 	*resume = job->found && strcmp(job->state, "failed") == 0;
 	if (!*resume)

@@ -423,6 +423,13 @@ INSERT INTO ${p}_orders_eu_top VALUES (4005, 'eu', 1, 'top leaf');
 	forget($_) for ($holder, $caller);
 	is(job($p, 'state'), 'rolled_back', "$p: the source was restored before the kill");
 	is(model('postgres', @tables), $expected, "$p: with the model's rows");
+	# a new job now would make the sibling's tables again under the names
+	# that the unfinished cleanup drops: refused, no job made
+	my $jobs = src("SELECT count(*) FROM splitdb.job WHERE service = '$p'");
+	($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_migrate('$p')");
+	like($err, qr/the rollback of service "$p" has not cleaned its sibling yet/,
+		"$p: splitdb_migrate() waits for the rollback's cleanup");
+	is(src("SELECT count(*) FROM splitdb.job WHERE service = '$p'"), $jobs, "$p: no job made");
 
 	($ret, $out, $err) = psql_verbose($node, 'postgres', "SELECT splitdb_rollback('$p')");
 	is($ret, 0, "$p: splitdb_rollback() called again completes") or diag($err);
