@@ -188,7 +188,11 @@ notice_processor(void *arg, const char *message)
  *		Give a new session the fixed settings splitdb relies on: catalog names
  *		resolve in pg_catalog only; values cross in one form whatever the
  *		sibling's defaults (xmloption content, as pg_dump: xml fragments too;
- *		money in lc_monetary C, as the worker writes and reads it); as a
+ *		money in lc_monetary C, as the worker writes and reads it); its
+ *		commits durable (synchronous_commit off raised to on: a cutover's or
+ *		a rollback's commit in the sibling that a crash there took back,
+ *		after the source's had committed, would leave the source switched
+ *		against a sibling that is not); as a
  *		superuser, splitdb loaded (the sibling need not preload it; a
  *		server without the library skips this) and splitdb.owner_rights
  *		on, so that the functions of the tables' owners that the session's
@@ -213,7 +217,10 @@ setup_session(PGconn *conn)
 						" pg_catalog.set_config('intervalstyle', 'postgres', false),"
 						" pg_catalog.set_config('extra_float_digits', '3', false),"
 						" pg_catalog.set_config('xmloption', 'content', false),"
-						" pg_catalog.set_config('lc_monetary', 'C', false)",
+						" pg_catalog.set_config('lc_monetary', 'C', false),"
+						" pg_catalog.set_config('synchronous_commit',"
+						"  CASE pg_catalog.current_setting('synchronous_commit') WHEN 'off' THEN 'on'"
+						"   ELSE pg_catalog.current_setting('synchronous_commit') END, false)",
 						SPLITDB_WAIT_EVENT_REMOTE);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
