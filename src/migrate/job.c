@@ -201,12 +201,15 @@ relation_digest(const char *service, bool latest, int32 *nrelations, int32 *hash
 }
 
 /*
- * check_plan
+ * splitdb_job_check_plan
  *		Refuse to start when the service owns nothing or its plan has
- *		blockers.
+ *		blockers: in splitdb_migrate(), and again in the worker of a job
+ *		that has not copied yet, once the job's DDL guard holds its tables
+ *		(a constraint made between the call and the worker's claim, which
+ *		the guard did not refuse, is found there).
  */
-static void
-check_plan(const char *service)
+void
+splitdb_job_check_plan(const char *service)
 {
 	List	   *steps;
 	ListCell   *lc;
@@ -728,7 +731,7 @@ check_request(const char *service, bool online, SplitdbJobState *job, bool *resu
 	{
 		if (online)
 			check_online_keys(service);
-		check_plan(service);
+		splitdb_job_check_plan(service);
 		relation_digest(service, false, nrelations, relset_hash);
 	}
 	check_sibling(service, svc->server, *resume ? job : NULL);

@@ -102,5 +102,6 @@ extern BackgroundWorkerHandle *splitdb_job_start_worker(const SplitdbWorkerArgs 
 														bool must);
 extern void splitdb_job_cutover_settings(int64 job_id, SplitdbCutoverSettings *settings);
 extern void splitdb_job_check_role(PGconn *conn, const char *service, const char *call);
+extern void splitdb_job_check_plan(const char *service);
 
 #endif							/* SPLITDB_JOB_H */

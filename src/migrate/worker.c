@@ -739,6 +739,19 @@ start_job(const SplitdbWorkerArgs *args)
 		job_claimed = true;
 		running_job_id = args->job_id;
 		job = load_job(args);
+
+		/*
+		 * The plan again, now that the DDL guard holds the tables: what
+		 * changed since splitdb_migrate() checked it (a constraint whose
+		 * code would run as this worker, say) stops a job that has not
+		 * copied yet.  Past that, the guard kept the tables as they were.
+		 */
+		if (job->phase <= SPLITDB_PHASE_PREPARING)
+		{
+			splitdb_worker_begin("checking the plan");
+			splitdb_job_check_plan(job->service);
+			splitdb_worker_commit();
+		}
 		block_writes(job);
 
 		/* the user mapping is read from the catalogs: inside a transaction */
