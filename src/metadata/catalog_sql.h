@@ -165,15 +165,29 @@
 	"     UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid) x(typid)"
 
 /*
- * The types the owned tables' columns need, walked through arrays, domains,
- * composite types and ranges: CTEs walk(typid, depth, relid) and
- * used(typid, depth, tables), deepest dependency with the highest depth.
- * Needs the owned CTE before it.
+ * The types the owned tables need, walked through arrays, domains,
+ * composite types and ranges: those of their columns, and those that their
+ * constraints, defaults, indexes and triggers' conditions name without a
+ * column of that type (a CHECK that casts to a domain, a default of an
+ * enum's label cast to text), which PostgreSQL records in pg_depend.
+ * CTEs walk(typid, depth, relid) and used(typid, depth, tables), deepest
+ * dependency with the highest depth.  Needs the owned CTE before it.
  */
 #define SPLITDB_TYPE_WALK_CTE \
 	" walk(typid, depth, relid) AS (" \
 	"  SELECT a.atttypid, 0, a.attrelid FROM pg_attribute a JOIN owned o ON o.relid = a.attrelid" \
 	"   WHERE a.attnum > 0 AND NOT a.attisdropped" \
+	"  UNION" \
+	"  SELECT dp.refobjid, 0, o.relid FROM owned o" \
+	"    JOIN pg_depend dp ON dp.refclassid = 'pg_type'::regclass AND dp.deptype = 'n'" \
+	"   WHERE (dp.classid = 'pg_constraint'::regclass" \
+	"          AND dp.objid IN (SELECT k.oid FROM pg_constraint k WHERE k.conrelid = o.relid))" \
+	"      OR (dp.classid = 'pg_attrdef'::regclass" \
+	"          AND dp.objid IN (SELECT ad.oid FROM pg_attrdef ad WHERE ad.adrelid = o.relid))" \
+	"      OR (dp.classid = 'pg_class'::regclass" \
+	"          AND dp.objid IN (SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = o.relid))" \
+	"      OR (dp.classid = 'pg_trigger'::regclass" \
+	"          AND dp.objid IN (SELECT tg.oid FROM pg_trigger tg WHERE tg.tgrelid = o.relid))" \
 	"  UNION" \
 	"  SELECT x.typid, w.depth + 1, w.relid FROM walk w JOIN pg_type t ON t.oid = w.typid" \
 	SPLITDB_TYPE_DEPS_LATERAL \

@@ -200,6 +200,19 @@ static bool callback_registered = false;
 	"         UNION SELECT y.command_tag, a.attrelid, NULL FROM typ y" \
 	"                JOIN pg_catalog.pg_attribute a ON a.atttypid = y.ty" \
 	"               WHERE a.attnum > 0 AND NOT a.attisdropped" \
+	"         UNION SELECT y.command_tag, coalesce(k.conrelid, ad.adrelid, ix.indrelid, tg.tgrelid), NULL" \
+	"                FROM typ y JOIN pg_catalog.pg_depend dp" \
+	"                  ON dp.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND dp.refobjid = y.ty" \
+	"                LEFT JOIN pg_catalog.pg_constraint k" \
+	"                  ON dp.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND k.oid = dp.objid" \
+	"                 AND k.conrelid <> 0" \
+	"                LEFT JOIN pg_catalog.pg_attrdef ad" \
+	"                  ON dp.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND ad.oid = dp.objid" \
+	"                LEFT JOIN pg_catalog.pg_index ix" \
+	"                  ON dp.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND ix.indexrelid = dp.objid" \
+	"                LEFT JOIN pg_catalog.pg_trigger tg" \
+	"                  ON dp.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND tg.oid = dp.objid" \
+	"               WHERE coalesce(k.conrelid, ad.adrelid, ix.indrelid, tg.tgrelid) IS NOT NULL" \
 	"         UNION SELECT d.command_tag, c.oid, NULL FROM d" \
 	"                JOIN pg_catalog.pg_class c ON c.relnamespace = d.objid" \
 	"               WHERE d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass)"

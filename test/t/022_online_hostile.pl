@@ -21,7 +21,8 @@
 #   through a function of its own that makes it a superuser when a
 #   superuser calls it, ALTER TYPE
 #   (an enum value added or renamed, a composite's attribute renamed),
-#   ALTER DOMAIN (a constraint dropped), SET session_replication_role and
+#   ALTER DOMAIN (a constraint dropped, and one added to a domain that only
+#   a CHECK of the table casts to), SET session_replication_role and
 #   splitdb.* settings, reading, writing, deleting from and truncating the
 #   capture log, splitdb's internal functions, signalling the worker: each
 #   refused with its SQLSTATE (and splitdb's own with a hint), and nothing
@@ -88,6 +89,8 @@ SET ROLE owner;
 CREATE TYPE acc.mood AS ENUM ('calm', 'busy');
 CREATE TYPE acc.pair AS (m acc.mood, n integer);
 CREATE DOMAIN acc.grade AS integer CONSTRAINT grade_check CHECK (VALUE >= 0);
+-- a domain that no column has: a CHECK of the tables casts to it
+CREATE DOMAIN acc.castonly AS integer CONSTRAINT castonly_check CHECK (VALUE >= 0);
 CREATE TYPE acc.tone AS ENUM ('low', 'high');
 -- casts whose functions make their owner a superuser when a superuser calls them
 CREATE FUNCTION acc.escalate() RETURNS void LANGUAGE plpgsql AS $$
@@ -128,7 +131,8 @@ for my $s (@services)
 		'mono', qq{
 SET ROLE owner;
 CREATE TABLE acc.$svc (id bigint PRIMARY KEY, v integer NOT NULL, note text NOT NULL,
-	mood acc.mood NOT NULL DEFAULT 'calm', pair acc.pair, grade acc.grade);
+	mood acc.mood NOT NULL DEFAULT 'calm', pair acc.pair, grade acc.grade,
+	CHECK ((v::acc.castonly) IS NOT NULL));
 INSERT INTO acc.$svc SELECT g, 0, 'row ' || g, CASE WHEN g % 2 = 0 THEN 'busy' ELSE 'calm' END::acc.mood,
 	ROW('busy', g)::acc.pair, g % 7 FROM generate_series(1, $rows) g;
 GRANT INSERT, UPDATE ON acc.$svc TO writer;
@@ -288,6 +292,9 @@ sub attack
 		'55006', $guarded, 1, 'ALTER TYPE ... RENAME ATTRIBUTE');
 	refused($svc, $id, 'owner', "ALTER DOMAIN acc.grade DROP CONSTRAINT grade_check",
 		'55006', $guarded, 1, 'ALTER DOMAIN ... DROP CONSTRAINT');
+	refused($svc, $id, 'owner',
+		"ALTER DOMAIN acc.castonly ADD CONSTRAINT castonly_more CHECK (VALUE < 1000000000) NOT VALID",
+		'55006', $guarded, 1, 'ALTER DOMAIN ... ADD CONSTRAINT of a domain that only a CHECK casts to');
 
 	# settings
 	refused($svc, $id, 'owner', "SET session_replication_role = replica",
