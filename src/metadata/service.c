@@ -237,28 +237,28 @@ new_database_locale(void)
 {
 	Oid			template1 = get_database_oid("template1", true);
 	HeapTuple	ours;
-	HeapTuple	theirs = NULL;
+	HeapTuple	theirs;
+	Form_pg_database src;
 	SplitdbDatabaseLocale *locale = palloc0(sizeof(SplitdbDatabaseLocale));
 	bool		same = false;
 
 	ours = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
 	if (!HeapTupleIsValid(ours))
 		elog(ERROR, "cache lookup failed for database %u", MyDatabaseId);
-	locale->encoding = pg_encoding_to_char(((Form_pg_database) GETSTRUCT(ours))->encoding);
+	src = (Form_pg_database) GETSTRUCT(ours);
+	locale->encoding = pg_encoding_to_char(src->encoding);
 	locale->collate = database_field(ours, Anum_pg_database_datcollate);
 	locale->ctype = database_field(ours, Anum_pg_database_datctype);
-	if (((Form_pg_database) GETSTRUCT(ours))->datlocprovider == COLLPROVIDER_ICU)
+	if (src->datlocprovider == COLLPROVIDER_ICU)
 		locale->icu_locale = database_field(ours, Anum_pg_database_daticulocale);
 
-	if (OidIsValid(template1))
-		theirs = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(template1));
-	if (theirs != NULL && HeapTupleIsValid(theirs))
+	theirs = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(template1));
+	if (HeapTupleIsValid(theirs))
 	{
 		Form_pg_database t = (Form_pg_database) GETSTRUCT(theirs);
 		char	   *icu = database_field(theirs, Anum_pg_database_daticulocale);
 
-		same = t->encoding == ((Form_pg_database) GETSTRUCT(ours))->encoding &&
-			t->datlocprovider == ((Form_pg_database) GETSTRUCT(ours))->datlocprovider &&
+		same = t->encoding == src->encoding && t->datlocprovider == src->datlocprovider &&
 			strcmp(database_field(theirs, Anum_pg_database_datcollate), locale->collate) == 0 &&
 			strcmp(database_field(theirs, Anum_pg_database_datctype), locale->ctype) == 0 &&
 			(locale->icu_locale == NULL || (icu != NULL && strcmp(icu, locale->icu_locale) == 0));

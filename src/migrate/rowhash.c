@@ -36,9 +36,9 @@
  * an array the elements still go through their type's function, so
  * verify.c compares arrays of floats, numeric and jsonb by their text.
  * The row's hash is then mixed once more (mix64()), so that the sum of the
- * digests over a table
- * depends on which values share a row: the combination above is linear,
- * and a sum of linear hashes stays the same when values swap between rows.
+ * digests over a table depends on which values share a row: the
+ * combination above is linear, and a sum of linear hashes stays the same
+ * when values swap between rows.
  * Its values are not those of ROW(): a checksum with it compares only with
  * one made with it.  Its C symbol carries the digest's version
  * (SPLITDB_ROW_DIGEST_SYMBOL, verify.h): a sibling whose library computes
@@ -71,8 +71,6 @@
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 #include "utils/uuid.h"
-
-#include "migrate/verify.h"
 
 PG_FUNCTION_INFO_V1(splitdb_row_hash);
 PG_FUNCTION_INFO_V1(splitdb_row_digest_v2);

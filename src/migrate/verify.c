@@ -210,7 +210,7 @@ splitdb_verify_row_terms(Oid relid, int *nterms, char **text_terms)
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	StringInfoData terms;
 	StringInfoData as_text;
-	bool		by_bytes = false;
+	bool		any_text_compared = false;
 
 	splitdb_spi_exec("SELECT quote_ident(a.attname), a.atttypid, a.attcollation"
 					 "  FROM pg_catalog.pg_attribute a"
@@ -246,14 +246,14 @@ splitdb_verify_row_terms(Oid relid, int *nterms, char **text_terms)
 		if (text_compared(getBaseType(typid)))
 		{
 			appendStringInfo(&as_text, "%s%s::pg_catalog.text", i > 0 ? ", " : "", name);
-			by_bytes = true;
+			any_text_compared = true;
 		}
 		else
 			appendStringInfoString(&as_text, terms.data + len);
 	}
 	*nterms = (int) SPI_processed;
 	if (text_terms != NULL)
-		*text_terms = by_bytes ? as_text.data : NULL;
+		*text_terms = any_text_compared ? as_text.data : NULL;
 	return terms.data;
 }
 
