@@ -14,7 +14,10 @@
 #   SQLSTATE 08001 and libpq's message, and the password of the user mapping
 #   appears neither in the error nor in the source's server log;
 # - after the sibling is back, the same server works;
-# - splitdb_drop_service() keeps a server it did not create.
+# - splitdb_drop_service() keeps a server it did not create;
+# - a table of aclitem[] and regrole values migrates there, where the role
+#   they name has another OID: the job's verification and splitdb_verify()
+#   compare those values by their text, not by the OIDs they store.
 # After every refusal the catalog is shown unchanged.
 #
 # The log checks read from an offset taken after the set-up: the test
@@ -266,6 +269,54 @@ is($ret, 0, 'the kept server sib can be used again');
 is( catalog(),
 	"billing|billing|sib|f|f|t\nlost|lost_db|lost_srv|f|f|t\nsec|secure_db|sec_srv|f|f|t",
 	'service billing registered again');
+
+# ===== values that name roles, moved to a server whose roles have other OIDs
+# aclitem and regrole store a role's OID; the sibling's role of the same name
+# has another one (a role made before it there), so the values cross as text
+# and the verification compares their text, not their bytes.
+$sibling->safe_psql('postgres',
+	'CREATE ROLE acl_pad_1; CREATE ROLE acl_pad_2; CREATE ROLE acl_reader');
+$source->safe_psql(
+	'postgres', q{
+CREATE ROLE acl_reader;
+CREATE TABLE grants (id int PRIMARY KEY, acl aclitem[], who regrole);
+INSERT INTO grants
+SELECT i, ARRAY[makeaclitem('acl_reader'::regrole, current_user::regrole,
+							'SELECT', i % 2 = 0)],
+	   'acl_reader'::regrole
+  FROM generate_series(1, 20) i;
+SELECT splitdb_assign('billing', 'grants');
+});
+isnt(
+	$source->safe_psql('postgres',
+		q{SELECT oid FROM pg_roles WHERE rolname = 'acl_reader'}),
+	$sibling->safe_psql('postgres',
+		q{SELECT oid FROM pg_roles WHERE rolname = 'acl_reader'}),
+	'role acl_reader has another OID on the sibling');
+($ret, $err) = try_source(
+	q{SELECT splitdb_migrate('billing', mode => 'offline', wait => true) > 0});
+is($ret, 0, 'a table of aclitem[] and regrole columns migrates to the other server');
+is( $source->safe_psql(
+		'postgres',
+		q{SELECT j.state, t.verified
+			FROM splitdb.job j JOIN splitdb.job_table t USING (job_id)
+		   WHERE j.service = 'billing'}),
+	'done|t',
+	'the job is done and its verification matched');
+is( $sibling->safe_psql(
+		'billing',
+		q{SELECT count(*), count(*) FILTER (WHERE who = 'acl_reader'::regrole
+						AND acl[1]::text LIKE 'acl_reader=r%')
+			FROM public.grants}),
+	'20|20',
+	'the sibling holds the 20 rows, naming its own role acl_reader');
+is( $source->safe_psql(
+		'postgres',
+		q{SELECT string_agg(table_name || ' ' || source_rows || ' '
+							|| target_rows || ' ' || ok, ',')
+			FROM splitdb_verify('billing')}),
+	'public.grants 20 20 true',
+	'splitdb_verify() after the cutover: same rows, checksums equal');
 
 $source->stop;
 $sibling->stop;
