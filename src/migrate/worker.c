@@ -745,10 +745,18 @@ start_job(const SplitdbWorkerArgs *args)
 		 * changed since splitdb_migrate() checked it (a constraint whose
 		 * code would run as this worker, say) stops a job that has not
 		 * copied yet.  Past that, the guard kept the tables as they were.
+		 * A command the guard let through before the job was committed may
+		 * still be in flight: the tables' SHARE UPDATE EXCLUSIVE locks,
+		 * taken first, wait for it (it holds a stronger lock on them), so
+		 * the plan sees what it made.
 		 */
 		if (job->phase <= SPLITDB_PHASE_PREPARING)
 		{
+			ListCell   *lc;
+
 			splitdb_worker_begin("checking the plan");
+			foreach(lc, job->relids)
+				LockRelationOid(lfirst_oid(lc), ShareUpdateExclusiveLock);
 			splitdb_job_check_plan(job->service);
 			splitdb_worker_commit();
 		}

@@ -626,7 +626,48 @@ refuse_key_type_change(Oid typid, const char *tag)
 			 errhint("Only a superuser may rename a key type of a cross-service reference, its labels, or move it.")));
 }
 
-/* ALTER TABLE: the subcommands that switch, or drop the constraint of, a trigger */
+/*
+ * refuse_shim_options
+ *		Raise 42501 if options (the DefElems of ALTER FOREIGN TABLE ...
+ *		OPTIONS, or of ALTER COLUMN ... OPTIONS when column is not NULL)
+ *		set, add or drop the remote table's or column's name on a relation
+ *		with one of splitdb's triggers that the current role owns: a shim.
+ *		postgres_fdw lets a foreign table's owner point it at another
+ *		table, or swap its columns, and the sibling skips its own checks of
+ *		what a proved shim's statement writes there, trusting the source's
+ *		triggers, which check the shim's own table and columns.  Its other
+ *		options (batch_size, fetch_size, ...) stay the owner's.
+ */
+static void
+refuse_shim_options(Oid relid, List *options, const char *column, const char *tag)
+{
+	ListCell   *lc;
+	Oid			on = InvalidOid;
+	bool		capture = false;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (column != NULL ? strcmp(def->defname, "column_name") != 0 :
+			strcmp(def->defname, "schema_name") != 0 && strcmp(def->defname, "table_name") != 0)
+			continue;
+		if (splitdb_trigger_on(relid, NULL, NULL, &on, &capture) == NULL)
+			return;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: option \"%s\" of foreign table \"%s\" names what splitdb's triggers enforce",
+						def->defname, get_rel_name(relid)),
+				 errdetail("%s would point the foreign table at another remote %s than the one its cross-service references are checked for.",
+						   tag, column != NULL ? "column" : "table"),
+				 errhint("Only a superuser may change the remote name of a table or column that splitdb's triggers guard.")));
+	}
+}
+
+/*
+ * ALTER TABLE: the subcommands that switch, or drop the constraint of, a
+ * trigger, and those that rename what a shim reads
+ */
 static void
 refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 {
@@ -652,13 +693,19 @@ refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 			case AT_AlterColumnType:
 			case AT_DetachPartition:
 			case AT_AddInherit:
+			case AT_GenericOptions:
+			case AT_AlterColumnGenericOptions:
 				break;
 			default:
 				continue;
 		}
 		if (!OidIsValid(relid))
 			relid = relation_of(stmt->relation, AlterTableGetLockLevel(stmt->cmds));
-		if (cmd->subtype == AT_AddInherit)
+		if (cmd->subtype == AT_GenericOptions)
+			refuse_shim_options(relid, (List *) cmd->def, NULL, tag);
+		else if (cmd->subtype == AT_AlterColumnGenericOptions)
+			refuse_shim_options(relid, (List *) cmd->def, cmd->name, tag);
+		else if (cmd->subtype == AT_AddInherit)
 			refuse_inherit((RangeVar *) cmd->def, tag);
 		else if (cmd->subtype == AT_DetachPartition)
 			refuse_detach(relid, (PartitionCmd *) cmd->def, tag);
