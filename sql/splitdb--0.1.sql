@@ -1351,6 +1351,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	current text;
+	fdw name;
+	owner_name name;
+	owner_super boolean;
 	-- libpq splits options at white space, and takes a backslash as an
 	-- escape: a service named "a b" must arrive as one argument, a b
 	wanted text := '-c splitdb.origin=' || regexp_replace(origin, '([\\[:space:]])', '\\\1', 'g');
@@ -1366,6 +1369,25 @@ BEGIN
 												 substr(o, strpos(o, '=') + 1)), ', ')
 						  FROM unnest(options || ('options=' || wanted)) o));
 		RETURN;
+	END IF;
+	-- a server of that name made by someone else: its owner could point it
+	-- anywhere, and the checks send user mappings' passwords and proofs of
+	-- origin through it (src/remote/servertrust.c)
+	SELECT w.fdwname, r.rolname, r.rolsuper INTO fdw, owner_name, owner_super
+	  FROM pg_foreign_server s
+	  JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+	  JOIN pg_roles r ON r.oid = s.srvowner
+	 WHERE s.srvname = server;
+	IF NOT owner_super THEN
+		RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+			MESSAGE = format('server %I is owned by role %I, which is not a superuser', server, owner_name),
+			DETAIL = 'splitdb would send user mappings'' passwords and its proofs of origin through it, and its owner may change where it connects.',
+			HINT = 'Drop the server, or make a superuser its owner, then call the function again.';
+	END IF;
+	IF fdw <> 'postgres_fdw' THEN
+		RAISE EXCEPTION USING ERRCODE = 'wrong_object_type',
+			MESSAGE = format('server %I uses foreign-data wrapper %I, not postgres_fdw', server, fdw),
+			HINT = 'Drop the server, then call the function again: splitdb makes it.';
 	END IF;
 	SELECT substr(o, 9) INTO current
 	  FROM pg_foreign_server s, unnest(s.srvoptions) o

@@ -432,6 +432,7 @@ splitdb_remote_connect_mapping(ForeignServer *server, UserMapping *mapping,
 	char	   *hint;
 	PGconn	   *conn;
 
+	splitdb_remote_check_server_owner(server);
 	size = list_length(server->options) + list_length(mapping->options) +
 		EXTRA_CONN_OPTIONS + 1;
 	keywords = palloc0(size * sizeof(char *));
@@ -542,6 +543,7 @@ splitdb_remote_fdw_connection(UserMapping *mapping)
 	if (get_connection == NULL)
 		get_connection = (FdwGetConnectionFn)
 			load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
+	splitdb_remote_check_server_owner(GetForeignServer(mapping->serverid));
 	return get_connection(mapping, false, NULL);
 }
 

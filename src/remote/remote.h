@@ -107,4 +107,7 @@ extern void splitdb_remote_check_encoding(PGconn *conn, const char *service);
 extern void splitdb_remote_check_library(PGconn *conn, const char *service);
 extern char *splitdb_remote_local_host(void);
 
+/* servertrust.c */
+extern void splitdb_remote_check_server_owner(ForeignServer *server);
+
 #endif							/* SPLITDB_REMOTE_H */
