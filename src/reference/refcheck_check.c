@@ -789,6 +789,7 @@ flush_writer_set(RefDef *def, List *keys, Oid writer)
 	int			save_sec;
 	List	   *deletes = NIL;
 	List	   *updates = NIL;
+	List	   *moves = NIL;
 	ListCell   *lc;
 	int			nest;
 	Oid			prev_caller;
@@ -823,9 +824,15 @@ flush_writer_set(RefDef *def, List *keys, Oid writer)
 
 				if (pk->kind == PENDING_DELETE)
 					deletes = lappend(deletes, pk);
+				else if (pk->kind == PENDING_MOVED)
+					moves = lappend(moves, pk);
 				else
 					updates = lappend(updates, pk);
 			}
+			/* moved to another partition: the new key is not known here */
+			if (moves != NIL)
+				apply_parent_action(def, moves, def->on_update == 'r' ? 'r' : 'a',
+									true, session_path);
 			if (deletes != NIL)
 				apply_parent_action(def, deletes, def->on_delete, false,
 									session_path);

@@ -42,7 +42,10 @@ typedef enum PendingKind
 {
 	PENDING_CHECK,				/* child: the key must exist in the parent */
 	PENDING_DELETE,				/* parent: a row with this key was deleted */
-	PENDING_UPDATE				/* parent: a row's key changed from old to new */
+	PENDING_UPDATE,				/* parent: a row's key changed from old to new */
+	PENDING_MOVED				/* parent: an UPDATE moved the row with this key
+								 * to another partition; its new key is not
+								 * known here */
 } PendingKind;
 
 typedef struct PendingKey

@@ -223,10 +223,31 @@ splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay, Oid write
 }
 
 /*
+ * row_moved
+ *		Whether the row a DELETE trigger fired for was deleted by an UPDATE
+ *		that moved it to another partition.  PostgreSQL fires a row
+ *		trigger's DELETE there, not UPDATE (only a foreign key's own
+ *		triggers see the UPDATE), and marks the old version's t_ctid as
+ *		moved, which the trigger's copy of it, read from the page, shows.
+ */
+static bool
+row_moved(TriggerData *td)
+{
+	return td->tg_relation->rd_rel->relkind == RELKIND_RELATION &&
+		td->tg_relation->rd_rel->relispartition &&
+		td->tg_trigtuple != NULL && td->tg_trigtuple->t_data != NULL &&
+		HeapTupleHeaderIndicatesMovedPartitions(td->tg_trigtuple->t_data);
+}
+
+/*
  * splitdb_refcheck_queue_parent
  *		A deleted row, or an updated one whose key changed: queue the old key
- *		(and the new one) for the reference's action.  writer: as for
- *		splitdb_refcheck_add_pending().
+ *		(and the new one) for the reference's action.  A row that an UPDATE
+ *		moved to another partition is queued as moved: its key changed (a
+ *		partition key is part of every unique key), but the new one is not
+ *		known here, so it is checked as ON UPDATE NO ACTION (RESTRICT when
+ *		that is the action) would check it, and never takes the ON DELETE
+ *		action.  writer: as for splitdb_refcheck_add_pending().
  */
 void
 splitdb_refcheck_queue_parent(RefDef *def, TriggerData *td, bool relay, Oid writer)
@@ -247,6 +268,8 @@ splitdb_refcheck_queue_parent(RefDef *def, TriggerData *td, bool relay, Oid writ
 		splitdb_refcheck_key_texts(def, td->tg_newslot, new);
 		splitdb_refcheck_add_pending(def, PENDING_UPDATE, old, new, relay, writer);
 	}
+	else if (row_moved(td))
+		splitdb_refcheck_add_pending(def, PENDING_MOVED, old, NULL, relay, writer);
 	else
 		splitdb_refcheck_add_pending(def, PENDING_DELETE, old, NULL, relay, writer);
 }
@@ -275,7 +298,7 @@ ident_match(const void *key1, const void *key2, Size keysize)
 static void
 append_key_ident(StringInfo buf, PendingKind kind, char **old, int nkeys)
 {
-	appendStringInfoChar(buf, "CDU"[kind]);
+	appendStringInfoChar(buf, "CDUM"[kind]);
 	for (int i = 0; i < nkeys; i++)
 	{
 		size_t		len = strlen(old[i]);
@@ -414,6 +437,7 @@ splitdb_refcheck_add_pending(RefDef *def, PendingKind kind, char **old,
 	if (!relay && def->shim_deferrable && splitdb_refcheck_shim_deferred(def) &&
 		(kind == PENDING_CHECK ||
 		 (kind == PENDING_DELETE && def->on_delete == 'a') ||
+		 (kind == PENDING_MOVED && def->on_update != 'r') ||
 		 (kind == PENDING_UPDATE && def->on_update == 'a')))
 		set = &def->at_commit;
 

@@ -86,7 +86,8 @@ relay_key(RefDef *acting, char **row)
 	if (acting != NULL && reference_id == acting->reference_id && side == 'c')
 		return;
 	kind = (row[2][0] == 'c') ? PENDING_CHECK :
-		(row[2][0] == 'd') ? PENDING_DELETE : PENDING_UPDATE;
+		(row[2][0] == 'd') ? PENDING_DELETE :
+		(row[2][0] == 'm') ? PENDING_MOVED : PENDING_UPDATE;
 	def = splitdb_refcheck_relayed_def(reference_id, side);
 	old = splitdb_catalog_parse_text_array(row[3], &n);
 	if (n != def->nkeys)
@@ -758,7 +759,7 @@ emit_relayed(ReturnSetInfo *rsinfo)
 
 			out[0] = Int64GetDatum(def->reference_id);
 			out[1] = CharGetDatum(def->side);
-			out[2] = CharGetDatum("cdu"[pk->kind]);
+			out[2] = CharGetDatum("cdum"[pk->kind]);
 			out[3] = splitdb_catalog_text_array_datum(pk->old, def->nkeys);
 			if (pk->new != NULL)
 				out[4] = splitdb_catalog_text_array_datum(pk->new, def->nkeys);
