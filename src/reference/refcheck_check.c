@@ -557,23 +557,68 @@ same_old_key(RefDef *def, List *acted, char **row)
 	return NULL;
 }
 
+/* qsort and bsearch comparator of C strings */
+static int
+compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /*
- * check_defaults_present
- *		After SET DEFAULT: the keys the referencing rows now carry must exist
- *		here, as PostgreSQL checks them.  A row whose default is the very key
- *		that was removed (acted: the keys of the action) kept its key, so
- *		PostgreSQL's check of the referencing row does not run and its NO
- *		ACTION recheck reports the key as still referenced: the same error
- *		here.
+ * new_key_idents
+ *		The idents of the new keys of acted (an ON UPDATE CASCADE's changed
+ *		keys), sorted, in *n: a referencing row that now carries one of them
+ *		exactly refers to the row whose update made it, which is there.
+ */
+static char **
+new_key_idents(RefDef *def, List *acted, int *n)
+{
+	char	  **idents = palloc(sizeof(char *) * (list_length(acted) + 1));
+	ListCell   *lc;
+
+	*n = 0;
+	foreach(lc, acted)
+	{
+		PendingKey *pk = lfirst(lc);
+		int			c;
+
+		if (pk->new == NULL)
+			continue;
+		for (c = 0; c < def->nkeys && pk->new[c] != NULL; c++)
+			;
+		if (c == def->nkeys)
+			idents[(*n)++] = splitdb_refcheck_key_ident(PENDING_UPDATE, pk->new, def->nkeys);
+	}
+	qsort(idents, *n, sizeof(char *), compare_strings);
+	return idents;
+}
+
+/*
+ * check_new_keys_present
+ *		After SET DEFAULT, SET NULL or ON UPDATE CASCADE (action, is_update)
+ *		in the referencing rows: the keys they now carry must exist here, as
+ *		PostgreSQL checks them.  rows are the keys the action's statement
+ *		returned, as the referencing columns' types (a numeric of another
+ *		scale rounds) and the rows' triggers left them; a cascade's row
+ *		that carries the new key it was given is not looked up.  A row whose
+ *		default is the very key that was removed (acted: the keys of the
+ *		action) kept its key, so PostgreSQL's check of the referencing row
+ *		does not run and its NO ACTION recheck reports the key as still
+ *		referenced: the same error here.
  */
 static void
-check_defaults_present(RefDef *def, List *rows, List *acted)
+check_new_keys_present(RefDef *def, List *rows, List *acted, char action,
+					   bool is_update)
 {
 	List	   *keys = NIL;
 	bool	   *found;
 	int			i = 0;
 	ListCell   *lc;
+	char	  **given = NULL;
+	int			ngiven = 0;
 
+	if (action == 'c' && is_update)
+		given = new_key_idents(def, acted, &ngiven);
 	foreach(lc, rows)
 	{
 		char	  **row = lfirst(lc);
@@ -586,6 +631,16 @@ check_defaults_present(RefDef *def, List *rows, List *acted)
 			continue;
 		if (nnull > 0 && !def->match_full)
 			continue;
+		if (ngiven > 0 && nnull == 0)
+		{
+			char	   *ident = splitdb_refcheck_key_ident(PENDING_UPDATE, row, def->nkeys);
+			bool		same = bsearch(&ident, given, ngiven, sizeof(char *),
+									   compare_strings) != NULL;
+
+			pfree(ident);
+			if (same)
+				continue;
+		}
 		pk = palloc0(sizeof(PendingKey));
 		pk->old = row;
 		keys = lappend(keys, pk);
@@ -615,7 +670,10 @@ check_defaults_present(RefDef *def, List *rows, List *acted)
 						   splitdb_refcheck_key_columns_text(def->other_cols, def->nkeys),
 						   splitdb_refcheck_key_values_text(pk->old, def->nkeys),
 						   splitdb_refcheck_own_name(def)),
+				 action == 'd' ?
 				 errhint("ON DELETE/UPDATE SET DEFAULT needs the default key to exist in table \"%s\".",
+						 splitdb_refcheck_own_name(def)) :
+				 errhint("The key the action left in the referencing row, after its column's type and its triggers, must exist in table \"%s\".",
 						 splitdb_refcheck_own_name(def)),
 				 splitdb_refcheck_errtable(def, false)));
 	}
@@ -733,8 +791,8 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 			AtEOXact_GUC(true, nest);
 		}
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);
-		if (action == 'd')
-			check_defaults_present(def, rows, keys);
+		if (action == 'd' || action == 'n' || is_update)
+			check_new_keys_present(def, rows, keys, action, is_update);
 	}
 }
 

@@ -404,7 +404,9 @@ splitdb_refcheck_single_key_sql(RefDef *def)
  *		NULL, 'd' SET DEFAULT) on the referencing rows of def's other end,
  *		for deleted keys or, is_update, changed ones: its parameters are
  *		the old keys' text[] per column, then for ON UPDATE CASCADE the new
- *		keys'.  SET DEFAULT returns the referencing rows' new keys as text.
+ *		keys'.  SET DEFAULT, SET NULL and ON UPDATE CASCADE return the
+ *		referencing rows' new keys as text, as the rows' column types and
+ *		triggers left them, for the check that PostgreSQL makes of them.
  *		Everything outside pg_catalog is named with its schema.  The
  *		database that applies the statement makes it (for another
  *		database's action, from its own row of the reference's end:
@@ -459,7 +461,7 @@ splitdb_refcheck_action_sql(RefDef *def, char action, bool is_update)
 							 action == 'n' ? "NULL" : "DEFAULT");
 	}
 	appendStringInfo(&sql, " FROM %s WHERE %s", from, match);
-	if (action == 'd')
+	if (action == 'd' || action == 'n' || is_update)
 	{
 		appendStringInfoString(&sql, " RETURNING ");
 		for (int c = 0; c < def->nkeys; c++)
