@@ -140,6 +140,7 @@ splitdb_refcheck_act_as_owner(const char *sql, int nparams, Oid *types,
 	SPIPlanPtr	plan;
 	List	   *rows;
 	int			rc;
+	int			nest;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	AfterTriggerBeginQuery();
@@ -156,7 +157,10 @@ splitdb_refcheck_act_as_owner(const char *sql, int nparams, Oid *types,
 	if (rc < 0)
 		splitdb_spi_failed(sql, rc);
 	*natts = SPI_tuptable ? SPI_tuptable->tupdesc->natts : 0;
+	/* keys as every database reads them back, as the queued ones are */
+	nest = splitdb_refcheck_pin_output();
 	rows = splitdb_catalog_result_rows();
+	AtEOXact_GUC(true, nest);
 	SetUserIdAndSecContext(after_userid, after_sec);
 	fire_after_triggers();
 	return rows;

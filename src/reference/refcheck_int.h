@@ -335,6 +335,7 @@ extern void splitdb_refcheck_constraints_set(ConstraintsSetStmt *stmt);
 /* refcheck_queue.c: the key queues */
 extern bool splitdb_refcheck_origin_skips(RefDef *def);
 extern int	splitdb_refcheck_key_texts(RefDef *def, TupleTableSlot *slot, char **texts);
+extern int	splitdb_refcheck_pin_output(void);
 extern bool splitdb_refcheck_keys_equal(RefDef *def, TupleTableSlot *oldslot,
 										TupleTableSlot *newslot);
 extern void splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay,

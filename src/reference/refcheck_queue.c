@@ -71,7 +71,7 @@ splitdb_refcheck_origin_skips(RefDef *def)
 }
 
 /*
- * pin_output_settings
+ * splitdb_refcheck_pin_output
  *		Make the text form of keys one that any server reads back as the same
  *		value, whatever the session's settings: DateStyle ISO (a day-month
  *		order would otherwise be read as month-day there), IntervalStyle
@@ -80,8 +80,8 @@ splitdb_refcheck_origin_skips(RefDef *def)
  *		pays only for the nest level.  Returns the GUC nest level to give to
  *		AtEOXact_GUC().
  */
-static int
-pin_output_settings(void)
+int
+splitdb_refcheck_pin_output(void)
 {
 	int			nest = NewGUCNestLevel();
 
@@ -109,7 +109,7 @@ int
 splitdb_refcheck_key_texts(RefDef *def, TupleTableSlot *slot, char **texts)
 {
 	int			nnull = 0;
-	int			nest = def->pin_output ? pin_output_settings() : -1;
+	int			nest = def->pin_output ? splitdb_refcheck_pin_output() : -1;
 
 	for (int i = 0; i < def->nkeys; i++)
 	{

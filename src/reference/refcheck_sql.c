@@ -405,8 +405,11 @@ splitdb_refcheck_single_key_sql(RefDef *def)
  *		for deleted keys or, is_update, changed ones: its parameters are
  *		the old keys' text[] per column, then for ON UPDATE CASCADE the new
  *		keys'.  SET DEFAULT, SET NULL and ON UPDATE CASCADE return the
- *		referencing rows' new keys as text, as the rows' column types and
- *		triggers left them, for the check that PostgreSQL makes of them.
+ *		referencing rows' new keys, as the rows' column types and triggers
+ *		left them, for the check that PostgreSQL makes of them: cast to the
+ *		referenced columns' types, as PostgreSQL's comparison takes them (a
+ *		character(n) key loses its padding), and read as text with the
+ *		output settings pinned (splitdb_refcheck_act_as_owner).
  *		Everything outside pg_catalog is named with its schema.  The
  *		database that applies the statement makes it (for another
  *		database's action, from its own row of the reference's end:
@@ -465,8 +468,8 @@ splitdb_refcheck_action_sql(RefDef *def, char action, bool is_update)
 	{
 		appendStringInfoString(&sql, " RETURNING ");
 		for (int c = 0; c < def->nkeys; c++)
-			appendStringInfo(&sql, "%st.%s::pg_catalog.text", c > 0 ? ", " : "",
-							 quote_identifier(def->other_cols[c]));
+			appendStringInfo(&sql, "%st.%s::%s", c > 0 ? ", " : "",
+							 quote_identifier(def->other_cols[c]), def->own_types[c]);
 	}
 	return sql.data;
 }
