@@ -269,7 +269,11 @@ depended_on_sql(const char *kind, const char *lit)
  *		  service to fail at its cutover for want of it;
  *		- an extension that owns the foreign-data wrapper of a server that
  *		  stays (postgres_fdw, under a server kept as above or made by the
- *		  application), which DROP EXTENSION refuses to drop (2BP01);
+ *		  application), or one whose functions a trigger on a table
+ *		  outside it calls (splitdb, for the capture and reference
+ *		  triggers of another service sharing the sibling), or one that a
+ *		  remaining extension requires (postgres_fdw under such a
+ *		  splitdb), which DROP EXTENSION refuses to drop (2BP01);
  *		- a type, domain, collation, function or sequence that an object
  *		  depends on (a column of a table the application made with the
  *		  service's enum, a default that calls the function), which DROP
@@ -317,7 +321,29 @@ splitdb_artifact_kept_sql(const SplitdbArtifact *a)
 						"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass"
 						"   AND d.deptype OPERATOR(pg_catalog.=) 'e'"
 						"  JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid"
-						" WHERE e.extname OPERATOR(pg_catalog.=) %s)",
-						lit);
+						" WHERE e.extname OPERATOR(pg_catalog.=) %s)"
+						" OR EXISTS (SELECT FROM pg_catalog.pg_depend m"
+						"  JOIN pg_catalog.pg_depend d"
+						"    ON d.refclassid OPERATOR(pg_catalog.=) m.classid"
+						"   AND d.refobjid OPERATOR(pg_catalog.=) m.objid"
+						"   AND d.deptype OPERATOR(pg_catalog.=) 'n'"
+						" WHERE m.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass"
+						"   AND m.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e"
+						"                          WHERE e.extname OPERATOR(pg_catalog.=) %s)"
+						"   AND m.deptype OPERATOR(pg_catalog.=) 'e'"
+						"   AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass"
+						"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t"
+						"                     JOIN pg_catalog.pg_depend x"
+						"                       ON x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+						"                      AND x.objid OPERATOR(pg_catalog.=) t.tgrelid"
+						"                      AND x.deptype OPERATOR(pg_catalog.=) 'e'"
+						"                    WHERE t.oid OPERATOR(pg_catalog.=) d.objid))"
+						" OR EXISTS (SELECT FROM pg_catalog.pg_depend d"
+						"  JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid"
+						" WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass"
+						"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass"
+						"   AND d.deptype OPERATOR(pg_catalog.=) 'n'"
+						"   AND e.extname OPERATOR(pg_catalog.=) %s)",
+						lit, lit, lit);
 	return NULL;
 }

@@ -36,6 +36,7 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "utils/varlena.h"
 
 #include "metadata/catalog.h"
 #include "metadata/catalog_sql.h"
@@ -275,6 +276,63 @@ splitdb_access_withhold_created(SplitdbJob *job)
 }
 
 /*
+ * refuse_window_writes
+ *		A cutover that stopped between its sibling's commit and its source's
+ *		left the copies given away, and its capture there logging: a row
+ *		that an application wrote in the sibling meanwhile is in a log of
+ *		the job (splitdb_capture.log_<job>_<n>).  Resumed, the job would
+ *		replay the source's writes over it, and a key both databases handed
+ *		out (their sequences both stand past the same value) would keep the
+ *		source's row and lose the sibling's, which the verification would
+ *		not see.  Raise 55000 naming the first such log; nothing when the
+ *		logs are empty or were never made.  Outside a transaction of the
+ *		worker.
+ */
+static void
+refuse_window_writes(SplitdbJob *job)
+{
+	const char *params[1] = {psprintf(INT64_FORMAT, job->job_id)};
+	char	   *logs;
+	List	   *names;
+	ListCell   *lc;
+
+	logs = splitdb_remote_scalar(job->conn,
+								 "SELECT pg_catalog.string_agg(c.relname::pg_catalog.text, ',' ORDER BY c.relname)"
+								 "  FROM pg_catalog.pg_class c"
+								 " WHERE c.relnamespace OPERATOR(pg_catalog.=)"
+								 "       pg_catalog.to_regnamespace('splitdb_capture')"
+								 "   AND c.relkind OPERATOR(pg_catalog.=) 'r'"
+								 "   AND c.relname OPERATOR(pg_catalog.~) ('^log_' OPERATOR(pg_catalog.||) $1"
+								 "                     OPERATOR(pg_catalog.||) '_[0-9]+$')",
+								 1, params, job->service);
+	if (logs == NULL)
+		return;
+	/* splitdb makes the logs' names of lower-case letters, digits and _ */
+	if (!SplitIdentifierString(logs, ',', &names))
+		elog(ERROR, "unexpected capture log names \"%s\"", logs);
+	foreach(lc, names)
+	{
+		char	   *log = psprintf("splitdb_capture.%s", (char *) lfirst(lc));
+		char	   *any = splitdb_remote_scalar(job->conn,
+												psprintf("SELECT pg_catalog.count(*)::pg_catalog.text"
+														 "  FROM (SELECT FROM %s LIMIT 1000000) l", log),
+												0, NULL, job->service);
+
+		if (any == NULL || strcmp(any, "0") == 0)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the sibling of service \"%s\" took writes while the cutover of job " INT64_FORMAT " was committing",
+						job->service, job->job_id),
+				 errdetail("The cutover stopped after the sibling's commit and before the source's; %s row%s written in the sibling since %s logged in %s, and a resumed job would replay the source's writes over them.",
+						   any, strcmp(any, "1") == 0 ? "" : "s",
+						   strcmp(any, "1") == 0 ? "is" : "are", log),
+				 errhint("Carry what must stay from the sibling's tables into the source's, then, as a superuser in the sibling, empty the job's logs (DELETE FROM %s) and call splitdb_migrate('%s') again; or give the migration up with splitdb_cancel('%s'), which drops the sibling's tables.",
+						 log, job->service, job->service)));
+	}
+}
+
+/*
  * splitdb_access_take_back
  *		Before any step of a run works on the sibling's copies: take them
  *		back from the roles that a cutover that did not commit in the
@@ -297,6 +355,8 @@ splitdb_access_take_back(SplitdbJob *job)
 	splitdb_worker_begin("taking the sibling's copies back");
 	n = withhold(job->conn, names, job->service);
 	splitdb_worker_commit();
+	if (job->phase == SPLITDB_PHASE_CUTTING_OVER)
+		refuse_window_writes(job);
 	if (n > 0)
 		ereport(LOG,
 				(errmsg("job " INT64_FORMAT " of service \"%s\" took its copies in the sibling back from other roles (%d statement%s)",

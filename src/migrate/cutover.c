@@ -229,10 +229,19 @@ views_to_repoint(int64 job_id)
 /* a sequence the sibling must advance: its name there, the source's value */
 typedef struct SeqValue
 {
-	char	   *name;
-	char	   *value;
+	char	   *name;			/* qualified and quoted (regclass::text) */
+	char	   *value;			/* the source's last_value */
+	char	   *called;			/* and is_called, "t" or "f" */
 	Oid			oid;
 } SeqValue;
+
+/* the value a sequence s (pg_sequence q) hands out next, and the one $2, $3 would */
+#define NEXT_SQL \
+	"(CASE WHEN s.is_called THEN s.last_value::pg_catalog.numeric + q.seqincrement" \
+	" ELSE s.last_value::pg_catalog.numeric END)"
+#define NEXT_PARAM_SQL \
+	"(CASE WHEN $3::boolean THEN $2::pg_catalog.numeric + q.seqincrement" \
+	" ELSE $2::pg_catalog.numeric END)"
 
 /*
  * sequences_to_advance
@@ -656,16 +665,20 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	access = splitdb_ddl_build(SPLITDB_DDL_CUTOVER, service, moves,
 							   splitdb_access_sibling_roles(conn, service));
 
-	/* source values of the sequences, before anything moves */
+	/*
+	 * source values of the sequences, before anything moves: last_value and
+	 * is_called as they stand (pg_sequence_last_value() is NULL for a
+	 * sequence set with setval(..., false), which hands out last_value next)
+	 */
 	foreach(lc, seqs)
 	{
 		SeqValue   *s = (SeqValue *) lfirst(lc);
-		Oid			t[1] = {OIDOID};
-		Datum		v[1] = {ObjectIdGetDatum(s->oid)};
 
-		splitdb_spi_exec("SELECT pg_catalog.pg_sequence_last_value($1)::text",
-						 1, t, v, NULL, true, 0);
+		splitdb_spi_exec(psprintf("SELECT s.last_value::pg_catalog.text, s.is_called::pg_catalog.text"
+								  "  FROM %s s", s->name),
+						 0, NULL, NULL, NULL, true, 0);
 		s->value = VALUE(0, 1);
+		s->called = VALUE(0, 2);
 	}
 
 	/* 2. the foreign keys that now cross databases */
@@ -710,23 +723,25 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 	/* the sibling logs every write from now on, for splitdb_rollback() */
 	splitdb_capture_install(job_id, service, conn);
 
-	/* 5. the sibling's sequences past the source's values */
+	/*
+	 * 5. the sibling's sequences past the source's values: set to the
+	 * source's state where the value the source would hand out next is
+	 * further on than the sibling's
+	 */
 	foreach(lc, seqs)
 	{
 		SeqValue   *s = (SeqValue *) lfirst(lc);
-		const char *params[2] = {s->name, s->value};
+		const char *params[3] = {s->name, s->value, s->called};
 
-		if (s->value == NULL)
-			continue;			/* never used in the source */
 		splitdb_remote_command(conn,
-							   "SELECT pg_catalog.setval(q.seqrelid, $2::bigint)"
-							   "  FROM pg_catalog.pg_sequence q"
-							   " WHERE q.seqrelid = $1::pg_catalog.regclass"
-							   "   AND coalesce(CASE WHEN q.seqincrement > 0"
-							   "                     THEN pg_catalog.pg_sequence_last_value(q.seqrelid) < $2::bigint"
-							   "                     ELSE pg_catalog.pg_sequence_last_value(q.seqrelid) > $2::bigint END,"
-							   "                true)",
-							   2, params, service);
+							   psprintf("SELECT pg_catalog.setval(q.seqrelid, $2::bigint, $3::boolean)"
+										"  FROM pg_catalog.pg_sequence q, %s s"
+										" WHERE q.seqrelid = $1::pg_catalog.regclass"
+										"   AND CASE WHEN q.seqincrement > 0"
+										"            THEN " NEXT_SQL " < " NEXT_PARAM_SQL
+										"            ELSE " NEXT_SQL " > " NEXT_PARAM_SQL " END",
+										s->name),
+							   3, params, service);
 	}
 
 	/*

@@ -475,9 +475,10 @@ splitdb_restore_source(int64 job_id, const char *service, PGconn *conn)
 					  " ORDER BY view_name",
 					  job_id));
 	run_each(later_views);
-	run_each(job_rows("SELECT format('REFRESH MATERIALIZED VIEW %s', r.relid::regclass)"
-					  "  FROM splitdb.cutover_relation r"
+	run_each(job_rows("SELECT format('REFRESH MATERIALIZED VIEW %s', m.oid::regclass)"
+					  "  FROM splitdb.cutover_relation r JOIN pg_class m ON m.oid = r.relid"
 					  " WHERE r.job_id = $1::bigint AND r.relkind = 'm' AND r.populated"
+					  "   AND m.relkind = 'm'"
 					  " ORDER BY r.relid",
 					  job_id));
 

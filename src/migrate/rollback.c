@@ -27,15 +27,19 @@
  *	   gives up after SWITCH_ATTEMPTS attempts having changed nothing: no
  *	   deadlock detector spans two databases, the timeouts are the guard,
  *	   and no queue of readers forms behind a lock request for long;
- *	3. replays the last entries under the locks; the SIBLING commits first:
- *	   its tables refuse every write from then on (splitdb.close_capture),
- *	   and its reference ends go; then the SOURCE transaction restores the
- *	   source (restore.c) and marks the job rolled_back;
+ *	3. replays the last entries under the locks; the SOURCE transaction
+ *	   restores the source (restore.c) and marks the job rolled_back; the
+ *	   SIBLING commits first: its tables refuse every write from then on
+ *	   (splitdb.close_capture), and its reference ends go; then the source
+ *	   commits.  A restore that fails (a materialized view that no longer
+ *	   refreshes, a lock it cannot get) thus fails before anything is
+ *	   switched;
  *	4. drops the sibling's tables and capture, so that a new migration of
  *	   the service builds the same sibling again.
  *
  * Crashes: before the sibling's commit nothing has changed but replayed
- * rows (replayed again next time).  Between the two commits the sibling
+ * rows (replayed again next time; the source's restore is not committed
+ * either).  Between the two commits the sibling
  * refuses writes and the shims are still in place, so a write through them
  * fails: none is lost, none lands in two places; splitdb_rollback() again
  * finishes (its steps are idempotent).  After the source's commit the job
@@ -748,9 +752,15 @@ switch_back(List *tables)
 	params[0] = psprintf(INT64_FORMAT, rb_args.job_id);
 	params[1] = rb_args.service;
 	remote_sql("SELECT splitdb.close_capture($1::bigint, $2)", 2, params);
-	remote_sql("COMMIT", 0, NULL);
-	pause_at("between_commits");
 
+	/*
+	 * The source is restored before the sibling commits: whatever makes the
+	 * restore fail (a materialized view that no longer refreshes, a view
+	 * replaced since, a lock it cannot get) fails the call with nothing
+	 * switched, instead of leaving the sibling closed and the source not
+	 * restored at every later call.  The sibling's locks hold its writers
+	 * meanwhile.
+	 */
 	splitdb_restore_source(rb_args.job_id, rb_args.service, rb_conn);
 	count_round(n);
 	params[1] = psprintf("%d", attempts);
@@ -760,6 +770,9 @@ switch_back(List *tables)
 	local_sql("UPDATE splitdb.job SET state = 'rolled_back', updated_at = pg_catalog.clock_timestamp(),"
 			  " finished_at = pg_catalog.clock_timestamp() WHERE job_id = $1::bigint",
 			  1, params);
+
+	remote_sql("COMMIT", 0, NULL);
+	pause_at("between_commits");
 	commit_tx();
 	elog(LOG, "service \"%s\" is rolled back into the source", rb_args.service);
 }

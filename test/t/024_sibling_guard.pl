@@ -33,7 +33,12 @@
 #
 # The job is then held at cutover_committing (its sibling part committed,
 # the source's not: the copies given away) and its worker terminated: the
-# source keeps its tables.  Resumed and held at verifying, the copies are
+# source keeps its tables.  In online mode app writes a row in the sibling
+# meanwhile: the resume is refused (55000, naming the capture log that
+# holds it), since its replay of the source's writes would go over it (a
+# key both databases handed out lost the sibling's row, unseen), until the
+# row is taken out and the job's logs emptied.  Resumed and held at
+# verifying, the copies are
 # taken back (refused again), and the job ends done.  Then the sibling's
 # owners, ACLs and column ACLs of every relation (tables, partitions,
 # sequences) equal the source's originals', FORCE ROW LEVEL SECURITY is set
@@ -272,9 +277,43 @@ for my $case ([ 'guard_off', 'offline' ], [ 'guard_on', 'online' ])
 			my ($ret, $out, $err) = in_sibling('app', $svc, "SELECT count(*) FROM shop.${svc}_t");
 			is($out, $rows, "$svc at cutover_committing: the copies are given to app already")
 			  or diag($err);
+			if ($mode eq 'online')
+			{
+				($ret, $out, $err) = in_sibling('app', $svc,
+					"INSERT INTO shop.${svc}_t (note) VALUES ('in the window') RETURNING note");
+				is($out, 'in the window', "$svc at cutover_committing: app writes a row in the sibling")
+				  or diag($err);
+			}
 		});
 	is( $source->safe_psql('mono', "SELECT relkind FROM pg_class WHERE oid = 'shop.${svc}_t'::regclass"),
 		'r', "$svc: stopped between the commits, the source keeps its table");
+
+	if ($mode eq 'online')
+	{
+		# resumed, the job would replay the source's rows over that write: refused
+		my ($ret, $out, $err) = psql_verbose($source, 'mono',
+			"SELECT splitdb_migrate('$svc', mode => '$mode', wait => true)");
+		like($err, qr/the sibling of service "$svc" took writes while the cutover of job \d+ was committing/,
+			"$svc: a resume after a write in the commit window is refused");
+		like($err, qr/1 row written in the sibling since is logged in splitdb_capture\.log_\d+_1/,
+			"$svc: the refusal names the log of the write");
+		is(job($svc, 'state'), 'failed', "$svc: the job stays failed");
+		is( $sibling->safe_psql($svc, "SELECT count(*) FROM shop.${svc}_t WHERE note = 'in the window'"),
+			'1', "$svc: the sibling keeps the row written in the window");
+		# the DBA takes the row out and empties the job's logs, as the hint says
+		$sibling->safe_psql(
+			$svc, q{
+DELETE FROM shop.guard_on_t WHERE note = 'in the window';
+DO $$DECLARE r regclass;
+BEGIN
+	FOR r IN SELECT c.oid FROM pg_class c WHERE c.relnamespace = 'splitdb_capture'::regnamespace
+			   AND c.relkind = 'r'
+	LOOP
+		EXECUTE format('DELETE FROM %s', r);
+	END LOOP;
+END$$;
+});
+	}
 
 	# resumed: the copies are taken back before the verification
 	hold_at($svc, $mode, 'verifying', sub { refused_everywhere($svc, 'verifying after the window') });
