@@ -1604,7 +1604,11 @@ BEGIN
 	FOREACH t IN ARRAY tables LOOP
 		n := n + 1;
 		root := t::regclass;
-		-- the primary key, or else a unique key of not-null plain columns
+		-- the primary key, or else a unique key of not-null plain columns,
+		-- whose types compare with pg_catalog's operators, as the replay's
+		-- statements do (citext's own = is case-insensitive, the text = it
+		-- casts to under search_path pg_catalog is not): no such key, no
+		-- key, and the replay replaces a changed table whole
 		SELECT ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
 					   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
 					  ORDER BY k.ord)
@@ -1615,6 +1619,13 @@ BEGIN
 		   AND NOT EXISTS (SELECT FROM unnest(i.indkey) k(attnum)
 							 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
 							WHERE NOT a.attnotnull)
+		   AND NOT EXISTS (SELECT FROM unnest(i.indkey) k(attnum)
+							 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+							 JOIN pg_type ty ON ty.oid = a.atttypid
+							 JOIN pg_operator o ON o.oprname = '='
+							  AND o.oprleft = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+							  AND o.oprright = o.oprleft
+							WHERE o.oprnamespace <> 'pg_catalog'::regnamespace)
 		 ORDER BY i.indisprimary DESC, i.indnkeyatts, i.indexrelid
 		 LIMIT 1;
 		keys := coalesce(keys, '{}');

@@ -56,6 +56,7 @@
 #include "utils/wait_event.h"
 
 #include "metadata/catalog.h"
+#include "metadata/catalog_sql.h"
 #include "compat.h"
 #include "migrate/job.h"
 #include "migrate/jobstate.h"
@@ -613,6 +614,7 @@ check_online_keys(const char *service)
 	const char *params[1] = {service};
 	char	   *table;
 	char	   *deferrable;
+	char	   *foreign_ops;
 
 /* a unique index usable as an online key, but for its deferrability */
 #define KEY_SHAPE(i) \
@@ -627,12 +629,21 @@ check_online_keys(const char *service)
 							  "     FROM pg_catalog.pg_index d JOIN pg_catalog.pg_constraint k"
 							  "       ON k.conindid = d.indexrelid AND k.conrelid = d.indrelid"
 							  "    WHERE d.indrelid = c.oid AND " KEY_SHAPE("d")
-							  "    ORDER BY d.indisprimary DESC, d.indexrelid LIMIT 1)"
+							  "      AND NOT EXISTS (" SPLITDB_KEY_FOREIGN_OPS("d") ")"
+							  "    ORDER BY d.indisprimary DESC, d.indexrelid LIMIT 1),"
+							  "  (SELECT CASE WHEN f.indisprimary THEN 'primary key ' ELSE 'unique key ' END"
+							  "          || pg_catalog.quote_ident(k.conname) || ' on a column of type ' || ("
+							  SPLITDB_KEY_FOREIGN_OPS("f") " LIMIT 1)"
+							  "     FROM pg_catalog.pg_index f JOIN pg_catalog.pg_constraint k"
+							  "       ON k.conindid = f.indexrelid AND k.conrelid = f.indrelid"
+							  "    WHERE f.indrelid = c.oid AND f.indimmediate AND " KEY_SHAPE("f")
+							  "    ORDER BY f.indisprimary DESC, f.indexrelid LIMIT 1)"
 							  "  FROM splitdb.owned_relation o JOIN pg_catalog.pg_class c ON c.oid = o.relid"
 							  " WHERE o.service = $1::pg_catalog.name AND c.relkind IN ('r', 'p')"
 							  "   AND NOT c.relispartition"
 							  "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i"
-							  "                    WHERE i.indrelid = c.oid AND i.indimmediate AND " KEY_SHAPE("i") ")"
+							  "                    WHERE i.indrelid = c.oid AND i.indimmediate AND " KEY_SHAPE("i")
+							  "                      AND NOT EXISTS (" SPLITDB_KEY_FOREIGN_OPS("i") "))"
 							  " ORDER BY 1 LIMIT 1",
 							  1, params, true);
 #undef KEY_SHAPE
@@ -640,6 +651,15 @@ check_online_keys(const char *service)
 		return;
 	table = splitdb_message_name(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	deferrable = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	foreign_ops = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	if (foreign_ops != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" of service \"%s\" has no key that an online migration can replay by",
+						table, service),
+				 errdetail("Its %s: the type's equality is an operator of its own, outside pg_catalog, and splitdb compares keys with pg_catalog's operators, under which such a type compares as the type it casts to.",
+						   foreign_ops),
+				 errhint("Migrate with mode => 'offline', which copies such a table in one pass, or add a primary key or unique key over NOT NULL columns of built-in types.")));
 	if (deferrable != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
