@@ -355,11 +355,11 @@ splitdb_access_take_back(SplitdbJob *job)
 	splitdb_worker_begin("taking the sibling's copies back");
 	n = withhold(job->conn, names, job->service);
 	splitdb_worker_commit();
-	if (job->phase == SPLITDB_PHASE_CUTTING_OVER)
-		refuse_window_writes(job);
 	if (n > 0)
 		ereport(LOG,
 				(errmsg("job " INT64_FORMAT " of service \"%s\" took its copies in the sibling back from other roles (%d statement%s)",
 						job->job_id, job->service, n, n == 1 ? "" : "s")));
+	if (job->phase == SPLITDB_PHASE_CUTTING_OVER)
+		refuse_window_writes(job);
 	list_free(names);
 }

@@ -295,7 +295,7 @@ for my $case ([ 'guard_off', 'offline' ], [ 'guard_on', 'online' ])
 			"SELECT splitdb_migrate('$svc', mode => '$mode', wait => true)");
 		like($err, qr/the sibling of service "$svc" took writes while the cutover of job \d+ was committing/,
 			"$svc: a resume after a write in the commit window is refused");
-		like($err, qr/1 row written in the sibling since is logged in splitdb_capture\.log_\d+_1/,
+		like($err, qr/1 row written in the sibling since is logged in splitdb_capture\.log_\d+_\d+/,
 			"$svc: the refusal names the log of the write");
 		is(job($svc, 'state'), 'failed', "$svc: the job stays failed");
 		is( $sibling->safe_psql($svc, "SELECT count(*) FROM shop.${svc}_t WHERE note = 'in the window'"),
