@@ -9,7 +9,8 @@
 -- sequence stayed behind, and the first inserts through the shim drew ids
 -- the copied rows had (23505).  Now the sibling's sequence takes the
 -- source's last_value and is_called wherever the source would hand out a
--- further value next.
+-- further value next; a rollback sets the source's from the sibling's the
+-- same way.
 -- Names with spaces, mixed case and non-ASCII letters.
 --
 CREATE EXTENSION splitdb CASCADE;
@@ -42,10 +43,19 @@ INSERT INTO "Folge Sché"."Geladen" (v) VALUES ('neu') RETURNING id;
 INSERT INTO "Folge Sché"."Benutzt" (v) VALUES ('neu') RETURNING id;
 INSERT INTO "Folge Sché"."Leer" (v) VALUES ('neu') RETURNING id;
 
+-- the other way: loaded in the sibling, set to hand out 801 next there,
+-- then rolled back: the source's sequence follows
+\c folge_svc
+INSERT INTO "Folge Sché"."Geladen" SELECT g, 'y' FROM generate_series(700, 800) g;
+SELECT setval('"Folge Sché"."Geladen_id_seq"', 801, false);
+\c splitdb_regression
+SET client_min_messages = warning;
+SELECT splitdb_rollback('folge_svc');
+INSERT INTO "Folge Sché"."Geladen" (v) VALUES ('zurück') RETURNING id;
+
 -- clean up
-DROP FOREIGN TABLE "Folge Sché"."Geladen", "Folge Sché"."Benutzt", "Folge Sché"."Leer" CASCADE;
 DELETE FROM splitdb.job;
-DROP SCHEMA splitdb_archive CASCADE;
+DROP SCHEMA IF EXISTS splitdb_archive CASCADE;
 DROP SCHEMA "Folge Sché" CASCADE;
 SELECT splitdb_drop_service('folge_svc');
 DROP DATABASE folge_svc WITH (FORCE);

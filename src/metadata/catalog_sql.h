@@ -324,4 +324,18 @@
 	"   AND ox.oprright OPERATOR(pg_catalog.=) ox.oprleft" \
 	" WHERE ox.oprnamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace"
 
+/*
+ * The value a sequence s (its pg_sequence row q) hands out next, and the
+ * one a sequence of last_value $2 and is_called $3 would: for setting one
+ * database's sequence past another's, whatever either's state
+ * (pg_sequence_last_value() is NULL for a sequence set with setval(...,
+ * false), which hands out last_value next).
+ */
+#define SPLITDB_SEQ_NEXT_SQL \
+	"(CASE WHEN s.is_called THEN s.last_value::pg_catalog.numeric + q.seqincrement" \
+	" ELSE s.last_value::pg_catalog.numeric END)"
+#define SPLITDB_SEQ_NEXT_PARAM_SQL \
+	"(CASE WHEN $3::boolean THEN $2::pg_catalog.numeric + q.seqincrement" \
+	" ELSE $2::pg_catalog.numeric END)"
+
 #endif							/* SPLITDB_CATALOG_SQL_H */

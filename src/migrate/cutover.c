@@ -58,6 +58,7 @@
 #include "utils/syscache.h"
 
 #include "metadata/catalog.h"
+#include "metadata/catalog_sql.h"
 #include "compat.h"
 #include "migrate/access.h"
 #include "migrate/capture.h"
@@ -234,14 +235,6 @@ typedef struct SeqValue
 	char	   *called;			/* and is_called, "t" or "f" */
 	Oid			oid;
 } SeqValue;
-
-/* the value a sequence s (pg_sequence q) hands out next, and the one $2, $3 would */
-#define NEXT_SQL \
-	"(CASE WHEN s.is_called THEN s.last_value::pg_catalog.numeric + q.seqincrement" \
-	" ELSE s.last_value::pg_catalog.numeric END)"
-#define NEXT_PARAM_SQL \
-	"(CASE WHEN $3::boolean THEN $2::pg_catalog.numeric + q.seqincrement" \
-	" ELSE $2::pg_catalog.numeric END)"
 
 /*
  * sequences_to_advance
@@ -738,8 +731,8 @@ splitdb_cutover_run(int64 job_id, const char *service, const char *server,
 										"  FROM pg_catalog.pg_sequence q, %s s"
 										" WHERE q.seqrelid = $1::pg_catalog.regclass"
 										"   AND CASE WHEN q.seqincrement > 0"
-										"            THEN " NEXT_SQL " < " NEXT_PARAM_SQL
-										"            ELSE " NEXT_SQL " > " NEXT_PARAM_SQL " END",
+										"            THEN " SPLITDB_SEQ_NEXT_SQL " < " SPLITDB_SEQ_NEXT_PARAM_SQL
+										"            ELSE " SPLITDB_SEQ_NEXT_SQL " > " SPLITDB_SEQ_NEXT_PARAM_SQL " END",
 										s->name),
 							   3, params, service);
 	}

@@ -50,6 +50,7 @@
 
 #include "metadata/artifact.h"
 #include "metadata/catalog.h"
+#include "metadata/catalog_sql.h"
 #include "migrate/lockwait.h"
 #include "migrate/rollback.h"
 #include "remote/remote.h"
@@ -266,22 +267,33 @@ advance_sequences(int64 job_id, const char *service, PGconn *conn)
 	foreach(lc, rows)
 	{
 		char	   *seq = ((char **) lfirst(lc))[0];
-		const char *params[2];
+		const char *params[3];
+		PGresult   *res;
 
 		params[0] = seq;
-		params[1] = splitdb_remote_scalar(conn,
-										  "SELECT pg_catalog.pg_sequence_last_value(pg_catalog.to_regclass($1))::text",
-										  1, params, service);
-		if (params[1] == NULL)
-			continue;			/* never used in the sibling, or not there */
-		splitdb_catalog_exec_text("SELECT pg_catalog.setval(q.seqrelid, $2::bigint)"
-								  "  FROM pg_catalog.pg_sequence q"
-								  " WHERE q.seqrelid = $1::pg_catalog.regclass"
-								  "   AND coalesce(CASE WHEN q.seqincrement > 0"
-								  "                     THEN pg_catalog.pg_sequence_last_value(q.seqrelid) < $2::bigint"
-								  "                     ELSE pg_catalog.pg_sequence_last_value(q.seqrelid) > $2::bigint END,"
-								  "                true)",
-								  2, params, false);
+		if (splitdb_remote_scalar(conn, "SELECT pg_catalog.to_regclass($1)::text",
+								  1, params, service) == NULL)
+			continue;			/* not there */
+		/*
+		 * last_value and is_called as they stand: pg_sequence_last_value()
+		 * is NULL for one set with setval(..., false), which hands out
+		 * last_value next
+		 */
+		res = splitdb_remote_exec(conn,
+								  psprintf("SELECT s.last_value::pg_catalog.text, s.is_called::pg_catalog.text"
+										   "  FROM %s s", seq),
+								  0, NULL, service);
+		params[1] = splitdb_remote_value(res, 0, 0);
+		params[2] = splitdb_remote_value(res, 0, 1);
+		splitdb_remote_clear(res);
+		splitdb_catalog_exec_text(psprintf("SELECT pg_catalog.setval(q.seqrelid, $2::bigint, $3::boolean)"
+										   "  FROM pg_catalog.pg_sequence q, %s s"
+										   " WHERE q.seqrelid = $1::pg_catalog.regclass"
+										   "   AND CASE WHEN q.seqincrement > 0"
+										   "            THEN " SPLITDB_SEQ_NEXT_SQL " < " SPLITDB_SEQ_NEXT_PARAM_SQL
+										   "            ELSE " SPLITDB_SEQ_NEXT_SQL " > " SPLITDB_SEQ_NEXT_PARAM_SQL " END",
+										   seq),
+								  3, params, false);
 	}
 }
 
