@@ -741,14 +741,10 @@ start_job(const SplitdbWorkerArgs *args)
 		job = load_job(args);
 
 		/*
-		 * The plan again, now that the DDL guard holds the tables: what
-		 * changed since splitdb_migrate() checked it (a constraint whose
-		 * code would run as this worker, say) stops a job that has not
-		 * copied yet.  Past that, the guard kept the tables as they were.
-		 * A command the guard let through before the job was committed may
-		 * still be in flight: the tables' SHARE UPDATE EXCLUSIVE locks,
-		 * taken first, wait for it (it holds a stronger lock on them), so
-		 * the plan sees what it made.
+		 * The plan again, now that the DDL guard holds the tables: a change
+		 * since splitdb_migrate() checked it stops a job that has not copied
+		 * yet.  The SHARE UPDATE EXCLUSIVE locks wait for DDL the guard let
+		 * through before the job was committed, so the plan sees it.
 		 */
 		if (job->phase <= SPLITDB_PHASE_PREPARING)
 		{
