@@ -10,7 +10,8 @@
 -- online job's replay deleted a row whose key changed case and copied
 -- nothing in its place: a committed row lost, with the job done.  Now such
 -- a key is not used: an offline copy takes the table in one pass, an online
--- job is refused (0A000) naming the key and its type, and the sibling's
+-- job is refused (0A000) naming the key and its type (the plan warns of
+-- it), and the sibling's
 -- capture logs such a table without a key, so a rollback replaces it whole.
 -- Names with spaces, mixed case and non-ASCII letters.
 --
@@ -28,6 +29,10 @@ INSERT INTO "Groß Klein"."Namen" SELECT g, 'Name ' || g FROM generate_series(1,
 
 SELECT splitdb_add_service('gk_svc');
 SELECT splitdb_assign('gk_svc', '"Groß Klein"."Wörter"', '"Groß Klein"."Namen"');
+
+-- the plan warns of it
+SELECT action, object, detail FROM splitdb_plan('gk_svc')
+ WHERE action = 'warning' AND detail LIKE '%operator of its own%';
 
 -- online: refused, nothing made
 \set VERBOSITY default

@@ -71,7 +71,7 @@ SELECT make_tables('public'), make_tables('lokal');
 
 SELECT splitdb_add_service('rkf_svc');
 SELECT splitdb_assign('rkf_svc', '"Tage"', '"Spanne"', '"Marke"', '"Gross"', '"Betrag"', '"Wort"', '"Kennung"');
-SELECT splitdb_migrate('rkf_svc', wait => true) > 0 AS migrated;
+SELECT splitdb_migrate('rkf_svc', mode => 'offline', wait => true) > 0 AS migrated;
 
 CREATE FUNCTION both_ways(stmt text) RETURNS TABLE (copy text, outcome text)
 LANGUAGE plpgsql AS $$

@@ -25,6 +25,7 @@
 
 #include "nodes/pg_list.h"
 
+#include "metadata/catalog_sql.h"
 #include "plan/plan.h"
 
 /* a unique index usable as an online key, but for its deferrability */
@@ -53,4 +54,20 @@ const char *const splitdb_plan_sql_online_keys =
 " WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition"
 "   AND NOT EXISTS (SELECT FROM pg_index i"
 "                    WHERE i.indrelid = c.oid AND i.indimmediate AND " KEY_SHAPE("i") ")"
+/* keys whose type compares with operators of its own (migrate/job.c) */
+" UNION ALL"
+" SELECT 'warning', c.oid::regclass::text,"
+"  format('table %s has no key that an online migration can replay by: its %s is on a column of type %s, whose equality is an operator of its own outside pg_catalog, and splitdb compares keys with pg_catalog''s operators; splitdb_migrate() refuses online mode, the default, for the service; migrate with mode => ''offline'', which copies the table in one pass, or add a primary key or unique key over NOT NULL columns of built-in types',"
+"   c.oid::regclass, f.what, f.type)"
+"  FROM pg_class c JOIN owned o ON o.relid = c.oid"
+"  CROSS JOIN LATERAL ("
+"   SELECT CASE WHEN fi.indisprimary THEN 'primary key ' ELSE 'unique key ' END"
+"          || quote_ident(k.conname), (" SPLITDB_KEY_FOREIGN_OPS("fi") " LIMIT 1)"
+"     FROM pg_index fi JOIN pg_constraint k ON k.conindid = fi.indexrelid AND k.conrelid = fi.indrelid"
+"    WHERE fi.indrelid = c.oid AND fi.indimmediate AND " KEY_SHAPE("fi")
+"    ORDER BY fi.indisprimary DESC, fi.indexrelid LIMIT 1) f(what, type)"
+" WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND f.type IS NOT NULL"
+"   AND NOT EXISTS (SELECT FROM pg_index i"
+"                    WHERE i.indrelid = c.oid AND i.indimmediate AND " KEY_SHAPE("i")
+"                      AND NOT EXISTS (" SPLITDB_KEY_FOREIGN_OPS("i") "))"
 " ORDER BY 2";
