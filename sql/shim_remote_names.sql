@@ -68,6 +68,11 @@ ALTER FOREIGN TABLE "Fern Sché"."Kunde" ALTER COLUMN "Code" OPTIONS (ADD column
 -- with another subcommand in the same statement
 ALTER FOREIGN TABLE "Fern Sché"."Kunde" ALTER COLUMN "Code" SET STATISTICS 10,
 	ALTER COLUMN "Code" OPTIONS (ADD column_name 'id');
+-- a column added that reads the key column under another name
+ALTER FOREIGN TABLE "Fern Sché"."Kunde" ADD COLUMN "Schlüssel" integer OPTIONS (column_name 'id');
+-- a column added with other options, or none, is the owner's
+ALTER FOREIGN TABLE "Fern Sché"."Notiz" ADD COLUMN "Extra" text;
+ALTER FOREIGN TABLE "Fern Sché"."Notiz" DROP COLUMN "Extra";
 -- the shim's other options are its owner's
 ALTER FOREIGN TABLE "Fern Sché"."Notiz" OPTIONS (ADD batch_size '10');
 -- a foreign table of the owner's own, not a shim: PostgreSQL's rules alone

@@ -1619,12 +1619,12 @@ BEGIN
 		   AND NOT EXISTS (SELECT FROM unnest(i.indkey) k(attnum)
 							 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
 							WHERE NOT a.attnotnull)
-		   AND NOT EXISTS (SELECT FROM unnest(i.indkey) k(attnum)
-							 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-							 JOIN pg_type ty ON ty.oid = a.atttypid
-							 JOIN pg_operator o ON o.oprname = '='
-							  AND o.oprleft = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
-							  AND o.oprright = o.oprleft
+		   AND NOT EXISTS (SELECT FROM unnest(i.indclass::oid[]) k(opc)
+							 JOIN pg_opclass oc ON oc.oid = k.opc
+							 JOIN pg_amop ao ON ao.amopfamily = oc.opcfamily
+							  AND ao.amoplefttype = oc.opcintype AND ao.amoprighttype = oc.opcintype
+							  AND ao.amopstrategy = 3
+							 JOIN pg_operator o ON o.oid = ao.amopopr
 							WHERE o.oprnamespace <> 'pg_catalog'::regnamespace)
 		 ORDER BY i.indisprimary DESC, i.indnkeyatts, i.indexrelid
 		 LIMIT 1;

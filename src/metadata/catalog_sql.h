@@ -304,8 +304,8 @@
 	"                 WHERE typid NOT IN (SELECT typid FROM used) GROUP BY typid)"
 
 /*
- * The key columns of index i (an alias of pg_index) whose type's equality is
- * an operator of its own outside pg_catalog (citext's, say): splitdb's
+ * The key columns of index i (an alias of pg_index, a btree) whose operator
+ * class's equality is an operator outside pg_catalog (citext's, say): splitdb's
  * statements resolve =, < and > under search_path pg_catalog, where such a
  * type compares as the type it casts to (citext as text, case-sensitive),
  * while its unique index, UNION and ORDER BY use its own operators; such a
@@ -313,15 +313,17 @@
  * miss rows.  A row of the result names the column's type.
  */
 #define SPLITDB_KEY_FOREIGN_OPS(i) \
-	"SELECT tx.oid::pg_catalog.regtype::pg_catalog.text" \
-	"  FROM pg_catalog.unnest((" i ".indkey::pg_catalog.int2[])[0:" i ".indnkeyatts - 1]) kx(attnum)" \
+	"SELECT ax.atttypid::pg_catalog.regtype::pg_catalog.text" \
+	"  FROM ROWS FROM (pg_catalog.unnest((" i ".indkey::pg_catalog.int2[])[0:" i ".indnkeyatts - 1])," \
+	"                  pg_catalog.unnest((" i ".indclass::pg_catalog.oid[])[0:" i ".indnkeyatts - 1])) kx(attnum, opc)" \
 	"  JOIN pg_catalog.pg_attribute ax ON ax.attrelid OPERATOR(pg_catalog.=) " i ".indrelid" \
 	"   AND ax.attnum OPERATOR(pg_catalog.=) kx.attnum" \
-	"  JOIN pg_catalog.pg_type tx ON tx.oid OPERATOR(pg_catalog.=) ax.atttypid" \
-	"  JOIN pg_catalog.pg_operator ox ON ox.oprname OPERATOR(pg_catalog.=) '='" \
-	"   AND ox.oprleft OPERATOR(pg_catalog.=) CASE WHEN tx.typtype OPERATOR(pg_catalog.=) 'd'" \
-	"                                              THEN tx.typbasetype ELSE tx.oid END" \
-	"   AND ox.oprright OPERATOR(pg_catalog.=) ox.oprleft" \
+	"  JOIN pg_catalog.pg_opclass oc ON oc.oid OPERATOR(pg_catalog.=) kx.opc" \
+	"  JOIN pg_catalog.pg_amop ao ON ao.amopfamily OPERATOR(pg_catalog.=) oc.opcfamily" \
+	"   AND ao.amoplefttype OPERATOR(pg_catalog.=) oc.opcintype" \
+	"   AND ao.amoprighttype OPERATOR(pg_catalog.=) oc.opcintype" \
+	"   AND ao.amopstrategy OPERATOR(pg_catalog.=) 3" \
+	"  JOIN pg_catalog.pg_operator ox ON ox.oid OPERATOR(pg_catalog.=) ao.amopopr" \
 	" WHERE ox.oprnamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace"
 
 /*

@@ -147,7 +147,7 @@ check_transaction(const char *service)
 							  "   AND l.pid = pg_catalog.pg_backend_pid() AND l.granted"
 							  "   AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d"
 							  "                      WHERE d.datname = pg_catalog.current_database())"
-							  "   AND l.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock',"
+							  "   AND l.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock',"
 							  "                  'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')"
 							  " ORDER BY 1, 2 LIMIT 1",
 							  1, param, true);

@@ -283,8 +283,8 @@ advance_sequences(int64 job_id, const char *service, PGconn *conn)
 								  psprintf("SELECT s.last_value::pg_catalog.text, s.is_called::pg_catalog.text"
 										   "  FROM %s s", seq),
 								  0, NULL, service);
-		params[1] = splitdb_remote_value(res, 0, 0);
-		params[2] = splitdb_remote_value(res, 0, 1);
+		params[1] = pstrdup(splitdb_remote_value(res, 0, 0));
+		params[2] = pstrdup(splitdb_remote_value(res, 0, 1));
 		splitdb_remote_clear(res);
 		splitdb_catalog_exec_text(psprintf("SELECT pg_catalog.setval(q.seqrelid, $2::bigint, $3::boolean)"
 										   "  FROM pg_catalog.pg_sequence q, %s s"

@@ -658,6 +658,8 @@ take_locks(void)
 		remote_sql("BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL);
 		remote_sql("SET LOCAL lock_timeout = '" SWITCH_LOCK_TIMEOUT "'", 0, NULL);
 		remote_sql("SET LOCAL statement_timeout = '" SWITCH_STATEMENT_TIMEOUT "'", 0, NULL);
+		/* it waits, idle, while the source is restored (switch_back) */
+		remote_sql("SET LOCAL idle_in_transaction_session_timeout = 0", 0, NULL);
 		remote_sql(lock, 0, NULL);
 	}
 }

@@ -233,7 +233,13 @@ splitdb_refcheck_queue_child(RefDef *def, TriggerData *td, bool relay, Oid write
 static bool
 row_moved(TriggerData *td)
 {
-	return td->tg_relation->rd_rel->relkind == RELKIND_RELATION &&
+	/*
+	 * as PostgreSQL's own: the move's DELETE is the UPDATE's only for the
+	 * copy of a trigger of a table above the partition; a reference to the
+	 * partition itself takes it as the delete it is there
+	 */
+	return td->tg_trigger->tgisclone &&
+		td->tg_relation->rd_rel->relkind == RELKIND_RELATION &&
 		td->tg_relation->rd_rel->relispartition &&
 		td->tg_trigtuple != NULL && td->tg_trigtuple->t_data != NULL &&
 		HeapTupleHeaderIndicatesMovedPartitions(td->tg_trigtuple->t_data);

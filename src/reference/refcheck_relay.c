@@ -614,7 +614,8 @@ require_own_statement(const char *fname)
  * params holds the statement's text[] parameters in text form.  Returns
  * first the statement's own rows (reference_id NULL, the columns in
  * old_key), then one row per skipped key: reference_id, side, kind ('c'
- * check, 'd' delete, 'u' update), old_key and new_key.  The statement runs
+ * check, 'd' delete, 'u' update, 'm' moved to another partition), old_key
+ * and new_key.  The statement runs
  * with the caller's rights.
  */
 Datum

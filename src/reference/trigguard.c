@@ -678,6 +678,16 @@ refuse_alter_table(AlterTableStmt *stmt, const char *tag)
 	{
 		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
 
+		/* ADD COLUMN ... OPTIONS (column_name ...): a remote name too */
+		if (cmd->subtype == AT_AddColumn && IsA(cmd->def, ColumnDef) &&
+			((ColumnDef *) cmd->def)->fdwoptions != NIL)
+		{
+			if (!OidIsValid(relid))
+				relid = relation_of(stmt->relation, AlterTableGetLockLevel(stmt->cmds));
+			refuse_shim_options(relid, ((ColumnDef *) cmd->def)->fdwoptions,
+								((ColumnDef *) cmd->def)->colname, tag);
+			continue;
+		}
 		switch (cmd->subtype)
 		{
 			case AT_EnableTrig:

@@ -384,6 +384,8 @@ sub case_late
 	my $relation = "public.${svc}_zplain";
 	if ($phase eq 'cutting_over')
 	{
+		# the sibling's sequence behind the source's, so that the cutover sets it (it leaves one that is already as far alone)
+		query($svc, "SELECT setval('public.${svc}_big_id_seq', 1)");
 		$blocker = hold($svc, "ALTER SEQUENCE public.${svc}_big_id_seq INCREMENT BY 1");
 		release($plain);
 		$relation = "public.${svc}_big_id_seq";

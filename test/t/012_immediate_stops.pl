@@ -271,6 +271,8 @@ sub hold_in_phase
 	my @holders = (hold($svc, "LOCK TABLE $relation IN ACCESS EXCLUSIVE MODE"));
 	if ($phase eq 'cutting_over')
 	{
+		# the sibling's sequence behind the source's, so that the cutover sets it (it leaves one that is already as far alone)
+		query($svc, "SELECT setval('public.${svc}_big_id_seq', 1)");
 		push @holders, hold($svc, "ALTER SEQUENCE public.${svc}_big_id_seq INCREMENT BY 1");
 		$relation = "public.${svc}_big_id_seq";
 	}

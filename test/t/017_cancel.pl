@@ -376,6 +376,8 @@ sub hold_cutover
 	query($svc, 'DELETE FROM faults.armed');
 	release($gate);
 	wait_sibling_waiter($svc, "public.${svc}_zplain", "the verification's read of ${svc}_zplain");
+	# the sibling's sequence behind the source's, so that the cutover sets it (it leaves one that is already as far alone)
+	query($svc, "SELECT setval('public.${svc}_big_id_seq', 1)");
 	$seq->query_safe("ALTER SEQUENCE public.${svc}_big_id_seq INCREMENT BY 1");
 	release($plain);
 	wait_sibling_waiter($svc, "public.${svc}_big_id_seq", "the cutover's setval")
