@@ -791,8 +791,8 @@ apply_parent_action(RefDef *def, List *keys, char action, bool is_update,
 			AtEOXact_GUC(true, nest);
 		}
 		splitdb_refstats_add(def->counter, n, 0, 0, 0);
-		if (action == 'd' || action == 'n' || is_update)
-			check_new_keys_present(def, rows, keys, action, is_update);
+		/* the keys the UPDATE forms left (a DELETE returns none) */
+		check_new_keys_present(def, rows, keys, action, is_update);
 	}
 }
 

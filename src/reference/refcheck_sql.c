@@ -405,8 +405,8 @@ splitdb_refcheck_single_key_sql(RefDef *def)
  *		for deleted keys or, is_update, changed ones: its parameters are
  *		the old keys' text[] per column, then for ON UPDATE CASCADE the new
  *		keys'.  SET DEFAULT, SET NULL and ON UPDATE CASCADE return the
- *		referencing rows' new keys, as the rows' column types and triggers
- *		left them, for the check that PostgreSQL makes of them: cast to the
+ *		distinct new keys of the referencing rows, as the rows' column types
+ *		and triggers left them (one row for all that SET NULL nulled), for the check that PostgreSQL makes of them: cast to the
  *		referenced columns' types, as PostgreSQL's comparison takes them (a
  *		character(n) key loses its padding), and read as text with the
  *		output settings pinned (splitdb_refcheck_act_as_owner).
@@ -439,7 +439,8 @@ splitdb_refcheck_action_sql(RefDef *def, char action, bool is_update)
 						 def->other_table, from, match);
 		return sql.data;
 	}
-	appendStringInfo(&sql, "UPDATE %s t SET ", def->other_table);
+	/* the distinct new keys, so that what comes back is bounded by them */
+	appendStringInfo(&sql, "WITH splitdb_acted AS (UPDATE %s t SET ", def->other_table);
 	for (int c = 0; c < def->nkeys; c++)
 	{
 		bool		set = true;
@@ -463,14 +464,14 @@ splitdb_refcheck_action_sql(RefDef *def, char action, bool is_update)
 			appendStringInfo(&sql, "%s = %s", quote_identifier(def->other_cols[c]),
 							 action == 'n' ? "NULL" : "DEFAULT");
 	}
-	appendStringInfo(&sql, " FROM %s WHERE %s", from, match);
-	if (action == 'd' || action == 'n' || is_update)
-	{
-		appendStringInfoString(&sql, " RETURNING ");
-		for (int c = 0; c < def->nkeys; c++)
-			appendStringInfo(&sql, "%st.%s::%s", c > 0 ? ", " : "",
-							 quote_identifier(def->other_cols[c]), def->own_types[c]);
-	}
+	appendStringInfo(&sql, " FROM %s WHERE %s RETURNING ", from, match);
+	for (int c = 0; c < def->nkeys; c++)
+		appendStringInfo(&sql, "%st.%s::%s AS k%d", c > 0 ? ", " : "",
+						 quote_identifier(def->other_cols[c]), def->own_types[c], c + 1);
+	appendStringInfoString(&sql, ") SELECT DISTINCT ");
+	for (int c = 0; c < def->nkeys; c++)
+		appendStringInfo(&sql, "%sk%d", c > 0 ? ", " : "", c + 1);
+	appendStringInfoString(&sql, " FROM splitdb_acted");
 	return sql.data;
 }
 
